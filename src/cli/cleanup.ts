@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { createEngine } from '../engines/index.js';
+
+export function cleanupCommand(): Command {
+  return new Command('cleanup')
+    .description('remove the helper objects a dead run left behind (shadow table, sentry, stream objects)')
+    .requiredOption('--url <url>', 'database URL, as for migrate')
+    .requiredOption('--table <name>', 'the table the run was changing')
+    .option('--drop-old', 'also drop the kept original (<name>__old)', false)
+    .action(async (opts) => {
+      const engine = await createEngine(opts.url);
+      try {
+        const dropped = await engine.cleanupTable(opts.table, opts.dropOld);
+        process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
+      } finally {
+        await engine.close().catch(() => {});
+      }
+    });
+}

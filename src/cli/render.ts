@@ -1,0 +1,106 @@
+import type { Progress, Reporter } from '../core/reporter.js';
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+function eta(seconds: number | null): string {
+  if (seconds === null) return '?';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}:${String(s).padStart(2, '0')}`;
+}
+
+export function statusLine(p: Progress): string {
+  const pct = p.rowsEstimated > 0 ? Math.min(100, (100 * p.rowsCopied) / p.rowsEstimated) : 100;
+  return (
+    `[${p.phase}] ${fmt(p.rowsCopied)}/${fmt(p.rowsEstimated)} rows ${pct.toFixed(1)}% ` +
+    `${fmt(p.rowsPerSec)} rows/s ETA ${eta(p.etaSeconds)} | applied ${fmt(p.changesApplied)} backlog ${fmt(p.backlog)}`
+  );
+}
+
+/** A live status line rewritten in place, for a person at a terminal. */
+export class TerminalReporter implements Reporter {
+  private lineOpen = false;
+  private lastDraw = 0;
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
+
+  phase(name: string): void {
+    this.line(`phase: ${name}`);
+  }
+  progress(p: Progress): void {
+    const now = Date.now();
+    if (now - this.lastDraw < 200) return;
+    this.lastDraw = now;
+    this.out.write(`\r\x1b[2K${statusLine(p)}`);
+    this.lineOpen = true;
+  }
+  info(message: string): void {
+    this.line(message);
+  }
+  warn(message: string): void {
+    this.line(`warning: ${message}`);
+  }
+  close(): void {
+    if (this.lineOpen) this.out.write('\n');
+    this.lineOpen = false;
+  }
+  private line(text: string): void {
+    this.out.write(`${this.lineOpen ? '\r\x1b[2K' : ''}${text}\n`);
+    this.lineOpen = false;
+  }
+}
+
+/** Timestamped lines, progress at most every `everyMs`, for logs of scheduled jobs. */
+export class PlainReporter implements Reporter {
+  private lastProgress = 0;
+  constructor(
+    private readonly out: NodeJS.WritableStream = process.stderr,
+    private readonly everyMs = 5000,
+  ) {}
+
+  phase(name: string): void {
+    this.write(`phase ${name}`);
+  }
+  progress(p: Progress): void {
+    const now = Date.now();
+    if (now - this.lastProgress < this.everyMs) return;
+    this.lastProgress = now;
+    this.write(statusLine(p));
+  }
+  info(message: string): void {
+    this.write(message);
+  }
+  warn(message: string): void {
+    this.write(`warning: ${message}`);
+  }
+  close(): void {}
+  private write(text: string): void {
+    this.out.write(`${new Date().toISOString()} ${text}\n`);
+  }
+}
+
+/** One JSON object per line, for log shippers. */
+export class JsonReporter implements Reporter {
+  private lastProgress = 0;
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+
+  phase(name: string): void {
+    this.emit({ event: 'phase', phase: name });
+  }
+  progress(p: Progress): void {
+    const now = Date.now();
+    if (now - this.lastProgress < 1000) return;
+    this.lastProgress = now;
+    this.emit({ event: 'progress', ...p });
+  }
+  info(message: string, fields: Record<string, unknown> = {}): void {
+    this.emit({ event: 'info', message, ...fields });
+  }
+  warn(message: string, fields: Record<string, unknown> = {}): void {
+    this.emit({ event: 'warning', message, ...fields });
+  }
+  close(): void {}
+  emit(fields: Record<string, unknown>): void {
+    this.out.write(JSON.stringify({ time: new Date().toISOString(), ...fields }) + '\n');
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * A UserError is a problem the operator can fix (bad flag, unsafe table, missing privilege).
+ * The CLI prints its message as one line and exits non-zero, without a stack trace.
+ * Anything else is a bug or an outage and is reported with its stack.
+ */
+export class UserError extends Error {
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** The cut-over could not get its locks within the lock timeout; the caller may retry. */
+export class LockTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockTimeoutError';
+  }
+}
+
+/** The run was asked to stop (Ctrl-C, abort command); helper objects are cleaned up. */
+export class AbortedError extends UserError {
+  constructor(reason: string) {
+    super(`aborted: ${reason}`, 3);
+    this.name = 'AbortedError';
+  }
+}

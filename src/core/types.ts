@@ -1,0 +1,126 @@
+/**
+ * The contract between the engine-neutral runner and an engine (MySQL/MariaDB, PostgreSQL).
+ * The runner owns the phases, the ordering of copy and apply, retries and progress;
+ * an engine owns SQL, locks and the change stream, and knows nothing of phases.
+ */
+
+/** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
+export type KeyValue = string | number | Buffer | null;
+/** The values of the chosen unique key's columns, in key order. */
+export type Key = KeyValue[];
+
+/** An engine-specific, JSON-serialisable position in the change stream (binlog file/offset, LSN). */
+export type Position = Record<string, string | number>;
+
+export interface MigrationRequest {
+  url: string;
+  table: string;
+  alter: string;
+}
+
+/** Everything the runner needs to know about a migration; `detail` is the engine's own. */
+export interface Plan {
+  /** e.g. `shop.orders` */
+  table: string;
+  shadowTable: string;
+  oldTable: string;
+  alter: string;
+  keyColumns: string[];
+  estimatedRows: number;
+  /** Human lines describing the column mapping and anything notable (printed by the dry run). */
+  summary: string[];
+  detail: unknown;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** What was found; for a failed check, what is wrong and how to fix it. */
+  message: string;
+}
+
+/** A half-open keyset range: rows with key > after (or from the start) and key <= upTo (or to the end). */
+export interface KeyRange {
+  after: Key | null;
+  upTo: Key | null;
+}
+
+export interface RangeDigest {
+  rows: number;
+  digest: string;
+}
+
+/** Receives what the change stream observed; implemented by core's ChangeBuffer. */
+export interface ChangeSink {
+  /** Keys (before and after images) touched by a change whose commit ends at `position`. */
+  keys(keys: Key[], position: Position): void;
+  /** The stream read up to `position` with nothing for this table in between. */
+  advance(position: Position): void;
+  /** The stream cannot go on (lost connection, DDL or TRUNCATE on the table). */
+  fail(error: Error): void;
+  /** False when the buffer is full; the source should stop reading until `onRoom` fires. */
+  hasRoom(): boolean;
+  onRoom(callback: () => void): void;
+}
+
+export interface ChangeStream {
+  /** Where the stream started (every change after this point is delivered). */
+  readonly start: Position;
+  /** The server's current end of the change log; a catch-up target. */
+  head(session?: Session): Promise<Position>;
+  /** Everything up to `position` is applied to the shadow; the source may release it. */
+  acknowledge(position: Position): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** An engine connection the runner passes back to the engine, e.g. one holding the cut-over lock. */
+export interface Session {
+  readonly id: string;
+}
+
+/** Brings the shadow up to `target` using `session` (which may hold locks on the original). */
+export type CatchUp = (target: Position, session: Session) => Promise<void>;
+
+/** Both tables as of one instant, for checksums. */
+export interface ConsistentView {
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
+  checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]>;
+  close(): Promise<void>;
+}
+
+export interface CutoverOptions {
+  lockTimeoutMs: number;
+  catchUp: CatchUp;
+}
+
+export interface CutoverResult {
+  /** How long writers to the table were blocked, as measured by the engine. */
+  lockedMs: number;
+}
+
+export interface Engine {
+  readonly kind: 'mysql' | 'postgres';
+  /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
+  prepare(request: MigrationRequest): Promise<Plan>;
+  /** Preflight: everything that would make the run unsafe, each with its fix. */
+  checks(plan: Plan): Promise<CheckResult[]>;
+  createShadow(plan: Plan): Promise<void>;
+  /** Start following changes to the original table; resolves once the start position is fixed. */
+  openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;
+  /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
+  nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null>;
+  /** Make the shadow's rows in `range` equal to the original's current committed rows. */
+  copyRange(plan: Plan, range: KeyRange): Promise<number>;
+  /** Make the shadow's rows for these keys equal to the original's current committed rows. */
+  applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void>;
+  /** Work to do after the copy and before verification, e.g. building secondary indexes. */
+  afterCopy(plan: Plan): Promise<void>;
+  /** Pause writers briefly, let `catchUp` bring the shadow level, and open a view of both tables at that instant. */
+  consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView>;
+  /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
+  cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult>;
+  /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */
+  cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
+  comparePositions(a: Position, b: Position): number;
+  close(): Promise<void>;
+}

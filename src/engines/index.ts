@@ -1,0 +1,12 @@
+import { UserError } from '../core/errors.js';
+import type { Engine } from '../core/types.js';
+
+/** Chooses the engine from the URL scheme; engines load lazily so one engine's driver never loads for the other. */
+export async function createEngine(url: string): Promise<Engine & { cleanupTable(table: string, dropOld: boolean): Promise<string[]> }> {
+  const scheme = url.split(':', 1)[0].toLowerCase();
+  if (scheme === 'mysql' || scheme === 'mariadb') {
+    const { createMysqlEngine } = await import('./mysql/index.js');
+    return createMysqlEngine(url);
+  }
+  throw new UserError(`--url must start with mysql:// or postgres:// (got "${scheme}:")`);
+}

@@ -1,0 +1,133 @@
+import ZongJi from '@vlasky/zongji';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { UserError } from '../../core/errors.js';
+import type { ChangeSink, ChangeStream, Key, Position, Session } from '../../core/types.js';
+import type { MysqlTarget } from './connect.js';
+import type { MysqlPlan } from './plan.js';
+
+export interface BinlogPosition extends Position {
+  file: string;
+  pos: number;
+}
+
+export function compareBinlogPositions(a: Position, b: Position): number {
+  const fa = fileNumber(String(a.file));
+  const fb = fileNumber(String(b.file));
+  if (fa !== fb) return fa < fb ? -1 : 1;
+  return Number(a.pos) - Number(b.pos);
+}
+
+function fileNumber(file: string): number {
+  const m = file.match(/(\d+)$/);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The server's current end of binlog. MySQL 8.2+ renamed the statement; MariaDB kept the old one. */
+export async function binlogHead(db: { query: Pool['query'] }): Promise<BinlogPosition> {
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await db.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
+  } catch {
+    [rows] = await db.query<RowDataPacket[]>('SHOW MASTER STATUS');
+  }
+  if (rows.length === 0) throw new UserError('binary logging is off (log_bin); shadowcut follows changes through the binlog');
+  return { file: String(rows[0].File), pos: Number(rows[0].Position) };
+}
+
+interface RowsEvent {
+  getEventName(): string;
+  rows: Record<string, unknown>[] | { before: Record<string, unknown>; after: Record<string, unknown> }[];
+}
+
+/**
+ * Follows the binlog from a position fixed before the copy starts (DESIGN.md invariant 1) and
+ * reports only the keys of changed rows: the applier re-reads rows from the original, so column
+ * values never need to survive decoding, and only key values travel (exact: numbers beyond 2^53
+ * and DECIMALs as strings, dates as strings, binary as Buffers).
+ */
+export async function openBinlogStream(
+  target: MysqlTarget,
+  pool: Pool,
+  plan: MysqlPlan,
+  sink: ChangeSink,
+  from?: Position,
+): Promise<ChangeStream> {
+  const start = (from as BinlogPosition | undefined) ?? (await binlogHead(pool));
+  const zongji = new ZongJi({ ...target.config, connectionLimit: undefined, waitForConnections: undefined } as never);
+  const ddl = ddlPattern(plan.table);
+  let paused = false;
+  const position = (): BinlogPosition => ({ file: zongji.options.filename ?? start.file, pos: zongji.options.position ?? start.pos });
+
+  zongji.on('binlog', (raw: unknown) => {
+    const event = raw as RowsEvent & { query?: string };
+    const name = event.getEventName();
+    if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
+      const keys: Key[] = [];
+      for (const row of event.rows) {
+        if ('before' in row && 'after' in row) {
+          keys.push(keyOf(row.before as Record<string, unknown>, plan.keyColumns));
+          keys.push(keyOf(row.after as Record<string, unknown>, plan.keyColumns));
+        } else {
+          keys.push(keyOf(row as Record<string, unknown>, plan.keyColumns));
+        }
+      }
+      sink.keys(keys, position());
+    } else if (name === 'query' && event.query && ddl.test(event.query)) {
+      sink.fail(new UserError(`the table was changed by another session during the run (${event.query.slice(0, 80)}); stopped safely, the original is untouched`));
+    } else {
+      sink.advance(position());
+    }
+    if (!paused && !sink.hasRoom()) {
+      // Back-pressure: stop reading the socket until the applier has drained the buffer.
+      paused = true;
+      zongji.connection?.pause();
+      sink.onRoom(() => {
+        paused = false;
+        zongji.connection?.resume();
+      });
+    }
+  });
+  zongji.on('error', (error: unknown) => sink.fail(new Error(`binlog stream failed: ${(error as Error).message}`)));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: unknown) => reject(error);
+    zongji.once('ready', () => {
+      zongji.off('error', onError);
+      resolve();
+    });
+    zongji.once('error', onError);
+    zongji.start({
+      serverId: 100_000 + Math.floor(Math.random() * 1_000_000_000),
+      filename: start.file,
+      position: start.pos,
+      includeSchema: { [plan.database]: [plan.table] },
+    });
+  });
+
+  return {
+    start,
+    head: (session?: Session) => binlogHead((session as unknown as { query: Pool['query'] }) ?? pool),
+    acknowledge: async () => {},
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        zongji.once('stopped', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        zongji.stop();
+      }),
+  };
+}
+
+function keyOf(row: Record<string, unknown>, columns: string[]): Key {
+  return columns.map((c) => {
+    const v = row[c];
+    return v === undefined || v === null ? null : (v as Key[number]);
+  });
+}
+
+function ddlPattern(table: string): RegExp {
+  const name = table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\s*(ALTER|DROP|TRUNCATE|RENAME|OPTIMIZE)\\b[^;]*?[\\s.\`]${name}(\`|\\s|$|,|;)`, 'i');
+}

@@ -1,0 +1,69 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { CheckResult } from '../../core/types.js';
+import type { MysqlPlan } from './plan.js';
+
+/** Everything that would make the run unsafe, each failure naming its fix. */
+export async function runChecks(pool: Pool, plan: MysqlPlan): Promise<CheckResult[]> {
+  const vars = await variables(pool);
+  const t = `${plan.database}.${plan.table}`;
+  const results: CheckResult[] = [];
+  const check = (name: string, ok: boolean, good: string, bad: string) =>
+    results.push({ name, ok, message: ok ? good : bad });
+
+  check('engine', plan.facts.engine === 'InnoDB', 'InnoDB', `${t} uses ${plan.facts.engine}; only InnoDB tables can be changed online`);
+  check('log_bin', vars.log_bin === 'ON' || vars.log_bin === '1', 'binlog on', 'binary logging is off: start the server with log_bin');
+  check('binlog_format', vars.binlog_format === 'ROW', 'ROW', `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`);
+  check('binlog_row_image', vars.binlog_row_image === 'FULL', 'FULL', `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`);
+  if (vars.binlog_transaction_compression !== undefined) {
+    check('binlog_transaction_compression', vars.binlog_transaction_compression !== 'ON', 'off',
+      'binlog_transaction_compression is ON; the binlog reader cannot decode compressed transactions: SET GLOBAL binlog_transaction_compression = OFF');
+  }
+  if (vars.binlog_row_value_options !== undefined) {
+    check('binlog_row_value_options', !/PARTIAL_JSON/i.test(vars.binlog_row_value_options), 'full JSON images',
+      "binlog_row_value_options is PARTIAL_JSON: SET GLOBAL binlog_row_value_options = ''");
+  }
+  check('foreign keys', plan.facts.foreignKeys.length === 0 && plan.facts.referencedBy.length === 0, 'none',
+    `${t} has foreign keys (${[...plan.facts.foreignKeys, ...plan.facts.referencedBy].join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
+  check('triggers', plan.facts.triggers.length === 0, 'none',
+    `${t} has triggers (${plan.facts.triggers.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
+  const keyTypes = plan.keyColumns.map((c) => plan.original.columns.find((x) => x.name === c)!);
+  check('key type', keyTypes.every((c) => !/^(float|double|real)\b/i.test(c.type)), 'exact',
+    `the key ${plan.keyIndex} has an approximate (FLOAT/DOUBLE) column; give the table an exact PRIMARY KEY first`);
+  const changed = plan.shadowKeyColumns.filter((name, i) => {
+    const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    return after && after.collation !== keyTypes[i].collation;
+  });
+  check('key collation', changed.length === 0, 'unchanged',
+    `the ALTER changes the collation of key column(s) ${changed.join(', ')}, which changes row order; do that in a separate blocking ALTER`);
+  return results;
+}
+
+async function variables(pool: Pool): Promise<Record<string, string>> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin','binlog_format','binlog_row_image',
+      'binlog_transaction_compression','binlog_row_value_options')`,
+  );
+  return Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
+}
+
+const NEEDED_ON_DB = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'LOCK TABLES', 'CREATE TEMPORARY TABLES'];
+
+/** Grants of the current user, globally and on the database; a role-based setup is trusted. */
+export async function missingPrivileges(pool: Pool, database: string): Promise<string[]> {
+  const [[me]] = await pool.query<RowDataPacket[]>("SELECT CURRENT_USER() AS u, IFNULL(CURRENT_ROLE(), 'NONE') AS r").catch(
+    () => pool.query<RowDataPacket[]>("SELECT CURRENT_USER() AS u, 'NONE' AS r"),
+  );
+  if (String(me.r) !== 'NONE') return [];
+  const [user, host] = String(me.u).split('@');
+  const grantee = `'${user}'@'${host}'`;
+  const [global] = await pool.query<RowDataPacket[]>('SELECT PRIVILEGE_TYPE p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?', [grantee]);
+  const [db] = await pool.query<RowDataPacket[]>(
+    'SELECT PRIVILEGE_TYPE p FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND ? LIKE TABLE_SCHEMA',
+    [grantee, database],
+  );
+  const have = new Set([...global, ...db].map((r) => String(r.p)));
+  const missing = NEEDED_ON_DB.filter((p) => !have.has(p));
+  if (!have.has('REPLICATION SLAVE')) missing.push('REPLICATION SLAVE');
+  if (!have.has('REPLICATION CLIENT') && !have.has('BINLOG MONITOR')) missing.push('REPLICATION CLIENT (BINLOG MONITOR on MariaDB)');
+  return missing;
+}

@@ -1,0 +1,98 @@
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { KeysetSql } from '../../core/keyset.js';
+import type { CatchUp, ConsistentView, KeyRange, RangeDigest } from '../../core/types.js';
+import { binlogHead } from './binlog.js';
+import { connectOne, type MysqlTarget } from './connect.js';
+import type { RowMover } from './copy.js';
+import { LockedSession, lockTables } from './lock.js';
+import type { MysqlPlan } from './plan.js';
+import { ident, mysqlDialect, qualified } from './sql.js';
+
+/**
+ * Opens one read view of both tables in which the shadow has caught up with the original:
+ * writers are held off by LOCK TABLES ... READ just long enough to apply the last changes and start
+ * a consistent snapshot; the checksums then read that snapshot while writes go on.
+ */
+export async function openConsistentView(
+  target: MysqlTarget,
+  pool: Pool,
+  plan: MysqlPlan,
+  mover: RowMover,
+  catchUp: CatchUp,
+  lockTimeoutMs: number,
+): Promise<ConsistentView> {
+  const locker = await connectOne(target);
+  const reader = await connectOne(target);
+  try {
+    await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await lockTables(
+      locker,
+      pool,
+      `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE`,
+      lockTimeoutMs,
+    );
+    try {
+      await catchUp(await binlogHead(locker), new LockedSession(locker));
+      await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    } finally {
+      await locker.query('UNLOCK TABLES');
+    }
+  } catch (error) {
+    reader.destroy();
+    throw error;
+  } finally {
+    await locker.end().catch(() => locker.destroy());
+  }
+  return new MysqlView(reader, plan, mover);
+}
+
+class MysqlView implements ConsistentView {
+  private readonly origSql: string;
+  private readonly shadowSql: string;
+  private readonly origKeys: KeysetSql;
+  private readonly shadowKeys: KeysetSql;
+
+  constructor(
+    private readonly conn: Connection,
+    plan: MysqlPlan,
+    private readonly mover: RowMover,
+  ) {
+    const pairs = plan.columns.filter((c) => c.checksum !== null);
+    this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
+    this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
+    this.origSql = digestQuery(qualified(plan.database, plan.table), pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source));
+    this.shadowSql = digestQuery(qualified(plan.database, plan.shadow), pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target));
+  }
+
+  nextBoundary(after: KeyRange['after'], rows: number) {
+    return this.mover.nextBoundary(this.conn, after, rows);
+  }
+
+  async checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {
+    const o = this.origKeys.range(range);
+    const s = this.shadowKeys.range(range);
+    const [[a]] = await this.conn.query<RowDataPacket[]>(this.origSql.replace('?WHERE', o.sql), o.params);
+    const [[b]] = await this.conn.query<RowDataPacket[]>(this.shadowSql.replace('?WHERE', s.sql), s.params);
+    return [toDigest(a), toDigest(b)];
+  }
+
+  async close(): Promise<void> {
+    await this.conn.query('COMMIT').catch(() => {});
+    await this.conn.end().catch(() => this.conn.destroy());
+  }
+}
+
+/**
+ * A 128-bit order-independent digest: XOR of each row's MD5 halves. Rows are unique by key and the
+ * key is part of the hashed text, so equal rows never cancel out. ISNULL flags tell NULL from ''.
+ */
+function digestQuery(table: string, exprs: string[], columns: string[]): string {
+  const nulls = columns.map((c) => `ISNULL(${ident(c)})`).join(', ');
+  const row = `MD5(CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${nulls})))`;
+  const half = (from: number) => `COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(h, ${from}, 16), 16, 10) AS UNSIGNED)), 0)`;
+  return `SELECT COUNT(*) AS n, ${half(1)} AS a, ${half(17)} AS b FROM (SELECT ${row} AS h FROM ${table} WHERE ?WHERE) AS r`;
+}
+
+function toDigest(row: RowDataPacket): RangeDigest {
+  return { rows: Number(row.n), digest: `${row.a}:${row.b}` };
+}

@@ -1,0 +1,79 @@
+import mysql from 'mysql2/promise';
+import { UserError } from '../../core/errors.js';
+
+export interface MysqlTarget {
+  config: mysql.PoolOptions;
+  database: string;
+}
+
+/** mysql://user:pass@host:port/db -> connection settings; the database is required. */
+export function parseMysqlUrl(url: string): MysqlTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserError(`--url is not a valid URL: ${redact(url)}`);
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
+    throw new UserError(`--url must start with mysql:// for MySQL/MariaDB (got ${u.protocol}//)`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!database) throw new UserError('--url must name the database, e.g. mysql://user:pass@host:3306/shop');
+  return {
+    database,
+    config: {
+      host: u.hostname || '127.0.0.1',
+      port: u.port ? Number(u.port) : 3306,
+      user: decodeURIComponent(u.username || 'root'),
+      password: decodeURIComponent(u.password),
+      database,
+      socketPath: u.searchParams.get('socket') ?? undefined,
+      // Values that reach the client stay exact (invariant 2): dates and DECIMALs as the server's
+      // text, 64-bit integers as strings when they do not fit a double, binary as Buffers.
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      timezone: 'Z',
+      charset: 'utf8mb4_general_ci',
+      connectTimeout: 10_000,
+    },
+  };
+}
+
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Every session of ours uses UTC (TIMESTAMP keys round-trip without DST ambiguity) and
+ * NO_AUTO_VALUE_ON_ZERO (a copied id of 0 stays 0 instead of drawing a new AUTO_INCREMENT value).
+ */
+const SESSION_SETUP = [
+  "SET SESSION time_zone = '+00:00', sql_mode = CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
+  // Copy and apply read the latest committed rows; READ COMMITTED also avoids gap locks on the original.
+  'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
+];
+
+export function createPool(target: MysqlTarget, connectionLimit = 4): mysql.Pool {
+  const pool = mysql.createPool({ ...target.config, connectionLimit, waitForConnections: true });
+  pool.on('connection', (conn) => {
+    // The callback API is the only hook that runs before the connection is handed out.
+    for (const sql of SESSION_SETUP) (conn as unknown as { query(sql: string): void }).query(sql);
+  });
+  return pool;
+}
+
+export async function connectOne(target: MysqlTarget): Promise<mysql.Connection> {
+  const conn = await mysql.createConnection(target.config);
+  for (const sql of SESSION_SETUP) await conn.query(sql);
+  return conn;
+}
+
+/** Turns connection failures into one operator-readable line. */
+export function describeConnectError(error: unknown, url: string): Error {
+  const e = error as { code?: string; message?: string };
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'ER_ACCESS_DENIED_ERROR' || e.code === 'ER_BAD_DB_ERROR') {
+    return new UserError(`cannot connect to ${redact(url)}: ${e.message ?? e.code}`);
+  }
+  return error as Error;
+}

@@ -1,0 +1,107 @@
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { KeysetSql } from '../../core/keyset.js';
+import { sleep } from '../../core/backoff.js';
+import type { Key, KeyRange } from '../../core/types.js';
+import type { MysqlPlan } from './plan.js';
+import { ident, mysqlDialect, qualified } from './sql.js';
+
+type Queryable = Pool | PoolConnection | Connection;
+
+/** SQL for moving rows from the original into the shadow; every statement lets the server convert types. */
+export class RowMover {
+  private readonly origKeys: KeysetSql;
+  private readonly shadowKeys: KeysetSql;
+  private readonly orig: string;
+  private readonly shadow: string;
+  private readonly insertHead: string;
+
+  constructor(
+    private readonly plan: MysqlPlan,
+    private readonly flavor: 'mariadb' | 'mysql',
+  ) {
+    this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
+    this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
+    this.orig = qualified(plan.database, plan.table);
+    this.shadow = qualified(plan.database, plan.shadow);
+    const targets = plan.columns.map((c) => ident(c.target)).join(', ');
+    const sources = plan.columns.map((c) => ident(c.source)).join(', ');
+    this.insertHead = `INSERT INTO ${this.shadow} (${targets}) SELECT ${sources} FROM ${this.orig} FORCE INDEX (${ident(plan.keyIndex)})`;
+  }
+
+  async nextBoundary(db: Queryable, after: Key | null, rows: number): Promise<Key | null> {
+    const where = this.origKeys.range({ after, upTo: null });
+    const cols = this.plan.keyColumns.map(ident).join(', ');
+    const [found] = await db.query<RowDataPacket[]>({
+      sql:
+        `SELECT ${cols} FROM ${this.orig} FORCE INDEX (${ident(this.plan.keyIndex)}) WHERE ${where.sql} ` +
+        `ORDER BY ${this.origKeys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
+      values: where.params,
+      rowsAsArray: true,
+    });
+    return found.length ? (found[0] as unknown as Key) : null;
+  }
+
+  /**
+   * The shadow's rows in the range are replaced by the original's. A plain consistent read is
+   * enough here: copy and apply never overlap, and an apply has already waited (locking read) for
+   * any commit whose binlog event it handled, so this read is never older than what it replaces.
+   * No IGNORE: a row the new schema rejects fails loudly, as the native ALTER would.
+   */
+  async copyRange(db: Pool, range: KeyRange): Promise<number> {
+    const conn = await db.getConnection();
+    try {
+      await conn.beginTransaction();
+      const shadowWhere = this.shadowKeys.range(range);
+      await conn.query(`DELETE FROM ${this.shadow} WHERE ${shadowWhere.sql}`, shadowWhere.params);
+      const where = this.origKeys.range(range);
+      const [res] = await conn.query(`${this.insertHead} WHERE ${where.sql}`, where.params);
+      await conn.commit();
+      return (res as { affectedRows: number }).affectedRows;
+    } catch (error) {
+      await conn.rollback().catch(() => {});
+      throw error;
+    } finally {
+      conn.release();
+    }
+  }
+
+  /**
+   * The shadow's rows for these keys become the original's current committed rows. The locking read
+   * waits for a writer whose binlog event we already saw but whose commit is not yet visible (group
+   * commit), so we never copy the row as it was before that change (DESIGN.md invariant 3).
+   * It first tries NOWAIT: a read that never waits can never close a deadlock cycle with a
+   * multi-row application transaction, so the application is never the victim of our apply.
+   * `locked` means the caller holds LOCK TABLES, under which a locking read is unnecessary.
+   */
+  async applyKeys(db: Pool | Connection, keys: Key[], locked: boolean): Promise<void> {
+    if (locked) return this.applyOnce(db as Connection, keys, '');
+    const nowait = this.flavor === 'mariadb' ? ' LOCK IN SHARE MODE NOWAIT' : ' FOR SHARE NOWAIT';
+    for (let attempt = 0; ; attempt++) {
+      const conn = await (db as Pool).getConnection();
+      try {
+        await conn.beginTransaction();
+        await this.applyOnce(conn, keys, attempt < 5 ? nowait : ' LOCK IN SHARE MODE');
+        await conn.commit();
+        return;
+      } catch (error) {
+        await conn.rollback().catch(() => {});
+        if (!isLockConflict(error) || attempt >= 8) throw error;
+      } finally {
+        conn.release();
+      }
+      await sleep(5 * 2 ** attempt);
+    }
+  }
+
+  private async applyOnce(conn: Connection, keys: Key[], lockClause: string): Promise<void> {
+    const del = this.shadowKeys.keyIn(keys);
+    await conn.query(`DELETE FROM ${this.shadow} WHERE ${del.sql}`, del.params);
+    const sel = this.origKeys.keyIn(keys);
+    await conn.query(`${this.insertHead} WHERE ${sel.sql}${lockClause}`, sel.params);
+  }
+}
+
+function isLockConflict(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_LOCK_NOWAIT' || code === 'ER_LOCK_DEADLOCK';
+}

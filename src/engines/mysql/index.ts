@@ -1,0 +1,133 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type {
+  CatchUp,
+  ChangeSink,
+  CheckResult,
+  ConsistentView,
+  CutoverOptions,
+  CutoverResult,
+  Engine,
+  Key,
+  KeyRange,
+  MigrationRequest,
+  Plan,
+  Position,
+  Session,
+} from '../../core/types.js';
+import { compareBinlogPositions, openBinlogStream } from './binlog.js';
+import { runChecks } from './checks.js';
+import { openConsistentView } from './checksum.js';
+import { createPool, describeConnectError, parseMysqlUrl, type MysqlTarget } from './connect.js';
+import { RowMover } from './copy.js';
+import { cutover, dropSentry } from './cutover.js';
+import { LockedSession } from './lock.js';
+import { buildPlan, detailOf, helperNames, type MysqlPlan } from './plan.js';
+import { qualified } from './sql.js';
+
+export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
+  const target = parseMysqlUrl(url);
+  const pool = createPool(target);
+  let version: string;
+  try {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    version = String(rows[0].v);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw describeConnectError(error, url);
+  }
+  return new MysqlEngine(target, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql');
+}
+
+export class MysqlEngine implements Engine {
+  readonly kind = 'mysql' as const;
+  private movers = new WeakMap<MysqlPlan, RowMover>();
+
+  constructor(
+    readonly target: MysqlTarget,
+    readonly pool: Pool,
+    readonly flavor: 'mariadb' | 'mysql',
+  ) {}
+
+  prepare(request: MigrationRequest): Promise<Plan> {
+    return buildPlan(this.pool, this.target.database, request);
+  }
+
+  checks(plan: Plan): Promise<CheckResult[]> {
+    return runChecks(this.pool, detailOf(plan));
+  }
+
+  async createShadow(plan: Plan): Promise<void> {
+    const p = detailOf(plan);
+    const shadow = qualified(p.database, p.shadow);
+    await this.pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
+    // Carry the AUTO_INCREMENT counter, so ids freed by deletes at the end of the table are not reused.
+    if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
+    await this.pool.query(`ALTER TABLE ${shadow} ${plan.alter}`);
+  }
+
+  openChanges(plan: Plan, sink: ChangeSink, from?: Position) {
+    return openBinlogStream(this.target, this.pool, detailOf(plan), sink, from);
+  }
+
+  nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null> {
+    return this.mover(plan).nextBoundary(this.pool, after, rows);
+  }
+
+  copyRange(plan: Plan, range: KeyRange): Promise<number> {
+    return this.mover(plan).copyRange(this.pool, range);
+  }
+
+  applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void> {
+    const locked = session instanceof LockedSession ? session.conn : null;
+    return this.mover(plan).applyKeys(locked ?? this.pool, keys, locked !== null);
+  }
+
+  async afterCopy(): Promise<void> {
+    // Secondary indexes are built by the ALTER on the empty shadow and maintained during the copy,
+    // which InnoDB handles well; nothing to do here.
+  }
+
+  consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openConsistentView(this.target, this.pool, detailOf(plan), this.mover(plan), catchUp, lockTimeoutMs);
+  }
+
+  cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult> {
+    return cutover(this.target, this.pool, detailOf(plan), options);
+  }
+
+  async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+    const p = detailOf(plan);
+    await dropSentry(this.pool, p);
+    if (!options.cutOver) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.shadow)}`);
+    if (options.cutOver && options.dropOld) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.old)}`);
+  }
+
+  /** Removes what a dead run left behind; the old table only when asked, as it may be the rollback copy. */
+  async cleanupTable(table: string, dropOld: boolean): Promise<string[]> {
+    const names = helperNames(table.split('.').pop()!);
+    const dropped: string[] = [];
+    for (const name of dropOld ? [names.shadow, names.old] : [names.shadow]) {
+      const [res] = await this.pool.query(`DROP TABLE IF EXISTS ${qualified(this.target.database, name)}`);
+      if ((res as { warningStatus: number }).warningStatus === 0) dropped.push(`${this.target.database}.${name}`);
+    }
+    return dropped;
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return compareBinlogPositions(a, b);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private mover(plan: Plan): RowMover {
+    const p = detailOf(plan);
+    let mover = this.movers.get(p);
+    if (!mover) {
+      mover = new RowMover(p, this.flavor);
+      this.movers.set(p, mover);
+    }
+    return mover;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { qualified } from './sql.js';
+
+export interface MysqlColumn {
+  name: string;
+  /** Full type as SHOW COLUMNS prints it, e.g. `bigint(20) unsigned`. */
+  type: string;
+  collation: string | null;
+  nullable: boolean;
+  /** VIRTUAL or STORED generated columns cannot be written. */
+  generated: boolean;
+}
+
+export interface MysqlIndex {
+  name: string;
+  unique: boolean;
+  columns: string[];
+}
+
+export interface TableShape {
+  columns: MysqlColumn[];
+  indexes: MysqlIndex[];
+}
+
+type Queryable = Pool | PoolConnection;
+
+/** Columns and indexes via SHOW statements, which also work on TEMPORARY tables (the ALTER probe). */
+export async function describeTable(db: Queryable, database: string, table: string): Promise<TableShape> {
+  const [cols] = await db.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(database, table)}`);
+  const columns = cols.map((c) => ({
+    name: String(c.Field),
+    type: String(c.Type),
+    collation: c.Collation === null ? null : String(c.Collation),
+    nullable: c.Null === 'YES',
+    generated: /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(String(c.Extra)),
+  }));
+  const [idx] = await db.query<RowDataPacket[]>(`SHOW INDEX FROM ${qualified(database, table)}`);
+  const byName = new Map<string, MysqlIndex>();
+  for (const r of idx) {
+    const name = String(r.Key_name);
+    let index = byName.get(name);
+    if (!index) {
+      index = { name, unique: Number(r.Non_unique) === 0, columns: [] };
+      byName.set(name, index);
+    }
+    // A prefix index (Sub_part) is not a usable unique key for keyset iteration.
+    index.columns[Number(r.Seq_in_index) - 1] = r.Sub_part === null ? String(r.Column_name) : `${r.Column_name}(${r.Sub_part})`;
+  }
+  return { columns, indexes: [...byName.values()] };
+}
+
+export interface TableFacts {
+  engine: string | null;
+  estimatedRows: number;
+  autoIncrement: string | null;
+  isView: boolean;
+  foreignKeys: string[];
+  referencedBy: string[];
+  triggers: string[];
+}
+
+export async function tableFacts(db: Pool, database: string, table: string): Promise<TableFacts | null> {
+  // MySQL 8 caches information_schema statistics; ask for fresh ones where the variable exists.
+  await db.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {});
+  const [t] = await db.query<RowDataPacket[]>(
+    'SELECT ENGINE, TABLE_ROWS, AUTO_INCREMENT, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, table],
+  );
+  if (t.length === 0) return null;
+  const [fk] = await db.query<RowDataPacket[]>(
+    `SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS
+      WHERE (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?) OR (UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?)`,
+    [database, table, database, table],
+  );
+  const [tr] = await db.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?',
+    [database, table],
+  );
+  return {
+    engine: t[0].ENGINE === null ? null : String(t[0].ENGINE),
+    estimatedRows: Number(t[0].TABLE_ROWS ?? 0),
+    autoIncrement: t[0].AUTO_INCREMENT === null ? null : String(t[0].AUTO_INCREMENT),
+    isView: String(t[0].TABLE_TYPE) === 'VIEW',
+    foreignKeys: fk.filter((r) => r.TABLE_NAME === table).map((r) => `${r.CONSTRAINT_NAME} -> ${r.REFERENCED_TABLE_NAME}`),
+    referencedBy: fk.filter((r) => r.TABLE_NAME !== table).map((r) => `${r.TABLE_NAME}.${r.CONSTRAINT_NAME}`),
+    triggers: tr.map((r) => String(r.TRIGGER_NAME)),
+  };
+}
+
+export async function tableExists(db: Pool, database: string, table: string): Promise<boolean> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, table],
+  );
+  return rows.length > 0;
+}
+

@@ -1,0 +1,216 @@
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { UserError } from '../../core/errors.js';
+import type { MigrationRequest, Plan } from '../../core/types.js';
+import { analyseAlter, type AlterEffects } from './alter.js';
+import { missingPrivileges } from './checks.js';
+import { describeTable, tableExists, tableFacts, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
+import { ident, qualified } from './sql.js';
+
+export interface ColumnPair {
+  source: string;
+  target: string;
+  /** How each side is rendered for the checksum; null when a type change makes the two incomparable. */
+  checksum: [string, string] | null;
+}
+
+export interface MysqlPlan {
+  database: string;
+  table: string;
+  shadow: string;
+  /** Where the original goes at cut-over; also the sentry's name while the cut-over lock is held. */
+  old: string;
+  /** The original's unique key used for keyset iteration, and the same columns' names in the shadow. */
+  keyIndex: string;
+  keyColumns: string[];
+  shadowKeyColumns: string[];
+  columns: ColumnPair[];
+  facts: TableFacts;
+  effects: AlterEffects;
+  original: TableShape;
+  shadowShape: TableShape;
+}
+
+export function detailOf(plan: Plan): MysqlPlan {
+  return plan.detail as MysqlPlan;
+}
+
+/**
+ * Helper names are suffixes, not prefixes, on purpose: a RENAME takes its metadata locks in sorted
+ * name order, and at the cut-over it must be queued on the ORIGINAL's lock (where its exclusive
+ * request outranks the writers waiting there). `_orders_new` sorts before `orders`, so the RENAME
+ * would wait on the shadow's lock instead, and writers queued on `orders` would slip in between the
+ * unlock and the rename, into a table no longer followed. `orders__new` sorts after `orders`.
+ */
+export function helperNames(table: string): { shadow: string; old: string } {
+  return { shadow: `${table}__new`, old: `${table}__old` };
+}
+
+export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan> {
+  const table = parseTableName(request.table, database);
+  const facts = await tableFacts(pool, database, table);
+  if (!facts) throw new UserError(`table ${database}.${table} does not exist`);
+  if (facts.isView) throw new UserError(`${database}.${table} is a view, not a table`);
+  const effects = analyseAlter(request.alter);
+  if (effects.addsForeignKey) {
+    throw new UserError('the ALTER adds a foreign key; foreign keys are not supported yet: add it with a separate blocking ALTER');
+  }
+  // Checked before the probe below, which itself needs CREATE.
+  const missing = await missingPrivileges(pool, database);
+  if (missing.length) throw new UserError(`missing privileges: ${missing.join(', ')}; GRANT them on ${database}.* to the user shadowcut connects as`);
+  const { shadow, old } = helperNames(table);
+  if (shadow.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 59 characters)`);
+  for (const helper of [shadow, old]) {
+    if (await tableExists(pool, database, helper)) {
+      throw new UserError(
+        `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
+          `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
+      );
+    }
+  }
+  const original = await describeTable(pool, database, table);
+  const shadowShape = await probeAlter(pool, database, table, shadow, request.alter);
+  const columns = mapColumns(original.columns, shadowShape.columns, effects);
+  const key = chooseKey(original, shadowShape, columns);
+  const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
+  const detail: MysqlPlan = {
+    database,
+    table,
+    shadow,
+    old,
+    keyIndex: key.index,
+    keyColumns: key.columns,
+    shadowKeyColumns: key.shadowColumns,
+    columns,
+    facts,
+    effects,
+    original,
+    shadowShape,
+  };
+  const kept = new Set(columns.map((c) => c.target.toLowerCase()));
+  const sources = new Set(columns.map((c) => c.source.toLowerCase()));
+  return {
+    table: `${database}.${table}`,
+    shadowTable: `${database}.${shadow}`,
+    oldTable: `${database}.${old}`,
+    alter: request.alter,
+    keyColumns: key.columns,
+    estimatedRows: facts.estimatedRows,
+    summary: [
+      `key: ${key.index} (${key.columns.join(', ')})`,
+      `copied columns: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
+      `new columns (default values): ${shadowShape.columns.filter((c) => !kept.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
+      `dropped columns: ${original.columns.filter((c) => !sources.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
+      ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
+    ],
+    detail,
+  };
+}
+
+function parseTableName(name: string, database: string): string {
+  const parts = name.split('.');
+  if (parts.length === 2) {
+    if (parts[0] !== database) {
+      throw new UserError(`--table ${name} names database ${parts[0]}, but --url connects to ${database}`);
+    }
+    return parts[1];
+  }
+  if (parts.length !== 1 || !name) throw new UserError(`--table ${name} is not a table name`);
+  return name;
+}
+
+/**
+ * Tries the ALTER on an empty TEMPORARY copy of the table: the server validates the clause and
+ * reports the resulting columns, and nothing persistent is created (temporary tables are not
+ * replicated in ROW format and vanish with the session).
+ */
+async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<TableShape> {
+  const conn = await pool.getConnection();
+  try {
+    let created: 'temporary' | 'real' = 'temporary';
+    try {
+      await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`);
+    } catch {
+      // Partitioned and FULLTEXT tables cannot be temporary; probe with a real table, dropped at once.
+      await conn.query(`CREATE TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`);
+      created = 'real';
+    }
+    try {
+      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
+      return await describeTable(conn, database, shadow);
+    } catch (error) {
+      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
+    } finally {
+      await dropProbe(conn, database, shadow, created);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+async function dropProbe(conn: PoolConnection, database: string, shadow: string, created: 'temporary' | 'real') {
+  await conn.query(`DROP ${created === 'temporary' ? 'TEMPORARY ' : ''}TABLE IF EXISTS ${qualified(database, shadow)}`);
+}
+
+function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: AlterEffects): ColumnPair[] {
+  const byName = new Map(original.map((c) => [c.name.toLowerCase(), c]));
+  const pairs: ColumnPair[] = [];
+  for (const target of shadow) {
+    if (target.generated) continue; // the server computes it
+    const lower = target.name.toLowerCase();
+    const renamedFrom = effects.renamed.get(lower);
+    // A column dropped and added again in the same ALTER starts from its default, as a native ALTER does.
+    const source = renamedFrom ? byName.get(renamedFrom.toLowerCase()) : effects.dropped.has(lower) ? undefined : byName.get(lower);
+    if (!source) continue;
+    pairs.push({ source: source.name, target: target.name, checksum: checksumPair(source, target) });
+  }
+  return pairs;
+}
+
+const NUMERIC = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric)\b/i;
+const TEXTUAL = /^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b/i;
+
+function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
+  const s = ident(source.name);
+  const t = ident(target.name);
+  if (source.type === target.type && source.collation === target.collation) return [s, t];
+  if (NUMERIC.test(source.type) && NUMERIC.test(target.type)) {
+    return [`CAST(${s} AS DECIMAL(65,30))`, `CAST(${t} AS DECIMAL(65,30))`];
+  }
+  if (TEXTUAL.test(source.type) && TEXTUAL.test(target.type)) {
+    return [`CONVERT(${s} USING utf8mb4) COLLATE utf8mb4_bin`, `CONVERT(${t} USING utf8mb4) COLLATE utf8mb4_bin`];
+  }
+  return null;
+}
+
+interface ChosenKey {
+  index: string;
+  columns: string[];
+  shadowColumns: string[];
+}
+
+/**
+ * A unique key of the original whose columns are all NOT NULL and which the shadow keeps as a
+ * unique key (after renames): rows are identified the same way on both sides.
+ */
+function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
+  const notNull = new Set(original.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
+  const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
+  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
+  const candidates = original.indexes
+    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
+    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
+  for (const index of candidates) {
+    const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
+    if (mapped.some((c) => c === undefined)) continue;
+    const set = new Set(mapped.map((c) => c!.toLowerCase()));
+    if (shadowUnique.some((u) => u.size === set.size && [...set].every((c) => u.has(c)))) {
+      return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
+    }
+  }
+  if (candidates.length === 0) {
+    throw new UserError('the table has no PRIMARY KEY or NOT NULL UNIQUE key; add one first, shadowcut needs it to copy and apply changes');
+  }
+  throw new UserError(
+    'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
+  );
+}

@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf, tableChecksum } from './support/mysql.js';
+
+let db: mysql.Pool;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  db = adminPool();
+});
+
+afterAll(async () => {
+  await db.query('DROP TABLE IF EXISTS c_lock, c_lock__new, c_lock__old, c_kill, c_kill__new, c_kill__old');
+  await db.end();
+});
+
+async function freshTable(name: string, rows: number) {
+  await db.query(`DROP TABLE IF EXISTS ${name}, ${name}__new, ${name}__old`);
+  await db.query(`CREATE TABLE ${name} (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL, pad CHAR(200) NOT NULL DEFAULT '')`);
+  await db.query(`INSERT INTO ${name} (id, v) SELECT seq, MD5(seq) FROM seq_1_to_${rows}`);
+}
+
+/** Inserts one row at a time until stopped; returns how many succeeded and the errors. */
+function writer(table: string) {
+  let running = true;
+  const errors: string[] = [];
+  let written = 0;
+  const done = (async () => {
+    while (running) {
+      try {
+        await db.query(`INSERT INTO ${table} (v) VALUES ('w')`);
+        written++;
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      await sleep(5);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return { written, errors };
+    },
+  };
+}
+
+describe('cut-over', () => {
+  it('gives up cleanly when another session keeps the lock: original unchanged and serving, nothing left behind', async () => {
+    await freshTable('c_lock', 2000);
+    const schemaBefore = await schemaOf(db, 'c_lock');
+    const blocker = await db.getConnection();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT * FROM c_lock LIMIT 1'); // holds a metadata lock until COMMIT
+    const w = writer('c_lock');
+    try {
+      await expect(migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 3 })).rejects.toThrow(
+        /cut-over failed 3 times.*original table is unchanged/,
+      );
+    } finally {
+      await blocker.query('COMMIT');
+      blocker.release();
+    }
+    const { written, errors } = await w.stop();
+    expect(errors).toEqual([]);
+    expect(written).toBeGreaterThan(0);
+    expect(await schemaOf(db, 'c_lock')).toBe(schemaBefore);
+    const [[n]] = await db.query<mysql.RowDataPacket[]>('SELECT COUNT(*) n FROM c_lock');
+    expect(Number(n.n)).toBe(2000 + written);
+    expect(await helperTables(db, 'c_lock')).toEqual([]);
+  });
+
+  it('retries with backoff and succeeds once the lock is released', async () => {
+    await freshTable('c_lock', 2000);
+    const blocker = await db.getConnection();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT * FROM c_lock LIMIT 1');
+    const release = sleep(1500).then(async () => {
+      await blocker.query('COMMIT');
+      blocker.release();
+    });
+    const result = await migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20 });
+    await release;
+    expect(result.cutoverAttempts).toBeGreaterThan(1);
+    expect(await schemaOf(db, 'c_lock')).toMatch(/`x` int/);
+    expect(await helperTables(db, 'c_lock')).toEqual(['c_lock__old']);
+  });
+});
+
+describe('kill -9 during the copy', () => {
+  it('leaves the original untouched, and cleanup removes what the dead run left', async () => {
+    await freshTable('c_kill', 200_000);
+    const before = await tableChecksum(db, 'c_kill');
+    const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+    const child = spawn(process.execPath, [cli, 'migrate', '--url', mysqlUrl(), '--table', 'c_kill', '--alter', 'ADD COLUMN x INT', '--execute', '--chunk-time-ms', '5'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => child.on('exit', r));
+    let copied = 0;
+    for (let i = 0; i < 400 && copied === 0; i++) {
+      await sleep(25);
+      const [rows] = await db.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'c_kill__new'");
+      if (Number(rows[0].n) > 0) [[{ n: copied }]] = (await db.query<mysql.RowDataPacket[]>('SELECT COUNT(*) n FROM c_kill__new')) as never;
+      copied = Number(copied);
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(copied).toBeGreaterThan(0);
+    expect(copied).toBeLessThan(200_000);
+    expect(await tableChecksum(db, 'c_kill')).toBe(before);
+    expect(await helperTables(db, 'c_kill')).toEqual(['c_kill__new']);
+    const r = runCli(['cleanup', '--url', '$URL', '--table', 'c_kill']);
+    expect(r.code).toBe(0);
+    expect(await helperTables(db, 'c_kill')).toEqual([]);
+    // And the table can be migrated afterwards.
+    await migrateMysql('c_kill', 'ADD COLUMN x INT');
+    expect(await schemaOf(db, 'c_kill')).toMatch(/`x` int/);
+  });
+});

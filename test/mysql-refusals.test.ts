@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { adminPool, helperTables, mysqlUrl, runCli, tableChecksum } from './support/mysql.js';
+
+let db: mysql.Pool;
+
+beforeAll(async () => {
+  db = adminPool();
+  await db.query(`
+    DROP TABLE IF EXISTS r_child, r_parent, r_plain, r_myisam, r_nokey, r_trig, r_plain__new, r_plain__old, r_log;
+    CREATE TABLE r_plain (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB;
+    INSERT INTO r_plain SELECT seq, CONCAT('v', seq) FROM seq_1_to_100;
+    CREATE TABLE r_myisam (id INT PRIMARY KEY) ENGINE=MyISAM;
+    CREATE TABLE r_nokey (a INT, b INT) ENGINE=InnoDB;
+    CREATE TABLE r_parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+    CREATE TABLE r_child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES r_parent (id)) ENGINE=InnoDB;
+    CREATE TABLE r_trig (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+    CREATE TABLE r_log (id INT) ENGINE=InnoDB;
+    CREATE TRIGGER r_trig_ai AFTER INSERT ON r_trig FOR EACH ROW INSERT INTO r_log VALUES (NEW.id);
+    DROP USER IF EXISTS 'sc_weak'@'%';
+    CREATE USER 'sc_weak'@'%' IDENTIFIED BY 'weak';
+    GRANT SELECT ON *.* TO 'sc_weak'@'%';`);
+});
+
+afterAll(async () => {
+  await db.query(`DROP TABLE IF EXISTS r_child, r_parent, r_plain, r_myisam, r_nokey, r_trig, r_plain__new, r_plain__old, r_log;
+    DROP USER IF EXISTS 'sc_weak'@'%'`);
+  await db.end();
+});
+
+const weakUrl = () => mysqlUrl().replace(/\/\/[^@]+@/, '//sc_weak:weak@');
+
+// [what, args, expected message fragment, table whose contents must not change]
+const cases: [string, string[], RegExp][] = [
+  ['unknown table', ['--table', 'r_missing', '--alter', 'ADD COLUMN x INT'], /does not exist/],
+  ['a MyISAM table', ['--table', 'r_myisam', '--alter', 'ADD COLUMN x INT'], /only InnoDB/],
+  ['no usable key', ['--table', 'r_nokey', '--alter', 'ADD COLUMN x INT'], /no PRIMARY KEY or NOT NULL UNIQUE key/],
+  ['foreign keys out', ['--table', 'r_child', '--alter', 'ADD COLUMN x INT'], /foreign keys/],
+  ['foreign keys in', ['--table', 'r_parent', '--alter', 'ADD COLUMN x INT'], /foreign keys/],
+  ['triggers', ['--table', 'r_trig', '--alter', 'ADD COLUMN x INT'], /triggers/],
+  ['an ALTER that renames the table', ['--table', 'r_plain', '--alter', 'RENAME TO r_other'], /renames the table/],
+  ['an invalid ALTER', ['--table', 'r_plain', '--alter', 'ADD COLUMN'], /the ALTER fails/],
+  ['an ALTER on a missing column', ['--table', 'r_plain', '--alter', 'DROP COLUMN nope'], /the ALTER fails/],
+  ['an ALTER that drops the only key', ['--table', 'r_plain', '--alter', 'DROP PRIMARY KEY'], /removes or changes every PRIMARY/],
+  ['a full ALTER statement instead of a clause', ['--table', 'r_plain', '--alter', 'ALTER TABLE r_plain ADD x INT'], /only the clause/],
+  ['an empty ALTER', ['--table', 'r_plain', '--alter', ' '], /empty/],
+  ['an ALTER adding a foreign key', ['--table', 'r_plain', '--alter', 'ADD COLUMN p INT, ADD FOREIGN KEY (p) REFERENCES r_parent (id)'], /foreign keys/],
+  ['another database in --table', ['--table', 'otherdb.r_plain', '--alter', 'ADD COLUMN x INT'], /names database otherdb/],
+];
+
+describe('bad input is refused with one line, a non-zero exit, and nothing changed', () => {
+  it.each(cases)('%s', async (_what, args, message) => {
+    const before = await tableChecksum(db, 'r_plain');
+    for (const execute of [[], ['--execute']]) {
+      const r = runCli(['migrate', '--url', '$URL', ...args, ...execute]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+    expect(await tableChecksum(db, 'r_plain')).toBe(before);
+    for (const t of ['r_plain', 'r_trig', 'r_child', 'r_parent', 'r_nokey']) expect(await helperTables(db, t)).toEqual([]);
+  });
+
+  it('a URL of an unknown scheme, an unreachable server and a wrong password', () => {
+    for (const url of ['redis://x/y', 'mysql://shadowcut:wrong@127.0.0.1:1/shadowcut_test', mysqlUrl().replace(':shadowcut@', ':wrong@')]) {
+      const r = runCli(['migrate', '--url', url, '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], url);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^shadowcut: (--url must|cannot connect)/);
+      expect(r.stderr).not.toContain(':wrong@'); // passwords are never echoed
+    }
+  });
+
+  it('a missing required option is named', () => {
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--alter/);
+  });
+
+  it('a user without the needed privileges', async () => {
+    const r = runCli(['migrate', '--url', weakUrl(), '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], weakUrl());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/missing privileges|the ALTER fails|denied/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('leftover helper tables from an earlier run, with the way to clean up', async () => {
+    await db.query('CREATE TABLE r_plain__new LIKE r_plain');
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--execute']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/already exists.*shadowcut cleanup/);
+    const c = runCli(['cleanup', '--url', '$URL', '--table', 'r_plain']);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toMatch(/removed: .*r_plain__new/);
+    expect(await helperTables(db, 'r_plain')).toEqual([]);
+  });
+
+  it('binlog_format other than ROW', async () => {
+    await db.query("SET GLOBAL binlog_format = 'STATEMENT'");
+    try {
+      const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/binlog_format is STATEMENT/);
+    } finally {
+      await db.query("SET GLOBAL binlog_format = 'ROW'");
+    }
+  });
+
+  it('a valid request without --execute prints the plan, changes nothing and exits 0', async () => {
+    const before = await tableChecksum(db, 'r_plain');
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/dry run: nothing was changed/);
+    expect(r.stdout).toMatch(/new columns \(default values\): x/);
+    expect(await tableChecksum(db, 'r_plain')).toBe(before);
+    expect(await helperTables(db, 'r_plain')).toEqual([]);
+  });
+});
