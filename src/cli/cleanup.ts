@@ -10,7 +10,7 @@ export function cleanupCommand(): Command {
     .action(async (opts) => {
       const engine = await createEngine(opts.url);
       try {
-        const dropped = await engine.cleanupTable(opts.table, opts.dropOld);
+        const dropped = await engine.cleanupLeftovers(opts.table, { dropOld: opts.dropOld });
         process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
       } finally {
         await engine.close().catch(() => {});

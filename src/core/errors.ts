@@ -25,3 +25,15 @@ export class AbortedError extends UserError {
     this.name = 'AbortedError';
   }
 }
+
+/**
+ * A write to the shadow broke one of its unique keys. During the copy this can be transient (a unique
+ * value moved from one row to another, and the shadow row still holding it awaits its change), so the
+ * runner catches up and retries before calling it a real violation of the new schema.
+ */
+export class UniqueViolationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UniqueViolationError';
+  }
+}

@@ -1,7 +1,7 @@
 import { backoffMs, sleep } from './backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { ChunkSizer } from './chunk-sizer.js';
-import { AbortedError, LockTimeoutError, UserError } from './errors.js';
+import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import type {
   CatchUp,
@@ -33,6 +33,9 @@ export interface MigrateOptions {
   /** Resolves or rejects the run from outside (Ctrl-C). */
   signal?: AbortSignal;
 }
+
+/** Most keys applied in one call when a unique conflict makes batches go together. */
+const JOINT_APPLY_LIMIT = 20_000;
 
 export const defaultOptions: MigrateOptions = {
   execute: false,
@@ -121,7 +124,10 @@ class Run {
 
       this.enter('copy');
       await this.copy();
-      await this.engine.afterCopy(this.plan);
+      // Level first: a unique index built in afterCopy must not meet a value that only looks
+      // duplicated because a change moving it is still unapplied.
+      await this.catchUpUnlocked();
+      await this.retryingUniqueConflicts(() => this.engine.afterCopy(this.plan));
 
       this.enter('catch-up');
       await this.catchUpUnlocked();
@@ -132,7 +138,7 @@ class Run {
         lockTimeoutMs: this.options.lockTimeoutMs,
         chunkRows: this.options.checksumChunkRows,
         between: () => this.applyPending(),
-        repair: (range) => this.engine.copyRange(this.plan, range),
+        repair: (range) => this.copyRange(range),
         withLockRetries: (fn) => this.withLockRetries('checksum lock', fn),
         reporter: this.report,
         abort: () => this.checkAbort(),
@@ -178,12 +184,36 @@ class Run {
       const upTo = await this.engine.nextBoundary(this.plan, after, sizer.rows);
       const range: KeyRange = { after, upTo };
       const t0 = performance.now();
-      const rows = await this.engine.copyRange(this.plan, range);
+      const rows = await this.copyRange(range);
       sizer.record(rows, performance.now() - t0);
       this.result.rowsCopied += rows;
       this.progress();
       if (upTo === null) return;
       after = upTo;
+    }
+  }
+
+  private copyRange(range: KeyRange): Promise<number> {
+    return this.retryingUniqueConflicts(() => this.engine.copyRange(this.plan, range));
+  }
+
+  /**
+   * A unique conflict while copying or indexing may be transient: the shadow row holding the value
+   * is stale and its change is in the stream. Catch up and retry once; a conflict that survives is in
+   * the data itself, and the new schema cannot hold it.
+   */
+  private async retryingUniqueConflicts<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      await this.catchUpUnlocked();
+      try {
+        return await step();
+      } catch (again) {
+        if (again instanceof UniqueViolationError) throw new UserError(`the rows violate a unique key of the new schema: ${again.message}`);
+        throw again;
+      }
     }
   }
 
@@ -193,16 +223,43 @@ class Run {
     for (;;) {
       const batch = this.buffer.take(this.options.applyBatch);
       if (batch.keys.length > 0) {
-        // Work done inside a locked transaction is lost if that transaction rolls back: remember it.
-        if (session) this.appliedUnderLock.push(...batch.keys);
-        await this.engine.applyKeys(this.plan, batch.keys, session);
-        this.result.changesApplied += batch.keys.length;
+        const joint = await this.applyBatch(batch.keys, session);
+        if (joint) batch.position = joint.position;
       }
       if (batch.position) position = batch.position;
       if (this.buffer.size === 0) break;
     }
     if (position && !session) await this.stream!.acknowledge(position);
     return position;
+  }
+
+  /**
+   * Applies one batch. On a unique conflict, the stale row holding the value usually belongs to a key
+   * still pending in another batch: apply the batch together with everything pending, in one call,
+   * so all old rows go before any new one. Returns what was taken additionally, if anything.
+   */
+  private async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {
+    // Work done inside a locked transaction is lost if that transaction rolls back: remember it.
+    if (session) this.appliedUnderLock.push(...keys);
+    try {
+      await this.engine.applyKeys(this.plan, keys, session);
+      this.result.changesApplied += keys.length;
+      return null;
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      const rest = this.buffer.take(JOINT_APPLY_LIMIT);
+      if (session) this.appliedUnderLock.push(...rest.keys);
+      const all = [...keys, ...rest.keys];
+      try {
+        await this.engine.applyKeys(this.plan, all, session);
+      } catch (again) {
+        this.buffer.requeue(all);
+        if (again instanceof UniqueViolationError) throw new UserError(`the rows violate a unique key of the new schema: ${again.message}`);
+        throw again;
+      }
+      this.result.changesApplied += all.length;
+      return { position: rest.position };
+    }
   }
 
   /** Bring the shadow level with the server's head without holding any lock (before locking). */

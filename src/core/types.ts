@@ -109,9 +109,13 @@ export interface Engine {
   openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
   nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null>;
-  /** Make the shadow's rows in `range` equal to the original's current committed rows. */
+  /** Make the shadow's rows in `range` equal to the original's current committed rows. Throws UniqueViolationError on a unique key conflict. */
   copyRange(plan: Plan, range: KeyRange): Promise<number>;
-  /** Make the shadow's rows for these keys equal to the original's current committed rows. */
+  /**
+   * Make the shadow's rows for these keys equal to the original's current committed rows: all of the
+   * keys' old rows are removed before any is inserted, so values moving between these keys never conflict.
+   * Throws UniqueViolationError on a unique key conflict.
+   */
   applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void>;
   /** Work to do after the copy and before verification, e.g. building secondary indexes. */
   afterCopy(plan: Plan): Promise<void>;
@@ -121,6 +125,8 @@ export interface Engine {
   cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult>;
   /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */
   cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
+  /** Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if asked). */
+  cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]>;
   comparePositions(a: Position, b: Position): number;
   close(): Promise<void>;
 }

@@ -83,16 +83,17 @@ class MysqlView implements ConsistentView {
 }
 
 /**
- * A 128-bit order-independent digest: XOR of each row's MD5 halves. Rows are unique by key and the
- * key is part of the hashed text, so equal rows never cancel out. ISNULL flags tell NULL from ''.
+ * An order-independent 64-bit digest: XOR of the first half of each row's MD5. Rows are unique by
+ * key and the key is part of the hashed text, so equal rows never cancel out; ISNULL flags tell NULL
+ * from ''. (Half an MD5 costs half of the full one here and still misses a difference only with
+ * odds of 2^-64 per chunk.)
  */
 function digestQuery(table: string, exprs: string[], columns: string[]): string {
   const nulls = columns.map((c) => `ISNULL(${ident(c)})`).join(', ');
   const row = `MD5(CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${nulls})))`;
-  const half = (from: number) => `COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(h, ${from}, 16), 16, 10) AS UNSIGNED)), 0)`;
-  return `SELECT COUNT(*) AS n, ${half(1)} AS a, ${half(17)} AS b FROM (SELECT ${row} AS h FROM ${table} WHERE ?WHERE) AS r`;
+  return `SELECT COUNT(*) AS n, COALESCE(BIT_XOR(CONV(LEFT(${row}, 16), 16, 10)), 0) AS a FROM ${table} WHERE ?WHERE`;
 }
 
 function toDigest(row: RowDataPacket): RangeDigest {
-  return { rows: Number(row.n), digest: `${row.a}:${row.b}` };
+  return { rows: Number(row.n), digest: String(row.a) };
 }

@@ -1,6 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../core/keyset.js';
 import { sleep } from '../../core/backoff.js';
+import { UniqueViolationError } from '../../core/errors.js';
 import type { Key, KeyRange } from '../../core/types.js';
 import type { MysqlPlan } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
@@ -59,7 +60,7 @@ export class RowMover {
       return (res as { affectedRows: number }).affectedRows;
     } catch (error) {
       await conn.rollback().catch(() => {});
-      throw error;
+      throw asUniqueViolation(error);
     } finally {
       conn.release();
     }
@@ -74,7 +75,7 @@ export class RowMover {
    * `locked` means the caller holds LOCK TABLES, under which a locking read is unnecessary.
    */
   async applyKeys(db: Pool | Connection, keys: Key[], locked: boolean): Promise<void> {
-    if (locked) return this.applyOnce(db as Connection, keys, '');
+    if (locked) return this.applyOnce(db as Connection, keys, '').catch((error) => Promise.reject(asUniqueViolation(error)));
     const nowait = this.flavor === 'mariadb' ? ' LOCK IN SHARE MODE NOWAIT' : ' FOR SHARE NOWAIT';
     for (let attempt = 0; ; attempt++) {
       const conn = await (db as Pool).getConnection();
@@ -85,7 +86,7 @@ export class RowMover {
         return;
       } catch (error) {
         await conn.rollback().catch(() => {});
-        if (!isLockConflict(error) || attempt >= 8) throw error;
+        if (!isLockConflict(error) || attempt >= 8) throw asUniqueViolation(error);
       } finally {
         conn.release();
       }
@@ -99,6 +100,10 @@ export class RowMover {
     const sel = this.origKeys.keyIn(keys);
     await conn.query(`${this.insertHead} WHERE ${sel.sql}${lockClause}`, sel.params);
   }
+}
+
+function asUniqueViolation(error: unknown): unknown {
+  return (error as { code?: string }).code === 'ER_DUP_ENTRY' ? new UniqueViolationError((error as Error).message) : error;
 }
 
 function isLockConflict(error: unknown): boolean {

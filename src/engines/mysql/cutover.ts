@@ -54,7 +54,7 @@ export async function cutover(
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
     if (rename) await rename.catch(() => {});
     if (renamed) return { lockedMs: -1 };
-    await dropSentry(pool, plan);
+    await dropSentry(pool, plan.database, plan.old);
     throw error;
   } finally {
     await locker.end().catch(() => locker.destroy());
@@ -78,12 +78,12 @@ async function waitUntilQueued(pool: Pool, renamer: Connection, rename: Promise<
 }
 
 /** Drops the sentry table, and only the sentry: after a successful swap that name holds the real old table. */
-export async function dropSentry(pool: Pool, plan: MysqlPlan): Promise<void> {
+export async function dropSentry(pool: Pool, database: string, name: string): Promise<boolean> {
   const [rows] = await pool.query<RowDataPacket[]>(
     'SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-    [plan.database, plan.old],
+    [database, name],
   );
-  if (rows.length && rows[0].TABLE_COMMENT === SENTRY_COMMENT) {
-    await pool.query(`DROP TABLE IF EXISTS ${qualified(plan.database, plan.old)}`);
-  }
+  if (!rows.length || rows[0].TABLE_COMMENT !== SENTRY_COMMENT) return false;
+  await pool.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
+  return true;
 }

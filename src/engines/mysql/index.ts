@@ -82,7 +82,7 @@ export class MysqlEngine implements Engine {
     return this.mover(plan).applyKeys(locked ?? this.pool, keys, locked !== null);
   }
 
-  async afterCopy(): Promise<void> {
+  async afterCopy(_plan: Plan): Promise<void> {
     // Secondary indexes are built by the ALTER on the empty shadow and maintained during the copy,
     // which InnoDB handles well; nothing to do here.
   }
@@ -97,16 +97,17 @@ export class MysqlEngine implements Engine {
 
   async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     const p = detailOf(plan);
-    await dropSentry(this.pool, p);
+    await dropSentry(this.pool, p.database, p.old);
     if (!options.cutOver) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.shadow)}`);
     if (options.cutOver && options.dropOld) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.old)}`);
   }
 
-  /** Removes what a dead run left behind; the old table only when asked, as it may be the rollback copy. */
-  async cleanupTable(table: string, dropOld: boolean): Promise<string[]> {
+  /** The old table only when asked: after a successful run it is the rollback copy. */
+  async cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]> {
     const names = helperNames(table.split('.').pop()!);
     const dropped: string[] = [];
-    for (const name of dropOld ? [names.shadow, names.old] : [names.shadow]) {
+    if (await dropSentry(this.pool, this.target.database, names.old)) dropped.push(`${this.target.database}.${names.old} (sentry)`);
+    for (const name of options.dropOld ? [names.shadow, names.old] : [names.shadow]) {
       const [res] = await this.pool.query(`DROP TABLE IF EXISTS ${qualified(this.target.database, name)}`);
       if ((res as { warningStatus: number }).warningStatus === 0) dropped.push(`${this.target.database}.${name}`);
     }

@@ -1,0 +1,517 @@
+#!/usr/bin/env bash
+# Private database servers for shadowcut's tests and demo.
+#
+#   scripts/servers.sh up     start (or reuse) MariaDB primary+replica and PostgreSQL primary+standby
+#   scripts/servers.sh down   stop them and remove the state dir
+#   scripts/servers.sh env    print the sourceable env file if the servers answer, else exit 1
+#
+# Everything lives under ${SHADOWCUT_SERVERS_DIR:-<repo>/.servers} and listens on random
+# loopback ports, so it never collides with the machine's own instances on 3306/5432 and
+# several checkouts can each have their own set.  Progress goes to stderr; `up` prints the
+# env lines on stdout so callers can `eval "$(scripts/servers.sh up)"`.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${SHADOWCUT_SERVERS_DIR:-$REPO_DIR/.servers}"
+# Absolute path: it ends up in socket paths and server configs read from other cwds.
+mkdir -p "$(dirname "$STATE_DIR")"
+STATE_DIR="$(cd "$(dirname "$STATE_DIR")" && pwd)/$(basename "$STATE_DIR")"
+
+WAIT_SECS="${SHADOWCUT_SERVERS_WAIT_SECS:-60}"
+# mariadbd lives in /usr/sbin, which a non-login root shell may not have on PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# Stray libpq settings from the caller's shell would redirect our psql/pg_* calls.
+unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSFILE PGSSLMODE
+
+MARKER="$STATE_DIR/.shadowcut-servers"  # proves a dir is ours before we rm -rf it
+PORTS_FILE="$STATE_DIR/ports"
+ENV_FILE="$STATE_DIR/env"
+JSON_FILE="$STATE_DIR/servers.json"
+
+MY_DIR="$STATE_DIR/mysql"
+MY_P_DATA="$MY_DIR/primary"; MY_P_SOCK="$MY_DIR/primary.sock"; MY_P_PID="$MY_DIR/primary.pid"; MY_P_LOG="$MY_DIR/primary.log"
+MY_R_DATA="$MY_DIR/replica"; MY_R_SOCK="$MY_DIR/replica.sock"; MY_R_PID="$MY_DIR/replica.pid"; MY_R_LOG="$MY_DIR/replica.log"
+
+PG_DIR="$STATE_DIR/pg"  # owned by the postgres OS user: initdb/postgres refuse to run as root
+PG_P_DATA="$PG_DIR/primary"; PG_P_LOG="$PG_DIR/primary.log"
+PG_S_DATA="$PG_DIR/standby"; PG_S_LOG="$PG_DIR/standby.log"
+
+DB_NAME=shadowcut_test
+DB_USER=shadowcut
+DB_PASS=shadowcut
+
+log() { printf '[servers] %s\n' "$*" >&2; }
+
+# fail <message> [logfile...]: the log tail is usually the only clue when a server won't start.
+fail() {
+  local msg=$1; shift
+  log "ERROR: $msg"
+  local f
+  for f in "$@"; do
+    if [[ -f $f ]]; then
+      printf -- '----- last lines of %s -----\n' "$f" >&2
+      tail -n 40 "$f" >&2 || true
+      printf -- '-----\n' >&2
+    fi
+  done
+  exit 1
+}
+
+# wait_until <what> <logfile> <pid|""> <command...>
+# Bounded so a broken server fails the run instead of hanging CI; bails out early if the
+# server process has already died.
+wait_until() {
+  local what=$1 logf=$2 pid=$3; shift 3
+  local deadline=$((SECONDS + WAIT_SECS))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      fail "$what: server process $pid exited" "$logf"
+    fi
+    if ((SECONDS >= deadline)); then
+      fail "timed out after ${WAIT_SECS}s waiting for $what" "$logf"
+    fi
+    sleep 0.2
+  done
+}
+
+# ---------------------------------------------------------------------------------------
+# binaries
+# ---------------------------------------------------------------------------------------
+
+pg_bin_dir() {
+  # Newest installed major version; Debian keeps each under its own prefix.
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -n $d && -x $d/initdb ]] && echo "$d"
+}
+
+binaries_present() {
+  local c d
+  for c in mariadbd mariadb-install-db mariadb mariadb-admin; do
+    command -v "$c" >/dev/null 2>&1 || return 1
+  done
+  d=$(pg_bin_dir) || return 1
+  for c in initdb pg_ctl pg_basebackup psql; do
+    [[ -x $d/$c ]] || return 1
+  done
+}
+
+restore_policy_rc_d() {
+  if [[ -n ${POLICY_BACKUP:-} ]]; then
+    mv -f "$POLICY_BACKUP" /usr/sbin/policy-rc.d
+  else
+    rm -f /usr/sbin/policy-rc.d
+  fi
+}
+
+install_binaries() {
+  log "database binaries missing: installing mariadb-server, mariadb-client, postgresql, postgresql-client"
+  [[ $EUID -eq 0 ]] || fail "need root to apt-get install the database packages"
+  # policy-rc.d exiting 101 stops the packages' postinst from starting *system* instances
+  # on 3306/5432; we only want the binaries. Keep any existing policy (containers often
+  # ship one) and put it back afterwards.
+  POLICY_BACKUP=""
+  if [[ -e /usr/sbin/policy-rc.d ]]; then
+    POLICY_BACKUP=$(mktemp)
+    cp -p /usr/sbin/policy-rc.d "$POLICY_BACKUP"
+  fi
+  # Put the old policy back even if we are interrupted mid-install.
+  trap restore_policy_rc_d EXIT
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  local rc=0
+  {
+    apt-get update &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y \
+        mariadb-server mariadb-client postgresql postgresql-client
+  } >&2 || rc=$?
+  restore_policy_rc_d
+  trap - EXIT
+  ((rc == 0)) || fail "apt-get install failed (exit $rc)"
+  binaries_present || fail "packages installed but mariadbd/initdb still not found"
+}
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+
+# Random ports in 20000-31999: below the kernel's ephemeral range (32768+), so an outgoing
+# connection can't be sitting on them, and nowhere near the system's 3306/5432.
+pick_ports() {
+  node -e '
+    const net = require("net");
+    const want = Number(process.argv[1]);
+    const free = (port) => new Promise((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => resolve(true)));
+    });
+    (async () => {
+      const got = new Set();
+      for (let i = 0; got.size < want && i < 500; i++) {
+        const p = 20000 + Math.floor(Math.random() * 12000);
+        if (!got.has(p) && (await free(p))) got.add(p);
+      }
+      if (got.size < want) process.exit(1);
+      console.log([...got].join(" "));
+    })();
+  ' "$1"
+}
+
+my_root() { # my_root <socket> <mariadb client args...>
+  local sock=$1; shift
+  mariadb --no-defaults --protocol=socket --socket="$sock" -uroot -N -B --connect-timeout=3 "$@"
+}
+
+# "Answering" means what clients will actually do: TCP as the shadowcut user.
+my_answers() { # my_answers <port>
+  mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P"$1" -u"$DB_USER" -p"$DB_PASS" \
+    --connect-timeout=3 -N -B -e 'SELECT 1' "$DB_NAME"
+}
+
+pg() { # pg <tool> <args...>, run as the postgres OS user from a dir it can read
+  local tool=$1; shift
+  (cd "$PG_DIR" && runuser -u postgres -- "$PG_BIN/$tool" "$@")
+}
+
+psql_at() { # psql_at <port> <db> <sql>; plain psql over TCP (trust auth), so root may run it
+  PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" -At -c "$3"
+}
+
+pg_answers() { [[ $(psql_at "$1" "$DB_NAME" 'SELECT 1') == 1 ]]; }
+
+# Only ever signal a pid if it is still the server we started on this data dir: pid files
+# can outlive a container restart and point at an unrelated process.
+pid_is_ours() { # pid_is_ours <pid> <datadir>
+  local pid=$1 dir=$2
+  [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -qF -- "$dir"
+}
+
+# ---------------------------------------------------------------------------------------
+# MariaDB
+# ---------------------------------------------------------------------------------------
+
+start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>
+  local data=$1 port=$2 sock=$3 pidf=$4 logf=$5; shift 5
+  # --no-defaults: the system my.cnf belongs to the system instance (its port, socket and
+  # datadir). setsid + redirects: detach completely so the server neither dies with the
+  # caller's terminal/process group nor holds the caller's pipes open (execFileSync in
+  # vitest's globalSetup would otherwise wait forever). 9>&-: don't let the daemon inherit
+  # our lock fd, or it would hold the lock for its whole life.
+  setsid mariadbd --no-defaults --user=root \
+    --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
+    --pid-file="$pidf" --log-error="$logf" \
+    --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
+    --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
+    --log-slave-updates=ON --gtid-strict-mode=OFF \
+    "$@" </dev/null >>"$logf" 2>&1 9>&- &
+  # Non-interactive bash doesn't make background jobs group leaders, so setsid execs in
+  # place and $! is mariadbd itself; it rewrites the same pid into this file.
+  echo $! >"$pidf"
+  wait_until "MariaDB on port $port" "$logf" "$!" my_root "$sock" -e 'SELECT 1'
+}
+
+# mariadbd takes ~2 s to shut down, so `down` signals both and waits once, overlapping
+# those seconds with the PostgreSQL shutdowns.
+STOPPING=()
+
+term_mariadbd() { # term_mariadbd <datadir> <pidfile>
+  local data=$1 pidf=$2 pid
+  [[ -f $pidf ]] || return 0
+  pid=$(cat "$pidf" 2>/dev/null || true)
+  pid_is_ours "$pid" "$data" || return 0
+  # SIGTERM is mariadbd's clean shutdown, and unlike mariadb-admin it needs no working login.
+  kill -TERM "$pid" 2>/dev/null || true
+  STOPPING+=("$pid")
+}
+
+wait_mariadbd_stopped() {
+  local pid deadline=$((SECONDS + WAIT_SECS))
+  for pid in "${STOPPING[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then
+        log "mariadbd $pid did not stop in ${WAIT_SECS}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+  done
+  STOPPING=()
+}
+
+replica_running() {
+  local st
+  # --column-names -E: "Field: value" lines (my_root's -N would strip the field names).
+  st=$(my_root "$MY_R_SOCK" --column-names -E -e 'SHOW SLAVE STATUS') || return 1
+  grep -q 'Slave_IO_Running: Yes' <<<"$st" &&
+    grep -q 'Slave_SQL_Running: Yes' <<<"$st" &&
+    [[ $(my_root "$MY_R_SOCK" -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$DB_NAME'") == 1 ]]
+}
+
+start_mysql() {
+  log "MariaDB: initialising data dir"
+  mkdir -p "$MY_DIR"
+  # One install-db, copied for the replica: identical system tables on both sides, so the
+  # replica can replay the primary's binlog from its very first event (CREATE USER etc.).
+  mariadb-install-db --no-defaults --user=root --datadir="$MY_P_DATA" \
+    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+    >"$MY_DIR/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$MY_DIR/install-db.log"
+  cp -a "$MY_P_DATA" "$MY_R_DATA"
+
+  log "MariaDB: starting primary on 127.0.0.1:$MY_P_PORT"
+  start_mariadbd "$MY_P_DATA" "$MY_P_PORT" "$MY_P_SOCK" "$MY_P_PID" "$MY_P_LOG" \
+    --server-id=1 --log-bin=primary-bin \
+    --event-scheduler=ON --innodb-buffer-pool-size=1G
+  # Created after log_bin is on, so these statements are in the binlog and reach the replica.
+  my_root "$MY_P_SOCK" -e "
+    CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
+    GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%' WITH GRANT OPTION;
+    CREATE DATABASE $DB_NAME;" || fail "could not create user/database on the MariaDB primary" "$MY_P_LOG"
+
+  log "MariaDB: starting replica on 127.0.0.1:$MY_R_PORT"
+  # Replica keeps its own binlog (log_slave_updates) so tools can also tail a replica.
+  start_mariadbd "$MY_R_DATA" "$MY_R_PORT" "$MY_R_SOCK" "$MY_R_PID" "$MY_R_LOG" \
+    --server-id=2 --log-bin=replica-bin --relay-log=replica-relay-bin \
+    --read-only=ON --innodb-buffer-pool-size=256M
+  # Empty gtid_slave_pos + slave_pos = "from the start of the primary's binlog history".
+  my_root "$MY_R_SOCK" -e "
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MY_P_PORT,
+      MASTER_USER='$DB_USER', MASTER_PASSWORD='$DB_PASS',
+      MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+    START SLAVE;" || fail "CHANGE MASTER/START SLAVE failed on the MariaDB replica" "$MY_R_LOG"
+  wait_until "MariaDB replica to replicate $DB_NAME" "$MY_R_LOG" "" replica_running
+}
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------
+
+pg_start() { # pg_start <datadir> <log> <what>
+  # pg_ctl -w does the bounded wait; setsid and 9>&- for the same reasons as mariadbd.
+  if ! (cd "$PG_DIR" && setsid runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 9>&-; then
+    fail "PostgreSQL $3 did not start" "$2"
+  fi
+}
+
+pg_stop() { # pg_stop <datadir>
+  local data=$1 pid
+  [[ -f $data/postmaster.pid ]] || return 0
+  pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
+  pid_is_ours "$pid" "$data" || return 0
+  if [[ -n ${PG_BIN:-} ]] && pg pg_ctl -D "$data" -m fast -w -t "$WAIT_SECS" stop >/dev/null 2>&1; then
+    return 0
+  fi
+  log "pg_ctl stop failed for $data; killing postmaster $pid"
+  kill -QUIT "$pid" 2>/dev/null || true # immediate shutdown; the data dir is about to be deleted anyway
+}
+
+standby_ready() {
+  [[ $(psql_at "$PG_S_PORT" "$DB_NAME" 'SELECT pg_is_in_recovery()') == t ]] &&
+    [[ $(psql_at "$PG_S_PORT" "$DB_NAME" 'SELECT count(*) FROM pg_stat_wal_receiver WHERE status = $$streaming$$') == 1 ]]
+}
+
+start_pg() {
+  mkdir -p "$PG_DIR"
+  chown postgres:postgres "$PG_DIR"
+  chmod 700 "$PG_DIR"
+  runuser -u postgres -- test -w "$PG_DIR" ||
+    fail "the postgres OS user cannot write $PG_DIR (a parent dir is not traversable?); set SHADOWCUT_SERVERS_DIR elsewhere"
+
+  log "PostgreSQL: initdb"
+  local locale=C
+  # C.UTF-8 keeps byte-order collation (deterministic across machines) with UTF-8 ctype.
+  if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale=C.UTF-8; fi
+  pg initdb -D "$PG_P_DATA" --auth=trust -U postgres --encoding=UTF8 --locale="$locale" --no-sync \
+    >"$PG_DIR/initdb.log" 2>&1 || fail "initdb failed" "$PG_DIR/initdb.log"
+
+  # Appended last so these win over initdb's defaults; the standby inherits them via the
+  # base backup and only overrides its port.
+  cat >>"$PG_P_DATA/postgresql.conf" <<EOF
+
+# --- shadowcut private test server ---
+port = $PG_P_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DIR'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+wal_keep_size = 512MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+max_connections = 200
+hot_standby = on
+hot_standby_feedback = on
+EOF
+  log "PostgreSQL: starting primary on 127.0.0.1:$PG_P_PORT"
+  pg_start "$PG_P_DATA" "$PG_P_LOG" primary
+  # Before the base backup, so the standby has it from the start.
+  psql_at "$PG_P_PORT" postgres "CREATE DATABASE $DB_NAME" >/dev/null ||
+    fail "could not create database $DB_NAME on the PostgreSQL primary" "$PG_P_LOG"
+
+  log "PostgreSQL: pg_basebackup for the standby"
+  pg pg_basebackup -h 127.0.0.1 -p "$PG_P_PORT" -U postgres -D "$PG_S_DATA" \
+    -R -X stream -c fast --no-sync >"$PG_DIR/basebackup.log" 2>&1 ||
+    fail "pg_basebackup failed" "$PG_DIR/basebackup.log" "$PG_P_LOG"
+  printf '\nport = %s\n' "$PG_S_PORT" >>"$PG_S_DATA/postgresql.conf"
+
+  log "PostgreSQL: starting standby on 127.0.0.1:$PG_S_PORT"
+  pg_start "$PG_S_DATA" "$PG_S_LOG" standby
+  wait_until "PostgreSQL standby to stream from the primary" "$PG_S_LOG" "" standby_ready
+}
+
+# ---------------------------------------------------------------------------------------
+# state
+# ---------------------------------------------------------------------------------------
+
+all_answer() {
+  [[ -f $PORTS_FILE && -f $ENV_FILE && -f $JSON_FILE ]] || return 1
+  # shellcheck source=/dev/null
+  source "$PORTS_FILE"
+  [[ -n ${PG_BIN:-} && -x $PG_BIN/psql ]] || return 1
+  my_answers "$MY_P_PORT" >/dev/null 2>&1 &&
+    my_answers "$MY_R_PORT" >/dev/null 2>&1 &&
+    pg_answers "$PG_P_PORT" 2>/dev/null &&
+    pg_answers "$PG_S_PORT" 2>/dev/null
+}
+
+stop_all() {
+  if [[ -f $PORTS_FILE ]]; then
+    # shellcheck source=/dev/null
+    source "$PORTS_FILE" || true
+  fi
+  PG_BIN=${PG_BIN:-$(pg_bin_dir || true)}
+  # Replicas first, so they don't spend the primary's shutdown retrying connections.
+  term_mariadbd "$MY_R_DATA" "$MY_R_PID"
+  term_mariadbd "$MY_P_DATA" "$MY_P_PID"
+  pg_stop "$PG_S_DATA"
+  pg_stop "$PG_P_DATA"
+  wait_mariadbd_stopped
+}
+
+# Refuse to touch, let alone rm -rf, a directory we didn't create: SHADOWCUT_SERVERS_DIR
+# could point anywhere.
+ensure_ours() {
+  [[ ! -e $STATE_DIR || -f $MARKER || -z $(ls -A "$STATE_DIR" 2>/dev/null) ]] ||
+    fail "$STATE_DIR exists but was not created by servers.sh; refusing to touch it"
+}
+
+wipe_state_dir() {
+  ensure_ours
+  rm -rf "$STATE_DIR"
+}
+
+write_env() {
+  local my="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_P_PORT/$DB_NAME"
+  local myr="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_R_PORT/$DB_NAME"
+  local pgp="postgres://postgres@127.0.0.1:$PG_P_PORT/$DB_NAME"
+  local pgs="postgres://postgres@127.0.0.1:$PG_S_PORT/$DB_NAME"
+  cat >"$ENV_FILE.tmp" <<EOF
+export SHADOWCUT_MYSQL_URL=$my
+export SHADOWCUT_MYSQL_REPLICA_URL=$myr
+export SHADOWCUT_PG_URL=$pgp
+export SHADOWCUT_PG_STANDBY_URL=$pgs
+export SHADOWCUT_MYSQL_SOCKET=$MY_P_SOCK
+export SHADOWCUT_MYSQL_REPLICA_SOCKET=$MY_R_SOCK
+EOF
+  printf '{"mysqlUrl":"%s","mysqlReplicaUrl":"%s","pgUrl":"%s","pgStandbyUrl":"%s"}\n' \
+    "$my" "$myr" "$pgp" "$pgs" >"$JSON_FILE.tmp"
+  # Written last and atomically: their presence is what marks a complete `up`.
+  mv "$JSON_FILE.tmp" "$JSON_FILE"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# Serialise up/down on the same state dir (e.g. two test runs starting at once).
+take_lock() {
+  local lock
+  lock="${TMPDIR:-/tmp}/shadowcut-servers-v2.$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12).lock"
+  exec 9>"$lock"
+  # Long enough for a concurrent first-time `up` that has to apt-get install.
+  flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh up/down running?)"
+}
+
+# ---------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------
+
+cmd_up() {
+  take_lock
+  if all_answer; then
+    log "servers in $STATE_DIR already up; reusing them"
+    cat "$ENV_FILE"
+    return 0
+  fi
+  if [[ -e $STATE_DIR ]]; then
+    ensure_ours
+    log "stale $STATE_DIR (servers not all answering): stopping leftovers and starting fresh"
+    stop_all
+    wipe_state_dir
+  fi
+
+  # Unix socket paths are limited to ~107 bytes; the longest one we create is the PG lock file.
+  local longest="$PG_DIR/.s.PGSQL.99999.lock"
+  ((${#longest} < 100)) || fail "state dir path too long for unix sockets: $STATE_DIR (set SHADOWCUT_SERVERS_DIR to a shorter path)"
+
+  binaries_present || install_binaries
+  PG_BIN=$(pg_bin_dir)
+
+  local t0=$SECONDS ports
+  mkdir -p "$STATE_DIR"
+  chmod 755 "$STATE_DIR" # postgres must be able to traverse it to reach pg/
+  touch "$MARKER"
+  ports=$(pick_ports 4) || fail "could not find 4 free loopback ports"
+  read -r MY_P_PORT MY_R_PORT PG_P_PORT PG_S_PORT <<<"$ports"
+  cat >"$PORTS_FILE" <<EOF
+MY_P_PORT=$MY_P_PORT
+MY_R_PORT=$MY_R_PORT
+PG_P_PORT=$PG_P_PORT
+PG_S_PORT=$PG_S_PORT
+PG_BIN=$PG_BIN
+EOF
+
+  # A half-started set is useless and would leak processes: stop it on any failure but keep
+  # the dir (logs) for inspection; the next `up` wipes it.
+  trap 'rc=$?; if ((rc != 0)); then log "up failed; stopping what was started (logs kept in $STATE_DIR)"; stop_all; fi' EXIT
+
+  start_mysql
+  start_pg
+  write_env
+  trap - EXIT
+  log "all servers up in $((SECONDS - t0))s (state: $STATE_DIR)"
+  cat "$ENV_FILE"
+}
+
+cmd_down() {
+  take_lock
+  if [[ ! -e $STATE_DIR ]]; then
+    log "nothing to stop ($STATE_DIR does not exist)"
+    return 0
+  fi
+  ensure_ours
+  log "stopping servers in $STATE_DIR"
+  stop_all
+  wipe_state_dir
+  log "down"
+}
+
+cmd_env() {
+  if all_answer; then
+    cat "$ENV_FILE"
+  else
+    log "servers in $STATE_DIR are not up"
+    exit 1
+  fi
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+env) cmd_env ;;
+*)
+  echo "usage: $0 up|down|env" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,63 @@
+import type pg from 'pg';
+import type { CatchUp, ConsistentView, KeyRange, RangeDigest } from '../../core/types.js';
+import { asLockTimeout, ident, PgSession } from './connect.js';
+import type { Copier } from './copy.js';
+import { fence } from './stream.js';
+
+/**
+ * Both tables as of one instant. Writers are held off with SHARE (readers are not), the shadow is
+ * caught up on a second connection whose applies commit at once, and only then does that connection
+ * open a REPEATABLE READ snapshot: it sees the original frozen and the shadow level with it.
+ * (Applying on the lock's own connection would not do: its uncommitted writes are invisible to any
+ * other snapshot, exported ones included, and committing it would release the lock too early.)
+ */
+export async function openConsistentView(
+  pool: pg.Pool,
+  copier: Copier,
+  catchUp: CatchUp,
+  lockTimeoutMs: number,
+): Promise<ConsistentView> {
+  const lock = await pool.connect();
+  const view = await pool.connect();
+  try {
+    await lock.query('BEGIN');
+    await lock.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+    await lock.query(`LOCK TABLE ${copier.original} IN SHARE MODE`);
+    await catchUp(await fence(pool), new PgSession(view, false));
+    await view.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // The first statement fixes the snapshot, while writers are still held off.
+    await view.query('SELECT 1');
+    await lock.query('COMMIT');
+  } catch (error) {
+    await lock.query('ROLLBACK').catch(() => {});
+    await view.query('ROLLBACK').catch(() => {});
+    view.release();
+    throw asLockTimeout(error, 'checksum lock');
+  } finally {
+    lock.release();
+  }
+  return {
+    nextBoundary: (after, rows) => copier.nextBoundary(view, after, rows),
+    checksum: async (range) => [await digest(view, copier, range, 'original'), await digest(view, copier, range, 'shadow')],
+    async close() {
+      await view.query('COMMIT').catch(() => {});
+      view.release();
+    },
+  };
+}
+
+/**
+ * Row count and the sum of a 64-bit slice of each row's md5 over the copied columns. The original's
+ * values go through the same conversion as the copy and are cast to the shadow's types, so a changed
+ * type compares equal when the values are. A sum, unlike xor, does not cancel out duplicated rows.
+ */
+async function digest(client: pg.PoolClient, copier: Copier, range: KeyRange, side: 'original' | 'shadow'): Promise<RangeDigest> {
+  const columns = copier.d.columns.map((c) => (side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target)));
+  const where = (side === 'original' ? copier.originalKeys : copier.shadowKeys).range(range);
+  const { rows } = await client.query(
+    `SELECT count(*) AS n, coalesce(sum(('x' || left(md5(ROW(${columns.join(', ')})::text), 16))::bit(64)::bigint), 0) AS sum
+       FROM ${side === 'original' ? copier.original : copier.shadow} WHERE ${where.sql}`,
+    where.params,
+  );
+  return { rows: Number(rows[0].n), digest: rows[0].sum };
+}

@@ -1,0 +1,137 @@
+import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { LockTimeoutError, UserError } from '../../core/errors.js';
+import type { Dialect } from '../../core/keyset.js';
+import type { Position, Session } from '../../core/types.js';
+
+/**
+ * Every value comes back as the server's text (bytea as `\x..`, timestamps with all their digits):
+ * keys are sent back as parameters exactly as they came (DESIGN.md invariant 2), and no JS Date or
+ * Number ever holds a value.
+ */
+const rawText = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+export function openPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, types: rawText, max: 8, application_name: 'shadowcut' });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export type Client = pg.PoolClient;
+
+/** A connection handed to the runner and back; `inTransaction` says whether it holds a lock transaction. */
+export class PgSession implements Session {
+  readonly id: string;
+  constructor(
+    readonly client: Client,
+    readonly inTransaction: boolean,
+  ) {
+    this.id = `pg-${(client as unknown as { processID?: number }).processID ?? 'session'}`;
+  }
+}
+
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+export const dialect: Dialect = { ident, param: (n) => `$${n}` };
+
+/** Catalog booleans arrive as the server's text. */
+export const isTrue = (v: unknown) => v === 't' || v === true;
+
+/** LSNs `X/Y` compared as 64-bit numbers; string comparison gets `9/0` vs `10/0` wrong. */
+export function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  const x = lsnValue(String(a.lsn));
+  const y = lsnValue(String(b.lsn));
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** 55P03 lock_not_available is what `lock_timeout` raises; the runner retries it. */
+export function asLockTimeout(error: unknown, what: string): unknown {
+  if (errorCode(error) === '55P03') return new LockTimeoutError(`${what}: lock not granted in time`);
+  return error;
+}
+
+/** Runs `fn` in one transaction on a pooled connection (READ COMMITTED: each statement sees the latest commits). */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Helper object names, derived from the table so that leftovers of an earlier run are found again.
+ * Slot names allow only [a-z0-9_]; a hash of the qualified name keeps different tables apart.
+ */
+export function helperNames(schema: string, name: string) {
+  // The same suffix style as the MySQL engine (where it matters for lock order), so operators see one convention.
+  const shadow = `${name}__new`;
+  const old = `${name}__old`;
+  if (Buffer.byteLength(shadow) > 63) {
+    throw new UserError(`table name ${name} is too long for helper tables (at most 58 bytes); rename it first`);
+  }
+  const slug = name.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 32);
+  const hash = createHash('md5').update(`${schema}.${name}`).digest('hex').slice(0, 8);
+  const stream = `shadowcut_${slug}_${hash}`;
+  return { shadow, old, slot: stream, publication: stream };
+}
+
+/** Splits `schema.name` (either part may be double-quoted; unquoted parts fold to lower case as in SQL). */
+export function parseTableName(input: string): { schema: string; name: string } {
+  const bad = () => new UserError(`cannot read table name "${input}"; use name or schema.name`);
+  const text = input.trim();
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    let part = '';
+    if (text[i] === '"') {
+      let j = i + 1;
+      for (;;) {
+        const close = text.indexOf('"', j);
+        if (close < 0) throw bad();
+        part += text.slice(j, close);
+        if (text[close + 1] !== '"') {
+          i = close + 1;
+          break;
+        }
+        part += '"';
+        j = close + 2;
+      }
+    } else {
+      const dot = text.indexOf('.', i);
+      const end = dot < 0 ? text.length : dot;
+      part = text.slice(i, end).toLowerCase();
+      if (/["\s]/.test(part)) throw bad();
+      i = end;
+    }
+    if (!part) throw bad();
+    parts.push(part);
+    if (i === text.length) break;
+    if (text[i] !== '.' || parts.length === 2) throw bad();
+    i++;
+  }
+  return parts.length === 2 ? { schema: parts[0], name: parts[1] } : { schema: 'public', name: parts[0] };
+}

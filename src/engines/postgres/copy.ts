@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import { KeysetSql, type Fragment } from '../../core/keyset.js';
+import { UniqueViolationError } from '../../core/errors.js';
+import type { Key, KeyRange } from '../../core/types.js';
+import { dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from './connect.js';
+import type { PgDetail } from './plan.js';
+
+/** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
+const KEYS_PER_STATEMENT = 2000;
+
+/**
+ * The shadow is only ever written by "delete these keys, insert them again from the original":
+ * the server reads the original's committed row and converts its values itself (invariant 2),
+ * values that the stream left out (unchanged TOASTed columns, the 'u' marker) never matter, and
+ * applying a key twice is harmless.
+ */
+export class Copier {
+  readonly originalKeys: KeysetSql;
+  readonly shadowKeys: KeysetSql;
+  readonly original: string;
+  readonly shadow: string;
+  private readonly insertHead: string;
+
+  constructor(readonly d: PgDetail) {
+    this.originalKeys = new KeysetSql(dialect, d.originalKey);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
+    this.original = qualified(d.schema, d.name);
+    this.shadow = qualified(d.schema, d.shadow);
+    const targets = d.columns.map((c) => ident(c.target)).join(', ');
+    const sources = d.columns.map((c) => c.source).join(', ');
+    // OVERRIDING SYSTEM VALUE: identity columns GENERATED ALWAYS take the original's values.
+    this.insertHead = `INSERT INTO ${this.shadow} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${this.original}`;
+  }
+
+  /** The key `rows` rows after `after` in the original, as text; null when fewer remain. */
+  async nextBoundary(db: pg.Pool | Client, after: Key | null, rows: number): Promise<Key | null> {
+    const where = this.originalKeys.range({ after, upTo: null });
+    const cols = this.d.originalKey.map(ident).join(', ');
+    const { rows: found } = await db.query({
+      text: `SELECT ${cols} FROM ${this.original} WHERE ${where.sql} ORDER BY ${this.originalKeys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
+      values: where.params,
+      rowMode: 'array',
+    });
+    return found.length ? (found[0] as Key) : null;
+  }
+
+  async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {
+    return inTransaction(pool, async (client) => {
+      await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
+      return this.run(client, `${this.insertHead} WHERE`, this.originalKeys.range(range));
+    }).catch((error) => Promise.reject(asUniqueViolation(error)));
+  }
+
+  /**
+   * On a session holding a lock transaction, the statements join that transaction (the original is
+   * locked against everyone else, so it must be read there); otherwise they get their own.
+   */
+  async applyKeys(pool: pg.Pool, keys: Key[], session?: PgSession): Promise<void> {
+    const batches: Key[][] = [];
+    for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) batches.push(keys.slice(i, i + KEYS_PER_STATEMENT));
+    // Every old row goes before any new one is inserted, so a unique value moving between two of
+    // these keys never meets its own stale copy.
+    const apply = async (client: Client) => {
+      for (const batch of batches) await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.keyIn(batch));
+      for (const batch of batches) await this.run(client, `${this.insertHead} WHERE`, this.originalKeys.keyIn(batch));
+    };
+    if (keys.length === 0) return;
+    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error)));
+  }
+
+  private async applyWith(pool: pg.Pool, apply: (client: Client) => Promise<void>, session?: PgSession): Promise<void> {
+    if (!session) return inTransaction(pool, apply);
+    if (session.inTransaction) return apply(session.client);
+    await session.client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    try {
+      await apply(session.client);
+      await session.client.query('COMMIT');
+    } catch (error) {
+      await session.client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  private async run(client: Client, head: string, where: Fragment): Promise<number> {
+    const result = await client.query(`${head} ${where.sql}`, where.params);
+    return result.rowCount ?? 0;
+  }
+}
+
+function asUniqueViolation(error: unknown): unknown {
+  return errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
+}

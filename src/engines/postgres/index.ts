@@ -1,0 +1,209 @@
+import type pg from 'pg';
+import { UniqueViolationError, UserError } from '../../core/errors.js';
+import type {
+  CatchUp,
+  ChangeSink,
+  ChangeStream,
+  CheckResult,
+  ConsistentView,
+  CutoverOptions,
+  CutoverResult,
+  Engine,
+  Key,
+  KeyRange,
+  MigrationRequest,
+  Plan,
+  Position,
+  Session,
+} from '../../core/types.js';
+import { openConsistentView } from './checksum.js';
+import { runChecks } from './checks.js';
+import { cleanup, dropStream } from './cleanup.js';
+import { comparePositions, errorCode, helperNames, inTransaction, openPool, parseTableName, PgSession, qualified } from './connect.js';
+import { Copier } from './copy.js';
+import { cutover } from './cutover.js';
+import { inspectTable } from './inspect.js';
+import { detailOf, type PgDetail } from './plan.js';
+import { buildShadow } from './shadow.js';
+import { createSlot, fence, openStream } from './stream.js';
+
+export async function createPostgresEngine(url: string): Promise<Engine> {
+  const pool = openPool(url);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end();
+    throw new UserError(`cannot connect to PostgreSQL: ${(error as Error).message}`);
+  }
+  return new PostgresEngine(url, pool);
+}
+
+class PostgresEngine implements Engine {
+  readonly kind = 'postgres' as const;
+  private readonly copiers = new WeakMap<object, Copier>();
+  private streams = new Set<ChangeStream>();
+
+  constructor(
+    private readonly url: string,
+    private readonly pool: pg.Pool,
+  ) {}
+
+  /**
+   * Builds the shadow in a transaction that is rolled back: a bad ALTER is reported by the server
+   * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).
+   */
+  async prepare(request: MigrationRequest): Promise<Plan> {
+    const { schema, name } = parseTableName(request.table);
+    const names = helperNames(schema, name);
+    const t = await inspectTable(this.pool, schema, name);
+    if (!t.key) throw new UserError(t.noKeyReason);
+    const shadow = qualified(schema, names.shadow);
+    const exists = await this.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [shadow]);
+    if (exists.rows[0].e === 't') {
+      throw new UserError(`${shadow} is left over from an earlier run; if no run is active, run "shadowcut cleanup --url ... --table ${request.table}" or DROP TABLE ${shadow}`);
+    }
+    const layout = await this.rolledBack((client) => buildShadow(client, t, request.alter, names.shadow, false));
+    const fks = await this.pool.query(
+      `SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`,
+      [t.oid],
+    );
+    const detail: PgDetail = {
+      oid: t.oid,
+      schema,
+      name,
+      shadow: names.shadow,
+      old: names.old,
+      slot: names.slot,
+      publication: names.publication,
+      originalKey: t.key.columns,
+      shadowKey: layout.shadowKey,
+      columns: layout.columns,
+      // pgoutput leaves generated columns out of relation messages.
+      streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid })),
+      indexes: layout.indexes,
+      indexRenames: layout.indexRenames,
+      validatedForeignKeys: fks.rows.map((r) => r.conname),
+    };
+    return {
+      table: `${schema}.${name}`,
+      shadowTable: `${schema}.${names.shadow}`,
+      oldTable: `${schema}.${names.old}`,
+      alter: request.alter,
+      keyColumns: t.key.columns,
+      estimatedRows: t.estimatedRows,
+      summary: layout.summary,
+      detail,
+    };
+  }
+
+  async checks(plan: Plan): Promise<CheckResult[]> {
+    const d = detailOf(plan);
+    return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d);
+  }
+
+  async createShadow(plan: Plan): Promise<void> {
+    const d = detailOf(plan);
+    const t = await inspectTable(this.pool, d.schema, d.name);
+    await inTransaction(this.pool, (client) => buildShadow(client, t, plan.alter, d.shadow, true));
+  }
+
+  async openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
+    const d = detailOf(plan);
+    const start = from ?? (await createSlot(this.pool, d));
+    const stream = await openStream(this.url, d, sink, start, () => fence(this.pool));
+    this.streams.add(stream);
+    return stream;
+  }
+
+  nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null> {
+    return this.copier(plan).nextBoundary(this.pool, after, rows);
+  }
+
+  copyRange(plan: Plan, range: KeyRange): Promise<number> {
+    return this.copier(plan).copyRange(this.pool, range);
+  }
+
+  applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void> {
+    if (session !== undefined && !(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return this.copier(plan).applyKeys(this.pool, keys, session);
+  }
+
+  /** Secondary indexes are built once, on the full shadow, instead of maintained row by row during the copy. */
+  async afterCopy(plan: Plan): Promise<void> {
+    const d = detailOf(plan);
+    for (const index of d.indexes) {
+      // Idempotent, so the runner can retry after a unique conflict that catching up resolves.
+      const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, index.shadow)]);
+      if (rows[0].e === 't') continue;
+      await this.pool.query(index.create).catch((error) => {
+        throw errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
+      });
+    }
+    // The new table should not reach the planner without statistics.
+    await this.pool.query(`ANALYZE ${qualified(d.schema, d.shadow)}`);
+  }
+
+  consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openConsistentView(this.pool, this.copier(plan), catchUp, lockTimeoutMs);
+  }
+
+  cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult> {
+    return cutover(this.pool, this.copier(plan), options);
+  }
+
+  async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+    await this.stopStreams();
+    await cleanup(this.pool, detailOf(plan), options);
+  }
+
+  /** The old table only when asked: after a successful run it is the rollback copy. */
+  async cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]> {
+    const { schema, name } = parseTableName(table);
+    const names = helperNames(schema, name);
+    const dropped: string[] = [];
+    const tables = options.dropOld ? [names.shadow, names.old] : [names.shadow];
+    for (const t of tables) {
+      const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
+      if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
+    }
+    const { rows: slots } = await this.pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [names.slot]);
+    const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
+    if (slots.length) dropped.push(`replication slot ${names.slot}`);
+    if (pubs.length) dropped.push(`publication ${names.publication}`);
+    for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
+    await dropStream(this.pool, names.slot, names.publication);
+    return dropped;
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return comparePositions(a, b);
+  }
+
+  async close(): Promise<void> {
+    await this.stopStreams();
+    await this.pool.end();
+  }
+
+  private async stopStreams(): Promise<void> {
+    const streams = [...this.streams];
+    this.streams.clear();
+    await Promise.all(streams.map((s) => s.stop()));
+  }
+
+  private copier(plan: Plan): Copier {
+    let copier = this.copiers.get(plan);
+    if (!copier) this.copiers.set(plan, (copier = new Copier(detailOf(plan))));
+    return copier;
+  }
+
+  private async rolledBack<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      return await fn(client);
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import type { Plan } from '../../core/types.js';
+
+/** One column the copy fills: `source` is SQL over the original's row, `target` the shadow's column. */
+export interface ColumnMap {
+  source: string;
+  target: string;
+  /** The target's type (`format_type`), so checksums compare the original converted the same way. */
+  type: string;
+}
+
+/** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
+export interface ShadowIndex {
+  shadow: string;
+  original: string | null;
+  create: string;
+}
+
+/** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
+export interface PgDetail {
+  oid: string;
+  schema: string;
+  name: string;
+  shadow: string;
+  old: string;
+  slot: string;
+  publication: string;
+  originalKey: string[];
+  shadowKey: string[];
+  columns: ColumnMap[];
+  /** The original's columns as the change stream describes them; a difference means concurrent DDL. */
+  streamColumns: { name: string; typeOid: string }[];
+  /** Secondary indexes, dropped from the shadow for the copy and built in afterCopy. */
+  indexes: ShadowIndex[];
+  /** Original index name -> shadow index name, swapped at cut-over so the table keeps its index names. */
+  indexRenames: { original: string; shadow: string }[];
+  /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
+  validatedForeignKeys: string[];
+}
+
+export function detailOf(plan: Plan): PgDetail {
+  return plan.detail as PgDetail;
+}

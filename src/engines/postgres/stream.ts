@@ -1,0 +1,160 @@
+import type pg from 'pg';
+import replication, { type Pgoutput } from 'pg-logical-replication';
+import { keyId } from '../../core/change-buffer.js';
+import { UserError } from '../../core/errors.js';
+import type { ChangeSink, ChangeStream, Key, Position } from '../../core/types.js';
+import { ident, lsnValue, qualified } from './connect.js';
+import type { PgDetail } from './plan.js';
+
+const { LogicalReplicationService, PgoutputPlugin } = replication;
+
+/**
+ * The library parses tuple values with pg's global type parsers (int4 -> Number, timestamptz ->
+ * Date). Keys must stay the server's text, so each relation's columns get an identity parser as
+ * soon as the relation message is parsed, before any row of that relation is.
+ */
+class RawTextPgoutput extends PgoutputPlugin {
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const message = super.parse(buffer);
+    if (message.tag === 'relation') for (const column of message.columns) column.parser = (raw: unknown) => raw;
+    return message;
+  }
+}
+
+/**
+ * A catch-up target the stream is sure to reach even when the table is idle: the WAL insert
+ * position, followed by a logical message in its own committed transaction. The message's
+ * transaction commits after every write that preceded the position, so once the stream has
+ * passed its commit it has delivered all of them. Transactional (not flushed-on-its-own) because
+ * before PostgreSQL 17 a non-transactional message may wait for the WAL writer before a walsender
+ * can send it; a commit flushes it at once.
+ */
+export async function fence(pool: pg.Pool): Promise<Position> {
+  const { rows } = await pool.query('SELECT pg_current_wal_insert_lsn() AS lsn');
+  await pool.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
+  return { lsn: rows[0].lsn };
+}
+
+/** Publication, then slot: the slot's start is fixed before the first row is copied (invariant 1). */
+export async function createSlot(pool: pg.Pool, d: PgDetail): Promise<Position> {
+  await pool.query(`CREATE PUBLICATION ${ident(d.publication)} FOR TABLE ${qualified(d.schema, d.name)}`);
+  const { rows } = await pool.query(`SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [d.slot]);
+  return { lsn: rows[0].lsn };
+}
+
+export async function openStream(
+  url: string,
+  d: PgDetail,
+  sink: ChangeSink,
+  start: Position,
+  head: () => Promise<Position>,
+): Promise<ChangeStream> {
+  // No automatic acknowledgement and no timer: the slot only moves when the runner says what is applied.
+  const service = new LogicalReplicationService(
+    { connectionString: url, application_name: 'shadowcut' },
+    { acknowledge: { auto: false, timeoutSeconds: 0 } },
+  );
+  const plugin = new RawTextPgoutput({ protoVersion: 1, publicationNames: [d.publication], messages: true });
+  let stopped = false;
+  let acknowledged = String(start.lsn);
+  // Last position with nothing undelivered behind it: a commit's end, or a keepalive between transactions.
+  let safe = String(start.lsn);
+  let inTransaction = false;
+  let paused = false;
+
+  const keyOf = (tuple: Record<string, unknown>): Key => d.originalKey.map((k) => (tuple[k] ?? null) as string | null);
+  const report = (keys: Key[]) => sink.keys(keys, { lsn: safe });
+  const socket = () => (service as unknown as { _connection?: { stream?: NodeJS.ReadableStream } })._connection?.stream;
+
+  service.on('data', (_lsn: string, message: Pgoutput.Message) => {
+    switch (message.tag) {
+      case 'begin':
+        inTransaction = true;
+        break;
+      case 'commit':
+        inTransaction = false;
+        safe = message.commitEndLsn ?? safe;
+        sink.advance({ lsn: safe });
+        break;
+      case 'insert':
+        report([keyOf(message.new)]);
+        break;
+      case 'update': {
+        const keys = [keyOf(message.new)];
+        // The old key arrives ('K' or 'O' tuple) only when it differs, or under REPLICA IDENTITY FULL.
+        const before = message.key ?? message.old;
+        if (before) {
+          const old = keyOf(before);
+          if (keyId(old) !== keyId(keys[0])) keys.push(old);
+        }
+        report(keys);
+        break;
+      }
+      case 'delete':
+        report([keyOf((message.key ?? message.old)!)]);
+        break;
+      case 'truncate':
+        sink.fail(new UserError(`${d.schema}.${d.name} was truncated during the migration; start again`));
+        break;
+      case 'relation':
+        if (!sameColumns(message, d)) {
+          sink.fail(new UserError(`${d.schema}.${d.name} was altered during the migration (its columns changed); start again`));
+        }
+        break;
+    }
+    // Back-pressure: stop reading the socket until the applier has made room.
+    if (!paused && !sink.hasRoom()) {
+      paused = true;
+      socket()?.pause();
+      sink.onRoom(() => {
+        paused = false;
+        socket()?.resume();
+      });
+    }
+  });
+  service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+    if (!inTransaction && lsnValue(lsn) > lsnValue(safe)) {
+      safe = lsn;
+      sink.advance({ lsn });
+    }
+    // Keeps wal_sender_timeout from closing the connection; repeats the applied position only.
+    if (shouldRespond) void service.acknowledge(acknowledged);
+  });
+  service.on('error', (error: Error) => {
+    if (!stopped) sink.fail(error);
+  });
+
+  let started = false;
+  let failure: Error | null = null;
+  const ended = service
+    .subscribe(plugin, d.slot, String(start.lsn))
+    .catch((error: Error) => {
+      failure = error;
+    })
+    .then(() => {
+      if (!stopped) sink.fail(failure ?? new Error('the replication connection closed'));
+    });
+  await Promise.race([new Promise((resolve) => service.once('start', () => resolve((started = true)))), ended]);
+  if (!started) throw failure ?? new Error('the replication connection closed before streaming started');
+
+  return {
+    start,
+    head,
+    async acknowledge(position: Position) {
+      if (lsnValue(String(position.lsn)) <= lsnValue(acknowledged)) return;
+      acknowledged = String(position.lsn);
+      await service.acknowledge(acknowledged);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await service.destroy();
+      await ended;
+    },
+  };
+}
+
+function sameColumns(relation: Pgoutput.MessageRelation, d: PgDetail): boolean {
+  const now = relation.columns.map((c) => `${c.name}:${c.typeOid}`).join(',');
+  return now === d.streamColumns.map((c) => `${c.name}:${c.typeOid}`).join(',');
+}

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { migrate } from '../src/core/runner.js';
+import type { KeyRange, Plan } from '../src/core/types.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
+import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
+
+let db: mysql.Pool;
+
+beforeAll(async () => {
+  db = adminPool();
+});
+
+afterAll(async () => {
+  await db.query('DROP TABLE IF EXISTS u_t, u_t__new, u_t__old, u_mirror');
+  await db.end();
+});
+
+async function seed() {
+  await db.query('DROP TABLE IF EXISTS u_t, u_t__new, u_t__old, u_mirror');
+  await db.query('CREATE TABLE u_t (id INT PRIMARY KEY, email VARCHAR(40) NOT NULL, UNIQUE KEY (email)) ENGINE=InnoDB');
+  await db.query("INSERT INTO u_t SELECT seq, CONCAT('user', seq, '@example.com') FROM seq_1_to_10000");
+}
+
+describe('unique keys', () => {
+  it('a unique value moving from a copied row to a not yet copied one is a transient conflict, resolved by catching up', async () => {
+    await seed();
+    const engine = await createMysqlEngine(mysqlUrl());
+    const copyRange = engine.copyRange.bind(engine);
+    let moved = false;
+    // Just before the chunk holding row 9000 is copied, move row 10's address to row 9000 (a real
+    // write on the original). Row 10 is already in the shadow with that address; its change is not
+    // applied yet, so copying row 9000 now meets the stale copy.
+    engine.copyRange = async (plan: Plan, range: KeyRange) => {
+      if (!moved && range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000)) {
+        moved = true;
+        await db.query(
+          "UPDATE u_t SET email = 'moved@example.com' WHERE id = 9000; UPDATE u_t SET email = 'user9000@example.com' WHERE id = 10; UPDATE u_t SET email = 'user10@example.com' WHERE id = 9000",
+        );
+      }
+      return copyRange(plan, range);
+    };
+    try {
+      await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, chunkTimeMs: 5 });
+    } finally {
+      await engine.close();
+    }
+    expect(moved).toBe(true);
+    await db.query('CREATE TABLE u_mirror AS SELECT * FROM u_t__old');
+    await db.query('ALTER TABLE u_mirror ADD PRIMARY KEY (id), ADD UNIQUE KEY (email), ADD COLUMN x INT');
+    expect(await differences(db, 'u_t', 'u_mirror')).toEqual([]);
+    const [[row]] = await db.query<mysql.RowDataPacket[]>('SELECT email FROM u_t WHERE id = 9000');
+    expect(row.email).toBe('user10@example.com');
+  });
+
+  it('an ALTER adding a unique key that the data violates is refused, and the original is left as it was', async () => {
+    await seed();
+    await db.query('ALTER TABLE u_t DROP KEY email');
+    await db.query("UPDATE u_t SET email = CONCAT('dup', id % 2) WHERE id > 9990");
+    const before = await schemaOf(db, 'u_t');
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'u_t', '--alter', 'ADD UNIQUE KEY (email)', '--execute']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/violate a unique key of the new schema: Duplicate entry 'dup/);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('shadowcut:'))).toHaveLength(1);
+    expect(await schemaOf(db, 'u_t')).toBe(before);
+    expect(await helperTables(db, 'u_t')).toEqual([]);
+  });
+});

@@ -1,0 +1,120 @@
+// Proves the topology scripts/servers.sh promises: binlog/WAL configured for change capture,
+// and writes on each primary reaching its replica.
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; the vitest global setup (test/global-setup.ts) starts the servers`);
+  return value;
+}
+
+/** Polls `probe` until it returns something other than undefined, for at most `timeoutMs`. */
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// Unique per run so a leftover from a crashed run (or another checkout) never collides.
+const table = `servers_probe_${process.pid}_${Date.now().toString(36)}`;
+
+describe('MariaDB primary and replica', () => {
+  let primary: Connection | undefined;
+  let replica: Connection | undefined;
+
+  afterAll(async () => {
+    await primary?.query(`DROP TABLE IF EXISTS \`${table}\``);
+    await primary?.end();
+    await replica?.end();
+  });
+
+  it('has row-based binlog with full images and the event scheduler on', async () => {
+    primary = await mysql.createConnection(env('SHADOWCUT_MYSQL_URL'));
+    const [rows] = await primary.query<RowDataPacket[]>(
+      `SELECT @@log_bin AS log_bin, @@binlog_format AS format, @@binlog_row_image AS row_image,
+              @@binlog_row_metadata AS row_metadata, @@event_scheduler AS event_scheduler`,
+    );
+    expect(rows[0]).toEqual({
+      log_bin: 1,
+      format: 'ROW',
+      row_image: 'FULL',
+      row_metadata: 'FULL',
+      event_scheduler: 'ON',
+    });
+  });
+
+  it('replicates a new table and row to the read-only replica', async () => {
+    primary ??= await mysql.createConnection(env('SHADOWCUT_MYSQL_URL'));
+    replica = await mysql.createConnection(env('SHADOWCUT_MYSQL_REPLICA_URL'));
+
+    const [[flags]] = await replica.query<RowDataPacket[]>('SELECT @@read_only AS read_only, @@server_id AS server_id');
+    expect(flags).toEqual({ read_only: 1, server_id: 2 });
+
+    await primary.query(`CREATE TABLE \`${table}\` (id INT PRIMARY KEY, note VARCHAR(64) NOT NULL)`);
+    await primary.query(`INSERT INTO \`${table}\` VALUES (1, 'hello replica')`);
+
+    const replicaConn = replica;
+    const note = await eventually('the row on the MariaDB replica', async () => {
+      // ER_NO_SUCH_TABLE until the CREATE TABLE has been applied: eventually() retries.
+      const [found] = await replicaConn.query<RowDataPacket[]>(`SELECT note FROM \`${table}\` WHERE id = 1`);
+      return found[0]?.note as string | undefined;
+    });
+    expect(note).toBe('hello replica');
+  });
+});
+
+describe('PostgreSQL primary and standby', () => {
+  let primary: pg.Client | undefined;
+  let standby: pg.Client | undefined;
+
+  afterAll(async () => {
+    await primary?.query(`DROP TABLE IF EXISTS ${table}`);
+    await primary?.end();
+    await standby?.end();
+  });
+
+  it('has logical WAL on the primary', async () => {
+    primary = new pg.Client({ connectionString: env('SHADOWCUT_PG_URL') });
+    await primary.connect();
+    const { rows } = await primary.query<{ wal_level: string; in_recovery: boolean }>(
+      `SELECT current_setting('wal_level') AS wal_level, pg_is_in_recovery() AS in_recovery`,
+    );
+    expect(rows[0]).toEqual({ wal_level: 'logical', in_recovery: false });
+  });
+
+  it('streams a new table and row to the hot standby', async () => {
+    if (!primary) {
+      primary = new pg.Client({ connectionString: env('SHADOWCUT_PG_URL') });
+      await primary.connect();
+    }
+    standby = new pg.Client({ connectionString: env('SHADOWCUT_PG_STANDBY_URL') });
+    await standby.connect();
+
+    await primary.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text NOT NULL)`);
+    await primary.query(`INSERT INTO ${table} VALUES (1, 'hello standby')`);
+
+    const standbyConn = standby;
+    const seen = await eventually('the row on the PostgreSQL standby', async () => {
+      // 42P01 (undefined_table) until the standby has replayed the CREATE TABLE: retried.
+      const { rows } = await standbyConn.query<{ note: string; in_recovery: boolean }>(
+        `SELECT note, pg_is_in_recovery() AS in_recovery FROM ${table} WHERE id = 1`,
+      );
+      return rows[0];
+    });
+    expect(seen).toEqual({ note: 'hello standby', in_recovery: true });
+  });
+});
