@@ -12,5 +12,6 @@ export default defineConfig({
     // Database drivers and replication clients keep native sockets/timers; child processes
     // isolate them more reliably than worker threads.
     pool: 'forks',
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
