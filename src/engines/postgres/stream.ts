@@ -3,7 +3,7 @@ import replication, { type Pgoutput } from 'pg-logical-replication';
 import { keyId } from '../../core/change-buffer.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position } from '../../core/types.js';
-import { ident, lsnValue, qualified } from './connect.js';
+import { ident, inTransaction, lsnValue, qualified } from './connect.js';
 import type { PgDetail } from './plan.js';
 
 const { LogicalReplicationService, PgoutputPlugin } = replication;
@@ -30,9 +30,16 @@ class RawTextPgoutput extends PgoutputPlugin {
  * can send it; a commit flushes it at once.
  */
 export async function fence(pool: pg.Pool): Promise<Position> {
-  const { rows } = await pool.query('SELECT pg_current_wal_insert_lsn() AS lsn');
-  await pool.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
-  return { lsn: rows[0].lsn };
+  // The walsender only sends flushed WAL. With synchronous_commit off (common on busy primaries) the
+  // fence would wait for the WAL writer, up to several wal_writer_delay, while we hold a lock; a
+  // synchronous commit flushes it, and everything before it, at once.
+  const lsn = await inTransaction(pool, async (client) => {
+    await client.query('SET LOCAL synchronous_commit = on');
+    const { rows } = await client.query('SELECT pg_current_wal_insert_lsn() AS lsn');
+    await client.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
+    return String(rows[0].lsn);
+  });
+  return { lsn };
 }
 
 /** Publication, then slot: the slot's start is fixed before the first row is copied (invariant 1). */
