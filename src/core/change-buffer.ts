@@ -21,11 +21,11 @@ export class ChangeBuffer implements ChangeSink {
   private position: Position | null = null;
   private roomWaiters: (() => void)[] = [];
   private changeWaiters: (() => void)[] = [];
-  private failure: Error | null = null;
+  private failed: Error | null = null;
   /** Total changed keys seen, for progress. */
   received = 0;
 
-  constructor(private readonly capacity = 20_000) {}
+  constructor(readonly capacity = 20_000) {}
 
   keys(keys: Key[], position: Position): void {
     for (const key of keys) this.pending.set(keyId(key), key);
@@ -45,8 +45,18 @@ export class ChangeBuffer implements ChangeSink {
   }
 
   fail(error: Error): void {
-    this.failure ??= error;
+    this.failed ??= error;
     this.wake();
+  }
+
+  /** What stopped the stream, if anything. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
+  /** For a reopened stream: the failure is forgotten, pending keys are kept (they still need applying). */
+  reset(): void {
+    this.failed = null;
   }
 
   hasRoom(): boolean {
@@ -66,14 +76,8 @@ export class ChangeBuffer implements ChangeSink {
     return this.position;
   }
 
-  /** Throws the stream's failure, if any; called by the runner between steps. */
-  check(): void {
-    if (this.failure) throw this.failure;
-  }
-
   /** Take up to `max` keys. The position is only returned once nothing is left behind it. */
   take(max: number): PendingChanges {
-    this.check();
     const keys: Key[] = [];
     for (const [id, key] of this.pending) {
       if (keys.length >= max) break;

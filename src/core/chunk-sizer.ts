@@ -7,7 +7,7 @@ export class ChunkSizer {
   private size: number;
 
   constructor(
-    private readonly targetMs: number,
+    private targetMs: number,
     initial = 1000,
     private readonly min = 10,
     private readonly max = 200_000,
@@ -17,6 +17,11 @@ export class ChunkSizer {
 
   get rows(): number {
     return this.size;
+  }
+
+  /** The operator may change the target while the copy runs. */
+  target(ms: number): void {
+    this.targetMs = ms;
   }
 
   /** Feed back how long a chunk of `rows` took; the next size moves towards the target, at most 2x per step. */

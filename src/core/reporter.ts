@@ -7,6 +7,9 @@ export interface Progress {
   etaSeconds: number | null;
   changesApplied: number;
   backlog: number;
+  /** Why the copy is held back (throttle reason, paused, postponed), or null. */
+  throttle: string | null;
+  lagMs: number | null;
 }
 
 export interface Reporter {

@@ -1,26 +1,20 @@
 import { backoffMs, sleep } from './backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { ChunkSizer } from './chunk-sizer.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
 import { silentReporter, type Reporter } from './reporter.js';
-import type {
-  CatchUp,
-  ChangeStream,
-  CheckResult,
-  Engine,
-  Key,
-  KeyRange,
-  MigrationRequest,
-  Plan,
-  Position,
-  Session,
-} from './types.js';
+import { RunState, type Settings } from './run-state.js';
+import { fileExists, Throttler, type ThrottleOptions } from './throttler.js';
+import type { CatchUp, ChangeStream, CheckResult, Engine, Key, KeyRange, MigrationRequest, Plan, Position, Probes, Session } from './types.js';
 import { verify } from './verify.js';
 
-export interface MigrateOptions {
+export type HookEvent = 'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'success' | 'failure';
+
+export interface MigrateOptions extends Settings, ThrottleOptions {
   execute: boolean;
-  /** Target duration of one copy chunk. */
-  chunkTimeMs: number;
+  /** Continue a crashed run from its checkpoint (same table, same ALTER). */
+  resume: boolean;
   /** How long the cut-over (and the checksum's brief lock) may wait for its locks. */
   lockTimeoutMs: number;
   cutoverAttempts: number;
@@ -29,168 +23,335 @@ export interface MigrateOptions {
   applyBatch: number;
   /** Rows per checksum chunk. */
   checksumChunkRows: number;
+  /** Replica URLs whose lag holds the copy back. */
+  replicas: string[];
+  /** Keep the shadow in sync after verification until a cut-over is requested. */
+  postponeCutover: boolean;
+  /** While this file exists, the cut-over is postponed (as with postponeCutover). */
+  postponeFlagFile?: string;
   reporter: Reporter;
-  /** Resolves or rejects the run from outside (Ctrl-C). */
+  /** Shared live state (control endpoint, metrics); created when absent. */
+  state?: RunState;
+  /** Runs the operator's hook for an event; a rejection before the cut-over stops the run. */
+  hook?: (event: HookEvent, state: RunState) => Promise<void>;
+  /** Ctrl-C: stops the run, helper objects are removed. */
   signal?: AbortSignal;
 }
 
-/** Most keys applied in one call when a unique conflict makes batches go together. */
-const JOINT_APPLY_LIMIT = 20_000;
-
 export const defaultOptions: MigrateOptions = {
   execute: false,
+  resume: false,
   chunkTimeMs: 100,
+  maxLagMs: 1500,
+  maxLoad: {},
+  criticalLoad: {},
+  maxRowsPerSec: 0,
   lockTimeoutMs: 500,
   cutoverAttempts: 10,
   dropOld: false,
   applyBatch: 500,
   checksumChunkRows: 20_000,
+  replicas: [],
+  postponeCutover: false,
   reporter: silentReporter,
 };
+
+/** Most keys applied in one call when a unique conflict makes batches go together. */
+const JOINT_APPLY_LIMIT = 20_000;
+/** A lost connection is retried this many times, with backoff, before the run gives up. */
+const TRANSIENT_RETRIES = 8;
 
 export interface MigrateResult {
   plan: Plan;
   checks: CheckResult[];
   executed: boolean;
+  resumed: boolean;
   rowsCopied: number;
   changesApplied: number;
   cutoverAttempts: number;
   cutoverLockedMs: number;
   checksumRounds: number;
   durationMs: number;
+  state: RunState;
 }
 
 /**
- * The phase machine: checks -> setup -> copy (stream running) -> catch-up -> verify -> cutover -> cleanup.
- * Copy and apply run in one loop, never at once, so a chunk and an apply never touch the same keys
- * concurrently (DESIGN.md invariant 3) without any per-key locking of our own.
+ * The phase machine: checks -> setup -> copy (stream running) -> catch-up -> verify -> [postponed]
+ * -> cutover -> cleanup. Copy and apply run in one loop, never at once, so a chunk and an apply never
+ * touch the same keys concurrently (DESIGN.md invariant 3) without any per-key locking of our own.
  */
-export async function migrate(
-  engine: Engine,
-  request: MigrationRequest,
-  partial: Partial<MigrateOptions> = {},
-): Promise<MigrateResult> {
+export async function migrate(engine: Engine, request: MigrationRequest, partial: Partial<MigrateOptions> = {}): Promise<MigrateResult> {
   const options: MigrateOptions = { ...defaultOptions, ...partial };
   const started = Date.now();
-
-  const plan = await engine.prepare(request);
+  const checkpoint = options.resume ? await loadCheckpoint(engine, request) : null;
+  const plan = checkpoint?.plan ?? (await engine.prepare(request));
   const checks = await engine.checks(plan);
-  const failed = checks.filter((c) => !c.ok);
+  const state =
+    options.state ??
+    new RunState(
+      { chunkTimeMs: options.chunkTimeMs, maxLagMs: options.maxLagMs, maxLoad: options.maxLoad, criticalLoad: options.criticalLoad, maxRowsPerSec: options.maxRowsPerSec },
+      { table: plan.table, alter: plan.alter, engine: engine.kind },
+    );
   const result: MigrateResult = {
     plan,
     checks,
     executed: false,
-    rowsCopied: 0,
-    changesApplied: 0,
+    resumed: checkpoint !== null,
+    rowsCopied: checkpoint?.rowsCopied ?? 0,
+    changesApplied: checkpoint?.changesApplied ?? 0,
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
     durationMs: 0,
+    state,
   };
+  const failed = checks.filter((c) => !c.ok);
   if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
   if (!options.execute) return result;
 
-  const run = new Run(engine, plan, options, result);
-  await run.execute();
+  await new Run(engine, plan, options, result, checkpoint).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
 }
 
+async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
+  const text = await engine.loadCheckpoint(request.table);
+  if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
+  const checkpoint = decodeCheckpoint(text);
+  if (checkpoint.alter.trim() !== request.alter.trim()) {
+    throw new UserError(
+      `the interrupted run on ${request.table} was for a different ALTER ("${checkpoint.alter}"); resume it with that --alter, or remove it with "shadowcut cleanup"`,
+    );
+  }
+  return checkpoint;
+}
+
 class Run {
   private readonly buffer = new ChangeBuffer();
   private stream: ChangeStream | null = null;
+  private probes: Probes | null = null;
+  private throttler: Throttler | null = null;
   private readonly report: Reporter;
+  private readonly state: RunState;
   private copyStarted = 0;
+  private copiedUpTo: Key | null;
+  private copyDone: boolean;
+  /** Everything before this position is applied: a safe place to restart the stream from. */
+  private applied: Position | null;
+  private lastCheckpoint = 0;
   private appliedUnderLock: Key[] = [];
-  private phase = 'setup';
 
   constructor(
     private readonly engine: Engine,
     private readonly plan: Plan,
     private readonly options: MigrateOptions,
     private readonly result: MigrateResult,
+    private readonly checkpoint: Checkpoint | null,
   ) {
     this.report = options.reporter;
+    this.state = result.state;
+    this.copiedUpTo = checkpoint?.copiedUpTo ?? null;
+    this.copyDone = checkpoint?.copyDone ?? false;
+    this.applied = checkpoint?.position ?? null;
   }
 
   async execute(): Promise<void> {
     let cutOver = false;
+    this.state.mark('start');
     try {
-      this.enter('setup');
-      await this.engine.createShadow(this.plan);
-      this.stream = await this.engine.openChanges(this.plan, this.buffer);
-      this.buffer.advance(this.stream.start);
-
-      this.enter('copy');
-      await this.copy();
-      // Level first: a unique index built in afterCopy must not meet a value that only looks
-      // duplicated because a change moving it is still unapplied.
-      await this.catchUpUnlocked();
-      await this.retryingUniqueConflicts(() => this.engine.afterCopy(this.plan));
-
-      this.enter('catch-up');
-      await this.catchUpUnlocked();
-
-      this.enter('verify');
-      this.result.checksumRounds = await verify(this.engine, this.plan, {
-        catchUp: this.catchUpLocked,
-        lockTimeoutMs: this.options.lockTimeoutMs,
-        chunkRows: this.options.checksumChunkRows,
-        between: () => this.applyPending(),
-        repair: (range) => this.copyRange(range),
-        withLockRetries: (fn) => this.withLockRetries('checksum lock', fn),
-        reporter: this.report,
-        abort: () => this.checkAbort(),
-      });
-
-      this.enter('cutover');
-      const { lockedMs } = await this.withLockRetries('cut-over', async () => {
-        await this.catchUpUnlocked();
-        return this.engine.cutover(this.plan, {
-          lockTimeoutMs: this.options.lockTimeoutMs,
-          catchUp: this.catchUpLocked,
-        });
-      });
-      cutOver = true;
-      this.result.cutoverLockedMs = lockedMs;
-      this.report.info(`cut-over done, writers blocked for ${lockedMs} ms`, { lockedMs });
+      await this.hook('startup');
+      if (this.checkpoint && (await this.engine.swapped(this.plan))) {
+        // The crash came after the swap committed: only cleanup is left.
+        cutOver = true;
+        this.report.info('the interrupted run had already cut over; cleaning up');
+      } else {
+        cutOver = await this.migrate();
+      }
+    } catch (error) {
+      this.state.status.state = 'failed';
+      await this.hook('failure', error).catch(() => {});
+      throw error;
     } finally {
       await this.stream?.stop().catch(() => {});
+      await this.probes?.close().catch(() => {});
       this.enter('cleanup');
       await this.engine.cleanup(this.plan, { dropOld: this.options.dropOld, cutOver });
       this.report.close();
     }
+    this.state.status.state = 'done';
     this.enter('done');
+    this.state.mark('end');
+    await this.hook('success');
+  }
+
+  private async migrate(): Promise<boolean> {
+    this.enter('setup');
+    if (!this.checkpoint) await this.engine.createShadow(this.plan);
+    await this.openStream();
+    this.probes = await this.engine.openProbes(this.plan, this.options.replicas);
+    this.throttler = new Throttler(this.state, this.probes, this.options);
+    await this.saveCheckpoint(true);
+
+    if (!this.copyDone) {
+      await this.hook('before-copy');
+      this.enter('copy');
+      await this.copy();
+    }
+    this.enter('catch-up');
+    // Level first: a unique index built in afterCopy must not meet a value that only looks
+    // duplicated because a change moving it is still unapplied.
+    await this.catchUpUnlocked();
+    await this.retrying('index build', () => this.retryingUniqueConflicts(() => this.engine.afterCopy(this.plan)));
+    this.state.mark('copy done');
+    await this.hook('copy-complete');
+
+    await this.verify();
+    if (await this.postponed()) {
+      this.enter('postponed');
+      await this.waitForCutoverRequest();
+      await this.verify(); // parity is proven before every cut-over, however long the wait was
+    }
+
+    await this.hook('before-cutover');
+    this.enter('cutover');
+    const { lockedMs } = await this.withLockRetries('cut-over', async () => {
+      await this.holdWhileThrottled();
+      await this.catchUpUnlocked();
+      return this.engine.cutover(this.plan, { lockTimeoutMs: this.options.lockTimeoutMs, catchUp: this.catchUpLocked });
+    });
+    this.result.cutoverLockedMs = lockedMs;
+    this.state.status.cutoverLockedMs = lockedMs;
+    this.state.mark('cut-over');
+    this.report.info(`cut-over done, writers blocked for ${lockedMs} ms`, { lockedMs });
+    return true;
+  }
+
+  private async verify(): Promise<void> {
+    this.enter('verify');
+    this.result.checksumRounds = await verify(this.engine, this.plan, {
+      catchUp: this.catchUpLocked,
+      lockTimeoutMs: this.options.lockTimeoutMs,
+      chunkRows: this.options.checksumChunkRows,
+      between: () => this.applyPending(),
+      repair: (range) => this.copyRange(range),
+      withLockRetries: (fn) => this.withLockRetries('checksum lock', fn),
+      reporter: this.report,
+      abort: () => this.checkAbort(),
+    });
+    this.state.mark('verified');
+    await this.saveCheckpoint(true);
   }
 
   private enter(phase: string): void {
-    this.phase = phase;
+    this.state.status.phase = phase;
     this.report.phase(phase);
   }
 
+  private async hook(event: HookEvent, error?: unknown): Promise<void> {
+    if (!this.options.hook) return;
+    try {
+      await this.options.hook(event, this.state);
+    } catch (failure) {
+      if (error !== undefined || event === 'success') return this.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
+      throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);
+    }
+  }
+
   private checkAbort(): void {
-    this.buffer.check();
     if (this.options.signal?.aborted) throw new AbortedError(String(this.options.signal.reason ?? 'interrupted'));
+    if (this.state.abortReason) throw new AbortedError(this.state.abortReason);
+  }
+
+  /** Opens (or, after a lost connection, reopens) the change stream from the last applied position. */
+  private async openStream(): Promise<void> {
+    await this.stream?.stop().catch(() => {});
+    this.buffer.reset();
+    this.stream = await this.engine.openChanges(this.plan, this.buffer, this.applied ?? undefined);
+    this.applied ??= this.stream.start;
+    this.buffer.advance(this.stream.start);
+  }
+
+  /** Stream failures: a lost connection is reopened from the last applied position; anything else stops the run. */
+  private async checkStream(): Promise<void> {
+    const failure = this.buffer.failure;
+    if (!failure) return;
+    if (!this.engine.isTransient(failure)) throw failure;
+    this.report.warn(`change stream lost (${failure.message}); reopening from the last applied position`);
+    await this.retrying('reopening the change stream', () => this.openStream());
   }
 
   private async copy(): Promise<void> {
-    const sizer = new ChunkSizer(this.options.chunkTimeMs);
+    const sizer = new ChunkSizer(this.state.settings.chunkTimeMs);
     this.copyStarted = Date.now();
-    let after: Key | null = null;
+    const copiedAtStart = this.result.rowsCopied;
     for (;;) {
       this.checkAbort();
+      await this.holdWhileThrottled();
       await this.applyPending();
-      const upTo = await this.engine.nextBoundary(this.plan, after, sizer.rows);
-      const range: KeyRange = { after, upTo };
+      sizer.target(this.state.settings.chunkTimeMs);
+      const after = this.copiedUpTo;
+      const upTo = await this.retrying('finding the next chunk', () => this.engine.nextBoundary(this.plan, after, sizer.rows));
       const t0 = performance.now();
-      const rows = await this.copyRange(range);
-      sizer.record(rows, performance.now() - t0);
+      const rows = await this.retrying('copying a chunk', () => this.copyRange({ after, upTo }));
+      const elapsed = performance.now() - t0;
+      sizer.record(rows, elapsed);
       this.result.rowsCopied += rows;
-      this.progress();
-      if (upTo === null) return;
-      after = upTo;
+      this.copiedUpTo = upTo;
+      this.copyDone = upTo === null;
+      await this.saveCheckpoint(this.copyDone);
+      this.progress(copiedAtStart);
+      if (this.copyDone) return;
+      await this.limitRate(rows, elapsed);
     }
+  }
+
+  /** --max-rows-per-sec: a chunk of n rows takes at least n / limit seconds. */
+  private async limitRate(rows: number, elapsedMs: number): Promise<void> {
+    const limit = this.state.settings.maxRowsPerSec;
+    if (limit > 0) await this.waitApplying((rows / limit) * 1000 - elapsedMs);
+  }
+
+  /** Holds the copy back while paused or throttled; the stream keeps being read, and applied when the buffer fills. */
+  private async holdWhileThrottled(): Promise<void> {
+    let announced: string | null = null;
+    for (;;) {
+      this.checkAbort();
+      await this.checkStream();
+      const reason = this.state.paused ? 'paused by operator' : await this.throttler!.reason();
+      if (!reason) break;
+      this.state.status.state = this.state.paused ? 'paused' : 'throttled';
+      if (reason !== announced) this.report.warn(`holding back: ${reason}`, { throttle: reason });
+      announced = reason;
+      const since = Date.now();
+      if (this.buffer.size > this.buffer.capacity / 2) await this.applyPending();
+      await sleep(250);
+      const kind = reason.split(/[ :]/)[0];
+      this.state.status.throttledMs[kind] = (this.state.status.throttledMs[kind] ?? 0) + (Date.now() - since);
+      this.progress();
+    }
+    if (announced) this.report.info('going on: no longer held back');
+    this.state.status.state = 'running';
+  }
+
+  private async postponed(): Promise<boolean> {
+    if (this.state.cutoverRequested) return false;
+    if (this.options.postponeCutover) return true;
+    return this.options.postponeFlagFile !== undefined && (await fileExists(this.options.postponeFlagFile));
+  }
+
+  /** Keeps the shadow in sync until `shadowcut cutover` (or the flag file is removed). */
+  private async waitForCutoverRequest(): Promise<void> {
+    this.state.status.state = 'postponed';
+    this.report.info('cut-over postponed: the shadow is kept in sync; run "shadowcut cutover" to go on');
+    while (await this.postponed()) {
+      this.checkAbort();
+      await this.checkStream();
+      await this.applyPending();
+      await this.buffer.waitForChange(500);
+      this.progress();
+    }
+    this.state.status.state = 'running';
   }
 
   private copyRange(range: KeyRange): Promise<number> {
@@ -217,19 +378,46 @@ class Run {
     }
   }
 
+  /** A lost connection (server restart, network blip, killed session) is retried with backoff, not fatal. */
+  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!this.engine.isTransient(error) || attempt >= TRANSIENT_RETRIES) throw error;
+        const wait = backoffMs(attempt, 500);
+        this.report.warn(`${what} failed (${(error as Error).message}); retrying in ${wait} ms`);
+        await sleep(wait);
+        this.checkAbort();
+      }
+    }
+  }
+
   /** Apply whatever the stream has delivered so far, in batches. */
   private async applyPending(session?: Session): Promise<Position | null> {
     let position: Position | null = null;
     for (;;) {
+      if (!session) await this.checkStream();
+      else if (this.buffer.failure) throw this.buffer.failure;
       const batch = this.buffer.take(this.options.applyBatch);
       if (batch.keys.length > 0) {
-        const joint = await this.applyBatch(batch.keys, session);
+        const joint = session
+          ? await this.applyBatch(batch.keys, session)
+          : await this.retrying('applying changes', () => this.applyBatch(batch.keys)).catch((error) => {
+              this.buffer.requeue(batch.keys);
+              throw error;
+            });
         if (joint) batch.position = joint.position;
       }
       if (batch.position) position = batch.position;
       if (this.buffer.size === 0) break;
     }
-    if (position && !session) await this.stream!.acknowledge(position);
+    this.state.status.changesApplied = this.result.changesApplied;
+    this.state.status.backlog = this.buffer.size;
+    if (position && !session) {
+      this.applied = position;
+      await this.stream!.acknowledge(position);
+    }
     return position;
   }
 
@@ -253,7 +441,7 @@ class Run {
       try {
         await this.engine.applyKeys(this.plan, all, session);
       } catch (again) {
-        this.buffer.requeue(all);
+        this.buffer.requeue(rest.keys);
         if (again instanceof UniqueViolationError) throw new UserError(`the rows violate a unique key of the new schema: ${again.message}`);
         throw again;
       }
@@ -262,9 +450,18 @@ class Run {
     }
   }
 
+  /** Waits `ms` while applying the stream, so a pause never lets the backlog grow unapplied. */
+  private async waitApplying(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await this.applyPending();
+      await sleep(Math.min(100, Math.max(0, until - Date.now())));
+    }
+  }
+
   /** Bring the shadow level with the server's head without holding any lock (before locking). */
   private async catchUpUnlocked(): Promise<void> {
-    const target = await this.stream!.head();
+    const target = await this.retrying('reading the stream head', () => this.stream!.head());
     await this.catchUpTo(target, undefined, Number.POSITIVE_INFINITY);
   }
 
@@ -293,7 +490,7 @@ class Run {
     for (let attempt = 0; ; attempt++) {
       this.checkAbort();
       this.appliedUnderLock = [];
-      if (what === 'cut-over') this.result.cutoverAttempts = attempt + 1;
+      if (what === 'cut-over') this.state.status.cutoverAttempts = this.result.cutoverAttempts = attempt + 1;
       try {
         return await fn();
       } catch (error) {
@@ -307,29 +504,55 @@ class Run {
         }
         const wait = backoffMs(attempt);
         this.report.warn(`${what} attempt ${attempt + 1} failed (${error.message}); retrying in ${wait} ms`);
-        const until = Date.now() + wait;
-        while (Date.now() < until) {
-          await this.applyPending();
-          await sleep(Math.min(100, Math.max(0, until - Date.now())));
-        }
+        await this.waitApplying(wait);
       }
     }
   }
 
-  private progress(): void {
+  /** At most once a second, and at phase boundaries (`force`). */
+  private async saveCheckpoint(force = false): Promise<void> {
+    if (!force && Date.now() - this.lastCheckpoint < 1000) return;
+    this.lastCheckpoint = Date.now();
+    const checkpoint: Checkpoint = {
+      version: 1,
+      alter: this.plan.alter,
+      phase: this.state.status.phase,
+      plan: this.plan,
+      copiedUpTo: this.copiedUpTo,
+      copyDone: this.copyDone,
+      position: this.applied!,
+      rowsCopied: this.result.rowsCopied,
+      changesApplied: this.result.changesApplied,
+      startedAt: this.state.status.startedAt,
+      savedAt: new Date().toISOString(),
+    };
+    await this.retrying('saving the checkpoint', () => this.engine.saveCheckpoint(this.plan, encodeCheckpoint(checkpoint)));
+  }
+
+  private progress(copiedAtStart = 0): void {
     const elapsed = (Date.now() - this.copyStarted) / 1000;
     const copied = this.result.rowsCopied;
-    const rate = elapsed > 0 ? copied / elapsed : 0;
+    const rate = elapsed > 0 ? (copied - copiedAtStart) / elapsed : 0;
     const estimated = Math.max(this.plan.estimatedRows, copied);
-    const remaining = this.phase === 'copy' ? Math.max(0, estimated - copied) : 0;
+    const remaining = this.copyDone ? 0 : Math.max(0, estimated - copied);
+    const s = this.state.status;
+    s.rowsCopied = copied;
+    s.rowsEstimated = estimated;
+    s.percent = estimated > 0 ? Math.min(100, (100 * copied) / estimated) : 100;
+    s.rowsPerSec = Math.round(rate);
+    s.etaSeconds = rate > 0 ? Math.round(remaining / rate) : null;
+    s.changesApplied = this.result.changesApplied;
+    s.backlog = this.buffer.size;
     this.report.progress({
-      phase: this.phase,
+      phase: s.phase,
       rowsCopied: copied,
       rowsEstimated: estimated,
-      rowsPerSec: Math.round(rate),
-      etaSeconds: rate > 0 ? Math.round(remaining / rate) : null,
-      changesApplied: this.result.changesApplied,
-      backlog: this.buffer.size,
+      rowsPerSec: s.rowsPerSec,
+      etaSeconds: s.etaSeconds,
+      changesApplied: s.changesApplied,
+      backlog: s.backlog,
+      throttle: s.state === 'running' ? null : (s.throttleReason ?? s.state),
+      lagMs: s.lagMs,
     });
   }
 }

@@ -98,6 +98,15 @@ export interface CutoverResult {
   lockedMs: number;
 }
 
+/** Measurements for throttling; see Throttler. */
+export interface Probes {
+  /** Lag of each watched replica in ms; null when it cannot be measured (the throttler fails closed). */
+  replicaLag(): Promise<{ replica: string; lagMs: number | null; error?: string }[]>;
+  /** Current values of the named server load indicators (e.g. Threads_running; active_backends on PostgreSQL). */
+  load(names: string[]): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
@@ -125,6 +134,16 @@ export interface Engine {
   cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult>;
   /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */
   cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
+  /** True when the swap of this plan has committed (a resumed run then only cleans up). */
+  swapped(plan: Plan): Promise<boolean>;
+  /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
+  isTransient(error: unknown): boolean;
+  /** Store the runner's checkpoint (opaque text) next to the table; removed by cleanup. */
+  saveCheckpoint(plan: Plan, checkpoint: string): Promise<void>;
+  /** The checkpoint of an interrupted run on `table`, or null. */
+  loadCheckpoint(table: string): Promise<string | null>;
+  /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */
+  openProbes(plan: Plan, replicas: string[]): Promise<Probes>;
   /** Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if asked). */
   cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]>;
   comparePositions(a: Position, b: Position): number;

@@ -87,7 +87,10 @@ export async function openBinlogStream(
       });
     }
   });
-  zongji.on('error', (error: unknown) => sink.fail(new Error(`binlog stream failed: ${(error as Error).message}`)));
+  // Keep the driver's error code: the runner tells a lost connection (reopen) from a real failure by it.
+  zongji.on('error', (error: unknown) =>
+    sink.fail(Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code: (error as { code?: string }).code })),
+  );
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: unknown) => reject(error);

@@ -77,3 +77,21 @@ export function describeConnectError(error: unknown, url: string): Error {
   }
   return error as Error;
 }
+
+const TRANSIENT_CODES = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_CON_COUNT_ERROR',
+  'ER_LOCK_DEADLOCK',
+]);
+
+/** A dropped connection, a restarting server, or a deadlock: the same step can simply be tried again. */
+export function isTransientMysqlError(error: unknown): boolean {
+  const e = error as { code?: string; fatal?: boolean };
+  return TRANSIENT_CODES.has(e.code ?? '') || (e.fatal === true && e.code !== 'ER_ACCESS_DENIED_ERROR');
+}

@@ -9,6 +9,10 @@ import { qualified } from './sql.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
+export function isSentry(tableComment: string): boolean {
+  return tableComment === SENTRY_COMMENT;
+}
+
 /**
  * The atomic swap that works on MariaDB and MySQL alike (MariaDB cannot RENAME under LOCK TABLES):
  *  1. create a sentry table under the name the original will move to;
@@ -33,6 +37,7 @@ export async function cutover(
   let renamed = false;
   try {
     await renamer.query('SET SESSION lock_wait_timeout = 30');
+    await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
     await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
     await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
     const lockedAt = performance.now();
@@ -83,7 +88,7 @@ export async function dropSentry(pool: Pool, database: string, name: string): Pr
     'SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
     [database, name],
   );
-  if (!rows.length || rows[0].TABLE_COMMENT !== SENTRY_COMMENT) return false;
+  if (!rows.length || !isSentry(String(rows[0].TABLE_COMMENT))) return false;
   await pool.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
   return true;
 }

@@ -12,14 +12,17 @@ import type {
   MigrationRequest,
   Plan,
   Position,
+  Probes,
   Session,
 } from '../../core/types.js';
 import { compareBinlogPositions, openBinlogStream } from './binlog.js';
 import { runChecks } from './checks.js';
 import { openConsistentView } from './checksum.js';
-import { createPool, describeConnectError, parseMysqlUrl, type MysqlTarget } from './connect.js';
+import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, type MysqlTarget } from './connect.js';
 import { RowMover } from './copy.js';
-import { cutover, dropSentry } from './cutover.js';
+import { cutover, dropSentry, isSentry } from './cutover.js';
+import { tableExists } from './inspect.js';
+import { openMysqlProbes } from './probes.js';
 import { LockedSession } from './lock.js';
 import { buildPlan, detailOf, helperNames, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
@@ -97,9 +100,44 @@ export class MysqlEngine implements Engine {
 
   async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     const p = detailOf(plan);
+    const names = helperNames(p.table);
     await dropSentry(this.pool, p.database, p.old);
-    if (!options.cutOver) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.shadow)}`);
-    if (options.cutOver && options.dropOld) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, p.old)}`);
+    const drop = [names.state, names.heartbeat];
+    if (!options.cutOver) drop.push(p.shadow);
+    if (options.cutOver && options.dropOld) drop.push(p.old);
+    for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
+  }
+
+  async swapped(plan: Plan): Promise<boolean> {
+    const p = detailOf(plan);
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
+      [p.database, p.shadow, p.old],
+    );
+    const old = rows.find((r) => r.t === p.old);
+    return !rows.some((r) => r.t === p.shadow) && old !== undefined && !isSentry(String(old.c));
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientMysqlError(error);
+  }
+
+  async saveCheckpoint(plan: Plan, checkpoint: string): Promise<void> {
+    const p = detailOf(plan);
+    const table = qualified(p.database, helperNames(p.table).state);
+    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
+    await this.pool.query(`REPLACE INTO ${table} (id, checkpoint) VALUES (1, ?)`, [checkpoint]);
+  }
+
+  async loadCheckpoint(table: string): Promise<string | null> {
+    const name = helperNames(table.split('.').pop()!).state;
+    if (!(await tableExists(this.pool, this.target.database, name))) return null;
+    const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT checkpoint FROM ${qualified(this.target.database, name)} WHERE id = 1`);
+    return rows.length ? String(rows[0].checkpoint) : null;
+  }
+
+  openProbes(plan: Plan, replicas: string[]): Promise<Probes> {
+    return openMysqlProbes(this.target, this.pool, detailOf(plan), replicas);
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
@@ -107,7 +145,7 @@ export class MysqlEngine implements Engine {
     const names = helperNames(table.split('.').pop()!);
     const dropped: string[] = [];
     if (await dropSentry(this.pool, this.target.database, names.old)) dropped.push(`${this.target.database}.${names.old} (sentry)`);
-    for (const name of options.dropOld ? [names.shadow, names.old] : [names.shadow]) {
+    for (const name of options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat]) {
       const [res] = await this.pool.query(`DROP TABLE IF EXISTS ${qualified(this.target.database, name)}`);
       if ((res as { warningStatus: number }).warningStatus === 0) dropped.push(`${this.target.database}.${name}`);
     }

@@ -25,7 +25,6 @@ export interface MysqlPlan {
   shadowKeyColumns: string[];
   columns: ColumnPair[];
   facts: TableFacts;
-  effects: AlterEffects;
   original: TableShape;
   shadowShape: TableShape;
 }
@@ -41,8 +40,8 @@ export function detailOf(plan: Plan): MysqlPlan {
  * would wait on the shadow's lock instead, and writers queued on `orders` would slip in between the
  * unlock and the rename, into a table no longer followed. `orders__new` sorts after `orders`.
  */
-export function helperNames(table: string): { shadow: string; old: string } {
-  return { shadow: `${table}__new`, old: `${table}__old` };
+export function helperNames(table: string) {
+  return { shadow: `${table}__new`, old: `${table}__old`, state: `${table}__state`, heartbeat: `${table}__hb` };
 }
 
 export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan> {
@@ -57,9 +56,12 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   // Checked before the probe below, which itself needs CREATE.
   const missing = await missingPrivileges(pool, database);
   if (missing.length) throw new UserError(`missing privileges: ${missing.join(', ')}; GRANT them on ${database}.* to the user shadowcut connects as`);
-  const { shadow, old } = helperNames(table);
-  if (shadow.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 59 characters)`);
-  for (const helper of [shadow, old]) {
+  const { shadow, old, state, heartbeat } = helperNames(table);
+  if (state.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 57 characters)`);
+  if (await tableExists(pool, database, state)) {
+    throw new UserError(`an interrupted run on ${database}.${table} left a checkpoint: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${table}"`);
+  }
+  for (const helper of [shadow, old, heartbeat]) {
     if (await tableExists(pool, database, helper)) {
       throw new UserError(
         `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
@@ -82,7 +84,6 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     shadowKeyColumns: key.shadowColumns,
     columns,
     facts,
-    effects,
     original,
     shadowShape,
   };

@@ -96,7 +96,7 @@ export function helperNames(schema: string, name: string) {
   const slug = name.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 32);
   const hash = createHash('md5').update(`${schema}.${name}`).digest('hex').slice(0, 8);
   const stream = `shadowcut_${slug}_${hash}`;
-  return { shadow, old, slot: stream, publication: stream };
+  return { shadow, old, state: `${name}__state`, heartbeat: `${name}__hb`, slot: stream, publication: stream };
 }
 
 /** Splits `schema.name` (either part may be double-quoted; unquoted parts fold to lower case as in SQL). */
@@ -134,4 +134,13 @@ export function parseTableName(input: string): { schema: string; name: string } 
     i++;
   }
   return parts.length === 2 ? { schema: parts[0], name: parts[1] } : { schema: 'public', name: parts[0] };
+}
+
+/** Connection lost, server shutting down or refusing connections for now: worth retrying. */
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01']);
+
+export function isTransientPgError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
+  return /Connection terminated|connection (was )?closed/i.test(e.message ?? '');
 }

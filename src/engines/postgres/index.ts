@@ -14,17 +14,19 @@ import type {
   MigrationRequest,
   Plan,
   Position,
+  Probes,
   Session,
 } from '../../core/types.js';
 import { openConsistentView } from './checksum.js';
 import { runChecks } from './checks.js';
 import { cleanup, dropStream } from './cleanup.js';
-import { comparePositions, errorCode, helperNames, inTransaction, openPool, parseTableName, PgSession, qualified } from './connect.js';
+import { comparePositions, errorCode, helperNames, isTransientPgError, inTransaction, openPool, parseTableName, PgSession, qualified } from './connect.js';
 import { Copier } from './copy.js';
 import { cutover } from './cutover.js';
 import { inspectTable } from './inspect.js';
 import { detailOf, type PgDetail } from './plan.js';
 import { buildShadow } from './shadow.js';
+import { openPostgresProbes } from './probes.js';
 import { createSlot, fence, openStream } from './stream.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
@@ -58,6 +60,10 @@ class PostgresEngine implements Engine {
     const t = await inspectTable(this.pool, schema, name);
     if (!t.key) throw new UserError(t.noKeyReason);
     const shadow = qualified(schema, names.shadow);
+    const state = await this.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [qualified(schema, names.state)]);
+    if (state.rows[0].e === 't') {
+      throw new UserError(`an interrupted run on ${schema}.${name} left a checkpoint: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${request.table}"`);
+    }
     const exists = await this.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [shadow]);
     if (exists.rows[0].e === 't') {
       throw new UserError(`${shadow} is left over from an earlier run; if no run is active, run "shadowcut cleanup --url ... --table ${request.table}" or DROP TABLE ${shadow}`);
@@ -153,7 +159,43 @@ class PostgresEngine implements Engine {
 
   async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     await this.stopStreams();
-    await cleanup(this.pool, detailOf(plan), options);
+    const d = detailOf(plan);
+    await cleanup(this.pool, d, options);
+    const names = helperNames(d.schema, d.name);
+    for (const t of [names.state, names.heartbeat]) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, t)}`);
+  }
+
+  async swapped(plan: Plan): Promise<boolean> {
+    const d = detailOf(plan);
+    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NULL AND to_regclass($2) IS NOT NULL AS done', [
+      qualified(d.schema, d.shadow),
+      qualified(d.schema, d.old),
+    ]);
+    return rows[0].done === 't';
+  }
+
+  isTransient(error: unknown): boolean {
+    return isTransientPgError(error);
+  }
+
+  async saveCheckpoint(plan: Plan, checkpoint: string): Promise<void> {
+    const d = detailOf(plan);
+    const table = qualified(d.schema, helperNames(d.schema, d.name).state);
+    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, checkpoint text NOT NULL)`);
+    await this.pool.query(`INSERT INTO ${table} VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, [checkpoint]);
+  }
+
+  async loadCheckpoint(table: string): Promise<string | null> {
+    const { schema, name } = parseTableName(table);
+    const state = qualified(schema, helperNames(schema, name).state);
+    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [state]);
+    if (rows[0].e !== 't') return null;
+    const found = await this.pool.query(`SELECT checkpoint FROM ${state} WHERE id = 1`);
+    return found.rows.length ? String(found.rows[0].checkpoint) : null;
+  }
+
+  openProbes(plan: Plan, replicas: string[]): Promise<Probes> {
+    return openPostgresProbes(this.pool, detailOf(plan), replicas);
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
@@ -161,7 +203,7 @@ class PostgresEngine implements Engine {
     const { schema, name } = parseTableName(table);
     const names = helperNames(schema, name);
     const dropped: string[] = [];
-    const tables = options.dropOld ? [names.shadow, names.old] : [names.shadow];
+    const tables = options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat];
     for (const t of tables) {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);

@@ -1,0 +1,111 @@
+/**
+ * The live state of one run, shared by the runner (which updates it and obeys it), the control
+ * endpoint (which reads it and sends commands), the metrics endpoint and the final report.
+ */
+export interface Settings {
+  chunkTimeMs: number;
+  /** Replica lag above which copying holds back. */
+  maxLagMs: number;
+  /** e.g. { Threads_running: 25 }: at or above any of these, copying holds back. */
+  maxLoad: Record<string, number>;
+  /** At or above any of these, the run aborts cleanly. */
+  criticalLoad: Record<string, number>;
+  /** 0 = unlimited. */
+  maxRowsPerSec: number;
+}
+
+export interface Status {
+  table: string;
+  alter: string;
+  engine: string;
+  phase: string;
+  state: 'running' | 'throttled' | 'paused' | 'postponed' | 'done' | 'failed';
+  startedAt: string;
+  rowsCopied: number;
+  rowsEstimated: number;
+  percent: number;
+  rowsPerSec: number;
+  etaSeconds: number | null;
+  changesApplied: number;
+  backlog: number;
+  /** Worst replica lag at the last probe, null when no replica is watched. */
+  lagMs: number | null;
+  maxLagSeenMs: number;
+  throttleReason: string | null;
+  throttledMs: Record<string, number>;
+  cutoverAttempts: number;
+  cutoverLockedMs: number | null;
+  timeline: { event: string; at: string }[];
+}
+
+export class RunState {
+  readonly status: Status;
+  paused = false;
+  /** Set by `shadowcut cutover` (or by removing the postpone flag file) to release a postponed cut-over. */
+  cutoverRequested = false;
+  abortReason: string | null = null;
+
+  constructor(
+    readonly settings: Settings,
+    identity: { table: string; alter: string; engine: string },
+  ) {
+    this.status = {
+      ...identity,
+      phase: 'checks',
+      state: 'running',
+      startedAt: new Date().toISOString(),
+      rowsCopied: 0,
+      rowsEstimated: 0,
+      percent: 0,
+      rowsPerSec: 0,
+      etaSeconds: null,
+      changesApplied: 0,
+      backlog: 0,
+      lagMs: null,
+      maxLagSeenMs: 0,
+      throttleReason: null,
+      throttledMs: {},
+      cutoverAttempts: 0,
+      cutoverLockedMs: null,
+      timeline: [],
+    };
+  }
+
+  mark(event: string): void {
+    this.status.timeline.push({ event, at: new Date().toISOString() });
+  }
+
+  /** Runtime changes from the control endpoint; unknown names and bad values are refused with a reason. */
+  set(name: string, value: string): void {
+    const number = Number(value);
+    switch (name) {
+      case 'chunk-time-ms':
+      case 'max-lag-ms':
+      case 'max-rows-per-sec':
+        if (!Number.isFinite(number) || number < 0) throw new Error(`${name} must be a non-negative number`);
+        if (name === 'chunk-time-ms') this.settings.chunkTimeMs = Math.max(1, number);
+        else if (name === 'max-lag-ms') this.settings.maxLagMs = number;
+        else this.settings.maxRowsPerSec = number;
+        return;
+      case 'max-load':
+        this.settings.maxLoad = parseThresholds(value);
+        return;
+      case 'critical-load':
+        this.settings.criticalLoad = parseThresholds(value);
+        return;
+      default:
+        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, max-load, critical-load)`);
+    }
+  }
+}
+
+/** `Threads_running=25,Threads_connected=500` -> { Threads_running: 25, ... } */
+export function parseThresholds(text: string): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = part.match(/^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\d+(?:\.\d+)?)$/);
+    if (!m) throw new Error(`"${part}" is not NAME=NUMBER`);
+    result[m[1]] = Number(m[2]);
+  }
+  return result;
+}

@@ -1,0 +1,88 @@
+import { access } from 'node:fs/promises';
+import { AbortedError, UserError } from './errors.js';
+import type { RunState } from './run-state.js';
+import type { Probes } from './types.js';
+
+export interface ThrottleOptions {
+  /** While this file exists, copying holds back. */
+  flagFile?: string;
+  /** Copy only inside this daily window of local time, e.g. `01:00-05:00` (may wrap midnight). */
+  window?: string;
+}
+
+/**
+ * Decides whether copying may go on now. Every reason is named, for the status line and the logs.
+ * A replica that cannot be measured counts as lagging (fail closed): copying blind could bury it.
+ */
+export class Throttler {
+  private readonly window: { from: number; to: number } | null;
+  private cached: { at: number; reason: string | null } | null = null;
+
+  constructor(
+    private readonly state: RunState,
+    private readonly probes: Probes | null,
+    private readonly options: ThrottleOptions = {},
+  ) {
+    this.window = options.window ? parseWindow(options.window) : null;
+  }
+
+  /** The reason to hold back, or null. Throws AbortedError when a critical load threshold is reached. */
+  async reason(now = new Date()): Promise<string | null> {
+    if (this.cached && now.getTime() - this.cached.at < 200) return this.cached.reason;
+    const reason = await this.evaluate(now);
+    this.cached = { at: now.getTime(), reason };
+    this.state.status.throttleReason = reason;
+    return reason;
+  }
+
+  private async evaluate(now: Date): Promise<string | null> {
+    const settings = this.state.settings;
+    if (this.probes) {
+      const critical = Object.keys(settings.criticalLoad);
+      const watched = [...new Set([...Object.keys(settings.maxLoad), ...critical])];
+      if (watched.length) {
+        const load = await this.probes.load(watched);
+        for (const [name, limit] of Object.entries(settings.criticalLoad)) {
+          if ((load[name] ?? 0) >= limit) throw new AbortedError(`critical load: ${name}=${load[name]} reached ${limit}`);
+        }
+        for (const [name, limit] of Object.entries(settings.maxLoad)) {
+          if ((load[name] ?? 0) >= limit) return `load: ${name}=${load[name]} >= ${limit}`;
+        }
+      }
+      const lags = await this.probes.replicaLag();
+      if (lags.length) {
+        const unknown = lags.find((l) => l.lagMs === null);
+        const worst = Math.max(...lags.map((l) => l.lagMs ?? 0));
+        this.state.status.lagMs = worst;
+        this.state.status.maxLagSeenMs = Math.max(this.state.status.maxLagSeenMs, worst);
+        if (unknown) return `replica ${unknown.replica} cannot be measured (${unknown.error ?? 'unreachable'})`;
+        if (worst > settings.maxLagMs) return `replica lag ${worst} ms > ${settings.maxLagMs} ms`;
+      }
+    }
+    if (this.options.flagFile && (await fileExists(this.options.flagFile))) return `flag file ${this.options.flagFile} exists`;
+    if (this.window && !inWindow(this.window, now)) return `outside the window ${this.options.window}`;
+    return null;
+  }
+}
+
+export async function fileExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** `01:00-05:00` -> minutes since midnight. */
+export function parseWindow(text: string): { from: number; to: number } {
+  const m = text.match(/^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/);
+  const minutes = (h: string, mm: string) => Number(h) * 60 + Number(mm);
+  if (!m || Number(m[1]) > 23 || Number(m[3]) > 24 || Number(m[2]) > 59 || Number(m[4]) > 59) {
+    throw new UserError(`--window ${text} is not HH:MM-HH:MM (local time), e.g. 01:00-05:00`);
+  }
+  return { from: minutes(m[1], m[2]), to: minutes(m[3], m[4]) };
+}
+
+export function inWindow(window: { from: number; to: number }, now: Date): boolean {
+  const t = now.getHours() * 60 + now.getMinutes();
+  return window.from <= window.to ? t >= window.from && t < window.to : t >= window.from || t < window.to;
+}
