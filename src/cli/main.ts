@@ -2,23 +2,33 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { cleanupCommand } from './cleanup.js';
+import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
+
+// Usage errors read like every other refusal: one line, "shadowcut: ...".
+const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
 
 const program = new Command('shadowcut')
   .description('online schema change for MySQL/MariaDB and PostgreSQL')
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+  .configureOutput(output)
   .addCommand(migrateCommand())
-  .addCommand(cleanupCommand());
-for (const command of program.commands) command.exitOverride();
+  .addCommand(cleanupCommand())
+  .addCommand(statusCommand())
+  .addCommand(pauseCommand())
+  .addCommand(resumeCommand())
+  .addCommand(cutoverCommand())
+  .addCommand(abortCommand())
+  .addCommand(setCommand());
+for (const command of program.commands) command.exitOverride().configureOutput(output);
 
 try {
   await program.parseAsync(process.argv);
   process.exit(0);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // Help and version are "errors" to commander; its message is already printed.
-    process.exit(error.exitCode);
+    // Help and version are "errors" to commander with exit code 0; its message is already printed.
+    process.exit(error.exitCode === 0 ? 0 : 2);
   }
   if (error instanceof UserError) {
     process.stderr.write(`shadowcut: ${error.message}\n`);

@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { UserError } from '../core/errors.js';
+import { parseThresholds } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
+import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
 import { createEngine } from '../engines/index.js';
 import { JsonReporter, PlainReporter, TerminalReporter } from './render.js';
@@ -9,6 +12,31 @@ export function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
   return n;
 }
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+function thresholds(value: string): Record<string, number> {
+  try {
+    return parseThresholds(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}; use NAME=NUMBER[,NAME=NUMBER...], e.g. Threads_running=25`);
+  }
+}
+
+function window(value: string): string {
+  try {
+    parseWindow(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as UserError).message);
+  }
+  return value;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function migrateCommand(): Command {
   return new Command('migrate')
@@ -22,6 +50,16 @@ export function migrateCommand(): Command {
     .option('--cutover-attempts <n>', 'cut-over attempts before giving up (backoff between)', positiveInt, defaultOptions.cutoverAttempts)
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old', false)
+    .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
+    .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
+    .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
+    .option('--max-load <list>', 'hold back at or above these, e.g. Threads_running=25 (PostgreSQL: active_backends=40)', thresholds, {})
+    .option('--critical-load <list>', 'abort cleanly at or above these, e.g. Threads_running=200', thresholds, {})
+    .option('--max-rows-per-sec <n>', 'copy at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
+    .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
+    .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
+    .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
+    .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists')
     .option('--json', 'log one JSON object per line on stdout', false)
     .action(async (opts) => {
       const reporter: Reporter = opts.json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
@@ -45,6 +83,16 @@ export function migrateCommand(): Command {
             cutoverAttempts: opts.cutoverAttempts,
             checksumChunkRows: opts.checksumChunkRows,
             dropOld: opts.dropOld,
+            resume: opts.resume,
+            replicas: opts.replica,
+            maxLagMs: opts.maxLagMs,
+            maxLoad: opts.maxLoad,
+            criticalLoad: opts.criticalLoad,
+            maxRowsPerSec: opts.maxRowsPerSec,
+            flagFile: opts.throttleFlagFile,
+            window: opts.window,
+            postponeCutover: opts.postponeCutover,
+            postponeFlagFile: opts.postponeCutoverFlagFile,
             reporter,
             signal: controller.signal,
           },

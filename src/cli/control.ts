@@ -1,0 +1,197 @@
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import {
+  defaultSocketPath,
+  sendControl,
+  SOCKET_PREFIX,
+  SOCKET_SUFFIX,
+  type ControlAnswer,
+  type ControlRequest,
+  type ControlTarget,
+} from '../core/control-server.js';
+import { UserError } from '../core/errors.js';
+import { positiveInt } from './migrate.js';
+
+/** The commands that steer a running `shadowcut migrate` through its control endpoint. */
+
+interface ControlOptions {
+  table?: string;
+  socket?: string;
+  port?: number;
+  json: boolean;
+}
+
+type Running = Extract<ControlAnswer, { ok: true }>;
+
+export function statusCommand(): Command {
+  return controlCommand('status', 'show where a running migration stands').action(async (opts: ControlOptions) => {
+    const answer = await control(opts, { command: 'status' });
+    process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
+  });
+}
+
+export function pauseCommand(): Command {
+  return simpleCommand('pause', 'hold the copy back (changes keep being applied) until "shadowcut resume"', (a) =>
+    `${a.table}: copy paused before its next chunk; changes keep being applied; "shadowcut resume" goes on`,
+  );
+}
+
+export function resumeCommand(): Command {
+  return simpleCommand('resume', 'let a paused copy go on', (a) => `${a.table}: resumed`);
+}
+
+export function cutoverCommand(): Command {
+  return simpleCommand('cutover', 'release a postponed cut-over', (a) =>
+    a.status.state === 'postponed' ? `${a.table}: cut-over released` : `${a.table}: cut-over requested; it will not be postponed once the shadow is verified`,
+  );
+}
+
+export function abortCommand(): Command {
+  return controlCommand('abort', 'stop a running migration; its helper objects are removed, the table is left as it was')
+    .option('--reason <text>', 'why, for the run\'s log and report')
+    .action(async (opts: ControlOptions & { reason?: string }) => {
+      const answer = await control(opts, { command: 'abort', reason: opts.reason });
+      print(opts, answer, `${answer.table}: aborting (${answer.abortReason}); the run removes its helper objects and stops`);
+    });
+}
+
+export function setCommand(): Command {
+  return controlCommand('set', 'change a setting of a running migration')
+    .argument('<name>', 'chunk-time-ms, max-lag-ms, max-rows-per-sec (0 = unlimited), max-load or critical-load')
+    .argument('<value>', 'a number, or NAME=N[,NAME=N...] for max-load and critical-load')
+    .action(async (name: string, value: string, opts: ControlOptions) => {
+      const answer = await control(opts, { command: 'set', name, value });
+      print(opts, answer, `${answer.table}: ${name} set to ${value}`);
+    });
+}
+
+function controlCommand(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .option('--table <name>', 'the table being changed: db.table or schema.table, or just the name if only one such run is going')
+    .addOption(new Option('--socket <path>', 'the run\'s control socket (default: found from --table)').conflicts('port'))
+    .addOption(new Option('--port <n>', 'the run\'s control TCP port on 127.0.0.1').argParser(positiveInt))
+    .option('--json', 'print the answer as JSON', false);
+}
+
+function simpleCommand(name: 'pause' | 'resume' | 'cutover', description: string, done: (answer: Running) => string): Command {
+  return controlCommand(name, description).action(async (opts: ControlOptions) => {
+    const answer = await control(opts, { command: name });
+    print(opts, answer, done(answer));
+  });
+}
+
+function print(opts: ControlOptions, answer: Running, message: string): void {
+  process.stdout.write((opts.json ? JSON.stringify(answer) : message) + '\n');
+}
+
+async function control(opts: ControlOptions, request: ControlRequest): Promise<Running> {
+  const { target, where } = await locate(opts);
+  if (opts.table && (opts.socket || opts.port)) {
+    // Checked before a command is sent: a pause must not land on some other run.
+    const running = await ask(target, where, { command: 'status' });
+    if (!names(running.table, opts.table)) throw new UserError(`${where} is the migration of ${running.table}, not of ${opts.table}`);
+  }
+  return ask(target, where, request);
+}
+
+async function ask(target: ControlTarget, where: string, request: ControlRequest): Promise<Running> {
+  let answer: ControlAnswer;
+  try {
+    answer = await sendControl(target, request);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`no migration is running (no control socket at ${where})`);
+    if (code === 'ECONNREFUSED') throw new UserError(`no migration is running at ${where} (nothing answers; a dead run may have left it)`);
+    throw new UserError(`${where}: ${(error as Error).message}`);
+  }
+  if (!answer.ok) throw new UserError(answer.error);
+  return answer;
+}
+
+/**
+ * A qualified name has a fixed socket path. A short name is looked up among the runs that answer,
+ * since `orders` may be `shop.orders` on MySQL as well as `public.orders` on PostgreSQL.
+ */
+async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; where: string }> {
+  if (opts.socket) return { target: { socketPath: opts.socket }, where: opts.socket };
+  if (opts.port) return { target: { port: opts.port }, where: `127.0.0.1:${opts.port}` };
+  const table = opts.table;
+  if (!table) throw new UserError('--table is required (or --socket or --port)');
+  const exact = defaultSocketPath(table);
+  const running = await runningMigrations();
+  const found = running.find((r) => r.socketPath === exact) ? [{ table, socketPath: exact }] : running.filter((r) => names(r.table, table));
+  if (found.length === 1) return { target: { socketPath: found[0].socketPath }, where: found[0].socketPath };
+  if (found.length > 1) {
+    throw new UserError(`several migrations match ${table}: ${found.map((r) => r.table).join(', ')}; give --table one of these`);
+  }
+  throw new UserError(`no migration of ${table} is running (no control socket at ${exact})`);
+}
+
+/** Every run with a live control socket in the default directory; stale sockets are skipped. */
+async function runningMigrations(): Promise<{ table: string; socketPath: string }[]> {
+  const dir = os.tmpdir();
+  const files = (await readdir(dir)).filter((f) => f.startsWith(SOCKET_PREFIX) && f.endsWith(SOCKET_SUFFIX));
+  const answers = await Promise.all(
+    files.map(async (file) => {
+      const socketPath = path.join(dir, file);
+      const answer = await sendControl({ socketPath }, { command: 'status' }, 1000).catch(() => null);
+      return answer?.ok ? { table: answer.table, socketPath } : null;
+    }),
+  );
+  return answers.filter((a) => a !== null);
+}
+
+/** `orders` names `shop.orders`; `shop.orders` names only itself. */
+function names(qualified: string, given: string): boolean {
+  return qualified === given || qualified.endsWith(`.${given}`);
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function duration(seconds: number | null): string {
+  if (seconds === null) return '?';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}:${String(s).padStart(2, '0')}`;
+}
+
+function describe(a: Running): string {
+  const s = a.status;
+  const settings = a.settings;
+  const thresholds = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k}=${v}`).join(',') || 'none';
+  let state: string = s.state;
+  if (a.abortReason) state += `, aborting: ${a.abortReason}`;
+  else if (a.paused && s.state !== 'paused') state += ', pause requested';
+  const cutover =
+    s.cutoverLockedMs !== null
+      ? `done in ${s.cutoverAttempts} attempt(s), writers blocked ${s.cutoverLockedMs} ms`
+      : s.cutoverAttempts > 0
+        ? `${s.cutoverAttempts} attempt(s) so far`
+        : s.state === 'postponed'
+          ? 'postponed: waiting for "shadowcut cutover"'
+          : a.cutoverRequested
+            ? 'requested'
+            : 'not yet';
+  const rows = [
+    ['table', `${a.table} (${s.engine})`],
+    ['alter', s.alter],
+    ['state', state],
+    ['phase', s.phase],
+    ['rows', `${count(s.rowsCopied)} / ${count(s.rowsEstimated)} copied (${s.percent.toFixed(1)}%)`],
+    ['speed', `${count(s.rowsPerSec)} rows/s, ETA ${duration(s.etaSeconds)}`],
+    ['changes', `${count(s.changesApplied)} applied, ${count(s.backlog)} in backlog`],
+    ['lag', s.lagMs === null ? 'no replica watched' : `${count(s.lagMs)} ms (max seen ${count(s.maxLagSeenMs)} ms)`],
+    ['held back', a.paused ? 'paused by operator' : (s.throttleReason ?? 'no')],
+    ['cut-over', cutover],
+    [
+      'settings',
+      `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, ` +
+        `max-load ${thresholds(settings.maxLoad)}, critical-load ${thresholds(settings.criticalLoad)}`,
+    ],
+  ];
+  return rows.map(([label, value]) => `${label.padEnd(10)} ${value}`).join('\n') + '\n';
+}

@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { UserError } from './errors.js';
+import type { RunState, Settings, Status } from './run-state.js';
+
+/**
+ * The control endpoint of a running migration: `shadowcut status|pause|resume|cutover|abort|set`
+ * talk to it. One JSON object per line each way. It only flips fields of the RunState; the runner
+ * obeys them at its next check, so a client can never reach into the middle of a phase.
+ */
+export type ControlRequest = {
+  command: 'status' | 'pause' | 'resume' | 'cutover' | 'abort' | 'set';
+  name?: string;
+  value?: string;
+  reason?: string;
+};
+
+export type ControlAnswer =
+  | {
+      ok: true;
+      /** The table the server was started for: lets a client pick a migration by its short name. */
+      table: string;
+      status: Status;
+      settings: Settings;
+      paused: boolean;
+      cutoverRequested: boolean;
+      abortReason: string | null;
+    }
+  | { ok: false; error: string };
+
+export type ControlTarget = { socketPath: string } | { port: number };
+
+export interface ControlServer {
+  socketPath: string;
+  port?: number;
+  close(): Promise<void>;
+}
+
+export const SOCKET_PREFIX = 'shadowcut-';
+export const SOCKET_SUFFIX = '.sock';
+/** A request is a few dozen bytes; anything this long is not a client of ours. */
+const MAX_LINE_CHARS = 64 * 1024;
+const IDLE_TIMEOUT_MS = 60_000;
+/** sun_path holds 108 bytes on Linux and 104 on macOS, NUL included. */
+const MAX_SOCKET_PATH = 103;
+
+/** `<tmpdir>/shadowcut-<table>.sock`; names that are unsafe in a path or too long get a hash instead. */
+export function defaultSocketPath(table: string): string {
+  const dir = os.tmpdir();
+  const plain = path.join(dir, `${SOCKET_PREFIX}${table}${SOCKET_SUFFIX}`);
+  if (/^[A-Za-z0-9_.-]+$/.test(table) && plain.length <= MAX_SOCKET_PATH) return plain;
+  const hash = createHash('sha256').update(table).digest('hex').slice(0, 12);
+  const readable = table.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 32);
+  return path.join(dir, `${SOCKET_PREFIX}${readable}-${hash}${SOCKET_SUFFIX}`);
+}
+
+export async function startControlServer(
+  state: RunState,
+  options: { socketPath?: string; port?: number; table: string; idleTimeoutMs?: number },
+): Promise<ControlServer> {
+  const socketPath = options.socketPath ?? defaultSocketPath(options.table);
+  const connections = new Set<net.Socket>();
+  const serve = (socket: net.Socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    converse(socket, (line) => answer(state, options.table, line), options.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
+  };
+
+  await removeStaleSocket(socketPath, options.table);
+  const unix = await listen(net.createServer(serve), socketPath, `the control socket ${socketPath}`);
+  let tcp: net.Server | undefined;
+  try {
+    // Anyone who can connect can abort the run: keep the socket to its owner.
+    await chmod(socketPath, 0o600);
+    if (options.port !== undefined) {
+      tcp = await listen(net.createServer(serve), { host: '127.0.0.1', port: options.port }, `127.0.0.1:${options.port}`);
+    }
+  } catch (error) {
+    await closeServer(unix);
+    throw error;
+  }
+  const address = tcp?.address();
+  return {
+    socketPath,
+    port: address && typeof address === 'object' ? address.port : undefined,
+    async close() {
+      for (const socket of connections) socket.destroy();
+      // libuv unlinks the socket file when the server closes.
+      await Promise.all([closeServer(unix), tcp && closeServer(tcp)]);
+    },
+  };
+}
+
+/** One request, one answer, over a fresh connection. */
+export function sendControl(target: ControlTarget, request: ControlRequest, timeoutMs = 5000): Promise<ControlAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = 'socketPath' in target ? net.createConnection(target.socketPath) : net.createConnection({ host: '127.0.0.1', port: target.port });
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      const end = received.indexOf('\n');
+      if (end < 0) return;
+      socket.destroy();
+      try {
+        resolve(JSON.parse(received.slice(0, end)) as ControlAnswer);
+      } catch {
+        reject(new Error('the control endpoint did not answer in JSON: is it shadowcut?'));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error('the control endpoint closed the connection without answering')));
+  });
+}
+
+function answer(state: RunState, table: string, line: string): ControlAnswer {
+  let request: unknown;
+  try {
+    request = JSON.parse(line);
+  } catch {
+    return refuse('not JSON: send one object per line, e.g. {"command":"status"}');
+  }
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) return refuse('the request must be a JSON object');
+  const { command, name, value, reason } = request as Record<string, unknown>;
+  switch (command) {
+    case 'status':
+      break;
+    case 'pause':
+      state.paused = true;
+      break;
+    case 'resume':
+      state.paused = false;
+      break;
+    case 'cutover':
+      state.cutoverRequested = true;
+      break;
+    case 'abort':
+      if (reason !== undefined && typeof reason !== 'string') return refuse('"reason" must be a string');
+      // The first reason is the one the run reports; a repeated abort changes nothing.
+      state.abortReason ??= reason?.trim() || 'aborted by operator';
+      break;
+    case 'set':
+      if (typeof name !== 'string' || typeof value !== 'string') return refuse('set needs "name" and "value" strings');
+      try {
+        state.set(name, value);
+      } catch (error) {
+        return refuse((error as Error).message);
+      }
+      break;
+    default:
+      return refuse(`unknown command ${JSON.stringify(command)} (status, pause, resume, cutover, abort, set)`);
+  }
+  return {
+    ok: true,
+    table,
+    status: state.status,
+    settings: state.settings,
+    paused: state.paused,
+    cutoverRequested: state.cutoverRequested,
+    abortReason: state.abortReason,
+  };
+}
+
+const refuse = (error: string): ControlAnswer => ({ ok: false, error });
+
+/** Serves one client. Whatever it sends, the worst outcome is its own connection being closed. */
+function converse(socket: net.Socket, reply: (line: string) => ControlAnswer, idleTimeoutMs: number): void {
+  let pending = '';
+  socket.setEncoding('utf8');
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  socket.on('error', () => {}); // a client vanishing mid-answer concerns only that client
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      const line = pending.slice(0, end).trim();
+      pending = pending.slice(end + 1);
+      // A client that sends without reading would otherwise pile answers up in our memory.
+      if (line && !socket.write(JSON.stringify(reply(line)) + '\n')) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
+    }
+    if (pending.length > MAX_LINE_CHARS) {
+      socket.removeAllListeners('data');
+      socket.end(JSON.stringify(refuse(`request line longer than ${MAX_LINE_CHARS} characters`)) + '\n', () => socket.destroy());
+    }
+  });
+}
+
+/**
+ * A socket file left by a dead run (kill -9 skips our cleanup) is removed; one that still answers
+ * belongs to a live run of the same table, and two runs on one table must never overlap.
+ */
+async function removeStaleSocket(socketPath: string, table: string): Promise<void> {
+  const stat = await lstat(socketPath).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw new UserError(`cannot use the control socket ${socketPath}: ${error.message}`);
+  });
+  if (!stat) return;
+  if (!stat.isSocket()) throw new UserError(`${socketPath} exists and is not a socket; remove it or choose another control socket`);
+  if (await answers(socketPath)) {
+    throw new UserError(`a migration of ${table} is already running (its control socket ${socketPath} answers); see "shadowcut status --table ${table}"`);
+  }
+  await unlink(socketPath);
+}
+
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(socketPath);
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') resolve(false);
+      else reject(new UserError(`cannot use the control socket ${socketPath}: ${error.message}`));
+    });
+  });
+}
+
+function listen(server: net.Server, where: string | net.ListenOptions, what: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(new UserError(`cannot open ${what}: ${error.message}`)));
+    server.listen(where, () => {
+      // After listening, an accept failure (e.g. out of file descriptors) must not take the run down.
+      server.removeAllListeners('error').on('error', () => {});
+      resolve(server);
+    });
+  });
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

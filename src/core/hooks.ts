@@ -1,0 +1,159 @@
+import { spawn } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { UserError } from './errors.js';
+import type { RunState } from './run-state.js';
+import type { HookEvent } from './runner.js';
+
+/**
+ * `--hooks-dir`: the operator's executables, one per event, named exactly after it. A missing file means
+ * "no hook for this event". gh-ost's names (`gh-ost-on-before-cut-over`, ...) are not recognised: one
+ * naming scheme, so a hook can never be run twice or silently under an unexpected name.
+ */
+export const HOOK_EVENTS: Record<HookEvent, string> = {
+  startup: 'the run starts (after the preflight, before anything is created)',
+  'before-copy': 'the shadow table and the change stream are ready, the copy is about to start',
+  'copy-complete': 'every row is copied and the shadow has caught up with the stream',
+  'before-cutover': 'parity is proven, the tables are about to be swapped; exit non-zero to stop the run',
+  success: 'the table has the new schema',
+  failure: 'the run failed or was aborted; SHADOWCUT_ERROR says why',
+};
+
+export interface HookRun {
+  event: HookEvent;
+  file: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** The tail of each stream, at most OUTPUT_LIMIT characters. */
+  stdout: string;
+  stderr: string;
+}
+
+export interface HooksOptions {
+  /** A hook running longer is killed and counts as failed. */
+  timeoutMs?: number;
+  /** Receives every hook's outcome and captured output, e.g. to log it through the reporter. */
+  onRun?: (run: HookRun) => void;
+}
+
+export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
+/** A chatty hook must not grow our memory; the tail is where the reason for a failure is. */
+const OUTPUT_LIMIT = 16 * 1024;
+const EXIT_GRACE_MS = 1000;
+
+/** Checks `--hooks-dir` before the run starts, so a typo never turns into "no hooks ran". Returns the events that have a hook. */
+export async function validateHooksDir(dir: string): Promise<HookEvent[]> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new UserError(`--hooks-dir ${dir} is not a directory`);
+  const found: HookEvent[] = [];
+  const names = new Set(await readdir(dir));
+  for (const event of Object.keys(HOOK_EVENTS) as HookEvent[]) {
+    if (!names.has(event)) continue;
+    const file = path.join(dir, event);
+    const hook = await stat(file);
+    // A before-cutover hook that cannot run would otherwise be found out only at the cut-over, days later.
+    if (!hook.isFile() || (hook.mode & 0o111) === 0) throw new UserError(`hook ${file} is not an executable file (chmod +x it)`);
+    found.push(event);
+  }
+  return found;
+}
+
+/**
+ * The runner's `hook` option for a hooks directory. The third parameter is the run's error for
+ * `failure`; it is optional so the function also fits a runner that does not pass it.
+ */
+export function hooksFromDir(dir: string, options: HooksOptions = {}): (event: HookEvent, state: RunState, error?: unknown) => Promise<void> {
+  return async (event, state, error) => {
+    const file = path.join(dir, event);
+    if (!(await present(file))) return;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    const run = await runHook(event, file, hookEnv(event, state, error), timeoutMs);
+    options.onRun?.(run);
+    if (run.timedOut) throw new Error(`${file} ran longer than ${timeoutMs} ms and was killed${lastLine(run)}`);
+    if (run.signal) throw new Error(`${file} was killed by ${run.signal}${lastLine(run)}`);
+    if (run.exitCode !== 0) throw new Error(`${file} exited with code ${run.exitCode}${lastLine(run)}`);
+  };
+}
+
+/** Only "no such file" means "no hook": any other failure to look is the operator's to know about. */
+function present(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
+
+function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.ProcessEnv {
+  const s = state.status;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SHADOWCUT_EVENT: event,
+    SHADOWCUT_TABLE: s.table,
+    SHADOWCUT_ALTER: s.alter,
+    SHADOWCUT_ENGINE: s.engine,
+    SHADOWCUT_PHASE: s.phase,
+    SHADOWCUT_STATE: s.state,
+    SHADOWCUT_ROWS_COPIED: String(s.rowsCopied),
+    SHADOWCUT_ROWS_ESTIMATED: String(s.rowsEstimated),
+    SHADOWCUT_CHANGES_APPLIED: String(s.changesApplied),
+    // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
+    SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
+  };
+  if (error !== undefined) env.SHADOWCUT_ERROR = error instanceof Error ? error.message : String(error);
+  return env;
+}
+
+function runHook(event: HookEvent, file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<HookRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    // Its own process group, so a timeout kills what the script started too.
+    const child = spawn(file, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const stdout = tail(child.stdout);
+    const stderr = tail(child.stderr);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${file}: ${error.message}`));
+    });
+    // A process the hook left in the background (`daemon &`) may hold our pipes open for ever: once the
+    // hook itself has exited, stop waiting for its output after a moment.
+    child.on('exit', () => {
+      clearTimeout(timer);
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, EXIT_GRACE_MS).unref();
+    });
+    child.on('close', (exitCode, signal) => {
+      resolve({ event, file, exitCode, signal, timedOut, durationMs: Date.now() - started, stdout: stdout(), stderr: stderr() });
+    });
+  });
+}
+
+function tail(stream: NodeJS.ReadableStream): () => string {
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    text = (text + chunk).slice(-OUTPUT_LIMIT);
+  });
+  return () => text;
+}
+
+/** The hook's own last word on why it failed: stderr, or stdout for scripts that echo their errors. */
+function lastLine(run: HookRun): string {
+  const line = (run.stderr.trim() || run.stdout.trim()).split('\n').pop();
+  return line ? `: ${line}` : '';
+}

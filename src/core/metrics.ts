@@ -1,0 +1,82 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserError } from './errors.js';
+import type { RunState } from './run-state.js';
+
+/**
+ * `--metrics-port`: GET /metrics in the Prometheus text exposition format (version 0.0.4). The format is
+ * a few lines of text per metric, so it is written here by hand rather than adding a client library.
+ */
+export async function startMetricsServer(state: RunState, port: number, host = '127.0.0.1'): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    if (pathname !== '/metrics') return send(response, 404, 'not found; try /metrics\n');
+    if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'GET only\n');
+    send(response, 200, renderMetrics(state), 'text/plain; version=0.0.4; charset=utf-8');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' ? new UserError(`--metrics-port ${port}: cannot listen on ${host}:${port} (${error.code})`) : error),
+    );
+    server.listen(port, host, resolve);
+  });
+  // The migration is what keeps the process alive; a metrics server left open must not.
+  server.unref();
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // A scraper's keep-alive connection would otherwise hold close() open until it times out.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(response: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+export function renderMetrics(state: RunState): string {
+  const s = state.status;
+  const table = { table: s.table };
+  const throttled = s.state === 'throttled' || s.state === 'paused';
+  const out: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [Record<string, string>, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${labelText(labels)} ${numberText(value)}`);
+  };
+  metric('shadowcut_rows_copied', 'gauge', 'Rows copied into the shadow table.', [[table, s.rowsCopied]]);
+  metric('shadowcut_rows_estimated', 'gauge', 'Estimated rows of the table.', [[table, s.rowsEstimated]]);
+  metric('shadowcut_progress_ratio', 'gauge', 'Copy progress, 0 to 1.', [[table, s.percent / 100]]);
+  metric('shadowcut_rows_per_second', 'gauge', 'Copy rate.', [[table, s.rowsPerSec]]);
+  metric('shadowcut_changes_applied_total', 'counter', 'Changed keys applied to the shadow table from the change stream.', [[table, s.changesApplied]]);
+  metric('shadowcut_backlog_keys', 'gauge', 'Changed keys read from the stream and not yet applied.', [[table, s.backlog]]);
+  metric('shadowcut_replica_lag_ms', 'gauge', 'Worst replica lag at the last probe; absent when no replica is watched.', s.lagMs === null ? [] : [[table, s.lagMs]]);
+  metric('shadowcut_throttled', 'gauge', '1 while the copy is held back (throttled or paused).', [[table, throttled ? 1 : 0]]);
+  // A separate info metric keeps shadowcut_throttled one series per table, and the kind of reason
+  // (not its text, which carries changing numbers) keeps the label's values few.
+  metric('shadowcut_throttle_reason', 'gauge', 'Present with value 1 while held back, labelled with the kind of reason.', throttled ? [[{ ...table, reason: reasonKind(s.state, s.throttleReason) }, 1]] : []);
+  metric('shadowcut_throttled_seconds_total', 'counter', 'Time the copy was held back, by kind of reason.', Object.entries(s.throttledMs).map(([reason, ms]) => [{ ...table, reason }, ms / 1000]));
+  metric('shadowcut_phase', 'gauge', 'The current phase, as a label.', [[{ ...table, phase: s.phase }, 1]]);
+  metric('shadowcut_state', 'gauge', 'The current state (running, throttled, paused, postponed, done, failed), as a label.', [[{ ...table, state: s.state }, 1]]);
+  metric('shadowcut_cutover_attempts', 'gauge', 'Cut-over attempts so far.', [[table, s.cutoverAttempts]]);
+  return out.join('\n') + '\n';
+}
+
+/** The same kinds the runner keys Status.throttledMs by: the reason's first word (replica, load, flag, outside). */
+function reasonKind(state: string, reason: string | null): string {
+  return state === 'paused' || !reason ? 'paused' : reason.split(/[ :]/)[0];
+}
+
+function labelText(labels: Record<string, string>): string {
+  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+}
+
+function numberText(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf';
+  return String(value);
+}

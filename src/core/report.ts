@@ -1,0 +1,155 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunState } from './run-state.js';
+import type { MigrateResult } from './runner.js';
+
+export type Outcome = 'success' | 'failure';
+
+export interface ReportInput {
+  state: RunState;
+  /** What migrate() returned; a run that threw has none, and the figures only it holds are then null. */
+  result?: Pick<MigrateResult, 'checksumRounds' | 'resumed'>;
+}
+
+/** The JSON report. Its field names are a contract with whatever parses it: add fields, never rename. */
+export interface Report {
+  version: 1;
+  table: string;
+  alter: string;
+  engine: string;
+  outcome: Outcome;
+  error: string | null;
+  resumed: boolean | null;
+  startedAt: string;
+  /** When the run ended, or for a failure, when the report was written. */
+  endedAt: string;
+  durationMs: number;
+  /** The expand/contract runbook's milestones; null for those the run never reached. */
+  milestones: { start: string | null; copyDone: string | null; verified: string | null; cutover: string | null; end: string | null };
+  timeline: { event: string; at: string }[];
+  /** Where the run stopped (for a failure, the phase it failed in). */
+  lastPhase: string;
+  rowsCopied: number;
+  rowsEstimated: number;
+  changesApplied: number;
+  /** Null when no replica was watched. */
+  maxLagSeenMs: number | null;
+  throttledMs: number;
+  /** Keyed by the kind of reason: replica, load, flag, outside (the window), paused. */
+  throttledMsByReason: Record<string, number>;
+  cutoverAttempts: number;
+  cutoverLockedMs: number | null;
+  checksumRounds: number | null;
+}
+
+/** Writes `shadowcut-<table>-<start time>.md` and `.json` into `dir` (created if missing); returns their paths. */
+export async function writeReport(dir: string, input: ReportInput, outcome: Outcome, error?: string): Promise<{ markdown: string; json: string }> {
+  const report = buildReport(input, outcome, error ?? null, new Date());
+  await mkdir(dir, { recursive: true });
+  // The start time to the second keeps names unique: a second run on the same table cannot start
+  // within the same second, since the first one's shadow table makes its preflight fail.
+  const base = path.resolve(dir, `shadowcut-${report.table.replace(/[^A-Za-z0-9._-]/g, '_')}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`);
+  const files = { markdown: `${base}.md`, json: `${base}.json` };
+  await writeFile(files.json, JSON.stringify(report, null, 2) + '\n');
+  await writeFile(files.markdown, markdown(report));
+  return files;
+}
+
+function buildReport({ state, result }: ReportInput, outcome: Outcome, error: string | null, now: Date): Report {
+  const s = state.status;
+  // The last of each: a postponed cut-over verifies twice, and the one that counts is just before the swap.
+  const last = (event: string) => [...s.timeline].reverse().find((t) => t.event === event)?.at ?? null;
+  const milestones = { start: last('start'), copyDone: last('copy done'), verified: last('verified'), cutover: last('cut-over'), end: last('end') };
+  const startedAt = milestones.start ?? s.startedAt;
+  const endedAt = milestones.end ?? now.toISOString();
+  return {
+    version: 1,
+    table: s.table,
+    alter: s.alter,
+    engine: s.engine,
+    outcome,
+    error,
+    resumed: result?.resumed ?? null,
+    startedAt,
+    endedAt,
+    durationMs: Date.parse(endedAt) - Date.parse(startedAt),
+    milestones,
+    timeline: s.timeline.map((t) => ({ ...t })),
+    lastPhase: s.phase,
+    rowsCopied: s.rowsCopied,
+    rowsEstimated: s.rowsEstimated,
+    changesApplied: s.changesApplied,
+    maxLagSeenMs: s.lagMs === null ? null : s.maxLagSeenMs,
+    throttledMs: Object.values(s.throttledMs).reduce((a, b) => a + b, 0),
+    throttledMsByReason: { ...s.throttledMs },
+    cutoverAttempts: s.cutoverAttempts,
+    cutoverLockedMs: s.cutoverLockedMs,
+    checksumRounds: result?.checksumRounds ?? null,
+  };
+}
+
+function markdown(r: Report): string {
+  const since = (at: string) => duration(Date.parse(at) - Date.parse(r.startedAt));
+  const timeline = r.outcome === 'failure' ? [...r.timeline, { event: 'failed', at: r.endedAt }] : r.timeline;
+  const reasons = Object.entries(r.throttledMsByReason).map(([reason, ms]) => `${reason} ${duration(ms)}`);
+  const lines = [
+    `# shadowcut: ${r.table}: ${r.outcome}`,
+    '',
+    ...table(['', ''], [
+      ['Table', r.table],
+      ['Engine', r.engine],
+      ['Outcome', r.outcome === 'success' ? 'success: the table has the new schema' : `failure in phase ${r.lastPhase}`],
+      ['Started', r.startedAt],
+      ['Ended', r.endedAt],
+      ['Duration', duration(r.durationMs)],
+    ]),
+    '',
+    'ALTER:',
+    '',
+    ...fenced(r.alter, 'sql'),
+    ...(r.error === null ? [] : ['', 'Error:', '', ...fenced(r.error, 'text')]),
+    '',
+    '## Timeline',
+    '',
+    ...table(['Event', 'At (UTC)', 'Since start'], timeline.map((t) => [t.event, t.at, since(t.at)])),
+    '',
+    '## Figures',
+    '',
+    ...table(['', ''], [
+      ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
+      ['Changes applied', String(r.changesApplied)],
+      ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
+      ['Max replica lag seen', r.maxLagSeenMs === null ? 'no replica watched' : `${r.maxLagSeenMs} ms`],
+      ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
+      ['Cut-over attempts', String(r.cutoverAttempts)],
+      ['Cut-over lock time', r.cutoverLockedMs === null ? 'no cut-over' : `${r.cutoverLockedMs} ms`],
+    ]),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const row = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')).join(' | ')} |`;
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)];
+}
+
+/** A code fence longer than any run of backticks inside, since MySQL ALTERs quote names with them. */
+function fenced(text: string, lang: string): string[] {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((m) => m.length));
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return [fence + lang, text, fence];
+}
+
+/** Runs last from seconds to days; "183245.2 s" is not something a person reads at a glance. */
+function duration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const total = Math.round(ms / 1000);
+  const parts: [number, string][] = [
+    [Math.floor(total / 86_400), 'd'],
+    [Math.floor(total / 3600) % 24, 'h'],
+    [Math.floor(total / 60) % 60, 'min'],
+    [total % 60, 's'],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  return parts.slice(first, first + 3).map(([n, unit]) => `${n} ${unit}`).join(' ');
+}

@@ -1,0 +1,27 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/**
+ * Runs `shadowcut migrate --json ...` and kills it with SIGKILL as soon as it announces `phase`
+ * (the JSON log's phase events), as a crash at that moment would. Resolves with whether the phase
+ * was reached before the process ended on its own.
+ */
+export function killDuringPhase(args: string[], phase: string, delayMs = 0): Promise<{ killed: boolean; exitCode: number | null }> {
+  const child = spawn(process.execPath, [cli, 'migrate', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let killed = false;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      const event = JSON.parse(line) as { event?: string; phase?: string };
+      if (!killed && event.event === 'phase' && event.phase === phase) {
+        killed = true;
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    } catch {
+      // not a JSON line
+    }
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ killed, exitCode: code })));
+}
