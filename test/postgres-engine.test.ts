@@ -73,7 +73,7 @@ describe('refusals: one clear message, nothing left behind', () => {
 
   it('partitioned and unlogged tables fail their checks', async () => {
     const failing = async (table: string) =>
-      (await engine.checks(await prepare(table, 'ADD COLUMN x int'))).filter((c) => !c.ok).map((c) => c.name);
+      (await engine.checks(await prepare(table, 'ADD COLUMN x int'), { resuming: false })).filter((c) => !c.ok).map((c) => c.name);
     expect(await failing('pe_part')).toEqual(['not partitioned']);
     expect(await failing('pe_unlogged')).toEqual(['logged']);
     expect(await failing('pe_ok')).toEqual([]);
@@ -90,7 +90,7 @@ describe('refusals: one clear message, nothing left behind', () => {
     await db.query(`CREATE TABLE pe_ok__old (id int)`);
     const plan = await prepare('pe_ok', 'ADD COLUMN x int');
     await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [(plan.detail as { slot: string }).slot]);
-    const leftover = (await engine.checks(plan)).find((c) => c.name === 'no leftovers')!;
+    const leftover = (await engine.checks(plan, { resuming: false })).find((c) => c.name === 'no leftovers')!;
     expect(leftover.ok).toBe(false);
     expect(leftover.message).toMatch(/DROP TABLE "public"."pe_ok__old".*pg_drop_replication_slot\('shadowcut_pe_ok_/);
     await engine.cleanup(plan, { dropOld: false, cutOver: false });

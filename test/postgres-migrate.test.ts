@@ -1,114 +1,17 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/reporter.js';
-import { migrate, type MigrateOptions } from '../src/core/runner.js';
-import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { MirrorWorkload, migratePg, pgHelpers, pgPool, pgSchemaOf, type Statement } from './support/pg.js';
 
-const url = () => {
-  const value = process.env.SHADOWCUT_PG_URL;
-  if (!value) throw new Error('SHADOWCUT_PG_URL is not set; the vitest global setup starts the servers');
-  return value;
-};
-
-// Values as the server's text on the test side too, so the comparison is not blurred by JS types.
-const raw = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 let db: pg.Pool;
 
 beforeAll(() => {
-  db = new pg.Pool({ connectionString: url(), max: 12, types: raw });
+  db = pgPool();
 });
 
 afterAll(async () => {
   await db.end();
 });
-
-async function migratePg(table: string, alter: string, options: Partial<MigrateOptions> = {}) {
-  const engine = await createPostgresEngine(url());
-  try {
-    return await migrate(engine, { url: url(), table, alter }, { execute: true, ...options });
-  } finally {
-    await engine.close();
-  }
-}
-
-/** Helper objects shadowcut would leave behind if it misbehaved. */
-async function helpers(table: string): Promise<string[]> {
-  const { rows } = await db.query(
-    `SELECT relname AS name FROM pg_class WHERE relname IN ($1, $2)
-     UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $3
-     UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $3 ORDER BY 1`,
-    [`${table}__new`, `${table}__old`, `shadowcut\\_${table}\\_%`],
-  );
-  return rows.map((r) => r.name);
-}
-
-/** Column definitions (name, type, NOT NULL, default, identity, generated) for schema equality. */
-async function schemaOf(table: string): Promise<string[]> {
-  const { rows } = await db.query(
-    `SELECT format('%s %s %s %s %s %s', attname, format_type(atttypid, atttypmod), attnotnull, attidentity, attgenerated,
-                   regexp_replace(coalesce(pg_get_expr(d.adbin, d.adrelid), ''), '_?[a-z_]+_seq', 'SEQ')) AS c
-       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [table],
-  );
-  return rows.map((r) => r.c);
-}
-
-type Statement = { sql: string; values: unknown[]; serial?: boolean };
-
-/**
- * Concurrent writers running each statement against the table and its mirror in one transaction:
- * the mirror is the ground truth. Writers own disjoint regions (the first key column), so they
- * never conflict; any error is shadowcut's. Inserts take an advisory lock so identity values are
- * drawn in the same order from both tables' sequences.
- */
-class MirrorWorkload {
-  private running = false;
-  private loops: Promise<void>[] = [];
-  transactions = 0;
-  errors: string[] = [];
-  maxLatencyMs = 0;
-
-  constructor(
-    private readonly tables: [string, string],
-    private readonly next: (worker: number) => Statement,
-    private readonly workers = 3,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    for (let w = 0; w < this.workers; w++) this.loops.push(this.loop(w));
-  }
-
-  async stop() {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  private async loop(worker: number): Promise<void> {
-    const client = await db.connect();
-    try {
-      while (this.running) {
-        const statement = this.next(worker);
-        const t0 = performance.now();
-        try {
-          await client.query('BEGIN');
-          if (statement.serial) await client.query('SELECT pg_advisory_xact_lock(4242)');
-          for (const table of this.tables) await client.query(statement.sql.replaceAll('{t}', table), statement.values);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {});
-          this.errors.push((error as Error).message);
-        }
-        this.maxLatencyMs = Math.max(this.maxLatencyMs, performance.now() - t0);
-        this.transactions++;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    } finally {
-      client.release();
-    }
-  }
-}
 
 const SEED = 30_000;
 const BASE = 9007199254740993n; // 2^53 + 1: a Number would round it
@@ -212,7 +115,7 @@ describe('PostgreSQL migration under concurrent writes', () => {
   });
 
   it('ends with the new schema and exactly the rows of a mirror that took the same writes and the same ALTER', async () => {
-    const load = new MirrorWorkload(['pm_orders', 'pm_mirror'], writes);
+    const load = new MirrorWorkload(db, ['pm_orders', 'pm_mirror'], writes);
     load.start();
     await new Promise((r) => setTimeout(r, 500));
     const result = await migratePg('public.pm_orders', ALTER, { chunkTimeMs: 50, checksumChunkRows: 5000 });
@@ -230,7 +133,7 @@ describe('PostgreSQL migration under concurrent writes', () => {
     expect(result.changesApplied).toBeGreaterThan(0);
     // The stream alone kept the shadow level: the first checksum round found nothing to repair.
     expect(result.checksumRounds).toBe(1);
-    expect(await schemaOf('pm_orders')).toEqual(await schemaOf('pm_mirror'));
+    expect(await pgSchemaOf(db, 'pm_orders')).toEqual(await pgSchemaOf(db, 'pm_mirror'));
     const { rows } = await db.query(
       `SELECT (SELECT count(*) FROM (SELECT * FROM pm_orders EXCEPT ALL SELECT * FROM pm_mirror) a) AS only_new,
               (SELECT count(*) FROM (SELECT * FROM pm_mirror EXCEPT ALL SELECT * FROM pm_orders) b) AS only_mirror,
@@ -238,7 +141,7 @@ describe('PostgreSQL migration under concurrent writes', () => {
     );
     expect(rows[0]).toEqual({ only_new: '0', only_mirror: '0', n: rows[0].n });
     expect(Number(rows[0].n)).toBeGreaterThan(SEED / 2);
-    expect(await helpers('pm_orders')).toEqual(['pm_orders__old']);
+    expect(await pgHelpers(db, 'pm_orders')).toEqual(['pm_orders__old']);
   }, 120_000);
 });
 
@@ -263,7 +166,7 @@ describe('what is bound to the old table moves to the new one', () => {
 
   it('foreign keys, views, sequences, grants, comments and index names follow; the old table can be dropped', async () => {
     await migratePg('pm_parent', 'ADD COLUMN extra int', { dropOld: true });
-    expect(await helpers('pm_parent')).toEqual([]);
+    expect(await pgHelpers(db, 'pm_parent')).toEqual([]);
     // Sequence continuity: the serial default goes on from where it was, and its sequence survived the drop.
     const { rows: inserted } = await db.query(`INSERT INTO pm_parent (name) VALUES ('new') RETURNING id`);
     expect(inserted[0].id).toBe('1001');
@@ -317,9 +220,9 @@ describe('a cut-over that cannot get its lock', () => {
     } finally {
       await release();
     }
-    expect(await helpers('pm_locked')).toEqual([]);
+    expect(await pgHelpers(db, 'pm_locked')).toEqual([]);
     await db.query(`INSERT INTO pm_locked VALUES (1001, 'still serving')`);
-    expect(await schemaOf('pm_locked')).toHaveLength(2);
+    expect(await pgSchemaOf(db, 'pm_locked')).toHaveLength(2);
   }, 60_000);
 
   it('retries until the lock is free, and readers never wait much longer than the lock timeout', async () => {
@@ -339,8 +242,8 @@ describe('a cut-over that cannot get its lock', () => {
     console.log(`postgres lock test: ${result.cutoverAttempts} cut-over attempts, longest read ${longestRead.toFixed(1)} ms`);
     expect(result.cutoverAttempts).toBeGreaterThan(1);
     expect(longestRead).toBeLessThan(400);
-    expect(await schemaOf('pm_locked')).toHaveLength(3);
-    expect(await helpers('pm_locked')).toEqual(['pm_locked__old']);
+    expect(await pgSchemaOf(db, 'pm_locked')).toHaveLength(3);
+    expect(await pgHelpers(db, 'pm_locked')).toEqual(['pm_locked__old']);
   }, 60_000);
 });
 
@@ -360,8 +263,8 @@ describe('an interrupted run', () => {
     await expect(
       migratePg('pm_abort', 'ADD COLUMN x int', { chunkTimeMs: 5, signal: stop.signal, reporter }),
     ).rejects.toThrow(/aborted: test interrupt/);
-    expect(await helpers('pm_abort')).toEqual([]);
+    expect(await pgHelpers(db, 'pm_abort')).toEqual([]);
     expect((await db.query(`SELECT count(*) AS n, sum(hashtext(v)) AS h FROM pm_abort`)).rows).toEqual(before.rows);
-    expect(await schemaOf('pm_abort')).toHaveLength(2);
+    expect(await pgSchemaOf(db, 'pm_abort')).toHaveLength(2);
   }, 60_000);
 });

@@ -104,7 +104,9 @@ function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.Proc
     // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
     SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
   };
-  if (error !== undefined) env.SHADOWCUT_ERROR = error instanceof Error ? error.message : String(error);
+  // Set only for a failure, whatever we inherited (shadowcut run from another run's hook), so a hook can test for it.
+  if (error === undefined) delete env.SHADOWCUT_ERROR;
+  else env.SHADOWCUT_ERROR = error instanceof Error ? error.message : String(error);
   return env;
 }
 

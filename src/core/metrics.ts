@@ -38,14 +38,14 @@ function send(response: ServerResponse, status: number, body: string, type = 'te
   response.end(body);
 }
 
-export function renderMetrics(state: RunState): string {
+function renderMetrics(state: RunState): string {
   const s = state.status;
   const table = { table: s.table };
   const throttled = s.state === 'throttled' || s.state === 'paused';
   const out: string[] = [];
   const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [Record<string, string>, number][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) out.push(`${name}${labelText(labels)} ${numberText(value)}`);
+    for (const [labels, value] of samples) out.push(`${name}${labelText(labels)} ${value}`);
   };
   metric('shadowcut_rows_copied', 'gauge', 'Rows copied into the shadow table.', [[table, s.rowsCopied]]);
   metric('shadowcut_rows_estimated', 'gauge', 'Estimated rows of the table.', [[table, s.rowsEstimated]]);
@@ -67,16 +67,10 @@ export function renderMetrics(state: RunState): string {
 
 /** The same kinds the runner keys Status.throttledMs by: the reason's first word (replica, load, flag, outside). */
 function reasonKind(state: string, reason: string | null): string {
-  return state === 'paused' || !reason ? 'paused' : reason.split(/[ :]/)[0];
+  return state === 'paused' ? 'paused' : (reason ?? 'unknown').split(/[ :]/)[0];
 }
 
 function labelText(labels: Record<string, string>): string {
   const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
   return `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
-}
-
-function numberText(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf';
-  return String(value);
 }

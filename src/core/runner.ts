@@ -85,7 +85,7 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
   const started = Date.now();
   const checkpoint = options.resume ? await loadCheckpoint(engine, request) : null;
   const plan = checkpoint?.plan ?? (await engine.prepare(request));
-  const checks = await engine.checks(plan);
+  const checks = await engine.checks(plan, { resuming: checkpoint !== null });
   const state =
     options.state ??
     new RunState(

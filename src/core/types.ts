@@ -112,7 +112,7 @@ export interface Engine {
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Plan>;
   /** Preflight: everything that would make the run unsafe, each with its fix. */
-  checks(plan: Plan): Promise<CheckResult[]>;
+  checks(plan: Plan, options: { resuming: boolean }): Promise<CheckResult[]>;
   createShadow(plan: Plan): Promise<void>;
   /** Start following changes to the original table; resolves once the start position is fixed. */
   openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;

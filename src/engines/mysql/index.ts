@@ -55,6 +55,7 @@ export class MysqlEngine implements Engine {
     return buildPlan(this.pool, this.target.database, request);
   }
 
+  /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
   checks(plan: Plan): Promise<CheckResult[]> {
     return runChecks(this.pool, detailOf(plan));
   }

@@ -5,7 +5,7 @@ import type { TableInfo } from './inspect.js';
 import type { PgDetail } from './plan.js';
 
 /** Everything that would make the run unsafe or fail half-way, each with the fix named. */
-export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail): Promise<CheckResult[]> {
+export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resuming: boolean): Promise<CheckResult[]> {
   const { rows } = await pool.query(
     `SELECT current_setting('wal_level') AS wal_level,
             current_setting('server_version_num')::int AS version,
@@ -54,8 +54,10 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail): Promi
       'the current user lacks REPLICATION; ALTER ROLE ... REPLICATION or run as a superuser'),
     check('create privileges', isTrue(s.create_schema) && isTrue(s.create_database), 'CREATE on the schema and the database',
       `the current user needs CREATE on schema ${t.schema} (helper tables) and on the database (publication); GRANT CREATE ON SCHEMA/DATABASE ...`),
-    check('no leftovers', !isTrue(s.shadow_exists) && !isTrue(s.old_exists) && !isTrue(s.slot_exists) && !isTrue(s.publication_exists),
-      'no helper objects from an earlier run', leftovers(s, t, d)),
+    resuming
+      ? check('no leftovers', true, 'resuming: the interrupted run\'s shadow, slot and publication are reused', '')
+      : check('no leftovers', !isTrue(s.shadow_exists) && !isTrue(s.old_exists) && !isTrue(s.slot_exists) && !isTrue(s.publication_exists),
+          'no helper objects from an earlier run', leftovers(s, t, d)),
   ];
 }
 

@@ -102,9 +102,9 @@ class PostgresEngine implements Engine {
     };
   }
 
-  async checks(plan: Plan): Promise<CheckResult[]> {
+  async checks(plan: Plan, options: { resuming: boolean }): Promise<CheckResult[]> {
     const d = detailOf(plan);
-    return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d);
+    return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d, options.resuming);
   }
 
   async createShadow(plan: Plan): Promise<void> {

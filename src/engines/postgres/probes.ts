@@ -1,17 +1,167 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { UserError } from '../../core/errors.js';
 import type { Probes } from '../../core/types.js';
+import { helperNames, qualified } from './connect.js';
 import type { PgDetail } from './plan.js';
 
-/** Server load from pg_stat_activity; standby lag is not measured yet. */
-export async function openPostgresProbes(pool: pg.Pool, _d: PgDetail, replicas: string[]): Promise<Probes> {
-  if (replicas.length) throw new UserError('--replica is not supported yet');
+/** How often the heartbeat row is written on the primary. */
+const BEAT_MS = 100;
+/** A standby slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
+const STANDBY_TIMEOUT_MS = 2000;
+/** Our heartbeat connection, left out of the load we measure. */
+const HEARTBEAT_APP = 'shadowcut heartbeat';
+
+type LagReading = Awaited<ReturnType<Probes['replicaLag']>>[number];
+
+/**
+ * Server load from pg_stat_activity, and standby lag from a heartbeat: a row on the primary
+ * rewritten with clock_timestamp() every 100 ms, read on each standby against the standby's clock.
+ * It measures what the standby has replayed, so it stays right where pg_last_xact_replay_timestamp()
+ * does not: an idle primary (no commits to compare with) and paused replay (the row stops moving,
+ * the lag grows).
+ */
+export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: string[]): Promise<Probes> {
+  const load = (names: string[]) => loadValues(pool, names);
+  if (replicas.length === 0) return { replicaLag: async () => [], load, close: async () => {} };
+
+  // Checked before anything is created, so a bad URL leaves nothing behind.
+  const names = replicas.map(standbyName);
+  const heartbeat = await Heartbeat.start(pool, qualified(d.schema, helperNames(d.schema, d.name).heartbeat));
+  const standbys = replicas.map((url, i) => {
+    const standby = new pg.Pool({
+      connectionString: url,
+      max: 1,
+      application_name: 'shadowcut',
+      connectionTimeoutMillis: STANDBY_TIMEOUT_MS,
+      query_timeout: STANDBY_TIMEOUT_MS,
+    });
+    // A standby going away must not crash the process; the next reading reports it.
+    standby.on('error', () => {});
+    return { name: names[i], pool: standby };
+  });
   return {
-    replicaLag: async () => [],
-    load: async () => {
-      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid()`);
-      return { active_backends: Number(rows[0].n) };
+    replicaLag: () => Promise.all(standbys.map((s) => readLag(s.name, s.pool, heartbeat))),
+    load,
+    close: async () => {
+      await Promise.all(standbys.map((s) => s.pool.end().catch(() => {})));
+      await heartbeat.stop(pool);
     },
-    close: async () => {},
   };
+}
+
+/** Writes the heartbeat from its own connection, so a busy engine pool never delays a beat (which would read as lag). */
+class Heartbeat {
+  private writing: Promise<void> | null = null;
+  private readonly timer: NodeJS.Timeout;
+  /** Why the last write failed; cleared by the next success. */
+  failure: string | null = null;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly table: string,
+    /** Local time of the first beat: a standby without the row is at least this far behind. */
+    readonly since: number,
+  ) {
+    this.timer = setInterval(() => {
+      // A slow write delays the next beat instead of piling writes up behind it.
+      this.writing ??= this.beat().finally(() => (this.writing = null));
+    }, BEAT_MS);
+    // Probes must never keep the process alive.
+    this.timer.unref();
+  }
+
+  static async start(primary: pg.Pool, table: string): Promise<Heartbeat> {
+    const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP });
+    pool.on('error', () => {});
+    // With synchronous_commit off, a beat would wait for the WAL writer before any standby could
+    // receive it, and that wait would read as lag. `local` flushes it at once, without waiting
+    // for a synchronous standby (which may be the paused one).
+    pool.on('connect', (client) => void client.query('SET synchronous_commit = local').catch(() => {}));
+    const since = Date.now();
+    try {
+      // IF NOT EXISTS: a resumed run finds the table of the run it continues.
+      await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`);
+      await pool.query(Heartbeat.sql(table));
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw error;
+    }
+    return new Heartbeat(pool, table, since);
+  }
+
+  private static sql(table: string): string {
+    return `INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts`;
+  }
+
+  /** A failed write is only remembered: the next tick retries it, and replicaLag reports it meanwhile. */
+  private async beat(): Promise<void> {
+    try {
+      await this.pool.query(Heartbeat.sql(this.table));
+      this.failure = null;
+    } catch (error) {
+      this.failure = describe(error);
+    }
+  }
+
+  async stop(primary: pg.Pool): Promise<void> {
+    clearInterval(this.timer);
+    await this.writing;
+    await this.pool.end().catch(() => {});
+    // The DROP replicates, so the standbys lose the table too.
+    await primary.query(`DROP TABLE IF EXISTS ${this.table}`);
+  }
+}
+
+async function readLag(name: string, standby: pg.Pool, heartbeat: Heartbeat): Promise<LagReading> {
+  // A stale heartbeat would only overstate the lag; say what is really wrong.
+  if (heartbeat.failure) return { replica: name, lagMs: null, error: `the heartbeat cannot be written on the primary: ${heartbeat.failure}` };
+  try {
+    const { rows } = await standby.query(`SELECT extract(epoch FROM clock_timestamp() - ts) * 1000 AS ms FROM ${heartbeat.table} WHERE id = 1`);
+    // A standby clock slightly behind the primary's must not read as negative lag.
+    if (rows.length) return { replica: name, lagMs: Math.max(0, Math.round(Number(rows[0].ms))) };
+  } catch (error) {
+    // 42P01 undefined_table: the standby has not replayed the table's creation yet.
+    if ((error as { code?: string }).code !== '42P01') return { replica: name, lagMs: null, error: describe(error) };
+  }
+  // Neither the table nor the first beat has been replayed: the standby is behind by at least
+  // their age. Counting that as lag, rather than as unmeasurable, spares a healthy standby a
+  // throttle at start-up, and still holds the copy back once the age passes --max-lag-ms.
+  return { replica: name, lagMs: Date.now() - heartbeat.since };
+}
+
+/** The URL without its password, for messages; refuses anything but a PostgreSQL URL. */
+function standbyName(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserError(`--replica is not a valid URL: ${url.replace(/:[^:@/]*@/, ':***@')}`);
+  }
+  if (u.password) u.password = '***';
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new UserError(`--replica ${u} must start with postgres:// (or postgresql://) for PostgreSQL`);
+  }
+  return u.toString();
+}
+
+/**
+ * Load indicators for --max-load and --critical-load; unknown names are left out.
+ * - active_backends: client sessions running a statement now, other than ours. Walsenders always
+ *   look active and are not load; our heartbeat is left out by its application name.
+ */
+async function loadValues(pool: pg.Pool, names: string[]): Promise<Record<string, number>> {
+  const wanted = names.filter((n) => n.toLowerCase() === 'active_backends');
+  if (wanted.length === 0) return {};
+  const { rows } = await pool.query(
+    `SELECT count(*) AS n FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid() AND application_name <> $1`,
+    [HEARTBEAT_APP],
+  );
+  return Object.fromEntries(wanted.map((n) => [n, Number(rows[0].n)]));
+}
+
+/** A refused connection to a name with several addresses is an AggregateError with an empty message. */
+function describe(error: unknown): string {
+  const e = error as { message?: string; code?: string };
+  return e.message || e.code || String(error);
 }
