@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { AbortedError } from '../src/core/errors.js';
+import { RunState } from '../src/core/run-state.js';
+import { inWindow, parseWindow } from '../src/core/throttler.js';
+import { adminPool, differences, helperTables, migrateMysql, schemaOf } from './support/mysql.js';
+
+let db: mysql.Pool;
+const dir = mkdtempSync(join(tmpdir(), 'shadowcut-throttle-'));
+
+beforeAll(() => {
+  db = adminPool();
+});
+
+afterAll(async () => {
+  await db.query('DROP TABLE IF EXISTS th_t, th_t__new, th_t__old, th_t__state, th_copy');
+  await db.end();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function seed() {
+  await db.query('DROP TABLE IF EXISTS th_t, th_t__new, th_t__old, th_t__state, th_copy');
+  await db.query('CREATE TABLE th_t (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB');
+  await db.query('INSERT INTO th_t SELECT seq, seq FROM seq_1_to_5000');
+}
+
+const newState = () =>
+  new RunState({ chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 }, { table: 'th_t', alter: '', engine: 'mysql' });
+
+/** Polls until `done` or the deadline; returns whether it happened. */
+async function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    if (done()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return done();
+}
+
+describe('windows', () => {
+  it('reads HH:MM-HH:MM, also across midnight', () => {
+    const at = (h: number, m: number) => new Date(2026, 0, 1, h, m);
+    const night = parseWindow('23:30-02:00');
+    expect([inWindow(night, at(23, 45)), inWindow(night, at(1, 59)), inWindow(night, at(2, 0)), inWindow(night, at(12, 0))]).toEqual([true, true, false, false]);
+    const day = parseWindow('01:00-05:00');
+    expect([inWindow(day, at(0, 59)), inWindow(day, at(1, 0)), inWindow(day, at(4, 59)), inWindow(day, at(5, 0))]).toEqual([false, true, true, false]);
+    expect(() => parseWindow('1-5')).toThrow(/HH:MM-HH:MM/);
+  });
+
+  it('a closed window holds the copy back (the stream is still followed), and the run can be aborted cleanly', async () => {
+    await seed();
+    const now = new Date();
+    const closed = `${String((now.getHours() + 2) % 24).padStart(2, '0')}:00-${String((now.getHours() + 3) % 24).padStart(2, '0')}:00`;
+    const state = newState();
+    const run = migrateMysql('th_t', 'ADD COLUMN x INT', { state, window: closed });
+    run.catch(() => {}); // awaited below
+    expect(await eventually(() => state.status.state === 'throttled')).toBe(true);
+    await db.query('UPDATE th_t SET v = v + 1 WHERE id <= 10'); // changes are followed while held back
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(state.status.throttleReason).toBe(`outside the window ${closed}`);
+    expect(state.status.rowsCopied).toBe(0);
+    // Read into the (bounded) buffer while held back, applied once the copy goes on or the buffer fills.
+    expect(await eventually(() => state.status.backlog >= 10)).toBe(true);
+    state.abortReason = 'test is done';
+    await expect(run).rejects.toBeInstanceOf(AbortedError);
+    expect(await helperTables(db, 'th_t')).toEqual([]);
+    expect(await schemaOf(db, 'th_t')).not.toMatch(/`x`/);
+  });
+});
+
+describe('flag file', () => {
+  it('holds the copy back while it exists; once removed the run finishes with parity', async () => {
+    await seed();
+    const flag = join(dir, 'hold');
+    writeFileSync(flag, '');
+    const state = newState();
+    const run = migrateMysql('th_t', 'ADD COLUMN x INT', { state, flagFile: flag });
+    expect(await eventually(() => state.status.throttleReason === `flag file ${flag} exists`)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(state.status.rowsCopied).toBe(0);
+    await db.query('CREATE TABLE th_copy AS SELECT * FROM th_t');
+    rmSync(flag);
+    const result = await run;
+    expect(result.rowsCopied).toBe(5000);
+    expect(state.status.throttledMs.flag).toBeGreaterThan(0);
+    await db.query('ALTER TABLE th_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
+    expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
+  });
+});
