@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors.js';
-import { parseThresholds } from '../core/run-state.js';
+import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, type HookRun } from '../core/hooks.js';
+import { startMetricsServer } from '../core/metrics.js';
+import { writeReport } from '../core/report.js';
+import { parseThresholds, RunState } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
@@ -60,10 +63,31 @@ export function migrateCommand(): Command {
     .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
     .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists')
+    .option('--hooks-dir <dir>', `run the executables named after events in this directory (${Object.keys(HOOK_EVENTS).join(', ')}); a failing one stops the run before the cut-over`)
+    .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
+    .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
     .option('--json', 'log one JSON object per line on stdout', false)
     .action(async (opts) => {
       const reporter: Reporter = opts.json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
+      // Checked before connecting: bad input changes nothing and connects to nothing.
+      if (opts.hooksDir) {
+        const found = await validateHooksDir(opts.hooksDir);
+        reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });
+      }
       const engine = await createEngine(opts.url);
+      // Made here, not by the runner, so the metrics endpoint and a failure report can read it.
+      const state = new RunState(
+        { chunkTimeMs: opts.chunkTimeMs, maxLagMs: opts.maxLagMs, maxLoad: opts.maxLoad, criticalLoad: opts.criticalLoad, maxRowsPerSec: opts.maxRowsPerSec },
+        { table: opts.table, alter: opts.alter, engine: engine.kind },
+      );
+      const metrics = opts.metricsPort === undefined || !opts.execute ? null : await startMetricsServer(state, opts.metricsPort);
+      if (metrics) reporter.info(`metrics on http://127.0.0.1:${metrics.port}/metrics`, { metricsPort: metrics.port });
+      const report = async (outcome: 'success' | 'failure', result?: MigrateResult, error?: unknown) => {
+        if (!opts.reportDir || !opts.execute) return;
+        const files = await writeReport(opts.reportDir, { state, result }, outcome, error === undefined ? undefined : (error as Error).message);
+        reporter.info(`report: ${files.markdown} (JSON: ${files.json})`, { report: files });
+      };
       const controller = new AbortController();
       let interrupts = 0;
       const onSignal = (signal: string) => {
@@ -94,14 +118,32 @@ export function migrateCommand(): Command {
             postponeCutover: opts.postponeCutover,
             postponeFlagFile: opts.postponeCutoverFlagFile,
             reporter,
+            state,
+            hook: opts.hooksDir ? hooksFromDir(opts.hooksDir, { timeoutMs: opts.hookTimeoutMs, onRun: (run) => logHook(reporter, run) }) : undefined,
             signal: controller.signal,
           },
         );
+        await report('success', result);
         printResult(result, opts.json ? (reporter as JsonReporter) : null);
+      } catch (error) {
+        await report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+        throw error;
       } finally {
+        await metrics?.close();
         await engine.close().catch(() => {});
       }
     });
+}
+
+function logHook(reporter: Reporter, run: HookRun): void {
+  const outcome = run.timedOut ? 'timed out' : (run.signal ?? `exit ${run.exitCode}`);
+  reporter.info(`hook ${run.event}: ${outcome} after ${run.durationMs} ms`, {
+    hook: run.event,
+    exitCode: run.exitCode,
+    signal: run.signal,
+    stdout: run.stdout,
+    stderr: run.stderr,
+  });
 }
 
 function printResult(r: MigrateResult, json: JsonReporter | null): void {

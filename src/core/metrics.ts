@@ -27,7 +27,7 @@ export async function startMetricsServer(state: RunState, port: number, host = '
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
-        // A scraper's keep-alive connection would otherwise hold close() open until it times out.
+        // close() drops idle keep-alive connections itself, but one stuck mid-request would hold it open for minutes.
         server.closeAllConnections();
       }),
   };

@@ -27,8 +27,6 @@ export interface Report {
   /** The expand/contract runbook's milestones; null for those the run never reached. */
   milestones: { start: string | null; copyDone: string | null; verified: string | null; cutover: string | null; end: string | null };
   timeline: { event: string; at: string }[];
-  /** Where the run stopped (for a failure, the phase it failed in). */
-  lastPhase: string;
   rowsCopied: number;
   rowsEstimated: number;
   changesApplied: number;
@@ -46,13 +44,19 @@ export interface Report {
 export async function writeReport(dir: string, input: ReportInput, outcome: Outcome, error?: string): Promise<{ markdown: string; json: string }> {
   const report = buildReport(input, outcome, error ?? null, new Date());
   await mkdir(dir, { recursive: true });
-  // The start time to the second keeps names unique: a second run on the same table cannot start
-  // within the same second, since the first one's shadow table makes its preflight fail.
   const base = path.resolve(dir, `shadowcut-${report.table.replace(/[^A-Za-z0-9._-]/g, '_')}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`);
-  const files = { markdown: `${base}.md`, json: `${base}.json` };
-  await writeFile(files.json, JSON.stringify(report, null, 2) + '\n');
-  await writeFile(files.markdown, markdown(report));
-  return files;
+  // Never overwrite an earlier report: runs retried by a script can start within the same second.
+  for (let n = 1; ; n++) {
+    const files = { markdown: `${base}${n > 1 ? `-${n}` : ''}.md`, json: `${base}${n > 1 ? `-${n}` : ''}.json` };
+    try {
+      await writeFile(files.json, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
+    } catch (failure) {
+      if ((failure as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw failure;
+    }
+    await writeFile(files.markdown, markdown(report));
+    return files;
+  }
 }
 
 function buildReport({ state, result }: ReportInput, outcome: Outcome, error: string | null, now: Date): Report {
@@ -75,7 +79,6 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     durationMs: Date.parse(endedAt) - Date.parse(startedAt),
     milestones,
     timeline: s.timeline.map((t) => ({ ...t })),
-    lastPhase: s.phase,
     rowsCopied: s.rowsCopied,
     rowsEstimated: s.rowsEstimated,
     changesApplied: s.changesApplied,
@@ -90,7 +93,6 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
 
 function markdown(r: Report): string {
   const since = (at: string) => duration(Date.parse(at) - Date.parse(r.startedAt));
-  const timeline = r.outcome === 'failure' ? [...r.timeline, { event: 'failed', at: r.endedAt }] : r.timeline;
   const reasons = Object.entries(r.throttledMsByReason).map(([reason, ms]) => `${reason} ${duration(ms)}`);
   const lines = [
     `# shadowcut: ${r.table}: ${r.outcome}`,
@@ -98,7 +100,7 @@ function markdown(r: Report): string {
     ...table(['', ''], [
       ['Table', r.table],
       ['Engine', r.engine],
-      ['Outcome', r.outcome === 'success' ? 'success: the table has the new schema' : `failure in phase ${r.lastPhase}`],
+      ['Outcome', r.outcome],
       ['Started', r.startedAt],
       ['Ended', r.endedAt],
       ['Duration', duration(r.durationMs)],
@@ -111,7 +113,7 @@ function markdown(r: Report): string {
     '',
     '## Timeline',
     '',
-    ...table(['Event', 'At (UTC)', 'Since start'], timeline.map((t) => [t.event, t.at, since(t.at)])),
+    ...table(['Event', 'At (UTC)', 'Since start'], r.timeline.map((t) => [t.event, t.at, since(t.at)])),
     '',
     '## Figures',
     '',

@@ -32,8 +32,8 @@ export interface MigrateOptions extends Settings, ThrottleOptions {
   reporter: Reporter;
   /** Shared live state (control endpoint, metrics); created when absent. */
   state?: RunState;
-  /** Runs the operator's hook for an event; a rejection before the cut-over stops the run. */
-  hook?: (event: HookEvent, state: RunState) => Promise<void>;
+  /** Runs the operator's hook for an event (with the error, on failure); a rejection before the cut-over stops the run. */
+  hook?: (event: HookEvent, state: RunState, error?: unknown) => Promise<void>;
   /** Ctrl-C: stops the run, helper objects are removed. */
   signal?: AbortSignal;
 }
@@ -92,6 +92,8 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
       { chunkTimeMs: options.chunkTimeMs, maxLagMs: options.maxLagMs, maxLoad: options.maxLoad, criticalLoad: options.criticalLoad, maxRowsPerSec: options.maxRowsPerSec },
       { table: plan.table, alter: plan.alter, engine: engine.kind },
     );
+  // A state made by the caller (for its control endpoint or metrics) names the table as typed.
+  state.status.table = plan.table;
   const result: MigrateResult = {
     plan,
     checks,
@@ -170,6 +172,7 @@ class Run {
       }
     } catch (error) {
       this.state.status.state = 'failed';
+      this.state.mark('failed');
       await this.hook('failure', error).catch(() => {});
       throw error;
     } finally {
@@ -251,7 +254,7 @@ class Run {
   private async hook(event: HookEvent, error?: unknown): Promise<void> {
     if (!this.options.hook) return;
     try {
-      await this.options.hook(event, this.state);
+      await this.options.hook(event, this.state, error);
     } catch (failure) {
       if (error !== undefined || event === 'success') return this.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
       throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);

@@ -1,0 +1,164 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeReport, type Report } from '../src/core/report.js';
+import { RunState } from '../src/core/run-state.js';
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-report-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const ALTER = 'ADD COLUMN `note` TEXT, ADD INDEX `by_note` (`note`(10))';
+
+/** A run as the runner leaves it: a postponed cut-over (verified twice), throttled by lag and by the operator. */
+function finishedRun(): RunState {
+  const state = new RunState(
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 },
+    { table: 'shop.orders', alter: ALTER, engine: 'mysql' },
+  );
+  Object.assign(state.status, {
+    startedAt: '2025-03-01T01:00:00.000Z',
+    phase: 'done',
+    state: 'done',
+    rowsCopied: 1_000_000,
+    rowsEstimated: 990_000,
+    changesApplied: 5321,
+    lagMs: 200,
+    maxLagSeenMs: 2400,
+    throttledMs: { replica: 90_500, paused: 4_000 },
+    cutoverAttempts: 2,
+    cutoverLockedMs: 37,
+    timeline: [
+      { event: 'start', at: '2025-03-01T01:00:00.000Z' },
+      { event: 'copy done', at: '2025-03-01T02:10:00.000Z' },
+      { event: 'verified', at: '2025-03-01T02:15:00.000Z' },
+      { event: 'verified', at: '2025-03-01T03:00:00.000Z' },
+      { event: 'cut-over', at: '2025-03-01T03:00:01.500Z' },
+      { event: 'end', at: '2025-03-01T03:00:02.000Z' },
+    ],
+  });
+  return state;
+}
+
+describe('writeReport', () => {
+  it('writes the timeline and figures of a successful run as markdown and JSON', async () => {
+    const out = path.join(dir, 'reports', 'nested');
+    const files = await writeReport(out, { state: finishedRun(), result: { checksumRounds: 3, resumed: false } }, 'success');
+    expect(files).toEqual({
+      markdown: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.md'),
+      json: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.json'),
+    });
+
+    const report = JSON.parse(await readFile(files.json, 'utf8')) as Report;
+    expect(report).toEqual({
+      version: 1,
+      table: 'shop.orders',
+      alter: ALTER,
+      engine: 'mysql',
+      outcome: 'success',
+      error: null,
+      resumed: false,
+      startedAt: '2025-03-01T01:00:00.000Z',
+      endedAt: '2025-03-01T03:00:02.000Z',
+      durationMs: 7_202_000,
+      milestones: {
+        start: '2025-03-01T01:00:00.000Z',
+        copyDone: '2025-03-01T02:10:00.000Z',
+        verified: '2025-03-01T03:00:00.000Z',
+        cutover: '2025-03-01T03:00:01.500Z',
+        end: '2025-03-01T03:00:02.000Z',
+      },
+      timeline: finishedRun().status.timeline,
+      rowsCopied: 1_000_000,
+      rowsEstimated: 990_000,
+      changesApplied: 5321,
+      maxLagSeenMs: 2400,
+      throttledMs: 94_500,
+      throttledMsByReason: { replica: 90_500, paused: 4_000 },
+      cutoverAttempts: 2,
+      cutoverLockedMs: 37,
+      checksumRounds: 3,
+    });
+
+    const md = await readFile(files.markdown, 'utf8');
+    expect(md).toContain('# shadowcut: shop.orders: success');
+    expect(md).toContain('| Duration | 2 h 0 min 2 s |');
+    // The ALTER quotes names with backticks: it must stay one code block.
+    expect(md).toContain('```sql\n' + ALTER + '\n```');
+    for (const row of [
+      '| start | 2025-03-01T01:00:00.000Z | 0.0 s |',
+      '| copy done | 2025-03-01T02:10:00.000Z | 1 h 10 min 0 s |',
+      '| verified | 2025-03-01T02:15:00.000Z | 1 h 15 min 0 s |',
+      '| verified | 2025-03-01T03:00:00.000Z | 2 h 0 min 0 s |',
+      '| cut-over | 2025-03-01T03:00:01.500Z | 2 h 0 min 2 s |',
+      '| end | 2025-03-01T03:00:02.000Z | 2 h 0 min 2 s |',
+      '| Rows copied | 1000000 (estimated 990000) |',
+      '| Changes applied | 5321 |',
+      '| Checksum rounds | 3 |',
+      '| Max replica lag seen | 2400 ms |',
+      '| Time throttled | 1 min 35 s (replica 1 min 31 s, paused 4.0 s) |',
+      '| Cut-over attempts | 2 |',
+      '| Cut-over lock time | 37 ms |',
+    ]) {
+      expect(md).toContain(row);
+    }
+  });
+
+  it('never overwrites an earlier report', async () => {
+    const first = await writeReport(dir, { state: finishedRun() }, 'success');
+    const second = await writeReport(dir, { state: finishedRun() }, 'failure', 'again');
+    expect(second.json).toBe(first.json.replace(/\.json$/, '-2.json'));
+    expect(second.markdown).toBe(first.markdown.replace(/\.md$/, '-2.md'));
+    expect(JSON.parse(await readFile(first.json, 'utf8'))).toMatchObject({ outcome: 'success' });
+    expect(JSON.parse(await readFile(second.json, 'utf8'))).toMatchObject({ outcome: 'failure', error: 'again' });
+  });
+
+  it('reports a failed run from its state alone, with the error and how far it got', async () => {
+    const state = new RunState(
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 },
+      { table: 'public.orders', alter: 'ADD COLUMN note text', engine: 'postgres' },
+    );
+    state.mark('start');
+    state.mark('copy done');
+    Object.assign(state.status, { phase: 'cleanup', state: 'failed', rowsCopied: 10, rowsEstimated: 10, cutoverAttempts: 10 });
+    const error = 'cut-over failed 10 times: lock timeout | try later';
+
+    const before = Date.now();
+    const files = await writeReport(dir, { state }, 'failure', error);
+    expect(await readdir(dir)).toEqual([path.basename(files.json), path.basename(files.markdown)].sort());
+
+    const report = JSON.parse(await readFile(files.json, 'utf8')) as Report;
+    expect(report).toMatchObject({
+      table: 'public.orders',
+      engine: 'postgres',
+      outcome: 'failure',
+      error,
+      resumed: null,
+      milestones: { start: state.status.timeline[0].at, copyDone: state.status.timeline[1].at, verified: null, cutover: null, end: null },
+      maxLagSeenMs: null,
+      throttledMs: 0,
+      throttledMsByReason: {},
+      cutoverAttempts: 10,
+      cutoverLockedMs: null,
+      checksumRounds: null,
+    });
+    expect(Date.parse(report.endedAt)).toBeGreaterThanOrEqual(before - 1);
+
+    const md = await readFile(files.markdown, 'utf8');
+    expect(md).toContain('| Outcome | failure |');
+    expect(md).toContain('```text\n' + error + '\n```');
+    expect(md).toContain(`| Ended | ${report.endedAt} |`);
+    expect(md).toContain(`| copy done | ${report.milestones.copyDone} |`);
+    expect(md).toContain('| Max replica lag seen | no replica watched |');
+    expect(md).toContain('| Time throttled | none |');
+    expect(md).toContain('| Cut-over lock time | no cut-over |');
+    expect(md).toContain('| Checksum rounds | unknown |');
+  });
+});
