@@ -46,6 +46,10 @@ const cases: [string, string[], RegExp][] = [
   ['an empty ALTER', ['--table', 'r_plain', '--alter', ' '], /empty/],
   ['an ALTER adding a foreign key', ['--table', 'r_plain', '--alter', 'ADD COLUMN p INT, ADD FOREIGN KEY (p) REFERENCES r_parent (id)'], /foreign keys/],
   ['another database in --table', ['--table', 'otherdb.r_plain', '--alter', 'ADD COLUMN x INT'], /names database otherdb/],
+  ['a misspelt load indicator', ['--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--max-load', 'Threads_runing=25'], /unknown load indicator\(s\) Threads_runing/],
+  // Replicas are only contacted by a real run (watching them writes a heartbeat table).
+  ['a replica URL of another engine', ['--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--execute', '--replica', 'postgres://x/y'], /--replica postgres:\/\/x\/y: must start with mysql:\/\//],
+  ['a malformed --window', ['--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--window', '9-17'], /--window 9-17 is not HH:MM-HH:MM/],
 ];
 
 describe('bad input is refused with one line, a non-zero exit, and nothing changed', () => {

@@ -109,12 +109,33 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
   };
   const failed = checks.filter((c) => !c.ok);
   if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
-  if (!options.execute) return result;
 
-  await new Run(engine, plan, options, result, checkpoint).execute();
+  // Probes before anything is created: a bad --replica or load name is refused like any bad input.
+  // (Watching replicas writes a heartbeat table, so a dry run checks only the load names.)
+  const probes = await engine.openProbes(plan, options.execute ? options.replicas : []);
+  try {
+    await checkLoadNames(probes, state.settings);
+  } catch (error) {
+    await probes.close();
+    throw error;
+  }
+  if (!options.execute) {
+    await probes.close();
+    return result;
+  }
+  await new Run(engine, plan, options, result, checkpoint, probes).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
+}
+
+/** A misspelt indicator would read as 0 and silently never throttle: refuse names the server does not know. */
+async function checkLoadNames(probes: Probes, settings: Settings): Promise<void> {
+  const names = [...new Set([...Object.keys(settings.maxLoad), ...Object.keys(settings.criticalLoad)])];
+  if (names.length === 0) return;
+  const known = await probes.load(names);
+  const unknown = names.filter((n) => !(n in known));
+  if (unknown.length) throw new UserError(`unknown load indicator(s) ${unknown.join(', ')} for --max-load/--critical-load`);
 }
 
 async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
@@ -132,7 +153,6 @@ async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promis
 class Run {
   private readonly buffer = new ChangeBuffer();
   private stream: ChangeStream | null = null;
-  private probes: Probes | null = null;
   private throttler: Throttler | null = null;
   private readonly report: Reporter;
   private readonly state: RunState;
@@ -150,6 +170,7 @@ class Run {
     private readonly options: MigrateOptions,
     private readonly result: MigrateResult,
     private readonly checkpoint: Checkpoint | null,
+    private readonly probes: Probes,
   ) {
     this.report = options.reporter;
     this.state = result.state;
@@ -177,7 +198,7 @@ class Run {
       throw error;
     } finally {
       await this.stream?.stop().catch(() => {});
-      await this.probes?.close().catch(() => {});
+      await this.probes.close().catch(() => {});
       this.enter('cleanup');
       await this.engine.cleanup(this.plan, { dropOld: this.options.dropOld, cutOver });
       this.report.close();
@@ -190,10 +211,9 @@ class Run {
 
   private async migrate(): Promise<boolean> {
     this.enter('setup');
+    this.throttler = new Throttler(this.state, this.probes, this.options);
     if (!this.checkpoint) await this.engine.createShadow(this.plan);
     await this.openStream();
-    this.probes = await this.engine.openProbes(this.plan, this.options.replicas);
-    this.throttler = new Throttler(this.state, this.probes, this.options);
     await this.saveCheckpoint(true);
 
     if (!this.copyDone) {

@@ -175,11 +175,12 @@ function replicaTarget(url: string, database: string): MysqlTarget {
 async function statusValues(pool: Pool, names: string[]): Promise<Record<string, number>> {
   if (names.length === 0) return {};
   const [rows] = await pool.query<RowDataPacket[]>('SHOW GLOBAL STATUS WHERE Variable_name IN (?)', [names]);
-  const values = new Map(rows.map((r) => [String(r.Variable_name).toLowerCase(), Number(r.Value)]));
+  const values = new Map(rows.map((r) => [String(r.Variable_name).toLowerCase(), String(r.Value)]));
   const result: Record<string, number> = {};
   for (const name of names) {
     const value = values.get(name.toLowerCase());
-    if (value !== undefined && Number.isFinite(value)) result[name] = value;
+    // Text values (e.g. Innodb_buffer_pool_dump_status) are not load, and Number('') would be 0.
+    if (value !== undefined && /^-?\d+(\.\d+)?$/.test(value)) result[name] = Number(value);
   }
   return result;
 }

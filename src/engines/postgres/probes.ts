@@ -71,12 +71,11 @@ class Heartbeat {
   }
 
   static async start(primary: pg.Pool, table: string): Promise<Heartbeat> {
-    const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP });
-    pool.on('error', () => {});
     // With synchronous_commit off, a beat would wait for the WAL writer before any standby could
     // receive it, and that wait would read as lag. `local` flushes it at once, without waiting
     // for a synchronous standby (which may be the paused one).
-    pool.on('connect', (client) => void client.query('SET synchronous_commit = local').catch(() => {}));
+    const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP, options: '-c synchronous_commit=local' });
+    pool.on('error', () => {});
     const since = Date.now();
     try {
       // IF NOT EXISTS: a resumed run finds the table of the run it continues.
