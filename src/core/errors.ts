@@ -37,3 +37,9 @@ export class UniqueViolationError extends Error {
     this.name = 'UniqueViolationError';
   }
 }
+
+/** A readable reason; a refused connection to a name with several addresses is an AggregateError with an empty message. */
+export function describeError(error: unknown): string {
+  const e = error as { message?: string; code?: string };
+  return e.message || e.code || String(error);
+}

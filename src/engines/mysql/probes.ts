@@ -1,12 +1,11 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../core/errors.js';
+import { describeError, UserError } from '../../core/errors.js';
+import { Heartbeat } from '../../core/heartbeat.js';
 import type { Probes } from '../../core/types.js';
 import { createPool, parseMysqlUrl, redact, type MysqlTarget } from './connect.js';
 import { helperNames, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
 
-/** How often the heartbeat row is written on the primary. */
-const BEAT_MS = 100;
 /** A replica slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
 const REPLICA_TIMEOUT_MS = 2000;
 
@@ -31,7 +30,7 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Mys
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const targets = replicas.map((url) => ({ name: redact(url), target: replicaTarget(url, plan.database) }));
-  const heartbeat = await Heartbeat.start(target, qualified(plan.database, helperNames(plan.table).heartbeat));
+  const { heartbeat, stop } = await startHeartbeat(target, qualified(plan.database, helperNames(plan.table).heartbeat));
   const watched: Replica[] = targets.map((r) => ({
     name: r.name,
     pool: createPool({ ...r.target, config: { ...r.target.config, connectTimeout: REPLICA_TIMEOUT_MS } }, 1),
@@ -42,63 +41,33 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Mys
     load,
     close: async () => {
       await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
-      await heartbeat.stop(pool);
+      await stop(pool);
     },
   };
 }
 
-/** Writes the heartbeat from its own connection, so a busy copy pool never delays a beat (which would read as lag). */
-class Heartbeat {
-  private writing: Promise<void> | null = null;
-  private readonly timer: NodeJS.Timeout;
-  /** Why the last write failed; cleared by the next success. */
-  failure: string | null = null;
-
-  private constructor(
-    private readonly pool: Pool,
-    readonly table: string,
-    /** Local time of the first beat: a replica without the row is at least this far behind. */
-    readonly since: number,
-  ) {
-    this.timer = setInterval(() => {
-      // A slow write delays the next beat instead of piling writes up behind it.
-      this.writing ??= this.beat().finally(() => (this.writing = null));
-    }, BEAT_MS);
-    // Probes must never keep the process alive.
-    this.timer.unref();
+/** The heartbeat table and its own one-connection pool, so a busy copy pool never delays a beat. */
+async function startHeartbeat(target: MysqlTarget, table: string): Promise<{ heartbeat: Heartbeat; stop(primary: Pool): Promise<void> }> {
+  const pool = createPool(target, 1);
+  const write = () => pool.query(`REPLACE INTO ${table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`);
+  try {
+    // IF NOT EXISTS: a resumed run finds the table of the run it continues.
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
+    await write();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
   }
-
-  static async start(target: MysqlTarget, table: string): Promise<Heartbeat> {
-    const pool = createPool(target, 1);
-    const since = Date.now();
-    try {
-      // IF NOT EXISTS: a resumed run finds the table of the run it continues.
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
-      await pool.query(`REPLACE INTO ${table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`);
-    } catch (error) {
+  const heartbeat = new Heartbeat(table, write);
+  return {
+    heartbeat,
+    async stop(primary) {
+      await heartbeat.stop();
       await pool.end().catch(() => {});
-      throw error;
-    }
-    return new Heartbeat(pool, table, since);
-  }
-
-  /** A failed write is only remembered: the next tick retries it, and replicaLag reports it meanwhile. */
-  private async beat(): Promise<void> {
-    try {
-      await this.pool.query(`REPLACE INTO ${this.table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`);
-      this.failure = null;
-    } catch (error) {
-      this.failure = describe(error);
-    }
-  }
-
-  async stop(primary: Pool): Promise<void> {
-    clearInterval(this.timer);
-    await this.writing;
-    await this.pool.end().catch(() => {});
-    // The DROP replicates, so the replicas lose the table too.
-    await primary.query(`DROP TABLE IF EXISTS ${this.table}`);
-  }
+      // The DROP replicates, so the replicas lose the table too.
+      await primary.query(`DROP TABLE IF EXISTS ${table}`);
+    },
+  };
 }
 
 async function readLag(replica: Replica, heartbeat: Heartbeat): Promise<LagReading> {
@@ -115,7 +84,7 @@ async function readLag(replica: Replica, heartbeat: Heartbeat): Promise<LagReadi
     // A replica clock slightly behind the primary's must not read as negative lag.
     if (rows.length) return { replica: replica.name, lagMs: Math.max(0, Math.round(Number(rows[0].us) / 1000)) };
   } catch (error) {
-    if ((error as { code?: string }).code !== 'ER_NO_SUCH_TABLE') return unknown(describe(error));
+    if ((error as { code?: string }).code !== 'ER_NO_SUCH_TABLE') return unknown(describeError(error));
   }
   // Neither the table nor the first beat has arrived: the replica is behind by at least their age.
   // Counting that as lag, rather than as unmeasurable, spares a healthy replica a throttle at
@@ -185,8 +154,3 @@ async function statusValues(pool: Pool, names: string[]): Promise<Record<string,
   return result;
 }
 
-/** A refused connection to a name with several addresses is an AggregateError with an empty message. */
-function describe(error: unknown): string {
-  const e = error as { message?: string; code?: string };
-  return e.message || e.code || String(error);
-}

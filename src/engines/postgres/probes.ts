@@ -1,11 +1,10 @@
 import pg from 'pg';
-import { UserError } from '../../core/errors.js';
+import { describeError, UserError } from '../../core/errors.js';
+import { Heartbeat } from '../../core/heartbeat.js';
 import type { Probes } from '../../core/types.js';
 import { helperNames, qualified } from './connect.js';
 import type { PgDetail } from './plan.js';
 
-/** How often the heartbeat row is written on the primary. */
-const BEAT_MS = 100;
 /** A standby slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
 const STANDBY_TIMEOUT_MS = 2000;
 /** Our heartbeat connection, left out of the load we measure. */
@@ -26,7 +25,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: s
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
   const names = replicas.map(standbyName);
-  const heartbeat = await Heartbeat.start(pool, qualified(d.schema, helperNames(d.schema, d.name).heartbeat));
+  const { heartbeat, stop } = await startHeartbeat(pool, qualified(d.schema, helperNames(d.schema, d.name).heartbeat));
   const standbys = replicas.map((url, i) => {
     const standby = new pg.Pool({
       connectionString: url,
@@ -44,71 +43,37 @@ export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: s
     load,
     close: async () => {
       await Promise.all(standbys.map((s) => s.pool.end().catch(() => {})));
-      await heartbeat.stop(pool);
+      await stop();
     },
   };
 }
 
-/** Writes the heartbeat from its own connection, so a busy engine pool never delays a beat (which would read as lag). */
-class Heartbeat {
-  private writing: Promise<void> | null = null;
-  private readonly timer: NodeJS.Timeout;
-  /** Why the last write failed; cleared by the next success. */
-  failure: string | null = null;
-
-  private constructor(
-    private readonly pool: pg.Pool,
-    readonly table: string,
-    /** Local time of the first beat: a standby without the row is at least this far behind. */
-    readonly since: number,
-  ) {
-    this.timer = setInterval(() => {
-      // A slow write delays the next beat instead of piling writes up behind it.
-      this.writing ??= this.beat().finally(() => (this.writing = null));
-    }, BEAT_MS);
-    // Probes must never keep the process alive.
-    this.timer.unref();
+/** The heartbeat table and its own one-connection pool, so a busy engine pool never delays a beat. */
+async function startHeartbeat(primary: pg.Pool, table: string): Promise<{ heartbeat: Heartbeat; stop(): Promise<void> }> {
+  // With synchronous_commit off, a beat would wait for the WAL writer before any standby could
+  // receive it, and that wait would read as lag. `local` flushes it at once, without waiting
+  // for a synchronous standby (which may be the paused one).
+  const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP, options: '-c synchronous_commit=local' });
+  pool.on('error', () => {});
+  const write = () => pool.query(`INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts`);
+  try {
+    // IF NOT EXISTS: a resumed run finds the table of the run it continues.
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`);
+    await write();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
   }
-
-  static async start(primary: pg.Pool, table: string): Promise<Heartbeat> {
-    // With synchronous_commit off, a beat would wait for the WAL writer before any standby could
-    // receive it, and that wait would read as lag. `local` flushes it at once, without waiting
-    // for a synchronous standby (which may be the paused one).
-    const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP, options: '-c synchronous_commit=local' });
-    pool.on('error', () => {});
-    const since = Date.now();
-    try {
-      // IF NOT EXISTS: a resumed run finds the table of the run it continues.
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`);
-      await pool.query(Heartbeat.sql(table));
-    } catch (error) {
+  const heartbeat = new Heartbeat(table, write);
+  return {
+    heartbeat,
+    async stop() {
+      await heartbeat.stop();
       await pool.end().catch(() => {});
-      throw error;
-    }
-    return new Heartbeat(pool, table, since);
-  }
-
-  private static sql(table: string): string {
-    return `INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts`;
-  }
-
-  /** A failed write is only remembered: the next tick retries it, and replicaLag reports it meanwhile. */
-  private async beat(): Promise<void> {
-    try {
-      await this.pool.query(Heartbeat.sql(this.table));
-      this.failure = null;
-    } catch (error) {
-      this.failure = describe(error);
-    }
-  }
-
-  async stop(primary: pg.Pool): Promise<void> {
-    clearInterval(this.timer);
-    await this.writing;
-    await this.pool.end().catch(() => {});
-    // The DROP replicates, so the standbys lose the table too.
-    await primary.query(`DROP TABLE IF EXISTS ${this.table}`);
-  }
+      // The DROP replicates, so the standbys lose the table too.
+      await primary.query(`DROP TABLE IF EXISTS ${table}`);
+    },
+  };
 }
 
 async function readLag(name: string, standby: pg.Pool, heartbeat: Heartbeat): Promise<LagReading> {
@@ -120,7 +85,7 @@ async function readLag(name: string, standby: pg.Pool, heartbeat: Heartbeat): Pr
     if (rows.length) return { replica: name, lagMs: Math.max(0, Math.round(Number(rows[0].ms))) };
   } catch (error) {
     // 42P01 undefined_table: the standby has not replayed the table's creation yet.
-    if ((error as { code?: string }).code !== '42P01') return { replica: name, lagMs: null, error: describe(error) };
+    if ((error as { code?: string }).code !== '42P01') return { replica: name, lagMs: null, error: describeError(error) };
   }
   // Neither the table nor the first beat has been replayed: the standby is behind by at least
   // their age. Counting that as lag, rather than as unmeasurable, spares a healthy standby a
@@ -159,8 +124,3 @@ async function loadValues(pool: pg.Pool, names: string[]): Promise<Record<string
   return Object.fromEntries(wanted.map((n) => [n, Number(rows[0].n)]));
 }
 
-/** A refused connection to a name with several addresses is an AggregateError with an empty message. */
-function describe(error: unknown): string {
-  const e = error as { message?: string; code?: string };
-  return e.message || e.code || String(error);
-}
