@@ -2,7 +2,7 @@ import ZongJi from '@vlasky/zongji';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position, Session } from '../../core/types.js';
-import type { MysqlTarget } from './connect.js';
+import type { MysqlTarget, ServerZone } from './connect.js';
 import type { MysqlPlan } from './plan.js';
 
 export interface BinlogPosition extends Position {
@@ -47,13 +47,15 @@ interface RowsEvent {
  */
 export async function openBinlogStream(
   target: MysqlTarget,
+  zone: ServerZone,
   pool: Pool,
   plan: MysqlPlan,
   sink: ChangeSink,
   from?: Position,
 ): Promise<ChangeStream> {
   const start = (from as BinlogPosition | undefined) ?? (await binlogHead(pool));
-  const zongji = new ZongJi({ ...target.config, connectionLimit: undefined, waitForConnections: undefined } as never);
+  // TIMESTAMP keys must read as our sessions print them: in the server's zone (a fixed offset; checks refuse DST zones for such keys).
+  const zongji = new ZongJi({ ...target.config, timezone: zone.offset, connectionLimit: undefined, waitForConnections: undefined } as never);
   const ddl = ddlPattern(plan.table);
   let paused = false;
   const position = (): BinlogPosition => ({ file: zongji.options.filename ?? start.file, pos: zongji.options.position ?? start.pos });

@@ -1,9 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { CheckResult } from '../../core/types.js';
+import type { ServerZone } from './connect.js';
 import type { MysqlPlan } from './plan.js';
 
 /** Everything that would make the run unsafe, each failure naming its fix. */
-export async function runChecks(pool: Pool, plan: MysqlPlan): Promise<CheckResult[]> {
+export async function runChecks(pool: Pool, plan: MysqlPlan, zone: ServerZone): Promise<CheckResult[]> {
   const vars = await variables(pool);
   const t = `${plan.database}.${plan.table}`;
   const results: CheckResult[] = [];
@@ -29,12 +30,17 @@ export async function runChecks(pool: Pool, plan: MysqlPlan): Promise<CheckResul
   const keyTypes = plan.keyColumns.map((c) => plan.original.columns.find((x) => x.name === c)!);
   check('key type', keyTypes.every((c) => !/^(float|double|real)\b/i.test(c.type)), 'exact',
     `the key ${plan.keyIndex} has an approximate (FLOAT/DOUBLE) column; give the table an exact PRIMARY KEY first`);
-  const changed = plan.shadowKeyColumns.filter((name, i) => {
-    const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    return after && after.collation !== keyTypes[i].collation;
-  });
+  const keyAfter = plan.shadowKeyColumns.map((name) => plan.shadowShape.columns.find((c) => c.name.toLowerCase() === name.toLowerCase())!);
+  const changed = keyAfter.filter((after, i) => after.collation !== keyTypes[i].collation).map((c) => c.name);
   check('key collation', changed.length === 0, 'unchanged',
     `the ALTER changes the collation of key column(s) ${changed.join(', ')}, which changes row order; do that in a separate blocking ALTER`);
+  const temporal = (type: string) => (/^timestamp\b/i.test(type) ? 'timestamp' : /^datetime\b/i.test(type) ? 'datetime' : null);
+  const zoned = keyAfter.filter((after, i) => temporal(after.type) !== temporal(keyTypes[i].type) && temporal(after.type) && temporal(keyTypes[i].type));
+  check('key time zone', zoned.length === 0, 'unchanged',
+    `the ALTER changes key column(s) ${zoned.map((c) => c.name).join(', ')} between DATETIME and TIMESTAMP, a time-zone dependent conversion of the key; do that in a separate blocking ALTER`);
+  const timestampKeys = keyTypes.filter((c) => temporal(c.type) === 'timestamp').map((c) => c.name);
+  check('timestamp key', timestampKeys.length === 0 || zone.fixed, 'unambiguous',
+    `key column(s) ${timestampKeys.join(', ')} are TIMESTAMP and the server's time zone (${zone.name}) has daylight saving, so their text is ambiguous once a year; set time_zone to UTC or a fixed offset`);
   return results;
 }
 

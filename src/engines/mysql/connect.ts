@@ -33,7 +33,6 @@ export function parseMysqlUrl(url: string): MysqlTarget {
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
-      timezone: 'Z',
       charset: 'utf8mb4_general_ci',
       connectTimeout: 10_000,
     },
@@ -45,11 +44,12 @@ export function redact(url: string): string {
 }
 
 /**
- * Every session of ours uses UTC (TIMESTAMP keys round-trip without DST ambiguity) and
- * NO_AUTO_VALUE_ON_ZERO (a copied id of 0 stays 0 instead of drawing a new AUTO_INCREMENT value).
+ * Sessions keep the server's time zone: DATETIME<->TIMESTAMP conversions and CURRENT_TIMESTAMP
+ * defaults of new columns must come out as a native ALTER makes them. NO_AUTO_VALUE_ON_ZERO: a
+ * copied id of 0 stays 0 instead of drawing a new AUTO_INCREMENT value.
  */
 const SESSION_SETUP = [
-  "SET SESSION time_zone = '+00:00', sql_mode = CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
+  "SET SESSION sql_mode = CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
   // Copy and apply read the latest committed rows; READ COMMITTED also avoids gap locks on the original.
   'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
 ];
@@ -94,4 +94,25 @@ const TRANSIENT_CODES = new Set([
 export function isTransientMysqlError(error: unknown): boolean {
   const e = error as { code?: string; fatal?: boolean };
   return TRANSIENT_CODES.has(e.code ?? '') || (e.fatal === true && e.code !== 'ER_ACCESS_DENIED_ERROR');
+}
+
+export interface ServerZone {
+  /** What the server calls it (`+02:00`, `UTC`, `Europe/Berlin`, or SYSTEM's zone). */
+  name: string;
+  /** The offset now, as `+HH:MM`; the binlog reader formats TIMESTAMP keys with it. */
+  offset: string;
+  /** False for zones with daylight saving, where a TIMESTAMP's text is ambiguous once a year. */
+  fixed: boolean;
+}
+
+export async function serverZone(pool: mysql.Pool): Promise<ServerZone> {
+  const [rows] = await pool.query<mysql.RowDataPacket[]>(
+    'SELECT @@session.time_zone AS tz, @@system_time_zone AS sys, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS off',
+  );
+  const tz = String(rows[0].tz);
+  const name = tz === 'SYSTEM' ? String(rows[0].sys) : tz;
+  const seconds = Number(rows[0].off);
+  const abs = Math.abs(Math.round(seconds / 60));
+  const offset = `${seconds < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return { name, offset, fixed: /^[+-]\d{1,2}:\d{2}$/.test(name) || /^(UTC|GMT|Etc\/UTC|Etc\/GMT|Z|UCT|Universal|Zulu)$/i.test(name) };
 }

@@ -1,7 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../core/keyset.js';
 import { sleep } from '../../core/backoff.js';
-import { UniqueViolationError } from '../../core/errors.js';
+import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type { Key, KeyRange } from '../../core/types.js';
 import type { MysqlPlan } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
@@ -102,8 +102,30 @@ export class RowMover {
   }
 }
 
+/** Values the new schema cannot hold: the native ALTER would stop on them too, so retrying is pointless. */
+const REJECTED_VALUE = new Set([
+  'ER_DATA_TOO_LONG',
+  'ER_WARN_DATA_OUT_OF_RANGE',
+  'ER_TRUNCATED_WRONG_VALUE',
+  'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+  'WARN_DATA_TRUNCATED',
+  'ER_BAD_NULL_ERROR',
+  'ER_INVALID_CHARACTER_STRING',
+  'ER_CANNOT_CONVERT_CHARACTER',
+  'ER_CONSTRAINT_FAILED',
+  'ER_CHECK_CONSTRAINT_VIOLATED',
+]);
+
+/** The write errors an operator can act on, as such; a unique conflict for the runner to judge. */
 function asUniqueViolation(error: unknown): unknown {
-  return (error as { code?: string }).code === 'ER_DUP_ENTRY' ? new UniqueViolationError((error as Error).message) : error;
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error).message;
+  if (code === 'ER_DUP_ENTRY') return new UniqueViolationError(message);
+  if (REJECTED_VALUE.has(code)) return new UserError(`a row cannot be stored under the new schema (a native ALTER fails the same way): ${message}`);
+  if (code === 'ER_TRANS_CACHE_FULL') {
+    return new UserError(`a chunk is too large for the binlog cache: ${message}; raise max_binlog_cache_size or lower --chunk-time-ms`);
+  }
+  return error;
 }
 
 function isLockConflict(error: unknown): boolean {

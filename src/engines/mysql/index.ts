@@ -18,7 +18,7 @@ import type {
 import { compareBinlogPositions, openBinlogStream } from './binlog.js';
 import { runChecks } from './checks.js';
 import { openConsistentView } from './checksum.js';
-import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, type MysqlTarget } from './connect.js';
+import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { RowMover } from './copy.js';
 import { cutover, dropSentry, isSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
@@ -31,14 +31,16 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = parseMysqlUrl(url);
   const pool = createPool(target);
   let version: string;
+  let zone: ServerZone;
   try {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
     version = String(rows[0].v);
+    zone = await serverZone(pool);
   } catch (error) {
     await pool.end().catch(() => {});
     throw describeConnectError(error, url);
   }
-  return new MysqlEngine(target, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql');
+  return new MysqlEngine(target, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone);
 }
 
 export class MysqlEngine implements Engine {
@@ -49,6 +51,7 @@ export class MysqlEngine implements Engine {
     readonly target: MysqlTarget,
     readonly pool: Pool,
     readonly flavor: 'mariadb' | 'mysql',
+    readonly zone: ServerZone,
   ) {}
 
   prepare(request: MigrationRequest): Promise<Plan> {
@@ -57,7 +60,7 @@ export class MysqlEngine implements Engine {
 
   /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
   checks(plan: Plan): Promise<CheckResult[]> {
-    return runChecks(this.pool, detailOf(plan));
+    return runChecks(this.pool, detailOf(plan), this.zone);
   }
 
   async createShadow(plan: Plan): Promise<void> {
@@ -70,7 +73,7 @@ export class MysqlEngine implements Engine {
   }
 
   openChanges(plan: Plan, sink: ChangeSink, from?: Position) {
-    return openBinlogStream(this.target, this.pool, detailOf(plan), sink, from);
+    return openBinlogStream(this.target, this.zone, this.pool, detailOf(plan), sink, from);
   }
 
   nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null> {

@@ -130,9 +130,12 @@ async function probeAlter(pool: Pool, database: string, table: string, shadow: s
     let created: 'temporary' | 'real' = 'temporary';
     try {
       await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`);
-    } catch {
+    } catch (error) {
       // Partitioned and FULLTEXT tables cannot be temporary; probe with a real table, dropped at once.
-      await conn.query(`CREATE TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`);
+      if (!CANNOT_BE_TEMPORARY.has((error as { code?: string }).code ?? '')) throw copyRefused(error, shadow, table);
+      await conn.query(`CREATE TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`).catch((e) => {
+        throw copyRefused(e, shadow, table);
+      });
       created = 'real';
     }
     try {
@@ -146,6 +149,14 @@ async function probeAlter(pool: Pool, database: string, table: string, shadow: s
   } finally {
     conn.release();
   }
+}
+
+/** Errors that only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes). */
+const CANNOT_BE_TEMPORARY = new Set(['ER_PARTITION_NO_TEMPORARY', 'ER_INNODB_NO_FT_TEMP_TABLE', 'ER_TABLE_CANT_HANDLE_SPKEYS', 'ER_ILLEGAL_HA_CREATE_OPTION', 'ER_TABLE_CANT_HANDLE_FT']);
+
+/** The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict sql_mode). */
+function copyRefused(error: unknown, shadow: string, table: string): UserError {
+  return new UserError(`cannot make a copy of the table's definition: ${(error as Error).message.replaceAll(shadow, table)}`);
 }
 
 async function dropProbe(conn: PoolConnection, database: string, shadow: string, created: 'temporary' | 'real') {
@@ -168,6 +179,7 @@ function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: Alt
 }
 
 const NUMERIC = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric)\b/i;
+const TEMPORAL = /^(datetime|timestamp)\b/i;
 const TEXTUAL = /^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b/i;
 
 function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
@@ -176,6 +188,10 @@ function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string
   if (source.type === target.type && source.collation === target.collation) return [s, t];
   if (NUMERIC.test(source.type) && NUMERIC.test(target.type)) {
     return [`CAST(${s} AS DECIMAL(65,30))`, `CAST(${t} AS DECIMAL(65,30))`];
+  }
+  if (TEMPORAL.test(source.type) && TEMPORAL.test(target.type)) {
+    // DATETIME <-> TIMESTAMP: compared as the instant each names in the session's zone, as converted.
+    return [`UNIX_TIMESTAMP(${s})`, `UNIX_TIMESTAMP(${t})`];
   }
   if (TEXTUAL.test(source.type) && TEXTUAL.test(target.type)) {
     return [`CONVERT(${s} USING utf8mb4) COLLATE utf8mb4_bin`, `CONVERT(${t} USING utf8mb4) COLLATE utf8mb4_bin`];
@@ -203,8 +219,11 @@ function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair
   for (const index of candidates) {
     const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
     if (mapped.some((c) => c === undefined)) continue;
+    // A shadow unique key on these columns, or on more of them (e.g. PRIMARY KEY (id) becoming
+    // (id, i)): the shadow is only ever written "delete these keys, insert them again", so it holds
+    // at most one row per original key whatever its own constraint.
     const set = new Set(mapped.map((c) => c!.toLowerCase()));
-    if (shadowUnique.some((u) => u.size === set.size && [...set].every((c) => u.has(c)))) {
+    if (shadowUnique.some((u) => [...set].every((c) => u.has(c)))) {
       return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
     }
   }
