@@ -10,9 +10,11 @@ import {
   type ControlAnswer,
   type ControlRequest,
   type ControlTarget,
+  type RunningAnswer as Running,
 } from '../core/control-server.js';
 import { UserError } from '../core/errors.js';
 import { positiveInt } from './migrate.js';
+import { eta, fmt } from './render.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
 
@@ -22,8 +24,6 @@ interface ControlOptions {
   port?: number;
   json: boolean;
 }
-
-type Running = Extract<ControlAnswer, { ok: true }>;
 
 export function statusCommand(): Command {
   return controlCommand('status', 'show where a running migration stands').action(async (opts: ControlOptions) => {
@@ -149,16 +149,6 @@ function names(qualified: string, given: string): boolean {
   return qualified === given || qualified.endsWith(`.${given}`);
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
-function duration(seconds: number | null): string {
-  if (seconds === null) return '?';
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}:${String(s).padStart(2, '0')}`;
-}
-
 function describe(a: Running): string {
   const s = a.status;
   const settings = a.settings;
@@ -181,10 +171,10 @@ function describe(a: Running): string {
     ['alter', s.alter],
     ['state', state],
     ['phase', s.phase],
-    ['rows', `${count(s.rowsCopied)} / ${count(s.rowsEstimated)} copied (${s.percent.toFixed(1)}%)`],
-    ['speed', `${count(s.rowsPerSec)} rows/s, ETA ${duration(s.etaSeconds)}`],
-    ['changes', `${count(s.changesApplied)} applied, ${count(s.backlog)} in backlog`],
-    ['lag', s.lagMs === null ? 'no replica watched' : `${count(s.lagMs)} ms (max seen ${count(s.maxLagSeenMs)} ms)`],
+    ['rows', `${fmt(s.rowsCopied)} / ${fmt(s.rowsEstimated)} copied (${s.percent.toFixed(1)}%)`],
+    ['speed', `${fmt(s.rowsPerSec)} rows/s, ETA ${eta(s.etaSeconds)}`],
+    ['changes', `${fmt(s.changesApplied)} applied, ${fmt(s.backlog)} in backlog`],
+    ['lag', s.lagMs === null ? 'no replica watched' : `${fmt(s.lagMs)} ms (max seen ${fmt(s.maxLagSeenMs)} ms)`],
     ['held back', a.paused ? 'paused by operator' : (s.throttleReason ?? 'no')],
     ['cut-over', cutover],
     [

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, type HookRun } from '../core/hooks.js';
+import { startControlServer } from '../core/control-server.js';
 import { startMetricsServer } from '../core/metrics.js';
 import { writeReport } from '../core/report.js';
 import { parseThresholds, RunState } from '../core/run-state.js';
@@ -8,7 +9,7 @@ import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
 import { createEngine } from '../engines/index.js';
-import { JsonReporter, PlainReporter, TerminalReporter } from './render.js';
+import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -67,9 +68,12 @@ export function migrateCommand(): Command {
     .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
     .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
+    .option('--control-socket <path>', 'unix socket for status/pause/resume/cutover/abort/set (default: <tmpdir>/shadowcut-<db.table>.sock)')
+    .option('--control-port <port>', 'also listen for control commands on 127.0.0.1:<port> (0: any free port)', nonNegativeInt)
     .option('--json', 'log one JSON object per line on stdout', false)
     .action(async (opts) => {
-      const reporter: Reporter = opts.json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
+      const output: Reporter = opts.json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
+      const reporter = new UntilStarted(output);
       // Checked before connecting: bad input changes nothing and connects to nothing.
       if (opts.hooksDir) {
         const found = await validateHooksDir(opts.hooksDir);
@@ -77,14 +81,22 @@ export function migrateCommand(): Command {
       }
       const engine = await createEngine(opts.url);
       // Made here, not by the runner, so the metrics endpoint and a failure report can read it.
+      const table = engine.qualify(opts.table);
       const state = new RunState(
         { chunkTimeMs: opts.chunkTimeMs, maxLagMs: opts.maxLagMs, maxLoad: opts.maxLoad, criticalLoad: opts.criticalLoad, maxRowsPerSec: opts.maxRowsPerSec },
-        { table: opts.table, alter: opts.alter, engine: engine.kind },
+        { table, alter: opts.alter, engine: engine.kind },
       );
+      // A second run on the same table is refused here, before anything is touched.
+      const control = opts.execute ? await startControlServer(state, { table, socketPath: opts.controlSocket, port: opts.controlPort }) : null;
+      if (control) {
+        const port = control.port === undefined ? '' : `, port ${control.port}`;
+        reporter.info(`control: shadowcut status --table ${table} (socket ${control.socketPath}${port})`, { controlSocket: control.socketPath, controlPort: control.port });
+      }
       const metrics = opts.metricsPort === undefined || !opts.execute ? null : await startMetricsServer(state, opts.metricsPort);
       if (metrics) reporter.info(`metrics on http://127.0.0.1:${metrics.port}/metrics`, { metricsPort: metrics.port });
       const report = async (outcome: 'success' | 'failure', result?: MigrateResult, error?: unknown) => {
-        if (!opts.reportDir || !opts.execute) return;
+        // A run refused before it started has nothing to report but its one-line refusal.
+        if (!opts.reportDir || !opts.execute || state.status.timeline.length === 0) return;
         const files = await writeReport(opts.reportDir, { state, result }, outcome, error === undefined ? undefined : (error as Error).message);
         reporter.info(`report: ${files.markdown} (JSON: ${files.json})`, { report: files });
       };
@@ -124,12 +136,13 @@ export function migrateCommand(): Command {
           },
         );
         await report('success', result);
-        printResult(result, opts.json ? (reporter as JsonReporter) : null);
+        printResult(result, opts.json ? (output as JsonReporter) : null);
       } catch (error) {
         await report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
         throw error;
       } finally {
         await metrics?.close();
+        await control?.close();
         await engine.close().catch(() => {});
       }
     });

@@ -1,8 +1,8 @@
 import type { Progress, Reporter } from '../core/reporter.js';
 
-const fmt = (n: number) => n.toLocaleString('en-US');
+export const fmt = (n: number) => n.toLocaleString('en-US');
 
-function eta(seconds: number | null): string {
+export function eta(seconds: number | null): string {
   if (seconds === null) return '?';
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
@@ -104,5 +104,38 @@ export class JsonReporter implements Reporter {
   close(): void {}
   emit(fields: Record<string, unknown>): void {
     this.out.write(JSON.stringify({ time: new Date().toISOString(), ...fields }) + '\n');
+  }
+}
+
+/**
+ * Holds informational lines back until the run's first phase: a run refused by its checks then
+ * prints only its one-line refusal, not where its control socket or metrics would have been.
+ */
+export class UntilStarted implements Reporter {
+  private held: [string, Record<string, unknown> | undefined][] = [];
+  private started = false;
+
+  constructor(private readonly inner: Reporter) {}
+
+  phase(name: string): void {
+    if (!this.started) {
+      this.started = true;
+      for (const [message, fields] of this.held) this.inner.info(message, fields);
+      this.held = [];
+    }
+    this.inner.phase(name);
+  }
+  progress(p: Progress): void {
+    this.inner.progress(p);
+  }
+  info(message: string, fields?: Record<string, unknown>): void {
+    if (this.started) this.inner.info(message, fields);
+    else this.held.push([message, fields]);
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.inner.warn(message, fields);
+  }
+  close(): void {
+    this.inner.close();
   }
 }

@@ -31,6 +31,8 @@ export type ControlAnswer =
     }
   | { ok: false; error: string };
 
+export type RunningAnswer = Extract<ControlAnswer, { ok: true }>;
+
 export type ControlTarget = { socketPath: string } | { port: number };
 
 export interface ControlServer {

@@ -77,7 +77,8 @@ export class RunState {
 
   /** Runtime changes from the control endpoint; unknown names and bad values are refused with a reason. */
   set(name: string, value: string): void {
-    const number = Number(value);
+    // Number('') is 0, which would silently mean "no lag allowed" or "unlimited".
+    const number = value.trim() === '' ? Number.NaN : Number(value);
     switch (name) {
       case 'chunk-time-ms':
       case 'max-lag-ms':

@@ -109,6 +109,8 @@ export interface Probes {
 
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
+  /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
+  qualify(table: string): string;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Plan>;
   /** Preflight: everything that would make the run unsafe, each with its fix. */

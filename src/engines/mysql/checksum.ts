@@ -22,9 +22,11 @@ export async function openConsistentView(
   lockTimeoutMs: number,
 ): Promise<ConsistentView> {
   const locker = await connectOne(target);
-  const reader = await connectOne(target);
+  // Two readers with snapshots started under the same lock see the same instant, so the original
+  // and the shadow are checksummed at once, on two cores.
+  const readers = [await connectOne(target), await connectOne(target)] as const;
   try {
-    await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await lockTables(
       locker,
       pool,
@@ -33,17 +35,17 @@ export async function openConsistentView(
     );
     try {
       await catchUp(await binlogHead(locker), new LockedSession(locker));
-      await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
     } finally {
       await locker.query('UNLOCK TABLES');
     }
   } catch (error) {
-    reader.destroy();
+    for (const reader of readers) reader.destroy();
     throw error;
   } finally {
     await locker.end().catch(() => locker.destroy());
   }
-  return new MysqlView(reader, plan, mover);
+  return new MysqlView(readers, plan, mover);
 }
 
 class MysqlView implements ConsistentView {
@@ -53,7 +55,7 @@ class MysqlView implements ConsistentView {
   private readonly shadowKeys: KeysetSql;
 
   constructor(
-    private readonly conn: Connection,
+    private readonly readers: readonly [Connection, Connection],
     plan: MysqlPlan,
     private readonly mover: RowMover,
   ) {
@@ -65,20 +67,24 @@ class MysqlView implements ConsistentView {
   }
 
   nextBoundary(after: KeyRange['after'], rows: number) {
-    return this.mover.nextBoundary(this.conn, after, rows);
+    return this.mover.nextBoundary(this.readers[0], after, rows);
   }
 
   async checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {
     const o = this.origKeys.range(range);
     const s = this.shadowKeys.range(range);
-    const [[a]] = await this.conn.query<RowDataPacket[]>(this.origSql.replace('?WHERE', o.sql), o.params);
-    const [[b]] = await this.conn.query<RowDataPacket[]>(this.shadowSql.replace('?WHERE', s.sql), s.params);
+    const [[[a]], [[b]]] = await Promise.all([
+      this.readers[0].query<RowDataPacket[]>(this.origSql.replace('?WHERE', o.sql), o.params),
+      this.readers[1].query<RowDataPacket[]>(this.shadowSql.replace('?WHERE', s.sql), s.params),
+    ]);
     return [toDigest(a), toDigest(b)];
   }
 
   async close(): Promise<void> {
-    await this.conn.query('COMMIT').catch(() => {});
-    await this.conn.end().catch(() => this.conn.destroy());
+    for (const reader of this.readers) {
+      await reader.query('COMMIT').catch(() => {});
+      await reader.end().catch(() => reader.destroy());
+    }
   }
 }
 

@@ -24,7 +24,7 @@ import { cutover, dropSentry, isSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
 import { openMysqlProbes } from './probes.js';
 import { LockedSession } from './lock.js';
-import { buildPlan, detailOf, helperNames, type MysqlPlan } from './plan.js';
+import { buildPlan, detailOf, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
@@ -53,6 +53,10 @@ export class MysqlEngine implements Engine {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
   ) {}
+
+  qualify(table: string): string {
+    return `${this.target.database}.${parseTableName(table, this.target.database)}`;
+  }
 
   prepare(request: MigrationRequest): Promise<Plan> {
     return buildPlan(this.pool, this.target.database, request);

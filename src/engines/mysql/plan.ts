@@ -107,7 +107,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   };
 }
 
-function parseTableName(name: string, database: string): string {
+export function parseTableName(name: string, database: string): string {
   const parts = name.split('.');
   if (parts.length === 2) {
     if (parts[0] !== database) {

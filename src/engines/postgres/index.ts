@@ -50,6 +50,11 @@ class PostgresEngine implements Engine {
     private readonly pool: pg.Pool,
   ) {}
 
+  qualify(table: string): string {
+    const { schema, name } = parseTableName(table);
+    return `${schema}.${name}`;
+  }
+
   /**
    * Builds the shadow in a transaction that is rolled back: a bad ALTER is reported by the server
    * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).

@@ -1,0 +1,216 @@
+// The application: a few connections writing single rows at a fixed total rate (INSERT, UPDATE by
+// random id, DELETE by random id), each op timed with process.hrtime. Paced rather than flat out, so
+// the load is the same for every tool and latency reflects the migration, not a saturated server.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { TABLE } from './seed.js';
+
+export interface LoadOptions {
+  connections: number;
+  /** Target writes per second, all connections together. */
+  rate: number;
+  /** Hard bound: the load stops by itself after this long even if nobody stops it. */
+  maxSeconds: number;
+  /** Highest id in the seeded table; updates and deletes pick ids up to the highest seen so far. */
+  maxId: number;
+}
+
+type Op = 'insert' | 'update' | 'delete';
+
+export interface SlowOp {
+  /** Seconds after the load started that the op began. */
+  atS: number;
+  ms: number;
+  op: Op;
+  error?: string;
+}
+
+export interface LoadStats {
+  seconds: number;
+  ops: number;
+  errors: number;
+  errorCodes: Record<string, number>;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  /** The same split by kind of write: lock waits hit UPDATE/DELETE of existing rows, CPU starvation all. */
+  byOp: Record<Op, { ops: number; p50Ms: number; p99Ms: number; maxMs: number }>;
+  /**
+   * How late this process's own 10 ms timer fired (p99/max, ms): if these are as large as the write
+   * stalls, the stall was the load generator starved of CPU, not the database.
+   */
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  /** The slowest ops, slowest first, to line them up with the tool's phases. */
+  slowest: SlowOp[];
+}
+
+interface Writer {
+  insert(): Promise<number | undefined>;
+  update(id: number): Promise<void>;
+  delete(id: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const STATUSES = ['new', 'paid', 'shipped', 'cancelled'];
+const randInt = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+const nowStamp = () => new Date().toISOString().replace('T', ' ').replace('Z', '');
+
+// Plain (client-side interpolated) queries, no server-side prepared statements: a statement
+// prepared against the original table must not be what breaks at the cut-over.
+async function mysqlWriter(url: string, connections: number): Promise<Writer> {
+  const pool = mysql.createPool({ uri: url, connectionLimit: connections, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+  await Promise.all(Array.from({ length: connections }, () => pool.query('SELECT 1')));
+  return {
+    async insert() {
+      const [r] = await pool.query(
+        `INSERT INTO ${TABLE} (customer_id, qty, price, status, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        [randInt(1, 100_000), randInt(1, 99), (randInt(100, 99_999) / 100).toFixed(2), STATUSES[randInt(0, 3)], `load ${Date.now()}`, nowStamp()],
+      );
+      return Number((r as mysql.ResultSetHeader).insertId);
+    },
+    async update(id) {
+      await pool.query(`UPDATE ${TABLE} SET qty = qty + 1, status = ?, note = ? WHERE id = ?`, [STATUSES[randInt(0, 3)], `upd ${Date.now()}`, id]);
+    },
+    async delete(id) {
+      await pool.query(`DELETE FROM ${TABLE} WHERE id = ?`, [id]);
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function pgWriter(url: string, connections: number): Promise<Writer> {
+  const pool = new pg.Pool({ connectionString: url, max: connections });
+  pool.on('error', () => {}); // an idle client dropped by the server is replaced on next use
+  await Promise.all(Array.from({ length: connections }, () => pool.query('SELECT 1')));
+  return {
+    async insert() {
+      const r = await pool.query<{ id: string }>(
+        `INSERT INTO ${TABLE} (customer_id, qty, price, status, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text AS id`,
+        [randInt(1, 100_000), randInt(1, 99), (randInt(100, 99_999) / 100).toFixed(2), STATUSES[randInt(0, 3)], `load ${Date.now()}`, nowStamp()],
+      );
+      return Number(r.rows[0]?.id);
+    },
+    async update(id) {
+      await pool.query(`UPDATE ${TABLE} SET qty = qty + 1, status = $1, note = $2 WHERE id = $3`, [STATUSES[randInt(0, 3)], `upd ${Date.now()}`, id]);
+    },
+    async delete(id) {
+      await pool.query(`DELETE FROM ${TABLE} WHERE id = $1`, [id]);
+    },
+    close: () => pool.end(),
+  };
+}
+
+export interface RunningLoad {
+  /** Stops issuing ops, waits for those in flight, closes the connections and returns the numbers. */
+  stop(): Promise<LoadStats>;
+}
+
+/** Connects (so connecting is not timed), then starts writing at once. */
+export async function startLoad(engine: 'mysql' | 'postgres', url: string, opts: LoadOptions): Promise<RunningLoad> {
+  const writer = engine === 'mysql' ? await mysqlWriter(url, opts.connections) : await pgWriter(url, opts.connections);
+  const latencies: number[] = [];
+  const opOf: Op[] = [];
+  const slow: SlowOp[] = [];
+  const errorCodes: Record<string, number> = {};
+  let errors = 0;
+  let maxId = opts.maxId;
+  let stopped = false;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const started = process.hrtime.bigint();
+  const deadline = Date.now() + opts.maxSeconds * 1000;
+  const interval = (1000 * opts.connections) / opts.rate; // ms between ops on one connection
+
+  const record = (s: SlowOp) => {
+    latencies.push(s.ms);
+    opOf.push(s.op);
+    if (slow.length < 10 || s.ms > slow[slow.length - 1].ms) {
+      slow.push(s);
+      slow.sort((a, b) => b.ms - a.ms);
+      if (slow.length > 10) slow.pop();
+    }
+  };
+
+  const worker = async (index: number) => {
+    // Stagger the connections across one interval so they do not fire in lockstep.
+    let next = Date.now() + (interval * index) / opts.connections;
+    while (!stopped && Date.now() < deadline) {
+      const wait = next - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (stopped) break;
+      // After a stall, carry on at the normal pace instead of firing the missed ops in a burst.
+      next = Math.max(next + interval, Date.now());
+      const dice = Math.random();
+      const op: Op = dice < 0.4 ? 'insert' : dice < 0.8 ? 'update' : 'delete';
+      const t0 = process.hrtime.bigint();
+      let error: string | undefined;
+      try {
+        if (op === 'insert') {
+          const id = await writer.insert();
+          if (id && id > maxId) maxId = id;
+        } else if (op === 'update') {
+          await writer.update(randInt(1, maxId));
+        } else {
+          await writer.delete(randInt(1, maxId));
+        }
+      } catch (e) {
+        errors++;
+        const err = e as { code?: string; message?: string };
+        const code = err.code ?? 'ERROR';
+        errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+        error = `${code}: ${(err.message ?? String(e)).slice(0, 200)}`;
+      }
+      const t1 = process.hrtime.bigint();
+      record({ atS: Number(t0 - started) / 1e9, ms: Number(t1 - t0) / 1e6, op, error });
+    }
+  };
+  const workers = Array.from({ length: opts.connections }, (_, i) => worker(i));
+
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      loopDelay.disable();
+      await writer.close().catch(() => {});
+      // The histogram holds whole timer intervals; subtract the 10 ms interval to get the lateness.
+      const late = (ns: number) => Math.max(0, ns / 1e6 - 10);
+      const loop = { p99: late(loopDelay.percentile(99)), max: late(loopDelay.max) };
+      return summarize(latencies, opOf, seconds, errors, errorCodes, slow, loop);
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+function summarize(latencies: number[], opOf: Op[], seconds: number, errors: number, errorCodes: Record<string, number>, slowest: SlowOp[], loop: { p99: number; max: number }): LoadStats {
+  const arr = Array.from(Float64Array.from(latencies).sort());
+  const byOp = {} as LoadStats['byOp'];
+  for (const op of ['insert', 'update', 'delete'] as const) {
+    const mine = Array.from(Float64Array.from(latencies.filter((_, i) => opOf[i] === op)).sort());
+    byOp[op] = { ops: mine.length, p50Ms: percentile(mine, 50), p99Ms: percentile(mine, 99), maxMs: mine.length ? mine[mine.length - 1] : 0 };
+  }
+  return {
+    byOp,
+    eventLoopDelayP99Ms: loop.p99,
+    eventLoopDelayMaxMs: loop.max,
+    seconds,
+    ops: latencies.length,
+    errors,
+    errorCodes,
+    p50Ms: percentile(arr, 50),
+    p90Ms: percentile(arr, 90),
+    p99Ms: percentile(arr, 99),
+    p999Ms: percentile(arr, 99.9),
+    maxMs: arr.length ? arr[arr.length - 1] : 0,
+    slowest,
+  };
+}
