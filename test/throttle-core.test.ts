@@ -70,6 +70,27 @@ describe('windows', () => {
   });
 });
 
+describe('--max-rows-per-sec', () => {
+  it('makes the copy wait between chunks, and the run still ends with parity', async () => {
+    await seed();
+    await db.query('CREATE TABLE th_copy AS SELECT * FROM th_t');
+    const state = newState();
+    state.settings.maxRowsPerSec = 4000; // the state's settings are the live ones (also changed by "shadowcut set")
+    const result = await migrateMysql('th_t', 'ADD COLUMN x INT', { state });
+    expect(result.rowsCopied).toBe(5000);
+    expect(state.status.throttledMs.rate).toBeGreaterThan(0);
+    await db.query('ALTER TABLE th_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
+    expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
+  });
+
+  it('without a limit the copy never waits for it', async () => {
+    await seed();
+    const state = newState();
+    await migrateMysql('th_t', 'ADD COLUMN x INT', { state });
+    expect(state.status.throttledMs.rate).toBeUndefined();
+  });
+});
+
 describe('flag file', () => {
   it('holds the copy back while it exists; once removed the run finishes with parity', async () => {
     await seed();

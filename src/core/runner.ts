@@ -30,7 +30,7 @@ export interface MigrateOptions extends Settings, ThrottleOptions {
   /** While this file exists, the cut-over is postponed (as with postponeCutover). */
   postponeFlagFile?: string;
   reporter: Reporter;
-  /** Shared live state (control endpoint, metrics); created when absent. */
+  /** Shared live state (control endpoint, metrics); created from these options when absent. Its settings then rule. */
   state?: RunState;
   /** Runs the operator's hook for an event (with the error, on failure); a rejection before the cut-over stops the run. */
   hook?: (event: HookEvent, state: RunState, error?: unknown) => Promise<void>;
@@ -334,7 +334,10 @@ class Run {
   /** --max-rows-per-sec: a chunk of n rows takes at least n / limit seconds. */
   private async limitRate(rows: number, elapsedMs: number): Promise<void> {
     const limit = this.state.settings.maxRowsPerSec;
-    if (limit > 0) await this.waitApplying((rows / limit) * 1000 - elapsedMs);
+    const wait = limit > 0 ? (rows / limit) * 1000 - elapsedMs : 0;
+    if (wait <= 0) return;
+    await this.waitApplying(wait);
+    this.state.status.throttledMs.rate = (this.state.status.throttledMs.rate ?? 0) + Math.round(wait);
   }
 
   /** Holds the copy back while paused or throttled; the stream keeps being read, and applied when the buffer fills. */
