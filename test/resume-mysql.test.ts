@@ -4,7 +4,8 @@ import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli, s
 import { killDuringPhase } from './support/kill.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
-const ROWS = 60_000;
+// Large enough that the copy is still running when the kill arrives, even on a fast machine.
+const ROWS = 200_000;
 const ALTER = 'ADD COLUMN note VARCHAR(50) NULL, MODIFY qty BIGINT NOT NULL';
 let db: mysql.Pool;
 
@@ -37,7 +38,7 @@ function writes(worker: number, ids: Set<number>): Statement {
 
 describe('kill -9, then --resume (MariaDB)', () => {
   it.each([
-    ['copy', 1000],
+    ['copy', 300],
     ['catch-up', 0],
     ['verify', 0],
   ])('killed during %s: the resumed run ends with exactly the rows of the mirror, under writes', async (phase, delay) => {

@@ -4,7 +4,8 @@ import { killDuringPhase } from './support/kill.js';
 import { runCli } from './support/mysql.js';
 import { MirrorWorkload, migratePg, pgDifferences, pgHelpers, pgPool, pgSchemaOf, pgUrl, type Statement } from './support/pg.js';
 
-const ROWS = 60_000;
+// Large enough that the copy is still running when the kill arrives, even on a fast machine.
+const ROWS = 300_000;
 const ALTER = 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text';
 let db: pg.Pool;
 
@@ -39,7 +40,7 @@ function writes(worker: number): Statement {
 
 describe('kill -9, then --resume (PostgreSQL)', () => {
   it.each([
-    ['copy', 1000],
+    ['copy', 300],
     ['catch-up', 0],
     ['verify', 0],
   ])('killed during %s: the resumed run ends with exactly the rows of the mirror, under writes', async (phase, delay) => {

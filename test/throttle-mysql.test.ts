@@ -2,9 +2,9 @@ import net from 'node:net';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError } from '../src/core/errors.js';
-import { RunState, type Settings } from '../src/core/run-state.js';
 import { adminPool, differences, migrateMysql, schemaOf } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
+import { runState, waitFor } from './support/run.js';
 
 const SEED = 40_000;
 const ALTER = 'ADD COLUMN note VARCHAR(100) NULL, MODIFY qty BIGINT NOT NULL';
@@ -55,22 +55,7 @@ function background(run: Promise<unknown>) {
   return outcome;
 }
 
-/** Polls `check` until it holds; bounded, and stops early if the run ended. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, run: { settled: boolean; error?: unknown }, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (run.settled) throw new Error(`the run ended before ${what}: ${String(run.error ?? 'success')}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
-function runState(table: string, settings: Partial<Settings>): RunState {
-  return new RunState(
-    { chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, ...settings },
-    { table, alter: ALTER, engine: 'mysql' },
-  );
-}
 
 /** Brings the replica's SQL thread back and waits until it has replayed everything the primary wrote. */
 async function resumeReplica(): Promise<void> {
@@ -115,7 +100,7 @@ describe('MariaDB replica lag', () => {
     await db.query('CREATE TABLE th_orders_mirror LIKE th_orders');
     await db.query('INSERT INTO th_orders_mirror SELECT * FROM th_orders');
     const schemaBefore = await schemaOf(db, 'th_orders');
-    const state = runState('th_orders', { maxLagMs: 500 });
+    const state = runState('th_orders', ALTER, 'mysql', { maxLagMs: 500 });
     const load = new MirrorWorkload(db, ['th_orders', 'th_orders_mirror'], writes, owned);
 
     await replica.query('STOP SLAVE SQL_THREAD');
@@ -159,7 +144,7 @@ describe('MariaDB replica lag', () => {
     await freshTable('th_small', 5000);
     const schemaBefore = await schemaOf(db, 'th_small');
     const port = await closedPort();
-    const state = runState('th_small', {});
+    const state = runState('th_small', ALTER, 'mysql', {});
     const run = migrateMysql('th_small', ALTER, { replicas: [`mysql://shadowcut:secret@127.0.0.1:${port}/shadowcut_test`], state });
     const outcome = background(run);
     await waitFor('a throttle on the unreachable replica', () => state.status.state === 'throttled', outcome);
@@ -188,7 +173,7 @@ describe('MariaDB server load', () => {
     await freshTable('th_small', 5000);
     const schemaBefore = await schemaOf(db, 'th_small');
     // The operator's spelling of the name need not match the server's.
-    const state = runState('th_small', { maxLoad: { threads_running: 1 } });
+    const state = runState('th_small', ALTER, 'mysql', { maxLoad: { threads_running: 1 } });
     const run = migrateMysql('th_small', ALTER, { state });
     const outcome = background(run);
     await waitFor('a throttle on load', () => state.status.state === 'throttled', outcome);

@@ -2,10 +2,11 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type MigrateOptions } from '../src/core/runner.js';
-import { RunState, type Settings } from '../src/core/run-state.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { runState, waitFor } from './support/run.js';
 
-const SEED = 30_000;
+// Large enough that the copy outlasts --max-lag-ms even on a fast machine: lag from a fresh heartbeat starts at 0.
+const SEED = 300_000;
 const ALTER = `ADD COLUMN note text DEFAULT 'none', ALTER COLUMN qty TYPE bigint`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -79,22 +80,7 @@ function background(run: Promise<unknown>) {
   return outcome;
 }
 
-/** Polls `check` until it holds; bounded, and stops early if the run ended. */
-async function waitFor(what: string, check: () => boolean, run: { settled: boolean; error?: unknown }, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (run.settled) throw new Error(`the run ended before ${what}: ${String(run.error ?? 'success')}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
-function runState(table: string, settings: Partial<Settings>): RunState {
-  return new RunState(
-    { chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, ...settings },
-    { table, alter: ALTER, engine: 'postgres' },
-  );
-}
 
 /** Resumes replay and waits until the standby has replayed everything the primary wrote so far. */
 async function resumeStandby(): Promise<void> {
@@ -171,7 +157,7 @@ describe('PostgreSQL standby lag', () => {
     await db.query('CREATE TABLE tp_orders_mirror (LIKE tp_orders INCLUDING ALL)');
     await db.query('INSERT INTO tp_orders_mirror SELECT * FROM tp_orders');
     const columnsBefore = await columns('tp_orders');
-    const state = runState('public.tp_orders', { maxLagMs: 500 });
+    const state = runState('public.tp_orders', ALTER, 'postgres', { maxLagMs: 500 });
 
     await standby.query('SELECT pg_wal_replay_pause()');
     const load = mirrorWorkload(['tp_orders', 'tp_orders_mirror']);
@@ -218,7 +204,7 @@ describe('PostgreSQL standby lag', () => {
     await freshTable('tp_small', 5000);
     const columnsBefore = await columns('tp_small');
     const port = await closedPort();
-    const state = runState('public.tp_small', {});
+    const state = runState('public.tp_small', ALTER, 'postgres', {});
     const run = migratePg('tp_small', { replicas: [`postgres://postgres:secret@127.0.0.1:${port}/shadowcut_test`], state });
     const outcome = background(run);
     await waitFor('a throttle on the unreachable standby', () => state.status.state === 'throttled', outcome);

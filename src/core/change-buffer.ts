@@ -22,14 +22,11 @@ export class ChangeBuffer implements ChangeSink {
   private roomWaiters: (() => void)[] = [];
   private changeWaiters: (() => void)[] = [];
   private failed: Error | null = null;
-  /** Total changed keys seen, for progress. */
-  received = 0;
 
   constructor(readonly capacity = 20_000) {}
 
   keys(keys: Key[], position: Position): void {
     for (const key of keys) this.pending.set(keyId(key), key);
-    this.received += keys.length;
     this.position = position;
     this.wake();
   }

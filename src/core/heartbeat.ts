@@ -43,3 +43,33 @@ export class Heartbeat {
     await this.writing;
   }
 }
+
+/** The SQL an engine gives the heartbeat: its table's creation, the beat itself, and the teardown. */
+export interface HeartbeatIo {
+  create(): Promise<unknown>;
+  write(): Promise<unknown>;
+  /** Ends the heartbeat's own connection. */
+  end(): Promise<unknown>;
+  /** Drops the table on the primary; the DROP replicates, so the replicas lose it too. */
+  drop(): Promise<unknown>;
+}
+
+/** Creates the table, writes the first beat, and starts beating; `stop` undoes all of it. */
+export async function startHeartbeat(table: string, io: HeartbeatIo): Promise<{ heartbeat: Heartbeat; stop(): Promise<void> }> {
+  try {
+    await io.create();
+    await io.write();
+  } catch (error) {
+    await io.end().catch(() => {});
+    throw error;
+  }
+  const heartbeat = new Heartbeat(table, io.write);
+  return {
+    heartbeat,
+    async stop() {
+      await heartbeat.stop();
+      await io.end().catch(() => {});
+      await io.drop();
+    },
+  };
+}

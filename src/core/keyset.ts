@@ -74,7 +74,7 @@ export class KeysetSql {
     return { sql: `${lhs} IN (${tuples.join(', ')})`, params };
   }
 
-  orderBy(direction: 'ASC' | 'DESC' = 'ASC'): string {
-    return this.columns.map((c) => `${this.dialect.ident(c)} ${direction}`).join(', ');
+  orderBy(): string {
+    return this.columns.map((c) => this.dialect.ident(c)).join(', ');
   }
 }

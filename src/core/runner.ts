@@ -41,9 +41,10 @@ export interface MigrateOptions extends Settings, ThrottleOptions {
 export const defaultOptions: MigrateOptions = {
   execute: false,
   resume: false,
-  // As pt-osc and Spirit: long enough that per-chunk overhead is small. The copy takes no locks on
-  // the original, so a longer chunk does not hold writers up (measured in bench/).
-  chunkTimeMs: 500,
+  // Short: the copy takes no locks on the original, but a long chunk's binlog write delays the
+  // commits grouped behind it. In bench/, 500 ms chunks raised the longest write stall from
+  // 142 ms to 242 ms for no clear gain in wall time.
+  chunkTimeMs: 100,
   maxLagMs: 1500,
   maxLoad: {},
   criticalLoad: {},

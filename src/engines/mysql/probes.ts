@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { describeError, UserError } from '../../core/errors.js';
-import { Heartbeat } from '../../core/heartbeat.js';
+import { startHeartbeat, type Heartbeat } from '../../core/heartbeat.js';
 import type { Probes } from '../../core/types.js';
 import { createPool, parseMysqlUrl, redact, type MysqlTarget } from './connect.js';
 import { helperNames, type MysqlPlan } from './plan.js';
@@ -30,7 +30,7 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Mys
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const targets = replicas.map((url) => ({ name: redact(url), target: replicaTarget(url, plan.database) }));
-  const { heartbeat, stop } = await startHeartbeat(target, qualified(plan.database, helperNames(plan.table).heartbeat));
+  const { heartbeat, stop } = await mysqlHeartbeat(target, pool, qualified(plan.database, helperNames(plan.table).heartbeat));
   const watched: Replica[] = targets.map((r) => ({
     name: r.name,
     pool: createPool({ ...r.target, config: { ...r.target.config, connectTimeout: REPLICA_TIMEOUT_MS } }, 1),
@@ -41,33 +41,21 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Mys
     load,
     close: async () => {
       await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
-      await stop(pool);
+      await stop();
     },
   };
 }
 
-/** The heartbeat table and its own one-connection pool, so a busy copy pool never delays a beat. */
-async function startHeartbeat(target: MysqlTarget, table: string): Promise<{ heartbeat: Heartbeat; stop(primary: Pool): Promise<void> }> {
+/** The heartbeat on its own one-connection pool, so a busy copy pool never delays a beat. */
+function mysqlHeartbeat(target: MysqlTarget, primary: Pool, table: string) {
   const pool = createPool(target, 1);
-  const write = () => pool.query(`REPLACE INTO ${table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`);
-  try {
+  return startHeartbeat(table, {
     // IF NOT EXISTS: a resumed run finds the table of the run it continues.
-    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`);
-    await write();
-  } catch (error) {
-    await pool.end().catch(() => {});
-    throw error;
-  }
-  const heartbeat = new Heartbeat(table, write);
-  return {
-    heartbeat,
-    async stop(primary) {
-      await heartbeat.stop();
-      await pool.end().catch(() => {});
-      // The DROP replicates, so the replicas lose the table too.
-      await primary.query(`DROP TABLE IF EXISTS ${table}`);
-    },
-  };
+    create: () => pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB`),
+    write: () => pool.query(`REPLACE INTO ${table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`),
+    end: () => pool.end(),
+    drop: () => primary.query(`DROP TABLE IF EXISTS ${table}`),
+  });
 }
 
 async function readLag(replica: Replica, heartbeat: Heartbeat): Promise<LagReading> {

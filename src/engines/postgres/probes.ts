@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describeError, UserError } from '../../core/errors.js';
-import { Heartbeat } from '../../core/heartbeat.js';
+import { startHeartbeat, type Heartbeat } from '../../core/heartbeat.js';
 import type { Probes } from '../../core/types.js';
 import { helperNames, qualified } from './connect.js';
 import type { PgDetail } from './plan.js';
@@ -25,7 +25,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: s
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
   const names = replicas.map(standbyName);
-  const { heartbeat, stop } = await startHeartbeat(pool, qualified(d.schema, helperNames(d.schema, d.name).heartbeat));
+  const { heartbeat, stop } = await postgresHeartbeat(pool, qualified(d.schema, helperNames(d.schema, d.name).heartbeat));
   const standbys = replicas.map((url, i) => {
     const standby = new pg.Pool({
       connectionString: url,
@@ -48,32 +48,20 @@ export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: s
   };
 }
 
-/** The heartbeat table and its own one-connection pool, so a busy engine pool never delays a beat. */
-async function startHeartbeat(primary: pg.Pool, table: string): Promise<{ heartbeat: Heartbeat; stop(): Promise<void> }> {
+/** The heartbeat on its own one-connection pool, so a busy engine pool never delays a beat. */
+function postgresHeartbeat(primary: pg.Pool, table: string) {
   // With synchronous_commit off, a beat would wait for the WAL writer before any standby could
   // receive it, and that wait would read as lag. `local` flushes it at once, without waiting
   // for a synchronous standby (which may be the paused one).
   const pool = new pg.Pool({ ...primary.options, max: 1, application_name: HEARTBEAT_APP, options: '-c synchronous_commit=local' });
   pool.on('error', () => {});
-  const write = () => pool.query(`INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts`);
-  try {
+  return startHeartbeat(table, {
     // IF NOT EXISTS: a resumed run finds the table of the run it continues.
-    await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`);
-    await write();
-  } catch (error) {
-    await pool.end().catch(() => {});
-    throw error;
-  }
-  const heartbeat = new Heartbeat(table, write);
-  return {
-    heartbeat,
-    async stop() {
-      await heartbeat.stop();
-      await pool.end().catch(() => {});
-      // The DROP replicates, so the standbys lose the table too.
-      await primary.query(`DROP TABLE IF EXISTS ${table}`);
-    },
-  };
+    create: () => pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`),
+    write: () => pool.query(`INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts`),
+    end: () => pool.end(),
+    drop: () => primary.query(`DROP TABLE IF EXISTS ${table}`),
+  });
 }
 
 async function readLag(name: string, standby: pg.Pool, heartbeat: Heartbeat): Promise<LagReading> {
