@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError } from '../src/core/errors.js';
 import { adminPool, differences, migrateMysql, schemaOf } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
-import { runState, waitFor } from './support/run.js';
+import { background, runState, waitFor } from './support/run.js';
 
 const SEED = 40_000;
 const ALTER = 'ADD COLUMN note VARCHAR(100) NULL, MODIFY qty BIGINT NOT NULL';
@@ -44,18 +44,6 @@ async function helpers(table: string): Promise<string[]> {
   );
   return rows.map((r) => String(r.t));
 }
-
-/** The run in the background: its outcome is recorded, so a wait can fail at once with the run's own error. */
-function background(run: Promise<unknown>) {
-  const outcome: { settled: boolean; error?: unknown } = { settled: false };
-  run.then(
-    () => (outcome.settled = true),
-    (error) => Object.assign(outcome, { settled: true, error }),
-  );
-  return outcome;
-}
-
-
 
 /** Brings the replica's SQL thread back and waits until it has replayed everything the primary wrote. */
 async function resumeReplica(): Promise<void> {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type MigrateOptions } from '../src/core/runner.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
-import { runState, waitFor } from './support/run.js';
+import { background, runState, waitFor } from './support/run.js';
 
 // Large enough that the copy outlasts --max-lag-ms even on a fast machine: lag from a fresh heartbeat starts at 0.
 const SEED = 300_000;
@@ -69,18 +69,6 @@ async function columns(table: string): Promise<string[]> {
   );
   return rows.map((r) => r.c);
 }
-
-/** The run in the background: its outcome is recorded, so a wait can fail at once with the run's own error. */
-function background(run: Promise<unknown>) {
-  const outcome: { settled: boolean; error?: unknown } = { settled: false };
-  run.then(
-    () => (outcome.settled = true),
-    (error) => Object.assign(outcome, { settled: true, error }),
-  );
-  return outcome;
-}
-
-
 
 /** Resumes replay and waits until the standby has replayed everything the primary wrote so far. */
 async function resumeStandby(): Promise<void> {

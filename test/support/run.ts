@@ -2,6 +2,16 @@ import { RunState, type Settings } from '../../src/core/run-state.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The run in the background: its outcome is recorded, so a wait can fail at once with the run's own error. */
+export function background(run: Promise<unknown>): { settled: boolean; error?: unknown } {
+  const outcome: { settled: boolean; error?: unknown } = { settled: false };
+  run.then(
+    () => (outcome.settled = true),
+    (error) => Object.assign(outcome, { settled: true, error }),
+  );
+  return outcome;
+}
+
 /** Polls `check` until it holds; bounded, and stops early if the run ended. */
 export async function waitFor(
   what: string,
