@@ -54,6 +54,7 @@ export function migrateCommand(): Command {
     .option('--cutover-attempts <n>', 'cut-over attempts before giving up (backoff between)', positiveInt, defaultOptions.cutoverAttempts)
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old', false)
+    .option('--discard-foreign-keys', 'MySQL: migrate a table with foreign keys to other tables; the new table has none (as gh-ost)', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
     .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
@@ -111,7 +112,7 @@ export function migrateCommand(): Command {
       try {
         const result = await migrate(
           engine,
-          { url: opts.url, table: opts.table, alter: opts.alter },
+          { url: opts.url, table: opts.table, alter: opts.alter, discardForeignKeys: opts.discardForeignKeys },
           {
             execute: opts.execute,
             chunkTimeMs: opts.chunkTimeMs,

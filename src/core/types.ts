@@ -16,6 +16,8 @@ export interface MigrationRequest {
   url: string;
   table: string;
   alter: string;
+  /** Migrate a table with foreign keys to other tables; the new table has none (gh-ost's flag of the same name). */
+  discardForeignKeys?: boolean;
 }
 
 /** Everything the runner needs to know about a migration; `detail` is the engine's own. */

@@ -28,10 +28,10 @@ export function adminPool(): mysql.Pool {
   });
 }
 
-export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}) {
+export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: { discardForeignKeys?: boolean } = {}) {
   const engine = await createMysqlEngine(mysqlUrl());
   try {
-    return await migrate(engine, { url: mysqlUrl(), table, alter }, { execute: true, ...options });
+    return await migrate(engine, { url: mysqlUrl(), table, alter, ...request }, { execute: true, ...options });
   } finally {
     await engine.close();
   }

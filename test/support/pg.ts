@@ -113,3 +113,55 @@ export class MirrorWorkload {
   }
 }
 
+
+/**
+ * Like pgDifferences, but compares each row's text (`SELECT r::text FROM t r`): works for types
+ * without an equality operator (json) and sees what equality hides (float8 -0 = 0, json whitespace).
+ */
+export async function pgTextDifferences(db: pg.Pool, a: string, b: string): Promise<{ onlyA: number; onlyB: number }> {
+  const { rows } = await db.query(
+    `SELECT (SELECT count(*) FROM (SELECT r::text FROM ${a} r EXCEPT ALL SELECT r::text FROM ${b} r) x)::int AS a,
+            (SELECT count(*) FROM (SELECT r::text FROM ${b} r EXCEPT ALL SELECT r::text FROM ${a} r) y)::int AS b`,
+  );
+  return { onlyA: Number(rows[0].a), onlyB: Number(rows[0].b) };
+}
+
+/** Creates `ddl` (with `{t}` for the name) for each table and fills each with `fill`, dropping leftovers first. */
+export async function pgTwins(db: pg.Pool, tables: string[], ddl: string, fill?: string): Promise<void> {
+  await db.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}__new`, `${t}__old`]).join(', ')} CASCADE`);
+  for (const t of tables) {
+    await db.query(ddl.replaceAll('{t}', t));
+    if (fill) await db.query(fill.replaceAll('{t}', t));
+  }
+}
+
+/**
+ * Runs `migratePg` on `table` while a MirrorWorkload writes to it and `mirror`, keeps writing a
+ * little after the cut-over, then gives the mirror the same ALTER. The workload is stopped even
+ * when the migration fails; the error is rethrown.
+ */
+export async function migrateUnderWrites(
+  db: pg.Pool,
+  [table, mirror]: [string, string],
+  alter: string,
+  next: (worker: number) => Statement,
+  { options = {}, workers = 3, beforeMs = 300, afterMs = 300 }: {
+    options?: Partial<MigrateOptions>;
+    workers?: number;
+    beforeMs?: number;
+    afterMs?: number;
+  } = {},
+) {
+  const load = new MirrorWorkload(db, [table, mirror], next, workers);
+  load.start();
+  let result: Awaited<ReturnType<typeof migratePg>>;
+  try {
+    await new Promise((r) => setTimeout(r, beforeMs));
+    result = await migratePg(table, alter, options);
+    await new Promise((r) => setTimeout(r, afterMs));
+  } finally {
+    await load.stop();
+  }
+  await db.query(`ALTER TABLE ${mirror} ${alter}`);
+  return { result, load };
+}

@@ -23,8 +23,13 @@ export async function runChecks(pool: Pool, plan: MysqlPlan, zone: ServerZone): 
     check('binlog_row_value_options', !/PARTIAL_JSON/i.test(vars.binlog_row_value_options), 'full JSON images',
       "binlog_row_value_options is PARTIAL_JSON: SET GLOBAL binlog_row_value_options = ''");
   }
-  check('foreign keys', plan.facts.foreignKeys.length === 0 && plan.facts.referencedBy.length === 0, 'none',
-    `${t} has foreign keys (${[...plan.facts.foreignKeys, ...plan.facts.referencedBy].join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
+  // Keys from other tables would follow the original to its __old name at the RENAME: never allowed.
+  check('foreign keys in', plan.facts.referencedBy.length === 0, 'none',
+    `${t} is referenced by foreign keys (${plan.facts.referencedBy.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
+  // Keys to other tables are not copied by CREATE TABLE ... LIKE: allowed only when the operator says to discard them.
+  check('foreign keys out', plan.facts.foreignKeys.length === 0 || plan.discardForeignKeys,
+    plan.facts.foreignKeys.length ? `discarded on request: ${plan.facts.foreignKeys.join(', ')}` : 'none',
+    `${t} has foreign keys (${plan.facts.foreignKeys.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`);
   check('triggers', plan.facts.triggers.length === 0, 'none',
     `${t} has triggers (${plan.facts.triggers.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
   const keyTypes = plan.keyColumns.map((c) => plan.original.columns.find((x) => x.name === c)!);

@@ -25,6 +25,8 @@ export interface MysqlPlan {
   shadowKeyColumns: string[];
   columns: ColumnPair[];
   facts: TableFacts;
+  /** Foreign keys to other tables are left off the new table, on request. */
+  discardForeignKeys: boolean;
   original: TableShape;
   shadowShape: TableShape;
 }
@@ -84,6 +86,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     shadowKeyColumns: key.shadowColumns,
     columns,
     facts,
+    discardForeignKeys: request.discardForeignKeys === true,
     original,
     shadowShape,
   };
@@ -102,6 +105,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       `new columns (default values): ${shadowShape.columns.filter((c) => !kept.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
       `dropped columns: ${original.columns.filter((c) => !sources.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
+      ...(request.discardForeignKeys && facts.foreignKeys.length ? [`foreign keys left off the new table: ${facts.foreignKeys.join(', ')}`] : []),
     ],
     detail,
   };

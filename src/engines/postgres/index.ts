@@ -60,6 +60,9 @@ class PostgresEngine implements Engine {
    * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).
    */
   async prepare(request: MigrationRequest): Promise<Plan> {
+    if (request.discardForeignKeys) {
+      throw new UserError('--discard-foreign-keys is for MySQL/MariaDB; on PostgreSQL foreign keys are carried over to the new table');
+    }
     const { schema, name } = parseTableName(request.table);
     const names = helperNames(schema, name);
     const t = await inspectTable(this.pool, schema, name);

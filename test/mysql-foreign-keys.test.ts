@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mysql from 'mysql2/promise';
+import { adminPool, differences, helperTables, migrateMysql, runCli, schemaOf } from './support/mysql.js';
+
+let db: mysql.Pool;
+
+beforeAll(async () => {
+  db = adminPool();
+});
+
+afterAll(async () => {
+  await db.query('DROP TABLE IF EXISTS fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.end();
+});
+
+async function seed() {
+  await db.query('DROP TABLE IF EXISTS fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.query('CREATE TABLE fk_parent (id INT PRIMARY KEY) ENGINE=InnoDB');
+  await db.query('INSERT INTO fk_parent SELECT seq FROM seq_1_to_10');
+  await db.query(`CREATE TABLE fk_child (id INT PRIMARY KEY, parent_id INT NOT NULL,
+    CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES fk_parent (id)) ENGINE=InnoDB`);
+  await db.query('INSERT INTO fk_child SELECT seq, 1 + seq % 10 FROM seq_1_to_5000');
+}
+
+describe('foreign keys', () => {
+  it('a table with foreign keys to others is refused unless they are discarded, naming the flag', async () => {
+    await seed();
+    const before = await schemaOf(db, 'fk_child');
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'fk_child', '--alter', 'ADD COLUMN x INT', '--execute']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/has foreign keys \(fk_child_parent -> fk_parent\).*--discard-foreign-keys/);
+    expect(await schemaOf(db, 'fk_child')).toBe(before);
+    expect(await helperTables(db, 'fk_child')).toEqual([]);
+  });
+
+  it('with --discard-foreign-keys the table is migrated with every row, and the new table has no foreign key', async () => {
+    await seed();
+    await db.query('CREATE TABLE fk_copy AS SELECT * FROM fk_child');
+    await migrateMysql('fk_child', 'ADD COLUMN x INT', {}, { discardForeignKeys: true });
+    expect(await schemaOf(db, 'fk_child')).not.toMatch(/FOREIGN KEY/);
+    await db.query('ALTER TABLE fk_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
+    expect(await differences(db, 'fk_child', 'fk_copy')).toEqual([]);
+  });
+
+  it('a table other tables refer to is refused even with --discard-foreign-keys (their keys would follow the old table)', async () => {
+    await seed();
+    const r = runCli(['migrate', '--url', '$URL', '--table', 'fk_parent', '--alter', 'ADD COLUMN x INT', '--execute', '--discard-foreign-keys']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/fk_parent is referenced by foreign keys \(fk_child\.fk_child_parent\)/);
+    expect(await helperTables(db, 'fk_parent')).toEqual([]);
+  });
+});
