@@ -13,8 +13,10 @@ const rawText = { getTypeParser: () => (value: string) => value } as unknown as 
 
 export function openPool(url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, types: rawText, max: 8, application_name: 'shadowcut' });
-  // An idle client losing its connection must not crash the process; the next query reports it.
+  // A client losing its connection (a failover, a terminated backend) must not crash the process with
+  // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
@@ -137,7 +139,8 @@ export function parseTableName(input: string): { schema: string; name: string } 
 }
 
 /** Connection lost, server shutting down or refusing connections for now: worth retrying. */
-const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01']);
+// 55006: a replication slot still held by a walsender that is going away (after a lost connection).
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01', '55006']);
 
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
