@@ -55,6 +55,9 @@ export function migrateCommand(): Command {
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old', false)
     .option('--discard-foreign-keys', 'MySQL: migrate a table with foreign keys to other tables; the new table has none (as gh-ost)', false)
+    .option('--include-triggers', "MySQL: move the table's triggers to the new table at the cut-over (renamed with --trigger-suffix)", false)
+    .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
+    .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
     .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
@@ -112,7 +115,13 @@ export function migrateCommand(): Command {
       try {
         const result = await migrate(
           engine,
-          { url: opts.url, table: opts.table, alter: opts.alter, discardForeignKeys: opts.discardForeignKeys },
+          {
+            url: opts.url,
+            table: opts.table,
+            alter: opts.alter,
+            discardForeignKeys: opts.discardForeignKeys,
+            triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
+          },
           {
             execute: opts.execute,
             chunkTimeMs: opts.chunkTimeMs,

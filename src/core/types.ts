@@ -18,6 +18,8 @@ export interface MigrationRequest {
   alter: string;
   /** Migrate a table with foreign keys to other tables; the new table has none (gh-ost's flag of the same name). */
   discardForeignKeys?: boolean;
+  /** Move the table's triggers to the new table, renamed with this suffix (gh-ost's --include-triggers). */
+  triggers?: { suffix: string; removeSuffixIfExists: boolean };
 }
 
 /** Everything the runner needs to know about a migration; `detail` is the engine's own. */

@@ -55,14 +55,14 @@ export const FLAG_TABLE: Record<string, { treatment: FlagTreatment; how: string 
   'analyze-ghost-table-before-cutover': { treatment: 'ignored', how: 'statistics only; does not change data. shadowcut has no such step.' },
   'attempt-instant-ddl': { treatment: 'ignored', how: 'shadowcut always builds and copies a shadow table; the case still checks that the copy is exact.' },
   'allow-zero-in-date': { treatment: 'ignored', how: 'shadowcut keeps the server\'s global sql_mode in its sessions (plus NO_AUTO_VALUE_ON_ZERO); MariaDB\'s default sql_mode has no NO_ZERO_DATE/NO_ZERO_IN_DATE, so zero dates are accepted without a flag.' },
-  'discard-foreign-keys': { treatment: 'mapped', how: 'passed as `--discard-foreign-keys` when `shadowcut migrate --help` lists it; until then nothing is passed and shadowcut refuses the table for its foreign keys. (Appending `DROP FOREIGN KEY <name>` to the ALTER does not work either: shadowcut builds its probe and shadow with CREATE TABLE ... LIKE, which does not copy foreign keys, so the DROP fails with "check that it exists".)' },
+  'discard-foreign-keys': { treatment: 'mapped', how: 'shadowcut\'s `--discard-foreign-keys`: a table with foreign keys to other tables is migrated, and the new table has none (tables referenced by others stay refused).' },
   gtid: { treatment: 'ignored', how: 'shadowcut positions its binlog reader by file/offset; MariaDB always has GTIDs, so the case runs as an ordinary one.' },
   'postpone-cut-over-flag-file': { treatment: 'mapped', how: 'shadowcut\'s `--postpone-cutover-flag-file` (when its --help lists it; else the runner holds a metadata lock on the table instead): the runner injects the case\'s DML once the copy is done and removes the file 5 s later.' },
   'checkpoint-seconds': { treatment: 'emulated', how: 'gtid-resume only: the runner kills shadowcut (SIGKILL) during the copy and reruns it with `--resume` if shadowcut offers that flag; otherwise the case is skipped.' },
   'nice-ratio': { treatment: 'ignored', how: 'gtid-resume only (stretches gh-ost\'s copy); shadowcut has no nice ratio.' },
-  'include-triggers': { treatment: 'unsupported', how: 'shadowcut does not migrate triggers: it refuses tables that have triggers (preflight "triggers"). Passed through as nothing; the case fails until trigger support exists.' },
-  'trigger-suffix': { treatment: 'unsupported', how: 'see `--include-triggers`.' },
-  'remove-trigger-suffix-if-exists': { treatment: 'unsupported', how: 'see `--include-triggers`.' },
+  'include-triggers': { treatment: 'mapped', how: 'shadowcut\'s `--include-triggers`: the triggers are created on the new table under the cut-over lock, after the last changes are applied, so they never fire for shadowcut\'s own writes.' },
+  'trigger-suffix': { treatment: 'mapped', how: 'shadowcut\'s `--trigger-suffix` (same meaning: the new table\'s trigger names carry it).' },
+  'remove-trigger-suffix-if-exists': { treatment: 'mapped', how: 'shadowcut\'s `--remove-trigger-suffix-if-exists` (same meaning).' },
 };
 
 /** Splits a shell command line into words the way bash would for the simple quoting gh-ost's files use. */

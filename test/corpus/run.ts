@@ -232,8 +232,9 @@ class Harness {
   /** gh-ost flags that become shadowcut options (see FLAG_TABLE); only those shadowcut offers. */
   private optionsFor(c: CaseDef): string[] {
     const out: string[] = [];
-    for (const name of ['discard-foreign-keys']) {
-      if (c.flags.some((f) => f.name === name) && this.supports(name)) out.push(`--${name}`);
+    for (const name of ['discard-foreign-keys', 'include-triggers', 'trigger-suffix', 'remove-trigger-suffix-if-exists']) {
+      const flag = c.flags.find((f) => f.name === name);
+      if (flag && this.supports(name)) out.push(flag.value === null ? `--${name}` : `--${name}=${flag.value}`);
     }
     return out;
   }

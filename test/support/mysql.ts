@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/runner.js';
+import type { MigrationRequest } from '../../src/core/types.js';
 
 export function mysqlUrl(): string {
   const url = process.env.SHADOWCUT_MYSQL_URL;
@@ -28,7 +29,7 @@ export function adminPool(): mysql.Pool {
   });
 }
 
-export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: { discardForeignKeys?: boolean } = {}) {
+export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
   const engine = await createMysqlEngine(mysqlUrl());
   try {
     return await migrate(engine, { url: mysqlUrl(), table, alter, ...request }, { execute: true, ...options });

@@ -30,8 +30,9 @@ export async function runChecks(pool: Pool, plan: MysqlPlan, zone: ServerZone): 
   check('foreign keys out', plan.facts.foreignKeys.length === 0 || plan.discardForeignKeys,
     plan.facts.foreignKeys.length ? `discarded on request: ${plan.facts.foreignKeys.join(', ')}` : 'none',
     `${t} has foreign keys (${plan.facts.foreignKeys.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`);
-  check('triggers', plan.facts.triggers.length === 0, 'none',
-    `${t} has triggers (${plan.facts.triggers.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`);
+  check('triggers', plan.facts.triggers.length === 0 || plan.triggers.length > 0,
+    plan.triggers.length ? `moved at the cut-over: ${plan.triggers.map((x) => `${x.name} -> ${x.newName}`).join(', ')}` : 'none',
+    `${t} has triggers (${plan.facts.triggers.join(', ')}); pass --include-triggers to move them to the new table at the cut-over`);
   const keyTypes = plan.keyColumns.map((c) => plan.original.columns.find((x) => x.name === c)!);
   check('key type', keyTypes.every((c) => !/^(float|double|real)\b/i.test(c.type)), 'exact',
     `the key ${plan.keyIndex} has an approximate (FLOAT/DOUBLE) column; give the table an exact PRIMARY KEY first`);

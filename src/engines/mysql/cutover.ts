@@ -42,6 +42,8 @@ export async function cutover(
     await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
     const lockedAt = performance.now();
     await options.catchUp(await binlogHead(locker), new LockedSession(locker));
+    // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
+    await createTriggers(locker, plan);
 
     rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => {
       renamed = true;
@@ -59,12 +61,31 @@ export async function cutover(
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
     if (rename) await rename.catch(() => {});
     if (renamed) return { lockedMs: -1 };
+    await dropTriggers(pool, plan); // a later attempt creates them again
     await dropSentry(pool, plan.database, plan.old);
     throw error;
   } finally {
     await locker.end().catch(() => locker.destroy());
     await renamer.end().catch(() => renamer.destroy());
   }
+}
+
+/** Each in the sql_mode it was created with, which governs how its body runs. */
+async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
+  if (plan.triggers.length === 0) return;
+  const [[mode]] = await locker.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS m');
+  try {
+    for (const trigger of plan.triggers) {
+      await locker.query('SET SESSION sql_mode = ?', [trigger.sqlMode]);
+      await locker.query(trigger.create);
+    }
+  } finally {
+    await locker.query('SET SESSION sql_mode = ?', [mode.m]);
+  }
+}
+
+async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
+  for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
 }
 
 async function waitUntilQueued(pool: Pool, renamer: Connection, rename: Promise<unknown>, timeoutMs: number) {

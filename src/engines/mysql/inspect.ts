@@ -95,3 +95,38 @@ export async function tableExists(db: Pool, database: string, table: string): Pr
   return rows.length > 0;
 }
 
+
+export interface MysqlTrigger {
+  name: string;
+  timing: string;
+  event: string;
+  body: string;
+  definer: string;
+  sqlMode: string;
+}
+
+/** In firing order: creating them again in this order keeps their relative order. */
+export async function readTriggers(db: Pool, database: string, table: string): Promise<MysqlTrigger[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE
+       FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?
+      ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER`,
+    [database, table],
+  );
+  return rows.map((r) => ({
+    name: String(r.TRIGGER_NAME),
+    timing: String(r.ACTION_TIMING),
+    event: String(r.EVENT_MANIPULATION),
+    body: String(r.ACTION_STATEMENT),
+    definer: String(r.DEFINER),
+    sqlMode: String(r.SQL_MODE),
+  }));
+}
+
+export async function triggerExists(db: Pool, database: string, name: string): Promise<boolean> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?', [
+    database,
+    name,
+  ]);
+  return rows.length > 0;
+}

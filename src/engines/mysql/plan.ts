@@ -3,7 +3,7 @@ import { UserError } from '../../core/errors.js';
 import type { MigrationRequest, Plan } from '../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { missingPrivileges } from './checks.js';
-import { describeTable, tableExists, tableFacts, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
+import { describeTable, readTriggers, tableExists, tableFacts, triggerExists, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
 import { ident, qualified } from './sql.js';
 
 export interface ColumnPair {
@@ -11,6 +11,14 @@ export interface ColumnPair {
   target: string;
   /** How each side is rendered for the checksum; null when a type change makes the two incomparable. */
   checksum: [string, string] | null;
+}
+
+/** A trigger of the original, to be created on the shadow at the cut-over under its new name. */
+export interface TriggerPlan {
+  name: string;
+  newName: string;
+  create: string;
+  sqlMode: string;
 }
 
 export interface MysqlPlan {
@@ -27,6 +35,8 @@ export interface MysqlPlan {
   facts: TableFacts;
   /** Foreign keys to other tables are left off the new table, on request. */
   discardForeignKeys: boolean;
+  /** Triggers moved to the new table at the cut-over, on request; empty otherwise. */
+  triggers: TriggerPlan[];
   original: TableShape;
   shadowShape: TableShape;
 }
@@ -87,6 +97,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     columns,
     facts,
     discardForeignKeys: request.discardForeignKeys === true,
+    triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,
   };
@@ -105,10 +116,40 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       `new columns (default values): ${shadowShape.columns.filter((c) => !kept.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
       `dropped columns: ${original.columns.filter((c) => !sources.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
+      ...(request.triggers && facts.triggers.length ? [`triggers moved to the new table at the cut-over: ${facts.triggers.join(', ')}`] : []),
       ...(request.discardForeignKeys && facts.foreignKeys.length ? [`foreign keys left off the new table: ${facts.foreignKeys.join(', ')}`] : []),
     ],
     detail,
   };
+}
+
+export /**
+ * Trigger names are unique per database and the original keeps its triggers until the RENAME, so the
+ * new table's carry a suffix (or lose it, with removeSuffixIfExists, so names alternate across runs).
+ */
+async function planTriggers(
+  pool: Pool,
+  database: string,
+  table: string,
+  shadow: string,
+  options: { suffix: string; removeSuffixIfExists: boolean },
+): Promise<TriggerPlan[]> {
+  if (!options.suffix) throw new UserError('--trigger-suffix must not be empty: trigger names are unique per database');
+  const plans: TriggerPlan[] = [];
+  for (const t of await readTriggers(pool, database, table)) {
+    const newName = options.removeSuffixIfExists && t.name.endsWith(options.suffix) ? t.name.slice(0, -options.suffix.length) : t.name + options.suffix;
+    if (newName.length > 64) throw new UserError(`trigger ${t.name} would be named ${newName} on the new table, longer than 64 characters; use a shorter --trigger-suffix`);
+    if (await triggerExists(pool, database, newName)) throw new UserError(`trigger ${newName} already exists in ${database}; choose another --trigger-suffix`);
+    const at = t.definer.lastIndexOf('@');
+    const definer = `'${t.definer.slice(0, at).replace(/'/g, "''")}'@'${t.definer.slice(at + 1).replace(/'/g, "''")}'`;
+    plans.push({
+      name: t.name,
+      newName,
+      create: `CREATE DEFINER=${definer} TRIGGER ${qualified(database, newName)} ${t.timing} ${t.event} ON ${qualified(database, shadow)} FOR EACH ROW ${t.body}`,
+      sqlMode: t.sqlMode,
+    });
+  }
+  return plans;
 }
 
 export function parseTableName(name: string, database: string): string {

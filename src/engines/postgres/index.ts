@@ -63,6 +63,9 @@ class PostgresEngine implements Engine {
     if (request.discardForeignKeys) {
       throw new UserError('--discard-foreign-keys is for MySQL/MariaDB; on PostgreSQL foreign keys are carried over to the new table');
     }
+    if (request.triggers) {
+      throw new UserError('--include-triggers is for MySQL/MariaDB; on PostgreSQL triggers are always carried over to the new table');
+    }
     const { schema, name } = parseTableName(request.table);
     const names = helperNames(schema, name);
     const t = await inspectTable(this.pool, schema, name);
