@@ -126,9 +126,14 @@ export async function pgTextDifferences(db: pg.Pool, a: string, b: string): Prom
   return { onlyA: Number(rows[0].a), onlyB: Number(rows[0].b) };
 }
 
+/** Drops the tables with their dependants, and what a migration of each leaves (`__new`, `__old`). */
+export async function pgDropTables(db: pg.Pool, tables: string[]): Promise<void> {
+  await db.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}__new`, `${t}__old`]).join(', ')} CASCADE`);
+}
+
 /** Creates `ddl` (with `{t}` for the name) for each table and fills each with `fill`, dropping leftovers first. */
 export async function pgTwins(db: pg.Pool, tables: string[], ddl: string, fill?: string): Promise<void> {
-  await db.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}__new`, `${t}__old`]).join(', ')} CASCADE`);
+  await pgDropTables(db, tables);
   for (const t of tables) {
     await db.query(ddl.replaceAll('{t}', t));
     if (fill) await db.query(fill.replaceAll('{t}', t));

@@ -20,7 +20,11 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
             (SELECT string_agg(pubname, ', ') FROM pg_publication WHERE puballtables) AS all_tables,
             to_regclass($2) IS NOT NULL AS shadow_exists, to_regclass($3) IS NOT NULL AS old_exists,
             EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $4) AS slot_exists,
-            EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $4) AS publication_exists
+            EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $4) AS publication_exists,
+            (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
+               FROM pg_depend dep JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
+              WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+                AND dep.refobjid = $1 AND v.relkind = 'm') AS matviews
        FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = $1`,
     [t.oid, qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot],
   );
@@ -43,6 +47,10 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
       `${table} is partitioned or a partition; shadowcut does not migrate partitioned tables yet: ALTER the partitions or the parent directly`),
     check('logged', t.persistence !== 'u', 'logged table',
       `${table} is UNLOGGED, so logical replication cannot follow its changes; ALTER TABLE ... SET LOGGED first, or ALTER it directly`),
+    // A materialized view stays bound to the old table's OID: it would go on refreshing from the old
+    // table, and would keep it from being dropped.
+    check('materialized views', !s.matviews, 'none',
+      `materialized view(s) ${s.matviews} depend on ${table}; they cannot be moved to the new table: drop them for the migration and create them again after`),
     check('row identity', t.key !== null, `key (${t.key?.columns.join(', ')}) matches the replica identity`, t.noKeyReason),
     // Not a refusal: such a publication also publishes the shadow table, which its subscribers do not have.
     check('publications', true, s.all_tables

@@ -5,13 +5,14 @@ import type { PgDetail } from './plan.js';
 
 /** Idempotent: every step tolerates what an earlier (possibly interrupted) cleanup already removed. */
 export async function cleanup(pool: pg.Pool, d: PgDetail, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+  // The slot holds WAL back on the server: it goes first, whatever fails after it.
+  await dropStream(pool, d.slot, d.publication);
   if (options.cutOver) {
     await validateForeignKeys(pool, d);
     if (options.dropOld) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.old)}`);
   } else {
     await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.shadow)}`);
   }
-  await dropStream(pool, d.slot, d.publication);
 }
 
 export async function dropStream(pool: pg.Pool, slot: string, publication: string): Promise<void> {

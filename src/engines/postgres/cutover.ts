@@ -2,7 +2,9 @@ import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../core/types.js';
 import { asLockTimeout, ident, PgSession, qualified, type Client } from './connect.js';
 import type { Copier } from './copy.js';
-import type { PgDetail } from './plan.js';
+import { columnSignature, type PgDetail } from './plan.js';
+import { readColumns } from './inspect.js';
+import { UserError } from '../../core/errors.js';
 import { fence } from './stream.js';
 
 /**
@@ -20,6 +22,12 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
     await client.query(`LOCK TABLE ${copier.original}, ${copier.shadow} IN ACCESS EXCLUSIVE MODE`);
+    // The stream reports another session's DDL only when a change to the table follows it; under
+    // this lock nothing can follow, so look at the columns themselves before swapping.
+    const columns = (await readColumns(client, d.oid)).filter((c) => c.generated === '');
+    if (columnSignature(columns) !== columnSignature(d.streamColumns)) {
+      throw new UserError(`${d.schema}.${d.name} was altered during the migration (its columns changed); start again`);
+    }
     await options.catchUp(await fence(pool), new PgSession(client, true));
 
     const carried = await boundToOriginal(client, d);

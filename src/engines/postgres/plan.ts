@@ -40,3 +40,8 @@ export interface PgDetail {
 export function detailOf(plan: Plan): PgDetail {
   return plan.detail as PgDetail;
 }
+
+/** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
+export function columnSignature(columns: { name: string; typeOid: string | number }[]): string {
+  return columns.map((c) => `${c.name}:${c.typeOid}`).join(',');
+}

@@ -4,7 +4,7 @@ import { keyId } from '../../core/change-buffer.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position } from '../../core/types.js';
 import { ident, inTransaction, lsnValue, qualified } from './connect.js';
-import type { PgDetail } from './plan.js';
+import { columnSignature, type PgDetail } from './plan.js';
 
 const { LogicalReplicationService, PgoutputPlugin } = replication;
 
@@ -162,6 +162,5 @@ export async function openStream(
 }
 
 function sameColumns(relation: Pgoutput.MessageRelation, d: PgDetail): boolean {
-  const now = relation.columns.map((c) => `${c.name}:${c.typeOid}`).join(',');
-  return now === d.streamColumns.map((c) => `${c.name}:${c.typeOid}`).join(',');
+  return columnSignature(relation.columns) === columnSignature(d.streamColumns);
 }
