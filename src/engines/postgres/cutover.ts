@@ -21,6 +21,14 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
   try {
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
+    // Re-adding the table's own foreign keys locks the tables they reference (SHARE ROW EXCLUSIVE).
+    // Take those first: an application's cascade locks parent then child, and the opposite order
+    // here would deadlock with it, with the application's transaction as a possible victim.
+    const parents = await client.query(
+      `SELECT DISTINCT confrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid <> $1`,
+      [d.oid],
+    );
+    if (parents.rows.length) await client.query(`LOCK TABLE ${parents.rows.map((r) => r.t).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
     await client.query(`LOCK TABLE ${copier.original}, ${copier.shadow} IN ACCESS EXCLUSIVE MODE`);
     // The stream reports another session's DDL only when a change to the table follows it; under
     // this lock nothing can follow, so look at the columns themselves before swapping.
