@@ -12,7 +12,8 @@ beforeAll(() => {
 
 afterAll(async () => {
   await db.query('DROP MATERIALIZED VIEW IF EXISTS pcg_mv');
-  await pgDropTables(db, ['pcg_ddl', 'pcg_mat']);
+  await db.query('DROP VIEW IF EXISTS pcg_v');
+  await pgDropTables(db, ['pcg_ddl', 'pcg_mat', 'pcg_vt']);
   await db.end();
 });
 
@@ -53,5 +54,20 @@ describe('a materialized view on the table', () => {
     await db.query('CREATE MATERIALIZED VIEW pcg_mv AS SELECT qty, count(*) FROM pcg_mat GROUP BY qty');
     await expect(migratePg('pcg_mat', 'ADD COLUMN extra int')).rejects.toThrow(/materialized view\(s\) pcg_mv depend on public\.pcg_mat/);
     expect(await pgHelpers(db, 'pcg_mat')).toEqual([]);
+  });
+});
+
+describe('a view using a column the ALTER changes', () => {
+  it('is refused up front, naming view and column; a view on other columns is no obstacle', async () => {
+    await seed('pcg_vt');
+    await db.query('CREATE VIEW pcg_v AS SELECT id, qty FROM pcg_vt');
+    await expect(migratePg('pcg_vt', 'ALTER COLUMN qty TYPE bigint')).rejects.toThrow(/view\(s\) pcg_v \(qty\) use column\(s\) the ALTER drops, renames or retypes/);
+    await expect(migratePg('pcg_vt', 'RENAME COLUMN qty TO amount')).rejects.toThrow(/view\(s\) pcg_v \(qty\)/);
+    expect(await pgHelpers(db, 'pcg_vt')).toEqual([]);
+    await db.query('ALTER TABLE pcg_vt ADD COLUMN other int');
+    const result = await migratePg('pcg_vt', 'ALTER COLUMN other TYPE bigint');
+    expect(result.executed).toBe(true);
+    const { rows } = await db.query('SELECT count(*) AS n FROM pcg_v');
+    expect(rows[0].n).toBe('20000');
   });
 });

@@ -24,9 +24,14 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
             (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
                FROM pg_depend dep JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
               WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
-                AND dep.refobjid = $1 AND v.relkind = 'm') AS matviews
+                AND dep.refobjid = $1 AND v.relkind = 'm') AS matviews,
+            (SELECT string_agg(DISTINCT v.oid::regclass::text || ' (' || a.attname || ')', ', ')
+               FROM pg_depend dep JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
+               JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+              WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+                AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v' AND a.attname = ANY($5::text[])) AS bound_views
        FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = $1`,
-    [t.oid, qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot],
+    [t.oid, qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot, d.changedColumns],
   );
   const s = rows[0];
   const superuser = isTrue(s.rolsuper);
@@ -51,6 +56,9 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
     // table, and would keep it from being dropped.
     check('materialized views', !s.matviews, 'none',
       `materialized view(s) ${s.matviews} depend on ${table}; they cannot be moved to the new table: drop them for the migration and create them again after`),
+    // Views are recreated on the new table from their definition, which names the old columns.
+    check('views', !s.bound_views, 'no view uses a column the ALTER changes',
+      `view(s) ${s.bound_views} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`),
     check('row identity', t.key !== null, `key (${t.key?.columns.join(', ')}) matches the replica identity`, t.noKeyReason),
     // Not a refusal: such a publication also publishes the shadow table, which its subscribers do not have.
     check('publications', true, s.all_tables

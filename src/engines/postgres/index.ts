@@ -99,6 +99,7 @@ class PostgresEngine implements Engine {
       streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid })),
       indexes: layout.indexes,
       indexRenames: layout.indexRenames,
+      changedColumns: layout.changedColumns,
       validatedForeignKeys: fks.rows.map((r) => r.conname),
     };
     return {

@@ -33,6 +33,8 @@ export interface PgDetail {
   indexes: ShadowIndex[];
   /** Original index name -> shadow index name, swapped at cut-over so the table keeps its index names. */
   indexRenames: { original: string; shadow: string }[];
+  /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
+  changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
 }

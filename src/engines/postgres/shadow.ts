@@ -9,6 +9,8 @@ export interface ShadowLayout {
   shadowKey: string[];
   indexes: ShadowIndex[];
   indexRenames: { original: string; shadow: string }[];
+  /** Original columns dropped, renamed or retyped. */
+  changedColumns: string[];
   summary: string[];
 }
 
@@ -44,7 +46,7 @@ export async function buildShadow(
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
   const after = await readColumns(client, oid);
 
-  const { columns, summary } = mapColumns(t.columns, before, after, using);
+  const { columns, summary, changed } = mapColumns(t.columns, before, after, using);
   const targetOf = new Map(columns.map((c) => [c.source, c.target]));
   const shadowKey = t.key!.columns.map((k) => targetOf.get(ident(k)));
   if (shadowKey.some((k) => k === undefined)) {
@@ -67,6 +69,7 @@ export async function buildShadow(
     shadowKey: shadowKey as string[],
     indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
+    changedColumns: changed,
     summary,
   };
 }
@@ -77,21 +80,25 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
   const columns: ColumnMap[] = [];
   const summary: string[] = [];
   const kept = new Set<number>();
+  /** Original columns dropped, renamed or retyped: a view using one cannot be moved to the new table. */
+  const changed: string[] = [];
   for (const col of original) {
     const target = afterByNum.get(beforeByName.get(col.name)!);
     if (!target) {
       summary.push(`column ${col.name} dropped`);
+      changed.push(col.name);
       continue;
     }
     kept.add(target.attnum);
     if (target.name !== col.name) summary.push(`column ${col.name} renamed to ${target.name}`);
     if (target.type !== col.type) summary.push(`column ${target.name}: ${col.type} -> ${target.type}`);
+    if (target.name !== col.name || target.type !== col.type) changed.push(col.name);
     // A stored generated column is computed by the server from the copied columns.
     if (target.generated === 's') continue;
     columns.push({ source: using.get(col.name) ?? ident(col.name), target: target.name, type: target.type });
   }
   for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
-  return { columns, summary };
+  return { columns, summary, changed };
 }
 
 /**
