@@ -46,6 +46,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 export class MysqlEngine implements Engine {
   readonly kind = 'mysql' as const;
   private movers = new WeakMap<MysqlPlan, RowMover>();
+  private readonly checkpointTables = new Set<string>();
 
   constructor(
     readonly target: MysqlTarget,
@@ -114,6 +115,7 @@ export class MysqlEngine implements Engine {
     if (!options.cutOver) drop.push(p.shadow);
     if (options.cutOver && options.dropOld) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
+    this.checkpointTables.delete(qualified(p.database, names.state));
   }
 
   async swapped(plan: Plan): Promise<boolean> {
@@ -133,7 +135,11 @@ export class MysqlEngine implements Engine {
   async saveCheckpoint(plan: Plan, checkpoint: string): Promise<void> {
     const p = detailOf(plan);
     const table = qualified(p.database, helperNames(p.table).state);
-    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
+    // Once per run, not at every save: each CREATE ... IF NOT EXISTS is DDL, written to the binlog and replayed by every replica.
+    if (!this.checkpointTables.has(table)) {
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
+      this.checkpointTables.add(table);
+    }
     await this.pool.query(`REPLACE INTO ${table} (id, checkpoint) VALUES (1, ?)`, [checkpoint]);
   }
 

@@ -44,6 +44,7 @@ class PostgresEngine implements Engine {
   readonly kind = 'postgres' as const;
   private readonly copiers = new WeakMap<object, Copier>();
   private streams = new Set<ChangeStream>();
+  private readonly checkpointTables = new Set<string>();
 
   constructor(
     private readonly url: string,
@@ -175,6 +176,7 @@ class PostgresEngine implements Engine {
     await cleanup(this.pool, d, options);
     const names = helperNames(d.schema, d.name);
     for (const t of [names.state, names.heartbeat]) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, t)}`);
+    this.checkpointTables.delete(qualified(d.schema, names.state));
   }
 
   async swapped(plan: Plan): Promise<boolean> {
@@ -193,7 +195,11 @@ class PostgresEngine implements Engine {
   async saveCheckpoint(plan: Plan, checkpoint: string): Promise<void> {
     const d = detailOf(plan);
     const table = qualified(d.schema, helperNames(d.schema, d.name).state);
-    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, checkpoint text NOT NULL)`);
+    // Once per run, not at every save (it is DDL, however cheap when the table exists).
+    if (!this.checkpointTables.has(table)) {
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, checkpoint text NOT NULL)`);
+      this.checkpointTables.add(table);
+    }
     await this.pool.query(`INSERT INTO ${table} VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, [checkpoint]);
   }
 
