@@ -8,7 +8,8 @@ import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defaultSocketPath, sendControl, startControlServer, type ControlAnswer, type ControlRequest, type ControlServer, type RunningAnswer as Running } from '../src/core/control-server.js';
 import { AbortedError, UserError } from '../src/core/errors.js';
-import { RunState } from '../src/core/run-state.js';
+import type { RunState } from '../src/core/run-state.js';
+import { runState } from './support/run.js';
 import { migrate, type MigrateResult } from '../src/core/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
@@ -36,7 +37,7 @@ afterAll(async () => {
 });
 
 function newState(table: string, maxRowsPerSec = 0): RunState {
-  return new RunState({ chunkTimeMs: 5, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec }, { table, alter: 'ADD COLUMN note INT', engine: 'mysql' });
+  return runState(table, 'ADD COLUMN note INT', 'mysql', { chunkTimeMs: 5, maxRowsPerSec });
 }
 
 async function serve(state: RunState, options: { table: string; port?: number; idleTimeoutMs?: number }): Promise<ControlServer> {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { silentReporter } from '../src/core/reporter.js';
-import { RunState } from '../src/core/run-state.js';
 import { adminPool, differences, migrateMysql } from './support/mysql.js';
+import { runState } from './support/run.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
 const ROWS = 80_000;
@@ -39,7 +39,7 @@ describe('a lost connection', () => {
     await db.query('CREATE TABLE rc_mirror LIKE rc_t');
     await db.query('INSERT INTO rc_mirror SELECT * FROM rc_t');
     const load = new MirrorWorkload(db, ['rc_t', 'rc_mirror'], writes, () => new Set());
-    const state = new RunState({ chunkTimeMs: 10, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 }, { table: 'rc_t', alter: '', engine: 'mysql' });
+    const state = runState('rc_t', 'ADD COLUMN w INT', 'mysql', { chunkTimeMs: 10 });
     load.start();
     let kills = 0;
     const warnings: string[] = [];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { AbortedError } from '../src/core/errors.js';
-import { RunState } from '../src/core/run-state.js';
+import { runState } from './support/run.js';
 import { inWindow, parseWindow } from '../src/core/throttler.js';
 import { adminPool, differences, helperTables, migrateMysql, schemaOf } from './support/mysql.js';
 
@@ -27,8 +27,7 @@ async function seed() {
   await db.query('INSERT INTO th_t SELECT seq, seq FROM seq_1_to_5000');
 }
 
-const newState = () =>
-  new RunState({ chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 }, { table: 'th_t', alter: '', engine: 'mysql' });
+const newState = () => runState('th_t', 'ADD COLUMN x INT', 'mysql');
 
 /** Polls until `done` or the deadline; returns whether it happened. */
 async function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {

@@ -1,8 +1,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, type MigrateOptions } from '../src/core/runner.js';
-import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { migratePg, pgDifferences, pgPool } from './support/pg.js';
 import { background, runState, waitFor } from './support/run.js';
 
 // Large enough that the copy outlasts --max-lag-ms even on a fast machine: lag from a fresh heartbeat starts at 0.
@@ -10,20 +9,15 @@ const SEED = 300_000;
 const ALTER = `ADD COLUMN note text DEFAULT 'none', ALTER COLUMN qty TYPE bigint`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function env(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; the vitest global setup starts the servers`);
-  return value;
-}
-
-// Values as the server's text, so comparisons are not blurred by JS types.
-const raw = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 let db: pg.Pool;
 let standby: pg.Pool;
+let standbyUrl: string;
 
 beforeAll(() => {
-  db = new pg.Pool({ connectionString: env('SHADOWCUT_PG_URL'), max: 8, types: raw });
-  standby = new pg.Pool({ connectionString: env('SHADOWCUT_PG_STANDBY_URL'), max: 2 });
+  db = pgPool();
+  standbyUrl = process.env.SHADOWCUT_PG_STANDBY_URL ?? '';
+  if (!standbyUrl) throw new Error('SHADOWCUT_PG_STANDBY_URL is not set; the vitest global setup starts the servers');
+  standby = new pg.Pool({ connectionString: standbyUrl, max: 2 });
 });
 
 afterAll(async () => {
@@ -31,15 +25,6 @@ afterAll(async () => {
   await db.end();
   await standby.end();
 });
-
-async function migratePg(table: string, options: Partial<MigrateOptions>) {
-  const engine = await createPostgresEngine(env('SHADOWCUT_PG_URL'));
-  try {
-    return await migrate(engine, { url: env('SHADOWCUT_PG_URL'), table, alter: ALTER }, { execute: true, ...options });
-  } finally {
-    await engine.close();
-  }
-}
 
 async function freshTable(name: string, rows: number): Promise<void> {
   await db.query(`DROP TABLE IF EXISTS ${name}, ${name}__new, ${name}__old, ${name}__state, ${name}__hb`);
@@ -150,7 +135,7 @@ describe('PostgreSQL standby lag', () => {
     await standby.query('SELECT pg_wal_replay_pause()');
     const load = mirrorWorkload(['tp_orders', 'tp_orders_mirror']);
     try {
-      const run = migratePg('tp_orders', { replicas: [env('SHADOWCUT_PG_STANDBY_URL')], state, chunkTimeMs: 50, checksumChunkRows: 5000 });
+      const run = migratePg('tp_orders', ALTER, { replicas: [standbyUrl], state, chunkTimeMs: 50, checksumChunkRows: 5000 });
       const outcome = background(run);
       await waitFor('a throttle on standby lag', () => state.status.state === 'throttled', outcome);
       expect(state.status.throttleReason).toMatch(/^replica lag \d+ ms > 500 ms$/);
@@ -176,11 +161,7 @@ describe('PostgreSQL standby lag', () => {
       expect(state.status.maxLagSeenMs).toBeGreaterThan(500);
       expect(state.status.throttledMs.replica).toBeGreaterThan(0);
       expect(await columns('tp_orders')).toEqual(await columns('tp_orders_mirror'));
-      const { rows } = await db.query(
-        `SELECT (SELECT count(*) FROM (SELECT * FROM tp_orders EXCEPT ALL SELECT * FROM tp_orders_mirror) a) AS only_new,
-                (SELECT count(*) FROM (SELECT * FROM tp_orders_mirror EXCEPT ALL SELECT * FROM tp_orders) b) AS only_mirror`,
-      );
-      expect(rows[0]).toEqual({ only_new: '0', only_mirror: '0' });
+      expect(await pgDifferences(db, 'tp_orders', 'tp_orders_mirror')).toEqual({ onlyA: 0, onlyB: 0 });
       expect(await helpers('tp_orders')).toEqual(['tp_orders__old']);
     } finally {
       await load.stop();
@@ -193,7 +174,7 @@ describe('PostgreSQL standby lag', () => {
     const columnsBefore = await columns('tp_small');
     const port = await closedPort();
     const state = runState('public.tp_small', ALTER, 'postgres', {});
-    const run = migratePg('tp_small', { replicas: [`postgres://postgres:secret@127.0.0.1:${port}/shadowcut_test`], state });
+    const run = migratePg('tp_small', ALTER, { replicas: [`postgres://postgres:secret@127.0.0.1:${port}/shadowcut_test`], state });
     const outcome = background(run);
     await waitFor('a throttle on the unreachable standby', () => state.status.state === 'throttled', outcome);
     expect(state.status.throttleReason).toMatch(new RegExp(`^replica postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${port}/shadowcut_test cannot be measured \\(.*ECONNREFUSED`));
