@@ -35,21 +35,22 @@ export async function openConsistentView(
     await lock.query('COMMIT');
   } catch (error) {
     await lock.query('ROLLBACK').catch(() => {});
+    lock.release(error as Error); // discarded after a failure, in case its connection broke
     for (const reader of [view, twin]) {
       await reader.query('ROLLBACK').catch(() => {});
-      reader.release();
+      reader.release(error as Error);
     }
     throw asLockTimeout(error, 'checksum lock');
-  } finally {
-    lock.release();
   }
+  lock.release();
   return {
     nextBoundary: (after, rows) => copier.nextBoundary(view, after, rows),
     checksum: (range) => Promise.all([digest(view, copier, range, 'original'), digest(twin, copier, range, 'shadow')]),
     async close() {
       for (const reader of [twin, view]) {
-        await reader.query('COMMIT').catch(() => {});
-        reader.release();
+        // A reader whose COMMIT fails (its connection broke) is discarded, not returned to the pool.
+        const failure = await reader.query('COMMIT').then(() => undefined, (error: Error) => error);
+        reader.release(failure);
       }
     },
   };

@@ -71,16 +71,19 @@ export function asLockTimeout(error: unknown, what: string): unknown {
 /** Runs `fn` in one transaction on a pooled connection (READ COMMITTED: each statement sees the latest commits). */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let failure: Error | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
+    failure = error as Error;
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    // Released with its error, the client is discarded: one whose connection broke must never be lent out again.
+    client.release(failure);
   }
 }
 
@@ -145,5 +148,5 @@ const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001'
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
-  return /Connection terminated|connection (was )?closed/i.test(e.message ?? '');
+  return /Connection terminated|connection (was )?closed|connection error and is not queryable/i.test(e.message ?? '');
 }

@@ -17,6 +17,7 @@ import { fence } from './stream.js';
 export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOptions): Promise<CutoverResult> {
   const d = copier.d;
   const client = await pool.connect();
+  let failure: Error | undefined;
   const began = performance.now();
   try {
     await client.query('BEGIN');
@@ -57,10 +58,11 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };
   } catch (error) {
+    failure = error as Error;
     await client.query('ROLLBACK').catch(() => {});
     throw asLockTimeout(error, 'cut-over');
   } finally {
-    client.release();
+    client.release(failure); // discarded after a failure, in case its connection broke
   }
 }
 
