@@ -20,7 +20,7 @@ const ALTER = 'ADD COLUMN `note` TEXT, ADD INDEX `by_note` (`note`(10))';
 /** A run as the runner leaves it: a postponed cut-over (verified twice), throttled by lag and by the operator. */
 function finishedRun(): RunState {
   const state = new RunState(
-    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 },
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0 },
     { table: 'shop.orders', alter: ALTER, engine: 'mysql' },
   );
   Object.assign(state.status, {
@@ -122,7 +122,7 @@ describe('writeReport', () => {
 
   it('reports a failed run from its state alone, with the error and how far it got', async () => {
     const state = new RunState(
-      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0 },
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0 },
       { table: 'public.orders', alter: 'ADD COLUMN note text', engine: 'postgres' },
     );
     state.mark('start');

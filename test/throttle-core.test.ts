@@ -82,11 +82,28 @@ describe('--max-rows-per-sec', () => {
     expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
   });
 
-  it('without a limit the copy never waits for it', async () => {
+  it('without a limit the copy never waits for it, nor rests', async () => {
     await seed();
     const state = newState();
     await migrateMysql('th_t', 'ADD COLUMN x INT', { state });
     expect(state.status.throttledMs.rate).toBeUndefined();
+    expect(state.status.throttledMs.nice).toBeUndefined();
+  });
+});
+
+describe('--nice-ratio', () => {
+  it('rests after each chunk, can be changed while running, and the run still ends with parity', async () => {
+    await seed();
+    await db.query('CREATE TABLE th_copy AS SELECT * FROM th_t');
+    const state = newState();
+    state.set('nice-ratio', '2');
+    expect(() => state.set('nice-ratio', '-1')).toThrow(/non-negative/);
+    expect(state.settings.niceRatio).toBe(2);
+    const result = await migrateMysql('th_t', 'ADD COLUMN x INT', { state });
+    expect(result.rowsCopied).toBe(5000);
+    expect(state.status.throttledMs.nice).toBeGreaterThan(0);
+    await db.query('ALTER TABLE th_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
+    expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
   });
 });
 

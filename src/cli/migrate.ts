@@ -4,10 +4,11 @@ import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, t
 import { startControlServer } from '../core/control-server.js';
 import { startMetricsServer } from '../core/metrics.js';
 import { writeReport } from '../core/report.js';
-import { parseThresholds, RunState } from '../core/run-state.js';
+import { parseThresholds, RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
+import type { DeferIndexes } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
 
@@ -20,6 +21,12 @@ export function positiveInt(value: string): number {
 function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
   return n;
 }
 
@@ -40,6 +47,11 @@ function window(value: string): string {
   return value;
 }
 
+function deferMode(value: string): DeferIndexes {
+  if (value === 'auto' || value === 'on' || value === 'off') return value;
+  throw new InvalidArgumentError('must be auto, on or off');
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function migrateCommand(): Command {
@@ -58,12 +70,14 @@ export function migrateCommand(): Command {
     .option('--include-triggers', "MySQL: move the table's triggers to the new table at the cut-over (renamed with --trigger-suffix)", false)
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
+    .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
     .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
     .option('--max-load <list>', 'hold back at or above these, e.g. Threads_running=25 (PostgreSQL: active_backends=40)', thresholds, {})
     .option('--critical-load <list>', 'abort cleanly at or above these, e.g. Threads_running=200', thresholds, {})
     .option('--max-rows-per-sec <n>', 'copy at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
+    .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
     .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
     .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
@@ -87,7 +101,7 @@ export function migrateCommand(): Command {
       // Made here, not by the runner, so the metrics endpoint and a failure report can read it.
       const table = engine.qualify(opts.table);
       const state = new RunState(
-        { chunkTimeMs: opts.chunkTimeMs, maxLagMs: opts.maxLagMs, maxLoad: opts.maxLoad, criticalLoad: opts.criticalLoad, maxRowsPerSec: opts.maxRowsPerSec },
+        settingsOf(opts),
         { table, alter: opts.alter, engine: engine.kind },
       );
       // A second run on the same table is refused here, before anything is touched.
@@ -120,21 +134,18 @@ export function migrateCommand(): Command {
             table: opts.table,
             alter: opts.alter,
             discardForeignKeys: opts.discardForeignKeys,
+            deferIndexes: opts.deferIndexes,
             triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
           },
           {
             execute: opts.execute,
-            chunkTimeMs: opts.chunkTimeMs,
+            ...settingsOf(opts),
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
             checksumChunkRows: opts.checksumChunkRows,
             dropOld: opts.dropOld,
             resume: opts.resume,
             replicas: opts.replica,
-            maxLagMs: opts.maxLagMs,
-            maxLoad: opts.maxLoad,
-            criticalLoad: opts.criticalLoad,
-            maxRowsPerSec: opts.maxRowsPerSec,
             flagFile: opts.throttleFlagFile,
             window: opts.window,
             postponeCutover: opts.postponeCutover,

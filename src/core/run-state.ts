@@ -12,6 +12,20 @@ export interface Settings {
   criticalLoad: Record<string, number>;
   /** 0 = unlimited. */
   maxRowsPerSec: number;
+  /** After each chunk, rest this many times the chunk's own duration (gh-ost's --nice-ratio). */
+  niceRatio: number;
+}
+
+/** The settings part of a larger options object, so nothing else leaks into the live state. */
+export function settingsOf(o: Settings): Settings {
+  return {
+    chunkTimeMs: o.chunkTimeMs,
+    maxLagMs: o.maxLagMs,
+    maxLoad: o.maxLoad,
+    criticalLoad: o.criticalLoad,
+    maxRowsPerSec: o.maxRowsPerSec,
+    niceRatio: o.niceRatio,
+  };
 }
 
 export interface Status {
@@ -83,9 +97,11 @@ export class RunState {
       case 'chunk-time-ms':
       case 'max-lag-ms':
       case 'max-rows-per-sec':
+      case 'nice-ratio':
         if (!Number.isFinite(number) || number < 0) throw new Error(`${name} must be a non-negative number`);
         if (name === 'chunk-time-ms') this.settings.chunkTimeMs = Math.max(1, number);
         else if (name === 'max-lag-ms') this.settings.maxLagMs = number;
+        else if (name === 'nice-ratio') this.settings.niceRatio = number;
         else this.settings.maxRowsPerSec = number;
         return;
       case 'max-load':
@@ -95,7 +111,7 @@ export class RunState {
         this.settings.criticalLoad = parseThresholds(value);
         return;
       default:
-        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, max-load, critical-load)`);
+        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, nice-ratio, max-load, critical-load)`);
     }
   }
 }

@@ -4,7 +4,7 @@ import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoin
 import { ChunkSizer } from './chunk-sizer.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
 import { silentReporter, type Reporter } from './reporter.js';
-import { RunState, type Settings } from './run-state.js';
+import { RunState, settingsOf, type Settings } from './run-state.js';
 import { fileExists, Throttler, type ThrottleOptions } from './throttler.js';
 import type { CatchUp, ChangeStream, CheckResult, Engine, Key, KeyRange, MigrationRequest, Plan, Position, Probes, Session } from './types.js';
 import { verify } from './verify.js';
@@ -49,6 +49,7 @@ export const defaultOptions: MigrateOptions = {
   maxLoad: {},
   criticalLoad: {},
   maxRowsPerSec: 0,
+  niceRatio: 0,
   lockTimeoutMs: 500,
   cutoverAttempts: 10,
   dropOld: false,
@@ -92,7 +93,7 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
   const state =
     options.state ??
     new RunState(
-      { chunkTimeMs: options.chunkTimeMs, maxLagMs: options.maxLagMs, maxLoad: options.maxLoad, criticalLoad: options.criticalLoad, maxRowsPerSec: options.maxRowsPerSec },
+      settingsOf(options),
       { table: plan.table, alter: plan.alter, engine: engine.kind },
     );
   // A state made by the caller (for its control endpoint or metrics) names the table as typed.
@@ -329,7 +330,16 @@ class Run {
       this.progress(copiedAtStart);
       if (this.copyDone) return;
       await this.limitRate(rows, elapsed);
+      await this.beNice(elapsed);
     }
+  }
+
+  /** --nice-ratio: leave the server to the application for a multiple of each chunk's time. */
+  private async beNice(elapsedMs: number): Promise<void> {
+    const rest = this.state.settings.niceRatio * elapsedMs;
+    if (rest <= 0) return;
+    await this.waitApplying(rest);
+    this.state.status.throttledMs.nice = (this.state.status.throttledMs.nice ?? 0) + Math.round(rest);
   }
 
   /** --max-rows-per-sec: a chunk of n rows takes at least n / limit seconds. */

@@ -20,7 +20,14 @@ export interface MigrationRequest {
   discardForeignKeys?: boolean;
   /** Move the table's triggers to the new table, renamed with this suffix (gh-ost's --include-triggers). */
   triggers?: { suffix: string; removeSuffixIfExists: boolean };
+  /**
+   * Build the new table's non-unique secondary indexes after the copy instead of maintaining them
+   * row by row during it. `auto` lets the engine judge whether the build can hold up replicas.
+   */
+  deferIndexes?: DeferIndexes;
 }
+
+export type DeferIndexes = 'auto' | 'on' | 'off';
 
 /** Everything the runner needs to know about a migration; `detail` is the engine's own. */
 export interface Plan {

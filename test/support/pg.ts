@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/runner.js';
+import type { MigrationRequest } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 
 export const pgUrl = () => {
@@ -15,10 +16,10 @@ export function pgPool(): pg.Pool {
   return new pg.Pool({ connectionString: pgUrl(), max: 12, types: raw });
 }
 
-export async function migratePg(table: string, alter: string, options: Partial<MigrateOptions> = {}) {
+export async function migratePg(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
   const engine = await createPostgresEngine(pgUrl());
   try {
-    return await migrate(engine, { url: pgUrl(), table, alter }, { execute: true, ...options });
+    return await migrate(engine, { url: pgUrl(), table, alter, ...request }, { execute: true, ...options });
   } finally {
     await engine.close();
   }

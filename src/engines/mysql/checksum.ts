@@ -8,6 +8,7 @@ import { LockedSession, lockTables } from './lock.js';
 import type { MysqlPlan } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
 
+
 /**
  * Opens one read view of both tables in which the shadow has caught up with the original:
  * writers are held off by LOCK TABLES ... READ just long enough to apply the last changes and start
@@ -45,7 +46,9 @@ export async function openConsistentView(
   } finally {
     await locker.end().catch(() => locker.destroy());
   }
-  return new MysqlView(readers, plan, mover);
+  // CRC32C exists on MariaDB 10.8 and later only.
+  const crc32c = await readers[0].query("SELECT CRC32C('')").then(() => true, () => false);
+  return new MysqlView(readers, plan, mover, crc32c);
 }
 
 class MysqlView implements ConsistentView {
@@ -58,12 +61,13 @@ class MysqlView implements ConsistentView {
     private readonly readers: readonly [Connection, Connection],
     plan: MysqlPlan,
     private readonly mover: RowMover,
+    crc32c: boolean,
   ) {
     const pairs = plan.columns.filter((c) => c.checksum !== null);
     this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
     this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
-    this.origSql = digestQuery(qualified(plan.database, plan.table), pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source));
-    this.shadowSql = digestQuery(qualified(plan.database, plan.shadow), pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target));
+    this.origSql = digestQuery(crc32c, qualified(plan.database, plan.table), pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source));
+    this.shadowSql = digestQuery(crc32c, qualified(plan.database, plan.shadow), pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target));
   }
 
   nextBoundary(after: KeyRange['after'], rows: number) {
@@ -89,15 +93,18 @@ class MysqlView implements ConsistentView {
 }
 
 /**
- * An order-independent 64-bit digest: XOR of the first half of each row's MD5. Rows are unique by
- * key and the key is part of the hashed text, so equal rows never cancel out; ISNULL flags tell NULL
- * from ''. (Half an MD5 costs half of the full one here and still misses a difference only with
- * odds of 2^-64 per chunk.)
+ * An order-independent digest: the exact (DECIMAL) sum of a 64-bit hash of each row. The hash is
+ * two CRC32s of the row's text, which cost half of one MD5 here. CRC is linear, so the rows' hashes
+ * are summed rather than XORed: under XOR, two rows that swapped a value would cancel out. The
+ * second CRC is CRC32C where the server has it (MariaDB 10.8+) and the CRC32 of the reversed
+ * text otherwise (MySQL), so the pair is not a function of the first. Rows are unique by key and the key
+ * is in the hashed text; ISNULL flags tell NULL from ''.
  */
-function digestQuery(table: string, exprs: string[], columns: string[]): string {
+function digestQuery(crc32c: boolean, table: string, exprs: string[], columns: string[]): string {
   const nulls = columns.map((c) => `ISNULL(${ident(c)})`).join(', ');
-  const row = `MD5(CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${nulls})))`;
-  return `SELECT COUNT(*) AS n, COALESCE(BIT_XOR(CONV(LEFT(${row}, 16), 16, 10)), 0) AS a FROM ${table} WHERE ?WHERE`;
+  const row = `CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${nulls}))`;
+  const second = crc32c ? `CRC32C(${row})` : `CRC32(REVERSE(${row}))`;
+  return `SELECT COUNT(*) AS n, COALESCE(SUM((CRC32(${row}) << 32) | ${second}), 0) AS a FROM ${table} WHERE ?WHERE`;
 }
 
 function toDigest(row: RowDataPacket): RangeDigest {

@@ -1,7 +1,8 @@
-import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../core/errors.js';
 import type { MigrationRequest, Plan } from '../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
+import { deferrableIndexes, shouldDefer, type DeferredIndex } from './deferred-indexes.js';
 import { missingPrivileges } from './checks.js';
 import { describeTable, readTriggers, tableExists, tableFacts, triggerExists, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
 import { ident, qualified } from './sql.js';
@@ -39,6 +40,8 @@ export interface MysqlPlan {
   triggers: TriggerPlan[];
   original: TableShape;
   shadowShape: TableShape;
+  /** Dropped from the shadow when it is created, built after the copy (empty when not deferring). */
+  deferredIndexes: DeferredIndex[];
 }
 
 export function detailOf(plan: Plan): MysqlPlan {
@@ -82,7 +85,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     }
   }
   const original = await describeTable(pool, database, table);
-  const shadowShape = await probeAlter(pool, database, table, shadow, request.alter);
+  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, request.alter);
+  const deferrable = deferrableIndexes(createSql);
+  const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
@@ -100,6 +105,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,
+    deferredIndexes: deferral?.defer ? deferrable : [],
   };
   const kept = new Set(columns.map((c) => c.target.toLowerCase()));
   const sources = new Set(columns.map((c) => c.source.toLowerCase()));
@@ -117,6 +123,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       `dropped columns: ${original.columns.filter((c) => !sources.has(c.name.toLowerCase())).map((c) => c.name).join(', ') || 'none'}`,
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
       ...(request.triggers && facts.triggers.length ? [`triggers moved to the new table at the cut-over: ${facts.triggers.join(', ')}`] : []),
+      ...(deferral
+        ? [`secondary indexes ${deferral.defer ? 'built after the copy' : 'maintained during the copy'} (${deferral.why}): ${deferrable.map((i) => i.name).join(', ')}`]
+        : []),
       ...(request.discardForeignKeys && facts.foreignKeys.length ? [`foreign keys left off the new table: ${facts.foreignKeys.join(', ')}`] : []),
     ],
     detail,
@@ -169,7 +178,7 @@ export function parseTableName(name: string, database: string): string {
  * reports the resulting columns, and nothing persistent is created (temporary tables are not
  * replicated in ROW format and vanish with the session).
  */
-async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<TableShape> {
+async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<{ shape: TableShape; createSql: string }> {
   const conn = await pool.getConnection();
   try {
     let created: 'temporary' | 'real' = 'temporary';
@@ -185,7 +194,8 @@ async function probeAlter(pool: Pool, database: string, table: string, shadow: s
     }
     try {
       await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
-      return await describeTable(conn, database, shadow);
+      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
+      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
     } catch (error) {
       throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
     } finally {

@@ -99,6 +99,9 @@ class PostgresEngine implements Engine {
       // pgoutput leaves generated columns out of relation messages.
       streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid })),
       indexes: layout.indexes,
+      // Unlike a MySQL ALTER, a PostgreSQL index build is WAL that standbys replay as it comes:
+      // deferring it holds up no one, so `auto` means on.
+      deferIndexes: request.deferIndexes !== 'off',
       indexRenames: layout.indexRenames,
       changedColumns: layout.changedColumns,
       validatedForeignKeys: fks.rows.map((r) => r.conname),
@@ -110,7 +113,10 @@ class PostgresEngine implements Engine {
       alter: request.alter,
       keyColumns: t.key.columns,
       estimatedRows: t.estimatedRows,
-      summary: layout.summary,
+      summary: [
+        ...layout.summary,
+        ...(layout.indexes.length ? [`secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`] : []),
+      ],
       detail,
     };
   }
@@ -123,7 +129,7 @@ class PostgresEngine implements Engine {
   async createShadow(plan: Plan): Promise<void> {
     const d = detailOf(plan);
     const t = await inspectTable(this.pool, d.schema, d.name);
-    await inTransaction(this.pool, (client) => buildShadow(client, t, plan.alter, d.shadow, true));
+    await inTransaction(this.pool, (client) => buildShadow(client, t, plan.alter, d.shadow, d.deferIndexes));
   }
 
   async openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {

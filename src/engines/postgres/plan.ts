@@ -29,8 +29,9 @@ export interface PgDetail {
   columns: ColumnMap[];
   /** The original's columns as the change stream describes them; a difference means concurrent DDL. */
   streamColumns: { name: string; typeOid: string }[];
-  /** Secondary indexes, dropped from the shadow for the copy and built in afterCopy. */
+  /** Secondary indexes, built in afterCopy; dropped from the shadow for the copy when `deferIndexes`. */
   indexes: ShadowIndex[];
+  deferIndexes: boolean;
   /** Original index name -> shadow index name, swapped at cut-over so the table keeps its index names. */
   indexRenames: { original: string; shadow: string }[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */

@@ -63,7 +63,7 @@ export async function buildShadow(
     for (const index of indexes) await client.query(index.drop);
   }
   const renames = [...pairs].filter(([, s]) => s === keyIndex || indexes.some((i) => i.shadow === s));
-  summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es) built after the copy`);
+  summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
   return {
     columns,
     shadowKey: shadowKey as string[],
