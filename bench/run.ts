@@ -25,6 +25,7 @@ const USAGE = `usage: npm run bench -- [options]
   --baseline-seconds N     how long to measure the load without a migration (default 20)
   --settle-seconds N       pause after seeding and replica catch-up, before each run (default 5)
   --timeout-seconds N      give up on one tool run after this long (default 3600)
+  --repeat N               run every tool and mode N times, in rounds; targets use the medians (default 1)
   --shadowcut-args="..."   extra arguments for shadowcut migrate, e.g. --shadowcut-args="--chunk-time-ms 500"
 Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / SHADOWCUT_PG_STANDBY_URL
 if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir).`;
@@ -39,6 +40,7 @@ interface Options {
   baselineSeconds: number;
   settleSeconds: number;
   timeoutSeconds: number;
+  repeat: number;
   shadowcutArgs: string[];
 }
 
@@ -56,6 +58,7 @@ function parseCli(argv: string[]) {
       'baseline-seconds': { type: 'string' },
       'settle-seconds': { type: 'string' },
       'timeout-seconds': { type: 'string', default: '3600' },
+      repeat: { type: 'string', default: '1' },
       'shadowcut-args': { type: 'string', default: '' },
       help: { type: 'boolean', default: false },
     },
@@ -96,6 +99,7 @@ function parseOptions(argv: string[]): Options {
     baselineSeconds: num('baseline-seconds', values['baseline-seconds'], quick ? 5 : 20),
     settleSeconds: num('settle-seconds', values['settle-seconds'], quick ? 1 : 5),
     timeoutSeconds: num('timeout-seconds', values['timeout-seconds'], 3600),
+    repeat: Math.round(num('repeat', values.repeat, 1)),
     shadowcutArgs: (values['shadowcut-args'] ?? '').split(/\s+/).filter(Boolean),
   };
 }
@@ -208,39 +212,42 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
     log(`${d.title}: baseline ${describeLoad(report.baseline)}`);
   }
 
-  for (const tool of tools) {
-    for (const mode of opts.modes) {
-      const label = `${d.title} ${tool.name}/${mode}`;
-      log(`${label}: seeding ${opts.rows} rows`);
-      const seedS = await timed(() => d.seed());
-      await d.settle();
-      const loadavg = os.loadavg().map((l) => l.toFixed(2)).join('/');
-      log(`${label}: running (loadavg ${loadavg})`);
-      const load = mode === 'load' ? await startLoad(engine, d.url, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
-      const run = await tool.run({ url: d.url, shadowcutArgs: opts.shadowcutArgs, timeoutMs: opts.timeoutSeconds * 1000, log });
-      const stats = load ? await load.stop() : undefined;
-      const after = await d.inspect(tool.resultTable).catch(() => undefined);
-      const wallS = run.wallMs / 1000;
-      const result: RunResult = {
-        tool: tool.name,
-        mode,
-        ok: run.ok,
-        error: run.error,
-        wallS,
-        rowsPerS: opts.rows / wallS,
-        seedS,
-        loadavg,
-        load: stats,
-        after,
-        details: run.details,
-      };
-      report.runs.push(result);
-      log(
-        `${label}: ${run.ok ? 'done' : 'FAILED'} in ${wallS.toFixed(1)} s` +
-          (run.ok ? ` (${Math.round(result.rowsPerS)} rows/s)` : `: ${run.error ?? ''}`) +
-          (stats ? `; writes ${describeLoad(stats)}` : '') +
-          (after && !after.altered ? `; ${tool.resultTable} was NOT altered` : ''),
-      );
+  for (let round = 1; round <= opts.repeat; round++) {
+    for (const tool of tools) {
+      for (const mode of opts.modes) {
+        const label = `${d.title} ${tool.name}/${mode}${opts.repeat > 1 ? ` #${round}` : ''}`;
+        log(`${label}: seeding ${opts.rows} rows`);
+        const seedS = await timed(() => d.seed());
+        await d.settle();
+        const loadavg = os.loadavg().map((l) => l.toFixed(2)).join('/');
+        log(`${label}: running (loadavg ${loadavg})`);
+        const load = mode === 'load' ? await startLoad(engine, d.url, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
+        const run = await tool.run({ url: d.url, shadowcutArgs: opts.shadowcutArgs, timeoutMs: opts.timeoutSeconds * 1000, log });
+        const stats = load ? await load.stop() : undefined;
+        const after = await d.inspect(tool.resultTable).catch(() => undefined);
+        const wallS = run.wallMs / 1000;
+        const result: RunResult = {
+          tool: tool.name,
+          mode,
+          round,
+          ok: run.ok,
+          error: run.error,
+          wallS,
+          rowsPerS: opts.rows / wallS,
+          seedS,
+          loadavg,
+          load: stats,
+          after,
+          details: run.details,
+        };
+        report.runs.push(result);
+        log(
+          `${label}: ${run.ok ? 'done' : 'FAILED'} in ${wallS.toFixed(1)} s` +
+            (run.ok ? ` (${Math.round(result.rowsPerS)} rows/s)` : `: ${run.error ?? ''}`) +
+            (stats ? `; writes ${describeLoad(stats)}` : '') +
+            (after && !after.altered ? `; ${tool.resultTable} was NOT altered` : ''),
+        );
+      }
     }
   }
   return report;
