@@ -187,6 +187,22 @@ describe('what is bound to the old table moves to the new one', () => {
     );
     expect(catalog[0]).toEqual({ comment: 'parents', granted: 't', indexes: 'pm_parent_code_key,pm_parent_pkey' });
   }, 60_000);
+
+  it('the old indexes step aside under free names, so a rollback (the old table swapped back in) can be migrated again', async () => {
+    const indexesOf = async (table: string) =>
+      (await db.query(`SELECT relname FROM pg_index JOIN pg_class ON oid = indexrelid WHERE indrelid = $1::regclass ORDER BY 1`, [table])).rows.map((r) => r.relname);
+    await db.query('DROP TABLE IF EXISTS pm_stray');
+    await db.query('CREATE TABLE pm_stray (id int CONSTRAINT pm_parent_pkey__old PRIMARY KEY)');
+    await migratePg('pm_parent', 'ADD COLUMN again int');
+    expect(await indexesOf('pm_parent__old')).toEqual(['pm_parent_code_key__old', 'pm_parent_pkey__old_2']);
+    // The operator rolls back: the new table goes, the old one (with its indexes' new names) comes back.
+    await db.query('DROP TABLE pm_parent CASCADE');
+    await db.query('ALTER TABLE pm_parent__old RENAME TO pm_parent');
+    await migratePg('pm_parent', 'ADD COLUMN again int');
+    expect(await indexesOf('pm_parent')).toEqual(['pm_parent_code_key__old', 'pm_parent_pkey__old_2']);
+    expect(await indexesOf('pm_parent__old')).toEqual(['pm_parent_code_key__old__old', 'pm_parent_pkey__old_2__old']);
+    await db.query('DROP TABLE pm_stray');
+  }, 60_000);
 });
 
 describe('a cut-over that cannot get its lock', () => {

@@ -44,8 +44,9 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
     await client.query(`ALTER TABLE ${copier.shadow} RENAME TO ${ident(d.name)}`);
     // From here the original's name (`copier.original`) means the new table.
-    for (const [i, index] of d.indexRenames.entries()) {
-      await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(`${d.old.slice(0, 50)}_${i}`)}`);
+    for (const index of d.indexRenames) {
+      const name = await freeRelationName(client, d.schema, `${index.original.slice(0, 55)}__old`);
+      await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
     }
     for (const index of d.indexRenames) {
       await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
@@ -63,6 +64,19 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     throw asLockTimeout(error, 'cut-over');
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke
+  }
+}
+
+/**
+ * The old table's indexes step aside under names of their own. A fixed name can be taken, for one
+ * by the indexes of a table an operator swapped back after an earlier run, so the first free one
+ * of `base`, `base_2`, `base_3`... is used.
+ */
+async function freeRelationName(client: pg.PoolClient, schema: string, base: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? base : `${base}_${n}`;
+    const { rowCount } = await client.query('SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relname = $2', [schema, name]);
+    if (rowCount === 0) return name;
   }
 }
 
