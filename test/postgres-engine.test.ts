@@ -1,8 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/change-buffer.js';
-import type { CatchUp, ChangeSink, Engine, Key, Plan, Position } from '../src/core/types.js';
+import type { CatchUp, Engine, Key, Plan } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { Recorder } from './support/pg.js';
+import { waitFor } from './support/run.js';
 
 const url = () => {
   const value = process.env.SHADOWCUT_PG_URL;
@@ -104,27 +106,6 @@ describe('refusals: one clear message, nothing left behind', () => {
   });
 });
 
-/** Records what the stream reports. */
-class Recorder implements ChangeSink {
-  received: Key[] = [];
-  seen: Position | null = null;
-  failure: Error | null = null;
-  keys(keys: Key[], position: Position) {
-    this.received.push(...keys);
-    this.seen = position;
-  }
-  advance(position: Position) {
-    this.seen = position;
-  }
-  fail(error: Error) {
-    this.failure = error;
-  }
-  hasRoom() {
-    return true;
-  }
-  onRoom() {}
-}
-
 describe('change stream', () => {
   it('reports the keys of every change as the server’s text, old and new key of a key change, and TRUNCATE as a failure', async () => {
     await reset('pe_stream');
@@ -141,7 +122,7 @@ describe('change stream', () => {
       await db.query(`UPDATE pe_stream SET k = 'c' WHERE k = 'a'`);
       await db.query(`DELETE FROM pe_stream WHERE k = 'b'`);
       const head = await stream.head();
-      await waitFor(() => sink.seen !== null && engine.comparePositions(sink.seen, head) >= 0);
+      await waitFor('the head', () => sink.seen !== null && engine.comparePositions(sink.seen, head) >= 0, null, 10_000);
       const b: Key = ['b', '2024-01-02 03:04:05.123456+00'];
       expect(sink.received).toEqual([
         b,
@@ -152,15 +133,15 @@ describe('change stream', () => {
       ]);
       // The stream position only moves when told what is applied.
       await stream.acknowledge(head);
-      await waitFor(async () => {
+      await waitFor('the acknowledgement', async () => {
         const { rows } = await db.query(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [
           (plan.detail as { slot: string }).slot,
           head.lsn,
         ]);
         return rows[0].ok;
-      });
+      }, null, 10_000);
       await db.query(`TRUNCATE pe_stream`);
-      await waitFor(() => sink.failure !== null);
+      await waitFor('the failure', () => sink.failure !== null, null, 10_000);
       expect(sink.failure!.message).toMatch(/truncated during the migration/);
     } finally {
       await stream.stop();
@@ -169,14 +150,6 @@ describe('change stream', () => {
     expect(await helpers('pe_stream')).toEqual([]);
   }, 30_000);
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('copy, apply and checksum', () => {
   it('converge under writes, and a corrupted shadow row is caught by the checksum and repaired', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/runner.js';
-import type { MigrationRequest } from '../../src/core/types.js';
+import type { ChangeSink, Key, MigrationRequest, Position } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 
 export const pgUrl = () => {
@@ -170,4 +170,28 @@ export async function migrateUnderWrites(
   }
   await db.query(`ALTER TABLE ${mirror} ${alter}`);
   return { result, load };
+}
+
+/** A change sink that records what a stream reports: each key with the position it came with. */
+export class Recorder implements ChangeSink {
+  changes: { key: Key; position: Position }[] = [];
+  seen: Position | null = null;
+  failure: Error | null = null;
+  get received(): Key[] {
+    return this.changes.map((c) => c.key);
+  }
+  keys(keys: Key[], position: Position) {
+    for (const key of keys) this.changes.push({ key, position });
+    this.seen = position;
+  }
+  advance(position: Position) {
+    this.seen = position;
+  }
+  fail(error: Error) {
+    this.failure = error;
+  }
+  hasRoom() {
+    return true;
+  }
+  onRoom() {}
 }

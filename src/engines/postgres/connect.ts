@@ -52,6 +52,10 @@ export function lsnValue(lsn: string): bigint {
   return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
 }
 
+export function formatLsn(value: bigint): string {
+  return `${(value >> 32n).toString(16).toUpperCase()}/${(value & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
 export function comparePositions(a: Position, b: Position): number {
   const x = lsnValue(String(a.lsn));
   const y = lsnValue(String(b.lsn));

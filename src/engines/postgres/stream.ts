@@ -3,7 +3,7 @@ import replication, { type Pgoutput } from 'pg-logical-replication';
 import { keyId } from '../../core/change-buffer.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position } from '../../core/types.js';
-import { ident, inTransaction, lsnValue, qualified } from './connect.js';
+import { formatLsn, ident, inTransaction, lsnValue, qualified } from './connect.js';
 import { columnSignature, type PgDetail } from './plan.js';
 
 const { LogicalReplicationService, PgoutputPlugin } = replication;
@@ -125,7 +125,7 @@ export async function openStream(
       sink.advance({ lsn });
     }
     // Keeps wal_sender_timeout from closing the connection; repeats the applied position only.
-    if (shouldRespond) void service.acknowledge(acknowledged);
+    if (shouldRespond) void confirm(service, acknowledged);
   });
   service.on('error', (error: Error) => {
     if (!stopped) sink.fail(error);
@@ -150,7 +150,7 @@ export async function openStream(
     async acknowledge(position: Position) {
       if (lsnValue(String(position.lsn)) <= lsnValue(acknowledged)) return;
       acknowledged = String(position.lsn);
-      await service.acknowledge(acknowledged);
+      await confirm(service, acknowledged);
     },
     async stop() {
       if (stopped) return;
@@ -159,6 +159,20 @@ export async function openStream(
       await ended;
     },
   };
+}
+
+/**
+ * Tells the server that everything before `lsn` is applied, and nothing more. pg-logical-replication
+ * reports `lsn + 1` (the physical protocol's "last byte + 1", as if `lsn` were a last byte), but our
+ * positions are already ends: a commit's end LSN, a keepalive's sent position. The next transaction's
+ * commit record can start exactly there, and a slot confirmed one byte past it skips that whole
+ * transaction when the stream is reopened (a resumed run then never applies it). So the library is
+ * handed the byte before.
+ */
+function confirm(service: InstanceType<typeof LogicalReplicationService>, lsn: string): Promise<boolean> {
+  const value = lsnValue(lsn);
+  if (value === 0n) return Promise.resolve(false);
+  return service.acknowledge(formatLsn(value - 1n));
 }
 
 function sameColumns(relation: Pgoutput.MessageRelation, d: PgDetail): boolean {
