@@ -126,3 +126,26 @@ describe('flag file', () => {
     expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
   });
 });
+
+describe('panic flag file', () => {
+  it('stops a run at once when it appears, even one held back, removing every helper table', async () => {
+    await seed();
+    const hold = join(dir, 'hold-for-panic');
+    const panic = join(dir, 'panic');
+    writeFileSync(hold, '');
+    const before = await schemaOf(db, 'th_t');
+    const state = newState();
+    const run = migrateMysql('th_t', 'ADD COLUMN x INT', { state, flagFile: hold, panicFlagFile: panic });
+    expect(await eventually(() => state.status.state === 'throttled')).toBe(true);
+    writeFileSync(panic, '');
+    try {
+      await expect(run).rejects.toThrow(AbortedError);
+      await expect(run).rejects.toThrow(`panic flag file ${panic} exists`);
+    } finally {
+      rmSync(hold, { force: true });
+      rmSync(panic, { force: true });
+    }
+    expect(await helperTables(db, 'th_t')).toEqual([]);
+    expect(await schemaOf(db, 'th_t')).toEqual(before);
+  });
+});

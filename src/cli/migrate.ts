@@ -71,6 +71,7 @@ export function migrateCommand(): Command {
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
+    .option('--attempt-instant-ddl', 'MySQL: first ask for ALGORITHM=INSTANT; if the server can, the change is made in place and nothing is copied', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
     .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
@@ -80,6 +81,7 @@ export function migrateCommand(): Command {
     .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
     .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
     .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
+    .option('--panic-flag-file <path>', 'when this file appears, stop at once and remove the helper objects (exit 3)')
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
     .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists')
     .option('--hooks-dir <dir>', `run the executables named after events in this directory (${Object.keys(HOOK_EVENTS).join(', ')}); a failing one stops the run before the cut-over`)
@@ -140,6 +142,8 @@ export function migrateCommand(): Command {
           {
             execute: opts.execute,
             ...settingsOf(opts),
+            attemptInstant: opts.attemptInstantDdl,
+            panicFlagFile: opts.panicFlagFile,
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
             checksumChunkRows: opts.checksumChunkRows,
@@ -192,6 +196,7 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
       cutoverAttempts: r.cutoverAttempts,
       cutoverLockedMs: r.cutoverLockedMs,
       checksumRounds: r.checksumRounds,
+      instant: r.instant,
       durationMs: r.durationMs,
     });
     return;
@@ -200,6 +205,8 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
   for (const c of r.checks) out.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`);
   if (!r.executed) {
     out.push('dry run: nothing was changed; add --execute to run the migration');
+  } else if (r.instant) {
+    out.push(`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`);
   } else {
     out.push(
       `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s), ` +

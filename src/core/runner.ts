@@ -36,6 +36,10 @@ export interface MigrateOptions extends Settings, ThrottleOptions {
   hook?: (event: HookEvent, state: RunState, error?: unknown) => Promise<void>;
   /** Ctrl-C: stops the run, helper objects are removed. */
   signal?: AbortSignal;
+  /** First ask the server to make the change in place, instantly (gh-ost's --attempt-instant-ddl). */
+  attemptInstant?: boolean;
+  /** When this file appears, the run stops at the next safe point and removes its helper objects. */
+  panicFlagFile?: string;
 }
 
 export const defaultOptions: MigrateOptions = {
@@ -75,6 +79,8 @@ export interface MigrateResult {
   cutoverAttempts: number;
   cutoverLockedMs: number;
   checksumRounds: number;
+  /** The server made the change in place (--attempt-instant-ddl): nothing was copied. */
+  instant: boolean;
   durationMs: number;
   state: RunState;
 }
@@ -108,11 +114,15 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
+    instant: false,
     durationMs: 0,
     state,
   };
   const failed = checks.filter((c) => !c.ok);
   if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
+  if (options.attemptInstant && !engine.alterInstantly) {
+    throw new UserError(`--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`);
+  }
 
   // Probes before anything is created: a bad --replica or load name is refused like any bad input.
   // (Watching replicas writes a heartbeat table, so a dry run checks only the load names.)
@@ -186,6 +196,7 @@ class Run {
   async execute(): Promise<void> {
     let cutOver = false;
     this.state.mark('start');
+    const stopWatching = this.watchPanicFlagFile();
     try {
       await this.hook('startup');
       if (this.checkpoint && (await this.engine.swapped(this.plan))) {
@@ -201,6 +212,7 @@ class Run {
       await this.hook('failure', error).catch(() => {});
       throw error;
     } finally {
+      stopWatching();
       await this.stream?.stop().catch(() => {});
       await this.probes.close().catch(() => {});
       this.enter('cleanup');
@@ -214,6 +226,7 @@ class Run {
   }
 
   private async migrate(): Promise<boolean> {
+    if (this.options.attemptInstant && !this.checkpoint && (await this.alteredInstantly())) return true;
     this.enter('setup');
     this.throttler = new Throttler(this.state, this.probes, this.options);
     if (!this.checkpoint) await this.engine.createShadow(this.plan);
@@ -254,6 +267,20 @@ class Run {
     return true;
   }
 
+  /** Nothing is created first, so a refusal leaves nothing behind and the online path starts clean. */
+  private async alteredInstantly(): Promise<boolean> {
+    this.enter('instant');
+    const outcome = await this.retrying('the instant ALTER', () => this.engine.alterInstantly!(this.plan, this.options.lockTimeoutMs));
+    if (outcome !== true) {
+      this.report.info(`no instant ALTER (${outcome}); migrating online`);
+      return false;
+    }
+    this.result.instant = true;
+    this.state.mark('instant ALTER');
+    this.report.info('the server made the change in place, instantly: nothing to copy');
+    return true;
+  }
+
   private async verify(): Promise<void> {
     this.enter('verify');
     this.result.checksumRounds = await verify(this.engine, this.plan, {
@@ -283,6 +310,19 @@ class Run {
       if (error !== undefined || event === 'success') return this.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
       throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);
     }
+  }
+
+  /** gh-ost's --panic-flag-file, checked 4 times a second whatever the run is doing. */
+  private watchPanicFlagFile(): () => void {
+    const file = this.options.panicFlagFile;
+    if (!file) return () => {};
+    const look = () =>
+      void fileExists(file).then((exists) => {
+        if (exists) this.state.abortReason ??= `panic flag file ${file} exists`;
+      });
+    look();
+    const timer = setInterval(look, 250);
+    return () => clearInterval(timer);
   }
 
   private checkAbort(): void {

@@ -126,6 +126,12 @@ export interface Engine {
   prepare(request: MigrationRequest): Promise<Plan>;
   /** Preflight: everything that would make the run unsafe, each with its fix. */
   checks(plan: Plan, options: { resuming: boolean }): Promise<CheckResult[]>;
+  /**
+   * Where the server can make the change in place without touching rows (MySQL's ALGORITHM=INSTANT),
+   * do so, waiting at most `lockTimeoutMs` for the table's lock. True when done, else why not.
+   * Absent where no such thing exists.
+   */
+  alterInstantly?(plan: Plan, lockTimeoutMs: number): Promise<true | string>;
   createShadow(plan: Plan): Promise<void>;
   /** Start following changes to the original table; resolves once the start position is fixed. */
   openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;

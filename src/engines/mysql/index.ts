@@ -25,6 +25,7 @@ import { tableExists } from './inspect.js';
 import { openMysqlProbes } from './probes.js';
 import { LockedSession } from './lock.js';
 import { buildDeferred, dropDeferred } from './deferred-indexes.js';
+import { alterInstantly } from './instant.js';
 import { buildPlan, detailOf, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
 
@@ -67,6 +68,10 @@ export class MysqlEngine implements Engine {
   /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
   checks(plan: Plan): Promise<CheckResult[]> {
     return runChecks(this.pool, detailOf(plan), this.zone);
+  }
+
+  alterInstantly(plan: Plan, lockTimeoutMs: number): Promise<true | string> {
+    return alterInstantly(this.target, this.pool, detailOf(plan), plan.alter, lockTimeoutMs);
   }
 
   async createShadow(plan: Plan): Promise<void> {

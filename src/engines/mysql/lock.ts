@@ -3,11 +3,12 @@ import { LockTimeoutError } from '../../core/errors.js';
 import type { Session } from '../../core/types.js';
 
 /**
- * Takes LOCK TABLES with a millisecond deadline. lock_wait_timeout counts whole seconds (and at
- * least one on MySQL), too coarse for a cut-over that must block writers well under a second, so a
- * watchdog on another connection cancels the wait with KILL QUERY.
+ * Runs a statement that waits for a metadata lock, with a millisecond deadline. lock_wait_timeout
+ * counts whole seconds (and at least one on MySQL), too coarse for a statement that must block
+ * writers well under a second, so a watchdog on another connection cancels the wait with KILL QUERY.
+ * Returns whether the watchdog fired: if it raced the statement's success, the statement took effect.
  */
-export async function lockTables(conn: Connection, killer: Pool, sql: string, timeoutMs: number): Promise<void> {
+export async function withDeadline(conn: Connection, killer: Pool, sql: string, timeoutMs: number): Promise<{ killed: boolean }> {
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
@@ -21,6 +22,12 @@ export async function lockTables(conn: Connection, killer: Pool, sql: string, ti
   } finally {
     clearTimeout(timer);
   }
+  return { killed };
+}
+
+/** LOCK TABLES with a millisecond deadline (see withDeadline). */
+export async function lockTables(conn: Connection, killer: Pool, sql: string, timeoutMs: number): Promise<void> {
+  const { killed } = await withDeadline(conn, killer, sql, timeoutMs);
   if (killed) {
     // The kill raced the grant: we may hold the lock, but the next statement could be cancelled.
     await conn.query('UNLOCK TABLES').catch(() => {});
