@@ -233,6 +233,7 @@ function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: Alt
   return pairs;
 }
 
+const INTEGER = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;
 const NUMERIC = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric)\b/i;
 const TEMPORAL = /^(datetime|timestamp)\b/i;
 const TEXTUAL = /^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b/i;
@@ -241,6 +242,9 @@ function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string
   const s = ident(source.name);
   const t = ident(target.name);
   if (source.type === target.type && source.collation === target.collation) return [s, t];
+  // An integer's text is the same whatever its width or sign (ZEROFILL pads it, so not those), and the
+  // DECIMAL cast below costs a quarter of a microsecond per value.
+  if (INTEGER.test(source.type) && INTEGER.test(target.type) && !/zerofill/i.test(source.type + target.type)) return [s, t];
   if (NUMERIC.test(source.type) && NUMERIC.test(target.type)) {
     return [`CAST(${s} AS DECIMAL(65,30))`, `CAST(${t} AS DECIMAL(65,30))`];
   }
