@@ -94,6 +94,7 @@ export type CatchUp = (target: Position, session: Session) => Promise<void>;
 
 /** Both tables as of one instant, for checksums. */
 export interface ConsistentView {
+  /** On a reader of its own, so the next chunk's boundary is found while this one is hashed. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
   checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]>;
   close(): Promise<void>;

@@ -50,14 +50,18 @@ export async function verify(engine: Engine, plan: Plan, o: VerifyOptions): Prom
 async function compareAll(view: ConsistentView, o: VerifyOptions): Promise<KeyRange[]> {
   const mismatched: KeyRange[] = [];
   let after: Key | null = null;
+  let upTo = await view.nextBoundary(after, o.chunkRows);
   for (;;) {
     o.abort();
-    const upTo = await view.nextBoundary(after, o.chunkRows);
     const range: KeyRange = { after, upTo };
-    const [original, shadow] = await view.checksum(range);
+    const [[original, shadow], following] = await Promise.all([
+      view.checksum(range),
+      upTo === null ? Promise.resolve(null) : view.nextBoundary(upTo, o.chunkRows),
+    ]);
     if (original.rows !== shadow.rows || original.digest !== shadow.digest) mismatched.push(range);
     await o.between();
     if (upTo === null) return mismatched;
     after = upTo;
+    upTo = following;
   }
 }

@@ -23,9 +23,9 @@ export async function openConsistentView(
   lockTimeoutMs: number,
 ): Promise<ConsistentView> {
   const locker = await connectOne(target);
-  // Two readers with snapshots started under the same lock see the same instant, so the original
-  // and the shadow are checksummed at once, on two cores.
-  const readers = [await connectOne(target), await connectOne(target)] as const;
+  // Readers with snapshots started under the same lock see the same instant, so the original and the
+  // shadow are checksummed at once, on two cores, while a third finds the next chunk's boundary.
+  const readers = [await connectOne(target), await connectOne(target), await connectOne(target)] as const;
   try {
     for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await lockTables(
@@ -58,7 +58,7 @@ class MysqlView implements ConsistentView {
   private readonly shadowKeys: KeysetSql;
 
   constructor(
-    private readonly readers: readonly [Connection, Connection],
+    private readonly readers: readonly [Connection, Connection, Connection],
     plan: MysqlPlan,
     private readonly mover: RowMover,
     crc32c: boolean,
@@ -71,7 +71,7 @@ class MysqlView implements ConsistentView {
   }
 
   nextBoundary(after: KeyRange['after'], rows: number) {
-    return this.mover.nextBoundary(this.readers[0], after, rows);
+    return this.mover.nextBoundary(this.readers[2], after, rows);
   }
 
   async checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {

@@ -19,9 +19,10 @@ export async function openConsistentView(
 ): Promise<ConsistentView> {
   const lock = await pool.connect();
   const view = await pool.connect();
-  // A second reader on the same snapshot (exported by the first): the original and the shadow are
-  // hashed at once, on two cores.
+  // More readers on the same snapshot (exported by the first): the original and the shadow are
+  // hashed at once, on two cores, while the third finds the next chunk's boundary.
   const twin = await pool.connect();
+  const scout = await pool.connect();
   try {
     await lock.query('BEGIN');
     await lock.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
@@ -30,13 +31,15 @@ export async function openConsistentView(
     await view.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the snapshot, while writers are still held off.
     const { rows } = await view.query('SELECT pg_export_snapshot() AS id');
-    await twin.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await twin.query(`SET TRANSACTION SNAPSHOT '${rows[0].id}'`);
+    for (const reader of [twin, scout]) {
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await reader.query(`SET TRANSACTION SNAPSHOT '${rows[0].id}'`);
+    }
     await lock.query('COMMIT');
   } catch (error) {
     await lock.query('ROLLBACK').catch(() => {});
     lock.release(error as Error); // discarded after a failure, in case its connection broke
-    for (const reader of [view, twin]) {
+    for (const reader of [view, twin, scout]) {
       await reader.query('ROLLBACK').catch(() => {});
       reader.release(error as Error);
     }
@@ -44,10 +47,10 @@ export async function openConsistentView(
   }
   lock.release();
   return {
-    nextBoundary: (after, rows) => copier.nextBoundary(view, after, rows),
+    nextBoundary: (after, rows) => copier.nextBoundary(scout, after, rows),
     checksum: (range) => Promise.all([digest(view, copier, range, 'original'), digest(twin, copier, range, 'shadow')]),
     async close() {
-      for (const reader of [twin, view]) {
+      for (const reader of [scout, twin, view]) {
         // A reader whose COMMIT fails (its connection broke) is discarded, not returned to the pool.
         const failure = await reader.query('COMMIT').then(() => undefined, (error: Error) => error);
         reader.release(failure);
