@@ -194,3 +194,27 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+describe('--throttle-query (PostgreSQL)', () => {
+  it('holds the copy back while it returns more than 0, then lets the run finish with parity', async () => {
+    await freshTable('tp_small', 5_000);
+    await db.query('DROP TABLE IF EXISTS tp_gate, tp_small_copy');
+    await db.query('CREATE TABLE tp_gate (closed int NOT NULL)');
+    await db.query('INSERT INTO tp_gate VALUES (1)');
+    await db.query('CREATE TABLE tp_small_copy AS SELECT * FROM tp_small');
+    const state = runState('public.tp_small', ALTER, 'postgres');
+    const run = migratePg('tp_small', ALTER, { state, throttleQuery: 'SELECT sum(closed) FROM tp_gate' });
+    const watch = background(run);
+    try {
+      await waitFor('the throttle query to hold the copy back', () => state.status.throttleReason === 'throttle query returned 1', watch);
+      expect(state.status.rowsCopied).toBe(0);
+      await db.query('UPDATE tp_gate SET closed = 0');
+      expect((await run).rowsCopied).toBe(5_000);
+    } finally {
+      await db.query('DROP TABLE tp_gate');
+    }
+    await db.query(`ALTER TABLE tp_small_copy ADD PRIMARY KEY (id), ${ALTER}`);
+    expect(await pgDifferences(db, 'tp_small', 'tp_small_copy')).toEqual({ onlyA: 0, onlyB: 0 });
+    await db.query('DROP TABLE tp_small_copy');
+  });
+});

@@ -80,6 +80,7 @@ export function migrateCommand(): Command {
     .option('--max-rows-per-sec <n>', 'copy at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
     .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
     .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
+    .option('--throttle-query <sql>', 'hold the copy back while this query (one row, one number, run on the primary) returns more than 0')
     .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
     .option('--panic-flag-file <path>', 'when this file appears, stop at once and remove the helper objects (exit 3)')
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
@@ -151,6 +152,7 @@ export function migrateCommand(): Command {
             resume: opts.resume,
             replicas: opts.replica,
             flagFile: opts.throttleFlagFile,
+            throttleQuery: opts.throttleQuery,
             window: opts.window,
             postponeCutover: opts.postponeCutover,
             postponeFlagFile: opts.postponeCutoverFlagFile,

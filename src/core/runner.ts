@@ -5,7 +5,7 @@ import { ChunkSizer } from './chunk-sizer.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
-import { fileExists, Throttler, type ThrottleOptions } from './throttler.js';
+import { fileExists, throttleQueryValue, Throttler, type ThrottleOptions } from './throttler.js';
 import type { CatchUp, ChangeStream, CheckResult, Engine, Key, KeyRange, MigrationRequest, Plan, Position, Probes, Session } from './types.js';
 import { verify } from './verify.js';
 
@@ -129,6 +129,11 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
   const probes = await engine.openProbes(plan, options.execute ? options.replicas : []);
   try {
     await checkLoadNames(probes, state.settings);
+    if (options.throttleQuery) {
+      await throttleQueryValue(probes, options.throttleQuery).catch((error: Error) => {
+        throw new UserError(`--throttle-query fails: ${error.message}`);
+      });
+    }
   } catch (error) {
     await probes.close();
     throw error;

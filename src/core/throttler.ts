@@ -8,6 +8,8 @@ export interface ThrottleOptions {
   flagFile?: string;
   /** Copy only inside this daily window of local time, e.g. `01:00-05:00` (may wrap midnight). */
   window?: string;
+  /** gh-ost's --throttle-query: copying holds back while this returns a number above 0. */
+  throttleQuery?: string;
 }
 
 /**
@@ -59,10 +61,24 @@ export class Throttler {
         if (worst > settings.maxLagMs) return `replica lag ${worst} ms > ${settings.maxLagMs} ms`;
       }
     }
+    if (this.options.throttleQuery && this.probes) {
+      // A query that stops working holds the copy back (fail closed), as an unreachable replica does.
+      const value = await throttleQueryValue(this.probes, this.options.throttleQuery).catch((error: Error) => error);
+      if (value instanceof Error) return `throttle query failed: ${value.message}`;
+      if (value > 0) return `throttle query returned ${value}`;
+    }
     if (this.options.flagFile && (await fileExists(this.options.flagFile))) return `flag file ${this.options.flagFile} exists`;
     if (this.window && !inWindow(this.window, now)) return `outside the window ${this.options.window}`;
     return null;
   }
+}
+
+/** The one number the operator's throttle query must return; anything else is refused up front. */
+export async function throttleQueryValue(probes: Probes, sql: string): Promise<number> {
+  const rows = await probes.rows(sql);
+  const value = rows.length === 1 && rows[0].length === 1 ? Number(rows[0][0]) : Number.NaN;
+  if (!Number.isFinite(value)) throw new Error('it must return one row with one number');
+  return value;
 }
 
 export async function fileExists(path: string): Promise<boolean> {

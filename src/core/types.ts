@@ -116,6 +116,8 @@ export interface Probes {
   replicaLag(): Promise<{ replica: string; lagMs: number | null; error?: string }[]>;
   /** Current values of the named server load indicators (e.g. Threads_running; active_backends on PostgreSQL). */
   load(names: string[]): Promise<Record<string, number>>;
+  /** The rows an operator's query returns on the primary, each as an array of values (--throttle-query). */
+  rows(sql: string): Promise<unknown[][]>;
   close(): Promise<void>;
 }
 

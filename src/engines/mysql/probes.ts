@@ -26,7 +26,8 @@ interface Replica {
  */
 export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: MysqlPlan, replicas: string[]): Promise<Probes> {
   const load = (names: string[]) => statusValues(pool, names);
-  if (replicas.length === 0) return { replicaLag: async () => [], load, close: async () => {} };
+  const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const targets = replicas.map((url) => ({ name: redact(url), target: replicaTarget(url, plan.database) }));
@@ -39,6 +40,7 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Mys
   return {
     replicaLag: () => Promise.all(watched.map((r) => readLag(r, heartbeat))),
     load,
+    rows,
     close: async () => {
       await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
       await stop();

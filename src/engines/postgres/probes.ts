@@ -21,7 +21,8 @@ type LagReading = Awaited<ReturnType<Probes['replicaLag']>>[number];
  */
 export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: string[]): Promise<Probes> {
   const load = (names: string[]) => loadValues(pool, names);
-  if (replicas.length === 0) return { replicaLag: async () => [], load, close: async () => {} };
+  const rows = async (sql: string) => (await pool.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
   const names = replicas.map(standbyName);
@@ -41,6 +42,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: s
   return {
     replicaLag: () => Promise.all(standbys.map((s) => readLag(s.name, s.pool, heartbeat))),
     load,
+    rows,
     close: async () => {
       await Promise.all(standbys.map((s) => s.pool.end().catch(() => {})));
       await stop();
