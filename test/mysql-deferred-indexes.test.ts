@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deferrableIndexes } from '../src/engines/mysql/deferred-indexes.js';
-import { adminPool, differences, helperTables, migrateMysql, runCli, schemaOf } from './support/mysql.js';
+import { buildDeferred, deferrableIndexes } from '../src/engines/mysql/deferred-indexes.js';
+import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
 import { MirrorWorkload } from './support/workload.js';
 
 const ROWS = 20_000;
@@ -72,6 +72,34 @@ describe('secondary indexes built after the copy (MySQL)', () => {
       { name: 'we`ird', definition: "KEY `we``ird` (`a`(5)) COMMENT 'ends with a comma,'" },
       { name: 'last', definition: 'KEY `last` (`a`,`id`) USING BTREE' },
     ]);
+  });
+
+  it('a build that races the same ALTER still running from a dead run ends with every index, once', async () => {
+    await db.query('DROP TABLE IF EXISTS di_race');
+    await db.query('CREATE TABLE di_race (id INT PRIMARY KEY, a INT, b INT) ENGINE=InnoDB');
+    const wanted = [
+      { name: 'k_a', definition: 'KEY `k_a` (`a`)' },
+      { name: 'k_b', definition: 'KEY `k_b` (`b`)' },
+    ];
+    // A reader holds the table, so the "dead run's" ALTER waits, and ours queues behind it.
+    const reader = await db.getConnection();
+    const dead = await db.getConnection();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT * FROM di_race');
+      const deadRun = dead.query('ALTER TABLE di_race ADD KEY `k_a` (`a`), ADD KEY `k_b` (`b`)');
+      await new Promise((r) => setTimeout(r, 200));
+      const ours = buildDeferred(db, new URL(mysqlUrl()).pathname.slice(1), 'di_race', wanted);
+      await new Promise((r) => setTimeout(r, 200));
+      await reader.query('COMMIT');
+      await deadRun;
+      await ours;
+    } finally {
+      reader.release();
+      dead.release();
+    }
+    expect(await indexNames('di_race')).toEqual(['PRIMARY', 'k_a', 'k_b']);
+    await db.query('DROP TABLE di_race');
   });
 
   it('are absent during the copy, present after, and the table equals its mirror, under writes', async () => {

@@ -66,12 +66,27 @@ export async function dropDeferred(pool: Pool, database: string, table: string, 
   await pool.query(`ALTER TABLE ${qualified(database, table)} ${drops}`);
 }
 
-/** Adds the deferred indexes still missing (a resumed run may find some built), in one ALTER. */
+/**
+ * Adds the deferred indexes still missing, in one ALTER. A resumed run may find some built, or still
+ * being built by the dead run's statement, which the server finishes on its own: a name that turns
+ * out to exist by then is built, so the missing ones are looked up again.
+ */
 export async function buildDeferred(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<void> {
-  if (indexes.length === 0) return;
+  for (let attempt = 0; ; attempt++) {
+    const missing = await missingIndexes(pool, database, table, indexes);
+    if (missing.length === 0) return;
+    try {
+      await pool.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME' || attempt > 0) throw error;
+    }
+  }
+}
+
+async function missingIndexes(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<DeferredIndex[]> {
+  if (indexes.length === 0) return [];
   const [rows] = await pool.query<RowDataPacket[]>(`SHOW INDEX FROM ${qualified(database, table)}`);
   const present = new Set(rows.map((r) => String(r.Key_name)));
-  const missing = indexes.filter((i) => !present.has(i.name));
-  if (missing.length === 0) return;
-  await pool.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
+  return indexes.filter((i) => !present.has(i.name));
 }
