@@ -157,6 +157,21 @@ describe('MariaDB server load', () => {
     expect(await schemaOf(db, 'th_small')).toBe(schemaBefore);
   });
 
+  it('with --critical-load-hibernate-seconds, critical load holds the copy back instead, and the run goes on once it passes', async () => {
+    await freshTable('th_small', 5000);
+    const state = runState('th_small', ALTER, 'mysql', { criticalLoad: { Threads_running: 1 } });
+    const run = migrateMysql('th_small', ALTER, { state, criticalLoadHibernateSeconds: 1 });
+    const outcome = background(run);
+    await waitFor('hibernation', () => state.status.state === 'throttled', outcome);
+    expect(state.status.throttleReason).toMatch(/^critical load: Threads_running=\d+ reached 1; hibernating 1 s$/);
+    expect(state.status.rowsCopied).toBe(0);
+    state.set('critical-load', '');
+    await run;
+    expect(state.status.state).toBe('done');
+    expect(state.status.rowsCopied).toBe(5000);
+    expect(state.status.throttledMs.critical).toBeGreaterThan(0);
+  });
+
   it('max load holds back without cutting over, and the run goes on once the limit is lifted', async () => {
     await freshTable('th_small', 5000);
     const schemaBefore = await schemaOf(db, 'th_small');

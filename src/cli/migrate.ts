@@ -77,6 +77,7 @@ export function migrateCommand(): Command {
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
     .option('--max-load <list>', 'hold back at or above these, e.g. Threads_running=25 (PostgreSQL: active_backends=40)', thresholds, {})
     .option('--critical-load <list>', 'abort cleanly at or above these, e.g. Threads_running=200', thresholds, {})
+    .option('--critical-load-hibernate-seconds <s>', 'at critical load, hold back this long and look again instead of aborting (0: abort)', nonNegativeInt, 0)
     .option('--max-rows-per-sec <n>', 'copy at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
     .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
     .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
@@ -153,6 +154,7 @@ export function migrateCommand(): Command {
             replicas: opts.replica,
             flagFile: opts.throttleFlagFile,
             throttleQuery: opts.throttleQuery,
+            criticalLoadHibernateSeconds: opts.criticalLoadHibernateSeconds,
             window: opts.window,
             postponeCutover: opts.postponeCutover,
             postponeFlagFile: opts.postponeCutoverFlagFile,

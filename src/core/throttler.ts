@@ -10,6 +10,8 @@ export interface ThrottleOptions {
   window?: string;
   /** gh-ost's --throttle-query: copying holds back while this returns a number above 0. */
   throttleQuery?: string;
+  /** At critical load, hold back this long (then look again) instead of aborting; 0 aborts. */
+  criticalLoadHibernateSeconds?: number;
 }
 
 /**
@@ -19,6 +21,7 @@ export interface ThrottleOptions {
 export class Throttler {
   private readonly window: { from: number; to: number } | null;
   private cached: { at: number; reason: string | null } | null = null;
+  private hibernating: { until: number; reason: string } | null = null;
 
   constructor(
     private readonly state: RunState,
@@ -39,13 +42,21 @@ export class Throttler {
 
   private async evaluate(now: Date): Promise<string | null> {
     const settings = this.state.settings;
+    // Hibernating probes nothing, not even the load, until the time is up.
+    if (this.hibernating && now.getTime() < this.hibernating.until) return this.hibernating.reason;
+    this.hibernating = null;
     if (this.probes) {
       const critical = Object.keys(settings.criticalLoad);
       const watched = [...new Set([...Object.keys(settings.maxLoad), ...critical])];
       if (watched.length) {
         const load = await this.probes.load(watched);
         for (const [name, limit] of Object.entries(settings.criticalLoad)) {
-          if ((load[name] ?? 0) >= limit) throw new AbortedError(`critical load: ${name}=${load[name]} reached ${limit}`);
+          if ((load[name] ?? 0) < limit) continue;
+          const what = `critical load: ${name}=${load[name]} reached ${limit}`;
+          const seconds = this.options.criticalLoadHibernateSeconds ?? 0;
+          if (seconds <= 0) throw new AbortedError(what);
+          this.hibernating = { until: now.getTime() + seconds * 1000, reason: `${what}; hibernating ${seconds} s` };
+          return this.hibernating.reason;
         }
         for (const [name, limit] of Object.entries(settings.maxLoad)) {
           if ((load[name] ?? 0) >= limit) return `load: ${name}=${load[name]} >= ${limit}`;
