@@ -156,4 +156,19 @@ describe('secondary indexes built after the copy (MySQL)', () => {
     expect(bad.stderr).toMatch(/--defer-indexes.*must be auto, on or off/);
     expect(await helperTables(db, 'di_t')).toEqual([]);
   });
+
+  it('auto keeps them through the copy when a replica is attached and binlog_alter_two_phase is off', async () => {
+    await seed();
+    const [[before]] = await db.query<mysql.RowDataPacket[]>('SELECT @@GLOBAL.binlog_alter_two_phase AS v');
+    await db.query('SET GLOBAL binlog_alter_two_phase = OFF');
+    try {
+      const dry = runCli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', ALTER]);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toMatch(/secondary indexes maintained during the copy \(1 replica\(s\) attached and binlog_alter_two_phase is not ON\): k_name, k_extra, k_n_desc/);
+      const forced = runCli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', ALTER, '--defer-indexes', 'on']);
+      expect(forced.stdout).toMatch(/secondary indexes built after the copy \(--defer-indexes on\)/);
+    } finally {
+      await db.query(`SET GLOBAL binlog_alter_two_phase = ${Number(before.v) === 1 ? 'ON' : 'OFF'}`);
+    }
+  });
 });
