@@ -16,7 +16,16 @@ export function openPool(url: string): pg.Pool {
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // Queued before the query the client was taken for. Our commits never wait for a synchronous
+    // standby: before the cut-over they touch only helper tables, which a failover cannot carry on
+    // with anyway (the slot stays behind), and under a lock a slow or missing standby would hold
+    // the lock without bound. Still flushed locally, unless the server does not even do that.
+    client
+      .query(`SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit') WHEN 'off' THEN 'off' ELSE 'local' END, false)`)
+      .catch(() => {});
+  });
   return pool;
 }
 

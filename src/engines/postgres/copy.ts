@@ -4,6 +4,7 @@ import { UniqueViolationError } from '../../core/errors.js';
 import type { Key, KeyRange } from '../../core/types.js';
 import { dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from './connect.js';
 import type { PgDetail } from './plan.js';
+import { VisibilityGate } from './visibility.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
@@ -19,9 +20,15 @@ export class Copier {
   readonly shadowKeys: KeysetSql;
   readonly original: string;
   readonly shadow: string;
+  /** Fed by the change stream (and by every stream reopened after it), awaited by each apply. */
+  readonly gate: VisibilityGate;
   private readonly insertHead: string;
 
-  constructor(readonly d: PgDetail) {
+  constructor(
+    readonly d: PgDetail,
+    pool: pg.Pool,
+  ) {
+    this.gate = new VisibilityGate(pool);
     this.originalKeys = new KeysetSql(dialect, d.originalKey);
     this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
     this.original = qualified(d.schema, d.name);
@@ -65,6 +72,7 @@ export class Copier {
       for (const batch of batches) await this.run(client, `${this.insertHead} WHERE`, this.originalKeys.keyIn(batch));
     };
     if (keys.length === 0) return;
+    await this.gate.settle(session?.client ?? pool);
     return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error)));
   }
 

@@ -135,7 +135,7 @@ class PostgresEngine implements Engine {
   async openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
     const d = detailOf(plan);
     const start = from ?? (await createSlot(this.pool, d));
-    const stream = await openStream(this.url, d, sink, start, () => fence(this.pool));
+    const stream = await openStream(this.url, d, sink, start, () => fence(this.pool), this.copier(plan).gate);
     this.streams.add(stream);
     return stream;
   }
@@ -258,7 +258,7 @@ class PostgresEngine implements Engine {
 
   private copier(plan: Plan): Copier {
     let copier = this.copiers.get(plan);
-    if (!copier) this.copiers.set(plan, (copier = new Copier(detailOf(plan))));
+    if (!copier) this.copiers.set(plan, (copier = new Copier(detailOf(plan), this.pool)));
     return copier;
   }
 

@@ -5,6 +5,7 @@ import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position } from '../../core/types.js';
 import { formatLsn, ident, inTransaction, lsnValue, qualified } from './connect.js';
 import { columnSignature, type PgDetail } from './plan.js';
+import type { VisibilityGate } from './visibility.js';
 
 const { LogicalReplicationService, PgoutputPlugin } = replication;
 
@@ -32,9 +33,10 @@ class RawTextPgoutput extends PgoutputPlugin {
 export async function fence(pool: pg.Pool): Promise<Position> {
   // The walsender only sends flushed WAL. With synchronous_commit off (common on busy primaries) the
   // fence would wait for the WAL writer, up to several wal_writer_delay, while we hold a lock; a
-  // synchronous commit flushes it, and everything before it, at once.
+  // local commit flushes it, and everything before it, at once, without waiting for a synchronous
+  // standby (which may be slow or gone) while the lock is held.
   const lsn = await inTransaction(pool, async (client) => {
-    await client.query('SET LOCAL synchronous_commit = on');
+    await client.query('SET LOCAL synchronous_commit = local');
     const { rows } = await client.query('SELECT pg_current_wal_insert_lsn() AS lsn');
     await client.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
     return String(rows[0].lsn);
@@ -55,6 +57,7 @@ export async function openStream(
   sink: ChangeSink,
   start: Position,
   head: () => Promise<Position>,
+  gate: VisibilityGate,
 ): Promise<ChangeStream> {
   // No automatic acknowledgement and no timer: the slot only moves when the runner says what is applied.
   const service = new LogicalReplicationService(
@@ -67,16 +70,23 @@ export async function openStream(
   // Last position with nothing undelivered behind it: a commit's end, or a keepalive between transactions.
   let safe = String(start.lsn);
   let inTransaction = false;
+  let xid: number | null = null;
   let paused = false;
 
   const keyOf = (tuple: Record<string, unknown>): Key => d.originalKey.map((k) => (tuple[k] ?? null) as string | null);
-  const report = (keys: Key[]) => sink.keys(keys, { lsn: safe });
+  const report = (keys: Key[]) => {
+    // Before the keys reach the buffer, so no apply of them can miss the wait for this transaction.
+    if (xid !== null) gate.note(xid);
+    xid = null;
+    sink.keys(keys, { lsn: safe });
+  };
   const socket = () => (service as unknown as { _connection?: { stream?: NodeJS.ReadableStream } })._connection?.stream;
 
   service.on('data', (_lsn: string, message: Pgoutput.Message) => {
     switch (message.tag) {
       case 'begin':
         inTransaction = true;
+        xid = message.xid;
         break;
       case 'commit':
         inTransaction = false;
