@@ -50,7 +50,7 @@ function finishedRun(): RunState {
 describe('writeReport', () => {
   it('writes the timeline and figures of a successful run as markdown and JSON', async () => {
     const out = path.join(dir, 'reports', 'nested');
-    const files = await writeReport(out, { state: finishedRun(), result: { checksumRounds: 3, resumed: false } }, 'success');
+    const files = await writeReport(out, { state: finishedRun(), result: { checksumRounds: 3, resumed: false, mappingProofs: [{ rows: 2000, columns: 4, notCompared: [] }, { rows: 1800, columns: 4, notCompared: [] }], keysCompared: 412, keysComparedAtCutover: 17 } }, 'success');
     expect(files).toEqual({
       markdown: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.md'),
       json: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.json'),
@@ -85,6 +85,9 @@ describe('writeReport', () => {
       cutoverAttempts: 2,
       cutoverLockedMs: 37,
       checksumRounds: 3,
+      mappingProofRows: [2000, 1800],
+      keysCompared: 412,
+      keysComparedAtCutover: 17,
     });
 
     const md = await readFile(files.markdown, 'utf8');
@@ -102,6 +105,8 @@ describe('writeReport', () => {
       '| Rows copied | 1000000 (estimated 990000) |',
       '| Changes applied | 5321 |',
       '| Checksum rounds | 3 |',
+      '| Column mapping proven on | 2000 + 1800 sampled row(s) |',
+      '| Changed rows compared row by row | 412 (17 under the cut-over lock) |',
       '| Max replica lag seen | 2400 ms |',
       '| Time throttled | 1 min 35 s (replica 1 min 31 s, paused 4.0 s) |',
       '| Cut-over attempts | 2 |',
@@ -148,6 +153,9 @@ describe('writeReport', () => {
       cutoverAttempts: 10,
       cutoverLockedMs: null,
       checksumRounds: null,
+      mappingProofRows: null,
+      keysCompared: null,
+      keysComparedAtCutover: null,
     });
     expect(Date.parse(report.endedAt)).toBeGreaterThanOrEqual(before - 1);
 

@@ -200,6 +200,9 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
       cutoverAttempts: r.cutoverAttempts,
       cutoverLockedMs: r.cutoverLockedMs,
       checksumRounds: r.checksumRounds,
+      mappingProofRows: r.mappingProofs.map((p) => p.rows),
+      keysCompared: r.keysCompared,
+      keysComparedAtCutover: r.keysComparedAtCutover,
       instant: r.instant,
       durationMs: r.durationMs,
     });
@@ -207,13 +210,16 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
   }
   const out: string[] = [`table: ${r.plan.table}`, `alter: ${r.plan.alter}`, ...r.plan.summary, 'preflight:'];
   for (const c of r.checks) out.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`);
+  const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
+  if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   if (!r.executed) {
     out.push('dry run: nothing was changed; add --execute to run the migration');
   } else if (r.instant) {
     out.push(`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`);
   } else {
     out.push(
-      `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s), ` +
+      `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
+        `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
         `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
       `the original table is kept as ${r.plan.oldTable} unless --drop-old was given`,
     );

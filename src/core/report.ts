@@ -8,7 +8,7 @@ export type Outcome = 'success' | 'failure';
 export interface ReportInput {
   state: RunState;
   /** What migrate() returned; a run that threw has none, and the figures only it holds are then null. */
-  result?: Pick<MigrateResult, 'checksumRounds' | 'resumed'>;
+  result?: Pick<MigrateResult, 'checksumRounds' | 'resumed' | 'mappingProofs' | 'keysCompared' | 'keysComparedAtCutover'>;
 }
 
 /** The JSON report. Its field names are a contract with whatever parses it: add fields, never rename. */
@@ -38,6 +38,11 @@ export interface Report {
   cutoverAttempts: number;
   cutoverLockedMs: number | null;
   checksumRounds: number | null;
+  /** Sampled rows on which the server's own ALTER and the copy's mapping agreed, per proof. */
+  mappingProofRows: number[] | null;
+  /** Keys changed after the last checksum view, compared row by row; and of those, under the cut-over lock. */
+  keysCompared: number | null;
+  keysComparedAtCutover: number | null;
 }
 
 /** Writes `shadowcut-<table>-<start time>.md` and `.json` into `dir` (created if missing); returns their paths. */
@@ -88,6 +93,9 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     cutoverAttempts: s.cutoverAttempts,
     cutoverLockedMs: s.cutoverLockedMs,
     checksumRounds: result?.checksumRounds ?? null,
+    mappingProofRows: result ? result.mappingProofs.map((p) => p.rows) : null,
+    keysCompared: result?.keysCompared ?? null,
+    keysComparedAtCutover: result?.keysComparedAtCutover ?? null,
   };
 }
 
@@ -121,6 +129,8 @@ function markdown(r: Report): string {
       ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
       ['Changes applied', String(r.changesApplied)],
       ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
+      ['Column mapping proven on', r.mappingProofRows === null ? 'unknown' : `${r.mappingProofRows.join(' + ')} sampled row(s)`],
+      ['Changed rows compared row by row', r.keysCompared === null ? 'unknown' : `${r.keysCompared} (${r.keysComparedAtCutover} under the cut-over lock)`],
       ['Max replica lag seen', r.maxLagSeenMs === null ? 'no replica watched' : `${r.maxLagSeenMs} ms`],
       ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
       ['Cut-over attempts', String(r.cutoverAttempts)],

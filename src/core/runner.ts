@@ -1,8 +1,10 @@
 import { backoffMs, sleep } from './backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
+import { ChangedKeys } from './changed-keys.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { ChunkSizer } from './chunk-sizer.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
+import { KeySample, proveMapping, type MappingProof } from './mapping-proof.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import { fileExists, throttleQueryValue, Throttler, type ThrottleOptions } from './throttler.js';
@@ -68,6 +70,13 @@ export const defaultOptions: MigrateOptions = {
 const JOINT_APPLY_LIMIT = 20_000;
 /** A lost connection is retried this many times, with backoff, before the run gives up. */
 const TRANSIENT_RETRIES = 8;
+/**
+ * Most changed keys left for the row-by-row comparison under the cut-over lock; more are first
+ * compared in a consistent view (without blocking writers), so the lock stays short.
+ */
+const LOCKED_COMPARISON_LIMIT = 1000;
+/** Rounds of that comparison before the cut-over goes ahead with what remains. */
+const NARROWING_ROUNDS = 5;
 
 export interface MigrateResult {
   plan: Plan;
@@ -79,6 +88,12 @@ export interface MigrateResult {
   cutoverAttempts: number;
   cutoverLockedMs: number;
   checksumRounds: number;
+  /** The server's proofs of the column mapping: before the copy, and at each verification. */
+  mappingProofs: MappingProof[];
+  /** Keys changed after the last checksum view, compared row by row (in views and under the cut-over lock). */
+  keysCompared: number;
+  /** Of those, the ones compared under the cut-over lock itself. */
+  keysComparedAtCutover: number;
   /** The server made the change in place (--attempt-instant-ddl): nothing was copied. */
   instant: boolean;
   durationMs: number;
@@ -114,6 +129,9 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
+    mappingProofs: [],
+    keysCompared: 0,
+    keysComparedAtCutover: 0,
     instant: false,
     durationMs: 0,
     state,
@@ -123,6 +141,8 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
   if (options.attemptInstant && !engine.alterInstantly) {
     throw new UserError(`--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`);
   }
+  // In the dry run too: a mapping the server disagrees with is refused before anything is created.
+  if (!checkpoint) result.mappingProofs.push(await proveMapping(engine, plan, null));
 
   // Probes before anything is created: a bad --replica or load name is refused like any bad input.
   // (Watching replicas writes a heartbeat table, so a dry run checks only the load names.)
@@ -182,6 +202,10 @@ class Run {
   private applied: Position | null;
   private lastCheckpoint = 0;
   private appliedUnderLock: Key[] = [];
+  /** Keys the copy stepped over: where the proof at verification takes its rows. */
+  private readonly sample = new KeySample();
+  /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
+  private readonly changed = new ChangedKeys();
 
   constructor(
     private readonly engine: Engine,
@@ -262,8 +286,8 @@ class Run {
     this.enter('cutover');
     const { lockedMs } = await this.withLockRetries('cut-over', async () => {
       await this.holdWhileThrottled();
-      await this.catchUpUnlocked();
-      return this.engine.cutover(this.plan, { lockTimeoutMs: this.options.lockTimeoutMs, catchUp: this.catchUpLocked });
+      await this.narrowChanged();
+      return this.engine.cutover(this.plan, { lockTimeoutMs: this.options.lockTimeoutMs, catchUp: this.catchUpAndCompare });
     });
     this.result.cutoverLockedMs = lockedMs;
     this.state.status.cutoverLockedMs = lockedMs;
@@ -288,7 +312,11 @@ class Run {
 
   private async verify(): Promise<void> {
     this.enter('verify');
+    const proof = await proveMapping(this.engine, this.plan, this.sample.anchors());
+    this.result.mappingProofs.push(proof);
+    this.report.info(`column mapping proven by the server's own ALTER on ${proof.rows} sampled row(s)`, { mappingProof: proof });
     this.result.checksumRounds = await verify(this.engine, this.plan, {
+      viewOpened: () => this.changed.restart(),
       catchUp: this.catchUpLocked,
       lockTimeoutMs: this.options.lockTimeoutMs,
       chunkRows: this.options.checksumChunkRows,
@@ -370,6 +398,7 @@ class Run {
       sizer.record(rows, elapsed);
       this.result.rowsCopied += rows;
       this.copiedUpTo = upTo;
+      this.sample.offer(upTo);
       this.copyDone = upTo === null;
       await this.saveCheckpoint(this.copyDone);
       this.progress(copiedAtStart);
@@ -513,6 +542,7 @@ class Run {
   private async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {
     // Work done inside a locked transaction is lost if that transaction rolls back: remember it.
     if (session) this.appliedUnderLock.push(...keys);
+    this.changed.add(keys);
     try {
       await this.engine.applyKeys(this.plan, keys, session);
       this.result.changesApplied += keys.length;
@@ -521,6 +551,7 @@ class Run {
       if (!(error instanceof UniqueViolationError)) throw error;
       const rest = this.buffer.take(JOINT_APPLY_LIMIT);
       if (session) this.appliedUnderLock.push(...rest.keys);
+      this.changed.add(rest.keys);
       const all = [...keys, ...rest.keys];
       try {
         await this.engine.applyKeys(this.plan, all, session);
@@ -551,9 +582,66 @@ class Run {
 
   /** Used under a lock: bounded, so a slow stream turns into a retry instead of a long write stall. */
   private readonly catchUpLocked: CatchUp = async (target, session) => {
-    const budget = Math.max(1000, 4 * this.options.lockTimeoutMs);
-    await this.catchUpTo(target, session, budget);
+    await this.catchUpTo(target, session, this.lockedBudgetMs());
   };
+
+  private lockedBudgetMs(): number {
+    return Math.max(1000, 4 * this.options.lockTimeoutMs);
+  }
+
+  /**
+   * The cut-over's catch-up, then the proof up to the swap itself (DESIGN.md invariant 4): every
+   * key applied since the last checksum view is compared row by row on the locked session. A
+   * difference is applied again there and must then be gone.
+   */
+  private readonly catchUpAndCompare: CatchUp = async (target, session) => {
+    const deadline = Date.now() + this.lockedBudgetMs();
+    await this.catchUpTo(target, session, this.lockedBudgetMs());
+    const keys = this.changed.list();
+    const differing = await this.engine.compareKeys(this.plan, keys, session);
+    if (differing.length > 0) {
+      this.report.warn(`${differing.length} row(s) differed under the cut-over lock; applying them again`, { differing: differing.length });
+      await this.applyBatch(differing, session);
+      const still = await this.engine.compareKeys(this.plan, differing, session);
+      if (still.length > 0) {
+        throw new UserError(`${still.length} row(s) still differ after being applied again under the cut-over lock; not cutting over`);
+      }
+    }
+    if (Date.now() > deadline) throw new LockTimeoutError(`catching up and comparing took longer than ${this.lockedBudgetMs()} ms under the lock`);
+    this.result.keysCompared += keys.length;
+    this.result.keysComparedAtCutover = keys.length;
+  };
+
+  /**
+   * Catches up, and keeps what the cut-over lock must compare small: while too many keys changed
+   * since the last view, compare them in a fresh consistent view (writers blocked only for its
+   * brief lock) and re-apply the ones that differ. Past the set's capacity, a whole checksum round
+   * instead.
+   */
+  private async narrowChanged(): Promise<void> {
+    for (let round = 0; round < NARROWING_ROUNDS; round++) {
+      await this.catchUpUnlocked();
+      if (this.changed.overflowed) {
+        await this.verify();
+        continue;
+      }
+      if (this.changed.size <= LOCKED_COMPARISON_LIMIT) return;
+      const view = await this.withLockRetries('checksum lock', () => this.engine.consistentView(this.plan, this.catchUpLocked, this.options.lockTimeoutMs));
+      const { keys } = this.changed.restart();
+      let differing: Key[];
+      try {
+        differing = await view.compareKeys(keys);
+      } finally {
+        await view.close();
+      }
+      this.result.keysCompared += keys.length;
+      if (differing.length > 0) {
+        this.report.warn(`${differing.length} of ${keys.length} changed row(s) differed; applying them again`, { differing: differing.length });
+        this.buffer.requeue(differing);
+        await this.applyPending();
+      }
+    }
+  }
 
   private async catchUpTo(target: Position, session: Session | undefined, budgetMs: number): Promise<void> {
     const deadline = Date.now() + budgetMs;

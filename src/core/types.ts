@@ -97,6 +97,8 @@ export interface ConsistentView {
   /** On a reader of its own, so the next chunk's boundary is found while this one is hashed. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
   checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]>;
+  /** The keys among these whose rows differ (or exist on one side only), compared row by row. */
+  compareKeys(keys: Key[]): Promise<Key[]>;
   close(): Promise<void>;
 }
 
@@ -108,6 +110,23 @@ export interface CutoverOptions {
 export interface CutoverResult {
   /** How long writers to the table were blocked, as measured by the engine. */
   lockedMs: number;
+}
+
+/** Sampled rows put through the user's ALTER by the server and through the copy's mapping, compared. */
+export interface ProbeComparison {
+  rows: number;
+  /** Rows present on one side only. */
+  unmatched: number;
+  columns: {
+    /** The column's name in the new schema. */
+    name: string;
+    /** Rows in which the two results differ in this column. */
+    differing: number;
+    /** Not copied, and filled per row by the server (a sequence, a volatile default): not expected to agree. */
+    generatedByServer: boolean;
+    /** The first differing row, as text for a message. */
+    example?: { key: string; alter: string | null; copy: string | null };
+  }[];
 }
 
 /** Measurements for throttling; see Throttler. */
@@ -135,6 +154,13 @@ export interface Engine {
    * Absent where no such thing exists.
    */
   alterInstantly?(plan: Plan, lockTimeoutMs: number): Promise<true | string>;
+  /**
+   * Puts up to `rows` rows of the original (taken after each of `anchors`, or spread over the table
+   * when null) through the user's ALTER on a probe table, and through the copy's mapping into
+   * another, and compares the two column by column. Leaves nothing behind. Throws UserError when
+   * the server's ALTER itself fails on those rows.
+   */
+  compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison>;
   createShadow(plan: Plan): Promise<void>;
   /** Start following changes to the original table; resolves once the start position is fixed. */
   openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;
@@ -152,6 +178,11 @@ export interface Engine {
   afterCopy(plan: Plan): Promise<void>;
   /** Pause writers briefly, let `catchUp` bring the shadow level, and open a view of both tables at that instant. */
   consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView>;
+  /**
+   * The keys among these whose rows differ between the original and the shadow, row by row, read on
+   * `session` (which holds the cut-over lock). Compares what the checksum compares.
+   */
+  compareKeys(plan: Plan, keys: Key[], session: Session): Promise<Key[]>;
   /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
   cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult>;
   /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */

@@ -3,6 +3,8 @@ import { UserError } from './errors.js';
 import type { CatchUp, ConsistentView, Engine, Key, KeyRange, Plan } from './types.js';
 
 export interface VerifyOptions {
+  /** A view was opened: everything applied before it is covered by its checksum. */
+  viewOpened: () => void;
   catchUp: CatchUp;
   lockTimeoutMs: number;
   chunkRows: number;
@@ -25,6 +27,7 @@ export async function verify(engine: Engine, plan: Plan, o: VerifyOptions): Prom
   const rounds = o.rounds ?? 3;
   for (let round = 1; round <= rounds; round++) {
     const view = await o.withLockRetries(() => engine.consistentView(plan, o.catchUp, o.lockTimeoutMs));
+    o.viewOpened();
     let mismatched: KeyRange[];
     try {
       mismatched = await compareAll(view, o);

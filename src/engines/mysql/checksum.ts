@@ -1,6 +1,6 @@
-import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../core/keyset.js';
-import type { CatchUp, ConsistentView, KeyRange, RangeDigest } from '../../core/types.js';
+import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
 import { binlogHead } from './binlog.js';
 import { connectOne, type MysqlTarget } from './connect.js';
 import type { RowMover } from './copy.js';
@@ -8,6 +8,7 @@ import { LockedSession, lockTables } from './lock.js';
 import type { MysqlPlan } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
 
+type Queryable = Connection | PoolConnection;
 
 /**
  * Opens one read view of both tables in which the shadow has caught up with the original:
@@ -59,15 +60,19 @@ class MysqlView implements ConsistentView {
 
   constructor(
     private readonly readers: readonly [Connection, Connection, Connection],
-    plan: MysqlPlan,
+    private readonly plan: MysqlPlan,
     private readonly mover: RowMover,
     crc32c: boolean,
   ) {
-    const pairs = plan.columns.filter((c) => c.checksum !== null);
     this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
     this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
-    this.origSql = digestQuery(crc32c, qualified(plan.database, plan.table), pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source));
-    this.shadowSql = digestQuery(crc32c, qualified(plan.database, plan.shadow), pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target));
+    const rows = rowTexts(plan);
+    this.origSql = digestQuery(crc32c, qualified(plan.database, plan.table), rows.original);
+    this.shadowSql = digestQuery(crc32c, qualified(plan.database, plan.shadow), rows.shadow);
+  }
+
+  compareKeys(keys: Key[]): Promise<Key[]> {
+    return differingKeys(this.readers[0], this.plan, keys);
   }
 
   nextBoundary(after: KeyRange['after'], rows: number) {
@@ -98,13 +103,61 @@ class MysqlView implements ConsistentView {
  * are summed rather than XORed: under XOR, two rows that swapped a value would cancel out. The
  * second CRC is CRC32C where the server has it (MariaDB 10.8+) and the CRC32 of the reversed
  * text otherwise (MySQL), so the pair is not a function of the first. Rows are unique by key and the key
- * is in the hashed text; ISNULL flags tell NULL from ''.
+ * is in the hashed text.
  */
-function digestQuery(crc32c: boolean, table: string, exprs: string[], columns: string[]): string {
-  const nulls = columns.map((c) => `ISNULL(${ident(c)})`).join(', ');
-  const row = `CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${nulls}))`;
+function digestQuery(crc32c: boolean, table: string, row: string): string {
   const second = crc32c ? `CRC32C(${row})` : `CRC32(REVERSE(${row}))`;
   return `SELECT COUNT(*) AS n, COALESCE(SUM((CRC32(${row}) << 32) | ${second}), 0) AS a FROM ${table} WHERE ?WHERE`;
+}
+
+/** Each side's row as one text over the checksummed columns; ISNULL flags tell NULL from ''. */
+function rowTexts(plan: MysqlPlan): { original: string; shadow: string } {
+  const pairs = plan.columns.filter((c) => c.checksum !== null);
+  const text = (exprs: string[], columns: string[]) =>
+    `CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${columns.map((c) => `ISNULL(${ident(c)})`).join(', ')}))`;
+  return {
+    original: text(pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source)),
+    shadow: text(pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target)),
+  };
+}
+
+/** Keys per statement; each appears twice among the parameters. */
+const KEYS_PER_COMPARISON = 1000;
+
+/**
+ * The keys among `keys` whose rows differ, compared row by row on the checksum's row text (as bytes):
+ * on a view's reader, or on the session holding the cut-over lock (base tables are named once per
+ * statement and never aliased, as LOCK TABLES requires).
+ */
+export async function differingKeys(db: Queryable, plan: MysqlPlan, keys: Key[]): Promise<Key[]> {
+  const rows = rowTexts(plan);
+  const width = plan.keyColumns.length;
+  const origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
+  const shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
+  const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
+  const on = Array.from({ length: width }, (_, i) => `o.k${i} <=> s.k${i}`).join(' AND ');
+  const found: Key[] = [];
+  for (let i = 0; i < keys.length; i += KEYS_PER_COMPARISON) {
+    const batch = keys.slice(i, i + KEYS_PER_COMPARISON);
+    const o = origKeys.keyIn(batch);
+    const s = shadowKeys.keyIn(batch);
+    const original = `(SELECT ${alias(plan.keyColumns)}, ${rows.original} AS r FROM ${qualified(plan.database, plan.table)} WHERE ${o.sql}) o`;
+    const shadow = `(SELECT ${alias(plan.shadowKeyColumns)}, ${rows.shadow} AS r FROM ${qualified(plan.database, plan.shadow)} WHERE ${s.sql}) s`;
+    const pick = (side: string) => Array.from({ length: width }, (_, j) => `${side}.k${j}`).join(', ');
+    // No FULL JOIN: rows of the original missing or different in the shadow, then shadow rows the original lacks.
+    const [differ] = await db.query<RowDataPacket[]>({
+      sql: `SELECT ${pick('o')} FROM ${original} LEFT JOIN ${shadow} ON ${on} WHERE s.k0 IS NULL OR NOT (CAST(o.r AS BINARY) <=> CAST(s.r AS BINARY))`,
+      values: [...o.params, ...s.params],
+      rowsAsArray: true,
+    });
+    const [extra] = await db.query<RowDataPacket[]>({
+      sql: `SELECT ${pick('s')} FROM ${shadow} LEFT JOIN ${original} ON ${on} WHERE o.k0 IS NULL`,
+      values: [...s.params, ...o.params],
+      rowsAsArray: true,
+    });
+    found.push(...(differ as unknown as Key[]), ...(extra as unknown as Key[]));
+  }
+  return found;
 }
 
 function toDigest(row: RowDataPacket): RangeDigest {

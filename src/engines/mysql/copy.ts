@@ -8,6 +8,11 @@ import { ident, mysqlDialect, qualified } from './sql.js';
 
 type Queryable = Pool | PoolConnection | Connection;
 
+/** The copy's column mapping as SQL lists: the shadow's columns, and what fills each from the original's row. */
+export function columnLists(plan: MysqlPlan): { targets: string; sources: string } {
+  return { targets: plan.columns.map((c) => ident(c.target)).join(', '), sources: plan.columns.map((c) => ident(c.source)).join(', ') };
+}
+
 /** SQL for moving rows from the original into the shadow; every statement lets the server convert types. */
 export class RowMover {
   private readonly origKeys: KeysetSql;
@@ -24,8 +29,7 @@ export class RowMover {
     this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
     this.orig = qualified(plan.database, plan.table);
     this.shadow = qualified(plan.database, plan.shadow);
-    const targets = plan.columns.map((c) => ident(c.target)).join(', ');
-    const sources = plan.columns.map((c) => ident(c.source)).join(', ');
+    const { targets, sources } = columnLists(plan);
     this.insertHead = `INSERT INTO ${this.shadow} (${targets}) SELECT ${sources} FROM ${this.orig} FORCE INDEX (${ident(plan.keyIndex)})`;
   }
 

@@ -12,12 +12,13 @@ import type {
   MigrationRequest,
   Plan,
   Position,
+  ProbeComparison,
   Probes,
   Session,
 } from '../../core/types.js';
 import { compareBinlogPositions, openBinlogStream } from './binlog.js';
 import { runChecks } from './checks.js';
-import { openConsistentView } from './checksum.js';
+import { differingKeys, openConsistentView } from './checksum.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { RowMover } from './copy.js';
 import { cutover, dropSentry, isSentry } from './cutover.js';
@@ -26,6 +27,7 @@ import { openMysqlProbes } from './probes.js';
 import { LockedSession } from './lock.js';
 import { buildDeferred, dropDeferred } from './deferred-indexes.js';
 import { alterInstantly } from './instant.js';
+import { compareWithAlter } from './mapping-proof.js';
 import { buildPlan, detailOf, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
 
@@ -74,6 +76,10 @@ export class MysqlEngine implements Engine {
     return alterInstantly(this.target, this.pool, detailOf(plan), plan.alter, lockTimeoutMs);
   }
 
+  compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+    return compareWithAlter(this.pool, detailOf(plan), plan.alter, anchors, rows);
+  }
+
   async createShadow(plan: Plan): Promise<void> {
     const p = detailOf(plan);
     const shadow = qualified(p.database, p.shadow);
@@ -109,6 +115,11 @@ export class MysqlEngine implements Engine {
 
   consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
     return openConsistentView(this.target, this.pool, detailOf(plan), this.mover(plan), catchUp, lockTimeoutMs);
+  }
+
+  compareKeys(plan: Plan, keys: Key[], session: Session): Promise<Key[]> {
+    if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
+    return differingKeys(session.conn, detailOf(plan), keys);
   }
 
   cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult> {

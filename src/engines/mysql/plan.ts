@@ -1,10 +1,11 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../core/errors.js';
 import type { MigrationRequest, Plan } from '../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from './deferred-indexes.js';
 import { missingPrivileges } from './checks.js';
 import { describeTable, readTriggers, tableExists, tableFacts, triggerExists, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
+import { createProbe, dropProbe } from './probe.js';
 import { ident, qualified } from './sql.js';
 
 export interface ColumnPair {
@@ -174,24 +175,13 @@ export function parseTableName(name: string, database: string): string {
 }
 
 /**
- * Tries the ALTER on an empty TEMPORARY copy of the table: the server validates the clause and
- * reports the resulting columns, and nothing persistent is created (temporary tables are not
- * replicated in ROW format and vanish with the session).
+ * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
+ * the resulting columns, and nothing persistent is created.
  */
 async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<{ shape: TableShape; createSql: string }> {
   const conn = await pool.getConnection();
   try {
-    let created: 'temporary' | 'real' = 'temporary';
-    try {
-      await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`);
-    } catch (error) {
-      // Partitioned and FULLTEXT tables cannot be temporary; probe with a real table, dropped at once.
-      if (!CANNOT_BE_TEMPORARY.has((error as { code?: string }).code ?? '')) throw copyRefused(error, shadow, table);
-      await conn.query(`CREATE TABLE ${qualified(database, shadow)} LIKE ${qualified(database, table)}`).catch((e) => {
-        throw copyRefused(e, shadow, table);
-      });
-      created = 'real';
-    }
+    const kind = await createProbe(conn, database, table, shadow);
     try {
       await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
       const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
@@ -199,34 +189,25 @@ async function probeAlter(pool: Pool, database: string, table: string, shadow: s
     } catch (error) {
       throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
     } finally {
-      await dropProbe(conn, database, shadow, created);
+      await dropProbe(conn, database, shadow, kind);
     }
   } finally {
     conn.release();
   }
 }
 
-/** Errors that only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes). */
-const CANNOT_BE_TEMPORARY = new Set(['ER_PARTITION_NO_TEMPORARY', 'ER_INNODB_NO_FT_TEMP_TABLE', 'ER_TABLE_CANT_HANDLE_SPKEYS', 'ER_ILLEGAL_HA_CREATE_OPTION', 'ER_TABLE_CANT_HANDLE_FT']);
-
-/** The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict sql_mode). */
-function copyRefused(error: unknown, shadow: string, table: string): UserError {
-  return new UserError(`cannot make a copy of the table's definition: ${(error as Error).message.replaceAll(shadow, table)}`);
-}
-
-async function dropProbe(conn: PoolConnection, database: string, shadow: string, created: 'temporary' | 'real') {
-  await conn.query(`DROP ${created === 'temporary' ? 'TEMPORARY ' : ''}TABLE IF EXISTS ${qualified(database, shadow)}`);
-}
-
 function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: AlterEffects): ColumnPair[] {
   const byName = new Map(original.map((c) => [c.name.toLowerCase(), c]));
+  const renamedAway = new Set([...effects.renamed.values()].map((from) => from.toLowerCase()));
   const pairs: ColumnPair[] = [];
   for (const target of shadow) {
     if (target.generated) continue; // the server computes it
     const lower = target.name.toLowerCase();
     const renamedFrom = effects.renamed.get(lower);
-    // A column dropped and added again in the same ALTER starts from its default, as a native ALTER does.
-    const source = renamedFrom ? byName.get(renamedFrom.toLowerCase()) : effects.dropped.has(lower) ? undefined : byName.get(lower);
+    // A column dropped, or renamed away, and a column added under its old name in the same ALTER
+    // is a new column: it starts from its default, as a native ALTER does.
+    const vacated = effects.dropped.has(lower) || renamedAway.has(lower);
+    const source = renamedFrom ? byName.get(renamedFrom.toLowerCase()) : vacated ? undefined : byName.get(lower);
     if (!source) continue;
     pairs.push({ source: source.name, target: target.name, checksum: checksumPair(source, target) });
   }

@@ -51,8 +51,9 @@ function closingQuote(text: string, open: number, quote: string): number {
   }
 }
 
+// Spaces around USING are optional next to parentheses and quotes: `numeric(12,2)USING(a*100)`.
 const typeChange =
-  /^ALTER\s+(?:COLUMN\s+)?("(?:[^"]|"")+"|[^\s"]+)\s+(?:SET\s+DATA\s+)?TYPE\s[\s\S]*?\sUSING\s+([\s\S]+)$/i;
+  /^ALTER\s+(?:COLUMN\s+)?("(?:[^"]|"")+"|[^\s"]+)\s+(?:SET\s+DATA\s+)?TYPE\s[\s\S]*?(?<=[\s)"])USING\b\s*([\s\S]+)$/i;
 
 /**
  * `ALTER COLUMN c TYPE t USING expr`: the copy must convert with `expr` too, evaluated over the

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { CatchUp, ConsistentView, KeyRange, RangeDigest } from '../../core/types.js';
-import { asLockTimeout, ident, PgSession } from './connect.js';
+import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
+import { asLockTimeout, ident, PgSession, type Client } from './connect.js';
 import type { Copier } from './copy.js';
 import { fence } from './stream.js';
 
@@ -49,6 +49,7 @@ export async function openConsistentView(
   return {
     nextBoundary: (after, rows) => copier.nextBoundary(scout, after, rows),
     checksum: (range) => Promise.all([digest(view, copier, range, 'original'), digest(twin, copier, range, 'shadow')]),
+    compareKeys: (keys) => differingKeys(view, copier, keys),
     async close() {
       for (const reader of [scout, twin, view]) {
         // A reader whose COMMIT fails (its connection broke) is discarded, not returned to the pool.
@@ -66,12 +67,48 @@ export async function openConsistentView(
  * unlike xor, does not cancel out duplicated rows. hashtextextended costs a fraction of md5 here.
  */
 async function digest(client: pg.PoolClient, copier: Copier, range: KeyRange, side: 'original' | 'shadow'): Promise<RangeDigest> {
-  const columns = copier.d.columns.map((c) => (side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target)));
   const where = (side === 'original' ? copier.originalKeys : copier.shadowKeys).range(range);
   const { rows } = await client.query(
-    `SELECT count(*) AS n, coalesce(sum(hashtextextended(ROW(${columns.join(', ')})::text, 0)), 0) AS sum
+    `SELECT count(*) AS n, coalesce(sum(hashtextextended(${rowText(copier, side)}, 0)), 0) AS sum
        FROM ${side === 'original' ? copier.original : copier.shadow} WHERE ${where.sql}`,
     where.params,
   );
   return { rows: Number(rows[0].n), digest: rows[0].sum };
+}
+
+/** A row's copied columns as text; the original's converted as the copy converts them, to the shadow's types. */
+function rowText(copier: Copier, side: 'original' | 'shadow'): string {
+  const columns = copier.d.columns.map((c) => (side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target)));
+  return `ROW(${columns.join(', ')})::text`;
+}
+
+/** Keys per statement; each appears twice among the parameters. */
+const KEYS_PER_COMPARISON = 1000;
+
+/**
+ * The keys among `keys` whose rows differ, compared row by row on what the checksum hashes: on a
+ * snapshot (a view's reader) or under the cut-over lock (its own transaction sees its own applies).
+ */
+export async function differingKeys(client: Client, copier: Copier, keys: Key[]): Promise<Key[]> {
+  const found: Key[] = [];
+  const width = copier.d.originalKey.length;
+  const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
+  // As text on both sides: the ALTER may have changed a key column's type.
+  const on = Array.from({ length: width }, (_, i) => `o.k${i}::text = s.k${i}::text`).join(' AND ');
+  const pick = Array.from({ length: width }, (_, i) => `coalesce(o.k${i}::text, s.k${i}::text)`).join(', ');
+  for (let i = 0; i < keys.length; i += KEYS_PER_COMPARISON) {
+    const batch = keys.slice(i, i + KEYS_PER_COMPARISON);
+    const o = copier.originalKeys.keyIn(batch);
+    const s = copier.shadowKeys.keyIn(batch, o.params.length);
+    const { rows } = await client.query({
+      text:
+        `SELECT ${pick} FROM (SELECT ${alias(copier.d.originalKey)}, ${rowText(copier, 'original')} AS r FROM ${copier.original} WHERE ${o.sql}) o ` +
+        `FULL JOIN (SELECT ${alias(copier.d.shadowKey)}, ${rowText(copier, 'shadow')} AS r FROM ${copier.shadow} WHERE ${s.sql}) s ON ${on} ` +
+        'WHERE o.r IS DISTINCT FROM s.r',
+      values: [...o.params, ...s.params],
+      rowMode: 'array',
+    });
+    found.push(...(rows as Key[]));
+  }
+  return found;
 }

@@ -11,22 +11,33 @@ import type { Position, Session } from '../../core/types.js';
  */
 const rawText = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-export function openPool(url: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, types: rawText, max: 8, application_name: 'shadowcut' });
+function openPool(url: string, synchronousCommit?: string): pg.Pool {
+  const options = synchronousCommit ? `-c synchronous_commit=${synchronousCommit}` : undefined;
+  const pool = new pg.Pool({ connectionString: url, types: rawText, max: 8, application_name: 'shadowcut', options });
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
-  pool.on('connect', (client) => {
-    client.on('error', () => {});
-    // Queued before the query the client was taken for. Our commits never wait for a synchronous
-    // standby: before the cut-over they touch only helper tables, which a failover cannot carry on
-    // with anyway (the slot stays behind), and under a lock a slow or missing standby would hold
-    // the lock without bound. Still flushed locally, unless the server does not even do that.
-    client
-      .query(`SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit') WHEN 'off' THEN 'off' ELSE 'local' END, false)`)
-      .catch(() => {});
-  });
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
+}
+
+/**
+ * Our commits never wait for a synchronous standby: before the cut-over they touch only helper
+ * tables, which a failover could not carry on with anyway (the slot stays behind), and under a
+ * lock a slow or missing standby would hold the lock without bound. They are still flushed
+ * locally, unless the server does not even do that (`off` stays `off`).
+ */
+export async function openEnginePool(url: string): Promise<pg.Pool> {
+  const first = openPool(url);
+  try {
+    const { rows } = await first.query(`SELECT current_setting('synchronous_commit') AS s`);
+    if (rows[0].s === 'off') return first;
+  } catch (error) {
+    await first.end();
+    throw error;
+  }
+  await first.end();
+  return openPool(url, 'local');
 }
 
 export type Client = pg.PoolClient;

@@ -10,6 +10,16 @@ import { VisibilityGate } from './visibility.js';
 const KEYS_PER_STATEMENT = 2000;
 
 /**
+ * The copy's column mapping as an INSERT head: `from` is read as the original. OVERRIDING SYSTEM
+ * VALUE: identity columns GENERATED ALWAYS take the original's values.
+ */
+export function copyInto(target: string, d: PgDetail, from: string): string {
+  const targets = d.columns.map((c) => ident(c.target)).join(', ');
+  const sources = d.columns.map((c) => c.source).join(', ');
+  return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
+}
+
+/**
  * The shadow is only ever written by "delete these keys, insert them again from the original":
  * the server reads the original's committed row and converts its values itself (invariant 2),
  * values that the stream left out (unchanged TOASTed columns, the 'u' marker) never matter, and
@@ -33,10 +43,7 @@ export class Copier {
     this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
     this.original = qualified(d.schema, d.name);
     this.shadow = qualified(d.schema, d.shadow);
-    const targets = d.columns.map((c) => ident(c.target)).join(', ');
-    const sources = d.columns.map((c) => c.source).join(', ');
-    // OVERRIDING SYSTEM VALUE: identity columns GENERATED ALWAYS take the original's values.
-    this.insertHead = `INSERT INTO ${this.shadow} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${this.original}`;
+    this.insertHead = copyInto(this.shadow, d, this.original);
   }
 
   /** The key `rows` rows after `after` in the original, as text; null when fewer remain. */

@@ -14,29 +14,27 @@ import type {
   MigrationRequest,
   Plan,
   Position,
+  ProbeComparison,
   Probes,
   Session,
 } from '../../core/types.js';
-import { openConsistentView } from './checksum.js';
+import { differingKeys, openConsistentView } from './checksum.js';
 import { runChecks } from './checks.js';
 import { cleanup, dropStream } from './cleanup.js';
-import { comparePositions, errorCode, helperNames, isTransientPgError, inTransaction, openPool, parseTableName, PgSession, qualified } from './connect.js';
+import { comparePositions, errorCode, helperNames, isTransientPgError, inTransaction, openEnginePool, parseTableName, PgSession, qualified } from './connect.js';
 import { Copier } from './copy.js';
 import { cutover } from './cutover.js';
 import { inspectTable } from './inspect.js';
+import { compareWithAlter } from './mapping-proof.js';
 import { detailOf, type PgDetail } from './plan.js';
 import { buildShadow } from './shadow.js';
 import { openPostgresProbes } from './probes.js';
 import { createSlot, fence, openStream } from './stream.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
-  const pool = openPool(url);
-  try {
-    await pool.query('SELECT 1');
-  } catch (error) {
-    await pool.end();
-    throw new UserError(`cannot connect to PostgreSQL: ${(error as Error).message}`);
-  }
+  const pool = await openEnginePool(url).catch((error: Error) => {
+    throw new UserError(`cannot connect to PostgreSQL: ${error.message}`);
+  });
   return new PostgresEngine(url, pool);
 }
 
@@ -126,6 +124,11 @@ class PostgresEngine implements Engine {
     return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d, options.resuming);
   }
 
+  async compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+    const d = detailOf(plan);
+    return compareWithAlter(this.pool, await inspectTable(this.pool, d.schema, d.name), d, plan.alter, anchors, rows);
+  }
+
   async createShadow(plan: Plan): Promise<void> {
     const d = detailOf(plan);
     const t = await inspectTable(this.pool, d.schema, d.name);
@@ -170,6 +173,11 @@ class PostgresEngine implements Engine {
 
   consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
     return openConsistentView(this.pool, this.copier(plan), catchUp, lockTimeoutMs);
+  }
+
+  compareKeys(plan: Plan, keys: Key[], session: Session): Promise<Key[]> {
+    if (!(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return differingKeys(session.client, this.copier(plan), keys);
   }
 
   cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult> {
