@@ -1,0 +1,213 @@
+/**
+ * The parity issue's scenario, repeated: a 100k-row, 15-column table under ~200 write transactions
+ * a second (inserts, updates, deletes, some multi-row, some rolled back), migrated by the CLI, half
+ * of the runs killed with SIGKILL at a random moment and resumed; after each run the new table must
+ * equal a mirror that took the same writes in the same transactions and the native ALTER.
+ *
+ *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N]
+ *
+ * Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_PG_URL, or the repository's private servers
+ * (scripts/servers.sh), started and stopped here when they are not up.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type SoakDb } from './tables.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = path.join(root, 'dist/src/cli/main.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Args {
+  engines: ('mysql' | 'postgres')[];
+  runs: number;
+  rows: number;
+  rate: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const value = (name: string, fallback: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] ? argv[i + 1] : fallback;
+  };
+  const engine = value('engine', 'all');
+  if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
+  return {
+    engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as 'mysql' | 'postgres'],
+    runs: Number(value('runs', '20')),
+    rows: Number(value('rows', '100000')),
+    rate: Number(value('rate', '200')),
+  };
+}
+
+/** Writers at a paced total rate; every transaction goes to the table and the mirror alike. */
+class Workload {
+  private running = true;
+  private loops: Promise<void>[] = [];
+  private next: number;
+  transactions = 0;
+  errors = 0;
+  lastError = "";
+
+  constructor(
+    private readonly db: SoakDb,
+    rows: number,
+    private readonly rate: number,
+    private readonly writers = 4,
+  ) {
+    this.next = rows + 1;
+  }
+
+  start(): void {
+    for (let w = 0; w < this.writers; w++) this.loops.push(this.loop());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    const writer = await this.db.writer();
+    const interval = (1000 * this.writers) / this.rate;
+    try {
+      while (this.running) {
+        const began = Date.now();
+        const statements = transaction(() => this.next++, () => this.next - 1, Math.random);
+        // One transaction in twenty rolls back: neither table may keep any of it.
+        await writer.run(statements, Math.random() < 0.05).then(
+          () => this.transactions++,
+          (error: Error) => {
+            this.errors++;
+            this.lastError = error.message;
+          },
+        );
+        await sleep(Math.max(0, interval - (Date.now() - began)));
+      }
+    } finally {
+      await writer.close();
+    }
+  }
+}
+
+/** Runs the CLI; with `killAfterMs`, SIGKILLs it that long after the copy starts. Resolves with the exit code and the last stderr lines. */
+function migrate(url: string, alter: string, extra: string[], killAfterMs: number | null): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'migrate', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let killed = false;
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (killAfterMs === null || killed) return;
+    try {
+      const event = JSON.parse(line) as { event?: string; phase?: string };
+      if (event.event === 'phase' && event.phase === 'copy') {
+        killed = true;
+        setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      }
+    } catch {
+      // not JSON
+    }
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, killed, stderr })));
+}
+
+interface Outcome {
+  run: number;
+  killed: boolean;
+  exit: number | null;
+  differences: number;
+  note: string;
+  seconds: number;
+}
+
+async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promise<Outcome> {
+  await db.seed(args.rows);
+  const load = new Workload(db, args.rows, args.rate);
+  load.start();
+  const began = Date.now();
+  const kill = run % 2 === 1;
+  let note = '';
+  let exit: number | null;
+  let killed = false;
+  try {
+    await sleep(500);
+    // Killed somewhere in the copy, the catch-up or the verification (a 100k-row copy takes a few seconds).
+    const first = await migrate(url, db.alter, [], kill ? 100 + Math.floor(Math.random() * 2400) : null);
+    exit = first.code;
+    killed = first.killed && first.code === null;
+    if (killed) {
+      const resumed = await migrate(url, db.alter, ['--resume'], null);
+      exit = resumed.code;
+      if (exit !== 0) note = resumed.stderr.trim().split('\n').pop() ?? '';
+    } else if (exit !== 0) note = first.stderr.trim().split('\n').pop() ?? '';
+    await sleep(500); // writes go on into the new table
+  } finally {
+    await load.stop();
+  }
+  const seconds = (Date.now() - began) / 1000;
+  if (exit !== 0) return { run, killed, exit, differences: -1, note, seconds };
+  await db.alterMirror();
+  const differences = await db.differences(TABLE, MIRROR);
+  if (differences) note = `extra ids in the new table: ${(await db.extraIds(TABLE, MIRROR)).join(', ') || 'none'}; missing: ${(await db.extraIds(MIRROR, TABLE)).join(', ') || 'none'}`;
+  note ||= `${load.transactions} transactions during the run (${load.errors} failed${load.lastError ? `: ${load.lastError}` : ""})`;
+  return { run, killed, exit, differences, note, seconds };
+}
+
+function serverUrls(): { mysql: string; postgres: string; stop: () => void } {
+  if (process.env.SHADOWCUT_MYSQL_URL && process.env.SHADOWCUT_PG_URL) {
+    return { mysql: process.env.SHADOWCUT_MYSQL_URL, postgres: process.env.SHADOWCUT_PG_URL, stop: () => {} };
+  }
+  const script = path.join(root, 'scripts/servers.sh');
+  const up = spawnSync('bash', [script, 'env'], { stdio: 'ignore' }).status === 0;
+  if (!up && spawnSync('bash', [script, 'up'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) {
+    throw new Error('the private servers did not start (see above)');
+  }
+  const dir = process.env.SHADOWCUT_SERVERS_DIR ?? path.join(root, '.servers');
+  const urls = JSON.parse(readFileSync(path.join(dir, 'servers.json'), 'utf8')) as { mysqlUrl: string; pgUrl: string };
+  return { mysql: urls.mysqlUrl, postgres: urls.pgUrl, stop: () => (up ? undefined : void spawnSync('bash', [script, 'down'], { stdio: 'inherit' })) };
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const servers = serverUrls();
+  let failures = 0;
+  try {
+    for (const kind of args.engines) {
+      const url = servers[kind];
+      const db = kind === 'mysql' ? mysqlSoak(url) : postgresSoak(url);
+      const outcomes: Outcome[] = [];
+      try {
+        for (let run = 1; run <= args.runs; run++) {
+          const o = await soakRun(db, url, args, run);
+          outcomes.push(o);
+          const verdict = o.exit !== 0 ? `FAILED (exit ${o.exit})` : o.differences ? `DIFFERS (${o.differences} rows)` : 'equal';
+          console.log(`${kind} run ${run}${o.killed ? ' (killed, resumed)' : ''}: ${verdict} in ${o.seconds.toFixed(1)} s; ${o.note}`);
+        }
+        await db.drop(TABLE, MIRROR);
+      } finally {
+        await db.close();
+      }
+      const equal = outcomes.filter((o) => o.exit === 0 && o.differences === 0);
+      const killed = outcomes.filter((o) => o.killed);
+      failures += outcomes.length - equal.length;
+      console.log(
+        `${kind}: ${equal.length} of ${outcomes.length} runs equal to the mirror (${killed.filter((o) => o.exit === 0 && o.differences === 0).length} of ${killed.length} killed and resumed)`,
+      );
+    }
+  } finally {
+    servers.stop();
+  }
+  return failures ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`soak: ${error.message}`);
+    process.exit(2);
+  },
+);
