@@ -623,6 +623,7 @@ class Run {
       await this.catchUpUnlocked();
       if (this.changed.overflowed) {
         await this.verify();
+        this.enter('cutover');
         continue;
       }
       if (this.changed.size <= LOCKED_COMPARISON_LIMIT) return;
