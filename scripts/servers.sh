@@ -198,9 +198,12 @@ start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <e
   # caller's terminal/process group nor holds the caller's pipes open (execFileSync in
   # vitest's globalSetup would otherwise wait forever). 9>&-: don't let the daemon inherit
   # our lock fd, or it would hold the lock for its whole life.
+  # A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir, so with a
+  # shared /tmp another instance starting up would pull the temporary tables from under ours.
+  mkdir -p "$data.tmp"
   setsid mariadbd --no-defaults --user=root \
     --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
-    --pid-file="$pidf" --log-error="$logf" \
+    --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
     --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \

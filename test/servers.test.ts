@@ -57,6 +57,18 @@ describe('MariaDB primary and replica', () => {
     });
   });
 
+  // A starting mariadbd deletes every #sql* file in its tmpdir: with a shared /tmp, any other
+  // instance starting (another checkout's, a test's own) would delete our temporary tables.
+  it('keeps its temporary files in a directory of its own, apart from the replica\'s', async () => {
+    primary ??= await mysql.createConnection(env('SHADOWCUT_MYSQL_URL'));
+    const other = await mysql.createConnection(env('SHADOWCUT_MYSQL_REPLICA_URL'));
+    const [[p]] = await primary.query<RowDataPacket[]>('SELECT @@tmpdir AS dir');
+    const [[r]] = await other.query<RowDataPacket[]>('SELECT @@tmpdir AS dir');
+    await other.end();
+    expect(p.dir).not.toMatch(/^\/(var\/)?tmp\/?$/);
+    expect(r.dir).not.toBe(p.dir);
+  });
+
   it('replicates a new table and row to the read-only replica', async () => {
     primary ??= await mysql.createConnection(env('SHADOWCUT_MYSQL_URL'));
     replica = await mysql.createConnection(env('SHADOWCUT_MYSQL_REPLICA_URL'));
