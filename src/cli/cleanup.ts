@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { RunClaim } from '../core/claim.js';
 import { createEngine } from '../engines/index.js';
 
 export function cleanupCommand(): Command {
@@ -10,8 +11,14 @@ export function cleanupCommand(): Command {
     .action(async (opts) => {
       const engine = await createEngine(opts.url);
       try {
-        const dropped = await engine.cleanupLeftovers(opts.table, { dropOld: opts.dropOld });
-        process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
+        // A live run removes its own objects when it ends; dropping them under it would break it.
+        const claim = await RunClaim.take(engine, opts.table);
+        try {
+          const dropped = await engine.cleanupLeftovers(opts.table, { dropOld: opts.dropOld });
+          process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
+        } finally {
+          await claim.release();
+        }
       } finally {
         await engine.close().catch(() => {});
       }

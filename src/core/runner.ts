@@ -1,6 +1,7 @@
 import { backoffMs, sleep } from './backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { ChangedKeys } from './changed-keys.js';
+import { ClaimLostError, RunClaim } from './claim.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { ChunkSizer } from './chunk-sizer.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
@@ -107,6 +108,16 @@ export interface MigrateResult {
  */
 export async function migrate(engine: Engine, request: MigrationRequest, partial: Partial<MigrateOptions> = {}): Promise<MigrateResult> {
   const options: MigrateOptions = { ...defaultOptions, ...partial };
+  // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
+  const claim = await RunClaim.take(engine, request.table);
+  try {
+    return await migrateClaimed(engine, request, options, claim);
+  } finally {
+    await claim.release();
+  }
+}
+
+async function migrateClaimed(engine: Engine, request: MigrationRequest, options: MigrateOptions, claim: RunClaim): Promise<MigrateResult> {
   const started = Date.now();
   const checkpoint = options.resume ? await loadCheckpoint(engine, request) : null;
   const plan = checkpoint?.plan ?? (await engine.prepare(request));
@@ -162,7 +173,7 @@ export async function migrate(engine: Engine, request: MigrationRequest, partial
     await probes.close();
     return result;
   }
-  await new Run(engine, plan, options, result, checkpoint, probes).execute();
+  await new Run(engine, plan, options, result, checkpoint, probes, claim).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
@@ -206,6 +217,7 @@ class Run {
   private readonly sample = new KeySample();
   /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
   private readonly changed = new ChangedKeys();
+  private claimLost = false;
 
   constructor(
     private readonly engine: Engine,
@@ -214,6 +226,7 @@ class Run {
     private readonly result: MigrateResult,
     private readonly checkpoint: Checkpoint | null,
     private readonly probes: Probes,
+    private readonly claim: RunClaim,
   ) {
     this.report = options.reporter;
     this.state = result.state;
@@ -236,6 +249,7 @@ class Run {
         cutOver = await this.migrate();
       }
     } catch (error) {
+      this.claimLost = error instanceof ClaimLostError;
       this.state.status.state = 'failed';
       this.state.mark('failed');
       await this.hook('failure', error).catch(() => {});
@@ -244,8 +258,10 @@ class Run {
       stopWatching();
       await this.stream?.stop().catch(() => {});
       await this.probes.close().catch(() => {});
-      this.enter('cleanup');
-      await this.engine.cleanup(this.plan, { dropOld: this.options.dropOld, cutOver });
+      if (!this.claimLost) {
+        this.enter('cleanup');
+        await this.engine.cleanup(this.plan, { dropOld: this.options.dropOld, cutOver });
+      }
       this.report.close();
     }
     this.state.status.state = 'done';
@@ -287,6 +303,7 @@ class Run {
     const { lockedMs } = await this.withLockRetries('cut-over', async () => {
       await this.holdWhileThrottled();
       await this.narrowChanged();
+      await this.retrying('confirming the run lock', () => this.claim.confirm());
       return this.engine.cutover(this.plan, { lockTimeoutMs: this.options.lockTimeoutMs, catchUp: this.catchUpAndCompare });
     });
     this.result.cutoverLockedMs = lockedMs;
@@ -438,6 +455,8 @@ class Run {
       announced = reason;
       const since = Date.now();
       if (this.buffer.size > this.buffer.capacity / 2) await this.applyPending();
+      // A hold can last hours: the checkpoint keeps up, and the claim's session stays alive.
+      await this.saveCheckpoint();
       await sleep(250);
       const kind = reason.split(/[ :]/)[0];
       this.state.status.throttledMs[kind] = (this.state.status.throttledMs[kind] ?? 0) + (Date.now() - since);
@@ -461,6 +480,7 @@ class Run {
       this.checkAbort();
       await this.checkStream();
       await this.applyPending();
+      await this.saveCheckpoint();
       await this.buffer.waitForChange(500);
       this.progress();
     }
@@ -686,6 +706,7 @@ class Run {
   private async saveCheckpoint(force = false): Promise<void> {
     if (!force && Date.now() - this.lastCheckpoint < 1000) return;
     this.lastCheckpoint = Date.now();
+    await this.retrying('confirming the run lock', () => this.claim.confirm());
     const checkpoint: Checkpoint = {
       version: 1,
       alter: this.plan.alter,

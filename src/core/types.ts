@@ -3,6 +3,7 @@
  * The runner owns the phases, the ordering of copy and apply, retries and progress;
  * an engine owns SQL, locks and the change stream, and knows nothing of phases.
  */
+import type { ClaimSession } from './claim.js';
 
 /** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
 export type KeyValue = string | number | Buffer | null;
@@ -144,6 +145,8 @@ export interface Engine {
   readonly kind: 'mysql' | 'postgres';
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
+  /** A session of its own holding the table's run lock (see core/claim.ts); one run per table at a time. */
+  openClaim(table: string): Promise<ClaimSession>;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Plan>;
   /** Preflight: everything that would make the run unsafe, each with its fix. */

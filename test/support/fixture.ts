@@ -23,6 +23,8 @@ export interface Database {
   series(rows: number): string;
   /** Rows of `a` that `b` lacks plus rows of `b` that `a` lacks, every column compared exactly. */
   differences(a: string, b: string): Promise<number>;
+  /** Ends a server session by its id (MySQL connection id, PostgreSQL backend pid), as a network cut would. */
+  killSession(id: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ function openMysql(): Database {
     },
     series: (rows) => `SELECT seq AS g FROM seq_1_to_${rows}`,
     differences: async (a, b) => (await differences(db(), a, b)).length,
+    killSession: async (id) => void (await db().query(`KILL ${Number(id)}`)),
     close: async () => pool?.end(),
   };
 }
@@ -81,6 +84,7 @@ function openPostgres(): Database {
       const { onlyA, onlyB } = await pgTextDifferences(db(), a, b);
       return onlyA + onlyB;
     },
+    killSession: async (id) => void (await db().query('SELECT pg_terminate_backend($1)', [id])),
     close: async () => pool?.end(),
   };
 }

@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { ClaimSession } from '../../core/claim.js';
 import type {
   CatchUp,
   ChangeSink,
@@ -18,6 +19,7 @@ import type {
 } from '../../core/types.js';
 import { compareBinlogPositions, openBinlogStream } from './binlog.js';
 import { runChecks } from './checks.js';
+import { openClaim } from './claim.js';
 import { differingKeys, openConsistentView } from './checksum.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { RowMover } from './copy.js';
@@ -61,6 +63,10 @@ export class MysqlEngine implements Engine {
 
   qualify(table: string): string {
     return `${this.target.database}.${parseTableName(table, this.target.database)}`;
+  }
+
+  openClaim(table: string): Promise<ClaimSession> {
+    return openClaim(this.target, this.qualify(table));
   }
 
   prepare(request: MigrationRequest): Promise<Plan> {

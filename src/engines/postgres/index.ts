@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ClaimSession } from '../../core/claim.js';
 import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
   CatchUp,
@@ -20,6 +21,7 @@ import type {
 } from '../../core/types.js';
 import { differingKeys, openConsistentView } from './checksum.js';
 import { runChecks } from './checks.js';
+import { openClaim } from './claim.js';
 import { cleanup, dropStream } from './cleanup.js';
 import { comparePositions, errorCode, helperNames, isTransientPgError, inTransaction, openEnginePool, parseTableName, PgSession, qualified } from './connect.js';
 import { Copier } from './copy.js';
@@ -52,6 +54,10 @@ class PostgresEngine implements Engine {
   qualify(table: string): string {
     const { schema, name } = parseTableName(table);
     return `${schema}.${name}`;
+  }
+
+  openClaim(table: string): Promise<ClaimSession> {
+    return openClaim(this.url, this.qualify(table));
   }
 
   /**

@@ -1,0 +1,74 @@
+import { UserError } from './errors.js';
+import type { Engine } from './types.js';
+
+/**
+ * The engine's part of a claim: one server session of its own holding a named lock (MySQL's
+ * GET_LOCK, PostgreSQL's session advisory lock). The server frees the lock when the session ends,
+ * so a run killed with SIGKILL leaves no claim behind for its resumed run to trip over.
+ */
+export interface ClaimSession {
+  /** Takes the lock without waiting; false when another session holds it. */
+  take(): Promise<boolean>;
+  /** Which server session holds it, for the message (null when nobody does or it cannot be told). */
+  holder(): Promise<string | null>;
+  /** A round trip; fails when the session, and so the lock, is gone. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The claim was lost and another run took it: that run's objects are not ours to remove. */
+export class ClaimLostError extends UserError {
+  constructor(table: string) {
+    super(`another shadowcut run took over ${table} after this run lost its connection; stopping without touching its objects`);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/**
+ * One run per table at a time, for the whole run. A second run (or `cleanup`) on a table that a live
+ * run is migrating is refused before it reads a checkpoint or drops anything, so it can never remove
+ * the first run's shadow, stream or triggers.
+ */
+export class RunClaim {
+  private constructor(
+    private readonly engine: Engine,
+    private readonly table: string,
+    private session: ClaimSession,
+  ) {}
+
+  static async take(engine: Engine, table: string): Promise<RunClaim> {
+    const session = await engine.openClaim(table);
+    try {
+      if (!(await session.take())) {
+        const holder = await session.holder().catch(() => null);
+        throw new UserError(
+          `another shadowcut run is migrating ${engine.qualify(table)}${holder ? ` (${holder})` : ''}; ` +
+            'wait for it to end, or stop it first (abort on its control socket, its panic flag file, or Ctrl-C)',
+        );
+      }
+    } catch (error) {
+      await session.close().catch(() => {});
+      throw error;
+    }
+    return new RunClaim(engine, table, session);
+  }
+
+  /**
+   * Called at every checkpoint and before the swap: keeps the session from idling out, and after a
+   * lost connection takes the lock again on a new one, unless another run got there first.
+   */
+  async confirm(): Promise<void> {
+    try {
+      await this.session.ping();
+      return;
+    } catch {
+      await this.session.close().catch(() => {});
+    }
+    this.session = await this.engine.openClaim(this.table);
+    if (!(await this.session.take())) throw new ClaimLostError(this.engine.qualify(this.table));
+  }
+
+  async release(): Promise<void> {
+    await this.session.close().catch(() => {});
+  }
+}
