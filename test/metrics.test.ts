@@ -60,6 +60,7 @@ describe('metrics endpoint', () => {
       backlog: 12,
       lagMs: 2300,
       throttleReason: 'replica lag 2300 ms > 1500 ms',
+      throttleKind: 'replica',
       throttledMs: { replica: 61_500, load: 2_000 },
       cutoverAttempts: 0,
     });

@@ -102,7 +102,8 @@ export function migrateCommand(): Command {
         reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });
       }
       const engine = await createEngine(opts.url);
-      // Made here, not by the runner, so the metrics endpoint and a failure report can read it.
+      // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
+      // run's live settings are this state's.
       const table = engine.qualify(opts.table);
       const state = new RunState(
         settingsOf(opts),
@@ -143,7 +144,6 @@ export function migrateCommand(): Command {
           },
           {
             execute: opts.execute,
-            ...settingsOf(opts),
             attemptInstant: opts.attemptInstantDdl,
             panicFlagFile: opts.panicFlagFile,
             lockTimeoutMs: opts.lockTimeoutMs,

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from './errors.js';
 import type { RunState } from './run-state.js';
-import type { HookEvent } from './runner.js';
+import type { HookEvent } from './config.js';
 
 /**
  * `--hooks-dir`: the operator's executables, one per event, named exactly after it. A missing file means

@@ -57,7 +57,7 @@ function renderMetrics(state: RunState): string {
   metric('shadowcut_throttled', 'gauge', '1 while the copy is held back (throttled or paused).', [[table, throttled ? 1 : 0]]);
   // A separate info metric keeps shadowcut_throttled one series per table, and the kind of reason
   // (not its text, which carries changing numbers) keeps the label's values few.
-  metric('shadowcut_throttle_reason', 'gauge', 'Present with value 1 while held back, labelled with the kind of reason.', throttled ? [[{ ...table, reason: reasonKind(s.state, s.throttleReason) }, 1]] : []);
+  metric('shadowcut_throttle_reason', 'gauge', 'Present with value 1 while held back, labelled with the kind of reason.', throttled ? [[{ ...table, reason: reasonKind(s.state, s.throttleKind) }, 1]] : []);
   metric('shadowcut_throttled_seconds_total', 'counter', 'Time the copy was held back, by kind of reason.', Object.entries(s.throttledMs).map(([reason, ms]) => [{ ...table, reason }, ms / 1000]));
   metric('shadowcut_phase', 'gauge', 'The current phase, as a label.', [[{ ...table, phase: s.phase }, 1]]);
   metric('shadowcut_state', 'gauge', 'The current state (running, throttled, paused, postponed, done, failed), as a label.', [[{ ...table, state: s.state }, 1]]);
@@ -65,9 +65,9 @@ function renderMetrics(state: RunState): string {
   return out.join('\n') + '\n';
 }
 
-/** The same kinds the runner keys Status.throttledMs by: the reason's first word (replica, load, flag, outside). */
-function reasonKind(state: string, reason: string | null): string {
-  return state === 'paused' ? 'paused' : (reason ?? 'unknown').split(/[ :]/)[0];
+/** The same kinds the runner keys Status.throttledMs by (throttler.ts HoldKind). */
+function reasonKind(state: string, kind: string | null): string {
+  return state === 'paused' ? 'paused' : (kind ?? 'unknown');
 }
 
 function labelText(labels: Record<string, string>): string {

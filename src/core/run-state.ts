@@ -46,6 +46,8 @@ export interface Status {
   lagMs: number | null;
   maxLagSeenMs: number;
   throttleReason: string | null;
+  /** The kind of that reason (see throttler.ts HoldKind): the label of metrics and the key of throttledMs. */
+  throttleKind: string | null;
   throttledMs: Record<string, number>;
   cutoverAttempts: number;
   cutoverLockedMs: number | null;
@@ -78,6 +80,7 @@ export class RunState {
       lagMs: null,
       maxLagSeenMs: 0,
       throttleReason: null,
+      throttleKind: null,
       throttledMs: {},
       cutoverAttempts: 0,
       cutoverLockedMs: null,

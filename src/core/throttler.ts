@@ -14,14 +14,22 @@ export interface ThrottleOptions {
   criticalLoadHibernateSeconds?: number;
 }
 
+/** What holds the copy back; the kind keys the throttled time in the status, metrics and report. */
+export type HoldKind = 'paused' | 'critical' | 'load' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
+
+export interface Hold {
+  kind: HoldKind;
+  message: string;
+}
+
 /**
  * Decides whether copying may go on now. Every reason is named, for the status line and the logs.
  * A replica that cannot be measured counts as lagging (fail closed): copying blind could bury it.
  */
 export class Throttler {
   private readonly window: { from: number; to: number } | null;
-  private cached: { at: number; reason: string | null } | null = null;
-  private hibernating: { until: number; reason: string } | null = null;
+  private cached: { at: number; hold: Hold | null } | null = null;
+  private hibernating: { until: number; hold: Hold } | null = null;
 
   constructor(
     private readonly state: RunState,
@@ -31,19 +39,20 @@ export class Throttler {
     this.window = options.window ? parseWindow(options.window) : null;
   }
 
-  /** The reason to hold back, or null. Throws AbortedError when a critical load threshold is reached. */
-  async reason(now = new Date()): Promise<string | null> {
-    if (this.cached && now.getTime() - this.cached.at < 200) return this.cached.reason;
-    const reason = await this.evaluate(now);
-    this.cached = { at: now.getTime(), reason };
-    this.state.status.throttleReason = reason;
-    return reason;
+  /** What holds the copy back now, or null. Throws AbortedError when a critical load threshold is reached. */
+  async hold(now = new Date()): Promise<Hold | null> {
+    if (this.cached && now.getTime() - this.cached.at < 200) return this.cached.hold;
+    const hold = await this.evaluate(now);
+    this.cached = { at: now.getTime(), hold };
+    this.state.status.throttleReason = hold?.message ?? null;
+    this.state.status.throttleKind = hold?.kind ?? null;
+    return hold;
   }
 
-  private async evaluate(now: Date): Promise<string | null> {
+  private async evaluate(now: Date): Promise<Hold | null> {
     const settings = this.state.settings;
     // Hibernating probes nothing, not even the load, until the time is up.
-    if (this.hibernating && now.getTime() < this.hibernating.until) return this.hibernating.reason;
+    if (this.hibernating && now.getTime() < this.hibernating.until) return this.hibernating.hold;
     this.hibernating = null;
     if (this.probes) {
       const critical = Object.keys(settings.criticalLoad);
@@ -55,11 +64,11 @@ export class Throttler {
           const what = `critical load: ${name}=${load[name]} reached ${limit}`;
           const seconds = this.options.criticalLoadHibernateSeconds ?? 0;
           if (seconds <= 0) throw new AbortedError(what);
-          this.hibernating = { until: now.getTime() + seconds * 1000, reason: `${what}; hibernating ${seconds} s` };
-          return this.hibernating.reason;
+          this.hibernating = { until: now.getTime() + seconds * 1000, hold: { kind: 'critical', message: `${what}; hibernating ${seconds} s` } };
+          return this.hibernating.hold;
         }
         for (const [name, limit] of Object.entries(settings.maxLoad)) {
-          if ((load[name] ?? 0) >= limit) return `load: ${name}=${load[name]} >= ${limit}`;
+          if ((load[name] ?? 0) >= limit) return { kind: 'load', message: `load: ${name}=${load[name]} >= ${limit}` };
         }
       }
       const lags = await this.probes.replicaLag();
@@ -68,18 +77,18 @@ export class Throttler {
         const worst = Math.max(...lags.map((l) => l.lagMs ?? 0));
         this.state.status.lagMs = worst;
         this.state.status.maxLagSeenMs = Math.max(this.state.status.maxLagSeenMs, worst);
-        if (unknown) return `replica ${unknown.replica} cannot be measured (${unknown.error ?? 'unreachable'})`;
-        if (worst > settings.maxLagMs) return `replica lag ${worst} ms > ${settings.maxLagMs} ms`;
+        if (unknown) return { kind: 'replica', message: `replica ${unknown.replica} cannot be measured (${unknown.error ?? 'unreachable'})` };
+        if (worst > settings.maxLagMs) return { kind: 'replica', message: `replica lag ${worst} ms > ${settings.maxLagMs} ms` };
       }
     }
     if (this.options.throttleQuery && this.probes) {
       // A query that stops working holds the copy back (fail closed), as an unreachable replica does.
       const value = await throttleQueryValue(this.probes, this.options.throttleQuery).catch((error: Error) => error);
-      if (value instanceof Error) return `throttle query failed: ${value.message}`;
-      if (value > 0) return `throttle query returned ${value}`;
+      if (value instanceof Error) return { kind: 'query', message: `throttle query failed: ${value.message}` };
+      if (value > 0) return { kind: 'query', message: `throttle query returned ${value}` };
     }
-    if (this.options.flagFile && (await fileExists(this.options.flagFile))) return `flag file ${this.options.flagFile} exists`;
-    if (this.window && !inWindow(this.window, now)) return `outside the window ${this.options.window}`;
+    if (this.options.flagFile && (await fileExists(this.options.flagFile))) return { kind: 'flag', message: `flag file ${this.options.flagFile} exists` };
+    if (this.window && !inWindow(this.window, now)) return { kind: 'window', message: `outside the window ${this.options.window}` };
     return null;
   }
 }

@@ -1,68 +1,56 @@
-import type { Reporter } from './reporter.js';
+import type { Applier } from './applier.js';
+import type { RunContext } from './context.js';
 import { UserError } from './errors.js';
-import type { CatchUp, ConsistentView, Engine, Key, KeyRange, Plan } from './types.js';
+import type { ConsistentView, Key, KeyRange } from './types.js';
 
-export interface VerifyOptions {
-  /** A view was opened: everything applied before it is covered by its checksum. */
-  viewOpened: () => void;
-  catchUp: CatchUp;
-  lockTimeoutMs: number;
-  chunkRows: number;
-  /** Called between checksum chunks so the stream keeps being applied during a long verification. */
-  between: () => Promise<unknown>;
-  /** Re-copy a range whose digests differ. */
-  repair: (range: KeyRange) => Promise<number>;
-  withLockRetries: <T>(fn: () => Promise<T>) => Promise<T>;
-  reporter: Reporter;
-  abort: () => void;
-  rounds?: number;
-}
+const ROUNDS = 3;
 
 /**
  * Parity is proven, not assumed (DESIGN.md invariant 4): both tables are checksummed chunk by chunk
- * in one consistent view; ranges that differ are re-copied and the whole table is checked again,
- * until a round finds no difference. Returns the number of rounds it took.
+ * in one consistent view; ranges that differ are re-copied with `repair` and the whole table is
+ * checked again, until a round finds no difference. The stream is applied between chunks, so a long
+ * verification never builds a backlog. Returns the number of rounds it took.
  */
-export async function verify(engine: Engine, plan: Plan, o: VerifyOptions): Promise<number> {
-  const rounds = o.rounds ?? 3;
-  for (let round = 1; round <= rounds; round++) {
-    const view = await o.withLockRetries(() => engine.consistentView(plan, o.catchUp, o.lockTimeoutMs));
-    o.viewOpened();
+export async function checksumRounds(ctx: RunContext, applier: Applier, repair: (range: KeyRange) => Promise<number>): Promise<number> {
+  const { engine, plan, report } = ctx;
+  for (let round = 1; round <= ROUNDS; round++) {
+    const view = await applier.underLock('checksum lock', () => engine.consistentView(plan, applier.catchUpLocked, ctx.config.lockTimeoutMs));
+    // Everything applied before the view is covered by its checksum.
+    applier.changed.restart();
     let mismatched: KeyRange[];
     try {
-      mismatched = await compareAll(view, o);
+      mismatched = await compareAll(ctx, applier, view);
     } finally {
       await view.close();
     }
     if (mismatched.length === 0) {
-      o.reporter.info(`checksum round ${round}: tables match`);
+      report.info(`checksum round ${round}: tables match`);
       return round;
     }
-    o.reporter.warn(`checksum round ${round}: ${mismatched.length} chunk(s) differ; re-copying them`, {
-      ranges: mismatched.length,
-    });
+    report.warn(`checksum round ${round}: ${mismatched.length} chunk(s) differ; re-copying them`, { ranges: mismatched.length });
     for (const range of mismatched) {
-      o.abort();
-      await o.repair(range);
-      await o.between();
+      ctx.checkAbort();
+      await repair(range);
+      await applier.applyPending();
     }
   }
-  throw new UserError(`checksums still differ after ${rounds} rounds of repair; not cutting over`);
+  throw new UserError(`checksums still differ after ${ROUNDS} rounds of repair; not cutting over`);
 }
 
-async function compareAll(view: ConsistentView, o: VerifyOptions): Promise<KeyRange[]> {
+async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<KeyRange[]> {
+  const rows = ctx.config.checksumChunkRows;
   const mismatched: KeyRange[] = [];
   let after: Key | null = null;
-  let upTo = await view.nextBoundary(after, o.chunkRows);
+  let upTo = await view.nextBoundary(after, rows);
   for (;;) {
-    o.abort();
+    ctx.checkAbort();
     const range: KeyRange = { after, upTo };
     const [[original, shadow], following] = await Promise.all([
       view.checksum(range),
-      upTo === null ? Promise.resolve(null) : view.nextBoundary(upTo, o.chunkRows),
+      upTo === null ? Promise.resolve(null) : view.nextBoundary(upTo, rows),
     ]);
     if (original.rows !== shadow.rows || original.digest !== shadow.digest) mismatched.push(range);
-    await o.between();
+    await applier.applyPending();
     if (upTo === null) return mismatched;
     after = upTo;
     upTo = following;

@@ -1,0 +1,72 @@
+import { decodeCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { MigrateConfig } from './config.js';
+import { UserError } from './errors.js';
+import { proveMapping, type MappingProof } from './mapping-proof.js';
+import type { Settings } from './run-state.js';
+import { throttleQueryValue } from './throttler.js';
+import type { CheckResult, Engine, MigrationRequest, Plan, Probes } from './types.js';
+
+export interface Preflight {
+  plan: Plan;
+  checks: CheckResult[];
+  /** The interrupted run's checkpoint, when resuming. */
+  checkpoint: Checkpoint | null;
+  /** The server's proof of the mapping; a resumed run proved it when it started. */
+  proof: MappingProof | null;
+  /** Open only for a run that executes; the caller closes them. */
+  probes: Probes | null;
+}
+
+/**
+ * Everything that can refuse a run, before anything is created: the plan, every registered check,
+ * the server's proof of the column mapping, replicas, load names and the throttle query.
+ */
+export async function preflight(engine: Engine, request: MigrationRequest, config: Readonly<MigrateConfig>, settings: Settings): Promise<Preflight> {
+  const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
+  const plan = checkpoint?.plan ?? (await engine.prepare(request));
+  const checks = await engine.checks(plan, { resuming: checkpoint !== null });
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
+  if (config.attemptInstant && !engine.alterInstantly) {
+    throw new UserError(`--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`);
+  }
+  // In the dry run too: a mapping the server disagrees with is refused before anything is created.
+  const proof = checkpoint ? null : await proveMapping(engine, plan, null);
+
+  // Watching replicas writes a heartbeat table, so a dry run checks only the load names.
+  const probes = await engine.openProbes(plan, config.execute ? config.replicas : []);
+  try {
+    await checkLoadNames(probes, settings);
+    if (config.throttleQuery) {
+      await throttleQueryValue(probes, config.throttleQuery).catch((error: Error) => {
+        throw new UserError(`--throttle-query fails: ${error.message}`);
+      });
+    }
+  } catch (error) {
+    await probes.close();
+    throw error;
+  }
+  if (!config.execute) await probes.close();
+  return { plan, checks, checkpoint, proof, probes: config.execute ? probes : null };
+}
+
+/** A misspelt indicator would read as 0 and silently never throttle: refuse names the server does not know. */
+async function checkLoadNames(probes: Probes, settings: Settings): Promise<void> {
+  const names = [...new Set([...Object.keys(settings.maxLoad), ...Object.keys(settings.criticalLoad)])];
+  if (names.length === 0) return;
+  const known = await probes.load(names);
+  const unknown = names.filter((n) => !(n in known));
+  if (unknown.length) throw new UserError(`unknown load indicator(s) ${unknown.join(', ')} for --max-load/--critical-load`);
+}
+
+async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
+  const text = await engine.loadCheckpoint(request.table);
+  if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
+  const checkpoint = decodeCheckpoint(text);
+  if (checkpoint.alter.trim() !== request.alter.trim()) {
+    throw new UserError(
+      `the interrupted run on ${request.table} was for a different ALTER ("${checkpoint.alter}"); resume it with that --alter, or remove it with "shadowcut cleanup"`,
+    );
+  }
+  return checkpoint;
+}
