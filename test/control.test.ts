@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultSocketPath, sendControl, startControlServer, type ControlAnswer, type ControlRequest, type ControlServer, type RunningAnswer as Running } from '../src/core/control-server.js';
+import { defaultSocketPath, sendControl, startControlServer, type ControlAnswer, type ControlRequest, type ControlServer, type RunningAnswer as Running } from '../src/operator/control-server.js';
 import { AbortedError, UserError } from '../src/core/errors.js';
 import type { RunState } from '../src/core/run-state.js';
 import { runState } from './support/run.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../src/core/errors.js';
-import { hooksFromDir, validateHooksDir, type HookRun } from '../src/core/hooks.js';
+import { hooksFromDir, validateHooksDir, type HookRun } from '../src/operator/hooks.js';
 import { RunState } from '../src/core/run-state.js';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, schemaOf } from './support/mysql.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeReport, type Report } from '../src/core/report.js';
+import { writeReport, type Report } from '../src/operator/report.js';
 import { RunState } from '../src/core/run-state.js';
 
 let dir: string;

@@ -11,7 +11,7 @@ import {
   type ControlRequest,
   type ControlTarget,
   type RunningAnswer as Running,
-} from '../core/control-server.js';
+} from '../operator/control-server.js';
 import { UserError } from '../core/errors.js';
 import { positiveInt } from './migrate.js';
 import { eta, fmt } from './render.js';

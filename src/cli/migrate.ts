@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors.js';
-import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, type HookRun } from '../core/hooks.js';
-import { startControlServer } from '../core/control-server.js';
-import { startMetricsServer } from '../core/metrics.js';
-import { writeReport } from '../core/report.js';
+import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, type HookRun } from '../operator/hooks.js';
+import { startControlServer } from '../operator/control-server.js';
+import { startMetricsServer } from '../operator/metrics.js';
+import { writeReport } from '../operator/report.js';
 import { parseThresholds, RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';

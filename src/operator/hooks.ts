@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from './errors.js';
-import type { RunState } from './run-state.js';
-import type { HookEvent } from './config.js';
+import { UserError } from '../core/errors.js';
+import type { RunState } from '../core/run-state.js';
+import type { HookEvent } from '../core/config.js';
 
 /**
  * `--hooks-dir`: the operator's executables, one per event, named exactly after it. A missing file means

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunState } from './run-state.js';
-import type { MigrateResult } from './runner.js';
+import type { RunState } from '../core/run-state.js';
+import type { MigrateResult } from '../core/config.js';
 
 export type Outcome = 'success' | 'failure';
 

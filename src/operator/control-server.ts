@@ -3,8 +3,8 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from './errors.js';
-import type { RunState, Settings, Status } from './run-state.js';
+import { UserError } from '../core/errors.js';
+import type { RunState, Settings, Status } from '../core/run-state.js';
 
 /**
  * The control endpoint of a running migration: `shadowcut status|pause|resume|cutover|abort|set`

@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UserError } from './errors.js';
-import type { RunState } from './run-state.js';
+import { UserError } from '../core/errors.js';
+import type { RunState } from '../core/run-state.js';
 
 /**
  * `--metrics-port`: GET /metrics in the Prometheus text exposition format (version 0.0.4). The format is
