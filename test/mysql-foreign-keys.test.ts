@@ -9,12 +9,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db.query('DROP TABLE IF EXISTS fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
   await db.end();
 });
 
 async function seed() {
-  await db.query('DROP TABLE IF EXISTS fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
   await db.query('CREATE TABLE fk_parent (id INT PRIMARY KEY) ENGINE=InnoDB');
   await db.query('INSERT INTO fk_parent SELECT seq FROM seq_1_to_10');
   await db.query(`CREATE TABLE fk_child (id INT PRIMARY KEY, parent_id INT NOT NULL,
@@ -48,5 +48,26 @@ describe('foreign keys', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/fk_parent is referenced by foreign keys \(fk_child\.fk_child_parent\)/);
     expect(await helperTables(db, 'fk_parent')).toEqual([]);
+  });
+
+  it.each([
+    ['to its parent, ON DELETE CASCADE', 'fk_cascade', 'REFERENCES fk_parent (id) ON DELETE CASCADE', /fk_cascade_ref -> fk_parent ON DELETE CASCADE/],
+    ['to itself, ON DELETE SET NULL', 'fk_cascade', 'REFERENCES fk_cascade (id) ON DELETE SET NULL', /fk_cascade_ref -> fk_cascade ON DELETE SET NULL/],
+  ])('a foreign key %s is refused even with --discard-foreign-keys: its changes are not in the binlog', async (_what, t, ref, named) => {
+    await seed();
+    await db.query(`DROP TABLE IF EXISTS ${t}`);
+    await db.query(`CREATE TABLE ${t} (id INT PRIMARY KEY, parent_id INT NULL, CONSTRAINT ${t}_ref FOREIGN KEY (parent_id) ${ref}) ENGINE=InnoDB`);
+    await db.query(`INSERT INTO ${t} SELECT seq, NULL FROM seq_1_to_100`);
+    const before = await schemaOf(db, t);
+    for (const execute of [[], ['--execute']]) {
+      const r = runCli(['migrate', '--url', '$URL', '--table', t, '--alter', 'ADD COLUMN x INT', '--discard-foreign-keys', ...execute]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(named);
+      expect(r.stderr).toMatch(/cascaded changes are not in the binlog/);
+    }
+    expect(await schemaOf(db, t)).toBe(before);
+    expect(await helperTables(db, t)).toEqual([]);
+    await db.query(`DROP TABLE ${t}`);
   });
 });

@@ -4,6 +4,7 @@ import { UserError } from '../../core/errors.js';
 import type { ChangeSink, ChangeStream, Key, Position, Session } from '../../core/types.js';
 import type { MysqlTarget, ServerZone } from './connect.js';
 import type { MysqlPlan } from './plan.js';
+import { touches, type Touch } from './statement.js';
 
 export interface BinlogPosition extends Position {
   file: string;
@@ -56,26 +57,32 @@ export async function openBinlogStream(
   const start = (from as BinlogPosition | undefined) ?? (await binlogHead(pool));
   // TIMESTAMP keys must read as our sessions print them: in the server's zone (a fixed offset; checks refuse DST zones for such keys).
   const zongji = new ZongJi({ ...target.config, timezone: zone.offset, connectionLimit: undefined, waitForConnections: undefined } as never);
-  const ddl = ddlPattern(plan.table);
   let paused = false;
   const position = (): BinlogPosition => ({ file: zongji.options.filename ?? start.file, pos: zongji.options.position ?? start.pos });
 
   zongji.on('binlog', (raw: unknown) => {
-    const event = raw as RowsEvent & { query?: string };
+    const event = raw as RowsEvent & { query?: string; schema?: string };
     const name = event.getEventName();
     if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
       const keys: Key[] = [];
-      for (const row of event.rows) {
-        if ('before' in row && 'after' in row) {
-          keys.push(keyOf(row.before as Record<string, unknown>, plan.keyColumns));
-          keys.push(keyOf(row.after as Record<string, unknown>, plan.keyColumns));
-        } else {
-          keys.push(keyOf(row as Record<string, unknown>, plan.keyColumns));
+      try {
+        for (const row of event.rows) {
+          if ('before' in row && 'after' in row) {
+            const before = keyOf(row.before as Record<string, unknown>, plan.keyColumns);
+            keys.push(before);
+            // binlog_row_image=MINIMAL leaves unchanged columns out of the after image: the key stayed.
+            keys.push(keyOf(row.after as Record<string, unknown>, plan.keyColumns, before));
+          } else {
+            keys.push(keyOf(row as Record<string, unknown>, plan.keyColumns));
+          }
         }
+      } catch (error) {
+        sink.fail(error as Error);
+        return;
       }
       sink.keys(keys, position());
-    } else if (name === 'query' && event.query && ddl.test(event.query)) {
-      sink.fail(new UserError(`the table was changed by another session during the run (${event.query.slice(0, 80)}); stopped safely, the original is untouched`));
+    } else if (name === 'query' && event.query && touches(event.query, event.schema, plan.database, plan.table)) {
+      sink.fail(touchedBy(event.query, touches(event.query, event.schema, plan.database, plan.table)!));
     } else {
       sink.advance(position());
     }
@@ -125,14 +132,28 @@ export async function openBinlogStream(
   };
 }
 
-function keyOf(row: Record<string, unknown>, columns: string[]): Key {
-  return columns.map((c) => {
+/**
+ * The key's values in a row image. A column absent from the image (not NULL: absent) cannot be
+ * guessed; with `unchanged` (an update's before image) it kept that value.
+ */
+function keyOf(row: Record<string, unknown>, columns: string[], unchanged?: Key): Key {
+  return columns.map((c, i) => {
     const v = row[c];
-    return v === undefined || v === null ? null : (v as Key[number]);
+    if (v !== undefined) return v === null ? null : (v as Key[number]);
+    if (unchanged) return unchanged[i];
+    throw new UserError(
+      `a row event for the table lacks key column ${c} (a session with binlog_row_image MINIMAL or NOBLOB on a table without a primary key?); ` +
+        'set binlog_row_image=FULL for every session and run again. Stopped safely, the original is untouched',
+    );
   });
 }
 
-function ddlPattern(table: string): RegExp {
-  const name = table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\s*(ALTER|DROP|TRUNCATE|RENAME|OPTIMIZE)\\b[^;]*?[\\s.\`]${name}(\`|\\s|$|,|;)`, 'i');
+function touchedBy(query: string, touch: Touch): UserError {
+  const shown = query.replace(/\s+/g, ' ').slice(0, 80);
+  return new UserError(
+    touch === 'ddl'
+      ? `the table was changed by another session during the run (${shown}); stopped safely, the original is untouched`
+      : `a write to the table was logged as a statement, not as rows (${shown}): a session with binlog_format STATEMENT or MIXED, ` +
+          'perhaps opened before binlog_format was set to ROW; reconnect such sessions, then run again. Stopped safely, the original is untouched',
+  );
 }

@@ -30,6 +30,10 @@ export async function runChecks(pool: Pool, plan: MysqlPlan, zone: ServerZone): 
   check('foreign keys out', plan.facts.foreignKeys.length === 0 || plan.discardForeignKeys,
     plan.facts.foreignKeys.length ? `discarded on request: ${plan.facts.foreignKeys.join(', ')}` : 'none',
     `${t} has foreign keys (${plan.facts.foreignKeys.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`);
+  // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all, so the copy
+  // would keep rows the original lost. Discarding the key does not stop the original cascading.
+  check('cascading foreign keys', plan.facts.cascadingInto.length === 0, 'none',
+    `${t} has foreign keys whose changes cascade into it (${plan.facts.cascadingInto.join(', ')}); cascaded changes are not in the binlog: drop them for the migration, make them RESTRICT, or use a blocking ALTER`);
   check('triggers', plan.facts.triggers.length === 0 || plan.triggers.length > 0,
     plan.triggers.length ? `moved at the cut-over: ${plan.triggers.map((x) => `${x.name} -> ${x.newName}`).join(', ')}` : 'none',
     `${t} has triggers (${plan.facts.triggers.join(', ')}); pass --include-triggers to move them to the new table at the cut-over`);

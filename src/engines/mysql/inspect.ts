@@ -56,6 +56,8 @@ export interface TableFacts {
   isView: boolean;
   foreignKeys: string[];
   referencedBy: string[];
+  /** Foreign keys of the table whose action changes its rows when the parent changes (CASCADE, SET NULL, SET DEFAULT). */
+  cascadingInto: string[];
   triggers: string[];
 }
 
@@ -68,7 +70,7 @@ export async function tableFacts(db: Pool, database: string, table: string): Pro
   );
   if (t.length === 0) return null;
   const [fk] = await db.query<RowDataPacket[]>(
-    `SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS
+    `SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME, DELETE_RULE, UPDATE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS
       WHERE (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?) OR (UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?)`,
     [database, table, database, table],
   );
@@ -83,6 +85,9 @@ export async function tableFacts(db: Pool, database: string, table: string): Pro
     isView: String(t[0].TABLE_TYPE) === 'VIEW',
     foreignKeys: fk.filter((r) => r.TABLE_NAME === table).map((r) => `${r.CONSTRAINT_NAME} -> ${r.REFERENCED_TABLE_NAME}`),
     referencedBy: fk.filter((r) => r.TABLE_NAME !== table).map((r) => `${r.TABLE_NAME}.${r.CONSTRAINT_NAME}`),
+    cascadingInto: fk
+      .filter((r) => r.TABLE_NAME === table && (r.DELETE_RULE !== 'RESTRICT' && r.DELETE_RULE !== 'NO ACTION' || r.UPDATE_RULE !== 'RESTRICT' && r.UPDATE_RULE !== 'NO ACTION'))
+      .map((r) => `${r.CONSTRAINT_NAME} -> ${r.REFERENCED_TABLE_NAME} ON DELETE ${r.DELETE_RULE} ON UPDATE ${r.UPDATE_RULE}`),
     triggers: tr.map((r) => String(r.TRIGGER_NAME)),
   };
 }
