@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf, tableChecksum } from './support/mysql.js';
+import { background, runState, waitFor } from './support/run.js';
 
 let db: mysql.Pool;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -12,7 +13,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db.query('DROP TABLE IF EXISTS c_lock, c_lock__new, c_lock__old, c_kill, c_kill__new, c_kill__old');
+  await db.query('DROP TABLE IF EXISTS c_lock, c_lock__new, c_lock__old, c_kill, c_kill__new, c_kill__old, c_auto, c_auto__old');
   await db.end();
 });
 
@@ -48,6 +49,26 @@ function writer(table: string) {
 }
 
 describe('cut-over', () => {
+  it('carries the AUTO_INCREMENT counter: ids of rows inserted and deleted before they were applied are not handed out again', async () => {
+    await freshTable('c_auto', 2000);
+    const alter = 'ADD COLUMN note INT NULL';
+    const state = runState('c_auto', alter, 'mysql');
+    const run = background(migrateMysql('c_auto', alter, { state, postponeCutover: true, dropOld: true }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // Inserted and deleted in one transaction: when the keys are applied, the rows are gone.
+    const conn = await db.getConnection();
+    await conn.query('BEGIN');
+    for (let i = 0; i < 10; i++) await conn.query("INSERT INTO c_auto (v) VALUES ('gone')");
+    await conn.query("DELETE FROM c_auto WHERE v = 'gone'");
+    await conn.query('COMMIT');
+    conn.release();
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null, 30_000);
+    expect(run.error).toBeUndefined();
+    const [result] = await db.query<mysql.ResultSetHeader>("INSERT INTO c_auto (v) VALUES ('after')");
+    expect(result.insertId).toBe(2011);
+  });
+
   it('gives up cleanly when another session keeps the lock: original unchanged and serving, nothing left behind', async () => {
     await freshTable('c_lock', 2000);
     const schemaBefore = await schemaOf(db, 'c_lock');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { adminPool, differences, helperTables, migrateMysql, runCli } from './support/mysql.js';
+import { killDuringPhase } from './support/kill.js';
+import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli } from './support/mysql.js';
 
 let db: mysql.Pool;
 
@@ -78,5 +79,27 @@ describe('triggers', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/longer than 64 characters; use a shorter --trigger-suffix/);
     expect(await helperTables(db, 'tr_t')).toEqual([]);
+  });
+
+  it('a run killed in its cut-over after moving the triggers onto the shadow resumes with each trigger once, fired only by the application', async () => {
+    await seed();
+    await db.query('CREATE TABLE tr_copy AS SELECT * FROM tr_t');
+    const args = ['--url', mysqlUrl(), '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--include-triggers', '--trigger-suffix', '_sc'];
+    const { killed } = await killDuringPhase([...args, '--postpone-cutover'], 'postponed');
+    expect(killed).toBe(true);
+    // What the killed cut-over leaves when it dies between creating the triggers and the swap.
+    await db.query('CREATE TRIGGER tr_t_bi_sc BEFORE INSERT ON tr_t__new FOR EACH ROW SET NEW.v = NEW.v * 10');
+    await db.query(`CREATE TRIGGER tr_t_au_sc AFTER UPDATE ON tr_t__new FOR EACH ROW INSERT INTO tr_log VALUES (NEW.id, 'update')`);
+    // Rows the resumed run applies: the triggers on the original fire once, as they should.
+    for (const t of ['tr_t', 'tr_copy']) await db.query(`UPDATE ${t} SET v = v + 1 WHERE id <= 50`);
+    const r = runCli(['migrate', ...args, '--execute', '--resume']);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(await triggersOn('tr_t')).toEqual(['tr_t_au_sc', 'tr_t_bi_sc']);
+    expect(await triggersOn('tr_t__old')).toEqual(['tr_t_au', 'tr_t_bi']);
+    await db.query('ALTER TABLE tr_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
+    expect(await differences(db, 'tr_t', 'tr_copy')).toEqual([]);
+    const [[log]] = await db.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM tr_log WHERE what = 'update'");
+    expect(Number(log.n)).toBe(50);
   });
 });

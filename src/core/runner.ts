@@ -125,6 +125,7 @@ class Run {
     if (config.attemptInstant && !this.checkpoint && (await this.alteredInstantly())) return true;
     this.ctx.enter('setup');
     if (!this.checkpoint) await engine.createShadow(plan);
+    else await engine.resumeShadow?.(plan);
     await this.applier.open();
     await this.checkpointer.save(true);
 

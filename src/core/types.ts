@@ -165,6 +165,8 @@ export interface Engine {
    */
   compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison>;
   createShadow(plan: Plan): Promise<void>;
+  /** A resumed run: undo what the dead run's cut-over attempt may have left on the shadow. */
+  resumeShadow?(plan: Plan): Promise<void>;
   /** Start following changes to the original table; resolves once the start position is fixed. */
   openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */

@@ -42,6 +42,7 @@ export async function cutover(
     await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
     const lockedAt = performance.now();
     await options.catchUp(await binlogHead(locker), new LockedSession(locker));
+    await carryAutoIncrement(locker, plan);
     // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
     await createTriggers(locker, plan);
 
@@ -70,6 +71,24 @@ export async function cutover(
   }
 }
 
+/**
+ * An id the original handed out stays handed out. A row inserted and deleted between two applies
+ * never reaches the shadow, so the shadow's counter can lag the original's; with writers locked out,
+ * the original's counter is final.
+ */
+async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
+  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
+  const [rows] = await locker.query<RowDataPacket[]>(
+    'SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
+    [plan.database, plan.table, plan.shadow],
+  );
+  const counter = (name: string) => rows.find((r) => r.t === name)?.n;
+  const original = counter(plan.table);
+  const shadow = counter(plan.shadow);
+  if (original == null || shadow == null || BigInt(String(original)) <= BigInt(String(shadow))) return;
+  await locker.query(`ALTER TABLE ${qualified(plan.database, plan.shadow)} AUTO_INCREMENT = ${BigInt(String(original))}`);
+}
+
 /** Each in the sql_mode it was created with, which governs how its body runs. */
 async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.triggers.length === 0) return;
@@ -84,7 +103,8 @@ async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void
   }
 }
 
-async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
+/** The moved triggers, from the shadow: after a failed attempt, or one a killed run left. */
+export async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
   for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
 }
 

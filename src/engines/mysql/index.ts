@@ -23,7 +23,7 @@ import { openClaim } from './claim.js';
 import { differingKeys, openConsistentView } from './checksum.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { RowMover } from './copy.js';
-import { cutover, dropSentry, isSentry } from './cutover.js';
+import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
 import { openMysqlProbes } from './probes.js';
 import { LockedSession } from './lock.js';
@@ -94,6 +94,11 @@ export class MysqlEngine implements Engine {
     if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
     await this.pool.query(`ALTER TABLE ${shadow} ${plan.alter}`);
     await dropDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
+  }
+
+  /** A run killed in its cut-over may have left the moved triggers on the shadow; they would fire for our own writes. */
+  async resumeShadow(plan: Plan): Promise<void> {
+    await dropTriggers(this.pool, detailOf(plan));
   }
 
   openChanges(plan: Plan, sink: ChangeSink, from?: Position) {
