@@ -73,12 +73,20 @@ export async function openStream(
   let xid: number | null = null;
   let paused = false;
 
-  const keyOf = (tuple: Record<string, unknown>): Key => d.originalKey.map((k) => (tuple[k] ?? null) as string | null);
+  // A key column stored out of line and left unchanged arrives as "unchanged" (undefined), not as its value.
+  const keyOf = (tuple: Record<string, unknown> | null): Key | null =>
+    tuple && d.originalKey.every((k) => tuple[k] !== undefined) ? d.originalKey.map((k) => tuple[k] as string | null) : null;
   const report = (keys: Key[]) => {
     // Before the keys reach the buffer, so no apply of them can miss the wait for this transaction.
     if (xid !== null) gate.note(xid);
     xid = null;
     sink.keys(keys, { lsn: safe });
+  };
+  /** A change whose key is not in the message at all cannot be applied: stop rather than lose it. */
+  const reportKnown = (keys: (Key | null)[]) => {
+    const known = keys.filter((k): k is Key => k !== null);
+    if (known.length > 0) return report(known);
+    sink.fail(new UserError(`a change to ${d.schema}.${d.name} arrived without its key (a key stored out of line, on a server before PostgreSQL 14.2?); stopped safely, the original is untouched`));
   };
   const socket = () => (service as unknown as { _connection?: { stream?: NodeJS.ReadableStream } })._connection?.stream;
 
@@ -94,21 +102,18 @@ export async function openStream(
         sink.advance({ lsn: safe });
         break;
       case 'insert':
-        report([keyOf(message.new)]);
+        reportKnown([keyOf(message.new)]);
         break;
       case 'update': {
-        const keys = [keyOf(message.new)];
-        // The old key arrives ('K' or 'O' tuple) only when it differs, or under REPLICA IDENTITY FULL.
-        const before = message.key ?? message.old;
-        if (before) {
-          const old = keyOf(before);
-          if (keyId(old) !== keyId(keys[0])) keys.push(old);
-        }
-        report(keys);
+        // The old key arrives ('K' or 'O' tuple) when it differs, when it is stored out of line
+        // (then the new tuple only says "unchanged"), or under REPLICA IDENTITY FULL.
+        const after = keyOf(message.new);
+        const before = keyOf(message.key ?? message.old);
+        reportKnown(after && before && keyId(after) === keyId(before) ? [after] : [after, before]);
         break;
       }
       case 'delete':
-        report([keyOf((message.key ?? message.old)!)]);
+        reportKnown([keyOf(message.key ?? message.old)]);
         break;
       case 'truncate':
         sink.fail(new UserError(`${d.schema}.${d.name} was truncated during the migration; start again`));
