@@ -2,7 +2,7 @@
 // CASCADE / SET NULL) under writes that fire them, and views over the table.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateUnderWrites, pgDifferences, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, type Statement } from './support/pg.js';
+import { migratePg, migrateUnderWrites, pgDifferences, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, type Statement } from './support/pg.js';
 
 let db: pg.Pool;
 
@@ -12,8 +12,9 @@ beforeAll(() => {
 
 afterAll(async () => {
   await pgDropTables(db, [
-    'pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m',
+    'pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m', 'pcd_secure',
   ]);
+  await db.query('DROP FUNCTION IF EXISTS pcd_touch');
   await db.query(`DROP FUNCTION IF EXISTS pcd_a_child_drop_parent, pcd_b_child_drop_parent, pcd_a_child_add_parent, pcd_b_child_add_parent`);
   await db.end();
 });
@@ -188,4 +189,37 @@ describe('a view over the table', () => {
     await db.query(`INSERT INTO pcd_view VALUES (-1, 9, 'after', 2)`);
     expect((await db.query(`SELECT label FROM pcd_view_big WHERE id = -1`)).rows).toEqual([{ label: 'AFTER' }]);
   }, 90_000);
+});
+
+describe('row level security, policies and the state of triggers', () => {
+  /** What the cut-over must carry over exactly: RLS flags, policies, and each trigger's enabled state. */
+  async function security(table: string) {
+    const flags = await db.query(`SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = $1::regclass`, [table]);
+    const policies = await db.query(
+      `SELECT polname, polcmd, polpermissive, polroles::regrole[]::text, pg_get_expr(polqual, polrelid) AS qual, pg_get_expr(polwithcheck, polrelid) AS chk
+         FROM pg_policy WHERE polrelid = $1::regclass ORDER BY polname`,
+      [table],
+    );
+    const triggers = await db.query(`SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal ORDER BY tgname`, [table]);
+    return { flags: flags.rows, policies: policies.rows, triggers: triggers.rows };
+  }
+
+  it('are carried over to the new table as they were', async () => {
+    await pgDropTables(db, ['pcd_secure']);
+    await db.query('CREATE TABLE pcd_secure (id int PRIMARY KEY, tenant int NOT NULL, touched int NOT NULL DEFAULT 0)');
+    await db.query('INSERT INTO pcd_secure SELECT g, g % 3, 0 FROM generate_series(1, 1000) g');
+    await db.query(`CREATE OR REPLACE FUNCTION pcd_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.touched := NEW.touched + 1; RETURN NEW; END $$`);
+    for (const [name, state] of [['t_disabled', 'DISABLE'], ['t_replica', 'ENABLE REPLICA'], ['t_always', 'ENABLE ALWAYS'], ['t_plain', null]] as const) {
+      await db.query(`CREATE TRIGGER ${name} BEFORE UPDATE ON pcd_secure FOR EACH ROW EXECUTE FUNCTION pcd_touch()`);
+      if (state) await db.query(`ALTER TABLE pcd_secure ${state} TRIGGER ${name}`);
+    }
+    await db.query('ALTER TABLE pcd_secure ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY');
+    await db.query('CREATE POLICY tenant_read ON pcd_secure FOR SELECT TO PUBLIC USING (tenant = 1)');
+    await db.query(`CREATE POLICY tenant_write ON pcd_secure AS RESTRICTIVE FOR UPDATE TO postgres USING (tenant > 0) WITH CHECK (tenant < 3)`);
+    const before = await security('pcd_secure');
+    await migratePg('pcd_secure', 'ADD COLUMN note text', { dropOld: true });
+    expect(await security('pcd_secure')).toEqual(before);
+    expect(before.triggers.map((t: { tgenabled: string }) => t.tgenabled)).toEqual(['A', 'D', 'O', 'R']);
+    expect(before.policies).toHaveLength(2);
+  });
 });

@@ -13,6 +13,7 @@ import {
   type RunningAnswer as Running,
 } from '../operator/control-server.js';
 import { UserError } from '../core/errors.js';
+import { createEngine } from '../engines/index.js';
 import { positiveInt } from './migrate.js';
 import { eta, fmt } from './render.js';
 
@@ -26,10 +27,27 @@ interface ControlOptions {
 }
 
 export function statusCommand(): Command {
-  return controlCommand('status', 'show where a running migration stands').action(async (opts: ControlOptions) => {
-    const answer = await control(opts, { command: 'status' });
-    process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
-  });
+  return controlCommand('status', 'show where a running migration stands')
+    .option('--url <url>', 'database URL: when no run answers, name what a dead run left behind (and the WAL its slot retains)')
+    .action(async (opts: ControlOptions & { url?: string }) => {
+      const answer = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
+      process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
+    });
+}
+
+/** No run answers: with --url, say what a dead run left, which is what the operator must act on. */
+async function deadRun(opts: ControlOptions & { url?: string }, error: unknown): Promise<never> {
+  if (!(error instanceof UserError) || !opts.url || !opts.table) throw error;
+  const engine = await createEngine(opts.url);
+  try {
+    const left = await engine.cleanupLeftovers(opts.table, { dropOld: false, dryRun: true });
+    if (left.length === 0) throw error;
+    throw new UserError(
+      `${error.message}; a dead run left ${left.join(', ')}: continue it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup"`,
+    );
+  } finally {
+    await engine.close().catch(() => {});
+  }
 }
 
 export function pauseCommand(): Command {

@@ -202,8 +202,11 @@ export interface Engine {
   loadCheckpoint(table: string): Promise<string | null>;
   /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */
   openProbes(plan: Plan, replicas: string[]): Promise<Probes>;
-  /** Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if asked). */
-  cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]>;
+  /**
+   * Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if
+   * asked), or with `dryRun` only name them. A replication slot is named with the WAL it retains.
+   */
+  cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]>;
   comparePositions(a: Position, b: Position): number;
   close(): Promise<void>;
 }

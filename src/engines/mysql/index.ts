@@ -185,13 +185,19 @@ export class MysqlEngine implements Engine {
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
-  async cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]> {
+  async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const names = helperNames(table.split('.').pop()!);
+    const database = this.target.database;
+    const tables = options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat];
+    const found: string[] = [];
+    for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
+    if (options.dryRun) return found.map((name) => `${database}.${name}`);
     const dropped: string[] = [];
-    if (await dropSentry(this.pool, this.target.database, names.old)) dropped.push(`${this.target.database}.${names.old} (sentry)`);
-    for (const name of options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat]) {
-      const [res] = await this.pool.query(`DROP TABLE IF EXISTS ${qualified(this.target.database, name)}`);
-      if ((res as { warningStatus: number }).warningStatus === 0) dropped.push(`${this.target.database}.${name}`);
+    if (await dropSentry(this.pool, database, names.old)) dropped.push(`${database}.${names.old} (sentry)`);
+    for (const name of found) {
+      if (name === names.old && dropped.length && dropped[0].endsWith('(sentry)')) continue;
+      await this.pool.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
+      dropped.push(`${database}.${name}`);
     }
     return dropped;
   }

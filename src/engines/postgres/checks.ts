@@ -13,7 +13,12 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
             (SELECT count(*) FROM pg_replication_slots) AS used_slots,
             current_setting('max_wal_senders')::int AS max_senders,
             (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender') AS used_senders,
-            r.rolsuper, r.rolreplication,
+            r.rolsuper, r.rolreplication, r.rolbypassrls, c.relforcerowsecurity,
+            current_setting('max_slot_wal_keep_size') AS wal_keep,
+            (SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn))
+               FROM pg_replication_slots WHERE slot_name = $4) AS slot_retains,
+            (SELECT string_agg(i.inhparent::regclass::text, ', ') FROM pg_inherits i WHERE i.inhrelid = $1) AS parents,
+            (SELECT string_agg(i.inhrelid::regclass::text, ', ') FROM pg_inherits i WHERE i.inhparent = $1) AS children,
             pg_has_role(current_user, c.relowner, 'USAGE') AS owner,
             has_schema_privilege(c.relnamespace, 'CREATE') AS create_schema,
             has_database_privilege(current_database(), 'CREATE') AS create_database,
@@ -50,6 +55,14 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
       `all ${s.max_senders} WAL senders are in use; raise max_wal_senders (restart)`),
     check('not partitioned', t.kind !== 'p' && !t.isPartition, 'plain table',
       `${table} is partitioned or a partition; shadowcut does not migrate partitioned tables yet: ALTER the partitions or the parent directly`),
+    // Rows of children are read through the parent, and the swap would leave them under the old one.
+    check('inheritance', !s.parents && !s.children, 'no inheritance',
+      s.parents ? `${table} inherits from ${s.parents}; shadowcut does not migrate tables in an inheritance tree: ALTER it directly`
+        : `${table} has inheriting tables (${s.children}); shadowcut does not migrate tables in an inheritance tree: ALTER it directly`),
+    // FORCE makes the policies filter even the owner's reads: the copy would silently leave rows out.
+    check('row level security', !isTrue(s.relforcerowsecurity) || superuser || isTrue(s.rolbypassrls),
+      isTrue(s.relforcerowsecurity) ? 'FORCE ROW LEVEL SECURITY, and the current user bypasses it' : 'the owner reads every row',
+      `${table} has FORCE ROW LEVEL SECURITY, so its policies would hide rows from the copy; run as a superuser or a role WITH BYPASSRLS`),
     check('logged', t.persistence !== 'u', 'logged table',
       `${table} is UNLOGGED, so logical replication cannot follow its changes; ALTER TABLE ... SET LOGGED first, or ALTER it directly`),
     // A materialized view stays bound to the old table's OID: it would go on refreshing from the old
@@ -64,6 +77,10 @@ export async function runChecks(pool: pg.Pool, t: TableInfo, d: PgDetail, resumi
     check('publications', true, s.all_tables
       ? `note: publication(s) ${s.all_tables} publish all tables; their subscribers will see the helper table ${d.shadow} and need it or must skip it`
       : 'no FOR ALL TABLES publication', ''),
+    // Not a refusal: a slot left by a run that died keeps every WAL segment from then on.
+    check('max_slot_wal_keep_size', true, s.wal_keep === '-1'
+      ? 'note: max_slot_wal_keep_size is unlimited: if a run dies and is neither resumed nor cleaned up, its slot keeps WAL until the disk fills; consider a limit'
+      : `max_slot_wal_keep_size = ${s.wal_keep}`, ''),
     check('table owner', superuser || isTrue(s.owner), 'current user owns the table',
       `the current user does not own ${table}; run as its owner or a superuser`),
     check('replication privilege', superuser || isTrue(s.rolreplication), 'current user may replicate',
@@ -81,7 +98,7 @@ function leftovers(s: Record<string, unknown>, t: TableInfo, d: PgDetail): strin
   const fixes: string[] = [];
   if (isTrue(s.shadow_exists)) fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}`);
   if (isTrue(s.old_exists)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
-  if (isTrue(s.slot_exists)) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}')`);
+  if (isTrue(s.slot_exists)) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains ?? 'no'} of WAL)`);
   if (isTrue(s.publication_exists)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
   return `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`;
 }

@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../core/types.js';
 import { asLockTimeout, ident, PgSession, qualified, type Client } from './connect.js';
 import type { Copier } from './copy.js';
-import { columnSignature, type PgDetail } from './plan.js';
-import { readColumns } from './inspect.js';
+import type { PgDetail } from './plan.js';
+import { definitionOf, firstDifference } from './inspect.js';
 import { UserError } from '../../core/errors.js';
 import { fence } from './stream.js';
 
@@ -33,9 +33,9 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     await client.query(`LOCK TABLE ${copier.original}, ${copier.shadow} IN ACCESS EXCLUSIVE MODE`);
     // The stream reports another session's DDL only when a change to the table follows it; under
     // this lock nothing can follow, so look at the columns themselves before swapping.
-    const columns = (await readColumns(client, d.oid)).filter((c) => c.generated === '');
-    if (columnSignature(columns) !== columnSignature(d.streamColumns)) {
-      throw new UserError(`${d.schema}.${d.name} was altered during the migration (its columns changed); start again`);
+    const changed = firstDifference(d.definition, await definitionOf(client, d.oid));
+    if (changed !== null) {
+      throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
     }
     await options.catchUp(await fence(pool), new PgSession(client, true));
 
@@ -115,6 +115,20 @@ async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKe
     `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
       WHERE obj_description($1, 'pg_class') IS NOT NULL`,
     `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY oid`,
+    // A trigger is created enabled; one the operator disabled, or set to fire only on replicas or always, stays so.
+    `SELECT format('ALTER TABLE %s %s TRIGGER %I', $2,
+                   CASE tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, tgname)
+       FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'O' ORDER BY oid`,
+    `SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relrowsecurity`,
+    `SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relforcerowsecurity`,
+    `SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s', p.polname, $2,
+                   CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                   CASE WHEN p.polroles = '{0}' THEN 'PUBLIC'
+                        ELSE (SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_roles WHERE oid = ANY (p.polroles)) END)
+           || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+           || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
+       FROM pg_policy p WHERE p.polrelid = $1 ORDER BY p.oid`,
     // Views keep their OID (and so their own grants and dependants) with CREATE OR REPLACE.
     `SELECT DISTINCT format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
                    ' WITH (' || array_to_string(v.reloptions, ', ') || ')', pg_get_viewdef(v.oid))

@@ -26,7 +26,7 @@ import { cleanup, dropStream } from './cleanup.js';
 import { comparePositions, errorCode, helperNames, isTransientPgError, inTransaction, openEnginePool, parseTableName, PgSession, qualified } from './connect.js';
 import { Copier } from './copy.js';
 import { cutover } from './cutover.js';
-import { inspectTable } from './inspect.js';
+import { definitionOf, inspectTable } from './inspect.js';
 import { compareWithAlter } from './mapping-proof.js';
 import { detailOf, type PgDetail } from './plan.js';
 import { buildShadow } from './shadow.js';
@@ -78,7 +78,14 @@ class PostgresEngine implements Engine {
     const shadow = qualified(schema, names.shadow);
     const state = await this.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [qualified(schema, names.state)]);
     if (state.rows[0].e === 't') {
-      throw new UserError(`an interrupted run on ${schema}.${name} left a checkpoint: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${request.table}"`);
+      const slot = await this.pool.query(
+        'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
+        [names.slot],
+      );
+      const retains = slot.rows.length ? ` (its replication slot retains ${slot.rows[0].retained ?? 'no'} of WAL)` : '';
+      throw new UserError(
+        `an interrupted run on ${schema}.${name} left a checkpoint${retains}: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${request.table}"`,
+      );
     }
     const exists = await this.pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [shadow]);
     if (exists.rows[0].e === 't') {
@@ -101,7 +108,8 @@ class PostgresEngine implements Engine {
       shadowKey: layout.shadowKey,
       columns: layout.columns,
       // pgoutput leaves generated columns out of relation messages.
-      streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid })),
+      streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),
+      definition: await definitionOf(this.pool, t.oid),
       indexes: layout.indexes,
       // Unlike a MySQL ALTER, a PostgreSQL index build is WAL that standbys replay as it comes:
       // deferring it holds up no one, so `auto` means on.
@@ -237,7 +245,7 @@ class PostgresEngine implements Engine {
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
-  async cleanupLeftovers(table: string, options: { dropOld: boolean }): Promise<string[]> {
+  async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const { schema, name } = parseTableName(table);
     const names = helperNames(schema, name);
     const dropped: string[] = [];
@@ -246,10 +254,14 @@ class PostgresEngine implements Engine {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
-    const { rows: slots } = await this.pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [names.slot]);
+    const { rows: slots } = await this.pool.query(
+      'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
+      [names.slot],
+    );
     const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
-    if (slots.length) dropped.push(`replication slot ${names.slot}`);
+    if (slots.length) dropped.push(`replication slot ${names.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
     if (pubs.length) dropped.push(`publication ${names.publication}`);
+    if (options.dryRun) return dropped;
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;

@@ -8,6 +8,8 @@ export interface Column {
   /** `format_type` text, e.g. `numeric(60,30)`. */
   type: string;
   typeOid: string;
+  /** varchar(20)'s 20, numeric(10,2)'s precision and scale; -1 when none. */
+  typeMod: string;
   /** 's' for a stored generated column. */
   generated: string;
   /** 'a' (ALWAYS) or 'd' (BY DEFAULT) for identity columns. */
@@ -66,7 +68,7 @@ export async function inspectTable(db: pg.Pool | pg.PoolClient, schema: string, 
 
 export async function readColumns(db: pg.Pool | pg.PoolClient, oid: string): Promise<Column[]> {
   const { rows } = await db.query(
-    `SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, atttypid, attgenerated, attidentity
+    `SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, atttypid, atttypmod, attgenerated, attidentity
        FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [oid],
   );
@@ -75,6 +77,7 @@ export async function readColumns(db: pg.Pool | pg.PoolClient, oid: string): Pro
     name: r.attname,
     type: r.type,
     typeOid: r.atttypid,
+    typeMod: r.atttypmod,
     generated: r.attgenerated,
     identity: r.attidentity,
   }));
@@ -130,4 +133,37 @@ async function chooseKey(db: pg.Pool | pg.PoolClient, t: TableInfo): Promise<Pic
     default:
       return pick(undefined, `${t.schema}.${t.name} has REPLICA IDENTITY NOTHING, so its updates cannot be followed; ${fix}`);
   }
+}
+
+/**
+ * What someone else's DDL during the run would change, as text: each column with its type and type
+ * modifier, nullability, default and collation; the constraints; the indexes. Read when the run is
+ * planned and again under the cut-over lock.
+ */
+export async function definitionOf(db: pg.Pool | pg.PoolClient, oid: string): Promise<string> {
+  const { rows } = await db.query(
+    `SELECT concat_ws(E'\n',
+       (SELECT string_agg(format('column %I %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                 CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+                                 ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid),
+                                 CASE WHEN a.attcollation <> 0 THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END), E'\n' ORDER BY a.attnum)
+          FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped),
+       (SELECT string_agg(format('constraint %I %s', c.conname, pg_get_constraintdef(c.oid)), E'\n' ORDER BY c.conname)
+          FROM pg_constraint c WHERE c.conrelid = $1 AND c.contype IN ('c', 'p', 'u', 'x')),
+       (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid), E'\n' ORDER BY i.indexrelid::regclass::text)
+          FROM pg_index i WHERE i.indrelid = $1)) AS definition`,
+    [oid],
+  );
+  return String(rows[0].definition);
+}
+
+/** The first line that differs between two definitions, as `was ... now ...`; null when equal. */
+export function firstDifference(planned: string, now: string): string | null {
+  if (planned === now) return null;
+  const a = planned.split('\n');
+  const b = now.split('\n');
+  const i = a.findIndex((line, n) => line !== b[n]);
+  const at = i === -1 ? a.length : i;
+  return `was: ${a[at] ?? '(nothing)'}; now: ${b[at] ?? '(nothing)'}`;
 }

@@ -28,7 +28,9 @@ export interface PgDetail {
   shadowKey: string[];
   columns: ColumnMap[];
   /** The original's columns as the change stream describes them; a difference means concurrent DDL. */
-  streamColumns: { name: string; typeOid: string }[];
+  streamColumns: { name: string; typeOid: string; typeMod: string }[];
+  /** The original's definition when planned (inspect.ts definitionOf), compared again under the cut-over lock. */
+  definition: string;
   /** Secondary indexes, built in afterCopy; dropped from the shadow for the copy when `deferIndexes`. */
   indexes: ShadowIndex[];
   deferIndexes: boolean;
@@ -45,6 +47,6 @@ export function detailOf(plan: Plan): PgDetail {
 }
 
 /** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
-export function columnSignature(columns: { name: string; typeOid: string | number }[]): string {
-  return columns.map((c) => `${c.name}:${c.typeOid}`).join(',');
+export function columnSignature(columns: { name: string; typeOid: string | number; typeMod: string | number }[]): string {
+  return columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',');
 }
