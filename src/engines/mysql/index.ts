@@ -38,15 +38,20 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const pool = createPool(target);
   let version: string;
   let zone: ServerZone;
+  let lowerCaseNames: boolean;
   try {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v, @@lower_case_table_names AS lc');
     version = String(rows[0].v);
+    lowerCaseNames = Number(rows[0].lc) === 1;
     zone = await serverZone(pool);
   } catch (error) {
     await pool.end().catch(() => {});
     throw describeConnectError(error, url);
   }
-  return new MysqlEngine(target, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone);
+  // With lower_case_table_names=1 the server stores, and the binlog names, every database and table in
+  // lower case: the names we match row events by must be spelt the same way, whatever the user typed.
+  const named = lowerCaseNames ? { ...target, database: target.database.toLowerCase() } : target;
+  return new MysqlEngine(named, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone, lowerCaseNames);
 }
 
 export class MysqlEngine implements Engine {
@@ -59,10 +64,16 @@ export class MysqlEngine implements Engine {
     readonly pool: Pool,
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
+    private readonly lowerCaseNames = false,
   ) {}
 
+  /** A table name as the server stores it. */
+  private fold(table: string): string {
+    return this.lowerCaseNames ? table.toLowerCase() : table;
+  }
+
   qualify(table: string): string {
-    return `${this.target.database}.${parseTableName(table, this.target.database)}`;
+    return `${this.target.database}.${parseTableName(this.fold(table), this.target.database)}`;
   }
 
   openClaim(table: string): Promise<ClaimSession> {
@@ -70,7 +81,7 @@ export class MysqlEngine implements Engine {
   }
 
   prepare(request: MigrationRequest): Promise<Plan> {
-    return buildPlan(this.pool, this.target.database, request);
+    return buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) });
   }
 
   /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
@@ -174,7 +185,7 @@ export class MysqlEngine implements Engine {
   }
 
   async loadCheckpoint(table: string): Promise<string | null> {
-    const name = helperNames(table.split('.').pop()!).state;
+    const name = helperNames(this.fold(table).split('.').pop()!).state;
     if (!(await tableExists(this.pool, this.target.database, name))) return null;
     const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT checkpoint FROM ${qualified(this.target.database, name)} WHERE id = 1`);
     return rows.length ? String(rows[0].checkpoint) : null;
@@ -186,7 +197,7 @@ export class MysqlEngine implements Engine {
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
-    const names = helperNames(table.split('.').pop()!);
+    const names = helperNames(this.fold(table).split('.').pop()!);
     const database = this.target.database;
     const tables = options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat];
     const found: string[] = [];

@@ -1,0 +1,70 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+
+/**
+ * A MariaDB of its own for a test that needs server settings the shared servers cannot have (such
+ * as lower_case_table_names, fixed when the data directory is made). Binlog in ROW format, as
+ * scripts/servers.sh configures the shared primary; a directory and a port of its own, removed by
+ * `stop`.
+ */
+export interface ExtraMariadb {
+  url(database: string): string;
+  root(): Promise<mysql.Connection>;
+  stop(): Promise<void>;
+}
+
+const sbin = (name: string) => (spawnSync('sh', ['-c', `command -v ${name} || echo /usr/sbin/${name}`], { encoding: 'utf8' }).stdout.trim());
+
+export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-extra-mariadb-'));
+  const data = path.join(dir, 'data');
+  const sock = path.join(dir, 'mysqld.sock');
+  const port = await freePort();
+  const install = spawnSync(sbin('mariadb-install-db'), ['--no-defaults', '--user=root', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...options], { encoding: 'utf8' });
+  if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
+  const server = spawn(
+    sbin('mariadbd'),
+    [
+      '--no-defaults', '--user=root', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`,
+      `--tmpdir=${dir}`, `--log-error=${path.join(dir, 'error.log')}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
+      '--server-id=7', '--log-bin=extra-bin', '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
+      ...options,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
+  const stop = async () => {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => (server.exitCode !== null ? resolve(null) : server.once('exit', resolve)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const root = () => mysql.createConnection({ socketPath: sock, user: 'root', multipleStatements: true });
+  for (let i = 0; ; i++) {
+    try {
+      const conn = await root();
+      await conn.query(`CREATE USER IF NOT EXISTS 'shadowcut'@'%' IDENTIFIED BY 'shadowcut'; GRANT ALL PRIVILEGES ON *.* TO 'shadowcut'@'%'`);
+      await conn.end();
+      break;
+    } catch (error) {
+      if (i > 300 || server.exitCode !== null) {
+        await stop();
+        throw new Error(`the extra MariaDB did not start: ${(error as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { url: (database) => `mysql://shadowcut:shadowcut@127.0.0.1:${port}/${database}`, root, stop };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
