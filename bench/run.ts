@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { exitOnServersUnavailable } from '../scripts/servers-error.js';
 import { cliPath, killChildren, sleep } from './exec.js';
 import { startLoad, type LoadStats } from './load.js';
 import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult } from './report.js';
@@ -303,6 +304,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e: unknown) => {
+    exitOnServersUnavailable('bench', e);
     process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   },

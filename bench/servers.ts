@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ServersUnavailable } from '../scripts/servers-error.js';
 import { exec, lastLines, repoRoot } from './exec.js';
 
 export interface Servers {
@@ -53,7 +54,10 @@ export async function startServers(log: (msg: string) => void): Promise<Servers>
   if (already.code !== 0) {
     log(`starting private servers in ${stateDir} (scripts/servers.sh up)`);
     const up = await exec('bash', [script, 'up'], { env: childEnv, timeoutMs: 15 * 60_000 });
-    if (up.code !== 0) throw new Error(`scripts/servers.sh up failed (exit ${up.code}):\n${lastLines(up.stderr, 30)}`);
+    if (up.code !== 0) {
+      process.stderr.write(lastLines(up.stderr, 30) + '\n');
+      throw new ServersUnavailable(`scripts/servers.sh up exited ${up.code}`);
+    }
   } else {
     log(`reusing the servers already running in ${stateDir}`);
   }

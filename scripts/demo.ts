@@ -6,6 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { exitOnServersUnavailable, ServersUnavailable } from './servers-error.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const stateDir = process.env.SHADOWCUT_SERVERS_DIR ?? `${root}.servers-demo`;
@@ -17,7 +18,11 @@ const say = (text: string) => process.stdout.write(`\n== ${text}\n`);
 
 async function main() {
   say('starting private MariaDB and PostgreSQL servers (scripts/servers.sh up)');
-  execFileSync('bash', [`${root}scripts/servers.sh`, 'up'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('bash', [`${root}scripts/servers.sh`, 'up'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (error) {
+    throw new ServersUnavailable(`scripts/servers.sh up exited ${(error as { status?: number }).status ?? 'abnormally'}`);
+  }
   const url = JSON.parse(readFileSync(`${stateDir}/servers.json`, 'utf8')).mysqlUrl as string;
   const db = mysql.createPool({ uri: url, connectionLimit: 6, multipleStatements: true });
   try {
@@ -78,4 +83,7 @@ async function main() {
   }
 }
 
-await main();
+await main().catch((error: unknown) => {
+  exitOnServersUnavailable('demo', error);
+  throw error;
+});

@@ -32,9 +32,19 @@ MY_DIR="$STATE_DIR/mysql"
 MY_P_DATA="$MY_DIR/primary"; MY_P_SOCK="$MY_DIR/primary.sock"; MY_P_PID="$MY_DIR/primary.pid"; MY_P_LOG="$MY_DIR/primary.log"
 MY_R_DATA="$MY_DIR/replica"; MY_R_SOCK="$MY_DIR/replica.sock"; MY_R_PID="$MY_DIR/replica.pid"; MY_R_LOG="$MY_DIR/replica.log"
 
-PG_DIR="$STATE_DIR/pg"  # owned by the postgres OS user: initdb/postgres refuse to run as root
-PG_P_DATA="$PG_DIR/primary"; PG_P_LOG="$PG_DIR/primary.log"
-PG_S_DATA="$PG_DIR/standby"; PG_S_LOG="$PG_DIR/standby.log"
+# As root, the servers run as the postgres OS user (initdb and postgres refuse root) and mariadbd
+# with --user=root; as anyone else, both run as that user.
+AS_ROOT=false; [[ $EUID -eq 0 ]] && AS_ROOT=true
+# Where PostgreSQL's files go. Inside the state dir when the postgres user can reach it; a clone in
+# a private directory (mode 0700, like root's home) cannot be, so then a directory of its own under
+# /var/tmp, named after the state dir, recorded here so that `env` and `down` find it.
+DATA_ROOT_FILE="$STATE_DIR/data-root"
+set_pg_paths() { # set_pg_paths <dir>
+  PG_DIR="$1"  # owned by the postgres OS user when root
+  PG_P_DATA="$PG_DIR/primary"; PG_P_LOG="$PG_DIR/primary.log"
+  PG_S_DATA="$PG_DIR/standby"; PG_S_LOG="$PG_DIR/standby.log"
+}
+set_pg_paths "$(cat "$DATA_ROOT_FILE" 2>/dev/null || echo "$STATE_DIR")/pg"
 
 DB_NAME=shadowcut_test
 DB_USER=shadowcut
@@ -169,10 +179,17 @@ my_answers() { # my_answers <port>
     --connect-timeout=3 -N -B -e 'SELECT 1' "$DB_NAME"
 }
 
-pg() { # pg <tool> <args...>, run as the postgres OS user from a dir it can read
+pg() { # pg <tool> <args...>, run as the postgres OS user (when root) from a dir it can read
   local tool=$1; shift
-  (cd "$PG_DIR" && runuser -u postgres -- "$PG_BIN/$tool" "$@")
+  if $AS_ROOT; then
+    (cd "$PG_DIR" && runuser -u postgres -- "$PG_BIN/$tool" "$@")
+  else
+    (cd "$PG_DIR" && "$PG_BIN/$tool" "$@")
+  fi
 }
+
+# The user the database servers run as: root's servers run as mysql/postgres users, anyone else's as themselves.
+my_user_args() { if $AS_ROOT; then echo --user=root; fi; }
 
 psql_at() { # psql_at <port> <db> <sql>; plain psql over TCP (trust auth), so root may run it
   PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" -At -c "$3"
@@ -201,7 +218,7 @@ start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <e
   # A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir, so with a
   # shared /tmp another instance starting up would pull the temporary tables from under ours.
   mkdir -p "$data.tmp"
-  setsid mariadbd --no-defaults --user=root \
+  setsid mariadbd --no-defaults $(my_user_args) \
     --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
     --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
@@ -266,7 +283,7 @@ start_mysql() {
   mkdir -p "$MY_DIR"
   # One install-db, copied for the replica: identical system tables on both sides, so the
   # replica can replay the primary's binlog from its very first event (CREATE USER etc.).
-  mariadb-install-db --no-defaults --user=root --datadir="$MY_P_DATA" \
+  mariadb-install-db --no-defaults $(my_user_args) --datadir="$MY_P_DATA" \
     --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
     >"$MY_DIR/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$MY_DIR/install-db.log"
   cp -a "$MY_P_DATA" "$MY_R_DATA"
@@ -301,7 +318,8 @@ start_mysql() {
 
 pg_start() { # pg_start <datadir> <log> <what>
   # pg_ctl -w does the bounded wait; setsid and 9>&- for the same reasons as mariadbd.
-  if ! (cd "$PG_DIR" && setsid runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 9>&-; then
+  local as_postgres=(); $AS_ROOT && as_postgres=(runuser -u postgres --)
+  if ! (cd "$PG_DIR" && setsid "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 9>&-; then
     fail "PostgreSQL $3 did not start" "$2"
   fi
 }
@@ -323,12 +341,31 @@ standby_ready() {
     [[ $(psql_at "$PG_S_PORT" "$DB_NAME" 'SELECT count(*) FROM pg_stat_wal_receiver WHERE status = $$streaming$$') == 1 ]]
 }
 
+# A clone the postgres user cannot reach gets PostgreSQL's files in a directory of its own.
+choose_data_root() {
+  $AS_ROOT || return 0
+  id postgres >/dev/null 2>&1 || fail "there is no postgres OS user to run PostgreSQL as (is the postgresql package installed?)"
+  runuser -u postgres -- test -x "$STATE_DIR" && return 0
+  local root
+  root="/var/tmp/shadowcut-servers.$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)"
+  [[ ! -e $root || -f $root/.shadowcut-servers ]] || fail "$root exists but was not created by servers.sh; refusing to touch it"
+  rm -rf "$root"
+  mkdir -p "$root"
+  chmod 755 "$root"
+  touch "$root/.shadowcut-servers"
+  echo "$root" >"$DATA_ROOT_FILE"
+  set_pg_paths "$root/pg"
+  log "the postgres OS user cannot reach $STATE_DIR; PostgreSQL's files go to $root"
+}
+
 start_pg() {
   mkdir -p "$PG_DIR"
-  chown postgres:postgres "$PG_DIR"
+  if $AS_ROOT; then
+    chown postgres:postgres "$PG_DIR"
+    runuser -u postgres -- test -w "$PG_DIR" ||
+      fail "the postgres OS user cannot write $PG_DIR; set SHADOWCUT_SERVERS_DIR to a directory it can reach"
+  fi
   chmod 700 "$PG_DIR"
-  runuser -u postgres -- test -w "$PG_DIR" ||
-    fail "the postgres OS user cannot write $PG_DIR (a parent dir is not traversable?); set SHADOWCUT_SERVERS_DIR elsewhere"
 
   log "PostgreSQL: initdb"
   local locale=C
@@ -412,6 +449,9 @@ ensure_ours() {
 
 wipe_state_dir() {
   ensure_ours
+  local root
+  root=$(cat "$DATA_ROOT_FILE" 2>/dev/null || true)
+  if [[ -n $root && -f $root/.shadowcut-servers ]]; then rm -rf "$root"; fi
   rm -rf "$STATE_DIR"
 }
 
@@ -462,10 +502,6 @@ cmd_up() {
     wipe_state_dir
   fi
 
-  # Unix socket paths are limited to ~107 bytes; the longest one we create is the PG lock file.
-  local longest="$PG_DIR/.s.PGSQL.99999.lock"
-  ((${#longest} < 100)) || fail "state dir path too long for unix sockets: $STATE_DIR (set SHADOWCUT_SERVERS_DIR to a shorter path)"
-
   binaries_present || install_binaries
   PG_BIN=$(pg_bin_dir)
 
@@ -473,6 +509,12 @@ cmd_up() {
   mkdir -p "$STATE_DIR"
   chmod 755 "$STATE_DIR" # postgres must be able to traverse it to reach pg/
   touch "$MARKER"
+  set_pg_paths "$STATE_DIR/pg"
+  choose_data_root
+
+  # Unix socket paths are limited to ~107 bytes; the longest one we create is the PG lock file.
+  local longest="$PG_DIR/.s.PGSQL.99999.lock"
+  ((${#longest} < 100)) || fail "state dir path too long for unix sockets: $STATE_DIR (set SHADOWCUT_SERVERS_DIR to a shorter path)"
   ports=$(pick_ports 4) || fail "could not find 4 free loopback ports"
   read -r MY_P_PORT MY_R_PORT PG_P_PORT PG_S_PORT <<<"$ports"
   cat >"$PORTS_FILE" <<EOF

@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitOnServersUnavailable, ServersUnavailable } from '../scripts/servers-error.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repoRoot, 'scripts', 'servers.sh');
@@ -52,7 +53,11 @@ export function setup(): void {
   } catch {
     alreadyUp = false;
   }
-  servers('up', 'inherit');
+  try {
+    servers('up', 'inherit');
+  } catch (error) {
+    exitOnServersUnavailable('npm test', new ServersUnavailable(`scripts/servers.sh up exited ${(error as { status?: number }).status ?? 'abnormally'}`));
+  }
   startedHere = !alreadyUp;
 
   const urls = JSON.parse(readFileSync(path.join(stateDir, 'servers.json'), 'utf8')) as Record<string, unknown>;

@@ -1,5 +1,10 @@
 // Proves the topology scripts/servers.sh promises: binlog/WAL configured for change capture,
 // and writes on each primary reaching its replica.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
@@ -128,5 +133,43 @@ describe('PostgreSQL primary and standby', () => {
       return rows[0];
     });
     expect(seen).toEqual({ note: 'hello standby', in_recovery: true });
+  });
+});
+
+describe('scripts/servers.sh in a clone inside a private (0700) directory', () => {
+  // Like a clone in root's home on Debian: the postgres OS user cannot reach it.
+  const home = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-private-'));
+  const clone = path.join(home, 'clone');
+  const script = path.join(clone, 'scripts', 'servers.sh');
+  const run = (command: string) => spawnSync('bash', [script, command], { encoding: 'utf8', env: { ...process.env, SHADOWCUT_SERVERS_DIR: '' }, timeout: 300_000 });
+
+  afterAll(() => {
+    run('down');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('starts all four servers, and down removes everything it made', async () => {
+    expect(statSync(home).mode & 0o777).toBe(0o700);
+    mkdirSync(path.dirname(script), { recursive: true });
+    copyFileSync(fileURLToPath(new URL('../scripts/servers.sh', import.meta.url)), script);
+    const up = run('up');
+    expect(up.stderr).not.toMatch(/ERROR/);
+    expect(up.status).toBe(0);
+    const urls = JSON.parse(readFileSync(path.join(clone, '.servers', 'servers.json'), 'utf8')) as Record<string, string>;
+    const client = new pg.Client({ connectionString: urls.pgStandbyUrl });
+    await client.connect();
+    expect((await client.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);
+    await client.end();
+    const conn = await mysql.createConnection(urls.mysqlUrl);
+    await conn.end();
+    const dataRoot = process.getuid?.() === 0 ? readFileSync(path.join(clone, '.servers', 'data-root'), 'utf8').trim() : null;
+    if (dataRoot) expect(dataRoot).toMatch(/^\/var\/tmp\/shadowcut-servers\./);
+
+    const down = run('down');
+    expect(down.status).toBe(0);
+    expect(existsSync(path.join(clone, '.servers'))).toBe(false);
+    if (dataRoot) expect(existsSync(dataRoot)).toBe(false);
+    const left = spawnSync('pgrep', ['-f', clone], { encoding: 'utf8' }).stdout.trim();
+    expect(left).toBe('');
   });
 });
