@@ -129,5 +129,17 @@ describe.each(databases)('$name: ALTER spellings the mapping once got wrong, aga
     await db.query(`ALTER TABLE sp_m ${alter}`);
     expect(await db.differences('sp_t', 'sp_m')).toBe(0);
   });
+
+  // Found by the chaos tester (PostgreSQL, seeds 2 and 7): a constraint's index name lives in the
+  // schema, so the proof's second probe, and at verification the shadow, already held it, and a
+  // valid ALTER was refused as if it failed on the rows.
+  it('proves an ALTER that adds a named unique constraint, before the copy and at verification', async () => {
+    await db.drop('sp_uq');
+    await db.query('CREATE TABLE sp_uq (id INT PRIMARY KEY, code INT)');
+    await db.query(`INSERT INTO sp_uq (id, code) SELECT g, g FROM (${db.series(500)}) s`);
+    const result = await migrateOn(db, 'sp_uq', 'ADD CONSTRAINT sp_uq_code UNIQUE (code)', { dropOld: true });
+    expect(result.mappingProofs).toHaveLength(2);
+    await expect(db.query('INSERT INTO sp_uq (id, code) VALUES (501, 7)')).rejects.toThrow(/sp_uq_code/);
+  });
 });
 

@@ -43,7 +43,11 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`);
     for (const probe of [a, b]) await client.query(`CREATE TABLE ${probe} (LIKE ${original} INCLUDING ALL)`);
+    // At verification the shadow holds the names the ALTER gives its new indexes.
+    const shadow = qualified(d.schema, d.shadow);
+    if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [shadow])).rows[0].e === 't') await renameIndexes(client, shadow, 's');
     await serverAlter(client, b, alter, d, false);
+    await renameIndexes(client, b, 'b');
     await fillSample(client, t, d, a, anchors, rows);
     await client.query('SAVEPOINT copy');
     const copied = await client.query(copyInto(b, d, a)).then(
@@ -61,6 +65,19 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
     await client.query('ROLLBACK').catch(() => {});
     client.release(broken);
   }
+}
+
+/**
+ * Index names live in the schema: an ALTER that adds a named constraint (`ADD CONSTRAINT uq UNIQUE
+ * (c)`) makes an index `uq`, which the other probe's ALTER (and, at verification, the shadow's own
+ * `uq`) would collide with. Inside the probe's transaction, which is rolled back, they step aside.
+ */
+async function renameIndexes(client: Client, table: string, tag: string): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT i.indexrelid::regclass::text AS name, row_number() OVER (ORDER BY i.indexrelid) AS n FROM pg_index i WHERE i.indrelid = $1::regclass`,
+    [table],
+  );
+  for (const index of rows) await client.query(`ALTER INDEX ${index.name} RENAME TO ${ident(`shadowcut_probe_${tag}${index.n}_${process.pid}`)}`);
 }
 
 /** The user's ALTER on a probe; `onRows`: the probe holds the sampled rows. */
