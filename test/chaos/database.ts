@@ -1,0 +1,184 @@
+/**
+ * What the chaos run needs from each engine: statements on a dedicated connection, the exact
+ * comparison of two tables (rows as bytes/text, and the definition: columns, defaults, nullability,
+ * indexes), and the faults (a killed shadowcut connection, a paused replica).
+ */
+import { appendFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { EngineKind } from './grammar.js';
+
+export interface Session {
+  query(sql: string): Promise<unknown[][]>;
+  close(): Promise<void>;
+}
+
+export interface ChaosDb {
+  readonly kind: EngineKind;
+  readonly url: string;
+  readonly replicaUrl: string;
+  session(): Promise<Session>;
+  /** Rows only in one of the two tables, every column compared exactly. */
+  rowDifferences(a: string, b: string): Promise<number>;
+  /** A few of those rows, as text, marked with the table they are only in. */
+  sampleDifferences(a: string, b: string): Promise<string[]>;
+  /** The table's definition, with its own name taken out, for comparison with another's. */
+  definition(table: string): Promise<string>;
+  /** Drops the tables and everything a migration of them may have left. */
+  drop(...tables: string[]): Promise<void>;
+  /** Helper objects of a migration of `table` still present. */
+  leftovers(table: string): Promise<string[]>;
+  /** Ends one of shadowcut's server sessions, as a network cut would; false when none was found. */
+  killShadowcutSession(r: () => number): Promise<boolean>;
+  /** Stops the replica applying changes until `resume`. */
+  pauseReplica(): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
+  const pool = mysql.createPool({ uri: url, connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+  const ours = new Set<number>();
+  const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
+  const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`];
+  return {
+    kind: 'mysql',
+    url,
+    replicaUrl,
+    async session() {
+      const conn = await pool.getConnection();
+      ours.add(conn.threadId);
+      return {
+        query: async (sql) => {
+          const [result] = await conn.query({ sql, rowsAsArray: true });
+          return Array.isArray(result) ? (result as unknown[][]) : [];
+        },
+        close: async () => conn.release(),
+      };
+    },
+    async sampleDifferences(a, b) {
+      const cols = (await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`))
+        .map(([c]) => `CAST(\`${c}\` AS BINARY) AS \`${c}\``)
+        .join(', ');
+      const out: string[] = [];
+      for (const [x, y] of [[a, b], [b, a]]) {
+        const found = await rows(`SELECT ${cols} FROM \`${x}\` EXCEPT ALL SELECT ${cols} FROM \`${y}\` LIMIT 3`);
+        out.push(...found.map((r) => `only in ${x}: ${r.map(String).join('|').slice(0, 300)}`));
+      }
+      return out;
+    },
+    async rowDifferences(a, b) {
+      const cols = (await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`))
+        .map(([c]) => `CAST(\`${c}\` AS BINARY) AS \`${c}\``)
+        .join(', ');
+      const [[x]] = await rows(`SELECT COUNT(*) FROM (SELECT ${cols} FROM \`${a}\` EXCEPT ALL SELECT ${cols} FROM \`${b}\`) d`);
+      const [[y]] = await rows(`SELECT COUNT(*) FROM (SELECT ${cols} FROM \`${b}\` EXCEPT ALL SELECT ${cols} FROM \`${a}\`) d`);
+      return Number(x) + Number(y);
+    },
+    async definition(table) {
+      const [[, create]] = await rows(`SHOW CREATE TABLE \`${table}\``);
+      // Index order follows creation order, and an index built after the copy comes last: not a difference.
+      const lines = String(create).replace(`CREATE TABLE \`${table}\``, 'CREATE TABLE t').replace(/ AUTO_INCREMENT=\d+/, '').split('\n');
+      const isIndex = (l: string) => /^\s+(UNIQUE |FULLTEXT |SPATIAL )?KEY /.test(l);
+      const indexes = lines.filter(isIndex).map((l) => l.replace(/,$/, '')).sort();
+      return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
+    },
+    async drop(...tables) {
+      await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `\`${t}\``).join(', ')}`);
+    },
+    async leftovers(table) {
+      const found = await rows(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`);
+      return found.map(([t]) => String(t));
+    },
+    async killShadowcutSession(r) {
+      const sessions = (await rows(`SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'shadowcut' AND ID <> CONNECTION_ID()`))
+        .map(([id]) => Number(id))
+        .filter((id) => !ours.has(id));
+      if (!sessions.length) return false;
+      await pool.query(`KILL ${sessions[r() % sessions.length]}`).catch(() => {});
+      return true;
+    },
+    async pauseReplica() {
+      const replica = await mysql.createConnection(replicaUrl);
+      await replica.query('STOP SLAVE SQL_THREAD');
+      return async () => {
+        await replica.query('START SLAVE SQL_THREAD');
+        await replica.end();
+      };
+    },
+    close: () => pool.end(),
+  };
+}
+
+export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
+  const raw = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+  const pool = new pg.Pool({ connectionString: url, max: 10, types: raw, application_name: 'chaos' });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const rows = async (sql: string) => (await pool.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
+  const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`];
+  return {
+    kind: 'postgres',
+    url,
+    replicaUrl,
+    async session() {
+      const client = await pool.connect();
+      const pid = (client as unknown as { processID: number }).processID;
+      return {
+        query: async (sql) => {
+          const result = await client.query({ text: sql, rowMode: 'array' });
+          if (process.env.CHAOS_LOG_DIR) appendFileSync(`${process.env.CHAOS_LOG_DIR}/writes.log`, `${new Date().toISOString()} ${pid} ${sql.slice(0, 160).replace(/\n/g, ' ')} -> ${result.rowCount}\n`);
+          return result.rows as unknown[][];
+        },
+        close: async () => client.release(),
+      };
+    },
+    async rowDifferences(a, b) {
+      const [[n]] = await rows(`SELECT (SELECT count(*) FROM (SELECT x::text FROM "${a}" x EXCEPT ALL SELECT y::text FROM "${b}" y) d)
+                                      + (SELECT count(*) FROM (SELECT y::text FROM "${b}" y EXCEPT ALL SELECT x::text FROM "${a}" x) e)`);
+      return Number(n);
+    },
+    async sampleDifferences(a, b) {
+      const out: string[] = [];
+      for (const [x, y] of [[a, b], [b, a]]) {
+        const found = await rows(`SELECT x::text FROM "${x}" x EXCEPT ALL SELECT y::text FROM "${y}" y LIMIT 3`);
+        out.push(...found.map(([r]) => `only in ${x}: ${String(r).slice(0, 300)}`));
+      }
+      return out;
+    },
+    async definition(table) {
+      const [[text]] = await rows(`SELECT concat_ws(E'\\n',
+          (SELECT string_agg(format('%I %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+                                    coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')), E'\\n' ORDER BY a.attnum)
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = '"${table}"'::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+          (SELECT string_agg(def, E'\\n' ORDER BY def) FROM (
+             SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
+               FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x))`);
+      return String(text);
+    },
+    async drop(...tables) {
+      await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `"${t}"`).join(', ')} CASCADE`);
+    },
+    async leftovers(table) {
+      const found = await rows(`SELECT relname FROM pg_class WHERE relname IN ('${helpers(table).slice(1).join("','")}')
+                                UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_${table}\\_%'`);
+      return found.map(([t]) => String(t));
+    },
+    async killShadowcutSession(r) {
+      const sessions = (await rows(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'shadowcut%' AND pid <> pg_backend_pid()`)).map(([p]) => Number(p));
+      if (!sessions.length) return false;
+      await pool.query(`SELECT pg_terminate_backend(${sessions[r() % sessions.length]})`).catch(() => {});
+      return true;
+    },
+    async pauseReplica() {
+      const standby = new pg.Client({ connectionString: replicaUrl });
+      await standby.connect();
+      await standby.query('SELECT pg_wal_replay_pause()');
+      return async () => {
+        await standby.query('SELECT pg_wal_replay_resume()');
+        await standby.end();
+      };
+    },
+    close: () => pool.end(),
+  };
+}

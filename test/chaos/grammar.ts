@@ -1,0 +1,306 @@
+/**
+ * The random parts of a chaos run, from one seed: a table (columns of the types DBAs use, a key that
+ * may be composite or not an integer, secondary and unique keys, NULLs and defaults, generated
+ * columns), its rows, an ALTER from the changes shadowcut supports, and values for the writers.
+ */
+import type { Prng } from './prng.js';
+
+export type EngineKind = 'mysql' | 'postgres';
+
+/** A column type: how to spell it, and how to make values for it, edge values included. */
+interface TypeSpec {
+  family: string;
+  sql: string;
+  value(r: Prng, n: number): string;
+  /** Can be part of a key or index (MySQL: no TEXT/BLOB without a prefix). */
+  indexable: boolean;
+  /** Types this one widens into, and ones it may narrow into when the data fits. */
+  wider?: string[];
+  narrower?: string[];
+}
+
+const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+const strings = ['', ' ', 'a', 'A', 'a ', 'ß', 'É', 'straße', '😀', 'x'.repeat(40), "it's", 'NULL'];
+
+function intType(family: string, sql: string, min: bigint, max: bigint, wider: string[], narrower: string[] = []): TypeSpec {
+  return {
+    family,
+    sql,
+    indexable: true,
+    wider,
+    narrower,
+    value: (r, n) => {
+      if (r.chance(0.1)) return String(r.pick([min, max, 0n, min < 0n ? -1n : 1n]));
+      const span = max - min < 2000n ? max - min : 2000n;
+      const v = (min < 0n ? -span / 2n : 0n) + BigInt(r.int(0, Number(span))) + BigInt(n % 7);
+      return String(v > max ? max : v < min ? min : v);
+    },
+  };
+}
+
+function timestampValue(r: Prng, from: number, years: number, micro: boolean, zone = ''): string {
+  const ms = Date.UTC(from, 0, 1) + Math.floor(r.next() * years * 365 * 86_400_000);
+  const d = new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  return q(`${d.slice(0, 19)}${micro ? `.${pad(r.int(0, 999_999), 6)}` : ''}${zone}`);
+}
+
+const MYSQL_TYPES: TypeSpec[] = [
+  intType('tinyint', 'TINYINT', -128n, 127n, ['smallint', 'int', 'bigint']),
+  intType('smallint', 'SMALLINT', -32768n, 32767n, ['int', 'bigint'], ['tinyint']),
+  intType('int', 'INT', -2147483648n, 2147483647n, ['bigint'], ['smallint']),
+  intType('bigint', 'BIGINT', -9223372036854775808n, 9223372036854775807n, [], ['int']),
+  intType('uint', 'INT UNSIGNED', 0n, 4294967295n, ['ubigint']),
+  intType('ubigint', 'BIGINT UNSIGNED', 0n, 18446744073709551615n, []),
+  { family: 'decimal', sql: 'DECIMAL(30,10)', indexable: true, wider: ['decimal_wide'], value: (r) => (r.chance(0.1) ? r.pick(['99999999999999999999.9999999999', '-99999999999999999999.9999999999', '0']) : `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 99999), 5)}.${pad(r.int(0, 9999999999), 10)}`) },
+  { family: 'decimal_wide', sql: 'DECIMAL(40,12)', indexable: true, value: (r) => `${r.int(0, 999999)}.${pad(r.int(0, 999999), 6)}` },
+  { family: 'double', sql: 'DOUBLE', indexable: true, value: (r) => (r.chance(0.1) ? r.pick(['1.7976931348623157e308', '-2.2250738585072014e-308', '0']) : String(r.next() * 1e6 - 5e5)) },
+  { family: 'varchar', sql: 'VARCHAR(60)', indexable: true, wider: ['varchar_wide', 'text'], value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`) },
+  { family: 'varchar_wide', sql: 'VARCHAR(200)', indexable: true, value: (r, n) => q(`w${n}-${r.int(0, 99999)}`) },
+  { family: 'char', sql: 'CHAR(12) COLLATE utf8mb4_unicode_ci', indexable: true, value: (r) => q(r.pick(['', 'abc', 'ABC', 'Ünïcode', 'z'.repeat(12)])) },
+  { family: 'text', sql: 'TEXT', indexable: false, value: (r, n) => q(r.chance(0.1) ? 'x'.repeat(r.int(1000, 20000)) : `text ${n} ${r.pick(strings)}`) },
+  { family: 'blob', sql: 'BLOB', indexable: false, value: (r) => (r.chance(0.1) ? "X''" : `X'${Array.from({ length: r.int(1, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'`) },
+  { family: 'date', sql: 'DATE', indexable: true, value: (r) => timestampValue(r, 1000, 9000, false).slice(0, 11) + "'" },
+  { family: 'datetime', sql: 'DATETIME(6)', indexable: true, value: (r) => timestampValue(r, 1000, 9000, true) },
+  { family: 'timestamp', sql: 'TIMESTAMP(6) NULL', indexable: true, value: (r) => timestampValue(r, 1971, 66, true) },
+  { family: 'json', sql: 'JSON', indexable: false, value: (r, n) => q(JSON.stringify({ n, s: r.pick(strings), a: [r.int(0, 9), null, true], f: r.next() })) },
+  { family: 'enum', sql: "ENUM('new','paid','shipped','on hold')", indexable: true, value: (r) => q(r.pick(['new', 'paid', 'shipped', 'on hold'])) },
+  { family: 'set', sql: "SET('a','b','c')", indexable: true, value: (r) => q(r.pick(['', 'a', 'a,b', 'c,a', 'a,b,c'])) },
+  { family: 'bit', sql: 'BIT(10)', indexable: true, value: (r) => `b'${r.int(0, 1023).toString(2)}'` },
+  { family: 'bool', sql: 'BOOLEAN', indexable: true, value: (r) => r.pick(['TRUE', 'FALSE']) },
+];
+
+const PG_TYPES: TypeSpec[] = [
+  intType('smallint', 'smallint', -32768n, 32767n, ['int', 'bigint', 'numeric']),
+  intType('int', 'int', -2147483648n, 2147483647n, ['bigint', 'numeric'], ['smallint']),
+  intType('bigint', 'bigint', -9223372036854775808n, 9223372036854775807n, ['numeric'], ['int']),
+  { family: 'numeric', sql: 'numeric(40,10)', indexable: true, wider: ['numeric_free'], value: (r) => `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 999999999), 9)}.${pad(r.int(0, 9999999999), 10)}` },
+  { family: 'numeric_free', sql: 'numeric', indexable: true, value: (r) => `${r.int(0, 99999)}.${pad(r.int(0, 99999), 5)}` },
+  { family: 'double', sql: 'double precision', indexable: true, value: (r) => (r.chance(0.1) ? r.pick(["'Infinity'", "'-Infinity'", "'NaN'", '0', '1e308']) : String(r.next() * 1e6 - 5e5)) },
+  { family: 'real', sql: 'real', indexable: true, wider: ['double'], value: (r) => String(Math.fround(r.next() * 1000)) },
+  { family: 'varchar', sql: 'varchar(60)', indexable: true, wider: ['varchar_wide', 'text'], value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`) },
+  { family: 'varchar_wide', sql: 'varchar(200)', indexable: true, value: (r, n) => q(`w${n}-${r.int(0, 99999)}`) },
+  { family: 'char', sql: 'char(12)', indexable: true, value: (r) => q(r.pick(['', 'abc', 'ABC', 'Ünïcode', 'z'.repeat(12)])) },
+  { family: 'text', sql: 'text', indexable: true, value: (r, n) => q(r.chance(0.1) ? 'x'.repeat(r.int(1000, 20000)) : `text ${n} ${r.pick(strings)}`) },
+  { family: 'bytea', sql: 'bytea', indexable: true, value: (r) => `'\\x${Array.from({ length: r.int(0, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'` },
+  { family: 'date', sql: 'date', indexable: true, value: (r) => timestampValue(r, 1000, 9000, false).slice(0, 11) + "'" },
+  { family: 'timestamp', sql: 'timestamp(6)', indexable: true, value: (r) => timestampValue(r, 1000, 9000, true) },
+  { family: 'timestamptz', sql: 'timestamptz(6)', indexable: true, value: (r) => timestampValue(r, 1900, 200, true, r.pick(['+00', '+05:30', '-08'])) },
+  { family: 'jsonb', sql: 'jsonb', indexable: false, value: (r, n) => q(JSON.stringify({ n, s: r.pick(strings), a: [r.int(0, 9), null, true] })) },
+  { family: 'bool', sql: 'boolean', indexable: true, value: (r) => r.pick(['TRUE', 'FALSE']) },
+  { family: 'intarray', sql: 'int[]', indexable: true, value: (r) => q(`{${Array.from({ length: r.int(0, 4) }, () => r.int(-9, 9)).join(',')}}`) },
+  { family: 'textarray', sql: 'text[]', indexable: true, value: (r) => q(`{${Array.from({ length: r.int(0, 3) }, () => `"${r.pick(['a', 'b c', 'ß', ''])}"`).join(',')}}`) },
+];
+
+export const TYPES: Record<EngineKind, TypeSpec[]> = { mysql: MYSQL_TYPES, postgres: PG_TYPES };
+const typeOf = (engine: EngineKind, family: string) => TYPES[engine].find((t) => t.family === family)!;
+
+export interface Column {
+  name: string;
+  type: TypeSpec;
+  nullable: boolean;
+  /** A literal, or undefined. */
+  default?: string;
+  /** Generated from another integer column (stored). */
+  generatedFrom?: string;
+}
+
+export interface TableSpec {
+  engine: EngineKind;
+  columns: Column[];
+  /** Key columns, in key order: k1 (and k2 when composite). */
+  key: Column[];
+  indexes: { name: string; unique: boolean; columns: string[] }[];
+  /** A nullable integer column with distinct values, under a unique key: the writers move values between rows. */
+  unique: string | null;
+}
+
+const KEY_KINDS = ['int', 'bigint', 'varchar', 'composite'] as const;
+
+export function makeTable(r: Prng, engine: EngineKind): TableSpec {
+  const types = TYPES[engine];
+  const kind = r.pick(KEY_KINDS);
+  const key: Column[] =
+    kind === 'composite'
+      ? [
+          { name: 'k1', type: typeOf(engine, 'int'), nullable: false },
+          { name: 'k2', type: typeOf(engine, 'varchar'), nullable: false },
+        ]
+      : [{ name: 'k1', type: typeOf(engine, kind), nullable: false }];
+  const columns: Column[] = [...key];
+  const count = r.int(3, 20) - key.length;
+  for (let i = 1; i <= count; i++) {
+    const type = r.pick(types);
+    const nullable = r.chance(0.6);
+    const column: Column = { name: `c${i}`, type, nullable };
+    if (r.chance(0.3)) column.default = type.value(r, 0);
+    columns.push(column);
+  }
+  const ints = columns.filter((c) => !key.includes(c) && ['int', 'smallint', 'bigint'].includes(c.type.family));
+  if (ints.length && r.chance(0.3)) columns.push({ name: 'g1', type: typeOf(engine, 'bigint'), nullable: true, generatedFrom: r.pick(ints).name });
+  const unique = r.chance(0.5) ? 'u1' : null;
+  if (unique) columns.push({ name: unique, type: typeOf(engine, 'bigint'), nullable: true });
+  const indexable = columns.filter((c) => !key.includes(c) && c.type.indexable && !c.generatedFrom && c.name !== unique);
+  const indexes: TableSpec['indexes'] = unique ? [{ name: 'ux_u1', unique: true, columns: [unique] }] : [];
+  for (let i = 1; i <= r.int(0, 2) && indexable.length; i++) {
+    const first = r.pick(indexable);
+    const second = r.chance(0.3) ? r.pick(indexable) : null;
+    indexes.push({ name: `ix${i}`, unique: false, columns: second && second !== first ? [first.name, second.name] : [first.name] });
+  }
+  return { engine, columns, key, indexes, unique };
+}
+
+const ident = (engine: EngineKind, name: string) => (engine === 'mysql' ? `\`${name}\`` : `"${name}"`);
+
+export function createTableSql(t: TableSpec, name: string): string[] {
+  const id = (n: string) => ident(t.engine, n);
+  const cols = t.columns.map((c) => {
+    if (c.generatedFrom) {
+      return t.engine === 'mysql'
+        ? `${id(c.name)} BIGINT AS (${id(c.generatedFrom)} % 1000 + 1) STORED`
+        : `${id(c.name)} bigint GENERATED ALWAYS AS (${id(c.generatedFrom)} % 1000 + 1) STORED`;
+    }
+    const nullability = c.nullable ? (c.type.sql.endsWith('NULL') ? '' : ' NULL') : ' NOT NULL';
+    return `${id(c.name)} ${c.type.sql}${nullability}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}`;
+  });
+  cols.push(`PRIMARY KEY (${t.key.map((c) => id(c.name)).join(', ')})`);
+  const statements: string[] = [];
+  if (t.engine === 'mysql') {
+    for (const ix of t.indexes) cols.push(`${ix.unique ? 'UNIQUE ' : ''}KEY ${id(ix.name)} (${ix.columns.map(id).join(', ')})`);
+    statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')}) ENGINE=InnoDB`);
+  } else {
+    statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')})`);
+    for (const ix of t.indexes) statements.push(`CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${id(`${name}_${ix.name}`)} ON ${id(name)} (${ix.columns.map(id).join(', ')})`);
+  }
+  return statements;
+}
+
+/** The key of row number n: sparse integers, or zero-padded text, so inserts can come in between. */
+export function keyValues(t: TableSpec, n: number): string[] {
+  return t.key.map((c, i) => {
+    if (c.type.family === 'varchar') return q(`k${pad(n, 9)}`);
+    return String(i === 0 && t.key.length > 1 ? n % 97 : n * 3);
+  });
+}
+
+/** One row's column values (generated columns left out), in `writable(t)` order. */
+export function rowValues(r: Prng, t: TableSpec, n: number): string[] {
+  return writable(t).map((c) => {
+    if (t.key.includes(c)) return keyValues(t, n)[t.key.indexOf(c)];
+    if (c.name === t.unique) return r.chance(0.1) ? 'NULL' : String(n * 10);
+    if (c.nullable && r.chance(0.15)) return 'NULL';
+    if (c.default !== undefined && r.chance(0.1)) return 'DEFAULT';
+    return c.type.value(r, n);
+  });
+}
+
+export const writable = (t: TableSpec) => t.columns.filter((c) => !c.generatedFrom);
+
+/** An ALTER made of one to three changes of the kinds shadowcut supports (PostgreSQL's RENAME stands alone). */
+export function makeAlter(r: Prng, t: TableSpec): string {
+  const id = (n: string) => ident(t.engine, n);
+  const others = t.columns.filter((c) => !t.key.includes(c) && !c.generatedFrom && c.name !== t.unique);
+  const used = new Set<string>();
+  const free = () => {
+    const left = others.filter((c) => !used.has(c.name) && !t.columns.some((g) => g.generatedFrom === c.name));
+    if (!left.length) return null;
+    const c = r.pick(left);
+    used.add(c.name);
+    return c;
+  };
+  if (t.engine === 'postgres' && r.chance(0.1)) {
+    const c = free();
+    if (c) return `RENAME COLUMN ${id(c.name)} TO ${id(`${c.name}_r`)}`;
+  }
+  const parts: string[] = [];
+  const wanted = r.int(1, 3);
+  for (let tries = 0; parts.length < wanted && tries < 10; tries++) {
+    const change = r.pick(['add', 'add', 'drop', 'rename', 'retype', 'retype', 'nullability', 'default', 'index', 'unique', 'dropindex'] as const);
+    const part = t.engine === 'mysql' ? mysqlChange(r, t, change, free, id) : pgChange(r, t, change, free, id);
+    if (part) parts.push(part);
+  }
+  return parts.length ? parts.join(', ') : `ADD COLUMN ${id('added')} int`;
+}
+
+type Change = 'add' | 'drop' | 'rename' | 'retype' | 'nullability' | 'default' | 'index' | 'unique' | 'dropindex';
+
+function newColumn(r: Prng, t: TableSpec, id: (n: string) => string, n: number): string {
+  const type = r.pick(TYPES[t.engine].filter((x) => x.family !== 'timestamp' || t.engine === 'postgres'));
+  const def = r.chance(0.5) ? ` DEFAULT ${type.value(r, 0)}` : '';
+  const notNull = def && r.chance(0.5) ? ' NOT NULL' : '';
+  return `ADD COLUMN ${id(`n${n}`)} ${type.sql}${notNull}${def}`;
+}
+
+function mysqlChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
+  switch (change) {
+    case 'add':
+      return newColumn(r, t, id, r.int(1, 99));
+    case 'drop': {
+      const c = free();
+      return c && `DROP COLUMN ${id(c.name)}`;
+    }
+    case 'rename': {
+      const c = free();
+      return c && `RENAME COLUMN ${id(c.name)} TO ${id(`${c.name}_r`)}`;
+    }
+    case 'retype': {
+      const c = free();
+      const to = c && r.pick([...(c.type.wider ?? []), ...(c.type.narrower ?? [])]);
+      return c && to ? `MODIFY ${id(c.name)} ${typeOf('mysql', to).sql}${c.nullable ? ' NULL' : ' NOT NULL'}` : null;
+    }
+    case 'nullability': {
+      const c = free();
+      return c && `MODIFY ${id(c.name)} ${c.type.sql}${c.nullable && !c.type.sql.endsWith('NULL') ? ' NOT NULL' : ' NULL'}`;
+    }
+    case 'default': {
+      const c = free();
+      if (!c || ['text', 'blob', 'json'].includes(c.type.family)) return null;
+      return r.chance(0.5) ? `ALTER COLUMN ${id(c.name)} SET DEFAULT ${c.type.value(r, 1)}` : `ALTER COLUMN ${id(c.name)} DROP DEFAULT`;
+    }
+    case 'index':
+    case 'unique': {
+      const c = free();
+      return c && c.type.indexable ? `ADD ${change === 'unique' ? 'UNIQUE ' : ''}KEY ${id(`${change}_${c.name}`)} (${id(c.name)})` : null;
+    }
+    case 'dropindex': {
+      const ix = t.indexes.find((i) => !i.unique);
+      return ix ? `DROP INDEX ${id(ix.name)}` : null;
+    }
+  }
+}
+
+function pgChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
+  switch (change) {
+    case 'add':
+      return newColumn(r, t, id, r.int(1, 99));
+    case 'drop': {
+      const c = free();
+      return c && `DROP COLUMN ${id(c.name)}`;
+    }
+    case 'rename':
+    case 'dropindex':
+      return null; // RENAME stands alone on PostgreSQL; an index is not dropped with ALTER TABLE
+    case 'retype': {
+      const c = free();
+      if (!c) return null;
+      const to = r.pick([...(c.type.wider ?? []), ...(c.type.narrower ?? [])]);
+      if (to) return `ALTER COLUMN ${id(c.name)} TYPE ${typeOf('postgres', to).sql}`;
+      if (['int', 'smallint', 'bigint'].includes(c.type.family)) return `ALTER COLUMN ${id(c.name)} TYPE numeric(30,2) USING(${id(c.name)} / 4.0)`;
+      if (c.type.family === 'varchar' || c.type.family === 'text') return `ALTER COLUMN ${id(c.name)} TYPE text USING upper(${id(c.name)})`;
+      return null;
+    }
+    case 'nullability': {
+      const c = free();
+      return c && `ALTER COLUMN ${id(c.name)} ${c.nullable ? 'SET' : 'DROP'} NOT NULL`;
+    }
+    case 'default': {
+      const c = free();
+      return c && (r.chance(0.5) ? `ALTER COLUMN ${id(c.name)} SET DEFAULT ${c.type.value(r, 1)}` : `ALTER COLUMN ${id(c.name)} DROP DEFAULT`);
+    }
+    case 'index':
+    case 'unique': {
+      const c = free();
+      return c && change === 'unique' && c.type.indexable ? `ADD CONSTRAINT ${id(`uq_${c.name}`)} UNIQUE (${id(c.name)})` : null;
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Concurrent writers for the whole run. Every transaction does the same to the table and to its
+ * mirror, so the mirror is the truth a correct migration must reproduce: single and multi-row
+ * transactions, inserts, updates of any column including the key, deletes, a unique value moved
+ * from one row to another, rollbacks, bursts and quiet gaps.
+ */
+import type { ChaosDb, Session } from './database.js';
+import { keyValues, rowValues, writable, type TableSpec } from './grammar.js';
+import type { Prng } from './prng.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Workload {
+  private running = true;
+  private loops: Promise<void>[] = [];
+  transactions = 0;
+  failed = 0;
+
+  /** Row numbers issued so far, per writer: writer w owns the rows numbered w (mod writers). */
+  private issued: number[] = [];
+  private writers = 3;
+
+  constructor(
+    private readonly db: ChaosDb,
+    private readonly t: TableSpec,
+    private readonly tables: [string, string],
+    private readonly rows: number,
+  ) {}
+
+  /**
+   * Writers touch disjoint rows. Two writers on one row would see it differently in the table and in
+   * the mirror (on PostgreSQL each statement of a READ COMMITTED transaction takes its own snapshot,
+   * and an insert committing between the two statements is seen by only one): the mirror would stop
+   * being the truth.
+   */
+  start(r: Prng, writers = 3): void {
+    this.writers = writers;
+    this.issued = Array.from({ length: writers }, () => this.rows);
+    for (let w = 0; w < writers; w++) this.loops.push(this.loop(r.fork(100 + w), w));
+  }
+
+  /** A row number of writer w's, at most the last it issued. */
+  private own(r: Prng, w: number): number {
+    const n = w + this.writers * r.int(0, Math.floor((this.issued[w] - w) / this.writers));
+    return n > 0 ? n : w + this.writers;
+  }
+
+  /** A row number writer w has never used. */
+  private fresh(w: number): number {
+    let n = this.issued[w] + 1;
+    while (n % this.writers !== w) n++;
+    return (this.issued[w] = n);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private where(n: number): string {
+    const values = keyValues(this.t, n);
+    return this.t.key.map((c, i) => `${this.id(c.name)} = ${values[i]}`).join(' AND ');
+  }
+
+  private id(name: string): string {
+    return this.db.kind === 'mysql' ? `\`${name}\`` : `"${name}"`;
+  }
+
+  /** Statements of one transaction, `{t}` for the table; the unique move reads the table first. */
+  private async transaction(r: Prng, session: Session, w: number): Promise<string[]> {
+    const ops: string[] = [];
+    const count = r.chance(0.25) ? r.int(2, 5) : 1;
+    const columns = writable(this.t).filter((c) => !this.t.key.includes(c) && c.name !== this.t.unique);
+    for (let i = 0; i < count; i++) {
+      const n = this.own(r, w);
+      const kind = r.next();
+      if (kind < 0.3) {
+        const fresh = this.fresh(w);
+        ops.push(`INSERT INTO {t} (${writable(this.t).map((c) => this.id(c.name)).join(', ')}) VALUES (${rowValues(r, this.t, fresh).join(', ')})`);
+      } else if (kind < 0.6 && columns.length) {
+        const c = r.pick(columns);
+        const value = c.nullable && r.chance(0.2) ? 'NULL' : c.type.value(r, n);
+        ops.push(`UPDATE {t} SET ${this.id(c.name)} = ${value} WHERE ${this.where(n)}`);
+      } else if (kind < 0.72) {
+        // The key moves: to a fresh row number's key, so it never collides.
+        const fresh = this.fresh(w);
+        const last = this.t.key[this.t.key.length - 1];
+        ops.push(`UPDATE {t} SET ${this.id(last.name)} = ${keyValues(this.t, fresh)[this.t.key.length - 1]} WHERE ${this.where(n)}`);
+      } else if (kind < 0.85) {
+        ops.push(`DELETE FROM {t} WHERE ${this.where(n)}`);
+      } else if (this.t.unique) {
+        const from = this.own(r, w);
+        const [[value]] = (await session.query(`SELECT ${this.id(this.t.unique)} FROM ${this.id(this.tables[0])} WHERE ${this.where(from)}`)).concat([[null]]);
+        if (value === null || value === undefined) continue;
+        ops.push(`UPDATE {t} SET ${this.id(this.t.unique)} = NULL WHERE ${this.where(from)}`);
+        ops.push(`UPDATE {t} SET ${this.id(this.t.unique)} = ${String(value)} WHERE ${this.where(n)}`);
+      }
+    }
+    return ops;
+  }
+
+  private async loop(r: Prng, w: number): Promise<void> {
+    const session = await this.db.session();
+    try {
+      while (this.running) {
+        try {
+          await session.query('BEGIN');
+          for (const statement of await this.transaction(r, session, w)) {
+            for (const table of this.tables) await session.query(statement.replaceAll('{t}', this.id(table)));
+          }
+          await session.query(r.chance(0.05) ? 'ROLLBACK' : 'COMMIT');
+          this.transactions++;
+        } catch {
+          // A deadlock, a duplicate, a value the column refuses: neither table keeps any of it.
+          this.failed++;
+          await session.query('ROLLBACK').catch(() => {});
+        }
+        // Bursts (no pause), steady writes, and now and then a quiet gap.
+        await sleep(r.chance(0.3) ? 0 : r.chance(0.05) ? r.int(300, 800) : r.int(5, 40));
+      }
+    } finally {
+      await session.close();
+    }
+  }
+}
