@@ -3,26 +3,22 @@
 // cut-over lock for the rest. The engine is wrapped so that it loses the apply of one key, a
 // stand-in for any apply that reads the wrong row (the PostgreSQL visibility race was one).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine, Key, Plan, Session } from '../src/core/types.js';
+import type { Engine, Key, Session } from '../src/core/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
+import { withMigration } from './support/wrap.js';
 
 /** `engine`, except that it skips key `id` in applies while armed: once, or (`always`) on every apply, locked ones too. */
 function losingApplies(engine: Engine, id: string, always = false) {
   const state = { armed: false, lost: 0 };
-  const applyKeys = async (plan: Plan, keys: Key[], session?: Session) => {
-    const kept = keys.filter((k) => String(k[0]) !== id);
-    if (!state.armed || kept.length === keys.length || (session && !always)) return engine.applyKeys(plan, keys, session);
-    state.lost++;
-    if (!always) state.armed = false;
-    if (kept.length) await engine.applyKeys(plan, kept, session);
-  };
-  const wrapped = new Proxy(engine, {
-    get(target, prop) {
-      if (prop === 'applyKeys') return applyKeys;
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+  const wrapped = withMigration(engine, (migration) => ({
+    async applyKeys(keys: Key[], session?: Session) {
+      const kept = keys.filter((k) => String(k[0]) !== id);
+      if (!state.armed || kept.length === keys.length || (session && !always)) return migration.applyKeys(keys, session);
+      state.lost++;
+      if (!always) state.armed = false;
+      if (kept.length) await migration.applyKeys(kept, session);
     },
-  });
+  }));
   return { engine: wrapped, state };
 }
 

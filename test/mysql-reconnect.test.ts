@@ -64,3 +64,4 @@ describe('a lost connection', () => {
     expect(await differences(db, 'rc_t', 'rc_mirror')).toEqual([]);
   });
 });
+

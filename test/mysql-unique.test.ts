@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { migrate } from '../src/core/runner.js';
-import type { KeyRange, Plan } from '../src/core/types.js';
+import type { KeyRange } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
+import { withMigration } from './support/wrap.js';
 
 let db: mysql.Pool;
 
@@ -25,25 +26,26 @@ async function seed() {
 describe('unique keys', () => {
   it('a unique value moving from a copied row to a not yet copied one is a transient conflict, resolved by catching up', async () => {
     await seed();
-    const engine = await createMysqlEngine(mysqlUrl());
-    const copyRange = engine.copyRange.bind(engine);
+    const real = await createMysqlEngine(mysqlUrl());
     let moved = false;
     // Just before the chunk holding row 9000 is copied, move row 10's address to row 9000 (a real
     // write on the original). Row 10 is already in the shadow with that address; its change is not
     // applied yet, so copying row 9000 now meets the stale copy.
-    engine.copyRange = async (plan: Plan, range: KeyRange) => {
-      if (!moved && range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000)) {
-        moved = true;
-        await db.query(
-          "UPDATE u_t SET email = 'moved@example.com' WHERE id = 9000; UPDATE u_t SET email = 'user9000@example.com' WHERE id = 10; UPDATE u_t SET email = 'user10@example.com' WHERE id = 9000",
-        );
-      }
-      return copyRange(plan, range);
-    };
+    const engine = withMigration(real, (migration) => ({
+      async copyRange(range: KeyRange) {
+        if (!moved && range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000)) {
+          moved = true;
+          await db.query(
+            "UPDATE u_t SET email = 'moved@example.com' WHERE id = 9000; UPDATE u_t SET email = 'user9000@example.com' WHERE id = 10; UPDATE u_t SET email = 'user10@example.com' WHERE id = 9000",
+          );
+        }
+        return migration.copyRange(range);
+      },
+    }));
     try {
       await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, chunkTimeMs: 5 });
     } finally {
-      await engine.close();
+      await real.close();
     }
     expect(moved).toBe(true);
     await db.query('CREATE TABLE u_mirror AS SELECT * FROM u_t__old');

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { migrate } from '../src/core/runner.js';
-import type { Plan } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl } from './support/mysql.js';
+import { withMigration } from './support/wrap.js';
 
 let db: mysql.Pool;
 
@@ -19,12 +19,12 @@ afterAll(async () => {
 /** The real engine, with damage done to the shadow right after the copy, as a bug or a stray write would. */
 async function engineThatDamagesTheShadow(damage: string[]) {
   const engine = await createMysqlEngine(mysqlUrl());
-  const afterCopy = engine.afterCopy.bind(engine);
-  engine.afterCopy = async (plan: Plan) => {
-    for (const sql of damage) await db.query(sql);
-    await afterCopy(plan);
-  };
-  return engine;
+  return withMigration(engine, (migration) => ({
+    async afterCopy() {
+      for (const sql of damage) await db.query(sql);
+      await migration.afterCopy();
+    },
+  }));
 }
 
 const ALTER = 'MODIFY n BIGINT UNSIGNED NOT NULL, ADD COLUMN x INT';

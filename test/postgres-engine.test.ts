@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/change-buffer.js';
-import type { CatchUp, Engine, Key, Plan } from '../src/core/types.js';
+import type { CatchUp, Engine, Key, Migration } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
@@ -43,11 +43,11 @@ async function reset(...tables: string[]) {
 const prepare = (table: string, alter: string) => engine.prepare({ url: url(), table, alter });
 
 /** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed `target`. */
-function catchUpFrom(plan: Plan, buffer: ChangeBuffer): CatchUp {
+function catchUpFrom(migration: Migration, buffer: ChangeBuffer): CatchUp {
   return async (target, session) => {
     for (;;) {
       const batch = buffer.take(500);
-      if (batch.keys.length) await engine.applyKeys(plan, batch.keys, session);
+      if (batch.keys.length) await migration.applyKeys(batch.keys, session);
       if (buffer.size === 0 && buffer.seen && engine.comparePositions(buffer.seen, target) >= 0) return;
       await buffer.waitForChange(50);
     }
@@ -75,7 +75,7 @@ describe('refusals: one clear message, nothing left behind', () => {
 
   it('partitioned and unlogged tables fail their checks', async () => {
     const failing = async (table: string) =>
-      (await engine.checks(await prepare(table, 'ADD COLUMN x int'), { resuming: false })).filter((c) => !c.ok).map((c) => c.name);
+      (await (await prepare(table, 'ADD COLUMN x int')).checks({ resuming: false })).filter((c) => !c.ok).map((c) => c.name);
     expect(await failing('pe_part')).toEqual(['not partitioned']);
     expect(await failing('pe_unlogged')).toEqual(['logged']);
     expect(await failing('pe_ok')).toEqual([]);
@@ -90,12 +90,12 @@ describe('refusals: one clear message, nothing left behind', () => {
 
   it('leftovers of an earlier run are named with their fix', async () => {
     await db.query(`CREATE TABLE pe_ok__old (id int)`);
-    const plan = await prepare('pe_ok', 'ADD COLUMN x int');
-    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [(plan.detail as { slot: string }).slot]);
-    const leftover = (await engine.checks(plan, { resuming: false })).find((c) => c.name === 'no leftovers')!;
+    const migration = await prepare('pe_ok', 'ADD COLUMN x int');
+    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [(migration.plan.detail as { slot: string }).slot]);
+    const leftover = (await migration.checks({ resuming: false })).find((c) => c.name === 'no leftovers')!;
     expect(leftover.ok).toBe(false);
     expect(leftover.message).toMatch(/DROP TABLE "public"."pe_ok__old".*pg_drop_replication_slot\('shadowcut_pe_ok_/);
-    await engine.cleanup(plan, { dropOld: false, cutOver: false });
+    await migration.cleanup({ dropOld: false, cutOver: false });
     await db.query(`CREATE TABLE pe_ok__new (id int)`);
     await expect(prepare('pe_ok', 'ADD COLUMN x int')).rejects.toThrow(/pe_ok__new" is left over/);
     await db.query(`DROP TABLE pe_ok__new, pe_ok__old`);
@@ -111,10 +111,10 @@ describe('change stream', () => {
     await reset('pe_stream');
     await db.query(`CREATE TABLE pe_stream (k text, at timestamptz, v text, PRIMARY KEY (k, at))`);
     await db.query(`INSERT INTO pe_stream VALUES ('a', '2024-01-01 00:00:00.000001+00', 'x')`);
-    const plan = await prepare('pe_stream', 'ADD COLUMN n int');
-    await engine.createShadow(plan);
+    const migration = await prepare('pe_stream', 'ADD COLUMN n int');
+    await migration.createShadow();
     const sink = new Recorder();
-    const stream = await engine.openChanges(plan, sink);
+    const stream = await migration.openChanges(sink);
     try {
       await db.query(`SET timezone = 'UTC'`);
       await db.query(`INSERT INTO pe_stream VALUES ('b', '2024-01-02 03:04:05.123456+00', 'y')`);
@@ -135,7 +135,7 @@ describe('change stream', () => {
       await stream.acknowledge(head);
       await waitFor('the acknowledgement', async () => {
         const { rows } = await db.query(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [
-          (plan.detail as { slot: string }).slot,
+          (migration.plan.detail as { slot: string }).slot,
           head.lsn,
         ]);
         return rows[0].ok;
@@ -145,7 +145,7 @@ describe('change stream', () => {
       expect(sink.failure!.message).toMatch(/truncated during the migration/);
     } finally {
       await stream.stop();
-      await engine.cleanup(plan, { dropOld: false, cutOver: false });
+      await migration.cleanup({ dropOld: false, cutOver: false });
     }
     expect(await helpers('pe_stream')).toEqual([]);
   }, 30_000);
@@ -159,11 +159,11 @@ describe('copy, apply and checksum', () => {
     await db.query(`INSERT INTO pe_copy (id, qty, price, body, tags)
                     SELECT 9007199254740993 + g, g % 100, '123456789012345678901234567890.123456789012345678901234567891',
                            repeat('x', g % 50), ARRAY[g, NULL] FROM generate_series(1, 3000) g`);
-    const plan = await prepare('pe_copy', 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text DEFAULT $$n/a$$');
-    expect(plan.summary.join('\n')).toMatch(/qty: integer -> bigint/);
-    await engine.createShadow(plan);
+    const migration = await prepare('pe_copy', 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text DEFAULT $$n/a$$');
+    expect(migration.plan.summary.join('\n')).toMatch(/qty: integer -> bigint/);
+    await migration.createShadow();
     const buffer = new ChangeBuffer();
-    const stream = await engine.openChanges(plan, buffer);
+    const stream = await migration.openChanges(buffer);
     buffer.advance(stream.start);
     try {
       let after: Key | null = null;
@@ -176,16 +176,16 @@ describe('copy, apply and checksum', () => {
         await db.query(`INSERT INTO pe_copy (id, qty) VALUES (1 + $1, 1)`, [writes]);
         writes++;
         const pending = buffer.take(10_000);
-        await engine.applyKeys(plan, pending.keys);
-        const upTo = await engine.nextBoundary(plan, after, 400);
-        await engine.copyRange(plan, { after, upTo });
+        await migration.applyKeys(pending.keys);
+        const upTo = await migration.nextBoundary(after, 400);
+        await migration.copyRange({ after, upTo });
         if (upTo === null) break;
         after = upTo;
       }
-      await engine.afterCopy(plan);
-      const catchUp = catchUpFrom(plan, buffer);
+      await migration.afterCopy();
+      const catchUp = catchUpFrom(migration, buffer);
       const compare = async () => {
-        const view = await engine.consistentView(plan, catchUp, 1000);
+        const view = await migration.consistentView(catchUp, 1000);
         const differing: string[] = [];
         try {
           let from: Key | null = null;
@@ -206,11 +206,11 @@ describe('copy, apply and checksum', () => {
 
       await db.query(`UPDATE pe_copy__new SET price = price + 1e-30 WHERE id = 9007199254740993 + 1500`);
       expect(await compare()).toHaveLength(1);
-      await engine.copyRange(plan, { after: null, upTo: null });
+      await migration.copyRange({ after: null, upTo: null });
       expect(await compare()).toEqual([]);
     } finally {
       await stream.stop();
-      await engine.cleanup(plan, { dropOld: false, cutOver: false });
+      await migration.cleanup({ dropOld: false, cutOver: false });
     }
     expect(await helpers('pe_copy')).toEqual([]);
   }, 60_000);
@@ -222,13 +222,13 @@ describe('column mapping', () => {
     await db.query(`CREATE TABLE pe_map (id int PRIMARY KEY, v text, n text)`);
     await db.query(`INSERT INTO pe_map VALUES (1, 'a', '41'), (2, NULL, '-1')`);
     const copied = async (alter: string, sql: string) => {
-      const plan = await prepare('pe_map', alter);
+      const migration = await prepare('pe_map', alter);
       try {
-        await engine.createShadow(plan);
-        await engine.copyRange(plan, { after: null, upTo: null });
-        return { summary: plan.summary, rows: (await db.query(sql)).rows };
+        await migration.createShadow();
+        await migration.copyRange({ after: null, upTo: null });
+        return { summary: migration.plan.summary, rows: (await db.query(sql)).rows };
       } finally {
-        await engine.cleanup(plan, { dropOld: false, cutOver: false });
+        await migration.cleanup({ dropOld: false, cutOver: false });
       }
     };
     const renamed = await copied('RENAME COLUMN v TO w', 'SELECT id, w FROM pe_map__new ORDER BY id');

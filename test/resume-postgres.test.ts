@@ -78,12 +78,12 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
     await db.query('DROP TABLE IF EXISTS rp_ack, rp_ack__new');
     await db.query('CREATE TABLE rp_ack (id int PRIMARY KEY)');
     const engine = await createPostgresEngine(pgUrl());
-    const plan = await engine.prepare({ url: pgUrl(), table: 'rp_ack', alter: 'ADD COLUMN n int' });
-    const { slot, publication } = plan.detail as { slot: string; publication: string };
+    const migration = await engine.prepare({ url: pgUrl(), table: 'rp_ack', alter: 'ADD COLUMN n int' });
+    const { slot, publication } = migration.plan.detail as { slot: string; publication: string };
     const probe = await db.connect();
     try {
       const first = new Recorder();
-      const stream = await engine.openChanges(plan, first);
+      const stream = await migration.openChanges(first);
       // A second slot on the same publication, peeked through SQL, shows where each commit record starts and ends.
       await probe.query(`SELECT pg_create_logical_replication_slot('rp_ack_probe', 'pgoutput', true)`);
       let pair: { acknowledge: string; id: number } | null = null;
@@ -145,7 +145,7 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
       await stream.stop();
 
       const second = new Recorder();
-      const reopened = await engine.openChanges(plan, second, stream.start);
+      const reopened = await migration.openChanges(second, stream.start);
       const head = await reopened.head();
       await waitFor('the reopened stream to reach the head', () => second.seen !== null && engine.comparePositions(second.seen, head) >= 0, null);
       expect(second.failure).toBeNull();
@@ -154,7 +154,7 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
     } finally {
       await probe.query(`SELECT pg_drop_replication_slot('rp_ack_probe') FROM pg_replication_slots WHERE slot_name = 'rp_ack_probe'`).catch(() => {});
       probe.release();
-      await engine.cleanup(plan, { dropOld: false, cutOver: false });
+      await migration.cleanup({ dropOld: false, cutOver: false });
       await engine.close();
     }
   });

@@ -6,7 +6,7 @@ import type mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/change-buffer.js';
-import type { ChangeStream, Engine, Plan } from '../src/core/types.js';
+import type { ChangeStream, Engine, Migration } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { adminPool, differences, mysqlUrl } from './support/mysql.js';
@@ -17,18 +17,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Shadow created, stream open, every row copied: the state in which the copy meets the stream. */
 async function copied(engine: Engine, table: string, alter: string, url: string) {
-  const plan = await engine.prepare({ url, table, alter });
-  await engine.createShadow(plan);
+  const migration = await engine.prepare({ url, table, alter });
+  await migration.createShadow();
   const buffer = new ChangeBuffer();
-  const stream = await engine.openChanges(plan, buffer);
-  await engine.copyRange(plan, { after: null, upTo: null });
-  return { plan, buffer, stream };
+  const stream = await migration.openChanges(buffer);
+  await migration.copyRange({ after: null, upTo: null });
+  return { migration, buffer, stream };
 }
 
 /** Applies what the stream delivered while the writer's commit is still invisible, then lets it finish. */
-async function applyWhileInvisible(engine: Engine, plan: Plan, buffer: ChangeBuffer, keys: number, release: () => Promise<void>) {
+async function applyWhileInvisible(migration: Migration, buffer: ChangeBuffer, keys: number, release: () => Promise<void>) {
   await waitFor('the writer’s keys in the stream', () => buffer.size >= keys, null);
-  const applying = background(engine.applyKeys(plan, buffer.take(100).keys));
+  const applying = background(migration.applyKeys(buffer.take(100).keys));
   // Long enough for an apply that does not wait to finish reading the rows as they were.
   await sleep(500);
   await release();
@@ -75,7 +75,7 @@ describe('PostgreSQL: a commit waiting for a synchronous standby', () => {
   let db: pg.Pool;
   let engine: Engine;
   let stream: ChangeStream | undefined;
-  let plan: Plan | undefined;
+  let migration: Migration | undefined;
 
   beforeAll(async () => {
     db = pgPool();
@@ -90,14 +90,14 @@ describe('PostgreSQL: a commit waiting for a synchronous standby', () => {
     await db.query('ALTER SYSTEM RESET synchronous_standby_names');
     await db.query('SELECT pg_reload_conf()');
     await stream?.stop();
-    if (plan) await engine.cleanup(plan, { dropOld: true, cutOver: false });
+    if (migration) await migration.cleanup({ dropOld: true, cutOver: false });
     await engine.close();
     await db.end();
   });
 
   it('is applied once visible: the deleted row stays deleted, the update and the insert arrive', async () => {
     const run = await copied(engine, 'vis_pg', 'ADD COLUMN n int', pgUrl());
-    ({ stream, plan } = run);
+    ({ stream, migration } = run);
     // Commits wait for a standby that does not exist; shadowcut's own sessions commit locally.
     await absentSynchronousStandby(db);
 
@@ -121,7 +121,7 @@ describe('PostgreSQL: a commit waiting for a synchronous standby', () => {
       expect((await db.query('SELECT count(*)::int AS n FROM vis_pg WHERE id = 5')).rows[0].n).toBe('1');
 
       // Cancelling the wait ends it: the commit, already durable locally, becomes visible.
-      await applyWhileInvisible(engine, run.plan, run.buffer, 3, async () => {
+      await applyWhileInvisible(run.migration, run.buffer, 3, async () => {
         await db.query('SELECT pg_cancel_backend($1)', [pid]);
         await commit;
       });
@@ -204,7 +204,7 @@ describe('MySQL/MariaDB: a commit waiting for a semi-synchronous replica', () =>
         return /semi-sync|semisync/i.test(String(rows[0]?.STATE));
       }, null);
       // UPDATE reports before and after images: 4 keys, 3 distinct.
-      await applyWhileInvisible(engine, run.plan, run.buffer, 3, async () => {
+      await applyWhileInvisible(run.migration, run.buffer, 3, async () => {
         await commit;
       });
     } finally {

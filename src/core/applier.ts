@@ -36,7 +36,7 @@ export class Applier {
   async open(): Promise<void> {
     await this.stream?.stop().catch(() => {});
     this.buffer.reset();
-    this.stream = await this.ctx.engine.openChanges(this.ctx.plan, this.buffer, this.applied ?? undefined);
+    this.stream = await this.ctx.migration.openChanges(this.buffer, this.applied ?? undefined);
     this.applied ??= this.stream.start;
     this.buffer.advance(this.stream.start);
   }
@@ -59,7 +59,7 @@ export class Applier {
     let position: Position | null = null;
     for (;;) {
       if (!session) await this.checkStream();
-      else if (this.buffer.failure) throw this.buffer.failure;
+      else if (this.buffer.failure) throw this.failedUnderLock(this.buffer.failure);
       const batch = this.buffer.take(this.ctx.config.applyBatch);
       if (batch.keys.length > 0) {
         const joint = session
@@ -80,6 +80,14 @@ export class Applier {
       await this.stream!.acknowledge(position);
     }
     return position;
+  }
+
+  /**
+   * A stream lost while a lock is held cannot be reopened there: the attempt gives up its lock as a
+   * timed-out one does, and the retry reopens the stream unlocked first. Anything else stops the run.
+   */
+  private failedUnderLock(failure: Error): Error {
+    return this.ctx.isTransient(failure) ? new LockTimeoutError(`the change stream was lost under the lock (${failure.message})`) : failure;
   }
 
   /** While held back: apply only when the buffer is half full, so the source never stops reading. */
@@ -167,7 +175,7 @@ export class Applier {
     if (session) this.appliedUnderLock.push(...keys);
     this.changed.add(keys);
     try {
-      await this.ctx.engine.applyKeys(this.ctx.plan, keys, session);
+      await this.ctx.migration.applyKeys(keys, session);
       this.ctx.result.changesApplied += keys.length;
       return null;
     } catch (error) {
@@ -177,7 +185,7 @@ export class Applier {
       this.changed.add(rest.keys);
       const all = [...keys, ...rest.keys];
       try {
-        await this.ctx.engine.applyKeys(this.ctx.plan, all, session);
+        await this.ctx.migration.applyKeys(all, session);
       } catch (again) {
         this.buffer.requeue(rest.keys);
         throw uniqueViolation(again);

@@ -38,7 +38,7 @@ export class Checkpointer {
       startedAt: state.status.startedAt,
       savedAt: new Date().toISOString(),
     };
-    await this.ctx.transient('saving the checkpoint', () => this.ctx.engine.saveCheckpoint(plan, encodeCheckpoint(checkpoint)));
+    await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(encodeCheckpoint(checkpoint)));
   }
 
   confirmClaim(): Promise<void> {

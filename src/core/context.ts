@@ -3,19 +3,23 @@ import { AbortedError } from './errors.js';
 import type { Reporter } from './reporter.js';
 import { retryTransient, type RetryContext } from './retry.js';
 import type { RunState } from './run-state.js';
-import type { Engine, Plan } from './types.js';
+import type { Engine, Migration, Plan } from './types.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
 export class RunContext implements RetryContext {
   constructor(
     readonly engine: Engine,
-    readonly plan: Plan,
+    readonly migration: Migration,
     readonly config: Readonly<MigrateConfig>,
     readonly state: RunState,
     readonly report: Reporter,
     readonly result: MigrateResult,
     private readonly signal?: AbortSignal,
   ) {}
+
+  get plan(): Plan {
+    return this.migration.plan;
+  }
 
   isTransient(error: unknown): boolean {
     return this.engine.isTransient(error);

@@ -29,7 +29,7 @@ export class CopyLoop {
   }
 
   async run(pacing: Pacing, checkpointer: Checkpointer, progress: Progress): Promise<void> {
-    const { engine, plan, result, state } = this.ctx;
+    const { migration, result, state } = this.ctx;
     const sizer = new ChunkSizer(state.settings.chunkTimeMs);
     progress.copyStarting();
     for (;;) {
@@ -38,7 +38,7 @@ export class CopyLoop {
       await this.applier.applyPending();
       sizer.target(state.settings.chunkTimeMs);
       const after = this.copiedUpTo;
-      const upTo = await this.ctx.transient('finding the next chunk', () => engine.nextBoundary(plan, after, sizer.rows));
+      const upTo = await this.ctx.transient('finding the next chunk', () => migration.nextBoundary(after, sizer.rows));
       const t0 = performance.now();
       const rows = await this.ctx.transient('copying a chunk', () => this.copyRange({ after, upTo }));
       const elapsed = performance.now() - t0;
@@ -56,6 +56,6 @@ export class CopyLoop {
 
   /** Also verification's repair: makes the shadow's rows in the range equal to the original's. */
   copyRange(range: KeyRange): Promise<number> {
-    return this.applier.uniqueSafe(() => this.ctx.engine.copyRange(this.ctx.plan, range));
+    return this.applier.uniqueSafe(() => this.ctx.migration.copyRange(range));
   }
 }

@@ -3,7 +3,7 @@ import type { Checkpointer } from './checkpointer.js';
 import type { RunContext } from './context.js';
 import { LockTimeoutError, UserError } from './errors.js';
 import type { Pacing } from './pacing.js';
-import type { CatchUp, Key } from './types.js';
+import type { CatchUp } from './types.js';
 
 /**
  * Most changed keys left for the row-by-row comparison under the cut-over lock; more are first
@@ -29,7 +29,7 @@ export class Cutover {
 
   /** Returns how long writers were blocked. */
   async run(): Promise<number> {
-    const { engine, plan, config, state, result } = this.ctx;
+    const { migration, config, state, result } = this.ctx;
     const { lockedMs } = await this.applier.underLock(
       'cut-over',
       async () => {
@@ -37,7 +37,7 @@ export class Cutover {
         await this.pacing.holdWhileThrottled();
         await this.narrowChanged();
         await this.checkpointer.confirmClaim();
-        return engine.cutover(plan, { lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
+        return migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
       },
       (attempt) => (state.status.cutoverAttempts = result.cutoverAttempts = attempt),
     );
@@ -51,7 +51,7 @@ export class Cutover {
    * instead.
    */
   private async narrowChanged(): Promise<void> {
-    const { engine, plan, config, report, result } = this.ctx;
+    const { migration, config, report, result } = this.ctx;
     const changed = this.applier.changed;
     for (let round = 0; round < NARROWING_ROUNDS; round++) {
       await this.applier.catchUp();
@@ -61,14 +61,15 @@ export class Cutover {
         continue;
       }
       if (changed.size <= LOCKED_COMPARISON_LIMIT) return;
-      const view = await this.applier.underLock('checksum lock', () => engine.consistentView(plan, this.applier.catchUpLocked, config.lockTimeoutMs));
-      const { keys } = changed.restart();
-      let differing: Key[];
-      try {
-        differing = await view.compareKeys(keys);
-      } finally {
-        await view.close();
-      }
+      const { keys, differing } = await this.ctx.transient('comparing changed rows', async () => {
+        const view = await this.applier.underLock('checksum lock', () => migration.consistentView(this.applier.catchUpLocked, config.lockTimeoutMs));
+        const compared = changed.restart().keys;
+        try {
+          return { keys: compared, differing: await view.compareKeys(compared) };
+        } finally {
+          await view.close().catch(() => {});
+        }
+      });
       result.keysCompared += keys.length;
       if (differing.length > 0) {
         report.warn(`${differing.length} of ${keys.length} changed row(s) differed; applying them again`, { differing: differing.length });
@@ -80,15 +81,15 @@ export class Cutover {
 
   /** Under the cut-over lock: the final catch-up, then every key changed since the last view compared row by row. */
   private readonly catchUpAndCompare: CatchUp = async (target, session) => {
-    const { engine, plan, report, result } = this.ctx;
+    const { migration, report, result } = this.ctx;
     const deadline = Date.now() + this.applier.lockedBudgetMs();
     await this.applier.catchUpLocked(target, session);
     const keys = this.applier.changed.list();
-    const differing = await engine.compareKeys(plan, keys, session);
+    const differing = await migration.compareKeys(keys, session);
     if (differing.length > 0) {
       report.warn(`${differing.length} row(s) differed under the cut-over lock; applying them again`, { differing: differing.length });
       await this.applier.applyBatch(differing, session);
-      const still = await engine.compareKeys(plan, differing, session);
+      const still = await migration.compareKeys(differing, session);
       if (still.length > 0) {
         throw new UserError(`${still.length} row(s) still differ after being applied again under the cut-over lock; not cutting over`);
       }

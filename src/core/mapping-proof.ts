@@ -1,5 +1,5 @@
 import { UserError } from './errors.js';
-import type { Engine, Key, Plan } from './types.js';
+import type { Key, Migration } from './types.js';
 
 /** Rows the server puts through the user's ALTER for each proof: a few thousand, spread over the keys. */
 export const PROOF_ROWS = 2000;
@@ -17,8 +17,8 @@ export interface MappingProof {
  * the judge instead: sampled rows go through the user's own ALTER on a probe table and through the
  * copy's mapping on another, and every column of the result must agree.
  */
-export async function proveMapping(engine: Engine, plan: Plan, anchors: Key[] | null): Promise<MappingProof> {
-  const result = await engine.compareWithAlter(plan, anchors, PROOF_ROWS);
+export async function proveMapping(migration: Migration, anchors: Key[] | null): Promise<MappingProof> {
+  const result = await migration.compareWithAlter(anchors, PROOF_ROWS);
   if (result.unmatched > 0) {
     throw new UserError(
       `the copy does not reproduce the ALTER's rows: ${result.unmatched} of ${result.rows} sampled rows are on one side only; nothing was changed`,

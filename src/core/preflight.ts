@@ -4,10 +4,10 @@ import { UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import type { Settings } from './run-state.js';
 import { throttleQueryValue } from './throttler.js';
-import type { CheckResult, Engine, MigrationRequest, Plan, Probes } from './types.js';
+import type { CheckResult, Engine, Migration, MigrationRequest, Probes } from './types.js';
 
 export interface Preflight {
-  plan: Plan;
+  migration: Migration;
   checks: CheckResult[];
   /** The interrupted run's checkpoint, when resuming. */
   checkpoint: Checkpoint | null;
@@ -23,18 +23,18 @@ export interface Preflight {
  */
 export async function preflight(engine: Engine, request: MigrationRequest, config: Readonly<MigrateConfig>, settings: Settings): Promise<Preflight> {
   const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
-  const plan = checkpoint?.plan ?? (await engine.prepare(request));
-  const checks = await engine.checks(plan, { resuming: checkpoint !== null });
+  const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
+  const checks = await migration.checks({ resuming: checkpoint !== null });
   const failed = checks.filter((c) => !c.ok);
   if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
-  if (config.attemptInstant && !engine.alterInstantly) {
+  if (config.attemptInstant && !migration.alterInstantly) {
     throw new UserError(`--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`);
   }
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
-  const proof = checkpoint ? null : await proveMapping(engine, plan, null);
+  const proof = checkpoint ? null : await proveMapping(migration, null);
 
   // Watching replicas writes a heartbeat table, so a dry run checks only the load names.
-  const probes = await engine.openProbes(plan, config.execute ? config.replicas : []);
+  const probes = await migration.openProbes(config.execute ? config.replicas : []);
   try {
     await checkLoadNames(probes, settings);
     if (config.throttleQuery) {
@@ -47,7 +47,7 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
     throw error;
   }
   if (!config.execute) await probes.close();
-  return { plan, checks, checkpoint, proof, probes: config.execute ? probes : null };
+  return { migration, checks, checkpoint, proof, probes: config.execute ? probes : null };
 }
 
 /** A misspelt indicator would read as 0 and silently never throttle: refuse names the server does not know. */

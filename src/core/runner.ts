@@ -35,7 +35,8 @@ export async function migrate(engine: Engine, request: MigrationRequest, options
 async function migrateClaimed(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions>, claim: RunClaim): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
-  const { plan, checks, checkpoint, proof, probes } = await preflight(engine, request, config, settings);
+  const { migration, checks, checkpoint, proof, probes } = await preflight(engine, request, config, settings);
+  const plan = migration.plan;
   const result: MigrateResult = {
     plan,
     checks,
@@ -54,7 +55,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     state: makeState(plan, engine.kind),
   };
   if (!probes) return result;
-  const ctx = new RunContext(engine, plan, config, result.state, wiring.reporter, result, wiring.signal);
+  const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
   await new Run(ctx, wiring, checkpoint, probes, claim).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
@@ -84,13 +85,13 @@ class Run {
   }
 
   async execute(): Promise<void> {
-    const { engine, plan, config, state, report } = this.ctx;
+    const { migration, config, state, report } = this.ctx;
     let cutOver = false;
     state.mark('start');
     const stopWatching = this.watchPanicFlagFile();
     try {
       await this.hook('startup');
-      if (this.checkpoint && (await engine.swapped(plan))) {
+      if (this.checkpoint && (await migration.swapped())) {
         // The crash came after the swap committed: only cleanup is left.
         cutOver = true;
         report.info('the interrupted run had already cut over; cleaning up');
@@ -110,7 +111,7 @@ class Run {
       await this.probes.close().catch(() => {});
       if (!this.claimLost) {
         this.ctx.enter('cleanup');
-        await engine.cleanup(plan, { dropOld: config.dropOld, cutOver });
+        await migration.cleanup({ dropOld: config.dropOld, cutOver });
       }
       report.close();
     }
@@ -121,11 +122,11 @@ class Run {
   }
 
   private async phases(): Promise<boolean> {
-    const { engine, plan, config, state, report, result } = this.ctx;
+    const { migration, config, state, report, result } = this.ctx;
     if (config.attemptInstant && !this.checkpoint && (await this.alteredInstantly())) return true;
     this.ctx.enter('setup');
-    if (!this.checkpoint) await engine.createShadow(plan);
-    else await engine.resumeShadow?.(plan);
+    if (!this.checkpoint) await migration.createShadow();
+    else await migration.resumeShadow?.();
     await this.applier.open();
     await this.checkpointer.save(true);
 
@@ -138,7 +139,7 @@ class Run {
     // Level first: a unique index built in afterCopy must not meet a value that only looks
     // duplicated because a change moving it is still unapplied.
     await this.applier.catchUp();
-    await this.ctx.transient('index build', () => this.applier.uniqueSafe(() => engine.afterCopy(plan)));
+    await this.ctx.transient('index build', () => this.applier.uniqueSafe(() => migration.afterCopy()));
     state.mark('copy done');
     await this.hook('copy-complete');
 
@@ -161,9 +162,9 @@ class Run {
 
   /** Nothing is created first, so a refusal leaves nothing behind and the online path starts clean. */
   private async alteredInstantly(): Promise<boolean> {
-    const { engine, plan, config, state, report, result } = this.ctx;
+    const { migration, config, state, report, result } = this.ctx;
     this.ctx.enter('instant');
-    const outcome = await this.ctx.transient('the instant ALTER', () => engine.alterInstantly!(plan, config.lockTimeoutMs));
+    const outcome = await this.ctx.transient('the instant ALTER', () => migration.alterInstantly!(config.lockTimeoutMs));
     if (outcome !== true) {
       report.info(`no instant ALTER (${outcome}); migrating online`);
       return false;
@@ -176,9 +177,9 @@ class Run {
 
   /** The mapping proven again on rows the copy stepped over, then checksum rounds until the tables match. */
   private async verify(): Promise<void> {
-    const { engine, plan, state, report, result } = this.ctx;
+    const { migration, state, report, result } = this.ctx;
     this.ctx.enter('verify');
-    const proof = await proveMapping(engine, plan, this.copy.sample.anchors());
+    const proof = await proveMapping(migration, this.copy.sample.anchors());
     result.mappingProofs.push(proof);
     report.info(`column mapping proven by the server's own ALTER on ${proof.rows} sampled row(s)`, { mappingProof: proof });
     result.checksumRounds = await checksumRounds(this.ctx, this.applier, (range) => this.copy.copyRange(range));

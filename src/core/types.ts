@@ -30,8 +30,11 @@ export interface MigrationRequest {
 
 export type DeferIndexes = 'auto' | 'on' | 'off';
 
-/** Everything the runner needs to know about a migration; `detail` is the engine's own. */
-export interface Plan {
+/**
+ * Everything the runner needs to know about a migration; `detail` is the engine's own. Plain JSON:
+ * the checkpoint carries it, and a resumed run gets its migration back from it (`Engine.resume`).
+ */
+export interface Plan<Detail = unknown> {
   /** e.g. `shop.orders` */
   table: string;
   shadowTable: string;
@@ -41,7 +44,7 @@ export interface Plan {
   estimatedRows: number;
   /** Human lines describing the column mapping and anything notable (printed by the dry run). */
   summary: string[];
-  detail: unknown;
+  detail: Detail;
 }
 
 export interface CheckResult {
@@ -141,6 +144,7 @@ export interface Probes {
   close(): Promise<void>;
 }
 
+/** What is the same for every table on one server: connections, names, the run's claim, leftovers. */
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
@@ -148,65 +152,72 @@ export interface Engine {
   /** A session of its own holding the table's run lock (see core/claim.ts); one run per table at a time. */
   openClaim(table: string): Promise<ClaimSession>;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
-  prepare(request: MigrationRequest): Promise<Plan>;
+  prepare(request: MigrationRequest): Promise<Migration>;
+  /** The migration an interrupted run's checkpoint describes. */
+  resume(plan: Plan): Migration;
+  /** The checkpoint of an interrupted run on `table`, or null. */
+  loadCheckpoint(table: string): Promise<string | null>;
+  /**
+   * Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if
+   * asked), or with `dryRun` only name them. A replication slot is named with the WAL it retains.
+   */
+  cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]>;
+  /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
+  isTransient(error: unknown): boolean;
+  comparePositions(a: Position, b: Position): number;
+  close(): Promise<void>;
+}
+
+/** One migration of one table, holding its plan: everything the phases ask of the server. */
+export interface Migration {
+  readonly plan: Plan;
   /** Preflight: everything that would make the run unsafe, each with its fix. */
-  checks(plan: Plan, options: { resuming: boolean }): Promise<CheckResult[]>;
+  checks(options: { resuming: boolean }): Promise<CheckResult[]>;
   /**
    * Where the server can make the change in place without touching rows (MySQL's ALGORITHM=INSTANT),
    * do so, waiting at most `lockTimeoutMs` for the table's lock. True when done, else why not.
    * Absent where no such thing exists.
    */
-  alterInstantly?(plan: Plan, lockTimeoutMs: number): Promise<true | string>;
+  alterInstantly?(lockTimeoutMs: number): Promise<true | string>;
   /**
    * Puts up to `rows` rows of the original (taken after each of `anchors`, or spread over the table
    * when null) through the user's ALTER on a probe table, and through the copy's mapping into
    * another, and compares the two column by column. Leaves nothing behind. Throws UserError when
    * the server's ALTER itself fails on those rows.
    */
-  compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison>;
-  createShadow(plan: Plan): Promise<void>;
+  compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison>;
+  createShadow(): Promise<void>;
   /** A resumed run: undo what the dead run's cut-over attempt may have left on the shadow. */
-  resumeShadow?(plan: Plan): Promise<void>;
+  resumeShadow?(): Promise<void>;
   /** Start following changes to the original table; resolves once the start position is fixed. */
-  openChanges(plan: Plan, sink: ChangeSink, from?: Position): Promise<ChangeStream>;
+  openChanges(sink: ChangeSink, from?: Position): Promise<ChangeStream>;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
-  nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null>;
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
   /** Make the shadow's rows in `range` equal to the original's current committed rows. Throws UniqueViolationError on a unique key conflict. */
-  copyRange(plan: Plan, range: KeyRange): Promise<number>;
+  copyRange(range: KeyRange): Promise<number>;
   /**
    * Make the shadow's rows for these keys equal to the original's current committed rows: all of the
    * keys' old rows are removed before any is inserted, so values moving between these keys never conflict.
    * Throws UniqueViolationError on a unique key conflict.
    */
-  applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void>;
+  applyKeys(keys: Key[], session?: Session): Promise<void>;
   /** Work to do after the copy and before verification, e.g. building secondary indexes. */
-  afterCopy(plan: Plan): Promise<void>;
+  afterCopy(): Promise<void>;
   /** Pause writers briefly, let `catchUp` bring the shadow level, and open a view of both tables at that instant. */
-  consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView>;
+  consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView>;
   /**
    * The keys among these whose rows differ between the original and the shadow, row by row, read on
    * `session` (which holds the cut-over lock). Compares what the checksum compares.
    */
-  compareKeys(plan: Plan, keys: Key[], session: Session): Promise<Key[]>;
+  compareKeys(keys: Key[], session: Session): Promise<Key[]>;
   /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
-  cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult>;
+  cutover(options: CutoverOptions): Promise<CutoverResult>;
   /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */
-  cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
-  /** True when the swap of this plan has committed (a resumed run then only cleans up). */
-  swapped(plan: Plan): Promise<boolean>;
-  /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
-  isTransient(error: unknown): boolean;
+  cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
+  /** True when the swap has committed (a resumed run then only cleans up). */
+  swapped(): Promise<boolean>;
   /** Store the runner's checkpoint (opaque text) next to the table; removed by cleanup. */
-  saveCheckpoint(plan: Plan, checkpoint: string): Promise<void>;
-  /** The checkpoint of an interrupted run on `table`, or null. */
-  loadCheckpoint(table: string): Promise<string | null>;
+  saveCheckpoint(checkpoint: string): Promise<void>;
   /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */
-  openProbes(plan: Plan, replicas: string[]): Promise<Probes>;
-  /**
-   * Remove what a dead run left for `table` (shadow, sentry, stream objects; the old table only if
-   * asked), or with `dryRun` only name them. A replication slot is named with the WAL it retains.
-   */
-  cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]>;
-  comparePositions(a: Position, b: Position): number;
-  close(): Promise<void>;
+  openProbes(replicas: string[]): Promise<Probes>;
 }

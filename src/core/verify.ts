@@ -12,17 +12,19 @@ const ROUNDS = 3;
  * verification never builds a backlog. Returns the number of rounds it took.
  */
 export async function checksumRounds(ctx: RunContext, applier: Applier, repair: (range: KeyRange) => Promise<number>): Promise<number> {
-  const { engine, plan, report } = ctx;
+  const { migration, report } = ctx;
   for (let round = 1; round <= ROUNDS; round++) {
-    const view = await applier.underLock('checksum lock', () => engine.consistentView(plan, applier.catchUpLocked, ctx.config.lockTimeoutMs));
-    // Everything applied before the view is covered by its checksum.
-    applier.changed.restart();
-    let mismatched: KeyRange[];
-    try {
-      mismatched = await compareAll(ctx, applier, view);
-    } finally {
-      await view.close();
-    }
+    // A view whose session is lost cannot be read on: the round starts again on a new one.
+    const mismatched = await ctx.transient('a checksum round', async () => {
+      const view = await applier.underLock('checksum lock', () => migration.consistentView(applier.catchUpLocked, ctx.config.lockTimeoutMs));
+      // Everything applied before the view is covered by its checksum.
+      applier.changed.restart();
+      try {
+        return await compareAll(ctx, applier, view);
+      } finally {
+        await view.close().catch(() => {});
+      }
+    });
     if (mismatched.length === 0) {
       report.info(`checksum round ${round}: tables match`);
       return round;

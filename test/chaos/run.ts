@@ -6,7 +6,7 @@
  *
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
  * Servers: SHADOWCUT_MYSQL_URL and friends, or the repository's private servers (scripts/servers.sh).
- * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log) and, on PostgreSQL, every write with the
+ * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log), its stderr (cli.stderr.log) and, on PostgreSQL, every write with the
  * rows it touched (writes.log): what a failing seed needs to be understood.
  */
 import { spawnSync } from 'node:child_process';

@@ -12,8 +12,9 @@ import { createTableSql, makeAlter, makeTable, rowValues, writable } from './gra
 import { Prng } from './prng.js';
 import { Workload } from './workload.js';
 
-export const TABLE = 'chaos_t';
-export const MIRROR = 'chaos_m';
+// Named after the process, so two runs on the same servers never touch each other's tables.
+export const TABLE = `chaos_t${process.pid}`;
+export const MIRROR = `chaos_m${process.pid}`;
 
 export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
 
@@ -150,8 +151,11 @@ function cliRun(cli: string, args: string[], onPhase: (phase: string) => number 
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const logDir = process.env.CHAOS_LOG_DIR;
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+    if (logDir) appendFileSync(path.join(logDir, 'cli.stderr.log'), d);
+  });
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (logDir) appendFileSync(path.join(logDir, 'cli.log'), `${new Date().toISOString()} ${line}\n`);
     let event: { event?: string; phase?: string };

@@ -3,7 +3,7 @@ import { KeysetSql } from '../../core/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
 import { binlogHead } from './binlog.js';
 import { connectOne, type MysqlTarget } from './connect.js';
-import type { RowMover } from './copy.js';
+import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from './lock.js';
 import type { MysqlPlan } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
@@ -19,7 +19,7 @@ export async function openConsistentView(
   target: MysqlTarget,
   pool: Pool,
   plan: MysqlPlan,
-  mover: RowMover,
+  mover: Copier,
   catchUp: CatchUp,
   lockTimeoutMs: number,
 ): Promise<ConsistentView> {
@@ -61,7 +61,7 @@ class MysqlView implements ConsistentView {
   constructor(
     private readonly readers: readonly [Connection, Connection, Connection],
     private readonly plan: MysqlPlan,
-    private readonly mover: RowMover,
+    private readonly mover: Copier,
     crc32c: boolean,
   ) {
     this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);

@@ -65,6 +65,9 @@ export function createPool(target: MysqlTarget, connectionLimit = 4): mysql.Pool
 
 export async function connectOne(target: MysqlTarget): Promise<mysql.Connection> {
   const conn = await mysql.createConnection(target.config);
+  // A connection the server kills while it is idle reports it as an 'error' event, which unheard
+  // ends the process; the next query on it fails anyway, and that failure is retried or reported.
+  conn.on('error', () => {});
   for (const sql of SESSION_SETUP) await conn.query(sql);
   return conn;
 }

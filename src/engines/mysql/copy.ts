@@ -14,7 +14,7 @@ export function columnLists(plan: MysqlPlan): { targets: string; sources: string
 }
 
 /** SQL for moving rows from the original into the shadow; every statement lets the server convert types. */
-export class RowMover {
+export class Copier {
   private readonly origKeys: KeysetSql;
   private readonly shadowKeys: KeysetSql;
   private readonly orig: string;

@@ -1,36 +1,13 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { ClaimSession } from '../../core/claim.js';
-import type {
-  CatchUp,
-  ChangeSink,
-  CheckResult,
-  ConsistentView,
-  CutoverOptions,
-  CutoverResult,
-  Engine,
-  Key,
-  KeyRange,
-  MigrationRequest,
-  Plan,
-  Position,
-  ProbeComparison,
-  Probes,
-  Session,
-} from '../../core/types.js';
-import { compareBinlogPositions, openBinlogStream } from './binlog.js';
-import { runChecks } from './checks.js';
+import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
+import { compareBinlogPositions } from './binlog.js';
 import { openClaim } from './claim.js';
-import { differingKeys, openConsistentView } from './checksum.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
-import { RowMover } from './copy.js';
-import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
+import { dropSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
-import { openMysqlProbes } from './probes.js';
-import { LockedSession } from './lock.js';
-import { buildDeferred, dropDeferred } from './deferred-indexes.js';
-import { alterInstantly } from './instant.js';
-import { compareWithAlter } from './mapping-proof.js';
-import { buildPlan, detailOf, helperNames, parseTableName, type MysqlPlan } from './plan.js';
+import { MysqlMigration, type MysqlServer } from './migration.js';
+import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
@@ -54,10 +31,8 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   return new MysqlEngine(named, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone, lowerCaseNames);
 }
 
-export class MysqlEngine implements Engine {
+export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
-  private movers = new WeakMap<MysqlPlan, RowMover>();
-  private readonly checkpointTables = new Set<string>();
 
   constructor(
     readonly target: MysqlTarget,
@@ -80,108 +55,17 @@ export class MysqlEngine implements Engine {
     return openClaim(this.target, this.qualify(table));
   }
 
-  prepare(request: MigrationRequest): Promise<Plan> {
-    return buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) });
+  async prepare(request: MigrationRequest): Promise<Migration> {
+    return this.resume(await buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) }));
   }
 
-  /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
-  checks(plan: Plan): Promise<CheckResult[]> {
-    return runChecks(this.pool, detailOf(plan), this.zone);
-  }
-
-  alterInstantly(plan: Plan, lockTimeoutMs: number): Promise<true | string> {
-    return alterInstantly(this.target, this.pool, detailOf(plan), plan.alter, lockTimeoutMs);
-  }
-
-  compareWithAlter(plan: Plan, anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
-    return compareWithAlter(this.pool, detailOf(plan), plan.alter, anchors, rows);
-  }
-
-  async createShadow(plan: Plan): Promise<void> {
-    const p = detailOf(plan);
-    const shadow = qualified(p.database, p.shadow);
-    await this.pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
-    // Carry the AUTO_INCREMENT counter, so ids freed by deletes at the end of the table are not reused.
-    if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
-    await this.pool.query(`ALTER TABLE ${shadow} ${plan.alter}`);
-    await dropDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
-  }
-
-  /** A run killed in its cut-over may have left the moved triggers on the shadow; they would fire for our own writes. */
-  async resumeShadow(plan: Plan): Promise<void> {
-    await dropTriggers(this.pool, detailOf(plan));
-  }
-
-  openChanges(plan: Plan, sink: ChangeSink, from?: Position) {
-    return openBinlogStream(this.target, this.zone, this.pool, detailOf(plan), sink, from);
-  }
-
-  nextBoundary(plan: Plan, after: Key | null, rows: number): Promise<Key | null> {
-    return this.mover(plan).nextBoundary(this.pool, after, rows);
-  }
-
-  copyRange(plan: Plan, range: KeyRange): Promise<number> {
-    return this.mover(plan).copyRange(this.pool, range);
-  }
-
-  applyKeys(plan: Plan, keys: Key[], session?: Session): Promise<void> {
-    const locked = session instanceof LockedSession ? session.conn : null;
-    return this.mover(plan).applyKeys(locked ?? this.pool, keys, locked !== null);
-  }
-
-  /** A sorted build of the whole index costs a fraction of maintaining it row by row during the copy. */
-  async afterCopy(plan: Plan): Promise<void> {
-    const p = detailOf(plan);
-    await buildDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
-  }
-
-  consistentView(plan: Plan, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
-    return openConsistentView(this.target, this.pool, detailOf(plan), this.mover(plan), catchUp, lockTimeoutMs);
-  }
-
-  compareKeys(plan: Plan, keys: Key[], session: Session): Promise<Key[]> {
-    if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
-    return differingKeys(session.conn, detailOf(plan), keys);
-  }
-
-  cutover(plan: Plan, options: CutoverOptions): Promise<CutoverResult> {
-    return cutover(this.target, this.pool, detailOf(plan), options);
-  }
-
-  async cleanup(plan: Plan, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
-    const p = detailOf(plan);
-    const names = helperNames(p.table);
-    await dropSentry(this.pool, p.database, p.old);
-    const drop = [names.state, names.heartbeat];
-    if (!options.cutOver) drop.push(p.shadow);
-    if (options.cutOver && options.dropOld) drop.push(p.old);
-    for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
-    this.checkpointTables.delete(qualified(p.database, names.state));
-  }
-
-  async swapped(plan: Plan): Promise<boolean> {
-    const p = detailOf(plan);
-    const [rows] = await this.pool.query<RowDataPacket[]>(
-      'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
-      [p.database, p.shadow, p.old],
-    );
-    const old = rows.find((r) => r.t === p.old);
-    return !rows.some((r) => r.t === p.shadow) && old !== undefined && !isSentry(String(old.c));
+  /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */
+  resume(plan: Plan): Migration {
+    return new MysqlMigration(this, plan as Plan<MysqlPlan>);
   }
 
   isTransient(error: unknown): boolean {
     return isTransientMysqlError(error);
-  }
-
-  async saveCheckpoint(plan: Plan, checkpoint: string): Promise<void> {
-    const p = detailOf(plan);
-    const table = qualified(p.database, helperNames(p.table).state);
-    // Once per run, not at every save: each CREATE ... IF NOT EXISTS is DDL, written to the binlog and replayed by every replica.
-    if (!this.checkpointTables.has(table)) {
-      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
-      this.checkpointTables.add(table);
-    }
-    await this.pool.query(`REPLACE INTO ${table} (id, checkpoint) VALUES (1, ?)`, [checkpoint]);
   }
 
   async loadCheckpoint(table: string): Promise<string | null> {
@@ -189,10 +73,6 @@ export class MysqlEngine implements Engine {
     if (!(await tableExists(this.pool, this.target.database, name))) return null;
     const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT checkpoint FROM ${qualified(this.target.database, name)} WHERE id = 1`);
     return rows.length ? String(rows[0].checkpoint) : null;
-  }
-
-  openProbes(plan: Plan, replicas: string[]): Promise<Probes> {
-    return openMysqlProbes(this.target, this.pool, detailOf(plan), replicas);
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
@@ -219,15 +99,5 @@ export class MysqlEngine implements Engine {
 
   async close(): Promise<void> {
     await this.pool.end();
-  }
-
-  private mover(plan: Plan): RowMover {
-    const p = detailOf(plan);
-    let mover = this.movers.get(p);
-    if (!mover) {
-      mover = new RowMover(p, this.flavor);
-      this.movers.set(p, mover);
-    }
-    return mover;
   }
 }

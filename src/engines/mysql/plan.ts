@@ -45,10 +45,6 @@ export interface MysqlPlan {
   deferredIndexes: DeferredIndex[];
 }
 
-export function detailOf(plan: Plan): MysqlPlan {
-  return plan.detail as MysqlPlan;
-}
-
 /**
  * Helper names are suffixes, not prefixes, on purpose: a RENAME takes its metadata locks in sorted
  * name order, and at the cut-over it must be queued on the ORIGINAL's lock (where its exclusive
@@ -60,7 +56,7 @@ export function helperNames(table: string) {
   return { shadow: `${table}__new`, old: `${table}__old`, state: `${table}__state`, heartbeat: `${table}__hb` };
 }
 
-export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan> {
+export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan<MysqlPlan>> {
   const table = parseTableName(request.table, database);
   const facts = await tableFacts(pool, database, table);
   if (!facts) throw new UserError(`table ${database}.${table} does not exist`);

@@ -1,4 +1,9 @@
-import type { Plan } from '../../core/types.js';
+import type pg from 'pg';
+import { UserError } from '../../core/errors.js';
+import type { MigrationRequest, Plan } from '../../core/types.js';
+import { helperNames, parseTableName, qualified } from './connect.js';
+import { definitionOf, inspectTable } from './inspect.js';
+import { buildShadow } from './shadow.js';
 
 /** One column the copy fills: `source` is SQL over the original's row, `target` the shadow's column. */
 export interface ColumnMap {
@@ -42,11 +47,91 @@ export interface PgDetail {
   validatedForeignKeys: string[];
 }
 
-export function detailOf(plan: Plan): PgDetail {
-  return plan.detail as PgDetail;
-}
-
 /** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
 export function columnSignature(columns: { name: string; typeOid: string | number; typeMod: string | number }[]): string {
   return columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',');
+}
+
+/**
+ * Builds the shadow in a transaction that is rolled back: a bad ALTER is reported by the server
+ * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).
+ */
+export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promise<Plan<PgDetail>> {
+  if (request.discardForeignKeys) {
+    throw new UserError('--discard-foreign-keys is for MySQL/MariaDB; on PostgreSQL foreign keys are carried over to the new table');
+  }
+  if (request.triggers) {
+    throw new UserError('--include-triggers is for MySQL/MariaDB; on PostgreSQL triggers are always carried over to the new table');
+  }
+  const { schema, name } = parseTableName(request.table);
+  const names = helperNames(schema, name);
+  const t = await inspectTable(pool, schema, name);
+  if (!t.key) throw new UserError(t.noKeyReason);
+  const shadow = qualified(schema, names.shadow);
+  const state = await pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [qualified(schema, names.state)]);
+  if (state.rows[0].e === 't') {
+    const slot = await pool.query(
+      'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
+      [names.slot],
+    );
+    const retains = slot.rows.length ? ` (its replication slot retains ${slot.rows[0].retained ?? 'no'} of WAL)` : '';
+    throw new UserError(
+      `an interrupted run on ${schema}.${name} left a checkpoint${retains}: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${request.table}"`,
+    );
+  }
+  const exists = await pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [shadow]);
+  if (exists.rows[0].e === 't') {
+    throw new UserError(`${shadow} is left over from an earlier run; if no run is active, run "shadowcut cleanup --url ... --table ${request.table}" or DROP TABLE ${shadow}`);
+  }
+  const layout = await rolledBack(pool, (client) => buildShadow(client, t, request.alter, names.shadow, false));
+  const fks = await pool.query(
+    `SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`,
+    [t.oid],
+  );
+  const detail: PgDetail = {
+    oid: t.oid,
+    schema,
+    name,
+    shadow: names.shadow,
+    old: names.old,
+    slot: names.slot,
+    publication: names.publication,
+    originalKey: t.key.columns,
+    shadowKey: layout.shadowKey,
+    columns: layout.columns,
+    // pgoutput leaves generated columns out of relation messages.
+    streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),
+    definition: await definitionOf(pool, t.oid),
+    indexes: layout.indexes,
+    // Unlike a MySQL ALTER, a PostgreSQL index build is WAL that standbys replay as it comes:
+    // deferring it holds up no one, so `auto` means on.
+    deferIndexes: request.deferIndexes !== 'off',
+    indexRenames: layout.indexRenames,
+    changedColumns: layout.changedColumns,
+    validatedForeignKeys: fks.rows.map((r) => r.conname),
+  };
+  return {
+    table: `${schema}.${name}`,
+    shadowTable: `${schema}.${names.shadow}`,
+    oldTable: `${schema}.${names.old}`,
+    alter: request.alter,
+    keyColumns: t.key.columns,
+    estimatedRows: t.estimatedRows,
+    summary: [
+      ...layout.summary,
+      ...(layout.indexes.length ? [`secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`] : []),
+    ],
+    detail,
+  };
+}
+
+async function rolledBack<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    return await fn(client);
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
 }

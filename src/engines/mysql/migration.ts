@@ -1,0 +1,155 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type {
+  CatchUp,
+  ChangeSink,
+  CheckResult,
+  ConsistentView,
+  CutoverOptions,
+  CutoverResult,
+  Key,
+  KeyRange,
+  Migration,
+  Plan,
+  Position,
+  ProbeComparison,
+  Probes,
+  Session,
+} from '../../core/types.js';
+import { openBinlogStream } from './binlog.js';
+import { runChecks } from './checks.js';
+import { differingKeys, openConsistentView } from './checksum.js';
+import type { MysqlTarget, ServerZone } from './connect.js';
+import { Copier } from './copy.js';
+import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
+import { buildDeferred, dropDeferred } from './deferred-indexes.js';
+import { alterInstantly } from './instant.js';
+import { LockedSession } from './lock.js';
+import { compareWithAlter } from './mapping-proof.js';
+import { helperNames, type MysqlPlan } from './plan.js';
+import { openMysqlProbes } from './probes.js';
+import { qualified } from './sql.js';
+
+/** What every migration on one server shares. */
+export interface MysqlServer {
+  target: MysqlTarget;
+  pool: Pool;
+  flavor: 'mariadb' | 'mysql';
+  zone: ServerZone;
+}
+
+/** One table's migration on MySQL/MariaDB: the plan, and the copier made from it. */
+export class MysqlMigration implements Migration {
+  private readonly copier: Copier;
+  private readonly p: MysqlPlan;
+  private checkpointTable = false;
+
+  constructor(
+    private readonly server: MysqlServer,
+    readonly plan: Plan<MysqlPlan>,
+  ) {
+    this.p = plan.detail;
+    this.copier = new Copier(this.p, server.flavor);
+  }
+
+  private get pool(): Pool {
+    return this.server.pool;
+  }
+
+  /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
+  checks(): Promise<CheckResult[]> {
+    return runChecks(this.pool, this.p, this.server.zone);
+  }
+
+  alterInstantly(lockTimeoutMs: number): Promise<true | string> {
+    return alterInstantly(this.server.target, this.pool, this.p, this.plan.alter, lockTimeoutMs);
+  }
+
+  compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+    return compareWithAlter(this.pool, this.p, this.plan.alter, anchors, rows);
+  }
+
+  async createShadow(): Promise<void> {
+    const p = this.p;
+    const shadow = qualified(p.database, p.shadow);
+    await this.pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
+    // Carry the AUTO_INCREMENT counter, so ids freed by deletes at the end of the table are not reused.
+    if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
+    await this.pool.query(`ALTER TABLE ${shadow} ${this.plan.alter}`);
+    await dropDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
+  }
+
+  /** A run killed in its cut-over may have left the moved triggers on the shadow; they would fire for our own writes. */
+  async resumeShadow(): Promise<void> {
+    await dropTriggers(this.pool, this.p);
+  }
+
+  openChanges(sink: ChangeSink, from?: Position) {
+    return openBinlogStream(this.server.target, this.server.zone, this.pool, this.p, sink, from);
+  }
+
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
+    return this.copier.nextBoundary(this.pool, after, rows);
+  }
+
+  copyRange(range: KeyRange): Promise<number> {
+    return this.copier.copyRange(this.pool, range);
+  }
+
+  applyKeys(keys: Key[], session?: Session): Promise<void> {
+    const locked = session instanceof LockedSession ? session.conn : null;
+    return this.copier.applyKeys(locked ?? this.pool, keys, locked !== null);
+  }
+
+  /** A sorted build of the whole index costs a fraction of maintaining it row by row during the copy. */
+  async afterCopy(): Promise<void> {
+    await buildDeferred(this.pool, this.p.database, this.p.shadow, this.p.deferredIndexes);
+  }
+
+  consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openConsistentView(this.server.target, this.pool, this.p, this.copier, catchUp, lockTimeoutMs);
+  }
+
+  compareKeys(keys: Key[], session: Session): Promise<Key[]> {
+    if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
+    return differingKeys(session.conn, this.p, keys);
+  }
+
+  cutover(options: CutoverOptions): Promise<CutoverResult> {
+    return cutover(this.server.target, this.pool, this.p, options);
+  }
+
+  async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+    const p = this.p;
+    const names = helperNames(p.table);
+    await dropSentry(this.pool, p.database, p.old);
+    const drop = [names.state, names.heartbeat];
+    if (!options.cutOver) drop.push(p.shadow);
+    if (options.cutOver && options.dropOld) drop.push(p.old);
+    for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
+    this.checkpointTable = false;
+  }
+
+  async swapped(): Promise<boolean> {
+    const p = this.p;
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
+      [p.database, p.shadow, p.old],
+    );
+    const old = rows.find((r) => r.t === p.old);
+    return !rows.some((r) => r.t === p.shadow) && old !== undefined && !isSentry(String(old.c));
+  }
+
+  async saveCheckpoint(checkpoint: string): Promise<void> {
+    const table = qualified(this.p.database, helperNames(this.p.table).state);
+    // Once per run, not at every save: each CREATE ... IF NOT EXISTS is DDL, written to the binlog and replayed by every replica.
+    if (!this.checkpointTable) {
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
+      this.checkpointTable = true;
+    }
+    await this.pool.query(`REPLACE INTO ${table} (id, checkpoint) VALUES (1, ?)`, [checkpoint]);
+  }
+
+  openProbes(replicas: string[]): Promise<Probes> {
+    return openMysqlProbes(this.server.target, this.pool, this.p, replicas);
+  }
+}

@@ -1,0 +1,156 @@
+import type pg from 'pg';
+import { UniqueViolationError } from '../../core/errors.js';
+import type {
+  CatchUp,
+  ChangeSink,
+  ChangeStream,
+  CheckResult,
+  ConsistentView,
+  CutoverOptions,
+  CutoverResult,
+  Key,
+  KeyRange,
+  Migration,
+  Plan,
+  Position,
+  ProbeComparison,
+  Probes,
+  Session,
+} from '../../core/types.js';
+import { differingKeys, openConsistentView } from './checksum.js';
+import { runChecks } from './checks.js';
+import { cleanup } from './cleanup.js';
+import { errorCode, helperNames, inTransaction, PgSession, qualified } from './connect.js';
+import { Copier } from './copy.js';
+import { cutover } from './cutover.js';
+import { inspectTable } from './inspect.js';
+import { compareWithAlter } from './mapping-proof.js';
+import type { PgDetail } from './plan.js';
+import { openPostgresProbes } from './probes.js';
+import { buildShadow } from './shadow.js';
+import { createSlot, fence, openStream } from './stream.js';
+
+/** What every migration on one server shares; the engine stops the streams left open when it closes. */
+export interface PgServer {
+  url: string;
+  pool: pg.Pool;
+  streams: Set<ChangeStream>;
+  stopStreams(): Promise<void>;
+}
+
+/** One table's migration on PostgreSQL: the plan, and the copier made from it. */
+export class PostgresMigration implements Migration {
+  private readonly copier: Copier;
+  private readonly d: PgDetail;
+  private checkpointTable = false;
+
+  constructor(
+    private readonly server: PgServer,
+    readonly plan: Plan<PgDetail>,
+  ) {
+    this.d = plan.detail;
+    this.copier = new Copier(this.d, server.pool);
+  }
+
+  private get pool(): pg.Pool {
+    return this.server.pool;
+  }
+
+  async checks(options: { resuming: boolean }): Promise<CheckResult[]> {
+    const d = this.d;
+    return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d, options.resuming);
+  }
+
+  async compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+    const d = this.d;
+    return compareWithAlter(this.pool, await inspectTable(this.pool, d.schema, d.name), d, this.plan.alter, anchors, rows);
+  }
+
+  async createShadow(): Promise<void> {
+    const d = this.d;
+    const t = await inspectTable(this.pool, d.schema, d.name);
+    await inTransaction(this.pool, (client) => buildShadow(client, t, this.plan.alter, d.shadow, d.deferIndexes));
+  }
+
+  async openChanges(sink: ChangeSink, from?: Position): Promise<ChangeStream> {
+    const d = this.d;
+    const start = from ?? (await createSlot(this.pool, d));
+    const stream = await openStream(this.server.url, d, sink, start, () => fence(this.pool), this.copier.gate);
+    this.server.streams.add(stream);
+    return stream;
+  }
+
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
+    return this.copier.nextBoundary(this.pool, after, rows);
+  }
+
+  copyRange(range: KeyRange): Promise<number> {
+    return this.copier.copyRange(this.pool, range);
+  }
+
+  applyKeys(keys: Key[], session?: Session): Promise<void> {
+    if (session !== undefined && !(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return this.copier.applyKeys(this.pool, keys, session);
+  }
+
+  /** Secondary indexes are built once, on the full shadow, instead of maintained row by row during the copy. */
+  async afterCopy(): Promise<void> {
+    const d = this.d;
+    for (const index of d.indexes) {
+      // Idempotent, so the runner can retry after a unique conflict that catching up resolves.
+      const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, index.shadow)]);
+      if (rows[0].e === 't') continue;
+      await this.pool.query(index.create).catch((error) => {
+        throw errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
+      });
+    }
+    // The new table should not reach the planner without statistics.
+    await this.pool.query(`ANALYZE ${qualified(d.schema, d.shadow)}`);
+  }
+
+  consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openConsistentView(this.pool, this.copier, catchUp, lockTimeoutMs);
+  }
+
+  compareKeys(keys: Key[], session: Session): Promise<Key[]> {
+    if (!(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return differingKeys(session.client, this.copier, keys);
+  }
+
+  cutover(options: CutoverOptions): Promise<CutoverResult> {
+    return cutover(this.pool, this.copier, options);
+  }
+
+  async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+    await this.server.stopStreams();
+    const d = this.d;
+    await cleanup(this.pool, d, options);
+    const names = helperNames(d.schema, d.name);
+    for (const t of [names.state, names.heartbeat]) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, t)}`);
+    this.checkpointTable = false;
+  }
+
+  async swapped(): Promise<boolean> {
+    const d = this.d;
+    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NULL AND to_regclass($2) IS NOT NULL AS done', [
+      qualified(d.schema, d.shadow),
+      qualified(d.schema, d.old),
+    ]);
+    return rows[0].done === 't';
+  }
+
+  async saveCheckpoint(checkpoint: string): Promise<void> {
+    const d = this.d;
+    const table = qualified(d.schema, helperNames(d.schema, d.name).state);
+    // Once per run, not at every save (it is DDL, however cheap when the table exists).
+    if (!this.checkpointTable) {
+      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, checkpoint text NOT NULL)`);
+      this.checkpointTable = true;
+    }
+    await this.pool.query(`INSERT INTO ${table} VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, [checkpoint]);
+  }
+
+  openProbes(replicas: string[]): Promise<Probes> {
+    return openPostgresProbes(this.pool, this.d, replicas);
+  }
+}

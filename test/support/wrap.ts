@@ -1,0 +1,26 @@
+import type { Engine, Migration } from '../../src/core/types.js';
+
+/**
+ * The real engine, whose migrations have some methods replaced: a test's stand-in for a bug or a
+ * stray write at one precise moment. `change` sees the real migration, to call through to it.
+ */
+export function withMigration(engine: Engine, change: (migration: Migration) => Partial<Migration>): Engine {
+  const wrap = (migration: Migration): Migration => {
+    const overrides = change(migration) as Record<string | symbol, unknown>;
+    return new Proxy(migration, {
+      get(target, prop) {
+        if (prop in overrides) return overrides[prop];
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  };
+  return new Proxy(engine, {
+    get(target, prop) {
+      if (prop === 'prepare') return async (...args: Parameters<Engine['prepare']>) => wrap(await target.prepare(...args));
+      if (prop === 'resume') return (...args: Parameters<Engine['resume']>) => wrap(target.resume(...args));
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
