@@ -52,11 +52,14 @@ const MAX_SOCKET_PATH = 103;
 /** `<tmpdir>/shadowcut-<table>.sock`; names that are unsafe in a path or too long get a hash instead. */
 export function defaultSocketPath(table: string): string {
   const dir = os.tmpdir();
-  const plain = path.join(dir, `${SOCKET_PREFIX}${table}${SOCKET_SUFFIX}`);
+  // A shared temp dir: another user's socket (left by a killed run) can be neither asked nor removed.
+  const uid = process.getuid?.() ?? 0;
+  const prefix = uid === 0 ? SOCKET_PREFIX : `${SOCKET_PREFIX}u${uid}-`;
+  const plain = path.join(dir, `${prefix}${table}${SOCKET_SUFFIX}`);
   if (/^[A-Za-z0-9_.-]+$/.test(table) && plain.length <= MAX_SOCKET_PATH) return plain;
   const hash = createHash('sha256').update(table).digest('hex').slice(0, 12);
   const readable = table.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 32);
-  return path.join(dir, `${SOCKET_PREFIX}${readable}-${hash}${SOCKET_SUFFIX}`);
+  return path.join(dir, `${prefix}${readable}-${hash}${SOCKET_SUFFIX}`);
 }
 
 export async function startControlServer(

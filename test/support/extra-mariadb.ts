@@ -24,12 +24,14 @@ export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb
   const data = path.join(dir, 'data');
   const sock = path.join(dir, 'mysqld.sock');
   const port = await freePort();
-  const install = spawnSync(sbin('mariadb-install-db'), ['--no-defaults', '--user=root', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...options], { encoding: 'utf8' });
+  // As root the server runs as root (as scripts/servers.sh runs it); as anyone else, as that user.
+  const user = process.getuid?.() === 0 ? ['--user=root'] : [];
+  const install = spawnSync(sbin('mariadb-install-db'), ['--no-defaults', ...user, `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...options], { encoding: 'utf8' });
   if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
   const server = spawn(
     sbin('mariadbd'),
     [
-      '--no-defaults', '--user=root', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`,
+      '--no-defaults', ...user, `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`,
       `--tmpdir=${dir}`, `--log-error=${path.join(dir, 'error.log')}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
       '--server-id=7', '--log-bin=extra-bin', '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
       ...options,
