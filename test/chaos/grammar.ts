@@ -231,14 +231,18 @@ function newColumn(r: Prng, t: TableSpec, id: (n: string) => string, n: number):
   return `ADD COLUMN ${id(`n${n}`)} ${type.sql}${notNull}${def}`;
 }
 
+/** The changes both engines spell alike. */
+function commonChange(r: Prng, t: TableSpec, change: 'add' | 'drop', free: () => Column | null, id: (n: string) => string): string | null {
+  if (change === 'add') return newColumn(r, t, id, r.int(1, 99));
+  const c = free();
+  return c && `DROP COLUMN ${id(c.name)}`;
+}
+
 function mysqlChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
   switch (change) {
     case 'add':
-      return newColumn(r, t, id, r.int(1, 99));
-    case 'drop': {
-      const c = free();
-      return c && `DROP COLUMN ${id(c.name)}`;
-    }
+    case 'drop':
+      return commonChange(r, t, change, free, id);
     case 'rename': {
       const c = free();
       return c && `RENAME COLUMN ${id(c.name)} TO ${id(`${c.name}_r`)}`;
@@ -272,11 +276,8 @@ function mysqlChange(r: Prng, t: TableSpec, change: Change, free: () => Column |
 function pgChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
   switch (change) {
     case 'add':
-      return newColumn(r, t, id, r.int(1, 99));
-    case 'drop': {
-      const c = free();
-      return c && `DROP COLUMN ${id(c.name)}`;
-    }
+    case 'drop':
+      return commonChange(r, t, change, free, id);
     case 'rename':
     case 'dropindex':
       return null; // RENAME stands alone on PostgreSQL; an index is not dropped with ALTER TABLE
