@@ -3,7 +3,7 @@
  * comparison of two tables (rows as bytes/text, and the definition: columns, defaults, nullability,
  * indexes), and the faults (a killed shadowcut connection, a paused replica).
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { EngineKind } from './grammar.js';
@@ -28,8 +28,8 @@ export interface ChaosDb {
   drop(...tables: string[]): Promise<void>;
   /** Helper objects of a migration of `table` still present. */
   leftovers(table: string): Promise<string[]>;
-  /** Ends one of shadowcut's server sessions, as a network cut would; false when none was found. */
-  killShadowcutSession(r: () => number): Promise<boolean>;
+  /** Ends one of the server sessions of process `pid` (shadowcut's CLI), as a network cut would; false when none was found. */
+  killSession(pid: number, r: () => number): Promise<boolean>;
   /** Stops the replica applying changes until `resume`. */
   pauseReplica(): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -37,7 +37,6 @@ export interface ChaosDb {
 
 export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
-  const ours = new Set<number>();
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
   const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`];
   return {
@@ -46,7 +45,6 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
     replicaUrl,
     async session() {
       const conn = await pool.getConnection();
-      ours.add(conn.threadId);
       return {
         query: async (sql) => {
           const [result] = await conn.query({ sql, rowsAsArray: true });
@@ -89,10 +87,11 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       const found = await rows(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`);
       return found.map(([t]) => String(t));
     },
-    async killShadowcutSession(r) {
-      const sessions = (await rows(`SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'shadowcut' AND ID <> CONNECTION_ID()`))
-        .map(([id]) => Number(id))
-        .filter((id) => !ours.has(id));
+    async killSession(pid, r) {
+      const ports = portsOf(pid);
+      const sessions = (await rows(`SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()`))
+        .filter(([, host]) => ports.has(Number(String(host).split(':').pop())))
+        .map(([id]) => Number(id));
       if (!sessions.length) return false;
       await pool.query(`KILL ${sessions[r() % sessions.length]}`).catch(() => {});
       return true;
@@ -164,8 +163,11 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
                                 UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_${table}\\_%'`);
       return found.map(([t]) => String(t));
     },
-    async killShadowcutSession(r) {
-      const sessions = (await rows(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'shadowcut%' AND pid <> pg_backend_pid()`)).map(([p]) => Number(p));
+    async killSession(pid, r) {
+      const ports = portsOf(pid);
+      const sessions = (await rows(`SELECT pid, client_port FROM pg_stat_activity WHERE pid <> pg_backend_pid()`))
+        .filter(([, port]) => ports.has(Number(port)))
+        .map(([p]) => Number(p));
       if (!sessions.length) return false;
       await pool.query(`SELECT pg_terminate_backend(${sessions[r() % sessions.length]})`).catch(() => {});
       return true;
@@ -181,4 +183,36 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
     },
     close: () => pool.end(),
   };
+}
+
+/**
+ * The local TCP ports of a process's sockets (Linux /proc): the server sees each session's client
+ * port, so a fault hits that process's sessions only, never another run's or another tool's on the
+ * same server.
+ */
+function portsOf(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const link = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })();
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m) inodes.add(m[1]);
+    }
+  } catch {
+    return new Set(); // the process has ended
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && inodes.has(fields[9])) ports.add(parseInt(fields[1].split(':')[1], 16));
+    }
+  }
+  return ports;
 }

@@ -84,10 +84,10 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   let first: Exit;
   let last: Exit;
   try {
-    first = await cliRun(cli, args, (phase) => {
+    first = await cliRun(cli, args, (phase, pid) => {
       if (phase !== 'copy') return null;
       if (plan.killSession !== null) {
-        timers.push(setTimeout(() => pending.push(db.killShadowcutSession(() => faults.int(0, 1000)).then((done) => done && applied.push('killed a server session'))), plan.killSession));
+        timers.push(setTimeout(() => pending.push(db.killSession(pid, () => faults.int(0, 1000)).then((done) => done && applied.push('killed a server session'))), plan.killSession));
       }
       if (plan.pauseReplica !== null) {
         timers.push(
@@ -147,7 +147,7 @@ interface Exit {
 }
 
 /** Runs the CLI; `onPhase` may return a delay after which the process is killed with SIGKILL. */
-function cliRun(cli: string, args: string[], onPhase: (phase: string) => number | null): Promise<Exit> {
+function cliRun(cli: string, args: string[], onPhase: (phase: string, pid: number) => number | null): Promise<Exit> {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   let stderr = '';
@@ -165,7 +165,7 @@ function cliRun(cli: string, args: string[], onPhase: (phase: string) => number 
       return;
     }
     if (event.event !== 'phase' || !event.phase) return;
-    const delay = onPhase(event.phase);
+    const delay = onPhase(event.phase, child.pid!);
     if (delay !== null && !killed) {
       setTimeout(() => {
         if (child.exitCode === null) {
