@@ -69,6 +69,14 @@ describe('cut-over', () => {
     expect(result.insertId).toBe(2011);
   });
 
+  it('leaves the counter to an ALTER that sets AUTO_INCREMENT itself, as the native ALTER does (gh-ost corpus: autoinc-copy-deletes-user-defined)', async () => {
+    await freshTable('c_auto', 2000);
+    await db.query('DELETE FROM c_auto WHERE id > 1990');
+    await migrateMysql('c_auto', 'ADD COLUMN note INT NULL, AUTO_INCREMENT = 1995', { dropOld: true });
+    const [result] = await db.query<mysql.ResultSetHeader>("INSERT INTO c_auto (v) VALUES ('after')");
+    expect(result.insertId).toBe(1995);
+  });
+
   it('gives up cleanly when another session keeps the lock: original unchanged and serving, nothing left behind', async () => {
     await freshTable('c_lock', 2000);
     const schemaBefore = await schemaOf(db, 'c_lock');

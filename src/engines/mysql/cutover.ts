@@ -77,6 +77,7 @@ export async function cutover(
  * the original's counter is final.
  */
 async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
+  if (plan.autoIncrementGiven) return;
   await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
   const [rows] = await locker.query<RowDataPacket[]>(
     'SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',

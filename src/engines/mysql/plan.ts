@@ -43,6 +43,8 @@ export interface MysqlPlan {
   shadowShape: TableShape;
   /** Dropped from the shadow when it is created, built after the copy (empty when not deferring). */
   deferredIndexes: DeferredIndex[];
+  /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
+  autoIncrementGiven?: boolean;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     original,
     shadowShape,
     deferredIndexes: deferral?.defer ? deferrable : [],
+    autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
   };
   const kept = new Set(columns.map((c) => c.target.toLowerCase()));
   const sources = new Set(columns.map((c) => c.source.toLowerCase()));
