@@ -108,9 +108,12 @@ function converse(socketPath: string, text: string, expected = Infinity): Promis
   });
 }
 
+/** Root's sockets are `shadowcut-<table>.sock`; another user's carry the user id. */
+const own = process.getuid?.() === 0 ? 'shadowcut-' : `shadowcut-u${process.getuid?.()}-`;
+
 describe('defaultSocketPath', () => {
   it('names the table in the temporary directory, hashing names a path cannot hold', () => {
-    expect(defaultSocketPath('shop.orders')).toBe(path.join(tmp, 'shadowcut-shop.orders.sock'));
+    expect(defaultSocketPath('shop.orders')).toBe(path.join(tmp, `${own}shop.orders.sock`));
     const odd = [defaultSocketPath('shop.we/ird'), defaultSocketPath('shop.we_ird'), defaultSocketPath(`${'d'.repeat(64)}.${'t'.repeat(64)}`)];
     expect(new Set(odd).size).toBe(3);
     for (const p of odd) {
@@ -251,7 +254,7 @@ describe('control commands', () => {
   it('say so when no run of the table is going', async () => {
     const r = await cli('status', '--table', 'orders');
     expect(r).toMatchObject({ code: 2, stdout: '' });
-    expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(tmp, 'shadowcut-orders.sock')})\n`);
+    expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(tmp, `${own}orders.sock`)})\n`);
   });
 
   it('reach a run by --socket or --port, and never steer a different table', async () => {
