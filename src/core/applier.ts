@@ -8,6 +8,8 @@ import type { CatchUp, ChangeStream, Key, Position, Session } from './types.js';
 
 /** Most keys applied in one call when a unique conflict makes batches go together. */
 const JOINT_APPLY_LIMIT = 20_000;
+/** Reopens of a failing stream in a row, with nothing applied in between, before the run gives up. */
+const MAX_REOPENS_WITHOUT_PROGRESS = 5;
 
 /**
  * Follows the change stream and applies its keys: between copy chunks, while waiting, and inside
@@ -20,6 +22,8 @@ export class Applier {
   private appliedUnderLock: Key[] = [];
   /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
   readonly changed = new ChangedKeys();
+  private reopened: Position | null = null;
+  private reopens = 0;
 
   constructor(
     private readonly ctx: RunContext,
@@ -50,6 +54,11 @@ export class Applier {
     const failure = this.buffer.failure;
     if (!failure) return;
     if (!this.ctx.isTransient(failure)) throw failure;
+    // A stream that fails again and again before anything more is applied will not get better.
+    const stuck = this.reopened !== null && this.applied !== null && this.ctx.engine.comparePositions(this.applied, this.reopened) <= 0;
+    this.reopens = stuck ? this.reopens + 1 : 1;
+    if (this.reopens > MAX_REOPENS_WITHOUT_PROGRESS) throw failure;
+    this.reopened = this.applied;
     this.ctx.report.warn(`change stream lost (${failure.message}); reopening from the last applied position`);
     await this.ctx.transient('reopening the change stream', () => this.open());
   }

@@ -60,7 +60,11 @@ export async function openBinlogStream(
   let paused = false;
   const position = (): BinlogPosition => ({ file: zongji.options.filename ?? start.file, pos: zongji.options.position ?? start.pos });
 
+  // A reader being stopped can still deliver a packet or an error; it must not reach the sink, which
+  // by then belongs to the reader that replaced it.
+  let stopped = false;
   zongji.on('binlog', (raw: unknown) => {
+    if (stopped) return;
     const event = raw as RowsEvent & { query?: string; schema?: string };
     const name = event.getEventName();
     if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
@@ -97,9 +101,13 @@ export async function openBinlogStream(
     }
   });
   // Keep the driver's error code: the runner tells a lost connection (reopen) from a real failure by it.
-  zongji.on('error', (error: unknown) =>
-    sink.fail(Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code: (error as { code?: string }).code })),
-  );
+  // An error without one comes from inside the reader, typically after its control connection was
+  // killed (it then meets a null connection): a new reader from the last applied position is the cure.
+  zongji.on('error', (error: unknown) => {
+    if (stopped) return;
+    const code = (error as { code?: string }).code ?? 'BINLOG_READER_BROKEN';
+    sink.fail(Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code }));
+  });
 
   await new Promise<void>((resolve, reject) => {
     const onError = (error: unknown) => reject(error);
@@ -122,6 +130,7 @@ export async function openBinlogStream(
     acknowledge: async () => {},
     stop: () =>
       new Promise<void>((resolve) => {
+        stopped = true;
         const timer = setTimeout(resolve, 2000);
         zongji.once('stopped', () => {
           clearTimeout(timer);

@@ -91,6 +91,8 @@ const TRANSIENT_CODES = new Set([
   'ER_CONNECTION_KILLED',
   'ER_CON_COUNT_ERROR',
   'ER_LOCK_DEADLOCK',
+  // binlog.ts: the binlog reader failed inside itself; reopened, with a bound (core/applier.ts).
+  'BINLOG_READER_BROKEN',
 ]);
 
 /** A dropped connection, a restarting server, or a deadlock: the same step can simply be tried again. */
