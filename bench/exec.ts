@@ -14,6 +14,8 @@ export interface ExecResult {
   timedOut: boolean;
   /** CPU seconds (user + system) the process used, sampled from /proc; null where there is no /proc. */
   cpuS: number | null;
+  /** The process's peak resident set (VmHWM), MiB, sampled from /proc; null where there is no /proc. */
+  peakRssMiB: number | null;
 }
 
 export interface ExecOptions {
@@ -62,12 +64,16 @@ export function exec(cmd: string, args: string[], opts: ExecOptions = {}): Promi
       stderr += chunk;
       if (stderr.length > 1_000_000) stderr = stderr.slice(-500_000);
     });
-    // Sampled every 200 ms; the last sample before exit undercounts by at most that much CPU.
+    // Sampled every 200 ms; the last sample before exit undercounts by at most that much CPU. VmHWM
+    // is the kernel's own high-water mark, so a sample misses only growth in the last 200 ms.
     let cpuS: number | null = null;
+    let peakRssMiB: number | null = null;
     const sampleCpu = () => {
       if (child.pid === undefined) return;
       const v = cpuSeconds(child.pid);
       if (v !== null) cpuS = v;
+      const hwm = peakRss(child.pid);
+      if (hwm !== null) peakRssMiB = hwm;
     };
     const cpuTimer = setInterval(sampleCpu, 200);
     const timer =
@@ -95,7 +101,7 @@ export function exec(cmd: string, args: string[], opts: ExecOptions = {}): Promi
       if (timer) clearTimeout(timer);
       if (partial && opts.onStdoutLine) opts.onStdoutLine(partial);
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-      resolve({ code, signal, stdout, stderr, wallMs, timedOut, cpuS });
+      resolve({ code, signal, stdout, stderr, wallMs, timedOut, cpuS, peakRssMiB });
     });
   });
 }
@@ -108,6 +114,16 @@ function cpuSeconds(pid: number): number | null {
     // fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14-17.
     const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
     return Number.isFinite(ticks) ? ticks / 100 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** VmHWM of a live process, in MiB (the field is in kB). */
+function peakRss(pid: number): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
   } catch {
     return null;
   }

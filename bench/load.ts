@@ -4,7 +4,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { TABLE } from './seed.js';
+import { randInt, type Workload } from './workloads.js';
 
 export interface LoadOptions {
   connections: number;
@@ -55,50 +55,55 @@ interface Writer {
   close(): Promise<void>;
 }
 
-const STATUSES = ['new', 'paid', 'shipped', 'cancelled'];
-const randInt = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
-const nowStamp = () => new Date().toISOString().replace('T', ' ').replace('Z', '');
+/** The workload's three statements, with ? placeholders (mysql2) or $n (pg). */
+function statements(w: Workload, dollar: boolean) {
+  const ph = (sql: string) => {
+    let n = 0;
+    return dollar ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+  };
+  return {
+    insert: ph(`INSERT INTO ${w.table} (${w.insert.columns.join(', ')}) VALUES (${w.insert.columns.map(() => '?').join(', ')})`),
+    update: ph(`UPDATE ${w.table} SET ${w.update.set} WHERE id = ?`),
+    del: ph(`DELETE FROM ${w.table} WHERE id = ?`),
+  };
+}
 
 // Plain (client-side interpolated) queries, no server-side prepared statements: a statement
 // prepared against the original table must not be what breaks at the cut-over.
-async function mysqlWriter(url: string, connections: number): Promise<Writer> {
+async function mysqlWriter(url: string, w: Workload, connections: number): Promise<Writer> {
   const pool = mysql.createPool({ uri: url, connectionLimit: connections, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   await Promise.all(Array.from({ length: connections }, () => pool.query('SELECT 1')));
+  const sql = statements(w, false);
   return {
     async insert() {
-      const [r] = await pool.query(
-        `INSERT INTO ${TABLE} (customer_id, qty, price, status, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-        [randInt(1, 100_000), randInt(1, 99), (randInt(100, 99_999) / 100).toFixed(2), STATUSES[randInt(0, 3)], `load ${Date.now()}`, nowStamp()],
-      );
+      const [r] = await pool.query(sql.insert, w.insert.values());
       return Number((r as mysql.ResultSetHeader).insertId);
     },
     async update(id) {
-      await pool.query(`UPDATE ${TABLE} SET qty = qty + 1, status = ?, note = ? WHERE id = ?`, [STATUSES[randInt(0, 3)], `upd ${Date.now()}`, id]);
+      await pool.query(sql.update, [...w.update.values(), id]);
     },
     async delete(id) {
-      await pool.query(`DELETE FROM ${TABLE} WHERE id = ?`, [id]);
+      await pool.query(sql.del, [id]);
     },
     close: () => pool.end(),
   };
 }
 
-async function pgWriter(url: string, connections: number): Promise<Writer> {
+async function pgWriter(url: string, w: Workload, connections: number): Promise<Writer> {
   const pool = new pg.Pool({ connectionString: url, max: connections });
   pool.on('error', () => {}); // an idle client dropped by the server is replaced on next use
   await Promise.all(Array.from({ length: connections }, () => pool.query('SELECT 1')));
+  const sql = statements(w, true);
   return {
     async insert() {
-      const r = await pool.query<{ id: string }>(
-        `INSERT INTO ${TABLE} (customer_id, qty, price, status, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text AS id`,
-        [randInt(1, 100_000), randInt(1, 99), (randInt(100, 99_999) / 100).toFixed(2), STATUSES[randInt(0, 3)], `load ${Date.now()}`, nowStamp()],
-      );
+      const r = await pool.query<{ id: string }>(`${sql.insert} RETURNING id::text AS id`, w.insert.values());
       return Number(r.rows[0]?.id);
     },
     async update(id) {
-      await pool.query(`UPDATE ${TABLE} SET qty = qty + 1, status = $1, note = $2 WHERE id = $3`, [STATUSES[randInt(0, 3)], `upd ${Date.now()}`, id]);
+      await pool.query(sql.update, [...w.update.values(), id]);
     },
     async delete(id) {
-      await pool.query(`DELETE FROM ${TABLE} WHERE id = $1`, [id]);
+      await pool.query(sql.del, [id]);
     },
     close: () => pool.end(),
   };
@@ -110,8 +115,8 @@ export interface RunningLoad {
 }
 
 /** Connects (so connecting is not timed), then starts writing at once. */
-export async function startLoad(engine: 'mysql' | 'postgres', url: string, opts: LoadOptions): Promise<RunningLoad> {
-  const writer = engine === 'mysql' ? await mysqlWriter(url, opts.connections) : await pgWriter(url, opts.connections);
+export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Workload, opts: LoadOptions): Promise<RunningLoad> {
+  const writer = engine === 'mysql' ? await mysqlWriter(url, w, opts.connections) : await pgWriter(url, w, opts.connections);
   const latencies: number[] = [];
   const opOf: Op[] = [];
   const slow: SlowOp[] = [];

@@ -1,25 +1,34 @@
-// npm run bench -- [--rows N] [--engine mysql|postgres|all] [--quick] [...]; see bench/README.md.
+// npm run bench -- [--workload sbtest] [--rows N] [--engine mysql|postgres|all] [--settings both] [--quick] [...];
+// see bench/README.md.
 //
 // For each engine: seed a fresh table, measure the write load without any migration (baseline),
-// then for every tool and mode (idle, under load) reseed, let the servers settle, run the tool and
-// time it, with the load generator recording write latency in load mode.
+// then for every round, MariaDB setting (binlog_alter_two_phase OFF / ON), tool and mode (idle on
+// the --workload table, under load on the --load-workload table) reseed, let the servers settle,
+// run the tool and time it, with the load generator recording write latency in load mode.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { exitOnServersUnavailable } from '../scripts/servers-error.js';
 import { cliPath, killChildren, sleep } from './exec.js';
 import { startLoad, type LoadStats } from './load.js';
-import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult } from './report.js';
-import { BENCH_DB, TABLE, inspectMysql, inspectPostgres, mysqlConnect, seedMysql, seedPostgres, settleMysql, settlePostgres } from './seed.js';
+import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult, type Setting } from './report.js';
+import { BENCH_DB, inspectMysql, inspectPostgres, mysqlConnect, seedMysql, seedPostgres, settleMysql, settlePostgres, type TableState } from './seed.js';
 import { startServers, withDatabase, type Servers } from './servers.js';
-import { ensurePtOsc, shadowcutDryRun, toolsFor, type Engine, type Tool } from './tools.js';
+import { PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
+import { WORKLOADS, workload, type Workload, type WorkloadName } from './workloads.js';
 import pg from 'pg';
 
 const USAGE = `usage: npm run bench -- [options]
-  --rows N                 rows in the seeded table (default 1000000; 100000 with --quick)
+  --workload W             table of the idle runs: sbtest (default), orders or wide
+  --rows N                 rows in it (default 1000000; 100000 with --quick)
+  --load-workload W        table of the load runs and the baseline (default wide: 15 columns, mixed types)
+  --load-rows N            rows in it (default 100000)
   --engine E               mysql (default), postgres or all
+  --settings S             MariaDB binlog_alter_two_phase for the runs: default (OFF), two-phase (ON) or both (default);
+                           set with SET GLOBAL on the primary and put back afterwards
   --quick                  small and short: 100000 rows, 5 s baseline, 1 s settle
-  --tools LIST             comma-separated subset of shadowcut,pt-osc,alter,floor (default: all for the engine)
+  --tools LIST             comma-separated subset of shadowcut,pt-osc,gh-ost,pg_repack,alter,floor (default: all
+                           for the engine; gh-ost only with GHOST_BIN=<path to a gh-ost binary>)
   --modes LIST             idle,load (default both)
   --load-rate N            application writes per second, all connections together (default 200)
   --load-connections N     application connections (default 4)
@@ -32,8 +41,12 @@ Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / 
 if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir).`;
 
 interface Options {
+  workload: WorkloadName;
   rows: number;
+  loadWorkload: WorkloadName;
+  loadRows: number;
   engines: Engine[];
+  settings: Setting[];
   tools: string[] | null;
   modes: Mode[];
   loadRate: number;
@@ -49,8 +62,12 @@ function parseCli(argv: string[]) {
   return parseArgs({
     args: argv,
     options: {
+      workload: { type: 'string', default: 'sbtest' },
       rows: { type: 'string' },
+      'load-workload': { type: 'string', default: 'wide' },
+      'load-rows': { type: 'string' },
       engine: { type: 'string', default: 'mysql' },
+      settings: { type: 'string', default: 'both' },
       quick: { type: 'boolean', default: false },
       tools: { type: 'string' },
       modes: { type: 'string', default: 'idle,load' },
@@ -90,9 +107,18 @@ function parseOptions(argv: string[]): Options {
     engineArg === 'all' ? ['mysql', 'postgres'] : engineArg === 'mysql' || engineArg === 'mariadb' ? ['mysql'] : engineArg === 'postgres' || engineArg === 'pg' ? ['postgres'] : usage(`--engine must be mysql, postgres or all (got "${engineArg}")`);
   const modes = (values.modes ?? 'idle,load').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'idle' && m !== 'load') usage(`--modes takes idle and/or load (got "${m}")`);
+  const workloadArg = (name: string, v: string | undefined): WorkloadName =>
+    WORKLOADS.includes(v as WorkloadName) ? (v as WorkloadName) : usage(`--${name} must be one of ${WORKLOADS.join(', ')} (got "${v}")`);
+  const settingsArg = values.settings ?? 'both';
+  const settings: Setting[] =
+    settingsArg === 'both' ? ['default', 'two-phase'] : settingsArg === 'default' || settingsArg === 'two-phase' ? [settingsArg] : usage(`--settings must be default, two-phase or both (got "${settingsArg}")`);
   return {
+    workload: workloadArg('workload', values.workload),
     rows: Math.round(num('rows', values.rows, quick ? 100_000 : 1_000_000)),
+    loadWorkload: workloadArg('load-workload', values['load-workload']),
+    loadRows: Math.round(num('load-rows', values['load-rows'], 100_000)),
     engines,
+    settings,
     tools: values.tools ? values.tools.split(',').map((t) => t.trim().toLowerCase()) : null,
     modes: modes as Mode[],
     loadRate: num('load-rate', values['load-rate'], 200),
@@ -116,11 +142,13 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 interface Driver {
   title: string;
   url: string;
-  reference: string;
-  version(): Promise<string>;
-  seed(): Promise<void>;
+  replica: boolean;
+  version(): Promise<{ text: string; major: number }>;
+  seed(w: Workload, rows: number): Promise<void>;
   settle(): Promise<void>;
-  inspect(table: string): ReturnType<typeof inspectMysql>;
+  inspect(w: Workload, table: string): Promise<TableState>;
+  /** MariaDB: the primary's global binlog_alter_two_phase; undefined where the server has none. */
+  twoPhase?: { get(): Promise<boolean | undefined>; set(on: boolean): Promise<void> };
 }
 
 function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | string {
@@ -129,22 +157,34 @@ function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | st
     const serverUrl = servers.mysqlUrl;
     if (!serverUrl) return 'no MariaDB/MySQL server (set SHADOWCUT_MYSQL_URL)';
     const url = withDatabase(serverUrl, BENCH_DB);
+    const query = async (sql: string) => {
+      const c = await mysqlConnect(serverUrl);
+      try {
+        const [r] = await c.query(sql);
+        return r as Array<Record<string, unknown>>;
+      } finally {
+        await c.end();
+      }
+    };
     return {
       title: 'mariadb',
       url,
-      reference: 'pt-osc',
+      replica: Boolean(servers.mysqlReplicaUrl),
       version: async () => {
-        const c = await mysqlConnect(serverUrl);
-        try {
-          const [r] = await c.query('SELECT VERSION() AS v');
-          return String((r as Array<{ v: string }>)[0].v);
-        } finally {
-          await c.end();
-        }
+        const v = String((await query('SELECT VERSION() AS v'))[0].v);
+        return { text: v, major: parseInt(v, 10) };
       },
-      seed: () => seedMysql(serverUrl, opts.rows),
+      seed: (w, rows) => seedMysql(serverUrl, w, rows),
       settle: () => settleMysql(serverUrl, servers.mysqlReplicaUrl, servers.own, settleMs, log),
-      inspect: (table) => inspectMysql(url, table),
+      inspect: (w, table) => inspectMysql(url, w, table),
+      twoPhase: {
+        get: async () => {
+          const rows = await query(`SHOW GLOBAL VARIABLES LIKE 'binlog_alter_two_phase'`);
+          return rows.length === 0 ? undefined : String(rows[0].Value).toUpperCase() === 'ON';
+        },
+        // Dynamic on MariaDB 10.11; every tool run opens new sessions, which take the global value.
+        set: async (on) => void (await query(`SET GLOBAL binlog_alter_two_phase = ${on ? 'ON' : 'OFF'}`)),
+      },
     };
   }
   const serverUrl = servers.pgUrl;
@@ -153,19 +193,20 @@ function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | st
   return {
     title: 'postgres',
     url,
-    reference: 'ALTER',
+    replica: Boolean(servers.pgStandbyUrl),
     version: async () => {
       const c = new pg.Client({ connectionString: serverUrl });
       await c.connect();
       try {
-        return 'PostgreSQL ' + (await c.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v;
+        const r = await c.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`);
+        return { text: 'PostgreSQL ' + r.rows[0].v, major: Math.floor(Number(r.rows[0].n) / 10000) };
       } finally {
         await c.end();
       }
     },
-    seed: () => seedPostgres(serverUrl, opts.rows),
+    seed: (w, rows) => seedPostgres(serverUrl, w, rows),
     settle: () => settlePostgres(serverUrl, servers.pgStandbyUrl, settleMs, log),
-    inspect: (table) => inspectPostgres(url, table),
+    inspect: (w, table) => inspectPostgres(url, w, table),
   };
 }
 
@@ -175,81 +216,142 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
+/** Undo steps (the setting the bench changed) that Ctrl-C must run too, before the servers stop. */
+const cleanups = new Set<() => Promise<void>>();
+
+const tableInfo = (engine: Engine, w: Workload, rows: number) => ({
+  workload: w.name,
+  table: w.table,
+  rows,
+  columns: w.columns.length,
+  alter: engine === 'mysql' ? w.mysql.alter : w.postgres.alter,
+});
+
 async function benchEngine(engine: Engine, servers: Servers, opts: Options): Promise<EngineReport> {
   const d = driverFor(engine, servers, opts);
-  const report: EngineReport = { engine, server: '?', rows: opts.rows, reference: engine === 'mysql' ? 'pt-osc' : 'ALTER', tools: [], runs: [] };
+  const idleW = workload(opts.workload);
+  const loadW = workload(opts.loadWorkload);
+  const report: EngineReport = {
+    engine,
+    server: '?',
+    replica: typeof d !== 'string' && d.replica,
+    tables: { idle: tableInfo(engine, idleW, opts.rows), load: tableInfo(engine, loadW, opts.loadRows) },
+    settings: [''],
+    reference: REFERENCE[engine],
+    peers: PEERS[engine],
+    tools: [],
+    runs: [],
+  };
   if (typeof d === 'string') {
     log(`${engine}: skipped: ${d}`);
     return { ...report, skipped: d };
   }
-  report.server = await d.version();
-  let tools: Tool[] = toolsFor(engine).filter((t) => !opts.tools || opts.tools.includes(t.key));
-  if (tools.some((t) => t.name === 'pt-osc')) {
-    const pt = await ensurePtOsc(log);
-    if (!pt.ok) tools = tools.filter((t) => t.name !== 'pt-osc');
-    else log(pt.version);
-  }
+  const version = await d.version();
+  report.server = version.text;
+  const tools = await toolsFor(engine, opts.tools, version.major, log);
   report.tools = tools.map((t) => ({ name: t.name, describe: t.describe }));
 
-  // First seed: shadowcut's dry run on it decides whether this engine can be benched at all; the
-  // baseline then runs on the same still-fresh table.
-  log(`${d.title}: seeding ${opts.rows} rows`);
-  const seedS = await timed(() => d.seed());
+  // First seed: shadowcut's dry run on it decides whether this engine can be benched at all.
+  const firstW = opts.modes.includes('idle') ? idleW : loadW;
+  const firstRows = opts.modes.includes('idle') ? opts.rows : opts.loadRows;
+  log(`${d.title}: seeding ${firstRows} rows of ${firstW.name}`);
+  const seedS = await timed(() => d.seed(firstW, firstRows));
   log(`${d.title}: seeded in ${seedS.toFixed(1)} s`);
-  const dry = tools.some((t) => t.key === 'shadowcut') ? await shadowcutDryRun(engine, d.url) : { ok: true, message: '' };
+  const dry = tools.some((t) => t.key === 'shadowcut') ? await shadowcutDryRun(engine, d.url, firstW) : { ok: true, message: '' };
   if (!dry.ok) {
     const msg = `shadowcut refused the ${engine} dry run: ${dry.message}`;
     log(`${d.title}: skipped: ${msg}`);
     return { ...report, skipped: msg };
   }
-  await d.settle();
 
-  const loadOpts = { connections: opts.loadConnections, rate: opts.loadRate, maxId: opts.rows };
-  if (opts.modes.includes('load')) {
-    log(`${d.title}: baseline: ${opts.baselineSeconds} s of load without a migration`);
-    const load = await startLoad(engine, d.url, { ...loadOpts, maxSeconds: opts.baselineSeconds });
-    await sleep(opts.baselineSeconds * 1000);
-    report.baseline = await load.stop();
-    log(`${d.title}: baseline ${describeLoad(report.baseline)}`);
-  }
+  // MariaDB: run under each setting asked for, and put the server's own value back afterwards.
+  const original = d.twoPhase ? await d.twoPhase.get() : undefined;
+  if (d.twoPhase && original === undefined) log(`${d.title}: the server has no binlog_alter_two_phase; running with its settings as they are`);
+  if (original !== undefined) report.settings = opts.settings;
+  const restore = async () => {
+    if (original === undefined || !d.twoPhase) return;
+    await d.twoPhase.set(original);
+    log(`${d.title}: binlog_alter_two_phase back to ${original ? 'ON' : 'OFF'}`);
+  };
+  const apply = async (setting: Setting) => {
+    if (!setting || !d.twoPhase) return;
+    await d.twoPhase.set(setting === 'two-phase');
+    const now = await d.twoPhase.get();
+    if (now !== (setting === 'two-phase')) throw new Error(`SET GLOBAL binlog_alter_two_phase did not take (reads ${String(now)})`);
+  };
+  cleanups.add(restore);
+  try {
+    await apply(report.settings[0]);
+    const loadOpts = { connections: opts.loadConnections, rate: opts.loadRate, maxId: opts.loadRows };
+    if (opts.modes.includes('load')) {
+      await d.seed(loadW, opts.loadRows);
+      await d.settle();
+      log(`${d.title}: baseline: ${opts.baselineSeconds} s of load on ${loadW.name} without a migration`);
+      const load = await startLoad(engine, d.url, loadW, { ...loadOpts, maxSeconds: opts.baselineSeconds });
+      await sleep(opts.baselineSeconds * 1000);
+      report.baseline = await load.stop();
+      log(`${d.title}: baseline ${describeLoad(report.baseline)}`);
+    }
 
-  for (let round = 1; round <= opts.repeat; round++) {
-    for (const tool of tools) {
-      for (const mode of opts.modes) {
-        const label = `${d.title} ${tool.name}/${mode}${opts.repeat > 1 ? ` #${round}` : ''}`;
-        log(`${label}: seeding ${opts.rows} rows`);
-        const seedS = await timed(() => d.seed());
-        await d.settle();
-        const loadavg = os.loadavg().map((l) => l.toFixed(2)).join('/');
-        log(`${label}: running (loadavg ${loadavg})`);
-        const load = mode === 'load' ? await startLoad(engine, d.url, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
-        const run = await tool.run({ url: d.url, shadowcutArgs: opts.shadowcutArgs, timeoutMs: opts.timeoutSeconds * 1000, log });
-        const stats = load ? await load.stop() : undefined;
-        const after = await d.inspect(tool.resultTable).catch(() => undefined);
-        const wallS = run.wallMs / 1000;
-        const result: RunResult = {
-          tool: tool.name,
-          mode,
-          round,
-          ok: run.ok,
-          error: run.error,
-          wallS,
-          rowsPerS: opts.rows / wallS,
-          seedS,
-          loadavg,
-          load: stats,
-          after,
-          details: run.details,
-        };
-        report.runs.push(result);
-        log(
-          `${label}: ${run.ok ? 'done' : 'FAILED'} in ${wallS.toFixed(1)} s` +
-            (run.ok ? ` (${Math.round(result.rowsPerS)} rows/s)` : `: ${run.error ?? ''}`) +
-            (stats ? `; writes ${describeLoad(stats)}` : '') +
-            (after && !after.altered ? `; ${tool.resultTable} was NOT altered` : ''),
-        );
+    for (let round = 1; round <= opts.repeat; round++) {
+      for (const setting of report.settings) {
+        await apply(setting);
+        for (const tool of tools) {
+          for (const mode of opts.modes) {
+            const w = mode === 'idle' ? idleW : loadW;
+            const rows = mode === 'idle' ? opts.rows : opts.loadRows;
+            const label = `${d.title} ${tool.name}/${mode}${setting ? ` [${setting}]` : ''}${opts.repeat > 1 ? ` #${round}` : ''}`;
+            log(`${label}: seeding ${rows} rows of ${w.name}`);
+            const seedS = await timed(() => d.seed(w, rows));
+            const ctx = { url: d.url, workload: w, shadowcutArgs: opts.shadowcutArgs, timeoutMs: opts.timeoutSeconds * 1000, log };
+            let prepared: string | undefined; // why the tool's own preparation failed
+            let preparedDetails: Record<string, unknown> = {};
+            try {
+              preparedDetails = (await tool.prepare?.(ctx)) ?? {};
+            } catch (e) {
+              prepared = (e as Error).message;
+            }
+            await d.settle();
+            const loadavg = os.loadavg().map((l) => l.toFixed(2)).join('/');
+            log(`${label}: running (loadavg ${loadavg})`);
+            const load = mode === 'load' && !prepared ? await startLoad(engine, d.url, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
+            const run: ToolRun = prepared ? { ok: false, wallMs: 0, error: prepared, details: {} } : await tool.run(ctx);
+            const stats = load ? await load.stop() : undefined;
+            const after = await d.inspect(w, tool.resultTable(w.table)).catch(() => undefined);
+            const wallS = run.wallMs / 1000;
+            const result: RunResult = {
+              tool: tool.name,
+              setting,
+              mode,
+              round,
+              workload: w.name,
+              rows,
+              alters: tool.alters,
+              ok: run.ok,
+              error: run.error,
+              wallS,
+              rowsPerS: rows / wallS,
+              seedS,
+              loadavg,
+              load: stats,
+              after,
+              details: { ...preparedDetails, ...run.details },
+            };
+            report.runs.push(result);
+            log(
+              `${label}: ${run.ok ? 'done' : 'FAILED'} in ${wallS.toFixed(1)} s` +
+                (run.ok ? ` (${Math.round(result.rowsPerS)} rows/s)` : `: ${run.error ?? ''}`) +
+                (typeof run.details.peakRssMiB === 'number' ? `, peak RSS ${run.details.peakRssMiB.toFixed(0)} MiB` : '') +
+                (stats ? `; writes ${describeLoad(stats)}` : '') +
+                (after && tool.alters && !after.altered ? `; ${tool.resultTable(w.table)} was NOT altered` : ''),
+            );
+          }
+        }
       }
     }
+  } finally {
+    cleanups.delete(restore);
+    await restore().catch((e: unknown) => log(`${d.title}: could not put binlog_alter_two_phase back: ${(e as Error).message}`));
   }
   return report;
 }
@@ -276,7 +378,9 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${sig}: stopping the tools and the servers`);
     killChildren();
-    void servers.stop().finally(() => process.exit(130));
+    void Promise.allSettled([...cleanups].map((undo) => undo()))
+      .then(() => servers.stop())
+      .finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
 
@@ -290,7 +394,7 @@ async function main(): Promise<void> {
     startedAt,
     finishedAt: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-    options: { ...opts, table: TABLE },
+    options: { ...opts },
     machine,
     engines,
     targets: Object.fromEntries(engines.map((e) => [e.engine, e.skipped ? [] : targetsFor(e)])),
