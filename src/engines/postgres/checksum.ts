@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
 import { asLockTimeout, ident, PgSession, type Client } from './connect.js';
 import type { Copier } from './copy.js';
+import type { ColumnMap } from './plan.js';
 import { fence } from './stream.js';
 
 /**
@@ -61,25 +62,50 @@ export async function openConsistentView(
 }
 
 /**
- * Row count and the sum of a 64-bit hash of each row's text over the copied columns (summed as
- * numeric, so it never overflows). The original's values go through the same conversion as the copy
- * and are cast to the shadow's types, so a changed type compares equal when the values are. A sum,
- * unlike xor, does not cancel out duplicated rows. hashtextextended costs a fraction of md5 here.
+ * Row count and the sum of a 64-bit hash of each row over the copied columns (summed as numeric,
+ * so it never overflows). The original's values go through the same conversion as the copy and are
+ * cast to the shadow's types, so a changed type compares equal when the values are. A sum, unlike
+ * xor, does not cancel out duplicated rows. `hash_record_extended` hashes the values themselves,
+ * about three times faster than hashing each row's text (1M sbtest rows: 0.5-0.8 s against 2.2 s).
+ * It combines the columns' hashes linearly, so in a sum two rows that swapped a value would cancel
+ * out: each row's hash is hashed again, which mixes it.
  */
 async function digest(client: pg.PoolClient, copier: Copier, range: KeyRange, side: 'original' | 'shadow'): Promise<RangeDigest> {
   const where = (side === 'original' ? copier.originalKeys : copier.shadowKeys).range(range);
   const { rows } = await client.query(
-    `SELECT count(*) AS n, coalesce(sum(hashtextextended(${rowText(copier, side)}, 0)), 0) AS sum
+    `SELECT count(*) AS n, coalesce(sum(hashint8extended(hash_record_extended(${hashedRow(copier, side)}, 0), 0)), 0) AS sum
        FROM ${side === 'original' ? copier.original : copier.shadow} WHERE ${where.sql}`,
     where.params,
   );
   return { rows: Number(rows[0].n), digest: rows[0].sum };
 }
 
-/** A row's copied columns as text; the original's converted as the copy converts them, to the shadow's types. */
+/**
+ * Types whose equality is identity, so hashing the value can miss no change. Everything else is
+ * hashed as its text: numeric (1.0 = 1.00), floats (-0 = 0), intervals ('1 day' = '24 hours'),
+ * jsonb, arrays, enums, domains and types with no hash function at all (json). Strings are compared
+ * under "C": a case-insensitive collation would hash 'a' and 'A' alike.
+ */
+const HASHED_AS_VALUES = /^(smallint|integer|bigint|boolean|date|uuid|bytea|timestamp(\(\d\))? with(out)? time zone|time(\(\d\))? without time zone)$/;
+const STRINGS = /^(text|character varying(\(\d+\))?|character(\(\d+\))?)$/;
+
+function hashedRow(copier: Copier, side: 'original' | 'shadow'): string {
+  const columns = copier.d.columns.map((c) => {
+    const value = columnValue(c, side);
+    if (HASHED_AS_VALUES.test(c.type)) return value;
+    return STRINGS.test(c.type) ? `${value} COLLATE "C"` : `(${value})::text COLLATE "C"`;
+  });
+  return `ROW(${columns.join(', ')})`;
+}
+
+/** A row's copied columns as text, exactly: the original's converted as the copy converts them, to the shadow's types. */
 function rowText(copier: Copier, side: 'original' | 'shadow'): string {
-  const columns = copier.d.columns.map((c) => (side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target)));
-  return `ROW(${columns.join(', ')})::text`;
+  return `ROW(${copier.d.columns.map((c) => columnValue(c, side)).join(', ')})::text`;
+}
+
+/** A copied column on either side: the original's converted as the copy converts it, to the shadow's type. */
+function columnValue(c: ColumnMap, side: 'original' | 'shadow'): string {
+  return side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target);
 }
 
 /** Keys per statement; each appears twice among the parameters. */
