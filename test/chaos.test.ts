@@ -6,10 +6,12 @@ import { chaos, summary } from './chaos/run.js';
  * ALTERs, concurrent writes and faults (SIGKILL and --resume, a killed server session, a paused
  * replica). The long run is `npm run test:chaos` (README, Testing).
  */
-const SEEDS = Array.from({ length: 10 }, (_, i) => 1 + i);
+// 1-10, and the seeds that once failed (108 and 110: the tester's own oracle, an INSERT ... DEFAULT
+// after the swap of a table whose default the ALTER changes).
+const SEEDS = [...Array.from({ length: 10 }, (_, i) => 1 + i), 108, 110];
 
 describe.each(['mysql', 'postgres'] as const)('randomized migrations against the server\'s own ALTER (%s)', (engine) => {
-  it(`seeds ${SEEDS[0]}-${SEEDS[SEEDS.length - 1]}: every run passes or is refused as the server refuses`, async () => {
+  it(`seeds ${SEEDS.join(', ')}: every run passes or is refused as the server refuses`, async () => {
     const env = process.env as Record<string, string>;
     const urls = { mysqlUrl: env.SHADOWCUT_MYSQL_URL, mysqlReplicaUrl: env.SHADOWCUT_MYSQL_REPLICA_URL, pgUrl: env.SHADOWCUT_PG_URL, pgStandbyUrl: env.SHADOWCUT_PG_STANDBY_URL };
     const outcomes = await chaos({ engines: [engine], seeds: SEEDS, minutes: 0, rows: 1000, json: null }, urls, () => {});

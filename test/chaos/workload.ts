@@ -25,6 +25,8 @@ export class Workload {
     private readonly t: TableSpec,
     private readonly tables: [string, string],
     private readonly rows: number,
+    /** Columns whose default the ALTER changes: see `defaultsTheAlterChanges` in scenario.ts. */
+    private readonly noDefault: ReadonlySet<string>,
   ) {}
 
   /**
@@ -76,7 +78,7 @@ export class Workload {
       const kind = r.next();
       if (kind < 0.3) {
         const fresh = this.fresh(w);
-        ops.push(`INSERT INTO {t} (${writable(this.t).map((c) => this.id(c.name)).join(', ')}) VALUES (${rowValues(r, this.t, fresh).join(', ')})`);
+        ops.push(`INSERT INTO {t} (${writable(this.t).map((c) => this.id(c.name)).join(', ')}) VALUES (${rowValues(r, this.t, fresh, this.noDefault).join(', ')})`);
       } else if (kind < 0.6 && columns.length) {
         const c = r.pick(columns);
         const value = c.nullable && r.chance(0.2) ? 'NULL' : c.type.value(r, n);
