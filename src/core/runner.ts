@@ -179,7 +179,8 @@ class Run {
   private async verify(): Promise<void> {
     const { migration, state, report, result } = this.ctx;
     this.ctx.enter('verify');
-    const proof = await proveMapping(migration, this.copy.sample.anchors());
+    // A session lost mid-proof (a failover, a killed connection) leaves nothing: the probes die with it.
+    const proof = await this.ctx.transient('proving the column mapping', () => proveMapping(migration, this.copy.sample.anchors()));
     result.mappingProofs.push(proof);
     report.info(`column mapping proven by the server's own ALTER on ${proof.rows} sampled row(s)`, { mappingProof: proof });
     result.checksumRounds = await checksumRounds(this.ctx, this.applier, (range) => this.copy.copyRange(range));

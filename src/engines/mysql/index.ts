@@ -79,7 +79,8 @@ export class MysqlEngine implements Engine, MysqlServer {
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const names = helperNames(this.fold(table).split('.').pop()!);
     const database = this.target.database;
-    const tables = options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat];
+    // Probes are real tables only for partitioned and FULLTEXT tables, and outlive a run killed mid-proof.
+    const tables = [names.shadow, names.state, names.heartbeat, ...names.probes, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     if (options.dryRun) return found.map((name) => `${database}.${name}`);

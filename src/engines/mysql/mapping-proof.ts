@@ -3,7 +3,7 @@ import { UserError } from '../../core/errors.js';
 import { KeysetSql } from '../../core/keyset.js';
 import type { Key, ProbeComparison } from '../../core/types.js';
 import { columnLists } from './copy.js';
-import type { MysqlPlan } from './plan.js';
+import { helperNames, type MysqlPlan } from './plan.js';
 import { createProbe, dropProbe, type ProbeKind } from './probe.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
 
@@ -18,8 +18,7 @@ const SPREAD = 8;
  */
 export async function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: string, anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
   const conn = await pool.getConnection();
-  const a = `${plan.table}__pa`;
-  const b = `${plan.table}__pb`;
+  const [a, b] = helperNames(plan.table).probes;
   const made: [string, ProbeKind][] = [];
   try {
     await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');

@@ -55,7 +55,7 @@ export interface MysqlPlan {
  * unlock and the rename, into a table no longer followed. `orders__new` sorts after `orders`.
  */
 export function helperNames(table: string) {
-  return { shadow: `${table}__new`, old: `${table}__old`, state: `${table}__state`, heartbeat: `${table}__hb` };
+  return { shadow: `${table}__new`, old: `${table}__old`, state: `${table}__state`, heartbeat: `${table}__hb`, probes: [`${table}__pa`, `${table}__pb`] };
 }
 
 export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan<MysqlPlan>> {
