@@ -24,10 +24,6 @@ export interface ChaosDb {
   sampleDifferences(a: string, b: string): Promise<string[]>;
   /** The table's definition, with its own name taken out, for comparison with another's. */
   definition(table: string): Promise<string>;
-  /** An empty table with `from`'s definition. */
-  likeTable(from: string, to: string): Promise<void>;
-  /** Each column's default as the server prints it ('' for none). */
-  defaults(table: string): Promise<Map<string, string>>;
   /** Drops the tables and everything a migration of them may have left. */
   drop(...tables: string[]): Promise<void>;
   /** Helper objects of a migration of `table` still present. */
@@ -83,11 +79,6 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       const isIndex = (l: string) => /^\s+(UNIQUE |FULLTEXT |SPATIAL )?KEY /.test(l);
       const indexes = lines.filter(isIndex).map((l) => l.replace(/,$/, '')).sort();
       return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
-    },
-    likeTable: async (from, to) => void (await pool.query(`CREATE TABLE \`${to}\` LIKE \`${from}\``)),
-    async defaults(table) {
-      const found = await rows(`SELECT COLUMN_NAME, IFNULL(COLUMN_DEFAULT, '') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${table}'`);
-      return new Map(found.map(([c, d]) => [String(c), String(d)]));
     },
     async drop(...tables) {
       await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `\`${t}\``).join(', ')}`);
@@ -163,13 +154,6 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
              SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
                FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x))`);
       return String(text);
-    },
-    likeTable: async (from, to) => void (await pool.query(`CREATE TABLE "${to}" (LIKE "${from}" INCLUDING ALL)`)),
-    async defaults(table) {
-      const found = await rows(`SELECT a.attname, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
-                                  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                                 WHERE a.attrelid = '"${table}"'::regclass AND a.attnum > 0 AND NOT a.attisdropped`);
-      return new Map(found.map(([c, d]) => [String(c), String(d)]));
     },
     async drop(...tables) {
       await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `"${t}"`).join(', ')} CASCADE`);

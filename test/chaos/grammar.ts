@@ -183,13 +183,13 @@ export function keyValues(t: TableSpec, n: number): string[] {
   });
 }
 
-/** One row's column values (generated columns left out), in `writable(t)` order; never DEFAULT for the columns in `noDefault`. */
-export function rowValues(r: Prng, t: TableSpec, n: number, noDefault: ReadonlySet<string> = new Set()): string[] {
+/** One row's column values (generated columns left out), in `writable(t)` order. */
+export function rowValues(r: Prng, t: TableSpec, n: number): string[] {
   return writable(t).map((c) => {
     if (t.key.includes(c)) return keyValues(t, n)[t.key.indexOf(c)];
     if (c.name === t.unique) return r.chance(0.1) ? 'NULL' : String(n * 10);
     if (c.nullable && r.chance(0.15)) return 'NULL';
-    if (c.default !== undefined && r.chance(0.1) && !noDefault.has(c.name)) return 'DEFAULT';
+    if (c.default !== undefined && r.chance(0.1)) return 'DEFAULT';
     return c.type.value(r, n);
   });
 }
