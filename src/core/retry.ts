@@ -65,21 +65,24 @@ export async function retryLockTimeouts<T>(ctx: RetryContext, policy: LockAttemp
   }
 }
 
+/** Catch-ups before a unique conflict is taken to be the data's. */
+const UNIQUE_RETRIES = 5;
+
 /**
  * A unique conflict while copying or indexing may be transient: the shadow row holding the value
- * is stale and its change is in the stream. Catch up and retry once; a conflict that survives is in
- * the data itself, and the new schema cannot hold it.
+ * is stale and its change is in the stream. Catch up and retry. Under writers that keep moving
+ * values, a value can move again between the catch-up and the retry, so once is not enough (chaos
+ * seeds MySQL 66 and 96); a conflict that survives every catch-up is in the data itself, and the new
+ * schema cannot hold it.
  */
 export async function retryUniqueConflicts<T>(step: () => Promise<T>, catchUp: () => Promise<void>): Promise<T> {
-  try {
-    return await step();
-  } catch (error) {
-    if (!(error instanceof UniqueViolationError)) throw error;
-    await catchUp();
+  for (let attempt = 0; ; attempt++) {
     try {
       return await step();
-    } catch (again) {
-      throw uniqueViolation(again);
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      if (attempt >= UNIQUE_RETRIES) throw uniqueViolation(error);
+      await catchUp();
     }
   }
 }
