@@ -100,6 +100,27 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
     expect(await helperTables(db, 'r_plain')).toEqual([]);
   });
 
+  it('a dry run names every problem at once: triggers not moved and a leftover shadow, on one line', async () => {
+    await db.query('CREATE TABLE r_trig__new LIKE r_trig');
+    try {
+      const before = await tableChecksum(db, 'r_trig');
+      const r = runCli(['migrate', '--url', '$URL', '--table', 'r_trig', '--alter', 'ADD COLUMN x INT']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/has triggers \(r_trig_ai\); pass --include-triggers/);
+      expect(r.stderr).toMatch(/helper table \S+\.r_trig__new already exists/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      // The listing names each check with its result, the passing ones too.
+      expect(r.stdout).toMatch(/FAIL triggers: /);
+      expect(r.stdout).toMatch(/FAIL leftovers: /);
+      expect(r.stdout).toMatch(/ok {3}binlog_format: ROW/);
+      expect(await tableChecksum(db, 'r_trig')).toBe(before);
+      expect(await helperTables(db, 'r_trig')).toEqual(['r_trig__new']);
+    } finally {
+      await db.query('DROP TABLE r_trig__new');
+    }
+  });
+
   it('binlog_format other than ROW', async () => {
     await db.query("SET GLOBAL binlog_format = 'STATEMENT'");
     try {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/change-buffer.js';
 import type { CatchUp, Engine, Key, Migration } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { runCli } from './support/mysql.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
 
@@ -97,8 +98,29 @@ describe('refusals: one clear message, nothing left behind', () => {
     expect(leftover.message).toMatch(/DROP TABLE "public"."pe_ok__old".*pg_drop_replication_slot\('shadowcut_pe_ok_/);
     await migration.cleanup({ dropOld: false, cutOver: false });
     await db.query(`CREATE TABLE pe_ok__new (id int)`);
-    await expect(prepare('pe_ok', 'ADD COLUMN x int')).rejects.toThrow(/pe_ok__new" is left over/);
+    const shadowLeft = (await (await prepare('pe_ok', 'ADD COLUMN x int')).checks({ resuming: false })).find((c) => c.name === 'no leftovers')!;
+    expect(shadowLeft.ok).toBe(false);
+    expect(shadowLeft.message).toMatch(/DROP TABLE "public"."pe_ok__new"/);
     await db.query(`DROP TABLE pe_ok__new, pe_ok__old`);
+  });
+
+  it('a dry run names every problem at once, on one line: an UNLOGGED table, a MySQL-only option and a leftover shadow', async () => {
+    await reset('pe_two');
+    await db.query(`CREATE UNLOGGED TABLE pe_two (id int PRIMARY KEY, v text); INSERT INTO pe_two VALUES (1, 'a')`);
+    await db.query(`CREATE TABLE pe_two__new (id int)`);
+    const r = runCli(['migrate', '--url', url(), '--table', 'pe_two', '--alter', 'ADD COLUMN x int', '--discard-foreign-keys'], url());
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/pe_two is UNLOGGED/);
+    expect(r.stderr).toMatch(/--discard-foreign-keys is for MySQL\/MariaDB/);
+    expect(r.stderr).toMatch(/DROP TABLE "public"."pe_two__new"/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toMatch(/FAIL logged: /);
+    expect(r.stdout).toMatch(/ok {3}wal_level: /);
+    // Nothing made: no slot, no publication, no helper table but the one the test left.
+    expect(await helpers('pe_two')).toEqual(['pe_two__new']);
+    expect((await db.query(`SELECT id, v FROM pe_two`)).rows).toEqual([{ id: 1, v: 'a' }]);
+    await reset('pe_two');
   });
 
   it('left nothing behind', async () => {

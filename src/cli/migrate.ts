@@ -8,7 +8,8 @@ import { parseThresholds, RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
-import type { DeferIndexes } from '../core/types.js';
+import { RefusedByChecks } from '../core/preflight.js';
+import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
 
@@ -167,6 +168,8 @@ export function migrateCommand(): Command {
         await report('success', result);
         printResult(result, opts.json ? (output as JsonReporter) : null);
       } catch (error) {
+        // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
+        if (error instanceof RefusedByChecks && !opts.execute) printRefusal(error, opts.json ? (output as JsonReporter) : null);
         await report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
         throw error;
       } finally {
@@ -186,6 +189,18 @@ function logHook(reporter: Reporter, run: HookRun): void {
     stdout: run.stdout,
     stderr: run.stderr,
   });
+}
+
+function checkLines(plan: Plan, checks: CheckResult[]): string[] {
+  return [`table: ${plan.table}`, `alter: ${plan.alter}`, ...plan.summary, 'preflight:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
+}
+
+function printRefusal(refusal: RefusedByChecks, json: JsonReporter | null): void {
+  if (json) {
+    json.emit({ event: 'refused', table: refusal.plan.table, checks: refusal.checks });
+    return;
+  }
+  process.stdout.write([...checkLines(refusal.plan, refusal.checks), 'dry run: refused by the failed check(s) above; nothing was changed'].join('\n') + '\n');
 }
 
 function printResult(r: MigrateResult, json: JsonReporter | null): void {
@@ -208,8 +223,7 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
     });
     return;
   }
-  const out: string[] = [`table: ${r.plan.table}`, `alter: ${r.plan.alter}`, ...r.plan.summary, 'preflight:'];
-  for (const c of r.checks) out.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`);
+  const out = checkLines(r.plan, r.checks);
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   if (!r.executed) {

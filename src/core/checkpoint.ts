@@ -20,6 +20,11 @@ export interface Checkpoint {
   savedAt: string;
 }
 
+/** Why a new run is refused where a dead one left its checkpoint, and the way out, on every engine. */
+export function checkpointLeftOver(table: string, note = ''): string {
+  return `an interrupted run on ${table} left a checkpoint${note}: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${table}"`;
+}
+
 /** JSON with Buffers (binary key values) kept exact as hex. */
 export function encodeCheckpoint(cp: Checkpoint): string {
   return JSON.stringify(cp, (_key, value) =>

@@ -1,10 +1,21 @@
+import { verdict } from './check.js';
 import { decodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { MigrateConfig } from './config.js';
 import { UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import type { Settings } from './run-state.js';
 import { throttleQueryValue } from './throttler.js';
-import type { CheckResult, Engine, Migration, MigrationRequest, Probes } from './types.js';
+import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from './types.js';
+
+/** Every failed check's message on one line; the plan and all results, for a dry run to list. */
+export class RefusedByChecks extends UserError {
+  constructor(
+    readonly plan: Plan,
+    readonly checks: CheckResult[],
+  ) {
+    super(checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+  }
+}
 
 export interface Preflight {
   migration: Migration;
@@ -25,11 +36,11 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
   const checks = await migration.checks({ resuming: checkpoint !== null });
-  const failed = checks.filter((c) => !c.ok);
-  if (failed.length > 0) throw new UserError(failed.map((c) => c.message).join('; '));
-  if (config.attemptInstant && !migration.alterInstantly) {
-    throw new UserError(`--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`);
+  if (config.attemptInstant) {
+    checks.push(verdict('instant ALTER', migration.alterInstantly !== undefined, 'asked for first',
+      `--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`));
   }
+  if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
   const proof = checkpoint ? null : await proveMapping(migration, null);
 

@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { runChecks } from '../../core/check.js';
 import type {
   CatchUp,
   ChangeSink,
@@ -16,7 +17,7 @@ import type {
   Session,
 } from '../../core/types.js';
 import { openBinlogStream } from './binlog.js';
-import { runChecks } from './checks.js';
+import { mysqlChecks } from './checks/index.js';
 import { differingKeys, openConsistentView } from './checksum.js';
 import type { MysqlTarget, ServerZone } from './connect.js';
 import { Copier } from './copy.js';
@@ -55,9 +56,8 @@ export class MysqlMigration implements Migration {
     return this.server.pool;
   }
 
-  /** Leftovers are refused by prepare, which a resumed run skips, so resuming changes nothing here. */
-  checks(): Promise<CheckResult[]> {
-    return runChecks(this.pool, this.p, this.server.zone);
+  checks(options: { resuming: boolean }): Promise<CheckResult[]> {
+    return runChecks(mysqlChecks, { pool: this.pool, plan: this.p, zone: this.server.zone, resuming: options.resuming });
   }
 
   alterInstantly(lockTimeoutMs: number): Promise<true | string> {

@@ -3,9 +3,9 @@ import { UserError } from '../../core/errors.js';
 import type { MigrationRequest, Plan } from '../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from './deferred-indexes.js';
-import { missingPrivileges } from './checks.js';
-import { describeTable, readTriggers, tableExists, tableFacts, triggerExists, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
-import { createProbe, dropProbe } from './probe.js';
+import { missingPrivileges, privilegesRefusal } from './checks/privileges.js';
+import { describeTable, readTriggers, tableFacts, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
+import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from './sql.js';
 
 export interface ColumnPair {
@@ -64,25 +64,17 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   if (!facts) throw new UserError(`table ${database}.${table} does not exist`);
   if (facts.isView) throw new UserError(`${database}.${table} is a view, not a table`);
   const effects = analyseAlter(request.alter);
+  // The server could not try it: a TEMPORARY probe takes no foreign key.
   if (effects.addsForeignKey) {
     throw new UserError('the ALTER adds a foreign key; foreign keys are not supported yet: add it with a separate blocking ALTER');
   }
-  // Checked before the probe below, which itself needs CREATE.
+  // Without what the probe needs there is no plan to check, so the probe's refusal names every
+  // missing privilege; with it, the ones only the run needs are the privileges check's.
   const missing = await missingPrivileges(pool, database);
-  if (missing.length) throw new UserError(`missing privileges: ${missing.join(', ')}; GRANT them on ${database}.* to the user shadowcut connects as`);
-  const { shadow, old, state, heartbeat } = helperNames(table);
+  if (missing.some((p) => PROBE_PRIVILEGES.includes(p))) throw new UserError(privilegesRefusal(missing, database));
+  const { shadow, old, state } = helperNames(table);
+  // The probe is named after the shadow: too long a name leaves nothing to try the ALTER on.
   if (state.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 57 characters)`);
-  if (await tableExists(pool, database, state)) {
-    throw new UserError(`an interrupted run on ${database}.${table} left a checkpoint: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${table}"`);
-  }
-  for (const helper of [shadow, old, heartbeat]) {
-    if (await tableExists(pool, database, helper)) {
-      throw new UserError(
-        `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
-          `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
-      );
-    }
-  }
   const original = await describeTable(pool, database, table);
   const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, request.alter);
   const deferrable = deferrableIndexes(createSql);
@@ -132,9 +124,10 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   };
 }
 
-export /**
+/**
  * Trigger names are unique per database and the original keeps its triggers until the RENAME, so the
  * new table's carry a suffix (or lose it, with removeSuffixIfExists, so names alternate across runs).
+ * Whether the new names are free is the triggers check's.
  */
 async function planTriggers(
   pool: Pool,
@@ -147,8 +140,6 @@ async function planTriggers(
   const plans: TriggerPlan[] = [];
   for (const t of await readTriggers(pool, database, table)) {
     const newName = options.removeSuffixIfExists && t.name.endsWith(options.suffix) ? t.name.slice(0, -options.suffix.length) : t.name + options.suffix;
-    if (newName.length > 64) throw new UserError(`trigger ${t.name} would be named ${newName} on the new table, longer than 64 characters; use a shorter --trigger-suffix`);
-    if (await triggerExists(pool, database, newName)) throw new UserError(`trigger ${newName} already exists in ${database}; choose another --trigger-suffix`);
     const at = t.definer.lastIndexOf('@');
     const definer = `'${t.definer.slice(0, at).replace(/'/g, "''")}'@'${t.definer.slice(at + 1).replace(/'/g, "''")}'`;
     plans.push({

@@ -4,6 +4,9 @@ import { qualified } from './sql.js';
 
 export type ProbeKind = 'temporary' | 'real';
 
+/** What creating, altering and dropping a probe of either kind takes. */
+export const PROBE_PRIVILEGES = ['SELECT', 'CREATE', 'ALTER', 'DROP', 'CREATE TEMPORARY TABLES'];
+
 /**
  * An empty copy of a table's definition for the server to try things on. TEMPORARY where the
  * table allows it: not replicated in ROW format, invisible to other sessions, gone with the
@@ -20,6 +23,10 @@ export async function createProbe(conn: PoolConnection, database: string, like: 
   // A real probe outlives a session killed before it dropped it; the name is this run's (the claim).
   await conn.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
   await conn.query(`CREATE TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`).catch((e) => {
+    // Unlike a TEMPORARY probe, a real one cannot stand in front of a table of its name.
+    if ((e as { code?: string }).code === 'ER_TABLE_EXISTS_ERROR') {
+      throw new UserError(`${database}.${name} already exists (left by an earlier run?): run "shadowcut cleanup --url ... --table ${like}" or DROP TABLE ${qualified(database, name)}`);
+    }
     throw copyRefused(e, name, like);
   });
   return 'real';

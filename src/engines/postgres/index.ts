@@ -34,12 +34,12 @@ class PostgresEngine implements Engine, PgServer {
   }
 
   async prepare(request: MigrationRequest): Promise<Migration> {
-    return this.resume(await buildPlan(this.pool, request));
+    return new PostgresMigration(this, await buildPlan(this.pool, request), request);
   }
 
   /** The one place a plan's detail is taken for PostgreSQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
-    return new PostgresMigration(this, plan as Plan<PgDetail>);
+    return new PostgresMigration(this, plan as Plan<PgDetail>, null);
   }
 
   isTransient(error: unknown): boolean {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { UniqueViolationError } from '../../core/errors.js';
+import { runChecks } from '../../core/check.js';
+import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
   CatchUp,
   ChangeSink,
@@ -11,6 +12,7 @@ import type {
   Key,
   KeyRange,
   Migration,
+  MigrationRequest,
   Plan,
   Position,
   ProbeComparison,
@@ -18,7 +20,7 @@ import type {
   Session,
 } from '../../core/types.js';
 import { differingKeys, openConsistentView } from './checksum.js';
-import { runChecks } from './checks.js';
+import { pgChecks } from './checks/index.js';
 import { cleanup } from './cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified } from './connect.js';
 import { Copier } from './copy.js';
@@ -47,6 +49,8 @@ export class PostgresMigration implements Migration {
   constructor(
     private readonly server: PgServer,
     readonly plan: Plan<PgDetail>,
+    /** What `prepare` was asked; null for a resumed run. */
+    private readonly request: MigrationRequest | null,
   ) {
     this.d = plan.detail;
     this.copier = new Copier(this.d, server.pool);
@@ -58,7 +62,8 @@ export class PostgresMigration implements Migration {
 
   async checks(options: { resuming: boolean }): Promise<CheckResult[]> {
     const d = this.d;
-    return runChecks(this.pool, await inspectTable(this.pool, d.schema, d.name), d, options.resuming);
+    const table = await inspectTable(this.pool, d.schema, d.name);
+    return runChecks(pgChecks, { pool: this.pool, table, detail: d, resuming: options.resuming, request: this.request });
   }
 
   async compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
@@ -69,7 +74,15 @@ export class PostgresMigration implements Migration {
   async createShadow(): Promise<void> {
     const d = this.d;
     const t = await inspectTable(this.pool, d.schema, d.name);
-    await inTransaction(this.pool, (client) => buildShadow(client, t, this.plan.alter, d.shadow, d.deferIndexes));
+    await inTransaction(this.pool, async (client) => {
+      const layout = await buildShadow(client, t, this.plan.alter, d.shadow, d.deferIndexes);
+      // The plan's index names came from prepare's probe; ones that came out otherwise (a name taken
+      // since, a probe built beside a leftover) would be built and renamed wrongly. Rolled back.
+      const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames'>) => JSON.stringify([x.indexes, x.indexRenames]);
+      if (names(layout) !== names(d)) {
+        throw new UserError(`the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`);
+      }
+    });
   }
 
   async openChanges(sink: ChangeSink, from?: Position): Promise<ChangeStream> {

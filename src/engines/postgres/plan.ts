@@ -57,33 +57,11 @@ export function columnSignature(columns: { name: string; typeOid: string | numbe
  * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).
  */
 export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promise<Plan<PgDetail>> {
-  if (request.discardForeignKeys) {
-    throw new UserError('--discard-foreign-keys is for MySQL/MariaDB; on PostgreSQL foreign keys are carried over to the new table');
-  }
-  if (request.triggers) {
-    throw new UserError('--include-triggers is for MySQL/MariaDB; on PostgreSQL triggers are always carried over to the new table');
-  }
   const { schema, name } = parseTableName(request.table);
   const names = helperNames(schema, name);
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
-  const shadow = qualified(schema, names.shadow);
-  const state = await pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [qualified(schema, names.state)]);
-  if (state.rows[0].e === 't') {
-    const slot = await pool.query(
-      'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
-      [names.slot],
-    );
-    const retains = slot.rows.length ? ` (its replication slot retains ${slot.rows[0].retained ?? 'no'} of WAL)` : '';
-    throw new UserError(
-      `an interrupted run on ${schema}.${name} left a checkpoint${retains}: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${request.table}"`,
-    );
-  }
-  const exists = await pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [shadow]);
-  if (exists.rows[0].e === 't') {
-    throw new UserError(`${shadow} is left over from an earlier run; if no run is active, run "shadowcut cleanup --url ... --table ${request.table}" or DROP TABLE ${shadow}`);
-  }
-  const layout = await rolledBack(pool, (client) => buildShadow(client, t, request.alter, names.shadow, false));
+  const layout = await rolledBack(pool, async (client) => buildShadow(client, t, request.alter, await probeName(client, schema, names), false));
   const fks = await pool.query(
     `SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`,
     [t.oid],
@@ -123,6 +101,16 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ],
     detail,
   };
+}
+
+/**
+ * The shadow's own name, so the plan records the index names the real shadow will get. A shadow left
+ * by an earlier run fails the leftovers check, which refuses the run; until then the probe takes the
+ * slot's name, free among tables, so the checks have a plan to look at and list every problem.
+ */
+async function probeName(client: pg.PoolClient, schema: string, names: { shadow: string; slot: string }): Promise<string> {
+  const { rows } = await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.shadow)]);
+  return rows[0].e === 't' ? names.slot : names.shadow;
 }
 
 async function rolledBack<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

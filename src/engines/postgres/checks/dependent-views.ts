@@ -1,0 +1,32 @@
+import { verdict, type Check } from '../../../core/check.js';
+import type { PgCheckContext } from './index.js';
+
+/** Views are bound to the table's OID; the cut-over moves plain views to the new table, not all of them. */
+export const dependentViews: Check<PgCheckContext> = {
+  name: 'dependent views',
+  async run({ pool, table: t, detail: d }) {
+    const { rows } = await pool.query(
+      `SELECT (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ')
+                 FROM pg_depend dep JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
+                WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+                  AND dep.refobjid = $1 AND v.relkind = 'm') AS matviews,
+              (SELECT string_agg(DISTINCT v.oid::regclass::text || ' (' || a.attname || ')', ', ')
+                 FROM pg_depend dep JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
+                 JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+                WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+                  AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v' AND a.attname = ANY($2::text[])) AS bound_views`,
+      [t.oid, d.changedColumns],
+    );
+    const { matviews, bound_views: bound } = rows[0];
+    const table = `${t.schema}.${t.name}`;
+    return [
+      // A materialized view stays bound to the old table's OID: it would go on refreshing from the old
+      // table, and would keep it from being dropped.
+      verdict('materialized views', !matviews, 'none',
+        `materialized view(s) ${matviews} depend on ${table}; they cannot be moved to the new table: drop them for the migration and create them again after`),
+      // Views are recreated on the new table from their definition, which names the old columns.
+      verdict('views', !bound, 'no view uses a column the ALTER changes',
+        `view(s) ${bound} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`),
+    ];
+  },
+};

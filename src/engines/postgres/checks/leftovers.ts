@@ -1,0 +1,36 @@
+import { verdict, type Check } from '../../../core/check.js';
+import { checkpointLeftOver } from '../../../core/checkpoint.js';
+import { helperNames, ident, isTrue, qualified } from '../connect.js';
+import type { PgCheckContext } from './index.js';
+
+/**
+ * A dead run's checkpoint, tables, slot or publication: another run would take their names, and a
+ * slot keeps WAL. A resumed run is the one that continues them.
+ */
+export const leftovers: Check<PgCheckContext> = {
+  name: 'leftovers',
+  async run({ pool, table: t, detail: d, resuming }) {
+    if (resuming) return verdict('no leftovers', true, "resuming: the interrupted run's shadow, slot and publication are reused", '');
+    const state = helperNames(t.schema, t.name).state;
+    const { rows } = await pool.query(
+      `SELECT to_regclass($1) IS NOT NULL AS state, to_regclass($2) IS NOT NULL AS shadow, to_regclass($3) IS NOT NULL AS old,
+              EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $5) AS publication,
+              (SELECT coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 'no')
+                 FROM pg_replication_slots WHERE slot_name = $4) AS slot_retains`,
+      [qualified(t.schema, state), qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot, d.publication],
+    );
+    const s = rows[0];
+    const table = `${t.schema}.${t.name}`;
+    if (isTrue(s.state)) {
+      const retains = s.slot_retains === null ? '' : ` (its replication slot retains ${s.slot_retains} of WAL)`;
+      return verdict('no leftovers', false, '', checkpointLeftOver(table, retains));
+    }
+    const fixes: string[] = [];
+    if (isTrue(s.shadow)) fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}`);
+    if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
+    if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
+    if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
+    return verdict('no leftovers', fixes.length === 0, 'no helper objects from an earlier run',
+      `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`);
+  },
+};
