@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDeferred, deferrableIndexes } from '../src/engines/mysql/deferred-indexes.js';
-import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
+import { adminPool, differences, helperTables, migrateMysql, mysqlDatabase, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
 import { MirrorWorkload } from './support/workload.js';
 
 const ROWS = 20_000;
@@ -105,7 +105,8 @@ describe('secondary indexes built after the copy (MySQL)', () => {
   it('are absent during the copy, present after, and the table equals its mirror, under writes', async () => {
     await seed();
     const during: string[][] = [];
-    const load = new MirrorWorkload(db, ['di_t', 'di_mirror'], writes, (w) => new Set(Array.from({ length: ROWS / 3 }, (_, i) => 1 + w + 3 * i)));
+    const owned = [0, 1, 2].map((w) => new Set(Array.from({ length: ROWS / 3 }, (_, i) => 1 + w + 3 * i)));
+    const load = new MirrorWorkload(mysqlDatabase(db), ['di_t', 'di_mirror'], (w) => writes(w, owned[w]));
     load.start();
     let result;
     try {

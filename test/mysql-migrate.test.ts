@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { adminPool, differences, helperTables, migrateMysql, schemaOf } from './support/mysql.js';
+import { adminPool, differences, helperTables, migrateMysql, mysqlDatabase, schemaOf } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
 const SEED = 30_000;
@@ -94,11 +94,11 @@ function writes(worker: number, ids: Set<number>): Statement {
 
 // Worker w owns the ids congruent to w mod 3: seeded rows and the ones it creates (999_999 is 0 mod 3).
 const nextId = [0, 1, 2].map((w) => 999_999 + w);
-const owned = (w: number) => new Set([...Array(SEED).keys()].map((i) => i + 1).filter((id) => id % 3 === w));
+const owned = [0, 1, 2].map((w) => new Set([...Array(SEED).keys()].map((i) => i + 1).filter((id) => id % 3 === w)));
 
 describe('MariaDB migration under concurrent writes', () => {
   it('ends with the new schema and exactly the rows of a mirror that took the same writes and the same ALTER', async () => {
-    const load = new MirrorWorkload(db, ['orders', 'orders_mirror'], writes, owned);
+    const load = new MirrorWorkload(mysqlDatabase(db), ['orders', 'orders_mirror'], (w) => writes(w, owned[w]));
     load.start();
     await new Promise((r) => setTimeout(r, 500));
     const result = await migrateMysql('orders', ALTER, { chunkTimeMs: 50, checksumChunkRows: 5000 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { silentReporter } from '../src/core/reporter.js';
-import { adminPool, differences, migrateMysql, mysqlUrl } from './support/mysql.js';
+import { adminPool, differences, migrateMysql, mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
@@ -38,7 +38,7 @@ describe('a lost connection', () => {
     await db.query(`INSERT INTO rc_t (id, v) SELECT seq, 0 FROM seq_1_to_${ROWS}`);
     await db.query('CREATE TABLE rc_mirror LIKE rc_t');
     await db.query('INSERT INTO rc_mirror SELECT * FROM rc_t');
-    const load = new MirrorWorkload(db, ['rc_t', 'rc_mirror'], writes, () => new Set());
+    const load = new MirrorWorkload(mysqlDatabase(db), ['rc_t', 'rc_mirror'], writes);
     const state = runState('rc_t', 'ADD COLUMN w INT', 'mysql', { chunkTimeMs: 10 });
     load.start();
     let kills = 0;

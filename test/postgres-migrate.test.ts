@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/reporter.js';
-import { MirrorWorkload, migratePg, pgHelpers, pgPool, pgSchemaOf, type Statement } from './support/pg.js';
+import { migratePg, pgHelpers, pgPool, pgSchemaOf, postgresDatabase } from './support/pg.js';
+import { MirrorWorkload, type Statement } from './support/workload.js';
 
 let db: pg.Pool;
 
@@ -115,21 +116,21 @@ describe('PostgreSQL migration under concurrent writes', () => {
   });
 
   it('ends with the new schema and exactly the rows of a mirror that took the same writes and the same ALTER', async () => {
-    const load = new MirrorWorkload(db, ['pm_orders', 'pm_mirror'], writes);
+    const load = new MirrorWorkload(postgresDatabase(db), ['pm_orders', 'pm_mirror'], writes);
     load.start();
     await new Promise((r) => setTimeout(r, 500));
     const result = await migratePg('public.pm_orders', ALTER, { chunkTimeMs: 50, checksumChunkRows: 5000 });
     await new Promise((r) => setTimeout(r, 500)); // writes after the cut-over land in the new table
-    await load.stop();
+    const stats = await load.stop();
 
     await db.query(`ALTER TABLE pm_mirror ${ALTER}`);
     console.log(
-      `postgres mirror test: ${load.transactions} write transactions, ${load.errors.length} errors, ` +
-        `longest write ${load.maxLatencyMs.toFixed(1)} ms; ${result.changesApplied} changes applied, ` +
+      `postgres mirror test: ${stats.transactions} write transactions, ${stats.errors.length} errors, ` +
+        `longest write ${stats.maxLatencyMs.toFixed(1)} ms; ${result.changesApplied} changes applied, ` +
         `cut-over blocked writers ${result.cutoverLockedMs} ms in ${result.cutoverAttempts} attempt(s)`,
     );
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(100);
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(100);
     expect(result.changesApplied).toBeGreaterThan(0);
     // The stream alone kept the shadow level: the first checksum round found nothing to repair.
     expect(result.checksumRounds).toBe(1);

@@ -5,7 +5,8 @@ import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { killDuringPhase } from './support/kill.js';
 import { waitFor } from './support/run.js';
 import { runCli } from './support/mysql.js';
-import { MirrorWorkload, Recorder, migratePg, pgDifferences, pgHelpers, pgPool, pgSchemaOf, pgUrl, type Statement } from './support/pg.js';
+import { Recorder, differences, migratePg, pgHelpers, pgPool, pgSchemaOf, pgUrl, postgresDatabase } from './support/pg.js';
+import { MirrorWorkload, type Statement } from './support/workload.js';
 
 // Large enough that the copy is still running when the kill arrives, even on a fast machine.
 const ROWS = 300_000;
@@ -48,7 +49,7 @@ describe('kill -9, then --resume (PostgreSQL)', () => {
     ['verify', 0],
   ])('killed during %s: the resumed run ends with exactly the rows of the mirror, under writes', async (phase, delay) => {
     await seed();
-    const load = new MirrorWorkload(db, ['rp_t', 'rp_mirror'], writes);
+    const load = new MirrorWorkload(postgresDatabase(db), ['rp_t', 'rp_mirror'], writes);
     load.start();
     try {
       const crash = await killDuringPhase(['--url', pgUrl(), '--table', 'rp_t', '--alter', ALTER, '--chunk-time-ms', '10'], phase, delay);
@@ -62,10 +63,10 @@ describe('kill -9, then --resume (PostgreSQL)', () => {
     } finally {
       await load.stop();
     }
-    expect(load.errors).toEqual([]);
+    expect(load.stats.errors).toEqual([]);
     await db.query(`ALTER TABLE rp_mirror ${ALTER}`);
     expect(await pgSchemaOf(db, 'rp_t')).toEqual(await pgSchemaOf(db, 'rp_mirror'));
-    expect(await pgDifferences(db, 'rp_t', 'rp_mirror')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(await differences(db, 'rp_t', 'rp_mirror')).toEqual([]);
     expect(await pgHelpers(db, 'rp_t')).toEqual(['rp_t__old']);
   });
 });

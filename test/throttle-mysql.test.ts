@@ -2,7 +2,7 @@ import net from 'node:net';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError } from '../src/core/errors.js';
-import { adminPool, differences, migrateMysql, schemaOf } from './support/mysql.js';
+import { adminPool, differences, migrateMysql, mysqlDatabase, schemaOf } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 import { background, runState, waitFor } from './support/run.js';
 
@@ -79,7 +79,7 @@ function writes(worker: number, ids: Set<number>): Statement {
   ids.add(to);
   return { sql: 'UPDATE {t} SET id = ? WHERE id = ?', values: [to, from] };
 }
-const owned = (w: number) => new Set([...Array(SEED).keys()].map((i) => i + 1).filter((id) => id % 3 === w));
+const owned = [0, 1, 2].map((w) => new Set([...Array(SEED).keys()].map((i) => i + 1).filter((id) => id % 3 === w)));
 
 describe('MariaDB replica lag', () => {
   it('holds back without cutting over while the replica SQL thread is stopped, then finishes with parity under writes', async () => {
@@ -89,7 +89,7 @@ describe('MariaDB replica lag', () => {
     await db.query('INSERT INTO th_orders_mirror SELECT * FROM th_orders');
     const schemaBefore = await schemaOf(db, 'th_orders');
     const state = runState('th_orders', ALTER, 'mysql', { maxLagMs: 500 });
-    const load = new MirrorWorkload(db, ['th_orders', 'th_orders_mirror'], writes, owned);
+    const load = new MirrorWorkload(mysqlDatabase(db), ['th_orders', 'th_orders_mirror'], (w) => writes(w, owned[w]));
 
     await replica.query('STOP SLAVE SQL_THREAD');
     try {
