@@ -48,14 +48,14 @@ describe.each(databases)('$name: a session lost during the verification', ({ ope
       },
     }));
     try {
-      const result = await migrateOn(db, t, 'ADD COLUMN note INT NULL', { checksumChunkRows: 500, dropOld: true }, engine);
+      const result = await migrateOn(db, t, 'ADD COLUMN note INT NULL', { checksumChunkRows: 500, dropOld: true }, { engine });
       expect(killed).toBe(1);
       expect(result.checksumRounds).toBeGreaterThanOrEqual(1);
     } finally {
       await real.close();
     }
     await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
-    expect(await db.differences(t, `${t}_m`)).toBe(0);
+    expect(await db.differences(t, `${t}_m`)).toEqual([]);
   });
 });
 

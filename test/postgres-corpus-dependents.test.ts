@@ -2,7 +2,8 @@
 // CASCADE / SET NULL) under writes that fire them, and views over the table.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratePg, migrateUnderWrites, pgDifferences, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, type Statement } from './support/pg.js';
+import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins } from './support/pg.js';
+import type { Statement } from './support/workload.js';
 
 let db: pg.Pool;
 
@@ -70,12 +71,12 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
 
   it('moves every foreign key to the new table, validated, and the cascades keep working', async () => {
     const alter = `ALTER COLUMN name TYPE varchar(100), ADD COLUMN extra int DEFAULT 0`;
-    const { load } = await migrateUnderWrites(db, ['pcd_a', 'pcd_b'], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    const { stats } = await migrateUnderWrites(db, ['pcd_a', 'pcd_b'], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(await pgSchemaOf(db, 'pcd_a')).toEqual(await pgSchemaOf(db, 'pcd_b'));
-    expect(await pgDifferences(db, 'pcd_a', 'pcd_b')).toEqual({ onlyA: 0, onlyB: 0 });
-    expect(await pgDifferences(db, 'pcd_a_child', 'pcd_b_child')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(await differences(db, 'pcd_a', 'pcd_b')).toEqual([]);
+    expect(await differences(db, 'pcd_a_child', 'pcd_b_child')).toEqual([]);
     expect(await pgHelpers(db, 'pcd_a')).toEqual(['pcd_a__old']);
 
     // Every constraint now joins the new table (the same names), and is valid.
@@ -108,8 +109,8 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
       [victim[0].id],
     );
     expect(after[0]).toEqual({ children: '0', reports: '0' });
-    expect(await pgDifferences(db, 'pcd_a', 'pcd_b')).toEqual({ onlyA: 0, onlyB: 0 });
-    expect(await pgDifferences(db, 'pcd_a_child', 'pcd_b_child')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(await differences(db, 'pcd_a', 'pcd_b')).toEqual([]);
+    expect(await differences(db, 'pcd_a_child', 'pcd_b_child')).toEqual([]);
     // And they still refuse what they should.
     await expect(db.query(`INSERT INTO pcd_a_child VALUES (-1, -1, 'orphan')`)).rejects.toThrow(/pcd_a_child_parent_fkey/);
     await expect(db.query(`INSERT INTO pcd_a VALUES (-1, 'x', 'XX', NULL)`)).rejects.toThrow(/pcd_a_country_fkey/);
@@ -137,11 +138,11 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
       if (r < 0.75) return { sql: `UPDATE {t} SET v = v || '+' WHERE parent = $1`, values: [mine[rnd(mine.length)]] };
       return { sql: `SELECT {t}_drop_parent($1)`, values: [mine.splice(rnd(mine.length), 1)[0]] };
     };
-    const { result, load } = await migrateUnderWrites(db, ['pcd_a_child', 'pcd_b_child'], alter, childWrites, { options: { chunkTimeMs: 20, lockTimeoutMs: 2000 } });
-    expect(load.errors).toEqual([]);
+    const { result, stats } = await migrateUnderWrites(db, ['pcd_a_child', 'pcd_b_child'], alter, childWrites, { options: { chunkTimeMs: 20, lockTimeoutMs: 2000 } });
+    expect(stats.errors).toEqual([]);
     expect(result.changesApplied).toBeGreaterThan(0);
     expect(await pgSchemaOf(db, 'pcd_a_child')).toEqual(await pgSchemaOf(db, 'pcd_b_child'));
-    expect(await pgDifferences(db, 'pcd_a_child', 'pcd_b_child')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(await differences(db, 'pcd_a_child', 'pcd_b_child')).toEqual([]);
     expect(await pgHelpers(db, 'pcd_a_child')).toEqual(['pcd_a_child__old']);
     const { rows } = await db.query(
       `SELECT conname, confrelid::regclass::text AS parent, convalidated FROM pg_constraint WHERE conrelid = 'pcd_a_child'::regclass AND contype = 'f'`,
@@ -149,7 +150,7 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
     expect(rows).toEqual([{ conname: 'pcd_a_child_parent_fkey', parent: 'pcd_a', convalidated: 't' }]);
     const { rows: orphans } = await db.query(`SELECT count(*) AS n FROM pcd_a_child c WHERE NOT EXISTS (SELECT 1 FROM pcd_a p WHERE p.id = c.parent)`);
     expect(orphans[0].n).toBe('0');
-    expect(await pgDifferences(db, 'pcd_a', 'pcd_b')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(await differences(db, 'pcd_a', 'pcd_b')).toEqual([]);
   }, 90_000);
 });
 
@@ -174,13 +175,13 @@ describe('a view over the table', () => {
   }
 
   it('reads the new table after the cut-over, views on the view too', async () => {
-    const { load } = await migrateUnderWrites(db, ['pcd_view', 'pcd_view_m'], `ADD COLUMN extra int DEFAULT 1, ALTER COLUMN label SET NOT NULL`, writes, {
+    const { stats } = await migrateUnderWrites(db, ['pcd_view', 'pcd_view_m'], `ADD COLUMN extra int DEFAULT 1, ALTER COLUMN label SET NOT NULL`, writes, {
       options: { chunkTimeMs: 20 },
     });
-    expect(load.errors).toEqual([]);
-    expect(await pgDifferences(db, 'pcd_view', 'pcd_view_m')).toEqual({ onlyA: 0, onlyB: 0 });
-    expect(await pgDifferences(db, 'pcd_view_big', 'pcd_view_m_big')).toEqual({ onlyA: 0, onlyB: 0 });
-    expect(await pgDifferences(db, 'pcd_view_sum', 'pcd_view_m_sum')).toEqual({ onlyA: 0, onlyB: 0 });
+    expect(stats.errors).toEqual([]);
+    expect(await differences(db, 'pcd_view', 'pcd_view_m')).toEqual([]);
+    expect(await differences(db, 'pcd_view_big', 'pcd_view_m_big')).toEqual([]);
+    expect(await differences(db, 'pcd_view_sum', 'pcd_view_m_sum')).toEqual([]);
     const { rows } = await db.query(
       `SELECT DISTINCT refobjid::regclass::text AS t FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
         WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class = 'pcd_view_big'::regclass AND d.refobjid <> r.ev_class`,

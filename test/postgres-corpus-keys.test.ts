@@ -3,17 +3,9 @@
 // and tables shadowcut must refuse up front.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  migratePg,
-  migrateUnderWrites,
-  pgDifferences,
-  pgDropTables,
-  pgHelpers,
-  pgPool,
-  pgSchemaOf,
-  pgTwins,
-  type Statement,
-} from './support/pg.js';
+import { migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, postgresDatabase } from './support/pg.js';
+import { expectMirrored } from './support/fixture.js';
+import type { Statement } from './support/workload.js';
 
 let db: pg.Pool;
 
@@ -30,11 +22,6 @@ afterAll(async () => {
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 
-async function expectMirrored(table: string, mirror: string) {
-  expect(await pgSchemaOf(db, table)).toEqual(await pgSchemaOf(db, mirror));
-  expect(await pgDifferences(db, table, mirror)).toEqual({ onlyA: 0, onlyB: 0 });
-  expect(await pgHelpers(db, table)).toEqual([`${table}__old`]);
-}
 
 /** Refused before anything is created: the message, no helper objects, the table as it was. */
 async function expectRefused(table: string, alter: string, message: RegExp) {
@@ -110,11 +97,11 @@ describe.each([
 
   it('is migrated through that index, and the new table keeps the replica identity', async () => {
     const alter = `ALTER COLUMN v TYPE bigint, ADD COLUMN extra text DEFAULT 'x'`;
-    const { result, load } = await migrateUnderWrites(db, [table, mirror], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    const { result, stats } = await migrateUnderWrites(db, [table, mirror], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(result.changesApplied).toBeGreaterThan(0);
-    await expectMirrored(table, mirror);
+    await expectMirrored(postgresDatabase(db), table, mirror);
     const { rows } = await db.query(
       `SELECT c.relreplident, (SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                                 WHERE i.indrelid = c.oid AND i.indisreplident) AS ri_index
@@ -179,11 +166,11 @@ describe('a composite key that updates change', () => {
 
   it('ends with exactly the mirror\'s rows', async () => {
     const alter = `ALTER COLUMN v TYPE varchar(300), ADD COLUMN extra int DEFAULT 3`;
-    const { result, load } = await migrateUnderWrites(db, ['pck_comp', 'pck_comp_m'], alter, writes, { options: { chunkTimeMs: 10 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    const { result, stats } = await migrateUnderWrites(db, ['pck_comp', 'pck_comp_m'], alter, writes, { options: { chunkTimeMs: 10 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(result.checksumRounds).toBe(1);
-    await expectMirrored('pck_comp', 'pck_comp_m');
+    await expectMirrored(postgresDatabase(db), 'pck_comp', 'pck_comp_m');
   }, 90_000);
 });
 
@@ -212,13 +199,13 @@ describe('identity ALWAYS and BY DEFAULT, and serial columns', () => {
 
   it('continues every sequence where the original stopped: new inserts get fresh values on both tables alike', async () => {
     const alter = `ALTER COLUMN v TYPE varchar(100), ADD COLUMN extra int DEFAULT 5`;
-    const { load } = await migrateUnderWrites(db, ['pck_ident', 'pck_ident_m'], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
-    await expectMirrored('pck_ident', 'pck_ident_m');
+    const { stats } = await migrateUnderWrites(db, ['pck_ident', 'pck_ident_m'], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
+    await expectMirrored(postgresDatabase(db), 'pck_ident', 'pck_ident_m');
     // Inserts after the migration: no collision, and the same values the mirror draws.
     for (const t of ['pck_ident', 'pck_ident_m']) await db.query(`INSERT INTO ${t} (v) SELECT 'after' FROM generate_series(1, 100)`);
-    await expectMirrored('pck_ident', 'pck_ident_m');
+    await expectMirrored(postgresDatabase(db), 'pck_ident', 'pck_ident_m');
     const { rows } = await db.query(
       `SELECT count(*) AS n, count(DISTINCT id) AS ids, count(DISTINCT s) AS ss, max(id) > ${SEED} AS fresh FROM pck_ident WHERE v = 'after'`,
     );
@@ -256,10 +243,10 @@ describe('stored generated columns', () => {
 
   it('are computed by the server, including one the ALTER adds', async () => {
     const alter = `ADD COLUMN c int DEFAULT 2, ADD COLUMN half numeric GENERATED ALWAYS AS (a / 2.0) STORED`;
-    const { load } = await migrateUnderWrites(db, ['pck_gen', 'pck_gen_m'], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
-    await expectMirrored('pck_gen', 'pck_gen_m');
+    const { stats } = await migrateUnderWrites(db, ['pck_gen', 'pck_gen_m'], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
+    await expectMirrored(postgresDatabase(db), 'pck_gen', 'pck_gen_m');
     const { rows } = await db.query(`SELECT count(*) AS wrong FROM pck_gen WHERE total <> a::int8 * coalesce(b, 1) OR half <> a / 2.0`);
     expect(rows[0].wrong).toBe('0');
   }, 90_000);

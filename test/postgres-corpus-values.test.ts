@@ -3,17 +3,9 @@
 // mirror that took the same writes in the same transactions and the same ALTER.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  migrateUnderWrites,
-  pgDifferences,
-  pgDropTables,
-  pgHelpers,
-  pgPool,
-  pgSchemaOf,
-  pgTextDifferences,
-  pgTwins,
-  type Statement,
-} from './support/pg.js';
+import { migrateUnderWrites, pgDropTables, pgPool, pgTwins, postgresDatabase } from './support/pg.js';
+import { expectMirrored } from './support/fixture.js';
+import { OwnedIds, type Statement } from './support/workload.js';
 
 let db: pg.Pool;
 
@@ -32,33 +24,6 @@ afterAll(async () => {
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
 
-/** Integer ids owned by worker `id % 3`, so writers never touch each other's rows. */
-class Owned {
-  private readonly ids: number[][] = [[], [], []];
-  private next: number;
-  constructor(seed: number) {
-    for (let id = 1; id <= seed; id++) this.ids[id % 3].push(id);
-    this.next = seed;
-  }
-  pick(w: number): number {
-    return this.ids[w][rnd(this.ids[w].length)];
-  }
-  fresh(w: number): number {
-    do this.next++;
-    while (this.next % 3 !== w);
-    this.ids[w].push(this.next);
-    return this.next;
-  }
-  remove(w: number): number {
-    return this.ids[w].splice(rnd(this.ids[w].length), 1)[0];
-  }
-}
-
-async function expectMirrored(table: string, mirror: string, { text = false } = {}) {
-  expect(await pgSchemaOf(db, table)).toEqual(await pgSchemaOf(db, mirror));
-  expect(text ? await pgTextDifferences(db, table, mirror) : await pgDifferences(db, table, mirror)).toEqual({ onlyA: 0, onlyB: 0 });
-  expect(await pgHelpers(db, table)).toEqual([`${table}__old`]);
-}
 
 /** 6,400 characters of md5 hex per value, stored out of line and uncompressed (STORAGE EXTERNAL). */
 const big = (seed: string) => `(SELECT string_agg(md5(g::text || ${seed}), '') FROM generate_series(1, 200) g)`;
@@ -70,7 +35,7 @@ describe.each([
   const table = `pcv_toast_${identity.toLowerCase()}`;
   const mirror = `${table}_m`;
   const SEED = 12_000;
-  const ids = new Owned(SEED);
+  const ids = new OwnedIds(SEED);
 
   beforeAll(async () => {
     await pgTwins(
@@ -100,11 +65,11 @@ describe.each([
 
   it('keeps every out-of-line value that updates of other columns left alone', async () => {
     const alter = `ALTER COLUMN qty TYPE bigint, ADD COLUMN extra text DEFAULT 'x'`;
-    const { result, load } = await migrateUnderWrites(db, [table, mirror], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    const { result, stats } = await migrateUnderWrites(db, [table, mirror], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(result.changesApplied).toBeGreaterThan(0);
-    await expectMirrored(table, mirror);
+    await expectMirrored(postgresDatabase(db), table, mirror);
     // The toasted values are really there, and the new table keeps the replica identity.
     const { rows } = await db.query(
       `SELECT count(*) FILTER (WHERE length(body) = 6400) AS toasted, (SELECT relreplident FROM pg_class WHERE oid = $1::regclass) AS ident
@@ -118,7 +83,7 @@ describe.each([
 
 describe('enums, domains, arrays of enums; json keeps its text, jsonb its value', () => {
   const SEED = 15_000;
-  const ids = new Owned(SEED);
+  const ids = new OwnedIds(SEED);
 
   beforeAll(async () => {
     await db.query(`DROP TABLE IF EXISTS pcv_types, pcv_types_m CASCADE`);
@@ -162,12 +127,12 @@ describe('enums, domains, arrays of enums; json keeps its text, jsonb its value'
 
   it('carries each value exactly, the json text byte for byte', async () => {
     const alter = `ADD COLUMN extra text DEFAULT 'e', ALTER COLUMN label TYPE varchar(40)`;
-    const { result, load } = await migrateUnderWrites(db, ['pcv_types', 'pcv_types_m'], alter, writes, { options: { chunkTimeMs: 20 } });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    const { result, stats } = await migrateUnderWrites(db, ['pcv_types', 'pcv_types_m'], alter, writes, { options: { chunkTimeMs: 20 } });
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(result.changesApplied).toBeGreaterThan(0);
-    // json has no equality operator: compare each row's text, which is also stricter.
-    await expectMirrored('pcv_types', 'pcv_types_m', { text: true });
+    // Rows are compared by their text: json has no equality operator.
+    await expectMirrored(postgresDatabase(db), 'pcv_types', 'pcv_types_m');
     const { rows } = await db.query(
       `SELECT count(*) FILTER (WHERE j::text = '{"b": ' || id || ',   "a" : [1,2 ,3],"b":"dup"}') AS json_text,
               count(*) FILTER (WHERE jb::text = '{"a": [1, 2, 3], "b": "dup", "n": 1.50}') AS jsonb_text FROM pcv_types`,
@@ -179,7 +144,7 @@ describe('enums, domains, arrays of enums; json keeps its text, jsonb its value'
 
 describe('timestamps across time zones, infinities, BC dates, NaN, -0, int8 beyond 2^53, NULL over a default', () => {
   const SEED = 12_000;
-  const ids = new Owned(SEED);
+  const ids = new OwnedIds(SEED);
 
   beforeAll(async () => {
     await pgTwins(
@@ -231,16 +196,15 @@ describe('timestamps across time zones, infinities, BC dates, NaN, -0, int8 beyo
     const alter = `ALTER COLUMN big TYPE numeric, ALTER COLUMN n TYPE numeric, ADD COLUMN extra int DEFAULT 1`;
     const zoned = pgPoolIn(ZONE);
     try {
-      const { result, load } = await migrateUnderWrites(zoned, ['pcv_special', 'pcv_special_m'], alter, writes, { options: { chunkTimeMs: 20 } });
-      expect(load.errors).toEqual([]);
+      const { result, stats } = await migrateUnderWrites(zoned, ['pcv_special', 'pcv_special_m'], alter, writes, { options: { chunkTimeMs: 20 } });
+      expect(stats.errors).toEqual([]);
       expect(result.changesApplied).toBeGreaterThan(0);
-    expect(load.transactions).toBeGreaterThan(20);
+      expect(stats.transactions).toBeGreaterThan(20);
     } finally {
       await zoned.end();
     }
-    // Row text tells -0 from 0 (equal as float8), so compare both ways.
-    await expectMirrored('pcv_special', 'pcv_special_m', { text: true });
-    await expectMirrored('pcv_special', 'pcv_special_m');
+    // Rows are compared by their text, which tells -0 from 0 (equal as float8).
+    await expectMirrored(postgresDatabase(db), 'pcv_special', 'pcv_special_m');
     const { rows } = await db.query(
       `SELECT count(*) FILTER (WHERE f8::text = '-0') AS neg_zero, count(*) FILTER (WHERE dflt IS NULL) AS nulls,
               count(*) FILTER (WHERE at = '-infinity') AS neg_inf FROM pcv_special`,
@@ -292,14 +256,14 @@ describe('a text key under a non-C collation', () => {
 
   it('walks the keys in the column\'s collation order and misses none', async () => {
     // Many small chunks: every boundary is a place where the wrong order would skip or repeat rows.
-    const { result, load } = await migrateUnderWrites(db, ['pcv_coll', 'pcv_coll_m'], 'ADD COLUMN extra int', writes, {
+    const { result, stats } = await migrateUnderWrites(db, ['pcv_coll', 'pcv_coll_m'], 'ADD COLUMN extra int', writes, {
       options: { chunkTimeMs: 5 },
     });
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(20);
+    expect(stats.errors).toEqual([]);
+    expect(stats.transactions).toBeGreaterThan(20);
     expect(result.checksumRounds).toBe(1);
     expect(result.changesApplied).toBeGreaterThan(0);
-    await expectMirrored('pcv_coll', 'pcv_coll_m');
+    await expectMirrored(postgresDatabase(db), 'pcv_coll', 'pcv_coll_m');
     const { rows } = await db.query(
       `SELECT collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE attrelid = 'pcv_coll'::regclass AND attname = 'k'`,
     );

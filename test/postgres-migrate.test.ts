@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/reporter.js';
-import { MirrorWorkload, migratePg, pgHelpers, pgPool, pgSchemaOf, type Statement } from './support/pg.js';
+import { migratePg, pgHelpers, pgPool, pgSchemaOf } from './support/pg.js';
 
 let db: pg.Pool;
 
@@ -13,137 +13,7 @@ afterAll(async () => {
   await db.end();
 });
 
-const SEED = 30_000;
-const BASE = 9007199254740993n; // 2^53 + 1: a Number would round it
-const ALTER = `ALTER COLUMN qty TYPE bigint, ADD COLUMN note text DEFAULT 'none', ALTER COLUMN label TYPE varchar(200), DROP COLUMN dropped`;
-
-const COLUMNS = `
-  region int NOT NULL,
-  id int8 NOT NULL,
-  seq int8 GENERATED ALWAYS AS IDENTITY,
-  qty int NOT NULL,
-  price numeric(60,30),
-  big int8,
-  at timestamptz,
-  mood pm_mood NOT NULL DEFAULT 'new',
-  bin bytea,
-  doc jsonb,
-  tags text[],
-  body text,
-  label text,
-  with_default int DEFAULT 7,
-  dropped int,
-  doubled numeric GENERATED ALWAYS AS (big::numeric * 2) STORED,
-  PRIMARY KEY (region, id)`;
-
-/** An incompressible, deterministic value large enough to be stored out of line (TOASTed). */
-const toasted = (seed: string) => `(SELECT string_agg(md5(g::text || ${seed}), '') FROM generate_series(1, 200) g)`;
-
-// Each worker owns the ids it created or seeded in its region; keys move only within a region.
-const owned: bigint[][] = [[], [], []];
-const counter = [0n, 0n, 0n];
-const pick = (w: number) => owned[w][Math.floor(Math.random() * owned[w].length)];
-const fresh = (w: number) => BASE + 10_000_000n + ++counter[w];
-
-function writes(w: number): Statement {
-  const r = Math.random();
-  const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
-  if (r < 0.35 && owned[w].length) {
-    // Leaves `body` alone: the stream sends unchanged TOASTed values as 'u', never their content.
-    return {
-      sql: `UPDATE {t} SET qty = qty + 1, price = $1, at = $2, doc = jsonb_set(doc, '{n}', to_jsonb($3::int)),
-                           tags = ARRAY[$3::text, NULL], mood = 'paid' WHERE region = $4 AND id = $5`,
-      values: [`-12345678901234567890123456789.${micros}000000000000000000000001`, `2025-06-01 12:00:00.${micros}+00`, w, w, String(pick(w))],
-    };
-  }
-  if (r < 0.4 && owned[w].length) {
-    return { sql: `UPDATE {t} SET body = ${toasted('$1')} WHERE region = $2 AND id = $3`, values: [micros, w, String(pick(w))] };
-  }
-  if (r < 0.6) {
-    const id = fresh(w);
-    owned[w].push(id);
-    return {
-      sql: `INSERT INTO {t} (region, id, qty, price, big, at, mood, bin, doc, tags, body, label, with_default)
-            VALUES ($1, $2, 1, '0.000000000000000000000000000001', 9223372036854775807, $3, 'shipped', '\\xdeadbeef00',
-                    '{"big": 9007199254740993, "f": 0.1}', ARRAY['a', NULL, 'c'], 'new row', $4, NULL)`,
-      values: [w, String(id), `2025-01-01 00:00:00.${micros}+00`, `crab 🦀 ${micros}`],
-      serial: true,
-    };
-  }
-  if (r < 0.75 && owned[w].length > 100) {
-    const i = Math.floor(Math.random() * owned[w].length);
-    const [id] = owned[w].splice(i, 1);
-    return { sql: 'DELETE FROM {t} WHERE region = $1 AND id = $2', values: [w, String(id)] };
-  }
-  if (r < 0.9 && owned[w].length) {
-    const i = Math.floor(Math.random() * owned[w].length);
-    const from = owned[w][i];
-    const to = fresh(w);
-    owned[w][i] = to;
-    return { sql: 'UPDATE {t} SET id = $1 WHERE region = $2 AND id = $3', values: [String(to), w, String(from)] };
-  }
-  const id = fresh(w);
-  owned[w].push(id);
-  // Columns left out take their defaults (mood 'new', with_default 7).
-  return { sql: 'INSERT INTO {t} (region, id, qty) VALUES ($1, $2, 0)', values: [w, String(id)], serial: true };
-}
-
-describe('PostgreSQL migration under concurrent writes', () => {
-  beforeAll(async () => {
-    await db.query(`DROP TABLE IF EXISTS pm_orders, pm_mirror, pm_orders__new, pm_orders__old`);
-    await db.query(`DROP TYPE IF EXISTS pm_mood`);
-    await db.query(`CREATE TYPE pm_mood AS ENUM ('new', 'paid', 'shipped')`);
-    for (const t of ['pm_orders', 'pm_mirror']) {
-      await db.query(`CREATE TABLE ${t} (${COLUMNS})`);
-      await db.query(`CREATE INDEX ON ${t} (at)`);
-      await db.query(`
-        INSERT INTO ${t} (region, id, qty, price, big, at, mood, bin, doc, tags, body, label, with_default, dropped)
-        SELECT g % 3, ${BASE} + g, g % 13, ('123456789012345678901234567890.' || lpad(g::text, 30, '0'))::numeric,
-               9223372036854775807 - g, '2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second',
-               (ARRAY['new', 'paid', 'shipped']::pm_mood[])[1 + g % 3], decode(lpad(to_hex(g), 8, '0'), 'hex'),
-               jsonb_build_object('n', g, 'big', 9007199254740993, 'f', 0.1), ARRAY[g::text, NULL],
-               CASE WHEN g % 500 = 0 THEN ${toasted('g::text')} ELSE 'row ' || g END,
-               CASE WHEN g % 7 = 0 THEN NULL ELSE 'crab 🦀 ' || g END, CASE WHEN g % 11 = 0 THEN NULL ELSE g END, g
-          FROM generate_series(1, ${SEED}) g`);
-    }
-    for (let g = 1; g <= SEED; g++) owned[g % 3].push(BASE + BigInt(g));
-  }, 60_000);
-
-  afterAll(async () => {
-    await db.query(`DROP TABLE IF EXISTS pm_orders, pm_mirror, pm_orders__new, pm_orders__old`);
-    await db.query(`DROP TYPE IF EXISTS pm_mood`);
-  });
-
-  it('ends with the new schema and exactly the rows of a mirror that took the same writes and the same ALTER', async () => {
-    const load = new MirrorWorkload(db, ['pm_orders', 'pm_mirror'], writes);
-    load.start();
-    await new Promise((r) => setTimeout(r, 500));
-    const result = await migratePg('public.pm_orders', ALTER, { chunkTimeMs: 50, checksumChunkRows: 5000 });
-    await new Promise((r) => setTimeout(r, 500)); // writes after the cut-over land in the new table
-    await load.stop();
-
-    await db.query(`ALTER TABLE pm_mirror ${ALTER}`);
-    console.log(
-      `postgres mirror test: ${load.transactions} write transactions, ${load.errors.length} errors, ` +
-        `longest write ${load.maxLatencyMs.toFixed(1)} ms; ${result.changesApplied} changes applied, ` +
-        `cut-over blocked writers ${result.cutoverLockedMs} ms in ${result.cutoverAttempts} attempt(s)`,
-    );
-    expect(load.errors).toEqual([]);
-    expect(load.transactions).toBeGreaterThan(100);
-    expect(result.changesApplied).toBeGreaterThan(0);
-    // The stream alone kept the shadow level: the first checksum round found nothing to repair.
-    expect(result.checksumRounds).toBe(1);
-    expect(await pgSchemaOf(db, 'pm_orders')).toEqual(await pgSchemaOf(db, 'pm_mirror'));
-    const { rows } = await db.query(
-      `SELECT (SELECT count(*) FROM (SELECT * FROM pm_orders EXCEPT ALL SELECT * FROM pm_mirror) a) AS only_new,
-              (SELECT count(*) FROM (SELECT * FROM pm_mirror EXCEPT ALL SELECT * FROM pm_orders) b) AS only_mirror,
-              (SELECT count(*) FROM pm_orders) AS n`,
-    );
-    expect(rows[0]).toEqual({ only_new: '0', only_mirror: '0', n: rows[0].n });
-    expect(Number(rows[0].n)).toBeGreaterThan(SEED / 2);
-    expect(await pgHelpers(db, 'pm_orders')).toEqual(['pm_orders__old']);
-  }, 120_000);
-});
+// The migration under concurrent writes, for both engines: test/migrate.test.ts.
 
 describe('what is bound to the old table moves to the new one', () => {
   beforeAll(async () => {

@@ -40,7 +40,7 @@ describe.each(databases)('$name: one run per table at a time', ({ open }) => {
     await waitFor('the run to end', () => first.settled, null, 60_000);
     expect(first.error).toBeUndefined();
     await db.query(`ALTER TABLE ${t}_mirror ${alter}`);
-    expect(await db.differences(t, `${t}_mirror`)).toBe(0);
+    expect(await db.differences(t, `${t}_mirror`)).toEqual([]);
 
     // Released with the run: the next one on the table goes ahead.
     const next = await migrateOn(db, t, 'ADD COLUMN other int NULL', { dropOld: true });

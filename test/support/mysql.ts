@@ -4,10 +4,17 @@ import mysql from 'mysql2/promise';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/runner.js';
 import type { MigrationRequest } from '../../src/core/types.js';
+import type { Database } from './fixture.js';
 
 export function mysqlUrl(): string {
   const url = process.env.SHADOWCUT_MYSQL_URL;
   if (!url) throw new Error('SHADOWCUT_MYSQL_URL is not set; the vitest global setup starts the servers');
+  return url;
+}
+
+export function mysqlReplicaUrl(): string {
+  const url = process.env.SHADOWCUT_MYSQL_REPLICA_URL;
+  if (!url) throw new Error('SHADOWCUT_MYSQL_REPLICA_URL is not set; the vitest global setup starts the servers');
   return url;
 }
 
@@ -84,4 +91,60 @@ export async function differences(db: mysql.Pool, a: string, b: string, key: str
 export async function tableChecksum(db: mysql.Pool, table: string): Promise<string> {
   const [[r]] = await db.query<mysql.RowDataPacket[]>(`CHECKSUM TABLE \`${table}\` EXTENDED`);
   return String(r.Checksum);
+}
+
+/** The MariaDB primary as a fixture `Database`, on `shared` if given (then left open by close()). */
+export function mysqlDatabase(shared?: mysql.Pool): Database {
+  let own: mysql.Pool | null = null;
+  let replicaPool: mysql.Pool | null = null;
+  const db = () => shared ?? (own ??= adminPool());
+  const replica = () => (replicaPool ??= mysql.createPool({ uri: mysqlReplicaUrl(), connectionLimit: 2 }));
+  const run = async (on: mysql.Pool | mysql.PoolConnection, sql: string, values?: unknown[]) => {
+    const [rows] = await on.query({ sql, values, rowsAsArray: true });
+    return Array.isArray(rows) ? (rows as unknown[][]) : [];
+  };
+  const names = async (sql: string, values: unknown[]) => (await run(db(), sql, values)).map((r) => String(r[0])).sort();
+  return {
+    kind: 'mysql',
+    get url() {
+      return mysqlUrl();
+    },
+    query: (sql, values) => run(db(), sql, values),
+    param: () => '?',
+    async session() {
+      const conn = await db().getConnection();
+      return { query: (sql, values) => run(conn, sql, values), release: () => conn.release() };
+    },
+    engine: () => createMysqlEngine(mysqlUrl()),
+    async drop(...tables) {
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      await db().query(`DROP TABLE IF EXISTS ${all.map((t) => `\`${t}\``).join(', ')}`);
+    },
+    series: (rows) => `SELECT seq AS g FROM seq_1_to_${rows}`,
+    differences: (a, b) => differences(db(), a, b),
+    schema: (table) => schemaOf(db(), table),
+    helpers: (table) =>
+      names('SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?', [
+        `${table.replaceAll('_', '\\_')}\\_\\_%`,
+      ]),
+    indexes: async (table) => [...new Set((await run(db(), `SHOW INDEX FROM \`${table}\``)).map((r) => String(r[2])))].sort(),
+    killSession: async (id) => void (await db().query(`KILL ${Number(id)}`)),
+    cli: (args) => runCli(args, mysqlUrl()),
+    replica: {
+      get url() {
+        return mysqlReplicaUrl();
+      },
+      pause: async () => void (await replica().query('STOP SLAVE SQL_THREAD')),
+      async resume() {
+        await replica().query('START SLAVE SQL_THREAD');
+        const [[primary]] = await db().query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS pos');
+        const [[waited]] = await replica().query<mysql.RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, 60) AS r', [primary.pos]);
+        if (Number(waited.r) !== 0) throw new Error('the replica did not catch up within 60 s');
+      },
+    },
+    async close() {
+      await own?.end();
+      await replicaPool?.end();
+    },
+  };
 }

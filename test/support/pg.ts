@@ -2,6 +2,9 @@ import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
+import type { Database } from './fixture.js';
+import { runCli } from './mysql.js';
+import { MirrorWorkload, type Statement } from './workload.js';
 
 export const pgUrl = () => {
   const value = process.env.SHADOWCUT_PG_URL;
@@ -11,6 +14,12 @@ export const pgUrl = () => {
 
 // Values as the server's text on the test side too, so the comparison is not blurred by JS types.
 const raw = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+export const pgStandbyUrl = () => {
+  const value = process.env.SHADOWCUT_PG_STANDBY_URL;
+  if (!value) throw new Error('SHADOWCUT_PG_STANDBY_URL is not set; the vitest global setup starts the servers');
+  return value;
+};
 
 export function pgPool(): pg.Pool {
   return new pg.Pool({ connectionString: pgUrl(), max: 12, types: raw });
@@ -48,83 +57,21 @@ export async function pgSchemaOf(db: pg.Pool, table: string): Promise<string[]> 
   return rows.map((r) => r.c);
 }
 
-/** Rows only in a, and only in b (EXCEPT ALL both ways); both zero means equal. */
-export async function pgDifferences(db: pg.Pool, a: string, b: string): Promise<{ onlyA: number; onlyB: number }> {
-  const { rows } = await db.query(
-    `SELECT (SELECT count(*) FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b}) x)::int AS a,
-            (SELECT count(*) FROM (SELECT * FROM ${b} EXCEPT ALL SELECT * FROM ${a}) y)::int AS b`,
-  );
-  return { onlyA: Number(rows[0].a), onlyB: Number(rows[0].b) };
-}
-
-export type Statement = { sql: string; values: unknown[]; serial?: boolean };
-
 /**
- * Concurrent writers running each statement against the table and its mirror in one transaction:
- * the mirror is the ground truth. Writers own disjoint regions (the first key column), so they
- * never conflict; any error is shadowcut's. Inserts take an advisory lock so identity values are
- * drawn in the same order from both tables' sequences.
+ * Rows of `a` that `b` lacks, then rows of `b` that `a` lacks (EXCEPT ALL both ways, up to 10 each,
+ * as `table:row`); empty means equal. `a` and `b` are tables or aliased subqueries. Rows are
+ * compared by their text (`r::text`): that works for types without an equality operator (json) and
+ * sees what equality hides (float8 -0 = 0, numeric 1.0 = 1.00, json whitespace), while two rows
+ * with the same text are also equal.
  */
-export class MirrorWorkload {
-  private running = false;
-  private loops: Promise<void>[] = [];
-  transactions = 0;
-  errors: string[] = [];
-  maxLatencyMs = 0;
-
-  constructor(
-    private readonly db: pg.Pool,
-    private readonly tables: [string, string],
-    private readonly next: (worker: number) => Statement,
-    private readonly workers = 3,
-  ) {}
-
-  start(): void {
-    this.running = true;
-    for (let w = 0; w < this.workers; w++) this.loops.push(this.loop(w));
-  }
-
-  async stop() {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  private async loop(worker: number): Promise<void> {
-    const client = await this.db.connect();
-    try {
-      while (this.running) {
-        const statement = this.next(worker);
-        const t0 = performance.now();
-        try {
-          await client.query('BEGIN');
-          if (statement.serial) await client.query('SELECT pg_advisory_xact_lock(4242)');
-          for (const table of this.tables) await client.query(statement.sql.replaceAll('{t}', table), statement.values);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {});
-          this.errors.push((error as Error).message);
-        }
-        this.maxLatencyMs = Math.max(this.maxLatencyMs, performance.now() - t0);
-        this.transactions++;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    } finally {
-      client.release();
-    }
-  }
-}
-
-
-/**
- * Like pgDifferences, but compares each row's text (`SELECT r::text FROM t r`): works for types
- * without an equality operator (json) and sees what equality hides (float8 -0 = 0, json whitespace).
- */
-export async function pgTextDifferences(db: pg.Pool, a: string, b: string): Promise<{ onlyA: number; onlyB: number }> {
-  const { rows } = await db.query(
-    `SELECT (SELECT count(*) FROM (SELECT r::text FROM ${a} r EXCEPT ALL SELECT r::text FROM ${b} r) x)::int AS a,
-            (SELECT count(*) FROM (SELECT r::text FROM ${b} r EXCEPT ALL SELECT r::text FROM ${a} r) y)::int AS b`,
-  );
-  return { onlyA: Number(rows[0].a), onlyB: Number(rows[0].b) };
+export async function differences(db: pg.Pool, a: string, b: string): Promise<string[]> {
+  const missing = async (from: string, to: string) => {
+    const { rows } = await db.query(
+      `SELECT r::text AS row FROM (SELECT * FROM ${from}) r EXCEPT ALL SELECT r::text FROM (SELECT * FROM ${to}) r LIMIT 10`,
+    );
+    return rows.map((r) => `${from}:${r.row}`);
+  };
+  return [...(await missing(a, b)), ...(await missing(b, a))];
 }
 
 /** Drops the tables with their dependants, and what a migration of each leaves (`__new`, `__old`). */
@@ -158,7 +105,7 @@ export async function migrateUnderWrites(
     afterMs?: number;
   } = {},
 ) {
-  const load = new MirrorWorkload(db, [table, mirror], next, workers);
+  const load = new MirrorWorkload(postgresDatabase(db), [table, mirror], next, workers);
   load.start();
   let result: Awaited<ReturnType<typeof migratePg>>;
   try {
@@ -169,7 +116,72 @@ export async function migrateUnderWrites(
     await load.stop();
   }
   await db.query(`ALTER TABLE ${mirror} ${alter}`);
-  return { result, load };
+  return { result, stats: load.stats };
+}
+
+/** The PostgreSQL primary as a fixture `Database`, on `shared` if given (then left open by close()). */
+export function postgresDatabase(shared?: pg.Pool): Database {
+  let own: pg.Pool | null = null;
+  let standbyPool: pg.Pool | null = null;
+  const db = () => shared ?? (own ??= pgPool());
+  const standby = () => (standbyPool ??= new pg.Pool({ connectionString: pgStandbyUrl(), max: 2 }));
+  const run = async (on: pg.Pool | pg.PoolClient, text: string, values?: unknown[]) => {
+    const result: pg.QueryResult | pg.QueryResult[] = await on.query({ text, values, rowMode: 'array' });
+    return Array.isArray(result) ? [] : (result.rows as unknown[][]); // several statements: no rows wanted
+  };
+  const names = async (text: string, values: unknown[]) => (await run(db(), text, values)).map((r) => String(r[0])).sort();
+  const like = (table: string) => table.replaceAll('_', '\\_');
+  return {
+    kind: 'postgres',
+    get url() {
+      return pgUrl();
+    },
+    query: (sql, values) => run(db(), sql, values),
+    param: (n) => `$${n}`,
+    async session() {
+      const client = await db().connect();
+      return { query: (sql, values) => run(client, sql, values), release: () => client.release() };
+    },
+    engine: () => createPostgresEngine(pgUrl()),
+    async drop(...tables) {
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
+    },
+    series: (rows) => `SELECT generate_series(1, ${rows}) AS g`,
+    differences: (a, b) => differences(db(), a, b),
+    schema: async (table) => (await pgSchemaOf(db(), table)).join('\n'),
+    helpers: (table) =>
+      names(
+        `SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'
+         UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $2
+         UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2`,
+        [`${like(table)}\\_\\_%`, `shadowcut\\_${like(table)}\\_%`],
+      ),
+    indexes: (table) => names('SELECT indexname FROM pg_indexes WHERE tablename = $1', [table]),
+    killSession: async (id) => void (await db().query('SELECT pg_terminate_backend($1)', [id])),
+    cli: (args) => runCli(args, pgUrl()),
+    replica: {
+      get url() {
+        return pgStandbyUrl();
+      },
+      pause: async () => void (await standby().query('SELECT pg_wal_replay_pause()')),
+      async resume() {
+        await standby().query('SELECT pg_wal_replay_resume()');
+        const { rows } = await db().query('SELECT pg_current_wal_lsn() AS lsn');
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const { rows: replayed } = await standby().query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn]);
+          if (replayed[0].done) return;
+          if (Date.now() > deadline) throw new Error('the standby did not catch up within 60 s');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+    },
+    async close() {
+      await own?.end();
+      await standbyPool?.end();
+    },
+  };
 }
 
 /** A change sink that records what a stream reports: each key with the position it came with. */

@@ -1,19 +1,31 @@
-import type mysql from 'mysql2/promise';
+import type { Database } from './fixture.js';
 
 export interface WorkloadStats {
   transactions: number;
   errors: string[];
-  /** Longest single write transaction, ms: the worst stall an application saw. */
+  /** Longest single write transaction, ms: the worst stall an application saw. Logged, never asserted. */
   maxLatencyMs: number;
   p99LatencyMs: number;
 }
 
-export type Statement = { sql: string; values: unknown[] };
+/**
+ * One write, run on the table and on its mirror: `{t}` stands for each table's name, and the
+ * placeholders are the engine's own (`db.param(n)`). `serial` writes are taken one at a time across
+ * writers, so values the tables draw themselves (identity, AUTO_INCREMENT) come in the same order.
+ */
+export type Statement = { sql: string; values: unknown[]; serial?: boolean };
+
+// A session lock for MySQL (released after the transaction), a transaction lock for PostgreSQL.
+const serialize = {
+  mysql: { take: "SELECT GET_LOCK('shadowcut_mirror', 60)", give: "DO RELEASE_LOCK('shadowcut_mirror')" },
+  postgres: { take: 'SELECT pg_advisory_xact_lock(4242)', give: null },
+};
 
 /**
  * Concurrent writers. Each transaction runs the same statement against the table and its mirror,
- * so the mirror is the ground truth a correct migration must reproduce. Writers own disjoint id
- * sets so they never deadlock one another: any error is shadowcut's doing.
+ * so the mirror is the ground truth a correct migration must reproduce. `next` gives each writer
+ * rows of its own (worker w owning the keys congruent to w mod 3, say), so writers never conflict
+ * or deadlock one another: any error is shadowcut's doing.
  */
 export class MirrorWorkload {
   private running = false;
@@ -22,10 +34,9 @@ export class MirrorWorkload {
   readonly stats: WorkloadStats = { transactions: 0, errors: [], maxLatencyMs: 0, p99LatencyMs: 0 };
 
   constructor(
-    private readonly db: mysql.Pool,
+    private readonly db: Database,
     private readonly tables: [string, string],
-    private readonly next: (worker: number, ids: Set<number>) => Statement,
-    private readonly ownedIds: (worker: number) => Set<number>,
+    private readonly next: (worker: number) => Statement,
     private readonly workers = 3,
   ) {}
 
@@ -43,19 +54,23 @@ export class MirrorWorkload {
   }
 
   private async loop(worker: number): Promise<void> {
-    const ids = this.ownedIds(worker);
-    const conn = await this.db.getConnection();
+    const session = await this.db.session();
+    const name = (table: string) => (this.db.kind === 'mysql' ? `\`${table}\`` : table);
+    const lock = serialize[this.db.kind];
     try {
       while (this.running) {
-        const stmt = this.next(worker, ids);
+        const statement = this.next(worker);
         const t0 = performance.now();
         try {
-          await conn.beginTransaction();
-          for (const table of this.tables) await conn.query(stmt.sql.replaceAll('{t}', `\`${table}\``), stmt.values);
-          await conn.commit();
+          await session.query('BEGIN');
+          if (statement.serial) await session.query(lock.take);
+          for (const table of this.tables) await session.query(statement.sql.replaceAll('{t}', name(table)), statement.values);
+          await session.query('COMMIT');
         } catch (error) {
-          await conn.rollback().catch(() => {});
+          await session.query('ROLLBACK').catch(() => {});
           this.stats.errors.push((error as Error).message);
+        } finally {
+          if (statement.serial && lock.give) await session.query(lock.give).catch(() => {});
         }
         const ms = performance.now() - t0;
         this.latencies.push(ms);
@@ -64,7 +79,39 @@ export class MirrorWorkload {
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
-      conn.release();
+      session.release();
     }
+  }
+}
+
+const rnd = (n: number) => Math.floor(Math.random() * n);
+
+/**
+ * Integer ids owned by worker `id % 3`, so writers never touch each other's rows: the seeded
+ * 1..seed, and the fresh ones a worker makes, above `above`.
+ */
+export class OwnedIds {
+  private readonly ids: number[][] = [[], [], []];
+  private next: number;
+  constructor(seed: number, above = seed) {
+    for (let id = 1; id <= seed; id++) this.ids[id % 3].push(id);
+    this.next = above;
+  }
+  size(w: number): number {
+    return this.ids[w].length;
+  }
+  pick(w: number): number {
+    return this.ids[w][rnd(this.ids[w].length)];
+  }
+  /** A new id, owned by `w` from now on. */
+  fresh(w: number): number {
+    do this.next++;
+    while (this.next % 3 !== w);
+    this.ids[w].push(this.next);
+    return this.next;
+  }
+  /** One of `w`'s ids, no longer owned (deleted or re-keyed). */
+  remove(w: number): number {
+    return this.ids[w].splice(rnd(this.ids[w].length), 1)[0];
   }
 }

@@ -1,0 +1,213 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { AbortedError } from '../src/core/errors.js';
+import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
+import { mysqlDatabase } from './support/mysql.js';
+import { background, runState, waitFor } from './support/run.js';
+import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Each engine's words for the same table and ALTER. PostgreSQL's seed is larger so that the copy
+// outlasts --max-lag-ms even on a fast machine: lag from a fresh heartbeat starts at 0.
+const dialects = {
+  mysql: {
+    seed: 40_000,
+    alter: 'ADD COLUMN note VARCHAR(100) NULL, MODIFY qty BIGINT NOT NULL',
+    create: (t: string) => `CREATE TABLE ${t} (id INT PRIMARY KEY, qty INT NOT NULL, label VARCHAR(64), at DATETIME(6) NOT NULL) ENGINE=InnoDB`,
+    at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
+    zone: '',
+  },
+  postgres: {
+    seed: 300_000,
+    alter: `ADD COLUMN note text DEFAULT 'none', ALTER COLUMN qty TYPE bigint`,
+    create: (t: string) => `CREATE TABLE ${t} (id int8 PRIMARY KEY, qty int NOT NULL, label text, at timestamptz NOT NULL)`,
+    at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
+    zone: '+00',
+  },
+};
+
+async function freshTable(db: Database, name: string, rows: number): Promise<void> {
+  const dialect = dialects[db.kind];
+  await db.drop(name);
+  await db.query(dialect.create(name));
+  await db.query(`INSERT INTO ${name} SELECT g, g % 13, CONCAT('row ', g), ${dialect.at} FROM (${db.series(rows)}) s`);
+}
+
+/** Updates, inserts, deletes and key changes; worker w owns the ids congruent to w mod 3. */
+function writes(db: Database, seed: number): (worker: number) => Statement {
+  const zone = dialects[db.kind].zone;
+  const p = (n: number) => db.param(n);
+  const ids = new OwnedIds(seed, 1_000_000);
+  return (w) => {
+    const r = Math.random();
+    if (r < 0.4 && ids.size(w)) {
+      // A client-side value: a server function would differ between the table and its mirror.
+      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+      return { sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)} WHERE id = ${p(2)}`, values: [`2025-06-01 12:00:00.${micros}${zone}`, ids.pick(w)] };
+    }
+    if (r < 0.65 || ids.size(w) < 100) {
+      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, 'new', '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
+    }
+    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
+    const from = ids.remove(w);
+    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
+  };
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe.each(databases)('$name: replica lag', ({ open, kind }) => {
+  const db = useDatabase(open, 'th_orders', 'th_orders_mirror', 'th_small');
+  const { seed, alter, create } = dialects[kind];
+
+  it('holds back without cutting over while the replica stops applying, then finishes with parity under writes', async () => {
+    await freshTable(db, 'th_orders', seed);
+    await db.drop('th_orders_mirror');
+    await db.query(create('th_orders_mirror'));
+    await db.query('INSERT INTO th_orders_mirror SELECT * FROM th_orders');
+    const schemaBefore = await db.schema('th_orders');
+    const state = runState('th_orders', alter, db.kind, { maxLagMs: 500 });
+    const load = new MirrorWorkload(db, ['th_orders', 'th_orders_mirror'], writes(db, seed));
+
+    await db.replica.pause();
+    try {
+      load.start();
+      const run = migrateOn(db, 'th_orders', alter, { replicas: [db.replica.url], state, chunkTimeMs: 50, checksumChunkRows: 5000 });
+      const outcome = background(run);
+      await waitFor('a throttle on replica lag', () => state.status.state === 'throttled', outcome);
+      expect(state.status.throttleReason).toMatch(/^replica lag \d+ ms > 500 ms$/);
+
+      // Held: for as long as the replica stays paused, nothing is copied and nothing is cut over.
+      const copied = state.status.rowsCopied;
+      await sleep(3000);
+      expect(outcome.settled).toBe(false);
+      expect(state.status.state).toBe('throttled');
+      expect(state.status.rowsCopied).toBe(copied);
+      expect(await db.schema('th_orders')).toBe(schemaBefore);
+      expect(await db.helpers('th_orders')).toContain('th_orders__hb');
+
+      await db.replica.resume();
+      const result = await run;
+      await sleep(300); // writes after the cut-over land in the new table
+      const stats = await load.stop();
+
+      await db.query(`ALTER TABLE th_orders_mirror ${alter}`);
+      expect(stats.errors).toEqual([]);
+      expect(result.changesApplied).toBeGreaterThan(0);
+      expect(state.status.state).toBe('done');
+      expect(state.status.maxLagSeenMs).toBeGreaterThan(500);
+      expect(state.status.throttledMs.replica).toBeGreaterThan(0);
+      await expectMirrored(db, 'th_orders', 'th_orders_mirror');
+    } finally {
+      await load.stop();
+      await db.replica.resume();
+    }
+  });
+
+  it('fails closed on a replica it cannot reach, naming it, and an abort then leaves nothing behind', async () => {
+    await freshTable(db, 'th_small', 5000);
+    const schemaBefore = await db.schema('th_small');
+    const port = await closedPort();
+    const unreachable = new URL(db.url);
+    unreachable.password = 'secret';
+    unreachable.host = `127.0.0.1:${port}`;
+    const state = runState('th_small', alter, db.kind, {});
+    const run = migrateOn(db, 'th_small', alter, { replicas: [unreachable.href], state });
+    const outcome = background(run);
+    await waitFor('a throttle on the unreachable replica', () => state.status.state === 'throttled', outcome);
+    const shown = `${unreachable.protocol}//${unreachable.username}:***@127.0.0.1:${port}${unreachable.pathname}`;
+    expect(state.status.throttleReason).toMatch(new RegExp(`^replica ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be measured \\(.*ECONNREFUSED`));
+
+    state.abortReason = 'operator gave up';
+    await expect(run).rejects.toThrow(/aborted: operator gave up/);
+    expect(await db.helpers('th_small')).toEqual([]);
+    expect(await db.schema('th_small')).toBe(schemaBefore);
+  });
+});
+
+describe.each(databases)('$name: --throttle-query', ({ open, kind }) => {
+  const db = useDatabase(open, 'th_small', 'th_small_copy', 'th_gate');
+  const alter = dialects[kind].alter;
+
+  it('holds the copy back while it returns more than 0; once it returns 0 the run finishes with parity', async () => {
+    await freshTable(db, 'th_small', 5_000);
+    await db.drop('th_gate', 'th_small_copy');
+    await db.query('CREATE TABLE th_gate (closed INT NOT NULL)');
+    await db.query('INSERT INTO th_gate VALUES (1)');
+    await db.query('CREATE TABLE th_small_copy AS SELECT * FROM th_small');
+    const state = runState('th_small', alter, db.kind);
+    const run = migrateOn(db, 'th_small', alter, { state, throttleQuery: 'SELECT SUM(closed) FROM th_gate' });
+    const watch = background(run);
+    try {
+      await waitFor('the throttle query to hold the copy back', () => state.status.throttleReason === 'throttle query returned 1', watch);
+      expect(state.status.rowsCopied).toBe(0);
+      await db.query('UPDATE th_gate SET closed = 0');
+      expect((await run).rowsCopied).toBe(5_000);
+    } finally {
+      await db.drop('th_gate');
+    }
+    await db.query(`ALTER TABLE th_small_copy ADD PRIMARY KEY (id), ${alter}`);
+    expect(await db.differences('th_small', 'th_small_copy')).toEqual([]);
+  });
+});
+
+describe('MariaDB server load', () => {
+  const db = useDatabase(mysqlDatabase, 'th_small');
+  const alter = dialects.mysql.alter;
+
+  // Threads_running counts the SHOW STATUS that reads it, so it is never below 1: a limit of 1 always applies.
+  it('critical load aborts cleanly, leaving the original as it was and no helper table', async () => {
+    await freshTable(db, 'th_small', 5000);
+    const schemaBefore = await db.schema('th_small');
+    const run = migrateOn(db, 'th_small', alter, { criticalLoad: { Threads_running: 1 } });
+    await expect(run).rejects.toThrow(AbortedError);
+    await expect(run).rejects.toThrow(/aborted: critical load: Threads_running=\d+ reached 1/);
+    expect(await db.helpers('th_small')).toEqual([]);
+    expect(await db.schema('th_small')).toBe(schemaBefore);
+  });
+
+  it('with --critical-load-hibernate-seconds, critical load holds the copy back instead, and the run goes on once it passes', async () => {
+    await freshTable(db, 'th_small', 5000);
+    const state = runState('th_small', alter, 'mysql', { criticalLoad: { Threads_running: 1 } });
+    const run = migrateOn(db, 'th_small', alter, { state, criticalLoadHibernateSeconds: 1 });
+    const outcome = background(run);
+    await waitFor('hibernation', () => state.status.state === 'throttled', outcome);
+    expect(state.status.throttleReason).toMatch(/^critical load: Threads_running=\d+ reached 1; hibernating 1 s$/);
+    expect(state.status.rowsCopied).toBe(0);
+    state.set('critical-load', '');
+    await run;
+    expect(state.status.state).toBe('done');
+    expect(state.status.rowsCopied).toBe(5000);
+    expect(state.status.throttledMs.critical).toBeGreaterThan(0);
+  });
+
+  it('max load holds back without cutting over, and the run goes on once the limit is lifted', async () => {
+    await freshTable(db, 'th_small', 5000);
+    const schemaBefore = await db.schema('th_small');
+    // The operator's spelling of the name need not match the server's.
+    const state = runState('th_small', alter, 'mysql', { maxLoad: { threads_running: 1 } });
+    const run = migrateOn(db, 'th_small', alter, { state });
+    const outcome = background(run);
+    await waitFor('a throttle on load', () => state.status.state === 'throttled', outcome);
+    expect(state.status.throttleReason).toMatch(/^load: threads_running=\d+ >= 1$/);
+    await sleep(1000);
+    expect(state.status.state).toBe('throttled');
+    expect(state.status.rowsCopied).toBe(0);
+    expect(await db.schema('th_small')).toBe(schemaBefore);
+
+    state.set('max-load', ''); // as `shadowcut set max-load ""` does through the control endpoint
+    await run;
+    expect(state.status.state).toBe('done');
+    const [[n, nulls]] = await db.query('SELECT COUNT(*) n, SUM(note IS NULL) nulls FROM th_small');
+    expect([Number(n), Number(nulls)]).toEqual([5000, 5000]);
+    expect(await db.helpers('th_small')).toEqual(['th_small__old']);
+  });
+});
