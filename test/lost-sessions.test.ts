@@ -87,13 +87,13 @@ describe.each(databases)('$name: a session lost during the verification\'s mappi
       },
     }));
     try {
-      const result = await migrateOn(db, t, 'ADD COLUMN note INT NULL', { dropOld: true }, engine);
+      const result = await migrateOn(db, t, 'ADD COLUMN note INT NULL', { dropOld: true }, { engine });
       expect(proofs).toBe(3);
       expect(result.mappingProofs).toHaveLength(2);
     } finally {
       await real.close();
     }
     await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
-    expect(await db.differences(t, `${t}_m`)).toBe(0);
+    expect(await db.differences(t, `${t}_m`)).toEqual([]);
   });
 });
