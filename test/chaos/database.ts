@@ -24,6 +24,8 @@ export interface ChaosDb {
   sampleDifferences(a: string, b: string): Promise<string[]>;
   /** The table's definition, with its own name taken out, for comparison with another's. */
   definition(table: string): Promise<string>;
+  /** What tells the table now under this name from the one there before (a swap, a rename). */
+  identity(table: string): Promise<string>;
   /** Drops the tables and everything a migration of them may have left. */
   drop(...tables: string[]): Promise<void>;
   /** Helper objects of a migration of `table` still present. */
@@ -79,6 +81,10 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       const isIndex = (l: string) => /^\s+(UNIQUE |FULLTEXT |SPATIAL )?KEY /.test(l);
       const indexes = lines.filter(isIndex).map((l) => l.replace(/,$/, '')).sort();
       return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
+    },
+    async identity(table) {
+      const [[id]] = await rows(`SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/${table}')`);
+      return String(id);
     },
     async drop(...tables) {
       await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `\`${t}\``).join(', ')}`);
@@ -154,6 +160,10 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
              SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
                FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x))`);
       return String(text);
+    },
+    async identity(table) {
+      const [[oid]] = await rows(`SELECT '"${table}"'::regclass::oid`);
+      return String(oid);
     },
     async drop(...tables) {
       await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `"${t}"`).join(', ')} CASCADE`);

@@ -19,7 +19,7 @@ export class Workload {
   /** Row numbers issued so far, per writer: writer w owns the rows numbered w (mod writers). */
   private issued: number[] = [];
   private writers = 3;
-  /** The table's definition before the migration, and whether a writer has seen the new one. */
+  /** The table's identity before the migration, and whether a writer has seen the new table. */
   private original = '';
   private swapSeen = false;
 
@@ -37,7 +37,7 @@ export class Workload {
    * being the truth.
    */
   async start(r: Prng, writers = 3): Promise<void> {
-    this.original = await this.db.definition(this.tables[0]);
+    this.original = await this.db.identity(this.tables[0]);
     this.writers = writers;
     this.issued = Array.from({ length: writers }, () => this.rows);
     for (let w = 0; w < writers; w++) this.loops.push(this.loop(r.fork(100 + w), w));
@@ -114,7 +114,7 @@ export class Workload {
   private async swapped(session: Session): Promise<boolean> {
     if (this.swapSeen) return true;
     await session.query(`DELETE FROM ${this.id(this.tables[0])} WHERE 1 = 0`);
-    this.swapSeen = (await this.db.definition(this.tables[0])) !== this.original;
+    this.swapSeen = (await this.db.identity(this.tables[0])) !== this.original;
     return this.swapSeen;
   }
 
