@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
+import { migrate } from '../src/core/runner.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { killDuringPhase } from './support/kill.js';
 import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli } from './support/mysql.js';
+import { withMigration } from './support/wrap.js';
 
 let db: mysql.Pool;
 
@@ -43,16 +46,32 @@ describe('triggers', () => {
   it('move to the new table at the cut-over, even after a cut-over attempt that timed out, and fire there', async () => {
     await seed();
     await db.query('CREATE TABLE tr_copy AS SELECT * FROM tr_t');
-    // A session holds the table for the first attempts, so the cut-over times out and retries.
+    // A session holds the table until the first cut-over attempt has timed out, so the cut-over retries.
     const blocker = await db.getConnection();
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM tr_t LIMIT 1');
-    const release = new Promise((r) => setTimeout(r, 1500)).then(async () => {
+    let held = true;
+    const release = async () => {
+      if (!held) return;
+      held = false;
       await blocker.query('COMMIT');
       blocker.release();
+    };
+    const real = await createMysqlEngine(mysqlUrl());
+    const engine = withMigration(real, (migration) => ({
+      async cutover(...args: Parameters<typeof migration.cutover>) {
+        try {
+          return await migration.cutover(...args);
+        } finally {
+          await release();
+        }
+      },
+    }));
+    const request = { url: mysqlUrl(), table: 'tr_t', alter: 'ADD COLUMN x INT', triggers: { suffix: '_sc', removeSuffixIfExists: false } };
+    const result = await migrate(engine, request, { execute: true, lockTimeoutMs: 200, cutoverAttempts: 20 }).finally(async () => {
+      await release();
+      await real.close();
     });
-    const result = await migrateMysql('tr_t', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20 }, { triggers: { suffix: '_sc', removeSuffixIfExists: false } });
-    await release;
     expect(result.cutoverAttempts).toBeGreaterThan(1);
     expect(await triggersOn('tr_t')).toEqual(['tr_t_au_sc', 'tr_t_bi_sc']);
     expect(await triggersOn('tr_t__old')).toEqual(['tr_t_au', 'tr_t_bi']);

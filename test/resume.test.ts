@@ -63,7 +63,7 @@ describe.each(databases)('$name: kill -9, then --resume', ({ open, kind }) => {
     load.start();
     try {
       const crash = await killDuringPhase(['--url', db.url, '--table', 'rs_t', '--alter', alter, '--chunk-time-ms', '10'], phase, delay);
-      expect(crash.killed).toBe(true);
+      expect(crash.killed, `the run ended before ${phase} (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
       // The dead run's shadow waits for us; on PostgreSQL, with the slot and publication that resume the stream.
       const left = await db.helpers('rs_t');
       expect(left).toContain('rs_t__new');

@@ -9,9 +9,12 @@ const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)
  * (the JSON log's phase events), as a crash at that moment would. Resolves with whether the phase
  * was reached before the process ended on its own.
  */
-export function killDuringPhase(args: string[], phase: string, delayMs = 0): Promise<{ killed: boolean; exitCode: number | null }> {
-  const child = spawn(process.execPath, [cli, 'migrate', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+export function killDuringPhase(args: string[], phase: string, delayMs = 0): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, 'migrate', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
+  // Kept for the assertion's message: a run that ended before the phase says why there.
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   createInterface({ input: child.stdout! }).on('line', (line) => {
     try {
       const event = JSON.parse(line) as { event?: string; phase?: string };
@@ -23,5 +26,5 @@ export function killDuringPhase(args: string[], phase: string, delayMs = 0): Pro
       // not a JSON line
     }
   });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ killed, exitCode: code })));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ killed, exitCode: code, stderr })));
 }
