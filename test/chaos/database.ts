@@ -83,7 +83,9 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
     },
     async identity(table) {
-      const [[id]] = await rows(`SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/${table}')`);
+      // MariaDB's name for InnoDB's table list; MySQL 8 calls it INNODB_TABLES.
+      const sql = (list: string) => `SELECT TABLE_ID FROM information_schema.${list} WHERE NAME = CONCAT(DATABASE(), '/${table}')`;
+      const [[id]] = await rows(sql('INNODB_SYS_TABLES')).catch(() => rows(sql('INNODB_TABLES')));
       return String(id);
     },
     async drop(...tables) {
