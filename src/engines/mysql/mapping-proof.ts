@@ -22,6 +22,9 @@ export async function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: strin
   const made: [string, ProbeKind][] = [];
   try {
     await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');
+    // A real probe (partitioned, FULLTEXT) outlives a run killed mid-proof; these names are only ever
+    // the proof's, and the run's claim keeps any other run away.
+    for (const name of [a, b]) await dropProbe(conn, plan.database, name, 'real');
     for (const name of [a, b]) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
     await conn.query(`ALTER TABLE ${qualified(plan.database, b)} ${alter}`);
     await fillSample(conn, plan, a, anchors ?? (await spreadAnchors(conn, plan)), rows);

@@ -20,8 +20,6 @@ export async function createProbe(conn: PoolConnection, database: string, like: 
   } catch (error) {
     if (!CANNOT_BE_TEMPORARY.has((error as { code?: string }).code ?? '')) throw copyRefused(error, name, like);
   }
-  // A real probe outlives a session killed before it dropped it; the name is this run's (the claim).
-  await conn.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
   await conn.query(`CREATE TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`).catch((e) => {
     // Unlike a TEMPORARY probe, a real one cannot stand in front of a table of its name.
     if ((e as { code?: string }).code === 'ER_TABLE_EXISTS_ERROR') {
