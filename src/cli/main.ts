@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { cleanupCommand } from './cleanup.js';
+import { historyCommand } from './history.js';
 import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
 
@@ -19,7 +20,8 @@ const program = new Command('shadowcut')
   .addCommand(resumeCommand())
   .addCommand(cutoverCommand())
   .addCommand(abortCommand())
-  .addCommand(setCommand());
+  .addCommand(setCommand())
+  .addCommand(historyCommand());
 for (const command of program.commands) command.exitOverride().configureOutput(output);
 
 try {

@@ -9,6 +9,7 @@ import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
 import { RefusedByChecks } from '../core/preflight.js';
+import { recordStage } from '../core/history/record.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
@@ -133,7 +134,7 @@ export function migrateCommand(): Command {
       };
       process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
       try {
-        const result = await migrate(
+        const run = () => migrate(
           engine,
           {
             url: opts.url,
@@ -165,6 +166,20 @@ export function migrateCommand(): Command {
             signal: controller.signal,
           },
         );
+        // A dry run or a refusal changed nothing: only executed runs enter the table's timeline.
+        const result = !opts.execute
+          ? await run()
+          : await recordStage({
+              engine,
+              table: opts.table,
+              command: 'migrate',
+              stage: opts.alter,
+              reportDir: opts.reportDir,
+              reporter,
+              run,
+              describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
+              started: () => state.status.timeline.length > 0,
+            });
         await report('success', result);
         printResult(result, opts.json ? (output as JsonReporter) : null);
       } catch (error) {
@@ -205,38 +220,41 @@ function printRefusal(refusal: RefusedByChecks, json: JsonReporter | null): void
 
 function printResult(r: MigrateResult, json: JsonReporter | null): void {
   if (json) {
-    json.emit({
-      event: 'result',
-      executed: r.executed,
-      table: r.plan.table,
-      checks: r.checks,
-      rowsCopied: r.rowsCopied,
-      changesApplied: r.changesApplied,
-      cutoverAttempts: r.cutoverAttempts,
-      cutoverLockedMs: r.cutoverLockedMs,
-      checksumRounds: r.checksumRounds,
-      mappingProofRows: r.mappingProofs.map((p) => p.rows),
-      keysCompared: r.keysCompared,
-      keysComparedAtCutover: r.keysComparedAtCutover,
-      instant: r.instant,
-      durationMs: r.durationMs,
-    });
+    json.emit({ event: 'result', executed: r.executed, table: r.plan.table, checks: r.checks, ...figures(r) });
     return;
   }
   const out = checkLines(r.plan, r.checks);
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
-  if (!r.executed) {
-    out.push('dry run: nothing was changed; add --execute to run the migration');
-  } else if (r.instant) {
-    out.push(`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`);
-  } else {
-    out.push(
-      `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
-        `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
-        `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
-      `the original table is kept as ${r.plan.oldTable} unless --drop-old was given`,
-    );
-  }
+  out.push(...doneLines(r));
   process.stdout.write(out.join('\n') + '\n');
+}
+
+function doneLines(r: MigrateResult): string[] {
+  if (!r.executed) return ['dry run: nothing was changed; add --execute to run the migration'];
+  if (r.instant) {
+    return [`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`];
+  }
+  return [
+    `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
+      `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
+      `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
+    `the original table is kept as ${r.plan.oldTable} unless --drop-old was given`,
+  ];
+}
+
+/** The run's figures, for the JSON result line and the table's history. */
+function figures(r: MigrateResult): Record<string, unknown> {
+  return {
+    rowsCopied: r.rowsCopied,
+    changesApplied: r.changesApplied,
+    cutoverAttempts: r.cutoverAttempts,
+    cutoverLockedMs: r.cutoverLockedMs,
+    checksumRounds: r.checksumRounds,
+    mappingProofRows: r.mappingProofs.map((p) => p.rows),
+    keysCompared: r.keysCompared,
+    keysComparedAtCutover: r.keysComparedAtCutover,
+    instant: r.instant,
+    durationMs: r.durationMs,
+  };
 }

@@ -4,6 +4,7 @@
  * an engine owns SQL, locks and the change stream, and knows nothing of phases.
  */
 import type { ClaimSession } from './claim.js';
+import type { HistoryStore } from './history/entry.js';
 
 /** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
 export type KeyValue = string | number | Buffer | null;
@@ -147,6 +148,8 @@ export interface Probes {
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers. */
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
+  /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
+  readonly history: HistoryStore;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
   /** A session of its own holding the table's run lock (see core/claim.ts); one run per table at a time. */

@@ -6,6 +6,7 @@ import { openClaim } from './claim.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { dropSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
+import { MysqlHistory } from './history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
@@ -33,6 +34,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
+  readonly history: MysqlHistory;
 
   constructor(
     readonly target: MysqlTarget,
@@ -40,7 +42,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
-  ) {}
+  ) {
+    this.history = new MysqlHistory(pool, target.database);
+  }
 
   /** A table name as the server stores it. */
   private fold(table: string): string {

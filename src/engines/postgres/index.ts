@@ -5,6 +5,7 @@ import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position 
 import { openClaim } from './claim.js';
 import { dropStream } from './cleanup.js';
 import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './connect.js';
+import { PostgresHistory } from './history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './plan.js';
 
@@ -18,11 +19,14 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
   readonly streams = new Set<ChangeStream>();
+  readonly history: PostgresHistory;
 
   constructor(
     readonly url: string,
     readonly pool: pg.Pool,
-  ) {}
+  ) {
+    this.history = new PostgresHistory(pool);
+  }
 
   qualify(table: string): string {
     const { schema, name } = parseTableName(table);

@@ -1,0 +1,41 @@
+import type { CheckResult } from '../types.js';
+
+/** The stages of the expand/contract way of working, and the whole-table copy. */
+export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract';
+
+export type StageOutcome = 'success' | 'failure' | 'differences';
+
+/**
+ * One stage of one table's timeline, as `shadowcut_history` keeps it. Plain JSON, so the database
+ * row, the markdown timeline and `history --json` are the same record.
+ */
+export interface HistoryEntry {
+  /** Qualified as the engine names it: `db.table`, `schema.table`. */
+  table: string;
+  command: Command;
+  /** What the stage did, in the operator's words: the ALTER, the SET, the expectation, the drop. */
+  stage: string;
+  startedAt: string;
+  finishedAt: string;
+  outcome: StageOutcome;
+  rowsTouched: number;
+  /** The failed checks' and the notable ones' lines; every check passed when empty. */
+  checks: string[];
+  summary: string[];
+  /** The command's own figures (path taken, cut-over lock, differences found...). */
+  detail: Record<string, unknown>;
+  /** Who ran it: the OS user and host, for the runbook. */
+  by: string;
+}
+
+/** Where an engine keeps the timelines: a table `shadowcut_history` beside the tables it describes. */
+export interface HistoryStore {
+  append(entry: HistoryEntry): Promise<void>;
+  /** Oldest first; empty when the table has no history (or there is no history table yet). */
+  list(table: string): Promise<HistoryEntry[]>;
+}
+
+/** The lines of checks worth keeping: every failure, and the notes a dry run would print. */
+export function checkLines(checks: CheckResult[]): string[] {
+  return checks.filter((c) => !c.ok).map((c) => `FAIL ${c.name}: ${c.message}`);
+}

@@ -1,0 +1,32 @@
+import { appendFile, mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { HistoryEntry } from './entry.js';
+
+/** The timeline as a markdown table, the form a runbook or a change ticket takes. */
+export function timeline(table: string, entries: HistoryEntry[]): string {
+  return [heading(table), ...entries.map(row)].join('\n') + '\n';
+}
+
+/** Appends one stage to `<dir>/shadowcut-<table>-history.md`, writing the heading first; returns the file. */
+export async function appendMarkdown(dir: string, entry: HistoryEntry): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = path.resolve(dir, `shadowcut-${entry.table.replace(/[^A-Za-z0-9._-]/g, '_')}-history.md`);
+  const exists = await stat(file).then(() => true, () => false);
+  await appendFile(file, (exists ? '' : heading(entry.table) + '\n') + row(entry) + '\n');
+  return file;
+}
+
+function heading(table: string): string {
+  return [`# ${table}: schema change history`, '', '| started (UTC) | took | command | stage | outcome | rows | notes | by |', '|---|--:|---|---|---|--:|---|---|'].join('\n');
+}
+
+function row(e: HistoryEntry): string {
+  const took = ((Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000).toFixed(1) + ' s';
+  const notes = [...e.checks, ...e.summary].join('; ');
+  return `| ${e.startedAt.replace('T', ' ').replace(/\.\d+Z$/, '')} | ${took} | ${e.command} | ${cell(e.stage)} | ${e.outcome} | ${e.rowsTouched} | ${cell(notes)} | ${cell(e.by)} |`;
+}
+
+/** A value inside a markdown table cell: no line breaks, no column separators. */
+function cell(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+}

@@ -1,0 +1,69 @@
+import os from 'node:os';
+import type { Reporter } from '../reporter.js';
+import type { CheckResult, Engine } from '../types.js';
+import { checkLines, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
+import { appendMarkdown } from './markdown.js';
+
+/** What every command's core function returns, so one recorder writes any stage into the timeline. */
+export interface StageResult {
+  outcome: StageOutcome;
+  rowsTouched: number;
+  checks: CheckResult[];
+  summary: string[];
+  detail: Record<string, unknown>;
+}
+
+export interface StageRun<R> {
+  engine: Engine;
+  table: string;
+  command: Command;
+  stage: string;
+  reportDir?: string;
+  reporter: Reporter;
+  run: () => Promise<R>;
+  /** The stage as the timeline keeps it. */
+  describe: (result: R) => StageResult;
+  /** Whether a failure happened after the stage began changing things (else it is a refusal, not history). */
+  started: (error: unknown) => boolean;
+}
+
+/**
+ * Runs one stage and appends it to the table's timeline, failed or not. A history that cannot be
+ * written is a warning: the runbook must never be why a finished change reports failure. A stage
+ * that was refused before it started (bad input, a failed check) is not recorded: nothing happened.
+ */
+export async function recordStage<R>(s: StageRun<R>): Promise<R> {
+  const startedAt = new Date().toISOString();
+  const entry = (outcome: StageOutcome, result: Partial<StageResult>): HistoryEntry => ({
+    table: s.engine.qualify(s.table),
+    command: s.command,
+    stage: s.stage,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    outcome,
+    rowsTouched: result.rowsTouched ?? 0,
+    checks: checkLines(result.checks ?? []),
+    summary: result.summary ?? [],
+    detail: result.detail ?? {},
+    by: `${os.userInfo().username}@${os.hostname()}`,
+  });
+  let result: R;
+  try {
+    result = await s.run();
+  } catch (error) {
+    if (s.started(error)) await write(s, entry('failure', { summary: [(error as Error).message] }));
+    throw error;
+  }
+  const stage = s.describe(result);
+  await write(s, entry(stage.outcome, stage));
+  return result;
+}
+
+async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'reporter'>, entry: HistoryEntry): Promise<void> {
+  try {
+    await s.engine.history.append(entry);
+    if (s.reportDir) s.reporter.info(`history: ${await appendMarkdown(s.reportDir, entry)}`);
+  } catch (error) {
+    s.reporter.warn(`could not record the stage in the history: ${(error as Error).message}`);
+  }
+}

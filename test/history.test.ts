@@ -1,0 +1,63 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HistoryEntry } from '../src/core/history/entry.js';
+import { databases, useDatabase } from './support/fixture.js';
+
+const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
+
+describe.each(databases)('the table history on $name', ({ kind, open }) => {
+  const db = useDatabase(open, 'hist_t', 'shadowcut_history');
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-history-'));
+    await db.drop('hist_t', 'shadowcut_history');
+    await db.query('CREATE TABLE hist_t (id INT PRIMARY KEY, v INT)');
+    await db.query(`INSERT INTO hist_t SELECT g, g FROM (${db.series(50)}) s`);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const entries = (): HistoryEntry[] => {
+    const listed = db.cli(['history', '--url', '$URL', '--table', 'hist_t', '--json']);
+    expect(listed.stderr).toBe('');
+    return listed.stdout.trim() === '' ? [] : listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as HistoryEntry);
+  };
+
+  it('records nothing for a dry run or a refusal: nothing happened', () => {
+    expect(db.cli(['history', '--url', '$URL', '--table', 'hist_t']).stdout).toMatch(/hist_t: no history recorded/);
+    expect(db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', TYPE_CHANGE[kind]]).code).toBe(0);
+    const refused = db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', 'ADD COLUMN', '--execute']);
+    expect(refused.code).not.toBe(0);
+    expect(entries()).toEqual([]);
+  });
+
+  it('appends each executed stage, failed or not, to the database and the markdown timeline', async () => {
+    const hooks = path.join(dir, 'hooks');
+    await mkdir(hooks);
+    await writeFile(path.join(hooks, 'before-cutover'), '#!/bin/sh\necho "change freeze" >&2\nexit 1\n');
+    await chmod(path.join(hooks, 'before-cutover'), 0o755);
+    const reports = path.join(dir, 'reports');
+    const stopped = db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', TYPE_CHANGE[kind], '--execute', '--hooks-dir', hooks, '--report-dir', reports]);
+    expect(stopped.code).not.toBe(0);
+    const done = db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', TYPE_CHANGE[kind], '--execute', '--report-dir', reports]);
+    expect(done.stderr).not.toMatch(/could not record/);
+    expect(done.code).toBe(0);
+
+    const [failed, succeeded, ...more] = entries();
+    expect(more).toEqual([]);
+    expect(failed).toMatchObject({ command: 'migrate', stage: TYPE_CHANGE[kind], outcome: 'failure', table: expect.stringMatching(/hist_t$/) });
+    expect(failed.summary.join(' ')).toMatch(/hook before-cutover failed/);
+    expect(succeeded).toMatchObject({ command: 'migrate', stage: TYPE_CHANGE[kind], outcome: 'success', rowsTouched: 50 });
+    expect(succeeded.detail).toMatchObject({ rowsCopied: 50, cutoverAttempts: 1 });
+    expect(Date.parse(succeeded.finishedAt)).toBeGreaterThanOrEqual(Date.parse(succeeded.startedAt));
+    expect(Date.parse(succeeded.startedAt)).toBeGreaterThanOrEqual(Date.parse(failed.finishedAt));
+
+    const printed = db.cli(['history', '--url', '$URL', '--table', 'hist_t']).stdout.split('\n');
+    const rows = printed.filter((line) => line.includes('| migrate |'));
+    expect(rows.map((line) => line.split('|')[5].trim())).toEqual(['failure', 'success']);
+    const markdown = await readFile(path.join(reports, `shadowcut-${succeeded.table}-history.md`), 'utf8');
+    expect(markdown.split('\n').filter((line) => line.includes('| migrate |')).map((line) => line.split('|')[5].trim())).toEqual(['failure', 'success']);
+  });
+});
