@@ -41,6 +41,8 @@ export interface Status {
   rowsPerSec: number;
   etaSeconds: number | null;
   changesApplied: number;
+  /** A backfill's rows changed so far (its rowsCopied counts the rows scanned); 0 for a migration. */
+  rowsUpdated: number;
   backlog: number;
   /** Worst replica lag at the last probe, null when no replica is watched. */
   lagMs: number | null;
@@ -76,6 +78,7 @@ export class RunState {
       rowsPerSec: 0,
       etaSeconds: null,
       changesApplied: 0,
+      rowsUpdated: 0,
       backlog: 0,
       lagMs: null,
       maxLagSeenMs: 0,

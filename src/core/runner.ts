@@ -8,7 +8,7 @@ import { CopyLoop } from './copy-loop.js';
 import { Cutover } from './cutover.js';
 import { UserError } from './errors.js';
 import { proveMapping } from './mapping-proof.js';
-import { Pacing } from './pacing.js';
+import { Pacing, type Waiting } from './pacing.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
@@ -79,9 +79,24 @@ class Run {
   ) {
     this.applier = new Applier(ctx, checkpoint?.position ?? null, () => this.progress.update());
     this.copy = new CopyLoop(ctx, this.applier, checkpoint);
-    this.progress = new Progress(ctx, () => this.applier.backlog, () => this.copy.done);
+    this.progress = new Progress(ctx, () => ({
+      done: ctx.result.rowsCopied,
+      estimated: ctx.plan.estimatedRows,
+      finished: this.copy.done,
+      changesApplied: ctx.result.changesApplied,
+      backlog: this.applier.backlog,
+    }));
     this.checkpointer = new Checkpointer(ctx, claim, () => ({ copiedUpTo: this.copy.copiedUpTo, copyDone: this.copy.done, position: this.applier.applied! }));
-    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), this.applier, this.checkpointer, this.progress);
+    // While held back or resting, the stream keeps being followed (applied when its buffer fills) and the checkpoint kept.
+    const waiting: Waiting = {
+      check: () => this.applier.checkStream(),
+      held: async () => {
+        await this.applier.applyIfFilling();
+        await this.checkpointer.save();
+      },
+      rest: (ms) => this.applier.waitApplying(ms),
+    };
+    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress);
   }
 
   async execute(): Promise<void> {
