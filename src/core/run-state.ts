@@ -30,6 +30,8 @@ export function settingsOf(o: Settings): Settings {
 
 export interface Status {
   table: string;
+  /** What runs: a migration (`alter` is its ALTER) or a backfill (`alter` is its `SET ... [WHERE ...]`, rowsCopied its rows scanned). */
+  command: 'migrate' | 'backfill';
   alter: string;
   engine: string;
   phase: string;
@@ -65,9 +67,10 @@ export class RunState {
 
   constructor(
     readonly settings: Settings,
-    identity: { table: string; alter: string; engine: string },
+    identity: { table: string; alter: string; engine: string; command?: Status['command'] },
   ) {
     this.status = {
+      command: 'migrate',
       ...identity,
       phase: 'checks',
       state: 'running',

@@ -12,7 +12,7 @@ import { Pacing, type Waiting } from './pacing.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
-import { fileExists, Throttler } from './throttler.js';
+import { Throttler, watchPanicFlagFile } from './throttler.js';
 import type { Engine, MigrationRequest, Probes } from './types.js';
 import { checksumRounds } from './verify.js';
 
@@ -103,7 +103,7 @@ class Run {
     const { migration, config, state, report } = this.ctx;
     let cutOver = false;
     state.mark('start');
-    const stopWatching = this.watchPanicFlagFile();
+    const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
     try {
       await this.hook('startup');
       if (this.checkpoint && (await migration.swapped())) {
@@ -211,18 +211,5 @@ class Run {
       if (error !== undefined || event === 'success') return this.ctx.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
       throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);
     }
-  }
-
-  /** gh-ost's --panic-flag-file, checked 4 times a second whatever the run is doing. */
-  private watchPanicFlagFile(): () => void {
-    const file = this.ctx.config.panicFlagFile;
-    if (!file) return () => {};
-    const look = () =>
-      void fileExists(file).then((exists) => {
-        if (exists) this.ctx.state.abortReason ??= `panic flag file ${file} exists`;
-      });
-    look();
-    const timer = setInterval(look, 250);
-    return () => clearInterval(timer);
   }
 }
