@@ -14,7 +14,7 @@ import {
 } from '../operator/control-server.js';
 import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
-import { positiveInt } from './migrate.js';
+import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
