@@ -14,7 +14,7 @@ import {
 } from '../operator/control-server.js';
 import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
-import { positiveInt } from './migrate.js';
+import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
@@ -186,15 +186,22 @@ function describe(a: Running): string {
             : 'not yet';
   const rows = [
     ['table', `${a.table} (${s.engine})`],
-    ['alter', s.alter],
+    [s.command === 'backfill' ? 'backfill' : 'alter', s.alter],
     ['state', state],
     ['phase', s.phase],
-    ['rows', `${fmt(s.rowsCopied)} / ${fmt(s.rowsEstimated)} copied (${s.percent.toFixed(1)}%)`],
-    ['speed', `${fmt(s.rowsPerSec)} rows/s, ETA ${eta(s.etaSeconds)}`],
-    ['changes', `${fmt(s.changesApplied)} applied, ${fmt(s.backlog)} in backlog`],
+    ...(s.command === 'backfill'
+      ? [
+          ['rows', `${fmt(s.rowsCopied)} / ${fmt(s.rowsEstimated)} scanned (${s.percent.toFixed(1)}%), ${fmt(s.rowsUpdated)} updated`],
+          ['speed', `${fmt(s.rowsPerSec)} rows/s, ETA ${eta(s.etaSeconds)}`],
+        ]
+      : [
+          ['rows', `${fmt(s.rowsCopied)} / ${fmt(s.rowsEstimated)} copied (${s.percent.toFixed(1)}%)`],
+          ['speed', `${fmt(s.rowsPerSec)} rows/s, ETA ${eta(s.etaSeconds)}`],
+          ['changes', `${fmt(s.changesApplied)} applied, ${fmt(s.backlog)} in backlog`],
+        ]),
     ['lag', s.lagMs === null ? 'no replica watched' : `${fmt(s.lagMs)} ms (max seen ${fmt(s.maxLagSeenMs)} ms)`],
     ['held back', a.paused ? 'paused by operator' : (s.throttleReason ?? 'no')],
-    ['cut-over', cutover],
+    ...(s.command === 'backfill' ? [] : [['cut-over', cutover]]),
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, ` +

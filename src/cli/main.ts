@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
+import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';
 import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
@@ -14,6 +15,7 @@ const program = new Command('shadowcut')
   .exitOverride()
   .configureOutput(output)
   .addCommand(migrateCommand())
+  .addCommand(backfillCommand())
   .addCommand(cleanupCommand())
   .addCommand(statusCommand())
   .addCommand(pauseCommand())

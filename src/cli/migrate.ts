@@ -1,63 +1,21 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { UserError } from '../core/errors.js';
-import { DEFAULT_HOOK_TIMEOUT_MS, HOOK_EVENTS, hooksFromDir, validateHooksDir, type HookRun } from '../operator/hooks.js';
-import { startControlServer } from '../operator/control-server.js';
-import { startMetricsServer } from '../operator/metrics.js';
-import { writeReport } from '../operator/report.js';
-import { parseThresholds, RunState, settingsOf } from '../core/run-state.js';
+import { HOOK_EVENTS } from '../operator/hooks.js';
+import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
-import { parseWindow } from '../core/throttler.js';
-import type { Reporter } from '../core/reporter.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordStage } from '../core/history/record.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
-import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
-
-export function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
-  return n;
-}
-
-function thresholds(value: string): Record<string, number> {
-  try {
-    return parseThresholds(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`${(error as Error).message}; use NAME=NUMBER[,NAME=NUMBER...], e.g. Threads_running=25`);
-  }
-}
-
-function window(value: string): string {
-  try {
-    parseWindow(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as UserError).message);
-  }
-  return value;
-}
+import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation } from './operator-options.js';
+import type { JsonReporter } from './render.js';
 
 function deferMode(value: string): DeferIndexes {
   if (value === 'auto' || value === 'on' || value === 'off') return value;
   throw new InvalidArgumentError('must be auto, on or off');
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
-
 export function migrateCommand(): Command {
-  return new Command('migrate')
+  const command = new Command('migrate')
     .description('change a table online: shadow table, copy, follow changes, verify, cut over')
     .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
     .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
@@ -74,65 +32,23 @@ export function migrateCommand(): Command {
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
     .option('--attempt-instant-ddl', 'MySQL: first ask for ALGORITHM=INSTANT; if the server can, the change is made in place and nothing is copied', false)
-    .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
-    .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
-    .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
-    .option('--max-load <list>', 'hold back at or above these, e.g. Threads_running=25 (PostgreSQL: active_backends=40)', thresholds, {})
-    .option('--critical-load <list>', 'abort cleanly at or above these, e.g. Threads_running=200', thresholds, {})
-    .option('--critical-load-hibernate-seconds <s>', 'at critical load, hold back this long and look again instead of aborting (0: abort)', nonNegativeInt, 0)
-    .option('--max-rows-per-sec <n>', 'copy at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
-    .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
-    .option('--throttle-flag-file <path>', 'hold the copy back while this file exists')
-    .option('--throttle-query <sql>', 'hold the copy back while this query (one row, one number, run on the primary) returns more than 0')
-    .option('--window <HH:MM-HH:MM>', 'copy only inside this daily window of local time; outside it changes are still followed', window)
-    .option('--panic-flag-file <path>', 'when this file appears, stop at once and remove the helper objects (exit 3)')
+    .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false);
+  addThrottleOptions(command, { maxLagMs: defaultOptions.maxLagMs });
+  command
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
-    .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists')
-    .option('--hooks-dir <dir>', `run the executables named after events in this directory (${Object.keys(HOOK_EVENTS).join(', ')}); a failing one stops the run before the cut-over`)
-    .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
-    .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
-    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
-    .option('--control-socket <path>', 'unix socket for status/pause/resume/cutover/abort/set (default: <tmpdir>/shadowcut-<db.table>.sock)')
-    .option('--control-port <port>', 'also listen for control commands on 127.0.0.1:<port> (0: any free port)', nonNegativeInt)
-    .option('--json', 'log one JSON object per line on stdout', false)
+    .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists');
+  addOperatorOptions(command, `${Object.keys(HOOK_EVENTS).filter((e) => e !== 'before-backfill').join(', ')}; a failing one stops the run before the cut-over`);
+  return command
     .action(async (opts) => {
-      const output: Reporter = opts.json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
-      const reporter = new UntilStarted(output);
-      // Checked before connecting: bad input changes nothing and connects to nothing.
-      if (opts.hooksDir) {
-        const found = await validateHooksDir(opts.hooksDir);
-        reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });
-      }
+      const { output, reporter } = reporterFor(opts.json);
+      await checkHooksDir(opts, reporter);
       const engine = await createEngine(opts.url);
       // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
       // run's live settings are this state's.
       const table = engine.qualify(opts.table);
-      const state = new RunState(
-        settingsOf(opts),
-        { table, alter: opts.alter, engine: engine.kind },
-      );
-      // A second run on the same table is refused here, before anything is touched.
-      const control = opts.execute ? await startControlServer(state, { table, socketPath: opts.controlSocket, port: opts.controlPort }) : null;
-      if (control) {
-        const port = control.port === undefined ? '' : `, port ${control.port}`;
-        reporter.info(`control: shadowcut status --table ${table} (socket ${control.socketPath}${port})`, { controlSocket: control.socketPath, controlPort: control.port });
-      }
-      const metrics = opts.metricsPort === undefined || !opts.execute ? null : await startMetricsServer(state, opts.metricsPort);
-      if (metrics) reporter.info(`metrics on http://127.0.0.1:${metrics.port}/metrics`, { metricsPort: metrics.port });
-      const report = async (outcome: 'success' | 'failure', result?: MigrateResult, error?: unknown) => {
-        // A run refused before it started has nothing to report but its one-line refusal.
-        if (!opts.reportDir || !opts.execute || state.status.timeline.length === 0) return;
-        const files = await writeReport(opts.reportDir, { state, result }, outcome, error === undefined ? undefined : (error as Error).message);
-        reporter.info(`report: ${files.markdown} (JSON: ${files.json})`, { report: files });
-      };
-      const controller = new AbortController();
-      let interrupts = 0;
-      const onSignal = (signal: string) => {
-        if (++interrupts > 1) process.exit(130);
-        reporter.warn(`${signal} received: stopping and removing helper objects (again to exit at once)`);
-        controller.abort(signal);
-      };
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      const state = new RunState(settingsOf(opts), { table, alter: opts.alter, engine: engine.kind });
+      // A second run on the same table is refused here (its control socket answers), before anything is touched.
+      const operation = await startOperation(opts, state, reporter, table);
       try {
         const run = () => migrate(
           engine,
@@ -162,8 +78,8 @@ export function migrateCommand(): Command {
             postponeFlagFile: opts.postponeCutoverFlagFile,
             reporter,
             state,
-            hook: opts.hooksDir ? hooksFromDir(opts.hooksDir, { timeoutMs: opts.hookTimeoutMs, onRun: (run) => logHook(reporter, run) }) : undefined,
-            signal: controller.signal,
+            hook: operation.hook,
+            signal: operation.signal,
           },
         );
         // A dry run or a refusal changed nothing: only executed runs enter the table's timeline.
@@ -180,30 +96,18 @@ export function migrateCommand(): Command {
               describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
               started: () => state.status.timeline.length > 0,
             });
-        await report('success', result);
+        await operation.report('success', result);
         printResult(result, opts.json ? (output as JsonReporter) : null);
       } catch (error) {
         // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
         if (error instanceof RefusedByChecks && !opts.execute) printRefusal(error, opts.json ? (output as JsonReporter) : null);
-        await report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+        await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
         throw error;
       } finally {
-        await metrics?.close();
-        await control?.close();
+        await operation.close();
         await engine.close().catch(() => {});
       }
     });
-}
-
-function logHook(reporter: Reporter, run: HookRun): void {
-  const outcome = run.timedOut ? 'timed out' : (run.signal ?? `exit ${run.exitCode}`);
-  reporter.info(`hook ${run.event}: ${outcome} after ${run.durationMs} ms`, {
-    hook: run.event,
-    exitCode: run.exitCode,
-    signal: run.signal,
-    stdout: run.stdout,
-    stderr: run.stderr,
-  });
 }
 
 function checkLines(plan: Plan, checks: CheckResult[]): string[] {

@@ -14,7 +14,8 @@ export function statusLine(p: Progress): string {
   const pct = p.rowsEstimated > 0 ? Math.min(100, (100 * p.rowsCopied) / p.rowsEstimated) : 100;
   return (
     `[${p.phase}] ${fmt(p.rowsCopied)}/${fmt(p.rowsEstimated)} rows ${pct.toFixed(1)}% ` +
-    `${fmt(p.rowsPerSec)} rows/s ETA ${eta(p.etaSeconds)} | applied ${fmt(p.changesApplied)} backlog ${fmt(p.backlog)}` +
+    `${fmt(p.rowsPerSec)} rows/s ETA ${eta(p.etaSeconds)} | ` +
+    (p.rowsUpdated === undefined ? `applied ${fmt(p.changesApplied)} backlog ${fmt(p.backlog)}` : `updated ${fmt(p.rowsUpdated)}`) +
     (p.lagMs === null ? '' : ` lag ${fmt(p.lagMs)} ms`) +
     (p.throttle ? ` | held back: ${p.throttle}` : '')
   );

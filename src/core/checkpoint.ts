@@ -27,17 +27,31 @@ export function checkpointLeftOver(table: string, note = ''): string {
 
 /** JSON with Buffers (binary key values) kept exact as hex. */
 export function encodeCheckpoint(cp: Checkpoint): string {
-  return JSON.stringify(cp, (_key, value) =>
-    value && typeof value === 'object' && value.type === 'Buffer' && Array.isArray(value.data)
-      ? { $hex: Buffer.from(value.data).toString('hex') }
-      : value,
-  );
+  return encodeJson(cp);
 }
 
 export function decodeCheckpoint(text: string): Checkpoint {
-  return JSON.parse(text, (_key, value) =>
-    value && typeof value === 'object' && typeof value.$hex === 'string' && Object.keys(value).length === 1
-      ? Buffer.from(value.$hex, 'hex')
-      : value,
-  ) as Checkpoint;
+  return decodeJson(text) as Checkpoint;
+}
+
+/** Any checkpoint's JSON (migrate's, backfill's), with Buffers kept exact as hex. */
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? { $hex: Buffer.from(v.data).toString('hex') } : v,
+  );
+}
+
+export function decodeJson(text: string): unknown {
+  return JSON.parse(text, (_key, v) =>
+    v && typeof v === 'object' && typeof v.$hex === 'string' && Object.keys(v).length === 1 ? Buffer.from(v.$hex, 'hex') : v,
+  );
+}
+
+/**
+ * `<table>__state` holds the checkpoint of whichever run last died on the table, migrate or backfill
+ * (one run per table at a time, so never both); a backfill's says so in `command`.
+ */
+export function checkpointCommand(text: string): 'migrate' | 'backfill' {
+  const parsed = decodeJson(text) as { command?: string };
+  return parsed.command === 'backfill' ? 'backfill' : 'migrate';
 }

@@ -4,7 +4,7 @@ import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
 import type { CheckResult, Plan } from './types.js';
 
-export type HookEvent = 'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'success' | 'failure';
+export type HookEvent = 'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'before-backfill' | 'success' | 'failure';
 
 /**
  * What a run does, fixed when it starts. The settings an operator can change while it runs (chunk

@@ -19,9 +19,14 @@ export interface Fragment {
 
 /** Builds fragments whose placeholders continue the numbering of `params` already collected. */
 export class KeysetSql {
+  /**
+   * `rowValues`: compare a composite key as one row value, `(a, b) > ($1, $2)`, which PostgreSQL
+   * turns into a single index range (MariaDB does not, hence the expanded form by default).
+   */
   constructor(
     private readonly dialect: Dialect,
     readonly columns: string[],
+    private readonly rowValues = false,
   ) {}
 
   /** `key > value` (strict) or `key <= value` over the key columns, in key order. */
@@ -32,6 +37,10 @@ export class KeysetSql {
       params.push(v);
       return this.dialect.param(startAt + params.length);
     };
+    if (this.rowValues && cols.length > 1) {
+      const values = key.map(p);
+      return { sql: `(${cols.join(', ')}) ${op} (${values.join(', ')})`, params };
+    }
     const strict = op === '>' ? '>' : '<';
     const alternatives: string[] = [];
     for (let i = 0; i < cols.length; i++) {

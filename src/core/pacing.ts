@@ -1,39 +1,56 @@
-import type { Applier } from './applier.js';
 import { sleep } from './backoff.js';
-import type { Checkpointer } from './checkpointer.js';
-import type { RunContext } from './context.js';
-import type { Progress } from './progress.js';
+import type { Reporter } from './reporter.js';
+import type { RunState } from './run-state.js';
 import type { Hold, HoldKind, Throttler } from './throttler.js';
 
+/** What a paced loop shares with its pacing: the live state, the log, and its safe point to stop at. */
+export interface PacingContext {
+  readonly state: RunState;
+  readonly report: Reporter;
+  checkAbort(): void;
+}
+
 /**
- * How fast the copy may go: held back while paused or throttled, and after each chunk slowed to the
- * row rate and nice ratio. The stream is applied all the while, so a pause never grows a backlog.
+ * The work that goes on while the loop is held back or resting. A migration follows its change
+ * stream and keeps its checkpoint (see runner.ts); a backfill has no stream and only keeps its claim.
+ */
+export interface Waiting {
+  /** Before each look at the throttle: fails when the background work has failed (a lost stream). */
+  check(): Promise<void>;
+  /** Once per held round (every 250 ms): keep up what must not fall behind during a long hold. */
+  held(): Promise<void>;
+  /** Rest `ms` (rate limit, nice ratio), doing the background work meanwhile. */
+  rest(ms: number): Promise<void>;
+}
+
+/**
+ * How fast a loop of chunks may go: held back while paused or throttled, and after each chunk slowed
+ * to the row rate and nice ratio. Migrate's stream is applied all the while, so a pause never grows a
+ * backlog.
  */
 export class Pacing {
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: PacingContext,
     private readonly throttler: Throttler,
-    private readonly applier: Applier,
-    private readonly checkpointer: Checkpointer,
-    private readonly progress: Progress,
+    private readonly waiting: Waiting,
+    private readonly progress: { update(): void },
   ) {}
 
-  /** Holds the copy back while paused or throttled; the stream keeps being read, and applied when the buffer fills. */
+  /** Holds the loop back while paused or throttled; the background work goes on. */
   async holdWhileThrottled(): Promise<void> {
     const { state, report } = this.ctx;
     let announced: string | null = null;
     for (;;) {
       this.ctx.checkAbort();
-      await this.applier.checkStream();
+      await this.waiting.check();
       const hold: Hold | null = state.paused ? { kind: 'paused', message: 'paused by operator' } : await this.throttler.hold();
       if (!hold) break;
       state.status.state = state.paused ? 'paused' : 'throttled';
       if (hold.message !== announced) report.warn(`holding back: ${hold.message}`, { throttle: hold.message });
       announced = hold.message;
       const since = Date.now();
-      await this.applier.applyIfFilling();
       // A hold can last hours: the checkpoint keeps up, and the claim's session stays alive.
-      await this.checkpointer.save();
+      await this.waiting.held();
       await sleep(250);
       this.count(hold.kind, Date.now() - since);
       this.progress.update();
@@ -54,7 +71,7 @@ export class Pacing {
 
   private async rest(kind: HoldKind, ms: number): Promise<void> {
     if (ms <= 0) return;
-    await this.applier.waitApplying(ms);
+    await this.waiting.rest(ms);
     this.count(kind, ms);
   }
 

@@ -1,5 +1,5 @@
 import { verdict } from './check.js';
-import { decodeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { checkpointCommand, decodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { MigrateConfig } from './config.js';
 import { UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
@@ -47,18 +47,22 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   // Watching replicas writes a heartbeat table, so a dry run checks only the load names.
   const probes = await migration.openProbes(config.execute ? config.replicas : []);
   try {
-    await checkLoadNames(probes, settings);
-    if (config.throttleQuery) {
-      await throttleQueryValue(probes, config.throttleQuery).catch((error: Error) => {
-        throw new UserError(`--throttle-query fails: ${error.message}`);
-      });
-    }
+    await checkThrottleInputs(probes, settings, config.throttleQuery);
   } catch (error) {
     await probes.close();
     throw error;
   }
   if (!config.execute) await probes.close();
   return { migration, checks, checkpoint, proof, probes: config.execute ? probes : null };
+}
+
+/** The load names and the throttle query, tried on the server before anything is created (migrate and backfill). */
+export async function checkThrottleInputs(probes: Probes, settings: Settings, throttleQuery: string | undefined): Promise<void> {
+  await checkLoadNames(probes, settings);
+  if (!throttleQuery) return;
+  await throttleQueryValue(probes, throttleQuery).catch((error: Error) => {
+    throw new UserError(`--throttle-query fails: ${error.message}`);
+  });
 }
 
 /** A misspelt indicator would read as 0 and silently never throttle: refuse names the server does not know. */
@@ -73,6 +77,9 @@ async function checkLoadNames(probes: Probes, settings: Settings): Promise<void>
 async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
   const text = await engine.loadCheckpoint(request.table);
   if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
+  if (checkpointCommand(text) === 'backfill') {
+    throw new UserError(`the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`);
+  }
   const checkpoint = decodeCheckpoint(text);
   if (checkpoint.alter.trim() !== request.alter.trim()) {
     throw new UserError(

@@ -10,6 +10,8 @@ export interface Progress {
   /** Why the copy is held back (throttle reason, paused, postponed), or null. */
   throttle: string | null;
   lagMs: number | null;
+  /** A backfill's rows updated (its rowsCopied are the rows scanned). */
+  rowsUpdated?: number;
 }
 
 export interface Reporter {

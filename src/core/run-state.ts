@@ -30,6 +30,8 @@ export function settingsOf(o: Settings): Settings {
 
 export interface Status {
   table: string;
+  /** What runs: a migration (`alter` is its ALTER) or a backfill (`alter` is its `SET ... [WHERE ...]`, rowsCopied its rows scanned). */
+  command: 'migrate' | 'backfill';
   alter: string;
   engine: string;
   phase: string;
@@ -41,6 +43,8 @@ export interface Status {
   rowsPerSec: number;
   etaSeconds: number | null;
   changesApplied: number;
+  /** A backfill's rows changed so far (its rowsCopied counts the rows scanned); 0 for a migration. */
+  rowsUpdated: number;
   backlog: number;
   /** Worst replica lag at the last probe, null when no replica is watched. */
   lagMs: number | null;
@@ -63,9 +67,10 @@ export class RunState {
 
   constructor(
     readonly settings: Settings,
-    identity: { table: string; alter: string; engine: string },
+    identity: { table: string; alter: string; engine: string; command?: Status['command'] },
   ) {
     this.status = {
+      command: 'migrate',
       ...identity,
       phase: 'checks',
       state: 'running',
@@ -76,6 +81,7 @@ export class RunState {
       rowsPerSec: 0,
       etaSeconds: null,
       changesApplied: 0,
+      rowsUpdated: 0,
       backlog: 0,
       lagMs: null,
       maxLagSeenMs: 0,

@@ -8,11 +8,11 @@ import { CopyLoop } from './copy-loop.js';
 import { Cutover } from './cutover.js';
 import { UserError } from './errors.js';
 import { proveMapping } from './mapping-proof.js';
-import { Pacing } from './pacing.js';
+import { Pacing, type Waiting } from './pacing.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
-import { fileExists, Throttler } from './throttler.js';
+import { Throttler, watchPanicFlagFile } from './throttler.js';
 import type { Engine, MigrationRequest, Probes } from './types.js';
 import { checksumRounds } from './verify.js';
 
@@ -79,16 +79,31 @@ class Run {
   ) {
     this.applier = new Applier(ctx, checkpoint?.position ?? null, () => this.progress.update());
     this.copy = new CopyLoop(ctx, this.applier, checkpoint);
-    this.progress = new Progress(ctx, () => this.applier.backlog, () => this.copy.done);
+    this.progress = new Progress(ctx, () => ({
+      done: ctx.result.rowsCopied,
+      estimated: ctx.plan.estimatedRows,
+      finished: this.copy.done,
+      changesApplied: ctx.result.changesApplied,
+      backlog: this.applier.backlog,
+    }));
     this.checkpointer = new Checkpointer(ctx, claim, () => ({ copiedUpTo: this.copy.copiedUpTo, copyDone: this.copy.done, position: this.applier.applied! }));
-    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), this.applier, this.checkpointer, this.progress);
+    // While held back or resting, the stream keeps being followed (applied when its buffer fills) and the checkpoint kept.
+    const waiting: Waiting = {
+      check: () => this.applier.checkStream(),
+      held: async () => {
+        await this.applier.applyIfFilling();
+        await this.checkpointer.save();
+      },
+      rest: (ms) => this.applier.waitApplying(ms),
+    };
+    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress);
   }
 
   async execute(): Promise<void> {
     const { migration, config, state, report } = this.ctx;
     let cutOver = false;
     state.mark('start');
-    const stopWatching = this.watchPanicFlagFile();
+    const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
     try {
       await this.hook('startup');
       if (this.checkpoint && (await migration.swapped())) {
@@ -196,18 +211,5 @@ class Run {
       if (error !== undefined || event === 'success') return this.ctx.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
       throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);
     }
-  }
-
-  /** gh-ost's --panic-flag-file, checked 4 times a second whatever the run is doing. */
-  private watchPanicFlagFile(): () => void {
-    const file = this.ctx.config.panicFlagFile;
-    if (!file) return () => {};
-    const look = () =>
-      void fileExists(file).then((exists) => {
-        if (exists) this.ctx.state.abortReason ??= `panic flag file ${file} exists`;
-      });
-    look();
-    const timer = setInterval(look, 250);
-    return () => clearInterval(timer);
   }
 }

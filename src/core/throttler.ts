@@ -101,6 +101,18 @@ export async function throttleQueryValue(probes: Probes, sql: string): Promise<n
   return value;
 }
 
+/** gh-ost's --panic-flag-file, looked for 4 times a second whatever the run is doing; returns the stop. */
+export function watchPanicFlagFile(file: string | undefined, state: RunState): () => void {
+  if (!file) return () => {};
+  const look = () =>
+    void fileExists(file).then((exists) => {
+      if (exists) state.abortReason ??= `panic flag file ${file} exists`;
+    });
+  look();
+  const timer = setInterval(look, 250);
+  return () => clearInterval(timer);
+}
+
 export async function fileExists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,

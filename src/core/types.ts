@@ -3,6 +3,7 @@
  * The runner owns the phases, the ordering of copy and apply, retries and progress;
  * an engine owns SQL, locks and the change stream, and knows nothing of phases.
  */
+import type { Backfill, BackfillRequest } from './backfill/types.js';
 import type { ClaimSession } from './claim.js';
 import type { HistoryStore } from './history/entry.js';
 
@@ -158,6 +159,8 @@ export interface Engine {
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */
   resume(plan: Plan): Migration;
+  /** A keyset UPDATE of the table (`shadowcut backfill`), on the key `prepare` would choose; throws UserError when there is none. */
+  prepareBackfill(request: BackfillRequest): Promise<Backfill>;
   /** The checkpoint of an interrupted run on `table`, or null. */
   loadCheckpoint(table: string): Promise<string | null>;
   /**

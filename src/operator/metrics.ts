@@ -51,6 +51,7 @@ function renderMetrics(state: RunState): string {
   metric('shadowcut_rows_estimated', 'gauge', 'Estimated rows of the table.', [[table, s.rowsEstimated]]);
   metric('shadowcut_progress_ratio', 'gauge', 'Copy progress, 0 to 1.', [[table, s.percent / 100]]);
   metric('shadowcut_rows_per_second', 'gauge', 'Copy rate.', [[table, s.rowsPerSec]]);
+  metric('shadowcut_rows_updated_total', 'counter', 'Rows a backfill\'s UPDATEs matched (its rows_copied are the rows scanned); 0 for a migration.', [[table, s.rowsUpdated]]);
   metric('shadowcut_changes_applied_total', 'counter', 'Changed keys applied to the shadow table from the change stream.', [[table, s.changesApplied]]);
   metric('shadowcut_backlog_keys', 'gauge', 'Changed keys read from the stream and not yet applied.', [[table, s.backlog]]);
   metric('shadowcut_replica_lag_ms', 'gauge', 'Worst replica lag at the last probe; absent when no replica is watched.', s.lagMs === null ? [] : [[table, s.lagMs]]);

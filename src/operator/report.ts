@@ -43,6 +43,9 @@ export interface Report {
   /** Keys changed after the last checksum view, compared row by row; and of those, under the cut-over lock. */
   keysCompared: number | null;
   keysComparedAtCutover: number | null;
+  /** Present for a backfill only, as `command: "backfill"` (its rowsCopied are the rows scanned). */
+  command?: 'backfill';
+  rowsUpdated?: number;
 }
 
 /** Writes `shadowcut-<table>-<start time>.md` and `.json` into `dir` (created if missing); returns their paths. */
@@ -96,6 +99,8 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     mappingProofRows: result ? result.mappingProofs.map((p) => p.rows) : null,
     keysCompared: result?.keysCompared ?? null,
     keysComparedAtCutover: result?.keysComparedAtCutover ?? null,
+    // A backfill's state names its SET/WHERE as `alter`, and its rowsCopied are the rows scanned.
+    ...(s.command === 'backfill' ? { command: s.command, rowsUpdated: s.rowsUpdated } : {}),
   };
 }
 
@@ -114,7 +119,7 @@ function markdown(r: Report): string {
       ['Duration', duration(r.durationMs)],
     ]),
     '',
-    'ALTER:',
+    r.command === 'backfill' ? 'Backfill:' : 'ALTER:',
     '',
     ...fenced(r.alter, 'sql'),
     ...(r.error === null ? [] : ['', 'Error:', '', ...fenced(r.error, 'text')]),
@@ -125,7 +130,7 @@ function markdown(r: Report): string {
     '',
     '## Figures',
     '',
-    ...table(['', ''], [
+    ...table(['', ''], r.command === 'backfill' ? backfillFigures(r, reasons) : [
       ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
       ['Changes applied', String(r.changesApplied)],
       ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
@@ -138,6 +143,16 @@ function markdown(r: Report): string {
     ]),
   ];
   return lines.join('\n') + '\n';
+}
+
+function backfillFigures(r: Report, reasons: string[]): string[][] {
+  return [
+    ['Rows scanned', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
+    ['Rows updated', String(r.rowsUpdated)],
+    ['Resumed', r.resumed === null ? 'unknown' : r.resumed ? 'yes' : 'no'],
+    ['Max replica lag seen', r.maxLagSeenMs === null ? 'no replica watched' : `${r.maxLagSeenMs} ms`],
+    ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
+  ];
 }
 
 function table(header: string[], rows: string[][]): string[] {

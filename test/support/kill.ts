@@ -5,12 +5,17 @@ import { fileURLToPath } from 'node:url';
 const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 /**
- * Runs `shadowcut migrate --json ...` and kills it with SIGKILL as soon as it announces `phase`
- * (the JSON log's phase events), as a crash at that moment would. Resolves with whether the phase
- * was reached before the process ended on its own.
+ * Runs `shadowcut migrate --json ...` (or another command that logs phases: `backfill`) and kills it
+ * with SIGKILL `delayMs` after it announces `phase` (the JSON log's phase events), as a crash at that
+ * moment would. Resolves with whether the phase was reached before the process ended on its own.
  */
-export function killDuringPhase(args: string[], phase: string, delayMs = 0): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [cli, 'migrate', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function killDuringPhase(
+  args: string[],
+  phase: string,
+  delayMs = 0,
+  command: 'migrate' | 'backfill' = 'migrate',
+): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, command, '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   // Kept for the assertion's message: a run that ended before the phase says why there.
   let stderr = '';

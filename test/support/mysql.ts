@@ -72,11 +72,13 @@ export async function schemaOf(db: mysql.Pool, table: string): Promise<string> {
  * Rows of `a` with no identical row in `b` and vice versa, comparing every column NULL-safely
  * (so NULL differs from a default, and '' from NULL). Returns up to 20 as `table:key`; empty means equal.
  */
-export async function differences(db: mysql.Pool, a: string, b: string, key: string[] = ['id']): Promise<string[]> {
+export async function differences(db: mysql.Pool, a: string, b: string, named?: string[]): Promise<string[]> {
   const [cols] = await db.query<mysql.RowDataPacket[]>(
     'SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
     [a],
   );
+  // Rows are shown by these columns: `id` where the table has one, else its first column.
+  const key = named ?? (cols.some((r) => r.c === 'id') ? ['id'] : [String(cols[0].c)]);
   const same = cols.map((r) => `x.\`${r.c}\` <=> y.\`${r.c}\``).join(' AND ');
   const missing = async (from: string, to: string) => {
     const [rows] = await db.query<mysql.RowDataPacket[]>(

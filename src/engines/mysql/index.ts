@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
 import type { ClaimSession } from '../../core/claim.js';
 import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { compareBinlogPositions } from './binlog.js';
@@ -10,6 +11,8 @@ import { MysqlHistory } from './history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './plan.js';
 import { qualified } from './sql.js';
+import { readState } from './state.js';
+import { prepareMysqlBackfill } from './backfill.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = parseMysqlUrl(url);
@@ -63,6 +66,10 @@ export class MysqlEngine implements Engine, MysqlServer {
     return this.resume(await buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) }));
   }
 
+  prepareBackfill(request: BackfillRequest): Promise<Backfill> {
+    return prepareMysqlBackfill(this, { ...request, table: this.fold(request.table) });
+  }
+
   /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
     return new MysqlMigration(this, plan as Plan<MysqlPlan>);
@@ -73,10 +80,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   }
 
   async loadCheckpoint(table: string): Promise<string | null> {
-    const name = helperNames(this.fold(table).split('.').pop()!).state;
-    if (!(await tableExists(this.pool, this.target.database, name))) return null;
-    const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT checkpoint FROM ${qualified(this.target.database, name)} WHERE id = 1`);
-    return rows.length ? String(rows[0].checkpoint) : null;
+    return readState(this.pool, this.target.database, helperNames(this.fold(table).split('.').pop()!).state);
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */

@@ -29,6 +29,7 @@ import { compareWithAlter } from './mapping-proof.js';
 import { helperNames, type MysqlPlan } from './plan.js';
 import { openMysqlProbes } from './probes.js';
 import { qualified } from './sql.js';
+import { createStateTable, writeState } from './state.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -140,13 +141,12 @@ export class MysqlMigration implements Migration {
   }
 
   async saveCheckpoint(checkpoint: string): Promise<void> {
-    const table = qualified(this.p.database, helperNames(this.p.table).state);
-    // Once per run, not at every save: each CREATE ... IF NOT EXISTS is DDL, written to the binlog and replayed by every replica.
+    const state = helperNames(this.p.table).state;
     if (!this.checkpointTable) {
-      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id TINYINT PRIMARY KEY, checkpoint LONGTEXT NOT NULL) ENGINE=InnoDB`);
+      await createStateTable(this.pool, this.p.database, state);
       this.checkpointTable = true;
     }
-    await this.pool.query(`REPLACE INTO ${table} (id, checkpoint) VALUES (1, ?)`, [checkpoint]);
+    await writeState(this.pool, this.p.database, state, checkpoint);
   }
 
   openProbes(replicas: string[]): Promise<Probes> {

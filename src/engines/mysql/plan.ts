@@ -4,7 +4,7 @@ import type { MigrationRequest, Plan } from '../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from './deferred-indexes.js';
 import { missingPrivileges, privilegesRefusal } from './checks/privileges.js';
-import { describeTable, readTriggers, tableFacts, type MysqlColumn, type TableFacts, type TableShape } from './inspect.js';
+import { describeTable, readTriggers, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
 import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from './sql.js';
 
@@ -229,6 +229,17 @@ function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string
   return null;
 }
 
+/**
+ * The table's unique keys whose columns are all NOT NULL (a prefix index's column never is, so those
+ * are out), the PRIMARY KEY first, then the narrowest: the keys a keyset walk can use, best first.
+ */
+export function keyCandidates(table: TableShape): MysqlIndex[] {
+  const notNull = new Set(table.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
+  return table.indexes
+    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
+    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
+}
+
 interface ChosenKey {
   index: string;
   columns: string[];
@@ -240,12 +251,9 @@ interface ChosenKey {
  * unique key (after renames): rows are identified the same way on both sides.
  */
 function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
-  const notNull = new Set(original.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
   const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
   const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
-  const candidates = original.indexes
-    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
-    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
+  const candidates = keyCandidates(original);
   for (const index of candidates) {
     const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
     if (mapped.some((c) => c === undefined)) continue;

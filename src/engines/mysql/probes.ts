@@ -24,7 +24,7 @@ interface Replica {
  * UTC time. Unlike Seconds_Behind_Master this is sub-second, and right on any topology (chained
  * replicas, a stopped SQL thread, an idle primary).
  */
-export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: MysqlPlan, replicas: string[]): Promise<Probes> {
+export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pick<MysqlPlan, 'database' | 'table'>, replicas: string[]): Promise<Probes> {
   const load = (names: string[]) => statusValues(pool, names);
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
   if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
 import type { ClaimSession } from '../../core/claim.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
@@ -8,6 +9,8 @@ import { comparePositions, helperNames, isTransientPgError, openEnginePool, pars
 import { PostgresHistory } from './history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './plan.js';
+import { preparePostgresBackfill } from './backfill.js';
+import { readState } from './state.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
   const pool = await openEnginePool(url).catch((error: Error) => {
@@ -41,6 +44,10 @@ class PostgresEngine implements Engine, PgServer {
     return new PostgresMigration(this, await buildPlan(this.pool, request), request);
   }
 
+  prepareBackfill(request: BackfillRequest): Promise<Backfill> {
+    return preparePostgresBackfill(this.pool, request);
+  }
+
   /** The one place a plan's detail is taken for PostgreSQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
     return new PostgresMigration(this, plan as Plan<PgDetail>, null);
@@ -52,11 +59,7 @@ class PostgresEngine implements Engine, PgServer {
 
   async loadCheckpoint(table: string): Promise<string | null> {
     const { schema, name } = parseTableName(table);
-    const state = qualified(schema, helperNames(schema, name).state);
-    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [state]);
-    if (rows[0].e !== 't') return null;
-    const found = await this.pool.query(`SELECT checkpoint FROM ${state} WHERE id = 1`);
-    return found.rows.length ? String(found.rows[0].checkpoint) : null;
+    return readState(this.pool, schema, helperNames(schema, name).state);
   }
 
   /** The old table only when asked: after a successful run it is the rollback copy. */

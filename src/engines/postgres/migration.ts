@@ -30,6 +30,7 @@ import { compareWithAlter } from './mapping-proof.js';
 import type { PgDetail } from './plan.js';
 import { openPostgresProbes } from './probes.js';
 import { buildShadow } from './shadow.js';
+import { createStateTable, writeState } from './state.js';
 import { createSlot, fence, openStream } from './stream.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */
@@ -154,13 +155,13 @@ export class PostgresMigration implements Migration {
 
   async saveCheckpoint(checkpoint: string): Promise<void> {
     const d = this.d;
-    const table = qualified(d.schema, helperNames(d.schema, d.name).state);
+    const state = helperNames(d.schema, d.name).state;
     // Once per run, not at every save (it is DDL, however cheap when the table exists).
     if (!this.checkpointTable) {
-      await this.pool.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, checkpoint text NOT NULL)`);
+      await createStateTable(this.pool, d.schema, state);
       this.checkpointTable = true;
     }
-    await this.pool.query(`INSERT INTO ${table} VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint`, [checkpoint]);
+    await writeState(this.pool, d.schema, state, checkpoint);
   }
 
   openProbes(replicas: string[]): Promise<Probes> {

@@ -19,7 +19,7 @@ type LagReading = Awaited<ReturnType<Probes['replicaLag']>>[number];
  * does not: an idle primary (no commits to compare with) and paused replay (the row stops moving,
  * the lag grows).
  */
-export async function openPostgresProbes(pool: pg.Pool, d: PgDetail, replicas: string[]): Promise<Probes> {
+export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schema' | 'name'>, replicas: string[]): Promise<Probes> {
   const load = (names: string[]) => loadValues(pool, names);
   const rows = async (sql: string) => (await pool.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
   if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };

@@ -1,0 +1,98 @@
+import { Command } from 'commander';
+import { backfill, statementOf } from '../core/backfill/run.js';
+import { backfillDefaults, type BackfillResult } from '../core/backfill/config.js';
+import { BackfillRefused } from '../core/backfill/preflight.js';
+import { recordStage } from '../core/history/record.js';
+import { RunState, settingsOf } from '../core/run-state.js';
+import type { CheckResult } from '../core/types.js';
+import { createEngine } from '../engines/index.js';
+import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation } from './operator-options.js';
+import type { JsonReporter } from './render.js';
+
+const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
+
+export function backfillCommand(): Command {
+  const command = new Command('backfill')
+    .description('fill a column in small committed keyset batches: UPDATE <table> SET ... [WHERE ...], throttled, resumable')
+    .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
+    .requiredOption('--table <name>', 'the table (PostgreSQL: schema.name, default schema public)')
+    .requiredOption('--set <assignments>', '"col = expr[, col2 = expr2]", in the engine\'s own SQL, as after UPDATE ... SET')
+    .option('--where <predicate>', 'update only rows matching this (e.g. "email_new IS NULL"): makes a rerun find nothing left to do')
+    .option('--execute', 'update the rows; without it, check the statement on the server and estimate, changing nothing', false)
+    .option('--resume', 'continue a killed backfill after its last committed batch (same --set and --where)', false)
+    .option('--batch-rows <n>', 'rows per batch, fixed (default: adapt to --chunk-time-ms)', positiveInt)
+    .option('--chunk-time-ms <ms>', 'target duration of one batch (its row locks are held this long)', positiveInt, backfillDefaults.chunkTimeMs);
+  addThrottleOptions(command, { maxLagMs: backfillDefaults.maxLagMs });
+  addOperatorOptions(command, EVENTS);
+  return command.action(async (opts) => {
+    const { output, reporter } = reporterFor(opts.json);
+    await checkHooksDir(opts, reporter);
+    const engine = await createEngine(opts.url);
+    const request = { table: opts.table, set: opts.set, where: opts.where };
+    const table = engine.qualify(opts.table);
+    const state = new RunState(settingsOf(opts), { table, alter: statementOf(request), engine: engine.kind, command: 'backfill' });
+    // A second run on the table is refused here (its control socket answers), before anything is touched.
+    const operation = await startOperation(opts, state, reporter, table);
+    const json = opts.json ? (output as JsonReporter) : null;
+    try {
+      const run = () => backfill(engine, request, {
+        execute: opts.execute,
+        resume: opts.resume,
+        batchRows: opts.batchRows,
+        replicas: opts.replica,
+        flagFile: opts.throttleFlagFile,
+        throttleQuery: opts.throttleQuery,
+        criticalLoadHibernateSeconds: opts.criticalLoadHibernateSeconds,
+        window: opts.window,
+        panicFlagFile: opts.panicFlagFile,
+        reporter,
+        state,
+        hook: operation.hook,
+        signal: operation.signal,
+      });
+      // A dry run or a refusal changed nothing: only executed runs enter the table's timeline.
+      const result = !opts.execute
+        ? await run()
+        : await recordStage({
+            engine,
+            table: opts.table,
+            command: 'backfill',
+            stage: statementOf(request),
+            reportDir: opts.reportDir,
+            reporter,
+            run,
+            describe: (r) => ({ ...r, outcome: 'success' }),
+            started: () => state.status.timeline.length > 0,
+          });
+      await operation.report('success');
+      printResult(result, json);
+    } catch (error) {
+      // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
+      if (error instanceof BackfillRefused && !opts.execute) printChecks(error.checks, json, 'dry run: refused by the failed check(s) above; nothing was changed');
+      await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+      throw error;
+    } finally {
+      await operation.close();
+      await engine.close().catch(() => {});
+    }
+  });
+}
+
+function checkLines(checks: CheckResult[]): string[] {
+  return ['checks:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
+}
+
+function printChecks(checks: CheckResult[], json: JsonReporter | null, last: string): void {
+  if (json) return json.emit({ event: 'refused', checks });
+  process.stdout.write([...checkLines(checks), last].join('\n') + '\n');
+}
+
+function printResult(r: BackfillResult, json: JsonReporter | null): void {
+  if (json) {
+    const { state: _state, ...plain } = r;
+    json.emit({ event: 'result', ...plain });
+    return;
+  }
+  const last = r.outcome === 'dry-run' ? ['dry run: nothing was changed; add --execute to run the backfill'] : [];
+  process.stdout.write([...checkLines(r.checks), ...r.summary, ...last].join('\n') + '\n');
+}

@@ -1,0 +1,74 @@
+import { verdict } from '../check.js';
+import { checkpointCommand, checkpointLeftOver, decodeJson } from '../checkpoint.js';
+import { UserError } from '../errors.js';
+import { checkThrottleInputs } from '../preflight.js';
+import type { Settings } from '../run-state.js';
+import type { CheckResult, Engine, Probes } from '../types.js';
+import type { BackfillConfig } from './config.js';
+import type { Backfill, BackfillCheckpoint, BackfillRequest } from './types.js';
+
+/** Every failed check's message on one line; all results, for a dry run to list. */
+export class BackfillRefused extends UserError {
+  constructor(readonly checks: CheckResult[]) {
+    super(checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+  }
+}
+
+export interface BackfillPreflight {
+  target: Backfill;
+  checks: CheckResult[];
+  /** The killed run's checkpoint, when resuming. */
+  checkpoint: BackfillCheckpoint | null;
+  estimatedMatching: number;
+  /** Open only for a run that executes; the caller closes them. */
+  probes: Probes | null;
+}
+
+/**
+ * Everything that can refuse a backfill, before anything is created: the table and its key, the
+ * SET and WHERE as the server reads them, a checkpoint left on the table, load names and the
+ * throttle query. Nothing is written, so a refusal leaves nothing behind.
+ */
+export async function backfillPreflight(engine: Engine, request: BackfillRequest, config: Readonly<BackfillConfig>, settings: Settings): Promise<BackfillPreflight> {
+  const target = await engine.prepareBackfill(request);
+  const checks = await target.checks();
+  const { check, checkpoint } = judgeCheckpoint(await target.savedCheckpoint(), request, config.resume, target.table);
+  checks.push(check);
+  if (checks.some((c) => !c.ok)) throw new BackfillRefused(checks);
+  const estimatedMatching = await target.estimateMatching();
+  // Watching replicas writes a heartbeat table, so a dry run checks only the load names and the query.
+  const probes = await target.openProbes(config.execute ? config.replicas : []);
+  try {
+    await checkThrottleInputs(probes, settings, config.throttleQuery);
+  } catch (error) {
+    await probes.close();
+    throw error;
+  }
+  if (!config.execute) await probes.close();
+  return { target, checks, checkpoint, estimatedMatching, probes: config.execute ? probes : null };
+}
+
+/** `<table>__state` is migrate's or a backfill's; only a backfill's with the same SET and WHERE is ours to resume. */
+function judgeCheckpoint(saved: string | null, request: BackfillRequest, resume: boolean, table: string): { check: CheckResult; checkpoint: BackfillCheckpoint | null } {
+  const name = 'checkpoint';
+  if (saved === null) {
+    const ok = !resume;
+    return {
+      check: verdict(name, ok, 'no checkpoint of an earlier run', `there is no checkpoint of an earlier backfill on ${table} to resume; run without --resume`),
+      checkpoint: null,
+    };
+  }
+  if (checkpointCommand(saved) !== 'backfill') {
+    const message = `an interrupted migrate of ${table} left a checkpoint: finish it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup --url ... --table ${table}"`;
+    return { check: verdict(name, false, '', message), checkpoint: null };
+  }
+  if (!resume) return { check: verdict(name, false, '', checkpointLeftOver(table)), checkpoint: null };
+  const checkpoint = decodeJson(saved) as BackfillCheckpoint;
+  const same = checkpoint.set.trim() === request.set.trim() && (checkpoint.where ?? '').trim() === (request.where ?? '').trim();
+  const was = `--set "${checkpoint.set}"${checkpoint.where === null ? ' without --where' : ` --where "${checkpoint.where}"`}`;
+  return {
+    check: verdict(name, same, `resuming after ${checkpoint.batches} committed batch(es), ${checkpoint.rowsUpdated} row(s) updated`,
+      `the interrupted backfill of ${table} was for ${was}; resume it with those, or remove it with "shadowcut cleanup"`),
+    checkpoint: same ? checkpoint : null,
+  };
+}

@@ -1,0 +1,155 @@
+import type pg from 'pg';
+import { checkEnclosable, parseAssignments, type Assignment } from '../../core/backfill/sql-text.js';
+import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
+import { verdict } from '../../core/check.js';
+import { LockTimeoutError, UserError } from '../../core/errors.js';
+import { KeysetSql } from '../../core/keyset.js';
+import type { CheckResult, Key, KeyRange, Probes } from '../../core/types.js';
+import { dialect, errorCode, helperNames, ident, inTransaction, parseTableName, qualified, type Client } from './connect.js';
+import { inspectTable, type Column } from './inspect.js';
+import { openPostgresProbes } from './probes.js';
+import { createStateTable, readState, writeState } from './state.js';
+
+/** A batch waits this long for a row an application holds (or for the table's lock), then is retried later. */
+const LOCK_TIMEOUT = '2s';
+
+export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRequest): Promise<Backfill> {
+  const { schema, name } = parseTableName(request.table);
+  const t = await inspectTable(pool, schema, name);
+  // The key migrate would walk; a backfill needs no replica identity, but one rule for both keeps one answer.
+  if (!t.key) throw new UserError(t.noKeyReason);
+  const assignments = parseAssignments(request.set);
+  if (request.where !== undefined) checkEnclosable(request.where, '--where');
+  return new PostgresBackfill(pool, schema, name, t.key.index, t.key.columns, t.estimatedRows, t.columns, assignments, request);
+}
+
+/**
+ * The UPDATE in keyset batches, each in READ COMMITTED: a row a writer changed meanwhile is
+ * read again at its latest version and --where is evaluated on that (PostgreSQL's EvalPlanQual),
+ * so a row that no longer matches is left alone.
+ */
+class PostgresBackfill implements Backfill {
+  readonly table: string;
+  private readonly keys: KeysetSql;
+  private readonly name: string;
+  private readonly where: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly bare: string,
+    readonly keyIndex: string,
+    readonly keyColumns: string[],
+    readonly estimatedRows: number,
+    private readonly columns: Column[],
+    private readonly assignments: Assignment[],
+    private readonly request: BackfillRequest,
+  ) {
+    this.table = `${schema}.${bare}`;
+    this.keys = new KeysetSql(dialect, keyColumns, true);
+    this.name = qualified(schema, bare);
+    // On lines of their own: a `--` comment at the end of the operator's text cannot swallow ours.
+    this.where = request.where?.trim() ? ` AND (\n${request.where}\n)` : '';
+  }
+
+  private get state(): string {
+    return helperNames(this.schema, this.bare).state;
+  }
+
+  private statement(range: string): string {
+    return `UPDATE ${this.name} SET\n${this.request.set}\nWHERE (${range})${this.where}`;
+  }
+
+  async checks(): Promise<CheckResult[]> {
+    const problems: string[] = [];
+    for (const a of this.assignments) {
+      const wanted = a.quoted ? a.column : a.column.toLowerCase();
+      const column = this.columns.find((c) => c.name === wanted);
+      if (!column) problems.push(`--set names column ${a.column}, which ${this.table} does not have`);
+      else if (column.generated !== '') problems.push(`--set names ${column.name}, a generated column: the server computes it`);
+      else if (this.keyColumns.includes(column.name)) {
+        problems.push(`--set names ${column.name}, a column of the key the batches walk (${this.keyIndex}); a backfill cannot change it`);
+      }
+    }
+    const results = [verdict('columns', problems.length === 0, `sets ${this.assignments.map((a) => a.column).join(', ')}`, problems.join('; '))];
+    // The server would only repeat a missing column; otherwise it is the judge of SET and WHERE.
+    if (problems.length === 0) {
+      const refused = await this.explain().then(() => null, (error: Error) => error.message);
+      results.push(verdict('statement', refused === null, 'the server accepts the UPDATE (EXPLAIN)', `the server refuses the UPDATE: ${refused}`));
+    }
+    return results;
+  }
+
+  /** EXPLAIN parses, type-checks and plans the UPDATE without running it; rolled back, with a short lock wait. */
+  private async explain(): Promise<{ Plan: Record<string, unknown> & { Plans?: Record<string, unknown>[] } }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${this.statement('true')}`);
+      return (JSON.parse(rows[0]['QUERY PLAN']) as { Plan: Record<string, unknown> }[])[0];
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  async estimateMatching(): Promise<number> {
+    const { Plan: top } = await this.explain();
+    // The ModifyTable node estimates no output; its scan estimates the rows it feeds it.
+    return Math.round(Number(top.Plans?.[0]?.['Plan Rows'] ?? top['Plan Rows'] ?? 0));
+  }
+
+  /**
+   * The next keys, counted and their last one taken on the server (a CTE over `ORDER BY key LIMIT n`,
+   * materialized once): nothing travels but one key and a count.
+   */
+  async nextBatch(after: Key | null, rows: number): Promise<{ upTo: Key; rows: number } | null> {
+    const where = this.keys.range({ after, upTo: null });
+    const cols = this.keyColumns.map(ident).join(', ');
+    const desc = this.keyColumns.map((c) => `${ident(c)} DESC`).join(', ');
+    const { rows: found } = await this.pool.query({
+      text:
+        `WITH s AS (SELECT ${cols} FROM ${this.name} WHERE ${where.sql} ORDER BY ${this.keys.orderBy()} LIMIT ${rows}) ` +
+        `SELECT ${cols}, (SELECT count(*) FROM s) FROM s ORDER BY ${desc} LIMIT 1`,
+      values: where.params,
+      rowMode: 'array',
+    });
+    if (found.length === 0) return null;
+    const row = found[0] as unknown[];
+    return { upTo: row.slice(0, -1) as Key, rows: Number(row[row.length - 1]) };
+  }
+
+  async start(checkpoint: string): Promise<void> {
+    await createStateTable(this.pool, this.schema, this.state);
+    await writeState(this.pool, this.schema, this.state, checkpoint);
+  }
+
+  async update(range: KeyRange, checkpoint: (rowsUpdated: number) => string): Promise<number> {
+    return inTransaction(this.pool, async (client: Client) => {
+      await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      const where = this.keys.range(range);
+      const result = await client.query(this.statement(where.sql), where.params);
+      const rows = result.rowCount ?? 0;
+      await writeState(client, this.schema, this.state, checkpoint(rows));
+      return rows;
+    }).catch((error) => {
+      // 55P03: lock_timeout; 40P01: chosen as a deadlock's victim. Rolled back either way.
+      if (errorCode(error) === '55P03' || errorCode(error) === '40P01') throw new LockTimeoutError(`row locks: ${(error as Error).message}`);
+      throw error;
+    });
+  }
+
+  savedCheckpoint(): Promise<string | null> {
+    return readState(this.pool, this.schema, this.state);
+  }
+
+  async cleanup(): Promise<void> {
+    const names = helperNames(this.schema, this.bare);
+    for (const name of [names.state, names.heartbeat]) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(this.schema, name)}`);
+  }
+
+  openProbes(replicas: string[]): Promise<Probes> {
+    return openPostgresProbes(this.pool, { schema: this.schema, name: this.bare }, replicas);
+  }
+}
