@@ -9,6 +9,7 @@ import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { parseWindow } from '../core/throttler.js';
 import type { Reporter } from '../core/reporter.js';
 import { RefusedByChecks } from '../core/preflight.js';
+import type { AlterPart } from '../core/in-place/types.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
@@ -72,7 +73,8 @@ export function migrateCommand(): Command {
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
-    .option('--attempt-instant-ddl', 'MySQL: first ask for ALGORITHM=INSTANT; if the server can, the change is made in place and nothing is copied', false)
+    .option('--force-copy', 'take the copy even when the server could make every part of the ALTER in place', false)
+    .option('--attempt-instant-ddl', 'deprecated, does nothing: the change is made in place whenever the server can (see --force-copy)', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
     .option('--replica <url>', 'a replica (MySQL) or standby (PostgreSQL) whose lag holds the copy back; repeatable', collect, [])
     .option('--max-lag-ms <ms>', 'replica lag above which the copy holds back', nonNegativeInt, defaultOptions.maxLagMs)
@@ -102,6 +104,7 @@ export function migrateCommand(): Command {
         const found = await validateHooksDir(opts.hooksDir);
         reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });
       }
+      if (opts.attemptInstantDdl) reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
       const engine = await createEngine(opts.url);
       // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
       // run's live settings are this state's.
@@ -145,7 +148,7 @@ export function migrateCommand(): Command {
           },
           {
             execute: opts.execute,
-            attemptInstant: opts.attemptInstantDdl,
+            forceCopy: opts.forceCopy,
             panicFlagFile: opts.panicFlagFile,
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
@@ -208,7 +211,11 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
     json.emit({
       event: 'result',
       executed: r.executed,
-      table: r.plan.table,
+      table: r.state.status.table,
+      path: r.path,
+      pathReason: r.pathReason,
+      parts: r.parts,
+      inPlaceStatements: r.inPlaceStatements,
       checks: r.checks,
       rowsCopied: r.rowsCopied,
       changesApplied: r.changesApplied,
@@ -218,18 +225,26 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
       mappingProofRows: r.mappingProofs.map((p) => p.rows),
       keysCompared: r.keysCompared,
       keysComparedAtCutover: r.keysComparedAtCutover,
-      instant: r.instant,
       durationMs: r.durationMs,
     });
     return;
   }
-  const out = checkLines(r.plan, r.checks);
+  const path = [`path: ${r.path} (${r.pathReason})`, ...partLines(r.parts)];
+  if (!r.plan) {
+    const out = [`table: ${r.state.status.table}`, `alter: ${r.state.status.alter}`, ...path, 'in-place statements:', ...r.inPlaceStatements.map((s) => `  ${s}`)];
+    out.push(
+      r.executed
+        ? `done: made in place in ${(r.durationMs / 1000).toFixed(1)} s; nothing was copied, and there is no old table`
+        : 'dry run: nothing was changed; add --execute to make the change in place',
+    );
+    process.stdout.write(out.join('\n') + '\n');
+    return;
+  }
+  const out = [...path, ...checkLines(r.plan, r.checks)];
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   if (!r.executed) {
     out.push('dry run: nothing was changed; add --execute to run the migration');
-  } else if (r.instant) {
-    out.push(`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`);
   } else {
     out.push(
       `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
@@ -239,4 +254,9 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
     );
   }
   process.stdout.write(out.join('\n') + '\n');
+}
+
+/** One line a part: its class, the clause, and why. */
+export function partLines(parts: AlterPart[]): string[] {
+  return parts.map((p) => `  ${p.class.padEnd(14)} ${p.clause}: ${p.reason}`);
 }
