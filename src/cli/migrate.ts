@@ -240,7 +240,7 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
     process.stdout.write(out.join('\n') + '\n');
     return;
   }
-  const out = [...path, ...checkLines(r.plan, r.checks)];
+  const out = [...checkLines(r.plan, r.checks), ...path];
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   if (!r.executed) {

@@ -10,7 +10,7 @@ const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)
  * was reached before the process ended on its own.
  */
 export function killDuringPhase(args: string[], phase: string, delayMs = 0): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [cli, 'migrate', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'migrate', '--force-copy', '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   // Kept for the assertion's message: a run that ended before the phase says why there.
   let stderr = '';
