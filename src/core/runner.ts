@@ -37,8 +37,8 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const sorted = config.resume ? null : await engine.classifyAlter(request.table, request.alter);
-  if (sorted && sorted.path === 'in-place' && !config.forceCopy) {
+  const sorted = config.resume || config.forceCopy ? null : await engine.classifyAlter(request.table, request.alter);
+  if (sorted?.path === 'in-place') {
     return inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started);
   }
   const { migration, checks, checkpoint, proof, probes } = await preflight(engine, request, config, settings);
@@ -47,7 +47,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     plan,
     path: 'copy',
     parts: sorted?.parts ?? [],
-    pathReason: !sorted ? 'resuming an interrupted copy' : sorted.path === 'copy' ? sorted.why : 'in place was possible, but --force-copy',
+    pathReason: sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy'),
     inPlaceStatements: [],
     checks,
     executed: false,

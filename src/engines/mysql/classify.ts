@@ -96,7 +96,10 @@ async function classifyPart(
 
 async function fresh(conn: PoolConnection, database: string, table: string, probe: string): Promise<void> {
   await conn.query(`DROP TABLE IF EXISTS ${qualified(database, probe)}`);
-  await conn.query(`CREATE TABLE ${qualified(database, probe)} LIKE ${qualified(database, table)}`);
+  await conn.query(`CREATE TABLE ${qualified(database, probe)} LIKE ${qualified(database, table)}`).catch((error: Error) => {
+    // e.g. zero-date defaults under a strict sql_mode: the session does not accept the table's own definition.
+    throw new UserError(`cannot make a copy of the table's definition to try the ALTER on: ${error.message.replaceAll(probe, table)}`);
+  });
 }
 
 /** Null when the server made the change, else its refusal. */
