@@ -335,7 +335,7 @@ describe('a real MariaDB migration steered from the command line', () => {
     const run: Promise<MigrateResult | Error> = migrate(
       engine,
       { url: mysqlUrl(), table, alter },
-      { execute: true, state, postponeCutover: true, dropOld: true, lockTimeoutMs: 2000 },
+      { execute: true, forceCopy: true, state, postponeCutover: true, dropOld: true, lockTimeoutMs: 2000 },
     )
       .catch((error: Error) => error)
       .finally(() => engine.close());

@@ -163,10 +163,10 @@ describe('MariaDB: secondary indexes built after the copy', () => {
 
   it('the dry run says which indexes wait and why; a bad mode is one line on stderr and exit 2', async () => {
     await seed();
-    const dry = db.cli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', alter]);
+    const dry = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/secondary indexes built after the copy \((binlog_alter_two_phase is ON|no replica is attached)\): k_name, k_extra, k_n_desc/);
-    const bad = db.cli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'maybe', '--execute']);
+    const bad = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'maybe', '--execute']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/--defer-indexes.*must be auto, on or off/);
@@ -178,10 +178,10 @@ describe('MariaDB: secondary indexes built after the copy', () => {
     const [[before]] = await db.query('SELECT @@GLOBAL.binlog_alter_two_phase');
     await db.query('SET GLOBAL binlog_alter_two_phase = OFF');
     try {
-      const dry = db.cli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', alter]);
+      const dry = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter]);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toMatch(/secondary indexes maintained during the copy \(1 replica\(s\) attached and binlog_alter_two_phase is not ON\): k_name, k_extra, k_n_desc/);
-      const forced = db.cli(['migrate', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'on']);
+      const forced = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'on']);
       expect(forced.stdout).toMatch(/secondary indexes built after the copy \(--defer-indexes on\)/);
     } finally {
       await db.query(`SET GLOBAL binlog_alter_two_phase = ${Number(before) === 1 ? 'ON' : 'OFF'}`);

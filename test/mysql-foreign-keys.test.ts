@@ -26,7 +26,7 @@ describe('foreign keys', () => {
   it('a table with foreign keys to others is refused unless they are discarded, naming the flag', async () => {
     await seed();
     const before = await schemaOf(db, 'fk_child');
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'fk_child', '--alter', 'ADD COLUMN x INT', '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'fk_child', '--alter', 'ADD COLUMN x INT', '--execute']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/has foreign keys \(fk_child_parent -> fk_parent\).*--discard-foreign-keys/);
     expect(await schemaOf(db, 'fk_child')).toBe(before);
@@ -44,7 +44,7 @@ describe('foreign keys', () => {
 
   it('a table other tables refer to is refused even with --discard-foreign-keys (their keys would follow the old table)', async () => {
     await seed();
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'fk_parent', '--alter', 'ADD COLUMN x INT', '--execute', '--discard-foreign-keys']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'fk_parent', '--alter', 'ADD COLUMN x INT', '--execute', '--discard-foreign-keys']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/fk_parent is referenced by foreign keys \(fk_child\.fk_child_parent\)/);
     expect(await helperTables(db, 'fk_parent')).toEqual([]);
@@ -60,7 +60,7 @@ describe('foreign keys', () => {
     await db.query(`INSERT INTO ${t} SELECT seq, NULL FROM seq_1_to_100`);
     const before = await schemaOf(db, t);
     for (const execute of [[], ['--execute']]) {
-      const r = runCli(['migrate', '--url', '$URL', '--table', t, '--alter', 'ADD COLUMN x INT', '--discard-foreign-keys', ...execute]);
+      const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', t, '--alter', 'ADD COLUMN x INT', '--discard-foreign-keys', ...execute]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(named);

@@ -31,7 +31,7 @@ describe('lower_case_table_names=1 (MariaDB)', () => {
     const url = server.url('ShopLc');
     const state = runState('Orders', alter, 'mysql');
     const engine = await createMysqlEngine(url);
-    const migration = migrate(engine, { url, table: 'Orders', alter }, { execute: true, state, postponeCutover: true }).finally(() => engine.close());
+    const migration = migrate(engine, { url, table: 'Orders', alter }, { execute: true, forceCopy: true, state, postponeCutover: true }).finally(() => engine.close());
     const run = background(migration);
     await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
     for (const t of ['Orders', 'OrdersMirror']) {

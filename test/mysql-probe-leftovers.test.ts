@@ -50,7 +50,7 @@ describe('real probes of a partitioned table (MariaDB)', () => {
     await seed();
     await db.query(`CREATE TABLE ${T}__new LIKE ${T}`);
     await db.query(`INSERT INTO ${T}__new SELECT * FROM ${T} WHERE id <= 10`);
-    const r = runCli(['migrate', '--url', '$URL', '--table', T, '--alter', 'ADD COLUMN x INT', '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', T, '--alter', 'ADD COLUMN x INT', '--execute']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/pl_t__new already exists \(left by an earlier run\?\)/);

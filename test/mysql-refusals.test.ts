@@ -56,7 +56,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
   it.each(cases)('%s', async (_what, args, message) => {
     const before = await tableChecksum(db, 'r_plain');
     for (const execute of [[], ['--execute']]) {
-      const r = runCli(['migrate', '--url', '$URL', ...args, ...execute]);
+      const r = runCli(['migrate', '--force-copy', '--url', '$URL', ...args, ...execute]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -68,7 +68,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
 
   it('a URL of an unknown scheme, an unreachable server and a wrong password', () => {
     for (const url of ['redis://x/y', 'mysql://shadowcut:wrong@127.0.0.1:1/shadowcut_test', mysqlUrl().replace(':shadowcut@', ':wrong@')]) {
-      const r = runCli(['migrate', '--url', url, '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], url);
+      const r = runCli(['migrate', '--force-copy', '--url', url, '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], url);
       expect(r.code).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^shadowcut: (--url must|cannot connect)/);
@@ -77,13 +77,13 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
   });
 
   it('a missing required option is named', () => {
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--alter/);
   });
 
   it('a user without the needed privileges', async () => {
-    const r = runCli(['migrate', '--url', weakUrl(), '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], weakUrl());
+    const r = runCli(['migrate', '--force-copy', '--url', weakUrl(), '--table', 'r_plain', '--alter', 'ADD COLUMN x INT'], weakUrl());
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/missing privileges|the ALTER fails|denied/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -91,7 +91,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
 
   it('leftover helper tables from an earlier run, with the way to clean up', async () => {
     await db.query('CREATE TABLE r_plain__new LIKE r_plain');
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--execute']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/already exists.*shadowcut cleanup/);
     const c = runCli(['cleanup', '--url', '$URL', '--table', 'r_plain']);
@@ -104,7 +104,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
     await db.query('CREATE TABLE r_trig__new LIKE r_trig');
     try {
       const before = await tableChecksum(db, 'r_trig');
-      const r = runCli(['migrate', '--url', '$URL', '--table', 'r_trig', '--alter', 'ADD COLUMN x INT']);
+      const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_trig', '--alter', 'ADD COLUMN x INT']);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/has triggers \(r_trig_ai\); pass --include-triggers/);
@@ -124,7 +124,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
   it('binlog_format other than ROW', async () => {
     await db.query("SET GLOBAL binlog_format = 'STATEMENT'");
     try {
-      const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+      const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/binlog_format is STATEMENT/);
     } finally {
@@ -134,7 +134,7 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
 
   it('a valid request without --execute prints the plan, changes nothing and exits 0', async () => {
     const before = await tableChecksum(db, 'r_plain');
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/dry run: nothing was changed/);
     expect(r.stdout).toMatch(/new columns \(default values\): x/);

@@ -37,7 +37,7 @@ async function triggersOn(table: string): Promise<string[]> {
 describe('triggers', () => {
   it('without --include-triggers a table with triggers is refused, naming the flag', async () => {
     await seed();
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--execute']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/has triggers \(tr_t_bi, tr_t_au\); pass --include-triggers/);
     expect(await helperTables(db, 'tr_t')).toEqual([]);
@@ -68,7 +68,7 @@ describe('triggers', () => {
       },
     }));
     const request = { url: mysqlUrl(), table: 'tr_t', alter: 'ADD COLUMN x INT', triggers: { suffix: '_sc', removeSuffixIfExists: false } };
-    const result = await migrate(engine, request, { execute: true, lockTimeoutMs: 200, cutoverAttempts: 20 }).finally(async () => {
+    const result = await migrate(engine, request, { execute: true, forceCopy: true, lockTimeoutMs: 200, cutoverAttempts: 20 }).finally(async () => {
       await release();
       await real.close();
     });
@@ -94,7 +94,7 @@ describe('triggers', () => {
 
   it('a new name longer than 64 characters is refused before anything is created', async () => {
     await seed({ bi: `tr_${'x'.repeat(58)}`, au: 'tr_t_au' });
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--execute', '--include-triggers', '--trigger-suffix', '_long']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--execute', '--include-triggers', '--trigger-suffix', '_long']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/longer than 64 characters; use a shorter --trigger-suffix/);
     expect(await helperTables(db, 'tr_t')).toEqual([]);
@@ -111,7 +111,7 @@ describe('triggers', () => {
     await db.query(`CREATE TRIGGER tr_t_au_sc AFTER UPDATE ON tr_t__new FOR EACH ROW INSERT INTO tr_log VALUES (NEW.id, 'update')`);
     // Rows the resumed run applies: the triggers on the original fire once, as they should.
     for (const t of ['tr_t', 'tr_copy']) await db.query(`UPDATE ${t} SET v = v + 1 WHERE id <= 50`);
-    const r = runCli(['migrate', ...args, '--execute', '--resume']);
+    const r = runCli(['migrate', '--force-copy', ...args, '--execute', '--resume']);
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.code).toBe(0);
     expect(await triggersOn('tr_t')).toEqual(['tr_t_au_sc', 'tr_t_bi_sc']);

@@ -43,7 +43,7 @@ describe('unique keys', () => {
       },
     }));
     try {
-      await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, chunkTimeMs: 5 });
+      await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, forceCopy: true, chunkTimeMs: 5 });
     } finally {
       await real.close();
     }
@@ -74,7 +74,7 @@ describe('unique keys', () => {
       },
     }));
     try {
-      await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, chunkTimeMs: 5 });
+      await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, forceCopy: true, chunkTimeMs: 5 });
     } finally {
       await real.close();
     }
@@ -91,7 +91,7 @@ describe('unique keys', () => {
     await db.query('ALTER TABLE u_t DROP KEY email');
     await db.query("UPDATE u_t SET email = CONCAT('dup', id % 2) WHERE id > 9990");
     const before = await schemaOf(db, 'u_t');
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'u_t', '--alter', 'ADD UNIQUE KEY (email)', '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'u_t', '--alter', 'ADD UNIQUE KEY (email)', '--execute']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/violate a unique key of the new schema: Duplicate entry 'dup/);
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('shadowcut:'))).toHaveLength(1);

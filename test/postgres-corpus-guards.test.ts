@@ -98,7 +98,7 @@ describe('FORCE ROW LEVEL SECURITY', () => {
     url.password = '';
     const engine = await createPostgresEngine(url.toString());
     try {
-      await expect(migrate(engine, { url: url.toString(), table: 'pcg_rls', alter: 'ADD COLUMN x int' }, { execute: true })).rejects.toThrow(
+      await expect(migrate(engine, { url: url.toString(), table: 'pcg_rls', alter: 'ADD COLUMN x int' }, { execute: true, forceCopy: true })).rejects.toThrow(
         /pcg_rls has FORCE ROW LEVEL SECURITY, so its policies would hide rows from the copy/,
       );
     } finally {

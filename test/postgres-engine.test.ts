@@ -108,7 +108,7 @@ describe('refusals: one clear message, nothing left behind', () => {
     await reset('pe_two');
     await db.query(`CREATE UNLOGGED TABLE pe_two (id int PRIMARY KEY, v text); INSERT INTO pe_two VALUES (1, 'a')`);
     await db.query(`CREATE TABLE pe_two__new (id int)`);
-    const r = runCli(['migrate', '--url', url(), '--table', 'pe_two', '--alter', 'ADD COLUMN x int', '--discard-foreign-keys'], url());
+    const r = runCli(['migrate', '--force-copy', '--url', url(), '--table', 'pe_two', '--alter', 'ADD COLUMN x int', '--discard-foreign-keys'], url());
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/pe_two is UNLOGGED/);

@@ -25,7 +25,7 @@ describe('the WAL a dead run\'s slot retains (PostgreSQL)', () => {
     await db.query(`CREATE TABLE ${t} (id int PRIMARY KEY, body text)`);
     await db.query(`INSERT INTO ${t} SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`);
 
-    const dry = runCli(['migrate', ...args]);
+    const dry = runCli(['migrate', '--force-copy', ...args]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/max_slot_wal_keep_size: note: max_slot_wal_keep_size is unlimited/);
 
@@ -40,7 +40,7 @@ describe('the WAL a dead run\'s slot retains (PostgreSQL)', () => {
     expect(status.stderr.trim().split('\n')).toHaveLength(1);
     expect(status.stderr).toMatch(retaining);
 
-    const again = runCli(['migrate', ...args, '--execute']);
+    const again = runCli(['migrate', '--force-copy', ...args, '--execute']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/left a checkpoint \(its replication slot retains \d+ (kB|MB) of WAL\): continue it with --resume/);
 

@@ -71,9 +71,9 @@ describe.each(databases)('$name: kill -9, then --resume', ({ open, kind }) => {
       expect(left.filter((h) => h.startsWith('shadowcut_'))).toHaveLength(db.kind === 'postgres' ? 2 : 0);
 
       // Without --resume the leftovers are refused (PostgreSQL says how much WAL the slot holds); with a different ALTER too.
-      const fresh = db.cli(['migrate', '--url', '$URL', '--table', 'rs_t', '--alter', alter, '--execute']);
+      const fresh = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'rs_t', '--alter', alter, '--execute']);
       expect(fresh.stderr).toMatch(/left a checkpoint( \(its replication slot retains [^)]+ of WAL\))?: continue it with --resume/);
-      const other = db.cli(['migrate', '--url', '$URL', '--table', 'rs_t', '--alter', 'ADD COLUMN z INT', '--execute', '--resume']);
+      const other = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'rs_t', '--alter', 'ADD COLUMN z INT', '--execute', '--resume']);
       expect(other.stderr).toMatch(/was for a different ALTER/);
 
       const result = await migrateOn(db, 'rs_t', alter, { resume: true });

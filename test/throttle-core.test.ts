@@ -157,7 +157,7 @@ describe('--throttle-query', () => {
     ['one that returns no number', "SELECT 'open'", /--throttle-query fails: it must return one row with one number/],
   ])('%s is refused with one line and exit 2, leaving nothing behind', async (_what, sql, message) => {
     await seed();
-    const r = runCli(['migrate', '--url', '$URL', '--table', 'th_t', '--alter', 'ADD COLUMN x INT', '--throttle-query', sql, '--execute']);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'th_t', '--alter', 'ADD COLUMN x INT', '--throttle-query', sql, '--execute']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
     expect(await helperTables(db, 'th_t')).toEqual([]);

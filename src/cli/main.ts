@@ -6,6 +6,7 @@ import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';
 import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
+import { planCommand } from './plan.js';
 
 // Usage errors read like every other refusal: one line, "shadowcut: ...".
 const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
@@ -16,6 +17,7 @@ const program = new Command('shadowcut')
   .configureOutput(output)
   .addCommand(migrateCommand())
   .addCommand(backfillCommand())
+  .addCommand(planCommand())
   .addCommand(cleanupCommand())
   .addCommand(statusCommand())
   .addCommand(pauseCommand())

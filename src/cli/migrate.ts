@@ -4,6 +4,7 @@ import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordStage } from '../core/history/record.js';
+import type { AlterPart } from '../core/in-place/types.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation } from './operator-options.js';
@@ -31,7 +32,8 @@ export function migrateCommand(): Command {
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
-    .option('--attempt-instant-ddl', 'MySQL: first ask for ALGORITHM=INSTANT; if the server can, the change is made in place and nothing is copied', false)
+    .option('--force-copy', 'take the copy even when the server could make every part of the ALTER in place', false)
+    .option('--attempt-instant-ddl', 'deprecated, does nothing: the change is made in place whenever the server can (see --force-copy)', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false);
   addThrottleOptions(command, { maxLagMs: defaultOptions.maxLagMs });
   command
@@ -42,6 +44,7 @@ export function migrateCommand(): Command {
     .action(async (opts) => {
       const { output, reporter } = reporterFor(opts.json);
       await checkHooksDir(opts, reporter);
+      if (opts.attemptInstantDdl) reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
       const engine = await createEngine(opts.url);
       // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
       // run's live settings are this state's.
@@ -62,7 +65,7 @@ export function migrateCommand(): Command {
           },
           {
             execute: opts.execute,
-            attemptInstant: opts.attemptInstantDdl,
+            forceCopy: opts.forceCopy,
             panicFlagFile: opts.panicFlagFile,
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
@@ -124,10 +127,16 @@ function printRefusal(refusal: RefusedByChecks, json: JsonReporter | null): void
 
 function printResult(r: MigrateResult, json: JsonReporter | null): void {
   if (json) {
-    json.emit({ event: 'result', executed: r.executed, table: r.plan.table, checks: r.checks, ...figures(r) });
+    json.emit({ event: 'result', executed: r.executed, table: r.state.status.table, checks: r.checks, ...figures(r) });
     return;
   }
-  const out = checkLines(r.plan, r.checks);
+  const path = [`path: ${r.path} (${r.pathReason})`, ...partLines(r.parts)];
+  if (!r.plan) {
+    const out = [`table: ${r.state.status.table}`, `alter: ${r.state.status.alter}`, ...path, 'in-place statements:', ...r.inPlaceStatements.map((s) => `  ${s}`)];
+    process.stdout.write([...out, ...doneLines(r)].join('\n') + '\n');
+    return;
+  }
+  const out = [...checkLines(r.plan, r.checks), ...path];
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   out.push(...doneLines(r));
@@ -135,10 +144,14 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
 }
 
 function doneLines(r: MigrateResult): string[] {
-  if (!r.executed) return ['dry run: nothing was changed; add --execute to run the migration'];
-  if (r.instant) {
-    return [`done: the server made the change in place (ALGORITHM=INSTANT), ${(r.durationMs / 1000).toFixed(1)} s in all; nothing was copied, and there is no old table`];
+  if (!r.plan) {
+    return [
+      r.executed
+        ? `done: made in place in ${(r.durationMs / 1000).toFixed(1)} s; nothing was copied, and there is no old table`
+        : 'dry run: nothing was changed; add --execute to make the change in place',
+    ];
   }
+  if (!r.executed) return ['dry run: nothing was changed; add --execute to run the migration'];
   return [
     `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
       `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
@@ -150,6 +163,10 @@ function doneLines(r: MigrateResult): string[] {
 /** The run's figures, for the JSON result line and the table's history. */
 function figures(r: MigrateResult): Record<string, unknown> {
   return {
+    path: r.path,
+    pathReason: r.pathReason,
+    parts: r.parts,
+    inPlaceStatements: r.inPlaceStatements,
     rowsCopied: r.rowsCopied,
     changesApplied: r.changesApplied,
     cutoverAttempts: r.cutoverAttempts,
@@ -158,7 +175,11 @@ function figures(r: MigrateResult): Record<string, unknown> {
     mappingProofRows: r.mappingProofs.map((p) => p.rows),
     keysCompared: r.keysCompared,
     keysComparedAtCutover: r.keysComparedAtCutover,
-    instant: r.instant,
     durationMs: r.durationMs,
   };
+}
+
+/** One line a part: its class, the clause, and why. */
+export function partLines(parts: AlterPart[]): string[] {
+  return parts.map((p) => `  ${p.class.padEnd(14)} ${p.clause}: ${p.reason}`);
 }

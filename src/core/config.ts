@@ -2,6 +2,7 @@ import type { MappingProof } from './mapping-proof.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
+import type { AlterPart } from './in-place/types.js';
 import type { CheckResult, Plan } from './types.js';
 
 export type HookEvent = 'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'before-backfill' | 'success' | 'failure';
@@ -28,8 +29,8 @@ export interface MigrateConfig extends ThrottleOptions {
   postponeCutover: boolean;
   /** While this file exists, the cut-over is postponed (as with postponeCutover). */
   postponeFlagFile?: string;
-  /** First ask the server to make the change in place, instantly (gh-ost's --attempt-instant-ddl). */
-  attemptInstant?: boolean;
+  /** Take the copy even when the server could make every part of the ALTER in place. */
+  forceCopy?: boolean;
   /** When this file appears, the run stops at the next safe point and removes its helper objects. */
   panicFlagFile?: string;
 }
@@ -76,7 +77,7 @@ export interface Configured {
   /** The live settings the run starts with: the caller's state's, if it brought one. */
   settings: Settings;
   /** Made from the settings given, unless the caller brought its own. */
-  makeState: (plan: Plan, engine: string) => RunState;
+  makeState: (table: string, alter: string, engine: string) => RunState;
 }
 
 export function configure(partial: Partial<MigrateOptions>): Configured {
@@ -88,17 +89,26 @@ export function configure(partial: Partial<MigrateOptions>): Configured {
     config: Object.freeze(rest),
     wiring: { reporter, state, hook, signal },
     settings,
-    makeState(plan, engine) {
-      const made = state ?? new RunState(settings, { table: plan.table, alter: plan.alter, engine });
+    makeState(table, alter, engine) {
+      const made = state ?? new RunState(settings, { table, alter, engine });
       // A state made by the caller (for its control endpoint or metrics) names the table as typed.
-      made.status.table = plan.table;
+      made.status.table = table;
       return made;
     },
   };
 }
 
 export interface MigrateResult {
-  plan: Plan;
+  /** The copy's plan; null when the change was made in place. */
+  plan: Plan | null;
+  /** In place when the server could make every part without a copy (and no --force-copy). */
+  path: 'in-place' | 'copy';
+  /** Each part of the ALTER with its class and why (empty when resuming a copy). */
+  parts: AlterPart[];
+  /** Why the copy, or why in place. */
+  pathReason: string;
+  /** The in-place path's statements: to be run (dry run) or run. */
+  inPlaceStatements: string[];
   checks: CheckResult[];
   executed: boolean;
   resumed: boolean;
@@ -113,8 +123,6 @@ export interface MigrateResult {
   keysCompared: number;
   /** Of those, the ones compared under the cut-over lock itself. */
   keysComparedAtCutover: number;
-  /** The server made the change in place (--attempt-instant-ddl): nothing was copied. */
-  instant: boolean;
   durationMs: number;
   state: RunState;
 }

@@ -1,4 +1,3 @@
-import { verdict } from './check.js';
 import { checkpointCommand, decodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { MigrateConfig } from './config.js';
 import { UserError } from './errors.js';
@@ -36,10 +35,6 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
   const checks = await migration.checks({ resuming: checkpoint !== null });
-  if (config.attemptInstant) {
-    checks.push(verdict('instant ALTER', migration.alterInstantly !== undefined, 'asked for first',
-      `--attempt-instant-ddl is for MySQL/MariaDB; ${engine.kind} has no instant ALTER to ask for`));
-  }
   if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
   const proof = checkpoint ? null : await proveMapping(migration, null);

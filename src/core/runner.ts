@@ -12,6 +12,7 @@ import { Pacing, type Waiting } from './pacing.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
+import { inPlace } from './in-place/migrate.js';
 import { Throttler, watchPanicFlagFile } from './throttler.js';
 import type { Engine, MigrationRequest, Probes } from './types.js';
 import { checksumRounds } from './verify.js';
@@ -35,10 +36,19 @@ export async function migrate(engine: Engine, request: MigrationRequest, options
 async function migrateClaimed(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions>, claim: RunClaim): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
+  // A resumed run is a copy by definition; otherwise in place whenever the server can.
+  const sorted = config.resume || config.forceCopy ? null : await engine.classifyAlter(request.table, request.alter);
+  if (sorted?.path === 'in-place') {
+    return inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started);
+  }
   const { migration, checks, checkpoint, proof, probes } = await preflight(engine, request, config, settings);
   const plan = migration.plan;
   const result: MigrateResult = {
     plan,
+    path: 'copy',
+    parts: sorted?.parts ?? [],
+    pathReason: sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy'),
+    inPlaceStatements: [],
     checks,
     executed: false,
     resumed: checkpoint !== null,
@@ -50,9 +60,8 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     mappingProofs: proof ? [proof] : [],
     keysCompared: 0,
     keysComparedAtCutover: 0,
-    instant: false,
     durationMs: 0,
-    state: makeState(plan, engine.kind),
+    state: makeState(plan.table, plan.alter, engine.kind),
   };
   if (!probes) return result;
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
@@ -137,8 +146,7 @@ class Run {
   }
 
   private async phases(): Promise<boolean> {
-    const { migration, config, state, report, result } = this.ctx;
-    if (config.attemptInstant && !this.checkpoint && (await this.alteredInstantly())) return true;
+    const { migration, state, report, result } = this.ctx;
     this.ctx.enter('setup');
     if (!this.checkpoint) await migration.createShadow();
     else await migration.resumeShadow?.();
@@ -172,21 +180,6 @@ class Run {
     state.status.cutoverLockedMs = lockedMs;
     state.mark('cut-over');
     report.info(`cut-over done, writers blocked for ${lockedMs} ms`, { lockedMs });
-    return true;
-  }
-
-  /** Nothing is created first, so a refusal leaves nothing behind and the online path starts clean. */
-  private async alteredInstantly(): Promise<boolean> {
-    const { migration, config, state, report, result } = this.ctx;
-    this.ctx.enter('instant');
-    const outcome = await this.ctx.transient('the instant ALTER', () => migration.alterInstantly!(config.lockTimeoutMs));
-    if (outcome !== true) {
-      report.info(`no instant ALTER (${outcome}); migrating online`);
-      return false;
-    }
-    result.instant = true;
-    state.mark('instant ALTER');
-    report.info('the server made the change in place, instantly: nothing to copy');
     return true;
   }
 

@@ -6,6 +6,8 @@
 import type { Backfill, BackfillRequest } from './backfill/types.js';
 import type { ClaimSession } from './claim.js';
 import type { HistoryStore } from './history/entry.js';
+import type { AlterClassification, InPlaceStep } from './in-place/types.js';
+import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
 
 /** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
 export type KeyValue = string | number | Buffer | null;
@@ -155,6 +157,21 @@ export interface Engine {
   qualify(table: string): string;
   /** A session of its own holding the table's run lock (see core/claim.ts); one run per table at a time. */
   openClaim(table: string): Promise<ClaimSession>;
+  /**
+   * Each part of the ALTER classified (instant, online index, validate later, copy), the server asked
+   * where it can tell, and the in-place path's steps; nothing is left behind. Throws UserError for a
+   * table that does not exist or an ALTER the server rejects.
+   */
+  classifyAlter(table: string, alter: string): Promise<AlterClassification>;
+  /**
+   * Runs one in-place step, each statement waiting at most `lockTimeoutMs` for its locks; throws
+   * LockTimeoutError when one was not had in time (a transaction step then changed nothing).
+   */
+  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void>;
+  /** The table's estimated rows and its data and index bytes. */
+  tableSize(table: string): Promise<TableSize>;
+  /** Free space where the server keeps its data, when that can be seen from this host. */
+  diskSpace(): Promise<DiskSpace>;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */
@@ -179,12 +196,8 @@ export interface Migration {
   readonly plan: Plan;
   /** Preflight: everything that would make the run unsafe, each with its fix. */
   checks(options: { resuming: boolean }): Promise<CheckResult[]>;
-  /**
-   * Where the server can make the change in place without touching rows (MySQL's ALGORITHM=INSTANT),
-   * do so, waiting at most `lockTimeoutMs` for the table's lock. True when done, else why not.
-   * Absent where no such thing exists.
-   */
-  alterInstantly?(lockTimeoutMs: number): Promise<true | string>;
+  /** Up to `rows` rows copied through the copy's mapping into a probe with the new schema and read back, timed; nothing left behind. */
+  timeCopySample(rows: number): Promise<CopySample>;
   /**
    * Puts up to `rows` rows of the original (taken after each of `anchors`, or spread over the table
    * when null) through the user's ALTER on a probe table, and through the copy's mapping into

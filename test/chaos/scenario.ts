@@ -77,7 +77,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const load = new Workload(db, table, [TABLE, MIRROR], rows);
   await load.start(root.fork(5));
   const args = [
-    'migrate', '--url', db.url, '--table', TABLE, '--alter', alter, '--execute', '--json', '--drop-old',
+    'migrate', '--force-copy', '--url', db.url, '--table', TABLE, '--alter', alter, '--execute', '--json', '--drop-old',
     '--chunk-time-ms', '30', '--max-rows-per-sec', String(Math.max(500, Math.ceil(rows / 2))),
     '--lock-timeout-ms', '1000', '--cutover-attempts', '30',
     ...(plan.pauseReplica !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),

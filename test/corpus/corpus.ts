@@ -53,7 +53,7 @@ export const FLAG_TABLE: Record<string, { treatment: FlagTreatment; how: string 
   'chunk-size': { treatment: 'ignored', how: 'shadowcut sizes chunks by time (`--chunk-time-ms`), not by rows.' },
   'throttle-query': { treatment: 'ignored', how: 'no throttle query in shadowcut (it throttles on lag, load, a flag file, a window); the corpus query (`select false`) never throttles anyway.' },
   'analyze-ghost-table-before-cutover': { treatment: 'ignored', how: 'statistics only; does not change data. shadowcut has no such step.' },
-  'attempt-instant-ddl': { treatment: 'ignored', how: 'shadowcut always builds and copies a shadow table; the case still checks that the copy is exact.' },
+  'attempt-instant-ddl': { treatment: 'ignored', how: 'the corpus runs shadowcut with --force-copy, so it always builds and copies a shadow table; the case still checks that the copy is exact.' },
   'allow-zero-in-date': { treatment: 'ignored', how: 'shadowcut keeps the server\'s global sql_mode in its sessions (plus NO_AUTO_VALUE_ON_ZERO); MariaDB\'s default sql_mode has no NO_ZERO_DATE/NO_ZERO_IN_DATE, so zero dates are accepted without a flag.' },
   'discard-foreign-keys': { treatment: 'mapped', how: 'shadowcut\'s `--discard-foreign-keys`: a table with foreign keys to other tables is migrated, and the new table has none (tables referenced by others stay refused).' },
   gtid: { treatment: 'ignored', how: 'shadowcut positions its binlog reader by file/offset; MariaDB always has GTIDs, so the case runs as an ordinary one.' },

@@ -301,7 +301,7 @@ class Harness {
         await release();
       };
       try {
-        const args = ['migrate', '--url', urlOf(this.db), '--table', table, '--alter', alter, '--execute', '--json', ...this.optionsFor(c)];
+        const args = ['migrate', '--force-copy', '--url', urlOf(this.db), '--table', table, '--alter', alter, '--execute', '--json', ...this.optionsFor(c)];
         if (flagFile) args.push('--postpone-cutover-flag-file', flagFile);
         if (resume) {
           first = await this.shadowcut(args, { killInCopy: true });

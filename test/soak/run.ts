@@ -94,7 +94,7 @@ class Workload {
 
 /** Runs the CLI; with `killAfterMs`, SIGKILLs it that long after the copy starts. Resolves with the exit code and the last stderr lines. */
 function migrate(url: string, alter: string, extra: string[], killAfterMs: number | null): Promise<{ code: number | null; killed: boolean; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'migrate', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
+  const child = spawn(process.execPath, [CLI, 'migrate', '--force-copy', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let killed = false;

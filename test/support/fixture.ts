@@ -56,7 +56,10 @@ export interface Replica {
   resume(): Promise<void>;
 }
 
-/** Runs the core migrate() with a fresh engine (or the one given), as the CLI would. */
+/**
+ * Runs the core migrate() with a fresh engine (or the one given), as the CLI would. The suites that
+ * use it test the copy, so it takes the copy (`forceCopy`) unless told `forceCopy: false`.
+ */
 export async function migrateOn(
   db: Database,
   table: string,
@@ -66,7 +69,7 @@ export async function migrateOn(
 ) {
   const own = engine ?? (await db.engine());
   try {
-    return await migrate(own, { url: db.url, table, alter, ...request }, { execute: true, ...options });
+    return await migrate(own, { url: db.url, table, alter, ...request }, { execute: true, forceCopy: true, ...options });
   } finally {
     if (!engine) await own.close();
   }

@@ -15,7 +15,7 @@ export function killDuringPhase(
   delayMs = 0,
   command: 'migrate' | 'backfill' = 'migrate',
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [cli, command, '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   // Kept for the assertion's message: a run that ended before the phase says why there.
   let stderr = '';

@@ -39,7 +39,7 @@ export function adminPool(): mysql.Pool {
 export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
   const engine = await createMysqlEngine(mysqlUrl());
   try {
-    return await migrate(engine, { url: mysqlUrl(), table, alter, ...request }, { execute: true, ...options });
+    return await migrate(engine, { url: mysqlUrl(), table, alter, ...request }, { execute: true, forceCopy: true, ...options });
   } finally {
     await engine.close();
   }

@@ -28,7 +28,7 @@ export function pgPool(): pg.Pool {
 export async function migratePg(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
   const engine = await createPostgresEngine(pgUrl());
   try {
-    return await migrate(engine, { url: pgUrl(), table, alter, ...request }, { execute: true, ...options });
+    return await migrate(engine, { url: pgUrl(), table, alter, ...request }, { execute: true, forceCopy: true, ...options });
   } finally {
     await engine.close();
   }

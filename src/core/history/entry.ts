@@ -23,7 +23,7 @@ export interface HistoryEntry {
   checks: string[];
   summary: string[];
   /** The command's own figures (path taken, cut-over lock, differences found...). */
-  detail: Record<string, unknown>;
+  detail: object;
   /** Who ran it: the OS user and host, for the runbook. */
   by: string;
 }

@@ -10,7 +10,7 @@ export interface StageResult {
   rowsTouched: number;
   checks: CheckResult[];
   summary: string[];
-  detail: Record<string, unknown>;
+  detail: object;
 }
 
 export interface StageRun<R> {

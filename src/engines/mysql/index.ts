@@ -1,6 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
 import type { ClaimSession } from '../../core/claim.js';
+import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
+import type { DiskSpace, TableSize } from '../../core/plan/types.js';
+import { classifyMysqlAlter } from './classify.js';
+import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place.js';
 import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { compareBinlogPositions } from './binlog.js';
 import { openClaim } from './claim.js';
@@ -60,6 +64,22 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   openClaim(table: string): Promise<ClaimSession> {
     return openClaim(this.target, this.qualify(table));
+  }
+
+  classifyAlter(table: string, alter: string): Promise<AlterClassification> {
+    return classifyMysqlAlter(this.pool, this.flavor, this.target.database, parseTableName(this.fold(table), this.target.database), alter);
+  }
+
+  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void> {
+    return runMysqlStep(this.target, this.pool, step, lockTimeoutMs);
+  }
+
+  tableSize(table: string): Promise<TableSize> {
+    return mysqlTableSize(this.pool, this.target.database, parseTableName(this.fold(table), this.target.database));
+  }
+
+  diskSpace(): Promise<DiskSpace> {
+    return mysqlDiskSpace(this.pool, this.target);
   }
 
   async prepare(request: MigrationRequest): Promise<Migration> {

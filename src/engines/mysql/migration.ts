@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { runChecks } from '../../core/check.js';
+import type { CopySample } from '../../core/plan/types.js';
 import type {
   CatchUp,
   ChangeSink,
@@ -23,7 +24,7 @@ import type { MysqlTarget, ServerZone } from './connect.js';
 import { Copier } from './copy.js';
 import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
 import { buildDeferred, dropDeferred } from './deferred-indexes.js';
-import { alterInstantly } from './instant.js';
+import { timeMysqlSample } from './in-place.js';
 import { LockedSession } from './lock.js';
 import { compareWithAlter } from './mapping-proof.js';
 import { helperNames, type MysqlPlan } from './plan.js';
@@ -61,8 +62,8 @@ export class MysqlMigration implements Migration {
     return runChecks(mysqlChecks, { pool: this.pool, plan: this.p, zone: this.server.zone, resuming: options.resuming });
   }
 
-  alterInstantly(lockTimeoutMs: number): Promise<true | string> {
-    return alterInstantly(this.server.target, this.pool, this.p, this.plan.alter, lockTimeoutMs);
+  timeCopySample(rows: number): Promise<CopySample> {
+    return timeMysqlSample(this.pool, this.p, this.plan.alter, rows);
   }
 
   compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {

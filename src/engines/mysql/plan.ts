@@ -55,7 +55,14 @@ export interface MysqlPlan {
  * unlock and the rename, into a table no longer followed. `orders__new` sorts after `orders`.
  */
 export function helperNames(table: string) {
-  return { shadow: `${table}__new`, old: `${table}__old`, state: `${table}__state`, heartbeat: `${table}__hb`, probes: [`${table}__pa`, `${table}__pb`] };
+  return {
+    shadow: `${table}__new`,
+    old: `${table}__old`,
+    state: `${table}__state`,
+    heartbeat: `${table}__hb`,
+    // The mapping proof's pair, and the one the in-place classification and plan's sample use.
+    probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
+  };
 }
 
 export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan<MysqlPlan>> {

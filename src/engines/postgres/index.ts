@@ -1,6 +1,10 @@
 import type pg from 'pg';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
 import type { ClaimSession } from '../../core/claim.js';
+import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
+import type { DiskSpace, TableSize } from '../../core/plan/types.js';
+import { classifyPgAlter } from './classify.js';
+import { pgDiskSpace, pgTableSize, runPgStep } from './in-place.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { openClaim } from './claim.js';
@@ -38,6 +42,24 @@ class PostgresEngine implements Engine, PgServer {
 
   openClaim(table: string): Promise<ClaimSession> {
     return openClaim(this.url, this.qualify(table));
+  }
+
+  classifyAlter(table: string, alter: string): Promise<AlterClassification> {
+    const { schema, name } = parseTableName(table);
+    return classifyPgAlter(this.pool, schema, name, alter);
+  }
+
+  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void> {
+    return runPgStep(this.pool, step, lockTimeoutMs);
+  }
+
+  tableSize(table: string): Promise<TableSize> {
+    const { schema, name } = parseTableName(table);
+    return pgTableSize(this.pool, schema, name);
+  }
+
+  diskSpace(): Promise<DiskSpace> {
+    return pgDiskSpace(this.pool, this.url);
   }
 
   async prepare(request: MigrationRequest): Promise<Migration> {

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { CopySample } from '../../core/plan/types.js';
+import { timePgSample } from './in-place.js';
 import { runChecks } from '../../core/check.js';
 import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
@@ -70,6 +72,10 @@ export class PostgresMigration implements Migration {
   async compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
     const d = this.d;
     return compareWithAlter(this.pool, await inspectTable(this.pool, d.schema, d.name), d, this.plan.alter, anchors, rows);
+  }
+
+  timeCopySample(rows: number): Promise<CopySample> {
+    return timePgSample(this.pool, this.d, this.plan.alter, rows);
   }
 
   async createShadow(): Promise<void> {

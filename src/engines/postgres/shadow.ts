@@ -105,7 +105,7 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
  * LIKE creates the shadow's indexes in the order of the original's index OIDs, so pairing both
  * lists by OID order tells which shadow index stands for which original one.
  */
-async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
+export async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
   const list = async (oid: string) =>
     (
       await client.query(

@@ -1,0 +1,52 @@
+import { Command } from 'commander';
+import { UserError } from '../core/errors.js';
+import { planAlter } from '../core/plan/plan.js';
+import { defaultOptions } from '../core/runner.js';
+import { createEngine } from '../engines/index.js';
+import { positiveInt, reporterFor } from './operator-options.js';
+import { recordStage } from '../core/history/record.js';
+
+export function planCommand(): Command {
+  return new Command('plan')
+    .description('explain what migrate would do with an ALTER, before anything is done: in place or copy, size, time, locks, safer stages')
+    .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
+    .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
+    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
+    .option('--force-copy', 'plan the copy even where the change could be made in place', false)
+    .option('--lock-timeout-ms <ms>', "migrate's longest wait for a lock per attempt", positiveInt, defaultOptions.lockTimeoutMs)
+    .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
+    .option('--sample-rows <n>', 'rows copied into a probe table to time the copy', positiveInt, 20_000)
+    .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory")
+    .option('--json', 'print the plan as one JSON object', false)
+    .action(async (opts) => {
+      const engine = await createEngine(opts.url);
+      const run = async () => {
+        const result = await planAlter(
+          engine,
+          { url: opts.url, table: opts.table, alter: opts.alter },
+          { lockTimeoutMs: opts.lockTimeoutMs, cutoverAttempts: opts.cutoverAttempts, sampleRows: opts.sampleRows, forceCopy: opts.forceCopy },
+        );
+        process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
+        if (result.outcome === 'refused') {
+          throw new UserError(`the copy would be refused: ${result.checks.filter((c) => !c.ok).map((c) => c.message).join('; ')}`);
+        }
+        return result;
+      };
+      try {
+        // The plan is the runbook's first entry; a plan that would be refused is a refusal, not history.
+        await recordStage({
+          engine,
+          table: opts.table,
+          command: 'plan',
+          stage: opts.alter,
+          reportDir: opts.reportDir,
+          reporter: reporterFor(false).reporter,
+          run,
+          describe: (r) => ({ ...r, outcome: 'success' }),
+          started: () => false,
+        });
+      } finally {
+        await engine.close().catch(() => {});
+      }
+    });
+}

@@ -1,0 +1,80 @@
+import type { MigrateConfig, MigrateResult, MigrateWiring } from '../config.js';
+import { AbortedError, UserError } from '../errors.js';
+import type { RetryContext } from '../retry.js';
+import type { RunState } from '../run-state.js';
+import type { Engine, MigrationRequest } from '../types.js';
+import { runInPlace } from './run.js';
+import type { AlterClassification } from './types.js';
+
+/**
+ * migrate's in-place path: no shadow, no stream, no copy, so none of the copy's checks apply. Only a
+ * dead copy's checkpoint stops it: that run's --resume would meet this DDL in the change stream.
+ */
+export async function inPlace(
+  engine: Engine,
+  request: MigrationRequest,
+  sorted: AlterClassification,
+  config: Readonly<MigrateConfig>,
+  wiring: MigrateWiring,
+  state: RunState,
+  started: number,
+): Promise<MigrateResult> {
+  const table = engine.qualify(request.table);
+  if (await engine.loadCheckpoint(request.table)) {
+    throw new UserError(`an interrupted run on ${table} left its checkpoint: finish it with --resume, or remove it with "shadowcut cleanup", before changing the table again`);
+  }
+  const result: MigrateResult = {
+    plan: null,
+    path: 'in-place',
+    parts: sorted.parts,
+    pathReason: sorted.why,
+    inPlaceStatements: sorted.steps.flatMap((s) => s.sql),
+    checks: [],
+    executed: false,
+    resumed: false,
+    rowsCopied: 0,
+    changesApplied: 0,
+    cutoverAttempts: 0,
+    cutoverLockedMs: 0,
+    checksumRounds: 0,
+    mappingProofs: [],
+    keysCompared: 0,
+    keysComparedAtCutover: 0,
+    durationMs: 0,
+    state,
+  };
+  if (!config.execute) return result;
+  const report = wiring.reporter;
+  const ctx: RetryContext = {
+    isTransient: (error) => engine.isTransient(error),
+    report,
+    checkAbort() {
+      if (wiring.signal?.aborted) throw new AbortedError(String(wiring.signal.reason ?? 'interrupted'));
+      if (state.abortReason) throw new AbortedError(state.abortReason);
+    },
+  };
+  state.mark('start');
+  state.status.phase = 'in-place';
+  report.phase('in-place');
+  try {
+    await wiring.hook?.('startup', state).catch((e: Error) => {
+      throw new UserError(`hook startup failed, stopping before the change: ${e.message}`);
+    });
+    result.inPlaceStatements = await runInPlace(engine, sorted.steps, { lockTimeoutMs: config.lockTimeoutMs, attempts: config.cutoverAttempts }, ctx);
+  } catch (error) {
+    state.status.state = 'failed';
+    state.mark('failed');
+    await wiring.hook?.('failure', state, error).catch(() => {});
+    throw error;
+  } finally {
+    report.close();
+  }
+  state.status.state = 'done';
+  state.status.phase = 'done';
+  state.mark('in place');
+  state.mark('end');
+  result.executed = true;
+  result.durationMs = Date.now() - started;
+  await wiring.hook?.('success', state).catch((e: Error) => report.warn(`hook success failed: ${e.message}`));
+  return result;
+}

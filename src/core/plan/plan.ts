@@ -1,0 +1,149 @@
+import { UserError } from '../errors.js';
+import type { AlterPart, InPlaceStep } from '../in-place/types.js';
+import type { CheckResult, Engine, MigrationRequest } from '../types.js';
+import { bytes, duration } from './format.js';
+import { expandContract, hidePassword, type Stage } from './stages.js';
+import type { CopySample, DiskSpace, TableSize } from './types.js';
+
+export interface PlanOptions {
+  /** migrate's, so the plan's lock durations are the ones a run would have. */
+  lockTimeoutMs: number;
+  cutoverAttempts: number;
+  /** Rows copied into a probe to time the copy. */
+  sampleRows: number;
+  /** Plan the copy even where the change could be made in place (migrate --force-copy). */
+  forceCopy?: boolean;
+}
+
+export interface PlanDetail {
+  table: string;
+  alter: string;
+  path: 'in-place' | 'copy';
+  pathReason: string;
+  parts: AlterPart[];
+  /** The in-place statements, in order (empty for the copy). */
+  steps: InPlaceStep[];
+  size: TableSize;
+  /** The copy only: shadow (data + indexes) plus about as much binlog/WAL; null in place. */
+  diskNeededBytes: number | null;
+  disk: DiskSpace | null;
+  /** The copy only: the timed sample and what it extrapolates to. */
+  estimate: { sample: CopySample; copyMs: number; verifyMs: number; totalMs: number } | null;
+  locks: { step: string; lock: string }[];
+  /** For each change that breaks running code: the expand/contract stages instead. */
+  stages: { change: string; stages: Stage[] }[];
+}
+
+/** What `plan` returns, in the shape every expand/contract command returns for the history. */
+export interface PlanResult {
+  outcome: 'planned' | 'refused';
+  rowsTouched: number;
+  checks: CheckResult[];
+  summary: string[];
+  detail: PlanDetail;
+}
+
+/**
+ * Everything `migrate` would do, before anything is done: the parts' classes (the server asked on
+ * probes), the path, and for the copy the size, disk, a timed sample, the checks that would refuse
+ * it. Only probes are created, and each is dropped (or rolled back) whatever happens.
+ */
+export async function planAlter(engine: Engine, request: MigrationRequest, options: PlanOptions): Promise<PlanResult> {
+  const sorted = await engine.classifyAlter(request.table, request.alter);
+  const path = sorted.path === 'in-place' && !options.forceCopy ? 'in-place' : 'copy';
+  const size = await engine.tableSize(request.table);
+  const detail: PlanDetail = {
+    table: engine.qualify(request.table),
+    alter: request.alter,
+    path,
+    pathReason: path === sorted.path ? sorted.why : 'in place was possible, but --force-copy',
+    parts: sorted.parts,
+    steps: path === 'in-place' ? sorted.steps : [],
+    size,
+    diskNeededBytes: null,
+    disk: null,
+    estimate: null,
+    locks: [],
+    stages: [],
+  };
+  let checks: CheckResult[] = [];
+  if (path === 'in-place') {
+    detail.locks = sorted.parts.map((p) => ({ step: p.clause, lock: p.locks }));
+  } else {
+    checks = await planCopy(engine, request, options, detail);
+  }
+  const context = { url: hidePassword(request.url), table: request.table };
+  for (const part of sorted.parts) {
+    for (const change of part.breaking) detail.stages.push({ change: describe(change), stages: expandContract(change, { ...context, clause: part.clause }) });
+  }
+  const refused = checks.some((c) => !c.ok);
+  return { outcome: refused ? 'refused' : 'planned', rowsTouched: 0, checks, summary: summarize(detail, checks), detail };
+}
+
+async function planCopy(engine: Engine, request: MigrationRequest, options: PlanOptions, detail: PlanDetail): Promise<CheckResult[]> {
+  const { size } = detail;
+  detail.diskNeededBytes = size.dataBytes + size.indexBytes + size.dataBytes;
+  detail.disk = await engine.diskSpace();
+  detail.locks = [
+    { step: 'copy, catch-up and verification', lock: 'none on the table: keyset chunks read committed rows; the checksum view pauses writers for at most --lock-timeout-ms' },
+    { step: 'cut-over', lock: `writes blocked for at most ${options.lockTimeoutMs} ms per attempt (--lock-timeout-ms), up to ${options.cutoverAttempts} attempts with backoff` },
+  ];
+  let migration;
+  try {
+    migration = await engine.prepare(request);
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    return [{ name: 'copy', ok: false, message: error.message }];
+  }
+  const checks = await migration.checks({ resuming: false });
+  const sample = await migration.timeCopySample(options.sampleRows);
+  const scale = sample.rows > 0 ? size.rows / sample.rows : 0;
+  const copyMs = sample.copyMs * scale;
+  // Each round reads both tables once; at least one round, and one more for repairs is typical.
+  const verifyMs = 2 * sample.readMs * scale;
+  detail.estimate = { sample, copyMs, verifyMs, totalMs: copyMs + verifyMs };
+  return checks;
+}
+
+function describe(change: AlterPart['breaking'][number]): string {
+  switch (change.kind) {
+    case 'rename-column':
+      return `renames column ${change.from} to ${change.to}`;
+    case 'type-change':
+      return `changes the type of ${change.column} from ${change.from} to ${change.to}`;
+    case 'drop-column':
+      return `drops column ${change.column}`;
+    case 'not-null':
+      return `makes ${change.column} NOT NULL without a default: code that does not write it fails`;
+  }
+}
+
+function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
+  const out = [`table: ${d.table}`, `alter: ${d.alter}`, 'parts:'];
+  for (const p of d.parts) out.push(`  ${p.class.padEnd(14)} ${p.clause}: ${p.reason}`);
+  out.push(`path: ${d.path} (${d.pathReason})`);
+  out.push(`size: about ${d.size.rows} rows, ${bytes(d.size.dataBytes)} of data and ${bytes(d.size.indexBytes)} of indexes`);
+  if (d.path === 'in-place') {
+    out.push('statements:', ...d.steps.flatMap((s) => s.sql.map((sql) => `  ${sql}`)));
+    const reads = d.parts.some((p) => p.class !== 'instant');
+    out.push(`duration: ${reads ? 'milliseconds of locks; the validations and index builds read the whole table once while writers go on' : 'milliseconds: no row is read or written'}`);
+    out.push('disk: no copy of the table' + (d.parts.some((p) => p.class === 'online-index') ? '; room for the new index' : ''));
+  } else {
+    const disk = d.disk && 'path' in d.disk ? `${bytes(d.disk.availableBytes)} free under ${d.disk.path}` : `free space unknown: ${d.disk ? (d.disk as { unknown: string }).unknown : ''}`;
+    out.push(`disk: about ${bytes(d.diskNeededBytes ?? 0)} needed (the shadow, plus about as much binlog/WAL); ${disk}`);
+    if (d.estimate) {
+      const e = d.estimate;
+      out.push(
+        `duration: about ${duration(e.totalMs)} (copy ${duration(e.copyMs)}, verification ${duration(e.verifyMs)}), ` +
+          `from ${e.sample.rows} rows copied in ${duration(e.sample.copyMs)} into a probe; throttling and writes add to it`,
+      );
+    }
+    out.push('checks:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`));
+  }
+  out.push('locks:', ...d.locks.map((l) => `  ${l.step}: ${l.lock}`));
+  for (const s of d.stages) {
+    out.push(`this ${s.change}; code still running against the old schema breaks. Expand/contract instead:`);
+    s.stages.forEach((stage, i) => out.push(`  ${i + 1}) ${stage.what}${stage.command ? `:\n       ${stage.command}` : ''}`));
+  }
+  return out;
+}
