@@ -4,6 +4,8 @@ import { UserError } from '../core/errors.js';
 import { cleanupCommand } from './cleanup.js';
 import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
+import { verifyCommand } from './verify.js';
+import { contractCommand } from './contract.js';
 
 // Usage errors read like every other refusal: one line, "shadowcut: ...".
 const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
@@ -13,6 +15,8 @@ const program = new Command('shadowcut')
   .exitOverride()
   .configureOutput(output)
   .addCommand(migrateCommand())
+  .addCommand(verifyCommand())
+  .addCommand(contractCommand())
   .addCommand(cleanupCommand())
   .addCommand(statusCommand())
   .addCommand(pauseCommand())

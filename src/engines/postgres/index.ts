@@ -1,8 +1,12 @@
 import type pg from 'pg';
 import type { ClaimSession } from '../../core/claim.js';
+import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
+import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { openClaim } from './claim.js';
+import { openPgComparison } from './compare.js';
+import { preparePgContract } from './contract.js';
 import { dropStream } from './cleanup.js';
 import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './connect.js';
 import { PostgresMigration, type PgServer } from './migration.js';
@@ -80,6 +84,14 @@ class PostgresEngine implements Engine, PgServer {
 
   comparePositions(a: Position, b: Position): number {
     return comparePositions(a, b);
+  }
+
+  openComparison(request: ComparisonRequest): Promise<RowComparison> {
+    return openPgComparison(this.pool, request);
+  }
+
+  prepareContract(request: ContractRequest): Promise<Contraction> {
+    return preparePgContract(this.pool, request);
   }
 
   async close(): Promise<void> {
