@@ -69,9 +69,8 @@ function print(r: ContractResult, json: JsonReporter | null, refused = false): v
     json.emit({ event: refused ? 'refused' : 'result', ...r });
     return;
   }
-  const lines = [...r.summary, 'checks:', ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
-  if (refused) lines.push(`refused by the failed check(s) above; nothing was changed`);
-  else if (r.outcome === 'dry-run') lines.push('dry run: nothing was changed; add --execute to drop');
-  else if (r.detail.backupTo && r.rowsTouched) lines.push(`${r.rowsTouched} row(s) kept in ${r.detail.backupTo} until you drop it`);
+  // The summary's last line is the outcome: after the checks.
+  const lines = [...r.summary.slice(0, -1), 'checks:', ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
+  lines.push(refused ? 'refused by the failed check(s) above; nothing was changed' : r.summary[r.summary.length - 1]);
   process.stdout.write(lines.join('\n') + '\n');
 }

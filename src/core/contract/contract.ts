@@ -63,7 +63,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
       outcome: 'dry-run',
       rowsTouched: 0,
       checks,
-      summary: contraction.summary,
+      summary: [...contraction.summary, 'dry run: nothing was changed; add --execute to drop'],
       detail: {
         table: contraction.table,
         drop: request.drop,
@@ -132,5 +132,9 @@ async function execute(engine: Engine, contraction: Contraction, options: Contra
     throw error;
   }
   result.outcome = 'done';
-  result.summary = [...result.summary, `done (${result.detail.method}) in ${result.detail.attempts} attempt(s)`];
+  result.summary = [
+    ...result.summary.slice(0, -1),
+    `done (${result.detail.method}) in ${result.detail.attempts} attempt(s)` +
+      (backup ? `; ${result.rowsTouched} row(s) kept in ${backup.table} until you drop it` : ''),
+  ];
 }

@@ -25,7 +25,7 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
   const dropped = resolve(shape, request, `${database}.${table}`);
   const backupName = request.backupTo ? await freeBackupName(pool, database, fold(request.backupTo)) : null;
   const name = qualified(database, table);
-  const summary = [`${describe(dropped)} of ${database}.${table}`];
+  const summary = [`${describe(dropped)}${dropped.kind === 'table' ? '' : ' of'} ${database}.${table}`];
   let indexDefinition: string | undefined;
   if (dropped.kind === 'index') {
     indexDefinition = await indexDefinitionOf(pool, database, table, dropped.index.name);
@@ -72,7 +72,7 @@ function resolve(shape: TableShape, request: ContractRequest, table: string): Dr
 }
 
 function describe(d: Dropped): string {
-  return d.kind === 'table' ? 'drops the table' : d.kind === 'index' ? `drops index ${d.index.name} (${d.index.columns.join(', ')})` : `drops column(s) ${d.columns.join(', ')}`;
+  return d.kind === 'table' ? 'drops table' : d.kind === 'index' ? `drops index ${d.index.name} (${d.index.columns.join(', ')})` : `drops column(s) ${d.columns.join(', ')}`;
 }
 
 async function freeBackupName(pool: Pool, database: string, input: string): Promise<string> {

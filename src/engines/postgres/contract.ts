@@ -15,7 +15,7 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
   const dropped = await resolve(pool, t, request);
   const backupName = request.backupTo ? await freeBackupName(pool, schema, request.backupTo) : null;
   const table = qualified(schema, name);
-  const summary = [`${describe(dropped)} of ${schema}.${name}`];
+  const summary = [`${describe(dropped)}${dropped.kind === 'table' ? '' : ' of'} ${schema}.${name}`];
   let indexDefinition: string | undefined;
   if (dropped.kind === 'index') {
     indexDefinition = dropped.definition;
@@ -54,7 +54,7 @@ async function resolve(pool: pg.Pool, t: TableInfo, request: ContractRequest): P
     if (request.backupTo) throw new UserError('--backup-to keeps data, and an index has none: its definition is printed and recorded instead');
     const { rows } = await pool.query(
       `SELECT c.oid, c.relname, pg_get_indexdef(c.oid) AS def FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = $1 AND c.relname IN ($2, lower($2))`,
+        WHERE i.indrelid = $1 AND c.relname IN ($2::text, lower($2::text))`,
       [t.oid, drop.index],
     );
     if (!rows.length) throw new UserError(`index ${drop.index} does not exist on ${table}`);
@@ -71,7 +71,7 @@ async function resolve(pool: pg.Pool, t: TableInfo, request: ContractRequest): P
 }
 
 function describe(d: Dropped): string {
-  return d.kind === 'table' ? 'drops the table' : d.kind === 'index' ? `drops index ${d.index}` : `drops column(s) ${d.columns.join(', ')}`;
+  return d.kind === 'table' ? 'drops table' : d.kind === 'index' ? `drops index ${d.index}` : `drops column(s) ${d.columns.join(', ')}`;
 }
 
 async function freeBackupName(pool: pg.Pool, schema: string, input: string): Promise<string> {

@@ -16,8 +16,8 @@ export const views: Check<ContractContext> = {
           AND ($2::int[] IS NULL OR dep.refobjsubid = ANY($2::int[]))`,
       [t.oid, dropped.kind === 'column' ? dropped.attnums : null],
     );
-    const what = dropped.kind === 'column' ? `column(s) ${dropped.columns.join(', ')}` : 'the table';
-    return verdict('views', !rows[0].views, `no view uses ${what}`,
-      `view(s) ${rows[0].views} use ${what} of ${t.schema}.${t.name}; drop or change them first (--force does not override a view)`);
+    const what = dropped.kind === 'column' ? `column(s) ${dropped.columns.join(', ')} of` : '';
+    return verdict('views', !rows[0].views, 'no view uses it',
+      `view(s) ${rows[0].views} use ${what}${what ? ' ' : ''}${t.schema}.${t.name}; drop or change them first (--force does not override a view)`);
   },
 };
