@@ -43,7 +43,7 @@ export function contractCommand(): Command {
         print(result, json);
       } catch (error) {
         // The refusal is the one line on stderr; every check, passed or not, goes to stdout first.
-        if (error instanceof RefusedContract) print(error.result, json, true);
+        if (error instanceof RefusedContract) print(error.result, json);
         throw error;
       } finally {
         await engine.close().catch(() => {});
@@ -64,13 +64,13 @@ function dropTarget(opts: { dropColumn?: string; dropIndex?: string; dropTable: 
   return { kind: 'column', columns };
 }
 
-function print(r: ContractResult, json: JsonReporter | null, refused = false): void {
+function print(r: ContractResult, json: JsonReporter | null): void {
   if (json) {
-    json.emit({ event: refused ? 'refused' : 'result', ...r });
+    json.emit({ event: r.outcome === 'refused' ? 'refused' : 'result', ...r });
     return;
   }
   // The summary's last line is the outcome: after the checks.
   const lines = [...r.summary.slice(0, -1), 'checks:', ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
-  lines.push(refused ? 'refused by the failed check(s) above; nothing was changed' : r.summary[r.summary.length - 1]);
+  lines.push(r.summary[r.summary.length - 1]);
   process.stdout.write(lines.join('\n') + '\n');
 }

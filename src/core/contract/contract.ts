@@ -24,7 +24,7 @@ export interface ContractOptions {
 export const defaultContractOptions = { lockTimeoutMs: 500, attempts: 10, chunkRows: 5000 };
 
 export interface ContractResult extends StageResult {
-  outcome: 'dry-run' | 'done';
+  outcome: 'dry-run' | 'done' | 'refused';
   detail: {
     table: string;
     drop: ContractRequest['drop'];
@@ -43,6 +43,8 @@ export interface ContractResult extends StageResult {
 export class RefusedContract extends UserError {
   constructor(readonly result: ContractResult) {
     super(result.checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+    result.outcome = 'refused';
+    result.summary = [...result.summary.slice(0, -1), 'refused by the failed check(s); nothing was changed'];
   }
 }
 
@@ -75,6 +77,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
       },
       durationMs: 0,
     };
+    result.durationMs = Date.now() - started;
     if (checks.some((c) => !c.ok)) throw new RefusedContract(result);
     if (options.execute) await execute(engine, contraction, options, result);
     result.durationMs = Date.now() - started;

@@ -41,7 +41,7 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
         return 'DROP INDEX CONCURRENTLY';
       }
       await withLockTimeout(pool, `ALTER TABLE ${table} ${dropped.columns.map((c) => `DROP COLUMN ${ident(c)}`).join(', ')}`, lockTimeoutMs);
-      return 'DROP COLUMN (the catalog only: the rows are not rewritten)';
+      return 'DROP COLUMN, catalog only (no rewrite)';
     },
   };
 }

@@ -17,11 +17,12 @@ export const digests: Check<ContractContext> = {
   name: 'query statistics',
   async run(ctx): Promise<ContractCheck[]> {
     const { pool, database, table, dropped } = ctx;
-    const [[ps]] = await pool.query<RowDataPacket[]>("SELECT @@performance_schema AS on_, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME') AS up");
+    const [[ps]] = await pool.query<RowDataPacket[]>('SELECT @@performance_schema AS on_');
     if (Number(ps.on_) !== 1) {
       return [note('query statistics', 'performance_schema is OFF: could not look for queries that use it (turn it on, and let the workload run, to have this checked)')];
     }
-    const since = `seen since the server started ${Math.round(Number(ps.up) / 3600)} h ago (or performance_schema was last truncated)`;
+    const [[uptime]] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Uptime'");
+    const since = `seen since the server started ${Math.round(Number(uptime.Value) / 3600)} h ago (or performance_schema was last truncated)`;
     if (dropped.kind === 'index') {
       const [rows] = await pool.query<RowDataPacket[]>(
         'SELECT COUNT_STAR AS n FROM performance_schema.table_io_waits_summary_by_index_usage WHERE OBJECT_SCHEMA = ? AND OBJECT_NAME = ? AND INDEX_NAME = ?',

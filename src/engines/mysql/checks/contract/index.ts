@@ -1,6 +1,5 @@
 import type { Pool } from 'mysql2/promise';
 import type { Check } from '../../../../core/check.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
 import type { MysqlIndex, TableShape } from '../../inspect.js';
 import { digests } from './digests.js';
 import { foreignKeys } from './foreign-keys.js';
@@ -28,6 +27,4 @@ export function droppedNames(ctx: ContractContext): string[] {
 }
 
 /** Dependencies the server enforces first (never overridden), then what statistics and text saw (--force may override). */
-export const contractChecks: readonly Check<ContractContext>[] = [views, generatedColumns, triggers, foreignKeys, indexes, routines, digests] as Check<ContractContext>[];
-
-export type { ContractCheck };
+export const contractChecks: readonly Check<ContractContext>[] = [views, generatedColumns, triggers, foreignKeys, indexes, routines, digests];

@@ -16,18 +16,15 @@ export const functions: Check<ContractContext> = {
     const { pool, t, dropped } = ctx;
     if (dropped.kind === 'index') return [];
     const names = droppedNames(ctx);
+    // SQL-standard bodies (PostgreSQL 14+) are kept parsed, not as text.
+    const { rows: v } = await pool.query(`SELECT current_setting('server_version_num')::int >= 140000 AS parsed`);
+    const body = v[0].parsed === 't' ? 'coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)' : 'p.prosrc';
     const { rows } = await pool.query(
-      `SELECT p.oid::regprocedure::text AS name, coalesce(pg_get_function_sqlbody(p.oid), p.prosrc) AS body FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ILIKE '%' || $1 || '%'
+      `SELECT p.oid::regprocedure::text AS name, ${body} AS body FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND ${body} ILIKE '%' || $1 || '%'
           AND NOT EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgfoid = p.oid AND tg.tgrelid = $2)`,
       [t.name, t.oid],
-    ).catch(() => pool.query(
-      // pg_get_function_sqlbody is PostgreSQL 14+.
-      `SELECT p.oid::regprocedure::text AS name, p.prosrc AS body FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ILIKE '%' || $1 || '%'
-          AND NOT EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgfoid = p.oid AND tg.tgrelid = $2)`,
-      [t.name, t.oid],
-    ));
+    );
     const users = rows.filter((r) => mentions(String(r.body), t.name) && mentioned(String(r.body), names).length).map((r) => String(r.name));
     return [{ ...verdict('functions', users.length === 0, `no function mentions ${names.join(', ')} (their source searched: best effort)`,
       `function(s) ${users.join(', ')} mention ${names.join(', ')} of ${t.schema}.${t.name}; change them first, or --force if they do not use it`), overridable: true }];
