@@ -44,6 +44,6 @@ export interface ComparisonView {
   survey(range: KeyRange): Promise<{ rows: number; clean: boolean }>;
   /** The keys in the range whose rows differ (a row on one side only too), in key order. */
   differingKeys(range: KeyRange): Promise<Key[]>;
-  /** Of these keys, the ones that differ now. */
+  /** Of these keys (at most 1000), the ones that differ now, in key order. */
   compareKeys(keys: Key[]): Promise<Key[]>;
 }

@@ -6,6 +6,9 @@ import type { Engine, Key } from '../types.js';
 import { walkChunks } from '../verify.js';
 import type { ComparisonRequest, RowComparison } from './types.js';
 
+/** Keys handed to `compareKeys` at once (each travels as a parameter, twice with another table). */
+export const KEYS_PER_COMPARISON = 1000;
+
 export interface VerifyOptions {
   /** Rows per chunk: each chunk is read in one short snapshot of its own. */
   chunkRows: number;
@@ -106,7 +109,11 @@ async function recheck(comparison: RowComparison, keys: Key[], times: number, de
   for (let i = 0; i < times && left.length; i++) {
     await sleep(delayMs * 2 ** i);
     const now = left;
-    left = await comparison.inSnapshot((view) => view.compareKeys(now));
+    left = await comparison.inSnapshot(async (view) => {
+      const still: Key[] = [];
+      for (let at = 0; at < now.length; at += KEYS_PER_COMPARISON) still.push(...(await view.compareKeys(now.slice(at, at + KEYS_PER_COMPARISON))));
+      return still;
+    });
   }
   return left;
 }

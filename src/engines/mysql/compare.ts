@@ -10,9 +10,6 @@ import { describeExisting, uniqueKey, type MysqlColumn, type TableShape } from '
 import { checksumPair, parseTableName } from './plan.js';
 import { ident, mysqlDialect, qualified } from './sql.js';
 
-/** Keys per statement when re-reading differing keys. */
-const KEYS_PER_STATEMENT = 1000;
-
 /**
  * `shadowcut verify` on MySQL/MariaDB. Each chunk is read in a transaction of its own on one
  * REPEATABLE READ reader (`START TRANSACTION WITH CONSISTENT SNAPSHOT`): both tables as of one
@@ -78,13 +75,9 @@ async function expectation(pool: Pool, table: string, keys: KeysetSql, request: 
       const w = keys.range(range);
       return failing(reader, w.sql, w.params);
     },
-    async compareKeys(list: Key[]) {
-      const found: Key[] = [];
-      for (let i = 0; i < list.length; i += KEYS_PER_STATEMENT) {
-        const w = keys.keyIn(list.slice(i, i + KEYS_PER_STATEMENT));
-        found.push(...(await failing(reader, w.sql, w.params)));
-      }
-      return found;
+    compareKeys(list: Key[]) {
+      const w = keys.keyIn(list);
+      return failing(reader, w.sql, w.params);
     },
   });
 }
@@ -144,14 +137,7 @@ async function againstTable(
         return { rows: a.rows, clean: a.rows === b.rows && a.digest === b.digest };
       },
       differingKeys: (range: KeyRange) => differingRows(reader, sides, [keysets[0].range(range), keysets[1].range(range)], true),
-      async compareKeys(list: Key[]) {
-        const found: Key[] = [];
-        for (let i = 0; i < list.length; i += KEYS_PER_STATEMENT) {
-          const batch = list.slice(i, i + KEYS_PER_STATEMENT);
-          found.push(...(await differingRows(reader, sides, [keysets[0].keyIn(batch), keysets[1].keyIn(batch)], true)));
-        }
-        return found;
-      },
+      compareKeys: (list: Key[]) => differingRows(reader, sides, [keysets[0].keyIn(list), keysets[1].keyIn(list)], true),
     };
   };
 }

@@ -8,9 +8,6 @@ import { dialect, ident, parseTableName, qualified, type Client } from './connec
 import { nextKey } from './copy.js';
 import { inspectTable, type TableInfo } from './inspect.js';
 
-/** Keys per statement when re-reading differing keys. */
-const KEYS_PER_STATEMENT = 1000;
-
 /**
  * `shadowcut verify` on PostgreSQL. Each chunk is read in a REPEATABLE READ READ ONLY transaction
  * of its own: both tables as of one snapshot, no lock beyond ACCESS SHARE, and the snapshot (which
@@ -72,13 +69,9 @@ async function expectation(pool: pg.Pool, table: string, keys: KeysetSql, reques
       const w = keys.range(range);
       return failing(reader, w.sql, w.params);
     },
-    async compareKeys(list: Key[]) {
-      const found: Key[] = [];
-      for (let i = 0; i < list.length; i += KEYS_PER_STATEMENT) {
-        const w = keys.keyIn(list.slice(i, i + KEYS_PER_STATEMENT));
-        found.push(...(await failing(reader, w.sql, w.params)));
-      }
-      return found;
+    compareKeys(list: Key[]) {
+      const w = keys.keyIn(list);
+      return failing(reader, w.sql, w.params);
     },
   });
 }
@@ -135,14 +128,9 @@ async function againstTable(pool: pg.Pool, t: TableInfo, request: ComparisonRequ
       return { rows: a.rows, clean: a.rows === b.rows && a.digest === b.digest };
     },
     differingKeys: (range: KeyRange) => differingRows(reader, sides, rangePair(range), true),
-    async compareKeys(list: Key[]) {
-      const found: Key[] = [];
-      for (let i = 0; i < list.length; i += KEYS_PER_STATEMENT) {
-        const batch = list.slice(i, i + KEYS_PER_STATEMENT);
-        const a = sides[0].keys.keyIn(batch);
-        found.push(...(await differingRows(reader, sides, [a, sides[1].keys.keyIn(batch, a.params.length)], true)));
-      }
-      return found;
+    compareKeys(list: Key[]) {
+      const a = sides[0].keys.keyIn(list);
+      return differingRows(reader, sides, [a, sides[1].keys.keyIn(list, a.params.length)], true);
     },
   });
 }
