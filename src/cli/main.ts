@@ -7,6 +7,8 @@ import { historyCommand } from './history.js';
 import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
 import { planCommand } from './plan.js';
+import { verifyCommand } from './verify.js';
+import { contractCommand } from './contract.js';
 
 // Usage errors read like every other refusal: one line, "shadowcut: ...".
 const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
@@ -18,6 +20,8 @@ const program = new Command('shadowcut')
   .addCommand(migrateCommand())
   .addCommand(backfillCommand())
   .addCommand(planCommand())
+  .addCommand(verifyCommand())
+  .addCommand(contractCommand())
   .addCommand(cleanupCommand())
   .addCommand(statusCommand())
   .addCommand(pauseCommand())

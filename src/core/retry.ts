@@ -40,6 +40,8 @@ export interface LockAttempts {
   failed(): void;
   /** The backoff between attempts; writers are not blocked during it. */
   wait(ms: number): Promise<void>;
+  /** What the operator can change when every attempt failed (default: migrate's flags). */
+  advice?: string;
 }
 
 /** A lock not had in time is tried again after a backoff, a bounded number of times. */
@@ -55,7 +57,7 @@ export async function retryLockTimeouts<T>(ctx: RetryContext, policy: LockAttemp
       if (attempt + 1 >= policy.attempts) {
         throw new UserError(
           `${policy.what} failed ${attempt + 1} times: ${error.message}; the original table is unchanged and serving ` +
-            `(raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy)`,
+            `(${policy.advice ?? 'raise --lock-timeout-ms or --cutover-attempts'}, or retry when the table is less busy)`,
         );
       }
       const wait = backoffMs(attempt);

@@ -8,6 +8,8 @@ import type { ClaimSession } from './claim.js';
 import type { HistoryStore } from './history/entry.js';
 import type { AlterClassification, InPlaceStep } from './in-place/types.js';
 import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
+import type { ComparisonRequest, RowComparison } from './compare/types.js';
+import type { Contraction, ContractRequest } from './contract/types.js';
 
 /** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
 export type KeyValue = string | number | Buffer | null;
@@ -188,6 +190,10 @@ export interface Engine {
   /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
   isTransient(error: unknown): boolean;
   comparePositions(a: Position, b: Position): number;
+  /** `shadowcut verify`: the table against an expectation or another table (core/compare); throws UserError for bad input. */
+  openComparison(request: ComparisonRequest): Promise<RowComparison>;
+  /** `shadowcut contract`: a column, index or the table to drop, with its checks (core/contract); throws UserError for bad input. */
+  prepareContract(request: ContractRequest): Promise<Contraction>;
   close(): Promise<void>;
 }
 

@@ -40,20 +40,32 @@ export async function checksumRounds(ctx: RunContext, applier: Applier, repair: 
 }
 
 async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<KeyRange[]> {
-  const rows = ctx.config.checksumChunkRows;
   const mismatched: KeyRange[] = [];
-  let after: Key | null = null;
-  let upTo = await view.nextBoundary(after, rows);
-  for (;;) {
+  await walkChunks((after, rows) => view.nextBoundary(after, rows), ctx.config.checksumChunkRows, async (range) => {
     ctx.checkAbort();
-    const range: KeyRange = { after, upTo };
-    const [[original, shadow], following] = await Promise.all([
-      view.checksum(range),
-      upTo === null ? Promise.resolve(null) : view.nextBoundary(upTo, rows),
-    ]);
+    const [original, shadow] = await view.checksum(range);
     if (original.rows !== shadow.rows || original.digest !== shadow.digest) mismatched.push(range);
     await applier.applyPending();
-    if (upTo === null) return mismatched;
+  });
+  return mismatched;
+}
+
+/**
+ * Visits the whole key space in keyset ranges of about `rows` rows, in key order; the last range is
+ * open-ended, so rows past the last boundary (or only on the other side of a comparison) are in it.
+ * The next boundary is found while a range is visited: `next` must read on a connection of its own.
+ */
+export async function walkChunks(
+  next: (after: Key | null, rows: number) => Promise<Key | null>,
+  rows: number,
+  visit: (range: KeyRange) => Promise<void>,
+): Promise<void> {
+  let after: Key | null = null;
+  let upTo = await next(after, rows);
+  for (;;) {
+    const range: KeyRange = { after, upTo };
+    const [, following] = await Promise.all([visit(range), upTo === null ? Promise.resolve(null) : next(upTo, rows)]);
+    if (upTo === null) return;
     after = upTo;
     upTo = following;
   }

@@ -4,8 +4,8 @@ import type { CheckResult, Engine } from '../types.js';
 import { checkLines, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
 import { appendMarkdown } from './markdown.js';
 
-/** What every command's core function returns, so one recorder writes any stage into the timeline. */
-export interface StageResult {
+/** A command's result as the timeline keeps it, its outcome in the history's words. */
+export interface RecordedStage {
   outcome: StageOutcome;
   rowsTouched: number;
   checks: CheckResult[];
@@ -22,7 +22,7 @@ export interface StageRun<R> {
   reporter: Reporter;
   run: () => Promise<R>;
   /** The stage as the timeline keeps it. */
-  describe: (result: R) => StageResult;
+  describe: (result: R) => RecordedStage;
   /** Whether a failure happened after the stage began changing things (else it is a refusal, not history). */
   started: (error: unknown) => boolean;
 }
@@ -34,7 +34,7 @@ export interface StageRun<R> {
  */
 export async function recordStage<R>(s: StageRun<R>): Promise<R> {
   const startedAt = new Date().toISOString();
-  const entry = (outcome: StageOutcome, result: Partial<StageResult>): HistoryEntry => ({
+  const entry = (outcome: StageOutcome, result: Partial<RecordedStage>): HistoryEntry => ({
     table: s.engine.qualify(s.table),
     command: s.command,
     stage: s.stage,

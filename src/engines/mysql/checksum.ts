@@ -1,5 +1,5 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { KeysetSql } from '../../core/keyset.js';
+import { KeysetSql, type Fragment } from '../../core/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
 import { binlogHead } from './binlog.js';
 import { connectOne, type MysqlTarget } from './connect.js';
@@ -47,46 +47,33 @@ export async function openConsistentView(
   } finally {
     await locker.end().catch(() => locker.destroy());
   }
-  // CRC32C exists on MariaDB 10.8 and later only.
-  const crc32c = await readers[0].query("SELECT CRC32C('')").then(() => true, () => false);
-  return new MysqlView(readers, plan, mover, crc32c);
+  return new MysqlView(readers, plan, mover, await hasCrc32c(readers[0]));
 }
 
 class MysqlView implements ConsistentView {
-  private readonly origSql: string;
-  private readonly shadowSql: string;
-  private readonly origKeys: KeysetSql;
-  private readonly shadowKeys: KeysetSql;
+  private readonly sides: [RowSide, RowSide];
+  private readonly digests: [DigestSql, DigestSql];
 
   constructor(
     private readonly readers: readonly [Connection, Connection, Connection],
-    private readonly plan: MysqlPlan,
+    plan: MysqlPlan,
     private readonly mover: Copier,
     crc32c: boolean,
   ) {
-    this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
-    this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
-    const rows = rowTexts(plan);
-    this.origSql = digestQuery(crc32c, qualified(plan.database, plan.table), rows.original);
-    this.shadowSql = digestQuery(crc32c, qualified(plan.database, plan.shadow), rows.shadow);
+    this.sides = planSides(plan);
+    this.digests = [digestQuery(crc32c, this.sides[0]), digestQuery(crc32c, this.sides[1])];
   }
 
   compareKeys(keys: Key[]): Promise<Key[]> {
-    return differingKeys(this.readers[0], this.plan, keys);
+    return differingKeys(this.readers[0], this.sides, keys);
   }
 
   nextBoundary(after: KeyRange['after'], rows: number) {
     return this.mover.nextBoundary(this.readers[2], after, rows);
   }
 
-  async checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {
-    const o = this.origKeys.range(range);
-    const s = this.shadowKeys.range(range);
-    const [[[a]], [[b]]] = await Promise.all([
-      this.readers[0].query<RowDataPacket[]>(this.origSql.replace('?WHERE', o.sql), o.params),
-      this.readers[1].query<RowDataPacket[]>(this.shadowSql.replace('?WHERE', s.sql), s.params),
-    ]);
-    return [toDigest(a), toDigest(b)];
+  checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {
+    return Promise.all([rangeDigest(this.readers[0], this.digests[0], range), rangeDigest(this.readers[1], this.digests[1], range)]);
   }
 
   async close(): Promise<void> {
@@ -98,6 +85,41 @@ class MysqlView implements ConsistentView {
 }
 
 /**
+ * One side of a row-by-row comparison: a table, its key's columns, and each row as one text over the
+ * compared columns. The migration's two sides are the original and the shadow; `shadowcut verify
+ * --against` compares a table with another one the same way.
+ */
+export interface RowSide {
+  /** Qualified name. */
+  table: string;
+  keyColumns: string[];
+  text: string;
+  /** An extra condition on the side's rows (`verify --where`), or none. */
+  where?: string;
+}
+
+/** The migration's sides: the original's columns as the copy converts them, and the shadow's. */
+export function planSides(plan: MysqlPlan): [RowSide, RowSide] {
+  const pairs = plan.columns.filter((c) => c.checksum !== null);
+  return [
+    { table: qualified(plan.database, plan.table), keyColumns: plan.keyColumns, text: rowText(pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source)) },
+    { table: qualified(plan.database, plan.shadow), keyColumns: plan.shadowKeyColumns, text: rowText(pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target)) },
+  ];
+}
+
+/** CRC32C exists on MariaDB 10.8 and later only. */
+export function hasCrc32c(db: Queryable | Pool): Promise<boolean> {
+  return db.query("SELECT CRC32C('')").then(() => true, () => false);
+}
+
+/** A side's digest query, and its keyset. */
+export interface DigestSql {
+  side: RowSide;
+  keys: KeysetSql;
+  sql(where: string): string;
+}
+
+/**
  * An order-independent digest: the exact (DECIMAL) sum of a 64-bit hash of each row. The hash is
  * two CRC32s of the row's text, which cost half of one MD5 here. CRC is linear, so the rows' hashes
  * are summed rather than XORed: under XOR, two rows that swapped a value would cancel out. The
@@ -105,20 +127,23 @@ class MysqlView implements ConsistentView {
  * text otherwise (MySQL), so the pair is not a function of the first. Rows are unique by key and the key
  * is in the hashed text.
  */
-function digestQuery(crc32c: boolean, table: string, row: string): string {
+export function digestQuery(crc32c: boolean, side: RowSide): DigestSql {
+  const row = side.text;
   const second = crc32c ? `CRC32C(${row})` : `CRC32(REVERSE(${row}))`;
-  return `SELECT COUNT(*) AS n, COALESCE(SUM((CRC32(${row}) << 32) | ${second}), 0) AS a FROM ${table} WHERE ?WHERE`;
+  const head = `SELECT COUNT(*) AS n, COALESCE(SUM((CRC32(${row}) << 32) | ${second}), 0) AS a FROM ${side.table} WHERE `;
+  return { side, keys: new KeysetSql(mysqlDialect, side.keyColumns), sql: (where) => head + where + (side.where ? ` AND (${side.where})` : '') };
 }
 
-/** Each side's row as one text over the checksummed columns; ISNULL flags tell NULL from ''. */
-function rowTexts(plan: MysqlPlan): { original: string; shadow: string } {
-  const pairs = plan.columns.filter((c) => c.checksum !== null);
-  const text = (exprs: string[], columns: string[]) =>
-    `CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${columns.map((c) => `ISNULL(${ident(c)})`).join(', ')}))`;
-  return {
-    original: text(pairs.map((p) => p.checksum![0]), pairs.map((p) => p.source)),
-    shadow: text(pairs.map((p) => p.checksum![1]), pairs.map((p) => p.target)),
-  };
+/** One side's row count and digest over a key range. */
+export async function rangeDigest(db: Queryable, digest: DigestSql, range: KeyRange): Promise<RangeDigest> {
+  const w = digest.keys.range(range);
+  const [[row]] = await db.query<RowDataPacket[]>(digest.sql(w.sql), w.params);
+  return { rows: Number(row.n), digest: String(row.a) };
+}
+
+/** A row as one text over the compared columns (`exprs`, each over one of `columns`); ISNULL flags tell NULL from ''. */
+export function rowText(exprs: string[], columns: string[]): string {
+  return `CONCAT_WS('#', ${exprs.join(', ')}, CONCAT(${columns.map((c) => `ISNULL(${ident(c)})`).join(', ')}))`;
 }
 
 /** Keys per statement; each appears twice among the parameters. */
@@ -129,37 +154,47 @@ const KEYS_PER_COMPARISON = 1000;
  * on a view's reader, or on the session holding the cut-over lock (base tables are named once per
  * statement and never aliased, as LOCK TABLES requires).
  */
-export async function differingKeys(db: Queryable, plan: MysqlPlan, keys: Key[]): Promise<Key[]> {
-  const rows = rowTexts(plan);
-  const width = plan.keyColumns.length;
-  const origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
-  const shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
-  const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
-  const on = Array.from({ length: width }, (_, i) => `o.k${i} <=> s.k${i}`).join(' AND ');
+export async function differingKeys(db: Queryable, sides: [RowSide, RowSide], keys: Key[]): Promise<Key[]> {
+  const [a, b] = sides.map((s) => new KeysetSql(mysqlDialect, s.keyColumns));
   const found: Key[] = [];
   for (let i = 0; i < keys.length; i += KEYS_PER_COMPARISON) {
     const batch = keys.slice(i, i + KEYS_PER_COMPARISON);
-    const o = origKeys.keyIn(batch);
-    const s = shadowKeys.keyIn(batch);
-    const original = `(SELECT ${alias(plan.keyColumns)}, ${rows.original} AS r FROM ${qualified(plan.database, plan.table)} WHERE ${o.sql}) o`;
-    const shadow = `(SELECT ${alias(plan.shadowKeyColumns)}, ${rows.shadow} AS r FROM ${qualified(plan.database, plan.shadow)} WHERE ${s.sql}) s`;
-    const pick = (side: string) => Array.from({ length: width }, (_, j) => `${side}.k${j}`).join(', ');
-    // No FULL JOIN: rows of the original missing or different in the shadow, then shadow rows the original lacks.
-    const [differ] = await db.query<RowDataPacket[]>({
-      sql: `SELECT ${pick('o')} FROM ${original} LEFT JOIN ${shadow} ON ${on} WHERE s.k0 IS NULL OR NOT (CAST(o.r AS BINARY) <=> CAST(s.r AS BINARY))`,
-      values: [...o.params, ...s.params],
-      rowsAsArray: true,
-    });
-    const [extra] = await db.query<RowDataPacket[]>({
-      sql: `SELECT ${pick('s')} FROM ${shadow} LEFT JOIN ${original} ON ${on} WHERE o.k0 IS NULL`,
-      values: [...s.params, ...o.params],
-      rowsAsArray: true,
-    });
-    found.push(...(differ as unknown as Key[]), ...(extra as unknown as Key[]));
+    found.push(...(await differingRows(db, sides, [a.keyIn(batch), b.keyIn(batch)])));
   }
   return found;
 }
 
-function toDigest(row: RowDataPacket): RangeDigest {
-  return { rows: Number(row.n), digest: String(row.a) };
+/** The keys of the rows that differ between the two sides, among the rows each side's filter selects. */
+export async function differingRows(db: Queryable, [a, b]: [RowSide, RowSide], [fa, fb]: [Fragment, Fragment], ordered = false): Promise<Key[]> {
+  const width = a.keyColumns.length;
+  const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
+  const on = Array.from({ length: width }, (_, i) => `o.k${i} <=> s.k${i}`).join(' AND ');
+  const pick = (side: string) => Array.from({ length: width }, (_, j) => `${side}.k${j}`).join(', ');
+  const filter = (side: RowSide, f: Fragment) => f.sql + (side.where ? ` AND (${side.where})` : '');
+  const original = `(SELECT ${alias(a.keyColumns)}, ${a.text} AS r FROM ${a.table} WHERE ${filter(a, fa)}) o`;
+  const shadow = `(SELECT ${alias(b.keyColumns)}, ${b.text} AS r FROM ${b.table} WHERE ${filter(b, fb)}) s`;
+  // No FULL JOIN: rows of the original missing or different in the shadow, then shadow rows the original lacks.
+  const differSql = `SELECT ${pick('o')} FROM ${original} LEFT JOIN ${shadow} ON ${on} WHERE s.k0 IS NULL OR NOT (CAST(o.r AS BINARY) <=> CAST(s.r AS BINARY))`;
+  const extraSql = `SELECT ${pick('s')} FROM ${shadow} LEFT JOIN ${original} ON ${on} WHERE o.k0 IS NULL`;
+  if (ordered) {
+    // In key order, for a list a person reads; one statement, so not under LOCK TABLES (it names each table twice).
+    const order = Array.from({ length: width }, (_, j) => j + 1).join(', ');
+    const [rows] = await db.query<RowDataPacket[]>({
+      sql: `(${differSql}) UNION ALL (${extraSql}) ORDER BY ${order}`,
+      values: [...fa.params, ...fb.params, ...fb.params, ...fa.params],
+      rowsAsArray: true,
+    });
+    return rows as unknown as Key[];
+  }
+  const [differ] = await db.query<RowDataPacket[]>({
+    sql: differSql,
+    values: [...fa.params, ...fb.params],
+    rowsAsArray: true,
+  });
+  const [extra] = await db.query<RowDataPacket[]>({
+    sql: extraSql,
+    values: [...fb.params, ...fa.params],
+    rowsAsArray: true,
+  });
+  return [...(differ as unknown as Key[]), ...(extra as unknown as Key[])];
 }

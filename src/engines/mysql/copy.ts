@@ -13,6 +13,19 @@ export function columnLists(plan: MysqlPlan): { targets: string; sources: string
   return { targets: plan.columns.map((c) => ident(c.target)).join(', '), sources: plan.columns.map((c) => ident(c.source)).join(', ') };
 }
 
+/** The key `rows` rows after `after` in `table` (qualified), read along its unique index; null when fewer remain. */
+export async function nextKey(db: Queryable, table: string, index: string, keys: KeysetSql, after: Key | null, rows: number): Promise<Key | null> {
+  const where = keys.range({ after, upTo: null });
+  const [found] = await db.query<RowDataPacket[]>({
+    sql:
+      `SELECT ${keys.columns.map(ident).join(', ')} FROM ${table} FORCE INDEX (${ident(index)}) WHERE ${where.sql} ` +
+      `ORDER BY ${keys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
+    values: where.params,
+    rowsAsArray: true,
+  });
+  return found.length ? (found[0] as unknown as Key) : null;
+}
+
 /** SQL for moving rows from the original into the shadow; every statement lets the server convert types. */
 export class Copier {
   private readonly origKeys: KeysetSql;
@@ -33,17 +46,8 @@ export class Copier {
     this.insertHead = `INSERT INTO ${this.shadow} (${targets}) SELECT ${sources} FROM ${this.orig} FORCE INDEX (${ident(plan.keyIndex)})`;
   }
 
-  async nextBoundary(db: Queryable, after: Key | null, rows: number): Promise<Key | null> {
-    const where = this.origKeys.range({ after, upTo: null });
-    const cols = this.plan.keyColumns.map(ident).join(', ');
-    const [found] = await db.query<RowDataPacket[]>({
-      sql:
-        `SELECT ${cols} FROM ${this.orig} FORCE INDEX (${ident(this.plan.keyIndex)}) WHERE ${where.sql} ` +
-        `ORDER BY ${this.origKeys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
-      values: where.params,
-      rowsAsArray: true,
-    });
-    return found.length ? (found[0] as unknown as Key) : null;
+  nextBoundary(db: Queryable, after: Key | null, rows: number): Promise<Key | null> {
+    return nextKey(db, this.orig, this.plan.keyIndex, this.origKeys, after, rows);
   }
 
   /**

@@ -5,9 +5,13 @@ import type { AlterClassification, InPlaceStep } from '../../core/in-place/types
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
 import { classifyMysqlAlter } from './classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place.js';
+import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
+import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { compareBinlogPositions } from './binlog.js';
 import { openClaim } from './claim.js';
+import { openMysqlComparison } from './compare.js';
+import { prepareMysqlContract } from './contract.js';
 import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
 import { dropSentry } from './cutover.js';
 import { tableExists } from './inspect.js';
@@ -124,6 +128,14 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   comparePositions(a: Position, b: Position): number {
     return compareBinlogPositions(a, b);
+  }
+
+  openComparison(request: ComparisonRequest): Promise<RowComparison> {
+    return openMysqlComparison(this.target, this.pool, (name) => this.fold(name), request);
+  }
+
+  prepareContract(request: ContractRequest): Promise<Contraction> {
+    return prepareMysqlContract(this, (name) => this.fold(name), request);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { UserError } from '../../core/errors.js';
 import { qualified } from './sql.js';
 
 export interface MysqlColumn {
@@ -47,6 +48,13 @@ export async function describeTable(db: Queryable, database: string, table: stri
     index.columns[Number(r.Seq_in_index) - 1] = r.Sub_part === null ? String(r.Column_name) : `${r.Column_name}(${r.Sub_part})`;
   }
   return { columns, indexes: [...byName.values()] };
+}
+
+/** The table's PRIMARY KEY, else its first UNIQUE key on NOT NULL columns without prefixes; null when none. */
+export function uniqueKey(shape: TableShape): MysqlIndex | null {
+  const notNull = new Set(shape.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
+  const usable = shape.indexes.filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())));
+  return usable.find((i) => i.name === 'PRIMARY') ?? usable.sort((a, b) => a.columns.length - b.columns.length)[0] ?? null;
 }
 
 export interface TableFacts {
@@ -134,4 +142,12 @@ export async function triggerExists(db: Pool, database: string, name: string): P
     name,
   ]);
   return rows.length > 0;
+}
+
+/** An existing base table's shape; one line of refusal for a missing table or a view. */
+export async function describeExisting(db: Pool, database: string, table: string, what = 'table'): Promise<TableShape> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
+  if (rows.length === 0) throw new UserError(`${what} ${database}.${table} does not exist`);
+  if (String(rows[0].TABLE_TYPE) === 'VIEW') throw new UserError(`${database}.${table} is a view, not a table`);
+  return describeTable(db, database, table);
 }

@@ -19,7 +19,7 @@ import type {
 } from '../../core/types.js';
 import { openBinlogStream } from './binlog.js';
 import { mysqlChecks } from './checks/index.js';
-import { differingKeys, openConsistentView } from './checksum.js';
+import { differingKeys, openConsistentView, planSides } from './checksum.js';
 import type { MysqlTarget, ServerZone } from './connect.js';
 import { Copier } from './copy.js';
 import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
@@ -113,7 +113,7 @@ export class MysqlMigration implements Migration {
 
   compareKeys(keys: Key[], session: Session): Promise<Key[]> {
     if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
-    return differingKeys(session.conn, this.p, keys);
+    return differingKeys(session.conn, planSides(this.p), keys);
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {

@@ -216,7 +216,8 @@ const NUMERIC = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric
 const TEMPORAL = /^(datetime|timestamp)\b/i;
 const TEXTUAL = /^(char|varchar|tinytext|text|mediumtext|longtext|enum|set)\b/i;
 
-function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
+/** How two columns are compared: each side's expression, or null when a type change makes them incomparable. */
+export function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
   const s = ident(source.name);
   const t = ident(target.name);
   if (source.type === target.type && source.collation === target.collation) return [s, t];

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Fragment, KeysetSql } from '../../core/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../core/types.js';
 import { asLockTimeout, ident, PgSession, type Client } from './connect.js';
 import type { Copier } from './copy.js';
@@ -47,10 +48,11 @@ export async function openConsistentView(
     throw asLockTimeout(error, 'checksum lock');
   }
   lock.release();
+  const sides = planSides(copier);
   return {
     nextBoundary: (after, rows) => copier.nextBoundary(scout, after, rows),
-    checksum: (range) => Promise.all([digest(view, copier, range, 'original'), digest(twin, copier, range, 'shadow')]),
-    compareKeys: (keys) => differingKeys(view, copier, keys),
+    checksum: (range) => Promise.all([digest(view, sides[0], range), digest(twin, sides[1], range)]),
+    compareKeys: (keys) => differingKeys(view, sides, keys),
     async close() {
       for (const reader of [scout, twin, view]) {
         // A reader whose COMMIT fails (its connection broke) is discarded, not returned to the pool.
@@ -62,6 +64,32 @@ export async function openConsistentView(
 }
 
 /**
+ * One side of a row-by-row comparison: a table, its keyset, and each compared column's value with
+ * the type both sides are compared as. The migration's sides are the original (converted as the copy
+ * converts it) and the shadow; `shadowcut verify --against` compares two tables the same way.
+ */
+export interface RowSide {
+  /** Qualified name. */
+  table: string;
+  keyColumns: string[];
+  keys: KeysetSql;
+  columns: { value: string; type: string }[];
+  /** An extra condition on the side's rows (`verify --where`), or none. */
+  where?: string;
+}
+
+/** The migration's sides: the original's columns converted as the copy converts them, to the shadow's types; the shadow's. */
+export function planSides(copier: Copier): [RowSide, RowSide] {
+  const side = (which: 'original' | 'shadow'): RowSide => ({
+    table: which === 'original' ? copier.original : copier.shadow,
+    keyColumns: which === 'original' ? copier.d.originalKey : copier.d.shadowKey,
+    keys: which === 'original' ? copier.originalKeys : copier.shadowKeys,
+    columns: copier.d.columns.map((c) => ({ value: columnValue(c, which), type: c.type })),
+  });
+  return [side('original'), side('shadow')];
+}
+
+/**
  * Row count and the sum of a 64-bit hash of each row over the copied columns (summed as numeric,
  * so it never overflows). The original's values go through the same conversion as the copy and are
  * cast to the shadow's types, so a changed type compares equal when the values are. A sum, unlike
@@ -70,15 +98,17 @@ export async function openConsistentView(
  * It combines the columns' hashes linearly, so in a sum two rows that swapped a value would cancel
  * out: each row's hash is hashed again, which mixes it.
  */
-async function digest(client: pg.PoolClient, copier: Copier, range: KeyRange, side: 'original' | 'shadow'): Promise<RangeDigest> {
-  const where = (side === 'original' ? copier.originalKeys : copier.shadowKeys).range(range);
+export async function digest(client: Client, side: RowSide, range: KeyRange): Promise<RangeDigest> {
+  const where = side.keys.range(range);
   const { rows } = await client.query(
-    `SELECT count(*) AS n, coalesce(sum(hashint8extended(hash_record_extended(${hashedRow(copier, side)}, 0), 0)), 0) AS sum
-       FROM ${side === 'original' ? copier.original : copier.shadow} WHERE ${where.sql}`,
+    `SELECT count(*) AS n, coalesce(sum(hashint8extended(hash_record_extended(${hashedRow(side)}, 0), 0)), 0) AS sum
+       FROM ${side.table} WHERE ${filter(side, where.sql)}`,
     where.params,
   );
   return { rows: Number(rows[0].n), digest: rows[0].sum };
 }
+
+const filter = (side: RowSide, sql: string) => (side.where ? `(${sql}) AND (${side.where})` : sql);
 
 /**
  * Types whose equality is identity, so hashing the value can miss no change. Everything else is
@@ -89,18 +119,17 @@ async function digest(client: pg.PoolClient, copier: Copier, range: KeyRange, si
 const HASHED_AS_VALUES = /^(smallint|integer|bigint|boolean|date|uuid|bytea|timestamp(\(\d\))? with(out)? time zone|time(\(\d\))? without time zone)$/;
 const STRINGS = /^(text|character varying(\(\d+\))?|character(\(\d+\))?)$/;
 
-function hashedRow(copier: Copier, side: 'original' | 'shadow'): string {
-  const columns = copier.d.columns.map((c) => {
-    const value = columnValue(c, side);
-    if (HASHED_AS_VALUES.test(c.type)) return value;
-    return STRINGS.test(c.type) ? `${value} COLLATE "C"` : `(${value})::text COLLATE "C"`;
+function hashedRow(side: RowSide): string {
+  const columns = side.columns.map(({ value, type }) => {
+    if (HASHED_AS_VALUES.test(type)) return value;
+    return STRINGS.test(type) ? `${value} COLLATE "C"` : `(${value})::text COLLATE "C"`;
   });
   return `ROW(${columns.join(', ')})`;
 }
 
-/** A row's copied columns as text, exactly: the original's converted as the copy converts them, to the shadow's types. */
-function rowText(copier: Copier, side: 'original' | 'shadow'): string {
-  return `ROW(${copier.d.columns.map((c) => columnValue(c, side)).join(', ')})::text`;
+/** A row's compared columns as text, exactly. */
+function rowText(side: RowSide): string {
+  return `ROW(${side.columns.map((c) => c.value).join(', ')})::text`;
 }
 
 /** A copied column on either side: the original's converted as the copy converts it, to the shadow's type. */
@@ -115,26 +144,35 @@ const KEYS_PER_COMPARISON = 1000;
  * The keys among `keys` whose rows differ, compared row by row on what the checksum hashes: on a
  * snapshot (a view's reader) or under the cut-over lock (its own transaction sees its own applies).
  */
-export async function differingKeys(client: Client, copier: Copier, keys: Key[]): Promise<Key[]> {
+export async function differingKeys(client: Client, sides: [RowSide, RowSide], keys: Key[]): Promise<Key[]> {
   const found: Key[] = [];
-  const width = copier.d.originalKey.length;
+  for (let i = 0; i < keys.length; i += KEYS_PER_COMPARISON) {
+    const batch = keys.slice(i, i + KEYS_PER_COMPARISON);
+    const o = sides[0].keys.keyIn(batch);
+    found.push(...(await differingRows(client, sides, [o, sides[1].keys.keyIn(batch, o.params.length)])));
+  }
+  return found;
+}
+
+/**
+ * The keys (as text) of the rows that differ between the two sides, among the rows each side's
+ * filter selects; the second filter's placeholders continue the first's.
+ */
+export async function differingRows(client: Client, [a, b]: [RowSide, RowSide], [fa, fb]: [Fragment, Fragment], ordered = false): Promise<Key[]> {
+  const width = a.keyColumns.length;
   const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
   // As text on both sides: the ALTER may have changed a key column's type.
   const on = Array.from({ length: width }, (_, i) => `o.k${i}::text = s.k${i}::text`).join(' AND ');
   const pick = Array.from({ length: width }, (_, i) => `coalesce(o.k${i}::text, s.k${i}::text)`).join(', ');
-  for (let i = 0; i < keys.length; i += KEYS_PER_COMPARISON) {
-    const batch = keys.slice(i, i + KEYS_PER_COMPARISON);
-    const o = copier.originalKeys.keyIn(batch);
-    const s = copier.shadowKeys.keyIn(batch, o.params.length);
-    const { rows } = await client.query({
-      text:
-        `SELECT ${pick} FROM (SELECT ${alias(copier.d.originalKey)}, ${rowText(copier, 'original')} AS r FROM ${copier.original} WHERE ${o.sql}) o ` +
-        `FULL JOIN (SELECT ${alias(copier.d.shadowKey)}, ${rowText(copier, 'shadow')} AS r FROM ${copier.shadow} WHERE ${s.sql}) s ON ${on} ` +
-        'WHERE o.r IS DISTINCT FROM s.r',
-      values: [...o.params, ...s.params],
-      rowMode: 'array',
-    });
-    found.push(...(rows as Key[]));
-  }
-  return found;
+  // In key order for a list a person reads (both sides' key columns then have the same types).
+  const order = Array.from({ length: width }, (_, i) => `coalesce(o.k${i}, s.k${i})`).join(', ');
+  const { rows } = await client.query({
+    text:
+      `SELECT ${pick} FROM (SELECT ${alias(a.keyColumns)}, ${rowText(a)} AS r FROM ${a.table} WHERE ${filter(a, fa.sql)}) o ` +
+      `FULL JOIN (SELECT ${alias(b.keyColumns)}, ${rowText(b)} AS r FROM ${b.table} WHERE ${filter(b, fb.sql)}) s ON ${on} ` +
+      `WHERE o.r IS DISTINCT FROM s.r${ordered ? ` ORDER BY ${order}` : ''}`,
+    values: [...fa.params, ...fb.params],
+    rowMode: 'array',
+  });
+  return rows as Key[];
 }

@@ -19,6 +19,17 @@ export function copyInto(target: string, d: PgDetail, from: string): string {
   return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
 }
 
+/** The key `rows` rows after `after` in `table` (qualified), as text; null when fewer remain. */
+export async function nextKey(db: pg.Pool | Client, table: string, keys: KeysetSql, after: Key | null, rows: number): Promise<Key | null> {
+  const where = keys.range({ after, upTo: null });
+  const { rows: found } = await db.query({
+    text: `SELECT ${keys.columns.map(ident).join(', ')} FROM ${table} WHERE ${where.sql} ORDER BY ${keys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
+    values: where.params,
+    rowMode: 'array',
+  });
+  return found.length ? (found[0] as Key) : null;
+}
+
 /**
  * The shadow is only ever written by "delete these keys, insert them again from the original":
  * the server reads the original's committed row and converts its values itself (invariant 2),
@@ -47,15 +58,8 @@ export class Copier {
   }
 
   /** The key `rows` rows after `after` in the original, as text; null when fewer remain. */
-  async nextBoundary(db: pg.Pool | Client, after: Key | null, rows: number): Promise<Key | null> {
-    const where = this.originalKeys.range({ after, upTo: null });
-    const cols = this.d.originalKey.map(ident).join(', ');
-    const { rows: found } = await db.query({
-      text: `SELECT ${cols} FROM ${this.original} WHERE ${where.sql} ORDER BY ${this.originalKeys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
-      values: where.params,
-      rowMode: 'array',
-    });
-    return found.length ? (found[0] as Key) : null;
+  nextBoundary(db: pg.Pool | Client, after: Key | null, rows: number): Promise<Key | null> {
+    return nextKey(db, this.original, this.originalKeys, after, rows);
   }
 
   async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {

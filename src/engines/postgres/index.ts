@@ -5,9 +5,13 @@ import type { AlterClassification, InPlaceStep } from '../../core/in-place/types
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
 import { classifyPgAlter } from './classify.js';
 import { pgDiskSpace, pgTableSize, runPgStep } from './in-place.js';
+import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
+import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
 import { openClaim } from './claim.js';
+import { openPgComparison } from './compare.js';
+import { preparePgContract } from './contract.js';
 import { dropStream } from './cleanup.js';
 import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './connect.js';
 import { PostgresHistory } from './history.js';
@@ -109,6 +113,14 @@ class PostgresEngine implements Engine, PgServer {
 
   comparePositions(a: Position, b: Position): number {
     return comparePositions(a, b);
+  }
+
+  openComparison(request: ComparisonRequest): Promise<RowComparison> {
+    return openPgComparison(this.pool, request);
+  }
+
+  prepareContract(request: ContractRequest): Promise<Contraction> {
+    return preparePgContract(this.pool, request);
   }
 
   async close(): Promise<void> {

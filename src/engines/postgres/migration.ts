@@ -21,7 +21,7 @@ import type {
   Probes,
   Session,
 } from '../../core/types.js';
-import { differingKeys, openConsistentView } from './checksum.js';
+import { differingKeys, openConsistentView, planSides } from './checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified } from './connect.js';
@@ -134,7 +134,7 @@ export class PostgresMigration implements Migration {
 
   compareKeys(keys: Key[], session: Session): Promise<Key[]> {
     if (!(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
-    return differingKeys(session.client, this.copier, keys);
+    return differingKeys(session.client, planSides(this.copier), keys);
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {

@@ -1,0 +1,69 @@
+import { Command } from 'commander';
+import { parseExpectations } from '../core/compare/expectation.js';
+import { defaultVerifyOptions, formatKey, verifyTable } from '../core/compare/verify.js';
+import { UserError } from '../core/errors.js';
+import { recordStage } from '../core/history/record.js';
+import { createEngine } from '../engines/index.js';
+import { positiveInt } from './operator-options.js';
+import { JsonReporter, PlainReporter, TerminalReporter } from './render.js';
+
+/** Exit status when rows differ: 0 is "all matched", 2 a refusal or bad input. */
+export const DIFFERENCES_EXIT = 1;
+
+export function verifyCommand(): Command {
+  return new Command('verify')
+    .description('check every row of a table against an expectation or another table, in chunks, without blocking writers')
+    .requiredOption('--url <url>', 'database URL, as for migrate')
+    .requiredOption('--table <name>', 'the table to check')
+    .option('--expect <list>', 'what every row must satisfy: "col = expr[, col2 = expr2]", compared NULL-safely')
+    .option('--against <table>', 'or: another table that must hold the same rows, by the table\'s key')
+    .option('--columns <list>', 'with --against: the columns to compare (default: every column both tables have)')
+    .option('--where <predicate>', 'only the rows this selects (on both tables with --against)')
+    .option('--chunk-rows <n>', 'rows per chunk, each read in a short snapshot of its own', positiveInt, defaultVerifyOptions.chunkRows)
+    .option('--max-differences <n>', 'differing keys listed (all are counted)', positiveInt, defaultVerifyOptions.maxDifferences)
+    .option('--rechecks <n>', 'times a differing row is read again, pausing longer each time, before it counts', positiveInt, defaultVerifyOptions.rechecks)
+    .option('--report-dir <dir>', "append the stage to the table's markdown history in this directory")
+    .option('--json', 'progress and the result as JSON lines on stdout', false)
+    .action(async (opts) => {
+      // Checked before connecting: bad input changes nothing and connects to nothing.
+      if (Boolean(opts.expect) === Boolean(opts.against)) throw new UserError('give one of --expect "col = expr" or --against TABLE');
+      if (opts.columns && !opts.against) throw new UserError('--columns goes with --against');
+      const expect = opts.expect ? parseExpectations(opts.expect) : undefined;
+      const columns = opts.columns ? String(opts.columns).split(',').map((c) => c.trim()).filter(Boolean) : undefined;
+      const json = opts.json ? new JsonReporter() : null;
+      const reporter = json ?? (process.stderr.isTTY ? new TerminalReporter() : new PlainReporter());
+      const controller = new AbortController();
+      const onSignal = (signal: string) => controller.abort(signal);
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      const engine = await createEngine(opts.url);
+      try {
+        const run = async () => {
+          const result = await verifyTable(
+            engine,
+            { table: opts.table, expect, against: opts.against, columns, where: opts.where },
+            { chunkRows: opts.chunkRows, maxDifferences: opts.maxDifferences, rechecks: opts.rechecks, recheckDelayMs: defaultVerifyOptions.recheckDelayMs, reporter, signal: controller.signal },
+          );
+          if (json) json.emit({ event: 'result', ...result });
+          else process.stdout.write(result.summary.join('\n') + '\n' + result.detail.differingKeys.map((k) => `differs: ${formatKey(k)}\n`).join(''));
+          return result;
+        };
+        // Verification changes nothing, but its verdict is a stage of the runbook: the evidence for the switch.
+        const result = await recordStage({
+          engine,
+          table: opts.table,
+          command: 'verify',
+          stage: opts.expect ? `expect ${opts.expect}` : `against ${opts.against}`,
+          reportDir: opts.reportDir,
+          reporter,
+          run,
+          describe: (r) => ({ ...r, outcome: r.outcome === 'matched' ? 'success' : 'differences' }),
+          started: () => false,
+        });
+        if (result.outcome === 'differences') {
+          throw new UserError(`${result.detail.differences} row(s) of ${result.detail.table} differ`, DIFFERENCES_EXIT);
+        }
+      } finally {
+        await engine.close().catch(() => {});
+      }
+    });
+}

@@ -1,0 +1,47 @@
+import { UserError } from '../errors.js';
+import type { Expectation } from './types.js';
+
+/**
+ * Splits `a = lower(b), c = d + 1` into expectations. Commas and `=` count only at the top level:
+ * outside parentheses, quotes ('...', "...", `...`) and comparison operators (`<=`, `>=`, `!=`,
+ * `<=>`, `:=`, `==`). Each part must have exactly one such `=`; the server judges the two sides.
+ */
+export function parseExpectations(text: string): Expectation[] {
+  const parts = splitTopLevel(text, ',');
+  if (parts.every((p) => p.trim() === '')) throw new UserError('--expect is empty; give lhs = rhs, e.g. "email_new = lower(email)"');
+  return parts.map((part) => {
+    const sides = splitTopLevel(part, '=');
+    if (sides.length !== 2 || !sides[0].trim() || !sides[1].trim()) {
+      throw new UserError(`--expect "${part.trim()}" is not of the form lhs = rhs (one top-level =; separate several with commas)`);
+    }
+    return { lhs: sides[0].trim(), rhs: sides[1].trim() };
+  });
+}
+
+/** `text` cut at each top-level `separator` (a `=` only where it is not part of another operator). */
+function splitTopLevel(text: string, separator: ',' | '='): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote: string | null = null;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === quote && text[i + 1] === quote) i++;
+      else if (c === quote) quote = null;
+      else if (c === '\\' && quote === "'") i++;
+      continue;
+    }
+    if (c === "'" || c === '"' || c === '`') quote = c;
+    else if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === separator && depth === 0) {
+      if (separator === '=' && (/[<>!:=]/.test(text[i - 1] ?? '') || /[=>]/.test(text[i + 1] ?? ''))) continue;
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (quote || depth !== 0) throw new UserError(`--expect has an unclosed ${quote ? 'quote' : 'parenthesis'}: ${text}`);
+  parts.push(text.slice(start));
+  return parts;
+}

@@ -1,0 +1,31 @@
+import { note, verdict, type Check } from '../../../../core/check.js';
+import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractContext } from './index.js';
+
+/**
+ * The server takes a dropped column out of every index holding it, and drops an index left with no
+ * column: said, not refused. Refused: a column of the PRIMARY KEY, and one of a UNIQUE key with
+ * other columns, which would then be unique on fewer columns (and the DROP fail on duplicates).
+ */
+export const indexes: Check<ContractContext> = {
+  name: 'indexes',
+  async run({ shape, dropped }) {
+    if (dropped.kind !== 'column') return [];
+    const gone = new Set(dropped.columns.map((c) => c.toLowerCase()));
+    const results: ContractCheck[] = [];
+    const base = (c: string) => c.replace(/\(\d+\)$/, '').toLowerCase();
+    const holding = shape.indexes.filter((i) => i.columns.some((c) => gone.has(base(c))));
+    const narrowed = holding.filter((i) => i.unique && i.columns.some((c) => !gone.has(base(c))));
+    const primary = holding.filter((i) => i.name === 'PRIMARY');
+    results.push(
+      verdict('keys', primary.length === 0 && narrowed.length === 0, 'no PRIMARY or UNIQUE key would change',
+        [...primary.map(() => 'a dropped column is part of the PRIMARY KEY; a contract step does not change keys'),
+          ...narrowed.filter((i) => i.name !== 'PRIMARY').map((i) => `UNIQUE key ${i.name} (${i.columns.join(', ')}) would be unique on fewer columns; drop it first`)].join('; ')),
+    );
+    for (const i of holding.filter((x) => !x.unique)) {
+      const rest = i.columns.filter((c) => !gone.has(base(c)));
+      results.push(note('indexes', rest.length ? `index ${i.name} (${i.columns.join(', ')}) loses ${i.columns.filter((c) => gone.has(base(c))).join(', ')} and keeps (${rest.join(', ')})` : `index ${i.name} (${i.columns.join(', ')}) goes too`));
+    }
+    return results;
+  },
+};

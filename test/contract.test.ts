@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { databases, useDatabase, type Database } from './support/fixture.js';
+
+// Each engine's words for what a contract step must not break.
+const dialects = {
+  mysql: {
+    generated: (t: string) => `ALTER TABLE ${t} ADD COLUMN g INT AS (n * 2) STORED`,
+    trigger: (t: string) => [`CREATE TRIGGER ${t}_tr BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.b = NEW.n + 1`],
+    dropView: (v: string) => `DROP VIEW IF EXISTS ${v}`,
+  },
+  postgres: {
+    generated: (t: string) => `ALTER TABLE ${t} ADD COLUMN g INT GENERATED ALWAYS AS (n * 2) STORED`,
+    trigger: (t: string) => [
+      `CREATE OR REPLACE FUNCTION ${t}_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.b := NEW.n + 1; RETURN NEW; END $$`,
+      `CREATE TRIGGER ${t}_tr BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_fn()`,
+    ],
+    dropView: (v: string) => `DROP VIEW IF EXISTS ${v}`,
+  },
+};
+
+const ROWS = 2000;
+
+async function makeTable(db: Database, t: string): Promise<void> {
+  await db.query(dialects[db.kind].dropView(`${t}_v`));
+  await db.drop(t, `${t}_bak`, `${t}_expected`, `${t}_child`);
+  await db.query(`CREATE TABLE ${t} (id INT PRIMARY KEY, a VARCHAR(20), b INT, n INT)`);
+  // Every fifth a is NULL: the backup keeps NULLs as NULLs.
+  await db.query(`INSERT INTO ${t} SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE CONCAT('a', g) END, g % 7, g FROM (${db.series(ROWS)}) s`);
+}
+
+async function columns(db: Database, t: string): Promise<string[]> {
+  const schema = db.kind === 'mysql' ? 'DATABASE()' : "'public'";
+  return (await db.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = ${schema} AND table_name = '${t}' ORDER BY ordinal_position`)).map((r) => String(r[0]));
+}
+
+async function tableExists(db: Database, t: string): Promise<boolean> {
+  const schema = db.kind === 'mysql' ? 'DATABASE()' : "'public'";
+  return (await db.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = '${t}'`)).length > 0;
+}
+
+function contract(db: Database, args: string[]) {
+  return db.cli(['contract', '--url', '$URL', ...args]);
+}
+
+/** The last JSON line on stdout: the result, or the refusal with every check. */
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
+
+describe.each(databases)('contract ($name)', ({ open }) => {
+  const db = useDatabase(open, 'ct_view', 'ct_dep', 'ct_drop', 'ct_idx', 'ct_tab', 'ct_lock', 'ct_bad');
+  const words = () => dialects[db.kind];
+
+  it('refuses a column a view uses, even with --force, and changes nothing', async () => {
+    await makeTable(db, 'ct_view');
+    await db.query('CREATE VIEW ct_view_v AS SELECT id, a FROM ct_view');
+    for (const extra of [[], ['--execute', '--force']]) {
+      const r = contract(db, ['--table', 'ct_view', '--drop-column', 'a', ...extra]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^shadowcut: view\(s\) \S*ct_view_v use/);
+      expect(r.stdout).toMatch(/FAIL views/);
+    }
+    // A column the view does not use is free to go (dry run).
+    expect(contract(db, ['--table', 'ct_view', '--drop-column', 'b']).code).toBe(0);
+    const table = contract(db, ['--table', 'ct_view', '--drop-table']);
+    expect(table.code).toBe(2);
+    expect(table.stderr).toMatch(/view\(s\) \S*ct_view_v use/);
+    expect(await columns(db, 'ct_view')).toEqual(['id', 'a', 'b', 'n']);
+    await db.query('DROP VIEW ct_view_v');
+  });
+
+  it('refuses a column a generated column, a trigger or a foreign key uses', async () => {
+    await makeTable(db, 'ct_dep');
+    await db.query(words().generated('ct_dep'));
+    for (const sql of words().trigger('ct_dep')) await db.query(sql);
+    await db.query('CREATE UNIQUE INDEX ct_dep_a ON ct_dep (a)');
+    await db.query('CREATE TABLE ct_dep_child (id INT PRIMARY KEY, a VARCHAR(20), FOREIGN KEY (a) REFERENCES ct_dep (a))');
+    const generated = contract(db, ['--table', 'ct_dep', '--drop-column', 'n', '--execute', '--force']);
+    expect(generated.code).toBe(2);
+    expect(generated.stderr).toMatch(/\bg\b.* computed from n/);
+    expect(generated.stderr).toMatch(/trigger\(s\) \S*ct_dep_tr/);
+    const trigger = contract(db, ['--table', 'ct_dep', '--drop-column', 'b', '--execute', '--force']);
+    expect(trigger.code).toBe(2);
+    expect(trigger.stderr).toMatch(/trigger\(s\) \S*ct_dep_tr/);
+    expect(trigger.stderr).not.toMatch(/computed from/);
+    const fk = contract(db, ['--table', 'ct_dep', '--drop-column', 'a', '--execute', '--force']);
+    expect(fk.code).toBe(2);
+    expect(fk.stderr).toMatch(/foreign key/i);
+    const parent = contract(db, ['--table', 'ct_dep', '--drop-table', '--execute', '--force']);
+    expect(parent.code).toBe(2);
+    expect(parent.stderr).toMatch(/foreign key\(s\) \S*ct_dep_child/);
+    expect(await columns(db, 'ct_dep')).toEqual(['id', 'a', 'b', 'n', 'g']);
+    await db.drop('ct_dep_child');
+  });
+
+  it('drops an unused column after copying it, with the key, into the backup', async () => {
+    await makeTable(db, 'ct_drop');
+    await db.query('CREATE TABLE ct_drop_expected AS SELECT id, a, b FROM ct_drop');
+    const dry = contract(db, ['--table', 'ct_drop', '--drop-column', 'a,b', '--backup-to', 'ct_drop_bak']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/dry run: nothing was changed/);
+    expect(await tableExists(db, 'ct_drop_bak')).toBe(false);
+
+    const r = contract(db, ['--table', 'ct_drop', '--drop-column', 'a,b', '--backup-to', 'ct_drop_bak', '--execute', '--chunk-rows', '300', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = lastJson(r.stdout);
+    expect(result).toMatchObject({ event: 'result', outcome: 'done', rowsTouched: ROWS, detail: { backupTo: 'ct_drop_bak', attempts: 1 } });
+    expect(result.detail.method).toMatch(db.kind === 'mysql' ? /^ALGORITHM=(INSTANT|INPLACE)/ : /^DROP COLUMN/);
+    // The test servers run without performance_schema and pg_stat_statements: said, not refused.
+    expect(result.checks.find((c: { name: string }) => c.name === 'query statistics')).toMatchObject({ ok: true, message: /could not look/ });
+    expect(await columns(db, 'ct_drop')).toEqual(['id', 'n']);
+    expect(await columns(db, 'ct_drop_bak')).toEqual(['id', 'a', 'b']);
+    expect(await db.differences('ct_drop_bak', 'ct_drop_expected')).toEqual([]);
+  });
+
+  it('--drop-index records the definition, drops the index, and the definition makes it again', async () => {
+    await makeTable(db, 'ct_idx');
+    await db.query('CREATE INDEX ct_idx_n ON ct_idx (n, b)');
+    const r = contract(db, ['--table', 'ct_idx', '--drop-index', 'ct_idx_n', '--execute', '--json']);
+    expect(r.code).toBe(0);
+    const result = lastJson(r.stdout);
+    expect(result.detail.method).toMatch(db.kind === 'mysql' ? /^ALGORITHM=/ : /^DROP INDEX CONCURRENTLY$/);
+    expect(await db.indexes('ct_idx')).not.toContain('ct_idx_n');
+    await db.query(result.detail.indexDefinition);
+    expect(await db.indexes('ct_idx')).toContain('ct_idx_n');
+  });
+
+  it('--drop-table with --backup-to renames the table; without, drops it', async () => {
+    await makeTable(db, 'ct_tab');
+    await db.query('CREATE TABLE ct_tab_expected AS SELECT * FROM ct_tab');
+    const kept = contract(db, ['--table', 'ct_tab', '--drop-table', '--backup-to', 'ct_tab_bak', '--execute']);
+    expect(kept.code).toBe(0);
+    expect(await tableExists(db, 'ct_tab')).toBe(false);
+    expect(await db.differences('ct_tab_bak', 'ct_tab_expected')).toEqual([]);
+    const gone = contract(db, ['--table', 'ct_tab_bak', '--drop-table', '--execute']);
+    expect(gone.code).toBe(0);
+    expect(await tableExists(db, 'ct_tab_bak')).toBe(false);
+  });
+
+  it('gives up after its attempts while a transaction holds the table, leaving no backup, and succeeds after', async () => {
+    await makeTable(db, 'ct_lock');
+    const holder = await db.session();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT COUNT(*) FROM ct_lock');
+      const r = contract(db, ['--table', 'ct_lock', '--drop-column', 'a', '--backup-to', 'ct_lock_bak', '--execute', '--lock-timeout-ms', '200', '--attempts', '2']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(/^shadowcut: the DROP failed 2 times: .*raise --lock-timeout-ms or --attempts/);
+      // The holder's transaction was never disturbed.
+      expect(Number((await holder.query('SELECT COUNT(*) FROM ct_lock'))[0][0])).toBe(ROWS);
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+    expect(await columns(db, 'ct_lock')).toEqual(['id', 'a', 'b', 'n']);
+    expect(await tableExists(db, 'ct_lock_bak')).toBe(false);
+    expect(contract(db, ['--table', 'ct_lock', '--drop-column', 'a', '--backup-to', 'ct_lock_bak', '--execute']).code).toBe(0);
+    expect(await columns(db, 'ct_lock')).toEqual(['id', 'b', 'n']);
+  });
+
+  it('refuses bad input with one line, exit 2, and changes nothing', async () => {
+    await makeTable(db, 'ct_bad');
+    await db.query('CREATE TABLE ct_bad_bak (id INT PRIMARY KEY)');
+    const refusals: [string[], RegExp][] = [
+      [['--table', 'ct_bad'], /give one of --drop-column/],
+      [['--table', 'ct_bad', '--drop-column', 'a', '--drop-table'], /give one of --drop-column/],
+      [['--table', 'ct_bad', '--drop-column', 'nope', '--execute'], /column nope does not exist/],
+      [['--table', 'ct_nope', '--drop-column', 'a', '--execute'], /ct_nope does not exist/],
+      [['--table', 'ct_bad', '--drop-index', 'nope', '--execute'], /index nope does not exist/],
+      [['--table', 'ct_bad', '--drop-column', 'a', '--backup-to', 'ct_bad_bak', '--execute'], /ct_bad_bak already exists/],
+      [['--table', 'ct_bad', '--drop-table', '--backup-to', 'ct_bad_bak', '--execute'], /ct_bad_bak already exists/],
+      [['--table', 'ct_bad', '--drop-column', 'id', '--backup-to', 'ct_bad_b2', '--execute'], /key/],
+      [['--table', 'ct_bad', '--drop-column', 'id,a,b,n', '--execute'], /every column/],
+    ];
+    for (const [args, message] of refusals) {
+      const r = contract(db, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+    expect(await columns(db, 'ct_bad')).toEqual(['id', 'a', 'b', 'n']);
+    expect(await tableExists(db, 'ct_bad_b2')).toBe(false);
+    await db.drop('ct_bad_bak');
+  });
+});
