@@ -38,6 +38,8 @@ export interface Database {
   killSession(id: number): Promise<void>;
   /** Runs the built CLI as an operator would; `$URL` in an argument is this database's URL. */
   cli(args: string[]): { code: number | null; stdout: string; stderr: string };
+  /** As `cli`, without blocking the test's own sessions: for a run while the test's writers write. */
+  cliAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** The replica (MariaDB) or standby (PostgreSQL) that follows this server. */
   readonly replica: Replica;
   close(): Promise<void>;

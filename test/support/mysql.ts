@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
@@ -51,6 +51,19 @@ const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)
 export function runCli(args: string[], url = mysqlUrl()) {
   const r = spawnSync(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** As runCli, without blocking this process: its own sessions (a test's writers) go on meanwhile. */
+export function runCliAsync(args: string[], url = mysqlUrl()): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Helper tables shadowcut would leave behind if it misbehaved. */
@@ -132,6 +145,7 @@ export function mysqlDatabase(shared?: mysql.Pool): Database {
     indexes: async (table) => [...new Set((await run(db(), `SHOW INDEX FROM \`${table}\``)).map((r) => String(r[2])))].sort(),
     killSession: async (id) => void (await db().query(`KILL ${Number(id)}`)),
     cli: (args) => runCli(args, mysqlUrl()),
+    cliAsync: (args) => runCliAsync(args, mysqlUrl()),
     replica: {
       get url() {
         return mysqlReplicaUrl();

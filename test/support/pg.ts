@@ -3,7 +3,7 @@ import { migrate, type MigrateOptions } from '../../src/core/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 import type { Database } from './fixture.js';
-import { runCli } from './mysql.js';
+import { runCli, runCliAsync } from './mysql.js';
 import { MirrorWorkload, type Statement } from './workload.js';
 
 export const pgUrl = () => {
@@ -160,6 +160,7 @@ export function postgresDatabase(shared?: pg.Pool): Database {
     indexes: (table) => names('SELECT indexname FROM pg_indexes WHERE tablename = $1', [table]),
     killSession: async (id) => void (await db().query('SELECT pg_terminate_backend($1)', [id])),
     cli: (args) => runCli(args, pgUrl()),
+    cliAsync: (args) => runCliAsync(args, pgUrl()),
     replica: {
       get url() {
         return pgStandbyUrl();
