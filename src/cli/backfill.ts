@@ -6,7 +6,7 @@ import { recordStage } from '../core/history/record.js';
 import { RunState, settingsOf } from '../core/run-state.js';
 import type { CheckResult } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
-import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation } from './operator-options.js';
+import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 
 const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
@@ -39,12 +39,7 @@ export function backfillCommand(): Command {
         execute: opts.execute,
         resume: opts.resume,
         batchRows: opts.batchRows,
-        replicas: opts.replica,
-        flagFile: opts.throttleFlagFile,
-        throttleQuery: opts.throttleQuery,
-        criticalLoadHibernateSeconds: opts.criticalLoadHibernateSeconds,
-        window: opts.window,
-        panicFlagFile: opts.panicFlagFile,
+        ...throttleConfig(opts),
         reporter,
         state,
         hook: operation.hook,

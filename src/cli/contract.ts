@@ -5,7 +5,7 @@ import { UserError } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
-import { JsonReporter, PlainReporter, TerminalReporter } from './render.js';
+import { interruptSignal, outputFor, type JsonReporter } from './render.js';
 
 export function contractCommand(): Command {
   return new Command('contract')
@@ -26,11 +26,8 @@ export function contractCommand(): Command {
     .action(async (opts) => {
       // Checked before connecting: bad input changes nothing and connects to nothing.
       const drop = dropTarget(opts);
-      const json = opts.json ? new JsonReporter() : null;
-      const reporter = json ?? (process.stderr.isTTY ? new TerminalReporter() : new PlainReporter());
-      const controller = new AbortController();
-      const onSignal = (signal: string) => controller.abort(signal);
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      const { json, reporter } = outputFor(opts.json);
+      const signal = interruptSignal();
       const engine = await createEngine(opts.url);
       try {
         const run = () => contract(engine, { table: opts.table, drop, backupTo: opts.backupTo }, {
@@ -40,7 +37,7 @@ export function contractCommand(): Command {
           attempts: opts.attempts,
           chunkRows: opts.chunkRows,
           reporter,
-          signal: controller.signal,
+          signal,
         });
         // A dry run or a refusal changed nothing: only an executed contraction enters the table's timeline.
         const result = !opts.execute

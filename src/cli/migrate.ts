@@ -7,7 +7,7 @@ import { recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
-import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation } from './operator-options.js';
+import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 
 function deferMode(value: string): DeferIndexes {
@@ -65,18 +65,13 @@ export function migrateCommand(): Command {
           },
           {
             execute: opts.execute,
+            ...throttleConfig(opts),
             forceCopy: opts.forceCopy,
-            panicFlagFile: opts.panicFlagFile,
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
             checksumChunkRows: opts.checksumChunkRows,
             dropOld: opts.dropOld,
             resume: opts.resume,
-            replicas: opts.replica,
-            flagFile: opts.throttleFlagFile,
-            throttleQuery: opts.throttleQuery,
-            criticalLoadHibernateSeconds: opts.criticalLoadHibernateSeconds,
-            window: opts.window,
             postponeCutover: opts.postponeCutover,
             postponeFlagFile: opts.postponeCutoverFlagFile,
             reporter,

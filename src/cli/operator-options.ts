@@ -89,6 +89,25 @@ export interface OperatorOpts {
   controlPort?: number;
 }
 
+/** What the throttle and panic options ask of a run, as the core's options name it. */
+export function throttleConfig(opts: {
+  replica: string[];
+  throttleFlagFile?: string;
+  throttleQuery?: string;
+  criticalLoadHibernateSeconds: number;
+  window?: string;
+  panicFlagFile?: string;
+}) {
+  return {
+    replicas: opts.replica,
+    flagFile: opts.throttleFlagFile,
+    throttleQuery: opts.throttleQuery,
+    criticalLoadHibernateSeconds: opts.criticalLoadHibernateSeconds,
+    window: opts.window,
+    panicFlagFile: opts.panicFlagFile,
+  };
+}
+
 /** The reporter for the output chosen, holding informational lines back until the run starts. */
 export function reporterFor(json: boolean): { output: Reporter; reporter: UntilStarted } {
   const output: Reporter = json ? new JsonReporter() : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();

@@ -140,3 +140,17 @@ export class UntilStarted implements Reporter {
     this.inner.close();
   }
 }
+
+/** The output a one-shot command (verify, contract) writes to: JSON lines, a terminal, or log lines. */
+export function outputFor(json: boolean): { json: JsonReporter | null; reporter: Reporter } {
+  const emitter = json ? new JsonReporter() : null;
+  return { json: emitter, reporter: emitter ?? (process.stderr.isTTY ? new TerminalReporter() : new PlainReporter()) };
+}
+
+/** Ctrl-C and SIGTERM stop a one-shot command at its next safe point. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: string) => controller.abort(signal);
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return controller.signal;
+}

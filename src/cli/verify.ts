@@ -5,7 +5,7 @@ import { UserError } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
-import { JsonReporter, PlainReporter, TerminalReporter } from './render.js';
+import { interruptSignal, outputFor } from './render.js';
 
 /** Exit status when rows differ: 0 is "all matched", 2 a refusal or bad input. */
 export const DIFFERENCES_EXIT = 1;
@@ -30,18 +30,15 @@ export function verifyCommand(): Command {
       if (opts.columns && !opts.against) throw new UserError('--columns goes with --against');
       const expect = opts.expect ? parseExpectations(opts.expect) : undefined;
       const columns = opts.columns ? String(opts.columns).split(',').map((c) => c.trim()).filter(Boolean) : undefined;
-      const json = opts.json ? new JsonReporter() : null;
-      const reporter = json ?? (process.stderr.isTTY ? new TerminalReporter() : new PlainReporter());
-      const controller = new AbortController();
-      const onSignal = (signal: string) => controller.abort(signal);
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      const { json, reporter } = outputFor(opts.json);
+      const signal = interruptSignal();
       const engine = await createEngine(opts.url);
       try {
         const run = async () => {
           const result = await verifyTable(
             engine,
             { table: opts.table, expect, against: opts.against, columns, where: opts.where },
-            { chunkRows: opts.chunkRows, maxDifferences: opts.maxDifferences, rechecks: opts.rechecks, recheckDelayMs: defaultVerifyOptions.recheckDelayMs, reporter, signal: controller.signal },
+            { chunkRows: opts.chunkRows, maxDifferences: opts.maxDifferences, rechecks: opts.rechecks, recheckDelayMs: defaultVerifyOptions.recheckDelayMs, reporter, signal },
           );
           if (json) json.emit({ event: 'result', ...result });
           else process.stdout.write(result.summary.join('\n') + '\n' + result.detail.differingKeys.map((k) => `differs: ${formatKey(k)}\n`).join(''));

@@ -39,20 +39,33 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
   const proof = checkpoint ? null : await proveMapping(migration, null);
 
-  // Watching replicas writes a heartbeat table, so a dry run checks only the load names.
-  const probes = await migration.openProbes(config.execute ? config.replicas : []);
+  const probes = await checkedProbes((replicas) => migration.openProbes(replicas), config, settings);
+  return { migration, checks, checkpoint, proof, probes };
+}
+
+/**
+ * The throttle's probes, with the load names and the throttle query tried on the server first;
+ * null for a dry run, which only tries them: watching replicas writes a heartbeat table.
+ */
+export async function checkedProbes(
+  open: (replicas: string[]) => Promise<Probes>,
+  config: { execute: boolean; replicas: string[]; throttleQuery?: string },
+  settings: Settings,
+): Promise<Probes | null> {
+  const probes = await open(config.execute ? config.replicas : []);
   try {
     await checkThrottleInputs(probes, settings, config.throttleQuery);
   } catch (error) {
     await probes.close();
     throw error;
   }
-  if (!config.execute) await probes.close();
-  return { migration, checks, checkpoint, proof, probes: config.execute ? probes : null };
+  if (config.execute) return probes;
+  await probes.close();
+  return null;
 }
 
 /** The load names and the throttle query, tried on the server before anything is created (migrate and backfill). */
-export async function checkThrottleInputs(probes: Probes, settings: Settings, throttleQuery: string | undefined): Promise<void> {
+async function checkThrottleInputs(probes: Probes, settings: Settings, throttleQuery: string | undefined): Promise<void> {
   await checkLoadNames(probes, settings);
   if (!throttleQuery) return;
   await throttleQueryValue(probes, throttleQuery).catch((error: Error) => {

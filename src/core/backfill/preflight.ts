@@ -1,7 +1,7 @@
 import { verdict } from '../check.js';
 import { checkpointCommand, checkpointLeftOver, decodeJson } from '../checkpoint.js';
 import { UserError } from '../errors.js';
-import { checkThrottleInputs } from '../preflight.js';
+import { checkedProbes } from '../preflight.js';
 import type { Settings } from '../run-state.js';
 import type { CheckResult, Engine, Probes } from '../types.js';
 import type { BackfillConfig } from './config.js';
@@ -36,16 +36,8 @@ export async function backfillPreflight(engine: Engine, request: BackfillRequest
   checks.push(check);
   if (checks.some((c) => !c.ok)) throw new BackfillRefused(checks);
   const estimatedMatching = await target.estimateMatching();
-  // Watching replicas writes a heartbeat table, so a dry run checks only the load names and the query.
-  const probes = await target.openProbes(config.execute ? config.replicas : []);
-  try {
-    await checkThrottleInputs(probes, settings, config.throttleQuery);
-  } catch (error) {
-    await probes.close();
-    throw error;
-  }
-  if (!config.execute) await probes.close();
-  return { target, checks, checkpoint, estimatedMatching, probes: config.execute ? probes : null };
+  const probes = await checkedProbes((replicas) => target.openProbes(replicas), config, settings);
+  return { target, checks, checkpoint, estimatedMatching, probes };
 }
 
 /** `<table>__state` is migrate's or a backfill's; only a backfill's with the same SET and WHERE is ours to resume. */

@@ -1,5 +1,7 @@
 import { UserError } from '../errors.js';
-import type { Expectation } from './types.js';
+import type { Fragment, KeysetSql } from '../keyset.js';
+import type { Key, KeyRange } from '../types.js';
+import type { ComparisonView, Expectation } from './types.js';
 
 /**
  * Splits `a = lower(b), c = d + 1` into expectations. Commas and `=` count only at the top level:
@@ -44,4 +46,25 @@ function splitTopLevel(text: string, separator: ',' | '='): string[] {
   if (quote || depth !== 0) throw new UserError(`--expect has an unclosed ${quote ? 'quote' : 'parenthesis'}: ${text}`);
   parts.push(text.slice(start));
   return parts;
+}
+
+/**
+ * The view of `verify --expect` on one reader, the same on both engines. The engine supplies the
+ * two statements, over rows selected by a keyset fragment: how many rows there are and how many
+ * fail the expectation, and the keys of the failing ones in key order.
+ */
+export function expectationView(
+  keys: KeysetSql,
+  expectations: Expectation[],
+  sql: { count(where: Fragment): Promise<{ rows: number; failing: number }>; failing(where: Fragment): Promise<Key[]> },
+): ComparisonView & { what: string } {
+  return {
+    what: expectations.map((e) => `${e.lhs} = ${e.rhs}`).join(', '),
+    async survey(range: KeyRange) {
+      const { rows, failing } = await sql.count(keys.range(range));
+      return { rows, clean: failing === 0 };
+    },
+    differingKeys: (range: KeyRange) => sql.failing(keys.range(range)),
+    compareKeys: (list: Key[]) => sql.failing(keys.keyIn(list)),
+  };
 }

@@ -1,4 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { expectationView } from '../../core/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../core/compare/types.js';
 import { UserError } from '../../core/errors.js';
 import { KeysetSql } from '../../core/keyset.js';
@@ -60,26 +61,18 @@ async function expectation(pool: Pool, table: string, keys: KeysetSql, request: 
     throw new UserError(`--expect ${where ? 'or --where ' : ''}fails on ${table}: ${error.message}`);
   });
   const cols = keys.columns.map(ident).join(', ');
-  const failing = async (db: Connection, sql: string, params: unknown[]) => {
-    const [rows] = await db.query<RowDataPacket[]>({ sql: `SELECT ${cols} FROM ${table} WHERE ${sql}${filter} AND NOT (${holds}) ORDER BY ${keys.orderBy()}`, values: params, rowsAsArray: true });
-    return rows as unknown as Key[];
-  };
-  return (reader) => ({
-    what: request.expect!.map((e) => `${e.lhs} = ${e.rhs}`).join(', '),
-    async survey(range: KeyRange) {
-      const w = keys.range(range);
-      const [[r]] = await reader.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, COALESCE(SUM(NOT (${holds})), 0) AS d FROM ${table} WHERE ${w.sql}${filter}`, w.params);
-      return { rows: Number(r.n), clean: Number(r.d) === 0 };
-    },
-    differingKeys(range: KeyRange) {
-      const w = keys.range(range);
-      return failing(reader, w.sql, w.params);
-    },
-    compareKeys(list: Key[]) {
-      const w = keys.keyIn(list);
-      return failing(reader, w.sql, w.params);
-    },
-  });
+  return (reader) =>
+    expectationView(keys, request.expect!, {
+      async count(w) {
+        const [[r]] = await reader.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, COALESCE(SUM(NOT (${holds})), 0) AS d FROM ${table} WHERE ${w.sql}${filter}`, w.params);
+        return { rows: Number(r.n), failing: Number(r.d) };
+      },
+      async failing(w) {
+        const sql = `SELECT ${cols} FROM ${table} WHERE ${w.sql}${filter} AND NOT (${holds}) ORDER BY ${keys.orderBy()}`;
+        const [rows] = await reader.query<RowDataPacket[]>({ sql, values: w.params, rowsAsArray: true });
+        return rows as unknown as Key[];
+      },
+    });
 }
 
 /** The table against another over the same key: migrate's digests per chunk, then row by row where they differ. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { checkEnclosable, parseAssignments, type Assignment } from '../../core/backfill/sql-text.js';
+import { backfillChecks } from '../../core/backfill/checks.js';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
-import { verdict } from '../../core/check.js';
 import { LockTimeoutError, UserError } from '../../core/errors.js';
 import { KeysetSql } from '../../core/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../core/types.js';
@@ -60,24 +60,12 @@ class PostgresBackfill implements Backfill {
     return `UPDATE ${this.name} SET\n${this.request.set}\nWHERE (${range})${this.where}`;
   }
 
-  async checks(): Promise<CheckResult[]> {
-    const problems: string[] = [];
-    for (const a of this.assignments) {
+  checks(): Promise<CheckResult[]> {
+    return backfillChecks(this.table, this.keyIndex, this.assignments, (a) => {
       const wanted = a.quoted ? a.column : a.column.toLowerCase();
       const column = this.columns.find((c) => c.name === wanted);
-      if (!column) problems.push(`--set names column ${a.column}, which ${this.table} does not have`);
-      else if (column.generated !== '') problems.push(`--set names ${column.name}, a generated column: the server computes it`);
-      else if (this.keyColumns.includes(column.name)) {
-        problems.push(`--set names ${column.name}, a column of the key the batches walk (${this.keyIndex}); a backfill cannot change it`);
-      }
-    }
-    const results = [verdict('columns', problems.length === 0, `sets ${this.assignments.map((a) => a.column).join(', ')}`, problems.join('; '))];
-    // The server would only repeat a missing column; otherwise it is the judge of SET and WHERE.
-    if (problems.length === 0) {
-      const refused = await this.explain().then(() => null, (error: Error) => error.message);
-      results.push(verdict('statement', refused === null, 'the server accepts the UPDATE (EXPLAIN)', `the server refuses the UPDATE: ${refused}`));
-    }
-    return results;
+      return column && { name: column.name, generated: column.generated !== '', inKey: this.keyColumns.includes(column.name) };
+    }, () => this.explain());
   }
 
   /** EXPLAIN parses, type-checks and plans the UPDATE without running it; rolled back, with a short lock wait. */

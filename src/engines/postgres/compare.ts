@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { expectationView } from '../../core/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../core/compare/types.js';
 import { UserError } from '../../core/errors.js';
 import { KeysetSql } from '../../core/keyset.js';
@@ -54,26 +55,18 @@ async function expectation(pool: pg.Pool, table: string, keys: KeysetSql, reques
     throw new UserError(`--expect ${where ? 'or --where ' : ''}fails on ${table}: ${error.message}`);
   });
   const cols = keys.columns.map(ident).join(', ');
-  const failing = async (db: Client, sql: string, params: unknown[]) => {
-    const { rows } = await db.query({ text: `SELECT ${cols} FROM ${table} WHERE (${sql})${filter} AND NOT (${holds}) ORDER BY ${keys.orderBy()}`, values: params, rowMode: 'array' });
-    return rows as Key[];
-  };
-  return (reader) => ({
-    what: request.expect!.map((e) => `${e.lhs} = ${e.rhs}`).join(', '),
-    async survey(range: KeyRange) {
-      const w = keys.range(range);
-      const { rows } = await reader.query(`SELECT count(*) AS n, count(*) FILTER (WHERE NOT (${holds})) AS d FROM ${table} WHERE (${w.sql})${filter}`, w.params);
-      return { rows: Number(rows[0].n), clean: Number(rows[0].d) === 0 };
-    },
-    differingKeys(range: KeyRange) {
-      const w = keys.range(range);
-      return failing(reader, w.sql, w.params);
-    },
-    compareKeys(list: Key[]) {
-      const w = keys.keyIn(list);
-      return failing(reader, w.sql, w.params);
-    },
-  });
+  return (reader) =>
+    expectationView(keys, request.expect!, {
+      async count(w) {
+        const { rows } = await reader.query(`SELECT count(*) AS n, count(*) FILTER (WHERE NOT (${holds})) AS d FROM ${table} WHERE (${w.sql})${filter}`, w.params);
+        return { rows: Number(rows[0].n), failing: Number(rows[0].d) };
+      },
+      async failing(w) {
+        const text = `SELECT ${cols} FROM ${table} WHERE (${w.sql})${filter} AND NOT (${holds}) ORDER BY ${keys.orderBy()}`;
+        const { rows } = await reader.query({ text, values: w.params, rowMode: 'array' });
+        return rows as Key[];
+      },
+    });
 }
 
 /** The table against another over the same key: migrate's digests per chunk, then row by row where they differ. */
