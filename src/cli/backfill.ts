@@ -45,20 +45,18 @@ export function backfillCommand(): Command {
         hook: operation.hook,
         signal: operation.signal,
       });
-      // A dry run or a refusal changed nothing: only executed runs enter the table's timeline.
-      const result = !opts.execute
-        ? await run()
-        : await recordStage({
-            engine,
-            table: opts.table,
-            command: 'backfill',
-            stage: statementOf(request),
-            reportDir: opts.reportDir,
-            reporter,
-            run,
-            describe: (r) => ({ ...r, outcome: 'success' }),
-            started: () => state.status.timeline.length > 0,
-          });
+      const result = await recordStage({
+        record: opts.execute,
+        engine,
+        table: opts.table,
+        command: 'backfill',
+        stage: statementOf(request),
+        reportDir: opts.reportDir,
+        reporter,
+        run,
+        describe: (r) => ({ ...r, outcome: 'success' }),
+        started: () => state.status.timeline.length > 0,
+      });
       await operation.report('success');
       printResult(result, json);
     } catch (error) {

@@ -39,21 +39,19 @@ export function contractCommand(): Command {
           reporter,
           signal,
         });
-        // A dry run or a refusal changed nothing: only an executed contraction enters the table's timeline.
-        const result = !opts.execute
-          ? await run()
-          : await recordStage({
-              engine,
-              table: opts.table,
-              command: 'contract',
-              stage: describeDrop(drop, opts.backupTo),
-              reportDir: opts.reportDir,
-              reporter,
-              run,
-              describe: (r) => ({ ...r, outcome: 'success' }),
-              // A refusal, or a lock never had (the backup it made is removed again), left the table as it was.
-              started: (error) => !(error instanceof UserError),
-            });
+        const result = await recordStage({
+          record: opts.execute,
+          engine,
+          table: opts.table,
+          command: 'contract',
+          stage: describeDrop(drop, opts.backupTo),
+          reportDir: opts.reportDir,
+          reporter,
+          run,
+          describe: (r) => ({ ...r, outcome: 'success' }),
+          // A refusal, or a lock never had (the backup it made is removed again), left the table as it was.
+          started: (error) => !(error instanceof UserError),
+        });
         print(result, json);
       } catch (error) {
         // The refusal is the one line on stderr; every check, passed or not, goes to stdout first.

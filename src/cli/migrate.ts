@@ -80,20 +80,18 @@ export function migrateCommand(): Command {
             signal: operation.signal,
           },
         );
-        // A dry run or a refusal changed nothing: only executed runs enter the table's timeline.
-        const result = !opts.execute
-          ? await run()
-          : await recordStage({
-              engine,
-              table: opts.table,
-              command: 'migrate',
-              stage: opts.alter,
-              reportDir: opts.reportDir,
-              reporter,
-              run,
-              describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
-              started: () => state.status.timeline.length > 0,
-            });
+        const result = await recordStage({
+          record: opts.execute,
+          engine,
+          table: opts.table,
+          command: 'migrate',
+          stage: opts.alter,
+          reportDir: opts.reportDir,
+          reporter,
+          run,
+          describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
+          started: () => state.status.timeline.length > 0,
+        });
         await operation.report('success', result);
         printResult(result, opts.json ? (output as JsonReporter) : null);
       } catch (error) {

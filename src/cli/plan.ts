@@ -35,6 +35,7 @@ export function planCommand(): Command {
       try {
         // The plan is the runbook's first entry; a plan that would be refused is a refusal, not history.
         await recordStage({
+          record: true,
           engine,
           table: opts.table,
           command: 'plan',

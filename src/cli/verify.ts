@@ -46,6 +46,7 @@ export function verifyCommand(): Command {
         };
         // Verification changes nothing, but its verdict is a stage of the runbook: the evidence for the switch.
         const result = await recordStage({
+          record: true,
           engine,
           table: opts.table,
           command: 'verify',

@@ -1,4 +1,4 @@
-import type { MigrateWiring } from '../config.js';
+import { defaultSettings, type MigrateWiring } from '../config.js';
 import { silentReporter } from '../reporter.js';
 import type { RunState, Settings } from '../run-state.js';
 import type { ThrottleOptions } from '../throttler.js';
@@ -21,16 +21,10 @@ export interface BackfillConfig extends ThrottleOptions {
 export type BackfillOptions = BackfillConfig & Settings & MigrateWiring;
 
 export const backfillDefaults: Readonly<BackfillConfig & Settings> = Object.freeze({
+  ...defaultSettings,
   execute: false,
   resume: false,
   replicas: [],
-  // Each batch holds its rows' locks until it commits: short, as migrate's chunks are.
-  chunkTimeMs: 100,
-  maxLagMs: 1500,
-  maxLoad: {},
-  criticalLoad: {},
-  maxRowsPerSec: 0,
-  niceRatio: 0,
 });
 
 export const defaultBackfillOptions: Readonly<BackfillOptions> = Object.freeze({ ...backfillDefaults, reporter: silentReporter });

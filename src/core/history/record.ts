@@ -21,6 +21,8 @@ export interface StageRun<R> {
   reportDir?: string;
   reporter: Reporter;
   run: () => Promise<R>;
+  /** False for a dry run: it changes nothing, so it only runs and enters no timeline. */
+  record: boolean;
   /** The stage as the timeline keeps it. */
   describe: (result: R) => RecordedStage;
   /** Whether a failure happened after the stage began changing things (else it is a refusal, not history). */
@@ -33,6 +35,7 @@ export interface StageRun<R> {
  * that was refused before it started (bad input, a failed check) is not recorded: nothing happened.
  */
 export async function recordStage<R>(s: StageRun<R>): Promise<R> {
+  if (!s.record) return s.run();
   const startedAt = new Date().toISOString();
   const entry = (outcome: StageOutcome, result: Partial<RecordedStage>): HistoryEntry => ({
     table: s.engine.qualify(s.table),

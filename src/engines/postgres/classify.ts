@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { UserError } from '../../core/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape, type InPlaceStep } from '../../core/in-place/types.js';
 import { splitClauses } from './alter.js';
-import { ident, isTrue, qualified, type Client } from './connect.js';
+import { ident, inRolledBackTransaction, isTrue, qualified, type Client } from './connect.js';
 import { inspectTable } from './inspect.js';
 import { pairIndexes } from './shadow.js';
 import { partKind, type PartKind } from './part-kind.js';
@@ -36,11 +36,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
   const clauses = splitClauses(alter);
   if (clauses.length === 0) throw new UserError('--alter is empty; give what follows ALTER TABLE <name>, e.g. "ADD COLUMN note text"');
   const t = await inspectTable(pool, schema, name);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = 2000`);
+  return inRolledBackTransaction(pool, 2000, async (client) => {
     const probe = `pg_temp.${ident(name)}`;
     await client.query(`CREATE TEMPORARY TABLE ${ident(name)} (LIKE ${qualified(schema, name)} INCLUDING ALL)`);
     const probeOid: string = (await client.query(`SELECT $1::regclass::oid AS oid`, [probe])).rows[0].oid;
@@ -54,13 +50,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
       probed.map((p) => p.part),
       steps(qualified(schema, name), schema, name, probed),
     );
-  } catch (error) {
-    broken = error instanceof UserError ? undefined : (error as Error);
-    throw error;
-  } finally {
-    await client.query('ROLLBACK').catch(() => {});
-    client.release(broken);
-  }
+  });
 }
 
 async function classifyPart(client: Client, probe: string, oid: string, table: string, clause: string): Promise<Probed> {

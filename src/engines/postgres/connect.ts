@@ -93,6 +93,27 @@ export function asLockTimeout(error: unknown, what: string): unknown {
 }
 
 /** Runs `fn` in one transaction on a pooled connection (READ COMMITTED: each statement sees the latest commits). */
+/**
+ * `fn` in a transaction that is always rolled back (probes: nothing of it may stay), its lock waits
+ * bounded. The client is discarded after any failure but a UserError, which is a verdict on the
+ * input, not on the connection.
+ */
+export async function inRolledBackTransaction<T>(pool: pg.Pool, lockTimeoutMs: number, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+    return await fn(client);
+  } catch (error) {
+    broken = error instanceof UserError ? undefined : (error as Error);
+    throw error;
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release(broken);
+  }
+}
+
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;

@@ -3,7 +3,7 @@ import { sleep } from '../../core/backoff.js';
 import { UserError } from '../../core/errors.js';
 import { KeysetSql } from '../../core/keyset.js';
 import type { Key, ProbeComparison } from '../../core/types.js';
-import { dialect, errorCode, ident, qualified, type Client } from './connect.js';
+import { dialect, errorCode, ident, inRolledBackTransaction, qualified, type Client } from './connect.js';
 import { copyInto } from './copy.js';
 import type { TableInfo } from './inspect.js';
 import type { PgDetail } from './plan.js';
@@ -34,14 +34,10 @@ export async function compareWithAlter(pool: pg.Pool, t: TableInfo, d: PgDetail,
 }
 
 async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string, anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
-  const client = await pool.connect();
   const a = qualified(d.schema, `${d.name}__pa`);
   const b = qualified(d.schema, `${d.name}__pb`);
   const original = qualified(d.schema, d.name);
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`);
+  return inRolledBackTransaction(pool, LOCK_TIMEOUT_MS, async (client) => {
     for (const probe of [a, b]) await client.query(`CREATE TABLE ${probe} (LIKE ${original} INCLUDING ALL)`);
     // At verification the shadow holds the names the ALTER gives its new indexes.
     const shadow = qualified(d.schema, d.shadow);
@@ -57,14 +53,8 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
     if (copied) await client.query('ROLLBACK TO SAVEPOINT copy');
     await serverAlter(client, a, alter, d, true);
     if (copied) throw new UserError(`the copy fails on rows the ALTER converts: ${copied.message}`);
-    return await compare(client, d, a, b);
-  } catch (error) {
-    broken = error instanceof UserError ? undefined : (error as Error);
-    throw error;
-  } finally {
-    await client.query('ROLLBACK').catch(() => {});
-    client.release(broken);
-  }
+    return compare(client, d, a, b);
+  });
 }
 
 /**
