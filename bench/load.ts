@@ -196,7 +196,15 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i];
 }
 
-function summarize(latencies: number[], opOf: Op[], seconds: number, errors: number, errorCodes: Record<string, number>, slowest: SlowOp[], loop: { p99: number; max: number }): LoadStats {
+function summarize(
+  latencies: number[],
+  opOf: Op[],
+  seconds: number,
+  errors: number,
+  errorCodes: Record<string, number>,
+  slowest: SlowOp[],
+  loop: { p99: number; max: number },
+): LoadStats {
   const arr = Array.from(Float64Array.from(latencies).sort());
   const byOp = {} as LoadStats['byOp'];
   for (const op of ['insert', 'update', 'delete'] as const) {

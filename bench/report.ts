@@ -110,7 +110,12 @@ function notes(r: RunResult): string {
   if (r.ok && r.after && r.mode === 'idle' && r.after.rows !== r.rows) out.push(`rows after: ${r.after.rows}`);
   if (typeof r.details.cutoverLockedMs === 'number') out.push(`cut-over locked ${r.details.cutoverLockedMs} ms`);
   if (typeof r.details.clientCpuS === 'number') out.push(`tool CPU ${r.details.clientCpuS.toFixed(1)} s`);
-  if (r.load && r.load.errors > 0) out.push(Object.entries(r.load.errorCodes).map(([k, v]) => `${k} x${v}`).join(', '));
+  if (r.load && r.load.errors > 0)
+    out.push(
+      Object.entries(r.load.errorCodes)
+        .map(([k, v]) => `${k} x${v}`)
+        .join(', '),
+    );
   return out.join('; ');
 }
 
@@ -118,13 +123,29 @@ function notes(r: RunResult): string {
 export function formatTable(e: EngineReport): string {
   const rounds = roundsOf(e);
   const withSetting = e.settings.some((s) => s !== '');
-  const header = ['tool', ...(withSetting ? ['setting'] : []), 'mode', 'table', 'wall s', 'rows/s', `x ${e.reference}`, 'p50 ms', 'p99 ms', 'max ms', 'writes', 'write errors', 'peak RSS MiB', 'notes'];
+  const header = [
+    'tool',
+    ...(withSetting ? ['setting'] : []),
+    'mode',
+    'table',
+    'wall s',
+    'rows/s',
+    `x ${e.reference}`,
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'writes',
+    'write errors',
+    'peak RSS MiB',
+    'notes',
+  ];
   const firstNumeric = header.indexOf('wall s');
   const isNumeric = (i: number) => i >= firstNumeric && i < header.length - 1;
   const rows: string[][] = [];
   const lat = (l: LoadStats | undefined) => (l ? [fms(l.p50Ms), fms(l.p99Ms), fms(l.maxMs), String(l.ops), String(l.errors)] : ['-', '-', '-', '-', '-']);
   const loadTable = `${e.tables.load.workload} ${e.tables.load.rows}`;
-  if (e.baseline) rows.push(['(no migration)', ...(withSetting ? ['-'] : []), 'load', loadTable, f1(e.baseline.seconds), '-', '-', ...lat(e.baseline), '-', 'baseline']);
+  if (e.baseline)
+    rows.push(['(no migration)', ...(withSetting ? ['-'] : []), 'load', loadTable, f1(e.baseline.seconds), '-', '-', ...lat(e.baseline), '-', 'baseline']);
   for (const r of e.runs) {
     const ref = runsOf(e, e.reference, r.setting, r.mode).find((x) => x.round === r.round);
     const rss = r.details.peakRssMiB;
@@ -253,7 +274,9 @@ export function formatReport(r: BenchReport): string {
     `# shadowcut bench ${r.startedAt}`,
     '',
     `command: \`${r.command}\``,
-    `machine: ${Object.entries(r.machine).map(([k, v]) => `${k}=${String(v)}`).join(', ')}`,
+    `machine: ${Object.entries(r.machine)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(', ')}`,
     `load: ${String(r.options.loadConnections)} connections, ${String(r.options.loadRate)} writes/s in all (40% INSERT, 40% UPDATE by random id, 20% DELETE by random id)`,
   ];
   const extra = (r.options.shadowcutArgs as string[] | undefined) ?? [];

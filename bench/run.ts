@@ -104,14 +104,24 @@ function parseOptions(argv: string[]): Options {
   const quick = values.quick ?? false;
   const engineArg = (values.engine ?? 'mysql').toLowerCase();
   const engines: Engine[] =
-    engineArg === 'all' ? ['mysql', 'postgres'] : engineArg === 'mysql' || engineArg === 'mariadb' ? ['mysql'] : engineArg === 'postgres' || engineArg === 'pg' ? ['postgres'] : usage(`--engine must be mysql, postgres or all (got "${engineArg}")`);
+    engineArg === 'all'
+      ? ['mysql', 'postgres']
+      : engineArg === 'mysql' || engineArg === 'mariadb'
+        ? ['mysql']
+        : engineArg === 'postgres' || engineArg === 'pg'
+          ? ['postgres']
+          : usage(`--engine must be mysql, postgres or all (got "${engineArg}")`);
   const modes = (values.modes ?? 'idle,load').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'idle' && m !== 'load') usage(`--modes takes idle and/or load (got "${m}")`);
   const workloadArg = (name: string, v: string | undefined): WorkloadName =>
     WORKLOADS.includes(v as WorkloadName) ? (v as WorkloadName) : usage(`--${name} must be one of ${WORKLOADS.join(', ')} (got "${v}")`);
   const settingsArg = values.settings ?? 'both';
   const settings: Setting[] =
-    settingsArg === 'both' ? ['default', 'two-phase'] : settingsArg === 'default' || settingsArg === 'two-phase' ? [settingsArg] : usage(`--settings must be default, two-phase or both (got "${settingsArg}")`);
+    settingsArg === 'both'
+      ? ['default', 'two-phase']
+      : settingsArg === 'default' || settingsArg === 'two-phase'
+        ? [settingsArg]
+        : usage(`--settings must be default, two-phase or both (got "${settingsArg}")`);
   return {
     workload: workloadArg('workload', values.workload),
     rows: Math.round(num('rows', values.rows, quick ? 100_000 : 1_000_000)),
@@ -312,7 +322,10 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
               prepared = (e as Error).message;
             }
             await d.settle();
-            const loadavg = os.loadavg().map((l) => l.toFixed(2)).join('/');
+            const loadavg = os
+              .loadavg()
+              .map((l) => l.toFixed(2))
+              .join('/');
             log(`${label}: running (loadavg ${loadavg})`);
             const load = mode === 'load' && !prepared ? await startLoad(engine, d.url, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
             const run: ToolRun = prepared ? { ok: false, wallMs: 0, error: prepared, details: {} } : await tool.run(ctx);
@@ -368,7 +381,10 @@ async function main(): Promise<void> {
     cpus: os.cpus().length,
     cpu: os.cpus()[0]?.model ?? '?',
     memGiB: Math.round(os.totalmem() / 2 ** 30),
-    loadavg: os.loadavg().map((l) => l.toFixed(2)).join('/'),
+    loadavg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join('/'),
     node: process.version,
   };
   const servers = await startServers(log);

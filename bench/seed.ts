@@ -135,7 +135,10 @@ export async function seedPostgres(serverUrl: string, w: Workload, rows: number)
     await c.query(w.postgres.ddl);
     for (let from = 1; from <= rows; from += CHUNK) {
       const to = Math.min(rows, from + CHUNK - 1);
-      await c.query(`INSERT INTO ${table} (${w.columns.join(', ')}) SELECT ${w.postgres.values('g', rows)} FROM generate_series($1::bigint, $2::bigint) AS g`, [from, to]);
+      await c.query(`INSERT INTO ${table} (${w.columns.join(', ')}) SELECT ${w.postgres.values('g', rows)} FROM generate_series($1::bigint, $2::bigint) AS g`, [
+        from,
+        to,
+      ]);
     }
     await c.query(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), $1)`, [rows]);
     for (const sql of w.postgres.indexes) await c.query(sql);

@@ -97,7 +97,19 @@ function shadowcut(engine: Engine): Tool {
       const phases: Array<{ phase: string; atS: number }> = [];
       let result: Record<string, unknown> | undefined;
       const t0 = Date.now();
-      const args = [cliPath(), 'migrate', '--force-copy', '--url', ctx.url, '--table', qualified(engine, ctx.workload), '--alter', alterOf(engine, ctx.workload), '--execute', '--json'];
+      const args = [
+        cliPath(),
+        'migrate',
+        '--force-copy',
+        '--url',
+        ctx.url,
+        '--table',
+        qualified(engine, ctx.workload),
+        '--alter',
+        alterOf(engine, ctx.workload),
+        '--execute',
+        '--json',
+      ];
       const r = await exec(process.execPath, [...args, ...ctx.shadowcutArgs], {
         timeoutMs: ctx.timeoutMs,
         onStdoutLine: (line) => {
@@ -129,7 +141,9 @@ function shadowcut(engine: Engine): Tool {
 
 /** Dry run (no --execute): exit 0 means shadowcut accepts this URL and table; `plan` has its index decision. */
 export async function shadowcutDryRun(engine: Engine, url: string, w: Workload): Promise<{ ok: boolean; message: string; plan: string[] }> {
-  const r = await exec(process.execPath, [cliPath(), 'migrate', '--force-copy', '--url', url, '--table', qualified(engine, w), '--alter', alterOf(engine, w)], { timeoutMs: 120_000 });
+  const r = await exec(process.execPath, [cliPath(), 'migrate', '--force-copy', '--url', url, '--table', qualified(engine, w), '--alter', alterOf(engine, w)], {
+    timeoutMs: 120_000,
+  });
   const firstLine = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
   const plan = r.stdout.split('\n').filter((l) => l.startsWith('secondary indexes'));
   return { ok: r.code === 0, message: r.code === 0 ? 'ok' : firstLine || `exit ${r.code}`, plan };
@@ -288,7 +302,19 @@ function pgRepack(bin: string): Tool {
     },
     async run(ctx) {
       const c = parts(ctx.url, '5432');
-      const args = ['--host', c.host, '--port', c.port, '--username', c.user || 'postgres', '--dbname', c.db, '--table', `public.${ctx.workload.table}`, '--no-order'];
+      const args = [
+        '--host',
+        c.host,
+        '--port',
+        c.port,
+        '--username',
+        c.user || 'postgres',
+        '--dbname',
+        c.db,
+        '--table',
+        `public.${ctx.workload.table}`,
+        '--no-order',
+      ];
       const env = c.password ? { ...process.env, PGPASSWORD: c.password } : process.env;
       return processRun(await exec(bin, args, { env, timeoutMs: ctx.timeoutMs }), ctx);
     },

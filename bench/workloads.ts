@@ -27,11 +27,16 @@ export const randInt = (lo: number, hi: number) => lo + Math.floor(Math.random()
 const status = () => STATUSES[randInt(0, 3)];
 const nowStamp = () => new Date().toISOString().replace('T', ' ').replace('Z', '');
 /** sysbench's c/pad: groups of 11 random digits joined by '-', cut to the column's width. */
-const digits = (len: number) => Array.from({ length: Math.ceil(len / 12) }, () => String(randInt(0, 99_999_999_999)).padStart(11, '0')).join('-').slice(0, len);
+const digits = (len: number) =>
+  Array.from({ length: Math.ceil(len / 12) }, () => String(randInt(0, 99_999_999_999)).padStart(11, '0'))
+    .join('-')
+    .slice(0, len);
 
 // sbtest's k, c, pad as sysbench shapes them, here deterministic in the row number.
-const SB_MYSQL = (s: string, rows: number) => `${s}, (${s} * 7919) % ${rows} + 1, RPAD(CONCAT(${s}, '-'), 120, MD5(${s})), RPAD(CONCAT(${s}, '-'), 60, MD5(${s} + 1))`;
-const SB_PG = (g: string, rows: number) => `${g}, (${g} * 7919) % ${rows} + 1, rpad(${g} || '-', 120, md5(${g}::text)), rpad(${g} || '-', 60, md5((${g} + 1)::text))`;
+const SB_MYSQL = (s: string, rows: number) =>
+  `${s}, (${s} * 7919) % ${rows} + 1, RPAD(CONCAT(${s}, '-'), 120, MD5(${s})), RPAD(CONCAT(${s}, '-'), 60, MD5(${s} + 1))`;
+const SB_PG = (g: string, rows: number) =>
+  `${g}, (${g} * 7919) % ${rows} + 1, rpad(${g} || '-', 120, md5(${g}::text)), rpad(${g} || '-', 60, md5((${g} + 1)::text))`;
 const SB_COLUMNS = ['id', 'k', 'c', 'pad'];
 // sbtest's column definitions, which wide starts with too.
 const SB_MYSQL_DDL = `id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -191,7 +196,10 @@ const wide: Workload = {
       randomBytes(16),
     ],
   },
-  update: { set: 'k = k + 1, c = ?, status = ?, note = ?, price = ?', values: () => [digits(119), status(), `upd ${Date.now()}`, (randInt(100, 99_999) / 100).toFixed(2)] },
+  update: {
+    set: 'k = k + 1, c = ?, status = ?, note = ?, price = ?',
+    values: () => [digits(119), status(), `upd ${Date.now()}`, (randInt(100, 99_999) / 100).toFixed(2)],
+  },
 };
 
 export function workload(name: WorkloadName): Workload {

@@ -41,9 +41,10 @@ async function main() {
       const conn = await db.getConnection();
       for (let i = 0; running; i++) {
         const id = 1 + w + 2 * Math.floor(Math.random() * (ROWS / 2));
-        const sql = i % 3 === 0
-          ? `INSERT INTO {t} (id, customer_id, qty, price, created_at) VALUES (${ROWS + 10 + w + 2 * i}, ${w}, 1, 9.99, '2025-01-01 00:00:00.000001')`
-          : `UPDATE {t} SET qty = qty + 1 WHERE id = ${id}`;
+        const sql =
+          i % 3 === 0
+            ? `INSERT INTO {t} (id, customer_id, qty, price, created_at) VALUES (${ROWS + 10 + w + 2 * i}, ${w}, 1, 9.99, '2025-01-01 00:00:00.000001')`
+            : `UPDATE {t} SET qty = qty + 1 WHERE id = ${id}`;
         try {
           await conn.query('BEGIN');
           for (const t of ['orders', 'orders_mirror']) await conn.query(sql.replace('{t}', t));

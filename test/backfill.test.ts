@@ -196,7 +196,17 @@ describe.each(databases)('$name: backfill', ({ open, kind }) => {
     expect(again.stderr).toMatch(/left a checkpoint: continue it with --resume/);
     const other = db.cli(['backfill', '--url', '$URL', '--table', 'bf_t', '--set', 'n = n + 2', '--execute', '--resume']);
     expect(other.stderr).toMatch(/was for --set "n = n \+ 1" without --where/);
-    const migrate = db.cli(['migrate', '--url', '$URL', '--table', 'bf_t', '--alter', kind === 'mysql' ? 'ADD COLUMN z INT' : 'ADD COLUMN z int', '--execute', '--resume']);
+    const migrate = db.cli([
+      'migrate',
+      '--url',
+      '$URL',
+      '--table',
+      'bf_t',
+      '--alter',
+      kind === 'mysql' ? 'ADD COLUMN z INT' : 'ADD COLUMN z int',
+      '--execute',
+      '--resume',
+    ]);
     expect(migrate.stderr).toMatch(/was a backfill/);
 
     // Resumed, every row ends up exactly one higher: no batch applied twice, none skipped.
@@ -230,7 +240,11 @@ function writes(db: Database, rows: number): (worker: number) => Statement {
     const email = Math.random() < 0.1 ? null : `Writer${Math.floor(Math.random() * 1e6)}@Example.COM`;
     if (r < 0.6) return { sql: `UPDATE {t} SET email = ${p(1)}, email_new = lower(${p(2)}) WHERE a = ${p(3)} AND b = ${p(4)}`, values: [email, email, ...key] };
     // email_new first: MySQL evaluates SET left to right, with the new email in later assignments.
-    if (r < 0.7) return { sql: `UPDATE {t} SET email_new = lower(${concat('email', `'x'`)}), email = ${concat('email', `'x'`)} WHERE a = ${p(1)} AND b = ${p(2)}`, values: key };
+    if (r < 0.7)
+      return {
+        sql: `UPDATE {t} SET email_new = lower(${concat('email', `'x'`)}), email = ${concat('email', `'x'`)} WHERE a = ${p(1)} AND b = ${p(2)}`,
+        values: key,
+      };
     if (r < 0.85) return { sql: `DELETE FROM {t} WHERE a = ${p(1)} AND b = ${p(2)}`, values: key };
     const id = rows + 10 + worker + 3 * fresh[worker]++;
     return {
@@ -277,7 +291,12 @@ describe.each(databases)('$name: backfill killed with SIGKILL under writes, then
     }
     expect(load.stats.errors).toEqual([]);
     expect(load.stats.transactions).toBeGreaterThan(0);
-    expect(await count(db, `SELECT COUNT(*) FROM bk_t WHERE NOT (${kind === 'mysql' ? 'email_new <=> lower(email)' : 'email_new IS NOT DISTINCT FROM lower(email)'})`)).toBe(0);
+    expect(
+      await count(
+        db,
+        `SELECT COUNT(*) FROM bk_t WHERE NOT (${kind === 'mysql' ? 'email_new <=> lower(email)' : 'email_new IS NOT DISTINCT FROM lower(email)'})`,
+      ),
+    ).toBe(0);
     expect(await wrongRows(db, 'bk_t')).toEqual([]);
     expect(await db.differences('bk_t', 'bk_mirror')).toEqual([]);
     expect(await db.helpers('bk_t')).toEqual([]);

@@ -6,11 +6,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultSocketPath, sendControl, startControlServer, type ControlAnswer, type ControlRequest, type ControlServer, type RunningAnswer as Running } from '../src/operator/control-server.js';
+import {
+  defaultSocketPath,
+  sendControl,
+  startControlServer,
+  type ControlAnswer,
+  type ControlRequest,
+  type ControlServer,
+  type RunningAnswer as Running,
+} from '../src/operator/control-server.js';
 import { AbortedError, UserError } from '../src/core/errors.js';
 import type { RunState } from '../src/core/run-state.js';
 import { runState } from './support/run.js';
-import { migrate, type MigrateResult } from '../src/core/runner.js';
+import { migrate, type MigrateResult } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
 
@@ -274,7 +282,12 @@ describe('control commands', () => {
   it('pass refusals of bad settings on as one line', async () => {
     const state = newState('shop.orders');
     await serve(state, { table: 'shop.orders' });
-    for (const [name, value] of [['max-lag-ms', 'soon'], ['max-rows-per-sec', '-5'], ['max-load', 'lots'], ['colour', 'blue']]) {
+    for (const [name, value] of [
+      ['max-lag-ms', 'soon'],
+      ['max-rows-per-sec', '-5'],
+      ['max-load', 'lots'],
+      ['colour', 'blue'],
+    ]) {
       const r = await cli('set', '--table', 'orders', name, value);
       expect(r.code, `${name} ${value}`).toBe(2);
       expect(r.stderr).toMatch(/^shadowcut: [^\n]+\n$/);

@@ -49,12 +49,18 @@ describe.each(databases)('$name: rows changed after the last checksum', ({ open 
   it('compares them under the cut-over lock and repairs a lost apply there', async () => {
     await twins(200);
     const { engine, state } = losingApplies(await db.engine(), '7');
-    const result = await migrateOn(db, table, 'ADD COLUMN x INT', {
-      hook: async (event) => {
-        if (event === 'before-cutover') state.armed = true;
-        await beforeCutover(`UPDATE {t} SET v = 'late' WHERE id = 7`)(event);
+    const result = await migrateOn(
+      db,
+      table,
+      'ADD COLUMN x INT',
+      {
+        hook: async (event) => {
+          if (event === 'before-cutover') state.armed = true;
+          await beforeCutover(`UPDATE {t} SET v = 'late' WHERE id = 7`)(event);
+        },
       },
-    }, { engine }).finally(() => engine.close());
+      { engine },
+    ).finally(() => engine.close());
     await db.query(`ALTER TABLE ${mirror} ADD COLUMN x INT`);
     expect(state.lost).toBe(1);
     expect(await db.differences(table, mirror)).toEqual([]);
@@ -64,12 +70,18 @@ describe.each(databases)('$name: rows changed after the last checksum', ({ open 
   it('compares many of them in a consistent view first, so the lock compares few', async () => {
     await twins(2000);
     const { engine, state } = losingApplies(await db.engine(), '7');
-    const result = await migrateOn(db, table, 'ADD COLUMN x INT', {
-      hook: async (event) => {
-        if (event === 'before-cutover') state.armed = true;
-        await beforeCutover(`UPDATE {t} SET v = 'bulk' WHERE id <= 1500`)(event);
+    const result = await migrateOn(
+      db,
+      table,
+      'ADD COLUMN x INT',
+      {
+        hook: async (event) => {
+          if (event === 'before-cutover') state.armed = true;
+          await beforeCutover(`UPDATE {t} SET v = 'bulk' WHERE id <= 1500`)(event);
+        },
       },
-    }, { engine }).finally(() => engine.close());
+      { engine },
+    ).finally(() => engine.close());
     await db.query(`ALTER TABLE ${mirror} ADD COLUMN x INT`);
     expect(state.lost).toBe(1);
     expect(await db.differences(table, mirror)).toEqual([]);
@@ -81,13 +93,19 @@ describe.each(databases)('$name: rows changed after the last checksum', ({ open 
     await twins(200);
     const { engine, state } = losingApplies(await db.engine(), '7', true);
     try {
-      const run = migrateOn(db, table, 'ADD COLUMN x INT', {
-        cutoverAttempts: 2,
-        hook: async (event) => {
-          if (event === 'before-cutover') state.armed = true;
-          await beforeCutover(`UPDATE {t} SET v = 'late' WHERE id = 7`)(event);
+      const run = migrateOn(
+        db,
+        table,
+        'ADD COLUMN x INT',
+        {
+          cutoverAttempts: 2,
+          hook: async (event) => {
+            if (event === 'before-cutover') state.armed = true;
+            await beforeCutover(`UPDATE {t} SET v = 'late' WHERE id = 7`)(event);
+          },
         },
-      }, { engine });
+        { engine },
+      );
       await expect(run).rejects.toThrow(/still differ after being applied again under the cut-over lock; not cutting over/);
     } finally {
       await engine.close();
@@ -96,4 +114,3 @@ describe.each(databases)('$name: rows changed after the last checksum', ({ open 
     expect(await db.query(`SELECT count(*) FROM ${table}__new`).catch(() => 'gone')).toBe('gone');
   });
 });
-

@@ -83,7 +83,9 @@ describe.each(databases)('a column rename by expand/contract on $name', ({ kind,
     const backfilled = await shadowcut('backfill', '--set', 'email_addr = email', '--where', 'email_addr IS NULL', '--execute');
     expect(backfilled.code, backfilled.stderr).toBe(0);
     await db.query('UPDATE walk_m SET email_addr = email WHERE email_addr IS NULL');
-    expect((await shadowcut('backfill', '--set', 'email_addr = email', '--where', 'email_addr IS NULL', '--execute')).stdout).toMatch(/done: 0 row\(s\) updated/);
+    expect((await shadowcut('backfill', '--set', 'email_addr = email', '--where', 'email_addr IS NULL', '--execute')).stdout).toMatch(
+      /done: 0 row\(s\) updated/,
+    );
 
     // 4. verify, while the application keeps both columns equal.
     const verified = await shadowcut('verify', '--expect', 'email_addr = email');
@@ -111,7 +113,10 @@ describe.each(databases)('a column rename by expand/contract on $name', ({ kind,
     expect(await db.schema('walk')).toBe(await db.schema('walk_m'));
 
     const listed = await shadowcut('history', '--json');
-    const timeline = listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as HistoryEntry);
+    const timeline = listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as HistoryEntry);
     expect(timeline.map((e) => [e.command, e.outcome])).toEqual([
       ['plan', 'success'],
       ['migrate', 'success'],

@@ -16,9 +16,7 @@ import { exitOnServersUnavailable, ServersUnavailable } from '../scripts/servers
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repoRoot, 'scripts', 'servers.sh');
-const stateDir = process.env.SHADOWCUT_SERVERS_DIR
-  ? path.resolve(repoRoot, process.env.SHADOWCUT_SERVERS_DIR)
-  : path.join(repoRoot, '.servers');
+const stateDir = process.env.SHADOWCUT_SERVERS_DIR ? path.resolve(repoRoot, process.env.SHADOWCUT_SERVERS_DIR) : path.join(repoRoot, '.servers');
 
 /** env var -> key in <state dir>/servers.json */
 const URL_VARS = {

@@ -22,7 +22,12 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
   const entries = (): HistoryEntry[] => {
     const listed = db.cli(['history', '--url', '$URL', '--table', 'hist_t', '--json']);
     expect(listed.stderr).toBe('');
-    return listed.stdout.trim() === '' ? [] : listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as HistoryEntry);
+    return listed.stdout.trim() === ''
+      ? []
+      : listed.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as HistoryEntry);
   };
 
   it('records nothing for a dry run or a refusal: nothing happened', () => {
@@ -39,7 +44,20 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
     await writeFile(path.join(hooks, 'before-cutover'), '#!/bin/sh\necho "change freeze" >&2\nexit 1\n');
     await chmod(path.join(hooks, 'before-cutover'), 0o755);
     const reports = path.join(dir, 'reports');
-    const stopped = db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', TYPE_CHANGE[kind], '--execute', '--hooks-dir', hooks, '--report-dir', reports]);
+    const stopped = db.cli([
+      'migrate',
+      '--url',
+      '$URL',
+      '--table',
+      'hist_t',
+      '--alter',
+      TYPE_CHANGE[kind],
+      '--execute',
+      '--hooks-dir',
+      hooks,
+      '--report-dir',
+      reports,
+    ]);
     expect(stopped.code).not.toBe(0);
     const done = db.cli(['migrate', '--url', '$URL', '--table', 'hist_t', '--alter', TYPE_CHANGE[kind], '--execute', '--report-dir', reports]);
     expect(done.stderr).not.toMatch(/could not record/);
@@ -58,6 +76,11 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
     const rows = printed.filter((line) => line.includes('| migrate |'));
     expect(rows.map((line) => line.split('|')[5].trim())).toEqual(['failure', 'success']);
     const markdown = await readFile(path.join(reports, `shadowcut-${succeeded.table}-history.md`), 'utf8');
-    expect(markdown.split('\n').filter((line) => line.includes('| migrate |')).map((line) => line.split('|')[5].trim())).toEqual(['failure', 'success']);
+    expect(
+      markdown
+        .split('\n')
+        .filter((line) => line.includes('| migrate |'))
+        .map((line) => line.split('|')[5].trim()),
+    ).toEqual(['failure', 'success']);
   });
 });

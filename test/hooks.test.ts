@@ -81,7 +81,13 @@ describe('hooksFromDir', () => {
       delete process.env.HOOKS_TEST_INHERITED;
       delete process.env.SHADOWCUT_ERROR;
     }
-    const envOf = (r: HookRun) => Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const envOf = (r: HookRun) =>
+      Object.fromEntries(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
     expect(runs.map((r) => [r.event, r.exitCode, r.signal, r.timedOut, r.stderr])).toEqual([
       ['failure', 0, null, false, ''],
       ['success', 0, null, false, ''],
@@ -104,6 +110,20 @@ describe('hooksFromDir', () => {
     expect(envOf(runs[1])).not.toHaveProperty('SHADOWCUT_ERROR');
   });
 
+  it('never hands a hook the URL or a password inside an error', async () => {
+    process.env.SHADOWCUT_URL = 'postgres://app:s3cr3t@db.example/shop';
+    await hook('failure', 'env');
+    const runs: HookRun[] = [];
+    try {
+      await hooksFromDir(dir, { onRun: (r) => runs.push(r) })('failure', state(), new Error('connect to mysql://app:s3cr3t@db:3306/shop refused'));
+    } finally {
+      delete process.env.SHADOWCUT_URL;
+    }
+    expect(runs[0].stdout).toMatch(/SHADOWCUT_ERROR=connect to mysql:\/\/app:\*\*\*@db:3306\/shop refused/);
+    expect(runs[0].stdout).not.toContain('s3cr3t');
+    expect(runs[0].stdout).not.toContain('SHADOWCUT_URL=');
+  });
+
   it('skips an event without a hook', async () => {
     const runs: HookRun[] = [];
     await hooksFromDir(dir, { onRun: (r) => runs.push(r) })('startup', state());
@@ -112,9 +132,7 @@ describe('hooksFromDir', () => {
 
   it('rejects on a non-zero exit with the code and the last line of stderr', async () => {
     await hook('before-cutover', 'echo "checking replicas"\necho "first problem" >&2\necho "replica db2 is behind" >&2\nexit 3');
-    await expect(hooksFromDir(dir)('before-cutover', state())).rejects.toThrow(
-      `${path.join(dir, 'before-cutover')} exited with code 3: replica db2 is behind`,
-    );
+    await expect(hooksFromDir(dir)('before-cutover', state())).rejects.toThrow(`${path.join(dir, 'before-cutover')} exited with code 3: replica db2 is behind`);
   });
 
   it('falls back to the last line of stdout when stderr is empty', async () => {

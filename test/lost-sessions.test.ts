@@ -9,7 +9,7 @@ import { withMigration } from './support/wrap.js';
 /** The sessions holding a consistent view's snapshot open: a transaction that has read something. */
 const viewSessions = (db: Database) =>
   db.kind === 'mysql'
-    ? "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()"
+    ? 'SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()'
     : "SELECT pid FROM pg_stat_activity WHERE application_name = 'shadowcut' AND state = 'idle in transaction' AND backend_xmin IS NOT NULL";
 
 /** A table and its mirror, alike. */

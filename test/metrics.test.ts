@@ -6,7 +6,10 @@ import { startMetricsServer } from '../src/operator/metrics.js';
 import { RunState } from '../src/core/run-state.js';
 
 function runState(table = 'shop.orders'): RunState {
-  return new RunState({ chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0 }, { table, alter: 'ADD COLUMN note TEXT', engine: 'mysql' });
+  return new RunState(
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0 },
+    { table, alter: 'ADD COLUMN note TEXT', engine: 'mysql' },
+  );
 }
 
 const servers: { close(): Promise<void> }[] = [];

@@ -67,7 +67,13 @@ const mysql: Case = {
       if (r < 0.35 && ids.size(w)) {
         return {
           sql: `UPDATE {t} SET qty = qty + 1, price = ?, ts = ?, body = IF(? , REPEAT('u', 70000), body), doc = JSON_SET(doc, '$.n', ?) WHERE id = ?`,
-          values: [`-98765432109876543210987654321098765.${micros}000000000000000000000001`, `2025-06-01 12:00:00.${micros}`, Math.random() < 0.05, w, ids.pick(w)],
+          values: [
+            `-98765432109876543210987654321098765.${micros}000000000000000000000001`,
+            `2025-06-01 12:00:00.${micros}`,
+            Math.random() < 0.05,
+            w,
+            ids.pick(w),
+          ],
         };
       }
       if (r < 0.55) {

@@ -32,7 +32,9 @@ describe('contract with performance_schema (MariaDB)', () => {
   it('refuses a column queries still use, unless --force; lets an unused one go', async () => {
     const used = contract(['--drop-column', 'legacy', '--execute']);
     expect(used.code).toBe(2);
-    expect(used.stderr).toMatch(/^shadowcut: 1 statement digest\(s\) use legacy of usage_db\.cu_orders, e\.g\. "SELECT `legacy` FROM `cu_orders`.*--force if that code is retired\n$/);
+    expect(used.stderr).toMatch(
+      /^shadowcut: 1 statement digest\(s\) use legacy of usage_db\.cu_orders, e\.g\. "SELECT `legacy` FROM `cu_orders`.*--force if that code is retired\n$/,
+    );
     const unused = contract(['--drop-column', 'unused']);
     expect(unused.code).toBe(0);
     expect(unused.stdout).toMatch(/ok {3}query statistics: no statement using unused seen since the server started/);
@@ -41,7 +43,9 @@ describe('contract with performance_schema (MariaDB)', () => {
     const forced = contract(['--drop-column', 'legacy', '--execute', '--force']);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toMatch(/overridden by --force: 1 statement digest/);
-    const [cols] = await root.query<mysql.RowDataPacket[]>("SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'usage_db' AND TABLE_NAME = 'cu_orders' ORDER BY ORDINAL_POSITION");
+    const [cols] = await root.query<mysql.RowDataPacket[]>(
+      "SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'usage_db' AND TABLE_NAME = 'cu_orders' ORDER BY ORDINAL_POSITION",
+    );
     expect(cols.map((r) => r.c)).toEqual(['id', 'unused', 'n']);
   });
 

@@ -123,9 +123,13 @@ describe('kill -9 during the copy', () => {
     await freshTable('c_kill', 200_000);
     const before = await tableChecksum(db, 'c_kill');
     const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
-    const child = spawn(process.execPath, [cli, 'migrate', '--force-copy', '--url', mysqlUrl(), '--table', 'c_kill', '--alter', 'ADD COLUMN x INT', '--execute', '--chunk-time-ms', '5'], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, 'migrate', '--force-copy', '--url', mysqlUrl(), '--table', 'c_kill', '--alter', 'ADD COLUMN x INT', '--execute', '--chunk-time-ms', '5'],
+      {
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise((r) => child.on('exit', r));
     let copied = 0;
     for (let i = 0; i < 400 && copied === 0; i++) {

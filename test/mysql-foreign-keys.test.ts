@@ -44,7 +44,18 @@ describe('foreign keys', () => {
 
   it('a table other tables refer to is refused even with --discard-foreign-keys (their keys would follow the old table)', async () => {
     await seed();
-    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'fk_parent', '--alter', 'ADD COLUMN x INT', '--execute', '--discard-foreign-keys']);
+    const r = runCli([
+      'migrate',
+      '--force-copy',
+      '--url',
+      '$URL',
+      '--table',
+      'fk_parent',
+      '--alter',
+      'ADD COLUMN x INT',
+      '--execute',
+      '--discard-foreign-keys',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/fk_parent is referenced by foreign keys \(fk_child\.fk_child_parent\)/);
     expect(await helperTables(db, 'fk_parent')).toEqual([]);

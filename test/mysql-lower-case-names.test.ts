@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { startExtraMariadb, type ExtraMariadb } from './support/extra-mariadb.js';
 import { background, runState, waitFor } from './support/run.js';
@@ -31,7 +31,9 @@ describe('lower_case_table_names=1 (MariaDB)', () => {
     const url = server.url('ShopLc');
     const state = runState('Orders', alter, 'mysql');
     const engine = await createMysqlEngine(url);
-    const migration = migrate(engine, { url, table: 'Orders', alter }, { execute: true, forceCopy: true, state, postponeCutover: true }).finally(() => engine.close());
+    const migration = migrate(engine, { url, table: 'Orders', alter }, { execute: true, forceCopy: true, state, postponeCutover: true }).finally(() =>
+      engine.close(),
+    );
     const run = background(migration);
     await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
     for (const t of ['Orders', 'OrdersMirror']) {

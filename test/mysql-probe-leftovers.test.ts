@@ -1,5 +1,5 @@
 // A partitioned table cannot have TEMPORARY probes, so its probes are real tables, and a run killed
-// mid-proof leaves them. The proof's own probes are replaced; a dead run's shadow, which the plan's
+// mid-proof leaves them, marked as probes. The proof's own probes are replaced; a dead run's shadow, which the plan's
 // probe is named after, is refused and never dropped (it may be resumed).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
@@ -28,7 +28,7 @@ async function seed() {
 describe('real probes of a partitioned table (MariaDB)', () => {
   it('a proof probe left by a killed run is replaced, and the run ends equal to a mirror', async () => {
     await seed();
-    await db.query(`CREATE TABLE ${T}__pa (stale INT)`);
+    await db.query(`CREATE TABLE ${T}__pa (stale INT) COMMENT 'shadowcut probe: safe to drop'`);
     await migrateMysql(T, 'ADD COLUMN x INT', { dropOld: true });
     await db.query(`ALTER TABLE ${T}_m ADD COLUMN x INT`);
     expect(await differences(db, T, `${T}_m`)).toEqual([]);
@@ -39,7 +39,7 @@ describe('real probes of a partitioned table (MariaDB)', () => {
 
   it('cleanup removes proof probes a killed run left', async () => {
     await seed();
-    await db.query(`CREATE TABLE ${T}__pb (stale INT)`);
+    await db.query(`CREATE TABLE ${T}__pb (stale INT) COMMENT 'shadowcut probe: safe to drop'`);
     const r = runCli(['cleanup', '--url', '$URL', '--table', T]);
     expect(r.code).toBe(0);
     const [left] = await db.query<mysql.RowDataPacket[]>(`SHOW TABLES LIKE '${T}\\_\\_p_'`);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { killDuringPhase } from './support/kill.js';
 import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli } from './support/mysql.js';
@@ -94,7 +94,20 @@ describe('triggers', () => {
 
   it('a new name longer than 64 characters is refused before anything is created', async () => {
     await seed({ bi: `tr_${'x'.repeat(58)}`, au: 'tr_t_au' });
-    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tr_t', '--alter', 'ADD COLUMN x INT', '--execute', '--include-triggers', '--trigger-suffix', '_long']);
+    const r = runCli([
+      'migrate',
+      '--force-copy',
+      '--url',
+      '$URL',
+      '--table',
+      'tr_t',
+      '--alter',
+      'ADD COLUMN x INT',
+      '--execute',
+      '--include-triggers',
+      '--trigger-suffix',
+      '_long',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/longer than 64 characters; use a shorter --trigger-suffix/);
     expect(await helperTables(db, 'tr_t')).toEqual([]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import type { KeyRange } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
@@ -94,7 +94,12 @@ describe('unique keys', () => {
     const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'u_t', '--alter', 'ADD UNIQUE KEY (email)', '--execute']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/violate a unique key of the new schema: Duplicate entry 'dup/);
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('shadowcut:'))).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('shadowcut:')),
+    ).toHaveLength(1);
     expect(await schemaOf(db, 'u_t')).toBe(before);
     expect(await helperTables(db, 'u_t')).toEqual([]);
   });

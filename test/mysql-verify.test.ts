@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl } from './support/mysql.js';
 import { withMigration } from './support/wrap.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatLsn } from '../src/engines/postgres/connect.js';
+import { formatLsn } from '../src/engines/postgres/server/connect.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { Recorder, pgPool, pgUrl } from './support/pg.js';
 import { waitFor } from './support/run.js';
@@ -29,7 +29,7 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
     const probe = await db.connect();
     try {
       const first = new Recorder();
-      const stream = await migration.openChanges(first);
+      const stream = await migration.changes.open(first);
       // A second slot on the same publication, peeked through SQL, shows where each commit record starts and ends.
       await probe.query(`SELECT pg_create_logical_replication_slot('rp_ack_probe', 'pgoutput', true)`);
       let pair: { acknowledge: string; id: number } | null = null;
@@ -38,7 +38,10 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
         const [a, b] = [await db.connect(), await db.connect()];
         const xids: string[] = [];
         try {
-          for (const [client, id] of [[a, 2 * attempt + 1], [b, 2 * attempt + 2]] as const) {
+          for (const [client, id] of [
+            [a, 2 * attempt + 1],
+            [b, 2 * attempt + 2],
+          ] as const) {
             await client.query('BEGIN');
             // Flushed at commit (the test servers run with synchronous_commit off), so the peek below sees it.
             await client.query('SET LOCAL synchronous_commit = on');
@@ -80,18 +83,22 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
       expect(engine.comparePositions(position, { lsn: acknowledge })).toBe(0);
       await stream.acknowledge(position);
       let confirmed = '';
-      await waitFor('the acknowledgement', async () => {
-        const { rows } = await db.query(`SELECT confirmed_flush_lsn::text AS lsn, confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [
-          slot,
-          acknowledge,
-        ]);
-        confirmed = String(rows[0].lsn);
-        return rows[0].ok === 't';
-      }, null);
+      await waitFor(
+        'the acknowledgement',
+        async () => {
+          const { rows } = await db.query(
+            `SELECT confirmed_flush_lsn::text AS lsn, confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`,
+            [slot, acknowledge],
+          );
+          confirmed = String(rows[0].lsn);
+          return rows[0].ok === 't';
+        },
+        null,
+      );
       await stream.stop();
 
       const second = new Recorder();
-      const reopened = await migration.openChanges(second, stream.start);
+      const reopened = await migration.changes.open(second, stream.start);
       const head = await reopened.head();
       await waitFor('the reopened stream to reach the head', () => second.seen !== null && engine.comparePositions(second.seen, head) >= 0, null);
       expect(second.failure).toBeNull();

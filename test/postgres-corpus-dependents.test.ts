@@ -12,9 +12,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  await pgDropTables(db, [
-    'pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m', 'pcd_secure',
-  ]);
+  await pgDropTables(db, ['pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m', 'pcd_secure']);
   await db.query('DROP FUNCTION IF EXISTS pcd_touch');
   await db.query(`DROP FUNCTION IF EXISTS pcd_a_child_drop_parent, pcd_b_child_drop_parent, pcd_a_child_add_parent, pcd_b_child_add_parent`);
   await db.end();
@@ -117,13 +115,18 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
     await expect(db.query(`INSERT INTO pcd_a VALUES (-1, 'x', 'DE', -5)`)).rejects.toThrow(/pcd_a_manager_fkey/);
   }, 90_000);
 
-  it('follows a child table whose rows are deleted by the parent\'s cascade', async () => {
+  it("follows a child table whose rows are deleted by the parent's cascade", async () => {
     // Now the child is migrated; deletes of parents reach it only through ON DELETE CASCADE.
     const alter = `ALTER COLUMN v TYPE varchar(50), ADD COLUMN extra int DEFAULT 0`;
     // The workload names only the migrated table ({t}); each world's parent is reached through a function.
-    for (const [child, parent] of [['pcd_a_child', 'pcd_a'], ['pcd_b_child', 'pcd_b']]) {
+    for (const [child, parent] of [
+      ['pcd_a_child', 'pcd_a'],
+      ['pcd_b_child', 'pcd_b'],
+    ]) {
       await db.query(`CREATE OR REPLACE FUNCTION ${child}_drop_parent(p int) RETURNS void LANGUAGE sql AS 'DELETE FROM ${parent} WHERE id = p'`);
-      await db.query(`CREATE OR REPLACE FUNCTION ${child}_add_parent(p int) RETURNS void LANGUAGE sql AS 'INSERT INTO ${parent} VALUES (p, ''new'', ''DE'', NULL)'`);
+      await db.query(
+        `CREATE OR REPLACE FUNCTION ${child}_add_parent(p int) RETURNS void LANGUAGE sql AS 'INSERT INTO ${parent} VALUES (p, ''new'', ''DE'', NULL)'`,
+      );
     }
     const childWrites = (w: number): Statement => {
       const r = Math.random();
@@ -138,7 +141,9 @@ describe('foreign keys into and out of the table, self-referencing, with cascade
       if (r < 0.75) return { sql: `UPDATE {t} SET v = v || '+' WHERE parent = $1`, values: [mine[rnd(mine.length)]] };
       return { sql: `SELECT {t}_drop_parent($1)`, values: [mine.splice(rnd(mine.length), 1)[0]] };
     };
-    const { result, stats } = await migrateUnderWrites(db, ['pcd_a_child', 'pcd_b_child'], alter, childWrites, { options: { chunkTimeMs: 20, lockTimeoutMs: 2000 } });
+    const { result, stats } = await migrateUnderWrites(db, ['pcd_a_child', 'pcd_b_child'], alter, childWrites, {
+      options: { chunkTimeMs: 20, lockTimeoutMs: 2000 },
+    });
     expect(stats.errors).toEqual([]);
     expect(result.changesApplied).toBeGreaterThan(0);
     expect(await pgSchemaOf(db, 'pcd_a_child')).toEqual(await pgSchemaOf(db, 'pcd_b_child'));
@@ -210,7 +215,12 @@ describe('row level security, policies and the state of triggers', () => {
     await db.query('CREATE TABLE pcd_secure (id int PRIMARY KEY, tenant int NOT NULL, touched int NOT NULL DEFAULT 0)');
     await db.query('INSERT INTO pcd_secure SELECT g, g % 3, 0 FROM generate_series(1, 1000) g');
     await db.query(`CREATE OR REPLACE FUNCTION pcd_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.touched := NEW.touched + 1; RETURN NEW; END $$`);
-    for (const [name, state] of [['t_disabled', 'DISABLE'], ['t_replica', 'ENABLE REPLICA'], ['t_always', 'ENABLE ALWAYS'], ['t_plain', null]] as const) {
+    for (const [name, state] of [
+      ['t_disabled', 'DISABLE'],
+      ['t_replica', 'ENABLE REPLICA'],
+      ['t_always', 'ENABLE ALWAYS'],
+      ['t_plain', null],
+    ] as const) {
       await db.query(`CREATE TRIGGER ${name} BEFORE UPDATE ON pcd_secure FOR EACH ROW EXECUTE FUNCTION pcd_touch()`);
       if (state) await db.query(`ALTER TABLE pcd_secure ${state} TRIGGER ${name}`);
     }

@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/reporter.js';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { migratePg, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgUrl } from './support/pg.js';
 
@@ -52,7 +52,11 @@ describe('DDL by another session that no write follows', () => {
 
   // Changes that keep every column's name and type OID: the stream's relation message would not show them.
   it.each([
-    ['a wider varchar', 'ALTER COLUMN label TYPE varchar(30)', /was: column label character varying\(20\) COLLATE "default"; now: column label character varying\(30\)/],
+    [
+      'a wider varchar',
+      'ALTER COLUMN label TYPE varchar(30)',
+      /was: column label character varying\(20\) COLLATE "default"; now: column label character varying\(30\)/,
+    ],
     ['NOT NULL dropped', 'ALTER COLUMN qty DROP NOT NULL', /was: column qty integer NOT NULL; now: column qty integer\)/],
     ['a new default', 'ALTER COLUMN qty SET DEFAULT 5', /now: column qty integer NOT NULL DEFAULT 5/],
     ['a CHECK constraint', 'ADD CONSTRAINT qty_small CHECK (qty < 1000)', /now: constraint qty_small CHECK \(\(qty < 1000\)\)/],
@@ -75,8 +79,8 @@ describe('tables in an inheritance tree', () => {
     await db.query('CREATE TABLE pcg_parent (id int PRIMARY KEY, qty int)');
     await db.query('CREATE TABLE pcg_child (extra int) INHERITS (pcg_parent)');
     await db.query('ALTER TABLE pcg_child ADD PRIMARY KEY (id)');
-    await expect(migratePg('pcg_parent', 'ADD COLUMN x int')).rejects.toThrow(/public\.pcg_parent has inheriting tables \(pcg_child\)/);
-    await expect(migratePg('pcg_child', 'ADD COLUMN x int')).rejects.toThrow(/public\.pcg_child inherits from pcg_parent/);
+    await expect(migratePg('pcg_parent', 'ADD COLUMN x int')).rejects.toThrow(/public\.pcg_parent has inheriting tables \(public\.pcg_child\)/);
+    await expect(migratePg('pcg_child', 'ADD COLUMN x int')).rejects.toThrow(/public\.pcg_child inherits from public\.pcg_parent/);
     expect([...(await pgHelpers(db, 'pcg_parent')), ...(await pgHelpers(db, 'pcg_child'))]).toEqual([]);
   });
 });
@@ -115,7 +119,7 @@ describe('a materialized view on the table', () => {
   it('is refused up front, naming it: it would stay bound to the old table', async () => {
     await seed('pcg_mat');
     await db.query('CREATE MATERIALIZED VIEW pcg_mv AS SELECT qty, count(*) FROM pcg_mat GROUP BY qty');
-    await expect(migratePg('pcg_mat', 'ADD COLUMN extra int')).rejects.toThrow(/materialized view\(s\) pcg_mv depend on public\.pcg_mat/);
+    await expect(migratePg('pcg_mat', 'ADD COLUMN extra int')).rejects.toThrow(/materialized view\(s\) public\.pcg_mv depend on public\.pcg_mat/);
     expect(await pgHelpers(db, 'pcg_mat')).toEqual([]);
   });
 });
@@ -124,8 +128,10 @@ describe('a view using a column the ALTER changes', () => {
   it('is refused up front, naming view and column; a view on other columns is no obstacle', async () => {
     await seed('pcg_vt');
     await db.query('CREATE VIEW pcg_v AS SELECT id, qty FROM pcg_vt');
-    await expect(migratePg('pcg_vt', 'ALTER COLUMN qty TYPE bigint')).rejects.toThrow(/view\(s\) pcg_v \(qty\) use column\(s\) the ALTER drops, renames or retypes/);
-    await expect(migratePg('pcg_vt', 'RENAME COLUMN qty TO amount')).rejects.toThrow(/view\(s\) pcg_v \(qty\)/);
+    await expect(migratePg('pcg_vt', 'ALTER COLUMN qty TYPE bigint')).rejects.toThrow(
+      /view\(s\) public\.pcg_v \(qty\) use column\(s\) the ALTER drops, renames or retypes/,
+    );
+    await expect(migratePg('pcg_vt', 'RENAME COLUMN qty TO amount')).rejects.toThrow(/view\(s\) public\.pcg_v \(qty\)/);
     expect(await pgHelpers(db, 'pcg_vt')).toEqual([]);
     await db.query('ALTER TABLE pcg_vt ADD COLUMN other int');
     const result = await migratePg('pcg_vt', 'ALTER COLUMN other TYPE bigint');

@@ -4,17 +4,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentReporter, type Reporter } from '../src/core/reporter.js';
-import {
-  differences,
-  migratePg,
-  migrateUnderWrites,
-  pgDropTables,
-  pgHelpers,
-  pgPool,
-  pgSchemaOf,
-  pgTwins,
-  postgresDatabase,
-} from './support/pg.js';
+import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, postgresDatabase } from './support/pg.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
 let db: pg.Pool;
@@ -24,9 +14,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  await pgDropTables(db, [
-    'pci_bulk', 'pci_bulk_m', 'pci_ddl', 'pci_ddl_m', 'pci_retype', 'pci_retype_m', 'pci_trunc', 'pci_trunc_m',
-  ]);
+  await pgDropTables(db, ['pci_bulk', 'pci_bulk_m', 'pci_ddl', 'pci_ddl_m', 'pci_retype', 'pci_retype_m', 'pci_trunc', 'pci_trunc_m']);
   await db.end();
 });
 
@@ -95,13 +83,17 @@ describe('a large transaction during the copy', () => {
     // Both tables in one transaction, as the workload does, so the mirror stays the ground truth. Only
     // seeded rows: a row inserted between the two statements would be seen by the second one only.
     const bulk = once(() =>
-      inOneTransaction(
-        ['pci_bulk', 'pci_bulk_m'].map((t) => `UPDATE ${t} SET qty = qty + 1000, body = body || ' bulk' WHERE id <= ${SEED} AND id % 10 <> 0`),
-      ),
+      inOneTransaction(['pci_bulk', 'pci_bulk_m'].map((t) => `UPDATE ${t} SET qty = qty + 1000, body = body || ' bulk' WHERE id <= ${SEED} AND id % 10 <> 0`)),
     );
-    const { result, stats } = await migrateUnderWrites(db, ['pci_bulk', 'pci_bulk_m'], 'ALTER COLUMN qty TYPE bigint, ADD COLUMN extra int', smallWrites(SEED), {
-      options: { chunkTimeMs: 20, maxRowsPerSec: 60_000, reporter: bulk.reporter },
-    });
+    const { result, stats } = await migrateUnderWrites(
+      db,
+      ['pci_bulk', 'pci_bulk_m'],
+      'ALTER COLUMN qty TYPE bigint, ADD COLUMN extra int',
+      smallWrites(SEED),
+      {
+        options: { chunkTimeMs: 20, maxRowsPerSec: 60_000, reporter: bulk.reporter },
+      },
+    );
     expect(await bulk.done()).toBeUndefined();
     expect(stats.errors).toEqual([]);
     expect(result.changesApplied).toBeGreaterThan(0);
@@ -148,9 +140,7 @@ describe.each([
     load.start();
     try {
       // Slowed down so that the interference lands well inside the copy, and writes follow it.
-      await expect(migratePg(table, 'ADD COLUMN extra int', { chunkTimeMs: 20, maxRowsPerSec: 20_000, reporter: action.reporter })).rejects.toThrow(
-        message,
-      );
+      await expect(migratePg(table, 'ADD COLUMN extra int', { chunkTimeMs: 20, maxRowsPerSec: 20_000, reporter: action.reporter })).rejects.toThrow(message);
     } finally {
       await load.stop();
     }

@@ -15,13 +15,23 @@ beforeAll(() => {
 
 afterAll(async () => {
   await pgDropTables(db, [
-    'pck_nokey', 'pck_ri_index', 'pck_ri_index_m', 'pck_ri_full', 'pck_ri_full_m', 'pck_comp', 'pck_comp_m', 'pck_ident', 'pck_ident_m', 'pck_gen', 'pck_gen_m', 'pck_parted',
+    'pck_nokey',
+    'pck_ri_index',
+    'pck_ri_index_m',
+    'pck_ri_full',
+    'pck_ri_full_m',
+    'pck_comp',
+    'pck_comp_m',
+    'pck_ident',
+    'pck_ident_m',
+    'pck_gen',
+    'pck_gen_m',
+    'pck_parted',
   ]);
   await db.end();
 });
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
-
 
 /** Refused before anything is created: the message, no helper objects, the table as it was. */
 async function expectRefused(table: string, alter: string, message: RegExp) {
@@ -36,12 +46,7 @@ async function expectRefused(table: string, alter: string, message: RegExp) {
 describe('a table without a primary key', () => {
   beforeAll(async () => {
     // A unique index over a nullable column cannot identify rows.
-    await pgTwins(
-      db,
-      ['pck_nokey'],
-      `CREATE TABLE {t} (code text UNIQUE, v int)`,
-      `INSERT INTO {t} SELECT 'c' || g, g FROM generate_series(1, 10000) g`,
-    );
+    await pgTwins(db, ['pck_nokey'], `CREATE TABLE {t} (code text UNIQUE, v int)`, `INSERT INTO {t} SELECT 'c' || g, g FROM generate_series(1, 10000) g`);
   });
 
   it('is refused up front, naming the fix', async () => {
@@ -164,7 +169,7 @@ describe('a composite key that updates change', () => {
     return { sql: `DELETE FROM {t} WHERE region = $1 AND name = $2 AND at = $3 AND n = $4`, values: [w, ...from] };
   }
 
-  it('ends with exactly the mirror\'s rows', async () => {
+  it("ends with exactly the mirror's rows", async () => {
     const alter = `ALTER COLUMN v TYPE varchar(300), ADD COLUMN extra int DEFAULT 3`;
     const { result, stats } = await migrateUnderWrites(db, ['pck_comp', 'pck_comp_m'], alter, writes, { options: { chunkTimeMs: 10 } });
     expect(stats.errors).toEqual([]);

@@ -15,7 +15,16 @@ beforeAll(() => {
 
 afterAll(async () => {
   await pgDropTables(db, [
-    'pcv_toast_default', 'pcv_toast_default_m', 'pcv_toast_full', 'pcv_toast_full_m', 'pcv_types', 'pcv_types_m', 'pcv_special', 'pcv_special_m', 'pcv_coll', 'pcv_coll_m',
+    'pcv_toast_default',
+    'pcv_toast_default_m',
+    'pcv_toast_full',
+    'pcv_toast_full_m',
+    'pcv_types',
+    'pcv_types_m',
+    'pcv_special',
+    'pcv_special_m',
+    'pcv_coll',
+    'pcv_coll_m',
   ]);
   await db.query(`DROP TYPE IF EXISTS pcv_mood CASCADE`);
   await db.query(`DROP DOMAIN IF EXISTS pcv_positive, pcv_email CASCADE`);
@@ -23,7 +32,6 @@ afterAll(async () => {
 });
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
-
 
 /** 6,400 characters of md5 hex per value, stored out of line and uncompressed (STORAGE EXTERNAL). */
 const big = (seed: string) => `(SELECT string_agg(md5(g::text || ${seed}), '') FROM generate_series(1, 200) g)`;
@@ -192,7 +200,7 @@ describe('timestamps across time zones, infinities, BC dates, NaN, -0, int8 beyo
     return { sql: `UPDATE {t} SET at = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM {t} WHERE at = $1 AND id = $2)`, values: [at, id] };
   }
 
-  it('carries every value exactly, whatever the sessions\' TimeZone', async () => {
+  it("carries every value exactly, whatever the sessions' TimeZone", async () => {
     const alter = `ALTER COLUMN big TYPE numeric, ALTER COLUMN n TYPE numeric, ADD COLUMN extra int DEFAULT 1`;
     const zoned = pgPoolIn(ZONE);
     try {
@@ -254,7 +262,7 @@ describe('a text key under a non-C collation', () => {
     return { sql: `DELETE FROM {t} WHERE k = $1`, values: [mine.splice(rnd(mine.length), 1)[0]] };
   }
 
-  it('walks the keys in the column\'s collation order and misses none', async () => {
+  it("walks the keys in the column's collation order and misses none", async () => {
     // Many small chunks: every boundary is a place where the wrong order would skip or repeat rows.
     const { result, stats } = await migrateUnderWrites(db, ['pcv_coll', 'pcv_coll_m'], 'ADD COLUMN extra int', writes, {
       options: { chunkTimeMs: 5 },

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeBuffer } from '../src/core/change-buffer.js';
+import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
 import type { CatchUp, Engine, Key, Migration } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { runCli } from './support/mysql.js';
@@ -136,7 +136,7 @@ describe('change stream', () => {
     const migration = await prepare('pe_stream', 'ADD COLUMN n int');
     await migration.createShadow();
     const sink = new Recorder();
-    const stream = await migration.openChanges(sink);
+    const stream = await migration.changes.open(sink);
     try {
       await db.query(`SET timezone = 'UTC'`);
       await db.query(`INSERT INTO pe_stream VALUES ('b', '2024-01-02 03:04:05.123456+00', 'y')`);
@@ -146,22 +146,21 @@ describe('change stream', () => {
       const head = await stream.head();
       await waitFor('the head', () => sink.seen !== null && engine.comparePositions(sink.seen, head) >= 0, null, 10_000);
       const b: Key = ['b', '2024-01-02 03:04:05.123456+00'];
-      expect(sink.received).toEqual([
-        b,
-        b,
-        ['c', '2024-01-01 00:00:00.000001+00'],
-        ['a', '2024-01-01 00:00:00.000001+00'],
-        b,
-      ]);
+      expect(sink.received).toEqual([b, b, ['c', '2024-01-01 00:00:00.000001+00'], ['a', '2024-01-01 00:00:00.000001+00'], b]);
       // The stream position only moves when told what is applied.
       await stream.acknowledge(head);
-      await waitFor('the acknowledgement', async () => {
-        const { rows } = await db.query(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [
-          (migration.plan.detail as { slot: string }).slot,
-          head.lsn,
-        ]);
-        return rows[0].ok;
-      }, null, 10_000);
+      await waitFor(
+        'the acknowledgement',
+        async () => {
+          const { rows } = await db.query(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [
+            (migration.plan.detail as { slot: string }).slot,
+            head.lsn,
+          ]);
+          return rows[0].ok;
+        },
+        null,
+        10_000,
+      );
       await db.query(`TRUNCATE pe_stream`);
       await waitFor('the failure', () => sink.failure !== null, null, 10_000);
       expect(sink.failure!.message).toMatch(/truncated during the migration/);
@@ -185,7 +184,7 @@ describe('copy, apply and checksum', () => {
     expect(migration.plan.summary.join('\n')).toMatch(/qty: integer -> bigint/);
     await migration.createShadow();
     const buffer = new ChangeBuffer();
-    const stream = await migration.openChanges(buffer);
+    const stream = await migration.changes.open(buffer);
     buffer.advance(stream.start);
     try {
       let after: Key | null = null;
@@ -255,9 +254,15 @@ describe('column mapping', () => {
     };
     const renamed = await copied('RENAME COLUMN v TO w', 'SELECT id, w FROM pe_map__new ORDER BY id');
     expect(renamed.summary).toContain('column v renamed to w');
-    expect(renamed.rows).toEqual([{ id: 1, w: 'a' }, { id: 2, w: null }]);
+    expect(renamed.rows).toEqual([
+      { id: 1, w: 'a' },
+      { id: 2, w: null },
+    ]);
     const converted = await copied('ALTER COLUMN n TYPE int USING n::int + 1, ADD COLUMN z int DEFAULT 5', 'SELECT n, z FROM pe_map__new ORDER BY id');
-    expect(converted.rows).toEqual([{ n: 42, z: 5 }, { n: 0, z: 5 }]);
+    expect(converted.rows).toEqual([
+      { n: 42, z: 5 },
+      { n: 0, z: 5 },
+    ]);
     expect(await helpers('pe_map')).toEqual([]);
   });
 });

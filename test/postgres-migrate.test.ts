@@ -60,7 +60,9 @@ describe('what is bound to the old table moves to the new one', () => {
 
   it('the old indexes step aside under free names, so a rollback (the old table swapped back in) can be migrated again', async () => {
     const indexesOf = async (table: string) =>
-      (await db.query(`SELECT relname FROM pg_index JOIN pg_class ON oid = indexrelid WHERE indrelid = $1::regclass ORDER BY 1`, [table])).rows.map((r) => r.relname);
+      (await db.query(`SELECT relname FROM pg_index JOIN pg_class ON oid = indexrelid WHERE indrelid = $1::regclass ORDER BY 1`, [table])).rows.map(
+        (r) => r.relname,
+      );
     await db.query('DROP TABLE IF EXISTS pm_stray');
     await db.query('CREATE TABLE pm_stray (id int CONSTRAINT pm_parent_pkey__old PRIMARY KEY)');
     await migratePg('pm_parent', 'ADD COLUMN again int');
@@ -146,9 +148,7 @@ describe('an interrupted run', () => {
     const stop = new AbortController();
     // Ctrl-C in the middle of the copy, after the slot and the publication exist.
     const reporter = { ...silentReporter, progress: () => stop.abort('test interrupt') };
-    await expect(
-      migratePg('pm_abort', 'ADD COLUMN x int', { chunkTimeMs: 5, signal: stop.signal, reporter }),
-    ).rejects.toThrow(/aborted: test interrupt/);
+    await expect(migratePg('pm_abort', 'ADD COLUMN x int', { chunkTimeMs: 5, signal: stop.signal, reporter })).rejects.toThrow(/aborted: test interrupt/);
     expect(await pgHelpers(db, 'pm_abort')).toEqual([]);
     expect((await db.query(`SELECT count(*) AS n, sum(hashtext(v)) AS h FROM pm_abort`)).rows).toEqual(before.rows);
     expect(await pgSchemaOf(db, 'pm_abort')).toHaveLength(2);

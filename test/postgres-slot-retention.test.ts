@@ -8,7 +8,7 @@ const t = 'slot_kept';
 const args = ['--url', pgUrl(), '--table', t, '--alter', 'ADD COLUMN x int'];
 
 /** A slot left by a dead run keeps every WAL segment from then on: the operator is told how much. */
-describe('the WAL a dead run\'s slot retains (PostgreSQL)', () => {
+describe("the WAL a dead run's slot retains (PostgreSQL)", () => {
   let db: pg.Pool;
   beforeAll(() => {
     db = pgPool();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/core/runner.js';
+import { migrate } from '../src/core/migrate/runner.js';
 import { databases, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
 

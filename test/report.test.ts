@@ -50,7 +50,23 @@ function finishedRun(): RunState {
 describe('writeReport', () => {
   it('writes the timeline and figures of a successful run as markdown and JSON', async () => {
     const out = path.join(dir, 'reports', 'nested');
-    const files = await writeReport(out, { state: finishedRun(), result: { checksumRounds: 3, resumed: false, mappingProofs: [{ rows: 2000, columns: 4, notCompared: [] }, { rows: 1800, columns: 4, notCompared: [] }], keysCompared: 412, keysComparedAtCutover: 17 } }, 'success');
+    const files = await writeReport(
+      out,
+      {
+        state: finishedRun(),
+        result: {
+          checksumRounds: 3,
+          resumed: false,
+          mappingProofs: [
+            { rows: 2000, columns: 4, notCompared: [] },
+            { rows: 1800, columns: 4, notCompared: [] },
+          ],
+          keysCompared: 412,
+          keysComparedAtCutover: 17,
+        },
+      },
+      'success',
+    );
     expect(files).toEqual({
       markdown: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.md'),
       json: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.json'),

@@ -64,7 +64,7 @@ describe('MariaDB primary and replica', () => {
 
   // A starting mariadbd deletes every #sql* file in its tmpdir: with a shared /tmp, any other
   // instance starting (another checkout's, a test's own) would delete our temporary tables.
-  it('keeps its temporary files in a directory of its own, apart from the replica\'s', async () => {
+  it("keeps its temporary files in a directory of its own, apart from the replica's", async () => {
     primary ??= await mysql.createConnection(env('SHADOWCUT_MYSQL_URL'));
     const other = await mysql.createConnection(env('SHADOWCUT_MYSQL_REPLICA_URL'));
     const [[p]] = await primary.query<RowDataPacket[]>('SELECT @@tmpdir AS dir');
@@ -141,7 +141,8 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
   const home = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-private-'));
   const clone = path.join(home, 'clone');
   const script = path.join(clone, 'scripts', 'servers.sh');
-  const run = (command: string) => spawnSync('bash', [script, command], { encoding: 'utf8', env: { ...process.env, SHADOWCUT_SERVERS_DIR: '' }, timeout: 300_000 });
+  const run = (command: string) =>
+    spawnSync('bash', [script, command], { encoding: 'utf8', env: { ...process.env, SHADOWCUT_SERVERS_DIR: '' }, timeout: 300_000 });
 
   afterAll(() => {
     run('down');

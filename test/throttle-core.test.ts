@@ -31,7 +31,7 @@ const newState = () => runState('th_t', 'ADD COLUMN x INT', 'mysql');
 
 /** Polls until `done` or the deadline; returns whether it happened. */
 async function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const until = Date.now() + ms; Date.now() < until; ) {
+  for (const until = Date.now() + ms; Date.now() < until;) {
     if (done()) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -42,7 +42,12 @@ describe('windows', () => {
   it('reads HH:MM-HH:MM, also across midnight', () => {
     const at = (h: number, m: number) => new Date(2026, 0, 1, h, m);
     const night = parseWindow('23:30-02:00');
-    expect([inWindow(night, at(23, 45)), inWindow(night, at(1, 59)), inWindow(night, at(2, 0)), inWindow(night, at(12, 0))]).toEqual([true, true, false, false]);
+    expect([inWindow(night, at(23, 45)), inWindow(night, at(1, 59)), inWindow(night, at(2, 0)), inWindow(night, at(12, 0))]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     const day = parseWindow('01:00-05:00');
     expect([inWindow(day, at(0, 59)), inWindow(day, at(1, 0)), inWindow(day, at(4, 59)), inWindow(day, at(5, 0))]).toEqual([false, true, true, false]);
     expect(() => parseWindow('1-5')).toThrow(/HH:MM-HH:MM/);

@@ -74,7 +74,14 @@ describe.each(databases)('verify ($name)', ({ open }) => {
     expect(limited.rowsTouched).toBe(ROWS);
 
     // --where narrows the rows looked at; several expectations are all required.
-    const where = await verifyOn(db, { table: 'vf_expect', expect: [{ lhs: 'email_new', rhs: 'lower(email)' }, { lhs: 'n', rhs: 'id' }], where: 'id > 1000' });
+    const where = await verifyOn(db, {
+      table: 'vf_expect',
+      expect: [
+        { lhs: 'email_new', rhs: 'lower(email)' },
+        { lhs: 'n', rhs: 'id' },
+      ],
+      where: 'id > 1000',
+    });
     expect(keys(where)).toEqual([1201, 2999]);
     expect(where.rowsTouched).toBe(ROWS - 1000);
 
@@ -112,13 +119,14 @@ describe.each(databases)('verify ($name)', ({ open }) => {
     await makeTable(db, 'vf_b');
     await db.query(`UPDATE vf_b SET n = -1 WHERE id IN (100, 200)`);
     // After the first row-by-row look, 100 is put right, as a second write of the same change would.
-    const fixAfterFirstLook = (engine: Engine) => withView(engine, (view) => ({
-      async differingKeys(range) {
-        const found = await view.differingKeys(range);
-        if (found.length) await db.query(`UPDATE vf_b SET n = 100 WHERE id = 100`);
-        return found;
-      },
-    }));
+    const fixAfterFirstLook = (engine: Engine) =>
+      withView(engine, (view) => ({
+        async differingKeys(range) {
+          const found = await view.differingKeys(range);
+          if (found.length) await db.query(`UPDATE vf_b SET n = 100 WHERE id = 100`);
+          return found;
+        },
+      }));
     const r = await verifyOn(db, { table: 'vf_a', against: 'vf_b' }, {}, fixAfterFirstLook);
     expect(keys(r)).toEqual([200]);
     expect(r.detail.settledOnRecheck).toBe(1);
@@ -157,7 +165,7 @@ describe.each(databases)('verify ($name)', ({ open }) => {
     const refusals: [string[], RegExp][] = [
       [['--table', 'vf_a'], /give one of --expect/],
       [['--table', 'vf_a', '--expect', 'a = b', '--against', 'vf_b'], /give one of --expect/],
-      [['--table', 'vf_a', '--expect', 'email_new'], /not of the form lhs = rhs/],
+      [['--table', 'vf_a', '--expect', 'email_new = email = n'], /neither lhs = rhs \(one top-level =\) nor a condition/],
       [['--table', 'vf_a', '--expect', 'email_new = lower(nope)'], /--expect fails/],
       [['--table', 'vf_nope', '--expect', 'a = b'], /vf_nope does not exist/],
       [['--table', 'vf_a', '--against', 'vf_nope'], /vf_nope does not exist/],

@@ -5,7 +5,7 @@
 import type mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeBuffer } from '../src/core/change-buffer.js';
+import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
 import type { ChangeStream, Engine, Migration } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
@@ -20,7 +20,7 @@ async function copied(engine: Engine, table: string, alter: string, url: string)
   const migration = await engine.prepare({ url, table, alter });
   await migration.createShadow();
   const buffer = new ChangeBuffer();
-  const stream = await migration.openChanges(buffer);
+  const stream = await migration.changes.open(buffer);
   await migration.copyRange({ after: null, upTo: null });
   return { migration, buffer, stream };
 }
@@ -113,10 +113,14 @@ describe('PostgreSQL: a commit waiting for a synchronous standby', () => {
       await writer.query(`INSERT INTO vis_pg VALUES (11, 'inserted')`);
       const commit = writer.query('COMMIT');
       commit.catch(() => {});
-      await waitFor('the writer waiting for the standby', async () => {
-        const { rows } = await db.query('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid]);
-        return rows[0]?.wait_event === 'SyncRep';
-      }, null);
+      await waitFor(
+        'the writer waiting for the standby',
+        async () => {
+          const { rows } = await db.query('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid]);
+          return rows[0]?.wait_event === 'SyncRep';
+        },
+        null,
+      );
       // Still invisible to everyone else while it waits.
       expect((await db.query('SELECT count(*)::int AS n FROM vis_pg WHERE id = 5')).rows[0].n).toBe('1');
 
@@ -199,10 +203,14 @@ describe('MySQL/MariaDB: a commit waiting for a semi-synchronous replica', () =>
       await writer.query(`INSERT INTO vis_my VALUES (11, 'inserted')`);
       const commit = writer.query('COMMIT');
       commit.catch(() => {});
-      await waitFor('the writer waiting for the acknowledgement', async () => {
-        const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [writer.threadId]);
-        return /semi-sync|semisync/i.test(String(rows[0]?.STATE));
-      }, null);
+      await waitFor(
+        'the writer waiting for the acknowledgement',
+        async () => {
+          const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [writer.threadId]);
+          return /semi-sync|semisync/i.test(String(rows[0]?.STATE));
+        },
+        null,
+      );
       // UPDATE reports before and after images: 4 keys, 3 distinct.
       await applyWhileInvisible(run.migration, run.buffer, 3, async () => {
         await commit;

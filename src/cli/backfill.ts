@@ -8,13 +8,15 @@ import type { CheckResult } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
+import { addUrlOptions } from './connection.js';
 
 const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
 
 export function backfillCommand(): Command {
-  const command = new Command('backfill')
-    .description('fill a column in small committed keyset batches: UPDATE <table> SET ... [WHERE ...], throttled, resumable')
-    .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
+  const command = addUrlOptions(
+    new Command('backfill').description('fill a column in small committed keyset batches: UPDATE <table> SET ... [WHERE ...], throttled, resumable'),
+    { required: true },
+  )
     .requiredOption('--table <name>', 'the table (PostgreSQL: schema.name, default schema public)')
     .requiredOption('--set <assignments>', '"col = expr[, col2 = expr2]", in the engine\'s own SQL, as after UPDATE ... SET')
     .option('--where <predicate>', 'update only rows matching this (e.g. "email_new IS NULL"): makes a rerun find nothing left to do')
@@ -35,16 +37,17 @@ export function backfillCommand(): Command {
     const operation = await startOperation(opts, state, reporter, table);
     const json = opts.json ? (output as JsonReporter) : null;
     try {
-      const run = () => backfill(engine, request, {
-        execute: opts.execute,
-        resume: opts.resume,
-        batchRows: opts.batchRows,
-        ...throttleConfig(opts),
-        reporter,
-        state,
-        hook: operation.hook,
-        signal: operation.signal,
-      });
+      const run = () =>
+        backfill(engine, request, {
+          execute: opts.execute,
+          resume: opts.resume,
+          batchRows: opts.batchRows,
+          ...throttleConfig(opts),
+          reporter,
+          state,
+          hook: operation.hook,
+          signal: operation.signal,
+        });
       const result = await recordStage({
         record: opts.execute,
         engine,
@@ -61,7 +64,8 @@ export function backfillCommand(): Command {
       printResult(result, json);
     } catch (error) {
       // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
-      if (error instanceof BackfillRefused && !opts.execute) printChecks(error.checks, json, 'dry run: refused by the failed check(s) above; nothing was changed');
+      if (error instanceof BackfillRefused && !opts.execute)
+        printChecks(error.checks, json, 'dry run: refused by the failed check(s) above; nothing was changed');
       await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
       throw error;
     } finally {

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { RunClaim } from '../core/claim.js';
 import { createEngine } from '../engines/index.js';
+import { addUrlOptions } from './connection.js';
 
 export function cleanupCommand(): Command {
-  return new Command('cleanup')
-    .description('remove the helper objects a dead run left behind (shadow table, sentry, stream objects)')
-    .requiredOption('--url <url>', 'database URL, as for migrate')
+  return addUrlOptions(new Command('cleanup').description('remove the helper objects a dead run left behind (shadow table, sentry, stream objects)'), {
+    required: true,
+  })
     .requiredOption('--table <name>', 'the table the run was changing')
     .option('--drop-old', 'also drop the kept original (<name>__old)', false)
     .action(async (opts) => {

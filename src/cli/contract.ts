@@ -6,19 +6,32 @@ import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor, type JsonReporter } from './render.js';
+import { addUrlOptions } from './connection.js';
 
 export function contractCommand(): Command {
-  return new Command('contract')
-    .description('drop a column, an index or a table no longer used: checked first, optionally kept in a backup, with a short lock timeout')
-    .requiredOption('--url <url>', 'database URL, as for migrate')
+  return addUrlOptions(
+    new Command('contract').description(
+      'drop a column, an index or a table no longer used: checked first, optionally kept in a backup, with a short lock timeout',
+    ),
+    { required: true },
+  )
     .requiredOption('--table <name>', 'the table')
     .option('--drop-column <list>', 'column(s) to drop, comma-separated')
     .option('--drop-index <name>', 'index to drop (PostgreSQL: DROP INDEX CONCURRENTLY)')
     .option('--drop-table', 'drop the table itself', false)
     .option('--backup-to <table>', 'keep what goes: the key and the dropped columns copied here first; with --drop-table, the table is renamed to it')
     .option('--execute', 'make the change; without it, list what would go and every check', false)
-    .option('--force', 'go ahead although query statistics or text searches saw it used (never past a view, foreign key, generated column, constraint or trigger)', false)
-    .option('--lock-timeout-ms <ms>', 'longest wait for the table\'s lock per attempt', positiveInt, defaultContractOptions.lockTimeoutMs)
+    .option(
+      '--force',
+      'go ahead although query statistics or text searches saw it used (never past a view, foreign key, generated column, constraint or trigger)',
+      false,
+    )
+    .option(
+      '--drop-unique',
+      'with --drop-index: drop a UNIQUE index although duplicates are then accepted (it drops an integrity guarantee; --force does not)',
+      false,
+    )
+    .option('--lock-timeout-ms <ms>', "longest wait for the table's lock per attempt", positiveInt, defaultContractOptions.lockTimeoutMs)
     .option('--attempts <n>', 'attempts at the DROP before giving up (backoff between)', positiveInt, defaultContractOptions.attempts)
     .option('--chunk-rows <n>', 'rows per committed chunk of the backup copy', positiveInt, defaultContractOptions.chunkRows)
     .option('--json', 'the result as one JSON line on stdout', false)
@@ -30,15 +43,21 @@ export function contractCommand(): Command {
       const signal = interruptSignal();
       const engine = await createEngine(opts.url);
       try {
-        const run = () => contract(engine, { table: opts.table, drop, backupTo: opts.backupTo }, {
-          execute: opts.execute,
-          force: opts.force,
-          lockTimeoutMs: opts.lockTimeoutMs,
-          attempts: opts.attempts,
-          chunkRows: opts.chunkRows,
-          reporter,
-          signal,
-        });
+        const run = () =>
+          contract(
+            engine,
+            { table: opts.table, drop, backupTo: opts.backupTo },
+            {
+              execute: opts.execute,
+              force: opts.force,
+              dropUnique: opts.dropUnique,
+              lockTimeoutMs: opts.lockTimeoutMs,
+              attempts: opts.attempts,
+              chunkRows: opts.chunkRows,
+              reporter,
+              signal,
+            },
+          );
         const result = await recordStage({
           record: opts.execute,
           engine,

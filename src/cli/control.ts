@@ -16,6 +16,7 @@ import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
+import { addUrlOptions } from './connection.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
 
@@ -27,12 +28,13 @@ interface ControlOptions {
 }
 
 export function statusCommand(): Command {
-  return controlCommand('status', 'show where a running migration stands')
-    .option('--url <url>', 'database URL: when no run answers, name what a dead run left behind (and the WAL its slot retains)')
-    .action(async (opts: ControlOptions & { url?: string }) => {
+  // With a URL (any of the usual three ways): when no run answers, name what a dead run left behind (and the WAL its slot retains).
+  return addUrlOptions(controlCommand('status', 'show where a running migration stands'), { required: false }).action(
+    async (opts: ControlOptions & { url?: string }) => {
       const answer = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
       process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
-    });
+    },
+  );
 }
 
 /** No run answers: with --url, say what a dead run left, which is what the operator must act on. */
@@ -51,8 +53,10 @@ async function deadRun(opts: ControlOptions & { url?: string }, error: unknown):
 }
 
 export function pauseCommand(): Command {
-  return simpleCommand('pause', 'hold the copy back (changes keep being applied) until "shadowcut resume"', (a) =>
-    `${a.table}: copy paused before its next chunk; changes keep being applied; "shadowcut resume" goes on`,
+  return simpleCommand(
+    'pause',
+    'hold the copy back (changes keep being applied) until "shadowcut resume"',
+    (a) => `${a.table}: copy paused before its next chunk; changes keep being applied; "shadowcut resume" goes on`,
   );
 }
 
@@ -68,7 +72,7 @@ export function cutoverCommand(): Command {
 
 export function abortCommand(): Command {
   return controlCommand('abort', 'stop a running migration; its helper objects are removed, the table is left as it was')
-    .option('--reason <text>', 'why, for the run\'s log and report')
+    .option('--reason <text>', "why, for the run's log and report")
     .action(async (opts: ControlOptions & { reason?: string }) => {
       const answer = await control(opts, { command: 'abort', reason: opts.reason });
       print(opts, answer, `${answer.table}: aborting (${answer.abortReason}); the run removes its helper objects and stops`);
@@ -89,8 +93,8 @@ function controlCommand(name: string, description: string): Command {
   return new Command(name)
     .description(description)
     .option('--table <name>', 'the table being changed: db.table or schema.table, or just the name if only one such run is going')
-    .addOption(new Option('--socket <path>', 'the run\'s control socket (default: found from --table)').conflicts('port'))
-    .addOption(new Option('--port <n>', 'the run\'s control TCP port on 127.0.0.1').argParser(positiveInt))
+    .addOption(new Option('--socket <path>', "the run's control socket (default: found from --table)").conflicts('port'))
+    .addOption(new Option('--port <n>', "the run's control TCP port on 127.0.0.1").argParser(positiveInt))
     .option('--json', 'print the answer as JSON', false);
 }
 
@@ -170,7 +174,10 @@ function names(qualified: string, given: string): boolean {
 function describe(a: Running): string {
   const s = a.status;
   const settings = a.settings;
-  const thresholds = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k}=${v}`).join(',') || 'none';
+  const thresholds = (t: Record<string, number>) =>
+    Object.entries(t)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || 'none';
   let state: string = s.state;
   if (a.abortReason) state += `, aborting: ${a.abortReason}`;
   else if (a.paused && s.state !== 'paused') state += ', pause requested';

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { timeline } from '../core/history/markdown.js';
 import { createEngine } from '../engines/index.js';
+import { addUrlOptions } from './connection.js';
 
 export function historyCommand(): Command {
-  return new Command('history')
-    .description("print a table's timeline: every plan, migrate, backfill, verify and contract stage it has had")
-    .requiredOption('--url <url>', 'database URL, as for migrate')
+  return addUrlOptions(new Command('history').description("print a table's timeline: every plan, migrate, backfill, verify and contract stage it has had"), {
+    required: true,
+  })
     .requiredOption('--table <name>', 'the table')
     .option('--json', 'one JSON object per stage, one per line', false)
     .action(async (opts) => {

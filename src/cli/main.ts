@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
+import { redactArgument, redactUrlsIn } from '../core/secrets.js';
 import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';
@@ -9,6 +10,12 @@ import { migrateCommand } from './migrate.js';
 import { planCommand } from './plan.js';
 import { verifyCommand } from './verify.js';
 import { contractCommand } from './contract.js';
+
+// A password in a --url on the command line was visible in ps from the start: hide it as soon as
+// Node runs (Linux rewrites /proc/<pid>/cmdline). This shortens the exposure, it does not remove it:
+// --url-file and SHADOWCUT_URL keep it out of ps altogether.
+const shownArgs = process.argv.slice(2).map(redactArgument);
+if (shownArgs.some((arg, i) => arg !== process.argv[i + 2])) process.title = ['shadowcut', ...shownArgs].join(' ');
 
 // Usage errors read like every other refusal: one line, "shadowcut: ...".
 const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
@@ -41,9 +48,10 @@ try {
     process.exit(error.exitCode === 0 ? 0 : 2);
   }
   if (error instanceof UserError) {
-    process.stderr.write(`shadowcut: ${error.message}\n`);
+    // Every message that quotes a URL already hides its password; this is the net under them all.
+    process.stderr.write(`shadowcut: ${redactUrlsIn(error.message)}\n`);
     process.exit(error.exitCode);
   }
-  process.stderr.write(`shadowcut: internal error: ${(error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(`shadowcut: internal error: ${redactUrlsIn((error as Error).stack ?? String(error))}\n`);
   process.exit(1);
 }

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
-import { defaultOptions, migrate, type MigrateResult } from '../core/runner.js';
+import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
@@ -9,6 +9,7 @@ import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
 import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
+import { addUrlOptions } from './connection.js';
 
 function deferMode(value: string): DeferIndexes {
   if (value === 'auto' || value === 'on' || value === 'off') return value;
@@ -16,15 +17,21 @@ function deferMode(value: string): DeferIndexes {
 }
 
 export function migrateCommand(): Command {
-  const command = new Command('migrate')
-    .description('change a table online: shadow table, copy, follow changes, verify, cut over')
-    .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
+  const command = addUrlOptions(new Command('migrate').description('change a table online: shadow table, copy, follow changes, verify, cut over'), {
+    required: true,
+  })
     .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
-    .requiredOption('--alter <clause>', 'what follows ALTER TABLE <name>, in the engine\'s own syntax')
+    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
     .option('--execute', 'make the change; without it, print the plan and preflight results only', false)
     .option('--chunk-time-ms <ms>', 'target duration of one copy chunk', positiveInt, defaultOptions.chunkTimeMs)
     .option('--lock-timeout-ms <ms>', 'longest wait for the cut-over lock per attempt', positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', 'cut-over attempts before giving up (backoff between)', positiveInt, defaultOptions.cutoverAttempts)
+    .option(
+      '--snapshot-wait-ms <ms>',
+      'in place: longest wait of an online index build for older transactions to end',
+      positiveInt,
+      defaultOptions.snapshotWaitMs,
+    )
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old', false)
     .option('--discard-foreign-keys', 'MySQL: migrate a table with foreign keys to other tables; the new table has none (as gh-ost)', false)
@@ -39,21 +46,27 @@ export function migrateCommand(): Command {
   command
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
     .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists');
-  addOperatorOptions(command, `${Object.keys(HOOK_EVENTS).filter((e) => e !== 'before-backfill').join(', ')}; a failing one stops the run before the cut-over`);
-  return command
-    .action(async (opts) => {
-      const { output, reporter } = reporterFor(opts.json);
-      await checkHooksDir(opts, reporter);
-      if (opts.attemptInstantDdl) reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
-      const engine = await createEngine(opts.url);
-      // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
-      // run's live settings are this state's.
-      const table = engine.qualify(opts.table);
-      const state = new RunState(settingsOf(opts), { table, alter: opts.alter, engine: engine.kind });
-      // A second run on the same table is refused here (its control socket answers), before anything is touched.
-      const operation = await startOperation(opts, state, reporter, table);
-      try {
-        const run = () => migrate(
+  addOperatorOptions(
+    command,
+    `${Object.keys(HOOK_EVENTS)
+      .filter((e) => e !== 'before-backfill')
+      .join(', ')}; a failing one stops the run before the cut-over`,
+  );
+  return command.action(async (opts) => {
+    const { output, reporter } = reporterFor(opts.json);
+    await checkHooksDir(opts, reporter);
+    if (opts.attemptInstantDdl)
+      reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
+    const engine = await createEngine(opts.url);
+    // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
+    // run's live settings are this state's.
+    const table = engine.qualify(opts.table);
+    const state = new RunState(settingsOf(opts), { table, alter: opts.alter, engine: engine.kind });
+    // A second run on the same table is refused here (its control socket answers), before anything is touched.
+    const operation = await startOperation(opts, state, reporter, table);
+    try {
+      const run = () =>
+        migrate(
           engine,
           {
             url: opts.url,
@@ -69,6 +82,7 @@ export function migrateCommand(): Command {
             forceCopy: opts.forceCopy,
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
+            snapshotWaitMs: opts.snapshotWaitMs,
             checksumChunkRows: opts.checksumChunkRows,
             dropOld: opts.dropOld,
             resume: opts.resume,
@@ -80,34 +94,40 @@ export function migrateCommand(): Command {
             signal: operation.signal,
           },
         );
-        const result = await recordStage({
-          record: opts.execute,
-          engine,
-          table: opts.table,
-          command: 'migrate',
-          stage: opts.alter,
-          reportDir: opts.reportDir,
-          reporter,
-          run,
-          describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
-          started: () => state.status.timeline.length > 0,
-        });
-        await operation.report('success', result);
-        printResult(result, opts.json ? (output as JsonReporter) : null);
-      } catch (error) {
-        // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
-        if (error instanceof RefusedByChecks && !opts.execute) printRefusal(error, opts.json ? (output as JsonReporter) : null);
-        await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
-        throw error;
-      } finally {
-        await operation.close();
-        await engine.close().catch(() => {});
-      }
-    });
+      const result = await recordStage({
+        record: opts.execute,
+        engine,
+        table: opts.table,
+        command: 'migrate',
+        stage: opts.alter,
+        reportDir: opts.reportDir,
+        reporter,
+        run,
+        describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
+        started: () => state.status.timeline.length > 0,
+      });
+      await operation.report('success', result);
+      printResult(result, opts.json ? (output as JsonReporter) : null);
+    } catch (error) {
+      // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
+      if (error instanceof RefusedByChecks && !opts.execute) printRefusal(error, opts.json ? (output as JsonReporter) : null);
+      await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+      throw error;
+    } finally {
+      await operation.close();
+      await engine.close().catch(() => {});
+    }
+  });
 }
 
 function checkLines(plan: Plan, checks: CheckResult[]): string[] {
-  return [`table: ${plan.table}`, `alter: ${plan.alter}`, ...plan.summary, 'preflight:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
+  return [
+    `table: ${plan.table}`,
+    `alter: ${plan.alter}`,
+    ...plan.summary,
+    'preflight:',
+    ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`),
+  ];
 }
 
 function printRefusal(refusal: RefusedByChecks, json: JsonReporter | null): void {
@@ -125,7 +145,13 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
   }
   const path = [`path: ${r.path} (${r.pathReason})`, ...partLines(r.parts)];
   if (!r.plan) {
-    const out = [`table: ${r.state.status.table}`, `alter: ${r.state.status.alter}`, ...path, 'in-place statements:', ...r.inPlaceStatements.map((s) => `  ${s}`)];
+    const out = [
+      `table: ${r.state.status.table}`,
+      `alter: ${r.state.status.alter}`,
+      ...path,
+      'in-place statements:',
+      ...r.inPlaceStatements.map((s) => `  ${s}`),
+    ];
     process.stdout.write([...out, ...doneLines(r)].join('\n') + '\n');
     return;
   }

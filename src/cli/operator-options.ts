@@ -135,7 +135,10 @@ export async function startOperation(opts: OperatorOpts, state: RunState, report
   const control = opts.execute ? await startControlServer(state, { table, socketPath: opts.controlSocket, port: opts.controlPort }) : null;
   if (control) {
     const port = control.port === undefined ? '' : `, port ${control.port}`;
-    reporter.info(`control: shadowcut status --table ${table} (socket ${control.socketPath}${port})`, { controlSocket: control.socketPath, controlPort: control.port });
+    reporter.info(`control: shadowcut status --table ${table} (socket ${control.socketPath}${port})`, {
+      controlSocket: control.socketPath,
+      controlPort: control.port,
+    });
   }
   const metrics = opts.metricsPort === undefined || !opts.execute ? null : await startMetricsServer(state, opts.metricsPort);
   if (metrics) reporter.info(`metrics on http://127.0.0.1:${metrics.port}/metrics`, { metricsPort: metrics.port });
@@ -173,4 +176,3 @@ function logHook(reporter: Reporter, run: HookRun): void {
     stderr: run.stderr,
   });
 }
-

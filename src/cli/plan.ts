@@ -1,15 +1,17 @@
 import { Command } from 'commander';
 import { UserError } from '../core/errors.js';
 import { planAlter } from '../core/plan/plan.js';
-import { defaultOptions } from '../core/runner.js';
+import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
+import { addUrlOptions } from './connection.js';
 
 export function planCommand(): Command {
-  return new Command('plan')
-    .description('explain what migrate would do with an ALTER, before anything is done: in place or copy, size, time, locks, safer stages')
-    .requiredOption('--url <url>', 'mysql://user:pass@host:port/db or postgres://user:pass@host:port/db')
+  return addUrlOptions(
+    new Command('plan').description('explain what migrate would do with an ALTER, before anything is done: in place or copy, size, time, locks, safer stages'),
+    { required: true },
+  )
     .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
     .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
     .option('--force-copy', 'plan the copy even where the change could be made in place', false)
@@ -28,7 +30,12 @@ export function planCommand(): Command {
         );
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
         if (result.outcome === 'refused') {
-          throw new UserError(`the copy would be refused: ${result.checks.filter((c) => !c.ok).map((c) => c.message).join('; ')}`);
+          throw new UserError(
+            `the copy would be refused: ${result.checks
+              .filter((c) => !c.ok)
+              .map((c) => c.message)
+              .join('; ')}`,
+          );
         }
         return result;
       };

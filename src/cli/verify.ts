@@ -6,17 +6,19 @@ import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor } from './render.js';
+import { addUrlOptions } from './connection.js';
 
 /** Exit status when rows differ: 0 is "all matched", 2 a refusal or bad input. */
 export const DIFFERENCES_EXIT = 1;
 
 export function verifyCommand(): Command {
-  return new Command('verify')
-    .description('check every row of a table against an expectation or another table, in chunks, without blocking writers')
-    .requiredOption('--url <url>', 'database URL, as for migrate')
+  return addUrlOptions(
+    new Command('verify').description('check every row of a table against an expectation or another table, in chunks, without blocking writers'),
+    { required: true },
+  )
     .requiredOption('--table <name>', 'the table to check')
-    .option('--expect <list>', 'what every row must satisfy: "col = expr[, col2 = expr2]", compared NULL-safely')
-    .option('--against <table>', 'or: another table that must hold the same rows, by the table\'s key')
+    .option('--expect <list>', 'what every row must satisfy: "col = expr" (compared NULL-safely) or a condition "col IS NOT NULL", comma-separated')
+    .option('--against <table>', "or: another table that must hold the same rows, by the table's key")
     .option('--columns <list>', 'with --against: the columns to compare (default: every column both tables have)')
     .option('--where <predicate>', 'only the rows this selects (on both tables with --against)')
     .option('--chunk-rows <n>', 'rows per chunk, each read in a short snapshot of its own', positiveInt, defaultVerifyOptions.chunkRows)
@@ -26,10 +28,15 @@ export function verifyCommand(): Command {
     .option('--json', 'progress and the result as JSON lines on stdout', false)
     .action(async (opts) => {
       // Checked before connecting: bad input changes nothing and connects to nothing.
-      if (Boolean(opts.expect) === Boolean(opts.against)) throw new UserError('give one of --expect "col = expr" or --against TABLE');
+      if (Boolean(opts.expect) === Boolean(opts.against)) throw new UserError('give one of --expect "col = expr" (or a condition) or --against TABLE');
       if (opts.columns && !opts.against) throw new UserError('--columns goes with --against');
       const expect = opts.expect ? parseExpectations(opts.expect) : undefined;
-      const columns = opts.columns ? String(opts.columns).split(',').map((c) => c.trim()).filter(Boolean) : undefined;
+      const columns = opts.columns
+        ? String(opts.columns)
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean)
+        : undefined;
       const { json, reporter } = outputFor(opts.json);
       const signal = interruptSignal();
       const engine = await createEngine(opts.url);
@@ -38,7 +45,14 @@ export function verifyCommand(): Command {
           const result = await verifyTable(
             engine,
             { table: opts.table, expect, against: opts.against, columns, where: opts.where },
-            { chunkRows: opts.chunkRows, maxDifferences: opts.maxDifferences, rechecks: opts.rechecks, recheckDelayMs: defaultVerifyOptions.recheckDelayMs, reporter, signal },
+            {
+              chunkRows: opts.chunkRows,
+              maxDifferences: opts.maxDifferences,
+              rechecks: opts.rechecks,
+              recheckDelayMs: defaultVerifyOptions.recheckDelayMs,
+              reporter,
+              signal,
+            },
           );
           if (json) json.emit({ event: 'result', ...result });
           else process.stdout.write(result.summary.join('\n') + '\n' + result.detail.differingKeys.map((k) => `differs: ${formatKey(k)}\n`).join(''));

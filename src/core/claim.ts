@@ -1,20 +1,5 @@
 import { UserError } from './errors.js';
-import type { Engine } from './types.js';
-
-/**
- * The engine's part of a claim: one server session of its own holding a named lock (MySQL's
- * GET_LOCK, PostgreSQL's session advisory lock). The server frees the lock when the session ends,
- * so a run killed with SIGKILL leaves no claim behind for its resumed run to trip over.
- */
-export interface ClaimSession {
-  /** Takes the lock without waiting; false when another session holds it. */
-  take(): Promise<boolean>;
-  /** Which server session holds it, for the message (null when nobody does or it cannot be told). */
-  holder(): Promise<string | null>;
-  /** A round trip; fails when the session, and so the lock, is gone. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
+import type { ClaimSession, Engine } from './types.js';
 
 /** The claim was lost and another run took it: that run's objects are not ours to remove. */
 export class ClaimLostError extends UserError {

@@ -18,6 +18,12 @@ export interface MigrateConfig extends ThrottleOptions {
   /** How long the cut-over (and the checksum's brief lock) may wait for its locks. */
   lockTimeoutMs: number;
   cutoverAttempts: number;
+  /**
+   * In place: how long an online index build may wait for transactions older than it (PostgreSQL's
+   * CONCURRENTLY waits for every older snapshot in the database). Work waits, not lock waits: the
+   * lock timeout does not bound them, this does.
+   */
+  snapshotWaitMs?: number;
   dropOld: boolean;
   /** Keys applied per statement. */
   applyBatch: number;
@@ -68,6 +74,7 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
   resume: false,
   lockTimeoutMs: 500,
   cutoverAttempts: 10,
+  snapshotWaitMs: 600_000,
   dropOld: false,
   applyBatch: 500,
   checksumChunkRows: 50_000,

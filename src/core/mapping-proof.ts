@@ -17,7 +17,7 @@ export interface MappingProof {
  * the judge instead: sampled rows go through the user's own ALTER on a probe table and through the
  * copy's mapping on another, and every column of the result must agree.
  */
-export async function proveMapping(migration: Migration, anchors: Key[] | null): Promise<MappingProof> {
+export async function proveMapping(migration: Migration, anchors: (Key | null)[] | null): Promise<MappingProof> {
   const result = await migration.compareWithAlter(anchors, PROOF_ROWS);
   if (result.unmatched > 0) {
     throw new UserError(
@@ -65,8 +65,12 @@ export class KeySample {
     }
   }
 
-  /** The sampled keys; null when nothing was sampled (the engine then spreads its own sample). */
-  anchors(): Key[] | null {
-    return this.keys.length ? [...this.keys] : null;
+  /**
+   * The sampled keys, after the table's start (null): every key is the end of a chunk, so rows are
+   * taken after each, and the first chunk (a table's only one, when it ends on a boundary) would
+   * otherwise never be sampled. Null when nothing was sampled (the engine then spreads its own sample).
+   */
+  anchors(): (Key | null)[] | null {
+    return this.keys.length ? [null, ...this.keys] : null;
   }
 }

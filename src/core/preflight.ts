@@ -12,7 +12,12 @@ export class RefusedByChecks extends UserError {
     readonly plan: Plan,
     readonly checks: CheckResult[],
   ) {
-    super(checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+    super(
+      checks
+        .filter((c) => !c.ok)
+        .map((c) => c.message)
+        .join('; '),
+    );
   }
 }
 
@@ -86,7 +91,9 @@ async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promis
   const text = await engine.loadCheckpoint(request.table);
   if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
   if (checkpointCommand(text) === 'backfill') {
-    throw new UserError(`the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`);
+    throw new UserError(
+      `the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`,
+    );
   }
   const checkpoint = decodeCheckpoint(text);
   if (checkpoint.alter.trim() !== request.alter.trim()) {

@@ -128,7 +128,10 @@ export class RunState {
 /** `Threads_running=25,Threads_connected=500` -> { Threads_running: 25, ... } */
 export function parseThresholds(text: string): Record<string, number> {
   const result: Record<string, number> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = part.match(/^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\d+(?:\.\d+)?)$/);
     if (!m) throw new Error(`"${part}" is not NAME=NUMBER`);
     result[m[1]] = Number(m[2]);

@@ -4,20 +4,16 @@
  * an engine owns SQL, locks and the change stream, and knows nothing of phases.
  */
 import type { Backfill, BackfillRequest } from './backfill/types.js';
-import type { ClaimSession } from './claim.js';
 import type { HistoryStore } from './history/entry.js';
-import type { AlterClassification, InPlaceStep } from './in-place/types.js';
+import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/types.js';
 import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
+import type { ChangeSource } from './migrate/change-source.js';
+import type { CheckResult, Key, KeyRange, Position, Probes, RangeDigest, Session } from './primitives.js';
 
-/** One column value of a key as it travels through the client: the server's text or bytes, never a lossy JS type. */
-export type KeyValue = string | number | Buffer | null;
-/** The values of the chosen unique key's columns, in key order. */
-export type Key = KeyValue[];
-
-/** An engine-specific, JSON-serialisable position in the change stream (binlog file/offset, LSN). */
-export type Position = Record<string, string | number>;
+export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
+export type { ChangeSink, ChangeSource, ChangeStream } from './migrate/change-source.js';
 
 export interface MigrationRequest {
   url: string;
@@ -51,52 +47,6 @@ export interface Plan<Detail = unknown> {
   /** Human lines describing the column mapping and anything notable (printed by the dry run). */
   summary: string[];
   detail: Detail;
-}
-
-export interface CheckResult {
-  name: string;
-  ok: boolean;
-  /** What was found; for a failed check, what is wrong and how to fix it. */
-  message: string;
-}
-
-/** A half-open keyset range: rows with key > after (or from the start) and key <= upTo (or to the end). */
-export interface KeyRange {
-  after: Key | null;
-  upTo: Key | null;
-}
-
-export interface RangeDigest {
-  rows: number;
-  digest: string;
-}
-
-/** Receives what the change stream observed; implemented by core's ChangeBuffer. */
-export interface ChangeSink {
-  /** Keys (before and after images) touched by a change whose commit ends at `position`. */
-  keys(keys: Key[], position: Position): void;
-  /** The stream read up to `position` with nothing for this table in between. */
-  advance(position: Position): void;
-  /** The stream cannot go on (lost connection, DDL or TRUNCATE on the table). */
-  fail(error: Error): void;
-  /** False when the buffer is full; the source should stop reading until `onRoom` fires. */
-  hasRoom(): boolean;
-  onRoom(callback: () => void): void;
-}
-
-export interface ChangeStream {
-  /** Where the stream started (every change after this point is delivered). */
-  readonly start: Position;
-  /** The server's current end of the change log; a catch-up target. */
-  head(session?: Session): Promise<Position>;
-  /** Everything up to `position` is applied to the shadow; the source may release it. */
-  acknowledge(position: Position): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** An engine connection the runner passes back to the engine, e.g. one holding the cut-over lock. */
-export interface Session {
-  readonly id: string;
 }
 
 /** Brings the shadow up to `target` using `session` (which may hold locks on the original). */
@@ -139,17 +89,6 @@ export interface ProbeComparison {
   }[];
 }
 
-/** Measurements for throttling; see Throttler. */
-export interface Probes {
-  /** Lag of each watched replica in ms; null when it cannot be measured (the throttler fails closed). */
-  replicaLag(): Promise<{ replica: string; lagMs: number | null; error?: string }[]>;
-  /** Current values of the named server load indicators (e.g. Threads_running; active_backends on PostgreSQL). */
-  load(names: string[]): Promise<Record<string, number>>;
-  /** The rows an operator's query returns on the primary, each as an array of values (--throttle-query). */
-  rows(sql: string): Promise<unknown[][]>;
-  close(): Promise<void>;
-}
-
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers. */
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
@@ -157,7 +96,7 @@ export interface Engine {
   readonly history: HistoryStore;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
-  /** A session of its own holding the table's run lock (see core/claim.ts); one run per table at a time. */
+  /** A session of its own holding the table's run lock (see core/claim.ts, and ClaimSession below); one run per table at a time. */
   openClaim(table: string): Promise<ClaimSession>;
   /**
    * Each part of the ALTER classified (instant, online index, validate later, copy), the server asked
@@ -167,9 +106,10 @@ export interface Engine {
   classifyAlter(table: string, alter: string): Promise<AlterClassification>;
   /**
    * Runs one in-place step, each statement waiting at most `lockTimeoutMs` for its locks; throws
-   * LockTimeoutError when one was not had in time (a transaction step then changed nothing).
+   * LockTimeoutError when one was not had in time (a transaction step then changed nothing). A wait
+   * for older transactions to end (not for a lock) is bounded by `waits` instead, where the engine has one.
    */
-  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void>;
+  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number, waits?: WorkWaits): Promise<void>;
   /** The table's estimated rows and its data and index bytes. */
   tableSize(table: string): Promise<TableSize>;
   /** Free space where the server keeps its data, when that can be seen from this host. */
@@ -205,17 +145,17 @@ export interface Migration {
   /** Up to `rows` rows copied through the copy's mapping into a probe with the new schema and read back, timed; nothing left behind. */
   timeCopySample(rows: number): Promise<CopySample>;
   /**
-   * Puts up to `rows` rows of the original (taken after each of `anchors`, or spread over the table
-   * when null) through the user's ALTER on a probe table, and through the copy's mapping into
+   * Puts up to `rows` rows of the original (taken after each of `anchors`, null standing for the
+   * table's start, or spread over the table when the list itself is null) through the user's ALTER on a probe table, and through the copy's mapping into
    * another, and compares the two column by column. Leaves nothing behind. Throws UserError when
    * the server's ALTER itself fails on those rows.
    */
-  compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison>;
+  compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison>;
   createShadow(): Promise<void>;
   /** A resumed run: undo what the dead run's cut-over attempt may have left on the shadow. */
   resumeShadow?(): Promise<void>;
-  /** Start following changes to the original table; resolves once the start position is fixed. */
-  openChanges(sink: ChangeSink, from?: Position): Promise<ChangeStream>;
+  /** Where changes to the original table come from while the copy runs (see migrate/change-source.ts). */
+  readonly changes: ChangeSource;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
   /** Make the shadow's rows in `range` equal to the original's current committed rows. Throws UniqueViolationError on a unique key conflict. */
@@ -245,4 +185,19 @@ export interface Migration {
   saveCheckpoint(checkpoint: string): Promise<void>;
   /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */
   openProbes(replicas: string[]): Promise<Probes>;
+}
+
+/**
+ * The engine's part of a claim: one server session of its own holding a named lock (MySQL's
+ * GET_LOCK, PostgreSQL's session advisory lock). The server frees the lock when the session ends,
+ * so a run killed with SIGKILL leaves no claim behind for its resumed run to trip over.
+ */
+export interface ClaimSession {
+  /** Takes the lock without waiting; false when another session holds it. */
+  take(): Promise<boolean>;
+  /** Which server session holds it, for the message (null when nobody does or it cannot be told). */
+  holder(): Promise<string | null>;
+  /** A round trip; fails when the session, and so the lock, is gone. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
+import { redactUrlsIn } from '../core/secrets.js';
 import type { RunState } from '../core/run-state.js';
 import type { HookEvent } from '../core/config.js';
 
@@ -105,9 +106,13 @@ function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.Proc
     // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
     SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
   };
+  // The URL is shadowcut's input, password and all; a hook that logs its environment must not get it.
+  delete env.SHADOWCUT_URL;
   // Set only for a failure, whatever we inherited (shadowcut run from another run's hook), so a hook can test for it.
   if (error === undefined) delete env.SHADOWCUT_ERROR;
-  else env.SHADOWCUT_ERROR = error instanceof Error ? error.message : String(error);
+  // Whatever was thrown, as the user's hook would print it.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
+  else env.SHADOWCUT_ERROR = redactUrlsIn(error instanceof Error ? error.message : String(error));
   return env;
 }
 

@@ -16,7 +16,11 @@ export async function startMetricsServer(state: RunState, port: number, host = '
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' ? new UserError(`--metrics-port ${port}: cannot listen on ${host}:${port} (${error.code})`) : error),
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES'
+          ? new UserError(`--metrics-port ${port}: cannot listen on ${host}:${port} (${error.code})`)
+          : error,
+      ),
     );
     server.listen(port, host, resolve);
   });
@@ -51,17 +55,36 @@ function renderMetrics(state: RunState): string {
   metric('shadowcut_rows_estimated', 'gauge', 'Estimated rows of the table.', [[table, s.rowsEstimated]]);
   metric('shadowcut_progress_ratio', 'gauge', 'Copy progress, 0 to 1.', [[table, s.percent / 100]]);
   metric('shadowcut_rows_per_second', 'gauge', 'Copy rate.', [[table, s.rowsPerSec]]);
-  metric('shadowcut_rows_updated_total', 'counter', 'Rows a backfill\'s UPDATEs matched (its rows_copied are the rows scanned); 0 for a migration.', [[table, s.rowsUpdated]]);
+  metric('shadowcut_rows_updated_total', 'counter', "Rows a backfill's UPDATEs matched (its rows_copied are the rows scanned); 0 for a migration.", [
+    [table, s.rowsUpdated],
+  ]);
   metric('shadowcut_changes_applied_total', 'counter', 'Changed keys applied to the shadow table from the change stream.', [[table, s.changesApplied]]);
   metric('shadowcut_backlog_keys', 'gauge', 'Changed keys read from the stream and not yet applied.', [[table, s.backlog]]);
-  metric('shadowcut_replica_lag_ms', 'gauge', 'Worst replica lag at the last probe; absent when no replica is watched.', s.lagMs === null ? [] : [[table, s.lagMs]]);
+  metric(
+    'shadowcut_replica_lag_ms',
+    'gauge',
+    'Worst replica lag at the last probe; absent when no replica is watched.',
+    s.lagMs === null ? [] : [[table, s.lagMs]],
+  );
   metric('shadowcut_throttled', 'gauge', '1 while the copy is held back (throttled or paused).', [[table, throttled ? 1 : 0]]);
   // A separate info metric keeps shadowcut_throttled one series per table, and the kind of reason
   // (not its text, which carries changing numbers) keeps the label's values few.
-  metric('shadowcut_throttle_reason', 'gauge', 'Present with value 1 while held back, labelled with the kind of reason.', throttled ? [[{ ...table, reason: reasonKind(s.state, s.throttleKind) }, 1]] : []);
-  metric('shadowcut_throttled_seconds_total', 'counter', 'Time the copy was held back, by kind of reason.', Object.entries(s.throttledMs).map(([reason, ms]) => [{ ...table, reason }, ms / 1000]));
+  metric(
+    'shadowcut_throttle_reason',
+    'gauge',
+    'Present with value 1 while held back, labelled with the kind of reason.',
+    throttled ? [[{ ...table, reason: reasonKind(s.state, s.throttleKind) }, 1]] : [],
+  );
+  metric(
+    'shadowcut_throttled_seconds_total',
+    'counter',
+    'Time the copy was held back, by kind of reason.',
+    Object.entries(s.throttledMs).map(([reason, ms]) => [{ ...table, reason }, ms / 1000]),
+  );
   metric('shadowcut_phase', 'gauge', 'The current phase, as a label.', [[{ ...table, phase: s.phase }, 1]]);
-  metric('shadowcut_state', 'gauge', 'The current state (running, throttled, paused, postponed, done, failed), as a label.', [[{ ...table, state: s.state }, 1]]);
+  metric('shadowcut_state', 'gauge', 'The current state (running, throttled, paused, postponed, done, failed), as a label.', [
+    [{ ...table, state: s.state }, 1],
+  ]);
   metric('shadowcut_cutover_attempts', 'gauge', 'Cut-over attempts so far.', [[table, s.cutoverAttempts]]);
   return out.join('\n') + '\n';
 }
@@ -73,5 +96,7 @@ function reasonKind(state: string, kind: string | null): string {
 
 function labelText(labels: Record<string, string>): string {
   const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-  return `{${Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+  return `{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${escape(v)}"`)
+    .join(',')}}`;
 }

@@ -110,14 +110,17 @@ function markdown(r: Report): string {
   const lines = [
     `# shadowcut: ${r.table}: ${r.outcome}`,
     '',
-    ...table(['', ''], [
-      ['Table', r.table],
-      ['Engine', r.engine],
-      ['Outcome', r.outcome],
-      ['Started', r.startedAt],
-      ['Ended', r.endedAt],
-      ['Duration', duration(r.durationMs)],
-    ]),
+    ...table(
+      ['', ''],
+      [
+        ['Table', r.table],
+        ['Engine', r.engine],
+        ['Outcome', r.outcome],
+        ['Started', r.startedAt],
+        ['Ended', r.endedAt],
+        ['Duration', duration(r.durationMs)],
+      ],
+    ),
     '',
     r.command === 'backfill' ? 'Backfill:' : 'ALTER:',
     '',
@@ -126,21 +129,32 @@ function markdown(r: Report): string {
     '',
     '## Timeline',
     '',
-    ...table(['Event', 'At (UTC)', 'Since start'], r.timeline.map((t) => [t.event, t.at, since(t.at)])),
+    ...table(
+      ['Event', 'At (UTC)', 'Since start'],
+      r.timeline.map((t) => [t.event, t.at, since(t.at)]),
+    ),
     '',
     '## Figures',
     '',
-    ...table(['', ''], r.command === 'backfill' ? backfillFigures(r, reasons) : [
-      ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
-      ['Changes applied', String(r.changesApplied)],
-      ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
-      ['Column mapping proven on', r.mappingProofRows === null ? 'unknown' : `${r.mappingProofRows.join(' + ')} sampled row(s)`],
-      ['Changed rows compared row by row', r.keysCompared === null ? 'unknown' : `${r.keysCompared} (${r.keysComparedAtCutover} under the cut-over lock)`],
-      ['Max replica lag seen', r.maxLagSeenMs === null ? 'no replica watched' : `${r.maxLagSeenMs} ms`],
-      ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
-      ['Cut-over attempts', String(r.cutoverAttempts)],
-      ['Cut-over lock time', r.cutoverLockedMs === null ? 'no cut-over' : `${r.cutoverLockedMs} ms`],
-    ]),
+    ...table(
+      ['', ''],
+      r.command === 'backfill'
+        ? backfillFigures(r, reasons)
+        : [
+            ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
+            ['Changes applied', String(r.changesApplied)],
+            ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
+            ['Column mapping proven on', r.mappingProofRows === null ? 'unknown' : `${r.mappingProofRows.join(' + ')} sampled row(s)`],
+            [
+              'Changed rows compared row by row',
+              r.keysCompared === null ? 'unknown' : `${r.keysCompared} (${r.keysComparedAtCutover} under the cut-over lock)`,
+            ],
+            ['Max replica lag seen', r.maxLagSeenMs === null ? 'no replica watched' : `${r.maxLagSeenMs} ms`],
+            ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
+            ['Cut-over attempts', String(r.cutoverAttempts)],
+            ['Cut-over lock time', r.cutoverLockedMs === null ? 'no cut-over' : `${r.cutoverLockedMs} ms`],
+          ],
+    ),
   ];
   return lines.join('\n') + '\n';
 }
@@ -178,5 +192,8 @@ function duration(ms: number): string {
     [total % 60, 's'],
   ];
   const first = parts.findIndex(([n]) => n > 0);
-  return parts.slice(first, first + 3).map(([n, unit]) => `${n} ${unit}`).join(' ');
+  return parts
+    .slice(first, first + 3)
+    .map(([n, unit]) => `${n} ${unit}`)
+    .join(' ');
 }

@@ -1,7 +1,7 @@
 /**
  * What the chaos run needs from each engine: statements on a dedicated connection, the exact
  * comparison of two tables (rows as bytes/text, and the definition: columns, defaults, nullability,
- * indexes), and the faults (a killed shadowcut connection, a paused replica).
+ * indexes, and on PostgreSQL constraints; MySQL's SHOW CREATE TABLE has its CHECKs), and the faults (a killed shadowcut connection, a paused replica).
  */
 import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import mysql from 'mysql2/promise';
@@ -56,18 +56,25 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       };
     },
     async sampleDifferences(a, b) {
-      const cols = (await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`))
+      const cols = (
+        await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`)
+      )
         .map(([c]) => `CAST(\`${c}\` AS BINARY) AS \`${c}\``)
         .join(', ');
       const out: string[] = [];
-      for (const [x, y] of [[a, b], [b, a]]) {
+      for (const [x, y] of [
+        [a, b],
+        [b, a],
+      ]) {
         const found = await rows(`SELECT ${cols} FROM \`${x}\` EXCEPT ALL SELECT ${cols} FROM \`${y}\` LIMIT 3`);
         out.push(...found.map((r) => `only in ${x}: ${r.map(String).join('|').slice(0, 300)}`));
       }
       return out;
     },
     async rowDifferences(a, b) {
-      const cols = (await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`))
+      const cols = (
+        await rows(`SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${a}' ORDER BY ORDINAL_POSITION`)
+      )
         .map(([c]) => `CAST(\`${c}\` AS BINARY) AS \`${c}\``)
         .join(', ');
       const [[x]] = await rows(`SELECT COUNT(*) FROM (SELECT ${cols} FROM \`${a}\` EXCEPT ALL SELECT ${cols} FROM \`${b}\`) d`);
@@ -77,9 +84,15 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
     async definition(table) {
       const [[, create]] = await rows(`SHOW CREATE TABLE \`${table}\``);
       // Index order follows creation order, and an index built after the copy comes last: not a difference.
-      const lines = String(create).replace(`CREATE TABLE \`${table}\``, 'CREATE TABLE t').replace(/ AUTO_INCREMENT=\d+/, '').split('\n');
+      const lines = String(create)
+        .replace(`CREATE TABLE \`${table}\``, 'CREATE TABLE t')
+        .replace(/ AUTO_INCREMENT=\d+/, '')
+        .split('\n');
       const isIndex = (l: string) => /^\s+(UNIQUE |FULLTEXT |SPATIAL )?KEY /.test(l);
-      const indexes = lines.filter(isIndex).map((l) => l.replace(/,$/, '')).sort();
+      const indexes = lines
+        .filter(isIndex)
+        .map((l) => l.replace(/,$/, ''))
+        .sort();
       return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
     },
     async identity(table) {
@@ -89,10 +102,17 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       return String(id);
     },
     async drop(...tables) {
-      await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `\`${t}\``).join(', ')}`);
+      await pool.query(
+        `DROP TABLE IF EXISTS ${tables
+          .flatMap(helpers)
+          .map((t) => `\`${t}\``)
+          .join(', ')}`,
+      );
     },
     async leftovers(table) {
-      const found = await rows(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`);
+      const found = await rows(
+        `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`,
+      );
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {
@@ -133,7 +153,11 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
       return {
         query: async (sql) => {
           const result = await client.query({ text: sql, rowMode: 'array' });
-          if (process.env.CHAOS_LOG_DIR) appendFileSync(`${process.env.CHAOS_LOG_DIR}/writes.log`, `${new Date().toISOString()} ${pid} ${sql.slice(0, 160).replace(/\n/g, ' ')} -> ${result.rowCount}\n`);
+          if (process.env.CHAOS_LOG_DIR)
+            appendFileSync(
+              `${process.env.CHAOS_LOG_DIR}/writes.log`,
+              `${new Date().toISOString()} ${pid} ${sql.slice(0, 160).replace(/\n/g, ' ')} -> ${result.rowCount}\n`,
+            );
           return result.rows as unknown[][];
         },
         close: async () => client.release(),
@@ -146,7 +170,10 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
     },
     async sampleDifferences(a, b) {
       const out: string[] = [];
-      for (const [x, y] of [[a, b], [b, a]]) {
+      for (const [x, y] of [
+        [a, b],
+        [b, a],
+      ]) {
         const found = await rows(`SELECT x::text FROM "${x}" x EXCEPT ALL SELECT y::text FROM "${y}" y LIMIT 3`);
         out.push(...found.map(([r]) => `only in ${x}: ${String(r).slice(0, 300)}`));
       }
@@ -160,7 +187,11 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
             WHERE a.attrelid = '"${table}"'::regclass AND a.attnum > 0 AND NOT a.attisdropped),
           (SELECT string_agg(def, E'\\n' ORDER BY def) FROM (
              SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
-               FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x))`);
+               FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x),
+          -- Constraints, with the table's name in theirs taken out: a CHECK left behind (validated
+          -- or NOT VALID) or a UNIQUE constraint where the native ALTER made none is a difference.
+          (SELECT string_agg(format('CONSTRAINT %s %s', replace(conname, '${table}', 't'), pg_get_constraintdef(oid)), E'\n' ORDER BY conname)
+             FROM pg_constraint WHERE conrelid = '"${table}"'::regclass AND contype IN ('c', 'f', 'x', 'u')))`);
       return String(text);
     },
     async identity(table) {
@@ -168,7 +199,12 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
       return String(oid);
     },
     async drop(...tables) {
-      await pool.query(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).map((t) => `"${t}"`).join(', ')} CASCADE`);
+      await pool.query(
+        `DROP TABLE IF EXISTS ${tables
+          .flatMap(helpers)
+          .map((t) => `"${t}"`)
+          .join(', ')} CASCADE`,
+      );
     },
     async leftovers(table) {
       const found = await rows(`SELECT relname FROM pg_class WHERE relname IN ('${helpers(table).slice(1).join("','")}')

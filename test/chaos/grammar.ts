@@ -52,14 +52,39 @@ const MYSQL_TYPES: TypeSpec[] = [
   intType('bigint', 'BIGINT', -9223372036854775808n, 9223372036854775807n, [], ['int']),
   intType('uint', 'INT UNSIGNED', 0n, 4294967295n, ['ubigint']),
   intType('ubigint', 'BIGINT UNSIGNED', 0n, 18446744073709551615n, []),
-  { family: 'decimal', sql: 'DECIMAL(30,10)', indexable: true, wider: ['decimal_wide'], value: (r) => (r.chance(0.1) ? r.pick(['99999999999999999999.9999999999', '-99999999999999999999.9999999999', '0']) : `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 99999), 5)}.${pad(r.int(0, 9999999999), 10)}`) },
+  {
+    family: 'decimal',
+    sql: 'DECIMAL(30,10)',
+    indexable: true,
+    wider: ['decimal_wide'],
+    value: (r) =>
+      r.chance(0.1)
+        ? r.pick(['99999999999999999999.9999999999', '-99999999999999999999.9999999999', '0'])
+        : `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 99999), 5)}.${pad(r.int(0, 9999999999), 10)}`,
+  },
   { family: 'decimal_wide', sql: 'DECIMAL(40,12)', indexable: true, value: (r) => `${r.int(0, 999999)}.${pad(r.int(0, 999999), 6)}` },
-  { family: 'double', sql: 'DOUBLE', indexable: true, value: (r) => (r.chance(0.1) ? r.pick(['1.7976931348623157e308', '-2.2250738585072014e-308', '0']) : String(r.next() * 1e6 - 5e5)) },
-  { family: 'varchar', sql: 'VARCHAR(60)', indexable: true, wider: ['varchar_wide', 'text'], value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`) },
+  {
+    family: 'double',
+    sql: 'DOUBLE',
+    indexable: true,
+    value: (r) => (r.chance(0.1) ? r.pick(['1.7976931348623157e308', '-2.2250738585072014e-308', '0']) : String(r.next() * 1e6 - 5e5)),
+  },
+  {
+    family: 'varchar',
+    sql: 'VARCHAR(60)',
+    indexable: true,
+    wider: ['varchar_wide', 'text'],
+    value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`),
+  },
   { family: 'varchar_wide', sql: 'VARCHAR(200)', indexable: true, value: (r, n) => q(`w${n}-${r.int(0, 99999)}`) },
   { family: 'char', sql: 'CHAR(12) COLLATE utf8mb4_unicode_ci', indexable: true, value: (r) => q(r.pick(['', 'abc', 'ABC', 'Ünïcode', 'z'.repeat(12)])) },
   { family: 'text', sql: 'TEXT', indexable: false, value: (r, n) => q(r.chance(0.1) ? 'x'.repeat(r.int(1000, 20000)) : `text ${n} ${r.pick(strings)}`) },
-  { family: 'blob', sql: 'BLOB', indexable: false, value: (r) => (r.chance(0.1) ? "X''" : `X'${Array.from({ length: r.int(1, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'`) },
+  {
+    family: 'blob',
+    sql: 'BLOB',
+    indexable: false,
+    value: (r) => (r.chance(0.1) ? "X''" : `X'${Array.from({ length: r.int(1, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'`),
+  },
   { family: 'date', sql: 'DATE', indexable: true, value: (r) => timestampValue(r, 1000, 9000, false).slice(0, 11) + "'" },
   { family: 'datetime', sql: 'DATETIME(6)', indexable: true, value: (r) => timestampValue(r, 1000, 9000, true) },
   { family: 'timestamp', sql: 'TIMESTAMP(6) NULL', indexable: true, value: (r) => timestampValue(r, 1971, 66, true) },
@@ -74,22 +99,49 @@ const PG_TYPES: TypeSpec[] = [
   intType('smallint', 'smallint', -32768n, 32767n, ['int', 'bigint', 'numeric']),
   intType('int', 'int', -2147483648n, 2147483647n, ['bigint', 'numeric'], ['smallint']),
   intType('bigint', 'bigint', -9223372036854775808n, 9223372036854775807n, ['numeric'], ['int']),
-  { family: 'numeric', sql: 'numeric(40,10)', indexable: true, wider: ['numeric_free'], value: (r) => `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 999999999), 9)}.${pad(r.int(0, 9999999999), 10)}` },
+  {
+    family: 'numeric',
+    sql: 'numeric(40,10)',
+    indexable: true,
+    wider: ['numeric_free'],
+    value: (r) => `${r.chance(0.5) ? '-' : ''}${r.int(0, 999999999)}${pad(r.int(0, 999999999), 9)}.${pad(r.int(0, 9999999999), 10)}`,
+  },
   { family: 'numeric_free', sql: 'numeric', indexable: true, value: (r) => `${r.int(0, 99999)}.${pad(r.int(0, 99999), 5)}` },
-  { family: 'double', sql: 'double precision', indexable: true, value: (r) => (r.chance(0.1) ? r.pick(["'Infinity'", "'-Infinity'", "'NaN'", '0', '1e308']) : String(r.next() * 1e6 - 5e5)) },
+  {
+    family: 'double',
+    sql: 'double precision',
+    indexable: true,
+    value: (r) => (r.chance(0.1) ? r.pick(["'Infinity'", "'-Infinity'", "'NaN'", '0', '1e308']) : String(r.next() * 1e6 - 5e5)),
+  },
   { family: 'real', sql: 'real', indexable: true, wider: ['double'], value: (r) => String(Math.fround(r.next() * 1000)) },
-  { family: 'varchar', sql: 'varchar(60)', indexable: true, wider: ['varchar_wide', 'text'], value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`) },
+  {
+    family: 'varchar',
+    sql: 'varchar(60)',
+    indexable: true,
+    wider: ['varchar_wide', 'text'],
+    value: (r, n) => q(r.chance(0.3) ? r.pick(strings) : `v${n}-${r.int(0, 99999)}`),
+  },
   { family: 'varchar_wide', sql: 'varchar(200)', indexable: true, value: (r, n) => q(`w${n}-${r.int(0, 99999)}`) },
   { family: 'char', sql: 'char(12)', indexable: true, value: (r) => q(r.pick(['', 'abc', 'ABC', 'Ünïcode', 'z'.repeat(12)])) },
   { family: 'text', sql: 'text', indexable: true, value: (r, n) => q(r.chance(0.1) ? 'x'.repeat(r.int(1000, 20000)) : `text ${n} ${r.pick(strings)}`) },
-  { family: 'bytea', sql: 'bytea', indexable: true, value: (r) => `'\\x${Array.from({ length: r.int(0, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'` },
+  {
+    family: 'bytea',
+    sql: 'bytea',
+    indexable: true,
+    value: (r) => `'\\x${Array.from({ length: r.int(0, 40) }, () => r.int(0, 255).toString(16).padStart(2, '0')).join('')}'`,
+  },
   { family: 'date', sql: 'date', indexable: true, value: (r) => timestampValue(r, 1000, 9000, false).slice(0, 11) + "'" },
   { family: 'timestamp', sql: 'timestamp(6)', indexable: true, value: (r) => timestampValue(r, 1000, 9000, true) },
   { family: 'timestamptz', sql: 'timestamptz(6)', indexable: true, value: (r) => timestampValue(r, 1900, 200, true, r.pick(['+00', '+05:30', '-08'])) },
   { family: 'jsonb', sql: 'jsonb', indexable: false, value: (r, n) => q(JSON.stringify({ n, s: r.pick(strings), a: [r.int(0, 9), null, true] })) },
   { family: 'bool', sql: 'boolean', indexable: true, value: (r) => r.pick(['TRUE', 'FALSE']) },
   { family: 'intarray', sql: 'int[]', indexable: true, value: (r) => q(`{${Array.from({ length: r.int(0, 4) }, () => r.int(-9, 9)).join(',')}}`) },
-  { family: 'textarray', sql: 'text[]', indexable: true, value: (r) => q(`{${Array.from({ length: r.int(0, 3) }, () => `"${r.pick(['a', 'b c', 'ß', ''])}"`).join(',')}}`) },
+  {
+    family: 'textarray',
+    sql: 'text[]',
+    indexable: true,
+    value: (r) => q(`{${Array.from({ length: r.int(0, 3) }, () => `"${r.pick(['a', 'b c', 'ß', ''])}"`).join(',')}}`),
+  },
 ];
 
 export const TYPES: Record<EngineKind, TypeSpec[]> = { mysql: MYSQL_TYPES, postgres: PG_TYPES };
@@ -170,7 +222,8 @@ export function createTableSql(t: TableSpec, name: string): string[] {
     statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')}) ENGINE=InnoDB`);
   } else {
     statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')})`);
-    for (const ix of t.indexes) statements.push(`CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${id(`${name}_${ix.name}`)} ON ${id(name)} (${ix.columns.map(id).join(', ')})`);
+    for (const ix of t.indexes)
+      statements.push(`CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${id(`${name}_${ix.name}`)} ON ${id(name)} (${ix.columns.map(id).join(', ')})`);
   }
   return statements;
 }
@@ -183,21 +236,57 @@ export function keyValues(t: TableSpec, n: number): string[] {
   });
 }
 
-/** One row's column values (generated columns left out), in `writable(t)` order. */
-export function rowValues(r: Prng, t: TableSpec, n: number): string[] {
+/**
+ * One row's column values (generated columns left out), in `writable(t)` order. A column in
+ * `explicit` gets a value where the server's default would otherwise be asked for (the in-place
+ * rule in README.md: its default is what the ALTER changes).
+ */
+export function rowValues(r: Prng, t: TableSpec, n: number, explicit: ReadonlySet<string> = new Set()): string[] {
   return writable(t).map((c) => {
     if (t.key.includes(c)) return keyValues(t, n)[t.key.indexOf(c)];
     if (c.name === t.unique) return r.chance(0.1) ? 'NULL' : String(n * 10);
     if (c.nullable && r.chance(0.15)) return 'NULL';
-    if (c.default !== undefined && r.chance(0.1)) return 'DEFAULT';
+    if (c.default !== undefined && r.chance(0.1)) return explicit.has(c.name) ? c.type.value(r, n) : 'DEFAULT';
     return c.type.value(r, n);
   });
 }
 
+/**
+ * The columns whose default the ALTER changes: SET/DROP DEFAULT, and on MySQL a MODIFY, which
+ * redefines the whole column (a default it does not restate is gone).
+ */
+export function defaultsChangedBy(t: TableSpec, alter: string): Set<string> {
+  const q = t.engine === 'mysql' ? '`' : '"';
+  const pattern = new RegExp(`(?:ALTER COLUMN ${q}(\\w+)${q} (?:SET|DROP) DEFAULT|MODIFY ${q}(\\w+)${q})`, 'g');
+  return new Set([...alter.matchAll(pattern)].map((m) => m[1] ?? m[2]));
+}
+
 export const writable = (t: TableSpec) => t.columns.filter((c) => !c.generatedFrom);
 
-/** An ALTER made of one to three changes of the kinds shadowcut supports (PostgreSQL's RENAME stands alone). */
-export function makeAlter(r: Prng, t: TableSpec): string {
+/** The mix every seed drew before the default path was tested: many parts the copy makes. */
+const COPY_MIX = ['add', 'add', 'drop', 'rename', 'retype', 'retype', 'nullability', 'default', 'index', 'unique', 'dropindex'] as const;
+/** Parts the servers can make in place (metadata only, validated later, an index built online). */
+const IN_PLACE_MIX = ['add', 'add', 'drop', 'default', 'default', 'rename', 'widen', 'check', 'renameindex', 'dropindex', 'unique', 'nullability'] as const;
+/** Parts that fail on the rows the grammar makes: a CHECK some break, a UNIQUE over repeated values, SET NOT NULL over NULLs. */
+const FAILING = ['broken', 'unique', 'nullability'] as const;
+
+/**
+ * An ALTER, of one of three shapes chosen by `extra` (a generator of its own, so that the first
+ * shape is still exactly what each seed drew before it existed):
+ * - one to three changes of COPY_MIX (PostgreSQL's RENAME stands alone);
+ * - the same, and a CHECK: one every row meets, one some rows break, or on PostgreSQL one added NOT VALID;
+ * - one to three changes the servers make in place, and half the time one that fails on the data.
+ * Mixed with a DROP, an ADD or a new default, a part that rows break makes the ALTER one the server
+ * refuses whole: so must shadowcut, leaving the table as it was.
+ */
+export function makeAlter(r: Prng, t: TableSpec, extra?: Prng): string {
+  const shape = extra?.next() ?? 0;
+  if (shape < 0.4) return drawAlter(r, t, COPY_MIX, []);
+  if (shape < 0.7) return drawAlter(r, t, COPY_MIX, ['check']);
+  return drawAlter(extra!, t, IN_PLACE_MIX, extra!.chance(0.5) ? [extra!.pick(FAILING)] : []);
+}
+
+function drawAlter(r: Prng, t: TableSpec, mix: readonly Change[], tail: Change[]): string {
   const id = (n: string) => ident(t.engine, n);
   const others = t.columns.filter((c) => !t.key.includes(c) && !c.generatedFrom && c.name !== t.unique);
   const used = new Set<string>();
@@ -208,21 +297,47 @@ export function makeAlter(r: Prng, t: TableSpec): string {
     used.add(c.name);
     return c;
   };
+  const pick: Pick = { free, index: () => t.indexes.find((i) => !i.unique && !used.has(i.name) && used.add(i.name)) ?? null };
   if (t.engine === 'postgres' && r.chance(0.1)) {
     const c = free();
     if (c) return `RENAME COLUMN ${id(c.name)} TO ${id(`${c.name}_r`)}`;
   }
   const parts: string[] = [];
   const wanted = r.int(1, 3);
+  const change = (kind: Change) => (t.engine === 'mysql' ? mysqlChange(r, t, kind, pick, id) : pgChange(r, t, kind, pick, id));
   for (let tries = 0; parts.length < wanted && tries < 10; tries++) {
-    const change = r.pick(['add', 'add', 'drop', 'rename', 'retype', 'retype', 'nullability', 'default', 'index', 'unique', 'dropindex'] as const);
-    const part = t.engine === 'mysql' ? mysqlChange(r, t, change, free, id) : pgChange(r, t, change, free, id);
+    const part = change(r.pick(mix));
+    if (part) parts.push(part);
+  }
+  for (const kind of tail) {
+    const part = change(kind);
     if (part) parts.push(part);
   }
   return parts.length ? parts.join(', ') : `ADD COLUMN ${id('added')} int`;
 }
 
-type Change = 'add' | 'drop' | 'rename' | 'retype' | 'nullability' | 'default' | 'index' | 'unique' | 'dropindex';
+/** Columns and indexes not yet used by another part of the same ALTER. */
+interface Pick {
+  free(): Column | null;
+  index(): { name: string } | null;
+}
+
+const SIGNED_NUMBERS = ['tinyint', 'smallint', 'int', 'bigint', 'decimal', 'numeric', 'numeric_free', 'double', 'real'];
+const STRINGS = ['varchar', 'varchar_wide', 'char', 'text'];
+
+/**
+ * A CHECK on column c: every value the grammar makes meets `c = c`; `c >= 0`, a length of at most 3
+ * or `c IS NULL` some rows break. NOT VALID (PostgreSQL) checks only rows written from then on.
+ */
+function checkPart(r: Prng, t: TableSpec, c: Column, broken: boolean): string {
+  const col = ident(t.engine, c.name);
+  const breaking = SIGNED_NUMBERS.includes(c.type.family) ? `${col} >= 0` : STRINGS.includes(c.type.family) ? `char_length(${col}) <= 3` : `${col} IS NULL`;
+  const notValid = t.engine === 'postgres' && !broken && r.chance(0.3);
+  return `ADD CONSTRAINT ${ident(t.engine, `ck_${c.name}`)} CHECK (${broken || notValid ? breaking : `${col} = ${col}`})${notValid ? ' NOT VALID' : ''}`;
+}
+
+type Change =
+  'add' | 'drop' | 'rename' | 'retype' | 'nullability' | 'default' | 'index' | 'unique' | 'dropindex' | 'widen' | 'check' | 'broken' | 'renameindex';
 
 function newColumn(r: Prng, t: TableSpec, id: (n: string) => string, n: number): string {
   const type = r.pick(TYPES[t.engine].filter((x) => x.family !== 'timestamp' || t.engine === 'postgres'));
@@ -238,7 +353,8 @@ function commonChange(r: Prng, t: TableSpec, change: 'add' | 'drop', free: () =>
   return c && `DROP COLUMN ${id(c.name)}`;
 }
 
-function mysqlChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
+function mysqlChange(r: Prng, t: TableSpec, change: Change, pick: Pick, id: (n: string) => string): string | null {
+  const free = pick.free;
   switch (change) {
     case 'add':
     case 'drop':
@@ -267,20 +383,47 @@ function mysqlChange(r: Prng, t: TableSpec, change: Change, free: () => Column |
       return c && c.type.indexable ? `ADD ${change === 'unique' ? 'UNIQUE ' : ''}KEY ${id(`${change}_${c.name}`)} (${id(c.name)})` : null;
     }
     case 'dropindex': {
-      const ix = t.indexes.find((i) => !i.unique);
+      const ix = pick.index();
       return ix ? `DROP INDEX ${id(ix.name)}` : null;
+    }
+    case 'renameindex': {
+      const ix = pick.index();
+      return ix ? `RENAME INDEX ${id(ix.name)} TO ${id(`${ix.name}_r`)}` : null;
+    }
+    case 'widen': {
+      // Within the same length bytes (1 below 256 bytes, 2 above), which InnoDB can do instantly.
+      const c = free();
+      const to = c?.type.family === 'varchar' ? 'VARCHAR(63)' : c?.type.family === 'varchar_wide' ? 'VARCHAR(250)' : null;
+      return c && to ? `MODIFY ${id(c.name)} ${to}${c.nullable ? ' NULL' : ' NOT NULL'}` : null;
+    }
+    case 'check':
+    case 'broken': {
+      const c = free();
+      return c && checkPart(r, t, c, change === 'broken');
     }
   }
 }
 
-function pgChange(r: Prng, t: TableSpec, change: Change, free: () => Column | null, id: (n: string) => string): string | null {
+function pgChange(r: Prng, t: TableSpec, change: Change, pick: Pick, id: (n: string) => string): string | null {
+  const free = pick.free;
   switch (change) {
     case 'add':
     case 'drop':
       return commonChange(r, t, change, free, id);
     case 'rename':
     case 'dropindex':
-      return null; // RENAME stands alone on PostgreSQL; an index is not dropped with ALTER TABLE
+    case 'renameindex':
+      return null; // RENAME stands alone on PostgreSQL; an index is not dropped or renamed with ALTER TABLE
+    case 'widen': {
+      const c = free();
+      const to = c?.type.family === 'varchar' ? r.pick(['varchar(200)', 'text']) : c?.type.family === 'varchar_wide' ? 'varchar(400)' : null;
+      return c && to ? `ALTER COLUMN ${id(c.name)} TYPE ${to}` : null;
+    }
+    case 'check':
+    case 'broken': {
+      const c = free();
+      return c && checkPart(r, t, c, change === 'broken');
+    }
     case 'retype': {
       const c = free();
       if (!c) return null;

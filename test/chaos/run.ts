@@ -2,8 +2,12 @@
  * The randomized differential tester: for each seed a random table, ALTER, concurrent writes and
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
- *   npm run test:chaos -- --engine mysql|postgres|all --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
  *
+ * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
+ * both (the default) each seed one way then the other: the same table, ALTER and writes. --path
+ * backfill is the expand/contract stage instead: backfill of a new column under writers and faults,
+ * then verify --expect (backfill-scenario.ts).
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
  * Servers: SHADOWCUT_MYSQL_URL and friends, or the repository's private servers (scripts/servers.sh).
  * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log), its stderr (cli.stderr.log) and, on PostgreSQL, every write with the
@@ -13,9 +17,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBackfillSeed } from './backfill-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
-import { runSeed, TABLE, MIRROR, type SeedOutcome } from './scenario.js';
+import { runSeed, TABLE, MIRROR, type PathMode, type SeedOutcome } from './scenario.js';
 
 // Run as dist/test/chaos/run.js by npm, or from its source by vitest.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,6 +29,7 @@ const CLI = path.join(root, 'dist/src/cli/main.js');
 
 interface Args {
   engines: EngineKind[];
+  paths: PathMode[];
   seeds: number[];
   minutes: number;
   rows: number;
@@ -37,11 +43,14 @@ function parseArgs(argv: string[]): Args {
   };
   const engine = value('engine') ?? 'all';
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
+  const path = value('path') ?? 'both';
+  if (!['default', 'copy', 'both', 'backfill'].includes(path)) throw new Error('--path is default, copy, both or backfill');
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as EngineKind],
+    paths: path === 'both' ? ['default', 'copy'] : [path as PathMode],
     seeds: seed !== undefined ? [Number(seed)] : Array.from({ length: count }, (_, i) => from + i),
     minutes: Number(value('minutes') ?? 0),
     rows: Number(value('rows') ?? 2000),
@@ -52,7 +61,15 @@ function parseArgs(argv: string[]): Args {
 function servers(): { urls: Record<string, string>; stop: () => void } {
   const env = process.env;
   if (env.SHADOWCUT_MYSQL_URL && env.SHADOWCUT_PG_URL && env.SHADOWCUT_MYSQL_REPLICA_URL && env.SHADOWCUT_PG_STANDBY_URL) {
-    return { urls: { mysqlUrl: env.SHADOWCUT_MYSQL_URL, mysqlReplicaUrl: env.SHADOWCUT_MYSQL_REPLICA_URL, pgUrl: env.SHADOWCUT_PG_URL, pgStandbyUrl: env.SHADOWCUT_PG_STANDBY_URL }, stop: () => {} };
+    return {
+      urls: {
+        mysqlUrl: env.SHADOWCUT_MYSQL_URL,
+        mysqlReplicaUrl: env.SHADOWCUT_MYSQL_REPLICA_URL,
+        pgUrl: env.SHADOWCUT_PG_URL,
+        pgStandbyUrl: env.SHADOWCUT_PG_STANDBY_URL,
+      },
+      stop: () => {},
+    };
   }
   const script = path.join(root, 'scripts/servers.sh');
   const up = spawnSync('bash', [script, 'env'], { stdio: 'ignore' }).status === 0;
@@ -71,10 +88,14 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
     const db = kind === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
     try {
       for (const seed of args.seeds) {
-        if (Date.now() > deadline) break;
-        const o = await runSeed(db, CLI, seed, args.rows);
-        outcomes.push(o);
-        log(`${kind} seed ${seed}: ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --seed ${seed} --rows ${args.rows}` : ''}`);
+        for (const path of args.paths) {
+          if (Date.now() > deadline) break;
+          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path);
+          outcomes.push(o);
+          log(
+            `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}` : ''}`,
+          );
+        }
       }
       await db.drop(TABLE, MIRROR);
     } finally {
@@ -85,17 +106,28 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
 }
 
 export function summary(outcomes: SeedOutcome[]): string {
-  const lines = ['| engine | runs | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    "| engine | path | runs | made in place | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const engine of [...new Set(outcomes.map((o) => o.engine))]) {
-    const mine = outcomes.filter((o) => o.engine === engine);
-    const count = (v: string) => mine.filter((o) => o.verdict === v).length;
-    const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
-    lines.push(`| ${engine} | ${mine.length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} |`);
+    for (const path of [...new Set(outcomes.map((o) => o.path))]) {
+      const mine = outcomes.filter((o) => o.engine === engine && o.path === path);
+      if (!mine.length) continue;
+      const count = (v: string) => mine.filter((o) => o.verdict === v).length;
+      const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
+      const waits = mine.map((o) => o.reader?.longestMs ?? 0);
+      lines.push(
+        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
+          `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} |`,
+      );
+    }
   }
+  const label = (o: SeedOutcome) => `${o.engine} seed ${o.seed} (${o.path} path${o.took ? `, ${o.took}` : ''})`;
   const refusals = outcomes.filter((o) => o.verdict.startsWith('refused'));
-  if (refusals.length) lines.push('', 'Refusals:', ...refusals.map((o) => `- ${o.engine} seed ${o.seed} (${o.verdict}): ${o.reason}`));
+  if (refusals.length) lines.push('', 'Refusals:', ...refusals.map((o) => `- ${label(o)} ${o.verdict}: ${o.reason}`));
   const failures = outcomes.filter((o) => o.verdict === 'FAIL');
-  if (failures.length) lines.push('', 'Failures:', ...failures.map((o) => `- ${o.engine} seed ${o.seed}: ${o.reason} (ALTER: ${o.alter})`));
+  if (failures.length) lines.push('', 'Failures:', ...failures.map((o) => `- ${label(o)}: ${o.reason} (ALTER: ${o.alter})`));
   return lines.join('\n');
 }
 

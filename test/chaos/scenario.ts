@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChaosDb } from './database.js';
-import { createTableSql, makeAlter, makeTable, rowValues, writable } from './grammar.js';
+import { createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
+import { Reader, type ReaderReport } from './reader.js';
 import { Workload } from './workload.js';
 
 // Named after the process, so two runs on the same servers never touch each other's tables.
@@ -19,9 +20,41 @@ export const MIRROR = `chaos_m${process.pid}`;
 
 export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
 
+/** How migrate is run: its default path (in place where the server can), or `--force-copy`. */
+export type PathMode = 'default' | 'copy' | 'backfill';
+
+/** What the tester passes as --lock-timeout-ms. */
+export const LOCK_TIMEOUT_MS = 1000;
+/**
+ * Room for what is not a lock: on a loaded 2-core machine (servers, the CLI and the tester sharing
+ * it), a query that waits for nothing has been seen to take a few hundred ms; twice that is noise,
+ * not a finding. A scan or rebuild under the lock of a table of a few thousand rows is shorter
+ * than this margin, so the bound catches those only on larger tables (--rows).
+ */
+export const READER_MARGIN_MS = 1000;
+
+/**
+ * The longest a reader may wait on one query. In place, a step waits at most the lock timeout for
+ * its lock (readers queue behind the waiting request), then holds it for milliseconds: a longer
+ * wait means the server worked under the lock. The copy's cut-over waits as long for its lock, then
+ * holds it while it catches up and compares (the runner's budget under the lock: 4 lock timeouts,
+ * at least 1 s) and swaps; on MySQL the RENAME is queued behind it for at most one more lock
+ * timeout (at least 1 s). Each further attempt starts after a backoff that lets the readers through.
+ */
+export function readerBoundMs(engine: string, took: 'in-place' | 'copy', lockTimeoutMs = LOCK_TIMEOUT_MS): number {
+  if (took === 'in-place') return lockTimeoutMs + READER_MARGIN_MS;
+  const underLock = Math.max(1000, 4 * lockTimeoutMs);
+  const queuedRename = engine === 'mysql' ? Math.max(1000, lockTimeoutMs) : 0;
+  return lockTimeoutMs + underLock + queuedRename + READER_MARGIN_MS;
+}
+
 export interface SeedOutcome {
   engine: string;
   seed: number;
+  /** The path asked for, and the one migrate took (null when it stopped before choosing). */
+  path: PathMode;
+  took: 'in-place' | 'copy' | null;
+  reader: ReaderReport | null;
   verdict: Verdict;
   /** Why it was refused or failed, or what it passed through. */
   reason: string;
@@ -32,15 +65,20 @@ export interface SeedOutcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number): Promise<SeedOutcome> {
+export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number, mode: PathMode = 'copy'): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
   const table = makeTable(root.fork(1), db.kind);
-  const alter = makeAlter(root.fork(2), table);
+  const alter = makeAlter(root.fork(2), table, root.fork(6));
   const faults = root.fork(3);
+  let took: SeedOutcome['took'] = null;
+  let reader: ReaderReport | null = null;
   const outcome = (verdict: Verdict, reason: string, applied: string[]): SeedOutcome => ({
     engine: db.kind,
     seed,
+    path: mode,
+    took,
+    reader,
     verdict,
     reason,
     alter,
@@ -48,22 +86,8 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     seconds: (Date.now() - began) / 1000,
   });
 
-  await db.drop(TABLE, MIRROR);
-  const setup = await db.session();
-  try {
-    for (const name of [TABLE, MIRROR]) for (const sql of createTableSql(table, name)) await setup.query(sql);
-    const fill = root.fork(4);
-    const columns = writable(table).map((c) => (db.kind === 'mysql' ? `\`${c.name}\`` : `"${c.name}"`)).join(', ');
-    for (let from = 1; from <= rows; from += 200) {
-      const values = Array.from({ length: Math.min(200, rows - from + 1) }, (_, i) => `(${rowValues(fill, table, from + i).join(', ')})`).join(', ');
-      for (const name of [TABLE, MIRROR]) await setup.query(`INSERT INTO ${name} (${columns}) VALUES ${values}`);
-    }
-  } catch (error) {
-    // The grammar made a table or row the server does not take: the tester's fault, reported as such.
-    await setup.close();
-    return outcome('FAIL', `tester: setup failed: ${(error as Error).message.split('\n')[0]}`, []);
-  }
-  await setup.close();
+  const failedSetup = await createAndFill(db, table, rows, root.fork(4));
+  if (failedSetup) return outcome('FAIL', failedSetup, []);
 
   const plan = {
     kill: faults.chance(0.4) ? faults.int(100, 2500) : null,
@@ -74,21 +98,51 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   // Faults belong to this seed: none may fire, or leave the replica paused, during the next one.
   const timers: NodeJS.Timeout[] = [];
   const pending: Promise<unknown>[] = [];
-  const load = new Workload(db, table, [TABLE, MIRROR], rows);
+  // In place, the table keeps its identity and the writers go on writing through the change: they
+  // never ask for a default the ALTER changes (README.md, the in-place rule).
+  const load = new Workload(db, table, [TABLE, MIRROR], rows, mode === 'default' ? defaultsChangedBy(table, alter) : new Set());
   await load.start(root.fork(5));
+  const watch = new Reader(db, TABLE);
+  await watch.start();
   const args = [
-    'migrate', '--force-copy', '--url', db.url, '--table', TABLE, '--alter', alter, '--execute', '--json', '--drop-old',
-    '--chunk-time-ms', '30', '--max-rows-per-sec', String(Math.max(500, Math.ceil(rows / 2))),
-    '--lock-timeout-ms', '1000', '--cutover-attempts', '30',
+    'migrate',
+    ...(mode === 'copy' ? ['--force-copy'] : []),
+    '--url',
+    db.url,
+    '--table',
+    TABLE,
+    '--alter',
+    alter,
+    '--execute',
+    '--json',
+    '--drop-old',
+    '--chunk-time-ms',
+    '30',
+    '--max-rows-per-sec',
+    String(Math.max(500, Math.ceil(rows / 2))),
+    '--lock-timeout-ms',
+    String(LOCK_TIMEOUT_MS),
+    '--cutover-attempts',
+    '30',
     ...(plan.pauseReplica !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
   let first: Exit;
   let last: Exit;
   try {
+    const taken = (phase: string) => {
+      if (phase === 'in-place') took = 'in-place';
+      if (phase === 'setup' || phase === 'copy') took = 'copy';
+    };
     first = await cliRun(cli, args, (phase, pid) => {
+      taken(phase);
       if (phase !== 'copy') return null;
       if (plan.killSession !== null) {
-        timers.push(setTimeout(() => pending.push(db.killSession(pid, () => faults.int(0, 1000)).then((done) => done && applied.push('killed a server session'))), plan.killSession));
+        timers.push(
+          setTimeout(
+            () => pending.push(db.killSession(pid, () => faults.int(0, 1000)).then((done) => done && applied.push('killed a server session'))),
+            plan.killSession,
+          ),
+        );
       }
       if (plan.pauseReplica !== null) {
         timers.push(
@@ -108,7 +162,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     last = first;
     if (first.killed) {
       applied.push(`SIGKILL ${plan.kill} ms into the copy, then --resume`);
-      last = await cliRun(cli, [...args, '--resume'], () => null);
+      last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), null));
       // Killed after its cleanup removed the checkpoint: the migration was complete, as the oracle will tell.
       if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };
     }
@@ -117,8 +171,10 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     timers.forEach(clearTimeout);
     await Promise.allSettled(pending);
     await load.stop();
+    reader = await watch.stop();
   }
   if (load.transactions === 0) applied.push('no write transaction succeeded');
+  const blocked = readerBlocked(db.kind, took, reader, last.parts);
 
   if (last.code === 0) {
     const native = await nativeAlter(db, alter);
@@ -129,7 +185,8 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     if (ours !== theirs) return outcome('FAIL', `definitions differ: ${firstDifference(ours, theirs)}`, applied);
     const differing = await db.rowDifferences(TABLE, MIRROR);
     if (differing) return outcome('FAIL', `${differing} row(s) differ from the mirror: ${(await db.sampleDifferences(TABLE, MIRROR)).join(' / ')}`, applied);
-    return outcome('pass', `${load.transactions} transactions during the run`, applied);
+    if (blocked) return outcome('FAIL', blocked, applied);
+    return outcome('pass', `${took ?? 'no path'}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`, applied);
   }
   const lines = last.stderr.trim().split('\n').filter(Boolean);
   const reason = lines.find((l) => l.startsWith('shadowcut: ')) ?? lines.pop() ?? `exit ${last.code}`;
@@ -143,34 +200,73 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const [ours, theirs] = [await db.definition(TABLE), await db.definition(MIRROR)];
   if (ours !== theirs) return outcome('FAIL', `refused (${reason}) but the original changed: ${firstDifference(ours, theirs)}`, applied);
   if (await db.rowDifferences(TABLE, MIRROR)) return outcome('FAIL', `refused (${reason}) but the original's rows differ from the mirror`, applied);
+  if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, applied);
   const native = await nativeAlter(db, alter);
   return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, applied);
 }
 
-interface Exit {
+/** The table and its mirror, with the same rows; a message when the server refused them. */
+export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number, fill: Prng): Promise<string | null> {
+  await db.drop(TABLE, MIRROR);
+  const setup = await db.session();
+  try {
+    for (const name of [TABLE, MIRROR]) for (const sql of createTableSql(table, name)) await setup.query(sql);
+    const columns = writable(table)
+      .map((c) => (db.kind === 'mysql' ? `\`${c.name}\`` : `"${c.name}"`))
+      .join(', ');
+    for (let from = 1; from <= rows; from += 200) {
+      const values = Array.from({ length: Math.min(200, rows - from + 1) }, (_, i) => `(${rowValues(fill, table, from + i).join(', ')})`).join(', ');
+      for (const name of [TABLE, MIRROR]) await setup.query(`INSERT INTO ${name} (${columns}) VALUES ${values}`);
+    }
+    return null;
+  } catch (error) {
+    // The grammar made a table or row the server does not take: the tester's fault, reported as such.
+    return `tester: setup failed: ${(error as Error).message.split('\n')[0]}`;
+  } finally {
+    await setup.close();
+  }
+}
+
+export interface Exit {
   code: number | null;
   killed: boolean;
   stderr: string;
+  /** Each part's class and clause, from the JSON result line (a run that stopped has none). */
+  parts: { class: string; clause: string }[];
+}
+
+/** Why the reader's longest wait fails the seed, or null. */
+function readerBlocked(engine: string, took: SeedOutcome['took'], reader: ReaderReport, parts: Exit['parts']): string | null {
+  if (reader.errors) return `a reader got ${reader.errors} error(s): ${reader.firstError}`;
+  if (took === null) return null;
+  const bound = readerBoundMs(engine, took);
+  if (reader.longestMs <= bound) return null;
+  const classes = parts.length ? `; parts: ${parts.map((p) => `${p.class} "${p.clause}"`).join(', ')}` : '';
+  return took === 'in-place'
+    ? `in place, a reader waited ${reader.longestMs} ms, more than the lock timeout (${LOCK_TIMEOUT_MS} ms) + ${READER_MARGIN_MS} ms, ${reader.longestAt} ms into the run${classes}`
+    : `the copy's cut-over made a reader wait ${reader.longestMs} ms, more than its bound of ${bound} ms, ${reader.longestAt} ms into the run`;
 }
 
 /** Runs the CLI; `onPhase` may return a delay after which the process is killed with SIGKILL. */
-function cliRun(cli: string, args: string[], onPhase: (phase: string, pid: number) => number | null): Promise<Exit> {
+export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid: number) => number | null): Promise<Exit> {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   let stderr = '';
+  let parts: Exit['parts'] = [];
   const logDir = process.env.CHAOS_LOG_DIR;
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
     if (logDir) appendFileSync(path.join(logDir, 'cli.stderr.log'), d);
   });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     if (logDir) appendFileSync(path.join(logDir, 'cli.log'), `${new Date().toISOString()} ${line}\n`);
-    let event: { event?: string; phase?: string };
+    let event: { event?: string; phase?: string; parts?: Exit['parts'] };
     try {
       event = JSON.parse(line);
     } catch {
       return;
     }
+    if (event.event === 'result' && event.parts) parts = event.parts;
     if (event.event !== 'phase' || !event.phase) return;
     const delay = onPhase(event.phase, child.pid!);
     if (delay !== null && !killed) {
@@ -186,7 +282,7 @@ function cliRun(cli: string, args: string[], onPhase: (phase: string, pid: numbe
   return new Promise((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timeout);
-      resolve({ code: killed ? null : code, killed, stderr });
+      resolve({ code: killed ? null : code, killed, stderr, parts });
     }),
   );
 }

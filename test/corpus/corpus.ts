@@ -35,8 +35,18 @@ export interface Flag {
 
 /** gh-ost flags that take a value (the `--flag value` form is only legal for these). */
 const VALUE_FLAGS = new Set([
-  'alter', 'chunk-size', 'default-retries', 'throttle-query', 'postpone-cut-over-flag-file', 'trigger-suffix',
-  'checkpoint-seconds', 'nice-ratio', 'throttle-flag-file', 'storage-engine', 'database', 'table',
+  'alter',
+  'chunk-size',
+  'default-retries',
+  'throttle-query',
+  'postpone-cut-over-flag-file',
+  'trigger-suffix',
+  'checkpoint-seconds',
+  'nice-ratio',
+  'throttle-flag-file',
+  'storage-engine',
+  'database',
+  'table',
 ]);
 
 export type FlagTreatment = 'mapped' | 'implicit' | 'emulated' | 'ignored' | 'unsupported';
@@ -46,23 +56,56 @@ export type FlagTreatment = 'mapped' | 'implicit' | 'emulated' | 'ignored' | 'un
  * docs/gh-ost-corpus.md, so the reasons are written for the reader.
  */
 export const FLAG_TABLE: Record<string, { treatment: FlagTreatment; how: string }> = {
-  alter: { treatment: 'mapped', how: '`--alter` (same clause). Without it the harness default `engine=innodb` is used, as gh-ost\'s test.sh passes `--alter=\'engine=innodb\'` before the case\'s own flags.' },
-  'approve-renamed-columns': { treatment: 'implicit', how: 'shadowcut reads `CHANGE old new` / `RENAME COLUMN` itself and maps the renamed column; there is no approval step.' },
-  'panic-on-warnings': { treatment: 'implicit', how: 'shadowcut never uses INSERT IGNORE: a row the new schema rejects (duplicate key, truncation under strict mode) fails the statement and the run.' },
-  'default-retries': { treatment: 'ignored', how: 'no per-statement retry count in shadowcut: a failing copy/apply statement stops the run at once (only lock waits are retried, `--cutover-attempts`). The expected outcome (the run aborts with the server\'s error) is the same.' },
+  alter: {
+    treatment: 'mapped',
+    how: "`--alter` (same clause). Without it the harness default `engine=innodb` is used, as gh-ost's test.sh passes `--alter='engine=innodb'` before the case's own flags.",
+  },
+  'approve-renamed-columns': {
+    treatment: 'implicit',
+    how: 'shadowcut reads `CHANGE old new` / `RENAME COLUMN` itself and maps the renamed column; there is no approval step.',
+  },
+  'panic-on-warnings': {
+    treatment: 'implicit',
+    how: 'shadowcut never uses INSERT IGNORE: a row the new schema rejects (duplicate key, truncation under strict mode) fails the statement and the run.',
+  },
+  'default-retries': {
+    treatment: 'ignored',
+    how: "no per-statement retry count in shadowcut: a failing copy/apply statement stops the run at once (only lock waits are retried, `--cutover-attempts`). The expected outcome (the run aborts with the server's error) is the same.",
+  },
   'chunk-size': { treatment: 'ignored', how: 'shadowcut sizes chunks by time (`--chunk-time-ms`), not by rows.' },
-  'throttle-query': { treatment: 'ignored', how: 'no throttle query in shadowcut (it throttles on lag, load, a flag file, a window); the corpus query (`select false`) never throttles anyway.' },
+  'throttle-query': {
+    treatment: 'ignored',
+    how: 'no throttle query in shadowcut (it throttles on lag, load, a flag file, a window); the corpus query (`select false`) never throttles anyway.',
+  },
   'analyze-ghost-table-before-cutover': { treatment: 'ignored', how: 'statistics only; does not change data. shadowcut has no such step.' },
-  'attempt-instant-ddl': { treatment: 'ignored', how: 'the corpus runs shadowcut with --force-copy, so it always builds and copies a shadow table; the case still checks that the copy is exact.' },
-  'allow-zero-in-date': { treatment: 'ignored', how: 'shadowcut keeps the server\'s global sql_mode in its sessions (plus NO_AUTO_VALUE_ON_ZERO); MariaDB\'s default sql_mode has no NO_ZERO_DATE/NO_ZERO_IN_DATE, so zero dates are accepted without a flag.' },
-  'discard-foreign-keys': { treatment: 'mapped', how: 'shadowcut\'s `--discard-foreign-keys`: a table with foreign keys to other tables is migrated, and the new table has none (tables referenced by others stay refused).' },
+  'attempt-instant-ddl': {
+    treatment: 'ignored',
+    how: 'the corpus runs shadowcut with --force-copy, so it always builds and copies a shadow table; the case still checks that the copy is exact.',
+  },
+  'allow-zero-in-date': {
+    treatment: 'ignored',
+    how: "shadowcut keeps the server's global sql_mode in its sessions (plus NO_AUTO_VALUE_ON_ZERO); MariaDB's default sql_mode has no NO_ZERO_DATE/NO_ZERO_IN_DATE, so zero dates are accepted without a flag.",
+  },
+  'discard-foreign-keys': {
+    treatment: 'mapped',
+    how: "shadowcut's `--discard-foreign-keys`: a table with foreign keys to other tables is migrated, and the new table has none (tables referenced by others stay refused).",
+  },
   gtid: { treatment: 'ignored', how: 'shadowcut positions its binlog reader by file/offset; MariaDB always has GTIDs, so the case runs as an ordinary one.' },
-  'postpone-cut-over-flag-file': { treatment: 'mapped', how: 'shadowcut\'s `--postpone-cutover-flag-file` (when its --help lists it; else the runner holds a metadata lock on the table instead): the runner injects the case\'s DML once the copy is done and removes the file 5 s later.' },
-  'checkpoint-seconds': { treatment: 'emulated', how: 'gtid-resume only: the runner kills shadowcut (SIGKILL) during the copy and reruns it with `--resume` if shadowcut offers that flag; otherwise the case is skipped.' },
-  'nice-ratio': { treatment: 'ignored', how: 'gtid-resume only (stretches gh-ost\'s copy); shadowcut has no nice ratio.' },
-  'include-triggers': { treatment: 'mapped', how: 'shadowcut\'s `--include-triggers`: the triggers are created on the new table under the cut-over lock, after the last changes are applied, so they never fire for shadowcut\'s own writes.' },
-  'trigger-suffix': { treatment: 'mapped', how: 'shadowcut\'s `--trigger-suffix` (same meaning: the new table\'s trigger names carry it).' },
-  'remove-trigger-suffix-if-exists': { treatment: 'mapped', how: 'shadowcut\'s `--remove-trigger-suffix-if-exists` (same meaning).' },
+  'postpone-cut-over-flag-file': {
+    treatment: 'mapped',
+    how: "shadowcut's `--postpone-cutover-flag-file` (when its --help lists it; else the runner holds a metadata lock on the table instead): the runner injects the case's DML once the copy is done and removes the file 5 s later.",
+  },
+  'checkpoint-seconds': {
+    treatment: 'emulated',
+    how: 'gtid-resume only: the runner kills shadowcut (SIGKILL) during the copy and reruns it with `--resume` if shadowcut offers that flag; otherwise the case is skipped.',
+  },
+  'nice-ratio': { treatment: 'ignored', how: "gtid-resume only (stretches gh-ost's copy); shadowcut has no nice ratio." },
+  'include-triggers': {
+    treatment: 'mapped',
+    how: "shadowcut's `--include-triggers`: the triggers are created on the new table under the cut-over lock, after the last changes are applied, so they never fire for shadowcut's own writes.",
+  },
+  'trigger-suffix': { treatment: 'mapped', how: "shadowcut's `--trigger-suffix` (same meaning: the new table's trigger names carry it)." },
+  'remove-trigger-suffix-if-exists': { treatment: 'mapped', how: "shadowcut's `--remove-trigger-suffix-if-exists` (same meaning)." },
 };
 
 /** Splits a shell command line into words the way bash would for the simple quoting gh-ost's files use. */

@@ -84,7 +84,7 @@ export const END = '<!-- corpus-results:end -->';
 /** Replaces the generated section of the doc (or appends one), leaving the hand-written text alone. */
 export function updateDoc(path: string, section: string): void {
   const block = `${BEGIN}\n${section}\n${END}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# gh-ost\'s test corpus on MariaDB\n\n## Results\n\n';
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : "# gh-ost's test corpus on MariaDB\n\n## Results\n\n";
   const a = text.indexOf(BEGIN.slice(0, 30));
   const b = text.indexOf(END);
   if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);

@@ -211,7 +211,7 @@ class Harness {
       return `ignore_versions "${c.ignoreVersions}" matches ${this.version}`;
     }
     if (c.name === 'sysbench' && spawnSync('sysbench', ['--version']).status !== 0) {
-      return 'sysbench is not installed (gh-ost\'s harness skips this case likewise); apt-get install sysbench to run it';
+      return "sysbench is not installed (gh-ost's harness skips this case likewise); apt-get install sysbench to run it";
     }
     if (c.customScript) {
       const postpone = c.flags.some((f) => f.name === 'postpone-cut-over-flag-file');
@@ -330,16 +330,18 @@ class Harness {
 
   private async startSysbench(): Promise<ReturnType<typeof spawn>> {
     const conn = [
-      `--mysql-host=${this.db.host}`, `--mysql-port=${this.db.port}`, `--mysql-user=${this.db.user}`,
-      `--mysql-password=${this.db.password}`, `--mysql-db=${DB}`, '--tables=1',
+      `--mysql-host=${this.db.host}`,
+      `--mysql-port=${this.db.port}`,
+      `--mysql-user=${this.db.user}`,
+      `--mysql-password=${this.db.password}`,
+      `--mysql-db=${DB}`,
+      '--tables=1',
     ];
     const prep = spawnSync('sysbench', ['oltp_write_only', ...conn, '--table-size=20000', 'prepare'], { encoding: 'utf8' });
     if (prep.status !== 0) throw new Error(`sysbench prepare failed: ${prep.stderr || prep.stdout}`);
-    const child = spawn(
-      'sysbench',
-      ['oltp_write_only', ...conn, '--rand-seed=163', '--threads=2', '--time=30', '--report-interval=10', '--rate=200', 'run'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn('sysbench', ['oltp_write_only', ...conn, '--rand-seed=163', '--threads=2', '--time=30', '--report-interval=10', '--rate=200', 'run'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (d: Buffer) => this.note(`sysbench: ${d.toString().trim()}`));
     child.stderr?.on('data', (d: Buffer) => this.note(`sysbench: ${d.toString().trim()}`));
     return child;
@@ -376,7 +378,7 @@ class Harness {
             continue;
           }
           if (ev.event === 'warning' && ev.message) warnings.push(ev.message);
-          if (ev.event === 'result') result = ev as Record<string, unknown>;
+          if (ev.event === 'result') result = ev;
           // Killed once a chunk is in the shadow: the interrupted run leaves a partial copy behind.
           if (o.killInCopy && ev.event === 'progress' && (ev.rowsCopied ?? 0) > 0) child.kill('SIGKILL');
           if (ev.event !== 'phase' || !ev.phase) continue;
@@ -514,20 +516,21 @@ class Harness {
     if (ctx.interrupted) {
       // A resumed run continues the interrupted run's shadow; a fresh start would create it again.
       const creations = events.slice(0, renameAt).filter((e) => e.type === 'Query' && /CREATE\s+TABLE/i.test(e.info) && e.info.includes(`\`${ghost}\``));
-      if (ctx.interrupted.signal !== 'SIGKILL') problems.push(`the first run was not interrupted during its copy (${ctx.interrupted.signal ?? ctx.interrupted.code})`);
+      if (ctx.interrupted.signal !== 'SIGKILL')
+        problems.push(`the first run was not interrupted during its copy (${ctx.interrupted.signal ?? ctx.interrupted.code})`);
       if (creations.length !== 1) problems.push(`the second run did not resume: the shadow was created ${creations.length} times`);
       resumed = `; resumed after SIGKILL, the second run copied ${String(run.result?.rowsCopied ?? '?')} rows`;
     }
     if (problems.length) return outcome('failed', problems.join('; '));
     const retries = run.warnings.filter((w) => /attempt \d+ failed/.test(w)).length;
     const postponed = run.phases.includes('postponed') ? '; cut-over postponed' : '';
-    const idleEvent = writes === 0 && /create\s+event/i.test(c.createSql)
-      ? ' (the case\'s EVENT wrote nothing: it fails or is disabled on this server, see its error log)'
-      : '';
+    const idleEvent =
+      writes === 0 && /create\s+event/i.test(c.createSql) ? " (the case's EVENT wrote nothing: it fails or is disabled on this server, see its error log)" : '';
     return outcome(
       'passed',
       `${rowsA} rows equal at the cut-over point; ${writes} row events on the original while shadowcut ran${idleEvent}${resumed}` +
-        postponed + (retries ? `; ${retries} lock retries` : ''),
+        postponed +
+        (retries ? `; ${retries} lock retries` : ''),
     );
   }
 
@@ -541,8 +544,8 @@ class Harness {
     );
     if (pk.length === 0) return '';
     const ghostCols = new Set(
-      (await rows(this.replica, 'SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [DB, ghost])).map(
-        (r) => String(r.c).toLowerCase(),
+      (await rows(this.replica, 'SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [DB, ghost])).map((r) =>
+        String(r.c).toLowerCase(),
       ),
     );
     const cols = pk.map((r) => String(r.c));
@@ -630,7 +633,8 @@ async function servers(): Promise<{ primary: string; replica: string; stop: (() 
   }
   const dir = resolve(REPO, env.SHADOWCUT_CORPUS_SERVERS_DIR ?? 'test/corpus/.servers');
   const script = join(REPO, 'scripts/servers.sh');
-  const run = (cmd: string) => spawnSync('bash', [script, cmd], { env: { ...env, SHADOWCUT_SERVERS_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const run = (cmd: string) =>
+    spawnSync('bash', [script, cmd], { env: { ...env, SHADOWCUT_SERVERS_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   const up = run('up');
   if (up.status !== 0) throw new Error(`scripts/servers.sh up failed (exit ${up.status})`);
   const info = JSON.parse(readFileSync(join(dir, 'servers.json'), 'utf8')) as { mysqlUrl: string; mysqlReplicaUrl: string };

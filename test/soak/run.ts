@@ -49,7 +49,7 @@ class Workload {
   private next: number;
   transactions = 0;
   errors = 0;
-  lastError = "";
+  lastError = '';
 
   constructor(
     private readonly db: SoakDb,
@@ -75,7 +75,11 @@ class Workload {
     try {
       while (this.running) {
         const began = Date.now();
-        const statements = transaction(() => this.next++, () => this.next - 1, Math.random);
+        const statements = transaction(
+          () => this.next++,
+          () => this.next - 1,
+          Math.random,
+        );
         // One transaction in twenty rolls back: neither table may keep any of it.
         await writer.run(statements, Math.random() < 0.05).then(
           () => this.transactions++,
@@ -99,8 +103,8 @@ function migrate(url: string, alter: string, extra: string[], killAfterMs: numbe
   });
   let killed = false;
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  createInterface({ input: child.stdout }).on('line', (line) => {
     if (killAfterMs === null || killed) return;
     try {
       const event = JSON.parse(line) as { event?: string; phase?: string };
@@ -152,8 +156,9 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
   if (exit !== 0) return { run, killed, exit, differences: -1, note, seconds };
   await db.alterMirror();
   const differences = await db.differences(TABLE, MIRROR);
-  if (differences) note = `extra ids in the new table: ${(await db.extraIds(TABLE, MIRROR)).join(', ') || 'none'}; missing: ${(await db.extraIds(MIRROR, TABLE)).join(', ') || 'none'}`;
-  note ||= `${load.transactions} transactions during the run (${load.errors} failed${load.lastError ? `: ${load.lastError}` : ""})`;
+  if (differences)
+    note = `extra ids in the new table: ${(await db.extraIds(TABLE, MIRROR)).join(', ') || 'none'}; missing: ${(await db.extraIds(MIRROR, TABLE)).join(', ') || 'none'}`;
+  note ||= `${load.transactions} transactions during the run (${load.errors} failed${load.lastError ? `: ${load.lastError}` : ''})`;
   return { run, killed, exit, differences, note, seconds };
 }
 

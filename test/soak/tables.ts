@@ -55,7 +55,9 @@ export function mysqlSoak(url: string): SoakDb {
   const pool = mysql.createPool({ uri: url, connectionLimit: 12, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   const q = async (sql: string) => (await pool.query(sql))[0] as mysql.RowDataPacket[];
   const columns = async (t: string) =>
-    (await q(`SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${t}' ORDER BY ORDINAL_POSITION`)).map((r) => `\`${r.c}\``);
+    (await q(`SELECT COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${t}' ORDER BY ORDINAL_POSITION`)).map(
+      (r) => `\`${r.c}\``,
+    );
   return {
     kind: 'mysql',
     alter: 'MODIFY k BIGINT NOT NULL, ADD COLUMN extra INT DEFAULT 7, DROP COLUMN legacy',

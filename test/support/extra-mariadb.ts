@@ -17,7 +17,7 @@ export interface ExtraMariadb {
   stop(): Promise<void>;
 }
 
-const sbin = (name: string) => (spawnSync('sh', ['-c', `command -v ${name} || echo /usr/sbin/${name}`], { encoding: 'utf8' }).stdout.trim());
+const sbin = (name: string) => spawnSync('sh', ['-c', `command -v ${name} || echo /usr/sbin/${name}`], { encoding: 'utf8' }).stdout.trim();
 
 export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-extra-mariadb-'));
@@ -26,14 +26,30 @@ export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb
   const port = await freePort();
   // As root the server runs as root (as scripts/servers.sh runs it); as anyone else, as that user.
   const user = process.getuid?.() === 0 ? ['--user=root'] : [];
-  const install = spawnSync(sbin('mariadb-install-db'), ['--no-defaults', ...user, `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...options], { encoding: 'utf8' });
+  const install = spawnSync(
+    sbin('mariadb-install-db'),
+    ['--no-defaults', ...user, `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...options],
+    { encoding: 'utf8' },
+  );
   if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
   const server = spawn(
     sbin('mariadbd'),
     [
-      '--no-defaults', ...user, `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${sock}`,
-      `--tmpdir=${dir}`, `--log-error=${path.join(dir, 'error.log')}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
-      '--server-id=7', '--log-bin=extra-bin', '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
+      '--no-defaults',
+      ...user,
+      `--datadir=${data}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${sock}`,
+      `--tmpdir=${dir}`,
+      `--log-error=${path.join(dir, 'error.log')}`,
+      '--skip-name-resolve',
+      '--innodb-buffer-pool-size=64M',
+      '--server-id=7',
+      '--log-bin=extra-bin',
+      '--binlog-format=ROW',
+      '--binlog-row-image=FULL',
+      '--binlog-row-metadata=FULL',
       ...options,
     ],
     { stdio: 'ignore', detached: true },

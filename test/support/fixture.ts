@@ -1,62 +1,11 @@
 import { afterAll, expect } from 'vitest';
-import { migrate, type MigrateOptions } from '../../src/core/runner.js';
+import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { Engine, MigrationRequest } from '../../src/core/types.js';
 import { mysqlDatabase } from './mysql.js';
 import { postgresDatabase } from './pg.js';
+import type { Database } from './database.js';
 
-/**
- * One shape for both engines, so a scenario is written once and run for each with
- * `describe.each(databases)`. SQL in a scenario sticks to what both dialects accept; where they
- * differ (column types, fills, ALTERs) the scenario keeps a small table of each engine's words.
- */
-export interface Database {
-  readonly kind: 'mysql' | 'postgres';
-  readonly url: string;
-  /** Runs one statement; rows as arrays. */
-  query(sql: string, values?: unknown[]): Promise<unknown[][]>;
-  /** The n-th (from 1) bound value's placeholder: `?` or `$n`. */
-  param(n: number): string;
-  /** A connection of its own, for transactions (the mirror workload's writers). */
-  session(): Promise<Session>;
-  engine(): Promise<Engine>;
-  /** The table, and what a migration of it leaves (`__new`, `__old`, `__state`, `__hb`). */
-  drop(...tables: string[]): Promise<void>;
-  /** A subquery of one column `g` counting 1..rows, to fill tables with. */
-  series(rows: number): string;
-  /**
-   * Rows of `a` that `b` lacks, then rows of `b` that `a` lacks (up to 10 each, as `table:row`),
-   * every column compared exactly; empty means equal.
-   */
-  differences(a: string, b: string): Promise<string[]>;
-  /** The table's definition without its name, to compare two tables'. */
-  schema(table: string): Promise<string>;
-  /** Every object a run on `table` creates and may leave behind (tables `table__*`; PostgreSQL's slot and publication), sorted. */
-  helpers(table: string): Promise<string[]>;
-  /** The names of the table's indexes, sorted. */
-  indexes(table: string): Promise<string[]>;
-  /** Ends a server session by its id (MySQL connection id, PostgreSQL backend pid), as a network cut would. */
-  killSession(id: number): Promise<void>;
-  /** Runs the built CLI as an operator would; `$URL` in an argument is this database's URL. */
-  cli(args: string[]): { code: number | null; stdout: string; stderr: string };
-  /** As `cli`, without blocking the test's own sessions: for a run while the test's writers write. */
-  cliAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
-  /** The replica (MariaDB) or standby (PostgreSQL) that follows this server. */
-  readonly replica: Replica;
-  close(): Promise<void>;
-}
-
-export interface Session {
-  query(sql: string, values?: unknown[]): Promise<unknown[][]>;
-  release(): void;
-}
-
-export interface Replica {
-  readonly url: string;
-  /** Stops applying what the primary writes (the SQL thread, WAL replay), so its lag grows. */
-  pause(): Promise<void>;
-  /** Applies again, and returns once everything the primary wrote so far is applied. */
-  resume(): Promise<void>;
-}
+export type { Database, Replica, Session } from './database.js';
 
 /**
  * Runs the core migrate() with a fresh engine (or the one given), as the CLI would. The suites that

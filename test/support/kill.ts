@@ -15,12 +15,14 @@ export function killDuringPhase(
   delayMs = 0,
   command: 'migrate' | 'backfill' = 'migrate',
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let killed = false;
   // Kept for the assertion's message: a run that ended before the phase says why there.
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       const event = JSON.parse(line) as { event?: string; phase?: string };
       if (!killed && event.event === 'phase' && event.phase === phase) {

@@ -2,9 +2,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
-import { migrate, type MigrateOptions } from '../../src/core/runner.js';
+import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/types.js';
-import type { Database } from './fixture.js';
+import type { Database } from './database.js';
 
 export function mysqlUrl(): string {
   const url = process.env.SHADOWCUT_MYSQL_URL;
@@ -36,7 +36,12 @@ export function adminPool(): mysql.Pool {
   });
 }
 
-export async function migrateMysql(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
+export async function migrateMysql(
+  table: string,
+  alter: string,
+  options: Partial<MigrateOptions> = {},
+  request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {},
+) {
   const engine = await createMysqlEngine(mysqlUrl());
   try {
     return await migrate(engine, { url: mysqlUrl(), table, alter, ...request }, { execute: true, forceCopy: true, ...options });
@@ -69,7 +74,7 @@ export function runCliAsync(args: string[], url = mysqlUrl()): Promise<{ code: n
 /** Helper tables shadowcut would leave behind if it misbehaved. */
 export async function helperTables(db: mysql.Pool, table: string): Promise<string[]> {
   const [rows] = await db.query<mysql.RowDataPacket[]>(
-    "SELECT TABLE_NAME t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
+    'SELECT TABLE_NAME t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)',
     [`${table}__new`, `${table}__old`],
   );
   return rows.map((r) => String(r.t));
@@ -78,7 +83,9 @@ export async function helperTables(db: mysql.Pool, table: string): Promise<strin
 /** CREATE TABLE text without the name and AUTO_INCREMENT counter, for schema equality. */
 export async function schemaOf(db: mysql.Pool, table: string): Promise<string> {
   const [[row]] = await db.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${table}\``);
-  return String(row['Create Table']).replace(/^CREATE TABLE `[^`]+`/, 'CREATE TABLE t').replace(/ AUTO_INCREMENT=\d+/, '');
+  return String(row['Create Table'])
+    .replace(/^CREATE TABLE `[^`]+`/, 'CREATE TABLE t')
+    .replace(/ AUTO_INCREMENT=\d+/, '');
 }
 
 /**

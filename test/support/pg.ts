@@ -1,8 +1,8 @@
 import pg from 'pg';
-import { migrate, type MigrateOptions } from '../../src/core/runner.js';
+import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
-import type { Database } from './fixture.js';
+import type { Database } from './database.js';
 import { runCli, runCliAsync } from './mysql.js';
 import { MirrorWorkload, type Statement } from './workload.js';
 
@@ -25,7 +25,12 @@ export function pgPool(): pg.Pool {
   return new pg.Pool({ connectionString: pgUrl(), max: 12, types: raw });
 }
 
-export async function migratePg(table: string, alter: string, options: Partial<MigrateOptions> = {}, request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {}) {
+export async function migratePg(
+  table: string,
+  alter: string,
+  options: Partial<MigrateOptions> = {},
+  request: Omit<MigrationRequest, 'url' | 'table' | 'alter'> = {},
+) {
   const engine = await createPostgresEngine(pgUrl());
   try {
     return await migrate(engine, { url: pgUrl(), table, alter, ...request }, { execute: true, forceCopy: true, ...options });
@@ -66,9 +71,7 @@ export async function pgSchemaOf(db: pg.Pool, table: string): Promise<string[]> 
  */
 export async function differences(db: pg.Pool, a: string, b: string): Promise<string[]> {
   const missing = async (from: string, to: string) => {
-    const { rows } = await db.query(
-      `SELECT r::text AS row FROM (SELECT * FROM ${from}) r EXCEPT ALL SELECT r::text FROM (SELECT * FROM ${to}) r LIMIT 10`,
-    );
+    const { rows } = await db.query(`SELECT r::text AS row FROM (SELECT * FROM ${from}) r EXCEPT ALL SELECT r::text FROM (SELECT * FROM ${to}) r LIMIT 10`);
     return rows.map((r) => `${from}:${r.row}`);
   };
   return [...(await missing(a, b)), ...(await missing(b, a))];
@@ -98,7 +101,12 @@ export async function migrateUnderWrites(
   [table, mirror]: [string, string],
   alter: string,
   next: (worker: number) => Statement,
-  { options = {}, workers = 3, beforeMs = 300, afterMs = 300 }: {
+  {
+    options = {},
+    workers = 3,
+    beforeMs = 300,
+    afterMs = 300,
+  }: {
     options?: Partial<MigrateOptions>;
     workers?: number;
     beforeMs?: number;

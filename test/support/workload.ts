@@ -1,4 +1,4 @@
-import type { Database } from './fixture.js';
+import type { Database } from './database.js';
 
 export interface WorkloadStats {
   transactions: number;

@@ -31,7 +31,10 @@ export async function backfillChecks(
   const results = [verdict('columns', problems.length === 0, `sets ${assignments.map((a) => a.column).join(', ')}`, problems.join('; '))];
   // The server would only repeat a missing column; otherwise it is the judge of SET and WHERE.
   if (problems.length === 0) {
-    const refused = await explain().then(() => null, (error: Error) => error.message);
+    const refused = await explain().then(
+      () => null,
+      (error: Error) => error.message,
+    );
     results.push(verdict('statement', refused === null, 'the server accepts the UPDATE (EXPLAIN)', `the server refuses the UPDATE: ${refused}`));
   }
   return results;

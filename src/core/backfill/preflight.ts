@@ -10,7 +10,12 @@ import type { Backfill, BackfillCheckpoint, BackfillRequest } from './types.js';
 /** Every failed check's message on one line; all results, for a dry run to list. */
 export class BackfillRefused extends UserError {
   constructor(readonly checks: CheckResult[]) {
-    super(checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+    super(
+      checks
+        .filter((c) => !c.ok)
+        .map((c) => c.message)
+        .join('; '),
+    );
   }
 }
 
@@ -29,7 +34,12 @@ export interface BackfillPreflight {
  * SET and WHERE as the server reads them, a checkpoint left on the table, load names and the
  * throttle query. Nothing is written, so a refusal leaves nothing behind.
  */
-export async function backfillPreflight(engine: Engine, request: BackfillRequest, config: Readonly<BackfillConfig>, settings: Settings): Promise<BackfillPreflight> {
+export async function backfillPreflight(
+  engine: Engine,
+  request: BackfillRequest,
+  config: Readonly<BackfillConfig>,
+  settings: Settings,
+): Promise<BackfillPreflight> {
   const target = await engine.prepareBackfill(request);
   const checks = await target.checks();
   const { check, checkpoint } = judgeCheckpoint(await target.savedCheckpoint(), request, config.resume, target.table);
@@ -41,7 +51,12 @@ export async function backfillPreflight(engine: Engine, request: BackfillRequest
 }
 
 /** `<table>__state` is migrate's or a backfill's; only a backfill's with the same SET and WHERE is ours to resume. */
-function judgeCheckpoint(saved: string | null, request: BackfillRequest, resume: boolean, table: string): { check: CheckResult; checkpoint: BackfillCheckpoint | null } {
+function judgeCheckpoint(
+  saved: string | null,
+  request: BackfillRequest,
+  resume: boolean,
+  table: string,
+): { check: CheckResult; checkpoint: BackfillCheckpoint | null } {
   const name = 'checkpoint';
   if (saved === null) {
     const ok = !resume;
@@ -59,8 +74,12 @@ function judgeCheckpoint(saved: string | null, request: BackfillRequest, resume:
   const same = checkpoint.set.trim() === request.set.trim() && (checkpoint.where ?? '').trim() === (request.where ?? '').trim();
   const was = `--set "${checkpoint.set}"${checkpoint.where === null ? ' without --where' : ` --where "${checkpoint.where}"`}`;
   return {
-    check: verdict(name, same, `resuming after ${checkpoint.batches} committed batch(es), ${checkpoint.rowsUpdated} row(s) updated`,
-      `the interrupted backfill of ${table} was for ${was}; resume it with those, or remove it with "shadowcut cleanup"`),
+    check: verdict(
+      name,
+      same,
+      `resuming after ${checkpoint.batches} committed batch(es), ${checkpoint.rowsUpdated} row(s) updated`,
+      `the interrupted backfill of ${table} was for ${was}; resume it with those, or remove it with "shadowcut cleanup"`,
+    ),
     checkpoint: same ? checkpoint : null,
   };
 }

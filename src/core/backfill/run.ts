@@ -52,9 +52,7 @@ async function claimed(engine: Engine, request: BackfillRequest, options: Backfi
       `table: ${target.table}, about ${target.estimatedRows} row(s)`,
       `key: ${target.keyIndex} (${target.keyColumns.join(', ')}), walked in keyset batches`,
       `set: ${request.set.trim()}`,
-      where === null
-        ? 'where: none: every row is updated, and running it again applies the SET again (give --where to make it idempotent)'
-        : `where: ${where}`,
+      where === null ? 'where: none: every row is updated, and running it again applies the SET again (give --where to make it idempotent)' : `where: ${where}`,
       `rows estimated to match: ${estimatedMatching}`,
     ],
     detail: {
@@ -80,7 +78,9 @@ async function claimed(engine: Engine, request: BackfillRequest, options: Backfi
   result.detail.rowsScanned = done.rowsScanned;
   result.detail.batches = done.batches;
   result.detail.durationMs = Date.now() - started;
-  result.summary.push(`done: ${done.rowsUpdated} row(s) updated in ${done.batches} batch(es), ${done.rowsScanned} row(s) scanned, ${(result.detail.durationMs / 1000).toFixed(1)} s in all`);
+  result.summary.push(
+    `done: ${done.rowsUpdated} row(s) updated in ${done.batches} batch(es), ${done.rowsScanned} row(s) scanned, ${(result.detail.durationMs / 1000).toFixed(1)} s in all`,
+  );
   return result;
 }
 

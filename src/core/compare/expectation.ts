@@ -4,20 +4,29 @@ import type { Key, KeyRange } from '../types.js';
 import type { ComparisonView, Expectation } from './types.js';
 
 /**
- * Splits `a = lower(b), c = d + 1` into expectations. Commas and `=` count only at the top level:
- * outside parentheses, quotes ('...', "...", `...`) and comparison operators (`<=`, `>=`, `!=`,
- * `<=>`, `:=`, `==`). Each part must have exactly one such `=`; the server judges the two sides.
+ * Splits `a = lower(b), c IS NOT NULL` into expectations. Commas and `=` count only at the top
+ * level: outside parentheses, quotes ('...', "...", `...`) and comparison operators (`<=`, `>=`,
+ * `!=`, `<=>`, `:=`, `==`). A part with one such `=` compares its two sides; a part with none is a
+ * condition every row must make true (NULL fails it), as plan's NOT NULL stage writes
+ * `c IS NOT NULL`. More than one is ambiguous and refused; the server judges the SQL.
  */
 export function parseExpectations(text: string): Expectation[] {
   const parts = splitTopLevel(text, ',');
-  if (parts.every((p) => p.trim() === '')) throw new UserError('--expect is empty; give lhs = rhs, e.g. "email_new = lower(email)"');
+  if (parts.every((p) => p.trim() === ''))
+    throw new UserError('--expect is empty; give lhs = rhs or a condition, e.g. "email_new = lower(email)" or "c IS NOT NULL"');
   return parts.map((part) => {
     const sides = splitTopLevel(part, '=');
+    if (sides.length === 1 && sides[0].trim()) return { lhs: sides[0].trim(), rhs: 'TRUE', condition: true };
     if (sides.length !== 2 || !sides[0].trim() || !sides[1].trim()) {
-      throw new UserError(`--expect "${part.trim()}" is not of the form lhs = rhs (one top-level =; separate several with commas)`);
+      throw new UserError(`--expect "${part.trim()}" is neither lhs = rhs (one top-level =) nor a condition; separate several with commas`);
     }
     return { lhs: sides[0].trim(), rhs: sides[1].trim() };
   });
+}
+
+/** An expectation as the operator wrote it. */
+export function describeExpectation(e: Expectation): string {
+  return e.condition ? e.lhs : `${e.lhs} = ${e.rhs}`;
 }
 
 /** `text` cut at each top-level `separator` (a `=` only where it is not part of another operator). */
@@ -59,7 +68,7 @@ export function expectationView(
   sql: { count(where: Fragment): Promise<{ rows: number; failing: number }>; failing(where: Fragment): Promise<Key[]> },
 ): ComparisonView & { what: string } {
   return {
-    what: expectations.map((e) => `${e.lhs} = ${e.rhs}`).join(', '),
+    what: expectations.map(describeExpectation).join(', '),
     async survey(range: KeyRange) {
       const { rows, failing } = await sql.count(keys.range(range));
       return { rows, clean: failing === 0 };

@@ -1,9 +1,11 @@
-import type { Key, KeyRange } from '../types.js';
+import type { Key, KeyRange } from '../primitives.js';
 
 /** `lhs = rhs`: both sides SQL over one row of the table, compared NULL-safely. */
 export interface Expectation {
   lhs: string;
   rhs: string;
+  /** Written as a condition (`c IS NOT NULL`): lhs is it, rhs TRUE, so NULL or false fails. */
+  condition?: boolean;
 }
 
 /** What `shadowcut verify` compares: each row with an expectation, or with the same key's row of another table. */

@@ -3,7 +3,7 @@ import { AbortedError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
 import type { StageResult } from '../stage-result.js';
 import type { Engine, Key } from '../types.js';
-import { walkChunks } from '../verify.js';
+import { walkChunks } from '../walk-chunks.js';
 import type { ComparisonRequest, RowComparison } from './types.js';
 
 /** Keys handed to `compareKeys` at once (each travels as a parameter, twice with another table). */
@@ -66,28 +66,32 @@ export async function verifyTable(engine: Engine, request: ComparisonRequest, op
   try {
     for (const line of comparison.summary) reporter.info(line);
     let lastProgress = Date.now();
-    await walkChunks((after, rows) => comparison.nextBoundary(after, rows), options.chunkRows, async (range) => {
-      if (options.signal?.aborted) throw new AbortedError(String(options.signal.reason ?? 'interrupted'));
-      const { rows, keys } = await comparison.inSnapshot(async (view) => {
-        const survey = await view.survey(range);
-        return { rows: survey.rows, keys: survey.clean ? [] : await view.differingKeys(range) };
-      });
-      detail.chunks++;
-      detail.rowsExamined += rows;
-      if (keys.length) {
-        detail.chunksDiffering++;
-        // Once the list is full, differences are only counted: one immediate re-read is enough for that.
-        const full = detail.differingKeys.length >= options.maxDifferences;
-        const confirmed = await recheck(comparison, keys, full ? 1 : options.rechecks, full ? 0 : options.recheckDelayMs);
-        detail.settledOnRecheck += keys.length - confirmed.length;
-        detail.differences += confirmed.length;
-        detail.differingKeys.push(...confirmed.slice(0, options.maxDifferences - detail.differingKeys.length));
-      }
-      if (Date.now() - lastProgress >= 2000) {
-        lastProgress = Date.now();
-        reporter.info(progressLine(detail, comparison), { rowsExamined: detail.rowsExamined, differences: detail.differences });
-      }
-    });
+    await walkChunks(
+      (after, rows) => comparison.nextBoundary(after, rows),
+      options.chunkRows,
+      async (range) => {
+        if (options.signal?.aborted) throw new AbortedError(String(options.signal.reason ?? 'interrupted'));
+        const { rows, keys } = await comparison.inSnapshot(async (view) => {
+          const survey = await view.survey(range);
+          return { rows: survey.rows, keys: survey.clean ? [] : await view.differingKeys(range) };
+        });
+        detail.chunks++;
+        detail.rowsExamined += rows;
+        if (keys.length) {
+          detail.chunksDiffering++;
+          // Once the list is full, differences are only counted: one immediate re-read is enough for that.
+          const full = detail.differingKeys.length >= options.maxDifferences;
+          const confirmed = await recheck(comparison, keys, full ? 1 : options.rechecks, full ? 0 : options.recheckDelayMs);
+          detail.settledOnRecheck += keys.length - confirmed.length;
+          detail.differences += confirmed.length;
+          detail.differingKeys.push(...confirmed.slice(0, options.maxDifferences - detail.differingKeys.length));
+        }
+        if (Date.now() - lastProgress >= 2000) {
+          lastProgress = Date.now();
+          reporter.info(progressLine(detail, comparison), { rowsExamined: detail.rowsExamined, differences: detail.differences });
+        }
+      },
+    );
   } finally {
     await comparison.close().catch(() => {});
     reporter.close();

@@ -5,13 +5,16 @@ import type { Reporter } from '../reporter.js';
 import { retryLockTimeouts, retryTransient, type RetryContext } from '../retry.js';
 import type { StageResult } from '../stage-result.js';
 import type { CheckResult, Engine } from '../types.js';
-import { walkChunks } from '../verify.js';
+import { walkChunks } from '../walk-chunks.js';
+import { DROP_UNIQUE_FLAG } from './guarantees.js';
 import type { ContractCheck, ContractRequest, Contraction } from './types.js';
 
 export interface ContractOptions {
   execute: boolean;
   /** Go ahead although the server's statistics saw the object used (never past a dependency). */
   force: boolean;
+  /** Drop a unique index although that drops its guarantee (`--drop-unique`; --force never does). */
+  dropUnique: boolean;
   /** Longest wait for the table's lock per attempt at the DROP. */
   lockTimeoutMs: number;
   attempts: number;
@@ -34,7 +37,7 @@ export interface ContractResult extends StageResult {
     /** How the server made the change (e.g. ALGORITHM=INSTANT), once done. */
     method: string | null;
     attempts: number;
-    /** Checks that failed and --force overrode. */
+    /** Checks that failed and --force or --drop-unique overrode. */
     overridden: string[];
   };
 }
@@ -42,7 +45,12 @@ export interface ContractResult extends StageResult {
 /** Refused by its checks: every failed one on one line; the result lists them all, for a dry run to print. */
 export class RefusedContract extends UserError {
   constructor(readonly result: ContractResult) {
-    super(result.checks.filter((c) => !c.ok).map((c) => c.message).join('; '));
+    super(
+      result.checks
+        .filter((c) => !c.ok)
+        .map((c) => c.message)
+        .join('; '),
+    );
     result.outcome = 'refused';
     result.summary = [...result.summary.slice(0, -1), 'refused by the failed check(s); nothing was changed'];
   }
@@ -50,9 +58,12 @@ export class RefusedContract extends UserError {
 
 /**
  * `shadowcut contract`: every check runs first (one dry run names every problem); then, with
- * `execute`, the backup in committed keyset chunks, then the DROP with a short lock timeout,
- * retried with backoff, so it never queues writers behind a long transaction. If the DROP cannot
- * be had, the backup this run made goes too: nothing is changed.
+ * `execute`, the backup: its capture (triggers that make every write to the table in the backup
+ * too), then the rows in committed keyset chunks; then the DROP with a short lock timeout, retried
+ * with backoff, so it never queues writers behind a long transaction. The capture is removed in the
+ * DROP's own transaction (PostgreSQL) or under its LOCK TABLES (MySQL), so the backup is the
+ * dropped data at the instant of the DROP. If the DROP cannot be had, the backup this run made goes
+ * too: nothing is changed.
  */
 export async function contract(engine: Engine, request: ContractRequest, options: ContractOptions): Promise<ContractResult> {
   const started = Date.now();
@@ -60,7 +71,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
   const claim = await RunClaim.take(engine, request.table);
   try {
     const contraction = await engine.prepareContract(request);
-    const checks = overrideUsage(await contraction.checks(), options.force);
+    const checks = override(await contraction.checks(), options);
     const result: ContractResult = {
       outcome: 'dry-run',
       rowsTouched: 0,
@@ -73,7 +84,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
         indexDefinition: contraction.indexDefinition ?? null,
         method: null,
         attempts: 0,
-        overridden: checks.filter((c) => c.message.startsWith(OVERRIDDEN)).map((c) => c.name),
+        overridden: checks.filter((c) => OVERRIDDEN.some((o) => c.message.startsWith(o))).map((c) => c.name),
       },
       durationMs: 0,
     };
@@ -87,10 +98,18 @@ export async function contract(engine: Engine, request: ContractRequest, options
   }
 }
 
-const OVERRIDDEN = 'overridden by --force: ';
+const BY_FORCE = 'overridden by --force: ';
+const BY_DROP_UNIQUE = `overridden by ${DROP_UNIQUE_FLAG}: `;
+const OVERRIDDEN = [BY_FORCE, BY_DROP_UNIQUE];
 
-function overrideUsage(checks: ContractCheck[], force: boolean): CheckResult[] {
-  return checks.map(({ overridable, ...c }) => (force && overridable && !c.ok ? { ...c, ok: true, message: OVERRIDDEN + c.message } : c));
+/** Each failed check is overridden only by its own flag: a use seen by --force, a unique index's guarantee by --drop-unique. */
+function override(checks: ContractCheck[], options: Pick<ContractOptions, 'force' | 'dropUnique'>): CheckResult[] {
+  return checks.map(({ overridable, dropsUniqueness, ...c }) => {
+    if (c.ok) return c;
+    if (options.force && overridable) return { ...c, ok: true, message: BY_FORCE + c.message };
+    if (options.dropUnique && dropsUniqueness) return { ...c, ok: true, message: BY_DROP_UNIQUE + c.message };
+    return c;
+  });
 }
 
 async function execute(engine: Engine, contraction: Contraction, options: ContractOptions, result: ContractResult): Promise<void> {
@@ -102,42 +121,58 @@ async function execute(engine: Engine, contraction: Contraction, options: Contra
       if (options.signal?.aborted) throw new AbortedError(String(options.signal.reason ?? 'interrupted'));
     },
   };
-  const backup = contraction.backup;
-  if (backup) {
-    await backup.create();
-    reporter.info(`backup: copying into ${backup.table}`);
-    try {
-      await walkChunks((after, rows) => backup.nextBoundary(after, rows), options.chunkRows, async (range) => {
-        ctx.checkAbort();
-        result.rowsTouched += await retryTransient(ctx, 'a backup chunk', () => backup.copyRange(range));
-      });
-    } catch (error) {
-      await backup.remove().catch(() => {});
-      throw error;
-    }
-    reporter.info(`backup: ${result.rowsTouched} row(s) in ${backup.table}`);
-  }
-  try {
-    result.detail.method = await retryLockTimeouts(
+  const locked = <T>(what: string, fn: () => Promise<T>) =>
+    retryLockTimeouts(
       ctx,
       {
-        what: 'the DROP',
+        what,
         attempts: options.attempts,
         starting: (attempt) => (result.detail.attempts = attempt),
         failed: () => {},
         wait: sleep,
         advice: 'raise --lock-timeout-ms or --attempts',
       },
-      () => contraction.drop(options.lockTimeoutMs),
+      fn,
     );
+  const backup = contraction.backup;
+  // What this run made goes again; a backup whose capture cannot be removed stays, so writes never fail on it.
+  const removeBackup = () =>
+    backup
+      ? locked('removing the backup', () => backup.remove(options.lockTimeoutMs)).catch((error: Error) =>
+          reporter.warn(`the backup could not be removed: ${error.message}`),
+        )
+      : undefined;
+  if (backup) {
+    // The capture first: from its commit on, every write to the table is also made to the backup.
+    reporter.info(`backup: copying into ${backup.table}`);
+    try {
+      await locked("the backup's capture", () => backup.create(options.lockTimeoutMs));
+      await walkChunks(
+        (after, rows) => backup.nextBoundary(after, rows),
+        options.chunkRows,
+        async (range) => {
+          ctx.checkAbort();
+          // A chunk whose row locks were not had in time rolled back whole: tried again, as the DROP is.
+          result.rowsTouched += await locked('a backup chunk', () => retryTransient(ctx, 'a backup chunk', () => backup.copyRange(range)));
+        },
+      );
+    } catch (error) {
+      await removeBackup();
+      throw error;
+    }
+    reporter.info(`backup: ${result.rowsTouched} row(s) written by the copy into ${backup.table}; the capture keeps it current until the DROP`);
+  }
+  try {
+    result.detail.method = await locked('the DROP', () => contraction.drop(options.lockTimeoutMs));
   } catch (error) {
-    await backup?.remove().catch(() => {});
+    await removeBackup();
     throw error;
   }
   result.outcome = 'done';
   result.summary = [
     ...result.summary.slice(0, -1),
     `done (${result.detail.method}) in ${result.detail.attempts} attempt(s)` +
-      (backup ? `; ${result.rowsTouched} row(s) kept in ${backup.table} until you drop it` : ''),
+      // rowsTouched counts the copy's writes; the capture's and a re-copied row's are not told apart.
+      (backup ? `; the dropped data as it was at the DROP is kept in ${backup.table} until you drop it` : ''),
   ];
 }

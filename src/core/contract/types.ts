@@ -1,4 +1,4 @@
-import type { CheckResult, Key, KeyRange } from '../types.js';
+import type { CheckResult, Key, KeyRange } from '../primitives.js';
 
 /** What `shadowcut contract` removes. */
 export type DropTarget = { kind: 'column'; columns: string[] } | { kind: 'index'; index: string } | { kind: 'table' };
@@ -18,6 +18,8 @@ export interface ContractRequest {
  */
 export interface ContractCheck extends CheckResult {
   overridable?: boolean;
+  /** Failed only because what goes is a unique index: `--drop-unique` (and only it) overrides it. */
+  dropsUniqueness?: boolean;
 }
 
 /** An engine's plan for one contraction (engine `prepareContract`); nothing is changed until `backup`/`drop`. */
@@ -40,13 +42,22 @@ export interface Contraction {
   drop(lockTimeoutMs: number): Promise<string>;
 }
 
+/**
+ * The dropped columns' backup, kept equal to the table until the DROP: a capture (triggers the engine
+ * creates with the backup) makes every write to the table in the backup too, in the writer's own
+ * transaction; the chunks copy what was there before, reading each row's latest committed version
+ * under a share lock and overwriting what the capture wrote for it (the same or an older value of the
+ * same committed row, never a newer one). The engine's `drop` removes the capture under the DROP's
+ * own lock, so no write falls between the backup's last one and the DROP.
+ */
 export interface ColumnBackup {
   /** Qualified name. */
   readonly table: string;
-  create(): Promise<void>;
+  /** The backup table (the key and the dropped columns, empty) and its capture, together or not at all; waits at most `lockTimeoutMs` for the table's lock (LockTimeoutError). */
+  create(lockTimeoutMs: number): Promise<void>;
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
-  /** Copies the range's rows, in a transaction of its own; returns how many. */
+  /** Copies the range's rows as committed now, in a transaction of its own; returns how many the server reports written. */
   copyRange(range: KeyRange): Promise<number>;
-  /** After a failed DROP: the backup made by this run goes too, so nothing is changed. */
-  remove(): Promise<void>;
+  /** After a failed DROP: the capture, then the backup made by this run, so nothing is changed; waits at most `lockTimeoutMs` for the table's lock. */
+  remove(lockTimeoutMs: number): Promise<void>;
 }

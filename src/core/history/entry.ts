@@ -1,4 +1,4 @@
-import type { CheckResult } from '../types.js';
+import type { CheckResult } from '../primitives.js';
 
 /** The stages of the expand/contract way of working, and the whole-table copy. */
 export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract';
@@ -30,6 +30,11 @@ export interface HistoryEntry {
 
 /** Where an engine keeps the timelines: a table `shadowcut_history` beside the tables it describes. */
 export interface HistoryStore {
+  /**
+   * Throws HelperRefusedError when the timeline, or a helper table of `table` (its checkpoint, its
+   * heartbeat), exists and is not shadowcut's own (DESIGN.md invariant 9): before a stage runs.
+   */
+  check(table: string): Promise<void>;
   append(entry: HistoryEntry): Promise<void>;
   /** Oldest first; empty when the table has no history (or there is no history table yet). */
   list(table: string): Promise<HistoryEntry[]>;

@@ -11,13 +11,21 @@ export function timeline(table: string, entries: HistoryEntry[]): string {
 export async function appendMarkdown(dir: string, entry: HistoryEntry): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.resolve(dir, `shadowcut-${entry.table.replace(/[^A-Za-z0-9._-]/g, '_')}-history.md`);
-  const exists = await stat(file).then(() => true, () => false);
+  const exists = await stat(file).then(
+    () => true,
+    () => false,
+  );
   await appendFile(file, (exists ? '' : heading(entry.table) + '\n') + row(entry) + '\n');
   return file;
 }
 
 function heading(table: string): string {
-  return [`# ${table}: schema change history`, '', '| started (UTC) | took | command | stage | outcome | rows | notes | by |', '|---|--:|---|---|---|--:|---|---|'].join('\n');
+  return [
+    `# ${table}: schema change history`,
+    '',
+    '| started (UTC) | took | command | stage | outcome | rows | notes | by |',
+    '|---|--:|---|---|---|--:|---|---|',
+  ].join('\n');
 }
 
 function row(e: HistoryEntry): string {

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { HelperRefusedError } from '../helper-objects.js';
 import type { Reporter } from '../reporter.js';
 import type { CheckResult, Engine } from '../types.js';
 import { checkLines, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
@@ -35,6 +36,8 @@ export interface StageRun<R> {
  * that was refused before it started (bad input, a failed check) is not recorded: nothing happened.
  */
 export async function recordStage<R>(s: StageRun<R>): Promise<R> {
+  // Before anything runs, dry runs included: a stage reads its checkpoint, and writes its timeline.
+  await s.engine.history.check(s.table);
   if (!s.record) return s.run();
   const startedAt = new Date().toISOString();
   const entry = (outcome: StageOutcome, result: Partial<RecordedStage>): HistoryEntry => ({
@@ -67,6 +70,8 @@ async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'report
     await s.engine.history.append(entry);
     if (s.reportDir) s.reporter.info(`history: ${await appendMarkdown(s.reportDir, entry)}`);
   } catch (error) {
+    // Not a mere warning: the table appeared since the stage began, and is not ours to write into.
+    if (error instanceof HelperRefusedError) throw error;
     s.reporter.warn(`could not record the stage in the history: ${(error as Error).message}`);
   }
 }

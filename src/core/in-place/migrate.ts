@@ -1,4 +1,4 @@
-import type { MigrateConfig, MigrateResult, MigrateWiring } from '../config.js';
+import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../config.js';
 import { AbortedError, UserError } from '../errors.js';
 import type { RetryContext } from '../retry.js';
 import type { RunState } from '../run-state.js';
@@ -21,7 +21,9 @@ export async function inPlace(
 ): Promise<MigrateResult> {
   const table = engine.qualify(request.table);
   if (await engine.loadCheckpoint(request.table)) {
-    throw new UserError(`an interrupted run on ${table} left its checkpoint: finish it with --resume, or remove it with "shadowcut cleanup", before changing the table again`);
+    throw new UserError(
+      `an interrupted run on ${table} left its checkpoint: finish it with --resume, or remove it with "shadowcut cleanup", before changing the table again`,
+    );
   }
   const result: MigrateResult = {
     plan: null,
@@ -60,7 +62,12 @@ export async function inPlace(
     await wiring.hook?.('startup', state).catch((e: Error) => {
       throw new UserError(`hook startup failed, stopping before the change: ${e.message}`);
     });
-    result.inPlaceStatements = await runInPlace(engine, sorted.steps, { lockTimeoutMs: config.lockTimeoutMs, attempts: config.cutoverAttempts }, ctx);
+    result.inPlaceStatements = await runInPlace(
+      engine,
+      sorted.steps,
+      { lockTimeoutMs: config.lockTimeoutMs, attempts: config.cutoverAttempts, snapshotWaitMs: config.snapshotWaitMs ?? defaultOptions.snapshotWaitMs! },
+      ctx,
+    );
   } catch (error) {
     state.status.state = 'failed';
     state.mark('failed');

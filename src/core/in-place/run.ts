@@ -1,5 +1,5 @@
 import { backoffMs, sleep } from '../backoff.js';
-import { LockTimeoutError, UserError } from '../errors.js';
+import { AbortedError, LockTimeoutError, UserError } from '../errors.js';
 import type { RetryContext } from '../retry.js';
 import type { Engine } from '../types.js';
 import type { InPlaceStep } from './types.js';
@@ -9,6 +9,8 @@ export interface InPlaceLimits {
   lockTimeoutMs: number;
   /** Attempts per step (the cut-over's), with backoff and jitter between them. */
   attempts: number;
+  /** Longest wait of a step for older transactions to end (an online index build's); not a lock wait. */
+  snapshotWaitMs: number;
 }
 
 /** Undo statements get a few tries of their own: they wait for the same locks. */
@@ -17,31 +19,45 @@ const UNDO_ATTEMPTS = 5;
 /**
  * Runs the in-place steps in order. A step whose lock is not free within the timeout is undone (a
  * CONCURRENTLY build that gave up leaves an INVALID index) and tried again after a backoff. A step
- * that fails for any other reason, or runs out of attempts, is undone and the run stops, naming
- * what was already made: each step leaves the table in a state a native ALTER could have left.
- * Returns the statements run.
+ * that fails for any other reason, or runs out of attempts, stops the run, and the undo of that
+ * step and of every step before it runs, latest first: the engines order the steps so that what
+ * came before a failure is only additions their undo removes (all or nothing, as a native ALTER).
+ * The message says "nothing was changed" only when every step made was undone. Returns the
+ * statements run.
  */
 export async function runInPlace(engine: Engine, steps: InPlaceStep[], limits: InPlaceLimits, ctx: RetryContext): Promise<string[]> {
-  const made: string[] = [];
+  const made: InPlaceStep[] = [];
   for (const step of steps) {
-    ctx.checkAbort();
     try {
+      // Inside: an interrupted run undoes what it made too.
+      ctx.checkAbort();
       await attempt(engine, step, limits, ctx);
     } catch (error) {
-      const undone = await undo(engine, step, limits);
-      const before = made.length ? `already made: ${made.join('; ')}` : 'nothing was changed';
-      throw new UserError(`in place, "${step.what}" failed: ${(error as Error).message}${undone}; ${before}`);
+      const undone: string[] = [];
+      const stays: string[] = [];
+      for (const s of [step, ...made.reverse()]) {
+        const failed = await undo(engine, s, limits);
+        if (failed) stays.push(failed);
+        else if (s.undo.length) undone.push(...s.undo);
+        else if (s !== step) stays.push(...s.sql);
+      }
+      const outcome = stays.length ? `still made: ${stays.join('; ')}` : 'nothing was changed';
+      const message = `in place, "${step.what}" failed: ${(error as Error).message}${undone.length ? `; undone (${undone.join('; ')})` : ''}; ${outcome}`;
+      throw error instanceof AbortedError ? new AbortedError(message) : new UserError(message);
     }
-    made.push(...step.sql);
+    made.push(step);
     ctx.report.info(`in place: ${step.what}`, { inPlaceStep: step.sql });
   }
-  return made;
+  return made.flatMap((s) => s.sql);
 }
 
 async function attempt(engine: Engine, step: InPlaceStep, limits: InPlaceLimits, ctx: RetryContext): Promise<void> {
   for (let n = 1; ; n++) {
     try {
-      return await engine.runInPlaceStep(step, limits.lockTimeoutMs);
+      return await engine.runInPlaceStep(step, limits.lockTimeoutMs, {
+        snapshotWaitMs: limits.snapshotWaitMs,
+        report: (message) => ctx.report.warn(`in place, "${step.what}": ${message}`),
+      });
     } catch (error) {
       if (!(error instanceof LockTimeoutError)) throw error;
       if (n >= limits.attempts) {
@@ -56,19 +72,21 @@ async function attempt(engine: Engine, step: InPlaceStep, limits: InPlaceLimits,
   }
 }
 
-/** Best effort, and said so: the message names what could not be undone. */
+/** Best effort, and said so: returns what could not be undone and how to do it by hand ('' when all was). */
 async function undo(engine: Engine, step: InPlaceStep, limits: InPlaceLimits): Promise<string> {
-  if (step.undo.length === 0) return '';
   for (const sql of step.undo) {
     for (let n = 1; ; n++) {
       try {
-        await engine.runInPlaceStep({ what: 'undo', sql: [sql], transaction: false, undo: [] }, limits.lockTimeoutMs);
+        await engine.runInPlaceStep({ what: 'undo', sql: [sql], transaction: false, undo: [] }, limits.lockTimeoutMs, {
+          snapshotWaitMs: limits.snapshotWaitMs,
+          report: () => {},
+        });
         break;
       } catch (error) {
-        if (n >= UNDO_ATTEMPTS) return `; could NOT undo it (${(error as Error).message}): run ${sql}`;
+        if (n >= UNDO_ATTEMPTS) return `"${step.what}": could NOT undo it (${(error as Error).message}): run ${sql}`;
         await sleep(backoffMs(n - 1));
       }
     }
   }
-  return `; undone (${step.undo.join('; ')})`;
+  return '';
 }

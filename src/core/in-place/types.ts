@@ -43,6 +43,16 @@ export interface InPlaceStep {
   undo: string[];
 }
 
+/**
+ * Waits for work, not for locks: a CONCURRENTLY build waits for every transaction older than it to
+ * end, and is not failed by the lock timeout for that; it says whom it waits for and gives up after
+ * its own bound.
+ */
+export interface WorkWaits {
+  snapshotWaitMs: number;
+  report(message: string): void;
+}
+
 export interface AlterClassification {
   parts: AlterPart[];
   path: 'in-place' | 'copy';

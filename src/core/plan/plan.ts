@@ -2,7 +2,8 @@ import { UserError } from '../errors.js';
 import type { AlterPart, InPlaceStep } from '../in-place/types.js';
 import type { CheckResult, Engine, MigrationRequest } from '../types.js';
 import { bytes, duration } from './format.js';
-import { expandContract, hidePassword, type Stage } from './stages.js';
+import { redactUrl } from '../secrets.js';
+import { expandContract, type Stage } from './stages.js';
 import type { CopySample, DiskSpace, TableSize } from './types.js';
 
 export interface PlanOptions {
@@ -72,7 +73,8 @@ export async function planAlter(engine: Engine, request: MigrationRequest, optio
   } else {
     checks = await planCopy(engine, request, options, detail);
   }
-  const context = { url: hidePassword(request.url), table: request.table };
+  // Commands end up in terminals, reports and the history.
+  const context = { url: redactUrl(request.url), table: request.table };
   for (const part of sorted.parts) {
     for (const change of part.breaking) detail.stages.push({ change: describe(change), stages: expandContract(change, { ...context, clause: part.clause }) });
   }
@@ -85,8 +87,14 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
   detail.diskNeededBytes = size.dataBytes + size.indexBytes + size.dataBytes;
   detail.disk = await engine.diskSpace();
   detail.locks = [
-    { step: 'copy, catch-up and verification', lock: 'none on the table: keyset chunks read committed rows; the checksum view pauses writers for at most --lock-timeout-ms' },
-    { step: 'cut-over', lock: `writes blocked for at most ${options.lockTimeoutMs} ms per attempt (--lock-timeout-ms), up to ${options.cutoverAttempts} attempts with backoff` },
+    {
+      step: 'copy, catch-up and verification',
+      lock: 'none on the table: keyset chunks read committed rows; the checksum view pauses writers for at most --lock-timeout-ms',
+    },
+    {
+      step: 'cut-over',
+      lock: `writes blocked for at most ${options.lockTimeoutMs} ms per attempt (--lock-timeout-ms), up to ${options.cutoverAttempts} attempts with backoff`,
+    },
   ];
   let migration;
   try {
@@ -96,7 +104,14 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
     return [{ name: 'copy', ok: false, message: error.message }];
   }
   const checks = await migration.checks({ resuming: false });
-  const sample = await migration.timeCopySample(options.sampleRows);
+  let sample;
+  try {
+    sample = await migration.timeCopySample(options.sampleRows);
+  } catch (error) {
+    // Rows the new schema cannot take: the plan says so as a refusal instead of failing whole.
+    if (!(error instanceof UserError)) throw error;
+    return [...checks, { name: 'copy sample', ok: false, message: error.message }];
+  }
   const scale = sample.rows > 0 ? size.rows / sample.rows : 0;
   const copyMs = sample.copyMs * scale;
   // Each round reads both tables once; at least one round, and one more for repairs is typical.
@@ -126,10 +141,13 @@ function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
   if (d.path === 'in-place') {
     out.push('statements:', ...d.steps.flatMap((s) => s.sql.map((sql) => `  ${sql}`)));
     const reads = d.parts.some((p) => p.class !== 'instant');
-    out.push(`duration: ${reads ? 'milliseconds of locks; the validations and index builds read the whole table once while writers go on' : 'milliseconds: no row is read or written'}`);
+    out.push(
+      `duration: ${reads ? 'milliseconds of locks; the validations and index builds read the whole table once while writers go on' : 'milliseconds: no row is read or written'}`,
+    );
     out.push('disk: no copy of the table' + (d.parts.some((p) => p.class === 'online-index') ? '; room for the new index' : ''));
   } else {
-    const disk = d.disk && 'path' in d.disk ? `${bytes(d.disk.availableBytes)} free under ${d.disk.path}` : `free space unknown: ${d.disk ? (d.disk as { unknown: string }).unknown : ''}`;
+    const disk =
+      d.disk && 'path' in d.disk ? `${bytes(d.disk.availableBytes)} free under ${d.disk.path}` : `free space unknown: ${d.disk ? d.disk.unknown : ''}`;
     out.push(`disk: about ${bytes(d.diskNeededBytes ?? 0)} needed (the shadow, plus about as much binlog/WAL); ${disk}`);
     if (d.estimate) {
       const e = d.estimate;

@@ -41,12 +41,18 @@ export function expandContract(change: BreakingChange, ctx: StageContext): Stage
     case 'drop-column':
       return [
         { what: `deploy the application no longer reading or writing ${change.column}` },
-        { what: `contract: drop ${change.column}, keeping its data until you remove the backup`, command: cmd('contract', `--drop-column ${change.column} --backup-to ${ctx.table.split('.').pop()}_backup`) },
+        {
+          what: `contract: drop ${change.column}, keeping its data until you remove the backup`,
+          command: cmd('contract', `--drop-column ${change.column} --backup-to ${ctx.table.split('.').pop()}_backup`),
+        },
       ];
     case 'not-null':
       return [
         { what: `deploy the application writing ${change.column} on every insert and update (or give it a DEFAULT first)` },
-        { what: `backfill the rows where ${change.column} is NULL`, command: cmd('backfill', `--set ${quote(`${change.column} = <value>`)} --where ${quote(`${change.column} IS NULL`)}`) },
+        {
+          what: `backfill the rows where ${change.column} is NULL`,
+          command: cmd('backfill', `--set ${quote(`${change.column} = <value>`)} --where ${quote(`${change.column} IS NULL`)}`),
+        },
         { what: `verify no NULL is left`, command: cmd('verify', `--expect ${quote(`${change.column} IS NOT NULL`)}`) },
         { what: 'then make the column NOT NULL', command: cmd('migrate', `--alter ${quote(ctx.clause)} --execute`) },
       ];
@@ -58,9 +64,4 @@ export function quote(text: string): string {
   if (/^[\w@%+=:,./-]+$/.test(text)) return text;
   if (!text.includes("'")) return `'${text}'`;
   return `"${text.replace(/["$`\\]/g, '\\$&')}"`;
-}
-
-/** The URL without its password: commands end up in terminals, reports and history. */
-export function hidePassword(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }

@@ -1,26 +1,27 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
-import type { ClaimSession } from '../../core/claim.js';
+import type { ClaimSession } from '../../core/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
-import { classifyMysqlAlter } from './classify.js';
-import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place.js';
+import { classifyMysqlAlter } from './in-place/classify.js';
+import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
-import { compareBinlogPositions } from './binlog.js';
-import { openClaim } from './claim.js';
-import { openMysqlComparison } from './compare.js';
-import { prepareMysqlContract } from './contract.js';
-import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './connect.js';
-import { dropSentry } from './cutover.js';
-import { tableExists } from './inspect.js';
-import { MysqlHistory } from './history.js';
+import { compareBinlogPositions } from './capture/binlog/binlog.js';
+import { openClaim } from './server/claim.js';
+import { openMysqlComparison } from './commands/compare.js';
+import { prepareMysqlContract } from './commands/contract.js';
+import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './server/connect.js';
+import { dropSentry } from './cutover/cutover.js';
+import { tableExists } from './schema/inspect.js';
+import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
-import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './plan.js';
-import { qualified } from './sql.js';
-import { readState } from './state.js';
-import { prepareMysqlBackfill } from './backfill.js';
+import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
+import { probeNameTaken } from './schema/probe.js';
+import { qualified } from './server/sql.js';
+import { readState } from './server/state.js';
+import { prepareMysqlBackfill } from './commands/backfill.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = parseMysqlUrl(url);
@@ -54,7 +55,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
   ) {
-    this.history = new MysqlHistory(pool, target.database);
+    this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
   }
 
   /** A table name as the server stores it. */
@@ -111,10 +112,11 @@ export class MysqlEngine implements Engine, MysqlServer {
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const names = helperNames(this.fold(table).split('.').pop()!);
     const database = this.target.database;
-    // Probes are real tables only for partitioned and FULLTEXT tables, and outlive a run killed mid-proof.
-    const tables = [names.shadow, names.state, names.heartbeat, ...names.probes, ...(options.dropOld ? [names.old] : [])];
+    const tables = [names.shadow, names.state, names.heartbeat, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
+    // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
+    for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
     if (options.dryRun) return found.map((name) => `${database}.${name}`);
     const dropped: string[] = [];
     if (await dropSentry(this.pool, database, names.old)) dropped.push(`${database}.${names.old} (sentry)`);

@@ -3,7 +3,6 @@ import { runChecks } from '../../core/check.js';
 import type { CopySample } from '../../core/plan/types.js';
 import type {
   CatchUp,
-  ChangeSink,
   CheckResult,
   ConsistentView,
   CutoverOptions,
@@ -12,25 +11,25 @@ import type {
   KeyRange,
   Migration,
   Plan,
-  Position,
   ProbeComparison,
   Probes,
   Session,
 } from '../../core/types.js';
-import { openBinlogStream } from './binlog.js';
+import { BinlogSource } from './capture/binlog/source.js';
 import { mysqlChecks } from './checks/index.js';
-import { differingKeys, openConsistentView, planSides } from './checksum.js';
-import type { MysqlTarget, ServerZone } from './connect.js';
-import { Copier } from './copy.js';
-import { cutover, dropSentry, dropTriggers, isSentry } from './cutover.js';
-import { buildDeferred, dropDeferred } from './deferred-indexes.js';
-import { timeMysqlSample } from './in-place.js';
-import { LockedSession } from './lock.js';
-import { compareWithAlter } from './mapping-proof.js';
-import { helperNames, type MysqlPlan } from './plan.js';
-import { openMysqlProbes } from './probes.js';
-import { qualified } from './sql.js';
-import { createStateTable, writeState } from './state.js';
+import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
+import type { MysqlTarget, ServerZone } from './server/connect.js';
+import { Copier } from './copy/copy.js';
+import { cutover, dropSentry, dropTriggers, isSentry } from './cutover/cutover.js';
+import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
+import { timeMysqlSample } from './in-place/in-place.js';
+import { LockedSession } from './server/lock.js';
+import { compareWithAlter } from './copy/mapping-proof.js';
+import { helperNames, type MysqlPlan } from './schema/plan.js';
+import { openMysqlProbes } from './server/probes.js';
+import { qualified } from './server/sql.js';
+import { dropOwnHelper } from './server/helper-tables.js';
+import { createStateTable, writeState } from './server/state.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -44,6 +43,7 @@ export interface MysqlServer {
 export class MysqlMigration implements Migration {
   private readonly copier: Copier;
   private readonly p: MysqlPlan;
+  readonly changes: BinlogSource;
   private checkpointTable = false;
 
   constructor(
@@ -52,6 +52,7 @@ export class MysqlMigration implements Migration {
   ) {
     this.p = plan.detail;
     this.copier = new Copier(this.p, server.flavor);
+    this.changes = new BinlogSource(server.target, server.zone, server.pool, this.p);
   }
 
   private get pool(): Pool {
@@ -66,7 +67,7 @@ export class MysqlMigration implements Migration {
     return timeMysqlSample(this.pool, this.p, this.plan.alter, rows);
   }
 
-  compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+  compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
     return compareWithAlter(this.pool, this.p, this.plan.alter, anchors, rows);
   }
 
@@ -83,10 +84,6 @@ export class MysqlMigration implements Migration {
   /** A run killed in its cut-over may have left the moved triggers on the shadow; they would fire for our own writes. */
   async resumeShadow(): Promise<void> {
     await dropTriggers(this.pool, this.p);
-  }
-
-  openChanges(sink: ChangeSink, from?: Position) {
-    return openBinlogStream(this.server.target, this.server.zone, this.pool, this.p, sink, from);
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
@@ -124,7 +121,8 @@ export class MysqlMigration implements Migration {
     const p = this.p;
     const names = helperNames(p.table);
     await dropSentry(this.pool, p.database, p.old);
-    const drop = [names.state, names.heartbeat];
+    for (const name of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, p.database, name);
+    const drop: string[] = [];
     if (!options.cutOver) drop.push(p.shadow);
     if (options.cutOver && options.dropOld) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);

@@ -1,24 +1,24 @@
 import type pg from 'pg';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
-import type { ClaimSession } from '../../core/claim.js';
-import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
+import type { ClaimSession } from '../../core/types.js';
+import type { AlterClassification, InPlaceStep, WorkWaits } from '../../core/in-place/types.js';
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
-import { classifyPgAlter } from './classify.js';
-import { pgDiskSpace, pgTableSize, runPgStep } from './in-place.js';
+import { classifyPgAlter } from './in-place/classify.js';
+import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
-import { openClaim } from './claim.js';
-import { openPgComparison } from './compare.js';
-import { preparePgContract } from './contract.js';
-import { dropStream } from './cleanup.js';
-import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './connect.js';
-import { PostgresHistory } from './history.js';
+import { openClaim } from './server/claim.js';
+import { openPgComparison } from './commands/compare.js';
+import { preparePgContract } from './commands/contract.js';
+import { dropStream } from './capture/logical/source.js';
+import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
-import { buildPlan, type PgDetail } from './plan.js';
-import { preparePostgresBackfill } from './backfill.js';
-import { readState } from './state.js';
+import { buildPlan, type PgDetail } from './schema/plan.js';
+import { preparePostgresBackfill } from './commands/backfill.js';
+import { readState } from './server/state.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
   const pool = await openEnginePool(url).catch((error: Error) => {
@@ -53,8 +53,8 @@ class PostgresEngine implements Engine, PgServer {
     return classifyPgAlter(this.pool, schema, name, alter);
   }
 
-  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void> {
-    return runPgStep(this.pool, step, lockTimeoutMs);
+  runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number, waits?: WorkWaits): Promise<void> {
+    return runPgStep(this.pool, step, lockTimeoutMs, waits);
   }
 
   tableSize(table: string): Promise<TableSize> {

@@ -1,11 +1,10 @@
 import type pg from 'pg';
 import type { CopySample } from '../../core/plan/types.js';
-import { timePgSample } from './in-place.js';
+import { timePgSample } from './in-place/in-place.js';
 import { runChecks } from '../../core/check.js';
 import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
   CatchUp,
-  ChangeSink,
   ChangeStream,
   CheckResult,
   ConsistentView,
@@ -16,24 +15,24 @@ import type {
   Migration,
   MigrationRequest,
   Plan,
-  Position,
   ProbeComparison,
   Probes,
   Session,
 } from '../../core/types.js';
-import { differingKeys, openConsistentView, planSides } from './checksum.js';
+import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
-import { cleanup } from './cleanup.js';
-import { errorCode, helperNames, inTransaction, PgSession, qualified } from './connect.js';
-import { Copier } from './copy.js';
-import { cutover } from './cutover.js';
-import { inspectTable } from './inspect.js';
-import { compareWithAlter } from './mapping-proof.js';
-import type { PgDetail } from './plan.js';
-import { openPostgresProbes } from './probes.js';
-import { buildShadow } from './shadow.js';
-import { createStateTable, writeState } from './state.js';
-import { createSlot, fence, openStream } from './stream.js';
+import { cleanup } from './commands/cleanup.js';
+import { errorCode, helperNames, inTransaction, PgSession, qualified } from './server/connect.js';
+import { Copier } from './copy/copy.js';
+import { cutover } from './cutover/cutover.js';
+import { inspectTable } from './schema/inspect.js';
+import { compareWithAlter } from './copy/mapping-proof.js';
+import type { PgDetail } from './schema/plan.js';
+import { openPostgresProbes } from './server/probes.js';
+import { buildShadow } from './schema/shadow.js';
+import { dropOwnHelper } from './server/helper-tables.js';
+import { createStateTable, writeState } from './server/state.js';
+import { LogicalSource } from './capture/logical/source.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */
 export interface PgServer {
@@ -47,6 +46,7 @@ export interface PgServer {
 export class PostgresMigration implements Migration {
   private readonly copier: Copier;
   private readonly d: PgDetail;
+  readonly changes: LogicalSource;
   private checkpointTable = false;
 
   constructor(
@@ -57,6 +57,7 @@ export class PostgresMigration implements Migration {
   ) {
     this.d = plan.detail;
     this.copier = new Copier(this.d, server.pool);
+    this.changes = new LogicalSource(server.url, server.pool, this.d, this.copier.gate, server.streams);
   }
 
   private get pool(): pg.Pool {
@@ -69,7 +70,7 @@ export class PostgresMigration implements Migration {
     return runChecks(pgChecks, { pool: this.pool, table, detail: d, resuming: options.resuming, request: this.request });
   }
 
-  async compareWithAlter(anchors: Key[] | null, rows: number): Promise<ProbeComparison> {
+  async compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
     const d = this.d;
     return compareWithAlter(this.pool, await inspectTable(this.pool, d.schema, d.name), d, this.plan.alter, anchors, rows);
   }
@@ -87,17 +88,11 @@ export class PostgresMigration implements Migration {
       // since, a probe built beside a leftover) would be built and renamed wrongly. Rolled back.
       const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames'>) => JSON.stringify([x.indexes, x.indexRenames]);
       if (names(layout) !== names(d)) {
-        throw new UserError(`the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`);
+        throw new UserError(
+          `the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`,
+        );
       }
     });
-  }
-
-  async openChanges(sink: ChangeSink, from?: Position): Promise<ChangeStream> {
-    const d = this.d;
-    const start = from ?? (await createSlot(this.pool, d));
-    const stream = await openStream(this.server.url, d, sink, start, () => fence(this.pool), this.copier.gate);
-    this.server.streams.add(stream);
-    return stream;
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
@@ -144,9 +139,10 @@ export class PostgresMigration implements Migration {
   async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     await this.server.stopStreams();
     const d = this.d;
+    await this.changes.cleanup();
     await cleanup(this.pool, d, options);
     const names = helperNames(d.schema, d.name);
-    for (const t of [names.state, names.heartbeat]) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, t)}`);
+    for (const t of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, d.schema, t);
     this.checkpointTable = false;
   }
 

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/check.js';
 import type { CheckResult } from '../../../core/types.js';
-import type { MysqlCheckContext } from './index.js';
+import type { MysqlCheckContext } from './context.js';
 
 /** Changes are followed through the binlog: every row event must carry the whole row, uncompressed. */
 export const binlog: Check<MysqlCheckContext> = {
@@ -10,17 +10,39 @@ export const binlog: Check<MysqlCheckContext> = {
     const vars = await variables(pool);
     const results: CheckResult[] = [
       verdict('log_bin', vars.log_bin === 'ON' || vars.log_bin === '1', 'binlog on', 'binary logging is off: start the server with log_bin'),
-      verdict('binlog_format', vars.binlog_format === 'ROW', 'ROW', `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`),
-      verdict('binlog_row_image', vars.binlog_row_image === 'FULL', 'FULL', `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`),
+      verdict(
+        'binlog_format',
+        vars.binlog_format === 'ROW',
+        'ROW',
+        `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`,
+      ),
+      verdict(
+        'binlog_row_image',
+        vars.binlog_row_image === 'FULL',
+        'FULL',
+        `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`,
+      ),
     ];
     // Only where the server has the variable.
     if (vars.binlog_transaction_compression !== undefined) {
-      results.push(verdict('binlog_transaction_compression', vars.binlog_transaction_compression !== 'ON', 'off',
-        'binlog_transaction_compression is ON; the binlog reader cannot decode compressed transactions: SET GLOBAL binlog_transaction_compression = OFF'));
+      results.push(
+        verdict(
+          'binlog_transaction_compression',
+          vars.binlog_transaction_compression !== 'ON',
+          'off',
+          'binlog_transaction_compression is ON; the binlog reader cannot decode compressed transactions: SET GLOBAL binlog_transaction_compression = OFF',
+        ),
+      );
     }
     if (vars.binlog_row_value_options !== undefined) {
-      results.push(verdict('binlog_row_value_options', !/PARTIAL_JSON/i.test(vars.binlog_row_value_options), 'full JSON images',
-        "binlog_row_value_options is PARTIAL_JSON: SET GLOBAL binlog_row_value_options = ''"));
+      results.push(
+        verdict(
+          'binlog_row_value_options',
+          !/PARTIAL_JSON/i.test(vars.binlog_row_value_options),
+          'full JSON images',
+          "binlog_row_value_options is PARTIAL_JSON: SET GLOBAL binlog_row_value_options = ''",
+        ),
+      );
     }
     return results;
   },

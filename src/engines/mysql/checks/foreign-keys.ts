@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../core/check.js';
-import type { MysqlCheckContext } from './index.js';
+import type { MysqlCheckContext } from './context.js';
 
 export const foreignKeys: Check<MysqlCheckContext> = {
   name: 'foreign keys',
@@ -8,15 +8,27 @@ export const foreignKeys: Check<MysqlCheckContext> = {
     const { referencedBy, foreignKeys: out, cascadingInto } = plan.facts;
     return [
       // Keys from other tables would follow the original to its __old name at the RENAME: never allowed.
-      verdict('foreign keys in', referencedBy.length === 0, 'none',
-        `${t} is referenced by foreign keys (${referencedBy.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`),
+      verdict(
+        'foreign keys in',
+        referencedBy.length === 0,
+        'none',
+        `${t} is referenced by foreign keys (${referencedBy.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`,
+      ),
       // Keys to other tables are not copied by CREATE TABLE ... LIKE: allowed only when the operator says to discard them.
-      verdict('foreign keys out', out.length === 0 || plan.discardForeignKeys, out.length ? `discarded on request: ${out.join(', ')}` : 'none',
-        `${t} has foreign keys (${out.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`),
+      verdict(
+        'foreign keys out',
+        out.length === 0 || plan.discardForeignKeys,
+        out.length ? `discarded on request: ${out.join(', ')}` : 'none',
+        `${t} has foreign keys (${out.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`,
+      ),
       // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all, so the copy
       // would keep rows the original lost. Discarding the key does not stop the original cascading.
-      verdict('cascading foreign keys', cascadingInto.length === 0, 'none',
-        `${t} has foreign keys whose changes cascade into it (${cascadingInto.join(', ')}); cascaded changes are not in the binlog: drop them for the migration, make them RESTRICT, or use a blocking ALTER`),
+      verdict(
+        'cascading foreign keys',
+        cascadingInto.length === 0,
+        'none',
+        `${t} has foreign keys whose changes cascade into it (${cascadingInto.join(', ')}); cascaded changes are not in the binlog: drop them for the migration, make them RESTRICT, or use a blocking ALTER`,
+      ),
     ];
   },
 };

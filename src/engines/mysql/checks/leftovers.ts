@@ -1,9 +1,9 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { checkpointLeftOver } from '../../../core/checkpoint.js';
-import { tableExists } from '../inspect.js';
-import { helperNames } from '../plan.js';
-import { qualified } from '../sql.js';
-import type { MysqlCheckContext } from './index.js';
+import { tableExists } from '../schema/inspect.js';
+import { helperNames } from '../schema/plan.js';
+import { qualified } from '../server/sql.js';
+import type { MysqlCheckContext } from './context.js';
 
 /**
  * A dead run's checkpoint or helper tables: another run would take their names. A resumed run is the
@@ -20,9 +20,17 @@ export const leftovers: Check<MysqlCheckContext> = {
     }
     const found: string[] = [];
     for (const helper of [shadow, old, heartbeat]) if (await tableExists(pool, database, helper)) found.push(helper);
-    return verdict('leftovers', found.length === 0, 'no helper tables of an earlier run',
-      found.map((helper) =>
-        `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
-          `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`).join('; '));
+    return verdict(
+      'leftovers',
+      found.length === 0,
+      'no helper tables of an earlier run',
+      found
+        .map(
+          (helper) =>
+            `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
+            `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
+        )
+        .join('; '),
+    );
   },
 };

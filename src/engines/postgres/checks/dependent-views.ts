@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../core/check.js';
-import type { PgCheckContext } from './index.js';
+import type { PgCheckContext } from './context.js';
 
 /** Views are bound to the table's OID; the cut-over moves plain views to the new table, not all of them. */
 export const dependentViews: Check<PgCheckContext> = {
@@ -22,11 +22,19 @@ export const dependentViews: Check<PgCheckContext> = {
     return [
       // A materialized view stays bound to the old table's OID: it would go on refreshing from the old
       // table, and would keep it from being dropped.
-      verdict('materialized views', !matviews, 'none',
-        `materialized view(s) ${matviews} depend on ${table}; they cannot be moved to the new table: drop them for the migration and create them again after`),
+      verdict(
+        'materialized views',
+        !matviews,
+        'none',
+        `materialized view(s) ${matviews} depend on ${table}; they cannot be moved to the new table: drop them for the migration and create them again after`,
+      ),
       // Views are recreated on the new table from their definition, which names the old columns.
-      verdict('views', !bound, 'no view uses a column the ALTER changes',
-        `view(s) ${bound} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`),
+      verdict(
+        'views',
+        !bound,
+        'no view uses a column the ALTER changes',
+        `view(s) ${bound} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`,
+      ),
     ];
   },
 };

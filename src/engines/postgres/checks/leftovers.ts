@@ -1,7 +1,7 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { checkpointLeftOver } from '../../../core/checkpoint.js';
-import { helperNames, ident, isTrue, qualified } from '../connect.js';
-import type { PgCheckContext } from './index.js';
+import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
+import type { PgCheckContext } from './context.js';
 
 /**
  * A dead run's checkpoint, tables, slot or publication: another run would take their names, and a
@@ -30,7 +30,11 @@ export const leftovers: Check<PgCheckContext> = {
     if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
-    return verdict('no leftovers', fixes.length === 0, 'no helper objects from an earlier run',
-      `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`);
+    return verdict(
+      'no leftovers',
+      fixes.length === 0,
+      'no helper objects from an earlier run',
+      `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`,
+    );
   },
 };

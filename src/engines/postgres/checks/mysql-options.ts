@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../core/check.js';
-import type { PgCheckContext } from './index.js';
+import type { PgCheckContext } from './context.js';
 
 /** Options that only mean something on MySQL are refused, not ignored: whoever gave one expected it to act. */
 export const mysqlOptions: Check<PgCheckContext> = {

@@ -1,5 +1,5 @@
 import { note, type Check } from '../../../core/check.js';
-import type { PgCheckContext } from './index.js';
+import type { PgCheckContext } from './context.js';
 
 /** Not refusals: what an operator should know before the run. */
 export const notes: Check<PgCheckContext> = {
@@ -12,13 +12,19 @@ export const notes: Check<PgCheckContext> = {
     const { all_tables: allTables, wal_keep: walKeep } = rows[0];
     return [
       // Such a publication also publishes the shadow table, which its subscribers do not have.
-      note('publications', allTables
-        ? `note: publication(s) ${allTables} publish all tables; their subscribers will see the helper table ${d.shadow} and need it or must skip it`
-        : 'no FOR ALL TABLES publication'),
+      note(
+        'publications',
+        allTables
+          ? `note: publication(s) ${allTables} publish all tables; their subscribers will see the helper table ${d.shadow} and need it or must skip it`
+          : 'no FOR ALL TABLES publication',
+      ),
       // A slot left by a run that died keeps every WAL segment from then on.
-      note('max_slot_wal_keep_size', walKeep === '-1'
-        ? 'note: max_slot_wal_keep_size is unlimited: if a run dies and is neither resumed nor cleaned up, its slot keeps WAL until the disk fills; consider a limit'
-        : `max_slot_wal_keep_size = ${walKeep}`),
+      note(
+        'max_slot_wal_keep_size',
+        walKeep === '-1'
+          ? 'note: max_slot_wal_keep_size is unlimited: if a run dies and is neither resumed nor cleaned up, its slot keeps WAL until the disk fills; consider a limit'
+          : `max_slot_wal_keep_size = ${walKeep}`,
+      ),
     ];
   },
 };

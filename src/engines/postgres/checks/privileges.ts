@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { verdict, type Check } from '../../../core/check.js';
-import { isTrue } from '../connect.js';
-import type { PgCheckContext } from './index.js';
+import { isTrue } from '../server/connect.js';
+import type { PgCheckContext } from './context.js';
 
 /** The current role's attributes that lift the checks below. */
 export async function currentRole(pool: pg.Pool): Promise<{ superuser: boolean; replication: boolean; bypassRls: boolean }> {
@@ -23,12 +23,24 @@ export const privileges: Check<PgCheckContext> = {
     const s = rows[0];
     const role = await currentRole(pool);
     return [
-      verdict('table owner', role.superuser || isTrue(s.owner), 'current user owns the table',
-        `the current user does not own ${t.schema}.${t.name}; run as its owner or a superuser`),
-      verdict('replication privilege', role.superuser || role.replication, 'current user may replicate',
-        'the current user lacks REPLICATION; ALTER ROLE ... REPLICATION or run as a superuser'),
-      verdict('create privileges', isTrue(s.create_schema) && isTrue(s.create_database), 'CREATE on the schema and the database',
-        `the current user needs CREATE on schema ${t.schema} (helper tables) and on the database (publication); GRANT CREATE ON SCHEMA/DATABASE ...`),
+      verdict(
+        'table owner',
+        role.superuser || isTrue(s.owner),
+        'current user owns the table',
+        `the current user does not own ${t.schema}.${t.name}; run as its owner or a superuser`,
+      ),
+      verdict(
+        'replication privilege',
+        role.superuser || role.replication,
+        'current user may replicate',
+        'the current user lacks REPLICATION; ALTER ROLE ... REPLICATION or run as a superuser',
+      ),
+      verdict(
+        'create privileges',
+        isTrue(s.create_schema) && isTrue(s.create_database),
+        'CREATE on the schema and the database',
+        `the current user needs CREATE on schema ${t.schema} (helper tables) and on the database (publication); GRANT CREATE ON SCHEMA/DATABASE ...`,
+      ),
     ];
   },
 };

@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../core/check.js';
-import type { PgCheckContext } from './index.js';
+import type { PgCheckContext } from './context.js';
 
 /** Read again, not taken from the plan: a resumed run's table may have lost its key since. */
 export const rowIdentity: Check<PgCheckContext> = {

@@ -1,6 +1,6 @@
 import { verdict, type Check } from '../../../core/check.js';
-import { isTrue } from '../connect.js';
-import type { PgCheckContext } from './index.js';
+import { isTrue } from '../server/connect.js';
+import type { PgCheckContext } from './context.js';
 import { currentRole } from './privileges.js';
 
 /** FORCE makes the policies filter even the owner's reads: the copy would silently leave rows out. */
@@ -10,8 +10,11 @@ export const rowSecurity: Check<PgCheckContext> = {
     const { rows } = await pool.query('SELECT relforcerowsecurity AS forced FROM pg_class WHERE oid = $1', [t.oid]);
     const forced = isTrue(rows[0].forced);
     const role = await currentRole(pool);
-    return verdict('row level security', !forced || role.superuser || role.bypassRls,
+    return verdict(
+      'row level security',
+      !forced || role.superuser || role.bypassRls,
       forced ? 'FORCE ROW LEVEL SECURITY, and the current user bypasses it' : 'the owner reads every row',
-      `${t.schema}.${t.name} has FORCE ROW LEVEL SECURITY, so its policies would hide rows from the copy; run as a superuser or a role WITH BYPASSRLS`);
+      `${t.schema}.${t.name} has FORCE ROW LEVEL SECURITY, so its policies would hide rows from the copy; run as a superuser or a role WITH BYPASSRLS`,
+    );
   },
 };

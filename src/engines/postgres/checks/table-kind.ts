@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../core/check.js';
-import type { PgCheckContext } from './index.js';
+import type { PgCheckContext } from './context.js';
 
 /** Tables whose rows the copy or the stream would not see whole: partitions, inheritance trees, UNLOGGED. */
 export const tableKind: Check<PgCheckContext> = {
@@ -13,14 +13,27 @@ export const tableKind: Check<PgCheckContext> = {
     const { parents, children } = rows[0];
     const table = `${t.schema}.${t.name}`;
     return [
-      verdict('not partitioned', t.kind !== 'p' && !t.isPartition, 'plain table',
-        `${table} is partitioned or a partition; shadowcut does not migrate partitioned tables yet: ALTER the partitions or the parent directly`),
+      verdict(
+        'not partitioned',
+        t.kind !== 'p' && !t.isPartition,
+        'plain table',
+        `${table} is partitioned or a partition; shadowcut does not migrate partitioned tables yet: ALTER the partitions or the parent directly`,
+      ),
       // Rows of children are read through the parent, and the swap would leave them under the old one.
-      verdict('inheritance', !parents && !children, 'no inheritance',
-        parents ? `${table} inherits from ${parents}; shadowcut does not migrate tables in an inheritance tree: ALTER it directly`
-          : `${table} has inheriting tables (${children}); shadowcut does not migrate tables in an inheritance tree: ALTER it directly`),
-      verdict('logged', t.persistence !== 'u', 'logged table',
-        `${table} is UNLOGGED, so logical replication cannot follow its changes; ALTER TABLE ... SET LOGGED first, or ALTER it directly`),
+      verdict(
+        'inheritance',
+        !parents && !children,
+        'no inheritance',
+        parents
+          ? `${table} inherits from ${parents}; shadowcut does not migrate tables in an inheritance tree: ALTER it directly`
+          : `${table} has inheriting tables (${children}); shadowcut does not migrate tables in an inheritance tree: ALTER it directly`,
+      ),
+      verdict(
+        'logged',
+        t.persistence !== 'u',
+        'logged table',
+        `${table} is UNLOGGED, so logical replication cannot follow its changes; ALTER TABLE ... SET LOGGED first, or ALTER it directly`,
+      ),
     ];
   },
 };

@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../../core/check.js';
-import type { ContractContext } from './index.js';
+import type { ContractContext } from './context.js';
 
 /**
  * Foreign keys the server enforces: one on a dropped column or referencing it, one referencing a
@@ -18,12 +18,14 @@ export const foreignKeys: Check<ContractContext> = {
     );
     const outgoing = (r: RowDataPacket) => r.s === database && r.t === table;
     const incoming = (r: RowDataPacket) => r.rs === database && r.rt === table;
-    let users: string[] = [];
+    let users: string[];
     if (dropped.kind === 'table') {
       users = rows.filter((r) => !outgoing(r)).map((r) => `${r.s}.${r.t}.${r.n}`);
     } else if (dropped.kind === 'column') {
       const cols = new Set(dropped.columns.map((c) => c.toLowerCase()));
-      users = rows.filter((r) => (outgoing(r) && cols.has(String(r.c).toLowerCase())) || (incoming(r) && cols.has(String(r.rc).toLowerCase()))).map((r) => `${r.t}.${r.n}`);
+      users = rows
+        .filter((r) => (outgoing(r) && cols.has(String(r.c).toLowerCase())) || (incoming(r) && cols.has(String(r.rc).toLowerCase())))
+        .map((r) => `${r.t}.${r.n}`);
     } else {
       // Columns each foreign key needs an index on, on this table's side.
       const needs = new Map<string, string[]>();
@@ -36,7 +38,11 @@ export const foreignKeys: Check<ContractContext> = {
       const others = shape.indexes.filter((i) => i.name !== dropped.index.name);
       users = [...needs].filter(([, fk]) => covers(dropped.index.columns, fk) && !others.some((i) => covers(i.columns, fk))).map(([k]) => k);
     }
-    return verdict('foreign keys', users.length === 0, 'none depends on it',
-      `foreign key(s) ${[...new Set(users)].join(', ')} depend on it; drop them first (--force does not override a foreign key)`);
+    return verdict(
+      'foreign keys',
+      users.length === 0,
+      'none depends on it',
+      `foreign key(s) ${[...new Set(users)].join(', ')} depend on it; drop them first (--force does not override a foreign key)`,
+    );
   },
 };

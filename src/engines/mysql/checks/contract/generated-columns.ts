@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../../core/check.js';
 import { mentioned } from '../../../../core/contract/mentions.js';
-import type { ContractContext } from './index.js';
+import type { ContractContext } from './context.js';
 
 /** A generated column or CHECK constraint computed from a dropped column: the server refuses the DROP. */
 export const generatedColumns: Check<ContractContext> = {
@@ -15,10 +15,20 @@ export const generatedColumns: Check<ContractContext> = {
     const generated = cols.filter((r) => !dropped.columns.includes(String(r.c)) && mentioned(String(r.e), dropped.columns).length).map((r) => String(r.c));
     // MySQL 8.0.16+ and MariaDB both list CHECK constraints here (MariaDB without a TABLE_NAME before 10.5.10: keyed by name only).
     const checks = await pool
-      .query<RowDataPacket[]>('SELECT CONSTRAINT_NAME AS n, CHECK_CLAUSE AS e FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?', [database, table])
-      .then(([rows]) => rows.filter((r) => mentioned(String(r.e), dropped.columns).length).map((r) => `CHECK ${r.n}`), () => [] as string[]);
+      .query<RowDataPacket[]>(
+        'SELECT CONSTRAINT_NAME AS n, CHECK_CLAUSE AS e FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?',
+        [database, table],
+      )
+      .then(
+        ([rows]) => rows.filter((r) => mentioned(String(r.e), dropped.columns).length).map((r) => `CHECK ${r.n}`),
+        () => [] as string[],
+      );
     const users = [...generated, ...checks];
-    return verdict('generated columns', users.length === 0, 'no generated column or CHECK constraint uses them',
-      `${users.join(', ')} of ${database}.${table} ${users.length > 1 ? 'are' : 'is'} computed from ${dropped.columns.join(', ')}; drop or change ${users.length > 1 ? 'them' : 'it'} first`);
+    return verdict(
+      'generated columns',
+      users.length === 0,
+      'no generated column or CHECK constraint uses them',
+      `${users.join(', ')} of ${database}.${table} ${users.length > 1 ? 'are' : 'is'} computed from ${dropped.columns.join(', ')}; drop or change ${users.length > 1 ? 'them' : 'it'} first`,
+    );
   },
 };

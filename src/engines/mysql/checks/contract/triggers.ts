@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../../core/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
-import { droppedNames, type ContractContext } from './index.js';
+import { droppedNames, type ContractContext } from './context.js';
 
 /**
  * A trigger whose body names a dropped column (NEW.c, OLD.c or in a statement) fails on every write
@@ -19,10 +19,16 @@ export const triggers: Check<ContractContext> = {
     );
     const onTable = (r: RowDataPacket) => r.os === database && r.t === table;
     const users = rows.filter((r) =>
-      ctx.dropped.kind === 'table' ? !onTable(r) && mentions(String(r.body), table) : mentioned(String(r.body), names).length && (onTable(r) || mentions(String(r.body), table)),
+      ctx.dropped.kind === 'table'
+        ? !onTable(r) && mentions(String(r.body), table)
+        : mentioned(String(r.body), names).length && (onTable(r) || mentions(String(r.body), table)),
     );
     const list = users.map((r) => `${r.s}.${r.n} (on ${r.t})`).join(', ');
-    return verdict('triggers', users.length === 0, `no trigger mentions ${names.join(', ')}`,
-      `trigger(s) ${list} mention ${names.join(', ')}; every write they fire for would fail: drop or change them first (--force does not override a trigger)`);
+    return verdict(
+      'triggers',
+      users.length === 0,
+      `no trigger mentions ${names.join(', ')}`,
+      `trigger(s) ${list} mention ${names.join(', ')}; every write they fire for would fail: drop or change them first (--force does not override a trigger)`,
+    );
   },
 };

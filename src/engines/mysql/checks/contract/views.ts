@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../../core/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
-import { droppedNames, type ContractContext } from './index.js';
+import { droppedNames, type ContractContext } from './context.js';
 
 /**
  * A view on what goes would fail on its next read. MySQL 8 records which views use which columns
@@ -18,9 +18,14 @@ export const views: Check<ContractContext> = {
     const usage = ctx.dropped.kind === 'column' ? 'VIEW_COLUMN_USAGE' : 'VIEW_TABLE_USAGE';
     const exact = await pool
       .query<RowDataPacket[]>(`SELECT * FROM information_schema.${usage} WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, [database, table])
-      .then(([rows]) => rows, () => null);
+      .then(
+        ([rows]) => rows,
+        () => null,
+      );
     if (exact) {
-      for (const r of exact) if (ctx.dropped.kind === 'table' || names.some((n) => n.toLowerCase() === String(r.COLUMN_NAME).toLowerCase())) found.add(`${r.VIEW_SCHEMA}.${r.VIEW_NAME}`);
+      for (const r of exact)
+        if (ctx.dropped.kind === 'table' || names.some((n) => n.toLowerCase() === String(r.COLUMN_NAME).toLowerCase()))
+          found.add(`${r.VIEW_SCHEMA}.${r.VIEW_NAME}`);
     } else {
       const [rows] = await pool.query<RowDataPacket[]>(
         "SELECT TABLE_SCHEMA AS s, TABLE_NAME AS v, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE VIEW_DEFINITION LIKE CONCAT('%', ?, '%')",
@@ -29,7 +34,11 @@ export const views: Check<ContractContext> = {
       for (const r of rows) if (mentions(String(r.d), table) && mentioned(String(r.d), names).length) found.add(`${r.s}.${r.v}`);
     }
     const list = [...found].join(', ');
-    return verdict('views', found.size === 0, `no view uses ${names.join(', ')}`,
-      `view(s) ${list} use ${names.join(', ')} of ${database}.${table}; drop or change them first (--force does not override a view)`);
+    return verdict(
+      'views',
+      found.size === 0,
+      `no view uses ${names.join(', ')}`,
+      `view(s) ${list} use ${names.join(', ')} of ${database}.${table}; drop or change them first (--force does not override a view)`,
+    );
   },
 };

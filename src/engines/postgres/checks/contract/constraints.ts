@@ -1,6 +1,6 @@
 import { note, verdict, type Check } from '../../../../core/check.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
-import type { ContractContext } from './index.js';
+import type { ContractContext } from './context.js';
 
 /**
  * What the catalog ties to a dropped column, and what PostgreSQL would take with it silently:
@@ -14,8 +14,18 @@ export const constraints: Check<ContractContext> = {
   async run({ pool, t, dropped }): Promise<ContractCheck[]> {
     const table = `${t.schema}.${t.name}`;
     if (dropped.kind === 'table') {
-      const { rows } = await pool.query(`SELECT string_agg(conrelid::regclass::text || '.' || conname, ', ') AS fks FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1`, [t.oid]);
-      return [verdict('foreign keys', !rows[0].fks, 'no other table references it', `foreign key(s) ${rows[0].fks} reference ${table}; drop them first (--force does not override a foreign key)`)];
+      const { rows } = await pool.query(
+        `SELECT string_agg(conrelid::regclass::text || '.' || conname, ', ') AS fks FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 AND conrelid <> $1`,
+        [t.oid],
+      );
+      return [
+        verdict(
+          'foreign keys',
+          !rows[0].fks,
+          'no other table references it',
+          `foreign key(s) ${rows[0].fks} reference ${table}; drop them first (--force does not override a foreign key)`,
+        ),
+      ];
     }
     if (dropped.kind === 'index') {
       const { rows } = await pool.query(
@@ -23,7 +33,14 @@ export const constraints: Check<ContractContext> = {
            FROM pg_constraint WHERE conindid = $1`,
         [dropped.oid],
       );
-      return [verdict('constraints', !rows[0].users, 'no constraint needs it', `${rows[0].users} need${/,/.test(rows[0].users ?? '') ? '' : 's'} index ${dropped.index}; drop them first (--force does not override a constraint)`)];
+      return [
+        verdict(
+          'constraints',
+          !rows[0].users,
+          'no constraint needs it',
+          `${rows[0].users} need${/,/.test(rows[0].users ?? '') ? '' : 's'} index ${dropped.index}; drop them first (--force does not override a constraint)`,
+        ),
+      ];
     }
     const { rows } = await pool.query(
       `SELECT (SELECT string_agg(a.attname, ', ') FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
@@ -43,12 +60,30 @@ export const constraints: Check<ContractContext> = {
     const r = rows[0];
     const indexes: { name: string; def: string; only: boolean }[] = r.indexes ? JSON.parse(r.indexes) : [];
     return [
-      verdict('generated columns', !r.generated, 'none computed from them', `generated column(s) ${r.generated} of ${table} are computed from ${dropped.columns.join(', ')}; drop or change them first`),
-      verdict('constraints', !r.constraints, 'none on them', `constraint(s) ${r.constraints} use ${dropped.columns.join(', ')} and would go with them; drop them first (--force does not override a constraint)`),
+      verdict(
+        'generated columns',
+        !r.generated,
+        'none computed from them',
+        `generated column(s) ${r.generated} of ${table} are computed from ${dropped.columns.join(', ')}; drop or change them first`,
+      ),
+      verdict(
+        'constraints',
+        !r.constraints,
+        'none on them',
+        `constraint(s) ${r.constraints} use ${dropped.columns.join(', ')} and would go with them; drop them first (--force does not override a constraint)`,
+      ),
       ...indexes.map((i): ContractCheck =>
         i.only
           ? note('indexes', `index ${i.name} goes too (${i.def})`)
-          : { ...verdict('indexes', false, '', `index ${i.name} (${i.def}) also covers other columns or expressions, and would be dropped whole; drop it first, or --force`), overridable: true },
+          : {
+              ...verdict(
+                'indexes',
+                false,
+                '',
+                `index ${i.name} (${i.def}) also covers other columns or expressions, and would be dropped whole; drop it first, or --force`,
+              ),
+              overridable: true,
+            },
       ),
     ];
   },

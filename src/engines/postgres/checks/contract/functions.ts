@@ -1,7 +1,7 @@
 import { verdict, type Check } from '../../../../core/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
-import { droppedNames, type ContractContext } from './index.js';
+import { droppedNames, type ContractContext } from './context.js';
 
 /**
  * Functions and procedures whose body names the table and a dropped column (or, for the table,
@@ -26,7 +26,16 @@ export const functions: Check<ContractContext> = {
       [t.name, t.oid],
     );
     const users = rows.filter((r) => mentions(String(r.body), t.name) && mentioned(String(r.body), names).length).map((r) => String(r.name));
-    return [{ ...verdict('functions', users.length === 0, `no function mentions ${names.join(', ')} (their source searched: best effort)`,
-      `function(s) ${users.join(', ')} mention ${names.join(', ')} of ${t.schema}.${t.name}; change them first, or --force if they do not use it`), overridable: true }];
+    return [
+      {
+        ...verdict(
+          'functions',
+          users.length === 0,
+          `no function mentions ${names.join(', ')} (their source searched: best effort)`,
+          `function(s) ${users.join(', ')} mention ${names.join(', ')} of ${t.schema}.${t.name}; change them first, or --force if they do not use it`,
+        ),
+        overridable: true,
+      },
+    ];
   },
 };

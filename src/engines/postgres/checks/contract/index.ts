@@ -1,29 +1,11 @@
-import type pg from 'pg';
 import type { Check } from '../../../../core/check.js';
-import type { TableInfo } from '../../inspect.js';
+import type { ContractContext } from './context.js';
 import { constraints } from './constraints.js';
 import { functions } from './functions.js';
+import { indexGuarantees } from './index-guarantees.js';
 import { statements } from './statements.js';
 import { triggers } from './triggers.js';
 import { views } from './views.js';
 
-/** What goes, with the names (and column numbers) as the catalog has them. */
-export type Dropped =
-  | { kind: 'column'; columns: string[]; attnums: number[] }
-  | { kind: 'index'; index: string; oid: string; definition: string }
-  | { kind: 'table' };
-
-/** What `shadowcut contract`'s checks read on PostgreSQL. */
-export interface ContractContext {
-  pool: pg.Pool;
-  t: TableInfo;
-  dropped: Dropped;
-}
-
-/** The names a definition must mention to use what goes: the dropped columns, or the table itself. */
-export function droppedNames({ t, dropped }: ContractContext): string[] {
-  return dropped.kind === 'column' ? dropped.columns : dropped.kind === 'table' ? [t.name] : [dropped.index];
-}
-
 /** Dependencies the catalog records first (never overridden), then what statistics and text saw (--force may override). */
-export const contractChecks: readonly Check<ContractContext>[] = [views, constraints, triggers, functions, statements];
+export const contractChecks: readonly Check<ContractContext>[] = [views, constraints, indexGuarantees, triggers, functions, statements];

@@ -1,7 +1,7 @@
 import { note, verdict, type Check } from '../../../../core/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
-import { droppedNames, type ContractContext } from './index.js';
+import { droppedNames, type ContractContext } from './context.js';
 
 /** Schema changes name the column too; they are not the application reading or writing it. */
 const DDL = /^\s*(ALTER|CREATE|DROP|COMMENT|GRANT|REVOKE|ANALYZE|VACUUM|TRUNCATE)\b/i;
@@ -24,7 +24,17 @@ export const statements: Check<ContractContext> = {
       );
       const scans = Number(rows[0]?.idx_scan ?? 0);
       const since = `since the statistics were reset (${rows[0]?.reset ?? 'never: since the cluster was created'})`;
-      return [{ ...verdict('index usage', scans === 0, `no scan of ${dropped.index} ${since}`, `${scans} scan(s) of index ${dropped.index} ${since}; --force to drop it anyway`), overridable: true }];
+      return [
+        {
+          ...verdict(
+            'index usage',
+            scans === 0,
+            `no scan of ${dropped.index} ${since}`,
+            `${scans} scan(s) of index ${dropped.index} ${since}; --force to drop it anyway`,
+          ),
+          overridable: true,
+        },
+      ];
     }
     const { rows: ext } = await pool.query("SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'pg_stat_statements'");
     if (!ext.length) return [note('query statistics', 'pg_stat_statements is not installed in this database: could not look for queries that use it')];
@@ -39,11 +49,23 @@ export const statements: Check<ContractContext> = {
     } catch (error) {
       return [note('query statistics', `pg_stat_statements could not be read (${(error as Error).message}): could not look for queries that use it`)];
     }
-    const reset = await pool.query(`SELECT stats_reset FROM ${view}_info`).then((r) => String(r.rows[0]?.stats_reset), () => 'unknown');
+    const reset = await pool.query(`SELECT stats_reset FROM ${view}_info`).then(
+      (r) => String(r.rows[0]?.stats_reset),
+      () => 'unknown',
+    );
     const since = `since pg_stat_statements was reset (${reset})`;
     const users = found.filter((r) => !DDL.test(r.query) && mentions(r.query, t.name) && mentioned(r.query, names).length);
     const example = users[0] ? `, e.g. "${users[0].query.slice(0, 160)}" (${users[0].calls} call(s))` : '';
-    return [{ ...verdict('query statistics', users.length === 0, `no query using ${names.join(', ')} ${since}`,
-      `${users.length} quer${users.length > 1 ? 'ies' : 'y'} used ${names.join(', ')} of ${t.schema}.${t.name}${example} ${since}; stop them first, or --force if that code is retired`), overridable: true }];
+    return [
+      {
+        ...verdict(
+          'query statistics',
+          users.length === 0,
+          `no query using ${names.join(', ')} ${since}`,
+          `${users.length} quer${users.length > 1 ? 'ies' : 'y'} used ${names.join(', ')} of ${t.schema}.${t.name}${example} ${since}; stop them first, or --force if that code is retired`,
+        ),
+        overridable: true,
+      },
+    ];
   },
 };

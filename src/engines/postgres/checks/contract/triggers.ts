@@ -1,6 +1,6 @@
 import { verdict, type Check } from '../../../../core/check.js';
 import { mentioned } from '../../../../core/contract/mentions.js';
-import type { ContractContext } from './index.js';
+import type { ContractContext } from './context.js';
 
 /**
  * Triggers on the table tied to a dropped column by the catalog (UPDATE OF it, a WHEN clause on
@@ -17,7 +17,11 @@ export const triggers: Check<ContractContext> = {
       [t.oid, dropped.attnums],
     );
     const users = rows.filter((r) => r.bound === 't' || mentioned(String(r.body ?? ''), dropped.columns).length).map((r) => String(r.name));
-    return verdict('triggers', users.length === 0, `no trigger on ${t.name} uses ${dropped.columns.join(', ')}`,
-      `trigger(s) ${users.join(', ')} on ${t.schema}.${t.name} use ${dropped.columns.join(', ')}; every write they fire for would fail: drop or change them first (--force does not override a trigger)`);
+    return verdict(
+      'triggers',
+      users.length === 0,
+      `no trigger on ${t.name} uses ${dropped.columns.join(', ')}`,
+      `trigger(s) ${users.join(', ')} on ${t.schema}.${t.name} use ${dropped.columns.join(', ')}; every write they fire for would fail: drop or change them first (--force does not override a trigger)`,
+    );
   },
 };

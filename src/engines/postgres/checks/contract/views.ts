@@ -1,5 +1,5 @@
 import { verdict, type Check } from '../../../../core/check.js';
-import type { ContractContext } from './index.js';
+import type { ContractContext } from './context.js';
 
 /**
  * Views and materialized views bound to a dropped column (or to the table), as the catalog records
@@ -17,7 +17,11 @@ export const views: Check<ContractContext> = {
       [t.oid, dropped.kind === 'column' ? dropped.attnums : null],
     );
     const what = dropped.kind === 'column' ? `column(s) ${dropped.columns.join(', ')} of` : '';
-    return verdict('views', !rows[0].views, 'no view uses it',
-      `view(s) ${rows[0].views} use ${what}${what ? ' ' : ''}${t.schema}.${t.name}; drop or change them first (--force does not override a view)`);
+    return verdict(
+      'views',
+      !rows[0].views,
+      'no view uses it',
+      `view(s) ${rows[0].views} use ${what}${what ? ' ' : ''}${t.schema}.${t.name}; drop or change them first (--force does not override a view)`,
+    );
   },
 };

@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { UserError } from '../core/errors.js';
+import { readPrivateFile } from '../core/secrets.js';
+
+/**
+ * Where the database URL comes from, for every command that connects: --url, else --url-file,
+ * else $SHADOWCUT_URL. The last two keep a password out of `ps` and shell history. After this
+ * hook the command's `url` option holds the URL, whichever way it came.
+ */
+export function addUrlOptions(command: Command, { required }: { required: boolean }): Command {
+  return command
+    .option(
+      '--url <url>',
+      "mysql://user:pass@host:port/db or postgres://user:pass@host:port/db; every local user sees it in ps: for a password use --url-file, SHADOWCUT_URL or the engine's own (PGPASSWORD, ~/.pgpass, MYSQL_PWD, ?defaults-file=)",
+    )
+    .option('--url-file <path>', 'read the URL from this file (refused unless only its owner can read it: chmod 600)')
+    .hook('preAction', (_self, action) => {
+      const url = resolveUrl(action.opts(), process.env);
+      if (url === undefined && required) throw new UserError('no database URL: give --url, --url-file or set SHADOWCUT_URL');
+      if (url !== undefined) action.setOptionValue('url', url);
+    });
+}
+
+export function resolveUrl(opts: { url?: string; urlFile?: string }, env: NodeJS.ProcessEnv): string | undefined {
+  if (opts.url !== undefined && opts.urlFile !== undefined) throw new UserError('give the database URL once: --url or --url-file, not both');
+  if (opts.urlFile !== undefined) {
+    const url = readPrivateFile(opts.urlFile, '--url-file').trim();
+    if (url === '') throw new UserError(`--url-file ${opts.urlFile} is empty`);
+    return url;
+  }
+  return opts.url ?? (env.SHADOWCUT_URL || undefined);
+}

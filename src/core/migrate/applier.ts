@@ -1,0 +1,208 @@
+import { sleep } from '../backoff.js';
+import { ChangeBuffer } from './change-buffer.js';
+import { ChangedKeys } from './changed-keys.js';
+import type { RunContext } from './context.js';
+import { LockTimeoutError, UniqueViolationError } from '../errors.js';
+import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../retry.js';
+import type { CatchUp, ChangeStream, Key, Position, Session } from '../types.js';
+
+/** Most keys applied in one call when a unique conflict makes batches go together. */
+const JOINT_APPLY_LIMIT = 20_000;
+/** Reopens of a failing stream in a row, with nothing applied in between, before the run gives up. */
+const MAX_REOPENS_WITHOUT_PROGRESS = 5;
+
+/**
+ * Follows the change stream and applies its keys: between copy chunks, while waiting, and inside
+ * the brief locks of the checksum view and the cut-over. Keys, not rows, travel (see README).
+ */
+export class Applier {
+  private readonly buffer = new ChangeBuffer();
+  private stream: ChangeStream | null = null;
+  /** Applied inside the current locked transaction: put back if it rolls back. */
+  private appliedUnderLock: Key[] = [];
+  /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
+  readonly changed = new ChangedKeys();
+  private reopened: Position | null = null;
+  private reopens = 0;
+
+  constructor(
+    private readonly ctx: RunContext,
+    /** Everything before this position is applied: a safe place to restart the stream from. */
+    public applied: Position | null,
+    private readonly onWaiting: () => void,
+  ) {}
+
+  get backlog(): number {
+    return this.buffer.size;
+  }
+
+  /** Opens (or, after a lost connection, reopens) the change stream from the last applied position. */
+  async open(): Promise<void> {
+    await this.stream?.stop().catch(() => {});
+    this.buffer.reset();
+    this.stream = await this.ctx.migration.changes.open(this.buffer, this.applied ?? undefined);
+    this.applied ??= this.stream.start;
+    this.buffer.advance(this.stream.start);
+  }
+
+  async stop(): Promise<void> {
+    await this.stream?.stop().catch(() => {});
+  }
+
+  /** Stream failures: a lost connection is reopened from the last applied position; anything else stops the run. */
+  async checkStream(): Promise<void> {
+    const failure = this.buffer.failure;
+    if (!failure) return;
+    if (!this.ctx.isTransient(failure)) throw failure;
+    // A stream that fails again and again before anything more is applied will not get better.
+    const stuck = this.reopened !== null && this.applied !== null && this.ctx.engine.comparePositions(this.applied, this.reopened) <= 0;
+    this.reopens = stuck ? this.reopens + 1 : 1;
+    if (this.reopens > MAX_REOPENS_WITHOUT_PROGRESS) throw failure;
+    this.reopened = this.applied;
+    this.ctx.report.warn(`change stream lost (${failure.message}); reopening from the last applied position`);
+    await this.ctx.transient('reopening the change stream', () => this.open());
+  }
+
+  /** Applies everything pending (on `session`, inside its locked transaction, when given). */
+  async applyPending(session?: Session): Promise<Position | null> {
+    let position: Position | null = null;
+    for (;;) {
+      if (!session) await this.checkStream();
+      else if (this.buffer.failure) throw this.failedUnderLock(this.buffer.failure);
+      const batch = this.buffer.take(this.ctx.config.applyBatch);
+      if (batch.keys.length > 0) {
+        const joint = session
+          ? await this.applyBatch(batch.keys, session)
+          : await this.ctx
+              .transient('applying changes', () => this.applyBatch(batch.keys))
+              .catch((error) => {
+                this.buffer.requeue(batch.keys);
+                throw error;
+              });
+        if (joint) batch.position = joint.position;
+      }
+      if (batch.position) position = batch.position;
+      if (this.buffer.size === 0) break;
+    }
+    this.ctx.state.status.changesApplied = this.ctx.result.changesApplied;
+    this.ctx.state.status.backlog = this.buffer.size;
+    if (position && !session) {
+      this.applied = position;
+      await this.stream!.acknowledge(position);
+    }
+    return position;
+  }
+
+  /**
+   * A stream lost while a lock is held cannot be reopened there: the attempt gives up its lock as a
+   * timed-out one does, and the retry reopens the stream unlocked first. Anything else stops the run.
+   */
+  private failedUnderLock(failure: Error): Error {
+    return this.ctx.isTransient(failure) ? new LockTimeoutError(`the change stream was lost under the lock (${failure.message})`) : failure;
+  }
+
+  /** While held back: apply only when the buffer is half full, so the source never stops reading. */
+  async applyIfFilling(): Promise<void> {
+    if (this.buffer.size > this.buffer.capacity / 2) await this.applyPending();
+  }
+
+  /** Waits `ms` while applying the stream, so a pause never lets the backlog grow unapplied. */
+  async waitApplying(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await this.applyPending();
+      await sleep(Math.min(100, Math.max(0, until - Date.now())));
+    }
+  }
+
+  waitForChange(ms: number): Promise<void> {
+    return this.buffer.waitForChange(ms);
+  }
+
+  /** Puts keys back to be applied again (rows that a comparison found different). */
+  requeue(keys: Key[]): void {
+    this.buffer.requeue(keys);
+  }
+
+  /** Bring the shadow level with the server's head without holding any lock (before locking). */
+  async catchUp(): Promise<void> {
+    const target = await this.ctx.transient('reading the stream head', () => this.stream!.head());
+    await this.catchUpTo(target, undefined, Number.POSITIVE_INFINITY);
+  }
+
+  /** Used under a lock: bounded, so a slow stream turns into a retry instead of a long write stall. */
+  readonly catchUpLocked: CatchUp = async (target, session) => {
+    await this.catchUpTo(target, session, this.lockedBudgetMs());
+  };
+
+  lockedBudgetMs(): number {
+    return Math.max(1000, 4 * this.ctx.config.lockTimeoutMs);
+  }
+
+  /** A step that takes a brief lock: retried on lock timeouts, undoing what a rolled-back attempt applied. */
+  underLock<T>(what: string, fn: () => Promise<T>, starting: (attempt: number) => void = () => {}): Promise<T> {
+    return retryLockTimeouts(
+      this.ctx,
+      {
+        what,
+        attempts: this.ctx.config.cutoverAttempts,
+        starting: (attempt) => {
+          this.appliedUnderLock = [];
+          starting(attempt);
+        },
+        failed: () => this.buffer.requeue(this.appliedUnderLock),
+        wait: (ms) => this.waitApplying(ms),
+      },
+      fn,
+    );
+  }
+
+  /** A step that may meet a unique value still moving in the stream. */
+  uniqueSafe<T>(step: () => Promise<T>): Promise<T> {
+    return retryUniqueConflicts(step, () => this.catchUp());
+  }
+
+  private async catchUpTo(target: Position, session: Session | undefined, budgetMs: number): Promise<void> {
+    const deadline = Date.now() + budgetMs;
+    for (;;) {
+      this.ctx.checkAbort();
+      await this.applyPending(session);
+      const seen = this.buffer.seen;
+      if (this.buffer.size === 0 && seen && this.ctx.engine.comparePositions(seen, target) >= 0) return;
+      if (Date.now() > deadline) {
+        throw new LockTimeoutError(`the change stream did not reach the lock's position within ${budgetMs} ms`);
+      }
+      if (this.buffer.size === 0) await this.buffer.waitForChange(50);
+      if (!session) this.onWaiting();
+    }
+  }
+
+  /**
+   * Applies one batch. On a unique conflict, the stale row holding the value usually belongs to a key
+   * still pending in another batch: apply the batch together with everything pending, in one call,
+   * so all old rows go before any new one. Returns what was taken additionally, if anything.
+   */
+  async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {
+    if (session) this.appliedUnderLock.push(...keys);
+    this.changed.add(keys);
+    try {
+      await this.ctx.migration.applyKeys(keys, session);
+      this.ctx.result.changesApplied += keys.length;
+      return null;
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      const rest = this.buffer.take(JOINT_APPLY_LIMIT);
+      if (session) this.appliedUnderLock.push(...rest.keys);
+      this.changed.add(rest.keys);
+      const all = [...keys, ...rest.keys];
+      try {
+        await this.ctx.migration.applyKeys(all, session);
+      } catch (again) {
+        this.buffer.requeue(rest.keys);
+        throw uniqueViolation(again);
+      }
+      this.ctx.result.changesApplied += all.length;
+      return { position: rest.position };
+    }
+  }
+}

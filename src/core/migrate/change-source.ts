@@ -1,0 +1,41 @@
+import type { Key, Position, Session } from '../primitives.js';
+
+/**
+ * The seam between the runner and a way of capturing changes (the binlog, logical decoding, later
+ * triggers). Each engine keeps its implementations under `engines/<engine>/capture/<kind>/` and hands
+ * one to the runner as `Migration.changes`; the runner only opens it, reads what it delivers into its
+ * ChangeBuffer, asks for the head, acknowledges and stops. The backlog is what the sink holds
+ * (`ChangeBuffer.size`), not the source's: the source reports positions only.
+ */
+export interface ChangeSource {
+  /**
+   * Start following changes to the original table from `from` (a resumed run's last applied
+   * position), or from now; resolves once the start position is fixed, so nothing after it is missed.
+   */
+  open(sink: ChangeSink, from?: Position): Promise<ChangeStream>;
+  /** Remove what the source keeps on the server (a slot, triggers); idempotent. The migration's cleanup calls it first. */
+  cleanup(): Promise<void>;
+}
+
+/** Receives what the change stream observed; implemented by core's ChangeBuffer. */
+export interface ChangeSink {
+  /** Keys (before and after images) touched by a change whose commit ends at `position`. */
+  keys(keys: Key[], position: Position): void;
+  /** The stream read up to `position` with nothing for this table in between. */
+  advance(position: Position): void;
+  /** The stream cannot go on (lost connection, DDL or TRUNCATE on the table). */
+  fail(error: Error): void;
+  /** False when the buffer is full; the source should stop reading until `onRoom` fires. */
+  hasRoom(): boolean;
+  onRoom(callback: () => void): void;
+}
+
+export interface ChangeStream {
+  /** Where the stream started (every change after this point is delivered). */
+  readonly start: Position;
+  /** The server's current end of the change log; a catch-up target. */
+  head(session?: Session): Promise<Position>;
+  /** Everything up to `position` is applied to the shadow; the source may release it. */
+  acknowledge(position: Position): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+import { encodeCheckpoint, type Checkpoint } from '../checkpoint.js';
+import type { RunClaim } from '../claim.js';
+import type { RunContext } from './context.js';
+import type { Key, Position } from '../types.js';
+
+export interface Resumable {
+  copiedUpTo: Key | null;
+  copyDone: boolean;
+  position: Position;
+}
+
+/**
+ * Writes the checkpoint at most once a second, and at phase boundaries (`force`). Each save also
+ * confirms the run's claim on the table, which keeps the claim's session from idling out.
+ */
+export class Checkpointer {
+  private last = 0;
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly claim: RunClaim,
+    private readonly resumable: () => Resumable,
+  ) {}
+
+  async save(force = false): Promise<void> {
+    if (!force && Date.now() - this.last < 1000) return;
+    this.last = Date.now();
+    await this.confirmClaim();
+    const { state, plan, result } = this.ctx;
+    const checkpoint: Checkpoint = {
+      version: 1,
+      alter: plan.alter,
+      phase: state.status.phase,
+      plan,
+      ...this.resumable(),
+      rowsCopied: result.rowsCopied,
+      changesApplied: result.changesApplied,
+      startedAt: state.status.startedAt,
+      savedAt: new Date().toISOString(),
+    };
+    await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(encodeCheckpoint(checkpoint)));
+  }
+
+  confirmClaim(): Promise<void> {
+    return this.ctx.transient('confirming the run lock', () => this.claim.confirm());
+  }
+}

@@ -1,0 +1,42 @@
+import type { MigrateConfig, MigrateResult } from '../config.js';
+import { AbortedError } from '../errors.js';
+import type { Reporter } from '../reporter.js';
+import { retryTransient, type RetryContext } from '../retry.js';
+import type { RunState } from '../run-state.js';
+import type { Engine, Migration, Plan } from '../types.js';
+
+/** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
+export class RunContext implements RetryContext {
+  constructor(
+    readonly engine: Engine,
+    readonly migration: Migration,
+    readonly config: Readonly<MigrateConfig>,
+    readonly state: RunState,
+    readonly report: Reporter,
+    readonly result: MigrateResult,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  get plan(): Plan {
+    return this.migration.plan;
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.engine.isTransient(error);
+  }
+
+  /** Ctrl-C, the abort command, the panic flag file or critical load: stop at this safe point. */
+  checkAbort(): void {
+    if (this.signal?.aborted) throw new AbortedError(String(this.signal.reason ?? 'interrupted'));
+    if (this.state.abortReason) throw new AbortedError(this.state.abortReason);
+  }
+
+  enter(phase: string): void {
+    this.state.status.phase = phase;
+    this.report.phase(phase);
+  }
+
+  transient<T>(what: string, step: () => Promise<T>): Promise<T> {
+    return retryTransient(this, what, step);
+  }
+}

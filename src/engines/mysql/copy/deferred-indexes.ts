@@ -1,0 +1,93 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { DeferIndexes } from '../../../core/types.js';
+import { ident, qualified } from '../server/sql.js';
+
+/** A non-unique secondary index of the new table, as SHOW CREATE TABLE prints it (valid after ADD). */
+export interface DeferredIndex {
+  name: string;
+  definition: string;
+}
+
+/**
+ * The indexes worth building after the copy: plain non-unique keys. Unique keys stay, so a duplicate
+ * is caught by the row that brings it, as the native ALTER would; FULLTEXT and SPATIAL stay, because
+ * adding them later is not online. A key that is the only index on the AUTO_INCREMENT column stays,
+ * because the server refuses such a table without it.
+ */
+export function deferrableIndexes(createSql: string): DeferredIndex[] {
+  const lines = createSql.split('\n');
+  const autoIncrement = lines.map((line) => /^\s*`((?:[^`]|``)+)` .*\bAUTO_INCREMENT\b/.exec(line)?.[1]).find((name) => name !== undefined);
+  const found: DeferredIndex[] = [];
+  for (const line of lines) {
+    const match = /^\s*KEY `((?:[^`]|``)+)` \(`((?:[^`]|``)+)`/.exec(line);
+    if (!match) continue;
+    if (autoIncrement !== undefined && match[2] === autoIncrement) continue;
+    found.push({ name: match[1].replaceAll('``', '`'), definition: line.trim().replace(/,$/, '') });
+  }
+  return found;
+}
+
+/**
+ * `auto` defers unless the build would hold up replicas: an ALTER reaches a replica as one event,
+ * replayed in line with everything else, so a long build there is replication lag nothing can
+ * throttle. MariaDB's binlog_alter_two_phase lets replicas with parallel threads build it alongside;
+ * otherwise `auto` defers only on a server with no replica attached. When unsure, it does not.
+ */
+export async function shouldDefer(pool: Pool, mode: DeferIndexes): Promise<{ defer: boolean; why: string }> {
+  if (mode !== 'auto') return { defer: mode === 'on', why: `--defer-indexes ${mode}` };
+  if (await twoPhaseAlter(pool)) return { defer: true, why: 'binlog_alter_two_phase is ON' };
+  const replicas = await attachedReplicas(pool);
+  if (replicas === 0) return { defer: true, why: 'no replica is attached' };
+  return {
+    defer: false,
+    why: replicas === null ? 'the replicas attached could not be listed' : `${replicas} replica(s) attached and binlog_alter_two_phase is not ON`,
+  };
+}
+
+async function twoPhaseAlter(pool: Pool): Promise<boolean> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT @@GLOBAL.binlog_alter_two_phase AS v').catch(() => [[]]);
+  return Number(rows[0]?.v) === 1;
+}
+
+async function attachedReplicas(pool: Pool): Promise<number | null> {
+  // The statement's name changed across versions; the first one the server knows answers.
+  for (const sql of ['SHOW REPLICAS', 'SHOW REPLICA HOSTS', 'SHOW SLAVE HOSTS']) {
+    const rows = await pool.query<RowDataPacket[]>(sql).then(
+      ([r]) => r,
+      () => null,
+    );
+    if (rows) return rows.length;
+  }
+  return null;
+}
+
+export async function dropDeferred(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<void> {
+  if (indexes.length === 0) return;
+  const drops = indexes.map((i) => `DROP INDEX ${ident(i.name)}`).join(', ');
+  await pool.query(`ALTER TABLE ${qualified(database, table)} ${drops}`);
+}
+
+/**
+ * Adds the deferred indexes still missing, in one ALTER. A resumed run may find some built, or still
+ * being built by the dead run's statement, which the server finishes on its own: a name that turns
+ * out to exist by then is built, so the missing ones are looked up again.
+ */
+export async function buildDeferred(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const missing = await missingIndexes(pool, database, table, indexes);
+    if (missing.length === 0) return;
+    try {
+      await pool.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME' || attempt > 0) throw error;
+    }
+  }
+}
+
+async function missingIndexes(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<DeferredIndex[]> {
+  if (indexes.length === 0) return [];
+  const [rows] = await pool.query<RowDataPacket[]>(`SHOW INDEX FROM ${qualified(database, table)}`);
+  const present = new Set(rows.map((r) => String(r.Key_name)));
+  return indexes.filter((i) => !present.has(i.name));
+}

@@ -1,0 +1,129 @@
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { LockTimeoutError } from '../../../core/errors.js';
+import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
+import { binlogHead } from '../capture/binlog/binlog.js';
+import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { LockedSession, lockTables } from '../server/lock.js';
+import type { MysqlPlan } from '../schema/plan.js';
+import { qualified } from '../server/sql.js';
+
+const SENTRY_COMMENT = 'shadowcut cut-over sentry';
+
+export function isSentry(tableComment: string): boolean {
+  return tableComment === SENTRY_COMMENT;
+}
+
+/**
+ * The atomic swap that works on MariaDB and MySQL alike (MariaDB cannot RENAME under LOCK TABLES):
+ *  1. create a sentry table under the name the original will move to;
+ *  2. the locker takes LOCK TABLES ... WRITE on original, shadow and sentry, and applies the last changes;
+ *  3. the renamer issues RENAME original -> old, shadow -> original, which queues behind the lock;
+ *  4. the locker drops the sentry and unlocks, and the queued RENAME runs before any waiting writer.
+ * If the locker dies before step 4 its locks vanish, the RENAME finds the sentry in the way and
+ * fails, and the original stays in place (DESIGN.md invariant 5).
+ */
+export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, options: CutoverOptions): Promise<CutoverResult> {
+  const orig = qualified(plan.database, plan.table);
+  const shadow = qualified(plan.database, plan.shadow);
+  const old = qualified(plan.database, plan.old);
+  const locker = await connectOne(target);
+  const renamer = await connectOne(target);
+  let rename: Promise<unknown> | null = null;
+  let renamed = false;
+  try {
+    await renamer.query('SET SESSION lock_wait_timeout = 30');
+    await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
+    await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
+    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
+    const lockedAt = performance.now();
+    await options.catchUp(await binlogHead(locker), new LockedSession(locker));
+    await carryAutoIncrement(locker, plan);
+    // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
+    await createTriggers(locker, plan);
+
+    rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => {
+      renamed = true;
+    });
+    rename.catch(() => {});
+    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs);
+
+    await locker.query(`DROP TABLE ${old}`);
+    await locker.query('UNLOCK TABLES');
+    await rename;
+    return { lockedMs: Math.round(performance.now() - lockedAt) };
+  } catch (error) {
+    // Release the lock with the sentry still in place, so a queued RENAME fails harmlessly,
+    // and only then remove the sentry.
+    await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
+    if (rename) await rename.catch(() => {});
+    if (renamed) return { lockedMs: -1 };
+    await dropTriggers(pool, plan); // a later attempt creates them again
+    await dropSentry(pool, plan.database, plan.old);
+    throw error;
+  } finally {
+    await locker.end().catch(() => locker.destroy());
+    await renamer.end().catch(() => renamer.destroy());
+  }
+}
+
+/**
+ * An id the original handed out stays handed out. A row inserted and deleted between two applies
+ * never reaches the shadow, so the shadow's counter can lag the original's; with writers locked out,
+ * the original's counter is final.
+ */
+async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
+  if (plan.autoIncrementGiven) return;
+  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
+  const [rows] = await locker.query<RowDataPacket[]>(
+    'SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
+    [plan.database, plan.table, plan.shadow],
+  );
+  const counter = (name: string) => rows.find((r) => r.t === name)?.n;
+  const original = counter(plan.table);
+  const shadow = counter(plan.shadow);
+  if (original == null || shadow == null || BigInt(String(original)) <= BigInt(String(shadow))) return;
+  await locker.query(`ALTER TABLE ${qualified(plan.database, plan.shadow)} AUTO_INCREMENT = ${BigInt(String(original))}`);
+}
+
+/** Each in the sql_mode it was created with, which governs how its body runs. */
+async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
+  if (plan.triggers.length === 0) return;
+  const [[mode]] = await locker.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS m');
+  try {
+    for (const trigger of plan.triggers) {
+      await locker.query('SET SESSION sql_mode = ?', [trigger.sqlMode]);
+      await locker.query(trigger.create);
+    }
+  } finally {
+    await locker.query('SET SESSION sql_mode = ?', [mode.m]);
+  }
+}
+
+/** The moved triggers, from the shadow: after a failed attempt, or one a killed run left. */
+export async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
+  for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
+}
+
+async function waitUntilQueued(pool: Pool, renamer: Connection, rename: Promise<unknown>, timeoutMs: number) {
+  let failed: unknown = null;
+  rename.catch((e) => (failed = e));
+  const deadline = Date.now() + Math.max(timeoutMs, 1000);
+  while (Date.now() < deadline) {
+    if (failed) throw failed;
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [renamer.threadId]);
+    if (rows.length && /metadata lock/i.test(String(rows[0].STATE))) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new LockTimeoutError('the RENAME did not queue behind the cut-over lock in time');
+}
+
+/** Drops the sentry table, and only the sentry: after a successful swap that name holds the real old table. */
+export async function dropSentry(pool: Pool, database: string, name: string): Promise<boolean> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+    database,
+    name,
+  ]);
+  if (!rows.length || !isSentry(String(rows[0].TABLE_COMMENT))) return false;
+  await pool.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
+  return true;
+}

@@ -1,0 +1,288 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { exactForm } from '../../../core/compare/exact.js';
+import { UserError } from '../../../core/errors.js';
+import type { MigrationRequest, Plan } from '../../../core/types.js';
+import { analyseAlter, type AlterEffects } from './alter.js';
+import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
+import { missingPrivileges, privilegesRefusal } from '../server/grants.js';
+import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from '../commands/exact.js';
+import { describeTable, readTriggers, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
+import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
+import { ident, qualified } from '../server/sql.js';
+
+export interface ColumnPair {
+  source: string;
+  target: string;
+  /** How each side is rendered for the checksum; null when a type change makes the two incomparable. */
+  checksum: [string, string] | null;
+}
+
+/** A trigger of the original, to be created on the shadow at the cut-over under its new name. */
+export interface TriggerPlan {
+  name: string;
+  newName: string;
+  create: string;
+  sqlMode: string;
+}
+
+export interface MysqlPlan {
+  database: string;
+  table: string;
+  shadow: string;
+  /** Where the original goes at cut-over; also the sentry's name while the cut-over lock is held. */
+  old: string;
+  /** The original's unique key used for keyset iteration, and the same columns' names in the shadow. */
+  keyIndex: string;
+  keyColumns: string[];
+  shadowKeyColumns: string[];
+  columns: ColumnPair[];
+  facts: TableFacts;
+  /** Foreign keys to other tables are left off the new table, on request. */
+  discardForeignKeys: boolean;
+  /** Triggers moved to the new table at the cut-over, on request; empty otherwise. */
+  triggers: TriggerPlan[];
+  original: TableShape;
+  shadowShape: TableShape;
+  /** Dropped from the shadow when it is created, built after the copy (empty when not deferring). */
+  deferredIndexes: DeferredIndex[];
+  /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
+  autoIncrementGiven?: boolean;
+}
+
+/**
+ * Helper names are suffixes, not prefixes, on purpose: a RENAME takes its metadata locks in sorted
+ * name order, and at the cut-over it must be queued on the ORIGINAL's lock (where its exclusive
+ * request outranks the writers waiting there). `_orders_new` sorts before `orders`, so the RENAME
+ * would wait on the shadow's lock instead, and writers queued on `orders` would slip in between the
+ * unlock and the rename, into a table no longer followed. `orders__new` sorts after `orders`.
+ */
+export function helperNames(table: string) {
+  return {
+    shadow: `${table}__new`,
+    old: `${table}__old`,
+    state: `${table}__state`,
+    heartbeat: `${table}__hb`,
+    // The mapping proof's pair, and the one the in-place classification and plan's sample use.
+    probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
+  };
+}
+
+export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan<MysqlPlan>> {
+  const table = parseTableName(request.table, database);
+  const facts = await tableFacts(pool, database, table);
+  if (!facts) throw new UserError(`table ${database}.${table} does not exist`);
+  if (facts.isView) throw new UserError(`${database}.${table} is a view, not a table`);
+  const effects = analyseAlter(request.alter);
+  // The server could not try it: a TEMPORARY probe takes no foreign key.
+  if (effects.addsForeignKey) {
+    throw new UserError('the ALTER adds a foreign key; foreign keys are not supported yet: add it with a separate blocking ALTER');
+  }
+  // Without what the probe needs there is no plan to check, so the probe's refusal names every
+  // missing privilege; with it, the ones only the run needs are the privileges check's.
+  const missing = await missingPrivileges(pool, database);
+  if (missing.some((p) => PROBE_PRIVILEGES.includes(p))) throw new UserError(privilegesRefusal(missing, database));
+  const { shadow, old, state } = helperNames(table);
+  // The probe is named after the shadow: too long a name leaves nothing to try the ALTER on.
+  if (state.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 57 characters)`);
+  const original = await describeTable(pool, database, table);
+  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, request.alter);
+  const deferrable = deferrableIndexes(createSql);
+  const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
+  const columns = mapColumns(original.columns, shadowShape.columns, effects);
+  const key = chooseKey(original, shadowShape, columns);
+  const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
+  const detail: MysqlPlan = {
+    database,
+    table,
+    shadow,
+    old,
+    keyIndex: key.index,
+    keyColumns: key.columns,
+    shadowKeyColumns: key.shadowColumns,
+    columns,
+    facts,
+    discardForeignKeys: request.discardForeignKeys === true,
+    triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
+    original,
+    shadowShape,
+    deferredIndexes: deferral?.defer ? deferrable : [],
+    autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
+  };
+  const kept = new Set(columns.map((c) => c.target.toLowerCase()));
+  const sources = new Set(columns.map((c) => c.source.toLowerCase()));
+  return {
+    table: `${database}.${table}`,
+    shadowTable: `${database}.${shadow}`,
+    oldTable: `${database}.${old}`,
+    alter: request.alter,
+    keyColumns: key.columns,
+    estimatedRows: facts.estimatedRows,
+    summary: [
+      `key: ${key.index} (${key.columns.join(', ')})`,
+      `copied columns: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
+      `new columns (default values): ${
+        shadowShape.columns
+          .filter((c) => !kept.has(c.name.toLowerCase()))
+          .map((c) => c.name)
+          .join(', ') || 'none'
+      }`,
+      `dropped columns: ${
+        original.columns
+          .filter((c) => !sources.has(c.name.toLowerCase()))
+          .map((c) => c.name)
+          .join(', ') || 'none'
+      }`,
+      ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
+      ...(request.triggers && facts.triggers.length ? [`triggers moved to the new table at the cut-over: ${facts.triggers.join(', ')}`] : []),
+      ...(deferral
+        ? [
+            `secondary indexes ${deferral.defer ? 'built after the copy' : 'maintained during the copy'} (${deferral.why}): ${deferrable.map((i) => i.name).join(', ')}`,
+          ]
+        : []),
+      ...(request.discardForeignKeys && facts.foreignKeys.length ? [`foreign keys left off the new table: ${facts.foreignKeys.join(', ')}`] : []),
+    ],
+    detail,
+  };
+}
+
+/**
+ * Trigger names are unique per database and the original keeps its triggers until the RENAME, so the
+ * new table's carry a suffix (or lose it, with removeSuffixIfExists, so names alternate across runs).
+ * Whether the new names are free is the triggers check's.
+ */
+async function planTriggers(
+  pool: Pool,
+  database: string,
+  table: string,
+  shadow: string,
+  options: { suffix: string; removeSuffixIfExists: boolean },
+): Promise<TriggerPlan[]> {
+  if (!options.suffix) throw new UserError('--trigger-suffix must not be empty: trigger names are unique per database');
+  const plans: TriggerPlan[] = [];
+  for (const t of await readTriggers(pool, database, table)) {
+    const newName = options.removeSuffixIfExists && t.name.endsWith(options.suffix) ? t.name.slice(0, -options.suffix.length) : t.name + options.suffix;
+    const at = t.definer.lastIndexOf('@');
+    const definer = `'${t.definer.slice(0, at).replace(/'/g, "''")}'@'${t.definer.slice(at + 1).replace(/'/g, "''")}'`;
+    plans.push({
+      name: t.name,
+      newName,
+      create: `CREATE DEFINER=${definer} TRIGGER ${qualified(database, newName)} ${t.timing} ${t.event} ON ${qualified(database, shadow)} FOR EACH ROW ${t.body}`,
+      sqlMode: t.sqlMode,
+    });
+  }
+  return plans;
+}
+
+export function parseTableName(name: string, database: string): string {
+  const parts = name.split('.');
+  if (parts.length === 2) {
+    if (parts[0] !== database) {
+      throw new UserError(`--table ${name} names database ${parts[0]}, but --url connects to ${database}`);
+    }
+    return parts[1];
+  }
+  if (parts.length !== 1 || !name) throw new UserError(`--table ${name} is not a table name`);
+  return name;
+}
+
+/**
+ * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
+ * the resulting columns, and nothing persistent is created.
+ */
+async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<{ shape: TableShape; createSql: string }> {
+  const conn = await pool.getConnection();
+  try {
+    const kind = await createProbe(conn, database, table, shadow);
+    try {
+      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
+      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
+      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
+    } catch (error) {
+      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
+    } finally {
+      await dropProbe(conn, database, shadow, kind);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: AlterEffects): ColumnPair[] {
+  const byName = new Map(original.map((c) => [c.name.toLowerCase(), c]));
+  const renamedAway = new Set([...effects.renamed.values()].map((from) => from.toLowerCase()));
+  const pairs: ColumnPair[] = [];
+  for (const target of shadow) {
+    if (target.generated) continue; // the server computes it
+    const lower = target.name.toLowerCase();
+    const renamedFrom = effects.renamed.get(lower);
+    // A column dropped, or renamed away, and a column added under its old name in the same ALTER
+    // is a new column: it starts from its default, as a native ALTER does.
+    const vacated = effects.dropped.has(lower) || renamedAway.has(lower);
+    const source = renamedFrom ? byName.get(renamedFrom.toLowerCase()) : vacated ? undefined : byName.get(lower);
+    if (!source) continue;
+    pairs.push({ source: source.name, target: target.name, checksum: checksumPair(source, target) });
+  }
+  return pairs;
+}
+
+/**
+ * How the checksum compares a copied column: each side's text, or null when no exact form exists
+ * for the pair (the column is then left out of the checksum, and said so in the plan). The original
+ * is first converted to the new type as the copy converts it where CAST spells that conversion (a
+ * DATETIME(6) that becomes DATETIME(3) is compared as the copy truncates it); then both sides go to
+ * a form that loses nothing (core/compare/exact.ts).
+ */
+export function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
+  const s = ident(source.name);
+  const t = ident(target.name);
+  const [a, b] = [mysqlColumn(source), mysqlColumn(target)];
+  const choice = exactForm(a, b);
+  if ('refused' in choice) return null;
+  const converted = choice.form.form === 'same' ? null : mysqlConvertLikeCopy(s, target);
+  if (converted) return [mysqlExactValue({ form: 'same' }, converted, b), mysqlExactValue({ form: 'same' }, t, b)];
+  return [mysqlExactValue(choice.form, s, a), mysqlExactValue(choice.form, t, b)];
+}
+
+/**
+ * The table's unique keys whose columns are all NOT NULL (a prefix index's column never is, so those
+ * are out), the PRIMARY KEY first, then the narrowest: the keys a keyset walk can use, best first.
+ */
+export function keyCandidates(table: TableShape): MysqlIndex[] {
+  const notNull = new Set(table.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
+  return table.indexes
+    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
+    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
+}
+
+interface ChosenKey {
+  index: string;
+  columns: string[];
+  shadowColumns: string[];
+}
+
+/**
+ * A unique key of the original whose columns are all NOT NULL and which the shadow keeps as a
+ * unique key (after renames): rows are identified the same way on both sides.
+ */
+function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
+  const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
+  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
+  const candidates = keyCandidates(original);
+  for (const index of candidates) {
+    const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
+    if (mapped.some((c) => c === undefined)) continue;
+    // A shadow unique key on these columns, or on more of them (e.g. PRIMARY KEY (id) becoming
+    // (id, i)): the shadow is only ever written "delete these keys, insert them again", so it holds
+    // at most one row per original key whatever its own constraint.
+    const set = new Set(mapped.map((c) => c!.toLowerCase()));
+    if (shadowUnique.some((u) => [...set].every((c) => u.has(c)))) {
+      return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
+    }
+  }
+  if (candidates.length === 0) {
+    throw new UserError('the table has no PRIMARY KEY or NOT NULL UNIQUE key; add one first, shadowcut needs it to copy and apply changes');
+  }
+  throw new UserError(
+    'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
+  );
+}

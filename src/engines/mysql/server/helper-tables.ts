@@ -1,0 +1,63 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
+import { grantsOn } from './grants.js';
+import { qualified } from './sql.js';
+
+type Queryable = Pool | PoolConnection;
+
+/**
+ * The facts about `database.name`, or null when there is none. MariaDB and MySQL keep no owner of a
+ * table, so the mark (set by shadowcut's CREATE) and the absence of triggers are all there is to
+ * check: a trigger runs with its DEFINER's rights on every row shadowcut writes. Triggers are listed
+ * only to a user with the TRIGGER privilege, so without it an existing helper is refused.
+ */
+async function helperFacts(db: Queryable, database: string, name: string): Promise<HelperFacts | null> {
+  const [tables] = await db.query<RowDataPacket[]>(
+    'SELECT TABLE_TYPE AS kind, TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, name],
+  );
+  if (tables.length === 0) return null;
+  const [triggers] = await db.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY 1',
+    [database, name],
+  );
+  const grants = await grantsOn(db, database);
+  const kind = String(tables[0].kind);
+  return {
+    otherKind: kind === 'BASE TABLE' ? null : kind.toLowerCase(),
+    marked: String(tables[0].comment).startsWith(HELPER_MARK),
+    foreignOwner: null,
+    triggers: triggers.map((t) => String(t.name)),
+    rules: [],
+    policies: [],
+    rowSecurity: false,
+    // Without TRIGGER the list above is empty whatever is there: no proof, so no use of the table.
+    unreadable: grants === null || grants.has('TRIGGER') ? null : 'the user lacks the TRIGGER privilege, without which the server hides them',
+  };
+}
+
+/** Refuses `database.name` when it exists and is not shadowcut's own; says whether it exists. */
+export async function checkHelper(db: Queryable, database: string, name: string): Promise<boolean> {
+  const facts = await helperFacts(db, database, name);
+  if (facts === null) return false;
+  // No owner to prove authorship: an unmarked table could be anyone's.
+  refuseUnlessOwn(`${database}.${name}`, facts, false);
+  return true;
+}
+
+/**
+ * Makes the helper table, marked, when it is missing, and proves it is shadowcut's own either way
+ * before anyone writes into it; checked after the CREATE ... IF NOT EXISTS, so a table another
+ * account makes in between is seen too. `definition` is the column list and table options.
+ */
+export async function ensureHelperTable(db: Queryable, database: string, name: string, definition: string, purpose: string): Promise<void> {
+  const comment = helperComment(purpose).replace(/'/g, "''");
+  await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT='${comment}'`);
+  await checkHelper(db, database, name);
+}
+
+/** Drops the helper only when it is shadowcut's own: one that was refused is left to whoever made it. */
+export async function dropOwnHelper(db: Queryable, database: string, name: string): Promise<void> {
+  const facts = await helperFacts(db, database, name);
+  if (facts && helperProblems(facts, false).length === 0) await db.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
+}

@@ -1,0 +1,75 @@
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { LockTimeoutError } from '../../../core/errors.js';
+import type { Session } from '../../../core/types.js';
+
+/** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
+const LOCK_WAIT = /^Waiting for .*\b(?:lock|flush)$/i;
+/** How often a statement past its deadline is looked at again: its next lock wait is cut within this. */
+const WATCH_MS = 20;
+
+/**
+ * Runs a statement that may wait for a metadata lock, with a millisecond deadline on its waits, not
+ * on its work. lock_wait_timeout counts whole seconds (and at least one on MySQL), too coarse for a
+ * statement that must block writers well under a second, so a watchdog on another connection looks
+ * at the statement's PROCESSLIST state once the deadline is past: KILL QUERY while it waits for a
+ * lock, otherwise it is working (an ALTER between its two metadata lock waits, a DROP removing its
+ * files), and the watchdog looks again every few milliseconds, to cut its next wait (an ALTER's
+ * upgrade at its end) as soon as it starts. A statement that waits has done nothing yet, or is atomic.
+ * `onlyWaits`: the statement does nothing but wait (LOCK TABLES), so it is cut at the deadline as it stands.
+ * Returns whether the watchdog fired: if it raced the statement's success, the statement took effect.
+ */
+export async function withDeadline(conn: Connection, killer: Pool, sql: string, timeoutMs: number, onlyWaits = false): Promise<{ killed: boolean }> {
+  let killed = false;
+  let finished = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = async () => {
+    const waiting = onlyWaits || (await waitsForLock(killer, conn.threadId).catch(() => false));
+    if (finished) return;
+    if (!waiting) {
+      timer = setTimeout(() => void watch(), WATCH_MS);
+      return;
+    }
+    killed = true;
+    await killer.query(`KILL QUERY ${conn.threadId}`).catch(() => {});
+  };
+  timer = setTimeout(() => void watch(), timeoutMs);
+  try {
+    await conn.query(sql);
+  } catch (error) {
+    if (killed || isLockWait(error)) throw new LockTimeoutError(`could not lock the table within ${timeoutMs} ms`);
+    throw error;
+  } finally {
+    finished = true;
+    clearTimeout(timer);
+  }
+  return { killed };
+}
+
+async function waitsForLock(pool: Pool, threadId: number): Promise<boolean> {
+  // A session sees its own user's threads without the PROCESS privilege.
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE AS state FROM information_schema.PROCESSLIST WHERE ID = ?', [threadId]);
+  return rows.length > 0 && LOCK_WAIT.test(String(rows[0].state ?? ''));
+}
+
+/** LOCK TABLES with a millisecond deadline (see withDeadline): it only ever waits, so the watchdog cuts it at the deadline. */
+export async function lockTables(conn: Connection, killer: Pool, sql: string, timeoutMs: number): Promise<void> {
+  const { killed } = await withDeadline(conn, killer, sql, timeoutMs, true);
+  if (killed) {
+    // The kill raced the grant: we may hold the lock, but the next statement could be cancelled.
+    await conn.query('UNLOCK TABLES').catch(() => {});
+    throw new LockTimeoutError(`could not lock the table within ${timeoutMs} ms`);
+  }
+}
+
+function isLockWait(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === 'ER_STATEMENT_TIMEOUT';
+}
+
+/** A connection handed to the runner while it holds LOCK TABLES; applies on it skip locking reads. */
+export class LockedSession implements Session {
+  readonly id: string;
+  constructor(readonly conn: Connection) {
+    this.id = `mysql-thread-${conn.threadId}`;
+  }
+}

@@ -1,0 +1,147 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { describeError, UserError } from '../../../core/errors.js';
+import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
+import type { Probes } from '../../../core/types.js';
+import { redactUrl } from '../../../core/secrets.js';
+import { createPool, parseMysqlUrl, type MysqlTarget } from './connect.js';
+import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
+import { helperNames, type MysqlPlan } from '../schema/plan.js';
+import { qualified } from './sql.js';
+
+/** A replica slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
+const REPLICA_TIMEOUT_MS = 2000;
+
+type LagReading = Awaited<ReturnType<Probes['replicaLag']>>[number];
+
+interface Replica {
+  name: string;
+  pool: Pool;
+  /** The replication status statement this server understands; null once it proved unreadable (privileges). */
+  statusSql: string | null;
+}
+
+/**
+ * Server load from SHOW GLOBAL STATUS, and replica lag from a heartbeat: a row on the primary
+ * rewritten with the primary's UTC time every 100 ms, read on each replica against the replica's
+ * UTC time. Unlike Seconds_Behind_Master this is sub-second, and right on any topology (chained
+ * replicas, a stopped SQL thread, an idle primary).
+ */
+export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pick<MysqlPlan, 'database' | 'table'>, replicas: string[]): Promise<Probes> {
+  const load = (names: string[]) => statusValues(pool, names);
+  const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
+
+  // Parsed before anything is created, so a bad URL leaves nothing behind.
+  const targets = replicas.map((url) => ({ name: redactUrl(url), target: replicaTarget(url, plan.database) }));
+  const { heartbeat, stop } = await mysqlHeartbeat(target, pool, plan.database, helperNames(plan.table).heartbeat);
+  const watched: Replica[] = targets.map((r) => ({
+    name: r.name,
+    pool: createPool({ ...r.target, config: { ...r.target.config, connectTimeout: REPLICA_TIMEOUT_MS } }, 1),
+    statusSql: 'SHOW REPLICA STATUS',
+  }));
+  return {
+    replicaLag: () => Promise.all(watched.map((r) => readLag(r, heartbeat))),
+    load,
+    rows,
+    close: async () => {
+      await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
+      await stop();
+    },
+  };
+}
+
+/** The heartbeat on its own one-connection pool, so a busy copy pool never delays a beat. */
+function mysqlHeartbeat(target: MysqlTarget, primary: Pool, database: string, name: string) {
+  const pool = createPool(target, 1);
+  return startHeartbeat(qualified(database, name), {
+    // A resumed run finds the table of the run it continues; it is checked as shadowcut's own either way.
+    create: () => ensureHelperTable(pool, database, name, 'id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL', 'the heartbeat replicas measure their lag by'),
+    write: () => pool.query(`REPLACE INTO ${qualified(database, name)} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`),
+    end: () => pool.end(),
+    drop: () => dropOwnHelper(primary, database, name),
+  });
+}
+
+async function readLag(replica: Replica, heartbeat: Heartbeat): Promise<LagReading> {
+  const unknown = (error: string): LagReading => ({ replica: replica.name, lagMs: null, error });
+  // A stale heartbeat would only overstate the lag; say what is really wrong.
+  if (heartbeat.failure) return unknown(`the heartbeat cannot be written on the primary: ${heartbeat.failure}`);
+  try {
+    const broken = await replicationFailure(replica);
+    if (broken) return unknown(broken);
+    const [rows] = await replica.pool.query<RowDataPacket[]>({
+      sql: `SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM ${heartbeat.table} WHERE id = 1`,
+      timeout: REPLICA_TIMEOUT_MS,
+    });
+    // A replica clock slightly behind the primary's must not read as negative lag.
+    if (rows.length) return { replica: replica.name, lagMs: Math.max(0, Math.round(Number(rows[0].us) / 1000)) };
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ER_NO_SUCH_TABLE') return unknown(describeError(error));
+  }
+  // Neither the table nor the first beat has arrived: the replica is behind by at least their age.
+  // Counting that as lag, rather than as unmeasurable, spares a healthy replica a throttle at
+  // start-up, and still holds the copy back once the age passes --max-lag-ms.
+  return { replica: replica.name, lagMs: Date.now() - heartbeat.since };
+}
+
+/**
+ * Why replication on this replica is broken (a thread stopped by an error), or null. A stopped
+ * thread without an error is maintenance, not breakage: the heartbeat shows it as growing lag.
+ * Reading the status needs a privilege (REPLICATION CLIENT, SLAVE MONITOR) the replica user may
+ * lack; then the heartbeat alone speaks.
+ */
+async function replicationFailure(replica: Replica): Promise<string | null> {
+  if (!replica.statusSql) return null;
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await replica.pool.query<RowDataPacket[]>({ sql: replica.statusSql, timeout: REPLICA_TIMEOUT_MS });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    // SHOW REPLICA STATUS is MySQL 8.0.22+ and MariaDB 10.5+; MySQL 8.4 no longer has SHOW SLAVE STATUS.
+    if (code === 'ER_PARSE_ERROR' && replica.statusSql === 'SHOW REPLICA STATUS') replica.statusSql = 'SHOW SLAVE STATUS';
+    else if (code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR') replica.statusSql = null;
+    else throw error;
+    return replicationFailure(replica);
+  }
+  for (const row of rows) {
+    const io = row.Replica_IO_Running ?? row.Slave_IO_Running;
+    const sql = row.Replica_SQL_Running ?? row.Slave_SQL_Running;
+    if (sql !== 'Yes' && Number(row.Last_SQL_Errno) !== 0) return `replication stopped on an error: ${row.Last_SQL_Error}`;
+    if (io !== 'Yes' && Number(row.Last_IO_Errno) !== 0) return `replication cannot read from its primary: ${row.Last_IO_Error}`;
+  }
+  return null;
+}
+
+/** A replica URL may leave out the database: a replica holds the primary's. */
+function replicaTarget(url: string, database: string): MysqlTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserError(`--replica is not a valid URL: ${redactUrl(url)}`);
+  }
+  if (u.pathname === '' || u.pathname === '/') u.pathname = `/${encodeURIComponent(database)}`;
+  try {
+    return parseMysqlUrl(u.toString());
+  } catch (error) {
+    throw new UserError(`--replica ${redactUrl(url)}: ${(error as Error).message.replace(/^--url /, '')}`);
+  }
+}
+
+/**
+ * SHOW GLOBAL STATUS values for the asked names. The server matches names case-insensitively and
+ * answers in its own spelling; the answer uses the caller's, so `threads_running=25` works.
+ * Unknown and non-numeric names are left out.
+ */
+async function statusValues(pool: Pool, names: string[]): Promise<Record<string, number>> {
+  if (names.length === 0) return {};
+  const [rows] = await pool.query<RowDataPacket[]>('SHOW GLOBAL STATUS WHERE Variable_name IN (?)', [names]);
+  const values = new Map(rows.map((r) => [String(r.Variable_name).toLowerCase(), String(r.Value)]));
+  const result: Record<string, number> = {};
+  for (const name of names) {
+    const value = values.get(name.toLowerCase());
+    // Text values (e.g. Innodb_buffer_pool_dump_status) are not load, and Number('') would be 0.
+    if (value !== undefined && /^-?\d+(\.\d+)?$/.test(value)) result[name] = Number(value);
+  }
+  return result;
+}

@@ -1,0 +1,60 @@
+import type pg from 'pg';
+import { sleep } from '../../../../core/backoff.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/migrate/change-source.js';
+import type { Position } from '../../../../core/primitives.js';
+import { errorCode, ident } from '../../server/connect.js';
+import type { PgDetail } from '../../schema/plan.js';
+import { createSlot, fence, openStream } from './stream.js';
+import type { VisibilityGate } from './visibility.js';
+
+/** Logical decoding (pgoutput) through a publication and a replication slot of the run's own. */
+export class LogicalSource implements ChangeSource {
+  constructor(
+    private readonly url: string,
+    private readonly pool: pg.Pool,
+    private readonly d: PgDetail,
+    private readonly gate: VisibilityGate,
+    /** The engine's open streams, stopped when it closes. */
+    private readonly streams: Set<ChangeStream>,
+  ) {}
+
+  async open(sink: ChangeSink, from?: Position): Promise<ChangeStream> {
+    const start = from ?? (await createSlot(this.pool, this.d));
+    const stream = await openStream(this.url, this.d, sink, start, () => fence(this.pool), this.gate);
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /** The slot holds WAL back on the server: the migration's cleanup removes it first, whatever fails after it. */
+  cleanup(): Promise<void> {
+    return dropStream(this.pool, this.d.slot, this.d.publication);
+  }
+}
+
+export async function dropStream(pool: pg.Pool, slot: string, publication: string): Promise<void> {
+  await dropSlot(pool, slot);
+  await pool.query(`DROP PUBLICATION IF EXISTS ${ident(publication)}`);
+}
+
+/** A slot still held by a walsender (a crashed run's, or one not yet gone) cannot be dropped: end it first. */
+async function dropSlot(pool: pg.Pool, slot: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { rows } = await pool.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+    if (rows.length === 0) return;
+    if (rows[0].active_pid !== null) {
+      await pool.query(`SELECT pg_terminate_backend($1)`, [rows[0].active_pid]);
+      await sleep(50);
+      continue;
+    }
+    try {
+      await pool.query(`SELECT pg_drop_replication_slot($1)`, [slot]);
+      return;
+    } catch (error) {
+      // 55006: became active again in between; 42704: dropped by someone else meanwhile.
+      if (errorCode(error) === '42704') return;
+      if (errorCode(error) !== '55006') throw error;
+      await sleep(50);
+    }
+  }
+  throw new Error(`replication slot ${slot} stays active; drop it with SELECT pg_drop_replication_slot('${slot}')`);
+}

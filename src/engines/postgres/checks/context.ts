@@ -1,0 +1,14 @@
+import type pg from 'pg';
+import type { MigrationRequest } from '../../../core/types.js';
+import type { TableInfo } from '../schema/inspect.js';
+import type { PgDetail } from '../schema/plan.js';
+
+/** What PostgreSQL's checks read: the table as it is now, the plan `prepare` built, and the request. */
+export interface PgCheckContext {
+  pool: pg.Pool;
+  table: TableInfo;
+  detail: PgDetail;
+  resuming: boolean;
+  /** The request `prepare` was given; null for a resumed run, whose options were judged when it began. */
+  request: MigrationRequest | null;
+}

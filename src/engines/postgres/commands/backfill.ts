@@ -1,0 +1,174 @@
+import type pg from 'pg';
+import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/backfill/sql-text.js';
+import { backfillChecks } from '../../../core/backfill/checks.js';
+import { noPrimaryKey } from '../../../core/backfill/key.js';
+import type { Backfill, BackfillRequest } from '../../../core/backfill/types.js';
+import { LockTimeoutError } from '../../../core/errors.js';
+import { KeysetSql } from '../../../core/keyset.js';
+import type { CheckResult, Key, KeyRange, Probes } from '../../../core/types.js';
+import {
+  asUser,
+  dialect,
+  errorCode,
+  helperNames,
+  ident,
+  inTransaction,
+  parseTableName,
+  qualified,
+  userPathForTransaction,
+  type Client,
+} from '../server/connect.js';
+import { inspectTable, type Column } from '../schema/inspect.js';
+import { openPostgresProbes } from '../server/probes.js';
+import { dropOwnHelper } from '../server/helper-tables.js';
+import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';
+
+/** A batch waits this long for a row an application holds (or for the table's lock), then is retried later. */
+const LOCK_TIMEOUT = '2s';
+
+export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRequest): Promise<Backfill> {
+  const { schema, name } = parseTableName(request.table);
+  const t = await inspectTable(pool, schema, name);
+  const key = await primaryKey(pool, t.oid);
+  if (!key) throw noPrimaryKey(`${schema}.${name}`);
+  const assignments = parseAssignments(request.set);
+  if (request.where !== undefined) checkEnclosable(request.where, '--where');
+  return new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
+}
+
+/** The primary key (core/backfill/key.ts): not the replica identity migrate walks, which may be a unique key that changes. */
+async function primaryKey(pool: pg.Pool, oid: string): Promise<{ index: string; columns: string[] } | null> {
+  const { rows } = await pool.query(
+    `SELECT ic.relname AS index, (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE k.ord <= i.indnkeyatts) AS columns
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisprimary`,
+    [oid],
+  );
+  return rows.length ? { index: rows[0].index, columns: JSON.parse(rows[0].columns) } : null;
+}
+
+/**
+ * The UPDATE in keyset batches, each in READ COMMITTED: a row a writer changed meanwhile is
+ * read again at its latest version and --where is evaluated on that (PostgreSQL's EvalPlanQual),
+ * so a row that no longer matches is left alone.
+ */
+class PostgresBackfill implements Backfill {
+  readonly table: string;
+  private readonly keys: KeysetSql;
+  private readonly name: string;
+  private readonly where: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly bare: string,
+    readonly keyIndex: string,
+    readonly keyColumns: string[],
+    readonly estimatedRows: number,
+    private readonly columns: Column[],
+    private readonly assignments: Assignment[],
+    private readonly request: BackfillRequest,
+  ) {
+    this.table = `${schema}.${bare}`;
+    this.keys = new KeysetSql(dialect, keyColumns, true);
+    this.name = qualified(schema, bare);
+    // On lines of their own: a `--` comment at the end of the operator's text cannot swallow ours.
+    this.where = request.where?.trim() ? ` AND (\n${request.where}\n)` : '';
+  }
+
+  private get state(): string {
+    return helperNames(this.schema, this.bare).state;
+  }
+
+  private statement(range: string): string {
+    return `UPDATE ${this.name} SET\n${this.request.set}\nWHERE (${range})${this.where}`;
+  }
+
+  checks(): Promise<CheckResult[]> {
+    return backfillChecks(
+      this.table,
+      this.keyIndex,
+      this.assignments,
+      (a) => {
+        const wanted = a.quoted ? a.column : a.column.toLowerCase();
+        const column = this.columns.find((c) => c.name === wanted);
+        return column && { name: column.name, generated: column.generated !== '', inKey: this.keyColumns.includes(column.name) };
+      },
+      () => this.explain(),
+    );
+  }
+
+  /** EXPLAIN parses, type-checks and plans the UPDATE without running it; rolled back, with a short lock wait. */
+  private async explain(): Promise<{ Plan: Record<string, unknown> & { Plans?: Record<string, unknown>[] } }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      const { rows } = await asUser(client, () => client.query(`EXPLAIN (FORMAT JSON) ${this.statement('true')}`));
+      return (JSON.parse(rows[0]['QUERY PLAN']) as { Plan: Record<string, unknown> }[])[0];
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
+  async estimateMatching(): Promise<number> {
+    const { Plan: top } = await this.explain();
+    // The ModifyTable node estimates no output; its scan estimates the rows it feeds it.
+    return Math.round(Number(top.Plans?.[0]?.['Plan Rows'] ?? top['Plan Rows'] ?? 0));
+  }
+
+  /**
+   * The next keys, counted and their last one taken on the server (a CTE over `ORDER BY key LIMIT n`,
+   * materialized once): nothing travels but one key and a count.
+   */
+  async nextBatch(after: Key | null, rows: number): Promise<{ upTo: Key; rows: number } | null> {
+    const where = this.keys.range({ after, upTo: null });
+    const cols = this.keyColumns.map(ident).join(', ');
+    const desc = this.keyColumns.map((c) => `${ident(c)} DESC`).join(', ');
+    const { rows: found } = await this.pool.query({
+      text:
+        `WITH s AS (SELECT ${cols} FROM ${this.name} WHERE ${where.sql} ORDER BY ${this.keys.orderBy()} LIMIT ${rows}) ` +
+        `SELECT ${cols}, (SELECT count(*) FROM s) FROM s ORDER BY ${desc} LIMIT 1`,
+      values: where.params,
+      rowMode: 'array',
+    });
+    if (found.length === 0) return null;
+    const row = found[0] as unknown[];
+    return { upTo: row.slice(0, -1) as Key, rows: Number(row[row.length - 1]) };
+  }
+
+  async start(checkpoint: string): Promise<void> {
+    await createStateTable(this.pool, this.schema, this.state);
+    await writeState(this.pool, this.schema, this.state, checkpoint);
+  }
+
+  async update(range: KeyRange, checkpoint: (rowsUpdated: number) => string): Promise<number> {
+    return inTransaction(this.pool, async (client: Client) => {
+      await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+      const where = this.keys.range(range);
+      await userPathForTransaction(client);
+      const result = await client.query(this.statement(where.sql), where.params);
+      const rows = result.rowCount ?? 0;
+      await writeStateWithin(client, this.schema, this.state, checkpoint(rows));
+      return rows;
+    }).catch((error) => {
+      // 55P03: lock_timeout; 40P01: chosen as a deadlock's victim. Rolled back either way.
+      if (errorCode(error) === '55P03' || errorCode(error) === '40P01') throw new LockTimeoutError(`row locks: ${(error as Error).message}`);
+      throw error;
+    });
+  }
+
+  savedCheckpoint(): Promise<string | null> {
+    return readState(this.pool, this.schema, this.state);
+  }
+
+  async cleanup(): Promise<void> {
+    const names = helperNames(this.schema, this.bare);
+    for (const name of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, this.schema, name);
+  }
+
+  openProbes(replicas: string[]): Promise<Probes> {
+    return openPostgresProbes(this.pool, { schema: this.schema, name: this.bare }, replicas);
+  }
+}

@@ -1,0 +1,28 @@
+import type pg from 'pg';
+import { ident, qualified } from '../server/connect.js';
+import type { PgDetail } from '../schema/plan.js';
+
+/**
+ * The tables' part of a migration's cleanup, after the change source's (LogicalSource.cleanup).
+ * Idempotent: every step tolerates what an earlier (possibly interrupted) cleanup already removed.
+ */
+export async function cleanup(pool: pg.Pool, d: PgDetail, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+  if (options.cutOver) {
+    await validateForeignKeys(pool, d);
+    if (options.dropOld) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.old)}`);
+  } else {
+    await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.shadow)}`);
+  }
+}
+
+/** The cut-over re-added foreign keys NOT VALID to keep the lock short; check the rows now, unlocked. */
+async function validateForeignKeys(pool: pg.Pool, d: PgDetail): Promise<void> {
+  const table = qualified(d.schema, d.name);
+  const { rows } = await pool.query(
+    `SELECT conrelid::regclass::text AS tbl, conname FROM pg_constraint
+      WHERE contype = 'f' AND NOT convalidated AND (conrelid = $1::regclass OR confrelid = $1::regclass)
+        AND conname IN (SELECT json_array_elements_text($2::json))`,
+    [table, JSON.stringify(d.validatedForeignKeys)],
+  );
+  for (const r of rows) await pool.query(`ALTER TABLE ${r.tbl} VALIDATE CONSTRAINT ${ident(r.conname)}`);
+}

@@ -1,0 +1,119 @@
+import type pg from 'pg';
+import { KeysetSql, type Fragment } from '../../../core/keyset.js';
+import { UniqueViolationError } from '../../../core/errors.js';
+import type { Key, KeyRange } from '../../../core/types.js';
+import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
+import type { PgDetail } from '../schema/plan.js';
+import { VisibilityGate } from '../capture/logical/visibility.js';
+
+/** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
+const KEYS_PER_STATEMENT = 2000;
+
+/**
+ * The copy's column mapping as an INSERT head: `from` is read as the original. OVERRIDING SYSTEM
+ * VALUE: identity columns GENERATED ALWAYS take the original's values.
+ */
+export function copyInto(target: string, d: PgDetail, from: string): string {
+  const targets = d.columns.map((c) => ident(c.target)).join(', ');
+  const sources = d.columns.map((c) => c.source).join(', ');
+  return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
+}
+
+/** The key `rows` rows after `after` in `table` (qualified), as text; null when fewer remain. */
+export async function nextKey(db: pg.Pool | Client, table: string, keys: KeysetSql, after: Key | null, rows: number): Promise<Key | null> {
+  const where = keys.range({ after, upTo: null });
+  const { rows: found } = await db.query({
+    text: `SELECT ${keys.columns.map(ident).join(', ')} FROM ${table} WHERE ${where.sql} ORDER BY ${keys.orderBy()} LIMIT 1 OFFSET ${Math.max(0, rows - 1)}`,
+    values: where.params,
+    rowMode: 'array',
+  });
+  return found.length ? (found[0] as Key) : null;
+}
+
+/**
+ * The shadow is only ever written by "delete these keys, insert them again from the original":
+ * the server reads the original's committed row and converts its values itself (invariant 2),
+ * values that the stream left out (unchanged TOASTed columns, the 'u' marker) never matter, and
+ * applying a key twice is harmless.
+ */
+export class Copier {
+  readonly originalKeys: KeysetSql;
+  readonly shadowKeys: KeysetSql;
+  readonly original: string;
+  readonly shadow: string;
+  /** Fed by the change stream (and by every stream reopened after it), awaited by each apply. */
+  readonly gate: VisibilityGate;
+  private readonly insertHead: string;
+  /** A USING expression is the user's SQL: it runs under the user's search_path, as in the native ALTER. */
+  readonly usingUserSql: boolean;
+
+  constructor(
+    readonly d: PgDetail,
+    pool: pg.Pool,
+  ) {
+    this.gate = new VisibilityGate(pool);
+    this.originalKeys = new KeysetSql(dialect, d.originalKey);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
+    this.original = qualified(d.schema, d.name);
+    this.shadow = qualified(d.schema, d.shadow);
+    this.insertHead = copyInto(this.shadow, d, this.original);
+    this.usingUserSql = d.columns.some((c) => !/^"(?:[^"]|"")+"$/.test(c.source));
+  }
+
+  /** The key `rows` rows after `after` in the original, as text; null when fewer remain. */
+  nextBoundary(db: pg.Pool | Client, after: Key | null, rows: number): Promise<Key | null> {
+    return nextKey(db, this.original, this.originalKeys, after, rows);
+  }
+
+  async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {
+    return inTransaction(pool, async (client) => {
+      await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
+      return this.insert(client, this.originalKeys.range(range));
+    }).catch((error) => Promise.reject(asUniqueViolation(error)));
+  }
+
+  /**
+   * On a session holding a lock transaction, the statements join that transaction (the original is
+   * locked against everyone else, so it must be read there); otherwise they get their own.
+   */
+  async applyKeys(pool: pg.Pool, keys: Key[], session?: PgSession): Promise<void> {
+    const batches: Key[][] = [];
+    for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) batches.push(keys.slice(i, i + KEYS_PER_STATEMENT));
+    // Every old row goes before any new one is inserted, so a unique value moving between two of
+    // these keys never meets its own stale copy.
+    const apply = async (client: Client) => {
+      for (const batch of batches) await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.keyIn(batch));
+      for (const batch of batches) await this.insert(client, this.originalKeys.keyIn(batch));
+    };
+    if (keys.length === 0) return;
+    await this.gate.settle(session?.client ?? pool);
+    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error)));
+  }
+
+  private async applyWith(pool: pg.Pool, apply: (client: Client) => Promise<void>, session?: PgSession): Promise<void> {
+    if (!session) return inTransaction(pool, apply);
+    if (session.inTransaction) return apply(session.client);
+    await session.client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    try {
+      await apply(session.client);
+      await session.client.query('COMMIT');
+    } catch (error) {
+      await session.client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  private insert(client: Client, where: Fragment): Promise<number> {
+    const run = () => this.run(client, `${this.insertHead} WHERE`, where);
+    return this.usingUserSql ? asUser(client, run) : run();
+  }
+
+  private async run(client: Client, head: string, where: Fragment): Promise<number> {
+    const result = await client.query(`${head} ${where.sql}`, where.params);
+    return result.rowCount ?? 0;
+  }
+}
+
+function asUniqueViolation(error: unknown): unknown {
+  return errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
+}

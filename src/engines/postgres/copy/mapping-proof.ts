@@ -1,0 +1,157 @@
+import type pg from 'pg';
+import { sleep } from '../../../core/backoff.js';
+import { UserError } from '../../../core/errors.js';
+import { KeysetSql } from '../../../core/keyset.js';
+import type { Key, ProbeComparison } from '../../../core/types.js';
+import { EXACT_TEXT } from './checksum.js';
+import { asUser, dialect, errorCode, ident, inRolledBackTransaction, qualified, type Client } from '../server/connect.js';
+import { copyInto } from './copy.js';
+import type { TableInfo } from '../schema/inspect.js';
+import type { PgDetail } from '../schema/plan.js';
+
+/**
+ * Short, and retried: an ALTER that adds a foreign key locks the referenced table, and a lock
+ * request that waits queues that table's writers behind it.
+ */
+const LOCK_TIMEOUT_MS = 500;
+const ATTEMPTS = 5;
+
+/**
+ * In one transaction that is rolled back, so nothing is left behind: the sample goes into probe
+ * `a` (the original's definition) and through the copy's mapping into probe `b` (the new
+ * definition); only then does the server apply the user's ALTER to `a`. One transaction also
+ * means one now(), so defaults using it agree.
+ */
+export async function compareWithAlter(
+  pool: pg.Pool,
+  t: TableInfo,
+  d: PgDetail,
+  alter: string,
+  anchors: (Key | null)[] | null,
+  rows: number,
+): Promise<ProbeComparison> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await probeOnce(pool, t, d, alter, anchors, rows);
+    } catch (error) {
+      if (errorCode(error) !== '55P03') throw error;
+      if (attempt === ATTEMPTS)
+        throw new UserError(
+          `the ALTER's probe could not get its locks in ${ATTEMPTS} attempts (${(error as Error).message}); retry when the tables are less busy`,
+        );
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+}
+
+async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+  const a = qualified(d.schema, `${d.name}__pa`);
+  const b = qualified(d.schema, `${d.name}__pb`);
+  const original = qualified(d.schema, d.name);
+  return inRolledBackTransaction(pool, LOCK_TIMEOUT_MS, async (client) => {
+    await client.query(EXACT_TEXT); // the columns are compared as text
+    for (const probe of [a, b]) await client.query(`CREATE TABLE ${probe} (LIKE ${original} INCLUDING ALL)`);
+    // At verification the shadow holds the names the ALTER gives its new indexes.
+    const shadow = qualified(d.schema, d.shadow);
+    if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [shadow])).rows[0].e === 't') await renameIndexes(client, shadow, 's');
+    await serverAlter(client, b, alter, d, false);
+    await renameIndexes(client, b, 'b');
+    await fillSample(client, t, d, a, anchors, rows);
+    await client.query('SAVEPOINT copy');
+    const copied = await asUser(client, () => client.query(copyInto(b, d, a))).then(
+      () => null,
+      (error: Error) => error,
+    );
+    if (copied) await client.query('ROLLBACK TO SAVEPOINT copy');
+    await serverAlter(client, a, alter, d, true);
+    if (copied) throw new UserError(`the copy fails on rows the ALTER converts: ${copied.message}`);
+    return compare(client, d, a, b);
+  });
+}
+
+/**
+ * Index names live in the schema: an ALTER that adds a named constraint (`ADD CONSTRAINT uq UNIQUE
+ * (c)`) makes an index `uq`, which the other probe's ALTER (and, at verification, the shadow's own
+ * `uq`) would collide with. Inside the probe's transaction, which is rolled back, they step aside.
+ */
+async function renameIndexes(client: Client, table: string, tag: string): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT i.indexrelid::regclass::text AS name, row_number() OVER (ORDER BY i.indexrelid) AS n FROM pg_index i WHERE i.indrelid = $1::regclass`,
+    [table],
+  );
+  for (const index of rows) await client.query(`ALTER INDEX ${index.name} RENAME TO ${ident(`shadowcut_probe_${tag}${index.n}_${process.pid}`)}`);
+}
+
+/** The user's ALTER on a probe; `onRows`: the probe holds the sampled rows. */
+async function serverAlter(client: Client, probe: string, alter: string, d: PgDetail, onRows: boolean): Promise<void> {
+  try {
+    await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
+  } catch (error) {
+    if (errorCode(error) === '55P03') throw error;
+    const message = (error as Error).message.replaceAll(`${d.name}__pa`, d.name).replaceAll(`${d.name}__pb`, d.name);
+    throw new UserError(onRows ? `the ALTER fails on the table's rows (a native ALTER would stop the same way): ${message}` : `the ALTER fails: ${message}`);
+  }
+}
+
+/** Pages picked at random across the table (TABLESAMPLE), or rows after each anchor; topped up from the start. */
+async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: string, anchors: (Key | null)[] | null, rows: number): Promise<void> {
+  const keys = new KeysetSql(dialect, d.originalKey);
+  const columns = t.columns
+    .filter((c) => c.generated === '')
+    .map((c) => ident(c.name))
+    .join(', ');
+  const head = `INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${qualified(d.schema, d.name)}`;
+  const tail = 'ON CONFLICT DO NOTHING';
+  if (anchors) {
+    const each = Math.max(1, Math.ceil(rows / anchors.length));
+    for (const anchor of anchors) {
+      const where = keys.range({ after: anchor, upTo: null });
+      await client.query(`${head} WHERE ${where.sql} ORDER BY ${keys.orderBy()} LIMIT ${each} ${tail}`, where.params);
+    }
+  } else if (t.estimatedRows > rows) {
+    // A few times more pages than needed, since pages differ in how many live rows they hold.
+    const percent = Math.min(100, (100 * 4 * rows) / t.estimatedRows);
+    await client.query(`${head} TABLESAMPLE SYSTEM (${percent.toFixed(6)}) LIMIT ${rows} ${tail}`);
+  }
+  const { rows: taken } = await client.query(`SELECT count(*) AS n FROM ${probe}`);
+  const short = rows - Number(taken[0].n);
+  if (short > 0) await client.query(`${head} ORDER BY ${keys.orderBy()} LIMIT ${short} ${tail}`);
+}
+
+/** Column by column, as the server's text, over the rows matched on the new table's key. */
+async function compare(client: Client, d: PgDetail, a: string, b: string): Promise<ProbeComparison> {
+  const { rows: columns } = await client.query(
+    `SELECT a.attname AS name, a.attidentity <> '' OR (a.attgenerated = '' AND ad.oid IS NOT NULL AND NOT a.atthasmissing) AS per_row
+       FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [a],
+  );
+  const on = d.shadowKey.map((k) => `x.${ident(k)} = y.${ident(k)}`).join(' AND ');
+  const differs = (c: string) => `x.${ident(c)}::text IS DISTINCT FROM y.${ident(c)}::text`;
+  const names: string[] = columns.map((c) => c.name);
+  const { rows: counts } = await client.query({
+    text: `SELECT count(*), count(*) FILTER (WHERE y.${ident(d.shadowKey[0])} IS NULL)${names.map((c) => `, count(*) FILTER (WHERE ${differs(c)})`).join('')},
+              (SELECT count(*) FROM ${b}) FROM ${a} x LEFT JOIN ${b} y ON ${on}`,
+    rowMode: 'array',
+  });
+  const [total, missing, ...rest] = (counts[0] as string[]).map(Number);
+  const inB = rest.pop()!;
+  const copied = new Set(d.columns.map((c) => c.target));
+  const result: ProbeComparison = {
+    rows: total,
+    unmatched: missing + (inB - (total - missing)),
+    // Not copied and filled per row by the server when the ALTER rewrote the table for it: an
+    // identity or a volatile default (a non-volatile one is stored once, as atthasmissing).
+    columns: columns.map((c, i) => ({ name: c.name, differing: rest[i], generatedByServer: !copied.has(c.name) && c.per_row === 't' })),
+  };
+  const wrong = result.columns.find((c) => c.differing > 0 && !c.generatedByServer);
+  if (wrong) {
+    const key = d.shadowKey.map((k) => `x.${ident(k)}::text`).join(', ');
+    const { rows: found } = await client.query({
+      text: `SELECT concat_ws(',', ${key}), x.${ident(wrong.name)}::text, y.${ident(wrong.name)}::text FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
+      rowMode: 'array',
+    });
+    if (found.length) wrong.example = { key: found[0][0], alter: found[0][1], copy: found[0][2] };
+  }
+  return result;
+}

@@ -1,0 +1,170 @@
+import type pg from 'pg';
+import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
+import { asLockTimeout, ident, PgSession, qualified, type Client } from '../server/connect.js';
+import type { Copier } from '../copy/copy.js';
+import type { PgDetail } from '../schema/plan.js';
+import { definitionOf, firstDifference } from '../schema/inspect.js';
+import { UserError } from '../../../core/errors.js';
+import { fence } from '../capture/logical/stream.js';
+
+/**
+ * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
+ * names, and carry over what is bound to the original's OID rather than its name. Any failure rolls
+ * all of it back, leaving the original in place and serving (invariant 5).
+ * The ACCESS EXCLUSIVE request queues every later reader behind it, so `lock_timeout` must be short:
+ * it bounds how long anyone waits on us, and the runner retries.
+ */
+export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOptions): Promise<CutoverResult> {
+  const d = copier.d;
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  const began = performance.now();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
+    // Re-adding the table's own foreign keys locks the tables they reference (SHARE ROW EXCLUSIVE).
+    // Take those first: an application's cascade locks parent then child, and the opposite order
+    // here would deadlock with it, with the application's transaction as a possible victim.
+    const parents = await client.query(
+      `SELECT DISTINCT confrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid <> $1`,
+      [d.oid],
+    );
+    if (parents.rows.length) await client.query(`LOCK TABLE ${parents.rows.map((r) => r.t).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
+    await client.query(`LOCK TABLE ${copier.original}, ${copier.shadow} IN ACCESS EXCLUSIVE MODE`);
+    // The stream reports another session's DDL only when a change to the table follows it; under
+    // this lock nothing can follow, so look at the columns themselves before swapping.
+    const changed = firstDifference(d.definition, await definitionOf(client, d.oid));
+    if (changed !== null) {
+      throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
+    }
+    await options.catchUp(await fence(pool), new PgSession(client, true));
+
+    const carried = await boundToOriginal(client, d);
+    for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
+    await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
+    await client.query(`ALTER TABLE ${copier.shadow} RENAME TO ${ident(d.name)}`);
+    // From here the original's name (`copier.original`) means the new table.
+    for (const index of d.indexRenames) {
+      const name = await freeRelationName(client, d.schema, `${index.original.slice(0, 55)}__old`);
+      await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
+    }
+    for (const index of d.indexRenames) {
+      await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
+    }
+    for (const statement of carried.statements) await client.query(statement);
+    // Validated after the commit (in cleanup), without holding the lock.
+    for (const fk of carried.foreignKeys) {
+      await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
+    }
+    await client.query('COMMIT');
+    return { lockedMs: Math.round(performance.now() - began) };
+  } catch (error) {
+    failure = error as Error;
+    await client.query('ROLLBACK').catch(() => {});
+    throw asLockTimeout(error, 'cut-over');
+  } finally {
+    client.release(failure); // discarded after a failure, in case its connection broke
+  }
+}
+
+/**
+ * The old table's indexes step aside under names of their own. A fixed name can be taken, for one
+ * by the indexes of a table an operator swapped back after an earlier run, so the first free one
+ * of `base`, `base_2`, `base_3`... is used.
+ */
+async function freeRelationName(client: pg.PoolClient, schema: string, base: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? base : `${base}_${n}`;
+    const { rowCount } = await client.query('SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relname = $2', [
+      schema,
+      name,
+    ]);
+    if (rowCount === 0) return name;
+  }
+}
+
+interface ForeignKey {
+  table: string;
+  name: string;
+  def: string;
+  validated: boolean;
+}
+
+/**
+ * Read under the lock, before the rename, with `search_path` set to pg_catalog so every name in the
+ * generated text is schema-qualified. The statements name the table by its original name, which
+ * after the rename is the new table.
+ */
+async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKeys: ForeignKey[]; statements: string[] }> {
+  const path = (await client.query(`SELECT current_setting('search_path') AS p`)).rows[0].p;
+  await client.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
+  const table = qualified(d.schema, d.name);
+  const shadow = qualified(d.schema, d.shadow);
+  const foreignKeys = (
+    await client.query(
+      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated
+         FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
+      [d.oid],
+    )
+  ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't' }));
+  const generators = [
+    // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
+    `SELECT format('ALTER TABLE %s OWNER TO %I', $2, pg_get_userbyid(o.relowner))
+       FROM pg_class o, pg_class s WHERE o.oid = $1 AND s.oid = $3::regclass AND o.relowner <> s.relowner`,
+    `SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2,
+                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                   CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+       FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1`,
+    `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
+      WHERE obj_description($1, 'pg_class') IS NOT NULL`,
+    `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY oid`,
+    // A trigger is created enabled; one the operator disabled, or set to fire only on replicas or always, stays so.
+    `SELECT format('ALTER TABLE %s %s TRIGGER %I', $2,
+                   CASE tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, tgname)
+       FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'O' ORDER BY oid`,
+    `SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relrowsecurity`,
+    `SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relforcerowsecurity`,
+    `SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s', p.polname, $2,
+                   CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                   CASE WHEN p.polroles = '{0}' THEN 'PUBLIC'
+                        ELSE (SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_roles WHERE oid = ANY (p.polroles)) END)
+           || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+           || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
+       FROM pg_policy p WHERE p.polrelid = $1 ORDER BY p.oid`,
+    // Views keep their OID (and so their own grants and dependants) with CREATE OR REPLACE.
+    `SELECT DISTINCT format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
+                   ' WITH (' || array_to_string(v.reloptions, ', ') || ')', pg_get_viewdef(v.oid))
+       FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class v ON v.oid = r.ev_class
+      WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+        AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
+    // serial columns: the sequence is shared through the default, but dropping the old table would drop it.
+    `SELECT format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2, m.target)
+       FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+       JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+      WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
+    // Identity columns of the shadow have their own sequence: continue where the original's stopped.
+    `SELECT format('SELECT setval(%L, last_value, is_called) FROM %s',
+                   pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
+       FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+       JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
+      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
+    `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
+       FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+      WHERE pr.prrelid = $1 AND p.pubname <> $5`,
+    `SELECT format('ALTER TABLE %s REPLICA IDENTITY FULL', $2) FROM pg_class WHERE oid = $1 AND relreplident = 'f'`,
+    `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
+  ];
+  // Every generator gets all five parameters; the CTE gives each a type even where it is unused.
+  const params = `WITH params AS (SELECT $1::oid, $2::text, $3::text, $4::json, $5::text) `;
+  const mapping = JSON.stringify(d.columns.map((c) => ({ source: c.source, target: c.target })));
+  const statements: string[] = [];
+  for (const sql of generators) {
+    const { rows } = await client.query({ text: params + sql, values: [d.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
+    statements.push(...rows.map((r) => r[0] as string));
+  }
+  await client.query(`SELECT set_config('search_path', $1, true)`, [path]);
+  return { foreignKeys, statements };
+}

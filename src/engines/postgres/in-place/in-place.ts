@@ -1,0 +1,101 @@
+import type pg from 'pg';
+import { UserError } from '../../../core/errors.js';
+import type { InPlaceStep, WorkWaits } from '../../../core/in-place/types.js';
+import { defaultOptions } from '../../../core/config.js';
+import { localFreeSpace } from '../../../core/plan/disk.js';
+import type { CopySample, DiskSpace, TableSize } from '../../../core/plan/types.js';
+import { asLockTimeout, asUser, errorCode, ident, qualified } from '../server/connect.js';
+import { copyInto } from '../copy/copy.js';
+import type { PgDetail } from '../schema/plan.js';
+import { runWatched } from './work-waits.js';
+
+/** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
+const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs!, report: () => {} };
+
+/**
+ * One in-place step with `lock_timeout`: a DDL waiting for its lock queues every later reader and
+ * writer of the table behind it, so it waits milliseconds, not until a long transaction ends. A
+ * transaction step changes nothing when it fails; CREATE INDEX CONCURRENTLY cannot be in one,
+ * and leaves an INVALID index when it fails, which the step's undo drops. A CONCURRENTLY statement
+ * also waits for every older transaction in the database, which is not a lock wait: it runs
+ * watched (work-waits.ts), not under `lock_timeout`.
+ */
+export async function runPgStep(pool: pg.Pool, step: InPlaceStep, timeoutMs: number, waits?: WorkWaits): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    if (step.transaction) {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${Math.round(timeoutMs)}`);
+      await asUser(client, async () => {
+        for (const sql of step.sql) await client.query(sql);
+      });
+      await client.query('COMMIT');
+    } else {
+      for (const sql of step.sql) {
+        await client.query(`SET lock_timeout = ${Math.round(timeoutMs)}`);
+        if (/\bCONCURRENTLY\b/i.test(sql)) await asUser(client, () => runWatched(pool, client, sql, timeoutMs, waits ?? NO_WORK_WAITS, step.what));
+        else await asUser(client, () => client.query(sql));
+      }
+    }
+  } catch (error) {
+    if (step.transaction) await client.query('ROLLBACK').catch(() => {});
+    broken = errorCode(error) === undefined ? (error as Error) : undefined;
+    throw asLockTimeout(error, step.what);
+  } finally {
+    if (!broken && !step.transaction) await client.query('RESET lock_timeout').catch(() => {});
+    client.release(broken);
+  }
+}
+
+export async function pgTableSize(pool: pg.Pool, schema: string, name: string): Promise<TableSize> {
+  const { rows } = await pool.query(
+    `SELECT greatest(c.reltuples, 0) AS r, pg_table_size(c.oid) AS d, pg_indexes_size(c.oid) AS i FROM pg_class c WHERE c.oid = $1::regclass`,
+    [qualified(schema, name)],
+  );
+  return { rows: Math.round(Number(rows[0].r)), dataBytes: Number(rows[0].d), indexBytes: Number(rows[0].i) };
+}
+
+/** `data_directory` is readable by superusers and members of pg_read_all_settings only. */
+export async function pgDiskSpace(pool: pg.Pool, url: string): Promise<DiskSpace> {
+  const dir = await pool.query(`SELECT current_setting('data_directory') AS d`).then(
+    (r) => String(r.rows[0].d),
+    (error: Error) => error,
+  );
+  if (dir instanceof Error) return { unknown: `the server's data_directory is not readable by this role (${dir.message}; it needs pg_read_all_settings)` };
+  const u = new URL(url);
+  const host = u.searchParams.get('host') ?? u.hostname;
+  return localFreeSpace(host.startsWith('/') ? undefined : host, dir);
+}
+
+/**
+ * The first `rows` rows in key order through the copy's own INSERT ... SELECT into a probe with the
+ * new schema, and read back once as a checksum does; in a transaction that is rolled back.
+ */
+export async function timePgSample(pool: pg.Pool, d: PgDetail, alter: string, rows: number): Promise<CopySample> {
+  const client = await pool.connect();
+  // TEMPORARY: no name in the table's schema, where the user's own tables are, can collide with it.
+  const probe = `pg_temp.${ident(`${d.name}__pb`)}`;
+  const original = qualified(d.schema, d.name);
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL lock_timeout = 2000');
+    await client.query(`CREATE TEMPORARY TABLE ${ident(`${d.name}__pb`)} (LIKE ${original} INCLUDING ALL)`);
+    await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
+    const order = d.originalKey.map((k) => `"${k.replace(/"/g, '""')}"`).join(', ');
+    let start = performance.now();
+    const copy = copyInto(probe, d, `(SELECT * FROM ${original} ORDER BY ${order} LIMIT ${rows}) s`);
+    const done = await asUser(client, () => client.query(copy)).catch((error: Error) => {
+      // Data exceptions (22) and integrity violations (23): rows the new schema cannot take.
+      if (!/^2[23]/.test(errorCode(error) ?? '')) throw error;
+      throw new UserError(`the copy fails on the table's first rows: ${error.message.replaceAll(`${d.name}__pb`, d.name)}`);
+    });
+    const copyMs = performance.now() - start;
+    start = performance.now();
+    await client.query(`SELECT sum(hashtextextended(p::text, 0)) FROM ${probe} p`);
+    return { rows: done.rowCount ?? 0, copyMs, readMs: performance.now() - start };
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
+}

@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import { UserError } from '../../../core/errors.js';
+import type { MigrationRequest, Plan } from '../../../core/types.js';
+import { helperNames, parseTableName, qualified } from '../server/connect.js';
+import { definitionOf, inspectTable } from './inspect.js';
+import { buildShadow, type ColumnMap, type ShadowIndex } from './shadow.js';
+
+/** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
+export interface PgDetail {
+  oid: string;
+  schema: string;
+  name: string;
+  shadow: string;
+  old: string;
+  slot: string;
+  publication: string;
+  originalKey: string[];
+  shadowKey: string[];
+  columns: ColumnMap[];
+  /** The original's columns as the change stream describes them; a difference means concurrent DDL. */
+  streamColumns: { name: string; typeOid: string; typeMod: string }[];
+  /** The original's definition when planned (inspect.ts definitionOf), compared again under the cut-over lock. */
+  definition: string;
+  /** Secondary indexes, built in afterCopy; dropped from the shadow for the copy when `deferIndexes`. */
+  indexes: ShadowIndex[];
+  deferIndexes: boolean;
+  /** Original index name -> shadow index name, swapped at cut-over so the table keeps its index names. */
+  indexRenames: { original: string; shadow: string }[];
+  /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
+  changedColumns: string[];
+  /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
+  validatedForeignKeys: string[];
+}
+
+/** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
+export function columnSignature(columns: { name: string; typeOid: string | number; typeMod: string | number }[]): string {
+  return columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',');
+}
+
+/**
+ * Builds the shadow in a transaction that is rolled back: a bad ALTER is reported by the server
+ * itself, the column mapping comes from the catalog, and nothing is left behind (invariant 7).
+ */
+export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promise<Plan<PgDetail>> {
+  const { schema, name } = parseTableName(request.table);
+  const names = helperNames(schema, name);
+  const t = await inspectTable(pool, schema, name);
+  if (!t.key) throw new UserError(t.noKeyReason);
+  const layout = await rolledBack(pool, async (client) => buildShadow(client, t, request.alter, await probeName(client, schema, names), false));
+  const fks = await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
+  const detail: PgDetail = {
+    oid: t.oid,
+    schema,
+    name,
+    shadow: names.shadow,
+    old: names.old,
+    slot: names.slot,
+    publication: names.publication,
+    originalKey: t.key.columns,
+    shadowKey: layout.shadowKey,
+    columns: layout.columns,
+    // pgoutput leaves generated columns out of relation messages.
+    streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),
+    definition: await definitionOf(pool, t.oid),
+    indexes: layout.indexes,
+    // Unlike a MySQL ALTER, a PostgreSQL index build is WAL that standbys replay as it comes:
+    // deferring it holds up no one, so `auto` means on.
+    deferIndexes: request.deferIndexes !== 'off',
+    indexRenames: layout.indexRenames,
+    changedColumns: layout.changedColumns,
+    validatedForeignKeys: fks.rows.map((r) => r.conname),
+  };
+  return {
+    table: `${schema}.${name}`,
+    shadowTable: `${schema}.${names.shadow}`,
+    oldTable: `${schema}.${names.old}`,
+    alter: request.alter,
+    keyColumns: t.key.columns,
+    estimatedRows: t.estimatedRows,
+    summary: [
+      ...layout.summary,
+      ...(layout.indexes.length
+        ? [
+            `secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`,
+          ]
+        : []),
+    ],
+    detail,
+  };
+}
+
+/**
+ * The shadow's own name, so the plan records the index names the real shadow will get. A shadow left
+ * by an earlier run fails the leftovers check, which refuses the run; until then the probe takes the
+ * slot's name, free among tables, so the checks have a plan to look at and list every problem.
+ */
+async function probeName(client: pg.PoolClient, schema: string, names: { shadow: string; slot: string }): Promise<string> {
+  const { rows } = await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.shadow)]);
+  return rows[0].e === 't' ? names.slot : names.shadow;
+}
+
+async function rolledBack<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    return await fn(client);
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
+}

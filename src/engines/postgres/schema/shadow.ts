@@ -1,0 +1,144 @@
+import { UserError } from '../../../core/errors.js';
+import { usingExpressions } from './alter.js';
+import { asUser, ident, qualified, type Client } from '../server/connect.js';
+import { readColumns, type Column, type TableInfo } from './inspect.js';
+
+/** One column the copy fills: `source` is SQL over the original's row, `target` the shadow's column. */
+export interface ColumnMap {
+  source: string;
+  target: string;
+  /** The target's type (`format_type`), so checksums compare the original converted the same way. */
+  type: string;
+}
+
+/** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
+export interface ShadowIndex {
+  shadow: string;
+  original: string | null;
+  create: string;
+}
+
+export interface ShadowLayout {
+  columns: ColumnMap[];
+  shadowKey: string[];
+  indexes: ShadowIndex[];
+  indexRenames: { original: string; shadow: string }[];
+  /** Original columns dropped, renamed or retyped. */
+  changedColumns: string[];
+  summary: string[];
+}
+
+/**
+ * Creates the shadow on `client` (inside the caller's transaction) and applies the ALTER to it.
+ * LIKE ... INCLUDING ALL keeps defaults, NOT NULL, CHECKs, identity, generated columns, storage,
+ * comments and indexes; the ALTER then acts on all of them as it would in place. The catalog before
+ * and after tells renames (same attnum, new name), drops and type changes without parsing SQL.
+ * With `dropSecondary`, indexes other than the key are dropped and returned to be built after the copy.
+ */
+export async function buildShadow(client: Client, t: TableInfo, alter: string, shadowName: string, dropSecondary: boolean): Promise<ShadowLayout> {
+  const original = qualified(t.schema, t.name);
+  const shadow = qualified(t.schema, shadowName);
+  const using = usingExpressions(alter);
+  const options = t.reloptions ? ` WITH (${t.reloptions})` : '';
+  await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${options}`);
+  const oid: string = (await client.query(`SELECT $1::regclass::oid AS oid`, [shadow])).rows[0].oid;
+  const before = await readColumns(client, oid);
+  const pairs = await pairIndexes(client, t.oid, oid);
+
+  try {
+    await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
+  } catch (error) {
+    throw new UserError(`the ALTER fails: ${(error as Error).message}`);
+  }
+  const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
+  if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
+  const after = await readColumns(client, oid);
+
+  const { columns, summary, changed } = mapColumns(t.columns, before, after, using);
+  const targetOf = new Map(columns.map((c) => [c.source, c.target]));
+  const shadowKey = t.key!.columns.map((k) => targetOf.get(ident(k)));
+  if (shadowKey.some((k) => k === undefined)) {
+    throw new UserError(`the ALTER drops, computes or converts key column(s) ${t.key!.columns.join(', ')}; the copy needs them unchanged`);
+  }
+
+  const keyIndex = pairs.get(t.key!.index);
+  const all = await shadowIndexes(client, t.schema, shadow, oid, pairs);
+  if (!all.some((i) => i.shadow === keyIndex)) {
+    throw new UserError(`the ALTER removes the key index ${t.key!.index}; the copy needs it`);
+  }
+  const indexes = all.filter((i) => i.shadow !== keyIndex);
+  if (dropSecondary) {
+    for (const index of indexes) await client.query(index.drop);
+  }
+  const renames = [...pairs].filter(([, s]) => s === keyIndex || indexes.some((i) => i.shadow === s));
+  summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
+  return {
+    columns,
+    shadowKey: shadowKey as string[],
+    indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
+    indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
+    changedColumns: changed,
+    summary,
+  };
+}
+
+function mapColumns(original: Column[], before: Column[], after: Column[], using: Map<string, string>) {
+  const beforeByName = new Map(before.map((c) => [c.name, c.attnum]));
+  const afterByNum = new Map(after.map((c) => [c.attnum, c]));
+  const columns: ColumnMap[] = [];
+  const summary: string[] = [];
+  const kept = new Set<number>();
+  /** Original columns dropped, renamed or retyped: a view using one cannot be moved to the new table. */
+  const changed: string[] = [];
+  for (const col of original) {
+    const target = afterByNum.get(beforeByName.get(col.name)!);
+    if (!target) {
+      summary.push(`column ${col.name} dropped`);
+      changed.push(col.name);
+      continue;
+    }
+    kept.add(target.attnum);
+    if (target.name !== col.name) summary.push(`column ${col.name} renamed to ${target.name}`);
+    if (target.type !== col.type) summary.push(`column ${target.name}: ${col.type} -> ${target.type}`);
+    if (target.name !== col.name || target.type !== col.type) changed.push(col.name);
+    // A stored generated column is computed by the server from the copied columns.
+    if (target.generated === 's') continue;
+    columns.push({ source: using.get(col.name) ?? ident(col.name), target: target.name, type: target.type });
+  }
+  for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
+  return { columns, summary, changed };
+}
+
+/**
+ * LIKE creates the shadow's indexes in the order of the original's index OIDs, so pairing both
+ * lists by OID order tells which shadow index stands for which original one.
+ */
+export async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
+  const list = async (oid: string) =>
+    (
+      await client.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [oid])
+    ).rows.map((r) => r.relname as string);
+  const [originals, shadows] = [await list(originalOid), await list(shadowOid)];
+  return new Map(originals.map((name, i) => [name, shadows[i]]).filter(([, s]) => s !== undefined) as [string, string][]);
+}
+
+async function shadowIndexes(client: Client, schema: string, shadow: string, shadowOid: string, pairs: Map<string, string>) {
+  const { rows } = await client.query(
+    `SELECT c.relname, pg_get_indexdef(i.indexrelid) AS indexdef, con.conname, pg_get_constraintdef(con.oid) AS condef
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+      WHERE i.indrelid = $1 ORDER BY i.indexrelid`,
+    [shadowOid],
+  );
+  const originalOf = new Map([...pairs].map(([o, s]) => [s, o]));
+  return rows.map((r) => {
+    const constraint = r.conname !== null;
+    return {
+      shadow: r.relname as string,
+      original: originalOf.get(r.relname) ?? null,
+      // Constraint-backed indexes (UNIQUE, EXCLUDE) come back as constraints, keeping their semantics.
+      create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${r.condef}` : (r.indexdef as string),
+      drop: constraint ? `ALTER TABLE ${shadow} DROP CONSTRAINT ${ident(r.conname)}` : `DROP INDEX ${qualified(schema, r.relname)}`,
+    };
+  });
+}

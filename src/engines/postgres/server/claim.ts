@@ -1,0 +1,36 @@
+import pg from 'pg';
+import type { ClaimSession } from '../../../core/types.js';
+
+/**
+ * A client of its own, outside the pool, holding a session advisory lock keyed by a hash of the
+ * table's name (not its oid, which the swap changes).
+ */
+export async function openClaim(url: string, qualifiedTable: string): Promise<ClaimSession> {
+  const client = new pg.Client({ connectionString: url, application_name: 'shadowcut claim' });
+  client.on('error', () => {});
+  await client.connect();
+  const name = `shadowcut:${qualifiedTable}`;
+  return {
+    async take() {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS got', [name]);
+      return rows[0].got === true;
+    },
+    async holder() {
+      // A bigint key shows in pg_locks as its high half (classid) and low half (objid).
+      const { rows } = await client.query(
+        `SELECT l.pid, a.client_addr FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)`,
+        [name],
+      );
+      if (rows.length === 0) return null;
+      return `server process ${rows[0].pid}${rows[0].client_addr ? ` from ${rows[0].client_addr}` : ''}`;
+    },
+    async ping() {
+      await client.query('SELECT 1');
+    },
+    async close() {
+      await client.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import type pg from 'pg';
+import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
+import { inTransaction, PINNED_SEARCH_PATH, qualified, type Client } from './connect.js';
+
+/**
+ * A transaction of shadowcut's own statements, with the search_path pinned for its length: the
+ * engine's pool is pinned already, but a URL's own `?options=` could have set another.
+ */
+export function helperTransaction<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL search_path = ${PINNED_SEARCH_PATH}`);
+    return fn(client);
+  });
+}
+
+/**
+ * Inside the caller's transaction (a backfill batch, which ran the user's UPDATE): pinned for `fn`,
+ * then the caller's search_path again, so whatever runs later in it (deferred triggers at COMMIT)
+ * sees the user's. On an error the transaction rolls back, and the setting with it.
+ */
+export async function pinnedWithin<T>(client: Client, fn: () => Promise<T>): Promise<T> {
+  const { rows } = await client.query(`SELECT pg_catalog.current_setting('search_path') AS path`);
+  await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [PINNED_SEARCH_PATH]);
+  const result = await fn();
+  await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [rows[0].path]);
+  return result;
+}
+
+/** The facts about `schema.name` (any kind of relation), or null when there is none. Run with the search_path pinned. */
+async function helperFacts(client: Client, schema: string, name: string): Promise<HelperFacts | null> {
+  const { rows } = await client.query(
+    `SELECT c.relkind, pg_get_userbyid(c.relowner) AS owner, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS ours,
+            coalesce(obj_description(c.oid, 'pg_class'), '') AS comment, c.relrowsecurity OR c.relforcerowsecurity AS rls,
+            ARRAY(SELECT tgname::text FROM pg_trigger WHERE tgrelid = c.oid ORDER BY 1) AS triggers,
+            ARRAY(SELECT rulename::text FROM pg_rewrite WHERE ev_class = c.oid AND rulename <> '_RETURN' ORDER BY 1) AS rules,
+            ARRAY(SELECT polname::text FROM pg_policy WHERE polrelid = c.oid ORDER BY 1) AS policies
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, name],
+  );
+  if (rows.length === 0) return null;
+  const r = rows[0];
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : parseTextArray(String(v)));
+  return {
+    otherKind: r.relkind === 'r' ? null : (RELKINDS[r.relkind] ?? `relation of kind ${r.relkind}`),
+    marked: String(r.comment).startsWith(HELPER_MARK),
+    foreignOwner: r.ours === true || r.ours === 't' ? null : String(r.owner),
+    triggers: list(r.triggers),
+    rules: list(r.rules),
+    policies: list(r.policies),
+    rowSecurity: r.rls === true || r.rls === 't',
+    unreadable: null,
+  };
+}
+
+const RELKINDS: Record<string, string> = {
+  v: 'view',
+  m: 'materialized view',
+  p: 'partitioned table',
+  f: 'foreign table',
+  S: 'sequence',
+  i: 'index',
+  c: 'composite type',
+};
+
+/** The engine pool reads every type as text: `{a,"b c"}`. Names here are plain identifiers, quoted only when they need it. */
+function parseTextArray(text: string): string[] {
+  const inner = text.replace(/^\{|\}$/g, '');
+  if (inner === '') return [];
+  return (inner.match(/"((?:[^"\\]|\\.)*)"|[^,]+/g) ?? []).map((s) => (s.startsWith('"') ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s));
+}
+
+/**
+ * Refuses `schema.name` when it exists and is not shadowcut's own. Unmarked is accepted: the owner
+ * check already proves the migrating role made it (an older version did not mark its tables).
+ */
+export async function checkHelper(client: Client, schema: string, name: string): Promise<boolean> {
+  const facts = await helperFacts(client, schema, name);
+  if (facts === null) return false;
+  refuseUnlessOwn(`${schema}.${name}`, facts, true);
+  return true;
+}
+
+/**
+ * Makes the helper table when it is missing, and proves it is shadowcut's own either way before
+ * anyone writes into it: in one transaction, so a refusal leaves nothing behind. Checked after the
+ * CREATE ... IF NOT EXISTS, so a table another role makes in between is seen too.
+ */
+export async function ensureHelperTable(pool: pg.Pool, schema: string, name: string, columns: string, purpose: string): Promise<void> {
+  await helperTransaction(pool, async (client) => {
+    const table = qualified(schema, name);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${columns})`);
+    const facts = await helperFacts(client, schema, name);
+    refuseUnlessOwn(`${schema}.${name}`, facts!, true);
+    if (!facts!.marked) await client.query(`COMMENT ON TABLE ${table} IS '${helperComment(purpose).replace(/'/g, "''")}'`);
+  });
+}
+
+/** Drops the helper only when it is shadowcut's own: one that was refused is left to whoever made it. */
+export async function dropOwnHelper(pool: pg.Pool, schema: string, name: string): Promise<void> {
+  await helperTransaction(pool, async (client) => {
+    const facts = await helperFacts(client, schema, name);
+    if (facts && helperProblems(facts, true).length === 0) await client.query(`DROP TABLE ${qualified(schema, name)}`);
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * A reader of the original table for the whole run: the application's cheapest query, one after
+ * another on a connection of its own, each timed. A lock request queues every later reader behind
+ * it (PostgreSQL's ACCESS EXCLUSIVE, MySQL's exclusive metadata lock), so the longest of these waits
+ * is what the migration cost readers: the oracle bounds it (scenario.ts, readerBoundMs).
+ */
+import type { ChaosDb, Session } from './database.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ReaderReport {
+  queries: number;
+  /** The longest query, in ms, and when it began (ms since the reader started). */
+  longestMs: number;
+  longestAt: number;
+  /** Queries that failed, and the first message: a reader should never see an error. */
+  errors: number;
+  firstError: string | null;
+}
+
+export class Reader {
+  private running = true;
+  private loop: Promise<void> = Promise.resolve();
+  private readonly began = performance.now();
+  private readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, firstError: null };
+
+  constructor(
+    private readonly db: ChaosDb,
+    private readonly table: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const session = await this.db.session();
+    this.loop = this.read(session).finally(() => session.close());
+  }
+
+  /** Ends the loop after the query in flight, which a lock may still hold. */
+  async stop(): Promise<ReaderReport> {
+    this.running = false;
+    await this.loop;
+    return this.report;
+  }
+
+  private async read(session: Session): Promise<void> {
+    const name = this.db.kind === 'mysql' ? `\`${this.table}\`` : `"${this.table}"`;
+    while (this.running) {
+      const start = performance.now();
+      try {
+        await session.query(`SELECT 1 FROM ${name} LIMIT 1`);
+      } catch (error) {
+        this.report.errors++;
+        this.report.firstError ??= (error as Error).message.split('\n')[0];
+      }
+      const took = performance.now() - start;
+      this.report.queries++;
+      if (took > this.report.longestMs) Object.assign(this.report, { longestMs: Math.round(took), longestAt: Math.round(start - this.began) });
+      await sleep(20);
+    }
+  }
+}
