@@ -29,7 +29,7 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
     const probe = await db.connect();
     try {
       const first = new Recorder();
-      const stream = await migration.changes.open(first);
+      const stream = await migration.changes.open(first, undefined, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
       // A second slot on the same publication, peeked through SQL, shows where each commit record starts and ends.
       await probe.query(`SELECT pg_create_logical_replication_slot('rp_ack_probe', 'pgoutput', true)`);
       let pair: { acknowledge: string; id: number } | null = null;
@@ -80,7 +80,7 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
       await waitFor('the second transaction', () => first.changes.some((r) => r.key[0] === String(id)), null);
       // What the runner acknowledges once the first transaction is applied: the position its successor's keys carry.
       const position = first.changes.find((r) => r.key[0] === String(id))!.position;
-      expect(engine.comparePositions(position, { lsn: acknowledge })).toBe(0);
+      expect(migration.changes.comparePositions(position, { lsn: acknowledge })).toBe(0);
       await stream.acknowledge(position);
       let confirmed = '';
       await waitFor(
@@ -98,12 +98,12 @@ describe('acknowledged stream positions (PostgreSQL)', () => {
       await stream.stop();
 
       const second = new Recorder();
-      const reopened = await migration.changes.open(second, stream.start);
+      const reopened = await migration.changes.open(second, stream.start, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
       const head = await reopened.head();
-      await waitFor('the reopened stream to reach the head', () => second.seen !== null && engine.comparePositions(second.seen, head) >= 0, null);
+      await waitFor('the reopened stream to reach the head', () => second.seen !== null && migration.changes.comparePositions(second.seen, head) >= 0, null);
       expect(second.failure).toBeNull();
       expect(second.received).toContainEqual([String(id)]);
-      expect(engine.comparePositions({ lsn: confirmed }, position)).toBe(0);
+      expect(migration.changes.comparePositions({ lsn: confirmed }, position)).toBe(0);
     } finally {
       await probe.query(`SELECT pg_drop_replication_slot('rp_ack_probe') FROM pg_replication_slots WHERE slot_name = 'rp_ack_probe'`).catch(() => {});
       probe.release();

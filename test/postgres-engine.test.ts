@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
-import type { CatchUp, Engine, Key, Migration } from '../src/core/types.js';
+import type { CatchUp, ChangeStream, Engine, Key, Migration } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { runCli } from './support/mysql.js';
 import { Recorder } from './support/pg.js';
@@ -42,14 +42,17 @@ async function reset(...tables: string[]) {
 }
 
 const prepare = (table: string, alter: string) => engine.prepare({ url: url(), table, alter });
+/** What the runner passes when it opens a source; the logical stream needs none of it. */
+const noSetup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
 
-/** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed `target`. */
-function catchUpFrom(migration: Migration, buffer: ChangeBuffer): CatchUp {
-  return async (target, session) => {
+/** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed the stream's head. */
+function catchUpFrom(migration: Migration, stream: ChangeStream, buffer: ChangeBuffer): CatchUp {
+  return async (session) => {
+    const target = await stream.head(session);
     for (;;) {
       const batch = buffer.take(500);
       if (batch.keys.length) await migration.applyKeys(batch.keys, session);
-      if (buffer.size === 0 && buffer.seen && engine.comparePositions(buffer.seen, target) >= 0) return;
+      if (buffer.size === 0 && buffer.seen && migration.changes.comparePositions(buffer.seen, target) >= 0) return;
       await buffer.waitForChange(50);
     }
   };
@@ -136,7 +139,7 @@ describe('change stream', () => {
     const migration = await prepare('pe_stream', 'ADD COLUMN n int');
     await migration.createShadow();
     const sink = new Recorder();
-    const stream = await migration.changes.open(sink);
+    const stream = await migration.changes.open(sink, undefined, noSetup);
     try {
       await db.query(`SET timezone = 'UTC'`);
       await db.query(`INSERT INTO pe_stream VALUES ('b', '2024-01-02 03:04:05.123456+00', 'y')`);
@@ -144,7 +147,7 @@ describe('change stream', () => {
       await db.query(`UPDATE pe_stream SET k = 'c' WHERE k = 'a'`);
       await db.query(`DELETE FROM pe_stream WHERE k = 'b'`);
       const head = await stream.head();
-      await waitFor('the head', () => sink.seen !== null && engine.comparePositions(sink.seen, head) >= 0, null, 10_000);
+      await waitFor('the head', () => sink.seen !== null && migration.changes.comparePositions(sink.seen, head) >= 0, null, 10_000);
       const b: Key = ['b', '2024-01-02 03:04:05.123456+00'];
       expect(sink.received).toEqual([b, b, ['c', '2024-01-01 00:00:00.000001+00'], ['a', '2024-01-01 00:00:00.000001+00'], b]);
       // The stream position only moves when told what is applied.
@@ -184,7 +187,7 @@ describe('copy, apply and checksum', () => {
     expect(migration.plan.summary.join('\n')).toMatch(/qty: integer -> bigint/);
     await migration.createShadow();
     const buffer = new ChangeBuffer();
-    const stream = await migration.changes.open(buffer);
+    const stream = await migration.changes.open(buffer, undefined, noSetup);
     buffer.advance(stream.start);
     try {
       let after: Key | null = null;
@@ -204,7 +207,7 @@ describe('copy, apply and checksum', () => {
         after = upTo;
       }
       await migration.afterCopy();
-      const catchUp = catchUpFrom(migration, buffer);
+      const catchUp = catchUpFrom(migration, stream, buffer);
       const compare = async () => {
         const view = await migration.consistentView(catchUp, 1000);
         const differing: string[] = [];

@@ -20,7 +20,7 @@ async function copied(engine: Engine, table: string, alter: string, url: string)
   const migration = await engine.prepare({ url, table, alter });
   await migration.createShadow();
   const buffer = new ChangeBuffer();
-  const stream = await migration.changes.open(buffer);
+  const stream = await migration.changes.open(buffer, undefined, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
   await migration.copyRange({ after: null, upTo: null });
   return { migration, buffer, stream };
 }

@@ -10,7 +10,7 @@ import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
 import type { ChangeSource } from './migrate/change-source.js';
-import type { CheckResult, Key, KeyRange, Position, Probes, RangeDigest, Session } from './primitives.js';
+import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
 export type { ChangeSink, ChangeSource, ChangeStream } from './migrate/change-source.js';
@@ -49,8 +49,8 @@ export interface Plan<Detail = unknown> {
   detail: Detail;
 }
 
-/** Brings the shadow up to `target` using `session` (which may hold locks on the original). */
-export type CatchUp = (target: Position, session: Session) => Promise<void>;
+/** Brings the shadow up to the change source's head, read and applied on `session` (which holds writers off the original). */
+export type CatchUp = (session: Session) => Promise<void>;
 
 /** Both tables as of one instant, for checksums. */
 export interface ConsistentView {
@@ -129,7 +129,6 @@ export interface Engine {
   cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]>;
   /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
   isTransient(error: unknown): boolean;
-  comparePositions(a: Position, b: Position): number;
   /** `shadowcut verify`: the table against an expectation or another table (core/compare); throws UserError for bad input. */
   openComparison(request: ComparisonRequest): Promise<RowComparison>;
   /** `shadowcut contract`: a column, index or the table to drop, with its checks (core/contract); throws UserError for bad input. */

@@ -33,14 +33,19 @@ export class Applier {
   ) {}
 
   get backlog(): number {
-    return this.buffer.size;
+    return this.buffer.size + (this.stream?.undelivered ?? 0);
   }
 
   /** Opens (or, after a lost connection, reopens) the change stream from the last applied position. */
   async open(): Promise<void> {
     await this.stream?.stop().catch(() => {});
     this.buffer.reset();
-    this.stream = await this.ctx.migration.changes.open(this.buffer, this.applied ?? undefined);
+    const { lockTimeoutMs, cutoverAttempts } = this.ctx.config;
+    this.stream = await this.ctx.migration.changes.open(this.buffer, this.applied ?? undefined, {
+      lockTimeoutMs,
+      attempts: cutoverAttempts,
+      warn: (message) => this.ctx.report.warn(message),
+    });
     this.applied ??= this.stream.start;
     this.buffer.advance(this.stream.start);
   }
@@ -55,7 +60,7 @@ export class Applier {
     if (!failure) return;
     if (!this.ctx.isTransient(failure)) throw failure;
     // A stream that fails again and again before anything more is applied will not get better.
-    const stuck = this.reopened !== null && this.applied !== null && this.ctx.engine.comparePositions(this.applied, this.reopened) <= 0;
+    const stuck = this.reopened !== null && this.applied !== null && this.ctx.migration.changes.comparePositions(this.applied, this.reopened) <= 0;
     this.reopens = stuck ? this.reopens + 1 : 1;
     if (this.reopens > MAX_REOPENS_WITHOUT_PROGRESS) throw failure;
     this.reopened = this.applied;
@@ -85,7 +90,7 @@ export class Applier {
       if (this.buffer.size === 0) break;
     }
     this.ctx.state.status.changesApplied = this.ctx.result.changesApplied;
-    this.ctx.state.status.backlog = this.buffer.size;
+    this.ctx.state.status.backlog = this.backlog;
     if (position && !session) {
       this.applied = position;
       await this.stream!.acknowledge(position);
@@ -131,7 +136,8 @@ export class Applier {
   }
 
   /** Used under a lock: bounded, so a slow stream turns into a retry instead of a long write stall. */
-  readonly catchUpLocked: CatchUp = async (target, session) => {
+  readonly catchUpLocked: CatchUp = async (session) => {
+    const target = await this.stream!.head(session);
     await this.catchUpTo(target, session, this.lockedBudgetMs());
   };
 
@@ -168,7 +174,7 @@ export class Applier {
       this.ctx.checkAbort();
       await this.applyPending(session);
       const seen = this.buffer.seen;
-      if (this.buffer.size === 0 && seen && this.ctx.engine.comparePositions(seen, target) >= 0) return;
+      if (this.buffer.size === 0 && seen && this.ctx.migration.changes.comparePositions(seen, target) >= 0) return;
       if (Date.now() > deadline) {
         throw new LockTimeoutError(`the change stream did not reach the lock's position within ${budgetMs} ms`);
       }

@@ -12,9 +12,18 @@ export interface ChangeSource {
    * Start following changes to the original table from `from` (a resumed run's last applied
    * position), or from now; resolves once the start position is fixed, so nothing after it is missed.
    */
-  open(sink: ChangeSink, from?: Position): Promise<ChangeStream>;
+  open(sink: ChangeSink, from: Position | undefined, options: OpenOptions): Promise<ChangeStream>;
   /** Remove what the source keeps on the server (a slot, triggers); idempotent. The migration's cleanup calls it first. */
   cleanup(): Promise<void>;
+  /** Orders two of this source's positions (negative, zero, positive). */
+  comparePositions(a: Position, b: Position): number;
+}
+
+/** What setting a source up may need from the run: its lock budget (creating triggers queues like a cut-over). */
+export interface OpenOptions {
+  lockTimeoutMs: number;
+  attempts: number;
+  warn(message: string): void;
 }
 
 /** Receives what the change stream observed; implemented by core's ChangeBuffer. */
@@ -33,8 +42,13 @@ export interface ChangeSink {
 export interface ChangeStream {
   /** Where the stream started (every change after this point is delivered). */
   readonly start: Position;
-  /** The server's current end of the change log; a catch-up target. */
+  /**
+   * The server's current end of the change log; a catch-up target. Under a lock that holds writers
+   * off, `session` is the connection holding it: a source that reads a table may have to read there.
+   */
   head(session?: Session): Promise<Position>;
+  /** Changes recorded on the server and not yet delivered to the sink, where the source can tell (a trigger log); part of the backlog. */
+  readonly undelivered?: number;
   /** Everything up to `position` is applied to the shadow; the source may release it. */
   acknowledge(position: Position): Promise<void>;
   stop(): Promise<void>;

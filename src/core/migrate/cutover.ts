@@ -80,10 +80,10 @@ export class Cutover {
   }
 
   /** Under the cut-over lock: the final catch-up, then every key changed since the last view compared row by row. */
-  private readonly catchUpAndCompare: CatchUp = async (target, session) => {
+  private readonly catchUpAndCompare: CatchUp = async (session) => {
     const { migration, report, result } = this.ctx;
     const deadline = Date.now() + this.applier.lockedBudgetMs();
-    await this.applier.catchUpLocked(target, session);
+    await this.applier.catchUpLocked(session);
     const keys = this.applier.changed.list();
     const differing = await migration.compareKeys(keys, session);
     if (differing.length > 0) {

@@ -7,8 +7,7 @@ import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
-import type { Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
-import { compareBinlogPositions } from './capture/binlog/binlog.js';
+import type { Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { prepareMysqlContract } from './commands/contract.js';
@@ -126,10 +125,6 @@ export class MysqlEngine implements Engine, MysqlServer {
       dropped.push(`${database}.${name}`);
     }
     return dropped;
-  }
-
-  comparePositions(a: Position, b: Position): number {
-    return compareBinlogPositions(a, b);
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

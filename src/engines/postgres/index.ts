@@ -8,12 +8,12 @@ import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
-import type { ChangeStream, Engine, Migration, MigrationRequest, Plan, Position } from '../../core/types.js';
+import type { ChangeStream, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
 import { preparePgContract } from './commands/contract.js';
 import { dropStream } from './capture/logical/source.js';
-import { comparePositions, helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
@@ -109,10 +109,6 @@ class PostgresEngine implements Engine, PgServer {
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;
-  }
-
-  comparePositions(a: Position, b: Position): number {
-    return comparePositions(a, b);
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

@@ -1,7 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql, type Fragment } from '../../../core/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/types.js';
-import { binlogHead } from '../capture/binlog/binlog.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
@@ -31,7 +30,7 @@ export async function openConsistentView(
     for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await lockTables(locker, pool, `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE`, lockTimeoutMs);
     try {
-      await catchUp(await binlogHead(locker), new LockedSession(locker));
+      await catchUp(new LockedSession(locker));
       for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
     } finally {
       await locker.query('UNLOCK TABLES');

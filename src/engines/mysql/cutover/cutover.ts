@@ -1,7 +1,6 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError } from '../../../core/errors.js';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
-import { binlogHead } from '../capture/binlog/binlog.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
@@ -36,7 +35,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
     await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
     const lockedAt = performance.now();
-    await options.catchUp(await binlogHead(locker), new LockedSession(locker));
+    await options.catchUp(new LockedSession(locker));
     await carryAutoIncrement(locker, plan);
     // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
     await createTriggers(locker, plan);

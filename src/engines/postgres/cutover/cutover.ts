@@ -5,7 +5,6 @@ import type { Copier } from '../copy/copy.js';
 import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { UserError } from '../../../core/errors.js';
-import { fence } from '../capture/logical/stream.js';
 
 /**
  * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
@@ -37,7 +36,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     if (changed !== null) {
       throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
     }
-    await options.catchUp(await fence(pool), new PgSession(client, true));
+    await options.catchUp(new PgSession(client, true));
 
     const carried = await boundToOriginal(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);

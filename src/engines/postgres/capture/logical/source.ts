@@ -4,6 +4,7 @@ import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/mi
 import type { Position } from '../../../../core/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
+import { comparePositions } from '../../server/connect.js';
 import { createSlot, fence, openStream } from './stream.js';
 import type { VisibilityGate } from './visibility.js';
 
@@ -18,7 +19,7 @@ export class LogicalSource implements ChangeSource {
     private readonly streams: Set<ChangeStream>,
   ) {}
 
-  async open(sink: ChangeSink, from?: Position): Promise<ChangeStream> {
+  async open(sink: ChangeSink, from: Position | undefined): Promise<ChangeStream> {
     const start = from ?? (await createSlot(this.pool, this.d));
     const stream = await openStream(this.url, this.d, sink, start, () => fence(this.pool), this.gate);
     this.streams.add(stream);
@@ -28,6 +29,10 @@ export class LogicalSource implements ChangeSource {
   /** The slot holds WAL back on the server: the migration's cleanup removes it first, whatever fails after it. */
   cleanup(): Promise<void> {
     return dropStream(this.pool, this.d.slot, this.d.publication);
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return comparePositions(a, b);
   }
 }
 

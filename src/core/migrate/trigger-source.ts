@@ -1,0 +1,207 @@
+import { backoffMs, sleep } from '../backoff.js';
+import { LockTimeoutError, UserError } from '../errors.js';
+import type { Key, Position, Session } from '../primitives.js';
+import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './change-source.js';
+
+/** Most log entries one poll delivers; the next poll waits until these are applied and removed. */
+const PAGE = 5000;
+/** How often an idle log is read again. */
+const IDLE_POLL_MS = 100;
+/** Most entries drained under a lock; more means the run should catch up unlocked first. */
+const LOCKED_DRAIN_LIMIT = 100_000;
+
+/** One row of the run's change log: the keys one row change touched (an update that moves the key logs both). */
+export interface LogEntry {
+  /** The log's own sequence, as text (64-bit). */
+  seq: string;
+  keys: Key[];
+  /** A TRUNCATE of the original, which row triggers cannot describe. */
+  truncated?: boolean;
+}
+
+/**
+ * An engine's side of trigger capture: the log table, the row triggers that fill it, and its SQL.
+ * The protocol around it (what is read when, what is deleted when, what is drained under a lock)
+ * is `TriggerSource`'s, the same on every engine.
+ */
+export interface TriggerLog {
+  /** What this source is, for messages (e.g. the log table's name). */
+  readonly name: string;
+  /**
+   * Creates the log, then the triggers. A statement that waits longer than `lockTimeoutMs` for its
+   * lock throws LockTimeoutError, and what the attempt made is removed again.
+   */
+  install(lockTimeoutMs: number): Promise<void>;
+  /** A resumed run: throws UserError unless the log and every trigger of the dead run are in place and shadowcut's own. */
+  verifyInstalled(): Promise<void>;
+  /** Up to `limit` entries in sequence order, after `afterSeq` when given, read on `session` (which may hold a lock) when given. */
+  read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]>;
+  /** Deletes exactly these entries (never a range: a lower sequence may still commit). */
+  remove(seqs: string[]): Promise<void>;
+  /** Entries not yet removed (for the backlog). */
+  pending(): Promise<number>;
+  /** Triggers first, then the log; idempotent. */
+  uninstall(): Promise<void>;
+}
+
+/**
+ * Changes recorded by row triggers into a log table of the run's own (pt-online-schema-change,
+ * pg_repack and pg-osc capture the same way), for servers without a change stream the role may read.
+ * Why it reads the log as it does is in core/migrate/README.md ("Trigger capture").
+ */
+export class TriggerSource implements ChangeSource {
+  constructor(private readonly log: TriggerLog) {}
+
+  async open(sink: ChangeSink, from: Position | undefined, options: OpenOptions): Promise<ChangeStream> {
+    // A reopened or resumed stream continues the log it was reading; only a new run makes one.
+    if (from) await this.log.verifyInstalled();
+    else await installRetried(this.log, options);
+    const stream = new TriggerStream(this.log, sink);
+    stream.run();
+    return stream;
+  }
+
+  cleanup(): Promise<void> {
+    return this.log.uninstall();
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return Number(a.poll) - Number(b.poll);
+  }
+}
+
+/** CREATE TRIGGER queues behind every open transaction on the table, and everything after queues behind it: short waits, retried. */
+async function installRetried(log: TriggerLog, options: OpenOptions): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await log.install(options.lockTimeoutMs);
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      if (attempt >= options.attempts) {
+        throw new UserError(
+          `creating the capture triggers failed ${attempt} times (${error.message}); the table is unchanged: ` +
+            'raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy',
+        );
+      }
+      const wait = backoffMs(attempt - 1, 250);
+      options.warn(`creating the capture triggers: ${error.message}; retrying in ${wait} ms`);
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * Positions are poll numbers. A poll reads the log from its start, never "after the last sequence
+ * read": a sequence is taken when a row is written and becomes visible at commit, so a lower one can
+ * appear after a higher one was read. Entries leave the log only when acknowledged (applied), each by
+ * its own sequence, and the next poll waits for that, so it never delivers an entry twice, and a
+ * crash in between only applies some keys again.
+ */
+class TriggerStream implements ChangeStream {
+  readonly start: Position = { poll: 0 };
+  private polls = 0;
+  /** Delivered and not yet acknowledged, by poll number. */
+  private outstanding: { poll: number; seqs: string[] }[] = [];
+  /** Bumped by a drain under a lock: a background poll begun before it is discarded (it would go back in position). */
+  private generation = 0;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  /** Entries in the log beyond the last poll's page. */
+  undelivered = 0;
+
+  constructor(
+    private readonly log: TriggerLog,
+    private readonly sink: ChangeSink,
+  ) {}
+
+  run(): void {
+    this.loop().catch((error: Error) => {
+      if (!this.stopped) this.sink.fail(error);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.outstanding.length > 0 || !this.sink.hasRoom()) {
+        await this.idle(IDLE_POLL_MS);
+        continue;
+      }
+      const generation = this.generation;
+      const poll = ++this.polls;
+      const entries = await this.log.read(PAGE, null);
+      if (this.stopped || generation !== this.generation) continue;
+      this.deliver(poll, entries);
+      this.undelivered = entries.length < PAGE ? 0 : Math.max(0, (await this.log.pending()) - entries.length);
+      if (entries.length === 0) await this.idle(IDLE_POLL_MS);
+    }
+  }
+
+  private deliver(poll: number, entries: LogEntry[]): void {
+    const truncate = entries.find((e) => e.truncated);
+    if (truncate) throw new UserError(`the table was truncated during the migration (${this.log.name}); start again`);
+    if (entries.length === 0) return this.sink.advance({ poll });
+    this.outstanding.push({ poll, seqs: entries.map((e) => e.seq) });
+    this.sink.keys(
+      entries.flatMap((e) => e.keys),
+      { poll },
+    );
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /**
+   * Unlocked: the first poll that starts from now on. Under a lock (`session`): every writer has
+   * committed and no new entry can appear, so the whole log is read on the session, after the last
+   * sequence read being safe here, and delivered as one poll.
+   */
+  async head(session?: Session): Promise<Position> {
+    if (!session) {
+      this.poke();
+      return { poll: this.polls + 1 };
+    }
+    this.generation++;
+    const poll = ++this.polls;
+    const entries: LogEntry[] = [];
+    for (let after: string | null = null; ;) {
+      const page = await this.log.read(PAGE, after, session);
+      entries.push(...page);
+      if (entries.length > LOCKED_DRAIN_LIMIT) {
+        throw new LockTimeoutError(`the change log holds more than ${LOCKED_DRAIN_LIMIT} entries under the lock`);
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].seq;
+    }
+    this.deliver(poll, entries);
+    return { poll };
+  }
+
+  async acknowledge(position: Position): Promise<void> {
+    const upTo = Number(position.poll);
+    const done = this.outstanding.filter((o) => o.poll <= upTo);
+    if (done.length === 0) return;
+    await this.log.remove(done.flatMap((o) => o.seqs));
+    this.outstanding = this.outstanding.filter((o) => o.poll > upTo);
+    this.poke();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    return Promise.resolve();
+  }
+}
