@@ -10,6 +10,7 @@ import { createEngine } from '../engines/index.js';
 import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { cliCaptureMode } from './capture-option.js';
 
 function deferMode(value: string): DeferIndexes {
   if (value === 'auto' || value === 'on' || value === 'off') return value;
@@ -38,6 +39,12 @@ export function migrateCommand(): Command {
     .option('--include-triggers', "MySQL: move the table's triggers to the new table at the cut-over (renamed with --trigger-suffix)", false)
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
     .option('--remove-trigger-suffix-if-exists', 'a trigger already ending with the suffix loses it instead, so names alternate across migrations', false)
+    .option(
+      '--capture <mode>',
+      'how changes are followed during the copy: auto (the change stream where available, else triggers), stream or trigger',
+      cliCaptureMode,
+      'auto',
+    )
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
     .option('--force-copy', 'take the copy even when the server could make every part of the ALTER in place', false)
     .option('--attempt-instant-ddl', 'deprecated, does nothing: the change is made in place whenever the server can (see --force-copy)', false)
@@ -74,6 +81,7 @@ export function migrateCommand(): Command {
             alter: opts.alter,
             discardForeignKeys: opts.discardForeignKeys,
             deferIndexes: opts.deferIndexes,
+            capture: opts.capture,
             triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
           },
           {

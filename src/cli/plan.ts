@@ -6,6 +6,7 @@ import { createEngine } from '../engines/index.js';
 import { positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
 import { addUrlOptions } from './connection.js';
+import { cliCaptureMode } from './capture-option.js';
 
 export function planCommand(): Command {
   return addUrlOptions(
@@ -17,6 +18,7 @@ export function planCommand(): Command {
     .option('--force-copy', 'plan the copy even where the change could be made in place', false)
     .option('--lock-timeout-ms <ms>', "migrate's longest wait for a lock per attempt", positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
+    .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see README)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the copy', positiveInt, 20_000)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory")
     .option('--json', 'print the plan as one JSON object', false)
@@ -25,7 +27,7 @@ export function planCommand(): Command {
       const run = async () => {
         const result = await planAlter(
           engine,
-          { url: opts.url, table: opts.table, alter: opts.alter },
+          { url: opts.url, table: opts.table, alter: opts.alter, capture: opts.capture },
           { lockTimeoutMs: opts.lockTimeoutMs, cutoverAttempts: opts.cutoverAttempts, sampleRows: opts.sampleRows, forceCopy: opts.forceCopy },
         );
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');

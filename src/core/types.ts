@@ -10,6 +10,7 @@ import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
 import type { ChangeSource } from './migrate/change-source.js';
+import type { CaptureChoice, CaptureMode } from './migrate/capture-choice.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
@@ -28,6 +29,8 @@ export interface MigrationRequest {
    * row by row during it. `auto` lets the engine judge whether the build can hold up replicas.
    */
   deferIndexes?: DeferIndexes;
+  /** How changes are followed during the copy; `auto` when absent. */
+  capture?: CaptureMode;
 }
 
 export type DeferIndexes = 'auto' | 'on' | 'off';
@@ -44,6 +47,8 @@ export interface Plan<Detail = unknown> {
   alter: string;
   keyColumns: string[];
   estimatedRows: number;
+  /** The change source the run uses; a resumed run keeps its dead run's (checkpoints from before triggers have none: the stream). */
+  capture?: CaptureChoice;
   /** Human lines describing the column mapping and anything notable (printed by the dry run). */
   summary: string[];
   detail: Detail;

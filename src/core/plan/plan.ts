@@ -5,6 +5,7 @@ import { bytes, duration } from './format.js';
 import { redactUrl } from '../secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { CopySample, DiskSpace, TableSize } from './types.js';
+import { describeCapture, type CaptureChoice } from '../migrate/capture-choice.js';
 
 export interface PlanOptions {
   /** migrate's, so the plan's lock durations are the ones a run would have. */
@@ -31,6 +32,8 @@ export interface PlanDetail {
   /** The copy only: the timed sample and what it extrapolates to. */
   estimate: { sample: CopySample; copyMs: number; verifyMs: number; totalMs: number } | null;
   locks: { step: string; lock: string }[];
+  /** The copy only: how changes would be followed, and why. */
+  capture: CaptureChoice | null;
   /** For each change that breaks running code: the expand/contract stages instead. */
   stages: { change: string; stages: Stage[] }[];
 }
@@ -65,6 +68,7 @@ export async function planAlter(engine: Engine, request: MigrationRequest, optio
     disk: null,
     estimate: null,
     locks: [],
+    capture: null,
     stages: [],
   };
   let checks: CheckResult[] = [];
@@ -103,6 +107,7 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
     if (!(error instanceof UserError)) throw error;
     return [{ name: 'copy', ok: false, message: error.message }];
   }
+  detail.capture = migration.plan.capture ?? null;
   const checks = await migration.checks({ resuming: false });
   let sample;
   try {
@@ -148,6 +153,7 @@ function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
   } else {
     const disk =
       d.disk && 'path' in d.disk ? `${bytes(d.disk.availableBytes)} free under ${d.disk.path}` : `free space unknown: ${d.disk ? d.disk.unknown : ''}`;
+    if (d.capture) out.push(describeCapture(d.capture));
     out.push(`disk: about ${bytes(d.diskNeededBytes ?? 0)} needed (the shadow, plus about as much binlog/WAL); ${disk}`);
     if (d.estimate) {
       const e = d.estimate;

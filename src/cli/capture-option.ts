@@ -1,0 +1,11 @@
+import { InvalidArgumentError } from 'commander';
+import { captureMode, type CaptureMode } from '../core/migrate/capture-choice.js';
+
+/** `--capture`, shared by migrate and plan. */
+export function cliCaptureMode(value: string): CaptureMode {
+  try {
+    return captureMode(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
