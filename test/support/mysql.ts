@@ -139,7 +139,7 @@ export function mysqlDatabase(shared?: mysql.Pool): Database {
     },
     engine: () => createMysqlEngine(mysqlUrl()),
     async drop(...tables) {
-      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       await db().query(`DROP TABLE IF EXISTS ${all.map((t) => `\`${t}\``).join(', ')}`);
     },
     series: (rows) => `SELECT seq AS g FROM seq_1_to_${rows}`,

@@ -152,7 +152,7 @@ export function postgresDatabase(shared?: pg.Pool): Database {
     },
     engine: () => createPostgresEngine(pgUrl()),
     async drop(...tables) {
-      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
     },
     series: (rows) => `SELECT generate_series(1, ${rows}) AS g`,

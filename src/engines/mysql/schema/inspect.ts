@@ -141,6 +141,15 @@ export async function triggerExists(db: Pool, database: string, name: string): P
   return rows.length > 0;
 }
 
+/** Which of these trigger names exist in the database. */
+export async function existingTriggers(db: Pool, database: string, names: string[]): Promise<string[]> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)', [
+    database,
+    names,
+  ]);
+  return rows.map((r) => String(r.name));
+}
+
 /** An existing base table's shape; one line of refusal for a missing table or a view. */
 export async function describeExisting(db: Pool, database: string, table: string, what = 'table'): Promise<TableShape> {
   const [rows] = await db.query<RowDataPacket[]>('SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [

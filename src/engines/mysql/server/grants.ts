@@ -31,10 +31,16 @@ export async function grantsOn(pool: Queryable, database: string): Promise<Set<s
   return new Set([...global, ...db].map((r) => String(r.p)));
 }
 
-export async function missingPrivileges(pool: Pool, database: string): Promise<string[]> {
+/** What the run needs on the database; `stream` adds what reading the binlog needs (trigger capture needs only TRIGGER, already listed). */
+export async function missingPrivileges(pool: Pool, database: string, stream: boolean): Promise<string[]> {
   const have = await grantsOn(pool, database);
   if (have === null) return [];
   const missing = NEEDED_ON_DB.filter((p) => !have.has(p));
+  return stream ? [...missing, ...missingReplicationPrivileges(have)] : missing;
+}
+
+export function missingReplicationPrivileges(have: Set<string>): string[] {
+  const missing: string[] = [];
   if (!have.has('REPLICATION SLAVE')) missing.push('REPLICATION SLAVE');
   if (!have.has('REPLICATION CLIENT') && !have.has('BINLOG MONITOR')) missing.push('REPLICATION CLIENT (BINLOG MONITOR on MariaDB)');
   return missing;

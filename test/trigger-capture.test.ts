@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
+import { background, runState, waitFor } from './support/run.js';
+import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+import { Recorder } from './support/pg.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The same table and ALTER in each engine's words; the ALTER narrows nothing, so the mirror can take it too.
+const dialects = {
+  mysql: {
+    create: (t: string) => `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, qty INT NOT NULL, label VARCHAR(64), at DATETIME(6) NOT NULL, price DECIMAL(30,10)) ENGINE=InnoDB`,
+    alter: 'ADD COLUMN note VARCHAR(100) NULL, MODIFY qty BIGINT NOT NULL',
+    at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
+    zone: '',
+  },
+  postgres: {
+    create: (t: string) => `CREATE TABLE ${t} (id int8 PRIMARY KEY, qty int NOT NULL, label text, at timestamptz NOT NULL, price numeric(30,10))`,
+    alter: `ADD COLUMN note text DEFAULT 'none', ALTER COLUMN qty TYPE bigint`,
+    at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
+    zone: '+00',
+  },
+};
+
+async function freshPair(db: Database, name: string, rows: number): Promise<void> {
+  const d = dialects[db.kind];
+  await db.drop(name, `${name}_mirror`);
+  for (const t of [name, `${name}_mirror`]) {
+    await db.query(d.create(t));
+    await db.query(`INSERT INTO ${t} SELECT g, g % 13, CONCAT('row ', g), ${d.at}, g * 1.0000000001 FROM (${db.series(rows)}) s`);
+  }
+}
+
+/** Inserts, updates (microsecond timestamps, 30-digit decimals), deletes and key changes; worker w owns ids congruent to w mod 3. */
+function writes(db: Database, seed: number): (worker: number) => Statement {
+  const zone = dialects[db.kind].zone;
+  const p = (n: number) => db.param(n);
+  const ids = new OwnedIds(seed, 10_000_000);
+  return (w) => {
+    const r = Math.random();
+    if (r < 0.4 && ids.size(w)) {
+      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+      return {
+        sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)}, price = ${p(2)} WHERE id = ${p(3)}`,
+        values: [`2025-06-01 12:00:00.${micros}${zone}`, `12345678901234567890.${micros}0123`, ids.pick(w)],
+      };
+    }
+    if (r < 0.65 || ids.size(w) < 100) {
+      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, NULL, '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
+    }
+    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
+    const from = ids.remove(w);
+    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
+  };
+}
+
+/** The capture's triggers and log are gone from the database (and not left on the old table). */
+async function expectNoCapture(db: Database, table: string): Promise<void> {
+  const triggers =
+    db.kind === 'mysql'
+      ? await db.query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '${table}\\_\\_t_'`)
+      : await db.query(`SELECT tgname FROM pg_trigger WHERE tgname LIKE '${table}\\_\\_%'`);
+  expect(triggers).toEqual([]);
+  expect(await db.helpers(table)).not.toContain(`${table}__log`);
+}
+
+describe.each(databases.filter((d) => d.kind === 'mysql'))('$name: trigger capture', ({ open, kind }) => {
+  const db = useDatabase(open, 'tc_rows', 'tc_rows_mirror', 'tc_gap', 'tc_gap_mirror', 'tc_open', 'tc_open_mirror', 'tc_seq', 'tc_seq_mirror');
+  const { alter } = dialects[kind];
+  const trigger = { request: { capture: 'trigger' as const } };
+
+  it('follows inserts, updates, deletes and key changes made during the copy and the cut-over; ends equal to the mirror', async () => {
+    const seed = 30_000;
+    await freshPair(db, 'tc_rows', seed);
+    const load = new MirrorWorkload(db, ['tc_rows', 'tc_rows_mirror'], writes(db, seed));
+    load.start();
+    try {
+      const result = await migrateOn(db, 'tc_rows', alter, { chunkTimeMs: 50 }, trigger);
+      await sleep(300); // writes after the cut-over land in the new table
+      const stats = await load.stop();
+      expect(stats.errors).toEqual([]);
+      expect(result.plan?.capture?.kind).toBe('trigger');
+      expect(result.changesApplied).toBeGreaterThan(0);
+      await db.query(`ALTER TABLE tc_rows_mirror ${alter}`);
+      await expectMirrored(db, 'tc_rows', 'tc_rows_mirror');
+      await expectNoCapture(db, 'tc_rows');
+    } finally {
+      await load.stop();
+    }
+  });
+
+  it('delivers a change whose log sequence is lower than one already delivered and removed, once its transaction commits', async () => {
+    await freshPair(db, 'tc_seq', 10);
+    const engine = await db.engine();
+    const migration = await engine.prepare({ url: db.url, table: 'tc_seq', alter, capture: 'trigger' });
+    const sink = new Recorder();
+    const stream = await migration.changes.open(sink, undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
+    const early = await db.session();
+    const delivered = (id: number) => sink.received.filter((k) => String(k[0]) === String(id)).length;
+    try {
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO tc_seq (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await db.query(`INSERT INTO tc_seq (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await waitFor('the later change', () => delivered(900002) === 1, null);
+      // Applied: its entry leaves the log, and the next poll may read past it.
+      await stream.acknowledge(sink.seen!);
+      await early.query('COMMIT');
+      // No head() under a lock here: only the polls can find it.
+      await waitFor('the earlier change', () => delivered(900001) === 1, null, 5000);
+      expect(sink.failure).toBeNull();
+      expect(delivered(900002)).toBe(1);
+    } finally {
+      early.release();
+      await stream.stop();
+      await migration.cleanup({ dropOld: false, cutOver: false });
+      await engine.close();
+    }
+    await expectNoCapture(db, 'tc_seq');
+  });
+
+  it('applies a change whose log sequence is lower than one already applied (its transaction committed later)', async () => {
+    await freshPair(db, 'tc_gap', 2000);
+    const state = runState('tc_gap', alter, kind);
+    const run = migrateOn(db, 'tc_gap', alter, { state, postponeCutover: true }, trigger);
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    const early = await db.session();
+    const late = await db.session();
+    try {
+      // `early` takes the lower sequence and stays open; `late` takes the next one and commits first.
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO tc_gap (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await late.query(`INSERT INTO tc_gap (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await waitFor('the later change in the shadow', async () => (await db.query('SELECT 1 FROM tc_gap__new WHERE id = 900002')).length === 1, outcome);
+      await early.query('COMMIT');
+    } finally {
+      early.release();
+      late.release();
+    }
+    state.cutoverRequested = true;
+    await run;
+    for (const t of ['tc_gap_mirror']) {
+      await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await db.query(`ALTER TABLE ${t} ${alter}`);
+    }
+    await expectMirrored(db, 'tc_gap', 'tc_gap_mirror');
+  });
+
+  it('waits for a transaction that wrote the table before the triggers existed, and keeps its change', async () => {
+    await freshPair(db, 'tc_open', 2000);
+    const writer = await db.session();
+    const state = runState('tc_open', alter, kind);
+    try {
+      await writer.query('BEGIN');
+      await writer.query(`UPDATE tc_open SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
+      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200 }, trigger);
+      const outcome = background(run);
+      await sleep(1500);
+      // The triggers cannot be made while the writer holds the table: nothing is copied yet.
+      expect(outcome.settled).toBe(false);
+      expect(state.status.rowsCopied).toBe(0);
+      await writer.query('COMMIT');
+      await run;
+    } finally {
+      writer.release();
+    }
+    await db.query(`UPDATE tc_open_mirror SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
+    await db.query(`ALTER TABLE tc_open_mirror ${alter}`);
+    await expectMirrored(db, 'tc_open', 'tc_open_mirror');
+  });
+});
