@@ -179,7 +179,12 @@ function columnBackup(
         );
       tableMade = true;
       for (const t of triggers.filter((x) => !created.includes(x.name))) {
-        await quickDdl(target, pool, `CREATE TRIGGER ${qualified(database, t.name)} AFTER ${t.event} ON ${source} FOR EACH ROW ${bodies[t.event]}`, lockTimeoutMs);
+        await quickDdl(
+          target,
+          pool,
+          `CREATE TRIGGER ${qualified(database, t.name)} AFTER ${t.event} ON ${source} FOR EACH ROW ${bodies[t.event]}`,
+          lockTimeoutMs,
+        );
         created.push(t.name);
       }
     },
@@ -218,7 +223,6 @@ function columnBackup(
     dropCapture: (conn) => dropTriggers(conn),
   };
 }
-
 
 /**
  * The backup made final: LOCK TABLES ... WRITE (the wait bounded as for any DROP), the capture's

@@ -29,7 +29,12 @@ export async function openConsistentView(
   try {
     for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} READ`;
-    await lockTables(locker, pool, `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE${log}`, lockTimeoutMs);
+    await lockTables(
+      locker,
+      pool,
+      `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE${log}`,
+      lockTimeoutMs,
+    );
     try {
       await catchUp(new LockedSession(locker));
       for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');

@@ -143,10 +143,10 @@ export async function triggerExists(db: Pool, database: string, name: string): P
 
 /** Which of these trigger names exist in the database. */
 export async function existingTriggers(db: Pool, database: string, names: string[]): Promise<string[]> {
-  const [rows] = await db.query<RowDataPacket[]>('SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)', [
-    database,
-    names,
-  ]);
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
+    [database, names],
+  );
   return rows.map((r) => String(r.name));
 }
 

@@ -98,7 +98,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
-  const capture = chooseCapture(request.capture ?? 'auto', 'the binlog', request.capture === 'auto' || !request.capture ? await binlogProblems(pool, database) : []);
+  const capture = chooseCapture(
+    request.capture ?? 'auto',
+    'the binlog',
+    request.capture === 'auto' || !request.capture ? await binlogProblems(pool, database) : [],
+  );
   const detail: MysqlPlan = {
     database,
     table,

@@ -16,7 +16,12 @@ export async function binlogVerdicts(pool: Pool): Promise<CheckResult[]> {
   const vars = await variables(pool);
   const results: CheckResult[] = [
     verdict('log_bin', vars.log_bin === 'ON' || vars.log_bin === '1', 'binlog on', 'binary logging is off: start the server with log_bin'),
-    verdict('binlog_format', vars.binlog_format === 'ROW', 'ROW', `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`),
+    verdict(
+      'binlog_format',
+      vars.binlog_format === 'ROW',
+      'ROW',
+      `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`,
+    ),
     verdict('binlog_row_image', vars.binlog_row_image === 'FULL', 'FULL', `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`),
   ];
   // Only where the server has the variable.

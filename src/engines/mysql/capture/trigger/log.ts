@@ -62,7 +62,8 @@ export class MysqlTriggerLog implements TriggerLog {
   }
 
   private body(event: RowEvent): string {
-    const row = (image: 'OLD' | 'NEW') => `INSERT INTO ${this.log} (${this.keys}) VALUES (${this.plan.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
+    const row = (image: 'OLD' | 'NEW') =>
+      `INSERT INTO ${this.log} (${this.keys}) VALUES (${this.plan.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
     if (event === 'INSERT') return row('NEW');
     if (event === 'DELETE') return row('OLD');
     const moved = this.plan.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
