@@ -71,7 +71,19 @@ const servers = [...databases.map((d) => ({ ...d, capture: 'trigger' as const })
 );
 
 describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, capture }) => {
-  const db = useDatabase(open, 'tc_rows', 'tc_rows_mirror', 'tc_gap', 'tc_gap_mirror', 'tc_open', 'tc_open_mirror', 'tc_seq', 'tc_seq_mirror');
+  const db = useDatabase(
+    open,
+    'tc_rows',
+    'tc_rows_mirror',
+    'tc_gap',
+    'tc_gap_mirror',
+    'tc_open',
+    'tc_open_mirror',
+    'tc_seq',
+    'tc_seq_mirror',
+    'tc_left',
+    'tc_trunc',
+  );
   const { alter } = dialects[kind];
   const trigger = { request: { capture } };
 
@@ -174,5 +186,53 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     await db.query(`UPDATE tc_open_mirror SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
     await db.query(`ALTER TABLE tc_open_mirror ${alter}`);
     await expectMirrored(db, 'tc_open', 'tc_open_mirror');
+  });
+
+  it("names the source and why in the dry run; a dead run's capture triggers are refused by name until cleanup removes them", async () => {
+    await freshPair(db, 'tc_left', 10);
+    const dry = db.cli([
+      'migrate',
+      '--force-copy',
+      '--url',
+      '$URL',
+      '--table',
+      'tc_left',
+      '--alter',
+      alter,
+      ...(capture === 'auto' ? [] : ['--capture', capture]),
+    ]);
+    expect(dry.code).toBe(0);
+    const why =
+      capture === 'auto' ? /changes: triggers recording keys into a log table \(the binlog is unavailable: binary logging is off/ : /\(--capture trigger\)/;
+    expect(dry.stdout).toMatch(why);
+    // A run that died after making its triggers (and before its checkpoint): they stay on the table, logging every write.
+    const engine = await db.engine();
+    const migration = await engine.prepare({ url: db.url, table: 'tc_left', alter, capture });
+    const stream = await migration.changes.open(new Recorder(), undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
+    await stream.stop();
+    await engine.close();
+    const refused = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_left', '--alter', alter, '--execute']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/capture trigger \S+tc_left__ti of an earlier run is still on the table/);
+    const cleanup = db.cli(['cleanup', '--url', '$URL', '--table', 'tc_left']);
+    expect(cleanup.code).toBe(0);
+    expect(cleanup.stdout).toMatch(/tc_left__ti \(capture trigger\)/);
+    await expectNoCapture(db, 'tc_left');
+    expect(db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_left', '--alter', alter, '--execute']).code).toBe(0);
+  });
+
+  it('stops with one line, the original untouched, when the table is truncated during the run', async () => {
+    await freshPair(db, 'tc_trunc', 500);
+    const state = runState('tc_trunc', alter, kind);
+    const run = migrateOn(db, 'tc_trunc', alter, { state, postponeCutover: true }, trigger);
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    await db.query('TRUNCATE TABLE tc_trunc');
+    await db.query(`INSERT INTO tc_trunc (id, qty, at) VALUES (1, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+    state.cutoverRequested = true;
+    await expect(run).rejects.toThrow(/tc_trunc was truncated or rebuilt during the migration/);
+    expect((await db.query('SELECT id FROM tc_trunc')).map((r) => String(r[0]))).toEqual(['1']);
+    expect(await db.helpers('tc_trunc')).toEqual([]);
+    await expectNoCapture(db, 'tc_trunc');
   });
 });

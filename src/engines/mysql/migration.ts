@@ -58,7 +58,7 @@ export class MysqlMigration implements Migration {
     this.changes =
       this.p.log === undefined
         ? new BinlogSource(server.target, server.zone, server.pool, this.p)
-        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, this.p));
+        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, this.p));
   }
 
   private get pool(): Pool {

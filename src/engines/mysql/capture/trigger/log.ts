@@ -7,6 +7,7 @@ import { checkHelper, dropOwnHelper, ensureHelperTable } from '../../server/help
 import { LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
+import { innodbTableIdentity } from '../../in-place/server-work.js';
 
 type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
@@ -20,10 +21,13 @@ export class MysqlTriggerLog implements TriggerLog {
   readonly name: string;
   private readonly log: string;
   private readonly keys: string;
+  /** The table's InnoDB ids when the triggers were made (kept in the log's comment for a resumed run). */
+  private identity: string | null = null;
 
   constructor(
     private readonly target: MysqlTarget,
     private readonly pool: Pool,
+    private readonly flavor: 'mariadb' | 'mysql',
     private readonly plan: MysqlPlan,
   ) {
     this.name = `${plan.database}.${plan.log}`;
@@ -40,7 +44,18 @@ export class MysqlTriggerLog implements TriggerLog {
     if (!(await this.triggersPresent()).length) {
       // A log without triggers is a dead run's that nobody resumed: its entries are of no use.
       await dropOwnHelper(this.pool, p.database, p.log!);
-      await ensureHelperTable(this.pool, p.database, p.log!, this.definition(), `changed keys of ${p.table}, written by its capture triggers`);
+      // Read before the triggers exist: a TRUNCATE after this point shows as a new id under the cut-over lock.
+      this.identity = await innodbTableIdentity(this.pool, this.flavor, p.database, p.table);
+      if (this.identity === null) throw new UserError(IDENTITY_NEEDED);
+      await ensureHelperTable(
+        this.pool,
+        p.database,
+        p.log!,
+        this.definition(),
+        `changed keys of ${p.table} (InnoDB ids ${this.identity}), written by its capture triggers`,
+      );
+    } else {
+      await this.recallIdentity();
     }
     // A retry after a lock timeout makes only the triggers still missing.
     const present = new Set(await this.triggersPresent());
@@ -78,10 +93,20 @@ export class MysqlTriggerLog implements TriggerLog {
     return rows.map((r) => String(r.name));
   }
 
+  /** A resumed run's: from the log's comment. */
+  private async recallIdentity(): Promise<void> {
+    const [rows] = await this.pool.query<RowDataPacket[]>(
+      'SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+      [this.plan.database, this.plan.log],
+    );
+    this.identity = rows.length ? (/\(InnoDB ids ([\d,]+)\)/.exec(String(rows[0].c))?.[1] ?? null) : null;
+  }
+
   async verifyInstalled(): Promise<void> {
     const present = await this.triggersPresent();
     const log = await checkHelper(this.pool, this.plan.database, this.plan.log!);
-    if (present.length === EVENTS.length && log) return;
+    if (log) await this.recallIdentity();
+    if (present.length === EVENTS.length && log && this.identity !== null) return;
     throw new UserError(
       `the interrupted run's capture ${log ? `triggers (${EVENTS.length - present.length} missing)` : `log ${this.name}`} are gone, so changes made since may be lost: ` +
         `run "shadowcut cleanup --table ${this.plan.table}" and start again`,
@@ -90,6 +115,13 @@ export class MysqlTriggerLog implements TriggerLog {
 
   async read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]> {
     const db = session instanceof LockedSession ? session.conn : this.pool;
+    // Under the lock, before the last entries are trusted: a TRUNCATE or a rebuild fires no trigger.
+    if (session && afterSeq === null) {
+      const now = await innodbTableIdentity(this.pool, this.flavor, this.plan.database, this.plan.table);
+      if (now !== this.identity) {
+        throw new UserError(`${this.plan.database}.${this.plan.table} was truncated or rebuilt during the migration (its InnoDB ids changed); start again`);
+      }
+    }
     const [rows] = await db.query<RowDataPacket[]>({
       sql: `SELECT seq, ${this.keys} FROM ${this.log}${afterSeq === null ? '' : ' WHERE seq > ?'} ORDER BY seq LIMIT ?`,
       values: afterSeq === null ? [limit] : [afterSeq, limit],
@@ -113,6 +145,9 @@ export class MysqlTriggerLog implements TriggerLog {
     await dropOwnHelper(this.pool, this.plan.database, this.plan.log!);
   }
 }
+
+const IDENTITY_NEEDED =
+  "trigger capture needs the PROCESS privilege on MySQL/MariaDB: a TRUNCATE or rebuild of the table fires no trigger, and is seen only in InnoDB's table ids, which need it; GRANT PROCESS ON *.*, or use --capture stream";
 
 /** With the binlog on, MySQL and MariaDB let only SUPER create triggers unless log_bin_trust_function_creators is set. */
 function explainCreateFailure(error: unknown): unknown {
