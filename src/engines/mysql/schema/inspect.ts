@@ -1,4 +1,4 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
 import { qualified } from '../server/sql.js';
 
@@ -23,7 +23,7 @@ export interface TableShape {
   indexes: MysqlIndex[];
 }
 
-type Queryable = Pool | PoolConnection;
+type Queryable = Pool | PoolConnection | Connection;
 
 /** Columns and indexes via SHOW statements, which also work on TEMPORARY tables (the ALTER probe). */
 export async function describeTable(db: Queryable, database: string, table: string): Promise<TableShape> {

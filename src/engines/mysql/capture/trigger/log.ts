@@ -8,6 +8,7 @@ import { LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
+import { describeTable } from '../../schema/inspect.js';
 
 type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
@@ -120,6 +121,10 @@ export class MysqlTriggerLog implements TriggerLog {
       const now = await innodbTableIdentity(this.pool, this.flavor, this.plan.database, this.plan.table);
       if (now !== this.identity) {
         throw new UserError(`${this.plan.database}.${this.plan.table} was truncated or rebuilt during the migration (its InnoDB ids changed); start again`);
+      }
+      // An instant ALTER keeps the ids; the binlog would have shown it as DDL.
+      if (JSON.stringify(await describeTable(db, this.plan.database, this.plan.table)) !== JSON.stringify(this.plan.original)) {
+        throw new UserError(`${this.plan.database}.${this.plan.table} was altered during the migration; start again`);
       }
     }
     const [rows] = await db.query<RowDataPacket[]>({
