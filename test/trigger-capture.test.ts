@@ -235,4 +235,39 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     expect(await db.helpers('tc_trunc')).toEqual([]);
     await expectNoCapture(db, 'tc_trunc');
   });
+
+  it.runIf(kind === 'mysql')("captures what the table's own triggers do to the row (BEFORE triggers that change the key and a column)", async () => {
+    await freshPair(db, 'tc_user', 3000);
+    await db.drop('tc_user_audit');
+    await db.query('CREATE TABLE tc_user_audit (n INT AUTO_INCREMENT PRIMARY KEY, id BIGINT) ENGINE=InnoDB');
+    for (const t of ['tc_user', 'tc_user_mirror']) {
+      // Rows inserted with a negative id are moved to a key of the trigger's choosing; every update stamps its label.
+      await db.query(`CREATE TRIGGER ${t}_bi BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.id = IF(NEW.id < 0, 5000000 - NEW.id, NEW.id)`);
+      await db.query(`CREATE TRIGGER ${t}_bu BEFORE UPDATE ON ${t} FOR EACH ROW SET NEW.label = CONCAT('stamped ', NEW.qty)`);
+    }
+    await db.query(`CREATE TRIGGER tc_user_ai AFTER INSERT ON tc_user FOR EACH ROW INSERT INTO tc_user_audit (id) VALUES (NEW.id)`);
+    const state = runState('tc_user', alter, kind);
+    const run = migrateOn(
+      db,
+      'tc_user',
+      alter,
+      { state, postponeCutover: true },
+      { request: { capture, triggers: { suffix: '_sc', removeSuffixIfExists: false } } },
+    );
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    for (const t of ['tc_user', 'tc_user_mirror']) {
+      for (let i = 1; i <= 50; i++) {
+        await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (${-i}, ${i}, '2025-01-01 00:00:00.000001')`);
+        await db.query(`UPDATE ${t} SET qty = qty + 7 WHERE id = ${i * 11}`);
+      }
+    }
+    state.cutoverRequested = true;
+    await run;
+    await db.query(`ALTER TABLE tc_user_mirror ${alter}`);
+    await expectMirrored(db, 'tc_user', 'tc_user_mirror');
+    expect(await db.query('SELECT COUNT(*) FROM tc_user WHERE id > 5000000')).toEqual([['50']]);
+    expect(await db.query("SELECT COUNT(*) FROM tc_user WHERE label LIKE 'stamped %'")).toEqual([['50']]);
+    expect(await db.query('SELECT COUNT(*) FROM tc_user_audit')).toEqual([['50']]);
+  });
 });
