@@ -13,7 +13,7 @@ export async function binlogProblems(pool: Pool, database: string): Promise<stri
 }
 
 export async function binlogVerdicts(pool: Pool): Promise<CheckResult[]> {
-  const vars = await variables(pool);
+  const vars = await binlogVariables(pool);
   const results: CheckResult[] = [
     verdict('log_bin', vars.log_bin === 'ON' || vars.log_bin === '1', 'binlog on', 'binary logging is off: start the server with log_bin'),
     verdict(
@@ -48,7 +48,7 @@ export async function binlogVerdicts(pool: Pool): Promise<CheckResult[]> {
   return results;
 }
 
-async function variables(pool: Pool): Promise<Record<string, string>> {
+export async function binlogVariables(pool: Pool): Promise<Record<string, string>> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin','binlog_format','binlog_row_image',
       'binlog_transaction_compression','binlog_row_value_options')`,
