@@ -17,12 +17,16 @@ import { makeCertificates, type TestCertificates } from './support/tls-certs.js'
  */
 const ALTER = 'ADD COLUMN note INT NULL';
 
-/** A migration whose cut-over waits until `write` has run: those writes arrive by the change stream, or the run cannot end equal. */
+/**
+ * A migration whose cut-over waits until `write` has run: those writes arrive by the change stream,
+ * or the run cannot end equal. The server is its own `--replica` too: a replica probe that could not
+ * connect would hold the copy back for good (an unmeasurable lag holds it).
+ */
 async function migrateWithWrites(url: string, table: string, write: () => Promise<void>, engineKind: 'mysql' | 'postgres') {
   const state = runState(table, ALTER, engineKind);
   const engine = await createEngine(url);
-  const migration = migrate(engine, { url, table, alter: ALTER }, { execute: true, forceCopy: true, state, postponeCutover: true }).finally(() =>
-    engine.close(),
+  const migration = migrate(engine, { url, table, alter: ALTER }, { execute: true, forceCopy: true, state, postponeCutover: true, replicas: [url] }).finally(
+    () => engine.close(),
   );
   const run = background(migration);
   await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
@@ -76,7 +80,7 @@ describe('TLS on PostgreSQL: a server with hostssl lines only', () => {
   });
   const url = (query: string, host = '127.0.0.1') => `postgres://sc_tls:tls-secret@${host}:${server.port}/tls_db?${query}`;
 
-  it('migrates with sslmode=verify-full, the change stream included', async () => {
+  it('migrates with sslmode=verify-full: the change stream, the claim and a standby probe too', async () => {
     await migrateWithWrites(
       url(`sslmode=verify-full&sslrootcert=${encodeURIComponent(certs.ca)}`, 'localhost'),
       'tls_t',
@@ -152,7 +156,7 @@ describe('TLS on MariaDB: a server with require_secure_transport', () => {
   });
   const url = (query: string, host = '127.0.0.1') => `${server.url('tls_db').replace('127.0.0.1', host)}?${query}`;
 
-  it('migrates with ssl-mode=VERIFY_IDENTITY, the binlog reader included', async () => {
+  it('migrates with ssl-mode=VERIFY_IDENTITY: the binlog reader, the claim and a replica probe too', async () => {
     await migrateWithWrites(
       url(`ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(certs.ca)}`, 'localhost'),
       'tls_t',
