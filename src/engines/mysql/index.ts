@@ -11,7 +11,16 @@ import type { Engine, Migration, MigrationRequest, Plan } from '../../core/types
 import { openClaim } from './server/claim.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { prepareMysqlContract } from './commands/contract.js';
-import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './server/connect.js';
+import {
+  createPool,
+  describeConnectError,
+  isTransientMysqlError,
+  parseMysqlUrl,
+  serverZone,
+  settleMysqlTarget,
+  type MysqlTarget,
+  type ServerZone,
+} from './server/connect.js';
 import { dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
 import { MysqlHistory } from './commands/history.js';
@@ -23,7 +32,9 @@ import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
-  const target = parseMysqlUrl(url);
+  const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
+    throw describeConnectError(error, url);
+  });
   const pool = createPool(target);
   let version: string;
   let zone: ServerZone;

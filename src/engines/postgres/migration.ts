@@ -33,10 +33,11 @@ import { buildShadow } from './schema/shadow.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
+import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */
 export interface PgServer {
-  url: string;
+  target: PgTarget;
   pool: pg.Pool;
   streams: Set<ChangeStream>;
   stopStreams(): Promise<void>;
@@ -57,7 +58,7 @@ export class PostgresMigration implements Migration {
   ) {
     this.d = plan.detail;
     this.copier = new Copier(this.d, server.pool);
-    this.changes = new LogicalSource(server.url, server.pool, this.d, this.copier.gate, server.streams);
+    this.changes = new LogicalSource(server.target, server.pool, this.d, this.copier.gate, server.streams);
   }
 
   private get pool(): pg.Pool {
