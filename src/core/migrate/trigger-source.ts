@@ -104,6 +104,10 @@ class TriggerStream implements ChangeStream {
   private outstanding: { poll: number; seqs: string[] }[] = [];
   /** Bumped by a drain under a lock: a background poll begun before it is discarded (it would go back in position). */
   private generation = 0;
+  /** A drain under a lock is reading: no background poll starts meanwhile. */
+  private draining = false;
+  /** The highest poll delivered: positions never go back. */
+  private delivered = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
   /** Entries in the log beyond the last poll's page. */
@@ -122,7 +126,7 @@ class TriggerStream implements ChangeStream {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.outstanding.length > 0 || !this.sink.hasRoom()) {
+      if (this.outstanding.length > 0 || this.draining || !this.sink.hasRoom()) {
         await this.idle(IDLE_POLL_MS);
         continue;
       }
@@ -136,15 +140,20 @@ class TriggerStream implements ChangeStream {
     }
   }
 
-  private deliver(poll: number, entries: LogEntry[]): void {
+  private deliver(poll: number, entries: LogEntry[]): number {
     const truncate = entries.find((e) => e.truncated);
     if (truncate) throw new UserError(`the table was truncated during the migration (${this.log.name}); start again`);
-    if (entries.length === 0) return this.sink.advance({ poll });
-    this.outstanding.push({ poll, seqs: entries.map((e) => e.seq) });
+    const at = (this.delivered = Math.max(this.delivered, poll));
+    if (entries.length === 0) {
+      this.sink.advance({ poll: at });
+      return at;
+    }
+    this.outstanding.push({ poll: at, seqs: entries.map((e) => e.seq) });
     this.sink.keys(
       entries.flatMap((e) => e.keys),
-      { poll },
+      { poll: at },
     );
+    return at;
   }
 
   private idle(ms: number): Promise<void> {
@@ -175,26 +184,35 @@ class TriggerStream implements ChangeStream {
       return { poll: this.polls + 1 };
     }
     this.generation++;
-    const poll = ++this.polls;
-    const entries: LogEntry[] = [];
-    for (let after: string | null = null; ;) {
-      const page = await this.log.read(PAGE, after, session);
-      entries.push(...page);
-      if (entries.length > LOCKED_DRAIN_LIMIT) {
-        throw new LockTimeoutError(`the change log holds more than ${LOCKED_DRAIN_LIMIT} entries under the lock`);
+    this.draining = true;
+    try {
+      const poll = ++this.polls;
+      const entries: LogEntry[] = [];
+      for (let after: string | null = null; ;) {
+        const page = await this.log.read(PAGE, after, session);
+        entries.push(...page);
+        if (entries.length > LOCKED_DRAIN_LIMIT) {
+          throw new LockTimeoutError(`the change log holds more than ${LOCKED_DRAIN_LIMIT} entries under the lock`);
+        }
+        if (page.length < PAGE) break;
+        after = page[page.length - 1].seq;
       }
-      if (page.length < PAGE) break;
-      after = page[page.length - 1].seq;
+      return { poll: this.deliver(poll, entries) };
+    } finally {
+      this.draining = false;
     }
-    this.deliver(poll, entries);
-    return { poll };
   }
 
   async acknowledge(position: Position): Promise<void> {
     const upTo = Number(position.poll);
     const done = this.outstanding.filter((o) => o.poll <= upTo);
     if (done.length === 0) return;
-    await this.log.remove(done.flatMap((o) => o.seqs));
+    try {
+      await this.log.remove(done.flatMap((o) => o.seqs));
+    } catch (error) {
+      // The entries stay, and the stream is reopened (a lost connection) to read them again: applying twice is harmless.
+      return this.sink.fail(error as Error);
+    }
     this.outstanding = this.outstanding.filter((o) => o.poll > upTo);
     this.poke();
   }
