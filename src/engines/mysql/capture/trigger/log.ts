@@ -135,8 +135,16 @@ export class MysqlTriggerLog implements TriggerLog {
     return (rows as unknown as unknown[][]).map(([seq, ...key]) => ({ seq: String(seq), keys: [key as LogEntry['keys'][number]] }));
   }
 
+  /** READ COMMITTED: a sequence already gone would otherwise take a gap lock, and hold up writers' triggers behind it. */
   async remove(seqs: string[]): Promise<void> {
-    if (seqs.length) await this.pool.query(`DELETE FROM ${this.log} WHERE seq IN (?)`, [seqs]);
+    if (seqs.length === 0) return;
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await conn.query(`DELETE FROM ${this.log} WHERE seq IN (?)`, [seqs]);
+    } finally {
+      conn.release();
+    }
   }
 
   async pending(): Promise<number> {
