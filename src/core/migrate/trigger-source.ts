@@ -7,6 +7,8 @@ import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './chan
 const PAGE = 5000;
 /** How often an idle log is read again. */
 const IDLE_POLL_MS = 100;
+/** How often a held stream counts what the log holds. */
+const RECOUNT_MS = 2000;
 /** Most entries drained under a lock; more means the run should catch up unlocked first. */
 const LOCKED_DRAIN_LIMIT = 100_000;
 
@@ -56,7 +58,7 @@ export class TriggerSource implements ChangeSource {
     // A reopened or resumed stream continues the log it was reading; only a new run makes one.
     if (from) await this.log.verifyInstalled();
     else await installRetried(this.log, options);
-    const stream = new TriggerStream(this.log, sink);
+    const stream = new TriggerStream(this.log, sink, Number(from?.poll ?? 0));
     stream.run();
     return stream;
   }
@@ -79,7 +81,7 @@ async function installRetried(log: TriggerLog, options: OpenOptions): Promise<vo
       if (!(error instanceof LockTimeoutError)) throw error;
       if (attempt >= options.attempts) {
         throw new UserError(
-          `creating the capture triggers failed ${attempt} times (${error.message}); the table is unchanged: ` +
+          `creating the capture triggers failed ${attempt} times (${error.message}); those made are removed again: ` +
             'raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy',
         );
       }
@@ -98,7 +100,7 @@ async function installRetried(log: TriggerLog, options: OpenOptions): Promise<vo
  * crash in between only applies some keys again.
  */
 class TriggerStream implements ChangeStream {
-  readonly start: Position = { poll: 0 };
+  readonly start: Position;
   private polls = 0;
   /** Delivered and not yet acknowledged, by poll number. */
   private outstanding: { poll: number; seqs: string[] }[] = [];
@@ -108,15 +110,21 @@ class TriggerStream implements ChangeStream {
   private draining = false;
   /** The highest poll delivered: positions never go back. */
   private delivered = 0;
+  private counted = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
   /** Entries in the log beyond the last poll's page. */
   undelivered = 0;
 
+  /** Reopened or resumed: positions go on from where the last stream stood, so a catch-up target set before still means "after this". */
   constructor(
     private readonly log: TriggerLog,
     private readonly sink: ChangeSink,
-  ) {}
+    from: number,
+  ) {
+    this.polls = this.delivered = from;
+    this.start = { poll: from };
+  }
 
   run(): void {
     this.loop().catch((error: Error) => {
@@ -128,16 +136,27 @@ class TriggerStream implements ChangeStream {
     while (!this.stopped) {
       if (this.outstanding.length > 0 || this.draining || !this.sink.hasRoom()) {
         await this.idle(IDLE_POLL_MS);
+        await this.recount();
         continue;
       }
       const generation = this.generation;
       const poll = ++this.polls;
       const entries = await this.log.read(PAGE, null);
+      // Counted before the sink sees the keys: a catch-up is level only when nothing is left here either.
+      const beyond = entries.length < PAGE ? 0 : Math.max(1, (await this.log.pending()) - entries.length);
       if (this.stopped || generation !== this.generation) continue;
+      this.undelivered = beyond;
       this.deliver(poll, entries);
-      this.undelivered = entries.length < PAGE ? 0 : Math.max(0, (await this.log.pending()) - entries.length);
       if (entries.length === 0) await this.idle(IDLE_POLL_MS);
     }
+  }
+
+  /** While held (nothing acknowledged), the log still grows: the backlog shown keeps up, every few seconds. */
+  private async recount(): Promise<void> {
+    if (Date.now() - this.counted < RECOUNT_MS || this.outstanding.length === 0) return;
+    this.counted = Date.now();
+    const delivered = this.outstanding.reduce((n, o) => n + o.seqs.length, 0);
+    this.undelivered = Math.max(0, (await this.log.pending()) - delivered);
   }
 
   private deliver(poll: number, entries: LogEntry[]): number {
