@@ -8,6 +8,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import type { ChaosDb } from './database.js';
 import { createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
@@ -65,7 +66,8 @@ export interface SeedOutcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number, mode: PathMode = 'copy'): Promise<SeedOutcome> {
+/** `capture`, when given, is passed to migrate as --capture. */
+export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number, mode: PathMode = 'copy', capture?: CaptureMode): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
   const table = makeTable(root.fork(1), db.kind);
@@ -94,6 +96,8 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     killSession: faults.chance(0.3) ? faults.int(100, 3000) : null,
     pauseReplica: faults.chance(0.2) ? faults.int(100, 2000) : null,
   };
+  // Drawn all the same, so a seed's other faults stay those it has on the servers with a replica.
+  if (db.replicaUrl === null) plan.pauseReplica = null;
   const applied: string[] = [];
   // Faults belong to this seed: none may fire, or leave the replica paused, during the next one.
   const timers: NodeJS.Timeout[] = [];
@@ -107,6 +111,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const args = [
     'migrate',
     ...(mode === 'copy' ? ['--force-copy'] : []),
+    ...(capture ? ['--capture', capture] : []),
     '--url',
     db.url,
     '--table',
@@ -124,7 +129,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     String(LOCK_TIMEOUT_MS),
     '--cutover-attempts',
     '30',
-    ...(plan.pauseReplica !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
+    ...(plan.pauseReplica !== null && db.replicaUrl !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
   let first: Exit;
   let last: Exit;
