@@ -31,6 +31,8 @@ export interface ChaosDb {
   drop(...tables: string[]): Promise<void>;
   /** Helper objects of a migration of `table` still present, trigger capture's log and triggers included. */
   leftovers(table: string): Promise<string[]>;
+  /** Triggers on the table: the tester's tables have none of their own, so these are trigger capture's. */
+  triggers(table: string): Promise<string[]>;
   /** Ends one of the server sessions of process `pid` (shadowcut's CLI), as a network cut would; false when none was found. */
   killSession(pid: number, r: () => number): Promise<boolean>;
   /** Stops the replica applying changes until `resume`. */
@@ -110,11 +112,13 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
       );
     },
     async leftovers(table) {
-      // The tester's tables have no triggers of their own: any one on the table is a capture trigger left behind.
       const found = await rows(
-        `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')
-         UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}'`,
+        `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`,
       );
+      return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
+    },
+    async triggers(table) {
+      const found = await rows(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}'`);
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {
@@ -209,10 +213,12 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
       );
     },
     async leftovers(table) {
-      // The tester's tables have no triggers of their own: any one on the table is a capture trigger left behind.
       const found = await rows(`SELECT relname FROM pg_class WHERE relname IN ('${helpers(table).slice(1).join("','")}')
-                                UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_${table}\\_%'
-                                UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = to_regclass('"${table}"') AND NOT tgisinternal`);
+                                UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_${table}\\_%'`);
+      return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
+    },
+    async triggers(table) {
+      const found = await rows(`SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('"${table}"') AND NOT tgisinternal`);
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {

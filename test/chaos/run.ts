@@ -24,7 +24,7 @@ import { captureMode, type CaptureMode } from '../../src/core/migrate/capture-ch
 import { runBackfillSeed } from './backfill-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
-import { runSeed, TABLE, MIRROR, type PathMode, type SeedOutcome } from './scenario.js';
+import { runSeed, TABLE, MIRROR, type CaptureExpectation, type PathMode, type SeedOutcome } from './scenario.js';
 
 // Run as dist/test/chaos/run.js by npm, or from its source by vitest.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -116,7 +116,7 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
       for (const seed of args.seeds) {
         for (const path of args.paths) {
           if (Date.now() > deadline) break;
-          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path, args.capture);
+          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
             `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,
@@ -139,14 +139,20 @@ function chaosDb(kind: EngineKind, servers: ServerSet, urls: Record<string, stri
   return kind === 'mysql' ? mysqlChaos(url, null) : postgresChaos(url, null);
 }
 
+/** Triggers where asked for, or where `auto` finds no stream (the plain servers); the stream otherwise. */
+function captureOf(args: Args): CaptureExpectation {
+  const triggers = args.capture === 'trigger' || (args.capture !== 'stream' && args.servers === 'plain');
+  return { flag: args.capture, expect: triggers ? 'trigger' : 'stream' };
+}
+
 function replayFlags(args: Args): string {
   return `${args.capture ? ` --capture ${args.capture}` : ''}${args.servers === 'plain' ? ' --servers plain' : ''}`;
 }
 
 export function summary(outcomes: SeedOutcome[]): string {
   const lines = [
-    "| engine | path | runs | made in place | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    "| engine | path | runs | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const engine of [...new Set(outcomes.map((o) => o.engine))]) {
     for (const path of [...new Set(outcomes.map((o) => o.path))]) {
@@ -156,7 +162,7 @@ export function summary(outcomes: SeedOutcome[]): string {
       const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
       const waits = mine.map((o) => o.reader?.longestMs ?? 0);
       lines.push(
-        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
+        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${mine.filter((o) => o.capturedBy === 'trigger').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
           `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} |`,
       );
     }

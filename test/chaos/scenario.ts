@@ -62,12 +62,29 @@ export interface SeedOutcome {
   alter: string;
   faults: string[];
   seconds: number;
+  /** The change source the copy used, seen on the table when it started (capture triggers or none); null without a copy. */
+  capturedBy: ChangeSource | null;
+}
+
+export type ChangeSource = 'stream' | 'trigger';
+
+/** What migrate is told (--capture, absent: its default) and the source its copy must then use. */
+export interface CaptureExpectation {
+  flag?: CaptureMode;
+  expect: ChangeSource;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `capture`, when given, is passed to migrate as --capture. */
-export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number, mode: PathMode = 'copy', capture?: CaptureMode): Promise<SeedOutcome> {
+/** `capture.flag`, when given, is passed to migrate as --capture; a copy that used another source than `capture.expect` fails. */
+export async function runSeed(
+  db: ChaosDb,
+  cli: string,
+  seed: number,
+  rows: number,
+  mode: PathMode = 'copy',
+  capture: CaptureExpectation = { expect: 'stream' },
+): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
   const table = makeTable(root.fork(1), db.kind);
@@ -75,6 +92,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const faults = root.fork(3);
   let took: SeedOutcome['took'] = null;
   let reader: ReaderReport | null = null;
+  let capturedBy: ChangeSource | null = null;
   const outcome = (verdict: Verdict, reason: string, applied: string[]): SeedOutcome => ({
     engine: db.kind,
     seed,
@@ -86,6 +104,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     alter,
     faults: applied,
     seconds: (Date.now() - began) / 1000,
+    capturedBy,
   });
 
   const failedSetup = await createAndFill(db, table, rows, root.fork(4));
@@ -111,7 +130,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const args = [
     'migrate',
     ...(mode === 'copy' ? ['--force-copy'] : []),
-    ...(capture ? ['--capture', capture] : []),
+    ...(capture.flag ? ['--capture', capture.flag] : []),
     '--url',
     db.url,
     '--table',
@@ -133,6 +152,8 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   ];
   let first: Exit;
   let last: Exit;
+  // Trigger capture's triggers are on the table from before the copy until the cut-over; the stream leaves none.
+  let seen: Promise<ChangeSource | Error> | null = null;
   try {
     const taken = (phase: string) => {
       if (phase === 'in-place') took = 'in-place';
@@ -141,6 +162,10 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     first = await cliRun(cli, args, (phase, pid) => {
       taken(phase);
       if (phase !== 'copy') return null;
+      seen ??= db.triggers(TABLE).then(
+        (found) => (found.length ? 'trigger' : 'stream'),
+        (error: Error) => error,
+      );
       if (plan.killSession !== null) {
         timers.push(
           setTimeout(
@@ -179,6 +204,14 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     reader = await watch.stop();
   }
   if (load.transactions === 0) applied.push('no write transaction succeeded');
+  const source = seen ? await (seen as Promise<ChangeSource | Error>) : null;
+  if (source instanceof Error) return outcome('FAIL', `tester: could not see the copy's change source: ${source.message}`, applied);
+  capturedBy = source;
+  const wrongSource =
+    source !== null && source !== capture.expect
+      ? `the copy used the ${source === 'trigger' ? 'triggers' : 'stream'}, not the ${capture.expect === 'trigger' ? 'triggers' : 'stream'}`
+      : null;
+  if (wrongSource) return outcome('FAIL', wrongSource, applied);
   const blocked = readerBlocked(db.kind, took, reader, last.parts);
 
   if (last.code === 0) {
