@@ -143,7 +143,7 @@ function migrate(
 interface Outcome {
   run: number;
   killed: boolean;
-  /** The change source seen during the copy: capture triggers on the table, or none (the stream). */
+  /** The change source seen when the copy started: capture triggers on the table, or none (the stream); null when not seen. */
   captured: Capture | null;
   exit: number | null;
   differences: number;
@@ -153,9 +153,13 @@ interface Outcome {
 
 async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promise<Outcome> {
   await db.seed(args.rows);
-  let seen: Promise<Capture> | null = null;
+  let seen: Promise<Capture | null> | null = null;
   // Trigger capture creates its triggers before the copy and removes them at the cut-over.
-  const look = () => void (seen ??= db.triggers(TABLE).then((n) => (n > 0 ? 'trigger' : 'stream')));
+  const look = () =>
+    void (seen ??= db.triggers(TABLE).then(
+      (n) => (n > 0 ? 'trigger' : 'stream'),
+      () => null,
+    ));
   const load = new Workload(db, args.rows, args.rate);
   load.start();
   const began = Date.now();
@@ -179,7 +183,7 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     await load.stop();
   }
   const seconds = (Date.now() - began) / 1000;
-  const captured = seen ? await (seen as Promise<Capture>) : null;
+  const captured = seen ? await (seen as Promise<Capture | null>) : null;
   if (exit !== 0) return { run, killed, captured, exit, differences: -1, note, seconds };
   await db.alterMirror();
   const differences = await db.differences(TABLE, MIRROR);
@@ -282,7 +286,7 @@ async function main(): Promise<number> {
 }
 
 function verdict(o: Outcome, expected: Capture): string {
-  if (o.captured !== expected) return `WRONG SOURCE (${o.captured ?? 'copy never started'}, not ${expected})`;
+  if (o.captured !== expected) return `WRONG SOURCE (${o.captured ?? 'not seen: no copy, or the query failed'}, not ${expected})`;
   if (o.exit !== 0) return `FAILED (exit ${o.exit})`;
   return o.differences ? `DIFFERS (${o.differences} rows)` : 'equal';
 }
