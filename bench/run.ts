@@ -28,7 +28,8 @@ const USAGE = `usage: npm run bench -- [options]
                            set with SET GLOBAL on the primary and put back afterwards
   --quick                  small and short: 100000 rows, 5 s baseline, 1 s settle
   --tools LIST             comma-separated subset of shadowcut,pt-osc,gh-ost,pg_repack,alter,floor (default: all
-                           for the engine; gh-ost only with GHOST_BIN=<path to a gh-ost binary>)
+                           for the engine; gh-ost only with GHOST_BIN=<path to a gh-ost binary>); also
+                           shadowcut-stream and shadowcut-trigger (--capture stream / trigger), only when named
   --modes LIST             idle,load (default both)
   --load-rate N            application writes per second, all connections together (default 200)
   --load-connections N     application connections (default 4)
