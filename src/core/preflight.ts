@@ -1,5 +1,6 @@
 import { checkpointCommand, decodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { MigrateConfig } from './config.js';
+import { backoffMs, sleep } from './backoff.js';
 import { UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import type { Settings } from './run-state.js';
@@ -42,10 +43,22 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   const checks = await migration.checks({ resuming: checkpoint !== null });
   if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
-  const proof = checkpoint ? null : await proveMapping(migration, null);
+  const proof = checkpoint ? null : await provedAgainOnLostSessions(engine, () => proveMapping(migration, null));
 
   const probes = await checkedProbes((replicas) => migration.openProbes(replicas), config, settings);
   return { migration, checks, checkpoint, proof, probes };
+}
+
+/** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */
+async function provedAgainOnLostSessions<T>(engine: Engine, prove: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await prove();
+    } catch (error) {
+      if (attempt >= 4 || !engine.isTransient(error)) throw error;
+      await sleep(backoffMs(attempt, 250));
+    }
+  }
 }
 
 /**

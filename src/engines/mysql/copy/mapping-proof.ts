@@ -1,3 +1,4 @@
+import { isTransientMysqlError } from '../server/connect.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
@@ -33,9 +34,12 @@ export async function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: strin
       () => null,
       (error: Error) => error,
     );
+    // A lost session is not the data's fault: the proof is tried again, not reported as the ALTER failing.
+    if (copied && isTransientMysqlError(copied)) throw copied;
     try {
       await conn.query(`ALTER TABLE ${qualified(plan.database, a)} ${alter}`);
     } catch (error) {
+      if (isTransientMysqlError(error)) throw error;
       throw new UserError(
         `the ALTER fails on the table's rows (a native ALTER would stop the same way): ${(error as Error).message.replaceAll(a, plan.table)}`,
       );

@@ -211,7 +211,9 @@ const TRANSIENT_CODES = new Set([
 
 /** A dropped connection, a restarting server, or a deadlock: the same step can simply be tried again. */
 export function isTransientMysqlError(error: unknown): boolean {
-  const e = error as { code?: string; fatal?: boolean };
+  const e = error as { code?: string; fatal?: boolean; message?: string };
+  // mysql2's words (no code) for a statement sent on a connection the server already closed, e.g. a killed session's.
+  if (e.code === undefined && /Can't add new command when connection is in closed state/.test(e.message ?? '')) return true;
   return TRANSIENT_CODES.has(e.code ?? '') || (e.fatal === true && e.code !== 'ER_ACCESS_DENIED_ERROR');
 }
 

@@ -4,7 +4,7 @@ import { UserError } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/types.js';
 import { EXACT_TEXT } from './checksum.js';
-import { asUser, dialect, errorCode, ident, inRolledBackTransaction, qualified, type Client } from '../server/connect.js';
+import { asUser, dialect, errorCode, ident, inRolledBackTransaction, isTransientPgError, qualified, type Client } from '../server/connect.js';
 import { copyInto } from './copy.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -62,6 +62,8 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
       () => null,
       (error: Error) => error,
     );
+    // A lost session is not the data's fault: the proof is tried again, not reported as the ALTER failing.
+    if (copied && isTransientPgError(copied)) throw copied;
     if (copied) await client.query('ROLLBACK TO SAVEPOINT copy');
     await serverAlter(client, a, alter, d, true);
     if (copied) throw new UserError(`the copy fails on rows the ALTER converts: ${copied.message}`);
@@ -87,7 +89,7 @@ async function serverAlter(client: Client, probe: string, alter: string, d: PgDe
   try {
     await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
   } catch (error) {
-    if (errorCode(error) === '55P03') throw error;
+    if (errorCode(error) === '55P03' || isTransientPgError(error)) throw error;
     const message = (error as Error).message.replaceAll(`${d.name}__pa`, d.name).replaceAll(`${d.name}__pb`, d.name);
     throw new UserError(onRows ? `the ALTER fails on the table's rows (a native ALTER would stop the same way): ${message}` : `the ALTER fails: ${message}`);
   }
