@@ -152,7 +152,7 @@ export function postgresDatabase(shared?: pg.Pool): Database {
     },
     engine: () => createPostgresEngine(pgUrl()),
     async drop(...tables) {
-      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
     },
     series: (rows) => `SELECT generate_series(1, ${rows}) AS g`,
@@ -162,7 +162,8 @@ export function postgresDatabase(shared?: pg.Pool): Database {
       names(
         `SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'
          UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $2
-         UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2`,
+         UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2
+         UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE $2`,
         [`${like(table)}\\_\\_%`, `shadowcut\\_${like(table)}\\_%`],
       ),
     indexes: (table) => names('SELECT indexname FROM pg_indexes WHERE tablename = $1', [table]),

@@ -13,6 +13,7 @@ import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
 import { preparePgContract } from './commands/contract.js';
 import { dropStream } from './capture/logical/source.js';
+import { PgTriggerLog } from './capture/trigger/log.js';
 import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
@@ -105,7 +106,14 @@ class PostgresEngine implements Engine, PgServer {
     const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
     if (slots.length) dropped.push(`replication slot ${names.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
     if (pubs.length) dropped.push(`publication ${names.publication}`);
+    const capture = new PgTriggerLog(this.pool, schema, name, []);
+    const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
+    if (triggers.length) dropped.push(`capture trigger(s) ${triggers.map((t) => t.name).join(', ')} on ${schema}.${name}`);
+    const { rows: logs } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.log)]);
+    if (logs[0].e === 't') dropped.push(`${schema}.${names.log}`);
     if (options.dryRun) return dropped;
+    // The triggers first: until they are gone every write to the table goes through them.
+    await capture.uninstall();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;
