@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Private database servers for shadowcut's tests and demo.
 #
-#   scripts/servers.sh up     start (or reuse) MariaDB primary+replica and PostgreSQL primary+standby
+#   scripts/servers.sh up     start (or reuse) MariaDB primary+replica and PostgreSQL primary+standby,
+#                             plus a MariaDB and a PostgreSQL "as they come" (no binlog, wal_level=replica)
 #   scripts/servers.sh down   stop them and remove the state dir
 #   scripts/servers.sh env    print the sourceable env file if the servers answer, else exit 1
 #
@@ -31,6 +32,7 @@ JSON_FILE="$STATE_DIR/servers.json"
 MY_DIR="$STATE_DIR/mysql"
 MY_P_DATA="$MY_DIR/primary"; MY_P_SOCK="$MY_DIR/primary.sock"; MY_P_PID="$MY_DIR/primary.pid"; MY_P_LOG="$MY_DIR/primary.log"
 MY_R_DATA="$MY_DIR/replica"; MY_R_SOCK="$MY_DIR/replica.sock"; MY_R_PID="$MY_DIR/replica.pid"; MY_R_LOG="$MY_DIR/replica.log"
+MY_PL_DATA="$MY_DIR/plain"; MY_PL_SOCK="$MY_DIR/plain.sock"; MY_PL_PID="$MY_DIR/plain.pid"; MY_PL_LOG="$MY_DIR/plain.log"
 
 # As root, the servers run as the postgres OS user (initdb and postgres refuse root) and mariadbd
 # with --user=root; as anyone else, both run as that user.
@@ -43,12 +45,14 @@ set_pg_paths() { # set_pg_paths <dir>
   PG_DIR="$1"  # owned by the postgres OS user when root
   PG_P_DATA="$PG_DIR/primary"; PG_P_LOG="$PG_DIR/primary.log"
   PG_S_DATA="$PG_DIR/standby"; PG_S_LOG="$PG_DIR/standby.log"
+  PG_PL_DATA="$PG_DIR/plain"; PG_PL_LOG="$PG_DIR/plain.log"
 }
 set_pg_paths "$(cat "$DATA_ROOT_FILE" 2>/dev/null || echo "$STATE_DIR")/pg"
 
 DB_NAME=shadowcut_test
 DB_USER=shadowcut
 DB_PASS=shadowcut
+# On the plain servers the same name is a table owner's login: no replication privileges, no superuser.
 
 log() { printf '[servers] %s\n' "$*" >&2; }
 
@@ -208,7 +212,7 @@ pid_is_ours() { # pid_is_ours <pid> <datadir>
 # MariaDB
 # ---------------------------------------------------------------------------------------
 
-start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>
+launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>; sets LAUNCHED_PID
   local data=$1 port=$2 sock=$3 pidf=$4 logf=$5; shift 5
   # --no-defaults: the system my.cnf belongs to the system instance (its port, socket and
   # datadir). setsid + redirects: detach completely so the server neither dies with the
@@ -222,15 +226,23 @@ start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <e
     --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
     --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-connections=500 \
-    --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
-    --log-slave-updates=ON --gtid-strict-mode=OFF \
+    --innodb-flush-log-at-trx-commit=2 \
     "$@" </dev/null >>"$logf" 2>&1 9>&- &
   # Non-interactive bash doesn't make background jobs group leaders, so setsid execs in
   # place and $! is mariadbd itself; it rewrites the same pid into this file.
-  echo $! >"$pidf"
-  wait_until "MariaDB on port $port" "$logf" "$!" my_root "$sock" -e 'SELECT 1'
+  LAUNCHED_PID=$!
+  echo "$LAUNCHED_PID" >"$pidf"
 }
+
+start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>
+  launch_mariadbd "$@"
+  wait_until "MariaDB on port $2" "$5" "$LAUNCHED_PID" my_root "$3" -e 'SELECT 1'
+}
+
+# What the primary and replica run with beyond the defaults; the plain server, a MariaDB as it
+# comes (log_bin OFF, binlog_format MIXED), gets none of it.
+STREAM_SERVER_ARGS=(--max-connections=500 --sync-binlog=0 --binlog-format=ROW --binlog-row-image=FULL
+  --binlog-row-metadata=FULL --log-slave-updates=ON --gtid-strict-mode=OFF)
 
 # MariaDB 10.8+ replicates an ALTER as START/COMMIT ALTER, which replicas with parallel threads
 # run alongside other events: shadowcut's index build after the copy then lags no replica.
@@ -287,9 +299,15 @@ start_mysql() {
     --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
     >"$MY_DIR/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$MY_DIR/install-db.log"
   cp -a "$MY_P_DATA" "$MY_R_DATA"
+  cp -a "$MY_P_DATA" "$MY_PL_DATA"
+
+  # Started first and waited for last: it boots while the primary and replica do.
+  log "MariaDB: starting plain server (no binlog) on 127.0.0.1:$MY_PL_PORT"
+  launch_mariadbd "$MY_PL_DATA" "$MY_PL_PORT" "$MY_PL_SOCK" "$MY_PL_PID" "$MY_PL_LOG"
+  local plain_pid=$LAUNCHED_PID
 
   log "MariaDB: starting primary on 127.0.0.1:$MY_P_PORT"
-  start_mariadbd "$MY_P_DATA" "$MY_P_PORT" "$MY_P_SOCK" "$MY_P_PID" "$MY_P_LOG" \
+  start_mariadbd "$MY_P_DATA" "$MY_P_PORT" "$MY_P_SOCK" "$MY_P_PID" "$MY_P_LOG" "${STREAM_SERVER_ARGS[@]}" \
     --server-id=1 --log-bin=primary-bin \
     --event-scheduler=ON --innodb-buffer-pool-size=1G $(two_phase_alter)
   # Created after log_bin is on, so these statements are in the binlog and reach the replica.
@@ -300,7 +318,7 @@ start_mysql() {
 
   log "MariaDB: starting replica on 127.0.0.1:$MY_R_PORT"
   # Replica keeps its own binlog (log_slave_updates) so tools can also tail a replica.
-  start_mariadbd "$MY_R_DATA" "$MY_R_PORT" "$MY_R_SOCK" "$MY_R_PID" "$MY_R_LOG" \
+  start_mariadbd "$MY_R_DATA" "$MY_R_PORT" "$MY_R_SOCK" "$MY_R_PID" "$MY_R_LOG" "${STREAM_SERVER_ARGS[@]}" \
     --server-id=2 --log-bin=replica-bin --relay-log=replica-relay-bin \
     --read-only=ON --innodb-buffer-pool-size=256M --slave-parallel-threads=2
   # Empty gtid_slave_pos + slave_pos = "from the start of the primary's binlog history".
@@ -310,6 +328,15 @@ start_mysql() {
       MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
     START SLAVE;" || fail "CHANGE MASTER/START SLAVE failed on the MariaDB replica" "$MY_R_LOG"
   wait_until "MariaDB replica to replicate $DB_NAME" "$MY_R_LOG" "" replica_running
+
+  wait_until "MariaDB plain server on port $MY_PL_PORT" "$MY_PL_LOG" "$plain_pid" my_root "$MY_PL_SOCK" -e 'SELECT 1'
+  # What a table owner has: everything on its database, nothing on replication. PROCESS as the
+  # primary's user has it (it lets shadowcut read InnoDB's ids to prove a change in place).
+  my_root "$MY_PL_SOCK" -e "
+    CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
+    CREATE DATABASE $DB_NAME;
+    GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'%';
+    GRANT PROCESS ON *.* TO '$DB_USER'@'%';" || fail "could not create user/database on the plain MariaDB" "$MY_PL_LOG"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -373,6 +400,7 @@ start_pg() {
   if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale=C.UTF-8; fi
   pg initdb -D "$PG_P_DATA" --auth=trust -U postgres --encoding=UTF8 --locale="$locale" --no-sync \
     >"$PG_DIR/initdb.log" 2>&1 || fail "initdb failed" "$PG_DIR/initdb.log"
+  cp -a "$PG_P_DATA" "$PG_PL_DATA"
 
   # Appended last so these win over initdb's defaults; the standby inherits them via the
   # base backup and only overrides its port.
@@ -409,6 +437,24 @@ EOF
   log "PostgreSQL: starting standby on 127.0.0.1:$PG_S_PORT"
   pg_start "$PG_S_DATA" "$PG_S_LOG" standby
   wait_until "PostgreSQL standby to stream from the primary" "$PG_S_LOG" "" standby_ready
+
+  # As it comes (wal_level=replica, shared_buffers 128MB, ...), but without the durability a test needs not.
+  cat >>"$PG_PL_DATA/postgresql.conf" <<EOF
+
+# --- shadowcut private test server, as it comes ---
+port = $PG_PL_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DIR'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+  log "PostgreSQL: starting plain server (wal_level=replica) on 127.0.0.1:$PG_PL_PORT"
+  pg_start "$PG_PL_DATA" "$PG_PL_LOG" "plain server"
+  # A table owner's login: owns the database, and so (PostgreSQL 15+) may create in its public schema.
+  psql_at "$PG_PL_PORT" postgres "CREATE ROLE $DB_USER LOGIN NOSUPERUSER NOREPLICATION PASSWORD '$DB_PASS'" >/dev/null &&
+    psql_at "$PG_PL_PORT" postgres "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null ||
+    fail "could not create role/database on the plain PostgreSQL" "$PG_PL_LOG"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -420,10 +466,14 @@ all_answer() {
   # shellcheck source=/dev/null
   source "$PORTS_FILE"
   [[ -n ${PG_BIN:-} && -x $PG_BIN/psql ]] || return 1
+  # A state dir from before the plain servers has no ports for them: not all up.
+  [[ -n ${MY_PL_PORT:-} && -n ${PG_PL_PORT:-} ]] || return 1
   my_answers "$MY_P_PORT" >/dev/null 2>&1 &&
     my_answers "$MY_R_PORT" >/dev/null 2>&1 &&
+    my_answers "$MY_PL_PORT" >/dev/null 2>&1 &&
     pg_answers "$PG_P_PORT" 2>/dev/null &&
-    pg_answers "$PG_S_PORT" 2>/dev/null
+    pg_answers "$PG_S_PORT" 2>/dev/null &&
+    pg_answers "$PG_PL_PORT" 2>/dev/null
 }
 
 stop_all() {
@@ -435,8 +485,10 @@ stop_all() {
   # Replicas first, so they don't spend the primary's shutdown retrying connections.
   term_mariadbd "$MY_R_DATA" "$MY_R_PID"
   term_mariadbd "$MY_P_DATA" "$MY_P_PID"
+  term_mariadbd "$MY_PL_DATA" "$MY_PL_PID"
   pg_stop "$PG_S_DATA"
   pg_stop "$PG_P_DATA"
+  pg_stop "$PG_PL_DATA"
   wait_mariadbd_stopped
 }
 
@@ -460,6 +512,8 @@ write_env() {
   local myr="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_R_PORT/$DB_NAME"
   local pgp="postgres://postgres@127.0.0.1:$PG_P_PORT/$DB_NAME"
   local pgs="postgres://postgres@127.0.0.1:$PG_S_PORT/$DB_NAME"
+  local mypl="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_PL_PORT/$DB_NAME"
+  local pgpl="postgres://$DB_USER:$DB_PASS@127.0.0.1:$PG_PL_PORT/$DB_NAME"
   cat >"$ENV_FILE.tmp" <<EOF
 export SHADOWCUT_MYSQL_URL=$my
 export SHADOWCUT_MYSQL_REPLICA_URL=$myr
@@ -467,9 +521,11 @@ export SHADOWCUT_PG_URL=$pgp
 export SHADOWCUT_PG_STANDBY_URL=$pgs
 export SHADOWCUT_MYSQL_SOCKET=$MY_P_SOCK
 export SHADOWCUT_MYSQL_REPLICA_SOCKET=$MY_R_SOCK
+export SHADOWCUT_MYSQL_PLAIN_URL=$mypl
+export SHADOWCUT_PG_PLAIN_URL=$pgpl
 EOF
-  printf '{"mysqlUrl":"%s","mysqlReplicaUrl":"%s","pgUrl":"%s","pgStandbyUrl":"%s"}\n' \
-    "$my" "$myr" "$pgp" "$pgs" >"$JSON_FILE.tmp"
+  printf '{"mysqlUrl":"%s","mysqlReplicaUrl":"%s","pgUrl":"%s","pgStandbyUrl":"%s","mysqlPlainUrl":"%s","pgPlainUrl":"%s"}\n' \
+    "$my" "$myr" "$pgp" "$pgs" "$mypl" "$pgpl" >"$JSON_FILE.tmp"
   # Written last and atomically: their presence is what marks a complete `up`.
   mv "$JSON_FILE.tmp" "$JSON_FILE"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -515,13 +571,15 @@ cmd_up() {
   # Unix socket paths are limited to ~107 bytes; the longest one we create is the PG lock file.
   local longest="$PG_DIR/.s.PGSQL.99999.lock"
   ((${#longest} < 100)) || fail "state dir path too long for unix sockets: $STATE_DIR (set SHADOWCUT_SERVERS_DIR to a shorter path)"
-  ports=$(pick_ports 4) || fail "could not find 4 free loopback ports"
-  read -r MY_P_PORT MY_R_PORT PG_P_PORT PG_S_PORT <<<"$ports"
+  ports=$(pick_ports 6) || fail "could not find 6 free loopback ports"
+  read -r MY_P_PORT MY_R_PORT MY_PL_PORT PG_P_PORT PG_S_PORT PG_PL_PORT <<<"$ports"
   cat >"$PORTS_FILE" <<EOF
 MY_P_PORT=$MY_P_PORT
 MY_R_PORT=$MY_R_PORT
+MY_PL_PORT=$MY_PL_PORT
 PG_P_PORT=$PG_P_PORT
 PG_S_PORT=$PG_S_PORT
+PG_PL_PORT=$PG_PL_PORT
 PG_BIN=$PG_BIN
 EOF
 

@@ -1,9 +1,10 @@
 // Vitest globalSetup: gives the test run a private MariaDB primary+replica and PostgreSQL
-// primary+standby (scripts/servers.sh), and hands their URLs to test workers through
+// primary+standby, and a MariaDB and a PostgreSQL as they come (no binlog, wal_level=replica)
+// (scripts/servers.sh), and hands their URLs to test workers through
 // process.env. Vitest builds each worker's env from the main process's process.env when it
 // starts running tests, which is after this setup has run, so plain assignment reaches them.
 //
-// - All four SHADOWCUT_*_URL already set: nothing is started (CI or a developer pointing
+// - All six SHADOWCUT_*_URL already set: nothing is started (CI or a developer pointing
 //   tests at their own servers).
 // - Servers of this checkout already up (e.g. `scripts/servers.sh up` by hand, or another
 //   run): reused, and left running afterwards because we didn't start them.
@@ -24,6 +25,8 @@ const URL_VARS = {
   SHADOWCUT_MYSQL_REPLICA_URL: 'mysqlReplicaUrl',
   SHADOWCUT_PG_URL: 'pgUrl',
   SHADOWCUT_PG_STANDBY_URL: 'pgStandbyUrl',
+  SHADOWCUT_MYSQL_PLAIN_URL: 'mysqlPlainUrl',
+  SHADOWCUT_PG_PLAIN_URL: 'pgPlainUrl',
 } as const;
 type UrlVar = keyof typeof URL_VARS;
 

@@ -130,12 +130,16 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
     }
   });
 
-  it('binlog_format other than ROW', async () => {
+  it('binlog_format STATEMENT: refused for the stream, and for the triggers too (the copy reads in READ COMMITTED)', async () => {
     await db.query("SET GLOBAL binlog_format = 'STATEMENT'");
     try {
-      const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+      const r = runCli(['migrate', '--force-copy', '--capture', 'stream', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/binlog_format is STATEMENT/);
+      const auto = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT']);
+      expect(auto.code).not.toBe(0);
+      expect(auto.stdout).toMatch(/changes: triggers recording keys into a log table \(the binlog is unavailable: binlog_format is STATEMENT/);
+      expect(auto.stderr).toMatch(/binlog_format is STATEMENT, in which the server cannot log the copy's READ COMMITTED writes/);
     } finally {
       await db.query("SET GLOBAL binlog_format = 'ROW'");
     }

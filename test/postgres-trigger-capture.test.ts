@@ -4,6 +4,7 @@ import { migrate } from '../src/core/migrate/runner.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { PgTriggerLog } from '../src/engines/postgres/capture/trigger/log.js';
 import { openEnginePool } from '../src/engines/postgres/server/connect.js';
+import { parsePgUrl } from '../src/engines/postgres/server/target.js';
 import { expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { runCli } from './support/mysql.js';
@@ -55,7 +56,7 @@ describe('trigger capture (PostgreSQL)', () => {
   }
 
   const captureTriggers = async (t: string) =>
-    (await db.query(`SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname LIKE 'shadowcut\\_capture%' ORDER BY 1`, [t])).map(
+    (await db.query(`SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname LIKE '%\\_\\_t_' ORDER BY 1`, [t])).map(
       (r) => `${String(r[0])}:${String(r[1])}`,
     );
   const inShadow = async (t: string, where: string) => Number((await db.query(`SELECT count(*) FROM ${t}__new WHERE ${where}`))[0][0]) > 0;
@@ -82,8 +83,8 @@ describe('trigger capture (PostgreSQL)', () => {
       const migration = migrateOn(db, 'tc_mix', alter, { state }, trigger);
       const run = background(migration);
       // The run follows the table through its triggers (enabled always), not a slot.
-      await waitFor('the capture triggers', async () => (await captureTriggers('tc_mix')).length === 2, run);
-      expect(await captureTriggers('tc_mix')).toEqual(['shadowcut_capture:A', 'shadowcut_capture_truncate:A']);
+      await waitFor('the capture triggers', async () => (await captureTriggers('tc_mix')).length === 4, run);
+      expect(await captureTriggers('tc_mix')).toEqual(['tc_mix__td:A', 'tc_mix__ti:A', 'tc_mix__tt:A', 'tc_mix__tu:A']);
       // Its function, and no slot or publication (which share its name).
       expect((await db.helpers('tc_mix')).filter((h) => h.startsWith('shadowcut_'))).toHaveLength(1);
       await waitFor('the run to end', () => run.settled, null, 120_000);
@@ -255,9 +256,9 @@ describe('trigger capture (PostgreSQL)', () => {
       const crash = await killDuringPhase(args, 'copy', 300);
       expect(crash.killed, `the run ended before the copy (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
       // The dead run's triggers go on logging; a fresh run is refused and told about them.
-      expect(await captureTriggers('tc_kill')).toEqual(['shadowcut_capture:A', 'shadowcut_capture_truncate:A']);
+      expect(await captureTriggers('tc_kill')).toEqual(['tc_kill__td:A', 'tc_kill__ti:A', 'tc_kill__tt:A', 'tc_kill__tu:A']);
       const fresh = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_kill', '--alter', alter, '--execute']);
-      expect(fresh.stderr).toMatch(/left a checkpoint.*capture trigger\(s\) shadowcut_capture, shadowcut_capture_truncate are still on public\.tc_kill/);
+      expect(fresh.stderr).toMatch(/left a checkpoint.*; capture trigger public\.tc_kill__ti of an earlier run is still on the table, logging every write/);
       const result = await migrateOn(db, 'tc_kill', alter, { resume: true });
       expect(result.resumed).toBe(true);
       expect(result.checksumRounds).toBe(1); // nothing missed: verification had nothing to repair
@@ -322,7 +323,7 @@ describe('trigger capture (PostgreSQL)', () => {
     await db.query(create('tc_left'));
     await db.query(`INSERT INTO tc_left SELECT g, g, 'x' FROM generate_series(1, 100) g`);
     // A run that died after making its capture (and before its first checkpoint).
-    const enginePool = await openEnginePool(pgUrl());
+    const { pool: enginePool } = await openEnginePool(parsePgUrl(pgUrl(), 'url'));
     try {
       await new PgTriggerLog(enginePool, 'public', 'tc_left', ['id']).install(1000);
     } finally {
@@ -331,11 +332,10 @@ describe('trigger capture (PostgreSQL)', () => {
     await pool.query(`UPDATE tc_left SET qty = 0 WHERE id = 1`);
     expect(Number((await db.query('SELECT count(*) FROM tc_left__log'))[0][0])).toBe(1);
     const dry = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_left', '--alter', alter]);
-    expect(dry.stdout + dry.stderr).toMatch(
-      /shadowcut cleanup --table public\.tc_left \(capture trigger\(s\) shadowcut_capture, shadowcut_capture_truncate, log public\.tc_left__log\)/,
-    );
+    expect(dry.stdout).toMatch(/capture trigger public\.tc_left__ti of an earlier run is still on the table, logging every write/);
+    expect(dry.stdout).toMatch(/shadowcut cleanup --url \.\.\. --table public\.tc_left \(the capture triggers and the log public\.tc_left__log\)/);
     const cleaned = db.cli(['cleanup', '--url', '$URL', '--table', 'tc_left']);
-    expect(cleaned.stdout).toContain('capture trigger(s) shadowcut_capture, shadowcut_capture_truncate on public.tc_left');
+    for (const e of ['ti', 'tu', 'td', 'tt']) expect(cleaned.stdout).toContain(`public.tc_left__${e} (capture trigger)`);
     expect(cleaned.stdout).toContain('public.tc_left__log');
     expect(await captureTriggers('tc_left')).toEqual([]);
     expect(await db.helpers('tc_left')).toEqual([]);

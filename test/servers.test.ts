@@ -1,5 +1,5 @@
 // Proves the topology scripts/servers.sh promises: binlog/WAL configured for change capture,
-// and writes on each primary reaching its replica.
+// writes on each primary reaching its replica, and the plain servers as they come.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrateOn, plainDatabases, useDatabase } from './support/fixture.js';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -136,6 +137,57 @@ describe('PostgreSQL primary and standby', () => {
   });
 });
 
+describe('the plain MariaDB, as it comes', () => {
+  const db = useDatabase(plainDatabases[0].open);
+
+  it("has no binlog, and its user has a table owner's privileges but none for replication", async () => {
+    expect(await db.query('SELECT @@log_bin, @@binlog_format')).toEqual([['0', 'MIXED']]);
+    const global = await db.query(
+      'SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT("\'", REPLACE(CURRENT_USER(), \'@\', "\'@\'"), "\'")',
+    );
+    expect(global).toEqual([['PROCESS']]);
+    const onDatabase = (await db.query('SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE TABLE_SCHEMA = DATABASE()')).flat();
+    expect(onDatabase).toEqual(expect.arrayContaining(['CREATE', 'DROP', 'ALTER', 'INDEX', 'TRIGGER', 'LOCK TABLES']));
+  });
+
+  it('has no replica for a test to use', () => {
+    expect(() => db.replica).toThrow('the plain MariaDB has no replica');
+  });
+});
+
+describe('the plain PostgreSQL, as it comes', () => {
+  const db = useDatabase(plainDatabases[1].open);
+
+  it('runs at wal_level=replica, as a role that owns the database but is neither superuser nor REPLICATION', async () => {
+    expect(
+      await db.query(
+        `SELECT current_setting('wal_level'), pg_is_in_recovery(), r.rolsuper, r.rolreplication, pg_get_userbyid(d.datdba) = current_user
+           FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+      ),
+    ).toEqual([['replica', 'f', 'f', 'f', 't']]);
+  });
+
+  it('has no standby for a test to use', () => {
+    expect(() => db.replica).toThrow('the plain PostgreSQL has no standby');
+  });
+});
+
+// Today's behaviour, which trigger capture (issue 23) is to change: then this test changes with it.
+describe.each(plainDatabases)('$name', ({ kind, open }) => {
+  const table = 'plain_refused';
+  const db = useDatabase(open, table);
+  const refusal = { mysql: /binary logging is off/, postgres: /wal_level is replica; set wal_level = logical/ }[kind];
+
+  it('refuses --capture stream for want of a change stream, changing nothing (auto takes triggers: trigger-capture.test.ts)', async () => {
+    await db.drop(table);
+    await db.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, v INT)`);
+    await db.query(`INSERT INTO ${table} SELECT g, g FROM (${db.series(100)}) s`);
+    await expect(migrateOn(db, table, 'ADD COLUMN w INT', {}, { request: { capture: 'stream' } })).rejects.toThrow(refusal);
+    expect(await db.helpers(table)).toEqual([]);
+    expect(await db.query(`SELECT count(*) FROM ${table}`)).toEqual([['100']]);
+  });
+});
+
 describe('scripts/servers.sh in a clone inside a private (0700) directory', () => {
   // Like a clone in root's home on Debian: the postgres OS user cannot reach it.
   const home = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-private-'));
@@ -149,7 +201,7 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('starts all four servers, and down removes everything it made', async () => {
+  it('starts all six servers, and down removes everything it made', async () => {
     expect(statSync(home).mode & 0o777).toBe(0o700);
     mkdirSync(path.dirname(script), { recursive: true });
     copyFileSync(fileURLToPath(new URL('../scripts/servers.sh', import.meta.url)), script);
@@ -161,8 +213,14 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
     await client.connect();
     expect((await client.query('SELECT pg_is_in_recovery() AS r')).rows[0].r).toBe(true);
     await client.end();
-    const conn = await mysql.createConnection(urls.mysqlUrl);
-    await conn.end();
+    for (const url of [urls.mysqlUrl, urls.mysqlPlainUrl]) {
+      const conn = await mysql.createConnection(url);
+      await conn.end();
+    }
+    const plain = new pg.Client({ connectionString: urls.pgPlainUrl });
+    await plain.connect();
+    expect((await plain.query(`SELECT current_setting('wal_level') AS w`)).rows[0].w).toBe('replica');
+    await plain.end();
     const dataRoot = process.getuid?.() === 0 ? readFileSync(path.join(clone, '.servers', 'data-root'), 'utf8').trim() : null;
     if (dataRoot) expect(dataRoot).toMatch(/^\/var\/tmp\/shadowcut-servers\./);
 

@@ -1,5 +1,17 @@
 import type { Engine } from '../../src/core/types.js';
 
+/** A server's URL as the vitest global setup (or the caller) put it in the environment. */
+export function serverUrl(variable: string): string {
+  const url = process.env[variable];
+  if (!url) throw new Error(`${variable} is not set; the vitest global setup starts the servers`);
+  return url;
+}
+
+/** Which server of an engine a fixture opens: the one with the change stream (default), or the plain one, as it comes. */
+export interface ServerChoice {
+  plain: true;
+}
+
 /**
  * One shape for both engines, so a scenario is written once and run for each with
  * `describe.each(databases)`. SQL in a scenario sticks to what both dialects accept; where they
@@ -36,7 +48,7 @@ export interface Database {
   cli(args: string[]): { code: number | null; stdout: string; stderr: string };
   /** As `cli`, without blocking the test's own sessions: for a run while the test's writers write. */
   cliAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
-  /** The replica (MariaDB) or standby (PostgreSQL) that follows this server. */
+  /** The replica (MariaDB) or standby (PostgreSQL) that follows this server. The plain servers have none: reading it throws. */
   readonly replica: Replica;
   close(): Promise<void>;
 }

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
+import { freePort } from './free-port.js';
 
 /**
  * A MariaDB of its own for a test that needs server settings the shared servers cannot have (such
@@ -75,14 +75,4 @@ export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb
     }
   }
   return { url: (database) => `mysql://shadowcut:shadowcut@127.0.0.1:${port}/${database}`, root, stop };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -53,3 +53,12 @@ export const databases = [
   { name: 'MariaDB', kind: 'mysql', open: () => mysqlDatabase() },
   { name: 'PostgreSQL', kind: 'postgres', open: () => postgresDatabase() },
 ] as const;
+
+/**
+ * The servers as they come, for `describe.each(plainDatabases)`: no binlog, `wal_level=replica`, and
+ * a login with a table owner's privileges (no replication, no superuser). They have no replica.
+ */
+export const plainDatabases = [
+  { name: 'MariaDB (no binlog)', kind: 'mysql', open: () => mysqlDatabase({ plain: true }) },
+  { name: 'PostgreSQL (wal_level=replica)', kind: 'postgres', open: () => postgresDatabase({ plain: true }) },
+] as const;

@@ -4,23 +4,16 @@ import mysql from 'mysql2/promise';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/types.js';
-import type { Database } from './database.js';
+import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
 
-export function mysqlUrl(): string {
-  const url = process.env.SHADOWCUT_MYSQL_URL;
-  if (!url) throw new Error('SHADOWCUT_MYSQL_URL is not set; the vitest global setup starts the servers');
-  return url;
-}
-
-export function mysqlReplicaUrl(): string {
-  const url = process.env.SHADOWCUT_MYSQL_REPLICA_URL;
-  if (!url) throw new Error('SHADOWCUT_MYSQL_REPLICA_URL is not set; the vitest global setup starts the servers');
-  return url;
-}
+export const mysqlUrl = () => serverUrl('SHADOWCUT_MYSQL_URL');
+export const mysqlReplicaUrl = () => serverUrl('SHADOWCUT_MYSQL_REPLICA_URL');
+/** A MariaDB as it comes: no binlog, and a user with a table owner's privileges only. */
+export const mysqlPlainUrl = () => serverUrl('SHADOWCUT_MYSQL_PLAIN_URL');
 
 /** A pool that keeps values exact, like shadowcut's own connections. */
-export function adminPool(): mysql.Pool {
-  const u = new URL(mysqlUrl());
+export function adminPool(url = mysqlUrl()): mysql.Pool {
+  const u = new URL(url);
   return mysql.createPool({
     host: u.hostname,
     port: Number(u.port),
@@ -115,21 +108,39 @@ export async function tableChecksum(db: mysql.Pool, table: string): Promise<stri
   return String(r.Checksum);
 }
 
-/** The MariaDB primary as a fixture `Database`, on `shared` if given (then left open by close()). */
-export function mysqlDatabase(shared?: mysql.Pool): Database {
+/**
+ * The MariaDB primary as a fixture `Database`, on a `shared` pool if given (then left open by
+ * close()); with `{ plain: true }` the plain MariaDB, which has no replica.
+ */
+export function mysqlDatabase(from?: mysql.Pool | ServerChoice): Database {
+  const plain = from !== undefined && 'plain' in from;
+  const shared = plain ? undefined : from;
+  const url = plain ? mysqlPlainUrl : mysqlUrl;
   let own: mysql.Pool | null = null;
   let replicaPool: mysql.Pool | null = null;
-  const db = () => shared ?? (own ??= adminPool());
-  const replica = () => (replicaPool ??= mysql.createPool({ uri: mysqlReplicaUrl(), connectionLimit: 2 }));
+  const db = () => shared ?? (own ??= adminPool(url()));
+  const replicaConnections = () => (replicaPool ??= mysql.createPool({ uri: mysqlReplicaUrl(), connectionLimit: 2 }));
   const run = async (on: mysql.Pool | mysql.PoolConnection, sql: string, values?: unknown[]) => {
     const [rows] = await on.query({ sql, values, rowsAsArray: true });
     return Array.isArray(rows) ? (rows as unknown[][]) : [];
   };
   const names = async (sql: string, values: unknown[]) => (await run(db(), sql, values)).map((r) => String(r[0])).sort();
+  const replica: Replica = {
+    get url() {
+      return mysqlReplicaUrl();
+    },
+    pause: async () => void (await replicaConnections().query('STOP SLAVE SQL_THREAD')),
+    async resume() {
+      await replicaConnections().query('START SLAVE SQL_THREAD');
+      const [[primary]] = await db().query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS pos');
+      const [[waited]] = await replicaConnections().query<mysql.RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, 60) AS r', [primary.pos]);
+      if (Number(waited.r) !== 0) throw new Error('the replica did not catch up within 60 s');
+    },
+  };
   return {
     kind: 'mysql',
     get url() {
-      return mysqlUrl();
+      return url();
     },
     query: (sql, values) => run(db(), sql, values),
     param: () => '?',
@@ -137,9 +148,9 @@ export function mysqlDatabase(shared?: mysql.Pool): Database {
       const conn = await db().getConnection();
       return { query: (sql, values) => run(conn, sql, values), release: () => conn.release() };
     },
-    engine: () => createMysqlEngine(mysqlUrl()),
+    engine: () => createMysqlEngine(url()),
     async drop(...tables) {
-      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]);
+      const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       await db().query(`DROP TABLE IF EXISTS ${all.map((t) => `\`${t}\``).join(', ')}`);
     },
     series: (rows) => `SELECT seq AS g FROM seq_1_to_${rows}`,
@@ -151,19 +162,11 @@ export function mysqlDatabase(shared?: mysql.Pool): Database {
       ]),
     indexes: async (table) => [...new Set((await run(db(), `SHOW INDEX FROM \`${table}\``)).map((r) => String(r[2])))].sort(),
     killSession: async (id) => void (await db().query(`KILL ${Number(id)}`)),
-    cli: (args) => runCli(args, mysqlUrl()),
-    cliAsync: (args) => runCliAsync(args, mysqlUrl()),
-    replica: {
-      get url() {
-        return mysqlReplicaUrl();
-      },
-      pause: async () => void (await replica().query('STOP SLAVE SQL_THREAD')),
-      async resume() {
-        await replica().query('START SLAVE SQL_THREAD');
-        const [[primary]] = await db().query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS pos');
-        const [[waited]] = await replica().query<mysql.RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, 60) AS r', [primary.pos]);
-        if (Number(waited.r) !== 0) throw new Error('the replica did not catch up within 60 s');
-      },
+    cli: (args) => runCli(args, url()),
+    cliAsync: (args) => runCliAsync(args, url()),
+    get replica() {
+      if (plain) throw new Error('the plain MariaDB has no replica');
+      return replica;
     },
     async close() {
       await own?.end();

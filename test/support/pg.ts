@@ -2,27 +2,20 @@ import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position } from '../../src/core/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
-import type { Database } from './database.js';
+import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
 import { runCli, runCliAsync } from './mysql.js';
 import { MirrorWorkload, type Statement } from './workload.js';
 
-export const pgUrl = () => {
-  const value = process.env.SHADOWCUT_PG_URL;
-  if (!value) throw new Error('SHADOWCUT_PG_URL is not set; the vitest global setup starts the servers');
-  return value;
-};
+export const pgUrl = () => serverUrl('SHADOWCUT_PG_URL');
+export const pgStandbyUrl = () => serverUrl('SHADOWCUT_PG_STANDBY_URL');
+/** A PostgreSQL as it comes: wal_level=replica, and a role that owns the database but is neither superuser nor REPLICATION. */
+export const pgPlainUrl = () => serverUrl('SHADOWCUT_PG_PLAIN_URL');
 
 // Values as the server's text on the test side too, so the comparison is not blurred by JS types.
 const raw = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
-export const pgStandbyUrl = () => {
-  const value = process.env.SHADOWCUT_PG_STANDBY_URL;
-  if (!value) throw new Error('SHADOWCUT_PG_STANDBY_URL is not set; the vitest global setup starts the servers');
-  return value;
-};
-
-export function pgPool(): pg.Pool {
-  return new pg.Pool({ connectionString: pgUrl(), max: 12, types: raw });
+export function pgPool(url = pgUrl()): pg.Pool {
+  return new pg.Pool({ connectionString: url, max: 12, types: raw });
 }
 
 export async function migratePg(
@@ -127,11 +120,17 @@ export async function migrateUnderWrites(
   return { result, stats: load.stats };
 }
 
-/** The PostgreSQL primary as a fixture `Database`, on `shared` if given (then left open by close()). */
-export function postgresDatabase(shared?: pg.Pool): Database {
+/**
+ * The PostgreSQL primary as a fixture `Database`, on a `shared` pool if given (then left open by
+ * close()); with `{ plain: true }` the plain PostgreSQL, which has no standby.
+ */
+export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
+  const plain = from !== undefined && 'plain' in from;
+  const shared = plain ? undefined : from;
+  const url = plain ? pgPlainUrl : pgUrl;
   let own: pg.Pool | null = null;
   let standbyPool: pg.Pool | null = null;
-  const db = () => shared ?? (own ??= pgPool());
+  const db = () => shared ?? (own ??= pgPool(url()));
   const standby = () => (standbyPool ??= new pg.Pool({ connectionString: pgStandbyUrl(), max: 2 }));
   const run = async (on: pg.Pool | pg.PoolClient, text: string, values?: unknown[]) => {
     const result: pg.QueryResult | pg.QueryResult[] = await on.query({ text, values, rowMode: 'array' });
@@ -139,10 +138,27 @@ export function postgresDatabase(shared?: pg.Pool): Database {
   };
   const names = async (text: string, values: unknown[]) => (await run(db(), text, values)).map((r) => String(r[0])).sort();
   const like = (table: string) => table.replaceAll('_', '\\_');
+  const replica: Replica = {
+    get url() {
+      return pgStandbyUrl();
+    },
+    pause: async () => void (await standby().query('SELECT pg_wal_replay_pause()')),
+    async resume() {
+      await standby().query('SELECT pg_wal_replay_resume()');
+      const { rows } = await db().query('SELECT pg_current_wal_lsn() AS lsn');
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const { rows: replayed } = await standby().query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn]);
+        if (replayed[0].done) return;
+        if (Date.now() > deadline) throw new Error('the standby did not catch up within 60 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
   return {
     kind: 'postgres',
     get url() {
-      return pgUrl();
+      return url();
     },
     query: (sql, values) => run(db(), sql, values),
     param: (n) => `$${n}`,
@@ -150,7 +166,7 @@ export function postgresDatabase(shared?: pg.Pool): Database {
       const client = await db().connect();
       return { query: (sql, values) => run(client, sql, values), release: () => client.release() };
     },
-    engine: () => createPostgresEngine(pgUrl()),
+    engine: () => createPostgresEngine(url()),
     async drop(...tables) {
       const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
@@ -168,24 +184,11 @@ export function postgresDatabase(shared?: pg.Pool): Database {
       ),
     indexes: (table) => names('SELECT indexname FROM pg_indexes WHERE tablename = $1', [table]),
     killSession: async (id) => void (await db().query('SELECT pg_terminate_backend($1)', [id])),
-    cli: (args) => runCli(args, pgUrl()),
-    cliAsync: (args) => runCliAsync(args, pgUrl()),
-    replica: {
-      get url() {
-        return pgStandbyUrl();
-      },
-      pause: async () => void (await standby().query('SELECT pg_wal_replay_pause()')),
-      async resume() {
-        await standby().query('SELECT pg_wal_replay_resume()');
-        const { rows } = await db().query('SELECT pg_current_wal_lsn() AS lsn');
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          const { rows: replayed } = await standby().query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [rows[0].lsn]);
-          if (replayed[0].done) return;
-          if (Date.now() > deadline) throw new Error('the standby did not catch up within 60 s');
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      },
+    cli: (args) => runCli(args, url()),
+    cliAsync: (args) => runCliAsync(args, url()),
+    get replica() {
+      if (plain) throw new Error('the plain PostgreSQL has no standby');
+      return replica;
     },
     async close() {
       await own?.end();

@@ -11,9 +11,18 @@ import type { Engine, Migration, MigrationRequest, Plan } from '../../core/types
 import { openClaim } from './server/claim.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { prepareMysqlContract } from './commands/contract.js';
-import { createPool, describeConnectError, isTransientMysqlError, parseMysqlUrl, serverZone, type MysqlTarget, type ServerZone } from './server/connect.js';
+import {
+  createPool,
+  describeConnectError,
+  isTransientMysqlError,
+  parseMysqlUrl,
+  serverZone,
+  settleMysqlTarget,
+  type MysqlTarget,
+  type ServerZone,
+} from './server/connect.js';
 import { dropSentry } from './cutover/cutover.js';
-import { tableExists } from './schema/inspect.js';
+import { existingTriggers, tableExists } from './schema/inspect.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
@@ -23,7 +32,9 @@ import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
-  const target = parseMysqlUrl(url);
+  const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
+    throw describeConnectError(error, url);
+  });
   const pool = createPool(target);
   let version: string;
   let zone: ServerZone;
@@ -111,13 +122,20 @@ export class MysqlEngine implements Engine, MysqlServer {
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const names = helperNames(this.fold(table).split('.').pop()!);
     const database = this.target.database;
-    const tables = [names.shadow, names.state, names.heartbeat, ...(options.dropOld ? [names.old] : [])];
+    const tables = [names.shadow, names.state, names.heartbeat, names.log, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
+    // Trigger names are the database's: a dead run's are found on the original or, after its swap, on the old table.
+    const triggers = await existingTriggers(this.pool, database, Object.values(names.captureTriggers));
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
-    if (options.dryRun) return found.map((name) => `${database}.${name}`);
+    if (options.dryRun) return [...triggers.map((name) => `${database}.${name} (capture trigger)`), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
+    // First: each slows every write to the table until it is gone.
+    for (const name of triggers) {
+      await this.pool.query(`DROP TRIGGER IF EXISTS ${qualified(database, name)}`);
+      dropped.push(`${database}.${name} (capture trigger)`);
+    }
     if (await dropSentry(this.pool, database, names.old)) dropped.push(`${database}.${names.old} (sentry)`);
     for (const name of found) {
       if (name === names.old && dropped.length && dropped[0].endsWith('(sentry)')) continue;

@@ -14,8 +14,11 @@ import type {
   ProbeComparison,
   Probes,
   Session,
+  ChangeSource,
 } from '../../core/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
+import { MysqlTriggerLog } from './capture/trigger/log.js';
+import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
@@ -43,7 +46,7 @@ export interface MysqlServer {
 export class MysqlMigration implements Migration {
   private readonly copier: Copier;
   private readonly p: MysqlPlan;
-  readonly changes: BinlogSource;
+  readonly changes: ChangeSource;
   private checkpointTable = false;
 
   constructor(
@@ -52,7 +55,10 @@ export class MysqlMigration implements Migration {
   ) {
     this.p = plan.detail;
     this.copier = new Copier(this.p, server.flavor);
-    this.changes = new BinlogSource(server.target, server.zone, server.pool, this.p);
+    this.changes =
+      this.p.log === undefined
+        ? new BinlogSource(server.target, server.zone, server.pool, this.p)
+        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, this.p));
   }
 
   private get pool(): Pool {
@@ -120,6 +126,7 @@ export class MysqlMigration implements Migration {
   async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     const p = this.p;
     const names = helperNames(p.table);
+    await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
     for (const name of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, p.database, name);
     const drop: string[] = [];

@@ -8,6 +8,7 @@ import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
+import { isCertificateError } from '../../core/tls.js';
 import type { ChangeStream, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
@@ -20,12 +21,14 @@ import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
 import { readState } from './server/state.js';
+import { parsePgUrl, type PgTarget } from './server/target.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
-  const pool = await openEnginePool(url).catch((error: Error) => {
-    throw new UserError(`cannot connect to PostgreSQL: ${error.message}`);
+  const targets = parsePgUrl(url, '--url');
+  const { target, pool } = await openEnginePool(targets).catch((error: Error) => {
+    throw new UserError(`cannot connect to PostgreSQL: ${isCertificateError(error) ? 'TLS: ' : ''}${error.message}`);
   });
-  return new PostgresEngine(url, pool);
+  return new PostgresEngine(target, pool);
 }
 
 class PostgresEngine implements Engine, PgServer {
@@ -34,7 +37,7 @@ class PostgresEngine implements Engine, PgServer {
   readonly history: PostgresHistory;
 
   constructor(
-    readonly url: string,
+    readonly target: PgTarget,
     readonly pool: pg.Pool,
   ) {
     this.history = new PostgresHistory(pool);
@@ -46,7 +49,7 @@ class PostgresEngine implements Engine, PgServer {
   }
 
   openClaim(table: string): Promise<ClaimSession> {
-    return openClaim(this.url, this.qualify(table));
+    return openClaim(this.target, this.qualify(table));
   }
 
   classifyAlter(table: string, alter: string): Promise<AlterClassification> {
@@ -64,7 +67,7 @@ class PostgresEngine implements Engine, PgServer {
   }
 
   diskSpace(): Promise<DiskSpace> {
-    return pgDiskSpace(this.pool, this.url);
+    return pgDiskSpace(this.pool, this.target.url);
   }
 
   async prepare(request: MigrationRequest): Promise<Migration> {
@@ -108,7 +111,7 @@ class PostgresEngine implements Engine, PgServer {
     if (pubs.length) dropped.push(`publication ${names.publication}`);
     const capture = new PgTriggerLog(this.pool, schema, name, []);
     const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
-    if (triggers.length) dropped.push(`capture trigger(s) ${triggers.map((t) => t.name).join(', ')} on ${schema}.${name}`);
+    dropped.push(...triggers.map((t) => `${schema}.${t.name} (capture trigger)`));
     const { rows: logs } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.log)]);
     if (logs[0].e === 't') dropped.push(`${schema}.${names.log}`);
     if (options.dryRun) return dropped;

@@ -36,10 +36,11 @@ import { LogicalSource } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import type { ChangeSource } from '../../core/migrate/change-source.js';
+import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */
 export interface PgServer {
-  url: string;
+  target: PgTarget;
   pool: pg.Pool;
   streams: Set<ChangeStream>;
   stopStreams(): Promise<void>;
@@ -68,7 +69,7 @@ export class PostgresMigration implements Migration {
       this.changes = new TriggerSource(this.triggerLog);
     } else {
       this.triggerLog = null;
-      this.changes = new LogicalSource(server.url, server.pool, this.d, this.copier.gate, server.streams);
+      this.changes = new LogicalSource(server.target, server.pool, this.d, this.copier.gate, server.streams);
     }
   }
 

@@ -1,57 +1,20 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/check.js';
-import type { CheckResult } from '../../../core/types.js';
+import { binlogVerdicts, binlogVariables } from '../capture/binlog/readiness.js';
 import type { MysqlCheckContext } from './context.js';
 
-/** Changes are followed through the binlog: every row event must carry the whole row, uncompressed. */
+/** Changes are followed through the binlog: every row event must carry the whole row, uncompressed. Trigger capture needs none of it. */
 export const binlog: Check<MysqlCheckContext> = {
   name: 'binlog settings',
-  async run({ pool }) {
-    const vars = await variables(pool);
-    const results: CheckResult[] = [
-      verdict('log_bin', vars.log_bin === 'ON' || vars.log_bin === '1', 'binlog on', 'binary logging is off: start the server with log_bin'),
-      verdict(
-        'binlog_format',
-        vars.binlog_format === 'ROW',
-        'ROW',
-        `binlog_format is ${vars.binlog_format}: SET GLOBAL binlog_format = 'ROW' (and in the server config)`,
-      ),
-      verdict(
-        'binlog_row_image',
-        vars.binlog_row_image === 'FULL',
-        'FULL',
-        `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`,
-      ),
-    ];
-    // Only where the server has the variable.
-    if (vars.binlog_transaction_compression !== undefined) {
-      results.push(
-        verdict(
-          'binlog_transaction_compression',
-          vars.binlog_transaction_compression !== 'ON',
-          'off',
-          'binlog_transaction_compression is ON; the binlog reader cannot decode compressed transactions: SET GLOBAL binlog_transaction_compression = OFF',
-        ),
-      );
-    }
-    if (vars.binlog_row_value_options !== undefined) {
-      results.push(
-        verdict(
-          'binlog_row_value_options',
-          !/PARTIAL_JSON/i.test(vars.binlog_row_value_options),
-          'full JSON images',
-          "binlog_row_value_options is PARTIAL_JSON: SET GLOBAL binlog_row_value_options = ''",
-        ),
-      );
-    }
-    return results;
+  async run({ pool, plan }) {
+    if (plan.log === undefined) return binlogVerdicts(pool);
+    // The copy reads in READ COMMITTED, which InnoDB cannot log as statements.
+    const vars = await binlogVariables(pool);
+    const statements = (vars.log_bin === 'ON' || vars.log_bin === '1') && vars.binlog_format === 'STATEMENT';
+    return verdict(
+      'binlog',
+      !statements,
+      'not read: changes are captured by triggers',
+      "binlog_format is STATEMENT, in which the server cannot log the copy's READ COMMITTED writes: SET GLOBAL binlog_format = 'MIXED' or 'ROW'",
+    );
   },
 };
-
-async function variables(pool: Pool): Promise<Record<string, string>> {
-  const [rows] = await pool.query<RowDataPacket[]>(
-    `SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin','binlog_format','binlog_row_image',
-      'binlog_transaction_compression','binlog_row_value_options')`,
-  );
-  return Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
-}

@@ -27,7 +27,7 @@ export const foreignKeys: Check<MysqlCheckContext> = {
         'cascading foreign keys',
         cascadingInto.length === 0,
         'none',
-        `${t} has foreign keys whose changes cascade into it (${cascadingInto.join(', ')}); cascaded changes are not in the binlog: drop them for the migration, make them RESTRICT, or use a blocking ALTER`,
+        `${t} has foreign keys whose changes cascade into it (${cascadingInto.join(', ')}); cascaded changes are neither in the binlog nor seen by triggers: drop them for the migration, make them RESTRICT, or use a blocking ALTER`,
       ),
     ];
   },

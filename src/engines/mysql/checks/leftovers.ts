@@ -1,6 +1,6 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { checkpointLeftOver } from '../../../core/checkpoint.js';
-import { tableExists } from '../schema/inspect.js';
+import { existingTriggers, tableExists } from '../schema/inspect.js';
 import { helperNames } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import type { MysqlCheckContext } from './context.js';
@@ -14,23 +14,29 @@ export const leftovers: Check<MysqlCheckContext> = {
   async run({ pool, plan, resuming }) {
     if (resuming) return verdict('leftovers', true, "resuming: the interrupted run's helper tables are reused", '');
     const { database, table } = plan;
-    const { shadow, old, state, heartbeat } = helperNames(table);
+    const { shadow, old, state, heartbeat, log, captureTriggers } = helperNames(table);
     if (await tableExists(pool, database, state)) {
       return verdict('leftovers', false, '', checkpointLeftOver(`${database}.${table}`));
     }
     const found: string[] = [];
-    for (const helper of [shadow, old, heartbeat]) if (await tableExists(pool, database, helper)) found.push(helper);
+    for (const helper of [shadow, old, heartbeat, log]) if (await tableExists(pool, database, helper)) found.push(helper);
+    const triggers = await existingTriggers(pool, database, Object.values(captureTriggers));
     return verdict(
       'leftovers',
-      found.length === 0,
-      'no helper tables of an earlier run',
-      found
-        .map(
+      found.length + triggers.length === 0,
+      'no helper tables or capture triggers of an earlier run',
+      [
+        ...triggers.map(
+          (name) =>
+            `capture trigger ${database}.${name} of an earlier run is still on the table, logging every write: ` +
+            `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
+        ),
+        ...found.map(
           (helper) =>
             `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
             `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
-        )
-        .join('; '),
+        ),
+      ].join('; '),
     );
   },
 };

@@ -5,7 +5,7 @@ import type { MysqlCheckContext } from './context.js';
 export const privileges: Check<MysqlCheckContext> = {
   name: 'privileges',
   async run({ pool, plan }) {
-    const missing = await missingPrivileges(pool, plan.database);
+    const missing = await missingPrivileges(pool, plan.database, plan.log === undefined);
     return verdict('privileges', missing.length === 0, 'granted', privilegesRefusal(missing, plan.database));
   },
 };

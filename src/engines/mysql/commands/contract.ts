@@ -8,7 +8,7 @@ import { contractChecks } from '../checks/contract/index.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { describeExisting, tableExists, uniqueKey, type MysqlColumn, type TableShape } from '../schema/inspect.js';
-import { lockTables, withDeadline } from '../server/lock.js';
+import { lockTables, quickDdl } from '../server/lock.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified } from '../server/sql.js';
 
@@ -44,7 +44,7 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
     drop(lockTimeoutMs) {
       if (dropped.kind === 'table') {
         const sql = backupName ? `RENAME TABLE ${name} TO ${qualified(database, backupName)}` : `DROP TABLE ${name}`;
-        return quick(target, pool, sql, lockTimeoutMs).then(() => (backupName ? 'RENAME TABLE' : 'DROP TABLE'));
+        return quickDdl(target, pool, sql, lockTimeoutMs).then(() => (backupName ? 'RENAME TABLE' : 'DROP TABLE'));
       }
       const clause = dropped.kind === 'column' ? dropped.columns.map((c) => `DROP COLUMN ${ident(c)}`).join(', ') : `DROP INDEX ${ident(dropped.index.name)}`;
       if (backup) return dropWithBackup(target, pool, backup, `ALTER TABLE ${name} ${clause}`, lockTimeoutMs);
@@ -164,7 +164,7 @@ function columnBackup(
     for (const name of [...created]) {
       const sql = `DROP TRIGGER IF EXISTS ${qualified(database, name)}`;
       if (timeoutMs === undefined) await conn.query(sql);
-      else await quick(target, pool, sql, timeoutMs);
+      else await quickDdl(target, pool, sql, timeoutMs);
       created.splice(created.indexOf(name), 1);
     }
   };
@@ -179,7 +179,12 @@ function columnBackup(
         );
       tableMade = true;
       for (const t of triggers.filter((x) => !created.includes(x.name))) {
-        await quick(target, pool, `CREATE TRIGGER ${qualified(database, t.name)} AFTER ${t.event} ON ${source} FOR EACH ROW ${bodies[t.event]}`, lockTimeoutMs);
+        await quickDdl(
+          target,
+          pool,
+          `CREATE TRIGGER ${qualified(database, t.name)} AFTER ${t.event} ON ${source} FOR EACH ROW ${bodies[t.event]}`,
+          lockTimeoutMs,
+        );
         created.push(t.name);
       }
     },
@@ -219,17 +224,6 @@ function columnBackup(
   };
 }
 
-/** A metadata-only statement (DROP/RENAME TABLE), given the lock for at most `timeoutMs` (see withDeadline). */
-async function quick(target: MysqlTarget, pool: Pool, sql: string, timeoutMs: number): Promise<void> {
-  const conn = await connectOne(target);
-  try {
-    await withDeadline(conn, pool, sql, timeoutMs);
-  } finally {
-    // A watchdog's KILL QUERY may still be on its way: this connection runs nothing else.
-    conn.destroy();
-  }
-}
-
 /**
  * The backup made final: LOCK TABLES ... WRITE (the wait bounded as for any DROP), the capture's
  * triggers dropped and the columns dropped on that connection, then UNLOCK. Only ALGORITHM=INSTANT:
@@ -265,7 +259,7 @@ const NOT_SUPPORTED = new Set(['ER_ALTER_OPERATION_NOT_SUPPORTED', 'ER_ALTER_OPE
  */
 async function inPlace(target: MysqlTarget, pool: Pool, alter: string, timeoutMs: number): Promise<string> {
   try {
-    await quick(target, pool, `${alter}, ALGORITHM=INSTANT`, timeoutMs);
+    await quickDdl(target, pool, `${alter}, ALGORITHM=INSTANT`, timeoutMs);
     return 'ALGORITHM=INSTANT';
   } catch (error) {
     if (!NOT_SUPPORTED.has((error as { code?: string }).code ?? '')) throw error;

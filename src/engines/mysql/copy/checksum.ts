@@ -28,7 +28,13 @@ export async function openConsistentView(
   const readers = [await connectOne(target), await connectOne(target), await connectOne(target)] as const;
   try {
     for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-    await lockTables(locker, pool, `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE`, lockTimeoutMs);
+    const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} READ`;
+    await lockTables(
+      locker,
+      pool,
+      `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE${log}`,
+      lockTimeoutMs,
+    );
     try {
       await catchUp(new LockedSession(locker));
       for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');

@@ -33,7 +33,9 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     await renamer.query('SET SESSION lock_wait_timeout = 30');
     await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
     await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
-    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE`, options.lockTimeoutMs);
+    // The capture log is read on the locker (MySQL write-locks it with the original, for the triggers).
+    const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} WRITE`;
+    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE${log}`, options.lockTimeoutMs);
     const lockedAt = performance.now();
     await options.catchUp(new LockedSession(locker));
     await carryAutoIncrement(locker, plan);

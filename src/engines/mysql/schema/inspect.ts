@@ -1,4 +1,4 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
 import { qualified } from '../server/sql.js';
 
@@ -23,7 +23,7 @@ export interface TableShape {
   indexes: MysqlIndex[];
 }
 
-type Queryable = Pool | PoolConnection;
+type Queryable = Pool | PoolConnection | Connection;
 
 /** Columns and indexes via SHOW statements, which also work on TEMPORARY tables (the ALTER probe). */
 export async function describeTable(db: Queryable, database: string, table: string): Promise<TableShape> {
@@ -139,6 +139,15 @@ export async function readTriggers(db: Pool, database: string, table: string): P
 export async function triggerExists(db: Pool, database: string, name: string): Promise<boolean> {
   const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?', [database, name]);
   return rows.length > 0;
+}
+
+/** Which of these trigger names exist in the database. */
+export async function existingTriggers(db: Pool, database: string, names: string[]): Promise<string[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
+    [database, names],
+  );
+  return rows.map((r) => String(r.name));
 }
 
 /** An existing base table's shape; one line of refusal for a missing table or a view. */

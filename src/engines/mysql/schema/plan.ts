@@ -9,6 +9,8 @@ import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from '../commands/
 import { describeTable, readTriggers, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
 import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from '../server/sql.js';
+import { binlogProblems } from '../capture/binlog/readiness.js';
+import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 
 export interface ColumnPair {
   source: string;
@@ -45,6 +47,8 @@ export interface MysqlPlan {
   shadowShape: TableShape;
   /** Dropped from the shadow when it is created, built after the copy (empty when not deferring). */
   deferredIndexes: DeferredIndex[];
+  /** Trigger capture: the log table its triggers write the changed keys into (absent when the binlog is read). */
+  log?: string;
   /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
   autoIncrementGiven?: boolean;
 }
@@ -62,6 +66,9 @@ export function helperNames(table: string) {
     old: `${table}__old`,
     state: `${table}__state`,
     heartbeat: `${table}__hb`,
+    // Trigger capture: the log of changed keys, and its triggers (trigger names are per database).
+    log: `${table}__log`,
+    captureTriggers: { INSERT: `${table}__ti`, UPDATE: `${table}__tu`, DELETE: `${table}__td` },
     // The mapping proof's pair, and the one the in-place classification and plan's sample use.
     probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
   };
@@ -79,7 +86,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   }
   // Without what the probe needs there is no plan to check, so the probe's refusal names every
   // missing privilege; with it, the ones only the run needs are the privileges check's.
-  const missing = await missingPrivileges(pool, database);
+  const missing = await missingPrivileges(pool, database, false);
   if (missing.some((p) => PROBE_PRIVILEGES.includes(p))) throw new UserError(privilegesRefusal(missing, database));
   const { shadow, old, state } = helperNames(table);
   // The probe is named after the shadow: too long a name leaves nothing to try the ALTER on.
@@ -91,6 +98,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
+  const capture = chooseCapture(
+    request.capture ?? 'auto',
+    'the binlog',
+    request.capture === 'auto' || !request.capture ? await binlogProblems(pool, database) : [],
+  );
   const detail: MysqlPlan = {
     database,
     table,
@@ -107,6 +119,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     shadowShape,
     deferredIndexes: deferral?.defer ? deferrable : [],
     autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
+    ...(capture.kind === 'trigger' ? { log: helperNames(table).log } : {}),
   };
   const kept = new Set(columns.map((c) => c.target.toLowerCase()));
   const sources = new Set(columns.map((c) => c.source.toLowerCase()));
@@ -117,7 +130,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     alter: request.alter,
     keyColumns: key.columns,
     estimatedRows: facts.estimatedRows,
+    capture,
     summary: [
+      describeCapture(capture),
       `key: ${key.index} (${key.columns.join(', ')})`,
       `copied columns: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
       `new columns (default values): ${

@@ -31,10 +31,18 @@ export async function grantsOn(pool: Queryable, database: string): Promise<Set<s
   return new Set([...global, ...db].map((r) => String(r.p)));
 }
 
-export async function missingPrivileges(pool: Pool, database: string): Promise<string[]> {
+/** What the run needs on the database; `stream` adds what reading the binlog needs (trigger capture needs only TRIGGER, already listed). */
+export async function missingPrivileges(pool: Pool, database: string, stream: boolean): Promise<string[]> {
   const have = await grantsOn(pool, database);
   if (have === null) return [];
   const missing = NEEDED_ON_DB.filter((p) => !have.has(p));
+  if (stream) return [...missing, ...missingReplicationPrivileges(have)];
+  // Trigger capture sees a TRUNCATE of the table (which fires no trigger) only in InnoDB's table ids.
+  return have.has('PROCESS') ? missing : [...missing, 'PROCESS (globally: trigger capture reads InnoDB table ids)'];
+}
+
+export function missingReplicationPrivileges(have: Set<string>): string[] {
+  const missing: string[] = [];
   if (!have.has('REPLICATION SLAVE')) missing.push('REPLICATION SLAVE');
   if (!have.has('REPLICATION CLIENT') && !have.has('BINLOG MONITOR')) missing.push('REPLICATION CLIENT (BINLOG MONITOR on MariaDB)');
   return missing;

@@ -1,6 +1,7 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError } from '../../../core/errors.js';
 import type { Session } from '../../../core/types.js';
+import { connectOne, type MysqlTarget } from './connect.js';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
 const LOCK_WAIT = /^Waiting for .*\b(?:lock|flush)$/i;
@@ -71,5 +72,16 @@ export class LockedSession implements Session {
   readonly id: string;
   constructor(readonly conn: Connection) {
     this.id = `mysql-thread-${conn.threadId}`;
+  }
+}
+
+/** A metadata-only statement (CREATE/DROP TRIGGER, DROP/RENAME TABLE), given the lock for at most `timeoutMs` (see withDeadline). */
+export async function quickDdl(target: MysqlTarget, pool: Pool, sql: string, timeoutMs: number): Promise<void> {
+  const conn = await connectOne(target);
+  try {
+    await withDeadline(conn, pool, sql, timeoutMs);
+  } finally {
+    // A watchdog's KILL QUERY may still be on its way: this connection runs nothing else.
+    conn.destroy();
   }
 }

@@ -3,7 +3,7 @@ import { describeError, UserError } from '../../../core/errors.js';
 import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
 import type { Probes } from '../../../core/types.js';
 import { redactUrl } from '../../../core/secrets.js';
-import { createPool, parseMysqlUrl, type MysqlTarget } from './connect.js';
+import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './connect.js';
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from './sql.js';
@@ -32,11 +32,12 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pic
   if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
-  const targets = replicas.map((url) => ({ name: redactUrl(url), target: replicaTarget(url, plan.database) }));
+  const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: replicaTargets(url, plan.database) }));
+  const settled = await Promise.all(parsed.map(async (r) => ({ name: r.name, target: await settleReplicaTarget(r.targets) })));
   const { heartbeat, stop } = await mysqlHeartbeat(target, pool, plan.database, helperNames(plan.table).heartbeat);
-  const watched: Replica[] = targets.map((r) => ({
+  const watched: Replica[] = settled.map((r) => ({
     name: r.name,
-    pool: createPool({ ...r.target, config: { ...r.target.config, connectTimeout: REPLICA_TIMEOUT_MS } }, 1),
+    pool: createPool(r.target, 1),
     statusSql: 'SHOW REPLICA STATUS',
   }));
   return {
@@ -113,7 +114,7 @@ async function replicationFailure(replica: Replica): Promise<string | null> {
 }
 
 /** A replica URL may leave out the database: a replica holds the primary's. */
-function replicaTarget(url: string, database: string): MysqlTarget {
+function replicaTargets(url: string, database: string): MysqlTarget[] {
   let u: URL;
   try {
     u = new URL(url);
@@ -121,11 +122,12 @@ function replicaTarget(url: string, database: string): MysqlTarget {
     throw new UserError(`--replica is not a valid URL: ${redactUrl(url)}`);
   }
   if (u.pathname === '' || u.pathname === '/') u.pathname = `/${encodeURIComponent(database)}`;
-  try {
-    return parseMysqlUrl(u.toString());
-  } catch (error) {
-    throw new UserError(`--replica ${redactUrl(url)}: ${(error as Error).message.replace(/^--url /, '')}`);
-  }
+  return parseMysqlUrl(u.toString(), `--replica ${redactUrl(url)}:`).map((t) => ({ ...t, config: { ...t.config, connectTimeout: REPLICA_TIMEOUT_MS } }));
+}
+
+/** A replica unreachable now is not a refusal: it reads as unmeasured lag, and with ssl-mode=PREFERRED is tried with TLS. */
+function settleReplicaTarget(targets: MysqlTarget[]): Promise<MysqlTarget> {
+  return settleMysqlTarget(targets).catch(() => targets[0]);
 }
 
 /**

@@ -24,25 +24,26 @@ export const leftovers: Check<PgCheckContext> = {
     );
     const s = rows[0];
     const table = `${t.schema}.${t.name}`;
-    // Named whatever else is left: it slows every write to the table until it is removed.
+    // Named whatever else is left: each slows every write to the table until it is removed.
     const triggers = (await new PgTriggerLog(pool, t.schema, t.name, []).ourTriggers(pool)).filter((x) => x.ours).map((x) => x.name);
-    const capture = triggers.length ? `; its capture trigger(s) ${triggers.join(', ')} are still on ${table} and slow every write to it until then` : '';
+    const stillOn = triggers.map((name) => `capture trigger ${t.schema}.${name} of an earlier run is still on the table, logging every write`);
     if (isTrue(s.state)) {
       const retains = s.slot_retains === null ? '' : ` (its replication slot retains ${s.slot_retains} of WAL)`;
-      return verdict('no leftovers', false, '', checkpointLeftOver(table, retains) + capture);
+      return verdict('no leftovers', false, '', [checkpointLeftOver(table, retains), ...stillOn].join('; '));
     }
     const fixes: string[] = [];
     if (isTrue(s.shadow)) fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}`);
     if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
-    if (triggers.length || isTrue(s.log))
-      fixes.push(`shadowcut cleanup --table ${table} (capture trigger(s) ${triggers.join(', ') || 'none'}, log ${logName})`);
+    if (triggers.length || isTrue(s.log)) fixes.push(`shadowcut cleanup --url ... --table ${table} (the capture triggers and the log ${logName})`);
     return verdict(
       'no leftovers',
       fixes.length === 0,
       'no helper objects from an earlier run',
-      `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`,
+      [...stillOn, `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`].join(
+        '; ',
+      ),
     );
   },
 };

@@ -1,12 +1,13 @@
 import pg from 'pg';
 import type { ClaimSession } from '../../../core/types.js';
+import { pgConfig, type PgTarget } from './target.js';
 
 /**
  * A client of its own, outside the pool, holding a session advisory lock keyed by a hash of the
  * table's name (not its oid, which the swap changes).
  */
-export async function openClaim(url: string, qualifiedTable: string): Promise<ClaimSession> {
-  const client = new pg.Client({ connectionString: url, application_name: 'shadowcut claim' });
+export async function openClaim(target: PgTarget, qualifiedTable: string): Promise<ClaimSession> {
+  const client = new pg.Client(pgConfig(target, { application_name: 'shadowcut claim' }));
   client.on('error', () => {});
   await client.connect();
   const name = `shadowcut:${qualifiedTable}`;

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import type { Dialect } from '../../../core/keyset.js';
 import type { Position, Session } from '../../../core/types.js';
+import { connectFirst, pgConfig, type PgTarget } from './target.js';
 
 declare module 'pg' {
   interface ClientBase {
@@ -32,10 +33,10 @@ export const PINNED_SEARCH_PATH_OPTION = `-c search_path=${PINNED_SEARCH_PATH.re
 /** The search_path each pooled connection would have had; the user's own SQL runs under it (`asUser`). */
 const userPaths = new WeakMap<pg.ClientBase, string>();
 
-function openPool(url: string, userPath: string, synchronousCommit?: string): pg.Pool {
+function openPool(target: PgTarget, userPath: string, synchronousCommit?: string): pg.Pool {
   const settings = [PINNED_SEARCH_PATH_OPTION];
   if (synchronousCommit) settings.push(`-c synchronous_commit=${synchronousCommit}`);
-  const pool = new pg.Pool({ connectionString: url, types: rawText, max: 8, application_name: 'shadowcut', options: settings.join(' ') });
+  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: 8, application_name: 'shadowcut', options: settings.join(' ') }));
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
@@ -51,19 +52,18 @@ function openPool(url: string, userPath: string, synchronousCommit?: string): pg
  * tables, which a failover could not carry on with anyway (the slot stays behind), and under a
  * lock a slow or missing standby would hold the lock without bound. They are still flushed
  * locally, unless the server does not even do that (`off` stays `off`). The user's search_path is
- * read once, on a connection of its own that runs nothing else.
+ * read once, on a connection of its own that runs nothing else; that first connection also settles
+ * how every later one uses TLS.
  */
-export async function openEnginePool(url: string): Promise<pg.Pool> {
-  const first = new pg.Client({ connectionString: url, application_name: 'shadowcut' });
-  first.on('error', () => {});
+export async function openEnginePool(targets: PgTarget[]): Promise<{ target: PgTarget; pool: pg.Pool }> {
+  const { target, client: first } = await connectFirst(targets, { application_name: 'shadowcut' });
   let settings: { s: string; path: string };
   try {
-    await first.connect();
     settings = (await first.query(`SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path`)).rows[0];
   } finally {
     await first.end().catch(() => {});
   }
-  return openPool(url, settings.path, settings.s === 'off' ? undefined : 'local');
+  return { target, pool: openPool(target, settings.path, settings.s === 'off' ? undefined : 'local') };
 }
 
 /**
@@ -211,8 +211,19 @@ export function helperNames(schema: string, name: string) {
     .slice(0, 32);
   const hash = createHash('md5').update(`${schema}.${name}`).digest('hex').slice(0, 8);
   const stream = `shadowcut_${slug}_${hash}`;
-  // The trigger function shares the stream's name: functions have a namespace of their own.
-  return { shadow, old, state: `${name}__state`, heartbeat: `${name}__hb`, log: `${name}__log`, slot: stream, publication: stream, captureFunction: stream };
+  return {
+    shadow,
+    old,
+    state: `${name}__state`,
+    heartbeat: `${name}__hb`,
+    log: `${name}__log`,
+    slot: stream,
+    publication: stream,
+    // Trigger capture: the function shares the stream's name (functions have a namespace of their own);
+    // the triggers are named as MySQL's, one per event (TRUNCATE's is a statement trigger).
+    captureFunction: stream,
+    captureTriggers: [`${name}__ti`, `${name}__tu`, `${name}__td`, `${name}__tt`],
+  };
 }
 
 /** Splits `schema.name` (either part may be double-quoted; unquoted parts fold to lower case as in SQL). */

@@ -1,10 +1,11 @@
 import pg from 'pg';
-import { describeError, UserError } from '../../../core/errors.js';
+import { describeError } from '../../../core/errors.js';
 import { redactUrl } from '../../../core/secrets.js';
 import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
 import type { Probes } from '../../../core/types.js';
 import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from './connect.js';
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
+import { connectFirst, parsePgUrl, pgConfig, type PgTarget } from './target.js';
 import type { PgDetail } from '../schema/plan.js';
 
 /** A standby slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
@@ -28,20 +29,14 @@ export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schem
   if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
-  const names = replicas.map(standbyName);
+  const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: parsePgUrl(url, `--replica ${redactUrl(url)}:`) }));
+  const settled = await Promise.all(parsed.map(async (s) => ({ name: s.name, target: await settleStandbyTarget(s.targets) })));
   const { heartbeat, stop } = await postgresHeartbeat(pool, d.schema, helperNames(d.schema, d.name).heartbeat);
-  const standbys = replicas.map((url, i) => {
-    const standby = new pg.Pool({
-      connectionString: url,
-      max: 1,
-      application_name: 'shadowcut',
-      options: PINNED_SEARCH_PATH_OPTION,
-      connectionTimeoutMillis: STANDBY_TIMEOUT_MS,
-      query_timeout: STANDBY_TIMEOUT_MS,
-    });
+  const standbys = settled.map(({ name, target }) => {
+    const standby = new pg.Pool(pgConfig(target, STANDBY_SETTINGS));
     // A standby going away must not crash the process; the next reading reports it.
     standby.on('error', () => {});
-    return { name: names[i], pool: standby };
+    return { name, pool: standby };
   });
   return {
     replicaLag: () => Promise.all(standbys.map((s) => readLag(s.name, s.pool, heartbeat))),
@@ -90,18 +85,24 @@ async function readLag(name: string, standby: pg.Pool, heartbeat: Heartbeat): Pr
   return { replica: name, lagMs: Date.now() - heartbeat.since };
 }
 
-/** The URL without its password, for messages; refuses anything but a PostgreSQL URL. */
-function standbyName(url: string): string {
-  let u: URL;
+const STANDBY_SETTINGS: pg.PoolConfig = {
+  max: 1,
+  application_name: 'shadowcut',
+  options: PINNED_SEARCH_PATH_OPTION,
+  connectionTimeoutMillis: STANDBY_TIMEOUT_MS,
+  query_timeout: STANDBY_TIMEOUT_MS,
+};
+
+/** A standby unreachable now is not a refusal: it reads as unmeasured lag, and with sslmode=prefer or allow is tried the first way. */
+async function settleStandbyTarget(targets: PgTarget[]): Promise<PgTarget> {
+  if (targets.length === 1) return targets[0];
   try {
-    u = new URL(url);
+    const { target, client } = await connectFirst(targets, STANDBY_SETTINGS);
+    await client.end().catch(() => {});
+    return target;
   } catch {
-    throw new UserError(`--replica is not a valid URL: ${redactUrl(url)}`);
+    return targets[0];
   }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new UserError(`--replica ${redactUrl(url)} must start with postgres:// (or postgresql://) for PostgreSQL`);
-  }
-  return redactUrl(url);
 }
 
 /**

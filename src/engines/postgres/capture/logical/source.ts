@@ -5,13 +5,14 @@ import type { Position } from '../../../../core/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { comparePositions } from '../../server/connect.js';
+import type { PgTarget } from '../../server/target.js';
 import { createSlot, fence, openStream } from './stream.js';
 import type { VisibilityGate } from './visibility.js';
 
 /** Logical decoding (pgoutput) through a publication and a replication slot of the run's own. */
 export class LogicalSource implements ChangeSource {
   constructor(
-    private readonly url: string,
+    private readonly target: PgTarget,
     private readonly pool: pg.Pool,
     private readonly d: PgDetail,
     private readonly gate: VisibilityGate,
@@ -21,7 +22,7 @@ export class LogicalSource implements ChangeSource {
 
   async open(sink: ChangeSink, from: Position | undefined): Promise<ChangeStream> {
     const start = from ?? (await createSlot(this.pool, this.d));
-    const stream = await openStream(this.url, this.d, sink, start, () => fence(this.pool), this.gate);
+    const stream = await openStream(this.target, this.d, sink, start, () => fence(this.pool), this.gate);
     this.streams.add(stream);
     return stream;
   }

@@ -6,6 +6,7 @@ import type { ChangeSink, ChangeStream, Key, Position } from '../../../../core/t
 import { formatLsn, ident, inTransaction, lsnValue, qualified } from '../../server/connect.js';
 import { columnSignature, type PgDetail } from '../../schema/plan.js';
 import type { VisibilityGate } from './visibility.js';
+import { pgConfig, type PgTarget } from '../../server/target.js';
 
 const { LogicalReplicationService, PgoutputPlugin } = replication;
 
@@ -52,7 +53,7 @@ export async function createSlot(pool: pg.Pool, d: PgDetail): Promise<Position> 
 }
 
 export async function openStream(
-  url: string,
+  target: PgTarget,
   d: PgDetail,
   sink: ChangeSink,
   start: Position,
@@ -60,7 +61,7 @@ export async function openStream(
   gate: VisibilityGate,
 ): Promise<ChangeStream> {
   // No automatic acknowledgement and no timer: the slot only moves when the runner says what is applied.
-  const service = new LogicalReplicationService({ connectionString: url, application_name: 'shadowcut' }, { acknowledge: { auto: false, timeoutSeconds: 0 } });
+  const service = new LogicalReplicationService(pgConfig(target, { application_name: 'shadowcut' }), { acknowledge: { auto: false, timeoutSeconds: 0 } });
   const plugin = new RawTextPgoutput({ protoVersion: 1, publicationNames: [d.publication], messages: true });
   let stopped = false;
   let acknowledged = String(start.lsn);

@@ -7,8 +7,8 @@ import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-sour
 import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
 
-/** The row triggers (INSERT, UPDATE, DELETE) and the TRUNCATE statement trigger; names are per table. */
-export const CAPTURE_TRIGGERS = ['shadowcut_capture', 'shadowcut_capture_truncate'] as const;
+/** What each capture trigger (helperNames' `captureTriggers`, in that order) fires on: row triggers, and TRUNCATE per statement. */
+const EVENTS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] as const;
 /** Lock wait of each attempt to drop the triggers (DROP TRIGGER locks out readers too), and attempts. */
 const UNINSTALL_LOCK_TIMEOUT_MS = 1000;
 const UNINSTALL_ATTEMPTS = 30;
@@ -56,11 +56,12 @@ export class PgTriggerLog implements TriggerLog {
       await client.query(this.functionSql(oid));
       // Functions are executable by PUBLIC when made; the triggers need no grant (EXECUTE is checked when one is created).
       await client.query(`REVOKE ALL ON FUNCTION ${this.fn}() FROM PUBLIC`);
-      const [row, truncate] = CAPTURE_TRIGGERS.map(ident);
-      await client.query(`CREATE TRIGGER ${row} AFTER INSERT OR UPDATE OR DELETE ON ${this.table} FOR EACH ROW EXECUTE FUNCTION ${this.fn}()`);
-      await client.query(`CREATE TRIGGER ${truncate} AFTER TRUNCATE ON ${this.table} FOR EACH STATEMENT EXECUTE FUNCTION ${this.fn}()`);
-      // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
-      for (const t of [row, truncate]) await client.query(`ALTER TABLE ${this.table} ENABLE ALWAYS TRIGGER ${t}`);
+      for (const [i, name] of this.names.captureTriggers.entries()) {
+        const each = EVENTS[i] === 'TRUNCATE' ? 'STATEMENT' : 'ROW';
+        await client.query(`CREATE TRIGGER ${ident(name)} AFTER ${EVENTS[i]} ON ${this.table} FOR EACH ${each} EXECUTE FUNCTION ${this.fn}()`);
+        // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
+        await client.query(`ALTER TABLE ${this.table} ENABLE ALWAYS TRIGGER ${ident(name)}`);
+      }
     }).catch((error) => {
       throw asLockTimeout(error, 'creating the capture triggers');
     });
@@ -75,7 +76,7 @@ export class PgTriggerLog implements TriggerLog {
     const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
     if (!present) throw lost(`${this.name} is missing`);
     const triggers = await this.ourTriggers(this.pool);
-    for (const name of CAPTURE_TRIGGERS) {
+    for (const name of this.names.captureTriggers) {
       const t = triggers.find((x) => x.name === name);
       if (!t) throw lost(`trigger ${name} is missing`);
       if (!t.ours) throw lost(`trigger ${name} does not call shadowcut's function ${this.fn}`);
@@ -159,7 +160,7 @@ export class PgTriggerLog implements TriggerLog {
               (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
         WHERE n.nspname = $1 AND c.relname = $2 AND t.tgname = ANY ($4::text[]) ORDER BY t.tgname`,
-      [this.schema, this.tableName, this.names.captureFunction, CAPTURE_TRIGGERS],
+      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers],
     );
     return rows.map((r) => ({ name: String(r.name), ours: isTrue(r.ours), enabled: String(r.enabled) }));
   }

@@ -1,0 +1,83 @@
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from './free-port.js';
+
+/**
+ * A PostgreSQL of its own for a test that needs server settings the shared servers cannot have
+ * (TLS only, say): initdb in a directory of its own, on a free loopback port, stopped and removed
+ * by `stop`. As root it runs as the postgres OS user, as scripts/servers.sh runs it (initdb and
+ * postgres refuse root). `admin` connects over the server's unix socket as the superuser.
+ */
+export interface ExtraPostgres {
+  port: number;
+  dir: string;
+  admin(database?: string): Promise<pg.Client>;
+  stop(): Promise<void>;
+}
+
+export interface ExtraPostgresOptions {
+  /** postgresql.conf lines, appended after initdb's. */
+  settings: string[];
+  /** pg_hba.conf lines for TCP; the unix socket is always trusted, for `admin`. */
+  hba: string[];
+  /** Files copied into the data directory, readable by the server only (a TLS key must be). */
+  files?: string[];
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function binary(name: string): string {
+  const found = spawnSync('sh', ['-c', `command -v ${name} || ls /usr/lib/postgresql/*/bin/${name} 2>/dev/null | tail -1`], { encoding: 'utf8' }).stdout.trim();
+  if (!found) throw new Error(`${name} not found`);
+  return found;
+}
+
+/** A PostgreSQL tool, as the postgres OS user when root, from the server's directory (which that user can read). */
+function pgTool(dir: string, name: string, args: string[]): void {
+  const [command, ...rest] = asRoot ? ['runuser', '-u', 'postgres', '--', binary(name), ...args] : [binary(name), ...args];
+  const run = spawnSync(command, rest, { cwd: dir, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}${run.stdout}`);
+}
+
+export async function startExtraPostgres(options: ExtraPostgresOptions): Promise<ExtraPostgres> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-extra-pg-'));
+  const data = path.join(dir, 'data');
+  const owner = asRoot ? Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout) : process.getuid!();
+  const group = asRoot ? Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout) : process.getgid!();
+  chownSync(dir, owner, group);
+  const port = await freePort();
+  pgTool(dir, 'initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--locale=C', '--no-sync']);
+  for (const file of options.files ?? []) {
+    const copy = path.join(data, path.basename(file));
+    copyFileSync(file, copy);
+    chownSync(copy, owner, group);
+    chmodSync(copy, 0o600);
+  }
+  appendFileSync(
+    path.join(data, 'postgresql.conf'),
+    [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`, 'fsync = off', ...options.settings, ''].join('\n'),
+  );
+  writeFileSync(path.join(data, 'pg_hba.conf'), ['local all all trust', ...options.hba, ''].join('\n'));
+  const stop = async () => {
+    try {
+      pgTool(dir, 'pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    pgTool(dir, 'pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const admin = async (database = 'postgres') => {
+    const client = new pg.Client({ host: dir, port, user: 'postgres', database });
+    await client.connect();
+    return client;
+  };
+  return { port, dir, admin, stop };
+}

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { databases, expectMirrored, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
+import { background, runState, waitFor } from './support/run.js';
+import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+import { Recorder } from './support/pg.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The same table and ALTER in each engine's words; the ALTER narrows nothing, so the mirror can take it too.
+const dialects = {
+  mysql: {
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, qty INT NOT NULL, label VARCHAR(64), at DATETIME(6) NOT NULL, price DECIMAL(30,10)) ENGINE=InnoDB`,
+    alter: 'ADD COLUMN note VARCHAR(100) NULL, MODIFY qty BIGINT NOT NULL',
+    at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
+    zone: '',
+  },
+  postgres: {
+    create: (t: string) => `CREATE TABLE ${t} (id int8 PRIMARY KEY, qty int NOT NULL, label text, at timestamptz NOT NULL, price numeric(30,10))`,
+    alter: `ADD COLUMN note text DEFAULT 'none', ALTER COLUMN qty TYPE bigint`,
+    at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
+    zone: '+00',
+  },
+};
+
+async function freshPair(db: Database, name: string, rows: number): Promise<void> {
+  const d = dialects[db.kind];
+  await db.drop(name, `${name}_mirror`);
+  for (const t of [name, `${name}_mirror`]) {
+    await db.query(d.create(t));
+    await db.query(`INSERT INTO ${t} SELECT g, g % 13, CONCAT('row ', g), ${d.at}, g * 1.0000000001 FROM (${db.series(rows)}) s`);
+  }
+}
+
+/** Inserts, updates (microsecond timestamps, 30-digit decimals), deletes and key changes; worker w owns ids congruent to w mod 3. */
+function writes(db: Database, seed: number): (worker: number) => Statement {
+  const zone = dialects[db.kind].zone;
+  const p = (n: number) => db.param(n);
+  const ids = new OwnedIds(seed, 10_000_000);
+  return (w) => {
+    const r = Math.random();
+    if (r < 0.4 && ids.size(w)) {
+      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+      return {
+        sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)}, price = ${p(2)} WHERE id = ${p(3)}`,
+        values: [`2025-06-01 12:00:00.${micros}${zone}`, `12345678901234567890.${micros}0123`, ids.pick(w)],
+      };
+    }
+    if (r < 0.65 || ids.size(w) < 100) {
+      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, NULL, '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
+    }
+    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
+    const from = ids.remove(w);
+    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
+  };
+}
+
+/** The capture's triggers and log are gone from the database (and not left on the old table). */
+async function expectNoCapture(db: Database, table: string): Promise<void> {
+  const triggers =
+    db.kind === 'mysql'
+      ? await db.query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '${table}\\_\\_t_'`)
+      : await db.query(`SELECT tgname FROM pg_trigger WHERE tgname LIKE '${table}\\_\\_%'`);
+  expect(triggers).toEqual([]);
+  expect(await db.helpers(table)).not.toContain(`${table}__log`);
+}
+
+// On the servers with a change stream, triggers are asked for; on the servers as they come, `auto` must choose them.
+const servers = [...databases.map((d) => ({ ...d, capture: 'trigger' as const })), ...plainDatabases.map((d) => ({ ...d, capture: 'auto' as const }))];
+
+describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, capture }) => {
+  const db = useDatabase(
+    open,
+    'tc_rows',
+    'tc_rows_mirror',
+    'tc_gap',
+    'tc_gap_mirror',
+    'tc_open',
+    'tc_open_mirror',
+    'tc_seq',
+    'tc_seq_mirror',
+    'tc_left',
+    'tc_trunc',
+  );
+  const { alter } = dialects[kind];
+  const trigger = { request: { capture } };
+
+  it('follows inserts, updates, deletes and key changes made during the copy and the cut-over; ends equal to the mirror', async () => {
+    const seed = 30_000;
+    await freshPair(db, 'tc_rows', seed);
+    const load = new MirrorWorkload(db, ['tc_rows', 'tc_rows_mirror'], writes(db, seed));
+    load.start();
+    try {
+      const result = await migrateOn(db, 'tc_rows', alter, { chunkTimeMs: 50 }, trigger);
+      await sleep(300); // writes after the cut-over land in the new table
+      const stats = await load.stop();
+      expect(stats.errors).toEqual([]);
+      expect(result.plan?.capture?.kind).toBe('trigger');
+      expect(result.changesApplied).toBeGreaterThan(0);
+      await db.query(`ALTER TABLE tc_rows_mirror ${alter}`);
+      await expectMirrored(db, 'tc_rows', 'tc_rows_mirror');
+      await expectNoCapture(db, 'tc_rows');
+    } finally {
+      await load.stop();
+    }
+  });
+
+  it('delivers a change whose log sequence is lower than one already delivered and removed, once its transaction commits', async () => {
+    await freshPair(db, 'tc_seq', 10);
+    const engine = await db.engine();
+    const migration = await engine.prepare({ url: db.url, table: 'tc_seq', alter, capture });
+    const sink = new Recorder();
+    const stream = await migration.changes.open(sink, undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
+    const early = await db.session();
+    const delivered = (id: number) => sink.received.filter((k) => String(k[0]) === String(id)).length;
+    try {
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO tc_seq (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await db.query(`INSERT INTO tc_seq (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await waitFor('the later change', () => delivered(900002) === 1, null);
+      // Applied: its entry leaves the log, and the next poll may read past it.
+      await stream.acknowledge(sink.seen!);
+      await early.query('COMMIT');
+      // No head() under a lock here: only the polls can find it.
+      await waitFor('the earlier change', () => delivered(900001) === 1, null, 5000);
+      expect(sink.failure).toBeNull();
+      expect(delivered(900002)).toBe(1);
+    } finally {
+      early.release();
+      await stream.stop();
+      await migration.cleanup({ dropOld: false, cutOver: false });
+      await engine.close();
+    }
+    await expectNoCapture(db, 'tc_seq');
+  });
+
+  it('applies a change whose log sequence is lower than one already applied (its transaction committed later)', async () => {
+    await freshPair(db, 'tc_gap', 2000);
+    const state = runState('tc_gap', alter, kind);
+    const run = migrateOn(db, 'tc_gap', alter, { state, postponeCutover: true }, trigger);
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    const early = await db.session();
+    const late = await db.session();
+    try {
+      // `early` takes the lower sequence and stays open; `late` takes the next one and commits first.
+      await early.query('BEGIN');
+      await early.query(`INSERT INTO tc_gap (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await late.query(`INSERT INTO tc_gap (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await waitFor('the later change in the shadow', async () => (await db.query('SELECT 1 FROM tc_gap__new WHERE id = 900002')).length === 1, outcome);
+      await early.query('COMMIT');
+    } finally {
+      early.release();
+      late.release();
+    }
+    state.cutoverRequested = true;
+    await run;
+    for (const t of ['tc_gap_mirror']) {
+      await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (900001, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+      await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (900002, 2, '2025-01-01 00:00:00.000002${dialects[kind].zone}')`);
+      await db.query(`ALTER TABLE ${t} ${alter}`);
+    }
+    await expectMirrored(db, 'tc_gap', 'tc_gap_mirror');
+  });
+
+  it('waits for a transaction that wrote the table before the triggers existed, and keeps its change', async () => {
+    await freshPair(db, 'tc_open', 2000);
+    const writer = await db.session();
+    const state = runState('tc_open', alter, kind);
+    try {
+      await writer.query('BEGIN');
+      await writer.query(`UPDATE tc_open SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
+      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200 }, trigger);
+      const outcome = background(run);
+      await sleep(1500);
+      // The triggers cannot be made while the writer holds the table: nothing is copied yet.
+      expect(outcome.settled).toBe(false);
+      expect(state.status.rowsCopied).toBe(0);
+      await writer.query('COMMIT');
+      await run;
+    } finally {
+      writer.release();
+    }
+    await db.query(`UPDATE tc_open_mirror SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
+    await db.query(`ALTER TABLE tc_open_mirror ${alter}`);
+    await expectMirrored(db, 'tc_open', 'tc_open_mirror');
+  });
+
+  it("names the source and why in the dry run; a dead run's capture triggers are refused by name until cleanup removes them", async () => {
+    await freshPair(db, 'tc_left', 10);
+    const dry = db.cli([
+      'migrate',
+      '--force-copy',
+      '--url',
+      '$URL',
+      '--table',
+      'tc_left',
+      '--alter',
+      alter,
+      ...(capture === 'auto' ? [] : ['--capture', capture]),
+    ]);
+    expect(dry.code).toBe(0);
+    const unavailable = kind === 'mysql' ? 'the binlog is unavailable: binary logging is off' : 'logical decoding is unavailable: wal_level is replica';
+    const why = capture === 'auto' ? new RegExp(`changes: triggers recording keys into a log table \\(${unavailable}`) : /\(--capture trigger\)/;
+    expect(dry.stdout).toMatch(why);
+    // A run that died after making its triggers (and before its checkpoint): they stay on the table, logging every write.
+    const engine = await db.engine();
+    const migration = await engine.prepare({ url: db.url, table: 'tc_left', alter, capture });
+    const stream = await migration.changes.open(new Recorder(), undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
+    await stream.stop();
+    await engine.close();
+    const refused = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_left', '--alter', alter, '--execute']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/capture trigger \S+tc_left__ti of an earlier run is still on the table/);
+    const cleanup = db.cli(['cleanup', '--url', '$URL', '--table', 'tc_left']);
+    expect(cleanup.code).toBe(0);
+    expect(cleanup.stdout).toMatch(/tc_left__ti \(capture trigger\)/);
+    await expectNoCapture(db, 'tc_left');
+    expect(db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'tc_left', '--alter', alter, '--execute']).code).toBe(0);
+  });
+
+  it('stops with one line, the original untouched, when the table is truncated during the run', async () => {
+    await freshPair(db, 'tc_trunc', 500);
+    const state = runState('tc_trunc', alter, kind);
+    const run = migrateOn(db, 'tc_trunc', alter, { state, postponeCutover: true }, trigger);
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    await db.query('TRUNCATE TABLE tc_trunc');
+    await db.query(`INSERT INTO tc_trunc (id, qty, at) VALUES (1, 1, '2025-01-01 00:00:00.000001${dialects[kind].zone}')`);
+    state.cutoverRequested = true;
+    // MySQL sees it by InnoDB's table ids, PostgreSQL by its statement trigger's marker in the log.
+    await expect(run).rejects.toThrow(
+      kind === 'mysql' ? /tc_trunc was truncated or rebuilt during the migration/ : /truncated during the migration \(public\.tc_trunc__log\)/,
+    );
+    expect((await db.query('SELECT id FROM tc_trunc')).map((r) => String(r[0]))).toEqual(['1']);
+    expect(await db.helpers('tc_trunc')).toEqual([]);
+    await expectNoCapture(db, 'tc_trunc');
+  });
+
+  it.runIf(kind === 'mysql')("captures what the table's own triggers do to the row (BEFORE triggers that change the key and a column)", async () => {
+    await freshPair(db, 'tc_user', 3000);
+    await db.drop('tc_user_audit');
+    await db.query('CREATE TABLE tc_user_audit (n INT AUTO_INCREMENT PRIMARY KEY, id BIGINT) ENGINE=InnoDB');
+    for (const t of ['tc_user', 'tc_user_mirror']) {
+      // Rows inserted with a negative id are moved to a key of the trigger's choosing; every update stamps its label.
+      await db.query(`CREATE TRIGGER ${t}_bi BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.id = IF(NEW.id < 0, 5000000 - NEW.id, NEW.id)`);
+      await db.query(`CREATE TRIGGER ${t}_bu BEFORE UPDATE ON ${t} FOR EACH ROW SET NEW.label = CONCAT('stamped ', NEW.qty)`);
+    }
+    await db.query(`CREATE TRIGGER tc_user_ai AFTER INSERT ON tc_user FOR EACH ROW INSERT INTO tc_user_audit (id) VALUES (NEW.id)`);
+    const state = runState('tc_user', alter, kind);
+    const run = migrateOn(
+      db,
+      'tc_user',
+      alter,
+      { state, postponeCutover: true },
+      { request: { capture, triggers: { suffix: '_sc', removeSuffixIfExists: false } } },
+    );
+    const outcome = background(run);
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', outcome);
+    for (const t of ['tc_user', 'tc_user_mirror']) {
+      for (let i = 1; i <= 50; i++) {
+        await db.query(`INSERT INTO ${t} (id, qty, at) VALUES (${-i}, ${i}, '2025-01-01 00:00:00.000001')`);
+        await db.query(`UPDATE ${t} SET qty = qty + 7 WHERE id = ${i * 11}`);
+      }
+    }
+    state.cutoverRequested = true;
+    await run;
+    await db.query(`ALTER TABLE tc_user_mirror ${alter}`);
+    await expectMirrored(db, 'tc_user', 'tc_user_mirror');
+    expect(await db.query('SELECT COUNT(*) FROM tc_user WHERE id > 5000000')).toEqual([['50']]);
+    expect(await db.query("SELECT COUNT(*) FROM tc_user WHERE label LIKE 'stamped %'")).toEqual([['50']]);
+    expect(await db.query('SELECT COUNT(*) FROM tc_user_audit')).toEqual([['50']]);
+  });
+});
