@@ -37,7 +37,7 @@ describe('trigger capture (PostgreSQL)', () => {
     'tc_kill',
     'tc_kill_m',
   ];
-  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign');
+  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign', 'tc_dis', 'tc_dis_m');
   const pool = new pg.Pool({ connectionString: pgUrl(), max: 6 });
   afterAll(() => pool.end());
 
@@ -245,6 +245,24 @@ describe('trigger capture (PostgreSQL)', () => {
     expect(await db.query('SELECT * FROM tc_trunc')).toEqual([['1', '1', 'after']]);
     expect(await db.helpers('tc_trunc')).toEqual([]);
     expect(await captureTriggers('tc_trunc')).toEqual([]);
+  });
+
+  it('refuses to cut over when a capture trigger was disabled during the run, and leaves the original in place', async () => {
+    await twins('tc_dis', 500);
+    const state = runState('tc_dis', alter, 'postgres');
+    const run = background(migrateOn(db, 'tc_dis', alter, { state, postponeCutover: true }, trigger));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // What an operator's DISABLE TRIGGER ALL (for a bulk load, say) does to ours too.
+    await pool.query('ALTER TABLE tc_dis DISABLE TRIGGER ALL');
+    await pool.query(`UPDATE tc_dis SET qty = -1 WHERE id = 5`);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null, 60_000);
+    expect((run.error as Error | undefined)?.message).toMatch(
+      /the capture trigger\(s\) tc_dis__ti, tc_dis__tu, tc_dis__td, tc_dis__tt on public\.tc_dis were dropped or disabled during the migration/,
+    );
+    expect(await db.helpers('tc_dis')).toEqual([]);
+    expect(await db.query('SELECT qty FROM tc_dis WHERE id = 5')).toEqual([['-1']]);
+    expect(await captureTriggers('tc_dis')).toEqual([]);
   });
 
   it('resumes after kill -9 during the copy, exact', async () => {

@@ -40,7 +40,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     await options.catchUp(new PgSession(client, true));
     // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
     // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
-    await triggers?.dropTriggers(client);
+    await triggers?.removeAtCutover(client);
 
     const carried = await boundToOriginal(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);

@@ -146,8 +146,24 @@ export class PgTriggerLog implements TriggerLog {
     await dropOwnHelper(this.pool, this.schema, this.names.log);
   }
 
-  /** In the caller's transaction, which holds (or will take) the table's lock: the cut-over drops them in the swap's. */
-  async dropTriggers(client: Client): Promise<void> {
+  /**
+   * In the cut-over's transaction, under its lock, after the log was drained: every capture trigger
+   * must still be there and enabled always, or writes since it was dropped or disabled (by hand, or
+   * `DISABLE TRIGGER ALL`) were never logged and the shadow may lack them.
+   */
+  async removeAtCutover(client: Client): Promise<void> {
+    const found = await this.ourTriggers(client);
+    const missing = this.names.captureTriggers.filter((name) => !found.some((t) => t.name === name && t.ours && t.enabled === 'A'));
+    if (missing.length) {
+      throw new UserError(
+        `the capture trigger(s) ${missing.join(', ')} on ${this.schema}.${this.tableName} were dropped or disabled during the migration: changes may be missing; start again`,
+      );
+    }
+    await this.dropTriggers(client);
+  }
+
+  /** In the caller's transaction, which holds (or will take) the table's lock. */
+  private async dropTriggers(client: Client): Promise<void> {
     for (const t of await this.ourTriggers(client)) {
       if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${this.table}`);
     }
