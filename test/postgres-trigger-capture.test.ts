@@ -354,6 +354,7 @@ describe('trigger capture (PostgreSQL)', () => {
     expect(dry.stdout).toMatch(/shadowcut cleanup --url \.\.\. --table public\.tc_left \(the capture triggers and the log public\.tc_left__log\)/);
     const cleaned = db.cli(['cleanup', '--url', '$URL', '--table', 'tc_left']);
     for (const e of ['ti', 'tu', 'td', 'tt']) expect(cleaned.stdout).toContain(`public.tc_left__${e} (capture trigger)`);
+    expect(cleaned.stdout).toMatch(/public\.shadowcut_tc_left_\w+\(\) \(capture function\)/);
     expect(cleaned.stdout).toContain('public.tc_left__log');
     expect(await captureTriggers('tc_left')).toEqual([]);
     expect(await db.helpers('tc_left')).toEqual([]);
@@ -377,6 +378,10 @@ describe('trigger capture (PostgreSQL)', () => {
       );
       expect(outcome?.message).toMatch(/refusing to use public\.tc_foreign__log: it is owned by tc_other/);
       expect(await captureTriggers('tc_foreign')).toEqual([]);
+      // Neither the failed run's cleanup nor shadowcut cleanup removes it.
+      const cleaned = db.cli(['cleanup', '--url', '$URL', '--table', 'tc_foreign']);
+      expect(cleaned.code).toBe(0);
+      expect(cleaned.stdout).not.toContain('tc_foreign__log');
       expect((await db.query(`SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'tc_foreign__log'::regclass`))[0][0]).toBe('tc_other');
     } finally {
       await pool.query('DROP TABLE IF EXISTS tc_foreign__log');

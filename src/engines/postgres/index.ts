@@ -112,8 +112,17 @@ class PostgresEngine implements Engine, PgServer {
     const capture = new PgTriggerLog(this.pool, schema, name, []);
     const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
     dropped.push(...triggers.map((t) => `${schema}.${t.name} (capture trigger)`));
-    const { rows: logs } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.log)]);
-    if (logs[0].e === 't') dropped.push(`${schema}.${names.log}`);
+    // Only a log of the migrating role's is dropped (another role's is refused, never removed).
+    const { rows: logs } = await this.pool.query(
+      'SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)',
+      [qualified(schema, names.log)],
+    );
+    if (logs.length) dropped.push(`${schema}.${names.log}`);
+    const { rows: fns } = await this.pool.query(
+      `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+      [names.captureFunction, schema],
+    );
+    if (fns.length) dropped.push(`${schema}.${names.captureFunction}() (capture function)`);
     if (options.dryRun) return dropped;
     // The triggers first: until they are gone every write to the table goes through them.
     await capture.uninstall();
