@@ -96,6 +96,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
       const stats = await load.stop();
       expect(stats.errors).toEqual([]);
       expect(result.plan?.capture?.kind).toBe('trigger');
+      expect(result.state.status.capture).toBe('trigger');
       expect(result.changesApplied).toBeGreaterThan(0);
       await db.query(`ALTER TABLE tc_rows_mirror ${alter}`);
       await expectMirrored(db, 'tc_rows', 'tc_rows_mirror');

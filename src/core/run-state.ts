@@ -45,7 +45,10 @@ export interface Status {
   changesApplied: number;
   /** A backfill's rows changed so far (its rowsCopied counts the rows scanned); 0 for a migration. */
   rowsUpdated: number;
+  /** Changed keys not yet applied: in the buffer, and for trigger capture also in the log. */
   backlog: number;
+  /** How a migration follows changes (`--capture`, as chosen); null until its plan is made, and for other commands. */
+  capture: 'stream' | 'trigger' | null;
   /** Worst replica lag at the last probe, null when no replica is watched. */
   lagMs: number | null;
   maxLagSeenMs: number;
@@ -83,6 +86,7 @@ export class RunState {
       changesApplied: 0,
       rowsUpdated: 0,
       backlog: 0,
+      capture: null,
       lagMs: null,
       maxLagSeenMs: 0,
       throttleReason: null,

@@ -30,6 +30,8 @@ export interface Report {
   rowsCopied: number;
   rowsEstimated: number;
   changesApplied: number;
+  /** How changes were followed: the change stream or triggers (null: not a copy, or before the plan). */
+  capture: 'stream' | 'trigger' | null;
   /** Null when no replica was watched. */
   maxLagSeenMs: number | null;
   throttledMs: number;
@@ -90,6 +92,7 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     rowsCopied: s.rowsCopied,
     rowsEstimated: s.rowsEstimated,
     changesApplied: s.changesApplied,
+    capture: s.capture,
     maxLagSeenMs: s.lagMs === null ? null : s.maxLagSeenMs,
     throttledMs: Object.values(s.throttledMs).reduce((a, b) => a + b, 0),
     throttledMsByReason: { ...s.throttledMs },
@@ -142,7 +145,7 @@ function markdown(r: Report): string {
         ? backfillFigures(r, reasons)
         : [
             ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
-            ['Changes applied', String(r.changesApplied)],
+            ['Changes applied', `${r.changesApplied}${r.capture ? ` (${r.capture === 'stream' ? 'from the change stream' : 'recorded by triggers'})` : ''}`],
             ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
             ['Column mapping proven on', r.mappingProofRows === null ? 'unknown' : `${r.mappingProofRows.join(' + ')} sampled row(s)`],
             [

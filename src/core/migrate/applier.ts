@@ -174,7 +174,9 @@ export class Applier {
       this.ctx.checkAbort();
       await this.applyPending(session);
       const seen = this.buffer.seen;
-      if (this.buffer.size === 0 && seen && this.ctx.migration.changes.comparePositions(seen, target) >= 0) return;
+      // A trigger log may hold more than one poll delivers: level means nothing left there either.
+      const level = this.buffer.size === 0 && (this.stream?.undelivered ?? 0) === 0;
+      if (level && seen && this.ctx.migration.changes.comparePositions(seen, target) >= 0) return;
       if (Date.now() > deadline) {
         throw new LockTimeoutError(`the change stream did not reach the lock's position within ${budgetMs} ms`);
       }

@@ -63,6 +63,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     durationMs: 0,
     state: makeState(plan.table, plan.alter, engine.kind),
   };
+  result.state.status.capture = plan.capture?.kind ?? 'stream';
   if (!probes) return result;
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
   await new Run(ctx, wiring, checkpoint, probes, claim).execute();

@@ -7,6 +7,8 @@ import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './chan
 const PAGE = 5000;
 /** How often an idle log is read again. */
 const IDLE_POLL_MS = 100;
+/** How often a held stream counts what the log holds. */
+const RECOUNT_MS = 2000;
 /** Most entries drained under a lock; more means the run should catch up unlocked first. */
 const LOCKED_DRAIN_LIMIT = 100_000;
 
@@ -56,7 +58,7 @@ export class TriggerSource implements ChangeSource {
     // A reopened or resumed stream continues the log it was reading; only a new run makes one.
     if (from) await this.log.verifyInstalled();
     else await installRetried(this.log, options);
-    const stream = new TriggerStream(this.log, sink);
+    const stream = new TriggerStream(this.log, sink, Number(from?.poll ?? 0));
     stream.run();
     return stream;
   }
@@ -79,7 +81,7 @@ async function installRetried(log: TriggerLog, options: OpenOptions): Promise<vo
       if (!(error instanceof LockTimeoutError)) throw error;
       if (attempt >= options.attempts) {
         throw new UserError(
-          `creating the capture triggers failed ${attempt} times (${error.message}); the table is unchanged: ` +
+          `creating the capture triggers failed ${attempt} times (${error.message}); those made are removed again: ` +
             'raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy',
         );
       }
@@ -98,21 +100,31 @@ async function installRetried(log: TriggerLog, options: OpenOptions): Promise<vo
  * crash in between only applies some keys again.
  */
 class TriggerStream implements ChangeStream {
-  readonly start: Position = { poll: 0 };
+  readonly start: Position;
   private polls = 0;
   /** Delivered and not yet acknowledged, by poll number. */
   private outstanding: { poll: number; seqs: string[] }[] = [];
   /** Bumped by a drain under a lock: a background poll begun before it is discarded (it would go back in position). */
   private generation = 0;
+  /** A drain under a lock is reading: no background poll starts meanwhile. */
+  private draining = false;
+  /** The highest poll delivered: positions never go back. */
+  private delivered = 0;
+  private counted = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
   /** Entries in the log beyond the last poll's page. */
   undelivered = 0;
 
+  /** Reopened or resumed: positions go on from where the last stream stood, so a catch-up target set before still means "after this". */
   constructor(
     private readonly log: TriggerLog,
     private readonly sink: ChangeSink,
-  ) {}
+    from: number,
+  ) {
+    this.polls = this.delivered = from;
+    this.start = { poll: from };
+  }
 
   run(): void {
     this.loop().catch((error: Error) => {
@@ -122,29 +134,45 @@ class TriggerStream implements ChangeStream {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.outstanding.length > 0 || !this.sink.hasRoom()) {
+      if (this.outstanding.length > 0 || this.draining || !this.sink.hasRoom()) {
         await this.idle(IDLE_POLL_MS);
+        await this.recount();
         continue;
       }
       const generation = this.generation;
       const poll = ++this.polls;
       const entries = await this.log.read(PAGE, null);
+      // Counted before the sink sees the keys: a catch-up is level only when nothing is left here either.
+      const beyond = entries.length < PAGE ? 0 : Math.max(1, (await this.log.pending()) - entries.length);
       if (this.stopped || generation !== this.generation) continue;
+      this.undelivered = beyond;
       this.deliver(poll, entries);
-      this.undelivered = entries.length < PAGE ? 0 : Math.max(0, (await this.log.pending()) - entries.length);
       if (entries.length === 0) await this.idle(IDLE_POLL_MS);
     }
   }
 
-  private deliver(poll: number, entries: LogEntry[]): void {
+  /** While held (nothing acknowledged), the log still grows: the backlog shown keeps up, every few seconds. */
+  private async recount(): Promise<void> {
+    if (Date.now() - this.counted < RECOUNT_MS || this.outstanding.length === 0) return;
+    this.counted = Date.now();
+    const delivered = this.outstanding.reduce((n, o) => n + o.seqs.length, 0);
+    this.undelivered = Math.max(0, (await this.log.pending()) - delivered);
+  }
+
+  private deliver(poll: number, entries: LogEntry[]): number {
     const truncate = entries.find((e) => e.truncated);
     if (truncate) throw new UserError(`the table was truncated during the migration (${this.log.name}); start again`);
-    if (entries.length === 0) return this.sink.advance({ poll });
-    this.outstanding.push({ poll, seqs: entries.map((e) => e.seq) });
+    const at = (this.delivered = Math.max(this.delivered, poll));
+    if (entries.length === 0) {
+      this.sink.advance({ poll: at });
+      return at;
+    }
+    this.outstanding.push({ poll: at, seqs: entries.map((e) => e.seq) });
     this.sink.keys(
       entries.flatMap((e) => e.keys),
-      { poll },
+      { poll: at },
     );
+    return at;
   }
 
   private idle(ms: number): Promise<void> {
@@ -175,26 +203,35 @@ class TriggerStream implements ChangeStream {
       return { poll: this.polls + 1 };
     }
     this.generation++;
-    const poll = ++this.polls;
-    const entries: LogEntry[] = [];
-    for (let after: string | null = null; ;) {
-      const page = await this.log.read(PAGE, after, session);
-      entries.push(...page);
-      if (entries.length > LOCKED_DRAIN_LIMIT) {
-        throw new LockTimeoutError(`the change log holds more than ${LOCKED_DRAIN_LIMIT} entries under the lock`);
+    this.draining = true;
+    try {
+      const poll = ++this.polls;
+      const entries: LogEntry[] = [];
+      for (let after: string | null = null; ;) {
+        const page = await this.log.read(PAGE, after, session);
+        entries.push(...page);
+        if (entries.length > LOCKED_DRAIN_LIMIT) {
+          throw new LockTimeoutError(`the change log holds more than ${LOCKED_DRAIN_LIMIT} entries under the lock`);
+        }
+        if (page.length < PAGE) break;
+        after = page[page.length - 1].seq;
       }
-      if (page.length < PAGE) break;
-      after = page[page.length - 1].seq;
+      return { poll: this.deliver(poll, entries) };
+    } finally {
+      this.draining = false;
     }
-    this.deliver(poll, entries);
-    return { poll };
   }
 
   async acknowledge(position: Position): Promise<void> {
     const upTo = Number(position.poll);
     const done = this.outstanding.filter((o) => o.poll <= upTo);
     if (done.length === 0) return;
-    await this.log.remove(done.flatMap((o) => o.seqs));
+    try {
+      await this.log.remove(done.flatMap((o) => o.seqs));
+    } catch (error) {
+      // The entries stay, and the stream is reopened (a lost connection) to read them again: applying twice is harmless.
+      return this.sink.fail(error as Error);
+    }
     this.outstanding = this.outstanding.filter((o) => o.poll > upTo);
     this.poke();
   }

@@ -23,6 +23,7 @@ import {
 } from './server/connect.js';
 import { dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
+import { dropTriggerBounded } from './capture/trigger/log.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
@@ -120,12 +121,13 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   /** The old table only when asked: after a successful run it is the rollback copy. */
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
-    const names = helperNames(this.fold(table).split('.').pop()!);
+    const base = this.fold(table).split('.').pop()!;
+    const names = helperNames(base);
     const database = this.target.database;
     const tables = [names.shadow, names.state, names.heartbeat, names.log, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
     // Trigger names are the database's: a dead run's are found on the original or, after its swap, on the old table.
-    const triggers = await existingTriggers(this.pool, database, Object.values(names.captureTriggers));
+    const triggers = await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old]);
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
@@ -133,7 +135,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     const dropped: string[] = [];
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
-      await this.pool.query(`DROP TRIGGER IF EXISTS ${qualified(database, name)}`);
+      await dropTriggerBounded(this.target, this.pool, database, name);
       dropped.push(`${database}.${name} (capture trigger)`);
     }
     if (await dropSentry(this.pool, database, names.old)) dropped.push(`${database}.${names.old} (sentry)`);

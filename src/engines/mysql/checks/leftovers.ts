@@ -20,7 +20,7 @@ export const leftovers: Check<MysqlCheckContext> = {
     }
     const found: string[] = [];
     for (const helper of [shadow, old, heartbeat, log]) if (await tableExists(pool, database, helper)) found.push(helper);
-    const triggers = await existingTriggers(pool, database, Object.values(captureTriggers));
+    const triggers = await existingTriggers(pool, database, Object.values(captureTriggers), [table, old]);
     return verdict(
       'leftovers',
       found.length + triggers.length === 0,

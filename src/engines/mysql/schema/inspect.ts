@@ -141,13 +141,16 @@ export async function triggerExists(db: Pool, database: string, name: string): P
   return rows.length > 0;
 }
 
-/** Which of these trigger names exist in the database. */
-export async function existingTriggers(db: Pool, database: string, names: string[]): Promise<string[]> {
+/**
+ * Which of these trigger names exist in the database, spelt exactly so (information_schema compares
+ * case-insensitively: `t__ti` would find `T__ti`, another table's), on `tables` when given.
+ */
+export async function existingTriggers(db: Queryable, database: string, names: string[], tables?: string[]): Promise<string[]> {
   const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
+    'SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
     [database, names],
   );
-  return rows.map((r) => String(r.name));
+  return rows.filter((r) => names.includes(String(r.name)) && (!tables || tables.includes(String(r.tbl)))).map((r) => String(r.name));
 }
 
 /** An existing base table's shape; one line of refusal for a missing table or a view. */

@@ -51,8 +51,8 @@ export async function checkHelper(db: Queryable, database: string, name: string)
  * account makes in between is seen too. `definition` is the column list and table options.
  */
 export async function ensureHelperTable(db: Queryable, database: string, name: string, definition: string, purpose: string): Promise<void> {
-  const comment = helperComment(purpose).replace(/'/g, "''");
-  await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT='${comment}'`);
+  // Escaped by the driver: a purpose naming a table may hold quotes and backslashes.
+  await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT=?`, [helperComment(purpose)]);
   await checkHelper(db, database, name);
 }
 

@@ -5,7 +5,9 @@ import { grantsOn, missingReplicationPrivileges } from '../../server/grants.js';
 
 /** Why the binlog cannot be followed by this user on this server (empty when it can): what `--capture auto` weighs. */
 export async function binlogProblems(pool: Pool, database: string): Promise<string[]> {
-  const failed = (await binlogVerdicts(pool)).filter((v) => !v.ok).map((v) => v.message);
+  const verdicts = (await binlogVerdicts(pool)).filter((v) => !v.ok);
+  // With no binlog at all, its format and image are beside the point.
+  const failed = (verdicts.some((v) => v.name === 'log_bin') ? verdicts.filter((v) => v.name === 'log_bin') : verdicts).map((v) => v.message);
   const have = await grantsOn(pool, database);
   const missing = have === null ? [] : missingReplicationPrivileges(have);
   if (missing.length) failed.push(`the user lacks ${missing.join(' and ')}`);

@@ -1,5 +1,6 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../../core/errors.js';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { backoffMs, sleep } from '../../../../core/backoff.js';
+import { LockTimeoutError, UserError } from '../../../../core/errors.js';
 import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import type { Session } from '../../../../core/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
@@ -8,7 +9,9 @@ import { LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
-import { describeTable } from '../../schema/inspect.js';
+import { describeTable, existingTriggers } from '../../schema/inspect.js';
+
+type Queryable = Pool | Connection;
 
 type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
@@ -86,12 +89,8 @@ export class MysqlTriggerLog implements TriggerLog {
     return `BEGIN ${row('OLD')}; IF ${moved} THEN ${row('NEW')}; END IF; END`;
   }
 
-  private async triggersPresent(): Promise<string[]> {
-    const [rows] = await this.pool.query<RowDataPacket[]>(
-      'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?)',
-      [this.plan.database, this.plan.table, Object.values(this.triggerNames)],
-    );
-    return rows.map((r) => String(r.name));
+  private triggersPresent(db: Queryable = this.pool, tables = [this.plan.table]): Promise<string[]> {
+    return existingTriggers(db, this.plan.database, Object.values(this.triggerNames), tables);
   }
 
   /** A resumed run's: from the log's comment. */
@@ -126,6 +125,12 @@ export class MysqlTriggerLog implements TriggerLog {
       if (JSON.stringify(await describeTable(db, this.plan.database, this.plan.table)) !== JSON.stringify(this.plan.original)) {
         throw new UserError(`${this.plan.database}.${this.plan.table} was altered during the migration; start again`);
       }
+      // Someone (a cleanup of a like-named table, a DBA) dropped one: what it missed cannot be known.
+      if ((await this.triggersPresent(db)).length !== EVENTS.length) {
+        throw new UserError(
+          `a capture trigger of ${this.plan.database}.${this.plan.table} was dropped during the migration; changes may be missing: start again`,
+        );
+      }
     }
     const [rows] = await db.query<RowDataPacket[]>({
       sql: `SELECT seq, ${this.keys} FROM ${this.log}${afterSeq === null ? '' : ' WHERE seq > ?'} ORDER BY seq LIMIT ?`,
@@ -135,8 +140,16 @@ export class MysqlTriggerLog implements TriggerLog {
     return (rows as unknown as unknown[][]).map(([seq, ...key]) => ({ seq: String(seq), keys: [key as LogEntry['keys'][number]] }));
   }
 
+  /** READ COMMITTED: a sequence already gone would otherwise take a gap lock, and hold up writers' triggers behind it. */
   async remove(seqs: string[]): Promise<void> {
-    if (seqs.length) await this.pool.query(`DELETE FROM ${this.log} WHERE seq IN (?)`, [seqs]);
+    if (seqs.length === 0) return;
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await conn.query(`DELETE FROM ${this.log} WHERE seq IN (?)`, [seqs]);
+    } finally {
+      conn.release();
+    }
   }
 
   async pending(): Promise<number> {
@@ -144,10 +157,36 @@ export class MysqlTriggerLog implements TriggerLog {
     return Number(row.n);
   }
 
-  /** Trigger names are the database's, so this finds them on the original or, after the swap, on the old table. */
+  /**
+   * On the original, or after the swap on the old table (triggers move with it). Each DROP waits for
+   * the table's metadata lock behind every open transaction, and writers queue behind the DROP: short
+   * waits, retried, as when they were made.
+   */
   async uninstall(): Promise<void> {
-    for (const name of Object.values(this.triggerNames)) await this.pool.query(`DROP TRIGGER IF EXISTS ${qualified(this.plan.database, name)}`);
+    for (const name of await this.triggersPresent(this.pool, [this.plan.table, this.plan.old])) {
+      await dropTriggerBounded(this.target, this.pool, this.plan.database, name);
+    }
     await dropOwnHelper(this.pool, this.plan.database, this.plan.log!);
+  }
+}
+
+const DROP_WAIT_MS = 1000;
+const DROP_ATTEMPTS = 20;
+
+/** DROP TRIGGER that never holds writers up for long: a bounded wait per attempt, then one clear line. */
+export async function dropTriggerBounded(target: MysqlTarget, pool: Pool, database: string, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await quickDdl(target, pool, `DROP TRIGGER IF EXISTS ${qualified(database, name)}`, DROP_WAIT_MS);
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      if (attempt >= DROP_ATTEMPTS) {
+        throw new UserError(
+          `could not drop capture trigger ${database}.${name}: a transaction keeps the table busy; run "shadowcut cleanup" when it is quieter`,
+        );
+      }
+      await sleep(backoffMs(attempt - 1, 250));
+    }
   }
 }
 
