@@ -37,7 +37,7 @@ describe('trigger capture (PostgreSQL)', () => {
     'tc_kill',
     'tc_kill_m',
   ];
-  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign', 'tc_dis', 'tc_dis_m');
+  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign', 'tc_dis', 'tc_dis_m', 'tc_dom', 'tc_dom_m');
   const pool = new pg.Pool({ connectionString: pgUrl(), max: 6 });
   afterAll(() => pool.end());
 
@@ -263,6 +263,29 @@ describe('trigger capture (PostgreSQL)', () => {
     expect(await db.helpers('tc_dis')).toEqual([]);
     expect(await db.query('SELECT qty FROM tc_dis WHERE id = 5')).toEqual([['-1']]);
     expect(await captureTriggers('tc_dis')).toEqual([]);
+  });
+
+  it('logs a key of a NOT NULL domain type without failing the writes', async () => {
+    await db.drop('tc_dom', 'tc_dom_m');
+    await pool.query('DROP DOMAIN IF EXISTS tc_positive');
+    await pool.query('CREATE DOMAIN tc_positive AS int NOT NULL CHECK (VALUE > 0)');
+    for (const t of ['tc_dom', 'tc_dom_m']) {
+      await pool.query(`CREATE TABLE ${t} (id tc_positive PRIMARY KEY, qty int NOT NULL, label text)`);
+      await pool.query(`INSERT INTO ${t} SELECT g, g, 'x' FROM generate_series(1, 500) g`);
+    }
+    const state = runState('tc_dom', alter, 'postgres');
+    const run = background(migrateOn(db, 'tc_dom', alter, { state, postponeCutover: true }, trigger));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // An update that keeps the key and one that moves it: the entry's unused key is NULL.
+    await both('tc_dom', `UPDATE {t} SET qty = -qty WHERE id = 3`);
+    await both('tc_dom', `UPDATE {t} SET id = 1000 WHERE id = 4`);
+    await both('tc_dom', `DELETE FROM {t} WHERE id = 5`);
+    await waitFor('the writes applied', async () => (await inShadow('tc_dom', 'id = 1000')) && (await inShadow('tc_dom', 'id = 3 AND qty = -3')), run, 10_000);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null, 60_000);
+    expect(run.error).toBeUndefined();
+    await db.query(`ALTER TABLE tc_dom_m ${alter}`);
+    expect(await db.differences('tc_dom', 'tc_dom_m')).toEqual([]);
   });
 
   it('resumes after kill -9 during the copy, exact', async () => {

@@ -190,11 +190,20 @@ export class PgTriggerLog implements TriggerLog {
     return rows.map((r) => ({ name: String(r.name), ours: isTrue(r.ours), enabled: String(r.enabled) }));
   }
 
-  /** The key columns' types, schema-qualified where needed (the search_path is pinned), so the log holds the same values. */
+  /**
+   * The key columns' types, schema-qualified where needed (the search_path is pinned), so the log
+   * holds the same values and gives back the same text. A domain is replaced by its base type: the
+   * entry's other key is NULL, which a NOT NULL domain (or a CHECK that says so) would refuse, and
+   * the application's write would fail in our trigger.
+   */
   private async keyTypes(client: Client, oid: number): Promise<string[]> {
     const { rows } = await client.query(
-      `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM unnest($2::text[]) WITH ORDINALITY k(name, ord)
-         JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = k.name ORDER BY k.ord`,
+      `WITH RECURSIVE k AS (
+         SELECT x.ord, a.atttypid AS typ, a.atttypmod AS mod FROM unnest($2::text[]) WITH ORDINALITY x(name, ord)
+           JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = x.name
+         UNION ALL
+         SELECT k.ord, t.typbasetype, t.typtypmod FROM k JOIN pg_type t ON t.oid = k.typ WHERE t.typtype = 'd')
+       SELECT format_type(k.typ, k.mod) AS type FROM k JOIN pg_type t ON t.oid = k.typ WHERE t.typtype <> 'd' ORDER BY k.ord`,
       [oid, this.key],
     );
     if (rows.length !== this.key.length)
