@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { repoRoot } from './exec.js';
 import type { LoadStats } from './load.js';
 import type { TableState } from './seed.js';
-import type { Engine } from './tools.js';
+import { captureToolName, type Engine } from './tools.js';
 
 export type Mode = 'idle' | 'load';
 
@@ -108,6 +108,9 @@ function notes(r: RunResult): string {
   if (r.ok && r.after && r.alters && !r.after.altered) out.push('result table NOT altered');
   if (!r.alters) out.push('rewrite only, no ALTER');
   if (r.ok && r.after && r.mode === 'idle' && r.after.rows !== r.rows) out.push(`rows after: ${r.after.rows}`);
+  // A run told to use one change source that used the other (or whose source could not be seen) measured something else.
+  const { captureAsked: asked, capturedBy: used } = r.details as { captureAsked?: string; capturedBy?: string };
+  if (asked && used !== asked) out.push(`ran with ${used ?? 'no copy'}, not ${asked}: not a ${asked} figure`);
   if (typeof r.details.cutoverLockedMs === 'number') out.push(`cut-over locked ${r.details.cutoverLockedMs} ms`);
   if (typeof r.details.clientCpuS === 'number') out.push(`tool CPU ${r.details.clientCpuS.toFixed(1)} s`);
   if (r.load && r.load.errors > 0)
@@ -241,6 +244,46 @@ function slowestWithPhase(e: EngineReport): string | undefined {
   return `Slowest writes during shadowcut under load${r.setting ? ` (${r.setting})` : ''}: ${worst.join('; ')}. Phases began at: ${timeline}.`;
 }
 
+/**
+ * `--capture-cost`: the medians of the same load during the same migration with the change stream
+ * and with triggers, side by side; empty when those rows were not run. A run that did not use the
+ * source it was told to (PostgreSQL before its trigger capture existed ignored --capture) is left out.
+ */
+export function captureCost(e: EngineReport): string[] {
+  const lines: string[] = [];
+  for (const setting of e.settings) {
+    const [stream, trigger] = (['stream', 'trigger'] as const).map((c) =>
+      runsOf(e, captureToolName(c), setting, 'load').filter((r) => r.details.capturedBy === c),
+    );
+    if (!stream.length && !trigger.length) continue;
+    const cell = (runs: RunResult[], value: (r: RunResult) => number, unit: string) => {
+      const m = median(runs, value);
+      if (m === undefined) return '-';
+      return unit === 's' ? `${f1(m)} s` : unit === 'ms' ? `${fms(m)} ms` : String(Math.round(m));
+    };
+    const row = (label: string, value: (r: RunResult) => number, unit: string) => {
+      const [a, b] = [median(stream, value), median(trigger, value)];
+      const ratio = a !== undefined && b !== undefined && a > 0 ? `${(b / a).toFixed(2)}x` : '-';
+      return `| ${label} | ${cell(stream, value, unit)} | ${cell(trigger, value, unit)} | ${ratio} |`;
+    };
+    lines.push(
+      '',
+      `Trigger capture's cost to the writes${setting ? ` (${setting})` : ''}: medians of ${stream.length} stream and ${trigger.length} trigger run(s), the same load during the same migration:`,
+      '',
+      '| | --capture stream | --capture trigger | trigger / stream |',
+      '|---|---:|---:|---:|',
+      row('write p50', (r) => r.load?.p50Ms ?? NaN, 'ms'),
+      row('write p99', (r) => r.load?.p99Ms ?? NaN, 'ms'),
+      row('write max', (r) => r.load?.maxMs ?? NaN, 'ms'),
+      row('writes done', (r) => r.load?.ops ?? NaN, ''),
+      row('wall time', (r) => r.wallS, 's'),
+    );
+  }
+  if (lines.length && e.baseline)
+    lines.push('', `No migration (baseline): p50 ${fms(e.baseline.p50Ms)} ms, p99 ${fms(e.baseline.p99Ms)} ms, max ${fms(e.baseline.maxMs)} ms.`);
+  return lines;
+}
+
 export function formatEngine(e: EngineReport, targets: Target[]): string {
   const title = `${TITLES[e.engine]} (${e.server})${e.replica ? `, ${e.engine === 'mysql' ? 'replica' : 'standby'} attached` : ''}`;
   if (e.skipped) return `## ${title}\n\nskipped: ${e.skipped}\n`;
@@ -255,13 +298,14 @@ export function formatEngine(e: EngineReport, targets: Target[]): string {
       `Latencies are the application's single-row writes while the tool ran. peak RSS: the tool process's VmHWM.`,
     '',
   );
-  parts.push('Targets (shadowcut):', '');
+  if (targets.length) parts.push('Targets (shadowcut):', '');
   for (const t of targets) parts.push(`- ${t.pass === null ? 'n/a ' : t.pass ? 'PASS' : 'FAIL'} ${t.text}: ${t.measured}`);
   const plans = e.settings.flatMap((s) => {
     const plan = e.runs.find((r) => r.tool === 'shadowcut' && r.setting === s && Array.isArray(r.details.plan))?.details.plan as string[] | undefined;
     return plan?.length ? [`- ${s ? `${s}: ` : ''}${plan.join('; ')}`] : [];
   });
   if (plans.length) parts.push('', "shadowcut's plan (its dry run before each run):", '', ...plans);
+  parts.push(...captureCost(e));
   const slow = slowestWithPhase(e);
   if (slow) parts.push('', slow);
   parts.push('', 'Tools:', '');

@@ -14,7 +14,7 @@ import { startLoad, type LoadStats } from './load.js';
 import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult, type Setting } from './report.js';
 import { BENCH_DB, inspectMysql, inspectPostgres, mysqlConnect, seedMysql, seedPostgres, settleMysql, settlePostgres, type TableState } from './seed.js';
 import { startServers, withDatabase, type Servers } from './servers.js';
-import { PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
+import { CAPTURE_TOOLS, PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
 import { WORKLOADS, workload, type Workload, type WorkloadName } from './workloads.js';
 import pg from 'pg';
 
@@ -28,7 +28,8 @@ const USAGE = `usage: npm run bench -- [options]
                            set with SET GLOBAL on the primary and put back afterwards
   --quick                  small and short: 100000 rows, 5 s baseline, 1 s settle
   --tools LIST             comma-separated subset of shadowcut,pt-osc,gh-ost,pg_repack,alter,floor (default: all
-                           for the engine; gh-ost only with GHOST_BIN=<path to a gh-ost binary>)
+                           for the engine; gh-ost only with GHOST_BIN=<path to a gh-ost binary>); also
+                           shadowcut-stream and shadowcut-trigger (--capture stream / trigger), only when named
   --modes LIST             idle,load (default both)
   --load-rate N            application writes per second, all connections together (default 200)
   --load-connections N     application connections (default 4)
@@ -37,6 +38,9 @@ const USAGE = `usage: npm run bench -- [options]
   --timeout-seconds N      give up on one tool run after this long (default 3600)
   --repeat N               run every tool and mode N times, in rounds; targets use the medians (default 1)
   --shadowcut-args="..."   extra arguments for shadowcut migrate, e.g. --shadowcut-args="--chunk-time-ms 500"
+  --capture-cost           trigger capture's cost to the writes instead of the comparison with the other tools:
+                           shadowcut with --capture stream and with --capture trigger, under load only
+                           (same as --tools shadowcut-stream,shadowcut-trigger --modes load)
 Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / SHADOWCUT_PG_STANDBY_URL
 if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir).`;
 
@@ -78,6 +82,7 @@ function parseCli(argv: string[]) {
       'timeout-seconds': { type: 'string', default: '3600' },
       repeat: { type: 'string', default: '1' },
       'shadowcut-args': { type: 'string', default: '' },
+      'capture-cost': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -111,7 +116,8 @@ function parseOptions(argv: string[]): Options {
         : engineArg === 'postgres' || engineArg === 'pg'
           ? ['postgres']
           : usage(`--engine must be mysql, postgres or all (got "${engineArg}")`);
-  const modes = (values.modes ?? 'idle,load').split(',').map((m) => m.trim());
+  const captureCost = values['capture-cost'] ?? false;
+  const modes = captureCost ? ['load'] : (values.modes ?? 'idle,load').split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'idle' && m !== 'load') usage(`--modes takes idle and/or load (got "${m}")`);
   const workloadArg = (name: string, v: string | undefined): WorkloadName =>
     WORKLOADS.includes(v as WorkloadName) ? (v as WorkloadName) : usage(`--${name} must be one of ${WORKLOADS.join(', ')} (got "${v}")`);
@@ -129,7 +135,7 @@ function parseOptions(argv: string[]): Options {
     loadRows: Math.round(num('load-rows', values['load-rows'], 100_000)),
     engines,
     settings,
-    tools: values.tools ? values.tools.split(',').map((t) => t.trim().toLowerCase()) : null,
+    tools: captureCost ? Object.keys(CAPTURE_TOOLS) : values.tools ? values.tools.split(',').map((t) => t.trim().toLowerCase()) : null,
     modes: modes as Mode[],
     loadRate: num('load-rate', values['load-rate'], 200),
     loadConnections: Math.round(num('load-connections', values['load-connections'], 4)),

@@ -75,27 +75,40 @@ function parts(url: string, defaultPort: string) {
 // shadowcut (both engines): the built CLI, --json, timed from process start to exit
 // ---------------------------------------------------------------------------------------------
 
+/** The change source a shadowcut run is told to use (--capture); the plain `shadowcut` row passes none (auto). */
+export type Capture = 'stream' | 'trigger';
+/**
+ * The capture-cost pair (`--capture-cost`): the same migration under the same load, with the change
+ * stream and with triggers. Run only when named: they would double the default bench's time.
+ */
+export const CAPTURE_TOOLS: Record<string, Capture> = { 'shadowcut-stream': 'stream', 'shadowcut-trigger': 'trigger' };
+
+export const captureToolName = (capture: Capture) => `shadowcut --capture ${capture}`;
+
 const qualified = (engine: Engine, w: Workload) => (engine === 'mysql' ? w.table : `public.${w.table}`);
 const alterOf = (engine: Engine, w: Workload) => (engine === 'mysql' ? w.mysql.alter : w.postgres.alter);
 
-function shadowcut(engine: Engine): Tool {
+function shadowcut(engine: Engine, capture?: Capture): Tool {
+  const flag = capture ? ['--capture', capture] : [];
   return {
-    key: 'shadowcut',
-    name: 'shadowcut',
+    key: capture ? `shadowcut-${capture}` : 'shadowcut',
+    name: capture ? captureToolName(capture) : 'shadowcut',
     engine,
-    describe: `shadowcut migrate --force-copy --table ${engine === 'mysql' ? '<table>' : 'public.<table>'} --alter "<ALTER>" --execute --json (default options, verification included)`,
+    describe: `shadowcut migrate --force-copy${capture ? ` --capture ${capture}` : ''} --table ${engine === 'mysql' ? '<table>' : 'public.<table>'} --alter "<ALTER>" --execute --json (default options, verification included)`,
     alters: true,
     resultTable: same,
     async prepare(ctx) {
       // The dry run's plan says whether the secondary indexes are built after the copy, which
       // MariaDB's binlog_alter_two_phase decides: the setting's effect on shadowcut, in the report.
-      const dry = await shadowcutDryRun(engine, ctx.url, ctx.workload);
+      const dry = await shadowcutDryRun(engine, ctx.url, ctx.workload, flag);
       if (!dry.ok) throw new Error(`dry run: ${dry.message}`);
       return { plan: dry.plan };
     },
     async run(ctx) {
       const phases: Array<{ phase: string; atS: number }> = [];
       let result: Record<string, unknown> | undefined;
+      // What the run really used: capture triggers exist from before the copy to the cut-over (the table has none of its own).
+      let capturedBy: Promise<Capture | 'unknown'> | undefined;
       const t0 = Date.now();
       const args = [
         cliPath(),
@@ -109,6 +122,7 @@ function shadowcut(engine: Engine): Tool {
         alterOf(engine, ctx.workload),
         '--execute',
         '--json',
+        ...flag,
       ];
       const r = await exec(process.execPath, [...args, ...ctx.shadowcutArgs], {
         timeoutMs: ctx.timeoutMs,
@@ -117,6 +131,11 @@ function shadowcut(engine: Engine): Tool {
           try {
             const ev = JSON.parse(line) as Record<string, unknown>;
             if (ev.event === 'phase') phases.push({ phase: String(ev.phase), atS: (Date.now() - t0) / 1000 });
+            if (ev.event === 'phase' && ev.phase === 'copy')
+              capturedBy ??= captureTriggers(engine, ctx.url, ctx.workload.table).then(
+                (n) => (n > 0 ? 'trigger' : 'stream'),
+                () => 'unknown' as const,
+              );
             if (ev.event === 'result') result = ev;
           } catch {
             // not one of ours
@@ -131,6 +150,8 @@ function shadowcut(engine: Engine): Tool {
         cutoverAttempts: result?.cutoverAttempts,
         cutoverLockedMs: result?.cutoverLockedMs,
         checksumRounds: result?.checksumRounds,
+        captureAsked: capture,
+        capturedBy: capturedBy ? await capturedBy : undefined,
       });
       // Its own JSON lines say more than a tail of them.
       run.details.outputTail = run.ok ? undefined : lastLines(r.stderr, 30);
@@ -140,13 +161,45 @@ function shadowcut(engine: Engine): Tool {
 }
 
 /** Dry run (no --execute): exit 0 means shadowcut accepts this URL and table; `plan` has its index decision. */
-export async function shadowcutDryRun(engine: Engine, url: string, w: Workload): Promise<{ ok: boolean; message: string; plan: string[] }> {
-  const r = await exec(process.execPath, [cliPath(), 'migrate', '--force-copy', '--url', url, '--table', qualified(engine, w), '--alter', alterOf(engine, w)], {
-    timeoutMs: 120_000,
-  });
+export async function shadowcutDryRun(
+  engine: Engine,
+  url: string,
+  w: Workload,
+  extra: string[] = [],
+): Promise<{ ok: boolean; message: string; plan: string[] }> {
+  const r = await exec(
+    process.execPath,
+    [cliPath(), 'migrate', '--force-copy', '--url', url, '--table', qualified(engine, w), '--alter', alterOf(engine, w), ...extra],
+    {
+      timeoutMs: 120_000,
+    },
+  );
   const firstLine = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
-  const plan = r.stdout.split('\n').filter((l) => l.startsWith('secondary indexes'));
+  const plan = r.stdout.split('\n').filter((l) => l.startsWith('secondary indexes') || l.startsWith('changes:'));
   return { ok: r.code === 0, message: r.code === 0 ? 'ok' : firstLine || `exit ${r.code}`, plan };
+}
+
+/** Triggers on the bench's table, all of them shadowcut's: the workloads' tables have none of their own. */
+async function captureTriggers(engine: Engine, url: string, table: string): Promise<number> {
+  if (engine === 'mysql') {
+    const c = await mysqlConnect(url);
+    try {
+      const [rows] = await c.query('SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = ?', [
+        table,
+      ]);
+      return Number((rows as Array<{ n: number }>)[0].n);
+    } finally {
+      await c.end();
+    }
+  }
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal', [`public.${table}`]);
+    return Number(r.rows[0].n);
+  } finally {
+    await c.end();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,7 +415,7 @@ export const REFERENCE: Record<Engine, string> = { mysql: 'pt-osc', postgres: 'p
  */
 export async function toolsFor(engine: Engine, selected: string[] | null, pgMajor: number | undefined, log: (msg: string) => void): Promise<Tool[]> {
   const want = (key: string) => !selected || selected.includes(key);
-  const out: Tool[] = [shadowcut(engine)];
+  const out: Tool[] = [shadowcut(engine), ...Object.values(CAPTURE_TOOLS).map((c) => shadowcut(engine, c))];
   if (engine === 'mysql') {
     if (want('pt-osc')) {
       const version = await ensureInstalled(PT_OSC, 'percona-toolkit', 'pt-osc', log);
@@ -385,7 +438,7 @@ export async function toolsFor(engine: Engine, selected: string[] | null, pgMajo
     }
     out.push(pgBlocking, pgFloor);
   }
-  return out.filter((t) => want(t.key));
+  return out.filter((t) => (t.key in CAPTURE_TOOLS ? selected?.includes(t.key) : want(t.key)));
 }
 
 async function versionOf(cmd: string): Promise<string> {

@@ -37,6 +37,7 @@ export async function runBackfillSeed(db: ChaosDb, cli: string, seed: number, ro
     alter: stage,
     faults: applied,
     seconds: (Date.now() - began) / 1000,
+    capturedBy: null,
   });
 
   const failedSetup = await createAndFill(db, table, rows, root.fork(4));

@@ -16,7 +16,8 @@ export interface Session {
 export interface ChaosDb {
   readonly kind: EngineKind;
   readonly url: string;
-  readonly replicaUrl: string;
+  /** Null on the plain servers, which have no replica: the tester then draws no paused replica. */
+  readonly replicaUrl: string | null;
   session(): Promise<Session>;
   /** Rows only in one of the two tables, every column compared exactly. */
   rowDifferences(a: string, b: string): Promise<number>;
@@ -28,8 +29,10 @@ export interface ChaosDb {
   identity(table: string): Promise<string>;
   /** Drops the tables and everything a migration of them may have left. */
   drop(...tables: string[]): Promise<void>;
-  /** Helper objects of a migration of `table` still present. */
+  /** Helper objects of a migration of `table` still present, trigger capture's log and triggers included. */
   leftovers(table: string): Promise<string[]>;
+  /** Triggers on the table: the tester's tables have none of their own, so these are trigger capture's. */
+  triggers(table: string): Promise<string[]>;
   /** Ends one of the server sessions of process `pid` (shadowcut's CLI), as a network cut would; false when none was found. */
   killSession(pid: number, r: () => number): Promise<boolean>;
   /** Stops the replica applying changes until `resume`. */
@@ -37,10 +40,9 @@ export interface ChaosDb {
   close(): Promise<void>;
 }
 
-export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
+export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
   const pool = mysql.createPool({ uri: url, connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
-  const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`];
   return {
     kind: 'mysql',
     url,
@@ -113,6 +115,10 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       const found = await rows(
         `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('${helpers(table).slice(1).join("','")}')`,
       );
+      return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
+    },
+    async triggers(table) {
+      const found = await rows(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}'`);
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {
@@ -125,6 +131,7 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
       return true;
     },
     async pauseReplica() {
+      if (!replicaUrl) throw new Error('this server has no replica');
       const replica = await mysql.createConnection(replicaUrl);
       await replica.query('STOP SLAVE SQL_THREAD');
       return async () => {
@@ -136,13 +143,12 @@ export function mysqlChaos(url: string, replicaUrl: string): ChaosDb {
   };
 }
 
-export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
+export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
   const raw = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
   const pool = new pg.Pool({ connectionString: url, max: 10, types: raw, application_name: 'chaos' });
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   const rows = async (sql: string) => (await pool.query({ text: sql, rowMode: 'array' })).rows as unknown[][];
-  const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`];
   return {
     kind: 'postgres',
     url,
@@ -209,6 +215,10 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
     async leftovers(table) {
       const found = await rows(`SELECT relname FROM pg_class WHERE relname IN ('${helpers(table).slice(1).join("','")}')
                                 UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_${table}\\_%'`);
+      return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
+    },
+    async triggers(table) {
+      const found = await rows(`SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('"${table}"') AND NOT tgisinternal`);
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {
@@ -221,6 +231,7 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
       return true;
     },
     async pauseReplica() {
+      if (!replicaUrl) throw new Error('this server has no standby');
       const standby = new pg.Client({ connectionString: replicaUrl });
       await standby.connect();
       await standby.query('SELECT pg_wal_replay_pause()');
@@ -232,6 +243,9 @@ export function postgresChaos(url: string, replicaUrl: string): ChaosDb {
     close: () => pool.end(),
   };
 }
+
+/** A migration's helper tables of `t` (the first is `t` itself): shadow, old, checkpoint, heartbeat, and trigger capture's log of changed keys. */
+const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`];
 
 /**
  * The local TCP ports of a process's sockets (Linux /proc): the server sees each session's client

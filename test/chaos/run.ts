@@ -3,11 +3,14 @@
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
  *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *                         [--capture auto|stream|trigger] [--servers normal|plain]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
  * both (the default) each seed one way then the other: the same table, ALTER and writes. --path
  * backfill is the expand/contract stage instead: backfill of a new column under writers and faults,
  * then verify --expect (backfill-scenario.ts).
+ * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
+ * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause).
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
  * Servers: SHADOWCUT_MYSQL_URL and friends, or the repository's private servers (scripts/servers.sh).
  * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log), its stderr (cli.stderr.log) and, on PostgreSQL, every write with the
@@ -17,10 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { captureMode, type CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import { runBackfillSeed } from './backfill-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
-import { runSeed, TABLE, MIRROR, type PathMode, type SeedOutcome } from './scenario.js';
+import { runSeed, TABLE, MIRROR, type CaptureExpectation, type PathMode, type SeedOutcome } from './scenario.js';
 
 // Run as dist/test/chaos/run.js by npm, or from its source by vitest.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +38,13 @@ interface Args {
   minutes: number;
   rows: number;
   json: string | null;
+  /** migrate's --capture; absent, migrate's own default. */
+  capture?: CaptureMode;
+  /** The servers with the change stream and a replica (default), or the plain ones, as they come. */
+  servers?: ServerSet;
 }
+
+export type ServerSet = 'normal' | 'plain';
 
 function parseArgs(argv: string[]): Args {
   const value = (name: string) => {
@@ -48,6 +58,10 @@ function parseArgs(argv: string[]): Args {
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);
+  const capture = value('capture');
+  const servers = value('servers') ?? 'normal';
+  if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
+  if (servers === 'plain' && capture === 'stream') throw new Error('--capture stream needs the normal servers: the plain ones have no change stream to read');
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as EngineKind],
     paths: path === 'both' ? ['default', 'copy'] : [path as PathMode],
@@ -55,7 +69,17 @@ function parseArgs(argv: string[]): Args {
     minutes: Number(value('minutes') ?? 0),
     rows: Number(value('rows') ?? 2000),
     json: value('json') ?? null,
+    capture: capture === undefined ? undefined : chaosCapture(capture),
+    servers,
   };
+}
+
+function chaosCapture(value: string): CaptureMode {
+  try {
+    return captureMode(value);
+  } catch (error) {
+    throw new Error(`--capture ${(error as Error).message}`);
+  }
 }
 
 function servers(): { urls: Record<string, string>; stop: () => void } {
@@ -67,6 +91,8 @@ function servers(): { urls: Record<string, string>; stop: () => void } {
         mysqlReplicaUrl: env.SHADOWCUT_MYSQL_REPLICA_URL,
         pgUrl: env.SHADOWCUT_PG_URL,
         pgStandbyUrl: env.SHADOWCUT_PG_STANDBY_URL,
+        ...(env.SHADOWCUT_MYSQL_PLAIN_URL ? { mysqlPlainUrl: env.SHADOWCUT_MYSQL_PLAIN_URL } : {}),
+        ...(env.SHADOWCUT_PG_PLAIN_URL ? { pgPlainUrl: env.SHADOWCUT_PG_PLAIN_URL } : {}),
       },
       stop: () => {},
     };
@@ -85,15 +111,15 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
   const outcomes: SeedOutcome[] = [];
   const deadline = args.minutes > 0 ? Date.now() + args.minutes * 60_000 : Infinity;
   for (const kind of args.engines) {
-    const db = kind === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
+    const db = chaosDb(kind, args.servers ?? 'normal', urls);
     try {
       for (const seed of args.seeds) {
         for (const path of args.paths) {
           if (Date.now() > deadline) break;
-          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path);
+          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
-            `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}` : ''}`,
+            `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,
           );
         }
       }
@@ -105,10 +131,28 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
   return outcomes;
 }
 
+/** The engine's servers of the set asked for; the plain ones have no replica (null: that fault is not drawn). */
+function chaosDb(kind: EngineKind, servers: ServerSet, urls: Record<string, string>) {
+  if (servers === 'normal') return kind === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
+  const url = kind === 'mysql' ? urls.mysqlPlainUrl : urls.pgPlainUrl;
+  if (!url) throw new Error(`no plain ${kind} server: set SHADOWCUT_${kind === 'mysql' ? 'MYSQL' : 'PG'}_PLAIN_URL or use scripts/servers.sh`);
+  return kind === 'mysql' ? mysqlChaos(url, null) : postgresChaos(url, null);
+}
+
+/** Triggers where asked for, or where `auto` finds no stream (the plain servers); the stream otherwise. */
+function captureOf(args: Args): CaptureExpectation {
+  const triggers = args.capture === 'trigger' || (args.capture !== 'stream' && args.servers === 'plain');
+  return { flag: args.capture, expect: triggers ? 'trigger' : 'stream' };
+}
+
+function replayFlags(args: Args): string {
+  return `${args.capture ? ` --capture ${args.capture}` : ''}${args.servers === 'plain' ? ' --servers plain' : ''}`;
+}
+
 export function summary(outcomes: SeedOutcome[]): string {
   const lines = [
-    "| engine | path | runs | made in place | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    "| engine | path | runs | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const engine of [...new Set(outcomes.map((o) => o.engine))]) {
     for (const path of [...new Set(outcomes.map((o) => o.path))]) {
@@ -118,7 +162,7 @@ export function summary(outcomes: SeedOutcome[]): string {
       const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
       const waits = mine.map((o) => o.reader?.longestMs ?? 0);
       lines.push(
-        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
+        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${mine.filter((o) => o.capturedBy === 'trigger').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
           `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} |`,
       );
     }

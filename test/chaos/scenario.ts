@@ -8,6 +8,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import type { ChaosDb } from './database.js';
 import { createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
@@ -61,11 +62,29 @@ export interface SeedOutcome {
   alter: string;
   faults: string[];
   seconds: number;
+  /** The change source the copy used, seen on the table when it started (capture triggers or none); null without a copy. */
+  capturedBy: ChangeSource | null;
+}
+
+export type ChangeSource = 'stream' | 'trigger';
+
+/** What migrate is told (--capture, absent: its default) and the source its copy must then use. */
+export interface CaptureExpectation {
+  flag?: CaptureMode;
+  expect: ChangeSource;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: number, mode: PathMode = 'copy'): Promise<SeedOutcome> {
+/** `capture.flag`, when given, is passed to migrate as --capture; a copy that used another source than `capture.expect` fails. */
+export async function runSeed(
+  db: ChaosDb,
+  cli: string,
+  seed: number,
+  rows: number,
+  mode: PathMode = 'copy',
+  capture: CaptureExpectation = { expect: 'stream' },
+): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
   const table = makeTable(root.fork(1), db.kind);
@@ -73,6 +92,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const faults = root.fork(3);
   let took: SeedOutcome['took'] = null;
   let reader: ReaderReport | null = null;
+  let capturedBy: ChangeSource | null = null;
   const outcome = (verdict: Verdict, reason: string, applied: string[]): SeedOutcome => ({
     engine: db.kind,
     seed,
@@ -84,6 +104,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     alter,
     faults: applied,
     seconds: (Date.now() - began) / 1000,
+    capturedBy,
   });
 
   const failedSetup = await createAndFill(db, table, rows, root.fork(4));
@@ -94,6 +115,8 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     killSession: faults.chance(0.3) ? faults.int(100, 3000) : null,
     pauseReplica: faults.chance(0.2) ? faults.int(100, 2000) : null,
   };
+  // Drawn all the same, so a seed's other faults stay those it has on the servers with a replica.
+  if (db.replicaUrl === null) plan.pauseReplica = null;
   const applied: string[] = [];
   // Faults belong to this seed: none may fire, or leave the replica paused, during the next one.
   const timers: NodeJS.Timeout[] = [];
@@ -107,6 +130,7 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
   const args = [
     'migrate',
     ...(mode === 'copy' ? ['--force-copy'] : []),
+    ...(capture.flag ? ['--capture', capture.flag] : []),
     '--url',
     db.url,
     '--table',
@@ -124,10 +148,12 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     String(LOCK_TIMEOUT_MS),
     '--cutover-attempts',
     '30',
-    ...(plan.pauseReplica !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
+    ...(plan.pauseReplica !== null && db.replicaUrl !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
   let first: Exit;
   let last: Exit;
+  // Trigger capture's triggers are on the table from before the copy until the cut-over; the stream leaves none.
+  let seen: Promise<ChangeSource | Error> | null = null;
   try {
     const taken = (phase: string) => {
       if (phase === 'in-place') took = 'in-place';
@@ -136,6 +162,10 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     first = await cliRun(cli, args, (phase, pid) => {
       taken(phase);
       if (phase !== 'copy') return null;
+      seen ??= db.triggers(TABLE).then(
+        (found) => (found.length ? 'trigger' : 'stream'),
+        (error: Error) => error,
+      );
       if (plan.killSession !== null) {
         timers.push(
           setTimeout(
@@ -174,6 +204,14 @@ export async function runSeed(db: ChaosDb, cli: string, seed: number, rows: numb
     reader = await watch.stop();
   }
   if (load.transactions === 0) applied.push('no write transaction succeeded');
+  const source = seen ? await (seen as Promise<ChangeSource | Error>) : null;
+  if (source instanceof Error) return outcome('FAIL', `tester: could not see the copy's change source: ${source.message}`, applied);
+  capturedBy = source;
+  const wrongSource =
+    source !== null && source !== capture.expect
+      ? `the copy used the ${source === 'trigger' ? 'triggers' : 'stream'}, not the ${capture.expect === 'trigger' ? 'triggers' : 'stream'}`
+      : null;
+  if (wrongSource) return outcome('FAIL', wrongSource, applied);
   const blocked = readerBlocked(db.kind, took, reader, last.parts);
 
   if (last.code === 0) {

@@ -4,10 +4,15 @@
  * of the runs killed with SIGKILL at a random moment and resumed; after each run the new table must
  * equal a mirror that took the same writes in the same transactions and the native ALTER.
  *
- *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N]
+ *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain]
  *
  * Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_PG_URL, or the repository's private servers
- * (scripts/servers.sh), started and stopped here when they are not up.
+ * (scripts/servers.sh), started and stopped here when they are not up. `--servers plain` runs on the
+ * servers as they come (SHADOWCUT_MYSQL_PLAIN_URL / SHADOWCUT_PG_PLAIN_URL: no binlog,
+ * wal_level=replica, no replication privileges) with the same command line, no --capture: migrate's
+ * `auto` must choose triggers there, and each run fails unless its plan says triggers and the
+ * triggers are on the table during the copy (the stream on the normal servers), so a silent fallback
+ * is caught.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -25,7 +30,10 @@ interface Args {
   runs: number;
   rows: number;
   rate: number;
+  servers: 'normal' | 'plain';
 }
+
+type Capture = 'stream' | 'trigger';
 
 function parseArgs(argv: string[]): Args {
   const value = (name: string, fallback: string) => {
@@ -34,11 +42,14 @@ function parseArgs(argv: string[]): Args {
   };
   const engine = value('engine', 'all');
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
+  const servers = value('servers', 'normal');
+  if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as 'mysql' | 'postgres'],
     runs: Number(value('runs', '20')),
     rows: Number(value('rows', '100000')),
     rate: Number(value('rate', '200')),
+    servers,
   };
 }
 
@@ -96,8 +107,17 @@ class Workload {
   }
 }
 
-/** Runs the CLI; with `killAfterMs`, SIGKILLs it that long after the copy starts. Resolves with the exit code and the last stderr lines. */
-function migrate(url: string, alter: string, extra: string[], killAfterMs: number | null): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+/**
+ * Runs the CLI; with `killAfterMs`, SIGKILLs it that long after the copy starts; `onCopy` is called
+ * when the copy starts. Resolves with the exit code and the last stderr lines.
+ */
+function migrate(
+  url: string,
+  alter: string,
+  extra: string[],
+  killAfterMs: number | null,
+  onCopy: () => void = () => {},
+): Promise<{ code: number | null; killed: boolean; stderr: string }> {
   const child = spawn(process.execPath, [CLI, 'migrate', '--force-copy', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -105,10 +125,11 @@ function migrate(url: string, alter: string, extra: string[], killAfterMs: numbe
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (killAfterMs === null || killed) return;
     try {
       const event = JSON.parse(line) as { event?: string; phase?: string };
-      if (event.event === 'phase' && event.phase === 'copy') {
+      if (event.event !== 'phase' || event.phase !== 'copy') return;
+      onCopy();
+      if (killAfterMs !== null && !killed) {
         killed = true;
         setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       }
@@ -122,6 +143,8 @@ function migrate(url: string, alter: string, extra: string[], killAfterMs: numbe
 interface Outcome {
   run: number;
   killed: boolean;
+  /** The change source seen when the copy started: capture triggers on the table, or none (the stream); null when not seen. */
+  captured: Capture | null;
   exit: number | null;
   differences: number;
   note: string;
@@ -130,6 +153,13 @@ interface Outcome {
 
 async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promise<Outcome> {
   await db.seed(args.rows);
+  let seen: Promise<Capture | null> | null = null;
+  // Trigger capture creates its triggers before the copy and removes them at the cut-over.
+  const look = () =>
+    void (seen ??= db.triggers(TABLE).then(
+      (n) => (n > 0 ? 'trigger' : 'stream'),
+      () => null,
+    ));
   const load = new Workload(db, args.rows, args.rate);
   load.start();
   const began = Date.now();
@@ -140,7 +170,7 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
   try {
     await sleep(500);
     // Killed somewhere in the copy, the catch-up or the verification (a 100k-row copy takes a few seconds).
-    const first = await migrate(url, db.alter, [], kill ? 100 + Math.floor(Math.random() * 2400) : null);
+    const first = await migrate(url, db.alter, [], kill ? 100 + Math.floor(Math.random() * 2400) : null, look);
     exit = first.code;
     killed = first.killed && first.code === null;
     if (killed) {
@@ -153,18 +183,33 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     await load.stop();
   }
   const seconds = (Date.now() - began) / 1000;
-  if (exit !== 0) return { run, killed, exit, differences: -1, note, seconds };
+  const captured = seen ? await (seen as Promise<Capture | null>) : null;
+  if (exit !== 0) return { run, killed, captured, exit, differences: -1, note, seconds };
   await db.alterMirror();
   const differences = await db.differences(TABLE, MIRROR);
   if (differences)
     note = `extra ids in the new table: ${(await db.extraIds(TABLE, MIRROR)).join(', ') || 'none'}; missing: ${(await db.extraIds(MIRROR, TABLE)).join(', ') || 'none'}`;
   note ||= `${load.transactions} transactions during the run (${load.errors} failed${load.lastError ? `: ${load.lastError}` : ''})`;
-  return { run, killed, exit, differences, note, seconds };
+  return { run, killed, captured, exit, differences, note, seconds };
 }
 
-function serverUrls(): { mysql: string; postgres: string; stop: () => void } {
-  if (process.env.SHADOWCUT_MYSQL_URL && process.env.SHADOWCUT_PG_URL) {
-    return { mysql: process.env.SHADOWCUT_MYSQL_URL, postgres: process.env.SHADOWCUT_PG_URL, stop: () => {} };
+interface Urls {
+  mysql: string;
+  postgres: string;
+  mysqlPlain?: string;
+  postgresPlain?: string;
+}
+
+function serverUrls(): Urls & { stop: () => void } {
+  const env = process.env;
+  if (env.SHADOWCUT_MYSQL_URL && env.SHADOWCUT_PG_URL) {
+    return {
+      mysql: env.SHADOWCUT_MYSQL_URL,
+      postgres: env.SHADOWCUT_PG_URL,
+      mysqlPlain: env.SHADOWCUT_MYSQL_PLAIN_URL,
+      postgresPlain: env.SHADOWCUT_PG_PLAIN_URL,
+      stop: () => {},
+    };
   }
   const script = path.join(root, 'scripts/servers.sh');
   const up = spawnSync('bash', [script, 'env'], { stdio: 'ignore' }).status === 0;
@@ -172,8 +217,32 @@ function serverUrls(): { mysql: string; postgres: string; stop: () => void } {
     throw new Error('the private servers did not start (see above)');
   }
   const dir = process.env.SHADOWCUT_SERVERS_DIR ?? path.join(root, '.servers');
-  const urls = JSON.parse(readFileSync(path.join(dir, 'servers.json'), 'utf8')) as { mysqlUrl: string; pgUrl: string };
-  return { mysql: urls.mysqlUrl, postgres: urls.pgUrl, stop: () => (up ? undefined : void spawnSync('bash', [script, 'down'], { stdio: 'inherit' })) };
+  const urls = JSON.parse(readFileSync(path.join(dir, 'servers.json'), 'utf8')) as Record<string, string>;
+  return {
+    mysql: urls.mysqlUrl,
+    postgres: urls.pgUrl,
+    mysqlPlain: urls.mysqlPlainUrl,
+    postgresPlain: urls.pgPlainUrl,
+    stop: () => (up ? undefined : void spawnSync('bash', [script, 'down'], { stdio: 'inherit' })),
+  };
+}
+
+function urlOf(urls: Urls, kind: 'mysql' | 'postgres', servers: Args['servers']): string {
+  if (servers === 'normal') return urls[kind];
+  const url = kind === 'mysql' ? urls.mysqlPlain : urls.postgresPlain;
+  if (!url) throw new Error(`no plain ${kind} server: set SHADOWCUT_${kind === 'mysql' ? 'MYSQL' : 'PG'}_PLAIN_URL or use scripts/servers.sh`);
+  return url;
+}
+
+/** The change source migrate's plan chooses with no --capture, and why. */
+function plannedCapture(url: string, alter: string): { kind: Capture | null; why: string } {
+  const out = spawnSync(process.execPath, [CLI, 'plan', '--url', url, '--table', TABLE, '--alter', alter, '--json'], { encoding: 'utf8' });
+  try {
+    const plan = JSON.parse(out.stdout) as { detail?: { capture?: { kind: Capture; why: string } | null } };
+    return plan.detail?.capture ?? { kind: null, why: 'the plan names no change source' };
+  } catch {
+    return { kind: null, why: `plan failed: ${out.stderr.trim().split('\n').pop() ?? `exit ${out.status}`}` };
+  }
 }
 
 async function main(): Promise<number> {
@@ -182,31 +251,44 @@ async function main(): Promise<number> {
   let failures = 0;
   try {
     for (const kind of args.engines) {
-      const url = servers[kind];
+      const url = urlOf(servers, kind, args.servers);
+      // Where the stream is (the normal servers), auto must take it; where it is not, triggers.
+      const expected: Capture = args.servers === 'plain' ? 'trigger' : 'stream';
       const db = kind === 'mysql' ? mysqlSoak(url) : postgresSoak(url);
       const outcomes: Outcome[] = [];
       try {
+        await db.seed(1000);
+        const planned = plannedCapture(url, db.alter);
+        console.log(`${kind} (${args.servers} servers): the plan's change source: ${planned.kind ?? 'none'} (${planned.why})`);
+        if (planned.kind !== expected) throw new Error(`on the ${args.servers} servers the plan must choose ${expected}, not ${planned.kind ?? 'none'}`);
         for (let run = 1; run <= args.runs; run++) {
           const o = await soakRun(db, url, args, run);
           outcomes.push(o);
-          const verdict = o.exit !== 0 ? `FAILED (exit ${o.exit})` : o.differences ? `DIFFERS (${o.differences} rows)` : 'equal';
-          console.log(`${kind} run ${run}${o.killed ? ' (killed, resumed)' : ''}: ${verdict} in ${o.seconds.toFixed(1)} s; ${o.note}`);
+          console.log(
+            `${kind} run ${run}${o.killed ? ' (killed, resumed)' : ''}: ${verdict(o, expected)} in ${o.seconds.toFixed(1)} s, captured by ${o.captured ?? '?'}; ${o.note}`,
+          );
         }
         await db.drop(TABLE, MIRROR);
       } finally {
         await db.close();
       }
-      const equal = outcomes.filter((o) => o.exit === 0 && o.differences === 0);
+      const equal = outcomes.filter((o) => verdict(o, expected) === 'equal');
       const killed = outcomes.filter((o) => o.killed);
       failures += outcomes.length - equal.length;
       console.log(
-        `${kind}: ${equal.length} of ${outcomes.length} runs equal to the mirror (${killed.filter((o) => o.exit === 0 && o.differences === 0).length} of ${killed.length} killed and resumed)`,
+        `${kind}: ${equal.length} of ${outcomes.length} runs equal to the mirror, captured by ${expected} (${killed.filter((o) => equal.includes(o)).length} of ${killed.length} killed and resumed)`,
       );
     }
   } finally {
     servers.stop();
   }
   return failures ? 1 : 0;
+}
+
+function verdict(o: Outcome, expected: Capture): string {
+  if (o.captured !== expected) return `WRONG SOURCE (${o.captured ?? 'not seen: no copy, or the query failed'}, not ${expected})`;
+  if (o.exit !== 0) return `FAILED (exit ${o.exit})`;
+  return o.differences ? `DIFFERS (${o.differences} rows)` : 'equal';
 }
 
 main().then(

@@ -21,6 +21,8 @@ export interface SoakDb {
   differences(a: string, b: string): Promise<number>;
   /** Ids of rows in `a` but not in `b`, for the report. */
   extraIds(a: string, b: string): Promise<string[]>;
+  /** Triggers on the table: it has none of its own, so these are trigger capture's. */
+  triggers(table: string): Promise<number>;
   /** Drops the tables and what a migration of them left. */
   drop(...tables: string[]): Promise<void>;
   close(): Promise<void>;
@@ -50,6 +52,9 @@ export function transaction(nextId: () => number, maxId: () => number, random: (
   }
   return ops;
 }
+
+/** A table and a migration's helper tables of it: shadow, old, checkpoint, heartbeat, and trigger capture's log. */
+const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`];
 
 export function mysqlSoak(url: string): SoakDb {
   const pool = mysql.createPool({ uri: url, connectionLimit: 12, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
@@ -101,8 +106,12 @@ export function mysqlSoak(url: string): SoakDb {
       return Number(x.n) + Number(y.n);
     },
     extraIds: async (a, b) => (await q(`SELECT id FROM ${a} WHERE id NOT IN (SELECT id FROM ${b}) LIMIT 5`)).map((r) => String(r.id)),
+    async triggers(table) {
+      const [r] = await q(`SELECT COUNT(*) n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}'`);
+      return Number(r.n);
+    },
     async drop(...tables) {
-      await q(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]).join(', ')}`);
+      await q(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).join(', ')}`);
     },
     close: () => pool.end(),
   };
@@ -156,8 +165,12 @@ export function postgresSoak(url: string): SoakDb {
       return Number(r.n);
     },
     extraIds: async (a, b) => (await q(`SELECT id FROM ${a} WHERE id NOT IN (SELECT id FROM ${b}) LIMIT 5`)).map((r) => String(r.id)),
+    async triggers(table) {
+      const [r] = await q(`SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = to_regclass('${table}') AND NOT tgisinternal`);
+      return Number(r.n);
+    },
     async drop(...tables) {
-      await q(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`]).join(', ')} CASCADE`);
+      await q(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).join(', ')} CASCADE`);
     },
     close: () => pool.end(),
   };
