@@ -40,10 +40,7 @@ function writes(db: Database): (worker: number) => Statement {
 }
 
 // The servers as they come capture changes with triggers (`auto`): their log must outlive the kill as a slot does.
-const servers = [
-  ...databases.map((d) => ({ ...d, triggers: false })),
-  ...plainDatabases.filter((d) => d.kind === 'mysql').map((d) => ({ ...d, triggers: true })),
-];
+const servers = [...databases.map((d) => ({ ...d, triggers: false })), ...plainDatabases.map((d) => ({ ...d, triggers: true }))];
 
 describe.each(servers)('$name: kill -9, then --resume', ({ open, kind, triggers }) => {
   const db = useDatabase(open, 'rs_t', 'rs_mirror');
@@ -74,7 +71,8 @@ describe.each(servers)('$name: kill -9, then --resume', ({ open, kind, triggers 
       const left = await db.helpers('rs_t');
       expect(left).toContain('rs_t__new');
       expect(left).not.toContain('rs_t__old');
-      expect(left.filter((h) => h.startsWith('shadowcut_'))).toHaveLength(db.kind === 'postgres' && !triggers ? 2 : 0);
+      // PostgreSQL: the slot and the publication, or the trigger function (all three share the name).
+      expect(left.filter((h) => h.startsWith('shadowcut_'))).toHaveLength(db.kind === 'postgres' ? (triggers ? 1 : 2) : 0);
       expect(left.includes('rs_t__log')).toBe(triggers);
 
       // Without --resume the leftovers are refused (PostgreSQL says how much WAL the slot holds); with a different ALTER too.

@@ -178,7 +178,8 @@ export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
       names(
         `SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'
          UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $2
-         UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2`,
+         UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2
+         UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE $2`,
         [`${like(table)}\\_\\_%`, `shadowcut\\_${like(table)}\\_%`],
       ),
     indexes: (table) => names('SELECT indexname FROM pg_indexes WHERE tablename = $1', [table]),

@@ -14,6 +14,7 @@ import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
 import { preparePgContract } from './commands/contract.js';
 import { dropStream } from './capture/logical/source.js';
+import { PgTriggerLog } from './capture/trigger/log.js';
 import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
@@ -108,7 +109,23 @@ class PostgresEngine implements Engine, PgServer {
     const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
     if (slots.length) dropped.push(`replication slot ${names.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
     if (pubs.length) dropped.push(`publication ${names.publication}`);
+    const capture = new PgTriggerLog(this.pool, schema, name, []);
+    const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
+    dropped.push(...triggers.map((t) => `${schema}.${t.name} (capture trigger)`));
+    // Only a log of the migrating role's is dropped (another role's is refused, never removed).
+    const { rows: logs } = await this.pool.query(
+      'SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)',
+      [qualified(schema, names.log)],
+    );
+    if (logs.length) dropped.push(`${schema}.${names.log}`);
+    const { rows: fns } = await this.pool.query(
+      `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+      [names.captureFunction, schema],
+    );
+    if (fns.length) dropped.push(`${schema}.${names.captureFunction}() (capture function)`);
     if (options.dryRun) return dropped;
+    // The triggers first: until they are gone every write to the table goes through them.
+    await capture.uninstall();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;

@@ -33,6 +33,9 @@ import { buildShadow } from './schema/shadow.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
+import { PgTriggerLog } from './capture/trigger/log.js';
+import { TriggerSource } from '../../core/migrate/trigger-source.js';
+import type { ChangeSource } from '../../core/migrate/change-source.js';
 import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */
@@ -47,7 +50,9 @@ export interface PgServer {
 export class PostgresMigration implements Migration {
   private readonly copier: Copier;
   private readonly d: PgDetail;
-  readonly changes: LogicalSource;
+  readonly changes: ChangeSource;
+  /** Set in trigger mode: the cut-over drops its triggers in the swap's transaction. */
+  private readonly triggerLog: PgTriggerLog | null;
   private checkpointTable = false;
 
   constructor(
@@ -58,7 +63,14 @@ export class PostgresMigration implements Migration {
   ) {
     this.d = plan.detail;
     this.copier = new Copier(this.d, server.pool);
-    this.changes = new LogicalSource(server.target, server.pool, this.d, this.copier.gate, server.streams);
+    // A plan saved before trigger capture existed has no `capture`: it ran on the stream.
+    if (plan.capture?.kind === 'trigger') {
+      this.triggerLog = new PgTriggerLog(server.pool, this.d.schema, this.d.name, this.d.originalKey);
+      this.changes = new TriggerSource(this.triggerLog);
+    } else {
+      this.triggerLog = null;
+      this.changes = new LogicalSource(server.target, server.pool, this.d, this.copier.gate, server.streams);
+    }
   }
 
   private get pool(): pg.Pool {
@@ -68,7 +80,8 @@ export class PostgresMigration implements Migration {
   async checks(options: { resuming: boolean }): Promise<CheckResult[]> {
     const d = this.d;
     const table = await inspectTable(this.pool, d.schema, d.name);
-    return runChecks(pgChecks, { pool: this.pool, table, detail: d, resuming: options.resuming, request: this.request });
+    const capture = this.triggerLog ? 'trigger' : 'stream';
+    return runChecks(pgChecks, { pool: this.pool, table, detail: d, resuming: options.resuming, request: this.request, capture });
   }
 
   async compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
@@ -134,7 +147,7 @@ export class PostgresMigration implements Migration {
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
-    return cutover(this.pool, this.copier, options);
+    return cutover(this.pool, this.copier, options, this.triggerLog);
   }
 
   async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { CaptureChoice } from '../../../core/migrate/capture-choice.js';
 import type { MigrationRequest } from '../../../core/types.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -11,4 +12,6 @@ export interface PgCheckContext {
   resuming: boolean;
   /** The request `prepare` was given; null for a resumed run, whose options were judged when it began. */
   request: MigrationRequest | null;
+  /** The plan's change source: the stream's server settings and privileges are checked only when it is used. */
+  capture: CaptureChoice['kind'];
 }

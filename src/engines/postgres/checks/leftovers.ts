@@ -2,6 +2,7 @@ import { verdict, type Check } from '../../../core/check.js';
 import { checkpointLeftOver } from '../../../core/checkpoint.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import type { PgCheckContext } from './context.js';
+import { PgTriggerLog } from '../capture/trigger/log.js';
 
 /**
  * A dead run's checkpoint, tables, slot or publication: another run would take their names, and a
@@ -11,30 +12,38 @@ export const leftovers: Check<PgCheckContext> = {
   name: 'leftovers',
   async run({ pool, table: t, detail: d, resuming }) {
     if (resuming) return verdict('no leftovers', true, "resuming: the interrupted run's shadow, slot and publication are reused", '');
-    const state = helperNames(t.schema, t.name).state;
+    const { state, log } = helperNames(t.schema, t.name);
+    const logName = `${t.schema}.${log}`;
     const { rows } = await pool.query(
       `SELECT to_regclass($1) IS NOT NULL AS state, to_regclass($2) IS NOT NULL AS shadow, to_regclass($3) IS NOT NULL AS old,
               EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $5) AS publication,
+              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($6) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS log,
               (SELECT coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 'no')
                  FROM pg_replication_slots WHERE slot_name = $4) AS slot_retains`,
-      [qualified(t.schema, state), qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot, d.publication],
+      [qualified(t.schema, state), qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot, d.publication, qualified(t.schema, log)],
     );
     const s = rows[0];
     const table = `${t.schema}.${t.name}`;
+    // Named whatever else is left: each slows every write to the table until it is removed.
+    const triggers = (await new PgTriggerLog(pool, t.schema, t.name, []).ourTriggers(pool)).filter((x) => x.ours).map((x) => x.name);
+    const stillOn = triggers.map((name) => `capture trigger ${t.schema}.${name} of an earlier run is still on the table, logging every write`);
     if (isTrue(s.state)) {
       const retains = s.slot_retains === null ? '' : ` (its replication slot retains ${s.slot_retains} of WAL)`;
-      return verdict('no leftovers', false, '', checkpointLeftOver(table, retains));
+      return verdict('no leftovers', false, '', [checkpointLeftOver(table, retains), ...stillOn].join('; '));
     }
     const fixes: string[] = [];
     if (isTrue(s.shadow)) fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}`);
     if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
+    if (triggers.length || isTrue(s.log)) fixes.push(`shadowcut cleanup --url ... --table ${table} (the capture triggers and the log ${logName})`);
     return verdict(
       'no leftovers',
       fixes.length === 0,
       'no helper objects from an earlier run',
-      `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`,
+      [...stillOn, `helper objects of an earlier run exist; if no shadowcut run is active (or resume it with --resume), remove them: ${fixes.join('; ')}`].join(
+        '; ',
+      ),
     );
   },
 };

@@ -1,18 +1,13 @@
-import type pg from 'pg';
 import { verdict, type Check } from '../../../core/check.js';
 import { isTrue } from '../server/connect.js';
+import { currentRole } from '../server/role.js';
+import { replicationPrivilege } from './logical-decoding.js';
 import type { PgCheckContext } from './context.js';
-
-/** The current role's attributes that lift the checks below. */
-export async function currentRole(pool: pg.Pool): Promise<{ superuser: boolean; replication: boolean; bypassRls: boolean }> {
-  const { rows } = await pool.query('SELECT rolsuper, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = current_user');
-  return { superuser: isTrue(rows[0].rolsuper), replication: isTrue(rows[0].rolreplication), bypassRls: isTrue(rows[0].rolbypassrls) };
-}
 
 /** The table is replaced (owner), followed (replication) and rebuilt beside itself (helper tables, the publication). */
 export const privileges: Check<PgCheckContext> = {
   name: 'privileges',
-  async run({ pool, table: t }) {
+  async run({ pool, table: t, capture }) {
     const { rows } = await pool.query(
       `SELECT pg_has_role(current_user, c.relowner, 'USAGE') AS owner,
               has_schema_privilege(c.relnamespace, 'CREATE') AS create_schema,
@@ -29,18 +24,25 @@ export const privileges: Check<PgCheckContext> = {
         'current user owns the table',
         `the current user does not own ${t.schema}.${t.name}; run as its owner or a superuser`,
       ),
-      verdict(
-        'replication privilege',
-        role.superuser || role.replication,
-        'current user may replicate',
-        'the current user lacks REPLICATION; ALTER ROLE ... REPLICATION or run as a superuser',
-      ),
-      verdict(
-        'create privileges',
-        isTrue(s.create_schema) && isTrue(s.create_database),
-        'CREATE on the schema and the database',
-        `the current user needs CREATE on schema ${t.schema} (helper tables) and on the database (publication); GRANT CREATE ON SCHEMA/DATABASE ...`,
-      ),
+      ...(capture === 'stream'
+        ? [
+            await replicationPrivilege(pool),
+            verdict(
+              'create privileges',
+              isTrue(s.create_schema) && isTrue(s.create_database),
+              'CREATE on the schema and the database',
+              `the current user needs CREATE on schema ${t.schema} (helper tables) and on the database (publication); GRANT CREATE ON SCHEMA/DATABASE ...`,
+            ),
+          ]
+        : [
+            // The owner may create triggers on the table (checked above); the log is a helper table beside it.
+            verdict(
+              'create privileges',
+              isTrue(s.create_schema),
+              'CREATE on the schema',
+              `the current user needs CREATE on schema ${t.schema} (helper tables and the change log); GRANT CREATE ON SCHEMA ...`,
+            ),
+          ]),
     ];
   },
 };

@@ -1,7 +1,7 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { isTrue } from '../server/connect.js';
 import type { PgCheckContext } from './context.js';
-import { currentRole } from './privileges.js';
+import { currentRole } from '../server/role.js';
 
 /** FORCE makes the policies filter even the owner's reads: the copy would silently leave rows out. */
 export const rowSecurity: Check<PgCheckContext> = {

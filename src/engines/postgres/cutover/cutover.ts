@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { asLockTimeout, ident, PgSession, qualified, type Client } from '../server/connect.js';
 import type { Copier } from '../copy/copy.js';
+import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { UserError } from '../../../core/errors.js';
@@ -13,7 +14,7 @@ import { UserError } from '../../../core/errors.js';
  * The ACCESS EXCLUSIVE request queues every later reader behind it, so `lock_timeout` must be short:
  * it bounds how long anyone waits on us, and the runner retries.
  */
-export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOptions): Promise<CutoverResult> {
+export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOptions, triggers: PgTriggerLog | null): Promise<CutoverResult> {
   const d = copier.d;
   const client = await pool.connect();
   let failure: Error | undefined;
@@ -37,6 +38,9 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
       throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
     }
     await options.catchUp(new PgSession(client, true));
+    // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
+    // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
+    await triggers?.removeAtCutover(client);
 
     const carried = await boundToOriginal(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
+import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
+import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
@@ -47,6 +49,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
   const layout = await rolledBack(pool, async (client) => buildShadow(client, t, request.alter, await probeName(client, schema, names), false));
+  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   const fks = await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
   const detail: PgDetail = {
     oid: t.oid,
@@ -77,8 +80,10 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     alter: request.alter,
     keyColumns: t.key.columns,
     estimatedRows: t.estimatedRows,
+    capture,
     summary: [
       ...layout.summary,
+      describeCapture(capture),
       ...(layout.indexes.length
         ? [
             `secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`,

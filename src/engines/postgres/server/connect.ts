@@ -211,7 +211,19 @@ export function helperNames(schema: string, name: string) {
     .slice(0, 32);
   const hash = createHash('md5').update(`${schema}.${name}`).digest('hex').slice(0, 8);
   const stream = `shadowcut_${slug}_${hash}`;
-  return { shadow, old, state: `${name}__state`, heartbeat: `${name}__hb`, slot: stream, publication: stream };
+  return {
+    shadow,
+    old,
+    state: `${name}__state`,
+    heartbeat: `${name}__hb`,
+    log: `${name}__log`,
+    slot: stream,
+    publication: stream,
+    // Trigger capture: the function shares the stream's name (functions have a namespace of their own);
+    // the triggers are named as MySQL's, one per event (TRUNCATE's is a statement trigger).
+    captureFunction: stream,
+    captureTriggers: [`${name}__ti`, `${name}__tu`, `${name}__td`, `${name}__tt`],
+  };
 }
 
 /** Splits `schema.name` (either part may be double-quoted; unquoted parts fold to lower case as in SQL). */

@@ -87,13 +87,16 @@ export async function checkHelper(client: Client, schema: string, name: string):
  * CREATE ... IF NOT EXISTS, so a table another role makes in between is seen too.
  */
 export async function ensureHelperTable(pool: pg.Pool, schema: string, name: string, columns: string, purpose: string): Promise<void> {
-  await helperTransaction(pool, async (client) => {
-    const table = qualified(schema, name);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${columns})`);
-    const facts = await helperFacts(client, schema, name);
-    refuseUnlessOwn(`${schema}.${name}`, facts!, true);
-    if (!facts!.marked) await client.query(`COMMENT ON TABLE ${table} IS '${helperComment(purpose).replace(/'/g, "''")}'`);
-  });
+  await helperTransaction(pool, (client) => ensureHelperTableIn(client, schema, name, columns, purpose));
+}
+
+/** `ensureHelperTable` inside the caller's transaction (search_path pinned), for a helper made together with other objects. */
+export async function ensureHelperTableIn(client: Client, schema: string, name: string, columns: string, purpose: string): Promise<void> {
+  const table = qualified(schema, name);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${columns})`);
+  const facts = await helperFacts(client, schema, name);
+  refuseUnlessOwn(`${schema}.${name}`, facts!, true);
+  if (!facts!.marked) await client.query(`COMMENT ON TABLE ${table} IS '${helperComment(purpose).replace(/'/g, "''")}'`);
 }
 
 /** Drops the helper only when it is shadowcut's own: one that was refused is left to whoever made it. */

@@ -1,0 +1,251 @@
+import type pg from 'pg';
+import { backoffMs, sleep } from '../../../../core/backoff.js';
+import { HelperRefusedError } from '../../../../core/helper-objects.js';
+import { UserError } from '../../../../core/errors.js';
+import type { Key, Session } from '../../../../core/primitives.js';
+import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
+import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
+import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
+
+/** What each capture trigger (helperNames' `captureTriggers`, in that order) fires on: row triggers, and TRUNCATE per statement. */
+const EVENTS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] as const;
+/** Lock wait of each attempt to drop the triggers (DROP TRIGGER locks out readers too), and attempts. */
+const UNINSTALL_LOCK_TIMEOUT_MS = 1000;
+const UNINSTALL_ATTEMPTS = 30;
+/** Up to this many log entries are counted; a longer log is estimated. */
+const EXACT_PENDING = 100_000;
+
+/**
+ * PostgreSQL's side of trigger capture (README.md here): `<table>__log`, one row per row change
+ * with the old key (`o_*`) and, when an UPDATE moved it, the new key (`n_*`), filled by a
+ * SECURITY DEFINER function of the migrating role that the triggers call.
+ */
+export class PgTriggerLog implements TriggerLog {
+  readonly name: string;
+  private readonly table: string;
+  private readonly log: string;
+  private readonly fn: string;
+  private readonly names: ReturnType<typeof helperNames>;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly tableName: string,
+    /** The original's key columns, in key order (PgDetail.originalKey); unused by uninstall. */
+    private readonly key: string[],
+  ) {
+    this.names = helperNames(schema, tableName);
+    this.table = qualified(schema, tableName);
+    this.log = qualified(schema, this.names.log);
+    this.fn = qualified(schema, this.names.captureFunction);
+    this.name = `${schema}.${this.names.log}`;
+  }
+
+  async install(lockTimeoutMs: number): Promise<void> {
+    await helperTransaction(this.pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+      const { rows } = await client.query('SELECT $1::regclass::oid AS oid', [this.table]);
+      const oid = Number(rows[0].oid);
+      const types = await this.keyTypes(client, oid);
+      const columns = [
+        'seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
+        'truncated boolean NOT NULL DEFAULT false',
+        ...types.map((t, i) => `o_${i + 1} ${t}`),
+        ...types.map((t, i) => `n_${i + 1} ${t}`),
+      ];
+      await ensureHelperTableIn(client, this.schema, this.names.log, columns.join(', '), `changes to ${this.schema}.${this.tableName} during a migration`);
+      await this.refuseForeignFunction(client);
+      await client.query(this.functionSql(oid));
+      // Functions are executable by PUBLIC when made; the triggers need no grant (EXECUTE is checked when one is created).
+      await client.query(`REVOKE ALL ON FUNCTION ${this.fn}() FROM PUBLIC`);
+      for (const [i, name] of this.names.captureTriggers.entries()) {
+        const each = EVENTS[i] === 'TRUNCATE' ? 'STATEMENT' : 'ROW';
+        await client.query(`CREATE TRIGGER ${ident(name)} AFTER ${EVENTS[i]} ON ${this.table} FOR EACH ${each} EXECUTE FUNCTION ${this.fn}()`);
+        // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
+        await client.query(`ALTER TABLE ${this.table} ENABLE ALWAYS TRIGGER ${ident(name)}`);
+      }
+    }).catch((error) => {
+      throw asLockTimeout(error, 'creating the capture triggers');
+    });
+  }
+
+  async verifyInstalled(): Promise<void> {
+    const lost = (what: string) =>
+      new UserError(
+        `the change log of the interrupted run is not in place (${what}): changes made since it stopped may be lost; ` +
+          `run shadowcut cleanup --table ${this.schema}.${this.tableName} and start again`,
+      );
+    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
+    if (!present) throw lost(`${this.name} is missing`);
+    const triggers = await this.ourTriggers(this.pool);
+    for (const name of this.names.captureTriggers) {
+      const t = triggers.find((x) => x.name === name);
+      if (!t) throw lost(`trigger ${name} is missing`);
+      if (!t.ours) throw lost(`trigger ${name} does not call shadowcut's function ${this.fn}`);
+      if (t.enabled !== 'A') throw lost(`trigger ${name} is not enabled always`);
+    }
+  }
+
+  async read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]> {
+    if (session !== undefined && !(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    const width = this.key.length;
+    const old = Array.from({ length: width }, (_, i) => `o_${i + 1}`);
+    const moved = Array.from({ length: width }, (_, i) => `n_${i + 1}`);
+    const values: unknown[] = [limit];
+    if (afterSeq !== null) values.push(afterSeq);
+    // Key columns come back as the server's text, as the stream's tuples do (the engine pool parses nothing).
+    const { rows } = await (session?.client ?? this.pool).query({
+      text: `SELECT seq, truncated, ${[...old, ...moved].join(', ')} FROM ${this.log}` + `${afterSeq !== null ? ' WHERE seq > $2' : ''} ORDER BY seq LIMIT $1`,
+      values,
+      rowMode: 'array',
+    });
+    return rows.map((r: (string | null)[]) => {
+      const keys: Key[] = [];
+      // Key columns are NOT NULL, so a NULL first column means "no such key in this entry".
+      if (r[2] !== null) keys.push(r.slice(2, 2 + width));
+      if (r[2 + width] !== null) keys.push(r.slice(2 + width));
+      return { seq: String(r[0]), keys, truncated: isTrue(r[1]) };
+    });
+  }
+
+  async remove(seqs: string[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.pool.query(`DELETE FROM ${this.log} WHERE seq = ANY($1::bigint[])`, [seqs]);
+  }
+
+  /**
+   * Exact up to EXACT_PENDING entries (a catch-up is level only when this is 0 after a drain, and
+   * sequence gaps are common: a rolled-back write takes one too); beyond, from the primary key's
+   * ends, which costs no scan and may overstate, never understate.
+   */
+  async pending(): Promise<number> {
+    const { rows } = await this.pool.query(
+      `SELECT CASE WHEN c.n < ${EXACT_PENDING} THEN c.n ELSE (SELECT max(seq) - min(seq) + 1 FROM ${this.log}) END AS n
+         FROM (SELECT count(*) AS n FROM (SELECT 1 FROM ${this.log} LIMIT ${EXACT_PENDING}) l) c`,
+    );
+    return Number(rows[0].n);
+  }
+
+  /**
+   * Triggers first (a writer must never fire a trigger whose function or log is gone), then the
+   * function, then the log; only what is shadowcut's own. DROP TRIGGER locks the table against
+   * readers too, so each attempt waits briefly, and is retried.
+   */
+  async uninstall(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await helperTransaction(this.pool, async (client) => {
+          await client.query(`SET LOCAL lock_timeout = ${UNINSTALL_LOCK_TIMEOUT_MS}`);
+          await this.dropTriggers(client);
+        });
+        break;
+      } catch (error) {
+        if (errorCode(error) !== '55P03' || attempt >= UNINSTALL_ATTEMPTS) throw asLockTimeout(error, 'dropping the capture triggers');
+        await sleep(backoffMs(attempt - 1, 250));
+      }
+    }
+    await helperTransaction(this.pool, async (client) => {
+      const { rows } = await client.query(
+        `SELECT p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS ours
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0`,
+        [this.schema, this.names.captureFunction],
+      );
+      if (rows.length > 0 && isTrue(rows[0].ours)) await client.query(`DROP FUNCTION ${this.fn}()`);
+    });
+    await dropOwnHelper(this.pool, this.schema, this.names.log);
+  }
+
+  /**
+   * In the cut-over's transaction, under its lock, after the log was drained: every capture trigger
+   * must still be there and enabled always, or writes since it was dropped or disabled (by hand, or
+   * `DISABLE TRIGGER ALL`) were never logged and the shadow may lack them.
+   */
+  async removeAtCutover(client: Client): Promise<void> {
+    const found = await this.ourTriggers(client);
+    const missing = this.names.captureTriggers.filter((name) => !found.some((t) => t.name === name && t.ours && t.enabled === 'A'));
+    if (missing.length) {
+      throw new UserError(
+        `the capture trigger(s) ${missing.join(', ')} on ${this.schema}.${this.tableName} were dropped or disabled during the migration: changes may be missing; start again`,
+      );
+    }
+    await this.dropTriggers(client);
+  }
+
+  /** In the caller's transaction, which holds (or will take) the table's lock. */
+  private async dropTriggers(client: Client): Promise<void> {
+    for (const t of await this.ourTriggers(client)) {
+      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${this.table}`);
+    }
+  }
+
+  /** The capture triggers (by name) on the table, and whether each calls shadowcut's own function. */
+  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; ours: boolean; enabled: string }[]> {
+    const { rows } = await db.query(
+      `SELECT t.tgname AS name, t.tgenabled AS enabled,
+              (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE n.nspname = $1 AND c.relname = $2 AND t.tgname = ANY ($4::text[]) ORDER BY t.tgname`,
+      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers],
+    );
+    return rows.map((r) => ({ name: String(r.name), ours: isTrue(r.ours), enabled: String(r.enabled) }));
+  }
+
+  /**
+   * The key columns' types, schema-qualified where needed (the search_path is pinned), so the log
+   * holds the same values and gives back the same text. A domain is replaced by its base type: the
+   * entry's other key is NULL, which a NOT NULL domain (or a CHECK that says so) would refuse, and
+   * the application's write would fail in our trigger.
+   */
+  private async keyTypes(client: Client, oid: number): Promise<string[]> {
+    const { rows } = await client.query(
+      `WITH RECURSIVE k AS (
+         SELECT x.ord, a.atttypid AS typ, a.atttypmod AS mod FROM unnest($2::text[]) WITH ORDINALITY x(name, ord)
+           JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = x.name
+         UNION ALL
+         SELECT k.ord, t.typbasetype, t.typtypmod FROM k JOIN pg_type t ON t.oid = k.typ WHERE t.typtype = 'd')
+       SELECT format_type(k.typ, k.mod) AS type FROM k JOIN pg_type t ON t.oid = k.typ WHERE t.typtype <> 'd' ORDER BY k.ord`,
+      [oid, this.key],
+    );
+    if (rows.length !== this.key.length)
+      throw new UserError(`the key columns of ${this.schema}.${this.tableName} changed since the run was planned; start again`);
+    return rows.map((r) => String(r.type));
+  }
+
+  /** CREATE OR REPLACE would run another role's function body under our name: refuse one we did not make. */
+  private async refuseForeignFunction(client: Client): Promise<void> {
+    const { rows } = await client.query(
+      `SELECT pg_get_userbyid(p.proowner) AS owner, p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS ours
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2`,
+      [this.schema, this.names.captureFunction],
+    );
+    const foreign = rows.find((r) => !isTrue(r.ours));
+    if (foreign)
+      throw new HelperRefusedError(`function ${this.schema}.${this.names.captureFunction}`, [`is owned by ${foreign.owner}, not by the migrating role`]);
+  }
+
+  /**
+   * SECURITY DEFINER: writers of the table need no rights on the log. The guard keeps it to this
+   * table's triggers, or a role able to make a table and a trigger could write log entries of its
+   * choosing as the migrating role. Keys are compared as text, as the stream's keys are: two keys
+   * equal under a type's own equality (a case-insensitive collation) are still two rows to apply.
+   */
+  private functionSql(oid: number): string {
+    const cols = (prefix: string) => this.key.map((_, i) => `${prefix}_${i + 1}`).join(', ');
+    const vals = (row: string) => this.key.map((k) => `${row}.${ident(k)}`).join(', ');
+    const asText = (row: string) => `ROW(${this.key.map((k) => `${row}.${ident(k)}::text`).join(', ')}, NULL)`;
+    return `CREATE OR REPLACE FUNCTION ${this.fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $shadowcut$
+BEGIN
+IF TG_RELID <> ${oid}::oid THEN RAISE EXCEPTION 'shadowcut: capture of %', ${oid}; END IF;
+IF TG_OP = 'TRUNCATE' THEN
+  INSERT INTO ${this.log} (truncated) VALUES (true);
+ELSIF TG_OP = 'INSERT' THEN
+  INSERT INTO ${this.log} (${cols('o')}) VALUES (${vals('NEW')});
+ELSIF TG_OP = 'DELETE' OR ${asText('OLD')} IS NOT DISTINCT FROM ${asText('NEW')} THEN
+  INSERT INTO ${this.log} (${cols('o')}) VALUES (${vals('OLD')});
+ELSE
+  INSERT INTO ${this.log} (${cols('o')}, ${cols('n')}) VALUES (${vals('OLD')}, ${vals('NEW')});
+END IF;
+RETURN NULL;
+END $shadowcut$`;
+  }
+}
