@@ -216,6 +216,8 @@ class TriggerStream implements ChangeStream {
         if (page.length < PAGE) break;
         after = page[page.length - 1].seq;
       }
+      // Everything the log held is now in the sink: nothing is left beyond it.
+      this.undelivered = 0;
       return { poll: this.deliver(poll, entries) };
     } finally {
       this.draining = false;
