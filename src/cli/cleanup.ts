@@ -4,7 +4,7 @@ import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 
 export function cleanupCommand(): Command {
-  return addUrlOptions(new Command('cleanup').description('remove the helper objects a dead run left behind (shadow table, sentry, stream objects)'), {
+  return addUrlOptions(new Command('cleanup').description('remove the helper objects a dead run left behind (capture triggers first, then the shadow table, change log, sentry, stream objects)'), {
     required: true,
   })
     .requiredOption('--table <name>', 'the table the run was changing')
