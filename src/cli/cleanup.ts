@@ -4,9 +4,14 @@ import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 
 export function cleanupCommand(): Command {
-  return addUrlOptions(new Command('cleanup').description('remove the helper objects a dead run left behind (capture triggers first, then the shadow table, change log, sentry, stream objects)'), {
-    required: true,
-  })
+  return addUrlOptions(
+    new Command('cleanup').description(
+      'remove the helper objects a dead run left behind (capture triggers first, then the shadow table, change log, sentry, stream objects)',
+    ),
+    {
+      required: true,
+    },
+  )
     .requiredOption('--table <name>', 'the table the run was changing')
     .option('--drop-old', 'also drop the kept original (<name>__old)', false)
     .action(async (opts) => {

@@ -18,6 +18,8 @@ export interface Checkpoint {
   changesApplied: number;
   startedAt: string;
   savedAt: string;
+  /** Saved after the swap committed: a resumed run only cleans up, whatever of the cleanup was done. */
+  cutOver?: boolean;
 }
 
 /** Why a new run is refused where a dead one left its checkpoint, and the way out, on every engine. */

@@ -15,6 +15,8 @@ export interface Resumable {
  */
 export class Checkpointer {
   private last = 0;
+  /** Set once the swap has committed. */
+  cutOver = false;
 
   constructor(
     private readonly ctx: RunContext,
@@ -37,6 +39,7 @@ export class Checkpointer {
       changesApplied: result.changesApplied,
       startedAt: state.status.startedAt,
       savedAt: new Date().toISOString(),
+      ...(this.cutOver ? { cutOver: true } : {}),
     };
     await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(encodeCheckpoint(checkpoint)));
   }

@@ -116,7 +116,7 @@ class Run {
     const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
     try {
       await this.hook('startup');
-      if (this.checkpoint && (await migration.swapped())) {
+      if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
         // The crash came after the swap committed: only cleanup is left.
         cutOver = true;
         report.info('the interrupted run had already cut over; cleaning up');
@@ -177,6 +177,10 @@ class Run {
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
     const lockedMs = await new Cutover(this.ctx, this.applier, this.pacing, this.checkpointer, () => this.verify()).run();
+    // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
+    // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
+    this.checkpointer.cutOver = true;
+    await this.checkpointer.save(true);
     result.cutoverLockedMs = lockedMs;
     state.status.cutoverLockedMs = lockedMs;
     state.mark('cut-over');

@@ -128,11 +128,12 @@ export class MysqlMigration implements Migration {
     const names = helperNames(p.table);
     await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
-    for (const name of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, p.database, name);
     const drop: string[] = [];
     if (!options.cutOver) drop.push(p.shadow);
     if (options.cutOver && options.dropOld) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
+    // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
+    for (const name of [names.heartbeat, names.state]) await dropOwnHelper(this.pool, p.database, name);
     this.checkpointTable = false;
   }
 

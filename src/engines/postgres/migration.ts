@@ -156,7 +156,7 @@ export class PostgresMigration implements Migration {
     await this.changes.cleanup();
     await cleanup(this.pool, d, options);
     const names = helperNames(d.schema, d.name);
-    for (const t of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, d.schema, t);
+    for (const t of [names.heartbeat, names.state]) await dropOwnHelper(this.pool, d.schema, t);
     this.checkpointTable = false;
   }
 
