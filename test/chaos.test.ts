@@ -49,25 +49,19 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     ).toEqual([]);
   }, 300_000);
 
-  // PostgreSQL's trigger capture is not in main yet (it would take logical decoding and be refused at
-  // wal_level=replica): this case runs on MariaDB until it is, then on both engines.
-  it.runIf(engine === 'mysql')(
-    'trigger capture on the servers as they come: seeds 1-6 with --force-copy and --capture trigger pass or are refused as the server refuses',
-    async () => {
-      const plain = { ...urls, mysqlPlainUrl: env.SHADOWCUT_MYSQL_PLAIN_URL, pgPlainUrl: env.SHADOWCUT_PG_PLAIN_URL };
-      const outcomes = await chaos(
-        { engines: [engine], paths: ['copy'], seeds: [1, 2, 3, 4, 5, 6], minutes: 0, rows: 1000, json: null, capture: 'trigger', servers: 'plain' },
-        plain,
-        () => {},
-      );
-      expect(
-        outcomes.filter((o) => o.verdict === 'FAIL'),
-        summary(outcomes),
-      ).toEqual([]);
-      expect(outcomes.filter((o) => o.took === 'copy' && o.verdict === 'pass').length, summary(outcomes)).toBeGreaterThanOrEqual(2);
-    },
-    300_000,
-  );
+  it('trigger capture on the servers as they come: seeds 1-6 with --force-copy and --capture trigger pass or are refused as the server refuses', async () => {
+    const plain = { ...urls, mysqlPlainUrl: env.SHADOWCUT_MYSQL_PLAIN_URL, pgPlainUrl: env.SHADOWCUT_PG_PLAIN_URL };
+    const outcomes = await chaos(
+      { engines: [engine], paths: ['copy'], seeds: [1, 2, 3, 4, 5, 6], minutes: 0, rows: 1000, json: null, capture: 'trigger', servers: 'plain' },
+      plain,
+      () => {},
+    );
+    expect(
+      outcomes.filter((o) => o.verdict === 'FAIL'),
+      summary(outcomes),
+    ).toEqual([]);
+    expect(outcomes.filter((o) => o.took === 'copy' && o.verdict === 'pass').length, summary(outcomes)).toBeGreaterThanOrEqual(2);
+  }, 300_000);
 
   it('the reader times a wait behind a lock, and a lock held past the in-place bound breaks it', async () => {
     const db = engine === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);

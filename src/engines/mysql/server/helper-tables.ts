@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
+import { HELPER_MARK, HelperRefusedError, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
 import { grantsOn } from './grants.js';
 import { qualified } from './sql.js';
 
@@ -54,6 +54,20 @@ export async function ensureHelperTable(db: Queryable, database: string, name: s
   // Escaped by the driver: a purpose naming a table may hold quotes and backslashes.
   await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT=?`, [helperComment(purpose)]);
   await checkHelper(db, database, name);
+}
+
+/**
+ * Makes a helper that must be new (the trigger capture's log): no IF NOT EXISTS, so a table another
+ * account slipped in under the name, marked and empty but with other columns, fails the CREATE
+ * instead of being written into by triggers.
+ */
+export async function createFreshHelperTable(db: Queryable, database: string, name: string, definition: string, purpose: string): Promise<void> {
+  try {
+    await db.query(`CREATE TABLE ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT=?`, [helperComment(purpose)]);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ER_TABLE_EXISTS_ERROR') throw error;
+    throw new HelperRefusedError(`${database}.${name}`, ['was made by another session while shadowcut was making it']);
+  }
 }
 
 /** Drops the helper only when it is shadowcut's own: one that was refused is left to whoever made it. */

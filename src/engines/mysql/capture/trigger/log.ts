@@ -4,7 +4,7 @@ import { LockTimeoutError, UserError } from '../../../../core/errors.js';
 import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import type { Session } from '../../../../core/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
-import { checkHelper, dropOwnHelper, ensureHelperTable } from '../../server/helper-tables.js';
+import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
@@ -51,7 +51,7 @@ export class MysqlTriggerLog implements TriggerLog {
       // Read before the triggers exist: a TRUNCATE after this point shows as a new id under the cut-over lock.
       this.identity = await innodbTableIdentity(this.pool, this.flavor, p.database, p.table);
       if (this.identity === null) throw new UserError(IDENTITY_NEEDED);
-      await ensureHelperTable(
+      await createFreshHelperTable(
         this.pool,
         p.database,
         p.log!,
