@@ -175,7 +175,8 @@ export class Applier {
       await this.applyPending(session);
       const seen = this.buffer.seen;
       // A trigger log may hold more than one poll delivers: level means nothing left there either.
-      const level = this.buffer.size === 0 && (this.stream?.undelivered ?? 0) === 0;
+      // Under a lock the head was read there, so everything is delivered whatever a count says.
+      const level = this.buffer.size === 0 && (session !== undefined || (this.stream?.undelivered ?? 0) === 0);
       if (level && seen && this.ctx.migration.changes.comparePositions(seen, target) >= 0) return;
       if (Date.now() > deadline) {
         throw new LockTimeoutError(`the change stream did not reach the lock's position within ${budgetMs} ms`);
