@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';
 import { useDatabase } from './support/fixture.js';
+import { asUser, openEnginePool, PINNED_SEARCH_PATH } from '../src/engines/postgres/server/connect.js';
+import { parsePgUrl } from '../src/engines/postgres/server/target.js';
 
 /**
  * DESIGN.md invariant 9: shadowcut writes only into helper tables it made. A role with CREATE on
@@ -177,6 +179,25 @@ describe('PostgreSQL: helper tables another role made first', () => {
       expect(await superuser()).toBe('f');
     } finally {
       await db.query('DROP SCHEMA own_trap CASCADE');
+    }
+  });
+
+  it("a URL's ?options=-c search_path= reaches the user's SQL but never shadowcut's own pooled connections", async () => {
+    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c search_path=own_trap,public -c work_mem=5MB')}`;
+    const { pool } = await openEnginePool(parsePgUrl(url, 'url'));
+    try {
+      const { rows } = await pool.query(`SELECT current_setting('search_path') AS path, current_setting('work_mem') AS mem`);
+      expect(rows).toEqual([{ path: PINNED_SEARCH_PATH.replace(/ /g, ''), mem: '5MB' }]);
+      const client = await pool.connect();
+      try {
+        await asUser(client, async () => {
+          expect((await client.query(`SELECT current_setting('search_path') AS path`)).rows).toEqual([{ path: 'own_trap,public' }]);
+        });
+      } finally {
+        client.release();
+      }
+    } finally {
+      await pool.end();
     }
   });
 

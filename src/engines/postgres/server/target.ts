@@ -88,10 +88,16 @@ function pgSsl(attempt: TlsAttempt): false | ConnectionOptions {
 
 /**
  * The one way a connection's settings are made. The URL's own parameters win over `extra`, as
- * node-postgres merges a connection string: a URL's `?options=` or `?application_name=` stays the user's.
+ * node-postgres merges a connection string (a URL's `?application_name=` stays the user's), except
+ * startup options: the URL's come first and `extra`'s after them, because the server applies them in
+ * order and the pinned search_path of shadowcut's own SQL must not be undone by a `?options=-c search_path=`.
  */
 export function pgConfig<C extends pg.ClientConfig>(target: PgTarget, extra: C): C {
-  return { ...extra, connectionString: target.connectionString, ssl: target.ssl };
+  const url = new URL(target.connectionString);
+  const theirs = url.searchParams.get('options');
+  if (theirs === null || extra.options === undefined) return { ...extra, connectionString: target.connectionString, ssl: target.ssl };
+  url.searchParams.delete('options');
+  return { ...extra, options: `${theirs} ${extra.options}`, connectionString: url.toString(), ssl: target.ssl };
 }
 
 /**
