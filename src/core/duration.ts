@@ -9,8 +9,11 @@ export function parseDuration(text: string, option: string): number {
   return Math.round(Number(m[1]) * (m[2] ? UNIT_MS[m[2].toLowerCase()] : 0));
 }
 
-/** A span for a person: the largest unit that keeps it whole enough (`7d`, `36h`, `90m`). */
+/** A span for a person: in the largest unit it is a whole number of (`7d`, `1h`), else roughly (`36h`, `90m`, `4s`). */
 export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm'] as const) if (ms >= 2 * UNIT_MS[unit]) return `${Math.floor(ms / UNIT_MS[unit])}${unit}`;
-  return `${Math.round(ms / 1000)}s`;
+  const units = ['d', 'h', 'm', 's'] as const;
+  const whole = units.find((u) => ms >= UNIT_MS[u] && ms % UNIT_MS[u] === 0);
+  if (whole) return `${ms / UNIT_MS[whole]}${whole}`;
+  const rough = units.find((u) => ms >= 2 * UNIT_MS[u]) ?? 's';
+  return `${Math.floor(ms / UNIT_MS[rough])}${rough}`;
 }
