@@ -1,3 +1,6 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/history/entry.js';
 import { columns, tableExists } from './support/catalog.js';
@@ -162,8 +165,17 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     expect(dry.stdout).toMatch(/dry run: nothing was changed/);
     expect(await columns(db, 'rs')).toEqual(['id', 'n']);
 
-    const r = cli('restore', ['--table', 'rs', '--from', 'rs_bak', '--execute', '--batch-rows', '97', '--json']);
+    // The fill is a backfill: it runs the operator's hooks for its events.
+    const hooks = await mkdtemp(path.join(os.tmpdir(), 'restore-hooks-'));
+    const ran = path.join(hooks, 'ran.log');
+    for (const event of ['startup', 'before-backfill', 'success']) {
+      await writeFile(path.join(hooks, event), `#!/bin/sh\necho ${event} >> ${ran}\n`);
+      await chmod(path.join(hooks, event), 0o755);
+    }
+    const r = cli('restore', ['--table', 'rs', '--from', 'rs_bak', '--execute', '--batch-rows', '97', '--json', '--hooks-dir', hooks]);
     expect(r.code, r.stderr).toBe(0);
+    expect((await readFile(ran, 'utf8')).trim().split('\n')).toEqual(['startup', 'before-backfill', 'success']);
+    await rm(hooks, { recursive: true });
     expect(lastJson(r.stdout)).toMatchObject({ event: 'result', outcome: 'success', rowsTouched: 1200, detail: { kind: 'column', batches: 13 } });
     expect(await columns(db, 'rs')).toEqual(['id', 'n', 'v', 'big', 'd', 'ts', 'b']);
     expect(await db.differences('rs', 'rs_expected')).toEqual([]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIN_SOAK_MS, retiringStage, soakCheck } from '../src/core/contract/soak.js';
 import { formatDuration, parseDuration } from '../src/core/duration.js';
+import type { DropTarget } from '../src/core/contract/types.js';
 import type { HistoryEntry } from '../src/core/history/entry.js';
 
 const DAY = 86_400_000;
@@ -42,7 +43,7 @@ describe('the soak a contract waits for', () => {
       entry('contract', 'DROP COLUMN email', 0),
       entry('verify', 'expect emails_seen > 0', 0),
     ];
-    const column = { kind: 'column', columns: ['email'] } as const;
+    const column: DropTarget = { kind: 'column', columns: ['email'] };
     expect(retiringStage(entries, column)?.stage).toBe('expect email_addr = email');
     expect(retiringStage(entries, { kind: 'column', columns: ['other'] })).toBeNull();
     // An index: any migrate (where its replacement is made), or a stage naming it.
@@ -56,7 +57,7 @@ describe('the soak a contract waits for', () => {
 
   it('refuses inside the soak, passes after it, and records --min-soak 0 as an override', () => {
     const entries = [entry('verify', 'expect email_addr = email', 2)];
-    const column = { kind: 'column', columns: ['email'] } as const;
+    const column: DropTarget = { kind: 'column', columns: ['email'] };
     const inside = soakCheck('db.t', entries, column, DEFAULT_MIN_SOAK_MS, NOW);
     expect(inside.check.ok).toBe(false);
     expect(inside.check.message).toBe(
