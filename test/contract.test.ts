@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { columns, tableExists } from './support/catalog.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 
 // Each engine's words for what a contract step must not break.
@@ -26,18 +27,6 @@ async function makeTable(db: Database, t: string): Promise<void> {
   await db.query(`CREATE TABLE ${t} (id INT PRIMARY KEY, a VARCHAR(20), b INT, n INT)`);
   // Every fifth a is NULL: the backup keeps NULLs as NULLs.
   await db.query(`INSERT INTO ${t} SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE CONCAT('a', g) END, g % 7, g FROM (${db.series(ROWS)}) s`);
-}
-
-async function columns(db: Database, t: string): Promise<string[]> {
-  const schema = db.kind === 'mysql' ? 'DATABASE()' : "'public'";
-  return (
-    await db.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = ${schema} AND table_name = '${t}' ORDER BY ordinal_position`)
-  ).map((r) => String(r[0]));
-}
-
-async function tableExists(db: Database, t: string): Promise<boolean> {
-  const schema = db.kind === 'mysql' ? 'DATABASE()' : "'public'";
-  return (await db.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = ${schema} AND table_name = '${t}'`)).length > 0;
 }
 
 function contract(db: Database, args: string[]) {
@@ -72,15 +61,15 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     await makeTable(db, 'ct_view');
     await db.query('CREATE VIEW ct_view_v AS SELECT id, a FROM ct_view');
     for (const extra of [[], ['--execute', '--force']]) {
-      const r = contract(db, ['--table', 'ct_view', '--drop-column', 'a', ...extra]);
+      const r = contract(db, ['--table', 'ct_view', '--drop-column', 'a', '--no-backup', ...extra]);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^shadowcut: view\(s\) \S*ct_view_v use/);
       expect(r.stdout).toMatch(/FAIL views/);
     }
     // A column the view does not use is free to go (dry run).
-    expect(contract(db, ['--table', 'ct_view', '--drop-column', 'b']).code).toBe(0);
-    const table = contract(db, ['--table', 'ct_view', '--drop-table']);
+    expect(contract(db, ['--table', 'ct_view', '--drop-column', 'b', '--no-backup']).code).toBe(0);
+    const table = contract(db, ['--table', 'ct_view', '--drop-table', '--no-backup']);
     expect(table.code).toBe(2);
     expect(table.stderr).toMatch(/view\(s\) \S*ct_view_v use/);
     expect(await columns(db, 'ct_view')).toEqual(['id', 'a', 'b', 'n']);
@@ -93,18 +82,18 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     for (const sql of words().trigger('ct_dep')) await db.query(sql);
     await db.query('CREATE UNIQUE INDEX ct_dep_a ON ct_dep (a)');
     await db.query('CREATE TABLE ct_dep_child (id INT PRIMARY KEY, a VARCHAR(20), FOREIGN KEY (a) REFERENCES ct_dep (a))');
-    const generated = contract(db, ['--table', 'ct_dep', '--drop-column', 'n', '--execute', '--force']);
+    const generated = contract(db, ['--table', 'ct_dep', '--drop-column', 'n', '--no-backup', '--execute', '--force']);
     expect(generated.code).toBe(2);
     expect(generated.stderr).toMatch(/\bg\b.* computed from n/);
     expect(generated.stderr).toMatch(/trigger\(s\) \S*ct_dep_tr/);
-    const trigger = contract(db, ['--table', 'ct_dep', '--drop-column', 'b', '--execute', '--force']);
+    const trigger = contract(db, ['--table', 'ct_dep', '--drop-column', 'b', '--no-backup', '--execute', '--force']);
     expect(trigger.code).toBe(2);
     expect(trigger.stderr).toMatch(/trigger\(s\) \S*ct_dep_tr/);
     expect(trigger.stderr).not.toMatch(/computed from/);
-    const fk = contract(db, ['--table', 'ct_dep', '--drop-column', 'a', '--execute', '--force']);
+    const fk = contract(db, ['--table', 'ct_dep', '--drop-column', 'a', '--no-backup', '--execute', '--force']);
     expect(fk.code).toBe(2);
     expect(fk.stderr).toMatch(/foreign key/i);
-    const parent = contract(db, ['--table', 'ct_dep', '--drop-table', '--execute', '--force']);
+    const parent = contract(db, ['--table', 'ct_dep', '--drop-table', '--no-backup', '--execute', '--force']);
     expect(parent.code).toBe(2);
     expect(parent.stderr).toMatch(/foreign key\(s\) \S*ct_dep_child/);
     expect(await columns(db, 'ct_dep')).toEqual(['id', 'a', 'b', 'n', 'g']);
@@ -335,7 +324,7 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     expect(kept.code).toBe(0);
     expect(await tableExists(db, 'ct_tab')).toBe(false);
     expect(await db.differences('ct_tab_bak', 'ct_tab_expected')).toEqual([]);
-    const gone = contract(db, ['--table', 'ct_tab_bak', '--drop-table', '--execute']);
+    const gone = contract(db, ['--table', 'ct_tab_bak', '--drop-table', '--no-backup', '--execute']);
     expect(gone.code).toBe(0);
     expect(await tableExists(db, 'ct_tab_bak')).toBe(false);
   });
@@ -384,14 +373,14 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     await db.query('CREATE TABLE ct_bad_bak (id INT PRIMARY KEY)');
     const refusals: [string[], RegExp][] = [
       [['--table', 'ct_bad'], /give one of --drop-column/],
-      [['--table', 'ct_bad', '--drop-column', 'a', '--drop-table'], /give one of --drop-column/],
-      [['--table', 'ct_bad', '--drop-column', 'nope', '--execute'], /column nope does not exist/],
-      [['--table', 'ct_nope', '--drop-column', 'a', '--execute'], /ct_nope does not exist/],
+      [['--table', 'ct_bad', '--drop-column', 'a', '--no-backup', '--drop-table'], /give one of --drop-column/],
+      [['--table', 'ct_bad', '--drop-column', 'nope', '--no-backup', '--execute'], /column nope does not exist/],
+      [['--table', 'ct_nope', '--drop-column', 'a', '--no-backup', '--execute'], /ct_nope does not exist/],
       [['--table', 'ct_bad', '--drop-index', 'nope', '--execute'], /index nope does not exist/],
       [['--table', 'ct_bad', '--drop-column', 'a', '--backup-to', 'ct_bad_bak', '--execute'], /ct_bad_bak already exists/],
       [['--table', 'ct_bad', '--drop-table', '--backup-to', 'ct_bad_bak', '--execute'], /ct_bad_bak already exists/],
       [['--table', 'ct_bad', '--drop-column', 'id', '--backup-to', 'ct_bad_b2', '--execute'], /key/],
-      [['--table', 'ct_bad', '--drop-column', 'id,a,b,n', '--execute'], /every column/],
+      [['--table', 'ct_bad', '--drop-column', 'id,a,b,n', '--no-backup', '--execute'], /every column/],
     ];
     for (const [args, message] of refusals) {
       const r = contract(db, args);

@@ -98,7 +98,11 @@ describe.each(databases)('a column rename by expand/contract on $name', ({ kind,
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/walk_emails/);
     await db.query('DROP VIEW walk_emails');
-    const contracted = await shadowcut('contract', '--drop-column', 'email', '--backup-to', 'walk_email_backup', '--execute');
+    // The backfill and verify that retired email are minutes old: the week's soak refuses, --min-soak 0 goes ahead (recorded).
+    const soaking = await shadowcut('contract', '--drop-column', 'email', '--backup-to', 'walk_email_backup', '--execute');
+    expect(soaking.code).toBe(2);
+    expect(soaking.stderr).toMatch(/inside the soak: verify "[^"]*email_addr = email[^"]*" finished .* --min-soak 7d ends/);
+    const contracted = await shadowcut('contract', '--drop-column', 'email', '--backup-to', 'walk_email_backup', '--execute', '--min-soak', '0');
     expect(contracted.code, contracted.stderr).toBe(0);
     // The backup keeps every email the table still had: the application no longer writes the column.
     const differs = kind === 'mysql' ? 'NOT (b.email <=> m.email)' : 'b.email IS DISTINCT FROM m.email';

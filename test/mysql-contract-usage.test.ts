@@ -30,17 +30,17 @@ describe('contract with performance_schema (MariaDB)', () => {
   const contract = (args: string[]) => runCli(['contract', '--url', '$URL', '--table', 'cu_orders', ...args], server.url('usage_db'));
 
   it('refuses a column queries still use, unless --force; lets an unused one go', async () => {
-    const used = contract(['--drop-column', 'legacy', '--execute']);
+    const used = contract(['--drop-column', 'legacy', '--no-backup', '--execute']);
     expect(used.code).toBe(2);
     expect(used.stderr).toMatch(
       /^shadowcut: 1 statement digest\(s\) use legacy of usage_db\.cu_orders, e\.g\. "SELECT `legacy` FROM `cu_orders`.*--force if that code is retired\n$/,
     );
-    const unused = contract(['--drop-column', 'unused']);
+    const unused = contract(['--drop-column', 'unused', '--no-backup']);
     expect(unused.code).toBe(0);
     expect(unused.stdout).toMatch(/ok {3}query statistics: no statement using unused seen since the server started/);
     expect(unused.stdout).toMatch(/index k_unused \(unused\) goes too/);
 
-    const forced = contract(['--drop-column', 'legacy', '--execute', '--force']);
+    const forced = contract(['--drop-column', 'legacy', '--no-backup', '--execute', '--force']);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toMatch(/overridden by --force: 1 statement digest/);
     const [cols] = await root.query<mysql.RowDataPacket[]>(

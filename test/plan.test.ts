@@ -133,7 +133,7 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     expect(commands.slice(1).map((s: string) => s.replace(/--url \S+ /, ''))).toEqual([
       "shadowcut backfill --table pl_t --set 'v2 = v' --where 'v2 IS NULL'",
       "shadowcut verify --table pl_t --expect 'v2 = v'",
-      'shadowcut contract --table pl_t --drop-column v',
+      'shadowcut contract --table pl_t --drop-column v --backup-to pl_t_backup',
     ]);
     expect(commands.every((s: string) => !s.includes(':shadowcut@') && !/:\/\/[^:]+:[^*@]+@/.test(s))).toBe(true);
     expect(summary.join('\n')).toMatch(/duration: about/);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { contract, defaultContractOptions, RefusedContract, type ContractResult } from '../core/contract/contract.js';
 import type { DropTarget } from '../core/contract/types.js';
+import { parseDuration } from '../core/duration.js';
 import { UserError } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
@@ -20,6 +21,13 @@ export function contractCommand(): Command {
     .option('--drop-index <name>', 'index to drop (PostgreSQL: DROP INDEX CONCURRENTLY)')
     .option('--drop-table', 'drop the table itself', false)
     .option('--backup-to <table>', 'keep what goes: the key and the dropped columns copied here first; with --drop-table, the table is renamed to it')
+    .option('--no-backup', 'drop a column or the table without keeping a copy (without it, --backup-to is required)')
+    .option(
+      '--min-soak <duration>',
+      'refuse while the stage this contract retires (in the history) is younger than this: 90s, 30m, 12h, 7d, 2w; 0 goes ahead now, recorded',
+      (v: string) => parseDuration(v, '--min-soak'),
+      defaultContractOptions.minSoakMs,
+    )
     .option('--execute', 'make the change; without it, list what would go and every check', false)
     .option(
       '--force',
@@ -46,7 +54,7 @@ export function contractCommand(): Command {
         const run = () =>
           contract(
             engine,
-            { table: opts.table, drop, backupTo: opts.backupTo },
+            { table: opts.table, drop, backupTo: opts.backupTo, noBackup: opts.backup === false },
             {
               execute: opts.execute,
               force: opts.force,
@@ -54,6 +62,7 @@ export function contractCommand(): Command {
               lockTimeoutMs: opts.lockTimeoutMs,
               attempts: opts.attempts,
               chunkRows: opts.chunkRows,
+              minSoakMs: opts.minSoak,
               reporter,
               signal,
             },
@@ -84,7 +93,8 @@ export function contractCommand(): Command {
 
 function describeDrop(drop: DropTarget, backupTo: string | undefined): string {
   const what = drop.kind === 'table' ? 'DROP TABLE' : drop.kind === 'index' ? `DROP INDEX ${drop.index}` : `DROP COLUMN ${drop.columns.join(', ')}`;
-  return backupTo ? `${what} (backup in ${backupTo})` : what;
+  if (backupTo) return `${what} (backup in ${backupTo})`;
+  return drop.kind === 'index' ? what : `${what} (no backup)`;
 }
 
 function dropTarget(opts: { dropColumn?: string; dropIndex?: string; dropTable: boolean }): DropTarget {

@@ -4,9 +4,12 @@ import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 
 export function historyCommand(): Command {
-  return addUrlOptions(new Command('history').description("print a table's timeline: every plan, migrate, backfill, verify and contract stage it has had"), {
-    required: true,
-  })
+  return addUrlOptions(
+    new Command('history').description("print a table's timeline: every plan, migrate, backfill, verify, contract and restore stage it has had"),
+    {
+      required: true,
+    },
+  )
     .requiredOption('--table <name>', 'the table')
     .option('--json', 'one JSON object per stage, one per line', false)
     .action(async (opts) => {

@@ -10,6 +10,7 @@ import { migrateCommand } from './migrate.js';
 import { planCommand } from './plan.js';
 import { verifyCommand } from './verify.js';
 import { contractCommand } from './contract.js';
+import { restoreCommand } from './restore.js';
 
 // A password in a --url on the command line was visible in ps from the start: hide it as soon as
 // Node runs (Linux rewrites /proc/<pid>/cmdline). This shortens the exposure, it does not remove it:
@@ -29,6 +30,7 @@ const program = new Command('shadowcut')
   .addCommand(planCommand())
   .addCommand(verifyCommand())
   .addCommand(contractCommand())
+  .addCommand(restoreCommand())
   .addCommand(cleanupCommand())
   .addCommand(statusCommand())
   .addCommand(pauseCommand())

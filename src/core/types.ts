@@ -5,6 +5,7 @@
  */
 import type { Backfill, BackfillRequest } from './backfill/types.js';
 import type { HistoryStore } from './history/entry.js';
+import type { RestoreTarget } from './restore/types.js';
 import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/types.js';
 import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
@@ -138,6 +139,8 @@ export interface Engine {
   openComparison(request: ComparisonRequest): Promise<RowComparison>;
   /** `shadowcut contract`: a column, index or the table to drop, with its checks (core/contract); throws UserError for bad input. */
   prepareContract(request: ContractRequest): Promise<Contraction>;
+  /** `shadowcut restore`: the table and a contract's backup as the catalogs describe them (core/restore); throws UserError for bad names. */
+  prepareRestore(request: { table: string; backup: string }): Promise<RestoreTarget>;
   close(): Promise<void>;
 }
 

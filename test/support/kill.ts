@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
 /**
- * Runs `shadowcut migrate --json ...` (or another command that logs phases: `backfill`) and kills it
+ * Runs `shadowcut migrate --json ...` (or another command that logs phases: `backfill`, `restore`) and kills it
  * with SIGKILL `delayMs` after it announces `phase` (the JSON log's phase events), as a crash at that
  * moment would. Resolves with whether the phase was reached before the process ended on its own.
  */
@@ -13,7 +13,7 @@ export function killDuringPhase(
   args: string[],
   phase: string,
   delayMs = 0,
-  command: 'migrate' | 'backfill' = 'migrate',
+  command: 'migrate' | 'backfill' | 'restore' = 'migrate',
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
   const child = spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@ import type { StageResult } from '../stage-result.js';
 import type { CheckResult, Engine } from '../types.js';
 import { walkChunks } from '../walk-chunks.js';
 import { DROP_UNIQUE_FLAG } from './guarantees.js';
+import { DEFAULT_MIN_SOAK_MS, soakCheck, type SoakRecord } from './soak.js';
 import type { ContractCheck, ContractRequest, Contraction } from './types.js';
 
 export interface ContractOptions {
@@ -20,11 +21,13 @@ export interface ContractOptions {
   attempts: number;
   /** Rows per committed chunk of the backup copy. */
   chunkRows: number;
+  /** The soak the stage a contract retires must have had (`soak.ts`); 0 overrides it, and the history says so. */
+  minSoakMs: number;
   reporter: Reporter;
   signal?: AbortSignal;
 }
 
-export const defaultContractOptions = { lockTimeoutMs: 500, attempts: 10, chunkRows: 5000 };
+export const defaultContractOptions = { lockTimeoutMs: 500, attempts: 10, chunkRows: 5000, minSoakMs: DEFAULT_MIN_SOAK_MS };
 
 export interface ContractResult extends StageResult {
   outcome: 'dry-run' | 'done' | 'refused';
@@ -39,6 +42,10 @@ export interface ContractResult extends StageResult {
     attempts: number;
     /** Checks that failed and --force or --drop-unique overrode. */
     overridden: string[];
+    /** The stage this contract retires and its soak; `overridden` when --min-soak 0 skipped it. */
+    soak: SoakRecord;
+    /** `--no-backup`: the operator chose to keep no copy of what goes. */
+    noBackup: boolean;
   };
 }
 
@@ -67,11 +74,13 @@ export class RefusedContract extends UserError {
  */
 export async function contract(engine: Engine, request: ContractRequest, options: ContractOptions): Promise<ContractResult> {
   const started = Date.now();
+  requireBackupChoice(request);
   // Not while a migration runs on the table: its shadow was planned with these columns.
   const claim = await RunClaim.take(engine, request.table);
   try {
     const contraction = await engine.prepareContract(request);
-    const checks = override(await contraction.checks(), options);
+    const soak = soakCheck(contraction.table, await engine.history.list(engine.qualify(request.table)), request.drop, options.minSoakMs, Date.now());
+    const checks = [...override(await contraction.checks(), options), soak.check];
     const result: ContractResult = {
       outcome: 'dry-run',
       rowsTouched: 0,
@@ -85,6 +94,8 @@ export async function contract(engine: Engine, request: ContractRequest, options
         method: null,
         attempts: 0,
         overridden: checks.filter((c) => OVERRIDDEN.some((o) => c.message.startsWith(o))).map((c) => c.name),
+        soak: soak.record,
+        noBackup: request.noBackup === true,
       },
       durationMs: 0,
     };
@@ -96,6 +107,19 @@ export async function contract(engine: Engine, request: ContractRequest, options
   } finally {
     await claim.release();
   }
+}
+
+/**
+ * Data is dropped only when the operator said what becomes of it: a copy (`--backup-to`, which
+ * `restore` puts back) or none (`--no-backup`). An index has no data: its definition is recorded.
+ */
+function requireBackupChoice(request: ContractRequest): void {
+  if (request.backupTo !== undefined && request.noBackup) throw new UserError('give --backup-to <table> or --no-backup, not both');
+  if (request.drop.kind === 'index' || request.backupTo !== undefined || request.noBackup) return;
+  const what = request.drop.kind === 'table' ? 'the table' : 'the column(s)';
+  throw new UserError(
+    `contract drops ${what} and its data: keep a copy with --backup-to <table> (shadowcut restore puts it back), or say --no-backup to drop it without one`,
+  );
 }
 
 const BY_FORCE = 'overridden by --force: ';

@@ -8,6 +8,8 @@ export interface ContractRequest {
   drop: DropTarget;
   /** Keep the dropped data here: the dropped columns with the key, or the whole table renamed. */
   backupTo?: string;
+  /** `--no-backup`: drop a column or the table without a copy, said explicitly (else the contract refuses). */
+  noBackup?: boolean;
 }
 
 /**

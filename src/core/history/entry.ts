@@ -1,7 +1,7 @@
 import type { CheckResult } from '../primitives.js';
 
 /** The stages of the expand/contract way of working, and the whole-table copy. */
-export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract';
+export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract' | 'restore';
 
 export type StageOutcome = 'success' | 'failure' | 'differences';
 

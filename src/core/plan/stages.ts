@@ -21,6 +21,8 @@ export interface StageContext {
  */
 export function expandContract(change: BreakingChange, ctx: StageContext): Stage[] {
   const cmd = (name: string, args: string) => `shadowcut ${name} --url ${quote(ctx.url)} --table ${quote(ctx.table)} ${args}`;
+  // With a backup, which `shadowcut restore` puts back.
+  const contractCmd = (column: string) => cmd('contract', `--drop-column ${column} --backup-to ${ctx.table.split('.').pop()}_backup`);
   const expand = (column: string, type: string): Stage => ({
     what: `expand: add ${column}, nullable, in place`,
     command: cmd('migrate', `--alter ${quote(`ADD COLUMN ${column} ${type} NULL`)} --execute`),
@@ -31,7 +33,7 @@ export function expandContract(change: BreakingChange, ctx: StageContext): Stage
     { what: `backfill ${to} in small batches`, command: cmd('backfill', `--set ${quote(`${to} = ${from}`)} --where ${quote(`${to} IS NULL`)}`) },
     { what: `verify ${to} against ${from}`, command: cmd('verify', `--expect ${quote(`${to} = ${from}`)}`) },
     { what: `deploy the application reading ${to}, then writing only ${to}` },
-    { what: `contract: drop ${from} once nothing uses it`, command: cmd('contract', `--drop-column ${from}`) },
+    { what: `contract: drop ${from} once nothing uses it and the soak (--min-soak, a week) is over, keeping its data`, command: contractCmd(from) },
   ];
   switch (change.kind) {
     case 'rename-column':
@@ -41,10 +43,7 @@ export function expandContract(change: BreakingChange, ctx: StageContext): Stage
     case 'drop-column':
       return [
         { what: `deploy the application no longer reading or writing ${change.column}` },
-        {
-          what: `contract: drop ${change.column}, keeping its data until you remove the backup`,
-          command: cmd('contract', `--drop-column ${change.column} --backup-to ${ctx.table.split('.').pop()}_backup`),
-        },
+        { what: `contract: drop ${change.column}, keeping its data until you remove the backup`, command: contractCmd(change.column) },
       ];
     case 'not-null':
       return [

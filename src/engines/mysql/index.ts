@@ -11,6 +11,8 @@ import type { Engine, Migration, MigrationRequest, Plan } from '../../core/types
 import { openClaim } from './server/claim.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { prepareMysqlContract } from './commands/contract.js';
+import { prepareMysqlRestore } from './commands/restore.js';
+import type { RestoreTarget } from '../../core/restore/types.js';
 import {
   createPool,
   describeConnectError,
@@ -153,6 +155,10 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   prepareContract(request: ContractRequest): Promise<Contraction> {
     return prepareMysqlContract(this, (name) => this.fold(name), request);
+  }
+
+  prepareRestore(request: { table: string; backup: string }): Promise<RestoreTarget> {
+    return prepareMysqlRestore(this, (name) => this.fold(name), request);
   }
 
   async close(): Promise<void> {

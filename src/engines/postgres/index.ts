@@ -13,6 +13,8 @@ import type { ChangeStream, Engine, Migration, MigrationRequest, Plan } from '..
 import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
 import { preparePgContract } from './commands/contract.js';
+import { preparePgRestore } from './commands/restore.js';
+import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
@@ -137,6 +139,10 @@ class PostgresEngine implements Engine, PgServer {
 
   prepareContract(request: ContractRequest): Promise<Contraction> {
     return preparePgContract(this.pool, request);
+  }
+
+  prepareRestore(request: { table: string; backup: string }): Promise<RestoreTarget> {
+    return preparePgRestore(this.pool, request);
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { runChecks } from '../../../core/check.js';
 import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/contract/types.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { helperComment } from '../../../core/helper-objects.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
@@ -175,7 +176,9 @@ function columnBackup(
       // Made once, by this run (no IF NOT EXISTS: a table someone made meanwhile is not written into); a retry makes only the triggers still missing.
       if (!tableMade)
         await pool.query(
-          `CREATE TABLE ${copy} (${kept.map((n) => def(byName(n))).join(', ')}, PRIMARY KEY (${key.columns.map(ident).join(', ')})) ENGINE=InnoDB`,
+          `CREATE TABLE ${copy} (${kept.map((n) => def(byName(n))).join(', ')}, PRIMARY KEY (${key.columns.map(ident).join(', ')})) ENGINE=InnoDB COMMENT=?`,
+          // The mark restore asks for: MySQL keeps no owner, so it is how a backup is known to be shadowcut's.
+          [helperComment(`contract backup of ${database}.${table}`)],
         );
       tableMade = true;
       for (const t of triggers.filter((x) => !created.includes(x.name))) {
@@ -257,7 +260,7 @@ const NOT_SUPPORTED = new Set(['ER_ALTER_OPERATION_NOT_SUPPORTED', 'ER_ALTER_OPE
  * writes go on, so no deadline can bound the statement; lock_wait_timeout (whole seconds) bounds
  * each wait for its metadata lock instead. Never a copy, which would block writes throughout.
  */
-async function inPlace(target: MysqlTarget, pool: Pool, alter: string, timeoutMs: number): Promise<string> {
+export async function inPlace(target: MysqlTarget, pool: Pool, alter: string, timeoutMs: number): Promise<string> {
   try {
     await quickDdl(target, pool, `${alter}, ALGORITHM=INSTANT`, timeoutMs);
     return 'ALGORITHM=INSTANT';

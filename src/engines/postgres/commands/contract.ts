@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { runChecks } from '../../../core/check.js';
 import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/contract/types.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { helperComment } from '../../../core/helper-objects.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
@@ -166,6 +167,8 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
         await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
         await client.query(`CREATE TABLE ${target} AS SELECT ${list} FROM ${source} WITH NO DATA`);
         await client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${keyList})`);
+        // With the owner, the mark restore checks before it reads the backup back.
+        await client.query(`COMMENT ON TABLE ${target} IS '${helperComment(`contract backup of ${t.schema}.${t.name}`).replace(/'/g, "''")}'`);
         await client.query(capture);
         // Functions are executable by PUBLIC when made, and CREATE TRIGGER needs only that right.
         await client.query(`REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`);
@@ -217,7 +220,7 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
 }
 
 /** One statement, waiting at most `ms` for each lock it needs (55P03 becomes LockTimeoutError), on a session of its own. */
-async function withLockTimeout(pool: pg.Pool, sql: string, ms: number): Promise<void> {
+export async function withLockTimeout(pool: pg.Pool, sql: string, ms: number, what = 'the DROP'): Promise<void> {
   const client = await pool.connect();
   let failure: Error | undefined;
   try {
@@ -226,7 +229,7 @@ async function withLockTimeout(pool: pg.Pool, sql: string, ms: number): Promise<
     await client.query('RESET lock_timeout');
   } catch (error) {
     failure = error as Error;
-    throw asLockTimeout(error, 'the DROP');
+    throw asLockTimeout(error, what);
   } finally {
     // Released with its error, the client is discarded: its lock_timeout is not lent out.
     client.release(failure);
