@@ -31,6 +31,8 @@ import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
+import { childKeysBack } from './cutover/child-keys.js';
+import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -133,6 +135,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
     if (options.dryRun) return [...triggers.map((name) => `${database}.${name} (capture trigger)`), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
+    // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
+    const plan = await this.checkpointPlan(base);
+    if (plan) dropped.push(...(await childKeysBack(this.pool, plan)).map((k) => `${k} (pointed back at ${base})`));
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
       await dropTriggerBounded(this.target, this.pool, database, name);
@@ -145,6 +150,13 @@ export class MysqlEngine implements Engine, MysqlServer {
       dropped.push(`${database}.${name}`);
     }
     return dropped;
+  }
+
+  /** The plan a dead migrate run saved, if there is one. */
+  private async checkpointPlan(table: string): Promise<MysqlPlan | null> {
+    const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
+    if (!text || checkpointCommand(text) !== 'migrate') return null;
+    return decodeCheckpoint(text).plan.detail as MysqlPlan;
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {
