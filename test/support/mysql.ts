@@ -52,8 +52,15 @@ export function runCli(args: string[], url = mysqlUrl()) {
 }
 
 /** As runCli, without blocking this process: its own sessions (a test's writers) go on meanwhile. */
-export function runCliAsync(args: string[], url = mysqlUrl()): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCliAsync(
+  args: string[],
+  url = mysqlUrl(),
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -90,14 +90,17 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
   }
 }
 
+let seamFailures = 0;
+
 /**
  * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
  * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
- * SHADOWCUT_TEST_FAIL_AT does, the attempt fails there.
+ * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
+ * the next ones go on).
  */
 function testSeam(step: string): void {
   if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
-  if (process.env.SHADOWCUT_TEST_FAIL_AT === step) throw new Error(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
+  if (process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
 }
 
 /**
