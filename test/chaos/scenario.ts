@@ -228,7 +228,12 @@ export async function runSeed(
     const children = await childrenDiffer(db, table);
     if (children) return outcome('FAIL', children, applied);
     if (blocked) return outcome('FAIL', blocked, applied);
-    return outcome('pass', `${took ?? 'no path'}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`, applied);
+    const parent = table.children ? ', a foreign key parent (its children written too)' : '';
+    return outcome(
+      'pass',
+      `${took ?? 'no path'}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`,
+      applied,
+    );
   }
   const lines = last.stderr.trim().split('\n').filter(Boolean);
   const reason = lines.find((l) => l.startsWith('shadowcut: ')) ?? lines.pop() ?? `exit ${last.code}`;

@@ -110,7 +110,15 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
-    return new MysqlMigration(this, plan as Plan<MysqlPlan>);
+    const detail = plan.detail as Partial<MysqlPlan> & Omit<MysqlPlan, 'children' | 'droppedForeignKeys' | 'shadowAlter'>;
+    // A checkpoint saved before child keys and DROP FOREIGN KEY were planned has neither: it could have had no such ALTER.
+    const known = {
+      ...detail,
+      children: detail.children ?? [],
+      droppedForeignKeys: detail.droppedForeignKeys ?? [],
+      shadowAlter: detail.shadowAlter ?? plan.alter,
+    };
+    return new MysqlMigration(this, { ...plan, detail: known });
   }
 
   isTransient(error: unknown): boolean {
@@ -156,7 +164,8 @@ export class MysqlEngine implements Engine, MysqlServer {
   private async checkpointPlan(table: string): Promise<MysqlPlan | null> {
     const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
     if (!text || checkpointCommand(text) !== 'migrate') return null;
-    return decodeCheckpoint(text).plan.detail as MysqlPlan;
+    const detail = decodeCheckpoint(text).plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
+    return { ...detail, children: detail.children ?? [] }; // none in a checkpoint saved before they were planned
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

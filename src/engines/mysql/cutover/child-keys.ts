@@ -108,7 +108,7 @@ export async function pointChildKeys(conn: Connection | PoolConnection, keys: Ch
  * resumed run, or cleanup, does.
  */
 export async function childKeysBack(pool: Pool, plan: { children: ChildKey[]; database: string; table: string; shadow: string }): Promise<string[]> {
-  const stray = await strayChildKeys(pool, plan.children ?? [], plan.database, plan.table);
+  const stray = await strayChildKeys(pool, plan.children, plan.database, plan.table);
   if (stray.length === 0) return [];
   const conn = await pool.getConnection();
   try {
