@@ -150,6 +150,21 @@ function migrate(
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, killed, stderr })));
 }
 
+/** Why a run failed: shadowcut's own line, or (a crash) the first lines of its stack. */
+function failure(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const own = lines.find((l) => l.startsWith('shadowcut: '));
+  const stack = lines.findIndex((l) => /^\s+at /.test(l));
+  const where =
+    stack >= 0
+      ? lines
+          .slice(stack, stack + 4)
+          .map((l) => l.trim())
+          .join(' | ')
+      : '';
+  return [own ?? (stack > 0 ? lines[stack - 1] : lines.pop()), where].filter(Boolean).join(' | ');
+}
+
 interface Outcome {
   run: number;
   killed: boolean;
@@ -187,8 +202,8 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     if (killed) {
       const resumed = await migrate(url, db.alter, ['--resume'], null);
       exit = resumed.code;
-      if (exit !== 0) note = resumed.stderr.trim().split('\n').pop() ?? '';
-    } else if (exit !== 0) note = first.stderr.trim().split('\n').pop() ?? '';
+      if (exit !== 0) note = failure(resumed.stderr);
+    } else if (exit !== 0) note = failure(first.stderr);
     await sleep(500); // writes go on into the new table
   } finally {
     await load.stop();
