@@ -122,6 +122,34 @@ describe.each(servers)('$name: a table other tables reference', ({ url }) => {
     await expectKeysOnNewTable();
   });
 
+  it('a transaction that writes a child and then the parent, queued behind the cut-over lock, neither stalls nor fails the swap', async () => {
+    await createFkTree(pool(), t, ROWS);
+    const args = ['migrate', '--force-copy', '--url', '$URL', '--table', t.real.parent, '--alter', ALTER, '--execute', '--cutover-attempts', '1'];
+    const run = runCliAsync(args, url(), { SHADOWCUT_TEST_PAUSE_AT: 'after-children-pointed' });
+    // The keys reference the shadow only under the cut-over lock, at the seam.
+    while ((await childParents(pool(), t))[t.real.cascade] !== `${t.real.parent}__new`) await new Promise((r) => setTimeout(r, 5));
+    const writer = await pool().getConnection();
+    try {
+      await writer.query('BEGIN');
+      // Queued on the child's lock: without a holder it would get the child before the RENAME, row-lock
+      // its parent in the shadow, then wait on the parent's metadata lock, which the RENAME holds.
+      const written = writer
+        .query(`INSERT INTO ${t.real.cascade} (id, pid, w) VALUES (88000001, 1, 7)`)
+        .then(() => writer.query(`UPDATE ${t.real.parent} SET v = 4242 WHERE id = 1`))
+        .then(() => writer.query('COMMIT'));
+      const r = await run;
+      await written;
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      writer.release();
+    }
+    const [[row]] = await pool().query<mysql.RowDataPacket[]>(
+      `SELECT p.v, c.w FROM ${t.real.parent} p JOIN ${t.real.cascade} c ON c.pid = p.id WHERE c.id = 88000001`,
+    );
+    expect({ v: Number(row.v), w: Number(row.w) }).toEqual({ v: 4242, w: 7 });
+    await expectKeysOnNewTable();
+  }, 120_000);
+
   it('killed there, then cleanup: the keys reference the original again and nothing is left', async () => {
     await createFkTree(pool(), t, 2000);
     const killed = cli(['migrate', '--force-copy', '--url', '$URL', '--table', t.real.parent, '--alter', ALTER, '--execute'], {

@@ -37,6 +37,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
   // From the first child key's move until the RENAME: the keys may reference the shadow.
   let pointed = false;
   let locked = false;
+  const holders: ChildHolder[] = [];
   try {
     await renamer.query('SET SESSION lock_wait_timeout = 30');
     await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
@@ -57,13 +58,14 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     }
     pointed = plan.children.length > 0;
     await pointChildKeys(locker, plan.children, plan.database, plan.table, plan.shadow);
-    testSeam('after-children-pointed');
+    await testSeam('after-children-pointed');
 
     rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => {
       renamed = true;
     });
     rename.catch(() => {});
-    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs);
+    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs, 'the RENAME');
+    await queueChildHolders(target, pool, plan, holders, options.lockTimeoutMs);
 
     await locker.query(`DROP TABLE ${old}`);
     locked = false;
@@ -85,8 +87,42 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     await dropSentry(pool, plan.database, plan.old);
     throw error;
   } finally {
+    // Only now, with the RENAME done or failed, may the children's writers go on.
+    for (const holder of holders) await holder.release();
     await locker.end().catch(() => locker.destroy());
     await renamer.end().catch(() => renamer.destroy());
+  }
+}
+
+interface ChildHolder {
+  release(): Promise<void>;
+}
+
+/**
+ * MariaDB checks a child's key against the parent's rows without a metadata lock on the parent. A
+ * writer let into a child at UNLOCK, before the RENAME has run, would hold a row lock in the shadow
+ * (its key references it by then) and then wait for the original's metadata lock, which the RENAME
+ * holds while it waits for that row lock: a cycle neither deadlock detector sees, ended only by
+ * innodb_lock_wait_timeout. The RENAME cannot queue on the children too (a statement takes its
+ * metadata locks one at a time, in name order, and only its first one is queued at UNLOCK), so one
+ * session per child queues a LOCK TABLES ... WRITE on it: at UNLOCK each is granted before the
+ * writers waiting there, and held until the RENAME is over (a killed run's sessions end, and the
+ * RENAME, already queued with the sentry gone, runs alone).
+ */
+async function queueChildHolders(target: MysqlTarget, pool: Pool, plan: MysqlPlan, holders: ChildHolder[], timeoutMs: number): Promise<void> {
+  for (const child of [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]) {
+    const session = await connectOne(target);
+    await session.query('SET SESSION lock_wait_timeout = 30');
+    const lock = session.query(`LOCK TABLES ${child} WRITE`);
+    lock.catch(() => {});
+    holders.push({
+      release: async () => {
+        await lock.catch(() => {});
+        await session.query('UNLOCK TABLES').catch(() => {});
+        await session.end().catch(() => session.destroy());
+      },
+    });
+    await waitUntilQueued(pool, session, lock, timeoutMs, `the hold on ${child}`);
   }
 }
 
@@ -96,10 +132,12 @@ let seamFailures = 0;
  * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
  * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
  * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
- * the next ones go on).
+ * the next ones go on); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
+ * queue writers behind the cut-over lock.
  */
-function testSeam(step: string): void {
+async function testSeam(step: string): Promise<void> {
   if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
+  if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
   if (process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
 }
 
@@ -141,17 +179,17 @@ export async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
   for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
 }
 
-async function waitUntilQueued(pool: Pool, renamer: Connection, rename: Promise<unknown>, timeoutMs: number) {
+async function waitUntilQueued(pool: Pool, session: Connection, statement: Promise<unknown>, timeoutMs: number, what: string) {
   let failed: unknown = null;
-  rename.catch((e) => (failed = e));
+  statement.catch((e) => (failed = e));
   const deadline = Date.now() + Math.max(timeoutMs, 1000);
   while (Date.now() < deadline) {
     if (failed) throw failed;
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [renamer.threadId]);
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [session.threadId]);
     if (rows.length && /metadata lock/i.test(String(rows[0].STATE))) return;
     await new Promise((r) => setTimeout(r, 2));
   }
-  throw new LockTimeoutError('the RENAME did not queue behind the cut-over lock in time');
+  throw new LockTimeoutError(`${what} did not queue behind the cut-over lock in time`);
 }
 
 /** Drops the sentry table, and only the sentry: after a successful swap that name holds the real old table. */
