@@ -9,12 +9,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent, fk_parent__old');
   await db.end();
 });
 
 async function seed() {
-  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent');
+  await db.query('DROP TABLE IF EXISTS fk_cascade, fk_child, fk_child__old, fk_child__new, fk_copy, fk_parent, fk_parent__old');
   await db.query('CREATE TABLE fk_parent (id INT PRIMARY KEY) ENGINE=InnoDB');
   await db.query('INSERT INTO fk_parent SELECT seq FROM seq_1_to_10');
   await db.query(`CREATE TABLE fk_child (id INT PRIMARY KEY, parent_id INT NOT NULL,
@@ -42,23 +42,13 @@ describe('foreign keys', () => {
     expect(await differences(db, 'fk_child', 'fk_copy')).toEqual([]);
   });
 
-  it('a table other tables refer to is refused even with --discard-foreign-keys (their keys would follow the old table)', async () => {
+  it('a table other tables refer to is migrated: their keys are re-pointed and reference the new table, not the old one', async () => {
     await seed();
-    const r = runCli([
-      'migrate',
-      '--force-copy',
-      '--url',
-      '$URL',
-      '--table',
-      'fk_parent',
-      '--alter',
-      'ADD COLUMN x INT',
-      '--execute',
-      '--discard-foreign-keys',
-    ]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/fk_parent is referenced by foreign keys \(fk_child\.fk_child_parent\)/);
-    expect(await helperTables(db, 'fk_parent')).toEqual([]);
+    const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'fk_parent', '--alter', 'ADD COLUMN x INT', '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await schemaOf(db, 'fk_child')).toMatch(/CONSTRAINT `fk_child_parent` FOREIGN KEY \(`parent_id`\) REFERENCES `fk_parent` \(`id`\)\n/);
+    expect(await schemaOf(db, 'fk_parent')).toMatch(/`x`/);
+    await db.query('DROP TABLE fk_parent__old'); // with foreign_key_checks on: no key references it
   });
 
   it.each([

@@ -6,7 +6,7 @@
 import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { EngineKind } from './grammar.js';
+import { childTables, type EngineKind } from './grammar.js';
 
 export interface Session {
   query(sql: string): Promise<unknown[][]>;
@@ -104,9 +104,10 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
       return String(id);
     },
     async drop(...tables) {
+      // A parent's children first (tables of those names, whether this seed made them or not).
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
-          .flatMap(helpers)
+          .flatMap((t) => [...childTables(t), ...helpers(t)])
           .map((t) => `\`${t}\``)
           .join(', ')}`,
       );

@@ -165,6 +165,30 @@ export interface TableSpec {
   indexes: { name: string; unique: boolean; columns: string[] }[];
   /** A nullable integer column with distinct values, under a unique key: the writers move values between rows. */
   unique: string | null;
+  /**
+   * MySQL: the table is the parent of two children's foreign keys on its key, `<name>_cc` (ON DELETE
+   * CASCADE) and `<name>_cr` (RESTRICT, nullable), which the writers write too.
+   */
+  children?: boolean;
+}
+
+/** The children of a table with `children`, by the parent's name. */
+export const childTables = (name: string) => [`${name}_cc`, `${name}_cr`];
+
+/** The columns a child keeps its parent's key in. */
+export const parentColumns = (t: TableSpec) => t.key.map((c) => `p_${c.name}`);
+
+/** The two children of `name` (after the parent's own statements). */
+export function childTablesSql(t: TableSpec, name: string): string[] {
+  const id = (n: string) => ident(t.engine, n);
+  const columns = parentColumns(t).map(id).join(', ');
+  const key = t.key.map((c) => id(c.name)).join(', ');
+  return childTables(name).map((child, i) => {
+    const cascade = i === 0;
+    const cols = t.key.map((c, at) => `${id(parentColumns(t)[at])} ${c.type.sql} ${cascade ? 'NOT NULL' : 'NULL'}`).join(', ');
+    return `CREATE TABLE ${id(child)} (id BIGINT PRIMARY KEY, ${cols}, w INT NOT NULL DEFAULT 0,
+      CONSTRAINT ${id(`${child}_fk`)} FOREIGN KEY (${columns}) REFERENCES ${id(name)} (${key})${cascade ? ' ON DELETE CASCADE' : ''}) ENGINE=InnoDB`;
+  });
 }
 
 const KEY_KINDS = ['int', 'bigint', 'varchar', 'composite'] as const;

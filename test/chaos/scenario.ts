@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import type { ChaosDb } from './database.js';
-import { createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
+import { childTables, childTablesSql, createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
 import { Reader, type ReaderReport } from './reader.js';
 import { Workload } from './workload.js';
@@ -88,6 +88,8 @@ export async function runSeed(
   const began = Date.now();
   const root = new Prng(seed);
   const table = makeTable(root.fork(1), db.kind);
+  // From a fork of its own: a seed's table, ALTER, writes and faults are those it had before parents existed.
+  table.children = db.kind === 'mysql' && root.fork(7).chance(0.5);
   const alter = makeAlter(root.fork(2), table, root.fork(6));
   const faults = root.fork(3);
   let took: SeedOutcome['took'] = null;
@@ -223,8 +225,15 @@ export async function runSeed(
     if (ours !== theirs) return outcome('FAIL', `definitions differ: ${firstDifference(ours, theirs)}`, applied);
     const differing = await db.rowDifferences(TABLE, MIRROR);
     if (differing) return outcome('FAIL', `${differing} row(s) differ from the mirror: ${(await db.sampleDifferences(TABLE, MIRROR)).join(' / ')}`, applied);
+    const children = await childrenDiffer(db, table);
+    if (children) return outcome('FAIL', children, applied);
     if (blocked) return outcome('FAIL', blocked, applied);
-    return outcome('pass', `${took ?? 'no path'}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`, applied);
+    const parent = table.children ? ', a foreign key parent (its children written too)' : '';
+    return outcome(
+      'pass',
+      `${took ?? 'no path'}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`,
+      applied,
+    );
   }
   const lines = last.stderr.trim().split('\n').filter(Boolean);
   const reason = lines.find((l) => l.startsWith('shadowcut: ')) ?? lines.pop() ?? `exit ${last.code}`;
@@ -238,9 +247,27 @@ export async function runSeed(
   const [ours, theirs] = [await db.definition(TABLE), await db.definition(MIRROR)];
   if (ours !== theirs) return outcome('FAIL', `refused (${reason}) but the original changed: ${firstDifference(ours, theirs)}`, applied);
   if (await db.rowDifferences(TABLE, MIRROR)) return outcome('FAIL', `refused (${reason}) but the original's rows differ from the mirror`, applied);
+  const children = await childrenDiffer(db, table);
+  if (children) return outcome('FAIL', `refused (${reason}) but ${children}`, applied);
   if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, applied);
   const native = await nativeAlter(db, alter);
   return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, applied);
+}
+
+/**
+ * A parent's children against the mirror's: their rows, and their definitions with the parent's name
+ * taken out, so a key left on the old table (or on the shadow) is a difference.
+ */
+async function childrenDiffer(db: ChaosDb, table: TableSpec): Promise<string | null> {
+  if (!table.children) return null;
+  const [mine, theirs] = [childTables(TABLE), childTables(MIRROR)];
+  for (let i = 0; i < mine.length; i++) {
+    const differing = await db.rowDifferences(mine[i], theirs[i]);
+    if (differing) return `${differing} row(s) of child ${mine[i]} differ from the mirror's: ${(await db.sampleDifferences(mine[i], theirs[i])).join(' / ')}`;
+    const [ours, native] = [(await db.definition(mine[i])).replaceAll(TABLE, 'P'), (await db.definition(theirs[i])).replaceAll(MIRROR, 'P')];
+    if (ours !== native) return `child ${mine[i]}'s definition differs: ${firstDifference(ours, native)}`;
+  }
+  return null;
 }
 
 /** The table and its mirror, with the same rows; a message when the server refused them. */
@@ -248,7 +275,8 @@ export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number,
   await db.drop(TABLE, MIRROR);
   const setup = await db.session();
   try {
-    for (const name of [TABLE, MIRROR]) for (const sql of createTableSql(table, name)) await setup.query(sql);
+    for (const name of [TABLE, MIRROR])
+      for (const sql of [...createTableSql(table, name), ...(table.children ? childTablesSql(table, name) : [])]) await setup.query(sql);
     const columns = writable(table)
       .map((c) => (db.kind === 'mysql' ? `\`${c.name}\`` : `"${c.name}"`))
       .join(', ');

@@ -5,7 +5,7 @@
  * from one row to another, rollbacks, bursts and quiet gaps.
  */
 import type { ChaosDb, Session } from './database.js';
-import { keyValues, rowValues, writable, type TableSpec } from './grammar.js';
+import { keyValues, parentColumns, rowValues, writable, type TableSpec } from './grammar.js';
 import type { Prng } from './prng.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,6 +79,11 @@ export class Workload {
     const columns = writable(this.t).filter((c) => !this.t.key.includes(c) && c.name !== this.t.unique);
     for (let i = 0; i < count; i++) {
       const n = this.own(r, w);
+      // Drawn only for a parent, so a seed without children writes what it always wrote.
+      if (this.t.children && r.chance(0.35)) {
+        ops.push(this.childWrite(r, w, n));
+        continue;
+      }
       const kind = r.next();
       if (kind < 0.3) {
         const fresh = this.fresh(w);
@@ -110,6 +115,23 @@ export class Workload {
   }
 
   /**
+   * A write to a child of row n (one the parent may have lost: the key refuses it on both sides alike,
+   * and the transaction rolls back whole): a new child, a child moved to row n, or row n's children of
+   * the RESTRICT key deleted or let go.
+   */
+  private childWrite(r: Prng, w: number, n: number): string {
+    const child = r.chance(0.5) ? '{t}_cc' : '{t}_cr';
+    const key = keyValues(this.t, n);
+    const columns = parentColumns(this.t).map((c) => this.id(c));
+    const at = columns.map((c, i) => `${c} = ${key[i]}`);
+    const kind = r.next();
+    if (kind < 0.5) return `INSERT INTO ${child} (id, ${columns.join(', ')}, w) VALUES (${this.fresh(w)}, ${key.join(', ')}, 1)`;
+    if (kind < 0.7) return `UPDATE ${child} SET w = w + 1, ${at.join(', ')} WHERE id = ${this.own(r, w)}`;
+    if (kind < 0.85) return `DELETE FROM {t}_cr WHERE ${at.join(' AND ')}`;
+    return `UPDATE {t}_cr SET ${columns.map((c) => `${c} = NULL`).join(', ')} WHERE ${at.join(' AND ')}`;
+  }
+
+  /**
    * Whether this transaction writes to the new table. The mirror takes the native ALTER only at the
    * end, so a row written after the swap would be converted differently: an INSERT ... DEFAULT gets
    * the new default here and the old one there, a USING expression applies there and not here. Only
@@ -133,7 +155,7 @@ export class Workload {
           let statements = await this.transaction(r, session, w);
           if (await this.swapped(session)) statements = statements.filter((s) => s.startsWith('DELETE'));
           for (const statement of statements) {
-            for (const table of this.tables) await session.query(statement.replaceAll('{t}', this.id(table)));
+            for (const table of this.tables) await session.query(statement.replaceAll('{t}_', `${table}_`).replaceAll('{t}', this.id(table)));
           }
           await session.query(r.chance(0.05) ? 'ROLLBACK' : 'COMMIT');
           this.transactions++;

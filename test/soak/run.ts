@@ -4,7 +4,10 @@
  * of the runs killed with SIGKILL at a random moment and resumed; after each run the new table must
  * equal a mirror that took the same writes in the same transactions and the native ALTER.
  *
- *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain]
+ *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain] [--shape plain|fk-parent]
+ *
+ * `--shape fk-parent` (MySQL): the table is the parent of two children's foreign keys (one ON DELETE
+ * CASCADE, one RESTRICT), the writers touch the children too, and the children are compared as well.
  *
  * Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_PG_URL, or the repository's private servers
  * (scripts/servers.sh), started and stopped here when they are not up. `--servers plain` runs on the
@@ -19,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type SoakDb } from './tables.js';
+import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type Shape, type SoakDb } from './tables.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = path.join(root, 'dist/src/cli/main.js');
@@ -31,6 +34,7 @@ interface Args {
   rows: number;
   rate: number;
   servers: 'normal' | 'plain';
+  shape: Shape;
 }
 
 type Capture = 'stream' | 'trigger';
@@ -44,12 +48,16 @@ function parseArgs(argv: string[]): Args {
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const servers = value('servers', 'normal');
   if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
+  const shape = value('shape', 'plain');
+  if (shape !== 'plain' && shape !== 'fk-parent') throw new Error('--shape is plain or fk-parent');
+  if (shape === 'fk-parent' && engine !== 'mysql') throw new Error('--shape fk-parent is for --engine mysql');
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as 'mysql' | 'postgres'],
     runs: Number(value('runs', '20')),
     rows: Number(value('rows', '100000')),
     rate: Number(value('rate', '200')),
     servers,
+    shape,
   };
 }
 
@@ -66,6 +74,7 @@ class Workload {
     private readonly db: SoakDb,
     rows: number,
     private readonly rate: number,
+    private readonly shape: Shape,
     private readonly writers = 4,
   ) {
     this.next = rows + 1;
@@ -90,6 +99,7 @@ class Workload {
           () => this.next++,
           () => this.next - 1,
           Math.random,
+          this.shape,
         );
         // One transaction in twenty rolls back: neither table may keep any of it.
         await writer.run(statements, Math.random() < 0.05).then(
@@ -140,6 +150,21 @@ function migrate(
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, killed, stderr })));
 }
 
+/** Why a run failed: shadowcut's own line, or (a crash) the first lines of its stack. */
+function failure(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const own = lines.find((l) => l.startsWith('shadowcut: '));
+  const stack = lines.findIndex((l) => /^\s+at /.test(l));
+  const where =
+    stack >= 0
+      ? lines
+          .slice(stack, stack + 4)
+          .map((l) => l.trim())
+          .join(' | ')
+      : '';
+  return [own ?? (stack > 0 ? lines[stack - 1] : lines.pop()), where].filter(Boolean).join(' | ');
+}
+
 interface Outcome {
   run: number;
   killed: boolean;
@@ -160,7 +185,7 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
       (n) => (n > 0 ? 'trigger' : 'stream'),
       () => null,
     ));
-  const load = new Workload(db, args.rows, args.rate);
+  const load = new Workload(db, args.rows, args.rate, args.shape);
   load.start();
   const began = Date.now();
   const kill = run % 2 === 1;
@@ -177,8 +202,8 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     if (killed) {
       const resumed = await migrate(url, db.alter, ['--resume'], null);
       exit = resumed.code;
-      if (exit !== 0) note = resumed.stderr.trim().split('\n').pop() ?? '';
-    } else if (exit !== 0) note = first.stderr.trim().split('\n').pop() ?? '';
+      if (exit !== 0) note = failure(resumed.stderr);
+    } else if (exit !== 0) note = failure(first.stderr);
     await sleep(500); // writes go on into the new table
   } finally {
     await load.stop();
@@ -255,7 +280,7 @@ async function main(): Promise<number> {
       const url = urlOf(servers, kind, args.servers);
       // Where the stream is (the normal servers), auto must take it; where it is not, triggers.
       const expected: Capture = args.servers === 'plain' ? 'trigger' : 'stream';
-      const db = kind === 'mysql' ? mysqlSoak(url) : postgresSoak(url);
+      const db = kind === 'mysql' ? mysqlSoak(url, args.shape) : postgresSoak(url);
       const outcomes: Outcome[] = [];
       try {
         await db.seed(1000);

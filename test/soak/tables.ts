@@ -28,8 +28,14 @@ export interface SoakDb {
   close(): Promise<void>;
 }
 
+/**
+ * `plain`: the table alone. `fk-parent` (MySQL): the table is the parent of two children, `{t}_cc`
+ * (ON DELETE CASCADE) and `{t}_cr` (RESTRICT), and the writers touch them too; the mirror has its own.
+ */
+export type Shape = 'plain' | 'fk-parent';
+
 /** Statements of one random transaction, the same for both engines, `{t}` for the table. */
-export function transaction(nextId: () => number, maxId: () => number, random: () => number): string[] {
+export function transaction(nextId: () => number, maxId: () => number, random: () => number, shape: Shape = 'plain'): string[] {
   const pick = () => 1 + Math.floor(random() * maxId());
   const ops: string[] = [];
   const n = random() < 0.2 ? 2 + Math.floor(random() * 3) : 1;
@@ -44,6 +50,14 @@ export function transaction(nextId: () => number, maxId: () => number, random: (
                 VALUES (${fresh}, ${fresh % 1000}, ${fresh}.125, ${fresh} / 7.0, 'n${fresh}', 'inserted ${fresh}',
                         '2025-01-02 03:04:05.${String(fresh % 1_000_000).padStart(6, '0')}', '2025-01-02', ${fresh % 2 === 0 ? 'TRUE' : 'FALSE'},
                         '{"i": ${fresh}}', NULL, ${BigInt(fresh) * 1000000007n}, 'c${fresh % 100}', 'new')`);
+    } else if (shape === 'fk-parent' && r < 0.55) {
+      // A child of a parent that may be gone (refused by the key, on both sides alike), or moved to another.
+      const child = r < 0.45 ? '{t}_cc' : '{t}_cr';
+      ops.push(
+        random() < 0.6 ? `INSERT INTO ${child} (id, pid, w) VALUES (${nextId()}, ${id}, 1)` : `UPDATE ${child} SET w = w + 1, pid = ${id} WHERE id = ${pick()}`,
+      );
+    } else if (shape === 'fk-parent' && r < 0.6) {
+      ops.push(random() < 0.5 ? `DELETE FROM {t}_cr WHERE pid = ${id}` : `UPDATE {t}_cr SET pid = NULL WHERE pid = ${id}`);
     } else if (r < 0.75) {
       ops.push(`UPDATE {t} SET k = k + 1, amount = amount + 0.5, name = 'u${id}', at = '2025-06-07 08:09:10.000001', state = 'paid' WHERE id = ${id}`);
     } else {
@@ -55,8 +69,10 @@ export function transaction(nextId: () => number, maxId: () => number, random: (
 
 /** A table and a migration's helper tables of it: shadow, old, checkpoint, heartbeat, and trigger capture's log. */
 const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`];
+/** The children of the fk-parent shape. */
+const children = (t: string) => [`${t}_cc`, `${t}_cr`];
 
-export function mysqlSoak(url: string): SoakDb {
+export function mysqlSoak(url: string, shape: Shape = 'plain'): SoakDb {
   const pool = mysql.createPool({ uri: url, connectionLimit: 12, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
   const q = async (sql: string) => (await pool.query(sql))[0] as mysql.RowDataPacket[];
   const columns = async (t: string) =>
@@ -77,6 +93,16 @@ export function mysqlSoak(url: string): SoakDb {
                    TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq * 1234567 MICROSECOND, DATE'2024-01-01' + INTERVAL seq % 900 DAY, seq % 2,
                    JSON_OBJECT('s', seq), IF(seq % 5 = 0, NULL, UNHEX(MD5(seq))), 18446744073709551615 - seq, CONCAT('c', seq % 100), 'new'
                  FROM seq_1_to_${rows}`);
+        if (shape === 'fk-parent') {
+          const [cc, cr] = children(t);
+          await q(`CREATE TABLE ${cc} (id BIGINT PRIMARY KEY, pid BIGINT NOT NULL, w INT NOT NULL,
+                   CONSTRAINT ${cc}_fk FOREIGN KEY (pid) REFERENCES ${t} (id) ON DELETE CASCADE) ENGINE=InnoDB`);
+          await q(`CREATE TABLE ${cr} (id BIGINT PRIMARY KEY, pid BIGINT NULL, w INT NOT NULL,
+                   CONSTRAINT ${cr}_fk FOREIGN KEY (pid) REFERENCES ${t} (id)) ENGINE=InnoDB`);
+          // Ids of their own, above the parent's: a child id is never a parent id the writers pick.
+          await q(`INSERT INTO ${cc} SELECT 10000000 + seq, seq, 0 FROM seq_1_to_${rows} WHERE seq % 2 = 0`);
+          await q(`INSERT INTO ${cr} SELECT 20000000 + seq, seq, 0 FROM seq_1_to_${rows} WHERE seq % 10 = 3`);
+        }
       }
     },
     async writer() {
@@ -103,7 +129,19 @@ export function mysqlSoak(url: string): SoakDb {
       const cols = (await columns(a)).map((c) => `CAST(${c} AS BINARY) AS ${c}`).join(', ');
       const [x] = await q(`SELECT COUNT(*) n FROM (SELECT ${cols} FROM ${a} EXCEPT ALL SELECT ${cols} FROM ${b}) d`);
       const [y] = await q(`SELECT COUNT(*) n FROM (SELECT ${cols} FROM ${b} EXCEPT ALL SELECT ${cols} FROM ${a}) d`);
-      return Number(x.n) + Number(y.n);
+      let n = Number(x.n) + Number(y.n);
+      if (shape === 'fk-parent') {
+        // The children, and their keys on the new table (none on the old one).
+        for (const [ca, cb] of children(a).map((c, i) => [c, children(b)[i]])) {
+          const [z] = await q(`SELECT (SELECT COUNT(*) FROM (SELECT * FROM ${ca} EXCEPT ALL SELECT * FROM ${cb}) d)
+                                    + (SELECT COUNT(*) FROM (SELECT * FROM ${cb} EXCEPT ALL SELECT * FROM ${ca}) e) n`);
+          n += Number(z.n);
+        }
+        const [k] = await q(`SELECT COUNT(*) n FROM information_schema.REFERENTIAL_CONSTRAINTS
+                              WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME IN ('${children(a).join("', '")}') AND REFERENCED_TABLE_NAME = '${a}'`);
+        if (Number(k.n) !== 2) n += 1_000_000; // a child key left on another table
+      }
+      return n;
     },
     extraIds: async (a, b) => (await q(`SELECT id FROM ${a} WHERE id NOT IN (SELECT id FROM ${b}) LIMIT 5`)).map((r) => String(r.id)),
     async triggers(table) {
@@ -111,7 +149,15 @@ export function mysqlSoak(url: string): SoakDb {
       return Number(r.n);
     },
     async drop(...tables) {
-      await q(`DROP TABLE IF EXISTS ${tables.flatMap(helpers).join(', ')}`);
+      // In any order, whatever keys a run left between them.
+      const conn = await pool.getConnection();
+      try {
+        await conn.query('SET foreign_key_checks = 0');
+        await conn.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [...children(t), ...helpers(t)]).join(', ')}`);
+        await conn.query('SET foreign_key_checks = 1');
+      } finally {
+        conn.release();
+      }
     },
     close: () => pool.end(),
   };

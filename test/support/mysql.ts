@@ -48,12 +48,19 @@ const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)
 /** Runs the built CLI as an operator would. */
 export function runCli(args: string[], url = mysqlUrl()) {
   const r = spawnSync(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** As runCli, without blocking this process: its own sessions (a test's writers) go on meanwhile. */
-export function runCliAsync(args: string[], url = mysqlUrl()): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCliAsync(
+  args: string[],
+  url = mysqlUrl(),
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

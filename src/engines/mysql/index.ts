@@ -33,6 +33,8 @@ import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
+import { childKeysBack } from './cutover/child-keys.js';
+import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -110,7 +112,15 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
-    return new MysqlMigration(this, plan as Plan<MysqlPlan>);
+    const detail = plan.detail as Partial<MysqlPlan> & Omit<MysqlPlan, 'children' | 'droppedForeignKeys' | 'shadowAlter'>;
+    // A checkpoint saved before child keys and DROP FOREIGN KEY were planned has neither: it could have had no such ALTER.
+    const known = {
+      ...detail,
+      children: detail.children ?? [],
+      droppedForeignKeys: detail.droppedForeignKeys ?? [],
+      shadowAlter: detail.shadowAlter ?? plan.alter,
+    };
+    return new MysqlMigration(this, { ...plan, detail: known });
   }
 
   isTransient(error: unknown): boolean {
@@ -135,6 +145,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
     if (options.dryRun) return [...triggers.map((name) => `${database}.${name} (capture trigger)`), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
+    // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
+    const plan = await this.checkpointPlan(base);
+    if (plan) dropped.push(...(await childKeysBack(this.pool, plan)).map((k) => `${k} (pointed back at ${base})`));
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
       await dropTriggerBounded(this.target, this.pool, database, name);
@@ -147,6 +160,14 @@ export class MysqlEngine implements Engine, MysqlServer {
       dropped.push(`${database}.${name}`);
     }
     return dropped;
+  }
+
+  /** The plan a dead migrate run saved, if there is one. */
+  private async checkpointPlan(table: string): Promise<MysqlPlan | null> {
+    const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
+    if (!text || checkpointCommand(text) !== 'migrate') return null;
+    const detail = decodeCheckpoint(text).plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
+    return { ...detail, children: detail.children ?? [] }; // none in a checkpoint saved before they were planned
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

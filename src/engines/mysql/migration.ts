@@ -33,6 +33,7 @@ import { openMysqlProbes } from './server/probes.js';
 import { qualified } from './server/sql.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
+import { childKeysBack } from './cutover/child-keys.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -70,11 +71,11 @@ export class MysqlMigration implements Migration {
   }
 
   timeCopySample(rows: number): Promise<CopySample> {
-    return timeMysqlSample(this.pool, this.p, this.plan.alter, rows);
+    return timeMysqlSample(this.pool, this.p, this.p.shadowAlter, rows);
   }
 
   compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
-    return compareWithAlter(this.pool, this.p, this.plan.alter, anchors, rows);
+    return compareWithAlter(this.pool, this.p, this.p.shadowAlter, anchors, rows);
   }
 
   async createShadow(): Promise<void> {
@@ -83,12 +84,16 @@ export class MysqlMigration implements Migration {
     await this.pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
     // Carry the AUTO_INCREMENT counter, so ids freed by deletes at the end of the table are not reused.
     if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
-    await this.pool.query(`ALTER TABLE ${shadow} ${this.plan.alter}`);
+    await this.pool.query(`ALTER TABLE ${shadow} ${p.shadowAlter}`);
     await dropDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
   }
 
-  /** A run killed in its cut-over may have left the moved triggers on the shadow; they would fire for our own writes. */
+  /**
+   * A run killed in its cut-over may have left the moved triggers on the shadow (they would fire for
+   * our own writes), and the child keys pointed at the shadow while the original serves.
+   */
   async resumeShadow(): Promise<void> {
+    await childKeysBack(this.pool, this.p);
     await dropTriggers(this.pool, this.p);
   }
 
@@ -126,6 +131,7 @@ export class MysqlMigration implements Migration {
   async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
     const p = this.p;
     const names = helperNames(p.table);
+    if (!options.cutOver) await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
     await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];

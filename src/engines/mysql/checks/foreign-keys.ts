@@ -1,18 +1,25 @@
 import { verdict, type Check } from '../../../core/check.js';
 import type { MysqlCheckContext } from './context.js';
+import { childKeyName, childKeyProblem, describeChildKey } from '../cutover/child-keys.js';
+import { foreignKeyName } from '../schema/plan.js';
 
 export const foreignKeys: Check<MysqlCheckContext> = {
   name: 'foreign keys',
   async run({ plan }) {
     const t = `${plan.database}.${plan.table}`;
-    const { referencedBy, foreignKeys: out, cascadingInto } = plan.facts;
+    const { cascadingInto } = plan.facts;
+    const out = plan.facts.foreignKeys.filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)));
+    const unfit = plan.children.flatMap((k) => {
+      const problem = childKeyProblem(k, plan.original, plan.shadowShape);
+      return problem ? [`${childKeyName(k)}: ${problem}`] : [];
+    });
     return [
-      // Keys from other tables would follow the original to its __old name at the RENAME: never allowed.
+      // Keys from other tables are pointed at the new table at the cut-over: it must be able to take them.
       verdict(
         'foreign keys in',
-        referencedBy.length === 0,
-        'none',
-        `${t} is referenced by foreign keys (${referencedBy.join(', ')}); not supported yet: drop them for the migration or use a blocking ALTER`,
+        unfit.length === 0,
+        plan.children.length ? `re-pointed to the new table at the cut-over: ${plan.children.map(describeChildKey).join('; ')}` : 'none',
+        `${t} is referenced by foreign keys the new table could not take (${unfit.join('; ')}); change the referencing tables first, or use a blocking ALTER`,
       ),
       // Keys to other tables are not copied by CREATE TABLE ... LIKE: allowed only when the operator says to discard them.
       verdict(

@@ -1,10 +1,11 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { LockTimeoutError } from '../../../core/errors.js';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
+import { childKeysBack, pointChildKeys, unplannedChildKeys } from './child-keys.js';
+import { LockTimeoutError, UserError } from '../../../core/errors.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
@@ -20,6 +21,10 @@ export function isSentry(tableComment: string): boolean {
  *  4. the locker drops the sentry and unlocks, and the queued RENAME runs before any waiting writer.
  * If the locker dies before step 4 its locks vanish, the RENAME finds the sentry in the way and
  * fails, and the original stays in place (DESIGN.md invariant 5).
+ * Tables whose foreign keys reference the original are locked too, and after the catch-up their keys
+ * are pointed at the shadow (InnoDB moves a key with the table it references at a RENAME, so the
+ * RENAME then carries them to the original's name). Until the RENAME has run, a failure points them
+ * back; a run killed in between leaves that to its resume or cleanup (childKeys in migration.ts).
  */
 export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, options: CutoverOptions): Promise<CutoverResult> {
   const orig = qualified(plan.database, plan.table);
@@ -29,42 +34,111 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
   const renamer = await connectOne(target);
   let rename: Promise<unknown> | null = null;
   let renamed = false;
+  // From the first child key's move until the RENAME: the keys may reference the shadow.
+  let pointed = false;
+  let locked = false;
+  const holders: ChildHolder[] = [];
   try {
     await renamer.query('SET SESSION lock_wait_timeout = 30');
     await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
     await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
     // The capture log is read on the locker (MySQL write-locks it with the original, for the triggers).
     const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} WRITE`;
-    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE${log}`, options.lockTimeoutMs);
+    const children = [...new Set(plan.children.map((k) => `, ${qualified(k.database, k.table)} WRITE`))].join('');
+    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE${log}${children}`, options.lockTimeoutMs);
+    locked = true;
     const lockedAt = performance.now();
     await options.catchUp(new LockedSession(locker));
     await carryAutoIncrement(locker, plan);
     // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
     await createTriggers(locker, plan);
+    const unplanned = await unplannedChildKeys(locker, plan.children, plan.database, plan.table);
+    if (unplanned.length) {
+      throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
+    }
+    pointed = plan.children.length > 0;
+    await pointChildKeys(locker, plan.children, plan.database, plan.table, plan.shadow);
+    await testSeam('after-children-pointed');
 
     rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => {
       renamed = true;
     });
     rename.catch(() => {});
-    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs);
+    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs, 'the RENAME');
+    await queueChildHolders(target, pool, plan, holders, options.lockTimeoutMs);
 
     await locker.query(`DROP TABLE ${old}`);
+    locked = false;
     await locker.query('UNLOCK TABLES');
     await rename;
     return { lockedMs: Math.round(performance.now() - lockedAt) };
   } catch (error) {
+    // The children go back to the original while no writer can reach them: the sentry is still in
+    // place, so the RENAME cannot have run.
+    if (pointed && locked) await pointChildKeys(locker, plan.children, plan.database, plan.shadow, plan.table).catch(() => {});
     // Release the lock with the sentry still in place, so a queued RENAME fails harmlessly,
     // and only then remove the sentry.
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
     if (rename) await rename.catch(() => {});
     if (renamed) return { lockedMs: -1 };
+    // The lock was lost (or the RENAME failed after it): point them back now, and fail loudly if that fails too.
+    if (pointed) await childKeysBack(pool, plan);
     await dropTriggers(pool, plan); // a later attempt creates them again
     await dropSentry(pool, plan.database, plan.old);
     throw error;
   } finally {
+    // Only now, with the RENAME done or failed, may the children's writers go on.
+    for (const holder of holders) await holder.release();
     await locker.end().catch(() => locker.destroy());
     await renamer.end().catch(() => renamer.destroy());
   }
+}
+
+interface ChildHolder {
+  release(): Promise<void>;
+}
+
+/**
+ * MariaDB checks a child's key against the parent's rows without a metadata lock on the parent. A
+ * writer let into a child at UNLOCK, before the RENAME has run, would hold a row lock in the shadow
+ * (its key references it by then) and then wait for the original's metadata lock, which the RENAME
+ * holds while it waits for that row lock: a cycle neither deadlock detector sees, ended only by
+ * innodb_lock_wait_timeout. The RENAME cannot queue on the children too (a statement takes its
+ * metadata locks one at a time, in name order, and only its first one is queued at UNLOCK), so one
+ * session per child queues a LOCK TABLES ... WRITE on it: at UNLOCK each is granted before the
+ * writers waiting there, and held until the RENAME is over (a killed run's sessions end, and the
+ * RENAME, already queued with the sentry gone, runs alone).
+ */
+async function queueChildHolders(target: MysqlTarget, pool: Pool, plan: MysqlPlan, holders: ChildHolder[], timeoutMs: number): Promise<void> {
+  for (const child of [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]) {
+    const session = await connectOne(target);
+    await session.query('SET SESSION lock_wait_timeout = 30');
+    const lock = session.query(`LOCK TABLES ${child} WRITE`);
+    lock.catch(() => {});
+    holders.push({
+      release: async () => {
+        await lock.catch(() => {});
+        await session.query('UNLOCK TABLES').catch(() => {});
+        await session.end().catch(() => session.destroy());
+      },
+    });
+    await waitUntilQueued(pool, session, lock, timeoutMs, `the hold on ${child}`);
+  }
+}
+
+let seamFailures = 0;
+
+/**
+ * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
+ * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
+ * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
+ * the next ones go on); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
+ * queue writers behind the cut-over lock.
+ */
+async function testSeam(step: string): Promise<void> {
+  if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
+  if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
+  if (process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
 }
 
 /**
@@ -105,17 +179,17 @@ export async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
   for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
 }
 
-async function waitUntilQueued(pool: Pool, renamer: Connection, rename: Promise<unknown>, timeoutMs: number) {
+async function waitUntilQueued(pool: Pool, session: Connection, statement: Promise<unknown>, timeoutMs: number, what: string) {
   let failed: unknown = null;
-  rename.catch((e) => (failed = e));
+  statement.catch((e) => (failed = e));
   const deadline = Date.now() + Math.max(timeoutMs, 1000);
   while (Date.now() < deadline) {
     if (failed) throw failed;
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [renamer.threadId]);
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?', [session.threadId]);
     if (rows.length && /metadata lock/i.test(String(rows[0].STATE))) return;
     await new Promise((r) => setTimeout(r, 2));
   }
-  throw new LockTimeoutError('the RENAME did not queue behind the cut-over lock in time');
+  throw new LockTimeoutError(`${what} did not queue behind the cut-over lock in time`);
 }
 
 /** Drops the sentry table, and only the sentry: after a successful swap that name holds the real old table. */

@@ -7,6 +7,10 @@ export interface AlterEffects {
   /** columns dropped (and possibly added again: then they start from their default, as in a native ALTER) */
   dropped: Set<string>;
   addsForeignKey: boolean;
+  /** DROP FOREIGN KEY parts: the shadow (CREATE TABLE ... LIKE) has no foreign keys to drop. */
+  droppedForeignKeys: { name: string; ifExists: boolean }[];
+  /** The clause without those parts, as the shadow and the probes take it (FORCE when nothing is left). */
+  shadowClause: string;
 }
 
 const NAME = '(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$\\u0080-\\uffff]+))';
@@ -52,9 +56,15 @@ export function analyseAlter(clause: string): AlterEffects {
   if (/^\s*ALTER\s+TABLE\b/i.test(text)) {
     throw new UserError('--alter takes only the clause after ALTER TABLE <name>, e.g. "ADD COLUMN note TEXT"');
   }
-  const effects: AlterEffects = { renamed: new Map(), dropped: new Set(), addsForeignKey: false };
+  const effects: AlterEffects = { renamed: new Map(), dropped: new Set(), addsForeignKey: false, droppedForeignKeys: [], shadowClause: '' };
+  const kept: string[] = [];
   for (const part of splitClauses(text)) {
     let m: RegExpMatchArray | null;
+    if ((m = part.match(new RegExp(`^DROP\\s+FOREIGN\\s+KEY\\s+(IF\\s+EXISTS\\s+)?${NAME}$`, 'i')))) {
+      effects.droppedForeignKeys.push({ name: nameOf(m, 2), ifExists: m[1] !== undefined });
+      continue;
+    }
+    kept.push(part);
     if (/^RENAME\s+(?:TO\b|AS\b|(?!COLUMN\b|INDEX\b|KEY\b))/i.test(part)) {
       throw new UserError('--alter renames the table; shadowcut changes a table in place, rename it separately');
     }
@@ -71,5 +81,6 @@ export function analyseAlter(clause: string): AlterEffects {
     }
     if (/\bFOREIGN\s+KEY\b/i.test(part) && /^ADD\b/i.test(part)) effects.addsForeignKey = true;
   }
+  effects.shadowClause = kept.length ? kept.join(', ') : 'FORCE';
   return effects;
 }

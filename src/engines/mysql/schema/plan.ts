@@ -11,6 +11,7 @@ import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
+import { describeChildKey, readChildKeys, type ChildKey } from '../cutover/child-keys.js';
 
 export interface ColumnPair {
   source: string;
@@ -41,6 +42,12 @@ export interface MysqlPlan {
   facts: TableFacts;
   /** Foreign keys to other tables are left off the new table, on request. */
   discardForeignKeys: boolean;
+  /** Foreign keys the ALTER drops: the shadow has none to drop, so the clause it gets leaves them out. */
+  droppedForeignKeys: string[];
+  /** The ALTER as the shadow and the probes take it: without its DROP FOREIGN KEY parts. */
+  shadowAlter: string;
+  /** Other tables' keys that reference the table: pointed at the new table at the cut-over. */
+  children: ChildKey[];
   /** Triggers moved to the new table at the cut-over, on request; empty otherwise. */
   triggers: TriggerPlan[];
   original: TableShape;
@@ -91,8 +98,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const { shadow, old, state } = helperNames(table);
   // The probe is named after the shadow: too long a name leaves nothing to try the ALTER on.
   if (state.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 57 characters)`);
+  const droppedForeignKeys = foreignKeysDropped(effects, facts, table);
   const original = await describeTable(pool, database, table);
-  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, request.alter);
+  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
@@ -103,6 +111,8 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     'the binlog',
     request.capture === 'auto' || !request.capture ? await binlogProblems(pool, database) : [],
   );
+  const children = await readChildKeys(pool, database, table);
+  const discarded = facts.foreignKeys.filter((k) => !droppedForeignKeys.includes(foreignKeyName(k)));
   const detail: MysqlPlan = {
     database,
     table,
@@ -114,6 +124,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     columns,
     facts,
     discardForeignKeys: request.discardForeignKeys === true,
+    droppedForeignKeys,
+    shadowAlter: effects.shadowClause,
+    children,
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,
@@ -154,10 +167,32 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
             `secondary indexes ${deferral.defer ? 'built after the copy' : 'maintained during the copy'} (${deferral.why}): ${deferrable.map((i) => i.name).join(', ')}`,
           ]
         : []),
-      ...(request.discardForeignKeys && facts.foreignKeys.length ? [`foreign keys left off the new table: ${facts.foreignKeys.join(', ')}`] : []),
+      ...(droppedForeignKeys.length ? [`foreign keys dropped by the ALTER (the new table is made without them): ${droppedForeignKeys.join(', ')}`] : []),
+      ...(request.discardForeignKeys && discarded.length ? [`foreign keys left off the new table: ${discarded.join(', ')}`] : []),
+      ...children.map((k) => `child foreign key ${describeChildKey(k)}: re-pointed to the new table at the cut-over`),
     ],
     detail,
   };
+}
+
+/** "name -> parent" as the table's facts list its keys. */
+export function foreignKeyName(fact: string): string {
+  return fact.slice(0, fact.lastIndexOf(' -> '));
+}
+
+/** The table's keys the ALTER drops; a name it does not have is the server's error, in the server's words. */
+function foreignKeysDropped(effects: AlterEffects, facts: TableFacts, table: string): string[] {
+  const names = new Map(facts.foreignKeys.map((k) => [foreignKeyName(k).toLowerCase(), foreignKeyName(k)]));
+  const dropped: string[] = [];
+  for (const { name, ifExists } of effects.droppedForeignKeys) {
+    const found = names.get(name.toLowerCase());
+    if (found) dropped.push(found);
+    else if (!ifExists)
+      throw new UserError(
+        `the ALTER fails: Can't DROP FOREIGN KEY \`${name}\`; check that it exists (${table} has ${names.size ? [...names.values()].join(', ') : 'no foreign keys'})`,
+      );
+  }
+  return dropped;
 }
 
 /**

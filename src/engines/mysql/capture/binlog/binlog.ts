@@ -6,6 +6,7 @@ import type { MysqlTarget, ServerZone } from '../../server/connect.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { LockedSession } from '../../server/lock.js';
 import { touches, type Touch } from './statement.js';
+import { isChildKeyMove } from '../../cutover/child-keys.js';
 
 export interface BinlogPosition extends Position {
   file: string;
@@ -86,7 +87,12 @@ export async function openBinlogStream(
         return;
       }
       sink.keys(keys, position());
-    } else if (name === 'query' && event.query && touches(event.query, event.schema, plan.database, plan.table)) {
+    } else if (
+      name === 'query' &&
+      event.query &&
+      !isChildKeyMove(event.query, plan.children) &&
+      touches(event.query, event.schema, plan.database, plan.table)
+    ) {
       sink.fail(touchedBy(event.query, touches(event.query, event.schema, plan.database, plan.table)!));
     } else {
       sink.advance(position());

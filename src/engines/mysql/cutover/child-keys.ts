@@ -1,0 +1,165 @@
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { TableShape } from '../schema/inspect.js';
+import { ident, qualified } from '../server/sql.js';
+
+/**
+ * A foreign key of another table that references the migrated one, as the plan saw it: enough to
+ * make it again, under the same name, on whichever of original and shadow it must reference.
+ */
+export interface ChildKey {
+  database: string;
+  table: string;
+  name: string;
+  columns: string[];
+  referencedColumns: string[];
+  onDelete: string;
+  onUpdate: string;
+}
+
+type Queryable = Pool | PoolConnection | Connection;
+
+export function childKeyName(key: ChildKey): string {
+  return `${key.table}.${key.name}`;
+}
+
+export function describeChildKey(key: ChildKey): string {
+  return `${childKeyName(key)} (${key.columns.join(', ')}) -> (${key.referencedColumns.join(', ')}) ON DELETE ${key.onDelete} ON UPDATE ${key.onUpdate}`;
+}
+
+/** The keys of other tables (and other databases) that reference database.table; a table's keys to itself are its own. */
+export async function readChildKeys(db: Queryable, database: string, table: string): Promise<ChildKey[]> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT k.TABLE_SCHEMA s, k.TABLE_NAME t, k.CONSTRAINT_NAME n, k.COLUMN_NAME c, k.REFERENCED_COLUMN_NAME r, rc.DELETE_RULE d, rc.UPDATE_RULE u
+       FROM information_schema.KEY_COLUMN_USAGE k
+       JOIN information_schema.REFERENTIAL_CONSTRAINTS rc ON rc.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+      WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? AND NOT (k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ?)
+      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
+    [database, table, database, table],
+  );
+  const keys = new Map<string, ChildKey>();
+  for (const r of rows) {
+    const id = `${r.s}.${r.n}`;
+    let key = keys.get(id);
+    if (!key) {
+      key = { database: String(r.s), table: String(r.t), name: String(r.n), columns: [], referencedColumns: [], onDelete: String(r.d), onUpdate: String(r.u) };
+      keys.set(id, key);
+    }
+    key.columns.push(String(r.c));
+    key.referencedColumns.push(String(r.r));
+  }
+  return [...keys.values()];
+}
+
+/**
+ * Why the new table could not be referenced by a child key, or null: InnoDB needs the referenced
+ * columns under the same names, of the same type and collation, leading an index. Judged on the
+ * ALTER's probe, before anything is created.
+ */
+export function childKeyProblem(key: ChildKey, original: TableShape, shadow: TableShape): string | null {
+  for (const name of key.referencedColumns) {
+    const before = original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    const after = shadow.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!after) return `column ${name} would be gone`;
+    if (before && (before.type !== after.type || before.collation !== after.collation)) {
+      return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}`;
+    }
+  }
+  const wanted = key.referencedColumns.map((c) => c.toLowerCase());
+  const leads = shadow.indexes.some((i) => wanted.every((c, at) => i.columns[at]?.toLowerCase() === c));
+  return leads ? null : `no index would lead with (${key.referencedColumns.join(', ')})`;
+}
+
+/**
+ * Makes each child key reference `to` instead of `from` (same name, columns and actions), leaving a
+ * key that already references `to` alone, so that a run killed halfway can do it again. A key found
+ * missing was dropped by a run killed between the two statements: it is added. The server cannot
+ * drop and add a key of one name in one statement, hence two, both metadata only with
+ * foreign_key_checks off for this session: the rows were checked against the original, and the
+ * shadow holds the same rows when this runs (under the cut-over lock), or did when it was pointed
+ * there (going back).
+ */
+export async function pointChildKeys(conn: Connection | PoolConnection, keys: ChildKey[], database: string, from: string, to: string): Promise<void> {
+  if (keys.length === 0) return;
+  const [[{ checks }]] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.foreign_key_checks AS checks');
+  await conn.query('SET SESSION foreign_key_checks = 0');
+  try {
+    for (const key of keys) {
+      const now = await referencedTable(conn, key);
+      if (now !== null && now.database === database && now.table === to) continue;
+      if (now !== null && !(now.database === database && now.table === from)) {
+        throw new Error(`foreign key ${childKeyName(key)} references ${now.database}.${now.table}, neither ${from} nor ${to}`);
+      }
+      const [drop, add] = statementHeads(key);
+      if (now !== null) await conn.query(`${drop}, ALGORITHM=INPLACE, LOCK=NONE`);
+      await conn.query(
+        `${add} (${key.columns.map(ident).join(', ')}) ` +
+          `REFERENCES ${qualified(database, to)} (${key.referencedColumns.map(ident).join(', ')})${actions(key)}, ALGORITHM=INPLACE, LOCK=NONE`,
+      );
+    }
+  } finally {
+    await conn.query('SET SESSION foreign_key_checks = ?', [Number(checks)]);
+  }
+}
+
+/**
+ * Before the RENAME the original is the one serving: child keys a run killed in its cut-over left on
+ * the shadow (or without their key) reference it again. Until then an insert into a child is checked
+ * against the shadow and a delete from the original is checked against no child: the first thing a
+ * resumed run, or cleanup, does.
+ */
+export async function childKeysBack(pool: Pool, plan: { children: ChildKey[]; database: string; table: string; shadow: string }): Promise<string[]> {
+  const stray = await strayChildKeys(pool, plan.children, plan.database, plan.table);
+  if (stray.length === 0) return [];
+  const conn = await pool.getConnection();
+  try {
+    await pointChildKeys(conn, stray, plan.database, plan.shadow, plan.table);
+  } finally {
+    conn.release();
+  }
+  return stray.map(childKeyName);
+}
+
+/** How this module's two statements on a child key begin. */
+function statementHeads(key: ChildKey): [string, string] {
+  const child = `ALTER TABLE ${qualified(key.database, key.table)}`;
+  return [`${child} DROP FOREIGN KEY ${ident(key.name)}`, `${child} ADD CONSTRAINT ${ident(key.name)} FOREIGN KEY`];
+}
+
+/**
+ * One of our own moves of a planned child key, as the binlog shows it: it names the table in its
+ * REFERENCES but changes neither its rows nor its definition. A resumed run reads the killed cut-over's.
+ */
+export function isChildKeyMove(query: string, keys: ChildKey[]): boolean {
+  return keys.some((key) => statementHeads(key).some((head) => query.startsWith(head)));
+}
+
+/** Keys that reference the table now and are not in the plan: made during the run, they would follow the original at the RENAME. */
+export async function unplannedChildKeys(db: Queryable, planned: ChildKey[], database: string, table: string): Promise<string[]> {
+  const known = new Set(planned.map((k) => `${k.database}.${k.name}`));
+  return (await readChildKeys(db, database, table)).filter((k) => !known.has(`${k.database}.${k.name}`)).map(childKeyName);
+}
+
+/** RESTRICT is the default the server reports for a key made without the clause: left unsaid, the key reads as it did. */
+function actions(key: ChildKey): string {
+  const said = (on: string, rule: string) => (rule === 'RESTRICT' ? '' : ` ON ${on} ${rule}`);
+  return said('DELETE', key.onDelete) + said('UPDATE', key.onUpdate);
+}
+
+/** Child keys that do not reference `table` (a run killed in its cut-over left them on the shadow, or without their key). */
+export async function strayChildKeys(db: Queryable, keys: ChildKey[], database: string, table: string): Promise<ChildKey[]> {
+  const stray: ChildKey[] = [];
+  for (const key of keys) {
+    const now = await referencedTable(db, key);
+    if (now === null || now.database !== database || now.table !== table) stray.push(key);
+  }
+  return stray;
+}
+
+async function referencedTable(db: Queryable, key: ChildKey): Promise<{ database: string; table: string } | null> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT UNIQUE_CONSTRAINT_SCHEMA s, REFERENCED_TABLE_NAME t FROM information_schema.REFERENTIAL_CONSTRAINTS
+      WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?`,
+    [key.database, key.table, key.name],
+  );
+  return rows.length ? { database: String(rows[0].s), table: String(rows[0].t) } : null;
+}
