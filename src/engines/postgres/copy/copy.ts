@@ -5,6 +5,7 @@ import type { Key, KeyRange } from '../../../core/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
+import { expectPartitionTree } from '../schema/partitions.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
@@ -67,6 +68,8 @@ export class Copier {
 
   async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {
     return inTransaction(pool, async (client) => {
+      // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
+      await expectPartitionTree(client, this.d);
       await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
       return this.insert(client, this.originalKeys.range(range));
     }).catch((error) => Promise.reject(asUniqueViolation(error)));
