@@ -53,8 +53,10 @@ export class Copier {
     pool: pg.Pool,
   ) {
     this.gate = new VisibilityGate(pool);
-    this.originalKeys = new KeysetSql(dialect, d.originalKey);
-    this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
+    // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
+    // composite key (a partitioned table's always is) scan the index from its start.
+    this.originalKeys = new KeysetSql(dialect, d.originalKey, true);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true);
     this.original = qualified(d.schema, d.name);
     this.shadow = qualified(d.schema, d.shadow);
     this.insertHead = copyInto(this.shadow, d, this.original);
