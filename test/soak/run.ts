@@ -5,6 +5,7 @@
  * equal a mirror that took the same writes in the same transactions and the native ALTER.
  *
  *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain]
+ *                        [--shape plain|partitioned]
  *
  * Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_PG_URL, or the repository's private servers
  * (scripts/servers.sh), started and stopped here when they are not up. `--servers plain` runs on the
@@ -12,14 +13,15 @@
  * wal_level=replica, no replication privileges) with the same command line, no --capture: migrate's
  * `auto` must choose triggers there, and each run fails unless its plan says triggers and the
  * triggers are on the table during the copy (the stream on the normal servers), so a silent fallback
- * is caught.
+ * is caught. `--shape partitioned` (PostgreSQL): the table is range-partitioned with a default
+ * partition, and writers move rows between partitions; each row must be in the mirror's partition.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type SoakDb } from './tables.js';
+import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type Shape, type SoakDb } from './tables.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = path.join(root, 'dist/src/cli/main.js');
@@ -31,6 +33,7 @@ interface Args {
   rows: number;
   rate: number;
   servers: 'normal' | 'plain';
+  shape: Shape;
 }
 
 type Capture = 'stream' | 'trigger';
@@ -44,7 +47,11 @@ function parseArgs(argv: string[]): Args {
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const servers = value('servers', 'normal');
   if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
+  const shape = value('shape', 'plain');
+  if (shape !== 'plain' && shape !== 'partitioned') throw new Error('--shape is plain or partitioned');
+  if (shape === 'partitioned' && engine !== 'postgres') throw new Error('--shape partitioned is for --engine postgres');
   return {
+    shape,
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as 'mysql' | 'postgres'],
     runs: Number(value('runs', '20')),
     rows: Number(value('rows', '100000')),
@@ -90,6 +97,7 @@ class Workload {
           () => this.next++,
           () => this.next - 1,
           Math.random,
+          this.db.shape === 'partitioned',
         );
         // One transaction in twenty rolls back: neither table may keep any of it.
         await writer.run(statements, Math.random() < 0.05).then(
@@ -255,7 +263,7 @@ async function main(): Promise<number> {
       const url = urlOf(servers, kind, args.servers);
       // Where the stream is (the normal servers), auto must take it; where it is not, triggers.
       const expected: Capture = args.servers === 'plain' ? 'trigger' : 'stream';
-      const db = kind === 'mysql' ? mysqlSoak(url) : postgresSoak(url);
+      const db = kind === 'mysql' ? mysqlSoak(url) : postgresSoak(url, args.shape);
       const outcomes: Outcome[] = [];
       try {
         await db.seed(1000);
