@@ -7,7 +7,7 @@ import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
-const db = useDatabase(() => postgresDatabase(), 'pp_t', 'pp_m', 'pl_t', 'pl_m', 'pa_t', 'pa_new', 'pr_t', 'pr_ref');
+const db = useDatabase(() => postgresDatabase(), 'pf_child', 'pp_t', 'pp_m', 'pl_t', 'pl_m', 'pa_t', 'pa_new', 'pr_t', 'pr_ref');
 
 const defaultDb = db;
 const ALTER = 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text';
@@ -197,5 +197,20 @@ describe('what a partitioned table cannot carry yet', () => {
     const fk = db.cli(['migrate', '--url', '$URL', '--table', 'pr_t', '--alter', ALTER, '--execute']);
     expect(fk.stderr).toMatch(/has foreign key\(s\) pr_t_qty_fk; before PostgreSQL 18/);
     expect(await db.helpers('pr_t')).toEqual([]);
+  });
+});
+
+describe('a foreign key from another table to a partitioned table', () => {
+  it('points at the new tree after the cut-over, validated again', async () => {
+    await db.query('DROP TABLE IF EXISTS pf_child');
+    await createRange('pr_t', 3000);
+    await db.query('CREATE TABLE pf_child (id int PRIMARY KEY, t_id int, t_at date, FOREIGN KEY (t_id, t_at) REFERENCES pr_t)');
+    await db.query('INSERT INTO pf_child SELECT id, id, at FROM pr_t WHERE id % 3 = 0');
+    await migrateOn(db, 'pr_t', ALTER);
+    const [[target, validated]] = await db.query(
+      `SELECT confrelid::regclass::text, convalidated FROM pg_constraint WHERE conrelid = 'pf_child'::regclass AND contype = 'f' AND conparentid = 0`,
+    );
+    expect([target, validated]).toEqual(['pr_t', 't']);
+    await expect(db.query(`DELETE FROM pr_t WHERE id = 3`)).rejects.toThrow(/violates foreign key constraint/);
   });
 });

@@ -194,7 +194,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = '"${table}"'::regclass AND a.attnum > 0 AND NOT a.attisdropped),
           (SELECT string_agg(def, E'\\n' ORDER BY def) FROM (
-             SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
+             SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON (ONLY )?\\S+', 'CREATE \\1INDEX ON t') AS def
                FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x),
           -- Constraints, with the table's name in theirs taken out: a CHECK left behind (validated
           -- or NOT VALID) or a UNIQUE constraint where the native ALTER made none is a difference.

@@ -195,18 +195,6 @@ async function boundToOriginal(
        FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class v ON v.oid = r.ev_class
       WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
         AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
-    // serial columns: the sequence is shared through the default, but dropping the old table would drop it.
-    `SELECT /* root only */ format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2, m.target)
-       FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
-       JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
-       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
-      WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
-    // Identity columns of the shadow have their own sequence: continue where the original's stopped.
-    `SELECT /* root only */ format('SELECT setval(%L, last_value, is_called) FROM %s',
-                   pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
-       FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
-       JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
-      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
     `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5`,
@@ -214,12 +202,28 @@ async function boundToOriginal(
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
   ];
+  // A partition's columns, and so their sequences, are its root's.
+  if (root) {
+    generators.push(
+      // serial columns: the sequence is shared through the default, but dropping the old table would drop it.
+      `SELECT format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2, m.target)
+       FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+       JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+      WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
+      // Identity columns of the shadow have their own sequence: continue where the original's stopped.
+      `SELECT format('SELECT setval(%L, last_value, is_called) FROM %s',
+                   pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
+       FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+       JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
+      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
+    );
+  }
   // Every generator gets all five parameters; the CTE gives each a type even where it is unused.
   const params = `WITH params AS (SELECT $1::oid, $2::text, $3::text, $4::json, $5::text) `;
   const mapping = JSON.stringify(d.columns.map((c) => ({ source: c.source, target: c.target })));
   const statements: string[] = [];
-  // A partition's columns and their sequences are its root's.
-  for (const sql of generators.filter((g) => root || !g.includes('/* root only */'))) {
+  for (const sql of generators) {
     const { rows } = await client.query({ text: params + sql, values: [relation.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
     statements.push(...rows.map((r) => r[0] as string));
   }
