@@ -37,7 +37,7 @@ export interface PgDetail {
   partitionBy?: string;
   /** Its partitions, parents first; absent for a plain table. */
   partitions?: Partition[];
-  /** partitions.ts partitionTree when planned: a change stops the run. Empty for a plain table. */
+  /** partitions.ts partitionTree when planned: a change stops the run. Absent for a plain table. */
   partitionTree?: string;
 }
 
@@ -114,9 +114,11 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
 }
 
 async function planPartitions(pool: pg.Pool, schema: string, oid: string): Promise<Pick<PgDetail, 'partitionBy' | 'partitions' | 'partitionTree'>> {
+  // The tree first: a partition attached before the list is read is then a change createShadow sees.
+  const tree = await partitionTree(pool, oid);
   const partitions = await readPartitions(pool, schema, oid);
   await refuseUncarried(pool, oid, partitions);
-  return { partitionBy: (await partitionKey(pool, oid))!, partitions, partitionTree: await partitionTree(pool, oid) };
+  return { partitionBy: (await partitionKey(pool, oid))!, partitions, partitionTree: tree };
 }
 
 /**
