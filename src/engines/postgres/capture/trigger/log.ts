@@ -68,7 +68,7 @@ export class PgTriggerLog implements TriggerLog {
         const each = EVENTS[i] === 'TRUNCATE' ? 'STATEMENT' : 'ROW';
         // Row triggers of a partitioned table are cloned onto its partitions; a TRUNCATE of one
         // partition fires that partition's statement triggers only, so each gets its own.
-        for (const table of EVENTS[i] === 'TRUNCATE' ? [this.table, ...partitions.map((p) => p.table)] : [this.table]) {
+        for (const table of EVENTS[i] === 'TRUNCATE' ? [this.table, ...partitions.map((p) => qualified(this.schema, p.name))] : [this.table]) {
           await client.query(`CREATE TRIGGER ${ident(name)} AFTER ${EVENTS[i]} ON ${table} FOR EACH ${each} EXECUTE FUNCTION ${this.fn}()`);
           // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
           await client.query(`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${ident(name)}`);
@@ -87,32 +87,30 @@ export class PgTriggerLog implements TriggerLog {
       );
     const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
     if (!present) throw lost(`${this.name} is missing`);
-    const problem = await this.missingTrigger(this.pool);
-    if (problem) throw lost(problem);
+    const [first] = await this.missingTriggers(this.pool);
+    if (first) throw lost(`trigger ${first.name} on ${first.table} ${first.why}`);
   }
 
-  /** The first capture trigger not in place (on the table, or TRUNCATE's on one of its partitions), as words; null when all are. */
-  private async missingTrigger(db: pg.Pool | Client): Promise<string | null> {
+  /** The capture triggers not in place (on the table, or TRUNCATE's on one of its partitions), each with why. */
+  private async missingTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; why: string }[]> {
     const triggers = await this.ourTriggers(db);
-    const expected = this.names.captureTriggers.map((name) => ({ name, table: this.table }));
+    const expected = this.names.captureTriggers.map((name) => ({ name, table: this.tableName }));
     const truncate = this.names.captureTriggers[EVENTS.indexOf('TRUNCATE')];
-    for (const p of await this.partitions(db)) expected.push({ name: truncate, table: p.table });
-    for (const { name, table } of expected) {
+    for (const p of await this.partitions(db)) expected.push({ name: truncate, table: p.name });
+    return expected.flatMap(({ name, table }) => {
       const t = triggers.find((x) => x.name === name && x.table === table);
-      if (!t) return `trigger ${name} on ${table} is missing`;
-      if (!t.ours) return `trigger ${name} on ${table} does not call shadowcut's function ${this.fn}`;
-      if (t.enabled !== 'A') return `trigger ${name} on ${table} is not enabled always`;
-    }
-    return null;
+      const why = !t ? 'is missing' : !t.ours ? `does not call shadowcut's function ${this.fn}` : t.enabled !== 'A' ? 'is not enabled always' : null;
+      return why ? [{ name, table: `${this.schema}.${table}`, why }] : [];
+    });
   }
 
   /** A partitioned table's partitions, at every level, as they are now. */
-  private async partitions(db: pg.Pool | Client): Promise<{ oid: string; table: string }[]> {
+  private async partitions(db: pg.Pool | Client): Promise<{ oid: string; name: string }[]> {
     const { rows } = await db.query(
       `SELECT t.relid::oid AS oid, c.relname FROM pg_partition_tree(to_regclass($1)) t JOIN pg_class c ON c.oid = t.relid WHERE t.level > 0 ORDER BY c.relname`,
       [this.table],
     );
-    return rows.map((r) => ({ oid: String(r.oid), table: qualified(this.schema, r.relname) }));
+    return rows.map((r) => ({ oid: String(r.oid), name: String(r.relname) }));
   }
 
   async read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]> {
@@ -190,9 +188,19 @@ export class PgTriggerLog implements TriggerLog {
    * `DISABLE TRIGGER ALL`) were never logged and the shadow may lack them.
    */
   async removeAtCutover(client: Client): Promise<void> {
-    const missing = await this.missingTrigger(client);
-    if (missing) {
-      throw new UserError(`the capture triggers were dropped or disabled during the migration (${missing}): changes may be missing; start again`);
+    const missing = await this.missingTriggers(client);
+    if (missing.length) {
+      const tables = [...new Set(missing.map((m) => m.table))];
+      const list = tables
+        .map(
+          (table) =>
+            `${missing
+              .filter((m) => m.table === table)
+              .map((m) => m.name)
+              .join(', ')} on ${table}`,
+        )
+        .join('; ');
+      throw new UserError(`the capture trigger(s) ${list} were dropped or disabled during the migration: changes may be missing; start again`);
     }
     await this.dropTriggers(client);
   }
@@ -200,13 +208,13 @@ export class PgTriggerLog implements TriggerLog {
   /** In the caller's transaction, which holds (or will take) the table's lock. */
   private async dropTriggers(client: Client): Promise<void> {
     for (const t of await this.ourTriggers(client)) {
-      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${t.table}`);
+      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${qualified(this.schema, t.table)}`);
     }
   }
 
   /**
    * The capture triggers (by name) on the table and its partitions (not the clones of its row
-   * triggers, which go with them), each with its table and whether it calls shadowcut's own function.
+   * triggers, which go with them), each with its table's name and whether it calls shadowcut's own function.
    */
   async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string }[]> {
     const { rows } = await db.query(
@@ -218,7 +226,7 @@ export class PgTriggerLog implements TriggerLog {
         ORDER BY c.relname <> $2, c.relname, t.tgname`,
       [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table],
     );
-    return rows.map((r) => ({ name: String(r.name), table: qualified(this.schema, r.table), ours: isTrue(r.ours), enabled: String(r.enabled) }));
+    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled) }));
   }
 
   /**
