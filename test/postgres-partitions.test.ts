@@ -7,7 +7,7 @@ import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
-const db = useDatabase(() => postgresDatabase(), 'pf_child', 'pp_t', 'pp_m', 'pl_t', 'pl_m', 'pa_t', 'pa_new', 'pr_t', 'pr_ref');
+const db = useDatabase(() => postgresDatabase(), 'pf_child', 'pp_t', 'pp_m', 'pl_t', 'pl_m', 'pa_t', 'pa_new', 'pr_t', 'pr_ref', 'pt_t');
 
 const defaultDb = db;
 const ALTER = 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text';
@@ -73,7 +73,7 @@ async function indexNames(t: string, db = defaultDb): Promise<string[]> {
 
 // The server as it comes (wal_level=replica) captures changes with triggers: row triggers cloned onto
 // every partition, and a TRUNCATE trigger on each.
-const plain = useDatabase(() => postgresDatabase({ plain: true }), 'pp_t', 'pp_m');
+const plain = useDatabase(() => postgresDatabase({ plain: true }), 'pp_t', 'pp_m', 'pt_t');
 
 describe.each([
   ['the stream', db],
@@ -213,4 +213,17 @@ describe('a foreign key from another table to a partitioned table', () => {
     expect([target, validated]).toEqual(['pr_t', 't']);
     await expect(db.query(`DELETE FROM pr_t WHERE id = 3`)).rejects.toThrow(/violates foreign key constraint/);
   });
+});
+
+describe.each([
+  ['the stream', db],
+  ['triggers', plain],
+])('a TRUNCATE of one partition during the run (%s)', (_capture, db) => {
+  it('stops the run: the change is one no key can describe', async () => {
+    await createRange('pt_t', 20_000, db);
+    let done = false;
+    const reporter = { ...silentReporter, progress: () => void (done || ((done = true), db.query('TRUNCATE pt_t_2025'))) };
+    await expect(migrateOn(db, 'pt_t', ALTER, { reporter, chunkTimeMs: 10 })).rejects.toThrow(/truncated/);
+    expect(await db.helpers('pt_t')).toEqual([]);
+  }, 60_000);
 });
