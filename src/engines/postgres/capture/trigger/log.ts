@@ -222,7 +222,7 @@ export class PgTriggerLog implements TriggerLog {
               (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
         WHERE n.nspname = $1 AND t.tgparentid = 0 AND t.tgname = ANY ($4::text[])
-          AND c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5)))
+          AND (c.relname = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5))))
         ORDER BY c.relname <> $2, c.relname, t.tgname`,
       [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table],
     );
