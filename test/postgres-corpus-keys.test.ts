@@ -270,7 +270,7 @@ describe('a partitioned table', () => {
     await expectRefused(
       'pck_parted_2024',
       'ALTER COLUMN v TYPE varchar(10)',
-      /pck_parted_2024 is a partition of pck_parted; shadowcut migrates a partitioned table whole: give --table pck_parted/,
+      /pck_parted_2024 is a partition of public\.pck_parted; shadowcut migrates a partitioned table whole: give --table public\.pck_parted/,
     );
   });
 });
