@@ -171,8 +171,10 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
       };
     },
     async rowDifferences(a, b) {
-      const [[n]] = await rows(`SELECT (SELECT count(*) FROM (SELECT x::text FROM "${a}" x EXCEPT ALL SELECT y::text FROM "${b}" y) d)
-                                      + (SELECT count(*) FROM (SELECT y::text FROM "${b}" y EXCEPT ALL SELECT x::text FROM "${a}" x) e)`);
+      // Each row with its partition's name (the table's own put aside): a row in the wrong partition differs too.
+      const placed = (t: string) => `SELECT replace(x.tableoid::regclass::text, '${t}', 'T'), x::text FROM "${t}" x`;
+      const [[n]] = await rows(`SELECT (SELECT count(*) FROM (${placed(a)} EXCEPT ALL ${placed(b)}) d)
+                                      + (SELECT count(*) FROM (${placed(b)} EXCEPT ALL ${placed(a)}) e)`);
       return Number(n);
     },
     async sampleDifferences(a, b) {
@@ -193,7 +195,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = '"${table}"'::regclass AND a.attnum > 0 AND NOT a.attisdropped),
           (SELECT string_agg(def, E'\\n' ORDER BY def) FROM (
-             SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', 'CREATE \\1INDEX ON t') AS def
+             SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON (ONLY )?\\S+', 'CREATE \\1INDEX ON t') AS def
                FROM pg_index i WHERE i.indrelid = '"${table}"'::regclass) x),
           -- Constraints, with the table's name in theirs taken out: a CHECK left behind (validated
           -- or NOT VALID) or a UNIQUE constraint where the native ALTER made none is a difference.

@@ -170,6 +170,11 @@ export interface TableSpec {
    * CASCADE) and `<name>_cr` (RESTRICT, nullable), which the writers write too.
    */
   children?: boolean;
+  /**
+   * PostgreSQL: range-partitioned on the last key column (the one the writers' key moves change, so
+   * rows move between partitions), two ranges below two bounds and a default partition for the rest.
+   */
+  partition?: { column: string; bounds: [string, string] };
 }
 
 /** The children of a table with `children`, by the parent's name. */
@@ -193,7 +198,11 @@ export function childTablesSql(t: TableSpec, name: string): string[] {
 
 const KEY_KINDS = ['int', 'bigint', 'varchar', 'composite'] as const;
 
-export function makeTable(r: Prng, engine: EngineKind): TableSpec {
+/**
+ * `extra`, a generator of its own, draws whether a PostgreSQL table is partitioned, so every other
+ * draw is still what the seed drew before partitioned tables existed.
+ */
+export function makeTable(r: Prng, engine: EngineKind, extra?: Prng): TableSpec {
   const types = TYPES[engine];
   const kind = r.pick(KEY_KINDS);
   const key: Column[] =
@@ -223,7 +232,15 @@ export function makeTable(r: Prng, engine: EngineKind): TableSpec {
     const second = r.chance(0.3) ? r.pick(indexable) : null;
     indexes.push({ name: `ix${i}`, unique: false, columns: second && second !== first ? [first.name, second.name] : [first.name] });
   }
-  return { engine, columns, key, indexes, unique };
+  const t: TableSpec = { engine, columns, key, indexes, unique };
+  if (engine === 'postgres' && extra?.chance(0.3)) {
+    const last = key[key.length - 1];
+    const at = key.length - 1;
+    t.partition = { column: last.name, bounds: [keyValues(t, extra.int(100, 600))[at], keyValues(t, extra.int(700, 1400))[at]] };
+    // A unique index of a partitioned table must hold its partition key.
+    for (const ix of indexes) if (ix.unique) ix.columns.push(last.name);
+  }
+  return t;
 }
 
 const ident = (engine: EngineKind, name: string) => (engine === 'mysql' ? `\`${name}\`` : `"${name}"`);
@@ -244,6 +261,14 @@ export function createTableSql(t: TableSpec, name: string): string[] {
   if (t.engine === 'mysql') {
     for (const ix of t.indexes) cols.push(`${ix.unique ? 'UNIQUE ' : ''}KEY ${id(ix.name)} (${ix.columns.map(id).join(', ')})`);
     statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')}) ENGINE=InnoDB`);
+  } else if (t.partition) {
+    const [low, high] = t.partition.bounds;
+    statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')}) PARTITION BY RANGE (${id(t.partition.column)})`);
+    statements.push(`CREATE TABLE ${id(`${name}_p0`)} PARTITION OF ${id(name)} FOR VALUES FROM (MINVALUE) TO (${low})`);
+    statements.push(`CREATE TABLE ${id(`${name}_p1`)} PARTITION OF ${id(name)} FOR VALUES FROM (${low}) TO (${high})`);
+    statements.push(`CREATE TABLE ${id(`${name}_pd`)} PARTITION OF ${id(name)} DEFAULT`);
+    for (const ix of t.indexes)
+      statements.push(`CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX ${id(`${name}_${ix.name}`)} ON ${id(name)} (${ix.columns.map(id).join(', ')})`);
   } else {
     statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')})`);
     for (const ix of t.indexes)

@@ -119,7 +119,7 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
           const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
-            `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,
+            `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}${o.partitioned ? ', partitioned' : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,
           );
         }
       }
@@ -151,8 +151,8 @@ function replayFlags(args: Args): string {
 
 export function summary(outcomes: SeedOutcome[]): string {
   const lines = [
-    "| engine | path | runs | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    "| engine | path | runs | partitioned | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const engine of [...new Set(outcomes.map((o) => o.engine))]) {
     for (const path of [...new Set(outcomes.map((o) => o.path))]) {
@@ -162,7 +162,7 @@ export function summary(outcomes: SeedOutcome[]): string {
       const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
       const waits = mine.map((o) => o.reader?.longestMs ?? 0);
       lines.push(
-        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.took === 'in-place').length} | ${mine.filter((o) => o.capturedBy === 'trigger').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
+        `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.partitioned).length} | ${mine.filter((o) => o.took === 'in-place').length} | ${mine.filter((o) => o.capturedBy === 'trigger').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
           `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} |`,
       );
     }

@@ -64,6 +64,8 @@ export interface SeedOutcome {
   seconds: number;
   /** The change source the copy used, seen on the table when it started (capture triggers or none); null without a copy. */
   capturedBy: ChangeSource | null;
+  /** The table was partitioned (PostgreSQL). */
+  partitioned?: boolean;
 }
 
 export type ChangeSource = 'stream' | 'trigger';
@@ -87,7 +89,7 @@ export async function runSeed(
 ): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
-  const table = makeTable(root.fork(1), db.kind);
+  const table = makeTable(root.fork(1), db.kind, root.fork(7));
   // From a fork of its own: a seed's table, ALTER, writes and faults are those it had before parents existed.
   table.children = db.kind === 'mysql' && root.fork(7).chance(0.5);
   const alter = makeAlter(root.fork(2), table, root.fork(6));
@@ -107,6 +109,7 @@ export async function runSeed(
     faults: applied,
     seconds: (Date.now() - began) / 1000,
     capturedBy,
+    partitioned: table.partition !== undefined,
   });
 
   const failedSetup = await createAndFill(db, table, rows, root.fork(4));

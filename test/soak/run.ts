@@ -4,7 +4,8 @@
  * of the runs killed with SIGKILL at a random moment and resumed; after each run the new table must
  * equal a mirror that took the same writes in the same transactions and the native ALTER.
  *
- *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain] [--shape plain|fk-parent]
+ *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain]
+ *                        [--shape plain|fk-parent|partitioned]
  *
  * `--shape fk-parent` (MySQL): the table is the parent of two children's foreign keys (one ON DELETE
  * CASCADE, one RESTRICT), the writers touch the children too, and the children are compared as well.
@@ -15,7 +16,8 @@
  * wal_level=replica, no replication privileges) with the same command line, no --capture: migrate's
  * `auto` must choose triggers there, and each run fails unless its plan says triggers and the
  * triggers are on the table during the copy (the stream on the normal servers), so a silent fallback
- * is caught.
+ * is caught. `--shape partitioned` (PostgreSQL): the table is range-partitioned with a default
+ * partition, and writers move rows between partitions; each row must be in the mirror's partition.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -49,8 +51,9 @@ function parseArgs(argv: string[]): Args {
   const servers = value('servers', 'normal');
   if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
   const shape = value('shape', 'plain');
-  if (shape !== 'plain' && shape !== 'fk-parent') throw new Error('--shape is plain or fk-parent');
+  if (shape !== 'plain' && shape !== 'fk-parent' && shape !== 'partitioned') throw new Error('--shape is plain, fk-parent or partitioned');
   if (shape === 'fk-parent' && engine !== 'mysql') throw new Error('--shape fk-parent is for --engine mysql');
+  if (shape === 'partitioned' && engine !== 'postgres') throw new Error('--shape partitioned is for --engine postgres');
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as 'mysql' | 'postgres'],
     runs: Number(value('runs', '20')),
@@ -280,7 +283,7 @@ async function main(): Promise<number> {
       const url = urlOf(servers, kind, args.servers);
       // Where the stream is (the normal servers), auto must take it; where it is not, triggers.
       const expected: Capture = args.servers === 'plain' ? 'trigger' : 'stream';
-      const db = kind === 'mysql' ? mysqlSoak(url, args.shape) : postgresSoak(url);
+      const db = kind === 'mysql' ? mysqlSoak(url, args.shape) : postgresSoak(url, args.shape);
       const outcomes: Outcome[] = [];
       try {
         await db.seed(1000);

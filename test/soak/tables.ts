@@ -10,6 +10,7 @@ export const MIRROR = 'soak_m';
 
 export interface SoakDb {
   readonly kind: 'mysql' | 'postgres';
+  readonly shape: Shape;
   readonly alter: string;
   /** Drops and creates TABLE and MIRROR with `rows` identical rows. */
   seed(rows: number): Promise<void>;
@@ -29,10 +30,13 @@ export interface SoakDb {
 }
 
 /**
- * `plain`: the table alone. `fk-parent` (MySQL): the table is the parent of two children, `{t}_cc`
- * (ON DELETE CASCADE) and `{t}_cr` (RESTRICT), and the writers touch them too; the mirror has its own.
+ * The table's shape. `plain`: the table alone. `fk-parent` (MySQL): the table is the parent of two
+ * children, `{t}_cc` (ON DELETE CASCADE) and `{t}_cr` (RESTRICT), and the writers touch them too; the
+ * mirror has its own. `partitioned` (PostgreSQL): range-partitioned on `day` (a year each for 2024 and
+ * 2025, the rest in a default partition), whose key is then (id, day), with writers that move rows
+ * between partitions.
  */
-export type Shape = 'plain' | 'fk-parent';
+export type Shape = 'plain' | 'fk-parent' | 'partitioned';
 
 /** Statements of one random transaction, the same for both engines, `{t}` for the table. */
 export function transaction(nextId: () => number, maxId: () => number, random: () => number, shape: Shape = 'plain'): string[] {
@@ -58,6 +62,8 @@ export function transaction(nextId: () => number, maxId: () => number, random: (
       );
     } else if (shape === 'fk-parent' && r < 0.6) {
       ops.push(random() < 0.5 ? `DELETE FROM {t}_cr WHERE pid = ${id}` : `UPDATE {t}_cr SET pid = NULL WHERE pid = ${id}`);
+    } else if (shape === 'partitioned' && r < 0.55) {
+      ops.push(`UPDATE {t} SET day = CASE WHEN day < '2026-03-01' THEN day + 200 ELSE day - 800 END, k = k + 1 WHERE id = ${id}`);
     } else if (r < 0.75) {
       ops.push(`UPDATE {t} SET k = k + 1, amount = amount + 0.5, name = 'u${id}', at = '2025-06-07 08:09:10.000001', state = 'paid' WHERE id = ${id}`);
     } else {
@@ -81,6 +87,7 @@ export function mysqlSoak(url: string, shape: Shape = 'plain'): SoakDb {
     );
   return {
     kind: 'mysql',
+    shape,
     alter: 'MODIFY k BIGINT NOT NULL, ADD COLUMN extra INT DEFAULT 7, DROP COLUMN legacy',
     async seed(rows) {
       await this.drop(TABLE, MIRROR);
@@ -163,20 +170,27 @@ export function mysqlSoak(url: string, shape: Shape = 'plain'): SoakDb {
   };
 }
 
-export function postgresSoak(url: string): SoakDb {
+export function postgresSoak(url: string, shape: Shape = 'plain'): SoakDb {
   const raw = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
   const pool = new pg.Pool({ connectionString: url, max: 12, types: raw });
   const q = async (sql: string) => (await pool.query(sql)).rows;
   return {
     kind: 'postgres',
+    shape,
     alter: 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int DEFAULT 7, DROP COLUMN legacy',
     async seed(rows) {
       await this.drop(TABLE, MIRROR);
       for (const t of [TABLE, MIRROR]) {
+        const partitioned = shape === 'partitioned';
         await q(`CREATE TABLE ${t} (
-          id bigint PRIMARY KEY, k int NOT NULL, legacy varchar(20), amount numeric(20,6), ratio float8, name varchar(100),
-          body text, at timestamp(6), day date, flag boolean, doc jsonb, payload bytea, big numeric(20,0), code char(10),
-          state text NOT NULL DEFAULT 'new')`);
+          id bigint, k int NOT NULL, legacy varchar(20), amount numeric(20,6), ratio float8, name varchar(100),
+          body text, at timestamp(6), day date NOT NULL, flag boolean, doc jsonb, payload bytea, big numeric(20,0), code char(10),
+          state text NOT NULL DEFAULT 'new', PRIMARY KEY (id${partitioned ? ', day' : ''}))${partitioned ? ' PARTITION BY RANGE (day)' : ''}`);
+        if (partitioned) {
+          await q(`CREATE TABLE ${t}_2024 PARTITION OF ${t} FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`);
+          await q(`CREATE TABLE ${t}_2025 PARTITION OF ${t} FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`);
+          await q(`CREATE TABLE ${t}_rest PARTITION OF ${t} DEFAULT`);
+        }
         await q(`CREATE INDEX ON ${t} (k)`);
         await q(`INSERT INTO ${t} SELECT g, g % 1000, 'l' || g, g / 3.0, g / 7.0, 'name ' || g, repeat('b', g % 300),
                    timestamp '2024-01-01' + g * interval '1.234567 second', date '2024-01-01' + g % 900, g % 2 = 0,
@@ -206,8 +220,10 @@ export function postgresSoak(url: string): SoakDb {
       await q(`ALTER TABLE ${MIRROR} ${this.alter}`);
     },
     async differences(a, b) {
-      const [r] = await q(`SELECT (SELECT count(*) FROM (SELECT x::text FROM ${a} x EXCEPT ALL SELECT y::text FROM ${b} y) d)
-                                + (SELECT count(*) FROM (SELECT y::text FROM ${b} y EXCEPT ALL SELECT x::text FROM ${a} x) e) AS n`);
+      // Each row with its partition's name (the table's own put aside): a row in the wrong partition differs too.
+      const rows = (t: string) => `SELECT replace(x.tableoid::regclass::text, '${t}', 'T'), x::text FROM ${t} x`;
+      const [r] = await q(`SELECT (SELECT count(*) FROM (${rows(a)} EXCEPT ALL ${rows(b)}) d)
+                                + (SELECT count(*) FROM (${rows(b)} EXCEPT ALL ${rows(a)}) e) AS n`);
       return Number(r.n);
     },
     extraIds: async (a, b) => (await q(`SELECT id FROM ${a} WHERE id NOT IN (SELECT id FROM ${b}) LIMIT 5`)).map((r) => String(r.id)),

@@ -176,7 +176,7 @@ export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
     schema: async (table) => (await pgSchemaOf(db(), table)).join('\n'),
     helpers: (table) =>
       names(
-        `SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind = 'r'
+        `SELECT relname FROM pg_class WHERE relname LIKE $1 AND relkind IN ('r', 'p')
          UNION ALL SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $2
          UNION ALL SELECT pubname FROM pg_publication WHERE pubname LIKE $2
          UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE $2`,

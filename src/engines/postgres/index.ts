@@ -113,7 +113,8 @@ class PostgresEngine implements Engine, PgServer {
     if (pubs.length) dropped.push(`publication ${names.publication}`);
     const capture = new PgTriggerLog(this.pool, schema, name, []);
     const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
-    dropped.push(...triggers.map((t) => `${schema}.${t.name} (capture trigger)`));
+    const onTable = (t: { table: string }) => (t.table === name ? '' : ` on ${schema}.${t.table}`);
+    dropped.push(...triggers.map((t) => `${schema}.${t.name}${onTable(t)} (capture trigger)`));
     // Only a log of the migrating role's is dropped (another role's is refused, never removed).
     const { rows: logs } = await this.pool.query(
       'SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)',

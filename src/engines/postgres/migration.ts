@@ -27,7 +27,8 @@ import { Copier } from './copy/copy.js';
 import { cutover } from './cutover/cutover.js';
 import { inspectTable } from './schema/inspect.js';
 import { compareWithAlter } from './copy/mapping-proof.js';
-import type { PgDetail } from './schema/plan.js';
+import { shadowTreeOf, type PgDetail } from './schema/plan.js';
+import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './server/probes.js';
 import { buildShadow } from './schema/shadow.js';
 import { dropOwnHelper } from './server/helper-tables.js';
@@ -97,7 +98,15 @@ export class PostgresMigration implements Migration {
     const d = this.d;
     const t = await inspectTable(this.pool, d.schema, d.name);
     await inTransaction(this.pool, async (client) => {
-      const layout = await buildShadow(client, t, this.plan.alter, d.shadow, d.deferIndexes);
+      await expectPartitionTree(client, d);
+      const layout = await buildShadow(
+        client,
+        t,
+        this.plan.alter,
+        d.shadow,
+        d.deferIndexes,
+        shadowTreeOf(d, (p) => p.shadow),
+      );
       // The plan's index names came from prepare's probe; ones that came out otherwise (a name taken
       // since, a probe built beside a leftover) would be built and renamed wrongly. Rolled back.
       const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames'>) => JSON.stringify([x.indexes, x.indexRenames]);

@@ -5,6 +5,7 @@ import { asLockTimeout, asUser, ident, PgSession, type Client } from '../server/
 import type { Copier } from './copy.js';
 import { pgColumn, pgExactValue } from '../commands/exact.js';
 import type { ColumnMap } from '../schema/shadow.js';
+import { expectPartitionTree } from '../schema/partitions.js';
 
 /**
  * Both tables as of one instant. Writers are held off with SHARE (readers are not), the shadow is
@@ -24,6 +25,7 @@ export async function openConsistentView(pool: pg.Pool, copier: Copier, catchUp:
     await lock.query('BEGIN');
     await lock.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
     await lock.query(`LOCK TABLE ${copier.original} IN SHARE MODE`);
+    await expectPartitionTree(lock, copier.d);
     await catchUp(new PgSession(view, false));
     await view.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the snapshot, while writers are still held off.

@@ -5,6 +5,7 @@ import type { Key, KeyRange } from '../../../core/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
+import { expectPartitionTree } from '../schema/partitions.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
@@ -52,8 +53,10 @@ export class Copier {
     pool: pg.Pool,
   ) {
     this.gate = new VisibilityGate(pool);
-    this.originalKeys = new KeysetSql(dialect, d.originalKey);
-    this.shadowKeys = new KeysetSql(dialect, d.shadowKey);
+    // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
+    // composite key (a partitioned table's always is) scan the index from its start.
+    this.originalKeys = new KeysetSql(dialect, d.originalKey, true);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true);
     this.original = qualified(d.schema, d.name);
     this.shadow = qualified(d.schema, d.shadow);
     this.insertHead = copyInto(this.shadow, d, this.original);
@@ -67,6 +70,8 @@ export class Copier {
 
   async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {
     return inTransaction(pool, async (client) => {
+      // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
+      await expectPartitionTree(client, this.d);
       await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
       return this.insert(client, this.originalKeys.range(range));
     }).catch((error) => Promise.reject(asUniqueViolation(error)));

@@ -5,6 +5,7 @@ import type { Copier } from '../copy/copy.js';
 import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
+import { expectPartitionTree } from '../schema/partitions.js';
 import { UserError } from '../../../core/errors.js';
 
 /**
@@ -37,21 +38,29 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     if (changed !== null) {
       throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
     }
+    await expectPartitionTree(client, d);
     await options.catchUp(new PgSession(client, true));
     // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
     // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
     await triggers?.removeAtCutover(client);
 
-    const carried = await boundToOriginal(client, d);
+    const partitions = d.partitions ?? [];
+    const carried = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
+    const indexRenames = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
+    for (const p of partitions)
+      carried.statements.push(...(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false)).statements);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
+    // The whole old tree steps aside before any of the new one takes its names.
     await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
+    for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.name)} RENAME TO ${ident(p.old)}`);
     await client.query(`ALTER TABLE ${copier.shadow} RENAME TO ${ident(d.name)}`);
+    for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.shadow)} RENAME TO ${ident(p.name)}`);
     // From here the original's name (`copier.original`) means the new table.
-    for (const index of d.indexRenames) {
+    for (const index of indexRenames) {
       const name = await freeRelationName(client, d.schema, `${index.original.slice(0, 55)}__old`);
       await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
     }
-    for (const index of d.indexRenames) {
+    for (const index of indexRenames) {
       await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
     }
     for (const statement of carried.statements) await client.query(statement);
@@ -86,6 +95,42 @@ async function freeRelationName(client: pg.PoolClient, schema: string, base: str
   }
 }
 
+/**
+ * The partitions' own indexes, paired through the index of the root each one belongs to (whose
+ * pair the plan knows), so the new partitions take the names the old ones had. Read before the
+ * renames; an index the ALTER added or dropped has no pair and keeps its name.
+ */
+async function partitionIndexPairs(client: Client, d: PgDetail): Promise<{ original: string; shadow: string }[]> {
+  const partitions = d.partitions ?? [];
+  if (partitions.length === 0) return [];
+  const { rows } = await client.query(
+    `WITH RECURSIVE up(idx, anc) AS (
+       SELECT i.indexrelid, i.indexrelid FROM pg_index i WHERE i.indrelid = ANY ($1::regclass[])
+       UNION ALL
+       SELECT up.idx, h.inhparent FROM up JOIN pg_inherits h ON h.inhrelid = up.anc)
+     SELECT t.relname AS partition, c.relname AS index, a.relname AS root_index
+       FROM up JOIN pg_index i ON i.indexrelid = up.idx JOIN pg_class c ON c.oid = up.idx JOIN pg_class a ON a.oid = up.anc
+       JOIN pg_class t ON t.oid = i.indrelid
+      WHERE NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = up.anc)`,
+    [partitions.flatMap((p) => [qualified(d.schema, p.name), qualified(d.schema, p.shadow)])],
+  );
+  const originalOf = new Map([
+    ...d.indexRenames.map((r) => [r.shadow, r.original] as [string, string]),
+    ...partitions.map((p) => [p.shadow, p.name] as [string, string]),
+  ]);
+  const originals = new Map<string, string>();
+  for (const r of rows) originals.set(`${r.partition}\0${r.root_index}`, r.index);
+  const pairs: { original: string; shadow: string }[] = [];
+  for (const r of rows) {
+    const partition = originalOf.get(r.partition);
+    const rootIndex = originalOf.get(r.root_index);
+    if (partition === undefined || rootIndex === undefined) continue;
+    const original = originals.get(`${partition}\0${rootIndex}`);
+    if (original !== undefined) pairs.push({ original, shadow: r.index });
+  }
+  return pairs;
+}
+
 interface ForeignKey {
   table: string;
   name: string;
@@ -98,18 +143,26 @@ interface ForeignKey {
  * generated text is schema-qualified. The statements name the table by its original name, which
  * after the rename is the new table.
  */
-async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKeys: ForeignKey[]; statements: string[] }> {
+async function boundToOriginal(
+  client: Client,
+  d: PgDetail,
+  relation: { oid: string; name: string; shadow: string },
+  root: boolean,
+): Promise<{ foreignKeys: ForeignKey[]; statements: string[] }> {
   const path = (await client.query(`SELECT current_setting('search_path') AS p`)).rows[0].p;
   await client.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
-  const table = qualified(d.schema, d.name);
-  const shadow = qualified(d.schema, d.shadow);
-  const foreignKeys = (
-    await client.query(
-      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated
-         FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
-      [d.oid],
-    )
-  ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't' }));
+  const table = qualified(d.schema, relation.name);
+  const shadow = qualified(d.schema, relation.shadow);
+  // A partition's foreign keys are its root's, cloned: they come back with the root's.
+  const foreignKeys = root
+    ? (
+        await client.query(
+          `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated
+             FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
+          [relation.oid],
+        )
+      ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't' }))
+    : [];
   const generators = [
     // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
     `SELECT format('ALTER TABLE %s OWNER TO %I', $2, pg_get_userbyid(o.relowner))
@@ -120,11 +173,12 @@ async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKe
        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1`,
     `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
       WHERE obj_description($1, 'pg_class') IS NOT NULL`,
-    `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY oid`,
+    // A trigger cloned from a partitioned parent's comes back with the parent's.
+    `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 ORDER BY oid`,
     // A trigger is created enabled; one the operator disabled, or set to fire only on replicas or always, stays so.
     `SELECT format('ALTER TABLE %s %s TRIGGER %I', $2,
                    CASE tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, tgname)
-       FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgenabled <> 'O' ORDER BY oid`,
+       FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 AND tgenabled <> 'O' ORDER BY oid`,
     `SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relrowsecurity`,
     `SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relforcerowsecurity`,
     `SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s', p.polname, $2,
@@ -141,18 +195,6 @@ async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKe
        FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class v ON v.oid = r.ev_class
       WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
         AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
-    // serial columns: the sequence is shared through the default, but dropping the old table would drop it.
-    `SELECT format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2, m.target)
-       FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
-       JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
-       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
-      WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
-    // Identity columns of the shadow have their own sequence: continue where the original's stopped.
-    `SELECT format('SELECT setval(%L, last_value, is_called) FROM %s',
-                   pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
-       FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
-       JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
-      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
     `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5`,
@@ -160,12 +202,29 @@ async function boundToOriginal(client: Client, d: PgDetail): Promise<{ foreignKe
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
   ];
+  // A partition's columns, and so their sequences, are its root's.
+  if (root) {
+    generators.push(
+      // serial columns: the sequence is shared through the default, but dropping the old table would drop it.
+      `SELECT format('ALTER SEQUENCE %s OWNED BY %s.%I', s.oid::regclass, $2, m.target)
+       FROM pg_depend dep JOIN pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+       JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+      WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
+      // Identity columns of the shadow have their own sequence: continue where the original's stopped.
+      `SELECT format('SELECT setval(%L, last_value, is_called) FROM %s',
+                   pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
+       FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+       JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
+      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
+    );
+  }
   // Every generator gets all five parameters; the CTE gives each a type even where it is unused.
   const params = `WITH params AS (SELECT $1::oid, $2::text, $3::text, $4::json, $5::text) `;
   const mapping = JSON.stringify(d.columns.map((c) => ({ source: c.source, target: c.target })));
   const statements: string[] = [];
   for (const sql of generators) {
-    const { rows } = await client.query({ text: params + sql, values: [d.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
+    const { rows } = await client.query({ text: params + sql, values: [relation.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
     statements.push(...rows.map((r) => r[0] as string));
   }
   await client.query(`SELECT set_config('search_path', $1, true)`, [path]);

@@ -5,7 +5,8 @@ import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
-import { buildShadow, type ColumnMap, type ShadowIndex } from './shadow.js';
+import { buildShadow, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
+import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
 export interface PgDetail {
@@ -32,6 +33,17 @@ export interface PgDetail {
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
+  /** A partitioned table's partition key (`pg_get_partkeydef`); absent for a plain table. */
+  partitionBy?: string;
+  /** Its partitions, parents first; absent for a plain table. */
+  partitions?: Partition[];
+  /** partitions.ts partitionTree when planned: a change stops the run. Absent for a plain table. */
+  partitionTree?: string;
+}
+
+/** The shadow tree to build for a partitioned original, with each partition's twin named by `nameOf`; null for a plain table. */
+export function shadowTreeOf(d: Pick<PgDetail, 'partitionBy' | 'partitions'>, nameOf: ShadowTree['nameOf']): ShadowTree | null {
+  return d.partitionBy ? { partitionBy: d.partitionBy, partitions: d.partitions ?? [], nameOf } : null;
 }
 
 /** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
@@ -48,7 +60,13 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const names = helperNames(schema, name);
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
-  const layout = await rolledBack(pool, async (client) => buildShadow(client, t, request.alter, await probeName(client, schema, names), false));
+  const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
+  const layout = await rolledBack(pool, async (client) => {
+    const shadowName = await probeName(client, schema, names);
+    // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
+    const tree = shadowTreeOf(partitioned, (p) => (shadowName === names.shadow ? p.shadow : `${shadowName}_${partitioned.partitions!.indexOf(p)}`));
+    return buildShadow(client, t, request.alter, shadowName, false, tree);
+  });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   const fks = await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
   const detail: PgDetail = {
@@ -72,6 +90,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     indexRenames: layout.indexRenames,
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.map((r) => r.conname),
+    ...partitioned,
   };
   return {
     table: `${schema}.${name}`,
@@ -92,6 +111,14 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ],
     detail,
   };
+}
+
+async function planPartitions(pool: pg.Pool, schema: string, oid: string): Promise<Pick<PgDetail, 'partitionBy' | 'partitions' | 'partitionTree'>> {
+  // The tree first: a partition attached before the list is read is then a change createShadow sees.
+  const tree = await partitionTree(pool, oid);
+  const partitions = await readPartitions(pool, schema, oid);
+  await refuseUncarried(pool, oid, partitions);
+  return { partitionBy: (await partitionKey(pool, oid))!, partitions, partitionTree: tree };
 }
 
 /**

@@ -2,6 +2,15 @@ import { UserError } from '../../../core/errors.js';
 import { usingExpressions } from './alter.js';
 import { asUser, ident, qualified, type Client } from '../server/connect.js';
 import { readColumns, type Column, type TableInfo } from './inspect.js';
+import { createShadowPartitions, type Partition } from './partitions.js';
+
+/** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
+export interface ShadowTree {
+  partitionBy: string;
+  partitions: Partition[];
+  /** The twin's name of each partition (the probe's differ from the real shadow's). */
+  nameOf: (p: Partition) => string;
+}
 
 /** One column the copy fills: `source` is SQL over the original's row, `target` the shadow's column. */
 export interface ColumnMap {
@@ -35,12 +44,22 @@ export interface ShadowLayout {
  * and after tells renames (same attnum, new name), drops and type changes without parsing SQL.
  * With `dropSecondary`, indexes other than the key are dropped and returned to be built after the copy.
  */
-export async function buildShadow(client: Client, t: TableInfo, alter: string, shadowName: string, dropSecondary: boolean): Promise<ShadowLayout> {
+export async function buildShadow(
+  client: Client,
+  t: TableInfo,
+  alter: string,
+  shadowName: string,
+  dropSecondary: boolean,
+  tree: ShadowTree | null,
+): Promise<ShadowLayout> {
   const original = qualified(t.schema, t.name);
   const shadow = qualified(t.schema, shadowName);
   const using = usingExpressions(alter);
   const options = t.reloptions ? ` WITH (${t.reloptions})` : '';
-  await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${options}`);
+  const by = tree ? ` PARTITION BY ${tree.partitionBy}` : '';
+  await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${by}${options}`);
+  // Partitions before the ALTER, which then reaches them as it would reach the original's.
+  if (tree) await createShadowPartitions(client, t.schema, { original: t.name, shadow: shadowName }, tree.partitions, tree.nameOf);
   const oid: string = (await client.query(`SELECT $1::regclass::oid AS oid`, [shadow])).rows[0].oid;
   const before = await readColumns(client, oid);
   const pairs = await pairIndexes(client, t.oid, oid);
@@ -122,6 +141,8 @@ export async function pairIndexes(client: Client, originalOid: string, shadowOid
   return new Map(originals.map((name, i) => [name, shadows[i]]).filter(([, s]) => s !== undefined) as [string, string][]);
 }
 
+const ON_ONLY = /^(CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+)) ON ONLY /;
+
 async function shadowIndexes(client: Client, schema: string, shadow: string, shadowOid: string, pairs: Map<string, string>) {
   const { rows } = await client.query(
     `SELECT c.relname, pg_get_indexdef(i.indexrelid) AS indexdef, con.conname, pg_get_constraintdef(con.oid) AS condef
@@ -137,7 +158,8 @@ async function shadowIndexes(client: Client, schema: string, shadow: string, sha
       shadow: r.relname as string,
       original: originalOf.get(r.relname) ?? null,
       // Constraint-backed indexes (UNIQUE, EXCLUDE) come back as constraints, keeping their semantics.
-      create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${r.condef}` : (r.indexdef as string),
+      // A partitioned table's index reads `ON ONLY`, which would build it on the root alone, invalid.
+      create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${r.condef}` : (r.indexdef as string).replace(ON_ONLY, '$1 ON '),
       drop: constraint ? `ALTER TABLE ${shadow} DROP CONSTRAINT ${ident(r.conname)}` : `DROP INDEX ${qualified(schema, r.relname)}`,
     };
   });

@@ -70,6 +70,7 @@ export async function openStream(
   let inTransaction = false;
   let xid: number | null = null;
   let paused = false;
+  const tree = new Set([d.oid, ...(d.partitions ?? []).map((p) => p.oid)]);
 
   // A key column stored out of line and left unchanged arrives as "unchanged" (undefined), not as its value.
   const keyOf = (tuple: Record<string, unknown> | null): Key | null =>
@@ -125,7 +126,13 @@ export async function openStream(
         sink.fail(new UserError(`${d.schema}.${d.name} was truncated during the migration; start again`));
         break;
       case 'relation':
-        if (!sameColumns(message, d)) {
+        // A partitioned table's changes come under each partition's own relation (the publication
+        // does not publish via the root, which would hide a TRUNCATE of one partition).
+        if (!tree.has(String(message.relationOid))) {
+          sink.fail(
+            new UserError(`${d.schema}.${d.name} gained a partition during the migration (${message.schema}.${message.name}); stopped safely, start again`),
+          );
+        } else if (!sameColumns(message, d)) {
           sink.fail(new UserError(`${d.schema}.${d.name} was altered during the migration (its columns changed); start again`));
         }
         break;
@@ -196,6 +203,9 @@ function confirm(service: InstanceType<typeof LogicalReplicationService>, lsn: s
   return service.acknowledge(formatLsn(value - 1n));
 }
 
+/** A partition may hold the root's columns in another order (one attached after being made on its own). */
 function sameColumns(relation: Pgoutput.MessageRelation, d: PgDetail): boolean {
-  return columnSignature(relation.columns) === columnSignature(d.streamColumns);
+  if (String(relation.relationOid) === d.oid) return columnSignature(relation.columns) === columnSignature(d.streamColumns);
+  const byName = <T extends { name: string }>(columns: T[]) => [...columns].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return columnSignature(byName(relation.columns)) === columnSignature(byName(d.streamColumns));
 }

@@ -55,14 +55,24 @@ export class PgTriggerLog implements TriggerLog {
       ];
       await ensureHelperTableIn(client, this.schema, this.names.log, columns.join(', '), `changes to ${this.schema}.${this.tableName} during a migration`);
       await this.refuseForeignFunction(client);
-      await client.query(this.functionSql(oid));
+      const partitions = await this.partitions(client);
+      await client.query(
+        this.functionSql(
+          oid,
+          partitions.map((p) => p.oid),
+        ),
+      );
       // Functions are executable by PUBLIC when made; the triggers need no grant (EXECUTE is checked when one is created).
       await client.query(`REVOKE ALL ON FUNCTION ${this.fn}() FROM PUBLIC`);
       for (const [i, name] of this.names.captureTriggers.entries()) {
         const each = EVENTS[i] === 'TRUNCATE' ? 'STATEMENT' : 'ROW';
-        await client.query(`CREATE TRIGGER ${ident(name)} AFTER ${EVENTS[i]} ON ${this.table} FOR EACH ${each} EXECUTE FUNCTION ${this.fn}()`);
-        // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
-        await client.query(`ALTER TABLE ${this.table} ENABLE ALWAYS TRIGGER ${ident(name)}`);
+        // Row triggers of a partitioned table are cloned onto its partitions; a TRUNCATE of one
+        // partition fires that partition's statement triggers only, so each gets its own.
+        for (const table of EVENTS[i] === 'TRUNCATE' ? [this.table, ...partitions.map((p) => qualified(this.schema, p.name))] : [this.table]) {
+          await client.query(`CREATE TRIGGER ${ident(name)} AFTER ${EVENTS[i]} ON ${table} FOR EACH ${each} EXECUTE FUNCTION ${this.fn}()`);
+          // Fired for sessions with session_replication_role = replica too (logical subscribers, some loaders).
+          await client.query(`ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${ident(name)}`);
+        }
       }
     }).catch((error) => {
       throw asLockTimeout(error, 'creating the capture triggers');
@@ -77,13 +87,30 @@ export class PgTriggerLog implements TriggerLog {
       );
     const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
     if (!present) throw lost(`${this.name} is missing`);
-    const triggers = await this.ourTriggers(this.pool);
-    for (const name of this.names.captureTriggers) {
-      const t = triggers.find((x) => x.name === name);
-      if (!t) throw lost(`trigger ${name} is missing`);
-      if (!t.ours) throw lost(`trigger ${name} does not call shadowcut's function ${this.fn}`);
-      if (t.enabled !== 'A') throw lost(`trigger ${name} is not enabled always`);
-    }
+    const [first] = await this.missingTriggers(this.pool);
+    if (first) throw lost(`trigger ${first.name} on ${first.table} ${first.why}`);
+  }
+
+  /** The capture triggers not in place (on the table, or TRUNCATE's on one of its partitions), each with why. */
+  private async missingTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; why: string }[]> {
+    const triggers = await this.ourTriggers(db);
+    const expected = this.names.captureTriggers.map((name) => ({ name, table: this.tableName }));
+    const truncate = this.names.captureTriggers[EVENTS.indexOf('TRUNCATE')];
+    for (const p of await this.partitions(db)) expected.push({ name: truncate, table: p.name });
+    return expected.flatMap(({ name, table }) => {
+      const t = triggers.find((x) => x.name === name && x.table === table);
+      const why = !t ? 'is missing' : !t.ours ? `does not call shadowcut's function ${this.fn}` : t.enabled !== 'A' ? 'is not enabled always' : null;
+      return why ? [{ name, table: `${this.schema}.${table}`, why }] : [];
+    });
+  }
+
+  /** A partitioned table's partitions, at every level, as they are now. */
+  private async partitions(db: pg.Pool | Client): Promise<{ oid: string; name: string }[]> {
+    const { rows } = await db.query(
+      `SELECT t.relid::oid AS oid, c.relname FROM pg_partition_tree(to_regclass($1)) t JOIN pg_class c ON c.oid = t.relid WHERE t.level > 0 ORDER BY c.relname`,
+      [this.table],
+    );
+    return rows.map((r) => ({ oid: String(r.oid), name: String(r.relname) }));
   }
 
   async read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]> {
@@ -161,12 +188,19 @@ export class PgTriggerLog implements TriggerLog {
    * `DISABLE TRIGGER ALL`) were never logged and the shadow may lack them.
    */
   async removeAtCutover(client: Client): Promise<void> {
-    const found = await this.ourTriggers(client);
-    const missing = this.names.captureTriggers.filter((name) => !found.some((t) => t.name === name && t.ours && t.enabled === 'A'));
+    const missing = await this.missingTriggers(client);
     if (missing.length) {
-      throw new UserError(
-        `the capture trigger(s) ${missing.join(', ')} on ${this.schema}.${this.tableName} were dropped or disabled during the migration: changes may be missing; start again`,
-      );
+      const tables = [...new Set(missing.map((m) => m.table))];
+      const list = tables
+        .map(
+          (table) =>
+            `${missing
+              .filter((m) => m.table === table)
+              .map((m) => m.name)
+              .join(', ')} on ${table}`,
+        )
+        .join('; ');
+      throw new UserError(`the capture trigger(s) ${list} were dropped or disabled during the migration: changes may be missing; start again`);
     }
     await this.dropTriggers(client);
   }
@@ -174,20 +208,25 @@ export class PgTriggerLog implements TriggerLog {
   /** In the caller's transaction, which holds (or will take) the table's lock. */
   private async dropTriggers(client: Client): Promise<void> {
     for (const t of await this.ourTriggers(client)) {
-      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${this.table}`);
+      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${qualified(this.schema, t.table)}`);
     }
   }
 
-  /** The capture triggers (by name) on the table, and whether each calls shadowcut's own function. */
-  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; ours: boolean; enabled: string }[]> {
+  /**
+   * The capture triggers (by name) on the table and its partitions (not the clones of its row
+   * triggers, which go with them), each with its table's name and whether it calls shadowcut's own function.
+   */
+  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string }[]> {
     const { rows } = await db.query(
-      `SELECT t.tgname AS name, t.tgenabled AS enabled,
+      `SELECT t.tgname AS name, c.relname AS table, t.tgenabled AS enabled,
               (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
-        WHERE n.nspname = $1 AND c.relname = $2 AND t.tgname = ANY ($4::text[]) ORDER BY t.tgname`,
-      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers],
+        WHERE n.nspname = $1 AND t.tgparentid = 0 AND t.tgname = ANY ($4::text[])
+          AND (c.relname = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5))))
+        ORDER BY c.relname <> $2, c.relname, t.tgname`,
+      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table],
     );
-    return rows.map((r) => ({ name: String(r.name), ours: isTrue(r.ours), enabled: String(r.enabled) }));
+    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled) }));
   }
 
   /**
@@ -225,17 +264,21 @@ export class PgTriggerLog implements TriggerLog {
 
   /**
    * SECURITY DEFINER: writers of the table need no rights on the log. The guard keeps it to this
-   * table's triggers, or a role able to make a table and a trigger could write log entries of its
+   * table's triggers (and its partitions', a partition attached since included, so that the
+   * application's writes to it do not fail before the run stops on the changed tree), or a role able to make a table and a trigger could write log entries of its
    * choosing as the migrating role. Keys are compared as text, as the stream's keys are: two keys
    * equal under a type's own equality (a case-insensitive collation) are still two rows to apply.
    */
-  private functionSql(oid: number): string {
+  private functionSql(oid: number, partitions: string[]): string {
     const cols = (prefix: string) => this.key.map((_, i) => `${prefix}_${i + 1}`).join(', ');
     const vals = (row: string) => this.key.map((k) => `${row}.${ident(k)}`).join(', ');
     const asText = (row: string) => `ROW(${this.key.map((k) => `${row}.${ident(k)}::text`).join(', ')}, NULL)`;
     return `CREATE OR REPLACE FUNCTION ${this.fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $shadowcut$
 BEGIN
-IF TG_RELID <> ${oid}::oid THEN RAISE EXCEPTION 'shadowcut: capture of %', ${oid}; END IF;
+IF TG_RELID <> ALL ('{${[oid, ...partitions].join(',')}}'::oid[])
+   AND NOT EXISTS (SELECT 1 FROM pg_partition_ancestors(TG_RELID) a WHERE a.relid = ${oid}::oid) THEN
+  RAISE EXCEPTION 'shadowcut: capture of %', ${oid};
+END IF;
 IF TG_OP = 'TRUNCATE' THEN
   INSERT INTO ${this.log} (truncated) VALUES (true);
 ELSIF TG_OP = 'INSERT' THEN
