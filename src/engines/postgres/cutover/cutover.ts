@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
-import { asLockTimeout, ident, PgSession, qualified, type Client } from '../server/connect.js';
+import { asLockTimeout, ident, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
 import type { Copier } from '../copy/copy.js';
 import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
-import { UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError } from '../../../core/errors.js';
 
 /**
  * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
@@ -19,6 +19,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
   const d = copier.d;
   const client = await pool.connect();
   let failure: Error | undefined;
+  let committing = false;
   const began = performance.now();
   try {
     await client.query('BEGIN');
@@ -68,11 +69,16 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
     }
+    committing = true;
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };
   } catch (error) {
     failure = error as Error;
     await client.query('ROLLBACK').catch(() => {});
+    // A session lost before its COMMIT was sent took the whole transaction with it: the original is
+    // as it was, and the next attempt starts clean. Lost during the COMMIT, the outcome is unknown:
+    // that stays fatal, and a resumed run finds out which it was.
+    if (!committing && isTransientPgError(error)) throw new LockTimeoutError(`cut-over: the session was lost (${(error as Error).message})`);
     throw asLockTimeout(error, 'cut-over');
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke
