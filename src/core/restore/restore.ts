@@ -86,21 +86,25 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
     },
     durationMs: 0,
   };
+  if (kept.kind === 'table') {
+    if (target.tableColumns !== null)
+      throw new UserError(`${table} exists: restore renames ${target.backup} back to that name; rename or drop the one there first`);
+  } else {
+    await target.checkOwn();
+  }
+  requireKeptTable(contracted, target);
   const done = (lines: string[]) => {
     result.summary = lines;
     result.durationMs = Date.now() - started;
     return result;
   };
   if (kept.kind === 'table') {
-    if (target.tableColumns !== null)
-      throw new UserError(`${table} exists: restore renames ${target.backup} back to that name; rename or drop the one there first`);
     if (!opts.execute) return done([`renames ${target.backup} back to ${table} (dropped by the contract of ${contracted.finishedAt})`, DRY_RUN]);
     await claimed(engine, request.table, () => lockRetries(opts, 'renaming the backup back', () => target.renameBack(opts.lockTimeoutMs)));
     opts.changed?.();
     result.outcome = 'success';
     return done([`${target.backup} is ${table} again`]);
   }
-  await target.checkOwn();
   const columns = backupColumnsOf(target, kept.columns);
   result.detail.columns = columns;
   const added = columnsPresent(target, columns, request.resume);
@@ -164,6 +168,25 @@ function contractThatKept(entries: HistoryEntry[], engine: Engine, from: string)
       return e.command === 'contract' && e.outcome === 'success' && d.backupTo && d.drop?.kind !== 'index' && engine.qualify(d.backupTo) === wanted;
     })
     .pop();
+}
+
+/**
+ * The backup is the very table the contract kept, by the identity it recorded (`keptIdentity`): a
+ * name proves nothing, since whoever may create tables in the schema can put one of their own (with
+ * a trigger that runs as whoever writes it, or forged rows) under a backup's name once it is gone.
+ */
+function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget): void {
+  const recorded = (contracted.detail as { backupIdentity?: string | null }).backupIdentity ?? null;
+  if (recorded === null) {
+    throw new UserError(
+      `the contract of ${contracted.finishedAt} recorded no identity of ${target.backup}, so restore cannot tell it from a table another role put under its name: check it is yours and put it back yourself`,
+    );
+  }
+  if (target.backupIdentity !== recorded) {
+    throw new UserError(
+      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? 'unreadable: MySQL needs the PROCESS privilege'}): someone replaced it, so nothing is read from it`,
+    );
+  }
 }
 
 /** The contract's columns as the backup has them: the names it kept, the key it kept them by. */
