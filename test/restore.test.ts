@@ -102,6 +102,9 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     'rf_bak',
     'rf_bak_real',
     'rf_expected',
+    'b',
+    'b_bak',
+    'b_expected',
   );
   const cli = (command: string, args: string[]) => db.cli([command, '--url', '$URL', ...args]);
 
@@ -226,6 +229,20 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
       ['restore', 'success'],
     ]);
     refused(cli('restore', ['--table', 'rt', '--from', 'rt_bak', '--execute']), /rt_bak does not exist: nothing to restore/);
+  });
+
+  it('fills a table whose name is the one a fill once gave its backup (b): each row from its own backup row', async () => {
+    await db.drop('b', 'b_bak', 'b_expected');
+    await forget(db, 'b');
+    await db.query('CREATE TABLE b (id INT PRIMARY KEY, kept_note VARCHAR(40))');
+    await db.query(`INSERT INTO b SELECT g, CONCAT('note', g) FROM (${db.series(300)}) s`);
+    await db.query('CREATE TABLE b_expected AS SELECT * FROM b');
+    await db.query('ALTER TABLE b_expected ADD PRIMARY KEY (id)');
+    const contracted = cli('contract', ['--table', 'b', '--drop-column', 'kept_note', '--backup-to', 'b_bak', '--execute']);
+    expect(contracted.code, contracted.stderr).toBe(0);
+    const r = cli('restore', ['--table', 'b', '--from', 'b_bak', '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.differences('b', 'b_expected')).toEqual([]);
   });
 
   it("refuses a backup the history does not name, one that is missing or not shadowcut's, and an index", async () => {

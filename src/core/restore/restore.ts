@@ -226,10 +226,12 @@ function columnsPresent(target: RestoreTarget, columns: BackupColumn[], resume: 
 /** The backfill that fills the columns: each from the backup's row with the same key; only rows not filled yet. */
 function fillRequest(table: string, target: RestoreTarget, columns: BackupColumn[]): BackfillRequest {
   const { ident, backup, tableAlias } = target.sql;
-  const match = target.backupKey.map((k) => `b.${ident(k)} = ${tableAlias}.${ident(k)}`).join(' AND ');
+  // The backup by its own qualified name, never an alias: an alias could be the table's own name, and
+  // `b.id = b.id` would match every backup row. The two names differ (one schema, two tables).
+  const match = target.backupKey.map((k) => `${backup}.${ident(k)} = ${tableAlias}.${ident(k)}`).join(' AND ');
   return {
     table,
-    set: columns.map((c) => `${ident(c.name)} = (SELECT b.${ident(c.name)} FROM ${backup} b WHERE ${match})`).join(', '),
+    set: columns.map((c) => `${ident(c.name)} = (SELECT ${backup}.${ident(c.name)} FROM ${backup} WHERE ${match})`).join(', '),
     where: columns.map((c) => `${ident(c.name)} IS NULL`).join(' AND '),
   };
 }
