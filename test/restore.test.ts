@@ -105,6 +105,9 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     'b',
     'b_bak',
     'b_expected',
+    'rx',
+    'rx_bak',
+    'rx_expected',
   );
   const cli = (command: string, args: string[]) => db.cli([command, '--url', '$URL', ...args]);
 
@@ -244,6 +247,25 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     expect(r.code, r.stderr).toBe(0);
     expect(await db.differences('b', 'b_expected')).toEqual([]);
   });
+
+  it("refuses, changing nothing, while another run's checkpoint is on the table; restores once it is cleaned up", async () => {
+    const rows = 6000;
+    await makeTable(db, 'rx', rows);
+    expect(cli('contract', ['--table', 'rx', '--drop-column', DROPPED, '--backup-to', 'rx_bak', '--execute']).code).toBe(0);
+    const args = ['--url', db.url, '--table', 'rx', '--set', 'n = n + 1', '--batch-rows', '100', '--max-rows-per-sec', '2000'];
+    const crash = await killDuringPhase(args, 'backfill', 500, 'backfill');
+    expect(crash.killed, `the backfill ended before its batches (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
+    expect(await db.helpers('rx')).toEqual(['rx__state']);
+
+    for (const execute of [[], ['--execute']]) {
+      refused(cli('restore', ['--table', 'rx', '--from', 'rx_bak', ...execute]), /an interrupted backfill of \S+rx left a checkpoint: .*shadowcut cleanup/);
+    }
+    expect(await columns(db, 'rx')).toEqual(['id', 'n']);
+    expect(cli('cleanup', ['--table', 'rx']).code).toBe(0);
+    const r = cli('restore', ['--table', 'rx', '--from', 'rx_bak', '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number((await db.query('SELECT COUNT(*) FROM rx WHERE v IS NOT NULL'))[0][0])).toBe(rows - rows / 5);
+  }, 120_000);
 
   it("refuses a backup the history does not name, one that is missing or not shadowcut's, and an index", async () => {
     await makeTable(db, 'rf', 50);

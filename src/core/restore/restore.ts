@@ -109,6 +109,8 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
   result.detail.columns = columns;
   const added = columnsPresent(target, columns, request.resume);
   const fill = fillRequest(request.table, target, columns);
+  // The killed restore's fill is a backfill with this very SET: resumed after its last committed batch.
+  const resume = fillToResume(await engine.loadCheckpoint(request.table), fill, table);
   const plan = [
     added
       ? `fills ${columns.map((c) => c.name).join(', ')} of ${table} again`
@@ -123,9 +125,6 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
     );
   }
   opts.changed?.();
-  const saved = await engine.loadCheckpoint(request.table);
-  // The killed restore's fill is a backfill with this very SET: resumed after its last committed batch.
-  const resume = saved !== null && checkpointCommand(saved) === 'backfill' && (decodeJson(saved) as { set: string }).set === fill.set;
   const filled = await backfill(engine, fill, { ...opts, execute: true, resume });
   result.outcome = 'success';
   result.rowsTouched = filled.rowsTouched;
@@ -205,6 +204,19 @@ function backupColumnsOf(target: RestoreTarget, names: string[]): BackupColumn[]
     );
   }
   return columns;
+}
+
+/**
+ * Whether a killed restore's fill is there to resume. Another run's checkpoint (a killed migrate,
+ * whose shadow was planned without these columns; another backfill) is refused before anything
+ * changes: the fill could not run past it, and the columns would be left added and empty.
+ */
+function fillToResume(saved: string | null, fill: BackfillRequest, table: string): boolean {
+  if (saved === null) return false;
+  if (checkpointCommand(saved) === 'backfill' && (decodeJson(saved) as { set: string }).set === fill.set) return true;
+  throw new UserError(
+    `an interrupted ${checkpointCommand(saved)} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
+  );
 }
 
 /** Whether the columns are there already: all of them only when resuming a killed restore; some of them never. */
