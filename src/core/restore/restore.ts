@@ -53,8 +53,8 @@ type Kept = { kind: 'column'; columns: string[] } | { kind: 'table' };
  * `shadowcut restore`: puts back what `contract --backup-to` kept, as the table's history records it.
  * A table is renamed back. Columns are added again (NULL, no default: the backup's catalog gives type
  * and collation, never SQL text) and filled from the backup by key in a backfill, whose batches are
- * throttled, checkpointed and resumed like any backfill's; only rows whose restored columns are all
- * still NULL are filled, so a value the application wrote meanwhile is kept.
+ * throttled, checkpointed and resumed like any backfill's; only a restored column still NULL is
+ * filled, so a value the application wrote meanwhile is kept.
  */
 export async function restore(engine: Engine, request: RestoreRequest, options: Partial<RestoreOptions> = {}): Promise<RestoreResult> {
   const opts = { ...defaultBackfillOptions, ...defaultRestoreOptions, ...options };
@@ -116,7 +116,7 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
       ? `fills ${columns.map((c) => c.name).join(', ')} of ${table} again`
       : `adds ${columns.map((c) => `${c.name} ${c.definition} NULL`).join(', ')} to ${table}`,
     `fills them from ${target.backup} (~${target.backupRows} row(s), kept by the contract of ${contracted.finishedAt}) by key, in throttled batches: ${fill.set}`,
-    'rows whose restored columns the application wrote meanwhile keep what it wrote; rows inserted after the contract stay NULL',
+    "a value the application writes into a restored column meanwhile is kept (a NULL it writes is filled over); rows inserted after the contract stay NULL, unless they reuse a dropped row's key",
   ];
   if (!opts.execute) return done([...plan, DRY_RUN]);
   if (!added) {
@@ -235,7 +235,7 @@ function columnsPresent(target: RestoreTarget, columns: BackupColumn[], resume: 
   return true;
 }
 
-/** The backfill that fills the columns: each from the backup's row with the same key; only rows not filled yet. */
+/** The backfill that fills the columns: each from the backup's row with the same key, where it is still NULL. */
 function fillRequest(table: string, target: RestoreTarget, columns: BackupColumn[]): BackfillRequest {
   const { ident, backup, tableAlias } = target.sql;
   // The backup by its own qualified name, never an alias: an alias could be the table's own name, and
@@ -243,8 +243,10 @@ function fillRequest(table: string, target: RestoreTarget, columns: BackupColumn
   const match = target.backupKey.map((k) => `${backup}.${ident(k)} = ${tableAlias}.${ident(k)}`).join(' AND ');
   return {
     table,
-    set: columns.map((c) => `${ident(c.name)} = (SELECT ${backup}.${ident(c.name)} FROM ${backup} WHERE ${match})`).join(', '),
-    where: columns.map((c) => `${ident(c.name)} IS NULL`).join(' AND '),
+    // Column by column: a value the application wrote into one restored column keeps it, and the
+    // row's others are still filled. (A NULL it wrote cannot be told from one not filled yet.)
+    set: columns.map((c) => `${ident(c.name)} = COALESCE(${ident(c.name)}, (SELECT ${backup}.${ident(c.name)} FROM ${backup} WHERE ${match}))`).join(', '),
+    where: columns.map((c) => `${ident(c.name)} IS NULL`).join(' OR '),
   };
 }
 
