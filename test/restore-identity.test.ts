@@ -71,7 +71,7 @@ const comment = (db: Database, t: string) =>
     : `SELECT obj_description('public.${t}'::regclass, 'pg_class')`;
 
 describe.each(databases)('restore reads only the table its contract kept ($name)', ({ open }) => {
-  const db = useDatabase(open, 'ri', 'ri_bak', 'ri_bak_real', 'ri_expected', 'rc', 'rc_bak', 'rc_bak_real', 'rc_expected');
+  const db = useDatabase(open, 'ri', 'ri_bak', 'ri_bak_real', 'ri_expected', 'rc', 'rc_bak', 'rc_bak_real', 'rc_expected', 'rp', 'rp_expected');
   const role = roles[db.kind];
   const cli = (command: string, args: string[]) => db.cli([command, '--url', '$URL', ...args]);
   const history = async (t: string): Promise<HistoryEntry[]> =>
@@ -95,6 +95,15 @@ describe.each(databases)('restore reads only the table its contract kept ($name)
     await db.query(`INSERT INTO ${t} SELECT g, g, CONCAT('v', g) FROM (${db.series(200)}) s`);
     await db.query(`CREATE TABLE ${t}_expected AS SELECT * FROM ${t}`);
     await db.query(`ALTER TABLE ${t}_expected ADD PRIMARY KEY (id)`);
+  }
+
+  /** The contract's own backup, under its name again: restored exactly. */
+  async function restoresExactly(t: string): Promise<void> {
+    await db.drop(`${t}_bak`);
+    await rename(`${t}_bak_real`, `${t}_bak`);
+    const r = cli('restore', ['--table', t, '--from', `${t}_bak`, '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.differences(t, `${t}_expected`)).toEqual([]);
   }
 
   beforeAll(() => role.create(db));
@@ -125,11 +134,7 @@ describe.each(databases)('restore reads only the table its contract kept ($name)
     expect(await history('ri')).toEqual(before);
     expect(await db.helpers('ri')).toEqual([]);
 
-    await db.drop('ri_bak');
-    await rename('ri_bak_real', 'ri_bak');
-    const r = cli('restore', ['--table', 'ri', '--from', 'ri_bak', '--execute']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await db.differences('ri', 'ri_expected')).toEqual([]);
+    await restoresExactly('ri');
   });
 
   it("refuses a column backup re-made under its name, mark and all, by another role or by the migrating role itself; the contract's own is restored", async () => {
@@ -159,12 +164,7 @@ describe.each(databases)('restore reads only the table its contract kept ($name)
     refused(cli('restore', ['--table', 'rc', '--from', 'rc_bak', '--execute']), /rc_bak is not the table the contract of \S+ kept/);
     expect(await columns(db, 'rc')).toEqual(['id', 'n']);
     expect(await db.helpers('rc')).toEqual([]);
-    await db.drop('rc_bak');
-
-    await rename('rc_bak_real', 'rc_bak');
-    const r = cli('restore', ['--table', 'rc', '--from', 'rc_bak', '--execute']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(await db.differences('rc', 'rc_expected')).toEqual([]);
+    await restoresExactly('rc');
   });
 
   it('refuses a backup whose contract recorded no identity (made before it was recorded)', async () => {
@@ -178,5 +178,27 @@ describe.each(databases)('restore reads only the table its contract kept ($name)
     refused(cli('restore', ['--table', 'ri', '--from', 'ri_bak', '--execute']), /recorded no identity of \S+ri_bak, .*put it back yourself/);
     expect(await tableExists(db, 'ri')).toBe(false);
     expect(await tableExists(db, 'ri_bak')).toBe(true);
+  });
+
+  it.runIf(db.kind === 'mysql')('MySQL: refuses --backup-to, changing nothing, without the PROCESS privilege that reads the id', async () => {
+    await makeTable('rp');
+    const database = new URL(db.url).pathname.slice(1);
+    await db.query("DROP USER IF EXISTS 'restore_noproc'@'%'");
+    await db.query("CREATE USER 'restore_noproc'@'%' IDENTIFIED BY 'noproc'");
+    await db.query(`GRANT ALL ON \`${database}\`.* TO 'restore_noproc'@'%'`);
+    try {
+      const url = new URL(db.url);
+      url.username = 'restore_noproc';
+      url.password = 'noproc';
+      for (const drop of [['--drop-table'], ['--drop-column', 'v']]) {
+        const r = db.cli(['contract', '--url', url.toString(), '--table', 'rp', ...drop, '--backup-to', 'rp_bak', '--execute']);
+        refused(r, /--backup-to needs InnoDB's table id, .* PROCESS privilege .* or give --no-backup/);
+      }
+      expect(await columns(db, 'rp')).toEqual(['id', 'n', 'v']);
+      expect(await tableExists(db, 'rp_bak')).toBe(false);
+      expect(await db.differences('rp', 'rp_expected')).toEqual([]);
+    } finally {
+      await db.query("DROP USER IF EXISTS 'restore_noproc'@'%'");
+    }
   });
 });
