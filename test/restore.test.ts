@@ -102,6 +102,12 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     'rf_bak',
     'rf_bak_real',
     'rf_expected',
+    'b',
+    'b_bak',
+    'b_expected',
+    'rx',
+    'rx_bak',
+    'rx_expected',
   );
   const cli = (command: string, args: string[]) => db.cli([command, '--url', '$URL', ...args]);
 
@@ -201,6 +207,8 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     expect(await db.helpers('rk')).toEqual(['rk__state']);
 
     refused(cli('restore', ['--table', 'rk', '--from', 'rk_bak', '--execute']), /already exist .*add --resume/);
+    // The application writes one restored column of a row not filled yet: it keeps it, and the row's others are filled.
+    for (const t of ['rk', 'rk_expected']) await db.query(`UPDATE ${t} SET v = 'written by the application' WHERE id = ${rows}`);
     const resumed = cli('restore', ['--table', 'rk', '--from', 'rk_bak', '--execute', '--resume', '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(lastJson(resumed.stdout)).toMatchObject({ outcome: 'success', detail: { resumed: true } });
@@ -227,6 +235,39 @@ describe.each(databases)('the soak and restore ($name)', ({ open }) => {
     ]);
     refused(cli('restore', ['--table', 'rt', '--from', 'rt_bak', '--execute']), /rt_bak does not exist: nothing to restore/);
   });
+
+  it('fills a table whose name is the one a fill once gave its backup (b): each row from its own backup row', async () => {
+    await db.drop('b', 'b_bak', 'b_expected');
+    await forget(db, 'b');
+    await db.query('CREATE TABLE b (id INT PRIMARY KEY, kept_note VARCHAR(40))');
+    await db.query(`INSERT INTO b SELECT g, CONCAT('note', g) FROM (${db.series(300)}) s`);
+    await db.query('CREATE TABLE b_expected AS SELECT * FROM b');
+    await db.query('ALTER TABLE b_expected ADD PRIMARY KEY (id)');
+    const contracted = cli('contract', ['--table', 'b', '--drop-column', 'kept_note', '--backup-to', 'b_bak', '--execute']);
+    expect(contracted.code, contracted.stderr).toBe(0);
+    const r = cli('restore', ['--table', 'b', '--from', 'b_bak', '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.differences('b', 'b_expected')).toEqual([]);
+  });
+
+  it("refuses, changing nothing, while another run's checkpoint is on the table; restores once it is cleaned up", async () => {
+    const rows = 6000;
+    await makeTable(db, 'rx', rows);
+    expect(cli('contract', ['--table', 'rx', '--drop-column', DROPPED, '--backup-to', 'rx_bak', '--execute']).code).toBe(0);
+    const args = ['--url', db.url, '--table', 'rx', '--set', 'n = n + 1', '--batch-rows', '100', '--max-rows-per-sec', '2000'];
+    const crash = await killDuringPhase(args, 'backfill', 500, 'backfill');
+    expect(crash.killed, `the backfill ended before its batches (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
+    expect(await db.helpers('rx')).toEqual(['rx__state']);
+
+    for (const execute of [[], ['--execute']]) {
+      refused(cli('restore', ['--table', 'rx', '--from', 'rx_bak', ...execute]), /an interrupted backfill of \S+rx left a checkpoint: .*shadowcut cleanup/);
+    }
+    expect(await columns(db, 'rx')).toEqual(['id', 'n']);
+    expect(cli('cleanup', ['--table', 'rx']).code).toBe(0);
+    const r = cli('restore', ['--table', 'rx', '--from', 'rx_bak', '--execute']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number((await db.query('SELECT COUNT(*) FROM rx WHERE v IS NOT NULL'))[0][0])).toBe(rows - rows / 5);
+  }, 120_000);
 
   it("refuses a backup the history does not name, one that is missing or not shadowcut's, and an index", async () => {
     await makeTable(db, 'rf', 50);

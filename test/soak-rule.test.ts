@@ -48,11 +48,30 @@ describe('the soak a contract waits for', () => {
     expect(retiringStage(entries, { kind: 'column', columns: ['other'] })).toBeNull();
     // An index: any migrate (where its replacement is made), or a stage naming it.
     expect(retiringStage(entries, { kind: 'index', index: 'k_email' })?.command).toBe('migrate');
-    // The table: any of them.
-    expect(retiringStage(entries, { kind: 'table' })?.stage).toBe('expect emails_seen > 0');
+    // The table: any of them; of verifies after the latest change, the first (a later one is a re-check).
+    expect(retiringStage(entries, { kind: 'table' })?.stage).toBe('expect email_addr = email');
     // A restore names the backup; its detail names the columns it put back.
     const restored = [entry('restore', 'restore from t_bak', 2, 'success', { columns: [{ name: 'Email', definition: 'text' }] })];
     expect(retiringStage(restored, column)?.command).toBe('restore');
+  });
+
+  it('a verify run again before the contract does not start the soak over; a change after the first verify does', () => {
+    const column: DropTarget = { kind: 'column', columns: ['email'] };
+    const switched = [
+      entry('backfill', 'SET email_addr = email WHERE email_addr IS NULL', 10),
+      entry('verify', 'expect email_addr = email', 9),
+      entry('verify', 'expect email_addr = email', 0),
+    ];
+    expect(retiringStage(switched, column)?.finishedAt).toBe(switched[1].finishedAt);
+    expect(soakCheck('db.t', switched, column, DEFAULT_MIN_SOAK_MS, NOW).check.ok).toBe(true);
+    const again = [
+      ...switched.slice(0, 2),
+      entry('backfill', 'SET email_addr = lower(email)', 3),
+      entry('verify', 'expect email_addr = lower(email)', 2),
+      switched[2],
+    ];
+    expect(retiringStage(again, column)?.stage).toBe('expect email_addr = lower(email)');
+    expect(retiringStage([switched[0]], column)?.command).toBe('backfill');
   });
 
   it('refuses inside the soak, passes after it, and records --min-soak 0 as an override', () => {

@@ -46,6 +46,8 @@ export interface ContractResult extends StageResult {
     soak: SoakRecord;
     /** `--no-backup`: the operator chose to keep no copy of what goes. */
     noBackup: boolean;
+    /** The backup's identity (`Contraction.keptIdentity`): restore refuses any other table under its name. */
+    backupIdentity: string | null;
   };
 }
 
@@ -96,6 +98,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
         overridden: checks.filter((c) => OVERRIDDEN.some((o) => c.message.startsWith(o))).map((c) => c.name),
         soak: soak.record,
         noBackup: request.noBackup === true,
+        backupIdentity: null,
       },
       durationMs: 0,
     };
@@ -180,12 +183,15 @@ async function execute(engine: Engine, contraction: Contraction, options: Contra
           result.rowsTouched += await locked('a backup chunk', () => retryTransient(ctx, 'a backup chunk', () => backup.copyRange(range)));
         },
       );
+      result.detail.backupIdentity = (await contraction.keptIdentity?.()) ?? null;
     } catch (error) {
       await removeBackup();
       throw error;
     }
     reporter.info(`backup: ${result.rowsTouched} row(s) written by the copy into ${backup.table}; the capture keeps it current until the DROP`);
   }
+  // A table contract's backup is the table itself: its identity survives the rename.
+  if (!backup) result.detail.backupIdentity = (await contraction.keptIdentity?.()) ?? null;
   try {
     result.detail.method = await locked('the DROP', () => contraction.drop(options.lockTimeoutMs));
   } catch (error) {

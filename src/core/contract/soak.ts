@@ -20,8 +20,10 @@ export interface SoakRecord {
 /**
  * The stage a contract retires: the latest successful stage of the table that changed what is
  * dropped or moved its users off it. Commands that change data or shape count (migrate, backfill,
- * restore) and verify, the last stage before the switch; plan changes nothing and a contract is what
- * is being judged. Which of them count depends on what goes:
+ * restore) and verify, the last stage before the switch: the first verify after the latest change,
+ * since a verify changes nothing and one run again later (as a last look before the contract) is not
+ * a switch, and must not start the soak over. Plan changes nothing and a contract is what is being
+ * judged. Which of them count depends on what goes:
  * - a column: those whose statement (the ALTER, the SET and WHERE, the expectation) names the
  *   column as a word (`backfill --set "email_addr = email"` retires `email`), and a restore of it;
  * - an index: every migrate of the table (where a replacement index is made) and those naming it;
@@ -34,8 +36,11 @@ export function retiringStage(entries: HistoryEntry[], drop: DropTarget): Histor
     if (drop.kind === 'index') return e.command === 'migrate' || mentions(e.stage, drop.index);
     return drop.columns.some((c) => mentions(e.stage, c) || restored(e).some((r) => r.toLowerCase() === c.toLowerCase()));
   };
-  const found = entries.filter(counts);
-  return found.length ? found.reduce((a, b) => (Date.parse(b.finishedAt) >= Date.parse(a.finishedAt) ? b : a)) : null;
+  const at = (e: HistoryEntry) => Date.parse(e.finishedAt);
+  const found = entries.filter(counts).sort((a, b) => at(a) - at(b));
+  const change = found.filter((e) => e.command !== 'verify').pop();
+  const verified = found.find((e) => e.command === 'verify' && (!change || at(e) >= at(change)));
+  return verified ?? change ?? null;
 }
 
 const COUNTED = new Set(['migrate', 'backfill', 'verify', 'restore']);

@@ -34,6 +34,13 @@ export interface Contraction {
   readonly indexDefinition?: string;
   /** Every registered check, each saying what it found or why it could not look. */
   checks(): Promise<ContractCheck[]>;
+  /**
+   * With `backupTo`: the server's identity of the table the backup's name will hold (the table itself
+   * for a table contract, the column backup once made), which no other role can give a table of its
+   * own (PostgreSQL: oid and owner; MySQL: the InnoDB table id, which a RENAME keeps). Recorded, and
+   * restore reads from nothing else. Read before the DROP; a UserError when it cannot be read.
+   */
+  keptIdentity?(): Promise<string>;
   /** Dropped columns with `backupTo`: the backup table (the key and those columns), empty; and then its rows, range by range. */
   readonly backup?: ColumnBackup;
   /**

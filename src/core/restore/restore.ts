@@ -53,8 +53,8 @@ type Kept = { kind: 'column'; columns: string[] } | { kind: 'table' };
  * `shadowcut restore`: puts back what `contract --backup-to` kept, as the table's history records it.
  * A table is renamed back. Columns are added again (NULL, no default: the backup's catalog gives type
  * and collation, never SQL text) and filled from the backup by key in a backfill, whose batches are
- * throttled, checkpointed and resumed like any backfill's; only rows whose restored columns are all
- * still NULL are filled, so a value the application wrote meanwhile is kept.
+ * throttled, checkpointed and resumed like any backfill's; only a restored column still NULL is
+ * filled, so a value the application wrote meanwhile is kept.
  */
 export async function restore(engine: Engine, request: RestoreRequest, options: Partial<RestoreOptions> = {}): Promise<RestoreResult> {
   const opts = { ...defaultBackfillOptions, ...defaultRestoreOptions, ...options };
@@ -86,31 +86,37 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
     },
     durationMs: 0,
   };
+  if (kept.kind === 'table') {
+    if (target.tableColumns !== null)
+      throw new UserError(`${table} exists: restore renames ${target.backup} back to that name; rename or drop the one there first`);
+  } else {
+    await target.checkOwn();
+  }
+  requireKeptTable(contracted, target);
   const done = (lines: string[]) => {
     result.summary = lines;
     result.durationMs = Date.now() - started;
     return result;
   };
   if (kept.kind === 'table') {
-    if (target.tableColumns !== null)
-      throw new UserError(`${table} exists: restore renames ${target.backup} back to that name; rename or drop the one there first`);
     if (!opts.execute) return done([`renames ${target.backup} back to ${table} (dropped by the contract of ${contracted.finishedAt})`, DRY_RUN]);
     await claimed(engine, request.table, () => lockRetries(opts, 'renaming the backup back', () => target.renameBack(opts.lockTimeoutMs)));
     opts.changed?.();
     result.outcome = 'success';
     return done([`${target.backup} is ${table} again`]);
   }
-  await target.checkOwn();
   const columns = backupColumnsOf(target, kept.columns);
   result.detail.columns = columns;
   const added = columnsPresent(target, columns, request.resume);
   const fill = fillRequest(request.table, target, columns);
+  // The killed restore's fill is a backfill with this very SET: resumed after its last committed batch.
+  const resume = fillToResume(await engine.loadCheckpoint(request.table), fill, table);
   const plan = [
     added
       ? `fills ${columns.map((c) => c.name).join(', ')} of ${table} again`
       : `adds ${columns.map((c) => `${c.name} ${c.definition} NULL`).join(', ')} to ${table}`,
     `fills them from ${target.backup} (~${target.backupRows} row(s), kept by the contract of ${contracted.finishedAt}) by key, in throttled batches: ${fill.set}`,
-    'rows whose restored columns the application wrote meanwhile keep what it wrote; rows inserted after the contract stay NULL',
+    "a value the application writes into a restored column meanwhile is kept (a NULL it writes is filled over); rows inserted after the contract stay NULL, unless they reuse a dropped row's key",
   ];
   if (!opts.execute) return done([...plan, DRY_RUN]);
   if (!added) {
@@ -119,9 +125,6 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
     );
   }
   opts.changed?.();
-  const saved = await engine.loadCheckpoint(request.table);
-  // The killed restore's fill is a backfill with this very SET: resumed after its last committed batch.
-  const resume = saved !== null && checkpointCommand(saved) === 'backfill' && (decodeJson(saved) as { set: string }).set === fill.set;
   const filled = await backfill(engine, fill, { ...opts, execute: true, resume });
   result.outcome = 'success';
   result.rowsTouched = filled.rowsTouched;
@@ -166,6 +169,25 @@ function contractThatKept(entries: HistoryEntry[], engine: Engine, from: string)
     .pop();
 }
 
+/**
+ * The backup is the very table the contract kept, by the identity it recorded (`keptIdentity`): a
+ * name proves nothing, since whoever may create tables in the schema can put one of their own (with
+ * a trigger that runs as whoever writes it, or forged rows) under a backup's name once it is gone.
+ */
+function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget): void {
+  const recorded = (contracted.detail as { backupIdentity?: string | null }).backupIdentity ?? null;
+  if (recorded === null) {
+    throw new UserError(
+      `the contract of ${contracted.finishedAt} recorded no identity of ${target.backup}, so restore cannot tell it from a table another role put under its name: check it is yours and put it back yourself`,
+    );
+  }
+  if (target.backupIdentity !== recorded) {
+    throw new UserError(
+      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? 'unreadable: MySQL needs the PROCESS privilege'}): someone replaced it, so nothing is read from it`,
+    );
+  }
+}
+
 /** The contract's columns as the backup has them: the names it kept, the key it kept them by. */
 function backupColumnsOf(target: RestoreTarget, names: string[]): BackupColumn[] {
   const backup = target.backupColumns!;
@@ -184,6 +206,19 @@ function backupColumnsOf(target: RestoreTarget, names: string[]): BackupColumn[]
   return columns;
 }
 
+/**
+ * Whether a killed restore's fill is there to resume. Another run's checkpoint (a killed migrate,
+ * whose shadow was planned without these columns; another backfill) is refused before anything
+ * changes: the fill could not run past it, and the columns would be left added and empty.
+ */
+function fillToResume(saved: string | null, fill: BackfillRequest, table: string): boolean {
+  if (saved === null) return false;
+  if (checkpointCommand(saved) === 'backfill' && (decodeJson(saved) as { set: string }).set === fill.set) return true;
+  throw new UserError(
+    `an interrupted ${checkpointCommand(saved)} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
+  );
+}
+
 /** Whether the columns are there already: all of them only when resuming a killed restore; some of them never. */
 function columnsPresent(target: RestoreTarget, columns: BackupColumn[], resume: boolean): boolean {
   const has = (c: BackupColumn) => target.tableColumns!.some((t) => t.toLowerCase() === c.name.toLowerCase());
@@ -200,14 +235,18 @@ function columnsPresent(target: RestoreTarget, columns: BackupColumn[], resume: 
   return true;
 }
 
-/** The backfill that fills the columns: each from the backup's row with the same key; only rows not filled yet. */
+/** The backfill that fills the columns: each from the backup's row with the same key, where it is still NULL. */
 function fillRequest(table: string, target: RestoreTarget, columns: BackupColumn[]): BackfillRequest {
   const { ident, backup, tableAlias } = target.sql;
-  const match = target.backupKey.map((k) => `b.${ident(k)} = ${tableAlias}.${ident(k)}`).join(' AND ');
+  // The backup by its own qualified name, never an alias: an alias could be the table's own name, and
+  // `b.id = b.id` would match every backup row. The two names differ (one schema, two tables).
+  const match = target.backupKey.map((k) => `${backup}.${ident(k)} = ${tableAlias}.${ident(k)}`).join(' AND ');
   return {
     table,
-    set: columns.map((c) => `${ident(c.name)} = (SELECT b.${ident(c.name)} FROM ${backup} b WHERE ${match})`).join(', '),
-    where: columns.map((c) => `${ident(c.name)} IS NULL`).join(' AND '),
+    // Column by column: a value the application wrote into one restored column keeps it, and the
+    // row's others are still filled. (A NULL it wrote cannot be told from one not filled yet.)
+    set: columns.map((c) => `${ident(c.name)} = COALESCE(${ident(c.name)}, (SELECT ${backup}.${ident(c.name)} FROM ${backup} WHERE ${match}))`).join(', '),
+    where: columns.map((c) => `${ident(c.name)} IS NULL`).join(' OR '),
   };
 }
 

@@ -21,6 +21,8 @@ export interface RestoreTarget {
   /** The backup's primary key: the table's key when the contract copied it. */
   readonly backupKey: string[];
   readonly backupRows: number;
+  /** The backup's identity as the engine's `keptIdentity` words it (compared with what the contract recorded); null when it cannot be read. */
+  readonly backupIdentity: string | null;
   /** Throws HelperRefusedError unless the backup is provably shadowcut's (marked, the migrating role's, nothing on it that runs code). */
   checkOwn(): Promise<void>;
   /** The SQL names the fill's statement uses, quoted as the engine quotes them. */

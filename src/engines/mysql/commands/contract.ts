@@ -12,10 +12,12 @@ import { describeExisting, tableExists, uniqueKey, type MysqlColumn, type TableS
 import { lockTables, quickDdl } from '../server/lock.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified } from '../server/sql.js';
+import { innodbTableIdentity } from '../in-place/server-work.js';
 
 interface Server {
   target: MysqlTarget;
   pool: Pool;
+  flavor: 'mariadb' | 'mysql';
 }
 
 /** `shadowcut contract` on MySQL/MariaDB: bad input is refused here, before any check runs. */
@@ -26,6 +28,9 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
   const shape = await describeExisting(pool, database, table);
   const dropped = resolve(shape, request, `${database}.${table}`);
   const backupName = request.backupTo ? await freeBackupName(pool, database, fold(request.backupTo)) : null;
+  const identity = (of: string) => backupIdentity(pool, server.flavor, database, of);
+  // Checked before anything changes: a backup restore could not tell from another user's table is no backup.
+  if (backupName && dropped.kind !== 'index' && (await identity(table)) === null) throw new UserError(NO_IDENTITY);
   const name = qualified(database, table);
   const summary = [`${describe(dropped)}${dropped.kind === 'table' ? '' : ' of'} ${database}.${table}`];
   let indexDefinition: string | undefined;
@@ -42,6 +47,14 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
     indexDefinition,
     backup,
     checks: () => runChecks(contractChecks, { pool, database, table, shape, dropped }),
+    keptIdentity:
+      backupName && dropped.kind !== 'index'
+        ? async () => {
+            const id = await identity(dropped.kind === 'table' ? table : backupName);
+            if (id === null) throw new UserError(NO_IDENTITY);
+            return id;
+          }
+        : undefined,
     drop(lockTimeoutMs) {
       if (dropped.kind === 'table') {
         const sql = backupName ? `RENAME TABLE ${name} TO ${qualified(database, backupName)}` : `DROP TABLE ${name}`;
@@ -53,6 +66,15 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
     },
   };
 }
+
+/** What a backup is known by (`Contraction.keptIdentity`): InnoDB's table id, kept by a RENAME, new for every CREATE; null without PROCESS. */
+export async function backupIdentity(pool: Pool, flavor: 'mariadb' | 'mysql', database: string, table: string): Promise<string | null> {
+  const id = await innodbTableIdentity(pool, flavor, database, table);
+  return id === null ? null : `InnoDB table id ${id}`;
+}
+
+const NO_IDENTITY =
+  "--backup-to needs InnoDB's table id, which restore checks to know the backup from a table another user put under its name: it takes the PROCESS privilege and ASCII names; grant it, or give --no-backup";
 
 function resolve(shape: TableShape, request: ContractRequest, table: string): Dropped {
   const drop = request.drop;

@@ -6,11 +6,12 @@ import type { MysqlTarget } from '../server/connect.js';
 import { describeTable, tableExists, tableFacts } from '../schema/inspect.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, qualified } from '../server/sql.js';
-import { inPlace } from './contract.js';
+import { backupIdentity, inPlace } from './contract.js';
 
 interface Server {
   target: MysqlTarget;
   pool: Pool;
+  flavor: 'mariadb' | 'mysql';
 }
 
 /** `shadowcut restore` on MySQL/MariaDB: the table and the backup as SHOW COLUMNS and SHOW INDEX describe them. */
@@ -30,7 +31,8 @@ export async function prepareMysqlRestore(server: Server, fold: (name: string) =
     backupColumns: backupShape?.columns.map((c) => ({ name: c.name, definition: `${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}` })) ?? null,
     backupKey: backupShape?.indexes.find((i) => i.name === 'PRIMARY')?.columns ?? [],
     backupRows: backupShape ? ((await tableFacts(pool, database, backup))?.estimatedRows ?? 0) : 0,
-    // MySQL keeps no owner: the mark and the absence of triggers are the proof (DESIGN.md invariant 9).
+    backupIdentity: await backupIdentity(pool, server.flavor, database, backup),
+    // MySQL keeps no owner: the mark and the absence of triggers prove a helper, and the identity the contract recorded this backup.
     checkOwn: () => checkHelper(pool, database, backup).then(() => {}),
     sql: { table: name, tableAlias: ident(table), backup: copy, ident },
     addColumns: (columns: BackupColumn[], lockTimeoutMs: number) =>

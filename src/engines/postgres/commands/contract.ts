@@ -9,6 +9,7 @@ import { contractChecks } from '../checks/contract/index.js';
 import { asLockTimeout, dialect, errorCode, ident, inTransaction, parseTableName, qualified, type Client } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
+import { pgTableIdentity } from '../server/identity.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
 export async function preparePgContract(pool: pg.Pool, request: ContractRequest): Promise<Contraction> {
@@ -32,6 +33,14 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
     indexDefinition,
     backup,
     checks: () => runChecks(contractChecks, { pool, t, dropped }),
+    keptIdentity:
+      backupName && dropped.kind !== 'index'
+        ? async () => {
+            const identity = await pgTableIdentity(pool, schema, dropped.kind === 'table' ? name : backupName);
+            if (identity === null) throw new UserError(`${schema}.${dropped.kind === 'table' ? name : backupName} is gone: nothing to keep`);
+            return identity;
+          }
+        : undefined,
     async drop(lockTimeoutMs) {
       if (dropped.kind === 'table') {
         await withLockTimeout(pool, backupName ? `ALTER TABLE ${table} RENAME TO ${ident(backupName)}` : `DROP TABLE ${table}`, lockTimeoutMs);

@@ -3,6 +3,7 @@ import { UserError } from '../../../core/errors.js';
 import type { BackupColumn, RestoreTarget } from '../../../core/restore/types.js';
 import { ident, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, helperTransaction } from '../server/helper-tables.js';
+import { pgTableIdentity } from '../server/identity.js';
 import { withLockTimeout } from './contract.js';
 
 /** `shadowcut restore` on PostgreSQL: the table and the backup (in the table's schema) as pg_attribute describes them. */
@@ -11,7 +12,7 @@ export async function preparePgRestore(pool: pg.Pool, request: { table: string; 
   const given = parseTableName(request.backup);
   if (given.schema !== schema && request.backup.includes('.')) throw new UserError(`--from ${request.backup} must be in schema ${schema}, with the table`);
   const backup = given.name;
-  const [table, copy] = await Promise.all([relation(pool, schema, name), relation(pool, schema, backup)]);
+  const [table, copy, identity] = await Promise.all([relation(pool, schema, name), relation(pool, schema, backup), pgTableIdentity(pool, schema, backup)]);
   const source = qualified(schema, name);
   const target = qualified(schema, backup);
   return {
@@ -21,6 +22,7 @@ export async function preparePgRestore(pool: pg.Pool, request: { table: string; 
     backupColumns: copy?.columns ?? null,
     backupKey: copy?.key ?? [],
     backupRows: copy?.rows ?? 0,
+    backupIdentity: identity,
     // Owned by the migrating role (and marked, since contract marks its backups), with nothing on it that runs code.
     checkOwn: () => helperTransaction(pool, (client) => checkHelper(client, schema, backup)).then(() => {}),
     sql: { table: source, tableAlias: ident(name), backup: target, ident },
