@@ -125,7 +125,7 @@ export class MysqlMigration implements Migration {
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
-    return cutover(this.server.target, this.pool, this.p, options);
+    return cutover(this.server.target, this.pool, this.p, options, this.server.flavor);
   }
 
   async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
