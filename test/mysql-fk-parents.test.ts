@@ -150,6 +150,20 @@ describe.each(servers)('$name: a table other tables reference', ({ url }) => {
     await expectKeysOnNewTable();
   }, 120_000);
 
+  it('a RENAME that fails after the UNLOCK: the children’s keys are back on the original, and a run after cleanup succeeds', async () => {
+    await createFkTree(pool(), t, ROWS);
+    const args = ['migrate', '--force-copy', '--url', '$URL', '--table', t.real.parent, '--alter', ALTER, '--execute'];
+    const failed = cli([...args, '--cutover-attempts', '1'], { SHADOWCUT_TEST_FAIL_AT: 'rename-after-unlock' });
+    expect(failed.code).not.toBe(0);
+    expect(await childParents(pool(), t)).toEqual({ [t.real.cascade]: t.real.parent, [t.real.restrict]: t.real.parent });
+    expect(cli(['cleanup', '--url', '$URL', '--table', t.real.parent]).code).toBe(0);
+    await createFkTree(pool(), t, ROWS);
+    const run = await runCliAsync(args, url());
+    expect(run.code, run.stderr).toBe(0);
+    await expectMirrored();
+    await expectKeysOnNewTable();
+  });
+
   it('killed there, then cleanup: the keys reference the original again and nothing is left', async () => {
     await createFkTree(pool(), t, 2000);
     const killed = cli(['migrate', '--force-copy', '--url', '$URL', '--table', t.real.parent, '--alter', ALTER, '--execute'], {

@@ -112,8 +112,11 @@ export async function childKeysBack(pool: Pool, plan: { children: ChildKey[]; da
   if (stray.length === 0) return [];
   const conn = await pool.getConnection();
   try {
+    // Bounded: a child held by someone else must not hang the run (the server's default is a day or more).
+    await conn.query('SET SESSION lock_wait_timeout = 30');
     await pointChildKeys(conn, stray, plan.database, plan.shadow, plan.table);
   } finally {
+    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
     conn.release();
   }
   return stray.map(childKeyName);

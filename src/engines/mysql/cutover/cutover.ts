@@ -5,6 +5,7 @@ import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { childKeysBack, pointChildKeys, unplannedChildKeys } from './child-keys.js';
+import { ChildHolders } from './child-holders.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
@@ -37,7 +38,8 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
   // From the first child key's move until the RENAME: the keys may reference the shadow.
   let pointed = false;
   let locked = false;
-  const holders: ChildHolder[] = [];
+  // Connected before the lock, so that under it each only queues its LOCK TABLES.
+  const holders = flavor === 'mariadb' ? await ChildHolders.open(target, plan) : ChildHolders.none();
   try {
     await renamer.query('SET SESSION lock_wait_timeout = 30');
     await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
@@ -60,12 +62,16 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     await pointChildKeys(locker, plan.children, plan.database, plan.table, plan.shadow);
     await testSeam('after-children-pointed');
 
-    rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => {
+    // The seam's extra pair names a table that is not there: the RENAME queues as usual, and fails once it runs.
+    const failing = seamFails('rename-after-unlock')
+      ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
+      : '';
+    rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(() => {
       renamed = true;
     });
     rename.catch(() => {});
     await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs, 'the RENAME');
-    if (flavor === 'mariadb') await queueChildHolders(target, pool, plan, holders, options.lockTimeoutMs);
+    await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, options.lockTimeoutMs, what));
 
     await locker.query(`DROP TABLE ${old}`);
     locked = false;
@@ -81,68 +87,41 @@ export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, 
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
     if (rename) await rename.catch(() => {});
     if (renamed) return { lockedMs: -1 };
-    // The lock was lost (or the RENAME failed after it): point them back now, and fail loudly if that fails too.
+    // The RENAME failed after the UNLOCK: each holder, granted its child by now, points the child's
+    // keys back before any writer reaches it. Whatever is left (a holder never granted, a lock lost
+    // before the holders queued) goes back without a lock, and fails loudly if that fails too.
+    if (pointed) await holders.pointBack(plan);
+    await holders.release();
     if (pointed) await childKeysBack(pool, plan);
     await dropTriggers(pool, plan); // a later attempt creates them again
     await dropSentry(pool, plan.database, plan.old);
     throw error;
   } finally {
     // Only now, with the RENAME done or failed, may the children's writers go on.
-    for (const holder of holders) await holder.release();
+    await holders.release();
     await locker.end().catch(() => locker.destroy());
     await renamer.end().catch(() => renamer.destroy());
   }
 }
 
-interface ChildHolder {
-  release(): Promise<void>;
-}
-
-/**
- * MariaDB checks a child's key against the parent's rows without a metadata lock on the parent. A
- * writer let into a child at UNLOCK, before the RENAME has run, would hold a row lock in the shadow
- * (its key references it by then) and then wait for the original's metadata lock, which the RENAME
- * holds while it waits for that row lock: a cycle neither deadlock detector sees, ended only by
- * innodb_lock_wait_timeout. The RENAME cannot queue on the children too (a statement takes its
- * metadata locks one at a time, in name order, and only its first one is queued at UNLOCK), so one
- * session per child queues a LOCK TABLES ... WRITE on it: at UNLOCK each is granted before the
- * writers waiting there, and held until the RENAME is over (a killed run's sessions end, and the
- * RENAME, already queued with the sentry gone, runs alone).
- * MySQL 8 needs no holders and must not have them: there a child's writer takes a metadata lock on
- * the parent (a cycle through it is one the detector breaks), and the RENAME of a parent locks its
- * children, which would wait for the holders while they wait for it. (Untested: MySQL 8 is not
- * installable where the tests run.)
- */
-async function queueChildHolders(target: MysqlTarget, pool: Pool, plan: MysqlPlan, holders: ChildHolder[], timeoutMs: number): Promise<void> {
-  for (const child of [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]) {
-    const session = await connectOne(target);
-    await session.query('SET SESSION lock_wait_timeout = 30');
-    const lock = session.query(`LOCK TABLES ${child} WRITE`);
-    lock.catch(() => {});
-    holders.push({
-      release: async () => {
-        await lock.catch(() => {});
-        await session.query('UNLOCK TABLES').catch(() => {});
-        await session.end().catch(() => session.destroy());
-      },
-    });
-    await waitUntilQueued(pool, session, lock, timeoutMs, `the hold on ${child}`);
-  }
-}
-
 let seamFailures = 0;
+
+/** Whether SHADOWCUT_TEST_FAIL_AT names this step, for the run's first attempt only. */
+function seamFails(step: string): boolean {
+  return process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0;
+}
 
 /**
  * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
  * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
  * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
- * the next ones go on); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
+ * the next ones go on; `rename-after-unlock`: the RENAME fails once it runs, after the UNLOCK); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
  * queue writers behind the cut-over lock.
  */
 async function testSeam(step: string): Promise<void> {
   if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
   if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
-  if (process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
+  if (seamFails(step)) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
 }
 
 /**
