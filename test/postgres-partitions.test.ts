@@ -198,6 +198,20 @@ describe('what a partitioned table cannot carry yet', () => {
     expect(fk.stderr).toMatch(/has foreign key\(s\) pr_t_qty_fk; before PostgreSQL 18/);
     expect(await db.helpers('pr_t')).toEqual([]);
   });
+
+  it('a default or NOT NULL set on one partition alone: refused with one line, nothing made', async () => {
+    await createRange('pd_t', 100);
+    await db.query(`ALTER TABLE pd_t_2024 ALTER COLUMN body SET DEFAULT 'only here'`);
+    const refused = db.cli(['migrate', '--url', '$URL', '--table', 'pd_t', '--alter', ALTER, '--execute']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/column body of public.pd_t_2024: set on a partition alone/);
+    await db.query('ALTER TABLE pd_t_2024 ALTER COLUMN body DROP DEFAULT');
+    await db.query('ALTER TABLE pd_t_2025 ALTER COLUMN body SET NOT NULL');
+    const notNull = db.cli(['migrate', '--url', '$URL', '--table', 'pd_t', '--alter', ALTER, '--execute']);
+    expect(notNull.stderr).toMatch(/column body of public.pd_t_2025: set on a partition alone/);
+    expect(await db.helpers('pd_t')).toEqual([]);
+  });
 });
 
 describe('a foreign key from another table to a partitioned table', () => {

@@ -102,6 +102,41 @@ export async function refuseUncarried(db: pg.Pool | Client, rootOid: string, par
       `${list}: on a partition alone, not on its parent; shadowcut does not carry those yet: create them on the partitioned table, or drop them`,
     );
   }
+  // A partition made with PARTITION OF takes its columns and tablespace from its parent: a default,
+  // NOT NULL, storage or statistics target, or tablespace set on a partition alone would be dropped.
+  const differing = await db.query(
+    `SELECT format('column %I of %s', a.attname, a.attrelid::regclass) AS what
+       FROM pg_attribute a JOIN pg_inherits h ON h.inhrelid = a.attrelid
+       JOIN pg_attribute pa ON pa.attrelid = h.inhparent AND pa.attname = a.attname
+       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+       LEFT JOIN pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum
+      WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+        AND (a.attnotnull <> pa.attnotnull OR a.attstorage <> pa.attstorage OR a.attstattarget IS DISTINCT FROM pa.attstattarget
+             OR pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM pg_get_expr(pd.adbin, pd.adrelid))
+     UNION ALL
+     SELECT format('the tablespace of %s', c.oid::regclass) FROM pg_class c JOIN pg_inherits h ON h.inhrelid = c.oid
+       JOIN pg_class pc ON pc.oid = h.inhparent
+      WHERE c.oid = ANY ($1::oid[]) AND c.reltablespace <> pc.reltablespace`,
+    [oids],
+  );
+  if (differing.rows.length) {
+    throw new UserError(
+      `${differing.rows.map((r) => r.what).join(', ')}: set on a partition alone (a default, NOT NULL, storage, statistics or tablespace unlike its parent's); ` +
+        `shadowcut does not carry those yet: set them on the partitioned table, or reset them`,
+    );
+  }
+  // Such a key has a copy on each of its partitions, and cannot be re-added NOT VALID before PostgreSQL 18.
+  const referrers = await db.query(
+    `SELECT string_agg(format('%s.%I', c.conrelid::regclass, c.conname), ', ') AS keys FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+      WHERE c.contype = 'f' AND c.confrelid = $1 AND c.conparentid = 0 AND r.relkind = 'p'`,
+    [rootOid],
+  );
+  if (referrers.rows[0].keys) {
+    throw new UserError(
+      `partitioned table(s) reference it (foreign key(s) ${referrers.rows[0].keys}); before PostgreSQL 18 such keys cannot be re-added NOT VALID, ` +
+        `so the cut-over would check every row under its lock: drop them for the migration and add them back after`,
+    );
+  }
   const fks = await db.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 ORDER BY conname`, [rootOid]);
   if (fks.rows.length) {
     throw new UserError(
