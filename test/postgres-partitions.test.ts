@@ -1,5 +1,8 @@
 // Declaratively partitioned tables on PostgreSQL: the shadow is a tree with the same bounds, the swap
 // renames both trees in one transaction, and rows that move between partitions land right.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/reporter.js';
 import { migrateOn, useDatabase, type Database } from './support/fixture.js';
@@ -169,9 +172,14 @@ describe('the partition set changing during the run', () => {
     async (_what, change) => {
       await db.query('DROP TABLE IF EXISTS pa_new');
       await createRange('pa_t', 30_000);
-      let done = false;
-      const reporter = { ...silentReporter, progress: () => void (done || ((done = true), db.query(change))) };
-      const run = migrateOn(db, 'pa_t', ALTER, { reporter, chunkTimeMs: 10 });
+      // The run holds before its cut-over while the flag file exists: the change lands then, never after the swap.
+      const flag = path.join(mkdtempSync(path.join(tmpdir(), 'sc-pa-')), 'hold');
+      writeFileSync(flag, '');
+      const reporter = {
+        ...silentReporter,
+        info: (message: string) => void (/postponed/.test(message) && db.query(change).finally(() => rmSync(flag, { force: true }))),
+      };
+      const run = migrateOn(db, 'pa_t', ALTER, { reporter, chunkTimeMs: 10, postponeFlagFile: flag });
       await expect(run).rejects.toThrow(
         /pa_t (were attached, detached, created or dropped during the migration; stopped safely|gained a partition during the migration)/,
       );
