@@ -52,6 +52,12 @@ export interface Plan<Detail = unknown> {
   capture?: CaptureChoice;
   /** Human lines describing the column mapping and anything notable (printed by the dry run). */
   summary: string[];
+  /**
+   * The way back of a run with a revert window (`Migration.reversed`): the new table is this plan's
+   * original, the old table its shadow (already level), and `<table>__new` where the new table goes
+   * when the revert swaps them back. Its change source is the reverse capture on the new table.
+   */
+  reverse?: true;
   detail: Detail;
 }
 
@@ -184,14 +190,47 @@ export interface Migration {
   compareKeys(keys: Key[], session: Session): Promise<Key[]>;
   /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
   cutover(options: CutoverOptions): Promise<CutoverResult>;
-  /** Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`. */
-  cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void>;
+  /**
+   * Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`.
+   * `keepCheckpoint`: the checkpoint table stays (a revert window's follows this run's). A run that did
+   * not cut over also removes the reverse capture (log and triggers) if it installed one. A reverse
+   * migration's cleanup never drops its shadow (the old table): without `cutOver` it only stops its streams.
+   */
+  cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void>;
   /** True when the swap has committed (a resumed run then only cleans up). */
   swapped(): Promise<boolean>;
   /** Store the runner's checkpoint (opaque text) next to the table; removed by cleanup. */
   saveCheckpoint(checkpoint: string): Promise<void>;
   /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */
   openProbes(replicas: string[]): Promise<Probes>;
+  /**
+   * Why the old table could not follow the new one back after the cut-over (`--revert-window`),
+   * judged from the plan: a column the ALTER drops, a key it changes, what the engine's reverse does
+   * not carry (foreign keys, moved triggers, partitions). Empty when it can; the dry run prints it.
+   */
+  revertRefusals(): string[];
+  /**
+   * The reverse mapping proven by the server on sampled rows (as `compareWithAlter` proves the
+   * forward one): rows of the original (taken after each of `anchors`, or spread over the table)
+   * through the copy's mapping into a probe with the new schema, then through the reverse mapping
+   * into a probe with the original's, compared with the original's rows column by column (names are
+   * the original's). Leaves nothing behind. A value that does not come back (a shorter type, a lost
+   * fraction) shows as a differing column; a server error on the way back throws UserError.
+   */
+  proveReverse(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison>;
+  /**
+   * After the copy and before the cut-over of a run with a revert window: row triggers on the shadow
+   * log its changed keys into the reverse log, so the old table can follow the new one from the
+   * swap's instant (the triggers move with the shadow at the swap). Idempotent. LockTimeoutError as
+   * the capture triggers' install; what the attempt made is removed again.
+   */
+  installReverseCapture(lockTimeoutMs: number): Promise<void>;
+  /**
+   * After the swap: the migration back (`Plan.reverse`), read from the catalogs as they are now. Its
+   * `changes` is the reverse capture, opened with a position (never installed again); its `cutover`
+   * swaps the tables back, with the new table going to `<table>__new`.
+   */
+  reversed(): Promise<Migration>;
 }
 
 /**
