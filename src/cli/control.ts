@@ -70,6 +70,22 @@ export function cutoverCommand(): Command {
   );
 }
 
+export function revertCommand(): Command {
+  return simpleCommand(
+    'revert',
+    'in a revert window: swap the tables back, with the same proof as the cut-over (the new table is kept as <name>__new)',
+    (a) => `${a.table}: revert requested; the old table is proven level and swapped back`,
+  );
+}
+
+export function completeCommand(): Command {
+  return simpleCommand(
+    'complete',
+    'in a revert window: end it now; the old table stops following and is kept as <name>__old',
+    (a) => `${a.table}: the revert window ends; the new table stays`,
+  );
+}
+
 export function abortCommand(): Command {
   return controlCommand('abort', 'stop a running migration; its helper objects are removed, the table is left as it was')
     .option('--reason <text>', "why, for the run's log and report")
@@ -98,7 +114,7 @@ function controlCommand(name: string, description: string): Command {
     .option('--json', 'print the answer as JSON', false);
 }
 
-function simpleCommand(name: 'pause' | 'resume' | 'cutover', description: string, done: (answer: Running) => string): Command {
+function simpleCommand(name: 'pause' | 'resume' | 'cutover' | 'revert' | 'complete', description: string, done: (answer: Running) => string): Command {
   return controlCommand(name, description).action(async (opts: ControlOptions) => {
     const answer = await control(opts, { command: name });
     print(opts, answer, done(answer));
@@ -209,6 +225,9 @@ function describe(a: Running): string {
     ['lag', s.lagMs === null ? 'no replica watched' : `${fmt(s.lagMs)} ms (max seen ${fmt(s.maxLagSeenMs)} ms)`],
     ['held back', a.paused ? 'paused by operator' : (s.throttleReason ?? 'no')],
     ...(s.command === 'backfill' ? [] : [['cut-over', cutover]]),
+    ...(s.revertWindowUntil
+      ? [['revert', `the old table follows the new one until ${s.revertWindowUntil}: "shadowcut revert" swaps back, "shadowcut complete" ends the window`]]
+      : []),
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, ` +

@@ -5,7 +5,7 @@ import { redactArgument, redactUrlsIn } from '../core/secrets.js';
 import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';
-import { abortCommand, cutoverCommand, pauseCommand, resumeCommand, setCommand, statusCommand } from './control.js';
+import { abortCommand, completeCommand, cutoverCommand, pauseCommand, resumeCommand, revertCommand, setCommand, statusCommand } from './control.js';
 import { migrateCommand } from './migrate.js';
 import { planCommand } from './plan.js';
 import { verifyCommand } from './verify.js';
@@ -36,6 +36,8 @@ const program = new Command('shadowcut')
   .addCommand(pauseCommand())
   .addCommand(resumeCommand())
   .addCommand(cutoverCommand())
+  .addCommand(revertCommand())
+  .addCommand(completeCommand())
   .addCommand(abortCommand())
   .addCommand(setCommand())
   .addCommand(historyCommand());

@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from '../core/duration.js';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
@@ -6,6 +7,9 @@ import { RefusedByChecks } from '../core/preflight.js';
 import { recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
+import type { RevertWindowOutcome } from '../core/config.js';
+import type { RevertVerdict } from '../core/migrate/revert-verdict.js';
+import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
 import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
 import type { JsonReporter } from './render.js';
@@ -34,7 +38,13 @@ export function migrateCommand(): Command {
       defaultOptions.snapshotWaitMs,
     )
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
-    .option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old', false)
+    .addOption(
+      new Option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old').default(false).conflicts('revertWindow'),
+    )
+    .option(
+      '--revert-window <duration>',
+      'after the cut-over, keep the old table following the new one this long (90s, 30m, 12h, 7d) so "shadowcut revert" can swap back',
+    )
     .option('--discard-foreign-keys', 'MySQL: migrate a table with foreign keys to other tables; the new table has none (as gh-ost)', false)
     .option('--include-triggers', "MySQL: move the table's triggers to the new table at the cut-over (renamed with --trigger-suffix)", false)
     .option('--trigger-suffix <suffix>', 'suffix for the triggers of the new table (trigger names are unique per database)', '_sc')
@@ -96,6 +106,7 @@ export function migrateCommand(): Command {
             resume: opts.resume,
             postponeCutover: opts.postponeCutover,
             postponeFlagFile: opts.postponeCutoverFlagFile,
+            revertWindowMs: opts.revertWindow === undefined ? undefined : revertWindowMs(opts.revertWindow),
             reporter,
             state,
             hook: operation.hook,
@@ -126,6 +137,12 @@ export function migrateCommand(): Command {
       await engine.close().catch(() => {});
     }
   });
+}
+
+function revertWindowMs(text: string): number {
+  const ms = parseDuration(text, '--revert-window');
+  if (ms <= 0) throw new UserError('--revert-window must be longer than 0 (leave it out for no window)');
+  return ms;
 }
 
 function checkLines(plan: Plan, checks: CheckResult[]): string[] {
@@ -166,6 +183,7 @@ function printResult(r: MigrateResult, json: JsonReporter | null): void {
   const out = [...checkLines(r.plan, r.checks), ...path];
   const proofs = r.mappingProofs.map((p) => p.rows).join(' + ');
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
+  if (r.revert) out.push(revertLine(r.revert));
   out.push(...doneLines(r));
   process.stdout.write(out.join('\n') + '\n');
 }
@@ -179,12 +197,34 @@ function doneLines(r: MigrateResult): string[] {
     ];
   }
   if (!r.executed) return ['dry run: nothing was changed; add --execute to run the migration'];
+  const w = r.revertWindow;
+  const window = w ? [windowLine(w, r.plan)] : [];
   return [
     `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
       `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
       `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
-    `the original table is kept as ${r.plan.oldTable} unless --drop-old was given`,
+    ...(w?.outcome === 'reverted' ? [] : [`the original table is kept as ${r.plan.oldTable} unless --drop-old was given`]),
+    ...window,
   ];
+}
+
+function revertLine(v: RevertVerdict): string {
+  if (v.revertible) return `revert: the change can be reverted (the way back proven by the server on ${v.provenRows} sampled row(s))`;
+  return `revert: not revertible: ${v.reasons.join('; ')}`;
+}
+
+function windowLine(w: RevertWindowOutcome, plan: Plan): string {
+  const applied = `${w.changesApplied} change(s) to the new table followed back`;
+  switch (w.outcome) {
+    case 'reverted':
+      return `revert window: reverted, writers blocked ${w.lockedMs} ms; ${applied}; ${plan.table} has its old schema, the new table is kept as ${plan.table}__new`;
+    case 'completed':
+      return `revert window: completed by the operator; ${applied}`;
+    case 'aborted':
+      return `revert window: ended by an abort; ${applied}`;
+    case 'ended':
+      return `revert window: over at ${w.until}; ${applied}`;
+  }
 }
 
 /** The run's figures, for the JSON result line and the table's history. */
@@ -203,6 +243,8 @@ function figures(r: MigrateResult): Record<string, unknown> {
     keysCompared: r.keysCompared,
     keysComparedAtCutover: r.keysComparedAtCutover,
     durationMs: r.durationMs,
+    revert: r.revert,
+    revertWindow: r.revertWindow,
   };
 }
 

@@ -20,6 +20,17 @@ export interface Checkpoint {
   savedAt: string;
   /** Saved after the swap committed: a resumed run only cleans up, whatever of the cleanup was done. */
   cutOver?: boolean;
+  /**
+   * A run with a revert window: when the window ends, and once `shadowcut revert` was asked for
+   * (a revert interrupted before its swap committed is carried on by the resumed run). Saved with the
+   * forward run's checkpoint from the start, so a crash right after the swap still opens the window.
+   */
+  revertWindow?: RevertWindowState;
+}
+
+export interface RevertWindowState {
+  until: string;
+  reverting?: boolean;
 }
 
 /** Why a new run is refused where a dead one left its checkpoint, and the way out, on every engine. */

@@ -1,11 +1,13 @@
 import type { MappingProof } from './mapping-proof.js';
+import type { RevertVerdict } from './migrate/revert-verdict.js';
 import { silentReporter, type Reporter } from './reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
 import type { AlterPart } from './in-place/types.js';
 import type { CheckResult, Plan } from './types.js';
 
-export type HookEvent = 'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'before-backfill' | 'success' | 'failure';
+export type HookEvent =
+  'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'before-revert' | 'after-revert' | 'before-backfill' | 'success' | 'failure';
 
 /**
  * What a run does, fixed when it starts. The settings an operator can change while it runs (chunk
@@ -39,6 +41,11 @@ export interface MigrateConfig extends ThrottleOptions {
   forceCopy?: boolean;
   /** When this file appears, the run stops at the next safe point and removes its helper objects. */
   panicFlagFile?: string;
+  /**
+   * After the cut-over, the old table follows the new one this long (through triggers on the new
+   * table), so that `shadowcut revert` can swap them back without losing a write. Absent: no window.
+   */
+  revertWindowMs?: number;
 }
 
 /** How the caller watches and steers a run. */
@@ -131,10 +138,25 @@ export interface MigrateResult {
   checksumRounds: number;
   /** The server's proofs of the column mapping: before the copy, and at each verification. */
   mappingProofs: MappingProof[];
+  /** Whether the change could be reverted: judged for a dry run and for a run with a revert window; null otherwise. */
+  revert: RevertVerdict | null;
+  /** How a revert window ended; null without one. */
+  revertWindow: RevertWindowOutcome | null;
   /** Keys changed after the last checksum view, compared row by row (in views and under the cut-over lock). */
   keysCompared: number;
   /** Of those, the ones compared under the cut-over lock itself. */
   keysComparedAtCutover: number;
   durationMs: number;
   state: RunState;
+}
+
+export interface RevertWindowOutcome {
+  /** When the window was to end. */
+  until: string;
+  /** `reverted`: swapped back (`shadowcut revert`); `completed`: ended early (`shadowcut complete`); `ended`: its time ran out; `aborted`: stopped by the operator. */
+  outcome: 'reverted' | 'completed' | 'ended' | 'aborted';
+  /** Changes to the new table applied to the old one. */
+  changesApplied: number;
+  /** The revert's swap: writers blocked this long (0 when not reverted). */
+  lockedMs: number;
 }

@@ -27,7 +27,7 @@ export async function proveMapping(migration: Migration, anchors: (Key | null)[]
   const wrong = result.columns.find((c) => c.differing > 0 && !c.generatedByServer);
   if (wrong) {
     const e = wrong.example;
-    const example = e ? ` (key ${e.key}: the ALTER gives ${show(e.alter)}, the copy ${show(e.copy)})` : '';
+    const example = e ? ` (key ${e.key}: the ALTER gives ${showValue(e.alter)}, the copy ${showValue(e.copy)})` : '';
     throw new UserError(
       `the copy would not give what the ALTER gives for column ${wrong.name} in ${wrong.differing} of ${result.rows} sampled rows${example}; ` +
         'refusing rather than copying it wrong: nothing was changed (run the change as a blocking ALTER, and please report the ALTER)',
@@ -40,7 +40,8 @@ export async function proveMapping(migration: Migration, anchors: (Key | null)[]
   };
 }
 
-function show(value: string | null): string {
+/** A sampled value for a message: NULL, or quoted and cut short. */
+export function showValue(value: string | null): string {
   if (value === null) return 'NULL';
   return value.length > 40 ? `'${value.slice(0, 40)}...'` : `'${value}'`;
 }

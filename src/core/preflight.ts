@@ -3,6 +3,7 @@ import type { MigrateConfig } from './config.js';
 import { backoffMs, sleep } from './backoff.js';
 import { UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
+import { proveRevert, revertCheck, type RevertVerdict } from './migrate/revert-verdict.js';
 import type { Settings } from './run-state.js';
 import { throttleQueryValue } from './throttler.js';
 import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from './types.js';
@@ -29,6 +30,8 @@ export interface Preflight {
   checkpoint: Checkpoint | null;
   /** The server's proof of the mapping; a resumed run proved it when it started. */
   proof: MappingProof | null;
+  /** Whether the change could be reverted: for a dry run, and for a run with a revert window (which it refuses otherwise). */
+  revert: RevertVerdict | null;
   /** Open only for a run that executes; the caller closes them. */
   probes: Probes | null;
 }
@@ -39,14 +42,25 @@ export interface Preflight {
  */
 export async function preflight(engine: Engine, request: MigrationRequest, config: Readonly<MigrateConfig>, settings: Settings): Promise<Preflight> {
   const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
+  const windowAsked = config.revertWindowMs !== undefined;
+  if (checkpoint && windowAsked && !checkpoint.revertWindow) {
+    throw new UserError(`the interrupted run on ${request.table} had no revert window; resume it without --revert-window`);
+  }
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
-  const checks = await migration.checks({ resuming: checkpoint !== null });
+  // A revert window's way back was checked before its forward run cut over.
+  const checks = checkpoint?.plan.reverse ? [] : await migration.checks({ resuming: checkpoint !== null });
+  if (!checkpoint) checks.push(revertCheck(migration, windowAsked));
   if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
   const proof = checkpoint ? null : await provedAgainOnLostSessions(engine, () => proveMapping(migration, null));
+  // The dry run names a change whose values would not come back; a run with a window is refused for it.
+  const revert = checkpoint || (config.execute && !windowAsked) ? null : await provedAgainOnLostSessions(engine, () => proveRevert(migration, null));
+  if (revert && !revert.revertible && windowAsked) {
+    throw new UserError(`--revert-window: the change could not be reverted (${revert.reasons.join('; ')}); run without a revert window`);
+  }
 
   const probes = await checkedProbes((replicas) => migration.openProbes(replicas), config, settings);
-  return { migration, checks, checkpoint, proof, probes };
+  return { migration, checks, checkpoint, proof, revert, probes };
 }
 
 /** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */

@@ -35,7 +35,7 @@ export interface Status {
   alter: string;
   engine: string;
   phase: string;
-  state: 'running' | 'throttled' | 'paused' | 'postponed' | 'done' | 'failed';
+  state: 'running' | 'throttled' | 'paused' | 'postponed' | 'revert-window' | 'done' | 'failed';
   startedAt: string;
   rowsCopied: number;
   rowsEstimated: number;
@@ -58,6 +58,8 @@ export interface Status {
   throttledMs: Record<string, number>;
   cutoverAttempts: number;
   cutoverLockedMs: number | null;
+  /** The end of a revert window (`--revert-window`) while the old table follows the new one; null otherwise. */
+  revertWindowUntil: string | null;
   timeline: { event: string; at: string }[];
 }
 
@@ -67,6 +69,9 @@ export class RunState {
   /** Set by `shadowcut cutover` (or by removing the postpone flag file) to release a postponed cut-over. */
   cutoverRequested = false;
   abortReason: string | null = null;
+  /** In a revert window: `shadowcut revert` (swap the tables back) or `shadowcut complete` (end the window, keep the new table). */
+  revertRequested = false;
+  completeRequested = false;
 
   constructor(
     readonly settings: Settings,
@@ -94,6 +99,7 @@ export class RunState {
       throttledMs: {},
       cutoverAttempts: 0,
       cutoverLockedMs: null,
+      revertWindowUntil: null,
       timeline: [],
     };
   }

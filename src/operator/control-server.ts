@@ -7,12 +7,12 @@ import { UserError } from '../core/errors.js';
 import type { RunState, Settings, Status } from '../core/run-state.js';
 
 /**
- * The control endpoint of a running migration: `shadowcut status|pause|resume|cutover|abort|set`
+ * The control endpoint of a running migration: `shadowcut status|pause|resume|cutover|abort|set|revert|complete`
  * talk to it. One JSON object per line each way. It only flips fields of the RunState; the runner
  * obeys them at its next check, so a client can never reach into the middle of a phase.
  */
 export type ControlRequest = {
-  command: 'status' | 'pause' | 'resume' | 'cutover' | 'abort' | 'set';
+  command: 'status' | 'pause' | 'resume' | 'cutover' | 'abort' | 'set' | 'revert' | 'complete';
   name?: string;
   value?: string;
   reason?: string;
@@ -144,6 +144,15 @@ function answer(state: RunState, table: string, line: string): ControlAnswer {
     case 'cutover':
       state.cutoverRequested = true;
       break;
+    case 'revert':
+    case 'complete':
+      // Only once the old table follows the new one: before the cut-over there is nothing to go back to (abort instead).
+      if (state.status.state !== 'revert-window') {
+        return refuse(`${table} is not in a revert window (state: ${state.status.state}); only a run with --revert-window has one, after its cut-over`);
+      }
+      if (command === 'revert') state.revertRequested = true;
+      else state.completeRequested = true;
+      break;
     case 'abort':
       if (reason !== undefined && typeof reason !== 'string') return refuse('"reason" must be a string');
       // The first reason is the one the run reports; a repeated abort changes nothing.
@@ -158,7 +167,7 @@ function answer(state: RunState, table: string, line: string): ControlAnswer {
       }
       break;
     default:
-      return refuse(`unknown command ${JSON.stringify(command)} (status, pause, resume, cutover, abort, set)`);
+      return refuse(`unknown command ${JSON.stringify(command)} (status, pause, resume, cutover, abort, set, revert, complete)`);
   }
   return {
     ok: true,

@@ -16,6 +16,8 @@ export const HOOK_EVENTS: Record<HookEvent, string> = {
   'before-copy': 'the shadow table and the change stream are ready, the copy is about to start',
   'copy-complete': 'every row is copied and the shadow has caught up with the stream',
   'before-cutover': 'parity is proven, the tables are about to be swapped; exit non-zero to stop the run',
+  'before-revert': 'revert window: the tables are about to be swapped back; exit non-zero to stay on the new table (the window goes on)',
+  'after-revert': 'revert window: the tables are swapped back, the table has its old schema again',
   'before-backfill': 'backfill: the checkpoint is in place, the first batch is about to be updated; exit non-zero to stop first',
   success: 'the table has the new schema',
   failure: 'the run failed or was aborted; SHADOWCUT_ERROR says why',

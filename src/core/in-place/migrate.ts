@@ -39,6 +39,8 @@ export async function inPlace(
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
+    revert: null,
+    revertWindow: null,
     mappingProofs: [],
     keysCompared: 0,
     keysComparedAtCutover: 0,

@@ -1,4 +1,4 @@
-import { encodeCheckpoint, type Checkpoint } from '../checkpoint.js';
+import { encodeCheckpoint, type Checkpoint, type RevertWindowState } from '../checkpoint.js';
 import type { RunClaim } from '../claim.js';
 import type { RunContext } from './context.js';
 import type { Key, Position } from '../types.js';
@@ -17,6 +17,8 @@ export class Checkpointer {
   private last = 0;
   /** Set once the swap has committed. */
   cutOver = false;
+  /** Set for a run with a revert window. */
+  revertWindow: RevertWindowState | null = null;
 
   constructor(
     private readonly ctx: RunContext,
@@ -40,6 +42,7 @@ export class Checkpointer {
       startedAt: state.status.startedAt,
       savedAt: new Date().toISOString(),
       ...(this.cutOver ? { cutOver: true } : {}),
+      ...(this.revertWindow ? { revertWindow: this.revertWindow } : {}),
     };
     await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(encodeCheckpoint(checkpoint)));
   }

@@ -14,7 +14,7 @@ export class RunContext implements RetryContext {
     readonly state: RunState,
     readonly report: Reporter,
     readonly result: MigrateResult,
-    private readonly signal?: AbortSignal,
+    readonly signal?: AbortSignal,
   ) {}
 
   get plan(): Plan {

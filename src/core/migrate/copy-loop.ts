@@ -1,6 +1,5 @@
 import type { Applier } from './applier.js';
-import type { Checkpoint } from '../checkpoint.js';
-import type { Checkpointer } from './checkpointer.js';
+import type { Checkpointer, Resumable } from './checkpointer.js';
 import { ChunkSizer } from '../chunk-sizer.js';
 import type { RunContext } from './context.js';
 import { KeySample } from '../mapping-proof.js';
@@ -22,7 +21,7 @@ export class CopyLoop {
   constructor(
     private readonly ctx: RunContext,
     private readonly applier: Applier,
-    from: Checkpoint | null,
+    from: Resumable | null,
   ) {
     this.copiedUpTo = from?.copiedUpTo ?? null;
     this.done = from?.copyDone ?? false;

@@ -1,19 +1,17 @@
-import { Applier } from './applier.js';
 import type { Checkpoint } from '../checkpoint.js';
-import { Checkpointer } from './checkpointer.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
-import { CopyLoop } from './copy-loop.js';
 import { Cutover } from './cutover.js';
-import { UserError } from '../errors.js';
 import { proveMapping } from '../mapping-proof.js';
-import { Pacing, type Waiting } from '../pacing.js';
+import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from '../preflight.js';
-import { Progress } from '../progress.js';
 import { inPlace } from '../in-place/migrate.js';
-import { Throttler, watchPanicFlagFile } from '../throttler.js';
+import { installRetried } from './install-retried.js';
+import { requireRevertible } from './revert-verdict.js';
+import { RevertWindow } from './revert-window.js';
+import { watchPanicFlagFile } from '../throttler.js';
 import type { Engine, MigrationRequest, Probes } from '../types.js';
 import { checksumRounds } from './verify.js';
 
@@ -21,7 +19,7 @@ export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult
 
 /**
  * The phase order: checks -> setup -> copy (stream running) -> catch-up -> verify -> [postponed]
- * -> cutover -> cleanup. Each phase's work lives in its own module; this file only orders them.
+ * -> cutover -> cleanup [-> revert window]. Each phase's work lives in its own module; this file only orders them.
  */
 export async function migrate(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions> = {}): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
@@ -38,16 +36,21 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
   const { config, wiring, settings, makeState } = configure(options);
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
   const sorted = config.resume || config.forceCopy ? null : await engine.classifyAlter(request.table, request.alter);
-  if (sorted?.path === 'in-place') {
+  // A revert window needs the copy: the old table it keeps is what follows the new one back.
+  const window = config.revertWindowMs !== undefined;
+  if (sorted?.path === 'in-place' && !window) {
     return inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started);
   }
-  const { migration, checks, checkpoint, proof, probes } = await preflight(engine, request, config, settings);
+  const { migration, checks, checkpoint, proof, revert, probes } = await preflight(engine, request, config, settings);
   const plan = migration.plan;
   const result: MigrateResult = {
     plan,
     path: 'copy',
     parts: sorted?.parts ?? [],
-    pathReason: sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy'),
+    pathReason:
+      sorted?.path === 'in-place'
+        ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
+        : (sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
     inPlaceStatements: [],
     checks,
     executed: false,
@@ -58,6 +61,8 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     cutoverLockedMs: 0,
     checksumRounds: 0,
     mappingProofs: proof ? [proof] : [],
+    revert,
+    revertWindow: null,
     keysCompared: 0,
     keysComparedAtCutover: 0,
     durationMs: 0,
@@ -73,11 +78,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
 }
 
 class Run {
-  private readonly applier: Applier;
-  private readonly copy: CopyLoop;
-  private readonly checkpointer: Checkpointer;
-  private readonly progress: Progress;
-  private readonly pacing: Pacing;
+  private readonly parts: RunParts;
   private claimLost = false;
 
   constructor(
@@ -85,59 +86,50 @@ class Run {
     private readonly wiring: MigrateWiring,
     private readonly checkpoint: Checkpoint | null,
     private readonly probes: Probes,
-    claim: RunClaim,
+    private readonly claim: RunClaim,
   ) {
-    this.applier = new Applier(ctx, checkpoint?.position ?? null, () => this.progress.update());
-    this.copy = new CopyLoop(ctx, this.applier, checkpoint);
-    this.progress = new Progress(ctx, () => ({
-      done: ctx.result.rowsCopied,
-      estimated: ctx.plan.estimatedRows,
-      finished: this.copy.done,
-      changesApplied: ctx.result.changesApplied,
-      backlog: this.applier.backlog,
-    }));
-    this.checkpointer = new Checkpointer(ctx, claim, () => ({ copiedUpTo: this.copy.copiedUpTo, copyDone: this.copy.done, position: this.applier.applied! }));
-    // While held back or resting, the stream keeps being followed (applied when its buffer fills) and the checkpoint kept.
-    const waiting: Waiting = {
-      check: () => this.applier.checkStream(),
-      held: async () => {
-        await this.applier.applyIfFilling();
-        await this.checkpointer.save();
-      },
-      rest: (ms) => this.applier.waitApplying(ms),
-    };
-    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress);
+    this.parts = new RunParts(ctx, checkpoint, probes, claim);
   }
 
   async execute(): Promise<void> {
     const { migration, config, state, report } = this.ctx;
+    const { applier, checkpointer } = this.parts;
+    const windowMs = this.windowMs();
     let cutOver = false;
     state.mark('start');
     const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
     try {
-      await this.hook('startup');
-      if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
-        // The crash came after the swap committed: only cleanup is left.
-        cutOver = true;
-        report.info('the interrupted run had already cut over; cleaning up');
-      } else {
-        cutOver = await this.phases();
+      try {
+        await this.hook('startup');
+        if (this.checkpoint?.plan.reverse) {
+          cutOver = true; // a resumed revert window: the forward run's swap is long done
+        } else if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
+          // The crash came after the swap committed: only cleanup is left.
+          cutOver = true;
+          report.info('the interrupted run had already cut over; cleaning up');
+        } else {
+          // Saved with the run's first checkpoint: a crash right after the swap still opens the window.
+          if (windowMs !== null) checkpointer.revertWindow = { until: new Date(Date.now() + windowMs).toISOString() };
+          cutOver = await this.phases();
+        }
+      } catch (error) {
+        // Another run owns the objects now: leave them to it.
+        this.claimLost = error instanceof ClaimLostError;
+        state.status.state = 'failed';
+        state.mark('failed');
+        await this.hook('failure', error).catch(() => {});
+        throw error;
+      } finally {
+        await applier.stop();
+        if (!this.claimLost && !this.checkpoint?.plan.reverse) {
+          this.ctx.enter('cleanup');
+          await migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && windowMs !== null });
+        }
       }
-    } catch (error) {
-      // Another run owns the objects now: leave them to it.
-      this.claimLost = error instanceof ClaimLostError;
-      state.status.state = 'failed';
-      state.mark('failed');
-      await this.hook('failure', error).catch(() => {});
-      throw error;
+      if (cutOver && windowMs !== null) await this.followBack(windowMs);
     } finally {
       stopWatching();
-      await this.applier.stop();
       await this.probes.close().catch(() => {});
-      if (!this.claimLost) {
-        this.ctx.enter('cleanup');
-        await migration.cleanup({ dropOld: config.dropOld, cutOver });
-      }
       report.close();
     }
     state.status.state = 'done';
@@ -146,41 +138,60 @@ class Run {
     await this.hook('success');
   }
 
+  /** How long the old table follows the new one after the cut-over: the option, or the interrupted run's window. */
+  private windowMs(): number | null {
+    const saved = this.checkpoint?.revertWindow;
+    if (saved) return Math.max(0, Date.parse(saved.until) - Date.now());
+    return this.ctx.config.revertWindowMs ?? null;
+  }
+
+  /** The way back: a migration from the new table to the old one, followed until a revert, `complete` or the window's end. */
+  private async followBack(windowMs: number): Promise<void> {
+    const resumed = this.checkpoint?.plan.reverse ? this.checkpoint : null;
+    const reverse = resumed ? this.ctx.migration : await this.ctx.transient('reading the way back', () => this.ctx.migration.reversed());
+    const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.signal);
+    const until = this.checkpoint?.revertWindow?.until ?? new Date(Date.now() + windowMs).toISOString();
+    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { until, reverting: resumed?.revertWindow?.reverting }).run();
+  }
+
   private async phases(): Promise<boolean> {
-    const { migration, state, report, result } = this.ctx;
+    const { migration, state, report, result, config } = this.ctx;
+    const { applier, copy, checkpointer, progress, pacing } = this.parts;
     this.ctx.enter('setup');
     if (!this.checkpoint) await migration.createShadow();
     else await migration.resumeShadow?.();
-    await this.applier.open();
-    await this.checkpointer.save(true);
+    await applier.open();
+    await checkpointer.save(true);
 
-    if (!this.copy.done) {
+    if (!copy.done) {
       await this.hook('before-copy');
       this.ctx.enter('copy');
-      await this.copy.run(this.pacing, this.checkpointer, this.progress);
+      await copy.run(pacing, checkpointer, progress);
     }
     this.ctx.enter('catch-up');
     // Level first: a unique index built in afterCopy must not meet a value that only looks
     // duplicated because a change moving it is still unapplied.
-    await this.applier.catchUp();
-    await this.ctx.transient('index build', () => this.applier.uniqueSafe(() => migration.afterCopy()));
+    await applier.catchUp();
+    await this.ctx.transient('index build', () => applier.uniqueSafe(() => migration.afterCopy()));
     state.mark('copy done');
     await this.hook('copy-complete');
 
     await this.verify();
     if (await postponed(this.ctx)) {
       this.ctx.enter('postponed');
-      await waitForCutoverRequest(this.ctx, this.applier, this.checkpointer, this.progress);
+      await waitForCutoverRequest(this.ctx, applier, checkpointer, progress);
       await this.verify(); // parity is proven before every cut-over, however long the wait was
     }
+    if (checkpointer.revertWindow) await this.prepareWayBack();
 
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
-    const lockedMs = await new Cutover(this.ctx, this.applier, this.pacing, this.checkpointer, () => this.verify()).run();
+    const lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify()).run();
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
-    this.checkpointer.cutOver = true;
-    await this.checkpointer.save(true);
+    checkpointer.cutOver = true;
+    if (checkpointer.revertWindow) checkpointer.revertWindow = { until: new Date(Date.now() + config.revertWindowMs!).toISOString() };
+    await checkpointer.save(true);
     result.cutoverLockedMs = lockedMs;
     state.status.cutoverLockedMs = lockedMs;
     state.mark('cut-over');
@@ -188,26 +199,37 @@ class Run {
     return true;
   }
 
+  /**
+   * A revert window's way back, made before the swap: the reverse mapping proven again on rows the
+   * copy stepped over, then the new table's triggers that let the old one follow it from the swap's instant.
+   */
+  private async prepareWayBack(): Promise<void> {
+    const { migration, config, report, result } = this.ctx;
+    this.ctx.enter('revert capture');
+    result.revert = await this.ctx.transient('proving the way back', () => requireRevertible(migration, this.parts.copy.sample.anchors()));
+    report.info(`the way back proven by the server on ${result.revert.provenRows} sampled row(s)`);
+    await installRetried((lockTimeoutMs) => migration.installReverseCapture(lockTimeoutMs), 'the revert triggers', {
+      lockTimeoutMs: config.lockTimeoutMs,
+      attempts: config.cutoverAttempts,
+      warn: (message) => report.warn(message),
+    });
+  }
+
   /** The mapping proven again on rows the copy stepped over, then checksum rounds until the tables match. */
   private async verify(): Promise<void> {
     const { migration, state, report, result } = this.ctx;
+    const { applier, copy, checkpointer } = this.parts;
     this.ctx.enter('verify');
     // A session lost mid-proof (a failover, a killed connection) leaves nothing: the probes die with it.
-    const proof = await this.ctx.transient('proving the column mapping', () => proveMapping(migration, this.copy.sample.anchors()));
+    const proof = await this.ctx.transient('proving the column mapping', () => proveMapping(migration, copy.sample.anchors()));
     result.mappingProofs.push(proof);
     report.info(`column mapping proven by the server's own ALTER on ${proof.rows} sampled row(s)`, { mappingProof: proof });
-    result.checksumRounds = await checksumRounds(this.ctx, this.applier, (range) => this.copy.copyRange(range));
+    result.checksumRounds = await checksumRounds(this.ctx, applier, (range) => copy.copyRange(range));
     state.mark('verified');
-    await this.checkpointer.save(true);
+    await checkpointer.save(true);
   }
 
-  private async hook(event: HookEvent, error?: unknown): Promise<void> {
-    if (!this.wiring.hook) return;
-    try {
-      await this.wiring.hook(event, this.ctx.state, error);
-    } catch (failure) {
-      if (error !== undefined || event === 'success') return this.ctx.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
-      throw new UserError(`hook ${event} failed, stopping before the cut-over: ${(failure as Error).message}`);
-    }
+  private hook(event: HookEvent, error?: unknown): Promise<void> {
+    return runHook(this.ctx, this.wiring, event, error);
   }
 }

@@ -1,7 +1,7 @@
-import { backoffMs, sleep } from '../backoff.js';
 import { LockTimeoutError, UserError } from '../errors.js';
 import type { Key, Position, Session } from '../primitives.js';
 import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './change-source.js';
+import { installRetried } from './install-retried.js';
 
 /** Most log entries one poll delivers; the next poll waits until these are applied and removed. */
 const PAGE = 5000;
@@ -57,7 +57,7 @@ export class TriggerSource implements ChangeSource {
   async open(sink: ChangeSink, from: Position | undefined, options: OpenOptions): Promise<ChangeStream> {
     // A reopened or resumed stream continues the log it was reading; only a new run makes one.
     if (from) await this.log.verifyInstalled();
-    else await installRetried(this.log, options);
+    else await installRetried((lockTimeoutMs) => this.log.install(lockTimeoutMs), 'the capture triggers', options);
     const stream = new TriggerStream(this.log, sink, Number(from?.poll ?? 0));
     stream.run();
     return stream;
@@ -69,26 +69,6 @@ export class TriggerSource implements ChangeSource {
 
   comparePositions(a: Position, b: Position): number {
     return Number(a.poll) - Number(b.poll);
-  }
-}
-
-/** CREATE TRIGGER queues behind every open transaction on the table, and everything after queues behind it: short waits, retried. */
-async function installRetried(log: TriggerLog, options: OpenOptions): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await log.install(options.lockTimeoutMs);
-    } catch (error) {
-      if (!(error instanceof LockTimeoutError)) throw error;
-      if (attempt >= options.attempts) {
-        throw new UserError(
-          `creating the capture triggers failed ${attempt} times (${error.message}); those made are removed again: ` +
-            'raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy',
-        );
-      }
-      const wait = backoffMs(attempt - 1, 250);
-      options.warn(`creating the capture triggers: ${error.message}; retrying in ${wait} ms`);
-      await sleep(wait);
-    }
   }
 }
 

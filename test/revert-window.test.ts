@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { databases, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
+import { killDuringPhase } from './support/kill.js';
+import { background, runState, waitFor } from './support/run.js';
+import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A widening change plus a new column: lossless both ways. The mirror never takes it, so after a
+ * revert the table must equal it, every write made to the new table in the window included.
+ */
+const dialects = {
+  mysql: {
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, qty INT NOT NULL, label VARCHAR(20) COLLATE utf8mb4_bin, at DATETIME(6) NOT NULL, price DECIMAL(30,10)) ENGINE=InnoDB`,
+    alter: "ADD COLUMN note VARCHAR(100) NOT NULL DEFAULT 'none', MODIFY qty BIGINT NOT NULL, MODIFY label VARCHAR(40) COLLATE utf8mb4_bin",
+    narrowing: 'MODIFY price DECIMAL(30,2)',
+    at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
+    zone: '',
+    reverseTriggers: (t: string) =>
+      `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '${t}\\_\\_%'`,
+  },
+  postgres: {
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id int8 PRIMARY KEY, qty int NOT NULL, label varchar(20) COLLATE "C", at timestamptz NOT NULL, price numeric(30,10))`,
+    alter: "ADD COLUMN note text NOT NULL DEFAULT 'none', ALTER COLUMN qty TYPE bigint, ALTER COLUMN label TYPE varchar(40)",
+    narrowing: 'ALTER COLUMN price TYPE numeric(30,2)',
+    at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
+    zone: '+00',
+    reverseTriggers: (t: string) => `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '${t}\\_\\_%'`,
+  },
+};
+
+async function freshPair(db: Database, name: string, rows: number): Promise<void> {
+  const d = dialects[db.kind];
+  await db.drop(name, `${name}_mirror`);
+  for (const t of [name, `${name}_mirror`]) {
+    await db.query(d.create(t));
+    await db.query(`INSERT INTO ${t} SELECT g, g % 13, CONCAT('row ', g), ${d.at}, g * 1.0000000001 FROM (${db.series(rows)}) s`);
+  }
+}
+
+/** Inserts, updates (microseconds, 30-digit decimals, NULLs), deletes and key changes, in the old table's columns only. */
+function writes(db: Database, seed: number): (worker: number) => Statement {
+  const zone = dialects[db.kind].zone;
+  const p = (n: number) => db.param(n);
+  const ids = new OwnedIds(seed, 10_000_000);
+  return (w) => {
+    const r = Math.random();
+    if (r < 0.4 && ids.size(w)) {
+      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+      return {
+        sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)}, price = ${p(2)}, label = ${p(3)} WHERE id = ${p(4)}`,
+        values: [`2025-06-01 12:00:00.${micros}${zone}`, `12345678901234567890.${micros}0123`, r < 0.1 ? null : `w${micros}`, ids.pick(w)],
+      };
+    }
+    if (r < 0.65 || ids.size(w) < 100) {
+      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, NULL, '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
+    }
+    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
+    const from = ids.remove(w);
+    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
+  };
+}
+
+async function expectNoReverseCapture(db: Database, t: string): Promise<void> {
+  expect(await db.query(dialects[db.kind].reverseTriggers(t))).toEqual([]);
+  expect(await db.helpers(t)).not.toContain(`${t}__rlog`);
+}
+
+const servers = [...databases.map((d) => ({ ...d, capture: 'stream' as const })), ...plainDatabases.map((d) => ({ ...d, capture: 'trigger' as const }))];
+
+describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind, capture }) => {
+  const db = useDatabase(open, 'rw_back', 'rw_back_mirror', 'rw_done', 'rw_done_mirror', 'rw_narrow', 'rw_narrow_mirror');
+  const d = dialects[kind];
+
+  it('writes to the new table in the window follow back: after the revert the table equals a mirror that never took the ALTER', async () => {
+    await freshPair(db, 'rw_back', 3000);
+    const load = new MirrorWorkload(db, ['rw_back', 'rw_back_mirror'], writes(db, 3000));
+    const state = runState('rw_back', d.alter, kind);
+    load.start();
+    const run = background(migrateOn(db, 'rw_back', d.alter, { state, capture, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
+    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+    // The new table takes writes for a while before the way back is taken.
+    const at = state.status.changesApplied;
+    await waitFor('writes followed back', () => state.status.changesApplied > at + 100, run, 60_000);
+    state.revertRequested = true;
+    await waitFor('the revert', () => run.settled, null, 120_000);
+    const stats = await load.stop();
+    if (run.error) throw run.error;
+    expect(stats.errors).toEqual([]);
+    expect(await db.schema('rw_back')).toBe(await db.schema('rw_back_mirror'));
+    expect(await db.differences('rw_back', 'rw_back_mirror')).toEqual([]);
+    // The new table is kept beside it, and nothing else of the run.
+    expect(await db.helpers('rw_back')).toEqual(['rw_back__new']);
+    await expectNoReverseCapture(db, 'rw_back');
+  });
+
+  it('complete ends the window: the new schema stays, the old table is kept and no longer followed', async () => {
+    await freshPair(db, 'rw_done', 500);
+    const state = runState('rw_done', d.alter, kind);
+    const run = background(migrateOn(db, 'rw_done', d.alter, { state, capture, revertWindowMs: 600_000 }));
+    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+    await db.query(`UPDATE rw_done SET qty = 999 WHERE id = 1`);
+    await db.query(`UPDATE rw_done_mirror SET qty = 999 WHERE id = 1`);
+    await sleep(300);
+    state.completeRequested = true;
+    await waitFor('the end of the window', () => run.settled, null, 60_000);
+    if (run.error) throw run.error;
+    expect(await db.query('SELECT note FROM rw_done WHERE id = 1')).toEqual([['none']]);
+    expect(await db.helpers('rw_done')).toEqual(['rw_done__old']);
+    await expectNoReverseCapture(db, 'rw_done');
+    // Followed up to the end: the old table took the write made to the new one.
+    expect(await db.differences('rw_done__old', 'rw_done_mirror')).toEqual([]);
+  });
+
+  it('a change whose values would not come back is named in the dry run, and a revert window is refused for it', async () => {
+    await freshPair(db, 'rw_narrow', 200);
+    const dry = db.cli(['migrate', '--url', '$URL', '--table', 'rw_narrow', '--alter', d.narrowing, '--force-copy']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/revert: not revertible: column price does not come back/);
+    const refused = db.cli(['migrate', '--url', '$URL', '--table', 'rw_narrow', '--alter', d.narrowing, '--revert-window', '1h', '--execute']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/--revert-window: the change could not be reverted \(column price/);
+    expect(await db.helpers('rw_narrow')).toEqual([]);
+    expect(await db.differences('rw_narrow', 'rw_narrow_mirror')).toEqual([]);
+  });
+});
+
+describe.each(databases)('$name: a revert window killed and resumed', ({ open, kind }) => {
+  const db = useDatabase(open, 'rw_kill', 'rw_kill_mirror');
+  const d = dialects[kind];
+
+  it.each(['revert window', 'revert'])('SIGKILL in the %s phase, resumed, then reverted: the table equals the mirror', async (phase) => {
+    await freshPair(db, 'rw_kill', 3000);
+    const load = new MirrorWorkload(db, ['rw_kill', 'rw_kill_mirror'], writes(db, 3000));
+    load.start();
+    try {
+      const args = ['--url', db.url, '--table', 'rw_kill', '--alter', d.alter, '--revert-window', '10m', '--lock-timeout-ms', '2000'];
+      if (phase === 'revert') {
+        // Asked for the revert as soon as the window opens: the kill lands in the swap back.
+        const first = killAtRevert(db, args);
+        expect((await first).killed).toBe(true);
+      } else {
+        const first = await killDuringPhase(args, 'revert window', 1500);
+        expect(first.killed).toBe(true);
+      }
+      const resumed = db.cliAsync(['migrate', ...args.map((a) => (a === db.url ? '$URL' : a)), '--resume', '--execute']);
+      await waitFor('the resumed window', async () => windowOpen(db) || resumedDone(await Promise.race([resumed, sleep(0)])), null, 120_000);
+      await sleep(1000);
+      db.cli(['revert', '--table', 'rw_kill']);
+      const out = await resumed;
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stdout).toMatch(/revert window: reverted/);
+    } finally {
+      await load.stop();
+    }
+    expect(await db.schema('rw_kill')).toBe(await db.schema('rw_kill_mirror'));
+    expect(await db.differences('rw_kill', 'rw_kill_mirror')).toEqual([]);
+    expect(await db.helpers('rw_kill')).toEqual(['rw_kill__new']);
+  });
+});
+
+function resumedDone(value: unknown): boolean {
+  return value !== undefined;
+}
+
+/** Whether a run answers on the table's control socket in its revert window. */
+function windowOpen(db: Database): boolean {
+  const status = db.cli(['status', '--table', 'rw_kill', '--json']);
+  return status.code === 0 && (JSON.parse(status.stdout) as { status: { state: string } }).status.state === 'revert-window';
+}
+
+/** Runs the migration with a window, asks for the revert once the window is open, and kills it in the swap back. */
+async function killAtRevert(db: Database, args: string[]): Promise<{ killed: boolean }> {
+  const run = killDuringPhase(args, 'revert', 0);
+  await waitFor('the window to revert', () => windowOpen(db), null, 120_000);
+  db.cli(['revert', '--table', 'rw_kill']);
+  return run;
+}
