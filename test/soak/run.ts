@@ -5,7 +5,7 @@
  * equal a mirror that took the same writes in the same transactions and the native ALTER.
  *
  *   npm run test:soak -- [--engine mysql|postgres|all] [--runs N] [--rows N] [--rate N] [--servers normal|plain]
- *                        [--shape plain|fk-parent|partitioned]
+ *                        [--shape plain|fk-parent|partitioned] [--revert]
  *
  * `--shape fk-parent` (MySQL): the table is the parent of two children's foreign keys (one ON DELETE
  * CASCADE, one RESTRICT), the writers touch the children too, and the children are compared as well.
@@ -18,6 +18,11 @@
  * triggers are on the table during the copy (the stream on the normal servers), so a silent fallback
  * is caught. `--shape partitioned` (PostgreSQL): the table is range-partitioned with a default
  * partition, and writers move rows between partitions; each row must be in the mirror's partition.
+ *
+ * `--revert`: each run takes a revert window (the ALTER without its DROP COLUMN, which could not come
+ * back), lets the writers write to the new table for a moment once the window is open, and reverts;
+ * the mirror never takes the ALTER, and the table must equal it. The killed runs are killed in the
+ * way back instead: alternately in the window and in the revert's swap, then resumed and reverted.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,6 +42,7 @@ interface Args {
   rate: number;
   servers: 'normal' | 'plain';
   shape: Shape;
+  revert: boolean;
 }
 
 type Capture = 'stream' | 'trigger';
@@ -61,6 +67,7 @@ function parseArgs(argv: string[]): Args {
     rate: Number(value('rate', '200')),
     servers,
     shape,
+    revert: argv.includes('--revert'),
   };
 }
 
@@ -121,15 +128,15 @@ class Workload {
 }
 
 /**
- * Runs the CLI; with `killAfterMs`, SIGKILLs it that long after the copy starts; `onCopy` is called
- * when the copy starts. Resolves with the exit code and the last stderr lines.
+ * Runs the CLI; with `kill`, SIGKILLs it that long after it enters that phase; `onPhase` is called
+ * at each phase it enters. Resolves with the exit code and the last stderr lines.
  */
 function migrate(
   url: string,
   alter: string,
   extra: string[],
-  killAfterMs: number | null,
-  onCopy: () => void = () => {},
+  kill: { phase: string; afterMs: number } | null,
+  onPhase: (phase: string) => void = () => {},
 ): Promise<{ code: number | null; killed: boolean; stderr: string }> {
   const child = spawn(process.execPath, [CLI, 'migrate', '--force-copy', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -140,11 +147,11 @@ function migrate(
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       const event = JSON.parse(line) as { event?: string; phase?: string };
-      if (event.event !== 'phase' || event.phase !== 'copy') return;
-      onCopy();
-      if (killAfterMs !== null && !killed) {
+      if (event.event !== 'phase' || !event.phase) return;
+      onPhase(event.phase);
+      if (kill?.phase === event.phase && !killed) {
         killed = true;
-        setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+        setTimeout(() => child.kill('SIGKILL'), kill.afterMs);
       }
     } catch {
       // not JSON
@@ -179,19 +186,36 @@ interface Outcome {
   seconds: number;
 }
 
+/** Asks the run in its revert window to swap back, once the writers have written to the new table for a while. */
+function revertSoon(phase: string): void {
+  if (phase !== 'revert window') return;
+  setTimeout(() => spawn(process.execPath, [CLI, 'revert', '--table', TABLE], { stdio: 'ignore' }), 1500);
+}
+
+/** Where a killed run dies: in the copy, or with --revert in the way back (the window, or the revert's swap). */
+function killPoint(args: Args, run: number): { phase: string; afterMs: number } | null {
+  if (run % 2 === 0) return null;
+  if (!args.revert) return { phase: 'copy', afterMs: 50 + Math.floor(Math.random() * 750) };
+  return run % 4 === 1 ? { phase: 'revert window', afterMs: Math.floor(Math.random() * 2500) } : { phase: 'revert', afterMs: Math.floor(Math.random() * 200) };
+}
+
 async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promise<Outcome> {
   await db.seed(args.rows);
   let seen: Promise<Capture | null> | null = null;
   // Trigger capture creates its triggers before the copy and removes them at the cut-over.
-  const look = () =>
-    void (seen ??= db.triggers(TABLE).then(
+  const look = (phase: string) => {
+    if (phase !== 'copy') return;
+    seen ??= db.triggers(TABLE).then(
       (n) => (n > 0 ? 'trigger' : 'stream'),
       () => null,
-    ));
+    );
+  };
+  const alter = args.revert ? db.revertibleAlter : db.alter;
+  const window = args.revert ? ['--revert-window', '10m'] : [];
   const load = new Workload(db, args.rows, args.rate, args.shape);
   load.start();
   const began = Date.now();
-  const kill = run % 2 === 1;
+  const kill = killPoint(args, run);
   let note = '';
   let exit: number | null;
   let killed = false;
@@ -199,11 +223,15 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     await sleep(500);
     // Killed somewhere in the copy, the catch-up or the verification: a 100k-row run takes about a
     // second on PostgreSQL and a few on MariaDB, so the kill comes early enough to land in it.
-    const first = await migrate(url, db.alter, [], kill ? 50 + Math.floor(Math.random() * 750) : null, look);
+    const first = await migrate(url, alter, window, kill, (phase) => {
+      look(phase);
+      // A run killed in the window is killed before its revert; one killed in the revert must be asked for it.
+      if (args.revert && kill?.phase !== 'revert window') revertSoon(phase);
+    });
     exit = first.code;
     killed = first.killed && first.code === null;
     if (killed) {
-      const resumed = await migrate(url, db.alter, ['--resume'], null);
+      const resumed = await migrate(url, alter, ['--resume', ...window], null, args.revert ? revertSoon : () => {});
       exit = resumed.code;
       if (exit !== 0) note = failure(resumed.stderr);
     } else if (exit !== 0) note = failure(first.stderr);
@@ -214,7 +242,8 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
   const seconds = (Date.now() - began) / 1000;
   const captured = seen ? await (seen as Promise<Capture | null>) : null;
   if (exit !== 0) return { run, killed, captured, exit, differences: -1, note, seconds };
-  await db.alterMirror();
+  // Reverted: the table is back to the mirror's schema, with every write made to the new table meanwhile.
+  if (!args.revert) await db.alterMirror();
   const differences = await db.differences(TABLE, MIRROR);
   if (differences)
     note = `extra ids in the new table: ${(await db.extraIds(TABLE, MIRROR)).join(', ') || 'none'}; missing: ${(await db.extraIds(MIRROR, TABLE)).join(', ') || 'none'}`;

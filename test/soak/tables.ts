@@ -12,6 +12,8 @@ export interface SoakDb {
   readonly kind: 'mysql' | 'postgres';
   readonly shape: Shape;
   readonly alter: string;
+  /** The ALTER without its DROP COLUMN: lossless both ways, for the revert window's runs. */
+  readonly revertibleAlter: string;
   /** Drops and creates TABLE and MIRROR with `rows` identical rows. */
   seed(rows: number): Promise<void>;
   /** One writer connection: `run` executes statements (with `{t}` for the table) on both tables in one transaction. */
@@ -74,7 +76,7 @@ export function transaction(nextId: () => number, maxId: () => number, random: (
 }
 
 /** A table and a migration's helper tables of it: shadow, old, checkpoint, heartbeat, and trigger capture's log. */
-const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`];
+const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`, `${t}__rlog`];
 /** The children of the fk-parent shape. */
 const children = (t: string) => [`${t}_cc`, `${t}_cr`];
 
@@ -89,6 +91,7 @@ export function mysqlSoak(url: string, shape: Shape = 'plain'): SoakDb {
     kind: 'mysql',
     shape,
     alter: 'MODIFY k BIGINT NOT NULL, ADD COLUMN extra INT DEFAULT 7, DROP COLUMN legacy',
+    revertibleAlter: 'MODIFY k BIGINT NOT NULL, ADD COLUMN extra INT DEFAULT 7',
     async seed(rows) {
       await this.drop(TABLE, MIRROR);
       for (const t of [TABLE, MIRROR]) {
@@ -178,6 +181,7 @@ export function postgresSoak(url: string, shape: Shape = 'plain'): SoakDb {
     kind: 'postgres',
     shape,
     alter: 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int DEFAULT 7, DROP COLUMN legacy',
+    revertibleAlter: 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int DEFAULT 7',
     async seed(rows) {
       await this.drop(TABLE, MIRROR);
       for (const t of [TABLE, MIRROR]) {
