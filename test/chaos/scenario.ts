@@ -21,8 +21,11 @@ export const MIRROR = `chaos_m${process.pid}`;
 
 export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
 
-/** How migrate is run: its default path (in place where the server can), or `--force-copy`. */
-export type PathMode = 'default' | 'copy' | 'backfill';
+/**
+ * How migrate is run: its default path (in place where the server can), `--force-copy`, or the copy
+ * with a revert window that is then taken (`revert`: the mirror never takes the ALTER).
+ */
+export type PathMode = 'default' | 'copy' | 'backfill' | 'revert';
 
 /** What the tester passes as --lock-timeout-ms. */
 export const LOCK_TIMEOUT_MS = 1000;
@@ -132,9 +135,10 @@ export async function runSeed(
   await load.start(root.fork(5));
   const watch = new Reader(db, TABLE);
   await watch.start();
+  const reverting = mode === 'revert';
   const args = [
     'migrate',
-    ...(mode === 'copy' ? ['--force-copy'] : []),
+    ...(mode === 'copy' || reverting ? ['--force-copy'] : []),
     ...(capture.flag ? ['--capture', capture.flag] : []),
     '--url',
     db.url,
@@ -144,7 +148,8 @@ export async function runSeed(
     alter,
     '--execute',
     '--json',
-    '--drop-old',
+    // A revert keeps the new table as <table>__new; a window cannot drop the old table it follows.
+    ...(reverting ? ['--revert-window', '10m'] : ['--drop-old']),
     '--chunk-time-ms',
     '30',
     '--max-rows-per-sec',
@@ -164,8 +169,17 @@ export async function runSeed(
       if (phase === 'in-place') took = 'in-place';
       if (phase === 'setup' || phase === 'copy') took = 'copy';
     };
+    // The way back: the revert asked for once the window is open (the kill, if drawn, lands in the window instead).
+    const revertAt = faults.int(0, 1500);
+    const askRevert = (phase: string) => {
+      if (reverting && phase === 'revert window') timers.push(setTimeout(() => pending.push(revertRun(cli)), revertAt));
+    };
     first = await cliRun(cli, args, (phase, pid) => {
       taken(phase);
+      if (reverting && phase === 'revert window') {
+        if (plan.kill === null) askRevert(phase);
+        return plan.kill;
+      }
       if (phase !== 'copy') return null;
       seen ??= db.triggers(TABLE).then(
         (found) => (found.length ? 'trigger' : 'stream'),
@@ -192,12 +206,12 @@ export async function runSeed(
           }, plan.pauseReplica),
         );
       }
-      return plan.kill;
+      return reverting ? null : plan.kill;
     });
     last = first;
     if (first.killed) {
-      applied.push(`SIGKILL ${plan.kill} ms into the copy, then --resume`);
-      last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), null));
+      applied.push(`SIGKILL ${plan.kill} ms into the ${reverting ? 'revert window' : 'copy'}, then --resume`);
+      last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), askRevert(phase), null));
       // Killed after its cleanup removed the checkpoint: the migration was complete, as the oracle will tell.
       if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };
     }
@@ -220,9 +234,12 @@ export async function runSeed(
   const blocked = readerBlocked(db.kind, took, reader, last.parts);
 
   if (last.code === 0) {
-    const native = await nativeAlter(db, alter);
+    // Reverted: the table is the original again, with every write; the mirror never took the ALTER.
+    const native = reverting ? null : await nativeAlter(db, alter);
     if (native !== null) return outcome('FAIL', `shadowcut migrated, but the server's own ALTER fails: ${native}`, applied);
-    const left = await db.leftovers(TABLE);
+    if (reverting && revertOutcome(last.stdout) !== 'reverted')
+      return outcome('FAIL', `the run ended without reverting (${revertOutcome(last.stdout)})`, applied);
+    const left = (await db.leftovers(TABLE)).filter((t) => !reverting || t !== `${TABLE}__new`);
     if (left.length) return outcome('FAIL', `left behind: ${left.join(', ')}`, applied);
     const [ours, theirs] = [await db.definition(TABLE), await db.definition(MIRROR)];
     if (ours !== theirs) return outcome('FAIL', `definitions differ: ${firstDifference(ours, theirs)}`, applied);
@@ -234,7 +251,7 @@ export async function runSeed(
     const parent = table.children ? ', a foreign key parent (its children written too)' : '';
     return outcome(
       'pass',
-      `${took ?? 'no path'}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`,
+      `${took ?? 'no path'}${reverting ? ' and reverted' : ''}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`,
       applied,
     );
   }
@@ -300,6 +317,8 @@ export interface Exit {
   code: number | null;
   killed: boolean;
   stderr: string;
+  /** The JSON result line, for the revert window's outcome. */
+  stdout: string;
   /** Each part's class and clause, from the JSON result line (a run that stopped has none). */
   parts: { class: string; clause: string }[];
 }
@@ -321,6 +340,7 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let killed = false;
   let stderr = '';
+  let stdout = '';
   let parts: Exit['parts'] = [];
   const logDir = process.env.CHAOS_LOG_DIR;
   child.stderr.on('data', (d: Buffer) => {
@@ -336,6 +356,7 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
       return;
     }
     if (event.event === 'result' && event.parts) parts = event.parts;
+    if (event.event === 'result') stdout = line;
     if (event.event !== 'phase' || !event.phase) return;
     const delay = onPhase(event.phase, child.pid!);
     if (delay !== null && !killed) {
@@ -351,9 +372,23 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
   return new Promise((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timeout);
-      resolve({ code: killed ? null : code, killed, stderr, parts });
+      resolve({ code: killed ? null : code, killed, stderr, stdout, parts });
     }),
   );
+}
+
+/** How the run's revert window ended, from its JSON result line. */
+function revertOutcome(resultLine: string): string {
+  try {
+    return (JSON.parse(resultLine) as { revertWindow?: { outcome: string } | null }).revertWindow?.outcome ?? 'no window';
+  } catch {
+    return 'no result line';
+  }
+}
+
+/** `shadowcut revert` for the tester's table; its refusal (no window yet, or the run is gone) is the run's to show. */
+function revertRun(cli: string): Promise<void> {
+  return new Promise((resolve) => spawn(process.execPath, [cli, 'revert', '--table', TABLE], { stdio: 'ignore' }).on('exit', () => resolve()));
 }
 
 async function nativeAlter(db: ChaosDb, alter: string): Promise<string | null> {
