@@ -21,15 +21,18 @@ export interface Checkpoint {
   /** Saved after the swap committed: a resumed run only cleans up, whatever of the cleanup was done. */
   cutOver?: boolean;
   /**
-   * A run with a revert window: when the window ends, and once `shadowcut revert` was asked for
-   * (a revert interrupted before its swap committed is carried on by the resumed run). Saved with the
-   * forward run's checkpoint from the start, so a crash right after the swap still opens the window.
+   * A run with a revert window. Saved with the forward run's checkpoint from the start, so a crash
+   * right after the swap still opens the window.
    */
   revertWindow?: RevertWindowState;
 }
 
 export interface RevertWindowState {
-  until: string;
+  /** How long the window is (`--revert-window`). */
+  lengthMs: number;
+  /** When it ends: set at the cut-over (a resumed run's window ends when the first run's would have). */
+  until?: string;
+  /** `shadowcut revert` was asked for: a revert interrupted before its swap committed is carried on by the resumed run. */
   reverting?: boolean;
 }
 

@@ -30,7 +30,7 @@ export class RevertWindow {
     private readonly resumed: Checkpoint | null,
     probes: Probes,
     claim: RunClaim,
-    private readonly window: RevertWindowState,
+    private readonly window: RevertWindowState & { until: string },
   ) {
     this.parts = new RunParts(ctx, resumed ?? FROM_THE_SWAP, probes, claim);
     this.parts.checkpointer.revertWindow = window;
@@ -71,6 +71,7 @@ export class RevertWindow {
     const { migration, state, report, plan } = this.ctx;
     const { applier, checkpointer } = this.parts;
     state.status.state = 'revert-window';
+    state.status.capture = 'trigger'; // the way back always follows by triggers
     state.status.revertWindowUntil = this.window.until;
     this.ctx.enter('revert window');
     if (this.resumed && (this.resumed.cutOver || (await migration.swapped()))) {
@@ -119,26 +120,34 @@ export class RevertWindow {
     }
   }
 
-  /** The swap back; false when the before-revert hook said no (the window goes on). */
+  /**
+   * The swap back; false when it did not happen and the window goes on: the before-revert hook said
+   * no, or the swap gave up (its lock not had in its attempts, rows that would not compare equal).
+   */
   private async revert(): Promise<boolean> {
     const { state, report, plan } = this.ctx;
     const { applier, checkpointer, pacing } = this.parts;
     state.revertRequested = false;
+    let lockedMs: number;
     try {
       await runHook(this.ctx, this.wiring, 'before-revert');
+      // A crash from here on is resumed as the revert, not as the window.
+      checkpointer.revertWindow = { ...this.window, reverting: true };
+      await checkpointer.save(true);
+      state.status.state = 'running';
+      this.ctx.enter('revert');
+      lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, async () => {
+        await this.reverify();
+        this.ctx.enter('revert');
+      }).run();
     } catch (error) {
-      report.warn(`${(error as Error).message}; the revert window goes on`);
+      if (!(error instanceof UserError) || error instanceof AbortedError) throw error;
+      report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);
+      checkpointer.revertWindow = this.window;
+      await checkpointer.save(true);
+      this.ctx.enter('revert window');
       return false;
     }
-    // A crash from here on is resumed as the revert, not as the window.
-    checkpointer.revertWindow = { ...this.window, reverting: true };
-    await checkpointer.save(true);
-    state.status.state = 'running';
-    this.ctx.enter('revert');
-    const lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, async () => {
-      await this.reverify();
-      this.ctx.enter('revert');
-    }).run();
     checkpointer.cutOver = true;
     await checkpointer.save(true);
     this.outcome.outcome = 'reverted';

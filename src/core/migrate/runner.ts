@@ -1,4 +1,4 @@
-import type { Checkpoint } from '../checkpoint.js';
+import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
@@ -94,7 +94,7 @@ class Run {
   async execute(): Promise<void> {
     const { migration, config, state, report } = this.ctx;
     const { applier, checkpointer } = this.parts;
-    const windowMs = this.windowMs();
+    const window = this.checkpoint?.revertWindow ?? (config.revertWindowMs === undefined ? null : { lengthMs: config.revertWindowMs });
     let cutOver = false;
     state.mark('start');
     const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
@@ -109,7 +109,7 @@ class Run {
           report.info('the interrupted run had already cut over; cleaning up');
         } else {
           // Saved with the run's first checkpoint: a crash right after the swap still opens the window.
-          if (windowMs !== null) checkpointer.revertWindow = { until: new Date(Date.now() + windowMs).toISOString() };
+          checkpointer.revertWindow = window;
           cutOver = await this.phases();
         }
       } catch (error) {
@@ -123,10 +123,10 @@ class Run {
         await applier.stop();
         if (!this.claimLost && !this.checkpoint?.plan.reverse) {
           this.ctx.enter('cleanup');
-          await migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && windowMs !== null });
+          await migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && window !== null });
         }
       }
-      if (cutOver && windowMs !== null) await this.followBack(windowMs);
+      if (cutOver && window) await this.followBack({ ...window, ...checkpointer.revertWindow });
     } finally {
       stopWatching();
       await this.probes.close().catch(() => {});
@@ -138,24 +138,18 @@ class Run {
     await this.hook('success');
   }
 
-  /** How long the old table follows the new one after the cut-over: the option, or the interrupted run's window. */
-  private windowMs(): number | null {
-    const saved = this.checkpoint?.revertWindow;
-    if (saved) return Math.max(0, Date.parse(saved.until) - Date.now());
-    return this.ctx.config.revertWindowMs ?? null;
-  }
-
   /** The way back: a migration from the new table to the old one, followed until a revert, `complete` or the window's end. */
-  private async followBack(windowMs: number): Promise<void> {
+  private async followBack(window: RevertWindowState): Promise<void> {
     const resumed = this.checkpoint?.plan.reverse ? this.checkpoint : null;
     const reverse = resumed ? this.ctx.migration : await this.ctx.transient('reading the way back', () => this.ctx.migration.reversed());
     const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.signal);
-    const until = this.checkpoint?.revertWindow?.until ?? new Date(Date.now() + windowMs).toISOString();
-    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { until, reverting: resumed?.revertWindow?.reverting }).run();
+    // A crash between the swap and the checkpoint that dates the window: it starts now.
+    const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
+    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }).run();
   }
 
   private async phases(): Promise<boolean> {
-    const { migration, state, report, result, config } = this.ctx;
+    const { migration, state, report, result } = this.ctx;
     const { applier, copy, checkpointer, progress, pacing } = this.parts;
     this.ctx.enter('setup');
     if (!this.checkpoint) await migration.createShadow();
@@ -190,7 +184,8 @@ class Run {
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
     checkpointer.cutOver = true;
-    if (checkpointer.revertWindow) checkpointer.revertWindow = { until: new Date(Date.now() + config.revertWindowMs!).toISOString() };
+    const window = checkpointer.revertWindow;
+    if (window) checkpointer.revertWindow = { ...window, until: new Date(Date.now() + window.lengthMs).toISOString() };
     await checkpointer.save(true);
     result.cutoverLockedMs = lockedMs;
     state.status.cutoverLockedMs = lockedMs;
