@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
-import type { CatchUp, ChangeStream, Engine, Key, Migration } from '../src/core/types.js';
+import type { Engine, Key } from '../src/core/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { runCli } from './support/mysql.js';
 import { Recorder } from './support/pg.js';
-import { waitFor } from './support/run.js';
+import { catchUpFrom, differingRanges, noSetup, waitFor } from './support/run.js';
 
 const url = () => {
   const value = process.env.SHADOWCUT_PG_URL;
@@ -42,22 +42,6 @@ async function reset(...tables: string[]) {
 }
 
 const prepare = (table: string, alter: string) => engine.prepare({ url: url(), table, alter });
-/** What the runner passes when it opens a source; the logical stream needs none of it. */
-const noSetup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
-
-/** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed the stream's head. */
-function catchUpFrom(migration: Migration, stream: ChangeStream, buffer: ChangeBuffer): CatchUp {
-  return async (session) => {
-    const target = await stream.head(session);
-    for (;;) {
-      const batch = buffer.take(500);
-      if (batch.keys.length) await migration.applyKeys(batch.keys, session);
-      if (buffer.size === 0 && buffer.seen && migration.changes.comparePositions(buffer.seen, target) >= 0) return;
-      await buffer.waitForChange(50);
-    }
-  };
-}
-
 describe('refusals: one clear message, nothing left behind', () => {
   beforeAll(async () => {
     await reset('pe_part', 'pe_unlogged', 'pe_nokey', 'pe_ok');
@@ -208,22 +192,7 @@ describe('copy, apply and checksum', () => {
       }
       await migration.afterCopy();
       const catchUp = catchUpFrom(migration, stream, buffer);
-      const compare = async () => {
-        const view = await migration.consistentView(catchUp, 1000);
-        const differing: string[] = [];
-        try {
-          let from: Key | null = null;
-          for (;;) {
-            const upTo = await view.nextBoundary(from, 1000);
-            const [a, b] = await view.checksum({ after: from, upTo });
-            if (a.rows !== b.rows || a.digest !== b.digest) differing.push(String(upTo));
-            if (upTo === null) return differing;
-            from = upTo;
-          }
-        } finally {
-          await view.close();
-        }
-      };
+      const compare = async () => differingRanges(await migration.consistentView(catchUp, 1000), 1000);
       expect(await compare()).toEqual([]);
       const { rows } = await db.query(`SELECT (SELECT count(*) FROM pe_copy)::int AS a, (SELECT count(*) FROM pe_copy__new)::int AS b`);
       expect(rows[0].a).toBe(rows[0].b);

@@ -1,4 +1,6 @@
+import type { ChangeBuffer } from '../../src/core/migrate/change-buffer.js';
 import { RunState, type Settings } from '../../src/core/run-state.js';
+import type { CatchUp, ChangeStream, ConsistentView, Key, Migration } from '../../src/core/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,4 +35,36 @@ export function runState(table: string, alter: string, engine: 'mysql' | 'postgr
     { chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, ...settings },
     { table, alter, engine },
   );
+}
+
+/** What the runner passes when it opens a source; the logical stream needs none of it. */
+export const noSetup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
+
+/** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed the stream's head. */
+export function catchUpFrom(migration: Migration, stream: ChangeStream, buffer: ChangeBuffer): CatchUp {
+  return async (session) => {
+    const target = await stream.head(session);
+    for (;;) {
+      const batch = buffer.take(500);
+      if (batch.keys.length) await migration.applyKeys(batch.keys, session);
+      if (buffer.size === 0 && buffer.seen && migration.changes.comparePositions(buffer.seen, target) >= 0) return;
+      await buffer.waitForChange(50);
+    }
+  };
+}
+
+/** The ranges of `rows` rows whose checksums differ, over the whole table; closes the view. */
+export async function differingRanges(view: ConsistentView, rows: number): Promise<string[]> {
+  const differing: string[] = [];
+  try {
+    for (let from: Key | null = null; ;) {
+      const upTo = await view.nextBoundary(from, rows);
+      const [a, b] = await view.checksum({ after: from, upTo });
+      if (a.rows !== b.rows || a.digest !== b.digest) differing.push(String(upTo));
+      if (upTo === null) return differing;
+      from = upTo;
+    }
+  } finally {
+    await view.close();
+  }
 }

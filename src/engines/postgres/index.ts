@@ -94,12 +94,16 @@ class PostgresEngine implements Engine, PgServer {
     return readState(this.pool, schema, helperNames(schema, name).state);
   }
 
-  /** The old table only when asked: after a successful run it is the rollback copy. */
+  /**
+   * The old table only when asked: after a successful run it is the rollback copy. A revert window's
+   * `__new` (the new table after a revert) is the user's data: never.
+   */
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const { schema, name } = parseTableName(table);
     const names = helperNames(schema, name);
     const dropped: string[] = [];
-    const tables = options.dropOld ? [names.shadow, names.state, names.heartbeat, names.old] : [names.shadow, names.state, names.heartbeat];
+    const shadow = (await this.revertedTable(schema, name)) ? [] : [names.shadow];
+    const tables = [...shadow, names.state, names.heartbeat, ...(options.dropOld ? [names.old] : [])];
     for (const t of tables) {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
@@ -111,27 +115,49 @@ class PostgresEngine implements Engine, PgServer {
     const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
     if (slots.length) dropped.push(`replication slot ${names.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
     if (pubs.length) dropped.push(`publication ${names.publication}`);
-    const capture = new PgTriggerLog(this.pool, schema, name, []);
-    const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
-    const onTable = (t: { table: string }) => (t.table === name ? '' : ` on ${schema}.${t.table}`);
-    dropped.push(...triggers.map((t) => `${schema}.${t.name}${onTable(t)} (capture trigger)`));
-    // Only a log of the migrating role's is dropped (another role's is refused, never removed).
-    const { rows: logs } = await this.pool.query(
-      'SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)',
-      [qualified(schema, names.log)],
-    );
-    if (logs.length) dropped.push(`${schema}.${names.log}`);
-    const { rows: fns } = await this.pool.query(
-      `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-      [names.captureFunction, schema],
-    );
-    if (fns.length) dropped.push(`${schema}.${names.captureFunction}() (capture function)`);
+    // The run's own capture, and a revert window's: on the new table, or still on the shadow when the run died before its swap.
+    const captures = [
+      new PgTriggerLog(this.pool, schema, name, []),
+      new PgTriggerLog(this.pool, schema, name, [], names.reverseCapture),
+      new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture),
+    ];
+    for (const capture of captures) {
+      const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
+      const onTable = (t: { table: string }) => (t.table === name ? '' : ` on ${schema}.${t.table}`);
+      dropped.push(...triggers.map((t) => `${schema}.${t.name}${onTable(t)} (capture trigger)`));
+    }
+    for (const capture of [names, names.reverseCapture]) {
+      // Only a log of the migrating role's is dropped (another role's is refused, never removed).
+      const { rows: logs } = await this.pool.query(
+        'SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)',
+        [qualified(schema, capture.log)],
+      );
+      if (logs.length) dropped.push(`${schema}.${capture.log}`);
+      const { rows: fns } = await this.pool.query(
+        `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+        [capture.captureFunction, schema],
+      );
+      if (fns.length) dropped.push(`${schema}.${capture.captureFunction}() (capture function)`);
+    }
     if (options.dryRun) return dropped;
     // The triggers first: until they are gone every write to the table goes through them.
-    await capture.uninstall();
+    for (const capture of captures) await capture.uninstall();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;
+  }
+
+  /**
+   * After a revert, `__new` is the new table, the user's data, not a dead run's shadow. Until the
+   * window's cleanup ends, its log is there and its triggers are on neither table (a shadow keeps
+   * them from their install until its swap).
+   */
+  private async revertedTable(schema: string, name: string): Promise<boolean> {
+    const names = helperNames(schema, name);
+    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.reverseCapture.log)]);
+    if (rows[0].e !== 't') return false;
+    const onShadow = await new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture).ourTriggers(this.pool);
+    return onShadow.length === 0;
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

@@ -26,7 +26,7 @@ import { errorCode, helperNames, inTransaction, PgSession, qualified } from './s
 import { Copier } from './copy/copy.js';
 import { cutover } from './cutover/cutover.js';
 import { inspectTable } from './schema/inspect.js';
-import { compareWithAlter } from './copy/mapping-proof.js';
+import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
 import { shadowTreeOf, type PgDetail } from './schema/plan.js';
 import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './server/probes.js';
@@ -34,7 +34,8 @@ import { buildShadow } from './schema/shadow.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
-import { PgTriggerLog } from './capture/trigger/log.js';
+import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
+import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import type { ChangeSource } from '../../core/migrate/change-source.js';
 import type { PgTarget } from './server/target.js';
@@ -64,8 +65,12 @@ export class PostgresMigration implements Migration {
   ) {
     this.d = plan.detail;
     this.copier = new Copier(this.d, server.pool);
-    // A plan saved before trigger capture existed has no `capture`: it ran on the stream.
-    if (plan.capture?.kind === 'trigger') {
+    // A plan saved before trigger capture existed has no `capture`: it ran on the stream. The way
+    // back's is the revert window's capture, installed on the shadow before the swap.
+    if (plan.reverse) {
+      this.triggerLog = new PgTriggerLog(server.pool, this.d.schema, this.d.name, this.d.originalKey, this.reverseNames);
+      this.changes = new TriggerSource(this.triggerLog);
+    } else if (plan.capture?.kind === 'trigger') {
       this.triggerLog = new PgTriggerLog(server.pool, this.d.schema, this.d.name, this.d.originalKey);
       this.changes = new TriggerSource(this.triggerLog);
     } else {
@@ -76,6 +81,15 @@ export class PostgresMigration implements Migration {
 
   private get pool(): pg.Pool {
     return this.server.pool;
+  }
+
+  private get reverseNames(): CaptureNames {
+    return helperNames(this.d.schema, this.d.name).reverseCapture;
+  }
+
+  /** A forward run's revert window capture, on `table`: the shadow before the swap, the table after it. */
+  private reverseCapture(table: string): PgTriggerLog {
+    return new PgTriggerLog(this.pool, this.d.schema, table, this.d.shadowKey, this.reverseNames);
   }
 
   async checks(options: { resuming: boolean }): Promise<CheckResult[]> {
@@ -159,13 +173,25 @@ export class PostgresMigration implements Migration {
     return cutover(this.pool, this.copier, options, this.triggerLog);
   }
 
-  async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+  /**
+   * The way back's never drops a table: its shadow is the old table, its `old` the new one (`dropOld`
+   * is ignored), and without `cutOver` it leaves triggers, log and checkpoint for `--resume`. A
+   * forward run's revert window capture stays when the window follows (`keepCheckpoint`), and goes
+   * otherwise: with the shadow's drop but for its log and function, or from the new table.
+   */
+  async cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void> {
     await this.server.stopStreams();
     const d = this.d;
+    if (this.plan.reverse && !options.cutOver) return;
     await this.changes.cleanup();
-    await cleanup(this.pool, d, options);
+    if (!this.plan.reverse) {
+      await cleanup(this.pool, d, options);
+      if (!options.cutOver) await this.reverseCapture(d.shadow).uninstall();
+      else if (!options.keepCheckpoint) await this.reverseCapture(d.name).uninstall();
+    }
     const names = helperNames(d.schema, d.name);
-    for (const t of [names.heartbeat, names.state]) await dropOwnHelper(this.pool, d.schema, t);
+    await dropOwnHelper(this.pool, d.schema, names.heartbeat);
+    if (!options.keepCheckpoint) await dropOwnHelper(this.pool, d.schema, names.state);
     this.checkpointTable = false;
   }
 
@@ -191,5 +217,26 @@ export class PostgresMigration implements Migration {
 
   openProbes(replicas: string[]): Promise<Probes> {
     return openPostgresProbes(this.pool, this.d, replicas);
+  }
+
+  revertRefusals(): string[] {
+    if (this.plan.reverse) return ['this is the way back of a revert window, which has none of its own'];
+    return reverseRefusals(this.d);
+  }
+
+  async proveReverse(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+    const d = this.d;
+    return proveReverse(this.pool, await inspectTable(this.pool, d.schema, d.name), d, this.plan.alter, anchors, rows);
+  }
+
+  /** On the shadow, keyed by its key; the triggers go with it at the swap (they follow the relation, not its name). */
+  async installReverseCapture(lockTimeoutMs: number): Promise<void> {
+    const capture = this.reverseCapture(this.d.shadow);
+    if (!(await capture.isInstalled())) await capture.install(lockTimeoutMs);
+  }
+
+  async reversed(): Promise<Migration> {
+    if (this.plan.reverse) throw new Error('the way back has no way back of its own');
+    return new PostgresMigration(this.server, await buildReversePlan(this.pool, this.plan), null);
   }
 }

@@ -12,21 +12,35 @@ export const leftovers: Check<PgCheckContext> = {
   name: 'leftovers',
   async run({ pool, table: t, detail: d, resuming }) {
     if (resuming) return verdict('no leftovers', true, "resuming: the interrupted run's shadow, slot and publication are reused", '');
-    const { state, log } = helperNames(t.schema, t.name);
+    const { state, log, reverseCapture } = helperNames(t.schema, t.name);
     const logName = `${t.schema}.${log}`;
+    const ours = `relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`;
     const { rows } = await pool.query(
       `SELECT to_regclass($1) IS NOT NULL AS state, to_regclass($2) IS NOT NULL AS shadow, to_regclass($3) IS NOT NULL AS old,
               EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $5) AS publication,
-              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($6) AND relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS log,
+              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($6) AND ${ours}) AS log,
+              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($7) AND ${ours}) AS rlog,
               (SELECT coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 'no')
                  FROM pg_replication_slots WHERE slot_name = $4) AS slot_retains`,
-      [qualified(t.schema, state), qualified(t.schema, d.shadow), qualified(t.schema, d.old), d.slot, d.publication, qualified(t.schema, log)],
+      [
+        qualified(t.schema, state),
+        qualified(t.schema, d.shadow),
+        qualified(t.schema, d.old),
+        d.slot,
+        d.publication,
+        qualified(t.schema, log),
+        qualified(t.schema, reverseCapture.log),
+      ],
     );
     const s = rows[0];
     const table = `${t.schema}.${t.name}`;
     // Named whatever else is left: each slows every write to the table until it is removed.
     // The TRUNCATE trigger on each partition too: the table's own name them all.
-    const triggers = (await new PgTriggerLog(pool, t.schema, t.name, []).ourTriggers(pool)).filter((x) => x.ours && x.table === t.name).map((x) => x.name);
+    const triggers: string[] = [];
+    for (const names of [undefined, reverseCapture]) {
+      const found = await new PgTriggerLog(pool, t.schema, t.name, [], names).ourTriggers(pool);
+      triggers.push(...found.filter((x) => x.ours && x.table === t.name).map((x) => x.name));
+    }
     const stillOn = triggers.map((name) => `capture trigger ${t.schema}.${name} of an earlier run is still on the table, logging every write`);
     if (isTrue(s.state)) {
       const retains = s.slot_retains === null ? '' : ` (its replication slot retains ${s.slot_retains} of WAL)`;
@@ -37,7 +51,9 @@ export const leftovers: Check<PgCheckContext> = {
     if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
-    if (triggers.length || isTrue(s.log)) fixes.push(`shadowcut cleanup --url ... --table ${table} (the capture triggers and the log ${logName})`);
+    const logs = [...(isTrue(s.log) ? [logName] : []), ...(isTrue(s.rlog) ? [`${t.schema}.${reverseCapture.log}`] : [])];
+    if (triggers.length || logs.length)
+      fixes.push(`shadowcut cleanup --url ... --table ${table} (the capture triggers and the log ${logs.join(', ') || logName})`);
     return verdict(
       'no leftovers',
       fixes.length === 0,

@@ -14,7 +14,7 @@ const KEYS_PER_STATEMENT = 2000;
  * The copy's column mapping as an INSERT head: `from` is read as the original. OVERRIDING SYSTEM
  * VALUE: identity columns GENERATED ALWAYS take the original's values.
  */
-export function copyInto(target: string, d: PgDetail, from: string): string {
+export function copyInto(target: string, d: Pick<PgDetail, 'columns'>, from: string): string {
   const targets = d.columns.map((c) => ident(c.target)).join(', ');
   const sources = d.columns.map((c) => c.source).join(', ');
   return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;

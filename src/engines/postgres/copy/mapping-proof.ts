@@ -8,6 +8,8 @@ import { asUser, dialect, errorCode, ident, inRolledBackTransaction, isTransient
 import { copyInto } from './copy.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
+import { reverseColumns } from '../schema/reverse-plan.js';
+import type { ColumnMap } from '../schema/shadow.js';
 
 /**
  * Short, and retried: an ALTER that adds a foreign key locks the referenced table, and a lock
@@ -22,7 +24,7 @@ const ATTEMPTS = 5;
  * definition); only then does the server apply the user's ALTER to `a`. One transaction also
  * means one now(), so defaults using it agree.
  */
-export async function compareWithAlter(
+export function compareWithAlter(
   pool: pg.Pool,
   t: TableInfo,
   d: PgDetail,
@@ -30,9 +32,23 @@ export async function compareWithAlter(
   anchors: (Key | null)[] | null,
   rows: number,
 ): Promise<ProbeComparison> {
+  return retried(() => probeOnce(pool, t, d, alter, anchors, rows));
+}
+
+/**
+ * The way back proven the same way, in one transaction that is rolled back: the sample goes into
+ * probe `a` (the original's definition), through the copy's mapping into `b` (the user's ALTER
+ * applied to an empty probe), and through the reverse mapping into `c` (the original's definition
+ * again); `a` and `c` are compared on the original's key and column names.
+ */
+export function proveReverse(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+  return retried(() => reverseOnce(pool, t, d, alter, anchors, rows));
+}
+
+async function retried(probe: () => Promise<ProbeComparison>): Promise<ProbeComparison> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await probeOnce(pool, t, d, alter, anchors, rows);
+      return await probe();
     } catch (error) {
       if (errorCode(error) !== '55P03') throw error;
       if (attempt === ATTEMPTS)
@@ -67,7 +83,29 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
     if (copied) await client.query('ROLLBACK TO SAVEPOINT copy');
     await serverAlter(client, a, alter, d, true);
     if (copied) throw new UserError(`the copy fails on rows the ALTER converts: ${copied.message}`);
-    return compare(client, d, a, b);
+    return compare(client, { key: d.shadowKey, copied: d.columns }, a, b);
+  });
+}
+
+async function reverseOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+  const [a, b, c] = ['pa', 'pb', 'pc'].map((tag) => qualified(d.schema, `${d.name}__${tag}`));
+  const original = qualified(d.schema, d.name);
+  return inRolledBackTransaction(pool, LOCK_TIMEOUT_MS, async (client) => {
+    await client.query(EXACT_TEXT); // the columns are compared as text
+    for (const probe of [a, b, c]) await client.query(`CREATE TABLE ${probe} (LIKE ${original} INCLUDING ALL)`);
+    // At verification the shadow holds the names the ALTER gives its new indexes.
+    const shadow = qualified(d.schema, d.shadow);
+    if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [shadow])).rows[0].e === 't') await renameIndexes(client, shadow, 's');
+    await serverAlter(client, b, alter, d, false);
+    await fillSample(client, t, d, a, anchors, rows);
+    const back = reverseColumns(d.columns, t.columns).columns;
+    await asUser(client, () => client.query(copyInto(b, d, a))).catch((error: Error) => {
+      throw isTransientPgError(error) || errorCode(error) === '55P03' ? error : new UserError(`the copy fails on the sampled rows: ${error.message}`);
+    });
+    await client.query(copyInto(c, { columns: back }, b)).catch((error: Error) => {
+      throw isTransientPgError(error) || errorCode(error) === '55P03' ? error : new UserError(`the way back fails on the sampled rows: ${error.message}`);
+    });
+    return compare(client, { key: d.originalKey, copied: back }, a, c);
   });
 }
 
@@ -120,25 +158,25 @@ async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: stri
   if (short > 0) await client.query(`${head} ORDER BY ${keys.orderBy()} LIMIT ${short} ${tail}`);
 }
 
-/** Column by column, as the server's text, over the rows matched on the new table's key. */
-async function compare(client: Client, d: PgDetail, a: string, b: string): Promise<ProbeComparison> {
+/** Column by column, as the server's text, over the rows matched on `key` (the columns of `a`'s and `b`'s); `copied`: the mapping that filled `b`. */
+async function compare(client: Client, how: { key: string[]; copied: ColumnMap[] }, a: string, b: string): Promise<ProbeComparison> {
   const { rows: columns } = await client.query(
     `SELECT a.attname AS name, a.attidentity <> '' OR (a.attgenerated = '' AND ad.oid IS NOT NULL AND NOT a.atthasmissing) AS per_row
        FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
       WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [a],
   );
-  const on = d.shadowKey.map((k) => `x.${ident(k)} = y.${ident(k)}`).join(' AND ');
+  const on = how.key.map((k) => `x.${ident(k)} = y.${ident(k)}`).join(' AND ');
   const differs = (c: string) => `x.${ident(c)}::text IS DISTINCT FROM y.${ident(c)}::text`;
   const names: string[] = columns.map((c) => c.name);
   const { rows: counts } = await client.query({
-    text: `SELECT count(*), count(*) FILTER (WHERE y.${ident(d.shadowKey[0])} IS NULL)${names.map((c) => `, count(*) FILTER (WHERE ${differs(c)})`).join('')},
+    text: `SELECT count(*), count(*) FILTER (WHERE y.${ident(how.key[0])} IS NULL)${names.map((c) => `, count(*) FILTER (WHERE ${differs(c)})`).join('')},
               (SELECT count(*) FROM ${b}) FROM ${a} x LEFT JOIN ${b} y ON ${on}`,
     rowMode: 'array',
   });
   const [total, missing, ...rest] = (counts[0] as string[]).map(Number);
   const inB = rest.pop()!;
-  const copied = new Set(d.columns.map((c) => c.target));
+  const copied = new Set(how.copied.map((c) => c.target));
   const result: ProbeComparison = {
     rows: total,
     unmatched: missing + (inB - (total - missing)),
@@ -148,7 +186,7 @@ async function compare(client: Client, d: PgDetail, a: string, b: string): Promi
   };
   const wrong = result.columns.find((c) => c.differing > 0 && !c.generatedByServer);
   if (wrong) {
-    const key = d.shadowKey.map((k) => `x.${ident(k)}::text`).join(', ');
+    const key = how.key.map((k) => `x.${ident(k)}::text`).join(', ');
     const { rows: found } = await client.query({
       text: `SELECT concat_ws(',', ${key}), x.${ident(wrong.name)}::text, y.${ident(wrong.name)}::text FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
       rowMode: 'array',

@@ -47,7 +47,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
 
     const partitions = d.partitions ?? [];
     const carried = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
-    const indexRenames = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
+    const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
     for (const p of partitions)
       carried.statements.push(...(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false)).statements);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
@@ -58,7 +58,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.shadow)} RENAME TO ${ident(p.name)}`);
     // From here the original's name (`copier.original`) means the new table.
     for (const index of indexRenames) {
-      const name = await freeRelationName(client, d.schema, `${index.original.slice(0, 55)}__old`);
+      const name = await freeRelationName(client, d.schema, index.aside ?? `${index.original.slice(0, 55)}__old`);
       await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
     }
     for (const index of indexRenames) {
@@ -187,6 +187,7 @@ async function boundToOriginal(
        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 AND tgenabled <> 'O' ORDER BY oid`,
     `SELECT format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relrowsecurity`,
     `SELECT format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $2) FROM pg_class WHERE oid = $1 AND relforcerowsecurity`,
+    // A revert's shadow is the old table, which kept its own policies and publications: those stay as they are.
     `SELECT format('CREATE POLICY %I ON %s AS %s FOR %s TO %s', p.polname, $2,
                    CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
                    CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
@@ -194,7 +195,8 @@ async function boundToOriginal(
                         ELSE (SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_roles WHERE oid = ANY (p.polroles)) END)
            || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
            || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
-       FROM pg_policy p WHERE p.polrelid = $1 ORDER BY p.oid`,
+       FROM pg_policy p WHERE p.polrelid = $1
+        AND NOT EXISTS (SELECT 1 FROM pg_policy x WHERE x.polrelid = $3::regclass AND x.polname = p.polname) ORDER BY p.oid`,
     // Views keep their OID (and so their own grants and dependants) with CREATE OR REPLACE.
     `SELECT DISTINCT format('CREATE OR REPLACE VIEW %s%s AS %s', v.oid::regclass,
                    ' WITH (' || array_to_string(v.reloptions, ', ') || ')', pg_get_viewdef(v.oid))
@@ -203,7 +205,8 @@ async function boundToOriginal(
         AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
     `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
-      WHERE pr.prrelid = $1 AND p.pubname <> $5`,
+      WHERE pr.prrelid = $1 AND p.pubname <> $5
+        AND NOT EXISTS (SELECT 1 FROM pg_publication_rel x WHERE x.prpubid = p.oid AND x.prrelid = $3::regclass)`,
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY FULL', $2) FROM pg_class WHERE oid = $1 AND relreplident = 'f'`,
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,

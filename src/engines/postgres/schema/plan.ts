@@ -3,7 +3,7 @@ import { UserError } from '../../../core/errors.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
-import { helperNames, parseTableName, qualified } from '../server/connect.js';
+import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
 import { buildShadow, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
@@ -27,12 +27,19 @@ export interface PgDetail {
   /** Secondary indexes, built in afterCopy; dropped from the shadow for the copy when `deferIndexes`. */
   indexes: ShadowIndex[];
   deferIndexes: boolean;
-  /** Original index name -> shadow index name, swapped at cut-over so the table keeps its index names. */
-  indexRenames: { original: string; shadow: string }[];
+  /**
+   * Original index name -> shadow index name, swapped at cut-over so the table keeps its index names;
+   * the original's goes `aside` to that name when given (a revert: the name it had as the shadow's).
+   */
+  indexRenames: { original: string; shadow: string; aside?: string }[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
+  /** Every foreign key from or to the table, and those the ALTER adds: a revert window carries none. Absent in older plans. */
+  foreignKeys?: string[];
+  /** The table's own triggers, which the old table keeps: a revert window's applies would fire them again. Absent in older plans. */
+  triggers?: string[];
   /** A partitioned table's partition key (`pg_get_partkeydef`); absent for a plain table. */
   partitionBy?: string;
   /** Its partitions, parents first; absent for a plain table. */
@@ -65,10 +72,17 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
     const tree = shadowTreeOf(partitioned, (p) => (shadowName === names.shadow ? p.shadow : `${shadowName}_${partitioned.partitions!.indexOf(p)}`));
-    return buildShadow(client, t, request.alter, shadowName, false, tree);
+    const built = await buildShadow(client, t, request.alter, shadowName, false, tree);
+    const added = await client.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [qualified(schema, shadowName)]);
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)) };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
-  const fks = await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
+  const fks = await pool.query(`SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
+  const ours = [...names.captureTriggers, ...names.reverseCapture.captureTriggers];
+  const triggers = await pool.query(
+    `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 AND NOT tgname = ANY ($2::text[])`,
+    [t.oid, ours],
+  );
   const detail: PgDetail = {
     oid: t.oid,
     schema,
@@ -89,7 +103,9 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     deferIndexes: request.deferIndexes !== 'off',
     indexRenames: layout.indexRenames,
     changedColumns: layout.changedColumns,
-    validatedForeignKeys: fks.rows.map((r) => r.conname),
+    validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
+    foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
+    triggers: triggers.rows.map((r) => String(r.tgname)),
     ...partitioned,
   };
   return {

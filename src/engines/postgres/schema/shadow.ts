@@ -18,6 +18,8 @@ export interface ColumnMap {
   target: string;
   /** The target's type (`format_type`), so checksums compare the original converted the same way. */
   type: string;
+  /** The original's column it comes from (a USING expression names it only inside); absent in plans saved before revert windows. */
+  column?: string;
 }
 
 /** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
@@ -122,7 +124,7 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
     if (target.name !== col.name || target.type !== col.type) changed.push(col.name);
     // A stored generated column is computed by the server from the copied columns.
     if (target.generated === 's') continue;
-    columns.push({ source: using.get(col.name) ?? ident(col.name), target: target.name, type: target.type });
+    columns.push({ source: using.get(col.name) ?? ident(col.name), target: target.name, type: target.type, column: col.name });
   }
   for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
   return { columns, summary, changed };

@@ -223,6 +223,13 @@ export function helperNames(schema: string, name: string) {
     // the triggers are named as MySQL's, one per event (TRUNCATE's is a statement trigger).
     captureFunction: stream,
     captureTriggers: [`${name}__ti`, `${name}__tu`, `${name}__td`, `${name}__tt`],
+    // A revert window's capture on the new table: named apart from the forward run's, which a run in
+    // trigger mode still has on the original when these are installed on the shadow.
+    reverseCapture: {
+      log: `${name}__rlog`,
+      captureFunction: `${stream}_r`,
+      captureTriggers: [`${name}__rti`, `${name}__rtu`, `${name}__rtd`, `${name}__rtt`],
+    },
   };
 }
 

@@ -15,26 +15,34 @@ const UNINSTALL_ATTEMPTS = 30;
 /** Up to this many log entries are counted; a longer log is estimated. */
 const EXACT_PENDING = 100_000;
 
+/** The log table, the function and the triggers (in EVENTS' order) of one capture. */
+export interface CaptureNames {
+  log: string;
+  captureFunction: string;
+  captureTriggers: string[];
+}
+
 /**
  * PostgreSQL's side of trigger capture (README.md here): `<table>__log`, one row per row change
  * with the old key (`o_*`) and, when an UPDATE moved it, the new key (`n_*`), filled by a
- * SECURITY DEFINER function of the migrating role that the triggers call.
+ * SECURITY DEFINER function of the migrating role that the triggers call. A revert window's
+ * capture is the same with other names (helperNames' `reverseCapture`), on the new table.
  */
 export class PgTriggerLog implements TriggerLog {
   readonly name: string;
   private readonly table: string;
   private readonly log: string;
   private readonly fn: string;
-  private readonly names: ReturnType<typeof helperNames>;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly schema: string,
+    /** The table the triggers are on now (a revert window's are installed on the shadow, which the swap renames). */
     private readonly tableName: string,
-    /** The original's key columns, in key order (PgDetail.originalKey); unused by uninstall. */
+    /** Its key columns, in key order (PgDetail.originalKey); unused by uninstall. */
     private readonly key: string[],
+    private readonly names: CaptureNames = helperNames(schema, tableName),
   ) {
-    this.names = helperNames(schema, tableName);
     this.table = qualified(schema, tableName);
     this.log = qualified(schema, this.names.log);
     this.fn = qualified(schema, this.names.captureFunction);
@@ -89,6 +97,12 @@ export class PgTriggerLog implements TriggerLog {
     if (!present) throw lost(`${this.name} is missing`);
     const [first] = await this.missingTriggers(this.pool);
     if (first) throw lost(`trigger ${first.name} on ${first.table} ${first.why}`);
+  }
+
+  /** The log and every trigger in place and shadowcut's own: installing again has nothing to do. */
+  async isInstalled(): Promise<boolean> {
+    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
+    return present && (await this.missingTriggers(this.pool)).length === 0;
   }
 
   /** The capture triggers not in place (on the table, or TRUNCATE's on one of its partitions), each with why. */

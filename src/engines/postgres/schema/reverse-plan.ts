@@ -1,0 +1,131 @@
+import type pg from 'pg';
+import { UserError } from '../../../core/errors.js';
+import type { Plan } from '../../../core/types.js';
+import { helperNames, ident, qualified } from '../server/connect.js';
+import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
+import type { PgDetail } from './plan.js';
+import type { ColumnMap } from './shadow.js';
+
+/**
+ * The way back, column by column: each column of the old table filled from the new table's column
+ * it was copied into (renames followed), converted by the server's assignment cast into the old
+ * type, which errors rather than truncates. Columns the ALTER added are not carried back; a column
+ * of the old table with nothing to come from is `lost` (dropped by the ALTER). Generated columns
+ * the server computes again.
+ */
+export function reverseColumns(forward: ColumnMap[], old: Pick<Column, 'name' | 'type' | 'generated'>[]): { columns: ColumnMap[]; lost: string[] } {
+  const columns: ColumnMap[] = [];
+  const lost: string[] = [];
+  for (const col of old) {
+    if (col.generated !== '') continue;
+    const copied = forward.find((c) => c.column === col.name);
+    if (copied) columns.push({ source: ident(copied.target), target: col.name, type: col.type, column: copied.target });
+    else lost.push(col.name);
+  }
+  return { columns, lost };
+}
+
+/**
+ * Why the old table could not follow the new one back, from the forward plan alone (docs/postgres.md,
+ * "Revert window"). What the ALTER does to values (a narrower type) is proven on rows instead.
+ */
+export function reverseRefusals(d: PgDetail): string[] {
+  const reasons: string[] = [];
+  // The original's columns as planned: generated ones are computed again, so these are the ones to fill.
+  const old = d.streamColumns.map((c) => ({ name: c.name, type: '', generated: '' }));
+  for (const name of reverseColumns(d.columns, old).lost) reasons.push(`column ${name} is dropped: values written after the cut-over could not come back`);
+  const changedKey = d.originalKey.filter((k) => d.changedColumns.includes(k));
+  if (changedKey.length) reasons.push(`key column(s) ${changedKey.join(', ')} renamed or retyped: the old table's rows are found by the new table's keys`);
+  const foreignKeys = [...new Set([...d.validatedForeignKeys, ...(d.foreignKeys ?? [])])];
+  if (foreignKeys.length) reasons.push(`foreign keys ${foreignKeys.join(', ')}: the revert does not carry foreign keys`);
+  if (d.triggers?.length) reasons.push(`triggers ${d.triggers.join(', ')}: the old table's own would fire again for every change it follows`);
+  if (d.partitionBy) reasons.push('a partitioned table: the revert does not carry partitions');
+  return reasons;
+}
+
+/**
+ * After the forward swap: the new table `T` is the original, the old table `T__old` the shadow
+ * (level at the swap), and `T__new` is where the new table goes when the revert swaps them back.
+ * Read from the catalogs as they are now; the definition compared under the revert's lock is the
+ * new table's as it is now.
+ */
+export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): Promise<Plan<PgDetail>> {
+  const f = forward.detail;
+  const names = helperNames(f.schema, f.name);
+  const { rows } = await pool.query('SELECT to_regclass($1)::oid AS old', [qualified(f.schema, names.old)]);
+  if (String(rows[0].old) !== f.oid) {
+    throw new UserError(`${f.schema}.${names.old} is not the table this run swapped out (dropped or replaced since); there is no way back`);
+  }
+  const t = await inspectTable(pool, f.schema, f.name);
+  if (t.key?.columns.join(',') !== f.shadowKey.join(',')) {
+    throw new UserError(`the key of ${f.schema}.${f.name} is not (${f.shadowKey.join(', ')}) any more; there is no way back`);
+  }
+  const oldColumns = await readColumns(pool, f.oid);
+  const { columns, lost } = reverseColumns(f.columns, oldColumns);
+  if (lost.length) throw new UserError(`column(s) ${lost.join(', ')} of ${f.schema}.${names.old} have no column of the new table to come from`);
+  const carried = new Map(columns.map((c) => [c.column, c]));
+  const changed = t.columns.filter((c) => {
+    const back = carried.get(c.name);
+    return !back || back.target !== c.name || back.type !== c.type;
+  });
+  const detail: PgDetail = {
+    oid: t.oid,
+    schema: f.schema,
+    name: f.name,
+    shadow: names.old,
+    old: names.shadow,
+    slot: names.slot,
+    publication: names.publication,
+    originalKey: f.shadowKey,
+    shadowKey: f.originalKey,
+    columns,
+    streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),
+    definition: await definitionOf(pool, t.oid),
+    indexes: [],
+    deferIndexes: false,
+    indexRenames: await reverseIndexRenames(pool, f),
+    changedColumns: changed.map((c) => c.name),
+    validatedForeignKeys: [],
+  };
+  return {
+    table: forward.table,
+    shadowTable: `${f.schema}.${names.old}`,
+    oldTable: `${f.schema}.${names.shadow}`,
+    alter: forward.alter,
+    keyColumns: f.shadowKey,
+    estimatedRows: t.estimatedRows,
+    // Installed on the shadow before the swap, the triggers follow the new table from the swap's very
+    // instant; a change stream has no position that stands for that instant to hand over.
+    capture: { kind: 'trigger', why: 'the revert window follows the new table through triggers installed before the swap' },
+    summary: [
+      `the way back: ${detail.shadow} follows ${f.name}, which a revert renames to ${names.shadow}`,
+      ...changed.map((c) => {
+        const back = carried.get(c.name);
+        return back ? `column ${c.name} ${c.type} goes back into ${back.target} ${back.type}` : `column ${c.name} is not carried back`;
+      }),
+    ],
+    reverse: true,
+    detail,
+  };
+}
+
+/**
+ * The forward cut-over renamed the old table's indexes to `<name>__old` (or the first free
+ * `<name>__old_N`, in the original's index order) and gave their names to the new table's: the
+ * revert gives them back, and the new table's step aside to the names they had as the shadow's.
+ */
+async function reverseIndexRenames(pool: pg.Pool, f: PgDetail): Promise<PgDetail['indexRenames']> {
+  const { rows } = await pool.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [
+    f.oid,
+  ]);
+  const free: string[] = rows.map((r) => String(r.relname));
+  const renames: PgDetail['indexRenames'] = [];
+  for (const index of f.indexRenames) {
+    const base = `${index.original.slice(0, 55)}__old`;
+    const at = free.findIndex((name) => name === base || (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1))));
+    if (at === -1) continue;
+    renames.push({ original: index.original, shadow: free[at], aside: index.shadow });
+    free.splice(at, 1);
+  }
+  return renames;
+}

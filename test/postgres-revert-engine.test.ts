@@ -1,0 +1,291 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
+import type { Engine, Key, Migration, MigrationRequest } from '../src/core/types.js';
+import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { differences, pgDropTables, pgPool, pgUrl } from './support/pg.js';
+import { catchUpFrom, differingRanges, noSetup } from './support/run.js';
+
+/**
+ * The engine's side of the revert window on PostgreSQL, driven method by method: what the way back
+ * refuses, what its proof shows, and the round trip (capture installed on the shadow, swap, the old
+ * table kept level from the new one's writes, swap back), against a mirror that never took the ALTER.
+ */
+let db: pg.Pool;
+let engine: Engine;
+
+beforeAll(async () => {
+  db = pgPool();
+  engine = await createPostgresEngine(pgUrl());
+});
+
+afterAll(async () => {
+  await engine.close();
+  await db.end();
+});
+
+const prepare = (table: string, alter: string, request: Partial<MigrationRequest> = {}) => engine.prepare({ url: pgUrl(), table, alter, ...request });
+
+async function relations(pattern: string): Promise<string[]> {
+  const { rows } = await db.query(
+    `SELECT relname AS name FROM pg_class WHERE relname LIKE $1 AND relkind IN ('r', 'p')
+     UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut\\_' || $1 ORDER BY 1`,
+    [pattern],
+  );
+  return rows.map((r) => r.name);
+}
+
+async function triggersOn(table: string): Promise<string[]> {
+  const { rows } = await db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY 1`, [table]);
+  return rows.map((r) => r.tgname);
+}
+
+/** Every column of rv_proof, under the original's names, with no differing row. */
+const ALL_BACK = ['id', 'n', 's', 'd', 'b', 'g'].map((name) => [name, 0]);
+
+describe('what the way back refuses and proves', () => {
+  beforeAll(async () => {
+    await pgDropTables(db, ['rv_proof', 'rv_parent', 'rv_child', 'rv_trig']);
+    await db.query(`CREATE TABLE rv_proof (id int PRIMARY KEY, n int4, s varchar(20), d numeric(10,4), b int, g int GENERATED ALWAYS AS (b * 2) STORED)`);
+    await db.query(`INSERT INTO rv_proof (id, n, s, d, b) SELECT g, g * 1000, 'v' || g, g + 0.1234, g FROM generate_series(1, 300) g`);
+    await db.query(`CREATE TABLE rv_parent (id int PRIMARY KEY)`);
+    await db.query(`CREATE TABLE rv_child (id int PRIMARY KEY, parent int REFERENCES rv_parent)`);
+    await db.query(`CREATE TABLE rv_trig (id int PRIMARY KEY, v text)`);
+    await db.query(`CREATE OR REPLACE FUNCTION rv_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
+    await db.query(`CREATE TRIGGER rv_audit BEFORE UPDATE ON rv_trig FOR EACH ROW EXECUTE FUNCTION rv_noop()`);
+  });
+
+  it('a widening with an added column is revertible: every sampled value comes back', async () => {
+    const migration = await prepare('rv_proof', 'ALTER COLUMN n TYPE int8, ALTER COLUMN s TYPE text, ADD COLUMN extra int DEFAULT 7');
+    expect(migration.revertRefusals()).toEqual([]);
+    const proof = await migration.proveReverse(null, 100);
+    expect(proof.rows).toBe(100);
+    expect(proof.unmatched).toBe(0);
+    // The original's columns, under the original's names; the added column is not among them.
+    expect(proof.columns.map((c) => [c.name, c.differing])).toEqual(ALL_BACK);
+    expect(await relations('rv\\_proof\\_\\_%')).toEqual([]);
+  });
+
+  it('a renamed column comes back into the old name', async () => {
+    const migration = await prepare('rv_proof', 'RENAME COLUMN d TO amount');
+    expect(migration.revertRefusals()).toEqual([]);
+    const proof = await migration.proveReverse(null, 100);
+    expect(proof.columns.map((c) => [c.name, c.differing])).toEqual(ALL_BACK);
+  });
+
+  it('a narrowing that loses a fraction shows the column that does not come back', async () => {
+    const migration = await prepare('rv_proof', 'ALTER COLUMN d TYPE numeric(10,2)');
+    expect(migration.revertRefusals()).toEqual([]);
+    const proof = await migration.proveReverse([null], 50);
+    expect(proof.rows).toBe(50);
+    const d = proof.columns.find((c) => c.name === 'd')!;
+    expect(d.differing).toBe(50);
+    expect(d.example).toEqual({ key: '1', alter: '1.1234', copy: '1.1200' });
+    expect(proof.columns.filter((c) => c.differing > 0).map((c) => c.name)).toEqual(['d']);
+  });
+
+  it('a value the old type cannot hold fails the proof with the server’s reason', async () => {
+    await db.query(`UPDATE rv_proof SET s = repeat('x', 20) WHERE id = 1`);
+    const migration = await prepare('rv_proof', `ALTER COLUMN s TYPE text USING s || '-more'`);
+    await expect(migration.proveReverse([null], 10)).rejects.toThrow(/the way back fails on the sampled rows: value too long for type character varying\(20\)/);
+    await db.query(`UPDATE rv_proof SET s = 'v1' WHERE id = 1`);
+  });
+
+  it('refuses what it cannot carry back, one line each', async () => {
+    const dropped = await prepare('rv_proof', 'DROP COLUMN s, ALTER COLUMN id TYPE int8');
+    expect(dropped.revertRefusals()).toEqual([
+      'column s is dropped: values written after the cut-over could not come back',
+      "key column(s) id renamed or retyped: the old table's rows are found by the new table's keys",
+    ]);
+    expect((await prepare('rv_child', 'ADD COLUMN x int')).revertRefusals()).toEqual([
+      'foreign keys rv_child_parent_fkey: the revert does not carry foreign keys',
+    ]);
+    expect((await prepare('rv_parent', 'ADD COLUMN x int')).revertRefusals()).toEqual([
+      'foreign keys rv_child_parent_fkey: the revert does not carry foreign keys',
+    ]);
+    expect((await prepare('rv_trig', 'ADD COLUMN p int REFERENCES rv_parent')).revertRefusals()).toEqual([
+      'foreign keys rv_trig__new_p_fkey: the revert does not carry foreign keys',
+      "triggers rv_audit: the old table's own would fire again for every change it follows",
+    ]);
+  });
+});
+
+describe.each(['stream', 'trigger'] as const)('the round trip (%s capture forward)', (capture) => {
+  const t = `rv_trip_${capture}`;
+  const mirror = `${t}_mirror`;
+  const ddl = (name: string) => `CREATE TABLE ${name} (id serial PRIMARY KEY, n int4 NOT NULL, s varchar(20), note text, UNIQUE (s))`;
+  /** The same statement on the table and on the mirror: it names only columns both have. */
+  const both = async (sql: string) => {
+    for (const table of [t, mirror]) await db.query(sql.replaceAll('{t}', table));
+  };
+
+  it('the old table follows the new one and swaps back level with a mirror', async () => {
+    await pgDropTables(db, [t, mirror]);
+    for (const name of [t, mirror]) await db.query(ddl(name));
+    await both(`INSERT INTO {t} (id, n, s) SELECT g, g, 's' || g FROM generate_series(1, 400) g`);
+    await db.query(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), 400)`);
+    const forward = await prepare(t, 'ALTER COLUMN n TYPE int8, ALTER COLUMN s TYPE text, ADD COLUMN extra int DEFAULT 7', { capture });
+    expect(forward.revertRefusals()).toEqual([]);
+    await forward.createShadow();
+    const buffer = new ChangeBuffer();
+    const stream = await forward.changes.open(buffer, undefined, noSetup);
+    buffer.advance(stream.start);
+    let reverse: Migration;
+    try {
+      await forward.copyRange({ after: null, upTo: null });
+      await forward.afterCopy();
+      await forward.installReverseCapture(1000);
+      await forward.installReverseCapture(1000); // idempotent
+      expect(await triggersOn(`${t}__new`)).toEqual([`${t}__rtd`, `${t}__rti`, `${t}__rtt`, `${t}__rtu`]);
+      // Writes before the swap reach the shadow through the forward catch-up, logged again: harmless.
+      await both(`UPDATE {t} SET n = n + 1 WHERE id <= 20`);
+      await forward.saveCheckpoint('{"forward":true}');
+      await forward.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(forward, stream, buffer) });
+    } finally {
+      await stream.stop();
+    }
+    await forward.cleanup({ dropOld: false, cutOver: true, keepCheckpoint: true });
+    // The capture went with the shadow: now on the new table; the checkpoint stays for the window.
+    expect(await triggersOn(t)).toEqual([`${t}__rtd`, `${t}__rti`, `${t}__rtt`, `${t}__rtu`]);
+    expect(await engine.loadCheckpoint(t)).toBe('{"forward":true}');
+
+    reverse = await forward.reversed();
+    expect(reverse.plan).toMatchObject({ table: `public.${t}`, shadowTable: `public.${t}__old`, oldTable: `public.${t}__new`, reverse: true });
+    // A resumed window gets the same migration back from its checkpoint's plan.
+    reverse = engine.resume(JSON.parse(JSON.stringify(reverse.plan)));
+    const back = new ChangeBuffer();
+    const reverseStream = await reverse.changes.open(back, { poll: 0 }, noSetup);
+    back.advance(reverseStream.start);
+    try {
+      // The application writes to the new table: inserts (by the sequence too), updates, deletes, a key moved, a unique value moved.
+      await both(`INSERT INTO {t} (id, n, s) VALUES (1000, 1, 'new')`);
+      await db.query(`INSERT INTO ${t} (n, s, extra) VALUES (2, 'by-seq', 99)`);
+      await db.query(`INSERT INTO ${mirror} (id, n, s) VALUES (401, 2, 'by-seq')`);
+      await both(`UPDATE {t} SET n = n * 3, note = 'u' WHERE id % 7 = 0`);
+      await both(`DELETE FROM {t} WHERE id % 11 = 0`);
+      await both(`UPDATE {t} SET id = 2000 WHERE id = 5`);
+      await both(`UPDATE {t} SET s = NULL WHERE id = 6`);
+      await both(`UPDATE {t} SET s = 's6' WHERE id = 8`);
+      const catchUp = catchUpFrom(reverse, reverseStream, back);
+      expect(await differingRanges(await reverse.consistentView(catchUp, 1000), 100)).toEqual([]);
+      expect(await differences(db, `${t}__old`, mirror)).toEqual([]);
+
+      // A checksum repair on the way back: a range copied again from the new table.
+      await db.query(`UPDATE ${t}__old SET note = 'damaged' WHERE id = 100`);
+      expect(await differingRanges(await reverse.consistentView(catchUp, 1000), 100)).toHaveLength(1);
+      await reverse.copyRange({ after: null, upTo: null });
+      expect(await differingRanges(await reverse.consistentView(catchUp, 1000), 100)).toEqual([]);
+
+      await both(`UPDATE {t} SET note = 'last' WHERE id = 1`);
+      const keysUnderLock: Key[][] = [];
+      const result = await reverse.cutover({
+        lockTimeoutMs: 2000,
+        catchUp: async (session) => {
+          await catchUp(session);
+          // Row by row under the lock, as the revert's proof compares them.
+          keysUnderLock.push(await reverse.compareKeys([['1'], ['2000'], ['401'], ['11']], session));
+        },
+      });
+      expect(result.lockedMs).toBeGreaterThanOrEqual(0);
+      expect(keysUnderLock).toEqual([[]]);
+    } finally {
+      await reverseStream.stop();
+    }
+    expect(await reverse.swapped()).toBe(true);
+    // The table has its old schema and the mirror's rows; the new table is kept beside it.
+    expect(await differences(db, t, mirror)).toEqual([]);
+    const columns = async (table: string) =>
+      (
+        await db.query(
+          `SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+          [table],
+        )
+      ).rows[0].c;
+    expect(await columns(t)).toBe('id integer, n integer, s character varying(20), note text');
+    expect(await columns(`${t}__new`)).toBe('id integer, n bigint, s text, note text, extra integer');
+    // Index names and the serial sequence went back with the table.
+    const { rows: indexes } = await db.query(`SELECT indexrelid::regclass::text AS i FROM pg_index WHERE indrelid = $1::regclass ORDER BY 1`, [t]);
+    expect(indexes.map((r) => r.i)).toEqual([`${t}_pkey`, `${t}_s_key`]);
+    const { rows: seq } = await db.query(`SELECT pg_get_serial_sequence($1, 'id') AS s, nextval(pg_get_serial_sequence($1, 'id')) AS v`, [t]);
+    expect(seq[0].s).toBe(`public.${t}_id_seq`);
+    expect(Number(seq[0].v)).toBe(402);
+    expect(await triggersOn(t)).toEqual([]);
+    expect(await triggersOn(`${t}__new`)).toEqual([]);
+
+    // The window's cleanup: the capture and the checkpoint go, both tables stay (dropOld is not for the way back).
+    await reverse.cleanup({ dropOld: true, cutOver: true });
+    expect(await relations(`${t}\\_\\_%`)).toEqual([`${t}__new`]);
+    expect(await engine.loadCheckpoint(t)).toBe(null);
+    await pgDropTables(db, [t, mirror]);
+  }, 60_000);
+});
+
+describe('cleanup of a revert window', () => {
+  beforeEach(async () => {
+    await pgDropTables(db, ['rv_clean']);
+    await db.query(`CREATE TABLE rv_clean (id int PRIMARY KEY, v int4)`);
+    await db.query(`INSERT INTO rv_clean SELECT g, g FROM generate_series(1, 50) g`);
+  });
+
+  /** Shadow copied, reverse capture installed; with `swap`, cut over too (keeping the checkpoint for the window). */
+  async function upTo(swap: boolean): Promise<Migration> {
+    const migration = await prepare('rv_clean', 'ALTER COLUMN v TYPE int8', { capture: 'trigger' });
+    await migration.createShadow();
+    const buffer = new ChangeBuffer();
+    const stream = await migration.changes.open(buffer, undefined, noSetup);
+    buffer.advance(stream.start);
+    try {
+      await migration.copyRange({ after: null, upTo: null });
+      await migration.installReverseCapture(1000);
+      await migration.saveCheckpoint('{}');
+      if (swap) await migration.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(migration, stream, buffer) });
+    } finally {
+      await stream.stop();
+    }
+    if (swap) await migration.cleanup({ dropOld: false, cutOver: true, keepCheckpoint: true });
+    return migration;
+  }
+
+  it('a run that did not cut over removes the reverse log with its shadow', async () => {
+    const migration = await upTo(false);
+    expect(await relations('rv\\_clean\\_\\_%')).toEqual(['rv_clean__log', 'rv_clean__new', 'rv_clean__rlog', 'rv_clean__state']);
+    await migration.cleanup({ dropOld: false, cutOver: false });
+    expect(await relations('rv\\_clean%')).toEqual(['rv_clean']);
+  });
+
+  it('an interrupted window keeps everything for --resume; `shadowcut cleanup` ends it and keeps both tables', async () => {
+    const forward = await upTo(true);
+    const reverse = await forward.reversed();
+    await reverse.cleanup({ dropOld: false, cutOver: false });
+    expect(await relations('rv\\_clean\\_\\_%')).toEqual(['rv_clean__old', 'rv_clean__rlog', 'rv_clean__state']);
+    expect(await triggersOn('rv_clean')).toHaveLength(4);
+    // The leftovers check of a new run names the window's capture.
+    const next = await prepare('rv_clean', 'ADD COLUMN w int');
+    const leftovers = (await next.checks({ resuming: false })).find((c) => c.name === 'no leftovers')!;
+    expect(leftovers.ok).toBe(false);
+    expect(leftovers.message).toMatch(/capture trigger public\.rv_clean__rti of an earlier run is still on the table/);
+    const named = await engine.cleanupLeftovers('rv_clean', { dropOld: false, dryRun: true });
+    expect(named).toEqual(expect.arrayContaining(['public.rv_clean__rti (capture trigger)', 'public.rv_clean__rlog', 'public.rv_clean__state']));
+    expect(named.some((n) => /^public\.shadowcut_rv_clean_[0-9a-f]{8}_r\(\) \(capture function\)$/.test(n))).toBe(true);
+    await engine.cleanupLeftovers('rv_clean', { dropOld: false });
+    expect(await relations('rv\\_clean%')).toEqual(['rv_clean', 'rv_clean__old']);
+    expect(await triggersOn('rv_clean')).toEqual([]);
+  });
+
+  it('after a revert whose cleanup did not finish, `shadowcut cleanup` keeps the new table', async () => {
+    const forward = await upTo(true);
+    const reverse = await forward.reversed();
+    const back = new ChangeBuffer();
+    const stream = await reverse.changes.open(back, { poll: 0 }, noSetup);
+    back.advance(stream.start);
+    try {
+      await reverse.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(reverse, stream, back) });
+    } finally {
+      await stream.stop();
+    }
+    const named = await engine.cleanupLeftovers('rv_clean', { dropOld: false, dryRun: true });
+    expect(named).not.toContain('public.rv_clean__new');
+    await engine.cleanupLeftovers('rv_clean', { dropOld: false });
+    expect(await relations('rv\\_clean%')).toEqual(['rv_clean', 'rv_clean__new']);
+  });
+});
