@@ -153,6 +153,8 @@ describe.each(['stream', 'trigger'] as const)('the round trip (%s capture forwar
     expect(reverse.plan).toMatchObject({ table: `public.${t}`, shadowTable: `public.${t}__old`, oldTable: `public.${t}__new`, reverse: true });
     // A resumed window gets the same migration back from its checkpoint's plan.
     reverse = engine.resume(JSON.parse(JSON.stringify(reverse.plan)));
+    // Its preflight, as a resumed window's, finds nothing wrong.
+    expect((await reverse.checks({ resuming: true })).filter((c) => !c.ok)).toEqual([]);
     const back = new ChangeBuffer();
     const reverseStream = await reverse.changes.open(back, { poll: 0 }, noSetup);
     back.advance(reverseStream.start);
@@ -220,6 +222,37 @@ describe.each(['stream', 'trigger'] as const)('the round trip (%s capture forwar
   }, 60_000);
 });
 
+/** Shadow copied (trigger capture), the revert window's capture installed; with `swap`, cut over too, the checkpoint kept for the window. */
+async function forwardTo(table: string, alter: string, swap: boolean): Promise<Migration> {
+  const migration = await prepare(table, alter, { capture: 'trigger' });
+  await migration.createShadow();
+  const buffer = new ChangeBuffer();
+  const stream = await migration.changes.open(buffer, undefined, noSetup);
+  buffer.advance(stream.start);
+  try {
+    await migration.copyRange({ after: null, upTo: null });
+    await migration.installReverseCapture(1000);
+    await migration.saveCheckpoint('{}');
+    if (swap) await migration.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(migration, stream, buffer) });
+  } finally {
+    await stream.stop();
+  }
+  if (swap) await migration.cleanup({ dropOld: false, cutOver: true, keepCheckpoint: true });
+  return migration;
+}
+
+/** The revert's swap back, on a window's way back that followed from the swap. */
+async function revertNow(reverse: Migration): Promise<void> {
+  const back = new ChangeBuffer();
+  const stream = await reverse.changes.open(back, { poll: 0 }, noSetup);
+  back.advance(stream.start);
+  try {
+    await reverse.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(reverse, stream, back) });
+  } finally {
+    await stream.stop();
+  }
+}
+
 describe('cleanup of a revert window', () => {
   beforeEach(async () => {
     await pgDropTables(db, ['rv_clean']);
@@ -227,34 +260,15 @@ describe('cleanup of a revert window', () => {
     await db.query(`INSERT INTO rv_clean SELECT g, g FROM generate_series(1, 50) g`);
   });
 
-  /** Shadow copied, reverse capture installed; with `swap`, cut over too (keeping the checkpoint for the window). */
-  async function upTo(swap: boolean): Promise<Migration> {
-    const migration = await prepare('rv_clean', 'ALTER COLUMN v TYPE int8', { capture: 'trigger' });
-    await migration.createShadow();
-    const buffer = new ChangeBuffer();
-    const stream = await migration.changes.open(buffer, undefined, noSetup);
-    buffer.advance(stream.start);
-    try {
-      await migration.copyRange({ after: null, upTo: null });
-      await migration.installReverseCapture(1000);
-      await migration.saveCheckpoint('{}');
-      if (swap) await migration.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(migration, stream, buffer) });
-    } finally {
-      await stream.stop();
-    }
-    if (swap) await migration.cleanup({ dropOld: false, cutOver: true, keepCheckpoint: true });
-    return migration;
-  }
-
   it('a run that did not cut over removes the reverse log with its shadow', async () => {
-    const migration = await upTo(false);
+    const migration = await forwardTo('rv_clean', 'ALTER COLUMN v TYPE int8', false);
     expect(await relations('rv\\_clean\\_\\_%')).toEqual(['rv_clean__log', 'rv_clean__new', 'rv_clean__rlog', 'rv_clean__state']);
     await migration.cleanup({ dropOld: false, cutOver: false });
     expect(await relations('rv\\_clean%')).toEqual(['rv_clean']);
   });
 
   it('an interrupted window keeps everything for --resume; `shadowcut cleanup` ends it and keeps both tables', async () => {
-    const forward = await upTo(true);
+    const forward = await forwardTo('rv_clean', 'ALTER COLUMN v TYPE int8', true);
     const reverse = await forward.reversed();
     await reverse.cleanup({ dropOld: false, cutOver: false });
     expect(await relations('rv\\_clean\\_\\_%')).toEqual(['rv_clean__old', 'rv_clean__rlog', 'rv_clean__state']);
@@ -273,19 +287,38 @@ describe('cleanup of a revert window', () => {
   });
 
   it('after a revert whose cleanup did not finish, `shadowcut cleanup` keeps the new table', async () => {
-    const forward = await upTo(true);
-    const reverse = await forward.reversed();
-    const back = new ChangeBuffer();
-    const stream = await reverse.changes.open(back, { poll: 0 }, noSetup);
-    back.advance(stream.start);
-    try {
-      await reverse.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(reverse, stream, back) });
-    } finally {
-      await stream.stop();
-    }
+    const forward = await forwardTo('rv_clean', 'ALTER COLUMN v TYPE int8', true);
+    await revertNow(await forward.reversed());
     const named = await engine.cleanupLeftovers('rv_clean', { dropOld: false, dryRun: true });
     expect(named).not.toContain('public.rv_clean__new');
     await engine.cleanupLeftovers('rv_clean', { dropOld: false });
     expect(await relations('rv\\_clean%')).toEqual(['rv_clean', 'rv_clean__new']);
+  });
+});
+
+describe('what the revert carries back', () => {
+  it('identity, policies, publications and grants, without doubling what the old table kept', async () => {
+    await pgDropTables(db, ['rv_carry']);
+    await db.query(`DROP PUBLICATION IF EXISTS rv_carry_pub`);
+    await db.query(`CREATE TABLE rv_carry (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v int4)`);
+    await db.query(`INSERT INTO rv_carry (v) SELECT g FROM generate_series(1, 10) g`);
+    await db.query(`CREATE PUBLICATION rv_carry_pub FOR TABLE rv_carry`);
+    await db.query(`ALTER TABLE rv_carry ENABLE ROW LEVEL SECURITY`);
+    await db.query(`CREATE POLICY rv_carry_all ON rv_carry USING (v >= 0)`);
+    await db.query(`GRANT SELECT ON rv_carry TO PUBLIC`);
+    const forward = await forwardTo('rv_carry', 'ALTER COLUMN v TYPE int8', true);
+    const reverse = await forward.reversed();
+    await db.query(`INSERT INTO rv_carry (v) VALUES (11), (12), (13)`);
+    await revertNow(reverse);
+    expect((await db.query(`SELECT count(*) AS n, max(id) AS m FROM rv_carry`)).rows[0]).toEqual({ n: '13', m: '13' });
+    // The identity goes on where the new table's stopped.
+    expect((await db.query(`INSERT INTO rv_carry (v) VALUES (14) RETURNING id`)).rows[0].id).toBe('14');
+    const { rows: policies } = await db.query(`SELECT polname FROM pg_policy WHERE polrelid = 'rv_carry'::regclass`);
+    expect(policies.map((r) => r.polname)).toEqual(['rv_carry_all']);
+    const { rows: published } = await db.query(`SELECT tablename FROM pg_publication_tables WHERE pubname = 'rv_carry_pub' ORDER BY 1`);
+    expect(published.map((r) => r.tablename)).toContain('rv_carry');
+    expect((await db.query(`SELECT has_table_privilege('public', 'rv_carry', 'SELECT') AS g`)).rows[0].g).toBe('t');
+    await reverse.cleanup({ dropOld: false, cutOver: true });
+    await db.query(`DROP PUBLICATION rv_carry_pub`);
   });
 });
