@@ -131,43 +131,55 @@ export class MysqlEngine implements Engine, MysqlServer {
     return readState(this.pool, this.target.database, helperNames(this.fold(table).split('.').pop()!).state);
   }
 
-  /** The old table only when asked: after a successful run it is the rollback copy. */
+  /**
+   * The old table only when asked: after a successful run it is the rollback copy. A revert window's
+   * checkpoint means `<table>__new` is no shadow but the new table (set aside by the revert, or about
+   * to be): it is the user's data, and stays.
+   */
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const base = this.fold(table).split('.').pop()!;
     const names = helperNames(base);
     const database = this.target.database;
-    const tables = [names.shadow, names.state, names.heartbeat, names.log, ...(options.dropOld ? [names.old] : [])];
+    const saved = await this.checkpointPlan(base);
+    const shadow = saved?.reverse ? [] : [names.shadow];
+    const tables = [...shadow, names.state, names.heartbeat, names.log, names.reverseLog, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
-    // Trigger names are the database's: a dead run's are found on the original or, after its swap, on the old table.
-    const triggers = await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old]);
+    // Trigger names are the database's: a dead run's are found on the original or, after its swap, on
+    // the old table; a revert window's on the new table, under either name.
+    const triggers = [
+      ...(await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old])),
+      ...(await existingTriggers(this.pool, database, Object.values(names.reverseTriggers), [base, names.shadow])),
+    ];
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
     if (options.dryRun) return [...triggers.map((name) => `${database}.${name} (capture trigger)`), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
     // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
-    const plan = await this.checkpointPlan(base);
-    if (plan) dropped.push(...(await childKeysBack(this.pool, plan)).map((k) => `${k} (pointed back at ${base})`));
+    if (saved) dropped.push(...(await childKeysBack(this.pool, saved.detail)).map((k) => `${k} (pointed back at ${base})`));
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
       await dropTriggerBounded(this.target, this.pool, database, name);
       dropped.push(`${database}.${name} (capture trigger)`);
     }
-    if (await dropSentry(this.pool, database, names.old)) dropped.push(`${database}.${names.old} (sentry)`);
+    // A revert's sentry takes the new table's name, a run's the old table's.
+    const sentries = [names.old, names.shadow];
+    for (const name of sentries) if (await dropSentry(this.pool, database, name)) dropped.push(`${database}.${name} (sentry)`);
     for (const name of found) {
-      if (name === names.old && dropped.length && dropped[0].endsWith('(sentry)')) continue;
+      if (sentries.includes(name) && dropped.includes(`${database}.${name} (sentry)`)) continue;
       await this.pool.query(`DROP TABLE IF EXISTS ${qualified(database, name)}`);
       dropped.push(`${database}.${name}`);
     }
     return dropped;
   }
 
-  /** The plan a dead migrate run saved, if there is one. */
-  private async checkpointPlan(table: string): Promise<MysqlPlan | null> {
+  /** The plan a dead migrate run saved (a revert window's included), if there is one. */
+  private async checkpointPlan(table: string): Promise<{ detail: MysqlPlan; reverse: boolean } | null> {
     const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
     if (!text || checkpointCommand(text) !== 'migrate') return null;
-    const detail = decodeCheckpoint(text).plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
-    return { ...detail, children: detail.children ?? [] }; // none in a checkpoint saved before they were planned
+    const plan = decodeCheckpoint(text).plan;
+    const detail = plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
+    return { detail: { ...detail, children: detail.children ?? [] }, reverse: plan.reverse === true }; // no children in a checkpoint saved before they were planned
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

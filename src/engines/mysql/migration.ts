@@ -17,7 +17,7 @@ import type {
   ChangeSource,
 } from '../../core/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
-import { MysqlTriggerLog } from './capture/trigger/log.js';
+import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
@@ -27,7 +27,8 @@ import { cutover, dropSentry, dropTriggers, isSentry } from './cutover/cutover.j
 import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
 import { timeMysqlSample } from './in-place/in-place.js';
 import { LockedSession } from './server/lock.js';
-import { compareWithAlter } from './copy/mapping-proof.js';
+import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
+import { buildReversePlan, revertRefusals } from './schema/reverse-plan.js';
 import { helperNames, type MysqlPlan } from './schema/plan.js';
 import { openMysqlProbes } from './server/probes.js';
 import { qualified } from './server/sql.js';
@@ -41,6 +42,8 @@ export interface MysqlServer {
   pool: Pool;
   flavor: 'mariadb' | 'mysql';
   zone: ServerZone;
+  /** The migration a plan describes (the engine's `resume`): a run's own, or its way back. */
+  resume(plan: Plan): Migration;
 }
 
 /** One table's migration on MySQL/MariaDB: the plan, and the copier made from it. */
@@ -56,10 +59,18 @@ export class MysqlMigration implements Migration {
   ) {
     this.p = plan.detail;
     this.copier = new Copier(this.p, server.flavor);
+    // The way back is always followed by triggers: made on the shadow before the swap, they follow
+    // the new table from the swap's very instant, with no stream position to hand over at it.
+    const capture = plan.reverse ? reverseCapture(this.p) : this.p.log === undefined ? null : forwardCapture(this.p);
     this.changes =
-      this.p.log === undefined
+      capture === null
         ? new BinlogSource(server.target, server.zone, server.pool, this.p)
-        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, this.p));
+        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, capture));
+  }
+
+  /** The revert window's log and triggers, on this run's shadow. */
+  private reverseLog(): MysqlTriggerLog {
+    return new MysqlTriggerLog(this.server.target, this.pool, this.server.flavor, reverseCaptureOnShadow(this.p));
   }
 
   private get pool(): Pool {
@@ -128,18 +139,28 @@ export class MysqlMigration implements Migration {
     return cutover(this.server.target, this.pool, this.p, options, this.server.flavor);
   }
 
-  async cleanup(options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
+  /**
+   * A revert window's: the window's capture goes only once it is over (the revert made, or the window
+   * completed); the old and the new table are both the user's data, and stay whatever `dropOld` says.
+   * A window that failed or was interrupted keeps everything, so that a resumed run goes on with it.
+   */
+  async cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void> {
     const p = this.p;
     const names = helperNames(p.table);
+    if (this.plan.reverse && !options.cutOver) return;
     if (!options.cutOver) await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
     await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];
     if (!options.cutOver) drop.push(p.shadow);
-    if (options.cutOver && options.dropOld) drop.push(p.old);
+    if (options.cutOver && options.dropOld && !this.plan.reverse) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
+    // With the shadow gone (its triggers with it), the revert window's log has nothing to follow.
+    if (!options.cutOver) await dropOwnHelper(this.pool, p.database, names.reverseLog);
     // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
-    for (const name of [names.heartbeat, names.state]) await dropOwnHelper(this.pool, p.database, name);
+    await dropOwnHelper(this.pool, p.database, names.heartbeat);
+    if (options.keepCheckpoint) return;
+    await dropOwnHelper(this.pool, p.database, names.state);
     this.checkpointTable = false;
   }
 
@@ -164,5 +185,23 @@ export class MysqlMigration implements Migration {
 
   openProbes(replicas: string[]): Promise<Probes> {
     return openMysqlProbes(this.server.target, this.pool, this.p, replicas);
+  }
+
+  revertRefusals(): string[] {
+    if (this.plan.reverse) return ['this is already the way back of a revert window: it has no window of its own'];
+    return revertRefusals(this.p);
+  }
+
+  proveReverse(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+    return proveReverse(this.pool, this.p, anchors, rows);
+  }
+
+  /** Idempotent (a run resumed before its cut-over makes only what is missing); no other session writes the shadow meanwhile. */
+  async installReverseCapture(lockTimeoutMs: number): Promise<void> {
+    await this.reverseLog().install(lockTimeoutMs);
+  }
+
+  async reversed(): Promise<Migration> {
+    return this.server.resume(await buildReversePlan(this.pool, this.plan));
   }
 }

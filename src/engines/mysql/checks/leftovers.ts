@@ -14,13 +14,17 @@ export const leftovers: Check<MysqlCheckContext> = {
   async run({ pool, plan, resuming }) {
     if (resuming) return verdict('leftovers', true, "resuming: the interrupted run's helper tables are reused", '');
     const { database, table } = plan;
-    const { shadow, old, state, heartbeat, log, captureTriggers } = helperNames(table);
+    const { shadow, old, state, heartbeat, log, captureTriggers, reverseLog, reverseTriggers } = helperNames(table);
     if (await tableExists(pool, database, state)) {
       return verdict('leftovers', false, '', checkpointLeftOver(`${database}.${table}`));
     }
     const found: string[] = [];
-    for (const helper of [shadow, old, heartbeat, log]) if (await tableExists(pool, database, helper)) found.push(helper);
-    const triggers = await existingTriggers(pool, database, Object.values(captureTriggers), [table, old]);
+    for (const helper of [shadow, old, heartbeat, log, reverseLog]) if (await tableExists(pool, database, helper)) found.push(helper);
+    const triggers = [
+      ...(await existingTriggers(pool, database, Object.values(captureTriggers), [table, old])),
+      // A revert window's, on the new table (made while it was the shadow).
+      ...(await existingTriggers(pool, database, Object.values(reverseTriggers), [table, shadow])),
+    ];
     return verdict(
       'leftovers',
       found.length + triggers.length === 0,

@@ -17,25 +17,12 @@ const SPREAD = 8;
  * definition) through the copy's column mapping, and only then does the server apply the user's
  * ALTER to `a`. Both sessions' clocks are pinned, so CURRENT_TIMESTAMP defaults agree.
  */
-export async function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
-  const conn = await pool.getConnection();
+export function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
   const [a, b] = helperNames(plan.table).probes;
-  const made: [string, ProbeKind][] = [];
-  try {
-    await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');
-    // A real probe (partitioned, FULLTEXT) outlives a run killed mid-proof: it carries the mark and is
-    // dropped; a table of that name without it is the user's, and stops the run.
-    for (const name of [a, b]) await clearProbeName(conn, plan.database, name);
-    for (const name of [a, b]) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
+  return withProbes(pool, plan, [a, b], async (conn) => {
     await conn.query(`ALTER TABLE ${qualified(plan.database, b)} ${alter}`);
     await fillSample(conn, plan, a, anchors ?? (await spreadAnchors(conn, plan)), rows);
-    const { targets, sources } = columnLists(plan);
-    const copied = await conn.query(`INSERT INTO ${qualified(plan.database, b)} (${targets}) SELECT ${sources} FROM ${qualified(plan.database, a)}`).then(
-      () => null,
-      (error: Error) => error,
-    );
-    // A lost session is not the data's fault: the proof is tried again, not reported as the ALTER failing.
-    if (copied && isTransientMysqlError(copied)) throw copied;
+    const copied = await copyThrough(conn, plan, a, b);
     try {
       await conn.query(`ALTER TABLE ${qualified(plan.database, a)} ${alter}`);
     } catch (error) {
@@ -45,12 +32,65 @@ export async function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: strin
       );
     }
     if (copied) throw new UserError(`the copy fails on rows the ALTER converts: ${copied.message.replaceAll(b, plan.shadow).replaceAll(a, plan.table)}`);
-    return await compare(conn, plan, a, b);
+    return compare(conn, plan, [a, b], plan.shadowKeyColumns, new Set(plan.columns.map((c) => c.target.toLowerCase())));
+  });
+}
+
+/**
+ * The way back proven as the way there is: the sample in `a` (the original's definition) is copied
+ * into `b` (the new one) through the copy's mapping, then back into `c` (the original's again)
+ * through the reverse mapping, and `c` is compared with `a`. A column the ALTER drops comes back as
+ * its default, and shows as differing.
+ */
+export function proveReverse(pool: Pool, plan: MysqlPlan, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
+  const [a, b, c] = helperNames(plan.table).probes;
+  return withProbes(pool, plan, [a, b, c], async (conn) => {
+    await conn.query(`ALTER TABLE ${qualified(plan.database, b)} ${plan.shadowAlter}`);
+    await fillSample(conn, plan, a, anchors ?? (await spreadAnchors(conn, plan)), rows);
+    const there = await copyThrough(conn, plan, a, b);
+    if (there) throw new UserError(`the copy fails on the table's rows: ${there.message.replaceAll(b, plan.shadow).replaceAll(a, plan.table)}`);
+    // A generated column of the original is computed again from what comes back, as in the old table.
+    const generated = new Set(plan.original.columns.filter((x) => x.generated).map((x) => x.name));
+    const { targets, sources } = columnLists({ ...plan, columns: plan.columns.filter((x) => !generated.has(x.source)) });
+    await conn.query(`INSERT INTO ${qualified(plan.database, c)} (${sources}) SELECT ${targets} FROM ${qualified(plan.database, b)}`).catch((error: Error) => {
+      if (isTransientMysqlError(error)) throw error;
+      throw new UserError(`the way back fails on the table's rows: ${error.message.replaceAll(c, plan.old).replaceAll(b, plan.table)}`);
+    });
+    return compare(conn, plan, [a, c], plan.keyColumns, new Set(plan.columns.map((x) => x.source.toLowerCase())));
+  });
+}
+
+/**
+ * Runs `proof` with empty probes of the original's definition under these names, on one session
+ * whose clock is pinned, and drops them whatever happens. A real probe (partitioned, FULLTEXT)
+ * outlives a run killed mid-proof: it carries the mark and is dropped; a table of that name without
+ * it is the user's, and stops the run.
+ */
+async function withProbes<T>(pool: Pool, plan: MysqlPlan, names: string[], proof: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  const made: [string, ProbeKind][] = [];
+  try {
+    await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');
+    for (const name of names) await clearProbeName(conn, plan.database, name);
+    for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
+    return await proof(conn);
   } finally {
     for (const [name, kind] of made) await dropProbe(conn, plan.database, name, kind).catch(() => {});
     await conn.query('SET SESSION timestamp = DEFAULT').catch(() => {});
     conn.release();
   }
+}
+
+/** The copy's INSERT from probe `from` into probe `into`; its error is returned, as the caller judges it (a lost session is thrown). */
+async function copyThrough(conn: PoolConnection, plan: MysqlPlan, from: string, into: string): Promise<Error | null> {
+  const { targets, sources } = columnLists(plan);
+  const failed = await conn.query(`INSERT INTO ${qualified(plan.database, into)} (${targets}) SELECT ${sources} FROM ${qualified(plan.database, from)}`).then(
+    () => null,
+    (error: Error) => error,
+  );
+  // A lost session is not the data's fault: the proof is tried again, not reported as the ALTER failing.
+  if (failed && isTransientMysqlError(failed)) throw failed;
+  return failed;
 }
 
 /** Up to `rows` rows in all, taken in key order after each anchor (null: from the start). */
@@ -104,23 +144,23 @@ async function spreadAnchors(conn: PoolConnection, plan: MysqlPlan): Promise<(Ke
 }
 
 /**
- * Column by column over the rows matched on the new table's key: equal as values (`<=>`) and as
- * bytes (so 'a' never passes for 'A' under a case-insensitive collation, nor 'a ' for 'a').
+ * Column by column over the rows matched on `key`: equal as values (`<=>`) and as bytes (so 'a'
+ * never passes for 'A' under a case-insensitive collation, nor 'a ' for 'a'). `copied`: the columns
+ * of `y` filled from a value (the others may be filled per row by the server).
  */
-async function compare(conn: PoolConnection, plan: MysqlPlan, a: string, b: string): Promise<ProbeComparison> {
+async function compare(conn: PoolConnection, plan: MysqlPlan, [a, b]: [string, string], key: string[], copied: Set<string>): Promise<ProbeComparison> {
   const [columns] = await conn.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(plan.database, a)}`);
-  const on = plan.shadowKeyColumns.map((k) => `x.${ident(k)} <=> y.${ident(k)}`).join(' AND ');
+  const on = key.map((k) => `x.${ident(k)} <=> y.${ident(k)}`).join(' AND ');
   const differs = (c: string) => `NOT (x.${ident(c)} <=> y.${ident(c)} AND CAST(x.${ident(c)} AS BINARY) <=> CAST(y.${ident(c)} AS BINARY))`;
   const names = columns.map((c) => String(c.Field));
   const [[counts]] = await conn.query<RowDataPacket[]>({
     sql:
-      `SELECT COUNT(*), SUM(y.${ident(plan.shadowKeyColumns[0])} IS NULL)${names.map((c) => `, SUM(${differs(c)})`).join('')} ` +
+      `SELECT COUNT(*), SUM(y.${ident(key[0])} IS NULL)${names.map((c) => `, SUM(${differs(c)})`).join('')} ` +
       `FROM ${qualified(plan.database, a)} x LEFT JOIN ${qualified(plan.database, b)} y ON ${on}`,
     rowsAsArray: true,
   });
   const [[inB]] = await conn.query<RowDataPacket[]>({ sql: `SELECT COUNT(*) FROM ${qualified(plan.database, b)}`, rowsAsArray: true });
   const [total, missing, ...differing] = rowValues(counts).map((v) => Number(v ?? 0));
-  const copied = new Set(plan.columns.map((c) => c.target.toLowerCase()));
   const result: ProbeComparison = {
     rows: total,
     unmatched: missing + (Number(inB[0]) - (total - missing)),
@@ -133,10 +173,10 @@ async function compare(conn: PoolConnection, plan: MysqlPlan, a: string, b: stri
   };
   const wrong = result.columns.find((c) => c.differing > 0 && !c.generatedByServer);
   if (wrong) {
-    const key = plan.shadowKeyColumns.map((k) => `x.${ident(k)}`).join(', ');
+    const keyText = key.map((k) => `x.${ident(k)}`).join(', ');
     const [[row]] = await conn.query<RowDataPacket[]>({
       sql:
-        `SELECT CONCAT_WS(',', ${key}), CAST(x.${ident(wrong.name)} AS CHAR), CAST(y.${ident(wrong.name)} AS CHAR) ` +
+        `SELECT CONCAT_WS(',', ${keyText}), CAST(x.${ident(wrong.name)} AS CHAR), CAST(y.${ident(wrong.name)} AS CHAR) ` +
         `FROM ${qualified(plan.database, a)} x JOIN ${qualified(plan.database, b)} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
       rowsAsArray: true,
     });

@@ -76,6 +76,9 @@ export function helperNames(table: string) {
     // Trigger capture: the log of changed keys, and its triggers (trigger names are per database).
     log: `${table}__log`,
     captureTriggers: { INSERT: `${table}__ti`, UPDATE: `${table}__tu`, DELETE: `${table}__td` },
+    // A revert window's capture on the new table: names of its own, as a forward run's may still exist beside it.
+    reverseLog: `${table}__rlog`,
+    reverseTriggers: { INSERT: `${table}__rti`, UPDATE: `${table}__rtu`, DELETE: `${table}__rtd` },
     // The mapping proof's pair, and the one the in-place classification and plan's sample use.
     probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
   };

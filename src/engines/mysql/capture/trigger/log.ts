@@ -9,12 +9,45 @@ import { LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
-import { describeTable, existingTriggers } from '../../schema/inspect.js';
+import { describeTable, existingTriggers, type TableShape } from '../../schema/inspect.js';
 
 type Queryable = Pool | Connection;
 
-type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
+export type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
+
+/**
+ * What one log follows, and under which names: a run's capture on its original, or a revert window's
+ * on the new table (installed while that table is still the shadow, under names of its own).
+ */
+export interface CaptureTarget {
+  database: string;
+  /** The table whose rows the triggers log, as it is named when they are made. */
+  table: string;
+  keyColumns: string[];
+  /** The table's definition: the log's key types, and what it must still be under the lock. */
+  shape: TableShape;
+  log: string;
+  triggers: Record<RowEvent, string>;
+  /** Where else the triggers may sit, having moved with their table at a RENAME. */
+  movedTo: string[];
+  /** What the operator can do instead when a privilege is missing, for the messages. */
+  instead: string;
+}
+
+/** A run's trigger capture, on its original (after the swap the triggers sit on the old table). */
+export function forwardCapture(plan: MysqlPlan): CaptureTarget {
+  return {
+    database: plan.database,
+    table: plan.table,
+    keyColumns: plan.keyColumns,
+    shape: plan.original,
+    log: plan.log!,
+    triggers: helperNames(plan.table).captureTriggers,
+    movedTo: [plan.old],
+    instead: 'use --capture stream',
+  };
+}
 
 /**
  * The log and its three AFTER row triggers. AFTER, so a key a user's BEFORE trigger changed is the
@@ -32,29 +65,25 @@ export class MysqlTriggerLog implements TriggerLog {
     private readonly target: MysqlTarget,
     private readonly pool: Pool,
     private readonly flavor: 'mariadb' | 'mysql',
-    private readonly plan: MysqlPlan,
+    private readonly at: CaptureTarget,
   ) {
-    this.name = `${plan.database}.${plan.log}`;
-    this.log = qualified(plan.database, plan.log!);
-    this.keys = plan.keyColumns.map(ident).join(', ');
-  }
-
-  private get triggerNames(): Record<RowEvent, string> {
-    return helperNames(this.plan.table).captureTriggers;
+    this.name = `${at.database}.${at.log}`;
+    this.log = qualified(at.database, at.log);
+    this.keys = at.keyColumns.map(ident).join(', ');
   }
 
   async install(lockTimeoutMs: number): Promise<void> {
-    const p = this.plan;
+    const p = this.at;
     if (!(await this.triggersPresent()).length) {
       // A log without triggers is a dead run's that nobody resumed: its entries are of no use.
-      await dropOwnHelper(this.pool, p.database, p.log!);
+      await dropOwnHelper(this.pool, p.database, p.log);
       // Read before the triggers exist: a TRUNCATE after this point shows as a new id under the cut-over lock.
       this.identity = await innodbTableIdentity(this.pool, this.flavor, p.database, p.table);
-      if (this.identity === null) throw new UserError(IDENTITY_NEEDED);
+      if (this.identity === null) throw new UserError(identityNeeded(p.instead));
       await createFreshHelperTable(
         this.pool,
         p.database,
-        p.log!,
+        p.log,
         this.definition(),
         `changed keys of ${p.table} (InnoDB ids ${this.identity}), written by its capture triggers`,
       );
@@ -64,52 +93,51 @@ export class MysqlTriggerLog implements TriggerLog {
     // A retry after a lock timeout makes only the triggers still missing.
     const present = new Set(await this.triggersPresent());
     for (const event of EVENTS) {
-      const name = this.triggerNames[event];
+      const name = p.triggers[event];
       if (present.has(name)) continue;
       const sql = `CREATE TRIGGER ${qualified(p.database, name)} AFTER ${event} ON ${qualified(p.database, p.table)} FOR EACH ROW ${this.body(event)}`;
-      await quickDdl(this.target, this.pool, sql, lockTimeoutMs).catch((error: unknown) => Promise.reject(explainCreateFailure(error)));
+      await quickDdl(this.target, this.pool, sql, lockTimeoutMs).catch((error: unknown) => Promise.reject(explainCreateFailure(error, p)));
     }
   }
 
   /** The key columns as the original defines them; NOT NULL, as a unique key's are. */
   private definition(): string {
-    const columns = this.plan.keyColumns.map((name) => {
-      const c = this.plan.original.columns.find((x) => x.name === name)!;
+    const columns = this.at.keyColumns.map((name) => {
+      const c = this.at.shape.columns.find((x) => x.name === name)!;
       return `${ident(name)} ${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''} NOT NULL`;
     });
     return `seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, ${columns.join(', ')}`;
   }
 
   private body(event: RowEvent): string {
-    const row = (image: 'OLD' | 'NEW') =>
-      `INSERT INTO ${this.log} (${this.keys}) VALUES (${this.plan.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
+    const row = (image: 'OLD' | 'NEW') => `INSERT INTO ${this.log} (${this.keys}) VALUES (${this.at.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
     if (event === 'INSERT') return row('NEW');
     if (event === 'DELETE') return row('OLD');
-    const moved = this.plan.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
+    const moved = this.at.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
     return `BEGIN ${row('OLD')}; IF ${moved} THEN ${row('NEW')}; END IF; END`;
   }
 
-  private triggersPresent(db: Queryable = this.pool, tables = [this.plan.table]): Promise<string[]> {
-    return existingTriggers(db, this.plan.database, Object.values(this.triggerNames), tables);
+  private triggersPresent(db: Queryable = this.pool, tables = [this.at.table]): Promise<string[]> {
+    return existingTriggers(db, this.at.database, Object.values(this.at.triggers), tables);
   }
 
   /** A resumed run's: from the log's comment. */
   private async recallIdentity(): Promise<void> {
     const [rows] = await this.pool.query<RowDataPacket[]>(
       'SELECT TABLE_COMMENT AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-      [this.plan.database, this.plan.log],
+      [this.at.database, this.at.log],
     );
     this.identity = rows.length ? (/\(InnoDB ids ([\d,]+)\)/.exec(String(rows[0].c))?.[1] ?? null) : null;
   }
 
   async verifyInstalled(): Promise<void> {
     const present = await this.triggersPresent();
-    const log = await checkHelper(this.pool, this.plan.database, this.plan.log!);
+    const log = await checkHelper(this.pool, this.at.database, this.at.log);
     if (log) await this.recallIdentity();
     if (present.length === EVENTS.length && log && this.identity !== null) return;
     throw new UserError(
       `the interrupted run's capture ${log ? `triggers (${EVENTS.length - present.length} missing)` : `log ${this.name}`} are gone, so changes made since may be lost: ` +
-        `run "shadowcut cleanup --table ${this.plan.table}" and start again`,
+        `run "shadowcut cleanup --table ${this.at.table}" and start again`,
     );
   }
 
@@ -117,19 +145,18 @@ export class MysqlTriggerLog implements TriggerLog {
     const db = session instanceof LockedSession ? session.conn : this.pool;
     // Under the lock, before the last entries are trusted: a TRUNCATE or a rebuild fires no trigger.
     if (session && afterSeq === null) {
-      const now = await innodbTableIdentity(this.pool, this.flavor, this.plan.database, this.plan.table);
+      const { database, table } = this.at;
+      const now = await innodbTableIdentity(this.pool, this.flavor, database, table);
       if (now !== this.identity) {
-        throw new UserError(`${this.plan.database}.${this.plan.table} was truncated or rebuilt during the migration (its InnoDB ids changed); start again`);
+        throw new UserError(`${database}.${table} was truncated or rebuilt during the migration (its InnoDB ids changed); start again`);
       }
       // An instant ALTER keeps the ids; the binlog would have shown it as DDL.
-      if (JSON.stringify(await describeTable(db, this.plan.database, this.plan.table)) !== JSON.stringify(this.plan.original)) {
-        throw new UserError(`${this.plan.database}.${this.plan.table} was altered during the migration; start again`);
+      if (JSON.stringify(await describeTable(db, database, table)) !== JSON.stringify(this.at.shape)) {
+        throw new UserError(`${database}.${table} was altered during the migration; start again`);
       }
       // Someone (a cleanup of a like-named table, a DBA) dropped one: what it missed cannot be known.
       if ((await this.triggersPresent(db)).length !== EVENTS.length) {
-        throw new UserError(
-          `a capture trigger of ${this.plan.database}.${this.plan.table} was dropped during the migration; changes may be missing: start again`,
-        );
+        throw new UserError(`a capture trigger of ${database}.${table} was dropped during the migration; changes may be missing: start again`);
       }
     }
     const [rows] = await db.query<RowDataPacket[]>({
@@ -158,15 +185,15 @@ export class MysqlTriggerLog implements TriggerLog {
   }
 
   /**
-   * On the original, or after the swap on the old table (triggers move with it). Each DROP waits for
-   * the table's metadata lock behind every open transaction, and writers queue behind the DROP: short
-   * waits, retried, as when they were made.
+   * Where they were made, or where a RENAME took them (triggers move with their table). Each DROP
+   * waits for the table's metadata lock behind every open transaction, and writers queue behind the
+   * DROP: short waits, retried, as when they were made.
    */
   async uninstall(): Promise<void> {
-    for (const name of await this.triggersPresent(this.pool, [this.plan.table, this.plan.old])) {
-      await dropTriggerBounded(this.target, this.pool, this.plan.database, name);
+    for (const name of await this.triggersPresent(this.pool, [this.at.table, ...this.at.movedTo])) {
+      await dropTriggerBounded(this.target, this.pool, this.at.database, name);
     }
-    await dropOwnHelper(this.pool, this.plan.database, this.plan.log!);
+    await dropOwnHelper(this.pool, this.at.database, this.at.log);
   }
 }
 
@@ -190,13 +217,41 @@ export async function dropTriggerBounded(target: MysqlTarget, pool: Pool, databa
   }
 }
 
-const IDENTITY_NEEDED =
-  "trigger capture needs the PROCESS privilege on MySQL/MariaDB: a TRUNCATE or rebuild of the table fires no trigger, and is seen only in InnoDB's table ids, which need it; GRANT PROCESS ON *.*, or use --capture stream";
+const identityNeeded = (otherwise: string) =>
+  `trigger capture needs the PROCESS privilege on MySQL/MariaDB: a TRUNCATE or rebuild of the table fires no trigger, and is seen only in InnoDB's table ids, which need it; GRANT PROCESS ON *.*, or ${otherwise}`;
 
-/** With the binlog on, MySQL and MariaDB let only SUPER create triggers unless log_bin_trust_function_creators is set. */
-function explainCreateFailure(error: unknown): unknown {
-  if ((error as { code?: string }).code !== 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER') return error;
+/**
+ * With the binlog on, MySQL and MariaDB let only SUPER create triggers unless
+ * log_bin_trust_function_creators is set; without the TRIGGER privilege nobody may.
+ */
+function explainCreateFailure(error: unknown, at: CaptureTarget): unknown {
+  const code = (error as { code?: string }).code;
+  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR') {
+    return new UserError(
+      `creating the capture triggers on ${at.database}.${at.table} needs the TRIGGER privilege: GRANT TRIGGER ON ${at.database}.*, or ${at.instead}`,
+    );
+  }
+  if (code !== 'ER_BINLOG_CREATE_ROUTINE_NEED_SUPER') return error;
   return new UserError(
-    'the server logs binary and the user lacks SUPER, which it then requires to create triggers: SET GLOBAL log_bin_trust_function_creators = 1, or use --capture stream',
+    `the server logs binary and the user lacks SUPER, which it then requires to create triggers: SET GLOBAL log_bin_trust_function_creators = 1, or ${at.instead}`,
   );
+}
+
+/** A revert window's log and triggers: names of their own, as a forward run's capture may still exist beside them. */
+function windowCapture(plan: MysqlPlan, on: Pick<CaptureTarget, 'table' | 'keyColumns' | 'shape' | 'movedTo'>): CaptureTarget {
+  const names = helperNames(plan.table);
+  return { database: plan.database, ...on, log: names.reverseLog, triggers: names.reverseTriggers, instead: 'run without --revert-window' };
+}
+
+/**
+ * Made by the forward run on its shadow before the cut-over: the shadow becomes the table at the
+ * RENAME and takes the triggers along, so the log follows the new table from the swap's very instant.
+ */
+export function reverseCaptureOnShadow(plan: MysqlPlan): CaptureTarget {
+  return windowCapture(plan, { table: plan.shadow, keyColumns: plan.shadowKeyColumns, shape: plan.shadowShape, movedTo: [plan.table] });
+}
+
+/** The same log and triggers as the way back (`Plan.reverse`) sees them: on its original, the new table; after the revert on `<table>__new`. */
+export function reverseCapture(reverse: MysqlPlan): CaptureTarget {
+  return windowCapture(reverse, { table: reverse.table, keyColumns: reverse.keyColumns, shape: reverse.original, movedTo: [reverse.old] });
 }

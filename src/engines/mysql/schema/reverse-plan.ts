@@ -1,0 +1,123 @@
+import type { Pool } from 'mysql2/promise';
+import { UserError } from '../../../core/errors.js';
+import type { Plan } from '../../../core/types.js';
+import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
+import { checksumPair, foreignKeyName, helperNames, keyCandidates, type ColumnPair, type MysqlPlan } from './plan.js';
+
+const lower = (names: string[]) => names.map((n) => n.toLowerCase());
+const sameList = (a: string[], b: string[]) => lower(a).join('\0') === lower(b).join('\0');
+
+/** The new table's unique NOT NULL key on exactly the forward key's columns, in order: the way back walks and matches rows by it. */
+function reverseKey(shape: TableShape, columns: string[]): string | null {
+  return keyCandidates(shape).find((i) => sameList(i.columns, columns))?.name ?? null;
+}
+
+/**
+ * Why the old table could not follow the new one, from the forward plan alone; one short line each.
+ * Values are the proof's (`proveReverse`): these are the shapes no sample could show.
+ */
+export function revertRefusals(plan: MysqlPlan): string[] {
+  const reasons: string[] = [];
+  const copied = new Map(plan.columns.map((c) => [c.source.toLowerCase(), c.target.toLowerCase()]));
+  const newColumns = new Map(plan.shadowShape.columns.map((c) => [c.name.toLowerCase(), c]));
+  for (const c of plan.original.columns) {
+    if (c.generated) continue; // computed again by the old table from what comes back
+    const target = copied.get(c.name.toLowerCase());
+    if (target === undefined) reasons.push(`column ${c.name} is dropped: values written after the cut-over could not come back`);
+    else if (!c.nullable && newColumns.get(target)?.nullable) {
+      reasons.push(`column ${c.name} becomes nullable: a NULL written after the cut-over could not go back into the old table`);
+    }
+  }
+  if (!reverseKey(plan.shadowShape, plan.shadowKeyColumns)) {
+    reasons.push(`the key ${plan.keyIndex} (${plan.keyColumns.join(', ')}) is not a unique key of the new table on the same columns`);
+  }
+  reasons.push(...uniqueKeysLost(plan));
+  if (plan.children.length) {
+    reasons.push(
+      `other tables' foreign keys reference the table (${plan.children.map((k) => `${k.table}.${k.name}`).join(', ')}): the revert does not move them back`,
+    );
+  }
+  const out = plan.facts.foreignKeys.map(foreignKeyName);
+  if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
+  if (plan.triggers.length) reasons.push('triggers are moved to the new table (--include-triggers): the revert does not move them back');
+  return reasons;
+}
+
+/** A unique key of the old table the new one does not enforce (on the same columns or fewer): the new table could take rows the old one refuses. */
+function uniqueKeysLost(plan: MysqlPlan): string[] {
+  const toNew = new Map(plan.columns.map((c) => [c.source.toLowerCase(), c.target.toLowerCase()]));
+  const newUnique = plan.shadowShape.indexes.filter((i) => i.unique).map((i) => lower(i.columns));
+  return plan.original.indexes
+    .filter((i) => i.unique)
+    .filter((i) => {
+      const mapped = lower(i.columns).map((c) => toNew.get(c));
+      if (mapped.some((c) => c === undefined)) return false; // a dropped column: refused above
+      return !newUnique.some((u) => u.every((c) => mapped.includes(c)));
+    })
+    .map((i) => `unique key ${i.name} (${i.columns.join(', ')}) is not enforced by the new table: rows written after the cut-over could break it`);
+}
+
+/**
+ * The way back of a run that has swapped (`Plan.reverse`), read from the catalogs after the swap: the
+ * new table is the original, the old table the shadow, and `<table>__new` where the new table goes
+ * when the revert swaps back (and the sentry's name meanwhile: it sorts after the table, as the
+ * cut-over's lock order needs). Each old column is filled from the new column it was copied into,
+ * converted by the server; columns the ALTER added stay behind.
+ */
+export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Promise<Plan<MysqlPlan>> {
+  const f = forward.detail;
+  const facts = await tableFacts(pool, f.database, f.table);
+  if (!facts) throw new UserError(`table ${f.database}.${f.table} does not exist`);
+  const current = await describeTable(pool, f.database, f.table);
+  const old = await describeTable(pool, f.database, f.old);
+  const keyIndex = reverseKey(current, f.shadowKeyColumns);
+  if (!keyIndex)
+    throw new UserError(`${f.database}.${f.table} has no unique key on (${f.shadowKeyColumns.join(', ')}) any more: the old table cannot follow it`);
+  const find = (shape: TableShape, name: string): MysqlColumn | undefined => shape.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+  const columns: ColumnPair[] = [];
+  for (const pair of f.columns) {
+    const from = find(current, pair.target);
+    const into = find(old, pair.source);
+    if (!from || !into || into.generated) continue;
+    columns.push({ source: from.name, target: into.name, checksum: checksumPair(from, into) });
+  }
+  const names = helperNames(f.table);
+  const detail: MysqlPlan = {
+    database: f.database,
+    table: f.table,
+    shadow: f.old,
+    old: f.shadow,
+    keyIndex,
+    keyColumns: f.shadowKeyColumns,
+    shadowKeyColumns: f.keyColumns,
+    columns,
+    facts,
+    discardForeignKeys: false,
+    droppedForeignKeys: [],
+    shadowAlter: '',
+    children: [],
+    triggers: [],
+    original: current,
+    shadowShape: old,
+    deferredIndexes: [],
+    log: names.reverseLog,
+  };
+  const excluded = columns.filter((c) => c.checksum === null).map((c) => c.target);
+  return {
+    table: forward.table,
+    shadowTable: `${f.database}.${f.old}`,
+    oldTable: `${f.database}.${f.shadow}`,
+    alter: forward.alter,
+    keyColumns: f.shadowKeyColumns,
+    estimatedRows: facts.estimatedRows,
+    capture: { kind: 'trigger', why: 'the revert window follows the new table by triggers made on it before the swap' },
+    summary: [
+      `the way back: ${f.old} follows ${f.table} (triggers logging into ${names.reverseLog})`,
+      `key: ${keyIndex} (${f.shadowKeyColumns.join(', ')})`,
+      `columns carried back: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
+      ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
+    ],
+    reverse: true,
+    detail,
+  };
+}
