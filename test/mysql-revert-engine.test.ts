@@ -25,7 +25,7 @@ const HELPERS = ['__new', '__old', '__state', '__hb', '__log', '__rlog'];
 
 async function reset(table: string, rows: number) {
   await db.query(`DROP TABLE IF EXISTS ${[table, `${table}_mirror`, ...HELPERS.map((h) => table + h)].join(', ')}`);
-  await db.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, n INT NOT NULL, s VARCHAR(20), d DECIMAL(10,4)) ENGINE=InnoDB`);
+  await db.query(`CREATE TABLE ${table} (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL, s VARCHAR(20), d DECIMAL(10,4)) ENGINE=InnoDB`);
   await db.query(`INSERT INTO ${table} SELECT seq, seq * 7, CONCAT('s', seq), seq / 16 FROM seq_1_to_${rows}`);
 }
 
@@ -95,47 +95,74 @@ async function write(table: string, round: number) {
   }
 }
 
+/**
+ * A real migrate whose run installs the window's capture before its verification and its cut-over
+ * (twice: it is idempotent), and the forward migration to ask for the way back. Just before the
+ * cut-over a row is inserted and deleted at the end of the table, so the cut-over carries the
+ * AUTO_INCREMENT counter to the shadow, after the window's triggers are on it.
+ */
+async function migrateWithWindow(table: string, capture: 'trigger' | 'stream'): Promise<Migration> {
+  let forward: Migration | null = null;
+  const hooked = withMigration(engine, (migration) => ({
+    async consistentView(...args: Parameters<Migration['consistentView']>) {
+      await migration.installReverseCapture(1000);
+      return migration.consistentView(...args);
+    },
+    async cutover(...args: Parameters<Migration['cutover']>) {
+      forward = migration;
+      await migration.installReverseCapture(1000);
+      await db.query(`INSERT INTO ${table} (id, n) VALUES (1000000, 0)`);
+      await db.query(`DELETE FROM ${table} WHERE id = 1000000`);
+      return migration.cutover(...args);
+    },
+  }));
+  await migrate(hooked, { url: mysqlUrl(), table, alter: WIDENED, capture }, { execute: true, forceCopy: true });
+  return forward!;
+}
+
+/** What the runner passes when it opens a source. */
+const setup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
+
 describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s', (capture) => {
   const table = `rv_rt_${capture}`;
 
-  it('follows the new table from the swap, checksums level, and swaps back', async () => {
+  it('follows the new table from the swap, checksums level, repairs, and swaps back', async () => {
     await reset(table, 2000);
     await db.query(`CREATE TABLE ${table}_mirror LIKE ${table}`);
     await db.query(`INSERT INTO ${table}_mirror SELECT * FROM ${table}`);
-    let forward: Migration | null = null;
-    const hooked = withMigration(engine, (migration) => ({
-      async cutover(...args: Parameters<Migration['cutover']>) {
-        forward = migration;
-        await migration.installReverseCapture(1000);
-        await migration.installReverseCapture(1000); // idempotent
-        return migration.cutover(...args);
-      },
-    }));
-    await migrate(hooked, { url: mysqlUrl(), table, alter: WIDENED, capture }, { execute: true, forceCopy: true });
+    const forward = await migrateWithWindow(table, capture);
     // The forward run's capture and checkpoint are gone; the window's triggers moved with the new table.
     expect(await triggersOf(table)).toEqual([`${table}__rtd`, `${table}__rti`, `${table}__rtu`]);
     expect(await tables(table)).toEqual([table, `${table}__old`, `${table}__rlog`, `${table}_mirror`].sort());
+    const [[counter]] = await db.query<mysql.RowDataPacket[]>(`SHOW TABLE STATUS LIKE '${table}'`);
+    expect(Number(counter.Auto_increment)).toBe(1000001);
 
-    const back = await forward!.reversed();
-    expect(back.plan).toMatchObject({ reverse: true, table: `shadowcut_test.${table}`, shadowTable: `shadowcut_test.${table}__old` });
-    expect(back.plan.oldTable).toBe(`shadowcut_test.${table}__new`);
-    expect(back.revertRefusals()).toEqual(['this is already the way back of a revert window: it has no window of its own']);
+    const reversed = await forward.reversed();
+    expect(reversed.plan).toMatchObject({ reverse: true, table: `shadowcut_test.${table}`, shadowTable: `shadowcut_test.${table}__old` });
+    expect(reversed.plan.oldTable).toBe(`shadowcut_test.${table}__new`);
+    expect(reversed.revertRefusals()).toEqual(['this is already the way back of a revert window: it has no window of its own']);
+    // As a resumed window gets it: from the checkpoint's JSON.
+    const back = engine.resume(JSON.parse(JSON.stringify(reversed.plan)));
+    expect((await back.checks({ resuming: true })).filter((c) => !c.ok)).toEqual([]);
     expect(await back.swapped()).toBe(false);
 
     for (let round = 1; round <= 3; round++) await write(table, round);
+    await db.query(`UPDATE ${table}__old SET s = 'damaged' WHERE id = 5`);
     // The window's run resumes from a checkpoint: its capture is only verified, never made again.
     const buffer = new ChangeBuffer();
-    const stream = await back.changes.open(buffer, { poll: 0 }, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
+    const stream = await back.changes.open(buffer, { poll: 0 }, setup);
     try {
       const catchUp = catchUpFrom(back, stream, buffer);
       const view = await back.consistentView(catchUp, 2000);
       try {
         const [a, b] = await view.checksum({ after: null, upTo: null });
-        expect(a).toEqual(b);
-        expect(await view.compareKeys([[1], [10_001], [100_201], [201]])).toEqual([]);
+        expect(a.rows).toBe(b.rows);
+        expect(a.digest).not.toBe(b.digest);
+        expect((await view.compareKeys([[1], [5], [10_001], [100_201], [201]])).map(String)).toEqual(['5']);
       } finally {
         await view.close();
       }
+      expect(await back.copyRange({ after: [4], upTo: [5] })).toBe(1);
       expect(await differences(db, `${table}__old`, `${table}_mirror`)).toEqual([]);
 
       await write(table, 4);
@@ -152,6 +179,42 @@ describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s'
     expect(await tables(table)).toEqual([table, `${table}__new`, `${table}_mirror`].sort());
     const [[counted]] = await db.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) n FROM ${table}__new WHERE x = 7`);
     expect(Number(counted.n)).toBeGreaterThan(1900);
+  });
+});
+
+describe('the window, interrupted or tampered with', () => {
+  it('an ALTER of the new table during the window stops the revert under its lock, and nothing is swapped', async () => {
+    await reset('rv_alt', 100);
+    const back = await (await migrateWithWindow('rv_alt', 'trigger')).reversed();
+    await db.query('ALTER TABLE rv_alt ADD COLUMN y INT, ALGORITHM=INSTANT');
+    const buffer = new ChangeBuffer();
+    const stream = await back.changes.open(buffer, { poll: 0 }, setup);
+    await expect(back.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(back, stream, buffer) })).rejects.toThrow(
+      'shadowcut_test.rv_alt was altered during the migration; start again',
+    );
+    await stream.stop();
+    expect(await back.swapped()).toBe(false);
+    expect(await tables('rv_alt')).toEqual(['rv_alt', 'rv_alt__old', 'rv_alt__rlog']);
+    // Failed: the window keeps its capture for a resumed run.
+    await back.cleanup({ dropOld: false, cutOver: false });
+    expect(await triggersOf('rv_alt')).toEqual(['rv_alt__rtd', 'rv_alt__rti', 'rv_alt__rtu']);
+    // Completed: the capture goes, both tables stay.
+    await back.cleanup({ dropOld: true, cutOver: true });
+    expect(await triggersOf('rv_alt')).toEqual([]);
+    expect(await tables('rv_alt')).toEqual(['rv_alt', 'rv_alt__old']);
+  });
+});
+
+describe('values the old table cannot take', () => {
+  it('a value written after the cut-over that the old type cannot hold stops the way back with one line', async () => {
+    await reset('rv_big', 100);
+    const back = await (await migrateWithWindow('rv_big', 'stream')).reversed();
+    await db.query('UPDATE rv_big SET n = 5000000000 WHERE id = 3');
+    await expect(back.applyKeys([[3]])).rejects.toThrow(
+      /^a row of the new table cannot be stored in the old table, so it could not come back: Out of range value for column 'n'/,
+    );
+    const [[row]] = await db.query<mysql.RowDataPacket[]>('SELECT n FROM rv_big__old WHERE id = 3');
+    expect(String(row.n)).toBe('21');
   });
 });
 

@@ -58,7 +58,7 @@ export class MysqlMigration implements Migration {
     readonly plan: Plan<MysqlPlan>,
   ) {
     this.p = plan.detail;
-    this.copier = new Copier(this.p, server.flavor);
+    this.copier = new Copier(this.p, server.flavor, plan.reverse === true);
     // The way back is always followed by triggers: made on the shadow before the swap, they follow
     // the new table from the swap's very instant, with no stream position to hand over at it.
     const capture = plan.reverse ? reverseCapture(this.p) : this.p.log === undefined ? null : forwardCapture(this.p);

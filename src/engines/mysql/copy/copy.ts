@@ -34,9 +34,11 @@ export class Copier {
   private readonly shadow: string;
   private readonly insertHead: string;
 
+  /** `reverse`: a revert window's, filling the old table from the new one. */
   constructor(
     private readonly plan: MysqlPlan,
     private readonly flavor: 'mariadb' | 'mysql',
+    private readonly reverse = false,
   ) {
     this.origKeys = new KeysetSql(mysqlDialect, plan.keyColumns);
     this.shadowKeys = new KeysetSql(mysqlDialect, plan.shadowKeyColumns);
@@ -68,7 +70,7 @@ export class Copier {
       return (res as { affectedRows: number }).affectedRows;
     } catch (error) {
       await conn.rollback().catch(() => {});
-      throw asUniqueViolation(error);
+      throw asUniqueViolation(error, this.reverse);
     } finally {
       conn.release();
     }
@@ -83,7 +85,7 @@ export class Copier {
    * `locked` means the caller holds LOCK TABLES, under which a locking read is unnecessary.
    */
   async applyKeys(db: Pool | Connection, keys: Key[], locked: boolean): Promise<void> {
-    if (locked) return this.applyOnce(db, keys, '').catch((error) => Promise.reject(asUniqueViolation(error)));
+    if (locked) return this.applyOnce(db, keys, '').catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
     const nowait = this.flavor === 'mariadb' ? ' LOCK IN SHARE MODE NOWAIT' : ' FOR SHARE NOWAIT';
     for (let attempt = 0; ; attempt++) {
       const conn = await (db as Pool).getConnection();
@@ -94,7 +96,7 @@ export class Copier {
         return;
       } catch (error) {
         await conn.rollback().catch(() => {});
-        if (!isLockConflict(error) || attempt >= 8) throw asUniqueViolation(error);
+        if (!isLockConflict(error) || attempt >= 8) throw asUniqueViolation(error, this.reverse);
       } finally {
         conn.release();
       }
@@ -125,10 +127,12 @@ const REJECTED_VALUE = new Set([
 ]);
 
 /** The write errors an operator can act on, as such; a unique conflict for the runner to judge. */
-function asUniqueViolation(error: unknown): unknown {
+function asUniqueViolation(error: unknown, reverse: boolean): unknown {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message;
   if (code === 'ER_DUP_ENTRY') return new UniqueViolationError(message);
+  if (REJECTED_VALUE.has(code) && reverse)
+    return new UserError(`a row of the new table cannot be stored in the old table, so it could not come back: ${message}`);
   if (REJECTED_VALUE.has(code)) return new UserError(`a row cannot be stored under the new schema (a native ALTER fails the same way): ${message}`);
   if (code === 'ER_TRANS_CACHE_FULL') {
     return new UserError(`a chunk is too large for the binlog cache: ${message}; raise max_binlog_cache_size or lower --chunk-time-ms`);

@@ -82,6 +82,9 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     columns.push({ source: from.name, target: into.name, checksum: checksumPair(from, into) });
   }
   const names = helperNames(f.table);
+  // Its own capture's triggers are no trigger of the table's to move.
+  const own = Object.values(names.reverseTriggers);
+  facts.triggers = facts.triggers.filter((t) => !own.includes(t));
   const detail: MysqlPlan = {
     database: f.database,
     table: f.table,
