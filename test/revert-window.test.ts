@@ -80,7 +80,7 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
     const load = new MirrorWorkload(db, ['rw_back', 'rw_back_mirror'], writes(db, 3000));
     const state = runState('rw_back', d.alter, kind);
     load.start();
-    const run = background(migrateOn(db, 'rw_back', d.alter, { state, capture, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
+    const run = background(migrateOn(db, 'rw_back', d.alter, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }, { request: { capture } }));
     await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
     // The new table takes writes for a while before the way back is taken.
     const at = state.status.changesApplied;
@@ -100,7 +100,7 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
   it('complete ends the window: the new schema stays, the old table is kept and no longer followed', async () => {
     await freshPair(db, 'rw_done', 500);
     const state = runState('rw_done', d.alter, kind);
-    const run = background(migrateOn(db, 'rw_done', d.alter, { state, capture, revertWindowMs: 600_000 }));
+    const run = background(migrateOn(db, 'rw_done', d.alter, { state, revertWindowMs: 600_000 }, { request: { capture } }));
     await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
     await db.query(`UPDATE rw_done SET qty = 999 WHERE id = 1`);
     await db.query(`UPDATE rw_done_mirror SET qty = 999 WHERE id = 1`);

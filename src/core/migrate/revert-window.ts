@@ -41,7 +41,7 @@ export class RevertWindow {
   async run(): Promise<void> {
     const { migration, state, result } = this.ctx;
     const appliedBefore = result.changesApplied;
-    let ended = false;
+    let ended: boolean;
     try {
       ended = await this.followAndDecide();
     } catch (error) {
