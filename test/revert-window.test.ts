@@ -157,6 +157,10 @@ describe.each(databases)('$name: a revert window killed and resumed', ({ open, k
     } finally {
       await load.stop();
     }
+    // The timeline says the window opened when it did, and then how it ended.
+    const history = db.cli(['history', '--url', '$URL', '--table', 'rw_kill']).stdout;
+    expect(history).toMatch(/revert window open until/);
+    expect(history).toMatch(/revert window: reverted/);
     expect(await db.schema('rw_kill')).toBe(await db.schema('rw_kill_mirror'));
     expect(await db.differences('rw_kill', 'rw_kill_mirror')).toEqual([]);
     expect(await db.helpers('rw_kill')).toEqual(['rw_kill__new']);

@@ -4,7 +4,7 @@ import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
 import { RefusedByChecks } from '../core/preflight.js';
-import { recordStage } from '../core/history/record.js';
+import { recordMoment, recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
 import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
 import type { RevertWindowOutcome } from '../core/config.js';
@@ -111,6 +111,16 @@ export function migrateCommand(): Command {
             state,
             hook: operation.hook,
             signal: operation.signal,
+            windowOpened: (until) =>
+              recordMoment(
+                { engine, table: opts.table, command: 'migrate', stage: opts.alter, reportDir: opts.reportDir, reporter },
+                state.status.startedAt,
+                [
+                  `cut over, writers blocked ${state.status.cutoverLockedMs ?? 0} ms; revert window open until ${until}: ` +
+                    '"shadowcut revert" swaps back, "shadowcut complete" ends it',
+                ],
+                { revertWindowUntil: until },
+              ),
           },
         );
       const result = await recordStage({

@@ -57,6 +57,11 @@ export interface MigrateWiring {
   hook?: (event: HookEvent, state: RunState, error?: unknown) => Promise<void>;
   /** Ctrl-C: stops the run, helper objects are removed. */
   signal?: AbortSignal;
+  /**
+   * A revert window is open (the way back proven level): the table's history says so now, not only
+   * when the run ends, which may be days later. A failure to record is the callee's to report.
+   */
+  windowOpened?: (until: string) => Promise<void>;
 }
 
 /** What callers pass: one flat object, split once by `configure`. */
@@ -101,12 +106,12 @@ export interface Configured {
 
 export function configure(partial: Partial<MigrateOptions>): Configured {
   const all = { ...defaultOptions, ...partial };
-  const { reporter, state, hook, signal, ...rest } = all;
+  const { reporter, state, hook, signal, windowOpened, ...rest } = all;
   for (const name of Object.keys(settingsOf(all))) delete (rest as Record<string, unknown>)[name];
   const settings = state?.settings ?? settingsOf(all);
   return {
     config: Object.freeze(rest),
-    wiring: { reporter, state, hook, signal },
+    wiring: { reporter, state, hook, signal, windowOpened },
     settings,
     makeState(table, alter, engine) {
       const made = state ?? new RunState(settings, { table, alter, engine });

@@ -65,6 +65,31 @@ export async function recordStage<R>(s: StageRun<R>): Promise<R> {
   return result;
 }
 
+/**
+ * A moment of a stage still under way, entered in the timeline as it happens (a revert window opened
+ * after the cut-over: the stage's own entry comes when the window ends, maybe days later).
+ */
+export async function recordMoment(
+  s: Pick<StageRun<unknown>, 'engine' | 'table' | 'command' | 'stage' | 'reportDir' | 'reporter'>,
+  startedAt: string,
+  summary: string[],
+  detail: object,
+): Promise<void> {
+  await write(s, {
+    table: s.engine.qualify(s.table),
+    command: s.command,
+    stage: s.stage,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    outcome: 'success',
+    rowsTouched: 0,
+    checks: [],
+    summary,
+    detail,
+    by: `${os.userInfo().username}@${os.hostname()}`,
+  });
+}
+
 async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'reporter'>, entry: HistoryEntry): Promise<void> {
   try {
     await s.engine.history.append(entry);

@@ -89,6 +89,7 @@ export class RevertWindow {
     await applier.catchUp();
     // Proven level through the way back before it is promised; from here on, every change is compared row by row at the revert.
     this.ctx.result.checksumRounds += await this.reverify();
+    await this.wiring.windowOpened?.(this.window.until);
     for (let reverting = this.window.reverting ?? false; ; reverting = false) {
       if (!reverting) {
         const decision = await this.follow();
