@@ -7,7 +7,7 @@ import { MirrorWorkload, type Statement } from './support/workload.js';
 // still running when the kill arrives, even on a fast machine.
 const dialects = {
   mysql: {
-    rows: 200_000,
+    rows: 60_000,
     alter: 'ADD COLUMN note VARCHAR(50) NULL, MODIFY qty BIGINT NOT NULL',
     create: (t: string) => `CREATE TABLE ${t} (id INT PRIMARY KEY, qty INT NOT NULL, at DATETIME(6) NOT NULL, body TEXT) ENGINE=InnoDB`,
     at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
@@ -15,7 +15,7 @@ const dialects = {
     zone: '',
   },
   postgres: {
-    rows: 300_000,
+    rows: 90_000,
     alter: 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text',
     create: (t: string) => `CREATE TABLE ${t} (id int PRIMARY KEY, qty int NOT NULL, at timestamptz NOT NULL, body text)`,
     at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1 second'`,

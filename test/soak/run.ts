@@ -137,16 +137,19 @@ function migrate(
   extra: string[],
   kill: { phase: string; afterMs: number } | null,
   onPhase: (phase: string) => void = () => {},
-): Promise<{ code: number | null; killed: boolean; stderr: string }> {
+): Promise<{ code: number | null; killed: boolean; stderr: string; window: string | null }> {
   const child = spawn(process.execPath, [CLI, 'migrate', '--force-copy', '--url', url, '--table', TABLE, '--alter', alter, '--execute', '--json', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let killed = false;
   let stderr = '';
+  // How the run's revert window ended, from its result line.
+  let window: string | null = null;
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
-      const event = JSON.parse(line) as { event?: string; phase?: string };
+      const event = JSON.parse(line) as { event?: string; phase?: string; revertWindow?: { outcome: string } | null };
+      if (event.event === 'result') window = event.revertWindow?.outcome ?? null;
       if (event.event !== 'phase' || !event.phase) return;
       onPhase(event.phase);
       if (kill?.phase === event.phase && !killed) {
@@ -157,7 +160,7 @@ function migrate(
       // not JSON
     }
   });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, killed, stderr })));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, killed, stderr, window })));
 }
 
 /** Why a run failed: shadowcut's own line, or (a crash) the first lines of its stack. */
@@ -230,11 +233,13 @@ async function soakRun(db: SoakDb, url: string, args: Args, run: number): Promis
     });
     exit = first.code;
     killed = first.killed && first.code === null;
+    let last = first;
     if (killed) {
-      const resumed = await migrate(url, alter, ['--resume', ...window], null, args.revert ? revertSoon : () => {});
-      exit = resumed.code;
-      if (exit !== 0) note = failure(resumed.stderr);
-    } else if (exit !== 0) note = failure(first.stderr);
+      last = await migrate(url, alter, ['--resume', ...window], null, args.revert ? revertSoon : () => {});
+      exit = last.code;
+    }
+    if (exit !== 0) note = failure(last.stderr);
+    else if (args.revert && last.window !== 'reverted') [exit, note] = [-1, `the run ended without reverting (${last.window ?? 'no window'})`];
     await sleep(500); // writes go on into the new table
   } finally {
     await load.stop();
