@@ -17,6 +17,7 @@ let engine: Engine;
 beforeAll(async () => {
   db = pgPool();
   engine = await createPostgresEngine(pgUrl());
+  await db.query(`CREATE OR REPLACE FUNCTION rv_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
 });
 
 afterAll(async () => {
@@ -51,7 +52,6 @@ describe('what the way back refuses and proves', () => {
     await db.query(`CREATE TABLE rv_parent (id int PRIMARY KEY)`);
     await db.query(`CREATE TABLE rv_child (id int PRIMARY KEY, parent int REFERENCES rv_parent)`);
     await db.query(`CREATE TABLE rv_trig (id int PRIMARY KEY, v text)`);
-    await db.query(`CREATE OR REPLACE FUNCTION rv_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
     await db.query(`CREATE TRIGGER rv_audit BEFORE UPDATE ON rv_trig FOR EACH ROW EXECUTE FUNCTION rv_noop()`);
   });
 
@@ -321,4 +321,22 @@ describe('what the revert carries back', () => {
     await reverse.cleanup({ dropOld: false, cutOver: true });
     await db.query(`DROP PUBLICATION rv_carry_pub`);
   });
+});
+
+it('a reverse log made by someone else refuses the install, which leaves nothing behind', async () => {
+  await pgDropTables(db, ['rv_own', 'rv_own__rlog', 'rv_own__spied']);
+  await db.query(`CREATE TABLE rv_own (id int PRIMARY KEY, v int4)`);
+  await db.query(`CREATE TABLE rv_own__rlog (seq bigint)`);
+  await db.query(`CREATE TABLE rv_own__spied (n int)`);
+  await db.query(`CREATE TRIGGER rv_own_spy BEFORE INSERT ON rv_own__rlog FOR EACH ROW EXECUTE FUNCTION rv_noop()`);
+  const migration = await prepare('rv_own', 'ALTER COLUMN v TYPE int8');
+  await migration.createShadow();
+  try {
+    await expect(migration.installReverseCapture(1000)).rejects.toThrow(/^refusing to use public\.rv_own__rlog: it has triggers \(rv_own_spy\)/);
+    expect(await triggersOn('rv_own__new')).toEqual([]);
+  } finally {
+    await migration.cleanup({ dropOld: false, cutOver: false });
+  }
+  // Not ours: left to whoever made it.
+  expect(await relations('rv\\_own\\_\\_%')).toEqual(['rv_own__rlog', 'rv_own__spied']);
 });
