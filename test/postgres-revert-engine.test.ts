@@ -286,13 +286,22 @@ describe('cleanup of a revert window', () => {
     expect(await triggersOn('rv_clean')).toEqual([]);
   });
 
-  it('after a revert whose cleanup did not finish, `shadowcut cleanup` keeps the new table', async () => {
+  it('the new table a revert kept is never taken for a dead run’s shadow', async () => {
     const forward = await forwardTo('rv_clean', 'ALTER COLUMN v TYPE int8', true);
-    await revertNow(await forward.reversed());
-    const named = await engine.cleanupLeftovers('rv_clean', { dropOld: false, dryRun: true });
-    expect(named).not.toContain('public.rv_clean__new');
-    await engine.cleanupLeftovers('rv_clean', { dropOld: false });
-    expect(await relations('rv\\_clean%')).toEqual(['rv_clean', 'rv_clean__new']);
+    const reverse = await forward.reversed();
+    await revertNow(reverse);
+    const { rows } = await db.query(`SELECT obj_description('rv_clean__new'::regclass, 'pg_class') AS c`);
+    expect(rows[0].c).toMatch(/^shadowcut: the new table, kept by a revert on \d{4}-/);
+    // Whether the window's cleanup ran or not.
+    for (const cleanedUp of [false, true]) {
+      if (cleanedUp) await reverse.cleanup({ dropOld: false, cutOver: true });
+      expect(await engine.cleanupLeftovers('rv_clean', { dropOld: false, dryRun: true })).not.toContain('public.rv_clean__new');
+      await engine.cleanupLeftovers('rv_clean', { dropOld: false });
+      expect(await relations('rv\\_clean%')).toEqual(['rv_clean', 'rv_clean__new']);
+    }
+    // A new run is refused until it is out of the way, and says what it is.
+    const leftovers = (await (await prepare('rv_clean', 'ADD COLUMN w int')).checks({ resuming: false })).find((c) => c.name === 'no leftovers')!;
+    expect(leftovers.message).toMatch(/DROP TABLE "public"\."rv_clean__new" \(the new table a revert kept; or rename it if you need it\)/);
   });
 });
 

@@ -21,6 +21,7 @@ import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualif
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
+import { keptByRevert } from './schema/reverse-plan.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
 import { readState } from './server/state.js';
 import { parsePgUrl, type PgTarget } from './server/target.js';
@@ -102,7 +103,8 @@ class PostgresEngine implements Engine, PgServer {
     const { schema, name } = parseTableName(table);
     const names = helperNames(schema, name);
     const dropped: string[] = [];
-    const shadow = (await this.revertedTable(schema, name)) ? [] : [names.shadow];
+    // After a revert, `__new` is the new table, the user's data, not a dead run's shadow.
+    const shadow = (await keptByRevert(this.pool, schema, names.shadow)) ? [] : [names.shadow];
     const tables = [...shadow, names.state, names.heartbeat, ...(options.dropOld ? [names.old] : [])];
     for (const t of tables) {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
@@ -145,19 +147,6 @@ class PostgresEngine implements Engine, PgServer {
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;
-  }
-
-  /**
-   * After a revert, `__new` is the new table, the user's data, not a dead run's shadow. Until the
-   * window's cleanup ends, its log is there and its triggers are on neither table (a shadow keeps
-   * them from their install until its swap).
-   */
-  private async revertedTable(schema: string, name: string): Promise<boolean> {
-    const names = helperNames(schema, name);
-    const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, names.reverseCapture.log)]);
-    if (rows[0].e !== 't') return false;
-    const onShadow = await new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture).ourTriggers(this.pool);
-    return onShadow.length === 0;
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {

@@ -3,6 +3,7 @@ import { checkpointLeftOver } from '../../../core/checkpoint.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import type { PgCheckContext } from './context.js';
 import { PgTriggerLog } from '../capture/trigger/log.js';
+import { keptByRevert } from '../schema/reverse-plan.js';
 
 /**
  * A dead run's checkpoint, tables, slot or publication: another run would take their names, and a
@@ -47,7 +48,10 @@ export const leftovers: Check<PgCheckContext> = {
       return verdict('no leftovers', false, '', [checkpointLeftOver(table, retains), ...stillOn].join('; '));
     }
     const fixes: string[] = [];
-    if (isTrue(s.shadow)) fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}`);
+    if (isTrue(s.shadow)) {
+      const kept = await keptByRevert(pool, t.schema, d.shadow);
+      fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}${kept ? ' (the new table a revert kept; or rename it if you need it)' : ''}`);
+    }
     if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);

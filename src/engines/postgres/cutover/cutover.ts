@@ -15,7 +15,14 @@ import { LockTimeoutError, UserError } from '../../../core/errors.js';
  * The ACCESS EXCLUSIVE request queues every later reader behind it, so `lock_timeout` must be short:
  * it bounds how long anyone waits on us, and the runner retries.
  */
-export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOptions, triggers: PgTriggerLog | null): Promise<CutoverResult> {
+export async function cutover(
+  pool: pg.Pool,
+  copier: Copier,
+  options: CutoverOptions,
+  triggers: PgTriggerLog | null,
+  /** A comment for the table that steps aside (a revert's: the new table, which must not pass for a dead run's shadow); null keeps its own. */
+  asideComment: string | null,
+): Promise<CutoverResult> {
   const d = copier.d;
   const client = await pool.connect();
   let failure: Error | undefined;
@@ -69,6 +76,7 @@ export async function cutover(pool: pg.Pool, copier: Copier, options: CutoverOpt
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
     }
+    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS '${asideComment.replace(/'/g, "''")}'`);
     committing = true;
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };

@@ -1,10 +1,13 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import type { Plan } from '../../../core/types.js';
-import { helperNames, ident, qualified } from '../server/connect.js';
+import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';
 import type { ColumnMap } from './shadow.js';
+
+/** How a revert marks the new table it keeps as `<table>__new`: not a dead run's shadow, and never dropped by `shadowcut cleanup`. */
+export const KEPT_BY_REVERT = 'shadowcut: the new table, kept by a revert';
 
 /**
  * The way back, column by column: each column of the old table filled from the new table's column
@@ -128,4 +131,13 @@ async function reverseIndexRenames(pool: pg.Pool, f: PgDetail): Promise<PgDetail
     free.splice(at, 1);
   }
   return renames;
+}
+
+/** Whether `schema.name` is the new table a revert kept (its comment says so; the revert set it in the swap's transaction). */
+export async function keptByRevert(db: pg.Pool, schema: string, name: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT starts_with(coalesce(obj_description(to_regclass($1), 'pg_class'), ''), $2) AS kept`, [
+    qualified(schema, name),
+    KEPT_BY_REVERT,
+  ]);
+  return isTrue(rows[0].kept);
 }
