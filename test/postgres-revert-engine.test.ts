@@ -97,6 +97,9 @@ describe('what the way back refuses and proves', () => {
       'column s is dropped: values written after the cut-over could not come back',
       "key column(s) id renamed or retyped: the old table's rows are found by the new table's keys",
     ]);
+    expect((await prepare('rv_proof', 'ALTER COLUMN g DROP EXPRESSION')).revertRefusals()).toEqual([
+      'column g is no longer generated: values written after the cut-over could not come back',
+    ]);
     expect((await prepare('rv_child', 'ADD COLUMN x int')).revertRefusals()).toEqual([
       'foreign keys rv_child_parent_fkey: the revert does not carry foreign keys',
     ]);
@@ -144,7 +147,8 @@ describe.each(['stream', 'trigger'] as const)('the round trip (%s capture forwar
     } finally {
       await stream.stop();
     }
-    await forward.cleanup({ dropOld: false, cutOver: true, keepCheckpoint: true });
+    // --drop-old waits for the window's end: the old table is what the window keeps level.
+    await forward.cleanup({ dropOld: true, cutOver: true, keepCheckpoint: true });
     // The capture went with the shadow: now on the new table; the checkpoint stays for the window.
     expect(await triggersOn(t)).toEqual([`${t}__rtd`, `${t}__rti`, `${t}__rtt`, `${t}__rtu`]);
     expect(await engine.loadCheckpoint(t)).toBe('{"forward":true}');

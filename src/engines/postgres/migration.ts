@@ -186,7 +186,8 @@ export class PostgresMigration implements Migration {
     if (this.plan.reverse && !options.cutOver) return;
     await this.changes.cleanup();
     if (!this.plan.reverse) {
-      await cleanup(this.pool, d, options);
+      // The window's shadow is the old table: it stays while the window follows.
+      await cleanup(this.pool, d, { ...options, dropOld: options.dropOld && !options.keepCheckpoint });
       if (!options.cutOver) await this.reverseCapture(d.shadow).uninstall();
       else if (!options.keepCheckpoint) await this.reverseCapture(d.name).uninstall();
     }

@@ -37,6 +37,9 @@ export function reverseRefusals(d: PgDetail): string[] {
   // The original's columns as planned: generated ones are computed again, so these are the ones to fill.
   const old = d.streamColumns.map((c) => ({ name: c.name, type: '', generated: '' }));
   for (const name of reverseColumns(d.columns, old).lost) reasons.push(`column ${name} is dropped: values written after the cut-over could not come back`);
+  // Copied although generated in the original: the ALTER dropped its expression, and the old table would compute it again.
+  const computed = d.columns.filter((c) => c.column !== undefined && !old.some((o) => o.name === c.column));
+  for (const c of computed) reasons.push(`column ${c.column} is no longer generated: values written after the cut-over could not come back`);
   const changedKey = d.originalKey.filter((k) => d.changedColumns.includes(k));
   if (changedKey.length) reasons.push(`key column(s) ${changedKey.join(', ')} renamed or retyped: the old table's rows are found by the new table's keys`);
   const foreignKeys = [...new Set([...d.validatedForeignKeys, ...(d.foreignKeys ?? [])])];
