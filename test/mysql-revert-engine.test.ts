@@ -62,6 +62,23 @@ describe('what can come back', () => {
     expect(await tables('rv_wide')).toEqual(['rv_wide']);
   });
 
+  it('the way back is refused where the sql_mode would cut a value short instead of stopping', async () => {
+    await reset('rv_loose', 10);
+    const [[mode]] = await db.query<mysql.RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS m');
+    await db.query("SET GLOBAL sql_mode = 'NO_ENGINE_SUBSTITUTION'");
+    const loose = await createMysqlEngine(mysqlUrl());
+    try {
+      const m = await loose.prepare({ url: mysqlUrl(), table: 'rv_loose', alter: WIDENED });
+      await expect(m.proveReverse(null, 10)).rejects.toThrow(
+        /^the server's sql_mode \([A-Z_,]+\) is not strict: on the way back a value the old table cannot hold would be cut short instead of stopping the revert; add STRICT_TRANS_TABLES/,
+      );
+    } finally {
+      await db.query('SET GLOBAL sql_mode = ?', [mode.m]);
+      await loose.close();
+    }
+    expect(await tables('rv_loose')).toEqual(['rv_loose']);
+  });
+
   it('a dropped column, a lost unique key, a column made nullable are refused, one line each', async () => {
     await reset('rv_drop', 10);
     await db.query('ALTER TABLE rv_drop ADD UNIQUE KEY u_s (s)');

@@ -45,6 +45,7 @@ export function compareWithAlter(pool: Pool, plan: MysqlPlan, alter: string, anc
 export function proveReverse(pool: Pool, plan: MysqlPlan, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
   const [a, b, c] = helperNames(plan.table).probes;
   return withProbes(pool, plan, [a, b, c], async (conn) => {
+    await requireStrictMode(conn);
     await conn.query(`ALTER TABLE ${qualified(plan.database, b)} ${plan.shadowAlter}`);
     await fillSample(conn, plan, a, anchors ?? (await spreadAnchors(conn, plan)), rows);
     const there = await copyThrough(conn, plan, a, b);
@@ -58,6 +59,18 @@ export function proveReverse(pool: Pool, plan: MysqlPlan, anchors: (Key | null)[
     });
     return compare(conn, plan, [a, c], plan.keyColumns, new Set(plan.columns.map((x) => x.source.toLowerCase())));
   });
+}
+
+/**
+ * The way back converts as the server's sql_mode says: only a strict one makes a value the old type
+ * cannot hold an error (which stops the window) rather than a warning (and the value cut short).
+ */
+async function requireStrictMode(conn: PoolConnection): Promise<void> {
+  const [[row]] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS m');
+  if (/\bSTRICT_(TRANS|ALL)_TABLES\b/.test(String(row.m))) return;
+  throw new UserError(
+    `the server's sql_mode (${String(row.m) || 'empty'}) is not strict: on the way back a value the old table cannot hold would be cut short instead of stopping the revert; add STRICT_TRANS_TABLES to the global sql_mode, or run without --revert-window`,
+  );
 }
 
 /**
