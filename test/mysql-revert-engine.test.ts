@@ -259,6 +259,19 @@ describe('values the old table cannot take', () => {
 });
 
 describe('a run that does not cut over, and cleanup', () => {
+  it('a __rlog shadowcut did not make is named by the preflight and refused by the install, and left as it is', async () => {
+    await reset('rv_foreign', 10);
+    await db.query("CREATE TABLE rv_foreign__rlog (seq INT) COMMENT 'someone else'");
+    const m = await prepare('rv_foreign', WIDENED);
+    const leftovers = (await m.checks({ resuming: false })).find((c) => c.name === 'leftovers')!;
+    expect(leftovers.ok).toBe(false);
+    expect(leftovers.message).toMatch(/helper table shadowcut_test.rv_foreign__rlog already exists/);
+    await m.createShadow();
+    await expect(m.installReverseCapture(1000)).rejects.toThrow(/^refusing to use shadowcut_test.rv_foreign__rlog: it does not carry shadowcut's mark/);
+    await m.cleanup({ dropOld: false, cutOver: false });
+    expect(await tables('rv_foreign')).toEqual(['rv_foreign', 'rv_foreign__rlog']);
+  });
+
   it('removes the window capture with its shadow; shadowcut cleanup names and removes a dead window', async () => {
     await reset('rv_fail', 100);
     const m = await prepare('rv_fail', WIDENED);

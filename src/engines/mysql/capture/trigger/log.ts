@@ -77,6 +77,7 @@ export class MysqlTriggerLog implements TriggerLog {
     if (!(await this.triggersPresent()).length) {
       // A log without triggers is a dead run's that nobody resumed: its entries are of no use.
       await dropOwnHelper(this.pool, p.database, p.log);
+      await checkHelper(this.pool, p.database, p.log); // one not ours stays, and is refused for what it is
       // Read before the triggers exist: a TRUNCATE after this point shows as a new id under the cut-over lock.
       this.identity = await innodbTableIdentity(this.pool, this.flavor, p.database, p.table);
       if (this.identity === null) throw new UserError(identityNeeded(p.instead));
