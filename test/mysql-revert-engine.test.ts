@@ -223,6 +223,16 @@ describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s'
 });
 
 describe('the window, interrupted or tampered with', () => {
+  it('a trigger left on the old table is refused before the window writes there', async () => {
+    await reset('rv_trig', 10);
+    const forward = await migrateWithWindow('rv_trig', 'stream');
+    await db.query('CREATE TRIGGER rv_trig_spy BEFORE INSERT ON rv_trig__old FOR EACH ROW SET NEW.n = 0');
+    await expect(forward.reversed()).rejects.toThrow(
+      'shadowcut_test.rv_trig__old has triggers (rv_trig_spy), which would fire for every row the revert window writes there: drop them first',
+    );
+    await db.query('DROP TRIGGER rv_trig_spy');
+  });
+
   it('an ALTER of the new table during the window stops the revert under its lock, and nothing is swapped', async () => {
     await reset('rv_alt', 100);
     const back = await (await migrateWithWindow('rv_alt', 'trigger')).reversed();

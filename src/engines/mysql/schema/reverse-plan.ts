@@ -1,4 +1,4 @@
-import type { Pool } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
@@ -70,6 +70,15 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
   if (!facts) throw new UserError(`table ${f.database}.${f.table} does not exist`);
   const current = await describeTable(pool, f.database, f.table);
   const old = await describeTable(pool, f.database, f.old);
+  // A trigger left on the old table (a forward capture's a cleanup could not drop) would fire for every row the window writes there.
+  const [oldTriggers] = await pool.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY 1',
+    [f.database, f.old],
+  );
+  if (oldTriggers.length) {
+    const names = oldTriggers.map((t) => String(t.n)).join(', ');
+    throw new UserError(`${f.database}.${f.old} has triggers (${names}), which would fire for every row the revert window writes there: drop them first`);
+  }
   const keyIndex = reverseKey(current, f.shadowKeyColumns);
   if (!keyIndex)
     throw new UserError(`${f.database}.${f.table} has no unique key on (${f.shadowKeyColumns.join(', ')}) any more: the old table cannot follow it`);
