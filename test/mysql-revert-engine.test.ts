@@ -6,7 +6,7 @@ import { migrate } from '../src/core/migrate/runner.js';
 import { encodeCheckpoint } from '../src/core/checkpoint.js';
 import type { Engine, Migration } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
-import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
+import { adminPool, differences, mysqlReplicaUrl, mysqlUrl, schemaOf } from './support/mysql.js';
 import { withMigration } from './support/wrap.js';
 
 let db: mysql.Pool;
@@ -176,6 +176,14 @@ describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s'
     const back = engine.resume(JSON.parse(JSON.stringify(reversed.plan)));
     expect((await back.checks({ resuming: true })).filter((c) => !c.ok)).toEqual([]);
     expect(await back.swapped()).toBe(false);
+    // Walked along the new table's key, as the window's checksum chunks are.
+    expect((await back.nextBoundary([100], 10))?.map(String)).toEqual(['110']);
+    const probes = await back.openProbes([mysqlReplicaUrl()]);
+    try {
+      expect((await probes.replicaLag()).map((r) => r.error)).toEqual([undefined]);
+    } finally {
+      await probes.close();
+    }
 
     for (let round = 1; round <= 3; round++) await write(table, round);
     await db.query(`UPDATE ${table}__old SET s = 'damaged' WHERE id = 5`);
