@@ -90,6 +90,13 @@ describe('what can come back', () => {
     ]);
   });
 
+  it('unique keys on a prefix: one kept under renamed columns is no refusal, one dropped is', async () => {
+    await reset('rv_keep', 10);
+    await db.query('ALTER TABLE rv_keep ADD UNIQUE KEY u_sn (s(8), n), ADD UNIQUE KEY u_s (s(4))');
+    const m = await prepare('rv_keep', 'RENAME COLUMN s TO s2, RENAME COLUMN n TO n2, DROP KEY u_s');
+    expect(m.revertRefusals()).toEqual(['unique key u_s (s(4)) is not enforced by the new table: rows written after the cut-over could break it']);
+  });
+
   it('a narrowed decimal loses digits on the way back: the proof names the column and a row', async () => {
     await reset('rv_narrow', 300);
     const m = await prepare('rv_narrow', 'MODIFY d DECIMAL(10,2)');

@@ -50,7 +50,12 @@ function uniqueKeysLost(plan: MysqlPlan): string[] {
   return plan.original.indexes
     .filter((i) => i.unique)
     .filter((i) => {
-      const mapped = lower(i.columns).map((c) => toNew.get(c));
+      // A prefix part (`name(10)`) keeps its length under the column's new name.
+      const mapped = lower(i.columns).map((c) => {
+        const [, column, prefix] = /^(.*?)(\(\d+\))?$/.exec(c)!;
+        const target = toNew.get(column);
+        return target === undefined ? undefined : target + (prefix ?? '');
+      });
       if (mapped.some((c) => c === undefined)) return false; // a dropped column: refused above
       return !newUnique.some((u) => u.every((c) => mapped.includes(c)));
     })
