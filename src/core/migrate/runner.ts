@@ -3,6 +3,7 @@ import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
+import { UserError } from '../errors.js';
 import { proveMapping } from '../mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
@@ -34,6 +35,9 @@ export async function migrate(engine: Engine, request: MigrationRequest, options
 async function migrateClaimed(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions>, claim: RunClaim): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
+  if (config.dropOld && config.revertWindowMs !== undefined) {
+    throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
+  }
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
   const sorted = config.resume || config.forceCopy ? null : await engine.classifyAlter(request.table, request.alter);
   // A revert window needs the copy: the old table it keeps is what follows the new one back.
