@@ -18,6 +18,17 @@ afterEach(async () => {
 const ALTER = 'ADD COLUMN `note` TEXT, ADD INDEX `by_note` (`note`(10))';
 
 /** A run as the runner leaves it: a postponed cut-over (verified twice), throttled by lag and by the operator. */
+const OLD_READER = {
+  session: '4711',
+  transaction: '4711/421',
+  user: 'report',
+  client: '10.0.0.7',
+  since: '2025-03-01 02:59:00',
+  state: 'Sleep',
+  query: null,
+  outcome: 'ended' as const,
+};
+
 function finishedRun(): RunState {
   const state = new RunState(
     { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0 },
@@ -44,6 +55,7 @@ function finishedRun(): RunState {
       { event: 'cut-over', at: '2025-03-01T03:00:01.500Z' },
       { event: 'end', at: '2025-03-01T03:00:02.000Z' },
     ],
+    oldSnapshots: [OLD_READER],
   });
   return state;
 }
@@ -106,6 +118,7 @@ describe('writeReport', () => {
       mappingProofRows: [2000, 1800],
       keysCompared: 412,
       keysComparedAtCutover: 17,
+      oldSnapshots: [OLD_READER],
     });
 
     const md = await readFile(files.markdown, 'utf8');
@@ -129,6 +142,7 @@ describe('writeReport', () => {
       '| Time throttled | 1 min 35 s (replica 1 min 31 s, paused 4.0 s) |',
       '| Cut-over attempts | 2 |',
       '| Cut-over lock time | 37 ms |',
+      '| Older snapshots at the cut-over | 4711 (report, since 2025-03-01 02:59:00): ended |',
     ]) {
       expect(md).toContain(row);
     }

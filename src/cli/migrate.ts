@@ -1,8 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../core/duration.js';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
+import { OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/config.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
@@ -15,6 +16,12 @@ import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, rep
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
+
+function oldSnapshotPolicy(value: string): OldSnapshotPolicy {
+  const policy = OLD_SNAPSHOT_POLICIES.find((p) => p === value);
+  if (policy === undefined) throw new InvalidArgumentError(`must be ${OLD_SNAPSHOT_POLICIES.join(', ')}`);
+  return policy;
+}
 
 function deferMode(value: string): DeferIndexes {
   if (value === 'auto' || value === 'on' || value === 'off') return value;
@@ -36,6 +43,17 @@ export function migrateCommand(): Command {
       'in place: longest wait of an online index build for older transactions to end',
       positiveInt,
       defaultOptions.snapshotWaitMs,
+    )
+    .addOption(
+      new Option('--old-snapshot-wait <duration>', 'longest wait of the cut-over for transactions holding a snapshot older than it (90s, 5m; 0: none)')
+        .argParser((v: string) => parseDuration(v, '--old-snapshot-wait'))
+        .default(defaultOptions.oldSnapshotWaitMs, formatDuration(defaultOptions.oldSnapshotWaitMs)),
+    )
+    .option(
+      '--old-snapshots <policy>',
+      `when that wait is up: fail (nothing swapped), postpone (until "shadowcut cutover") or proceed (they read the new table wrongly)`,
+      oldSnapshotPolicy,
+      defaultOptions.oldSnapshots,
     )
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .addOption(
@@ -101,6 +119,8 @@ export function migrateCommand(): Command {
             lockTimeoutMs: opts.lockTimeoutMs,
             cutoverAttempts: opts.cutoverAttempts,
             snapshotWaitMs: opts.snapshotWaitMs,
+            oldSnapshotWaitMs: opts.oldSnapshotWait,
+            oldSnapshots: opts.oldSnapshots,
             checksumChunkRows: opts.checksumChunkRows,
             dropOld: opts.dropOld,
             resume: opts.resume,

@@ -6,6 +6,11 @@ import type { ThrottleOptions } from './throttler.js';
 import type { AlterPart } from './in-place/types.js';
 import type { CheckResult, Plan } from './types.js';
 
+/** What the cut-over does when transactions older than it still hold their snapshot at the end of its wait. */
+export type OldSnapshotPolicy = 'fail' | 'postpone' | 'proceed';
+
+export const OLD_SNAPSHOT_POLICIES: readonly OldSnapshotPolicy[] = ['fail', 'postpone', 'proceed'];
+
 export type HookEvent =
   'startup' | 'before-copy' | 'copy-complete' | 'before-cutover' | 'before-revert' | 'after-revert' | 'before-backfill' | 'success' | 'failure';
 
@@ -46,6 +51,10 @@ export interface MigrateConfig extends ThrottleOptions {
    * table), so that `shadowcut revert` can swap them back without losing a write. Absent: no window.
    */
   revertWindowMs?: number;
+  /** How long the cut-over waits for transactions holding a snapshot older than it (see migrate/old-snapshots.ts). */
+  oldSnapshotWaitMs: number;
+  /** What it does with those still there when that wait is up. */
+  oldSnapshots: OldSnapshotPolicy;
 }
 
 /** How the caller watches and steers a run. */
@@ -92,6 +101,10 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
   checksumChunkRows: 50_000,
   replicas: [],
   postponeCutover: false,
+  oldSnapshotWaitMs: 30_000,
+  // Neither cutting over under a reader nor waiting on an operator nobody asked for: a run that meets
+  // one says so and removes what it made, as gh-ost and pt-online-schema-change users expect.
+  oldSnapshots: 'fail',
   reporter: silentReporter,
 });
 

@@ -1,3 +1,5 @@
+import type { OldSnapshot } from './types.js';
+
 /**
  * The live state of one run, shared by the runner (which updates it and obeys it), the control
  * endpoint (which reads it and sends commands), the metrics endpoint and the final report.
@@ -61,6 +63,13 @@ export interface Status {
   /** The end of a revert window (`--revert-window`) while the old table follows the new one; null otherwise. */
   revertWindowUntil: string | null;
   timeline: { event: string; at: string }[];
+  /** Transactions older than the cut-over that it waited for, or cut over under (--old-snapshots). */
+  oldSnapshots: OldSnapshotRecord[];
+}
+
+/** One of those, and how it was dealt with. */
+export interface OldSnapshotRecord extends OldSnapshot {
+  outcome: 'waiting' | 'ended' | 'cut over under it';
 }
 
 export class RunState {
@@ -101,6 +110,7 @@ export class RunState {
       cutoverLockedMs: null,
       revertWindowUntil: null,
       timeline: [],
+      oldSnapshots: [],
     };
   }
 

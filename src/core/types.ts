@@ -231,6 +231,28 @@ export interface Migration {
    * swaps the tables back, with the new table going to `<table>__new`.
    */
   reversed(): Promise<Migration>;
+  /**
+   * Other sessions' transactions holding a snapshot, which would read the new table as of before the
+   * swap (see core/migrate/old-snapshots.ts). With `session` (holding the cut-over lock), those queued
+   * behind that lock are left out where the engine can tell. Null when the role cannot see them.
+   */
+  oldSnapshots(session?: Session): Promise<OldSnapshot[] | null>;
+}
+
+/** A transaction of another session that holds a snapshot; fields the role may not see are null. */
+export interface OldSnapshot {
+  /** The server's session id: PostgreSQL's pid, MySQL's connection id. */
+  session: string;
+  /** Tells this transaction from a later one of the same session. */
+  transaction: string;
+  user: string | null;
+  /** Where it comes from: application name and client address, or host. */
+  client: string | null;
+  /** When its transaction began, as the server tells it. */
+  since: string | null;
+  state: string | null;
+  /** Its current or last statement, cut short. */
+  query: string | null;
 }
 
 /**

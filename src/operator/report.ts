@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunState } from '../core/run-state.js';
+import type { OldSnapshotRecord, RunState } from '../core/run-state.js';
 import type { MigrateResult } from '../core/config.js';
 
 export type Outcome = 'success' | 'failure';
@@ -45,6 +45,8 @@ export interface Report {
   /** Keys changed after the last checksum view, compared row by row; and of those, under the cut-over lock. */
   keysCompared: number | null;
   keysComparedAtCutover: number | null;
+  /** Transactions holding a snapshot older than the cut-over: waited for until they ended, or cut over under (--old-snapshots). */
+  oldSnapshots: OldSnapshotRecord[];
   /** Present for a backfill only, as `command: "backfill"` (its rowsCopied are the rows scanned). */
   command?: 'backfill';
   rowsUpdated?: number;
@@ -102,6 +104,7 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     mappingProofRows: result ? result.mappingProofs.map((p) => p.rows) : null,
     keysCompared: result?.keysCompared ?? null,
     keysComparedAtCutover: result?.keysComparedAtCutover ?? null,
+    oldSnapshots: s.oldSnapshots.map((r) => ({ ...r })),
     // A backfill's state names its SET/WHERE as `alter`, and its rowsCopied are the rows scanned.
     ...(s.command === 'backfill' ? { command: s.command, rowsUpdated: s.rowsUpdated } : {}),
   };
@@ -156,10 +159,16 @@ function markdown(r: Report): string {
             ['Time throttled', r.throttledMs === 0 ? 'none' : `${duration(r.throttledMs)} (${reasons.join(', ')})`],
             ['Cut-over attempts', String(r.cutoverAttempts)],
             ['Cut-over lock time', r.cutoverLockedMs === null ? 'no cut-over' : `${r.cutoverLockedMs} ms`],
+            ['Older snapshots at the cut-over', oldSnapshotLine(r.oldSnapshots)],
           ],
     ),
   ];
   return lines.join('\n') + '\n';
+}
+
+function oldSnapshotLine(records: OldSnapshotRecord[]): string {
+  if (records.length === 0) return 'none';
+  return records.map((r) => `${r.session} (${[r.user, r.since && `since ${r.since}`].filter(Boolean).join(', ')}): ${r.outcome}`).join('; ');
 }
 
 function backfillFigures(r: Report, reasons: string[]): string[][] {

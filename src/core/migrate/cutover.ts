@@ -2,7 +2,10 @@ import type { Applier } from './applier.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { RunContext } from './context.js';
 import { LockTimeoutError, UserError } from '../errors.js';
+import { OldSnapshots } from './old-snapshots.js';
 import type { Pacing } from '../pacing.js';
+import { waitForCutoverRequest } from './postponement.js';
+import type { Progress } from '../progress.js';
 import type { CatchUp } from '../types.js';
 
 /**
@@ -18,6 +21,8 @@ const NARROWING_ROUNDS = 5;
  * the last checksum view is compared row by row, the last of them under the cut-over lock.
  */
 export class Cutover {
+  private readonly oldSnapshots: OldSnapshots;
+
   constructor(
     private readonly ctx: RunContext,
     private readonly applier: Applier,
@@ -25,7 +30,15 @@ export class Cutover {
     private readonly checkpointer: Checkpointer,
     /** A whole checksum round, when too many keys changed to remember them all. */
     private readonly reverify: () => Promise<void>,
-  ) {}
+    progress: Progress,
+  ) {
+    this.oldSnapshots = new OldSnapshots(ctx, applier, async (why) => {
+      this.ctx.enter('postponed');
+      await waitForCutoverRequest(ctx, applier, checkpointer, progress, why);
+      await this.reverify(); // parity is proven before every cut-over, however long the wait was
+      this.ctx.enter('cutover');
+    });
+  }
 
   /** Returns how long writers were blocked. */
   async run(): Promise<number> {
@@ -35,6 +48,7 @@ export class Cutover {
       async () => {
         // No cut-over onto a lagging replica or while the operator holds the run.
         await this.pacing.holdWhileThrottled();
+        await this.oldSnapshots.settle();
         await this.narrowChanged();
         await this.checkpointer.confirmClaim();
         return migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
@@ -95,6 +109,8 @@ export class Cutover {
       }
     }
     if (Date.now() > deadline) throw new LockTimeoutError(`catching up and comparing took longer than ${this.applier.lockedBudgetMs()} ms under the lock`);
+    // Last, so that as little as possible comes between this look and the swap.
+    await this.oldSnapshots.underLock(session, deadline);
     result.keysCompared += keys.length;
     result.keysComparedAtCutover = keys.length;
   };

@@ -11,11 +11,16 @@ export async function postponed(ctx: RunContext): Promise<boolean> {
   return ctx.config.postponeFlagFile !== undefined && (await fileExists(ctx.config.postponeFlagFile));
 }
 
-/** Keeps the shadow in sync, and the checkpoint and claim fresh, until the cut-over is requested. */
-export async function waitForCutoverRequest(ctx: RunContext, applier: Applier, checkpointer: Checkpointer, progress: Progress): Promise<void> {
+/**
+ * Keeps the shadow in sync, and the checkpoint and claim fresh, until the cut-over is requested
+ * (`why` given: by "shadowcut cutover" only, whatever the options; a request made before does not count).
+ */
+export async function waitForCutoverRequest(ctx: RunContext, applier: Applier, checkpointer: Checkpointer, progress: Progress, why?: string): Promise<void> {
   ctx.state.status.state = 'postponed';
-  ctx.report.info('cut-over postponed: the shadow is kept in sync; run "shadowcut cutover" to go on');
-  while (await postponed(ctx)) {
+  if (why !== undefined) ctx.state.cutoverRequested = false;
+  const held = why === undefined ? () => postponed(ctx) : async () => !ctx.state.cutoverRequested;
+  ctx.report.info(`cut-over postponed${why ? ` (${why})` : ''}: the shadow is kept in sync; run "shadowcut cutover" to go on`);
+  while (await held()) {
     ctx.checkAbort();
     await applier.checkStream();
     await applier.applyPending();

@@ -127,7 +127,7 @@ export class RevertWindow {
    */
   private async revert(): Promise<boolean> {
     const { state, report, plan } = this.ctx;
-    const { applier, checkpointer, pacing } = this.parts;
+    const { applier, checkpointer, pacing, progress } = this.parts;
     state.revertRequested = false;
     let lockedMs: number;
     try {
@@ -137,10 +137,17 @@ export class RevertWindow {
       await checkpointer.save(true);
       state.status.state = 'running';
       this.ctx.enter('revert');
-      lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, async () => {
-        await this.reverify();
-        this.ctx.enter('revert');
-      }).run();
+      lockedMs = await new Cutover(
+        this.ctx,
+        applier,
+        pacing,
+        checkpointer,
+        async () => {
+          await this.reverify();
+          this.ctx.enter('revert');
+        },
+        progress,
+      ).run();
     } catch (error) {
       if (!(error instanceof UserError) || error instanceof AbortedError) throw error;
       report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);

@@ -184,7 +184,7 @@ class Run {
 
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
-    const lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify()).run();
+    const lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress).run();
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
     checkpointer.cutOver = true;

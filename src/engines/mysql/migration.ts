@@ -10,6 +10,7 @@ import type {
   Key,
   KeyRange,
   Migration,
+  OldSnapshot,
   Plan,
   ProbeComparison,
   Probes,
@@ -35,6 +36,7 @@ import { qualified } from './server/sql.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack } from './cutover/child-keys.js';
+import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -203,5 +205,11 @@ export class MysqlMigration implements Migration {
 
   async reversed(): Promise<Migration> {
     return this.server.resume(await buildReversePlan(this.pool, this.plan));
+  }
+
+  oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
+    if (session === undefined) return mysqlOldSnapshots(this.pool);
+    if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
+    return mysqlOldSnapshots(session.conn);
   }
 }

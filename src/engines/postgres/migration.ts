@@ -14,6 +14,7 @@ import type {
   KeyRange,
   Migration,
   MigrationRequest,
+  OldSnapshot,
   Plan,
   ProbeComparison,
   Probes,
@@ -25,6 +26,7 @@ import { cleanup } from './commands/cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover } from './cutover/cutover.js';
+import { pgOldSnapshots } from './cutover/old-snapshots.js';
 import { inspectTable } from './schema/inspect.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
 import { shadowTreeOf, type PgDetail } from './schema/plan.js';
@@ -240,5 +242,11 @@ export class PostgresMigration implements Migration {
   async reversed(): Promise<Migration> {
     if (this.plan.reverse) throw new Error('the way back has no way back of its own');
     return new PostgresMigration(this.server, await buildReversePlan(this.pool, this.plan), null);
+  }
+
+  oldSnapshots(session?: Session): Promise<OldSnapshot[]> {
+    if (session === undefined) return pgOldSnapshots(this.pool, null);
+    if (!(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return pgOldSnapshots(session.client, session.client.processID);
   }
 }

@@ -1,0 +1,37 @@
+import type pg from 'pg';
+import type { OldSnapshot } from '../../../core/types.js';
+import type { Client } from '../server/connect.js';
+
+/**
+ * Sessions of this database holding a snapshot (`backend_xmin`): a REPEATABLE READ or SERIALIZABLE
+ * transaction from its first statement on, a READ COMMITTED one only while a statement runs (the
+ * server does not say which isolation a session runs at, so those count too, briefly). Left out:
+ * single-statement transactions (they can no longer open the table by name once running), other
+ * backends than clients (autovacuum, walsenders: our own stream among them), and, with `lockHolder`,
+ * sessions queued behind that lock: their statement resolves the table's name once it is granted.
+ * `backend_xmin` is shown to every role; the rest of another role's session only with pg_read_all_stats.
+ */
+export async function pgOldSnapshots(client: Client | pg.Pool, lockHolder: number | null): Promise<OldSnapshot[]> {
+  const { rows } = await client.query(
+    `SELECT a.pid::text AS pid, coalesce(a.xact_start::text, 'xmin ' || a.backend_xmin::text) AS transaction, a.usename AS user,
+            nullif(concat_ws(' ', nullif(a.application_name, ''), host(a.client_addr)), '') AS client,
+            a.xact_start::text AS since, a.state, left(a.query, 200) AS query
+       FROM pg_stat_activity a
+      WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND a.pid <> pg_backend_pid() AND a.backend_xmin IS NOT NULL AND a.usesysid IS NOT NULL
+        AND coalesce(a.backend_type, 'client backend') = 'client backend'
+        AND NOT coalesce(a.state = 'active' AND a.xact_start = a.query_start, false)
+        AND NOT coalesce($1 = ANY (pg_blocking_pids(a.pid)), false)
+      ORDER BY a.xact_start, a.pid`,
+    [lockHolder],
+  );
+  return rows.map((r) => ({
+    session: r.pid,
+    transaction: r.transaction,
+    user: r.user,
+    client: r.client,
+    since: r.since,
+    state: r.state,
+    query: r.query === null ? null : String(r.query).replace(/\s+/g, ' '),
+  }));
+}

@@ -1,0 +1,174 @@
+// A transaction whose snapshot is older than the swap reads the new table wrongly once it first opens
+// it after the swap: PostgreSQL reads it with the old snapshot (here: empty, the snapshot predates
+// the copy), InnoDB fails it with error 1412. The oracle: such a reader reads the table after the
+// run reached its cut-over and sees every row, because the cut-over waited for it; or the run
+// refuses, names it, and swaps nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../src/core/backoff.js';
+import type { MigrateResult } from '../src/core/config.js';
+import type { RunState } from '../src/core/run-state.js';
+import { databases, migrateOn, type Database, type Session } from './support/fixture.js';
+import { runState } from './support/run.js';
+import { withMigration } from './support/wrap.js';
+
+const ROWS = 300;
+
+describe.each(databases)('$name: the cut-over and readers older than it', ({ open, kind }) => {
+  let db: Database;
+  const table = 'cr_orders';
+  const other = 'cr_other';
+  const idOf = kind === 'postgres' ? 'SELECT pg_backend_pid()' : 'SELECT CONNECTION_ID()';
+  const label = kind === 'postgres' ? 'pid' : 'connection';
+
+  beforeAll(async () => {
+    db = open();
+    await db.drop(other);
+    await db.query(`CREATE TABLE ${other} (id INT PRIMARY KEY)`);
+    await db.query(`INSERT INTO ${other} (id) VALUES (1)`);
+  });
+  afterAll(async () => {
+    await db.drop(table, other);
+    await db.close();
+  });
+
+  async function fresh() {
+    await db.drop(table);
+    await db.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, v INT)`);
+    await db.query(`INSERT INTO ${table} (id, v) SELECT g, g FROM (${db.series(ROWS)}) s`);
+  }
+
+  /** A session whose transaction took its snapshot (a consistent read of another table) before the run began. */
+  async function reader(isolation = 'REPEATABLE READ'): Promise<{ session: Session; id: string }> {
+    const session = await db.session();
+    const id = String((await session.query(idOf))[0][0]);
+    if (kind === 'postgres') await session.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+    else await session.query(`SET SESSION TRANSACTION ISOLATION LEVEL ${isolation}`).then(() => session.query('START TRANSACTION'));
+    await session.query(`SELECT count(*) FROM ${other}`);
+    return { session, id };
+  }
+
+  /** How many rows the reader sees in the table, or the error it gets. */
+  const count = async (s: Session) =>
+    s.query(`SELECT count(*) FROM ${table}`).then(
+      (rows) => Number(rows[0][0]),
+      (error: Error) => error.message,
+    );
+
+  /** Resolves once the run says it waits for (or postponed for) `id`, or once the run is over, whichever comes first. */
+  async function reachedReader(state: RunState, id: string, run: Promise<unknown>, until: (s: RunState) => boolean): Promise<boolean> {
+    let over = false;
+    void run.then(
+      () => (over = true),
+      () => (over = true),
+    );
+    while (!over) {
+      if (state.status.oldSnapshots.some((r) => r.session === id) && until(state)) return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
+  it('waits for a REPEATABLE READ reader older than it, which then reads every row, and cuts over once it ends', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    const state = runState(table, 'ADD COLUMN x INT', kind);
+    const run = migrateOn(db, table, 'ADD COLUMN x INT', { state, oldSnapshotWaitMs: 600_000 });
+    try {
+      // Without the wait the run is over here, and the reader's first look at the table comes after the swap.
+      const waited = await reachedReader(state, id, run, () => true);
+      expect(await count(session)).toBe(ROWS);
+      expect(waited).toBe(true);
+      await session.query('COMMIT');
+    } finally {
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+    }
+    const result: MigrateResult = await run;
+    expect(result.state.status.oldSnapshots.find((r) => r.session === id)?.outcome).toBe('ended');
+    expect(Number((await db.query(`SELECT count(*) FROM ${table} WHERE x IS NULL`))[0][0])).toBe(ROWS);
+  });
+
+  it('with --old-snapshots fail, names the reader in one line and swaps nothing', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    try {
+      const before = await db.schema(table);
+      const failure = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail' }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(failure).toContain(`${label} ${id} (`);
+      expect(failure).not.toContain('\n');
+      expect(await db.schema(table)).toBe(before);
+      expect(await db.helpers(table)).toEqual([]);
+      expect(await count(session)).toBe(ROWS);
+    } finally {
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+    }
+  });
+
+  it('with --old-snapshots postpone, holds the cut-over until "shadowcut cutover", then waits for the reader again', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    const state = runState(table, 'ADD COLUMN x INT', kind);
+    const run = migrateOn(db, table, 'ADD COLUMN x INT', { state, oldSnapshotWaitMs: 0, oldSnapshots: 'postpone' });
+    try {
+      expect(await reachedReader(state, id, run, (s) => s.status.state === 'postponed')).toBe(true);
+      expect(await count(session)).toBe(ROWS);
+      await session.query('COMMIT');
+    } finally {
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+    }
+    state.cutoverRequested = true;
+    const result = await run;
+    expect(result.state.status.oldSnapshots.find((r) => r.session === id)?.outcome).toBe('ended');
+    expect(await db.helpers(table)).toEqual([`${table}__old`]);
+  });
+
+  it('looks again under the cut-over lock, for a reader that took its snapshot after the first look', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    // The first look, before the lock, is made to miss it: as if it took its snapshot just after.
+    const engine = withMigration(await db.engine(), (migration) => ({
+      oldSnapshots: async (locked) => (locked ? migration.oldSnapshots(locked) : []),
+    }));
+    try {
+      const failure = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail', cutoverAttempts: 1 }, { engine }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(failure).toContain(`${label} ${id} (`);
+      expect(failure).toContain('took a snapshot before the swap');
+      expect(await db.helpers(table)).toEqual([]);
+      expect(await count(session)).toBe(ROWS);
+    } finally {
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+      await engine.close();
+    }
+  });
+
+  it.runIf(kind === 'postgres')('is not held up by a READ COMMITTED transaction idle between statements', async () => {
+    await fresh();
+    const committed = await reader('READ COMMITTED');
+    const repeatable = await reader();
+    try {
+      const failure = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail' }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(failure).toContain(`${label} ${repeatable.id} (`);
+      expect(failure).not.toContain(`${label} ${committed.id} (`);
+      await repeatable.session.query('ROLLBACK');
+      await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail' });
+      expect(await count(committed.session)).toBe(ROWS);
+    } finally {
+      for (const { session } of [committed, repeatable]) {
+        await session.query('ROLLBACK').catch(() => {});
+        session.release();
+      }
+    }
+  });
+});
