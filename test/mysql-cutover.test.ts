@@ -81,6 +81,9 @@ describe('cut-over', () => {
     await freshTable('c_lock', 2000);
     const schemaBefore = await schemaOf(db, 'c_lock');
     const blocker = await db.getConnection();
+    // READ COMMITTED: a lock holder only; at REPEATABLE READ it would also be a reader older than the
+    // cut-over, which the cut-over waits for before it tries the lock (test/cutover-readers.test.ts).
+    await blocker.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM c_lock LIMIT 1'); // holds a metadata lock until COMMIT
     const w = writer('c_lock');
@@ -104,6 +107,7 @@ describe('cut-over', () => {
   it('retries with backoff and succeeds once the lock is released', async () => {
     await freshTable('c_lock', 2000);
     const blocker = await db.getConnection();
+    await blocker.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED'); // a lock holder only, as above
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM c_lock LIMIT 1');
     const release = sleep(1500).then(async () => {

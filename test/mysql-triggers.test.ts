@@ -48,6 +48,8 @@ describe('triggers', () => {
     await db.query('CREATE TABLE tr_copy AS SELECT * FROM tr_t');
     // A session holds the table until the first cut-over attempt has timed out, so the cut-over retries.
     const blocker = await db.getConnection();
+    // READ COMMITTED: a lock holder only, not a reader older than the cut-over, which it would wait for first.
+    await blocker.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM tr_t LIMIT 1');
     let held = true;

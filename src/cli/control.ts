@@ -187,6 +187,11 @@ function names(qualified: string, given: string): boolean {
   return qualified === given || qualified.endsWith(`.${given}`);
 }
 
+/** Transactions the cut-over waits for (or waited for, or cut over under), by server session. */
+function oldSnapshotsLine(records: Running['status']['oldSnapshots']): string {
+  return records.map((r) => `${r.session} (${[r.user, r.since && `since ${r.since}`, r.outcome].filter(Boolean).join(', ')})`).join('; ');
+}
+
 function describe(a: Running): string {
   const s = a.status;
   const settings = a.settings;
@@ -228,6 +233,8 @@ function describe(a: Running): string {
     ...(s.revertWindowUntil
       ? [['revert', `the old table follows the new one until ${s.revertWindowUntil}: "shadowcut revert" swaps back, "shadowcut complete" ends the window`]]
       : []),
+    // A run from before the field has none.
+    ...((s.oldSnapshots ?? []).length ? [['older snapshots', oldSnapshotsLine(s.oldSnapshots)]] : []),
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, ` +

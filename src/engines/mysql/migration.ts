@@ -208,8 +208,8 @@ export class MysqlMigration implements Migration {
   }
 
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
-    if (session === undefined) return mysqlOldSnapshots(this.pool);
+    if (session === undefined) return mysqlOldSnapshots(this.pool, false);
     if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
-    return mysqlOldSnapshots(session.conn);
+    return mysqlOldSnapshots(session.conn, true);
   }
 }
