@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
-import { catchUpFrom } from './support/run.js';
+import { catchUpFrom, noSetup } from './support/run.js';
 import { migrate } from '../src/core/migrate/runner.js';
 import { encodeCheckpoint } from '../src/core/checkpoint.js';
 import type { Engine, Migration } from '../src/core/types.js';
@@ -158,9 +158,6 @@ const CHECKPOINT = {
   savedAt: '',
 } as const;
 
-/** What the runner passes when it opens a source. */
-const setup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
-
 describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s', (capture) => {
   const table = `rv_rt_${capture}`;
 
@@ -196,7 +193,7 @@ describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s'
     await db.query(`UPDATE ${table}__old SET s = 'damaged' WHERE id = 5`);
     // The window's run resumes from a checkpoint: its capture is only verified, never made again.
     const buffer = new ChangeBuffer();
-    const stream = await back.changes.open(buffer, { poll: 0 }, setup);
+    const stream = await back.changes.open(buffer, { poll: 0 }, noSetup);
     try {
       const catchUp = catchUpFrom(back, stream, buffer);
       const view = await back.consistentView(catchUp, 2000);
@@ -253,7 +250,7 @@ describe('the window, interrupted or tampered with', () => {
     const back = await (await migrateWithWindow('rv_alt', 'trigger')).reversed();
     await db.query('ALTER TABLE rv_alt ADD COLUMN y INT, ALGORITHM=INSTANT');
     const buffer = new ChangeBuffer();
-    const stream = await back.changes.open(buffer, { poll: 0 }, setup);
+    const stream = await back.changes.open(buffer, { poll: 0 }, noSetup);
     await expect(back.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(back, stream, buffer) })).rejects.toThrow(
       'shadowcut_test.rv_alt was altered during the migration; start again',
     );
