@@ -155,6 +155,12 @@ describe.each(['stream', 'trigger'] as const)('the round trip (%s capture forwar
 
     reverse = await forward.reversed();
     expect(reverse.plan).toMatchObject({ table: `public.${t}`, shadowTable: `public.${t}__old`, oldTable: `public.${t}__new`, reverse: true });
+    expect(reverse.plan.summary).toEqual([
+      `the way back: ${t}__old follows ${t}, which a revert renames to ${t}__new`,
+      'column n bigint goes back into n integer',
+      'column s text goes back into s character varying(20)',
+      'column extra is not carried back',
+    ]);
     // A resumed window gets the same migration back from its checkpoint's plan.
     reverse = engine.resume(JSON.parse(JSON.stringify(reverse.plan)));
     // Its preflight, as a resumed window's, finds nothing wrong.
