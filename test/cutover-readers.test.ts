@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../src/core/backoff.js';
 import type { MigrateResult } from '../src/core/config.js';
+import { silentReporter } from '../src/core/reporter.js';
 import type { RunState } from '../src/core/run-state.js';
 import { databases, migrateOn, type Database, type Session } from './support/fixture.js';
 import { runState } from './support/run.js';
@@ -88,17 +89,16 @@ describe.each(databases)('$name: the cut-over and readers older than it', ({ ope
     expect(Number((await db.query(`SELECT count(*) FROM ${table} WHERE x IS NULL`))[0][0])).toBe(ROWS);
   });
 
-  it('with --old-snapshots fail, names the reader in one line and swaps nothing', async () => {
+  it('by default (--old-snapshots fail), names the reader in one line on stderr and swaps nothing', async () => {
     await fresh();
     const { session, id } = await reader();
     try {
       const before = await db.schema(table);
-      const failure = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail' }).then(
-        () => null,
-        (error: Error) => error.message,
-      );
-      expect(failure).toContain(`${label} ${id} (`);
-      expect(failure).not.toContain('\n');
+      const args = ['migrate', '--force-copy', '--url', '$URL', '--table', table, '--alter', 'ADD COLUMN x INT', '--execute', '--old-snapshot-wait', '0'];
+      const { code, stderr } = await db.cliAsync(args);
+      expect(code).not.toBe(0);
+      const line = stderr.split('\n').find((l) => l.includes(`${label} ${id} (`));
+      expect(line, stderr).toMatch(/older than the cut-over.*nothing was swapped/);
       expect(await db.schema(table)).toBe(before);
       expect(await db.helpers(table)).toEqual([]);
       expect(await count(session)).toBe(ROWS);
@@ -125,6 +125,24 @@ describe.each(databases)('$name: the cut-over and readers older than it', ({ ope
     const result = await run;
     expect(result.state.status.oldSnapshots.find((r) => r.session === id)?.outcome).toBe('ended');
     expect(await db.helpers(table)).toEqual([`${table}__old`]);
+  });
+
+  it('with --old-snapshots proceed, cuts over under the reader and says what it will see', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    const warnings: string[] = [];
+    try {
+      const reporter = { ...silentReporter, warn: (message: string) => void warnings.push(message) };
+      const result = await migrateOn(db, table, 'ADD COLUMN x INT', { reporter, oldSnapshotWaitMs: 0, oldSnapshots: 'proceed' });
+      expect(result.state.status.oldSnapshots.find((r) => r.session === id)?.outcome).toBe('cut over under it');
+      const warning = warnings.find((w) => w.includes(`${label} ${id} (`));
+      expect(warning).toMatch(kind === 'postgres' ? /without the rows written to the new table/ : /error 1412/);
+      // What the warning said: the reader now sees the new table wrongly.
+      expect(await count(session)).toEqual(kind === 'postgres' ? 0 : expect.stringMatching(/Table definition has changed/));
+    } finally {
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+    }
   });
 
   it('looks again under the cut-over lock, for a reader that took its snapshot after the first look', async () => {

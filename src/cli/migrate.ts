@@ -235,6 +235,7 @@ function doneLines(r: MigrateResult): string[] {
       `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
     ...(w?.outcome === 'reverted' ? [] : [`the original table is kept as ${r.plan.oldTable} unless --drop-old was given`]),
     ...window,
+    ...oldSnapshotLines(r),
   ];
 }
 
@@ -257,6 +258,16 @@ function windowLine(w: RevertWindowOutcome, plan: Plan): string {
   }
 }
 
+/** Transactions older than the cut-over: how many it waited for, and under how many it cut over. */
+function oldSnapshotLines(r: MigrateResult): string[] {
+  const records = r.state.status.oldSnapshots;
+  const ended = records.filter((o) => o.outcome === 'ended').length;
+  const under = records.filter((o) => o.outcome === 'cut over under it').map((o) => o.session);
+  const lines = ended ? [`the cut-over waited for ${ended} transaction(s) holding a snapshot older than it to end`] : [];
+  if (under.length) lines.push(`the cut-over went ahead under ${under.length} transaction(s) older than it (${under.join(', ')}), as --old-snapshots allowed`);
+  return lines;
+}
+
 /** The run's figures, for the JSON result line and the table's history. */
 function figures(r: MigrateResult): Record<string, unknown> {
   return {
@@ -272,6 +283,7 @@ function figures(r: MigrateResult): Record<string, unknown> {
     mappingProofRows: r.mappingProofs.map((p) => p.rows),
     keysCompared: r.keysCompared,
     keysComparedAtCutover: r.keysComparedAtCutover,
+    oldSnapshots: r.state.status.oldSnapshots,
     durationMs: r.durationMs,
     revert: r.revert,
     revertWindow: r.revertWindow,
