@@ -43,13 +43,13 @@ export class OldSnapshots {
       if (policy === 'fail') {
         throw new UserError(
           `${this.describe(left)} still ${left.length === 1 ? 'holds a snapshot' : 'hold snapshots'} older than the cut-over after --old-snapshot-wait ` +
-            `${formatDuration(this.ctx.config.oldSnapshotWaitMs)}, and would ${this.consequence()}; nothing was swapped ` +
+            `${formatDuration(this.ctx.config.oldSnapshotWaitMs)}, and would ${this.consequence(left.length)}; nothing was swapped ` +
             `(end ${left.length === 1 ? 'it' : 'them'}, raise --old-snapshot-wait, or choose --old-snapshots postpone or proceed)`,
         );
       }
       if (policy === 'proceed' || operatorAsked) {
         const why = operatorAsked ? '"shadowcut cutover" was asked' : '--old-snapshots proceed';
-        this.ctx.report.warn(`cutting over under ${this.describe(left)} (${why}): ${left.length === 1 ? 'it' : 'they'} will ${this.consequence()}`);
+        this.ctx.report.warn(`cutting over under ${this.describe(left)} (${why}): ${left.length === 1 ? 'it' : 'they'} will ${this.consequence(left.length)}`);
         for (const reader of left) this.accepted.add(reader.transaction);
         this.record(left, 'cut over under it');
         return;
@@ -89,7 +89,7 @@ export class OldSnapshots {
       if (Date.now() >= deadline) return left;
       if (Date.now() - warned >= WARN_EVERY_MS) {
         warned = Date.now();
-        report.warn(`the cut-over waits for ${this.describe(left)}: a snapshot older than the swap would ${this.consequence()}`, {
+        report.warn(`the cut-over waits for ${this.describe(left)}: a snapshot older than the swap would ${this.consequence(1)}`, {
           oldSnapshots: left.length,
         });
       }
@@ -142,10 +142,11 @@ export class OldSnapshots {
     return `${readers.length} transaction(s): ${shown}${more}`;
   }
 
-  private consequence(): string {
+  private consequence(readers: number): string {
+    const their = readers === 1 ? 'its' : 'their';
     return this.ctx.engine.kind === 'postgres'
-      ? `read ${this.ctx.plan.table} after the swap without the rows written to the new table since their snapshot (all of them, if it predates the copy)`
-      : `fail on ${this.ctx.plan.table} after the swap with error 1412 (Table definition has changed), or miss rows written to it since their read view`;
+      ? `read ${this.ctx.plan.table} after the swap without the rows written to the new table since ${their} snapshot (all of them, if it predates the copy)`
+      : `fail on ${this.ctx.plan.table} after the swap with error 1412 (Table definition has changed), or miss rows written to it since ${their} read view`;
   }
 }
 
