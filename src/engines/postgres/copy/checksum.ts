@@ -5,6 +5,7 @@ import { asLockTimeout, asUser, ident, PgSession, type Client } from '../server/
 import type { Copier } from './copy.js';
 import { pgColumn, pgExactValue } from '../commands/exact.js';
 import type { ColumnMap } from '../schema/shadow.js';
+import type { TypedColumn } from '../../../core/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 
 /**
@@ -102,7 +103,10 @@ export function planSides(copier: Copier): [RowSide, RowSide] {
     keyColumns: which === 'original' ? copier.d.originalKey : copier.d.shadowKey,
     keys: which === 'original' ? copier.originalKeys : copier.shadowKeys,
     // One type on both sides (the original is converted as the copy converts it), in its exact form.
-    columns: copier.d.columns.map((c) => pgExactValue({ form: 'same' }, columnValue(c, which), pgColumn(c.type))),
+    columns: [
+      ...copier.d.columns.map((c) => pgExactValue({ form: 'same' }, columnValue(c, which), pgColumn(c.type))),
+      ...copier.d.columns.flatMap((c) => (c.back && c.column ? [roundTrip(c, which, pgColumn(c.back))] : [])),
+    ],
     userSql: which === 'original' && copier.usingUserSql,
   });
   return [side('original'), side('shadow')];
@@ -157,6 +161,16 @@ function rowText(side: RowSide): string {
 /** A copied column on either side: the original's converted as the copy converts it, to the shadow's type. */
 function columnValue(c: ColumnMap, side: 'original' | 'shadow'): string {
   return side === 'original' ? `CAST((${c.source}) AS ${c.type})` : ident(c.target);
+}
+
+/**
+ * A way back's column in the new table's type: as it is in the new table, and the old table's
+ * converted up again. A number by its value (1.2 written where the old type stores 1.20 is no
+ * difference), anything else exactly.
+ */
+function roundTrip(c: ColumnMap, side: 'original' | 'shadow', type: TypedColumn): { value: string; type: string } {
+  const value = side === 'original' ? ident(c.column!) : `CAST(${ident(c.target)} AS ${c.back!})`;
+  return pgExactValue({ form: type.family.family === 'decimal' ? 'decimal' : 'same' }, value, type);
 }
 
 /** Keys per statement; each appears twice among the parameters. */

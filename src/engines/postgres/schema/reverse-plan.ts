@@ -22,7 +22,7 @@ export function reverseColumns(forward: ColumnMap[], old: Pick<Column, 'name' | 
   for (const col of old) {
     if (col.generated !== '') continue;
     const copied = forward.find((c) => c.column === col.name);
-    if (copied) columns.push({ source: ident(copied.target), target: col.name, type: col.type, column: copied.target });
+    if (copied) columns.push({ source: ident(copied.target), target: col.name, type: col.type, column: copied.target, back: copied.type });
     else lost.push(col.name);
   }
   return { columns, lost };

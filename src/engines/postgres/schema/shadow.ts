@@ -20,6 +20,12 @@ export interface ColumnMap {
   type: string;
   /** The original's column it comes from (a USING expression names it only inside); absent in plans saved before revert windows. */
   column?: string;
+  /**
+   * The way back's only: the new table's type of `column`. Its assignment cast into the old type
+   * rounds a numeric and cuts trailing spaces without an error, and the checksum's cast does the
+   * same to the new value: the old value converted up again must equal it too.
+   */
+  back?: string;
 }
 
 /** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
