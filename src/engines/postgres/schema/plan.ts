@@ -5,6 +5,7 @@ import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
+import { loosenedRules } from './loosened.js';
 import { buildShadow, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -40,6 +41,8 @@ export interface PgDetail {
   foreignKeys?: string[];
   /** The table's own triggers, which the old table keeps: a revert window's applies would fire them again. Absent in older plans. */
   triggers?: string[];
+  /** Rules of the old table the ALTER drops (`loosenedRules`): a revert window is refused for them. Absent in older plans. */
+  loosened?: string[];
   /** A partitioned table's partition key (`pg_get_partkeydef`); absent for a plain table. */
   partitionBy?: string;
   /** Its partitions, parents first; absent for a plain table. */
@@ -74,7 +77,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const tree = shadowTreeOf(partitioned, (p) => (shadowName === names.shadow ? p.shadow : `${shadowName}_${partitioned.partitions!.indexOf(p)}`));
     const built = await buildShadow(client, t, request.alter, shadowName, false, tree);
     const added = await client.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [qualified(schema, shadowName)]);
-    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)) };
+    const loosened = await loosenedRules(client, qualified(schema, name), qualified(schema, shadowName), built.columns);
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   const fks = await pool.query(`SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
@@ -106,6 +110,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
     triggers: triggers.rows.map((r) => String(r.tgname)),
+    loosened: layout.loosened,
     ...partitioned,
   };
   return {

@@ -46,6 +46,7 @@ export function reverseRefusals(d: PgDetail): string[] {
   if (foreignKeys.length) reasons.push(`foreign keys ${foreignKeys.join(', ')}: the revert does not carry foreign keys`);
   if (d.triggers?.length) reasons.push(`triggers ${d.triggers.join(', ')}: the old table's own would fire again for every change it follows`);
   if (d.partitionBy) reasons.push('a partitioned table: the revert does not carry partitions');
+  reasons.push(...(d.loosened ?? []));
   return reasons;
 }
 
