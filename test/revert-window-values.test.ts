@@ -3,27 +3,30 @@ import { databases, migrateOn, useDatabase } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
 
 /**
- * A value written to the new table in the window that the old type can only hold cut short: the
- * reverse proof sampled rows written before the change, which never had it. The revert must
- * either bring it back as it was or stop loudly; never swap back a value silently changed.
+ * Values written to the new table in the window that the old type holds only cut short, or not at
+ * all: the reverse proof sampled rows written before the change, which never had them. The revert
+ * must bring them back as they were or stop loudly, with one line; never swap back a changed value.
  */
 const cases = {
   mysql: {
-    create: (t: string) => `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, label VARCHAR(20) COLLATE utf8mb4_bin, price DECIMAL(10,2)) ENGINE=InnoDB`,
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, label VARCHAR(20) COLLATE utf8mb4_bin, price DECIMAL(10,2), qty INT NOT NULL DEFAULT 0) ENGINE=InnoDB`,
     alter: 'MODIFY label VARCHAR(40) COLLATE utf8mb4_bin, MODIFY price DECIMAL(12,4)',
     spaces: `CONCAT('x', REPEAT(' ', 30))`,
     read: (t: string) => `SELECT CONCAT('[', label, ']'), CAST(price AS CHAR) FROM ${t} WHERE id = 1`,
+    widen: 'MODIFY qty BIGINT NOT NULL',
   },
   postgres: {
-    create: (t: string) => `CREATE TABLE ${t} (id int8 PRIMARY KEY, label varchar(20), price numeric(10,2))`,
+    create: (t: string) => `CREATE TABLE ${t} (id int8 PRIMARY KEY, label varchar(20), price numeric(10,2), qty int NOT NULL DEFAULT 0)`,
     alter: 'ALTER COLUMN label TYPE varchar(40), ALTER COLUMN price TYPE numeric(12,4)',
     spaces: `'x' || repeat(' ', 30)`,
     read: (t: string) => `SELECT '[' || label || ']', price::text FROM ${t} WHERE id = 1`,
+    widen: 'ALTER COLUMN qty TYPE bigint',
   },
 };
 
-describe.each(databases)('$name: a value the old type holds only cut short, written in the revert window', ({ open, kind }) => {
-  const db = useDatabase(open, 'rw_short');
+describe.each(databases)('$name: values written in the revert window that the old type cannot hold as they are', ({ open, kind }) => {
+  const db = useDatabase(open, 'rw_short', 'rw_over');
   const c = cases[kind];
 
   it('is not swapped back silently changed: the revert refuses, the window goes on, the values stay as written', async () => {
@@ -31,7 +34,7 @@ describe.each(databases)('$name: a value the old type holds only cut short, writ
     db.cli(['cleanup', '--url', '$URL', '--table', 'rw_short']);
     await db.drop('rw_short');
     await db.query(c.create('rw_short'));
-    await db.query(`INSERT INTO rw_short SELECT g, CONCAT('row ', g), g + 0.25 FROM (${db.series(200)}) s`);
+    await db.query(`INSERT INTO rw_short (id, label, price) SELECT g, CONCAT('row ', g), g + 0.25 FROM (${db.series(200)}) s`);
     const state = runState('rw_short', c.alter, kind);
     // Written once the window is proven level: only the revert's own comparison can see it.
     const windowOpened = () => db.query(`UPDATE rw_short SET label = ${c.spaces}, price = 1.2345 WHERE id = 1`).then(() => {});
@@ -46,5 +49,22 @@ describe.each(databases)('$name: a value the old type holds only cut short, writ
     state.completeRequested = true;
     await waitFor('the end of the window', () => run.settled, null, 60_000);
     if (run.error) throw run.error;
+  });
+
+  it('a value the old type cannot hold at all stops the window with one line that says so; cleanup ends it and keeps both tables', async () => {
+    db.cli(['cleanup', '--url', '$URL', '--table', 'rw_over']);
+    await db.drop('rw_over');
+    await db.query(c.create('rw_over'));
+    await db.query(`INSERT INTO rw_over (id, qty) SELECT g, g FROM (${db.series(100)}) s`);
+    const state = runState('rw_over', c.widen, kind);
+    const windowOpened = () => db.query(`UPDATE rw_over SET qty = 5000000000 WHERE id = 1`).then(() => {});
+    const run = background(migrateOn(db, 'rw_over', c.widen, { state, revertWindowMs: 600_000, windowOpened }));
+    await waitFor('the window to stop', () => run.settled, null, 120_000);
+    const message = String((run.error as Error | undefined)?.message);
+    expect(message).toMatch(/^a row of the new table cannot be stored in the old table, so it could not come back: .*the revert window stays open/);
+    expect(message.split('\n')).toHaveLength(1);
+    expect((await db.query('SELECT qty FROM rw_over WHERE id = 1')).map(([qty]) => String(qty))).toEqual(['5000000000']);
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'rw_over']).code).toBe(0);
+    expect(await db.helpers('rw_over')).toEqual(['rw_over__old']);
   });
 });

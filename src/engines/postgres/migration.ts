@@ -66,7 +66,7 @@ export class PostgresMigration implements Migration {
     private readonly request: MigrationRequest | null,
   ) {
     this.d = plan.detail;
-    this.copier = new Copier(this.d, server.pool);
+    this.copier = new Copier(this.d, server.pool, plan.reverse === true);
     // A plan saved before trigger capture existed has no `capture`: it ran on the stream. The way
     // back's is the revert window's capture, installed on the shadow before the swap.
     if (plan.reverse) {

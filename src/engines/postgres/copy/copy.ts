@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { KeysetSql, type Fragment } from '../../../core/keyset.js';
-import { UniqueViolationError } from '../../../core/errors.js';
+import { UniqueViolationError, UserError } from '../../../core/errors.js';
 import type { Key, KeyRange } from '../../../core/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -51,6 +51,8 @@ export class Copier {
   constructor(
     readonly d: PgDetail,
     pool: pg.Pool,
+    /** The way back of a revert window: a row the old table refuses is named as such. */
+    private readonly reverse = false,
   ) {
     this.gate = new VisibilityGate(pool);
     // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
@@ -74,7 +76,7 @@ export class Copier {
       await expectPartitionTree(client, this.d);
       await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
       return this.insert(client, this.originalKeys.range(range));
-    }).catch((error) => Promise.reject(asUniqueViolation(error)));
+    }).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
   }
 
   /**
@@ -92,7 +94,7 @@ export class Copier {
     };
     if (keys.length === 0) return;
     await this.gate.settle(session?.client ?? pool);
-    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error)));
+    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
   }
 
   private async applyWith(pool: pg.Pool, apply: (client: Client) => Promise<void>, session?: PgSession): Promise<void> {
@@ -119,6 +121,16 @@ export class Copier {
   }
 }
 
-function asUniqueViolation(error: unknown): unknown {
-  return errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
+/**
+ * A unique conflict for the runner to judge. On the way back, a value the old table refuses (a data
+ * exception, class 22, or a NOT NULL or CHECK violation) is said as such: "integer out of range" alone
+ * names neither the table nor the direction.
+ */
+function asUniqueViolation(error: unknown, reverse: boolean): unknown {
+  const code = errorCode(error) ?? '';
+  if (code === '23505') return new UniqueViolationError((error as Error).message);
+  if (reverse && (code.startsWith('22') || code === '23502' || code === '23514')) {
+    return new UserError(`a row of the new table cannot be stored in the old table, so it could not come back: ${(error as Error).message}`);
+  }
+  return error;
 }
