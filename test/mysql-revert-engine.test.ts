@@ -97,6 +97,18 @@ describe('what can come back', () => {
     expect(m.revertRefusals()).toEqual(['unique key u_s (s(4)) is not enforced by the new table: rows written after the cut-over could break it']);
   });
 
+  it('a unique key whose column changes collation is refused: the new table takes rows the old one holds equal', async () => {
+    await reset('rv_coll', 10);
+    await db.query('ALTER TABLE rv_coll MODIFY s VARCHAR(20) COLLATE utf8mb4_general_ci, ADD UNIQUE KEY u_s (s)');
+    const m = await prepare('rv_coll', 'MODIFY s VARCHAR(20) COLLATE utf8mb4_bin');
+    expect(m.revertRefusals()).toEqual([
+      'unique key u_s (s): the new table compares s under another collation, so rows written after the cut-over could break it',
+    ]);
+    // The character set alone changes nothing the key compares.
+    await db.query('ALTER TABLE rv_coll MODIFY s VARCHAR(20) CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci');
+    expect((await prepare('rv_coll', 'MODIFY s VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci')).revertRefusals()).toEqual([]);
+  });
+
   it('a narrowed decimal loses digits on the way back: the proof names the column and a row', async () => {
     await reset('rv_narrow', 300);
     const m = await prepare('rv_narrow', 'MODIFY d DECIMAL(10,2)');

@@ -43,23 +43,39 @@ export function revertRefusals(plan: MysqlPlan): string[] {
   return reasons;
 }
 
-/** A unique key of the old table the new one does not enforce (on the same columns or fewer): the new table could take rows the old one refuses. */
+/**
+ * A unique key of the old table the new one does not enforce (on the same columns or fewer): the new
+ * table could take rows the old one refuses. So does one on a column whose collation now tells apart
+ * what the old one held equal ('a' and 'A' under _ci and _bin; 'a' and 'a ' under PAD SPACE and NO
+ * PAD); only the collation's rules count, not its character set (utf8mb3_bin and utf8mb4_bin agree).
+ */
 function uniqueKeysLost(plan: MysqlPlan): string[] {
   const toNew = new Map(plan.columns.map((c) => [c.source.toLowerCase(), c.target.toLowerCase()]));
   const newUnique = plan.shadowShape.indexes.filter((i) => i.unique).map((i) => lower(i.columns));
-  return plan.original.indexes
-    .filter((i) => i.unique)
-    .filter((i) => {
-      // A prefix part (`name(10)`) keeps its length under the column's new name.
-      const mapped = lower(i.columns).map((c) => {
-        const [, column, prefix] = /^(.*?)(\(\d+\))?$/.exec(c)!;
-        const target = toNew.get(column);
-        return target === undefined ? undefined : target + (prefix ?? '');
-      });
-      if (mapped.some((c) => c === undefined)) return false; // a dropped column: refused above
-      return !newUnique.some((u) => u.every((c) => mapped.includes(c)));
-    })
-    .map((i) => `unique key ${i.name} (${i.columns.join(', ')}) is not enforced by the new table: rows written after the cut-over could break it`);
+  const rules = (shape: TableShape, column: string) => {
+    const collation = shape.columns.find((c) => c.name.toLowerCase() === column)?.collation ?? '';
+    return collation.toLowerCase().replace(/^[^_]*_/, '');
+  };
+  const reasons: string[] = [];
+  for (const i of plan.original.indexes.filter((x) => x.unique)) {
+    // A prefix part (`name(10)`) keeps its length under the column's new name.
+    const parts = lower(i.columns).map((c) => {
+      const [, column, prefix] = /^(.*?)(\(\d+\))?$/.exec(c)!;
+      return { column, target: toNew.get(column), prefix: prefix ?? '' };
+    });
+    if (parts.some((p) => p.target === undefined)) continue; // a dropped column: refused above
+    const mapped = parts.map((p) => p.target! + p.prefix);
+    const listed = `unique key ${i.name} (${i.columns.join(', ')})`;
+    if (!newUnique.some((u) => u.every((c) => mapped.includes(c)))) {
+      reasons.push(`${listed} is not enforced by the new table: rows written after the cut-over could break it`);
+      continue;
+    }
+    const recollated = parts.filter((p) => rules(plan.original, p.column) !== rules(plan.shadowShape, p.target!)).map((p) => p.column);
+    if (recollated.length) {
+      reasons.push(`${listed}: the new table compares ${recollated.join(', ')} under another collation, so rows written after the cut-over could break it`);
+    }
+  }
+  return reasons;
 }
 
 /**
