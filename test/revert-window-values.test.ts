@@ -51,20 +51,21 @@ describe.each(databases)('$name: values written in the revert window that the ol
     if (run.error) throw run.error;
   });
 
-  it('a value the old type cannot hold at all stops the window with one line that says so; cleanup ends it and keeps both tables', async () => {
+  it('a value the old type cannot hold at all ends the window with one line that says so; the new table stays whole, nothing is left logging', async () => {
     db.cli(['cleanup', '--url', '$URL', '--table', 'rw_over']);
     await db.drop('rw_over');
     await db.query(c.create('rw_over'));
     await db.query(`INSERT INTO rw_over (id, qty) SELECT g, g FROM (${db.series(100)}) s`);
     const state = runState('rw_over', c.widen, kind);
     const windowOpened = () => db.query(`UPDATE rw_over SET qty = 5000000000 WHERE id = 1`).then(() => {});
-    const run = background(migrateOn(db, 'rw_over', c.widen, { state, revertWindowMs: 600_000, windowOpened }));
-    await waitFor('the window to stop', () => run.settled, null, 120_000);
-    const message = String((run.error as Error | undefined)?.message);
-    expect(message).toMatch(/^a row of the new table cannot be stored in the old table, so it could not come back: .*the revert window stays open/);
-    expect(message.split('\n')).toHaveLength(1);
+    const result = await migrateOn(db, 'rw_over', c.widen, { state, revertWindowMs: 600_000, windowOpened });
+    // The migration is done and the table whole; only the way back is gone, and the result says why.
+    expect(result.revertWindow?.outcome).toBe('failed');
+    const reason = String(result.revertWindow?.reason);
+    expect(reason).toMatch(/^a row of the new table cannot be stored in the old table, so it could not come back: /);
+    expect(reason.split('\n')).toHaveLength(1);
     expect((await db.query('SELECT qty FROM rw_over WHERE id = 1')).map(([qty]) => String(qty))).toEqual(['5000000000']);
-    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'rw_over']).code).toBe(0);
+    // A resumed run would meet the same row: the window's triggers and log are gone, the old table kept.
     expect(await db.helpers('rw_over')).toEqual(['rw_over__old']);
   });
 });

@@ -255,6 +255,8 @@ function windowLine(w: RevertWindowOutcome, plan: Plan): string {
       return `revert window: ended by an abort; ${applied}`;
     case 'ended':
       return `revert window: over at ${w.until}; ${applied}`;
+    case 'failed':
+      return `revert window: ENDED, the way back is gone: ${w.reason ?? 'failed'}; ${applied}`;
   }
 }
 

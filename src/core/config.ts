@@ -171,8 +171,13 @@ export interface MigrateResult {
 export interface RevertWindowOutcome {
   /** When the window was to end. */
   until: string;
-  /** `reverted`: swapped back (`shadowcut revert`); `completed`: ended early (`shadowcut complete`); `ended`: its time ran out; `aborted`: stopped by the operator. */
-  outcome: 'reverted' | 'completed' | 'ended' | 'aborted';
+  /**
+   * `reverted`: swapped back (`shadowcut revert`); `completed`: ended early (`shadowcut complete`);
+   * `ended`: its time ran out; `aborted`: stopped by the operator; `failed`: ended by what it could not carry back.
+   */
+  outcome: 'reverted' | 'completed' | 'ended' | 'aborted' | 'failed';
+  /** Why a `failed` window ended (a row of the new table the old one cannot take, say). */
+  reason?: string;
   /** Changes to the new table applied to the old one. */
   changesApplied: number;
   /** The revert's swap: writers blocked this long (0 when not reverted). */

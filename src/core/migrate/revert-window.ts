@@ -3,6 +3,7 @@ import type { RunClaim } from '../claim.js';
 import type { MigrateWiring, RevertWindowOutcome } from '../config.js';
 import type { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
+import { ClaimLostError } from '../claim.js';
 import { AbortedError, UserError } from '../errors.js';
 import { runHook, RunParts } from './parts.js';
 import type { Probes } from '../types.js';
@@ -45,7 +46,16 @@ export class RevertWindow {
     try {
       ended = await this.followAndDecide();
     } catch (error) {
-      if (!(error instanceof AbortedError)) {
+      if (error instanceof AbortedError) {
+        this.ctx.report.warn(`${error.message}: the revert window ends; the table keeps its new schema`);
+        this.outcome.outcome = 'aborted';
+      } else if (error instanceof UserError && !(error instanceof ClaimLostError)) {
+        // A row the old table cannot take, parity that will not hold: a resumed run would meet it again,
+        // while the triggers kept logging for no one. The window ends; the new table is in place and whole.
+        this.ctx.report.warn(`the revert window ends: ${error.message}; the table keeps its new schema`);
+        this.outcome.outcome = 'failed';
+        this.outcome.reason = error.message;
+      } else {
         // Left as it is, triggers logging: the resumed run carries the window on.
         await this.parts.applier.stop();
         await migration.cleanup({ dropOld: false, cutOver: false }).catch(() => {});
@@ -53,8 +63,6 @@ export class RevertWindow {
           `${(error as Error).message}; the revert window stays open: continue it with "shadowcut migrate ... --resume", or end it with "shadowcut cleanup"`,
         );
       }
-      this.ctx.report.warn(`${error.message}: the revert window ends; the table keeps its new schema`);
-      this.outcome.outcome = 'aborted';
       ended = true;
     } finally {
       this.outcome.changesApplied = result.changesApplied - appliedBefore;
