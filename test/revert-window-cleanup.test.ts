@@ -22,8 +22,6 @@ describe.each(databases)('$name: shadowcut cleanup after a revert', ({ open, kin
   const db = useDatabase(open, 'rw_kept');
   const c = cases[kind];
 
-  // Known bug, not fixed here: both engines drop it (they tell it from a dead run's shadow only by the
-  // window's log or checkpoint, both gone once the revert's cleanup ran). Make this `it` when fixed.
   it('keeps the new table the revert set aside', async () => {
     await db.drop('rw_kept');
     await db.query(c.create('rw_kept'));
