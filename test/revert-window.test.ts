@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { databases, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { background, runState, waitFor } from './support/run.js';
-import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+import { MirrorWorkload } from './support/workload.js';
+import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,7 +18,6 @@ const dialects = {
     alter: "ADD COLUMN note VARCHAR(100) NOT NULL DEFAULT 'none', MODIFY qty BIGINT NOT NULL, MODIFY label VARCHAR(40) COLLATE utf8mb4_bin",
     narrowing: 'MODIFY price DECIMAL(30,2)',
     at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
-    zone: '',
     reverseTriggers: (t: string) =>
       `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '${t}\\_\\_%'`,
   },
@@ -27,41 +27,13 @@ const dialects = {
     alter: "ADD COLUMN note text NOT NULL DEFAULT 'none', ALTER COLUMN qty TYPE bigint, ALTER COLUMN label TYPE varchar(40)",
     narrowing: 'ALTER COLUMN price TYPE numeric(30,2)',
     at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
-    zone: '+00',
     reverseTriggers: (t: string) => `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '${t}\\_\\_%'`,
   },
 };
 
-async function freshPair(db: Database, name: string, rows: number): Promise<void> {
+function freshPair(db: Database, name: string, rows: number): Promise<void> {
   const d = dialects[db.kind];
-  await db.drop(name, `${name}_mirror`);
-  for (const t of [name, `${name}_mirror`]) {
-    await db.query(d.create(t));
-    await db.query(`INSERT INTO ${t} SELECT g, g % 13, CONCAT('row ', g), ${d.at}, g * 1.0000000001 FROM (${db.series(rows)}) s`);
-  }
-}
-
-/** Inserts, updates (microseconds, 30-digit decimals, NULLs), deletes and key changes, in the old table's columns only. */
-function writes(db: Database, seed: number): (worker: number) => Statement {
-  const zone = dialects[db.kind].zone;
-  const p = (n: number) => db.param(n);
-  const ids = new OwnedIds(seed, 10_000_000);
-  return (w) => {
-    const r = Math.random();
-    if (r < 0.4 && ids.size(w)) {
-      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
-      return {
-        sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)}, price = ${p(2)}, label = ${p(3)} WHERE id = ${p(4)}`,
-        values: [`2025-06-01 12:00:00.${micros}${zone}`, `12345678901234567890.${micros}0123`, r < 0.1 ? null : `w${micros}`, ids.pick(w)],
-      };
-    }
-    if (r < 0.65 || ids.size(w) < 100) {
-      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, NULL, '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
-    }
-    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
-    const from = ids.remove(w);
-    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
-  };
+  return ownedRowsPair(db, name, rows, d.create, d.at);
 }
 
 async function expectNoReverseCapture(db: Database, t: string): Promise<void> {
@@ -77,7 +49,7 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
 
   it('writes to the new table in the window follow back: after the revert the table equals a mirror that never took the ALTER', async () => {
     await freshPair(db, 'rw_back', 3000);
-    const load = new MirrorWorkload(db, ['rw_back', 'rw_back_mirror'], writes(db, 3000));
+    const load = new MirrorWorkload(db, ['rw_back', 'rw_back_mirror'], ownedRowWrites(db, 3000));
     const state = runState('rw_back', d.alter, kind);
     load.start();
     const run = background(migrateOn(db, 'rw_back', d.alter, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }, { request: { capture } }));
@@ -135,7 +107,7 @@ describe.each(databases)('$name: a revert window killed and resumed', ({ open, k
 
   it.each(['revert window', 'revert'])('SIGKILL in the %s phase, resumed, then reverted: the table equals the mirror', async (phase) => {
     await freshPair(db, 'rw_kill', 3000);
-    const load = new MirrorWorkload(db, ['rw_kill', 'rw_kill_mirror'], writes(db, 3000));
+    const load = new MirrorWorkload(db, ['rw_kill', 'rw_kill_mirror'], ownedRowWrites(db, 3000));
     load.start();
     try {
       const args = ['--url', db.url, '--table', 'rw_kill', '--alter', d.alter, '--revert-window', '10m', '--lock-timeout-ms', '2000'];

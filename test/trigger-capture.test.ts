@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { databases, expectMirrored, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
-import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
+import { MirrorWorkload } from './support/workload.js';
+import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
 import { Recorder } from './support/pg.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,36 +24,9 @@ const dialects = {
   },
 };
 
-async function freshPair(db: Database, name: string, rows: number): Promise<void> {
+function freshPair(db: Database, name: string, rows: number): Promise<void> {
   const d = dialects[db.kind];
-  await db.drop(name, `${name}_mirror`);
-  for (const t of [name, `${name}_mirror`]) {
-    await db.query(d.create(t));
-    await db.query(`INSERT INTO ${t} SELECT g, g % 13, CONCAT('row ', g), ${d.at}, g * 1.0000000001 FROM (${db.series(rows)}) s`);
-  }
-}
-
-/** Inserts, updates (microsecond timestamps, 30-digit decimals), deletes and key changes; worker w owns ids congruent to w mod 3. */
-function writes(db: Database, seed: number): (worker: number) => Statement {
-  const zone = dialects[db.kind].zone;
-  const p = (n: number) => db.param(n);
-  const ids = new OwnedIds(seed, 10_000_000);
-  return (w) => {
-    const r = Math.random();
-    if (r < 0.4 && ids.size(w)) {
-      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
-      return {
-        sql: `UPDATE {t} SET qty = qty + 1, at = ${p(1)}, price = ${p(2)} WHERE id = ${p(3)}`,
-        values: [`2025-06-01 12:00:00.${micros}${zone}`, `12345678901234567890.${micros}0123`, ids.pick(w)],
-      };
-    }
-    if (r < 0.65 || ids.size(w) < 100) {
-      return { sql: `INSERT INTO {t} (id, qty, label, at) VALUES (${p(1)}, 1, NULL, '2025-01-01 00:00:00.000002${zone}')`, values: [ids.fresh(w)] };
-    }
-    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
-    const from = ids.remove(w);
-    return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), from] };
-  };
+  return ownedRowsPair(db, name, rows, d.create, d.at);
 }
 
 /** The capture's triggers and log are gone from the database (and not left on the old table). */
@@ -88,7 +62,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
   it('follows inserts, updates, deletes and key changes made during the copy and the cut-over; ends equal to the mirror', async () => {
     const seed = 30_000;
     await freshPair(db, 'tc_rows', seed);
-    const load = new MirrorWorkload(db, ['tc_rows', 'tc_rows_mirror'], writes(db, seed));
+    const load = new MirrorWorkload(db, ['tc_rows', 'tc_rows_mirror'], ownedRowWrites(db, seed));
     load.start();
     try {
       const result = await migrateOn(db, 'tc_rows', alter, { chunkTimeMs: 50 }, trigger);
