@@ -34,6 +34,7 @@ import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack } from './cutover/child-keys.js';
+import { keptByRevert } from './schema/kept-by-revert.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
@@ -133,15 +134,15 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   /**
    * The old table only when asked: after a successful run it is the rollback copy. A revert window's
-   * checkpoint means `<table>__new` is no shadow but the new table (set aside by the revert, or about
-   * to be): it is the user's data, and stays.
+   * checkpoint, or the mark the revert's cleanup leaves on it, means `<table>__new` is no shadow but
+   * the new table (set aside by the revert, or about to be): it is the user's data, and stays.
    */
   async cleanupLeftovers(table: string, options: { dropOld: boolean; dryRun?: boolean }): Promise<string[]> {
     const base = this.fold(table).split('.').pop()!;
     const names = helperNames(base);
     const database = this.target.database;
     const saved = await this.checkpointPlan(base);
-    const shadow = saved?.reverse ? [] : [names.shadow];
+    const shadow = saved?.reverse || (await keptByRevert(this.pool, database, names.shadow)) ? [] : [names.shadow];
     const tables = [...shadow, names.state, names.heartbeat, names.log, names.reverseLog, ...(options.dropOld ? [names.old] : [])];
     const found: string[] = [];
     // Trigger names are the database's: a dead run's are found on the original or, after its swap, on

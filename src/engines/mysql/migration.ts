@@ -34,6 +34,7 @@ import { helperNames, type MysqlPlan } from './schema/plan.js';
 import { openMysqlProbes } from './server/probes.js';
 import { qualified } from './server/sql.js';
 import { dropOwnHelper } from './server/helper-tables.js';
+import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
@@ -159,6 +160,8 @@ export class MysqlMigration implements Migration {
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
     // With the shadow gone (its triggers with it), the revert window's log has nothing to follow.
     if (!options.cutOver) await dropOwnHelper(this.pool, p.database, names.reverseLog);
+    // The way back's `old` is the new table it kept once it swapped: marked while the checkpoint still says what it is.
+    if (this.plan.reverse && (await this.swapped())) await markKeptByRevert(this.server.target, this.pool, p.database, p.old);
     // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
     await dropOwnHelper(this.pool, p.database, names.heartbeat);
     if (options.keepCheckpoint) return;

@@ -37,7 +37,8 @@ import { dropOwnHelper } from './server/helper-tables.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
-import { buildReversePlan, KEPT_BY_REVERT, reverseRefusals } from './schema/reverse-plan.js';
+import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
+import { keptByRevertComment } from '../../core/kept-by-revert.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import type { ChangeSource } from '../../core/migrate/change-source.js';
 import type { PgTarget } from './server/target.js';
@@ -172,7 +173,7 @@ export class PostgresMigration implements Migration {
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
-    const kept = this.plan.reverse ? `${KEPT_BY_REVERT} on ${new Date().toISOString()}; drop it when it is no longer needed` : null;
+    const kept = this.plan.reverse ? keptByRevertComment(new Date()) : null;
     return cutover(this.pool, this.copier, options, this.triggerLog, kept);
   }
 

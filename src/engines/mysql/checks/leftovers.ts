@@ -1,6 +1,7 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { checkpointLeftOver } from '../../../core/checkpoint.js';
 import { existingTriggers, tableExists } from '../schema/inspect.js';
+import { keptByRevert } from '../schema/kept-by-revert.js';
 import { helperNames } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import type { MysqlCheckContext } from './context.js';
@@ -20,6 +21,7 @@ export const leftovers: Check<MysqlCheckContext> = {
     }
     const found: string[] = [];
     for (const helper of [shadow, old, heartbeat, log, reverseLog]) if (await tableExists(pool, database, helper)) found.push(helper);
+    const kept = found.includes(shadow) && (await keptByRevert(pool, database, shadow));
     const triggers = [
       ...(await existingTriggers(pool, database, Object.values(captureTriggers), [table, old])),
       // A revert window's, on the new table (made while it was the shadow).
@@ -35,10 +37,11 @@ export const leftovers: Check<MysqlCheckContext> = {
             `capture trigger ${database}.${name} of an earlier run is still on the table, logging every write: ` +
             `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
         ),
-        ...found.map(
-          (helper) =>
-            `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
-            `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
+        ...found.map((helper) =>
+          kept && helper === shadow
+            ? `${database}.${helper} is the new table a revert kept, which cleanup never drops: DROP TABLE ${qualified(database, helper)}, or rename it if you need it`
+            : `helper table ${database}.${helper} already exists (left by an earlier run?): ` +
+              `run "shadowcut cleanup --url ... --table ${table}" or DROP TABLE ${qualified(database, helper)}`,
         ),
       ].join('; '),
     );

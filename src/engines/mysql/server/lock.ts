@@ -1,5 +1,6 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { LockTimeoutError } from '../../../core/errors.js';
+import { backoffMs, sleep } from '../../../core/backoff.js';
+import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import type { Session } from '../../../core/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
 
@@ -83,5 +84,24 @@ export async function quickDdl(target: MysqlTarget, pool: Pool, sql: string, tim
   } finally {
     // A watchdog's KILL QUERY may still be on its way: this connection runs nothing else.
     conn.destroy();
+  }
+}
+
+const BOUNDED_WAIT_MS = 1000;
+const BOUNDED_ATTEMPTS = 20;
+
+/**
+ * A metadata-only statement that never holds writers up for long: a bounded wait per attempt, then
+ * one clear line, `failure` saying what could not be done.
+ */
+export async function boundedDdl(target: MysqlTarget, pool: Pool, sql: string, failure: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await quickDdl(target, pool, sql, BOUNDED_WAIT_MS);
+    } catch (error) {
+      if (!(error instanceof LockTimeoutError)) throw error;
+      if (attempt >= BOUNDED_ATTEMPTS) throw new UserError(`${failure}: a transaction keeps the table busy; run "shadowcut cleanup" when it is quieter`);
+      await sleep(backoffMs(attempt - 1, 250));
+    }
   }
 }

@@ -1,13 +1,11 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
+import { KEPT_BY_REVERT } from '../../../core/kept-by-revert.js';
 import type { Plan } from '../../../core/types.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';
 import type { ColumnMap } from './shadow.js';
-
-/** How a revert marks the new table it keeps as `<table>__new`: not a dead run's shadow, and never dropped by `shadowcut cleanup`. */
-export const KEPT_BY_REVERT = 'shadowcut: the new table, kept by a revert';
 
 /**
  * The way back, column by column: each column of the old table filled from the new table's column

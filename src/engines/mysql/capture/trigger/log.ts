@@ -1,11 +1,10 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { backoffMs, sleep } from '../../../../core/backoff.js';
-import { LockTimeoutError, UserError } from '../../../../core/errors.js';
+import { UserError } from '../../../../core/errors.js';
 import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import type { Session } from '../../../../core/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
-import { LockedSession, quickDdl } from '../../server/lock.js';
+import { boundedDdl, LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
@@ -198,24 +197,9 @@ export class MysqlTriggerLog implements TriggerLog {
   }
 }
 
-const DROP_WAIT_MS = 1000;
-const DROP_ATTEMPTS = 20;
-
-/** DROP TRIGGER that never holds writers up for long: a bounded wait per attempt, then one clear line. */
-export async function dropTriggerBounded(target: MysqlTarget, pool: Pool, database: string, name: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await quickDdl(target, pool, `DROP TRIGGER IF EXISTS ${qualified(database, name)}`, DROP_WAIT_MS);
-    } catch (error) {
-      if (!(error instanceof LockTimeoutError)) throw error;
-      if (attempt >= DROP_ATTEMPTS) {
-        throw new UserError(
-          `could not drop capture trigger ${database}.${name}: a transaction keeps the table busy; run "shadowcut cleanup" when it is quieter`,
-        );
-      }
-      await sleep(backoffMs(attempt - 1, 250));
-    }
-  }
+/** DROP TRIGGER that never holds writers up for long (see boundedDdl). */
+export function dropTriggerBounded(target: MysqlTarget, pool: Pool, database: string, name: string): Promise<void> {
+  return boundedDdl(target, pool, `DROP TRIGGER IF EXISTS ${qualified(database, name)}`, `could not drop capture trigger ${database}.${name}`);
 }
 
 const identityNeeded = (otherwise: string) =>
