@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
+import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
 import { checksumPair, foreignKeyName, helperNames, keyCandidates, type ColumnPair, type MysqlPlan } from './plan.js';
@@ -136,21 +137,15 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     log: names.reverseLog,
   };
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.target);
-  return {
-    table: forward.table,
-    shadowTable: `${f.database}.${f.old}`,
-    oldTable: `${f.database}.${f.shadow}`,
-    alter: forward.alter,
+  return reversePlan(forward, {
     keyColumns: f.shadowKeyColumns,
     estimatedRows: facts.estimatedRows,
-    capture: { kind: 'trigger', why: 'the revert window follows the new table by triggers made on it before the swap' },
     summary: [
       `the way back: ${f.old} follows ${f.table} (triggers logging into ${names.reverseLog})`,
       `key: ${keyIndex} (${f.shadowKeyColumns.join(', ')})`,
       `columns carried back: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
     ],
-    reverse: true,
     detail,
-  };
+  });
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { KEPT_BY_REVERT } from '../../../core/kept-by-revert.js';
+import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
@@ -92,16 +93,9 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     changedColumns: changed.map((c) => c.name),
     validatedForeignKeys: [],
   };
-  return {
-    table: forward.table,
-    shadowTable: `${f.schema}.${names.old}`,
-    oldTable: `${f.schema}.${names.shadow}`,
-    alter: forward.alter,
+  return reversePlan(forward, {
     keyColumns: f.shadowKey,
     estimatedRows: t.estimatedRows,
-    // Installed on the shadow before the swap, the triggers follow the new table from the swap's very
-    // instant; a change stream has no position that stands for that instant to hand over.
-    capture: { kind: 'trigger', why: 'the revert window follows the new table through triggers installed before the swap' },
     summary: [
       `the way back: ${detail.shadow} follows ${f.name}, which a revert renames to ${names.shadow}`,
       ...changed.map((c) => {
@@ -109,9 +103,8 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
         return back ? `column ${c.name} ${c.type} goes back into ${back.target} ${back.type}` : `column ${c.name} is not carried back`;
       }),
     ],
-    reverse: true,
     detail,
-  };
+  });
 }
 
 /**
