@@ -176,7 +176,7 @@ export class RevertWindow {
   }
 
   private reverify(): Promise<number> {
-    const { applier } = this.parts;
-    return checksumRounds(this.ctx, applier, (range) => applier.uniqueSafe(() => this.ctx.migration.copyRange(range)));
+    const { applier, copy } = this.parts;
+    return checksumRounds(this.ctx, applier, (range) => copy.copyRange(range));
   }
 }
