@@ -157,6 +157,20 @@ describe('control server', () => {
     expect(state.abortReason).toBe('aborted by operator');
   });
 
+  it('takes revert and complete only in a revert window: before the cut-over there is nothing to go back to', async () => {
+    const state = newState('shop.window');
+    const { socketPath } = await serve(state, { table: 'shop.window' });
+    const early = await send(socketPath, { command: 'revert' });
+    expect(early).toMatchObject({ ok: false });
+    expect((early as { error: string }).error).toMatch(/^shop\.window is not in a revert window \(state: running\)/);
+    expect((await send(socketPath, { command: 'complete' })).ok).toBe(false);
+    expect([state.revertRequested, state.completeRequested]).toEqual([false, false]);
+    state.status.state = 'revert-window';
+    expect((await send(socketPath, { command: 'revert' })).ok).toBe(true);
+    expect((await send(socketPath, { command: 'complete' })).ok).toBe(true);
+    expect([state.revertRequested, state.completeRequested]).toEqual([true, true]);
+  });
+
   it('refuses bad requests with a reason and keeps serving the same connection', async () => {
     const state = newState('shop.orders');
     const { socketPath } = await serve(state, { table: 'shop.orders' });

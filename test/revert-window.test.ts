@@ -87,6 +87,18 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
     expect(await db.differences('rw_done__old', 'rw_done_mirror')).toEqual([]);
   });
 
+  it('a window cannot be combined with --drop-old: one line, nothing made', async () => {
+    await freshPair(db, 'rw_narrow', 50);
+    const cli = db.cli(['migrate', '--url', '$URL', '--table', 'rw_narrow', '--alter', d.alter, '--revert-window', '1h', '--drop-old', '--execute']);
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr.trim().split('\n')).toHaveLength(1);
+    await expect(migrateOn(db, 'rw_narrow', d.alter, { revertWindowMs: 60_000, dropOld: true })).rejects.toThrow(
+      /--drop-old cannot be combined with --revert-window/,
+    );
+    expect(await db.helpers('rw_narrow')).toEqual([]);
+    expect(await db.schema('rw_narrow')).toBe(await db.schema('rw_narrow_mirror'));
+  });
+
   it('a change whose values would not come back is named in the dry run, and a revert window is refused for it', async () => {
     await freshPair(db, 'rw_narrow', 200);
     const dry = db.cli(['migrate', '--url', '$URL', '--table', 'rw_narrow', '--alter', d.narrowing, '--force-copy']);
