@@ -4,7 +4,7 @@ import { migrate } from '../src/core/migrate/runner.js';
 import type { KeyRange } from '../src/core/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
-import { withMigration } from './support/wrap.js';
+import { beforeCopying } from './support/wrap.js';
 
 let db: mysql.Pool;
 
@@ -31,17 +31,14 @@ describe('unique keys', () => {
     // Just before the chunk holding row 9000 is copied, move row 10's address to row 9000 (a real
     // write on the original). Row 10 is already in the shadow with that address; its change is not
     // applied yet, so copying row 9000 now meets the stale copy.
-    const engine = withMigration(real, (migration) => ({
-      async copyRange(range: KeyRange) {
-        if (!moved && range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000)) {
-          moved = true;
-          await db.query(
-            "UPDATE u_t SET email = 'moved@example.com' WHERE id = 9000; UPDATE u_t SET email = 'user9000@example.com' WHERE id = 10; UPDATE u_t SET email = 'user10@example.com' WHERE id = 9000",
-          );
-        }
-        return migration.copyRange(range);
-      },
-    }));
+    const engine = beforeCopying(real, async (range) => {
+      if (!moved && range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000)) {
+        moved = true;
+        await db.query(
+          "UPDATE u_t SET email = 'moved@example.com' WHERE id = 9000; UPDATE u_t SET email = 'user9000@example.com' WHERE id = 10; UPDATE u_t SET email = 'user10@example.com' WHERE id = 9000",
+        );
+      }
+    });
     try {
       await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, forceCopy: true, chunkTimeMs: 5 });
     } finally {
@@ -66,13 +63,10 @@ describe('unique keys', () => {
       `UPDATE u_t SET email = 'user${id}@example.com' WHERE id = 9000`,
     ]);
     const held = (range: KeyRange) => range.after !== null && Number(range.after[0]) < 9000 && (range.upTo === null || Number(range.upTo[0]) >= 9000);
-    const engine = withMigration(real, (migration) => ({
-      async copyRange(range: KeyRange) {
-        const move = held(range) ? moves.shift() : undefined;
-        if (move) for (const sql of move) await db.query(sql);
-        return migration.copyRange(range);
-      },
-    }));
+    const engine = beforeCopying(real, async (range) => {
+      const move = held(range) ? moves.shift() : undefined;
+      if (move) for (const sql of move) await db.query(sql);
+    });
     try {
       await migrate(engine, { url: mysqlUrl(), table: 'u_t', alter: 'ADD COLUMN x INT' }, { execute: true, forceCopy: true, chunkTimeMs: 5 });
     } finally {

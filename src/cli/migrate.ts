@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
-import { OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/config.js';
+import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/config.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
@@ -28,6 +28,12 @@ function deferMode(value: string): DeferIndexes {
   throw new InvalidArgumentError('must be auto, on or off');
 }
 
+function copyThreads(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_COPY_THREADS) throw new InvalidArgumentError(`at most ${MAX_COPY_THREADS}`);
+  return n;
+}
+
 export function migrateCommand(): Command {
   const command = addUrlOptions(new Command('migrate').description('change a table online: shadow table, copy, follow changes, verify, cut over'), {
     required: true,
@@ -36,6 +42,7 @@ export function migrateCommand(): Command {
     .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
     .option('--execute', 'make the change; without it, print the plan and preflight results only', false)
     .option('--chunk-time-ms <ms>', 'target duration of one copy chunk', positiveInt, defaultOptions.chunkTimeMs)
+    .option('--threads <n>', 'copy chunks run at once, each on its own session (1-8)', copyThreads, defaultOptions.copyThreads)
     .option('--lock-timeout-ms <ms>', 'longest wait for the cut-over lock per attempt', positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', 'cut-over attempts before giving up (backoff between)', positiveInt, defaultOptions.cutoverAttempts)
     .option(
@@ -56,6 +63,11 @@ export function migrateCommand(): Command {
       defaultOptions.oldSnapshots,
     )
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
+    .option(
+      '--checksum-while-copying',
+      'checksum each chunk as it is copied and only what changed since at verification (faster on tables larger than memory; see README)',
+      false,
+    )
     .addOption(
       new Option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old').default(false).conflicts('revertWindow'),
     )
@@ -122,6 +134,8 @@ export function migrateCommand(): Command {
             oldSnapshotWaitMs: opts.oldSnapshotWait,
             oldSnapshots: opts.oldSnapshots,
             checksumChunkRows: opts.checksumChunkRows,
+            copyThreads: opts.threads,
+            checksumWhileCopying: opts.checksumWhileCopying,
             dropOld: opts.dropOld,
             resume: opts.resume,
             postponeCutover: opts.postponeCutover,

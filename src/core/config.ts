@@ -6,6 +6,9 @@ import type { ThrottleOptions } from './throttler.js';
 import type { AlterPart } from './in-place/types.js';
 import type { CheckResult, Plan } from './types.js';
 
+/** The most copy sessions a run opens; each engine's pool has room for them beside the applier's. */
+export const MAX_COPY_THREADS = 8;
+
 /** What the cut-over does when transactions older than it still hold their snapshot at the end of its wait. */
 export type OldSnapshotPolicy = 'fail' | 'postpone' | 'proceed';
 
@@ -32,6 +35,14 @@ export interface MigrateConfig extends ThrottleOptions {
    */
   snapshotWaitMs?: number;
   dropOld: boolean;
+  /**
+   * Checksum each chunk in its copy's transaction, and at verification only what changed since
+   * (see migrate/copy-proof.ts): faster on tables larger than memory, but a write to the shadow
+   * that bypasses shadowcut, or a change the stream lost, after a chunk's copy goes unseen.
+   */
+  checksumWhileCopying: boolean;
+  /** Copy chunks run at once, each on its own session (`--threads`). */
+  copyThreads: number;
   /** Keys applied per statement. */
   applyBatch: number;
   /** Rows per checksum chunk. */
@@ -97,6 +108,8 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
   cutoverAttempts: 10,
   snapshotWaitMs: 600_000,
   dropOld: false,
+  checksumWhileCopying: false,
+  copyThreads: 2,
   applyBatch: 500,
   checksumChunkRows: 50_000,
   replicas: [],

@@ -65,6 +65,12 @@ export interface Plan<Detail = unknown> {
 export type CatchUp = (session: Session) => Promise<void>;
 
 /** Both tables as of one instant, for checksums. */
+/** A range copied and checksummed in one transaction (`Migration.copyAndChecksum`). */
+export interface CheckedCopy {
+  rows: number;
+  matched: boolean;
+}
+
 export interface ConsistentView {
   /** On a reader of its own, so the next chunk's boundary is found while this one is hashed. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
@@ -174,6 +180,12 @@ export interface Migration {
   /** Make the shadow's rows in `range` equal to the original's current committed rows. Throws UniqueViolationError on a unique key conflict. */
   copyRange(range: KeyRange): Promise<number>;
   /**
+   * `copyRange`, then in the same transaction, while the range's pages are still cached, both
+   * tables' digests over the range as the verification computes them (see migrate/copy-proof.ts).
+   * `matched` is false also when a writer changed the range between the copy and the digests.
+   */
+  copyAndChecksum(range: KeyRange): Promise<CheckedCopy>;
+  /**
    * Make the shadow's rows for these keys equal to the original's current committed rows: all of the
    * keys' old rows are removed before any is inserted, so values moving between these keys never conflict.
    * Throws UniqueViolationError on a unique key conflict.
@@ -181,6 +193,8 @@ export interface Migration {
   applyKeys(keys: Key[], session?: Session): Promise<void>;
   /** Work to do after the copy and before verification, e.g. building secondary indexes. */
   afterCopy(): Promise<void>;
+  /** `afterCopy` builds a unique index: the shadow must be level first, or a value still moving looks duplicated. */
+  readonly buildsUniqueAfterCopy: boolean;
   /** Pause writers briefly, let `catchUp` bring the shadow level, and open a view of both tables at that instant. */
   consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView>;
   /**

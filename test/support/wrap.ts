@@ -1,4 +1,4 @@
-import type { Engine, Migration } from '../../src/core/types.js';
+import type { Engine, KeyRange, Migration } from '../../src/core/types.js';
 
 /**
  * The real engine, whose migrations have some methods replaced: a test's stand-in for a bug or a
@@ -23,4 +23,18 @@ export function withMigration(engine: Engine, change: (migration: Migration) => 
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** The real engine, with `before` run ahead of every range the copy (or a repair) copies, checksummed or not. */
+export function beforeCopying(engine: Engine, before: (range: KeyRange) => Promise<void>): Engine {
+  return withMigration(engine, (migration) => ({
+    async copyRange(range: KeyRange) {
+      await before(range);
+      return migration.copyRange(range);
+    },
+    async copyAndChecksum(range: KeyRange) {
+      await before(range);
+      return migration.copyAndChecksum(range);
+    },
+  }));
 }

@@ -1,6 +1,6 @@
 import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
-import { configure, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
+import { configure, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
 import { UserError } from '../errors.js';
@@ -35,6 +35,9 @@ export async function migrate(engine: Engine, request: MigrationRequest, options
 async function migrateClaimed(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions>, claim: RunClaim): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
+  if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
+    throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);
+  }
   if (config.dropOld && config.revertWindowMs !== undefined) {
     throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
   }
@@ -167,9 +170,10 @@ class Run {
       await copy.run(pacing, checkpointer, progress);
     }
     this.ctx.enter('catch-up');
-    // Level first: a unique index built in afterCopy must not meet a value that only looks
-    // duplicated because a change moving it is still unapplied.
-    await applier.catchUp();
+    // Level first where a unique index is built: it must not meet a value that only looks duplicated
+    // because a change moving it is still unapplied. Otherwise the stream catches up (on PostgreSQL,
+    // decodes the copy's own WAL) while the indexes are built, and the verification levels it.
+    if (migration.buildsUniqueAfterCopy) await applier.catchUp();
     await this.ctx.transient('index build', () => applier.uniqueSafe(() => migration.afterCopy()));
     state.mark('copy done');
     await this.hook('copy-complete');
@@ -223,7 +227,7 @@ class Run {
     const proof = await this.ctx.transient('proving the column mapping', () => proveMapping(migration, copy.sample.anchors()));
     result.mappingProofs.push(proof);
     report.info(`column mapping proven by the server's own ALTER on ${proof.rows} sampled row(s)`, { mappingProof: proof });
-    result.checksumRounds = await checksumRounds(this.ctx, applier, (range) => copy.copyRange(range));
+    result.checksumRounds = await checksumRounds(this.ctx, applier, (range) => copy.copyRange(range), copy.proof.take());
     state.mark('verified');
     await checkpointer.save(true);
   }

@@ -1,37 +1,66 @@
 import type { Applier } from './applier.js';
 import type { RunContext } from './context.js';
 import { UserError } from '../errors.js';
-import type { ConsistentView, KeyRange } from '../types.js';
+import type { ConsistentView, Key, KeyRange } from '../types.js';
 import { walkChunks } from '../walk-chunks.js';
 
 const ROUNDS = 3;
 
+/** What a round found: ranges whose digests differ, and single keys that differ. */
+interface Difference {
+  ranges: KeyRange[];
+  keys: Key[];
+}
+
 /**
  * Parity is proven, not assumed (DESIGN.md invariant 4): both tables are checksummed chunk by chunk
- * in one consistent view; ranges that differ are re-copied with `repair` and the whole table is
- * checked again, until a round finds no difference. The stream is applied between chunks, so a long
- * verification never builds a backlog. Returns the number of rounds it took.
+ * in one consistent view; what differs is re-copied with `repair` (ranges) or applied again (keys)
+ * and the whole table is checked again, until a round finds no difference. The stream is applied
+ * between chunks, so a long verification never builds a backlog. Returns the number of rounds it took.
+ *
+ * `copied`: the ranges the copy's own checksums left unproven (see copy-proof.ts), or null. With it,
+ * the first round checksums only those and compares row by row the keys applied since the copy started.
  */
-export async function checksumRounds(ctx: RunContext, applier: Applier, repair: (range: KeyRange) => Promise<number>): Promise<number> {
-  const { migration, report } = ctx;
+export async function checksumRounds(
+  ctx: RunContext,
+  applier: Applier,
+  repair: (range: KeyRange) => Promise<number>,
+  copied: KeyRange[] | null = null,
+): Promise<number> {
+  const { migration, report, result } = ctx;
   for (let round = 1; round <= ROUNDS; round++) {
+    let attempt = 0;
+    // Level before the lock: under it, catching up has only the lock's budget.
+    await applier.catchUp();
     // A view whose session is lost cannot be read on: the round starts again on a new one.
-    const mismatched = await ctx.transient('a checksum round', async () => {
+    const found = await ctx.transient('a checksum round', async () => {
       const view = await applier.underLock('checksum lock', () => migration.consistentView(applier.catchUpLocked, ctx.config.lockTimeoutMs));
       // Everything applied before the view is covered by its checksum.
-      applier.changed.restart();
+      const since = applier.changed.restart();
+      // A retried round lost the keys its first attempt took: it reads the whole table.
+      const narrow = round === 1 && attempt++ === 0 && copied !== null && !since.overflowed;
       try {
-        return await compareAll(ctx, applier, view);
+        if (!narrow) return await compareAll(ctx, applier, view);
+        result.keysCompared += since.keys.length;
+        return await compareSinceCopy(ctx, applier, view, copied, since.keys);
       } finally {
         await view.close().catch(() => {});
       }
     });
-    if (mismatched.length === 0) {
+    const { ranges, keys } = found;
+    if (ranges.length === 0 && keys.length === 0) {
       report.info(`checksum round ${round}: tables match`);
       return round;
     }
-    report.warn(`checksum round ${round}: ${mismatched.length} chunk(s) differ; re-copying them`, { ranges: mismatched.length });
-    for (const range of mismatched) {
+    report.warn(`checksum round ${round}: ${ranges.length} chunk(s) and ${keys.length} row(s) differ; copying them again`, {
+      ranges: ranges.length,
+      rows: keys.length,
+    });
+    if (keys.length > 0) {
+      applier.requeue(keys);
+      await applier.applyPending();
+    }
+    for (const range of ranges) {
       ctx.checkAbort();
       await repair(range);
       await applier.applyPending();
@@ -40,17 +69,37 @@ export async function checksumRounds(ctx: RunContext, applier: Applier, repair: 
   throw new UserError(`checksums still differ after ${ROUNDS} rounds of repair; not cutting over`);
 }
 
-async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<KeyRange[]> {
-  const mismatched: KeyRange[] = [];
+/** The rows changed since the copy started, row by row, and the ranges its checksums left unproven. */
+async function compareSinceCopy(ctx: RunContext, applier: Applier, view: ConsistentView, unproven: KeyRange[], changed: Key[]): Promise<Difference> {
+  const keys = await view.compareKeys(changed);
+  const ranges: KeyRange[] = [];
+  for (const range of unproven) {
+    ctx.checkAbort();
+    if (!(await sameDigests(view, range))) ranges.push(range);
+    await applier.applyPending();
+  }
+  ctx.report.info(`checksummed while copying: ${changed.length} row(s) changed since compared, ${unproven.length} chunk(s) checksummed again`, {
+    keysCompared: changed.length,
+    rangesRechecked: unproven.length,
+  });
+  return { ranges, keys };
+}
+
+async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<Difference> {
+  const ranges: KeyRange[] = [];
   await walkChunks(
     (after, rows) => view.nextBoundary(after, rows),
     ctx.config.checksumChunkRows,
     async (range) => {
       ctx.checkAbort();
-      const [original, shadow] = await view.checksum(range);
-      if (original.rows !== shadow.rows || original.digest !== shadow.digest) mismatched.push(range);
+      if (!(await sameDigests(view, range))) ranges.push(range);
       await applier.applyPending();
     },
   );
-  return mismatched;
+  return { ranges, keys: [] };
+}
+
+async function sameDigests(view: ConsistentView, range: KeyRange): Promise<boolean> {
+  const [original, shadow] = await view.checksum(range);
+  return original.rows === shadow.rows && original.digest === shadow.digest;
 }

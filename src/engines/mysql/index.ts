@@ -36,12 +36,14 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
+import { MAX_COPY_THREADS } from '../../core/config.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
     throw describeConnectError(error, url);
   });
-  const pool = createPool(target);
+  // The copy's sessions and room beside them for the applier and the checks.
+  const pool = createPool(target, MAX_COPY_THREADS + 4);
   let version: string;
   let zone: ServerZone;
   let lowerCaseNames: boolean;

@@ -1,8 +1,9 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { runChecks } from '../../core/check.js';
 import type { CopySample } from '../../core/plan/types.js';
 import type {
   CatchUp,
+  CheckedCopy,
   CheckResult,
   ConsistentView,
   CutoverOptions,
@@ -21,7 +22,7 @@ import { BinlogSource } from './capture/binlog/source.js';
 import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { mysqlChecks } from './checks/index.js';
-import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
+import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, dropSentry, dropTriggers, isSentry } from './cutover/cutover.js';
@@ -55,6 +56,8 @@ export class MysqlMigration implements Migration {
   private readonly p: MysqlPlan;
   readonly changes: ChangeSource;
   private checkpointTable = false;
+  /** The copy's own digests of each range (made on first use: it asks the server for CRC32C). */
+  private check?: (conn: PoolConnection, range: KeyRange) => Promise<boolean>;
 
   constructor(
     private readonly server: MysqlServer,
@@ -119,10 +122,19 @@ export class MysqlMigration implements Migration {
     return this.copier.copyRange(this.pool, range);
   }
 
+  async copyAndChecksum(range: KeyRange): Promise<CheckedCopy> {
+    this.check ??= rangeCheck(this.p, await hasCrc32c(this.pool));
+    const check = this.check;
+    return this.copier.copyChecked(this.pool, range, (conn) => check(conn, range));
+  }
+
   applyKeys(keys: Key[], session?: Session): Promise<void> {
     const locked = session instanceof LockedSession ? session.conn : null;
     return this.copier.applyKeys(locked ?? this.pool, keys, locked !== null);
   }
+
+  /** Only non-unique indexes are deferred (deferred-indexes.ts). */
+  readonly buildsUniqueAfterCopy = false;
 
   /** A sorted build of the whole index costs a fraction of maintaining it row by row during the copy. */
   async afterCopy(): Promise<void> {

@@ -6,6 +6,7 @@ import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
   CatchUp,
   ChangeStream,
+  CheckedCopy,
   CheckResult,
   ConsistentView,
   CutoverOptions,
@@ -20,10 +21,10 @@ import type {
   Probes,
   Session,
 } from '../../core/types.js';
-import { differingKeys, openConsistentView, planSides } from './copy/checksum.js';
+import { differingKeys, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
-import { errorCode, helperNames, inTransaction, PgSession, qualified } from './server/connect.js';
+import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover } from './cutover/cutover.js';
 import { pgOldSnapshots } from './cutover/old-snapshots.js';
@@ -59,6 +60,7 @@ export class PostgresMigration implements Migration {
   /** Set in trigger mode: the cut-over drops its triggers in the swap's transaction. */
   private readonly triggerLog: PgTriggerLog | null;
   private checkpointTable = false;
+  private check?: (client: Client, range: KeyRange) => Promise<boolean>;
 
   constructor(
     private readonly server: PgServer,
@@ -143,9 +145,20 @@ export class PostgresMigration implements Migration {
     return this.copier.copyRange(this.pool, range);
   }
 
+  copyAndChecksum(range: KeyRange): Promise<CheckedCopy> {
+    this.check ??= rangeCheck(this.copier);
+    const check = this.check;
+    return this.copier.copyChecked(this.pool, range, (client) => check(client, range));
+  }
+
   applyKeys(keys: Key[], session?: Session): Promise<void> {
     if (session !== undefined && !(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
     return this.copier.applyKeys(this.pool, keys, session);
+  }
+
+  /** Anything but a plain index (a unique one, a constraint: unique, exclusion) can meet a value still moving. */
+  get buildsUniqueAfterCopy(): boolean {
+    return this.d.indexes.some((index) => !/^CREATE INDEX /.test(index.create));
   }
 
   /** Secondary indexes are built once, on the full shadow, instead of maintained row by row during the copy. */

@@ -151,6 +151,19 @@ export function digestQuery(crc32c: boolean, side: RowSide): DigestSql {
   return { side, keys: new KeysetSql(mysqlDialect, side.keyColumns), sql: (where) => head + where + (side.where ? ` AND (${side.where})` : '') };
 }
 
+/**
+ * The digests a checksum round computes, read on the copy's own session right after it copied the
+ * range (see core/migrate/copy-proof.ts): the shadow's as written, the original's as committed now.
+ */
+export function rangeCheck(plan: MysqlPlan, crc32c: boolean): (conn: Queryable, range: KeyRange) => Promise<boolean> {
+  const [original, shadow] = planSides(plan).map((side) => digestQuery(crc32c, side));
+  return async (conn, range) => {
+    const a = await rangeDigest(conn, original, range);
+    const b = await rangeDigest(conn, shadow, range);
+    return a.rows === b.rows && a.digest === b.digest;
+  };
+}
+
 /** One side's row count and digest over a key range. */
 export async function rangeDigest(db: Queryable, digest: DigestSql, range: KeyRange): Promise<RangeDigest> {
   const w = digest.keys.range(range);

@@ -2,7 +2,7 @@ import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/pro
 import { KeysetSql } from '../../../core/keyset.js';
 import { sleep } from '../../../core/backoff.js';
 import { UniqueViolationError, UserError } from '../../../core/errors.js';
-import type { Key, KeyRange } from '../../../core/types.js';
+import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 
@@ -59,6 +59,11 @@ export class Copier {
    * No IGNORE: a row the new schema rejects fails loudly, as the native ALTER would.
    */
   async copyRange(db: Pool, range: KeyRange): Promise<number> {
+    return (await this.copyChecked(db, range, async () => true)).rows;
+  }
+
+  /** `copyRange`, with `check` run on the copy's session before it commits (its result is `matched`). */
+  async copyChecked(db: Pool, range: KeyRange, check: (conn: PoolConnection) => Promise<boolean>): Promise<CheckedCopy> {
     const conn = await db.getConnection();
     try {
       await conn.beginTransaction();
@@ -66,8 +71,9 @@ export class Copier {
       await conn.query(`DELETE FROM ${this.shadow} WHERE ${shadowWhere.sql}`, shadowWhere.params);
       const where = this.origKeys.range(range);
       const [res] = await conn.query(`${this.insertHead} WHERE ${where.sql}`, where.params);
+      const matched = await check(conn);
       await conn.commit();
-      return (res as { affectedRows: number }).affectedRows;
+      return { rows: (res as { affectedRows: number }).affectedRows, matched };
     } catch (error) {
       await conn.rollback().catch(() => {});
       throw asUniqueViolation(error, this.reverse);

@@ -66,6 +66,20 @@ export async function openConsistentView(pool: pg.Pool, copier: Copier, catchUp:
   };
 }
 
+/**
+ * The digests a checksum round computes, read in the copy's own transaction right after it copied
+ * the range (see core/migrate/copy-proof.ts): the shadow's as written, the original's as committed now.
+ */
+export function rangeCheck(copier: Copier): (client: Client, range: KeyRange) => Promise<boolean> {
+  const [original, shadow] = planSides(copier);
+  return async (client, range) => {
+    await client.query(EXACT_TEXT);
+    const a = await digest(client, original, range);
+    const b = await digest(client, shadow, range);
+    return a.rows === b.rows && a.digest === b.digest;
+  };
+}
+
 /** Float text with every digit (PostgreSQL 12+ prints the shortest exact form from 1 up). */
 export const EXACT_TEXT = 'SET LOCAL extra_float_digits = 3';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { KeysetSql, type Fragment } from '../../../core/keyset.js';
 import { UniqueViolationError, UserError } from '../../../core/errors.js';
-import type { Key, KeyRange } from '../../../core/types.js';
+import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
@@ -71,11 +71,17 @@ export class Copier {
   }
 
   async copyRange(pool: pg.Pool, range: KeyRange): Promise<number> {
+    return (await this.copyChecked(pool, range, async () => true)).rows;
+  }
+
+  /** `copyRange`, with `check` run in the copy's transaction before it commits (its result is `matched`). */
+  async copyChecked(pool: pg.Pool, range: KeyRange, check: (client: Client) => Promise<boolean>): Promise<CheckedCopy> {
     return inTransaction(pool, async (client) => {
       // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
       await expectPartitionTree(client, this.d);
       await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
-      return this.insert(client, this.originalKeys.range(range));
+      const rows = await this.insert(client, this.originalKeys.range(range));
+      return { rows, matched: await check(client) };
     }).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
   }
 

@@ -229,11 +229,12 @@ async function boundToOriginal(
        JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
       WHERE dep.classid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.deptype = 'a'`,
       // Identity columns of the shadow have their own sequence: continue where the original's stopped.
+      // A dropped column keeps its pg_attribute row under a name no function can look up: left out.
       `SELECT format('SELECT setval(%L, last_value, is_called) FROM %s',
                    pg_get_serial_sequence($3, s.attname), pg_get_serial_sequence($2, a.attname))
        FROM pg_attribute a JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
        JOIN pg_attribute s ON s.attrelid = $3::regclass AND s.attname = m.target AND s.attidentity <> ''
-      WHERE a.attrelid = $1 AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND pg_get_serial_sequence($2, a.attname) IS NOT NULL`,
     );
   }
   // Every generator gets all five parameters; the CTE gives each a type even where it is unused.

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { MAX_COPY_THREADS } from '../../../core/config.js';
 import { createHash } from 'node:crypto';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import type { Dialect } from '../../../core/keyset.js';
@@ -36,7 +37,7 @@ const userPaths = new WeakMap<pg.ClientBase, string>();
 function openPool(target: PgTarget, userPath: string, synchronousCommit?: string): pg.Pool {
   const settings = [PINNED_SEARCH_PATH_OPTION];
   if (synchronousCommit) settings.push(`-c synchronous_commit=${synchronousCommit}`);
-  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: 8, application_name: 'shadowcut', options: settings.join(' ') }));
+  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: MAX_COPY_THREADS + 4, application_name: 'shadowcut', options: settings.join(' ') }));
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
