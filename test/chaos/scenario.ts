@@ -136,6 +136,9 @@ export async function runSeed(
   const watch = new Reader(db, TABLE);
   await watch.start();
   const reverting = mode === 'revert';
+  // A fork of its own, so the draws above (table, ALTER, faults) stay each seed's as they were.
+  const copying = root.fork(8);
+  const copy = { threads: copying.int(1, 4), checksumWhileCopying: copying.chance(0.4) };
   const args = [
     'migrate',
     ...(mode === 'copy' || reverting ? ['--force-copy'] : []),
@@ -152,6 +155,9 @@ export async function runSeed(
     ...(reverting ? ['--revert-window', '10m'] : ['--drop-old']),
     '--chunk-time-ms',
     '30',
+    '--threads',
+    String(copy.threads),
+    ...(copy.checksumWhileCopying ? ['--checksum-while-copying'] : []),
     '--max-rows-per-sec',
     String(Math.max(500, Math.ceil(rows / 2))),
     '--lock-timeout-ms',

@@ -14,6 +14,8 @@ const MAX_UNPROVEN = 1_000;
  *
  * It holds only when this process copied the whole table: a resumed run, too many unmatched ranges,
  * or more changed keys than the applier remembers, and the verification reads the whole table as before.
+ * Off by default: what it does not look for is a write to the shadow that bypasses us, or a change
+ * the stream lost, after a range's copy; reading both tables whole finds those too.
  */
 export class CopyProof {
   private readonly unproven: KeyRange[] = [];
