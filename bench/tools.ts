@@ -106,6 +106,8 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
     },
     async run(ctx) {
       const phases: Array<{ phase: string; atS: number }> = [];
+      // Its warnings and notes, timed like the writes' stalls, so a stall can be matched with what the run was doing.
+      const events: Array<{ atS: number; event: string; message: string }> = [];
       let result: Record<string, unknown> | undefined;
       // What the run really used: capture triggers exist from before the copy to the cut-over (the table has none of its own).
       let capturedBy: Promise<Capture | 'unknown'> | undefined;
@@ -131,6 +133,8 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
           try {
             const ev = JSON.parse(line) as Record<string, unknown>;
             if (ev.event === 'phase') phases.push({ phase: String(ev.phase), atS: (Date.now() - t0) / 1000 });
+            if (ev.event === 'warning' || ev.event === 'info')
+              events.push({ atS: (Date.now() - t0) / 1000, event: ev.event, message: String(ev.message).slice(0, 200) });
             if (ev.event === 'phase' && ev.phase === 'copy')
               capturedBy ??= captureTriggers(engine, ctx.url, ctx.workload.table).then(
                 (n) => (n > 0 ? 'trigger' : 'stream'),
@@ -144,6 +148,7 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
       });
       const run = processRun(r, ctx, {
         phases,
+        events,
         durationMs: result?.durationMs,
         rowsCopied: result?.rowsCopied,
         changesApplied: result?.changesApplied,
