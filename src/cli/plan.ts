@@ -19,7 +19,8 @@ export function planCommand(): Command {
     .option('--lock-timeout-ms <ms>', "migrate's longest wait for a lock per attempt", positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
     .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see README)", cliCaptureMode, 'auto')
-    .option('--sample-rows <n>', 'rows copied into a probe table to time the copy', positiveInt, 20_000)
+    .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
+    .option('--chunk-time-ms <ms>', "migrate's chunk time: the sample is copied in chunks of that size", positiveInt, defaultOptions.chunkTimeMs)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory")
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
@@ -28,7 +29,13 @@ export function planCommand(): Command {
         const result = await planAlter(
           engine,
           { url: opts.url, table: opts.table, alter: opts.alter, capture: opts.capture },
-          { lockTimeoutMs: opts.lockTimeoutMs, cutoverAttempts: opts.cutoverAttempts, sampleRows: opts.sampleRows, forceCopy: opts.forceCopy },
+          {
+            lockTimeoutMs: opts.lockTimeoutMs,
+            cutoverAttempts: opts.cutoverAttempts,
+            sampleRows: opts.sampleRows,
+            chunkTimeMs: opts.chunkTimeMs,
+            forceCopy: opts.forceCopy,
+          },
         );
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
         if (result.outcome === 'refused') {

@@ -7,7 +7,7 @@ import type { Backfill, BackfillRequest } from './backfill/types.js';
 import type { HistoryStore } from './history/entry.js';
 import type { RestoreTarget } from './restore/types.js';
 import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/types.js';
-import type { CopySample, DiskSpace, TableSize } from './plan/types.js';
+import type { DiskSpace, SampleProbe, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
 import type { ChangeSource } from './migrate/change-source.js';
@@ -161,8 +161,8 @@ export interface Migration {
   readonly plan: Plan;
   /** Preflight: everything that would make the run unsafe, each with its fix. */
   checks(options: { resuming: boolean }): Promise<CheckResult[]>;
-  /** Up to `rows` rows copied through the copy's mapping into a probe with the new schema and read back, timed; nothing left behind. */
-  timeCopySample(rows: number): Promise<CopySample>;
+  /** `shadowcut plan`: a probe shaped like the shadow, for the run's own statements to be timed on; `close` leaves nothing behind. */
+  openSampleProbe(): Promise<SampleProbe>;
   /**
    * Puts up to `rows` rows of the original (taken after each of `anchors`, null standing for the
    * table's start, or spread over the table when the list itself is null) through the user's ALTER on a probe table, and through the copy's mapping into

@@ -4,15 +4,20 @@ import type { CheckResult, Engine, MigrationRequest } from '../types.js';
 import { bytes, duration } from './format.js';
 import { redactUrl } from '../secrets.js';
 import { expandContract, type Stage } from './stages.js';
-import type { CopySample, DiskSpace, TableSize } from './types.js';
+import type { DiskSpace, TableSize } from './types.js';
+import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type Estimate } from './estimate.js';
+import { proveMapping } from '../mapping-proof.js';
+import { defaultSettings } from '../config.js';
 import { describeCapture, type CaptureChoice } from '../migrate/capture-choice.js';
 
 export interface PlanOptions {
   /** migrate's, so the plan's lock durations are the ones a run would have. */
   lockTimeoutMs: number;
   cutoverAttempts: number;
-  /** Rows copied into a probe to time the copy. */
-  sampleRows: number;
+  /** Rows copied into a probe to time the run's phases; by default a bounded share of the table (estimate.ts). */
+  sampleRows?: number;
+  /** migrate's --chunk-time-ms: the sample is copied in chunks of the run's size. */
+  chunkTimeMs?: number;
   /** Plan the copy even where the change could be made in place (migrate --force-copy). */
   forceCopy?: boolean;
 }
@@ -29,8 +34,8 @@ export interface PlanDetail {
   /** The copy only: shadow (data + indexes) plus about as much binlog/WAL; null in place. */
   diskNeededBytes: number | null;
   disk: DiskSpace | null;
-  /** The copy only: the timed sample and what it extrapolates to. */
-  estimate: { sample: CopySample; copyMs: number; verifyMs: number; totalMs: number } | null;
+  /** The copy only: the run's phases timed on a sample, and what they scale to. */
+  estimate: Estimate | null;
   locks: { step: string; lock: string }[];
   /** The copy only: how changes would be followed, and why. */
   capture: CaptureChoice | null;
@@ -100,6 +105,7 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
       lock: `writes blocked for at most ${options.lockTimeoutMs} ms per attempt (--lock-timeout-ms), up to ${options.cutoverAttempts} attempts with backoff`,
     },
   ];
+  const preflightStart = performance.now();
   let migration;
   try {
     migration = await engine.prepare(request);
@@ -109,19 +115,29 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
   }
   detail.capture = migration.plan.capture ?? null;
   const checks = await migration.checks({ resuming: false });
+  let proofMs;
+  try {
+    // The run proves the mapping before its copy and again at verification: timed here, once.
+    const proofStart = performance.now();
+    await proveMapping(migration, null);
+    proofMs = performance.now() - proofStart;
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    return [...checks, { name: 'mapping proof', ok: false, message: error.message }];
+  }
+  const preflightMs = performance.now() - preflightStart;
+  const probe = await migration.openSampleProbe();
   let sample;
   try {
-    sample = await migration.timeCopySample(options.sampleRows);
+    sample = await timeSample(probe, options.sampleRows ?? defaultSampleRows(size), options.chunkTimeMs ?? defaultSettings.chunkTimeMs);
   } catch (error) {
     // Rows the new schema cannot take: the plan says so as a refusal instead of failing whole.
     if (!(error instanceof UserError)) throw error;
     return [...checks, { name: 'copy sample', ok: false, message: error.message }];
+  } finally {
+    await probe.close();
   }
-  const scale = sample.rows > 0 ? size.rows / sample.rows : 0;
-  const copyMs = sample.copyMs * scale;
-  // Each round reads both tables once; at least one round, and one more for repairs is typical.
-  const verifyMs = 2 * sample.readMs * scale;
-  detail.estimate = { sample, copyMs, verifyMs, totalMs: copyMs + verifyMs };
+  detail.estimate = scale(sample, size, preflightMs, proofMs);
   return checks;
 }
 
@@ -155,13 +171,7 @@ function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
       d.disk && 'path' in d.disk ? `${bytes(d.disk.availableBytes)} free under ${d.disk.path}` : `free space unknown: ${d.disk ? d.disk.unknown : ''}`;
     if (d.capture) out.push(describeCapture(d.capture));
     out.push(`disk: about ${bytes(d.diskNeededBytes ?? 0)} needed (the shadow, plus about as much binlog/WAL); ${disk}`);
-    if (d.estimate) {
-      const e = d.estimate;
-      out.push(
-        `duration: about ${duration(e.totalMs)} (copy ${duration(e.copyMs)}, verification ${duration(e.verifyMs)}), ` +
-          `from ${e.sample.rows} rows copied in ${duration(e.sample.copyMs)} into a probe; throttling and writes add to it`,
-      );
-    }
+    if (d.estimate) out.push(...describeEstimate(d.estimate));
     out.push('checks:', ...checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`));
   }
   out.push('locks:', ...d.locks.map((l) => `  ${l.step}: ${l.lock}`));
@@ -170,4 +180,17 @@ function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
     s.stages.forEach((stage, i) => out.push(`  ${i + 1}) ${stage.what}${stage.command ? `:\n       ${stage.command}` : ''}`));
   }
   return out;
+}
+
+function describeEstimate(e: Estimate): string[] {
+  const s = e.sample;
+  const built = s.indexes.length ? `index build ${duration(e.indexMs)} (${s.indexes.join(', ')}), ` : `after the copy ${duration(e.indexMs)}, `;
+  return [
+    `duration: about ${duration(e.totalMs)}: copy ${duration(e.copyMs)}, ${built}verification ${duration(e.verifyMs)}, ` +
+      `preflight, setup and cut-over ${duration(e.fixedMs)}; throttling and writes add to it`,
+    `  timed on a probe shaped like the shadow: ${s.rows} rows copied in ${s.chunks} chunk(s) of the run's size in ${duration(s.copyMs)}` +
+      (s.indexes.length ? `, ${s.indexes.length} index(es) built after them in ${duration(s.indexMs)}` : '') +
+      `, both sides digested as the verification does in ${duration(s.verifyMs)}; ` +
+      `preflight checks and mapping proof as this plan ran them, plus ${duration(UNTIMED_MS)} for setup, cut-over and cleanup`,
+  ];
 }

@@ -1,6 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { runChecks } from '../../core/check.js';
-import type { CopySample } from '../../core/plan/types.js';
+import type { SampleProbe } from '../../core/plan/types.js';
 import type {
   CatchUp,
   CheckedCopy,
@@ -27,7 +27,7 @@ import type { MysqlTarget, ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, dropSentry, dropTriggers, isSentry } from './cutover/cutover.js';
 import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
-import { timeMysqlSample } from './in-place/in-place.js';
+import { openMysqlSampleProbe } from './copy/sample-probe.js';
 import { LockedSession } from './server/lock.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
 import { buildReversePlan, revertRefusals } from './schema/reverse-plan.js';
@@ -87,8 +87,8 @@ export class MysqlMigration implements Migration {
     return runChecks(mysqlChecks, { pool: this.pool, plan: this.p, zone: this.server.zone, resuming: options.resuming });
   }
 
-  timeCopySample(rows: number): Promise<CopySample> {
-    return timeMysqlSample(this.pool, this.p, this.p.shadowAlter, rows);
+  openSampleProbe(): Promise<SampleProbe> {
+    return openMysqlSampleProbe(this.pool, this.p, this.server.flavor);
   }
 
   compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {

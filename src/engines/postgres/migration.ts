@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { CopySample } from '../../core/plan/types.js';
-import { timePgSample } from './in-place/in-place.js';
+import type { SampleProbe } from '../../core/plan/types.js';
+import { openPgSampleProbe } from './copy/sample-probe.js';
 import { runChecks } from '../../core/check.js';
 import { UniqueViolationError, UserError } from '../../core/errors.js';
 import type {
@@ -109,8 +109,8 @@ export class PostgresMigration implements Migration {
     return compareWithAlter(this.pool, await inspectTable(this.pool, d.schema, d.name), d, this.plan.alter, anchors, rows);
   }
 
-  timeCopySample(rows: number): Promise<CopySample> {
-    return timePgSample(this.pool, this.d, this.plan.alter, rows);
+  openSampleProbe(): Promise<SampleProbe> {
+    return openPgSampleProbe(this.pool, this.d, this.plan.alter);
   }
 
   async createShadow(): Promise<void> {

@@ -79,10 +79,15 @@ export class Copier {
     return inTransaction(pool, async (client) => {
       // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
       await expectPartitionTree(client, this.d);
-      await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
-      const rows = await this.insert(client, this.originalKeys.range(range));
+      const rows = await this.copyOn(client, range);
       return { rows, matched: await check(client) };
     }).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
+  }
+
+  /** A chunk's statements, in the caller's transaction: the shadow's rows in the range replaced by the original's. */
+  async copyOn(client: Client, range: KeyRange): Promise<number> {
+    await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
+    return this.insert(client, this.originalKeys.range(range));
   }
 
   /**

@@ -1,12 +1,9 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
 import type { InPlaceStep, WorkWaits } from '../../../core/in-place/types.js';
 import { defaultOptions } from '../../../core/config.js';
 import { localFreeSpace } from '../../../core/plan/disk.js';
-import type { CopySample, DiskSpace, TableSize } from '../../../core/plan/types.js';
-import { asLockTimeout, asUser, errorCode, ident, qualified } from '../server/connect.js';
-import { copyInto } from '../copy/copy.js';
-import type { PgDetail } from '../schema/plan.js';
+import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
+import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
 import { runWatched } from './work-waits.js';
 
 /** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
@@ -66,36 +63,4 @@ export async function pgDiskSpace(pool: pg.Pool, url: string): Promise<DiskSpace
   const u = new URL(url);
   const host = u.searchParams.get('host') ?? u.hostname;
   return localFreeSpace(host.startsWith('/') ? undefined : host, dir);
-}
-
-/**
- * The first `rows` rows in key order through the copy's own INSERT ... SELECT into a probe with the
- * new schema, and read back once as a checksum does; in a transaction that is rolled back.
- */
-export async function timePgSample(pool: pg.Pool, d: PgDetail, alter: string, rows: number): Promise<CopySample> {
-  const client = await pool.connect();
-  // TEMPORARY: no name in the table's schema, where the user's own tables are, can collide with it.
-  const probe = `pg_temp.${ident(`${d.name}__pb`)}`;
-  const original = qualified(d.schema, d.name);
-  try {
-    await client.query('BEGIN');
-    await client.query('SET LOCAL lock_timeout = 2000');
-    await client.query(`CREATE TEMPORARY TABLE ${ident(`${d.name}__pb`)} (LIKE ${original} INCLUDING ALL)`);
-    await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
-    const order = d.originalKey.map((k) => `"${k.replace(/"/g, '""')}"`).join(', ');
-    let start = performance.now();
-    const copy = copyInto(probe, d, `(SELECT * FROM ${original} ORDER BY ${order} LIMIT ${rows}) s`);
-    const done = await asUser(client, () => client.query(copy)).catch((error: Error) => {
-      // Data exceptions (22) and integrity violations (23): rows the new schema cannot take.
-      if (!/^2[23]/.test(errorCode(error) ?? '')) throw error;
-      throw new UserError(`the copy fails on the table's first rows: ${error.message.replaceAll(`${d.name}__pb`, d.name)}`);
-    });
-    const copyMs = performance.now() - start;
-    start = performance.now();
-    await client.query(`SELECT sum(hashtextextended(p::text, 0)) FROM ${probe} p`);
-    return { rows: done.rowCount ?? 0, copyMs, readMs: performance.now() - start };
-  } finally {
-    await client.query('ROLLBACK').catch(() => {});
-    client.release();
-  }
 }

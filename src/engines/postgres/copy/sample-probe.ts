@@ -1,0 +1,64 @@
+import type pg from 'pg';
+import { UserError } from '../../../core/errors.js';
+import type { SampleProbe } from '../../../core/plan/types.js';
+import { errorCode, qualified, type Client } from '../server/connect.js';
+import { inspectTable } from '../schema/inspect.js';
+import type { PgDetail } from '../schema/plan.js';
+import { buildShadow, type ShadowIndex } from '../schema/shadow.js';
+import { digest, planSides } from './checksum.js';
+import { Copier } from './copy.js';
+
+/**
+ * A probe made as `createShadow` makes the shadow (the ALTER applied, the secondary indexes left
+ * off when the run defers them), written by the run's own chunk statements, then its indexes built
+ * and both sides digested with the verification's own SQL. A logged table, as the shadow is (its
+ * WAL is part of the copy's cost), in one transaction that `close` rolls back: nothing stays. The
+ * probe is seen by that transaction only, so its chunks run one after another there; the original
+ * is digested on a session of its own, at the same time as the probe, as the run's view does.
+ */
+export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: string): Promise<SampleProbe> {
+  const client = await pool.connect();
+  const name = `${d.name}__pp`;
+  const close = async () => {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  };
+  let copier: Copier;
+  let built: ShadowIndex[];
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL lock_timeout = 2000');
+    const layout = await buildShadow(client, await inspectTable(client, d.schema, d.name), alter, name, d.deferIndexes, null);
+    copier = new Copier({ ...d, shadow: name, shadowKey: layout.shadowKey, columns: layout.columns }, pool);
+    built = d.deferIndexes ? layout.indexes : [];
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const [original, shadow] = planSides(copier);
+  return {
+    nextBoundary: (after, rows) => copier.nextBoundary(client, after, rows),
+    copy: (range) =>
+      copier.copyOn(client, range).catch((error: Error) => {
+        // Data exceptions (22) and integrity violations (23): rows the new schema cannot take.
+        if (!/^2[23]/.test(errorCode(error) ?? '')) throw error;
+        throw new UserError(`the copy fails on the table's first rows: ${error.message.replaceAll(name, d.name)}`);
+      }),
+    async buildIndexes() {
+      for (const index of built) await client.query(index.create);
+      return built.map((index) => index.shadow);
+    },
+    // The run's afterCopy ends with it; it reads a sample of fixed size, whatever the table's.
+    settle: () => client.query(`ANALYZE ${qualified(d.schema, name)}`).then(() => {}),
+    digest: async (side, range) => {
+      if (side === 'shadow') return void (await digest(client, shadow, range));
+      const reader: Client = await pool.connect();
+      try {
+        await digest(reader, original, range);
+      } finally {
+        reader.release();
+      }
+    },
+    close,
+  };
+}
