@@ -122,6 +122,46 @@ function notes(r: RunResult): string {
   return out.join('; ');
 }
 
+/** How far `shadowcut plan` may be from the run's wall time: a DBA books an off-peak window from it. */
+const PLAN_TOLERANCE = 0.25;
+
+/** The plan's total for a run (ms), when the bench asked for one and got it. */
+function planSaidMs(r: RunResult): number | undefined {
+  const estimate = r.details.planEstimate as { totalMs?: number } | undefined;
+  return typeof estimate?.totalMs === 'number' ? estimate.totalMs : undefined;
+}
+
+/** "plan said X s, took Y s (ratio)" for each shadowcut run that has a plan. */
+export function planLines(e: EngineReport): string[] {
+  return e.runs.flatMap((r) => {
+    const said = planSaidMs(r);
+    if (said === undefined && r.details.planEstimate === undefined) return [];
+    const what = `${r.tool}${r.setting ? ` ${r.setting}` : ''} ${r.mode} #${r.round}`;
+    if (said === undefined) return [`- ${what}: no plan (${String((r.details.planEstimate as { error?: string }).error)})`];
+    const took = r.ok ? `took ${f1(r.wallS)} s (${(r.wallS / (said / 1000)).toFixed(2)}x)` : 'the run failed';
+    return [`- ${what}: plan said ${f1(said / 1000)} s, ${took}`];
+  });
+}
+
+/**
+ * The plan's duration within PLAN_TOLERANCE of the wall time, for every idle shadowcut run (under
+ * load the plan says writes and throttling add to it). Per run, not medians: each plan is one promise.
+ */
+function planTarget(e: EngineReport): Target | null {
+  const idle = e.runs.filter((r) => r.mode === 'idle' && r.details.planEstimate !== undefined);
+  if (idle.length === 0) return null;
+  const off = idle.map((r) => {
+    const said = planSaidMs(r);
+    return r.ok && said !== undefined ? Math.abs(r.wallS / (said / 1000) - 1) : Infinity;
+  });
+  const worst = Math.max(...off);
+  return {
+    text: `plan's duration within ${PLAN_TOLERANCE * 100}% of the run's wall time, every idle run`,
+    pass: worst <= PLAN_TOLERANCE,
+    measured: Number.isFinite(worst) ? `worst ${(worst * 100).toFixed(0)}% off over ${idle.length} run(s)` : 'a run failed or had no plan',
+  };
+}
+
 /** A pipe table: aligned for the terminal, valid Markdown for the .md file. */
 export function formatTable(e: EngineReport): string {
   const rounds = roundsOf(e);
@@ -230,6 +270,8 @@ export function targetsFor(e: EngineReport): Target[] {
       measured: p99 === undefined ? 'a shadowcut run failed' : best ? `${fms(p99)} ms vs ${best.name} ${fms(best.p99)} ms` : `${fms(p99)} ms; no peer measured`,
     });
   }
+  const plan = planTarget(e);
+  if (plan) out.push(plan);
   return out;
 }
 
@@ -305,6 +347,8 @@ export function formatEngine(e: EngineReport, targets: Target[]): string {
     return plan?.length ? [`- ${s ? `${s}: ` : ''}${plan.join('; ')}`] : [];
   });
   if (plans.length) parts.push('', "shadowcut's plan (its dry run before each run):", '', ...plans);
+  const estimates = planLines(e);
+  if (estimates.length) parts.push('', '`shadowcut plan --force-copy` before each run, against the run:', '', ...estimates);
   parts.push(...captureCost(e));
   const slow = slowestWithPhase(e);
   if (slow) parts.push('', slow);

@@ -102,7 +102,8 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
       // MariaDB's binlog_alter_two_phase decides: the setting's effect on shadowcut, in the report.
       const dry = await shadowcutDryRun(engine, ctx.url, ctx.workload, flag);
       if (!dry.ok) throw new Error(`dry run: ${dry.message}`);
-      return { plan: dry.plan };
+      // What `shadowcut plan` says the run will take, to hold against what it took (report.ts).
+      return { plan: dry.plan, planEstimate: await shadowcutPlanEstimate(engine, ctx, flag) };
     },
     async run(ctx) {
       const phases: Array<{ phase: string; atS: number }> = [];
@@ -182,6 +183,20 @@ export async function shadowcutDryRun(
   const firstLine = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? '';
   const plan = r.stdout.split('\n').filter((l) => l.startsWith('secondary indexes') || l.startsWith('changes:'));
   return { ok: r.code === 0, message: r.code === 0 ? 'ok' : firstLine || `exit ${r.code}`, plan };
+}
+
+/** The duration `shadowcut plan --force-copy` gives for the run, in ms by part, or why there is none. */
+export async function shadowcutPlanEstimate(engine: Engine, ctx: ToolContext, extra: string[]): Promise<Record<string, number> | { error: string }> {
+  // The plan copies its sample in chunks of the run's size: the one run option it takes.
+  const chunk = ctx.shadowcutArgs.indexOf('--chunk-time-ms');
+  const chunkArgs = chunk >= 0 ? ctx.shadowcutArgs.slice(chunk, chunk + 2) : [];
+  const args = ['plan', '--force-copy', '--json', '--url', ctx.url, '--table', qualified(engine, ctx.workload), '--alter', alterOf(engine, ctx.workload)];
+  const r = await exec(process.execPath, [cliPath(), ...args, ...extra, ...chunkArgs], { timeoutMs: 600_000 });
+  const estimate =
+    r.code === 0 ? (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { detail?: { estimate?: Record<string, unknown> } }).detail?.estimate : null;
+  if (!estimate) return { error: (r.stderr.trim() || `exit ${r.code}`).split('\n')[0] };
+  const { totalMs, copyMs, indexMs, verifyMs, fixedMs, sample } = estimate as Record<string, number> & { sample: { rows: number } };
+  return { totalMs, copyMs, indexMs, verifyMs, fixedMs, sampleRows: sample.rows };
 }
 
 /** Triggers on the bench's table, all of them shadowcut's: the workloads' tables have none of their own. */
