@@ -140,11 +140,33 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     expect(await db.helpers('pl_t')).toEqual([]);
   });
 
+  it("the estimate times what the run does: the copy in the run's chunks, the deferred index builds, the verification, the fixed costs", async () => {
+    await db.drop('pl_t');
+    await db.query(c.create.replaceAll('{t}', q('pl_t')).replaceAll(`${q('pl_t')}_n_nonneg`, 'pl_t_n_nonneg'));
+    if (kind === 'postgres') await db.query('CREATE INDEX pl_t_n ON pl_t (n)');
+    await db.query(c.fill.replace('{t}', q('pl_t')).replace('{series}', db.series(3000)));
+    const r = db.cli(['plan', '--url', '$URL', '--table', 'pl_t', '--alter', 'ADD COLUMN c9 INT NULL', '--force-copy', '--json']);
+    expect(r.stderr).toBe('');
+    const { summary, detail } = JSON.parse(r.stdout);
+    const e = detail.estimate;
+    // The default sample is at least 50,000 rows: the whole of this table, copied in chunks that
+    // start at the run's first chunk size (1000 rows), not in one statement.
+    expect(e.sample.rows).toBe(3000);
+    expect(e.sample.chunks).toBeGreaterThan(1);
+    // The secondary index is left off the probe and built after the copy, as the run does.
+    expect(e.sample.indexes).toHaveLength(1);
+    expect(e.sample.indexes[0]).toMatch(kind === 'mysql' ? /^kn$/ : /__pp/);
+    expect(e.totalMs).toBeCloseTo(e.copyMs + e.indexMs + e.verifyMs + e.fixedMs, 3);
+    expect(summary.join('\n')).toMatch(/duration: about .*: copy .*, index build .* \(.+\), verification .*, preflight, setup and cut-over/);
+    expect(await db.helpers('pl_t')).toEqual([]);
+  });
+
   it('rows the new schema cannot take: a one-line refusal naming the rows, not an internal error', async () => {
     await db.drop('pl_t');
     await db.query(c.create.replaceAll('{t}', q('pl_t')).replaceAll(`${q('pl_t')}_n_nonneg`, 'pl_t_n_nonneg'));
     await db.query(c.fill.replace('{t}', q('pl_t')).replace('{series}', db.series(3000)));
-    // NULLs only among the first rows: the timed sample meets them even where the spread-out proof does not.
+    // NULLs only among the first rows: the timed sample meets them where the spread-out proof does not;
+    // the proof (which the plan runs, as the run's preflight does) may meet them first, naming the column.
     await db.query(`UPDATE ${q('pl_t')} SET u = NULL WHERE id <= 5`);
     const before = await db.schema('pl_t');
     const alter = kind === 'mysql' ? 'MODIFY u INT NOT NULL' : 'ALTER COLUMN u SET NOT NULL';
@@ -152,7 +174,7 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     // The plan is printed, with the check that fails; the refusal is the one line on stderr.
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/^table: /);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^shadowcut: the copy would be refused: .*(null|NULL)/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^shadowcut: the copy would be refused: .*(null|NULL|column 'u')/)]);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(await db.schema('pl_t')).toBe(before);
     expect(await db.helpers('pl_t')).toEqual([]);
