@@ -77,7 +77,7 @@ export interface Estimate {
   copyMs: number;
   indexMs: number;
   verifyMs: number;
-  /** Preflight (checks and the mapping proof, as the plan itself just ran them), the proof again at verification, and `UNTIMED_MS`. */
+  /** Start-up and preflight (checks and the mapping proof, as the plan itself just ran them), the proof again at verification, and `UNTIMED_MS`. */
   fixedMs: number;
   totalMs: number;
 }

@@ -18,6 +18,12 @@ export interface PlanOptions {
   sampleRows?: number;
   /** migrate's --chunk-time-ms: the sample is copied in chunks of the run's size. */
   chunkTimeMs?: number;
+  /**
+   * `performance.now()` when the command started (0: the process's start). The run pays the same
+   * start-up (the process, its connections, the table's inspection) before its preflight, so the
+   * fixed part of the estimate counts from there.
+   */
+  startedAt?: number;
   /** Plan the copy even where the change could be made in place (migrate --force-copy). */
   forceCopy?: boolean;
 }
@@ -125,7 +131,7 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
     if (!(error instanceof UserError)) throw error;
     return [...checks, { name: 'mapping proof', ok: false, message: error.message }];
   }
-  const preflightMs = performance.now() - preflightStart;
+  const preflightMs = performance.now() - (options.startedAt ?? preflightStart);
   const probe = await migration.openSampleProbe();
   let sample;
   try {
@@ -191,6 +197,6 @@ function describeEstimate(e: Estimate): string[] {
     `  timed on a probe shaped like the shadow: ${s.rows} rows copied in ${s.chunks} chunk(s) of the run's size in ${duration(s.copyMs)}` +
       (s.indexes.length ? `, ${s.indexes.length} index(es) built after them in ${duration(s.indexMs)}` : '') +
       `, both sides digested as the verification does in ${duration(s.verifyMs)}; ` +
-      `preflight checks and mapping proof as this plan ran them, plus ${duration(UNTIMED_MS)} for setup, cut-over and cleanup`,
+      `start-up, preflight checks and mapping proof as this plan ran them, plus ${duration(UNTIMED_MS)} for setup, cut-over and cleanup`,
   ];
 }
