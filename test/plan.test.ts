@@ -155,7 +155,7 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     expect(e.sample.chunks).toBeGreaterThan(1);
     // The secondary index is left off the probe and built after the copy, as the run does.
     expect(e.sample.indexes).toHaveLength(1);
-    expect(e.sample.indexes[0]).toMatch(kind === 'mysql' ? /^kn$/ : /__pp/);
+    expect(e.sample.indexes[0]).toMatch(kind === 'mysql' ? /^kn$/ : /pl_t_n|pl_t__new/);
     expect(e.totalMs).toBeCloseTo(e.copyMs + e.indexMs + e.verifyMs + e.fixedMs, 3);
     expect(summary.join('\n')).toMatch(/duration: about .*: copy .*, index build .* \(.+\), verification .*, preflight, setup and cut-over/);
     expect(await db.helpers('pl_t')).toEqual([]);
@@ -165,8 +165,7 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     await db.drop('pl_t');
     await db.query(c.create.replaceAll('{t}', q('pl_t')).replaceAll(`${q('pl_t')}_n_nonneg`, 'pl_t_n_nonneg'));
     await db.query(c.fill.replace('{t}', q('pl_t')).replace('{series}', db.series(3000)));
-    // NULLs only among the first rows: the timed sample meets them where the spread-out proof does not;
-    // the proof (which the plan runs, as the run's preflight does) may meet them first, naming the column.
+    // NULLs only among the first rows: the timed sample meets them even where the spread-out proof does not.
     await db.query(`UPDATE ${q('pl_t')} SET u = NULL WHERE id <= 5`);
     const before = await db.schema('pl_t');
     const alter = kind === 'mysql' ? 'MODIFY u INT NOT NULL' : 'ALTER COLUMN u SET NOT NULL';
@@ -174,7 +173,7 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     // The plan is printed, with the check that fails; the refusal is the one line on stderr.
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/^table: /);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^shadowcut: the copy would be refused: .*(null|NULL|column 'u')/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^shadowcut: the copy would be refused: .*(null|NULL)/)]);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(await db.schema('pl_t')).toBe(before);
     expect(await db.helpers('pl_t')).toEqual([]);

@@ -13,12 +13,15 @@ import { Copier } from './copy.js';
  * off when the run defers them), written by the run's own chunk statements, then its indexes built
  * and both sides digested with the verification's own SQL. A logged table, as the shadow is (its
  * WAL is part of the copy's cost), in one transaction that `close` rolls back: nothing stays. The
- * probe is seen by that transaction only, so its chunks run one after another there; the original
+ * probe (named as prepare's) is seen by that transaction only, so its chunks run one after another there; the original
  * is digested on a session of its own, at the same time as the probe, as the run's view does.
  */
 export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: string): Promise<SampleProbe> {
   const client = await pool.connect();
-  const name = `${d.name}__pp`;
+  // As prepare's probe: the shadow's name, or the slot's (free among tables) while a shadow exists,
+  // so the probe never meets a table of the user's.
+  const shadowExists = (await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, d.shadow)])).rows[0].e === 't';
+  const name = shadowExists ? d.slot : d.shadow;
   const close = async () => {
     await client.query('ROLLBACK').catch(() => {});
     client.release();
