@@ -322,6 +322,8 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
             const ctx = { url: d.url, workload: w, shadowcutArgs: opts.shadowcutArgs, timeoutMs: opts.timeoutSeconds * 1000, log };
             let prepared: string | undefined; // why the tool's own preparation failed
             let preparedDetails: Record<string, unknown> = {};
+            // The plan times a sample: not while the replica still replays the seeding, or it times that.
+            await d.settle();
             try {
               preparedDetails = (await tool.prepare?.(ctx)) ?? {};
             } catch (e) {
