@@ -24,14 +24,14 @@ import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
 
 const cliPath = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 
-// Sockets live in a private TMPDIR (inherited by the CLI), so runs of other checkouts never match.
+// Sockets live in a private control directory (inherited by the CLI), so runs of other checkouts never match.
 let tmp: string;
-const outerTmp = process.env.TMPDIR;
+const outerDir = process.env.SHADOWCUT_CONTROL_DIR;
 const servers: ControlServer[] = [];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ctl-test-'));
-  process.env.TMPDIR = tmp;
+  process.env.SHADOWCUT_CONTROL_DIR = tmp;
 });
 
 afterEach(async () => {
@@ -39,8 +39,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  if (outerTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = outerTmp;
+  if (outerDir === undefined) delete process.env.SHADOWCUT_CONTROL_DIR;
+  else process.env.SHADOWCUT_CONTROL_DIR = outerDir;
   await rm(tmp, { recursive: true, force: true });
 });
 
@@ -120,7 +120,7 @@ function converse(socketPath: string, text: string, expected = Infinity): Promis
 const own = process.getuid?.() === 0 ? 'shadowcut-' : `shadowcut-u${process.getuid?.()}-`;
 
 describe('defaultSocketPath', () => {
-  it('names the table in the temporary directory, hashing names a path cannot hold', () => {
+  it('names the table in SHADOWCUT_CONTROL_DIR, hashing names a path cannot hold', () => {
     expect(defaultSocketPath('shop.orders')).toBe(path.join(tmp, `${own}shop.orders.sock`));
     const odd = [defaultSocketPath('shop.we/ird'), defaultSocketPath('shop.we_ird'), defaultSocketPath(`${'d'.repeat(64)}.${'t'.repeat(64)}`)];
     expect(new Set(odd).size).toBe(3);
@@ -128,6 +128,15 @@ describe('defaultSocketPath', () => {
       expect(path.dirname(p)).toBe(tmp);
       expect(path.basename(p)).toMatch(/^shadowcut-[A-Za-z0-9_.-]+\.sock$/);
       expect(p.length).toBeLessThanOrEqual(103);
+    }
+  });
+
+  it('is in the temporary directory when SHADOWCUT_CONTROL_DIR is empty', () => {
+    process.env.SHADOWCUT_CONTROL_DIR = '';
+    try {
+      expect(path.dirname(defaultSocketPath('shop.orders'))).toBe(os.tmpdir());
+    } finally {
+      process.env.SHADOWCUT_CONTROL_DIR = tmp;
     }
   });
 });
@@ -277,6 +286,17 @@ describe('control commands', () => {
     const r = await cli('status', '--table', 'orders');
     expect(r).toMatchObject({ code: 2, stdout: '' });
     expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(tmp, `${own}orders.sock`)})\n`);
+  });
+
+  it('find no run in a control directory not made yet', async () => {
+    const missing = path.join(tmp, 'not-made');
+    process.env.SHADOWCUT_CONTROL_DIR = missing;
+    try {
+      const r = await cli('status', '--table', 'orders');
+      expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(missing, `${own}orders.sock`)})\n`);
+    } finally {
+      process.env.SHADOWCUT_CONTROL_DIR = tmp;
+    }
   });
 
   it('reach a run by --socket or --port, and never steer a different table', async () => {

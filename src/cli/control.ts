@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import {
+  controlDir,
   defaultSocketPath,
   sendControl,
   SOCKET_PREFIX,
@@ -170,8 +170,8 @@ async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; wh
 
 /** Every run with a live control socket in the default directory; stale sockets are skipped. */
 async function runningMigrations(): Promise<{ table: string; socketPath: string }[]> {
-  const dir = os.tmpdir();
-  const files = (await readdir(dir)).filter((f) => f.startsWith(SOCKET_PREFIX) && f.endsWith(SOCKET_SUFFIX));
+  const dir = controlDir();
+  const files = (await readdir(dir).catch(noDirectory)).filter((f) => f.startsWith(SOCKET_PREFIX) && f.endsWith(SOCKET_SUFFIX));
   const answers = await Promise.all(
     files.map(async (file) => {
       const socketPath = path.join(dir, file);
@@ -180,6 +180,12 @@ async function runningMigrations(): Promise<{ table: string; socketPath: string 
     }),
   );
   return answers.filter((a) => a !== null);
+}
+
+/** A control directory not made yet holds no runs. */
+function noDirectory(error: NodeJS.ErrnoException): string[] {
+  if (error.code === 'ENOENT') return [];
+  throw new UserError(`cannot list the control directory: ${error.message}`);
 }
 
 /** `orders` names `shop.orders`; `shop.orders` names only itself. */

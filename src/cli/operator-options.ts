@@ -72,7 +72,7 @@ export function addOperatorOptions(command: Command, events: string): Command {
     .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
     .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
-    .option('--control-socket <path>', 'unix socket for status/pause/resume/abort/set (default: <tmpdir>/shadowcut-<db.table>.sock)')
+    .option('--control-socket <path>', 'unix socket for status/pause/resume/abort/set (default: <$SHADOWCUT_CONTROL_DIR or tmpdir>/shadowcut-<db.table>.sock)')
     .option('--control-port <port>', 'also listen for control commands on 127.0.0.1:<port> (0: any free port)', nonNegativeInt)
     .option('--json', 'log one JSON object per line on stdout', false);
 }

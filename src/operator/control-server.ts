@@ -49,9 +49,18 @@ const IDLE_TIMEOUT_MS = 60_000;
 /** sun_path holds 108 bytes on Linux and 104 on macOS, NUL included. */
 const MAX_SOCKET_PATH = 103;
 
-/** `<tmpdir>/shadowcut-<table>.sock`; names that are unsafe in a path or too long get a hash instead. */
+/**
+ * Where runs put their control sockets unless given one, and where `status --table` looks for them.
+ * SHADOWCUT_CONTROL_DIR keeps the runs of one environment (a test shard, a CI job) apart from another's
+ * migrations of the same table names on the same machine.
+ */
+export function controlDir(): string {
+  return process.env.SHADOWCUT_CONTROL_DIR || os.tmpdir();
+}
+
+/** `<control dir>/shadowcut-<table>.sock`; names that are unsafe in a path or too long get a hash instead. */
 export function defaultSocketPath(table: string): string {
-  const dir = os.tmpdir();
+  const dir = controlDir();
   // A shared temp dir: another user's socket (left by a killed run) can be neither asked nor removed.
   const uid = process.getuid?.() ?? 0;
   const prefix = uid === 0 ? SOCKET_PREFIX : `${SOCKET_PREFIX}u${uid}-`;

@@ -1,0 +1,115 @@
+// `npm test`: the suite as SHADOWCUT_TEST_SHARDS (default 2) vitest runs at once, each on a set of
+// private servers of its own, since one set takes one test file at a time (vitest.config.ts). Most
+// files spend their time waiting (lock timeouts, polls, replica catch-up), not computing, so two runs
+// share two cores well. Each shard's lines carry its number; the last line adds up their counts.
+// Arguments (`npm test -- test/x.test.ts`), servers given by URL, or SHADOWCUT_TEST_SHARDS=1: one
+// plain vitest run, as before.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { exitOnServersUnavailable } from './servers-error.js';
+import { defaultStateDir, repoRoot, serversDown, serversUp, urlVars, type ServerSet } from './test-servers.js';
+
+const vitest = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
+const SUMMARY = /^tests: (\d+) passed, (\d+) failed, (\d+) skipped$/;
+
+interface Shard {
+  index: number;
+  stateDir: string;
+  /** Control sockets are named after the table: another shard's test of the same table must not answer. */
+  controlDir: string;
+  set?: ServerSet;
+}
+
+interface Outcome {
+  code: number;
+  counts: number[] | null;
+  seconds: number;
+}
+
+const children = new Set<ChildProcess>();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    for (const child of children) child.kill(signal);
+  });
+}
+
+function vitestRun(args: string[], env: NodeJS.ProcessEnv, stdio: 'inherit' | 'pipe'): ChildProcess {
+  const child = spawn(process.execPath, [vitest, 'run', ...args], { cwd: repoRoot, env, stdio: ['ignore', stdio, stdio] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function exitCode(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.once('close', (code) => resolve(code ?? 1)));
+}
+
+function runShard(shard: Shard, count: number): Promise<Outcome> {
+  const started = Date.now();
+  const tag = `[${shard.index}/${count}] `;
+  const env = { ...process.env, ...shard.set?.urls, SHADOWCUT_CONTROL_DIR: shard.controlDir };
+  const child = vitestRun([`--shard=${shard.index}/${count}`], env, 'pipe');
+  let counts: number[] | null = null;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const summary = SUMMARY.exec(line);
+    if (summary) counts = summary.slice(1).map(Number);
+    process.stdout.write(tag + line + '\n');
+  });
+  createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(tag + line + '\n'));
+  return exitCode(child).then((code) => ({ code, counts, seconds: Math.round((Date.now() - started) / 1000) }));
+}
+
+async function sharded(count: number): Promise<number> {
+  const base = defaultStateDir();
+  const shards: Shard[] = Array.from({ length: count }, (_, i) => ({
+    index: i + 1,
+    stateDir: `${base}-${i + 1}`,
+    controlDir: mkdtempSync(path.join(os.tmpdir(), `shadowcut-shard${i + 1}-`)),
+  }));
+  const running: Promise<Outcome>[] = [];
+  let unavailable: unknown;
+  try {
+    // One set after another: the first `up` may have to apt-get the packages (one caller at a
+    // time), and each set picks its free ports once the one before listens on its own.
+    for (const shard of shards) {
+      if (interrupted) break;
+      shard.set = await serversUp(shard.stateDir);
+      running.push(runShard(shard, count));
+    }
+  } catch (error) {
+    unavailable = error;
+    for (const child of children) child.kill('SIGTERM');
+  }
+  const outcomes = await Promise.all(running);
+  await Promise.all(shards.filter((s) => s.set).map((s) => serversDown(s.stateDir, s.set!)));
+  for (const shard of shards) rmSync(shard.controlDir, { recursive: true, force: true });
+  if (unavailable) {
+    exitOnServersUnavailable('npm test', unavailable);
+    throw unavailable;
+  }
+
+  const total = [0, 0, 0];
+  outcomes.forEach((o, i) => {
+    process.stdout.write(`shard ${i + 1}/${count}: exit ${o.code} after ${o.seconds} s${o.counts ? '' : ', no test count (it did not finish)'}\n`);
+    o.counts?.forEach((n, k) => (total[k] += n));
+  });
+  process.stdout.write(`tests: ${total[0]} passed, ${total[1]} failed, ${total[2]} skipped\n`);
+  const complete = outcomes.length === count && outcomes.every((o) => o.counts);
+  return complete && outcomes.every((o) => o.code === 0) ? 0 : 1;
+}
+
+function shardCount(): number {
+  const given = process.env.SHADOWCUT_TEST_SHARDS ?? '2';
+  if (!/^[1-9]\d*$/.test(given)) throw new Error(`SHADOWCUT_TEST_SHARDS must be a positive whole number, not ${given}`);
+  return Number(given);
+}
+
+const args = process.argv.slice(2);
+const count = shardCount();
+const serversGiven = urlVars.every((v) => process.env[v]);
+process.exitCode = args.length > 0 || serversGiven || count === 1 ? await exitCode(vitestRun(args, process.env, 'inherit')) : await sharded(count);
