@@ -8,6 +8,7 @@ const dialects = {
     generated: (t: string) => `ALTER TABLE ${t} ADD COLUMN g INT AS (n * 2) STORED`,
     trigger: (t: string) => [`CREATE TRIGGER ${t}_tr BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.b = NEW.n + 1`],
     dropView: (v: string) => `DROP VIEW IF EXISTS ${v}`,
+    addColumn: 'ADD COLUMN extra INT NULL',
   },
   postgres: {
     generated: (t: string) => `ALTER TABLE ${t} ADD COLUMN g INT GENERATED ALWAYS AS (n * 2) STORED`,
@@ -16,6 +17,7 @@ const dialects = {
       `CREATE TRIGGER ${t}_tr BEFORE INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_fn()`,
     ],
     dropView: (v: string) => `DROP VIEW IF EXISTS ${v}`,
+    addColumn: 'ADD COLUMN extra int',
   },
 };
 
@@ -54,6 +56,7 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     'ct_live_bak',
     'ct_wait',
     'ct_wait_bak',
+    'ct_mig',
   );
   const words = () => dialects[db.kind];
 
@@ -327,6 +330,21 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     const gone = contract(db, ['--table', 'ct_tab_bak', '--drop-table', '--no-backup', '--execute']);
     expect(gone.code).toBe(0);
     expect(await tableExists(db, 'ct_tab_bak')).toBe(false);
+  });
+
+  it("the old table a migration kept is inside that migration's soak: refused right after it, dropped with --min-soak 0", async () => {
+    await makeTable(db, 'ct_mig');
+    const migrated = db.cli(['migrate', '--url', '$URL', '--table', 'ct_mig', '--alter', words().addColumn, '--force-copy', '--execute']);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(await tableExists(db, 'ct_mig__old')).toBe(true);
+    const early = contract(db, ['--table', 'ct_mig__old', '--drop-table', '--no-backup', '--execute']);
+    expect(early.code).not.toBe(0);
+    expect(early.stderr.trim().split('\n')).toHaveLength(1);
+    expect(early.stderr).toMatch(/inside the soak: migrate /);
+    expect(await tableExists(db, 'ct_mig__old')).toBe(true);
+    const late = contract(db, ['--table', 'ct_mig__old', '--drop-table', '--no-backup', '--min-soak', '0', '--execute']);
+    expect(late.code, late.stderr).toBe(0);
+    expect(await tableExists(db, 'ct_mig__old')).toBe(false);
   });
 
   it('gives up after its attempts while a transaction holds the table, leaving no backup, and succeeds after', async () => {

@@ -74,6 +74,11 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
     const state = runState('rw_done', d.alter, kind);
     const run = background(migrateOn(db, 'rw_done', d.alter, { state, revertWindowMs: 600_000 }, { request: { capture } }));
     await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+    // The old table is the window's: a contract dropping it is refused while the run lives.
+    const drop = db.cli(['contract', '--url', '$URL', '--table', 'rw_done__old', '--drop-table', '--no-backup', '--min-soak', '0', '--execute']);
+    expect(drop.code).not.toBe(0);
+    expect(drop.stderr.trim().split('\n')).toHaveLength(1);
+    expect(drop.stderr).toMatch(/rw_done__old is the old table a migration of .*rw_done keeps/);
     await db.query(`UPDATE rw_done SET qty = 999 WHERE id = 1`);
     await db.query(`UPDATE rw_done_mirror SET qty = 999 WHERE id = 1`);
     await sleep(300);

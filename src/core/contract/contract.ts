@@ -7,6 +7,7 @@ import type { StageResult } from '../stage-result.js';
 import type { CheckResult, Engine } from '../types.js';
 import { walkChunks } from '../walk-chunks.js';
 import { DROP_UNIQUE_FLAG } from './guarantees.js';
+import { oldTableOf } from './old-table.js';
 import { DEFAULT_MIN_SOAK_MS, soakCheck, type SoakRecord } from './soak.js';
 import type { ContractCheck, ContractRequest, Contraction } from './types.js';
 
@@ -79,9 +80,12 @@ export async function contract(engine: Engine, request: ContractRequest, options
   requireBackupChoice(request);
   // Not while a migration runs on the table: its shadow was planned with these columns.
   const claim = await RunClaim.take(engine, request.table);
+  let old: Awaited<ReturnType<typeof oldTableOf>> = null;
   try {
+    old = await oldTableOf(engine, request);
     const contraction = await engine.prepareContract(request);
-    const soak = soakCheck(contraction.table, await engine.history.list(engine.qualify(request.table)), request.drop, options.minSoakMs, Date.now());
+    const entries = [...(await engine.history.list(engine.qualify(request.table))), ...(old?.migrations ?? [])];
+    const soak = soakCheck(contraction.table, entries, request.drop, options.minSoakMs, Date.now());
     const checks = [...override(await contraction.checks(), options), soak.check];
     const result: ContractResult = {
       outcome: 'dry-run',
@@ -108,6 +112,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
     result.durationMs = Date.now() - started;
     return result;
   } finally {
+    await old?.claim.release();
     await claim.release();
   }
 }

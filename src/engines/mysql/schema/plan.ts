@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { exactForm } from '../../../core/compare/exact.js';
 import { UserError } from '../../../core/errors.js';
+import { oldTableName } from '../../../core/old-table.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
@@ -70,7 +71,7 @@ export interface MysqlPlan {
 export function helperNames(table: string) {
   return {
     shadow: `${table}__new`,
-    old: `${table}__old`,
+    old: oldTableName(table),
     state: `${table}__state`,
     heartbeat: `${table}__hb`,
     // Trigger capture: the log of changed keys, and its triggers (trigger names are per database).

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { MAX_COPY_THREADS } from '../../../core/config.js';
 import { createHash } from 'node:crypto';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { oldTableName } from '../../../core/old-table.js';
 import type { Dialect } from '../../../core/keyset.js';
 import type { Position, Session } from '../../../core/types.js';
 import { connectFirst, pgConfig, type PgTarget } from './target.js';
@@ -202,7 +203,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Pr
 export function helperNames(schema: string, name: string) {
   // The same suffix style as the MySQL engine (where it matters for lock order), so operators see one convention.
   const shadow = `${name}__new`;
-  const old = `${name}__old`;
+  const old = oldTableName(name);
   if (Buffer.byteLength(shadow) > 63) {
     throw new UserError(`table name ${name} is too long for helper tables (at most 58 bytes); rename it first`);
   }
