@@ -30,6 +30,8 @@ describe.each(databases)('$name: checksum while copying', ({ open }) => {
     const result = await run(await db.engine());
     await db.query(`ALTER TABLE ${mirror} ADD COLUMN x INT`);
     expect(result.checksumRounds).toBe(1);
+    // The summary must not claim a whole-table checksum that never ran.
+    expect(result.copyTimeProof).toEqual({ chunksRechecked: 0, keysCompared: 0 });
     expect(await db.differences(table, mirror)).toEqual([]);
   });
 
@@ -48,6 +50,8 @@ describe.each(databases)('$name: checksum while copying', ({ open }) => {
     const result = await run(engine);
     await db.query(`ALTER TABLE ${mirror} ADD COLUMN x INT`);
     expect(result.checksumRounds).toBe(2);
+    // The narrowed round found the damage; the round that proved parity read the whole table.
+    expect(result.copyTimeProof).toBeNull();
     expect(await db.differences(table, mirror)).toEqual([]);
   });
 

@@ -69,6 +69,7 @@ describe('writeReport', () => {
         state: finishedRun(),
         result: {
           checksumRounds: 3,
+          copyTimeProof: null,
           resumed: false,
           mappingProofs: [
             { rows: 2000, columns: 4, notCompared: [] },
@@ -115,6 +116,7 @@ describe('writeReport', () => {
       cutoverAttempts: 2,
       cutoverLockedMs: 37,
       checksumRounds: 3,
+      copyTimeProof: null,
       mappingProofRows: [2000, 1800],
       keysCompared: 412,
       keysComparedAtCutover: 17,
@@ -135,7 +137,7 @@ describe('writeReport', () => {
       '| end | 2025-03-01T03:00:02.000Z | 2 h 0 min 2 s |',
       '| Rows copied | 1000000 (estimated 990000) |',
       '| Changes applied | 5321 (recorded by triggers) |',
-      '| Checksum rounds | 3 |',
+      '| Checksum rounds | 3 (the whole table) |',
       '| Column mapping proven on | 2000 + 1800 sampled row(s) |',
       '| Changed rows compared row by row | 412 (17 under the cut-over lock) |',
       '| Max replica lag seen | 2400 ms |',

@@ -244,13 +244,23 @@ function doneLines(r: MigrateResult): string[] {
   const w = r.revertWindow;
   const window = w ? [windowLine(w, r.plan)] : [];
   return [
-    `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven in ${r.checksumRounds} checksum round(s) ` +
+    `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven ${parityHow(r)} ` +
       `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
       `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
     ...(w?.outcome === 'reverted' ? [] : [`the original table is kept as ${r.plan.oldTable} unless --drop-old was given`]),
     ...window,
     ...oldSnapshotLines(r),
   ];
+}
+
+/** Which proof it was: a whole-table checksum, or the copy's own chunk digests with only the rest checked again. */
+function parityHow(r: MigrateResult): string {
+  const p = r.copyTimeProof;
+  if (!p) return `in ${r.checksumRounds} checksum round(s) over the whole table`;
+  return (
+    `by each chunk's digests taken as it was copied (--checksum-while-copying; ${p.chunksRechecked} chunk(s) checksummed again, ` +
+    `${p.keysCompared} row(s) changed since compared) in ${r.checksumRounds} round(s)`
+  );
 }
 
 function revertLine(v: RevertVerdict): string {
@@ -296,6 +306,7 @@ function figures(r: MigrateResult): Record<string, unknown> {
     cutoverAttempts: r.cutoverAttempts,
     cutoverLockedMs: r.cutoverLockedMs,
     checksumRounds: r.checksumRounds,
+    copyTimeProof: r.copyTimeProof,
     mappingProofRows: r.mappingProofs.map((p) => p.rows),
     keysCompared: r.keysCompared,
     keysComparedAtCutover: r.keysComparedAtCutover,

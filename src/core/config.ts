@@ -167,6 +167,12 @@ export interface MigrateResult {
   cutoverAttempts: number;
   cutoverLockedMs: number;
   checksumRounds: number;
+  /**
+   * Set when the round that found the tables equal was the narrowed first one of
+   * `--checksum-while-copying`: the rest of the table was proven by the chunks' digests taken at copy
+   * time, not by a checksum over the whole table in one view. The summary says which it was.
+   */
+  copyTimeProof: { chunksRechecked: number; keysCompared: number } | null;
   /** The server's proofs of the column mapping: before the copy, and at each verification. */
   mappingProofs: MappingProof[];
   /** Whether the change could be reverted: judged for a dry run and for a run with a revert window; null otherwise. */

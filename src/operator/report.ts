@@ -8,7 +8,7 @@ export type Outcome = 'success' | 'failure';
 export interface ReportInput {
   state: RunState;
   /** What migrate() returned; a run that threw has none, and the figures only it holds are then null. */
-  result?: Pick<MigrateResult, 'checksumRounds' | 'resumed' | 'mappingProofs' | 'keysCompared' | 'keysComparedAtCutover'>;
+  result?: Pick<MigrateResult, 'checksumRounds' | 'copyTimeProof' | 'resumed' | 'mappingProofs' | 'keysCompared' | 'keysComparedAtCutover'>;
 }
 
 /** The JSON report. Its field names are a contract with whatever parses it: add fields, never rename. */
@@ -40,6 +40,8 @@ export interface Report {
   cutoverAttempts: number;
   cutoverLockedMs: number | null;
   checksumRounds: number | null;
+  /** Set when parity rested on the copy-time chunk digests (`--checksum-while-copying`), not a whole-table checksum. */
+  copyTimeProof: MigrateResult['copyTimeProof'];
   /** Sampled rows on which the server's own ALTER and the copy's mapping agreed, per proof. */
   mappingProofRows: number[] | null;
   /** Keys changed after the last checksum view, compared row by row; and of those, under the cut-over lock. */
@@ -101,6 +103,7 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     cutoverAttempts: s.cutoverAttempts,
     cutoverLockedMs: s.cutoverLockedMs,
     checksumRounds: result?.checksumRounds ?? null,
+    copyTimeProof: result?.copyTimeProof ?? null,
     mappingProofRows: result ? result.mappingProofs.map((p) => p.rows) : null,
     keysCompared: result?.keysCompared ?? null,
     keysComparedAtCutover: result?.keysComparedAtCutover ?? null,
@@ -149,7 +152,7 @@ function markdown(r: Report): string {
         : [
             ['Rows copied', `${r.rowsCopied} (estimated ${r.rowsEstimated})`],
             ['Changes applied', `${r.changesApplied}${r.capture ? ` (${r.capture === 'stream' ? 'from the change stream' : 'recorded by triggers'})` : ''}`],
-            ['Checksum rounds', r.checksumRounds === null ? 'unknown' : String(r.checksumRounds)],
+            ['Checksum rounds', r.checksumRounds === null ? 'unknown' : `${r.checksumRounds}${checksumScope(r.copyTimeProof)}`],
             ['Column mapping proven on', r.mappingProofRows === null ? 'unknown' : `${r.mappingProofRows.join(' + ')} sampled row(s)`],
             [
               'Changed rows compared row by row',
@@ -208,4 +211,9 @@ function duration(ms: number): string {
     .slice(first, first + 3)
     .map(([n, unit]) => `${n} ${unit}`)
     .join(' ');
+}
+
+function checksumScope(p: Report['copyTimeProof']): string {
+  if (!p) return ' (the whole table)';
+  return ` (the copy-time chunk digests, ${p.chunksRechecked} chunk(s) checksummed again and ${p.keysCompared} changed row(s) compared)`;
 }

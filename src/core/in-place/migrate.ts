@@ -39,6 +39,7 @@ export async function inPlace(
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
+    copyTimeProof: null,
     revert: null,
     revertWindow: null,
     mappingProofs: [],

@@ -67,6 +67,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
     checksumRounds: 0,
+    copyTimeProof: null,
     mappingProofs: proof ? [proof] : [],
     revert,
     revertWindow: null,

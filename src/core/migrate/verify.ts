@@ -33,6 +33,7 @@ export async function checksumRounds(
     // Level before the lock: under it, catching up has only the lock's budget.
     await applier.catchUp();
     // A view whose session is lost cannot be read on: the round starts again on a new one.
+    let narrowed: { chunksRechecked: number; keysCompared: number } | null = null;
     const found = await ctx.transient('a checksum round', async () => {
       const view = await applier.underLock('checksum lock', () => migration.consistentView(applier.catchUpLocked, ctx.config.lockTimeoutMs));
       // Everything applied before the view is covered by its checksum.
@@ -40,8 +41,10 @@ export async function checksumRounds(
       // A retried round lost the keys its first attempt took: it reads the whole table.
       const narrow = round === 1 && attempt++ === 0 && copied !== null && !since.overflowed;
       try {
+        narrowed = null;
         if (!narrow) return await compareAll(ctx, applier, view);
         result.keysCompared += since.keys.length;
+        narrowed = { chunksRechecked: copied.length, keysCompared: since.keys.length };
         return await compareSinceCopy(ctx, applier, view, copied, since.keys);
       } finally {
         await view.close().catch(() => {});
@@ -49,7 +52,8 @@ export async function checksumRounds(
     });
     const { ranges, keys } = found;
     if (ranges.length === 0 && keys.length === 0) {
-      report.info(`checksum round ${round}: tables match`);
+      if (narrowed) result.copyTimeProof = narrowed;
+      report.info(`checksum round ${round}: tables match${narrowed ? " (the copy's own chunk digests for the rest)" : ''}`);
       return round;
     }
     report.warn(`checksum round ${round}: ${ranges.length} chunk(s) and ${keys.length} row(s) differ; copying them again`, {
