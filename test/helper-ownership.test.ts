@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';
 import { useDatabase } from './support/fixture.js';
+import { killDuringPhase } from './support/kill.js';
 import { asUser, openEnginePool, PINNED_SEARCH_PATH } from '../src/engines/postgres/server/connect.js';
 import { parsePgUrl } from '../src/engines/postgres/server/target.js';
 
@@ -12,7 +13,7 @@ import { parsePgUrl } from '../src/engines/postgres/server/target.js';
  * naming the table, and nothing is changed.
  */
 describe('PostgreSQL: helper tables another role made first', () => {
-  const db = useDatabase(postgresDatabase, 'own_t', 'shadowcut_history');
+  const db = useDatabase(postgresDatabase, 'own_t', 'own_r', 'shadowcut_history');
   const superuser = async () => (await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'`))[0][0];
   const asMallory = async (sql: string) => {
     const s = await db.session();
@@ -132,6 +133,33 @@ describe('PostgreSQL: helper tables another role made first', () => {
     expect(await db.query(`SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'own_t'::regclass AND attname = 'v'`)).toEqual([
       ['integer'],
     ]);
+  });
+
+  it("--resume refuses a shadow another role put in place of the dead run's, and writes nothing into it", async () => {
+    await db.query('DROP TABLE IF EXISTS own_r__new');
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'own_r']).code).toBe(0);
+    await db.drop('own_r');
+    await db.query('CREATE TABLE own_r (id int PRIMARY KEY, v int)');
+    await db.query('INSERT INTO own_r SELECT g, g FROM generate_series(1, 90000) g');
+    const alter = 'ALTER COLUMN v TYPE bigint';
+    const crash = await killDuringPhase(['--url', db.url, '--table', 'own_r', '--alter', alter, '--chunk-time-ms', '10', '--force-copy'], 'copy', 300);
+    expect(crash.killed, crash.stderr).toBe(true);
+    // While the run is down its shadow goes, and another role makes one under the name, with a trap.
+    await db.query('DROP TABLE own_r__new');
+    await asMallory(
+      'CREATE TABLE public.own_r__new (id int PRIMARY KEY, v bigint); ' +
+        'CREATE TRIGGER escalate BEFORE INSERT OR UPDATE OR DELETE ON public.own_r__new FOR EACH STATEMENT EXECUTE FUNCTION public.mallory_escalate()',
+    );
+    const r = db.cli(['migrate', '--url', '$URL', '--table', 'own_r', '--alter', alter, '--force-copy', '--execute', '--resume']);
+    expect(r.code).not.toBe(0);
+    // Progress lines come first; the refusal is the one error line.
+    expect(r.stderr.trim().split('\n').pop()).toMatch(
+      /^shadowcut: cannot resume: the shadow table public\.own_r__new is not the one the interrupted run made \(it is owned by mallory/,
+    );
+    expect(await superuser()).toBe('f');
+    expect(await db.query('SELECT count(*)::int FROM own_r__new')).toEqual([['0']]);
+    await db.query('DROP TABLE own_r__new');
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'own_r']).code).toBe(0);
   });
 
   it('backfill --execute refuses a <table>__state another role made, and leaves it to its owner', async () => {

@@ -34,7 +34,8 @@ import { shadowTreeOf, type PgDetail } from './schema/plan.js';
 import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './server/probes.js';
 import { buildShadow } from './schema/shadow.js';
-import { dropOwnHelper } from './server/helper-tables.js';
+import { dropOwnHelper, helperTransaction } from './server/helper-tables.js';
+import { checkResumedShadow } from './schema/resumed-shadow.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
@@ -135,6 +136,12 @@ export class PostgresMigration implements Migration {
         );
       }
     });
+  }
+
+  /** The way back's "shadow" is the old table, the table owner's: only a forward run's own shadow is checked. */
+  async resumeShadow(): Promise<void> {
+    if (this.plan.reverse) return;
+    await helperTransaction(this.pool, (client) => checkResumedShadow(client, this.d));
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {

@@ -11,8 +11,21 @@ export async function cleanup(pool: pg.Pool, d: PgDetail, options: { dropOld: bo
     await validateForeignKeys(pool, d);
     if (options.dropOld) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.old)}`);
   } else {
-    await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.shadow)}`);
+    await dropOwnShadow(pool, d);
   }
+}
+
+/**
+ * Only the migrating role's own shadow goes: a table another role made under the name (while a run
+ * was down, say) is its owner's, and a superuser's DROP would take it all the same.
+ */
+async function dropOwnShadow(pool: pg.Pool, d: PgDetail): Promise<void> {
+  const { rows } = await pool.query(
+    `SELECT c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) AS ours
+       FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [qualified(d.schema, d.shadow)],
+  );
+  if (rows.length > 0 && (rows[0].ours === true || rows[0].ours === 't')) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.shadow)}`);
 }
 
 /** The cut-over re-added foreign keys NOT VALID to keep the lock short; check the rows now, unlocked. */
