@@ -25,6 +25,12 @@ export interface ChaosDb {
   sampleDifferences(a: string, b: string): Promise<string[]>;
   /** The table's definition, with its own name taken out, for comparison with another's. */
   definition(table: string): Promise<string>;
+  /**
+   * Everything else bound to the table (options, comments, grants, statistics settings, CLUSTER,
+   * replica identity, triggers, statistics objects, policies, views over it, publications), with its
+   * name taken out: what the native ALTER keeps and a swap of tables could lose.
+   */
+  catalog(table: string): Promise<string>;
   /** What tells the table now under this name from the one there before (a swap, a rename). */
   identity(table: string): Promise<string>;
   /** Drops the tables and everything a migration of them may have left. */
@@ -97,6 +103,20 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
         .sort();
       return [...lines.filter((l) => !isIndex(l)), ...indexes].join('\n');
     },
+    async catalog(table) {
+      const views = await rows(
+        `SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE FROM information_schema.VIEWS
+          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${table}_v'`,
+      );
+      const triggers = await rows(
+        `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, SQL_MODE, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION
+           FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}' ORDER BY TRIGGER_NAME`,
+      );
+      return [...views, ...triggers]
+        .map((r) => r.map(String).join(' | '))
+        .join('\n')
+        .replaceAll(table, 'T');
+    },
     async identity(table) {
       // MariaDB's name for InnoDB's table list; MySQL 8 calls it INNODB_TABLES.
       const sql = (list: string) => `SELECT TABLE_ID FROM information_schema.${list} WHERE NAME = CONCAT(DATABASE(), '/${table}')`;
@@ -104,6 +124,7 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
       return String(id);
     },
     async drop(...tables) {
+      await pool.query(`DROP VIEW IF EXISTS ${tables.map((t) => `\`${t}_v\``).join(', ')}`);
       // A parent's children first (tables of those names, whether this seed made them or not).
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
@@ -202,6 +223,34 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
           (SELECT string_agg(format('CONSTRAINT %s %s', replace(conname, '${table}', 't'), pg_get_constraintdef(oid)), E'\n' ORDER BY conname)
              FROM pg_constraint WHERE conrelid = '"${table}"'::regclass AND contype IN ('c', 'f', 'x', 'u')))`);
       return String(text);
+    },
+    async catalog(table) {
+      const [[text]] = await rows(`WITH t AS (SELECT c.* FROM pg_class c WHERE c.oid = '"${table}"'::regclass)
+        SELECT concat_ws(E'\\n',
+          (SELECT format('options %s; toast %s; replica identity %s; acl %s; comment %s', coalesce(array_to_string(t.reloptions, ','), '-'),
+                         coalesce((SELECT array_to_string(x.reloptions, ',') FROM pg_class x WHERE x.oid = t.reltoastrelid), '-'),
+                         t.relreplident, coalesce(t.relacl::text, '-'), coalesce(obj_description(t.oid, 'pg_class'), '-')) FROM t),
+          (SELECT string_agg(format('column %I: statistics %s, options %s, storage %s, compression %s, acl %s, comment %s', a.attname, a.attstattarget,
+                                    coalesce(nullif(array_to_string(ARRAY(SELECT o FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\\_attver=%'), ','), ''), '-'), a.attstorage, nullif(a.attcompression, ''), coalesce(a.attacl::text, '-'),
+                                    coalesce(col_description(a.attrelid, a.attnum), '-')), E'\\n' ORDER BY a.attname)
+             FROM pg_attribute a, t WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped),
+          (SELECT string_agg(format('index %s: clustered %s, comment %s', pg_get_indexdef(i.indexrelid) , i.indisclustered,
+                                    coalesce(obj_description(i.indexrelid, 'pg_class'), '-')), E'\\n' ORDER BY 1)
+             FROM pg_index i, t WHERE i.indrelid = t.oid),
+          (SELECT string_agg(format('trigger %s %s', pg_get_triggerdef(g.oid), g.tgenabled), E'\\n' ORDER BY g.tgname) FROM pg_trigger g, t WHERE g.tgrelid = t.oid AND NOT g.tgisinternal),
+          (SELECT string_agg(format('statistics %s', pg_get_statisticsobjdef(s.oid)), E'\\n' ORDER BY s.stxname) FROM pg_statistic_ext s, t WHERE s.stxrelid = t.oid),
+          (SELECT string_agg(format('policy %I %s %s %s', p.polname, p.polcmd, p.polpermissive, pg_get_expr(p.polqual, p.polrelid)), E'\\n' ORDER BY p.polname)
+             FROM pg_policy p, t WHERE p.polrelid = t.oid),
+          (SELECT string_agg(DISTINCT format('view %s: %s', v.ev_class::regclass, pg_get_viewdef(v.ev_class)), E'\\n')
+             FROM pg_depend dep JOIN pg_rewrite v ON v.oid = dep.objid, t WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refobjid = t.oid AND v.ev_class <> t.oid),
+          (SELECT string_agg(format('publication %s', pub.pubname), E'\\n' ORDER BY pub.pubname) FROM pg_publication_rel pr JOIN pg_publication pub ON pub.oid = pr.prpubid, t
+            WHERE pr.prrelid = t.oid AND pub.pubname NOT LIKE 'shadowcut\\_%'))`);
+      // pg_attver is stamped by this server build on every new column (SET (pg_attver=1) is overwritten):
+      // a new table's columns always carry other values, whoever makes them, so it is no difference.
+      // Index names follow the table's, and the shadow's carry its name until the swap: names go, definitions stay.
+      return String(text)
+        .replace(/INDEX \S+ ON/g, 'INDEX ON')
+        .replaceAll(table, 'T');
     },
     async identity(table) {
       const [[oid]] = await rows(`SELECT '"${table}"'::regclass::oid`);

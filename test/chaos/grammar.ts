@@ -243,7 +243,7 @@ export function makeTable(r: Prng, engine: EngineKind, extra?: Prng): TableSpec 
   return t;
 }
 
-const ident = (engine: EngineKind, name: string) => (engine === 'mysql' ? `\`${name}\`` : `"${name}"`);
+export const ident = (engine: EngineKind, name: string) => (engine === 'mysql' ? `\`${name}\`` : `"${name}"`);
 
 export function createTableSql(t: TableSpec, name: string): string[] {
   const id = (n: string) => ident(t.engine, n);

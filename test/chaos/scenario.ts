@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import type { ChaosDb } from './database.js';
 import { childTables, childTablesSql, createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
+import { dependentsSql, drawDependents, type Dependents } from './dependents.js';
 import { Prng } from './prng.js';
 import { Reader, type ReaderReport } from './reader.js';
 import { Workload } from './workload.js';
@@ -96,6 +97,8 @@ export async function runSeed(
   // From a fork of its own: a seed's table, ALTER, writes and faults are those it had before parents existed.
   table.children = db.kind === 'mysql' && root.fork(7).chance(0.5);
   const alter = makeAlter(root.fork(2), table, root.fork(6));
+  // A fork of its own too: what is bound to the table, made on both, compared by the catalog oracle.
+  const dependents = drawDependents(root.fork(9), table);
   const faults = root.fork(3);
   let took: SeedOutcome['took'] = null;
   let reader: ReaderReport | null = null;
@@ -115,7 +118,7 @@ export async function runSeed(
     partitioned: table.partition !== undefined,
   });
 
-  const failedSetup = await createAndFill(db, table, rows, root.fork(4));
+  const failedSetup = await createAndFill(db, table, rows, root.fork(4), dependents);
   if (failedSetup) return outcome('FAIL', failedSetup, []);
 
   const plan = {
@@ -249,6 +252,8 @@ export async function runSeed(
     if (left.length) return outcome('FAIL', `left behind: ${left.join(', ')}`, applied);
     const [ours, theirs] = [await db.definition(TABLE), await db.definition(MIRROR)];
     if (ours !== theirs) return outcome('FAIL', `definitions differ: ${firstDifference(ours, theirs)}`, applied);
+    const catalog = await catalogDiffers(db);
+    if (catalog) return outcome('FAIL', catalog, applied);
     const differing = await db.rowDifferences(TABLE, MIRROR);
     if (differing) return outcome('FAIL', `${differing} row(s) differ from the mirror: ${(await db.sampleDifferences(TABLE, MIRROR)).join(' / ')}`, applied);
     const children = await childrenDiffer(db, table);
@@ -272,12 +277,20 @@ export async function runSeed(
   if (left.length) return outcome('FAIL', `refused (${reason}) but left behind: ${left.join(', ')}`, applied);
   const [ours, theirs] = [await db.definition(TABLE), await db.definition(MIRROR)];
   if (ours !== theirs) return outcome('FAIL', `refused (${reason}) but the original changed: ${firstDifference(ours, theirs)}`, applied);
+  const catalog = await catalogDiffers(db);
+  if (catalog) return outcome('FAIL', `refused (${reason}) but ${catalog}`, applied);
   if (await db.rowDifferences(TABLE, MIRROR)) return outcome('FAIL', `refused (${reason}) but the original's rows differ from the mirror`, applied);
   const children = await childrenDiffer(db, table);
   if (children) return outcome('FAIL', `refused (${reason}) but ${children}`, applied);
   if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, applied);
   const native = await nativeAlter(db, alter);
   return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, applied);
+}
+
+/** The catalog oracle: everything bound to the table against what is bound to the mirror. */
+async function catalogDiffers(db: ChaosDb): Promise<string | null> {
+  const [ours, native] = [await db.catalog(TABLE), await db.catalog(MIRROR)];
+  return ours === native ? null : `what is bound to the table differs: ${firstDifference(ours, native)}`;
 }
 
 /**
@@ -297,7 +310,7 @@ async function childrenDiffer(db: ChaosDb, table: TableSpec): Promise<string | n
 }
 
 /** The table and its mirror, with the same rows; a message when the server refused them. */
-export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number, fill: Prng): Promise<string | null> {
+export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number, fill: Prng, dependents?: Dependents): Promise<string | null> {
   await db.drop(TABLE, MIRROR);
   const setup = await db.session();
   try {
@@ -310,6 +323,7 @@ export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number,
       const values = Array.from({ length: Math.min(200, rows - from + 1) }, (_, i) => `(${rowValues(fill, table, from + i).join(', ')})`).join(', ');
       for (const name of [TABLE, MIRROR]) await setup.query(`INSERT INTO ${name} (${columns}) VALUES ${values}`);
     }
+    if (dependents) for (const name of [TABLE, MIRROR]) for (const sql of dependentsSql(dependents, table, name)) await setup.query(sql);
     return null;
   } catch (error) {
     // The grammar made a table or row the server does not take: the tester's fault, reported as such.
