@@ -55,6 +55,8 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     'tc_seq_mirror',
     'tc_left',
     'tc_trunc',
+    'tc_floor',
+    'tc_floor_mirror',
   );
   const { alter } = dialects[kind];
   const trigger = { request: { capture } };
@@ -107,6 +109,63 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
       await engine.close();
     }
     await expectNoCapture(db, 'tc_seq');
+  });
+
+  it('reads above the entries already applied while an older snapshot keeps them in the log, never above a writer still open', async () => {
+    await freshPair(db, 'tc_floor', 10);
+    const engine = await db.engine();
+    const migration = await engine.prepare({ url: db.url, table: 'tc_floor', alter, capture });
+    const sink = new Recorder();
+    const stream = await migration.changes.open(sink, undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
+    const floor = () => (stream as unknown as { floor: string | null }).floor;
+    const delivered = (id: number) => sink.received.filter((k) => String(k[0]) === String(id)).length;
+    const zone = dialects[kind].zone;
+    const insert = (on: { query: (sql: string) => Promise<unknown> }, id: number) =>
+      on.query(`INSERT INTO tc_floor (id, qty, at) VALUES (${id}, 1, '2025-01-01 00:00:00.000001${zone}')`);
+    // As the applier does: every delivery applied (here: taken as such) and acknowledged.
+    const applier = setInterval(() => void (sink.seen && stream.acknowledge(sink.seen)), 50);
+    // A verification's snapshot: while it is open the removed entries stay in the log's index.
+    const old = await db.session();
+    const early = await db.session();
+    try {
+      await old.query(kind === 'mysql' ? 'START TRANSACTION WITH CONSISTENT SNAPSHOT' : 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await old.query('SELECT count(*) FROM tc_floor');
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 20; i++) await insert(db, 800_000 + round * 100 + i);
+        await waitFor(`round ${round} delivered`, () => delivered(800_000 + round * 100 + 19) === 1, null);
+        await sleep(300);
+      }
+      expect(floor(), 'the reads never left the start of the log').not.toBeNull();
+      const raised = BigInt(floor()!);
+      expect(raised).toBeGreaterThanOrEqual(20n);
+      // A writer that took a sequence value and has not committed holds the floor below it.
+      await early.query('BEGIN');
+      await insert(early, 900_001);
+      const log = kind === 'mysql' ? 'tc_floor__log' : 'public.tc_floor__log';
+      const [[taken]] = await early.query(`SELECT max(seq) FROM ${log}`);
+      // Writes go on long enough for several horizons to be taken and to settle around it.
+      for (let burst = 0; burst < 8; burst++) {
+        for (let i = 0; i < 5; i++) await insert(db, 900_100 + burst * 10 + i);
+        await sleep(200);
+      }
+      await waitFor('the later writes delivered', () => delivered(900_174) === 1, null);
+      await sleep(600);
+      expect(BigInt(floor()!)).toBeLessThan(BigInt(String(taken)));
+      await early.query('COMMIT');
+      await waitFor('the open writer delivered once it committed', () => delivered(900_001) === 1, null, 5000);
+      expect(sink.failure).toBeNull();
+    } finally {
+      clearInterval(applier);
+      await old.query('ROLLBACK').catch(() => {});
+      // An open writer would hold the triggers' removal below.
+      await early.query('ROLLBACK').catch(() => {});
+      old.release();
+      early.release();
+      await stream.stop();
+      await migration.cleanup({ dropOld: false, cutOver: false });
+      await engine.close();
+    }
+    await expectNoCapture(db, 'tc_floor');
   });
 
   it('applies a change whose log sequence is lower than one already applied (its transaction committed later)', async () => {

@@ -12,6 +12,16 @@ const RECOUNT_MS = 2000;
 /** Most entries drained under a lock; more means the run should catch up unlocked first. */
 const LOCKED_DRAIN_LIMIT = 100_000;
 
+/**
+ * A point in the log's sequence (`seq`: every value at or below it was taken when it was read) and
+ * the writers that could still commit one of those (`mark`, the engine's own text). Once they have all
+ * ended, no entry at or below `seq` can appear any more.
+ */
+export interface Horizon {
+  seq: string;
+  mark: string;
+}
+
 /** One row of the run's change log: the keys one row change touched (an update that moves the key logs both). */
 export interface LogEntry {
   /** The log's own sequence, as text (64-bit). */
@@ -40,8 +50,12 @@ export interface TriggerLog {
   read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]>;
   /** Deletes exactly these entries (never a range: a lower sequence may still commit). */
   remove(seqs: string[]): Promise<void>;
-  /** Entries not yet removed (for the backlog). */
-  pending(): Promise<number>;
+  /** Entries not yet removed (for the backlog), after `afterSeq` when given: below it there are none. */
+  pending(afterSeq?: string | null): Promise<number>;
+  /** Where the log's sequence stands and who could still add below it; null when the engine cannot tell. */
+  horizon(): Promise<Horizon | null>;
+  /** Every writer of `h.mark` has ended. */
+  settled(h: Horizon): Promise<boolean>;
   /** Triggers first, then the log; idempotent. */
   uninstall(): Promise<void>;
 }
@@ -73,11 +87,19 @@ export class TriggerSource implements ChangeSource {
 }
 
 /**
- * Positions are poll numbers. A poll reads the log from its start, never "after the last sequence
- * read": a sequence is taken when a row is written and becomes visible at commit, so a lower one can
- * appear after a higher one was read. Entries leave the log only when acknowledged (applied), each by
- * its own sequence, and the next poll waits for that, so it never delivers an entry twice, and a
- * crash in between only applies some keys again.
+ * Positions are poll numbers. A poll never reads "after the last sequence read": a sequence is taken
+ * when a row is written and becomes visible at commit, so a lower one can appear after a higher one
+ * was read. Entries leave the log only when acknowledged (applied), each by its own sequence, and the
+ * next poll waits for that, so it never delivers an entry twice, and a crash in between only applies
+ * some keys again.
+ *
+ * Reads start at a floor that only a proof moves. Removed entries stay in the log's index while any
+ * snapshot older than their removal is open (a verification's, for minutes), and a read from the
+ * log's start walks all of them at every poll: the cost grows with the square of a long verification
+ * under steady writes. So a poll takes the log's horizon (the sequence's value, then who could still
+ * commit below it); a later poll that finds them all ended knows every entry at or below it is
+ * committed or gone, reads once more from the old floor, and when that read took every such entry and
+ * they are applied and removed, the horizon's sequence becomes the floor.
  */
 class TriggerStream implements ChangeStream {
   readonly start: Position;
@@ -95,6 +117,12 @@ class TriggerStream implements ChangeStream {
   private wake: (() => void) | null = null;
   /** Entries in the log beyond the last poll's page. */
   undelivered = 0;
+  /** Reads start after this sequence value: nothing at or below it can be in the log any more. */
+  floor: string | null = null;
+  /** Taken at an earlier poll; waits for its writers to end. */
+  private horizon: Horizon | null = null;
+  /** Settled before the last delivered read began, which took every entry at or below it: the floor once they are removed. */
+  private covered: Horizon | null = null;
 
   /** Reopened or resumed: positions go on from where the last stream stood, so a catch-up target set before still means "after this". */
   constructor(
@@ -121,14 +149,31 @@ class TriggerStream implements ChangeStream {
       }
       const generation = this.generation;
       const poll = ++this.polls;
-      const entries = await this.log.read(PAGE, null);
+      // Nothing is outstanding here: what the last read delivered is applied and removed.
+      this.raiseFloor();
+      const settled = await this.settledHorizon();
+      const entries = await this.log.read(PAGE, this.floor);
       // Counted before the sink sees the keys: a catch-up is level only when nothing is left here either.
-      const beyond = entries.length < PAGE ? 0 : Math.max(1, (await this.log.pending()) - entries.length);
+      const beyond = entries.length < PAGE ? 0 : Math.max(1, (await this.log.pending(this.floor)) - entries.length);
       if (this.stopped || generation !== this.generation) continue;
       this.undelivered = beyond;
+      this.covered = settled && tookAllUpTo(entries, settled.seq) ? settled : null;
       this.deliver(poll, entries);
       if (entries.length === 0) await this.idle(IDLE_POLL_MS);
     }
+  }
+
+  private raiseFloor(): void {
+    if (this.covered && (this.floor === null || BigInt(this.covered.seq) > BigInt(this.floor))) this.floor = this.covered.seq;
+    this.covered = null;
+  }
+
+  /** The horizon taken at an earlier poll once its writers have all ended (and a new one taken), else null. */
+  private async settledHorizon(): Promise<Horizon | null> {
+    const earlier = this.horizon;
+    if (earlier && !(await this.log.settled(earlier))) return null;
+    this.horizon = await this.log.horizon();
+    return earlier;
   }
 
   /** While held (nothing acknowledged), the log still grows: the backlog shown keeps up, every few seconds. */
@@ -136,7 +181,7 @@ class TriggerStream implements ChangeStream {
     if (Date.now() - this.counted < RECOUNT_MS || this.outstanding.length === 0) return;
     this.counted = Date.now();
     const delivered = this.outstanding.reduce((n, o) => n + o.seqs.length, 0);
-    this.undelivered = Math.max(0, (await this.log.pending()) - delivered);
+    this.undelivered = Math.max(0, (await this.log.pending(this.floor)) - delivered);
   }
 
   private deliver(poll: number, entries: LogEntry[]): number {
@@ -187,7 +232,7 @@ class TriggerStream implements ChangeStream {
     try {
       const poll = ++this.polls;
       const entries: LogEntry[] = [];
-      for (let after: string | null = null; ;) {
+      for (let after: string | null = this.floor; ;) {
         const page = await this.log.read(PAGE, after, session);
         entries.push(...page);
         if (entries.length > LOCKED_DRAIN_LIMIT) {
@@ -223,4 +268,9 @@ class TriggerStream implements ChangeStream {
     this.poke();
     return Promise.resolve();
   }
+}
+
+/** The read took every entry it could see at or below `seq`: it was not cut off by its page before passing it. */
+function tookAllUpTo(entries: LogEntry[], seq: string): boolean {
+  return entries.length < PAGE || BigInt(entries[entries.length - 1].seq) > BigInt(seq);
 }

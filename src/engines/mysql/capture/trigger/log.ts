@@ -1,6 +1,6 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../../core/errors.js';
-import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import type { Session } from '../../../../core/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
@@ -14,6 +14,10 @@ type Queryable = Pool | Connection;
 
 export type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
+/** A horizon whose writers are not listed yet (MysqlTriggerLog.settled), with when its sequence was read. */
+const UNLISTED = 'unlisted@';
+/** Longer than INNODB_TRX's cache may be stale (the server refills it when it is over 100 ms old). */
+const TRX_CACHE_MS = 250;
 
 /**
  * What one log follows, and under which names: a run's capture on its original, or a revert window's
@@ -172,16 +176,59 @@ export class MysqlTriggerLog implements TriggerLog {
     if (seqs.length === 0) return;
     const conn = await this.pool.getConnection();
     try {
+      // Point lookups on the key, never a scan: on a small log the optimizer scans for a bare
+      // `seq IN (...)`, and a scan waits for every writer's uncommitted entry it meets, holding the
+      // apply until they commit. ORDER BY the key with a LIMIT makes it take the key's ranges.
       await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-      await conn.query(`DELETE FROM ${this.log} WHERE seq IN (?)`, [seqs]);
+      await conn.query(`DELETE FROM ${this.log} WHERE seq IN (?) ORDER BY seq LIMIT ${seqs.length}`, [seqs]);
     } finally {
       conn.release();
     }
   }
 
-  async pending(): Promise<number> {
-    const [[row]] = await this.pool.query<RowDataPacket[]>(`SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) AS n FROM ${this.log}`);
+  async pending(afterSeq: string | null = null): Promise<number> {
+    const [[row]] = await this.pool.query<RowDataPacket[]>({
+      sql: `SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) AS n FROM ${this.log}${afterSeq === null ? '' : ' WHERE seq > ?'}`,
+      values: afterSeq === null ? [] : [afterSeq],
+    });
     return Number(row.n);
+  }
+
+  /**
+   * The highest sequence value written, committed or not (a dirty read). Who could still commit
+   * below it is read later, by `settled`: information_schema.INNODB_TRX is a cache the server fills
+   * at most every 100 ms, so a list read at once could predate a writer that took a value just
+   * before the dirty read, and miss it.
+   */
+  async horizon(): Promise<Horizon | null> {
+    const conn = await this.pool.getConnection();
+    try {
+      await conn.query('SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
+      const [[row]] = await conn.query<RowDataPacket[]>(`SELECT MAX(seq) AS seq FROM ${this.log}`);
+      return row.seq === null ? null : { seq: String(row.seq), mark: `${UNLISTED}${Date.now()}` };
+    } finally {
+      conn.release();
+    }
+  }
+
+  /**
+   * First (once INNODB_TRX's cache is surely newer than the dirty read) the transactions that have
+   * written something, kept in the horizon: a writer's entry follows its write to the table, so every
+   * writer of an entry at or below `seq` that has not ended is among them. Readers (a verification's
+   * snapshot) have modified nothing and are left out, or they would hold the horizon for their whole
+   * length. Then, at later polls, whether they have all ended.
+   */
+  async settled(h: Horizon): Promise<boolean> {
+    if (h.mark.startsWith(UNLISTED)) {
+      if (Date.now() - Number(h.mark.slice(UNLISTED.length)) < TRX_CACHE_MS) return false;
+      const [writers] = await this.pool.query<RowDataPacket[]>(
+        'SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()',
+      );
+      h.mark = writers.map((w) => String(w.trx_id)).join(',');
+    }
+    if (h.mark === '') return true;
+    const [[row]] = await this.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_id IN (?)', [h.mark.split(',')]);
+    return Number(row.n) === 0;
   }
 
   /**

@@ -3,7 +3,7 @@ import { backoffMs, sleep } from '../../../../core/backoff.js';
 import { HelperRefusedError } from '../../../../core/helper-objects.js';
 import { UserError } from '../../../../core/errors.js';
 import type { Key, Session } from '../../../../core/primitives.js';
-import type { LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
 
@@ -159,12 +159,37 @@ export class PgTriggerLog implements TriggerLog {
    * sequence gaps are common: a rolled-back write takes one too); beyond, from the primary key's
    * ends, which costs no scan and may overstate, never understate.
    */
-  async pending(): Promise<number> {
+  async pending(afterSeq: string | null = null): Promise<number> {
+    const where = afterSeq === null ? '' : ' WHERE seq > $1';
     const { rows } = await this.pool.query(
-      `SELECT CASE WHEN c.n < ${EXACT_PENDING} THEN c.n ELSE (SELECT max(seq) - min(seq) + 1 FROM ${this.log}) END AS n
-         FROM (SELECT count(*) AS n FROM (SELECT 1 FROM ${this.log} LIMIT ${EXACT_PENDING}) l) c`,
+      `SELECT CASE WHEN c.n < ${EXACT_PENDING} THEN c.n ELSE (SELECT max(seq) - min(seq) + 1 FROM ${this.log}${where}) END AS n
+         FROM (SELECT count(*) AS n FROM (SELECT 1 FROM ${this.log}${where} LIMIT ${EXACT_PENDING}) l) c`,
+      afterSeq === null ? [] : [afterSeq],
     );
     return Number(rows[0].n);
+  }
+
+  /**
+   * The sequence's value, then a transaction id of our own: a writer has its transaction id (from its
+   * write to the table, which fires the trigger) before its entry takes a sequence value, so every
+   * writer that took one at or below `seq` has an id below ours. A sequence that caches values hands
+   * out old ones later: no horizon then.
+   */
+  async horizon(): Promise<Horizon | null> {
+    const { rows } = await this.pool.query(
+      `SELECT pg_sequence_last_value(s.seqrelid) AS seq, s.seqcache AS cache
+         FROM pg_sequence s WHERE s.seqrelid = pg_get_serial_sequence($1, 'seq')::regclass`,
+      [this.log],
+    );
+    if (rows.length === 0 || rows[0].seq === null || Number(rows[0].cache) !== 1) return null;
+    const { rows: xid } = await this.pool.query('SELECT pg_current_xact_id()::text AS xid');
+    return { seq: String(rows[0].seq), mark: String(xid[0].xid) };
+  }
+
+  /** No transaction running has an id at or below the mark: the oldest running one is above it. */
+  async settled(h: Horizon): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 AS done', [h.mark]);
+    return isTrue(rows[0].done);
   }
 
   /**
