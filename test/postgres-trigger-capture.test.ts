@@ -37,7 +37,7 @@ describe('trigger capture (PostgreSQL)', () => {
     'tc_kill',
     'tc_kill_m',
   ];
-  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign', 'tc_dis', 'tc_dis_m', 'tc_dom', 'tc_dom_m');
+  const db = useDatabase(() => postgresDatabase(), ...tables, 'tc_left', 'tc_foreign', 'tc_dis', 'tc_dis_m', 'tc_dom', 'tc_dom_m', 'tc_part');
   const pool = new pg.Pool({ connectionString: pgUrl(), max: 6 });
   afterAll(() => pool.end());
 
@@ -263,6 +263,28 @@ describe('trigger capture (PostgreSQL)', () => {
     expect(await db.helpers('tc_dis')).toEqual([]);
     expect(await db.query('SELECT qty FROM tc_dis WHERE id = 5')).toEqual([['-1']]);
     expect(await captureTriggers('tc_dis')).toEqual([]);
+  });
+
+  it("refuses to cut over when a row trigger's clone was disabled on one partition alone", async () => {
+    await db.drop('tc_part');
+    await db.query('CREATE TABLE tc_part (id int PRIMARY KEY, qty int NOT NULL, label text) PARTITION BY RANGE (id)');
+    await db.query('CREATE TABLE tc_part_a PARTITION OF tc_part FOR VALUES FROM (MINVALUE) TO (250)');
+    await db.query('CREATE TABLE tc_part_b PARTITION OF tc_part FOR VALUES FROM (250) TO (MAXVALUE)');
+    await db.query(`INSERT INTO tc_part SELECT g, g % 7, 'row ' || g FROM generate_series(1, 500) g`);
+    const state = runState('tc_part', alter, 'postgres');
+    const run = background(migrateOn(db, 'tc_part', alter, { state, postponeCutover: true }, trigger));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // The clone on one partition only: the parent's trigger still looks enabled.
+    await pool.query('ALTER TABLE tc_part_b DISABLE TRIGGER tc_part__tu');
+    await pool.query(`UPDATE tc_part SET qty = -1 WHERE id = 300`);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null, 60_000);
+    expect((run.error as Error | undefined)?.message).toMatch(
+      /the capture trigger\(s\) tc_part__tu on public\.tc_part_b were dropped or disabled during the migration/,
+    );
+    expect(await db.query('SELECT qty FROM tc_part WHERE id = 300')).toEqual([['-1']]);
+    expect(await captureTriggers('tc_part')).toEqual([]);
+    expect(await captureTriggers('tc_part_b')).toEqual([]);
   });
 
   it('logs a key of a NOT NULL domain type without failing the writes', async () => {

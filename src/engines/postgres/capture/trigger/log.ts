@@ -109,8 +109,9 @@ export class PgTriggerLog implements TriggerLog {
   private async missingTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; why: string }[]> {
     const triggers = await this.ourTriggers(db);
     const expected = this.names.captureTriggers.map((name) => ({ name, table: this.tableName }));
-    const truncate = this.names.captureTriggers[EVENTS.indexOf('TRUNCATE')];
-    for (const p of await this.partitions(db)) expected.push({ name: truncate, table: p.name });
+    // Every partition has each of them: the row triggers' clones, and TRUNCATE's own. A clone can be
+    // disabled on its partition alone, and writes there would go unlogged.
+    for (const p of await this.partitions(db)) expected.push(...this.names.captureTriggers.map((name) => ({ name, table: p.name })));
     return expected.flatMap(({ name, table }) => {
       const t = triggers.find((x) => x.name === name && x.table === table);
       const why = !t ? 'is missing' : !t.ours ? `does not call shadowcut's function ${this.fn}` : t.enabled !== 'A' ? 'is not enabled always' : null;
@@ -247,25 +248,26 @@ export class PgTriggerLog implements TriggerLog {
   /** In the caller's transaction, which holds (or will take) the table's lock. */
   private async dropTriggers(client: Client): Promise<void> {
     for (const t of await this.ourTriggers(client)) {
-      if (t.ours) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${qualified(this.schema, t.table)}`);
+      // A clone goes with the trigger it was cloned from (dropping it alone is refused).
+      if (t.ours && !t.clone) await client.query(`DROP TRIGGER ${ident(t.name)} ON ${qualified(this.schema, t.table)}`);
     }
   }
 
   /**
-   * The capture triggers (by name) on the table and its partitions (not the clones of its row
-   * triggers, which go with them), each with its table's name and whether it calls shadowcut's own function.
+   * The capture triggers (by name) on the table and its partitions, the clones of its row triggers
+   * included (`clone`), each with its table's name and whether it calls shadowcut's own function.
    */
-  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string }[]> {
+  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string; clone: boolean }[]> {
     const { rows } = await db.query(
-      `SELECT t.tgname AS name, c.relname AS table, t.tgenabled AS enabled,
+      `SELECT t.tgname AS name, c.relname AS table, t.tgenabled AS enabled, t.tgparentid <> 0 AS clone,
               (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
-        WHERE n.nspname = $1 AND t.tgparentid = 0 AND t.tgname = ANY ($4::text[])
+        WHERE n.nspname = $1 AND t.tgname = ANY ($4::text[])
           AND (c.relname = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5))))
         ORDER BY c.relname <> $2, c.relname, t.tgname`,
       [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table],
     );
-    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled) }));
+    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled), clone: isTrue(r.clone) }));
   }
 
   /**
