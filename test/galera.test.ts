@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repo, 'scripts', 'servers.sh');
@@ -286,5 +287,43 @@ describe('MariaDB Galera cluster', () => {
       const [cols] = await within(db.query<mysql.RowDataPacket[]>(`SHOW COLUMNS FROM ${t} LIKE 'x'`), STATEMENT_MS, 'SHOW COLUMNS');
       expect(cols).toHaveLength(0);
     }
+  }, 150_000);
+
+  it('an in-place ALTER that waits on its own node is never cut short, even by max_statement_time: the other nodes made it the moment it was ordered, so a cancel would split the schema', async () => {
+    const t = 'g_split';
+    await bounded(
+      pools[0],
+      `DROP TABLE IF EXISTS ${t}; CREATE TABLE ${t} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO ${t} SELECT seq, seq FROM seq_1_to_100`,
+    );
+    // A server-wide statement time limit, as a DBA may set: it interrupts a TOI statement waiting on its own
+    // node (KILL cannot), after the other nodes made it.
+    const engine = await createMysqlEngine(urls[0]);
+    // A session of node 1 holds the table (LOCK TABLES: Galera aborts transactions in a DDL's way, not table locks).
+    const holder = await within(pools[0].getConnection(), STATEMENT_MS, 'a connection');
+    let outcome: unknown = 'done';
+    try {
+      await within(holder.query(`LOCK TABLES ${t} WRITE`), STATEMENT_MS, 'LOCK TABLES');
+      await bounded(pools[0], 'SET GLOBAL max_statement_time = 1');
+      const sql = `ALTER TABLE ${t} ADD COLUMN y INT NULL, ALGORITHM=INSTANT`;
+      const step = within(engine.runInPlaceStep({ what: sql, sql: [sql], transaction: false, undo: [] }, 300), 60_000, 'the in-place step').catch(
+        (error: Error) => (outcome = error.message),
+      );
+      await new Promise((r) => setTimeout(r, 2_500));
+      await within(holder.query('UNLOCK TABLES'), STATEMENT_MS, 'UNLOCK TABLES');
+      await step;
+    } finally {
+      await bounded(pools[0], 'SET GLOBAL max_statement_time = 0');
+      holder.release();
+      await engine.close();
+    }
+    const shapes: string[] = [];
+    for (const db of pools) {
+      const [[row]] = await within(db.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE ${t}`), STATEMENT_MS, 'SHOW CREATE TABLE');
+      shapes.push(String(row['Create Table']));
+    }
+    expect(shapes[1], `node 2 differs from node 1 (the step: ${String(outcome)})`).toBe(shapes[0]);
+    expect(shapes[2], 'node 3 differs from node 1').toBe(shapes[0]);
+    expect(outcome).toBe('done');
+    expect(shapes[0]).toMatch(/`y` int/);
   }, 150_000);
 });

@@ -1,5 +1,7 @@
-import type { Pool } from 'mysql2/promise';
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+
+/** A pool or one connection: the variables read are the session's, which a pool's sessions share. */
+type Queryable = Pick<Connection, 'query'>;
 
 /** A Galera node's replication of DDL, as this node's sessions would run it; null off Galera. */
 export interface GaleraNode {
@@ -11,7 +13,7 @@ export interface GaleraNode {
  * Whether the server is a Galera node: `wsrep_on` ON in shadowcut's own sessions (the global default
  * they start with). MySQL without wsrep has no such variable, MariaDB has it OFF.
  */
-export async function galeraNode(pool: Pool): Promise<GaleraNode | null> {
+export async function galeraNode(pool: Queryable): Promise<GaleraNode | null> {
   const [rows] = await pool.query<RowDataPacket[]>("SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_OSU_method')");
   const value = (name: string) => rows.find((r) => String(r.Variable_name).toLowerCase() === name.toLowerCase())?.Value;
   const on = String(value('wsrep_on') ?? 'OFF').toUpperCase();
@@ -35,3 +37,15 @@ export const GALERA_COPY_REFUSAL =
 /** What the in-place path says on Galera under TOI. */
 export const GALERA_IN_PLACE =
   'Galera cluster (wsrep_on=ON, wsrep_OSU_method=TOI): every part is metadata only, which total order isolation runs on every node in milliseconds';
+
+/**
+ * Whether a DDL on this session runs in total order isolation. Such a statement is replicated before
+ * it takes its locks here: the other nodes have made it while it may still wait on this node for a
+ * session holding the table (LOCK TABLES; transactions in its way are aborted). KILL is refused for
+ * it ("cannot be killed without compromising the consistency of the cluster"), but
+ * `max_statement_time` does end it, on this node only, and splits the schema between the nodes.
+ */
+export async function runsInTotalOrder(conn: Queryable): Promise<boolean> {
+  const node = await galeraNode(conn);
+  return node !== null && node.osuMethod === 'TOI';
+}
