@@ -5,6 +5,9 @@
 #                             plus a MariaDB and a PostgreSQL "as they come" (no binlog, wal_level=replica)
 #   scripts/servers.sh down   stop them and remove the state dir
 #   scripts/servers.sh env    print the sourceable env file if the servers answer, else exit 1
+#   scripts/servers.sh galera-up    start (or reuse) a three-node MariaDB Galera cluster (its own state
+#                                   dir, ${SHADOWCUT_GALERA_DIR:-<repo>/.servers-galera}); prints its env lines
+#   scripts/servers.sh galera-down  stop its nodes (SIGKILL after a bound) and remove its state dir
 #
 # Everything lives under ${SHADOWCUT_SERVERS_DIR:-<repo>/.servers} and listens on random
 # loopback ports, so it never collides with the machine's own instances on 3306/5432 and
@@ -540,6 +543,268 @@ take_lock() {
   flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh up/down running?)"
 }
 
+
+# ---------------------------------------------------------------------------------------
+# Galera: three MariaDB nodes in one cluster (tests of what shadowcut does on one)
+# ---------------------------------------------------------------------------------------
+
+GALERA_DIR="${SHADOWCUT_GALERA_DIR:-$REPO_DIR/.servers-galera}"
+mkdir -p "$(dirname "$GALERA_DIR")"
+GALERA_DIR="$(cd "$(dirname "$GALERA_DIR")" && pwd)/$(basename "$GALERA_DIR")"
+GALERA_MARKER="$GALERA_DIR/.shadowcut-servers"
+GALERA_PROVIDER=/usr/lib/galera/libgalera_smm.so
+GALERA_NODES=(1 2 3)
+# Where the nodes' files go: inside the state dir when the mysql OS user can reach it, else a
+# directory of its own under /var/tmp, recorded here (as PostgreSQL's are, above).
+GALERA_ROOT_FILE="$GALERA_DIR/data-root"
+galera_root() { cat "$GALERA_ROOT_FILE" 2>/dev/null || echo "$GALERA_DIR"; }
+
+galera_ensure_ours() {
+  [[ ! -e $GALERA_DIR || -f $GALERA_MARKER || -z $(ls -A "$GALERA_DIR" 2>/dev/null) ]] ||
+    fail "$GALERA_DIR exists but was not created by servers.sh; refusing to touch it"
+}
+
+galera_binaries_present() {
+  [[ -r $GALERA_PROVIDER ]] && command -v rsync >/dev/null 2>&1 && command -v wsrep_sst_rsync >/dev/null 2>&1
+}
+
+install_galera() {
+  log "Galera binaries missing: installing galera-4, rsync (and the MariaDB packages)"
+  [[ $EUID -eq 0 ]] || fail "need root to apt-get install galera-4 and rsync"
+  POLICY_BACKUP=""
+  if [[ -e /usr/sbin/policy-rc.d ]]; then
+    POLICY_BACKUP=$(mktemp)
+    cp -p /usr/sbin/policy-rc.d "$POLICY_BACKUP"
+  fi
+  trap restore_policy_rc_d EXIT
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  local rc=0
+  {
+    apt-get update &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server mariadb-client galera-4 rsync
+  } >&2 || rc=$?
+  restore_policy_rc_d
+  trap - EXIT
+  ((rc == 0)) || fail "apt-get install failed (exit $rc)"
+  galera_binaries_present || fail "packages installed but $GALERA_PROVIDER, rsync or wsrep_sst_rsync still not found"
+}
+
+# As root the nodes run as the mysql OS user: the rsync SST script drops privileges to the server's
+# user, and a node running as root leaves it files the joiner's rsync daemon cannot take over.
+galera_user_args() { if $AS_ROOT; then echo --user=mysql; fi; }
+
+galera_node_paths() { # galera_node_paths <n>: sets N_DATA N_SOCK N_PID N_LOG
+  local root
+  root=$(galera_root)/nodes
+  N_DATA="$root/node$1"; N_SOCK="$root/node$1.sock"; N_PID="$root/node$1.pid"; N_LOG="$root/node$1.log"
+}
+
+galera_launch() { # galera_launch <n> <extra args...>; sets LAUNCHED_PID
+  local n=$1; shift
+  galera_node_paths "$n"
+  local port_var="GA_PORT_$n" g_var="GA_GCOMM_$n" ist_var="GA_IST_$n" sst_var="GA_SST_$n"
+  local gcomm="gcomm://127.0.0.1:$GA_GCOMM_1,127.0.0.1:$GA_GCOMM_2,127.0.0.1:$GA_GCOMM_3"
+  mkdir -p "$N_DATA.tmp"
+  $AS_ROOT && chown mysql:mysql "$N_DATA.tmp"
+  # Short timeouts: a node of a loopback cluster that stops answering is gone, and the tests want to
+  # know in seconds. gcache small, no fsync: test data.
+  setsid mariadbd --no-defaults $(galera_user_args) \
+    --datadir="$N_DATA" --port="${!port_var}" --bind-address=127.0.0.1 --socket="$N_SOCK" \
+    --pid-file="$N_PID" --log-error="$N_LOG" --tmpdir="$N_DATA.tmp" \
+    --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --innodb-flush-log-at-trx-commit=2 --innodb-buffer-pool-size=128M --max-connections=300 \
+    --binlog-format=ROW --innodb-autoinc-lock-mode=2 --default-storage-engine=InnoDB \
+    --wsrep-on=ON --wsrep-provider="$GALERA_PROVIDER" --wsrep-cluster-name=shadowcut \
+    --wsrep-cluster-address="$gcomm" --wsrep-node-name="node$n" \
+    --wsrep-node-address="127.0.0.1:${!g_var}" --wsrep-node-incoming-address="127.0.0.1:${!port_var}" \
+    --wsrep-sst-receive-address="127.0.0.1:${!sst_var}" --wsrep-sst-method=rsync \
+    --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:${!g_var};ist.recv_addr=127.0.0.1:${!ist_var};gcache.size=64M;evs.inactive_timeout=PT6S;evs.suspect_timeout=PT3S;pc.wait_prim_timeout=PT20S" \
+    --wsrep-slave-threads=2 \
+    "$@" </dev/null >>"$N_LOG" 2>&1 9>&- &
+  LAUNCHED_PID=$!
+  # Our own record beside the server's pid file (which belongs to the mysql user and is written late).
+  echo "$LAUNCHED_PID" >"$N_PID.launched"
+}
+
+galera_synced() { # galera_synced <n>: the node is Synced in a primary component of all three
+  galera_node_paths "$1"
+  local st
+  st=$(my_root "$N_SOCK" -e "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_local_state_comment'), (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_cluster_size')") || return 1
+  [[ $st == $'Synced\t3' || $1 != 1 && $st == Synced* ]]
+}
+
+galera_all_answer() {
+  [[ -f $GALERA_DIR/ports && -f $GALERA_DIR/env ]] || return 1
+  # shellcheck source=/dev/null
+  source "$GALERA_DIR/ports"
+  local n port_var
+  for n in "${GALERA_NODES[@]}"; do
+    port_var="GA_PORT_$n"
+    my_answers "${!port_var}" >/dev/null 2>&1 || return 1
+  done
+  galera_synced 1
+}
+
+galera_stop_all() {
+  local n pid
+  STOPPING=()
+  # The joiners first, the bootstrap node last: a cluster that shrinks node by node shuts down cleanly.
+  for n in 3 2 1; do
+    galera_node_paths "$n"
+    [[ -f $N_PID.launched ]] || continue
+    pid=$(cat "$N_PID.launched" 2>/dev/null || true)
+    pid_is_ours "$pid" "$N_DATA" || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    STOPPING+=("$pid")
+  done
+  # A node waiting on a wedged cluster may never finish a clean shutdown: bounded, then SIGKILL.
+  local deadline=$((SECONDS + 20))
+  for pid in "${STOPPING[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then
+        log "Galera node $pid did not stop in 20s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+  done
+  # The rsync SST's daemons and scripts, should a node have died mid-transfer: only those whose
+  # command line names one of our nodes' files.
+  local root
+  root=$(galera_root)/nodes
+  for pid in $(pgrep -f -- "$root/" 2>/dev/null || true); do
+    [[ $pid != "$$" ]] && pid_is_ours "$pid" "$root/" && kill -KILL "$pid" 2>/dev/null || true
+  done
+  STOPPING=()
+}
+
+galera_wipe() {
+  galera_ensure_ours
+  local root
+  root=$(cat "$GALERA_ROOT_FILE" 2>/dev/null || true)
+  if [[ -n $root && -f $root/.shadowcut-servers ]]; then rm -rf "$root"; fi
+  rm -rf "$GALERA_DIR"
+}
+
+galera_take_lock() {
+  local lock
+  lock="${TMPDIR:-/tmp}/shadowcut-galera.$(printf '%s' "$GALERA_DIR" | md5sum | cut -c1-12).lock"
+  exec 9>"$lock"
+  flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh galera-up/down running?)"
+}
+
+cmd_galera_up() {
+  galera_take_lock
+  if galera_all_answer; then
+    log "Galera cluster in $GALERA_DIR already up; reusing it"
+    cat "$GALERA_DIR/env"
+    return 0
+  fi
+  if [[ -e $GALERA_DIR ]]; then
+    galera_ensure_ours
+    log "stale $GALERA_DIR (cluster not answering): stopping leftovers and starting fresh"
+    galera_stop_all
+    galera_wipe
+  fi
+  command -v mariadbd >/dev/null 2>&1 && galera_binaries_present || install_galera
+
+  local t0=$SECONDS ports root
+  mkdir -p "$GALERA_DIR"
+  chmod 755 "$GALERA_DIR"
+  touch "$GALERA_MARKER"
+  if $AS_ROOT && ! runuser -u mysql -- test -x "$GALERA_DIR"; then
+    root="/var/tmp/shadowcut-galera.$(printf '%s' "$GALERA_DIR" | md5sum | cut -c1-12)"
+    [[ ! -e $root || -f $root/.shadowcut-servers ]] || fail "$root exists but was not created by servers.sh; refusing to touch it"
+    rm -rf "$root"
+    mkdir -p "$root"
+    chmod 755 "$root"
+    touch "$root/.shadowcut-servers"
+    echo "$root" >"$GALERA_ROOT_FILE"
+  fi
+  root=$(galera_root)
+  mkdir -p "$root/nodes"
+  $AS_ROOT && chown mysql:mysql "$root/nodes"
+  ports=$(pick_ports 12) || fail "could not find 12 free loopback ports"
+  read -r GA_PORT_1 GA_PORT_2 GA_PORT_3 GA_GCOMM_1 GA_GCOMM_2 GA_GCOMM_3 GA_IST_1 GA_IST_2 GA_IST_3 GA_SST_1 GA_SST_2 GA_SST_3 <<<"$ports"
+  local n v
+  : >"$GALERA_DIR/ports"
+  for v in PORT GCOMM IST SST; do
+    for n in "${GALERA_NODES[@]}"; do
+      local var="GA_${v}_$n"
+      echo "$var=${!var}" >>"$GALERA_DIR/ports"
+    done
+  done
+
+  trap 'rc=$?; if ((rc != 0)); then log "galera-up failed; stopping what was started (logs kept in $(galera_root)/nodes)"; galera_stop_all; fi' EXIT
+
+  galera_node_paths 1
+  log "Galera: initialising node 1"
+  mariadb-install-db --no-defaults $(galera_user_args) --datadir="$N_DATA" \
+    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+    >"$root/nodes/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$root/nodes/install-db.log"
+  log "Galera: bootstrapping the cluster on node 1 (127.0.0.1:$GA_PORT_1)"
+  galera_launch 1 --wsrep-new-cluster
+  local pid1=$LAUNCHED_PID
+  wait_until "Galera node 1 on port $GA_PORT_1" "$N_LOG" "$pid1" my_root "$N_SOCK" -e 'SELECT 1'
+  # Replicated to the joiners by their state transfer.
+  my_root "$N_SOCK" -e "
+    CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
+    GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%' WITH GRANT OPTION;
+    CREATE DATABASE $DB_NAME;" || fail "could not create user/database on Galera node 1" "$N_LOG"
+  # The joiners start with empty data dirs (owned by the server's user) and take node 1's state by
+  # rsync; one at a time, since a donor serves one transfer at a time.
+  for n in 2 3; do
+    galera_node_paths "$n"
+    mkdir -p "$N_DATA"
+    $AS_ROOT && chown mysql:mysql "$N_DATA"
+    log "Galera: node $n joins (127.0.0.1:$(v="GA_PORT_$n"; echo "${!v}"))"
+    galera_launch "$n"
+    wait_until "Galera node $n to join and sync" "$N_LOG" "$LAUNCHED_PID" galera_synced "$n"
+  done
+  wait_until "the Galera cluster to have 3 synced nodes" "$(galera_root)/nodes/node1.log" "$pid1" galera_synced 1
+
+  local urls=() socks=()
+  for n in "${GALERA_NODES[@]}"; do
+    v="GA_PORT_$n"
+    galera_node_paths "$n"
+    urls+=("mysql://$DB_USER:$DB_PASS@127.0.0.1:${!v}/$DB_NAME")
+    socks+=("$N_SOCK")
+  done
+  cat >"$GALERA_DIR/env.tmp" <<EOF
+export SHADOWCUT_GALERA_URLS=$(IFS=,; echo "${urls[*]}")
+export SHADOWCUT_GALERA_SOCKETS=$(IFS=,; echo "${socks[*]}")
+EOF
+  mv "$GALERA_DIR/env.tmp" "$GALERA_DIR/env"
+  trap - EXIT
+  log "Galera cluster up in $((SECONDS - t0))s (state: $GALERA_DIR)"
+  cat "$GALERA_DIR/env"
+}
+
+cmd_galera_down() {
+  galera_take_lock
+  if [[ ! -e $GALERA_DIR ]]; then
+    log "no Galera cluster to stop ($GALERA_DIR does not exist)"
+    return 0
+  fi
+  galera_ensure_ours
+  [[ -f $GALERA_DIR/ports ]] && source "$GALERA_DIR/ports"
+  log "stopping the Galera cluster in $GALERA_DIR"
+  galera_stop_all
+  galera_wipe
+  log "Galera down"
+}
+
+cmd_galera_env() {
+  if galera_all_answer; then
+    cat "$GALERA_DIR/env"
+  else
+    log "the Galera cluster in $GALERA_DIR is not up"
+    exit 1
+  fi
+}
+
 # ---------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------
@@ -621,8 +886,11 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 env) cmd_env ;;
+galera-up) cmd_galera_up ;;
+galera-down) cmd_galera_down ;;
+galera-env) cmd_galera_env ;;
 *)
-  echo "usage: $0 up|down|env" >&2
+  echo "usage: $0 up|down|env|galera-up|galera-down|galera-env" >&2
   exit 2
   ;;
 esac

@@ -9,6 +9,8 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
+import { GALERA_IN_PLACE, galeraNode, galeraOsuRefusal } from './server/galera.js';
+import { UserError } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
@@ -89,8 +91,18 @@ export class MysqlEngine implements Engine, MysqlServer {
     return openClaim(this.target, this.qualify(table));
   }
 
-  classifyAlter(table: string, alter: string): Promise<AlterClassification> {
-    return classifyMysqlAlter(this.pool, this.flavor, this.target.database, parseTableName(this.fold(table), this.target.database), alter);
+  /**
+   * On a Galera node (issue 34) RSU is refused before the probe is made (a DDL there changes one node
+   * only), and under TOI the in-place path says why it is safe there: it only ever takes parts the
+   * server's counters prove metadata only. A copy is refused by the galera check, before anything is made.
+   */
+  async classifyAlter(table: string, alter: string): Promise<AlterClassification> {
+    const galera = await galeraNode(this.pool);
+    const osu = galera && galeraOsuRefusal(galera);
+    if (osu) throw new UserError(osu);
+    const sorted = await classifyMysqlAlter(this.pool, this.flavor, this.target.database, parseTableName(this.fold(table), this.target.database), alter);
+    if (!galera) return sorted;
+    return sorted.path === 'in-place' ? { ...sorted, why: `${sorted.why}; ${GALERA_IN_PLACE}` } : sorted;
   }
 
   runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void> {

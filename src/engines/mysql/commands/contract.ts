@@ -13,6 +13,7 @@ import { lockTables, quickDdl } from '../server/lock.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified } from '../server/sql.js';
 import { innodbTableIdentity } from '../in-place/server-work.js';
+import { galeraNode, galeraOsuRefusal } from '../server/galera.js';
 
 interface Server {
   target: MysqlTarget;
@@ -28,6 +29,7 @@ export async function prepareMysqlContract(server: Server, fold: (name: string) 
   const shape = await describeExisting(pool, database, table);
   const dropped = resolve(shape, request, `${database}.${table}`);
   const backupName = request.backupTo ? await freeBackupName(pool, database, fold(request.backupTo)) : null;
+  await refuseOnGalera(pool, backupName !== null && dropped.kind === 'column');
   const identity = (of: string) => backupIdentity(pool, server.flavor, database, of);
   // Checked before anything changes: a backup restore could not tell from another user's table is no backup.
   if (backupName && dropped.kind !== 'index' && (await identity(table)) === null) throw new UserError(NO_IDENTITY);
@@ -303,5 +305,21 @@ export async function inPlace(target: MysqlTarget, pool: Pool, alter: string, ti
     throw error;
   } finally {
     await conn.end().catch(() => conn.destroy());
+  }
+}
+
+/**
+ * Galera (issue 34, `server/galera.ts`): RSU would drop on one node only; a column's backup is made
+ * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table.
+ */
+async function refuseOnGalera(pool: Pool, lockedBackup: boolean): Promise<void> {
+  const node = await galeraNode(pool);
+  if (!node) return;
+  const osu = galeraOsuRefusal(node);
+  if (osu) throw new UserError(osu);
+  if (lockedBackup) {
+    throw new UserError(
+      'Galera cluster (wsrep_on=ON): --backup-to of a column is refused, since its capture is made final under LOCK TABLES, which Galera does not replicate and which wedges every node once the other nodes write the table; drop the column with --no-backup after copying what you need, or use a blocking ALTER in a maintenance window',
+    );
   }
 }

@@ -3,6 +3,7 @@ import { backoffMs, sleep } from '../../../core/backoff.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import type { Session } from '../../../core/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
+import { runsInTotalOrder } from './galera.js';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
 const LOCK_WAIT = /^Waiting for .*\b(?:lock|flush)$/i;
@@ -21,6 +22,8 @@ const WATCH_MS = 20;
  * Returns whether the watchdog fired: if it raced the statement's success, the statement took effect.
  */
 export async function withDeadline(conn: Connection, killer: Pool, sql: string, timeoutMs: number, onlyWaits = false): Promise<{ killed: boolean }> {
+  // A DDL on a Galera node (TOI) is made by the other nodes before it waits here: it is never cut short.
+  if (!onlyWaits && (await runsInTotalOrder(conn))) return uncut(conn, sql);
   let killed = false;
   let finished = false;
   let timer: NodeJS.Timeout | undefined;
@@ -45,6 +48,20 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
     clearTimeout(timer);
   }
   return { killed };
+}
+
+/**
+ * A TOI statement runs to its end: KILL is refused for it anyway, and a server-wide
+ * `max_statement_time` would end it on this node alone after the others made it (galera.ts).
+ */
+async function uncut(conn: Connection, sql: string): Promise<{ killed: boolean }> {
+  await conn.query('SET SESSION max_statement_time = 0');
+  try {
+    await conn.query(sql);
+  } finally {
+    await conn.query('SET SESSION max_statement_time = DEFAULT').catch(() => {});
+  }
+  return { killed: false };
 }
 
 async function waitsForLock(pool: Pool, threadId: number): Promise<boolean> {
