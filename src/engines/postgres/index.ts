@@ -17,6 +17,7 @@ import { preparePgRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
+import { givenOwnerSql } from './capture/owner-function.js';
 import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
@@ -121,7 +122,7 @@ class PostgresEngine implements Engine, PgServer {
     const captures = [
       new PgTriggerLog(this.pool, schema, name, []),
       new PgTriggerLog(this.pool, schema, name, [], names.reverseCapture),
-      new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture),
+      new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture, name),
     ];
     for (const capture of captures) {
       const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
@@ -136,8 +137,8 @@ class PostgresEngine implements Engine, PgServer {
       );
       if (logs.length) dropped.push(`${schema}.${capture.log}`);
       const { rows: fns } = await this.pool.query(
-        `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-        [capture.captureFunction, schema],
+        `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND ${givenOwnerSql('p.proowner', '$3')}`,
+        [capture.captureFunction, schema, qualified(schema, name)],
       );
       if (fns.length) dropped.push(`${schema}.${capture.captureFunction}() (capture function)`);
     }

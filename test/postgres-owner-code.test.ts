@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { postgresDatabase } from './support/pg.js';
+import { migrateOn, useDatabase } from './support/fixture.js';
+import { background, runState, waitFor } from './support/run.js';
+
+/**
+ * DESIGN.md invariant 16: code that the table's owner (a role other than a superuser or the
+ * migrating role) can define never runs with the migrating superuser's rights. The owner, oc_app,
+ * owns the table, an enum type in it and a cast of that type whose function makes oc_app
+ * superuser whenever a superuser calls it.
+ */
+describe('PostgreSQL: code the table owner wrote', () => {
+  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
+  const superuser = async () => String((await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = 'oc_app'`))[0][0]);
+  const asApp = async (sql: string) => {
+    const s = await db.session();
+    try {
+      await s.query('SET ROLE oc_app');
+      await s.query(sql);
+    } finally {
+      await s.query('RESET ROLE');
+      s.release();
+    }
+  };
+  /** The cast every `::text` of an oc_color takes, which escalates its caller's owner when the caller is a superuser. */
+  const escalatingCast = () =>
+    asApp(
+      `CREATE FUNCTION public.oc_color_text(oc_color) RETURNS text LANGUAGE plpgsql AS $$
+         BEGIN
+           IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE oc_app SUPERUSER'; END IF;
+           RETURN format('%s', $1);
+         END $$;
+       CREATE CAST (oc_color AS text) WITH FUNCTION public.oc_color_text(oc_color)`,
+    );
+  const ran = (r: { code: number | null; stderr: string }, what: string) => {
+    expect(r.stderr, what).not.toMatch(/^shadowcut: |internal error/m);
+    expect(r.code, what).toBe(0);
+  };
+  /** oc_app's table: an oc_color key and a few rows. */
+  const appTable = async (t: string, extra = '') => {
+    await db.drop(t);
+    await db.query(`CREATE TABLE ${t} (c oc_color PRIMARY KEY, v int NOT NULL${extra})`);
+    await db.query(`INSERT INTO ${t} (c, v) SELECT c, 1 FROM unnest(enum_range(NULL::oc_color)) c`);
+    await db.query(`ALTER TABLE ${t} OWNER TO oc_app`);
+  };
+
+  beforeAll(async () => {
+    await db.query('DROP TABLE IF EXISTS oc_t, oc_t__new, oc_t__old, oc_t__log CASCADE');
+    await db.query('DROP OWNED BY oc_app').catch(() => {});
+    await db.query('DROP ROLE IF EXISTS oc_app');
+    await db.query('CREATE ROLE oc_app LOGIN NOSUPERUSER');
+    await db.query('GRANT CREATE ON SCHEMA public TO oc_app');
+    await asApp(`CREATE TYPE public.oc_color AS ENUM ('red', 'green', 'blue')`);
+  });
+  beforeEach(async () => {
+    await db.query('ALTER ROLE oc_app NOSUPERUSER');
+    await db.query('DROP CAST IF EXISTS (oc_color AS text)');
+    await db.query('DROP FUNCTION IF EXISTS public.oc_color_text(oc_color)');
+  });
+  afterAll(async () => {
+    await db.query('DROP OWNED BY oc_app CASCADE');
+    await db.query('DROP ROLE oc_app');
+  });
+
+  it("trigger capture: the owner's write during a postponed cut-over runs shadowcut's capture function with the owner's rights only", async () => {
+    await appTable('oc_t');
+    const alter = 'ADD COLUMN note text';
+    const state = runState('oc_t', alter, 'postgres');
+    const run = background(migrateOn(db, 'oc_t', alter, { state, postponeCutover: true }, { request: { capture: 'trigger' } }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // Made after the preflight: only who the capture function runs as stands between it and the cast.
+    await escalatingCast();
+    await asApp('UPDATE public.oc_t SET v = v + 1');
+    expect(await superuser()).toBe('f');
+    // The run still recognises its capture (now the owner's) and cuts over with the owner's write.
+    await db.query('DROP CAST (oc_color AS text)');
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null);
+    expect(run.error).toBeUndefined();
+    expect(await db.query('SELECT c::text, v, note FROM oc_t ORDER BY c')).toEqual([
+      ['blue', '2', null],
+      ['green', '2', null],
+      ['red', '2', null],
+    ]);
+    expect(await superuser()).toBe('f');
+  });
+
+  it("contract's backup capture is ENABLE ALWAYS: a write from a session_replication_role = replica session reaches the backup", async () => {
+    await db.drop('oc_cb', 'oc_cb_bak');
+    await db.query('CREATE TABLE oc_cb (id int PRIMARY KEY, note text)');
+    await db.query(`INSERT INTO oc_cb SELECT g, 'real' || g FROM generate_series(1, 6) g`);
+    // The owner's: the capture, theirs too, needs its rights on the backup.
+    await db.query('ALTER TABLE oc_cb OWNER TO oc_app');
+    const holder = await db.session();
+    let run: Promise<{ code: number | null; stderr: string }> | undefined;
+    try {
+      // A held row keeps the backup's later chunks retrying while row 1 is already backed up.
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM oc_cb WHERE id = 5 FOR UPDATE');
+      run = db.cliAsync([
+        'contract',
+        '--url',
+        '$URL',
+        '--table',
+        'oc_cb',
+        '--drop-column',
+        'note',
+        '--backup-to',
+        'oc_cb_bak',
+        '--execute',
+        '--chunk-rows',
+        '2',
+      ]);
+      await waitFor('row 1 in the backup', async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'oc_cb_bak'`)).length > 0, null);
+      await waitFor('row 1 in the backup', async () => (await db.query('SELECT 1 FROM oc_cb_bak WHERE id = 1')).length > 0, null);
+      const replica = await db.session();
+      try {
+        await replica.query('SET session_replication_role = replica');
+        await replica.query(`UPDATE oc_cb SET note = 'from a replica session' WHERE id = 1`);
+      } finally {
+        await replica.query('RESET session_replication_role');
+        replica.release();
+      }
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.query('SELECT id::text, note FROM oc_cb_bak ORDER BY id')).toEqual([
+      ['1', 'from a replica session'],
+      ...[2, 3, 4, 5, 6].map((g) => [String(g), `real${g}`]),
+    ]);
+    // The capture's rights on the backup went with it: the backup is final.
+    expect(
+      await db.query(
+        `SELECT has_any_column_privilege('oc_app', 'oc_cb_bak', 'SELECT, INSERT, UPDATE') OR has_table_privilege('oc_app', 'oc_cb_bak', 'DELETE')`,
+      ),
+    ).toEqual([['f']]);
+  }, 60_000);
+
+  it('a table and a key column named with $shadowcut$ do not break the capture functions', async () => {
+    const t = 'oc$shadowcut$q';
+    await db.drop(t, `${t}_bak`);
+    await db.query(`CREATE TABLE "${t}" ("k$shadowcut$" int PRIMARY KEY, "n$shadowcut$" text, v int)`);
+    await db.query(`INSERT INTO "${t}" SELECT g, 'n' || g, g FROM generate_series(1, 10) g`);
+    const migrated = db.cli([
+      'migrate',
+      '--url',
+      '$URL',
+      '--table',
+      `"${t}"`,
+      '--alter',
+      'ADD COLUMN w int',
+      '--capture',
+      'trigger',
+      '--force-copy',
+      '--execute',
+    ]);
+    ran(migrated, 'migrate');
+    const contracted = db.cli(['contract', '--url', '$URL', '--table', `"${t}"`, '--drop-column', 'n$shadowcut$', '--backup-to', `"${t}_bak"`, '--execute']);
+    ran(contracted, 'contract');
+    expect(await db.query(`SELECT count(*)::text, sum("k$shadowcut$")::text FROM "${t}_bak" WHERE "n$shadowcut$" = 'n' || "k$shadowcut$"`)).toEqual([
+      ['10', '55'],
+    ]);
+    await db.query(`DROP TABLE IF EXISTS "${t}_bak", "${t}__old"`);
+  });
+});
