@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';
 import { migrateOn, useDatabase } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
@@ -10,7 +11,7 @@ import { background, runState, waitFor } from './support/run.js';
  * superuser whenever a superuser calls it.
  */
 describe('PostgreSQL: code the table owner wrote', () => {
-  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
+  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_x', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
   const superuser = async () => String((await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = 'oc_app'`))[0][0]);
   const asApp = async (sql: string) => {
     const s = await db.session();
@@ -83,6 +84,121 @@ describe('PostgreSQL: code the table owner wrote', () => {
       ['red', '2', null],
     ]);
     expect(await superuser()).toBe('f');
+  });
+
+  /** An immutable function of oc_app's (index expressions need one) that makes oc_app superuser when a superuser calls it. */
+  const escalatingFunction = () =>
+    asApp(
+      `CREATE FUNCTION public.oc_escalate() RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN
+           IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE oc_app SUPERUSER'; END IF;
+         END $$;
+       CREATE FUNCTION public.oc_f(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM public.oc_escalate(); RETURN $1; END $$`,
+    );
+  const refusedWith = (r: { code: number | null; stderr: string }, line: string) => {
+    expect(r.code).not.toBe(0);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('shadowcut: ')),
+    ).toEqual([`shadowcut: ${line}`]);
+  };
+  /** Nothing of a run on `t`: no shadow, helper tables, slot, publication, functions or triggers. */
+  const nothingMade = async (t: string) => {
+    expect(await db.helpers(t)).toEqual([]);
+    expect(await db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [t])).toEqual([]);
+    expect(await db.query(`SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut%'`)).toEqual([]);
+  };
+
+  it('the stream path: a cast the checksums and the mapping proof would call is refused in one line, and nothing is made', async () => {
+    await appTable('oc_t');
+    await escalatingCast();
+    const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_t', '--alter', 'ADD COLUMN note text', '--capture', 'stream', '--force-copy', '--execute']);
+    refusedWith(
+      r,
+      "table public.oc_t: function public.oc_color_text(public.oc_color) (cast public.oc_color -> text), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner",
+    );
+    await nothingMade('oc_t');
+    expect(await superuser()).toBe('f');
+  });
+
+  it.each([
+    ['a DEFAULT', ', w int DEFAULT public.oc_f(0)', 'DEFAULT of column w'],
+    ['an index expression', '', 'index oc_x_idx', 'CREATE INDEX oc_x_idx ON oc_x ((public.oc_f(v)))'],
+    ['a CHECK', ', CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0)', 'constraint oc_x_positive'],
+  ])("%s calling the owner's function is refused", async (_, extra, why, after?: string) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query(`CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL${extra})`);
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      if (after) await db.query(after);
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await db.query('ALTER ROLE oc_app NOSUPERUSER');
+      const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_x', '--alter', 'ADD COLUMN note text', '--force-copy', '--execute']);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      await nothingMade('oc_x');
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it('the owner migrating its own table runs, its code with its own rights', async () => {
+    // A schema of its own: the helper tables (shadowcut_history) must be the migrating role's.
+    await db.query('DROP SCHEMA IF EXISTS oc_own CASCADE');
+    await db.query('CREATE SCHEMA oc_own AUTHORIZATION oc_app');
+    try {
+      await appTable('oc_own.oc_t', ', w int DEFAULT 0');
+      await escalatingCast();
+      const url = new URL(db.url);
+      url.username = 'oc_app';
+      const args = [
+        'migrate',
+        '--url',
+        '$URL',
+        '--table',
+        'oc_own.oc_t',
+        '--alter',
+        'ALTER COLUMN w TYPE bigint',
+        '--capture',
+        'trigger',
+        '--force-copy',
+        '--execute',
+      ];
+      ran(runCli(args, url.toString()), 'migrate as the owner');
+      expect(await superuser()).toBe('f');
+      // The test's own ::text would call the cast as a superuser.
+      await db.query('DROP CAST (oc_color AS text)');
+      expect(await db.query(`SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'oc_own.oc_t'::regclass AND attname = 'w'`)).toEqual([
+        ['bigint'],
+      ]);
+      expect(await db.query('SELECT c::text, w::text FROM oc_own.oc_t ORDER BY 1')).toEqual([
+        ['blue', '0'],
+        ['green', '0'],
+        ['red', '0'],
+      ]);
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.query('DROP SCHEMA oc_own CASCADE');
+    }
+  });
+
+  it("a superuser's function in a DEFAULT is no reason to refuse", async () => {
+    await db.query('CREATE OR REPLACE FUNCTION public.oc_su_f(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$');
+    try {
+      await appTable('oc_t', ', w int DEFAULT public.oc_su_f(7)');
+      ran(db.cli(['migrate', '--url', '$URL', '--table', 'oc_t', '--alter', 'ALTER COLUMN w TYPE bigint', '--force-copy', '--execute']), 'migrate');
+      expect(await db.query(`SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'oc_t'::regclass`)).toEqual([['oc_su_f(7)']]);
+    } finally {
+      await db.drop('oc_t');
+      await db.query('DROP FUNCTION public.oc_su_f(int)');
+    }
   });
 
   it("contract's backup capture is ENABLE ALWAYS: a write from a session_replication_role = replica session reaches the backup", async () => {
