@@ -149,6 +149,46 @@ describe('PostgreSQL: code the table owner wrote', () => {
     }
   });
 
+  it.each([
+    ['migrate in place', ['migrate', '--alter', 'ADD COLUMN note text', '--execute'], 'constraint oc_x_positive'],
+    ['backfill', ['backfill', '--set', 'v = v + 1', '--execute'], 'constraint oc_x_positive'],
+    ['verify --expect', ['verify', '--expect', 'public.oc_f(v) = v'], '--expect'],
+  ])("%s refuses before it evaluates the owner's function", async (_, [command, ...args], why) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL, CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0))');
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await db.query('ALTER ROLE oc_app NOSUPERUSER');
+      const r = db.cli([command, '--url', '$URL', '--table', 'oc_x', ...args]);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      await nothingMade('oc_x');
+      expect(await db.query('SELECT sum(v)::text FROM oc_x')).toEqual([['55']]);
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it("contract --backup-to refuses a dropped column whose type's cast is the owner's", async () => {
+    await appTable('oc_t', ', shade oc_color');
+    await escalatingCast();
+    const r = db.cli(['contract', '--url', '$URL', '--table', 'oc_t', '--drop-column', 'shade', '--backup-to', 'oc_t_bak', '--execute']);
+    refusedWith(
+      r,
+      "table public.oc_t: function public.oc_color_text(public.oc_color) (cast public.oc_color -> text), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner",
+    );
+    expect(
+      await db.query(`SELECT to_regclass('oc_t_bak')::text, count(*)::text FROM pg_attribute WHERE attrelid = 'oc_t'::regclass AND attname = 'shade'`),
+    ).toEqual([[null, '1']]);
+    expect(await superuser()).toBe('f');
+  });
+
   it('the owner migrating its own table runs, its code with its own rights', async () => {
     // A schema of its own: the helper tables (shadowcut_history) must be the migrating role's.
     await db.query('DROP SCHEMA IF EXISTS oc_own CASCADE');

@@ -18,7 +18,8 @@ import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
-import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { refuseOwnerCode } from './server/owner-code.js';
+import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
@@ -56,8 +57,13 @@ class PostgresEngine implements Engine, PgServer {
     return openClaim(this.target, this.qualify(table));
   }
 
-  classifyAlter(table: string, alter: string): Promise<AlterClassification> {
+  async classifyAlter(table: string, alter: string): Promise<AlterClassification> {
     const { schema, name } = parseTableName(table);
+    // The classifier's probe and the native ALTER evaluate the table's code with our rights (a CHECK's
+    // validation, an index rebuild): refused before either. The ALTER's own new expressions are parsed
+    // only by the probe, and the copy path's plan checks them there.
+    const exists = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, name)]);
+    if (isTrue(exists.rows[0].e)) await refuseOwnerCode(this.pool, qualified(schema, name), []);
     return classifyPgAlter(this.pool, schema, name, alter);
   }
 

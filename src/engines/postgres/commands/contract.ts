@@ -12,6 +12,7 @@ import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { pgTableIdentity } from '../server/identity.js';
 import { dollarQuoted } from '../server/dollar-quote.js';
 import { functionOwnerVerdict, giveToOwner } from '../capture/owner-function.js';
+import { refuseOwnerCode } from '../server/owner-code.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
 export async function preparePgContract(pool: pg.Pool, request: ContractRequest): Promise<Contraction> {
@@ -27,6 +28,8 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
     summary.push(`to create it again: ${dropped.definition}`);
   }
   const backup = backupName && dropped.kind === 'column' ? columnBackup(pool, t, dropped.columns, backupName) : undefined;
+  // The backup's copy reads the key and the dropped columns with our rights: their types' code is the owner's.
+  if (backup) await refuseOwnerCode(pool, t.oid, [{ sql: backup.reads, what: "the backup's copy" }], { columns: backup.columns });
   if (backup) summary.push(`the dropped data is kept in ${backup.table} first`);
   if (backupName && dropped.kind === 'table') summary.push(`${schema}.${name} is renamed to ${schema}.${backupName} instead of dropped`);
   return {
@@ -118,6 +121,9 @@ const CHUNK_LOCK_TIMEOUT = '2s';
 
 /** A column backup and the DROP that makes it final, for the table's `drop`. */
 interface PgColumnBackup extends ColumnBackup {
+  /** What a backup chunk reads, and the columns it reads. */
+  reads: string;
+  columns: string[];
   /** In the DROP's transaction, under its ACCESS EXCLUSIVE lock: the capture goes, then the columns. */
   dropCapture(client: Client): Promise<void>;
   /** Then the table owner's rights on the backup, which only the capture needed: the backup is final. */
@@ -241,6 +247,8 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
       });
     },
     dropCapture,
+    reads: `SELECT ${list} FROM ${source}`,
+    columns: kept,
     async takeBackRights(client) {
       const { rows } = await client.query(
         `SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = $1 AND relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,

@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import { UserError } from '../../../core/errors.js';
 import { asUser, ident, isTrue, type Client } from './connect.js';
 
 /**
@@ -25,6 +27,8 @@ export interface CodeScope {
   types?: string[];
   /** Whether the relations' policies filter the migrating role's reads and writes. */
   policies: boolean;
+  /** Whether the run writes the relations themselves (a backfill): their own triggers fire then. */
+  triggers?: boolean;
   /** Objects (a temporary function whose body is the user's SQL) whose dependencies are the user's expressions, each with what it was. */
   expressions?: { oid: string; what: string }[];
 }
@@ -34,10 +38,10 @@ export interface CodeScope {
  * owner's code already runs with rights at least ours (or ours are the owner's). Null when there is
  * nothing to look for, else the owner's name.
  */
-export async function foreignOwner(client: Client, table: string | number): Promise<string | null> {
+export async function foreignOwner(client: Client, table: string): Promise<string | null> {
   const { rows } = await client.query(
     `SELECT pg_get_userbyid(c.relowner) AS owner, c.relowner <> r.oid AND NOT o.rolsuper AS foreign
-       FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner, pg_roles r WHERE c.oid = $1 AND r.rolname = current_user`,
+       FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner, pg_roles r WHERE c.oid = $1::regclass AND r.rolname = current_user`,
     [table],
   );
   return rows.length && isTrue(rows[0].foreign) ? String(rows[0].owner) : null;
@@ -54,6 +58,7 @@ export async function foreignCode(client: Client, scope: CodeScope): Promise<For
     scope.policies,
     (scope.expressions ?? []).map((e) => e.oid),
     (scope.expressions ?? []).map((e) => e.what),
+    scope.triggers === true,
   ]);
   return rows.map((r) => ({ fn: String(r.fn), owner: String(r.owner), why: String(r.why) }));
 }
@@ -95,6 +100,9 @@ exprs(classid, objid, why, ord) AS (
   SELECT 'pg_policy'::regclass, p.oid, 'policy ' || quote_ident(p.polname), r.ord FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
     JOIN rels r ON r.oid = p.polrelid WHERE $3 AND c.relrowsecurity
   UNION ALL
+  SELECT 'pg_trigger'::regclass, g.oid, 'WHEN of trigger ' || quote_ident(g.tgname), r.ord FROM pg_trigger g JOIN rels r ON r.oid = g.tgrelid
+   WHERE $6 AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+  UNION ALL
   SELECT 'pg_proc'::regclass, x.oid, x.what, 0 FROM unnest($4::oid[], $5::text[]) x(oid, what)
 ),
 deps AS (SELECT d.refclassid, d.refobjid, e.why, e.ord FROM exprs e JOIN pg_depend d ON d.classid = e.classid AND d.objid = e.objid),
@@ -118,6 +126,9 @@ types(oid) AS (
 ),
 calls(fn, why, ord) AS (
   SELECT refobjid, why, ord FROM deps WHERE refclassid = 'pg_proc'::regclass
+  UNION ALL
+  SELECT g.tgfoid, 'trigger ' || quote_ident(g.tgname), r.ord FROM pg_trigger g JOIN rels r ON r.oid = g.tgrelid
+   WHERE $6 AND NOT g.tgisinternal AND g.tgenabled <> 'D'
   UNION ALL
   SELECT o.oprcode::oid, d.why || ', operator ' || o.oid::regoperator::text, d.ord FROM deps d JOIN pg_operator o ON o.oid = d.refobjid WHERE d.refclassid = 'pg_operator'::regclass
   UNION ALL
@@ -148,13 +159,34 @@ SELECT DISTINCT ON (p.oid) p.oid::regprocedure::text AS fn, pg_get_userbyid(p.pr
  WHERE c.fn <> 0 AND NOT p.prosecdef AND NOT o.rolsuper AND o.rolname <> current_user
  ORDER BY p.oid, c.ord, c.why`;
 
+export interface OwnerCodeOptions {
+  /** The run writes the table: its triggers fire (a backfill). */
+  triggers?: boolean;
+  /**
+   * The run only reads these columns (a contract's backup): their types' code is evaluated, not
+   * the table's defaults, constraints or indexes.
+   */
+  columns?: string[];
+}
+
+async function columnTypes(client: Client, table: string, columns: string[]): Promise<string[]> {
+  const { rows } = await client.query('SELECT atttypid FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY ($2::text[])', [table, columns]);
+  return rows.map((r) => String(r.atttypid));
+}
+
 /**
  * The one-line refusal for a run on `table` (an oid) that evaluates the code of `relations` (the
  * table, its partitions, a probe shadow: pg_partition_tree of each) and the user's `statements`
  * (parsed, never run), or null when none of it is another role's. In the caller's transaction,
  * which must be rolled back.
  */
-export async function ownerCodeRefusal(client: Client, table: string, roots: string[], statements: { sql: string; what: string }[]): Promise<string | null> {
+export async function ownerCodeRefusal(
+  client: Client,
+  table: string,
+  roots: string[],
+  statements: { sql: string; what: string }[],
+  { triggers = false, columns }: OwnerCodeOptions = {},
+): Promise<string | null> {
   const owner = await foreignOwner(client, table);
   if (owner === null) return null;
   const { rows } = await client.query(
@@ -162,13 +194,35 @@ export async function ownerCodeRefusal(client: Client, table: string, roots: str
           rels AS (SELECT oid, ord FROM roots UNION SELECT t.relid, r.ord FROM roots r, pg_partition_tree(r.oid) t)
      SELECT (SELECT array_agg(oid ORDER BY ord) FROM rels) AS rels,
             (SELECT bool_or(relrowsecurity) FROM pg_class WHERE oid IN (SELECT oid FROM rels)) AND NOT (r.rolsuper OR r.rolbypassrls) AS policies,
-            (SELECT format('%I.%I', n.nspname, x.relname) FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = $2) AS name,
+            (SELECT format('%I.%I', n.nspname, x.relname) FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = $2::regclass) AS name,
             current_user AS role
        FROM pg_roles r WHERE r.rolname = current_user`,
     [roots, table],
   );
   const expressions = [];
   for (const [i, s] of statements.entries()) expressions.push({ oid: await asUser(client, () => parsedExpression(client, s.sql, i)), what: s.what });
-  const found = await foreignCode(client, { relations: rows[0].rels as string[], policies: isTrue(rows[0].policies), expressions });
+  const found = await foreignCode(
+    client,
+    columns
+      ? { relations: [], types: await columnTypes(client, table, columns), policies: false, expressions }
+      : { relations: rows[0].rels as string[], policies: isTrue(rows[0].policies), expressions, triggers },
+  );
   return found.length ? describeForeignCode(String(rows[0].name), found, String(rows[0].role), owner) : null;
+}
+
+/**
+ * For the commands that evaluate the table's code outside a migration's plan (in place, backfill,
+ * verify --expect, a contract's backup): `ownerCodeRefusal` in a transaction of its own, rolled
+ * back, thrown as the one line of a UserError, before any of that code is planned or run.
+ */
+export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: { sql: string; what: string }[], options?: OwnerCodeOptions): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const refusal = await ownerCodeRefusal(client, table, [table], statements, options);
+    if (refusal !== null) throw new UserError(refusal);
+  } finally {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
 }
