@@ -11,7 +11,7 @@ import { background, runState, waitFor } from './support/run.js';
  * superuser whenever a superuser calls it.
  */
 describe('PostgreSQL: code the table owner wrote', () => {
-  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_x', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
+  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_t_bak', 'oc_x', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
   const superuser = async () => String((await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = 'oc_app'`))[0][0]);
   const asApp = async (sql: string) => {
     const s = await db.session();
@@ -150,6 +150,34 @@ describe('PostgreSQL: code the table owner wrote', () => {
   });
 
   it.each([
+    ['a CHECK the ALTER adds, in place', ['ADD CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0)'], 'constraint oc_x_positive'],
+    [
+      "a DEFAULT the ALTER adds, on the copy path (the plan's probe would evaluate it)",
+      ['ADD COLUMN w int DEFAULT public.oc_f(1)', '--force-copy'],
+      'DEFAULT of column w',
+    ],
+  ])("%s: the owner's function is refused before anything runs it", async (_, [alter, ...flags], why) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL)');
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_x', '--alter', alter, ...flags, '--execute']);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      expect(await superuser()).toBe('f');
+      await nothingMade('oc_x');
+      expect(await db.query(`SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'oc_x'::regclass AND contype = 'c'`)).toEqual([['0']]);
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it.each([
     ['migrate in place', ['migrate', '--alter', 'ADD COLUMN note text', '--execute'], 'constraint oc_x_positive'],
     ['backfill', ['backfill', '--set', 'v = v + 1', '--execute'], 'constraint oc_x_positive'],
     ['verify --expect', ['verify', '--expect', 'public.oc_f(v) = v'], '--expect'],
@@ -176,6 +204,7 @@ describe('PostgreSQL: code the table owner wrote', () => {
   });
 
   it("contract --backup-to refuses a dropped column whose type's cast is the owner's", async () => {
+    await db.drop('oc_t_bak');
     await appTable('oc_t', ', shade oc_color');
     await escalatingCast();
     const r = db.cli(['contract', '--url', '$URL', '--table', 'oc_t', '--drop-column', 'shade', '--backup-to', 'oc_t_bak', '--execute']);

@@ -60,10 +60,9 @@ class PostgresEngine implements Engine, PgServer {
   async classifyAlter(table: string, alter: string): Promise<AlterClassification> {
     const { schema, name } = parseTableName(table);
     // The classifier's probe and the native ALTER evaluate the table's code with our rights (a CHECK's
-    // validation, an index rebuild): refused before either. The ALTER's own new expressions are parsed
-    // only by the probe, and the copy path's plan checks them there.
+    // validation, an index rebuild), the ALTER's own included: refused before either.
     const exists = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, name)]);
-    if (isTrue(exists.rows[0].e)) await refuseOwnerCode(this.pool, qualified(schema, name), []);
+    if (isTrue(exists.rows[0].e)) await refuseOwnerCode(this.pool, qualified(schema, name), [], { alter });
     return classifyPgAlter(this.pool, schema, name, alter);
   }
 

@@ -6,7 +6,7 @@ import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
 import { loosenedRules } from './loosened.js';
-import { ownerCodeRefusal } from '../server/owner-code.js';
+import { ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -74,6 +74,9 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
+  // The probe below runs the ALTER with our rights (a non-volatile DEFAULT it adds is evaluated
+  // even on an empty table): what it adds is first looked at as the owner made it.
+  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter });
   const layout = await rolledBack(pool, async (client) => {
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.

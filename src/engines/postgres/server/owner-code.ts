@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { asUser, ident, isTrue, type Client } from './connect.js';
+import { ownerProbe } from './owner-probe.js';
 
 /**
  * What the server can call with the migrating role's rights when shadowcut reads, copies into,
@@ -167,6 +168,8 @@ export interface OwnerCodeOptions {
    * the table's defaults, constraints or indexes.
    */
   columns?: string[];
+  /** The user's ALTER: what it adds is looked at too, on an empty probe the owner makes (`owner-probe.ts`). */
+  alter?: string;
 }
 
 async function columnTypes(client: Client, table: string, columns: string[]): Promise<string[]> {
@@ -212,14 +215,19 @@ export async function ownerCodeRefusal(
 
 /**
  * For the commands that evaluate the table's code outside a migration's plan (in place, backfill,
- * verify --expect, a contract's backup): `ownerCodeRefusal` in a transaction of its own, rolled
- * back, thrown as the one line of a UserError, before any of that code is planned or run.
+ * verify --expect, a contract's backup), and before the plan's own probe runs the ALTER:
+ * `ownerCodeRefusal` in a transaction of its own, rolled back, thrown as the one line of a
+ * UserError, before any of that code is planned or run.
  */
 export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: { sql: string; what: string }[], options?: OwnerCodeOptions): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const refusal = await ownerCodeRefusal(client, table, [table], statements, options);
+    const roots = [table];
+    const owner = options?.alter === undefined ? null : await foreignOwner(client, table);
+    const probe = owner === null ? null : await ownerProbe(client, table, owner, options!.alter!);
+    if (probe !== null) roots.push(probe);
+    const refusal = await ownerCodeRefusal(client, table, roots, statements, options);
     if (refusal !== null) throw new UserError(refusal);
   } finally {
     await client.query('ROLLBACK').catch(() => {});
