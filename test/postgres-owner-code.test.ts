@@ -270,6 +270,25 @@ describe('PostgreSQL: code the table owner wrote', () => {
     }
   });
 
+  it('trigger capture: a capture function its owner made SECURITY INVOKER is no longer ours, and the cut-over stops', async () => {
+    await appTable('oc_t');
+    const alter = 'ADD COLUMN note text';
+    const state = runState('oc_t', alter, 'postgres');
+    const run = background(migrateOn(db, 'oc_t', alter, { state, postponeCutover: true }, { request: { capture: 'trigger' } }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    const [[fn]] = await db.query(
+      `SELECT p.oid::regprocedure::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'oc_t'::regclass LIMIT 1`,
+    );
+    // Its owner may (they own it); as INVOKER a replaced body would run with each writer's rights.
+    await asApp(`ALTER FUNCTION ${String(fn)} SECURITY INVOKER`);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null);
+    expect(String(run.error)).toMatch(
+      /the capture trigger\(s\) oc_t__ti, oc_t__tu, oc_t__td, oc_t__tt on public\.oc_t were dropped or disabled during the migration/,
+    );
+    expect(await db.query(`SELECT count(*)::text FROM pg_attribute WHERE attrelid = 'oc_t'::regclass AND attname = 'note'`)).toEqual([['0']]);
+  });
+
   it("contract's backup capture is ENABLE ALWAYS: a write from a session_replication_role = replica session reaches the backup", async () => {
     await db.drop('oc_cb', 'oc_cb_bak');
     await db.query('CREATE TABLE oc_cb (id int PRIMARY KEY, note text)');

@@ -128,7 +128,16 @@ export class PgTriggerLog implements TriggerLog {
     for (const p of await this.partitions(db)) expected.push({ name: truncate, table: p.name });
     return expected.flatMap(({ name, table }) => {
       const t = triggers.find((x) => x.name === name && x.table === table);
-      const why = !t ? 'is missing' : !t.ours ? `does not call shadowcut's function ${this.fn}` : t.enabled !== 'A' ? 'is not enabled always' : null;
+      // The owner may make the function SECURITY INVOKER (they own it): writers would then run its body with their own rights.
+      const why = !t
+        ? 'is missing'
+        : !t.ours
+          ? `does not call shadowcut's function ${this.fn}`
+          : !t.definer
+            ? `calls ${this.fn}, which is no longer SECURITY DEFINER`
+            : t.enabled !== 'A'
+              ? 'is not enabled always'
+              : null;
       return why ? [{ name, table: `${this.schema}.${table}`, why }] : [];
     });
   }
@@ -245,17 +254,17 @@ export class PgTriggerLog implements TriggerLog {
    * The capture triggers (by name) on the table and its partitions (not the clones of its row
    * triggers, which go with them), each with its table's name and whether it calls shadowcut's own function.
    */
-  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string }[]> {
+  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; definer: boolean; enabled: string }[]> {
     const { rows } = await db.query(
       `SELECT t.tgname AS name, c.relname AS table, t.tgenabled AS enabled,
-              (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.prosecdef AND ${givenOwnerSql('p.proowner', '$6')}) AS ours
+              (p.proname = $3 AND p.pronamespace = c.relnamespace AND ${givenOwnerSql('p.proowner', '$6')}) AS ours, p.prosecdef AS definer
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
         WHERE n.nspname = $1 AND t.tgparentid = 0 AND t.tgname = ANY ($4::text[])
           AND (c.relname = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5))))
         ORDER BY c.relname <> $2, c.relname, t.tgname`,
       [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table, this.ownerTable],
     );
-    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled) }));
+    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), definer: isTrue(r.definer), enabled: String(r.enabled) }));
   }
 
   /**
