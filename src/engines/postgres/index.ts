@@ -17,7 +17,9 @@ import { preparePgRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
-import { helperNames, isTransientPgError, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { givenOwnerSql } from './capture/owner-function.js';
+import { refuseOwnerCode } from './server/owner-code.js';
+import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
@@ -55,8 +57,12 @@ class PostgresEngine implements Engine, PgServer {
     return openClaim(this.target, this.qualify(table));
   }
 
-  classifyAlter(table: string, alter: string): Promise<AlterClassification> {
+  async classifyAlter(table: string, alter: string): Promise<AlterClassification> {
     const { schema, name } = parseTableName(table);
+    // The classifier's probe and the native ALTER evaluate the table's code with our rights (a CHECK's
+    // validation, an index rebuild), the ALTER's own included: refused before either.
+    const exists = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, name)]);
+    if (isTrue(exists.rows[0].e)) await refuseOwnerCode(this.pool, qualified(schema, name), [], { alter });
     return classifyPgAlter(this.pool, schema, name, alter);
   }
 
@@ -121,7 +127,7 @@ class PostgresEngine implements Engine, PgServer {
     const captures = [
       new PgTriggerLog(this.pool, schema, name, []),
       new PgTriggerLog(this.pool, schema, name, [], names.reverseCapture),
-      new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture),
+      new PgTriggerLog(this.pool, schema, names.shadow, [], names.reverseCapture, name),
     ];
     for (const capture of captures) {
       const triggers = (await capture.ourTriggers(this.pool)).filter((t) => t.ours);
@@ -136,8 +142,8 @@ class PostgresEngine implements Engine, PgServer {
       );
       if (logs.length) dropped.push(`${schema}.${capture.log}`);
       const { rows: fns } = await this.pool.query(
-        `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-        [capture.captureFunction, schema],
+        `SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2 AND ${givenOwnerSql('p.proowner', '$3')}`,
+        [capture.captureFunction, schema, qualified(schema, name)],
       );
       if (fns.length) dropped.push(`${schema}.${capture.captureFunction}() (capture function)`);
     }

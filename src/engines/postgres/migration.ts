@@ -95,7 +95,7 @@ export class PostgresMigration implements Migration {
 
   /** A forward run's revert window capture, on `table`: the shadow before the swap, the table after it. */
   private reverseCapture(table: string): PgTriggerLog {
-    return new PgTriggerLog(this.pool, this.d.schema, table, this.d.shadowKey, this.reverseNames);
+    return new PgTriggerLog(this.pool, this.d.schema, table, this.d.shadowKey, this.reverseNames, this.d.name);
   }
 
   async checks(options: { resuming: boolean }): Promise<CheckResult[]> {

@@ -4,6 +4,7 @@ import { dependentViews } from './dependent-views.js';
 import { leftovers } from './leftovers.js';
 import { mysqlOptions } from './mysql-options.js';
 import { notes } from './notes.js';
+import { ownerCode } from './owner-code.js';
 import { privileges } from './privileges.js';
 import { rowIdentity } from './row-identity.js';
 import { rowSecurity } from './row-security.js';
@@ -16,6 +17,7 @@ export const pgChecks: readonly Check<PgCheckContext>[] = [
   server,
   tableKind,
   rowSecurity,
+  ownerCode,
   dependentViews,
   rowIdentity,
   notes,

@@ -3,6 +3,7 @@ import { isTrue } from '../server/connect.js';
 import { currentRole } from '../server/role.js';
 import { replicationPrivilege } from './logical-decoding.js';
 import type { PgCheckContext } from './context.js';
+import { functionOwnerVerdict } from '../capture/owner-function.js';
 
 /** The table is replaced (owner), followed (replication) and rebuilt beside itself (helper tables, the publication). */
 export const privileges: Check<PgCheckContext> = {
@@ -24,6 +25,8 @@ export const privileges: Check<PgCheckContext> = {
         'current user owns the table',
         `the current user does not own ${t.schema}.${t.name}; run as its owner or a superuser`,
       ),
+      // The trigger capture's and a revert window's functions are given to the table's owner.
+      await functionOwnerVerdict(pool, Number(t.oid), `${t.schema}.${t.name}`),
       ...(capture === 'stream'
         ? [
             await replicationPrivilege(pool),

@@ -20,6 +20,7 @@ import {
 } from '../server/connect.js';
 import { inspectTable, type Column } from '../schema/inspect.js';
 import { openPostgresProbes } from '../server/probes.js';
+import { refuseOwnerCode } from '../server/owner-code.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';
 
@@ -33,7 +34,10 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
   if (!key) throw noPrimaryKey(`${schema}.${name}`);
   const assignments = parseAssignments(request.set);
   if (request.where !== undefined) checkEnclosable(request.where, '--where');
-  return new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
+  const backfill = new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
+  // Before the checks' EXPLAIN, which would fold an immutable function of the owner's with our rights.
+  await refuseOwnerCode(pool, t.oid, [{ sql: backfill.statement('true'), what: '--set and --where' }], { triggers: true });
+  return backfill;
 }
 
 /** The primary key (core/backfill/key.ts): not the replica identity migrate walks, which may be a unique key that changes. */
@@ -80,7 +84,7 @@ class PostgresBackfill implements Backfill {
     return helperNames(this.schema, this.bare).state;
   }
 
-  private statement(range: string): string {
+  statement(range: string): string {
     return `UPDATE ${this.name} SET\n${this.request.set}\nWHERE (${range})${this.where}`;
   }
 

@@ -6,7 +6,8 @@ import { UserError } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, KeyRange } from '../../../core/types.js';
 import { differingRows, digest, EXACT_TEXT, type RowSide } from '../copy/checksum.js';
-import { asUser, asUserOn, dialect, ident, parseTableName, qualified, type Client } from '../server/connect.js';
+import { asUser, asUserOn, dialect, errorCode, ident, parseTableName, qualified, type Client } from '../server/connect.js';
+import { refuseOwnerCode } from '../server/owner-code.js';
 import { nextKey } from '../copy/copy.js';
 import { pgColumn, pgExactValue } from './exact.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
@@ -54,10 +55,16 @@ type MakeView = (reader: Client) => ComparisonView & { what: string };
 async function expectation(pool: pg.Pool, table: string, keys: KeysetSql, request: ComparisonRequest, where: string | undefined): Promise<MakeView> {
   const holds = request.expect!.map((e) => `(${e.lhs}) IS NOT DISTINCT FROM (${e.rhs})`).join(' AND ');
   const filter = where ? ` AND (${where})` : '';
-  // The server judges the expressions (and --where) before anything is read.
-  await asUserOn(pool, (c) => c.query(`SELECT ${holds} FROM ${table} WHERE false${filter}`)).catch((error: Error) => {
+  const judged = `SELECT ${holds} FROM ${table} WHERE false${filter}`;
+  const fails = (error: Error): never => {
     throw new UserError(`--expect ${where ? 'or --where ' : ''}fails on ${table}: ${error.message}`);
-  });
+  };
+  // Parsed first without planning: planning folds an immutable function, an owner's too, with our rights.
+  await refuseOwnerCode(pool, table, [{ sql: judged, what: `--expect${where ? ' and --where' : ''}` }]).catch((error: Error) =>
+    error instanceof UserError || errorCode(error) === undefined ? Promise.reject(error) : fails(error),
+  );
+  // The server judges the expressions (and --where) before anything is read.
+  await asUserOn(pool, (c) => c.query(judged)).catch(fails);
   const cols = keys.columns.map(ident).join(', ');
   return (reader) =>
     expectationView(keys, request.expect!, {

@@ -10,6 +10,9 @@ import { asLockTimeout, dialect, errorCode, ident, inTransaction, parseTableName
 import { nextKey } from '../copy/copy.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { pgTableIdentity } from '../server/identity.js';
+import { dollarQuoted } from '../server/dollar-quote.js';
+import { functionOwnerVerdict, giveToOwner } from '../capture/owner-function.js';
+import { refuseOwnerCode } from '../server/owner-code.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
 export async function preparePgContract(pool: pg.Pool, request: ContractRequest): Promise<Contraction> {
@@ -25,6 +28,8 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
     summary.push(`to create it again: ${dropped.definition}`);
   }
   const backup = backupName && dropped.kind === 'column' ? columnBackup(pool, t, dropped.columns, backupName) : undefined;
+  // The backup's copy reads the key and the dropped columns with our rights: their types' code is the owner's.
+  if (backup) await refuseOwnerCode(pool, t.oid, [{ sql: backup.reads, what: "the backup's copy" }], { columns: backup.columns });
   if (backup) summary.push(`the dropped data is kept in ${backup.table} first`);
   if (backupName && dropped.kind === 'table') summary.push(`${schema}.${name} is renamed to ${schema}.${backupName} instead of dropped`);
   return {
@@ -32,7 +37,11 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
     summary,
     indexDefinition,
     backup,
-    checks: () => runChecks(contractChecks, { pool, t, dropped }),
+    checks: async () => [
+      ...(await runChecks(contractChecks, { pool, t, dropped })),
+      // The backup's capture function is given to the table's owner.
+      ...(backup ? [await functionOwnerVerdict(pool, Number(t.oid), `${schema}.${name}`)] : []),
+    ],
     keptIdentity:
       backupName && dropped.kind !== 'index'
         ? async () => {
@@ -61,6 +70,7 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
         await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
         await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
         await backup.dropCapture(client);
+        await backup.takeBackRights(client);
         await client.query(alter);
       }).catch((error) => {
         throw asLockTimeout(error, 'the DROP');
@@ -111,8 +121,13 @@ const CHUNK_LOCK_TIMEOUT = '2s';
 
 /** A column backup and the DROP that makes it final, for the table's `drop`. */
 interface PgColumnBackup extends ColumnBackup {
+  /** What a backup chunk reads, and the columns it reads. */
+  reads: string;
+  columns: string[];
   /** In the DROP's transaction, under its ACCESS EXCLUSIVE lock: the capture goes, then the columns. */
   dropCapture(client: Client): Promise<void>;
+  /** Then the table owner's rights on the backup, which only the capture needed: the backup is final. */
+  takeBackRights(client: Client): Promise<void>;
 }
 
 /**
@@ -120,7 +135,10 @@ interface PgColumnBackup extends ColumnBackup {
  * equal to the table by a capture trigger until the DROP, and filled chunk by chunk.
  * - The trigger (AFTER each row) writes the new row's values into the backup (and deletes the old
  *   key's row when the key moved, or the row was deleted), in the writer's transaction; SECURITY
- *   DEFINER, so writers need no rights on the backup.
+ *   DEFINER of the table's owner (`../capture/owner-function.ts`), so writers need no rights on
+ *   the backup, and the table's code it evaluates (the key's equality) runs with the owner's
+ *   rights; ENABLE ALWAYS, so writes of sessions with session_replication_role = replica (logical
+ *   subscribers, some loaders) reach the backup too.
  * - A chunk reads with FOR SHARE: it waits for a writer of its rows and reads their latest committed
  *   version (READ COMMITTED re-reads a row changed after its snapshot, and skips a deleted one), and
  *   overwrites what the trigger wrote for them. A writer that comes after waits for the chunk's
@@ -147,17 +165,19 @@ function columnBackup(pool: pg.Pool, t: TableInfo, columns: string[], backup: st
   // One contract per table at a time (the run claim): the table's oid names its capture.
   const fn = qualified(t.schema, `shadowcut_backup_capture_${t.oid}`);
   const trigger = ident('shadowcut_backup_capture');
-  // SECURITY DEFINER runs as the migrating role for whoever fires it: only this table's trigger may,
+  // SECURITY DEFINER runs as the table's owner for whoever fires it: only this table's trigger may,
   // or a role that can make a table and a trigger would write (or delete) backup rows of its choosing.
   // The no-op left by a removal needs no guard, and has no words a later contract's trigger check
   // could take for a column's name.
   const guard = `IF TG_RELID <> ${Number(t.oid)}::oid THEN RAISE EXCEPTION 'shadowcut: capture of %', ${Number(t.oid)}; END IF;`;
   const body = (sql: string) =>
-    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $shadowcut$
+    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${dollarQuoted(`
 BEGIN
 ${sql ? `${guard}\n${sql}` : ''}
 RETURN NULL;
-END $shadowcut$`;
+END `)}`;
+  // Exactly what the capture's body does on the backup: deletes by key and upserts (reading EXCLUDED needs SELECT).
+  const rights = [`SELECT (${list}), INSERT (${list}), UPDATE (${columns.map(ident).join(', ')}), DELETE ON ${target}`];
   const capture = body(
     `IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (${key.map((k) => `OLD.${ident(k)}`).join(', ')}, NULL) IS DISTINCT FROM (${key.map((k) => `NEW.${ident(k)}`).join(', ')}, NULL)) THEN DELETE FROM ${target} WHERE ${key.map((k) => `${ident(k)} = OLD.${ident(k)}`).join(' AND ')}; END IF;
 IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c) => `NEW.${ident(c)}`).join(', ')}) ON CONFLICT (${keyList}) DO UPDATE SET ${overwrite}; END IF;`,
@@ -181,10 +201,12 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
         await client.query(capture);
         // Functions are executable by PUBLIC when made, and CREATE TRIGGER needs only that right.
         await client.query(`REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`);
+        await giveToOwner(client, `${fn}()`, Number(t.oid), rights);
         // A capture an earlier run could not remove (its function made a no-op) is replaced; looked
         // for first, because DROP TRIGGER locks out readers too.
         if (await captureLeft(client)) await client.query(`DROP TRIGGER ${trigger} ON ${source}`);
         await client.query(`CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OR DELETE ON ${source} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+        await client.query(`ALTER TABLE ${source} ENABLE ALWAYS TRIGGER ${trigger}`);
       }).then(
         () => {
           made = true;
@@ -225,6 +247,15 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
       });
     },
     dropCapture,
+    reads: `SELECT ${list} FROM ${source}`,
+    columns: kept,
+    async takeBackRights(client) {
+      const { rows } = await client.query(
+        `SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = $1 AND relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+        [t.oid],
+      );
+      if (rows.length) await client.query(`REVOKE ALL ON ${target} FROM ${ident(String(rows[0].owner))}`);
+    },
   };
 }
 

@@ -6,19 +6,10 @@ import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Clien
 import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
 import { expectPartitionTree } from '../schema/partitions.js';
+import { copyInto } from '../schema/shadow.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
-
-/**
- * The copy's column mapping as an INSERT head: `from` is read as the original. OVERRIDING SYSTEM
- * VALUE: identity columns GENERATED ALWAYS take the original's values.
- */
-export function copyInto(target: string, d: Pick<PgDetail, 'columns'>, from: string): string {
-  const targets = d.columns.map((c) => ident(c.target)).join(', ');
-  const sources = d.columns.map((c) => c.source).join(', ');
-  return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
-}
 
 /** The key `rows` rows after `after` in `table` (qualified), as text; null when fewer remain. */
 export async function nextKey(db: pg.Pool | Client, table: string, keys: KeysetSql, after: Key | null, rows: number): Promise<Key | null> {

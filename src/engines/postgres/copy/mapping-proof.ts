@@ -5,7 +5,7 @@ import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/types.js';
 import { EXACT_TEXT } from './checksum.js';
 import { asUser, dialect, errorCode, ident, inRolledBackTransaction, isTransientPgError, qualified, type Client } from '../server/connect.js';
-import { copyInto } from './copy.js';
+import { copyInto } from '../schema/shadow.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';

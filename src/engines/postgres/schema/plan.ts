@@ -6,7 +6,8 @@ import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
 import { loosenedRules } from './loosened.js';
-import { buildShadow, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
+import { ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
+import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
@@ -49,6 +50,8 @@ export interface PgDetail {
   partitions?: Partition[];
   /** partitions.ts partitionTree when planned: a change stops the run. Absent for a plain table. */
   partitionTree?: string;
+  /** server/owner-code.ts: another role's code the run would evaluate with the migrating role's rights, as one line; absent when none. */
+  foreignCode?: string;
 }
 
 /** The shadow tree to build for a partitioned original, with each partition's twin named by `nameOf`; null for a plain table. */
@@ -71,6 +74,9 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
+  // The probe below runs the ALTER with our rights (a non-volatile DEFAULT it adds is evaluated
+  // even on an empty table): what it adds is first looked at as the owner made it.
+  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter });
   const layout = await rolledBack(pool, async (client) => {
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
@@ -78,7 +84,14 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const built = await buildShadow(client, t, request.alter, shadowName, false, tree);
     const added = await client.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [qualified(schema, shadowName)]);
     const loosened = await loosenedRules(client, qualified(schema, name), qualified(schema, shadowName), built.columns);
-    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened };
+    // On the probe: the shadow's code is the ALTER's, and the copy's statement names its USING and casts.
+    const foreignCode = await ownerCodeRefusal(
+      client,
+      t.oid,
+      [qualified(schema, name), qualified(schema, shadowName)],
+      [{ sql: copyInto(qualified(schema, shadowName), built, qualified(schema, name)), what: "the copy (the ALTER's USING and conversions)" }],
+    );
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   const fks = await pool.query(`SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
@@ -111,6 +124,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
     triggers: triggers.rows.map((r) => String(r.tgname)),
     loosened: layout.loosened,
+    ...(layout.foreignCode ? { foreignCode: layout.foreignCode } : {}),
     ...partitioned,
   };
   return {

@@ -28,6 +28,16 @@ export interface ColumnMap {
   back?: string;
 }
 
+/**
+ * The copy's column mapping as an INSERT head: `from` is read as the original. OVERRIDING SYSTEM
+ * VALUE: identity columns GENERATED ALWAYS take the original's values.
+ */
+export function copyInto(target: string, d: { columns: ColumnMap[] }, from: string): string {
+  const targets = d.columns.map((c) => ident(c.target)).join(', ');
+  const sources = d.columns.map((c) => c.source).join(', ');
+  return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
+}
+
 /** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
 export interface ShadowIndex {
   shadow: string;

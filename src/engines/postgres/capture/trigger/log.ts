@@ -6,6 +6,8 @@ import type { Key, Session } from '../../../../core/primitives.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
+import { dollarQuoted } from '../../server/dollar-quote.js';
+import { givenOwnerSql, giveToOwner } from '../owner-function.js';
 
 /** What each capture trigger (helperNames' `captureTriggers`, in that order) fires on: row triggers, and TRUNCATE per statement. */
 const EVENTS = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'] as const;
@@ -25,14 +27,17 @@ export interface CaptureNames {
 /**
  * PostgreSQL's side of trigger capture (README.md here): `<table>__log`, one row per row change
  * with the old key (`o_*`) and, when an UPDATE moved it, the new key (`n_*`), filled by a
- * SECURITY DEFINER function of the migrating role that the triggers call. A revert window's
- * capture is the same with other names (helperNames' `reverseCapture`), on the new table.
+ * SECURITY DEFINER function of the table's owner (`../owner-function.ts`) that the triggers call.
+ * A revert window's capture is the same with other names (helperNames' `reverseCapture`), on the
+ * new table.
  */
 export class PgTriggerLog implements TriggerLog {
   readonly name: string;
   private readonly table: string;
   private readonly log: string;
   private readonly fn: string;
+  /** The table whose owner the function is given to, as text for to_regclass. */
+  private readonly ownerTable: string;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -42,8 +47,14 @@ export class PgTriggerLog implements TriggerLog {
     /** Its key columns, in key order (PgDetail.originalKey); unused by uninstall. */
     private readonly key: string[],
     private readonly names: CaptureNames = helperNames(schema, tableName),
+    /**
+     * The table whose owner owns the function: the table itself, or for a revert window's capture
+     * on the shadow, the original, whose owner the new table takes at the swap.
+     */
+    ownerTable: string = tableName,
   ) {
     this.table = qualified(schema, tableName);
+    this.ownerTable = qualified(schema, ownerTable);
     this.log = qualified(schema, this.names.log);
     this.fn = qualified(schema, this.names.captureFunction);
     this.name = `${schema}.${this.names.log}`;
@@ -72,6 +83,10 @@ export class PgTriggerLog implements TriggerLog {
       );
       // Functions are executable by PUBLIC when made; the triggers need no grant (EXECUTE is checked when one is created).
       await client.query(`REVOKE ALL ON FUNCTION ${this.fn}() FROM PUBLIC`);
+      // The identity column needs no right on its sequence: INSERT on the columns the body names is all.
+      const written = ['truncated', ...types.flatMap((_, i) => [`o_${i + 1}`, `n_${i + 1}`])];
+      const ownerOid = Number((await client.query('SELECT $1::regclass::oid AS oid', [this.ownerTable])).rows[0].oid);
+      await giveToOwner(client, `${this.fn}()`, ownerOid, [`INSERT (${written.join(', ')}) ON ${this.log}`]);
       for (const [i, name] of this.names.captureTriggers.entries()) {
         const each = EVENTS[i] === 'TRUNCATE' ? 'STATEMENT' : 'ROW';
         // Row triggers of a partitioned table are cloned onto its partitions; a TRUNCATE of one
@@ -114,7 +129,16 @@ export class PgTriggerLog implements TriggerLog {
     for (const p of await this.partitions(db)) expected.push(...this.names.captureTriggers.map((name) => ({ name, table: p.name })));
     return expected.flatMap(({ name, table }) => {
       const t = triggers.find((x) => x.name === name && x.table === table);
-      const why = !t ? 'is missing' : !t.ours ? `does not call shadowcut's function ${this.fn}` : t.enabled !== 'A' ? 'is not enabled always' : null;
+      // The owner may make the function SECURITY INVOKER (they own it): writers would then run its body with their own rights.
+      const why = !t
+        ? 'is missing'
+        : !t.ours
+          ? `does not call shadowcut's function ${this.fn}`
+          : !t.definer
+            ? `calls ${this.fn}, which is no longer SECURITY DEFINER`
+            : t.enabled !== 'A'
+              ? 'is not enabled always'
+              : null;
       return why ? [{ name, table: `${this.schema}.${table}`, why }] : [];
     });
   }
@@ -213,9 +237,9 @@ export class PgTriggerLog implements TriggerLog {
     }
     await helperTransaction(this.pool, async (client) => {
       const { rows } = await client.query(
-        `SELECT p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS ours
+        `SELECT ${givenOwnerSql('p.proowner', '$3')} AS ours
            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0`,
-        [this.schema, this.names.captureFunction],
+        [this.schema, this.names.captureFunction, this.ownerTable],
       );
       if (rows.length > 0 && isTrue(rows[0].ours)) await client.query(`DROP FUNCTION ${this.fn}()`);
     });
@@ -257,17 +281,24 @@ export class PgTriggerLog implements TriggerLog {
    * The capture triggers (by name) on the table and its partitions, the clones of its row triggers
    * included (`clone`), each with its table's name and whether it calls shadowcut's own function.
    */
-  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; enabled: string; clone: boolean }[]> {
+  async ourTriggers(db: pg.Pool | Client): Promise<{ name: string; table: string; ours: boolean; definer: boolean; enabled: string; clone: boolean }[]> {
     const { rows } = await db.query(
       `SELECT t.tgname AS name, c.relname AS table, t.tgenabled AS enabled, t.tgparentid <> 0 AS clone,
-              (p.proname = $3 AND p.pronamespace = c.relnamespace AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS ours
+              (p.proname = $3 AND p.pronamespace = c.relnamespace AND ${givenOwnerSql('p.proowner', '$6')}) AS ours, p.prosecdef AS definer
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
         WHERE n.nspname = $1 AND t.tgname = ANY ($4::text[])
           AND (c.relname = $2 OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($5))))
         ORDER BY c.relname <> $2, c.relname, t.tgname`,
-      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table],
+      [this.schema, this.tableName, this.names.captureFunction, this.names.captureTriggers, this.table, this.ownerTable],
     );
-    return rows.map((r) => ({ name: String(r.name), table: String(r.table), ours: isTrue(r.ours), enabled: String(r.enabled), clone: isTrue(r.clone) }));
+    return rows.map((r) => ({
+      name: String(r.name),
+      table: String(r.table),
+      ours: isTrue(r.ours),
+      definer: isTrue(r.definer),
+      enabled: String(r.enabled),
+      clone: isTrue(r.clone),
+    }));
   }
 
   /**
@@ -291,20 +322,25 @@ export class PgTriggerLog implements TriggerLog {
     return rows.map((r) => String(r.type));
   }
 
-  /** CREATE OR REPLACE would run another role's function body under our name: refuse one we did not make. */
+  /**
+   * CREATE OR REPLACE keeps the owner: refuse a function of that name owned by anyone but the
+   * roles shadowcut gives it to (the table's owner, or the migrating role).
+   */
   private async refuseForeignFunction(client: Client): Promise<void> {
     const { rows } = await client.query(
-      `SELECT pg_get_userbyid(p.proowner) AS owner, p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS ours
+      `SELECT pg_get_userbyid(p.proowner) AS owner, ${givenOwnerSql('p.proowner', '$3')} AS ours
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2`,
-      [this.schema, this.names.captureFunction],
+      [this.schema, this.names.captureFunction, this.ownerTable],
     );
     const foreign = rows.find((r) => !isTrue(r.ours));
     if (foreign)
-      throw new HelperRefusedError(`function ${this.schema}.${this.names.captureFunction}`, [`is owned by ${foreign.owner}, not by the migrating role`]);
+      throw new HelperRefusedError(`function ${this.schema}.${this.names.captureFunction}`, [
+        `is owned by ${foreign.owner}, neither the migrating role nor the table's owner`,
+      ]);
   }
 
   /**
-   * SECURITY DEFINER: writers of the table need no rights on the log. The guard keeps it to this
+   * SECURITY DEFINER (of the table's owner): writers of the table need no rights on the log. The guard keeps it to this
    * table's triggers (and its partitions', a partition attached since included, so that the
    * application's writes to it do not fail before the run stops on the changed tree), or a role able to make a table and a trigger could write log entries of its
    * choosing as the migrating role. Keys are compared as text, as the stream's keys are: two keys
@@ -314,7 +350,7 @@ export class PgTriggerLog implements TriggerLog {
     const cols = (prefix: string) => this.key.map((_, i) => `${prefix}_${i + 1}`).join(', ');
     const vals = (row: string) => this.key.map((k) => `${row}.${ident(k)}`).join(', ');
     const asText = (row: string) => `ROW(${this.key.map((k) => `${row}.${ident(k)}::text`).join(', ')}, NULL)`;
-    return `CREATE OR REPLACE FUNCTION ${this.fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $shadowcut$
+    const body = `
 BEGIN
 IF TG_RELID <> ALL ('{${[oid, ...partitions].join(',')}}'::oid[])
    AND NOT EXISTS (SELECT 1 FROM pg_partition_ancestors(TG_RELID) a WHERE a.relid = ${oid}::oid) THEN
@@ -330,6 +366,7 @@ ELSE
   INSERT INTO ${this.log} (${cols('o')}, ${cols('n')}) VALUES (${vals('OLD')}, ${vals('NEW')});
 END IF;
 RETURN NULL;
-END $shadowcut$`;
+END `;
+    return `CREATE OR REPLACE FUNCTION ${this.fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS ${dollarQuoted(body)}`;
   }
 }

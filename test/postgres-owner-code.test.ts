@@ -1,0 +1,372 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './support/mysql.js';
+import { postgresDatabase } from './support/pg.js';
+import { migrateOn, useDatabase } from './support/fixture.js';
+import { background, runState, waitFor } from './support/run.js';
+
+/**
+ * DESIGN.md invariant 16: code that the table's owner (a role other than a superuser or the
+ * migrating role) can define never runs with the migrating superuser's rights. The owner, oc_app,
+ * owns the table, an enum type in it and a cast of that type whose function makes oc_app
+ * superuser whenever a superuser calls it.
+ */
+describe('PostgreSQL: code the table owner wrote', () => {
+  const db = useDatabase(postgresDatabase, 'oc_t', 'oc_t_bak', 'oc_x', 'oc_cb', 'oc_cb_bak', 'oc_dq', 'oc$shadowcut$q');
+  const superuser = async () => String((await db.query(`SELECT rolsuper FROM pg_roles WHERE rolname = 'oc_app'`))[0][0]);
+  const asApp = async (sql: string) => {
+    const s = await db.session();
+    try {
+      await s.query('SET ROLE oc_app');
+      await s.query(sql);
+    } finally {
+      await s.query('RESET ROLE');
+      s.release();
+    }
+  };
+  /** The cast every `::text` of an oc_color takes, which escalates its caller's owner when the caller is a superuser. */
+  const escalatingCast = () =>
+    asApp(
+      `CREATE FUNCTION public.oc_color_text(oc_color) RETURNS text LANGUAGE plpgsql AS $$
+         BEGIN
+           IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE oc_app SUPERUSER'; END IF;
+           RETURN format('%s', $1);
+         END $$;
+       CREATE CAST (oc_color AS text) WITH FUNCTION public.oc_color_text(oc_color)`,
+    );
+  const ran = (r: { code: number | null; stderr: string }, what: string) => {
+    expect(r.stderr, what).not.toMatch(/^shadowcut: |internal error/m);
+    expect(r.code, what).toBe(0);
+  };
+  /** oc_app's table: an oc_color key and a few rows. */
+  const appTable = async (t: string, extra = '') => {
+    await db.drop(t);
+    await db.query(`CREATE TABLE ${t} (c oc_color PRIMARY KEY, v int NOT NULL${extra})`);
+    await db.query(`INSERT INTO ${t} (c, v) SELECT c, 1 FROM unnest(enum_range(NULL::oc_color)) c`);
+    await db.query(`ALTER TABLE ${t} OWNER TO oc_app`);
+  };
+
+  beforeAll(async () => {
+    await db.query('DROP TABLE IF EXISTS oc_t, oc_t__new, oc_t__old, oc_t__log CASCADE');
+    await db.query('DROP OWNED BY oc_app').catch(() => {});
+    await db.query('DROP ROLE IF EXISTS oc_app');
+    await db.query('CREATE ROLE oc_app LOGIN NOSUPERUSER');
+    await db.query('GRANT CREATE ON SCHEMA public TO oc_app');
+    await asApp(`CREATE TYPE public.oc_color AS ENUM ('red', 'green', 'blue')`);
+  });
+  beforeEach(async () => {
+    await db.query('ALTER ROLE oc_app NOSUPERUSER');
+    await db.query('DROP CAST IF EXISTS (oc_color AS text)');
+    await db.query('DROP FUNCTION IF EXISTS public.oc_color_text(oc_color)');
+  });
+  afterAll(async () => {
+    await db.query('DROP OWNED BY oc_app CASCADE');
+    await db.query('DROP ROLE oc_app');
+  });
+
+  it("trigger capture: the owner's write during a postponed cut-over runs shadowcut's capture function with the owner's rights only", async () => {
+    await appTable('oc_t');
+    const alter = 'ADD COLUMN note text';
+    const state = runState('oc_t', alter, 'postgres');
+    const run = background(migrateOn(db, 'oc_t', alter, { state, postponeCutover: true }, { request: { capture: 'trigger' } }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // Made after the preflight: only who the capture function runs as stands between it and the cast.
+    await escalatingCast();
+    await asApp('UPDATE public.oc_t SET v = v + 1');
+    expect(await superuser()).toBe('f');
+    // The run still recognises its capture (now the owner's) and cuts over with the owner's write.
+    await db.query('DROP CAST (oc_color AS text)');
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null);
+    expect(run.error).toBeUndefined();
+    expect(await db.query('SELECT c::text, v, note FROM oc_t ORDER BY c')).toEqual([
+      ['blue', '2', null],
+      ['green', '2', null],
+      ['red', '2', null],
+    ]);
+    expect(await superuser()).toBe('f');
+  });
+
+  /** An immutable function of oc_app's (index expressions need one) that makes oc_app superuser when a superuser calls it. */
+  const escalatingFunction = () =>
+    asApp(
+      `CREATE FUNCTION public.oc_escalate() RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN
+           IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE oc_app SUPERUSER'; END IF;
+         END $$;
+       CREATE FUNCTION public.oc_f(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM public.oc_escalate(); RETURN $1; END $$`,
+    );
+  const refusedWith = (r: { code: number | null; stderr: string }, line: string) => {
+    expect(r.code).not.toBe(0);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('shadowcut: ')),
+    ).toEqual([`shadowcut: ${line}`]);
+  };
+  /** Nothing of a run on `t`: no shadow, helper tables, slot, publication, functions or triggers. */
+  const nothingMade = async (t: string) => {
+    expect(await db.helpers(t)).toEqual([]);
+    expect(await db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [t])).toEqual([]);
+    expect(await db.query(`SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut%'`)).toEqual([]);
+  };
+
+  it('the stream path: a cast the checksums and the mapping proof would call is refused in one line, and nothing is made', async () => {
+    await appTable('oc_t');
+    await escalatingCast();
+    const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_t', '--alter', 'ADD COLUMN note text', '--capture', 'stream', '--force-copy', '--execute']);
+    refusedWith(
+      r,
+      "table public.oc_t: function public.oc_color_text(public.oc_color) (cast public.oc_color -> text), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner",
+    );
+    await nothingMade('oc_t');
+    expect(await superuser()).toBe('f');
+  });
+
+  it.each([
+    ['a DEFAULT', ', w int DEFAULT public.oc_f(0)', 'DEFAULT of column w'],
+    ['an index expression', '', 'index oc_x_idx', 'CREATE INDEX oc_x_idx ON oc_x ((public.oc_f(v)))'],
+    ['a CHECK', ', CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0)', 'constraint oc_x_positive'],
+  ])("%s calling the owner's function is refused", async (_, extra, why, after?: string) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query(`CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL${extra})`);
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      if (after) await db.query(after);
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await db.query('ALTER ROLE oc_app NOSUPERUSER');
+      const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_x', '--alter', 'ADD COLUMN note text', '--force-copy', '--execute']);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      await nothingMade('oc_x');
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it.each([
+    ['a CHECK the ALTER adds, in place', ['ADD CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0)'], 'constraint oc_x_positive'],
+    [
+      "a DEFAULT the ALTER adds, on the copy path (the plan's probe would evaluate it)",
+      ['ADD COLUMN w int DEFAULT public.oc_f(1)', '--force-copy'],
+      'DEFAULT of column w',
+    ],
+  ])("%s: the owner's function is refused before anything runs it", async (_, [alter, ...flags], why) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL)');
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_x', '--alter', alter, ...flags, '--execute']);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      expect(await superuser()).toBe('f');
+      await nothingMade('oc_x');
+      expect(await db.query(`SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'oc_x'::regclass AND contype = 'c'`)).toEqual([['0']]);
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it.each([
+    ['migrate in place', ['migrate', '--alter', 'ADD COLUMN note text', '--execute'], 'constraint oc_x_positive'],
+    ['backfill', ['backfill', '--set', 'v = v + 1', '--execute'], 'constraint oc_x_positive'],
+    ['verify --expect', ['verify', '--expect', 'public.oc_f(v) = v'], '--expect'],
+  ])("%s refuses before it evaluates the owner's function", async (_, [command, ...args], why) => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL, CONSTRAINT oc_x_positive CHECK (public.oc_f(v) > 0))');
+      await db.query('INSERT INTO oc_x (id, v) SELECT g, g FROM generate_series(1, 10) g');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await db.query('ALTER ROLE oc_app NOSUPERUSER');
+      const r = db.cli([command, '--url', '$URL', '--table', 'oc_x', ...args]);
+      refusedWith(
+        r,
+        `table public.oc_x: function public.oc_f(integer) (${why}), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner`,
+      );
+      await nothingMade('oc_x');
+      expect(await db.query('SELECT sum(v)::text FROM oc_x')).toEqual([['55']]);
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it("contract --backup-to refuses a dropped column whose type's cast is the owner's", async () => {
+    await db.drop('oc_t_bak');
+    await appTable('oc_t', ', shade oc_color');
+    await escalatingCast();
+    const r = db.cli(['contract', '--url', '$URL', '--table', 'oc_t', '--drop-column', 'shade', '--backup-to', 'oc_t_bak', '--execute']);
+    refusedWith(
+      r,
+      "table public.oc_t: function public.oc_color_text(public.oc_color) (cast public.oc_color -> text), owned by role oc_app, would run with the rights of postgres; run shadowcut as oc_app, the table's owner",
+    );
+    expect(
+      await db.query(`SELECT to_regclass('oc_t_bak')::text, count(*)::text FROM pg_attribute WHERE attrelid = 'oc_t'::regclass AND attname = 'shade'`),
+    ).toEqual([[null, '1']]);
+    expect(await superuser()).toBe('f');
+  });
+
+  it('the owner migrating its own table runs, its code with its own rights', async () => {
+    // A schema of its own: the helper tables (shadowcut_history) must be the migrating role's.
+    await db.query('DROP SCHEMA IF EXISTS oc_own CASCADE');
+    await db.query('CREATE SCHEMA oc_own AUTHORIZATION oc_app');
+    try {
+      await appTable('oc_own.oc_t', ', w int DEFAULT 0');
+      await escalatingCast();
+      const url = new URL(db.url);
+      url.username = 'oc_app';
+      const args = [
+        'migrate',
+        '--url',
+        '$URL',
+        '--table',
+        'oc_own.oc_t',
+        '--alter',
+        'ALTER COLUMN w TYPE bigint',
+        '--capture',
+        'trigger',
+        '--force-copy',
+        '--execute',
+      ];
+      ran(runCli(args, url.toString()), 'migrate as the owner');
+      expect(await superuser()).toBe('f');
+      // The test's own ::text would call the cast as a superuser.
+      await db.query('DROP CAST (oc_color AS text)');
+      expect(await db.query(`SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'oc_own.oc_t'::regclass AND attname = 'w'`)).toEqual([
+        ['bigint'],
+      ]);
+      expect(await db.query('SELECT c::text, w::text FROM oc_own.oc_t ORDER BY 1')).toEqual([
+        ['blue', '0'],
+        ['green', '0'],
+        ['red', '0'],
+      ]);
+      expect(await superuser()).toBe('f');
+    } finally {
+      await db.query('DROP SCHEMA oc_own CASCADE');
+    }
+  });
+
+  it("a superuser's function in a DEFAULT is no reason to refuse", async () => {
+    await db.query('CREATE OR REPLACE FUNCTION public.oc_su_f(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$');
+    try {
+      await appTable('oc_t', ', w int DEFAULT public.oc_su_f(7)');
+      ran(db.cli(['migrate', '--url', '$URL', '--table', 'oc_t', '--alter', 'ALTER COLUMN w TYPE bigint', '--force-copy', '--execute']), 'migrate');
+      expect(await db.query(`SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'oc_t'::regclass`)).toEqual([['oc_su_f(7)']]);
+    } finally {
+      await db.drop('oc_t');
+      await db.query('DROP FUNCTION public.oc_su_f(int)');
+    }
+  });
+
+  it('trigger capture: a capture function its owner made SECURITY INVOKER is no longer ours, and the cut-over stops', async () => {
+    await appTable('oc_t');
+    const alter = 'ADD COLUMN note text';
+    const state = runState('oc_t', alter, 'postgres');
+    const run = background(migrateOn(db, 'oc_t', alter, { state, postponeCutover: true }, { request: { capture: 'trigger' } }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    const [[fn]] = await db.query(
+      `SELECT p.oid::regprocedure::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'oc_t'::regclass LIMIT 1`,
+    );
+    // Its owner may (they own it); as INVOKER a replaced body would run with each writer's rights.
+    await asApp(`ALTER FUNCTION ${String(fn)} SECURITY INVOKER`);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null);
+    expect(String(run.error)).toMatch(
+      /the capture trigger\(s\) oc_t__ti, oc_t__tu, oc_t__td, oc_t__tt on public\.oc_t were dropped or disabled during the migration/,
+    );
+    expect(await db.query(`SELECT count(*)::text FROM pg_attribute WHERE attrelid = 'oc_t'::regclass AND attname = 'note'`)).toEqual([['0']]);
+  });
+
+  it("contract's backup capture is ENABLE ALWAYS: a write from a session_replication_role = replica session reaches the backup", async () => {
+    await db.drop('oc_cb', 'oc_cb_bak');
+    await db.query('CREATE TABLE oc_cb (id int PRIMARY KEY, note text)');
+    await db.query(`INSERT INTO oc_cb SELECT g, 'real' || g FROM generate_series(1, 6) g`);
+    // The owner's: the capture, theirs too, needs its rights on the backup.
+    await db.query('ALTER TABLE oc_cb OWNER TO oc_app');
+    const holder = await db.session();
+    let run: Promise<{ code: number | null; stderr: string }> | undefined;
+    try {
+      // A held row keeps the backup's later chunks retrying while row 1 is already backed up.
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM oc_cb WHERE id = 5 FOR UPDATE');
+      run = db.cliAsync([
+        'contract',
+        '--url',
+        '$URL',
+        '--table',
+        'oc_cb',
+        '--drop-column',
+        'note',
+        '--backup-to',
+        'oc_cb_bak',
+        '--execute',
+        '--chunk-rows',
+        '2',
+      ]);
+      await waitFor('row 1 in the backup', async () => (await db.query(`SELECT 1 FROM pg_class WHERE relname = 'oc_cb_bak'`)).length > 0, null);
+      await waitFor('row 1 in the backup', async () => (await db.query('SELECT 1 FROM oc_cb_bak WHERE id = 1')).length > 0, null);
+      const replica = await db.session();
+      try {
+        await replica.query('SET session_replication_role = replica');
+        await replica.query(`UPDATE oc_cb SET note = 'from a replica session' WHERE id = 1`);
+      } finally {
+        await replica.query('RESET session_replication_role');
+        replica.release();
+      }
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.query('SELECT id::text, note FROM oc_cb_bak ORDER BY id')).toEqual([
+      ['1', 'from a replica session'],
+      ...[2, 3, 4, 5, 6].map((g) => [String(g), `real${g}`]),
+    ]);
+    // The capture's rights on the backup went with it: the backup is final.
+    expect(
+      await db.query(
+        `SELECT has_any_column_privilege('oc_app', 'oc_cb_bak', 'SELECT, INSERT, UPDATE') OR has_table_privilege('oc_app', 'oc_cb_bak', 'DELETE')`,
+      ),
+    ).toEqual([['f']]);
+  }, 60_000);
+
+  it('a table and a key column named with $shadowcut$ do not break the capture functions', async () => {
+    const t = 'oc$shadowcut$q';
+    await db.drop(t, `${t}_bak`);
+    await db.query(`CREATE TABLE "${t}" ("k$shadowcut$" int PRIMARY KEY, "n$shadowcut$" text, v int)`);
+    await db.query(`INSERT INTO "${t}" SELECT g, 'n' || g, g FROM generate_series(1, 10) g`);
+    const migrated = db.cli([
+      'migrate',
+      '--url',
+      '$URL',
+      '--table',
+      `"${t}"`,
+      '--alter',
+      'ADD COLUMN w int',
+      '--capture',
+      'trigger',
+      '--force-copy',
+      '--execute',
+    ]);
+    ran(migrated, 'migrate');
+    const contracted = db.cli(['contract', '--url', '$URL', '--table', `"${t}"`, '--drop-column', 'n$shadowcut$', '--backup-to', `"${t}_bak"`, '--execute']);
+    ran(contracted, 'contract');
+    expect(await db.query(`SELECT count(*)::text, sum("k$shadowcut$")::text FROM "${t}_bak" WHERE "n$shadowcut$" = 'n' || "k$shadowcut$"`)).toEqual([
+      ['10', '55'],
+    ]);
+    await db.query(`DROP TABLE IF EXISTS "${t}_bak", "${t}__old"`);
+  });
+});
