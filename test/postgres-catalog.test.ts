@@ -1,0 +1,74 @@
+// DESIGN invariant 17 on PostgreSQL: the database after shadowcut is the one the native ALTER makes.
+// Each case sets up the same schema in two databases, gives the twin the server's own ALTER and the
+// other shadowcut's migrate, and asks the catalog oracle (pg_dump --schema-only of both, normalised
+// only for the documented leftovers) for the difference. Issue 32, part 2.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { MigrateOptions } from '../src/core/migrate/runner.js';
+import { pgPool } from './support/pg.js';
+import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
+
+let twins: CatalogTwins | null = null;
+
+beforeAll(async () => {
+  // Roles are the cluster's, not a database's: made once, for the grants and policies below.
+  const db = pgPool();
+  try {
+    await db.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sc_cat_reader') THEN CREATE ROLE sc_cat_reader; END IF; END $$`);
+  } finally {
+    await db.end();
+  }
+});
+
+afterEach(async () => {
+  await twins?.close();
+  twins = null;
+});
+
+const TABLE = `CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, w text, CONSTRAINT t_v_positive CHECK (v >= 0));
+               CREATE INDEX t_v ON t (v);
+               INSERT INTO t SELECT g, g % 50, 'w' || g FROM generate_series(1, 500) g;`;
+
+/**
+ * The two ways shadowcut takes: the copy (forced) with a clause that rewrites natively, and the
+ * default path with a clause it makes in place (the native ALTER itself). Only the copy keeps `__old`.
+ */
+const paths: { path: string; alter: string; options: Partial<MigrateOptions>; kept: (t: string[]) => string[] }[] = [
+  { path: 'copy', alter: 'ALTER COLUMN v TYPE bigint, ADD COLUMN z int', options: { forceCopy: true }, kept: (t) => t.map((n) => `${n}__old`) },
+  { path: 'default', alter: 'ADD COLUMN z int', options: { forceCopy: false }, kept: () => [] },
+];
+
+async function expectSameAsNative(name: string, setup: string, table = 't', tree: string[] = [table]): Promise<void> {
+  for (const { path, alter, options, kept } of paths) {
+    twins = await catalogTwins(`${name}_${path}`);
+    await twins.setup(setup);
+    await twins.alterTwin(table, alter);
+    await twins.migrate(table, alter, options);
+    expect({ path, difference: await twins.difference(kept(tree)) }).toEqual({ path, difference: [] });
+    await twins.close();
+    twins = null;
+  }
+}
+
+describe('the database after shadowcut is the one the native ALTER makes', () => {
+  it('the oracle sees a difference when there is one', async () => {
+    twins = await catalogTwins('sanity');
+    await twins.setup(TABLE);
+    await twins.alterTwin('t', 'ADD COLUMN z int');
+    expect(await twins.difference()).toEqual([
+      expect.stringMatching(/^shadowcut: Name: t; Type: TABLE/),
+      expect.stringMatching(/^native: Name: t; Type: TABLE[^]*z integer/),
+    ]);
+  });
+
+  it('keeps replica identity (FULL, USING INDEX)', async () => {
+    await expectSameAsNative('ident_full', `${TABLE} ALTER TABLE t REPLICA IDENTITY FULL;`);
+    await expectSameAsNative('ident_index', `${TABLE} CREATE UNIQUE INDEX t_id_v ON t (id, v); ALTER TABLE t REPLICA IDENTITY USING INDEX t_id_v;`);
+  });
+
+  it('refuses REPLICA IDENTITY NOTHING on the copy: its updates could not be followed', async () => {
+    twins = await catalogTwins('ident_nothing');
+    await twins.setup(`${TABLE} ALTER TABLE t REPLICA IDENTITY NOTHING;`);
+    await expect(twins.migrate('t', 'ALTER COLUMN v TYPE bigint')).rejects.toThrow(/public\.t has REPLICA IDENTITY NOTHING, so its updates cannot be followed/);
+    expect(await twins.difference()).toEqual([]);
+  });
+});
