@@ -60,6 +60,21 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     ]);
   });
 
+  it('keeps per-column statistics targets, options, storage and compression', async () => {
+    await expectSameAsNative(
+      'columns',
+      `${TABLE} ALTER TABLE t ALTER COLUMN v SET STATISTICS 500, ALTER COLUMN v SET (n_distinct = 50, n_distinct_inherited = 10),
+                            ALTER COLUMN w SET STORAGE EXTERNAL, ALTER COLUMN w SET COMPRESSION lz4;`,
+    );
+  });
+
+  it("keeps the table's and its TOAST table's storage options", async () => {
+    await expectSameAsNative(
+      'reloptions',
+      `${TABLE} ALTER TABLE t SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, toast.autovacuum_enabled = false, toast.vacuum_truncate = false);`,
+    );
+  });
+
   it('keeps replica identity (FULL, USING INDEX)', async () => {
     await expectSameAsNative('ident_full', `${TABLE} ALTER TABLE t REPLICA IDENTITY FULL;`);
     await expectSameAsNative('ident_index', `${TABLE} CREATE UNIQUE INDEX t_id_v ON t (id, v); ALTER TABLE t REPLICA IDENTITY USING INDEX t_id_v;`);

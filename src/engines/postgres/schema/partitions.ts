@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { helperNames, qualified, type Client } from '../server/connect.js';
+import { RELOPTIONS } from './inspect.js';
 
 /**
  * One partition of a declaratively partitioned table, at any depth, with what the shadow's twin is
@@ -32,7 +33,7 @@ export async function partitionKey(db: pg.Pool | Client, oid: string): Promise<s
 export async function readPartitions(db: pg.Pool | Client, schema: string, rootOid: string): Promise<Partition[]> {
   const { rows } = await db.query(
     `SELECT c.oid, c.relname, c.relkind, p.relname AS parent, n.nspname, pg_get_expr(c.relpartbound, c.oid) AS bound,
-            pg_get_partkeydef(c.oid) AS partition_by, array_to_string(c.reloptions, ', ') AS reloptions, t.level
+            pg_get_partkeydef(c.oid) AS partition_by, ${RELOPTIONS} AS reloptions, t.level
        FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_class p ON p.oid = t.parentrelid
       WHERE t.level > 0 ORDER BY t.level, c.relname`,

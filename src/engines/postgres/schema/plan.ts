@@ -33,6 +33,8 @@ export interface PgDetail {
    * the original's goes `aside` to that name when given (a revert: the name it had as the shadow's).
    */
   indexRenames: { original: string; shadow: string; aside?: string }[];
+  /** Statistics objects, swapped at cut-over as the indexes are (`aside` likewise). Absent in older plans. */
+  statistics?: { original: string; shadow: string; aside?: string }[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
@@ -106,6 +108,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // deferring it holds up no one, so `auto` means on.
     deferIndexes: request.deferIndexes !== 'off',
     indexRenames: layout.indexRenames,
+    statistics: layout.statistics,
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
