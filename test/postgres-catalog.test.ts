@@ -60,6 +60,10 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     ]);
   });
 
+  it('keeps CLUSTER ON', async () => {
+    await expectSameAsNative('cluster', `${TABLE} ALTER TABLE t CLUSTER ON t_v;`);
+  });
+
   it('keeps per-column statistics targets, options, storage and compression', async () => {
     await expectSameAsNative(
       'columns',
@@ -85,5 +89,25 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     await twins.setup(`${TABLE} ALTER TABLE t REPLICA IDENTITY NOTHING;`);
     await expect(twins.migrate('t', 'ALTER COLUMN v TYPE bigint')).rejects.toThrow(/public\.t has REPLICA IDENTITY NOTHING, so its updates cannot be followed/);
     expect(await twins.difference()).toEqual([]);
+  });
+
+  it('keeps comments on columns, constraints, indexes and foreign keys', async () => {
+    await expectSameAsNative(
+      'comments',
+      `${TABLE} CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (1);
+       ALTER TABLE t ADD COLUMN p int REFERENCES parent; CREATE TABLE child (id int PRIMARY KEY, tid int REFERENCES t);
+       COMMENT ON TABLE t IS 'the table'; COMMENT ON COLUMN t.w IS 'a column';
+       COMMENT ON CONSTRAINT t_v_positive ON t IS 'a check'; COMMENT ON CONSTRAINT t_pkey ON t IS 'the key';
+       COMMENT ON INDEX t_v IS 'an index'; COMMENT ON INDEX t_pkey IS 'the key''s index';
+       COMMENT ON CONSTRAINT t_p_fkey ON t IS 'out'; COMMENT ON CONSTRAINT child_tid_fkey ON child IS 'in';`,
+    );
+  });
+
+  it('keeps statistics objects: names, targets and comments', async () => {
+    await expectSameAsNative(
+      'statistics',
+      `${TABLE} CREATE STATISTICS t_vw (dependencies, ndistinct) ON v, w FROM t; ALTER STATISTICS t_vw SET STATISTICS 300;
+       COMMENT ON STATISTICS t_vw IS 'v and w'; CREATE STATISTICS t_expr ON (v + 1), w FROM t;`,
+    );
   });
 });

@@ -55,9 +55,12 @@ export async function cutover(
     const partitions = d.partitions ?? [];
     const carried = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
     const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
-    for (const p of partitions)
-      carried.statements.push(...(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false)).statements);
+    const perPartition = [];
+    for (const p of partitions) perPartition.push(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false));
+    for (const c of perPartition) carried.statements.push(...c.statements);
+    const withIndexes = await boundToIndexes(client, d, indexRenames);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
+    await swapStatistics(client, d);
     // The whole old tree steps aside before any of the new one takes its names.
     await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
     for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.name)} RENAME TO ${ident(p.old)}`);
@@ -71,12 +74,13 @@ export async function cutover(
     for (const index of indexRenames) {
       await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
     }
-    for (const statement of carried.statements) await client.query(statement);
+    for (const statement of [...carried.statements, ...withIndexes]) await client.query(statement);
     // Validated after the commit (in cleanup), without holding the lock.
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
+      if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
     }
-    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS '${asideComment.replace(/'/g, "''")}'`);
+    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS ${literal(asideComment)}`);
     committing = true;
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };
@@ -150,7 +154,10 @@ interface ForeignKey {
   name: string;
   def: string;
   validated: boolean;
+  comment: string | null;
 }
+
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 /**
  * Read under the lock, before the rename, with `search_path` set to pg_catalog so every name in the
@@ -171,11 +178,12 @@ async function boundToOriginal(
   const foreignKeys = root
     ? (
         await client.query(
-          `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated
+          `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated,
+                  obj_description(oid, 'pg_constraint') AS comment
              FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
           [relation.oid],
         )
-      ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't' }))
+      ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't', comment: r.comment }))
     : [];
   const generators = [
     // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
@@ -247,4 +255,57 @@ async function boundToOriginal(
   }
   await client.query(`SELECT set_config('search_path', $1, true)`, [path]);
   return { foreignKeys, statements };
+}
+
+/**
+ * What belongs to each index that steps aside, for its twin on the new table once it has the name:
+ * its comment, its constraint's comment (a renamed index renames its constraint too) and the CLUSTER
+ * mark. LIKE copies comments only for indexes it builds, and the copy's own build has none of them.
+ * Read before the renames; the statements run after them.
+ */
+async function boundToIndexes(client: Client, d: PgDetail, pairs: { original: string }[]): Promise<string[]> {
+  if (pairs.length === 0) return [];
+  const { rows } = await client.query(
+    `SELECT format('COMMENT ON INDEX %I.%I IS %L', $1::text, c.relname, obj_description(c.oid, 'pg_class')) AS sql, 1 AS o
+       FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND obj_description(c.oid, 'pg_class') IS NOT NULL
+     UNION ALL
+     SELECT format('COMMENT ON CONSTRAINT %I ON %I.%I IS %L', c.relname, $1::text, t.relname, obj_description(k.oid, 'pg_constraint')), 2
+       FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid
+       -- The index's own constraint: a foreign key that uses it as its referenced key names it too.
+       JOIN pg_constraint k ON k.conindid = c.oid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
+      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND obj_description(k.oid, 'pg_constraint') IS NOT NULL
+     UNION ALL
+     SELECT format('ALTER TABLE %I.%I CLUSTER ON %I', $1::text, t.relname, c.relname), 3
+       FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid
+      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND i.indisclustered
+     ORDER BY 2, 1`,
+    [d.schema, pairs.map((p) => p.original)],
+  );
+  return rows.map((r) => String(r.sql));
+}
+
+/**
+ * Statistics objects are named per schema like relations: the old table's step aside (to `aside`,
+ * or the first free `<name>__old`), then the new table's take their names (plan.ts `statistics`).
+ */
+async function swapStatistics(client: Client, d: PgDetail): Promise<void> {
+  const find = async (relation: string, name: string) =>
+    (
+      await client.query(
+        `SELECT stxnamespace::regnamespace::text AS schema, stxnamespace AS ns FROM pg_statistic_ext WHERE stxrelid = $1::regclass AND stxname = $2`,
+        [relation, name],
+      )
+    ).rows[0] as { schema: string; ns: string } | undefined;
+  for (const pair of d.statistics ?? []) {
+    const [original, shadow] = [await find(qualified(d.schema, d.name), pair.original), await find(qualified(d.schema, d.shadow), pair.shadow)];
+    if (!original || !shadow) continue;
+    let aside = pair.aside;
+    for (let n = 1; aside === undefined; n++) {
+      const name = `${pair.original.slice(0, 55)}__old${n === 1 ? '' : `_${n}`}`;
+      const taken = await client.query(`SELECT 1 FROM pg_statistic_ext WHERE stxnamespace = $1 AND stxname = $2`, [original.ns, name]);
+      if (taken.rowCount === 0) aside = name;
+    }
+    await client.query(`ALTER STATISTICS ${original.schema}.${ident(pair.original)} RENAME TO ${ident(aside)}`);
+    await client.query(`ALTER STATISTICS ${shadow.schema}.${ident(pair.shadow)} RENAME TO ${ident(pair.original)}`);
+  }
 }
