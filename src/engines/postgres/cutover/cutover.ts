@@ -58,7 +58,11 @@ export async function cutover(
     const perPartition = [];
     for (const p of partitions) perPartition.push(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false));
     for (const c of perPartition) carried.statements.push(...c.statements);
+    for (const c of perPartition) carried.before.push(...c.before);
+    // Rules move with the table: left on the old one, they would fire again for what follows it back.
+    for (const statement of carried.before) await client.query(statement);
     const withIndexes = await boundToIndexes(client, d, indexRenames);
+    const identities = await identitySequences(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
     await swapStatistics(client, d);
     // The whole old tree steps aside before any of the new one takes its names.
@@ -79,6 +83,12 @@ export async function cutover(
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
       if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
+    }
+    // After the setval statements above, which name the sequences as they were.
+    for (const { original, shadow } of identities) {
+      const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
+      await client.query(`ALTER SEQUENCE ${qualified(original.schema, original.name)} RENAME TO ${ident(aside)}`);
+      await client.query(`ALTER SEQUENCE ${qualified(shadow.schema, shadow.name)} RENAME TO ${ident(original.name)}`);
     }
     if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS ${literal(asideComment)}`);
     committing = true;
@@ -169,7 +179,7 @@ async function boundToOriginal(
   d: PgDetail,
   relation: { oid: string; name: string; shadow: string },
   root: boolean,
-): Promise<{ foreignKeys: ForeignKey[]; statements: string[] }> {
+): Promise<{ foreignKeys: ForeignKey[]; statements: string[]; before: string[] }> {
   const path = (await client.query(`SELECT current_setting('search_path') AS p`)).rows[0].p;
   await client.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
   const table = qualified(d.schema, relation.name);
@@ -195,6 +205,18 @@ async function boundToOriginal(
        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1`,
     `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
       WHERE obj_description($1, 'pg_class') IS NOT NULL`,
+    // Grants on columns, under each column's new name; a dropped column's go with it, as in place.
+    `SELECT format('GRANT %s (%I) ON %s TO %s%s', g.privilege_type, m.target, $2,
+                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+       FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g
+       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL ORDER BY a.attnum`,
+    // Rules name the table as the new one once renamed; a revert's shadow (the old table) kept its own.
+    `SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN'
+        AND NOT EXISTS (SELECT 1 FROM pg_rewrite x WHERE x.ev_class = $3::regclass AND x.rulename = r.rulename) ORDER BY r.oid`,
+    `SELECT format('ALTER TABLE %s %s RULE %I', $2, CASE ev_enabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, rulename)
+       FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN' AND ev_enabled <> 'O' ORDER BY oid`,
     // A trigger cloned from a partitioned parent's comes back with the parent's.
     `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 ORDER BY oid`,
     // A trigger is created enabled; one the operator disabled, or set to fire only on replicas or always, stays so.
@@ -223,7 +245,8 @@ async function boundToOriginal(
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5
         AND NOT EXISTS (SELECT 1 FROM pg_publication_rel x WHERE x.prpubid = p.oid AND x.prrelid = $3::regclass)`,
-    `SELECT format('ALTER TABLE %s REPLICA IDENTITY FULL', $2) FROM pg_class WHERE oid = $1 AND relreplident = 'f'`,
+    `SELECT format('ALTER TABLE %s REPLICA IDENTITY %s', $2, CASE relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END)
+       FROM pg_class WHERE oid = $1 AND relreplident IN ('f', 'n')`,
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
   ];
@@ -253,8 +276,12 @@ async function boundToOriginal(
     const { rows } = await client.query({ text: params + sql, values: [relation.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
     statements.push(...rows.map((r) => r[0] as string));
   }
+  const rules = await client.query(
+    `SELECT format('DROP RULE %I ON %s', rulename, $2::text) AS sql FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN'`,
+    [relation.oid, table],
+  );
   await client.query(`SELECT set_config('search_path', $1, true)`, [path]);
-  return { foreignKeys, statements };
+  return { foreignKeys, statements, before: rules.rows.map((r) => String(r.sql)) };
 }
 
 /**
@@ -282,6 +309,30 @@ async function boundToIndexes(client: Client, d: PgDetail, pairs: { original: st
     [d.schema, pairs.map((p) => p.original)],
   );
   return rows.map((r) => String(r.sql));
+}
+
+interface SequenceName {
+  schema: string;
+  name: string;
+}
+
+/**
+ * The identity columns' sequences, the original's with the shadow's: the new table's were named
+ * after the shadow (`orders__new_id_seq`), and take the original names once those stepped aside.
+ */
+async function identitySequences(client: Client, d: PgDetail): Promise<{ original: SequenceName; shadow: SequenceName }[]> {
+  const { rows } = await client.query(
+    `SELECT o.relnamespace::regnamespace::text AS o_schema, o.relname AS o_name, s.relnamespace::regnamespace::text AS s_schema, s.relname AS s_name
+       FROM pg_attribute a JOIN json_to_recordset($3::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+       JOIN pg_attribute t ON t.attrelid = $2::regclass AND t.attname = m.target AND t.attidentity <> ''
+       JOIN pg_class o ON o.oid = pg_get_serial_sequence($1::text, a.attname)::regclass
+       JOIN pg_class s ON s.oid = pg_get_serial_sequence($2::text, t.attname)::regclass
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> '' AND o.oid <> s.oid`,
+    [qualified(d.schema, d.name), qualified(d.schema, d.shadow), JSON.stringify(d.columns.map((c) => ({ source: c.source, target: c.target })))],
+  );
+  // regnamespace text is quoted when it must be; qualified() quotes again, so unquote it here.
+  const unquote = (n: string) => (n.startsWith('"') ? n.slice(1, -1).replace(/""/g, '"') : n);
+  return rows.map((r) => ({ original: { schema: unquote(r.o_schema), name: r.o_name }, shadow: { schema: unquote(r.s_schema), name: r.s_name } }));
 }
 
 /**
