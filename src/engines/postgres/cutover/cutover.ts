@@ -62,6 +62,7 @@ export async function cutover(
     // Rules move with the table: left on the old one, they would fire again for what follows it back.
     for (const statement of carried.before) await client.query(statement);
     const withIndexes = await boundToIndexes(client, d, indexRenames);
+    const leaving = await publicationsLeft(client, d);
     const identities = await identitySequences(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
     await swapStatistics(client, d);
@@ -84,6 +85,8 @@ export async function cutover(
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
       if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
     }
+    // The table that steps aside is not the user's table any more: their subscribers must not get its rows.
+    for (const { publication, relation } of leaving) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${relation}`);
     // After the setval statements above, which name the sequences as they were.
     for (const { original, shadow } of identities) {
       const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
@@ -309,6 +312,19 @@ async function boundToIndexes(client: Client, d: PgDetail, pairs: { original: st
     [d.schema, pairs.map((p) => p.original)],
   );
   return rows.map((r) => String(r.sql));
+}
+
+/** The user's publications that list the table or one of its partitions, each with the name that relation steps aside to. */
+async function publicationsLeft(client: Client, d: PgDetail): Promise<{ publication: string; relation: string }[]> {
+  const left: { publication: string; relation: string }[] = [];
+  for (const r of [{ oid: d.oid, old: d.old }, ...(d.partitions ?? [])]) {
+    const { rows } = await client.query(
+      `SELECT p.pubname FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid WHERE pr.prrelid = $1 AND p.pubname <> $2 ORDER BY 1`,
+      [r.oid, d.publication],
+    );
+    for (const row of rows) left.push({ publication: row.pubname, relation: qualified(d.schema, r.old) });
+  }
+  return left;
 }
 
 interface SequenceName {
