@@ -144,6 +144,23 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     );
   });
 
+  it('carries a foreign key from another table to one partition', async () => {
+    const setup = `CREATE TABLE p (id int, k int, v int, w text, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+       CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1); CREATE TABLE p2 PARTITION OF p FOR VALUES IN (2);
+       INSERT INTO p SELECT g, 1 + g % 2, g, 'w' FROM generate_series(1, 200) g;
+       CREATE TABLE c (id int PRIMARY KEY, pid int, pk int, FOREIGN KEY (pid, pk) REFERENCES p1 (id, k));
+       INSERT INTO c VALUES (1, 2, 1);`;
+    await expectSameAsNative('fk_partition', setup, 'p', ['p', 'p1', 'p2']);
+    // And it acts on the new partition: a child of a new parent row is taken, a referenced parent kept.
+    twins = await catalogTwins('fk_partition_acts');
+    await twins.setup(setup);
+    await twins.migrate('p', 'ALTER COLUMN w TYPE varchar(50)', { forceCopy: true, dropOld: true });
+    await twins.pool.query(`INSERT INTO p VALUES (1001, 1, 1, 'new'); INSERT INTO c VALUES (2, 1001, 1)`);
+    await expect(twins.pool.query(`DELETE FROM p WHERE id = 2 AND k = 1`)).rejects.toThrow(/c_pid_pk_fkey/);
+    const { rows } = await twins.pool.query(`SELECT to_regclass('p1__old') AS old`);
+    expect(rows[0].old).toBeNull();
+  });
+
   it('after a revert, the table is the one it was: the kept new table is in none of its publications', async () => {
     twins = await catalogTwins('revert');
     // What the forward cut-over carried comes back with the revert's, on the reversed plan.

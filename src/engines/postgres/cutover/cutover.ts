@@ -59,6 +59,7 @@ export async function cutover(
     for (const p of partitions) perPartition.push(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false));
     for (const c of perPartition) carried.statements.push(...c.statements);
     for (const c of perPartition) carried.before.push(...c.before);
+    carried.foreignKeys.push(...perPartition.flatMap((c) => c.foreignKeys));
     // Rules move with the table: left on the old one, they would fire again for what follows it back.
     for (const statement of carried.before) await client.query(statement);
     const withIndexes = await boundToIndexes(client, d, indexRenames);
@@ -187,17 +188,17 @@ async function boundToOriginal(
   await client.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
   const table = qualified(d.schema, relation.name);
   const shadow = qualified(d.schema, relation.shadow);
-  // A partition's foreign keys are its root's, cloned: they come back with the root's.
-  const foreignKeys = root
-    ? (
-        await client.query(
-          `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated,
-                  obj_description(oid, 'pg_constraint') AS comment
-             FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
-          [relation.oid],
-        )
-      ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't', comment: r.comment }))
-    : [];
+  // A partition's own foreign keys are refused (partitions.ts refuseUncarried), and those to it with a
+  // parent constraint are clones of keys to the root, which come back with the root's. Left: keys
+  // from other tables to this partition alone.
+  const foreignKeys = (
+    await client.query(
+      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated,
+              obj_description(oid, 'pg_constraint') AS comment
+         FROM pg_constraint WHERE contype = 'f' AND ${root ? '(conrelid = $1 OR confrelid = $1)' : 'confrelid = $1 AND conparentid = 0'} ORDER BY oid`,
+      [relation.oid],
+    )
+  ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't', comment: r.comment }));
   const generators = [
     // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
     `SELECT format('ALTER TABLE %s OWNER TO %I', $2, pg_get_userbyid(o.relowner))

@@ -83,7 +83,13 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
-  const fks = await pool.query(`SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
+  // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
+  // cloned onto every partition with a parent constraint: they come back with the root's).
+  const fks = await pool.query(
+    `SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f'
+        AND (conrelid = $1 OR confrelid = $1 OR (conparentid = 0 AND confrelid = ANY ($2::oid[]) AND NOT conrelid = ANY ($2::oid[])))`,
+    [t.oid, (partitioned.partitions ?? []).map((p) => p.oid)],
+  );
   const ours = [...names.captureTriggers, ...names.reverseCapture.captureTriggers];
   const triggers = await pool.query(
     `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 AND NOT tgname = ANY ($2::text[])`,
