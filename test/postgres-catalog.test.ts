@@ -161,6 +161,30 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     expect(rows[0].old).toBeNull();
   });
 
+  it('an INVALID index: the copy is refused before anything is made, in place keeps it as it is', async () => {
+    const invalid = async (on: CatalogTwins) => {
+      for (const pool of [on.pool, on.twin]) {
+        await pool.query(`INSERT INTO t VALUES (501, 1, 'w1')`);
+        await expect(pool.query(`CREATE UNIQUE INDEX CONCURRENTLY t_w_unique ON t (w)`)).rejects.toThrow(/could not create unique index/);
+      }
+    };
+    twins = await catalogTwins('invalid_copy');
+    await twins.setup(TABLE);
+    await invalid(twins);
+    await expect(twins.migrate('t', 'ALTER COLUMN w TYPE varchar(50), ADD COLUMN z int')).rejects.toThrow(
+      /index public\.t_w_unique is INVALID .*REINDEX INDEX CONCURRENTLY public\.t_w_unique .* or DROP INDEX public\.t_w_unique,/,
+    );
+    // Nothing was made: the database is still its twin's.
+    expect(await twins.difference()).toEqual([]);
+    await twins.close();
+    twins = await catalogTwins('invalid_in_place');
+    await twins.setup(TABLE);
+    await invalid(twins);
+    await twins.alterTwin('t', 'ADD COLUMN z int');
+    await twins.migrate('t', 'ADD COLUMN z int', { forceCopy: false });
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('after a revert, the table is the one it was: the kept new table is in none of its publications', async () => {
     twins = await catalogTwins('revert');
     // What the forward cut-over carried comes back with the revert's, on the reversed plan.

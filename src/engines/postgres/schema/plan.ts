@@ -72,6 +72,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const names = helperNames(schema, name);
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
+  await refuseInvalidIndexes(pool, t.oid);
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
   const layout = await rolledBack(pool, async (client) => {
     const shadowName = await probeName(client, schema, names);
@@ -141,6 +142,27 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ],
     detail,
   };
+}
+
+/**
+ * An INVALID index (a failed CREATE INDEX CONCURRENTLY) is kept as it is by a native ALTER that does
+ * not rewrite the table, and rebuilt (valid, or failing the ALTER on duplicates) by one that does.
+ * The copy builds every index of the new table, so it could only ever give the second: refused
+ * before anything is made. The in-place path runs the native ALTER and keeps it.
+ */
+async function refuseInvalidIndexes(pool: pg.Pool, oid: string): Promise<void> {
+  const { rows } = await pool.query(
+    `SELECT i.indexrelid::regclass::text AS name FROM pg_index i
+      WHERE (i.indrelid = $1 OR i.indrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass))) AND NOT i.indisvalid ORDER BY 1`,
+    [oid],
+  );
+  if (rows.length === 0) return;
+  const names: string[] = rows.map((r) => r.name);
+  throw new UserError(
+    `index ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} INVALID (a failed CREATE INDEX CONCURRENTLY?): the native ALTER keeps it invalid ` +
+      `unless it rewrites the table, and the copy would build it valid; make it valid with ${names.map((n) => `REINDEX INDEX CONCURRENTLY ${n}`).join('; ')} ` +
+      `(once its rows allow it) or DROP INDEX ${names.join(', ')}, then run again`,
+  );
 }
 
 async function planPartitions(pool: pg.Pool, schema: string, oid: string): Promise<Pick<PgDetail, 'partitionBy' | 'partitions' | 'partitionTree'>> {
