@@ -129,6 +129,26 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     );
   });
 
+  it('keeps rules of other relations that write into the table on it: an updatable view, another table', async () => {
+    await expectSameAsNative(
+      'other_rules',
+      `${TABLE} CREATE VIEW t_ids AS SELECT id, w FROM t;
+       CREATE RULE t_ids_delete AS ON DELETE TO t_ids DO INSTEAD DELETE FROM t WHERE id = OLD.id;
+       CREATE TABLE inbox (id int);
+       CREATE RULE inbox_delete AS ON INSERT TO inbox DO ALSO DELETE FROM t WHERE id = NEW.id;`,
+    );
+  });
+
+  it('refuses a rule that uses a column the ALTER retypes, as the native ALTER does', async () => {
+    twins = await catalogTwins('rule_retyped');
+    await twins.setup(`${TABLE} CREATE TABLE inbox (id int); CREATE RULE inbox_zero AS ON INSERT TO inbox DO ALSO UPDATE t SET v = 0 WHERE id = NEW.id;`);
+    await expect(twins.alterTwin('t', 'ALTER COLUMN v TYPE bigint')).rejects.toThrow(/cannot alter type of a column used by a view or rule/);
+    await expect(twins.migrate('t', 'ALTER COLUMN v TYPE bigint')).rejects.toThrow(
+      /rule\(s\) inbox_zero on public\.inbox \(v\) use column\(s\) the ALTER drops, renames or retypes/,
+    );
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('keeps owned sequences: serial and identity columns', async () => {
     await expectSameAsNative(
       'sequences',

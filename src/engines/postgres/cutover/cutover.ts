@@ -245,6 +245,13 @@ async function boundToOriginal(
        FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class v ON v.oid = r.ev_class
       WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
         AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
+    // Rules of other relations that name the table (an updatable view's INSTEAD rule, a rule on
+    // another table writing into it): their text names it as the new table once renamed. CREATE OR
+    // REPLACE keeps their OID; CREATE OR REPLACE VIEW above left them bound to the old table.
+    `SELECT DISTINCT regexp_replace(pg_get_ruledef(r.oid), '^CREATE RULE ', 'CREATE OR REPLACE RULE ')
+       FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid
+      WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+        AND dep.refobjid = $1 AND r.ev_class <> $1 AND r.rulename <> '_RETURN'`,
     `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5
