@@ -181,6 +181,18 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     expect(rows[0].old).toBeNull();
   });
 
+  it("refuses a statistics object on one partition, which the shadow's partitions would not get", async () => {
+    twins = await catalogTwins('partition_statistics');
+    await twins.setup(
+      `CREATE TABLE p (id int, k int, v int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+       CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1); CREATE STATISTICS p1_kv ON k, v FROM p1;`,
+    );
+    await expect(twins.migrate('p', 'ALTER COLUMN v TYPE bigint')).rejects.toThrow(
+      /statistics object public\.p1_kv: on a partition alone, not on its parent; shadowcut does not carry those yet/,
+    );
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('an INVALID index: the copy is refused before anything is made, in place keeps it as it is', async () => {
     const invalid = async (on: CatalogTwins) => {
       for (const pool of [on.pool, on.twin]) {

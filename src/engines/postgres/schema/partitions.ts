@@ -94,7 +94,11 @@ export async function refuseUncarried(db: pg.Pool | Client, rootOid: string, par
       WHERE i.indrelid = ANY ($1::oid[]) AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
      UNION ALL
      SELECT format('constraint %I on %s', c.conname, c.conrelid::regclass) FROM pg_constraint c
-      WHERE c.conrelid = ANY ($1::oid[]) AND c.coninhcount = 0 AND c.conparentid = 0 AND c.contype IN ('c', 'f', 'p', 'u', 'x')`,
+      WHERE c.conrelid = ANY ($1::oid[]) AND c.coninhcount = 0 AND c.conparentid = 0 AND c.contype IN ('c', 'f', 'p', 'u', 'x')
+     UNION ALL
+     -- A partition made with PARTITION OF gets no statistics object of its own.
+     SELECT format('statistics object %I.%I', n.nspname, s.stxname) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+      WHERE s.stxrelid = ANY ($1::oid[])`,
     [oids],
   );
   if (own.rows.length) {
