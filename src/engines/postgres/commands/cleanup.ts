@@ -28,12 +28,17 @@ async function dropOwnShadow(pool: pg.Pool, d: PgDetail): Promise<void> {
   if (rows.length > 0 && (rows[0].ours === true || rows[0].ours === 't')) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.shadow)}`);
 }
 
-/** The cut-over re-added foreign keys NOT VALID to keep the lock short; check the rows now, unlocked. */
+/**
+ * The cut-over re-added foreign keys NOT VALID to keep the lock short; check the rows now, unlocked.
+ * Those to one partition too (pg_partition_tree lists nothing for a plain table); a key's clones
+ * (on partitions, or to them) are validated with it.
+ */
 async function validateForeignKeys(pool: pg.Pool, d: PgDetail): Promise<void> {
   const table = qualified(d.schema, d.name);
   const { rows } = await pool.query(
     `SELECT conrelid::regclass::text AS tbl, conname FROM pg_constraint
-      WHERE contype = 'f' AND NOT convalidated AND (conrelid = $1::regclass OR confrelid = $1::regclass)
+      WHERE contype = 'f' AND NOT convalidated AND conparentid = 0
+        AND (conrelid = $1::regclass OR confrelid = $1::regclass OR confrelid IN (SELECT relid FROM pg_partition_tree($1::regclass)))
         AND conname IN (SELECT json_array_elements_text($2::json))`,
     [table, JSON.stringify(d.validatedForeignKeys)],
   );

@@ -55,9 +55,18 @@ export async function cutover(
     const partitions = d.partitions ?? [];
     const carried = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
     const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
-    for (const p of partitions)
-      carried.statements.push(...(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false)).statements);
+    const perPartition = [];
+    for (const p of partitions) perPartition.push(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false));
+    for (const c of perPartition) carried.statements.push(...c.statements);
+    for (const c of perPartition) carried.before.push(...c.before);
+    carried.foreignKeys.push(...perPartition.flatMap((c) => c.foreignKeys));
+    // Rules move with the table: left on the old one, they would fire again for what follows it back.
+    for (const statement of carried.before) await client.query(statement);
+    const withIndexes = await boundToIndexes(client, d, indexRenames);
+    const leaving = await publicationsLeft(client, d);
+    const identities = await identitySequences(client, d);
     for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
+    await swapStatistics(client, d);
     // The whole old tree steps aside before any of the new one takes its names.
     await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
     for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.name)} RENAME TO ${ident(p.old)}`);
@@ -71,12 +80,21 @@ export async function cutover(
     for (const index of indexRenames) {
       await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
     }
-    for (const statement of carried.statements) await client.query(statement);
+    for (const statement of [...carried.statements, ...withIndexes]) await client.query(statement);
     // Validated after the commit (in cleanup), without holding the lock.
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
+      if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
     }
-    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS '${asideComment.replace(/'/g, "''")}'`);
+    // The table that steps aside is not the user's table any more: their subscribers must not get its rows.
+    for (const { publication, relation } of leaving) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${relation}`);
+    // After the setval statements above, which name the sequences as they were.
+    for (const { original, shadow } of identities) {
+      const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
+      await client.query(`ALTER SEQUENCE ${qualified(original.schema, original.name)} RENAME TO ${ident(aside)}`);
+      await client.query(`ALTER SEQUENCE ${qualified(shadow.schema, shadow.name)} RENAME TO ${ident(original.name)}`);
+    }
+    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS ${literal(asideComment)}`);
     committing = true;
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };
@@ -150,7 +168,10 @@ interface ForeignKey {
   name: string;
   def: string;
   validated: boolean;
+  comment: string | null;
 }
+
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 /**
  * Read under the lock, before the rename, with `search_path` set to pg_catalog so every name in the
@@ -162,21 +183,22 @@ async function boundToOriginal(
   d: PgDetail,
   relation: { oid: string; name: string; shadow: string },
   root: boolean,
-): Promise<{ foreignKeys: ForeignKey[]; statements: string[] }> {
+): Promise<{ foreignKeys: ForeignKey[]; statements: string[]; before: string[] }> {
   const path = (await client.query(`SELECT current_setting('search_path') AS p`)).rows[0].p;
   await client.query(`SET LOCAL search_path = pg_catalog, pg_temp`);
   const table = qualified(d.schema, relation.name);
   const shadow = qualified(d.schema, relation.shadow);
-  // A partition's foreign keys are its root's, cloned: they come back with the root's.
-  const foreignKeys = root
-    ? (
-        await client.query(
-          `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated
-             FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1) ORDER BY oid`,
-          [relation.oid],
-        )
-      ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't' }))
-    : [];
+  // A partition's own foreign keys are refused (partitions.ts refuseUncarried), and those to it with a
+  // parent constraint are clones of keys to the root, which come back with the root's. Left: keys
+  // from other tables to this partition alone.
+  const foreignKeys = (
+    await client.query(
+      `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS def, convalidated,
+              obj_description(oid, 'pg_constraint') AS comment
+         FROM pg_constraint WHERE contype = 'f' AND ${root ? '(conrelid = $1 OR confrelid = $1)' : 'confrelid = $1 AND conparentid = 0'} ORDER BY oid`,
+      [relation.oid],
+    )
+  ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't', comment: r.comment }));
   const generators = [
     // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
     `SELECT format('ALTER TABLE %s OWNER TO %I', $2, pg_get_userbyid(o.relowner))
@@ -187,6 +209,18 @@ async function boundToOriginal(
        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1`,
     `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
       WHERE obj_description($1, 'pg_class') IS NOT NULL`,
+    // Grants on columns, under each column's new name; a dropped column's go with it, as in place.
+    `SELECT format('GRANT %s (%I) ON %s TO %s%s', g.privilege_type, m.target, $2,
+                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+       FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g
+       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL ORDER BY a.attnum`,
+    // Rules name the table as the new one once renamed; a revert's shadow (the old table) kept its own.
+    `SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN'
+        AND NOT EXISTS (SELECT 1 FROM pg_rewrite x WHERE x.ev_class = $3::regclass AND x.rulename = r.rulename) ORDER BY r.oid`,
+    `SELECT format('ALTER TABLE %s %s RULE %I', $2, CASE ev_enabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END, rulename)
+       FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN' AND ev_enabled <> 'O' ORDER BY oid`,
     // A trigger cloned from a partitioned parent's comes back with the parent's.
     `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 ORDER BY oid`,
     // A trigger is created enabled; one the operator disabled, or set to fire only on replicas or always, stays so.
@@ -211,11 +245,19 @@ async function boundToOriginal(
        FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid JOIN pg_class v ON v.oid = r.ev_class
       WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
         AND dep.refobjid = $1 AND v.oid <> $1 AND v.relkind = 'v'`,
+    // Rules of other relations that name the table (an updatable view's INSTEAD rule, a rule on
+    // another table writing into it): their text names it as the new table once renamed. CREATE OR
+    // REPLACE keeps their OID; CREATE OR REPLACE VIEW above left them bound to the old table.
+    `SELECT DISTINCT regexp_replace(pg_get_ruledef(r.oid), '^CREATE RULE ', 'CREATE OR REPLACE RULE ')
+       FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid
+      WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
+        AND dep.refobjid = $1 AND r.ev_class <> $1 AND r.rulename <> '_RETURN'`,
     `SELECT format('ALTER PUBLICATION %I ADD TABLE %s', p.pubname, $2)
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5
         AND NOT EXISTS (SELECT 1 FROM pg_publication_rel x WHERE x.prpubid = p.oid AND x.prrelid = $3::regclass)`,
-    `SELECT format('ALTER TABLE %s REPLICA IDENTITY FULL', $2) FROM pg_class WHERE oid = $1 AND relreplident = 'f'`,
+    `SELECT format('ALTER TABLE %s REPLICA IDENTITY %s', $2, CASE relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END)
+       FROM pg_class WHERE oid = $1 AND relreplident IN ('f', 'n')`,
     `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
   ];
@@ -245,6 +287,100 @@ async function boundToOriginal(
     const { rows } = await client.query({ text: params + sql, values: [relation.oid, table, shadow, mapping, d.publication], rowMode: 'array' });
     statements.push(...rows.map((r) => r[0] as string));
   }
+  const rules = await client.query(
+    `SELECT format('DROP RULE %I ON %s', rulename, $2::text) AS sql FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN'`,
+    [relation.oid, table],
+  );
   await client.query(`SELECT set_config('search_path', $1, true)`, [path]);
-  return { foreignKeys, statements };
+  return { foreignKeys, statements, before: rules.rows.map((r) => String(r.sql)) };
+}
+
+/**
+ * What belongs to each index that steps aside, for its twin on the new table once it has the name:
+ * its comment, its constraint's comment (a renamed index renames its constraint too) and the CLUSTER
+ * mark. LIKE copies comments only for indexes it builds, and the copy's own build has none of them.
+ * Read before the renames; the statements run after them.
+ */
+async function boundToIndexes(client: Client, d: PgDetail, pairs: { original: string }[]): Promise<string[]> {
+  if (pairs.length === 0) return [];
+  const { rows } = await client.query(
+    `SELECT format('COMMENT ON INDEX %I.%I IS %L', $1::text, c.relname, obj_description(c.oid, 'pg_class')) AS sql, 1 AS o
+       FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND obj_description(c.oid, 'pg_class') IS NOT NULL
+     UNION ALL
+     SELECT format('COMMENT ON CONSTRAINT %I ON %I.%I IS %L', c.relname, $1::text, t.relname, obj_description(k.oid, 'pg_constraint')), 2
+       FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid
+       -- The index's own constraint: a foreign key that uses it as its referenced key names it too.
+       JOIN pg_constraint k ON k.conindid = c.oid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
+      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND obj_description(k.oid, 'pg_constraint') IS NOT NULL
+     UNION ALL
+     SELECT format('ALTER TABLE %I.%I CLUSTER ON %I', $1::text, t.relname, c.relname), 3
+       FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid
+      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND i.indisclustered
+     ORDER BY 2, 1`,
+    [d.schema, pairs.map((p) => p.original)],
+  );
+  return rows.map((r) => String(r.sql));
+}
+
+/** The user's publications that list the table or one of its partitions, each with the name that relation steps aside to. */
+async function publicationsLeft(client: Client, d: PgDetail): Promise<{ publication: string; relation: string }[]> {
+  const left: { publication: string; relation: string }[] = [];
+  for (const r of [{ oid: d.oid, old: d.old }, ...(d.partitions ?? [])]) {
+    const { rows } = await client.query(
+      `SELECT p.pubname FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid WHERE pr.prrelid = $1 AND p.pubname <> $2 ORDER BY 1`,
+      [r.oid, d.publication],
+    );
+    for (const row of rows) left.push({ publication: row.pubname, relation: qualified(d.schema, r.old) });
+  }
+  return left;
+}
+
+interface SequenceName {
+  schema: string;
+  name: string;
+}
+
+/**
+ * The identity columns' sequences, the original's with the shadow's: the new table's were named
+ * after the shadow (`orders__new_id_seq`), and take the original names once those stepped aside.
+ */
+async function identitySequences(client: Client, d: PgDetail): Promise<{ original: SequenceName; shadow: SequenceName }[]> {
+  const { rows } = await client.query(
+    `SELECT o.relnamespace::regnamespace::text AS o_schema, o.relname AS o_name, s.relnamespace::regnamespace::text AS s_schema, s.relname AS s_name
+       FROM pg_attribute a JOIN json_to_recordset($3::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
+       JOIN pg_attribute t ON t.attrelid = $2::regclass AND t.attname = m.target AND t.attidentity <> ''
+       JOIN pg_class o ON o.oid = pg_get_serial_sequence($1::text, a.attname)::regclass
+       JOIN pg_class s ON s.oid = pg_get_serial_sequence($2::text, t.attname)::regclass
+      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> '' AND o.oid <> s.oid`,
+    [qualified(d.schema, d.name), qualified(d.schema, d.shadow), JSON.stringify(d.columns.map((c) => ({ source: c.source, target: c.target })))],
+  );
+  // regnamespace text is quoted when it must be; qualified() quotes again, so unquote it here.
+  const unquote = (n: string) => (n.startsWith('"') ? n.slice(1, -1).replace(/""/g, '"') : n);
+  return rows.map((r) => ({ original: { schema: unquote(r.o_schema), name: r.o_name }, shadow: { schema: unquote(r.s_schema), name: r.s_name } }));
+}
+
+/**
+ * Statistics objects are named per schema like relations: the old table's step aside (to `aside`,
+ * or the first free `<name>__old`), then the new table's take their names (plan.ts `statistics`).
+ */
+async function swapStatistics(client: Client, d: PgDetail): Promise<void> {
+  const find = async (relation: string, name: string) =>
+    (
+      await client.query(
+        `SELECT stxnamespace::regnamespace::text AS schema, stxnamespace AS ns FROM pg_statistic_ext WHERE stxrelid = $1::regclass AND stxname = $2`,
+        [relation, name],
+      )
+    ).rows[0] as { schema: string; ns: string } | undefined;
+  for (const pair of d.statistics ?? []) {
+    const [original, shadow] = [await find(qualified(d.schema, d.name), pair.original), await find(qualified(d.schema, d.shadow), pair.shadow)];
+    if (!original || !shadow) continue;
+    let aside = pair.aside;
+    for (let n = 1; aside === undefined; n++) {
+      const name = `${pair.original.slice(0, 55)}__old${n === 1 ? '' : `_${n}`}`;
+      const taken = await client.query(`SELECT 1 FROM pg_statistic_ext WHERE stxnamespace = $1 AND stxname = $2`, [original.ns, name]);
+      if (taken.rowCount === 0) aside = name;
+    }
+    await client.query(`ALTER STATISTICS ${original.schema}.${ident(pair.original)} RENAME TO ${ident(aside)}`);
+    await client.query(`ALTER STATISTICS ${shadow.schema}.${ident(pair.shadow)} RENAME TO ${ident(pair.original)}`);
+  }
 }

@@ -35,10 +35,17 @@ export interface TableInfo {
   noKeyReason: string;
 }
 
+/**
+ * `c`'s storage options as `WITH (...)` takes them, its TOAST table's included (`toast.name=value`):
+ * LIKE copies neither, and the TOAST table's are stored on that table, not in `c.reloptions`.
+ */
+export const RELOPTIONS = `nullif(array_to_string(coalesce(c.reloptions, '{}') || coalesce(
+    (SELECT array_agg('toast.' || o) FROM pg_class x, unnest(x.reloptions) o WHERE x.oid = c.reltoastrelid), '{}'), ', '), '')`;
+
 export async function inspectTable(db: pg.Pool | pg.PoolClient, schema: string, name: string): Promise<TableInfo> {
   const { rows } = await db.query(
     `SELECT c.oid, c.relkind, c.relispartition, c.relpersistence, c.relreplident, c.reltuples,
-            array_to_string(c.reloptions, ', ') AS reloptions
+            ${RELOPTIONS} AS reloptions
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
     [schema, name],

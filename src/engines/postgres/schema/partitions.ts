@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { helperNames, qualified, type Client } from '../server/connect.js';
+import { RELOPTIONS } from './inspect.js';
 
 /**
  * One partition of a declaratively partitioned table, at any depth, with what the shadow's twin is
@@ -32,7 +33,7 @@ export async function partitionKey(db: pg.Pool | Client, oid: string): Promise<s
 export async function readPartitions(db: pg.Pool | Client, schema: string, rootOid: string): Promise<Partition[]> {
   const { rows } = await db.query(
     `SELECT c.oid, c.relname, c.relkind, p.relname AS parent, n.nspname, pg_get_expr(c.relpartbound, c.oid) AS bound,
-            pg_get_partkeydef(c.oid) AS partition_by, array_to_string(c.reloptions, ', ') AS reloptions, t.level
+            pg_get_partkeydef(c.oid) AS partition_by, ${RELOPTIONS} AS reloptions, t.level
        FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_class p ON p.oid = t.parentrelid
       WHERE t.level > 0 ORDER BY t.level, c.relname`,
@@ -93,7 +94,11 @@ export async function refuseUncarried(db: pg.Pool | Client, rootOid: string, par
       WHERE i.indrelid = ANY ($1::oid[]) AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
      UNION ALL
      SELECT format('constraint %I on %s', c.conname, c.conrelid::regclass) FROM pg_constraint c
-      WHERE c.conrelid = ANY ($1::oid[]) AND c.coninhcount = 0 AND c.conparentid = 0 AND c.contype IN ('c', 'f', 'p', 'u', 'x')`,
+      WHERE c.conrelid = ANY ($1::oid[]) AND c.coninhcount = 0 AND c.conparentid = 0 AND c.contype IN ('c', 'f', 'p', 'u', 'x')
+     UNION ALL
+     -- A partition made with PARTITION OF gets no statistics object of its own.
+     SELECT format('statistics object %I.%I', n.nspname, s.stxname) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+      WHERE s.stxrelid = ANY ($1::oid[])`,
     [oids],
   );
   if (own.rows.length) {

@@ -34,6 +34,8 @@ export interface PgDetail {
    * the original's goes `aside` to that name when given (a revert: the name it had as the shadow's).
    */
   indexRenames: { original: string; shadow: string; aside?: string }[];
+  /** Statistics objects, swapped at cut-over as the indexes are (`aside` likewise). Absent in older plans. */
+  statistics?: { original: string; shadow: string; aside?: string }[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
@@ -73,6 +75,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const names = helperNames(schema, name);
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
+  await refuseInvalidIndexes(pool, t.oid);
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
   // The probe below runs the ALTER with our rights (a non-volatile DEFAULT it adds is evaluated
   // even on an empty table): what it adds is first looked at as the owner made it.
@@ -94,7 +97,13 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
-  const fks = await pool.query(`SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' AND (conrelid = $1 OR confrelid = $1)`, [t.oid]);
+  // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
+  // cloned onto every partition with a parent constraint: they come back with the root's).
+  const fks = await pool.query(
+    `SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f'
+        AND (conrelid = $1 OR confrelid = $1 OR (conparentid = 0 AND confrelid = ANY ($2::oid[]) AND NOT conrelid = ANY ($2::oid[])))`,
+    [t.oid, (partitioned.partitions ?? []).map((p) => p.oid)],
+  );
   const ours = [...names.captureTriggers, ...names.reverseCapture.captureTriggers];
   const triggers = await pool.query(
     `SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgparentid = 0 AND NOT tgname = ANY ($2::text[])`,
@@ -119,6 +128,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // deferring it holds up no one, so `auto` means on.
     deferIndexes: request.deferIndexes !== 'off',
     indexRenames: layout.indexRenames,
+    statistics: layout.statistics,
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
@@ -146,6 +156,27 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ],
     detail,
   };
+}
+
+/**
+ * An INVALID index (a failed CREATE INDEX CONCURRENTLY) is kept as it is by a native ALTER that does
+ * not rewrite the table, and rebuilt (valid, or failing the ALTER on duplicates) by one that does.
+ * The copy builds every index of the new table, so it could only ever give the second: refused
+ * before anything is made. The in-place path runs the native ALTER and keeps it.
+ */
+async function refuseInvalidIndexes(pool: pg.Pool, oid: string): Promise<void> {
+  const { rows } = await pool.query(
+    `SELECT i.indexrelid::regclass::text AS name FROM pg_index i
+      WHERE (i.indrelid = $1 OR i.indrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass))) AND NOT i.indisvalid ORDER BY 1`,
+    [oid],
+  );
+  if (rows.length === 0) return;
+  const names: string[] = rows.map((r) => r.name);
+  throw new UserError(
+    `index ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} INVALID (a failed CREATE INDEX CONCURRENTLY?): the native ALTER keeps it invalid ` +
+      `unless it rewrites the table, and the copy would build it valid; make it valid with ${names.map((n) => `REINDEX INDEX CONCURRENTLY ${n}`).join('; ')} ` +
+      `(once its rows allow it) or DROP INDEX ${names.join(', ')}, then run again`,
+  );
 }
 
 async function planPartitions(pool: pg.Pool, schema: string, oid: string): Promise<Pick<PgDetail, 'partitionBy' | 'partitions' | 'partitionTree'>> {

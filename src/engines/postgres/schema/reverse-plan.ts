@@ -90,6 +90,7 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     indexes: [],
     deferIndexes: false,
     indexRenames: await reverseIndexRenames(pool, f),
+    statistics: await reverseStatistics(pool, f),
     changedColumns: changed.map((c) => c.name),
     validatedForeignKeys: [],
   };
@@ -123,6 +124,21 @@ async function reverseIndexRenames(pool: pg.Pool, f: PgDetail): Promise<PgDetail
     const at = free.findIndex((name) => name === base || (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1))));
     if (at === -1) continue;
     renames.push({ original: index.original, shadow: free[at], aside: index.shadow });
+    free.splice(at, 1);
+  }
+  return renames;
+}
+
+/** The statistics objects likewise: the old table's `<name>__old` (or `__old_N`) take their names back. */
+async function reverseStatistics(pool: pg.Pool, f: PgDetail): Promise<PgDetail['statistics']> {
+  const { rows } = await pool.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1 ORDER BY oid`, [f.oid]);
+  const free: string[] = rows.map((r) => String(r.stxname));
+  const renames: NonNullable<PgDetail['statistics']> = [];
+  for (const s of f.statistics ?? []) {
+    const base = `${s.original.slice(0, 55)}__old`;
+    const at = free.findIndex((name) => name === base || (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1))));
+    if (at === -1) continue;
+    renames.push({ original: s.original, shadow: free[at], aside: s.shadow });
     free.splice(at, 1);
   }
   return renames;

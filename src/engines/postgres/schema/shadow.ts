@@ -52,6 +52,8 @@ export interface ShadowLayout {
   indexRenames: { original: string; shadow: string }[];
   /** Original columns dropped, renamed or retyped. */
   changedColumns: string[];
+  /** Original statistics object -> the shadow's (LIKE names its own), swapped at cut-over like the indexes. */
+  statistics: { original: string; shadow: string }[];
   summary: string[];
 }
 
@@ -81,6 +83,8 @@ export async function buildShadow(
   const oid: string = (await client.query(`SELECT $1::regclass::oid AS oid`, [shadow])).rows[0].oid;
   const before = await readColumns(client, oid);
   const pairs = await pairIndexes(client, t.oid, oid);
+  await carryUnlikeable(client, t.oid, oid, shadow);
+  const statistics = await pairStatistics(client, t.oid, oid);
 
   try {
     await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
@@ -90,6 +94,7 @@ export async function buildShadow(
   const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
   const after = await readColumns(client, oid);
+  const kept = new Set((await client.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1`, [oid])).rows.map((r) => String(r.stxname)));
 
   const { columns, summary, changed } = mapColumns(t.columns, before, after, using);
   const targetOf = new Map(columns.map((c) => [c.source, c.target]));
@@ -115,8 +120,71 @@ export async function buildShadow(
     indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
     changedColumns: changed,
+    // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
+    statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
     summary,
   };
+}
+
+/**
+ * What LIKE ... INCLUDING ALL leaves behind, put on the shadow before the ALTER so that the ALTER acts
+ * on it as it would on the original: each column's statistics target and options (`SET STATISTICS`,
+ * `SET (n_distinct = ...)`), an identity sequence's type, and each statistics object's target (paired
+ * as `pairStatistics` does).
+ * The TOAST table's options come with the table's (`inspect.ts` reloptions).
+ */
+async function carryUnlikeable(client: Client, originalOid: string, shadowOid: string, shadow: string): Promise<void> {
+  const { rows } = await client.query(
+    // attstattarget is -1 for the default before PostgreSQL 17, NULL from 17 on.
+    `SELECT format('ALTER TABLE %s ', $2::text) || string_agg(x.part, ', ') AS sql FROM (
+       SELECT format('ALTER COLUMN %I SET STATISTICS %s', a.attname, a.attstattarget) AS part, a.attnum, 1 AS o FROM pg_attribute a
+        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0
+       UNION ALL
+       SELECT format('ALTER COLUMN %I SET (%s)', a.attname, array_to_string(a.attoptions, ', ')), a.attnum, 2 FROM pg_attribute a
+        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attoptions IS NOT NULL
+       ORDER BY 2, 3) x HAVING count(*) > 0`,
+    [originalOid, shadow],
+  );
+  if (rows.length) await client.query(rows[0].sql);
+  // LIKE makes an identity column's sequence a bigint whatever the column's type (its limits stay
+  // the column's); the original's is of the column's type, which an ALTER ... TYPE then changes.
+  const sequences = await client.query(
+    `SELECT format('ALTER SEQUENCE %s AS %s', n.seqrelid::regclass, format_type(o.seqtypid, NULL)) AS sql
+       FROM pg_attribute a
+       JOIN pg_sequence o ON o.seqrelid = pg_get_serial_sequence($1::regclass::text, a.attname)::regclass
+       JOIN pg_sequence n ON n.seqrelid = pg_get_serial_sequence($2::text, a.attname)::regclass
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> '' AND o.seqtypid <> n.seqtypid`,
+    [originalOid, shadow],
+  );
+  for (const r of sequences.rows) await client.query(r.sql);
+  for (const [, s] of await pairStatistics(client, originalOid, shadowOid)) {
+    if (s !== undefined && s.target !== null) await client.query(`ALTER STATISTICS ${qualified(s.schema, s.stxname)} SET STATISTICS ${s.target}`);
+  }
+}
+
+/**
+ * LIKE creates the shadow's statistics objects in the order of the original's OIDs (and names them
+ * after the shadow), so pairing both lists in that order tells which stands for which. The pair is
+ * read by name after the ALTER: one that rebuilds an object keeps its name.
+ */
+interface Statistics {
+  stxname: string;
+  schema: string;
+  target: number | null;
+}
+
+async function pairStatistics(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, Statistics | undefined>> {
+  const list = async (oid: string) =>
+    (
+      await client.query(
+        // stxstattarget is -1 for the default before PostgreSQL 17, NULL from 17 on.
+        `SELECT s.stxname, n.nspname AS schema, CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END AS target
+           FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = $1 ORDER BY s.oid`,
+        [oid],
+      )
+    ).rows as Statistics[];
+  const [originals, shadows] = [await list(originalOid), await list(shadowOid)];
+  return new Map(originals.map((o, i) => [o.stxname, shadows[i]]));
 }
 
 function mapColumns(original: Column[], before: Column[], after: Column[], using: Map<string, string>) {
