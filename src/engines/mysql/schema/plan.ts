@@ -26,6 +26,13 @@ export interface TriggerPlan {
   newName: string;
   create: string;
   sqlMode: string;
+  /** `user@host` as information_schema spells it: the CREATE keeps it, so the body runs with the owner's rights. */
+  definer?: string;
+  body?: string;
+  /** The session the original was made in, taken again for the CREATE (absent in a checkpoint of an older version). */
+  characterSetClient?: string;
+  collationConnection?: string;
+  databaseCollation?: string;
 }
 
 export interface MysqlPlan {
@@ -221,6 +228,11 @@ async function planTriggers(
       newName,
       create: `CREATE DEFINER=${definer} TRIGGER ${qualified(database, newName)} ${t.timing} ${t.event} ON ${qualified(database, shadow)} FOR EACH ROW ${t.body}`,
       sqlMode: t.sqlMode,
+      definer: t.definer,
+      body: t.body,
+      characterSetClient: t.characterSetClient,
+      collationConnection: t.collationConnection,
+      databaseCollation: t.databaseCollation,
     });
   }
   return plans;
