@@ -63,6 +63,11 @@ export interface MysqlPlan {
   deferredIndexes: DeferredIndex[];
   /** Trigger capture: the log table its triggers write the changed keys into (absent when the binlog is read). */
   log?: string;
+  /**
+   * CHECK constraints of the original the new table lacks, or has with another expression (names):
+   * the revert window would copy back rows the old table refuses (absent in an older checkpoint).
+   */
+  loosenedChecks?: string[];
   /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
   autoIncrementGiven?: boolean;
 }
@@ -112,6 +117,8 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const original = await describeTable(pool, database, table);
   const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
+  const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
+  const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
@@ -141,6 +148,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     original,
     shadowShape,
     deferredIndexes: deferral?.defer ? deferrable : [],
+    loosenedChecks,
     autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
     ...(capture.kind === 'trigger' ? { log: helperNames(table).log } : {}),
   };
@@ -183,6 +191,19 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     ],
     detail,
   };
+}
+
+/** Each CHECK of a SHOW CREATE TABLE (MariaDB lists a column's own as a named constraint too), by name. */
+function checkConstraints(createSql: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of createSql.matchAll(/^\s*CONSTRAINT `((?:[^`]|``)+)` CHECK (.*?),?$/gm)) found.set(m[1].replaceAll('``', '`'), m[2]);
+  return found;
+}
+
+/** The original's CHECKs that the new table does not have with the same expression. */
+function checksLost(originalSql: string, newSql: string): string[] {
+  const after = checkConstraints(newSql);
+  return [...checkConstraints(originalSql)].filter(([name, expression]) => after.get(name) !== expression).map(([name]) => name);
 }
 
 /** "name -> parent" as the table's facts list its keys. */

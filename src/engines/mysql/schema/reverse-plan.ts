@@ -40,6 +40,9 @@ export function revertRefusals(plan: MysqlPlan): string[] {
   }
   const out = plan.facts.foreignKeys.map(foreignKeyName);
   if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
+  for (const name of plan.loosenedChecks ?? []) {
+    reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);
+  }
   if (plan.triggers.length) reasons.push('triggers are moved to the new table (--include-triggers): the revert does not move them back');
   return reasons;
 }
