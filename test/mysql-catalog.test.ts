@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
+import { migrate as migrateCore } from '../src/core/migrate/runner.js';
+import type { Migration } from '../src/core/types.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl, runCli } from './support/mysql.js';
+import { withMigration } from './support/wrap.js';
 import { catalogDifferences } from './support/mysql-catalog-oracle.js';
 
 /**
@@ -206,6 +210,30 @@ describe("the catalog after shadowcut is the native ALTER's (MariaDB)", () => {
       [A, 'shadowcut_history'],
     );
     expect(String(rows[0].c)).toMatch(/^utf8mb4_/);
+  });
+
+  it('trigger capture in a latin1 database logs a non-latin1 key as written, and the row arrives whole', async () => {
+    await fresh('latin1');
+    await inBoth([
+      'CREATE TABLE t (k VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, v INT) ENGINE=InnoDB',
+      "INSERT INTO t SELECT CONCAT('k', seq), seq FROM seq_1_to_200",
+    ]);
+    const engine = await createMysqlEngine(urlOf(A));
+    // Written after the copy, so only the capture triggers' log carries these keys to the new table.
+    const hooked = withMigration(engine, (migration) => ({
+      async consistentView(...args: Parameters<Migration['consistentView']>) {
+        for (const db of [A, TWIN]) await root.query(`INSERT INTO ${db}.t VALUES ('ключ', 1), ('κλειδί', 2); UPDATE ${db}.t SET v = 0 WHERE k = 'k1'`);
+        return migration.consistentView(...args);
+      },
+    }));
+    await migrateCore(hooked, { url: urlOf(A), table: 't', alter: 'ADD COLUMN w INT', capture: 'trigger' }, { execute: true, forceCopy: true }).finally(() =>
+      engine.close(),
+    );
+    await root.query(`ALTER TABLE ${TWIN}.t ADD COLUMN w INT`);
+    const rows = async (db: string) => (await root.query<mysql.RowDataPacket[]>(`SELECT k, v, w FROM ${db}.t ORDER BY k`))[0];
+    expect(await rows(A)).toEqual(await rows(TWIN));
+    expect((await rows(A)).map((r) => r.k)).toContain('ключ');
+    expect(await catalogDifferences(root, A, TWIN)).toEqual([]);
   });
 
   it('a revert window is refused in one line for an ALTER that drops a CHECK the old table would still enforce', async () => {
