@@ -165,6 +165,10 @@ describe("the catalog after shadowcut is the native ALTER's (MariaDB)", () => {
       ]);
       await expectRefused('t', alter, ['--force-copy', '--include-triggers'], /trigger t_au .*f1/);
       await expectRefused('t', alter, ['--include-triggers'], /trigger t_au .*f1/);
+      // Without the flag: in place the native ALTER would leave the trigger failing every update, so
+      // it is refused as well; the copy refuses any table with triggers, naming the flag.
+      await expectRefused('t', alter, [], /trigger t_au .*f1/);
+      await expectRefused('t', alter, ['--force-copy'], /has triggers \(t_au\); pass --include-triggers/);
     });
   }
 
