@@ -40,7 +40,8 @@ async function asTheyWere(pool: Pool, plan: MysqlPlan): Promise<CheckResult> {
     [plan.database],
   );
   const grants = await grantsOn(pool, plan.database); // null under a role: trusted
-  const may = (privilege: string) => grants === null || grants.has(privilege) || grants.has('SUPER');
+  // Naming another DEFINER: SET USER on MariaDB 10.5+, SET_USER_ID (8.0) or SET_ANY_DEFINER (8.2+) on MySQL, SUPER on both.
+  const mayNameDefiner = grants === null || ['SET USER', 'SET_USER_ID', 'SET_ANY_DEFINER', 'SUPER'].some((p) => grants.has(p));
   const me = String(server.me);
   const after = plan.shadowShape.columns.map((c) => c.name);
   const problems: string[] = [];
@@ -51,7 +52,7 @@ async function asTheyWere(pool: Pool, plan: MysqlPlan): Promise<CheckResult> {
         `trigger ${t.name} reads ${gone.join(', ')}, which the ALTER drops or renames: it could not be made on the new table (after a native ALTER it would fail every write it fires on); change or drop the trigger first`,
       );
     }
-    if (t.definer && t.definer !== me && !may('SET USER')) {
+    if (t.definer && t.definer !== me && !mayNameDefiner) {
       problems.push(
         `trigger ${t.name} is defined by ${t.definer} and must keep that DEFINER (its body runs with the definer's rights), which ${me} may set only with SET USER or SUPER: GRANT SET USER ON *.* TO the user shadowcut connects as, or run as ${t.definer}`,
       );
