@@ -264,6 +264,19 @@ describe('the window, interrupted or tampered with', () => {
     await db.query('DROP TRIGGER rv_trig_spy');
   });
 
+  it("a trigger of the window capture's name but another body is not taken for shadowcut's own: the way back refuses it", async () => {
+    await reset('rv_own', 10);
+    const forward = await migrateWithWindow('rv_own', 'trigger');
+    // Another account's trigger under the capture's name: it would run its own body on every write.
+    await db.query('DROP TRIGGER rv_own__rti');
+    await db.query('CREATE TRIGGER rv_own__rti AFTER INSERT ON rv_own FOR EACH ROW SET @rv_own_spy = NEW.id');
+    const back = await forward.reversed();
+    const checks = await back.checks({ resuming: false });
+    expect(checks.filter((c) => !c.ok).map((c) => c.message)).toContainEqual(expect.stringMatching(/has triggers \(rv_own__rti\)/));
+    await expect(back.changes.open(new ChangeBuffer(), { poll: 0 }, noSetup).then((s) => s.stop())).rejects.toThrow(/capture triggers \(1 missing\)/);
+    await db.query('DROP TRIGGER rv_own__rti');
+  });
+
   it('an ALTER of the new table during the window stops the revert under its lock, and nothing is swapped', async () => {
     await reset('rv_alt', 100);
     const back = await (await migrateWithWindow('rv_alt', 'trigger')).reversed();

@@ -143,17 +143,27 @@ async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<
   await locker.query(`ALTER TABLE ${qualified(plan.database, plan.shadow)} AUTO_INCREMENT = ${BigInt(String(original))}`);
 }
 
-/** Each in the sql_mode it was created with, which governs how its body runs. */
+/**
+ * Each in the session it was created in: its sql_mode governs how its body runs, its
+ * character_set_client how the body is read, and its collation_connection how its string literals
+ * compare. (The triggers check refused a CREATE whose text the driver's utf8mb4 would not spell in
+ * that character set.) The locker's own settings come back after.
+ */
 async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.triggers.length === 0) return;
-  const [[mode]] = await locker.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS m');
+  const [[before]] = await locker.query<RowDataPacket[]>(
+    'SELECT @@SESSION.sql_mode AS m, @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co',
+  );
   try {
     for (const trigger of plan.triggers) {
       await locker.query('SET SESSION sql_mode = ?', [trigger.sqlMode]);
+      if (trigger.characterSetClient && trigger.collationConnection) {
+        await locker.query('SET SESSION character_set_client = ?, collation_connection = ?', [trigger.characterSetClient, trigger.collationConnection]);
+      }
       await locker.query(trigger.create);
     }
   } finally {
-    await locker.query('SET SESSION sql_mode = ?', [mode.m]);
+    await locker.query('SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?', [before.m, before.cs, before.co]);
   }
 }
 

@@ -3,7 +3,7 @@ import { UserError } from '../../../core/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape } from '../../../core/in-place/types.js';
 import { analyseAlter, splitClauses } from '../schema/alter.js';
 import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './classify-probe.js';
-import { tableExists } from '../schema/inspect.js';
+import { columnsGoneFromTrigger, readTriggers, tableExists } from '../schema/inspect.js';
 import { helperNames } from '../schema/plan.js';
 import { createMarkedProbe, PROBE_MARK } from '../schema/probe.js';
 import { describeWork, WorkMeter, type ServerWork } from './server-work.js';
@@ -65,8 +65,17 @@ export async function classifyMysqlAlter(
     const meter = await WorkMeter.open(conn, flavor, database, probe);
     await meter?.calibrate(() => conn.query(`ALTER TABLE ${qualified(database, probe)} COMMENT = ?`, [PROBE_MARK]));
     const context: PartContext = { conn, flavor, database, probe, shape, meter };
-    const classified: Classified[] = [];
-    for (const clause of changes) classified.push(await classifyPart(context, clause));
+    let classified: Classified[] = [];
+    try {
+      for (const clause of changes) classified.push(await classifyPart(context, clause));
+    } catch (error) {
+      if (!(error instanceof FailsAlone) || changes.length === 1) throw failure(error);
+      // A part the server refuses alone may be fine in the whole ALTER (DROP PRIMARY KEY beside
+      // the ADD PRIMARY KEY that keeps an AUTO_INCREMENT column a key): the whole is then one part.
+      context.shape = await fresh();
+      classified = [await classifyPart(context, changes.join(', ')).catch((e: unknown) => Promise.reject(failure(e)))];
+    }
+    await refuseBrokenTriggers(conn, database, table, probe);
     const parts = classified.map((c) => c.part);
     const algorithm = classified.every((c) => c.instantAlgorithm) ? INSTANT : flavor === 'mariadb' ? NOCOPY : INPLACE;
     let refused = own.length ? `the ALTER names its own ${own.join(', ')}` : undefined;
@@ -84,6 +93,28 @@ export async function classifyMysqlAlter(
   } finally {
     if (made) await conn.query(`DROP TABLE IF EXISTS ${qualified(database, probe)}`).catch(() => {});
     conn.release();
+  }
+}
+
+/** A part the server refuses even on the probe's bare definition: the whole ALTER may still be fine. */
+class FailsAlone extends Error {}
+
+const failure = (error: unknown) => (error instanceof FailsAlone ? new UserError(error.message) : error);
+
+/**
+ * A trigger of the table that reads `OLD.c` or `NEW.c` of a column the ALTER takes away: the native
+ * ALTER keeps it, and every write it fires on then fails ("Unknown column"), so the change is refused
+ * on either path, in place or copied (the copy could not make it on the new table either).
+ */
+async function refuseBrokenTriggers(conn: PoolConnection, database: string, table: string, probe: string): Promise<void> {
+  const after = (await columns(conn, database, probe, new Map())).map((c) => c.name);
+  for (const t of await readTriggers(conn, database, table)) {
+    const gone = columnsGoneFromTrigger(t.body, after);
+    if (gone.length) {
+      throw new UserError(
+        `trigger ${t.name} reads ${gone.join(', ')}, which the ALTER drops or renames: after it the trigger would fail every write it fires on; change or drop the trigger first`,
+      );
+    }
   }
 }
 
@@ -167,7 +198,7 @@ async function applyAnyway(x: PartContext, clause: string): Promise<void> {
   await x.conn.query(`DELETE FROM ${qualified(x.database, x.probe)}`);
   x.shape.rows = 0;
   const plain = await tryAlter(x.conn, x.database, x.probe, clause);
-  if (plain) throw new UserError(`the ALTER fails: ${asTable(plain, x.probe, x.shape.foreignKeys)}`);
+  if (plain) throw new FailsAlone(`the ALTER fails: ${asTable(plain, x.probe, x.shape.foreignKeys)}`);
 }
 
 /** Null when the server made the change, else its refusal. */

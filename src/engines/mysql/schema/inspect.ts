@@ -116,12 +116,18 @@ export interface MysqlTrigger {
   body: string;
   definer: string;
   sqlMode: string;
+  /** The session it was made in: how its body is read and its string literals compare. */
+  characterSetClient: string;
+  collationConnection: string;
+  /** The database's collation when it was made (its unqualified CHAR variables take it). */
+  databaseCollation: string;
 }
 
 /** In firing order: creating them again in this order keeps their relative order. */
-export async function readTriggers(db: Pool, database: string, table: string): Promise<MysqlTrigger[]> {
+export async function readTriggers(db: Queryable, database: string, table: string): Promise<MysqlTrigger[]> {
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE
+    `SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT, DEFINER, SQL_MODE,
+            CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION
        FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?
       ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER`,
     [database, table],
@@ -133,7 +139,26 @@ export async function readTriggers(db: Pool, database: string, table: string): P
     body: String(r.ACTION_STATEMENT),
     definer: String(r.DEFINER),
     sqlMode: String(r.SQL_MODE),
+    characterSetClient: String(r.CHARACTER_SET_CLIENT),
+    collationConnection: String(r.COLLATION_CONNECTION),
+    databaseCollation: String(r.DATABASE_COLLATION),
   }));
+}
+
+/**
+ * The columns a trigger body reads or sets as `OLD.c` / `NEW.c` that the table will not have: the
+ * server resolves them when the trigger is created (so it could not be made on the new table) and
+ * again at every firing (so after a native ALTER every write of the event fails). Read from the body's
+ * text: a match inside a string literal or a comment only makes the refusal stricter.
+ */
+export function columnsGoneFromTrigger(body: string, columnsAfter: string[]): string[] {
+  const have = new Set(columnsAfter.map((c) => c.toLowerCase()));
+  const gone = new Set<string>();
+  for (const m of body.matchAll(/\b(?:OLD|NEW)\s*\.\s*(`(?:[^`]|``)+`|[A-Za-z0-9_$\u0080-\uffff]+)/gi)) {
+    const name = m[1].startsWith('`') ? m[1].slice(1, -1).replaceAll('``', '`') : m[1];
+    if (!have.has(name.toLowerCase())) gone.add(name);
+  }
+  return [...gone];
 }
 
 export async function triggerExists(db: Pool, database: string, name: string): Promise<boolean> {

@@ -27,6 +27,13 @@ export interface TriggerPlan {
   newName: string;
   create: string;
   sqlMode: string;
+  /** `user@host` as information_schema spells it: the CREATE keeps it, so the body runs with the owner's rights. */
+  definer?: string;
+  body?: string;
+  /** The session the original was made in, taken again for the CREATE (absent in a checkpoint of an older version). */
+  characterSetClient?: string;
+  collationConnection?: string;
+  databaseCollation?: string;
 }
 
 export interface MysqlPlan {
@@ -57,6 +64,11 @@ export interface MysqlPlan {
   deferredIndexes: DeferredIndex[];
   /** Trigger capture: the log table its triggers write the changed keys into (absent when the binlog is read). */
   log?: string;
+  /**
+   * CHECK constraints of the original the new table lacks, or has with another expression (names):
+   * the revert window would copy back rows the old table refuses (absent in an older checkpoint).
+   */
+  loosenedChecks?: string[];
   /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
   autoIncrementGiven?: boolean;
 }
@@ -106,6 +118,8 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const original = await describeTable(pool, database, table);
   const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
+  const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
+  const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
@@ -135,6 +149,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     original,
     shadowShape,
     deferredIndexes: deferral?.defer ? deferrable : [],
+    loosenedChecks,
     autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
     ...(capture.kind === 'trigger' ? { log: helperNames(table).log } : {}),
   };
@@ -177,6 +192,19 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     ],
     detail,
   };
+}
+
+/** Each CHECK of a SHOW CREATE TABLE (MariaDB lists a column's own as a named constraint too), by name. */
+function checkConstraints(createSql: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of createSql.matchAll(/^\s*CONSTRAINT `((?:[^`]|``)+)` CHECK (.*?),?$/gm)) found.set(m[1].replaceAll('``', '`'), m[2]);
+  return found;
+}
+
+/** The original's CHECKs that the new table does not have with the same expression. */
+function checksLost(originalSql: string, newSql: string): string[] {
+  const after = checkConstraints(newSql);
+  return [...checkConstraints(originalSql)].filter(([name, expression]) => after.get(name) !== expression).map(([name]) => name);
 }
 
 /** "name -> parent" as the table's facts list its keys. */
@@ -222,6 +250,11 @@ async function planTriggers(
       newName,
       create: `CREATE DEFINER=${definer} TRIGGER ${qualified(database, newName)} ${t.timing} ${t.event} ON ${qualified(database, shadow)} FOR EACH ROW ${t.body}`,
       sqlMode: t.sqlMode,
+      definer: t.definer,
+      body: t.body,
+      characterSetClient: t.characterSetClient,
+      collationConnection: t.collationConnection,
+      databaseCollation: t.databaseCollation,
     });
   }
   return plans;

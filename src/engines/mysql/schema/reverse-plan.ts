@@ -3,6 +3,7 @@ import { UserError } from '../../../core/errors.js';
 import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
+import { ownCaptureTriggers, reverseCapture } from '../capture/trigger/log.js';
 import { checksumPair, foreignKeyName, helperNames, keyCandidates, type ColumnPair, type MysqlPlan } from './plan.js';
 
 const lower = (names: string[]) => names.map((n) => n.toLowerCase());
@@ -40,6 +41,9 @@ export function revertRefusals(plan: MysqlPlan): string[] {
   }
   const out = plan.facts.foreignKeys.map(foreignKeyName);
   if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
+  for (const name of plan.loosenedChecks ?? []) {
+    reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);
+  }
   if (plan.triggers.length) reasons.push('triggers are moved to the new table (--include-triggers): the revert does not move them back');
   return reasons;
 }
@@ -113,9 +117,6 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     columns.push({ source: from.name, target: into.name, checksum: checksumPair(from, into) });
   }
   const names = helperNames(f.table);
-  // Its own capture's triggers are no trigger of the table's to move.
-  const own = Object.values(names.reverseTriggers);
-  facts.triggers = facts.triggers.filter((t) => !own.includes(t));
   const detail: MysqlPlan = {
     database: f.database,
     table: f.table,
@@ -136,6 +137,10 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     deferredIndexes: [],
     log: names.reverseLog,
   };
+  // Its own capture's triggers are no trigger of the table's to move; one of their names on a trigger
+  // of another body (another account's) is not ours, and stays listed for the triggers check to refuse.
+  const own = await ownCaptureTriggers(pool, reverseCapture(detail));
+  facts.triggers = facts.triggers.filter((t) => !own.includes(t));
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.target);
   return reversePlan(forward, {
     keyColumns: f.shadowKeyColumns,

@@ -52,8 +52,27 @@ export async function checkHelper(db: Queryable, database: string, name: string)
  */
 export async function ensureHelperTable(db: Queryable, database: string, name: string, definition: string, purpose: string): Promise<void> {
   // Escaped by the driver: a purpose naming a table may hold quotes and backslashes.
-  await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT=?`, [helperComment(purpose)]);
+  await db.query(`CREATE TABLE IF NOT EXISTS ${qualified(database, name)} (${definition}) ${OPTIONS} COMMENT=?`, [helperComment(purpose)]);
   await checkHelper(db, database, name);
+  await inUtf8mb4(db, database, name);
+}
+
+/**
+ * Helpers hold table names, ALTERs and plans, which may be in any script: utf8mb4 whatever the
+ * database's default (latin1 on many servers, where a name in Cyrillic was refused or mangled).
+ * Key columns copied from the table (the trigger log's) name their own collation, which wins.
+ */
+const OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin';
+
+/** One an older version made in the database's default character set is converted (losslessly: utf8mb4 holds every character). */
+async function inUtf8mb4(db: Queryable, database: string, name: string): Promise<void> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT TABLE_COLLATION AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+    database,
+    name,
+  ]);
+  if (rows.length && !/^utf8mb4_/i.test(String(rows[0].c))) {
+    await db.query(`ALTER TABLE ${qualified(database, name)} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  }
 }
 
 /**
@@ -63,7 +82,7 @@ export async function ensureHelperTable(db: Queryable, database: string, name: s
  */
 export async function createFreshHelperTable(db: Queryable, database: string, name: string, definition: string, purpose: string): Promise<void> {
   try {
-    await db.query(`CREATE TABLE ${qualified(database, name)} (${definition}) ENGINE=InnoDB COMMENT=?`, [helperComment(purpose)]);
+    await db.query(`CREATE TABLE ${qualified(database, name)} (${definition}) ${OPTIONS} COMMENT=?`, [helperComment(purpose)]);
   } catch (error) {
     if ((error as { code?: string }).code !== 'ER_TABLE_EXISTS_ERROR') throw error;
     throw new HelperRefusedError(`${database}.${name}`, ['was made by another session while shadowcut was making it']);

@@ -114,15 +114,11 @@ export class MysqlTriggerLog implements TriggerLog {
   }
 
   private body(event: RowEvent): string {
-    const row = (image: 'OLD' | 'NEW') => `INSERT INTO ${this.log} (${this.keys}) VALUES (${this.at.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
-    if (event === 'INSERT') return row('NEW');
-    if (event === 'DELETE') return row('OLD');
-    const moved = this.at.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
-    return `BEGIN ${row('OLD')}; IF ${moved} THEN ${row('NEW')}; END IF; END`;
+    return captureBody(this.at, event);
   }
 
   private triggersPresent(db: Queryable = this.pool, tables = [this.at.table]): Promise<string[]> {
-    return existingTriggers(db, this.at.database, Object.values(this.at.triggers), tables);
+    return ownCaptureTriggers(db, this.at, tables);
   }
 
   /** A resumed run's: from the log's comment. */
@@ -242,6 +238,39 @@ export class MysqlTriggerLog implements TriggerLog {
     }
     await dropOwnHelper(this.pool, this.at.database, this.at.log);
   }
+}
+
+/** What a capture trigger for `event` runs: shadowcut's own fixed SQL, the same whoever reads it back. */
+function captureBody(at: CaptureTarget, event: RowEvent): string {
+  const log = qualified(at.database, at.log);
+  const keys = at.keyColumns.map(ident).join(', ');
+  const row = (image: 'OLD' | 'NEW') => `INSERT INTO ${log} (${keys}) VALUES (${at.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
+  if (event === 'INSERT') return row('NEW');
+  if (event === 'DELETE') return row('OLD');
+  const moved = at.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
+  return `BEGIN ${row('OLD')}; IF ${moved} THEN ${row('NEW')}; END IF; END`;
+}
+
+/**
+ * The capture's triggers that are there (on `tables`, default the target's) and are shadowcut's own:
+ * its name, AFTER its event, and the very body shadowcut gives it. A trigger another account made
+ * under one of these names (it would run its own body, with its definer's rights, on every write)
+ * is not taken for ours: it is left to the checks that refuse a table's unknown triggers.
+ */
+export async function ownCaptureTriggers(db: Queryable, at: CaptureTarget, tables = [at.table]): Promise<string[]> {
+  const names = new Map(EVENTS.map((e) => [at.triggers[e], e]));
+  const present = await existingTriggers(db, at.database, [...names.keys()], tables);
+  if (present.length === 0) return [];
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
+    [at.database, present],
+  );
+  return rows
+    .filter((r) => {
+      const event = names.get(String(r.name));
+      return present.includes(String(r.name)) && event === String(r.event) && String(r.timing) === 'AFTER' && String(r.body) === captureBody(at, event);
+    })
+    .map((r) => String(r.name));
 }
 
 /** DROP TRIGGER that never holds writers up for long (see boundedDdl). */
