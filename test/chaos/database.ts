@@ -248,9 +248,13 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
       // pg_attver is stamped by this server build on every new column (SET (pg_attver=1) is overwritten):
       // a new table's columns always carry other values, whoever makes them, so it is no difference.
       // Index names follow the table's, and the shadow's carry its name until the swap: names go, definitions stay.
+      // Sorted once the names are out: the order by name differs between the table and the mirror.
       return String(text)
         .replace(/INDEX \S+ ON/g, 'INDEX ON')
-        .replaceAll(table, 'T');
+        .replaceAll(table, 'T')
+        .split('\n')
+        .sort()
+        .join('\n');
     },
     async identity(table) {
       const [[oid]] = await rows(`SELECT '"${table}"'::regclass::oid`);
