@@ -369,4 +369,89 @@ describe('PostgreSQL: code the table owner wrote', () => {
     ]);
     await db.query(`DROP TABLE IF EXISTS "${t}_bak", "${t}__old"`);
   });
+  /** One refusal line naming `what`, nothing made, the owner still not superuser. */
+  const refusedNaming = async (r: { code: number | null; stderr: string }, what: RegExp, t: string) => {
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('shadowcut: '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(what);
+    await nothingMade(t);
+    expect(await superuser()).toBe('f');
+  };
+  const migrate = (t: string, alter: string, ...more: string[]) =>
+    db.cli(['migrate', '--url', '$URL', '--table', t, '--alter', alter, '--force-copy', '--execute', ...more]);
+
+  it("trust goes by owner, not by what a function is now: the owner's SECURITY DEFINER function in a DEFAULT is refused", async () => {
+    await db.drop('oc_x');
+    // SECURITY DEFINER today; its owner can make it INVOKER while the copy runs.
+    await asApp('CREATE OR REPLACE FUNCTION public.oc_sd(int) RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ SELECT $1 $$');
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL, w int DEFAULT public.oc_sd(3))');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await refusedNaming(
+        migrate('oc_x', 'ALTER COLUMN v TYPE bigint'),
+        /function public\.oc_sd\(integer\) \(DEFAULT of column w\), owned by role oc_app/,
+        'oc_x',
+      );
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_sd(int)');
+    }
+  });
+
+  it("a column of the owner's domain is refused (a constraint added to it later would run in the copy's inserts), and so is a domain's DEFAULT calling the owner's function", async () => {
+    await db.drop('oc_x');
+    await escalatingFunction();
+    await asApp('CREATE DOMAIN public.oc_dom AS int');
+    // A superuser's domain whose DEFAULT is the owner's function: an added column of it takes the DEFAULT in every copied row.
+    await db.query('CREATE DOMAIN public.oc_su_dom AS int DEFAULT public.oc_f(1)');
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v public.oc_dom NOT NULL)');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      await refusedNaming(
+        migrate('oc_x', 'ADD COLUMN note text'),
+        /domain public\.oc_dom \(its owner can give it a constraint at any time\), owned by role oc_app/,
+        'oc_x',
+      );
+      await db.query('ALTER TABLE oc_x ALTER COLUMN v TYPE int');
+      await refusedNaming(
+        migrate('oc_x', 'ADD COLUMN z public.oc_su_dom'),
+        /function public\.oc_f\(integer\) \(DEFAULT of domain (public\.)?oc_su_dom\), owned by role oc_app/,
+        'oc_x',
+      );
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP DOMAIN public.oc_su_dom');
+      await db.query('DROP DOMAIN public.oc_dom');
+      await db.query('DROP FUNCTION public.oc_f(int), public.oc_escalate()');
+    }
+  });
+
+  it("a table in a schema another role owns is refused: that role could drop shadowcut's helper tables and put its own there", async () => {
+    await db.query('DROP SCHEMA IF EXISTS oc_s CASCADE');
+    await db.query('CREATE SCHEMA oc_s AUTHORIZATION oc_app');
+    try {
+      // The table is the migrating role's own; the schema is not.
+      await db.query('CREATE TABLE oc_s.t (id int PRIMARY KEY, v int NOT NULL)');
+      await db.query('INSERT INTO oc_s.t SELECT g, g FROM generate_series(1, 10) g');
+      const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_s.t', '--alter', 'ALTER COLUMN v TYPE bigint', '--force-copy', '--execute']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/schema oc_s belongs to role oc_app, which can drop shadowcut's helper tables there/);
+      expect(await db.query(`SELECT relname FROM pg_class WHERE relnamespace = 'oc_s'::regnamespace AND relkind = 'r' ORDER BY 1`)).toEqual([['t']]);
+    } finally {
+      await db.query('DROP SCHEMA oc_s CASCADE');
+    }
+  });
+
+  it('a revert window on a table another role owns is refused: the window writes into its old table for days', async () => {
+    await appTable('oc_t');
+    const r = migrate('oc_t', 'ADD COLUMN note text', '--revert-window', '1h');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/the table belongs to role oc_app: run shadowcut as oc_app for a revert window/);
+    await nothingMade('oc_t');
+    await db.drop('oc_t');
+  });
 });

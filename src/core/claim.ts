@@ -1,3 +1,4 @@
+import { sleep } from './backoff.js';
 import { UserError } from './errors.js';
 import type { ClaimSession, Engine } from './types.js';
 
@@ -6,6 +7,21 @@ export class ClaimLostError extends UserError {
   constructor(table: string) {
     super(`another shadowcut run took over ${table} after this run lost its connection; stopping without touching its objects`);
     this.name = 'ClaimLostError';
+  }
+}
+
+/**
+ * How long a claim is tried before a run is refused: a run killed a moment ago holds its claim until
+ * the server notices its connection is gone.
+ */
+const CLAIM_WAIT_MS = 1500;
+
+async function takeWithin(session: ClaimSession, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await session.take()) return true;
+    if (Date.now() >= until) return false;
+    await sleep(100);
   }
 }
 
@@ -24,7 +40,7 @@ export class RunClaim {
   static async take(engine: Engine, table: string): Promise<RunClaim> {
     const session = await engine.openClaim(table);
     try {
-      if (!(await session.take())) {
+      if (!(await takeWithin(session, CLAIM_WAIT_MS))) {
         const holder = await session.holder().catch(() => null);
         throw new UserError(
           `another shadowcut run is migrating ${engine.qualify(table)}${holder ? ` (${holder})` : ''}; ` +

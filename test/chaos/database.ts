@@ -140,7 +140,9 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
       return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
     },
     async triggers(table) {
-      const found = await rows(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}'`);
+      const found = await rows(
+        `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = '${table}' AND TRIGGER_NAME LIKE '${table}\\_\\_%'`,
+      );
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {
@@ -274,7 +276,10 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
       return [...found.map(([t]) => String(t)), ...(await this.triggers(table)).map((t) => `trigger ${t}`)];
     },
     async triggers(table) {
-      const found = await rows(`SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('"${table}"') AND NOT tgisinternal`);
+      // shadowcut's capture triggers only (`<table>__ti` ...): the table's own trigger is a dependent the seed drew.
+      const found = await rows(
+        `SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('"${table}"') AND NOT tgisinternal AND tgname LIKE '${table}\\_\\_%'`,
+      );
       return found.map(([t]) => String(t));
     },
     async killSession(pid, r) {

@@ -27,6 +27,9 @@ export async function openClaim(target: MysqlTarget, qualifiedTable: string): Pr
       await conn.query('SELECT 1');
     },
     async close() {
+      // Released before the connection goes: the server frees a dead session's locks only once it has
+      // noticed, and a run started right after this one ends would be refused meanwhile.
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]).catch(() => {});
       await conn.end().catch(() => conn.destroy());
     },
   };

@@ -6,7 +6,7 @@ import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
 import { loosenedRules } from './loosened.js';
-import { ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
+import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -54,6 +54,8 @@ export interface PgDetail {
   partitionTree?: string;
   /** server/owner-code.ts: another role's code the run would evaluate with the migrating role's rights, as one line; absent when none. */
   foreignCode?: string;
+  /** server/owner-code.ts foreignOwner: the table's owner when it is neither the migrating role nor a superuser. */
+  foreignOwner?: string;
 }
 
 /** The shadow tree to build for a partitioned original, with each partition's twin named by `nameOf`; null for a plain table. */
@@ -94,7 +96,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
       [qualified(schema, name), qualified(schema, shadowName)],
       [{ sql: copyInto(qualified(schema, shadowName), built, qualified(schema, name)), what: "the copy (the ALTER's USING and conversions)" }],
     );
-    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode };
+    const owner = await foreignOwner(client, t.oid);
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
@@ -135,6 +138,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     triggers: triggers.rows.map((r) => String(r.tgname)),
     loosened: layout.loosened,
     ...(layout.foreignCode ? { foreignCode: layout.foreignCode } : {}),
+    ...(layout.owner ? { foreignOwner: layout.owner } : {}),
     ...partitioned,
   };
   return {

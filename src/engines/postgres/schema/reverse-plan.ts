@@ -44,6 +44,9 @@ export function reverseRefusals(d: PgDetail): string[] {
   const foreignKeys = [...new Set([...d.validatedForeignKeys, ...(d.foreignKeys ?? [])])];
   if (foreignKeys.length) reasons.push(`foreign keys ${foreignKeys.join(', ')}: the revert does not carry foreign keys`);
   if (d.triggers?.length) reasons.push(`triggers ${d.triggers.join(', ')}: the old table's own would fire again for every change it follows`);
+  // The window writes into the old table for days, and its capture function is the owner's: the owner
+  // could give either a trigger, rule or body of its own that our writes would then run with our rights.
+  if (d.foreignOwner) reasons.push(`the table belongs to role ${d.foreignOwner}: run shadowcut as ${d.foreignOwner} for a revert window`);
   if (d.partitionBy) reasons.push('a partitioned table: the revert does not carry partitions');
   reasons.push(...(d.loosened ?? []));
   return reasons;

@@ -31,6 +31,9 @@ export async function openClaim(target: PgTarget, qualifiedTable: string): Promi
       await client.query('SELECT 1');
     },
     async close() {
+      // Released before the connection goes: the server frees a session's locks as its backend exits,
+      // a moment after the client has gone, and a run started right after would be refused meanwhile.
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => {});
       await client.end().catch(() => {});
     },
   };

@@ -9,12 +9,12 @@ import { ownerProbe } from './owner-probe.js';
  * functions behind its defaults and generated columns, CHECKs, index expressions and predicates,
  * policies (when they apply to the migrating role), every type its columns can hold (domains and
  * their constraints, base, element, range and composite types: their I/O functions, every cast to
- * or from them and every operator on them), and the user's own expressions. A function is
- * trusted when a superuser or the migrating role owns it, or when it is SECURITY DEFINER (it runs
- * with its owner's rights, not ours). Any other owner could change it to do anything as us.
+ * or from them and every operator on them), and the user's own expressions. A function or a domain
+ * is trusted only when a superuser or the migrating role owns it: any other owner could change it
+ * (a SECURITY DEFINER function made INVOKER, a constraint added to a domain) while the run goes on.
  */
 export interface ForeignCode {
-  /** `schema.name(args)`. */
+  /** `function schema.name(args)` or `domain schema.name`. */
   fn: string;
   owner: string;
   /** Why it would run: "cast a -> b", "DEFAULT of column c", ... */
@@ -49,6 +49,29 @@ export async function foreignOwner(client: Client, table: string): Promise<strin
 }
 
 /**
+ * A schema's owner may drop any table in it: shadowcut's shadow, log, checkpoint and heartbeat too,
+ * and put its own in their place, with a trigger that the copy or the heartbeat would then fire with
+ * the migrating role's rights. So the table's schema must be ours or a superuser's (`public` of
+ * PostgreSQL 15 belongs to pg_database_owner: the database's owner). The refusal's line, or null.
+ */
+async function foreignSchemaOwner(client: Client, table: string): Promise<string | null> {
+  const { rows } = await client.query(
+    `SELECT n.nspname, pg_get_userbyid(o.oid) AS owner, o.oid <> r.oid AND NOT o.rolsuper AS foreign, current_user AS role
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_database d ON d.datname = current_database()
+       JOIN pg_roles o ON o.oid = CASE WHEN n.nspowner = 'pg_database_owner'::regrole THEN d.datdba ELSE n.nspowner END,
+       pg_roles r
+      WHERE c.oid = $1::regclass AND r.rolname = current_user`,
+    [table],
+  );
+  if (!rows.length || !isTrue(rows[0].foreign)) return null;
+  const r = rows[0];
+  return (
+    `schema ${String(r.nspname)} belongs to role ${String(r.owner)}, which can drop shadowcut's helper tables there and make its own, ` +
+    `with triggers that would run with the rights of ${String(r.role)}; run shadowcut as ${String(r.owner)}`
+  );
+}
+
+/**
  * The scope's untrusted functions, each once with its first reason. One recursive query over the
  * catalog, in the caller's transaction (a rolled-back probe's shadow is visible to it).
  */
@@ -79,7 +102,7 @@ export async function parsedExpression(client: Client, sql: string, n: number): 
 
 /** One line for a refusal: each function, its owner and why it would run with `role`'s rights. */
 export function describeForeignCode(table: string, found: ForeignCode[], role: string, owner: string): string {
-  const list = found.map((f) => `function ${f.fn} (${f.why}), owned by role ${f.owner}`).join('; ');
+  const list = found.map((f) => `${f.fn} (${f.why}), owned by role ${f.owner}`).join('; ');
   return `table ${table}: ${list}, would run with the rights of ${role}; run shadowcut as ${owner}, the table's owner`;
 }
 
@@ -151,14 +174,30 @@ calls(fn, why, ord) AS (
     FROM types s JOIN pg_constraint c ON c.contypid = s.oid JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
    WHERE d.refclassid = 'pg_proc'::regclass
   UNION ALL
+  -- A domain's DEFAULT: a column of it that an INSERT leaves out takes it.
+  SELECT d.refobjid, 'DEFAULT of domain ' || format_type(s.oid, NULL), 0
+    FROM types s JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = s.oid WHERE d.refclassid = 'pg_proc'::regclass
+  UNION ALL
   SELECT o.oprcode::oid, 'constraint ' || quote_ident(c.conname) || ' of domain ' || format_type(c.contypid, NULL) || ', operator ' || o.oid::regoperator::text, 0
     FROM types s JOIN pg_constraint c ON c.contypid = s.oid JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
     JOIN pg_operator o ON o.oid = d.refobjid WHERE d.refclassid = 'pg_operator'::regclass
 )
-SELECT DISTINCT ON (p.oid) p.oid::regprocedure::text AS fn, pg_get_userbyid(p.proowner) AS owner, c.why
-  FROM calls c JOIN pg_proc p ON p.oid = c.fn JOIN pg_roles o ON o.oid = p.proowner
- WHERE c.fn <> 0 AND NOT p.prosecdef AND NOT o.rolsuper AND o.rolname <> current_user
- ORDER BY p.oid, c.ord, c.why`;
+-- Trusted by who owns it, never by what it is now: its owner can make a SECURITY DEFINER function
+-- SECURITY INVOKER, replace its body, or give a domain a constraint, at any moment of a run that
+-- takes hours after this look.
+SELECT fn, owner, why FROM (
+  SELECT * FROM (
+    SELECT DISTINCT ON (p.oid) 'function ' || p.oid::regprocedure::text AS fn, pg_get_userbyid(p.proowner) AS owner, c.why, 0 AS kind, p.oid AS oid
+      FROM calls c JOIN pg_proc p ON p.oid = c.fn JOIN pg_roles o ON o.oid = p.proowner
+     WHERE c.fn <> 0 AND NOT o.rolsuper AND o.rolname <> current_user
+     ORDER BY p.oid, c.ord, c.why) f
+  UNION ALL
+  -- A domain: its owner can add a constraint (NOT VALID: checked on every later write, the copy's
+  -- into the shadow too) calling anything, at any time.
+  SELECT 'domain ' || format_type(t.oid, NULL), pg_get_userbyid(t.typowner), 'its owner can give it a constraint at any time', 1, t.oid
+    FROM (SELECT DISTINCT oid FROM types) s JOIN pg_type t ON t.oid = s.oid JOIN pg_roles o ON o.oid = t.typowner
+   WHERE t.typtype = 'd' AND NOT o.rolsuper AND o.rolname <> current_user) x
+ORDER BY kind, oid`;
 
 export interface OwnerCodeOptions {
   /** The run writes the table: its triggers fire (a backfill). */
@@ -190,6 +229,8 @@ export async function ownerCodeRefusal(
   statements: { sql: string; what: string }[],
   { triggers = false, columns }: OwnerCodeOptions = {},
 ): Promise<string | null> {
+  const schema = await foreignSchemaOwner(client, table);
+  if (schema !== null) return schema;
   const owner = await foreignOwner(client, table);
   if (owner === null) return null;
   const { rows } = await client.query(
