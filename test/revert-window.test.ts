@@ -81,7 +81,8 @@ describe.each(servers)('$name: revert window ($capture capture)', ({ open, kind,
     expect(drop.stderr).toMatch(/rw_done__old is the old table a migration of .*rw_done keeps/);
     await db.query(`UPDATE rw_done SET qty = 999 WHERE id = 1`);
     await db.query(`UPDATE rw_done_mirror SET qty = 999 WHERE id = 1`);
-    await sleep(300);
+    // Followed back before the window ends (a fixed pause was too short on a loaded machine).
+    await waitFor('the write followed back', async () => String((await db.query('SELECT qty FROM rw_done__old WHERE id = 1'))[0][0]) === '999', run, 30_000);
     state.completeRequested = true;
     await waitFor('the end of the window', () => run.settled, null, 60_000);
     if (run.error) throw run.error;
