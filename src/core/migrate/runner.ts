@@ -8,6 +8,7 @@ import { proveMapping } from '../mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
 import { preflight } from '../preflight.js';
+import { retryTransient } from '../retry.js';
 import { inPlace } from '../in-place/migrate.js';
 import { installRetried } from './install-retried.js';
 import { requireRevertible } from './revert-verdict.js';
@@ -131,7 +132,12 @@ class Run {
         await applier.stop();
         if (!this.claimLost && !this.checkpoint?.plan.reverse) {
           this.ctx.enter('cleanup');
-          await migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && window !== null });
+          // A lost session (a killed backend, a failover) is retried here too, and even when the run
+          // was aborted: what cleanup leaves, a dead run's slot or triggers, costs the server until removed.
+          const cleanupCtx = { isTransient: (e: unknown) => this.ctx.isTransient(e), report: this.ctx.report, checkAbort: () => {} };
+          await retryTransient(cleanupCtx, 'cleanup', () =>
+            migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && window !== null }),
+          );
         }
       }
       if (cutOver && window) await this.followBack({ ...window, ...checkpointer.revertWindow });
