@@ -121,30 +121,32 @@ restore_policy_rc_d() {
   fi
 }
 
-install_binaries() {
-  log "database binaries missing: installing mariadb-server, mariadb-client, postgresql, postgresql-client"
-  [[ $EUID -eq 0 ]] || fail "need root to apt-get install the database packages"
-  # policy-rc.d exiting 101 stops the packages' postinst from starting *system* instances
-  # on 3306/5432; we only want the binaries. Keep any existing policy (containers often
-  # ship one) and put it back afterwards.
+# apt_install_quietly <package>...: apt-get install as root, with the packages' postinst kept from
+# starting *system* instances on 3306/5432 (policy-rc.d exiting 101); we only want the binaries.
+# Any existing policy (containers often ship one) is put back afterwards, even if interrupted.
+apt_install_quietly() {
   POLICY_BACKUP=""
   if [[ -e /usr/sbin/policy-rc.d ]]; then
     POLICY_BACKUP=$(mktemp)
     cp -p /usr/sbin/policy-rc.d "$POLICY_BACKUP"
   fi
-  # Put the old policy back even if we are interrupted mid-install.
   trap restore_policy_rc_d EXIT
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
   chmod 755 /usr/sbin/policy-rc.d
   local rc=0
   {
     apt-get update &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y \
-        mariadb-server mariadb-client postgresql postgresql-client
+      DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
   } >&2 || rc=$?
   restore_policy_rc_d
   trap - EXIT
   ((rc == 0)) || fail "apt-get install failed (exit $rc)"
+}
+
+install_binaries() {
+  log "database binaries missing: installing mariadb-server, mariadb-client, postgresql, postgresql-client"
+  [[ $EUID -eq 0 ]] || fail "need root to apt-get install the database packages"
+  apt_install_quietly mariadb-server mariadb-client postgresql postgresql-client
   binaries_present || fail "packages installed but mariadbd/initdb still not found"
 }
 
@@ -571,22 +573,7 @@ galera_binaries_present() {
 install_galera() {
   log "Galera binaries missing: installing galera-4, rsync (and the MariaDB packages)"
   [[ $EUID -eq 0 ]] || fail "need root to apt-get install galera-4 and rsync"
-  POLICY_BACKUP=""
-  if [[ -e /usr/sbin/policy-rc.d ]]; then
-    POLICY_BACKUP=$(mktemp)
-    cp -p /usr/sbin/policy-rc.d "$POLICY_BACKUP"
-  fi
-  trap restore_policy_rc_d EXIT
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod 755 /usr/sbin/policy-rc.d
-  local rc=0
-  {
-    apt-get update &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server mariadb-client galera-4 rsync
-  } >&2 || rc=$?
-  restore_policy_rc_d
-  trap - EXIT
-  ((rc == 0)) || fail "apt-get install failed (exit $rc)"
+  apt_install_quietly mariadb-server mariadb-client galera-4 rsync
   galera_binaries_present || fail "packages installed but $GALERA_PROVIDER, rsync or wsrep_sst_rsync still not found"
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
+import { adminPool } from './support/mysql.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repo, 'scripts', 'servers.sh');
@@ -33,17 +34,8 @@ function servers(command: string, timeoutMs: number): Promise<string> {
 }
 
 function pool(url: string): mysql.Pool {
-  const u = new URL(url);
-  return mysql.createPool({
-    host: u.hostname,
-    port: Number(u.port),
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
-    database: u.pathname.slice(1),
-    connectionLimit: 6,
-    multipleStatements: true,
-    connectTimeout: 5_000,
-  });
+  // A node that does not answer must fail the test, not hang it.
+  return adminPool(url, { connectTimeout: 5_000 });
 }
 
 /**
@@ -69,6 +61,13 @@ async function bounded(db: mysql.Pool, sql: string, ms = STATEMENT_MS): Promise<
   }
   return Date.now() - t0;
 }
+
+/** A fresh 100-row table `t`, made on node 1 (the cluster has it everywhere once it returns). */
+const smallTable = (t: string) =>
+  bounded(
+    pools[0],
+    `DROP TABLE IF EXISTS ${t}; CREATE TABLE ${t} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO ${t} SELECT seq, seq FROM seq_1_to_100`,
+  );
 
 /**
  * shadowcut's helper objects on one node: tables of the table's helper names, and triggers; with
@@ -202,10 +201,7 @@ describe('MariaDB Galera cluster', () => {
 
   it('the copy path is refused in one line that names Galera, before anything is made on any node; the dry run says why', async () => {
     const t = 'g_refuse';
-    await bounded(
-      pools[0],
-      `DROP TABLE IF EXISTS ${t}; CREATE TABLE ${t} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO ${t} SELECT seq, seq FROM seq_1_to_100`,
-    );
+    await smallTable(t);
     const run = await migrateBounded(urls[0], ['--table', t, '--alter', 'ADD COLUMN x INT', '--force-copy', '--execute'], 60_000);
     expect(run).not.toBeNull();
     expect(run!.code).not.toBe(0);
@@ -291,10 +287,7 @@ describe('MariaDB Galera cluster', () => {
 
   it('an in-place ALTER that waits on its own node is never cut short, even by max_statement_time: the other nodes made it the moment it was ordered, so a cancel would split the schema', async () => {
     const t = 'g_split';
-    await bounded(
-      pools[0],
-      `DROP TABLE IF EXISTS ${t}; CREATE TABLE ${t} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; INSERT INTO ${t} SELECT seq, seq FROM seq_1_to_100`,
-    );
+    await smallTable(t);
     // A server-wide statement time limit, as a DBA may set: it interrupts a TOI statement waiting on its own
     // node (KILL cannot), after the other nodes made it.
     const engine = await createMysqlEngine(urls[0]);

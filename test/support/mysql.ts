@@ -12,7 +12,7 @@ export const mysqlReplicaUrl = () => serverUrl('SHADOWCUT_MYSQL_REPLICA_URL');
 export const mysqlPlainUrl = () => serverUrl('SHADOWCUT_MYSQL_PLAIN_URL');
 
 /** A pool that keeps values exact, like shadowcut's own connections. */
-export function adminPool(url = mysqlUrl()): mysql.Pool {
+export function adminPool(url = mysqlUrl(), extra: mysql.PoolOptions = {}): mysql.Pool {
   const u = new URL(url);
   return mysql.createPool({
     host: u.hostname,
@@ -26,6 +26,7 @@ export function adminPool(url = mysqlUrl()): mysql.Pool {
     bigNumberStrings: true,
     timezone: 'Z',
     multipleStatements: true,
+    ...extra,
   });
 }
 
