@@ -120,28 +120,33 @@ async function reverseIndexRenames(pool: pg.Pool, f: PgDetail): Promise<PgDetail
   const { rows } = await pool.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [
     f.oid,
   ]);
-  const free: string[] = rows.map((r) => String(r.relname));
-  const renames: PgDetail['indexRenames'] = [];
-  for (const index of f.indexRenames) {
-    const base = `${index.original.slice(0, 55)}__old`;
-    const at = free.findIndex((name) => name === base || (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1))));
-    if (at === -1) continue;
-    renames.push({ original: index.original, shadow: free[at], aside: index.shadow });
-    free.splice(at, 1);
-  }
-  return renames;
+  return takenBack(
+    rows.map((r) => String(r.relname)),
+    f.indexRenames,
+  );
 }
 
 /** The statistics objects likewise: the old table's `<name>__old` (or `__old_N`) take their names back. */
 async function reverseStatistics(pool: pg.Pool, f: PgDetail): Promise<PgDetail['statistics']> {
   const { rows } = await pool.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1 ORDER BY oid`, [f.oid]);
-  const free: string[] = rows.map((r) => String(r.stxname));
-  const renames: NonNullable<PgDetail['statistics']> = [];
-  for (const s of f.statistics ?? []) {
-    const base = `${s.original.slice(0, 55)}__old`;
+  return takenBack(
+    rows.map((r) => String(r.stxname)),
+    f.statistics ?? [],
+  );
+}
+
+/**
+ * Each forward rename the other way: the old table's object that stepped aside as `<original>__old`
+ * (or `__old_N`, when that was taken), found among `free` (each matched once), takes its name back,
+ * and the new table's steps aside to the name it had as the shadow's.
+ */
+function takenBack(free: string[], forward: { original: string; shadow: string }[]): { original: string; shadow: string; aside: string }[] {
+  const renames: { original: string; shadow: string; aside: string }[] = [];
+  for (const item of forward) {
+    const base = `${item.original.slice(0, 55)}__old`;
     const at = free.findIndex((name) => name === base || (name.startsWith(`${base}_`) && /^\d+$/.test(name.slice(base.length + 1))));
     if (at === -1) continue;
-    renames.push({ original: s.original, shadow: free[at], aside: s.shadow });
+    renames.push({ original: item.original, shadow: free[at], aside: item.shadow });
     free.splice(at, 1);
   }
   return renames;
