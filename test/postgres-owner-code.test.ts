@@ -446,6 +446,69 @@ describe('PostgreSQL: code the table owner wrote', () => {
     }
   });
 
+  it("a cast the owner gives its enum after the look is never called: checksums and comparisons take the type's output function", async () => {
+    await appTable('oc_t', ', shade oc_color');
+    const alter = 'ADD COLUMN note text';
+    const state = runState('oc_t', alter, 'postgres');
+    const run = background(migrateOn(db, 'oc_t', alter, { state, postponeCutover: true }, { request: { capture: 'stream' } }));
+    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
+    // Made after the preflight: the cut-over's comparison of the changed keys (as text, under the
+    // lock) and the checksums would take it for every oc_color.
+    await escalatingCast();
+    await asApp(`UPDATE public.oc_t SET v = v + 1, shade = 'blue'`);
+    state.cutoverRequested = true;
+    await waitFor('the run to end', () => run.settled, null);
+    expect(run.error).toBeUndefined();
+    expect(await superuser()).toBe('f');
+    expect(await db.query(`SELECT c::text, v::text, shade::text FROM oc_t ORDER BY 1`)).toEqual([
+      ['blue', '2', 'blue'],
+      ['green', '2', 'blue'],
+      ['red', '2', 'blue'],
+    ]);
+    await db.drop('oc_t');
+  });
+
+  it("an ALTER that converts a column of the owner's type is refused: the cast the conversion takes is looked up at every statement", async () => {
+    await appTable('oc_t', ', shade oc_color');
+    await refusedNaming(
+      migrate('oc_t', 'ALTER COLUMN shade TYPE text'),
+      /type public\.oc_color \(a column is converted from or to it, and its owner can give it a cast at any time\), owned by role oc_app/,
+      'oc_t',
+    );
+    await db.drop('oc_t');
+  });
+
+  it("the owner's look at the ALTER cannot step back to the superuser: a DEFAULT that resets the role gets nowhere", async () => {
+    await db.drop('oc_x');
+    await db.query('DROP SEQUENCE IF EXISTS public.oc_escapes');
+    await db.query('CREATE SEQUENCE public.oc_escapes');
+    // Non-volatile, so the ALTER evaluates it once even on an empty table; after a SET ROLE it
+    // could reset the role to the session's superuser and do anything there.
+    await asApp(
+      `CREATE FUNCTION public.oc_back() RETURNS int LANGUAGE plpgsql STABLE AS $$
+         BEGIN
+           PERFORM pg_catalog.set_config('role', 'none', true);
+           IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN PERFORM nextval('public.oc_escapes'); END IF;
+           RETURN 1;
+         END $$`,
+    );
+    try {
+      await db.query('CREATE TABLE oc_x (id int PRIMARY KEY, v int NOT NULL)');
+      await db.query('INSERT INTO oc_x SELECT g, g FROM generate_series(1, 10) g');
+      await db.query('ALTER TABLE oc_x OWNER TO oc_app');
+      for (const more of [['--force-copy'], []]) {
+        const r = db.cli(['migrate', '--url', '$URL', '--table', 'oc_x', '--alter', 'ADD COLUMN w int DEFAULT public.oc_back()', ...more, '--execute']);
+        // A sequence's increment survives the rollback of the probe's transaction.
+        expect(await db.query('SELECT is_called::text FROM public.oc_escapes')).toEqual([['false']]);
+        await refusedNaming(r, /cannot set parameter "role" within security-definer function/, 'oc_x');
+      }
+    } finally {
+      await db.drop('oc_x');
+      await db.query('DROP FUNCTION public.oc_back()');
+      await db.query('DROP SEQUENCE public.oc_escapes');
+    }
+  });
+
   it('a revert window on a table another role owns is refused: the window writes into its old table for days', async () => {
     await appTable('oc_t');
     const r = migrate('oc_t', 'ADD COLUMN note text', '--revert-window', '1h');

@@ -7,6 +7,7 @@ import { pgColumn, pgExactValue } from '../commands/exact.js';
 import type { ColumnMap } from '../schema/shadow.js';
 import type { TypedColumn } from '../../../core/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';
+import { keyText, quotedText } from './as-text.js';
 
 /**
  * Both tables as of one instant. Writers are held off with SHARE (readers are not), the shadow is
@@ -162,7 +163,7 @@ const STRINGS = /^(text|character varying(\(\d+\))?|character(\(\d+\))?)$/;
 function hashedRow(side: RowSide): string {
   const columns = side.columns.map(({ value, type }) => {
     if (HASHED_AS_VALUES.test(type)) return value;
-    return STRINGS.test(type) ? `${value} COLLATE "C"` : `(${value})::text COLLATE "C"`;
+    return STRINGS.test(type) ? `${value} COLLATE "C"` : `${quotedText(value)} COLLATE "C"`;
   });
   return `ROW(${columns.join(', ')})`;
 }
@@ -212,8 +213,8 @@ export async function differingRows(client: Client, [a, b]: [RowSide, RowSide], 
   const width = a.keyColumns.length;
   const alias = (columns: string[]) => columns.map((k, i) => `${ident(k)} AS k${i}`).join(', ');
   // As text on both sides: the ALTER may have changed a key column's type.
-  const on = Array.from({ length: width }, (_, i) => `o.k${i}::text = s.k${i}::text`).join(' AND ');
-  const pick = Array.from({ length: width }, (_, i) => `coalesce(o.k${i}::text, s.k${i}::text)`).join(', ');
+  const on = Array.from({ length: width }, (_, i) => `${keyText(`o.k${i}`)} = ${keyText(`s.k${i}`)}`).join(' AND ');
+  const pick = Array.from({ length: width }, (_, i) => `CASE WHEN o.k${i} IS NULL THEN ${keyText(`s.k${i}`)} ELSE ${keyText(`o.k${i}`)} END`).join(', ');
   // In key order for a list a person reads (both sides' key columns then have the same types).
   const order = Array.from({ length: width }, (_, i) => `coalesce(o.k${i}, s.k${i})`).join(', ');
   const { rows } = await onSides(client, [a, b], () =>

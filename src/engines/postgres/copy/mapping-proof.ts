@@ -10,6 +10,7 @@ import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
 import type { ColumnMap } from '../schema/shadow.js';
+import { keyText, quotedText } from './as-text.js';
 
 /**
  * Short, and retried: an ALTER that adds a foreign key locks the referenced table, and a lock
@@ -167,7 +168,7 @@ async function compare(client: Client, how: { key: string[]; copied: ColumnMap[]
     [a],
   );
   const on = how.key.map((k) => `x.${ident(k)} = y.${ident(k)}`).join(' AND ');
-  const differs = (c: string) => `x.${ident(c)}::text IS DISTINCT FROM y.${ident(c)}::text`;
+  const differs = (c: string) => `${quotedText(`x.${ident(c)}`)} <> ${quotedText(`y.${ident(c)}`)}`;
   const names: string[] = columns.map((c) => c.name);
   const { rows: counts } = await client.query({
     text: `SELECT count(*), count(*) FILTER (WHERE y.${ident(how.key[0])} IS NULL)${names.map((c) => `, count(*) FILTER (WHERE ${differs(c)})`).join('')},
@@ -186,9 +187,9 @@ async function compare(client: Client, how: { key: string[]; copied: ColumnMap[]
   };
   const wrong = result.columns.find((c) => c.differing > 0 && !c.generatedByServer);
   if (wrong) {
-    const key = how.key.map((k) => `x.${ident(k)}::text`).join(', ');
+    const key = how.key.map((k) => keyText(`x.${ident(k)}`)).join(', ');
     const { rows: found } = await client.query({
-      text: `SELECT concat_ws(',', ${key}), x.${ident(wrong.name)}::text, y.${ident(wrong.name)}::text FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
+      text: `SELECT concat_ws(',', ${key}), ${quotedText(`x.${ident(wrong.name)}`)}, ${quotedText(`y.${ident(wrong.name)}`)} FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
       rowMode: 'array',
     });
     if (found.length) wrong.example = { key: found[0][0], alter: found[0][1], copy: found[0][2] };

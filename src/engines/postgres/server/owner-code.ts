@@ -32,6 +32,8 @@ export interface CodeScope {
   triggers?: boolean;
   /** Objects (a temporary function whose body is the user's SQL) whose dependencies are the user's expressions, each with what it was. */
   expressions?: { oid: string; what: string }[];
+  /** Types the run converts a column from or to: a cast between them is looked up at every statement. */
+  converted?: string[];
 }
 
 /**
@@ -83,6 +85,7 @@ export async function foreignCode(client: Client, scope: CodeScope): Promise<For
     (scope.expressions ?? []).map((e) => e.oid),
     (scope.expressions ?? []).map((e) => e.what),
     scope.triggers === true,
+    scope.converted ?? [],
   ]);
   return rows.map((r) => ({ fn: String(r.fn), owner: String(r.owner), why: String(r.why) }));
 }
@@ -196,7 +199,14 @@ SELECT fn, owner, why FROM (
   -- into the shadow too) calling anything, at any time.
   SELECT 'domain ' || format_type(t.oid, NULL), pg_get_userbyid(t.typowner), 'its owner can give it a constraint at any time', 1, t.oid
     FROM (SELECT DISTINCT oid FROM types) s JOIN pg_type t ON t.oid = s.oid JOIN pg_roles o ON o.oid = t.typowner
-   WHERE t.typtype = 'd' AND NOT o.rolsuper AND o.rolname <> current_user) x
+   WHERE t.typtype = 'd' AND NOT o.rolsuper AND o.rolname <> current_user
+  UNION ALL
+  -- A type a column is converted from or to (an array's element with it): the conversion's cast is
+  -- looked up in pg_cast at every statement, and the type's owner can add one at any time.
+  SELECT 'type ' || format_type(t.oid, NULL), pg_get_userbyid(t.typowner), 'a column is converted from or to it, and its owner can give it a cast at any time', 2, t.oid
+    FROM pg_type t JOIN pg_roles o ON o.oid = t.typowner
+   WHERE (t.oid = ANY ($7::oid[]) OR t.oid IN (SELECT typelem FROM pg_type WHERE oid = ANY ($7::oid[])))
+     AND NOT o.rolsuper AND o.rolname <> current_user) x
 ORDER BY kind, oid`;
 
 export interface OwnerCodeOptions {
@@ -239,7 +249,12 @@ export async function ownerCodeRefusal(
      SELECT (SELECT array_agg(oid ORDER BY ord) FROM rels) AS rels,
             (SELECT bool_or(relrowsecurity) FROM pg_class WHERE oid IN (SELECT oid FROM rels)) AND NOT (r.rolsuper OR r.rolbypassrls) AS policies,
             (SELECT format('%I.%I', n.nspname, x.relname) FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = $2::regclass) AS name,
-            current_user AS role
+            current_user AS role,
+            -- Matched by name: PostgreSQL renames a column only in an ALTER of its own.
+            (SELECT array_agg(DISTINCT u.oid) FROM pg_attribute a JOIN pg_attribute b ON b.attname = a.attname AND b.atttypid <> a.atttypid,
+                    unnest(ARRAY[a.atttypid, b.atttypid]) u(oid)
+              WHERE a.attrelid = ($1::regclass[])[1] AND b.attrelid = ($1::regclass[])[2] AND a.attnum > 0 AND b.attnum > 0
+                AND NOT a.attisdropped AND NOT b.attisdropped) AS converted
        FROM pg_roles r WHERE r.rolname = current_user`,
     [roots, table],
   );
@@ -249,7 +264,13 @@ export async function ownerCodeRefusal(
     client,
     columns
       ? { relations: [], types: await columnTypes(client, table, columns), policies: false, expressions }
-      : { relations: rows[0].rels as string[], policies: isTrue(rows[0].policies), expressions, triggers },
+      : {
+          relations: rows[0].rels as string[],
+          policies: isTrue(rows[0].policies),
+          expressions,
+          triggers,
+          converted: (rows[0].converted as string[] | null) ?? [],
+        },
   );
   return found.length ? describeForeignCode(String(rows[0].name), found, String(rows[0].role), owner) : null;
 }
@@ -266,8 +287,7 @@ export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: 
     await client.query('BEGIN');
     const roots = [table];
     const owner = options?.alter === undefined ? null : await foreignOwner(client, table);
-    const probe = owner === null ? null : await ownerProbe(client, table, owner, options!.alter!);
-    if (probe !== null) roots.push(probe);
+    if (owner !== null) roots.push(await ownerProbe(client, table, owner, options!.alter!));
     const refusal = await ownerCodeRefusal(client, table, roots, statements, options);
     if (refusal !== null) throw new UserError(refusal);
   } finally {
