@@ -113,6 +113,8 @@ function notes(r: RunResult): string {
   if (asked && used !== asked) out.push(`ran with ${used ?? 'no copy'}, not ${asked}: not a ${asked} figure`);
   if (typeof r.details.cutoverLockedMs === 'number') out.push(`cut-over locked ${r.details.cutoverLockedMs} ms`);
   if (typeof r.details.clientCpuS === 'number') out.push(`tool CPU ${r.details.clientCpuS.toFixed(1)} s`);
+  const reads = r.details.logReads as { reads: number; longestMs: number; msPerReadByPart: number[] } | undefined;
+  if (reads) out.push(`log reads ${reads.reads}, ms each by tenth of the run ${reads.msPerReadByPart.join('/')}, longest ${reads.longestMs}`);
   if (r.load && r.load.errors > 0)
     out.push(
       Object.entries(r.load.errorCodes)

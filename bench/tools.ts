@@ -110,6 +110,7 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
       // Its warnings and notes, timed like the writes' stalls, so a stall can be matched with what the run was doing.
       const events: Array<{ atS: number; event: string; message: string }> = [];
       let result: Record<string, unknown> | undefined;
+      let logReads: unknown;
       // What the run really used: capture triggers exist from before the copy to the cut-over (the table has none of its own).
       let capturedBy: Promise<Capture | 'unknown'> | undefined;
       const t0 = Date.now();
@@ -142,6 +143,8 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
                 () => 'unknown' as const,
               );
             if (ev.event === 'result') result = ev;
+            // Trigger capture's reads of its log (issue 32): flat over the run, or growing with what a verification keeps.
+            if (ev.event === 'info' && ev.logReads) logReads = ev.logReads;
           } catch {
             // not one of ours
           }
@@ -158,6 +161,7 @@ function shadowcut(engine: Engine, capture?: Capture): Tool {
         checksumRounds: result?.checksumRounds,
         captureAsked: capture,
         capturedBy: capturedBy ? await capturedBy : undefined,
+        logReads,
       });
       // Its own JSON lines say more than a tail of them.
       run.details.outputTail = run.ok ? undefined : lastLines(r.stderr, 30);

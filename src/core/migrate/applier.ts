@@ -18,6 +18,7 @@ const MAX_REOPENS_WITHOUT_PROGRESS = 5;
 export class Applier {
   private readonly buffer = new ChangeBuffer();
   private stream: ChangeStream | null = null;
+  private reported: ChangeStream | null = null;
   /** Applied inside the current locked transaction: put back if it rolls back. */
   private appliedUnderLock: Key[] = [];
   /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
@@ -38,7 +39,7 @@ export class Applier {
 
   /** Opens (or, after a lost connection, reopens) the change stream from the last applied position. */
   async open(): Promise<void> {
-    await this.stream?.stop().catch(() => {});
+    await this.stop();
     this.buffer.reset();
     const { lockTimeoutMs, cutoverAttempts } = this.ctx.config;
     this.stream = await this.ctx.migration.changes.open(this.buffer, this.applied ?? undefined, {
@@ -52,6 +53,15 @@ export class Applier {
 
   async stop(): Promise<void> {
     await this.stream?.stop().catch(() => {});
+    // Once per stream: a stopped stream may be stopped again (a reopen, the run's end).
+    const cost = this.stream === this.reported ? null : this.stream?.readCost?.summary();
+    this.reported = this.stream;
+    if (cost) {
+      this.ctx.report.info(
+        `change log read ${cost.reads} time(s), ms per read by part of the run: ${cost.msPerReadByPart.join(' ')} (longest ${cost.longestMs} ms)`,
+        { logReads: cost },
+      );
+    }
   }
 
   /** Stream failures: a lost connection is reopened from the last applied position; anything else stops the run. */

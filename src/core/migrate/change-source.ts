@@ -1,3 +1,4 @@
+import type { ReadCost } from './read-cost.js';
 import type { Key, Position, Session } from '../primitives.js';
 
 /**
@@ -49,6 +50,8 @@ export interface ChangeStream {
   head(session?: Session): Promise<Position>;
   /** Changes recorded on the server and not yet delivered to the sink, where the source can tell (a trigger log); part of the backlog. */
   readonly undelivered?: number;
+  /** What reading a log table cost over the stream's time, where the source reads one (a trigger log). */
+  readonly readCost?: ReadCost;
   /** Everything up to `position` is applied to the shadow; the source may release it. */
   acknowledge(position: Position): Promise<void>;
   stop(): Promise<void>;

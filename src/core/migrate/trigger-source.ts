@@ -2,6 +2,7 @@ import { LockTimeoutError, UserError } from '../errors.js';
 import type { Key, Position, Session } from '../primitives.js';
 import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './change-source.js';
 import { installRetried } from './install-retried.js';
+import { ReadCost } from './read-cost.js';
 
 /** Most log entries one poll delivers; the next poll waits until these are applied and removed. */
 const PAGE = 5000;
@@ -117,6 +118,7 @@ class TriggerStream implements ChangeStream {
   private wake: (() => void) | null = null;
   /** Entries in the log beyond the last poll's page. */
   undelivered = 0;
+  readonly readCost = new ReadCost();
   /** Reads start after this sequence value: nothing at or below it can be in the log any more. */
   floor: string | null = null;
   /** Taken at an earlier poll; waits for its writers to end. */
@@ -152,7 +154,9 @@ class TriggerStream implements ChangeStream {
       // Nothing is outstanding here: what the last read delivered is applied and removed.
       this.raiseFloor();
       const settled = await this.settledHorizon();
+      const began = performance.now();
       const entries = await this.log.read(PAGE, this.floor);
+      this.readCost.add(performance.now() - began);
       // Counted before the sink sees the keys: a catch-up is level only when nothing is left here either.
       const beyond = entries.length < PAGE ? 0 : Math.max(1, (await this.log.pending(this.floor)) - entries.length);
       if (this.stopped || generation !== this.generation) continue;

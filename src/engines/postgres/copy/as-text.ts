@@ -11,3 +11,6 @@ export const quotedText = (value: string): string => `pg_catalog.format('%L', ${
 
 /** A value that is never NULL (a key column) as its plain text, as `::text` would give it. */
 export const keyText = (value: string): string => `pg_catalog.concat(${value})`;
+
+/** A value as its plain text, NULL as NULL: for a person to read (an example of a difference). */
+export const plainText = (value: string): string => `CASE WHEN (${value}) IS NULL THEN NULL ELSE pg_catalog.concat(${value}) END`;

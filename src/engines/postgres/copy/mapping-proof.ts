@@ -10,7 +10,7 @@ import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
 import type { ColumnMap } from '../schema/shadow.js';
-import { keyText, quotedText } from './as-text.js';
+import { keyText, plainText, quotedText } from './as-text.js';
 
 /**
  * Short, and retried: an ALTER that adds a foreign key locks the referenced table, and a lock
@@ -189,7 +189,7 @@ async function compare(client: Client, how: { key: string[]; copied: ColumnMap[]
   if (wrong) {
     const key = how.key.map((k) => keyText(`x.${ident(k)}`)).join(', ');
     const { rows: found } = await client.query({
-      text: `SELECT concat_ws(',', ${key}), ${quotedText(`x.${ident(wrong.name)}`)}, ${quotedText(`y.${ident(wrong.name)}`)} FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
+      text: `SELECT concat_ws(',', ${key}), ${plainText(`x.${ident(wrong.name)}`)}, ${plainText(`y.${ident(wrong.name)}`)} FROM ${a} x JOIN ${b} y ON ${on} WHERE ${differs(wrong.name)} LIMIT 1`,
       rowMode: 'array',
     });
     if (found.length) wrong.example = { key: found[0][0], alter: found[0][1], copy: found[0][2] };
