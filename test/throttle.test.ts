@@ -212,3 +212,31 @@ describe('MariaDB server load', () => {
     expect(await db.helpers('th_small')).toEqual(['th_small__old']);
   });
 });
+
+describe.each(databases)('$name: the redo log', ({ open, kind }) => {
+  const db = useDatabase(open, 'th_redo');
+  const { seed, alter } = dialects[kind];
+  it("--max-redo-fill: MariaDB holds the copy back at that fill of InnoDB's redo log, and goes on once the limit is lifted; PostgreSQL has no such wait to keep clear of", async () => {
+    await freshTable(db, 'th_redo', seed);
+    // 1%: the seed's own writes, or the first chunks', pass it at once.
+    const state = runState('th_redo', alter, kind, { maxRedoFill: 1 });
+    const run = migrateOn(db, 'th_redo', alter, { state });
+    if (kind === 'postgres') {
+      await run;
+      expect(state.status.throttledMs.redo).toBeUndefined();
+      return;
+    }
+    const outcome = background(run);
+    await waitFor('a hold on the redo log', () => state.status.throttleKind === 'redo', outcome);
+    expect(state.status.throttleReason).toBe('redo log 1% full: letting the server flush it down to 0%');
+    const copied = state.status.rowsCopied;
+    await sleep(1000);
+    expect(state.status.throttleKind).toBe('redo');
+    expect(state.status.rowsCopied).toBe(copied);
+    expect(copied).toBeLessThan(seed);
+    state.set('max-redo-fill', '0');
+    await run;
+    expect(state.status.state).toBe('done');
+    expect(Number((await db.query('SELECT COUNT(*) FROM th_redo'))[0][0])).toBe(seed);
+  });
+});

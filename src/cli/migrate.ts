@@ -246,7 +246,7 @@ function doneLines(r: MigrateResult): string[] {
   return [
     `done: ${r.rowsCopied} rows copied, ${r.changesApplied} changes applied, parity proven ${parityHow(r)} ` +
       `and row by row for ${r.keysCompared} changed row(s) since (${r.keysComparedAtCutover} under the cut-over lock), ` +
-      `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms, ${(r.durationMs / 1000).toFixed(1)} s in all`,
+      `cut-over in ${r.cutoverAttempts} attempt(s) blocking writers ${r.cutoverLockedMs} ms (a write waited up to ${r.cutoverWriterWaitMs ?? 0} ms), ${(r.durationMs / 1000).toFixed(1)} s in all`,
     ...(w?.outcome === 'reverted' ? [] : [`the original table is kept as ${r.plan.oldTable} unless --drop-old was given`]),
     ...window,
     ...oldSnapshotLines(r),
@@ -305,6 +305,7 @@ function figures(r: MigrateResult): Record<string, unknown> {
     changesApplied: r.changesApplied,
     cutoverAttempts: r.cutoverAttempts,
     cutoverLockedMs: r.cutoverLockedMs,
+    cutoverWriterWaitMs: r.cutoverWriterWaitMs,
     checksumRounds: r.checksumRounds,
     copyTimeProof: r.copyTimeProof,
     mappingProofRows: r.mappingProofs.map((p) => p.rows),

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { MigrateWiring } from '../core/config.js';
+import { defaultSettings, type MigrateWiring } from '../core/config.js';
 import type { UserError } from '../core/errors.js';
 import type { Reporter } from '../core/reporter.js';
 import { parseThresholds, type RunState } from '../core/run-state.js';
@@ -59,6 +59,12 @@ export function addThrottleOptions(command: Command, defaults: { maxLagMs: numbe
     .option('--critical-load-hibernate-seconds <s>', 'at critical load, hold back this long and look again instead of aborting (0: abort)', nonNegativeInt, 0)
     .option('--max-rows-per-sec <n>', 'write at most this many rows per second (0: unlimited)', nonNegativeInt, 0)
     .option('--nice-ratio <r>', 'after each chunk, rest r times as long as the chunk took (0.5: a third of the time resting)', nonNegativeNumber, 0)
+    .option(
+      '--max-redo-fill <percent>',
+      "MariaDB: hold back at this fill of InnoDB's redo log (checkpoint age against its maximum, where every writer waits) until it is 10 points lower (0: never)",
+      nonNegativeInt,
+      defaultSettings.maxRedoFill,
+    )
     .option('--throttle-flag-file <path>', 'hold back while this file exists')
     .option('--throttle-query <sql>', 'hold back while this query (one row, one number, run on the primary) returns more than 0')
     .option('--window <HH:MM-HH:MM>', 'work only inside this daily window of local time', window)

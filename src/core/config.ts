@@ -98,6 +98,7 @@ export const defaultSettings: Readonly<Settings> = Object.freeze({
   criticalLoad: {},
   maxRowsPerSec: 0,
   niceRatio: 0,
+  maxRedoFill: 80,
 });
 
 export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
@@ -166,6 +167,11 @@ export interface MigrateResult {
   changesApplied: number;
   cutoverAttempts: number;
   cutoverLockedMs: number;
+  /**
+   * The longest a stand-in for an application's write waited at the cut-over (all attempts): queued
+   * behind the lock request as well as under the lock. Null without a cut-over.
+   */
+  cutoverWriterWaitMs: number | null;
   checksumRounds: number;
   /**
    * Set when the round that found the tables equal was the narrowed first one of

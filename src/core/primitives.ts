@@ -43,5 +43,11 @@ export interface Probes {
   load(names: string[]): Promise<Record<string, number>>;
   /** The rows an operator's query returns on the primary, each as an array of values (--throttle-query). */
   rows(sql: string): Promise<unknown[][]>;
+  /**
+   * How full the primary's redo log is, in percent of the point where the server makes every writer
+   * wait for its flushing (InnoDB: checkpoint age against its maximum); null where the engine has no
+   * such point or cannot read it.
+   */
+  redoFill(): Promise<number | null>;
   close(): Promise<void>;
 }

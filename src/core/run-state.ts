@@ -16,6 +16,8 @@ export interface Settings {
   maxRowsPerSec: number;
   /** After each chunk, rest this many times the chunk's own duration (gh-ost's --nice-ratio). */
   niceRatio: number;
+  /** Redo log fill (percent, `Probes.redoFill`) at which copying holds back until it is 10 points lower; 0 = never. */
+  maxRedoFill: number;
 }
 
 /** The settings part of a larger options object, so nothing else leaks into the live state. */
@@ -27,6 +29,7 @@ export function settingsOf(o: Settings): Settings {
     criticalLoad: o.criticalLoad,
     maxRowsPerSec: o.maxRowsPerSec,
     niceRatio: o.niceRatio,
+    maxRedoFill: o.maxRedoFill,
   };
 }
 
@@ -127,10 +130,13 @@ export class RunState {
       case 'max-lag-ms':
       case 'max-rows-per-sec':
       case 'nice-ratio':
+      case 'max-redo-fill':
         if (!Number.isFinite(number) || number < 0) throw new Error(`${name} must be a non-negative number`);
+        if (name === 'max-redo-fill' && number > 100) throw new Error('max-redo-fill is a percentage (0-100)');
         if (name === 'chunk-time-ms') this.settings.chunkTimeMs = Math.max(1, number);
         else if (name === 'max-lag-ms') this.settings.maxLagMs = number;
         else if (name === 'nice-ratio') this.settings.niceRatio = number;
+        else if (name === 'max-redo-fill') this.settings.maxRedoFill = number;
         else this.settings.maxRowsPerSec = number;
         return;
       case 'max-load':
@@ -140,7 +146,7 @@ export class RunState {
         this.settings.criticalLoad = parseThresholds(value);
         return;
       default:
-        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, nice-ratio, max-load, critical-load)`);
+        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, nice-ratio, max-redo-fill, max-load, critical-load)`);
     }
   }
 }

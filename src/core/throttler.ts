@@ -15,7 +15,7 @@ export interface ThrottleOptions {
 }
 
 /** What holds the copy back; the kind keys the throttled time in the status, metrics and report. */
-export type HoldKind = 'paused' | 'critical' | 'load' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
+export type HoldKind = 'paused' | 'critical' | 'load' | 'redo' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
 
 export interface Hold {
   kind: HoldKind;
@@ -30,6 +30,9 @@ export class Throttler {
   private readonly window: { from: number; to: number } | null;
   private cached: { at: number; hold: Hold | null } | null = null;
   private hibernating: { until: number; hold: Hold } | null = null;
+  /** Held for the redo log's fill since then, at that fill: it holds until the fill is 10 points under the limit. */
+  private flushing: { since: number; fill: number } | null = null;
+  private redoQuietUntil = 0;
 
   constructor(
     private readonly state: RunState,
@@ -71,6 +74,8 @@ export class Throttler {
           if ((load[name] ?? 0) >= limit) return { kind: 'load', message: `load: ${name}=${load[name]} >= ${limit}` };
         }
       }
+      const redo = await this.redoHold();
+      if (redo) return redo;
       const lags = await this.probes.replicaLag();
       if (lags.length) {
         const unknown = lags.find((l) => l.lagMs === null);
@@ -91,7 +96,44 @@ export class Throttler {
     if (this.window && !inWindow(this.window, now)) return { kind: 'window', message: `outside the window ${this.options.window}` };
     return null;
   }
+
+  /**
+   * Near a full redo log, InnoDB makes every writer wait while it flushes pages to move its
+   * checkpoint (the application's stalls of 0.5-2 s under a copy): the copy, the biggest writer,
+   * steps aside before that point, and goes on once the flushing has made room, so that it does not
+   * run at the edge, in and out of the stall. When holding does not bring the fill down, the
+   * application's own writes keep it there: the copy then goes on for a while, rather than wait
+   * for room it is not taking (1,000 writes/s on 5M rows held it for good).
+   */
+  private async redoHold(): Promise<Hold | null> {
+    const limit = this.state.settings.maxRedoFill;
+    const now = Date.now();
+    const fill = limit > 0 && this.probes && now >= this.redoQuietUntil ? await this.probes.redoFill() : null;
+    if (fill === null) {
+      this.flushing = null;
+      return null;
+    }
+    const low = Math.max(0, limit - 10);
+    if (!this.flushing) {
+      if (fill < limit) return null;
+      this.flushing = { since: now, fill };
+    } else if (fill < low) {
+      this.flushing = null;
+      return null;
+    } else if (now - this.flushing.since >= REDO_RELIEF_MS && fill > this.flushing.fill - REDO_RELIEF_POINTS) {
+      this.flushing = null;
+      this.redoQuietUntil = now + REDO_QUIET_MS;
+      return null;
+    }
+    return { kind: 'redo', message: `redo log ${limit}% full: letting the server flush it down to ${low}%` };
+  }
 }
+
+/** A hold on the redo log that has not brought its fill down this many points in this long gives way... */
+const REDO_RELIEF_MS = 2000;
+const REDO_RELIEF_POINTS = 5;
+/** ...for this long, before the fill is looked at again. */
+const REDO_QUIET_MS = 10_000;
 
 /** The one number the operator's throttle query must return; anything else is refused up front. */
 export async function throttleQueryValue(probes: Probes, sql: string): Promise<number> {

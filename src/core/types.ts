@@ -90,6 +90,12 @@ export interface CutoverResult {
   lockedMs: number;
 }
 
+/** A statement that needs the lock an application's write to the table needs, on a connection of its own. */
+export interface LockProbe {
+  probe(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** Sampled rows put through the user's ALTER by the server and through the copy's mapping, compared. */
 export interface ProbeComparison {
   rows: number;
@@ -204,6 +210,8 @@ export interface Migration {
   compareKeys(keys: Key[], session: Session): Promise<Key[]>;
   /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
   cutover(options: CutoverOptions): Promise<CutoverResult>;
+  /** What times the writers' wait at the cut-over (core/migrate/writer-wait.ts). */
+  openLockProbe(): Promise<LockProbe>;
   /**
    * Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`.
    * `keepCheckpoint`: the checkpoint table stays (a revert window's follows this run's). A run that did

@@ -38,6 +38,7 @@ export async function inPlace(
     changesApplied: 0,
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
+    cutoverWriterWaitMs: null,
     checksumRounds: 0,
     copyTimeProof: null,
     revert: null,

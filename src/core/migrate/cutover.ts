@@ -3,6 +3,7 @@ import type { Checkpointer } from './checkpointer.js';
 import type { RunContext } from './context.js';
 import { LockTimeoutError, UserError } from '../errors.js';
 import { OldSnapshots } from './old-snapshots.js';
+import { WriterWait } from './writer-wait.js';
 import type { Pacing } from '../pacing.js';
 import { waitForCutoverRequest } from './postponement.js';
 import type { Progress } from '../progress.js';
@@ -40,22 +41,34 @@ export class Cutover {
     });
   }
 
-  /** Returns how long writers were blocked. */
-  async run(): Promise<number> {
+  /** How long the lock was held, and the longest an application's write would have waited for it. */
+  async run(): Promise<{ lockedMs: number; writerWaitMs: number }> {
     const { migration, config, state, result } = this.ctx;
-    const { lockedMs } = await this.applier.underLock(
-      'cut-over',
-      async () => {
-        // No cut-over onto a lagging replica or while the operator holds the run.
-        await this.pacing.holdWhileThrottled();
-        await this.oldSnapshots.settle();
-        await this.narrowChanged();
-        await this.checkpointer.confirmClaim();
-        return migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
-      },
-      (attempt) => (state.status.cutoverAttempts = result.cutoverAttempts = attempt),
-    );
-    return lockedMs;
+    const probe = await migration.openLockProbe();
+    let writerWaitMs = 0;
+    try {
+      const { lockedMs } = await this.applier.underLock(
+        'cut-over',
+        async () => {
+          // No cut-over onto a lagging replica or while the operator holds the run.
+          await this.pacing.holdWhileThrottled();
+          await this.oldSnapshots.settle();
+          await this.narrowChanged();
+          await this.checkpointer.confirmClaim();
+          // Each attempt timed by a writer's stand-in, from before its lock request to after its end.
+          const writers = new WriterWait(probe);
+          try {
+            return await migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
+          } finally {
+            writerWaitMs = Math.max(writerWaitMs, await writers.stop());
+          }
+        },
+        (attempt) => (state.status.cutoverAttempts = result.cutoverAttempts = attempt),
+      );
+      return { lockedMs, writerWaitMs };
+    } finally {
+      await probe.close().catch(() => {});
+    }
   }
 
   /**

@@ -137,7 +137,7 @@ export class RevertWindow {
     const { state, report, plan } = this.ctx;
     const { applier, checkpointer, pacing, progress } = this.parts;
     state.revertRequested = false;
-    let lockedMs: number;
+    let swap: { lockedMs: number; writerWaitMs: number };
     try {
       await runHook(this.ctx, this.wiring, 'before-revert');
       // A crash from here on is resumed as the revert, not as the window.
@@ -145,7 +145,7 @@ export class RevertWindow {
       await checkpointer.save(true);
       state.status.state = 'running';
       this.ctx.enter('revert');
-      lockedMs = await new Cutover(
+      swap = await new Cutover(
         this.ctx,
         applier,
         pacing,
@@ -167,11 +167,13 @@ export class RevertWindow {
     checkpointer.cutOver = true;
     await checkpointer.save(true);
     this.outcome.outcome = 'reverted';
+    const { lockedMs, writerWaitMs } = swap;
     this.outcome.lockedMs = lockedMs;
     state.mark('reverted');
-    report.info(`reverted: ${plan.table} has its old schema again, writers blocked for ${lockedMs} ms; the new table is kept as ${plan.oldTable}`, {
-      lockedMs,
-    });
+    report.info(
+      `reverted: ${plan.table} has its old schema again, writers blocked for ${lockedMs} ms (a write waited up to ${writerWaitMs} ms); the new table is kept as ${plan.oldTable}`,
+      { lockedMs, writerWaitMs },
+    );
     return true;
   }
 

@@ -67,6 +67,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     changesApplied: checkpoint?.changesApplied ?? 0,
     cutoverAttempts: 0,
     cutoverLockedMs: 0,
+    cutoverWriterWaitMs: null,
     checksumRounds: 0,
     copyTimeProof: null,
     mappingProofs: proof ? [proof] : [],
@@ -195,7 +196,7 @@ class Run {
 
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
-    const lockedMs = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress).run();
+    const { lockedMs, writerWaitMs } = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress).run();
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
     checkpointer.cutOver = true;
@@ -203,9 +204,10 @@ class Run {
     if (window) checkpointer.revertWindow = { ...window, until: new Date(Date.now() + window.lengthMs).toISOString() };
     await checkpointer.save(true);
     result.cutoverLockedMs = lockedMs;
+    result.cutoverWriterWaitMs = writerWaitMs;
     state.status.cutoverLockedMs = lockedMs;
     state.mark('cut-over');
-    report.info(`cut-over done, writers blocked for ${lockedMs} ms`, { lockedMs });
+    report.info(`cut-over done, writers blocked for ${lockedMs} ms (a write waited up to ${writerWaitMs} ms)`, { lockedMs, writerWaitMs });
     return true;
   }
 

@@ -8,6 +8,7 @@ import type {
   ConsistentView,
   CutoverOptions,
   CutoverResult,
+  LockProbe,
   Key,
   KeyRange,
   Migration,
@@ -34,6 +35,7 @@ import { buildReversePlan, revertRefusals } from './schema/reverse-plan.js';
 import { helperNames, type MysqlPlan } from './schema/plan.js';
 import { openMysqlProbes } from './server/probes.js';
 import { qualified } from './server/sql.js';
+import { mysqlLockProbe } from './cutover/lock-probe.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
@@ -152,6 +154,10 @@ export class MysqlMigration implements Migration {
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
     return cutover(this.server.target, this.pool, this.p, options, this.server.flavor);
+  }
+
+  openLockProbe(): Promise<LockProbe> {
+    return Promise.resolve(mysqlLockProbe(this.server.target, this.p));
   }
 
   /**

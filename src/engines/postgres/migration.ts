@@ -11,6 +11,7 @@ import type {
   ConsistentView,
   CutoverOptions,
   CutoverResult,
+  LockProbe,
   Key,
   KeyRange,
   Migration,
@@ -27,6 +28,7 @@ import { cleanup } from './commands/cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover } from './cutover/cutover.js';
+import { pgLockProbe } from './cutover/lock-probe.js';
 import { pgOldSnapshots } from './cutover/old-snapshots.js';
 import { inspectTable } from './schema/inspect.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
@@ -195,6 +197,10 @@ export class PostgresMigration implements Migration {
   cutover(options: CutoverOptions): Promise<CutoverResult> {
     const kept = this.plan.reverse ? keptByRevertComment(new Date()) : null;
     return cutover(this.pool, this.copier, options, this.triggerLog, kept);
+  }
+
+  openLockProbe(): Promise<LockProbe> {
+    return Promise.resolve(pgLockProbe(this.pool, this.d.schema, this.d.name));
   }
 
   /**

@@ -29,7 +29,8 @@ interface Replica {
 export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pick<MysqlPlan, 'database' | 'table'>, replicas: string[]): Promise<Probes> {
   const load = (names: string[]) => statusValues(pool, names);
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
-  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
+  const redoFill = () => innodbRedoFill(pool);
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, close: async () => {} };
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: replicaTargets(url, plan.database) }));
@@ -44,6 +45,7 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pic
     replicaLag: () => Promise.all(watched.map((r) => readLag(r, heartbeat))),
     load,
     rows,
+    redoFill,
     close: async () => {
       await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
       await stop();
@@ -135,6 +137,18 @@ function settleReplicaTarget(targets: MysqlTarget[]): Promise<MysqlTarget> {
  * answers in its own spelling; the answer uses the caller's, so `threads_running=25` works.
  * Unknown and non-numeric names are left out.
  */
+/**
+ * MariaDB's checkpoint age against its maximum: at the maximum every writer waits in InnoDB's
+ * log_free_check while pages are flushed. Null on MySQL, whose status has no such pair (its pacing
+ * is --max-load's).
+ */
+async function innodbRedoFill(pool: Pool): Promise<number | null> {
+  const v = await statusValues(pool, ['Innodb_checkpoint_age', 'Innodb_checkpoint_max_age']);
+  const age = v.Innodb_checkpoint_age;
+  const max = v.Innodb_checkpoint_max_age;
+  return age === undefined || !max ? null : Math.round((age / max) * 100);
+}
+
 async function statusValues(pool: Pool, names: string[]): Promise<Record<string, number>> {
   if (names.length === 0) return {};
   const [rows] = await pool.query<RowDataPacket[]>('SHOW GLOBAL STATUS WHERE Variable_name IN (?)', [names]);

@@ -26,7 +26,9 @@ export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schem
   const load = (names: string[]) => loadValues(pool, names);
   // --throttle-query is the operator's SQL: it resolves names as their own session would.
   const rows = async (sql: string) => (await asUserOn(pool, (c) => c.query({ text: sql, rowMode: 'array' }))).rows as unknown[][];
-  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, close: async () => {} };
+  // A checkpoint of PostgreSQL spreads its writes and never makes writers wait for room in the WAL.
+  const redoFill = () => Promise.resolve(null);
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, close: async () => {} };
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
   const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: parsePgUrl(url, `--replica ${redactUrl(url)}:`) }));
@@ -42,6 +44,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schem
     replicaLag: () => Promise.all(standbys.map((s) => readLag(s.name, s.pool, heartbeat))),
     load,
     rows,
+    redoFill,
     close: async () => {
       await Promise.all(standbys.map((s) => s.pool.end().catch(() => {})));
       await stop();
