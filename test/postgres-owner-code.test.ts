@@ -37,11 +37,11 @@ describe('PostgreSQL: code the table owner wrote', () => {
     expect(r.stderr, what).not.toMatch(/^shadowcut: |internal error/m);
     expect(r.code, what).toBe(0);
   };
-  /** oc_app's table: an oc_color key and a few rows. */
-  const appTable = async (t: string, extra = '') => {
+  /** oc_app's table: an oc_color column and a few rows (an oc_color key when `key` is 'c'). */
+  const appTable = async (t: string, extra = '', key: 'id' | 'c' = 'id') => {
     await db.drop(t);
-    await db.query(`CREATE TABLE ${t} (c oc_color PRIMARY KEY, v int NOT NULL${extra})`);
-    await db.query(`INSERT INTO ${t} (c, v) SELECT c, 1 FROM unnest(enum_range(NULL::oc_color)) c`);
+    await db.query(`CREATE TABLE ${t} (id int NOT NULL, c oc_color NOT NULL, v int NOT NULL${extra}, PRIMARY KEY (${key}))`);
+    await db.query(`INSERT INTO ${t} (id, c, v) SELECT row_number() OVER (), c, 1 FROM unnest(enum_range(NULL::oc_color)) c`);
     await db.query(`ALTER TABLE ${t} OWNER TO oc_app`);
   };
 
@@ -223,7 +223,7 @@ describe('PostgreSQL: code the table owner wrote', () => {
     await db.query('DROP SCHEMA IF EXISTS oc_own CASCADE');
     await db.query('CREATE SCHEMA oc_own AUTHORIZATION oc_app');
     try {
-      await appTable('oc_own.oc_t', ', w int DEFAULT 0');
+      await appTable('oc_own.oc_t', ', w int DEFAULT 0', 'c');
       await escalatingCast();
       const url = new URL(db.url);
       url.username = 'oc_app';
@@ -507,6 +507,24 @@ describe('PostgreSQL: code the table owner wrote', () => {
       await db.query('DROP FUNCTION public.oc_back()');
       await db.query('DROP SEQUENCE public.oc_escapes');
     }
+  });
+
+  it("a key of the owner's enum is refused: every keyset predicate (k > $1) is parsed again, and an implicit cast added later would win it", async () => {
+    await appTable('oc_t', '', 'c');
+    await refusedNaming(
+      migrate('oc_t', 'ADD COLUMN note text'),
+      /type public\.oc_color \(key column c, compared or converted at every chunk: its owner can give it a cast at any time\), owned by role oc_app/,
+      'oc_t',
+    );
+    await db.drop('oc_t');
+  });
+
+  it("a backfill whose --where compares a column of the owner's enum is refused: each batch parses it again", async () => {
+    await appTable('oc_t');
+    const r = db.cli(['backfill', '--url', '$URL', '--table', 'oc_t', '--set', 'v = v + 1', '--where', "c = 'red'", '--execute']);
+    await refusedNaming(r, /type public\.oc_color \((column c in )?--set and --where, compared or converted at every chunk/, 'oc_t');
+    expect(await db.query('SELECT sum(v)::text FROM oc_t')).toEqual([['3']]);
+    await db.drop('oc_t');
   });
 
   it('a revert window on a table another role owns is refused: the window writes into its old table for days', async () => {

@@ -31,7 +31,7 @@ const OLD_READER = {
 
 function finishedRun(): RunState {
   const state = new RunState(
-    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 80 },
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
     { table: 'shop.orders', alter: ALTER, engine: 'mysql' },
   );
   Object.assign(state.status, {
@@ -161,7 +161,7 @@ describe('writeReport', () => {
 
   it('reports a failed run from its state alone, with the error and how far it got', async () => {
     const state = new RunState(
-      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 80 },
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
       { table: 'public.orders', alter: 'ADD COLUMN note text', engine: 'postgres' },
     );
     state.mark('start');

@@ -98,7 +98,7 @@ export const defaultSettings: Readonly<Settings> = Object.freeze({
   criticalLoad: {},
   maxRowsPerSec: 0,
   niceRatio: 0,
-  maxRedoFill: 80,
+  maxRedoFill: 0,
 });
 
 export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({

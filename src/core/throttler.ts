@@ -101,7 +101,7 @@ export class Throttler {
    * Near a full redo log, InnoDB makes every writer wait while it flushes pages to move its
    * checkpoint (the application's stalls of 0.5-2 s under a copy): the copy, the biggest writer,
    * steps aside before that point, and goes on once the flushing has made room, so that it does not
-   * run at the edge, in and out of the stall. When holding does not bring the fill down, the
+   * run at the edge, in and out of the stall (opt-in: see docs/performance.md for what it cost). When holding does not bring the fill down, the
    * application's own writes keep it there: the copy then goes on for a while, rather than wait
    * for room it is not taking (1,000 writes/s on 5M rows held it for good).
    */

@@ -36,7 +36,7 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
   if (request.where !== undefined) checkEnclosable(request.where, '--where');
   const backfill = new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
   // Before the checks' EXPLAIN, which would fold an immutable function of the owner's with our rights.
-  await refuseOwnerCode(pool, t.oid, [{ sql: backfill.statement('true'), what: '--set and --where' }], { triggers: true });
+  await refuseOwnerCode(pool, t.oid, [{ sql: backfill.statement('true'), what: '--set and --where' }], { triggers: true, keyColumns: key.columns });
   return backfill;
 }
 

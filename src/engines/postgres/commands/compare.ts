@@ -60,7 +60,7 @@ async function expectation(pool: pg.Pool, table: string, keys: KeysetSql, reques
     throw new UserError(`--expect ${where ? 'or --where ' : ''}fails on ${table}: ${error.message}`);
   };
   // Parsed first without planning: planning folds an immutable function, an owner's too, with our rights.
-  await refuseOwnerCode(pool, table, [{ sql: judged, what: `--expect${where ? ' and --where' : ''}` }]).catch((error: Error) =>
+  await refuseOwnerCode(pool, table, [{ sql: judged, what: `--expect${where ? ' and --where' : ''}` }], { keyColumns: keys.columns }).catch((error: Error) =>
     error instanceof UserError || errorCode(error) === undefined ? Promise.reject(error) : fails(error),
   );
   // The server judges the expressions (and --where) before anything is read.

@@ -7,6 +7,7 @@ import { helperNames, isTrue, parseTableName, qualified } from '../server/connec
 import { definitionOf, inspectTable } from './inspect.js';
 import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
+import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -81,7 +82,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
   // The probe below runs the ALTER with our rights (a non-volatile DEFAULT it adds is evaluated
   // even on an empty table): what it adds is first looked at as the owner made it.
-  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter });
+  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter, keyColumns: t.key.columns });
   const layout = await rolledBack(pool, async (client) => {
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
@@ -94,7 +95,14 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
       client,
       t.oid,
       [qualified(schema, name), qualified(schema, shadowName)],
-      [{ sql: copyInto(qualified(schema, shadowName), built, qualified(schema, name)), what: "the copy (the ALTER's USING and conversions)" }],
+      [
+        { sql: copyInto(qualified(schema, shadowName), built, qualified(schema, name)), what: "the copy (the ALTER's USING and conversions)", compares: false },
+        ...[...usingExpressions(request.alter)].map(([column, using]) => ({
+          sql: `SELECT (${using}) FROM ${qualified(schema, name)}`,
+          what: `USING of column ${column}`,
+        })),
+      ],
+      { keyColumns: t.key!.columns },
     );
     const owner = await foreignOwner(client, t.oid);
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };

@@ -205,7 +205,7 @@ SELECT fn, owner, why FROM (
   -- looked up in pg_cast at every statement, and the type's owner can add one at any time.
   SELECT 'type ' || format_type(t.oid, NULL), pg_get_userbyid(t.typowner), 'a column is converted from or to it, and its owner can give it a cast at any time', 2, t.oid
     FROM pg_type t JOIN pg_roles o ON o.oid = t.typowner
-   WHERE (t.oid = ANY ($7::oid[]) OR t.oid IN (SELECT typelem FROM pg_type WHERE oid = ANY ($7::oid[])))
+   WHERE (t.oid = ANY ($7::oid[]) OR t.oid IN (SELECT unnest(ARRAY[typelem, typbasetype]) FROM pg_type WHERE oid = ANY ($7::oid[])))
      AND NOT o.rolsuper AND o.rolname <> current_user) x
 ORDER BY kind, oid`;
 
@@ -219,6 +219,15 @@ export interface OwnerCodeOptions {
   columns?: string[];
   /** The user's ALTER: what it adds is looked at too, on an empty probe the owner makes (`owner-probe.ts`). */
   alter?: string;
+  /** The columns the run walks and compares keys by (the copy's, the backfill's, the comparison's keyset). */
+  keyColumns?: string[];
+}
+
+/** A user's statement, parsed and never run; `compares` false when it only names columns (the copy's INSERT: its conversions are `converted`'s). */
+export interface UserStatement {
+  sql: string;
+  what: string;
+  compares?: boolean;
 }
 
 async function columnTypes(client: Client, table: string, columns: string[]): Promise<string[]> {
@@ -236,8 +245,8 @@ export async function ownerCodeRefusal(
   client: Client,
   table: string,
   roots: string[],
-  statements: { sql: string; what: string }[],
-  { triggers = false, columns }: OwnerCodeOptions = {},
+  statements: UserStatement[],
+  { triggers = false, columns, keyColumns = [] }: OwnerCodeOptions = {},
 ): Promise<string | null> {
   const schema = await foreignSchemaOwner(client, table);
   if (schema !== null) return schema;
@@ -260,6 +269,8 @@ export async function ownerCodeRefusal(
   );
   const expressions = [];
   for (const [i, s] of statements.entries()) expressions.push({ oid: await asUser(client, () => parsedExpression(client, s.sql, i)), what: s.what });
+  const compared = expressions.filter((_, i) => statements[i].compares !== false);
+  const types = await foreignTypes(client, table, roots[1] ?? null, keyColumns, compared);
   const found = await foreignCode(
     client,
     columns
@@ -272,8 +283,72 @@ export async function ownerCodeRefusal(
           converted: (rows[0].converted as string[] | null) ?? [],
         },
   );
+  found.push(...types);
   return found.length ? describeForeignCode(String(rows[0].name), found, String(rows[0].role), owner) : null;
 }
+
+/**
+ * Types another role owns (neither a superuser nor us) that shadowcut's statements or the user's,
+ * parsed again at every chunk or batch, compare or convert: their owner can add a cast at any time,
+ * and an implicit one changes how a comparison parses (`k > $1` with an untyped parameter, `c =
+ * 'x'`: the string category wins, so `text > text` is taken through the owner's cast, whose function
+ * then runs on every row with our rights). The key columns (every keyset predicate); the columns
+ * and types the user's statements use; and those of the CHECKs and DEFAULTs the ALTER adds (the
+ * probe's that the table lacks: the real shadow parses them again when it is made). With each type,
+ * what it is made of (a domain's base, an array's element, a range's subtype).
+ */
+async function foreignTypes(
+  client: Client,
+  table: string,
+  probe: string | null,
+  keyColumns: string[],
+  statements: { oid: string; what: string }[],
+): Promise<ForeignCode[]> {
+  const { rows } = await client.query(FOREIGN_TYPES_SQL, [table, probe, keyColumns, statements.map((s) => s.oid), statements.map((s) => s.what)]);
+  return rows.map((r) => ({ fn: String(r.fn), owner: String(r.owner), why: String(r.why) }));
+}
+
+const FOREIGN_TYPES_SQL = `
+WITH RECURSIVE
+-- The probe's CHECKs and DEFAULTs the table has not: what the ALTER adds.
+added(classid, objid, why) AS (
+  SELECT 'pg_constraint'::regclass, c.oid, 'constraint ' || quote_ident(c.conname) || ' the ALTER adds'
+    FROM pg_constraint c WHERE c.conrelid = $2::regclass AND c.contype = 'c'
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint t WHERE t.conrelid = $1::regclass AND t.conname = c.conname)
+  UNION ALL
+  SELECT 'pg_attrdef'::regclass, d.oid, 'DEFAULT of column ' || quote_ident(a.attname) || ' the ALTER sets'
+    FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+   WHERE d.adrelid = $2::regclass
+     AND pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM
+         (SELECT pg_get_expr(o.adbin, o.adrelid) FROM pg_attribute b JOIN pg_attrdef o ON o.adrelid = b.attrelid AND o.adnum = b.attnum
+           WHERE b.attrelid = $1::regclass AND b.attname = a.attname)
+  UNION ALL
+  SELECT 'pg_proc'::regclass, x.oid, x.what FROM unnest($4::oid[], $5::text[]) x(oid, what)
+),
+uses(typ, why) AS (
+  SELECT a.atttypid, 'key column ' || quote_ident(a.attname) FROM pg_attribute a
+   WHERE a.attrelid = $1::regclass AND a.attname = ANY ($3::text[])
+  UNION ALL
+  SELECT a.atttypid, 'column ' || quote_ident(a.attname) || ' in ' || x.why
+    FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid
+    JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+   WHERE d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+  UNION ALL
+  SELECT d.refobjid, x.why FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid WHERE d.refclassid = 'pg_type'::regclass
+),
+made(typ, why) AS (
+  SELECT typ, why FROM uses
+  UNION
+  SELECT u.oid, m.why FROM made m JOIN pg_type t ON t.oid = m.typ
+    CROSS JOIN LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
+                        UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid) u(oid)
+   WHERE u.oid <> 0
+)
+SELECT DISTINCT ON (t.oid) 'type ' || format_type(t.oid, NULL) AS fn, pg_get_userbyid(t.typowner) AS owner,
+       m.why || ', compared or converted at every chunk: its owner can give it a cast at any time' AS why
+  FROM made m JOIN pg_type t ON t.oid = m.typ JOIN pg_roles o ON o.oid = t.typowner
+ WHERE NOT o.rolsuper AND o.rolname <> current_user
+ ORDER BY t.oid, m.why`;
 
 /**
  * For the commands that evaluate the table's code outside a migration's plan (in place, backfill,
@@ -281,7 +356,7 @@ export async function ownerCodeRefusal(
  * `ownerCodeRefusal` in a transaction of its own, rolled back, thrown as the one line of a
  * UserError, before any of that code is planned or run.
  */
-export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: { sql: string; what: string }[], options?: OwnerCodeOptions): Promise<void> {
+export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: UserStatement[], options?: OwnerCodeOptions): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
