@@ -20,7 +20,7 @@ import {
 } from '../server/connect.js';
 import { inspectTable, type Column } from '../schema/inspect.js';
 import { openPostgresProbes } from '../server/probes.js';
-import { refuseOwnerCode } from '../server/owner-code.js';
+import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';
 
@@ -35,6 +35,7 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
   const assignments = parseAssignments(request.set);
   if (request.where !== undefined) checkEnclosable(request.where, '--where');
   const backfill = new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
+  await refuseForeignWrites(pool, t.oid, 'backfill');
   // Before the checks' EXPLAIN, which would fold an immutable function of the owner's with our rights.
   await refuseOwnerCode(pool, t.oid, [{ sql: backfill.statement('true'), what: '--set and --where' }], { triggers: true, keyColumns: key.columns });
   return backfill;

@@ -124,6 +124,11 @@ async function againstTable(pool: pg.Pool, t: TableInfo, request: ComparisonRequ
     userSql: where !== undefined,
   });
   const sides: [RowSide, RowSide] = [side(t, 'a'), side(other, 'b')];
+  // Both tables' keys are walked, their compared columns read and --where filters both: another role's code there is refused first.
+  for (const s of sides) {
+    const statements = where ? [{ sql: `SELECT 1 FROM ${s.table} WHERE ${where}`, what: '--where' }] : [];
+    await refuseOwnerCode(pool, s.table, statements, { keyColumns, columns: names });
+  }
   if (where) {
     for (const s of sides) {
       await asUserOn(pool, (c) => c.query(`SELECT 1 FROM ${s.table} WHERE ${where} LIMIT 0`)).catch((error: Error) => {

@@ -29,7 +29,11 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
   }
   const backup = backupName && dropped.kind === 'column' ? columnBackup(pool, t, dropped.columns, backupName) : undefined;
   // The backup's copy reads the key and the dropped columns with our rights: their types' code is the owner's.
-  if (backup) await refuseOwnerCode(pool, t.oid, [{ sql: backup.reads, what: "the backup's copy", compares: false }], { columns: backup.columns });
+  if (backup)
+    await refuseOwnerCode(pool, t.oid, [{ sql: backup.reads, what: "the backup's copy", compares: false }], {
+      columns: backup.columns,
+      keyColumns: t.key?.columns ?? [],
+    });
   if (backup) summary.push(`the dropped data is kept in ${backup.table} first`);
   if (backupName && dropped.kind === 'table') summary.push(`${schema}.${name} is renamed to ${schema}.${backupName} instead of dropped`);
   return {

@@ -5,6 +5,7 @@ import { ident, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, helperTransaction } from '../server/helper-tables.js';
 import { pgTableIdentity } from '../server/identity.js';
 import { withLockTimeout } from './contract.js';
+import { refuseForeignWrites } from '../server/owner-code.js';
 
 /** `shadowcut restore` on PostgreSQL: the table and the backup (in the table's schema) as pg_attribute describes them. */
 export async function preparePgRestore(pool: pg.Pool, request: { table: string; backup: string }): Promise<RestoreTarget> {
@@ -13,6 +14,7 @@ export async function preparePgRestore(pool: pg.Pool, request: { table: string; 
   if (given.schema !== schema && request.backup.includes('.')) throw new UserError(`--from ${request.backup} must be in schema ${schema}, with the table`);
   const backup = given.name;
   const [table, copy, identity] = await Promise.all([relation(pool, schema, name), relation(pool, schema, backup), pgTableIdentity(pool, schema, backup)]);
+  if (table) await refuseForeignWrites(pool, qualified(schema, name), 'restore');
   const source = qualified(schema, name);
   const target = qualified(schema, backup);
   return {

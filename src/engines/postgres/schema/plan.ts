@@ -82,7 +82,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
   // The probe below runs the ALTER with our rights (a non-volatile DEFAULT it adds is evaluated
   // even on an empty table): what it adds is first looked at as the owner made it.
-  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter, keyColumns: t.key.columns });
+  await refuseOwnerCode(pool, t.oid, [], { alter: request.alter, keyColumns: t.key.columns, reparsed: true });
   const layout = await rolledBack(pool, async (client) => {
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
@@ -102,7 +102,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
           what: `USING of column ${column}`,
         })),
       ],
-      { keyColumns: t.key!.columns },
+      { keyColumns: t.key!.columns, reparsed: true },
     );
     const owner = await foreignOwner(client, t.oid);
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };

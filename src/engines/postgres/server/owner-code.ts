@@ -51,6 +51,27 @@ export async function foreignOwner(client: Client, table: string): Promise<strin
 }
 
 /**
+ * A run that writes the table itself (a backfill, a restore) fires whatever its owner adds to it
+ * at any moment (a trigger, a NOT VALID CHECK, a generated column, an expression index), with the
+ * migrating role's rights: no look before the run can vouch for the hours after it. So only the
+ * owner's own role, or a superuser on a superuser's table, writes it.
+ */
+export async function refuseForeignWrites(pool: pg.Pool, table: string, command: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    const owner = await foreignOwner(client, table);
+    if (owner === null) return;
+    const { rows } = await client.query('SELECT $1::regclass::text AS name, current_user AS role', [table]);
+    throw new UserError(
+      `${command} writes table ${String(rows[0].name)} itself: its owner ${owner} can give it a trigger, a CHECK or a generated column at any moment, ` +
+        `which would run with the rights of ${String(rows[0].role)}; run shadowcut ${command} as ${owner}`,
+    );
+  } finally {
+    client.release();
+  }
+}
+
+/**
  * A schema's owner may drop any table in it: shadowcut's shadow, log, checkpoint and heartbeat too,
  * and put its own in their place, with a trigger that the copy or the heartbeat would then fire with
  * the migrating role's rights. So the table's schema must be ours or a superuser's (`public` of
@@ -221,6 +242,11 @@ export interface OwnerCodeOptions {
   alter?: string;
   /** The columns the run walks and compares keys by (the copy's, the backfill's, the comparison's keyset). */
   keyColumns?: string[];
+  /**
+   * The table's expression indexes and CHECKs are parsed again from their text (the copy's indexes
+   * built after it, an ALTER ... TYPE rebuilding what depends on a column).
+   */
+  reparsed?: boolean;
 }
 
 /** A user's statement, parsed and never run; `compares` false when it only names columns (the copy's INSERT: its conversions are `converted`'s). */
@@ -246,7 +272,7 @@ export async function ownerCodeRefusal(
   table: string,
   roots: string[],
   statements: UserStatement[],
-  { triggers = false, columns, keyColumns = [] }: OwnerCodeOptions = {},
+  { triggers = false, columns, keyColumns = [], reparsed = false }: OwnerCodeOptions = {},
 ): Promise<string | null> {
   const schema = await foreignSchemaOwner(client, table);
   if (schema !== null) return schema;
@@ -270,7 +296,7 @@ export async function ownerCodeRefusal(
   const expressions = [];
   for (const [i, s] of statements.entries()) expressions.push({ oid: await asUser(client, () => parsedExpression(client, s.sql, i)), what: s.what });
   const compared = expressions.filter((_, i) => statements[i].compares !== false);
-  const types = await foreignTypes(client, table, roots[1] ?? null, keyColumns, compared);
+  const types = await foreignTypes(client, table, roots[1] ?? null, keyColumns, compared, reparsed);
   const found = await foreignCode(
     client,
     columns
@@ -303,18 +329,28 @@ async function foreignTypes(
   probe: string | null,
   keyColumns: string[],
   statements: { oid: string; what: string }[],
+  reparsed: boolean,
 ): Promise<ForeignCode[]> {
-  const { rows } = await client.query(FOREIGN_TYPES_SQL, [table, probe, keyColumns, statements.map((s) => s.oid), statements.map((s) => s.what)]);
+  const { rows } = await client.query(FOREIGN_TYPES_SQL, [table, probe, keyColumns, statements.map((s) => s.oid), statements.map((s) => s.what), reparsed]);
   return rows.map((r) => ({ fn: String(r.fn), owner: String(r.owner), why: String(r.why) }));
 }
 
 const FOREIGN_TYPES_SQL = `
 WITH RECURSIVE
--- The probe's CHECKs and DEFAULTs the table has not: what the ALTER adds.
+-- The probe's CHECKs, exclusion constraints and DEFAULTs the table has not (by their text): what
+-- the ALTER adds; with the table's expression indexes and CHECKs when those are parsed again.
 added(classid, objid, why) AS (
   SELECT 'pg_constraint'::regclass, c.oid, 'constraint ' || quote_ident(c.conname) || ' the ALTER adds'
-    FROM pg_constraint c WHERE c.conrelid = $2::regclass AND c.contype = 'c'
-     AND NOT EXISTS (SELECT 1 FROM pg_constraint t WHERE t.conrelid = $1::regclass AND t.conname = c.conname)
+    FROM pg_constraint c WHERE c.conrelid = $2::regclass AND c.contype IN ('c', 'x')
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint t WHERE t.conrelid = $1::regclass AND t.conname = c.conname
+                        AND pg_get_constraintdef(t.oid) = pg_get_constraintdef(c.oid))
+  UNION ALL
+  SELECT 'pg_constraint'::regclass, c.oid, 'constraint ' || quote_ident(c.conname) || ', made again from its text'
+    FROM pg_constraint c WHERE $6 AND c.conrelid = $1::regclass AND c.contype IN ('c', 'x')
+  UNION ALL
+  SELECT 'pg_class'::regclass, i.indexrelid, 'index ' || quote_ident(x.relname) || ', built again from its text'
+    FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+   WHERE $6 AND i.indrelid = $1::regclass AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
   UNION ALL
   SELECT 'pg_attrdef'::regclass, d.oid, 'DEFAULT of column ' || quote_ident(a.attname) || ' the ALTER sets'
     FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
@@ -329,12 +365,18 @@ uses(typ, why) AS (
   SELECT a.atttypid, 'key column ' || quote_ident(a.attname) FROM pg_attribute a
    WHERE a.attrelid = $1::regclass AND a.attname = ANY ($3::text[])
   UNION ALL
+  -- A DEFAULT's tie to its own column is no use of it.
   SELECT a.atttypid, 'column ' || quote_ident(a.attname) || ' in ' || x.why
     FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid
     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
    WHERE d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+     AND NOT (x.classid = 'pg_attrdef'::regclass AND d.refobjsubid = (SELECT adnum FROM pg_attrdef WHERE oid = x.objid))
   UNION ALL
-  SELECT d.refobjid, x.why FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid WHERE d.refclassid = 'pg_type'::regclass
+  -- The types the user's statements name (an explicit cast of a constant is looked up again too).
+  -- Not those of the ALTER's DEFAULTs and CHECKs: there a constant of the type ('new' for a
+  -- column of it) is read by its input function, never a cast, and is the common case.
+  SELECT d.refobjid, x.why FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid
+   WHERE x.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_type'::regclass
 ),
 made(typ, why) AS (
   SELECT typ, why FROM uses
