@@ -38,7 +38,7 @@ function contract(db: Database, args: string[]) {
 /** The last JSON line on stdout: the result, or the refusal with every check. */
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!);
 
-describe.each(databases)('contract ($name)', ({ open }) => {
+describe.each(databases)('contract ($name)', ({ open, kind }) => {
   const db = useDatabase(
     open,
     'ct_view',
@@ -57,6 +57,8 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     'ct_wait',
     'ct_wait_bak',
     'ct_mig',
+    'ct_dead',
+    'ct_dead_bak',
   );
   const words = () => dialects[db.kind];
 
@@ -385,6 +387,33 @@ describe.each(databases)('contract ($name)', ({ open }) => {
     expect(again.code, again.stderr).toBe(0);
     expect(await columns(db, 'ct_lock')).toEqual(['id', 'b', 'n']);
   });
+
+  it.runIf(kind === 'postgres')(
+    'cleanup removes the backup capture a contract killed while filling its backup left on the table; the backup stays',
+    async () => {
+      await db.drop('ct_dead', 'ct_dead_bak');
+      await db.query('CREATE TABLE ct_dead (id INT PRIMARY KEY, v INT, x INT)');
+      await db.query(`INSERT INTO ct_dead (id, v, x) SELECT g, g, g FROM (${db.series(100)}) s`);
+      // What a contract killed after making its backup leaves: the backup and the capture keeping it level.
+      const engine = await db.engine();
+      try {
+        const contraction = await engine.prepareContract({ table: 'ct_dead', drop: { kind: 'column', columns: ['x'] }, backupTo: 'ct_dead_bak' });
+        await contraction.backup!.create(1000);
+      } finally {
+        await engine.close();
+      }
+      const triggers = () => db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'ct_dead'::regclass AND NOT tgisinternal`);
+      expect(await triggers()).toEqual([['shadowcut_backup_capture']]);
+      const r = db.cli(['cleanup', '--url', '$URL', '--table', 'ct_dead']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/shadowcut_backup_capture \(a contract's backup capture\)/);
+      expect(await triggers()).toEqual([]);
+      expect(await db.query(`SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut_backup_capture%'`)).toEqual([]);
+      // The table takes writes again without them reaching the backup, which stays as the user's data.
+      await db.query('INSERT INTO ct_dead (id, v, x) VALUES (1000, 1, 1)');
+      expect(await db.query('SELECT count(*)::text FROM ct_dead_bak WHERE id = 1000')).toEqual([['0']]);
+    },
+  );
 
   it('refuses bad input with one line, exit 2, and changes nothing', async () => {
     await makeTable(db, 'ct_bad');

@@ -19,6 +19,7 @@ import { dropStream } from './capture/logical/source.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
+import { contractCapture } from './commands/contract.js';
 import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
@@ -147,9 +148,13 @@ class PostgresEngine implements Engine, PgServer {
       );
       if (fns.length) dropped.push(`${schema}.${capture.captureFunction}() (capture function)`);
     }
+    // A contract killed while it filled its backup leaves the capture that keeps the backup level.
+    const backup = await contractCapture(this.pool, schema, name);
+    if (backup) dropped.push(`${schema}.${name}.shadowcut_backup_capture (a contract's backup capture) and ${backup.fn}()`);
     if (options.dryRun) return dropped;
     // The triggers first: until they are gone every write to the table goes through them.
     for (const capture of captures) await capture.uninstall();
+    if (backup) await backup.drop();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     await dropStream(this.pool, names.slot, names.publication);
     return dropped;

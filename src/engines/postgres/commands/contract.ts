@@ -6,12 +6,12 @@ import { helperComment } from '../../../core/helper-objects.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
-import { asLockTimeout, dialect, errorCode, ident, inTransaction, parseTableName, qualified, type Client } from '../server/connect.js';
+import { asLockTimeout, dialect, errorCode, ident, inTransaction, isTrue, parseTableName, qualified, type Client } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { pgTableIdentity } from '../server/identity.js';
 import { dollarQuoted } from '../server/dollar-quote.js';
-import { functionOwnerVerdict, giveToOwner } from '../capture/owner-function.js';
+import { functionOwnerVerdict, giveToOwner, givenOwnerSql } from '../capture/owner-function.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
@@ -278,4 +278,32 @@ export async function withLockTimeout(pool: pg.Pool, sql: string, ms: number, wh
     // Released with its error, the client is discarded: its lock_timeout is not lent out.
     client.release(failure);
   }
+}
+
+/**
+ * The capture a contract left on `schema.name` when it died while filling its backup (the trigger
+ * and its function, named after the table's oid, given to the table's owner by us): for `shadowcut
+ * cleanup`. The backup table itself is the user's data and stays.
+ */
+export async function contractCapture(pool: pg.Pool, schema: string, name: string): Promise<{ fn: string; drop(): Promise<void> } | null> {
+  const table = qualified(schema, name);
+  // Ours by its function (name and owner), never by the trigger's name alone, which any writer of the table could take.
+  const { rows } = await pool.query(
+    `SELECT c.oid, EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'shadowcut_backup_capture' AND t.tgfoid = p.oid) AS triggered
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_proc p ON p.pronamespace = n.oid AND p.proname = 'shadowcut_backup_capture_' || c.oid
+      WHERE n.nspname = $1 AND c.relname = $2 AND ${givenOwnerSql('p.proowner', '$3')}`,
+    [schema, name, table],
+  );
+  if (!rows.length) return null;
+  const fn = qualified(schema, `shadowcut_backup_capture_${String(rows[0].oid)}`);
+  const triggered = isTrue(rows[0].triggered);
+  return {
+    fn,
+    drop: () =>
+      inTransaction(pool, async (client) => {
+        if (triggered) await client.query(`DROP TRIGGER shadowcut_backup_capture ON ${table}`);
+        await client.query(`DROP FUNCTION IF EXISTS ${fn}()`);
+      }),
+  };
 }
