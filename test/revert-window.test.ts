@@ -174,3 +174,22 @@ async function killAtRevert(db: Database, args: string[]): Promise<{ killed: boo
   db.cli(['revert', '--table', 'rw_kill']);
   return run;
 }
+
+describe.each(databases)('$name: revert window with a replica watched', ({ open, kind }) => {
+  const db = useDatabase(open, 'rw_rep', 'rw_rep_mirror');
+
+  it("the way back reads the replica's lag from the run's heartbeat, which stays for the window", async () => {
+    await freshPair(db, 'rw_rep', 500);
+    const alter = dialects[kind].alter;
+    const state = runState('rw_rep', alter, kind);
+    const run = background(migrateOn(db, 'rw_rep', alter, { state, revertWindowMs: 600_000, replicas: [db.replica.url] }));
+    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+    state.revertRequested = true;
+    // Without the heartbeat the replica reads as unmeasurable, and the revert holds back for good.
+    await waitFor('the revert', () => run.settled, null, 60_000);
+    if (run.error) throw run.error;
+    expect(state.status.throttleReason).toBeNull();
+    expect(await db.schema('rw_rep')).toBe(await db.schema('rw_rep_mirror'));
+    expect(await db.helpers('rw_rep')).toEqual(['rw_rep__new']);
+  });
+});

@@ -180,9 +180,11 @@ export class MysqlMigration implements Migration {
     if (!options.cutOver) await dropOwnHelper(this.pool, p.database, names.reverseLog);
     // The way back's `old` is the new table it kept once it swapped: marked while the checkpoint still says what it is.
     if (this.plan.reverse && (await this.swapped())) await markKeptByRevert(this.server.target, this.pool, p.database, p.old);
-    // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
-    await dropOwnHelper(this.pool, p.database, names.heartbeat);
+    // A revert window that follows keeps the run's probes, and so their heartbeat: the replicas' lag
+    // is read from it until the window's end (dropped, it read as unmeasurable and held a revert for good).
     if (options.keepCheckpoint) return;
+    await dropOwnHelper(this.pool, p.database, names.heartbeat);
+    // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
     await dropOwnHelper(this.pool, p.database, names.state);
     this.checkpointTable = false;
   }

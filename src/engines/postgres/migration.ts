@@ -221,8 +221,11 @@ export class PostgresMigration implements Migration {
       else if (!options.keepCheckpoint) await this.reverseCapture(d.name).uninstall();
     }
     const names = helperNames(d.schema, d.name);
-    await dropOwnHelper(this.pool, d.schema, names.heartbeat);
-    if (!options.keepCheckpoint) await dropOwnHelper(this.pool, d.schema, names.state);
+    // A revert window that follows keeps the run's probes, and so their heartbeat (see the MySQL side).
+    if (!options.keepCheckpoint) {
+      await dropOwnHelper(this.pool, d.schema, names.heartbeat);
+      await dropOwnHelper(this.pool, d.schema, names.state);
+    }
     this.checkpointTable = false;
   }
 
