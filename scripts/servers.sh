@@ -271,12 +271,13 @@ term_mariadbd() { # term_mariadbd <datadir> <pidfile>
   STOPPING+=("$pid")
 }
 
-wait_mariadbd_stopped() {
-  local pid deadline=$((SECONDS + WAIT_SECS))
+wait_mariadbd_stopped() { # wait_mariadbd_stopped [seconds], then SIGKILL what is left
+  local pid secs=${1:-$WAIT_SECS}
+  local deadline=$((SECONDS + secs))
   for pid in "${STOPPING[@]}"; do
     while kill -0 "$pid" 2>/dev/null; do
       if ((SECONDS >= deadline)); then
-        log "mariadbd $pid did not stop in ${WAIT_SECS}s; killing it"
+        log "mariadbd $pid did not stop in ${secs}s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
         break
       fi
@@ -639,24 +640,10 @@ galera_stop_all() {
   # The joiners first, the bootstrap node last: a cluster that shrinks node by node shuts down cleanly.
   for n in 3 2 1; do
     galera_node_paths "$n"
-    [[ -f $N_PID.launched ]] || continue
-    pid=$(cat "$N_PID.launched" 2>/dev/null || true)
-    pid_is_ours "$pid" "$N_DATA" || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    STOPPING+=("$pid")
+    term_mariadbd "$N_DATA" "$N_PID.launched"
   done
   # A node waiting on a wedged cluster may never finish a clean shutdown: bounded, then SIGKILL.
-  local deadline=$((SECONDS + 20))
-  for pid in "${STOPPING[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do
-      if ((SECONDS >= deadline)); then
-        log "Galera node $pid did not stop in 20s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.1
-    done
-  done
+  wait_mariadbd_stopped 20
   # The rsync SST's daemons and scripts, should a node have died mid-transfer: only those whose
   # command line names one of our nodes' files.
   local root

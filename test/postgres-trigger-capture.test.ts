@@ -247,17 +247,25 @@ describe('trigger capture (PostgreSQL)', () => {
     expect(await captureTriggers('tc_trunc')).toEqual([]);
   });
 
-  it('refuses to cut over when a capture trigger was disabled during the run, and leaves the original in place', async () => {
-    await twins('tc_dis', 500);
-    const state = runState('tc_dis', alter, 'postgres');
-    const run = background(migrateOn(db, 'tc_dis', alter, { state, postponeCutover: true }, trigger));
+  /** A run of `t` held at its postponed cut-over while `tamper` runs, then asked to cut over: the message it fails with. */
+  const cutOverAfter = async (t: string, tamper: () => Promise<void>) => {
+    const state = runState(t, alter, 'postgres');
+    const run = background(migrateOn(db, t, alter, { state, postponeCutover: true }, trigger));
     await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
-    // What an operator's DISABLE TRIGGER ALL (for a bulk load, say) does to ours too.
-    await pool.query('ALTER TABLE tc_dis DISABLE TRIGGER ALL');
-    await pool.query(`UPDATE tc_dis SET qty = -1 WHERE id = 5`);
+    await tamper();
     state.cutoverRequested = true;
     await waitFor('the run to end', () => run.settled, null, 60_000);
-    expect((run.error as Error | undefined)?.message).toMatch(
+    return (run.error as Error | undefined)?.message;
+  };
+
+  it('refuses to cut over when a capture trigger was disabled during the run, and leaves the original in place', async () => {
+    await twins('tc_dis', 500);
+    const error = await cutOverAfter('tc_dis', async () => {
+      // What an operator's DISABLE TRIGGER ALL (for a bulk load, say) does to ours too.
+      await pool.query('ALTER TABLE tc_dis DISABLE TRIGGER ALL');
+      await pool.query(`UPDATE tc_dis SET qty = -1 WHERE id = 5`);
+    });
+    expect(error).toMatch(
       /the capture trigger\(s\) tc_dis__ti, tc_dis__tu, tc_dis__td, tc_dis__tt on public\.tc_dis were dropped or disabled during the migration/,
     );
     expect(await db.helpers('tc_dis')).toEqual([]);
@@ -271,17 +279,12 @@ describe('trigger capture (PostgreSQL)', () => {
     await db.query('CREATE TABLE tc_part_a PARTITION OF tc_part FOR VALUES FROM (MINVALUE) TO (250)');
     await db.query('CREATE TABLE tc_part_b PARTITION OF tc_part FOR VALUES FROM (250) TO (MAXVALUE)');
     await db.query(`INSERT INTO tc_part SELECT g, g % 7, 'row ' || g FROM generate_series(1, 500) g`);
-    const state = runState('tc_part', alter, 'postgres');
-    const run = background(migrateOn(db, 'tc_part', alter, { state, postponeCutover: true }, trigger));
-    await waitFor('the postponed cut-over', () => state.status.state === 'postponed', run);
-    // The clone on one partition only: the parent's trigger still looks enabled.
-    await pool.query('ALTER TABLE tc_part_b DISABLE TRIGGER tc_part__tu');
-    await pool.query(`UPDATE tc_part SET qty = -1 WHERE id = 300`);
-    state.cutoverRequested = true;
-    await waitFor('the run to end', () => run.settled, null, 60_000);
-    expect((run.error as Error | undefined)?.message).toMatch(
-      /the capture trigger\(s\) tc_part__tu on public\.tc_part_b were dropped or disabled during the migration/,
-    );
+    const error = await cutOverAfter('tc_part', async () => {
+      // The clone on one partition only: the parent's trigger still looks enabled.
+      await pool.query('ALTER TABLE tc_part_b DISABLE TRIGGER tc_part__tu');
+      await pool.query(`UPDATE tc_part SET qty = -1 WHERE id = 300`);
+    });
+    expect(error).toMatch(/the capture trigger\(s\) tc_part__tu on public\.tc_part_b were dropped or disabled during the migration/);
     expect(await db.query('SELECT qty FROM tc_part WHERE id = 300')).toEqual([['-1']]);
     expect(await captureTriggers('tc_part')).toEqual([]);
     expect(await captureTriggers('tc_part_b')).toEqual([]);
