@@ -80,6 +80,22 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     );
   });
 
+  it("keeps NOT VALID CHECKs, the table's and one the ALTER adds, over rows that break them; writes from then on must meet them", async () => {
+    twins = await catalogTwins('not_valid');
+    await twins.setup(
+      `${TABLE} ALTER TABLE t ADD CONSTRAINT t_w_short CHECK (char_length(w) < 3) NOT VALID; COMMENT ON CONSTRAINT t_w_short ON t IS 'old rows may be longer';`,
+    );
+    const alter = 'ALTER COLUMN v TYPE bigint, ADD CONSTRAINT t_v_small CHECK (v < 10) NOT VALID';
+    await twins.alterTwin('t', alter);
+    await twins.migrate('t', alter, { forceCopy: true });
+    expect(await twins.difference(['t__old'])).toEqual([]);
+    for (const pool of [twins.pool, twins.twin]) {
+      expect(Number((await pool.query(`SELECT count(*) AS n FROM t WHERE v >= 10 OR char_length(w) >= 3`)).rows[0].n)).toBeGreaterThan(400);
+      await expect(pool.query(`INSERT INTO t VALUES (9001, 50, 'x')`)).rejects.toThrow(/t_v_small/);
+      await expect(pool.query(`INSERT INTO t VALUES (9002, 5, 'long')`)).rejects.toThrow(/t_w_short/);
+    }
+  });
+
   it('keeps replica identity (FULL, USING INDEX)', async () => {
     await expectSameAsNative('ident_full', `${TABLE} ALTER TABLE t REPLICA IDENTITY FULL;`);
     await expectSameAsNative('ident_index', `${TABLE} CREATE UNIQUE INDEX t_id_v ON t (id, v); ALTER TABLE t REPLICA IDENTITY USING INDEX t_id_v;`);

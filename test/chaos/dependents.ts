@@ -30,6 +30,8 @@ export interface Dependents {
   trigger: boolean;
   /** MySQL: persistent-statistics table options. */
   tableOptions: boolean;
+  /** PostgreSQL: a CHECK added NOT VALID (on the key, which every row meets: the workload's writes go on), which the new table must keep unvalidated. */
+  notValidCheck: boolean;
 }
 
 export function drawDependents(r: Prng, t: TableSpec): Dependents {
@@ -47,6 +49,8 @@ export function drawDependents(r: Prng, t: TableSpec): Dependents {
     policy: pg && r.chance(0.2),
     trigger: pg && r.chance(0.25),
     tableOptions: !pg && r.chance(0.4),
+    // Drawn last, so earlier seeds keep the dependents they had.
+    notValidCheck: pg && r.chance(0.25),
   };
 }
 
@@ -91,6 +95,7 @@ export function dependentsSql(d: Dependents, t: TableSpec, name: string): string
     out.push(`CREATE OR REPLACE FUNCTION ${id(`${name}_fn`)}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
     out.push(`CREATE TRIGGER ${id(`${name}_tr`)} BEFORE UPDATE ON ${id(name)} FOR EACH ROW EXECUTE FUNCTION ${id(`${name}_fn`)}()`);
   }
+  if (d.notValidCheck) out.push(`ALTER TABLE ${id(name)} ADD CONSTRAINT ${id(`${name}_nv`)} CHECK (${id(t.key[0].name)} IS NOT NULL) NOT VALID`);
   if (d.view) out.push(`CREATE VIEW ${id(`${name}_v`)} AS SELECT ${keys} FROM ${id(name)}`);
   return out;
 }

@@ -11,6 +11,7 @@ import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
 import type { ColumnMap } from '../schema/shadow.js';
 import { keyText, plainText, quotedText } from './as-text.js';
+import { addChecks, dropChecks, markLikeOriginal, notValidChecks, setAside } from '../schema/not-valid-checks.js';
 
 /**
  * Short, and retried: an ALTER that adds a foreign key locks the referenced table, and a lock
@@ -71,9 +72,13 @@ async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string
     // At verification the shadow holds the names the ALTER gives its new indexes.
     const shadow = qualified(d.schema, d.shadow);
     if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [shadow])).rows[0].e === 't') await renameIndexes(client, shadow, 's');
-    await serverAlter(client, b, alter, d, false);
+    await alterLikeShadow(client, original, b, alter, d);
     await renameIndexes(client, b, 'b');
+    // The original's NOT VALID CHECKs hold for rows written from then on: the sample goes in without them.
+    const held = await notValidChecks(client, original);
+    await dropChecks(client, a, held);
     await fillSample(client, t, d, a, anchors, rows);
+    await addChecks(client, a, held);
     await client.query('SAVEPOINT copy');
     const copied = await asUser(client, () => client.query(copyInto(b, d, a))).then(
       () => null,
@@ -97,7 +102,10 @@ async function reverseOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: stri
     // At verification the shadow holds the names the ALTER gives its new indexes.
     const shadow = qualified(d.schema, d.shadow);
     if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [shadow])).rows[0].e === 't') await renameIndexes(client, shadow, 's');
-    await serverAlter(client, b, alter, d, false);
+    await alterLikeShadow(client, original, b, alter, d);
+    // The sampled rows are the old table's own: its NOT VALID CHECKs never judged them, on the way back neither.
+    const held = await notValidChecks(client, original);
+    for (const probe of [a, c]) await dropChecks(client, probe, held);
     await fillSample(client, t, d, a, anchors, rows);
     const back = reverseColumns(d.columns, t.columns).columns;
     await asUser(client, () => client.query(copyInto(b, d, a))).catch((error: Error) => {
@@ -121,6 +129,13 @@ async function renameIndexes(client: Client, table: string, tag: string): Promis
     [table],
   );
   for (const index of rows) await client.query(`ALTER INDEX ${index.name} RENAME TO ${ident(`shadowcut_probe_${tag}${index.n}_${process.pid}`)}`);
+}
+
+/** The probe the copy fills, made as the shadow is (schema/shadow.ts): NOT VALID CHECKs set aside after the ALTER. */
+async function alterLikeShadow(client: Client, original: string, probe: string, alter: string, d: PgDetail): Promise<void> {
+  await markLikeOriginal(client, original, probe);
+  await serverAlter(client, probe, alter, d, false);
+  await setAside(client, probe);
 }
 
 /** The user's ALTER on a probe; `onRows`: the probe holds the sampled rows. */

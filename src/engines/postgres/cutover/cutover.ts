@@ -7,6 +7,7 @@ import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { addChecks } from '../schema/not-valid-checks.js';
 
 /**
  * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
@@ -81,6 +82,8 @@ export async function cutover(
       await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
     }
     for (const statement of [...carried.statements, ...withIndexes]) await client.query(statement);
+    // Kept off the shadow while the old rows went in; from here on every write must meet them.
+    await addChecks(client, copier.original, d.notValidChecks ?? []);
     // Validated after the commit (in cleanup), without holding the lock.
     for (const fk of carried.foreignKeys) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);

@@ -9,6 +9,7 @@ import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
+import type { NotValidCheck } from './not-valid-checks.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
@@ -37,6 +38,8 @@ export interface PgDetail {
   indexRenames: { original: string; shadow: string; aside?: string }[];
   /** Statistics objects, swapped at cut-over as the indexes are (`aside` likewise). Absent in older plans. */
   statistics?: { original: string; shadow: string; aside?: string }[];
+  /** NOT VALID CHECKs (the original's and the ALTER's) kept off the shadow for the copy, added at the cut-over. Absent in older plans. */
+  notValidChecks?: NotValidCheck[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
@@ -140,6 +143,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     deferIndexes: request.deferIndexes !== 'off',
     indexRenames: layout.indexRenames,
     statistics: layout.statistics,
+    notValidChecks: layout.notValidChecks,
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],

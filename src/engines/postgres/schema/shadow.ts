@@ -3,6 +3,7 @@ import { usingExpressions } from './alter.js';
 import { asUser, ident, qualified, type Client } from '../server/connect.js';
 import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
+import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
 export interface ShadowTree {
@@ -54,6 +55,8 @@ export interface ShadowLayout {
   changedColumns: string[];
   /** Original statistics object -> the shadow's (LIKE names its own), swapped at cut-over like the indexes. */
   statistics: { original: string; shadow: string }[];
+  /** NOT VALID CHECKs, kept off the shadow while the old rows go in and added at the cut-over. */
+  notValidChecks: NotValidCheck[];
   summary: string[];
 }
 
@@ -85,6 +88,7 @@ export async function buildShadow(
   const pairs = await pairIndexes(client, t.oid, oid);
   await carryUnlikeable(client, t.oid, oid, shadow);
   const statistics = await pairStatistics(client, t.oid, oid);
+  await markLikeOriginal(client, original, shadow);
 
   try {
     await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
@@ -94,6 +98,7 @@ export async function buildShadow(
   const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
   const after = await readColumns(client, oid);
+  const notValidChecks = await setAside(client, shadow);
   const kept = new Set((await client.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1`, [oid])).rows.map((r) => String(r.stxname)));
 
   const { columns, summary, changed } = mapColumns(t.columns, before, after, using);
@@ -114,6 +119,7 @@ export async function buildShadow(
   }
   const renames = [...pairs].filter(([, s]) => s === keyIndex || indexes.some((i) => i.shadow === s));
   summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
+  if (notValidChecks.length) summary.push(`CHECK ${notValidChecks.map((c) => c.name).join(', ')} NOT VALID: added at the cut-over, after the old rows`);
   return {
     columns,
     shadowKey: shadowKey as string[],
@@ -122,6 +128,7 @@ export async function buildShadow(
     changedColumns: changed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
+    notValidChecks,
     summary,
   };
 }
