@@ -67,6 +67,14 @@ export async function retryLockTimeouts<T>(ctx: RetryContext, policy: LockAttemp
   }
 }
 
+/**
+ * How long a value may stay on two rows of the original before the run takes it to be the data's.
+ * The original has no such unique key yet, so the application may hold a value twice for a while
+ * (set on one row in one transaction, cleared on the other in the next); the native ALTER, made at
+ * one moment, would not see it. Longer than that, it is a duplicate the new schema cannot take.
+ */
+export const UNIQUE_PATIENCE_MS = 10_000;
+
 /** Catch-ups before a unique conflict is taken to be the data's. */
 const UNIQUE_RETRIES = 5;
 
@@ -74,16 +82,21 @@ const UNIQUE_RETRIES = 5;
  * A unique conflict while copying or indexing may be transient: the shadow row holding the value
  * is stale and its change is in the stream. Catch up and retry. Under writers that keep moving
  * values, a value can move again between the catch-up and the retry, so once is not enough (chaos
- * seeds MySQL 66 and 96); a conflict that survives every catch-up is in the data itself, and the new
- * schema cannot hold it.
+ * seeds MySQL 66 and 96), and the original itself may hold a value twice for a while: past the
+ * catch-ups, the retries back off until UNIQUE_PATIENCE_MS. A conflict that lasts longer is in the
+ * data itself, and the new schema cannot hold it.
  */
 export async function retryUniqueConflicts<T>(step: () => Promise<T>, catchUp: () => Promise<void>): Promise<T> {
+  const began = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await step();
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;
-      if (attempt >= UNIQUE_RETRIES) throw uniqueViolation(error);
+      if (attempt >= UNIQUE_RETRIES) {
+        if (Date.now() - began > UNIQUE_PATIENCE_MS) throw uniqueViolation(error);
+        await sleep(Math.min(2000, backoffMs(attempt - UNIQUE_RETRIES, 100)));
+      }
       await catchUp();
     }
   }

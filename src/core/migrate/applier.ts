@@ -1,6 +1,7 @@
 import { sleep } from '../backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { ChangedKeys } from './changed-keys.js';
+import { HeldKeys } from './held-keys.js';
 import type { RunContext } from './context.js';
 import { LockTimeoutError, UniqueViolationError } from '../errors.js';
 import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../retry.js';
@@ -23,6 +24,8 @@ export class Applier {
   private appliedUnderLock: Key[] = [];
   /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
   readonly changed = new ChangedKeys();
+  /** Keys a unique conflict holds back until their value's other holder changes (held-keys.ts). */
+  private readonly held = new HeldKeys();
   private reopened: Position | null = null;
   private reopens = 0;
 
@@ -34,7 +37,7 @@ export class Applier {
   ) {}
 
   get backlog(): number {
-    return this.buffer.size + (this.stream?.undelivered ?? 0);
+    return this.buffer.size + this.held.size + (this.stream?.undelivered ?? 0);
   }
 
   /** Opens (or, after a lost connection, reopens) the change stream from the last applied position. */
@@ -81,10 +84,13 @@ export class Applier {
   /** Applies everything pending (on `session`, inside its locked transaction, when given). */
   async applyPending(session?: Session): Promise<Position | null> {
     let position: Position | null = null;
+    let retryHeld = this.held.size > 0;
     for (;;) {
       if (!session) await this.checkStream();
       else if (this.buffer.failure) throw this.failedUnderLock(this.buffer.failure);
       const batch = this.buffer.take(this.ctx.config.applyBatch);
+      if (retryHeld) batch.keys.push(...this.held.take());
+      retryHeld = false;
       if (batch.keys.length > 0) {
         const joint = session
           ? await this.applyBatch(batch.keys, session)
@@ -101,6 +107,9 @@ export class Applier {
     }
     this.ctx.state.status.changesApplied = this.ctx.result.changesApplied;
     this.ctx.state.status.backlog = this.backlog;
+    // Held keys do not hold the position back: a trigger log is read on only once acknowledged, and
+    // the holder's change may be further on. A run that dies holding some loses them, and with them
+    // nothing: a resumed run's verification compares the whole table (copy-loop.ts, CopyProof).
     if (position && !session) {
       this.applied = position;
       await this.stream!.acknowledge(position);
@@ -199,7 +208,9 @@ export class Applier {
   /**
    * Applies one batch. On a unique conflict, the stale row holding the value usually belongs to a key
    * still pending in another batch: apply the batch together with everything pending, in one call,
-   * so all old rows go before any new one. Returns what was taken additionally, if anything.
+   * so all old rows go before any new one. A conflict that survives that waits for the value's other
+   * holder to change (held-keys.ts); under a lock nothing more can change, and the attempt gives way.
+   * Returns what was taken additionally, if anything.
    */
   async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {
     if (session) this.appliedUnderLock.push(...keys);
@@ -207,6 +218,7 @@ export class Applier {
     try {
       await this.ctx.migration.applyKeys(keys, session);
       this.ctx.result.changesApplied += keys.length;
+      this.held.settled();
       return null;
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;
@@ -217,10 +229,20 @@ export class Applier {
       try {
         await this.ctx.migration.applyKeys(all, session);
       } catch (again) {
-        this.buffer.requeue(rest.keys);
-        throw uniqueViolation(again);
+        if (!(again instanceof UniqueViolationError)) {
+          this.buffer.requeue(rest.keys);
+          throw again;
+        }
+        if (session) {
+          this.buffer.requeue(rest.keys);
+          throw new LockTimeoutError(`a value the new schema allows once is on two rows of the table right now (${again.message})`);
+        }
+        this.held.hold(all);
+        if (this.held.overdue || this.held.size > JOINT_APPLY_LIMIT) throw uniqueViolation(again);
+        return { position: rest.position };
       }
       this.ctx.result.changesApplied += all.length;
+      this.held.settled();
       return { position: rest.position };
     }
   }
