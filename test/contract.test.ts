@@ -388,32 +388,55 @@ describe.each(databases)('contract ($name)', ({ open, kind }) => {
     expect(await columns(db, 'ct_lock')).toEqual(['id', 'b', 'n']);
   });
 
-  it.runIf(kind === 'postgres')(
-    'cleanup removes the backup capture a contract killed while filling its backup left on the table; the backup stays',
-    async () => {
-      await db.drop('ct_dead', 'ct_dead_bak');
-      await db.query('CREATE TABLE ct_dead (id INT PRIMARY KEY, v INT, x INT)');
-      await db.query(`INSERT INTO ct_dead (id, v, x) SELECT g, g, g FROM (${db.series(100)}) s`);
-      // What a contract killed after making its backup leaves: the backup and the capture keeping it level.
-      const engine = await db.engine();
-      try {
-        const contraction = await engine.prepareContract({ table: 'ct_dead', drop: { kind: 'column', columns: ['x'] }, backupTo: 'ct_dead_bak' });
-        await contraction.backup!.create(1000);
-      } finally {
-        await engine.close();
-      }
-      const triggers = () => db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'ct_dead'::regclass AND NOT tgisinternal`);
-      expect(await triggers()).toEqual([['shadowcut_backup_capture']]);
-      const r = db.cli(['cleanup', '--url', '$URL', '--table', 'ct_dead']);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/shadowcut_backup_capture \(a contract's backup capture\)/);
-      expect(await triggers()).toEqual([]);
-      expect(await db.query(`SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut_backup_capture%'`)).toEqual([]);
-      // The table takes writes again without them reaching the backup, which stays as the user's data.
-      await db.query('INSERT INTO ct_dead (id, v, x) VALUES (1000, 1, 1)');
-      expect(await db.query('SELECT count(*)::text FROM ct_dead_bak WHERE id = 1000')).toEqual([['0']]);
-    },
-  );
+  it('cleanup removes the backup capture a contract killed while filling its backup left on the table; the backup stays', async () => {
+    await db.drop('ct_dead', 'ct_dead_bak');
+    await db.query('CREATE TABLE ct_dead (id INT PRIMARY KEY, v INT, x INT)');
+    await db.query(`INSERT INTO ct_dead (id, v, x) SELECT g, g, g FROM (${db.series(100)}) s`);
+    // What a contract killed after making its backup leaves: the backup and the capture keeping it level.
+    const engine = await db.engine();
+    try {
+      const contraction = await engine.prepareContract({ table: 'ct_dead', drop: { kind: 'column', columns: ['x'] }, backupTo: 'ct_dead_bak' });
+      await contraction.backup!.create(1000);
+    } finally {
+      await engine.close();
+    }
+    const triggers = () =>
+      kind === 'postgres'
+        ? db.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'ct_dead'::regclass AND NOT tgisinternal ORDER BY 1`)
+        : db.query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'ct_dead' ORDER BY 1`);
+    expect(await triggers()).toEqual(kind === 'postgres' ? [['shadowcut_backup_capture']] : [['ct_dead_bak__d'], ['ct_dead_bak__i'], ['ct_dead_bak__u']]);
+    const r = db.cli(['cleanup', '--url', '$URL', '--table', 'ct_dead']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      kind === 'postgres' ? /shadowcut_backup_capture \(a contract's backup capture\)/ : /ct_dead_bak__i \(a contract's backup capture\)/,
+    );
+    expect(await triggers()).toEqual([]);
+    if (kind === 'postgres') expect(await db.query(`SELECT proname FROM pg_proc WHERE proname LIKE 'shadowcut_backup_capture%'`)).toEqual([]);
+    // The table takes writes again without them reaching the backup, which stays as the user's data.
+    await db.query('INSERT INTO ct_dead (id, v, x) VALUES (1000, 1, 1)');
+    expect(await db.query('SELECT count(*) FROM ct_dead_bak WHERE id = 1000')).toEqual([['0']]);
+  });
+
+  it.runIf(kind === 'mysql')("cleanup leaves a user's trigger that takes a backup trigger's name but writes elsewhere", async () => {
+    await db.drop('ct_own', 'ct_own_bak', 'ct_own_log');
+    await db.query('CREATE TABLE ct_own (id INT PRIMARY KEY, v INT, x INT)');
+    await db.query('CREATE TABLE ct_own_log (id INT)');
+    const engine = await db.engine();
+    try {
+      const contraction = await engine.prepareContract({ table: 'ct_own', drop: { kind: 'column', columns: ['x'] }, backupTo: 'ct_own_bak' });
+      await contraction.backup!.create(1000);
+    } finally {
+      await engine.close();
+    }
+    await db.query('DROP TRIGGER ct_own_bak__i');
+    await db.query('CREATE TRIGGER ct_own_bak__i AFTER INSERT ON ct_own FOR EACH ROW INSERT INTO ct_own_log VALUES (NEW.id)');
+    const r = db.cli(['cleanup', '--url', '$URL', '--table', 'ct_own']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await db.query(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'ct_own'`)).toEqual([
+      ['ct_own_bak__i'],
+    ]);
+    await db.drop('ct_own', 'ct_own_bak', 'ct_own_log');
+  });
 
   it('refuses bad input with one line, exit 2, and changes nothing', async () => {
     await makeTable(db, 'ct_bad');

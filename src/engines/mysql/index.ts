@@ -12,7 +12,7 @@ import { openClaim } from './server/claim.js';
 import { GALERA_IN_PLACE, galeraNode, galeraOsuRefusal } from './server/galera.js';
 import { UserError } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
-import { prepareMysqlContract } from './commands/contract.js';
+import { contractBackupTriggers, prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import {
@@ -165,17 +165,21 @@ export class MysqlEngine implements Engine, MysqlServer {
       ...(await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old])),
       ...(await existingTriggers(this.pool, database, Object.values(names.reverseTriggers), [base, names.shadow])),
     ];
+    // A contract killed while it filled its backup leaves the triggers that keep the backup level.
+    const backupTriggers = await contractBackupTriggers(this.pool, database, base);
+    triggers.push(...backupTriggers);
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
-    if (options.dryRun) return [...triggers.map((name) => `${database}.${name} (capture trigger)`), ...found.map((name) => `${database}.${name}`)];
+    const described = (name: string) => `${database}.${name} (${backupTriggers.includes(name) ? "a contract's backup capture" : 'capture trigger'})`;
+    if (options.dryRun) return [...triggers.map(described), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
     // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
     if (saved) dropped.push(...(await childKeysBack(this.pool, saved.detail)).map((k) => `${k} (pointed back at ${base})`));
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
       await dropTriggerBounded(this.target, this.pool, database, name);
-      dropped.push(`${database}.${name} (capture trigger)`);
+      dropped.push(described(name));
     }
     // A revert's sentry takes the new table's name, a run's the old table's.
     const sentries = [names.old, names.shadow];

@@ -323,3 +323,32 @@ async function refuseOnGalera(pool: Pool, lockedBackup: boolean): Promise<void> 
     );
   }
 }
+
+/**
+ * The triggers a contract killed while filling its backup left on `table` (for `shadowcut cleanup`):
+ * `<backup>__i`, `__u`, `__d`, AFTER their event, writing into a table marked as this table's
+ * contract backup. MySQL keeps no owner, so the mark and the bodies are how they are known to be
+ * ours, never the names alone. The backup table itself is the user's data and stays.
+ */
+export async function contractBackupTriggers(pool: Pool, database: string, table: string): Promise<string[]> {
+  const [backups] = await pool.query<RowDataPacket[]>('SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_COMMENT = ?', [
+    database,
+    helperComment(`contract backup of ${database}.${table}`),
+  ]);
+  if (backups.length === 0) return [];
+  const [triggers] = await pool.query<RowDataPacket[]>(
+    `SELECT TRIGGER_NAME AS name, EVENT_MANIPULATION AS event, ACTION_TIMING AS timing, ACTION_STATEMENT AS body
+       FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`,
+    [database, database, table],
+  );
+  const found: string[] = [];
+  for (const { name: backup } of backups) {
+    const writes = qualified(database, String(backup));
+    for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+      const name = `${String(backup)}__${event[0].toLowerCase()}`;
+      const t = triggers.find((r) => String(r.name) === name);
+      if (t && String(t.event) === event && String(t.timing) === 'AFTER' && String(t.body).includes(writes)) found.push(name);
+    }
+  }
+  return found;
+}
