@@ -34,6 +34,20 @@ describe('PostgreSQL: what the new table takes and the old one refuses', () => {
     expect(migration.revertRefusals().join('; ')).toMatch(reason);
   });
 
+  it("a NOT VALID CHECK, the table's or one the ALTER adds, is kept by the new table (the cut-over adds it back): not refused", async () => {
+    await db.query('ALTER TABLE rv_loose ADD CONSTRAINT rv_loose_email_nv CHECK (email IS NOT NULL) NOT VALID');
+    try {
+      const migration = await engine.prepare({
+        url: pgUrl(),
+        table: 'rv_loose',
+        alter: 'ALTER COLUMN qty TYPE int8, ADD CONSTRAINT rv_loose_qty_nv CHECK (qty < 10) NOT VALID',
+      });
+      expect(migration.revertRefusals()).toEqual([]);
+    } finally {
+      await db.query('ALTER TABLE rv_loose DROP CONSTRAINT rv_loose_email_nv');
+    }
+  });
+
   it('a change that keeps every rule is not refused', async () => {
     const migration = await engine.prepare({ url: pgUrl(), table: 'rv_loose', alter: 'ALTER COLUMN qty TYPE int8, ADD COLUMN note text' });
     expect(migration.revertRefusals()).toEqual([]);

@@ -9,7 +9,7 @@ import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
-import type { NotValidCheck } from './not-valid-checks.js';
+import { addChecks, type NotValidCheck } from './not-valid-checks.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
@@ -91,6 +91,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
     const tree = shadowTreeOf(partitioned, (p) => (shadowName === names.shadow ? p.shadow : `${shadowName}_${partitioned.partitions!.indexOf(p)}`));
     const built = await buildShadow(client, t, request.alter, shadowName, false, tree);
+    // The probe as the new table is after the cut-over, which adds them back: nothing loosened, the ALTER's own seen as such.
+    await addChecks(client, qualified(schema, shadowName), built.notValidChecks);
     const added = await client.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [qualified(schema, shadowName)]);
     const loosened = await loosenedRules(client, qualified(schema, name), qualified(schema, shadowName), built.columns);
     // On the probe: the shadow's code is the ALTER's, and the copy's statement names its USING and casts.
