@@ -209,16 +209,15 @@ export class Applier {
    * Applies one batch. On a unique conflict, the stale row holding the value usually belongs to a key
    * still pending in another batch: apply the batch together with everything pending, in one call,
    * so all old rows go before any new one. A conflict that survives that waits for the value's other
-   * holder to change (held-keys.ts); under a lock nothing more can change, and the attempt gives way.
+   * holder to change: the keys are applied in halves, and those that conflict alone are held
+   * (held-keys.ts) while the rest go on. Under a lock nothing more can change: the attempt gives way.
    * Returns what was taken additionally, if anything.
    */
   async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {
     if (session) this.appliedUnderLock.push(...keys);
     this.changed.add(keys);
     try {
-      await this.ctx.migration.applyKeys(keys, session);
-      this.ctx.result.changesApplied += keys.length;
-      this.held.settled();
+      await this.applyCounted(keys, session);
       return null;
     } catch (error) {
       if (!(error instanceof UniqueViolationError)) throw error;
@@ -227,7 +226,7 @@ export class Applier {
       this.changed.add(rest.keys);
       const all = [...keys, ...rest.keys];
       try {
-        await this.ctx.migration.applyKeys(all, session);
+        await this.applyCounted(all, session);
       } catch (again) {
         if (!(again instanceof UniqueViolationError)) {
           this.buffer.requeue(rest.keys);
@@ -237,13 +236,31 @@ export class Applier {
           this.buffer.requeue(rest.keys);
           throw new LockTimeoutError(`a value the new schema allows once is on two rows of the table right now (${again.message})`);
         }
-        this.held.hold(all);
-        if (this.held.overdue || this.held.size > JOINT_APPLY_LIMIT) throw uniqueViolation(again);
-        return { position: rest.position };
+        const conflicting = await this.appliedAround(all);
+        this.held.hold(conflicting.keys);
+        if (this.held.overdue || this.held.size > JOINT_APPLY_LIMIT) throw uniqueViolation(conflicting.error);
       }
-      this.ctx.result.changesApplied += all.length;
-      this.held.settled();
       return { position: rest.position };
+    }
+  }
+
+  private async applyCounted(keys: Key[], session?: Session): Promise<void> {
+    await this.ctx.migration.applyKeys(keys, session);
+    this.ctx.result.changesApplied += keys.length;
+    this.held.applied(keys);
+  }
+
+  /** Applies `keys` in halves down to single keys; returns those that conflict alone, with the last conflict. */
+  private async appliedAround(keys: Key[]): Promise<{ keys: Key[]; error: unknown }> {
+    try {
+      await this.applyCounted(keys);
+      return { keys: [], error: null };
+    } catch (error) {
+      if (!(error instanceof UniqueViolationError)) throw error;
+      if (keys.length === 1) return { keys, error };
+      const half = Math.ceil(keys.length / 2);
+      const [first, second] = [await this.appliedAround(keys.slice(0, half)), await this.appliedAround(keys.slice(half))];
+      return { keys: [...first.keys, ...second.keys], error: second.error ?? first.error };
     }
   }
 }
