@@ -15,7 +15,7 @@ export interface NotValidCheck {
 }
 
 /** The NOT VALID CHECKs declared on the table itself (a partition's inherited ones come with their parent's). */
-export async function notValidChecks(client: Client, table: string): Promise<NotValidCheck[]> {
+export async function notValidChecks(client: Pick<Client, 'query'>, table: string): Promise<NotValidCheck[]> {
   const { rows } = await client.query(
     `SELECT conname AS name, pg_get_constraintdef(oid) AS def, obj_description(oid, 'pg_constraint') AS comment
        FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' AND NOT convalidated AND conislocal ORDER BY conname`,

@@ -9,7 +9,7 @@ import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
-import { addChecks, type NotValidCheck } from './not-valid-checks.js';
+import { addChecks, notValidChecks, type NotValidCheck } from './not-valid-checks.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
@@ -40,6 +40,8 @@ export interface PgDetail {
   statistics?: { original: string; shadow: string; aside?: string }[];
   /** NOT VALID CHECKs (the original's and the ALTER's) kept off the shadow for the copy, added at the cut-over. Absent in older plans. */
   notValidChecks?: NotValidCheck[];
+  /** The original's own NOT VALID CHECKs (names): its rows need not meet them, and a revert window would put rows back. Absent in older plans. */
+  originalNotValid?: string[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
@@ -146,6 +148,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     indexRenames: layout.indexRenames,
     statistics: layout.statistics,
     notValidChecks: layout.notValidChecks,
+    originalNotValid: (await notValidChecks(pool, qualified(schema, name))).map((c) => c.name),
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],

@@ -48,6 +48,10 @@ export function reverseRefusals(d: PgDetail): string[] {
   // could give either a trigger, rule or body of its own that our writes would then run with our rights.
   if (d.foreignOwner) reasons.push(`the table belongs to role ${d.foreignOwner}: run shadowcut as ${d.foreignOwner} for a revert window`);
   if (d.partitionBy) reasons.push('a partitioned table: the revert does not carry partitions');
+  // The window's repair of a range puts the old table's own rows back into it, where a NOT VALID
+  // CHECK, which they need not meet, judges every insert.
+  const notValid = d.originalNotValid ?? [];
+  if (notValid.length) reasons.push(`CHECK ${notValid.join(', ')} NOT VALID: rows the old table holds without meeting it could not be put back into it`);
   reasons.push(...(d.loosened ?? []));
   return reasons;
 }
