@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsistentView, KeyRange } from '../src/core/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
+import { background, runState, waitFor } from './support/run.js';
 
 /** The sessions holding a consistent view's snapshot open: a transaction that has read something. */
 const viewSessions = (db: Database) =>
@@ -128,6 +129,42 @@ describe.each(databases.filter((d) => d.kind === 'postgres'))('$name: the cut-ov
     } finally {
       await real.close();
     }
+    await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
+    expect(await db.differences(t, `${t}_m`)).toEqual([]);
+  });
+});
+
+// Found by the chaos tester (MySQL seed 63 on the revert path, "killed a server session"): the
+// session that made the revert window's log was lost, and the run ended with a stack trace.
+describe.each(databases)('$name: a session lost while the revert triggers are made', ({ open }) => {
+  let db: Database;
+  beforeAll(() => {
+    db = open();
+  });
+  afterAll(() => db.close());
+
+  it('is another attempt, and the window opens', async () => {
+    const t = 'lost_revert';
+    await twins(db, t, 500);
+    let lost = 0;
+    const real = await db.engine();
+    const engine = withMigration(real, (migration) => ({
+      async installReverseCapture(lockTimeoutMs: number) {
+        if (lost++ === 0) throw Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'ECONNRESET' });
+        return migration.installReverseCapture(lockTimeoutMs);
+      },
+    }));
+    const state = runState(t, 'ADD COLUMN note INT NULL', db.kind);
+    try {
+      const run = background(migrateOn(db, t, 'ADD COLUMN note INT NULL', { state, revertWindowMs: 600_000 }, { engine }));
+      await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+      state.completeRequested = true;
+      await waitFor('the end of the window', () => run.settled, null, 60_000);
+      if (run.error) throw run.error;
+    } finally {
+      await real.close();
+    }
+    expect(lost).toBe(2);
     await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
     expect(await db.differences(t, `${t}_m`)).toEqual([]);
   });

@@ -220,11 +220,14 @@ class Run {
     this.ctx.enter('revert capture');
     result.revert = await this.ctx.transient('proving the way back', () => requireRevertible(migration, this.parts.copy.sample.anchors()));
     report.info(`the way back proven by the server on ${result.revert.provenRows} sampled row(s)`);
-    await installRetried((lockTimeoutMs) => migration.installReverseCapture(lockTimeoutMs), 'the revert triggers', {
-      lockTimeoutMs: config.lockTimeoutMs,
-      attempts: config.cutoverAttempts,
-      warn: (message) => report.warn(message),
-    });
+    // A session lost midway is another attempt: the install makes only what is missing.
+    await this.ctx.transient('installing the revert triggers', () =>
+      installRetried((lockTimeoutMs) => migration.installReverseCapture(lockTimeoutMs), 'the revert triggers', {
+        lockTimeoutMs: config.lockTimeoutMs,
+        attempts: config.cutoverAttempts,
+        warn: (message) => report.warn(message),
+      }),
+    );
   }
 
   /** The mapping proven again on rows the copy stepped over, then checksum rounds until the tables match. */
