@@ -63,8 +63,8 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     expect(outcomes.filter((o) => o.took === 'copy' && o.verdict === 'pass').length, summary(outcomes)).toBeGreaterThanOrEqual(2);
   }, 300_000);
 
-  // Seeds whose ALTER the way back can carry (most random ALTERs drop or narrow something, and are refused for a window).
-  const REVERTIBLE = { mysql: [3, 11], postgres: [5, 6] }[engine];
+  // Seeds whose ALTER the way back can carry (most random ALTERs drop or narrow something, and are refused for a window; PostgreSQL seed 6 drew a NOT VALID CHECK, refused since).
+  const REVERTIBLE = { mysql: [3, 11], postgres: [5, 20] }[engine];
   it(`the revert window: seeds ${REVERTIBLE.join(', ')} migrate with a window, revert under writers and faults, and equal the mirror that never took the ALTER`, async () => {
     const outcomes = await chaos({ engines: [engine], paths: ['revert'], seeds: REVERTIBLE, minutes: 0, rows: 1000, json: null }, urls, () => {});
     expect(
