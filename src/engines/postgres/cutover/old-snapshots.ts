@@ -9,11 +9,17 @@ import type { Client } from '../server/connect.js';
  * single-statement transactions (they can no longer open the table by name once running), other
  * backends than clients (autovacuum, walsenders: our own stream among them), and, with `lockHolder`,
  * sessions queued behind that lock: their statement resolves the table's name once it is granted.
+ * Queued behind it too are those waiting for a session that waits for it (a writer's advisory lock
+ * held by another writer whose INSERT waits for ours): counted, they held every attempt to its end.
  * `backend_xmin` is shown to every role; the rest of another role's session only with pg_read_all_stats.
  */
 export async function pgOldSnapshots(client: Client | pg.Pool, lockHolder: number | null): Promise<OldSnapshot[]> {
   const { rows } = await client.query(
-    `SELECT a.pid::text AS pid, coalesce(a.xact_start::text, 'xmin ' || a.backend_xmin::text) AS transaction, a.usename AS user,
+    `WITH RECURSIVE behind(pid) AS (
+       SELECT w.pid FROM pg_stat_activity w WHERE $1::int IS NOT NULL AND $1 = ANY (pg_blocking_pids(w.pid))
+       UNION
+       SELECT w.pid FROM pg_stat_activity w, behind b WHERE w.wait_event_type = 'Lock' AND b.pid = ANY (pg_blocking_pids(w.pid)))
+     SELECT a.pid::text AS pid, coalesce(a.xact_start::text, 'xmin ' || a.backend_xmin::text) AS transaction, a.usename AS user,
             nullif(concat_ws(' ', nullif(a.application_name, ''), host(a.client_addr)), '') AS client,
             a.xact_start::text AS since, a.state, left(a.query, 200) AS query
        FROM pg_stat_activity a
@@ -21,7 +27,7 @@ export async function pgOldSnapshots(client: Client | pg.Pool, lockHolder: numbe
         AND a.pid <> pg_backend_pid() AND a.backend_xmin IS NOT NULL AND a.usesysid IS NOT NULL
         AND coalesce(a.backend_type, 'client backend') = 'client backend'
         AND NOT coalesce(a.state = 'active' AND a.xact_start = a.query_start, false)
-        AND NOT coalesce($1 = ANY (pg_blocking_pids(a.pid)), false)
+        AND a.pid NOT IN (SELECT pid FROM behind)
       ORDER BY a.xact_start, a.pid`,
     [lockHolder],
   );
