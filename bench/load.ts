@@ -28,6 +28,8 @@ export interface SlowOp {
 
 export interface LoadStats {
   seconds: number;
+  /** The writes the load meant to make in that time (its rate times its seconds). */
+  offered: number;
   ops: number;
   errors: number;
   errorCodes: Record<string, number>;
@@ -185,7 +187,7 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
       // The histogram holds whole timer intervals; subtract the 10 ms interval to get the lateness.
       const late = (ns: number) => Math.max(0, ns / 1e6 - 10);
       const loop = { p99: late(loopDelay.percentile(99)), max: late(loopDelay.max) };
-      return summarize(latencies, opOf, seconds, errors, errorCodes, slow, loop);
+      return { ...summarize(latencies, opOf, seconds, errors, errorCodes, slow, loop), offered: Math.round(opts.rate * seconds) };
     },
   };
 }
@@ -204,7 +206,7 @@ function summarize(
   errorCodes: Record<string, number>,
   slowest: SlowOp[],
   loop: { p99: number; max: number },
-): LoadStats {
+): Omit<LoadStats, 'offered'> {
   const arr = Array.from(Float64Array.from(latencies).sort());
   const byOp = {} as LoadStats['byOp'];
   for (const op of ['insert', 'update', 'delete'] as const) {

@@ -324,10 +324,14 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
             let preparedDetails: Record<string, unknown> = {};
             // The plan times a sample: not while the replica still replays the seeding, or it times that.
             await d.settle();
+            // Under load the plan is asked under the same load, as a DBA asks it of the live table.
+            const planLoad = mode === 'load' ? await startLoad(engine, d.url, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
             try {
               preparedDetails = (await tool.prepare?.(ctx)) ?? {};
             } catch (e) {
               prepared = (e as Error).message;
+            } finally {
+              await planLoad?.stop();
             }
             await d.settle();
             const loadavg = os

@@ -161,6 +161,17 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     expect(await db.helpers('pl_t')).toEqual([]);
   });
 
+  it('sizes a table that was never analysed from its pages, not as empty', async () => {
+    await db.drop('pl_t');
+    await db.query(`CREATE TABLE ${q('pl_t')} (id INT PRIMARY KEY, v INT)`);
+    await db.query(`INSERT INTO ${q('pl_t')} SELECT g, g FROM (${db.series(200_000)}) s`);
+    const r = db.cli(['plan', '--url', '$URL', '--table', 'pl_t', '--alter', 'ADD COLUMN c9 INT NULL', '--force-copy', '--json', '--sample-rows', '1000']);
+    expect(r.stderr).toBe('');
+    const rows = (JSON.parse(r.stdout) as { detail: { size: { rows: number } } }).detail.size.rows;
+    expect(rows).toBeGreaterThan(150_000);
+    expect(rows).toBeLessThan(260_000);
+  });
+
   it('rows the new schema cannot take: a one-line refusal naming the rows, not an internal error', async () => {
     await db.drop('pl_t');
     await db.query(c.create.replaceAll('{t}', q('pl_t')).replaceAll(`${q('pl_t')}_n_nonneg`, 'pl_t_n_nonneg'));

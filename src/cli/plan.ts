@@ -18,7 +18,7 @@ export function planCommand(): Command {
     .option('--force-copy', 'plan the copy even where the change could be made in place', false)
     .option('--lock-timeout-ms <ms>', "migrate's longest wait for a lock per attempt", positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
-    .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see README)", cliCaptureMode, 'auto')
+    .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see docs/migrate.md)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
     .option('--chunk-time-ms <ms>', "migrate's chunk time: the sample is copied in chunks of that size", positiveInt, defaultOptions.chunkTimeMs)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory")

@@ -162,17 +162,22 @@ export async function fileExists(path: string): Promise<boolean> {
   );
 }
 
-/** `01:00-05:00` -> minutes since midnight. */
+/**
+ * `01:00-05:00` -> seconds since midnight. Seconds may be given too (`01:00:30-01:00:45`): a test can
+ * drive a window by the clock.
+ */
 export function parseWindow(text: string): { from: number; to: number } {
-  const m = text.match(/^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/);
-  const minutes = (h: string, mm: string) => Number(h) * 60 + Number(mm);
-  if (!m || Number(m[1]) > 23 || Number(m[3]) > 24 || Number(m[2]) > 59 || Number(m[4]) > 59) {
+  const m = text.match(/^(\d{1,2}):(\d{2})(?::(\d{2}))?-(\d{1,2}):(\d{2})(?::(\d{2}))?$/);
+  const seconds = (h: string, mm: string, ss = '0') => Number(h) * 3600 + Number(mm) * 60 + Number(ss);
+  const bad = (h: string, mm: string, ss = '0', end = false) =>
+    Number(h) > (end ? 24 : 23) || Number(mm) > 59 || Number(ss) > 59 || (Number(h) === 24 && (Number(mm) > 0 || Number(ss) > 0));
+  if (!m || bad(m[1], m[2], m[3]) || bad(m[4], m[5], m[6], true)) {
     throw new UserError(`--window ${text} is not HH:MM-HH:MM (local time), e.g. 01:00-05:00`);
   }
-  return { from: minutes(m[1], m[2]), to: minutes(m[3], m[4]) };
+  return { from: seconds(m[1], m[2], m[3]), to: seconds(m[4], m[5], m[6]) };
 }
 
 export function inWindow(window: { from: number; to: number }, now: Date): boolean {
-  const t = now.getHours() * 60 + now.getMinutes();
+  const t = now.getHours() * 3600 + now.getMinutes() * 60 + now.getSeconds();
   return window.from <= window.to ? t >= window.from && t < window.to : t >= window.from || t < window.to;
 }

@@ -152,8 +152,8 @@ function replayFlags(args: Args): string {
 
 export function summary(outcomes: SeedOutcome[]): string {
   const lines = [
-    "| engine | path | runs | partitioned | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms |",
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    "| engine | path | runs | partitioned | made in place | copied with triggers | pass | refused like the server | refused (server accepts) | FAIL | with faults | median s | reader's longest wait, ms | writers' longest wait, ms |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const engine of [...new Set(outcomes.map((o) => o.engine))]) {
     for (const path of [...new Set(outcomes.map((o) => o.path))]) {
@@ -162,9 +162,10 @@ export function summary(outcomes: SeedOutcome[]): string {
       const count = (v: string) => mine.filter((o) => o.verdict === v).length;
       const times = mine.map((o) => o.seconds).sort((a, b) => a - b);
       const waits = mine.map((o) => o.reader?.longestMs ?? 0);
+      const writes = mine.map((o) => o.writer?.longestMs ?? 0);
       lines.push(
         `| ${engine} | ${path} | ${mine.length} | ${mine.filter((o) => o.partitioned).length} | ${mine.filter((o) => o.took === 'in-place').length} | ${mine.filter((o) => o.capturedBy === 'trigger').length} | ${count('pass')} | ${count('refused like the server')} | ${count('refused')} | ${count('FAIL')} | ` +
-          `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} |`,
+          `${mine.filter((o) => o.faults.length).length} | ${times[Math.floor(times.length / 2)]?.toFixed(1) ?? '-'} | ${Math.max(...waits)} | ${Math.max(...writes)} |`,
       );
     }
   }

@@ -60,6 +60,8 @@ export interface SeedOutcome {
   path: PathMode;
   took: 'in-place' | 'copy' | null;
   reader: ReaderReport | null;
+  /** The writers' longest statement or commit on the table, and when it began (null before they stopped). */
+  writer: Wait | null;
   verdict: Verdict;
   /** Why it was refused or failed, or what it passed through. */
   reason: string;
@@ -73,6 +75,11 @@ export interface SeedOutcome {
 }
 
 export type ChangeSource = 'stream' | 'trigger';
+
+export interface Wait {
+  longestMs: number;
+  longestAt: number;
+}
 
 /** What migrate is told (--capture, absent: its default) and the source its copy must then use. */
 export interface CaptureExpectation {
@@ -102,6 +109,7 @@ export async function runSeed(
   const faults = root.fork(3);
   let took: SeedOutcome['took'] = null;
   let reader: ReaderReport | null = null;
+  let writer: Wait | null = null;
   let capturedBy: ChangeSource | null = null;
   const outcome = (verdict: Verdict, reason: string, applied: string[]): SeedOutcome => ({
     engine: db.kind,
@@ -109,6 +117,7 @@ export async function runSeed(
     path: mode,
     took,
     reader,
+    writer,
     verdict,
     reason,
     alter,
@@ -230,6 +239,7 @@ export async function runSeed(
     await Promise.allSettled(pending);
     await load.stop();
     reader = await watch.stop();
+    writer = { longestMs: load.longestMs, longestAt: load.longestAt };
   }
   if (load.transactions === 0) applied.push('no write transaction succeeded');
   const source = seen ? await (seen as Promise<ChangeSource | Error>) : null;
@@ -240,7 +250,9 @@ export async function runSeed(
       ? `the copy used the ${source === 'trigger' ? 'triggers' : 'stream'}, not the ${capture.expect === 'trigger' ? 'triggers' : 'stream'}`
       : null;
   if (wrongSource) return outcome('FAIL', wrongSource, applied);
-  const blocked = readerBlocked(db.kind, took, reader, last.parts);
+  const blocked = reader.errors
+    ? `a reader got ${reader.errors} error(s): ${reader.firstError}`
+    : (waitedTooLong(db.kind, took, 'a reader', reader, last.parts) ?? waitedTooLong(db.kind, took, 'a writer', writer, last.parts));
 
   if (last.code === 0) {
     // Reverted: the table is the original again, with every write; the mirror never took the ALTER.
@@ -262,7 +274,7 @@ export async function runSeed(
     const parent = table.children ? ', a foreign key parent (its children written too)' : '';
     return outcome(
       'pass',
-      `${took ?? 'no path'}${reverting ? ' and reverted' : ''}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms`,
+      `${took ?? 'no path'}${reverting ? ' and reverted' : ''}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms, a writer ${writer.longestMs} ms`,
       applied,
     );
   }
@@ -343,16 +355,18 @@ export interface Exit {
   parts: { class: string; clause: string }[];
 }
 
-/** Why the reader's longest wait fails the seed, or null. */
-function readerBlocked(engine: string, took: SeedOutcome['took'], reader: ReaderReport, parts: Exit['parts']): string | null {
-  if (reader.errors) return `a reader got ${reader.errors} error(s): ${reader.firstError}`;
+/**
+ * Why a reader's or a writer's longest wait fails the seed, or null. A writer queues behind the same
+ * locks a reader does (the cut-over's, the in-place step's), so both are held to one bound.
+ */
+function waitedTooLong(engine: string, took: SeedOutcome['took'], who: string, wait: Wait, parts: Exit['parts']): string | null {
   if (took === null) return null;
   const bound = readerBoundMs(engine, took);
-  if (reader.longestMs <= bound) return null;
+  if (wait.longestMs <= bound) return null;
   const classes = parts.length ? `; parts: ${parts.map((p) => `${p.class} "${p.clause}"`).join(', ')}` : '';
   return took === 'in-place'
-    ? `in place, a reader waited ${reader.longestMs} ms, more than the lock timeout (${LOCK_TIMEOUT_MS} ms) + ${READER_MARGIN_MS} ms, ${reader.longestAt} ms into the run${classes}`
-    : `the copy's cut-over made a reader wait ${reader.longestMs} ms, more than its bound of ${bound} ms, ${reader.longestAt} ms into the run`;
+    ? `in place, ${who} waited ${wait.longestMs} ms, more than the lock timeout (${LOCK_TIMEOUT_MS} ms) + ${READER_MARGIN_MS} ms, ${wait.longestAt} ms into the run${classes}`
+    : `the copy's cut-over made ${who} wait ${wait.longestMs} ms, more than its bound of ${bound} ms, ${wait.longestAt} ms into the run`;
 }
 
 /** Runs the CLI; `onPhase` may return a delay after which the process is killed with SIGKILL. */

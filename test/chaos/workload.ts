@@ -15,6 +15,13 @@ export class Workload {
   private loops: Promise<void>[] = [];
   transactions = 0;
   failed = 0;
+  /**
+   * The longest a writer's statement on the table (or its COMMIT) took, in ms, and when it began (ms
+   * since the writers started): what the application felt of the run, judged like the reader's wait.
+   */
+  longestMs = 0;
+  longestAt = 0;
+  private began = 0;
 
   /** Row numbers issued so far, per writer: writer w owns the rows numbered w (mod writers). */
   private issued: number[] = [];
@@ -40,6 +47,7 @@ export class Workload {
    */
   async start(r: Prng, writers = 3): Promise<void> {
     this.original = await this.db.identity(this.tables[0]);
+    this.began = performance.now();
     this.writers = writers;
     this.issued = Array.from({ length: writers }, () => this.rows);
     for (let w = 0; w < writers; w++) this.loops.push(this.loop(r.fork(100 + w), w));
@@ -141,9 +149,20 @@ export class Workload {
    */
   private async swapped(session: Session): Promise<boolean> {
     if (this.swapSeen) return true;
-    await session.query(`DELETE FROM ${this.id(this.tables[0])} WHERE 1 = 0`);
+    await this.timed(() => session.query(`DELETE FROM ${this.id(this.tables[0])} WHERE 1 = 0`));
     this.swapSeen = (await this.db.identity(this.tables[0])) !== this.original;
     return this.swapSeen;
+  }
+
+  /** Runs a write of the table's, keeping the longest it took, failed or not (a lock wait may end in an error). */
+  private async timed<T>(write: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await write();
+    } finally {
+      const took = performance.now() - start;
+      if (took > this.longestMs) Object.assign(this, { longestMs: Math.round(took), longestAt: Math.round(start - this.began) });
+    }
   }
 
   private async loop(r: Prng, w: number): Promise<void> {
@@ -155,9 +174,13 @@ export class Workload {
           let statements = await this.transaction(r, session, w);
           if (await this.swapped(session)) statements = statements.filter((s) => s.startsWith('DELETE'));
           for (const statement of statements) {
-            for (const table of this.tables) await session.query(statement.replaceAll('{t}_', `${table}_`).replaceAll('{t}', this.id(table)));
+            for (const table of this.tables) {
+              const run = () => session.query(statement.replaceAll('{t}_', `${table}_`).replaceAll('{t}', this.id(table)));
+              await (table === this.tables[0] ? this.timed(run) : run());
+            }
           }
-          await session.query(r.chance(0.05) ? 'ROLLBACK' : 'COMMIT');
+          const end = r.chance(0.05) ? 'ROLLBACK' : 'COMMIT';
+          await this.timed(() => session.query(end));
           this.transactions++;
         } catch {
           // A deadlock, a duplicate, a value the column refuses: neither table keeps any of it.
