@@ -15,10 +15,16 @@ export function addUrlOptions(command: Command, { required }: { required: boolea
     )
     .option('--url-file <path>', 'read the URL from this file (refused unless only its owner can read it: chmod 600)')
     .hook('preAction', (_self, action) => {
-      const url = resolveUrl(action.opts(), process.env);
-      if (url === undefined && required) throw new UserError('no database URL: give --url, --url-file or set SHADOWCUT_URL');
+      const url = required ? requiredUrl(action.opts(), process.env) : resolveUrl(action.opts(), process.env);
       if (url !== undefined) action.setOptionValue('url', url);
     });
+}
+
+/** `resolveUrl`, for a command that cannot go on without one. */
+export function requiredUrl(opts: { url?: string; urlFile?: string }, env: NodeJS.ProcessEnv): string {
+  const url = resolveUrl(opts, env);
+  if (url === undefined) throw new UserError('no database URL: give --url, --url-file or set SHADOWCUT_URL');
+  return url;
 }
 
 export function resolveUrl(opts: { url?: string; urlFile?: string }, env: NodeJS.ProcessEnv): string | undefined {

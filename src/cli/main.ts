@@ -11,6 +11,7 @@ import { planCommand } from './plan.js';
 import { verifyCommand } from './verify.js';
 import { contractCommand } from './contract.js';
 import { restoreCommand } from './restore.js';
+import { queueCommand } from './queue.js';
 
 // A password in a --url on the command line was visible in ps from the start: hide it as soon as
 // Node runs (Linux rewrites /proc/<pid>/cmdline). This shortens the exposure, it does not remove it:
@@ -40,8 +41,23 @@ const program = new Command('shadowcut')
   .addCommand(completeCommand())
   .addCommand(abortCommand())
   .addCommand(setCommand())
-  .addCommand(historyCommand());
-for (const command of program.commands) command.exitOverride().configureOutput(output);
+  .addCommand(historyCommand())
+  .addCommand(queueCommand());
+for (const command of program.commands) {
+  command.exitOverride().configureOutput(output);
+  for (const sub of command.commands) sub.exitOverride().configureOutput(output);
+}
+
+// A stage run by `queue run` ends with its runner, as a crash: a runner killed with SIGKILL cannot
+// stop it, and the next runner must find it gone (and its checkpoint there), not still running.
+const runner = process.env.SHADOWCUT_EXIT_WITH_PARENT;
+// Not passed on: a hook that runs shadowcut is this stage's child, not the runner's.
+delete process.env.SHADOWCUT_EXIT_WITH_PARENT;
+if (runner) {
+  setInterval(() => {
+    if (String(process.ppid) !== runner) process.kill(process.pid, 'SIGKILL');
+  }, 500).unref();
+}
 
 try {
   await program.parseAsync(process.argv);

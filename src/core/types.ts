@@ -5,6 +5,7 @@
  */
 import type { Backfill, BackfillRequest } from './backfill/types.js';
 import type { HistoryStore } from './history/entry.js';
+import type { QueueStore } from './queue/types.js';
 import type { RestoreTarget } from './restore/types.js';
 import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/types.js';
 import type { DiskSpace, SampleProbe, TableSize } from './plan/types.js';
@@ -118,6 +119,8 @@ export interface Engine {
   readonly kind: 'mysql' | 'postgres';
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
+  /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */
+  readonly queue: QueueStore;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
   /** A session of its own holding the table's run lock (see core/claim.ts, and ClaimSession below); one run per table at a time. */

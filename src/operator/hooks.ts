@@ -5,6 +5,7 @@ import { UserError } from '../core/errors.js';
 import { redactUrlsIn } from '../core/secrets.js';
 import type { RunState } from '../core/run-state.js';
 import type { HookEvent } from '../core/config.js';
+import type { QueueEvent } from '../core/queue/types.js';
 
 /**
  * `--hooks-dir`: the operator's executables, one per event, named exactly after it. A missing file means
@@ -24,7 +25,7 @@ export const HOOK_EVENTS: Record<HookEvent, string> = {
 };
 
 export interface HookRun {
-  event: HookEvent;
+  event: HookEvent | QueueEvent;
   file: string;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -47,13 +48,24 @@ export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
 const OUTPUT_LIMIT = 16 * 1024;
 const EXIT_GRACE_MS = 1000;
 
+/**
+ * `queue run --hooks-dir`: the runner's own events, run by the runner with the entry in their
+ * environment; the same directory's other hooks are the stages', which the stages run.
+ */
+export const QUEUE_HOOK_EVENTS: Record<QueueEvent, string> = {
+  'queue-start': 'queue run: an entry is started (or resumed); SHADOWCUT_QUEUE_ID, SHADOWCUT_TABLE, SHADOWCUT_STAGE name it',
+  'queue-complete': 'queue run: an entry is complete',
+  'queue-failure': 'queue run: an entry failed or was cancelled; SHADOWCUT_ERROR says why',
+  'queue-suspend': 'queue run: an entry was stopped to be resumed later (--until, SIGTERM, a lost lease)',
+};
+
 /** Checks `--hooks-dir` before the run starts, so a typo never turns into "no hooks ran". Returns the events that have a hook. */
-export async function validateHooksDir(dir: string): Promise<HookEvent[]> {
+export async function validateHooksDir<E extends string = HookEvent>(dir: string, events: readonly E[] = Object.keys(HOOK_EVENTS) as E[]): Promise<E[]> {
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new UserError(`--hooks-dir ${dir} is not a directory`);
-  const found: HookEvent[] = [];
+  const found: E[] = [];
   const names = new Set(await readdir(dir));
-  for (const event of Object.keys(HOOK_EVENTS) as HookEvent[]) {
+  for (const event of events) {
     if (!names.has(event)) continue;
     const file = path.join(dir, event);
     const hook = await stat(file);
@@ -69,16 +81,37 @@ export async function validateHooksDir(dir: string): Promise<HookEvent[]> {
  * `failure`; it is optional so the function also fits a runner that does not pass it.
  */
 export function hooksFromDir(dir: string, options: HooksOptions = {}): (event: HookEvent, state: RunState, error?: unknown) => Promise<void> {
-  return async (event, state, error) => {
-    const file = path.join(dir, event);
-    if (!(await present(file))) return;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    const run = await runHook(event, file, hookEnv(event, state, error), timeoutMs);
-    options.onRun?.(run);
-    if (run.timedOut) throw new Error(`${file} ran longer than ${timeoutMs} ms and was killed${lastLine(run)}`);
-    if (run.signal) throw new Error(`${file} was killed by ${run.signal}${lastLine(run)}`);
-    if (run.exitCode !== 0) throw new Error(`${file} exited with code ${run.exitCode}${lastLine(run)}`);
-  };
+  return (event, state, error) => runFromDir(dir, event, () => hookEnv(event, state, error), options);
+}
+
+/** The runner's hook for its own events: the entry in the environment; a failing hook is the runner's to log, not to act on. */
+export function queueHooksFromDir(
+  dir: string,
+  options: HooksOptions = {},
+): (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void> {
+  return (event, entry, error) =>
+    runFromDir(
+      dir,
+      event,
+      () =>
+        withoutSecrets(
+          { ...process.env, SHADOWCUT_EVENT: event, SHADOWCUT_QUEUE_ID: String(entry.id), SHADOWCUT_TABLE: entry.table, SHADOWCUT_STAGE: entry.stage },
+          error,
+        ),
+      options,
+    );
+}
+
+/** Runs `dir/<event>` if there is one; throws, with the hook's last word, when it did not exit 0. */
+async function runFromDir(dir: string, event: HookEvent | QueueEvent, env: () => NodeJS.ProcessEnv, options: HooksOptions): Promise<void> {
+  const file = path.join(dir, event);
+  if (!(await present(file))) return;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+  const run = await runHook(event, file, env(), timeoutMs);
+  options.onRun?.(run);
+  if (run.timedOut) throw new Error(`${file} ran longer than ${timeoutMs} ms and was killed${lastLine(run)}`);
+  if (run.signal) throw new Error(`${file} was killed by ${run.signal}${lastLine(run)}`);
+  if (run.exitCode !== 0) throw new Error(`${file} exited with code ${run.exitCode}${lastLine(run)}`);
 }
 
 /** Only "no such file" means "no hook": any other failure to look is the operator's to know about. */
@@ -108,6 +141,11 @@ function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.Proc
     // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
     SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
   };
+  return withoutSecrets(env, error);
+}
+
+/** What a hook must not get, and its error when there is one. */
+function withoutSecrets(env: NodeJS.ProcessEnv, error: unknown): NodeJS.ProcessEnv {
   // The URL is shadowcut's input, password and all; a hook that logs its environment must not get it.
   delete env.SHADOWCUT_URL;
   // Set only for a failure, whatever we inherited (shadowcut run from another run's hook), so a hook can test for it.
@@ -118,7 +156,7 @@ function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.Proc
   return env;
 }
 
-function runHook(event: HookEvent, file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<HookRun> {
+function runHook(event: HookEvent | QueueEvent, file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<HookRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills what the script started too.

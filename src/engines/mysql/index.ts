@@ -28,6 +28,7 @@ import {
 import { dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
 import { dropTriggerBounded } from './capture/trigger/log.js';
+import { MysqlQueue } from './commands/queue.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
@@ -67,6 +68,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
   readonly history: MysqlHistory;
+  readonly queue: MysqlQueue;
 
   constructor(
     readonly target: MysqlTarget,
@@ -76,6 +78,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     private readonly lowerCaseNames = false,
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
+    this.queue = new MysqlQueue(pool, target.database);
   }
 
   /** A table name as the server stores it. */

@@ -21,6 +21,7 @@ import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
 import { contractCapture } from './commands/contract.js';
 import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { PostgresQueue } from './commands/queue.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
@@ -41,12 +42,14 @@ class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
   readonly streams = new Set<ChangeStream>();
   readonly history: PostgresHistory;
+  readonly queue: PostgresQueue;
 
   constructor(
     readonly target: PgTarget,
     readonly pool: pg.Pool,
   ) {
     this.history = new PostgresHistory(pool);
+    this.queue = new PostgresQueue(pool);
   }
 
   qualify(table: string): string {

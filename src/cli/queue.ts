@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { UserError } from '../core/errors.js';
+import { QueueRunner } from '../core/queue/runner.js';
+import { optionValue, parseAdd } from '../core/queue/spec.js';
+import { bounded, cliLauncher } from '../core/queue/stage-process.js';
+import { QUEUE_EVENTS, type QueueRequest, type QueueSpec, type QueueState } from '../core/queue/types.js';
+import { queueHooksFromDir, validateHooksDir } from '../operator/hooks.js';
+import { untilTime } from '../core/queue/window.js';
+import type { Engine } from '../core/types.js';
+import { createEngine } from '../engines/index.js';
+import { addUrlOptions, requiredUrl } from './connection.js';
+import { positiveInt } from './operator-options.js';
+import { describeEntry, entryLines } from './queue-render.js';
+import { interruptSignal } from './render.js';
+
+const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
+const launch = cliLauncher(CLI);
+
+/** `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer. */
+export function queueCommand(): Command {
+  return new Command('queue')
+    .description('a queue of migrations, kept in the database, that "queue run" works through in their windows')
+    .addCommand(addCommand())
+    .addCommand(listCommand())
+    .addCommand(showCommand())
+    .addCommand(stateCommand('cancel', 'stop an entry: a queued one never starts, a running one stops and removes what it made'))
+    .addCommand(stateCommand('retry', 'queue a failed or cancelled entry again (it resumes where it can), or release a postponed one'))
+    .addCommand(stateCommand('postpone', 'keep a queued entry from starting until "queue retry"'))
+    .addCommand(stateCommand('cutover', 'release the postponed cut-over of a migrate entry'))
+    .addCommand(stateCommand('revert', 'in the revert window of a running migrate entry: swap the tables back'))
+    .addCommand(runCommand());
+}
+
+function addCommand(): Command {
+  return new Command('add')
+    .description("queue a stage (migrate by default) with the command's own options")
+    .usage('--table <name> [--stage migrate|backfill|verify|contract] [stage options] [queue options]')
+    .addHelpText(
+      'after',
+      `
+Queue options:
+  --url <url>                     the database (else --url-file or SHADOWCUT_URL); the queue lives there
+  --url-file <path>               read the URL from this file (chmod 600)
+  --stage <stage>                 migrate (default), backfill, verify or contract
+  --window <HH:MM-HH:MM>          run (and cut over) only inside this daily window
+  --tz <zone>                     the window's time zone, e.g. Europe/Berlin (default: the runner's)
+  --after <id>                    start only once entry <id> is complete
+  --postpone                      do not start it until "queue retry <id>"
+  --postpone-cutover              migrate: after verification, keep in sync until "queue cutover <id>"
+  --json                          print the new entry as JSON
+Every other option is the stage's own (e.g. --alter, --revert-window, --set, --where), checked by
+its dry run before the entry is added (with --after, only the table is checked).`,
+    )
+    .helpOption('-h, --help', 'display help for command')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[options...]')
+    .action(async (argv: string[]) => {
+      const request = parseAdd(argv);
+      const url = requiredUrl(request, process.env);
+      await withEngine(url, async (engine) => {
+        const spec: QueueSpec = { ...request.spec, table: engine.qualify(request.spec.table) };
+        await engine.queue.check();
+        await validate(engine, url, spec);
+        const id = await engine.queue.add(spec);
+        process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${spec.table}\n`);
+      });
+    });
+}
+
+/** Refused now rather than at 01:00: a missing predecessor or table, or a stage its dry run refuses. */
+async function validate(engine: Engine, url: string, spec: QueueSpec): Promise<void> {
+  if (spec.after !== undefined && (await engine.queue.get(spec.after)) === null) throw new UserError(`queue add: --after ${spec.after}: no such entry`);
+  if (spec.after !== undefined || spec.stage === 'verify') {
+    // The stage's options may name what an earlier entry makes; the table itself must be there.
+    await engine.tableSize(spec.table);
+    return;
+  }
+  const dry = await launch([spec.stage, '--table', spec.table, ...spec.args], { SHADOWCUT_URL: url }).exit;
+  if (dry.code !== 0)
+    throw new UserError(`queue add: ${dry.lastError.replace(/^shadowcut: /, '') || `the dry run of ${spec.stage} failed (exit ${dry.code})`}`);
+}
+
+function listCommand(): Command {
+  return addUrlOptions(new Command('list').description('every entry: state, progress, ETA, window, why it waits, its last error'), { required: true })
+    .option('--json', 'one JSON array of the entries', false)
+    .action(async (opts: { url: string; json: boolean }) => {
+      await withEngine(opts.url, async (engine) => {
+        const rows = await engine.queue.list();
+        if (opts.json) process.stdout.write(JSON.stringify(rows) + '\n');
+        else process.stdout.write(rows.length ? rows.map(describeEntry).join('\n') + '\n' : 'the queue is empty\n');
+      });
+    });
+}
+
+function showCommand(): Command {
+  return addUrlOptions(new Command('show').description('one entry: what was queued, every attempt, and the history of its table since'), { required: true })
+    .argument('<id>', 'the entry', positiveInt)
+    .option('--json', 'the entry and its history entries as one JSON object', false)
+    .action(async (id: number, opts: { url: string; json: boolean }) => {
+      await withEngine(opts.url, async (engine) => {
+        const row = await engine.queue.get(id);
+        if (!row) throw new UserError(`queue: no entry #${id}`);
+        const history = (await engine.history.list(row.spec.table)).filter((h) => h.startedAt >= row.createdAt);
+        process.stdout.write(opts.json ? JSON.stringify({ ...row, history }) + '\n' : entryLines(row, history).join('\n') + '\n');
+      });
+    });
+}
+
+type Verb = 'cancel' | 'retry' | 'postpone' | 'cutover' | 'revert';
+
+function stateCommand(verb: Verb, description: string): Command {
+  return addUrlOptions(new Command(verb).description(description), { required: true })
+    .argument('<id>', 'the entry', positiveInt)
+    .action(async (id: number, opts: { url: string }) => {
+      await withEngine(opts.url, async (engine) => {
+        const row = await engine.queue.get(id);
+        if (!row) throw new UserError(`queue: no entry #${id}`);
+        process.stdout.write(`#${id}: ${await apply(engine, verb, row.state, row.spec, id)}\n`);
+      });
+    });
+}
+
+/** One operator request, as a conditional change of the entry; says what happened, or refuses in one line. */
+async function apply(engine: Engine, verb: Verb, state: QueueState, spec: QueueSpec, id: number): Promise<string> {
+  const { queue } = engine;
+  const refuse = (why: string) => new UserError(`queue ${verb} #${id}: ${why}`);
+  const ask = async (request: QueueRequest, said: string) => {
+    if (!(await queue.request(id, request))) throw refuse(`it is ${state}`);
+    return said;
+  };
+  if (verb === 'cancel') {
+    if (state === 'queued' && (await queue.transition(id, ['queued'], 'cancelled'))) return 'cancelled';
+    if (state === 'running') return ask('cancel', 'cancel asked: its runner stops the stage at the next safe point, and it removes what it made');
+    throw refuse(`it is ${state}`);
+  }
+  if (verb === 'retry') {
+    const released = { ...spec, postponed: undefined };
+    if (await queue.transition(id, ['failed', 'cancelled'], 'queued', undefined, released))
+      return 'queued again; the next "queue run" takes it (resuming where it can)';
+    if (state === 'queued' && spec.postponed && (await queue.transition(id, ['queued'], 'queued', undefined, released))) return 'released';
+    throw refuse(`it is ${state}${state === 'queued' ? ' already' : ''}`);
+  }
+  if (verb === 'postpone') {
+    if (await queue.transition(id, ['queued'], 'queued', undefined, { ...spec, postponed: true })) return 'postponed: it starts only after "queue retry"';
+    throw refuse(`it is ${state}; only a queued entry can be postponed`);
+  }
+  if (verb === 'cutover') {
+    if (!spec.postponeCutover) throw refuse('it was not queued with --postpone-cutover');
+    return ask('cutover', 'cut-over asked: its runner passes it on when the copy is verified');
+  }
+  if (state !== 'running' || spec.stage !== 'migrate') throw refuse(`it is a ${state} ${spec.stage} entry; only a running migration can go back`);
+  return ask('revert', 'revert asked: its runner passes it on to the run');
+}
+
+function runCommand(): Command {
+  return addUrlOptions(new Command('run').description('work through the queue: for cron, a systemd timer, or as a daemon'), { required: true })
+    .option('--until <HH:MM>', 'stop at this local time; a copy still going stops as a crash would, to resume from its checkpoint next time')
+    .option('--max-concurrent <n>', 'entries running at once on the server, by all runners together', positiveInt, 1)
+    .option('--once', 'start what is due now, wait for it, and exit', false)
+    .option('--daemon', 'keep running, starting entries as they become due', false)
+    .option(
+      '--lease-seconds <n>',
+      "how long an entry stays claimed by a runner that stopped renewing (a dead runner's entries are taken over after it)",
+      positiveInt,
+      60,
+    )
+    .option('--replica <url>', 'given to every stage (repeatable): their lag holds the work back', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--hooks-dir <dir>', "hook programs: the runner's own queue-start, queue-complete, queue-failure, queue-suspend, and every stage's events")
+    .option('--report-dir <dir>', "given to every stage: its report and the table's markdown history")
+    .action(async (opts: RunOptions) => {
+      if (opts.once && opts.daemon) throw new UserError('queue run: --once or --daemon, not both');
+      const until = opts.until === undefined ? undefined : untilTime(opts.until, new Date());
+      // The stages check the same directory for their own events; the runner checks it for its own.
+      if (opts.hooksDir) await validateHooksDir(opts.hooksDir, QUEUE_EVENTS);
+      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} queue: ${line}\n`);
+      await withEngine(opts.url, async (engine) => {
+        await engine.queue.check();
+        const env = { SHADOWCUT_URL: opts.url };
+        const runner = new QueueRunner(
+          {
+            store: engine.queue,
+            launch,
+            env,
+            log,
+            hook: opts.hooksDir
+              ? queueHooksFromDir(opts.hooksDir, { onRun: (run) => log(`hook ${run.event}: exit ${run.exitCode ?? run.signal}`) })
+              : undefined,
+            succeededSince: async (spec, since) =>
+              (await engine.history.list(spec.table)).some(
+                (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec, h.stage),
+              ),
+            estimateMs: (spec) => estimate(spec, env),
+          },
+          {
+            // The nonce: containers share a host name and a pid.
+            runner: `${os.userInfo().username}@${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+            maxConcurrent: opts.maxConcurrent,
+            mode: opts.once ? 'once' : opts.daemon ? 'daemon' : 'drain',
+            until,
+            leaseSeconds: opts.leaseSeconds,
+            pollMs: 2000,
+            stageArgs: [
+              ...opts.replica.flatMap((r) => ['--replica', r]),
+              ...(opts.hooksDir ? ['--hooks-dir', opts.hooksDir] : []),
+              ...(opts.reportDir ? ['--report-dir', opts.reportDir] : []),
+            ],
+          },
+        );
+        interruptSignal().addEventListener('abort', () => runner.stop());
+        const failed = await runner.run();
+        if (failed > 0) throw new UserError(`queue run: ${failed} entr${failed === 1 ? 'y' : 'ies'} failed ("queue list" says why)`, 4);
+      });
+    });
+}
+
+interface RunOptions {
+  url: string;
+  until?: string;
+  maxConcurrent: number;
+  once: boolean;
+  daemon: boolean;
+  leaseSeconds: number;
+  replica: string[];
+  hooksDir?: string;
+  reportDir?: string;
+}
+
+/** `shadowcut plan`'s total for a migrate entry, with the options of the entry that shape it; null when it cannot say. */
+async function estimate(spec: QueueSpec, env: Record<string, string>): Promise<number | null> {
+  const shaping = ['--alter', '--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts'].flatMap((name) => {
+    const value = optionValue(spec.args, name);
+    return value === undefined ? [] : [name, value];
+  });
+  const force = spec.args.includes('--force-copy') ? ['--force-copy'] : [];
+  // A plan copies a sample; one that has not answered in ten minutes does not hold the queue up.
+  const planned = await bounded(launch(['plan', '--json', ...shaping, ...force, '--table', spec.table], env), 600_000);
+  if (planned.code !== 0) return null;
+  for (const line of planned.stdout) {
+    try {
+      const total = (JSON.parse(line) as { detail?: { estimate?: { totalMs?: unknown } } }).detail?.estimate?.totalMs;
+      if (typeof total === 'number') return total;
+    } catch {
+      // not the plan's JSON line
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether a history entry is this queue entry's stage, not another change of the same table: the same
+ * ALTER, the same SET, the same expectation, the same thing dropped.
+ */
+function sameStage(spec: QueueSpec, stage: string): boolean {
+  const key = { migrate: '--alter', backfill: '--set', verify: '--expect', contract: '--drop-column' }[spec.stage];
+  const value = optionValue(spec.args, key) ?? optionValue(spec.args, '--against') ?? optionValue(spec.args, '--drop-index');
+  return value === undefined || (spec.stage === 'migrate' ? stage === value : stage.includes(value));
+}
+
+async function withEngine(url: string, fn: (engine: Engine) => Promise<void>): Promise<void> {
+  const engine = await createEngine(url);
+  try {
+    await fn(engine);
+  } finally {
+    await engine.close().catch(() => {});
+  }
+}

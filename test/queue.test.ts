@@ -1,0 +1,406 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { QueueRow } from '../src/core/queue/types.js';
+import type { HistoryEntry } from '../src/core/history/entry.js';
+import { databases, plainDatabases, useDatabase, type Database } from './support/fixture.js';
+import { MirrorWorkload, type Statement } from './support/workload.js';
+
+const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const ALTER = { mysql: 'MODIFY v BIGINT NULL, ADD COLUMN w BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint, ADD COLUMN w bigint' } as const;
+
+/** A `queue run` (or any command) in the background, with its process to kill. */
+function background(db: Database, args: string[]) {
+  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', db.url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, done, stderr: () => stderr };
+}
+
+function entries(db: Database): QueueRow[] {
+  const listed = db.cli(['queue', 'list', '--url', '$URL', '--json']);
+  expect(listed.stderr).toBe('');
+  return JSON.parse(listed.stdout) as QueueRow[];
+}
+
+function added(db: Database, args: string[]): number {
+  const r = db.cli(['queue', 'add', '--url', '$URL', '--json', ...args]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return (JSON.parse(r.stdout) as { id: number }).id;
+}
+
+/** The table's history from `since` on: earlier runs of this file left theirs. */
+function history(db: Database, table: string, since: string): HistoryEntry[] {
+  const out = db.cli(['history', '--url', '$URL', '--table', table, '--json']).stdout.trim();
+  return (out ? out.split('\n').map((l) => JSON.parse(l) as HistoryEntry) : []).filter((h) => h.startedAt >= since);
+}
+
+async function waitUntil(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+async function table(db: Database, name: string, rows: number): Promise<void> {
+  await db.drop(name);
+  await db.query(`CREATE TABLE ${name} (id INT PRIMARY KEY, v INT)`);
+  await db.query(`INSERT INTO ${name} SELECT g, g * 7 FROM (${db.series(rows)}) s`);
+}
+
+/** The local time `seconds` from now, as `--until` takes it. */
+function clock(seconds: number): string {
+  const t = new Date(Date.now() + seconds * 1000);
+  return [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/** A daily window that is closed now and for the next hour, in UTC. */
+function closedWindow(): string {
+  const h = new Date().getUTCHours();
+  const at = (d: number) => `${String((h + d) % 24).padStart(2, '0')}:00`;
+  return `${at(2)}-${at(3)}`;
+}
+
+describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
+  const db = useDatabase(open, 'qa_t', 'qb_t', 'qc_t', 'qd_t', 'qk_t', 'qk_t_mirror', 'qp_t', 'qu_t', 'qu_t_mirror', 'qf_t', 'shadowcut_queue');
+
+  it('refuses bad input at add, in one line, adding nothing', async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 100);
+    const refused = [
+      { args: ['--table', 'no_such_t', '--alter', ALTER[kind]], says: /no_such_t/ },
+      { args: ['--table', 'qa_t', '--alter', 'ADD COLUMN'], says: /./ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--window', '25:00-02:00'], says: /--window 25:00-02:00 is not HH:MM-HH:MM/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--window', '01:00-02:00', '--tz', 'Mars/Olympus'], says: /--tz Mars\/Olympus: not a time zone/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--replica', 'mysql://u:secret@r/db'], says: /--replica is not for a queued entry/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--after', '999'], says: /--after 999: no such entry/ },
+      { args: ['--table', 'qa_t', '--stage', 'vacuum'], says: /--stage vacuum: one of migrate, backfill, verify, contract/ },
+    ];
+    for (const { args, says } of refused) {
+      const r = db.cli(['queue', 'add', '--url', '$URL', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(says);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/secret/);
+    }
+    expect(entries(db)).toEqual([]);
+  });
+
+  it('runs due entries in order, each once, a stage after its predecessor; one outside its window waits and says why', async () => {
+    const began = new Date().toISOString();
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 2000);
+    await table(db, 'qb_t', 100);
+    const expand = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
+    const fill = added(db, ['--table', 'qa_t', '--stage', 'backfill', '--set', 'w = v', '--where', 'w IS NULL', '--after', String(expand)]);
+    const check = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'w = v', '--after', String(fill)]);
+    const later = added(db, ['--table', 'qb_t', '--alter', ALTER[kind], '--window', closedWindow(), '--tz', 'UTC']);
+
+    const run = db.cli(['queue', 'run', '--url', '$URL']);
+    expect(run.code, run.stderr).toBe(0);
+    const byId = new Map(entries(db).map((e) => [e.id, e]));
+    for (const id of [expand, fill, check]) expect(byId.get(id)).toMatchObject({ state: 'complete', claimedBy: expect.any(String) });
+    for (const id of [expand, fill, check]) expect(byId.get(id)!.status.attempts).toHaveLength(1);
+    expect(byId.get(later)).toMatchObject({ state: 'queued', status: { attempts: [], waiting: `outside its window ${closedWindow()} UTC` } });
+
+    const stages = history(db, 'qa_t', began).map((h) => `${h.command} ${h.outcome}`);
+    expect(stages).toEqual(['migrate success', 'backfill success', 'verify success']);
+    const [[wrong]] = await db.query(`SELECT COUNT(*) FROM qa_t WHERE w IS NULL OR w <> v`);
+    expect(Number(wrong)).toBe(0);
+    expect(db.cli(['queue', 'list', '--url', '$URL']).stdout).toMatch(new RegExp(`#${later}\\s+queued .*waits: outside its window`));
+
+    // Cancelled while queued; retried, it is queued again.
+    expect(db.cli(['queue', 'cancel', '--url', '$URL', String(later)]).stdout).toMatch(/cancelled/);
+    expect(db.cli(['queue', 'retry', '--url', '$URL', String(later)]).code).toBe(0);
+    expect(entries(db).find((e) => e.id === later)?.state).toBe('queued');
+    const again = db.cli(['queue', 'retry', '--url', '$URL', String(expand)]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(new RegExp(`queue retry #${expand}: it is complete`));
+  });
+
+  it('never runs an entry twice when two runners start at once', () => twoRunners(db, kind));
+
+  it('a runner killed with SIGKILL takes its stage with it; the next runner resumes it from the checkpoint, once', () => killedAndResumed(db, kind));
+
+  it('holds a postponed cut-over until "queue cutover", passed on by the runner', async () => {
+    const began = new Date().toISOString();
+    await db.drop('shadowcut_queue');
+    await table(db, 'qp_t', 1000);
+    const id = added(db, ['--table', 'qp_t', '--alter', ALTER[kind], '--force-copy', '--postpone-cutover']);
+    const runner = background(db, ['queue', 'run', '--url', '$URL']);
+    await waitUntil('the postponed cut-over', () => entries(db).find((e) => e.id === id)?.status.phase === 'postponed');
+    expect(await db.helpers('qp_t')).toContain('qp_t__new');
+    expect(db.cli(['queue', 'cutover', '--url', '$URL', String(id)]).stdout).toMatch(/cut-over asked/);
+    const end = await runner.done;
+    expect(end.code, runner.stderr()).toBe(0);
+    expect(entries(db).find((e) => e.id === id)?.state).toBe('complete');
+    expect(history(db, 'qp_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+  });
+  it("runs the runner's own hooks for each entry's events, and gives the stages theirs", async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 300);
+    await table(db, 'qb_t', 300);
+    const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-hooks-'));
+    try {
+      const log = path.join(dir, 'events.log');
+      const hooks = path.join(dir, 'hooks');
+      await mkdir(hooks);
+      for (const event of ['queue-start', 'queue-complete', 'queue-failure', 'success']) {
+        const line =
+          event === 'success'
+            ? 'stage-success $SHADOWCUT_TABLE'
+            : '$SHADOWCUT_EVENT $SHADOWCUT_QUEUE_ID $SHADOWCUT_STAGE $SHADOWCUT_TABLE ${SHADOWCUT_ERROR:+error}';
+        await writeFile(path.join(hooks, event), `#!/bin/sh\necho "${line}" >> ${log}\n`, { mode: 0o755 });
+      }
+      const good = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
+      const bad = added(db, ['--table', 'qb_t', '--alter', kind === 'mysql' ? 'ADD UNIQUE KEY uq_v (v)' : 'ADD CONSTRAINT uq_v UNIQUE (v)', '--force-copy']);
+      await db.query('UPDATE qb_t SET v = 7 WHERE id = 2');
+      const run = db.cli(['queue', 'run', '--url', '$URL', '--hooks-dir', hooks]);
+      expect(run.code, run.stderr).toBe(4);
+      const qualified = (t: string) => (kind === 'mysql' ? `shadowcut_test.${t}` : `public.${t}`);
+      const lines = (await readFile(log, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
+      // The start hook runs beside the stage (the queue's lock is not held for it): each entry's own order is what holds.
+      const expected = [
+        `queue-start ${good} migrate ${qualified('qa_t')}`,
+        `stage-success ${qualified('qa_t')}`,
+        `queue-complete ${good} migrate ${qualified('qa_t')}`,
+        `queue-start ${bad} migrate ${qualified('qb_t')}`,
+        `queue-failure ${bad} migrate ${qualified('qb_t')} error`,
+      ];
+      expect([...lines].sort(), run.stderr).toEqual([...expected].sort());
+      const at = (line: string) => lines.indexOf(line);
+      expect(at(expected[0])).toBeLessThan(at(expected[2]));
+      expect(at(expected[1])).toBeLessThan(at(expected[2]));
+      expect(at(expected[3])).toBeLessThan(at(expected[4]));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails, without running it, an entry someone wrote into the table by hand with what add refuses', async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 100);
+    const hooked = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
+    const garbled = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
+    const spec = {
+      stage: 'migrate',
+      table: kind === 'mysql' ? 'shadowcut_test.qa_t' : 'public.qa_t',
+      args: ['--alter', ALTER[kind], '--hooks-dir', '/tmp'],
+      addedBy: 'x',
+    };
+    await db.query(`UPDATE shadowcut_queue SET spec = ${db.param(1)} WHERE id = ${db.param(2)}`, [JSON.stringify(spec), hooked]);
+    if (kind === 'mysql') await db.query(`UPDATE shadowcut_queue SET spec = '{not json' WHERE id = ${db.param(1)}`, [garbled]);
+    else await db.query(`UPDATE shadowcut_queue SET spec = '"not a spec"' WHERE id = ${db.param(1)}`, [garbled]);
+    const before = await db.schema('qa_t');
+    const run = db.cli(['queue', 'run', '--url', '$URL']);
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toMatch(/queue run: 2 entries failed/);
+    const byId = new Map(entries(db).map((e) => [e.id, e]));
+    expect(byId.get(hooked)).toMatchObject({
+      state: 'failed',
+      status: { attempts: [], lastError: expect.stringMatching(/--hooks-dir is not for a queued entry/) },
+    });
+    expect(byId.get(garbled)).toMatchObject({ state: 'failed', status: { attempts: [], lastError: expect.stringMatching(/--stage unreadable/) } });
+    expect(await db.schema('qa_t')).toBe(before);
+  });
+
+  it("stops a dead runner's contract that the history does not show done, rather than run it again", async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 100);
+    const id = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'v = v']);
+    const qualified = kind === 'mysql' ? 'shadowcut_test.qa_t' : 'public.qa_t';
+    const spec = { stage: 'contract', table: qualified, args: ['--drop-column', 'v'], addedBy: 'x' };
+    const status = { attempts: [{ runner: 'dead@host:1:0', startedAt: new Date(Date.now() - 60_000).toISOString() }], phase: 'contract' };
+    const past = kind === 'mysql' ? 'UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE' : "clock_timestamp() - interval '1 minute'";
+    await db.query(
+      `UPDATE shadowcut_queue SET spec = ${db.param(1)}, status = ${db.param(2)}, state = 'running', claimed_by = 'dead@host:1:0', lease_until = ${past} WHERE id = ${db.param(3)}`,
+      [JSON.stringify(spec), JSON.stringify(status), id],
+    );
+    const before = await db.schema('qa_t');
+    const run = db.cli(['queue', 'run', '--url', '$URL']);
+    expect(run.code, run.stderr).toBe(4);
+    const entry = entries(db).find((e) => e.id === id)!;
+    expect(entry).toMatchObject({ state: 'failed', status: { lastError: expect.stringMatching(/its runner died during the contract/) } });
+    expect(entry.status.attempts.map((a) => a.outcome)).toEqual(['lost']);
+    expect(await db.schema('qa_t')).toBe(before);
+  });
+
+  it('runs a failed migration afresh when it is retried, once what failed it is fixed', async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qa_t', 500);
+    const began = new Date().toISOString();
+    const id = added(db, ['--table', 'qa_t', '--alter', kind === 'mysql' ? 'ADD UNIQUE KEY uq_v (v)' : 'ADD CONSTRAINT uq_v UNIQUE (v)', '--force-copy']);
+    await db.query('UPDATE qa_t SET v = 7 WHERE id = 2');
+    const failed = db.cli(['queue', 'run', '--url', '$URL']);
+    expect(failed.code, failed.stderr).toBe(4);
+    expect(entries(db).find((e) => e.id === id)).toMatchObject({ state: 'failed', status: { lastError: expect.stringMatching(/exit 2: shadowcut: /) } });
+    await db.query('UPDATE qa_t SET v = 14 WHERE id = 2');
+    expect(db.cli(['queue', 'retry', '--url', '$URL', String(id)]).code).toBe(0);
+    const again = db.cli(['queue', 'run', '--url', '$URL']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`#${id}: starting migrate`));
+    const entry = entries(db).find((e) => e.id === id)!;
+    expect(entry.state).toBe('complete');
+    expect(entry.status.attempts.map((a) => a.outcome)).toEqual(['failed', 'complete']);
+    // The first attempt was refused by its checks, before it changed anything: no history for it.
+    expect(history(db, 'qa_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+  });
+  it('stops a copy at --until as a crash would, and the next run resumes it from its checkpoint, once, under writes', () => untilAndResume(db, kind));
+
+  it("leaves an entry queued when plan's estimate does not fit in what is left, and says so", async () => {
+    await db.drop('shadowcut_queue');
+    // Large enough that the plan's estimate (copy, verification, 1.5 s of fixed work) is well over the 3 s given.
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qf_t']).code).toBe(0);
+    await table(db, 'qf_t', kind === 'postgres' ? 2_000_000 : 600_000);
+    const before = await db.schema('qf_t');
+    const id = added(db, ['--table', 'qf_t', '--alter', ALTER[kind], '--force-copy']);
+    const run = db.cli(['queue', 'run', '--url', '$URL', '--until', clock(3)]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(
+      entries(db).find((e) => e.id === id),
+      run.stderr,
+    ).toMatchObject({
+      state: 'queued',
+      status: { attempts: [], waiting: expect.stringMatching(/^needs about \d+s, \d+s left$/) },
+    });
+    expect(await db.schema('qf_t')).toBe(before);
+  });
+});
+
+describe.each(plainDatabases)('the migration queue on $name, trigger capture', ({ kind, open }) => {
+  const db = useDatabase(open, 'qc_t', 'qd_t', 'qk_t', 'qk_t_mirror', 'qu_t', 'qu_t_mirror', 'shadowcut_queue');
+
+  it('never runs an entry twice when two runners start at once', () => twoRunners(db, kind));
+
+  it('a runner killed with SIGKILL takes its stage with it; the next runner resumes it from the checkpoint, once', () => killedAndResumed(db, kind));
+
+  it('stops a copy at --until as a crash would, and the next run resumes it from its checkpoint, once, under writes', () => untilAndResume(db, kind));
+});
+
+/** Writes to rows of the worker's own (ids congruent to it mod 3), and fresh ones: the table and its mirror alike. */
+function writes(db: Database, rows: number): (worker: number) => Statement {
+  const p = (n: number) => db.param(n);
+  const fresh = [0, 0, 0];
+  return (worker) => {
+    const n = 3 * Math.floor(Math.random() * (rows / 3)) + worker + 1;
+    const r = Math.random();
+    if (r < 0.6) return { sql: `UPDATE {t} SET v = ${p(1)} WHERE id = ${p(2)}`, values: [Math.floor(Math.random() * 1e6), n] };
+    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [n] };
+    const id = rows + 10 + worker + 3 * fresh[worker]++;
+    return { sql: `INSERT INTO {t} (id, v) VALUES (${p(1)}, ${p(2)})`, values: [id, id] };
+  };
+}
+
+/**
+ * An entry whose copy outlasts `queue run --until`, under writes: the runner stops it as a crash would,
+ * it waits queued, and the next run resumes it from its checkpoint; one migration in the history, the
+ * table exact against a mirror that took the same writes and the native ALTER.
+ */
+async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
+  await db.drop('shadowcut_queue');
+  expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qu_t']).code).toBe(0);
+  await table(db, 'qu_t', 40_000);
+  await table(db, 'qu_t_mirror', 40_000);
+  const began = new Date().toISOString();
+  const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '2000', '--chunk-time-ms', '50', '--threads', '1']);
+  const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], writes(db, 40_000));
+  load.start();
+  try {
+    const stopped = await db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(10)]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stderr, stopped.stderr).toMatch(new RegExp(`#${id}: stopped at the runner's --until; stopping its stage`));
+    const waiting = entries(db).find((e) => e.id === id)!;
+    expect(waiting).toMatchObject({ state: 'queued', status: { waiting: expect.stringMatching(/the next "queue run" resumes it from its checkpoint/) } });
+    expect(waiting.status.attempts.map((a) => a.outcome)).toEqual(['suspended']);
+    const copied = Number((await db.query('SELECT COUNT(*) FROM qu_t__new'))[0][0]);
+    expect(copied).toBeGreaterThan(0);
+    expect(copied).toBeLessThan(40_000);
+
+    const resumed = await db.cliAsync(['queue', 'run', '--url', '$URL']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`#${id}: resuming migrate`));
+  } finally {
+    await load.stop();
+  }
+  expect(load.stats.errors).toEqual([]);
+  expect(load.stats.transactions).toBeGreaterThan(0);
+  expect(
+    entries(db)
+      .find((e) => e.id === id)
+      ?.status.attempts.map((a) => a.outcome),
+  ).toEqual(['suspended', 'complete']);
+  // The plan the runner asked whether the copy fits before --until, then the one migration.
+  expect(history(db, 'qu_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['plan success', 'migrate success']);
+  await db.query(`ALTER TABLE qu_t_mirror ${ALTER[kind]}`);
+  expect(await db.differences('qu_t', 'qu_t_mirror')).toEqual([]);
+}
+
+/** Two `queue run`s started at once on two entries: each entry runs once. */
+async function twoRunners(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
+  const began = new Date().toISOString();
+  await db.drop('shadowcut_queue');
+  await table(db, 'qc_t', 3000);
+  await table(db, 'qd_t', 3000);
+  const ids = [added(db, ['--table', 'qc_t', '--alter', ALTER[kind]]), added(db, ['--table', 'qd_t', '--alter', ALTER[kind]])];
+  const runners = [
+    background(db, ['queue', 'run', '--url', '$URL', '--max-concurrent', '2']),
+    background(db, ['queue', 'run', '--url', '$URL', '--max-concurrent', '2']),
+  ];
+  const ends = await Promise.all(runners.map((r) => r.done));
+  expect(
+    ends.map((e) => e.code),
+    runners.map((r) => r.stderr()).join('\n'),
+  ).toEqual([0, 0]);
+  const said = runners.map((r) => r.stderr()).join('\n');
+  for (const e of entries(db).filter((x) => ids.includes(x.id))) {
+    expect(e.state, `${JSON.stringify(e)}\n${said}`).toBe('complete');
+    expect(e.status.attempts, `${JSON.stringify(e)}\n${said}`).toHaveLength(1);
+  }
+  for (const t of ['qc_t', 'qd_t']) expect(history(db, t, began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+}
+
+/** A runner killed with SIGKILL during a copy: its stage dies with it, and the next runner resumes it once. */
+async function killedAndResumed(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
+  const began = new Date().toISOString();
+  await db.drop('shadowcut_queue');
+  // What an earlier run of this file may have left (a killed stage's shadow, slot or checkpoint).
+  expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qk_t']).code).toBe(0);
+  await table(db, 'qk_t', 30_000);
+  await table(db, 'qk_t_mirror', 30_000);
+  const id = added(db, ['--table', 'qk_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50']);
+  const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
+  await waitUntil('the copy under the first runner', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+  await sleep(1500);
+  first.child.kill('SIGKILL');
+  await first.done;
+  // Its stage is gone too: the shadow stops growing.
+  await sleep(1500);
+  const shadowRows = async () => Number((await db.query('SELECT COUNT(*) FROM qk_t__new'))[0][0]);
+  const before = await shadowRows();
+  await sleep(1500);
+  expect(await shadowRows()).toBe(before);
+  expect(before).toBeGreaterThan(0);
+  expect(before).toBeLessThan(30_000);
+
+  const second = db.cli(['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
+  expect(second.code, second.stderr).toBe(0);
+  expect(second.stderr).toMatch(new RegExp(`#${id}: its runner is gone; resuming migrate`));
+  const entry = entries(db).find((e) => e.id === id)!;
+  expect(entry.state).toBe('complete');
+  expect(entry.status.attempts.map((a) => a.outcome ?? 'none')).toEqual(['lost', 'complete']);
+  expect(history(db, 'qk_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+  await db.query(`ALTER TABLE qk_t_mirror ${ALTER[kind]}`);
+  expect(await db.differences('qk_t', 'qk_t_mirror')).toEqual([]);
+}
