@@ -1,10 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Files that read only the repository (the docs against the CLI and the source): they run in every
+// `npm test` but start no server, so `npx vitest run test/docs.test.ts` works on a machine without them.
+const withoutServers = ['test/docs.test.ts'];
 
 export default defineConfig({
   test: {
-    // Starts (or reuses) the private database servers and exports SHADOWCUT_*_URL.
-    globalSetup: ['test/global-setup.ts'],
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     // All test files share the same servers (and replication streams), so run them one at a time.
@@ -13,5 +14,19 @@ export default defineConfig({
     // isolate them more reliably than worker threads.
     pool: 'forks',
     reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'servers',
+          // Starts (or reuses) the private database servers and exports SHADOWCUT_*_URL. Vitest runs a
+          // project's global setup only when one of its files is selected.
+          globalSetup: ['test/global-setup.ts'],
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...withoutServers],
+        },
+      },
+      { extends: true, test: { name: 'no-servers', include: withoutServers } },
+    ],
   },
 });

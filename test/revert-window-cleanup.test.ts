@@ -15,7 +15,7 @@ const cases = {
 
 /**
  * After a revert, `<table>__new` is the new table: the only copy of what the window's writers put in
- * the columns the ALTER added. The README says to drop it when no longer wanted; `shadowcut cleanup`
+ * the columns the ALTER added. docs/revert-window.md says to drop it when no longer wanted; `shadowcut cleanup`
  * (which the leftovers check names for it) must not do that behind the operator's back.
  */
 describe.each(databases)('$name: shadowcut cleanup after a revert', ({ open, kind }) => {

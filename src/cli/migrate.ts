@@ -65,7 +65,7 @@ export function migrateCommand(): Command {
     .option('--checksum-chunk-rows <n>', 'rows per checksum chunk', positiveInt, defaultOptions.checksumChunkRows)
     .option(
       '--checksum-while-copying',
-      'checksum each chunk as it is copied and only what changed since at verification (faster on tables larger than memory; see README)',
+      'checksum each chunk as it is copied and only what changed since at verification (faster on tables larger than memory; see docs/how-it-works.md)',
       false,
     )
     .addOption(
@@ -85,7 +85,7 @@ export function migrateCommand(): Command {
       cliCaptureMode,
       'auto',
     )
-    .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see README)', deferMode, 'auto')
+    .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see docs/migrate.md)', deferMode, 'auto')
     .option('--force-copy', 'take the copy even when the server could make every part of the ALTER in place', false)
     .option('--attempt-instant-ddl', 'deprecated, does nothing: the change is made in place whenever the server can (see --force-copy)', false)
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false);

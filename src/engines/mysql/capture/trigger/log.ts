@@ -6,7 +6,7 @@ import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { boundedDdl, LockedSession, quickDdl } from '../../server/lock.js';
 import { helperNames, type MysqlPlan } from '../../schema/plan.js';
-import { ident, qualified } from '../../server/sql.js';
+import { ident, qualified, rowValues } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
 import { describeTable, existingTriggers, type TableShape } from '../../schema/inspect.js';
 
@@ -164,7 +164,7 @@ export class MysqlTriggerLog implements TriggerLog {
       values: afterSeq === null ? [limit] : [afterSeq, limit],
       rowsAsArray: true,
     });
-    return (rows as unknown as unknown[][]).map(([seq, ...key]) => ({ seq: String(seq), keys: [key as LogEntry['keys'][number]] }));
+    return rows.map(rowValues).map(([seq, ...key]) => ({ seq: String(seq), keys: [key] }));
   }
 
   /** READ COMMITTED: a sequence already gone would otherwise take a gap lock, and hold up writers' triggers behind it. */

@@ -1,0 +1,179 @@
+// The manual against the program: every option the CLI prints, and every message a user can be
+// refused with, must be findable in docs/. Reads only the repository and the built CLI (`npm test`
+// builds it first), so it runs without database servers (vitest.config.ts, project `no-servers`).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const docsDir = path.join(root, 'docs');
+const troubleshooting = path.join(docsDir, 'troubleshooting.md');
+
+const squash = (text: string) => text.replace(/\s+/g, ' ');
+
+function help(args: string[]): string {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.json)`);
+  const run = spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
+  expect(run.status, run.stderr).toBe(0);
+  return run.stdout;
+}
+
+/** Command names from the program's help, `help` itself left out. */
+function commandNames(text: string): string[] {
+  const section = text.split(/^Commands:$/m)[1] ?? '';
+  const names = [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]);
+  return names.filter((n) => n !== 'help');
+}
+
+/**
+ * The long options a help text defines (its Options section, and sections such as `queue add`'s
+ * "Queue options:" that a command adds), not those its descriptions mention.
+ */
+function longOptions(text: string): string[] {
+  const sections = text.split(/^(?:[A-Z][a-z]* )?[Oo]ptions:$/m).slice(1);
+  return sections.flatMap((section) =>
+    [...section.split(/^\S.*$/m)[0].matchAll(/^ {2}(?:-\w, )?(--[a-z][\w-]*)/gm)].map((m) => m[1]).filter((o) => o !== '--help'),
+  );
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const BREAK = Symbol('interpolated');
+type Piece = string | typeof BREAK;
+
+/** A message expression as literal text and breaks where a value is interpolated or computed. */
+function pieces(node: ts.Expression): Piece[] {
+  if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return [node.text];
+  if (ts.isParenthesizedExpression(node)) return pieces(node.expression);
+  if (ts.isTemplateExpression(node)) return [node.head.text, ...node.templateSpans.flatMap((s): Piece[] => [BREAK, s.literal.text])];
+  if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.PlusToken) return [...pieces(node.left), ...pieces(node.right)];
+  return [BREAK];
+}
+
+const MIN_KEY = 15;
+
+/**
+ * The stable text a reader would search for: the message's first literal run (the text before the
+ * first interpolated value, or after it when the message opens with a name), trimmed of the
+ * punctuation that joins it to the value. Null when no run is long enough to say anything.
+ */
+function stableText(node: ts.Expression): string | null {
+  const runs: string[] = [''];
+  for (const p of pieces(node)) {
+    if (p === BREAK) runs.push('');
+    else runs[runs.length - 1] += p;
+  }
+  for (const run of runs) {
+    const text = squash(run)
+      .replace(/^[\s;:,.)]+/, '')
+      .trimEnd();
+    if (text.length >= MIN_KEY) return text;
+  }
+  return null;
+}
+
+interface Message {
+  where: string;
+  text: string | null;
+}
+
+const ERROR_BASES = new Set(['UserError', 'AbortedError', 'LockTimeoutError', 'UniqueViolationError']);
+
+/**
+ * Every message a user can be stopped with: the arguments of `new <user-facing error>(...)`, the
+ * `super(...)` of the classes that extend one, and the failure text of each preflight check
+ * (`verdict(name, ok, good, bad)`), which reaches the user as a refusal.
+ */
+function userMessages(): Message[] {
+  const files = sourceFiles(path.join(root, 'src')).map((f) => ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.Latest, true));
+  const classes = new Set(ERROR_BASES);
+  // Subclasses of subclasses, in whatever order the files come.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const sf of files) {
+      ts.forEachChild(sf, function find(node) {
+        if (ts.isClassDeclaration(node) && node.name && !classes.has(node.name.text)) {
+          const base = node.heritageClauses?.flatMap((h) => h.types).find((t) => ts.isIdentifier(t.expression) && classes.has(t.expression.text));
+          if (base) {
+            classes.add(node.name.text);
+            grew = true;
+          }
+        }
+        ts.forEachChild(node, find);
+      });
+    }
+  }
+  const found: Message[] = [];
+  for (const sf of files) {
+    const at = (node: ts.Node) => `${path.relative(root, sf.fileName)}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+    const visit = (node: ts.Node, inErrorClass: boolean): void => {
+      if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && classes.has(node.expression.text) && node.arguments?.[0]) {
+        found.push({ where: at(node), text: stableText(node.arguments[0]) });
+      }
+      if (inErrorClass && ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.SuperKeyword && node.arguments[0]) {
+        found.push({ where: at(node), text: stableText(node.arguments[0]) });
+      }
+      if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'verdict' && node.arguments.length === 4) {
+        found.push({ where: at(node), text: stableText(node.arguments[3]) });
+      }
+      const errorClass = ts.isClassDeclaration(node) ? !!node.name && classes.has(node.name.text) : inErrorClass;
+      ts.forEachChild(node, (child) => visit(child, errorClass));
+    };
+    visit(sf, false);
+  }
+  return found;
+}
+
+describe('the manual', () => {
+  const docs = readdirSync(docsDir)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => readFileSync(path.join(docsDir, f), 'utf8'))
+    .join('\n');
+
+  it('documents every long option of every command', () => {
+    const top = help([]);
+    const commands = commandNames(top);
+    // The list is read from the help; a parser that found nothing would pass vacuously.
+    expect(commands).toEqual(expect.arrayContaining(['migrate', 'plan', 'backfill', 'verify', 'contract', 'restore', 'cleanup', 'history', 'status', 'set']));
+    const missing: string[] = [];
+    // A command with commands of its own (`queue`) is checked through each of them.
+    const leaves = commands.flatMap((command) => {
+      const subs = commandNames(help([command]));
+      return subs.length ? subs.map((sub) => [command, sub]) : [[command]];
+    });
+    expect(leaves).toEqual(
+      expect.arrayContaining([
+        ['queue', 'add'],
+        ['queue', 'run'],
+      ]),
+    );
+    for (const leaf of leaves) {
+      const options = longOptions(help(leaf));
+      expect(options.length, `${leaf.join(' ')} --help lists no options`).toBeGreaterThan(0);
+      for (const option of options) {
+        // Whole option only: --url must not be found inside --url-file.
+        if (!new RegExp(`(?<![\\w-])${option}(?![\\w-])`).test(docs)) missing.push(`${leaf.join(' ')} ${option}`);
+      }
+    }
+    expect(missing, 'options in --help that no page of docs/ mentions').toEqual([]);
+  });
+
+  it('explains every message a user can be refused with in docs/troubleshooting.md', () => {
+    const page = squash(readFileSync(troubleshooting, 'utf8'));
+    const messages = userMessages();
+    // Hundreds today: an extraction that broke and found none must not pass.
+    expect(messages.filter((m) => m.text).length).toBeGreaterThan(250);
+    const missing = messages.filter((m) => m.text && !page.includes(m.text)).map((m) => `${m.where}: ${m.text}`);
+    expect(missing, 'messages docs/troubleshooting.md does not name (quote their leading text there)').toEqual([]);
+  });
+});
