@@ -48,6 +48,8 @@ export interface LoadStats {
   eventLoopDelayMaxMs: number;
   /** The slowest ops, slowest first, to line them up with the tool's phases. */
   slowest: SlowOp[];
+  /** Each second of the load (by when its ops began): what the bench page draws. */
+  perSecond: { s: number; ops: number; p50Ms: number; p99Ms: number; maxMs: number }[];
 }
 
 interface Writer {
@@ -121,6 +123,7 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
   const writer = engine === 'mysql' ? await mysqlWriter(url, w, opts.connections) : await pgWriter(url, w, opts.connections);
   const latencies: number[] = [];
   const opOf: Op[] = [];
+  const startedAt: number[] = [];
   const slow: SlowOp[] = [];
   const errorCodes: Record<string, number> = {};
   let errors = 0;
@@ -135,6 +138,7 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
   const record = (s: SlowOp) => {
     latencies.push(s.ms);
     opOf.push(s.op);
+    startedAt.push(s.atS);
     if (slow.length < 10 || s.ms > slow[slow.length - 1].ms) {
       slow.push(s);
       slow.sort((a, b) => b.ms - a.ms);
@@ -187,9 +191,22 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
       // The histogram holds whole timer intervals; subtract the 10 ms interval to get the lateness.
       const late = (ns: number) => Math.max(0, ns / 1e6 - 10);
       const loop = { p99: late(loopDelay.percentile(99)), max: late(loopDelay.max) };
-      return { ...summarize(latencies, opOf, seconds, errors, errorCodes, slow, loop), offered: Math.round(opts.rate * seconds) };
+      return {
+        ...summarize(latencies, opOf, seconds, errors, errorCodes, slow, loop),
+        perSecond: perSecond(latencies, startedAt, seconds),
+        offered: Math.round(opts.rate * seconds),
+      };
     },
   };
+}
+
+function perSecond(latencies: number[], startedAt: number[], seconds: number): LoadStats['perSecond'] {
+  const buckets: number[][] = Array.from({ length: Math.ceil(seconds) }, () => []);
+  latencies.forEach((ms, i) => buckets[Math.min(buckets.length - 1, Math.floor(startedAt[i]))]?.push(ms));
+  return buckets.map((b, s) => {
+    const sorted = Array.from(Float64Array.from(b).sort());
+    return { s, ops: b.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.length ? sorted[sorted.length - 1] : 0 };
+  });
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -206,7 +223,7 @@ function summarize(
   errorCodes: Record<string, number>,
   slowest: SlowOp[],
   loop: { p99: number; max: number },
-): Omit<LoadStats, 'offered'> {
+): Omit<LoadStats, 'offered' | 'perSecond'> {
   const arr = Array.from(Float64Array.from(latencies).sort());
   const byOp = {} as LoadStats['byOp'];
   for (const op of ['insert', 'update', 'delete'] as const) {

@@ -5,12 +5,13 @@
 // then for every round, MariaDB setting (binlog_alter_two_phase OFF / ON), tool and mode (idle on
 // the --workload table, under load on the --load-workload table) reseed, let the servers settle,
 // run the tool and time it, with the load generator recording write latency in load mode.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { exitOnServersUnavailable } from '../scripts/servers-error.js';
 import { cliPath, killChildren, sleep } from './exec.js';
 import { startLoad, type LoadStats } from './load.js';
+import { benchPage } from './page.js';
 import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult, type Setting } from './report.js';
 import { BENCH_DB, inspectMysql, inspectPostgres, mysqlConnect, seedMysql, seedPostgres, settleMysql, settlePostgres, type TableState } from './seed.js';
 import { startServers, withDatabase, type Servers } from './servers.js';
@@ -430,7 +431,9 @@ async function main(): Promise<void> {
   const text = formatReport(report);
   process.stdout.write('\n' + text);
   const files = writeReport(report);
-  log(`wrote ${files.md} and ${files.json}`);
+  const page = files.json.replace(/\.json$/, '.html');
+  writeFileSync(page, benchPage(report));
+  log(`wrote ${page}, ${files.md} and ${files.json}`);
 }
 
 main().then(

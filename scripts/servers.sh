@@ -8,6 +8,8 @@
 #   scripts/servers.sh galera-up    start (or reuse) a three-node MariaDB Galera cluster (its own state
 #                                   dir, ${SHADOWCUT_GALERA_DIR:-<repo>/.servers-galera}); prints its env lines
 #   scripts/servers.sh galera-down  stop its nodes (SIGKILL after a bound) and remove its state dir
+#   scripts/servers.sh chromium     print the path of Debian's Chromium (for the report page's browser
+#                                   test), installing the package first when it is missing
 #
 # Everything lives under ${SHADOWCUT_SERVERS_DIR:-<repo>/.servers} and listens on random
 # loopback ports, so it never collides with the machine's own instances on 3306/5432 and
@@ -856,15 +858,29 @@ cmd_env() {
   fi
 }
 
+# Debian's Chromium, for the test that opens the report page and the live page in a real browser.
+cmd_chromium() {
+  local lock="${TMPDIR:-/tmp}/shadowcut-chromium.lock"
+  exec 8>"$lock"
+  flock -w 600 8 || fail "could not lock $lock within 600s (another install of chromium running?)"
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "chromium missing: installing Debian's chromium package"
+    [[ $EUID -eq 0 ]] || fail "need root to apt-get install chromium"
+    apt_install_quietly chromium
+  fi
+  command -v chromium
+}
+
 case "${1:-}" in
 up) cmd_up ;;
+chromium) cmd_chromium ;;
 down) cmd_down ;;
 env) cmd_env ;;
 galera-up) cmd_galera_up ;;
 galera-down) cmd_galera_down ;;
 galera-env) cmd_galera_env ;;
 *)
-  echo "usage: $0 up|down|env|galera-up|galera-down|galera-env" >&2
+  echo "usage: $0 up|down|env|galera-up|galera-down|galera-env|chromium" >&2
   exit 2
   ;;
 esac

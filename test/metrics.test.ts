@@ -124,9 +124,13 @@ describe('metrics endpoint', () => {
     expect(lines).toContain('shadowcut_rows_copied{table="we\\"ird\\\\name"} 0');
   });
 
-  it('answers 404 elsewhere and 405 to anything but GET', async () => {
+  it('serves the live page at /, answers 404 elsewhere and 405 to anything but GET', async () => {
     const { port } = await serve(runState());
-    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toMatch(/<main data-outcome="running"/);
+    expect((await fetch(`http://127.0.0.1:${port}/x`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${port}/metrics/x`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${port}/metrics?name[]=x`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' })).status).toBe(405);

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { QueueRow } from '../src/core/queue/types.js';
 import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { Report } from '../src/operator/report.js';
 import { databases, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
@@ -259,6 +260,8 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   });
   it('stops a copy at --until as a crash would, and the next run resumes it from its checkpoint, once, under writes', () => untilAndResume(db, kind));
 
+  it('holds a copy when its window closes and goes on when it reopens, cutting over inside it, under writes', () => windowReopens(db, kind));
+
   it("leaves an entry queued when plan's estimate does not fit in what is left, and says so", async () => {
     await db.drop('shadowcut_queue');
     // Large enough that the plan's estimate (copy, verification, 1.5 s of fixed work) is well over the 3 s given.
@@ -345,6 +348,61 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
   expect(history(db, 'qu_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['plan success', 'migrate success']);
   await db.query(`ALTER TABLE qu_t_mirror ${ALTER[kind]}`);
   expect(await db.differences('qu_t', 'qu_t_mirror')).toEqual([]);
+}
+
+/**
+ * A window of two parts (seconds, so the test drives the clock): the copy starts in the first, is
+ * held while the window is closed, and goes on in the second, where it cuts over.
+ */
+async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
+  await db.drop('shadowcut_queue');
+  expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qw_t']).code).toBe(0);
+  await table(db, 'qw_t', 60_000);
+  await table(db, 'qw_t_mirror', 60_000);
+  const reports = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-window-'));
+  const began = new Date().toISOString();
+  const reopens = Date.now() + 25_000;
+  const window = `${clock(-2)}-${clock(15)},${clock(25)}-${clock(600)}`;
+  const id = added(db, [
+    '--table',
+    'qw_t',
+    '--alter',
+    ALTER[kind],
+    '--window',
+    window,
+    '--force-copy',
+    '--max-rows-per-sec',
+    '2000',
+    '--chunk-time-ms',
+    '50',
+    '--threads',
+    '1',
+  ]);
+  const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], writes(db, 60_000));
+  load.start();
+  try {
+    const ran = await db.cliAsync(['queue', 'run', '--url', '$URL', '--report-dir', reports]);
+    expect(ran.code, ran.stderr).toBe(0);
+  } finally {
+    await load.stop();
+  }
+  try {
+    expect(load.stats.errors).toEqual([]);
+    const entry = entries(db).find((e) => e.id === id)!;
+    // One attempt: the stage held its copy itself, nothing was stopped and resumed.
+    expect(entry.state).toBe('complete');
+    expect(entry.status.attempts.map((a) => a.outcome)).toEqual(['complete']);
+    const json = (await readdir(reports)).find((f) => f.endsWith('.json'))!;
+    const report = JSON.parse(await readFile(path.join(reports, json), 'utf8')) as Report;
+    expect(Date.parse(report.startedAt)).toBeLessThan(reopens - 10_000);
+    expect(report.throttledMsByReason.window).toBeGreaterThan(5_000);
+    expect(Date.parse(report.milestones.cutover!)).toBeGreaterThanOrEqual(reopens - 1000);
+    expect(history(db, 'qw_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['plan success', 'migrate success']);
+    await db.query(`ALTER TABLE qw_t_mirror ${ALTER[kind]}`);
+    expect(await db.differences('qw_t', 'qw_t_mirror')).toEqual([]);
+  } finally {
+    await rm(reports, { recursive: true, force: true });
+  }
 }
 
 /** Two `queue run`s started at once on two entries: each entry runs once. */

@@ -57,6 +57,12 @@ function finishedRun(): RunState {
     ],
     oldSnapshots: [OLD_READER],
   });
+  // Two points: one while held back by the replica, with a probe still waiting; one after.
+  const start = Date.parse('2025-03-01T01:00:00.000Z');
+  const waiting = state.samples.timeProbe();
+  state.samples.take({ ...state.status, phase: 'copy', state: 'throttled', throttleKind: 'replica', lagMs: 2400 }, start + 1000);
+  waiting();
+  state.samples.take(state.status, start + 7_202_000, true);
   return state;
 }
 
@@ -84,6 +90,7 @@ describe('writeReport', () => {
     expect(files).toEqual({
       markdown: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.md'),
       json: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.json'),
+      html: path.join(out, 'shadowcut-shop.orders-20250301T010000Z.html'),
     });
 
     const report = JSON.parse(await readFile(files.json, 'utf8')) as Report;
@@ -121,6 +128,15 @@ describe('writeReport', () => {
       keysCompared: 412,
       keysComparedAtCutover: 17,
       oldSnapshots: [OLD_READER],
+      series: {
+        from: '2025-03-01T01:00:00.000Z',
+        maxLagMs: 1500,
+        periodMs: 1000,
+        samples: [
+          { t: 1000, phase: 'copy', rowsCopied: 1_000_000, rowsPerSec: 0, backlog: 0, lagMs: 2400, held: 'replica', probeMs: expect.any(Number) },
+          { t: 7_202_000, phase: 'done', rowsCopied: 1_000_000, rowsPerSec: 0, backlog: 0, lagMs: 200, held: null, probeMs: expect.any(Number) },
+        ],
+      },
     });
 
     const md = await readFile(files.markdown, 'utf8');
@@ -171,7 +187,7 @@ describe('writeReport', () => {
 
     const before = Date.now();
     const files = await writeReport(dir, { state }, 'failure', error);
-    expect(await readdir(dir)).toEqual([path.basename(files.json), path.basename(files.markdown)].sort());
+    expect(await readdir(dir)).toEqual([path.basename(files.html), path.basename(files.json), path.basename(files.markdown)].sort());
 
     const report = JSON.parse(await readFile(files.json, 'utf8')) as Report;
     expect(report).toMatchObject({
@@ -202,5 +218,32 @@ describe('writeReport', () => {
     expect(md).toContain('| Time throttled | none |');
     expect(md).toContain('| Cut-over lock time | no cut-over |');
     expect(md).toContain('| Checksum rounds | unknown |');
+  });
+});
+
+describe('the samples the charts draw', () => {
+  it('stay within a fixed size on a long run, keeping each merged period its worst', () => {
+    const state = finishedRun();
+    const samples = new RunState(state.settings, { table: 't', alter: 'a', engine: 'mysql' }).samples;
+    const status = { ...state.status, startedAt: '2025-03-01T00:00:00.000Z', phase: 'copy', state: 'running', throttleKind: null, backlog: 5, lagMs: 100 };
+    const start = Date.parse(status.startedAt);
+    const seconds = 24 * 3600;
+    for (let t = 1; t <= seconds; t++) {
+      const stalled = t === 40_000;
+      if (stalled) samples.timeProbe()();
+      samples.take(
+        { ...status, rowsCopied: t, backlog: stalled ? 9_999 : 5, state: t === 50_000 ? 'throttled' : 'running', throttleKind: 'load' },
+        start + t * 1000,
+      );
+    }
+    const { periodMs, samples: points } = samples.series();
+    expect(points.length).toBeLessThanOrEqual(1200);
+    expect(points.length).toBeGreaterThan(600);
+    expect(periodMs).toBeGreaterThanOrEqual(seconds / 1200);
+    expect(points[points.length - 1].rowsCopied).toBeGreaterThan(seconds - periodMs / 1000 - 1);
+    // The one-second stall and the one-second hold survive every merge.
+    expect(points.filter((p) => p.backlog === 9_999)).toHaveLength(1);
+    expect(points.filter((p) => p.probeMs !== null)).toHaveLength(1);
+    expect(points.filter((p) => p.held === 'load')).toHaveLength(1);
   });
 });

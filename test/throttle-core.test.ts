@@ -51,6 +51,22 @@ describe('windows', () => {
     const day = parseWindow('01:00-05:00');
     expect([inWindow(day, at(0, 59)), inWindow(day, at(1, 0)), inWindow(day, at(4, 59)), inWindow(day, at(5, 0))]).toEqual([false, true, true, false]);
     expect(() => parseWindow('1-5')).toThrow(/HH:MM-HH:MM/);
+    // Several ranges: a lunch hour and a night across midnight; seconds where a test needs them.
+    const split = parseWindow('12:00-13:30, 22:00-06:00');
+    expect([at(11, 59), at(12, 0), at(13, 30), at(21, 59), at(23, 0), at(5, 59), at(6, 0)].map((t) => inWindow(split, t))).toEqual([
+      false,
+      true,
+      false,
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect(parseWindow('10:00:05-10:00:10,10:00:20-10:00:40')).toEqual([
+      { from: 36_005, to: 36_010 },
+      { from: 36_020, to: 36_040 },
+    ]);
+    expect(() => parseWindow('01:00-05:00,')).toThrow(/HH:MM-HH:MM/);
   });
 
   it('a closed window holds the copy back (the stream is still followed), and the run can be aborted cleanly', async () => {

@@ -67,7 +67,7 @@ export function addThrottleOptions(command: Command, defaults: { maxLagMs: numbe
     )
     .option('--throttle-flag-file <path>', 'hold back while this file exists')
     .option('--throttle-query <sql>', 'hold back while this query (one row, one number, run on the primary) returns more than 0')
-    .option('--window <HH:MM-HH:MM>', 'work only inside this daily window of local time', window)
+    .option('--window <HH:MM-HH:MM>', 'work only inside this daily window of local time (several: comma-separated)', window)
     .option('--panic-flag-file <path>', 'when this file appears, stop at the next safe point (exit 3)');
 }
 
@@ -156,16 +156,21 @@ export async function startOperation(opts: OperatorOpts, state: RunState, report
     controller.abort(signal);
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  // The charts' points, one a second (RunSamples keeps the period); the run itself never waits on it.
+  const sampler = setInterval(() => state.samples.take(state.status), 250);
+  sampler.unref();
   return {
     signal: controller.signal,
     hook: opts.hooksDir ? hooksFromDir(opts.hooksDir, { timeoutMs: opts.hookTimeoutMs, onRun: (run) => logHook(reporter, run) }) : undefined,
     async report(outcome, result, error) {
       // A run refused before it started has nothing to report but its one-line refusal.
       if (!opts.reportDir || !opts.execute || state.status.timeline.length === 0) return;
+      state.samples.take(state.status, Date.now(), true);
       const files = await writeReport(opts.reportDir, { state, result }, outcome, error === undefined ? undefined : (error as Error).message);
-      reporter.info(`report: ${files.markdown} (JSON: ${files.json})`, { report: files });
+      reporter.info(`report: ${files.html} (also ${files.markdown} and ${files.json})`, { report: files });
     },
     async close() {
+      clearInterval(sampler);
       await metrics?.close();
       await control?.close();
     },

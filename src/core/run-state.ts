@@ -1,3 +1,4 @@
+import { RunSamples } from './run-samples.js';
 import type { OldSnapshot } from './types.js';
 
 /**
@@ -77,6 +78,8 @@ export interface OldSnapshotRecord extends OldSnapshot {
 
 export class RunState {
   readonly status: Status;
+  /** The run over time, for the report's and the live page's charts. */
+  readonly samples = new RunSamples();
   paused = false;
   /** Set by `shadowcut cutover` (or by removing the postpone flag file) to release a postponed cut-over. */
   cutoverRequested = false;

@@ -27,7 +27,7 @@ export interface Hold {
  * A replica that cannot be measured counts as lagging (fail closed): copying blind could bury it.
  */
 export class Throttler {
-  private readonly window: { from: number; to: number } | null;
+  private readonly window: DailyWindow | null;
   private cached: { at: number; hold: Hold | null } | null = null;
   private hibernating: { until: number; hold: Hold } | null = null;
   /** Held for the redo log's fill since then, at that fill: it holds until the fill is 10 points under the limit. */
@@ -166,18 +166,29 @@ export async function fileExists(path: string): Promise<boolean> {
  * `01:00-05:00` -> seconds since midnight. Seconds may be given too (`01:00:30-01:00:45`): a test can
  * drive a window by the clock.
  */
-export function parseWindow(text: string): { from: number; to: number } {
-  const m = text.match(/^(\d{1,2}):(\d{2})(?::(\d{2}))?-(\d{1,2}):(\d{2})(?::(\d{2}))?$/);
+/** A daily window of local time: one or more ranges, in seconds since midnight (an end before its start runs past midnight). */
+export type DailyWindow = { from: number; to: number }[];
+
+/** `HH:MM[:SS]-HH:MM[:SS]`, or several of those separated by commas (e.g. a lunch hour and the night). */
+export function parseWindow(text: string): DailyWindow {
   const seconds = (h: string, mm: string, ss = '0') => Number(h) * 3600 + Number(mm) * 60 + Number(ss);
   const bad = (h: string, mm: string, ss = '0', end = false) =>
     Number(h) > (end ? 24 : 23) || Number(mm) > 59 || Number(ss) > 59 || (Number(h) === 24 && (Number(mm) > 0 || Number(ss) > 0));
-  if (!m || bad(m[1], m[2], m[3]) || bad(m[4], m[5], m[6], true)) {
-    throw new UserError(`--window ${text} is not HH:MM-HH:MM (local time), e.g. 01:00-05:00`);
-  }
-  return { from: seconds(m[1], m[2], m[3]), to: seconds(m[4], m[5], m[6]) };
+  return text.split(',').map((range) => {
+    const m = range.trim().match(/^(\d{1,2}):(\d{2})(?::(\d{2}))?-(\d{1,2}):(\d{2})(?::(\d{2}))?$/);
+    if (!m || bad(m[1], m[2], m[3]) || bad(m[4], m[5], m[6], true)) {
+      throw new UserError(`--window ${text} is not HH:MM-HH:MM (local time), e.g. 01:00-05:00, or several separated by commas`);
+    }
+    return { from: seconds(m[1], m[2], m[3]), to: seconds(m[4], m[5], m[6]) };
+  });
 }
 
-export function inWindow(window: { from: number; to: number }, now: Date): boolean {
+/** Whether `t` (seconds since midnight) falls in the range. */
+export function inRange(range: { from: number; to: number }, t: number): boolean {
+  return range.from <= range.to ? t >= range.from && t < range.to : t >= range.from || t < range.to;
+}
+
+export function inWindow(window: DailyWindow, now: Date): boolean {
   const t = now.getHours() * 3600 + now.getMinutes() * 60 + now.getSeconds();
-  return window.from <= window.to ? t >= window.from && t < window.to : t >= window.from || t < window.to;
+  return window.some((range) => inRange(range, t));
 }

@@ -2,16 +2,20 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../core/errors.js';
 import type { RunState } from '../core/run-state.js';
+import { buildReport } from './report.js';
+import { reportPage } from './report-page/page.js';
 
 /**
- * `--metrics-port`: GET /metrics in the Prometheus text exposition format (version 0.0.4). The format is
- * a few lines of text per metric, so it is written here by hand rather than adding a client library.
+ * `--metrics-port`: GET /metrics in the Prometheus text exposition format (version 0.0.4), and GET /
+ * the run's page (report-page/) live. The format is a few lines of text per metric, so it is written
+ * here by hand rather than adding a client library.
  */
 export async function startMetricsServer(state: RunState, port: number, host = '127.0.0.1'): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const { pathname } = new URL(request.url ?? '/', 'http://localhost');
-    if (pathname !== '/metrics') return send(response, 404, 'not found; try /metrics\n');
+    if (pathname !== '/metrics' && pathname !== '/') return send(response, 404, 'not found; try /metrics, or / for the live page\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'GET only\n');
+    if (pathname === '/') return send(response, 200, livePage(state), 'text/html; charset=utf-8');
     send(response, 200, renderMetrics(state), 'text/plain; version=0.0.4; charset=utf-8');
   });
   await new Promise<void>((resolve, reject) => {
@@ -40,6 +44,12 @@ export async function startMetricsServer(state: RunState, port: number, host = '
 function send(response: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   response.end(body);
+}
+
+function livePage(state: RunState): string {
+  const { status } = state;
+  const outcome = status.state === 'done' ? 'success' : status.state === 'failed' ? 'failure' : 'running';
+  return reportPage({ ...buildReport({ state }, 'success', null, new Date()), outcome }, { live: outcome === 'running' });
 }
 
 function renderMetrics(state: RunState): string {

@@ -2,6 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OldSnapshotRecord, RunState } from '../core/run-state.js';
 import type { MigrateResult } from '../core/config.js';
+import type { Sample } from '../core/run-samples.js';
+import { reportPage } from './report-page/page.js';
 
 export type Outcome = 'success' | 'failure';
 
@@ -49,19 +51,27 @@ export interface Report {
   keysComparedAtCutover: number | null;
   /** Transactions holding a snapshot older than the cut-over: waited for until they ended, or cut over under (--old-snapshots). */
   oldSnapshots: OldSnapshotRecord[];
+  /** The run over time (core/run-samples.ts), what report.html draws: each sample's `t` is ms from `from`. */
+  series: { from: string; periodMs: number; maxLagMs: number; samples: Sample[] };
   /** Present for a backfill only, as `command: "backfill"` (its rowsCopied are the rows scanned). */
   command?: 'backfill';
   rowsUpdated?: number;
 }
 
-/** Writes `shadowcut-<table>-<start time>.md` and `.json` into `dir` (created if missing); returns their paths. */
-export async function writeReport(dir: string, input: ReportInput, outcome: Outcome, error?: string): Promise<{ markdown: string; json: string }> {
+/** Writes `shadowcut-<table>-<start time>.md`, `.json` and `.html` into `dir` (created if missing); returns their paths. */
+export async function writeReport(
+  dir: string,
+  input: ReportInput,
+  outcome: Outcome,
+  error?: string,
+): Promise<{ markdown: string; json: string; html: string }> {
   const report = buildReport(input, outcome, error ?? null, new Date());
   await mkdir(dir, { recursive: true });
   const base = path.resolve(dir, `shadowcut-${report.table.replace(/[^A-Za-z0-9._-]/g, '_')}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`);
   // Never overwrite an earlier report: runs retried by a script can start within the same second.
   for (let n = 1; ; n++) {
-    const files = { markdown: `${base}${n > 1 ? `-${n}` : ''}.md`, json: `${base}${n > 1 ? `-${n}` : ''}.json` };
+    const stem = `${base}${n > 1 ? `-${n}` : ''}`;
+    const files = { markdown: `${stem}.md`, json: `${stem}.json`, html: `${stem}.html` };
     try {
       await writeFile(files.json, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
     } catch (failure) {
@@ -69,11 +79,12 @@ export async function writeReport(dir: string, input: ReportInput, outcome: Outc
       throw failure;
     }
     await writeFile(files.markdown, markdown(report));
+    await writeFile(files.html, reportPage(report));
     return files;
   }
 }
 
-function buildReport({ state, result }: ReportInput, outcome: Outcome, error: string | null, now: Date): Report {
+export function buildReport({ state, result }: ReportInput, outcome: Outcome, error: string | null, now: Date): Report {
   const s = state.status;
   // The last of each: a postponed cut-over verifies twice, and the one that counts is just before the swap.
   const last = (event: string) => [...s.timeline].reverse().find((t) => t.event === event)?.at ?? null;
@@ -108,6 +119,7 @@ function buildReport({ state, result }: ReportInput, outcome: Outcome, error: st
     keysCompared: result?.keysCompared ?? null,
     keysComparedAtCutover: result?.keysComparedAtCutover ?? null,
     oldSnapshots: s.oldSnapshots.map((r) => ({ ...r })),
+    series: { from: s.startedAt, maxLagMs: state.settings.maxLagMs, ...state.samples.series() },
     // A backfill's state names its SET/WHERE as `alter`, and its rowsCopied are the rows scanned.
     ...(s.command === 'backfill' ? { command: s.command, rowsUpdated: s.rowsUpdated } : {}),
   };

@@ -56,7 +56,7 @@ export class Cutover {
           await this.narrowChanged();
           await this.checkpointer.confirmClaim();
           // Each attempt timed by a writer's stand-in, from before its lock request to after its end.
-          const writers = new WriterWait(probe);
+          const writers = new WriterWait(probe, state.samples);
           try {
             return await migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
           } finally {

@@ -16,6 +16,7 @@ import { RevertWindow } from './revert-window.js';
 import { watchPanicFlagFile } from '../throttler.js';
 import type { Engine, MigrationRequest, Probes } from '../types.js';
 import { checksumRounds } from './verify.js';
+import { TableProbe } from './table-probe.js';
 
 export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
 
@@ -108,6 +109,7 @@ class Run {
     let cutOver = false;
     state.mark('start');
     const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
+    const tableProbe = new TableProbe(await migration.openLockProbe(), state.samples, () => state.status.phase === 'cutover');
     try {
       try {
         await this.hook('startup');
@@ -144,6 +146,7 @@ class Run {
       if (cutOver && window) await this.followBack({ ...window, ...checkpointer.revertWindow });
     } finally {
       stopWatching();
+      await tableProbe.stop();
       await this.probes.close().catch(() => {});
       report.close();
     }

@@ -1,4 +1,5 @@
 import { sleep } from '../backoff.js';
+import type { RunSamples } from '../run-samples.js';
 import type { LockProbe } from '../types.js';
 
 /** Pause between probes: a wait shorter than this may go unseen, which is below what a writer notices. */
@@ -16,18 +17,23 @@ export class WriterWait {
   private stopped = false;
   private readonly running: Promise<void>;
 
-  constructor(private readonly probe: LockProbe) {
+  constructor(
+    private readonly probe: LockProbe,
+    private readonly samples?: RunSamples,
+  ) {
     this.running = this.loop();
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const began = performance.now();
+      const timed = this.samples?.timeProbe();
       // A probe that fails (a lost connection) measured nothing; the next one tries again.
       const ok = await this.probe.probe().then(
         () => true,
         () => false,
       );
+      timed?.(ok);
       if (ok) this.longest = Math.max(this.longest, performance.now() - began);
       await sleep(BETWEEN_PROBES_MS);
     }

@@ -1,18 +1,17 @@
 import { UserError } from '../errors.js';
-import { parseWindow } from '../throttler.js';
+import { inRange, parseWindow, type DailyWindow } from '../throttler.js';
 
 /** A daily window in a time zone: whether it is open, and how long it stays so. */
 export class QueueWindow {
-  /** Seconds since midnight. */
-  private readonly seconds: { from: number; to: number };
+  private readonly ranges: DailyWindow;
   private readonly clock: Intl.DateTimeFormat;
 
   constructor(
     readonly text: string,
     readonly tz: string | undefined,
   ) {
-    this.seconds = parseWindow(text);
-    if (this.seconds.from === this.seconds.to) throw new UserError(`--window ${text} never opens: its start and its end are the same`);
+    this.ranges = parseWindow(text);
+    if (this.ranges.some((r) => r.from === r.to)) throw new UserError(`--window ${text} never opens: its start and its end are the same`);
     this.clock = zoneClock(tz);
   }
 
@@ -22,14 +21,11 @@ export class QueueWindow {
     return (Number(parts.hour) % 24) * 3600 + Number(parts.minute) * 60 + Number(parts.second) + now.getMilliseconds() / 1000;
   }
 
-  /** Milliseconds the window stays open from `now`; 0 when it is closed. */
+  /** Milliseconds the window stays open from `now` (to the end of the range it is in); 0 when it is closed. */
   msLeft(now: Date): number {
     const t = this.at(now);
-    const { from, to } = this.seconds;
-    const open = from <= to ? t >= from && t < to : t >= from || t < to;
-    if (!open) return 0;
-    const left = to > t ? to - t : to + 24 * 3600 - t;
-    return Math.round(left * 1000);
+    const left = this.ranges.filter((r) => inRange(r, t)).map(({ to }) => (to > t ? to - t : to + 24 * 3600 - t));
+    return left.length === 0 ? 0 : Math.round(Math.max(...left) * 1000);
   }
 
   describe(): string {
