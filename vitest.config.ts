@@ -2,7 +2,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 // Files that read only the repository (the docs against the CLI and the source): they run in every
 // `npm test` but start no server, so `npx vitest run test/docs.test.ts` works on a machine without them.
-const withoutServers = ['test/docs.test.ts'];
+const withoutServers = ['test/docs.test.ts', 'test/bench-page.test.ts'];
 
 export default defineConfig({
   test: {

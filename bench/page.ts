@@ -90,7 +90,7 @@ function wallBars(e: EngineReport): string {
 /** One run's writers: p50 and p99 per second, the slowest writes marked, the tool's wall time. */
 function latencyChart(id: string, title: string, load: LoadStats, xMax: number, run: RunResult | null): string {
   const points = (pick: (s: LoadStats['perSecond'][number]) => number) =>
-    (load.perSecond ?? []).map((s) => ({ x: s.s + 0.5, y: s.ops > 0 ? Math.round(pick(s) * 10) / 10 : null }));
+    (load.perSecond ?? []).map((s) => ({ x: Math.min(s.s + 0.5, load.seconds), y: s.ops > 0 ? Math.round(pick(s) * 10) / 10 : null }));
   const stalls: Marker[] = load.slowest
     .filter((o) => o.ms >= STALL_MS)
     .slice(0, 4)
@@ -100,18 +100,22 @@ function latencyChart(id: string, title: string, load: LoadStats, xMax: number, 
     bands: [],
     markers: [...stalls, ...(run ? [{ at: run.wallS, label: `done: ${run.wallS.toFixed(1)} s`, strong: true }] : [])],
   };
-  const served = load.offered > 0 ? `${(((load.ops - load.errors) / load.offered) * 100).toFixed(1)}% of offered writes served` : '';
-  return timeChart(
-    {
-      id,
-      title: `${title}: p99 ${load.p99Ms.toFixed(1)} ms, longest ${Math.round(load.maxMs)} ms${served ? `, ${served}` : ''}`,
-      unit: 'ms',
-      lines: [
-        { label: 'p99 per second', points: points((s) => s.p99Ms) },
-        { label: 'p50 per second', points: points((s) => s.p50Ms) },
-      ],
-      empty: 'no per-second figures in this result',
-    },
-    frame,
+  const served = load.offered > 0 ? `${(((load.ops - load.errors) / load.offered) * 100).toFixed(1)}% of the offered writes served` : '';
+  const facts = `<p class="run-facts" data-run="${escape(id)}"><strong>${escape(title)}</strong>: ${run ? `wall ${run.wallS.toFixed(1)} s, ` : ''}writers' p99 ${load.p99Ms.toFixed(1)} ms, longest ${Math.round(load.maxMs)} ms${served ? `, ${served}` : ''}</p>`;
+  return (
+    facts +
+    timeChart(
+      {
+        id,
+        title,
+        unit: 'ms',
+        lines: [
+          { label: 'p99 per second', points: points((s) => s.p99Ms) },
+          { label: 'p50 per second', points: points((s) => s.p50Ms) },
+        ],
+        empty: 'no per-second figures in this result',
+      },
+      frame,
+    )
   );
 }

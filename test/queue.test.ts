@@ -193,6 +193,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   it('fails, without running it, an entry someone wrote into the table by hand with what add refuses', async () => {
     await db.drop('shadowcut_queue');
     await table(db, 'qa_t', 100);
+    const began = new Date().toISOString();
     const hooked = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const garbled = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const spec = {
@@ -215,6 +216,11 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     });
     expect(byId.get(garbled)).toMatchObject({ state: 'failed', status: { attempts: [], lastError: expect.stringMatching(/--stage unreadable/) } });
     expect(await db.schema('qa_t')).toBe(before);
+    // The table's timeline says why its entry never ran.
+    const said = history(db, 'qa_t', began).filter((h) => h.command === 'queue');
+    expect(said).toEqual([
+      expect.objectContaining({ stage: `#${hooked} migrate`, outcome: 'failure', summary: [expect.stringMatching(/--hooks-dir is not for a queued entry/)] }),
+    ]);
   });
 
   it("stops a dead runner's contract that the history does not show done, rather than run it again", async () => {
@@ -345,7 +351,11 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
       ?.status.attempts.map((a) => a.outcome),
   ).toEqual(['suspended', 'complete']);
   // The plan the runner asked whether the copy fits before --until, then the one migration.
-  expect(history(db, 'qu_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['plan success', 'migrate success']);
+  // The runner entered the stop it made (the stage could not); the stage's own entry names the queue entry.
+  const timeline = history(db, 'qu_t', began);
+  expect(timeline.map((h) => `${h.command} ${h.outcome}`)).toEqual(['plan success', 'queue suspended', 'migrate success']);
+  expect(timeline[1]).toMatchObject({ stage: `#${id} migrate`, summary: [expect.stringMatching(/--until.*resumes it from its checkpoint/)] });
+  expect(timeline[2].by).toMatch(new RegExp(`\\(queue #${id}\\)$`));
   await db.query(`ALTER TABLE qu_t_mirror ${ALTER[kind]}`);
   expect(await db.differences('qu_t', 'qu_t_mirror')).toEqual([]);
 }

@@ -180,7 +180,9 @@ function runCommand(): Command {
       await withEngine(opts.url, async (engine) => {
         await engine.queue.check();
         const env = { SHADOWCUT_URL: opts.url };
-        const runner = new QueueRunner(
+        // The nonce: containers share a host name and a pid.
+        const runner = `${os.userInfo().username}@${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+        const queue = new QueueRunner(
           {
             store: engine.queue,
             launch,
@@ -194,10 +196,27 @@ function runCommand(): Command {
                 (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec, h.stage),
               ),
             estimateMs: (spec) => estimate(spec, env),
+            record: async (row, outcome, line) => {
+              // An entry written by hand without a readable table has no timeline to go in.
+              if (typeof row.spec.table !== 'string') return;
+              const at = new Date().toISOString();
+              await engine.history.append({
+                table: row.spec.table,
+                command: 'queue',
+                stage: `#${row.id} ${row.spec.stage}`,
+                startedAt: at,
+                finishedAt: at,
+                outcome,
+                rowsTouched: 0,
+                checks: [],
+                summary: [line],
+                detail: { entry: row.id, stage: row.spec.stage },
+                by: runner,
+              });
+            },
           },
           {
-            // The nonce: containers share a host name and a pid.
-            runner: `${os.userInfo().username}@${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+            runner,
             maxConcurrent: opts.maxConcurrent,
             mode: opts.once ? 'once' : opts.daemon ? 'daemon' : 'drain',
             until,
@@ -210,8 +229,8 @@ function runCommand(): Command {
             ],
           },
         );
-        interruptSignal().addEventListener('abort', () => runner.stop());
-        const failed = await runner.run();
+        interruptSignal().addEventListener('abort', () => queue.stop());
+        const failed = await queue.run();
         if (failed > 0) throw new UserError(`queue run: ${failed} entr${failed === 1 ? 'y' : 'ies'} failed ("queue list" says why)`, 4);
       });
     });

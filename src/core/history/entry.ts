@@ -1,9 +1,11 @@
+import os from 'node:os';
 import type { CheckResult } from '../primitives.js';
 
-/** The stages of the expand/contract way of working, and the whole-table copy. */
-export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract' | 'restore';
+/** The stages of the expand/contract way of working, the whole-table copy, and what the queue's runner did to an entry's stage. */
+export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract' | 'restore' | 'queue';
 
-export type StageOutcome = 'success' | 'failure' | 'differences';
+/** `suspended`: the queue's runner stopped the stage, to be resumed from its checkpoint. */
+export type StageOutcome = 'success' | 'failure' | 'differences' | 'suspended';
 
 /**
  * One stage of one table's timeline, as `shadowcut_history` keeps it. Plain JSON, so the database
@@ -24,8 +26,14 @@ export interface HistoryEntry {
   summary: string[];
   /** The command's own figures (path taken, cut-over lock, differences found...). */
   detail: object;
-  /** Who ran it: the OS user and host, for the runbook. */
+  /** Who ran it: the OS user and host, for the runbook; with `(queue #N)` for a stage the queue ran. */
   by: string;
+}
+
+/** Who runs this process's stages: the OS user and host, and the queue entry when `queue run` started it. */
+export function runBy(env: NodeJS.ProcessEnv = process.env): string {
+  const entry = env.SHADOWCUT_QUEUE_ENTRY;
+  return `${os.userInfo().username}@${os.hostname()}${entry && /^\d+$/.test(entry) ? ` (queue #${entry})` : ''}`;
 }
 
 /** Where an engine keeps the timelines: a table `shadowcut_history` beside the tables it describes. */

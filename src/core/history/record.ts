@@ -1,8 +1,7 @@
-import os from 'node:os';
 import { HelperRefusedError } from '../helper-objects.js';
 import type { Reporter } from '../reporter.js';
 import type { CheckResult, Engine } from '../types.js';
-import { checkLines, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
+import { checkLines, runBy, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
 import { appendMarkdown } from './markdown.js';
 
 /** A command's result as the timeline keeps it, its outcome in the history's words. */
@@ -51,7 +50,7 @@ export async function recordStage<R>(s: StageRun<R>): Promise<R> {
     checks: checkLines(result.checks ?? []),
     summary: result.summary ?? [],
     detail: result.detail ?? {},
-    by: `${os.userInfo().username}@${os.hostname()}`,
+    by: runBy(),
   });
   let result: R;
   try {
@@ -86,7 +85,7 @@ export async function recordMoment(
     checks: [],
     summary,
     detail,
-    by: `${os.userInfo().username}@${os.hostname()}`,
+    by: runBy(),
   });
 }
 

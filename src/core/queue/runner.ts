@@ -30,6 +30,11 @@ export interface RunnerDeps {
   /** What `shadowcut plan` says a migrate entry takes, in ms, or null when it cannot say. */
   estimateMs(spec: QueueSpec): Promise<number | null>;
   log(line: string): void;
+  /**
+   * Enters in the table's history what the stage itself could not: its runner stopped it (to be
+   * resumed), or failed the entry without running it. A stage records its own run.
+   */
+  record(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void>;
   /** The runner's own hooks (`queue run --hooks-dir`), if any. */
   hook?: (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void>;
 }
@@ -258,7 +263,8 @@ export class QueueRunner {
       Object.assign(status, Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)));
       if (phaseChanged) void renew();
     };
-    const env = { ...this.deps.env, ...(row.spec.tz ? { TZ: row.spec.tz } : {}) };
+    // The entry's number goes into the stage's history entry ("by ... (queue #N)").
+    const env = { ...this.deps.env, ...(row.spec.tz ? { TZ: row.spec.tz } : {}), SHADOWCUT_QUEUE_ENTRY: String(row.id) };
     const entry: Running = {
       row,
       status,
@@ -334,6 +340,7 @@ export class QueueRunner {
     if (state === 'failed') this.failures++;
     const written = await this.deps.store.finish(row.id, this.options.runner, state, status);
     this.deps.log(`#${row.id}: ${state}${attempt.error ? ` (${attempt.error})` : ''}${written ? '' : ' (not written: the claim was lost)'}`);
+    if (state === 'queued' && written) await this.note(row, 'suspended', status.waiting!);
     const event: QueueEvent = state === 'complete' ? 'queue-complete' : state === 'queued' ? 'queue-suspend' : 'queue-failure';
     await this.emit(event, row, state === 'cancelled' ? 'cancelled' : (attempt.error ?? status.waiting));
   }
@@ -368,6 +375,7 @@ export class QueueRunner {
     this.failures++;
     await this.deps.store.finish(row.id, this.options.runner, 'failed', status);
     this.deps.log(`#${row.id}: failed (${r.attempt.error})`);
+    await this.note(row, 'failure', r.attempt.error);
     await this.emit('queue-failure', row, r.attempt.error);
   }
 
@@ -385,6 +393,7 @@ export class QueueRunner {
     if (!done) return;
     this.failures++;
     this.deps.log(`#${row.id}: failed: ${why}`);
+    await this.note(row, 'failure', why);
     await this.emit('queue-failure', row, why);
   }
 
@@ -393,6 +402,11 @@ export class QueueRunner {
     if (!(await this.deps.store.claim(row.id, this.options.runner, this.options.leaseSeconds))) return;
     const attempts = markLost(row.status.attempts);
     await this.deps.store.finish(row.id, this.options.runner, 'queued', { ...row.status, attempts, waiting });
+  }
+
+  /** The history entry; one not written is logged, and changes nothing of the entry. */
+  private async note(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void> {
+    await this.deps.record(row, outcome, line).catch((failed: Error) => this.deps.log(`#${row.id}: not entered in the history: ${failed.message}`));
   }
 
   /** Runs the runner's hook for `event`; a hook that fails is logged, and changes nothing of the entry. */

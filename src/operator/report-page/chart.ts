@@ -79,17 +79,26 @@ export function timeChart(spec: ChartSpec, frame: Frame): string {
     ...placeLabels(frame.markers, x).map((placed) => marker(placed, x)),
     ...(spec.limit ? [limitLine(spec.limit, y)] : []),
     values.length > 0
-      ? spec.lines
-          .map(
-            (l, i) =>
-              `<path class="series" data-line="${escape(l.label)}" d="${path(l.points) ?? ''}" fill="none" stroke="${SERIES_COLOURS[i % SERIES_COLOURS.length]}" stroke-width="2"${i > 0 ? ' stroke-dasharray="6 3"' : ''}/>`,
-          )
-          .join('\n')
+      ? spec.lines.map((l, i) => series(l, SERIES_COLOURS[i % SERIES_COLOURS.length], i > 0, path, x, y)).join('\n')
       : `<text class="muted" x="${PLOT_W / 2}" y="${PLOT_H / 2}" text-anchor="middle">${escape(spec.empty ?? 'no data')}</text>`,
     '</g>',
     '</svg>',
   ];
   return parts.join('\n');
+}
+
+/** A line; with fewer than three points, also a dot on each, since a path through one point draws nothing. */
+function series(
+  l: ChartSpec['lines'][number],
+  colour: string,
+  dashed: boolean,
+  path: (points: Point[]) => string | null,
+  x: (v: number) => number,
+  y: (v: number) => number,
+): string {
+  const shown = l.points.filter((p) => p.y !== null);
+  const dots = shown.length < 3 ? shown.map((p) => `<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.y!).toFixed(1)}" r="3" fill="${colour}"/>`).join('') : '';
+  return `<path class="series" data-line="${escape(l.label)}" d="${path(l.points) ?? ''}" fill="none" stroke="${colour}" stroke-width="2"${dashed ? ' stroke-dasharray="6 3"' : ''}/>${dots}`;
 }
 
 function band(b: Band, x: (v: number) => number): string {
