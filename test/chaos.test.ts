@@ -73,6 +73,17 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     ).toEqual([]);
   }, 300_000);
 
+  // Seeds whose drawn SIGKILL lands on the queue's runner: during the copy (14), and after the swap, in the stage's cleanup (4, 12).
+  const QUEUED = [4, 12, 14];
+  it(`the queue: seeds ${QUEUED.join(', ')} queued, run by "queue run" whose runner is killed, taken over after its lease, run once, equal the mirror`, async () => {
+    const outcomes = await chaos({ engines: [engine], paths: ['queue'], seeds: QUEUED, minutes: 0, rows: 1000, json: null }, urls, () => {});
+    expect(
+      outcomes.filter((o) => o.verdict !== 'pass'),
+      summary(outcomes),
+    ).toEqual([]);
+    expect(outcomes.filter((o) => o.faults.some((f) => f.startsWith("SIGKILL of the queue's runner"))).length, summary(outcomes)).toBe(QUEUED.length);
+  }, 300_000);
+
   it('the reader times a wait behind a lock, and a lock held past the in-place bound breaks it', async () => {
     const db = engine === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
     const table = `chaos_reader${process.pid}`;

@@ -268,6 +268,38 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it('holds a copy when its window closes and goes on when it reopens, cutting over inside it, under writes', () => windowReopens(db, kind));
 
+  it('completes, without running it again, an entry whose runner died after its cut-over, while the stage cleaned up', async () => {
+    await db.drop('shadowcut_queue');
+    await table(db, 'qs_t', 2000);
+    await table(db, 'qs_t_mirror', 2000);
+    const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-swapped-'));
+    try {
+      // Its success hook runs after the cleanup removed the checkpoint and before the stage writes its
+      // history: it kills the stage and its runner there, as a crash of the runner's host would.
+      await writeFile(path.join(dir, 'success'), '#!/bin/sh\nstage=$PPID\nrunner=$(cut -d" " -f4 /proc/$stage/stat)\nkill -9 "$runner" "$stage"\n', {
+        mode: 0o755,
+      });
+      const id = added(db, ['--table', 'qs_t', '--alter', ALTER[kind], '--force-copy']);
+      const killed = await db.cliAsync(['queue', 'run', '--url', '$URL', '--hooks-dir', dir, '--lease-seconds', '2']);
+      expect(killed.code, killed.stderr).toBeNull();
+      expect(entries(db).find((e) => e.id === id)).toMatchObject({ state: 'running', status: { swapped: true } });
+      await sleep(2500);
+      const next = await db.cliAsync(['queue', 'run', '--url', '$URL']);
+      expect(next.code, next.stderr).toBe(0);
+      expect(next.stderr).toMatch(new RegExp(`#${id}: complete \\(the interrupted attempt had cut over; only its cleanup was cut short\\)`));
+      expect(
+        entries(db)
+          .find((e) => e.id === id)
+          ?.status.attempts.map((a) => a.outcome),
+      ).toEqual(['lost', 'complete']);
+      await db.query(`ALTER TABLE qs_t_mirror ${ALTER[kind]}`);
+      expect(await db.schema('qs_t')).toBe(await db.schema('qs_t_mirror'));
+      expect(await db.differences('qs_t', 'qs_t_mirror')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leaves an entry queued when plan's estimate does not fit in what is left, and says so", async () => {
     await db.drop('shadowcut_queue');
     // Large enough that the plan's estimate (copy, verification, 1.5 s of fixed work) is well over the 3 s given.
@@ -296,6 +328,8 @@ describe.each(plainDatabases)('the migration queue on $name, trigger capture', (
   it('a runner killed with SIGKILL takes its stage with it; the next runner resumes it from the checkpoint, once', () => killedAndResumed(db, kind));
 
   it('stops a copy at --until as a crash would, and the next run resumes it from its checkpoint, once, under writes', () => untilAndResume(db, kind));
+
+  it('holds a copy when its window closes and goes on when it reopens, cutting over inside it, under writes', () => windowReopens(db, kind));
 });
 
 /** Writes to rows of the worker's own (ids congruent to it mod 3), and fresh ones: the table and its mirror alike. */

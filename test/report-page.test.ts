@@ -48,6 +48,42 @@ describe.each(databases)("the run's page on $name", ({ kind, open }) => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
+  it("draws plan's estimate, as the plan timed it", async () => {
+    const planDir = await mkdtemp(path.join(tmpdir(), 'shadowcut-plan-page-'));
+    try {
+      const planned = await db.cliAsync([
+        'plan',
+        '--url',
+        '$URL',
+        '--table',
+        'page_t',
+        '--alter',
+        ALTER[kind],
+        '--force-copy',
+        '--json',
+        '--report-dir',
+        planDir,
+      ]);
+      expect(planned.code, planned.stderr).toBe(0);
+      const { detail } = JSON.parse(planned.stdout) as { detail: { estimate: { totalMs: number; copyMs: number } } };
+      const html = (await readdir(planDir)).find((f) => f.endsWith('.html'));
+      expect(planned.stderr).toContain(`plan page: ${path.join(planDir, html!)}`);
+      const page = await browser.newPage();
+      try {
+        await page.goto(pathToFileURL(path.join(planDir, html!)).href);
+        expect(await page.locator('main').getAttribute('data-path')).toBe('copy');
+        const estimate = page.locator('svg[data-chart="estimate"]');
+        expect(Number(await estimate.getAttribute('data-total-ms'))).toBe(Math.round(detail.estimate.totalMs));
+        expect(Number(await estimate.locator('g[data-phase="copy"]').getAttribute('data-ms'))).toBe(Math.round(detail.estimate.copyMs));
+        expect(await estimate.locator('g[data-phase="verification"] text').textContent()).toMatch(/^verification: \d+ s$/);
+      } finally {
+        await page.close();
+      }
+    } finally {
+      await rm(planDir, { recursive: true, force: true });
+    }
+  });
+
   it('is live at the metrics port while the run goes on, and report.html draws the run with its own figures', async () => {
     const port = await freePort();
     const run = db.cliAsync([
@@ -60,9 +96,9 @@ describe.each(databases)("the run's page on $name", ({ kind, open }) => {
       ALTER[kind],
       '--force-copy',
       '--execute',
-      // Paced, so the copy lasts long enough for the page to be watched.
+      // Paced, so the copy lasts long enough (15 s) for the page to be watched refreshing itself.
       '--max-rows-per-sec',
-      '4000',
+      '2000',
       '--metrics-port',
       String(port),
       '--report-dir',

@@ -5,6 +5,7 @@ import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
+import { writePlanPage } from '../operator/report.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
 
@@ -21,7 +22,7 @@ export function planCommand(): Command {
     .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see docs/migrate.md)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
     .option('--chunk-time-ms <ms>', "migrate's chunk time: the sample is copied in chunks of that size", positiveInt, defaultOptions.chunkTimeMs)
-    .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory")
+    .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
       const engine = await createEngine(opts.url);
@@ -38,6 +39,7 @@ export function planCommand(): Command {
           },
         );
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
+        if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);
         if (result.outcome === 'refused') {
           throw new UserError(
             `the copy would be refused: ${result.checks

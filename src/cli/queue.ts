@@ -171,6 +171,7 @@ function runCommand(): Command {
     .option('--replica <url>', 'given to every stage (repeatable): their lag holds the work back', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--hooks-dir <dir>', "hook programs: the runner's own queue-start, queue-complete, queue-failure, queue-suspend, and every stage's events")
     .option('--report-dir <dir>', "given to every stage: its report and the table's markdown history")
+    .option('--json', 'print each stage\'s JSON lines on stdout, each with its entry\'s number ("entry")', false)
     .action(async (opts: RunOptions) => {
       if (opts.once && opts.daemon) throw new UserError('queue run: --once or --daemon, not both');
       const until = opts.until === undefined ? undefined : untilTime(opts.until, new Date());
@@ -196,6 +197,7 @@ function runCommand(): Command {
                 (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec, h.stage),
               ),
             estimateMs: (spec) => estimate(spec, env),
+            stageOutput: opts.json ? relayJson : undefined,
             record: async (row, outcome, line) => {
               // An entry written by hand without a readable table has no timeline to go in.
               if (typeof row.spec.table !== 'string') return;
@@ -236,7 +238,19 @@ function runCommand(): Command {
     });
 }
 
+/** A stage's JSON line on the runner's stdout, with the entry it belongs to; anything else it printed stays its own. */
+function relayJson(entry: number, line: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return;
+  }
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) process.stdout.write(JSON.stringify({ entry, ...parsed }) + '\n');
+}
+
 interface RunOptions {
+  json: boolean;
   url: string;
   until?: string;
   maxConcurrent: number;

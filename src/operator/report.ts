@@ -4,6 +4,8 @@ import type { OldSnapshotRecord, RunState } from '../core/run-state.js';
 import type { MigrateResult } from '../core/config.js';
 import type { Sample } from '../core/run-samples.js';
 import { reportPage } from './report-page/page.js';
+import { planPage } from './report-page/plan-page.js';
+import type { PlanDetail } from '../core/plan/plan.js';
 
 export type Outcome = 'success' | 'failure';
 
@@ -81,6 +83,21 @@ export async function writeReport(
     await writeFile(files.markdown, markdown(report));
     await writeFile(files.html, reportPage(report));
     return files;
+  }
+}
+
+/** `plan --report-dir`: `shadowcut-<table>-plan-<time>.html`, the estimate drawn; returns its path. */
+export async function writePlanPage(dir: string, detail: PlanDetail, summary: string[], now = new Date()): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const base = path.resolve(dir, `shadowcut-${detail.table.replace(/[^A-Za-z0-9._-]/g, '_')}-plan-${now.toISOString().replace(/[-:]|\.\d+/g, '')}`);
+  for (let n = 1; ; n++) {
+    const file = `${base}${n > 1 ? `-${n}` : ''}.html`;
+    try {
+      await writeFile(file, planPage(detail, summary, now), { flag: 'wx' });
+      return file;
+    } catch (failure) {
+      if ((failure as NodeJS.ErrnoException).code !== 'EEXIST') throw failure;
+    }
   }
 }
 

@@ -2,14 +2,16 @@
  * The randomized differential tester: for each seed a random table, ALTER, concurrent writes and
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
- *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
  *                         [--capture auto|stream|trigger] [--servers normal|plain]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
  * both (the default) each seed one way then the other: the same table, ALTER and writes. --path
  * backfill is the expand/contract stage instead: backfill of a new column under writers and faults,
  * then verify --expect (backfill-scenario.ts). --path revert takes the copy with a revert window and
- * reverts once it is open: the table must then equal the mirror, which never takes the ALTER.
+ * reverts once it is open: the table must then equal the mirror, which never takes the ALTER. --path
+ * queue is the copy queued (`queue add`) and run by `queue run`: a drawn kill hits the
+ * runner, the next runner takes the entry over after its lease, and the entry must have run once.
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
  * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause).
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
@@ -55,7 +57,7 @@ function parseArgs(argv: string[]): Args {
   const engine = value('engine') ?? 'all';
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const path = value('path') ?? 'both';
-  if (!['default', 'copy', 'both', 'backfill', 'revert'].includes(path)) throw new Error('--path is default, copy, both, backfill or revert');
+  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue'].includes(path)) throw new Error('--path is default, copy, both, backfill, revert or queue');
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);

@@ -23,10 +23,12 @@ export const MIRROR = `chaos_m${process.pid}`;
 export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
 
 /**
- * How migrate is run: its default path (in place where the server can), `--force-copy`, or the copy
- * with a revert window that is then taken (`revert`: the mirror never takes the ALTER).
+ * How migrate is run: its default path (in place where the server can), `--force-copy`, the copy
+ * with a revert window that is then taken (`revert`: the mirror never takes the ALTER), or the
+ * copy queued and run by `queue run` (`queue`: a kill hits the runner, and the stage with it; the
+ * copy, since a stopped copy is what a runner takes over).
  */
-export type PathMode = 'default' | 'copy' | 'backfill' | 'revert';
+export type PathMode = 'default' | 'copy' | 'backfill' | 'revert' | 'queue';
 
 /** What the tester passes as --lock-timeout-ms. */
 export const LOCK_TIMEOUT_MS = 1000;
@@ -153,7 +155,7 @@ export async function runSeed(
   const copy = { threads: copying.int(1, 4), checksumWhileCopying: copying.chance(0.4) };
   const args = [
     'migrate',
-    ...(mode === 'copy' || reverting ? ['--force-copy'] : []),
+    ...(mode === 'copy' || mode === 'queue' || reverting ? ['--force-copy'] : []),
     ...(capture.flag ? ['--capture', capture.flag] : []),
     '--url',
     db.url,
@@ -178,6 +180,12 @@ export async function runSeed(
     '30',
     ...(plan.pauseReplica !== null && db.replicaUrl !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
+  const entry = mode === 'queue' ? await queueEntry(db, cli, args) : null;
+  // Refused at `queue add` (its dry run), in one line: judged as migrate's refusal would be.
+  const refusedAtAdd = entry !== null && typeof entry !== 'number' ? entry : null;
+  const queued = typeof entry === 'number' ? entry : null;
+  // The runner: a short lease, so the next one takes over a killed one's entry soon.
+  const runArgs = queued === null ? args : ['queue', 'run', '--url', db.url, '--json', '--lease-seconds', String(QUEUE_LEASE_S), ...replicaArgs(args)];
   let first: Exit;
   let last: Exit;
   // Trigger capture's triggers are on the table from before the copy until the cut-over; the stream leaves none.
@@ -192,7 +200,9 @@ export async function runSeed(
     const askRevert = (phase: string) => {
       if (reverting && phase === 'revert window') timers.push(setTimeout(() => pending.push(revertRun(cli)), revertAt));
     };
-    first = await cliRun(cli, args, (phase, pid) => {
+    const run = (onPhase: (phase: string, pid: number) => number | null) =>
+      refusedAtAdd ? Promise.resolve({ ...refusedAtAdd, killed: false, stdout: '', parts: [] }) : cliRun(cli, runArgs, onPhase);
+    first = await run((phase, pid) => {
       taken(phase);
       if (reverting && phase === 'revert window') {
         if (plan.kill === null) askRevert(phase);
@@ -227,7 +237,11 @@ export async function runSeed(
       return reverting ? null : plan.kill;
     });
     last = first;
-    if (first.killed) {
+    if (first.killed && queued !== null) {
+      applied.push(`SIGKILL of the queue's runner ${plan.kill} ms into the copy, then "queue run" again after its lease`);
+      await sleep(QUEUE_LEASE_S * 1000 + 500);
+      last = await cliRun(cli, runArgs, (phase) => (taken(phase), null));
+    } else if (first.killed) {
       applied.push(`SIGKILL ${plan.kill} ms into the ${reverting ? 'revert window' : 'copy'}, then --resume`);
       last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), askRevert(phase), null));
       // Killed after its cleanup removed the checkpoint: the migration was complete, as the oracle will tell.
@@ -242,6 +256,11 @@ export async function runSeed(
     writer = { longestMs: load.longestMs, longestAt: load.longestAt };
   }
   if (load.transactions === 0) applied.push('no write transaction succeeded');
+  if (queued !== null) {
+    const ran = await queueOutcome(cli, db.url, queued, first.killed);
+    if (typeof ran === 'string') return outcome('FAIL', ran, applied);
+    last = { ...last, ...ran };
+  }
   const source = seen ? await (seen as Promise<ChangeSource | Error>) : null;
   if (source instanceof Error) return outcome('FAIL', `tester: could not see the copy's change source: ${source.message}`, applied);
   capturedBy = source;
@@ -409,6 +428,74 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
       resolve({ code: killed ? null : code, killed, stderr, stdout, parts });
     }),
   );
+}
+
+/** The runner's lease in the queue path: a killed runner's entry is taken over this long after. */
+const QUEUE_LEASE_S = 3;
+
+/** The migrate arguments as `queue add` takes them (replicas go to the runner); the entry's id, or add's refusal. */
+async function queueEntry(db: ChaosDb, cli: string, migrate: string[]): Promise<number | Pick<Exit, 'code' | 'stderr'>> {
+  // A fresh queue: an earlier seed's entry on the same table name must not be taken over.
+  const session = await db.session();
+  try {
+    await session.query('DROP TABLE IF EXISTS shadowcut_queue');
+  } finally {
+    await session.close();
+  }
+  const stage: string[] = [];
+  for (let i = 1; i < migrate.length; i++) {
+    const a = migrate[i];
+    if (a === '--execute' || a === '--json') continue;
+    if (a === '--url' || a === '--replica') {
+      i++;
+      continue;
+    }
+    stage.push(a);
+  }
+  // Not spawnSync: this process's writers must go on meanwhile, or add's dry run waits for their locks.
+  const added = await cliOutput(cli, ['queue', 'add', '--url', db.url, '--json', ...stage]);
+  if (added.status !== 0) return { code: added.status, stderr: added.stderr };
+  return (JSON.parse(added.stdout) as { id: number }).id;
+}
+
+/** A short CLI command's exit and output, without blocking this process. */
+function cliOutput(cli: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let [stdout, stderr] = ['', ''];
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  return new Promise((resolve) =>
+    child.on('close', (status) => {
+      clearTimeout(timeout);
+      resolve({ status, stdout, stderr });
+    }),
+  );
+}
+
+function replicaArgs(migrate: string[]): string[] {
+  const i = migrate.indexOf('--replica');
+  return i >= 0 ? ['--replica', migrate[i + 1]] : [];
+}
+
+/**
+ * The entry as the queue ended it, as migrate's own exit would say it: complete (0), or failed with
+ * the stage's one-line refusal. Ran once: one attempt, or the killed runner's lost one and its resumption.
+ */
+async function queueOutcome(cli: string, url: string, id: number, killed: boolean): Promise<Pick<Exit, 'code' | 'stderr'> | string> {
+  const listed = await cliOutput(cli, ['queue', 'list', '--url', url, '--json']);
+  if (listed.status !== 0) return `queue list failed: ${listed.stderr.trim()}`;
+  const entry = (JSON.parse(listed.stdout) as { id: number; state: string; status: { attempts: { outcome?: string }[]; lastError?: string } }[]).find(
+    (e) => e.id === id,
+  );
+  if (!entry) return `the queue lost entry #${id}`;
+  const outcomes = entry.status.attempts.map((a) => a.outcome ?? 'none').join(', ');
+  const once = killed ? ['lost, complete', 'lost, failed', 'complete', 'failed'] : ['complete', 'failed'];
+  if (!once.includes(outcomes)) return `entry #${id} ended ${entry.state} with attempts [${outcomes}]: not once`;
+  if (entry.state === 'complete') return { code: 0, stderr: '' };
+  if (entry.state !== 'failed') return `entry #${id} is ${entry.state} after its runner ended`;
+  const error = entry.status.lastError ?? '';
+  return { code: 2, stderr: error.slice(error.indexOf('shadowcut: ') >= 0 ? error.indexOf('shadowcut: ') : 0) };
 }
 
 /** How the run's revert window ended, from its JSON result line. */

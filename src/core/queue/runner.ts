@@ -30,6 +30,8 @@ export interface RunnerDeps {
   /** What `shadowcut plan` says a migrate entry takes, in ms, or null when it cannot say. */
   estimateMs(spec: QueueSpec): Promise<number | null>;
   log(line: string): void;
+  /** Each line a stage prints on stdout (`queue run --json` passes its JSON on). */
+  stageOutput?: (entry: number, line: string) => void;
   /**
    * Enters in the table's history what the stage itself could not: its runner stopped it (to be
    * resumed), or failed the entry without running it. A stage records its own run.
@@ -245,6 +247,7 @@ export class QueueRunner {
     const resumed =
       !fresh && RESUMABLE.has(row.spec.stage) && last !== undefined && (last.outcome === undefined || last.outcome === 'suspended' || last.outcome === 'lost');
     const attempt: Attempt = { runner: this.options.runner, startedAt: new Date().toISOString() };
+    // The swap belongs to an attempt: a new one starts without it (a resumed one finds it in its checkpoint).
     const status: QueueStatus = { attempts: [...previous, attempt] };
     this.deps.log(`#${row.id}: ${orphan ? 'its runner is gone; ' : ''}${resumed ? 'resuming' : 'starting'} ${row.spec.stage} on ${row.spec.table}`);
     const renew = () =>
@@ -259,9 +262,10 @@ export class QueueRunner {
         },
       );
     const onEvent = (e: StageEvent) => {
-      const phaseChanged = e.phase !== undefined && e.phase !== status.phase;
+      const changed = (e.phase !== undefined && e.phase !== status.phase) || (e.swapped === true && !status.swapped);
       Object.assign(status, Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)));
-      if (phaseChanged) void renew();
+      // Written at once: a runner that dies now leaves the next one the phase, and whether the swap was made.
+      if (changed) void renew();
     };
     // The entry's number goes into the stage's history entry ("by ... (queue #N)").
     const env = { ...this.deps.env, ...(row.spec.tz ? { TZ: row.spec.tz } : {}), SHADOWCUT_QUEUE_ENTRY: String(row.id) };
@@ -270,7 +274,7 @@ export class QueueRunner {
       status,
       attempt,
       resumed,
-      process: this.deps.launch(this.stageArgs(row.spec, resumed), env, onEvent),
+      process: this.deps.launch(this.stageArgs(row.spec, resumed), env, onEvent, this.deps.stageOutput && ((line) => this.deps.stageOutput!(row.id, line))),
       cancelling: false,
       suspended: null,
       renewedAt: Date.now(),
@@ -355,10 +359,14 @@ export class QueueRunner {
     const attempts = status.attempts.slice(0, -1);
     const since = attempts[attempts.length - 1]?.startedAt ?? r.attempt.startedAt;
     r.attempt.endedAt = new Date().toISOString();
-    if (await this.deps.succeededSince(row.spec, since)) {
+    // The dead attempt had swapped the tables and was stopped in its cleanup, which removes the checkpoint
+    // before the stage writes its history: the change is made.
+    if (row.status.swapped || (await this.deps.succeededSince(row.spec, since))) {
       r.attempt.outcome = 'complete';
       await this.deps.store.finish(row.id, this.options.runner, 'complete', status);
-      this.deps.log(`#${row.id}: complete (the interrupted attempt had finished; the history says so)`);
+      this.deps.log(
+        `#${row.id}: complete (the interrupted attempt had ${row.status.swapped ? 'cut over; only its cleanup was cut short' : 'finished; the history says so'})`,
+      );
       await this.emit('queue-complete', row);
       return;
     }

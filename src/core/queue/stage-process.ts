@@ -6,6 +6,7 @@ export interface StageEvent {
   phase?: string;
   percent?: number;
   etaSeconds?: number | null;
+  swapped?: boolean;
 }
 
 export interface StageExit {
@@ -23,7 +24,7 @@ export interface StageProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-export type Launcher = (args: string[], env: Record<string, string>, onEvent?: (e: StageEvent) => void) => StageProcess;
+export type Launcher = (args: string[], env: Record<string, string>, onEvent?: (e: StageEvent) => void, onLine?: (line: string) => void) => StageProcess;
 
 /**
  * Runs the CLI at `cli` in a child process. The URL travels in the environment (never in argv, where
@@ -32,7 +33,7 @@ export type Launcher = (args: string[], env: Record<string, string>, onEvent?: (
  * finding a stage it does not own still running.
  */
 export function cliLauncher(cli: string): Launcher {
-  return (args, env, onEvent) => {
+  return (args, env, onEvent, onLine) => {
     const child = spawn(process.execPath, [cli, ...args], {
       env: { ...process.env, ...env, SHADOWCUT_EXIT_WITH_PARENT: String(process.pid) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,6 +48,7 @@ export function cliLauncher(cli: string): Launcher {
     lines.on('line', (line) => {
       stdout.push(line);
       if (stdout.length > 200) stdout.shift();
+      onLine?.(line);
       const event = parseEvent(line);
       if (event && onEvent) onEvent(event);
     });
@@ -69,6 +71,8 @@ function parseEvent(line: string): StageEvent | null {
     return null;
   }
   if (parsed.event === 'phase' && typeof parsed.phase === 'string') return { phase: parsed.phase };
+  // migrate's "cut-over done" line: the swap has committed.
+  if (parsed.event === 'info' && typeof parsed.lockedMs === 'number') return { swapped: true };
   if (parsed.event === 'progress') {
     const copied = Number(parsed.rowsCopied);
     const estimated = Number(parsed.rowsEstimated);

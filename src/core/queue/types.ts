@@ -53,6 +53,8 @@ export interface QueueStatus {
   phase?: string;
   percent?: number;
   etaSeconds?: number | null;
+  /** The running attempt's migration swapped the tables (its "cut-over done"): a stop after it leaves only its cleanup. */
+  swapped?: boolean;
   lastError?: string;
 }
 
