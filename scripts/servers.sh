@@ -127,6 +127,10 @@ restore_policy_rc_d() {
 # starting *system* instances on 3306/5432 (policy-rc.d exiting 101); we only want the binaries.
 # Any existing policy (containers often ship one) is put back afterwards, even if interrupted.
 apt_install_quietly() {
+  # One install at a time across this project's scripts (two test shards may install Galera and
+  # Chromium at once), and apt waits for any other holder of the dpkg lock rather than failing.
+  exec 7>"${TMPDIR:-/tmp}/shadowcut-apt.lock"
+  flock -w 900 7 || fail "could not lock ${TMPDIR:-/tmp}/shadowcut-apt.lock within 900s (another apt-get install running?)"
   POLICY_BACKUP=""
   if [[ -e /usr/sbin/policy-rc.d ]]; then
     POLICY_BACKUP=$(mktemp)
@@ -137,11 +141,12 @@ apt_install_quietly() {
   chmod 755 /usr/sbin/policy-rc.d
   local rc=0
   {
-    apt-get update &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+    apt-get -o DPkg::Lock::Timeout=600 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "$@"
   } >&2 || rc=$?
   restore_policy_rc_d
   trap - EXIT
+  flock -u 7
   ((rc == 0)) || fail "apt-get install failed (exit $rc)"
 }
 
