@@ -161,6 +161,22 @@ describe.each(databases)('plan and the dry run choose the path ($name)', ({ kind
     expect(await db.helpers('pl_t')).toEqual([]);
   });
 
+  it("counts migrate's pacing: --max-rows-per-sec caps the copy's rate, --nice-ratio adds its rests", async () => {
+    await db.drop('pl_t');
+    await db.query(c.create.replaceAll('{t}', q('pl_t')).replaceAll(`${q('pl_t')}_n_nonneg`, 'pl_t_n_nonneg'));
+    await db.query(c.fill.replace('{t}', q('pl_t')).replace('{series}', db.series(3000)));
+    const plan = (...pacing: string[]) => {
+      const r = db.cli(['plan', '--url', '$URL', '--table', 'pl_t', '--alter', 'ADD COLUMN c9 INT NULL', '--force-copy', '--json', ...pacing]);
+      expect(r.stderr).toBe('');
+      return (JSON.parse(r.stdout) as { detail: { size: { rows: number }; estimate: { copyMs: number } } }).detail;
+    };
+    // 100 rows a second: the copy of the table's rows takes rows / 100 seconds, however fast the sample was.
+    const capped = plan('--max-rows-per-sec', '100');
+    expect(capped.estimate.copyMs).toBeCloseTo((Math.max(capped.size.rows, 3000) / 100) * 1000, 0);
+    const rested = plan('--max-rows-per-sec', '100', '--nice-ratio', '0.5');
+    expect(rested.estimate.copyMs).toBeCloseTo(1.5 * (Math.max(rested.size.rows, 3000) / 100) * 1000, 0);
+  });
+
   it('sizes a table that was never analysed from its pages, not as empty', async () => {
     await db.drop('pl_t');
     await db.query(`CREATE TABLE ${q('pl_t')} (id INT PRIMARY KEY, v INT)`);

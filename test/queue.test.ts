@@ -395,8 +395,9 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
 }
 
 /**
- * A window of two parts (seconds, so the test drives the clock): the copy starts in the first, is
- * held while the window is closed, and goes on in the second, where it cuts over.
+ * A window of two parts (seconds, so the test drives the clock): the copy starts in the first, where
+ * plan's estimate says it fits; its operator pauses it until the first part has ended, so the window
+ * holds it while closed, and it goes on in the second, where it cuts over.
  */
 async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   await db.drop('shadowcut_queue');
@@ -405,8 +406,8 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
   await table(db, 'qw_t_mirror', 60_000);
   const reports = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-window-'));
   const began = new Date().toISOString();
-  const reopens = Date.now() + 25_000;
-  const window = `${clock(-2)}-${clock(15)},${clock(25)}-${clock(600)}`;
+  const [closes, reopens] = [Date.now() + 25_000, Date.now() + 35_000];
+  const window = `${clock(-2)}-${clock(25)},${clock(35)}-${clock(600)}`;
   const id = added(db, [
     '--table',
     'qw_t',
@@ -416,7 +417,7 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
     window,
     '--force-copy',
     '--max-rows-per-sec',
-    '2000',
+    '4000',
     '--chunk-time-ms',
     '50',
     '--threads',
@@ -425,7 +426,16 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
   const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], writes(db, 60_000));
   load.start();
   try {
-    const ran = await db.cliAsync(['queue', 'run', '--url', '$URL', '--report-dir', reports]);
+    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--report-dir', reports]);
+    await waitUntil('the copy', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+    // Held by its operator until the first part has ended: the window holds it from then on.
+    const qualified = kind === 'mysql' ? 'shadowcut_test.qw_t' : 'public.qw_t';
+    const paused = db.cli(['pause', '--table', qualified]);
+    expect(paused.code, paused.stderr).toBe(0);
+    await waitUntil('the first part of the window to end', () => Date.now() > closes + 1000);
+    const resumed = db.cli(['resume', '--table', qualified]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const ran = await runner;
     expect(ran.code, ran.stderr).toBe(0);
   } finally {
     await load.stop();

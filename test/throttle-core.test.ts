@@ -6,7 +6,10 @@ import type mysql from 'mysql2/promise';
 import { AbortedError } from '../src/core/errors.js';
 import { runState } from './support/run.js';
 import { inWindow, parseWindow } from '../src/core/throttler.js';
-import { adminPool, differences, helperTables, migrateMysql, runCli, schemaOf } from './support/mysql.js';
+import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
+import { withMigration } from './support/wrap.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
+import { migrate } from '../src/core/migrate/runner.js';
 
 let db: mysql.Pool;
 const dir = mkdtempSync(join(tmpdir(), 'shadowcut-throttle-'));
@@ -101,6 +104,28 @@ describe('--max-rows-per-sec', () => {
     expect(state.status.throttledMs.rate).toBeGreaterThan(0);
     await db.query('ALTER TABLE th_copy ADD PRIMARY KEY (id), ADD COLUMN x INT');
     expect(await differences(db, 'th_t', 'th_copy')).toEqual([]);
+  });
+
+  it('takes chunks of a quarter second of the limit at most, on every thread together, and the last one too', async () => {
+    await seed();
+    const state = newState();
+    state.settings.maxRowsPerSec = 2000;
+    const chunks: number[] = [];
+    const counted = (copied: Promise<number>) => copied.then((rows) => (chunks.push(rows), rows));
+    const engine = withMigration(await createMysqlEngine(mysqlUrl()), (m) => ({
+      copyRange: (range) => counted(m.copyRange(range)),
+      copyAndChecksum: (range) => m.copyAndChecksum(range).then((r) => (chunks.push(r.rows), r)),
+    }));
+    try {
+      const request = { url: mysqlUrl(), table: 'th_t', alter: 'ADD COLUMN x INT' };
+      const result = await migrate(engine, request, { execute: true, forceCopy: true, state, copyThreads: 2 });
+      expect(result.rowsCopied).toBe(5000);
+    } finally {
+      await engine.close();
+    }
+    // 2,000 rows a second on 2 threads: at most 250 rows on each thread at once (before the limit: thousands).
+    expect(chunks.length).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(250);
   });
 
   it('without a limit the copy never waits for it, nor rests', async () => {

@@ -24,7 +24,7 @@ export function nonNegativeInt(value: string): number {
   return n;
 }
 
-function nonNegativeNumber(value: string): number {
+export function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
   return n;

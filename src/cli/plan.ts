@@ -3,7 +3,7 @@ import { UserError } from '../core/errors.js';
 import { planAlter } from '../core/plan/plan.js';
 import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
-import { positiveInt, reporterFor } from './operator-options.js';
+import { nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
 import { writePlanPage } from '../operator/report.js';
 import { addUrlOptions } from './connection.js';
@@ -22,6 +22,8 @@ export function planCommand(): Command {
     .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see docs/migrate.md)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
     .option('--chunk-time-ms <ms>', "migrate's chunk time: the sample is copied in chunks of that size", positiveInt, defaultOptions.chunkTimeMs)
+    .option('--max-rows-per-sec <n>', "migrate's copy rate limit, which the estimate counts (0: unlimited)", nonNegativeInt, 0)
+    .option('--nice-ratio <r>', "migrate's rest after each chunk, which the estimate counts", nonNegativeNumber, 0)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
@@ -35,6 +37,7 @@ export function planCommand(): Command {
             cutoverAttempts: opts.cutoverAttempts,
             sampleRows: opts.sampleRows,
             chunkTimeMs: opts.chunkTimeMs,
+            pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
             forceCopy: opts.forceCopy,
           },
         );

@@ -264,10 +264,12 @@ interface RunOptions {
 
 /** `shadowcut plan`'s total for a migrate entry, with the options of the entry that shape it; null when it cannot say. */
 async function estimate(spec: QueueSpec, env: Record<string, string>): Promise<number | null> {
-  const shaping = ['--alter', '--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts'].flatMap((name) => {
-    const value = optionValue(spec.args, name);
-    return value === undefined ? [] : [name, value];
-  });
+  const shaping = ['--alter', '--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts', '--max-rows-per-sec', '--nice-ratio'].flatMap(
+    (name) => {
+      const value = optionValue(spec.args, name);
+      return value === undefined ? [] : [name, value];
+    },
+  );
   const force = spec.args.includes('--force-copy') ? ['--force-copy'] : [];
   // A plan copies a sample; one that has not answered in ten minutes does not hold the queue up.
   const planned = await bounded(launch(['plan', '--json', ...shaping, ...force, '--table', spec.table], env), 600_000);

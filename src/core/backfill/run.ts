@@ -198,7 +198,7 @@ class BackfillRun {
       this.checkAbort();
       await this.pacing.holdWhileThrottled();
       sizer.target(state.settings.chunkTimeMs);
-      const want = this.options.batchRows ?? sizer.rows;
+      const want = this.options.batchRows ?? Math.min(sizer.rows, this.pacing.chunkRows(1));
       const after = this.cp.after;
       const t0 = performance.now();
       const next = await this.transient('finding the next batch', () => target.nextBatch(after, want));

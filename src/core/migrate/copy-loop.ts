@@ -45,7 +45,7 @@ export class CopyLoop {
       await pacing.holdWhileThrottled();
       await this.applier.applyPending();
       sizer.target(state.settings.chunkTimeMs);
-      const ranges = await this.nextWave(config.copyThreads, sizer.rows);
+      const ranges = await this.nextWave(config.copyThreads, Math.min(sizer.rows, pacing.chunkRows(config.copyThreads)));
       const t0 = performance.now();
       const rows = await this.copyWave(ranges, sizer);
       const elapsed = performance.now() - t0;

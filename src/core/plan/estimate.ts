@@ -74,6 +74,12 @@ function steadyRate(chunks: { rows: number; ms: number }[]): number {
 }
 
 /** What the plan prints and returns as the run's duration, each part as the run has it. */
+/** What migrate was told to pace its copy with, which the estimate counts. */
+export interface CopyPacing {
+  maxRowsPerSec?: number;
+  niceRatio?: number;
+}
+
 export interface Estimate {
   sample: CopySample;
   copyMs: number;
@@ -89,10 +95,13 @@ export interface Estimate {
  * than the rows; at these sizes linear is within the noise. One checksum round: a round that finds
  * differences only happens under writes, which the plan says add to it.
  */
-export function scale(sample: CopySample, size: TableSize, preflightMs: number): Estimate {
+export function scale(sample: CopySample, size: TableSize, preflightMs: number, pacing: CopyPacing = {}): Estimate {
   const rows = Math.max(size.rows, sample.rows);
   const factor = sample.rows > 0 ? rows / sample.rows : 0;
-  const copyMs = sample.copyRowsPerMs > 0 ? rows / sample.copyRowsPerMs : 0;
+  const timed = sample.copyRowsPerMs > 0 ? rows / sample.copyRowsPerMs : 0;
+  // The run's own pacing: at most --max-rows-per-sec, and --nice-ratio's rest after each chunk.
+  const capped = pacing.maxRowsPerSec ? Math.max(timed, (rows / pacing.maxRowsPerSec) * 1000) : timed;
+  const copyMs = capped * (1 + (pacing.niceRatio ?? 0));
   const indexMs = sample.indexMs * factor + sample.settleMs;
   const verifyMs = sample.verifyMs * factor;
   const fixedMs = preflightMs + UNTIMED_MS;

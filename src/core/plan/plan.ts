@@ -5,7 +5,7 @@ import { bytes, duration } from './format.js';
 import { redactUrl } from '../secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from './types.js';
-import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type Estimate } from './estimate.js';
+import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type CopyPacing, type Estimate } from './estimate.js';
 import { defaultSettings } from '../config.js';
 import { describeCapture, type CaptureChoice } from '../migrate/capture-choice.js';
 
@@ -23,6 +23,8 @@ export interface PlanOptions {
    * fixed part of the estimate counts from there.
    */
   startedAt?: number;
+  /** migrate's --max-rows-per-sec and --nice-ratio, which the copy's estimate counts. */
+  pacing?: CopyPacing;
   /** Plan the copy even where the change could be made in place (migrate --force-copy). */
   forceCopy?: boolean;
 }
@@ -132,7 +134,7 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
   } finally {
     await probe.close();
   }
-  detail.estimate = scale(sample, size, preflightMs);
+  detail.estimate = scale(sample, size, preflightMs, options.pacing);
   return checks;
 }
 
