@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { BalancedSequencer } from './test/balanced-sequencer.js';
 
 // Files that read only the repository (the docs against the CLI and the source): they run in every
 // `npm test` but start no server, so `npx vitest run test/docs.test.ts` works on a machine without them.
@@ -14,6 +15,8 @@ export default defineConfig({
     // isolate them more reliably than worker threads.
     pool: 'forks',
     reporters: ['default', './test/summary-reporter.ts'],
+    // Shards of about equal time (scripts/test-shards.ts runs them side by side).
+    sequence: { sequencer: BalancedSequencer },
     projects: [
       {
         extends: true,
