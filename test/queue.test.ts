@@ -357,11 +357,16 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
   await table(db, 'qu_t', 40_000);
   await table(db, 'qu_t_mirror', 40_000);
   const began = new Date().toISOString();
-  const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '2000', '--chunk-time-ms', '50', '--threads', '1']);
+  // 10 s of copy, which plan says fits before --until; its operator then pauses it, so --until comes mid-copy.
+  const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50', '--threads', '1']);
   const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], writes(db, 40_000));
   load.start();
   try {
-    const stopped = await db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(10)]);
+    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(25)]);
+    await waitUntil('the copy', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+    const paused = db.cli(['pause', '--table', kind === 'mysql' ? 'shadowcut_test.qu_t' : 'public.qu_t']);
+    expect(paused.code, paused.stderr).toBe(0);
+    const stopped = await runner;
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stderr, stopped.stderr).toMatch(new RegExp(`#${id}: stopped at the runner's --until; stopping its stage`));
     const waiting = entries(db).find((e) => e.id === id)!;

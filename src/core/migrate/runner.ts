@@ -20,6 +20,9 @@ import { TableProbe } from './table-probe.js';
 
 export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
 
+/** The phases that swap the tables. */
+const SWAPS: ReadonlySet<string> = new Set(['cutover', 'revert']);
+
 /**
  * The phase order: checks -> setup -> copy (stream running) -> catch-up -> verify -> [postponed]
  * -> cutover -> cleanup [-> revert window]. Each phase's work lives in its own module; this file only orders them.
@@ -109,7 +112,8 @@ class Run {
     let cutOver = false;
     state.mark('start');
     const stopWatching = watchPanicFlagFile(config.panicFlagFile, state);
-    const tableProbe = new TableProbe(await migration.openLockProbe(), state.samples, () => state.status.phase === 'cutover');
+    // The swaps (the cut-over, a revert's) have the writers' stand-in probing every 10 ms instead.
+    const tableProbe = new TableProbe(await migration.openLockProbe(), state.samples, () => SWAPS.has(state.status.phase));
     try {
       try {
         await this.hook('startup');

@@ -8,8 +8,8 @@ const STOP_WAIT_MS = 2000;
 /**
  * The report's latency probe: once a second, the statement that stands in for a writer at the
  * cut-over (it takes the lock an application's write takes first, and reads no row), timed into the
- * samples, so a stall shows where it happened. During the cut-over the writers' stand-in
- * (writer-wait.ts) probes every 10 ms and times into the same samples, so this one stands aside.
+ * samples, so a stall shows where it happened. During a swap (the cut-over, a revert) the writers'
+ * stand-in (writer-wait.ts) probes every 10 ms and times into the same samples, so this one stands aside.
  */
 export class TableProbe {
   private stopped = false;
