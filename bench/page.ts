@@ -4,7 +4,7 @@
 import { timeChart, type Frame, type Marker } from '../src/operator/report-page/chart.js';
 import { CSS, escape, patternDefs } from '../src/operator/report-page/style.js';
 import type { LoadStats } from './load.js';
-import type { BenchReport, EngineReport, RunResult, Target } from './report.js';
+import { median, runsOf, type BenchReport, type EngineReport, type RunResult, type Target } from './report.js';
 
 /** A write slower than this is marked on its tool's chart: the issue's longest-wait target. */
 const STALL_MS = 150;
@@ -56,11 +56,12 @@ function targetList(targets: Target[]): string {
   return `<ul class="targets">${targets.map((t) => `<li data-pass="${String(t.pass)}"><strong>${mark(t)}</strong> ${escape(t.text)}: ${escape(t.measured)}</li>`).join('')}</ul>`;
 }
 
-/** Each tool's wall time (round 1 and the others as dots' worth of text), as bars on one scale per mode. */
+/** Each tool's wall time, the median of its rounds, as bars on one scale per mode. */
 function wallBars(e: EngineReport): string {
   const groups = (['idle', 'load'] as const).map((mode) => ({ mode, runs: e.runs.filter((r) => r.mode === mode && r.ok) })).filter((g) => g.runs.length > 0);
   const rowH = 22;
-  const names = groups.map((g) => ({ mode: g.mode, tools: [...new Set(g.runs.map(label))] }));
+  // One bar per tool and setting, as the target lines group them: the median of its runs, against the reference's in the same setting.
+  const names = groups.map((g) => ({ mode: g.mode, tools: [...new Map(g.runs.map((r) => [label(r), r])).values()] }));
   const height = names.reduce((n, g) => n + (g.tools.length + 1) * rowH, 0) + 10;
   const longest = Math.max(1, ...e.runs.filter((r) => r.ok).map((r) => r.wallS));
   const scale = (s: number) => (s / longest) * 560;
@@ -69,16 +70,19 @@ function wallBars(e: EngineReport): string {
   for (const g of names) {
     out.push(`<text class="chart-title" x="0" y="${y}">Wall time, ${g.mode === 'idle' ? 'idle' : 'under load'} (seconds, median of rounds)</text>`);
     y += rowH;
-    for (const tool of g.tools) {
-      const walls = e.runs.filter((r) => r.mode === g.mode && r.ok && label(r) === tool).map((r) => r.wallS);
-      const median = walls.sort((a, b) => a - b)[Math.floor((walls.length - 1) / 2)];
-      const ref = e.runs.filter((r) => r.mode === g.mode && r.ok && r.tool === e.reference).map((r) => r.wallS);
-      const refMedian = ref.length ? ref.sort((a, b) => a - b)[Math.floor((ref.length - 1) / 2)] : undefined;
-      const ratio = refMedian && tool.startsWith('shadowcut') ? ` (${(median / refMedian).toFixed(2)}x ${e.reference})` : '';
+    for (const one of g.tools) {
+      const wallOf = (tool: string) =>
+        median(
+          runsOf(e, tool, one.setting, g.mode).filter((r) => r.ok),
+          (r) => r.wallS,
+        );
+      const [wall, refWall] = [wallOf(one.tool)!, wallOf(e.reference)];
+      const tool = label(one);
+      const ratio = refWall && tool.startsWith('shadowcut') ? ` (${(wall / refWall).toFixed(2)}x ${e.reference})` : '';
       out.push(
-        `<g data-tool="${escape(tool)}" data-wall="${median.toFixed(2)}"><text x="0" y="${y - 6}">${escape(tool)}</text>` +
-          `<rect x="200" y="${y - 17}" width="${scale(median).toFixed(1)}" height="14" fill="${tool.startsWith('shadowcut') ? '#0072B2' : '#E69F00'}"/>` +
-          `<text x="${(205 + scale(median)).toFixed(1)}" y="${y - 6}">${median.toFixed(1)} s${escape(ratio)}</text></g>`,
+        `<g data-tool="${escape(tool)}" data-wall="${wall.toFixed(2)}"><text x="0" y="${y - 6}">${escape(tool)}</text>` +
+          `<rect x="200" y="${y - 17}" width="${scale(wall).toFixed(1)}" height="14" fill="${tool.startsWith('shadowcut') ? '#0072B2' : '#E69F00'}"/>` +
+          `<text x="${(205 + scale(wall)).toFixed(1)}" y="${y - 6}">${wall.toFixed(1)} s${escape(ratio)}</text></g>`,
       );
       y += rowH;
     }

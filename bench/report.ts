@@ -88,12 +88,12 @@ export const SETTING_LABELS: Record<Setting, string> = {
 const f1 = (n: number) => n.toFixed(1);
 const fms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
-function runsOf(e: EngineReport, tool: string, setting: Setting, mode: Mode): RunResult[] {
+export function runsOf(e: EngineReport, tool: string, setting: Setting, mode: Mode): RunResult[] {
   return e.runs.filter((r) => r.tool === tool && r.setting === setting && r.mode === mode);
 }
 
 /** The median over runs by `value`; undefined if there are none or any failed. */
-function median(runs: RunResult[], value: (r: RunResult) => number): number | undefined {
+export function median(runs: RunResult[], value: (r: RunResult) => number): number | undefined {
   if (runs.length === 0 || runs.some((r) => !r.ok)) return undefined;
   const sorted = runs.map(value).sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
