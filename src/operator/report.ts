@@ -68,33 +68,32 @@ export async function writeReport(
   error?: string,
 ): Promise<{ markdown: string; json: string; html: string }> {
   const report = buildReport(input, outcome, error ?? null, new Date());
-  await mkdir(dir, { recursive: true });
-  const base = path.resolve(dir, `shadowcut-${report.table.replace(/[^A-Za-z0-9._-]/g, '_')}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`);
-  // Never overwrite an earlier report: runs retried by a script can start within the same second.
-  for (let n = 1; ; n++) {
-    const stem = `${base}${n > 1 ? `-${n}` : ''}`;
-    const files = { markdown: `${stem}.md`, json: `${stem}.json`, html: `${stem}.html` };
-    try {
-      await writeFile(files.json, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
-    } catch (failure) {
-      if ((failure as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw failure;
-    }
-    await writeFile(files.markdown, markdown(report));
-    await writeFile(files.html, reportPage(report));
-    return files;
-  }
+  const stem = await freshStem(dir, `${report.table}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`, '.json', JSON.stringify(report, null, 2) + '\n');
+  const files = { markdown: `${stem}.md`, json: `${stem}.json`, html: `${stem}.html` };
+  await writeFile(files.markdown, markdown(report));
+  await writeFile(files.html, reportPage(report));
+  return files;
 }
 
 /** `plan --report-dir`: `shadowcut-<table>-plan-<time>.html`, the estimate drawn; returns its path. */
 export async function writePlanPage(dir: string, detail: PlanDetail, summary: string[], now = new Date()): Promise<string> {
+  const stem = await freshStem(dir, `${detail.table}-plan-${now.toISOString().replace(/[-:]|\.\d+/g, '')}`, '.html', planPage(detail, summary, now));
+  return `${stem}.html`;
+}
+
+/**
+ * Writes `content` to `dir/shadowcut-<name><ext>` (dir made if missing), or `-2`, `-3`... when that
+ * file exists: never over an earlier report, since runs retried by a script can start within the
+ * same second. Returns the path without `ext`, for the report's other files.
+ */
+async function freshStem(dir: string, name: string, ext: string, content: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const base = path.resolve(dir, `shadowcut-${detail.table.replace(/[^A-Za-z0-9._-]/g, '_')}-plan-${now.toISOString().replace(/[-:]|\.\d+/g, '')}`);
+  const base = path.resolve(dir, `shadowcut-${name.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   for (let n = 1; ; n++) {
-    const file = `${base}${n > 1 ? `-${n}` : ''}.html`;
+    const stem = `${base}${n > 1 ? `-${n}` : ''}`;
     try {
-      await writeFile(file, planPage(detail, summary, now), { flag: 'wx' });
-      return file;
+      await writeFile(stem + ext, content, { flag: 'wx' });
+      return stem;
     } catch (failure) {
       if ((failure as NodeJS.ErrnoException).code !== 'EEXIST') throw failure;
     }
