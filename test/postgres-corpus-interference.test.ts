@@ -4,7 +4,18 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentReporter, type Reporter } from '../src/core/reporter.js';
-import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, postgresDatabase } from './support/pg.js';
+import {
+  differences,
+  inTransaction,
+  migratePg,
+  migrateUnderWrites,
+  pgDropTables,
+  pgHelpers,
+  pgPool,
+  pgSchemaOf,
+  pgTwins,
+  postgresDatabase,
+} from './support/pg.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
 let db: pg.Pool;
@@ -50,18 +61,8 @@ function once(action: () => Promise<unknown>): { reporter: Reporter; done: () =>
   };
 }
 
-async function inOneTransaction(statements: string[]) {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    for (const sql of statements) await client.query(sql);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+function inOneTransaction(statements: string[]) {
+  return inTransaction(db, statements);
 }
 
 /** Stopped safely: no shadow, slot, publication, checkpoint or old table; the original serves writes. */

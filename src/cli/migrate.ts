@@ -1,18 +1,29 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState, settingsOf } from '../core/run-state.js';
-import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
+import { defaultOptions, migrate, type MigrateOptions, type MigrateResult } from '../core/migrate/runner.js';
+import { migrateSet } from '../core/migrate/set.js';
+import { memberReporter, type Reporter } from '../core/reporter.js';
 import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/config.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
 import type { AlterPart } from '../core/in-place/types.js';
-import type { CheckResult, DeferIndexes, Plan } from '../core/types.js';
+import type { CheckResult, DeferIndexes, Engine, MigrationRequest, Plan } from '../core/types.js';
 import type { RevertWindowOutcome } from '../core/config.js';
 import type { RevertVerdict } from '../core/migrate/revert-verdict.js';
 import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
-import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
+import {
+  addOperatorOptions,
+  addThrottleOptions,
+  checkHooksDir,
+  positiveInt,
+  reporterFor,
+  startOperation,
+  throttleConfig,
+  type Operation,
+} from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
@@ -28,6 +39,11 @@ function deferMode(value: string): DeferIndexes {
   throw new InvalidArgumentError('must be auto, on or off');
 }
 
+/** A repeatable option: each occurrence appended, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function copyThreads(value: string): number {
   const n = positiveInt(value);
   if (n > MAX_COPY_THREADS) throw new InvalidArgumentError(`at most ${MAX_COPY_THREADS}`);
@@ -38,8 +54,12 @@ export function migrateCommand(): Command {
   const command = addUrlOptions(new Command('migrate').description('change a table online: shadow table, copy, follow changes, verify, cut over'), {
     required: true,
   })
-    .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
-    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
+    .requiredOption(
+      '--table <name>',
+      'table to change (PostgreSQL: schema.name, default schema public); repeated with --alter, several tables change in one cut-over',
+      collect,
+    )
+    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax; one for each --table, in order", collect)
     .option('--execute', 'make the change; without it, print the plan and preflight results only', false)
     .option('--chunk-time-ms <ms>', 'target duration of one copy chunk', positiveInt, defaultOptions.chunkTimeMs)
     .option('--threads <n>', 'copy chunks run at once, each on its own session (1-8)', copyThreads, defaultOptions.copyThreads)
@@ -101,86 +121,131 @@ export function migrateCommand(): Command {
   );
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
+    const tables: string[] = opts.table;
+    const alters: string[] = opts.alter;
+    if (tables.length !== alters.length) {
+      throw new UserError(`give one --alter for each --table (${tables.length} --table, ${alters.length} --alter)`);
+    }
     await checkHooksDir(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
     const engine = await createEngine(opts.url);
-    // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
-    // run's live settings are this state's.
-    const table = engine.qualify(opts.table);
-    const state = new RunState(settingsOf(opts), { table, alter: opts.alter, engine: engine.kind });
-    // A second run on the same table is refused here (its control socket answers), before anything is touched.
-    const operation = await startOperation(opts, state, reporter, table);
+    const members: Member[] = [];
     try {
-      const run = () =>
-        migrate(
+      for (const [i, name] of tables.entries()) {
+        // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
+        // run's live settings are this state's.
+        const table = engine.qualify(name);
+        const state = new RunState(settingsOf(opts), { table, alter: alters[i], engine: engine.kind });
+        // A set's endpoints given by number or path are its first table's; the others take their default sockets.
+        const own = i === 0 ? opts : { ...opts, controlSocket: undefined, controlPort: undefined, metricsPort: undefined };
+        // A second run on the same table is refused here (its control socket answers), before anything is touched.
+        members.push({ name, alter: alters[i], state, operation: await startOperation(own, state, reporter, table) });
+      }
+      const staged = (member: Member, run: () => Promise<MigrateResult>) =>
+        recordStage({
+          record: opts.execute,
           engine,
-          {
-            url: opts.url,
-            table: opts.table,
-            alter: opts.alter,
-            discardForeignKeys: opts.discardForeignKeys,
-            deferIndexes: opts.deferIndexes,
-            capture: opts.capture,
-            triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
-          },
-          {
-            execute: opts.execute,
-            ...throttleConfig(opts),
-            forceCopy: opts.forceCopy,
-            lockTimeoutMs: opts.lockTimeoutMs,
-            cutoverAttempts: opts.cutoverAttempts,
-            snapshotWaitMs: opts.snapshotWaitMs,
-            oldSnapshotWaitMs: opts.oldSnapshotWait,
-            oldSnapshots: opts.oldSnapshots,
-            checksumChunkRows: opts.checksumChunkRows,
-            copyThreads: opts.threads,
-            checksumWhileCopying: opts.checksumWhileCopying,
-            dropOld: opts.dropOld,
-            resume: opts.resume,
-            postponeCutover: opts.postponeCutover,
-            postponeFlagFile: opts.postponeCutoverFlagFile,
-            revertWindowMs: opts.revertWindow === undefined ? undefined : revertWindowMs(opts.revertWindow),
-            reporter,
-            state,
-            hook: operation.hook,
-            signal: operation.signal,
-            windowOpened: (until) =>
-              recordMoment(
-                { engine, table: opts.table, command: 'migrate', stage: opts.alter, reportDir: opts.reportDir, reporter },
-                state.status.startedAt,
-                [
-                  `cut over, writers blocked ${state.status.cutoverLockedMs ?? 0} ms; revert window open until ${until}: ` +
-                    '"shadowcut revert" swaps back, "shadowcut complete" ends it',
-                ],
-                { revertWindowUntil: until },
-              ),
-          },
-        );
-      const result = await recordStage({
-        record: opts.execute,
-        engine,
-        table: opts.table,
-        command: 'migrate',
-        stage: opts.alter,
-        reportDir: opts.reportDir,
-        reporter,
-        run,
-        describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
-        started: () => state.status.timeline.length > 0,
-      });
-      await operation.report('success', result);
-      printResult(result, opts.json ? (output as JsonReporter) : null);
+          table: member.name,
+          command: 'migrate',
+          stage: member.alter,
+          reportDir: opts.reportDir,
+          reporter,
+          run,
+          describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
+          started: () => member.state.status.timeline.length > 0,
+        });
+      const results =
+        members.length === 1
+          ? [await staged(members[0], () => migrate(engine, requestOf(opts, members[0]), optionsOf(opts, engine, members[0], reporter, false)))]
+          : await migrateSet(
+              engine,
+              members.map((m) => requestOf(opts, m)),
+              members.map((m) => optionsOf(opts, engine, m, reporter, true)),
+              (i, run) => staged(members[i], run),
+            );
+      for (const [i, result] of results.entries()) {
+        if (result === null) {
+          reporter.info(`${members[i].state.status.table}: swapped with the set and cleaned up by the interrupted run; nothing left to do`);
+          continue;
+        }
+        await members[i].operation.report('success', result);
+        printResult(result, opts.json ? (output as JsonReporter) : null);
+      }
+      const swapped = results.find((r) => r?.executed);
+      if (results.length > 1 && swapped && !opts.json) {
+        process.stdout.write(`set: ${results.length} tables swapped in one cut-over, writers blocked ${swapped.cutoverLockedMs} ms\n`);
+      }
     } catch (error) {
       // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.
       if (error instanceof RefusedByChecks && !opts.execute) printRefusal(error, opts.json ? (output as JsonReporter) : null);
-      await operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+      for (const m of members) {
+        await m.operation.report('failure', undefined, error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+      }
       throw error;
     } finally {
-      await operation.close();
+      for (const m of members) await m.operation.close();
       await engine.close().catch(() => {});
     }
   });
+}
+
+/** One table of the command: a single run's, or one of a set's. */
+interface Member {
+  name: string;
+  alter: string;
+  state: RunState;
+  operation: Operation;
+}
+
+// Commander's parsed options, as the command declares them.
+type MigrateOpts = Parameters<typeof throttleConfig>[0] & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function requestOf(opts: MigrateOpts, m: Member): MigrationRequest {
+  return {
+    url: opts.url,
+    table: m.name,
+    alter: m.alter,
+    discardForeignKeys: opts.discardForeignKeys,
+    deferIndexes: opts.deferIndexes,
+    capture: opts.capture,
+    triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
+  };
+}
+
+function optionsOf(opts: MigrateOpts, engine: Engine, m: Member, reporter: Reporter, set: boolean): Partial<MigrateOptions> {
+  return {
+    execute: opts.execute,
+    ...throttleConfig(opts),
+    forceCopy: opts.forceCopy,
+    lockTimeoutMs: opts.lockTimeoutMs,
+    cutoverAttempts: opts.cutoverAttempts,
+    snapshotWaitMs: opts.snapshotWaitMs,
+    oldSnapshotWaitMs: opts.oldSnapshotWait,
+    oldSnapshots: opts.oldSnapshots,
+    checksumChunkRows: opts.checksumChunkRows,
+    copyThreads: opts.threads,
+    checksumWhileCopying: opts.checksumWhileCopying,
+    dropOld: opts.dropOld,
+    resume: opts.resume,
+    postponeCutover: opts.postponeCutover,
+    postponeFlagFile: opts.postponeCutoverFlagFile,
+    revertWindowMs: opts.revertWindow === undefined ? undefined : revertWindowMs(opts.revertWindow),
+    reporter: set ? memberReporter(reporter, m.state.status.table) : reporter,
+    state: m.state,
+    hook: m.operation.hook,
+    signal: m.operation.signal,
+    windowOpened: (until) =>
+      recordMoment(
+        { engine, table: m.name, command: 'migrate', stage: m.alter, reportDir: opts.reportDir, reporter },
+        m.state.status.startedAt,
+        [
+          `cut over, writers blocked ${m.state.status.cutoverLockedMs ?? 0} ms; revert window open until ${until}: ` +
+            '"shadowcut revert" swaps back, "shadowcut complete" ends it',
+        ],
+        { revertWindowUntil: until },
+      ),
+  };
 }
 
 function revertWindowMs(text: string): number {

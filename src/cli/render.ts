@@ -13,7 +13,7 @@ export function eta(seconds: number | null): string {
 export function statusLine(p: Progress): string {
   const pct = p.rowsEstimated > 0 ? Math.min(100, (100 * p.rowsCopied) / p.rowsEstimated) : 100;
   return (
-    `[${p.phase}] ${fmt(p.rowsCopied)}/${fmt(p.rowsEstimated)} rows ${pct.toFixed(1)}% ` +
+    `[${p.phase}${p.table ? ` ${p.table}` : ''}] ${fmt(p.rowsCopied)}/${fmt(p.rowsEstimated)} rows ${pct.toFixed(1)}% ` +
     `${fmt(p.rowsPerSec)} rows/s ETA ${eta(p.etaSeconds)} | ` +
     (p.rowsUpdated === undefined ? `applied ${fmt(p.changesApplied)} backlog ${fmt(p.backlog)}` : `updated ${fmt(p.rowsUpdated)}`) +
     (p.lagMs === null ? '' : ` lag ${fmt(p.lagMs)} ms`) +
@@ -27,8 +27,8 @@ export class TerminalReporter implements Reporter {
   private lastDraw = 0;
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
-  phase(name: string): void {
-    this.line(`phase: ${name}`);
+  phase(name: string, table?: string): void {
+    this.line(`phase: ${name}${table ? ` (${table})` : ''}`);
   }
   progress(p: Progress): void {
     const now = Date.now();
@@ -61,8 +61,8 @@ export class PlainReporter implements Reporter {
     private readonly everyMs = 5000,
   ) {}
 
-  phase(name: string): void {
-    this.write(`phase ${name}`);
+  phase(name: string, table?: string): void {
+    this.write(`phase ${name}${table ? ` (${table})` : ''}`);
   }
   progress(p: Progress): void {
     const now = Date.now();
@@ -87,8 +87,8 @@ export class JsonReporter implements Reporter {
   private lastProgress = 0;
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
 
-  phase(name: string): void {
-    this.emit({ event: 'phase', phase: name });
+  phase(name: string, table?: string): void {
+    this.emit({ event: 'phase', phase: name, ...(table ? { table } : {}) });
   }
   progress(p: Progress): void {
     const now = Date.now();
@@ -118,13 +118,13 @@ export class UntilStarted implements Reporter {
 
   constructor(private readonly inner: Reporter) {}
 
-  phase(name: string): void {
+  phase(name: string, table?: string): void {
     if (!this.started) {
       this.started = true;
       for (const [message, fields] of this.held) this.inner.info(message, fields);
       this.held = [];
     }
-    this.inner.phase(name);
+    this.inner.phase(name, table);
   }
   progress(p: Progress): void {
     this.inner.progress(p);

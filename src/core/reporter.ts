@@ -12,10 +12,13 @@ export interface Progress {
   lagMs: number | null;
   /** A backfill's rows updated (its rowsCopied are the rows scanned). */
   rowsUpdated?: number;
+  /** Which table of a set (several tables in one cut-over) this is. */
+  table?: string;
 }
 
 export interface Reporter {
-  phase(name: string): void;
+  /** `table`: which table of a set entered it. */
+  phase(name: string, table?: string): void;
   progress(p: Progress): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -30,3 +33,17 @@ export const silentReporter: Reporter = {
   warn() {},
   close() {},
 };
+
+/**
+ * One table's voice in a set's shared output: its phases and progress carry the table, its lines
+ * start with it. The set's output stays open until the command ends, whichever table ends first.
+ */
+export function memberReporter(inner: Reporter, table: string): Reporter {
+  return {
+    phase: (name) => inner.phase(name, table),
+    progress: (p) => inner.progress({ ...p, table }),
+    info: (message, fields = {}) => inner.info(`${table}: ${message}`, { ...fields, table }),
+    warn: (message, fields = {}) => inner.warn(`${table}: ${message}`, { ...fields, table }),
+    close() {},
+  };
+}

@@ -33,6 +33,11 @@ export interface MigrationRequest {
   deferIndexes?: DeferIndexes;
   /** How changes are followed during the copy; `auto` when absent. */
   capture?: CaptureMode;
+  /**
+   * The other tables (qualified) changed with this one in one cut-over: foreign keys between them are
+   * rebuilt between the new tables instead of carried to (or refused for) the old ones.
+   */
+  set?: string[];
 }
 
 export type DeferIndexes = 'auto' | 'on' | 'off';
@@ -141,6 +146,12 @@ export interface Engine {
   tableSize(table: string): Promise<TableSize>;
   /** Free space where the server keeps its data, when that can be seen from this host. */
   diskSpace(): Promise<DiskSpace>;
+  /**
+   * Swaps several tables in one lock set (MySQL: one RENAME; PostgreSQL: one transaction), each
+   * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`.
+   * Absent where the engine cannot yet (MySQL/MariaDB, see its README): a set is then refused.
+   */
+  jointCutover?(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */

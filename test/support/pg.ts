@@ -220,3 +220,21 @@ export class Recorder implements ChangeSink {
   }
   onRoom() {}
 }
+
+/** The statements in one transaction on a client of `pool`, rolled back if one fails. */
+export async function inTransaction(pool: pg.Pool, statements: (string | [string, unknown[]])[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    for (const statement of statements) {
+      const [sql, values] = typeof statement === 'string' ? [statement, []] : statement;
+      await client.query(sql, values);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -172,14 +172,23 @@ export class Applier {
         what,
         attempts: this.ctx.config.cutoverAttempts,
         starting: (attempt) => {
-          this.appliedUnderLock = [];
+          this.lockAttemptStarting();
           starting(attempt);
         },
-        failed: () => this.buffer.requeue(this.appliedUnderLock),
+        failed: () => this.lockAttemptFailed(),
         wait: (ms) => this.waitApplying(ms),
       },
       fn,
     );
+  }
+
+  /** A locked transaction begins: what it applies is remembered, to be put back if it rolls back. */
+  lockAttemptStarting(): void {
+    this.appliedUnderLock = [];
+  }
+
+  lockAttemptFailed(): void {
+    this.buffer.requeue(this.appliedUnderLock);
   }
 
   /** A step that may meet a unique value still moving in the stream. */

@@ -50,11 +50,7 @@ export class Cutover {
       const { lockedMs } = await this.applier.underLock(
         'cut-over',
         async () => {
-          // No cut-over onto a lagging replica or while the operator holds the run.
-          await this.pacing.holdWhileThrottled();
-          await this.oldSnapshots.settle();
-          await this.narrowChanged();
-          await this.checkpointer.confirmClaim();
+          await this.ready();
           // Each attempt timed by a writer's stand-in, from before its lock request to after its end.
           const writers = new WriterWait(probe, state.samples);
           try {
@@ -69,6 +65,14 @@ export class Cutover {
     } finally {
       await probe.close().catch(() => {});
     }
+  }
+
+  /** Before each attempt's lock: no cut-over onto a lagging replica or while the operator holds the run, nor onto older snapshots. */
+  async ready(): Promise<void> {
+    await this.pacing.holdWhileThrottled();
+    await this.oldSnapshots.settle();
+    await this.narrowChanged();
+    await this.checkpointer.confirmClaim();
   }
 
   /**
@@ -107,7 +111,7 @@ export class Cutover {
   }
 
   /** Under the cut-over lock: the final catch-up, then every key changed since the last view compared row by row. */
-  private readonly catchUpAndCompare: CatchUp = async (session) => {
+  readonly catchUpAndCompare: CatchUp = async (session) => {
     const { migration, report, result } = this.ctx;
     const deadline = Date.now() + this.applier.lockedBudgetMs();
     await this.applier.catchUpLocked(session);

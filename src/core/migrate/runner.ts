@@ -17,6 +17,7 @@ import { watchPanicFlagFile } from '../throttler.js';
 import type { Engine, MigrationRequest, Probes } from '../types.js';
 import { checksumRounds } from './verify.js';
 import { TableProbe } from './table-probe.js';
+import type { JointCutover } from './joint-cutover.js';
 
 export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
 
@@ -27,17 +28,29 @@ const SWAPS: ReadonlySet<string> = new Set(['cutover', 'revert']);
  * The phase order: checks -> setup -> copy (stream running) -> catch-up -> verify -> [postponed]
  * -> cutover -> cleanup [-> revert window]. Each phase's work lives in its own module; this file only orders them.
  */
-export async function migrate(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions> = {}): Promise<MigrateResult> {
+export async function migrate(
+  engine: Engine,
+  request: MigrationRequest,
+  options: Partial<MigrateOptions> = {},
+  /** One table of a set changed in one cut-over (set.ts). */
+  joint?: JointCutover,
+): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
   const claim = await RunClaim.take(engine, request.table);
   try {
-    return await migrateClaimed(engine, request, options, claim);
+    return await migrateClaimed(engine, request, options, claim, joint);
   } finally {
     await claim.release();
   }
 }
 
-async function migrateClaimed(engine: Engine, request: MigrationRequest, options: Partial<MigrateOptions>, claim: RunClaim): Promise<MigrateResult> {
+async function migrateClaimed(
+  engine: Engine,
+  request: MigrationRequest,
+  options: Partial<MigrateOptions>,
+  claim: RunClaim,
+  joint: JointCutover | undefined,
+): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
   if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
@@ -47,7 +60,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
   }
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const sorted = config.resume || config.forceCopy ? null : await engine.classifyAlter(request.table, request.alter);
+  const sorted = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
   // A revert window needs the copy: the old table it keeps is what follows the new one back.
   const window = config.revertWindowMs !== undefined;
   if (sorted?.path === 'in-place' && !window) {
@@ -62,7 +75,7 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
     pathReason:
       sorted?.path === 'in-place'
         ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
-        : (sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
+        : (joint?.why ?? sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
     inPlaceStatements: [],
     checks,
     executed: false,
@@ -85,7 +98,14 @@ async function migrateClaimed(engine: Engine, request: MigrationRequest, options
   result.state.status.capture = plan.capture?.kind ?? 'stream';
   if (!probes) return result;
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
-  await new Run(ctx, wiring, checkpoint, probes, claim).execute();
+  if (joint) {
+    // Nothing is made on any table of the set before every one of them passed its checks.
+    await joint.accepted(ctx, null, plan.table).catch(async (error) => {
+      await probes.close().catch(() => {});
+      throw error;
+    });
+  }
+  await new Run(ctx, wiring, checkpoint, probes, claim, joint).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
@@ -101,6 +121,7 @@ class Run {
     private readonly checkpoint: Checkpoint | null,
     private readonly probes: Probes,
     private readonly claim: RunClaim,
+    private readonly joint?: JointCutover,
   ) {
     this.parts = new RunParts(ctx, checkpoint, probes, claim);
   }
@@ -131,6 +152,7 @@ class Run {
       } catch (error) {
         // Another run owns the objects now: leave them to it.
         this.claimLost = error instanceof ClaimLostError;
+        this.joint?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');
         await this.hook('failure', error).catch(() => {});
@@ -203,7 +225,8 @@ class Run {
 
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
-    const { lockedMs, writerWaitMs } = await new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress).run();
+    const cutover = new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress);
+    const { lockedMs, writerWaitMs } = this.joint ? await this.joint.join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
     checkpointer.cutOver = true;

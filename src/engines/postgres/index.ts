@@ -9,7 +9,7 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
 import { isCertificateError } from '../../core/tls.js';
-import type { ChangeStream, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
+import type { CatchUp, ChangeStream, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
 import { preparePgContract } from './commands/contract.js';
@@ -24,6 +24,7 @@ import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName
 import { PostgresQueue } from './commands/queue.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
+import { cutover } from './cutover/cutover.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
 import { keptByRevert } from './schema/reverse-plan.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
@@ -85,6 +86,14 @@ class PostgresEngine implements Engine, PgServer {
 
   async prepare(request: MigrationRequest): Promise<Migration> {
     return new PostgresMigration(this, await buildPlan(this.pool, request), request);
+  }
+
+  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult> {
+    const swaps = parts.map(({ migration, catchUp }) => {
+      if (!(migration instanceof PostgresMigration)) throw new Error('not a PostgreSQL migration');
+      return migration.swapPart(catchUp);
+    });
+    return cutover(this.pool, swaps, lockTimeoutMs, null);
   }
 
   prepareBackfill(request: BackfillRequest): Promise<Backfill> {

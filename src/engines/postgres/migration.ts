@@ -27,7 +27,7 @@ import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
 import { Copier } from './copy/copy.js';
-import { cutover } from './cutover/cutover.js';
+import { cutover, type SwapPart } from './cutover/cutover.js';
 import { pgLockProbe } from './cutover/lock-probe.js';
 import { pgOldSnapshots } from './cutover/old-snapshots.js';
 import { inspectTable } from './schema/inspect.js';
@@ -196,7 +196,12 @@ export class PostgresMigration implements Migration {
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
     const kept = this.plan.reverse ? keptByRevertComment(new Date()) : null;
-    return cutover(this.pool, this.copier, options, this.triggerLog, kept);
+    return cutover(this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, kept);
+  }
+
+  /** This table's part of a swap, alone or with a set's others (the engine's `jointCutover`). */
+  swapPart(catchUp: CatchUp): SwapPart {
+    return { copier: this.copier, catchUp, triggers: this.triggerLog };
   }
 
   openLockProbe(): Promise<LockProbe> {

@@ -9,95 +9,107 @@ import { expectPartitionTree } from '../schema/partitions.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
 
+/** One table's part of a swap: several make a set's, in one transaction. */
+export interface SwapPart {
+  copier: Copier;
+  catchUp: CutoverOptions['catchUp'];
+  triggers: PgTriggerLog | null;
+}
+
+/** What is read under the lock for one table, before any name changes. */
+interface Carried {
+  part: SwapPart;
+  statements: string[];
+  before: string[];
+  indexRenames: PgDetail['indexRenames'];
+  withIndexes: string[];
+  leaving: { publication: string; relation: string }[];
+  identities: { original: SequenceName; shadow: SequenceName }[];
+  foreignKeys: ForeignKey[];
+}
+
 /**
  * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
  * names, and carry over what is bound to the original's OID rather than its name. Any failure rolls
- * all of it back, leaving the original in place and serving (invariant 5).
+ * all of it back, leaving the original in place and serving (invariant 5). Several tables (a set)
+ * swap in the same transaction: every one is locked and caught up before any name changes, so a
+ * reader sees either every old table or every new one. A foreign key between two of them is read
+ * from both sides and re-added once, between the new tables.
  * The ACCESS EXCLUSIVE request queues every later reader behind it, so `lock_timeout` must be short:
  * it bounds how long anyone waits on us, and the runner retries.
  */
 export async function cutover(
   pool: pg.Pool,
-  copier: Copier,
-  options: CutoverOptions,
-  triggers: PgTriggerLog | null,
+  parts: SwapPart[],
+  lockTimeoutMs: number,
   /** A comment for the table that steps aside (a revert's: the new table, which must not pass for a dead run's shadow); null keeps its own. */
   asideComment: string | null,
 ): Promise<CutoverResult> {
-  const d = copier.d;
   const client = await pool.connect();
   let failure: Error | undefined;
   let committing = false;
   const began = performance.now();
   try {
     await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
-    // Re-adding the table's own foreign keys locks the tables they reference (SHARE ROW EXCLUSIVE).
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+    // Re-adding the tables' own foreign keys locks the tables they reference (SHARE ROW EXCLUSIVE).
     // Take those first: an application's cascade locks parent then child, and the opposite order
     // here would deadlock with it, with the application's transaction as a possible victim.
+    const oids = parts.map((p) => p.copier.d.oid);
     const parents = await client.query(
-      `SELECT DISTINCT confrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 AND confrelid <> $1`,
-      [d.oid],
+      `SELECT DISTINCT confrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY ($1::oid[]) AND NOT confrelid = ANY ($1::oid[])`,
+      [oids],
     );
     if (parents.rows.length) await client.query(`LOCK TABLE ${parents.rows.map((r) => r.t).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
-    await client.query(`LOCK TABLE ${copier.original}, ${copier.shadow} IN ACCESS EXCLUSIVE MODE`);
-    // The stream reports another session's DDL only when a change to the table follows it; under
-    // this lock nothing can follow, so look at the columns themselves before swapping.
-    const changed = firstDifference(d.definition, await definitionOf(client, d.oid));
-    if (changed !== null) {
-      throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
+    await client.query(`LOCK TABLE ${parts.map((p) => `${p.copier.original}, ${p.copier.shadow}`).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    for (const part of parts) {
+      const d = part.copier.d;
+      // The stream reports another session's DDL only when a change to the table follows it; under
+      // this lock nothing can follow, so look at the columns themselves before swapping.
+      const changed = firstDifference(d.definition, await definitionOf(client, d.oid));
+      if (changed !== null) {
+        throw new UserError(`${d.schema}.${d.name} was altered during the migration (${changed}); start again`);
+      }
+      await expectPartitionTree(client, d);
+      await part.catchUp(new PgSession(client, true));
+      // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
+      // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
+      await part.triggers?.removeAtCutover(client);
     }
-    await expectPartitionTree(client, d);
-    await options.catchUp(new PgSession(client, true));
-    // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
-    // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
-    await triggers?.removeAtCutover(client);
 
-    const partitions = d.partitions ?? [];
-    const carried = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
-    const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
-    const perPartition = [];
-    for (const p of partitions) perPartition.push(await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false));
-    for (const c of perPartition) carried.statements.push(...c.statements);
-    for (const c of perPartition) carried.before.push(...c.before);
-    carried.foreignKeys.push(...perPartition.flatMap((c) => c.foreignKeys));
+    const carried: Carried[] = [];
+    for (const part of parts) carried.push(await carriedOf(client, part));
+    const foreignKeys = new Map<string, ForeignKey>();
+    for (const fk of carried.flatMap((c) => c.foreignKeys)) foreignKeys.set(`${fk.table}\0${fk.name}`, fk);
     // Rules move with the table: left on the old one, they would fire again for what follows it back.
-    for (const statement of carried.before) await client.query(statement);
-    const withIndexes = await boundToIndexes(client, d, indexRenames);
-    const leaving = await publicationsLeft(client, d);
-    const identities = await identitySequences(client, d);
-    for (const fk of carried.foreignKeys) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
-    await swapStatistics(client, d);
-    // The whole old tree steps aside before any of the new one takes its names.
-    await client.query(`ALTER TABLE ${copier.original} RENAME TO ${ident(d.old)}`);
-    for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.name)} RENAME TO ${ident(p.old)}`);
-    await client.query(`ALTER TABLE ${copier.shadow} RENAME TO ${ident(d.name)}`);
-    for (const p of partitions) await client.query(`ALTER TABLE ${qualified(d.schema, p.shadow)} RENAME TO ${ident(p.name)}`);
-    // From here the original's name (`copier.original`) means the new table.
-    for (const index of indexRenames) {
-      const name = await freeRelationName(client, d.schema, index.aside ?? `${index.original.slice(0, 55)}__old`);
-      await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
+    for (const statement of carried.flatMap((c) => c.before)) await client.query(statement);
+    for (const fk of foreignKeys.values()) await client.query(`ALTER TABLE ${fk.table} DROP CONSTRAINT ${ident(fk.name)}`);
+    for (const { part } of carried) await swapStatistics(client, part.copier.d);
+    // Every old tree steps aside before any of the new ones takes its names.
+    for (const { part } of carried) {
+      const d = part.copier.d;
+      await client.query(`ALTER TABLE ${part.copier.original} RENAME TO ${ident(d.old)}`);
+      for (const p of d.partitions ?? []) await client.query(`ALTER TABLE ${qualified(d.schema, p.name)} RENAME TO ${ident(p.old)}`);
     }
-    for (const index of indexRenames) {
-      await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
+    for (const { part } of carried) {
+      const d = part.copier.d;
+      await client.query(`ALTER TABLE ${part.copier.shadow} RENAME TO ${ident(d.name)}`);
+      for (const p of d.partitions ?? []) await client.query(`ALTER TABLE ${qualified(d.schema, p.shadow)} RENAME TO ${ident(p.name)}`);
     }
-    for (const statement of [...carried.statements, ...withIndexes]) await client.query(statement);
-    // Kept off the shadow while the old rows went in; from here on every write must meet them.
-    await addChecks(client, copier.original, d.notValidChecks ?? []);
+    // From here each original's name (`copier.original`) means its new table.
+    for (const c of carried) await finishSwap(client, c);
+    // A view or rule that names two tables of a set is made once.
+    for (const statement of new Set(carried.flatMap((c) => [...c.statements, ...c.withIndexes]))) await client.query(statement);
+    for (const { part } of carried) await addChecks(client, part.copier.original, part.copier.d.notValidChecks ?? []);
     // Validated after the commit (in cleanup), without holding the lock.
-    for (const fk of carried.foreignKeys) {
+    for (const fk of foreignKeys.values()) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
       if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
     }
-    // The table that steps aside is not the user's table any more: their subscribers must not get its rows.
-    for (const { publication, relation } of leaving) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${relation}`);
-    // After the setval statements above, which name the sequences as they were.
-    for (const { original, shadow } of identities) {
-      const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
-      await client.query(`ALTER SEQUENCE ${qualified(original.schema, original.name)} RENAME TO ${ident(aside)}`);
-      await client.query(`ALTER SEQUENCE ${qualified(shadow.schema, shadow.name)} RENAME TO ${ident(original.name)}`);
+    for (const c of carried) await afterSwap(client, c);
+    if (asideComment !== null) {
+      for (const { part } of carried) await client.query(`COMMENT ON TABLE ${qualified(part.copier.d.schema, part.copier.d.old)} IS ${literal(asideComment)}`);
     }
-    if (asideComment !== null) await client.query(`COMMENT ON TABLE ${qualified(d.schema, d.old)} IS ${literal(asideComment)}`);
     committing = true;
     await client.query('COMMIT');
     return { lockedMs: Math.round(performance.now() - began) };
@@ -111,6 +123,50 @@ export async function cutover(
     throw asLockTimeout(error, 'cut-over');
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke
+  }
+}
+
+/** Everything bound to one original (and its partitions) rather than to its name, read before the renames. */
+async function carriedOf(client: pg.PoolClient, part: SwapPart): Promise<Carried> {
+  const d = part.copier.d;
+  const root = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
+  const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
+  for (const p of d.partitions ?? []) {
+    const c = await boundToOriginal(client, d, { oid: p.oid, name: p.name, shadow: p.shadow }, false);
+    root.statements.push(...c.statements);
+    root.before.push(...c.before);
+    root.foreignKeys.push(...c.foreignKeys);
+  }
+  return {
+    part,
+    ...root,
+    indexRenames,
+    withIndexes: await boundToIndexes(client, d, indexRenames),
+    leaving: await publicationsLeft(client, d),
+    identities: await identitySequences(client, d),
+  };
+}
+
+/** The indexes' names, after the tables': the old ones step aside, the new ones take theirs. */
+async function finishSwap(client: pg.PoolClient, { part, indexRenames }: Carried): Promise<void> {
+  const d = part.copier.d;
+  for (const index of indexRenames) {
+    const name = await freeRelationName(client, d.schema, index.aside ?? `${index.original.slice(0, 55)}__old`);
+    await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
+  }
+  for (const index of indexRenames) {
+    await client.query(`ALTER INDEX ${qualified(d.schema, index.shadow)} RENAME TO ${ident(index.original)}`);
+  }
+}
+
+/** Publications and identity sequences, after the statements that name them as they were. */
+async function afterSwap(client: pg.PoolClient, { leaving, identities }: Carried): Promise<void> {
+  // The table that steps aside is not the user's table any more: their subscribers must not get its rows.
+  for (const { publication, relation } of leaving) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${relation}`);
+  for (const { original, shadow } of identities) {
+    const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
+    await client.query(`ALTER SEQUENCE ${qualified(original.schema, original.name)} RENAME TO ${ident(aside)}`);
+    await client.query(`ALTER SEQUENCE ${qualified(shadow.schema, shadow.name)} RENAME TO ${ident(original.name)}`);
   }
 }
 

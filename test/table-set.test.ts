@@ -1,0 +1,298 @@
+// Several tables, one cut-over (issue 36): a key widened on a parent and on the children that
+// reference it, changed together under writes to every table. Each table must be exact against a
+// twin that got the same writes and the server's own ALTERs, the catalog the twin's, and a reader
+// that joins the tables must never see the old schema of one beside the new schema of another.
+import { afterEach, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { migrateSet } from '../src/core/migrate/set.js';
+import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
+import type { MigrateOptions } from '../src/core/migrate/runner.js';
+import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
+import { killDuringPhase } from './support/kill.js';
+import { inTransaction } from './support/pg.js';
+import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
+
+let twins: CatalogTwins | null = null;
+
+afterEach(async () => {
+  await twins?.close();
+  twins = null;
+});
+
+const SCHEMA = `
+  CREATE TABLE orders (id int PRIMARY KEY, note text);
+  CREATE TABLE order_items (id int PRIMARY KEY, order_id int NOT NULL REFERENCES orders (id), qty int NOT NULL);
+  CREATE INDEX order_items_order ON order_items (order_id);
+  CREATE TABLE payments (id int PRIMARY KEY, order_id int NOT NULL REFERENCES orders (id), amount numeric(14, 2));
+  INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 30000) g;
+  INSERT INTO order_items SELECT g, (g % 30000) + 1, g % 7 FROM generate_series(1, 60000) g;
+  INSERT INTO payments SELECT g, g, g * 1.25 FROM generate_series(1, 30000) g;`;
+
+const SET = [
+  { table: 'orders', alter: 'ALTER COLUMN id TYPE bigint, ADD COLUMN placed_at timestamptz' },
+  { table: 'order_items', alter: 'ALTER COLUMN order_id TYPE bigint' },
+  { table: 'payments', alter: 'ALTER COLUMN order_id TYPE bigint, ALTER COLUMN amount TYPE numeric(18, 4)' },
+];
+const KEPT = SET.map((s) => `${s.table}__old`);
+
+/**
+ * The application: each transaction made on shadowcut's database and then, once committed, on the
+ * twin, so both end with the same rows. Orders come and go with their items and payments; items
+ * change their own key.
+ */
+function writers(mine: pg.Pool, twin: pg.Pool): { stop: () => Promise<number> } {
+  let next = 1_000_000;
+  let stopped = false;
+  let committed = 0;
+  const both = async (statements: [string, unknown[]][]) => {
+    for (const pool of [mine, twin]) await inTransaction(pool, statements);
+    committed++;
+  };
+  const loop = async (seed: number) => {
+    let n = seed;
+    while (!stopped) {
+      n = (n * 1103515245 + 12345) % 2147483648;
+      const id = next++;
+      const pick = 1 + (n % 30000);
+      const op = n % 5;
+      if (op === 0) {
+        await both([
+          ['INSERT INTO orders (id, note) VALUES ($1, $2)', [id, `new ${id}`]],
+          ['INSERT INTO order_items (id, order_id, qty) VALUES ($1, $2, 1), ($3, $2, 2)', [id, id, id + 5_000_000]],
+          ['INSERT INTO payments (id, order_id, amount) VALUES ($1, $2, 12.34)', [id, id]],
+        ]);
+      } else if (op === 1) {
+        await both([
+          ['UPDATE order_items SET qty = qty + 1 WHERE order_id = $1', [pick]],
+          ['UPDATE payments SET amount = amount + 0.01 WHERE order_id = $1', [pick]],
+        ]);
+      } else if (op === 2) {
+        // Deletes racing the copy: an order goes with everything that references it.
+        await both([
+          ['DELETE FROM order_items WHERE order_id = $1', [pick]],
+          ['DELETE FROM payments WHERE order_id = $1', [pick]],
+          ['DELETE FROM orders WHERE id = $1', [pick]],
+        ]);
+      } else if (op === 3) {
+        await both([['UPDATE order_items SET id = id + 10000000 WHERE id = $1', [pick * 2]]]);
+      } else {
+        await both([['UPDATE orders SET note = note || $2 WHERE id = $1', [pick, '.']]]);
+      }
+    }
+  };
+  // A writer's failure ends the load and fails the test when it stops the load.
+  const running = Promise.all([loop(7), loop(11)]).then(
+    () => null,
+    (error: unknown) => {
+      stopped = true;
+      return error;
+    },
+  );
+  return {
+    stop: async () => {
+      stopped = true;
+      const failed = await running;
+      if (failed) throw failed;
+      return committed;
+    },
+  };
+}
+
+/**
+ * Joins the three tables over and over, noting the types each statement saw. One statement reads
+ * one catalog state: a mix of integer and bigint keys would be the set half swapped.
+ */
+function joiningReader(pool: pg.Pool): { stop: () => Promise<Set<string>> } {
+  const seen = new Set<string>();
+  let stopped = false;
+  const running = (async () => {
+    // Reads the shadowcut side only; the load's own failure is its to report.
+    while (!stopped) {
+      const { rows } = await pool.query(
+        `SELECT pg_typeof(o.id)::text || ' ' || pg_typeof(i.order_id)::text || ' ' || pg_typeof(p.order_id)::text AS types
+           FROM orders o JOIN order_items i ON i.order_id = o.id JOIN payments p ON p.order_id = o.id LIMIT 1`,
+      );
+      if (rows.length) seen.add(rows[0].types);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await running;
+      return seen;
+    },
+  };
+}
+
+async function rowsOf(pool: pg.Pool, table: string): Promise<string> {
+  const { rows } = await pool.query(`SELECT coalesce(json_agg(t ORDER BY t.id)::text, '[]') AS j FROM ${table} t`);
+  return rows[0].j;
+}
+
+async function expectLikeNative(t: CatalogTwins): Promise<void> {
+  for (const { table, alter } of SET) await t.alterTwin(table, alter);
+  for (const { table } of SET) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
+  expect(await t.difference(KEPT)).toEqual([]);
+}
+
+describe.each(['stream', 'trigger'] as const)('PostgreSQL, %s capture: several tables in one cut-over', (capture) => {
+  it('under writes to every table, every table is exact against natively altered twins and a joining reader never sees old and new at once', async () => {
+    twins = await catalogTwins(`set_${capture}`);
+    await twins.setup(SCHEMA);
+    const load = writers(twins.pool, twins.twin);
+    const reader = joiningReader(twins.pool);
+    const engine = await createPostgresEngine(twins.url);
+    let results;
+    try {
+      const options: Partial<MigrateOptions> = { execute: true, chunkTimeMs: 20, checksumChunkRows: 2000 };
+      results = await migrateSet(
+        engine,
+        SET.map((s) => ({ url: twins!.url, ...s, capture })),
+        SET.map(() => options),
+      );
+    } finally {
+      await engine.close();
+    }
+    const committed = await load.stop();
+    const seen = await reader.stop();
+    expect(committed).toBeGreaterThan(20);
+    // The reader ran across the swap: it saw both schemas, each whole, and never a mix.
+    expect([...seen].sort()).toEqual(['bigint bigint bigint', 'integer integer integer']);
+    // One swap: every table reports the same cut-over.
+    expect(new Set(results.map((r) => r!.cutoverLockedMs)).size).toBe(1);
+    expect(results.map((r) => r!.path)).toEqual(['copy', 'copy', 'copy']);
+    await expectLikeNative(twins);
+  });
+});
+
+describe('PostgreSQL: a set fails or resumes as one', () => {
+  it('a table the checks refuse leaves every table of the set untouched, with nothing made', async () => {
+    twins = await catalogTwins('set_refused');
+    await twins.setup(SCHEMA);
+    const engine = await createPostgresEngine(twins.url);
+    try {
+      const refused = migrateSet(
+        engine,
+        [...SET.slice(0, 2), { table: 'payments', alter: 'ALTER COLUMN no_such_column TYPE bigint' }].map((s) => ({ url: twins!.url, ...s })),
+        // Copied without asking the server first: the other tables pass their checks and wait for this one's.
+        SET.map(() => ({ execute: true, forceCopy: true })),
+      );
+      await expect(refused).rejects.toThrow(/no_such_column/);
+    } finally {
+      await engine.close();
+    }
+    // Nothing of the run is left: the database is the twin's, which was never touched.
+    expect(await twins.difference()).toEqual([]);
+  });
+
+  it('killed during the copy or at the cut-over and resumed, the set swaps once and every table is exact', async () => {
+    for (const [phase, delayMs] of [
+      ['verify', 0],
+      ['cutover', 0],
+    ] as const) {
+      twins = await catalogTwins(`set_resume_${phase}`);
+      await twins.setup(SCHEMA);
+      const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--chunk-time-ms', '20'];
+      const load = writers(twins.pool, twins.twin);
+      const crash = await killDuringPhase(args, phase, delayMs);
+      expect({ phase, killed: crash.killed, stderr: crash.stderr }).toEqual({ phase, killed: true, stderr: '' });
+      const resumed = await runCliAsync(['migrate', ...args, '--resume', '--execute'], twins.url);
+      await load.stop();
+      expect({ phase, code: resumed.code, stdout: resumed.stdout }).toEqual({
+        phase,
+        code: 0,
+        stdout: expect.stringMatching(/set: 3 tables swapped in one cut-over/),
+      });
+      await expectLikeNative(twins);
+      await twins.close();
+      twins = null;
+    }
+  });
+});
+
+describe('a set the server can change in place, every table', () => {
+  it('PostgreSQL: each table is changed in place, nothing is copied', async () => {
+    twins = await catalogTwins('set_in_place');
+    await twins.setup(SCHEMA);
+    const engine = await createPostgresEngine(twins.url);
+    try {
+      const pairs = [
+        { table: 'orders', alter: 'ADD COLUMN placed_at timestamptz' },
+        { table: 'payments', alter: 'ADD COLUMN settled boolean' },
+      ];
+      const results = await migrateSet(
+        engine,
+        pairs.map((p) => ({ url: twins!.url, ...p })),
+        pairs.map(() => ({ execute: true })),
+      );
+      expect(results.map((r) => [r!.path, r!.rowsCopied])).toEqual([
+        ['in-place', 0],
+        ['in-place', 0],
+      ]);
+      for (const p of pairs) await twins.alterTwin(p.table, p.alter);
+      expect(await twins.difference()).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('MySQL/MariaDB: each table is changed in place, nothing is copied', async () => {
+    const pool = adminPool();
+    const engine = await createMysqlEngine(mysqlUrl());
+    try {
+      await pool.query('DROP TABLE IF EXISTS set_b, set_a');
+      await pool.query('CREATE TABLE set_a (id int PRIMARY KEY)');
+      await pool.query('CREATE TABLE set_b (id int PRIMARY KEY, a_id int NOT NULL)');
+      const results = await migrateSet(
+        engine,
+        [
+          { url: mysqlUrl(), table: 'set_a', alter: 'ADD COLUMN note varchar(20)' },
+          { url: mysqlUrl(), table: 'set_b', alter: 'ADD COLUMN qty int' },
+        ],
+        [{ execute: true }, { execute: true }],
+      );
+      expect(results.map((r) => r!.path)).toEqual(['in-place', 'in-place']);
+      const [columns] = await pool.query(
+        "SELECT concat(TABLE_NAME, '.', COLUMN_NAME) AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('set_a', 'set_b') ORDER BY 1",
+      );
+      expect((columns as { c: string }[]).map((r) => r.c)).toEqual(['set_a.id', 'set_a.note', 'set_b.a_id', 'set_b.id', 'set_b.qty']);
+    } finally {
+      await engine.close();
+      await pool.query('DROP TABLE IF EXISTS set_b, set_a');
+      await pool.end();
+    }
+  });
+});
+
+describe('MySQL/MariaDB: several tables in one cut-over', () => {
+  it('is refused in one line before anything is made', async () => {
+    const pool = adminPool();
+    try {
+      await pool.query('DROP TABLE IF EXISTS set_b, set_a');
+      await pool.query('CREATE TABLE set_a (id int PRIMARY KEY)');
+      await pool.query('CREATE TABLE set_b (id int PRIMARY KEY, a_id int NOT NULL)');
+      const engine = await createMysqlEngine(mysqlUrl());
+      try {
+        const refused = migrateSet(
+          engine,
+          [
+            { url: mysqlUrl(), table: 'set_a', alter: 'MODIFY id BIGINT NOT NULL' },
+            { url: mysqlUrl(), table: 'set_b', alter: 'MODIFY a_id BIGINT NOT NULL' },
+          ],
+          [{ execute: true }, { execute: true }],
+        );
+        await expect(refused).rejects.toThrow(/not yet supported on MySQL\/MariaDB/);
+      } finally {
+        await engine.close();
+      }
+      const [tables] = await pool.query("SHOW TABLES LIKE 'set\\_%'");
+      expect((tables as object[]).map((r) => Object.values(r)[0]).sort()).toEqual(['set_a', 'set_b']);
+      const cli = await runCliAsync(['migrate', '--url', '$URL', '--table', 'set_a', '--alter', 'MODIFY id BIGINT NOT NULL', '--table', 'set_b', '--execute']);
+      expect({ code: cli.code, stderr: cli.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(/^[^\n]*one --alter for each --table[^\n]*$/) });
+    } finally {
+      await pool.query('DROP TABLE IF EXISTS set_b, set_a');
+      await pool.end();
+    }
+  });
+});
