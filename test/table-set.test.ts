@@ -11,6 +11,7 @@ import type { MigrateOptions } from '../src/core/migrate/runner.js';
 import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
 import { killDuringPhase } from './support/kill.js';
 import { inTransaction } from './support/pg.js';
+import { orderWriters } from './support/order-writes.js';
 import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
 
 let twins: CatalogTwins | null = null;
@@ -36,67 +37,9 @@ const SET = [
 ];
 const KEPT = SET.map((s) => `${s.table}__old`);
 
-/**
- * The application: each transaction made on shadowcut's database and then, once committed, on the
- * twin, so both end with the same rows. Orders come and go with their items and payments; items
- * change their own key.
- */
+/** The application's writes, on shadowcut's database and then on the twin. */
 function writers(mine: pg.Pool, twin: pg.Pool): { stop: () => Promise<number> } {
-  let next = 1_000_000;
-  let stopped = false;
-  let committed = 0;
-  const both = async (statements: [string, unknown[]][]) => {
-    for (const pool of [mine, twin]) await inTransaction(pool, statements);
-    committed++;
-  };
-  const loop = async (seed: number) => {
-    let n = seed;
-    while (!stopped) {
-      n = (n * 1103515245 + 12345) % 2147483648;
-      const id = next++;
-      const pick = 1 + (n % 30000);
-      const op = n % 5;
-      if (op === 0) {
-        await both([
-          ['INSERT INTO orders (id, note) VALUES ($1, $2)', [id, `new ${id}`]],
-          ['INSERT INTO order_items (id, order_id, qty) VALUES ($1, $2, 1), ($3, $2, 2)', [id, id, id + 5_000_000]],
-          ['INSERT INTO payments (id, order_id, amount) VALUES ($1, $2, 12.34)', [id, id]],
-        ]);
-      } else if (op === 1) {
-        await both([
-          ['UPDATE order_items SET qty = qty + 1 WHERE order_id = $1', [pick]],
-          ['UPDATE payments SET amount = amount + 0.01 WHERE order_id = $1', [pick]],
-        ]);
-      } else if (op === 2) {
-        // Deletes racing the copy: an order goes with everything that references it.
-        await both([
-          ['DELETE FROM order_items WHERE order_id = $1', [pick]],
-          ['DELETE FROM payments WHERE order_id = $1', [pick]],
-          ['DELETE FROM orders WHERE id = $1', [pick]],
-        ]);
-      } else if (op === 3) {
-        await both([['UPDATE order_items SET id = id + 10000000 WHERE id = $1', [pick * 2]]]);
-      } else {
-        await both([['UPDATE orders SET note = note || $2 WHERE id = $1', [pick, '.']]]);
-      }
-    }
-  };
-  // A writer's failure ends the load and fails the test when it stops the load.
-  const running = Promise.all([loop(7), loop(11)]).then(
-    () => null,
-    (error: unknown) => {
-      stopped = true;
-      return error;
-    },
-  );
-  return {
-    stop: async () => {
-      stopped = true;
-      const failed = await running;
-      if (failed) throw failed;
-      return committed;
-    },
-  };
+  return orderWriters(2, 'postgres', (d, statements) => inTransaction(d === 0 ? mine : twin, statements));
 }
 
 /**
@@ -265,31 +208,17 @@ describe('a set the server can change in place, every table', () => {
   });
 });
 
-describe('MySQL/MariaDB: several tables in one cut-over', () => {
-  it('is refused in one line before anything is made', async () => {
+describe('the command line', () => {
+  it('a --table without its --alter is refused in one line before anything is made', async () => {
     const pool = adminPool();
     try {
       await pool.query('DROP TABLE IF EXISTS set_b, set_a');
       await pool.query('CREATE TABLE set_a (id int PRIMARY KEY)');
       await pool.query('CREATE TABLE set_b (id int PRIMARY KEY, a_id int NOT NULL)');
-      const engine = await createMysqlEngine(mysqlUrl());
-      try {
-        const refused = migrateSet(
-          engine,
-          [
-            { url: mysqlUrl(), table: 'set_a', alter: 'MODIFY id BIGINT NOT NULL' },
-            { url: mysqlUrl(), table: 'set_b', alter: 'MODIFY a_id BIGINT NOT NULL' },
-          ],
-          [{ execute: true }, { execute: true }],
-        );
-        await expect(refused).rejects.toThrow(/not yet supported on MySQL\/MariaDB/);
-      } finally {
-        await engine.close();
-      }
-      const [tables] = await pool.query("SHOW TABLES LIKE 'set\\_%'");
-      expect((tables as object[]).map((r) => Object.values(r)[0]).sort()).toEqual(['set_a', 'set_b']);
       const cli = await runCliAsync(['migrate', '--url', '$URL', '--table', 'set_a', '--alter', 'MODIFY id BIGINT NOT NULL', '--table', 'set_b', '--execute']);
       expect({ code: cli.code, stderr: cli.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(/^[^\n]*one --alter for each --table[^\n]*$/) });
+      const [tables] = await pool.query("SHOW TABLES LIKE 'set\\_%'");
+      expect((tables as object[]).map((r) => Object.values(r)[0]).sort()).toEqual(['set_a', 'set_b']);
     } finally {
       await pool.query('DROP TABLE IF EXISTS set_b, set_a');
       await pool.end();

@@ -46,3 +46,15 @@ export function describeError(error: unknown): string {
   const e = error as { message?: string; code?: string };
   return e.message || e.code || String(error);
 }
+
+/**
+ * A set's swap made for some of its tables and not the others (a RENAME that failed after the
+ * unlock). Nothing is cleaned up: every table keeps its shadow, capture and checkpoint, and
+ * `--resume` finishes the swap of the rest (the swapped ones only clean up).
+ */
+export class IncompleteSwapError extends UserError {
+  constructor(swapped: string[], left: string[]) {
+    super(`the set was swapped only in part (${swapped.join(', ')} swapped, ${left.join(', ')} not): run it again with --resume to swap the rest`);
+    this.name = 'IncompleteSwapError';
+  }
+}

@@ -149,9 +149,8 @@ export interface Engine {
   /**
    * Swaps several tables in one lock set (MySQL: one RENAME; PostgreSQL: one transaction), each
    * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`.
-   * Absent where the engine cannot yet (MySQL/MariaDB, see its README): a set is then refused.
    */
-  jointCutover?(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
+  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */

@@ -22,11 +22,13 @@ export class Reader {
   private running = true;
   private loop: Promise<void> = Promise.resolve();
   private readonly began = performance.now();
-  private readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, firstError: null };
+  readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, firstError: null };
 
   constructor(
     private readonly db: ChaosDb,
     private readonly table: string,
+    /** Another query than the cheapest one (the set path's, over all its tables), and what is asked of each row it returns. */
+    private readonly custom: { statement: string; judge?: (row: unknown[]) => void } | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -43,10 +45,12 @@ export class Reader {
 
   private async read(session: Session): Promise<void> {
     const name = this.db.kind === 'mysql' ? `\`${this.table}\`` : `"${this.table}"`;
+    const statement = this.custom?.statement ?? `SELECT 1 FROM ${name} LIMIT 1`;
     while (this.running) {
       const start = performance.now();
       try {
-        await session.query(`SELECT 1 FROM ${name} LIMIT 1`);
+        const [row] = await session.query(statement);
+        if (row) this.custom?.judge?.(row);
       } catch (error) {
         this.report.errors++;
         this.report.firstError ??= (error as Error).message.split('\n')[0];

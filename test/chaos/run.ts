@@ -2,7 +2,7 @@
  * The randomized differential tester: for each seed a random table, ALTER, concurrent writes and
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
- *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
  *                         [--capture auto|stream|trigger] [--servers normal|plain]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
@@ -12,6 +12,8 @@
  * reverts once it is open: the table must then equal the mirror, which never takes the ALTER. --path
  * queue is the copy queued (`queue add`) and run by `queue run`: a drawn kill hits the
  * runner, the next runner takes the entry over after its lease, and the entry must have run once.
+ * --path set changes two or three tables in one run (set-scenario.ts): each exact against its
+ * mirror, and a reader of all of them never sees the set half swapped.
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
  * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause).
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
@@ -25,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { captureMode, type CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import { runBackfillSeed } from './backfill-scenario.js';
+import { runSetSeed } from './set-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
 import { runSeed, TABLE, MIRROR, type CaptureExpectation, type PathMode, type SeedOutcome } from './scenario.js';
@@ -57,7 +60,8 @@ function parseArgs(argv: string[]): Args {
   const engine = value('engine') ?? 'all';
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const path = value('path') ?? 'both';
-  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue'].includes(path)) throw new Error('--path is default, copy, both, backfill, revert or queue');
+  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue', 'set'].includes(path))
+    throw new Error('--path is default, copy, both, backfill, revert, queue or set');
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);
@@ -119,7 +123,12 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
       for (const seed of args.seeds) {
         for (const path of args.paths) {
           if (Date.now() > deadline) break;
-          const o = path === 'backfill' ? await runBackfillSeed(db, CLI, seed, args.rows) : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
+          const o =
+            path === 'backfill'
+              ? await runBackfillSeed(db, CLI, seed, args.rows)
+              : path === 'set'
+                ? await runSetSeed(db, CLI, seed, args.rows)
+                : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
             `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}${o.partitioned ? ', partitioned' : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,

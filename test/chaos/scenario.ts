@@ -26,12 +26,18 @@ export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
  * How migrate is run: its default path (in place where the server can), `--force-copy`, the copy
  * with a revert window that is then taken (`revert`: the mirror never takes the ALTER), or the
  * copy queued and run by `queue run` (`queue`: a kill hits the runner, and the stage with it; the
- * copy, since a stopped copy is what a runner takes over).
+ * copy, since a stopped copy is what a runner takes over), or several tables in one run (`set`,
+ * set-scenario.ts).
  */
-export type PathMode = 'default' | 'copy' | 'backfill' | 'revert' | 'queue';
+export type PathMode = 'default' | 'copy' | 'backfill' | 'revert' | 'queue' | 'set';
 
 /** What the tester passes as --lock-timeout-ms. */
 export const LOCK_TIMEOUT_MS = 1000;
+
+/** The rate, lock timeout and attempts every seed's migrate gets: a copy long enough for faults to land in. */
+export function pacingArgs(rows: number): string[] {
+  return ['--max-rows-per-sec', String(Math.max(500, Math.ceil(rows / 2))), '--lock-timeout-ms', String(LOCK_TIMEOUT_MS), '--cutover-attempts', '30'];
+}
 /**
  * Room for what is not a lock: on a loaded 2-core machine (servers, the CLI and the tester sharing
  * it), a query that waits for nothing has been seen to take a few hundred ms; twice that is noise,
@@ -172,12 +178,7 @@ export async function runSeed(
     '--threads',
     String(copy.threads),
     ...(copy.checksumWhileCopying ? ['--checksum-while-copying'] : []),
-    '--max-rows-per-sec',
-    String(Math.max(500, Math.ceil(rows / 2))),
-    '--lock-timeout-ms',
-    String(LOCK_TIMEOUT_MS),
-    '--cutover-attempts',
-    '30',
+    ...pacingArgs(rows),
     ...(plan.pauseReplica !== null && db.replicaUrl !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
   const entry = mode === 'queue' ? await queueEntry(db, cli, args) : null;
@@ -319,8 +320,8 @@ export async function runSeed(
 }
 
 /** The catalog oracle: everything bound to the table against what is bound to the mirror. */
-async function catalogDiffers(db: ChaosDb): Promise<string | null> {
-  const [ours, native] = [await db.catalog(TABLE), await db.catalog(MIRROR)];
+export async function catalogDiffers(db: ChaosDb, table = TABLE, mirror = MIRROR): Promise<string | null> {
+  const [ours, native] = [await db.catalog(table), await db.catalog(mirror)];
   return ours === native ? null : `what is bound to the table differs: ${firstDifference(ours, native)}`;
 }
 
@@ -341,20 +342,27 @@ async function childrenDiffer(db: ChaosDb, table: TableSpec): Promise<string | n
 }
 
 /** The table and its mirror, with the same rows; a message when the server refused them. */
-export async function createAndFill(db: ChaosDb, table: TableSpec, rows: number, fill: Prng, dependents?: Dependents): Promise<string | null> {
-  await db.drop(TABLE, MIRROR);
+export async function createAndFill(
+  db: ChaosDb,
+  table: TableSpec,
+  rows: number,
+  fill: Prng,
+  dependents?: Dependents,
+  names: [string, string] = [TABLE, MIRROR],
+): Promise<string | null> {
+  await db.drop(...names);
   const setup = await db.session();
   try {
-    for (const name of [TABLE, MIRROR])
+    for (const name of names)
       for (const sql of [...createTableSql(table, name), ...(table.children ? childTablesSql(table, name) : [])]) await setup.query(sql);
     const columns = writable(table)
       .map((c) => (db.kind === 'mysql' ? `\`${c.name}\`` : `"${c.name}"`))
       .join(', ');
     for (let from = 1; from <= rows; from += 200) {
       const values = Array.from({ length: Math.min(200, rows - from + 1) }, (_, i) => `(${rowValues(fill, table, from + i).join(', ')})`).join(', ');
-      for (const name of [TABLE, MIRROR]) await setup.query(`INSERT INTO ${name} (${columns}) VALUES ${values}`);
+      for (const name of names) await setup.query(`INSERT INTO ${name} (${columns}) VALUES ${values}`);
     }
-    if (dependents) for (const name of [TABLE, MIRROR]) for (const sql of dependentsSql(dependents, table, name)) await setup.query(sql);
+    if (dependents) for (const name of names) for (const sql of dependentsSql(dependents, table, name)) await setup.query(sql);
     return null;
   } catch (error) {
     // The grammar made a table or row the server does not take: the tester's fault, reported as such.
@@ -378,7 +386,7 @@ export interface Exit {
  * Why a reader's or a writer's longest wait fails the seed, or null. A writer queues behind the same
  * locks a reader does (the cut-over's, the in-place step's), so both are held to one bound.
  */
-function waitedTooLong(engine: string, took: SeedOutcome['took'], who: string, wait: Wait, parts: Exit['parts']): string | null {
+export function waitedTooLong(engine: string, took: SeedOutcome['took'], who: string, wait: Wait, parts: Exit['parts']): string | null {
   if (took === null) return null;
   const bound = readerBoundMs(engine, took);
   if (wait.longestMs <= bound) return null;
@@ -512,10 +520,10 @@ function revertRun(cli: string): Promise<void> {
   return new Promise((resolve) => spawn(process.execPath, [cli, 'revert', '--table', TABLE], { stdio: 'ignore' }).on('exit', () => resolve()));
 }
 
-async function nativeAlter(db: ChaosDb, alter: string): Promise<string | null> {
+export async function nativeAlter(db: ChaosDb, alter: string, mirror = MIRROR): Promise<string | null> {
   const session = await db.session();
   try {
-    await session.query(`ALTER TABLE ${db.kind === 'mysql' ? `\`${MIRROR}\`` : `"${MIRROR}"`} ${alter}`);
+    await session.query(`ALTER TABLE ${db.kind === 'mysql' ? `\`${mirror}\`` : `"${mirror}"`} ${alter}`);
     return null;
   } catch (error) {
     return (error as Error).message.split('\n')[0];
@@ -524,7 +532,7 @@ async function nativeAlter(db: ChaosDb, alter: string): Promise<string | null> {
   }
 }
 
-function firstDifference(a: string, b: string): string {
+export function firstDifference(a: string, b: string): string {
   const x = a.split('\n');
   const y = b.split('\n');
   const i = x.findIndex((line, n) => line !== y[n]);

@@ -25,10 +25,12 @@ export class JointCutover {
   private readonly arrived: (JointMember & { idle: Promise<void> })[] = [];
   private failure: Error | null = null;
   private go = false;
+  /** Members that need no swap (resumed after theirs was made). */
+  private left = 0;
   private swap: Promise<{ lockedMs: number; writerWaitMs: number }> | null = null;
 
   constructor(
-    private readonly swapAll: NonNullable<Engine['jointCutover']>,
+    private readonly swapAll: Engine['jointCutover'],
     /** The set's tables, qualified. */
     readonly tables: readonly string[],
     /** Why every table of the set takes the copy. */
@@ -51,20 +53,29 @@ export class JointCutover {
     await this.waitFor(ctx, applier, () => this.checked.size === this.tables.length);
   }
 
+  /** A resumed member whose table was swapped already (a set swapped in part): the rest swap without it. */
+  leave(): void {
+    this.left++;
+    this.goWhenAllHere();
+  }
+
   /** A member at the swap: the last to arrive makes it for all, the others wait with their streams parked. */
   async join(member: JointMember): Promise<{ lockedMs: number; writerWaitMs: number }> {
     if (this.failure) throw this.failure;
     let parked!: () => void;
     const idle = new Promise<void>((resolve) => (parked = resolve));
     this.arrived.push({ ...member, idle });
-    if (this.arrived.length === this.tables.length) {
-      this.go = true;
-      this.swap = this.run();
-    }
+    this.goWhenAllHere();
     // Until the leader goes, each keeps applying its stream; then its applier is the leader's to drive.
     await this.waitFor(member.ctx, member.applier, () => this.go);
     parked();
     return this.swap!;
+  }
+
+  private goWhenAllHere(): void {
+    if (this.go || this.arrived.length === 0 || this.arrived.length < this.tables.length - this.left) return;
+    this.go = true;
+    this.swap = this.run();
   }
 
   private async waitFor(ctx: RunContext, applier: Applier | null, done: () => boolean): Promise<void> {
@@ -78,7 +89,9 @@ export class JointCutover {
   }
 
   private async run(): Promise<{ lockedMs: number; writerWaitMs: number }> {
-    const members = this.arrived;
+    // In the set's order, whatever the order of arrival: the engine locks and swaps them so.
+    const order = (m: JointMember) => this.tables.indexOf(m.ctx.plan.table);
+    const members = [...this.arrived].sort((a, b) => order(a) - order(b));
     // A member still in its last wait would apply while the leader drives its applier.
     await Promise.all(members.map((m) => m.idle));
     const lead = members[0].ctx;

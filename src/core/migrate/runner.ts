@@ -3,7 +3,7 @@ import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
-import { UserError } from '../errors.js';
+import { IncompleteSwapError, UserError } from '../errors.js';
 import { proveMapping } from '../mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
@@ -141,8 +141,9 @@ class Run {
         if (this.checkpoint?.plan.reverse) {
           cutOver = true; // a resumed revert window: the forward run's swap is long done
         } else if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
-          // The crash came after the swap committed: only cleanup is left.
+          // The crash came after the swap committed: only cleanup is left (and a set swaps the rest without this table).
           cutOver = true;
+          this.joint?.leave();
           report.info('the interrupted run had already cut over; cleaning up');
         } else {
           // Saved with the run's first checkpoint: a crash right after the swap still opens the window.
@@ -150,8 +151,8 @@ class Run {
           cutOver = await this.phases();
         }
       } catch (error) {
-        // Another run owns the objects now: leave them to it.
-        this.claimLost = error instanceof ClaimLostError;
+        // Another run owns the objects now, or a set's resume needs them: leave them to it.
+        this.claimLost = error instanceof ClaimLostError || error instanceof IncompleteSwapError;
         this.joint?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');

@@ -29,20 +29,11 @@ export async function migrateSet(
   if (!resuming && options[0]?.forceCopy !== true) {
     const copied = await whyCopied(engine, requests, tables);
     if (copied === null) {
-      // Every table can be changed in place: each at once by the server, with nothing to swap.
-      const results: MigrateResult[] = [];
-      for (const [i, request] of requests.entries()) results.push(await around(i, () => migrate(engine, request, options[i])));
-      return results;
+      return inPlaceEach(requests, tables, (i) => around(i, () => migrate(engine, requests[i], options[i])));
     }
     why = copied;
   }
   const running = tables.flatMap((t, i) => (resuming?.get(t) === 'done' ? [] : [i]));
-  if (!engine.jointCutover) {
-    throw new UserError(
-      'several tables in one cut-over are not yet supported on MySQL/MariaDB (MariaDB cannot RENAME under LOCK TABLES, and one RENAME queued after ' +
-        'UNLOCK would let writers into the later tables first); change them one at a time',
-    );
-  }
   const joint = new JointCutover(
     engine.jointCutover.bind(engine),
     running.map((i) => tables[i]),
@@ -63,14 +54,36 @@ export async function migrateSet(
   return tables.map((_, i) => results.get(i) ?? null);
 }
 
+/** Every table changed in place by metadata alone, one after another; a failure names the tables already changed. */
+async function inPlaceEach(requests: MigrationRequest[], tables: string[], run: (i: number) => Promise<MigrateResult>): Promise<MigrateResult[]> {
+  const results: MigrateResult[] = [];
+  for (const i of requests.keys()) {
+    try {
+      results.push(await run(i));
+    } catch (error) {
+      const done = results.some((r) => r.executed) ? tables.slice(0, results.length) : [];
+      if (!done.length || !(error instanceof UserError)) throw error;
+      throw new UserError(`${error.message}; ${done.join(', ')} already changed in place (metadata only): run the others again`, error.exitCode);
+    }
+  }
+  return results;
+}
+
 /**
- * Why the set takes the copy: the first table the server cannot change in place, and its reason;
- * null when every table can be. Classifying leaves nothing behind.
+ * Why the set takes the copy, or null when every table can be changed in place by metadata alone.
+ * In place, each table is changed by its own statements, one table after another: only a part that
+ * cannot fail on the rows (`instant`) may go that way, so that no table is left changed because a
+ * later one's index build or validation failed. Classifying leaves nothing behind.
  */
 async function whyCopied(engine: Engine, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
   for (const [i, request] of requests.entries()) {
     const sorted = await engine.classifyAlter(request.table, request.alter);
-    if (sorted.path === 'copy') return `${tables[i]} needs the copy (${sorted.why}), and a set swaps all its tables at one instant: every table is copied`;
+    const why = sorted.path === 'copy' ? sorted.why : sorted.parts.find((p) => p.class !== 'instant')?.clause;
+    if (why !== undefined) {
+      const reason =
+        sorted.path === 'copy' ? `${tables[i]} needs the copy (${why})` : `${tables[i]} has a part that could fail on its rows in place ("${why}")`;
+      return `${reason}, and a set changes all its tables or none: every table is copied and swapped at one instant`;
+    }
   }
   return null;
 }

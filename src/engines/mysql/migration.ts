@@ -26,7 +26,7 @@ import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
-import { cutover, dropSentry, dropTriggers, isSentry } from './cutover/cutover.js';
+import { cutover, dropSentry, dropTriggers, isSentry, type SwapPart } from './cutover/cutover.js';
 import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
 import { openMysqlSampleProbe } from './copy/sample-probe.js';
 import { LockedSession } from './server/lock.js';
@@ -39,7 +39,7 @@ import { mysqlLockProbe } from './cutover/lock-probe.js';
 import { dropOwnHelper } from './server/helper-tables.js';
 import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
-import { childKeysBack } from './cutover/child-keys.js';
+import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
 
 /** What every migration on one server shares. */
@@ -113,6 +113,7 @@ export class MysqlMigration implements Migration {
    */
   async resumeShadow(): Promise<void> {
     await childKeysBack(this.pool, this.p);
+    await setKeysBack(this.pool, this.p);
     await dropTriggers(this.pool, this.p);
   }
 
@@ -153,7 +154,12 @@ export class MysqlMigration implements Migration {
   }
 
   cutover(options: CutoverOptions): Promise<CutoverResult> {
-    return cutover(this.server.target, this.pool, this.p, options, this.server.flavor);
+    return cutover(this.server.target, this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, this.server.flavor);
+  }
+
+  /** This table's part of a swap, alone or with a set's others (the engine's `jointCutover`). */
+  swapPart(catchUp: CatchUp): SwapPart {
+    return { plan: this.p, catchUp };
   }
 
   openLockProbe(): Promise<LockProbe> {
@@ -169,7 +175,10 @@ export class MysqlMigration implements Migration {
     const p = this.p;
     const names = helperNames(p.table);
     if (this.plan.reverse && !options.cutOver) return;
-    if (!options.cutOver) await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
+    if (!options.cutOver) {
+      await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
+      await setKeysBack(this.pool, p);
+    }
     await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];

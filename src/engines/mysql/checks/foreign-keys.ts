@@ -8,7 +8,8 @@ export const foreignKeys: Check<MysqlCheckContext> = {
   async run({ plan }) {
     const t = `${plan.database}.${plan.table}`;
     const { cascadingInto } = plan.facts;
-    const out = plan.facts.foreignKeys.filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)));
+    const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
+    const out = plan.facts.foreignKeys.filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)) && !rebuilt.has(foreignKeyName(k)));
     const unfit = plan.children.flatMap((k) => {
       const problem = childKeyProblem(k, plan.original, plan.shadowShape);
       return problem ? [`${childKeyName(k)}: ${problem}`] : [];

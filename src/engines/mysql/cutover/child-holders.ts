@@ -34,10 +34,24 @@ export class ChildHolders {
   }
 
   /** Connected ahead of the cut-over lock, so that under it each only queues its statement. */
-  static async open(target: MysqlTarget, plan: MysqlPlan): Promise<ChildHolders> {
+  static open(target: MysqlTarget, plan: MysqlPlan): Promise<ChildHolders> {
+    return ChildHolders.of(target, [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]);
+  }
+
+  /**
+   * A set's child (one with keys to another table of the set): its hold is queued behind its own
+   * RENAME, and so granted the new child, before any writer, until every RENAME has run. InnoDB's
+   * RENAME of the parent takes an exclusive lock on each child whose key references it: a writer let
+   * into the new child first would hold it and wait for the parent, the same unseen cycle.
+   */
+  static forSetChild(target: MysqlTarget, plan: MysqlPlan): Promise<ChildHolders> {
+    return ChildHolders.of(target, (plan.setKeys ?? []).length ? [qualified(plan.database, plan.table)] : []);
+  }
+
+  private static async of(target: MysqlTarget, tables: string[]): Promise<ChildHolders> {
     const holders: Holder[] = [];
     try {
-      for (const table of [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]) {
+      for (const table of tables) {
         const session = await connectOne(target);
         holders.push({ table, session });
         await session.query('SET SESSION lock_wait_timeout = 30');

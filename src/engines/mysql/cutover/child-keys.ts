@@ -16,6 +16,12 @@ export interface ChildKey {
   onUpdate: string;
 }
 
+/** A key of a table of a set to another table of the set (`parent`, in the same database, and its shadow). */
+export interface SetKey extends ChildKey {
+  parent: string;
+  parentShadow: string;
+}
+
 type Queryable = Pool | PoolConnection | Connection;
 
 export function childKeyName(key: ChildKey): string {
@@ -165,4 +171,77 @@ async function referencedTable(db: Queryable, key: ChildKey): Promise<{ database
     [key.database, key.table, key.name],
   );
   return rows.length ? { database: String(rows[0].s), table: String(rows[0].t) } : null;
+}
+
+/**
+ * A set's key from this table (the child) to another of its tables: at the cut-over it moves from the
+ * original to the shadow, referencing the parent's shadow (or the parent itself when a resumed run
+ * finds the parent already swapped), so that each RENAME carries it between the new tables; back, it
+ * leaves the shadow and references the parent from the original again. Key names are unique per
+ * database, hence a drop before the add; each step is skipped when already made, so a run killed
+ * between two of them can do it again. Metadata only, with foreign_key_checks off for this session:
+ * the rows were checked against the original parent, and the shadows hold the same rows when this runs.
+ */
+export async function moveSetKeys(
+  conn: Connection | PoolConnection,
+  plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] },
+  direction: 'to the shadow' | 'back',
+): Promise<void> {
+  const keys = plan.setKeys ?? [];
+  if (keys.length === 0) return;
+  const [[{ checks }]] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.foreign_key_checks AS checks');
+  await conn.query('SET SESSION foreign_key_checks = 0');
+  try {
+    for (const key of keys) {
+      const [from, to] = direction === 'back' ? [plan.shadow, plan.table] : [plan.table, plan.shadow];
+      const parent = direction === 'back' ? key.parent : await parentShadow(conn, key);
+      const [drop] = statementHeads({ ...key, table: from });
+      const [, add] = statementHeads({ ...key, table: to });
+      if (await keyOn(conn, key.database, from, key.name)) await conn.query(`${drop}, ALGORITHM=INPLACE, LOCK=NONE`);
+      if (!(await keyOn(conn, key.database, to, key.name))) {
+        await conn.query(
+          `${add} (${key.columns.map(ident).join(', ')}) ` +
+            `REFERENCES ${qualified(key.database, parent)} (${key.referencedColumns.map(ident).join(', ')})${actions(key)}, ALGORITHM=INPLACE, LOCK=NONE`,
+        );
+      }
+    }
+  } finally {
+    await conn.query('SET SESSION foreign_key_checks = ?', [Number(checks)]);
+  }
+}
+
+/** Before the RENAME the original is the one serving: a set's keys a killed cut-over left on the shadow go back to it. */
+export async function setKeysBack(pool: Pool, plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] }): Promise<string[]> {
+  const stray: SetKey[] = [];
+  for (const key of plan.setKeys ?? []) {
+    // A parent already swapped (a set swapped in part): the key stays on the shadow, which its resume swaps next.
+    if (!(await keyOn(pool, key.database, plan.table, key.name)) && (await parentShadow(pool, key)) !== key.parent) stray.push(key);
+  }
+  if (stray.length === 0) return [];
+  const conn = await pool.getConnection();
+  try {
+    await conn.query('SET SESSION lock_wait_timeout = 30');
+    await moveSetKeys(conn, { ...plan, setKeys: stray }, 'back');
+  } finally {
+    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
+    conn.release();
+  }
+  return stray.map(childKeyName);
+}
+
+async function keyOn(db: Queryable, database: string, table: string, name: string): Promise<boolean> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = ?',
+    [database, table, name],
+  );
+  return rows.length > 0;
+}
+
+/** The parent's shadow while it has one; the parent itself once its own swap is made. */
+async function parentShadow(db: Queryable, key: SetKey): Promise<string> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+    key.database,
+    key.parentShadow,
+  ]);
+  return rows.length ? key.parentShadow : key.parent;
 }

@@ -4,14 +4,34 @@ import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
-import { childKeysBack, pointChildKeys, unplannedChildKeys } from './child-keys.js';
+import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
 import { ChildHolders } from './child-holders.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { IncompleteSwapError, LockTimeoutError, UserError } from '../../../core/errors.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
 export function isSentry(tableComment: string): boolean {
   return tableComment === SENTRY_COMMENT;
+}
+
+/** One table's part of a swap: a set's has several, swapped together. */
+export interface SwapPart {
+  plan: MysqlPlan;
+  catchUp: CutoverOptions['catchUp'];
+}
+
+/** A part's sessions and what its attempt has done so far. */
+interface Swap extends SwapPart {
+  renamer: Connection;
+  holders: ChildHolders;
+  /** A set's child held behind its own RENAME until the parents' have run (ChildHolders.forSetChild). */
+  setHolder: ChildHolders;
+  rename: Promise<unknown> | null;
+  renamed: boolean;
+  /** From the first child key's move until the RENAME: the keys may reference the shadow. */
+  pointed: boolean;
+  /** Its keys to other tables of the set moved from the original to the shadow. */
+  moved: boolean;
 }
 
 /**
@@ -26,82 +46,142 @@ export function isSentry(tableComment: string): boolean {
  * are pointed at the shadow (InnoDB moves a key with the table it references at a RENAME, so the
  * RENAME then carries them to the original's name). Until the RENAME has run, a failure points them
  * back; a run killed in between leaves that to its resume or cleanup (childKeys in migration.ts).
+ * Several tables (a set) are locked by the one locker and caught up on it; each has its own sentry
+ * and its own RENAME, queued on its own original, because one RENAME of every pair would take its
+ * locks one name at a time after the unlock and let writers into the later tables first. The
+ * sentries go in one statement, so a locker killed midway leaves all of them. A key between two
+ * tables of the set moves from the old child to the child's shadow, referencing the parent's shadow.
  */
-export async function cutover(target: MysqlTarget, pool: Pool, plan: MysqlPlan, options: CutoverOptions, flavor: 'mariadb' | 'mysql'): Promise<CutoverResult> {
-  const orig = qualified(plan.database, plan.table);
-  const shadow = qualified(plan.database, plan.shadow);
-  const old = qualified(plan.database, plan.old);
+export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[], lockTimeoutMs: number, flavor: 'mariadb' | 'mysql'): Promise<CutoverResult> {
   const locker = await connectOne(target);
-  const renamer = await connectOne(target);
-  let rename: Promise<unknown> | null = null;
-  let renamed = false;
-  // From the first child key's move until the RENAME: the keys may reference the shadow.
-  let pointed = false;
+  const swaps: Swap[] = [];
   let locked = false;
-  // Connected before the lock, so that under it each only queues its LOCK TABLES.
-  const holders = flavor === 'mariadb' ? await ChildHolders.open(target, plan) : ChildHolders.none();
   try {
-    await renamer.query('SET SESSION lock_wait_timeout = 30');
-    await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
-    await locker.query(`CREATE TABLE ${old} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
-    // The capture log is read on the locker (MySQL write-locks it with the original, for the triggers).
-    const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} WRITE`;
-    const children = [...new Set(plan.children.map((k) => `, ${qualified(k.database, k.table)} WRITE`))].join('');
-    await lockTables(locker, pool, `LOCK TABLES ${orig} WRITE, ${shadow} WRITE, ${old} WRITE${log}${children}`, options.lockTimeoutMs);
+    for (const part of parts) {
+      const renamer = await connectOne(target);
+      // Connected before the lock, so that under it each only queues its LOCK TABLES.
+      const holders = flavor === 'mariadb' ? await ChildHolders.open(target, part.plan).catch(closing(renamer)) : ChildHolders.none();
+      const setHolder = await ChildHolders.forSetChild(target, part.plan).catch(async (error: unknown) => {
+        await holders.release();
+        return closing(renamer)(error);
+      });
+      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, pointed: false, moved: false });
+      await renamer.query('SET SESSION lock_wait_timeout = 30');
+    }
+    const list: string[] = [];
+    for (const { plan } of swaps) {
+      await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
+      await locker.query(`CREATE TABLE ${qualified(plan.database, plan.old)} (sentry INT) ENGINE=InnoDB COMMENT='${SENTRY_COMMENT}'`);
+      // The capture log is read on the locker (MySQL write-locks it with the original, for the triggers).
+      list.push(...[plan.table, plan.shadow, plan.old, ...(plan.log === undefined ? [] : [plan.log])].map((t) => qualified(plan.database, t)));
+      list.push(...plan.children.map((k) => qualified(k.database, k.table)));
+    }
+    await lockTables(locker, pool, `LOCK TABLES ${[...new Set(list)].map((t) => `${t} WRITE`).join(', ')}`, lockTimeoutMs);
     locked = true;
     const lockedAt = performance.now();
-    await options.catchUp(new LockedSession(locker));
-    await carryAutoIncrement(locker, plan);
-    // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
-    await createTriggers(locker, plan);
-    const unplanned = await unplannedChildKeys(locker, plan.children, plan.database, plan.table);
-    if (unplanned.length) {
-      throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
+    for (const swap of swaps) await readyUnderLock(locker, swap);
+    for (const swap of swaps) {
+      swap.moved = (swap.plan.setKeys ?? []).length > 0;
+      await moveSetKeys(locker, swap.plan, 'to the shadow');
     }
-    pointed = plan.children.length > 0;
-    await pointChildKeys(locker, plan.children, plan.database, plan.table, plan.shadow);
     await testSeam('after-children-pointed');
 
-    // The seam's extra pair names a table that is not there: the RENAME queues as usual, and fails once it runs.
-    const failing = seamFails('rename-after-unlock')
-      ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
-      : '';
-    rename = renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(() => {
-      renamed = true;
-    });
-    rename.catch(() => {});
-    await waitUntilQueued(pool, renamer, rename, options.lockTimeoutMs, 'the RENAME');
-    await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, options.lockTimeoutMs, what));
+    for (const swap of swaps) {
+      const { plan } = swap;
+      // The seam's extra pair names a table that is not there: the RENAME queues as usual, and fails once it runs.
+      const failing = seamFails('rename-after-unlock')
+        ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
+        : '';
+      const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+      const rename = swap.renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(() => {
+        swap.renamed = true;
+      });
+      rename.catch(() => {});
+      swap.rename = rename;
+      await waitUntilQueued(pool, swap.renamer, rename, lockTimeoutMs, swaps.length > 1 ? `the RENAME of ${plan.table}` : 'the RENAME');
+      for (const holders of [swap.holders, swap.setHolder])
+        await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
+    }
 
-    await locker.query(`DROP TABLE ${old}`);
+    await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
-    await rename;
-    return { lockedMs: Math.round(performance.now() - lockedAt) };
+    await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
+    const failed = swaps.filter((s) => !s.renamed);
+    if (failed.length === 0) return { lockedMs: Math.round(performance.now() - lockedAt) };
+    if (failed.length < swaps.length) {
+      throw new IncompleteSwapError(
+        swaps.filter((s) => s.renamed).map((s) => s.plan.table),
+        failed.map((s) => s.plan.table),
+      );
+    }
+    await failed[0].rename;
+    throw new LockTimeoutError('the RENAME failed');
   } catch (error) {
-    // The children go back to the original while no writer can reach them: the sentry is still in
-    // place, so the RENAME cannot have run.
-    if (pointed && locked) await pointChildKeys(locker, plan.children, plan.database, plan.shadow, plan.table).catch(() => {});
-    // Release the lock with the sentry still in place, so a queued RENAME fails harmlessly,
-    // and only then remove the sentry.
+    if (error instanceof IncompleteSwapError) throw error;
+    for (const swap of swaps) {
+      // The keys go back to the original while no writer can reach them: the sentry is still in
+      // place, so the RENAME cannot have run.
+      if (swap.pointed && locked) await pointChildKeys(locker, swap.plan.children, swap.plan.database, swap.plan.shadow, swap.plan.table).catch(() => {});
+      if (swap.moved && locked) await moveSetKeys(locker, swap.plan, 'back').catch(() => {});
+    }
+    // Release the lock with the sentries still in place, so a queued RENAME fails harmlessly,
+    // and only then remove the sentries.
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
-    if (rename) await rename.catch(() => {});
-    if (renamed) return { lockedMs: -1 };
-    // The RENAME failed after the UNLOCK: each holder, granted its child by now, points the child's
-    // keys back before any writer reaches it. Whatever is left (a holder never granted, a lock lost
-    // before the holders queued) goes back without a lock, and fails loudly if that fails too.
-    if (pointed) await holders.pointBack(plan);
-    await holders.release();
-    if (pointed) await childKeysBack(pool, plan);
-    await dropTriggers(pool, plan); // a later attempt creates them again
-    await dropSentry(pool, plan.database, plan.old);
+    await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
+    if (swaps.length > 0 && swaps.every((s) => s.renamed)) return { lockedMs: -1 };
+    for (const swap of swaps) await undoAttempt(pool, swap);
     throw error;
   } finally {
-    // Only now, with the RENAME done or failed, may the children's writers go on.
-    await holders.release();
+    // Only now, with the RENAMEs done or failed, may the children's writers go on.
+    for (const swap of swaps) {
+      await swap.holders.release();
+      await swap.setHolder.release();
+      await swap.renamer.end().catch(() => swap.renamer.destroy());
+    }
     await locker.end().catch(() => locker.destroy());
-    await renamer.end().catch(() => renamer.destroy());
   }
+}
+
+/** Closes a session when what follows its opening fails. */
+function closing(session: Connection): (error: unknown) => never {
+  return (error) => {
+    session.destroy();
+    throw error;
+  };
+}
+
+/** Under the lock, for one table: the last changes, the counter, the moved triggers, the child keys pointed at the shadow. */
+async function readyUnderLock(locker: Connection, swap: Swap): Promise<void> {
+  const { plan } = swap;
+  await swap.catchUp(new LockedSession(locker));
+  await carryAutoIncrement(locker, plan);
+  // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
+  await createTriggers(locker, plan);
+  const unplanned = await unplannedChildKeys(locker, [...plan.children, ...(plan.setChildren ?? [])], plan.database, plan.table);
+  if (unplanned.length) {
+    throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
+  }
+  swap.pointed = plan.children.length > 0;
+  await pointChildKeys(locker, plan.children, plan.database, plan.table, plan.shadow);
+}
+
+/**
+ * A failed attempt, after the UNLOCK with no RENAME run: the RENAME failed after the UNLOCK, so each
+ * holder, granted its child by now, points the child's keys back before any writer reaches it.
+ * Whatever is left (a holder never granted, a lock lost before the holders queued) goes back
+ * without a lock, and fails loudly if that fails too.
+ */
+async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
+  const { plan } = swap;
+  if (swap.pointed) await swap.holders.pointBack(plan);
+  await swap.holders.release();
+  if (swap.pointed) await childKeysBack(pool, plan);
+  // Its hold has the old child now, whose key goes back with a statement of its own.
+  await swap.setHolder.release();
+  if (swap.moved) await setKeysBack(pool, plan);
+  await dropTriggers(pool, plan); // a later attempt creates them again
+  await dropSentry(pool, plan.database, plan.old);
 }
 
 let seamFailures = 0;

@@ -12,7 +12,7 @@ import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
-import { describeChildKey, readChildKeys, type ChildKey } from '../cutover/child-keys.js';
+import { describeChildKey, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
 
 export interface ColumnPair {
   source: string;
@@ -56,6 +56,10 @@ export interface MysqlPlan {
   shadowAlter: string;
   /** Other tables' keys that reference the table: pointed at the new table at the cut-over. */
   children: ChildKey[];
+  /** The table's keys to other tables of its set: moved to the shadow at the set's cut-over (absent outside a set). */
+  setKeys?: SetKey[];
+  /** Keys of other tables of the set to this one (`db.name`): their own runs move them. */
+  setChildren?: ChildKey[];
   /** Triggers moved to the new table at the cut-over, on request; empty otherwise. */
   triggers: TriggerPlan[];
   original: TableShape;
@@ -129,7 +133,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     'the binlog',
     request.capture === 'auto' || !request.capture ? await binlogProblems(pool, database) : [],
   );
-  const children = await readChildKeys(pool, database, table);
+  const set = new Set(request.set ?? []);
+  const related = await readChildKeys(pool, database, table);
+  const inSet = (k: ChildKey) => set.has(`${k.database}.${k.table}`);
+  const children = related.filter((k) => !inSet(k));
+  const setKeys = await keysInto(pool, database, table, set);
   const discarded = facts.foreignKeys.filter((k) => !droppedForeignKeys.includes(foreignKeyName(k)));
   const detail: MysqlPlan = {
     database,
@@ -145,6 +153,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,
     children,
+    ...(set.size ? { setKeys, setChildren: related.filter(inSet) } : {}),
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,
@@ -189,9 +198,23 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       ...(droppedForeignKeys.length ? [`foreign keys dropped by the ALTER (the new table is made without them): ${droppedForeignKeys.join(', ')}`] : []),
       ...(request.discardForeignKeys && discarded.length ? [`foreign keys left off the new table: ${discarded.join(', ')}`] : []),
       ...children.map((k) => `child foreign key ${describeChildKey(k)}: re-pointed to the new table at the cut-over`),
+      ...setKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: made again between the new tables at the set's cut-over`),
     ],
     detail,
   };
+}
+
+/** The table's keys to other tables of its set (qualified `db.table` names), as those tables' child keys. */
+async function keysInto(pool: Pool, database: string, table: string, set: Set<string>): Promise<SetKey[]> {
+  const keys: SetKey[] = [];
+  for (const other of set) {
+    const [db, parent] = [other.slice(0, other.indexOf('.')), other.slice(other.indexOf('.') + 1)];
+    if (db !== database) continue;
+    for (const key of await readChildKeys(pool, database, parent)) {
+      if (key.database === database && key.table === table) keys.push({ ...key, parent, parentShadow: helperNames(parent).shadow });
+    }
+  }
+  return keys;
 }
 
 /** Each CHECK of a SHOW CREATE TABLE (MariaDB lists a column's own as a named constraint too), by name. */

@@ -90,7 +90,7 @@ export async function openBinlogStream(
     } else if (
       name === 'query' &&
       event.query &&
-      !isChildKeyMove(event.query, plan.children) &&
+      !isChildKeyMove(event.query, [...plan.children, ...(plan.setKeys ?? [])]) &&
       touches(event.query, event.schema, plan.database, plan.table)
     ) {
       sink.fail(touchedBy(event.query, touches(event.query, event.schema, plan.database, plan.table)!));

@@ -1,0 +1,236 @@
+/**
+ * One seed of the set path: two or three random tables, each with its mirror and its writers, changed
+ * by one `migrate` with a --table/--alter pair each (several tables, one cut-over), maybe killed and
+ * resumed. The oracle is the single-table one for every table, and a reader that reads all of them
+ * in one statement must never see some tables swapped and others not.
+ */
+import type { ChaosDb } from './database.js';
+import { Reader, type ReaderReport } from './reader.js';
+import { defaultsChangedBy, makeAlter, makeTable } from './grammar.js';
+import { Prng } from './prng.js';
+import {
+  catalogDiffers,
+  cliRun,
+  createAndFill,
+  firstDifference,
+  MIRROR,
+  nativeAlter,
+  pacingArgs,
+  TABLE,
+  waitedTooLong,
+  type Exit,
+  type SeedOutcome,
+  type Verdict,
+} from './scenario.js';
+import { Workload } from './workload.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Member {
+  name: string;
+  mirror: string;
+  alter: string;
+}
+
+export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: number): Promise<SeedOutcome> {
+  const began = Date.now();
+  const root = new Prng(seed);
+  const count = root.fork(20).int(2, 3);
+  const tables = Array.from({ length: count }, (_, i) => makeTable(root.fork(100 + i), db.kind));
+  const members: Member[] = tables.map((t, i) => ({
+    name: `${TABLE}_${i}`,
+    mirror: `${MIRROR}_${i}`,
+    alter: makeAlter(root.fork(200 + i), t, root.fork(300 + i)),
+  }));
+  const faults = root.fork(3);
+  const kill = faults.chance(0.4) ? faults.int(100, 2500) : null;
+  let took: SeedOutcome['took'] = null;
+  const applied: string[] = [];
+  let reader: SetReader | null = null;
+  const outcome = (verdict: Verdict, reason: string, loads: Workload[] = []): SeedOutcome => ({
+    engine: db.kind,
+    seed,
+    path: 'set',
+    took,
+    reader: reader?.report ?? null,
+    writer: loads.length ? worstWriter(loads) : null,
+    verdict,
+    reason,
+    alter: members.map((m) => `${m.name}: ${m.alter}`).join(' | '),
+    faults: applied,
+    seconds: (Date.now() - began) / 1000,
+    capturedBy: null,
+  });
+
+  for (const [i, m] of members.entries()) {
+    const failed = await createAndFill(db, tables[i], rows, root.fork(400 + i), undefined, [m.name, m.mirror]);
+    if (failed) return outcome('FAIL', failed);
+    // One table's refusal is the single-table path's to test; here each table gets an ALTER its rows take.
+    for (let draw = 1; draw < 6 && (await refusedByRows(db, m)); draw++)
+      m.alter = makeAlter(root.fork(200 + i + 10 * draw), tables[i], root.fork(300 + i + 10 * draw));
+  }
+  // In place a table keeps its identity and the writers go on through the change: they never ask for
+  // a default the ALTER changes (README.md, the in-place rule).
+  const loads = members.map((m, i) => new Workload(db, tables[i], [m.name, m.mirror], rows, defaultsChangedBy(tables[i], m.alter)));
+  for (const [i, load] of loads.entries()) await load.start(root.fork(500 + i), 2);
+  reader = new SetReader(
+    db,
+    members.map((m) => m.name),
+  );
+  await reader.start();
+  const args = [
+    'migrate',
+    '--url',
+    db.url,
+    ...members.flatMap((m) => ['--table', m.name, '--alter', m.alter]),
+    '--execute',
+    '--json',
+    '--drop-old',
+    '--chunk-time-ms',
+    '30',
+    ...pacingArgs(rows),
+  ];
+  let last: Exit;
+  try {
+    const taken = (phase: string) => {
+      if (phase === 'in-place') took = 'in-place';
+      if (phase === 'setup' || phase === 'copy') took = 'copy';
+    };
+    let armed = false;
+    const first = await cliRun(cli, args, (phase) => {
+      taken(phase);
+      if (phase !== 'copy' || armed) return null;
+      armed = true;
+      return kill;
+    });
+    last = first;
+    if (first.killed) {
+      applied.push(`SIGKILL ${kill} ms into the copy, then --resume`);
+      last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), null));
+      // Killed after every table's cleanup removed its checkpoint: the set was complete, as the oracle will tell.
+      if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };
+    }
+    await sleep(300);
+  } finally {
+    for (const load of loads) await load.stop();
+    await reader.stop();
+  }
+  const writer = worstWriter(loads);
+  const blocked = reader.report.errors
+    ? `a reader got ${reader.report.errors} error(s): ${reader.report.firstError}`
+    : reader.mixed
+      ? `a reader saw the set half swapped: ${reader.mixed}`
+      : (waitedTooLong(db.kind, took, 'a reader', reader.report, last.parts) ?? waitedTooLong(db.kind, took, 'a writer', writer, last.parts));
+
+  if (last.code === 0) {
+    for (const m of members) {
+      const native = await nativeAlter(db, m.alter, m.mirror);
+      if (native !== null) return outcome('FAIL', `shadowcut migrated ${m.name}, but the server's own ALTER fails: ${native}`, loads);
+      const wrong = await differsFromMirror(db, m);
+      if (wrong) return outcome('FAIL', wrong, loads);
+    }
+    if (blocked) return outcome('FAIL', blocked, loads);
+    const transactions = loads.reduce((n, l) => n + l.transactions, 0);
+    return outcome(
+      'pass',
+      `${count} tables ${took ?? 'no path'}, ${transactions} transactions during the run, a reader waited at most ${reader.report.longestMs} ms, a writer ${writer.longestMs} ms`,
+      loads,
+    );
+  }
+  const lines = last.stderr.trim().split('\n').filter(Boolean);
+  const reason = lines.find((l) => l.startsWith('shadowcut: ')) ?? lines.pop() ?? `exit ${last.code}`;
+  if (/^\s+at /m.test(last.stderr)) return outcome('FAIL', `a stack trace: ${reason}`, loads);
+  if (last.code === null) return outcome('FAIL', `timed out: ${reason}`, loads);
+  // Refused: every table as it was, nothing left.
+  for (const m of members) {
+    const wrong = await differsFromMirror(db, m);
+    if (wrong) return outcome('FAIL', `refused (${reason}) but ${wrong}`, loads);
+  }
+  if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, loads);
+  const natives = await Promise.all(members.map((m) => nativeAlter(db, m.alter, m.mirror)));
+  const native = natives.find((n) => n !== null) ?? null;
+  return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, loads);
+}
+
+/**
+ * Whether the server's own ALTER fails on the mirror's rows: PostgreSQL tries it on the mirror and
+ * rolls it back; MySQL, whose DDL commits, tries it on a copy of the mirror.
+ */
+async function refusedByRows(db: ChaosDb, m: Member): Promise<boolean> {
+  const session = await db.session();
+  const trial = `${m.mirror}_try`;
+  try {
+    if (db.kind === 'postgres') {
+      await session.query('BEGIN');
+      await session.query(`ALTER TABLE "${m.mirror}" ${m.alter}`);
+    } else {
+      await session.query(`DROP TABLE IF EXISTS \`${trial}\``);
+      await session.query(`CREATE TABLE \`${trial}\` LIKE \`${m.mirror}\``);
+      await session.query(`INSERT INTO \`${trial}\` SELECT * FROM \`${m.mirror}\``);
+      await session.query(`ALTER TABLE \`${trial}\` ${m.alter}`);
+    }
+    return false;
+  } catch {
+    return true;
+  } finally {
+    await session.query(db.kind === 'postgres' ? 'ROLLBACK' : `DROP TABLE IF EXISTS \`${trial}\``).catch(() => {});
+    await session.close();
+  }
+}
+
+/** What the single-table oracle asks of one table of the set, or null. */
+async function differsFromMirror(db: ChaosDb, m: Member): Promise<string | null> {
+  const left = await db.leftovers(m.name);
+  if (left.length) return `left behind: ${left.join(', ')}`;
+  const [ours, theirs] = [await db.definition(m.name), await db.definition(m.mirror)];
+  if (ours !== theirs) return `${m.name}'s definition differs: ${firstDifference(ours, theirs)}`;
+  const catalog = await catalogDiffers(db, m.name, m.mirror);
+  if (catalog) return `${m.name}: ${catalog}`;
+  const differing = await db.rowDifferences(m.name, m.mirror);
+  if (differing) return `${differing} row(s) of ${m.name} differ from the mirror: ${(await db.sampleDifferences(m.name, m.mirror)).join(' / ')}`;
+  return null;
+}
+
+function worstWriter(loads: Workload[]): { longestMs: number; longestAt: number } {
+  const worst = loads.reduce((a, b) => (b.longestMs > a.longestMs ? b : a));
+  return { longestMs: worst.longestMs, longestAt: worst.longestAt };
+}
+
+/**
+ * Reads every table of the set in one statement, timed as the single-table reader is. On
+ * PostgreSQL each table's relation id comes with it (a copied table has a new one): a statement
+ * that sees some tables still with the first ids it saw and others with new ones saw the set half swapped.
+ */
+class SetReader {
+  mixed: string | null = null;
+  private first: string[] | null = null;
+  private readonly reader: Reader;
+
+  constructor(db: ChaosDb, tables: string[]) {
+    const statement =
+      db.kind === 'mysql'
+        ? `SELECT ${tables.map((t) => `(SELECT 1 FROM \`${t}\` LIMIT 1)`).join(', ')}`
+        : // A table emptied by the writers reads no id: the subquery still takes the table's lock.
+          `SELECT ${tables.map((t) => `(SELECT coalesce(min(tableoid::oid::text), '-') FROM (SELECT tableoid FROM "${t}" LIMIT 1) x)`).join(', ')}`;
+    this.reader = new Reader(db, tables[0], { statement, judge: db.kind === 'postgres' ? (row) => this.judge(row.map(String)) : undefined });
+  }
+
+  get report(): ReaderReport {
+    return this.reader.report;
+  }
+
+  start(): Promise<void> {
+    return this.reader.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.reader.stop();
+  }
+
+  private judge(ids: string[]): void {
+    if (ids.includes('-')) return;
+    this.first ??= ids;
+    const kept = ids.filter((id, i) => id === this.first![i]).length;
+    if (kept > 0 && kept < ids.length) this.mixed ??= `relation ids ${ids.join(', ')} against ${this.first.join(', ')} at first`;
+  }
+}
