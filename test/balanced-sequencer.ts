@@ -8,7 +8,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SECONDS: Record<string, number> = {
   'test/queue.test.ts': 420,
-  'test/chaos.test.ts': 210,
+  'test/chaos.test.ts': 240,
+  'test/table-set.test.ts': 60,
+  'test/mysql-table-set.test.ts': 30,
   'test/trigger-capture.test.ts': 57,
   'test/resume.test.ts': 56,
   'test/contract.test.ts': 51,

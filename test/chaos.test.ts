@@ -84,6 +84,17 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     expect(outcomes.filter((o) => o.faults.some((f) => f.startsWith("SIGKILL of the queue's runner"))).length, summary(outcomes)).toBe(QUEUED.length);
   }, 300_000);
 
+  // Two and three tables, each set copied and killed during its copy, then resumed.
+  const SETS = [7, 16];
+  it(`several tables in one cut-over: seeds ${SETS.join(', ')} killed and resumed, every table equal to its mirror, no reader ever seeing the set half swapped`, async () => {
+    const outcomes = await chaos({ engines: [engine], paths: ['set'], seeds: SETS, minutes: 0, rows: 1000, json: null }, urls, () => {});
+    expect(
+      outcomes.filter((o) => o.verdict !== 'pass'),
+      summary(outcomes),
+    ).toEqual([]);
+    expect(outcomes.filter((o) => o.took === 'copy' && o.faults.some((f) => f.startsWith('SIGKILL'))).length, summary(outcomes)).toBe(SETS.length);
+  }, 300_000);
+
   it('the reader times a wait behind a lock, and a lock held past the in-place bound breaks it', async () => {
     const db = engine === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
     const table = `chaos_reader${process.pid}`;

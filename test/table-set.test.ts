@@ -10,6 +10,7 @@ import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import type { MigrateOptions } from '../src/core/migrate/runner.js';
 import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
 import { killDuringPhase } from './support/kill.js';
+import { waitFor } from './support/run.js';
 import { inTransaction } from './support/pg.js';
 import { orderWriters } from './support/order-writes.js';
 import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
@@ -151,6 +152,53 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
       await twins.close();
       twins = null;
     }
+  });
+});
+
+describe('PostgreSQL: a set planned and operated', () => {
+  it('plan prints each table and the set: copied together because one table needs the copy', async () => {
+    twins = await catalogTwins('set_plan');
+    await twins.setup(SCHEMA);
+    const pairs = [
+      { table: 'orders', alter: 'ADD COLUMN placed_at timestamptz' },
+      { table: 'order_items', alter: 'ALTER COLUMN order_id TYPE bigint' },
+    ];
+    const planned = await runCliAsync(['plan', '--url', twins.url, ...pairs.flatMap((p) => ['--table', p.table, '--alter', p.alter]), '--json'], twins.url);
+    expect({ code: planned.code, stderr: planned.stderr }).toEqual({ code: 0, stderr: '' });
+    const events = planned.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; detail?: { table: string; path: string }; path?: string; pathReason?: string; tables?: string[] });
+    expect(events.map((e) => [e.event, e.detail?.table ?? e.tables, e.detail?.path ?? e.path])).toEqual([
+      ['plan', 'public.orders', 'copy'],
+      ['plan', 'public.order_items', 'copy'],
+      ['set', ['public.orders', 'public.order_items'], 'copy'],
+    ]);
+    expect(events[2].pathReason).toMatch(/^public\.order_items needs the copy/);
+    expect(await twins.difference()).toEqual([]);
+  });
+
+  it('each table answers status naming the set; a postponed set swaps once every table was asked to cut over', async () => {
+    twins = await catalogTwins('set_operated');
+    await twins.setup(SCHEMA);
+    const t = twins;
+    const run = runCliAsync(
+      ['migrate', '--url', t.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--postpone-cutover', '--execute'],
+      t.url,
+    );
+    const status = async (table: string) => (await runCliAsync(['status', '--table', table], t.url)).stdout;
+    for (const { table } of SET) await waitFor(`${table} postponed`, async () => /postponed/.test(await status(table)), null, 60_000);
+    expect(await status('orders')).toMatch(/set\s+public\.orders, public\.order_items, public\.payments: one cut-over for all/);
+    for (const { table } of SET.slice(0, 2)) expect((await runCliAsync(['cutover', '--table', table], t.url)).code).toBe(0);
+    // Two of the three asked: they wait at the swap for the third, and nothing is swapped.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(
+      (await t.pool.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'id'`)).rows,
+    ).toEqual([{ t: 'integer' }]);
+    expect((await runCliAsync(['cutover', '--table', 'payments'], t.url)).code).toBe(0);
+    const done = await run;
+    expect({ code: done.code, stdout: done.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/set: 3 tables swapped in one cut-over/) });
+    await expectLikeNative(t);
   });
 });
 

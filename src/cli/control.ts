@@ -221,6 +221,7 @@ function describe(a: Running): string {
   const rows = [
     ['table', `${a.table} (${s.engine})`],
     [s.command === 'backfill' ? 'backfill' : 'alter', s.alter],
+    ...(s.set ? [['set', `${s.set.join(', ')}: one cut-over for all (each has its own status)`]] : []),
     ['state', state],
     ['phase', s.phase],
     ...(s.command === 'backfill'

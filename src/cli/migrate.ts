@@ -27,6 +27,7 @@ import {
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
+import { collect, tableAlterPairs } from './table-pairs.js';
 
 function oldSnapshotPolicy(value: string): OldSnapshotPolicy {
   const policy = OLD_SNAPSHOT_POLICIES.find((p) => p === value);
@@ -37,11 +38,6 @@ function oldSnapshotPolicy(value: string): OldSnapshotPolicy {
 function deferMode(value: string): DeferIndexes {
   if (value === 'auto' || value === 'on' || value === 'off') return value;
   throw new InvalidArgumentError('must be auto, on or off');
-}
-
-/** A repeatable option: each occurrence appended, in order. */
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
 }
 
 function copyThreads(value: string): number {
@@ -121,11 +117,8 @@ export function migrateCommand(): Command {
   );
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
-    const tables: string[] = opts.table;
-    const alters: string[] = opts.alter;
-    if (tables.length !== alters.length) {
-      throw new UserError(`give one --alter for each --table (${tables.length} --table, ${alters.length} --alter)`);
-    }
+    const pairs = tableAlterPairs(opts.table, opts.alter);
+    const [tables, alters] = [pairs.map((p) => p.table), pairs.map((p) => p.alter)];
     await checkHooksDir(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
@@ -137,6 +130,7 @@ export function migrateCommand(): Command {
         // run's live settings are this state's.
         const table = engine.qualify(name);
         const state = new RunState(settingsOf(opts), { table, alter: alters[i], engine: engine.kind });
+        if (tables.length > 1) state.status.set = tables.map((t) => engine.qualify(t));
         // A set's endpoints given by number or path are its first table's; the others take their default sockets.
         const own = i === 0 ? opts : { ...opts, controlSocket: undefined, controlPort: undefined, metricsPort: undefined };
         // A second run on the same table is refused here (its control socket answers), before anything is touched.

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { UserError } from '../core/errors.js';
-import { planAlter } from '../core/plan/plan.js';
+import { planAlter, type PlanResult } from '../core/plan/plan.js';
+import { whyCopied } from '../core/migrate/set.js';
+import { formatDuration } from '../core/duration.js';
 import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
 import { nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';
@@ -8,14 +10,15 @@ import { recordStage } from '../core/history/record.js';
 import { writePlanPage } from '../operator/report.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
+import { collect, tableAlterPairs } from './table-pairs.js';
 
 export function planCommand(): Command {
   return addUrlOptions(
     new Command('plan').description('explain what migrate would do with an ALTER, before anything is done: in place or copy, size, time, locks, safer stages'),
     { required: true },
   )
-    .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public)')
-    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax")
+    .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public); repeated with --alter, a set in one cut-over', collect)
+    .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax; one for each --table, in order", collect)
     .option('--force-copy', 'plan the copy even where the change could be made in place', false)
     .option('--lock-timeout-ms <ms>', "migrate's longest wait for a lock per attempt", positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
@@ -27,20 +30,29 @@ export function planCommand(): Command {
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
+      const pairs = tableAlterPairs(opts.table, opts.alter);
+      const [tables, alters] = [pairs.map((p) => p.table), pairs.map((p) => p.alter)];
       const engine = await createEngine(opts.url);
-      const run = async () => {
-        const result = await planAlter(
-          engine,
-          { url: opts.url, table: opts.table, alter: opts.alter, capture: opts.capture },
-          {
-            lockTimeoutMs: opts.lockTimeoutMs,
-            cutoverAttempts: opts.cutoverAttempts,
-            sampleRows: opts.sampleRows,
-            chunkTimeMs: opts.chunkTimeMs,
-            pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
-            forceCopy: opts.forceCopy,
-          },
-        );
+      const requests = tables.map((table, i) => ({ url: opts.url, table, alter: alters[i], capture: opts.capture }));
+      // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
+      const why =
+        tables.length > 1
+          ? await whyCopied(
+              engine,
+              requests,
+              tables.map((t) => engine.qualify(t)),
+            ).catch(closing(engine))
+          : null;
+      const planOne = async (i: number) => {
+        const result = await planAlter(engine, requests[i], {
+          lockTimeoutMs: opts.lockTimeoutMs,
+          cutoverAttempts: opts.cutoverAttempts,
+          sampleRows: opts.sampleRows,
+          chunkTimeMs: opts.chunkTimeMs,
+          pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
+          forceCopy: opts.forceCopy || why !== null,
+        });
+        if (why !== null) result.detail.pathReason = why;
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
         if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);
         if (result.outcome === 'refused') {
@@ -54,21 +66,52 @@ export function planCommand(): Command {
         return result;
       };
       try {
-        // The plan is the runbook's first entry; a plan that would be refused is a refusal, not history.
-        await recordStage({
-          record: true,
-          engine,
-          table: opts.table,
-          command: 'plan',
-          stage: opts.alter,
-          reportDir: opts.reportDir,
-          reporter: reporterFor(false).reporter,
-          run,
-          describe: (r) => ({ ...r, outcome: 'success' }),
-          started: () => false,
-        });
+        const results = [];
+        // Each plan is its table's runbook entry; a plan that would be refused is a refusal, not history.
+        for (const i of tables.keys()) {
+          results.push(
+            await recordStage({
+              record: true,
+              engine,
+              table: tables[i],
+              command: 'plan',
+              stage: alters[i],
+              reportDir: opts.reportDir,
+              reporter: reporterFor(false).reporter,
+              run: () => planOne(i),
+              describe: (r) => ({ ...r, outcome: 'success' }),
+              started: () => false,
+            }),
+          );
+        }
+        if (results.length > 1) printSet(results, why, opts.json);
       } finally {
         await engine.close().catch(() => {});
       }
     });
+}
+
+/** Closes the engine when what follows its opening fails. */
+function closing(engine: { close(): Promise<void> }): (error: unknown) => Promise<never> {
+  return async (error) => {
+    await engine.close().catch(() => {});
+    throw error;
+  };
+}
+
+/** The set as a whole: its path, and its time, the copies running at once. */
+function printSet(results: PlanResult[], why: string | null, json: boolean): void {
+  const longest = Math.max(...results.map((r) => r.detail.estimate?.totalMs ?? 0));
+  const set = {
+    tables: results.map((r) => r.detail.table),
+    path: why === null ? 'in-place' : 'copy',
+    pathReason: why ?? 'every table can be changed in place by metadata alone: each is, one after another',
+    estimatedMs: why === null ? null : longest,
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify({ event: 'set', ...set }) + '\n');
+    return;
+  }
+  const time = set.estimatedMs === null ? '' : `; the copies run at once, so about ${formatDuration(set.estimatedMs)} for the set, its longest table's time`;
+  process.stdout.write(`set: ${set.tables.length} tables, one cut-over: ${set.path} (${set.pathReason})${time}\n`);
 }

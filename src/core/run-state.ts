@@ -69,6 +69,8 @@ export interface Status {
   timeline: { event: string; at: string }[];
   /** Transactions older than the cut-over that it waited for, or cut over under (--old-snapshots). */
   oldSnapshots: OldSnapshotRecord[];
+  /** A set's tables (several tables, one cut-over), this one among them; absent for a table alone. */
+  set?: string[];
 }
 
 /** One of those, and how it was dealt with. */

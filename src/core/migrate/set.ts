@@ -75,7 +75,7 @@ async function inPlaceEach(requests: MigrationRequest[], tables: string[], run: 
  * cannot fail on the rows (`instant`) may go that way, so that no table is left changed because a
  * later one's index build or validation failed. Classifying leaves nothing behind.
  */
-async function whyCopied(engine: Engine, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
+export async function whyCopied(engine: Engine, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
   for (const [i, request] of requests.entries()) {
     const sorted = await engine.classifyAlter(request.table, request.alter);
     const why = sorted.path === 'copy' ? sorted.why : sorted.parts.find((p) => p.class !== 'instant')?.clause;
