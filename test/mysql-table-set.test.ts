@@ -9,6 +9,7 @@ import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
 import { catalogDifferences } from './support/mysql-catalog-oracle.js';
 import { killDuringPhase } from './support/kill.js';
+import { background, runState, waitFor } from './support/run.js';
 import { orderWriters, type Statement } from './support/order-writes.js';
 
 const A = 'sc_set';
@@ -162,7 +163,33 @@ describe.each(['stream', 'trigger'] as const)('MariaDB, %s capture: several tabl
   });
 });
 
-describe('MariaDB: a set killed and resumed', () => {
+describe('MariaDB: a set stopped, killed and resumed', () => {
+  it("an operator's abort of one table during the copy stops the whole set, and every table is left as it was", async () => {
+    await fresh();
+    const engine = await createMysqlEngine(urlOf(A));
+    const states = SET.map((s) => runState(`${A}.${s.table}`, s.alter, 'mysql', { maxRowsPerSec: 20_000 }));
+    try {
+      const run = migrateSet(
+        engine,
+        SET.map((s) => ({ url: urlOf(A), ...s })),
+        states.map((state) => ({ execute: true, state })),
+      );
+      const outcome = background(run);
+      await waitFor('the copy of payments', () => states[2].status.phase === 'copy' && states[2].status.rowsCopied > 0, outcome);
+      states[2].abortReason = 'aborted by the operator';
+      await expect(run).rejects.toThrow(/aborted by the operator/);
+    } finally {
+      await engine.close();
+    }
+    // Every shadow, capture trigger, log and checkpoint gone, every key where it was: the untouched twin's catalog.
+    expect(await catalogDifferences(root, A, TWIN)).toEqual([]);
+    const [left] = await root.query<mysql.RowDataPacket[]>(
+      `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE '%\\_\\_%'`,
+      [A],
+    );
+    expect(left.map((r) => r.t)).toEqual([]);
+  });
+
   it('killed at the cut-over and resumed, the set swaps once and every table is exact', async () => {
     for (const delayMs of [0, 30]) {
       await fresh();

@@ -10,7 +10,7 @@ import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import type { MigrateOptions } from '../src/core/migrate/runner.js';
 import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
 import { killDuringPhase } from './support/kill.js';
-import { waitFor } from './support/run.js';
+import { background, runState, waitFor } from './support/run.js';
 import { inTransaction } from './support/pg.js';
 import { orderWriters } from './support/order-writes.js';
 import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
@@ -127,6 +127,28 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
       await engine.close();
     }
     // Nothing of the run is left: the database is the twin's, which was never touched.
+    expect(await twins.difference()).toEqual([]);
+  });
+
+  it("an operator's abort of one table during the copy stops the whole set, and every table is left as it was", async () => {
+    twins = await catalogTwins('set_aborted');
+    await twins.setup(SCHEMA);
+    const engine = await createPostgresEngine(twins.url);
+    const states = SET.map((s) => runState(`public.${s.table}`, s.alter, 'postgres', { maxRowsPerSec: 20_000 }));
+    try {
+      const run = migrateSet(
+        engine,
+        SET.map((s) => ({ url: twins!.url, ...s })),
+        states.map((state) => ({ execute: true, forceCopy: true, state })),
+      );
+      const outcome = background(run);
+      await waitFor('the copy of payments', () => states[2].status.phase === 'copy' && states[2].status.rowsCopied > 0, outcome);
+      states[2].abortReason = 'aborted by the operator';
+      await expect(run).rejects.toThrow(/aborted by the operator/);
+    } finally {
+      await engine.close();
+    }
+    // Every table's shadow, capture and checkpoint gone: the database is the untouched twin's.
     expect(await twins.difference()).toEqual([]);
   });
 

@@ -4,6 +4,7 @@ import type { Cutover } from './cutover.js';
 import { AbortedError } from '../errors.js';
 import { retryLockTimeouts } from '../retry.js';
 import type { Engine } from '../types.js';
+import type { RunState } from '../run-state.js';
 import { WriterWait } from './writer-wait.js';
 
 /** One table of a set, as its run reaches the swap. */
@@ -24,6 +25,9 @@ export class JointCutover {
   private readonly checked = new Set<string>();
   private readonly arrived: (JointMember & { idle: Promise<void> })[] = [];
   private failure: Error | null = null;
+  private cause: unknown = null;
+  /** The members' live states, whose abort stops each at its next safe point. */
+  private readonly states = new Set<RunState>();
   private go = false;
   /** Members that need no swap (resumed after theirs was made). */
   private left = 0;
@@ -37,19 +41,27 @@ export class JointCutover {
     readonly why: string,
   ) {}
 
-  /** A member's run failed or was stopped: the others must not swap without it. */
+  /**
+   * A member's run failed or was stopped: the others must not swap without it, and stop at their
+   * next safe point rather than copy on for nothing (an abort of their own, as the operator's).
+   */
   fail(table: string, error: unknown): void {
-    this.failure ??= new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`);
+    if (this.failure) return;
+    this.cause = error;
+    this.failure = new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`);
+    for (const state of this.states) state.abortReason ??= this.failure.message;
   }
 
-  /** Whether this error is the echo of another member's failure rather than a failure of its own. */
-  isEcho(error: unknown): boolean {
-    return error === this.failure;
+  /** The first member's failure, which stopped the others: what the set failed of. */
+  get firstFailure(): unknown {
+    return this.cause;
   }
 
   /** After a member's checks: waits, following its stream, until every member passed theirs. */
   async accepted(ctx: RunContext, applier: Applier | null, table: string): Promise<void> {
     this.checked.add(table);
+    this.states.add(ctx.state);
+    if (this.failure) ctx.state.abortReason ??= this.failure.message;
     await this.waitFor(ctx, applier, () => this.checked.size === this.tables.length);
   }
 

@@ -49,7 +49,7 @@ export async function migrateSet(
   const settled = await Promise.allSettled(runs);
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   // The member that failed first tells why; the others only stopped because of it.
-  if (failures.length) throw failures.find((e) => !joint.isEcho(e)) ?? failures[0];
+  if (failures.length) throw joint.firstFailure ?? failures[0];
   const results = new Map(running.map((i, at) => [i, (settled[at] as PromiseFulfilledResult<MigrateResult>).value]));
   return tables.map((_, i) => results.get(i) ?? null);
 }

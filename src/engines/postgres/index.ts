@@ -189,7 +189,7 @@ class PostgresEngine implements Engine, PgServer {
     await this.pool.end();
   }
 
-  async stopStreams(): Promise<void> {
+  private async stopStreams(): Promise<void> {
     const streams = [...this.streams];
     this.streams.clear();
     await Promise.all(streams.map((s) => s.stop()));

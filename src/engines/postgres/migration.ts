@@ -52,7 +52,6 @@ export interface PgServer {
   target: PgTarget;
   pool: pg.Pool;
   streams: Set<ChangeStream>;
-  stopStreams(): Promise<void>;
 }
 
 /** One table's migration on PostgreSQL: the plan, and the copier made from it. */
@@ -215,7 +214,7 @@ export class PostgresMigration implements Migration {
    * otherwise: with the shadow's drop but for its log and function, or from the new table.
    */
   async cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void> {
-    await this.server.stopStreams();
+    if (this.changes instanceof LogicalSource) await this.changes.stopOpened();
     const d = this.d;
     if (this.plan.reverse && !options.cutOver) return;
     await this.changes.cleanup();

@@ -11,6 +11,9 @@ import type { VisibilityGate } from './visibility.js';
 
 /** Logical decoding (pgoutput) through a publication and a replication slot of the run's own. */
 export class LogicalSource implements ChangeSource {
+  /** The streams this source opened, of those the engine keeps. */
+  private readonly opened = new Set<ChangeStream>();
+
   constructor(
     private readonly target: PgTarget,
     private readonly pool: pg.Pool,
@@ -24,7 +27,16 @@ export class LogicalSource implements ChangeSource {
     const start = from ?? (await createSlot(this.pool, this.d));
     const stream = await openStream(this.target, this.d, sink, start, () => fence(this.pool), this.gate);
     this.streams.add(stream);
+    this.opened.add(stream);
     return stream;
+  }
+
+  /** Stops what this source opened, and only that: the other tables of a set follow their own streams on the same engine. */
+  async stopOpened(): Promise<void> {
+    const streams = [...this.opened];
+    this.opened.clear();
+    for (const stream of streams) this.streams.delete(stream);
+    await Promise.all(streams.map((s) => s.stop()));
   }
 
   /** The slot holds WAL back on the server: the migration's cleanup removes it first, whatever fails after it. */
