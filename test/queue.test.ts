@@ -85,6 +85,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
       { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--replica', 'mysql://u:secret@r/db'], says: /--replica is not for a queued entry/ },
       { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--after', '999'], says: /--after 999: no such entry/ },
       { args: ['--table', 'qa_t', '--stage', 'vacuum'], says: /--stage vacuum: one of migrate, backfill, verify, contract/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--table', 'qa_t2', '--alter', ALTER[kind]], says: /one --table per entry/ },
     ];
     for (const { args, says } of refused) {
       const r = db.cli(['queue', 'add', '--url', '$URL', ...args]);

@@ -68,3 +68,22 @@ export async function differingRanges(view: ConsistentView, rows: number): Promi
     await view.close();
   }
 }
+
+/**
+ * A set's run in which the operator aborts its last table once that table's copy has begun: waits
+ * for the set to fail with that abort (the other tables stop with it).
+ */
+export async function abortLastTableDuringCopy(states: RunState[], run: Promise<unknown>): Promise<void> {
+  const outcome = background(run);
+  const last = states[states.length - 1];
+  await waitFor(`the copy of ${last.status.table}`, () => last.status.phase === 'copy' && last.status.rowsCopied > 0, outcome);
+  last.abortReason = 'aborted by the operator';
+  await run.then(
+    () => {
+      throw new Error('the set ended without failing after one of its tables was aborted');
+    },
+    (error: unknown) => {
+      if (!/aborted by the operator/.test((error as Error).message)) throw error;
+    },
+  );
+}

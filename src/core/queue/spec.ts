@@ -59,7 +59,9 @@ export function parseAdd(argv: string[]): AddRequest {
     };
     if (name in REFUSED) throw new UserError(`queue add: ${name} is not for a queued entry: ${REFUSED[name]}`);
     if (name in OWN) own[name] = OWN[name] ? value() : true;
-    else if (name === '--table') table = value();
+    else if (name === '--table' && table !== undefined) {
+      throw new UserError('queue add: one --table per entry; several tables in one cut-over are run with "shadowcut migrate", not queued yet');
+    } else if (name === '--table') table = value();
     else args.push(argv[i]);
   }
   if (table === undefined) throw new UserError('queue add: --table is required');
