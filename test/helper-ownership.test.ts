@@ -142,7 +142,9 @@ describe('PostgreSQL: helper tables another role made first', () => {
     await db.query('CREATE TABLE own_r (id int PRIMARY KEY, v int)');
     await db.query('INSERT INTO own_r SELECT g, g FROM generate_series(1, 90000) g');
     const alter = 'ALTER COLUMN v TYPE bigint';
-    const crash = await killDuringPhase(['--url', db.url, '--table', 'own_r', '--alter', alter, '--chunk-time-ms', '10', '--force-copy'], 'copy', 300);
+    // Paced, so the kill lands in the copy however fast the machine copies 90,000 rows.
+    const paced = ['--chunk-time-ms', '10', '--max-rows-per-sec', '30000'];
+    const crash = await killDuringPhase(['--url', db.url, '--table', 'own_r', '--alter', alter, ...paced, '--force-copy'], 'copy', 300);
     expect(crash.killed, crash.stderr).toBe(true);
     // While the run is down its shadow goes, and another role makes one under the name, with a trap.
     await db.query('DROP TABLE own_r__new');

@@ -83,4 +83,32 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
         .map((line) => line.split('|')[5].trim()),
     ).toEqual(['failure', 'success']);
   });
+
+  it('records every entry when several runs write the first ones at once (the timeline is made once, not raced)', async () => {
+    // Two migrations of the schema's tables finishing together, as a queue's runners do: each makes the timeline on first use.
+    for (let round = 0; round < 5; round++) {
+      await db.drop('shadowcut_history');
+      const engines = await Promise.all(Array.from({ length: 6 }, () => db.engine()));
+      try {
+        const began = new Date().toISOString();
+        const entry = (n: number): HistoryEntry => ({
+          table: engines[0].qualify('hist_t'),
+          command: 'verify',
+          stage: `at once ${n}`,
+          startedAt: began,
+          finishedAt: began,
+          outcome: 'success',
+          rowsTouched: 0,
+          checks: [],
+          summary: [],
+          detail: {},
+          by: 'test',
+        });
+        await Promise.all(engines.map((engine, n) => engine.history.append(entry(n))));
+        expect((await engines[0].history.list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
+      } finally {
+        await Promise.all(engines.map((engine) => engine.close()));
+      }
+    }
+  });
 });

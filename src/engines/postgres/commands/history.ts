@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
-import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
+import { checkHelper, ensureHelperTableIn, helperTransaction } from '../server/helper-tables.js';
 
 const NAME = 'shadowcut_history';
 
@@ -21,21 +21,22 @@ export class PostgresHistory implements HistoryStore {
   async append(e: HistoryEntry): Promise<void> {
     const { schema } = parseTableName(e.table);
     const table = qualified(schema, NAME);
-    await ensureHelperTable(
-      this.pool,
-      schema,
-      NAME,
-      `id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-       table_name text NOT NULL,
-       command text NOT NULL,
-       started_at timestamptz NOT NULL,
-       finished_at timestamptz NOT NULL,
-       outcome text NOT NULL,
-       rows_touched bigint NOT NULL,
-       entry jsonb NOT NULL`,
-      'the schema change timeline of each table',
-    );
     await helperTransaction(this.pool, async (client) => {
+      await ensureHelperTableIn(
+        client,
+        schema,
+        NAME,
+        `id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         table_name text NOT NULL,
+         command text NOT NULL,
+         started_at timestamptz NOT NULL,
+         finished_at timestamptz NOT NULL,
+         outcome text NOT NULL,
+         rows_touched bigint NOT NULL,
+         entry jsonb NOT NULL`,
+        'the schema change timeline of each table',
+      );
+      // In the transaction that made the table, under its lock: two first entries at once make it once.
       await client.query(`CREATE INDEX IF NOT EXISTS shadowcut_history_by_table ON ${table} (table_name, id)`);
       await client.query(
         `INSERT INTO ${table} (table_name, command, started_at, finished_at, outcome, rows_touched, entry) VALUES ($1, $2, $3, $4, $5, $6, $7)`,

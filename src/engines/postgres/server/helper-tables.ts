@@ -84,7 +84,11 @@ export async function checkHelper(client: Client, schema: string, name: string):
 /**
  * Makes the helper table when it is missing, and proves it is shadowcut's own either way before
  * anyone writes into it: in one transaction, so a refusal leaves nothing behind. Checked after the
- * CREATE ... IF NOT EXISTS, so a table another role makes in between is seen too.
+ * CREATE ... IF NOT EXISTS, so a table another role makes in between is seen too. Two sessions making
+ * the same helper at once (two runs of one schema writing their first history entries) would both
+ * pass the IF NOT EXISTS and one fail on the catalog's unique names: a transaction lock on the
+ * helper's name makes them one after the other, held to the commit, so what the caller does next in
+ * the transaction (an index on it) is made once too.
  */
 export async function ensureHelperTable(pool: pg.Pool, schema: string, name: string, columns: string, purpose: string): Promise<void> {
   await helperTransaction(pool, (client) => ensureHelperTableIn(client, schema, name, columns, purpose));
@@ -93,6 +97,7 @@ export async function ensureHelperTable(pool: pg.Pool, schema: string, name: str
 /** `ensureHelperTable` inside the caller's transaction (search_path pinned), for a helper made together with other objects. */
 export async function ensureHelperTableIn(client: Client, schema: string, name: string, columns: string, purpose: string): Promise<void> {
   const table = qualified(schema, name);
+  await client.query(`SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))`, [`shadowcut helper ${table}`]);
   await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${columns})`);
   const facts = await helperFacts(client, schema, name);
   refuseUnlessOwn(`${schema}.${name}`, facts!, true);
