@@ -118,23 +118,23 @@ export function migrateCommand(): Command {
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
     const pairs = tableAlterPairs(opts.table, opts.alter);
-    const [tables, alters] = [pairs.map((p) => p.table), pairs.map((p) => p.alter)];
     await checkHooksDir(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
     const engine = await createEngine(opts.url);
     const members: Member[] = [];
     try {
-      for (const [i, name] of tables.entries()) {
+      const qualified = pairs.map((p) => engine.qualify(p.table));
+      for (const [i, { table: name, alter }] of pairs.entries()) {
         // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
         // run's live settings are this state's.
-        const table = engine.qualify(name);
-        const state = new RunState(settingsOf(opts), { table, alter: alters[i], engine: engine.kind });
-        if (tables.length > 1) state.status.set = tables.map((t) => engine.qualify(t));
+        const table = qualified[i];
+        const state = new RunState(settingsOf(opts), { table, alter, engine: engine.kind });
+        if (pairs.length > 1) state.status.set = qualified;
         // A set's endpoints given by number or path are its first table's; the others take their default sockets.
         const own = i === 0 ? opts : { ...opts, controlSocket: undefined, controlPort: undefined, metricsPort: undefined };
         // A second run on the same table is refused here (its control socket answers), before anything is touched.
-        members.push({ name, alter: alters[i], state, operation: await startOperation(own, state, reporter, table) });
+        members.push({ name, alter, state, operation: await startOperation(own, state, reporter, table) });
       }
       const staged = (member: Member, run: () => Promise<MigrateResult>) =>
         recordStage({

@@ -30,17 +30,15 @@ export function planCommand(): Command {
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
-      const pairs = tableAlterPairs(opts.table, opts.alter);
-      const [tables, alters] = [pairs.map((p) => p.table), pairs.map((p) => p.alter)];
+      const requests = tableAlterPairs(opts.table, opts.alter).map((p) => ({ url: opts.url, ...p, capture: opts.capture }));
       const engine = await createEngine(opts.url);
-      const requests = tables.map((table, i) => ({ url: opts.url, table, alter: alters[i], capture: opts.capture }));
       // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
       const why =
-        tables.length > 1
+        requests.length > 1
           ? await whyCopied(
               engine,
               requests,
-              tables.map((t) => engine.qualify(t)),
+              requests.map((r) => engine.qualify(r.table)),
             ).catch(closing(engine))
           : null;
       const planOne = async (i: number) => {
@@ -68,14 +66,14 @@ export function planCommand(): Command {
       try {
         const results = [];
         // Each plan is its table's runbook entry; a plan that would be refused is a refusal, not history.
-        for (const i of tables.keys()) {
+        for (const [i, { table, alter }] of requests.entries()) {
           results.push(
             await recordStage({
               record: true,
               engine,
-              table: tables[i],
+              table,
               command: 'plan',
-              stage: alters[i],
+              stage: alter,
               reportDir: opts.reportDir,
               reporter: reporterFor(false).reporter,
               run: () => planOne(i),

@@ -58,11 +58,12 @@ export class JointCutover {
   }
 
   /** After a member's checks: waits, following its stream, until every member passed theirs. */
-  async accepted(ctx: RunContext, applier: Applier | null, table: string): Promise<void> {
-    this.checked.add(table);
+  async accepted(ctx: RunContext): Promise<void> {
+    this.checked.add(ctx.plan.table);
     this.states.add(ctx.state);
     if (this.failure) ctx.state.abortReason ??= this.failure.message;
-    await this.waitFor(ctx, applier, () => this.checked.size === this.tables.length);
+    // No stream is open yet: the runs wait with nothing to apply.
+    await this.waitFor(ctx, null, () => this.checked.size === this.tables.length);
   }
 
   /** A resumed member whose table was swapped already (a set swapped in part): the rest swap without it. */

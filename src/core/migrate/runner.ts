@@ -100,7 +100,7 @@ async function migrateClaimed(
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.
-    await joint.accepted(ctx, null, plan.table).catch(async (error) => {
+    await joint.accepted(ctx).catch(async (error) => {
       await probes.close().catch(() => {});
       throw error;
     });
