@@ -72,7 +72,23 @@ function closedWindow(): string {
 }
 
 describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
-  const db = useDatabase(open, 'qa_t', 'qb_t', 'qc_t', 'qd_t', 'qk_t', 'qk_t_mirror', 'qp_t', 'qu_t', 'qu_t_mirror', 'qf_t', 'shadowcut_queue');
+  const db = useDatabase(
+    open,
+    'qa_t',
+    'qb_t',
+    'qc_t',
+    'qd_t',
+    'qk_t',
+    'qk_t_mirror',
+    'qp_t',
+    'qu_t',
+    'qu_t_mirror',
+    'qf_t',
+    'qs1_t',
+    'qs2_t',
+    'qs_m',
+    'shadowcut_queue',
+  );
 
   it('refuses bad input at add, in one line, adding nothing', async () => {
     await db.drop('shadowcut_queue');
@@ -85,7 +101,9 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
       { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--replica', 'mysql://u:secret@r/db'], says: /--replica is not for a queued entry/ },
       { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--after', '999'], says: /--after 999: no such entry/ },
       { args: ['--table', 'qa_t', '--stage', 'vacuum'], says: /--stage vacuum: one of migrate, backfill, verify, contract/ },
-      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--table', 'qa_t2', '--alter', ALTER[kind]], says: /one --table per entry/ },
+      { args: ['--table', 'qa_t', '--stage', 'backfill', '--set', 'v = 1', '--table', 'qb_t'], says: /several --table are for a migrate entry/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--table', 'qb_t'], says: /2 tables and 1 --alter: give each --table its own --alter/ },
+      { args: ['--table', 'qa_t', '--alter', ALTER[kind], '--table', 'qa_t', '--alter', ALTER[kind]], says: /a table is named twice/ },
     ];
     for (const { args, says } of refused) {
       const r = db.cli(['queue', 'add', '--url', '$URL', ...args]);
@@ -300,6 +318,36 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('runs several tables as one entry, swapped in one cut-over; an entry on one of them waits for it', async () => {
+    const began = new Date().toISOString();
+    await db.drop('shadowcut_queue');
+    for (const t of ['qs1_t', 'qs2_t', 'qs_m']) await table(db, t, 2000);
+    const qualified = (t: string) => (kind === 'mysql' ? `shadowcut_test.${t}` : `public.${t}`);
+    const pairs = ['--table', 'qs1_t', '--alter', ALTER[kind], '--table', 'qs2_t', '--alter', ALTER[kind]];
+    const set = added(db, [...pairs, '--force-copy', '--postpone-cutover']);
+    const check = added(db, ['--table', 'qs2_t', '--stage', 'verify', '--expect', 'v IS NOT NULL']);
+    const runner = background(db, ['queue', 'run', '--url', '$URL', '--max-concurrent', '2']);
+    await waitUntil('the postponed cut-over', () => entries(db).find((e) => e.id === set)?.status.phase === 'postponed');
+    expect(entries(db).find((e) => e.id === check)).toMatchObject({ state: 'queued', status: { waiting: `#${set} is running on ${qualified('qs2_t')}` } });
+    expect(db.cli(['queue', 'list', '--url', '$URL']).stdout).toMatch(new RegExp(`#${set}\\s+running\\s+migrate ${qualified('qs1_t')}, ${qualified('qs2_t')}`));
+    expect(await db.helpers('qs1_t')).toContain('qs1_t__new');
+    expect(await db.helpers('qs2_t')).toContain('qs2_t__new');
+    expect(db.cli(['queue', 'cutover', '--url', '$URL', String(set)]).stdout).toMatch(/cut-over asked/);
+    const end = await runner.done;
+    expect(end.code, runner.stderr()).toBe(0);
+    const byId = new Map(entries(db).map((e) => [e.id, e]));
+    for (const id of [set, check]) expect(byId.get(id)).toMatchObject({ state: 'complete', status: { attempts: [{ outcome: 'complete' }] } });
+    await db.query(`ALTER TABLE qs_m ${ALTER[kind]}`);
+    for (const t of ['qs1_t', 'qs2_t']) expect(await db.schema(t)).toBe(await db.schema('qs_m'));
+    expect(history(db, 'qs1_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+    expect(history(db, 'qs2_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success', 'verify success']);
+    const shown = db.cli(['queue', 'show', '--url', '$URL', String(set)]).stdout;
+    expect(shown).toContain(`shadowcut migrate --table ${qualified('qs1_t')} --table ${qualified('qs2_t')}`);
+    expect(shown).toMatch(new RegExp(`${qualified('qs2_t')} migrate success`));
+  });
+
+  it("a runner killed during a set's copy: the next runner resumes every table of it, once, under writes", () => killedSetResumed(db, kind));
 
   it("leaves an entry queued when plan's estimate does not fit in what is left, and says so", async () => {
     await db.drop('shadowcut_queue');
@@ -521,4 +569,47 @@ async function killedAndResumed(db: Database, kind: 'mysql' | 'postgres'): Promi
   expect(history(db, 'qk_t', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
   await db.query(`ALTER TABLE qk_t_mirror ${ALTER[kind]}`);
   expect(await db.differences('qk_t', 'qk_t_mirror')).toEqual([]);
+}
+
+/** The same for an entry of two tables, both written all through: the next runner resumes the set, and both swap in its one cut-over. */
+async function killedSetResumed(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
+  const began = new Date().toISOString();
+  await db.drop('shadowcut_queue');
+  const tables = ['qk1_t', 'qk2_t'];
+  for (const t of tables) {
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', t]).code).toBe(0);
+    await table(db, t, 20_000);
+    await table(db, t.replace('_t', '_m'), 20_000);
+  }
+  const pairs = tables.flatMap((t) => ['--table', t, '--alter', ALTER[kind]]);
+  const id = added(db, [...pairs, '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50']);
+  const loads = tables.map((t) => new MirrorWorkload(db, [t, t.replace('_t', '_m')], writes(db, 20_000)));
+  for (const load of loads) load.start();
+  try {
+    const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
+    await waitUntil('the copy under the first runner', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+    await sleep(1500);
+    first.child.kill('SIGKILL');
+    await first.done;
+    // Its lease lapses first; the writes go on meanwhile.
+    await sleep(3500);
+    // Not db.cli: it would block this process, and with it a writer's open transaction, for the whole run.
+    const second = await db.cliAsync(['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(
+      new RegExp(`#${id}: its runner is gone; resuming migrate on ${tables.map((t) => (kind === 'mysql' ? `shadowcut_test.${t}` : `public.${t}`)).join(', ')}`),
+    );
+    const entry = entries(db).find((e) => e.id === id)!;
+    expect(entry.state).toBe('complete');
+    expect(entry.status.attempts.map((a) => a.outcome ?? 'none')).toEqual(['lost', 'complete']);
+  } finally {
+    for (const load of loads) await load.stop();
+  }
+  for (const load of loads) expect(load.stats.errors).toEqual([]);
+  for (const t of tables) {
+    expect(history(db, t, began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+    await db.query(`ALTER TABLE ${t.replace('_t', '_m')} ${ALTER[kind]}`);
+    expect(await db.schema(t)).toBe(await db.schema(t.replace('_t', '_m')));
+    expect(await db.differences(t, t.replace('_t', '_m'))).toEqual([]);
+  }
 }

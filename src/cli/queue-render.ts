@@ -1,11 +1,12 @@
 import type { HistoryEntry } from '../core/history/entry.js';
+import { entryTables } from '../core/queue/spec.js';
 import type { QueueRow } from '../core/queue/types.js';
 import { eta } from './render.js';
 
 /** One line of `queue list`: id, state, stage and table, then progress, window and why it waits or failed. */
 export function describeEntry(row: QueueRow): string {
   const { spec, status } = row;
-  const parts = [`#${row.id}`, row.state.padEnd(9), `${spec.stage} ${spec.table}`];
+  const parts = [`#${row.id}`, row.state.padEnd(9), `${spec.stage} ${entryTables(spec).join(', ')}`];
   if (row.state === 'running') {
     const at = [status.phase, status.percent === undefined ? undefined : `${status.percent}%`, status.etaSeconds ? `ETA ${eta(status.etaSeconds)}` : undefined];
     parts.push(at.filter(Boolean).join(' ') || 'starting');
@@ -24,7 +25,9 @@ export function entryLines(row: QueueRow, history: HistoryEntry[]): string[] {
   const { spec, status } = row;
   const lines = [
     describeEntry(row),
-    `  queued ${row.createdAt} by ${spec.addedBy}: shadowcut ${spec.stage} --table ${spec.table} ${spec.args.join(' ')}`.trimEnd(),
+    `  queued ${row.createdAt} by ${spec.addedBy}: shadowcut ${spec.stage} ${entryTables(spec)
+      .map((t) => `--table ${t}`)
+      .join(' ')} ${spec.args.join(' ')}`.trimEnd(),
   ];
   if (row.claimedBy) lines.push(`  claimed by ${row.claimedBy}${row.leaseUntil ? ` until ${row.leaseUntil}` : ''}`);
   if (row.request) lines.push(`  asked: ${row.request}`);
@@ -32,7 +35,7 @@ export function entryLines(row: QueueRow, history: HistoryEntry[]): string[] {
   for (const a of status.attempts) {
     lines.push(`    ${a.startedAt} - ${a.endedAt ?? 'running'} ${a.runner}: ${a.outcome ?? 'running'}${a.error ? ` (${a.error})` : ''}`);
   }
-  if (history.length) lines.push('  history of the table since:');
-  for (const h of history) lines.push(`    ${h.startedAt} ${h.command} ${h.outcome}: ${h.stage}`);
+  if (history.length) lines.push(`  history of the table${spec.set ? 's' : ''} since:`);
+  for (const h of history) lines.push(`    ${h.startedAt} ${spec.set ? `${h.table} ` : ''}${h.command} ${h.outcome}: ${h.stage}`);
   return lines;
 }

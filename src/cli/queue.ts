@@ -4,12 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { UserError } from '../core/errors.js';
 import { QueueRunner } from '../core/queue/runner.js';
-import { optionValue, parseAdd } from '../core/queue/spec.js';
+import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';
 import { bounded, cliLauncher } from '../core/queue/stage-process.js';
 import { QUEUE_EVENTS, type QueueRequest, type QueueSpec, type QueueState } from '../core/queue/types.js';
 import { queueHooksFromDir, validateHooksDir } from '../operator/hooks.js';
 import { untilTime } from '../core/queue/window.js';
 import type { Engine } from '../core/types.js';
+import type { HistoryEntry } from '../core/history/entry.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions, requiredUrl } from './connection.js';
 import { positiveInt } from './operator-options.js';
@@ -62,11 +63,15 @@ its dry run before the entry is added (with --after, only the table is checked).
       const request = parseAdd(argv);
       const url = requiredUrl(request, process.env);
       await withEngine(url, async (engine) => {
-        const spec: QueueSpec = { ...request.spec, table: engine.qualify(request.spec.table) };
+        const [table, ...set] = entryTables(request.spec).map((t) => engine.qualify(t));
+        const spec: QueueSpec = { ...request.spec, table, ...(set.length ? { set } : {}) };
+        // Again as the engine names them: `t` and `public.t` are one table.
+        const wrong = specProblem(spec);
+        if (wrong) throw new UserError(`queue add: ${wrong}`);
         await engine.queue.check();
         await validate(engine, url, spec);
         const id = await engine.queue.add(spec);
-        process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${spec.table}\n`);
+        process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${entryTables(spec).join(', ')}\n`);
       });
     });
 }
@@ -75,11 +80,11 @@ its dry run before the entry is added (with --after, only the table is checked).
 async function validate(engine: Engine, url: string, spec: QueueSpec): Promise<void> {
   if (spec.after !== undefined && (await engine.queue.get(spec.after)) === null) throw new UserError(`queue add: --after ${spec.after}: no such entry`);
   if (spec.after !== undefined || spec.stage === 'verify') {
-    // The stage's options may name what an earlier entry makes; the table itself must be there.
-    await engine.tableSize(spec.table);
+    // The stage's options may name what an earlier entry makes; the tables themselves must be there.
+    for (const table of entryTables(spec)) await engine.tableSize(table);
     return;
   }
-  const dry = await launch([spec.stage, '--table', spec.table, ...spec.args], { SHADOWCUT_URL: url }).exit;
+  const dry = await launch([spec.stage, ...tableArgs(spec), ...spec.args], { SHADOWCUT_URL: url }).exit;
   if (dry.code !== 0)
     throw new UserError(`queue add: ${dry.lastError.replace(/^shadowcut: /, '') || `the dry run of ${spec.stage} failed (exit ${dry.code})`}`);
 }
@@ -104,7 +109,7 @@ function showCommand(): Command {
       await withEngine(opts.url, async (engine) => {
         const row = await engine.queue.get(id);
         if (!row) throw new UserError(`queue: no entry #${id}`);
-        const history = (await engine.history.list(row.spec.table)).filter((h) => h.startedAt >= row.createdAt);
+        const history = (await entryHistory(engine, row.spec)).filter((h) => h.startedAt >= row.createdAt);
         process.stdout.write(opts.json ? JSON.stringify({ ...row, history }) + '\n' : entryLines(row, history).join('\n') + '\n');
       });
     });
@@ -192,29 +197,29 @@ function runCommand(): Command {
             hook: opts.hooksDir
               ? queueHooksFromDir(opts.hooksDir, { onRun: (run) => log(`hook ${run.event}: exit ${run.exitCode ?? run.signal}`) })
               : undefined,
-            succeededSince: async (spec, since) =>
-              (await engine.history.list(spec.table)).some(
-                (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec, h.stage),
-              ),
+            succeededSince: (spec, since) => succeededSince(engine, spec, since),
             estimateMs: (spec) => estimate(spec, env),
             stageOutput: opts.json ? relayJson : undefined,
             record: async (row, outcome, line) => {
               // An entry written by hand without a readable table has no timeline to go in.
               if (typeof row.spec.table !== 'string') return;
               const at = new Date().toISOString();
-              await engine.history.append({
-                table: row.spec.table,
-                command: 'queue',
-                stage: `#${row.id} ${row.spec.stage}`,
-                startedAt: at,
-                finishedAt: at,
-                outcome,
-                rowsTouched: 0,
-                checks: [],
-                summary: [line],
-                detail: { entry: row.id, stage: row.spec.stage },
-                by: runner,
-              });
+              for (const table of entryTables(row.spec)) {
+                if (typeof table !== 'string') continue;
+                await engine.history.append({
+                  table,
+                  command: 'queue',
+                  stage: `#${row.id} ${row.spec.stage}`,
+                  startedAt: at,
+                  finishedAt: at,
+                  outcome,
+                  rowsTouched: 0,
+                  checks: [],
+                  summary: [line],
+                  detail: { entry: row.id, stage: row.spec.stage },
+                  by: runner,
+                });
+              }
             },
           },
           {
@@ -264,25 +269,50 @@ interface RunOptions {
 
 /** `shadowcut plan`'s total for a migrate entry, with the options of the entry that shape it; null when it cannot say. */
 async function estimate(spec: QueueSpec, env: Record<string, string>): Promise<number | null> {
-  const shaping = ['--alter', '--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts', '--max-rows-per-sec', '--nice-ratio'].flatMap(
-    (name) => {
-      const value = optionValue(spec.args, name);
-      return value === undefined ? [] : [name, value];
-    },
-  );
+  const shaping = ['--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts', '--max-rows-per-sec', '--nice-ratio'].flatMap((name) => {
+    const value = optionValue(spec.args, name);
+    return value === undefined ? [] : [name, value];
+  });
   const force = spec.args.includes('--force-copy') ? ['--force-copy'] : [];
   // A plan copies a sample; one that has not answered in ten minutes does not hold the queue up.
-  const planned = await bounded(launch(['plan', '--json', ...shaping, ...force, '--table', spec.table], env), 600_000);
+  const alters = optionValues(spec.args, '--alter').flatMap((alter) => ['--alter', alter]);
+  const planned = await bounded(launch(['plan', '--json', ...shaping, ...force, ...tableArgs(spec), ...alters], env), 600_000);
   if (planned.code !== 0) return null;
+  // A set's plan prints each table's; its copies run at once, so the set takes about its longest.
+  let longest: number | null = null;
   for (const line of planned.stdout) {
     try {
       const total = (JSON.parse(line) as { detail?: { estimate?: { totalMs?: unknown } } }).detail?.estimate?.totalMs;
-      if (typeof total === 'number') return total;
+      if (typeof total === 'number') longest = Math.max(longest ?? 0, total);
     } catch {
       // not the plan's JSON line
     }
   }
-  return null;
+  return longest;
+}
+
+/** `--table` for each of the entry's tables, in order: the n-th pairs with the n-th `--alter`. */
+function tableArgs(spec: QueueSpec): string[] {
+  return entryTables(spec).flatMap((table) => ['--table', table]);
+}
+
+/** The timelines of every table of the entry, oldest first. */
+async function entryHistory(engine: Engine, spec: QueueSpec): Promise<HistoryEntry[]> {
+  const lists = await Promise.all(entryTables(spec).map((table) => engine.history.list(table)));
+  return lists.flat().sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+/** Whether every table of the entry has its stage succeeding since `since`: a set's run records each table with its own ALTER. */
+async function succeededSince(engine: Engine, spec: QueueSpec, since: string): Promise<boolean> {
+  const alters = optionValues(spec.args, '--alter');
+  for (const [i, table] of entryTables(spec).entries()) {
+    const own = spec.set ? { ...spec, args: ['--alter', alters[i]] } : spec;
+    const found = (await engine.history.list(table)).some(
+      (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(own, h.stage),
+    );
+    if (!found) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { sleep } from '../backoff.js';
 import { formatDuration } from '../duration.js';
-import { specProblem } from './spec.js';
+import { entryTables, specProblem } from './spec.js';
 import { bounded, type Launcher, type StageEvent, type StageExit, type StageProcess } from './stage-process.js';
 import type { Attempt, QueueEvent, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore, Stage } from './types.js';
 import { QueueWindow } from './window.js';
@@ -145,9 +145,16 @@ export class QueueRunner {
         this.deps.log(`#${row.id}: cancelled; the stage stops at its next safe point and removes what it made`);
         mine.process.kill('SIGTERM');
       } else if (row.request === 'cutover' || row.request === 'revert') {
-        const relayed = await bounded(this.deps.launch([row.request, '--table', row.spec.table], this.deps.env), RELAY_MS);
-        this.deps.log(`#${row.id}: ${row.request} ${relayed.code === 0 ? 'passed on' : `not passed on: ${relayed.lastError || `exit ${relayed.code}`}`}`);
-        if (relayed.code === 0) await store.request(row.id, null);
+        // To each table of a set: its run swaps once every table was asked.
+        let passed = true;
+        for (const table of entryTables(row.spec)) {
+          const relayed = await bounded(this.deps.launch([row.request, '--table', table], this.deps.env), RELAY_MS);
+          this.deps.log(
+            `#${row.id}: ${row.request} ${relayed.code === 0 ? 'passed on' : `not passed on: ${relayed.lastError || `exit ${relayed.code}`}`} (${table})`,
+          );
+          passed &&= relayed.code === 0;
+        }
+        if (passed) await store.request(row.id, null);
       }
     }
   }
@@ -207,8 +214,11 @@ export class QueueRunner {
     const window = spec.window ? new QueueWindow(spec.window, spec.tz) : null;
     const windowLeft = window ? window.msLeft(now) : Infinity;
     if (windowLeft === 0) return `outside its window ${window!.describe()}`;
-    const other = busy.find((r) => r.id !== row.id && r.spec.table === spec.table);
-    if (other) return `#${other.id} is running on ${spec.table}`;
+    const tables = entryTables(spec);
+    for (const other of busy) {
+      const shared = other.id !== row.id && entryTables(other.spec).find((t) => tables.includes(t));
+      if (shared) return `#${other.id} is running on ${shared}`;
+    }
     const slots = busy.filter((r) => r.id !== row.id).length;
     if (slots >= this.options.maxConcurrent) return `${slots} of ${this.options.maxConcurrent} running (--max-concurrent)`;
     const room = Math.max(0, Math.min(windowLeft, this.options.until ? this.options.until.getTime() - Date.now() : Infinity));
@@ -249,7 +259,9 @@ export class QueueRunner {
     const attempt: Attempt = { runner: this.options.runner, startedAt: new Date().toISOString() };
     // The swap belongs to an attempt: a new one starts without it (a resumed one finds it in its checkpoint).
     const status: QueueStatus = { attempts: [...previous, attempt] };
-    this.deps.log(`#${row.id}: ${orphan ? 'its runner is gone; ' : ''}${resumed ? 'resuming' : 'starting'} ${row.spec.stage} on ${row.spec.table}`);
+    this.deps.log(
+      `#${row.id}: ${orphan ? 'its runner is gone; ' : ''}${resumed ? 'resuming' : 'starting'} ${row.spec.stage} on ${entryTables(row.spec).join(', ')}`,
+    );
     const renew = () =>
       store.renew(row.id, this.options.runner, this.options.leaseSeconds, status).then(
         (held) => {
@@ -305,8 +317,7 @@ export class QueueRunner {
       ...(spec.window && WINDOWED.has(spec.stage) ? ['--window', spec.window] : []),
       ...(spec.postponeCutover ? ['--postpone-cutover'] : []),
       ...this.options.stageArgs,
-      '--table',
-      spec.table,
+      ...entryTables(spec).flatMap((table) => ['--table', table]),
       ...spec.args,
     ];
   }
@@ -377,7 +388,7 @@ export class QueueRunner {
     }
     r.attempt.outcome = 'failed';
     r.attempt.error =
-      `the interrupted attempt (last seen in "${phase}") left neither a checkpoint nor a history entry: look at ${row.spec.table} ` +
+      `the interrupted attempt (last seen in "${phase}") left neither a checkpoint nor a history entry: look at ${entryTables(row.spec).join(', ')} ` +
       '("shadowcut status --table" with the URL names what a dead run left; "shadowcut cleanup" removes it), then "queue retry" or "queue cancel"';
     status.lastError = r.attempt.error;
     this.failures++;
@@ -420,7 +431,7 @@ export class QueueRunner {
   /** Runs the runner's hook for `event`; a hook that fails is logged, and changes nothing of the entry. */
   private async emit(event: QueueEvent, row: QueueRow, error?: string): Promise<void> {
     if (!this.deps.hook) return;
-    await this.deps.hook(event, { id: row.id, table: row.spec.table, stage: row.spec.stage }, error).catch((failed: Error) => {
+    await this.deps.hook(event, { id: row.id, table: entryTables(row.spec).join(','), stage: row.spec.stage }, error).catch((failed: Error) => {
       this.deps.log(`#${row.id}: the ${event} hook failed: ${failed.message}`);
     });
   }

@@ -48,7 +48,7 @@ export interface AddRequest {
 export function parseAdd(argv: string[]): AddRequest {
   const own: Record<string, string | boolean> = {};
   const args: string[] = [];
-  let table: string | undefined;
+  const tables: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const [name, inline] = splitOption(argv[i]);
     const value = () => {
@@ -59,17 +59,17 @@ export function parseAdd(argv: string[]): AddRequest {
     };
     if (name in REFUSED) throw new UserError(`queue add: ${name} is not for a queued entry: ${REFUSED[name]}`);
     if (name in OWN) own[name] = OWN[name] ? value() : true;
-    else if (name === '--table' && table !== undefined) {
-      throw new UserError('queue add: one --table per entry; several tables in one cut-over are run with "shadowcut migrate", not queued yet');
-    } else if (name === '--table') table = value();
+    else if (name === '--table') tables.push(value());
     else args.push(argv[i]);
   }
+  const [table, ...set] = tables;
   if (table === undefined) throw new UserError('queue add: --table is required');
   if (own['--after'] !== undefined && !/^\d+$/.test(String(own['--after'])))
     throw new UserError(`queue add: --after ${String(own['--after'])} is not an entry's id`);
   const spec: QueueSpec = {
     stage: String(own['--stage'] ?? 'migrate') as Stage,
     table,
+    ...(set.length ? { set } : {}),
     args,
     ...(own['--window'] !== undefined ? { window: String(own['--window']) } : {}),
     ...(own['--tz'] !== undefined ? { tz: String(own['--tz']) } : {}),
@@ -96,6 +96,8 @@ export function parseAdd(argv: string[]): AddRequest {
 export function specProblem(spec: QueueSpec): string | null {
   if (!STAGES.includes(spec.stage)) return `--stage ${String(spec.stage)}: one of ${STAGES.join(', ')}`;
   if (typeof spec.table !== 'string' || spec.table === '' || spec.table.startsWith('-')) return `--table ${String(spec.table)} is not a table`;
+  const set = setProblem(spec);
+  if (set) return set;
   if (!Array.isArray(spec.args) || spec.args.some((a) => typeof a !== 'string')) return 'the stage options are not a list of words';
   for (const arg of spec.args) {
     if (arg === '--') return '"--" ends the options: the stage takes none after it';
@@ -114,6 +116,25 @@ export function specProblem(spec: QueueSpec): string | null {
   return null;
 }
 
+/** What is wrong with an entry's further tables (several tables in one cut-over), or null. */
+function setProblem(spec: QueueSpec): string | null {
+  if (spec.set === undefined) return null;
+  if (!Array.isArray(spec.set) || spec.set.length === 0) return 'the further tables of the entry are not a list of tables';
+  for (const t of spec.set) if (typeof t !== 'string' || t === '' || t.startsWith('-')) return `--table ${String(t)} is not a table`;
+  if (spec.stage !== 'migrate') return `several --table are for a migrate entry (one cut-over swaps them all); a ${String(spec.stage)} entry takes one`;
+  const tables = entryTables(spec);
+  if (new Set(tables).size !== tables.length) return `a table is named twice in ${tables.join(', ')}`;
+  const alters = Array.isArray(spec.args) ? optionValues(spec.args, '--alter').length : 0;
+  if (alters !== tables.length) return `${tables.length} tables and ${alters} --alter: give each --table its own --alter, in the same order`;
+  return null;
+}
+
+/** Every table of an entry: one, or the tables one migrate entry swaps in one cut-over. */
+export function entryTables(spec: QueueSpec): string[] {
+  // Defensive: a row written by hand is read by every runner before its spec is judged.
+  return [spec.table, ...(Array.isArray(spec.set) ? spec.set : [])];
+}
+
 /** `--name=value` as [name, value]; any other argument as [itself, undefined]. */
 function splitOption(arg: string): [string, string | undefined] {
   if (!arg.startsWith('--')) return [arg, undefined];
@@ -123,9 +144,17 @@ function splitOption(arg: string): [string, string | undefined] {
 
 /** The value of `name` among a stage's options, if given (as `--name value` or `--name=value`). */
 export function optionValue(args: string[], name: string): string | undefined {
+  return optionValues(args, name)[0];
+}
+
+/** Every value of `name` among a stage's options, in order (a set's `--alter`s). */
+export function optionValues(args: string[], name: string): string[] {
+  const values: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const [n, inline] = splitOption(args[i]);
-    if (n === name) return inline ?? args[i + 1];
+    if (n !== name) continue;
+    if (inline !== undefined) values.push(inline);
+    else if (i + 1 < args.length) values.push(args[++i]);
   }
-  return undefined;
+  return values;
 }

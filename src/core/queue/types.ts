@@ -20,6 +20,11 @@ export interface QueueSpec {
   stage: Stage;
   /** The table as the operator named it (qualified by the engine when added). */
   table: string;
+  /**
+   * Migrate only: the further tables swapped in the same cut-over as `table`, in the order given;
+   * the n-th `--alter` among `args` is the n-th table's (`table` first).
+   */
+  set?: string[];
   /** The stage's own options, as they would follow `shadowcut <stage>` (never --execute, the URL or a file path). */
   args: string[];
   /** Daily window `HH:MM-HH:MM` in `tz`; absent: any time. */
