@@ -189,6 +189,29 @@ describe('MariaDB: a set stopped, killed and resumed', () => {
     expect(left.map((r) => r.t)).toEqual([]);
   });
 
+  it('plan knows the set: the parent key and its children widened together are accepted, as migrate accepts them, a child named first', async () => {
+    await fresh();
+    // A child first: alone, the server refuses its ALTER (a column a key uses); in the set it is the copy's.
+    const order = [SET[1], SET[0], SET[2]];
+    const pairs = order.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
+    const dry = await runCliAsync(['migrate', '--url', urlOf(A), ...pairs], urlOf(A));
+    expect({ code: dry.code, stderr: dry.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(dry.stdout).toMatch(/path: copy \(sc_set\.order_items needs the copy \(its ALTER cannot be made on the table alone/);
+    const planned = await runCliAsync(['plan', '--url', urlOf(A), ...pairs, '--json'], urlOf(A));
+    expect({ code: planned.code, stderr: planned.stderr }).toEqual({ code: 0, stderr: '' });
+    const events = planned.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; outcome?: string; detail?: { table: string }; tables?: string[] });
+    expect(events.map((e) => [e.event, e.detail?.table ?? e.tables, e.outcome ?? null])).toEqual([
+      ...order.map((s) => ['plan', `${A}.${s.table}`, 'planned']),
+      ['set', order.map((s) => `${A}.${s.table}`), null],
+    ]);
+    // Alone, the parent's plan is refused: its children could not reference the new table.
+    const alone = await runCliAsync(['plan', '--url', urlOf(A), '--table', SET[0].table, '--alter', SET[0].alter, '--force-copy'], urlOf(A));
+    expect(alone.code).not.toBe(0);
+  });
+
   it('killed at the cut-over and resumed, the set swaps once and every table is exact', async () => {
     for (const delayMs of [0, 30]) {
       await fresh();

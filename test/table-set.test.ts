@@ -294,3 +294,33 @@ describe('the command line', () => {
     }
   });
 });
+
+describe('PostgreSQL: a set takes a replication slot and a WAL sender for each table', () => {
+  it('with fewer slots free than tables, --capture stream is refused in one line before anything is made, and auto takes triggers', async () => {
+    twins = await catalogTwins('set_slots');
+    await twins.setup(SCHEMA);
+    const { rows } = await twins.pool.query(`SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free`);
+    // Physical slots count as logical ones do, and need no WAL sender: all but one taken, for a set of three.
+    const fillers = Array.from({ length: Number(rows[0].free) - 1 }, (_, i) => `set_slots_filler_${i}`);
+    const pairs = SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
+    try {
+      for (const slot of fillers) await twins.pool.query('SELECT pg_create_physical_replication_slot($1)', [slot]);
+      const refused = await runCliAsync(['migrate', '--url', twins.url, ...pairs, '--capture', 'stream', '--execute'], twins.url);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr.trim().split('\n').pop()).toMatch(/^shadowcut: .*the 3 tables of the set take a replication slot each, and 1 of \d+ are free/);
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+      expect(await twins.difference()).toEqual([]);
+      const planned = await runCliAsync(['plan', '--url', twins.url, ...pairs, '--json'], twins.url);
+      expect({ code: planned.code, stderr: planned.stderr }).toEqual({ code: 0, stderr: '' });
+      const captures = planned.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string; detail?: { capture: { kind: string } | null } })
+        .filter((e) => e.event === 'plan')
+        .map((e) => e.detail?.capture?.kind);
+      expect(captures).toEqual(['trigger', 'trigger', 'trigger']);
+    } finally {
+      for (const slot of fillers) await twins.pool.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
+    }
+  });
+});

@@ -33,23 +33,23 @@ export function planCommand(): Command {
       const requests = tableAlterPairs(opts.table, opts.alter).map((p) => ({ url: opts.url, ...p, capture: opts.capture }));
       const engine = await createEngine(opts.url);
       // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
-      const why =
-        requests.length > 1
-          ? await whyCopied(
-              engine,
-              requests,
-              requests.map((r) => engine.qualify(r.table)),
-            ).catch(closing(engine))
-          : null;
+      const tables = requests.map((r) => engine.qualify(r.table));
+      const why = requests.length > 1 ? await whyCopied(engine, requests, tables).catch(closing(engine)) : null;
       const planOne = async (i: number) => {
-        const result = await planAlter(engine, requests[i], {
-          lockTimeoutMs: opts.lockTimeoutMs,
-          cutoverAttempts: opts.cutoverAttempts,
-          sampleRows: opts.sampleRows,
-          chunkTimeMs: opts.chunkTimeMs,
-          pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
-          forceCopy: opts.forceCopy || why !== null,
-        });
+        // As migrate plans a member: knowing the rest of its set (the keys among them, the streams it takes).
+        const set = requests.length > 1 ? { set: tables.filter((t) => t !== tables[i]) } : {};
+        const result = await planAlter(
+          engine,
+          { ...requests[i], ...set },
+          {
+            lockTimeoutMs: opts.lockTimeoutMs,
+            cutoverAttempts: opts.cutoverAttempts,
+            sampleRows: opts.sampleRows,
+            chunkTimeMs: opts.chunkTimeMs,
+            pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
+            forceCopy: opts.forceCopy || why !== null,
+          },
+        );
         if (why !== null) result.detail.pathReason = why;
         process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
         if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);

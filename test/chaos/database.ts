@@ -265,7 +265,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
     async drop(...tables) {
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
-          .flatMap(helpers)
+          .flatMap((t) => [...childTables(t), ...helpers(t)])
           .map((t) => `"${t}"`)
           .join(', ')} CASCADE`,
       );

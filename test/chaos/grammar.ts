@@ -166,8 +166,9 @@ export interface TableSpec {
   /** A nullable integer column with distinct values, under a unique key: the writers move values between rows. */
   unique: string | null;
   /**
-   * MySQL: the table is the parent of two children's foreign keys on its key, `<name>_cc` (ON DELETE
-   * CASCADE) and `<name>_cr` (RESTRICT, nullable), which the writers write too.
+   * The table is the parent of two children's foreign keys on its key, `<name>_cc` (ON DELETE
+   * CASCADE) and `<name>_cr` (RESTRICT, nullable), which the writers write too. The single-table
+   * path draws it on MySQL; the set path on both engines, with `_cr` a table of the set.
    */
   children?: boolean;
   /**
@@ -192,7 +193,7 @@ export function childTablesSql(t: TableSpec, name: string): string[] {
     const cascade = i === 0;
     const cols = t.key.map((c, at) => `${id(parentColumns(t)[at])} ${c.type.sql} ${cascade ? 'NOT NULL' : 'NULL'}`).join(', ');
     return `CREATE TABLE ${id(child)} (id BIGINT PRIMARY KEY, ${cols}, w INT NOT NULL DEFAULT 0,
-      CONSTRAINT ${id(`${child}_fk`)} FOREIGN KEY (${columns}) REFERENCES ${id(name)} (${key})${cascade ? ' ON DELETE CASCADE' : ''}) ENGINE=InnoDB`;
+      CONSTRAINT ${id(`${child}_fk`)} FOREIGN KEY (${columns}) REFERENCES ${id(name)} (${key})${cascade ? ' ON DELETE CASCADE' : ''})${t.engine === 'mysql' ? ' ENGINE=InnoDB' : ''}`;
   });
 }
 

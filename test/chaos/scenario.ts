@@ -329,9 +329,9 @@ export async function catalogDiffers(db: ChaosDb, table = TABLE, mirror = MIRROR
  * A parent's children against the mirror's: their rows, and their definitions with the parent's name
  * taken out, so a key left on the old table (or on the shadow) is a difference.
  */
-async function childrenDiffer(db: ChaosDb, table: TableSpec): Promise<string | null> {
+export async function childrenDiffer(db: ChaosDb, table: TableSpec, name = TABLE, mirror = MIRROR): Promise<string | null> {
   if (!table.children) return null;
-  const [mine, theirs] = [childTables(TABLE), childTables(MIRROR)];
+  const [mine, theirs] = [childTables(name), childTables(mirror)];
   for (let i = 0; i < mine.length; i++) {
     const differing = await db.rowDifferences(mine[i], theirs[i]);
     if (differing) return `${differing} row(s) of child ${mine[i]} differ from the mirror's: ${(await db.sampleDifferences(mine[i], theirs[i])).join(' / ')}`;

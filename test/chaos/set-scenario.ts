@@ -3,13 +3,21 @@
  * by one `migrate` with a --table/--alter pair each (several tables, one cut-over), maybe killed and
  * resumed. The oracle is the single-table one for every table, and a reader that reads all of them
  * in one statement must never see some tables swapped and others not.
+ *
+ * Half the seeds key the tables: the first is the parent of two children (`grammar.ts`, `children`),
+ * one of which (`_cr`, RESTRICT) joins the set with an ALTER of its own, so its key is rebuilt
+ * between the new tables; the other (`_cc`, CASCADE) stays outside the set, carried as in a
+ * single-table run. The parent's writers write both children. The mirrors are changed as a DBA
+ * must on MariaDB, whose own ALTER refuses a type a key uses: the set child's key dropped, the
+ * ALTERs, the key added back.
  */
 import type { ChaosDb } from './database.js';
 import { Reader, type ReaderReport } from './reader.js';
-import { defaultsChangedBy, makeAlter, makeTable } from './grammar.js';
+import { childTables, defaultsChangedBy, ident, makeAlter, makeTable, parentColumns, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
 import {
   catalogDiffers,
+  childrenDiffer,
   cliRun,
   createAndFill,
   firstDifference,
@@ -32,6 +40,12 @@ interface Member {
   alter: string;
 }
 
+/** What the set's child of the keyed seeds may be changed by. */
+const CHILD_ALTERS = {
+  mysql: ['MODIFY w BIGINT NOT NULL DEFAULT 0', 'ADD COLUMN x INT NULL', 'ADD INDEX ix_w (w)', 'MODIFY w BIGINT NOT NULL DEFAULT 0, ADD INDEX ix_w (w)'],
+  postgres: ['ALTER COLUMN w TYPE bigint', 'ADD COLUMN x int', 'ALTER COLUMN w SET DEFAULT 5', 'ALTER COLUMN w TYPE bigint, ADD COLUMN x text'],
+} as const;
+
 export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: number): Promise<SeedOutcome> {
   const began = Date.now();
   const root = new Prng(seed);
@@ -42,6 +56,14 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     mirror: `${MIRROR}_${i}`,
     alter: makeAlter(root.fork(200 + i), t, root.fork(300 + i)),
   }));
+  // Its own generator, so an unkeyed seed draws what it always drew. Not a partitioned parent: the
+  // single-table path tests those.
+  const keys = root.fork(21);
+  const keyed = keys.chance(0.5) && !tables[0].partition;
+  const child: Member | null = keyed
+    ? { name: childTables(members[0].name)[1], mirror: childTables(members[0].mirror)[1], alter: keys.pick(CHILD_ALTERS[db.kind]) }
+    : null;
+  if (keyed) tables[0].children = true;
   const faults = root.fork(3);
   const kill = faults.chance(0.4) ? faults.int(100, 2500) : null;
   let took: SeedOutcome['took'] = null;
@@ -56,7 +78,7 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     writer: loads.length ? worstWriter(loads) : null,
     verdict,
     reason,
-    alter: members.map((m) => `${m.name}: ${m.alter}`).join(' | '),
+    alter: [...members, ...(child ? [child] : [])].map((m) => `${m.name}: ${m.alter}`).join(' | '),
     faults: applied,
     seconds: (Date.now() - began) / 1000,
     capturedBy: null,
@@ -73,16 +95,17 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
   // a default the ALTER changes (README.md, the in-place rule).
   const loads = members.map((m, i) => new Workload(db, tables[i], [m.name, m.mirror], rows, defaultsChangedBy(tables[i], m.alter)));
   for (const [i, load] of loads.entries()) await load.start(root.fork(500 + i), 2);
+  const set = child ? [...members, child] : members;
   reader = new SetReader(
     db,
-    members.map((m) => m.name),
+    set.map((m) => m.name),
   );
   await reader.start();
   const args = [
     'migrate',
     '--url',
     db.url,
-    ...members.flatMap((m) => ['--table', m.name, '--alter', m.alter]),
+    ...set.flatMap((m) => ['--table', m.name, '--alter', m.alter]),
     '--execute',
     '--json',
     '--drop-old',
@@ -123,17 +146,19 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
       : (waitedTooLong(db.kind, took, 'a reader', reader.report, last.parts) ?? waitedTooLong(db.kind, took, 'a writer', writer, last.parts));
 
   if (last.code === 0) {
-    for (const m of members) {
-      const native = await nativeAlter(db, m.alter, m.mirror);
-      if (native !== null) return outcome('FAIL', `shadowcut migrated ${m.name}, but the server's own ALTER fails: ${native}`, loads);
+    const native = await nativeSet(db, set, child && tables[0]);
+    if (native !== null) return outcome('FAIL', `shadowcut migrated the set, but the server's own ALTERs fail: ${native}`, loads);
+    for (const m of set) {
       const wrong = await differsFromMirror(db, m);
       if (wrong) return outcome('FAIL', wrong, loads);
     }
+    const outside = await childrenDiffer(db, tables[0], members[0].name, members[0].mirror);
+    if (outside) return outcome('FAIL', outside, loads);
     if (blocked) return outcome('FAIL', blocked, loads);
     const transactions = loads.reduce((n, l) => n + l.transactions, 0);
     return outcome(
       'pass',
-      `${count} tables ${took ?? 'no path'}, ${transactions} transactions during the run, a reader waited at most ${reader.report.longestMs} ms, a writer ${writer.longestMs} ms`,
+      `${set.length} tables${child ? ' (keyed)' : ''} ${took ?? 'no path'}, ${transactions} transactions during the run, a reader waited at most ${reader.report.longestMs} ms, a writer ${writer.longestMs} ms`,
       loads,
     );
   }
@@ -142,13 +167,14 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
   if (/^\s+at /m.test(last.stderr)) return outcome('FAIL', `a stack trace: ${reason}`, loads);
   if (last.code === null) return outcome('FAIL', `timed out: ${reason}`, loads);
   // Refused: every table as it was, nothing left.
-  for (const m of members) {
+  for (const m of set) {
     const wrong = await differsFromMirror(db, m);
     if (wrong) return outcome('FAIL', `refused (${reason}) but ${wrong}`, loads);
   }
+  const outside = await childrenDiffer(db, tables[0], members[0].name, members[0].mirror);
+  if (outside) return outcome('FAIL', `refused (${reason}) but ${outside}`, loads);
   if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, loads);
-  const natives = await Promise.all(members.map((m) => nativeAlter(db, m.alter, m.mirror)));
-  const native = natives.find((n) => n !== null) ?? null;
+  const native = await nativeSet(db, set, child && tables[0]);
   return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, loads);
 }
 
@@ -178,11 +204,41 @@ async function refusedByRows(db: ChaosDb, m: Member): Promise<boolean> {
   }
 }
 
-/** What the single-table oracle asks of one table of the set, or null. */
+/**
+ * The server's own ALTERs on the mirrors, in set order; the first error, or null. A keyed set's child
+ * key (`parent`: the keyed parent's table) is dropped first and added back after, as a DBA must on
+ * MariaDB (its ALTER refuses to change a type a key uses, whatever foreign_key_checks says); a key
+ * the changed tables cannot hold fails.
+ */
+async function nativeSet(db: ChaosDb, set: Member[], parent: TableSpec | null): Promise<string | null> {
+  const child = parent ? set[set.length - 1] : null;
+  const id = (n: string) => ident(db.kind, n);
+  const fk = child && id(`${child.mirror}_fk`);
+  const session = await db.session();
+  try {
+    if (child) await session.query(`ALTER TABLE ${id(child.mirror)} ${db.kind === 'mysql' ? 'DROP FOREIGN KEY' : 'DROP CONSTRAINT'} ${fk}`);
+    for (const m of set) {
+      const native = await nativeAlter(db, m.alter, m.mirror);
+      if (native !== null) return `${m.mirror}: ${native}`;
+    }
+    if (child && parent) {
+      const columns = parentColumns(parent).map(id).join(', ');
+      const key = parent.key.map((c) => id(c.name)).join(', ');
+      await session.query(`ALTER TABLE ${id(child.mirror)} ADD CONSTRAINT ${fk} FOREIGN KEY (${columns}) REFERENCES ${id(set[0].mirror)} (${key})`);
+    }
+    return null;
+  } catch (error) {
+    return `${child?.mirror ?? 'a mirror'}'s key: ${(error as Error).message.split('\n')[0]}`;
+  } finally {
+    await session.close();
+  }
+}
+
+/** What the single-table oracle asks of one table of the set, or null; the tables' names taken out, as a key names its parent. */
 async function differsFromMirror(db: ChaosDb, m: Member): Promise<string | null> {
   const left = await db.leftovers(m.name);
   if (left.length) return `left behind: ${left.join(', ')}`;
-  const [ours, theirs] = [await db.definition(m.name), await db.definition(m.mirror)];
+  const [ours, theirs] = [(await db.definition(m.name)).replaceAll(TABLE, 'P'), (await db.definition(m.mirror)).replaceAll(MIRROR, 'P')];
   if (ours !== theirs) return `${m.name}'s definition differs: ${firstDifference(ours, theirs)}`;
   const catalog = await catalogDiffers(db, m.name, m.mirror);
   if (catalog) return `${m.name}: ${catalog}`;

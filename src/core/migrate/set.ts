@@ -2,6 +2,7 @@ import type { MigrateOptions, MigrateResult } from '../config.js';
 import { decodeCheckpoint } from '../checkpoint.js';
 import { UserError } from '../errors.js';
 import type { Engine, MigrationRequest } from '../types.js';
+import { classifyMember } from '../in-place/set-member.js';
 import { JointCutover } from './joint-cutover.js';
 import { migrate } from './runner.js';
 
@@ -77,7 +78,7 @@ async function inPlaceEach(requests: MigrationRequest[], tables: string[], run: 
  */
 export async function whyCopied(engine: Engine, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
   for (const [i, request] of requests.entries()) {
-    const sorted = await engine.classifyAlter(request.table, request.alter);
+    const sorted = await classifyMember(engine, { ...request, set: tables.filter((t) => t !== tables[i]) });
     const why = sorted.path === 'copy' ? sorted.why : sorted.parts.find((p) => p.class !== 'instant')?.clause;
     if (why !== undefined) {
       const reason =

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import type { AlterPart, InPlaceStep } from '../in-place/types.js';
+import { classifyMember } from '../in-place/set-member.js';
 import type { CheckResult, Engine, MigrationRequest } from '../types.js';
 import { bytes, duration } from './format.js';
 import { redactUrl } from '../secrets.js';
@@ -65,7 +66,7 @@ export interface PlanResult {
  * it. Only probes are created, and each is dropped (or rolled back) whatever happens.
  */
 export async function planAlter(engine: Engine, request: MigrationRequest, options: PlanOptions): Promise<PlanResult> {
-  const sorted = await engine.classifyAlter(request.table, request.alter);
+  const sorted = await classifyMember(engine, request);
   const path = sorted.path === 'in-place' && !options.forceCopy ? 'in-place' : 'copy';
   const size = await engine.tableSize(request.table);
   const detail: PlanDetail = {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
-import { logicalDecodingProblems } from '../checks/logical-decoding.js';
+import { logicalDecodingProblems, streamsFor } from '../checks/logical-decoding.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
@@ -114,7 +114,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const owner = await foreignOwner(client, t.oid);
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };
   });
-  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
+  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool, streamsFor(request)));
   // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
   // cloned onto every partition with a parent constraint: they come back with the root's).
   const fks = await pool.query(
