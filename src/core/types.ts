@@ -151,6 +151,8 @@ export interface Engine {
    * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`.
    */
   jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
+  /** Whether `jointCutover` also swaps a set's ways back (`Migration.reversed`): a revert window for several tables. */
+  readonly jointRevert: boolean;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */

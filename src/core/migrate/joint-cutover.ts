@@ -5,6 +5,7 @@ import { AbortedError } from '../errors.js';
 import { retryLockTimeouts } from '../retry.js';
 import type { Engine } from '../types.js';
 import type { RunState } from '../run-state.js';
+import type { JointRevert } from './joint-revert.js';
 import { WriterWait } from './writer-wait.js';
 
 /** One table of a set, as its run reaches the swap. */
@@ -39,17 +40,22 @@ export class JointCutover {
     readonly tables: readonly string[],
     /** Why every table of the set takes the copy. */
     readonly why: string,
+    /** With --revert-window: where the tables' windows meet to go back together. */
+    readonly back?: JointRevert,
   ) {}
 
   /**
    * A member's run failed or was stopped: the others must not swap without it, and stop at their
    * next safe point rather than copy on for nothing (an abort of their own, as the operator's).
    */
-  fail(table: string, error: unknown): void {
+  fail(table: string, error: unknown, abortOthers = true): void {
     if (this.failure) return;
     this.cause = error;
-    this.failure = new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`);
-    for (const state of this.states) state.abortReason ??= this.failure.message;
+    // A round of going back that one table misses is not an abort: every window goes on (joint-revert.ts).
+    this.failure = abortOthers
+      ? new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`)
+      : (error as Error);
+    if (abortOthers) for (const state of this.states) state.abortReason ??= this.failure.message;
   }
 
   /** The first member's failure, which stopped the others: what the set failed of. */

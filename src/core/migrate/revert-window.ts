@@ -7,6 +7,7 @@ import { ClaimLostError } from '../claim.js';
 import { AbortedError, UserError } from '../errors.js';
 import { runHook, RunParts } from './parts.js';
 import type { Probes } from '../types.js';
+import type { JointRevert } from './joint-revert.js';
 import { checksumRounds } from './verify.js';
 
 /** A fresh window starts at the reverse log's first poll: the triggers have logged since before the swap. */
@@ -24,6 +25,8 @@ const FROM_THE_SWAP = { copiedUpTo: null, copyDone: true, position: { poll: 0 } 
 export class RevertWindow {
   private readonly parts: RunParts;
   private readonly outcome: RevertWindowOutcome;
+  /** This table's attempts to go back: a set's tables meet attempt by attempt. */
+  private attempts = 0;
 
   constructor(
     private readonly ctx: RunContext,
@@ -32,6 +35,8 @@ export class RevertWindow {
     probes: Probes,
     claim: RunClaim,
     private readonly window: RevertWindowState & { until: string },
+    /** One table of a set's window: the set decides and goes back together. */
+    private readonly joint?: JointRevert,
   ) {
     this.parts = new RunParts(ctx, resumed ?? FROM_THE_SWAP, probes, claim);
     this.parts.checkpointer.revertWindow = window;
@@ -68,6 +73,10 @@ export class RevertWindow {
       this.outcome.changesApplied = result.changesApplied - appliedBefore;
       state.status.revertWindowUntil = null;
     }
+    if (ended) {
+      const { outcome, reason } = this.outcome;
+      this.joint?.end(this.ctx.plan.table, outcome === 'completed' || outcome === 'aborted' || outcome === 'failed' ? outcome : 'ended', reason);
+    }
     await this.parts.applier.stop();
     this.ctx.enter('cleanup');
     await migration.cleanup({ dropOld: false, cutOver: true });
@@ -98,6 +107,7 @@ export class RevertWindow {
     // Proven level through the way back before it is promised; from here on, every change is compared row by row at the revert.
     this.ctx.result.checksumRounds += await this.reverify();
     await this.wiring.windowOpened?.(this.window.until);
+    this.joint?.enlist(plan.table, state);
     for (let reverting = this.window.reverting ?? false; ; reverting = false) {
       if (!reverting) {
         const decision = await this.follow();
@@ -118,7 +128,8 @@ export class RevertWindow {
     state.status.state = 'revert-window';
     for (;;) {
       this.ctx.checkAbort();
-      if (state.revertRequested) return 'reverted';
+      // A set's other table was asked to go back: this one goes with it.
+      if (state.revertRequested || this.joint?.started(this.attempts)) return 'reverted';
       if (state.completeRequested) return 'completed';
       if (Date.now() >= Date.parse(this.window.until)) return 'ended';
       await applier.checkStream();
@@ -138,14 +149,18 @@ export class RevertWindow {
     const { applier, checkpointer, pacing, progress } = this.parts;
     state.revertRequested = false;
     let swap: { lockedMs: number; writerWaitMs: number };
+    const attempt = this.attempts++;
     try {
-      await runHook(this.ctx, this.wiring, 'before-revert');
+      await runHook(this.ctx, this.wiring, 'before-revert').catch((error: Error) => {
+        this.joint?.miss(attempt, plan.table, error);
+        throw error;
+      });
       // A crash from here on is resumed as the revert, not as the window.
       checkpointer.revertWindow = { ...this.window, reverting: true };
       await checkpointer.save(true);
       state.status.state = 'running';
       this.ctx.enter('revert');
-      swap = await new Cutover(
+      const cutover = new Cutover(
         this.ctx,
         applier,
         pacing,
@@ -155,7 +170,8 @@ export class RevertWindow {
           this.ctx.enter('revert');
         },
         progress,
-      ).run();
+      );
+      swap = this.joint ? await this.joint.round(attempt).join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     } catch (error) {
       if (!(error instanceof UserError) || error instanceof AbortedError) throw error;
       report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);

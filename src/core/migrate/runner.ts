@@ -140,6 +140,7 @@ class Run {
         await this.hook('startup');
         if (this.checkpoint?.plan.reverse) {
           cutOver = true; // a resumed revert window: the forward run's swap is long done
+          this.joint?.leave();
         } else if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
           // The crash came after the swap committed: only cleanup is left (and a set swaps the rest without this table).
           cutOver = true;
@@ -190,7 +191,7 @@ class Run {
     const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.signal);
     // A crash between the swap and the checkpoint that dates the window: it starts now.
     const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
-    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }).run();
+    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }, this.joint?.back).run();
   }
 
   private async phases(): Promise<boolean> {

@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import type { Engine, MigrationRequest } from '../types.js';
 import { classifyMember } from '../in-place/set-member.js';
 import { JointCutover } from './joint-cutover.js';
+import { JointRevert } from './joint-revert.js';
 import { migrate } from './runner.js';
 
 /**
@@ -22,8 +23,11 @@ export async function migrateSet(
   const tables = requests.map((r) => engine.qualify(r.table));
   const repeated = tables.find((t, i) => tables.indexOf(t) !== i);
   if (repeated !== undefined) throw new UserError(`${repeated} is named twice; give each table of the set one --table and one --alter`);
-  if (options.some((o) => o.revertWindowMs !== undefined)) {
-    throw new UserError('--revert-window is not yet supported for several tables in one cut-over; change them without a window');
+  const windowed = options.some((o) => o.revertWindowMs !== undefined);
+  if (windowed && !engine.jointRevert) {
+    throw new UserError(
+      '--revert-window for several tables in one cut-over is supported on PostgreSQL only, not yet on MySQL/MariaDB; change them without a window',
+    );
   }
   const resuming = options[0]?.resume === true ? await resumedMembers(engine, tables) : null;
   let why = resuming ? 'resuming an interrupted copy' : '--force-copy';
@@ -35,11 +39,9 @@ export async function migrateSet(
     why = copied;
   }
   const running = tables.flatMap((t, i) => (resuming?.get(t) === 'done' ? [] : [i]));
-  const joint = new JointCutover(
-    engine.jointCutover.bind(engine),
-    running.map((i) => tables[i]),
-    why,
-  );
+  const swapAll = engine.jointCutover.bind(engine);
+  const members = running.map((i) => tables[i]);
+  const joint = new JointCutover(swapAll, members, why, windowed ? new JointRevert(swapAll, members) : undefined);
   const runs = running.map((i) => {
     const own = resuming?.get(tables[i]) === 'fresh' ? { ...options[i], resume: false } : options[i];
     return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, joint)).catch((error: unknown) => {

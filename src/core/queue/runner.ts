@@ -145,9 +145,10 @@ export class QueueRunner {
         this.deps.log(`#${row.id}: cancelled; the stage stops at its next safe point and removes what it made`);
         mine.process.kill('SIGTERM');
       } else if (row.request === 'cutover' || row.request === 'revert') {
-        // To each table of a set: its run swaps once every table was asked.
+        // A set's cut-over is asked of each table (it swaps once all were); one table's revert takes the set back.
         let passed = true;
-        for (const table of entryTables(row.spec)) {
+        const tables = entryTables(row.spec);
+        for (const table of row.request === 'cutover' ? tables : tables.slice(0, 1)) {
           const relayed = await bounded(this.deps.launch([row.request, '--table', table], this.deps.env), RELAY_MS);
           this.deps.log(
             `#${row.id}: ${row.request} ${relayed.code === 0 ? 'passed on' : `not passed on: ${relayed.lastError || `exit ${relayed.code}`}`} (${table})`,

@@ -27,6 +27,7 @@ import { PostgresMigration, type PgServer } from './migration.js';
 import { cutover } from './cutover/cutover.js';
 import { buildPlan, type PgDetail } from './schema/plan.js';
 import { keptByRevert } from './schema/reverse-plan.js';
+import { keptByRevertComment } from '../../core/kept-by-revert.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
 import { readState } from './server/state.js';
 import { parsePgUrl, type PgTarget } from './server/target.js';
@@ -41,6 +42,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
+  readonly jointRevert = true;
   readonly streams = new Set<ChangeStream>();
   readonly history: PostgresHistory;
   readonly queue: PostgresQueue;
@@ -89,11 +91,18 @@ class PostgresEngine implements Engine, PgServer {
   }
 
   jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult> {
-    const swaps = parts.map(({ migration, catchUp }) => {
+    const migrations = parts.map(({ migration }) => {
       if (!(migration instanceof PostgresMigration)) throw new Error('not a PostgreSQL migration');
-      return migration.swapPart(catchUp);
+      return migration;
     });
-    return cutover(this.pool, swaps, lockTimeoutMs, null);
+    // A set's ways back keep the new tables marked as a revert keeps one (the runs swap forward or back together).
+    const kept = migrations[0].plan.reverse ? keptByRevertComment(new Date()) : null;
+    return cutover(
+      this.pool,
+      migrations.map((m, i) => m.swapPart(parts[i].catchUp)),
+      lockTimeoutMs,
+      kept,
+    );
   }
 
   prepareBackfill(request: BackfillRequest): Promise<Backfill> {
