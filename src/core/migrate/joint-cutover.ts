@@ -5,7 +5,6 @@ import { AbortedError } from '../errors.js';
 import { retryLockTimeouts } from '../retry.js';
 import type { Engine } from '../types.js';
 import type { RunState } from '../run-state.js';
-import type { JointRevert } from './joint-revert.js';
 import { WriterWait } from './writer-wait.js';
 
 /** One table of a set, as its run reaches the swap. */
@@ -40,8 +39,6 @@ export class JointCutover {
     readonly tables: readonly string[],
     /** Why every table of the set takes the copy. */
     readonly why: string,
-    /** With --revert-window: where the tables' windows meet to go back together. */
-    readonly back?: JointRevert,
   ) {}
 
   /**

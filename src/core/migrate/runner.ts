@@ -18,6 +18,7 @@ import type { Engine, MigrationRequest, Probes } from '../types.js';
 import { checksumRounds } from './verify.js';
 import { TableProbe } from './table-probe.js';
 import type { JointCutover } from './joint-cutover.js';
+import type { JointRevert } from './joint-revert.js';
 
 export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
 
@@ -34,11 +35,13 @@ export async function migrate(
   options: Partial<MigrateOptions> = {},
   /** One table of a set changed in one cut-over (set.ts). */
   joint?: JointCutover,
+  /** With --revert-window: where the set's windows meet to go back together (joint-revert.ts). */
+  back?: JointRevert,
 ): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
   const claim = await RunClaim.take(engine, request.table);
   try {
-    return await migrateClaimed(engine, request, options, claim, joint);
+    return await migrateClaimed(engine, request, options, claim, joint, back);
   } finally {
     await claim.release();
   }
@@ -50,6 +53,7 @@ async function migrateClaimed(
   options: Partial<MigrateOptions>,
   claim: RunClaim,
   joint: JointCutover | undefined,
+  back: JointRevert | undefined,
 ): Promise<MigrateResult> {
   const started = Date.now();
   const { config, wiring, settings, makeState } = configure(options);
@@ -105,7 +109,7 @@ async function migrateClaimed(
       throw error;
     });
   }
-  await new Run(ctx, wiring, checkpoint, probes, claim, joint).execute();
+  await new Run(ctx, wiring, checkpoint, probes, claim, joint, back).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
@@ -122,6 +126,7 @@ class Run {
     private readonly probes: Probes,
     private readonly claim: RunClaim,
     private readonly joint?: JointCutover,
+    private readonly back?: JointRevert,
   ) {
     this.parts = new RunParts(ctx, checkpoint, probes, claim);
   }
@@ -191,7 +196,7 @@ class Run {
     const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.signal);
     // A crash between the swap and the checkpoint that dates the window: it starts now.
     const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
-    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }, this.joint?.back).run();
+    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }, this.back).run();
   }
 
   private async phases(): Promise<boolean> {

@@ -41,10 +41,11 @@ export async function migrateSet(
   const running = tables.flatMap((t, i) => (resuming?.get(t) === 'done' ? [] : [i]));
   const swapAll = engine.jointCutover.bind(engine);
   const members = running.map((i) => tables[i]);
-  const joint = new JointCutover(swapAll, members, why, windowed ? new JointRevert(swapAll, members) : undefined);
+  const joint = new JointCutover(swapAll, members, why);
+  const back = windowed ? new JointRevert(swapAll, members) : undefined;
   const runs = running.map((i) => {
     const own = resuming?.get(tables[i]) === 'fresh' ? { ...options[i], resume: false } : options[i];
-    return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, joint)).catch((error: unknown) => {
+    return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, joint, back)).catch((error: unknown) => {
       joint.fail(tables[i], error);
       throw error;
     });
