@@ -40,6 +40,20 @@ interface Member {
   alter: string;
 }
 
+/**
+ * A member's ALTER as run on `target` (the table or its mirror). On PostgreSQL a UNIQUE, PRIMARY KEY
+ * or EXCLUDE constraint is an index, whose name is the schema's: the mirror could not take the name
+ * the migrated table already holds, so each gets its constraint under its own name, which the
+ * comparison takes out (`definition` drops the table's name from a constraint's).
+ */
+function alterOf(db: ChaosDb, m: Member, target: string): string {
+  if (db.kind !== 'postgres') return m.alter;
+  return m.alter.replace(
+    /ADD CONSTRAINT "([^"]+)" (UNIQUE|PRIMARY KEY|EXCLUDE)/g,
+    (_, name: string, kind: string) => `ADD CONSTRAINT "${target}_${name}" ${kind}`,
+  );
+}
+
 /** What the set's child of the keyed seeds may be changed by. */
 const CHILD_ALTERS = {
   mysql: ['MODIFY w BIGINT NOT NULL DEFAULT 0', 'ADD COLUMN x INT NULL', 'ADD INDEX ix_w (w)', 'MODIFY w BIGINT NOT NULL DEFAULT 0, ADD INDEX ix_w (w)'],
@@ -105,7 +119,7 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     'migrate',
     '--url',
     db.url,
-    ...set.flatMap((m) => ['--table', m.name, '--alter', m.alter]),
+    ...set.flatMap((m) => ['--table', m.name, '--alter', alterOf(db, m, m.name)]),
     '--execute',
     '--json',
     '--drop-old',
@@ -188,7 +202,7 @@ async function refusedByRows(db: ChaosDb, m: Member): Promise<boolean> {
   try {
     if (db.kind === 'postgres') {
       await session.query('BEGIN');
-      await session.query(`ALTER TABLE "${m.mirror}" ${m.alter}`);
+      await session.query(`ALTER TABLE "${m.mirror}" ${alterOf(db, m, m.mirror)}`);
     } else {
       await session.query(`DROP TABLE IF EXISTS \`${trial}\``);
       await session.query(`CREATE TABLE \`${trial}\` LIKE \`${m.mirror}\``);
@@ -218,7 +232,7 @@ async function nativeSet(db: ChaosDb, set: Member[], parent: TableSpec | null): 
   try {
     if (child) await session.query(`ALTER TABLE ${id(child.mirror)} ${db.kind === 'mysql' ? 'DROP FOREIGN KEY' : 'DROP CONSTRAINT'} ${fk}`);
     for (const m of set) {
-      const native = await nativeAlter(db, m.alter, m.mirror);
+      const native = await nativeAlter(db, alterOf(db, m, m.mirror), m.mirror);
       if (native !== null) return `${m.mirror}: ${native}`;
     }
     if (child && parent) {
