@@ -99,7 +99,9 @@ describe.each([
       load.start();
       try {
         if (kill) {
-          const crash = await killDuringPhase(['--url', db.url, '--table', 'pp_t', '--alter', ALTER, '--chunk-time-ms', '10'], 'copy', 300);
+          // Paced, so a kill 300 ms into the copy lands in it however fast the machine copies.
+          const paced = ['--max-rows-per-sec', String(rows / 3)];
+          const crash = await killDuringPhase(['--url', db.url, '--table', 'pp_t', '--alter', ALTER, '--chunk-time-ms', '10', ...paced], 'copy', 300);
           expect(crash.killed, `the run ended before the copy (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
           expect(await db.helpers('pp_t')).toContain('pp_t__new');
         }

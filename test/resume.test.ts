@@ -65,7 +65,9 @@ describe.each(servers)('$name: kill -9, then --resume', ({ open, kind, triggers 
     const load = new MirrorWorkload(db, ['rs_t', 'rs_mirror'], writes(db));
     load.start();
     try {
-      const crash = await killDuringPhase(['--url', db.url, '--table', 'rs_t', '--alter', alter, '--chunk-time-ms', '10'], phase, delay);
+      // Killed 300 ms into the copy: paced so the copy lasts seconds however fast the machine copies (it once finished first).
+      const paced = phase === 'copy' ? ['--max-rows-per-sec', String(Math.round(rows / 3))] : [];
+      const crash = await killDuringPhase(['--url', db.url, '--table', 'rs_t', '--alter', alter, '--chunk-time-ms', '10', ...paced], phase, delay);
       expect(crash.killed, `the run ended before ${phase} (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
       // The dead run's shadow waits for us; on PostgreSQL, with the slot and publication that resume the stream.
       const left = await db.helpers('rs_t');
