@@ -96,6 +96,30 @@ describe('the database after shadowcut is the one the native ALTER makes', () =>
     }
   });
 
+  it('names the constraints the ALTER adds without a name as the native ALTER does, after the table and clear of names the schema holds', async () => {
+    twins = await catalogTwins('generated_names');
+    // Another table holds the name the first CHECK would take: the server takes the next one.
+    await twins.setup(`${TABLE} CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE other (a int CONSTRAINT t_c_check CHECK (a > 0));`);
+    const alter =
+      'ADD COLUMN p int REFERENCES p, ADD COLUMN c int CHECK (c > 0), ADD UNIQUE (v, id), ADD COLUMN e int UNIQUE, ' +
+      'ADD EXCLUDE USING btree (id WITH =), ADD CHECK (w IS NOT NULL) NOT VALID, ADD UNIQUE (v, id)';
+    await twins.alterTwin('t', alter);
+    await twins.migrate('t', alter, { forceCopy: true });
+    expect(await twins.difference(['t__old'])).toEqual([]);
+    const { rows } = await twins.pool.query(`SELECT conname FROM pg_constraint WHERE conrelid = 't'::regclass ORDER BY 1`);
+    expect(rows.map((r) => r.conname)).toEqual([
+      't_c_check1',
+      't_e_key',
+      't_id_excl',
+      't_p_fkey',
+      't_pkey',
+      't_v_id_key',
+      't_v_id_key1',
+      't_v_positive',
+      't_w_check',
+    ]);
+  });
+
   it('keeps replica identity (FULL, USING INDEX)', async () => {
     await expectSameAsNative('ident_full', `${TABLE} ALTER TABLE t REPLICA IDENTITY FULL;`);
     await expectSameAsNative('ident_index', `${TABLE} CREATE UNIQUE INDEX t_id_v ON t (id, v); ALTER TABLE t REPLICA IDENTITY USING INDEX t_id_v;`);

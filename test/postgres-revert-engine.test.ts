@@ -92,22 +92,24 @@ describe('what the way back refuses and proves', () => {
   });
 
   it('refuses what it cannot carry back, one line each', async () => {
-    const dropped = await prepare('rv_proof', 'DROP COLUMN s, ALTER COLUMN id TYPE int8');
+    const dropped = await prepare('rv_proof', 'DROP COLUMN s, ALTER COLUMN id TYPE numeric');
     expect(dropped.revertRefusals()).toEqual([
       'column s is dropped: values written after the cut-over could not come back',
+      "key column(s) id renamed or retyped: the old table's rows are found by the new table's keys",
+    ]);
+    // Among the integer types a key finds the same rows either way.
+    expect((await prepare('rv_proof', 'ALTER COLUMN id TYPE int8')).revertRefusals()).toEqual([]);
+    expect((await prepare('rv_proof', 'RENAME COLUMN id TO key')).revertRefusals()).toEqual([
       "key column(s) id renamed or retyped: the old table's rows are found by the new table's keys",
     ]);
     expect((await prepare('rv_proof', 'ALTER COLUMN g DROP EXPRESSION')).revertRefusals()).toEqual([
       'column g is no longer generated: values written after the cut-over could not come back',
     ]);
-    expect((await prepare('rv_child', 'ADD COLUMN x int')).revertRefusals()).toEqual([
-      'foreign keys rv_child_parent_fkey: the revert does not carry foreign keys',
-    ]);
-    expect((await prepare('rv_parent', 'ADD COLUMN x int')).revertRefusals()).toEqual([
-      'foreign keys rv_child_parent_fkey: the revert does not carry foreign keys',
-    ]);
+    // Keys from and to the table go back with it; one the ALTER added would land on the old table.
+    expect((await prepare('rv_child', 'ADD COLUMN x int')).revertRefusals()).toEqual([]);
+    expect((await prepare('rv_parent', 'ALTER COLUMN id TYPE int8')).revertRefusals()).toEqual([]);
     expect((await prepare('rv_trig', 'ADD COLUMN p int REFERENCES rv_parent')).revertRefusals()).toEqual([
-      'foreign keys rv_trig__new_p_fkey: the revert does not carry foreign keys',
+      'foreign keys rv_trig__new_p_fkey added by the ALTER: the revert would carry them onto the old table',
       "triggers rv_audit: the old table's own would fire again for every change it follows",
     ]);
   });
@@ -339,6 +341,42 @@ describe('what the revert carries back', () => {
     expect((await db.query(`SELECT has_table_privilege('public', 'rv_carry', 'SELECT') AS g`)).rows[0].g).toBe('t');
     await reverse.cleanup({ dropOld: false, cutOver: true });
     await db.query(`DROP PUBLICATION rv_carry_pub`);
+  });
+});
+
+describe('the foreign keys of a reverted table', () => {
+  it('keys from and to a parent whose key was widened point at the old tables again, validated, with the rows written in the window', async () => {
+    await pgDropTables(db, ['rv_fk_child', 'rv_fk_parent', 'rv_fk_grand']);
+    await db.query(`CREATE TABLE rv_fk_grand (id int PRIMARY KEY)`);
+    await db.query(`CREATE TABLE rv_fk_parent (id int PRIMARY KEY, grand int REFERENCES rv_fk_grand ON DELETE CASCADE, v int4)`);
+    await db.query(`CREATE TABLE rv_fk_child (id int PRIMARY KEY, parent int NOT NULL REFERENCES rv_fk_parent ON DELETE CASCADE)`);
+    await db.query(`INSERT INTO rv_fk_grand SELECT g FROM generate_series(1, 5) g`);
+    await db.query(`INSERT INTO rv_fk_parent SELECT g, g % 5 + 1, g FROM generate_series(1, 50) g`);
+    await db.query(`INSERT INTO rv_fk_child SELECT g, g FROM generate_series(1, 50) g`);
+    const forward = await forwardTo('rv_fk_parent', 'ALTER COLUMN id TYPE int8, ALTER COLUMN v TYPE int8', true);
+    const reverse = await forward.reversed();
+    // Written to the new table in the window: the children's keys now reference it, and must reference the old one after.
+    await db.query(`INSERT INTO rv_fk_parent VALUES (51, 1, 51)`);
+    await db.query(`INSERT INTO rv_fk_child VALUES (51, 51)`);
+    await db.query(`DELETE FROM rv_fk_parent WHERE id = 7`);
+    await revertNow(reverse);
+    await reverse.cleanup({ dropOld: false, cutOver: true });
+    const { rows } = await db.query(
+      `SELECT conname, conrelid::regclass::text AS from, confrelid::regclass::text AS to, convalidated AS valid
+         FROM pg_constraint WHERE contype = 'f' AND conname LIKE 'rv\\_fk%' ORDER BY 1`,
+    );
+    expect(rows).toEqual([
+      { conname: 'rv_fk_child_parent_fkey', from: 'rv_fk_child', to: 'rv_fk_parent', valid: 't' },
+      { conname: 'rv_fk_parent_grand_fkey', from: 'rv_fk_parent', to: 'rv_fk_grand', valid: 't' },
+    ]);
+    expect(
+      (await db.query(`SELECT format_type(atttypid, NULL) AS t FROM pg_attribute WHERE attrelid = 'rv_fk_parent'::regclass AND attname = 'id'`)).rows,
+    ).toEqual([{ t: 'integer' }]);
+    expect((await db.query(`SELECT count(*) AS n, max(id) AS m FROM rv_fk_parent`)).rows[0]).toEqual({ n: '50', m: '51' });
+    // The old parent enforces again: the cascade reaches the children, a dangling child is refused.
+    await db.query(`DELETE FROM rv_fk_parent WHERE id = 51`);
+    expect((await db.query(`SELECT count(*) AS n FROM rv_fk_child WHERE id = 51`)).rows[0].n).toBe('0');
+    await expect(db.query(`INSERT INTO rv_fk_child VALUES (99, 9999)`)).rejects.toThrow(/violates foreign key constraint "rv_fk_child_parent_fkey"/);
   });
 });
 

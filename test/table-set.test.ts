@@ -38,17 +38,6 @@ const SET = [
 ];
 const KEPT = SET.map((s) => `${s.table}__old`);
 
-/**
- * The revert window's set: changes each revertible alone, on the tables without their keys (a retyped
- * key or a foreign key is not revertible: the single table's limits, which a set keeps).
- */
-const UNKEYED = SCHEMA.replaceAll(/ REFERENCES orders \(id\)/g, '');
-const REVERTIBLE = [
-  { table: 'orders', alter: 'ADD COLUMN placed_at timestamptz' },
-  { table: 'order_items', alter: 'ALTER COLUMN qty TYPE bigint' },
-  { table: 'payments', alter: 'ALTER COLUMN amount TYPE numeric(18, 4)' },
-];
-
 /** The application's writes, on shadowcut's database and then on the twin. */
 function writers(mine: pg.Pool, twin: pg.Pool): { stop: () => Promise<number> } {
   return orderWriters(2, 'postgres', (d, statements) => inTransaction(d === 0 ? mine : twin, statements));
@@ -118,44 +107,44 @@ async function expectLikeNative(t: CatalogTwins): Promise<void> {
 describe.each(['stream', 'trigger'] as const)('PostgreSQL, %s capture: several tables in one cut-over', (capture) => {
   it('a set in its revert window, killed and resumed, goes back together; complete on one table ends every window with the new schema', async () => {
     twins = await catalogTwins(`set_back_kill_${capture}`);
-    await twins.setup(UNKEYED);
+    await twins.setup(SCHEMA);
     const t = twins;
-    const pairs = REVERTIBLE.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
+    const pairs = SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
     const load = writers(t.pool, t.twin);
     const crash = await killDuringPhase(['--url', t.url, ...pairs, '--capture', capture, '--revert-window', '10m'], 'revert window', 500);
     expect(crash.killed, crash.stderr).toBe(true);
     const resumed = runCliAsync(['migrate', '--url', t.url, ...pairs, '--capture', capture, '--revert-window', '10m', '--resume', '--execute'], t.url);
     const status = async (table: string) => (await runCliAsync(['status', '--table', table], t.url)).stdout;
     try {
-      for (const { table } of REVERTIBLE) await waitFor(`${table}'s resumed window`, async () => /revert window/.test(await status(table)), null, 120_000);
+      for (const { table } of SET) await waitFor(`${table}'s resumed window`, async () => /revert window/.test(await status(table)), null, 120_000);
       expect((await runCliAsync(['revert', '--table', 'orders'], t.url)).code).toBe(0);
     } finally {
       const done = await resumed;
       expect({ code: done.code, stderr: done.code === 0 ? '' : done.stderr }).toEqual({ code: 0, stderr: '' });
     }
     await load.stop();
-    for (const { table } of REVERTIBLE) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
-    expect(await t.difference(REVERTIBLE.map((s) => `${s.table}__new`))).toEqual([]);
+    for (const { table } of SET) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
+    expect(await t.difference(SET.map((s) => `${s.table}__new`))).toEqual([]);
 
     // Again, ended by complete on one table: every table keeps its new schema, and the window ends for all.
-    await t.pool.query(`DROP TABLE ${REVERTIBLE.map((s) => `${s.table}__new`).join(', ')}`);
+    await t.pool.query(`DROP TABLE ${SET.map((s) => `${s.table}__new`).join(', ')}`);
     const run = runCliAsync(['migrate', '--url', t.url, ...pairs, '--capture', capture, '--revert-window', '10m', '--execute'], t.url);
     try {
-      for (const { table } of REVERTIBLE) await waitFor(`${table}'s revert window`, async () => /revert window/.test(await status(table)), null, 120_000);
+      for (const { table } of SET) await waitFor(`${table}'s revert window`, async () => /revert window/.test(await status(table)), null, 120_000);
       expect((await runCliAsync(['complete', '--table', 'order_items'], t.url)).code).toBe(0);
     } finally {
       const done = await run;
       expect({ code: done.code, stderr: done.code === 0 ? '' : done.stderr }).toEqual({ code: 0, stderr: '' });
     }
-    for (const { table, alter } of REVERTIBLE) await t.alterTwin(table, alter);
-    for (const { table } of REVERTIBLE) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
-    expect(await t.difference(REVERTIBLE.map((s) => `${s.table}__old`))).toEqual([]);
+    for (const { table, alter } of SET) await t.alterTwin(table, alter);
+    for (const { table } of SET) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
+    expect(await t.difference(SET.map((s) => `${s.table}__old`))).toEqual([]);
   });
 
   it("with a revert window, one table's revert takes the whole set back in one swap, under writes: every table equals the twin that never took the ALTERs", async () => {
     twins = await catalogTwins(`set_back_${capture}`);
-    await twins.setup(UNKEYED);
-    const back = REVERTIBLE;
+    await twins.setup(SCHEMA);
+    const back = SET;
     const t = twins;
     const load = writers(t.pool, t.twin);
     const ids = relationIds(t.pool);

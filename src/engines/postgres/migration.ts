@@ -218,7 +218,10 @@ export class PostgresMigration implements Migration {
     const d = this.d;
     if (this.plan.reverse && !options.cutOver) return;
     await this.changes.cleanup();
-    if (!this.plan.reverse) {
+    if (this.plan.reverse) {
+      // Both tables stay; the keys a revert's swap re-added NOT VALID are checked now, unlocked.
+      await cleanup(this.pool, d, { dropOld: false, cutOver: true });
+    } else {
       // The window's shadow is the old table: it stays while the window follows.
       await cleanup(this.pool, d, { ...options, dropOld: options.dropOld && !options.keepCheckpoint });
       if (!options.cutOver) await this.reverseCapture(d.shadow).uninstall();

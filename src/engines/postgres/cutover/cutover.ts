@@ -8,6 +8,7 @@ import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
+import { nameLikeNative } from '../schema/generated-names.js';
 
 /** One table's part of a swap: several make a set's, in one transaction. */
 export interface SwapPart {
@@ -101,6 +102,7 @@ export async function cutover(
     // A view or rule that names two tables of a set is made once.
     for (const statement of new Set(carried.flatMap((c) => [...c.statements, ...c.withIndexes]))) await client.query(statement);
     for (const { part } of carried) await addChecks(client, part.copier.original, part.copier.d.notValidChecks ?? []);
+    for (const { part } of carried) await nameLikeNative(client, part.copier.d, part.copier.d.generatedNames ?? []);
     // Validated after the commit (in cleanup), without holding the lock.
     for (const fk of foreignKeys.values()) {
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);

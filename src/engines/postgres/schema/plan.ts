@@ -9,6 +9,7 @@ import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
+import type { GeneratedName } from './generated-names.js';
 import { addChecks, notValidChecks, type NotValidCheck } from './not-valid-checks.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -46,8 +47,12 @@ export interface PgDetail {
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
-  /** Every foreign key from or to the table, and those the ALTER adds: a revert window carries none. Absent in older plans. */
+  /** Every foreign key from or to the table, and those the ALTER adds. Absent in older plans. */
   foreignKeys?: string[];
+  /** Constraints the ALTER adds under names the server generates from the table's (schema/generated-names.ts). Absent in older plans. */
+  generatedNames?: GeneratedName[];
+  /** Those the ALTER adds: a revert would carry them onto the old table, which never had them. Absent in older plans. */
+  addedForeignKeys?: string[];
   /** The table's own triggers, which the old table keeps: a revert window's applies would fire them again. Absent in older plans. */
   triggers?: string[];
   /** Rules of the old table the ALTER drops (`loosenedRules`): a revert window is refused for them. Absent in older plans. */
@@ -152,6 +157,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
     foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
+    addedForeignKeys: layout.addedForeignKeys,
+    generatedNames: layout.generatedNames,
     triggers: triggers.rows.map((r) => String(r.tgname)),
     loosened: layout.loosened,
     ...(layout.foreignCode ? { foreignCode: layout.foreignCode } : {}),

@@ -39,10 +39,13 @@ export function reverseRefusals(d: PgDetail): string[] {
   // Copied although generated in the original: the ALTER dropped its expression, and the old table would compute it again.
   const computed = d.columns.filter((c) => c.column !== undefined && !old.some((o) => o.name === c.column));
   for (const c of computed) reasons.push(`column ${c.column} is no longer generated: values written after the cut-over could not come back`);
-  const changedKey = d.originalKey.filter((k) => d.changedColumns.includes(k));
+  const changedKey = d.originalKey.filter((k) => d.changedColumns.includes(k) && !integerRetyped(d, k));
   if (changedKey.length) reasons.push(`key column(s) ${changedKey.join(', ')} renamed or retyped: the old table's rows are found by the new table's keys`);
-  const foreignKeys = [...new Set([...d.validatedForeignKeys, ...(d.foreignKeys ?? [])])];
-  if (foreignKeys.length) reasons.push(`foreign keys ${foreignKeys.join(', ')}: the revert does not carry foreign keys`);
+  // The revert's swap carries the new table's keys back as the forward one carried the old table's;
+  // one the ALTER added would land on the old table, which never had it. Plans from before the
+  // distinction say only that there are keys.
+  const added = d.addedForeignKeys ?? (d.foreignKeys?.length ? d.foreignKeys : d.validatedForeignKeys);
+  if (added.length) reasons.push(`foreign keys ${added.join(', ')} added by the ALTER: the revert would carry them onto the old table`);
   if (d.triggers?.length) reasons.push(`triggers ${d.triggers.join(', ')}: the old table's own would fire again for every change it follows`);
   // The window writes into the old table for days, and its capture function is the owner's: the owner
   // could give either a trigger, rule or body of its own that our writes would then run with our rights.
@@ -54,6 +57,25 @@ export function reverseRefusals(d: PgDetail): string[] {
   if (notValid.length) reasons.push(`CHECK ${notValid.join(', ')} NOT VALID: rows the old table holds without meeting it could not be put back into it`);
   reasons.push(...(d.loosened ?? []));
   return reasons;
+}
+
+/** smallint, integer, bigint: one order and one equality, so a key retyped among them finds the same rows either way. */
+const INTEGER_TYPES = new Map([
+  ['21', 'smallint'],
+  ['23', 'integer'],
+  ['20', 'bigint'],
+]);
+
+/**
+ * A key column only retyped among the integer types (the copy refuses a key computed by USING): the
+ * old table's rows are found by the new table's keys, and one the old type cannot hold fails the
+ * window on its way back.
+ */
+function integerRetyped(d: PgDetail, key: string): boolean {
+  const copied = d.columns.find((c) => c.column === key);
+  const old = d.streamColumns.find((c) => c.name === key);
+  if (!copied || !old || copied.target !== key) return false;
+  return INTEGER_TYPES.has(String(old.typeOid)) && [...INTEGER_TYPES.values()].includes(copied.type);
 }
 
 /**
@@ -99,7 +121,10 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     indexRenames: await reverseIndexRenames(pool, f),
     statistics: await reverseStatistics(pool, f),
     changedColumns: changed.map((c) => c.name),
-    validatedForeignKeys: [],
+    // The forward run validated them before the window opened; the revert's swap re-adds them NOT VALID, and its cleanup validates them again.
+    validatedForeignKeys: (
+      await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid])
+    ).rows.map((r) => String(r.conname)),
   };
   return reversePlan(forward, {
     keyColumns: f.shadowKey,

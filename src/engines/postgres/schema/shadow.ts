@@ -1,3 +1,4 @@
+import { generatedNames, type GeneratedName } from './generated-names.js';
 import { UserError } from '../../../core/errors.js';
 import { usingExpressions } from './alter.js';
 import { asUser, ident, qualified, type Client } from '../server/connect.js';
@@ -57,6 +58,8 @@ export interface ShadowLayout {
   statistics: { original: string; shadow: string }[];
   /** NOT VALID CHECKs, kept off the shadow while the old rows go in and added at the cut-over. */
   notValidChecks: NotValidCheck[];
+  /** Constraints the ALTER added under names the server made from the shadow's: renamed like the native ALTER's at the cut-over. */
+  generatedNames: GeneratedName[];
   summary: string[];
 }
 
@@ -89,6 +92,9 @@ export async function buildShadow(
   await carryUnlikeable(client, t.oid, oid, shadow);
   const statistics = await pairStatistics(client, t.oid, oid);
   await markLikeOriginal(client, original, shadow);
+  const constraintsOf = async () =>
+    (await client.query(`SELECT conname FROM pg_constraint WHERE conrelid = $1 ORDER BY oid`, [oid])).rows.map((r) => String(r.conname));
+  const named = new Set(await constraintsOf());
 
   try {
     await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
@@ -98,6 +104,7 @@ export async function buildShadow(
   const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
   const after = await readColumns(client, oid);
+  const added = (await constraintsOf()).filter((name) => !named.has(name));
   const notValidChecks = await setAside(client, shadow);
   const kept = new Set((await client.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1`, [oid])).rows.map((r) => String(r.stxname)));
 
@@ -129,6 +136,7 @@ export async function buildShadow(
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
     notValidChecks,
+    generatedNames: generatedNames(added, shadowName),
     summary,
   };
 }
