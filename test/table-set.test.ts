@@ -2,6 +2,9 @@
 // reference it, changed together under writes to every table. Each table must be exact against a
 // twin that got the same writes and the server's own ALTERs, the catalog the twin's, and a reader
 // that joins the tables must never see the old schema of one beside the new schema of another.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { migrateSet } from '../src/core/migrate/set.js';
@@ -214,6 +217,49 @@ describe.each(['stream', 'trigger'] as const)('PostgreSQL, %s capture: several t
   });
 });
 
+describe('PostgreSQL: a set whose before-revert hook says no on one table', () => {
+  it('no table goes back and every window goes on; asked again, the set goes back together', async () => {
+    twins = await catalogTwins('set_hook_no');
+    await twins.setup(SCHEMA);
+    const t = twins;
+    // Says no once, for whichever table asks first; yes after that.
+    const hooks = mkdtempSync(path.join(os.tmpdir(), 'sc-set-hooks-'));
+    const said = path.join(hooks, 'said-no');
+    writeFileSync(path.join(hooks, 'before-revert'), `#!/bin/sh\nif [ -e '${said}' ]; then exit 0; fi\necho "$SHADOWCUT_TABLE" > '${said}'\nexit 1\n`, {
+      mode: 0o755,
+    });
+    const pairs = SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
+    const run = runCliAsync(['migrate', '--url', t.url, ...pairs, '--revert-window', '10m', '--hooks-dir', hooks, '--execute'], t.url);
+    const status = async (table: string) => (await runCliAsync(['status', '--table', table], t.url)).stdout;
+    try {
+      for (const { table } of SET) await waitFor(`${table}'s revert window`, async () => /revert window/.test(await status(table)), null, 120_000);
+      expect((await runCliAsync(['revert', '--table', 'orders'], t.url)).code).toBe(0);
+      await waitFor('the hook to say no', async () => existsSync(said), null, 60_000);
+      // The round failed for all: each window is open again, and no table changed hands.
+      for (const { table } of SET) await waitFor(`${table}'s window again`, async () => /revert window/.test(await status(table)), null, 60_000);
+      for (const { table } of SET) expect({ table, type: await keyType(t.pool, table) }).toEqual({ table, type: 'bigint' });
+      expect((await runCliAsync(['revert', '--table', 'order_items'], t.url)).code).toBe(0);
+    } finally {
+      const done = await run;
+      expect({ code: done.code, stderr: done.code === 0 ? '' : done.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(done.stderr).toMatch(/did not go back .*nothing was swapped, the revert window goes on/);
+      rmSync(hooks, { recursive: true, force: true });
+    }
+    for (const { table } of SET) expect({ table, same: (await rowsOf(t.pool, table)) === (await rowsOf(t.twin, table)) }).toEqual({ table, same: true });
+    expect(await t.difference(SET.map((s) => `${s.table}__new`))).toEqual([]);
+  });
+});
+
+/** The type of the table's order key column: `id` on orders, `order_id` on the others. */
+async function keyType(pool: pg.Pool, table: string): Promise<string> {
+  const column = table === 'orders' ? 'id' : 'order_id';
+  const { rows } = await pool.query(`SELECT format_type(atttypid, NULL) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`, [
+    table,
+    column,
+  ]);
+  return String(rows[0].t);
+}
+
 describe('PostgreSQL: a set fails or resumes as one', () => {
   it('a table the checks refuse leaves every table of the set untouched, with nothing made', async () => {
     twins = await catalogTwins('set_refused');
@@ -268,10 +314,11 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
       expect({ phase, killed: crash.killed, stderr: crash.stderr }).toEqual({ phase, killed: true, stderr: '' });
       const resumed = await runCliAsync(['migrate', ...args, '--resume', '--execute'], twins.url);
       await load.stop();
-      expect({ phase, code: resumed.code, stdout: resumed.stdout }).toEqual({
+      expect({ phase, code: resumed.code, stdout: resumed.stdout, stderr: resumed.code === 0 ? '' : resumed.stderr }).toEqual({
         phase,
         code: 0,
         stdout: expect.stringMatching(/set: 3 tables swapped in one cut-over/),
+        stderr: '',
       });
       await expectLikeNative(twins);
       await twins.close();

@@ -304,25 +304,27 @@ async function entryHistory(engine: Engine, spec: QueueSpec): Promise<HistoryEnt
 
 /** Whether every table of the entry has its stage succeeding since `since`: a set's run records each table with its own ALTER. */
 async function succeededSince(engine: Engine, spec: QueueSpec, since: string): Promise<boolean> {
-  const alters = optionValues(spec.args, '--alter');
+  // A set's tables each have their own ALTER, the n-th --alter the n-th table's.
+  const alters = spec.set ? optionValues(spec.args, '--alter') : null;
   for (const [i, table] of entryTables(spec).entries()) {
-    const own = spec.set ? { ...spec, args: ['--alter', alters[i]] } : spec;
+    const value = alters ? alters[i] : stageValue(spec);
     const found = (await engine.history.list(table)).some(
-      (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(own, h.stage),
+      (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec.stage, value, h.stage),
     );
     if (!found) return false;
   }
   return true;
 }
 
-/**
- * Whether a history entry is this queue entry's stage, not another change of the same table: the same
- * ALTER, the same SET, the same expectation, the same thing dropped.
- */
-function sameStage(spec: QueueSpec, stage: string): boolean {
+/** What tells this entry's stage from another change of the same table: the ALTER, the SET, the expectation, the thing dropped. */
+function stageValue(spec: QueueSpec): string | undefined {
   const key = { migrate: '--alter', backfill: '--set', verify: '--expect', contract: '--drop-column' }[spec.stage];
-  const value = optionValue(spec.args, key) ?? optionValue(spec.args, '--against') ?? optionValue(spec.args, '--drop-index');
-  return value === undefined || (spec.stage === 'migrate' ? stage === value : stage.includes(value));
+  return optionValue(spec.args, key) ?? optionValue(spec.args, '--against') ?? optionValue(spec.args, '--drop-index');
+}
+
+/** Whether a history entry's stage is the one `value` tells (a migrate's names its ALTER whole; the others include theirs). */
+function sameStage(stage: QueueSpec['stage'], value: string | undefined, recorded: string): boolean {
+  return value === undefined || (stage === 'migrate' ? recorded === value : recorded.includes(value));
 }
 
 async function withEngine(url: string, fn: (engine: Engine) => Promise<void>): Promise<void> {

@@ -148,11 +148,10 @@ export interface Engine {
   diskSpace(): Promise<DiskSpace>;
   /**
    * Swaps several tables in one lock set (MySQL: one RENAME; PostgreSQL: one transaction), each
-   * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`.
+   * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`. A
+   * set's ways back (`Migration.reversed`) swap through it too, for a set's revert window.
    */
   jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
-  /** Whether `jointCutover` also swaps a set's ways back (`Migration.reversed`): a revert window for several tables. */
-  readonly jointRevert: boolean;
   /** Inspect the table and parse the ALTER; throws UserError for anything unusable. */
   prepare(request: MigrationRequest): Promise<Migration>;
   /** The migration an interrupted run's checkpoint describes. */

@@ -507,7 +507,7 @@ async function queueOutcome(cli: string, url: string, id: number, killed: boolea
 }
 
 /** How the run's revert window ended, from its JSON result line. */
-function revertOutcome(resultLine: string): string {
+export function revertOutcome(resultLine: string): string {
   try {
     return (JSON.parse(resultLine) as { revertWindow?: { outcome: string } | null }).revertWindow?.outcome ?? 'no window';
   } catch {
@@ -517,7 +517,12 @@ function revertOutcome(resultLine: string): string {
 
 /** `shadowcut revert` for the tester's table; its refusal (no window yet, or the run is gone) is the run's to show. */
 function revertRun(cli: string): Promise<void> {
-  return new Promise((resolve) => spawn(process.execPath, [cli, 'revert', '--table', TABLE], { stdio: 'ignore' }).on('exit', () => resolve()));
+  return revertRequest(cli, TABLE).then(() => {});
+}
+
+/** `shadowcut revert --table`, resolving to its exit code (non-zero while the table's window is not open). */
+export function revertRequest(cli: string, table: string): Promise<number | null> {
+  return new Promise((resolve) => spawn(process.execPath, [cli, 'revert', '--table', table], { stdio: 'ignore' }).on('exit', (code) => resolve(code)));
 }
 
 export async function nativeAlter(db: ChaosDb, alter: string, mirror = MIRROR): Promise<string | null> {

@@ -10,6 +10,11 @@
  * single-table run. The parent's writers write both children. The mirrors are changed as a DBA
  * must on MariaDB, whose own ALTER refuses a type a key uses: the set child's key dropped, the
  * ALTERs, the key added back.
+ *
+ * Two seeds in five take the set's revert window instead (`--force-copy --revert-window`): once the
+ * windows open, `shadowcut revert` is asked of one drawn table (again until its window takes it), and
+ * the drawn SIGKILL lands in the window, the resumed run asked in its turn. The mirrors then never take
+ * the ALTERs: every table must equal its mirror, with only its `<table>__new` beside it.
  */
 import type { ChaosDb } from './database.js';
 import { Reader, type ReaderReport } from './reader.js';
@@ -20,6 +25,8 @@ import {
   childrenDiffer,
   cliRun,
   createAndFill,
+  revertOutcome,
+  revertRequest,
   firstDifference,
   MIRROR,
   nativeAlter,
@@ -80,6 +87,11 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
   if (keyed) tables[0].children = true;
   const faults = root.fork(3);
   const kill = faults.chance(0.4) ? faults.int(100, 2500) : null;
+  // A fork of its own, so the seeds without a window draw what they always drew.
+  const way = root.fork(22);
+  const windowed = way.chance(0.4);
+  const revertAt = way.int(0, 1500);
+  const revertOf = way.int(0, 10);
   let took: SeedOutcome['took'] = null;
   const applied: string[] = [];
   let reader: SetReader | null = null;
@@ -122,12 +134,25 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     ...set.flatMap((m) => ['--table', m.name, '--alter', alterOf(db, m, m.name)]),
     '--execute',
     '--json',
-    '--drop-old',
+    // A revert keeps each new table as <table>__new; a window cannot drop the old tables it follows.
+    ...(windowed ? ['--force-copy', '--revert-window', '10m'] : ['--drop-old']),
     '--chunk-time-ms',
     '30',
     ...pacingArgs(rows),
   ];
   let last: Exit;
+  const asked: Promise<void>[] = [];
+  let running = true;
+  // The way back, asked of one table of the set once a window is open; its window may open after another's.
+  const askRevert = () => {
+    const table = set[revertOf % set.length].name;
+    asked.push(
+      (async () => {
+        await sleep(revertAt);
+        while (running && (await revertRequest(cli, table)) !== 0) await sleep(200);
+      })(),
+    );
+  };
   try {
     const taken = (phase: string) => {
       if (phase === 'in-place') took = 'in-place';
@@ -136,19 +161,30 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     let armed = false;
     const first = await cliRun(cli, args, (phase) => {
       taken(phase);
-      if (phase !== 'copy' || armed) return null;
+      if (phase !== (windowed ? 'revert window' : 'copy') || armed) return null;
       armed = true;
+      if (windowed && kill === null) askRevert();
       return kill;
     });
     last = first;
     if (first.killed) {
-      applied.push(`SIGKILL ${kill} ms into the copy, then --resume`);
-      last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), null));
+      applied.push(`SIGKILL ${kill} ms into the ${windowed ? 'revert window' : 'copy'}, then --resume`);
+      let resumedWindow = false;
+      last = await cliRun(cli, [...args, '--resume'], (phase) => {
+        taken(phase);
+        if (windowed && phase === 'revert window' && !resumedWindow) {
+          resumedWindow = true;
+          askRevert();
+        }
+        return null;
+      });
       // Killed after every table's cleanup removed its checkpoint: the set was complete, as the oracle will tell.
       if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };
     }
     await sleep(300);
   } finally {
+    running = false;
+    await Promise.allSettled(asked);
     for (const load of loads) await load.stop();
     await reader.stop();
   }
@@ -160,10 +196,12 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
       : (waitedTooLong(db.kind, took, 'a reader', reader.report, last.parts) ?? waitedTooLong(db.kind, took, 'a writer', writer, last.parts));
 
   if (last.code === 0) {
-    const native = await nativeSet(db, set, child && tables[0]);
+    // Reverted: every table is the original again, with every write; the mirrors never took the ALTERs.
+    const native = windowed ? null : await nativeSet(db, set, child && tables[0]);
     if (native !== null) return outcome('FAIL', `shadowcut migrated the set, but the server's own ALTERs fail: ${native}`, loads);
+    if (windowed && revertOutcome(last.stdout) !== 'reverted') return outcome('FAIL', `the set ended without reverting (${revertOutcome(last.stdout)})`, loads);
     for (const m of set) {
-      const wrong = await differsFromMirror(db, m);
+      const wrong = await differsFromMirror(db, m, windowed);
       if (wrong) return outcome('FAIL', wrong, loads);
     }
     const outside = await childrenDiffer(db, tables[0], members[0].name, members[0].mirror);
@@ -172,7 +210,7 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
     const transactions = loads.reduce((n, l) => n + l.transactions, 0);
     return outcome(
       'pass',
-      `${set.length} tables${child ? ' (keyed)' : ''} ${took ?? 'no path'}, ${transactions} transactions during the run, a reader waited at most ${reader.report.longestMs} ms, a writer ${writer.longestMs} ms`,
+      `${set.length} tables${child ? ' (keyed)' : ''} ${took ?? 'no path'}${windowed ? ' and reverted' : ''}, ${transactions} transactions during the run, a reader waited at most ${reader.report.longestMs} ms, a writer ${writer.longestMs} ms`,
       loads,
     );
   }
@@ -249,8 +287,8 @@ async function nativeSet(db: ChaosDb, set: Member[], parent: TableSpec | null): 
 }
 
 /** What the single-table oracle asks of one table of the set, or null; the tables' names taken out, as a key names its parent. */
-async function differsFromMirror(db: ChaosDb, m: Member): Promise<string | null> {
-  const left = await db.leftovers(m.name);
+async function differsFromMirror(db: ChaosDb, m: Member, reverted = false): Promise<string | null> {
+  const left = (await db.leftovers(m.name)).filter((t) => !reverted || t !== `${m.name}__new`);
   if (left.length) return `left behind: ${left.join(', ')}`;
   const [ours, theirs] = [(await db.definition(m.name)).replaceAll(TABLE, 'P'), (await db.definition(m.mirror)).replaceAll(MIRROR, 'P')];
   if (ours !== theirs) return `${m.name}'s definition differs: ${firstDifference(ours, theirs)}`;

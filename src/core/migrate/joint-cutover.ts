@@ -45,14 +45,16 @@ export class JointCutover {
    * A member's run failed or was stopped: the others must not swap without it, and stop at their
    * next safe point rather than copy on for nothing (an abort of their own, as the operator's).
    */
-  fail(table: string, error: unknown, abortOthers = true): void {
+  fail(table: string, error: unknown): void {
     if (this.failure) return;
     this.cause = error;
-    // A round of going back that one table misses is not an abort: every window goes on (joint-revert.ts).
-    this.failure = abortOthers
-      ? new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`)
-      : (error as Error);
-    if (abortOthers) for (const state of this.states) state.abortReason ??= this.failure.message;
+    this.failure = new AbortedError(`${table} of the set failed (${(error as Error).message ?? String(error)}); every table is left as it was`);
+    for (const state of this.states) state.abortReason ??= this.failure.message;
+  }
+
+  /** This swap will not be made, though no member failed: each member that joins it meets `error`, and nothing is aborted. */
+  cancel(error: Error): void {
+    this.failure ??= error;
   }
 
   /** The first member's failure, which stopped the others: what the set failed of. */

@@ -1,3 +1,4 @@
+import type { RevertWindowOutcome } from '../config.js';
 import { UserError } from '../errors.js';
 import type { RunState } from '../run-state.js';
 import type { Engine } from '../types.js';
@@ -14,7 +15,7 @@ import { JointCutover } from './joint-cutover.js';
 export class JointRevert {
   private readonly states = new Map<string, RunState>();
   private readonly rounds: JointCutover[] = [];
-  private ended: { how: 'completed' | 'ended' | 'failed' | 'aborted'; message: string } | null = null;
+  private ended: { how: Exclude<RevertWindowOutcome['outcome'], 'reverted'>; message: string } | null = null;
 
   constructor(
     private readonly swapAll: Engine['jointCutover'],
@@ -34,7 +35,7 @@ export class JointRevert {
   }
 
   /** A table's window ended without going back: the others end too, keeping the new schema as it does. */
-  end(table: string, how: 'completed' | 'ended' | 'failed' | 'aborted', why?: string): void {
+  end(table: string, how: Exclude<RevertWindowOutcome['outcome'], 'reverted'>, why?: string): void {
     if (this.ended) return;
     const what = how === 'failed' ? `failed (${why})` : how === 'aborted' ? 'was aborted' : how === 'completed' ? 'was completed' : 'is over';
     this.ended = { how, message: `${table}'s revert window ${what}, and the set goes back only together` };
@@ -48,7 +49,7 @@ export class JointRevert {
 
   /** A table that will not go back this time (its before-revert hook said no): the round fails for all, and every window goes on. */
   miss(attempt: number, table: string, error: Error): void {
-    this.round(attempt).fail(table, new UserError(`${table} did not go back (${error.message})`), false);
+    this.round(attempt).cancel(new UserError(`${table} did not go back (${error.message})`));
   }
 
   private endOne(state: RunState): void {

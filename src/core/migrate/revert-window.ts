@@ -4,7 +4,7 @@ import type { MigrateWiring, RevertWindowOutcome } from '../config.js';
 import type { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
 import { ClaimLostError } from '../claim.js';
-import { AbortedError, UserError } from '../errors.js';
+import { AbortedError, IncompleteSwapError, UserError } from '../errors.js';
 import { runHook, RunParts } from './parts.js';
 import type { Probes } from '../types.js';
 import type { JointRevert } from './joint-revert.js';
@@ -54,14 +54,15 @@ export class RevertWindow {
       if (error instanceof AbortedError) {
         this.ctx.report.warn(`${error.message}: the revert window ends; the table keeps its new schema`);
         this.outcome.outcome = 'aborted';
-      } else if (error instanceof UserError && !(error instanceof ClaimLostError)) {
+      } else if (error instanceof UserError && !(error instanceof ClaimLostError) && !(error instanceof IncompleteSwapError)) {
         // A row the old table cannot take, parity that will not hold: a resumed run would meet it again,
         // while the triggers kept logging for no one. The window ends; the new table is in place and whole.
         this.ctx.report.warn(`the revert window ends: ${error.message}; the table keeps its new schema`);
         this.outcome.outcome = 'failed';
         this.outcome.reason = error.message;
       } else {
-        // Left as it is, triggers logging: the resumed run carries the window on.
+        // Left as it is, triggers logging: the resumed run carries the window on (or, a set swapped
+        // back in part, swaps the rest back).
         await this.parts.applier.stop();
         await migration.cleanup({ dropOld: false, cutOver: false }).catch(() => {});
         throw new UserError(
@@ -73,10 +74,8 @@ export class RevertWindow {
       this.outcome.changesApplied = result.changesApplied - appliedBefore;
       state.status.revertWindowUntil = null;
     }
-    if (ended) {
-      const { outcome, reason } = this.outcome;
-      this.joint?.end(this.ctx.plan.table, outcome === 'completed' || outcome === 'aborted' || outcome === 'failed' ? outcome : 'ended', reason);
-    }
+    const { outcome, reason } = this.outcome;
+    if (ended && outcome !== 'reverted') this.joint?.end(this.ctx.plan.table, outcome, reason);
     await this.parts.applier.stop();
     this.ctx.enter('cleanup');
     await migration.cleanup({ dropOld: false, cutOver: true });
@@ -93,6 +92,8 @@ export class RevertWindow {
     this.ctx.enter('revert window');
     if (this.resumed && (this.resumed.cutOver || (await migration.swapped()))) {
       report.info('the interrupted revert had already swapped the tables back; cleaning up');
+      // A set swapped back in part: the others' resumed revert goes on without this table.
+      this.joint?.round(this.attempts).leave();
       this.outcome.outcome = 'reverted';
       return false;
     }
@@ -173,7 +174,7 @@ export class RevertWindow {
       );
       swap = this.joint ? await this.joint.round(attempt).join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     } catch (error) {
-      if (!(error instanceof UserError) || error instanceof AbortedError) throw error;
+      if (!(error instanceof UserError) || error instanceof AbortedError || error instanceof IncompleteSwapError) throw error;
       report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);
       checkpointer.revertWindow = this.window;
       await checkpointer.save(true);

@@ -24,11 +24,6 @@ export async function migrateSet(
   const repeated = tables.find((t, i) => tables.indexOf(t) !== i);
   if (repeated !== undefined) throw new UserError(`${repeated} is named twice; give each table of the set one --table and one --alter`);
   const windowed = options.some((o) => o.revertWindowMs !== undefined);
-  if (windowed && !engine.jointRevert) {
-    throw new UserError(
-      '--revert-window for several tables in one cut-over is supported on PostgreSQL only, not yet on MySQL/MariaDB; change them without a window',
-    );
-  }
   const resuming = options[0]?.resume === true ? await resumedMembers(engine, tables) : null;
   let why = resuming ? 'resuming an interrupted copy' : '--force-copy';
   if (!resuming && options[0]?.forceCopy !== true) {

@@ -32,6 +32,7 @@ import { MysqlQueue } from './commands/queue.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
+import { BinlogHub } from './capture/binlog/hub.js';
 import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
@@ -67,10 +68,9 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
-  /** A set's way back would move its keys back under the lock set; not built yet (set.ts refuses the window). */
-  readonly jointRevert = false;
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;
+  private readonly hubs = new Map<string, BinlogHub>();
 
   constructor(
     readonly target: MysqlTarget,
@@ -138,6 +138,16 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   prepareBackfill(request: BackfillRequest): Promise<Backfill> {
     return prepareMysqlBackfill(this, { ...request, table: this.fold(request.table) });
+  }
+
+  /** The binlog reader a run follows its table with: a set's is shared by its tables' runs (`capture/binlog/hub.ts`). */
+  binlogHub(plan: MysqlPlan): BinlogHub {
+    const tables = [`${plan.database}.${plan.table}`, ...(plan.set ?? [])].sort();
+    if (tables.length === 1) return new BinlogHub(this.target, this.zone, this.pool, tables);
+    const key = tables.join('\0');
+    let hub = this.hubs.get(key);
+    if (!hub) this.hubs.set(key, (hub = new BinlogHub(this.target, this.zone, this.pool, tables)));
+    return hub;
   }
 
   /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */

@@ -20,6 +20,7 @@ import type {
   ChangeSource,
 } from '../../core/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
+import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { mysqlChecks } from './checks/index.js';
@@ -50,6 +51,8 @@ export interface MysqlServer {
   zone: ServerZone;
   /** The migration a plan describes (the engine's `resume`): a run's own, or its way back. */
   resume(plan: Plan): Migration;
+  /** The binlog reader a plan's run follows its table with: its set's, which every table of it shares, or one of its own. */
+  binlogHub(plan: MysqlPlan): BinlogHub;
 }
 
 /** One table's migration on MySQL/MariaDB: the plan, and the copier made from it. */
@@ -72,7 +75,7 @@ export class MysqlMigration implements Migration {
     const capture = plan.reverse ? reverseCapture(this.p) : this.p.log === undefined ? null : forwardCapture(this.p);
     this.changes =
       capture === null
-        ? new BinlogSource(server.target, server.zone, server.pool, this.p)
+        ? new BinlogSource(server.binlogHub(this.p), this.p)
         : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, capture));
   }
 

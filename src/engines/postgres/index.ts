@@ -42,7 +42,6 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
-  readonly jointRevert = true;
   readonly streams = new Set<ChangeStream>();
   readonly history: PostgresHistory;
   readonly queue: PostgresQueue;

@@ -89,7 +89,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     for (const swap of swaps) {
       const { plan } = swap;
       // The seam's extra pair names a table that is not there: the RENAME queues as usual, and fails once it runs.
-      const failing = seamFails('rename-after-unlock')
+      const failing = seamFails('rename-after-unlock', plan.shadow)
         ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
         : '';
       const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
@@ -186,9 +186,13 @@ async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
 
 let seamFailures = 0;
 
-/** Whether SHADOWCUT_TEST_FAIL_AT names this step, for the run's first attempt only. */
-function seamFails(step: string): boolean {
-  return process.env.SHADOWCUT_TEST_FAIL_AT === step && seamFailures++ === 0;
+/**
+ * Whether SHADOWCUT_TEST_FAIL_AT names this step, for the run's first attempt only; `step@__old`
+ * names it only in a swap whose shadow's name ends so (a revert window's swap back, whose shadow is the old table).
+ */
+function seamFails(step: string, shadow = ''): boolean {
+  const [name, suffix] = (process.env.SHADOWCUT_TEST_FAIL_AT ?? '').split('@');
+  return name === step && (suffix === undefined || shadow.endsWith(suffix)) && seamFailures++ === 0;
 }
 
 /**

@@ -58,6 +58,8 @@ export interface MysqlPlan {
   children: ChildKey[];
   /** The table's keys to other tables of its set: moved to the shadow at the set's cut-over (absent outside a set). */
   setKeys?: SetKey[];
+  /** The other tables of its set (`db.name`), whose runs share one binlog reader with this one's. */
+  set?: string[];
   /** Keys of other tables of the set to this one (`db.name`): their own runs move them. */
   setChildren?: ChildKey[];
   /** Triggers moved to the new table at the cut-over, on request; empty otherwise. */
@@ -153,7 +155,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,
     children,
-    ...(set.size ? { setKeys, setChildren: related.filter(inSet) } : {}),
+    ...(set.size ? { set: [...set], setKeys, setChildren: related.filter(inSet) } : {}),
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,

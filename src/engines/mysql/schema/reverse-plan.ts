@@ -39,7 +39,9 @@ export function revertRefusals(plan: MysqlPlan): string[] {
       `other tables' foreign keys reference the table (${plan.children.map((k) => `${k.table}.${k.name}`).join(', ')}): the revert does not move them back`,
     );
   }
-  const out = plan.facts.foreignKeys.map(foreignKeyName);
+  // A set's keys between its tables go back with them, moved under the revert's lock as on the way forward.
+  const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
+  const out = plan.facts.foreignKeys.map(foreignKeyName).filter((name) => !rebuilt.has(name));
   if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
   for (const name of plan.loosenedChecks ?? []) {
     reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);
@@ -131,6 +133,9 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     droppedForeignKeys: [],
     shadowAlter: '',
     children: [],
+    // The set's keys between the new tables move to the old ones under the revert's lock, each
+    // referencing its parent's old table until the RENAMEs carry it to the parent's name.
+    ...(f.setKeys ? { setKeys: f.setKeys.map((k) => ({ ...k, parentShadow: helperNames(k.parent).old })), setChildren: f.setChildren ?? [] } : {}),
     triggers: [],
     original: current,
     shadowShape: old,

@@ -1,10 +1,7 @@
-import ZongJi from '@vlasky/zongji';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../../core/errors.js';
-import type { ChangeSink, ChangeStream, Key, Position, Session } from '../../../../core/types.js';
-import type { MysqlTarget, ServerZone } from '../../server/connect.js';
+import type { ChangeSink, Key, Position } from '../../../../core/types.js';
 import type { MysqlPlan } from '../../schema/plan.js';
-import { LockedSession } from '../../server/lock.js';
 import { touches, type Touch } from './statement.js';
 import { isChildKeyMove } from '../../cutover/child-keys.js';
 
@@ -37,115 +34,51 @@ export async function binlogHead(db: { query: Pool['query'] }): Promise<BinlogPo
   return { file: String(rows[0].File), pos: Number(rows[0].Position) };
 }
 
-interface RowsEvent {
+/** What the reader hands on: a row event names its table through the table map. */
+export interface BinlogEvent {
   getEventName(): string;
   rows: Record<string, unknown>[] | { before: Record<string, unknown>; after: Record<string, unknown> }[];
+  tableId?: number;
+  tableMap?: Record<number, { parentSchema: string; tableName: string }>;
+  query?: string;
+  schema?: string;
 }
 
 /**
- * Follows the binlog from a position fixed before the copy starts (DESIGN.md invariant 1) and
- * reports only the keys of changed rows: the applier re-reads rows from the original, so column
- * values never need to survive decoding, and only key values travel (exact: numbers beyond 2^53
- * and DECIMALs as strings, dates as strings, binary as Buffers).
+ * One event of the binlog, as one table's stream sees it (`hub.ts` reads the binlog, from a position
+ * fixed before the copy starts: DESIGN.md invariant 1). Only the keys of that table's changed rows
+ * are reported: the applier re-reads rows from the original, so column values never need to survive
+ * decoding, and only key values travel (exact: numbers beyond 2^53 and DECIMALs as strings, dates as
+ * strings, binary as Buffers). Anything else is a position with nothing for the table in it.
  */
-export async function openBinlogStream(
-  target: MysqlTarget,
-  zone: ServerZone,
-  pool: Pool,
-  plan: MysqlPlan,
-  sink: ChangeSink,
-  from?: Position,
-): Promise<ChangeStream> {
-  const start = (from as BinlogPosition | undefined) ?? (await binlogHead(pool));
-  // TIMESTAMP keys must read as our sessions print them: in the server's zone (a fixed offset; checks refuse DST zones for such keys).
-  const zongji = new ZongJi({ ...target.config, timezone: zone.offset, connectionLimit: undefined, waitForConnections: undefined });
-  let paused = false;
-  const position = (): BinlogPosition => ({ file: zongji.options.filename ?? start.file, pos: zongji.options.position ?? start.pos });
-
-  // A reader being stopped can still deliver a packet or an error; it must not reach the sink, which
-  // by then belongs to the reader that replaced it.
-  let stopped = false;
-  zongji.on('binlog', (raw: unknown) => {
-    if (stopped) return;
-    const event = raw as RowsEvent & { query?: string; schema?: string };
-    const name = event.getEventName();
-    if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
-      const keys: Key[] = [];
-      try {
-        for (const row of event.rows) {
-          if ('before' in row && 'after' in row) {
-            const before = keyOf(row.before as Record<string, unknown>, plan.keyColumns);
-            keys.push(before);
-            // binlog_row_image=MINIMAL leaves unchanged columns out of the after image: the key stayed.
-            keys.push(keyOf(row.after as Record<string, unknown>, plan.keyColumns, before));
-          } else {
-            keys.push(keyOf(row, plan.keyColumns));
-          }
+export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, position: BinlogPosition): void {
+  const name = event.getEventName();
+  if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
+    const table = event.tableMap?.[event.tableId ?? -1];
+    if (table?.parentSchema !== plan.database || table.tableName !== plan.table) return sink.advance(position);
+    const keys: Key[] = [];
+    try {
+      for (const row of event.rows) {
+        if ('before' in row && 'after' in row) {
+          const before = keyOf(row.before as Record<string, unknown>, plan.keyColumns);
+          keys.push(before);
+          // binlog_row_image=MINIMAL leaves unchanged columns out of the after image: the key stayed.
+          keys.push(keyOf(row.after as Record<string, unknown>, plan.keyColumns, before));
+        } else {
+          keys.push(keyOf(row, plan.keyColumns));
         }
-      } catch (error) {
-        sink.fail(error as Error);
-        return;
       }
-      sink.keys(keys, position());
-    } else if (
-      name === 'query' &&
-      event.query &&
-      !isChildKeyMove(event.query, [...plan.children, ...(plan.setKeys ?? [])]) &&
-      touches(event.query, event.schema, plan.database, plan.table)
-    ) {
-      sink.fail(touchedBy(event.query, touches(event.query, event.schema, plan.database, plan.table)!));
-    } else {
-      sink.advance(position());
+    } catch (error) {
+      return sink.fail(error as Error);
     }
-    if (!paused && !sink.hasRoom()) {
-      // Back-pressure: stop reading the socket until the applier has drained the buffer.
-      paused = true;
-      zongji.connection?.pause();
-      sink.onRoom(() => {
-        paused = false;
-        zongji.connection?.resume();
-      });
-    }
-  });
-  // Keep the driver's error code: the runner tells a lost connection (reopen) from a real failure by it.
-  // An error without one comes from inside the reader, typically after its control connection was
-  // killed (it then meets a null connection): a new reader from the last applied position is the cure.
-  zongji.on('error', (error: unknown) => {
-    if (stopped) return;
-    const code = (error as { code?: string }).code ?? 'BINLOG_READER_BROKEN';
-    sink.fail(Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code }));
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: unknown) => reject(error);
-    zongji.once('ready', () => {
-      zongji.off('error', onError);
-      resolve();
-    });
-    zongji.once('error', onError);
-    zongji.start({
-      serverId: 100_000 + Math.floor(Math.random() * 1_000_000_000),
-      filename: start.file,
-      position: start.pos,
-      includeSchema: { [plan.database]: [plan.table] },
-    });
-  });
-
-  return {
-    start,
-    head: (session?: Session) => binlogHead(session instanceof LockedSession ? session.conn : pool),
-    acknowledge: async () => {},
-    stop: () =>
-      new Promise<void>((resolve) => {
-        stopped = true;
-        const timer = setTimeout(resolve, 2000);
-        zongji.once('stopped', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        zongji.stop();
-      }),
-  };
+    return sink.keys(keys, position);
+  }
+  const touch =
+    name === 'query' && event.query && !isChildKeyMove(event.query, [...plan.children, ...(plan.setKeys ?? []), ...(plan.setChildren ?? [])])
+      ? touches(event.query, event.schema, plan.database, plan.table)
+      : null;
+  if (touch) sink.fail(touchedBy(event.query!, touch));
+  else sink.advance(position);
 }
 
 /**
