@@ -128,7 +128,7 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
       // A parent's children first (tables of those names, whether this seed made them or not).
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
-          .flatMap((t) => [...childTables(t), ...helpers(t)])
+          .flatMap((t) => [...childTables(t).flatMap(helpers), ...helpers(t)])
           .map((t) => `\`${t}\``)
           .join(', ')}`,
       );
@@ -265,7 +265,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
     async drop(...tables) {
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
-          .flatMap((t) => [...childTables(t), ...helpers(t)])
+          .flatMap((t) => [...childTables(t).flatMap(helpers), ...helpers(t)])
           .map((t) => `"${t}"`)
           .join(', ')} CASCADE`,
       );
