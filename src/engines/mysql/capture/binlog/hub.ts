@@ -56,12 +56,12 @@ export class BinlogHub {
       if (this.reader === null) {
         start = (from as BinlogPosition | undefined) ?? (await binlogHead(this.pool));
         this.members.add(member);
-        await this.startReader(start);
+        await this.startReader(start, member);
       } else if (from !== undefined && compareBinlogPositions(from, this.readTo()) < 0) {
         start = from as BinlogPosition;
         this.members.add(member);
         await this.stopReader();
-        await this.startReader(start);
+        await this.startReader(start, member);
       } else {
         start = (from as BinlogPosition | undefined) ?? this.readTo();
         member.after = start;
@@ -94,7 +94,8 @@ export class BinlogHub {
     });
   }
 
-  private async startReader(start: BinlogPosition): Promise<void> {
+  /** `joining`: the table whose subscription starts it, which meets a failure as its own; the others' streams fail with it. */
+  private async startReader(start: BinlogPosition, joining?: Member): Promise<void> {
     // TIMESTAMP keys must read as our sessions print them: in the server's zone (a fixed offset; checks refuse DST zones for such keys).
     const zongji = new ZongJi({ ...this.target.config, timezone: this.zone.offset, connectionLimit: undefined, waitForConnections: undefined });
     const reader: Reader = { zongji, start, stopped: false };
@@ -116,13 +117,9 @@ export class BinlogHub {
       }
       this.pauseIfFull();
     });
-    // Keep the driver's error code: the runner tells a lost connection (reopen) from a real failure by it.
-    // An error without one comes from inside the reader, typically after its control connection was
-    // killed (it then meets a null connection): a new reader from the last applied position is the cure.
     zongji.on('error', (error: unknown) => {
       if (reader.stopped) return;
-      const code = (error as { code?: string }).code ?? 'BINLOG_READER_BROKEN';
-      const failure = Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code });
+      const failure = streamFailure(error);
       // Each table reopens from its own position, into a reader started afresh.
       const failed = [...this.members];
       this.members.clear();
@@ -151,8 +148,11 @@ export class BinlogHub {
         });
       });
     } catch (error) {
+      // The tables already following (a restart from an earlier position) must not wait on a reader that never came.
+      const others = [...this.members].filter((m) => m !== joining);
       this.members.clear();
       await this.stopReader();
+      for (const m of others) m.sink.fail(streamFailure(error));
       throw error;
     }
   }
@@ -188,4 +188,14 @@ export class BinlogHub {
     this.paused = false;
     this.reader?.zongji.connection?.resume();
   }
+}
+
+/**
+ * The driver's error code is kept: the runner tells a lost connection (reopen) from a real failure by
+ * it. An error without one comes from inside the reader, typically after its control connection was
+ * killed (it then meets a null connection): a new reader from the last applied position is the cure.
+ */
+function streamFailure(error: unknown): Error {
+  const code = (error as { code?: string }).code ?? 'BINLOG_READER_BROKEN';
+  return Object.assign(new Error(`binlog stream failed: ${(error as Error).message}`), { code });
 }
