@@ -1,15 +1,14 @@
 import { verdict, type Check } from '../../../core/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { childKeyName, childKeyProblem, describeChildKey } from '../cutover/child-keys.js';
-import { foreignKeyName } from '../schema/plan.js';
+import { foreignKeyName, keysOutsideSet } from '../schema/plan.js';
 
 export const foreignKeys: Check<MysqlCheckContext> = {
   name: 'foreign keys',
   async run({ plan }) {
     const t = `${plan.database}.${plan.table}`;
     const { cascadingInto } = plan.facts;
-    const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
-    const out = plan.facts.foreignKeys.filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)) && !rebuilt.has(foreignKeyName(k)));
+    const out = keysOutsideSet(plan).filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)));
     const unfit = plan.children.flatMap((k) => {
       const problem = childKeyProblem(k, plan.original, plan.shadowShape);
       return problem ? [`${childKeyName(k)}: ${problem}`] : [];

@@ -232,6 +232,12 @@ function checksLost(originalSql: string, newSql: string): string[] {
   return [...checkConstraints(originalSql)].filter(([name, expression]) => after.get(name) !== expression).map(([name]) => name);
 }
 
+/** The table's own keys ("name -> parent"), but those to tables of its set, which the set's cut-over makes again between the new tables. */
+export function keysOutsideSet(plan: Pick<MysqlPlan, 'facts' | 'setKeys'>): string[] {
+  const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
+  return plan.facts.foreignKeys.filter((k) => !rebuilt.has(foreignKeyName(k)));
+}
+
 /** "name -> parent" as the table's facts list its keys. */
 export function foreignKeyName(fact: string): string {
   return fact.slice(0, fact.lastIndexOf(' -> '));

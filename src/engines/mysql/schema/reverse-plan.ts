@@ -4,7 +4,7 @@ import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
 import { ownCaptureTriggers, reverseCapture } from '../capture/trigger/log.js';
-import { checksumPair, foreignKeyName, helperNames, keyCandidates, type ColumnPair, type MysqlPlan } from './plan.js';
+import { checksumPair, foreignKeyName, helperNames, keyCandidates, keysOutsideSet, type ColumnPair, type MysqlPlan } from './plan.js';
 
 const lower = (names: string[]) => names.map((n) => n.toLowerCase());
 const sameList = (a: string[], b: string[]) => lower(a).join('\0') === lower(b).join('\0');
@@ -40,8 +40,7 @@ export function revertRefusals(plan: MysqlPlan): string[] {
     );
   }
   // A set's keys between its tables go back with them, moved under the revert's lock as on the way forward.
-  const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
-  const out = plan.facts.foreignKeys.map(foreignKeyName).filter((name) => !rebuilt.has(name));
+  const out = keysOutsideSet(plan).map(foreignKeyName);
   if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
   for (const name of plan.loosenedChecks ?? []) {
     reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);

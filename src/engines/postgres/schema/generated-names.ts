@@ -13,7 +13,8 @@ export interface GeneratedName {
   label: string;
 }
 
-const LABELS = ['check', 'fkey', 'key', 'excl', 'pkey'];
+/** What follows the table's name in a generated one: `_<columns>_<label>[<pass>]`, or `_<label>` for a CHECK that names no column. */
+const AFTER_TABLE = /^(?:_(.*))?_(check|fkey|key|excl|pkey)\d*$/s;
 /** NAMEDATALEN - 1: a generated name the server had to cut short cannot be read back into its parts. */
 const MAX_NAME_BYTES = 63;
 
@@ -22,7 +23,7 @@ export function generatedNames(added: string[], shadowName: string): GeneratedNa
   const out: GeneratedName[] = [];
   for (const name of added) {
     if (!name.startsWith(`${shadowName}_`) || Buffer.byteLength(name) >= MAX_NAME_BYTES) continue;
-    const match = new RegExp(`^(?:_(.*))?_(${LABELS.join('|')})\\d*$`, 's').exec(name.slice(shadowName.length));
+    const match = AFTER_TABLE.exec(name.slice(shadowName.length));
     if (match) out.push({ columns: match[1] ?? '', label: match[2] });
   }
   return out;
@@ -64,7 +65,8 @@ export async function nameLikeNative(client: Client, table: { schema: string; na
   ]);
   const left = [...generated];
   for (const { conname } of rows as { conname: string }[]) {
-    const at = left.findIndex((g) => generatedNames([conname], table.shadow).some((p) => p.columns === g.columns && p.label === g.label));
+    const [parts] = generatedNames([conname], table.shadow);
+    const at = parts ? left.findIndex((g) => g.columns === parts.columns && g.label === parts.label) : -1;
     if (at === -1) continue;
     const [g] = left.splice(at, 1);
     const name = await freeName(client, table.schema, table.name, g);
