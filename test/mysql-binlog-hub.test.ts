@@ -86,4 +86,31 @@ describe('one binlog reader for the tables of a set', () => {
     // The last table's stop stops the reader: its session leaves the server.
     await until('the reader to leave', async () => (await dumps()) === before);
   });
+
+  it('a restart that fails (a position the server no longer has) fails the table already following too, instead of leaving it waiting', async () => {
+    const database = new URL(mysqlUrl()).pathname.slice(1);
+    const prepare = (table: string, other: string): Promise<Migration> =>
+      engine.prepare({ url: mysqlUrl(), table, alter: 'ADD COLUMN y INT', capture: 'stream', set: [`${database}.${other}`] });
+    const [a, b] = [await prepare('hub_a', 'hub_b'), await prepare('hub_b', 'hub_a')];
+    const before = await dumps();
+    const [gotA, gotB] = [new Collected(), new Collected()];
+    const first = await a.changes.open(gotA, undefined, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
+    try {
+      const head = (await binlogHead(root)) as { file: string; pos: number };
+      // A file before every file the server has (same stem, sequence zero): earlier than the reader, so it starts again there, and fails.
+      const purged = { file: head.file.replace(/\d+$/, (n) => '0'.repeat(n.length)), pos: 4 };
+      // The server refuses the file at once (the subscription fails) or once the reader has started (its stream fails): either way hub_b knows.
+      let refused: unknown = null;
+      await b.changes.open(gotB, purged, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} }).then(
+        (stream) => stream.stop,
+        (error: unknown) => (refused = error),
+      );
+      await until('both tables to be told', () => gotA.failure !== null && (refused !== null || gotB.failure !== null));
+      // A code the runner reads as a lost stream, to reopen from hub_a's own position.
+      expect((gotA.failure as Error & { code?: string }).code).toBeTruthy();
+    } finally {
+      await first.stop();
+    }
+    await until('the reader to leave', async () => (await dumps()) === before);
+  });
 });

@@ -2,6 +2,7 @@
 // that reference it, under writes to every table. Each table exact against a twin database that got
 // the same writes and the server's own ALTERs, the whole catalog the twin's, and a reader joining the
 // tables never sees an INT key beside a BIGINT one.
+import { mostAtOnce } from './support/most-at-once.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { migrateSet } from '../src/core/migrate/set.js';
@@ -88,28 +89,12 @@ function writers(): { stop: () => Promise<number> } {
   return orderWriters(2, 'mysql', (d, statements) => inDb(d === 0 ? A : TWIN, statements));
 }
 
-/** The most binlog readers (`Binlog Dump` sessions) seen at once beyond those there at the start, polled until stopped. */
+/** The most binlog readers (`Binlog Dump` sessions) seen at once beyond those there at the start. */
 function binlogReaders(): { stop: () => Promise<number> } {
-  const count = async () => {
+  return mostAtOnce(async () => {
     const [rows] = await root.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
     return Number(rows[0].n);
-  };
-  let stopped = false;
-  const running = (async () => {
-    const before = await count();
-    let most = 0;
-    while (!stopped) {
-      most = Math.max(most, (await count()) - before);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return most;
-  })();
-  return {
-    stop: () => {
-      stopped = true;
-      return running;
-    },
-  };
+  });
 }
 
 /** Joins the three tables over and over, noting the key columns' types each statement returned. */
@@ -325,6 +310,27 @@ describe('MariaDB: a set stopped, killed and resumed', () => {
       expect({ delayMs, code: resumed.code, stderr: resumed.code === 0 ? '' : resumed.stderr }).toEqual({ delayMs, code: 0, stderr: '' });
       await expectLikeNative();
     }
+  });
+
+  it("killed with the set's keys moved to the parent's shadow and resumed: the parent's stream takes their moves back as the set's own, not as DDL", async () => {
+    await fresh();
+    const args = ['--url', urlOf(A), ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
+    const killed = await runCliAsync(['migrate', ...args, '--execute'], urlOf(A), { SHADOWCUT_TEST_KILL_AT: 'after-children-pointed' });
+    expect({ code: killed.code, stderr: killed.stderr.match(/^shadowcut: .*/m) }).toEqual({ code: null, stderr: null });
+    const parents = async () => {
+      const [rows] = await root.query<mysql.RowDataPacket[]>(
+        'SELECT CONSTRAINT_NAME AS k, REFERENCED_TABLE_NAME AS p FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY 1',
+        [A],
+      );
+      return rows.map((r) => `${r.k} -> ${r.p}`);
+    };
+    // The kill came under the lock, after the children's keys moved to the new parent: the resumed run moves them back, which its
+    // parent's stream, reading from before, meets in the binlog (a statement naming the parent).
+    expect(await parents()).toEqual(['order_items_order_fk -> orders__new', 'payments_order_fk -> orders__new']);
+    const resumed = await runCliAsync(['migrate', ...args, '--resume', '--execute'], urlOf(A));
+    expect({ code: resumed.code, stderr: resumed.code === 0 ? '' : resumed.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(await parents()).toEqual(['order_items_order_fk -> orders', 'payments_order_fk -> orders']);
+    await expectLikeNative();
   });
 
   it('a RENAME that fails after the unlock leaves the set swapped in part; nothing is cleaned up, and --resume swaps the rest', async () => {

@@ -2,6 +2,7 @@
 // reference it, changed together under writes to every table. Each table must be exact against a
 // twin that got the same writes and the server's own ALTERs, the catalog the twin's, and a reader
 // that joins the tables must never see the old schema of one beside the new schema of another.
+import { mostAtOnce } from './support/most-at-once.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,11 @@ function relationIds(pool: pg.Pool): { stop: () => Promise<string[][]> } {
       return seen;
     },
   };
+}
+
+/** The most WAL senders seen at once beyond those there at the start (a standby's). */
+function walSenders(pool: pg.Pool): { stop: () => Promise<number> } {
+  return mostAtOnce(async () => Number((await pool.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'walsender'`)).rows[0].n));
 }
 
 async function rowsOf(pool: pg.Pool, table: string): Promise<string> {
@@ -446,19 +452,19 @@ describe('the command line', () => {
   });
 });
 
-describe('PostgreSQL: a set takes a replication slot and a WAL sender for each table', () => {
-  it('with fewer slots free than tables, --capture stream is refused in one line before anything is made, and auto takes triggers', async () => {
+describe('PostgreSQL: a set takes one replication slot and one WAL sender', () => {
+  it('with no slot free, --capture stream is refused in one line and auto takes triggers; with one free, stream copies the three tables through it', async () => {
     twins = await catalogTwins('set_slots');
     await twins.setup(SCHEMA);
     const { rows } = await twins.pool.query(`SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free`);
-    // Physical slots count as logical ones do, and need no WAL sender: all but one taken, for a set of three.
-    const fillers = Array.from({ length: Number(rows[0].free) - 1 }, (_, i) => `set_slots_filler_${i}`);
+    // Physical slots count as logical ones do, and need no WAL sender: all taken, then all but one.
+    const fillers = Array.from({ length: Number(rows[0].free) }, (_, i) => `set_slots_filler_${i}`);
     const pairs = SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]);
     try {
       for (const slot of fillers) await twins.pool.query('SELECT pg_create_physical_replication_slot($1)', [slot]);
       const refused = await runCliAsync(['migrate', '--url', twins.url, ...pairs, '--capture', 'stream', '--execute'], twins.url);
       expect(refused.code).not.toBe(0);
-      expect(refused.stderr.trim().split('\n').pop()).toMatch(/^shadowcut: .*the 3 tables of the set take a replication slot each, and 1 of \d+ are free/);
+      expect(refused.stderr.trim().split('\n').pop()).toMatch(/^shadowcut: .*all \d+ replication slots are in use/);
       expect(refused.stderr).not.toMatch(/\n\s+at /);
       expect(await twins.difference()).toEqual([]);
       const planned = await runCliAsync(['plan', '--url', twins.url, ...pairs, '--json'], twins.url);
@@ -470,6 +476,21 @@ describe('PostgreSQL: a set takes a replication slot and a WAL sender for each t
         .filter((e) => e.event === 'plan')
         .map((e) => e.detail?.capture?.kind);
       expect(captures).toEqual(['trigger', 'trigger', 'trigger']);
+
+      await twins.pool.query('SELECT pg_drop_replication_slot($1)', [fillers.pop()]);
+      const senders = walSenders(twins.pool);
+      const load = writers(twins.pool, twins.twin);
+      const done = await runCliAsync(['migrate', '--url', twins.url, ...pairs, '--capture', 'stream', '--chunk-time-ms', '20', '--execute'], twins.url);
+      await load.stop();
+      const most = await senders.stop();
+      expect({ code: done.code, stdout: done.stdout, stderr: done.code === 0 ? '' : done.stderr }).toEqual({
+        code: 0,
+        stdout: expect.stringMatching(/set: 3 tables swapped in one cut-over/),
+        stderr: '',
+      });
+      // Three tables followed by one walsender: the old code took one per table (and was refused here).
+      expect(most).toBe(1);
+      await expectLikeNative(twins);
     } finally {
       for (const slot of fillers) await twins.pool.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => {});
     }

@@ -8,6 +8,7 @@ import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
+import { decodeCheckpoint } from '../../core/checkpoint.js';
 import { isCertificateError } from '../../core/tls.js';
 import type { CatchUp, ChangeStream, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
@@ -16,6 +17,7 @@ import { preparePgContract } from './commands/contract.js';
 import { preparePgRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
+import { SlotHub } from './capture/logical/hub.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
@@ -25,7 +27,7 @@ import { PostgresQueue } from './commands/queue.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration, type PgServer } from './migration.js';
 import { cutover } from './cutover/cutover.js';
-import { buildPlan, type PgDetail } from './schema/plan.js';
+import { buildPlan, streamTables, type PgDetail } from './schema/plan.js';
 import { keptByRevert } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/kept-by-revert.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
@@ -43,6 +45,8 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
   readonly streams = new Set<ChangeStream>();
+  /** One per slot: a set's tables share theirs. */
+  private readonly hubs = new Map<string, SlotHub>();
   readonly history: PostgresHistory;
   readonly queue: PostgresQueue;
 
@@ -137,13 +141,17 @@ class PostgresEngine implements Engine, PgServer {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
-    const { rows: slots } = await this.pool.query(
-      'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
-      [names.slot],
-    );
-    const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [names.publication]);
-    if (slots.length) dropped.push(`replication slot ${names.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
-    if (pubs.length) dropped.push(`publication ${names.publication}`);
+    // A set's run follows its set's slot, named in its checkpoint; the table's own is looked for too.
+    const streams = [names, ...(await this.checkpointStream(table).then((s) => (s && s.slot !== names.slot ? [s] : [])))];
+    for (const stream of streams) {
+      const { rows: slots } = await this.pool.query(
+        'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
+        [stream.slot],
+      );
+      const { rows: pubs } = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [stream.publication]);
+      if (slots.length) dropped.push(`replication slot ${stream.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
+      if (pubs.length) dropped.push(`publication ${stream.publication}`);
+    }
     // The run's own capture, and a revert window's: on the new table, or still on the shadow when the run died before its swap.
     const captures = [
       new PgTriggerLog(this.pool, schema, name, []),
@@ -176,8 +184,20 @@ class PostgresEngine implements Engine, PgServer {
     for (const capture of captures) await capture.uninstall();
     if (backup) await backup.drop();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
-    await dropStream(this.pool, names.slot, names.publication);
+    for (const stream of streams) await dropStream(this.pool, stream.slot, stream.publication);
     return dropped;
+  }
+
+  /** The slot and publication a table's checkpoint names, if it has one. */
+  private async checkpointStream(table: string): Promise<{ slot: string; publication: string } | null> {
+    const text = await this.loadCheckpoint(table);
+    if (text === null) return null;
+    try {
+      const { slot, publication } = (decodeCheckpoint(text).plan as Plan<PgDetail>).detail;
+      return { slot, publication };
+    } catch {
+      return null; // A checkpoint this version cannot read names no stream of a set.
+    }
   }
 
   openComparison(request: ComparisonRequest): Promise<RowComparison> {
@@ -190,6 +210,12 @@ class PostgresEngine implements Engine, PgServer {
 
   prepareRestore(request: { table: string; backup: string }): Promise<RestoreTarget> {
     return preparePgRestore(this.pool, request);
+  }
+
+  slotHub(d: PgDetail): SlotHub {
+    let hub = this.hubs.get(d.slot);
+    if (!hub) this.hubs.set(d.slot, (hub = new SlotHub(this.target, this.pool, d.slot, d.publication, streamTables(d))));
+    return hub;
   }
 
   async close(): Promise<void> {

@@ -40,6 +40,7 @@ import { dropOwnHelper, helperTransaction } from './server/helper-tables.js';
 import { checkResumedShadow } from './schema/resumed-shadow.js';
 import { createStateTable, writeState } from './server/state.js';
 import { LogicalSource } from './capture/logical/source.js';
+import type { SlotHub } from './capture/logical/hub.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
 import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/kept-by-revert.js';
@@ -52,6 +53,8 @@ export interface PgServer {
   target: PgTarget;
   pool: pg.Pool;
   streams: Set<ChangeStream>;
+  /** The reader of the table's slot, shared with the tables of its set. */
+  slotHub(d: PgDetail): SlotHub;
 }
 
 /** One table's migration on PostgreSQL: the plan, and the copier made from it. */
@@ -82,7 +85,7 @@ export class PostgresMigration implements Migration {
       this.changes = new TriggerSource(this.triggerLog);
     } else {
       this.triggerLog = null;
-      this.changes = new LogicalSource(server.target, server.pool, this.d, this.copier.gate, server.streams);
+      this.changes = new LogicalSource(server.slotHub(this.d), server.pool, this.d, this.copier.gate, server.streams);
     }
   }
 

@@ -5,11 +5,10 @@ import { currentRole } from '../server/role.js';
 
 /**
  * What logical decoding needs of the server: the stream's checks, and what `auto` weighs
- * (`logicalDecodingProblems`). A set of `tables` (several tables, one cut-over) takes a slot and a
- * WAL sender for each: its members pass their checks before any makes its slot, so each must count
- * the whole set, or the last ones would find none at their setup.
+ * (`logicalDecodingProblems`). A set (several tables, one cut-over) takes one slot and one WAL
+ * sender, as a table alone does (capture/logical/hub.ts).
  */
-export async function streamSettings(pool: pg.Pool, tables = 1): Promise<CheckResult[]> {
+export async function streamSettings(pool: pg.Pool): Promise<CheckResult[]> {
   const { rows } = await pool.query(
     `SELECT current_setting('wal_level') AS wal_level,
             current_setting('max_replication_slots')::int AS max_slots,
@@ -29,31 +28,17 @@ export async function streamSettings(pool: pg.Pool, tables = 1): Promise<CheckRe
     ),
     verdict(
       'replication slot',
-      freeSlots >= tables,
+      freeSlots > 0,
       `${freeSlots} free replication slot(s)`,
-      freeSlots > 0
-        ? `the ${tables} tables of the set take a replication slot each, and ${freeSlots} of ${s.max_slots} are free; raise max_replication_slots (restart), drop an unused slot, or use --capture trigger`
-        : `all ${s.max_slots} replication slots are in use; raise max_replication_slots (restart) or drop an unused slot`,
+      `all ${s.max_slots} replication slots are in use; raise max_replication_slots (restart) or drop an unused slot`,
     ),
-    verdict(
-      'wal sender',
-      freeSenders >= tables,
-      `${freeSenders} free WAL sender(s)`,
-      freeSenders > 0
-        ? `the ${tables} tables of the set take a WAL sender each, and ${freeSenders} of ${s.max_senders} are free; raise max_wal_senders (restart) or use --capture trigger`
-        : `all ${s.max_senders} WAL senders are in use; raise max_wal_senders (restart)`,
-    ),
+    verdict('wal sender', freeSenders > 0, `${freeSenders} free WAL sender(s)`, `all ${s.max_senders} WAL senders are in use; raise max_wal_senders (restart)`),
   ];
 }
 
-/** The tables a request's change streams are for: its own, and the rest of its set. */
-export function streamsFor(request: { set?: string[] } | null): number {
-  return 1 + (request?.set?.length ?? 0);
-}
-
 /** Why logical decoding cannot follow the table for this role, empty when it can: `--capture auto` takes triggers otherwise. */
-export async function logicalDecodingProblems(pool: pg.Pool, tables = 1): Promise<string[]> {
-  const results = [...(await streamSettings(pool, tables)), await replicationPrivilege(pool)];
+export async function logicalDecodingProblems(pool: pg.Pool): Promise<string[]> {
+  const results = [...(await streamSettings(pool)), await replicationPrivilege(pool)];
   return results.filter((r) => !r.ok).map((r) => r.message);
 }
 

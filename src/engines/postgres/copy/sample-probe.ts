@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import type { SampleProbe } from '../../../core/plan/types.js';
-import { errorCode, qualified, type Client } from '../server/connect.js';
+import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { buildShadow, type ShadowIndex } from '../schema/shadow.js';
@@ -18,10 +18,10 @@ import { Copier } from './copy.js';
  */
 export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: string): Promise<SampleProbe> {
   const client = await pool.connect();
-  // As prepare's probe: the shadow's name, or the slot's (free among tables) while a shadow exists,
-  // so the probe never meets a table of the user's.
+  // As prepare's probe: the shadow's name, or the table's own slot name (free among tables) while a
+  // shadow exists, so the probe never meets a table of the user's (nor a set's other probes).
   const shadowExists = (await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, d.shadow)])).rows[0].e === 't';
-  const name = shadowExists ? d.slot : d.shadow;
+  const name = shadowExists ? helperNames(d.schema, d.name).slot : d.shadow;
   const close = async () => {
     await client.query('ROLLBACK').catch(() => {});
     client.release();

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
-import { logicalDecodingProblems, streamsFor } from '../checks/logical-decoding.js';
+import { logicalDecodingProblems } from '../checks/logical-decoding.js';
+import { streamNames } from '../capture/logical/set-stream.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
@@ -22,6 +23,8 @@ export interface PgDetail {
   old: string;
   slot: string;
   publication: string;
+  /** The tables the slot's publication follows (SQL names): a set's, sharing one slot. Absent in older plans (the table alone). */
+  streamTables?: string[];
   originalKey: string[];
   shadowKey: string[];
   columns: ColumnMap[];
@@ -67,6 +70,11 @@ export interface PgDetail {
   foreignCode?: string;
   /** server/owner-code.ts foreignOwner: the table's owner when it is neither the migrating role nor a superuser. */
   foreignOwner?: string;
+}
+
+/** The tables the slot's publication follows. */
+export function streamTables(d: Pick<PgDetail, 'schema' | 'name' | 'streamTables'>): string[] {
+  return d.streamTables ?? [qualified(d.schema, d.name)];
 }
 
 /** The shadow tree to build for a partitioned original, with each partition's twin named by `nameOf`; null for a plain table. */
@@ -119,7 +127,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const owner = await foreignOwner(client, t.oid);
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };
   });
-  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool, streamsFor(request)));
+  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
   // cloned onto every partition with a parent constraint: they come back with the root's).
   const fks = await pool.query(
@@ -138,8 +146,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     name,
     shadow: names.shadow,
     old: names.old,
-    slot: names.slot,
-    publication: names.publication,
+    ...(await streamNames(pool, schema, name, names, request.set)),
     originalKey: t.key.columns,
     shadowKey: layout.shadowKey,
     columns: layout.columns,

@@ -1,6 +1,7 @@
 import ZongJi from '@vlasky/zongji';
 import type { Pool } from 'mysql2/promise';
 import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/types.js';
+import { ReaderHub } from '../../../../core/migrate/reader-hub.js';
 import type { MysqlTarget, ServerZone } from '../../server/connect.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { LockedSession } from '../../server/lock.js';
@@ -32,14 +33,10 @@ interface Reader {
  * pace, and nothing is lost (the server keeps the binlog). A reader that fails fails every table's
  * stream, and each reopens from its own last applied position.
  */
-export class BinlogHub {
+export class BinlogHub extends ReaderHub<Member> {
   private reader: Reader | null = null;
-  private readonly members = new Set<Member>();
   /** The end of the last event the reader passed on. */
   private at: BinlogPosition | null = null;
-  private paused = false;
-  /** Subscribing and leaving, one at a time: a second table must not start a second reader. */
-  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly target: MysqlTarget,
@@ -47,7 +44,9 @@ export class BinlogHub {
     private readonly pool: Pool,
     /** Every table the reader follows, `database.table`. */
     private readonly tables: string[],
-  ) {}
+  ) {
+    super();
+  }
 
   subscribe(plan: MysqlPlan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
     return this.inTurn(async () => {
@@ -80,20 +79,6 @@ export class BinlogHub {
     return this.at ?? this.reader!.start;
   }
 
-  private inTurn<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.turn.then(work, work);
-    this.turn = next.catch(() => {});
-    return next;
-  }
-
-  private leave(member: Member): Promise<void> {
-    return this.inTurn(async () => {
-      if (!this.members.delete(member)) return;
-      if (this.members.size === 0) await this.stopReader();
-      else this.resumeIfRoom();
-    });
-  }
-
   /** `joining`: the table whose subscription starts it, which meets a failure as its own; the others' streams fail with it. */
   private async startReader(start: BinlogPosition, joining?: Member): Promise<void> {
     // TIMESTAMP keys must read as our sessions print them: in the server's zone (a fixed offset; checks refuse DST zones for such keys).
@@ -101,7 +86,7 @@ export class BinlogHub {
     const reader: Reader = { zongji, start, stopped: false };
     this.reader = reader;
     this.at = null;
-    this.paused = false;
+    this.readingAgain();
     zongji.on('binlog', (raw: unknown) => {
       if (reader.stopped) return;
       const event = raw as BinlogEvent;
@@ -157,7 +142,7 @@ export class BinlogHub {
     }
   }
 
-  private async stopReader(): Promise<void> {
+  protected async stopReader(): Promise<void> {
     const reader = this.reader;
     if (reader === null) return;
     this.reader = null;
@@ -173,19 +158,11 @@ export class BinlogHub {
     });
   }
 
-  /** Back-pressure: stop reading the socket until every table's applier has drained its buffer. */
-  private pauseIfFull(): void {
-    if (this.paused || this.reader === null) return;
-    const full = [...this.members].filter((m) => !m.sink.hasRoom());
-    if (full.length === 0) return;
-    this.paused = true;
-    this.reader.zongji.connection?.pause();
-    for (const member of full) member.sink.onRoom(() => this.resumeIfRoom());
+  protected pauseReading(): void {
+    this.reader?.zongji.connection?.pause();
   }
 
-  private resumeIfRoom(): void {
-    if (!this.paused || [...this.members].some((m) => !m.sink.hasRoom())) return;
-    this.paused = false;
+  protected resumeReading(): void {
     this.reader?.zongji.connection?.resume();
   }
 }

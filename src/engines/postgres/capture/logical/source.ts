@@ -5,17 +5,16 @@ import type { Position } from '../../../../core/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { comparePositions } from '../../server/connect.js';
-import type { PgTarget } from '../../server/target.js';
-import { createSlot, fence, openStream } from './stream.js';
+import type { SlotHub } from './hub.js';
 import type { VisibilityGate } from './visibility.js';
 
-/** Logical decoding (pgoutput) through a publication and a replication slot of the run's own. */
+/** Logical decoding (pgoutput) through a publication and a replication slot of the run's own, or of its set's (hub.ts). */
 export class LogicalSource implements ChangeSource {
   /** The streams this source opened, of those the engine keeps. */
   private readonly opened = new Set<ChangeStream>();
 
   constructor(
-    private readonly target: PgTarget,
+    private readonly hub: SlotHub,
     private readonly pool: pg.Pool,
     private readonly d: PgDetail,
     private readonly gate: VisibilityGate,
@@ -24,8 +23,7 @@ export class LogicalSource implements ChangeSource {
   ) {}
 
   async open(sink: ChangeSink, from: Position | undefined): Promise<ChangeStream> {
-    const start = from ?? (await createSlot(this.pool, this.d));
-    const stream = await openStream(this.target, this.d, sink, start, () => fence(this.pool), this.gate);
+    const stream = await this.hub.subscribe(this.d, sink, this.gate, from);
     this.streams.add(stream);
     this.opened.add(stream);
     return stream;
@@ -39,9 +37,12 @@ export class LogicalSource implements ChangeSource {
     await Promise.all(streams.map((s) => s.stop()));
   }
 
-  /** The slot holds WAL back on the server: the migration's cleanup removes it first, whatever fails after it. */
-  cleanup(): Promise<void> {
-    return dropStream(this.pool, this.d.slot, this.d.publication);
+  /**
+   * The slot holds WAL back on the server: the migration's cleanup removes it first, whatever fails
+   * after it. A set's slot is removed by the last of its tables to stop following it.
+   */
+  async cleanup(): Promise<void> {
+    if (this.hub.idle) await dropStream(this.pool, this.d.slot, this.d.publication);
   }
 
   comparePositions(a: Position, b: Position): number {

@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { UserError } from '../../../../core/errors.js';
+import { qualified } from '../../server/connect.js';
+
+/** The slot, publication and tables of a table's change stream. */
+export interface StreamNames {
+  slot: string;
+  publication: string;
+  /** Absent for a table alone. */
+  streamTables?: string[];
+}
+
+/**
+ * A set's tables (several tables, one cut-over) share one slot and one publication: named from all of
+ * them, in one order, so every table's plan names the same, and a resumed set finds them again. The
+ * others come as the engine qualified them (`schema.name`, unquoted): each is looked up as exactly that.
+ */
+export async function streamNames(pool: pg.Pool, schema: string, name: string, own: StreamNames, set: string[] | undefined): Promise<StreamNames> {
+  if (!set?.length) return { slot: own.slot, publication: own.publication };
+  const tables = [qualified(schema, name)];
+  for (const other of set) {
+    const { rows } = await pool.query(
+      `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = $1`,
+      [other],
+    );
+    if (rows.length !== 1) throw new UserError(`table ${other} of the set ${rows.length ? 'is ambiguous' : 'does not exist'}`);
+    tables.push(qualified(String(rows[0].nspname), String(rows[0].relname)));
+  }
+  tables.sort();
+  const stream = `shadowcut_set_${createHash('md5').update(tables.join('\n')).digest('hex').slice(0, 16)}`;
+  return { slot: stream, publication: stream, streamTables: tables };
+}
