@@ -307,6 +307,23 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
     expect(await twins.difference()).toEqual([]);
   });
 
+  it("killed during the copy and cleaned up table by table: the set's one slot and publication go with the first, and nothing is left", async () => {
+    twins = await catalogTwins('set_cleanup');
+    await twins.setup(SCHEMA);
+    const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
+    const crash = await killDuringPhase(args, 'copy', 200);
+    expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
+    const ours = async () =>
+      (await twins!.pool.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_set\\_%' AND database = current_database()`)).rows
+        .length;
+    expect(await ours()).toBe(1);
+    const first = await runCliAsync(['cleanup', '--url', twins.url, '--table', 'payments'], twins.url);
+    expect({ code: first.code, stdout: first.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/replication slot shadowcut_set_/) });
+    expect(await ours()).toBe(0);
+    for (const table of ['orders', 'order_items']) expect((await runCliAsync(['cleanup', '--url', twins.url, '--table', table], twins.url)).code).toBe(0);
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('killed during the copy or at the cut-over and resumed, the set swaps once and every table is exact', async () => {
     for (const [phase, delayMs] of [
       ['verify', 0],
