@@ -13,6 +13,8 @@ const STOP_WAIT_MS = 2000;
  */
 export class TableProbe {
   private stopped = false;
+  /** Ends the wait between probes: a run that is done must not wait out the second. */
+  private wake: () => void = () => {};
   private readonly running: Promise<void>;
 
   constructor(
@@ -31,7 +33,14 @@ export class TableProbe {
         await this.probe.probe().catch(() => {});
         done();
       }
-      await sleep(EVERY_MS);
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, EVERY_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   }
 
@@ -41,6 +50,7 @@ export class TableProbe {
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake();
     const ended = await Promise.race([this.running.then(() => true), sleep(STOP_WAIT_MS).then(() => false)]);
     const closing = this.probe.close().catch(() => {});
     if (ended) await closing;

@@ -188,8 +188,9 @@ export class MysqlMigration implements Migration {
     if (!options.cutOver) drop.push(p.shadow);
     if (options.cutOver && options.dropOld && !this.plan.reverse) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
-    // With the shadow gone (its triggers with it), the revert window's log has nothing to follow.
-    if (!options.cutOver) await dropOwnHelper(this.pool, p.database, names.reverseLog);
+    // The revert window's log has nothing to follow: its triggers went with the shadow, or, should the
+    // tables have been swapped after all, they are on the table, and go before the log they write.
+    if (!options.cutOver) await this.reverseLog().uninstall();
     // The way back's `old` is the new table it kept once it swapped: marked while the checkpoint still says what it is.
     if (this.plan.reverse && (await this.swapped())) await markKeptByRevert(this.server.target, this.pool, p.database, p.old);
     // A revert window that follows keeps the run's probes, and so their heartbeat: the replicas' lag

@@ -77,6 +77,10 @@ export class MysqlTriggerLog implements TriggerLog {
 
   async install(lockTimeoutMs: number): Promise<void> {
     const p = this.at;
+    // Triggers a RENAME took to another table still write the log: it is live, whatever is on ours.
+    const moved = this.at.movedTo.length ? await this.triggersPresent(this.pool, this.at.movedTo) : [];
+    if (moved.length)
+      throw new Error(`the capture triggers of ${p.table} are on ${this.at.movedTo.join(', ')} already (${moved.join(', ')}); not installed again`);
     if (!(await this.triggersPresent()).length) {
       // A log without triggers is a dead run's that nobody resumed: its entries are of no use.
       await dropOwnHelper(this.pool, p.database, p.log);
