@@ -41,17 +41,21 @@ export abstract class ReaderHub<M extends HubMember> {
     this.paused = false;
   }
 
+  /** Called for every event the reader passes on: allocates nothing unless a sink is full. */
   protected pauseIfFull(): void {
-    if (this.paused) return;
-    const full = [...this.members].filter((m) => !m.sink.hasRoom());
-    if (full.length === 0) return;
+    if (this.paused || this.allHaveRoom()) return;
     this.paused = true;
     this.pauseReading();
-    for (const member of full) member.sink.onRoom(() => this.resumeIfRoom());
+    for (const member of this.members) if (!member.sink.hasRoom()) member.sink.onRoom(() => this.resumeIfRoom());
+  }
+
+  private allHaveRoom(): boolean {
+    for (const member of this.members) if (!member.sink.hasRoom()) return false;
+    return true;
   }
 
   private resumeIfRoom(): void {
-    if (!this.paused || [...this.members].some((m) => !m.sink.hasRoom())) return;
+    if (!this.paused || !this.allHaveRoom()) return;
     this.paused = false;
     this.resumeReading();
   }

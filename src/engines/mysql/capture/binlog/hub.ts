@@ -11,7 +11,11 @@ import { binlogHead, compareBinlogPositions, deliver, type BinlogEvent, type Bin
 interface Member {
   plan: MysqlPlan;
   sink: ChangeSink;
-  /** Delivered up to here: what a reader started again from an earlier position repeats before it is skipped. */
+  /**
+   * Set while the reader repeats what this table already had (it joined a running reader, or the
+   * reader was started again from an earlier position for another table): events before it are
+   * skipped. Cleared once passed, so a reader in step compares no positions.
+   */
   after: Position | null;
 }
 
@@ -58,6 +62,9 @@ export class BinlogHub extends ReaderHub<Member> {
         await this.startReader(start, member);
       } else if (from !== undefined && compareBinlogPositions(from, this.readTo()) < 0) {
         start = from as BinlogPosition;
+        // The tables already following have had everything up to where the reader has read to.
+        const readTo = this.readTo();
+        for (const m of this.members) m.after = m.after !== null && compareBinlogPositions(m.after, readTo) > 0 ? m.after : readTo;
         this.members.add(member);
         await this.stopReader();
         await this.startReader(start, member);
@@ -96,8 +103,10 @@ export class BinlogHub extends ReaderHub<Member> {
         // Inside a transaction the reader reports the position it began at (the last commit's end, a
         // point to resume from): a table skips what lies before its own, and takes again what a
         // reader started over repeats of a transaction it had begun to get (keys are idempotent).
-        if (member.after !== null && compareBinlogPositions(position, member.after) < 0) continue;
-        member.after = position;
+        if (member.after !== null) {
+          if (compareBinlogPositions(position, member.after) < 0) continue;
+          member.after = null;
+        }
         deliver(event, member.plan, member.sink, position);
       }
       this.pauseIfFull();
