@@ -324,6 +324,25 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
     expect(await twins.difference()).toEqual([]);
   });
 
+  it("killed after the set's slot was made and before any checkpoint named it: cleanup of one table finds the slot by its publication", async () => {
+    twins = await catalogTwins('set_cleanup_early');
+    await twins.setup(SCHEMA);
+    const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
+    const crash = await killDuringPhase(args, 'copy', 200);
+    expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
+    // What a kill between the slot and the first checkpoint leaves: the slot, its publication, no checkpoint.
+    for (const s of SET) await twins.pool.query(`DROP TABLE IF EXISTS ${s.table}__state`);
+    const slots = async () =>
+      (await twins!.pool.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_set\\_%' AND database = current_database()`)).rows
+        .length;
+    expect(await slots()).toBe(1);
+    const first = await runCliAsync(['cleanup', '--url', twins.url, '--table', 'order_items'], twins.url);
+    expect({ code: first.code, stdout: first.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/replication slot shadowcut_set_/) });
+    expect(await slots()).toBe(0);
+    for (const table of ['orders', 'payments']) expect((await runCliAsync(['cleanup', '--url', twins.url, '--table', table], twins.url)).code).toBe(0);
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('killed during the copy or at the cut-over and resumed, the set swaps once and every table is exact', async () => {
     for (const [phase, delayMs] of [
       ['verify', 0],

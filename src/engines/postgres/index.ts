@@ -18,6 +18,7 @@ import { preparePgRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import { dropStream } from './capture/logical/source.js';
 import { SlotHub } from './capture/logical/hub.js';
+import { setStreamsOf } from './capture/logical/set-stream.js';
 import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
@@ -142,7 +143,9 @@ class PostgresEngine implements Engine, PgServer {
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
     // A set's run follows its set's slot, named in its checkpoint; the table's own is looked for too.
-    const streams = [names, ...(await this.checkpointStream(table).then((s) => (s && s.slot !== names.slot ? [s] : [])))];
+    const streams: { slot: string; publication: string }[] = [names];
+    for (const s of [await this.checkpointStream(table), ...(await setStreamsOf(this.pool, schema, name))])
+      if (s && !streams.some((t) => t.slot === s.slot)) streams.push(s);
     for (const stream of streams) {
       const { rows: slots } = await this.pool.query(
         'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',

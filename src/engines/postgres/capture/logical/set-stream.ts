@@ -32,3 +32,19 @@ export async function streamNames(pool: pg.Pool, schema: string, name: string, o
   const stream = `shadowcut_set_${createHash('md5').update(tables.join('\n')).digest('hex').slice(0, 16)}`;
   return { slot: stream, publication: stream, streamTables: tables };
 }
+
+/**
+ * The streams of the sets `schema.name` belongs to, found by their publications: a set's run killed
+ * after the publication and the slot were made but before its checkpoint named them leaves them with
+ * no other trace, and a slot left behind retains WAL until the disk fills. The publication comes
+ * first (the slot's name is the same), lists every table of the set, and must be the migrating role's.
+ */
+export async function setStreamsOf(pool: pg.Pool, schema: string, name: string): Promise<StreamNames[]> {
+  const { rows } = await pool.query(
+    `SELECT p.pubname FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid
+      WHERE p.pubname LIKE 'shadowcut\\_set\\_%' AND p.pubowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+        AND r.prrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`,
+    [schema, name],
+  );
+  return rows.map((r) => ({ slot: String(r.pubname), publication: String(r.pubname) }));
+}
