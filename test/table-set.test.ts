@@ -307,41 +307,31 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
     expect(await twins.difference()).toEqual([]);
   });
 
-  it("killed during the copy and cleaned up table by table: the set's one slot and publication go with the first, and nothing is left", async () => {
-    twins = await catalogTwins('set_cleanup');
-    await twins.setup(SCHEMA);
-    const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
-    const crash = await killDuringPhase(args, 'copy', 200);
-    expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
-    const ours = async () =>
-      (await twins!.pool.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_set\\_%' AND database = current_database()`)).rows
-        .length;
-    expect(await ours()).toBe(1);
-    const first = await runCliAsync(['cleanup', '--url', twins.url, '--table', 'payments'], twins.url);
-    expect({ code: first.code, stdout: first.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/replication slot shadowcut_set_/) });
-    expect(await ours()).toBe(0);
-    for (const table of ['orders', 'order_items']) expect((await runCliAsync(['cleanup', '--url', twins.url, '--table', table], twins.url)).code).toBe(0);
-    expect(await twins.difference()).toEqual([]);
-  });
-
-  it("killed after the set's slot was made and before any checkpoint named it: cleanup of one table finds the slot by its publication", async () => {
-    twins = await catalogTwins('set_cleanup_early');
-    await twins.setup(SCHEMA);
-    const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
-    const crash = await killDuringPhase(args, 'copy', 200);
-    expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
-    // What a kill between the slot and the first checkpoint leaves: the slot, its publication, no checkpoint.
-    for (const s of SET) await twins.pool.query(`DROP TABLE IF EXISTS ${s.table}__state`);
-    const slots = async () =>
-      (await twins!.pool.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_set\\_%' AND database = current_database()`)).rows
-        .length;
-    expect(await slots()).toBe(1);
-    const first = await runCliAsync(['cleanup', '--url', twins.url, '--table', 'order_items'], twins.url);
-    expect({ code: first.code, stdout: first.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/replication slot shadowcut_set_/) });
-    expect(await slots()).toBe(0);
-    for (const table of ['orders', 'payments']) expect((await runCliAsync(['cleanup', '--url', twins.url, '--table', table], twins.url)).code).toBe(0);
-    expect(await twins.difference()).toEqual([]);
-  });
+  it.each([
+    { name: 'set_cleanup', first: 'payments', checkpoints: true },
+    // What a kill between the slot and the first checkpoint leaves: the slot and its publication, no checkpoint naming them.
+    { name: 'set_cleanup_early', first: 'order_items', checkpoints: false },
+  ])(
+    "killed during the copy and cleaned up table by table (checkpoints kept: $checkpoints): the set's one slot and publication go with the first, found by the checkpoint or the publication, and nothing is left",
+    async ({ name, first, checkpoints }) => {
+      twins = await catalogTwins(name);
+      await twins.setup(SCHEMA);
+      const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--capture', 'stream', '--chunk-time-ms', '20'];
+      const crash = await killDuringPhase(args, 'copy', 200);
+      expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
+      if (!checkpoints) for (const s of SET) await twins.pool.query(`DROP TABLE IF EXISTS ${s.table}__state`);
+      const ours = async () =>
+        (await twins!.pool.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'shadowcut\\_set\\_%' AND database = current_database()`))
+          .rows.length;
+      expect(await ours()).toBe(1);
+      const cleaned = await runCliAsync(['cleanup', '--url', twins.url, '--table', first], twins.url);
+      expect({ code: cleaned.code, stdout: cleaned.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/replication slot shadowcut_set_/) });
+      expect(await ours()).toBe(0);
+      for (const { table } of SET.filter((s) => s.table !== first))
+        expect((await runCliAsync(['cleanup', '--url', twins.url, '--table', table], twins.url)).code).toBe(0);
+      expect(await twins.difference()).toEqual([]);
+    },
+  );
 
   it('killed during the copy or at the cut-over and resumed, the set swaps once and every table is exact', async () => {
     for (const [phase, delayMs] of [
