@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { adminPool, helperTables, mysqlUrl, runCli, tableChecksum } from './support/mysql.js';
+import { isMultiPrimaryMode, multiPrimaryMember } from '../src/engines/mysql/server/group-replication.js';
 
 let db: mysql.Pool;
 
@@ -154,5 +155,16 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
     expect(r.stdout).toMatch(/new columns \(default values\): x/);
     expect(await tableChecksum(db, 'r_plain')).toBe(before);
     expect(await helperTables(db, 'r_plain')).toEqual([]);
+  });
+});
+
+describe('MySQL Group Replication in multi-primary mode (issue 34: the class of Galera)', () => {
+  it('is told from the variable as the server shows it, and MariaDB (no plugin) is never taken for a member', async () => {
+    expect(isMultiPrimaryMode(['OFF'])).toBe(true);
+    expect(isMultiPrimaryMode(['ON'])).toBe(false);
+    expect(isMultiPrimaryMode([])).toBe(false);
+    expect(await multiPrimaryMember(db)).toBe(false);
+    const dry = runCli(['migrate', '--url', mysqlUrl(), '--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--force-copy']);
+    expect(dry.stdout).toMatch(/ok +group replication: not a multi-primary group member/);
   });
 });

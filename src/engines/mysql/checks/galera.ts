@@ -1,5 +1,6 @@
 import { verdict, type Check } from '../../../core/check.js';
 import { GALERA_COPY_REFUSAL, galeraNode, galeraOsuRefusal } from '../server/galera.js';
+import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';
 import type { MysqlCheckContext } from './context.js';
 
 /**
@@ -13,5 +14,18 @@ export const galera: Check<MysqlCheckContext> = {
   async run({ pool }) {
     const node = await galeraNode(pool);
     return verdict('galera', node === null, 'not a Galera node', node ? (galeraOsuRefusal(node) ?? GALERA_COPY_REFUSAL) : '');
+  },
+};
+
+/**
+ * MySQL Group Replication in multi-primary mode, the same class as Galera: the other members write
+ * the table past the cut-over's node-local lock. Single-primary mode takes writes on the primary only,
+ * where shadowcut runs (a secondary is read-only and refuses the shadow itself).
+ */
+export const groupReplication: Check<MysqlCheckContext> = {
+  name: 'group replication',
+  async run({ pool }) {
+    const multi = await multiPrimaryMember(pool);
+    return verdict('group replication', !multi, 'not a multi-primary group member', MULTI_PRIMARY_COPY_REFUSAL);
   },
 };

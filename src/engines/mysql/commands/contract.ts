@@ -14,6 +14,7 @@ import { parseTableName } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified } from '../server/sql.js';
 import { innodbTableIdentity } from '../in-place/server-work.js';
 import { galeraNode, galeraOsuRefusal } from '../server/galera.js';
+import { multiPrimaryMember } from '../server/group-replication.js';
 
 interface Server {
   target: MysqlTarget;
@@ -310,9 +311,15 @@ export async function inPlace(target: MysqlTarget, pool: Pool, alter: string, ti
 
 /**
  * Galera (issue 34, `server/galera.ts`): RSU would drop on one node only; a column's backup is made
- * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table.
+ * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table, and
+ * misses the writes of a multi-primary group's other members (`server/group-replication.ts`).
  */
 async function refuseOnGalera(pool: Pool, lockedBackup: boolean): Promise<void> {
+  if (lockedBackup && (await multiPrimaryMember(pool))) {
+    throw new UserError(
+      'MySQL Group Replication in multi-primary mode: --backup-to of a column is refused, since its capture is made final under LOCK TABLES, which holds writers on this member only; switch the group to single-primary mode and run against the primary, or drop the column with --no-backup after copying what you need',
+    );
+  }
   const node = await galeraNode(pool);
   if (!node) return;
   const osu = galeraOsuRefusal(node);
