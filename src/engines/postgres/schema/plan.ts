@@ -50,7 +50,7 @@ export interface PgDetail {
   changedColumns: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
-  /** Every foreign key from or to the table, and those the ALTER adds. Absent in older plans. */
+  /** Every foreign key from or to the table, and those the ALTER adds: written by plans older than `addedForeignKeys`, read only from their checkpoints. */
   foreignKeys?: string[];
   /** Constraints the ALTER adds under names the server generates from the table's (schema/generated-names.ts). Absent in older plans. */
   generatedNames?: GeneratedName[];
@@ -163,7 +163,6 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     originalNotValid: (await notValidChecks(pool, qualified(schema, name))).map((c) => c.name),
     changedColumns: layout.changedColumns,
     validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
-    foreignKeys: [...fks.rows.map((r) => String(r.conname)), ...layout.addedForeignKeys],
     addedForeignKeys: layout.addedForeignKeys,
     generatedNames: layout.generatedNames,
     triggers: triggers.rows.map((r) => String(r.tgname)),
