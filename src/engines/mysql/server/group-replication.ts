@@ -11,10 +11,15 @@ type Queryable = Pick<Connection, 'query'>;
 export async function multiPrimaryMember(db: Queryable): Promise<boolean> {
   const [mode] = await db.query<RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'group_replication_single_primary_mode'");
   if (!isMultiPrimaryMode(mode.map((r) => String(r.Value)))) return false;
-  const [members] = await db.query<RowDataPacket[]>(
-    "SELECT COUNT(*) AS n FROM performance_schema.replication_group_members WHERE MEMBER_ID = @@server_uuid AND MEMBER_STATE = 'ONLINE'",
-  );
-  return Number(members[0].n) > 0;
+  try {
+    const [members] = await db.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM performance_schema.replication_group_members WHERE MEMBER_ID = @@server_uuid AND MEMBER_STATE = 'ONLINE'",
+    );
+    return Number(members[0].n) > 0;
+  } catch {
+    // Multi-primary configured, membership unreadable (no SELECT on performance_schema): not proven safe.
+    return true;
+  }
 }
 
 /** The variable's value as the server shows it: absent (no plugin), ON (single primary), or OFF. */
