@@ -73,8 +73,12 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     ).toEqual([]);
   }, 300_000);
 
-  // Seeds whose drawn SIGKILL lands on the queue's runner: during the copy (14), and after the swap, in the stage's cleanup (4, 12).
-  const QUEUED = [4, 12, 14];
+  // Seeds whose drawn SIGKILL lands early in the copy, so it finds the queue's runner still running on a fast machine
+  // too, and that pass on both engines: 386 ms (22), 587 ms (52, partitioned on PostgreSQL) and 624 ms (58). Seeds
+  // 4, 12 and 14 (534, 1,541 and 2,487 ms) fell late in the run and miss a runner that has finished, which it does
+  // sooner since a finished run stopped waiting out the latency probe's last second (seen in a fresh-clone CI and here);
+  // a runner killed after the swap is queue.test.ts's own case, by a hook, at a known point.
+  const QUEUED = [22, 52, 58];
   it(`the queue: seeds ${QUEUED.join(', ')} queued, run by "queue run" whose runner is killed, taken over after its lease, run once, equal the mirror`, async () => {
     const outcomes = await chaos({ engines: [engine], paths: ['queue'], seeds: QUEUED, minutes: 0, rows: 1000, json: null }, urls, () => {});
     expect(
