@@ -142,7 +142,7 @@ class PostgresEngine implements Engine, PgServer {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
-    // A set's run follows its set's slot, named in its checkpoint; the table's own is looked for too.
+    // A set's run follows its set's slot: named in its checkpoint, or, killed before that, found by its publication. The table's own is looked for too.
     const streams: { slot: string; publication: string }[] = [names];
     for (const s of [await this.checkpointStream(table), ...(await setStreamsOf(this.pool, schema, name))])
       if (s && !streams.some((t) => t.slot === s.slot)) streams.push(s);
