@@ -331,7 +331,8 @@ describe('a run that does not cut over, and cleanup', () => {
     const m = await prepare('rv_fail', WIDENED);
     await m.createShadow();
     await m.installReverseCapture(1000);
-    expect(await triggersOf('rv_fail')).toEqual(['rv_fail__rtd', 'rv_fail__rti', 'rv_fail__rtu']);
+    // The window's on the shadow, and those that only name its log on the original.
+    expect(await triggersOf('rv_fail')).toEqual(['rv_fail__rpd', 'rv_fail__rpi', 'rv_fail__rpu', 'rv_fail__rtd', 'rv_fail__rti', 'rv_fail__rtu']);
     await m.cleanup({ dropOld: false, cutOver: false });
     expect(await triggersOf('rv_fail')).toEqual([]);
     expect(await tables('rv_fail')).toEqual(['rv_fail']);
@@ -340,6 +341,9 @@ describe('a run that does not cut over, and cleanup', () => {
     await m.installReverseCapture(1000);
     expect((await engine.cleanupLeftovers('rv_fail', { dropOld: false, dryRun: true })).sort()).toEqual(
       [
+        "shadowcut_test.rv_fail__rpd (a revert window's prelock trigger)",
+        "shadowcut_test.rv_fail__rpi (a revert window's prelock trigger)",
+        "shadowcut_test.rv_fail__rpu (a revert window's prelock trigger)",
         'shadowcut_test.rv_fail__rtd (capture trigger)',
         'shadowcut_test.rv_fail__rti (capture trigger)',
         'shadowcut_test.rv_fail__rtu (capture trigger)',

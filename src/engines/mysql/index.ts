@@ -186,7 +186,10 @@ export class MysqlEngine implements Engine, MysqlServer {
     const found: string[] = [];
     // Trigger names are the database's: a dead run's are found on the original or, after its swap, on
     // the old table; a revert window's on the new table, under either name.
+    // Before the window's log they name, as every write to their table opens it.
+    const prelock = await existingTriggers(this.pool, database, Object.values(names.reversePrelockTriggers), [base, names.old]);
     const triggers = [
+      ...prelock,
       ...(await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old])),
       ...(await existingTriggers(this.pool, database, Object.values(names.reverseTriggers), [base, names.shadow])),
     ];
@@ -196,7 +199,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     for (const name of tables) if (await tableExists(this.pool, database, name)) found.push(name);
     // Real probes outlive a run killed mid-probe; a table of a probe's name without the mark is the user's.
     for (const name of names.probes) if ((await probeNameTaken(this.pool, database, name)) === 'probe') found.push(name);
-    const described = (name: string) => `${database}.${name} (${backupTriggers.includes(name) ? "a contract's backup capture" : 'capture trigger'})`;
+    const kind = (name: string) =>
+      backupTriggers.includes(name) ? "a contract's backup capture" : prelock.includes(name) ? "a revert window's prelock trigger" : 'capture trigger';
+    const described = (name: string) => `${database}.${name} (${kind(name)})`;
     if (options.dryRun) return [...triggers.map(described), ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
     // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.

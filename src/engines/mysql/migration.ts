@@ -182,6 +182,8 @@ export class MysqlMigration implements Migration {
       await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
       await setKeysBack(this.pool, p);
     }
+    // The window's prelock triggers served the swap only, and went with the original to the old table.
+    if (options.cutOver && !this.plan.reverse) await this.reverseLog().dropPrelock();
     await this.changes.cleanup();
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];

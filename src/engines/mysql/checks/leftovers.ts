@@ -15,7 +15,7 @@ export const leftovers: Check<MysqlCheckContext> = {
   async run({ pool, plan, resuming }) {
     if (resuming) return verdict('leftovers', true, "resuming: the interrupted run's helper tables are reused", '');
     const { database, table } = plan;
-    const { shadow, old, state, heartbeat, log, captureTriggers, reverseLog, reverseTriggers } = helperNames(table);
+    const { shadow, old, state, heartbeat, log, captureTriggers, reverseLog, reverseTriggers, reversePrelockTriggers } = helperNames(table);
     if (await tableExists(pool, database, state)) {
       return verdict('leftovers', false, '', checkpointLeftOver(`${database}.${table}`));
     }
@@ -27,14 +27,20 @@ export const leftovers: Check<MysqlCheckContext> = {
       // A revert window's, on the new table (made while it was the shadow).
       ...(await existingTriggers(pool, database, Object.values(reverseTriggers), [table, shadow])),
     ];
+    const prelock = await existingTriggers(pool, database, Object.values(reversePrelockTriggers), [table, old]);
     return verdict(
       'leftovers',
-      found.length + triggers.length === 0,
+      found.length + triggers.length + prelock.length === 0,
       'no helper tables or capture triggers of an earlier run',
       [
         ...triggers.map(
           (name) =>
             `capture trigger ${database}.${name} of an earlier run is still on the table, logging every write: ` +
+            `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
+        ),
+        ...prelock.map(
+          (name) =>
+            `trigger ${database}.${name} of an earlier run's revert window is still on the table, opening its log on every write: ` +
             `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
         ),
         ...found.map((helper) =>

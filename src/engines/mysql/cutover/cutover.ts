@@ -76,6 +76,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       list.push(...[plan.table, plan.shadow, plan.old, ...(plan.log === undefined ? [] : [plan.log])].map((t) => qualified(plan.database, t)));
       list.push(...plan.children.map((k) => qualified(k.database, k.table)));
     }
+    await testSeam('before-lock');
     await lockTables(locker, pool, `LOCK TABLES ${[...new Set(list)].map((t) => `${t} WRITE`).join(', ')}`, lockTimeoutMs);
     locked = true;
     const lockedAt = performance.now();

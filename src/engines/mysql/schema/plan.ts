@@ -98,6 +98,8 @@ export function helperNames(table: string) {
     // A revert window's capture on the new table: names of its own, as a forward run's may still exist beside it.
     reverseLog: `${table}__rlog`,
     reverseTriggers: { INSERT: `${table}__rti`, UPDATE: `${table}__rtu`, DELETE: `${table}__rtd` },
+    // ...and on the original until the swap, triggers that name its log (capture/trigger/log.ts, prelockBody).
+    reversePrelockTriggers: { INSERT: `${table}__rpi`, UPDATE: `${table}__rpu`, DELETE: `${table}__rpd` },
     // The mapping proof's pair, and the one the in-place classification and plan's sample use.
     probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
   };

@@ -36,6 +36,8 @@ export interface CaptureTarget {
   movedTo: string[];
   /** What the operator can do instead when a privilege is missing, for the messages. */
   instead: string;
+  /** A revert window's: triggers on the table the shadow replaces, that name the log and never write it (see prelockBody). */
+  prelock?: { table: string; movedTo: string[]; triggers: Record<RowEvent, string> };
 }
 
 /** A run's trigger capture, on its original (after the swap the triggers sit on the old table). */
@@ -82,7 +84,9 @@ export class MysqlTriggerLog implements TriggerLog {
     if (moved.length)
       throw new Error(`the capture triggers of ${p.table} are on ${this.at.movedTo.join(', ')} already (${moved.join(', ')}); not installed again`);
     if (!(await this.triggersPresent()).length) {
-      // A log without triggers is a dead run's that nobody resumed: its entries are of no use.
+      // A log without triggers is a dead run's that nobody resumed: its entries are of no use. Its
+      // prelock triggers go first: every write to their table opens the log they name.
+      await this.dropPrelock();
       await dropOwnHelper(this.pool, p.database, p.log);
       await checkHelper(this.pool, p.database, p.log); // one not ours stays, and is refused for what it is
       // Read before the triggers exist: a TRUNCATE after this point shows as a new id under the cut-over lock.
@@ -105,6 +109,31 @@ export class MysqlTriggerLog implements TriggerLog {
       if (present.has(name)) continue;
       const sql = `CREATE TRIGGER ${qualified(p.database, name)} AFTER ${event} ON ${qualified(p.database, p.table)} FOR EACH ROW ${this.body(event)}`;
       await quickDdl(this.target, this.pool, sql, lockTimeoutMs).catch((error: unknown) => Promise.reject(explainCreateFailure(error, p)));
+    }
+    await this.installPrelock(lockTimeoutMs);
+  }
+
+  private async installPrelock(lockTimeoutMs: number): Promise<void> {
+    const pre = this.at.prelock;
+    if (!pre) return;
+    const present = new Set(await ownPrelockTriggers(this.pool, this.at, [pre.table]));
+    for (const event of EVENTS) {
+      const name = pre.triggers[event];
+      if (present.has(name)) continue;
+      const sql = prelockCreate(this.at.database, pre.table, name, event, this.at.log);
+      await quickDdl(this.target, this.pool, sql, lockTimeoutMs).catch((error: unknown) => Promise.reject(explainCreateFailure(error, this.at)));
+    }
+  }
+
+  /**
+   * Once the swap is over they have nothing to do, and they must not outlive the log they name: on
+   * the original, or on the old table the RENAME took them to. Only ours (by their body) go.
+   */
+  async dropPrelock(): Promise<void> {
+    const pre = this.at.prelock;
+    if (!pre) return;
+    for (const name of await ownPrelockTriggers(this.pool, this.at, [pre.table, ...pre.movedTo])) {
+      await dropTriggerBounded(this.target, this.pool, this.at.database, name);
     }
   }
 
@@ -237,6 +266,7 @@ export class MysqlTriggerLog implements TriggerLog {
    * DROP: short waits, retried, as when they were made.
    */
   async uninstall(): Promise<void> {
+    await this.dropPrelock();
     for (const name of await this.triggersPresent(this.pool, [this.at.table, ...this.at.movedTo])) {
       await dropTriggerBounded(this.target, this.pool, this.at.database, name);
     }
@@ -256,23 +286,70 @@ function captureBody(at: CaptureTarget, event: RowEvent): string {
 }
 
 /**
+ * MariaDB works out a statement's prelocked tables (those its table's triggers use) when it first
+ * opens the table. A writer that opened the original just before the cut-over lock, and backed off
+ * from a deadlock with the locker (a child it needs for a foreign key check sorts before the
+ * original, and the locker took it first), opens the name again after the RENAME: the new table,
+ * with the window's triggers, but keeps the list worked out for the old one, so its INSERT into the
+ * window's log fails "Table ... doesn't exist" and the application's statement with it (MariaDB
+ * 10.11; test/mysql-window-prelock.test.ts makes it happen). A trigger on the original that names
+ * the log puts it in every such list; the branch is never taken, so it writes nothing.
+ */
+function prelockBody(database: string, log: string): string {
+  return `IF FALSE THEN INSERT INTO ${qualified(database, log)} (seq) VALUES (NULL); END IF`;
+}
+
+function prelockCreate(database: string, table: string, name: string, event: RowEvent, log: string): string {
+  return `CREATE TRIGGER ${qualified(database, name)} AFTER ${event} ON ${qualified(database, table)} FOR EACH ROW ${prelockBody(database, log)}`;
+}
+
+/**
+ * Whether a statement the binlog shows on the original is a revert window's own CREATE of a prelock
+ * trigger (the server writes the DEFINER into it): it changes no row and no column. Any other body
+ * under such a name is someone else's change to the table.
+ */
+export function isPrelockCreate(query: string, database: string, table: string): boolean {
+  const names = helperNames(table);
+  const made = query.replace(/^CREATE DEFINER=(?:`(?:[^`]|``)*`|[^\s@]*)@(?:`(?:[^`]|``)*`|\S*) TRIGGER /, 'CREATE TRIGGER ');
+  return EVENTS.some((event) => made === prelockCreate(database, table, names.reversePrelockTriggers[event], event, names.reverseLog));
+}
+
+/** The prelock triggers that are there, on `tables`, and are shadowcut's own: their name, AFTER their event, and prelockBody. */
+async function ownPrelockTriggers(db: Queryable, at: CaptureTarget, tables: string[]): Promise<string[]> {
+  const pre = at.prelock;
+  if (!pre) return [];
+  return ownTriggers(db, at.database, pre.triggers, tables, () => prelockBody(at.database, at.log));
+}
+
+/**
  * The capture's triggers that are there (on `tables`, default the target's) and are shadowcut's own:
  * its name, AFTER its event, and the very body shadowcut gives it. A trigger another account made
  * under one of these names (it would run its own body, with its definer's rights, on every write)
  * is not taken for ours: it is left to the checks that refuse a table's unknown triggers.
  */
 export async function ownCaptureTriggers(db: Queryable, at: CaptureTarget, tables = [at.table]): Promise<string[]> {
-  const names = new Map(EVENTS.map((e) => [at.triggers[e], e]));
-  const present = await existingTriggers(db, at.database, [...names.keys()], tables);
+  return ownTriggers(db, at.database, at.triggers, tables, (event) => captureBody(at, event));
+}
+
+/** Those of `triggers` on `tables` that fire AFTER their event and have the body shadowcut gives them. */
+async function ownTriggers(
+  db: Queryable,
+  database: string,
+  triggers: Record<RowEvent, string>,
+  tables: string[],
+  body: (event: RowEvent) => string,
+): Promise<string[]> {
+  const names = new Map(EVENTS.map((e) => [triggers[e], e]));
+  const present = await existingTriggers(db, database, [...names.keys()], tables);
   if (present.length === 0) return [];
   const [rows] = await db.query<RowDataPacket[]>(
     'SELECT TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
-    [at.database, present],
+    [database, present],
   );
   return rows
     .filter((r) => {
       const event = names.get(String(r.name));
-      return present.includes(String(r.name)) && event === String(r.event) && String(r.timing) === 'AFTER' && String(r.body) === captureBody(at, event);
+      return present.includes(String(r.name)) && event === String(r.event) && String(r.timing) === 'AFTER' && String(r.body) === body(event);
     })
     .map((r) => String(r.name));
 }
@@ -313,7 +390,10 @@ function windowCapture(plan: MysqlPlan, on: Pick<CaptureTarget, 'table' | 'keyCo
  * RENAME and takes the triggers along, so the log follows the new table from the swap's very instant.
  */
 export function reverseCaptureOnShadow(plan: MysqlPlan): CaptureTarget {
-  return windowCapture(plan, { table: plan.shadow, keyColumns: plan.shadowKeyColumns, shape: plan.shadowShape, movedTo: [plan.table] });
+  return {
+    ...windowCapture(plan, { table: plan.shadow, keyColumns: plan.shadowKeyColumns, shape: plan.shadowShape, movedTo: [plan.table] }),
+    prelock: { table: plan.table, movedTo: [plan.old], triggers: helperNames(plan.table).reversePrelockTriggers },
+  };
 }
 
 /** The same log and triggers as the way back (`Plan.reverse`) sees them: on its original, the new table; after the revert on `<table>__new`. */
