@@ -1,8 +1,14 @@
 import type { ChangeSink } from './change-source.js';
 
-/** One table's share of a hub's reader. */
-export interface HubMember {
+/** One table's share of a hub's reader, at positions of type P. */
+export interface HubMember<P> {
   sink: ChangeSink;
+  /**
+   * Set while the reader repeats what this table already had (it joined a running reader, or the
+   * reader was started again from an earlier position for another table): what lies before it is
+   * skipped. Cleared once passed, so a reader in step compares no positions.
+   */
+  after: P | null;
 }
 
 /**
@@ -12,7 +18,7 @@ export interface HubMember {
  * all, until every table's applier has drained its buffer (the set moves at its slowest table's pace,
  * and nothing is lost: the server keeps the log).
  */
-export abstract class ReaderHub<M extends HubMember> {
+export abstract class ReaderHub<P, M extends HubMember<P>> {
   protected readonly members = new Set<M>();
   private paused = false;
   private turn: Promise<unknown> = Promise.resolve();
@@ -21,6 +27,21 @@ export abstract class ReaderHub<M extends HubMember> {
   protected abstract pauseReading(): void;
   protected abstract resumeReading(): void;
   protected abstract stopReader(): Promise<void>;
+  /** Negative, zero or positive as `a` lies before, at or after `b` in the log. */
+  protected abstract compare(a: P, b: P): number;
+
+  /** The reader starts again further back than `readTo`: every table following has had up to there, and skips it. */
+  protected repeatingUpTo(readTo: P): void {
+    for (const m of this.members) if (m.after === null || this.compare(m.after, readTo) < 0) m.after = readTo;
+  }
+
+  /** Whether `member` takes what lies at `position`: once it does, it takes everything after, and compares no more. */
+  protected reached(member: M, position: P): boolean {
+    if (member.after === null) return true;
+    if (this.compare(position, member.after) < 0) return false;
+    member.after = null;
+    return true;
+  }
 
   protected inTurn<T>(work: () => Promise<T>): Promise<T> {
     const next = this.turn.then(work, work);

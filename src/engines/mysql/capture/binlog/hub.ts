@@ -1,22 +1,15 @@
 import ZongJi from '@vlasky/zongji';
 import type { Pool } from 'mysql2/promise';
 import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/types.js';
-import { ReaderHub } from '../../../../core/migrate/reader-hub.js';
+import { ReaderHub, type HubMember } from '../../../../core/migrate/reader-hub.js';
 import type { MysqlTarget, ServerZone } from '../../server/connect.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { LockedSession } from '../../server/lock.js';
 import { binlogHead, compareBinlogPositions, deliver, type BinlogEvent, type BinlogPosition } from './binlog.js';
 
 /** One table's stream from the hub's reader. */
-interface Member {
+interface Member extends HubMember<BinlogPosition> {
   plan: MysqlPlan;
-  sink: ChangeSink;
-  /**
-   * Set while the reader repeats what this table already had (it joined a running reader, or the
-   * reader was started again from an earlier position for another table): events before it are
-   * skipped. Cleared once passed, so a reader in step compares no positions.
-   */
-  after: Position | null;
 }
 
 interface Reader {
@@ -37,7 +30,7 @@ interface Reader {
  * pace, and nothing is lost (the server keeps the binlog). A reader that fails fails every table's
  * stream, and each reopens from its own last applied position.
  */
-export class BinlogHub extends ReaderHub<Member> {
+export class BinlogHub extends ReaderHub<BinlogPosition, Member> {
   private reader: Reader | null = null;
   /** The end of the last event the reader passed on. */
   private at: BinlogPosition | null = null;
@@ -63,8 +56,7 @@ export class BinlogHub extends ReaderHub<Member> {
       } else if (from !== undefined && compareBinlogPositions(from, this.readTo()) < 0) {
         start = from as BinlogPosition;
         // The tables already following have had everything up to where the reader has read to.
-        const readTo = this.readTo();
-        for (const m of this.members) m.after = m.after !== null && compareBinlogPositions(m.after, readTo) > 0 ? m.after : readTo;
+        this.repeatingUpTo(this.readTo());
         this.members.add(member);
         await this.stopReader();
         await this.startReader(start, member);
@@ -80,6 +72,10 @@ export class BinlogHub extends ReaderHub<Member> {
         stop: () => this.leave(member),
       };
     });
+  }
+
+  protected compare(a: BinlogPosition, b: BinlogPosition): number {
+    return compareBinlogPositions(a, b);
   }
 
   private readTo(): BinlogPosition {
@@ -103,11 +99,7 @@ export class BinlogHub extends ReaderHub<Member> {
         // Inside a transaction the reader reports the position it began at (the last commit's end, a
         // point to resume from): a table skips what lies before its own, and takes again what a
         // reader started over repeats of a transaction it had begun to get (keys are idempotent).
-        if (member.after !== null) {
-          if (compareBinlogPositions(position, member.after) < 0) continue;
-          member.after = null;
-        }
-        deliver(event, member.plan, member.sink, position);
+        if (this.reached(member, position)) deliver(event, member.plan, member.sink, position);
       }
       this.pauseIfFull();
     });

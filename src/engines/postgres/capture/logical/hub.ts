@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { ChangeSink, ChangeStream, Position } from '../../../../core/types.js';
-import { ReaderHub } from '../../../../core/migrate/reader-hub.js';
+import { ReaderHub, type HubMember } from '../../../../core/migrate/reader-hub.js';
 import { formatLsn, ident, lsnValue } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
@@ -9,11 +9,9 @@ import { confirm, fence, LogicalReplicationService, RawTextPgoutput, TableFollow
 import { VisibilityGate } from './visibility.js';
 
 /** One table's stream from the hub's slot. */
-interface Member {
+/** `after`: a transaction whose commit record starts before it is one the table had. */
+interface Member extends HubMember<bigint> {
   table: TableFollower;
-  sink: ChangeSink;
-  /** A transaction whose commit record starts before this is one the table had (a reader started over repeats it); null once passed. */
-  after: bigint | null;
 }
 
 interface Reader {
@@ -43,7 +41,7 @@ interface Reader {
  *   a stream that failed reopens from its own last applied position.
  * - A full sink pauses the reader for all; a reader that fails fails every table's stream.
  */
-export class SlotHub extends ReaderHub<Member> {
+export class SlotHub extends ReaderHub<bigint, Member> {
   private reader: Reader | null = null;
   /** Every table that has joined, and the position it has applied to (its start until it acknowledges). */
   private readonly applied = new Map<string, bigint>();
@@ -83,7 +81,7 @@ export class SlotHub extends ReaderHub<Member> {
         await this.startReader(start, member);
       } else if (wanted !== null && wanted < this.safe) {
         start = wanted;
-        for (const m of this.members) m.after = maxLsn(m.after ?? this.safe, this.safe);
+        this.repeatingUpTo(this.safe);
         this.join(member, start);
         await this.stopReader();
         await this.startReader(start, member);
@@ -100,6 +98,10 @@ export class SlotHub extends ReaderHub<Member> {
         stop: () => this.leave(member),
       };
     });
+  }
+
+  protected compare(a: bigint, b: bigint): number {
+    return a < b ? -1 : a > b ? 1 : 0;
   }
 
   private join(member: Member, start: bigint): void {
@@ -233,11 +235,7 @@ export class SlotHub extends ReaderHub<Member> {
   private passTo(lsn: bigint): void {
     this.safe = lsn;
     const position = { lsn: formatLsn(lsn) };
-    for (const member of this.members) {
-      if (member.after !== null && lsn < member.after) continue;
-      member.after = null;
-      member.sink.advance(position);
-    }
+    for (const member of this.members) if (this.reached(member, lsn)) member.sink.advance(position);
   }
 
   /** A relation of the publication that no table of the stream had when planned: every table stops, since which one gained it cannot be told. */
