@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Report } from '../src/operator/report.js';
@@ -16,8 +17,11 @@ const servers = fileURLToPath(new URL('../scripts/servers.sh', import.meta.url))
 let browser: Browser;
 
 beforeAll(async () => {
-  // Debian's Chromium, installed by the project's script when the machine has none.
-  const executablePath = execFileSync(servers, ['chromium'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  // Debian's Chromium, installed by the project's script when the machine has none. Not a
+  // synchronous call: an install blocks for minutes on a fresh machine, and a worker blocked past a
+  // minute misses vitest's own messages (the fresh-clone CI of 545bf16 failed so, every test passed).
+  const { stdout } = await promisify(execFile)(servers, ['chromium'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const executablePath = stdout.trim();
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 600_000);
 

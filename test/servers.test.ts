@@ -1,6 +1,6 @@
 // Proves the topology scripts/servers.sh promises: binlog/WAL configured for change capture,
 // writes on each primary reaching its replica, and the plain servers as they come.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,11 +193,19 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
   const home = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-private-'));
   const clone = path.join(home, 'clone');
   const script = path.join(clone, 'scripts', 'servers.sh');
+  // Not synchronous: a worker blocked past a minute misses vitest's own messages and the run fails.
   const run = (command: string) =>
-    spawnSync('bash', [script, command], { encoding: 'utf8', env: { ...process.env, SHADOWCUT_SERVERS_DIR: '' }, timeout: 300_000 });
+    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      execFile(
+        'bash',
+        [script, command],
+        { encoding: 'utf8', env: { ...process.env, SHADOWCUT_SERVERS_DIR: '' }, timeout: 300_000 },
+        (error, _stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stderr }),
+      );
+    });
 
-  afterAll(() => {
-    run('down');
+  afterAll(async () => {
+    await run('down');
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -205,7 +213,7 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
     expect(statSync(home).mode & 0o777).toBe(0o700);
     mkdirSync(path.dirname(script), { recursive: true });
     copyFileSync(fileURLToPath(new URL('../scripts/servers.sh', import.meta.url)), script);
-    const up = run('up');
+    const up = await run('up');
     expect(up.stderr).not.toMatch(/ERROR/);
     expect(up.status).toBe(0);
     const urls = JSON.parse(readFileSync(path.join(clone, '.servers', 'servers.json'), 'utf8')) as Record<string, string>;
@@ -224,7 +232,7 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
     const dataRoot = process.getuid?.() === 0 ? readFileSync(path.join(clone, '.servers', 'data-root'), 'utf8').trim() : null;
     if (dataRoot) expect(dataRoot).toMatch(/^\/var\/tmp\/shadowcut-servers\./);
 
-    const down = run('down');
+    const down = await run('down');
     expect(down.status).toBe(0);
     expect(existsSync(path.join(clone, '.servers'))).toBe(false);
     if (dataRoot) expect(existsSync(dataRoot)).toBe(false);
