@@ -89,6 +89,8 @@ export class QueueRunner {
   private readonly running = new Map<number, Running>();
   private readonly estimates = new Map<number, number | null>();
   private failures = 0;
+  /** Stages whose end has been written, counted so the loop knows one ended while it looked. */
+  private endedStages = 0;
   private stopping = false;
 
   constructor(
@@ -110,6 +112,7 @@ export class QueueRunner {
         break;
       }
       let started = 0;
+      const endedBefore = this.endedStages;
       try {
         const rows = await this.deps.store.list();
         await this.relay(rows);
@@ -124,7 +127,9 @@ export class QueueRunner {
         if (++errors >= 10 && this.running.size === 0 && this.options.mode !== 'daemon') throw error;
         started = -1;
       }
-      if (this.options.mode !== 'daemon' && this.running.size === 0 && started === 0) break;
+      // A stage that ended while the entries were read was still running in what was read, and the
+      // entries after it were left waiting: look again before calling the queue idle.
+      if (this.options.mode !== 'daemon' && this.running.size === 0 && started === 0 && this.endedStages === endedBefore) break;
       await Promise.race([sleep(this.options.pollMs), ...[...this.running.values()].map((r) => r.done)]);
     }
     return this.failures;
@@ -300,6 +305,7 @@ export class QueueRunner {
       // Running until its end is written, so the loop does not see an idle queue and close the store under it.
       .finally(() => {
         if (this.running.get(row.id) === entry) this.running.delete(row.id);
+        this.endedStages++;
       });
     this.running.set(row.id, entry);
     void this.emit('queue-start', row);
