@@ -49,5 +49,10 @@ export interface Probes {
    * such point or cannot read it.
    */
   redoFill(): Promise<number | null>;
+  /**
+   * Why a cluster of synchronous replication (Galera) wants the copy to hold back now (a node's
+   * receive queue, flow control), or null; absent where there is no such cluster.
+   */
+  clusterPressure?(): Promise<string | null>;
   close(): Promise<void>;
 }

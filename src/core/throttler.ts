@@ -15,7 +15,7 @@ export interface ThrottleOptions {
 }
 
 /** What holds the copy back; the kind keys the throttled time in the status, metrics and report. */
-export type HoldKind = 'paused' | 'critical' | 'load' | 'redo' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
+export type HoldKind = 'paused' | 'critical' | 'load' | 'redo' | 'cluster' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
 
 export interface Hold {
   kind: HoldKind;
@@ -76,6 +76,8 @@ export class Throttler {
       }
       const redo = await this.redoHold();
       if (redo) return redo;
+      const pressure = this.probes.clusterPressure ? await this.probes.clusterPressure() : null;
+      if (pressure) return { kind: 'cluster', message: pressure };
       const lags = await this.probes.replicaLag();
       if (lags.length) {
         const unknown = lags.find((l) => l.lagMs === null);

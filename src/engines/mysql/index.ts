@@ -9,7 +9,7 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
-import { GALERA_IN_PLACE, galeraNode, galeraOsuRefusal } from './server/galera.js';
+import { clusterMembers, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
 import { UserError } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers, prepareMysqlContract } from './commands/contract.js';
@@ -33,6 +33,7 @@ import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
 import { BinlogHub } from './capture/binlog/hub.js';
+import { dropGate } from './cutover/galera-gate.js';
 import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
@@ -51,11 +52,13 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   let version: string;
   let zone: ServerZone;
   let lowerCaseNames: boolean;
+  let galera: boolean;
   try {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v, @@lower_case_table_names AS lc');
     version = String(rows[0].v);
     lowerCaseNames = Number(rows[0].lc) === 1;
     zone = await serverZone(pool);
+    galera = (await galeraNode(pool)) !== null;
   } catch (error) {
     await pool.end().catch(() => {});
     throw describeConnectError(error, url);
@@ -63,7 +66,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   // With lower_case_table_names=1 the server stores, and the binlog names, every database and table in
   // lower case: the names we match row events by must be spelt the same way, whatever the user typed.
   const named = lowerCaseNames ? { ...target, database: target.database.toLowerCase() } : target;
-  return new MysqlEngine(named, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone, lowerCaseNames);
+  return new MysqlEngine(named, pool, /mariadb/i.test(version) ? 'mariadb' : 'mysql', zone, lowerCaseNames, galera);
 }
 
 export class MysqlEngine implements Engine, MysqlServer {
@@ -71,6 +74,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;
   private readonly hubs = new Map<string, BinlogHub>();
+  private members?: Promise<GaleraMember[] | null>;
 
   constructor(
     readonly target: MysqlTarget,
@@ -78,6 +82,8 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
+    /** wsrep on: a Galera node (issue 34). */
+    readonly galera = false,
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
     this.queue = new MysqlQueue(pool, target.database);
@@ -150,6 +156,12 @@ export class MysqlEngine implements Engine, MysqlServer {
     return hub;
   }
 
+  galeraMembers(): Promise<GaleraMember[] | null> {
+    this.members ??= this.galera ? clusterMembers(this.target, this.pool) : Promise.resolve(null);
+    this.members.catch(() => (this.members = undefined));
+    return this.members;
+  }
+
   /** The one place a plan's detail is taken for MySQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
     const detail = plan.detail as Partial<MysqlPlan> & Omit<MysqlPlan, 'children' | 'droppedForeignKeys' | 'shadowAlter'>;
@@ -202,7 +214,14 @@ export class MysqlEngine implements Engine, MysqlServer {
     const kind = (name: string) =>
       backupTriggers.includes(name) ? "a contract's backup capture" : prelock.includes(name) ? "a revert window's prelock trigger" : 'capture trigger';
     const described = (name: string) => `${database}.${name} (${kind(name)})`;
-    if (options.dryRun) return [...triggers.map(described), ...found.map((name) => `${database}.${name}`)];
+    // A Galera run's gate (cutover/galera-gate.ts): its triggers hold writers at a cut-over, and read its table.
+    const gate = [
+      ...(await existingTriggers(this.pool, database, Object.values(names.gateTriggers), [base, names.old])).map(
+        (n) => `${database}.${n} (Galera gate trigger)`,
+      ),
+      ...((await tableExists(this.pool, database, names.gate)) ? [`${database}.${names.gate}`] : []),
+    ];
+    if (options.dryRun) return [...triggers.map(described), ...gate, ...found.map((name) => `${database}.${name}`)];
     const dropped: string[] = [];
     // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
     if (saved) dropped.push(...(await childKeysBack(this.pool, saved.detail)).map((k) => `${k} (pointed back at ${base})`));
@@ -212,6 +231,7 @@ export class MysqlEngine implements Engine, MysqlServer {
       await dropTriggerBounded(this.target, this.pool, database, name);
       dropped.push(described(name));
     }
+    if (gate.length) dropped.push(...(await dropGate(this.pool, database, base)));
     // A revert's sentry takes the new table's name, a run's the old table's.
     const sentries = [names.old, names.shadow];
     for (const name of sentries) if (await dropSentry(this.pool, database, name)) dropped.push(`${database}.${name} (sentry)`);

@@ -42,6 +42,9 @@ import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
+import { dropGate, GaleraGate } from './cutover/galera-gate.js';
+import { galeraCutover } from './cutover/galera-cutover.js';
+import type { GaleraMember } from './server/galera.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -53,6 +56,10 @@ export interface MysqlServer {
   resume(plan: Plan): Migration;
   /** The binlog reader a plan's run follows its table with: its set's, which every table of it shares, or one of its own. */
   binlogHub(plan: MysqlPlan): BinlogHub;
+  /** wsrep on: a Galera node. */
+  galera: boolean;
+  /** The Galera cluster's nodes, the connected one first; null off Galera. */
+  galeraMembers(): Promise<GaleraMember[] | null>;
 }
 
 /** One table's migration on MySQL/MariaDB: the plan, and the copier made from it. */
@@ -61,6 +68,8 @@ export class MysqlMigration implements Migration {
   private readonly p: MysqlPlan;
   readonly changes: ChangeSource;
   private checkpointTable = false;
+  /** On Galera, what holds writers on every node in place of LOCK TABLES; installed at the first need. */
+  private galeraGate?: Promise<GaleraGate | null>;
   /** The copy's own digests of each range (made on first use: it asks the server for CRC32C). */
   private check?: (conn: PoolConnection, range: KeyRange) => Promise<boolean>;
 
@@ -89,7 +98,7 @@ export class MysqlMigration implements Migration {
   }
 
   checks(options: { resuming: boolean }): Promise<CheckResult[]> {
-    return runChecks(mysqlChecks, { pool: this.pool, plan: this.p, zone: this.server.zone, resuming: options.resuming });
+    return runChecks(mysqlChecks, { pool: this.pool, target: this.server.target, plan: this.p, zone: this.server.zone, resuming: options.resuming });
   }
 
   openSampleProbe(): Promise<SampleProbe> {
@@ -118,6 +127,8 @@ export class MysqlMigration implements Migration {
     await childKeysBack(this.pool, this.p);
     await setKeysBack(this.pool, this.p);
     await dropTriggers(this.pool, this.p);
+    // One killed between its seal and its RENAME left every node's writers failing at the gate.
+    if (this.server.galera) await new GaleraGate(this.pool, this.p, []).open();
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
@@ -147,8 +158,20 @@ export class MysqlMigration implements Migration {
     await buildDeferred(this.pool, this.p.database, this.p.shadow, this.p.deferredIndexes);
   }
 
-  consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
-    return openConsistentView(this.server.target, this.pool, this.p, this.copier, catchUp, lockTimeoutMs);
+  async consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openConsistentView(this.server.target, this.pool, this.p, this.copier, catchUp, lockTimeoutMs, await this.gate());
+  }
+
+  /** Off Galera, null; on it, the gate, its triggers made on the original at the first call. */
+  private gate(): Promise<GaleraGate | null> {
+    this.galeraGate ??= this.server.galeraMembers().then(async (members) => {
+      if (members === null) return null;
+      const gate = new GaleraGate(this.pool, this.p, members);
+      await gate.install();
+      return gate;
+    });
+    this.galeraGate.catch(() => (this.galeraGate = undefined));
+    return this.galeraGate;
   }
 
   compareKeys(keys: Key[], session: Session): Promise<Key[]> {
@@ -156,7 +179,9 @@ export class MysqlMigration implements Migration {
     return differingKeys(session.conn, planSides(this.p), keys);
   }
 
-  cutover(options: CutoverOptions): Promise<CutoverResult> {
+  async cutover(options: CutoverOptions): Promise<CutoverResult> {
+    const gate = await this.gate();
+    if (gate) return galeraCutover(this.pool, this.swapPart(options.catchUp), gate, options.lockTimeoutMs);
     return cutover(this.server.target, this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, this.server.flavor);
   }
 
@@ -185,6 +210,7 @@ export class MysqlMigration implements Migration {
     // The window's prelock triggers served the swap only, and went with the original to the old table.
     if (options.cutOver && !this.plan.reverse) await this.reverseLog().dropPrelock();
     await this.changes.cleanup();
+    await dropGate(this.pool, p.database, p.table);
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];
     if (!options.cutOver) drop.push(p.shadow);
@@ -223,12 +249,14 @@ export class MysqlMigration implements Migration {
     await writeState(this.pool, this.p.database, state, checkpoint);
   }
 
-  openProbes(replicas: string[]): Promise<Probes> {
-    return openMysqlProbes(this.server.target, this.pool, this.p, replicas);
+  async openProbes(replicas: string[]): Promise<Probes> {
+    return openMysqlProbes(this.server.target, this.pool, this.p, replicas, await this.server.galeraMembers());
   }
 
   revertRefusals(): string[] {
     if (this.plan.reverse) return ['this is already the way back of a revert window: it has no window of its own'];
+    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (server/galera.ts).
+    if (this.server.galera) return ['a Galera cluster has no revert window yet: the way back would hold LOCK TABLES, which Galera does not replicate'];
     return revertRefusals(this.p);
   }
 

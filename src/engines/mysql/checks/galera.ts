@@ -1,21 +1,49 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/check.js';
-import { GALERA_COPY_REFUSAL, galeraNode, galeraOsuRefusal } from '../server/galera.js';
+import { UserError } from '../../../core/errors.js';
+import { clusterMembers, galeraNode, galeraOsuRefusal } from '../server/galera.js';
 import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';
 import type { MysqlCheckContext } from './context.js';
 
 /**
- * Galera (issue 34): the cut-over's LOCK TABLES is node-local and its RENAME a TOI statement, which
- * waits for that lock uninterruptibly while every node queues behind it: a wedged cluster. Until a
- * cut-over safe under TOI exists the copy path is refused before anything is made; RSU, which makes a
- * DDL on one node only, is refused whatever the path (`in-place/classify.ts` refuses it there).
+ * Galera (issue 34): the copy path runs there with its Galera parts (`cutover/galera-gate.ts`, and
+ * the README's "A copy path for Galera"), and only where they hold: MariaDB under TOI, changes read
+ * from this node's binlog with every node's writes in it, one table with no other table's keys on it
+ * (the cut-over's duties the gate has no place for yet), every node reachable and Synced. Anything
+ * else is refused before anything is made, in one line.
  */
 export const galera: Check<MysqlCheckContext> = {
   name: 'galera',
-  async run({ pool }) {
+  async run({ pool, plan, target }) {
     const node = await galeraNode(pool);
-    return verdict('galera', node === null, 'not a Galera node', node ? (galeraOsuRefusal(node) ?? GALERA_COPY_REFUSAL) : '');
+    if (node === null) return verdict('galera', true, 'not a Galera node', '');
+    const refusal = galeraOsuRefusal(node) ?? (await copyRefusal({ pool, plan, target }));
+    return verdict('galera', refusal === null, 'Galera cluster: every node is held by the gate at the verification and the cut-over', refusal ?? '');
   },
 };
+
+async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool' | 'plan' | 'target'>): Promise<string | null> {
+  const t = `${plan.database}.${plan.table}`;
+  const [[server]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v, @@log_bin AS bin, @@binlog_format AS f, @@log_slave_updates AS lsu');
+  if (!/mariadb/i.test(String(server.v))) return 'Galera cluster on MySQL (Percona XtraDB Cluster): the copy path is supported on MariaDB Galera only';
+  if (plan.log !== undefined || Number(server.bin) !== 1 || Number(server.lsu) !== 1 || String(server.f) !== 'ROW') {
+    return (
+      "Galera cluster: the copy path reads changes from the binlog of the node it connects to, which must hold every node's writes " +
+      '(log_bin, binlog_format=ROW, log_slave_updates=ON); a trigger log cannot order writes made on other nodes (see docs/galera.md)'
+    );
+  }
+  if (plan.set?.length) return 'Galera cluster: several tables in one cut-over are not supported there yet; migrate them one at a time';
+  if (plan.children.length) {
+    return `Galera cluster: ${t} is referenced by foreign keys of other tables, which its cut-over there cannot re-point yet; use a blocking ALTER in a maintenance window`;
+  }
+  try {
+    await clusterMembers(target, pool);
+  } catch (error) {
+    if (error instanceof UserError) return error.message;
+    throw error;
+  }
+  return null;
+}
 
 /**
  * MySQL Group Replication in multi-primary mode, the same class as Galera: the other members write

@@ -15,12 +15,12 @@ export const leftovers: Check<MysqlCheckContext> = {
   async run({ pool, plan, resuming }) {
     if (resuming) return verdict('leftovers', true, "resuming: the interrupted run's helper tables are reused", '');
     const { database, table } = plan;
-    const { shadow, old, state, heartbeat, log, captureTriggers, reverseLog, reverseTriggers, reversePrelockTriggers } = helperNames(table);
+    const { shadow, old, state, heartbeat, log, captureTriggers, reverseLog, reverseTriggers, reversePrelockTriggers, gate, gateTriggers } = helperNames(table);
     if (await tableExists(pool, database, state)) {
       return verdict('leftovers', false, '', checkpointLeftOver(`${database}.${table}`));
     }
     const found: string[] = [];
-    for (const helper of [shadow, old, heartbeat, log, reverseLog]) if (await tableExists(pool, database, helper)) found.push(helper);
+    for (const helper of [shadow, old, heartbeat, log, reverseLog, gate]) if (await tableExists(pool, database, helper)) found.push(helper);
     const kept = found.includes(shadow) && (await keptByRevert(pool, database, shadow));
     const triggers = [
       ...(await existingTriggers(pool, database, Object.values(captureTriggers), [table, old])),
@@ -28,9 +28,10 @@ export const leftovers: Check<MysqlCheckContext> = {
       ...(await existingTriggers(pool, database, Object.values(reverseTriggers), [table, shadow])),
     ];
     const prelock = await existingTriggers(pool, database, Object.values(reversePrelockTriggers), [table, old]);
+    const gates = await existingTriggers(pool, database, Object.values(gateTriggers), [table, old]);
     return verdict(
       'leftovers',
-      found.length + triggers.length + prelock.length === 0,
+      found.length + triggers.length + prelock.length + gates.length === 0,
       'no helper tables or capture triggers of an earlier run',
       [
         ...triggers.map(
@@ -41,6 +42,11 @@ export const leftovers: Check<MysqlCheckContext> = {
         ...prelock.map(
           (name) =>
             `trigger ${database}.${name} of an earlier run's revert window is still on the table, opening its log on every write: ` +
+            `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
+        ),
+        ...gates.map(
+          (name) =>
+            `Galera gate trigger ${database}.${name} of an earlier run is still on the table, reading the gate on every write: ` +
             `run "shadowcut cleanup --url ... --table ${table}" or DROP TRIGGER ${qualified(database, name)}`,
         ),
         ...found.map((helper) =>

@@ -154,7 +154,8 @@ class MysqlBackfill implements Backfill {
     for (const name of [names.state, names.heartbeat]) await dropOwnHelper(this.pool, this.database, name);
   }
 
-  openProbes(replicas: string[]): Promise<Probes> {
-    return openMysqlProbes(this.server.target, this.pool, { database: this.database, table: this.bare }, replicas);
+  async openProbes(replicas: string[]): Promise<Probes> {
+    // A backfill's UPDATEs are writesets every node applies: paced by the cluster's flow control too.
+    return openMysqlProbes(this.server.target, this.pool, { database: this.database, table: this.bare }, replicas, await this.server.galeraMembers());
   }
 }

@@ -5,14 +5,16 @@ import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
+import type { GaleraGate } from '../cutover/galera-gate.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 
 type Queryable = Connection | PoolConnection;
 
 /**
  * Opens one read view of both tables in which the shadow has caught up with the original:
- * writers are held off by LOCK TABLES ... READ just long enough to apply the last changes and start
- * a consistent snapshot; the checksums then read that snapshot while writes go on.
+ * writers are held off by LOCK TABLES ... READ (on Galera, by the gate: `cutover/galera-gate.ts`)
+ * just long enough to apply the last changes and start a consistent snapshot; the checksums then
+ * read that snapshot while writes go on.
  */
 export async function openConsistentView(
   target: MysqlTarget,
@@ -21,13 +23,28 @@ export async function openConsistentView(
   mover: Copier,
   catchUp: CatchUp,
   lockTimeoutMs: number,
+  gate: GaleraGate | null,
 ): Promise<ConsistentView> {
-  const locker = await connectOne(target);
-  // Readers with snapshots started under the same lock see the same instant, so the original and the
+  // Readers with snapshots started while writers are held see the same instant, so the original and the
   // shadow are checksummed at once, on two cores, while a third finds the next chunk's boundary.
   const readers = [await connectOne(target), await connectOne(target), await connectOne(target)] as const;
+  const snapshots = async () => {
+    for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+  };
   try {
     for (const reader of readers) await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    if (gate) await underGate(gate, catchUp, snapshots, lockTimeoutMs);
+    else await underReadLock(target, pool, plan, catchUp, snapshots, lockTimeoutMs);
+  } catch (error) {
+    for (const reader of readers) reader.destroy();
+    throw error;
+  }
+  return new MysqlView(readers, plan, mover, await hasCrc32c(readers[0]));
+}
+
+async function underReadLock(target: MysqlTarget, pool: Pool, plan: MysqlPlan, catchUp: CatchUp, then: () => Promise<void>, lockTimeoutMs: number) {
+  const locker = await connectOne(target);
+  try {
     const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} READ`;
     await lockTables(
       locker,
@@ -37,17 +54,23 @@ export async function openConsistentView(
     );
     try {
       await catchUp(new LockedSession(locker));
-      for (const reader of readers) await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      await then();
     } finally {
       await locker.query('UNLOCK TABLES');
     }
-  } catch (error) {
-    for (const reader of readers) reader.destroy();
-    throw error;
   } finally {
     await locker.end().catch(() => locker.destroy());
   }
-  return new MysqlView(readers, plan, mover, await hasCrc32c(readers[0]));
+}
+
+async function underGate(gate: GaleraGate, catchUp: CatchUp, then: () => Promise<void>, lockTimeoutMs: number) {
+  const closed = await gate.close(lockTimeoutMs);
+  try {
+    await catchUp(closed.session);
+    await then();
+  } finally {
+    await closed.release();
+  }
 }
 
 class MysqlView implements ConsistentView {

@@ -203,7 +203,7 @@ function seamFails(step: string, shadow = ''): boolean {
  * the next ones go on; `rename-after-unlock`: the RENAME fails once it runs, after the UNLOCK); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
  * queue writers behind the cut-over lock.
  */
-async function testSeam(step: string): Promise<void> {
+export async function testSeam(step: string): Promise<void> {
   if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
   if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
   if (seamFails(step)) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
@@ -214,7 +214,7 @@ async function testSeam(step: string): Promise<void> {
  * never reaches the shadow, so the shadow's counter can lag the original's; with writers locked out,
  * the original's counter is final.
  */
-async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
+export async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.autoIncrementGiven) return;
   await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
   const [rows] = await locker.query<RowDataPacket[]>(
@@ -234,7 +234,7 @@ async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<
  * compare. (The triggers check refused a CREATE whose text the driver's utf8mb4 would not spell in
  * that character set.) The locker's own settings come back after.
  */
-async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
+export async function createTriggers(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.triggers.length === 0) return;
   const [[before]] = await locker.query<RowDataPacket[]>(
     'SELECT @@SESSION.sql_mode AS m, @@SESSION.character_set_client AS cs, @@SESSION.collation_connection AS co',

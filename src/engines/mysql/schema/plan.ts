@@ -100,6 +100,9 @@ export function helperNames(table: string) {
     reverseTriggers: { INSERT: `${table}__rti`, UPDATE: `${table}__rtu`, DELETE: `${table}__rtd` },
     // ...and on the original until the swap, triggers that name its log (capture/trigger/log.ts, prelockBody).
     reversePrelockTriggers: { INSERT: `${table}__rpi`, UPDATE: `${table}__rpu`, DELETE: `${table}__rpd` },
+    // Galera: the gate that holds writers on every node (cutover/galera-gate.ts), and its triggers on the original.
+    gate: `${table}__gate`,
+    gateTriggers: { INSERT: `${table}__gi`, UPDATE: `${table}__gu`, DELETE: `${table}__gd` },
     // The mapping proof's pair, and the one the in-place classification and plan's sample use.
     probes: [`${table}__pa`, `${table}__pb`, `${table}__pp`],
   };

@@ -66,7 +66,7 @@ export function parseMysqlUrl(url: string, what = '--url'): MysqlTarget[] {
  * out to localhost. The socket made here carries the address, which tls.connect checks instead
  * (`_host`, Node's own field, set only for host names). As mysql2's own: no delay, keep-alive.
  */
-function addressIdentityStream(host: string, port: number): () => Socket {
+export function addressIdentityStream(host: string, port: number): () => Socket {
   return () => {
     const socket = connect(port, host);
     Object.assign(socket, { _host: host });

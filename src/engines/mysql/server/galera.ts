@@ -1,4 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { UserError } from '../../../core/errors.js';
+import { addressIdentityStream, connectOne, type MysqlTarget } from './connect.js';
 
 /** A pool or one connection: the variables read are the session's, which a pool's sessions share. */
 type Queryable = Pick<Connection, 'query'>;
@@ -30,10 +32,6 @@ export function galeraOsuRefusal(node: GaleraNode): string | null {
   );
 }
 
-/** The copy path's refusal on a Galera node under TOI: one line. */
-export const GALERA_COPY_REFUSAL =
-  "Galera cluster (wsrep_on=ON): the copy path is refused, since its checksum and its cut-over hold LOCK TABLES, which Galera does not replicate, against what the cluster runs in total order (the other nodes' writes, the RENAME in total order isolation, TOI), which then waits for that lock and cannot be killed while every node's writes and DDL queue behind it; only an ALTER whose every part is metadata only is made on Galera (in place, which TOI runs on every node in milliseconds); for anything else use a blocking ALTER in a maintenance window";
-
 /** What the in-place path says on Galera under TOI. */
 export const GALERA_IN_PLACE =
   'Galera cluster (wsrep_on=ON, wsrep_OSU_method=TOI): every part is metadata only, which total order isolation runs on every node in milliseconds';
@@ -48,4 +46,69 @@ export const GALERA_IN_PLACE =
 export async function runsInTotalOrder(conn: Queryable): Promise<boolean> {
   const node = await galeraNode(conn);
   return node !== null && node.osuMethod === 'TOI';
+}
+
+/** A node of the cluster, as shadowcut reaches it: its name (`wsrep_node_name`) and how to connect to it. */
+export interface GaleraMember {
+  name: string;
+  target: MysqlTarget;
+}
+
+/**
+ * Every node of the cluster, each reached at the client address it announces
+ * (`wsrep_incoming_addresses`) with the credentials and TLS of shadowcut's own URL. The gate
+ * (`cutover/galera-gate.ts`) holds writers on each node with a session there: a node it cannot reach
+ * would let its writers through, so a cluster of which any node is unreachable, not Synced, or of
+ * another cluster, is refused in one line. The connected node comes first.
+ */
+export async function clusterMembers(target: MysqlTarget, pool: Queryable): Promise<GaleraMember[]> {
+  const status = await statusOf(pool);
+  const addresses = status.wsrep_incoming_addresses
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const size = Number(status.wsrep_cluster_size);
+  if (addresses.length !== size || addresses.some((a) => !/^[^:]+:\d+$/.test(a) && !/^\[[^\]]+\]:\d+$/.test(a))) {
+    throw new UserError(
+      `Galera: the cluster has ${size} node(s) but announces the client addresses "${status.wsrep_incoming_addresses}"; shadowcut holds writers at the cut-over with a session on every node, so each must announce host:port (wsrep_node_incoming_address)`,
+    );
+  }
+  const members: GaleraMember[] = [];
+  const seen = new Set<string>();
+  for (const address of addresses) {
+    const split = address.lastIndexOf(':');
+    const host = address.slice(0, split).replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(split + 1));
+    const config = { ...target.config, host, port, socketPath: undefined, stream: target.config.stream ? addressIdentityStream(host, port) : undefined };
+    const member: MysqlTarget = { ...target, config: { ...config, connectTimeout: 5_000 } };
+    const conn = await connectOne(member).catch((error: Error) => {
+      throw new UserError(`Galera: node ${address} cannot be reached (${error.message}); shadowcut must hold writers on every node at the cut-over`);
+    });
+    try {
+      const [[row]] = await conn.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
+      const own = await statusOf(conn);
+      const name = String(row.name);
+      if (own.wsrep_cluster_state_uuid !== status.wsrep_cluster_state_uuid) throw new UserError(`Galera: ${address} belongs to another cluster`);
+      if (own.wsrep_local_state_comment !== 'Synced') {
+        throw new UserError(`Galera: node ${name} (${address}) is ${own.wsrep_local_state_comment}, not Synced; run when every node is Synced`);
+      }
+      if (seen.has(name)) throw new UserError(`Galera: two nodes are named ${name} (wsrep_node_name): the gate keys writers by it`);
+      seen.add(name);
+      members.push({ name, target: member });
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+  }
+  const [[self]] = await pool.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
+  const index = members.findIndex((m) => m.name === String(self.name));
+  if (index < 0)
+    throw new UserError(`Galera: the connected node ${String(self.name)} is not among the addresses it announces (${status.wsrep_incoming_addresses})`);
+  return [members[index], ...members.filter((_, i) => i !== index)];
+}
+
+async function statusOf(db: Queryable): Promise<Record<string, string>> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_incoming_addresses', 'wsrep_cluster_size', 'wsrep_cluster_state_uuid', 'wsrep_local_state_comment')",
+  );
+  return Object.fromEntries(rows.map((r) => [String(r.Variable_name).toLowerCase(), String(r.Value)]));
 }

@@ -7,6 +7,8 @@ import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from './sql.js';
+import { galeraPressure } from './flow-control.js';
+import type { GaleraMember } from './galera.js';
 
 /** A replica slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
 const REPLICA_TIMEOUT_MS = 2000;
@@ -26,11 +28,20 @@ interface Replica {
  * UTC time. Unlike Seconds_Behind_Master this is sub-second, and right on any topology (chained
  * replicas, a stopped SQL thread, an idle primary).
  */
-export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pick<MysqlPlan, 'database' | 'table'>, replicas: string[]): Promise<Probes> {
+export async function openMysqlProbes(
+  target: MysqlTarget,
+  pool: Pool,
+  plan: Pick<MysqlPlan, 'database' | 'table'>,
+  replicas: string[],
+  galera: GaleraMember[] | null,
+): Promise<Probes> {
   const load = (names: string[]) => statusValues(pool, names);
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
   const redoFill = () => innodbRedoFill(pool);
-  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, close: async () => {} };
+  const cluster = galera && galeraPressure(galera);
+  const clusterPressure = cluster ? { clusterPressure: () => cluster.pressure() } : {};
+  const closeCluster = async () => cluster?.close();
+  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, ...clusterPressure, close: closeCluster };
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: replicaTargets(url, plan.database) }));
@@ -46,8 +57,10 @@ export async function openMysqlProbes(target: MysqlTarget, pool: Pool, plan: Pic
     load,
     rows,
     redoFill,
+    ...clusterPressure,
     close: async () => {
       await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
+      await closeCluster();
       await stop();
     },
   };

@@ -4,6 +4,7 @@ import type { ChangeSink, Key, Position } from '../../../../core/types.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/log.js';
+import { isGateCreate } from '../../cutover/galera-gate.js';
 import { isChildKeyMove } from '../../cutover/child-keys.js';
 
 export interface BinlogPosition extends Position {
@@ -75,7 +76,9 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
     return sink.keys(keys, position);
   }
   const own = (query: string) =>
-    isChildKeyMove(query, [...plan.children, ...(plan.setKeys ?? []), ...(plan.setChildren ?? [])]) || isPrelockCreate(query, plan.database, plan.table);
+    isChildKeyMove(query, [...plan.children, ...(plan.setKeys ?? []), ...(plan.setChildren ?? [])]) ||
+    isPrelockCreate(query, plan.database, plan.table) ||
+    isGateCreate(query, plan.database, plan.table);
   const touch = name === 'query' && event.query && !own(event.query) ? touches(event.query, event.schema, plan.database, plan.table) : null;
   if (touch) sink.fail(touchedBy(event.query!, touch));
   else sink.advance(position);

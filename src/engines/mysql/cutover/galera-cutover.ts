@@ -1,0 +1,57 @@
+import type { Pool } from 'mysql2/promise';
+import { sleep } from '../../../core/backoff.js';
+import type { CutoverResult } from '../../../core/types.js';
+import { qualified } from '../server/sql.js';
+import { unplannedChildKeys } from './child-keys.js';
+import { carryAutoIncrement, createTriggers, dropTriggers, testSeam, type SwapPart } from './cutover.js';
+import type { GaleraGate } from './galera-gate.js';
+import { UserError } from '../../../core/errors.js';
+
+/**
+ * The swap on a Galera cluster (issue 34): the gate instead of LOCK TABLES, the RENAME alone in total
+ * order. With every node's writers held at the gate: the last changes (read from the binlog up to
+ * the causal read's position, copied from the original in consistent reads), the counter and the
+ * table's own triggers onto the shadow, the seal, and the RENAME. The RENAME aborts the writers
+ * waiting at the gates, and their retried statements find the new table. Writers wait from the
+ * gate's grant until the RENAME: what `lockedMs` reports.
+ *
+ * The RENAME, a TOI statement, is never cut short (`server/galera.ts`); what can make it wait is a
+ * session holding the table by LOCK TABLES or a backup lock on some node. Past the lock timeout the
+ * holders let go, so writers get the sealed gate's error rather than wait with it.
+ */
+export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate, lockTimeoutMs: number): Promise<CutoverResult> {
+  const { plan } = part;
+  const closed = await gate.close(lockTimeoutMs);
+  const heldAt = performance.now();
+  let sealed = false;
+  let renamed = false;
+  try {
+    await part.catchUp(closed.session);
+    await carryAutoIncrement(closed.session.conn, plan);
+    await createTriggers(closed.session.conn, plan);
+    const unplanned = await unplannedChildKeys(closed.session.conn, plan.children, plan.database, plan.table);
+    if (unplanned.length)
+      throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
+    await closed.seal();
+    sealed = true;
+    await testSeam('galera-sealed');
+    const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+    const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
+    rename.catch(() => {});
+    const first = await Promise.race([rename.then(() => true), sleep(lockTimeoutMs).then(() => false)]);
+    if (!first) await closed.releaseHolders();
+    await rename;
+    await testSeam('galera-renamed');
+    await closed.releaseHolders(true);
+    return { lockedMs: Math.round(performance.now() - heldAt) };
+  } catch (error) {
+    if (!renamed) {
+      if (sealed) await closed.unseal().catch(() => gate.open());
+      await closed.releaseHolders();
+      await dropTriggers(pool, plan); // the next attempt makes them again
+    }
+    throw error;
+  } finally {
+    await closed.release();
+  }
+}
