@@ -29,7 +29,7 @@ const SECONDS: Record<string, number> = {
   'test/run-claim.test.ts': 27,
   'test/plan-stage-commands.test.ts': 25,
   'test/secrets.test.ts': 24,
-  'test/galera.test.ts': 24,
+  'test/galera.test.ts': 130,
   'test/postgres-owner-code.test.ts': 21,
   'test/deferred-indexes.test.ts': 21,
   'test/mysql-unique.test.ts': 21,

@@ -46,15 +46,28 @@ export interface ChaosDb {
   close(): Promise<void>;
 }
 
-export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
-  const pool = mysql.createPool({ uri: url, connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+/**
+ * `others`: a Galera cluster's other nodes (`--servers galera`), where the writers and the reader
+ * take their sessions in turn, while shadowcut runs against `url`. Every session there reads and
+ * writes causally (`wsrep_sync_wait = 7`): a writer on node 2 then sees the rows node 3 just made,
+ * as the mirror's writes need, and the comparisons on `url` see every write made anywhere.
+ */
+export function mysqlChaos(url: string, replicaUrl: string | null, others: string[] = []): ChaosDb {
+  const options = { connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true };
+  const causal = (p: mysql.Pool) => {
+    if (others.length) p.pool.on('connection', (conn) => conn.query('SET SESSION wsrep_sync_wait = 7'));
+    return p;
+  };
+  const pool = causal(mysql.createPool({ uri: url, ...options }));
+  const sessionPools = others.length ? others.map((uri) => causal(mysql.createPool({ uri, ...options }))) : [pool];
+  let turn = 0;
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
   return {
     kind: 'mysql',
     url,
     replicaUrl,
     async session() {
-      const conn = await pool.getConnection();
+      const conn = await sessionPools[turn++ % sessionPools.length].getConnection();
       return {
         query: async (sql) => {
           const [result] = await conn.query({ sql, rowsAsArray: true });
@@ -163,7 +176,9 @@ export function mysqlChaos(url: string, replicaUrl: string | null): ChaosDb {
         await replica.end();
       };
     },
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([pool, ...sessionPools.filter((p) => p !== pool)].map((p) => p.end()));
+    },
   };
 }
 
@@ -306,7 +321,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
 }
 
 /** A migration's helper tables of `t` (the first is `t` itself): shadow, old, checkpoint, heartbeat, and trigger capture's log of changed keys. */
-const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`];
+const helpers = (t: string) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`, `${t}__gate`];
 
 /**
  * The local TCP ports of a process's sockets (Linux /proc): the server sees each session's client

@@ -3,7 +3,7 @@
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
  *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
- *                         [--capture auto|stream|trigger] [--servers normal|plain]
+ *                         [--capture auto|stream|trigger] [--servers normal|plain|galera]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
  * both (the default) each seed one way then the other: the same table, ALTER and writes. --path
@@ -15,7 +15,9 @@
  * --path set changes two or three tables in one run (set-scenario.ts): each exact against its
  * mirror, and a reader of all of them never sees the set half swapped.
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
- * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause).
+ * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause);
+ * --servers galera (MySQL) runs shadowcut against node 1 of a three-node Galera cluster
+ * (SHADOWCUT_GALERA_URLS, or scripts/servers.sh galera-up) with the writers and the reader on the other two.
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
  * Servers: SHADOWCUT_MYSQL_URL and friends, or the repository's private servers (scripts/servers.sh).
  * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log), its stderr (cli.stderr.log) and, on PostgreSQL, every write with the
@@ -46,11 +48,11 @@ interface Args {
   json: string | null;
   /** migrate's --capture; absent, migrate's own default. */
   capture?: CaptureMode;
-  /** The servers with the change stream and a replica (default), or the plain ones, as they come. */
+  /** The servers with the change stream and a replica (default), the plain ones, as they come, or a Galera cluster. */
   servers?: ServerSet;
 }
 
-export type ServerSet = 'normal' | 'plain';
+export type ServerSet = 'normal' | 'plain' | 'galera';
 
 function parseArgs(argv: string[]): Args {
   const value = (name: string) => {
@@ -67,7 +69,8 @@ function parseArgs(argv: string[]): Args {
   const count = Number(value('seeds') ?? 20);
   const capture = value('capture');
   const servers = value('servers') ?? 'normal';
-  if (servers !== 'normal' && servers !== 'plain') throw new Error('--servers is normal or plain');
+  if (servers !== 'normal' && servers !== 'plain' && servers !== 'galera') throw new Error('--servers is normal, plain or galera');
+  if (servers === 'galera' && engine !== 'mysql') throw new Error('--servers galera is for --engine mysql');
   if (servers === 'plain' && capture === 'stream') throw new Error('--capture stream needs the normal servers: the plain ones have no change stream to read');
   return {
     engines: engine === 'all' ? ['mysql', 'postgres'] : [engine as EngineKind],
@@ -114,6 +117,19 @@ function servers(): { urls: Record<string, string>; stop: () => void } {
   return { urls, stop: () => (up ? undefined : void spawnSync('bash', [script, 'down'], { stdio: 'inherit' })) };
 }
 
+/** The cluster of SHADOWCUT_GALERA_URLS, or one started here (and stopped after). */
+function galeraCluster(): { urls: Record<string, string>; stop: () => void } {
+  if (process.env.SHADOWCUT_GALERA_URLS) return { urls: { galeraUrls: process.env.SHADOWCUT_GALERA_URLS }, stop: () => {} };
+  const script = path.join(root, 'scripts/servers.sh');
+  const started = spawnSync('bash', [script, 'galera-up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = started.stdout.split('\n').find((l) => l.startsWith('export SHADOWCUT_GALERA_URLS='));
+  if (started.status !== 0 || !line) throw new Error('the Galera cluster did not start (see above)');
+  return {
+    urls: { galeraUrls: line.replace('export SHADOWCUT_GALERA_URLS=', '').trim() },
+    stop: () => void spawnSync('bash', [script, 'galera-down'], { stdio: 'inherit' }),
+  };
+}
+
 export async function chaos(args: Args, urls: Record<string, string>, log: (line: string) => void): Promise<SeedOutcome[]> {
   const outcomes: SeedOutcome[] = [];
   const deadline = args.minutes > 0 ? Date.now() + args.minutes * 60_000 : Infinity;
@@ -145,6 +161,11 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
 
 /** The engine's servers of the set asked for; the plain ones have no replica (null: that fault is not drawn). */
 function chaosDb(kind: EngineKind, servers: ServerSet, urls: Record<string, string>) {
+  if (servers === 'galera') {
+    const nodes = (urls.galeraUrls ?? '').split(',').filter(Boolean);
+    if (nodes.length < 2) throw new Error('no Galera cluster: set SHADOWCUT_GALERA_URLS or use scripts/servers.sh galera-up');
+    return mysqlChaos(nodes[0], null, nodes.slice(1));
+  }
   if (servers === 'normal') return kind === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
   const url = kind === 'mysql' ? urls.mysqlPlainUrl : urls.pgPlainUrl;
   if (!url) throw new Error(`no plain ${kind} server: set SHADOWCUT_${kind === 'mysql' ? 'MYSQL' : 'PG'}_PLAIN_URL or use scripts/servers.sh`);
@@ -158,7 +179,7 @@ function captureOf(args: Args): CaptureExpectation {
 }
 
 function replayFlags(args: Args): string {
-  return `${args.capture ? ` --capture ${args.capture}` : ''}${args.servers === 'plain' ? ' --servers plain' : ''}`;
+  return `${args.capture ? ` --capture ${args.capture}` : ''}${args.servers && args.servers !== 'normal' ? ` --servers ${args.servers}` : ''}`;
 }
 
 export function summary(outcomes: SeedOutcome[]): string {
@@ -190,7 +211,7 @@ export function summary(outcomes: SeedOutcome[]): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const { urls, stop } = servers();
+  const { urls, stop } = args.servers === 'galera' ? galeraCluster() : servers();
   try {
     const outcomes = await chaos(args, urls, (line) => console.log(line));
     console.log(`\n${summary(outcomes)}`);

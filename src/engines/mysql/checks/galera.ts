@@ -29,7 +29,7 @@ async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool
   if (plan.log !== undefined || Number(server.bin) !== 1 || Number(server.lsu) !== 1 || String(server.f) !== 'ROW') {
     return (
       "Galera cluster: the copy path reads changes from the binlog of the node it connects to, which must hold every node's writes " +
-      '(log_bin, binlog_format=ROW, log_slave_updates=ON); a trigger log cannot order writes made on other nodes (see docs/galera.md)'
+      '(log_bin, binlog_format=ROW, log_slave_updates=ON); a trigger log cannot order writes made on other nodes (docs/requirements.md, Galera)'
     );
   }
   if (plan.set?.length) return 'Galera cluster: several tables in one cut-over are not supported there yet; migrate them one at a time';
