@@ -156,7 +156,8 @@ export class MysqlEngine implements Engine, MysqlServer {
     return hub;
   }
 
-  galeraMembers(): Promise<GaleraMember[] | null> {
+  galeraMembers(fresh = false): Promise<GaleraMember[] | null> {
+    if (fresh) this.members = undefined;
     this.members ??= this.galera ? clusterMembers(this.target, this.pool) : Promise.resolve(null);
     this.members.catch(() => (this.members = undefined));
     return this.members;

@@ -58,8 +58,8 @@ export interface MysqlServer {
   binlogHub(plan: MysqlPlan): BinlogHub;
   /** wsrep on: a Galera node. */
   galera: boolean;
-  /** The Galera cluster's nodes, the connected one first; null off Galera. */
-  galeraMembers(): Promise<GaleraMember[] | null>;
+  /** The Galera cluster's nodes, the connected one first; null off Galera. `fresh`: read again, not the first reading. */
+  galeraMembers(fresh?: boolean): Promise<GaleraMember[] | null>;
 }
 
 /** One table's migration on MySQL/MariaDB: the plan, and the copier made from it. */
@@ -128,7 +128,7 @@ export class MysqlMigration implements Migration {
     await setKeysBack(this.pool, this.p);
     await dropTriggers(this.pool, this.p);
     // One killed between its seal and its RENAME left every node's writers failing at the gate.
-    if (this.server.galera) await new GaleraGate(this.pool, this.p, []).open();
+    if (this.server.galera) await new GaleraGate(this.pool, this.p, () => Promise.resolve([])).open();
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
@@ -162,14 +162,11 @@ export class MysqlMigration implements Migration {
     return openConsistentView(this.server.target, this.pool, this.p, this.copier, catchUp, lockTimeoutMs, await this.gate());
   }
 
-  /** Off Galera, null; on it, the gate, its triggers made on the original at the first call. */
+  /** Off Galera, null; on it, the gate (made whole on the original at each close). */
   private gate(): Promise<GaleraGate | null> {
-    this.galeraGate ??= this.server.galeraMembers().then(async (members) => {
-      if (members === null) return null;
-      const gate = new GaleraGate(this.pool, this.p, members);
-      await gate.install();
-      return gate;
-    });
+    this.galeraGate ??= this.server
+      .galeraMembers()
+      .then((members) => (members === null ? null : new GaleraGate(this.pool, this.p, () => this.server.galeraMembers(true).then((m) => m!))));
     this.galeraGate.catch(() => (this.galeraGate = undefined));
     return this.galeraGate;
   }
@@ -191,7 +188,7 @@ export class MysqlMigration implements Migration {
   }
 
   openLockProbe(): Promise<LockProbe> {
-    return Promise.resolve(mysqlLockProbe(this.server.target, this.p));
+    return Promise.resolve(mysqlLockProbe(this.server.target, this.p, this.server.galera));
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/check.js';
 import { UserError } from '../../../core/errors.js';
-import { clusterMembers, galeraNode, galeraOsuRefusal } from '../server/galera.js';
+import { connectOne } from '../server/connect.js';
+import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from '../server/galera.js';
 import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';
 import type { MysqlCheckContext } from './context.js';
 
@@ -36,13 +37,39 @@ async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool
   if (plan.children.length) {
     return `Galera cluster: ${t} is referenced by foreign keys of other tables, which its cut-over there cannot re-point yet; use a blocking ALTER in a maintenance window`;
   }
+  let members: GaleraMember[];
   try {
-    await clusterMembers(target, pool);
+    members = await clusterMembers(target, pool);
   } catch (error) {
     if (error instanceof UserError) return error.message;
     throw error;
   }
+  for (const member of members) {
+    const channel = await replicationInto(member);
+    if (channel) {
+      return `Galera cluster: node ${member.name} replicates from an outside primary (${channel}); that channel's writes fire no trigger and would pass the gate at the cut-over: run when it is stopped`;
+    }
+  }
   return null;
+}
+
+/**
+ * A replication channel running into a node, or null: its applier writes rows without firing
+ * triggers (unless slave_run_triggers_for_rbr says otherwise), so the gate cannot hold it. Without
+ * the privilege to read the status (REPLICATION CLIENT, SLAVE MONITOR) there is nothing to see.
+ */
+async function replicationInto(member: GaleraMember): Promise<string | null> {
+  const conn = await connectOne(member.target);
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SHOW ALL SLAVES STATUS').catch(() => [[] as RowDataPacket[]]);
+    const running = rows.find((r) => r.Slave_SQL_Running === 'Yes');
+    if (!running) return null;
+    const [[triggers]] = await conn.query<RowDataPacket[]>('SELECT @@slave_run_triggers_for_rbr AS t');
+    if (String(triggers.t).toUpperCase() !== 'NO') return null;
+    return `channel '${String(running.Connection_name ?? '')}' from ${String(running.Master_Host)}:${String(running.Master_Port)}`;
+  } finally {
+    await conn.end().catch(() => conn.destroy());
+  }
 }
 
 /**

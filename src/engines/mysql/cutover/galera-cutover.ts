@@ -15,9 +15,10 @@ import { UserError } from '../../../core/errors.js';
  * waiting at the gates, and their retried statements find the new table. Writers wait from the
  * gate's grant until the RENAME: what `lockedMs` reports.
  *
- * The RENAME, a TOI statement, is never cut short (`server/galera.ts`); what can make it wait is a
- * session holding the table by LOCK TABLES or a backup lock on some node. Past the lock timeout the
- * holders let go, so writers get the sealed gate's error rather than wait with it.
+ * The RENAME, a TOI statement, is never cut short (the gate's session has no statement time limit:
+ * `server/galera.ts`); what can make it wait is a session holding the table by LOCK TABLES or a backup
+ * lock on some node. Past the lock timeout the holders let go, so writers get the sealed gate's error
+ * rather than wait with it.
  */
 export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate, lockTimeoutMs: number): Promise<CutoverResult> {
   const { plan } = part;
@@ -26,14 +27,15 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
   let sealed = false;
   let renamed = false;
   try {
+    await testSeam('galera-held');
     await part.catchUp(closed.session);
     await carryAutoIncrement(closed.session.conn, plan);
     await createTriggers(closed.session.conn, plan);
     const unplanned = await unplannedChildKeys(closed.session.conn, plan.children, plan.database, plan.table);
     if (unplanned.length)
       throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
+    sealed = true; // before the statement: it may commit and still fail to confirm
     await closed.seal();
-    sealed = true;
     await testSeam('galera-sealed');
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
@@ -46,9 +48,12 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     return { lockedMs: Math.round(performance.now() - heldAt) };
   } catch (error) {
     if (!renamed) {
-      if (sealed) await closed.unseal().catch(() => gate.open());
-      await closed.releaseHolders();
-      await dropTriggers(pool, plan); // the next attempt makes them again
+      try {
+        if (sealed) await closed.unseal().catch(() => gate.open());
+      } finally {
+        await closed.releaseHolders();
+        await dropTriggers(pool, plan); // the next attempt makes them again
+      }
     }
     throw error;
   } finally {

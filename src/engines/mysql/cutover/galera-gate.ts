@@ -1,8 +1,8 @@
-import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { connectOne } from '../server/connect.js';
 import type { GaleraMember } from '../server/galera.js';
-import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';
+import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
 import { LockedSession } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
@@ -13,22 +13,24 @@ const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
 const CLUSTER_ROW = '*';
 
 /**
- * Galera's stand-in for LOCK TABLES (issue 34; why, in ../README.md, "A copy path for Galera"). LOCK
+ * Galera's stand-in for LOCK TABLES (issue 34; why, in ../README.md, "The copy path on Galera"). LOCK
  * TABLES is node-local and wedges a cluster; the gate holds the original's writers on every node with
  * row locks, which Galera neither replicates nor breaks:
  * - a helper table, one row per node and one for the cluster, and BEFORE triggers on the original
  *   that read their node's row, then the cluster's, LOCK IN SHARE MODE, and fail unless both are open;
- * - to close: a session of ours on every node takes its node's row FOR UPDATE. Granted, it proves
- *   that every transaction that passed that node's gate has ended (each held the row shared until
- *   then), and every later writer waits at the gate. A causal read on our node then sees every
- *   write to the original the cluster will ever commit before the swap;
- * - to swap: the cluster row is committed closed (a holder that dies from then on lets its writers
- *   through to an error, never to the original), then the RENAME, in total order, which aborts the
- *   writers waiting at the gates on every node (an autocommit statement is retried, on the new table)
- *   and takes the triggers with the original to the old table.
- * Killed before the seal, the holders' sessions end and writers go on to the original, which the
- * binlog still follows; killed between the seal and the RENAME, writers fail at the gate until a
- * resume or cleanup opens it (`open`).
+ * - to close: a session of ours on every node (a holder) takes its node's row FOR UPDATE. Granted, it
+ *   proves that every transaction that passed that node's gate has ended (each held the row shared
+ *   until then), and every later writer waits at the gate while the holder's transaction lasts. A
+ *   causal read on our node then sees every write the gates let through;
+ * - to swap: the cluster row is committed closed (the seal), and only once every node has applied it
+ *   with its holder still in its first transaction (`ClosedGate.seal`) does the RENAME run, in total
+ *   order: it aborts the writers waiting at the gates on every node (an autocommit statement is
+ *   retried, on the new table) and takes the triggers with the original to the old table.
+ * A holder whose transaction ended before its node had the seal (killed by someone, a deadlock victim)
+ * may have let writers through to the original after the catch-up: the attempt then fails before the
+ * RENAME, and those writes are the binlog's to bring, as any. Killed before the seal, writers go on to
+ * the original; killed between the seal and the RENAME, writers fail at the gate until a resume or
+ * cleanup opens it (`open`).
  */
 export class GaleraGate {
   private readonly table: string;
@@ -37,75 +39,135 @@ export class GaleraGate {
   constructor(
     private readonly pool: Pool,
     private readonly plan: MysqlPlan,
-    private readonly members: GaleraMember[],
+    /** The cluster's nodes as they are now, the connected one first (read again at each close). */
+    private readonly members: () => Promise<GaleraMember[]>,
   ) {
     const names = helperNames(plan.table);
     this.table = names.gate;
     this.triggers = names.gateTriggers;
   }
 
-  /** The gate table and the triggers on the original, open; idempotent, so a resumed run makes only what is missing. */
-  async install(): Promise<void> {
+  /**
+   * The gate table, a row for every node, and the triggers on the original; idempotent, so a resumed
+   * run makes only what is missing. A table or trigger of a gate's name that is not exactly ours (made
+   * by another account first) is refused: a gate table that takes no row locks (another engine) or
+   * triggers on other events would hold nobody, and the swap would lose writes.
+   */
+  async install(members: GaleraMember[]): Promise<void> {
     const { database } = this.plan;
-    await ensureHelperTable(
-      this.pool,
-      database,
-      this.table,
-      'node VARCHAR(255) NOT NULL PRIMARY KEY, closed TINYINT NOT NULL',
-      `the gate that holds writers to ${database}.${this.plan.table} on every Galera node at the cut-over`,
+    const purpose = `the gate that holds writers to ${database}.${this.plan.table} on every Galera node at the cut-over`;
+    await withoutStatementLimit(this.pool, async (conn) => {
+      if (!(await this.installed())) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
+      await this.checkTable(conn);
+      const rows = [...members.map((m) => m.name), CLUSTER_ROW];
+      await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, closed) VALUES ${rows.map(() => '(?, 0)').join(', ')}`, rows);
+      const own = await this.ownTriggers(conn);
+      for (const event of EVENTS) if (!own.has(event)) await conn.query(gateCreate(database, this.plan.table, event));
+      if ((await this.ownTriggers(conn)).size !== EVENTS.length)
+        throw new UserError(`the Galera gate's triggers on ${database}.${this.plan.table} could not be made`);
+    });
+  }
+
+  /** Shadowcut's table, InnoDB (row locks, replicated), with exactly the gate's columns and key. */
+  private async checkTable(db: Pool | PoolConnection): Promise<void> {
+    const { database } = this.plan;
+    await checkHelper(db, database, this.table);
+    const [[shape]] = await db.query<RowDataPacket[]>(
+      `SELECT (SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?) AS engine,
+              (SELECT GROUP_CONCAT(COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE, ' ', COLUMN_KEY ORDER BY ORDINAL_POSITION)
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?) AS columns`,
+      [database, this.table, database, this.table],
     );
-    const rows = [...this.members.map((m) => m.name), CLUSTER_ROW];
-    await this.pool.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, closed) VALUES ${rows.map(() => '(?, 0)').join(', ')}`, rows);
-    const [found] = await this.pool.query<RowDataPacket[]>(
-      'SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl, ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
-      [database, Object.values(this.triggers)],
-    );
-    for (const event of EVENTS) {
-      const name = this.triggers[event];
-      const existing = found.find((r) => r.name === name);
-      if (existing && String(existing.tbl) === this.plan.table && String(existing.body).trim() === gateBody(database, this.plan.table)) continue;
-      if (existing) throw new UserError(`a trigger ${database}.${name} exists that is not shadowcut's gate: drop it or rename it`);
-      await this.pool.query(gateCreate(database, this.plan.table, event));
+    if (String(shape.engine) !== 'InnoDB' || String(shape.columns) !== 'node varchar(255) NO PRI,closed tinyint(4) NO ') {
+      throw new UserError(`${database}.${this.table} is not the Galera gate shadowcut makes (InnoDB, node and closed): drop it, or rename it if it is yours`);
     }
   }
 
   /**
+   * The events whose gate trigger is there and exactly ours: on the original, BEFORE that event, our
+   * body, defined by the user shadowcut runs as. Another under one of these names is refused.
+   */
+  private async ownTriggers(db: Pool | Connection): Promise<Set<RowEvent>> {
+    const { database } = this.plan;
+    const [found] = await db.query<RowDataPacket[]>(
+      `SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body,
+              DEFINER AS definer, CURRENT_USER() AS me
+         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)`,
+      [database, Object.values(this.triggers)],
+    );
+    const own = new Set<RowEvent>();
+    for (const event of EVENTS) {
+      const t = found.find((r) => r.name === this.triggers[event]);
+      if (!t) continue;
+      const ours =
+        String(t.tbl) === this.plan.table &&
+        t.timing === 'BEFORE' &&
+        t.event === event &&
+        String(t.body).trim() === gateBody(database, this.plan.table) &&
+        sameAccount(String(t.definer), String(t.me));
+      if (!ours) throw new UserError(`a trigger ${database}.${this.triggers[event]} exists that is not shadowcut's gate: drop it or rename it`);
+      own.add(event);
+    }
+    return own;
+  }
+
+  /**
    * Holds every node's writers, each holder given `lockTimeoutMs` to be granted (a transaction that
-   * passed its gate before delays it; the writers behind wait as long). Then a causal read on our
-   * node: what it returns afterwards includes every write the gates let through.
+   * passed its gate before delays it; the writers behind wait as long). The nodes are read again, and
+   * the gate made whole (a node that joined gets its row), first. Then a causal read on our node:
+   * what it returns afterwards includes every write the gates let through. Each node also gets a
+   * session of its own in autocommit, for causal reads there (a read inside the holder's transaction
+   * waits for nothing: MariaDB makes no causal wait inside a transaction).
    */
   async close(lockTimeoutMs: number): Promise<ClosedGate> {
+    const members = await this.members();
+    await this.install(members);
     const holders: Connection[] = [];
+    const checkers: Connection[] = [];
     let session: Connection | null = null;
     const gate = qualified(this.plan.database, this.table);
+    const seconds = Math.max(lockTimeoutMs, 1) / 1000;
     try {
-      for (const member of this.members) holders.push(await connectOne(member.target));
-      session = await connectOne(this.members[0].target);
-      // Reads of the original in the catch-up are consistent reads: the writers held at the gate hold its rows' locks.
+      for (const member of members) {
+        holders.push(await connectOne(member.target));
+        const checker = await connectOne(member.target);
+        checkers.push(checker);
+        await checker.query('SET SESSION wsrep_sync_wait = 1, max_statement_time = 0');
+      }
+      session = await connectOne(members[0].target);
+      // Reads of the original in the catch-up are consistent reads: the writers held at the gate hold
+      // its rows' locks. Its DDLs (the counter, the moved triggers, the RENAME) run in total order: never cut short.
       await session.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-      await session.query('SET SESSION wsrep_sync_wait = 1');
-      const seconds = Math.max(lockTimeoutMs, 1) / 1000;
+      await session.query('SET SESSION wsrep_sync_wait = 1, max_statement_time = 0');
       await Promise.all(
         holders.map(async (holder, i) => {
           await holder.query('START TRANSACTION');
-          await holder.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT closed FROM ${gate} WHERE node = ? FOR UPDATE`, [this.members[i].name]);
+          await holder.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT closed FROM ${gate} WHERE node = ? FOR UPDATE`, [members[i].name]);
         }),
       );
-      await session.query(`SELECT COUNT(*) FROM ${gate}`); // the causal read
+      await session.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT COUNT(*) FROM ${gate}`); // the causal read
+      // Made whole before the holders: still whole now, or a writer may have passed a missing trigger.
+      if ((await this.ownTriggers(session)).size !== EVENTS.length) throw new LockTimeoutError('a Galera gate trigger went missing while the gate closed');
     } catch (error) {
-      for (const holder of holders) holder.destroy();
+      for (const conn of [...holders, ...checkers]) conn.destroy();
       session?.destroy();
       if (isLockWait(error)) throw new LockTimeoutError(`the Galera gate could not hold every node's writers within ${lockTimeoutMs} ms`);
       throw error;
     }
-    return new ClosedGate(holders, session, gate);
+    return new ClosedGate(
+      members.map((m, i) => ({ name: m.name, holder: holders[i], checker: checkers[i] })),
+      session,
+      gate,
+      lockTimeoutMs,
+    );
   }
 
-  /** Opens the cluster row (a run killed between its seal and its RENAME leaves it closed). */
+  /** Opens the cluster row where a run killed between its seal and its RENAME left it closed. */
   async open(): Promise<void> {
-    if (await this.installed()) {
-      await this.pool.query(`UPDATE ${qualified(this.plan.database, this.table)} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
-    }
+    if (!(await this.installed())) return;
+    const gate = qualified(this.plan.database, this.table);
+    const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT closed FROM ${gate} WHERE node = ?`, [CLUSTER_ROW]);
+    if (rows.length && Number(rows[0].closed) !== 0) await this.pool.query(`UPDATE ${gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
   }
 
   private async installed(): Promise<boolean> {
@@ -115,10 +177,29 @@ export class GaleraGate {
     ]);
     return rows.length > 0;
   }
+}
 
-  /** The triggers, wherever they are (on the original, or on the old table after the swap), then the table. */
-  async uninstall(): Promise<void> {
-    await dropGate(this.pool, this.plan.database, this.plan.table);
+const GATE_COLUMNS = 'node VARCHAR(255) NOT NULL PRIMARY KEY, closed TINYINT NOT NULL';
+
+/** `user@host` as DEFINER spells it, and as CURRENT_USER() does (the same account, quoting aside). */
+function sameAccount(definer: string, me: string): boolean {
+  const plain = (account: string) => account.replace(/`/g, '').toLowerCase();
+  return plain(definer) === plain(me);
+}
+
+/**
+ * A pool connection with no statement time limit: a DDL in total order is made by the other nodes
+ * before it can be cut short here (`server/galera.ts`), and a server-wide `max_statement_time` would
+ * split the schema between the nodes.
+ */
+async function withoutStatementLimit<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.query('SET SESSION max_statement_time = 0');
+    return await work(conn);
+  } finally {
+    await conn.query('SET SESSION max_statement_time = DEFAULT').catch(() => conn.destroy());
+    conn.release();
   }
 }
 
@@ -158,10 +239,12 @@ export async function dropGate(pool: Pool, database: string, table: string): Pro
     'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?) AND EVENT_OBJECT_TABLE IN (?, ?)',
     [database, Object.values(names.gateTriggers), table, names.old],
   );
-  for (const row of found) {
-    await pool.query(`DROP TRIGGER IF EXISTS ${qualified(database, String(row.name))}`);
-    dropped.push(`${database}.${String(row.name)} (Galera gate trigger)`);
-  }
+  await withoutStatementLimit(pool, async (conn) => {
+    for (const row of found) {
+      await conn.query(`DROP TRIGGER IF EXISTS ${qualified(database, String(row.name))}`);
+      dropped.push(`${database}.${String(row.name)} (Galera gate trigger)`);
+    }
+  });
   const [tables] = await pool.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
     database,
     names.gate,
@@ -173,55 +256,89 @@ export async function dropGate(pool: Pool, database: string, table: string): Pro
   return dropped;
 }
 
+/** One node's part of a closed gate: the holder in its transaction, and a session for causal reads there. */
+interface HeldNode {
+  name: string;
+  holder: Connection;
+  checker: Connection;
+}
+
 /** The gate held on every node: the catch-up's session on our node, and what ends the hold. */
 export class ClosedGate {
   readonly session: LockedSession;
   private released = false;
 
   constructor(
-    private readonly holders: Connection[],
+    private readonly nodes: HeldNode[],
     private readonly conn: Connection,
     private readonly gate: string,
+    private readonly lockTimeoutMs: number,
   ) {
     this.session = new LockedSession(conn);
   }
 
-  /** Closed for good until opened: from here a dead holder lets its node's writers through to an error only. */
+  /**
+   * Closed for good until opened. Only once every node has applied the seal (a causal read there),
+   * with its holder still in the transaction it began with (`in_transaction`: one ended by a KILL or a
+   * deadlock would have let writers through), is the swap safe: from then on a holder that dies lets
+   * its writers through to the gate's error only. Otherwise the attempt fails, and the caller unseals.
+   */
   async seal(): Promise<void> {
     await this.conn.query(`UPDATE ${this.gate} SET closed = 1 WHERE node = ?`, [CLUSTER_ROW]);
+    const seconds = Math.max(this.lockTimeoutMs, 1) / 1000;
+    await Promise.all(
+      this.nodes.map(async ({ name, holder, checker }) => {
+        const [[seen]] = await checker.query<RowDataPacket[]>(
+          `SET STATEMENT max_statement_time = ${seconds} FOR SELECT closed FROM ${this.gate} WHERE node = ?`,
+          [CLUSTER_ROW],
+        );
+        const [[held]] = await holder.query<RowDataPacket[]>('SELECT @@in_transaction AS t');
+        if (Number(seen?.closed) !== 1 || Number(held.t) !== 1) throw new LockTimeoutError(`the Galera gate's hold on node ${name} was lost before the swap`);
+      }),
+    ).catch((error: unknown) => {
+      if (error instanceof LockTimeoutError) throw error;
+      throw new LockTimeoutError(`the Galera gate could not confirm every node's hold before the swap (${(error as Error).message})`);
+    });
   }
 
+  /** The seal lifted. A writer that failed at the sealed gate may hold the row shared in its open transaction: a bounded wait, a few times. */
   async unseal(): Promise<void> {
-    await this.conn.query(`UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.conn.query(`SET STATEMENT max_statement_time = 2 FOR UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
+        return;
+      } catch (error) {
+        if (attempt >= 5 || !isLockWait(error)) throw error;
+      }
+    }
   }
 
   /**
    * Lets the holders go (their writers pass, or fail on a sealed gate); the session stays. After the
-   * RENAME (`swapped`), each only once its own node has applied it: a node applies the total order on
-   * its own time, and until it has, it has neither the seal nor the new table, and a writer let
-   * through there would write the original.
+   * RENAME (`swapped`), each only once its own node has applied it (a causal read on that node's
+   * autocommit session): a node applies the total order on its own time, and one that had not would
+   * let a writer through to its original.
    */
   async releaseHolders(swapped = false): Promise<void> {
     if (this.released) return;
     this.released = true;
-    const settle = async (holder: Connection) => {
-      if (swapped) {
-        await holder.query('SET SESSION wsrep_sync_wait = 1');
-        await holder.query(`SELECT COUNT(*) FROM ${this.gate}`);
-      }
+    const settle = async ({ holder, checker }: HeldNode) => {
+      if (swapped) await checker.query(`SELECT COUNT(*) FROM ${this.gate}`).catch(() => {});
       await holder.query('ROLLBACK');
       await holder.end();
     };
-    await Promise.all(this.holders.map((h) => settle(h).catch(() => h.destroy())));
+    await Promise.all(this.nodes.map((node) => settle(node).catch(() => node.holder.destroy())));
   }
 
   async release(): Promise<void> {
     await this.releaseHolders();
+    for (const { checker } of this.nodes) await checker.end().catch(() => checker.destroy());
     await this.conn.end().catch(() => this.conn.destroy());
   }
 }
 
+/** What a retry may get past: a lock wait cut by its limit, or a deadlock that chose a session of ours. */
 function isLockWait(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_STATEMENT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED';
+  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_STATEMENT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === 'ER_LOCK_DEADLOCK';
 }

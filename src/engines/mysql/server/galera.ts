@@ -1,4 +1,5 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { lookup } from 'node:dns/promises';
 import { UserError } from '../../../core/errors.js';
 import { addressIdentityStream, connectOne, type MysqlTarget } from './connect.js';
 
@@ -93,6 +94,7 @@ export async function clusterMembers(target: MysqlTarget, pool: Queryable): Prom
         throw new UserError(`Galera: node ${name} (${address}) is ${own.wsrep_local_state_comment}, not Synced; run when every node is Synced`);
       }
       if (seen.has(name)) throw new UserError(`Galera: two nodes are named ${name} (wsrep_node_name): the gate keys writers by it`);
+      if (name === '*' || name.length > 255) throw new UserError(`Galera: a node is named "${name}" (wsrep_node_name), which the gate cannot key writers by`);
       seen.add(name);
       members.push({ name, target: member });
     } finally {
@@ -103,7 +105,40 @@ export async function clusterMembers(target: MysqlTarget, pool: Queryable): Prom
   const index = members.findIndex((m) => m.name === String(self.name));
   if (index < 0)
     throw new UserError(`Galera: the connected node ${String(self.name)} is not among the addresses it announces (${status.wsrep_incoming_addresses})`);
+  await refuseProxy(target, members[index], addresses[index]);
   return [members[index], ...members.filter((_, i) => i !== index)];
+}
+
+/**
+ * The binlog reader, the checksum's readers and the catch-up must all be on one node: behind a proxy
+ * (HAProxy, MaxScale, a virtual IP, DNS over several nodes) one session's binlog position would be
+ * compared with another node's binlog. So the URL must name a node as it announces itself (or its
+ * socket), and a few sessions opened through it must all land on that node.
+ */
+async function refuseProxy(target: MysqlTarget, self: GaleraMember, announced: string): Promise<void> {
+  const why = `connect shadowcut to a node directly (one of the addresses the nodes announce), not through a proxy or a shared address`;
+  if (!target.config.socketPath) {
+    const { host, port } = target.config;
+    const split = announced.lastIndexOf(':');
+    const [ours, theirs] = await Promise.all([addressesOf(String(host)), addressesOf(announced.slice(0, split).replace(/^\[|\]$/g, ''))]);
+    if (Number(port ?? 3306) !== Number(announced.slice(split + 1)) || !ours.some((a) => theirs.includes(a))) {
+      throw new UserError(`Galera: ${String(host)}:${String(port)} is not the address node ${self.name} announces (${announced}); ${why}`);
+    }
+  }
+  for (let i = 0; i < 3; i++) {
+    const conn = await connectOne(target);
+    try {
+      const [[row]] = await conn.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
+      if (String(row.name) !== self.name) throw new UserError(`Galera: sessions through the URL reach both ${self.name} and ${String(row.name)}; ${why}`);
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+  }
+}
+
+async function addressesOf(host: string): Promise<string[]> {
+  const found = await lookup(host, { all: true }).catch(() => [{ address: host }]);
+  return found.map((a) => a.address);
 }
 
 async function statusOf(db: Queryable): Promise<Record<string, string>> {
