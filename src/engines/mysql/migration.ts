@@ -273,6 +273,7 @@ export class MysqlMigration implements Migration {
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
     if (session === undefined) return mysqlOldSnapshots(this.pool, false);
     if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
-    return mysqlOldSnapshots(session.conn, true);
+    const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
+    return mysqlOldSnapshots(session.conn, true, gate);
   }
 }

@@ -1,3 +1,4 @@
+import { galeraNode } from '../server/galera.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/types.js';
 import { ident, qualified } from '../server/sql.js';
@@ -34,6 +35,8 @@ export function deferrableIndexes(createSql: string): DeferredIndex[] {
  * otherwise `auto` defers only on a server with no replica attached. When unsure, it does not.
  */
 export async function shouldDefer(pool: Pool, mode: DeferIndexes): Promise<{ defer: boolean; why: string }> {
+  // On Galera a DDL runs in total order: the shadow's index build would stop every node's commits for its whole length.
+  if (await galeraNode(pool)) return { defer: false, why: 'a Galera cluster builds an index in total order, holding every node for its length' };
   if (mode !== 'auto') return { defer: mode === 'on', why: `--defer-indexes ${mode}` };
   if (await twoPhaseAlter(pool)) return { defer: true, why: 'binlog_alter_two_phase is ON' };
   const replicas = await attachedReplicas(pool);
