@@ -11,16 +11,26 @@ type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
 /** The gate's row that every node reads after its own: closed (1) from just before the RENAME. */
 const CLUSTER_ROW = '*';
+/**
+ * Rows per node: a writer locks the one of its connection (CONNECTION_ID() modulo this), so that
+ * writers on a node rarely wait for one another, while the holder locks them all.
+ */
+export const GATE_SLOTS = 1024;
 
 /**
  * Galera's stand-in for LOCK TABLES (issue 34; why, in ../README.md, "The copy path on Galera"). LOCK
  * TABLES is node-local and wedges a cluster; the gate holds the original's writers on every node with
  * row locks, which Galera neither replicates nor breaks:
- * - a helper table, one row per node and one for the cluster, and BEFORE triggers on the original
- *   that read their node's row, then the cluster's, LOCK IN SHARE MODE, and fail unless both are open;
- * - to close: a session of ours on every node (a holder) takes its node's row FOR UPDATE. Granted, it
- *   proves that every transaction that passed that node's gate has ended (each held the row shared
- *   until then), and every later writer waits at the gate while the holder's transaction lasts. A
+ * - a helper table, rows per node (`GATE_SLOTS` of them) and one for the cluster, and BEFORE triggers
+ *   on the original that lock their node's row for their connection FOR UPDATE, then read the
+ *   cluster's row LOCK IN SHARE MODE, and fail unless both are open;
+ * - to close: a session of ours on every node (a holder) takes all its node's rows FOR UPDATE.
+ *   Granted, it proves that every transaction that passed that node's gate has committed (or rolled
+ *   back): each held its row until then. Only an exclusive lock proves it: InnoDB lets go of a
+ *   transaction's shared locks at its prepare (seen on 10.11 with XA PREPARE; exclusive ones it
+ *   keeps), and with shared locks a write was seen ordered after the catch-up (1 of 24 runs, the
+ *   old table kept it), which we take to be a writer prepared but not yet ordered when the holder
+ *   was granted. Every later writer waits at the gate while the holder's transaction lasts. A
  *   causal read on our node then sees every write the gates let through;
  * - to swap: the cluster row is committed closed (the seal), and only once every node has applied it
  *   with its holder still in its first transaction (`ClosedGate.seal`) does the RENAME run, in total
@@ -59,8 +69,11 @@ export class GaleraGate {
     await withoutStatementLimit(this.pool, async (conn) => {
       if (!(await this.installed())) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
       await this.checkTable(conn);
-      const rows = [...members.map((m) => m.name), CLUSTER_ROW];
-      await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, closed) VALUES ${rows.map(() => '(?, 0)').join(', ')}`, rows);
+      await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES (?, 0, 0)`, [CLUSTER_ROW]);
+      for (const { name } of members) {
+        const slots = Array.from({ length: GATE_SLOTS }, (_, slot) => `(${conn.escape(name)}, ${slot}, 0)`).join(', ');
+        await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES ${slots}`);
+      }
       const own = await this.ownTriggers(conn);
       for (const event of EVENTS) if (!own.has(event)) await conn.query(gateCreate(database, this.plan.table, event));
       if ((await this.ownTriggers(conn)).size !== EVENTS.length)
@@ -78,8 +91,10 @@ export class GaleraGate {
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?) AS columns`,
       [database, this.table, database, this.table],
     );
-    if (String(shape.engine) !== 'InnoDB' || String(shape.columns) !== 'node varchar(255) NO PRI,closed tinyint(4) NO ') {
-      throw new UserError(`${database}.${this.table} is not the Galera gate shadowcut makes (InnoDB, node and closed): drop it, or rename it if it is yours`);
+    if (String(shape.engine) !== 'InnoDB' || String(shape.columns) !== 'node varchar(255) NO PRI,slot smallint(6) NO PRI,closed tinyint(4) NO ') {
+      throw new UserError(
+        `${database}.${this.table} is not the Galera gate shadowcut makes (InnoDB, node, slot and closed): drop it, or rename it if it is yours`,
+      );
     }
   }
 
@@ -142,7 +157,7 @@ export class GaleraGate {
       await Promise.all(
         holders.map(async (holder, i) => {
           await holder.query('START TRANSACTION');
-          await holder.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT closed FROM ${gate} WHERE node = ? FOR UPDATE`, [members[i].name]);
+          await holder.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT COUNT(*) FROM ${gate} WHERE node = ? FOR UPDATE`, [members[i].name]);
         }),
       );
       await session.query(`SET STATEMENT max_statement_time = ${seconds} FOR SELECT COUNT(*) FROM ${gate}`); // the causal read
@@ -179,7 +194,7 @@ export class GaleraGate {
   }
 }
 
-const GATE_COLUMNS = 'node VARCHAR(255) NOT NULL PRIMARY KEY, closed TINYINT NOT NULL';
+const GATE_COLUMNS = 'node VARCHAR(255) NOT NULL, slot SMALLINT NOT NULL, closed TINYINT NOT NULL, PRIMARY KEY (node, slot)';
 
 /** `user@host` as DEFINER spells it, and as CURRENT_USER() does (the same account, quoting aside). */
 function sameAccount(definer: string, me: string): boolean {
@@ -209,7 +224,7 @@ function gateBody(database: string, table: string): string {
   return `BEGIN
   DECLARE here INT DEFAULT 1;
   DECLARE cluster INT DEFAULT 1;
-  SELECT IFNULL(MAX(closed), 1) INTO here FROM ${gate} WHERE node = @@wsrep_node_name LOCK IN SHARE MODE;
+  SELECT IFNULL(MAX(closed), 1) INTO here FROM ${gate} WHERE node = @@wsrep_node_name AND slot = CONNECTION_ID() MOD ${GATE_SLOTS} FOR UPDATE;
   SELECT IFNULL(MAX(closed), 1) INTO cluster FROM ${gate} WHERE node = '${CLUSTER_ROW}' LOCK IN SHARE MODE;
   IF here <> 0 OR cluster <> 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message}'; END IF;
 END`;
