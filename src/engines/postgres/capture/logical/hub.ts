@@ -1,3 +1,4 @@
+import { sleep } from '../../../../core/backoff.js';
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { ChangeSink, ChangeStream, Position } from '../../../../core/types.js';
@@ -7,6 +8,9 @@ import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
 import { confirm, fence, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
 import { VisibilityGate } from './visibility.js';
+
+/** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
+const SLOT_RELEASE_MS = 10_000;
 
 /** One table's stream from the hub's slot. */
 /** `after`: a transaction whose commit record starts before it is one the table had. */
@@ -142,7 +146,22 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     return lsnValue(String(created.rows[0].lsn));
   }
 
+  /**
+   * A run killed a moment ago may still hold the slot: its walsender ends once the server sees the
+   * connection gone, and until then the slot refuses another reader ("is active for PID", 55006).
+   * A resume waits for it, for a bounded time (seen: a resumed set's reader refused at once).
+   */
+  private async slotReleased(): Promise<void> {
+    const deadline = Date.now() + SLOT_RELEASE_MS;
+    while (Date.now() < deadline) {
+      const { rows } = await this.pool.query('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
+      if (rows.length === 0 || rows[0].active_pid === null) return;
+      await sleep(50);
+    }
+  }
+
   private async startReader(start: bigint, joining: Member): Promise<void> {
+    await this.slotReleased();
     // Keepalive replies repeat what the slot already has, never more, until every table has applied more.
     const { rows } = await this.pool.query('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
     if (rows.length && rows[0].lsn !== null) this.confirmed = maxLsn(this.confirmed, lsnValue(String(rows[0].lsn)));
