@@ -100,25 +100,33 @@ async function helpers(db: mysql.Pool, table: string, history = false): Promise<
 
 /** Writes on one node until stopped: the longest one's time, and how many failed for what. */
 function writer(db: mysql.Pool, table: string, rows: number) {
-  let stop = false;
   const out = { writes: 0, longestMs: 0, errors: new Map<string, number>() };
+  return repeated(out, async () => {
+    const id = 1 + Math.floor(Math.random() * rows);
+    const t0 = Date.now();
+    try {
+      const write =
+        Math.random() < 0.5
+          ? db.query({ sql: `INSERT INTO ${table} (v) VALUES (?)`, values: [`w${t0}`], timeout: STATEMENT_MS })
+          : db.query({ sql: `UPDATE ${table} SET n = n + 1 WHERE id = ?`, values: [id], timeout: STATEMENT_MS });
+      await within(write, STATEMENT_MS + 1_000, 'a write');
+      out.writes++;
+    } catch (error) {
+      const code = String((error as { code?: string }).code ?? (error as Error).message.replace(/ within .*/, ''));
+      out.errors.set(code, (out.errors.get(code) ?? 0) + 1);
+      // A connection given up on by the timer is gone: a wedged cluster answers no new one either.
+      if (/hang detected|TIMEOUT/.test(code)) await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+}
+
+/** `once` again and again until stopped, each time timed into `out.longestMs`, 5 ms apart. */
+function repeated<T extends { longestMs: number }>(out: T, once: () => Promise<void>) {
+  let stop = false;
   const done = (async () => {
     while (!stop) {
-      const id = 1 + Math.floor(Math.random() * rows);
       const t0 = Date.now();
-      try {
-        const write =
-          Math.random() < 0.5
-            ? db.query({ sql: `INSERT INTO ${table} (v) VALUES (?)`, values: [`w${t0}`], timeout: STATEMENT_MS })
-            : db.query({ sql: `UPDATE ${table} SET n = n + 1 WHERE id = ?`, values: [id], timeout: STATEMENT_MS });
-        await within(write, STATEMENT_MS + 1_000, 'a write');
-        out.writes++;
-      } catch (error) {
-        const code = String((error as { code?: string }).code ?? (error as Error).message.replace(/ within .*/, ''));
-        out.errors.set(code, (out.errors.get(code) ?? 0) + 1);
-        // A connection given up on by the timer is gone: a wedged cluster answers no new one either.
-        if (/hang detected|TIMEOUT/.test(code)) await new Promise((r) => setTimeout(r, 200));
-      }
+      await once();
       out.longestMs = Math.max(out.longestMs, Date.now() - t0);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -139,59 +147,45 @@ function writer(db: mysql.Pool, table: string, rows: number) {
  * with the table. Errors are counted by code; the gate's own (`being swapped`) apart.
  */
 function mirrorWriter(db: mysql.Pool, table: string, rows: number) {
-  let stop = false;
   const out = { writes: 0, changed: 0, longestMs: 0, gateErrors: 0, errors: new Map<string, number>() };
-  const done = (async () => {
-    while (!stop) {
-      const t0 = Date.now();
-      const conn = await within(db.getConnection(), STATEMENT_MS, 'a connection');
-      const q = (sql: string, values: unknown[]) =>
-        within(conn.query<mysql.ResultSetHeader>({ sql, values, timeout: STATEMENT_MS }), STATEMENT_MS + 1_000, sql);
-      try {
-        await q('START TRANSACTION', []);
-        // Galera spaces the ids a node hands out by the cluster's size: the first row from a random point.
-        const [[row]] = (await conn.query<mysql.RowDataPacket[]>(`SELECT id FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`, [
-          1 + Math.floor(Math.random() * rows),
-        ])) as unknown as [mysql.RowDataPacket[]];
-        const id = row ? Number(row.id) : 0;
-        const pick = Math.random();
-        let changed = 0;
-        if (pick < 0.5) {
-          changed = (await q(`UPDATE ${table} SET n = n + 1 WHERE id = ?`, [id]))[0].affectedRows;
-          await q(`UPDATE ${table}_mirror SET n = n + 1 WHERE id = ?`, [id]);
-        } else if (pick < 0.8) {
-          const [made] = await q(`INSERT INTO ${table} (v) VALUES (?)`, [`w${t0}`]);
-          changed = made.affectedRows;
-          await q(`INSERT INTO ${table}_mirror (id, v) VALUES (?, ?)`, [made.insertId, `w${t0}`]);
-        } else {
-          changed = (await q(`DELETE FROM ${table} WHERE id = ?`, [id]))[0].affectedRows;
-          await q(`DELETE FROM ${table}_mirror WHERE id = ?`, [id]);
-        }
-        await q('COMMIT', []);
-        out.writes++;
-        if (changed > 0) out.changed++;
-      } catch (error) {
-        await conn.query('ROLLBACK').catch(() => {});
-        if (/being swapped/.test((error as Error).message)) out.gateErrors++;
-        else {
-          const code = String((error as { code?: string }).code ?? (error as Error).message.replace(/ within .*/, ''));
-          out.errors.set(code, (out.errors.get(code) ?? 0) + 1);
-        }
-      } finally {
-        conn.release();
+  return repeated(out, async () => {
+    const t0 = Date.now();
+    const conn = await within(db.getConnection(), STATEMENT_MS, 'a connection');
+    const q = (sql: string, values: unknown[]) => within(conn.query<mysql.ResultSetHeader>({ sql, values, timeout: STATEMENT_MS }), STATEMENT_MS + 1_000, sql);
+    try {
+      await q('START TRANSACTION', []);
+      // Galera spaces the ids a node hands out by the cluster's size: the first row from a random point.
+      const [[row]] = (await conn.query<mysql.RowDataPacket[]>(`SELECT id FROM ${table} WHERE id >= ? ORDER BY id LIMIT 1`, [
+        1 + Math.floor(Math.random() * rows),
+      ])) as unknown as [mysql.RowDataPacket[]];
+      const id = row ? Number(row.id) : 0;
+      const pick = Math.random();
+      let changed = 0;
+      if (pick < 0.5) {
+        changed = (await q(`UPDATE ${table} SET n = n + 1 WHERE id = ?`, [id]))[0].affectedRows;
+        await q(`UPDATE ${table}_mirror SET n = n + 1 WHERE id = ?`, [id]);
+      } else if (pick < 0.8) {
+        const [made] = await q(`INSERT INTO ${table} (v) VALUES (?)`, [`w${t0}`]);
+        changed = made.affectedRows;
+        await q(`INSERT INTO ${table}_mirror (id, v) VALUES (?, ?)`, [made.insertId, `w${t0}`]);
+      } else {
+        changed = (await q(`DELETE FROM ${table} WHERE id = ?`, [id]))[0].affectedRows;
+        await q(`DELETE FROM ${table}_mirror WHERE id = ?`, [id]);
       }
-      out.longestMs = Math.max(out.longestMs, Date.now() - t0);
-      await new Promise((r) => setTimeout(r, 5));
+      await q('COMMIT', []);
+      out.writes++;
+      if (changed > 0) out.changed++;
+    } catch (error) {
+      await conn.query('ROLLBACK').catch(() => {});
+      if (/being swapped/.test((error as Error).message)) out.gateErrors++;
+      else {
+        const code = String((error as { code?: string }).code ?? (error as Error).message.replace(/ within .*/, ''));
+        out.errors.set(code, (out.errors.get(code) ?? 0) + 1);
+      }
+    } finally {
+      conn.release();
     }
-  })();
-  return {
-    out,
-    async stop() {
-      stop = true;
-      await done;
-      return out;
-    },
-  };
+  });
 }
 
 /** A table of `rows` rows and its mirror, made on node 1 and there on every node once this returns. */

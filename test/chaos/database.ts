@@ -18,6 +18,11 @@ export interface ChaosDb {
   readonly url: string;
   /** Null on the plain servers, which have no replica: the tester then draws no paused replica. */
   readonly replicaUrl: string | null;
+  /**
+   * A Galera cluster: a DDL on the table (the gate's triggers, the RENAME, as the native ALTER)
+   * aborts the statements holding it on every node, and Galera retries an autocommit one only once.
+   */
+  readonly abortsOnDdl: boolean;
   session(): Promise<Session>;
   /** Rows only in one of the two tables, every column compared exactly. */
   rowDifferences(a: string, b: string): Promise<number>;
@@ -66,6 +71,7 @@ export function mysqlChaos(url: string, replicaUrl: string | null, others: strin
     kind: 'mysql',
     url,
     replicaUrl,
+    abortsOnDdl: others.length > 0,
     async session() {
       const conn = await sessionPools[turn++ % sessionPools.length].getConnection();
       return {
@@ -192,6 +198,7 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
     kind: 'postgres',
     url,
     replicaUrl,
+    abortsOnDdl: false,
     async session() {
       const client = await pool.connect();
       const pid = (client as unknown as { processID: number }).processID;

@@ -15,6 +15,8 @@ export interface ReaderReport {
   longestAt: number;
   /** Queries that failed, and the first message: a reader should never see an error. */
   errors: number;
+  /** Galera: statements a DDL on the table aborted (ChaosDb.abortsOnDdl), not counted as errors. */
+  abortedByDdl: number;
   firstError: string | null;
 }
 
@@ -22,7 +24,7 @@ export class Reader {
   private running = true;
   private loop: Promise<void> = Promise.resolve();
   private readonly began = performance.now();
-  readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, firstError: null };
+  readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, abortedByDdl: 0, firstError: null };
 
   constructor(
     private readonly db: ChaosDb,
@@ -52,8 +54,12 @@ export class Reader {
         const [row] = await session.query(statement);
         if (row) this.custom?.judge?.(row);
       } catch (error) {
-        this.report.errors++;
-        this.report.firstError ??= (error as Error).message.split('\n')[0];
+        // On Galera a DDL on the table aborts the statements holding it, as the native ALTER's would.
+        if (this.db.abortsOnDdl && (error as { code?: string }).code === 'ER_LOCK_DEADLOCK') this.report.abortedByDdl++;
+        else {
+          this.report.errors++;
+          this.report.firstError ??= (error as Error).message.split('\n')[0];
+        }
       }
       const took = performance.now() - start;
       this.report.queries++;
