@@ -294,8 +294,10 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-swapped-'));
     try {
       // Its success hook runs after the cleanup removed the checkpoint and before the stage writes its
-      // history: it kills the stage and its runner there, as a crash of the runner's host would.
-      await writeFile(path.join(dir, 'success'), '#!/bin/sh\nstage=$PPID\nrunner=$(cut -d" " -f4 /proc/$stage/stat)\nkill -9 "$runner" "$stage"\n', {
+      // history: it kills the stage and its runner there, as a crash of the runner's host would. A
+      // second after the swap: the runner writes the swap's mark as it hears of it, and a kill in the
+      // same instant (seen once on PostgreSQL) leaves the next runner only the history to go by.
+      await writeFile(path.join(dir, 'success'), '#!/bin/sh\nsleep 1\nstage=$PPID\nrunner=$(cut -d" " -f4 /proc/$stage/stat)\nkill -9 "$runner" "$stage"\n', {
         mode: 0o755,
       });
       const id = added(db, ['--table', 'qs_t', '--alter', ALTER[kind], '--force-copy']);
