@@ -5,6 +5,7 @@ import type { GaleraMember } from '../server/galera.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
 import { LockedSession } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
+import { tableExists } from '../schema/inspect.js';
 import { qualified } from '../server/sql.js';
 
 type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
@@ -67,7 +68,7 @@ export class GaleraGate {
     const { database } = this.plan;
     const purpose = `the gate that holds writers to ${database}.${this.plan.table} on every Galera node at the cut-over`;
     await withoutStatementLimit(this.pool, async (conn) => {
-      if (!(await this.installed())) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
+      if (!(await tableExists(this.pool, this.plan.database, this.table))) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
       await this.checkTable(conn);
       await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES (?, 0, 0)`, [CLUSTER_ROW]);
       for (const { name } of members) {
@@ -183,18 +184,10 @@ export class GaleraGate {
 
   /** Opens the cluster row where a run killed between its seal and its RENAME left it closed. */
   async open(): Promise<void> {
-    if (!(await this.installed())) return;
+    if (!(await tableExists(this.pool, this.plan.database, this.table))) return;
     const gate = qualified(this.plan.database, this.table);
     const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT closed FROM ${gate} WHERE node = ?`, [CLUSTER_ROW]);
     if (rows.length && Number(rows[0].closed) !== 0) await this.pool.query(`UPDATE ${gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
-  }
-
-  private async installed(): Promise<boolean> {
-    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
-      this.plan.database,
-      this.table,
-    ]);
-    return rows.length > 0;
   }
 }
 
@@ -264,11 +257,7 @@ export async function dropGate(pool: Pool, database: string, table: string): Pro
       dropped.push(`${database}.${String(row.name)} (Galera gate trigger)`);
     }
   });
-  const [tables] = await pool.query<RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
-    database,
-    names.gate,
-  ]);
-  if (tables.length) {
+  if (await tableExists(pool, database, names.gate)) {
     await dropOwnHelper(pool, database, names.gate);
     dropped.push(`${database}.${names.gate}`);
   }
