@@ -3,7 +3,7 @@ import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { connectOne, isTransientMysqlError } from '../server/connect.js';
 import type { GaleraMember } from '../server/galera.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
-import { LockedSession } from '../server/lock.js';
+import { isLockWait, LockedSession, withoutStatementLimit } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { tableExists } from '../schema/inspect.js';
 import { qualified } from '../server/sql.js';
@@ -67,7 +67,7 @@ export class GaleraGate {
   async install(members: GaleraMember[]): Promise<void> {
     const { database } = this.plan;
     const purpose = `the gate that holds writers to ${database}.${this.plan.table} on every Galera node at the cut-over`;
-    await withoutStatementLimit(this.pool, async (conn) => {
+    await unlimitedConnection(this.pool, async (conn) => {
       if (!(await tableExists(this.pool, this.plan.database, this.table))) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
       await this.checkTable(conn);
       await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES (?, 0, 0)`, [CLUSTER_ROW]);
@@ -170,7 +170,7 @@ export class GaleraGate {
     } catch (error) {
       for (const conn of [...holders, ...checkers]) conn.destroy();
       session?.destroy();
-      if (isLockWait(error)) throw new LockTimeoutError(`the Galera gate could not hold every node's writers within ${lockTimeoutMs} ms`);
+      if (isRetryable(error)) throw new LockTimeoutError(`the Galera gate could not hold every node's writers within ${lockTimeoutMs} ms`);
       if (isTransientMysqlError(error)) throw new LockTimeoutError(`the Galera gate could not be closed: ${(error as Error).message}`);
       throw error;
     }
@@ -204,13 +204,11 @@ function sameAccount(definer: string, me: string): boolean {
  * before it can be cut short here (`server/galera.ts`), and a server-wide `max_statement_time` would
  * split the schema between the nodes.
  */
-async function withoutStatementLimit<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+async function unlimitedConnection<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
   const conn = await pool.getConnection();
   try {
-    await conn.query('SET SESSION max_statement_time = 0');
-    return await work(conn);
+    return await withoutStatementLimit(conn, () => work(conn));
   } finally {
-    await conn.query('SET SESSION max_statement_time = DEFAULT').catch(() => conn.destroy());
     conn.release();
   }
 }
@@ -251,7 +249,7 @@ export async function dropGate(pool: Pool, database: string, table: string): Pro
     'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?) AND EVENT_OBJECT_TABLE IN (?, ?)',
     [database, Object.values(names.gateTriggers), table, names.old],
   );
-  await withoutStatementLimit(pool, async (conn) => {
+  await unlimitedConnection(pool, async (conn) => {
     for (const row of found) {
       await conn.query(`DROP TRIGGER IF EXISTS ${qualified(database, String(row.name))}`);
       dropped.push(`${database}.${String(row.name)} (Galera gate trigger)`);
@@ -316,7 +314,7 @@ export class ClosedGate {
         await this.conn.query(`SET STATEMENT max_statement_time = 2 FOR UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
         return;
       } catch (error) {
-        if (attempt >= 5 || !isLockWait(error)) throw error;
+        if (attempt >= 5 || !isRetryable(error)) throw error;
       }
     }
   }
@@ -346,7 +344,6 @@ export class ClosedGate {
 }
 
 /** What a retry may get past: a lock wait cut by its limit, or a deadlock that chose a session of ours. */
-function isLockWait(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_STATEMENT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === 'ER_LOCK_DEADLOCK';
+function isRetryable(error: unknown): boolean {
+  return isLockWait(error) || (error as { code?: string }).code === 'ER_LOCK_DEADLOCK';
 }

@@ -1,4 +1,4 @@
-import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { backoffMs, sleep } from '../../../core/backoff.js';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import type { Session } from '../../../core/types.js';
@@ -55,13 +55,21 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
  * `max_statement_time` would end it on this node alone after the others made it (galera.ts).
  */
 async function uncut(conn: Connection, sql: string): Promise<{ killed: boolean }> {
+  await withoutStatementLimit(conn, () => conn.query(sql));
+  return { killed: false };
+}
+
+/**
+ * `work` on `conn` with no statement time limit, then the session's default back (a connection whose
+ * default cannot be put back is destroyed, so that no pool hands it out unlimited).
+ */
+export async function withoutStatementLimit<T>(conn: Connection | PoolConnection, work: () => Promise<T>): Promise<T> {
   await conn.query('SET SESSION max_statement_time = 0');
   try {
-    await conn.query(sql);
+    return await work();
   } finally {
-    await conn.query('SET SESSION max_statement_time = DEFAULT').catch(() => {});
+    await conn.query('SET SESSION max_statement_time = DEFAULT').catch(() => conn.destroy());
   }
-  return { killed: false };
 }
 
 async function waitsForLock(pool: Pool, threadId: number): Promise<boolean> {
@@ -80,7 +88,8 @@ export async function lockTables(conn: Connection, killer: Pool, sql: string, ti
   }
 }
 
-function isLockWait(error: unknown): boolean {
+/** A statement ended while it waited for a lock: by its own limit, or by a watchdog's KILL QUERY. */
+export function isLockWait(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === 'ER_STATEMENT_TIMEOUT';
 }
