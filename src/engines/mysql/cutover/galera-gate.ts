@@ -3,7 +3,7 @@ import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { connectOne, isTransientMysqlError } from '../server/connect.js';
 import type { GaleraMember } from '../server/galera.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
-import { isLockWait, LockedSession, withoutStatementLimit } from '../server/lock.js';
+import { isLockWait, isStatementTimeout, LockedSession, withoutStatementLimit } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { tableExists } from '../schema/inspect.js';
 import { qualified } from '../server/sql.js';
@@ -49,7 +49,8 @@ export class GaleraGate {
 
   constructor(
     private readonly pool: Pool,
-    private readonly plan: MysqlPlan,
+    /** Which table: the gate reads nothing else of the plan. */
+    private readonly plan: Pick<MysqlPlan, 'database' | 'table'>,
     /** The cluster's nodes as they are now, the connected one first (read again at each close). */
     private readonly members: () => Promise<GaleraMember[]>,
   ) {
@@ -70,8 +71,15 @@ export class GaleraGate {
     await unlimitedConnection(this.pool, async (conn) => {
       if (!(await tableExists(this.pool, this.plan.database, this.table))) await createFreshHelperTable(conn, database, this.table, GATE_COLUMNS, purpose);
       await this.checkTable(conn);
-      await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES (?, 0, 0)`, [CLUSTER_ROW]);
+      // Only what is missing is inserted: an INSERT IGNORE of a row that is there locks it shared, so
+      // it would wait for a writer holding its slot and then hold up every writer of the slots it had
+      // passed, for as long as innodb_lock_wait_timeout. A plain read takes no lock.
+      const [present] = await conn.query<RowDataPacket[]>(`SELECT node, COUNT(*) AS n FROM ${qualified(database, this.table)} GROUP BY node`);
+      const rows = new Map(present.map((r) => [String(r.node), Number(r.n)]));
+      if (!rows.has(CLUSTER_ROW))
+        await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES (?, 0, 0)`, [CLUSTER_ROW]);
       for (const { name } of members) {
+        if (rows.get(name) === GATE_SLOTS) continue;
         const slots = Array.from({ length: GATE_SLOTS }, (_, slot) => `(${conn.escape(name)}, ${slot}, 0)`).join(', ');
         await conn.query(`INSERT IGNORE INTO ${qualified(database, this.table)} (node, slot, closed) VALUES ${slots}`);
       }
@@ -343,7 +351,10 @@ export class ClosedGate {
   }
 }
 
-/** What a retry may get past: a lock wait cut by its limit, or a deadlock that chose a session of ours. */
+/**
+ * What a retry may get past: a lock wait cut by its limit (the gate bounds its waits with
+ * `max_statement_time`), or a deadlock that chose a session of ours.
+ */
 function isRetryable(error: unknown): boolean {
-  return isLockWait(error) || (error as { code?: string }).code === 'ER_LOCK_DEADLOCK';
+  return isLockWait(error) || isStatementTimeout(error) || (error as { code?: string }).code === 'ER_LOCK_DEADLOCK';
 }

@@ -88,10 +88,18 @@ export async function lockTables(conn: Connection, killer: Pool, sql: string, ti
   }
 }
 
-/** A statement ended while it waited for a lock: by its own limit, or by a watchdog's KILL QUERY. */
+/** A statement ended while it waited for a lock: by a lock wait timeout, or by a watchdog's KILL QUERY. */
 export function isLockWait(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED' || code === 'ER_STATEMENT_TIMEOUT';
+  return code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_QUERY_INTERRUPTED';
+}
+
+/**
+ * MariaDB's ER_STATEMENT_TIMEOUT, a statement cut by `max_statement_time`. mysql2 names MySQL's
+ * error numbers only, so this one comes with its number and no code.
+ */
+export function isStatementTimeout(error: unknown): boolean {
+  return (error as { errno?: number }).errno === 1969;
 }
 
 /** A connection handed to the runner while it holds LOCK TABLES; applies on it skip locking reads. */
