@@ -221,14 +221,19 @@ async function unlimitedConnection<T>(pool: Pool, work: (conn: PoolConnection) =
   }
 }
 
+/**
+ * The two reads name the gate table by two aliases: a routine prelocks each table it names once, with
+ * the strongest lock any of its statements asks for, so under one name the cluster row would be read
+ * FOR UPDATE too, and every writer of a node would wait for the others' transactions on it.
+ */
 function gateBody(database: string, table: string): string {
   const gate = qualified(database, helperNames(table).gate);
   const message = `shadowcut: ${table} is being swapped on this Galera cluster; retry`.replace(/['\\]/g, '');
   return `BEGIN
   DECLARE here INT DEFAULT 1;
   DECLARE cluster INT DEFAULT 1;
-  SELECT IFNULL(MAX(closed), 1) INTO here FROM ${gate} WHERE node = @@wsrep_node_name AND slot = CONNECTION_ID() MOD ${GATE_SLOTS} FOR UPDATE;
-  SELECT IFNULL(MAX(closed), 1) INTO cluster FROM ${gate} WHERE node = '${CLUSTER_ROW}' LOCK IN SHARE MODE;
+  SELECT IFNULL(MAX(closed), 1) INTO here FROM ${gate} AS own_slot WHERE node = @@wsrep_node_name AND slot = CONNECTION_ID() MOD ${GATE_SLOTS} FOR UPDATE;
+  SELECT IFNULL(MAX(closed), 1) INTO cluster FROM ${gate} AS cluster_row WHERE node = '${CLUSTER_ROW}' LOCK IN SHARE MODE;
   IF here <> 0 OR cluster <> 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message}'; END IF;
 END`;
 }
