@@ -177,7 +177,9 @@ export class MysqlTriggerLog implements TriggerLog {
   async read(limit: number, afterSeq: string | null, session?: Session): Promise<LogEntry[]> {
     const db = session instanceof LockedSession ? session.conn : this.pool;
     // Under the lock, before the last entries are trusted: a TRUNCATE or a rebuild fires no trigger.
-    if (session && afterSeq === null) {
+    // On every read there, not only one from the log's start: the drain starts at the floor once
+    // polls have moved it, and nothing in the log above it tells of a TRUNCATE.
+    if (session) {
       const { database, table } = this.at;
       const now = await innodbTableIdentity(this.pool, this.flavor, database, table);
       if (now !== this.identity) {
