@@ -2,6 +2,7 @@
 // of the verification ended the run with an internal error and a stack trace. A lost session is an
 // outage to ride out: the checksum round starts again on a fresh view.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnknownSwapError } from '../src/core/errors.js';
 import type { ConsistentView, KeyRange } from '../src/core/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
@@ -92,10 +93,10 @@ describe.each(databases)('$name: a session lost during the verification', ({ ope
   });
 });
 
-// Found by the chaos tester (PostgreSQL seed 25, copy path): the cut-over's own session was killed
-// while it held the lock, and the run ended with an internal error. Nothing was committed, so the
-// original was untouched: another attempt is what a lock timeout would have had.
-describe.each(databases.filter((d) => d.kind === 'postgres'))('$name: the cut-over session lost before its commit', ({ open }) => {
+// Found by the chaos tester (PostgreSQL seed 25, copy path; MariaDB Galera seed 20): the cut-over's own
+// session was killed while it held the lock, and the run ended with an internal error. Nothing was
+// swapped, so the original was untouched: another attempt is what a lock timeout would have had.
+describe.each(databases)('$name: the cut-over session lost before its point of no return', ({ open }) => {
   let db: Database;
   beforeAll(() => {
     db = open();
@@ -113,7 +114,11 @@ describe.each(databases.filter((d) => d.kind === 'postgres'))('$name: the cut-ov
           ...options,
           async catchUp(session) {
             if (killed === 0) {
-              const holders = await db.query(`SELECT pid FROM pg_locks WHERE relation = '${t}'::regclass AND mode = 'AccessExclusiveLock' AND granted`);
+              // The session that holds the lock: PostgreSQL's ACCESS EXCLUSIVE holder, MySQL's LOCK TABLES locker (this very session).
+              const holders =
+                db.kind === 'postgres'
+                  ? await db.query(`SELECT pid FROM pg_locks WHERE relation = '${t}'::regclass AND mode = 'AccessExclusiveLock' AND granted`)
+                  : [[(session as unknown as { conn: { threadId: number } }).conn.threadId]];
               for (const [pid] of holders) await db.killSession(Number(pid));
               killed = holders.length;
             }
@@ -167,5 +172,49 @@ describe.each(databases)('$name: a session lost while the revert triggers are ma
     expect(lost).toBe(2);
     await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
     expect(await db.differences(t, `${t}_m`)).toEqual([]);
+  });
+});
+
+// A session lost after the swap's point of no return (its RENAME or COMMIT sent, no answer): whether
+// the swap was made is unknown, so the run stops as it is and the resume looks at the tables.
+describe.each(databases)('$name: a swap whose outcome is unknown', ({ open }) => {
+  let db: Database;
+  beforeAll(() => {
+    db = open();
+  });
+  afterAll(() => db.close());
+
+  it.each([
+    ['made', true],
+    ['not made', false],
+  ])('stops with one line and cleans up nothing; the resume finishes the run (the swap %s)', async (_, made) => {
+    const t = made ? 'lost_made' : 'lost_unmade';
+    await twins(db, t, 2000);
+    const real = await db.engine();
+    let stopped = 0;
+    const engine = withMigration(real, (migration) => ({
+      async cutover(options: Parameters<typeof migration.cutover>[0]) {
+        if (stopped++ > 0) return migration.cutover(options);
+        if (made) await migration.cutover(options);
+        throw new UnknownSwapError(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST' }));
+      },
+    }));
+    try {
+      await expect(migrateOn(db, t, 'ADD COLUMN note INT NULL', { dropOld: true }, { engine })).rejects.toThrow(
+        /the session was lost while the swap was being made .*run it again with --resume/,
+      );
+      // Left for the resume: the checkpoint, and the shadow unless the swap took it.
+      const left = await db.helpers(t);
+      expect(left).toContain(`${t}__state`);
+      expect(left.includes(`${t}__new`)).toBe(!made);
+      const result = await migrateOn(db, t, 'ADD COLUMN note INT NULL', { dropOld: true, resume: true }, { engine });
+      expect(result.resumed).toBe(true);
+      expect(stopped).toBe(made ? 1 : 2);
+    } finally {
+      await real.close();
+    }
+    await db.query(`ALTER TABLE ${t}_m ADD COLUMN note INT NULL`);
+    expect(await db.differences(t, `${t}_m`)).toEqual([]);
+    expect(await db.helpers(t)).toEqual([]);
   });
 });

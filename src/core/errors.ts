@@ -21,6 +21,16 @@ export class LockTimeoutError extends Error {
   }
 }
 
+/**
+ * A swap's session lost (killed by someone, a server restart, the network) before its point of no
+ * return: nothing was swapped and the attempt undid what it made, so it is one failed attempt, retried
+ * as a lock not had in time is. Lost after that point the outcome is unknown, and the run stops for a
+ * resume to find out which it was.
+ */
+export function lostSwapSession(error: unknown): LockTimeoutError {
+  return new LockTimeoutError(`cut-over: the session was lost (${(error as Error).message})`);
+}
+
 /** The run was asked to stop (Ctrl-C, abort command); helper objects are cleaned up. */
 export class AbortedError extends UserError {
   constructor(reason: string) {
@@ -48,13 +58,32 @@ export function describeError(error: unknown): string {
 }
 
 /**
- * A set's swap made for some of its tables and not the others (a RENAME that failed after the
- * unlock). Nothing is cleaned up: every table keeps its shadow, capture and checkpoint, and
- * `--resume` finishes the swap of the rest (the swapped ones only clean up).
+ * A swap that stopped where only `--resume` can tell or finish what was made: nothing is cleaned up,
+ * every table keeping its shadow, capture and checkpoint for it.
  */
-export class IncompleteSwapError extends UserError {
+export class UnfinishedSwapError extends UserError {}
+
+/**
+ * A set's swap made for some of its tables and not the others (a RENAME that failed after the
+ * unlock). `--resume` finishes the swap of the rest (the swapped ones only clean up).
+ */
+export class IncompleteSwapError extends UnfinishedSwapError {
   constructor(swapped: string[], left: string[]) {
     super(`the set was swapped only in part (${swapped.join(', ')} swapped, ${left.join(', ')} not): run it again with --resume to swap the rest`);
     this.name = 'IncompleteSwapError';
+  }
+}
+
+/**
+ * A swap's session lost past its point of no return (a RENAME sent, a COMMIT sent): whether the swap
+ * was made is not known yet. `--resume` looks at the tables, and finishes the run either way.
+ */
+export class UnknownSwapError extends UnfinishedSwapError {
+  constructor(error: unknown) {
+    super(
+      `cut-over: the session was lost while the swap was being made (${(error as Error).message}); whether it was made is not known yet: ` +
+        'run it again with --resume, which looks and finishes the swap or the run',
+    );
+    this.name = 'UnknownSwapError';
   }
 }

@@ -4,7 +4,7 @@ import type { MigrateWiring, RevertWindowOutcome } from '../config.js';
 import type { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
 import { ClaimLostError } from '../claim.js';
-import { AbortedError, IncompleteSwapError, UserError } from '../errors.js';
+import { AbortedError, UnfinishedSwapError, UserError } from '../errors.js';
 import { runHook, RunParts } from './parts.js';
 import type { Probes } from '../types.js';
 import type { JointRevert } from './joint-revert.js';
@@ -54,7 +54,7 @@ export class RevertWindow {
       if (error instanceof AbortedError) {
         this.ctx.report.warn(`${error.message}: the revert window ends; the table keeps its new schema`);
         this.outcome.outcome = 'aborted';
-      } else if (error instanceof UserError && !(error instanceof ClaimLostError) && !(error instanceof IncompleteSwapError)) {
+      } else if (error instanceof UserError && !(error instanceof ClaimLostError) && !(error instanceof UnfinishedSwapError)) {
         // A row the old table cannot take, parity that will not hold: a resumed run would meet it again,
         // while the triggers kept logging for no one. The window ends; the new table is in place and whole.
         this.ctx.report.warn(`the revert window ends: ${error.message}; the table keeps its new schema`);
@@ -174,7 +174,7 @@ export class RevertWindow {
       );
       swap = this.joint ? await this.joint.round(attempt).join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     } catch (error) {
-      if (!(error instanceof UserError) || error instanceof AbortedError || error instanceof IncompleteSwapError) throw error;
+      if (!(error instanceof UserError) || error instanceof AbortedError || error instanceof UnfinishedSwapError) throw error;
       report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);
       checkpointer.revertWindow = this.window;
       await checkpointer.save(true);

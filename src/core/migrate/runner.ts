@@ -3,7 +3,7 @@ import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
-import { IncompleteSwapError, UserError } from '../errors.js';
+import { UnfinishedSwapError, UserError } from '../errors.js';
 import { proveMapping } from '../mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
@@ -157,8 +157,8 @@ class Run {
           cutOver = await this.phases();
         }
       } catch (error) {
-        // Another run owns the objects now, or a set's resume needs them: leave them to it.
-        this.claimLost = error instanceof ClaimLostError || error instanceof IncompleteSwapError;
+        // Another run owns the objects now, or a resume must find out what a swap made: leave them to it.
+        this.claimLost = error instanceof ClaimLostError || error instanceof UnfinishedSwapError;
         this.joint?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');

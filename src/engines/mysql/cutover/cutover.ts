@@ -1,12 +1,12 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne, isTransientMysqlError, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
 import { ChildHolders } from './child-holders.js';
-import { IncompleteSwapError, LockTimeoutError, UserError } from '../../../core/errors.js';
+import { IncompleteSwapError, LockTimeoutError, lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
@@ -28,6 +28,8 @@ interface Swap extends SwapPart {
   setHolder: ChildHolders;
   rename: Promise<unknown> | null;
   renamed: boolean;
+  /** Its RENAME's session was lost before it answered: the RENAME may have run. */
+  lost: boolean;
   /** From the first child key's move until the RENAME: the keys may reference the shadow. */
   pointed: boolean;
   /** Its keys to other tables of the set moved from the original to the shadow. */
@@ -56,6 +58,9 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
   const locker = await connectOne(target);
   const swaps: Swap[] = [];
   let locked = false;
+  /** The sentries are being dropped: from here a queued RENAME may run, and a lost session leaves the outcome unknown. */
+  let released = false;
+  let lockedAt = performance.now();
   try {
     for (const part of parts) {
       const renamer = await connectOne(target);
@@ -65,7 +70,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
         await holders.release();
         return closing(renamer)(error);
       });
-      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, pointed: false, moved: false });
+      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, lost: false, pointed: false, moved: false });
       await renamer.query('SET SESSION lock_wait_timeout = 30');
     }
     const list: string[] = [];
@@ -79,7 +84,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await testSeam('before-lock');
     await lockTables(locker, pool, `LOCK TABLES ${[...new Set(list)].map((t) => `${t} WRITE`).join(', ')}`, lockTimeoutMs);
     locked = true;
-    const lockedAt = performance.now();
+    lockedAt = performance.now();
     for (const swap of swaps) await readyUnderLock(locker, swap);
     for (const swap of swaps) {
       swap.moved = (swap.plan.setKeys ?? []).length > 0;
@@ -94,9 +99,10 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
         ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
         : '';
       const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
-      const rename = swap.renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(() => {
-        swap.renamed = true;
-      });
+      const rename = swap.renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(
+        () => void (swap.renamed = true),
+        (error: unknown) => Promise.reject(((swap.lost = isTransientMysqlError(error)), error)),
+      );
       rename.catch(() => {});
       swap.rename = rename;
       await waitUntilQueued(pool, swap.renamer, rename, lockTimeoutMs, swaps.length > 1 ? `the RENAME of ${plan.table}` : 'the RENAME');
@@ -104,6 +110,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
         await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
     }
 
+    released = true;
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
@@ -130,8 +137,14 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     // and only then remove the sentries.
     await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
     await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
-    if (swaps.length > 0 && swaps.every((s) => s.renamed)) return { lockedMs: -1 };
+    // Swapped after all (the failure came after the RENAMEs ran): writers waited from the lock until now at most.
+    if (swaps.length > 0 && swaps.every((s) => s.renamed)) return { lockedMs: Math.round(performance.now() - lockedAt) };
+    // Before the sentries went, every queued RENAME fails on its sentry; after, one that reported its
+    // failure made nothing either. One whose session was lost after may have run: what it made is the
+    // resume's to find, and nothing is undone here.
+    if (released && swaps.some((s) => s.lost)) throw new UnknownSwapError(error);
     for (const swap of swaps) await undoAttempt(pool, swap);
+    if (isTransientMysqlError(error)) throw lostSwapSession(error);
     throw error;
   } finally {
     // Only now, with the RENAMEs done or failed, may the children's writers go on.

@@ -5,7 +5,8 @@ import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
 import { carryAutoIncrement, createTriggers, dropTriggers, testSeam, type SwapPart } from './cutover.js';
 import type { GaleraGate } from './galera-gate.js';
-import { UserError } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
+import { isTransientMysqlError } from '../server/connect.js';
 
 /**
  * The swap on a Galera cluster (issue 34): the gate instead of LOCK TABLES, the RENAME alone in total
@@ -22,9 +23,11 @@ import { UserError } from '../../../core/errors.js';
  */
 export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate, lockTimeoutMs: number): Promise<CutoverResult> {
   const { plan } = part;
-  const closed = await gate.close(lockTimeoutMs);
+  const closed = await gate.close(lockTimeoutMs).catch((error: unknown) => Promise.reject(isTransientMysqlError(error) ? lostSwapSession(error) : error));
   const heldAt = performance.now();
   let sealed = false;
+  /** Sent: a RENAME in total order runs on every node whatever becomes of our session. */
+  let renaming = false;
   let renamed = false;
   try {
     await testSeam('galera-held');
@@ -38,6 +41,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     await closed.seal();
     await testSeam('galera-sealed');
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+    renaming = true;
     const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
     rename.catch(() => {});
     const first = await Promise.race([rename.then(() => true), sleep(lockTimeoutMs).then(() => false)]);
@@ -47,6 +51,12 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     await closed.releaseHolders(true);
     return { lockedMs: Math.round(performance.now() - heldAt) };
   } catch (error) {
+    // Sent and not answered: the RENAME may yet run, on every node. As for a run killed here, the seal
+    // stays (no writer reaches the original after the catch-up) and what was made is the resume's to find.
+    if (renaming && !renamed && isTransientMysqlError(error)) {
+      await closed.releaseHolders();
+      throw new UnknownSwapError(error);
+    }
     if (!renamed) {
       try {
         if (sealed) await closed.unseal().catch(() => gate.open());
@@ -55,6 +65,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
         await dropTriggers(pool, plan); // the next attempt makes them again
       }
     }
+    if (isTransientMysqlError(error)) throw lostSwapSession(error);
     throw error;
   } finally {
     await closed.release();

@@ -1,6 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError, UserError } from '../../../core/errors.js';
-import { connectOne, isTransientMysqlError } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
 import type { GaleraMember } from '../server/galera.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
 import { isLockWait, isStatementTimeout, LockedSession, withoutStatementLimit } from '../server/lock.js';
@@ -144,11 +144,10 @@ export class GaleraGate {
    * waits for nothing: MariaDB makes no causal wait inside a transaction).
    */
   async close(lockTimeoutMs: number): Promise<ClosedGate> {
-    // A lost session here (a server restart, a killed connection) is an attempt that failed, not the run.
-    const retried = (error: unknown) =>
-      Promise.reject(isTransientMysqlError(error) ? new LockTimeoutError(`the Galera gate could not be closed: ${(error as Error).message}`) : error);
-    const members = await this.members().catch(retried);
-    await this.install(members).catch(retried);
+    // A session lost here or later (a server restart, a killed connection) is an attempt that failed, not
+    // the run: the cut-over (core/migrate/lost-session.ts) and the verification retry it.
+    const members = await this.members();
+    await this.install(members);
     const holders: Connection[] = [];
     const checkers: Connection[] = [];
     let session: Connection | null = null;
@@ -179,7 +178,6 @@ export class GaleraGate {
       for (const conn of [...holders, ...checkers]) conn.destroy();
       session?.destroy();
       if (isRetryable(error)) throw new LockTimeoutError(`the Galera gate could not hold every node's writers within ${lockTimeoutMs} ms`);
-      if (isTransientMysqlError(error)) throw new LockTimeoutError(`the Galera gate could not be closed: ${(error as Error).message}`);
       throw error;
     }
     return new ClosedGate(

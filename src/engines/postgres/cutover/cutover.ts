@@ -6,7 +6,7 @@ import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { PgDetail } from '../schema/plan.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
 import { nameLikeNative } from '../schema/generated-names.js';
 
@@ -120,8 +120,8 @@ export async function cutover(
     await client.query('ROLLBACK').catch(() => {});
     // A session lost before its COMMIT was sent took the whole transaction with it: the original is
     // as it was, and the next attempt starts clean. Lost during the COMMIT, the outcome is unknown:
-    // that stays fatal, and a resumed run finds out which it was.
-    if (!committing && isTransientPgError(error)) throw new LockTimeoutError(`cut-over: the session was lost (${(error as Error).message})`);
+    // the run stops as it is, and a resumed run finds out which it was.
+    if (isTransientPgError(error)) throw committing ? new UnknownSwapError(error) : lostSwapSession(error);
     throw asLockTimeout(error, 'cut-over');
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke
