@@ -603,16 +603,19 @@ galera_launch() { # galera_launch <n> <extra args...>; sets LAUNCHED_PID
   mkdir -p "$N_DATA.tmp"
   $AS_ROOT && chown mysql:mysql "$N_DATA.tmp"
   # Short timeouts: a node of a loopback cluster that stops answering is gone, and the tests want to
-  # know in seconds. gcache small, no fsync: test data. Each node keeps a binlog of the whole
+  # know in seconds. gcache small, no fsync: test data. Nodes 1 and 2 keep a binlog of the whole
   # cluster's writes (log_slave_updates), in the cluster's order, as shops that back up or feed
-  # asynchronous replicas from a node do.
+  # asynchronous replicas from a node do; node 3 has none, as Galera nodes often run (Galera needs
+  # none), and as the cluster of the issue 34 report did: there shadowcut follows changes by triggers.
+  local binlog=(--log-bin="node$n-bin" --log-slave-updates=ON --binlog-row-image=FULL --sync-binlog=0)
+  ((n == 3)) && binlog=(--skip-log-bin)
   setsid mariadbd --no-defaults $(galera_user_args) \
     --datadir="$N_DATA" --port="${!port_var}" --bind-address=127.0.0.1 --socket="$N_SOCK" \
     --pid-file="$N_PID" --log-error="$N_LOG" --tmpdir="$N_DATA.tmp" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-flush-log-at-trx-commit=2 --innodb-buffer-pool-size=128M --max-connections=300 \
     --binlog-format=ROW --innodb-autoinc-lock-mode=2 --default-storage-engine=InnoDB \
-    --server-id="$n" --log-bin="node$n-bin" --log-slave-updates=ON --binlog-row-image=FULL --sync-binlog=0 \
+    --server-id="$n" "${binlog[@]}" \
     --wsrep-on=ON --wsrep-provider="$GALERA_PROVIDER" --wsrep-cluster-name=shadowcut \
     --wsrep-cluster-address="$gcomm" --wsrep-node-name="node$n" \
     --wsrep-node-address="127.0.0.1:${!g_var}" --wsrep-node-incoming-address="127.0.0.1:${!port_var}" \

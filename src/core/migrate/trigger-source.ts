@@ -57,6 +57,8 @@ export interface TriggerLog {
   horizon(): Promise<Horizon | null>;
   /** Every writer of `h.mark` has ended. */
   settled(h: Horizon): Promise<boolean>;
+  /** Lets go of what the horizon keeps open between polls (sessions on other servers); made again on the next use. */
+  close?(): Promise<void>;
   /** Triggers first, then the log; idempotent. */
   uninstall(): Promise<void>;
 }
@@ -116,6 +118,7 @@ class TriggerStream implements ChangeStream {
   private counted = 0;
   private stopped = false;
   private wake: (() => void) | null = null;
+  private running: Promise<void> = Promise.resolve();
   /** Entries in the log beyond the last poll's page. */
   undelivered = 0;
   readonly readCost = new ReadCost();
@@ -137,7 +140,7 @@ class TriggerStream implements ChangeStream {
   }
 
   run(): void {
-    this.loop().catch((error: Error) => {
+    this.running = this.loop().catch((error: Error) => {
       if (!this.stopped) this.sink.fail(error);
     });
   }
@@ -267,10 +270,12 @@ class TriggerStream implements ChangeStream {
     this.poke();
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
     this.poke();
-    return Promise.resolve();
+    // A poll under way may still take a horizon: what it opens is let go of once it has returned.
+    await this.running;
+    await this.log.close?.();
   }
 }
 

@@ -22,6 +22,7 @@ import type {
 import { BinlogSource } from './capture/binlog/source.js';
 import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
+import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
@@ -82,10 +83,13 @@ export class MysqlMigration implements Migration {
     // The way back is always followed by triggers: made on the shadow before the swap, they follow
     // the new table from the swap's very instant, with no stream position to hand over at it.
     const capture = plan.reverse ? reverseCapture(this.p) : this.p.log === undefined ? null : forwardCapture(this.p);
+    // On Galera the log is written on every node, each entry numbered by its own node's counter.
+    const horizons =
+      capture && server.galera ? new ClusterHorizon(() => server.galeraMembers(true).then((m) => m ?? []), capture.database, capture.log) : undefined;
     this.changes =
       capture === null
         ? new BinlogSource(server.binlogHub(this.p), this.p)
-        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, capture));
+        : new TriggerSource(new MysqlTriggerLog(server.target, server.pool, server.flavor, capture, horizons));
   }
 
   /** The revert window's log and triggers, on this run's shadow. */

@@ -8,10 +8,12 @@ import type { MysqlCheckContext } from './context.js';
 
 /**
  * Galera (issue 34): the copy path runs there with its Galera parts (`cutover/galera-gate.ts`, and
- * the README's "A copy path for Galera"), and only where they hold: MariaDB under TOI, changes read
- * from this node's binlog with every node's writes in it, one table with no other table's keys on it
- * (the cut-over's duties the gate has no place for yet), every node reachable and Synced. Anything
- * else is refused before anything is made, in one line.
+ * the README's "The copy path on Galera"), and only where they hold: MariaDB under TOI, one table with
+ * no other table's keys on it (the cut-over's duties the gate has no place for yet), every node
+ * reachable and Synced. Changes come from this node's binlog with every node's writes in it (the
+ * binlog check asks for log_slave_updates there), or from the trigger log, whose entries every node
+ * numbers apart (`capture/trigger/horizon.ts`). Anything else is refused before anything is made, in
+ * one line.
  */
 export const galera: Check<MysqlCheckContext> = {
   name: 'galera',
@@ -25,14 +27,8 @@ export const galera: Check<MysqlCheckContext> = {
 
 async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool' | 'plan' | 'target'>): Promise<string | null> {
   const t = `${plan.database}.${plan.table}`;
-  const [[server]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v, @@log_bin AS bin, @@binlog_format AS f, @@log_slave_updates AS lsu');
+  const [[server]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
   if (!/mariadb/i.test(String(server.v))) return 'Galera cluster on MySQL (Percona XtraDB Cluster): the copy path is supported on MariaDB Galera only';
-  if (plan.log !== undefined || Number(server.bin) !== 1 || Number(server.lsu) !== 1 || String(server.f) !== 'ROW') {
-    return (
-      "Galera cluster: the copy path reads changes from the binlog of the node it connects to, which must hold every node's writes " +
-      '(log_bin, binlog_format=ROW, log_slave_updates=ON); a trigger log cannot order writes made on other nodes (docs/requirements.md, Galera)'
-    );
-  }
   if (plan.set?.length) return 'Galera cluster: several tables in one cut-over are not supported there yet; migrate them one at a time';
   if (plan.children.length) {
     return `Galera cluster: ${t} is referenced by foreign keys of other tables, which its cut-over there cannot re-point yet; use a blocking ALTER in a maintenance window`;
@@ -44,32 +40,65 @@ async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool
     if (error instanceof UserError) return error.message;
     throw error;
   }
+  const nodes: NodeFacts[] = [];
   for (const member of members) {
-    const channel = await replicationInto(member);
-    if (channel) {
-      return `Galera cluster: node ${member.name} replicates from an outside primary (${channel}); that channel's writes fire no trigger and would pass the gate at the cut-over: run when it is stopped`;
+    const facts = await nodeFacts(member);
+    if (facts.channel) {
+      return `Galera cluster: node ${member.name} replicates from an outside primary (${facts.channel}); that channel's writes fire no trigger and would pass the gate at the cut-over: run when it is stopped`;
     }
+    nodes.push(facts);
   }
-  return null;
+  return plan.log === undefined ? null : sequenceClash(nodes);
+}
+
+interface NodeFacts {
+  name: string;
+  /** A replication channel running into the node whose applier fires no trigger, or null. */
+  channel: string | null;
+  /** The node's auto_increment_increment and auto_increment_offset, which its sessions start with. */
+  increment: number;
+  offset: number;
 }
 
 /**
- * A replication channel running into a node, or null: its applier writes rows without firing
- * triggers (unless slave_run_triggers_for_rbr says otherwise), so the gate cannot hold it. Without
- * the privilege to read the status (REPLICATION CLIENT, SLAVE MONITOR) there is nothing to see.
+ * What the node says of itself. A replication channel's applier writes rows without firing triggers
+ * (unless slave_run_triggers_for_rbr says otherwise), so the gate cannot hold it; without the
+ * privilege to read its status (REPLICATION CLIENT, SLAVE MONITOR) there is nothing to see.
  */
-async function replicationInto(member: GaleraMember): Promise<string | null> {
+async function nodeFacts(member: GaleraMember): Promise<NodeFacts> {
   const conn = await connectOne(member.target);
   try {
+    const [[vars]] = await conn.query<RowDataPacket[]>(
+      'SELECT @@GLOBAL.auto_increment_increment AS step, @@GLOBAL.auto_increment_offset AS start, @@slave_run_triggers_for_rbr AS triggers',
+    );
+    const facts = { name: member.name, channel: null, increment: Number(vars.step), offset: Number(vars.start) };
     const [rows] = await conn.query<RowDataPacket[]>('SHOW ALL SLAVES STATUS').catch(() => [[] as RowDataPacket[]]);
     const running = rows.find((r) => r.Slave_SQL_Running === 'Yes');
-    if (!running) return null;
-    const [[triggers]] = await conn.query<RowDataPacket[]>('SELECT @@slave_run_triggers_for_rbr AS t');
-    if (String(triggers.t).toUpperCase() !== 'NO') return null;
-    return `channel '${String(running.Connection_name ?? '')}' from ${String(running.Master_Host)}:${String(running.Master_Port)}`;
+    if (!running || String(vars.triggers).toUpperCase() !== 'NO') return facts;
+    return { ...facts, channel: `channel '${String(running.Connection_name ?? '')}' from ${String(running.Master_Host)}:${String(running.Master_Port)}` };
   } finally {
     await conn.end().catch(() => conn.destroy());
   }
+}
+
+/**
+ * The trigger log's entries are numbered by the node each writer is on: two nodes that hand out the
+ * same values would make writers' commits fail certification against each other (the application
+ * would see deadlock errors). Galera spaces them apart (wsrep_auto_increment_control, on by default).
+ */
+function sequenceClash(nodes: NodeFacts[]): string | null {
+  const seen = new Map<number, string>();
+  for (const { name, increment, offset } of nodes) {
+    const clash = seen.get(offset % increment);
+    if (increment !== nodes[0].increment || increment < nodes.length || clash !== undefined) {
+      return (
+        `Galera cluster: trigger capture numbers its log on every node, and ${clash ? `nodes ${clash} and ${name}` : `node ${name}`} would hand out the same values ` +
+        `(auto_increment_increment ${increment}, auto_increment_offset ${offset}): SET GLOBAL wsrep_auto_increment_control = ON on every node, or use --capture stream`
+      );
+    }
+    seen.set(offset % increment, name);
+  }
+  return null;
 }
 
 /**

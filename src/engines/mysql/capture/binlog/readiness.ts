@@ -26,6 +26,17 @@ export async function binlogVerdicts(pool: Pool): Promise<CheckResult[]> {
     ),
     verdict('binlog_row_image', vars.binlog_row_image === 'FULL', 'FULL', `binlog_row_image is ${vars.binlog_row_image}: SET GLOBAL binlog_row_image = 'FULL'`),
   ];
+  // A Galera node's binlog holds the other nodes' writes only with log_slave_updates (their appliers' commits).
+  if (vars.wsrep_on === 'ON' && vars.log_slave_updates !== undefined) {
+    results.push(
+      verdict(
+        'log_slave_updates',
+        vars.log_slave_updates === 'ON',
+        "every node's writes",
+        "log_slave_updates is OFF on this Galera node: its binlog lacks the other nodes' writes (start the node with log_slave_updates=ON)",
+      ),
+    );
+  }
   // Only where the server has the variable.
   if (vars.binlog_transaction_compression !== undefined) {
     results.push(
@@ -53,7 +64,7 @@ export async function binlogVerdicts(pool: Pool): Promise<CheckResult[]> {
 export async function binlogVariables(pool: Pool): Promise<Record<string, string>> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin','binlog_format','binlog_row_image',
-      'binlog_transaction_compression','binlog_row_value_options')`,
+      'binlog_transaction_compression','binlog_row_value_options','wsrep_on','log_slave_updates')`,
   );
   return Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value)]));
 }

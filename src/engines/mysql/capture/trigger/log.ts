@@ -9,15 +9,12 @@ import { helperNames, type MysqlPlan } from '../../schema/plan.js';
 import { ident, qualified, rowValues } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
 import { describeTable, existingTriggers, type TableShape } from '../../schema/inspect.js';
+import { ServerHorizon, type LogHorizon } from './horizon.js';
 
 type Queryable = Pool | Connection;
 
 export type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
 const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
-/** A horizon whose writers are not listed yet (MysqlTriggerLog.settled), with when its sequence was read. */
-const UNLISTED = 'unlisted@';
-/** Longer than INNODB_TRX's cache may be stale (the server refills it when it is over 100 ms old). */
-const TRX_CACHE_MS = 250;
 
 /**
  * What one log follows, and under which names: a run's capture on its original, or a revert window's
@@ -65,16 +62,20 @@ export class MysqlTriggerLog implements TriggerLog {
   private readonly keys: string;
   /** The table's InnoDB ids when the triggers were made (kept in the log's comment for a resumed run). */
   private identity: string | null = null;
+  private readonly horizons: LogHorizon;
 
   constructor(
     private readonly target: MysqlTarget,
     private readonly pool: Pool,
     private readonly flavor: 'mariadb' | 'mysql',
     private readonly at: CaptureTarget,
+    /** Who could still add below the log's sequence: one server's writers, or a Galera cluster's (`horizon.ts`). */
+    horizons?: LogHorizon,
   ) {
     this.name = `${at.database}.${at.log}`;
     this.log = qualified(at.database, at.log);
     this.keys = at.keyColumns.map(ident).join(', ');
+    this.horizons = horizons ?? new ServerHorizon(pool, this.log);
   }
 
   async install(lockTimeoutMs: number): Promise<void> {
@@ -225,41 +226,16 @@ export class MysqlTriggerLog implements TriggerLog {
     return Number(row.n);
   }
 
-  /**
-   * The highest sequence value written, committed or not (a dirty read). Who could still commit
-   * below it is read later, by `settled`: information_schema.INNODB_TRX is a cache the server fills
-   * at most every 100 ms, so a list read at once could predate a writer that took a value just
-   * before the dirty read, and miss it.
-   */
-  async horizon(): Promise<Horizon | null> {
-    const conn = await this.pool.getConnection();
-    try {
-      await conn.query('SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
-      const [[row]] = await conn.query<RowDataPacket[]>(`SELECT MAX(seq) AS seq FROM ${this.log}`);
-      return row.seq === null ? null : { seq: String(row.seq), mark: `${UNLISTED}${Date.now()}` };
-    } finally {
-      conn.release();
-    }
+  horizon(): Promise<Horizon | null> {
+    return this.horizons.horizon();
   }
 
-  /**
-   * First (once INNODB_TRX's cache is surely newer than the dirty read) the transactions that have
-   * written something, kept in the horizon: a writer's entry follows its write to the table, so every
-   * writer of an entry at or below `seq` that has not ended is among them. Readers (a verification's
-   * snapshot) have modified nothing and are left out, or they would hold the horizon for their whole
-   * length. Then, at later polls, whether they have all ended.
-   */
-  async settled(h: Horizon): Promise<boolean> {
-    if (h.mark.startsWith(UNLISTED)) {
-      if (Date.now() - Number(h.mark.slice(UNLISTED.length)) < TRX_CACHE_MS) return false;
-      const [writers] = await this.pool.query<RowDataPacket[]>(
-        'SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()',
-      );
-      h.mark = writers.map((w) => String(w.trx_id)).join(',');
-    }
-    if (h.mark === '') return true;
-    const [[row]] = await this.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_id IN (?)', [h.mark.split(',')]);
-    return Number(row.n) === 0;
+  settled(h: Horizon): Promise<boolean> {
+    return this.horizons.settled(h);
+  }
+
+  close(): Promise<void> {
+    return this.horizons.close();
   }
 
   /**
