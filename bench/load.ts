@@ -118,9 +118,13 @@ export interface RunningLoad {
   stop(): Promise<LoadStats>;
 }
 
-/** Connects (so connecting is not timed), then starts writing at once. */
-export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Workload, opts: LoadOptions): Promise<RunningLoad> {
-  const writer = engine === 'mysql' ? await mysqlWriter(url, w, opts.connections) : await pgWriter(url, w, opts.connections);
+/**
+ * Connects (so connecting is not timed), then starts writing at once. With several URLs (a Galera
+ * cluster's nodes) the connections are dealt out among them in turn.
+ */
+export async function startLoad(engine: 'mysql' | 'postgres', urls: string[], w: Workload, opts: LoadOptions): Promise<RunningLoad> {
+  const share = (i: number) => Math.ceil((opts.connections - i) / urls.length);
+  const writers = await Promise.all(urls.map((url, i) => (engine === 'mysql' ? mysqlWriter(url, w, share(i)) : pgWriter(url, w, share(i)))));
   const latencies: number[] = [];
   const opOf: Op[] = [];
   const startedAt: number[] = [];
@@ -147,6 +151,7 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
   };
 
   const worker = async (index: number) => {
+    const writer = writers[index % writers.length];
     // Stagger the connections across one interval so they do not fire in lockstep.
     let next = Date.now() + (interval * index) / opts.connections;
     while (!stopped && Date.now() < deadline) {
@@ -187,7 +192,7 @@ export async function startLoad(engine: 'mysql' | 'postgres', url: string, w: Wo
       await Promise.all(workers);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       loopDelay.disable();
-      await writer.close().catch(() => {});
+      await Promise.all(writers.map((writer) => writer.close().catch(() => {})));
       // The histogram holds whole timer intervals; subtract the 10 ms interval to get the lateness.
       const late = (ns: number) => Math.max(0, ns / 1e6 - 10);
       const loop = { p99: late(loopDelay.percentile(99)), max: late(loopDelay.max) };

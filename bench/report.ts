@@ -49,6 +49,8 @@ export interface EngineReport {
   server: string;
   /** Whether a replica/standby was attached and waited for. */
   replica: boolean;
+  /** What the server is part of (a Galera cluster), and where the load writes. */
+  cluster?: string;
   /** The idle and the load table (the load mode and baseline use the second). */
   tables: Record<Mode, TableInfo>;
   settings: Setting[];
@@ -337,7 +339,7 @@ export function captureCost(e: EngineReport): string[] {
 }
 
 export function formatEngine(e: EngineReport, targets: Target[]): string {
-  const title = `${TITLES[e.engine]} (${e.server})${e.replica ? `, ${e.engine === 'mysql' ? 'replica' : 'standby'} attached` : ''}`;
+  const title = `${TITLES[e.engine]} (${e.server})${e.replica ? `, ${e.engine === 'mysql' ? 'replica' : 'standby'} attached` : ''}${e.cluster ? `, ${e.cluster}` : ''}`;
   if (e.skipped) return `## ${title}\n\nskipped: ${e.skipped}\n`;
   const tables = (['idle', 'load'] as Mode[])
     .filter((m) => e.runs.some((r) => r.mode === m))

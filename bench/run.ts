@@ -13,8 +13,19 @@ import { cliPath, killChildren, sleep } from './exec.js';
 import { startLoad, type LoadStats } from './load.js';
 import { benchPage } from './page.js';
 import { formatReport, targetsFor, writeReport, type BenchReport, type EngineReport, type Mode, type RunResult, type Setting } from './report.js';
-import { BENCH_DB, inspectMysql, inspectPostgres, mysqlConnect, seedMysql, seedPostgres, settleMysql, settlePostgres, type TableState } from './seed.js';
-import { startServers, withDatabase, type Servers } from './servers.js';
+import {
+  BENCH_DB,
+  inspectMysql,
+  inspectPostgres,
+  mysqlConnect,
+  seedMysql,
+  seedPostgres,
+  settleGalera,
+  settleMysql,
+  settlePostgres,
+  type TableState,
+} from './seed.js';
+import { startGaleraServers, startServers, withDatabase, type Servers } from './servers.js';
 import { CAPTURE_TOOLS, PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
 import { WORKLOADS, workload, type Workload, type WorkloadName } from './workloads.js';
 import pg from 'pg';
@@ -42,8 +53,11 @@ const USAGE = `usage: npm run bench -- [options]
   --capture-cost           trigger capture's cost to the writes instead of the comparison with the other tools:
                            shadowcut with --capture stream and with --capture trigger, under load only
                            (same as --tools shadowcut-stream,shadowcut-trigger --modes load)
+  --servers S              normal (default: a primary with a replica) or galera (MariaDB only: a three-node
+                           Galera cluster; the tools run on node 1, the load writes on the other nodes)
 Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / SHADOWCUT_PG_STANDBY_URL
-if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir).`;
+if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir);
+with --servers galera, SHADOWCUT_GALERA_URLS if set, else scripts/servers.sh galera-up.`;
 
 interface Options {
   workload: WorkloadName;
@@ -61,6 +75,7 @@ interface Options {
   timeoutSeconds: number;
   repeat: number;
   shadowcutArgs: string[];
+  servers: 'normal' | 'galera';
 }
 
 function parseCli(argv: string[]) {
@@ -84,6 +99,7 @@ function parseCli(argv: string[]) {
       repeat: { type: 'string', default: '1' },
       'shadowcut-args': { type: 'string', default: '' },
       'capture-cost': { type: 'boolean', default: false },
+      servers: { type: 'string', default: 'normal' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -129,7 +145,11 @@ function parseOptions(argv: string[]): Options {
       : settingsArg === 'default' || settingsArg === 'two-phase'
         ? [settingsArg]
         : usage(`--settings must be default, two-phase or both (got "${settingsArg}")`);
+  const serversArg = values.servers ?? 'normal';
+  if (serversArg !== 'normal' && serversArg !== 'galera') usage(`--servers must be normal or galera (got "${serversArg}")`);
+  if (serversArg === 'galera' && engines.some((e) => e !== 'mysql')) usage('--servers galera is for --engine mysql');
   return {
+    servers: serversArg,
     workload: workloadArg('workload', values.workload),
     rows: Math.round(num('rows', values.rows, quick ? 100_000 : 1_000_000)),
     loadWorkload: workloadArg('load-workload', values['load-workload']),
@@ -159,7 +179,11 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 interface Driver {
   title: string;
   url: string;
+  /** Where the load writes: the tools' server, or a cluster's other nodes. */
+  loadUrls: string[];
   replica: boolean;
+  /** What the server is part of, for the report's title (a Galera cluster). */
+  cluster?: string;
   version(): Promise<{ text: string; major: number }>;
   seed(w: Workload, rows: number): Promise<void>;
   settle(): Promise<void>;
@@ -170,6 +194,7 @@ interface Driver {
 
 function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | string {
   const settleMs = opts.settleSeconds * 1000;
+  if (engine === 'mysql' && servers.galeraUrls) return galeraDriver(servers.galeraUrls, servers.own, settleMs);
   if (engine === 'mysql') {
     const serverUrl = servers.mysqlUrl;
     if (!serverUrl) return 'no MariaDB/MySQL server (set SHADOWCUT_MYSQL_URL)';
@@ -186,6 +211,7 @@ function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | st
     return {
       title: 'mariadb',
       url,
+      loadUrls: [url],
       replica: Boolean(servers.mysqlReplicaUrl),
       version: async () => {
         const v = String((await query('SELECT VERSION() AS v'))[0].v);
@@ -210,6 +236,7 @@ function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | st
   return {
     title: 'postgres',
     url,
+    loadUrls: [url],
     replica: Boolean(servers.pgStandbyUrl),
     version: async () => {
       const c = new pg.Client({ connectionString: serverUrl });
@@ -224,6 +251,38 @@ function driverFor(engine: Engine, servers: Servers, opts: Options): Driver | st
     seed: (w, rows) => seedPostgres(serverUrl, w, rows),
     settle: () => settlePostgres(serverUrl, servers.pgStandbyUrl, settleMs, log),
     inspect: (w, table) => inspectPostgres(url, w, table),
+  };
+}
+
+/**
+ * A MariaDB Galera cluster: the tools on node 1, the application's writes on the other nodes (as an
+ * application behind a proxy spreads them), each node settled before a run. The blocking ALTER is
+ * the cluster's own, in total order: it holds every node's writers for its length.
+ */
+function galeraDriver(nodes: string[], own: boolean, settleMs: number): Driver {
+  const [serverUrl, ...others] = nodes;
+  const url = withDatabase(serverUrl, BENCH_DB);
+  return {
+    title: 'mariadb galera',
+    url,
+    loadUrls: others.map((u) => withDatabase(u, BENCH_DB)),
+    replica: false,
+    cluster: `a ${nodes.length}-node Galera cluster; the tools run on node 1, the load writes on nodes 2-${nodes.length}`,
+    version: async () => {
+      const conn = await mysqlConnect(serverUrl);
+      try {
+        const [[row]] = (await conn.query('SELECT VERSION() AS v')) as unknown as [Array<{ v: string }>];
+        return { text: String(row.v), major: parseInt(String(row.v), 10) };
+      } finally {
+        await conn.end();
+      }
+    },
+    seed: async (w, rows) => {
+      await seedMysql(serverUrl, w, rows);
+      await settleGalera(nodes, false, 0); // the load's nodes have the database and the rows before it writes
+    },
+    settle: () => settleGalera(nodes, own, settleMs),
+    inspect: (w, table) => inspectMysql(url, w, table),
   };
 }
 
@@ -252,6 +311,7 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
     engine,
     server: '?',
     replica: typeof d !== 'string' && d.replica,
+    ...(typeof d !== 'string' && d.cluster ? { cluster: d.cluster } : {}),
     tables: { idle: tableInfo(engine, idleW, opts.rows), load: tableInfo(engine, loadW, opts.loadRows) },
     settings: [''],
     reference: REFERENCE[engine],
@@ -304,7 +364,7 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
       await d.seed(loadW, opts.loadRows);
       await d.settle();
       log(`${d.title}: baseline: ${opts.baselineSeconds} s of load on ${loadW.name} without a migration`);
-      const load = await startLoad(engine, d.url, loadW, { ...loadOpts, maxSeconds: opts.baselineSeconds });
+      const load = await startLoad(engine, d.loadUrls, loadW, { ...loadOpts, maxSeconds: opts.baselineSeconds });
       await sleep(opts.baselineSeconds * 1000);
       report.baseline = await load.stop();
       log(`${d.title}: baseline ${describeLoad(report.baseline)}`);
@@ -326,7 +386,7 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
             // The plan times a sample: not while the replica still replays the seeding, or it times that.
             await d.settle();
             // Under load the plan is asked under the same load, as a DBA asks it of the live table.
-            const planLoad = mode === 'load' ? await startLoad(engine, d.url, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
+            const planLoad = mode === 'load' ? await startLoad(engine, d.loadUrls, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
             try {
               preparedDetails = (await tool.prepare?.(ctx)) ?? {};
             } catch (e) {
@@ -340,7 +400,7 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
               .map((l) => l.toFixed(2))
               .join('/');
             log(`${label}: running (loadavg ${loadavg})`);
-            const load = mode === 'load' && !prepared ? await startLoad(engine, d.url, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
+            const load = mode === 'load' && !prepared ? await startLoad(engine, d.loadUrls, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
             const run: ToolRun = prepared ? { ok: false, wallMs: 0, error: prepared, details: {} } : await tool.run(ctx);
             const stats = load ? await load.stop() : undefined;
             const after = await d.inspect(w, tool.resultTable(w.table)).catch(() => undefined);
@@ -400,7 +460,7 @@ async function main(): Promise<void> {
       .join('/'),
     node: process.version,
   };
-  const servers = await startServers(log);
+  const servers = opts.servers === 'galera' ? await startGaleraServers(log) : await startServers(log);
   let stopping = false;
   const onSignal = (sig: string) => {
     if (stopping) process.exit(130);

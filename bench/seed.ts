@@ -81,6 +81,29 @@ export async function settleMysql(adminUrl: string, replicaUrl: string | undefin
   await sleep(settleMs);
 }
 
+/**
+ * A Galera cluster's aftermath: every node has applied everything (a causal read on each, then its
+ * receive queue empty), and the binlogs of the nodes that keep one are purged (private cluster only).
+ */
+export async function settleGalera(urls: string[], own: boolean, settleMs: number): Promise<void> {
+  for (const url of urls) {
+    const conn = await mysqlConnect(url);
+    try {
+      await conn.query('SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1');
+      for (;;) {
+        const [rows] = await conn.query("SHOW GLOBAL STATUS LIKE 'wsrep_local_recv_queue'");
+        if (Number((rows as Array<{ Value: string }>)[0]?.Value ?? 0) === 0) break;
+        await sleep(100);
+      }
+      const [[bin]] = (await conn.query('SELECT @@log_bin AS b')) as unknown as [Array<{ b: number }>];
+      if (own && Number(bin.b) === 1) await conn.query('FLUSH BINARY LOGS; PURGE BINARY LOGS BEFORE NOW()');
+    } finally {
+      await conn.end();
+    }
+  }
+  await sleep(settleMs);
+}
+
 export interface TableState {
   /** The table has the workload's new schema. */
   altered: boolean;

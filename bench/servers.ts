@@ -10,6 +10,8 @@ import { exec, lastLines, repoRoot } from './exec.js';
 
 export interface Servers {
   mysqlUrl?: string;
+  /** A MariaDB Galera cluster's nodes (`--servers galera`): shadowcut and the tools run on the first, the load on the others. */
+  galeraUrls?: string[];
   mysqlReplicaUrl?: string;
   pgUrl?: string;
   pgStandbyUrl?: string;
@@ -74,6 +76,41 @@ export async function startServers(log: (msg: string) => void): Promise<Servers>
       log(`stopping the private servers (scripts/servers.sh down)`);
       const down = await exec('bash', [script, 'down'], { env: childEnv, timeoutMs: 5 * 60_000 });
       if (down.code !== 0) log(`scripts/servers.sh down failed: ${lastLines(down.stderr, 5)}`);
+    },
+  };
+}
+
+/**
+ * A three-node MariaDB Galera cluster: the one SHADOWCUT_GALERA_URLS names, or one started with
+ * scripts/servers.sh galera-up (its own state dir) and stopped afterwards if this run started it.
+ */
+export async function startGaleraServers(log: (msg: string) => void): Promise<Servers> {
+  const given = process.env.SHADOWCUT_GALERA_URLS;
+  const script = join(repoRoot(), 'scripts', 'servers.sh');
+  let started = false;
+  let env = given ? `export SHADOWCUT_GALERA_URLS=${given}` : '';
+  if (!given) {
+    log('starting a three-node Galera cluster (scripts/servers.sh galera-up)');
+    const up = await exec('bash', [script, 'galera-up'], { timeoutMs: 15 * 60_000 });
+    if (up.code !== 0) {
+      process.stderr.write(lastLines(up.stderr, 30) + '\n');
+      throw new ServersUnavailable(`scripts/servers.sh galera-up exited ${up.code}`);
+    }
+    started = !/already up; reusing it/.test(up.stderr);
+    env = up.stdout;
+  }
+  const line = env.split('\n').find((l) => l.startsWith('export SHADOWCUT_GALERA_URLS='));
+  const urls = (line ?? '').replace('export SHADOWCUT_GALERA_URLS=', '').trim().split(',').filter(Boolean);
+  if (urls.length < 2) throw new ServersUnavailable('no Galera cluster: SHADOWCUT_GALERA_URLS names fewer than two nodes');
+  return {
+    mysqlUrl: urls[0],
+    galeraUrls: urls,
+    own: true,
+    stop: async () => {
+      if (!started) return log('leaving the Galera cluster running (it was up before the bench started)');
+      log('stopping the Galera cluster (scripts/servers.sh galera-down)');
+      const down = await exec('bash', [script, 'galera-down'], { timeoutMs: 5 * 60_000 });
+      if (down.code !== 0) log(`scripts/servers.sh galera-down failed: ${lastLines(down.stderr, 5)}`);
     },
   };
 }

@@ -571,11 +571,14 @@ describe('MariaDB Galera cluster', () => {
         '--execute',
       ]);
       // Postponed: the gate's triggers are there (made at the first checksum), and nothing waits at it now.
+      let status: Awaited<ReturnType<typeof cliBounded>> = null;
       for (let i = 0; i < 600; i++) {
-        const status = await cliBounded(['status', '--table', t, '--json'], 10_000);
+        status = await cliBounded(['status', '--table', t, '--json'], 10_000);
         if (status?.code === 0 && /"state":\s*"postponed"/.test(status.stdout)) break;
         await new Promise((r) => setTimeout(r, 200));
       }
+      // No --chunk-time-ms: the cluster's own default, shorter than a lone server's.
+      expect(status?.stdout).toMatch(/"chunkTimeMs":\s*25\b/);
       expect((await helpers(pools[0], t)).filter((h) => /__g[iud]$/.test(h))).toHaveLength(3);
       await long.query('START TRANSACTION');
       await long.query(`UPDATE ${t} SET n = n + 1 WHERE id = 1`);

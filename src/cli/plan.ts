@@ -24,7 +24,11 @@ export function planCommand(): Command {
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
     .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see docs/migrate.md)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
-    .option('--chunk-time-ms <ms>', "migrate's chunk time: the sample is copied in chunks of that size", positiveInt, defaultOptions.chunkTimeMs)
+    .option(
+      '--chunk-time-ms <ms>',
+      "migrate's chunk time: the sample is copied in chunks of that size (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
+      positiveInt,
+    )
     .option('--max-rows-per-sec <n>', "migrate's copy rate limit, which the estimate counts (0: unlimited)", nonNegativeInt, 0)
     .option('--nice-ratio <r>', "migrate's rest after each chunk, which the estimate counts", nonNegativeNumber, 0)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")

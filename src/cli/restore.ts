@@ -32,7 +32,11 @@ export function restoreCommand(): Command {
     )
     .option('--attempts <n>', 'attempts at the ADD COLUMN or the rename before giving up (backoff between)', positiveInt, defaultRestoreOptions.attempts)
     .option('--batch-rows <n>', 'rows per batch of the fill, fixed (default: adapt to --chunk-time-ms)', positiveInt)
-    .option('--chunk-time-ms <ms>', 'target duration of one batch of the fill', positiveInt, backfillDefaults.chunkTimeMs);
+    .option(
+      '--chunk-time-ms <ms>',
+      "target duration of one batch of the fill (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
+      positiveInt,
+    );
   addThrottleOptions(command, { maxLagMs: backfillDefaults.maxLagMs });
   addOperatorOptions(command, EVENTS);
   return command.action(async (opts) => {
@@ -44,7 +48,12 @@ export function restoreCommand(): Command {
     try {
       if (opts.index !== undefined) await indexNotRestorable(engine, opts.table, opts.index);
       const table = engine.qualify(opts.table);
-      const state = new RunState(settingsOf(opts), { table, alter: `restore from ${opts.from}`, engine: engine.kind, command: 'backfill' });
+      const state = new RunState(settingsOf({ ...opts, chunkTimeMs: opts.chunkTimeMs ?? engine.chunkTimeMs }), {
+        table,
+        alter: `restore from ${opts.from}`,
+        engine: engine.kind,
+        command: 'backfill',
+      });
       const operation = await startOperation(opts, state, reporter, table);
       const json = opts.json ? (output as JsonReporter) : null;
       let changed = false;

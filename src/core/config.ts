@@ -131,6 +131,11 @@ export interface Configured {
   makeState: (table: string, alter: string, engine: string) => RunState;
 }
 
+/** The options given, without those given as undefined: an option left out takes the default beneath it. */
+export function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
 export function configure(partial: Partial<MigrateOptions>): Configured {
   const all = { ...defaultOptions, ...partial };
   const { reporter, state, hook, signal, windowOpened, ...rest } = all;

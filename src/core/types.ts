@@ -122,6 +122,12 @@ export interface ProbeComparison {
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers. */
 export interface Engine {
   readonly kind: 'mysql' | 'postgres';
+  /**
+   * The chunk time a copy or a batch aims at where none is given (`--chunk-time-ms`): shorter where
+   * each batch holds others up longer (a Galera cluster applies every writeset on every node in
+   * commit order, and the writers there wait behind it).
+   */
+  readonly chunkTimeMs: number;
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
   /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */

@@ -2,7 +2,7 @@ import { backoffMs, sleep } from '../backoff.js';
 import { decodeJson, encodeJson } from '../checkpoint.js';
 import { ChunkSizer } from '../chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
-import type { HookEvent } from '../config.js';
+import { definedOnly, type HookEvent } from '../config.js';
 import { AbortedError, LockTimeoutError, UserError } from '../errors.js';
 import { Pacing } from '../pacing.js';
 import { Progress } from '../progress.js';
@@ -25,7 +25,7 @@ const BATCH_ATTEMPTS = 12;
 export async function backfill(engine: Engine, request: BackfillRequest, options: Partial<BackfillOptions> = {}): Promise<BackfillResult> {
   const claim = await RunClaim.take(engine, request.table);
   try {
-    return await claimed(engine, request, { ...defaultBackfillOptions, ...options }, claim);
+    return await claimed(engine, request, { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) }, claim);
   } finally {
     await claim.release();
   }

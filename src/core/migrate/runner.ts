@@ -1,6 +1,6 @@
 import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
-import { configure, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
+import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
 import { UnfinishedSwapError, UserError } from '../errors.js';
@@ -56,7 +56,7 @@ async function migrateClaimed(
   back: JointRevert | undefined,
 ): Promise<MigrateResult> {
   const started = Date.now();
-  const { config, wiring, settings, makeState } = configure(options);
+  const { config, wiring, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
   if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
     throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);
   }

@@ -7,7 +7,6 @@ import { redactUrl } from '../secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from './types.js';
 import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type CopyPacing, type Estimate } from './estimate.js';
-import { defaultSettings } from '../config.js';
 import { describeCapture, type CaptureChoice } from '../migrate/capture-choice.js';
 
 export interface PlanOptions {
@@ -127,7 +126,7 @@ async function planCopy(engine: Engine, request: MigrationRequest, options: Plan
   const probe = await migration.openSampleProbe();
   let sample;
   try {
-    sample = await timeSample(probe, options.sampleRows ?? defaultSampleRows(size), options.chunkTimeMs ?? defaultSettings.chunkTimeMs);
+    sample = await timeSample(probe, options.sampleRows ?? defaultSampleRows(size), options.chunkTimeMs ?? engine.chunkTimeMs);
   } catch (error) {
     // Rows the new schema cannot take: the plan says so as a refusal instead of failing whole.
     if (!(error instanceof UserError)) throw error;

@@ -1,5 +1,6 @@
 import { sleep } from '../backoff.js';
 import { backfill } from '../backfill/run.js';
+import { definedOnly } from '../config.js';
 import { defaultBackfillOptions, type BackfillOptions } from '../backfill/config.js';
 import type { BackfillRequest } from '../backfill/types.js';
 import { checkpointCommand, decodeJson } from '../checkpoint.js';
@@ -57,7 +58,7 @@ type Kept = { kind: 'column'; columns: string[] } | { kind: 'table' };
  * filled, so a value the application wrote meanwhile is kept.
  */
 export async function restore(engine: Engine, request: RestoreRequest, options: Partial<RestoreOptions> = {}): Promise<RestoreResult> {
-  const opts = { ...defaultBackfillOptions, ...defaultRestoreOptions, ...options };
+  const opts = { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...defaultRestoreOptions, ...definedOnly(options) };
   const started = Date.now();
   const table = engine.qualify(request.table);
   const contracted = contractThatKept(await engine.history.list(table), engine, request.from);

@@ -9,7 +9,7 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
-import { clusterMembers, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
+import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
 import { UserError } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers, prepareMysqlContract } from './commands/contract.js';
@@ -41,7 +41,7 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
-import { MAX_COPY_THREADS } from '../../core/config.js';
+import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -71,6 +71,9 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
+  get chunkTimeMs(): number {
+    return this.galera ? GALERA_CHUNK_TIME_MS : defaultSettings.chunkTimeMs;
+  }
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;
   private readonly hubs = new Map<string, BinlogHub>();

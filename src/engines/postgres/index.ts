@@ -1,3 +1,4 @@
+import { defaultSettings } from '../../core/config.js';
 import type pg from 'pg';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
 import type { ClaimSession } from '../../core/types.js';
@@ -45,6 +46,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
+  readonly chunkTimeMs = defaultSettings.chunkTimeMs;
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */
   private readonly hubs = new Map<string, SlotHub>();
