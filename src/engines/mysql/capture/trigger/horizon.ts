@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Horizon } from '../../../../core/migrate/trigger-source.js';
 import { createPool } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
@@ -7,7 +7,7 @@ import { qualified } from '../../server/sql.js';
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
  * trigger source move its floor (core/migrate/trigger-source.ts). A wrong answer loses entries with
- * nothing failing, so where it cannot tell it says null, and the floor stays.
+ * nothing failing, so where it cannot tell it says null (or not settled), and the floor stays.
  */
 export interface LogHorizon {
   horizon(): Promise<Horizon | null>;
@@ -17,63 +17,130 @@ export interface LogHorizon {
   close(): Promise<void>;
 }
 
-/** A horizon whose writers are not listed yet, with when its sequence was read. */
-const UNLISTED = 'unlisted@';
-/** Longer than INNODB_TRX's cache may be stale (the server refills it when it is over 100 ms old). */
-const TRX_CACHE_MS = 250;
-/**
- * Transactions that have written something: a writer's entry follows its write to the table, so every
- * writer of an entry that has not ended is among them. Readers (a verification's snapshot) have
- * modified nothing and are left out, or they would hold the horizon for their whole length.
- */
-const WRITERS = 'SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()';
-const STILL_OPEN = 'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_id IN (?)';
-
-function listedAfterCache(h: Horizon): boolean {
-  return !h.mark.startsWith(UNLISTED) || Date.now() - Number(h.mark.slice(UNLISTED.length)) >= TRX_CACHE_MS;
-}
-
-async function stillOpen(db: Pool, ids: string[]): Promise<boolean> {
-  if (ids.length === 0) return false;
-  const [[row]] = await db.query<RowDataPacket[]>(STILL_OPEN, [ids]);
-  return Number(row.n) > 0;
-}
+/** A horizon whose writers are not listed yet. */
+const UNLISTED = 'unlisted';
 
 /**
- * One server: the highest sequence value written, committed or not (a dirty read). Who could still
- * commit below it is read later, by `settled`: information_schema.INNODB_TRX is a cache the server
- * fills at most every 100 ms, so a list read at once could predate a writer that took a value just
- * before the dirty read, and miss it.
+ * A transaction of ours, begun after a horizon's sequence was read, that INNODB_TRX must show before
+ * its listing of writers is believed. INNODB_TRX is a cache the server fills only once nobody has read
+ * it for 100 ms: a session reading it every 20 ms kept a new writer out of it for seconds (seen on
+ * MariaDB 10.11), so no wait proves a listing fresh; a listing that shows a transaction begun after the
+ * sequence read was made after it. A consistent snapshot is listed (a read-only transaction is not).
  */
-export class ServerHorizon implements LogHorizon {
-  constructor(
-    private readonly pool: Pool,
-    private readonly log: string,
-  ) {}
+class Canary {
+  private conn: PoolConnection | null = null;
+  private thread = 0;
 
-  async horizon(): Promise<Horizon | null> {
+  constructor(private readonly pool: Pool) {}
+
+  /** Begun now, after the sequence read (again, if one was begun before). */
+  async begin(): Promise<void> {
+    await this.end();
     const conn = await this.pool.getConnection();
     try {
-      await conn.query('SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
-      const [[row]] = await conn.query<RowDataPacket[]>(`SELECT MAX(seq) AS seq FROM ${this.log}`);
-      return row.seq === null ? null : { seq: String(row.seq), mark: `${UNLISTED}${Date.now()}` };
-    } finally {
-      conn.release();
+      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      this.thread = conn.threadId;
+      this.conn = conn;
+    } catch (error) {
+      conn.destroy();
+      throw error;
     }
   }
 
+  /**
+   * The transactions that have written something (a writer's entry follows its write to the table, so
+   * every writer of an entry that has not ended is among them), or null while the cache predates the
+   * canary. Readers (a verification's snapshot) have modified nothing and are left out, or they would
+   * hold the horizon for their whole length.
+   */
+  async writers(timeoutMs?: number): Promise<string[] | null> {
+    if (!this.conn) {
+      await this.begin(); // a horizon whose canary was let go of (the stream stopped): from now on
+      return null;
+    }
+    const [rows] = await this.pool.query<RowDataPacket[]>({
+      sql: 'SELECT trx_id AS id, trx_mysql_thread_id AS thread, trx_rows_modified AS modified, CONNECTION_ID() AS me FROM information_schema.INNODB_TRX',
+      timeout: timeoutMs,
+    });
+    if (!rows.some((r) => Number(r.thread) === this.thread)) return null;
+    await this.end();
+    return rows.filter((r) => Number(r.modified) > 0 && Number(r.thread) !== Number(r.me)).map((r) => String(r.id));
+  }
+
+  async end(): Promise<void> {
+    const conn = this.conn;
+    this.conn = null;
+    if (!conn) return;
+    await conn.query('COMMIT').then(
+      () => conn.release(),
+      () => conn.destroy(),
+    );
+  }
+}
+
+async function stillOpen(db: Pool, ids: string[], timeoutMs?: number): Promise<boolean> {
+  if (ids.length === 0) return false;
+  const [[row]] = await db.query<RowDataPacket[]>({
+    sql: 'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_id IN (?)',
+    values: [ids],
+    timeout: timeoutMs,
+  });
+  return Number(row.n) > 0;
+}
+
+/** One server: the highest sequence value written, committed or not (a dirty read), and its writers, listed behind a canary. */
+export class ServerHorizon implements LogHorizon {
+  private readonly canary: Canary;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly log: string,
+  ) {
+    this.canary = new Canary(pool);
+  }
+
+  async horizon(): Promise<Horizon | null> {
+    const conn = await this.pool.getConnection();
+    let seq: string | null;
+    try {
+      await conn.query('SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
+      const [[row]] = await conn.query<RowDataPacket[]>(`SELECT MAX(seq) AS seq FROM ${this.log}`);
+      seq = row.seq === null ? null : String(row.seq);
+    } finally {
+      conn.release();
+    }
+    if (seq === null) return null;
+    await this.canary.begin();
+    return { seq, mark: UNLISTED };
+  }
+
   async settled(h: Horizon): Promise<boolean> {
-    if (!listedAfterCache(h)) return false;
-    if (h.mark.startsWith(UNLISTED)) {
-      const [writers] = await this.pool.query<RowDataPacket[]>(WRITERS);
-      h.mark = writers.map((w) => String(w.trx_id)).join(',');
+    if (h.mark === UNLISTED) {
+      const writers = await this.canary.writers();
+      if (writers === null) return false;
+      h.mark = writers.join(',');
     }
     return !(await stillOpen(this.pool, h.mark === '' ? [] : h.mark.split(',')));
   }
 
   close(): Promise<void> {
-    return Promise.resolve();
+    return this.canary.end();
   }
+}
+
+/** A bound on each statement of the cluster's horizon: a node that does not answer holds the floor where it is, not the stream. */
+const NODE_TIMEOUT_MS = 5_000;
+
+interface Node {
+  name: string;
+  pool: Pool;
+  canary: Canary;
+}
+
+/** What a cluster's horizon keeps in its mark: the membership it was taken under, and each node's writers once listed. */
+interface ClusterMark {
+  conf: string;
+  writers: Record<string, string[]> | null;
 }
 
 /**
@@ -83,15 +150,20 @@ export class ServerHorizon implements LogHorizon {
  * a value another node hands out later may be below our highest, and that node's writers are in no
  * list of ours. So:
  * - the sequence is the lowest of every node's next value (`AUTO_INCREMENT`, which InnoDB keeps past
- *   every value the node handed out or applied): no node can hand out a value at or below it any more;
- * - the writers are every node's own, listed there once its INNODB_TRX cache is newer than that read;
+ *   every value the node handed out or applied): no node of the membership can hand out a value at or
+ *   below it any more;
+ * - the writers are every node's own, each node's listing behind a canary of its own;
  * - settled when each node's have ended, and then a causal read here (`wsrep_sync_wait`): the
- *   commits of the cluster before it are applied here, so the next read of the log sees them.
- * Until the cluster's membership is known and unchanged it has no horizon, and the floor stays.
+ *   commits of the cluster before it are applied here, so the next read of the log sees them;
+ * - taken under one membership (`wsrep_cluster_conf_id`, which every join and leave changes): a node
+ *   that joined since may hand out values below it, its writers in no list, so a horizon whose
+ *   membership changed is taken again before it can settle.
+ * A node that does not answer, or a membership that cannot be read, gives no horizon (or not yet
+ * settled), and the floor stays where it is.
  */
 export class ClusterHorizon implements LogHorizon {
-  private nodes: { name: string; pool: Pool }[] | null = null;
-  /** `wsrep_cluster_conf_id` when `nodes` was read: it changes with every join and leave. */
+  private nodes: Node[] | null = null;
+  /** `wsrep_cluster_conf_id` when `nodes` was read. */
   private conf: string | null = null;
 
   constructor(
@@ -100,52 +172,71 @@ export class ClusterHorizon implements LogHorizon {
     private readonly log: string,
   ) {}
 
-  async horizon(): Promise<Horizon | null> {
+  horizon(): Promise<Horizon | null> {
+    return this.fresh().catch(() => null);
+  }
+
+  async settled(h: Horizon): Promise<boolean> {
+    try {
+      const nodes = await this.current();
+      const mark = JSON.parse(h.mark) as ClusterMark;
+      if (nodes === null || mark.conf !== this.conf) {
+        // Taken under another membership: taken again (a lower sequence, the new node's writers).
+        const again = nodes === null ? null : await this.fresh();
+        if (again) Object.assign(h, again);
+        return false;
+      }
+      if (mark.writers === null) {
+        const lists: Record<string, string[]> = {};
+        for (const node of nodes) {
+          const writers = await node.canary.writers(NODE_TIMEOUT_MS);
+          if (writers === null) return false;
+          lists[node.name] = writers;
+        }
+        mark.writers = lists;
+        h.mark = JSON.stringify(mark);
+      }
+      for (const node of nodes) if (await stillOpen(node.pool, mark.writers[node.name] ?? [], NODE_TIMEOUT_MS)) return false;
+      await nodes[0].pool.query({
+        sql: `SET STATEMENT wsrep_sync_wait = 1 FOR SELECT COUNT(*) FROM ${qualified(this.database, this.log)} WHERE seq = 0`,
+        timeout: NODE_TIMEOUT_MS,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A horizon taken now, under the current membership, its canaries begun after the sequence read; null when it cannot be. */
+  private async fresh(): Promise<Horizon | null> {
     const nodes = await this.current();
     if (nodes === null) return null;
-    const [schema, table] = [this.database, this.log];
+    const conf = this.conf!;
     const next = await Promise.all(
       nodes.map(async ({ pool }) => {
-        const [[row]] = await pool.query<RowDataPacket[]>(
-          'SELECT AUTO_INCREMENT AS next FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-          [schema, table],
-        );
+        const [[row]] = await pool.query<RowDataPacket[]>({
+          sql: 'SELECT AUTO_INCREMENT AS next FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+          values: [this.database, this.log],
+          timeout: NODE_TIMEOUT_MS,
+        });
         return row?.next === null || row?.next === undefined ? null : BigInt(String(row.next));
       }),
     );
     if (next.some((n) => n === null)) return null;
     const lowest = (next as bigint[]).reduce((a, b) => (b < a ? b : a));
     if (lowest <= 1n) return null;
-    return { seq: String(lowest - 1n), mark: `${UNLISTED}${Date.now()}` };
+    for (const node of nodes) await node.canary.begin();
+    const mark: ClusterMark = { conf, writers: null };
+    return { seq: String(lowest - 1n), mark: JSON.stringify(mark) };
   }
 
-  async settled(h: Horizon): Promise<boolean> {
-    if (!listedAfterCache(h)) return false;
-    const nodes = await this.current();
-    if (nodes === null) return false;
-    if (h.mark.startsWith(UNLISTED)) {
-      const lists = await Promise.all(
-        nodes.map(async ({ name, pool }) => [name, (await pool.query<RowDataPacket[]>(WRITERS))[0].map((w) => String(w.trx_id))]),
-      );
-      h.mark = JSON.stringify(Object.fromEntries(lists));
-    }
-    const writers = JSON.parse(h.mark) as Record<string, string[]>;
-    for (const [name, ids] of Object.entries(writers)) {
-      // A node that left: its open transactions can no longer commit in this cluster's order.
-      const node = nodes.find((n) => n.name === name);
-      if (node && (await stillOpen(node.pool, ids))) return false;
-    }
-    await nodes[0].pool.query(`SET STATEMENT wsrep_sync_wait = 1 FOR SELECT COUNT(*) FROM ${qualified(this.database, this.log)} WHERE seq = 0`);
-    return true;
-  }
-
-  /** The nodes with a session each, the connected one first; read again when the membership changed, null while it cannot be read. */
-  private async current(): Promise<{ name: string; pool: Pool }[] | null> {
-    const first = this.nodes?.[0];
-    if (first) {
-      const [[row]] = await first.pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_conf_id'");
-      if (String(row?.Value) === this.conf) return this.nodes;
-    }
+  /**
+   * The nodes with sessions of their own, the connected one first; read again when the membership
+   * changed. Null while it cannot be read, or changed while it was (a node joining: the next look
+   * takes it in).
+   */
+  private async current(): Promise<Node[] | null> {
+    if (this.nodes && (await confOf(this.nodes[0].pool)) === this.conf) return this.nodes;
     await this.close();
     let members: GaleraMember[];
     try {
@@ -154,17 +245,37 @@ export class ClusterHorizon implements LogHorizon {
       return null; // a node joining or unreachable: no horizon until it is Synced
     }
     if (members.length === 0) return null;
-    const nodes = members.map((m) => ({ name: m.name, pool: createPool(m.target, 1) }));
-    const [[row]] = await nodes[0].pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_conf_id'");
-    this.conf = String(row?.Value);
-    this.nodes = nodes;
-    return nodes;
+    // A session for the reads and one for the canary on each node.
+    const nodes = members.map((m) => ({ name: m.name, pool: createPool(m.target, 2) })).map((n) => ({ ...n, canary: new Canary(n.pool) }));
+    try {
+      // The members were read between two looks at the membership, both the same: no node joined or left meanwhile.
+      const before = await confOf(nodes[0].pool);
+      const again = await this.members();
+      const after = await confOf(nodes[0].pool);
+      if (before !== after || again.map((m) => m.name).join() !== members.map((m) => m.name).join()) throw new Error('the membership changed');
+      this.conf = after;
+      this.nodes = nodes;
+      return nodes;
+    } catch {
+      await Promise.all(nodes.map(({ pool }) => pool.end().catch(() => {})));
+      return null;
+    }
   }
 
   async close(): Promise<void> {
     const nodes = this.nodes ?? [];
     this.nodes = null;
     this.conf = null;
-    await Promise.all(nodes.map(({ pool }) => pool.end().catch(() => {})));
+    await Promise.all(
+      nodes.map(async ({ pool, canary }) => {
+        await canary.end().catch(() => {});
+        await pool.end().catch(() => {});
+      }),
+    );
   }
+}
+
+async function confOf(pool: Pool): Promise<string> {
+  const [[row]] = await pool.query<RowDataPacket[]>({ sql: "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_conf_id'", timeout: NODE_TIMEOUT_MS });
+  return String(row?.Value);
 }
