@@ -4,6 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf, tableChecksum } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';
+import { createMysqlEngine } from '../src/engines/mysql/index.js';
+import { isSwapped, lostRenameOutcome, pendingRename } from '../src/engines/mysql/cutover/cutover.js';
+import type { MysqlPlan } from '../src/engines/mysql/schema/plan.js';
+import { qualified } from '../src/engines/mysql/server/sql.js';
 
 let db: mysql.Pool;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,7 +17,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db.query('DROP TABLE IF EXISTS c_lock, c_lock__new, c_lock__old, c_kill, c_kill__new, c_kill__old, c_auto, c_auto__old');
+  await db.query(
+    'DROP TABLE IF EXISTS c_lock, c_lock__new, c_lock__old, c_kill, c_kill__new, c_kill__old, c_auto, c_auto__old, c_lost, c_lost__new, c_lost__old',
+  );
   await db.end();
 });
 
@@ -155,5 +161,61 @@ describe('kill -9 during the copy', () => {
     // And the table can be migrated afterwards.
     await migrateMysql('c_kill', 'ADD COLUMN x INT');
     expect(await schemaOf(db, 'c_kill')).toMatch(/`x` int/);
+  });
+});
+
+// A RENAME whose session went without an answer (the network, the client's end) may still be waiting
+// on the server, or have run: found out, not guessed (cutover/cutover.ts, lostRenameOutcome).
+describe('a RENAME whose session is lost', () => {
+  const plan = { database: '', table: 'c_lost', shadow: 'c_lost__new', old: 'c_lost__old' } as MysqlPlan;
+
+  async function pair() {
+    const [[row]] = await db.query<mysql.RowDataPacket[]>('SELECT DATABASE() AS d');
+    plan.database = String(row.d);
+    await db.query('DROP TABLE IF EXISTS c_lost, c_lost__new, c_lost__old');
+    await db.query('CREATE TABLE c_lost (id INT PRIMARY KEY)');
+    await db.query('CREATE TABLE c_lost__new (id INT PRIMARY KEY, note INT)');
+  }
+  // As the cut-over sends it, every name qualified.
+  const rename = () => {
+    const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+    return `RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`;
+  };
+
+  it('still waiting for a lock: it is ended, nothing was swapped, and until then a resume is refused', async () => {
+    await pair();
+    const holder = await db.getConnection();
+    const renamer = await db.getConnection();
+    const engine = await createMysqlEngine(mysqlUrl());
+    try {
+      const migration = await engine.prepare({ url: mysqlUrl(), table: 'c_lost', alter: 'ADD COLUMN note INT' });
+      await holder.query('LOCK TABLES c_lost READ');
+      const pending = renamer.query(rename()).catch((error: Error) => error);
+      await waitFor('the RENAME to wait', async () => (await pendingRename(db, plan)) === renamer.threadId, null);
+      // A resume asks whether the swap was made: not while the RENAME may still make it.
+      await expect(migration.swapped()).rejects.toThrow(/RENAME of .*c_lost is still waiting on the server \(connection \d+\)/);
+      const thread = renamer.threadId;
+      renamer.destroy(); // no answer will come
+      expect(await lostRenameOutcome(db, thread, plan)).toBe(false);
+      expect(await pending).toBeInstanceOf(Error);
+      expect(await pendingRename(db, plan)).toBeNull();
+      await holder.query('UNLOCK TABLES');
+      expect(await isSwapped(db, plan)).toBe(false);
+      const [tables] = await db.query<mysql.RowDataPacket[]>("SHOW TABLES LIKE 'c\\_lost%'");
+      expect(tables.map((t) => String(Object.values(t)[0])).sort()).toEqual(['c_lost', 'c_lost__new']);
+    } finally {
+      await holder.query('UNLOCK TABLES');
+      holder.release();
+      await engine.close();
+    }
+  });
+
+  it('that ran before its answer was lost: found made', async () => {
+    await pair();
+    const renamer = await db.getConnection();
+    await renamer.query(rename());
+    const thread = renamer.threadId;
+    renamer.destroy();
+    expect(await lostRenameOutcome(db, thread, plan)).toBe(true);
   });
 });

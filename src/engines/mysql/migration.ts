@@ -1,4 +1,4 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import { runChecks } from '../../core/check.js';
 import type { SampleProbe } from '../../core/plan/types.js';
 import type {
@@ -24,11 +24,12 @@ import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
+import { UserError } from '../../core/errors.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
-import { cutover, dropSentry, dropTriggers, isSentry, type SwapPart } from './cutover/cutover.js';
+import { cutover, dropSentry, dropTriggers, isSwapped, pendingRename, type SwapPart } from './cutover/cutover.js';
 import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
 import { openMysqlSampleProbe } from './copy/sample-probe.js';
 import { LockedSession } from './server/lock.js';
@@ -231,14 +232,15 @@ export class MysqlMigration implements Migration {
     this.checkpointTable = false;
   }
 
+  /** Refused while an interrupted run's RENAME still waits on the server: it may yet swap the tables. */
   async swapped(): Promise<boolean> {
-    const p = this.p;
-    const [rows] = await this.pool.query<RowDataPacket[]>(
-      'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
-      [p.database, p.shadow, p.old],
-    );
-    const old = rows.find((r) => r.t === p.old);
-    return !rows.some((r) => r.t === p.shadow) && old !== undefined && !isSentry(String(old.c));
+    const pending = await pendingRename(this.pool, this.p);
+    if (pending !== null) {
+      throw new UserError(
+        `the interrupted run's RENAME of ${this.p.database}.${this.p.table} is still waiting on the server (connection ${pending}) and may yet swap the tables: run again once it has ended`,
+      );
+    }
+    return isSwapped(this.pool, this.p);
   }
 
   async saveCheckpoint(checkpoint: string): Promise<void> {

@@ -1,17 +1,61 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { sleep } from '../../../core/backoff.js';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
-import { connectOne, isTransientMysqlError, type MysqlTarget } from '../server/connect.js';
+import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
 import { ChildHolders } from './child-holders.js';
-import { IncompleteSwapError, LockTimeoutError, lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
+import { IncompleteSwapError, LockTimeoutError, lostSwapSession, UnfinishedSwapError, UnknownSwapError, UserError } from '../../../core/errors.js';
 
 const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
 export function isSentry(tableComment: string): boolean {
   return tableComment === SENTRY_COMMENT;
+}
+
+/** Whether the swap of `plan` was made: its shadow gone, and its old table there and no sentry. */
+export async function isSwapped(db: Pool | Connection, plan: Pick<MysqlPlan, 'database' | 'shadow' | 'old'>): Promise<boolean> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
+    [plan.database, plan.shadow, plan.old],
+  );
+  const old = rows.find((r) => r.t === plan.old);
+  return !rows.some((r) => r.t === plan.shadow) && old !== undefined && !isSentry(String(old.c));
+}
+
+/**
+ * The connection of a RENAME of this swap still on the server (an interrupted run's, waiting for a
+ * lock: on Galera once ordered it cannot be killed), or null: while it is there, the tables do not say
+ * yet whether the swap will be made.
+ */
+export async function pendingRename(db: Pool, plan: MysqlPlan): Promise<number | null> {
+  const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+  const [rows] = await db.query<RowDataPacket[]>(
+    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT(?, '%') AND ID <> CONNECTION_ID()",
+    [`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`.replace(/[\\%_]/g, (c) => `\\${c}`)],
+  );
+  return rows.length ? Number(rows[0].id) : null;
+}
+
+/** How long a RENAME whose session went without an answer is given to end on the server. */
+const LOST_RENAME_MS = 10_000;
+
+/**
+ * A RENAME whose session went without an answer may still be waiting, or running, on the server. KILL
+ * QUERY ends it while it waits for a lock (on Galera, before it is ordered; once it is, it cannot be
+ * killed); running, it is atomic. Once its thread has ended, the tables say whether it ran. Null while
+ * the thread is still there after the bound (a RENAME in total order waiting for a backup lock).
+ */
+export async function lostRenameOutcome(pool: Pool, thread: number, plan: MysqlPlan): Promise<boolean | null> {
+  await pool.query(`KILL QUERY ${Number(thread)}`).catch(() => {});
+  for (const deadline = Date.now() + LOST_RENAME_MS; ;) {
+    const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [thread]);
+    if (Number(row.n) === 0) return isSwapped(pool, plan);
+    if (Date.now() > deadline) return null;
+    await sleep(50);
+  }
 }
 
 /** One table's part of a swap: a set's has several, swapped together. */
@@ -28,8 +72,8 @@ interface Swap extends SwapPart {
   setHolder: ChildHolders;
   rename: Promise<unknown> | null;
   renamed: boolean;
-  /** Its RENAME's session was lost before it answered: the RENAME may have run. */
-  lost: boolean;
+  /** Its RENAME's session went without an answer (the error it got): the RENAME may have run, until looked into. */
+  lost: unknown;
   /** From the first child key's move until the RENAME: the keys may reference the shadow. */
   pointed: boolean;
   /** Its keys to other tables of the set moved from the original to the shadow. */
@@ -58,8 +102,6 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
   const locker = await connectOne(target);
   const swaps: Swap[] = [];
   let locked = false;
-  /** The sentries are being dropped: from here a queued RENAME may run, and a lost session leaves the outcome unknown. */
-  let released = false;
   let lockedAt = performance.now();
   try {
     for (const part of parts) {
@@ -70,7 +112,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
         await holders.release();
         return closing(renamer)(error);
       });
-      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, lost: false, pointed: false, moved: false });
+      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, lost: null, pointed: false, moved: false });
       await renamer.query('SET SESSION lock_wait_timeout = 30');
     }
     const list: string[] = [];
@@ -101,7 +143,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
       const rename = swap.renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(
         () => void (swap.renamed = true),
-        (error: unknown) => Promise.reject(((swap.lost = isTransientMysqlError(error)), error)),
+        (error: unknown) => Promise.reject(((swap.lost = isUnanswered(error) ? error : null), error)),
       );
       rename.catch(() => {});
       swap.rename = rename;
@@ -110,11 +152,11 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
         await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
     }
 
-    released = true;
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
     await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
+    await settleLostRenames(pool, swaps);
     const failed = swaps.filter((s) => !s.renamed);
     if (failed.length === 0) return { lockedMs: Math.round(performance.now() - lockedAt) };
     if (failed.length < swaps.length) {
@@ -126,7 +168,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await failed[0].rename;
     throw new LockTimeoutError('the RENAME failed');
   } catch (error) {
-    if (error instanceof IncompleteSwapError) throw error;
+    if (error instanceof UnfinishedSwapError) throw error;
     for (const swap of swaps) {
       // The keys go back to the original while no writer can reach them: the sentry is still in
       // place, so the RENAME cannot have run.
@@ -135,14 +177,19 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     }
     // Release the lock with the sentries still in place, so a queued RENAME fails harmlessly,
     // and only then remove the sentries.
-    await locker.query('UNLOCK TABLES').catch(() => locker.destroy());
+    await locker.query('UNLOCK TABLES').catch(() => endLost(pool, locker));
     await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
+    await settleLostRenames(pool, swaps);
     // Swapped after all (the failure came after the RENAMEs ran): writers waited from the lock until now at most.
     if (swaps.length > 0 && swaps.every((s) => s.renamed)) return { lockedMs: Math.round(performance.now() - lockedAt) };
-    // Before the sentries went, every queued RENAME fails on its sentry; after, one that reported its
-    // failure made nothing either. One whose session was lost after may have run: what it made is the
-    // resume's to find, and nothing is undone here.
-    if (released && swaps.some((s) => s.lost)) throw new UnknownSwapError(error);
+    if (swaps.some((s) => s.renamed)) {
+      throw new IncompleteSwapError(
+        swaps.filter((s) => s.renamed).map((s) => s.plan.table),
+        swaps.filter((s) => !s.renamed).map((s) => s.plan.table),
+      );
+    }
+    // Nothing was swapped: before the sentries went every queued RENAME fails on its sentry, and after,
+    // each answered or was looked into. A lost session is then one failed attempt.
     for (const swap of swaps) await undoAttempt(pool, swap);
     if (isTransientMysqlError(error)) throw lostSwapSession(error);
     throw error;
@@ -155,6 +202,28 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     }
     await locker.end().catch(() => locker.destroy());
   }
+}
+
+/**
+ * Each RENAME that went without an answer is looked into (`lostRenameOutcome`): made or not. One whose
+ * thread outlasts the bound leaves the swap unknown: nothing is undone, and the resume finds out.
+ */
+async function settleLostRenames(pool: Pool, swaps: Swap[]): Promise<void> {
+  for (const swap of swaps.filter((s) => s.lost !== null && !s.renamed)) {
+    const made = await lostRenameOutcome(pool, swap.renamer.threadId, swap.plan);
+    if (made === null) throw new UnknownSwapError(swap.lost);
+    swap.renamed = made;
+    swap.lost = null;
+  }
+}
+
+/**
+ * A session of ours whose connection failed may live on in the server (a cut network: the server
+ * notices only at its timeouts) and keep its locks: ended from another session too.
+ */
+export async function endLost(pool: Pool, conn: Connection): Promise<void> {
+  conn.destroy();
+  await pool.query(`KILL CONNECTION ${Number(conn.threadId)}`).catch(() => {});
 }
 
 /** Closes a session when what follows its opening fails. */

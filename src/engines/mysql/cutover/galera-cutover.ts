@@ -3,10 +3,10 @@ import { sleep } from '../../../core/backoff.js';
 import type { CutoverResult } from '../../../core/types.js';
 import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
-import { carryAutoIncrement, createTriggers, dropTriggers, testSeam, type SwapPart } from './cutover.js';
+import { carryAutoIncrement, createTriggers, dropTriggers, lostRenameOutcome, testSeam, type SwapPart } from './cutover.js';
 import type { GaleraGate } from './galera-gate.js';
 import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
-import { isTransientMysqlError } from '../server/connect.js';
+import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
 
 /**
  * The swap on a Galera cluster (issue 34): the gate instead of LOCK TABLES, the RENAME alone in total
@@ -51,11 +51,19 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     await closed.releaseHolders(true);
     return { lockedMs: Math.round(performance.now() - heldAt) };
   } catch (error) {
-    // Sent and not answered: the RENAME may yet run, on every node. As for a run killed here, the seal
-    // stays (no writer reaches the original after the catch-up) and what was made is the resume's to find.
-    if (renaming && !renamed && isTransientMysqlError(error)) {
-      await closed.releaseHolders();
-      throw new UnknownSwapError(error);
+    // Sent and not answered: the RENAME may have run, or may yet run, on every node. Looked into; one
+    // still there after the bound keeps the seal (no writer reaches the original after the catch-up),
+    // as for a run killed here, and what it made is the resume's to find.
+    if (renaming && !renamed && isUnanswered(error)) {
+      const made = await lostRenameOutcome(pool, closed.session.conn.threadId, plan).catch(() => null);
+      if (made) {
+        await closed.releaseHolders(true);
+        return { lockedMs: Math.round(performance.now() - heldAt) };
+      }
+      if (made === null) {
+        await closed.releaseHolders();
+        throw new UnknownSwapError(error);
+      }
     }
     if (!renamed) {
       try {

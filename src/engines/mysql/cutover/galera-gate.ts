@@ -145,7 +145,7 @@ export class GaleraGate {
    */
   async close(lockTimeoutMs: number): Promise<ClosedGate> {
     // A session lost here or later (a server restart, a killed connection) is an attempt that failed, not
-    // the run: the cut-over (core/migrate/lost-session.ts) and the verification retry it.
+    // the run: the cut-over (galera-cutover.ts, lostSwapSession) and the verification retry it.
     const members = await this.members();
     await this.install(members);
     const holders: Connection[] = [];

@@ -217,6 +217,18 @@ export function isTransientMysqlError(error: unknown): boolean {
   return TRANSIENT_CODES.has(e.code ?? '') || (e.fatal === true && e.code !== 'ER_ACCESS_DENIED_ERROR');
 }
 
+/**
+ * The session gone with no answer to its statement (the socket closed or reset, the driver gave up on
+ * it): whether the server ran the statement is not known from here. A server's error, a deadlock or
+ * a KILL's "connection was killed" included, is an answer: the statement did not run.
+ */
+export function isUnanswered(error: unknown): boolean {
+  const e = error as { code?: string; fatal?: boolean; message?: string; sqlState?: string };
+  if (e.sqlState) return false;
+  if (e.code === undefined && /Can't add new command when connection is in closed state/.test(e.message ?? '')) return true;
+  return ['PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') || e.fatal === true;
+}
+
 export interface ServerZone {
   /** What the server calls it (`+02:00`, `UTC`, `Europe/Berlin`, or SYSTEM's zone). */
   name: string;

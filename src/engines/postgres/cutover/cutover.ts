@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
-import { asLockTimeout, ident, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
+import { asLockTimeout, ident, isRolledBack, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
 import type { Copier } from '../copy/copy.js';
 import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -119,9 +119,10 @@ export async function cutover(
     failure = error as Error;
     await client.query('ROLLBACK').catch(() => {});
     // A session lost before its COMMIT was sent took the whole transaction with it: the original is
-    // as it was, and the next attempt starts clean. Lost during the COMMIT, the outcome is unknown:
-    // the run stops as it is, and a resumed run finds out which it was.
-    if (isTransientPgError(error)) throw committing ? new UnknownSwapError(error) : lostSwapSession(error);
+    // as it was, and the next attempt starts clean. Lost during the COMMIT, the outcome is unknown
+    // (unless the server answered that it rolled back): the run stops as it is, and a resumed run
+    // finds out which it was.
+    if (isTransientPgError(error)) throw committing && !isRolledBack(error) ? new UnknownSwapError(error) : lostSwapSession(error);
     throw asLockTimeout(error, 'cut-over');
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke

@@ -276,6 +276,11 @@ export function parseTableName(input: string): { schema: string; name: string } 
 // 55006: a replication slot still held by a walsender that is going away (after a lost connection).
 const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01', '55006']);
 
+/** A serialization failure or a deadlock: the server answered that the transaction was rolled back. */
+export function isRolledBack(error: unknown): boolean {
+  return ['40001', '40P01'].includes((error as { code?: string }).code ?? '');
+}
+
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
