@@ -380,6 +380,13 @@ describe('MariaDB Galera cluster', () => {
           await new Promise((r) => setTimeout(r, 1_000));
           writers.forEach((w, i) => expect(w.out.changed).toBeGreaterThan(before[i]));
         }
+        if (at === 'copy') {
+          // Resumed on another node: its binlog position and its log's table ids are the first node's. Refused, nothing touched.
+          const elsewhere = await migrateBounded(urls[(node + 1) % urls.length], [...args, '--resume']);
+          expect(elsewhere?.code, elsewhere?.stderr).toBe(2);
+          expect(elsewhere!.stderr.trim().split('\n'), elsewhere!.stderr).toHaveLength(1);
+          expect(elsewhere!.stderr).toMatch(new RegExp(`interrupted run was made on node node${node + 1}, not node${((node + 1) % urls.length) + 1}`));
+        }
         const resumed = await migrateBounded(url, [...args, '--resume']);
         expect(resumed, 'the resumed run did not end').not.toBeNull();
         expect(resumed!.code, resumed!.stderr).toBe(0);

@@ -17,13 +17,24 @@ import type { MysqlCheckContext } from './context.js';
  */
 export const galera: Check<MysqlCheckContext> = {
   name: 'galera',
-  async run({ pool, plan, target }) {
+  async run({ pool, plan, target, resuming }) {
     const node = await galeraNode(pool);
     if (node === null) return verdict('galera', true, 'not a Galera node', '');
-    const refusal = galeraOsuRefusal(node) ?? (await copyRefusal({ pool, plan, target }));
+    const refusal = galeraOsuRefusal(node) ?? (resuming ? await otherNode(pool, plan) : null) ?? (await copyRefusal({ pool, plan, target }));
     return verdict('galera', refusal === null, 'Galera cluster: every node is held by the gate at the verification and the cut-over', refusal ?? '');
   },
 };
+
+/** A run resumed on another node than the one it was made on: its binlog position and its log's InnoDB ids mean nothing here. */
+async function otherNode(pool: MysqlCheckContext['pool'], plan: MysqlCheckContext['plan']): Promise<string | null> {
+  if (plan.galeraNode === undefined) return null;
+  const [[row]] = await pool.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
+  if (String(row.name) === plan.galeraNode) return null;
+  return (
+    `Galera cluster: the interrupted run was made on node ${plan.galeraNode}, not ${String(row.name)}: its binlog position and its change log's ` +
+    `table ids are that node's alone; resume it against ${plan.galeraNode}, or run "shadowcut cleanup" and start again`
+  );
+}
 
 async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool' | 'plan' | 'target'>): Promise<string | null> {
   const t = `${plan.database}.${plan.table}`;

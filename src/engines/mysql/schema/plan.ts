@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { galeraNode } from '../server/galera.js';
 import { exactForm } from '../../../core/compare/exact.js';
 import { UserError } from '../../../core/errors.js';
 import { oldTableName } from '../../../core/old-table.js';
@@ -77,6 +78,11 @@ export interface MysqlPlan {
   loosenedChecks?: string[];
   /** The ALTER sets the table's AUTO_INCREMENT itself: the cut-over leaves the counter to it, as a native ALTER does. */
   autoIncrementGiven?: boolean;
+  /**
+   * The Galera node the run is made on (`wsrep_node_name`): its binlog position, and its trigger log's
+   * InnoDB ids, are that node's alone, so a resume must be made there (absent off Galera).
+   */
+  galeraNode?: string;
 }
 
 /**
@@ -168,6 +174,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     loosenedChecks,
     autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
     ...(capture.kind === 'trigger' ? { log: helperNames(table).log } : {}),
+    ...(await galeraNodeName(pool)),
   };
   const kept = new Set(columns.map((c) => c.target.toLowerCase()));
   const sources = new Set(columns.map((c) => c.source.toLowerCase()));
@@ -408,4 +415,11 @@ function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair
   throw new UserError(
     'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
   );
+}
+
+/** `{ galeraNode }` on a Galera node, else nothing. */
+async function galeraNodeName(pool: Pool): Promise<{ galeraNode?: string }> {
+  if ((await galeraNode(pool)) === null) return {};
+  const [[row]] = await pool.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
+  return { galeraNode: String(row.name) };
 }
