@@ -114,7 +114,10 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
         await sleep(stale ? 1500 : 0);
         await early.query('COMMIT');
         // No head() under a lock here: only the polls can find it.
-        await waitFor('the earlier change', () => delivered(900001) === 1, null, 5000);
+        await waitFor('the earlier change', () => delivered(900001) === 1, null, 5000).catch((e: Error) => {
+          const floor = (stream as unknown as { floor: string | null }).floor;
+          throw new Error(`${e.message} (the stream's failure: ${String(sink.failure)}; its floor: ${floor})`);
+        });
         expect(sink.failure).toBeNull();
         expect(delivered(900002)).toBe(1);
       } finally {

@@ -1,6 +1,6 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { Horizon } from '../../../../core/migrate/trigger-source.js';
-import { createPool } from '../../server/connect.js';
+import { connectOne, createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
 import { qualified } from '../../server/sql.js';
 
@@ -26,17 +26,23 @@ const UNLISTED = 'unlisted';
  * it for 100 ms: a session reading it every 20 ms kept a new writer out of it for seconds (seen on
  * MariaDB 10.11), so no wait proves a listing fresh; a listing that shows a transaction begun after the
  * sequence read was made after it. A consistent snapshot is listed (a read-only transaction is not).
+ * It is known by its connection's id, so each is a new connection: a pooled one's id may be in an old
+ * cache already, from a transaction it ran before (seen in CI: a change lost so).
  */
 class Canary {
-  private conn: PoolConnection | null = null;
+  private conn: Connection | null = null;
   private thread = 0;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    /** Where the listing is read: the same server. */
+    private readonly pool: Pool,
+    private readonly target: MysqlTarget,
+  ) {}
 
   /** Begun now, after the sequence read (again, if one was begun before). */
   async begin(): Promise<void> {
     await this.end();
-    const conn = await this.pool.getConnection();
+    const conn = await connectOne(this.target);
     try {
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
       this.thread = conn.threadId;
@@ -71,10 +77,7 @@ class Canary {
     const conn = this.conn;
     this.conn = null;
     if (!conn) return;
-    await conn.query('COMMIT').then(
-      () => conn.release(),
-      () => conn.destroy(),
-    );
+    await conn.end().catch(() => conn.destroy());
   }
 }
 
@@ -94,9 +97,10 @@ export class ServerHorizon implements LogHorizon {
 
   constructor(
     private readonly pool: Pool,
+    target: MysqlTarget,
     private readonly log: string,
   ) {
-    this.canary = new Canary(pool);
+    this.canary = new Canary(pool, target);
   }
 
   async horizon(): Promise<Horizon | null> {
@@ -245,8 +249,10 @@ export class ClusterHorizon implements LogHorizon {
       return null; // a node joining or unreachable: no horizon until it is Synced
     }
     if (members.length === 0) return null;
-    // A session for the reads and one for the canary on each node.
-    const nodes = members.map((m) => ({ name: m.name, pool: createPool(m.target, 2) })).map((n) => ({ ...n, canary: new Canary(n.pool) }));
+    const nodes = members.map((m) => {
+      const pool = createPool(m.target, 1);
+      return { name: m.name, pool, canary: new Canary(pool, m.target) };
+    });
     try {
       // The members were read between two looks at the membership, both the same: no node joined or left meanwhile.
       const before = await confOf(nodes[0].pool);

@@ -75,7 +75,7 @@ export class MysqlTriggerLog implements TriggerLog {
     this.name = `${at.database}.${at.log}`;
     this.log = qualified(at.database, at.log);
     this.keys = at.keyColumns.map(ident).join(', ');
-    this.horizons = horizons ?? new ServerHorizon(pool, this.log);
+    this.horizons = horizons ?? new ServerHorizon(pool, target, this.log);
   }
 
   async install(lockTimeoutMs: number): Promise<void> {
