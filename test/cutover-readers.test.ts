@@ -9,6 +9,7 @@ import type { MigrateResult } from '../src/core/config.js';
 import { silentReporter } from '../src/core/reporter.js';
 import type { RunState } from '../src/core/run-state.js';
 import { databases, migrateOn, type Database, type Session } from './support/fixture.js';
+import { keepTrxListOld } from './support/mysql.js';
 import { runState } from './support/run.js';
 import { withMigration } from './support/wrap.js';
 
@@ -165,6 +166,74 @@ describe.each(databases)('$name: the cut-over and readers older than it', ({ ope
       await session.query('ROLLBACK').catch(() => {});
       session.release();
       await engine.close();
+    }
+  });
+
+  it('under the lock, sees such a reader end and cuts over in the same attempt', async () => {
+    await fresh();
+    const { session, id } = await reader();
+    const ending: { commit?: Promise<unknown> } = {};
+    const lockedLooks: string[][] = [];
+    // As above; the reader ends a moment after the look under the lock finds it. The lock's own
+    // session must see it gone: a listing kept from its first look (PostgreSQL keeps the activity it
+    // read until its transaction ends, MySQL's INNODB_TRX is a cache its own polling kept old) held
+    // the attempt to the end of its budget, every attempt.
+    const engine = withMigration(await db.engine(), (migration) => ({
+      oldSnapshots: async (locked) => {
+        if (!locked) return [];
+        const found = await migration.oldSnapshots(locked);
+        lockedLooks.push((found ?? []).map((r) => r.session));
+        ending.commit ??= sleep(300).then(() => session.query('COMMIT'));
+        return found;
+      },
+    }));
+    try {
+      const result = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail', cutoverAttempts: 1 }, { engine });
+      expect(result.cutoverAttempts).toBe(1);
+      expect(lockedLooks[0]).toContain(id);
+      expect(lockedLooks.at(-1)).not.toContain(id);
+      await ending.commit;
+      expect(await count(session)).toBe(ROWS);
+    } finally {
+      await ending.commit?.catch(() => {});
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
+      await engine.close();
+    }
+  });
+
+  it.runIf(kind === 'mysql')('does not believe a listing older than the lock, which another session keeps reading', async () => {
+    await fresh();
+    // A monitor reading INNODB_TRX every 20 ms from before the reader began: InnoDB refills that cache
+    // only once nobody has read it for 100 ms, so every listing is as it was then, without the reader.
+    // It first goes unread a while: a cache kept from an earlier test could show the reader's pooled
+    // connection in a transaction of that test.
+    await sleep(300);
+    const monitor = await db.session();
+    const stopMonitor = keepTrxListOld((sql) => monitor.query(sql), 20);
+    await sleep(300);
+    const { session, id } = await reader();
+    try {
+      const failure = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail', cutoverAttempts: 1 }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(failure ?? 'cut over, under a reader the listing did not show').toContain('INNODB_TRX');
+      expect(await db.helpers(table)).toEqual([]);
+      expect(await count(session)).toBe(ROWS);
+      await stopMonitor();
+      // Read by nobody else, the list shows the reader.
+      const named = await migrateOn(db, table, 'ADD COLUMN x INT', { oldSnapshotWaitMs: 0, oldSnapshots: 'fail', cutoverAttempts: 1 }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(named).toContain(`${label} ${id} (`);
+      expect(await count(session)).toBe(ROWS);
+    } finally {
+      await stopMonitor().catch(() => {});
+      monitor.release();
+      await session.query('ROLLBACK').catch(() => {});
+      session.release();
     }
   });
 

@@ -7,7 +7,7 @@ import type mysql from 'mysql2/promise';
 import { ServerHorizon } from '../src/engines/mysql/capture/trigger/horizon.js';
 import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.js';
 import { createPool } from '../src/engines/mysql/server/connect.js';
-import { adminPool, mysqlUrl } from './support/mysql.js';
+import { adminPool, keepTrxListOld, mysqlUrl } from './support/mysql.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LOG = 'hz_log';
@@ -28,26 +28,6 @@ afterAll(async () => {
   await db.end();
 });
 
-/** Reads INNODB_TRX every 2 ms until stopped: the cache stays as it was when this began. */
-function staleCache() {
-  let polling = true;
-  const done = (async () => {
-    const conn = await db.getConnection();
-    try {
-      while (polling) {
-        await conn.query('SELECT COUNT(*) FROM information_schema.INNODB_TRX');
-        await sleep(2);
-      }
-    } finally {
-      conn.release();
-    }
-  })();
-  return () => {
-    polling = false;
-    return done;
-  };
-}
-
 describe('the trigger log horizon (MariaDB)', () => {
   it('does not settle on a stale listing, even one showing a transaction of a connection it will reuse', async () => {
     // The horizon's pool, every connection of which the cache has seen in a transaction: a canary taken
@@ -62,7 +42,7 @@ describe('the trigger log horizon (MariaDB)', () => {
       await sleep(300);
       const [listed] = await db.query<mysql.RowDataPacket[]>('SELECT trx_mysql_thread_id AS t FROM information_schema.INNODB_TRX');
       for (const conn of conns) expect(listed.map((r) => Number(r.t))).toContain(conn.threadId);
-      stop = staleCache();
+      stop = keepTrxListOld((sql) => db.query(sql), 2);
       for (const conn of conns) {
         await conn.query('COMMIT');
         conn.release();

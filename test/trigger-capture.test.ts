@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databases, expectMirrored, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
+import { keepTrxListOld } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';
 import { MirrorWorkload } from './support/workload.js';
 import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
@@ -94,13 +95,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
       const stream = await migration.changes.open(sink, undefined, { lockTimeoutMs: 1000, attempts: 3, warn: () => {} });
       const early = await db.session();
       const poller = await db.session();
-      let polling = stale;
-      const polls = (async () => {
-        while (polling) {
-          await poller.query('SELECT COUNT(*) FROM information_schema.INNODB_TRX');
-          await sleep(2);
-        }
-      })();
+      const stopPolling = stale ? keepTrxListOld((sql) => poller.query(sql), 2) : () => Promise.resolve();
       const delivered = (id: number) => sink.received.filter((k) => String(k[0]) === String(id)).length;
       try {
         await sleep(stale ? 300 : 0);
@@ -121,8 +116,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
         expect(sink.failure).toBeNull();
         expect(delivered(900002)).toBe(1);
       } finally {
-        polling = false;
-        await polls;
+        await stopPolling();
         poller.release();
         early.release();
         await stream.stop();

@@ -3,10 +3,20 @@ import { backfill, statementOf } from '../core/backfill/run.js';
 import { backfillDefaults, type BackfillResult } from '../core/backfill/config.js';
 import { BackfillRefused } from '../core/backfill/preflight.js';
 import { recordStage } from '../core/history/record.js';
-import { RunState, settingsOf } from '../core/run-state.js';
+import { RunState } from '../core/run-state.js';
 import type { CheckResult } from '../core/types.js';
 import { createEngine } from '../engines/index.js';
-import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
+import {
+  addOperatorOptions,
+  addThrottleOptions,
+  checkHooksDir,
+  chunkTimeHelp,
+  positiveInt,
+  reporterFor,
+  runSettings,
+  startOperation,
+  throttleConfig,
+} from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 
@@ -23,11 +33,7 @@ export function backfillCommand(): Command {
     .option('--execute', 'update the rows; without it, check the statement on the server and estimate, changing nothing', false)
     .option('--resume', 'continue a killed backfill after its last committed batch (same --set and --where)', false)
     .option('--batch-rows <n>', 'rows per batch, fixed (default: adapt to --chunk-time-ms)', positiveInt)
-    .option(
-      '--chunk-time-ms <ms>',
-      "target duration of one batch (its row locks are held this long) (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
-      positiveInt,
-    );
+    .option('--chunk-time-ms <ms>', chunkTimeHelp('target duration of one batch (its row locks are held this long)'), positiveInt);
   addThrottleOptions(command, { maxLagMs: backfillDefaults.maxLagMs });
   addOperatorOptions(command, EVENTS);
   return command.action(async (opts) => {
@@ -36,7 +42,7 @@ export function backfillCommand(): Command {
     const engine = await createEngine(opts.url);
     const request = { table: opts.table, set: opts.set, where: opts.where };
     const table = engine.qualify(opts.table);
-    const state = new RunState(settingsOf({ ...opts, chunkTimeMs: opts.chunkTimeMs ?? engine.chunkTimeMs }), {
+    const state = new RunState(runSettings(opts, engine), {
       table,
       alter: statementOf(request),
       engine: engine.kind,

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
-import { RunState, settingsOf } from '../core/run-state.js';
+import { RunState } from '../core/run-state.js';
 import { defaultOptions, migrate, type MigrateOptions, type MigrateResult } from '../core/migrate/runner.js';
 import { migrateSet } from '../core/migrate/set.js';
 import { memberReporter, type Reporter } from '../core/reporter.js';
@@ -18,8 +18,10 @@ import {
   addOperatorOptions,
   addThrottleOptions,
   checkHooksDir,
+  chunkTimeHelp,
   positiveInt,
   reporterFor,
+  runSettings,
   startOperation,
   throttleConfig,
   type Operation,
@@ -57,11 +59,7 @@ export function migrateCommand(): Command {
     )
     .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax; one for each --table, in order", collect)
     .option('--execute', 'make the change; without it, print the plan and preflight results only', false)
-    .option(
-      '--chunk-time-ms <ms>',
-      "target duration of one copy chunk (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
-      positiveInt,
-    )
+    .option('--chunk-time-ms <ms>', chunkTimeHelp('target duration of one copy chunk'), positiveInt)
     .option('--threads <n>', 'copy chunks run at once, each on its own session (1-8)', copyThreads, defaultOptions.copyThreads)
     .option('--lock-timeout-ms <ms>', 'longest wait for the cut-over lock per attempt', positiveInt, defaultOptions.lockTimeoutMs)
     .option('--cutover-attempts <n>', 'cut-over attempts before giving up (backoff between)', positiveInt, defaultOptions.cutoverAttempts)
@@ -133,7 +131,7 @@ export function migrateCommand(): Command {
         // Made here, not by the runner, so the metrics endpoint and a failure report can read it; the
         // run's live settings are this state's.
         const table = qualified[i];
-        const state = new RunState(settingsOf({ ...opts, chunkTimeMs: opts.chunkTimeMs ?? engine.chunkTimeMs }), { table, alter, engine: engine.kind });
+        const state = new RunState(runSettings(opts, engine), { table, alter, engine: engine.kind });
         if (pairs.length > 1) state.status.set = qualified;
         // A set's endpoints given by number or path are its first table's; the others take their default sockets.
         const own = i === 0 ? opts : { ...opts, controlSocket: undefined, controlPort: undefined, metricsPort: undefined };

@@ -2,7 +2,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { defaultSettings, type MigrateWiring } from '../core/config.js';
 import type { UserError } from '../core/errors.js';
 import type { Reporter } from '../core/reporter.js';
-import { parseThresholds, type RunState } from '../core/run-state.js';
+import { parseThresholds, settingsOf, type RunState, type Settings } from '../core/run-state.js';
+import type { Engine } from '../core/types.js';
 import { parseWindow } from '../core/throttler.js';
 import { startControlServer } from '../operator/control-server.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, hooksFromDir, validateHooksDir, type HookRun } from '../operator/hooks.js';
@@ -11,6 +12,16 @@ import { writeReport } from '../operator/report.js';
 import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './render.js';
 
 /** The throttling and operator options every command that writes in batches shares (migrate, backfill): one definition. */
+
+/** `--chunk-time-ms`'s help: where it is not given, the engine's default is taken once connected (`Engine.chunkTimeMs`). */
+export function chunkTimeHelp(what: string): string {
+  return `${what} (default: ${defaultSettings.chunkTimeMs}; 25 on a Galera cluster, where every node's writers wait for each chunk)`;
+}
+
+/** The run's live settings, `--chunk-time-ms` the engine's where it was not given. */
+export function runSettings(opts: Omit<Settings, 'chunkTimeMs'> & { chunkTimeMs?: number }, engine: Engine): Settings {
+  return settingsOf({ ...opts, chunkTimeMs: opts.chunkTimeMs ?? engine.chunkTimeMs });
+}
 
 export function positiveInt(value: string): number {
   const n = Number(value);

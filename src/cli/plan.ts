@@ -5,7 +5,7 @@ import { whyCopied } from '../core/migrate/set.js';
 import { formatDuration } from '../core/duration.js';
 import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
-import { nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';
+import { chunkTimeHelp, nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
 import { writePlanPage } from '../operator/report.js';
 import { addUrlOptions } from './connection.js';
@@ -24,11 +24,7 @@ export function planCommand(): Command {
     .option('--cutover-attempts <n>', "migrate's lock attempts", positiveInt, defaultOptions.cutoverAttempts)
     .option('--capture <mode>', "migrate's change capture: auto, stream or trigger (see docs/migrate.md)", cliCaptureMode, 'auto')
     .option('--sample-rows <n>', 'rows copied into a probe table to time the run on (default: 2% of the table, 50,000 to 500,000)', positiveInt)
-    .option(
-      '--chunk-time-ms <ms>',
-      "migrate's chunk time: the sample is copied in chunks of that size (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
-      positiveInt,
-    )
+    .option('--chunk-time-ms <ms>', chunkTimeHelp("migrate's chunk time: the sample is copied in chunks of that size"), positiveInt)
     .option('--max-rows-per-sec <n>', "migrate's copy rate limit, which the estimate counts (0: unlimited)", nonNegativeInt, 0)
     .option('--nice-ratio <r>', "migrate's rest after each chunk, which the estimate counts", nonNegativeNumber, 0)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")

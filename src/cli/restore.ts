@@ -3,9 +3,19 @@ import { backfillDefaults } from '../core/backfill/config.js';
 import { UserError } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { defaultRestoreOptions, indexNotRestorable, restore, type RestoreResult } from '../core/restore/restore.js';
-import { RunState, settingsOf } from '../core/run-state.js';
+import { RunState } from '../core/run-state.js';
 import { createEngine } from '../engines/index.js';
-import { addOperatorOptions, addThrottleOptions, checkHooksDir, positiveInt, reporterFor, startOperation, throttleConfig } from './operator-options.js';
+import {
+  addOperatorOptions,
+  addThrottleOptions,
+  checkHooksDir,
+  chunkTimeHelp,
+  positiveInt,
+  reporterFor,
+  runSettings,
+  startOperation,
+  throttleConfig,
+} from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 
@@ -32,11 +42,7 @@ export function restoreCommand(): Command {
     )
     .option('--attempts <n>', 'attempts at the ADD COLUMN or the rename before giving up (backoff between)', positiveInt, defaultRestoreOptions.attempts)
     .option('--batch-rows <n>', 'rows per batch of the fill, fixed (default: adapt to --chunk-time-ms)', positiveInt)
-    .option(
-      '--chunk-time-ms <ms>',
-      "target duration of one batch of the fill (default: 100; 25 on a Galera cluster, where every node's writers wait for each chunk)",
-      positiveInt,
-    );
+    .option('--chunk-time-ms <ms>', chunkTimeHelp('target duration of one batch of the fill'), positiveInt);
   addThrottleOptions(command, { maxLagMs: backfillDefaults.maxLagMs });
   addOperatorOptions(command, EVENTS);
   return command.action(async (opts) => {
@@ -48,7 +54,7 @@ export function restoreCommand(): Command {
     try {
       if (opts.index !== undefined) await indexNotRestorable(engine, opts.table, opts.index);
       const table = engine.qualify(opts.table);
-      const state = new RunState(settingsOf({ ...opts, chunkTimeMs: opts.chunkTimeMs ?? engine.chunkTimeMs }), {
+      const state = new RunState(runSettings(opts, engine), {
         table,
         alter: `restore from ${opts.from}`,
         engine: engine.kind,

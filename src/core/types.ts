@@ -128,6 +128,12 @@ export interface Engine {
    * commit order, and the writers there wait behind it).
    */
   readonly chunkTimeMs: number;
+  /**
+   * How long the server's list of other sessions' transactions (`Migration.oldSnapshots`) must go
+   * unread before it is filled again; 0 where each read is live. Looks at it are spaced so, and the
+   * last one before the cut-over lock is this long before it, so the look under the lock is fresh.
+   */
+  readonly transactionListIdleMs: number;
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
   /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { sleep } from '../../src/core/backoff.js';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/types.js';
@@ -10,6 +11,25 @@ export const mysqlUrl = () => serverUrl('SHADOWCUT_MYSQL_URL');
 export const mysqlReplicaUrl = () => serverUrl('SHADOWCUT_MYSQL_REPLICA_URL');
 /** A MariaDB as it comes: no binlog, and a user with a table owner's privileges only. */
 export const mysqlPlainUrl = () => serverUrl('SHADOWCUT_MYSQL_PLAIN_URL');
+
+/**
+ * Reads INNODB_TRX through `query` every `everyMs` until the returned stop is called: InnoDB refills
+ * that cache only once nobody has read it for 100 ms, so every session's listing stays as it was when
+ * this began (as a monitor polling it would keep it).
+ */
+export function keepTrxListOld(query: (sql: string) => Promise<unknown>, everyMs: number): () => Promise<void> {
+  let polling = true;
+  const polls = (async () => {
+    while (polling) {
+      await query('SELECT COUNT(*) FROM information_schema.INNODB_TRX');
+      await sleep(everyMs);
+    }
+  })();
+  return () => {
+    polling = false;
+    return polls;
+  };
+}
 
 /** A pool that keeps values exact, like shadowcut's own connections. */
 export function adminPool(url = mysqlUrl(), extra: mysql.PoolOptions = {}): mysql.Pool {

@@ -73,6 +73,7 @@ export class Cutover {
     await this.oldSnapshots.settle();
     await this.narrowChanged();
     await this.checkpointer.confirmClaim();
+    await this.oldSnapshots.quiet();
   }
 
   /**

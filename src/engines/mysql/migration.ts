@@ -277,9 +277,9 @@ export class MysqlMigration implements Migration {
   }
 
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
-    if (session === undefined) return mysqlOldSnapshots(this.pool, false);
+    if (session === undefined) return mysqlOldSnapshots(this.server.target, this.pool, false);
     if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
     const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
-    return mysqlOldSnapshots(session.conn, true, gate);
+    return mysqlOldSnapshots(this.server.target, session.conn, true, gate);
   }
 }

@@ -1,5 +1,9 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { sleep } from '../../../core/backoff.js';
+import { LockTimeoutError } from '../../../core/errors.js';
 import type { OldSnapshot } from '../../../core/types.js';
+import type { MysqlTarget } from '../server/connect.js';
+import { TRX_LIST_IDLE_MS, TrxCanary } from '../server/trx-canary.js';
 
 /**
  * InnoDB transactions at REPEATABLE READ or SERIALIZABLE, other than this session's: such a
@@ -13,23 +17,58 @@ import type { OldSnapshot } from '../../../core/types.js';
  * gate table's qualified name) writers wait at the gate instead, inside a transaction the UPDATE has
  * begun: those running the gate trigger's read are left out too, since the RENAME aborts them
  * (an autocommit statement is retried in a new transaction). Null without the PROCESS privilege,
- * which both views need to show other users' sessions.
+ * which both views need to show other users' sessions. INNODB_TRX is a cache that other sessions' reads
+ * can keep old: a listing is believed once it shows a canary begun for it (server/trx-canary.ts).
  */
-export async function mysqlOldSnapshots(client: Pool | Connection, locked: boolean, gate?: string): Promise<OldSnapshot[] | null> {
+export async function mysqlOldSnapshots(target: MysqlTarget, client: Pool | Connection, locked: boolean, gate?: string): Promise<OldSnapshot[] | null> {
+  for (let look = 1; ; look++) {
+    const canary = new TrxCanary(target);
+    await canary.begin();
+    const thread = canary.thread;
+    let rows: RowDataPacket[] | null;
+    try {
+      rows = await listed(client, locked, gate, thread);
+    } finally {
+      await canary.end();
+    }
+    if (rows === null) return null;
+    const others = rows.filter((r) => Number(r.id) !== thread);
+    if (others.length < rows.length) return others.map(snapshotOf);
+    // Unlocked, an old listing costs a longer wait at most (one that shows what has ended), and what
+    // it misses the look under the lock finds: believed after a few tries. Under the lock, a reader it
+    // misses fails after the swap: the attempt gives way.
+    if (look === STALE_TRIES) {
+      if (!locked) return others.map(snapshotOf);
+      throw new LockTimeoutError(
+        `the server's list of transactions (INNODB_TRX) stayed older than the lock: some session reads it more often than every 100 ms`,
+      );
+    }
+    await sleep(TRX_LIST_IDLE_MS);
+  }
+}
+
+/** Tries at a listing that shows the canary, each after the cache's idle time. */
+const STALE_TRIES = 3;
+
+/** The candidates, and the canary. */
+async function listed(client: Pool | Connection, locked: boolean, gate: string | undefined, canary: number): Promise<RowDataPacket[] | null> {
   const [rows] = await client
     .query<RowDataPacket[]>(
       `SELECT t.trx_mysql_thread_id AS id, t.trx_id, CAST(t.trx_started AS CHAR) AS since, p.USER AS user, p.HOST AS host,
               COALESCE(p.STATE, p.COMMAND) AS state, LEFT(COALESCE(t.trx_query, p.INFO), 200) AS query
          FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-        WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND t.trx_isolation_level IN ('REPEATABLE READ', 'SERIALIZABLE')
-          AND t.trx_autocommit_non_locking = 0 AND NOT (? AND COALESCE(p.STATE, '') LIKE 'Waiting for table%lock')
-          AND NOT (? AND LOCATE(?, COALESCE(p.INFO, '')) > 0)
+        WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND (t.trx_mysql_thread_id = ? OR
+              t.trx_isolation_level IN ('REPEATABLE READ', 'SERIALIZABLE') AND t.trx_autocommit_non_locking = 0
+              AND NOT (? AND COALESCE(p.STATE, '') LIKE 'Waiting for table%lock') AND NOT (? AND LOCATE(?, COALESCE(p.INFO, '')) > 0))
         ORDER BY t.trx_started, t.trx_mysql_thread_id`,
-      [locked, locked && gate !== undefined, gate ?? ''],
+      [canary, locked, locked && gate !== undefined, gate ?? ''],
     )
     .catch((error: { code?: string }) => (error.code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR' ? [null] : Promise.reject(error)));
-  if (rows === null) return null;
-  return rows.map((r) => ({
+  return rows;
+}
+
+function snapshotOf(r: RowDataPacket): OldSnapshot {
+  return {
     session: String(r.id),
     transaction: `${r.id}/${r.trx_id}`,
     user: r.user ?? null,
@@ -37,5 +76,5 @@ export async function mysqlOldSnapshots(client: Pool | Connection, locked: boole
     since: r.since ?? null,
     state: r.state || null,
     query: r.query === null ? null : String(r.query).replace(/\s+/g, ' '),
-  }));
+  };
 }

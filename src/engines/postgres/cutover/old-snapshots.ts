@@ -14,6 +14,9 @@ import type { Client } from '../server/connect.js';
  * `backend_xmin` is shown to every role; the rest of another role's session only with pg_read_all_stats.
  */
 export async function pgOldSnapshots(client: Client | pg.Pool, lockHolder: number | null): Promise<OldSnapshot[]> {
+  // The activity a session reads is kept until its transaction ends: under the lock, a reader that
+  // ended would look open until the attempt's budget ran out.
+  if (lockHolder !== null) await client.query('SELECT pg_catalog.pg_stat_clear_snapshot()');
   const { rows } = await client.query(
     `WITH RECURSIVE behind(pid) AS (
        SELECT w.pid FROM pg_stat_activity w WHERE $1::int IS NOT NULL AND $1 = ANY (pg_blocking_pids(w.pid))

@@ -1,8 +1,9 @@
-import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Horizon } from '../../../../core/migrate/trigger-source.js';
-import { connectOne, createPool, type MysqlTarget } from '../../server/connect.js';
+import { createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
 import { qualified } from '../../server/sql.js';
+import { TrxCanary } from '../../server/trx-canary.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
@@ -21,64 +22,24 @@ export interface LogHorizon {
 const UNLISTED = 'unlisted';
 
 /**
- * A transaction of ours, begun after a horizon's sequence was read, that INNODB_TRX must show before
- * its listing of writers is believed. INNODB_TRX is a cache the server fills only once nobody has read
- * it for 100 ms: a session reading it every 20 ms kept a new writer out of it for seconds (seen on
- * MariaDB 10.11), so no wait proves a listing fresh; a listing that shows a transaction begun after the
- * sequence read was made after it. A consistent snapshot is listed (a read-only transaction is not).
- * It is known by its connection's id, so each is a new connection: a pooled one's id may be in an old
- * cache already, from a transaction it ran before (seen in CI: a change lost so).
+ * The transactions on `pool`'s server that have written something (a writer's entry follows its write
+ * to the table, so every writer of an entry that has not ended is among them), or null while its
+ * INNODB_TRX predates the canary, begun after the sequence read (server/trx-canary.ts: any session's
+ * reads can keep that cache old). Readers (a verification's snapshot) have modified nothing and are
+ * left out, or they would hold the horizon for their whole length.
  */
-class Canary {
-  private conn: Connection | null = null;
-  private thread = 0;
-
-  constructor(
-    /** Where the listing is read: the same server. */
-    private readonly pool: Pool,
-    private readonly target: MysqlTarget,
-  ) {}
-
-  /** Begun now, after the sequence read (again, if one was begun before). */
-  async begin(): Promise<void> {
-    await this.end();
-    const conn = await connectOne(this.target);
-    try {
-      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-      this.thread = conn.threadId;
-      this.conn = conn;
-    } catch (error) {
-      conn.destroy();
-      throw error;
-    }
+async function listedWriters(pool: Pool, canary: TrxCanary, timeoutMs?: number): Promise<string[] | null> {
+  if (!canary.begun) {
+    await canary.begin(); // a horizon whose canary was let go of (the stream stopped): from now on
+    return null;
   }
-
-  /**
-   * The transactions that have written something (a writer's entry follows its write to the table, so
-   * every writer of an entry that has not ended is among them), or null while the cache predates the
-   * canary. Readers (a verification's snapshot) have modified nothing and are left out, or they would
-   * hold the horizon for their whole length.
-   */
-  async writers(timeoutMs?: number): Promise<string[] | null> {
-    if (!this.conn) {
-      await this.begin(); // a horizon whose canary was let go of (the stream stopped): from now on
-      return null;
-    }
-    const [rows] = await this.pool.query<RowDataPacket[]>({
-      sql: 'SELECT trx_id AS id, trx_mysql_thread_id AS thread, trx_rows_modified AS modified, CONNECTION_ID() AS me FROM information_schema.INNODB_TRX',
-      timeout: timeoutMs,
-    });
-    if (!rows.some((r) => Number(r.thread) === this.thread)) return null;
-    await this.end();
-    return rows.filter((r) => Number(r.modified) > 0 && Number(r.thread) !== Number(r.me)).map((r) => String(r.id));
-  }
-
-  async end(): Promise<void> {
-    const conn = this.conn;
-    this.conn = null;
-    if (!conn) return;
-    await conn.end().catch(() => conn.destroy());
-  }
+  const [rows] = await pool.query<RowDataPacket[]>({
+    sql: 'SELECT trx_id AS id, trx_mysql_thread_id AS thread, trx_rows_modified AS modified, CONNECTION_ID() AS me FROM information_schema.INNODB_TRX',
+    timeout: timeoutMs,
+  });
+  if (!canary.shownIn(rows.map((r) => r.thread))) return null;
+  await canary.end();
+  return rows.filter((r) => Number(r.modified) > 0 && Number(r.thread) !== Number(r.me)).map((r) => String(r.id));
 }
 
 async function stillOpen(db: Pool, ids: string[], timeoutMs?: number): Promise<boolean> {
@@ -93,14 +54,14 @@ async function stillOpen(db: Pool, ids: string[], timeoutMs?: number): Promise<b
 
 /** One server: the highest sequence value written, committed or not (a dirty read), and its writers, listed behind a canary. */
 export class ServerHorizon implements LogHorizon {
-  private readonly canary: Canary;
+  private readonly canary: TrxCanary;
 
   constructor(
     private readonly pool: Pool,
     target: MysqlTarget,
     private readonly log: string,
   ) {
-    this.canary = new Canary(pool, target);
+    this.canary = new TrxCanary(target);
   }
 
   async horizon(): Promise<Horizon | null> {
@@ -120,7 +81,7 @@ export class ServerHorizon implements LogHorizon {
 
   async settled(h: Horizon): Promise<boolean> {
     if (h.mark === UNLISTED) {
-      const writers = await this.canary.writers();
+      const writers = await listedWriters(this.pool, this.canary);
       if (writers === null) return false;
       h.mark = writers.join(',');
     }
@@ -138,7 +99,7 @@ const NODE_TIMEOUT_MS = 5_000;
 interface Node {
   name: string;
   pool: Pool;
-  canary: Canary;
+  canary: TrxCanary;
 }
 
 /** What a cluster's horizon keeps in its mark: the membership it was taken under, and each node's writers once listed. */
@@ -193,7 +154,7 @@ export class ClusterHorizon implements LogHorizon {
       if (mark.writers === null) {
         const lists: Record<string, string[]> = {};
         for (const node of nodes) {
-          const writers = await node.canary.writers(NODE_TIMEOUT_MS);
+          const writers = await listedWriters(node.pool, node.canary, NODE_TIMEOUT_MS);
           if (writers === null) return false;
           lists[node.name] = writers;
         }
@@ -251,7 +212,7 @@ export class ClusterHorizon implements LogHorizon {
     if (members.length === 0) return null;
     const nodes = members.map((m) => {
       const pool = createPool(m.target, 1);
-      return { name: m.name, pool, canary: new Canary(pool, m.target) };
+      return { name: m.name, pool, canary: new TrxCanary(m.target) };
     });
     try {
       // The members were read between two looks at the membership, both the same: no node joined or left meanwhile.
