@@ -25,6 +25,7 @@ export default defineConfig({
           // Starts (or reuses) the private database servers and exports SHADOWCUT_*_URL. Vitest runs a
           // project's global setup only when one of its files is selected.
           globalSetup: ['test/global-setup.ts'],
+          setupFiles: ['test/setup-children.ts'],
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, ...withoutServers],
         },

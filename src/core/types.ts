@@ -128,12 +128,6 @@ export interface Engine {
    * commit order, and the writers there wait behind it).
    */
   readonly chunkTimeMs: number;
-  /**
-   * How long the server's list of other sessions' transactions (`Migration.oldSnapshots`) must go
-   * unread before it is filled again; 0 where each read is live. Looks at it are spaced so, and the
-   * last one before the cut-over lock is this long before it, so the look under the lock is fresh.
-   */
-  readonly transactionListIdleMs: number;
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
   /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */
@@ -285,6 +279,12 @@ export interface Migration {
    * behind that lock are left out where the engine can tell. Null when the role cannot see them.
    */
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null>;
+  /**
+   * Just before the cut-over lock, where the list of transactions is a cache refilled only after it
+   * went unread a while (MySQL's INNODB_TRX): left unread from now, so the look under the lock reads
+   * at once and sees the server as it is then.
+   */
+  readyLockedLook?(): Promise<void>;
 }
 
 /** A transaction of another session that holds a snapshot; fields the role may not see are null. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { tracked } from './children.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -15,9 +16,11 @@ export function killDuringPhase(
   delayMs = 0,
   command: 'migrate' | 'backfill' | 'restore' = 'migrate',
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [cli, command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let killed = false;
   // Kept for the assertion's message: a run that ended before the phase says why there.
   let stderr = '';

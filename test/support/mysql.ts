@@ -5,6 +5,7 @@ import { sleep } from '../../src/core/backoff.js';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/types.js';
+import { tracked } from './children.js';
 import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
 
 export const mysqlUrl = () => serverUrl('SHADOWCUT_MYSQL_URL');
@@ -78,10 +79,12 @@ export function runCliAsync(
   url = mysqlUrl(),
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+  const child = tracked(
+    spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

@@ -25,8 +25,6 @@ export class OldSnapshots {
   /** Let through by the policy or the operator: not waited for again. */
   private readonly accepted = new Set<string>();
   private blindWarned = false;
-  /** When the list was last read, from which the engine's idle time runs. */
-  private lookedAt = 0;
 
   constructor(
     private readonly ctx: RunContext,
@@ -75,18 +73,14 @@ export class OldSnapshots {
         this.record(left, 'waiting');
         throw new LockTimeoutError(`${this.describe(left)} took a snapshot before the swap and still holds it`);
       }
-      await sleep(Math.max(LOCKED_LOOK_EVERY_MS, this.ctx.engine.transactionListIdleMs));
+      await sleep(LOCKED_LOOK_EVERY_MS);
       left = still(left, (await this.look(session)) ?? []);
     }
   }
 
-  /**
-   * Just before the lock: the list left unread for the engine's idle time, so the look under the
-   * lock finds it refilled, not as `settle` last read it (a reader begun in between missing from it).
-   */
+  /** Just before the lock: the look under it can be made at once (`Migration.readyLockedLook`). */
   async quiet(): Promise<void> {
-    const left = this.lookedAt + this.ctx.engine.transactionListIdleMs - Date.now();
-    if (left > 0) await sleep(left);
+    await this.ctx.migration.readyLockedLook?.();
   }
 
   /** Waits for the snapshots held now to be released; returns those still held when the wait is up. */
@@ -121,7 +115,7 @@ export class OldSnapshots {
   }
 
   private async look(session?: Session): Promise<OldSnapshot[] | null> {
-    const found = await this.ctx.migration.oldSnapshots(session).finally(() => (this.lookedAt = Date.now()));
+    const found = await this.ctx.migration.oldSnapshots(session);
     if (found === null) {
       if (!this.blindWarned) {
         this.blindWarned = true;

@@ -40,7 +40,6 @@ import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
-import { TRX_LIST_IDLE_MS } from './server/trx-canary.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
 
@@ -75,7 +74,6 @@ export class MysqlEngine implements Engine, MysqlServer {
   get chunkTimeMs(): number {
     return this.galera ? GALERA_CHUNK_TIME_MS : defaultSettings.chunkTimeMs;
   }
-  readonly transactionListIdleMs = TRX_LIST_IDLE_MS;
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;
   private readonly hubs = new Map<string, BinlogHub>();

@@ -44,6 +44,7 @@ import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
+import { TrxList } from './server/trx-list.js';
 import { dropGate, GaleraGate } from './cutover/galera-gate.js';
 import { galeraCutover } from './cutover/galera-cutover.js';
 import type { GaleraMember } from './server/galera.js';
@@ -70,6 +71,8 @@ export class MysqlMigration implements Migration {
   private readonly p: MysqlPlan;
   readonly changes: ChangeSource;
   private checkpointTable = false;
+  /** When each lock's last look for older snapshots was asked for. */
+  private readonly lockedLooks = new WeakMap<Session, number>();
   /** On Galera, what holds writers on every node in place of LOCK TABLES; installed at the first need. */
   private galeraGate?: Promise<GaleraGate | null>;
   /** The copy's own digests of each range (made on first use: it asks the server for CRC32C). */
@@ -277,9 +280,16 @@ export class MysqlMigration implements Migration {
   }
 
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
-    if (session === undefined) return mysqlOldSnapshots(this.server.target, this.pool, false);
+    if (session === undefined) return mysqlOldSnapshots(this.server.target);
     if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
     const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
-    return mysqlOldSnapshots(this.server.target, session.conn, true, gate);
+    // The first look under a lock may be another table's of the set, made after the lock; each later one is newer than the last.
+    const since = this.lockedLooks.get(session) ?? session.lockedAt;
+    this.lockedLooks.set(session, performance.now());
+    return mysqlOldSnapshots(this.server.target, { session, since, gate });
+  }
+
+  readyLockedLook(): Promise<void> {
+    return TrxList.of(this.server.target).quiet();
   }
 }

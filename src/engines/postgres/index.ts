@@ -47,7 +47,6 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
   readonly chunkTimeMs = defaultSettings.chunkTimeMs;
-  readonly transactionListIdleMs = 0;
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */
   private readonly hubs = new Map<string, SlotHub>();

@@ -127,7 +127,8 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await lockTables(locker, pool, `LOCK TABLES ${[...new Set(list)].map((t) => `${t} WRITE`).join(', ')}`, lockTimeoutMs);
     locked = true;
     lockedAt = performance.now();
-    for (const swap of swaps) await readyUnderLock(locker, swap);
+    const session = new LockedSession(locker, lockedAt);
+    for (const swap of swaps) await readyUnderLock(session, swap);
     for (const swap of swaps) {
       swap.moved = (swap.plan.setKeys ?? []).length > 0;
       await moveSetKeys(locker, swap.plan, 'to the shadow');
@@ -235,9 +236,10 @@ function closing(session: Connection): (error: unknown) => never {
 }
 
 /** Under the lock, for one table: the last changes, the counter, the moved triggers, the child keys pointed at the shadow. */
-async function readyUnderLock(locker: Connection, swap: Swap): Promise<void> {
+async function readyUnderLock(session: LockedSession, swap: Swap): Promise<void> {
   const { plan } = swap;
-  await swap.catchUp(new LockedSession(locker));
+  const locker = session.conn;
+  await swap.catchUp(session);
   await carryAutoIncrement(locker, plan);
   // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
   await createTriggers(locker, plan);

@@ -105,7 +105,11 @@ export function isStatementTimeout(error: unknown): boolean {
 /** A connection handed to the runner while it holds LOCK TABLES; applies on it skip locking reads. */
 export class LockedSession implements Session {
   readonly id: string;
-  constructor(readonly conn: Connection) {
+  constructor(
+    readonly conn: Connection,
+    /** When the lock was granted (performance.now()): what was listed after it shows who could still read around it. */
+    readonly lockedAt = performance.now(),
+  ) {
     this.id = `mysql-thread-${conn.threadId}`;
   }
 }

@@ -3,7 +3,7 @@ import type { Horizon } from '../../../../core/migrate/trigger-source.js';
 import { createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
 import { qualified } from '../../server/sql.js';
-import { TrxCanary } from '../../server/trx-canary.js';
+import { TrxList } from '../../server/trx-list.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
@@ -14,54 +14,47 @@ export interface LogHorizon {
   horizon(): Promise<Horizon | null>;
   /** Every writer of `h.mark` has ended, and what they committed can be read here. */
   settled(h: Horizon): Promise<boolean>;
-  /** Lets go of the sessions it keeps; they are made again on the next use. */
-  close(): Promise<void>;
+  /** Lets go of the sessions it keeps, where it keeps any; they are made again on the next use. */
+  close?(): Promise<void>;
 }
 
-/** A horizon whose writers are not listed yet. */
-const UNLISTED = 'unlisted';
+/** One server's writers of a horizon: listed once a listing begun after it was taken shows them, then looked for in each newer one until gone. */
+interface Writers {
+  /** When the horizon was taken, then when the listing last looked at began. */
+  since: number;
+  /** Null until listed. */
+  ids: string[] | null;
+}
 
 /**
- * The transactions on `pool`'s server that have written something (a writer's entry follows its write
- * to the table, so every writer of an entry that has not ended is among them), or null while its
- * INNODB_TRX predates the canary, begun after the sequence read (server/trx-canary.ts: any session's
- * reads can keep that cache old). Readers (a verification's snapshot) have modified nothing and are
- * left out, or they would hold the horizon for their whole length.
+ * Whether every writer in `w` has ended, by the newest listing of `list` (server/trx-list.ts: one
+ * begun after `w.since` shows every transaction then open, and any session's reads can keep it old).
+ * The transactions that have written something: a writer's entry follows its write to the table, so
+ * every writer of an entry that has not ended is among them. Readers (a verification's snapshot) have
+ * modified nothing and are left out, or they would hold the horizon for their whole length. Never
+ * waits for a listing: false until there is one.
  */
-async function listedWriters(pool: Pool, canary: TrxCanary, timeoutMs?: number): Promise<string[] | null> {
-  if (!canary.begun) {
-    await canary.begin(); // a horizon whose canary was let go of (the stream stopped): from now on
-    return null;
-  }
-  const [rows] = await pool.query<RowDataPacket[]>({
-    sql: 'SELECT trx_id AS id, trx_mysql_thread_id AS thread, trx_rows_modified AS modified, CONNECTION_ID() AS me FROM information_schema.INNODB_TRX',
-    timeout: timeoutMs,
-  });
-  if (!canary.shownIn(rows.map((r) => r.thread))) return null;
-  await canary.end();
-  return rows.filter((r) => Number(r.modified) > 0 && Number(r.thread) !== Number(r.me)).map((r) => String(r.id));
+function writersEnded(list: TrxList, w: Writers): boolean {
+  if (w.ids?.length === 0) return true;
+  const listing = list.after(w.since);
+  if (listing === null) return false;
+  if (listing.trxs === null) throw new Error('trigger capture reads INNODB_TRX, which needs the PROCESS privilege');
+  const ids = w.ids;
+  w.since = listing.begunAt;
+  w.ids = listing.trxs.filter((t) => (ids === null ? t.modified > 0 : ids.includes(t.id))).map((t) => t.id);
+  return w.ids.length === 0;
 }
 
-async function stillOpen(db: Pool, ids: string[], timeoutMs?: number): Promise<boolean> {
-  if (ids.length === 0) return false;
-  const [[row]] = await db.query<RowDataPacket[]>({
-    sql: 'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_id IN (?)',
-    values: [ids],
-    timeout: timeoutMs,
-  });
-  return Number(row.n) > 0;
-}
-
-/** One server: the highest sequence value written, committed or not (a dirty read), and its writers, listed behind a canary. */
+/** One server: the highest sequence value written, committed or not (a dirty read), and its writers. */
 export class ServerHorizon implements LogHorizon {
-  private readonly canary: TrxCanary;
+  private readonly list: TrxList;
 
   constructor(
     private readonly pool: Pool,
     target: MysqlTarget,
     private readonly log: string,
   ) {
-    this.canary = new TrxCanary(target);
+    this.list = TrxList.of(target);
   }
 
   async horizon(): Promise<Horizon | null> {
@@ -75,21 +68,15 @@ export class ServerHorizon implements LogHorizon {
       conn.release();
     }
     if (seq === null) return null;
-    await this.canary.begin();
-    return { seq, mark: UNLISTED };
+    const writers: Writers = { since: performance.now(), ids: null };
+    return { seq, mark: JSON.stringify(writers) };
   }
 
-  async settled(h: Horizon): Promise<boolean> {
-    if (h.mark === UNLISTED) {
-      const writers = await listedWriters(this.pool, this.canary);
-      if (writers === null) return false;
-      h.mark = writers.join(',');
-    }
-    return !(await stillOpen(this.pool, h.mark === '' ? [] : h.mark.split(',')));
-  }
-
-  close(): Promise<void> {
-    return this.canary.end();
+  settled(h: Horizon): Promise<boolean> {
+    const writers = JSON.parse(h.mark) as Writers;
+    const ended = writersEnded(this.list, writers);
+    h.mark = JSON.stringify(writers);
+    return Promise.resolve(ended);
   }
 }
 
@@ -99,13 +86,15 @@ const NODE_TIMEOUT_MS = 5_000;
 interface Node {
   name: string;
   pool: Pool;
-  canary: TrxCanary;
+  list: TrxList;
 }
 
-/** What a cluster's horizon keeps in its mark: the membership it was taken under, and each node's writers once listed. */
+/** What a cluster's horizon keeps in its mark: the membership it was taken under, and each node's writers. */
 interface ClusterMark {
   conf: string;
-  writers: Record<string, string[]> | null;
+  /** When it was taken. */
+  since: number;
+  writers: Record<string, Writers>;
 }
 
 /**
@@ -117,7 +106,7 @@ interface ClusterMark {
  * - the sequence is the lowest of every node's next value (`AUTO_INCREMENT`, which InnoDB keeps past
  *   every value the node handed out or applied): no node of the membership can hand out a value at or
  *   below it any more;
- * - the writers are every node's own, each node's listing behind a canary of its own;
+ * - the writers are every node's own, from each node's own listing;
  * - settled when each node's have ended, and then a causal read here (`wsrep_sync_wait`): the
  *   commits of the cluster before it are applied here, so the next read of the log sees them;
  * - taken under one membership (`wsrep_cluster_conf_id`, which every join and leave changes): a node
@@ -151,17 +140,10 @@ export class ClusterHorizon implements LogHorizon {
         if (again) Object.assign(h, again);
         return false;
       }
-      if (mark.writers === null) {
-        const lists: Record<string, string[]> = {};
-        for (const node of nodes) {
-          const writers = await listedWriters(node.pool, node.canary, NODE_TIMEOUT_MS);
-          if (writers === null) return false;
-          lists[node.name] = writers;
-        }
-        mark.writers = lists;
-        h.mark = JSON.stringify(mark);
-      }
-      for (const node of nodes) if (await stillOpen(node.pool, mark.writers[node.name] ?? [], NODE_TIMEOUT_MS)) return false;
+      // Every node looked at each time: each listing asked for now comes in the background meanwhile.
+      const ended = nodes.map((node) => writersEnded(node.list, (mark.writers[node.name] ??= { since: mark.since, ids: null })));
+      h.mark = JSON.stringify(mark);
+      if (!ended.every(Boolean)) return false;
       await nodes[0].pool.query({
         sql: `SET STATEMENT wsrep_sync_wait = 1 FOR SELECT COUNT(*) FROM ${qualified(this.database, this.log)} WHERE seq = 0`,
         timeout: NODE_TIMEOUT_MS,
@@ -172,7 +154,7 @@ export class ClusterHorizon implements LogHorizon {
     }
   }
 
-  /** A horizon taken now, under the current membership, its canaries begun after the sequence read; null when it cannot be. */
+  /** A horizon taken now, under the current membership, its writers to be listed after the sequence read; null when it cannot be. */
   private async fresh(): Promise<Horizon | null> {
     const nodes = await this.current();
     if (nodes === null) return null;
@@ -190,8 +172,7 @@ export class ClusterHorizon implements LogHorizon {
     if (next.some((n) => n === null)) return null;
     const lowest = (next as bigint[]).reduce((a, b) => (b < a ? b : a));
     if (lowest <= 1n) return null;
-    for (const node of nodes) await node.canary.begin();
-    const mark: ClusterMark = { conf, writers: null };
+    const mark: ClusterMark = { conf, since: performance.now(), writers: {} };
     return { seq: String(lowest - 1n), mark: JSON.stringify(mark) };
   }
 
@@ -212,7 +193,7 @@ export class ClusterHorizon implements LogHorizon {
     if (members.length === 0) return null;
     const nodes = members.map((m) => {
       const pool = createPool(m.target, 1);
-      return { name: m.name, pool, canary: new TrxCanary(m.target) };
+      return { name: m.name, pool, list: TrxList.of(m.target) };
     });
     try {
       // The members were read between two looks at the membership, both the same: no node joined or left meanwhile.
@@ -233,12 +214,7 @@ export class ClusterHorizon implements LogHorizon {
     const nodes = this.nodes ?? [];
     this.nodes = null;
     this.conf = null;
-    await Promise.all(
-      nodes.map(async ({ pool, canary }) => {
-        await canary.end().catch(() => {});
-        await pool.end().catch(() => {});
-      }),
-    );
+    await Promise.all(nodes.map(({ pool }) => pool.end().catch(() => {})));
   }
 }
 

@@ -234,8 +234,8 @@ export class MysqlTriggerLog implements TriggerLog {
     return this.horizons.settled(h);
   }
 
-  close(): Promise<void> {
-    return this.horizons.close();
+  async close(): Promise<void> {
+    await this.horizons.close?.();
   }
 
   /**
