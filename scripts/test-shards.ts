@@ -1,4 +1,4 @@
-// `npm test`: the suite as SHADOWCUT_TEST_SHARDS (default 2) vitest runs at once, each on a set of
+// `npm test`: the suite as SHADOWCUT_TEST_SHARDS (default 3) vitest runs at once, each on a set of
 // private servers of its own, since one set takes one test file at a time (vitest.config.ts). Most
 // files spend their time waiting (lock timeouts, polls, replica catch-up), not computing, so two runs
 // share two cores well. Each shard's lines carry its number; the last line adds up their counts.
@@ -104,7 +104,7 @@ async function sharded(count: number): Promise<number> {
 }
 
 function shardCount(): number {
-  const given = process.env.SHADOWCUT_TEST_SHARDS ?? '2';
+  const given = process.env.SHADOWCUT_TEST_SHARDS ?? '3';
   if (!/^[1-9]\d*$/.test(given)) throw new Error(`SHADOWCUT_TEST_SHARDS must be a positive whole number, not ${given}`);
   return Number(given);
 }

@@ -408,15 +408,15 @@ function writes(db: Database, rows: number): (worker: number) => Statement {
 async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   await db.drop('shadowcut_queue');
   expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qu_t']).code).toBe(0);
-  await table(db, 'qu_t', 40_000);
-  await table(db, 'qu_t_mirror', 40_000);
+  await table(db, 'qu_t', 16_000);
+  await table(db, 'qu_t_mirror', 16_000);
   const began = new Date().toISOString();
-  // 10 s of copy, which plan says fits before --until; its operator then pauses it, so --until comes mid-copy.
+  // 4 s of copy, which plan says fits before --until; its operator then pauses it, so --until comes mid-copy.
   const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50', '--threads', '1']);
-  const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], writes(db, 40_000));
+  const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], writes(db, 16_000));
   load.start();
   try {
-    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(25)]);
+    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(14)]);
     await waitUntil('the copy', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
     const paused = db.cli(['pause', '--table', kind === 'mysql' ? 'shadowcut_test.qu_t' : 'public.qu_t']);
     expect(paused.code, paused.stderr).toBe(0);
@@ -428,7 +428,7 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
     expect(waiting.status.attempts.map((a) => a.outcome)).toEqual(['suspended']);
     const copied = Number((await db.query('SELECT COUNT(*) FROM qu_t__new'))[0][0]);
     expect(copied).toBeGreaterThan(0);
-    expect(copied).toBeLessThan(40_000);
+    expect(copied).toBeLessThan(16_000);
 
     const resumed = await db.cliAsync(['queue', 'run', '--url', '$URL']);
     expect(resumed.code, resumed.stderr).toBe(0);
@@ -461,13 +461,14 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
 async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   await db.drop('shadowcut_queue');
   expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qw_t']).code).toBe(0);
-  await table(db, 'qw_t', 60_000);
-  await table(db, 'qw_t_mirror', 60_000);
+  await table(db, 'qw_t', 16_000);
+  await table(db, 'qw_t_mirror', 16_000);
   const reports = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-window-'));
   const began = new Date().toISOString();
-  // The first part leaves room for plan's estimate on a loaded machine: one that does not fit leaves the entry queued.
-  const [closes, reopens] = [Date.now() + 35_000, Date.now() + 45_000];
-  const window = `${clock(-2)}-${clock(35)},${clock(45)}-${clock(600)}`;
+  // The first part leaves room for plan's estimate (4 s of copy) on a loaded machine: one that does not
+  // fit leaves the entry queued.
+  const [closes, reopens] = [Date.now() + 16_000, Date.now() + 26_000];
+  const window = `${clock(-2)}-${clock(16)},${clock(26)}-${clock(600)}`;
   const id = added(db, [
     '--table',
     'qw_t',
@@ -483,7 +484,7 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
     '--threads',
     '1',
   ]);
-  const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], writes(db, 60_000));
+  const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], writes(db, 16_000));
   load.start();
   try {
     const runner = background(db, ['queue', 'run', '--url', '$URL', '--report-dir', reports]);
