@@ -210,6 +210,31 @@ describe('a RENAME whose session is lost', () => {
     }
   });
 
+  it('that ends as a resume asks: the answer waits a moment for it, since the server lists a statement a little after it has answered', async () => {
+    // Seen under load: cleanup asked right after a swap in the same process, and found its own RENAME
+    // still listed. The old look refused at once; this one is the RENAME granted while it asks.
+    await pair();
+    const holder = await db.getConnection();
+    const renamer = await db.getConnection();
+    const engine = await createMysqlEngine(mysqlUrl());
+    try {
+      const migration = await engine.prepare({ url: mysqlUrl(), table: 'c_lost', alter: 'ADD COLUMN note INT' });
+      await holder.query('LOCK TABLES c_lost READ');
+      const renamed = renamer.query(rename());
+      await waitFor('the RENAME to wait', async () => (await pendingRename(db, plan)) === renamer.threadId, null);
+      const asked = migration.swapped();
+      await new Promise((r) => setTimeout(r, 100));
+      await holder.query('UNLOCK TABLES');
+      await renamed;
+      expect(await asked).toBe(true);
+    } finally {
+      await holder.query('UNLOCK TABLES');
+      holder.release();
+      renamer.release();
+      await engine.close();
+    }
+  });
+
   it('that ran before its answer was lost: found made', async () => {
     await pair();
     const renamer = await db.getConnection();

@@ -26,17 +26,28 @@ export async function isSwapped(db: Pool | Connection, plan: Pick<MysqlPlan, 'da
 }
 
 /**
+ * How long a RENAME seen on the server is watched before it counts as pending: the server answers a
+ * statement before it clears it from PROCESSLIST, so one that has just swapped (in this process, a
+ * moment ago) can still be listed, for longer on a busy machine.
+ */
+const FINISHING_MS = 500;
+
+/**
  * The connection of a RENAME of this swap still on the server (an interrupted run's, waiting for a
  * lock: on Galera once ordered it cannot be killed), or null: while it is there, the tables do not say
  * yet whether the swap will be made.
  */
 export async function pendingRename(db: Pool, plan: MysqlPlan): Promise<number | null> {
   const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
-  const [rows] = await db.query<RowDataPacket[]>(
-    "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT(?, '%') AND ID <> CONNECTION_ID()",
-    [`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`.replace(/[\\%_]/g, (c) => `\\${c}`)],
-  );
-  return rows.length ? Number(rows[0].id) : null;
+  const statement = `RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`.replace(/[\\%_]/g, (c) => `\\${c}`);
+  for (const deadline = Date.now() + FINISHING_MS; ; await sleep(25)) {
+    const [rows] = await db.query<RowDataPacket[]>(
+      "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT(?, '%') AND ID <> CONNECTION_ID()",
+      [statement],
+    );
+    if (rows.length === 0) return null;
+    if (Date.now() >= deadline) return Number(rows[0].id);
+  }
 }
 
 /** How long a RENAME whose session went without an answer is given to end on the server. */
