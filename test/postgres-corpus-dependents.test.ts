@@ -2,7 +2,10 @@
 // CASCADE / SET NULL) under writes that fire them, and views over the table.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins } from './support/pg.js';
+import { createPostgresEngine } from '../src/engines/postgres/index.js';
+import { migrate } from '../src/core/migrate/runner.js';
+import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, pgUrl } from './support/pg.js';
+import { withMigration } from './support/wrap.js';
 import type { Statement } from './support/workload.js';
 
 let db: pg.Pool;
@@ -12,13 +15,74 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  await pgDropTables(db, ['pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m', 'pcd_secure']);
+  await pgDropTables(db, ['pcd_a_child', 'pcd_b_child', 'pcd_a', 'pcd_b', 'pcd_country', 'pcd_view', 'pcd_view_m', 'pcd_secure', 'pcd_dl_child', 'pcd_dl']);
   await db.query('DROP FUNCTION IF EXISTS pcd_touch');
   await db.query(`DROP FUNCTION IF EXISTS pcd_a_child_drop_parent, pcd_b_child_drop_parent, pcd_a_child_add_parent, pcd_b_child_add_parent`);
   await db.end();
 });
 
 const rnd = (n: number) => Math.floor(Math.random() * n);
+
+describe('a writer of a child table queued behind the cut-over', () => {
+  it('is never the one a deadlock aborts: the child is locked with the table, not once caught up', async () => {
+    // The writer holds the child (its INSERT) and waits for the parent's key under our lock. The swap
+    // re-points the child's key, which locks the child: asked for after the catch-up, 600 ms into the
+    // writer's wait, with 800 ms of lock_timeout, it made a cycle that the writer's deadlock check
+    // (deadlock_timeout, 1 s) found before our timeout ended it, and the writer was aborted.
+    await pgDropTables(db, ['pcd_dl_child', 'pcd_dl']);
+    await db.query('CREATE TABLE pcd_dl (id int PRIMARY KEY, v int)');
+    await db.query('CREATE TABLE pcd_dl_child (id int PRIMARY KEY, parent int NOT NULL REFERENCES pcd_dl (id))');
+    await db.query('INSERT INTO pcd_dl SELECT g, g FROM generate_series(1, 1000) g');
+    const writer = await db.connect();
+    let written: Promise<unknown> | undefined;
+    const engine = withMigration(await createPostgresEngine(pgUrl()), (migration) => ({
+      cutover: (options) =>
+        migration.cutover({
+          ...options,
+          catchUp: async (session) => {
+            if (!written) {
+              written = writer.query('BEGIN').then(() => writer.query('INSERT INTO pcd_dl_child VALUES (1, 7)'));
+              written.catch(() => {});
+              await waitUntilWaiting(writer);
+              await new Promise((r) => setTimeout(r, 600));
+            }
+            return options.catchUp(session);
+          },
+        }),
+    }));
+    try {
+      const result = await migrate(
+        engine,
+        { url: pgUrl(), table: 'pcd_dl', alter: 'ADD COLUMN w int' },
+        { execute: true, forceCopy: true, lockTimeoutMs: 800 },
+      );
+      expect(result.cutoverAttempts).toBeGreaterThanOrEqual(1);
+      await written;
+      await writer.query('COMMIT');
+    } finally {
+      await writer.query('ROLLBACK').catch(() => {});
+      writer.release();
+      await engine.close();
+    }
+    const { rows } = await db.query('SELECT parent FROM pcd_dl_child');
+    expect(rows).toEqual([{ parent: '7' }]);
+    const { rows: fk } = await db.query(
+      `SELECT confrelid::regclass::text AS parent FROM pg_constraint WHERE conrelid = 'pcd_dl_child'::regclass AND contype = 'f'`,
+    );
+    expect(fk).toEqual([{ parent: 'pcd_dl' }]);
+  }, 120_000);
+});
+
+/** Until `client`'s statement waits for a lock. */
+async function waitUntilWaiting(client: pg.PoolClient): Promise<void> {
+  const pid = (client as unknown as { processID: number }).processID;
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await db.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid]);
+    if (rows[0]?.wait_event_type === 'Lock') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the writer never waited for a lock');
+}
 
 describe('foreign keys into and out of the table, self-referencing, with cascades', () => {
   // Each twin world: pcd_a (migrated) with its child pcd_a_child, pcd_b (mirror) with pcd_b_child.

@@ -62,7 +62,8 @@ export async function cutover(
       [oids],
     );
     if (parents.rows.length) await client.query(`LOCK TABLE ${parents.rows.map((r) => r.t).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
-    await client.query(`LOCK TABLE ${parts.map((p) => `${p.copier.original}, ${p.copier.shadow}`).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    const dependents = await dependentRelations(client, parts);
+    await client.query(`LOCK TABLE ${[...parts.map((p) => `${p.copier.original}, ${p.copier.shadow}`), ...dependents].join(', ')} IN ACCESS EXCLUSIVE MODE`);
     for (const part of parts) {
       const d = part.copier.d;
       // The stream reports another session's DDL only when a change to the table follows it; under
@@ -127,6 +128,30 @@ export async function cutover(
   } finally {
     client.release(failure); // discarded after a failure, in case its connection broke
   }
+}
+
+/**
+ * The other relations the swap alters once the tables are caught up (the tables whose foreign keys
+ * reference them or their partitions, views and rules that name them), locked with them, at once.
+ * Asked for only then, each lock would be waited for after the catch-up: a writer of a child queued
+ * behind our lock on the parent (its key check) while holding the child would be in a cycle with us
+ * that its own deadlock check, past deadlock_timeout (1 s), found first, and the application's
+ * statement would be the one aborted (seen under load: an INSERT into the child, "deadlock detected").
+ * Asked for here, each of our waits ends within lock_timeout of the last grant, below deadlock_timeout.
+ */
+async function dependentRelations(client: Client, parts: SwapPart[]): Promise<string[]> {
+  const oids = parts.flatMap((p) => [p.copier.d.oid, ...(p.copier.d.partitions ?? []).map((q) => q.oid)]);
+  const { rows } = await client.query(
+    `SELECT c.oid::regclass::text AS t FROM pg_class c
+      WHERE NOT c.oid = ANY ($1::oid[])
+        AND (c.oid IN (SELECT conrelid FROM pg_constraint WHERE contype = 'f' AND confrelid = ANY ($1::oid[]))
+         OR EXISTS (SELECT 1 FROM pg_depend dep JOIN pg_rewrite r ON r.oid = dep.objid
+                     WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid = ANY ($1::oid[])
+                       AND r.ev_class = c.oid AND (r.rulename <> '_RETURN' OR c.relkind = 'v')))
+      ORDER BY c.oid`,
+    [oids],
+  );
+  return rows.map((r: { t: string }) => r.t);
 }
 
 /** Everything bound to one original (and its partitions) rather than to its name, read before the renames. */
