@@ -4,7 +4,7 @@
 // total order isolation, where it cannot be killed; it was then refused. The copy path there now
 // holds writers with the gate (src/engines/mysql/cutover/galera-gate.ts). Nothing here may hang: every
 // statement of the test's own has a client-side timer that fails the test instead.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import type { CaptureMode } from '../src/core/migrate/capture-choice.js';
 import { chaos, summary } from './chaos/run.js';
 import type { PathMode, SeedOutcome } from './chaos/scenario.js';
 import { openMysqlProbes } from '../src/engines/mysql/server/probes.js';
+import { GATE_SLOTS } from '../src/engines/mysql/cutover/galera-gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
 
@@ -234,8 +235,10 @@ async function cliBounded(
   args: string[],
   ms: number,
   env: Record<string, string> = {},
+  spawned: (child: ChildProcess) => void = () => {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; signal: string | null } | null> {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  spawned(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -623,6 +626,142 @@ describe('MariaDB Galera cluster', () => {
     for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
     for (const db of pools) expect(await helpers(db, t)).toEqual([`${t}__old`]);
   }, 400_000);
+
+  it('a shadowcut host that freezes while the gate holds every node is cut off by the servers: the holders end, writers go on, and the run swaps once it wakes', async () => {
+    // SIGSTOP keeps the sockets open, so the servers see idle sessions, not a client gone: without a
+    // bound of their own the holders would keep every node's writers until wait_timeout (8 hours), and
+    // each write would fail after innodb_lock_wait_timeout (50 s) meanwhile.
+    const t = 'g_frozen';
+    await cliBounded(['cleanup', '--url', urls[0], '--table', t, '--drop-old'], 60_000);
+    await mirroredTable(t, 2_000);
+    let child: ChildProcess | undefined;
+    const running = cliBounded(
+      ['migrate', '--url', urls[0], '--table', t, '--alter', 'ADD COLUMN x INT NULL', '--force-copy', '--execute'],
+      RUN_MS,
+      { SHADOWCUT_TEST_PAUSE_AT: 'galera-held' },
+      (c) => (child = c),
+    );
+    // A holder locks every slot of its node: no writer's transaction locks as many rows. INNODB_TRX is
+    // filled again only once unread for 100 ms: looks closer than that would keep it as it was.
+    const holding = async () => {
+      await new Promise((r) => setTimeout(r, 120));
+      // Idle in its transaction: the appliers of the copy's chunks lock as many rows, but run.
+      const [[row]] = await within(
+        pools[1].query<mysql.RowDataPacket[]>(
+          `SELECT MAX(t.trx_rows_locked) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+            WHERE p.COMMAND = 'Sleep'`,
+        ),
+        STATEMENT_MS,
+        'INNODB_TRX',
+      );
+      return Number(row.n ?? 0) >= GATE_SLOTS;
+    };
+    // Stopped while a hold lasts (the cut-over's, which the seam makes a second long; a checksum's is
+    // over in milliseconds and may end before the stop): looked at again once stopped.
+    for (;;) {
+      await waitFor('the gate held on node 2', holding, null, 120_000);
+      child!.kill('SIGSTOP');
+      if (await holding()) break;
+      child!.kill('SIGCONT');
+    }
+    let wrote: unknown = null;
+    try {
+      const conn = await within(pools[1].getConnection(), STATEMENT_MS, 'a connection');
+      try {
+        const q = (sql: string) => within(conn.query({ sql, timeout: 60_000 }), 61_000, sql);
+        // A row there: Galera spaces node 1's ids by the cluster's size.
+        await q('START TRANSACTION');
+        await q(`UPDATE ${t} SET n = n + 1 WHERE id = 4`);
+        await q(`UPDATE ${t}_mirror SET n = n + 1 WHERE id = 4`);
+        await q('COMMIT');
+      } catch (error) {
+        wrote = error;
+        await conn.query('ROLLBACK').catch(() => {});
+      } finally {
+        conn.release();
+      }
+    } finally {
+      child!.kill('SIGCONT');
+    }
+    expect(wrote).toBeNull();
+    const run = await running;
+    expect(run, 'migrate did not end').not.toBeNull();
+    expect(run!.code, run!.stderr).toBe(0);
+    for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
+    for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
+  }, 300_000);
+
+  it("the server's default switched to RSU during the run (a DBA's rolling change of their own) does not make the swap on one node alone: shadowcut's sessions pin TOI", async () => {
+    const t = 'g_rsu_late';
+    await cliBounded(['cleanup', '--url', urls[0], '--table', t, '--drop-old'], 60_000);
+    await mirroredTable(t, 2_000);
+    const flag = path.join(repo, `.galera-postpone-rsu-${process.pid}`);
+    writeFileSync(flag, '');
+    let run: Awaited<ReturnType<typeof migrateBounded>> = null;
+    try {
+      const running = migrateBounded(urls[0], [
+        '--table',
+        t,
+        '--alter',
+        'ADD COLUMN x INT NULL',
+        '--force-copy',
+        '--postpone-cutover-flag-file',
+        flag,
+        '--execute',
+      ]);
+      await waitFor(
+        'the postponed cut-over',
+        async () => {
+          const status = await cliBounded(['status', '--table', t, '--json'], 10_000);
+          return status?.code === 0 && /"state":\s*"postponed"/.test(status.stdout);
+        },
+        null,
+      );
+      // The gate's session, the RENAME's, is opened after this: it starts with the server's new default.
+      await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'RSU'");
+      rmSync(flag);
+      run = await running;
+    } finally {
+      rmSync(flag, { force: true });
+      await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'TOI'");
+    }
+    expect(run, 'migrate did not end').not.toBeNull();
+    expect(run!.code, run!.stderr).toBe(0);
+    // parityOnEveryNode reads causally: what node 1 made is there on each node once it returns.
+    for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
+    for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
+  }, 300_000);
+
+  it('a reader on another node whose snapshot predates the swap is waited for as one on the connected node is: by default named in one line, nothing swapped', async () => {
+    // A backup's --single-transaction on node 2 that has not reached the table yet holds no lock on it,
+    // so the RENAME does not abort it: after the swap it would read the new table with its old view
+    // (error 1412, or rows missing). Node 1's own list of transactions does not show it.
+    const t = 'g_reader';
+    await smallTable(t);
+    const reader = await within(pools[1].getConnection(), STATEMENT_MS, 'a connection');
+    try {
+      await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      await reader.query('SELECT COUNT(*) FROM information_schema.TABLES');
+      const run = await migrateBounded(
+        urls[0],
+        ['--table', t, '--alter', 'ADD COLUMN x INT', '--force-copy', '--old-snapshot-wait', '0', '--execute'],
+        120_000,
+      );
+      expect(run, 'migrate did not end').not.toBeNull();
+      expect(run!.code, run!.stdout).not.toBe(0);
+      expect(run!.stderr, run!.stderr).toMatch(new RegExp(`connection node2:${reader.threadId} \\(.*older than the cut-over.*nothing was swapped`));
+      const [[count]] = await reader.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t}`);
+      expect(Number(count.n)).toBe(100);
+    } finally {
+      reader.destroy(); // its session is REPEATABLE READ
+    }
+    for (const db of pools) {
+      expect(await helpers(db, t)).toEqual([]);
+      const [cols] = await within(db.query<mysql.RowDataPacket[]>(`SHOW COLUMNS FROM ${t} LIKE 'x'`), STATEMENT_MS, 'SHOW COLUMNS');
+      expect(cols).toHaveLength(0);
+    }
+  }, 200_000);
 
   it('what the gate cannot hold is refused in one line that names Galera, before anything is made on any node', async () => {
     const t = 'g_refuse';

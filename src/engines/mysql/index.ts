@@ -63,6 +63,9 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
     await pool.end().catch(() => {});
     throw describeConnectError(error, url);
   }
+  // Sessions opened from now on pin their DDL to total order; those open already started with the
+  // server's default, which the galera check refuses unless it is TOI.
+  if (galera) target.totalOrder = true;
   // With lower_case_table_names=1 the server stores, and the binlog names, every database and table in
   // lower case: the names we match row events by must be spelt the same way, whatever the user typed.
   const named = lowerCaseNames ? { ...target, database: target.database.toLowerCase() } : target;

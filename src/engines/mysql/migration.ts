@@ -43,7 +43,7 @@ import { dropOwnHelper } from './server/helper-tables.js';
 import { markKeptByRevert } from './schema/kept-by-revert.js';
 import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
-import { mysqlOldSnapshots } from './cutover/old-snapshots.js';
+import { mysqlOldSnapshots, type LockedLook } from './cutover/old-snapshots.js';
 import { TrxList } from './server/trx-list.js';
 import { dropGate, GaleraGate } from './cutover/galera-gate.js';
 import { galeraCutover } from './cutover/galera-cutover.js';
@@ -279,17 +279,35 @@ export class MysqlMigration implements Migration {
     return this.server.resume(await buildReversePlan(this.pool, this.plan));
   }
 
-  oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
-    if (session === undefined) return mysqlOldSnapshots(this.server.target);
-    if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
-    const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
-    // The first look under a lock may be another table's of the set, made after the lock; each later one is newer than the last.
-    const since = this.lockedLooks.get(session) ?? session.lockedAt;
-    this.lockedLooks.set(session, performance.now());
-    return mysqlOldSnapshots(this.server.target, { session, since, gate });
+  /**
+   * On Galera every node is listed: a reader on any of them whose view predates the swap would read
+   * the new table there (the RENAME aborts only transactions that hold the table).
+   */
+  async oldSnapshots(session?: Session): Promise<OldSnapshot[] | null> {
+    let locked: LockedLook | undefined;
+    if (session !== undefined) {
+      if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
+      const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
+      // The first look under a lock may be another table's of the set, made after the lock; each later one is newer than the last.
+      const since = this.lockedLooks.get(session) ?? session.lockedAt;
+      this.lockedLooks.set(session, performance.now());
+      locked = { session, since, gate };
+    }
+    const others = await this.otherNodes();
+    const lists = await Promise.all([
+      mysqlOldSnapshots(this.server.target, locked),
+      ...others.map((node) => mysqlOldSnapshots(node.target, locked && { since: locked.since, gate: locked.gate }, node.name)),
+    ]);
+    return lists.some((list) => list === null) ? null : lists.flatMap((list) => list ?? []);
   }
 
-  readyLockedLook(): Promise<void> {
-    return TrxList.of(this.server.target).quiet();
+  async readyLockedLook(): Promise<void> {
+    const others = await this.otherNodes();
+    await Promise.all([this.server.target, ...others.map((node) => node.target)].map((target) => TrxList.of(target).quiet()));
+  }
+
+  /** The Galera nodes other than the connected one (which comes first); none off Galera. */
+  private async otherNodes(): Promise<GaleraMember[]> {
+    return ((await this.server.galeraMembers()) ?? []).slice(1);
   }
 }

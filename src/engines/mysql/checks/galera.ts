@@ -4,6 +4,7 @@ import { UserError } from '../../../core/errors.js';
 import { connectOne } from '../server/connect.js';
 import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from '../server/galera.js';
 import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';
+import { sealedGate } from '../cutover/galera-gate.js';
 import type { MysqlCheckContext } from './context.js';
 
 /**
@@ -20,7 +21,11 @@ export const galera: Check<MysqlCheckContext> = {
   async run({ pool, plan, target, resuming }) {
     const node = await galeraNode(pool);
     if (node === null) return verdict('galera', true, 'not a Galera node', '');
-    const refusal = galeraOsuRefusal(node) ?? (resuming ? await otherNode(pool, plan) : null) ?? (await copyRefusal({ pool, plan, target }));
+    let refusal = galeraOsuRefusal(node) ?? (resuming ? await otherNode(pool, plan) : null) ?? (await copyRefusal({ pool, plan, target }));
+    // Only the resume opens what a run killed between its seal and its RENAME left: refused, it says so.
+    if (refusal !== null && resuming && (await sealedGate(pool, plan.database, plan.table))) {
+      refusal += `; meanwhile every node's writes to ${plan.table} fail at the gate the interrupted run sealed: "shadowcut cleanup --table ${plan.table}" opens it`;
+    }
     return verdict('galera', refusal === null, 'Galera cluster: every node is held by the gate at the verification and the cut-over', refusal ?? '');
   },
 };

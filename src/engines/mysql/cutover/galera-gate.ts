@@ -155,7 +155,9 @@ export class GaleraGate {
     const seconds = Math.max(lockTimeoutMs, 1) / 1000;
     try {
       for (const member of members) {
-        holders.push(await connectOne(member.target));
+        const holder = await connectOne(member.target);
+        holders.push(holder);
+        await holder.query(`SET SESSION idle_transaction_timeout = ${holderIdleSeconds(lockTimeoutMs)}`);
         const checker = await connectOne(member.target);
         checkers.push(checker);
         await checker.query('SET SESSION wsrep_sync_wait = 1, max_statement_time = 0');
@@ -190,11 +192,29 @@ export class GaleraGate {
 
   /** Opens the cluster row where a run killed between its seal and its RENAME left it closed. */
   async open(): Promise<void> {
-    if (!(await tableExists(this.pool, this.plan.database, this.table))) return;
-    const gate = qualified(this.plan.database, this.table);
-    const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT closed FROM ${gate} WHERE node = ?`, [CLUSTER_ROW]);
-    if (rows.length && Number(rows[0].closed) !== 0) await this.pool.query(`UPDATE ${gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
+    if (await sealedGate(this.pool, this.plan.database, this.plan.table)) {
+      await this.pool.query(`UPDATE ${qualified(this.plan.database, this.table)} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
+    }
   }
+}
+
+/** Whether `table`'s gate is there with its cluster row closed: every node's writers fail at it. */
+export async function sealedGate(pool: Pool, database: string, table: string): Promise<boolean> {
+  const gate = helperNames(table).gate;
+  if (!(await tableExists(pool, database, gate))) return false;
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT closed FROM ${qualified(database, gate)} WHERE node = ?`, [CLUSTER_ROW]);
+  return rows.length > 0 && Number(rows[0].closed) !== 0;
+}
+
+/**
+ * A holder's server-side bound: a client that stops without closing its sockets (a frozen host, a
+ * network cut) would otherwise hold every node's writers until `wait_timeout`, hours. Past the whole
+ * hold an attempt may take (the lock's wait, a catch-up of four times it, the RENAME's wait), the
+ * server ends the holder's session: before the seal the attempt then fails its check, after it the
+ * writers reach the sealed gate's error, never the original.
+ */
+function holderIdleSeconds(lockTimeoutMs: number): number {
+  return Math.max(10, Math.ceil((6 * lockTimeoutMs) / 1000) + 5);
 }
 
 const GATE_COLUMNS = 'node VARCHAR(255) NOT NULL, slot SMALLINT NOT NULL, closed TINYINT NOT NULL, PRIMARY KEY (node, slot)';

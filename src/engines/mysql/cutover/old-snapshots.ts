@@ -8,9 +8,12 @@ import { TrxList, type Trx } from '../server/trx-list.js';
 const TRIES = 3;
 const LOCKED_TRIES = 2;
 
-/** Under the cut-over lock: the session holding it, a listing begun no earlier than `since`, and on Galera the gate table's qualified name. */
+/**
+ * Under the cut-over lock: the session holding it (on the node it holds; none on another Galera
+ * node), a listing begun no earlier than `since`, and on Galera the gate table's qualified name.
+ */
 export interface LockedLook {
-  session: LockedSession;
+  session?: LockedSession;
   since: number;
   gate?: string;
 }
@@ -28,28 +31,30 @@ export interface LockedLook {
  * statement is retried in a new transaction). Null without the PROCESS privilege. INNODB_TRX is a
  * cache that any session's reads can keep old (server/trx-list.ts): unlocked, an old listing costs a
  * longer wait at most, and what it misses the look under the lock finds; under the lock, a reader it
- * missed would fail after the swap, so the attempt gives way.
+ * missed would fail after the swap, so the attempt gives way. `node`: another Galera node's name, which
+ * its sessions are named by (a connection id is a node's own).
  */
-export async function mysqlOldSnapshots(target: MysqlTarget, locked?: LockedLook): Promise<OldSnapshot[] | null> {
+export async function mysqlOldSnapshots(target: MysqlTarget, locked?: LockedLook, node?: string): Promise<OldSnapshot[] | null> {
   const listing = await TrxList.of(target).listing(locked ? LOCKED_TRIES : TRIES, locked?.since);
   if (listing.trxs === null) return null;
   if (locked && !listing.fresh) {
     throw new LockTimeoutError(`the server's list of transactions (INNODB_TRX) stayed older than the lock: some session reads it more often than every 100 ms`);
   }
-  return listing.trxs.filter((t) => holdsOldView(t, locked)).map(snapshotOf);
+  return listing.trxs.filter((t) => holdsOldView(t, locked)).map((t) => snapshotOf(t, node));
 }
 
 function holdsOldView(t: Trx, locked: LockedLook | undefined): boolean {
   if (t.autocommitRead || !['REPEATABLE READ', 'SERIALIZABLE'].includes(t.isolation)) return false;
   if (!locked) return true;
-  if (t.thread === locked.session.conn.threadId || /^Waiting for table.*lock/.test(t.state)) return false;
+  if (t.thread === locked.session?.conn.threadId || /^Waiting for table.*lock/.test(t.state)) return false;
   return locked.gate === undefined || !t.info.toLowerCase().includes(locked.gate.toLowerCase());
 }
 
-function snapshotOf(t: Trx): OldSnapshot {
+function snapshotOf(t: Trx, node: string | undefined): OldSnapshot {
+  const session = node === undefined ? String(t.thread) : `${node}:${t.thread}`;
   return {
-    session: String(t.thread),
-    transaction: `${t.thread}/${t.id}`,
+    session,
+    transaction: `${session}/${t.id}`,
     user: t.user,
     client: t.host,
     since: t.since,

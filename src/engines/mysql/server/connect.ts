@@ -8,6 +8,8 @@ import { refuseUnknownParameters } from '../../../core/url-parameters.js';
 export interface MysqlTarget {
   config: mysql.PoolOptions;
   database: string;
+  /** A Galera node's (set once known): its sessions pin their DDL to total order (`TOTAL_ORDER`). */
+  totalOrder?: boolean;
 }
 
 /** The URL's parameters: `socket`, the password's sources, and TLS as the mysql client's options of the same names. */
@@ -157,12 +159,25 @@ const SESSION_SETUP = [
   'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
 ];
 
+/**
+ * What shadowcut's sessions on a Galera node start with (`MysqlTarget.totalOrder`): whatever the
+ * server's default becomes during a run (a DBA's `SET GLOBAL wsrep_OSU_method = 'RSU'` for a rolling
+ * change of their own), the gate, its triggers and the RENAME are made on every node, not on this one
+ * alone, which would leave the other nodes' writers at a closed gate and their schema behind.
+ */
+const TOTAL_ORDER = "SET SESSION wsrep_OSU_method = 'TOI'";
+
+/** Read as each session starts: a pool made before its server was known for a Galera node pins the sessions it opens after. */
+function sessionSetup(target: MysqlTarget): string[] {
+  return target.totalOrder ? [...SESSION_SETUP, TOTAL_ORDER] : SESSION_SETUP;
+}
+
 export function createPool(target: MysqlTarget, connectionLimit = 4): mysql.Pool {
   const pool = mysql.createPool({ ...target.config, connectionLimit, waitForConnections: true });
   // The callback API is the only hook that runs before the connection is handed out: the core pool's
   // 'connection' event (which the promise pool only passes on) hands over the callback connection.
   pool.pool.on('connection', (conn) => {
-    for (const sql of SESSION_SETUP) conn.query(sql);
+    for (const sql of sessionSetup(target)) conn.query(sql);
   });
   return pool;
 }
@@ -172,7 +187,7 @@ export async function connectOne(target: MysqlTarget): Promise<mysql.Connection>
   // A connection the server kills while it is idle reports it as an 'error' event, which unheard
   // ends the process; the next query on it fails anyway, and that failure is retried or reported.
   conn.on('error', () => {});
-  for (const sql of SESSION_SETUP) await conn.query(sql);
+  for (const sql of sessionSetup(target)) await conn.query(sql);
   return conn;
 }
 

@@ -6,10 +6,12 @@ import { addressIdentityStream, connectOne, type MysqlTarget } from './connect.j
 /** A pool or one connection: the variables read are the session's, which a pool's sessions share. */
 type Queryable = Pick<Connection, 'query'>;
 
-/** A Galera node's replication of DDL, as this node's sessions would run it; null off Galera. */
+/** A Galera node's replication of DDL; null off Galera. */
 export interface GaleraNode {
-  /** `wsrep_OSU_method`: TOI (every node runs the DDL at the same point of the total order), RSU (this node alone). */
+  /** `wsrep_OSU_method` of the session asked: TOI (every node runs the DDL at the same point of the total order), RSU (this node alone). */
   osuMethod: string;
+  /** The server's default for new sessions, which the operator set and the refusal reads: ours pin TOI (connect.ts, `TOTAL_ORDER`). */
+  serverOsuMethod: string;
 }
 
 /**
@@ -21,14 +23,15 @@ export async function galeraNode(pool: Queryable): Promise<GaleraNode | null> {
   const value = (name: string) => rows.find((r) => String(r.Variable_name).toLowerCase() === name.toLowerCase())?.Value;
   const on = String(value('wsrep_on') ?? 'OFF').toUpperCase();
   if (on !== 'ON' && on !== '1') return null;
-  return { osuMethod: String(value('wsrep_OSU_method') ?? 'TOI').toUpperCase() };
+  const [[server]] = await pool.query<RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'wsrep_OSU_method'");
+  return { osuMethod: String(value('wsrep_OSU_method') ?? 'TOI').toUpperCase(), serverOsuMethod: String(server?.Value ?? 'TOI').toUpperCase() };
 }
 
-/** Why anything but TOI is refused outright, whichever path: one line. */
+/** Why anything but TOI as the server's default is refused outright, whichever path: one line. */
 export function galeraOsuRefusal(node: GaleraNode): string | null {
-  if (node.osuMethod === 'TOI') return null;
+  if (node.serverOsuMethod === 'TOI') return null;
   return (
-    `this Galera node runs DDL with wsrep_OSU_method=${node.osuMethod}, which changes this node alone and leaves it out of step with ` +
+    `this Galera node runs DDL with wsrep_OSU_method=${node.serverOsuMethod}, which changes this node alone and leaves it out of step with ` +
     `the others until every node has been changed by hand; shadowcut refuses it: SET GLOBAL wsrep_OSU_method = 'TOI'`
   );
 }
