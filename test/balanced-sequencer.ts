@@ -9,7 +9,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const SECONDS: Record<string, number> = {
   'test/queue.test.ts': 450,
   'test/chaos.test.ts': 270,
-  'test/galera.test.ts': 195,
+  'test/galera.test.ts': 215,
   'test/table-set.test.ts': 115,
   'test/mysql-table-set.test.ts': 83,
   'test/report-page.test.ts': 80,
