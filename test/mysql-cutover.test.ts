@@ -7,6 +7,7 @@ import { background, runState, waitFor } from './support/run.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { isSwapped, lostRenameOutcome, pendingRename } from '../src/engines/mysql/cutover/cutover.js';
 import type { MysqlPlan } from '../src/engines/mysql/schema/plan.js';
+import type { Migration } from '../src/core/types.js';
 import { qualified } from '../src/engines/mysql/server/sql.js';
 
 let db: mysql.Pool;
@@ -182,7 +183,13 @@ describe('a RENAME whose session is lost', () => {
     return `RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`;
   };
 
-  it('still waiting for a lock: it is ended, nothing was swapped, and until then a resume is refused', async () => {
+  /**
+   * A RENAME of the swap queued behind a session holding the table, and the run's migration to ask
+   * about it: `work` gets both, and the holder to let go.
+   */
+  async function withQueuedRename(
+    work: (queued: { migration: Migration; renamer: mysql.PoolConnection; renamed: Promise<unknown>; holder: mysql.PoolConnection }) => Promise<void>,
+  ): Promise<void> {
     await pair();
     const holder = await db.getConnection();
     const renamer = await db.getConnection();
@@ -190,50 +197,42 @@ describe('a RENAME whose session is lost', () => {
     try {
       const migration = await engine.prepare({ url: mysqlUrl(), table: 'c_lost', alter: 'ADD COLUMN note INT' });
       await holder.query('LOCK TABLES c_lost READ');
-      const pending = renamer.query(rename()).catch((error: Error) => error);
+      const renamed = renamer.query(rename()).catch((error: Error) => error);
       await waitFor('the RENAME to wait', async () => (await pendingRename(db, plan)) === renamer.threadId, null);
+      await work({ migration, renamer, renamed, holder });
+    } finally {
+      await holder.query('UNLOCK TABLES');
+      holder.release();
+      renamer.destroy(); // one test ends it while it waits
+      await engine.close();
+    }
+  }
+
+  it('still waiting for a lock: it is ended, nothing was swapped, and until then a resume is refused', () =>
+    withQueuedRename(async ({ migration, renamer, renamed, holder }) => {
       // A resume asks whether the swap was made: not while the RENAME may still make it.
       await expect(migration.swapped()).rejects.toThrow(/RENAME of .*c_lost is still waiting on the server \(connection \d+\)/);
       const thread = renamer.threadId;
       renamer.destroy(); // no answer will come
       expect(await lostRenameOutcome(db, thread, plan)).toBe(false);
-      expect(await pending).toBeInstanceOf(Error);
+      expect(await renamed).toBeInstanceOf(Error);
       expect(await pendingRename(db, plan)).toBeNull();
       await holder.query('UNLOCK TABLES');
       expect(await isSwapped(db, plan)).toBe(false);
       const [tables] = await db.query<mysql.RowDataPacket[]>("SHOW TABLES LIKE 'c\\_lost%'");
       expect(tables.map((t) => String(Object.values(t)[0])).sort()).toEqual(['c_lost', 'c_lost__new']);
-    } finally {
-      await holder.query('UNLOCK TABLES');
-      holder.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('that ends as a resume asks: the answer waits a moment for it, since the server lists a statement a little after it has answered', async () => {
+  it('that ends as a resume asks: the answer waits a moment for it, since the server lists a statement a little after it has answered', () =>
     // Seen under load: cleanup asked right after a swap in the same process, and found its own RENAME
     // still listed. The old look refused at once; this one is the RENAME granted while it asks.
-    await pair();
-    const holder = await db.getConnection();
-    const renamer = await db.getConnection();
-    const engine = await createMysqlEngine(mysqlUrl());
-    try {
-      const migration = await engine.prepare({ url: mysqlUrl(), table: 'c_lost', alter: 'ADD COLUMN note INT' });
-      await holder.query('LOCK TABLES c_lost READ');
-      const renamed = renamer.query(rename());
-      await waitFor('the RENAME to wait', async () => (await pendingRename(db, plan)) === renamer.threadId, null);
+    withQueuedRename(async ({ migration, renamed, holder }) => {
       const asked = migration.swapped();
       await new Promise((r) => setTimeout(r, 100));
       await holder.query('UNLOCK TABLES');
-      await renamed;
+      expect(await renamed).not.toBeInstanceOf(Error);
       expect(await asked).toBe(true);
-    } finally {
-      await holder.query('UNLOCK TABLES');
-      holder.release();
-      renamer.release();
-      await engine.close();
-    }
-  });
+    }));
 
   it('that ran before its answer was lost: found made', async () => {
     await pair();
