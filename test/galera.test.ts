@@ -225,6 +225,33 @@ async function parityOnEveryNode(t: string, column: string): Promise<{ node: num
   return seen;
 }
 
+/**
+ * `run` succeeded, and on every node (read causally) `t` has `column` and its mirror's rows, and of
+ * what the run made only the old table is left.
+ */
+async function expectMigratedEverywhere(run: Awaited<ReturnType<typeof cliBounded>>, t: string, column = 'x'): Promise<void> {
+  expect(run, 'migrate did not end').not.toBeNull();
+  expect(run!.code, run!.stderr).toBe(0);
+  for (const node of await parityOnEveryNode(t, column)) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
+  for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
+}
+
+/** Until the run on `t` holds its cut-over, postponed: its status then. */
+async function untilPostponed(t: string): Promise<string> {
+  let said = '';
+  await waitFor(
+    'the postponed cut-over',
+    async () => {
+      const status = await cliBounded(['status', '--table', t, '--json'], 10_000);
+      said = status?.stdout ?? '';
+      return status?.code === 0 && /"state":\s*"postponed"/.test(said);
+    },
+    null,
+    120_000,
+  );
+  return said;
+}
+
 /** `migrate`, killed at `ms`: null when it did not end by itself. */
 function migrateBounded(url: string, args: string[], ms = RUN_MS, env: Record<string, string> = {}) {
   return cliBounded(['migrate', '--url', url, ...args], ms, env);
@@ -385,12 +412,18 @@ describe('MariaDB Galera cluster', () => {
           await new Promise((r) => setTimeout(r, 1_000));
           writers.forEach((w, i) => expect(w.out.changed).toBeGreaterThan(before[i]));
         }
-        if (at === 'copy') {
-          // Resumed on another node: its binlog position and its log's table ids are the first node's. Refused, nothing touched.
+        if (at === 'copy' || at === 'galera-sealed') {
+          // Resumed on another node: its binlog position and its log's table ids are the first node's. Refused, nothing touched;
+          // with the gate sealed, the line says that writers fail at it meanwhile, and what opens it.
           const elsewhere = await migrateBounded(urls[(node + 1) % urls.length], [...args, '--resume']);
           expect(elsewhere?.code, elsewhere?.stderr).toBe(2);
           expect(elsewhere!.stderr.trim().split('\n'), elsewhere!.stderr).toHaveLength(1);
           expect(elsewhere!.stderr).toMatch(new RegExp(`interrupted run was made on node node${node + 1}, not node${((node + 1) % urls.length) + 1}`));
+          const sealed = new RegExp(
+            `meanwhile every node's writes to ${t} fail at the gate the interrupted run sealed: "shadowcut cleanup --table ${t}" opens it`,
+          );
+          if (at === 'galera-sealed') expect(elsewhere!.stderr).toMatch(sealed);
+          else expect(elsewhere!.stderr).not.toMatch(sealed);
         }
         const resumed = await migrateBounded(url, [...args, '--resume']);
         expect(resumed, 'the resumed run did not end').not.toBeNull();
@@ -583,14 +616,9 @@ describe('MariaDB Galera cluster', () => {
         '--execute',
       ]);
       // Postponed: the gate's triggers are there (made at the first checksum), and nothing waits at it now.
-      let status: Awaited<ReturnType<typeof cliBounded>> = null;
-      for (let i = 0; i < 600; i++) {
-        status = await cliBounded(['status', '--table', t, '--json'], 10_000);
-        if (status?.code === 0 && /"state":\s*"postponed"/.test(status.stdout)) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const status = await untilPostponed(t);
       // No --chunk-time-ms: the cluster's own default, shorter than a lone server's.
-      expect(status?.stdout).toMatch(/"chunkTimeMs":\s*25\b/);
+      expect(status).toMatch(/"chunkTimeMs":\s*25\b/);
       expect((await helpers(pools[0], t)).filter((h) => /__g[iud]$/.test(h))).toHaveLength(3);
       // READ COMMITTED: it keeps no read view, so the cut-over does not wait for it before its lock as
       // for an older snapshot (at REPEATABLE READ it would, rightly, and no attempt would be made).
@@ -620,11 +648,8 @@ describe('MariaDB Galera cluster', () => {
       // Their slots are not the transaction's: no writer waited for it.
       for (const w of seen) expect(w.longestMs).toBeLessThan(2_000);
     }
-    expect(run, 'migrate did not end').not.toBeNull();
-    expect(run!.code, run!.stderr).toBe(0);
+    await expectMigratedEverywhere(run, t);
     expect(run!.stdout + run!.stderr).toMatch(/could not hold every node's writers within 400 ms/);
-    for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
-    for (const db of pools) expect(await helpers(db, t)).toEqual([`${t}__old`]);
   }, 400_000);
 
   it('a shadowcut host that freezes while the gate holds every node is cut off by the servers: the holders end, writers go on, and the run swaps once it wakes', async () => {
@@ -684,11 +709,7 @@ describe('MariaDB Galera cluster', () => {
       child!.kill('SIGCONT');
     }
     expect(wrote).toBeNull();
-    const run = await running;
-    expect(run, 'migrate did not end').not.toBeNull();
-    expect(run!.code, run!.stderr).toBe(0);
-    for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
-    for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
+    await expectMigratedEverywhere(await running, t);
   }, 300_000);
 
   it("the server's default switched to RSU during the run (a DBA's rolling change of their own) does not make the swap on one node alone: shadowcut's sessions pin TOI", async () => {
@@ -709,14 +730,7 @@ describe('MariaDB Galera cluster', () => {
         flag,
         '--execute',
       ]);
-      await waitFor(
-        'the postponed cut-over',
-        async () => {
-          const status = await cliBounded(['status', '--table', t, '--json'], 10_000);
-          return status?.code === 0 && /"state":\s*"postponed"/.test(status.stdout);
-        },
-        null,
-      );
+      await untilPostponed(t);
       // The gate's session, the RENAME's, is opened after this: it starts with the server's new default.
       await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'RSU'");
       rmSync(flag);
@@ -725,11 +739,7 @@ describe('MariaDB Galera cluster', () => {
       rmSync(flag, { force: true });
       await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'TOI'");
     }
-    expect(run, 'migrate did not end').not.toBeNull();
-    expect(run!.code, run!.stderr).toBe(0);
-    // parityOnEveryNode reads causally: what node 1 made is there on each node once it returns.
-    for (const node of await parityOnEveryNode(t, 'x')) expect(node, JSON.stringify(node)).toMatchObject({ differing: 0, hasColumn: true });
-    for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
+    await expectMigratedEverywhere(run, t);
   }, 300_000);
 
   it('a reader on another node whose snapshot predates the swap is waited for as one on the connected node is: by default named in one line, nothing swapped', async () => {

@@ -190,11 +190,11 @@ export class GaleraGate {
     );
   }
 
-  /** Opens the cluster row where a run killed between its seal and its RENAME left it closed. */
+  /** Opens the cluster row where a run killed between its seal and its RENAME left it closed: in shadowcut's own gate table only. */
   async open(): Promise<void> {
-    if (await sealedGate(this.pool, this.plan.database, this.plan.table)) {
-      await this.pool.query(`UPDATE ${qualified(this.plan.database, this.table)} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
-    }
+    if (!(await sealedGate(this.pool, this.plan.database, this.plan.table))) return;
+    await this.checkTable(this.pool);
+    await this.pool.query(`UPDATE ${qualified(this.plan.database, this.table)} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
   }
 }
 
