@@ -236,6 +236,27 @@ async function expectMigratedEverywhere(run: Awaited<ReturnType<typeof cliBounde
   for (const [i, db] of pools.entries()) expect(await helpers(db, t), `node ${i + 1}`).toEqual([`${t}__old`]);
 }
 
+/**
+ * `migrate --force-copy` on node 1 adding `x` to `t`, its cut-over held by a flag file until `go()`
+ * (also for a finally: it may be called twice).
+ */
+function postponedMigrate(t: string, extra: string[] = []) {
+  const flag = path.join(repo, `.galera-postpone-${t}-${process.pid}`);
+  writeFileSync(flag, '');
+  const running = migrateBounded(urls[0], [
+    '--table',
+    t,
+    '--alter',
+    'ADD COLUMN x INT NULL',
+    '--force-copy',
+    ...extra,
+    '--postpone-cutover-flag-file',
+    flag,
+    '--execute',
+  ]);
+  return { running, go: () => rmSync(flag, { force: true }) };
+}
+
 /** Until the run on `t` holds its cut-over, postponed: its status then. */
 async function untilPostponed(t: string): Promise<string> {
   let said = '';
@@ -595,26 +616,13 @@ describe('MariaDB Galera cluster', () => {
     const t = 'g_long';
     await cliBounded(['cleanup', '--url', urls[0], '--table', t, '--drop-old'], 60_000);
     await mirroredTable(t, 20_000);
-    const flag = path.join(repo, `.galera-postpone-${process.pid}`);
-    writeFileSync(flag, '');
     // On every node: node 1's writers take other slots of the gate than the transaction's.
     const writers = pools.map((db) => mirrorWriter(db, t, 20_000));
     const long = await within(pools[0].getConnection(), STATEMENT_MS, 'a connection');
     let run: Awaited<ReturnType<typeof migrateBounded>> = null;
     let held = 0;
+    const { running, go } = postponedMigrate(t, ['--lock-timeout-ms', '400']);
     try {
-      const running = migrateBounded(urls[0], [
-        '--table',
-        t,
-        '--alter',
-        'ADD COLUMN x INT NULL',
-        '--force-copy',
-        '--lock-timeout-ms',
-        '400',
-        '--postpone-cutover-flag-file',
-        flag,
-        '--execute',
-      ]);
       // Postponed: the gate's triggers are there (made at the first checksum), and nothing waits at it now.
       const status = await untilPostponed(t);
       // No --chunk-time-ms: the cluster's own default, shorter than a lone server's.
@@ -629,7 +637,7 @@ describe('MariaDB Galera cluster', () => {
       await long.query(`INSERT INTO ${t} (id, v) VALUES (10000000, 'long')`);
       await long.query(`INSERT INTO ${t}_mirror (id, v) VALUES (10000000, 'long')`);
       const t0 = Date.now();
-      rmSync(flag);
+      go();
       await new Promise((r) => setTimeout(r, 3_000));
       const during = writers.map((w) => w.out.changed);
       await long.query('COMMIT');
@@ -637,7 +645,7 @@ describe('MariaDB Galera cluster', () => {
       run = await running;
       expect(during.every((n) => n > 0)).toBe(true);
     } finally {
-      rmSync(flag, { force: true });
+      go();
       long.destroy(); // its session is READ COMMITTED now
       const seen = await Promise.all(writers.map((w) => w.stop()));
       console.log(
@@ -716,27 +724,16 @@ describe('MariaDB Galera cluster', () => {
     const t = 'g_rsu_late';
     await cliBounded(['cleanup', '--url', urls[0], '--table', t, '--drop-old'], 60_000);
     await mirroredTable(t, 2_000);
-    const flag = path.join(repo, `.galera-postpone-rsu-${process.pid}`);
-    writeFileSync(flag, '');
     let run: Awaited<ReturnType<typeof migrateBounded>> = null;
+    const { running, go } = postponedMigrate(t);
     try {
-      const running = migrateBounded(urls[0], [
-        '--table',
-        t,
-        '--alter',
-        'ADD COLUMN x INT NULL',
-        '--force-copy',
-        '--postpone-cutover-flag-file',
-        flag,
-        '--execute',
-      ]);
       await untilPostponed(t);
       // The gate's session, the RENAME's, is opened after this: it starts with the server's new default.
       await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'RSU'");
-      rmSync(flag);
+      go();
       run = await running;
     } finally {
-      rmSync(flag, { force: true });
+      go();
       await bounded(pools[0], "SET GLOBAL wsrep_OSU_method = 'TOI'");
     }
     await expectMigratedEverywhere(run, t);
