@@ -1,3 +1,4 @@
+import { seal, unseal } from './state-seal.js';
 import type { Key, Plan, Position } from './types.js';
 
 /**
@@ -41,24 +42,32 @@ export function checkpointLeftOver(table: string, note = ''): string {
   return `an interrupted run on ${table} left a checkpoint${note}: continue it with --resume, or remove it with "shadowcut cleanup --url ... --table ${table}"`;
 }
 
-/** JSON with Buffers (binary key values) kept exact as hex. */
+/**
+ * The checkpoint as stored: JSON with Buffers (binary key values) kept exact as hex, sealed
+ * (state-seal.ts), since the table it is stored in can be written by other accounts.
+ */
 export function encodeCheckpoint(cp: Checkpoint): string {
   return encodeJson(cp);
 }
 
-export function decodeCheckpoint(text: string): Checkpoint {
-  return decodeJson(text) as Checkpoint;
+/** `what` names the checkpoint in a refusal ("the checkpoint of shop.orders"). */
+export function decodeCheckpoint(text: string, what = 'the checkpoint'): Checkpoint {
+  return decodeJson(text, what) as Checkpoint;
 }
 
-/** Any checkpoint's JSON (migrate's, backfill's), with Buffers kept exact as hex. */
+/** Any checkpoint (migrate's, backfill's) as stored: JSON, Buffers kept exact as hex, sealed. */
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) =>
-    v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? { $hex: Buffer.from(v.data).toString('hex') } : v,
+  return seal(
+    'checkpoint',
+    JSON.stringify(value, (_key, v) =>
+      v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? { $hex: Buffer.from(v.data).toString('hex') } : v,
+    ),
   );
 }
 
-export function decodeJson(text: string): unknown {
-  return JSON.parse(text, (_key, v) =>
+/** Refuses (StateSealError, one line) a checkpoint whose seal does not prove shadowcut wrote it, before reading anything in it. */
+export function decodeJson(text: string, what = 'the checkpoint'): unknown {
+  return JSON.parse(unseal('checkpoint', text, what), (_key, v) =>
     v && typeof v === 'object' && typeof v.$hex === 'string' && Object.keys(v).length === 1 ? Buffer.from(v.$hex, 'hex') : v,
   );
 }
@@ -67,7 +76,7 @@ export function decodeJson(text: string): unknown {
  * `<table>__state` holds the checkpoint of whichever run last died on the table, migrate or backfill
  * (one run per table at a time, so never both); a backfill's says so in `command`.
  */
-export function checkpointCommand(text: string): 'migrate' | 'backfill' {
-  const parsed = decodeJson(text) as { command?: string };
+export function checkpointCommand(text: string, what = 'the checkpoint'): 'migrate' | 'backfill' {
+  const parsed = decodeJson(text, what) as { command?: string };
   return parsed.command === 'backfill' ? 'backfill' : 'migrate';
 }

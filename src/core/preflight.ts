@@ -117,12 +117,17 @@ async function checkLoadNames(probes: Probes, settings: Settings): Promise<void>
 async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
   const text = await engine.loadCheckpoint(request.table);
   if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
-  if (checkpointCommand(text) === 'backfill') {
+  const what = `the checkpoint of ${request.table}`;
+  if (checkpointCommand(text, what) === 'backfill') {
     throw new UserError(
       `the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`,
     );
   }
-  const checkpoint = decodeCheckpoint(text);
+  const checkpoint = decodeCheckpoint(text, what);
+  // Sealed, so shadowcut wrote it; but for this table? A checkpoint moved from another table's state is refused.
+  if (engine.qualify(checkpoint.plan.table) !== engine.qualify(request.table)) {
+    throw new UserError(`refusing ${what}: it is the checkpoint of ${checkpoint.plan.table}, moved here; nothing in it was used`);
+  }
   if (checkpoint.alter.trim() !== request.alter.trim()) {
     throw new UserError(
       `the interrupted run on ${request.table} was for a different ALTER ("${checkpoint.alter}"); resume it with that --alter, or remove it with "shadowcut cleanup"`,

@@ -14,6 +14,7 @@ import { childTables, childTablesSql, createTableSql, defaultsChangedBy, makeAlt
 import { dependentsSql, drawDependents, type Dependents } from './dependents.js';
 import { Prng } from './prng.js';
 import { Reader, type ReaderReport } from './reader.js';
+import { tamperedResumeRefused } from './tampered-checkpoint.js';
 import { Workload } from './workload.js';
 
 // Named after the process, so two runs on the same servers never touch each other's tables.
@@ -244,6 +245,12 @@ export async function runSeed(
       last = await cliRun(cli, runArgs, (phase) => (taken(phase), null));
     } else if (first.killed) {
       applied.push(`SIGKILL ${plan.kill} ms into the ${reverting ? 'revert window' : 'copy'}, then --resume`);
+      // Now and then the checkpoint is rewritten first, as an account without the state key would: refused, never run.
+      if (root.fork(11).chance(0.3)) {
+        applied.push('a resume from a rewritten checkpoint first');
+        const tampered = await tamperedResumeRefused(db, TABLE, () => cliRun(cli, [...args, '--resume'], () => null));
+        if (tampered) return outcome('FAIL', tampered, applied);
+      }
       last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), askRevert(phase), null));
       // Killed after its cleanup removed the checkpoint: the migration was complete, as the oracle will tell.
       if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };

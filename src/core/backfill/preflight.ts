@@ -65,12 +65,12 @@ function judgeCheckpoint(
       checkpoint: null,
     };
   }
-  if (checkpointCommand(saved) !== 'backfill') {
+  if (checkpointCommand(saved, `the checkpoint of ${table}`) !== 'backfill') {
     const message = `an interrupted migrate of ${table} left a checkpoint: finish it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup --url ... --table ${table}"`;
     return { check: verdict(name, false, '', message), checkpoint: null };
   }
   if (!resume) return { check: verdict(name, false, '', checkpointLeftOver(table)), checkpoint: null };
-  const checkpoint = decodeJson(saved) as BackfillCheckpoint;
+  const checkpoint = decodeJson(saved, `the checkpoint of ${table}`) as BackfillCheckpoint;
   const same = checkpoint.set.trim() === request.set.trim() && (checkpoint.where ?? '').trim() === (request.where ?? '').trim();
   const was = `--set "${checkpoint.set}"${checkpoint.where === null ? ' without --where' : ` --where "${checkpoint.where}"`}`;
   return {

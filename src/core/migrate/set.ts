@@ -99,7 +99,7 @@ async function resumedMembers(engine: Engine, tables: string[]): Promise<Map<str
     const text = await engine.loadCheckpoint(table);
     if (text === null) continue;
     out.set(table, 'resume');
-    const checkpoint = decodeCheckpoint(text);
+    const checkpoint = decodeCheckpoint(text, `the checkpoint of ${table}`);
     swapped ||= checkpoint.cutOver === true || (await engine.resume(checkpoint.plan).swapped());
   }
   if (out.size === 0) throw new UserError(`there is no checkpoint of an earlier run on any of ${tables.join(', ')} to resume; run without --resume`);

@@ -94,6 +94,7 @@ export function parseAdd(argv: string[]): AddRequest {
  * of running it: the stage's name becomes its command, and its arguments its argv.
  */
 export function specProblem(spec: QueueSpec): string | null {
+  if (spec.unproven) return spec.unproven;
   if (!STAGES.includes(spec.stage)) return `--stage ${String(spec.stage)}: one of ${STAGES.join(', ')}`;
   if (typeof spec.table !== 'string' || spec.table === '' || spec.table.startsWith('-')) return `--table ${String(spec.table)} is not a table`;
   const set = setProblem(spec);

@@ -38,6 +38,11 @@ export interface QueueSpec {
   /** Migrate only: after verification, keep in sync until `queue cutover`. */
   postponeCutover?: boolean;
   addedBy: string;
+  /**
+   * Set when read back, never stored: why the stored spec is not proven shadowcut's (its seal is
+   * missing or wrong). Such an entry is shown, and failed by the runner, never run.
+   */
+  unproven?: string;
 }
 
 export interface Attempt {

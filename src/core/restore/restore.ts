@@ -214,9 +214,10 @@ function backupColumnsOf(target: RestoreTarget, names: string[]): BackupColumn[]
  */
 function fillToResume(saved: string | null, fill: BackfillRequest, table: string): boolean {
   if (saved === null) return false;
-  if (checkpointCommand(saved) === 'backfill' && (decodeJson(saved) as { set: string }).set === fill.set) return true;
+  const what = `the checkpoint of ${table}`;
+  if (checkpointCommand(saved, what) === 'backfill' && (decodeJson(saved, what) as { set: string }).set === fill.set) return true;
   throw new UserError(
-    `an interrupted ${checkpointCommand(saved)} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
+    `an interrupted ${checkpointCommand(saved, what)} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
   );
 }
 

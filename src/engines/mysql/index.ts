@@ -253,8 +253,9 @@ export class MysqlEngine implements Engine, MysqlServer {
   /** The plan a dead migrate run saved (a revert window's included), if there is one. */
   private async checkpointPlan(table: string): Promise<{ detail: MysqlPlan; reverse: boolean } | null> {
     const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
-    if (!text || checkpointCommand(text) !== 'migrate') return null;
-    const plan = decodeCheckpoint(text).plan;
+    const what = `the checkpoint of ${table}`;
+    if (!text || checkpointCommand(text, what) !== 'migrate') return null;
+    const plan = decodeCheckpoint(text, what).plan;
     const detail = plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
     return { detail: { ...detail, children: detail.children ?? [] }, reverse: plan.reverse === true }; // no children in a checkpoint saved before they were planned
   }

@@ -10,6 +10,7 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import { UserError } from '../../core/errors.js';
 import { decodeCheckpoint } from '../../core/checkpoint.js';
+import { StateSealError } from '../../core/state-seal.js';
 import { isCertificateError } from '../../core/tls.js';
 import type { CatchUp, ChangeStream, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
@@ -198,9 +199,11 @@ class PostgresEngine implements Engine, PgServer {
     const text = await this.loadCheckpoint(table);
     if (text === null) return null;
     try {
-      const { slot, publication } = (decodeCheckpoint(text).plan as Plan<PgDetail>).detail;
+      const { slot, publication } = (decodeCheckpoint(text, `the checkpoint of ${table}`).plan as Plan<PgDetail>).detail;
       return { slot, publication };
-    } catch {
+    } catch (error) {
+      // A checkpoint another account changed names nothing to drop: refused in one line, not passed over.
+      if (error instanceof StateSealError) throw error;
       return null; // A checkpoint this version cannot read names no stream of a set.
     }
   }

@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
+import { readEntries, writeEntry } from '../../../core/history/stored.js';
 import { checkHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { helperNames } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
@@ -40,14 +41,17 @@ export class MysqlHistory implements HistoryStore {
     );
     await this.pool.query(
       `INSERT INTO ${qualified(this.database, NAME)} (table_name, command, started_at, finished_at, outcome, rows_touched, entry) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [e.table, e.command, utc(e.startedAt), utc(e.finishedAt), e.outcome, e.rowsTouched, JSON.stringify(e)],
+      [e.table, e.command, utc(e.startedAt), utc(e.finishedAt), e.outcome, e.rowsTouched, writeEntry(e)],
     );
   }
 
   async list(table: string): Promise<HistoryEntry[]> {
     if (!(await checkHelper(this.pool, this.database, NAME))) return [];
     const [rows] = await this.pool.query<RowDataPacket[]>(`SELECT entry FROM ${qualified(this.database, NAME)} WHERE table_name = ? ORDER BY id`, [table]);
-    return rows.map((r) => JSON.parse(String(r.entry)) as HistoryEntry);
+    return readEntries(
+      table,
+      rows.map((r) => String(r.entry)),
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/queue/types.js';
-import { readSpec, readStatus } from '../../../core/queue/stored.js';
+import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { checkHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { qualified } from '../server/sql.js';
 
@@ -43,7 +43,7 @@ export class MysqlQueue implements QueueStore {
     const status: QueueStatus = { attempts: [] };
     const [done] = await this.pool.query<ResultSetHeader>(
       `INSERT INTO ${this.table} (table_name, state, spec, status, created_at, updated_at) VALUES (?, 'queued', ?, ?, ${NOW}, ${NOW})`,
-      [spec.table, JSON.stringify(spec), JSON.stringify(status)],
+      [spec.table, writeSpec(spec), JSON.stringify(status)],
     );
     return Number(done.insertId);
   }
@@ -90,7 +90,7 @@ export class MysqlQueue implements QueueStore {
 
   transition(id: number, from: QueueState[], to: QueueState, status?: QueueStatus, spec?: QueueSpec): Promise<boolean> {
     const sets = ['state = ?', 'request = NULL', ...(status ? ['status = ?'] : []), ...(spec ? ['spec = ?'] : [])];
-    const values = [to, ...(status ? [JSON.stringify(status)] : []), ...(spec ? [JSON.stringify(spec)] : [])];
+    const values = [to, ...(status ? [JSON.stringify(status)] : []), ...(spec ? [writeSpec(spec)] : [])];
     return this.change(sets.join(', '), `id = ? AND state IN (${from.map(() => '?').join(', ')})`, [...values, id, ...from]);
   }
 
@@ -136,7 +136,7 @@ export class MysqlQueue implements QueueStore {
       request: r.request === null ? null : (String(r.request) as QueueRequest),
       claimedBy: r.claimed_by === null ? null : String(r.claimed_by),
       leaseUntil: r.lease_until === null ? null : String(r.lease_until),
-      spec: readSpec(String(r.spec)),
+      spec: readSpec(String(r.spec), Number(r.id)),
       status: readStatus(String(r.status)),
       createdAt: String(r.created_at),
       updatedAt: String(r.updated_at),

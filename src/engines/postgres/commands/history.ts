@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
+import { readEntries, writeEntry } from '../../../core/history/stored.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTableIn, helperTransaction } from '../server/helper-tables.js';
 
@@ -40,7 +41,7 @@ export class PostgresHistory implements HistoryStore {
       await client.query(`CREATE INDEX IF NOT EXISTS shadowcut_history_by_table ON ${table} (table_name, id)`);
       await client.query(
         `INSERT INTO ${table} (table_name, command, started_at, finished_at, outcome, rows_touched, entry) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [e.table, e.command, e.startedAt, e.finishedAt, e.outcome, e.rowsTouched, JSON.stringify(e)],
+        [e.table, e.command, e.startedAt, e.finishedAt, e.outcome, e.rowsTouched, writeEntry(e)],
       );
     });
   }
@@ -51,7 +52,10 @@ export class PostgresHistory implements HistoryStore {
       if (!(await checkHelper(client, schema, NAME))) return [];
       // As text: the pool's parsers are set for exact values, and the entry is read back as written.
       const found = await client.query(`SELECT entry::text AS entry FROM ${qualified(schema, NAME)} WHERE table_name = $1 ORDER BY id`, [table]);
-      return found.rows.map((r) => JSON.parse(String(r.entry)) as HistoryEntry);
+      return readEntries(
+        table,
+        found.rows.map((r) => String(r.entry)),
+      );
     });
   }
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/queue/types.js';
-import { readSpec, readStatus } from '../../../core/queue/stored.js';
+import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
 
@@ -57,7 +57,7 @@ export class PostgresQueue implements QueueStore {
     return helperTransaction(this.pool, async (client) => {
       const done = await client.query(
         `INSERT INTO ${this.table} (table_name, state, spec, status, created_at, updated_at) VALUES ($1, 'queued', $2, $3, ${NOW}, ${NOW}) RETURNING id::text AS id`,
-        [spec.table, JSON.stringify(spec), JSON.stringify(status)],
+        [spec.table, writeSpec(spec), JSON.stringify(status)],
       );
       return Number(done.rows[0].id);
     });
@@ -105,7 +105,7 @@ export class PostgresQueue implements QueueStore {
     const values: unknown[] = [id, from, to];
     const sets = ['state = $3', 'request = NULL'];
     if (status) sets.push(`status = $${values.push(JSON.stringify(status))}`);
-    if (spec) sets.push(`spec = $${values.push(JSON.stringify(spec))}`);
+    if (spec) sets.push(`spec = $${values.push(writeSpec(spec))}`);
     return this.change(sets.join(', '), 'id = $1 AND state = ANY($2::text[])', values);
   }
 
@@ -158,7 +158,7 @@ export class PostgresQueue implements QueueStore {
         request: r.request as QueueRequest | null,
         claimedBy: r.claimed_by,
         leaseUntil: r.lease_until,
-        spec: readSpec(r.spec),
+        spec: readSpec(r.spec, Number(r.id)),
         status: readStatus(r.status),
         createdAt: r.created_at,
         updatedAt: r.updated_at,
