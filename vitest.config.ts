@@ -3,7 +3,7 @@ import { BalancedSequencer } from './test/balanced-sequencer.js';
 
 // Files that read only the repository (the docs against the CLI and the source): they run in every
 // `npm test` but start no server, so `npx vitest run test/docs.test.ts` works on a machine without them.
-const withoutServers = ['test/docs.test.ts', 'test/bench-page.test.ts'];
+const withoutServers = ['test/docs.test.ts', 'test/bench-page.test.ts', 'test/untrusted-files.test.ts'];
 
 export default defineConfig({
   test: {

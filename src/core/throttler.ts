@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { AbortedError, UserError } from './errors.js';
 import type { RunState } from './run-state.js';
 import type { Probes } from './types.js';
@@ -157,9 +157,14 @@ export function watchPanicFlagFile(file: string | undefined, state: RunState): (
   return () => clearInterval(timer);
 }
 
+/**
+ * Whether a flag file is there and counts: made by the OS user running shadowcut, or by root. Flag
+ * files usually sit in a shared directory such as /tmp, where any local user could otherwise hold
+ * back, postpone or stop a run by making one (DESIGN.md invariant 19); another user's is ignored.
+ */
 export async function fileExists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
+  return lstat(path).then(
+    (info) => info.uid === 0 || info.uid === (process.getuid?.() ?? info.uid),
     () => false,
   );
 }

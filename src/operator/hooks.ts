@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
@@ -63,6 +64,8 @@ export const QUEUE_HOOK_EVENTS: Record<QueueEvent, string> = {
 export async function validateHooksDir<E extends string = HookEvent>(dir: string, events: readonly E[] = Object.keys(HOOK_EVENTS) as E[]): Promise<E[]> {
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new UserError(`--hooks-dir ${dir} is not a directory`);
+  const untrusted = strangerCanWrite(info);
+  if (untrusted) throw new UserError(`--hooks-dir ${dir} ${untrusted}: a hook put there would run as you`);
   const found: E[] = [];
   const names = new Set(await readdir(dir));
   for (const event of events) {
@@ -71,6 +74,8 @@ export async function validateHooksDir<E extends string = HookEvent>(dir: string
     const hook = await stat(file);
     // A before-cutover hook that cannot run would otherwise be found out only at the cut-over, days later.
     if (!hook.isFile() || (hook.mode & 0o111) === 0) throw new UserError(`hook ${file} is not an executable file (chmod +x it)`);
+    const changeable = strangerCanWrite(hook);
+    if (changeable) throw new UserError(`hook ${file} ${changeable}: it would run as you`);
     found.push(event);
   }
   return found;
@@ -102,10 +107,29 @@ export function queueHooksFromDir(
     );
 }
 
+/**
+ * Why another OS user could change what a hook runs, or null: owned by someone other than the
+ * running user or root, or writable by group or others (as sshd's StrictModes judges a home).
+ */
+function strangerCanWrite(info: Stats): string | null {
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid && info.uid !== 0) return `belongs to another OS user (uid ${info.uid})`;
+  if ((info.mode & 0o022) !== 0) return 'can be written by other OS users (chmod go-w it)';
+  return null;
+}
+
 /** Runs `dir/<event>` if there is one; throws, with the hook's last word, when it did not exit 0. */
 async function runFromDir(dir: string, event: HookEvent | QueueEvent, env: () => NodeJS.ProcessEnv, options: HooksOptions): Promise<void> {
   const file = path.join(dir, event);
   if (!(await present(file))) return;
+  // Looked at again at each event: the run may last days, and the directory or the hook can change meanwhile.
+  for (const [what, info] of [
+    [`--hooks-dir ${dir}`, await stat(dir)],
+    [`hook ${file}`, await stat(file)],
+  ] as const) {
+    const untrusted = strangerCanWrite(info);
+    if (untrusted) throw new Error(`${what} ${untrusted}: not run`);
+  }
   const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
   const run = await runHook(event, file, env(), timeoutMs);
   options.onRun?.(run);
