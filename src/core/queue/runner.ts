@@ -1,5 +1,6 @@
 import { sleep } from '../backoff.js';
 import { formatDuration } from '../duration.js';
+import { LeaseWatch } from './lease-watch.js';
 import { entryTables, specProblem } from './spec.js';
 import { bounded, type Launcher, type StageEvent, type StageExit, type StageProcess } from './stage-process.js';
 import type { Attempt, QueueEvent, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore, Stage } from './types.js';
@@ -92,6 +93,7 @@ export class QueueRunner {
   /** Stages whose end has been written, counted so the loop knows one ended while it looked. */
   private endedStages = 0;
   private stopping = false;
+  private readonly leases = new LeaseWatch();
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -112,6 +114,7 @@ export class QueueRunner {
         break;
       }
       let started = 0;
+      let leaseUndecided = false;
       const endedBefore = this.endedStages;
       try {
         const rows = await this.deps.store.list();
@@ -120,6 +123,7 @@ export class QueueRunner {
           await this.estimate(rows);
           started = await this.deps.store.exclusive(() => this.startDue());
         }
+        if (this.options.mode === 'drain') leaseUndecided = this.leases.undecided(rows, (id) => this.running.has(id), await this.deps.store.now());
         errors = 0;
       } catch (error) {
         // A failover or a restart: the stages go on, their leases are renewed on their own timers.
@@ -129,7 +133,8 @@ export class QueueRunner {
       }
       // A stage that ended while the entries were read was still running in what was read, and the
       // entries after it were left waiting: look again before calling the queue idle.
-      if (this.options.mode !== 'daemon' && this.running.size === 0 && started === 0 && this.endedStages === endedBefore) break;
+      // A dead runner's entry is waited for until its lease lapses, and taken over then.
+      if (this.options.mode !== 'daemon' && this.running.size === 0 && started === 0 && !leaseUndecided && this.endedStages === endedBefore) break;
       await Promise.race([sleep(this.options.pollMs), ...[...this.running.values()].map((r) => r.done)]);
     }
     return this.failures;
