@@ -48,8 +48,9 @@ export class Copier {
     this.gate = new VisibilityGate(pool);
     // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
     // composite key (a partitioned table's always is) scan the index from its start.
-    this.originalKeys = new KeysetSql(dialect, d.originalKey, true);
-    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true);
+    // Typed with the key's types (the ALTER keeps them): see server/key-types.ts.
+    this.originalKeys = new KeysetSql(dialect, d.originalKey, true, d.keyTypes);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true, d.keyTypes);
     this.original = qualified(d.schema, d.name);
     this.shadow = qualified(d.schema, d.shadow);
     this.insertHead = copyInto(this.shadow, d, this.original);
