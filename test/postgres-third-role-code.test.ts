@@ -168,14 +168,16 @@ describe('PostgreSQL: code a third role defines (casts, operators, types)', () =
       // The superuser's cast, whose function tr_other can replace at any time.
       await db.query('CREATE CAST (public.tr_su_mood AS text) WITH FUNCTION tr_s.to_text(public.tr_su_mood) AS IMPLICIT');
     });
+    let failure: Error | undefined;
     try {
-      // Typed parameters (`$1::public.tr_su_mood`): the new cast can no longer turn `k > $1` into
+      // Typed parameters (`$1::public."tr_su_mood"`): the new cast can no longer turn `k > $1` into
       // `text > text`; the server finds the comparison ambiguous and the run stops instead.
-      await migrateOn(db, 'tr_t', 'ADD COLUMN note text', { chunkTimeMs: 5 }, { engine }).catch(() => {});
+      await migrateOn(db, 'tr_t', 'ADD COLUMN note text', { chunkTimeMs: 5 }, { engine }).catch((error: Error) => (failure = error));
     } finally {
       await engine.close();
     }
     expect(made).toBe(true);
+    expect(failure?.message).toMatch(/^the key's comparisons became ambiguous during the run \(operator is not unique: /);
     expect(await calls()).toEqual([]);
     expect(await superuser()).toBe('f');
     await db.query('DROP CAST (public.tr_su_mood AS text)');
