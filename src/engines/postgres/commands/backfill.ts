@@ -23,6 +23,7 @@ import { openPostgresProbes } from '../server/probes.js';
 import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';
+import { keyTypes } from '../server/key-types.js';
 
 /** A batch waits this long for a row an application holds (or for the table's lock), then is retried later. */
 const LOCK_TIMEOUT = '2s';
@@ -34,7 +35,18 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
   if (!key) throw noPrimaryKey(`${schema}.${name}`);
   const assignments = parseAssignments(request.set);
   if (request.where !== undefined) checkEnclosable(request.where, '--where');
-  const backfill = new PostgresBackfill(pool, schema, name, key.index, key.columns, t.estimatedRows, t.columns, assignments, request);
+  const backfill = new PostgresBackfill(
+    pool,
+    schema,
+    name,
+    key.index,
+    key.columns,
+    await keyTypes(pool, t.oid, key.columns),
+    t.estimatedRows,
+    t.columns,
+    assignments,
+    request,
+  );
   await refuseForeignWrites(pool, t.oid, 'backfill');
   // Before the checks' EXPLAIN, which would fold an immutable function of the owner's with our rights.
   await refuseOwnerCode(pool, t.oid, [{ sql: backfill.statement('true'), what: '--set and --where' }], { triggers: true, keyColumns: key.columns });
@@ -69,13 +81,15 @@ class PostgresBackfill implements Backfill {
     private readonly bare: string,
     readonly keyIndex: string,
     readonly keyColumns: string[],
+    /** The key's types, which the keyset's parameters are typed with (server/key-types.ts). */
+    keyTypes: string[],
     readonly estimatedRows: number,
     private readonly columns: Column[],
     private readonly assignments: Assignment[],
     private readonly request: BackfillRequest,
   ) {
     this.table = `${schema}.${bare}`;
-    this.keys = new KeysetSql(dialect, keyColumns, true);
+    this.keys = new KeysetSql(dialect, keyColumns, true, keyTypes);
     this.name = qualified(schema, bare);
     // On lines of their own: a `--` comment at the end of the operator's text cannot swallow ours.
     this.where = request.where?.trim() ? ` AND (\n${request.where}\n)` : '';

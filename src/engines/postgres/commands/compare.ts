@@ -11,6 +11,7 @@ import { refuseOwnerCode } from '../server/owner-code.js';
 import { nextKey } from '../copy/copy.js';
 import { pgColumn, pgExactValue } from './exact.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
+import { keyTypes } from '../server/key-types.js';
 
 /**
  * `shadowcut verify` on PostgreSQL. Each chunk is read in a REPEATABLE READ READ ONLY transaction
@@ -21,10 +22,12 @@ export async function openPgComparison(pool: pg.Pool, request: ComparisonRequest
   const { schema, name } = parseTableName(request.table);
   const t = await inspectTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
-  const keys = new KeysetSql(dialect, t.key.columns);
+  // Typed parameters (server/key-types.ts); the --against table's key has the same types, or is refused.
+  const types = await keyTypes(pool, t.oid, t.key.columns);
+  const keys = new KeysetSql(dialect, t.key.columns, false, types);
   const table = qualified(schema, name);
   const where = request.where?.trim() || undefined;
-  const make = request.against ? await againstTable(pool, t, request, where) : await expectation(pool, table, keys, request, where);
+  const make = request.against ? await againstTable(pool, t, request, where, types) : await expectation(pool, table, keys, request, where);
   const reader = await pool.connect();
   const view = make(reader);
   return {
@@ -84,7 +87,7 @@ async function expectation(pool: pg.Pool, table: string, keys: KeysetSql, reques
 }
 
 /** The table against another over the same key: migrate's digests per chunk, then row by row where they differ. */
-async function againstTable(pool: pg.Pool, t: TableInfo, request: ComparisonRequest, where: string | undefined): Promise<MakeView> {
+async function againstTable(pool: pg.Pool, t: TableInfo, request: ComparisonRequest, where: string | undefined, types: string[]): Promise<MakeView> {
   const o = parseTableName(request.against!);
   const other = await inspectTable(pool, o.schema, o.name).catch((error: Error) => {
     throw new UserError(`--against: ${error.message}`);
@@ -118,7 +121,7 @@ async function againstTable(pool: pg.Pool, t: TableInfo, request: ComparisonRequ
   const side = (info: TableInfo, value: 'a' | 'b'): RowSide => ({
     table: qualified(info.schema, info.name),
     keyColumns,
-    keys: new KeysetSql(dialect, keyColumns),
+    keys: new KeysetSql(dialect, keyColumns, false, types),
     columns: columns.map((c) => c[value]),
     where,
     userSql: where !== undefined,

@@ -13,6 +13,7 @@ import { pgTableIdentity } from '../server/identity.js';
 import { dollarQuoted } from '../server/dollar-quote.js';
 import { functionOwnerVerdict, giveToOwner, givenOwnerSql } from '../capture/owner-function.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
+import { keyTypes } from '../server/key-types.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
 export async function preparePgContract(pool: pg.Pool, request: ContractRequest): Promise<Contraction> {
@@ -27,7 +28,10 @@ export async function preparePgContract(pool: pg.Pool, request: ContractRequest)
     indexDefinition = dropped.definition;
     summary.push(`to create it again: ${dropped.definition}`);
   }
-  const backup = backupName && dropped.kind === 'column' ? columnBackup(pool, t, dropped.columns, backupName) : undefined;
+  const backup =
+    backupName && dropped.kind === 'column'
+      ? columnBackup(pool, t, dropped.columns, backupName, t.key ? await keyTypes(pool, t.oid, t.key.columns) : [])
+      : undefined;
   // The backup's copy reads the key and the dropped columns with our rights: their types' code is the owner's.
   if (backup)
     await refuseOwnerCode(pool, t.oid, [{ sql: backup.reads, what: "the backup's copy", compares: false }], {
@@ -152,7 +156,8 @@ interface PgColumnBackup extends ColumnBackup {
  * - The DROP's transaction locks the table ACCESS EXCLUSIVE, drops the trigger and the columns: no
  *   write falls between the backup's last and the DROP.
  */
-function columnBackup(pool: pg.Pool, t: TableInfo, columns: string[], backup: string): PgColumnBackup {
+/** `types`: the key's, which the keyset's parameters are typed with (server/key-types.ts). */
+function columnBackup(pool: pg.Pool, t: TableInfo, columns: string[], backup: string, types: string[]): PgColumnBackup {
   if (!t.key) throw new UserError(`${t.noKeyReason}; or contract without --backup-to`);
   const key = t.key.columns;
   if (key.some((k) => columns.includes(k)))
@@ -165,7 +170,7 @@ function columnBackup(pool: pg.Pool, t: TableInfo, columns: string[], backup: st
   const list = kept.map(ident).join(', ');
   const keyList = key.map(ident).join(', ');
   const overwrite = columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ');
-  const keys = new KeysetSql(dialect, key);
+  const keys = new KeysetSql(dialect, key, false, types);
   // One contract per table at a time (the run claim): the table's oid names its capture.
   const fn = qualified(t.schema, `shadowcut_backup_capture_${t.oid}`);
   const trigger = ident('shadowcut_backup_capture');

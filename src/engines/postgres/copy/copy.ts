@@ -48,8 +48,9 @@ export class Copier {
     this.gate = new VisibilityGate(pool);
     // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
     // composite key (a partitioned table's always is) scan the index from its start.
-    this.originalKeys = new KeysetSql(dialect, d.originalKey, true);
-    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true);
+    // Typed with the key's types (the ALTER keeps them): see server/key-types.ts.
+    this.originalKeys = new KeysetSql(dialect, d.originalKey, true, d.keyTypes);
+    this.shadowKeys = new KeysetSql(dialect, d.shadowKey, true, d.keyTypes);
     this.original = qualified(d.schema, d.name);
     this.shadow = qualified(d.schema, d.shadow);
     this.insertHead = copyInto(this.shadow, d, this.original);
@@ -72,7 +73,7 @@ export class Copier {
       await expectPartitionTree(client, this.d);
       const rows = await this.copyOn(client, range);
       return { rows, matched: await check(client) };
-    }).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
+    }).catch((error) => Promise.reject(copyError(error, this.reverse)));
   }
 
   /** A chunk's statements, in the caller's transaction: the shadow's rows in the range replaced by the original's. */
@@ -96,7 +97,7 @@ export class Copier {
     };
     if (keys.length === 0) return;
     await this.gate.settle(session?.client ?? pool);
-    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
+    return this.applyWith(pool, apply, session).catch((error) => Promise.reject(copyError(error, this.reverse)));
   }
 
   private async applyWith(pool: pg.Pool, apply: (client: Client) => Promise<void>, session?: PgSession): Promise<void> {
@@ -126,11 +127,19 @@ export class Copier {
 /**
  * A unique conflict for the runner to judge. On the way back, a value the old table refuses (a data
  * exception, class 22, or a NOT NULL or CHECK violation) is said as such: "integer out of range" alone
- * names neither the table nor the direction.
+ * names neither the table nor the direction. A key whose comparisons became ambiguous is said as such.
  */
-function asUniqueViolation(error: unknown, reverse: boolean): unknown {
+function copyError(error: unknown, reverse: boolean): unknown {
   const code = errorCode(error) ?? '';
   if (code === '23505') return new UniqueViolationError((error as Error).message);
+  // An implicit cast added to the key's type during the run makes the typed keyset comparisons
+  // ambiguous (server/key-types.ts): the server refuses them rather than take the cast.
+  if (code === '42725') {
+    return new UserError(
+      `the key's comparisons became ambiguous during the run (${(error as Error).message}): an implicit cast from its type was added; ` +
+        'make that cast explicit (DROP CAST, then CREATE CAST without AS IMPLICIT) and run again',
+    );
+  }
   if (reverse && (code.startsWith('22') || code === '23502' || code === '23514')) {
     return new UserError(`a row of the new table cannot be stored in the old table, so it could not come back: ${(error as Error).message}`);
   }

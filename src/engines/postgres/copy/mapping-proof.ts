@@ -151,7 +151,7 @@ async function serverAlter(client: Client, probe: string, alter: string, d: PgDe
 
 /** Pages picked at random across the table (TABLESAMPLE), or rows after each anchor; topped up from the start. */
 async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: string, anchors: (Key | null)[] | null, rows: number): Promise<void> {
-  const keys = new KeysetSql(dialect, d.originalKey);
+  const keys = new KeysetSql(dialect, d.originalKey, false, d.keyTypes);
   const columns = t.columns
     .filter((c) => c.generated === '')
     .map((c) => ident(c.name))

@@ -8,6 +8,7 @@ import { helperNames, isTrue, parseTableName, qualified } from '../server/connec
 import { definitionOf, inspectTable } from './inspect.js';
 import { loosenedRules } from './loosened.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
+import { keyTypes } from '../server/key-types.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import type { GeneratedName } from './generated-names.js';
@@ -27,6 +28,11 @@ export interface PgDetail {
   streamTables?: string[];
   originalKey: string[];
   shadowKey: string[];
+  /**
+   * server/key-types.ts: the key columns' types (the ALTER keeps them), which the keyset's
+   * parameters are typed with. Absent in older plans: their parameters stay untyped.
+   */
+  keyTypes?: string[];
   columns: ColumnMap[];
   /** The original's columns as the change stream describes them; a difference means concurrent DDL. */
   streamColumns: { name: string; typeOid: string; typeMod: string }[];
@@ -149,6 +155,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ...(await streamNames(pool, schema, name, names, request.set)),
     originalKey: t.key.columns,
     shadowKey: layout.shadowKey,
+    keyTypes: await keyTypes(pool, t.oid, t.key.columns),
     columns: layout.columns,
     // pgoutput leaves generated columns out of relation messages.
     streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),

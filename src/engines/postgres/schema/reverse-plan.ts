@@ -7,6 +7,7 @@ import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';
 import type { ColumnMap } from './shadow.js';
+import { keyTypes } from '../server/key-types.js';
 
 /**
  * The way back, column by column: each column of the old table filled from the new table's column
@@ -113,6 +114,7 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     publication: names.publication,
     originalKey: f.shadowKey,
     shadowKey: f.originalKey,
+    keyTypes: await keyTypes(pool, t.oid, f.shadowKey),
     columns,
     streamColumns: t.columns.filter((c) => c.generated === '').map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod })),
     definition: await definitionOf(pool, t.oid),

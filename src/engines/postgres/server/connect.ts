@@ -125,7 +125,7 @@ export function qualified(schema: string, name: string): string {
   return `${ident(schema)}.${ident(name)}`;
 }
 
-export const dialect: Dialect = { ident, param: (n) => `$${n}` };
+export const dialect: Dialect = { ident, param: (n, type) => (type === undefined ? `$${n}` : `$${n}::${type}`) };
 
 /** Catalog booleans arrive as the server's text. */
 export const isTrue = (v: unknown) => v === 't' || v === true;

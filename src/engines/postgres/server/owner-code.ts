@@ -2,24 +2,7 @@ import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { asUser, ident, isTrue, type Client } from './connect.js';
 import { ownerProbe } from './owner-probe.js';
-
-/**
- * What the server can call with the migrating role's rights when shadowcut reads, copies into,
- * checks or compares a table, found in the catalog as an allowlist (DESIGN.md invariant 16): the
- * functions behind its defaults and generated columns, CHECKs, index expressions and predicates,
- * policies (when they apply to the migrating role), every type its columns can hold (domains and
- * their constraints, base, element, range and composite types: their I/O functions, every cast to
- * or from them and every operator on them), and the user's own expressions. A function or a domain
- * is trusted only when a superuser or the migrating role owns it: any other owner could change it
- * (a SECURITY DEFINER function made INVOKER, a constraint added to a domain) while the run goes on.
- */
-export interface ForeignCode {
-  /** `function schema.name(args)` or `domain schema.name`. */
-  fn: string;
-  owner: string;
-  /** Why it would run: "cast a -> b", "DEFAULT of column c", ... */
-  why: string;
-}
+import { describeThirdRoleCode, foreignTypes, thirdRoleCalls, type ForeignCode } from './third-role-code.js';
 
 /** Relations whose stored expressions and column types are the run's: the table, its partitions, the probe shadow. */
 export interface CodeScope {
@@ -37,9 +20,10 @@ export interface CodeScope {
 }
 
 /**
- * Escalation needs a table owner who is neither the migrating role nor a superuser: otherwise the
- * owner's code already runs with rights at least ours (or ours are the owner's). Null when there is
- * nothing to look for, else the owner's name.
+ * The table's own code (DEFAULTs, CHECKs, triggers) escalates only when its owner is neither the
+ * migrating role nor a superuser: otherwise it already runs with rights at least ours (or ours are
+ * the owner's). Null then, else the owner's name. A third role's types, casts and functions that
+ * our statements reach are looked at whoever owns the table (`thirdRoleCalls`).
  */
 export async function foreignOwner(client: Client, table: string): Promise<string | null> {
   const { rows } = await client.query(
@@ -277,7 +261,6 @@ export async function ownerCodeRefusal(
   const schema = await foreignSchemaOwner(client, table);
   if (schema !== null) return schema;
   const owner = await foreignOwner(client, table);
-  if (owner === null) return null;
   const { rows } = await client.query(
     `WITH roots AS (SELECT r.root::oid AS oid, r.ord FROM unnest($1::regclass[]) WITH ORDINALITY r(root, ord)),
           rels AS (SELECT oid, ord FROM roots UNION SELECT t.relid, r.ord FROM roots r, pg_partition_tree(r.oid) t)
@@ -285,6 +268,7 @@ export async function ownerCodeRefusal(
             (SELECT bool_or(relrowsecurity) FROM pg_class WHERE oid IN (SELECT oid FROM rels)) AND NOT (r.rolsuper OR r.rolbypassrls) AS policies,
             (SELECT format('%I.%I', n.nspname, x.relname) FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = $2::regclass) AS name,
             current_user AS role,
+            (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = $2::regclass) AS owner,
             -- Matched by name: PostgreSQL renames a column only in an ALTER of its own.
             (SELECT array_agg(DISTINCT u.oid) FROM pg_attribute a JOIN pg_attribute b ON b.attname = a.attname AND b.atttypid <> a.atttypid,
                     unnest(ARRAY[a.atttypid, b.atttypid]) u(oid)
@@ -296,6 +280,16 @@ export async function ownerCodeRefusal(
   const expressions = [];
   for (const [i, s] of statements.entries()) expressions.push({ oid: await asUser(client, () => parsedExpression(client, s.sql, i)), what: s.what });
   const compared = expressions.filter((_, i) => statements[i].compares !== false);
+  const converted = (rows[0].converted as string[] | null) ?? [];
+  if (owner === null) {
+    // The table's owner is ours or a superuser: its code runs as in the native ALTER, but a third
+    // role's types, casts and functions that our statements reach are judged all the same.
+    const found = [
+      ...(await foreignTypes(client, table, roots[1] ?? null, keyColumns, compared, reparsed, converted)),
+      ...(await thirdRoleCalls(client, table, keyColumns, expressions)),
+    ];
+    return found.length ? describeThirdRoleCode(String(rows[0].name), found, String(rows[0].role), String(rows[0].owner)) : null;
+  }
   const types = await foreignTypes(client, table, roots[1] ?? null, keyColumns, compared, reparsed);
   const found = await foreignCode(
     client,
@@ -306,91 +300,12 @@ export async function ownerCodeRefusal(
           policies: isTrue(rows[0].policies),
           expressions,
           triggers,
-          converted: (rows[0].converted as string[] | null) ?? [],
+          converted,
         },
   );
   found.push(...types);
   return found.length ? describeForeignCode(String(rows[0].name), found, String(rows[0].role), owner) : null;
 }
-
-/**
- * Types another role owns (neither a superuser nor us) that shadowcut's statements or the user's,
- * parsed again at every chunk or batch, compare or convert: their owner can add a cast at any time,
- * and an implicit one changes how a comparison parses (`k > $1` with an untyped parameter, `c =
- * 'x'`: the string category wins, so `text > text` is taken through the owner's cast, whose function
- * then runs on every row with our rights). The key columns (every keyset predicate); the columns
- * and types the user's statements use; and those of the CHECKs and DEFAULTs the ALTER adds (the
- * probe's that the table lacks: the real shadow parses them again when it is made). With each type,
- * what it is made of (a domain's base, an array's element, a range's subtype).
- */
-async function foreignTypes(
-  client: Client,
-  table: string,
-  probe: string | null,
-  keyColumns: string[],
-  statements: { oid: string; what: string }[],
-  reparsed: boolean,
-): Promise<ForeignCode[]> {
-  const { rows } = await client.query(FOREIGN_TYPES_SQL, [table, probe, keyColumns, statements.map((s) => s.oid), statements.map((s) => s.what), reparsed]);
-  return rows.map((r) => ({ fn: String(r.fn), owner: String(r.owner), why: String(r.why) }));
-}
-
-const FOREIGN_TYPES_SQL = `
-WITH RECURSIVE
--- The probe's CHECKs, exclusion constraints and DEFAULTs the table has not (by their text): what
--- the ALTER adds; with the table's expression indexes and CHECKs when those are parsed again.
-added(classid, objid, why) AS (
-  SELECT 'pg_constraint'::regclass, c.oid, 'constraint ' || quote_ident(c.conname) || ' the ALTER adds'
-    FROM pg_constraint c WHERE c.conrelid = $2::regclass AND c.contype IN ('c', 'x')
-     AND NOT EXISTS (SELECT 1 FROM pg_constraint t WHERE t.conrelid = $1::regclass AND t.conname = c.conname
-                        AND pg_get_constraintdef(t.oid) = pg_get_constraintdef(c.oid))
-  UNION ALL
-  SELECT 'pg_constraint'::regclass, c.oid, 'constraint ' || quote_ident(c.conname) || ', made again from its text'
-    FROM pg_constraint c WHERE $6 AND c.conrelid = $1::regclass AND c.contype IN ('c', 'x')
-  UNION ALL
-  SELECT 'pg_class'::regclass, i.indexrelid, 'index ' || quote_ident(x.relname) || ', built again from its text'
-    FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
-   WHERE $6 AND i.indrelid = $1::regclass AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
-  UNION ALL
-  SELECT 'pg_attrdef'::regclass, d.oid, 'DEFAULT of column ' || quote_ident(a.attname) || ' the ALTER sets'
-    FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
-   WHERE d.adrelid = $2::regclass
-     AND pg_get_expr(d.adbin, d.adrelid) IS DISTINCT FROM
-         (SELECT pg_get_expr(o.adbin, o.adrelid) FROM pg_attribute b JOIN pg_attrdef o ON o.adrelid = b.attrelid AND o.adnum = b.attnum
-           WHERE b.attrelid = $1::regclass AND b.attname = a.attname)
-  UNION ALL
-  SELECT 'pg_proc'::regclass, x.oid, x.what FROM unnest($4::oid[], $5::text[]) x(oid, what)
-),
-uses(typ, why) AS (
-  SELECT a.atttypid, 'key column ' || quote_ident(a.attname) FROM pg_attribute a
-   WHERE a.attrelid = $1::regclass AND a.attname = ANY ($3::text[])
-  UNION ALL
-  -- A DEFAULT's tie to its own column is no use of it.
-  SELECT a.atttypid, 'column ' || quote_ident(a.attname) || ' in ' || x.why
-    FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid
-    JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-   WHERE d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
-     AND NOT (x.classid = 'pg_attrdef'::regclass AND d.refobjsubid = (SELECT adnum FROM pg_attrdef WHERE oid = x.objid))
-  UNION ALL
-  -- The types the user's statements name (an explicit cast of a constant is looked up again too).
-  -- Not those of the ALTER's DEFAULTs and CHECKs: there a constant of the type ('new' for a
-  -- column of it) is read by its input function, never a cast, and is the common case.
-  SELECT d.refobjid, x.why FROM added x JOIN pg_depend d ON d.classid = x.classid AND d.objid = x.objid
-   WHERE x.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_type'::regclass
-),
-made(typ, why) AS (
-  SELECT typ, why FROM uses
-  UNION
-  SELECT u.oid, m.why FROM made m JOIN pg_type t ON t.oid = m.typ
-    CROSS JOIN LATERAL (SELECT t.typbasetype UNION ALL SELECT t.typelem
-                        UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid) u(oid)
-   WHERE u.oid <> 0
-)
-SELECT DISTINCT ON (t.oid) 'type ' || format_type(t.oid, NULL) AS fn, pg_get_userbyid(t.typowner) AS owner,
-       m.why || ', compared or converted at every chunk: its owner can give it a cast at any time' AS why
-  FROM made m JOIN pg_type t ON t.oid = m.typ JOIN pg_roles o ON o.oid = t.typowner
- WHERE NOT o.rolsuper AND o.rolname <> current_user
- ORDER BY t.oid, m.why`;
 
 /**
  * For the commands that evaluate the table's code outside a migration's plan (in place, backfill,
