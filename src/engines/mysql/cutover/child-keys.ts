@@ -227,6 +227,25 @@ export async function setKeysAway(db: Queryable, plan: { database: string; table
   return (await strayKeys(db, plan)).length > 0;
 }
 
+/**
+ * Cleanup of a set's parent, run by run: the keys of the set's children that a killed cut-over left on
+ * their shadows reference this table's shadow, which cannot be dropped while they do. Each goes back
+ * to its live child first (the child's own cleanup would, later): the shadow is never dropped while
+ * it carries the only copy of a key. `shadowOf` names a child's shadow.
+ */
+export async function setChildrenBack(
+  pool: Pool,
+  plan: { database: string; table: string; shadow: string; setChildren?: ChildKey[] },
+  shadowOf: (table: string) => string,
+): Promise<string[]> {
+  const moved: string[] = [];
+  for (const key of plan.setChildren ?? []) {
+    const child = { database: key.database, table: key.table, shadow: shadowOf(key.table) };
+    moved.push(...(await setKeysBack(pool, { ...child, setKeys: [{ ...key, parent: plan.table, parentShadow: plan.shadow }] })));
+  }
+  return moved;
+}
+
 /** Before the RENAME the original is the one serving: a set's keys a killed cut-over left on the shadow go back to it. */
 export async function setKeysBack(pool: Pool, plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] }): Promise<string[]> {
   const stray = await strayKeys(pool, plan);
