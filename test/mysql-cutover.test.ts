@@ -5,7 +5,7 @@ import type mysql from 'mysql2/promise';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf, tableChecksum } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
-import { isSwapped, lostRenameOutcome, pendingRename } from '../src/engines/mysql/cutover/cutover.js';
+import { isSwapped, lostRenameOutcome, pendingRename } from '../src/engines/mysql/cutover/rename-outcome.js';
 import type { MysqlPlan } from '../src/engines/mysql/schema/plan.js';
 import type { Migration } from '../src/core/types.js';
 import { qualified } from '../src/engines/mysql/server/sql.js';

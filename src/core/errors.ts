@@ -64,17 +64,6 @@ export function describeError(error: unknown): string {
 export class UnfinishedSwapError extends UserError {}
 
 /**
- * A set's swap made for some of its tables and not the others (a RENAME that failed after the
- * unlock). `--resume` finishes the swap of the rest (the swapped ones only clean up).
- */
-export class IncompleteSwapError extends UnfinishedSwapError {
-  constructor(swapped: string[], left: string[]) {
-    super(`the set was swapped only in part (${swapped.join(', ')} swapped, ${left.join(', ')} not): run it again with --resume to swap the rest`);
-    this.name = 'IncompleteSwapError';
-  }
-}
-
-/**
  * A swap's session lost past its point of no return (a RENAME sent, a COMMIT sent): whether the swap
  * was made is not known yet. `--resume` looks at the tables, and finishes the run either way.
  */

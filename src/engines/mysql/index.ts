@@ -38,7 +38,7 @@ import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
-import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
+import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
@@ -233,6 +233,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     // Before anything else: a run killed in its cut-over may have left other tables' keys on the shadow.
     if (saved) dropped.push(...(await childKeysBack(this.pool, saved.detail)).map((k) => `${k} (pointed back at ${base})`));
     if (saved) dropped.push(...(await setKeysBack(this.pool, saved.detail)).map((k) => `${k} (moved back to ${base})`));
+    // Its set's children's keys on their shadows reference its shadow: back to the children before the shadow goes.
+    if (saved && !saved.reverse)
+      dropped.push(...(await setChildrenBack(this.pool, saved.detail, (t) => helperNames(t).shadow)).map((k) => `${k} (moved back to its table)`));
     // First: each slows every write to the table until it is gone.
     for (const name of triggers) {
       await dropTriggerBounded(this.target, this.pool, database, name);

@@ -38,16 +38,6 @@ export class ChildHolders {
     return ChildHolders.of(target, [...new Set(plan.children.map((k) => qualified(k.database, k.table)))]);
   }
 
-  /**
-   * A set's child (one with keys to another table of the set): its hold is queued behind its own
-   * RENAME, and so granted the new child, before any writer, until every RENAME has run. InnoDB's
-   * RENAME of the parent takes an exclusive lock on each child whose key references it: a writer let
-   * into the new child first would hold it and wait for the parent, the same unseen cycle.
-   */
-  static forSetChild(target: MysqlTarget, plan: MysqlPlan): Promise<ChildHolders> {
-    return ChildHolders.of(target, (plan.setKeys ?? []).length ? [qualified(plan.database, plan.table)] : []);
-  }
-
   private static async of(target: MysqlTarget, tables: string[]): Promise<ChildHolders> {
     const holders: Holder[] = [];
     try {

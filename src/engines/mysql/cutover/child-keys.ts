@@ -186,6 +186,8 @@ export async function moveSetKeys(
   conn: Connection | PoolConnection,
   plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] },
   direction: 'to the shadow' | 'back',
+  /** Where the key is dropped from the table it leaves, when `conn` holds only the other by LOCK TABLES. */
+  dropOn: Queryable = conn,
 ): Promise<void> {
   const keys = plan.setKeys ?? [];
   if (keys.length === 0) return;
@@ -197,7 +199,7 @@ export async function moveSetKeys(
       const parent = direction === 'back' ? key.parent : await parentShadow(conn, key);
       const [drop] = statementHeads({ ...key, table: from });
       const [, add] = statementHeads({ ...key, table: to });
-      if (await keyOn(conn, key.database, from, key.name)) await conn.query(`${drop}, ALGORITHM=INPLACE, LOCK=NONE`);
+      if (await keyOn(conn, key.database, from, key.name)) await dropOn.query(`${drop}, ALGORITHM=INPLACE, LOCK=NONE`);
       if (!(await keyOn(conn, key.database, to, key.name))) {
         await conn.query(
           `${add} (${key.columns.map(ident).join(', ')}) ` +
@@ -210,13 +212,43 @@ export async function moveSetKeys(
   }
 }
 
-/** Before the RENAME the original is the one serving: a set's keys a killed cut-over left on the shadow go back to it. */
-export async function setKeysBack(pool: Pool, plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] }): Promise<string[]> {
+/** A set's keys of this table that are not on the original (moved to the shadow by a cut-over), while the parent is not swapped. */
+async function strayKeys(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[] }): Promise<SetKey[]> {
   const stray: SetKey[] = [];
   for (const key of plan.setKeys ?? []) {
-    // A parent already swapped (a set swapped in part): the key stays on the shadow, which its resume swaps next.
-    if (!(await keyOn(pool, key.database, plan.table, key.name)) && (await parentShadow(pool, key)) !== key.parent) stray.push(key);
+    // A parent already swapped (a set swapped in part by an earlier version): the key stays on the shadow, which its resume swaps next.
+    if (!(await keyOn(db, key.database, plan.table, key.name)) && (await parentShadow(db, key)) !== key.parent) stray.push(key);
   }
+  return stray;
+}
+
+/** Whether some of a set's keys of this table are away from the original (setKeysBack would move them). */
+export async function setKeysAway(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[] }): Promise<boolean> {
+  return (await strayKeys(db, plan)).length > 0;
+}
+
+/**
+ * Cleanup of a set's parent, run by run: the keys of the set's children that a killed cut-over left on
+ * their shadows reference this table's shadow, which cannot be dropped while they do. Each goes back
+ * to its live child first (the child's own cleanup would, later): the shadow is never dropped while
+ * it carries the only copy of a key. `shadowOf` names a child's shadow.
+ */
+export async function setChildrenBack(
+  pool: Pool,
+  plan: { database: string; table: string; shadow: string; setChildren?: ChildKey[] },
+  shadowOf: (table: string) => string,
+): Promise<string[]> {
+  const moved: string[] = [];
+  for (const key of plan.setChildren ?? []) {
+    const child = { database: key.database, table: key.table, shadow: shadowOf(key.table) };
+    moved.push(...(await setKeysBack(pool, { ...child, setKeys: [{ ...key, parent: plan.table, parentShadow: plan.shadow }] })));
+  }
+  return moved;
+}
+
+/** Before the RENAME the original is the one serving: a set's keys a killed cut-over left on the shadow go back to it. */
+export async function setKeysBack(pool: Pool, plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] }): Promise<string[]> {
+  const stray = await strayKeys(pool, plan);
   if (stray.length === 0) return [];
   const conn = await pool.getConnection();
   try {

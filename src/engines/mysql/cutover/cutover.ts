@@ -1,5 +1,4 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/backoff.js';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
@@ -7,67 +6,9 @@ import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
 import { ChildHolders } from './child-holders.js';
-import { IncompleteSwapError, LockTimeoutError, lostSwapSession, UnfinishedSwapError, UnknownSwapError, UserError } from '../../../core/errors.js';
-
-const SENTRY_COMMENT = 'shadowcut cut-over sentry';
-
-export function isSentry(tableComment: string): boolean {
-  return tableComment === SENTRY_COMMENT;
-}
-
-/** Whether the swap of `plan` was made: its shadow gone, and its old table there and no sentry. */
-export async function isSwapped(db: Pool | Connection, plan: Pick<MysqlPlan, 'database' | 'shadow' | 'old'>): Promise<boolean> {
-  const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT TABLE_NAME t, TABLE_COMMENT c FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
-    [plan.database, plan.shadow, plan.old],
-  );
-  const old = rows.find((r) => r.t === plan.old);
-  return !rows.some((r) => r.t === plan.shadow) && old !== undefined && !isSentry(String(old.c));
-}
-
-/**
- * How long a RENAME seen on the server is watched before it counts as pending: the server answers a
- * statement before it clears it from PROCESSLIST, so one that has just swapped (in this process, a
- * moment ago) can still be listed, for longer on a busy machine.
- */
-const FINISHING_MS = 500;
-
-/**
- * The connection of a RENAME of this swap still on the server (an interrupted run's, waiting for a
- * lock: on Galera once ordered it cannot be killed), or null: while it is there, the tables do not say
- * yet whether the swap will be made.
- */
-export async function pendingRename(db: Pool, plan: MysqlPlan): Promise<number | null> {
-  const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
-  const statement = `RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`.replace(/[\\%_]/g, (c) => `\\${c}`);
-  for (const deadline = Date.now() + FINISHING_MS; ; await sleep(25)) {
-    const [rows] = await db.query<RowDataPacket[]>(
-      "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT(?, '%') AND ID <> CONNECTION_ID()",
-      [statement],
-    );
-    if (rows.length === 0) return null;
-    if (Date.now() >= deadline) return Number(rows[0].id);
-  }
-}
-
-/** How long a RENAME whose session went without an answer is given to end on the server. */
-const LOST_RENAME_MS = 10_000;
-
-/**
- * A RENAME whose session went without an answer may still be waiting, or running, on the server. KILL
- * QUERY ends it while it waits for a lock (on Galera, before it is ordered; once it is, it cannot be
- * killed); running, it is atomic. Once its thread has ended, the tables say whether it ran. Null while
- * the thread is still there after the bound (a RENAME in total order waiting for a backup lock).
- */
-export async function lostRenameOutcome(pool: Pool, thread: number, plan: MysqlPlan): Promise<boolean | null> {
-  await pool.query(`KILL QUERY ${Number(thread)}`).catch(() => {});
-  for (const deadline = Date.now() + LOST_RENAME_MS; ;) {
-    const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [thread]);
-    if (Number(row.n) === 0) return isSwapped(pool, plan);
-    if (Date.now() > deadline) return null;
-    await sleep(50);
-  }
-}
+import { SetHolders, settled } from './set-holders.js';
+import { isSentry, lostRenameOutcome, SENTRY_COMMENT } from './rename-outcome.js';
+import { LockTimeoutError, lostSwapSession, UnfinishedSwapError, UnknownSwapError, UserError } from '../../../core/errors.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {
@@ -75,20 +16,21 @@ export interface SwapPart {
   catchUp: CutoverOptions['catchUp'];
 }
 
-/** A part's sessions and what its attempt has done so far. */
+/** A part's child holders and what its attempt has done so far. */
 interface Swap extends SwapPart {
-  renamer: Connection;
   holders: ChildHolders;
-  /** A set's child held behind its own RENAME until the parents' have run (ChildHolders.forSetChild). */
-  setHolder: ChildHolders;
-  rename: Promise<unknown> | null;
-  renamed: boolean;
-  /** Its RENAME's session went without an answer (the error it got): the RENAME may have run, until looked into. */
-  lost: unknown;
   /** From the first child key's move until the RENAME: the keys may reference the shadow. */
   pointed: boolean;
   /** Its keys to other tables of the set moved from the original to the shadow. */
   moved: boolean;
+}
+
+/** The one RENAME of an attempt, and what became of it. */
+interface Rename {
+  statement: Promise<unknown> | null;
+  made: boolean;
+  /** Its session went without an answer (the error it got): the RENAME may have run, until looked into. */
+  lost: unknown;
 }
 
 /**
@@ -103,29 +45,30 @@ interface Swap extends SwapPart {
  * are pointed at the shadow (InnoDB moves a key with the table it references at a RENAME, so the
  * RENAME then carries them to the original's name). Until the RENAME has run, a failure points them
  * back; a run killed in between leaves that to its resume or cleanup (childKeys in migration.ts).
- * Several tables (a set) are locked by the one locker and caught up on it; each has its own sentry
- * and its own RENAME, queued on its own original, because one RENAME of every pair would take its
- * locks one name at a time after the unlock and let writers into the later tables first. The
- * sentries go in one statement, so a locker killed midway leaves all of them. A key between two
- * tables of the set moves from the old child to the child's shadow, referencing the parent's shadow.
+ * Several tables (a set) are locked by the one locker, caught up on it, and swapped by one RENAME of
+ * every pair, whole or not at all; its holders (set-holders.ts) keep writers out of the originals the
+ * RENAME reaches after the unlock. A key between two tables of the set moves from the old child to
+ * the child's shadow, referencing the parent's shadow.
  */
 export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[], lockTimeoutMs: number, flavor: 'mariadb' | 'mysql'): Promise<CutoverResult> {
   const locker = await connectOne(target);
+  const renamer = await connectOne(target).catch(closing(locker));
   const swaps: Swap[] = [];
+  let set = SetHolders.none();
+  const rename: Rename = { statement: null, made: false, lost: null };
   let locked = false;
   let lockedAt = performance.now();
   try {
+    await renamer.query('SET SESSION lock_wait_timeout = 30');
     for (const part of parts) {
-      const renamer = await connectOne(target);
       // Connected before the lock, so that under it each only queues its LOCK TABLES.
-      const holders = flavor === 'mariadb' ? await ChildHolders.open(target, part.plan).catch(closing(renamer)) : ChildHolders.none();
-      const setHolder = await ChildHolders.forSetChild(target, part.plan).catch(async (error: unknown) => {
-        await holders.release();
-        return closing(renamer)(error);
-      });
-      swaps.push({ ...part, renamer, holders, setHolder, rename: null, renamed: false, lost: null, pointed: false, moved: false });
-      await renamer.query('SET SESSION lock_wait_timeout = 30');
+      const holders = flavor === 'mariadb' ? await ChildHolders.open(target, part.plan) : ChildHolders.none();
+      swaps.push({ ...part, holders, pointed: false, moved: false });
     }
+    set = await SetHolders.open(
+      target,
+      parts.map((p) => p.plan),
+    );
     const list: string[] = [];
     for (const { plan } of swaps) {
       await dropSentry(pool, plan.database, plan.old); // one left by a run that died mid cut-over
@@ -146,39 +89,27 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     }
     await testSeam('after-children-pointed');
 
-    for (const swap of swaps) {
-      const { plan } = swap;
-      // The seam's extra pair names a table that is not there: the RENAME queues as usual, and fails once it runs.
-      const failing = seamFails('rename-after-unlock', plan.shadow)
-        ? `, ${qualified(plan.database, `${plan.table}__none`)} TO ${qualified(plan.database, `${plan.table}__nil`)}`
-        : '';
-      const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
-      const rename = swap.renamer.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}${failing}`).then(
-        () => void (swap.renamed = true),
-        (error: unknown) => Promise.reject(((swap.lost = isUnanswered(error) ? error : null), error)),
-      );
-      rename.catch(() => {});
-      swap.rename = rename;
-      await waitUntilQueued(pool, swap.renamer, rename, lockTimeoutMs, swaps.length > 1 ? `the RENAME of ${plan.table}` : 'the RENAME');
-      for (const holders of [swap.holders, swap.setHolder])
-        await holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
-    }
+    rename.statement = renamer.query(renameStatement(swaps.map((s) => s.plan))).then(
+      () => void (rename.made = true),
+      (error: unknown) => Promise.reject(((rename.lost = isUnanswered(error) ? error : null), error)),
+    );
+    rename.statement.catch(() => {});
+    await waitUntilQueued(pool, renamer, rename.statement, lockTimeoutMs, 'the RENAME');
+    for (const swap of swaps) await swap.holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
+    await set.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
 
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
-    await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
-    await settleLostRenames(pool, swaps);
-    const failed = swaps.filter((s) => !s.renamed);
-    if (failed.length === 0) return { lockedMs: Math.round(performance.now() - lockedAt) };
-    if (failed.length < swaps.length) {
-      throw new IncompleteSwapError(
-        swaps.filter((s) => s.renamed).map((s) => s.plan.table),
-        failed.map((s) => s.plan.table),
-      );
-    }
-    await failed[0].rename;
-    throw new LockTimeoutError('the RENAME failed');
+    await set.letThrough(rename.statement, () => testSeam('rename-at-gate'));
+    await settleLostRename(pool, renamer, rename, swaps);
+    if (rename.made) return { lockedMs: Math.round(performance.now() - lockedAt) };
+    // It swapped nothing, as any attempt that fails: the tables are as they were, and the next attempt may swap them.
+    const failure = await rename.statement.then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    throw new LockTimeoutError(`the RENAME failed${failure ? ` (${failure.message})` : ''}`);
   } catch (error) {
     if (error instanceof UnfinishedSwapError) throw error;
     for (const swap of swaps) {
@@ -190,43 +121,49 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     // Release the lock with the sentries still in place, so a queued RENAME fails harmlessly,
     // and only then remove the sentries.
     await locker.query('UNLOCK TABLES').catch(() => endLost(pool, locker));
-    await Promise.allSettled(swaps.map((s) => s.rename ?? Promise.resolve()));
-    await settleLostRenames(pool, swaps);
-    // Swapped after all (the failure came after the RENAMEs ran): writers waited from the lock until now at most.
-    if (swaps.length > 0 && swaps.every((s) => s.renamed)) return { lockedMs: Math.round(performance.now() - lockedAt) };
-    if (swaps.some((s) => s.renamed)) {
-      throw new IncompleteSwapError(
-        swaps.filter((s) => s.renamed).map((s) => s.plan.table),
-        swaps.filter((s) => !s.renamed).map((s) => s.plan.table),
-      );
-    }
-    // Nothing was swapped: before the sentries went every queued RENAME fails on its sentry, and after,
-    // each answered or was looked into. A lost session is then one failed attempt.
+    // A RENAME still in line (a failure at a gate) is ended: it has made nothing, or all.
+    if (rename.statement && !(await settled(rename.statement))) await pool.query(`KILL QUERY ${Number(renamer.threadId)}`).catch(() => {});
+    await set.letThrough(rename.statement ?? Promise.resolve(), () => Promise.resolve());
+    await settleLostRename(pool, renamer, rename, swaps);
+    // Swapped after all (the failure came after the RENAME ran): writers waited from the lock until now at most.
+    if (rename.made) return { lockedMs: Math.round(performance.now() - lockedAt) };
+    // Nothing was swapped: before the sentries went the queued RENAME fails on its sentry, and after,
+    // it answered or was looked into. A lost session is then one failed attempt.
+    await set.keysBack(pool, Math.max(lockTimeoutMs, 1000));
     for (const swap of swaps) await undoAttempt(pool, swap);
     if (isTransientMysqlError(error)) throw lostSwapSession(error);
     throw error;
   } finally {
-    // Only now, with the RENAMEs done or failed, may the children's writers go on.
-    for (const swap of swaps) {
-      await swap.holders.release();
-      await swap.setHolder.release();
-      await swap.renamer.end().catch(() => swap.renamer.destroy());
-    }
+    // Only now, with the RENAME done or failed, may the writers go on.
+    for (const swap of swaps) await swap.holders.release();
+    await set.release();
+    await renamer.end().catch(() => renamer.destroy());
     await locker.end().catch(() => locker.destroy());
   }
 }
 
+/** Every pair of the swap in one statement; the seam adds one that names no table, so that the whole statement fails once it runs. */
+function renameStatement(plans: MysqlPlan[]): string {
+  const pairs = plans.map((plan) => {
+    const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
+    return `${orig} TO ${old}, ${shadow} TO ${orig}`;
+  });
+  const failing = plans.find((plan) => seamFails('rename-after-unlock', plan.shadow));
+  if (failing) pairs.push(`${qualified(failing.database, `${failing.table}__none`)} TO ${qualified(failing.database, `${failing.table}__nil`)}`);
+  return `RENAME TABLE ${pairs.join(', ')}`;
+}
+
 /**
- * Each RENAME that went without an answer is looked into (`lostRenameOutcome`): made or not. One whose
+ * A RENAME that went without an answer is looked into (`lostRenameOutcome`): made or not. One whose
  * thread outlasts the bound leaves the swap unknown: nothing is undone, and the resume finds out.
  */
-async function settleLostRenames(pool: Pool, swaps: Swap[]): Promise<void> {
-  for (const swap of swaps.filter((s) => s.lost !== null && !s.renamed)) {
-    const made = await lostRenameOutcome(pool, swap.renamer.threadId, swap.plan);
-    if (made === null) throw new UnknownSwapError(swap.lost);
-    swap.renamed = made;
-    swap.lost = null;
-  }
+async function settleLostRename(pool: Pool, renamer: Connection, rename: Rename, swaps: Swap[]): Promise<void> {
+  await rename.statement?.catch(() => {});
+  if (rename.lost === null || rename.made || swaps.length === 0) return;
+  const made = await lostRenameOutcome(pool, renamer.threadId, swaps[0].plan);
+  if (made === null) throw new UnknownSwapError(rename.lost);
+  rename.made = made;
+  rename.lost = null;
 }
 
 /**
@@ -273,8 +210,7 @@ async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
   if (swap.pointed) await swap.holders.pointBack(plan);
   await swap.holders.release();
   if (swap.pointed) await childKeysBack(pool, plan);
-  // Its hold has the old child now, whose key goes back with a statement of its own.
-  await swap.setHolder.release();
+  // Moved back under the set's hold on the original (set-holders.ts); one never granted, here.
   if (swap.moved) await setKeysBack(pool, plan);
   await dropTriggers(pool, plan); // a later attempt creates them again
   await dropSentry(pool, plan.database, plan.old);

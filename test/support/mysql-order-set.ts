@@ -1,0 +1,77 @@
+// The keyed set the MariaDB set tests migrate (issue 36): orders.id widened to BIGINT together with
+// the two children that reference it, in a database and a twin that takes the same writes and the
+// server's own ALTERs. Shared by the files that swap it whole, in part, or not at all.
+import { expect } from 'vitest';
+import mysql from 'mysql2/promise';
+import { mysqlUrl } from './mysql.js';
+import { catalogDifferences } from './mysql-catalog-oracle.js';
+
+export const A = 'sc_set';
+export const TWIN = 'sc_set_twin';
+
+export const urlOf = (db: string): string => {
+  const u = new URL(mysqlUrl());
+  u.pathname = `/${db}`;
+  return u.toString();
+};
+
+const SCHEMA = [
+  'CREATE TABLE orders (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40)) ENGINE=InnoDB',
+  `CREATE TABLE order_items (id INT NOT NULL PRIMARY KEY, order_id INT NOT NULL, qty INT NOT NULL, KEY order_items_order (order_id),
+     CONSTRAINT order_items_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB`,
+  `CREATE TABLE payments (id INT NOT NULL PRIMARY KEY, order_id INT NOT NULL, amount DECIMAL(14,2), KEY payments_order (order_id),
+     CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB`,
+  'INSERT INTO orders (id, note) SELECT seq, CONCAT("n", seq) FROM seq_1_to_20000',
+  'INSERT INTO order_items SELECT seq, (seq % 20000) + 1, seq % 7 FROM seq_1_to_40000',
+  'INSERT INTO payments SELECT seq, seq, seq * 1.25 FROM seq_1_to_20000',
+];
+
+export const SET = [
+  { table: 'orders', alter: 'MODIFY id BIGINT NOT NULL AUTO_INCREMENT, ADD COLUMN placed_at DATETIME(6) NULL' },
+  { table: 'order_items', alter: 'MODIFY order_id BIGINT NOT NULL' },
+  { table: 'payments', alter: 'MODIFY order_id BIGINT NOT NULL, MODIFY amount DECIMAL(18,4)' },
+];
+
+const KEYS = [
+  ['order_items', 'order_items_order_fk'],
+  ['payments', 'payments_order_fk'],
+];
+
+/** The database and its twin, made again from nothing. */
+export async function fresh(root: mysql.Pool): Promise<void> {
+  for (const db of [A, TWIN]) {
+    await root.query(`DROP DATABASE IF EXISTS ${db}`);
+    await root.query(`CREATE DATABASE ${db}`);
+    const conn = await root.getConnection();
+    try {
+      await conn.query(`USE ${db}`);
+      for (const sql of SCHEMA) await conn.query(sql);
+    } finally {
+      conn.destroy();
+    }
+  }
+}
+
+/** CHECKSUM TABLE and the row count: equal on two tables of one definition means the same rows. */
+export async function sumOf(root: mysql.Pool, db: string, table: string): Promise<string> {
+  const [[row]] = await root.query<mysql.RowDataPacket[]>(`CHECKSUM TABLE ${db}.${table} EXTENDED`);
+  const [[count]] = await root.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${db}.${table}`);
+  return `${row.Checksum} ${count.n}`;
+}
+
+/** The twin altered natively, then every table exact against it and the whole catalog the twin's. */
+export async function expectLikeNative(root: mysql.Pool): Promise<void> {
+  const conn = await root.getConnection();
+  try {
+    await conn.query(`USE ${TWIN}`);
+    // MariaDB changes no type a foreign key uses, whatever foreign_key_checks says: natively the keys
+    // go, the three ALTERs run, and the keys come back as they were.
+    for (const [table, key] of KEYS) await conn.query(`ALTER TABLE ${table} DROP FOREIGN KEY ${key}`);
+    for (const { table, alter } of SET) await conn.query(`ALTER TABLE ${table} ${alter}`);
+    for (const [table, key] of KEYS) await conn.query(`ALTER TABLE ${table} ADD CONSTRAINT ${key} FOREIGN KEY (order_id) REFERENCES orders (id)`);
+  } finally {
+    conn.destroy();
+  }
+  for (const { table } of SET) expect({ table, ours: await sumOf(root, A, table) }).toEqual({ table, ours: await sumOf(root, TWIN, table) });
+  expect(await catalogDifferences(root, A, TWIN)).toEqual([]);
+}
