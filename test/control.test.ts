@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +48,7 @@ function newState(table: string, maxRowsPerSec = 0): RunState {
   return runState(table, 'ADD COLUMN note INT', 'mysql', { chunkTimeMs: 5, maxRowsPerSec });
 }
 
-async function serve(state: RunState, options: { table: string; port?: number; idleTimeoutMs?: number }): Promise<ControlServer> {
+async function serve(state: RunState, options: { table: string; socketPath?: string; port?: number; idleTimeoutMs?: number }): Promise<ControlServer> {
   const server = await startControlServer(state, options);
   servers.push(server);
   return server;
@@ -94,9 +94,9 @@ const ended = <T>(run: Promise<T>) => until('the run to end', () => Promise.race
  * Raw protocol access: writes `text` and collects answer lines until `expected` have come or the
  * server closes the connection (bounded: a server that does neither is reported as not closing).
  */
-function converse(socketPath: string, text: string, expected = Infinity): Promise<{ lines: string[]; closedByServer: boolean }> {
+function converse(where: string | { port: number }, text: string, expected = Infinity): Promise<{ lines: string[]; closedByServer: boolean }> {
   return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
+    const socket = typeof where === 'string' ? net.createConnection(where) : net.createConnection({ host: '127.0.0.1', port: where.port });
     let received = '';
     const lines = () => received.split('\n').filter(Boolean);
     const finish = (closedByServer: boolean) => {
@@ -185,8 +185,6 @@ describe('control server', () => {
     const { socketPath } = await serve(state, { table: 'shop.orders' });
     const before = structuredClone(state.settings);
     const requests = [
-      'not json',
-      '[1,2]',
       '{"command":"explode"}',
       '{"command":"set","name":"max-lag-ms"}',
       '{"command":"set","name":"max-lag-ms","value":"-1"}',
@@ -203,6 +201,18 @@ describe('control server', () => {
     for (const a of answers.slice(0, -1)) expect(a.ok === false && a.error.length).toBeGreaterThan(0);
     expect(state.settings).toEqual(before);
     expect(state.abortReason).toBeNull();
+  });
+
+  it('closes the connection at the first line that is not a JSON object, reading nothing after it', async () => {
+    const state = newState('shop.orders');
+    const { socketPath } = await serve(state, { table: 'shop.orders' });
+    for (const first of ['not json', '[1,2]', '"abort"']) {
+      const { lines, closedByServer } = await converse(socketPath, `${first}\n{"command":"abort"}\n`);
+      expect(closedByServer).toBe(true);
+      expect(lines.map((l) => JSON.parse(l) as ControlAnswer)).toEqual([{ ok: false, error: expect.stringContaining('not a JSON object') }]);
+    }
+    expect(state.abortReason).toBeNull();
+    expect(await send(socketPath, { command: 'status' })).toMatchObject({ ok: true });
   });
 
   it('cuts off an over-long request line and idle clients, and goes on serving', async () => {
@@ -245,10 +255,63 @@ describe('control server', () => {
     await rm(file);
   });
 
-  it('also listens on a TCP port of 127.0.0.1 when asked', async () => {
-    const server = await serve(newState('shop.orders'), { table: 'shop.orders', port: 0 });
+  it('also listens on a TCP port of 127.0.0.1 when asked, obeying only requests that carry the token of its 0600 file', async () => {
+    const state = newState('shop.orders');
+    const server = await serve(state, { table: 'shop.orders', port: 0 });
     expect(server.port).toBeGreaterThan(0);
-    expect(await sendControl({ port: server.port! }, { command: 'pause' })).toMatchObject({ ok: true, paused: true });
+    expect(server.tokenFile).toBe(`${server.socketPath}.token`);
+    expect((await stat(server.tokenFile!)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(server.tokenFile!, 'utf8')).trim();
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+
+    for (const wrong of [undefined, '', 'x'.repeat(64), token.slice(1), `${token}0`]) {
+      const { lines, closedByServer } = await converse({ port: server.port! }, JSON.stringify({ command: 'pause', token: wrong }) + '\n{"command":"pause"}\n');
+      expect(closedByServer).toBe(true);
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0])).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/^the request carries (no|a wrong) token: the control port obeys only/),
+      });
+    }
+    expect(state.paused).toBe(false);
+    expect(await sendControl({ port: server.port! }, { command: 'pause' })).toMatchObject({ ok: false });
+    expect(state.paused).toBe(false);
+
+    expect(await sendControl({ port: server.port!, token }, { command: 'pause' })).toMatchObject({ ok: true, paused: true, port: server.port });
+    expect(state.paused).toBe(true);
+    // The socket's file mode is its check: no token needed there.
+    expect(await send(server.socketPath, { command: 'resume' })).toMatchObject({ ok: true, paused: false });
+
+    await server.close();
+    await expect(stat(server.tokenFile!)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('does nothing a web page asks: an HTTP POST with a text/plain body is cut off at its request line', async () => {
+    const state = newState('shop.orders');
+    const server = await serve(state, { table: 'shop.orders', port: 0 });
+    // What fetch('http://127.0.0.1:port/', {method: 'POST', mode: 'no-cors', body}) sends, no preflight asked.
+    const post = (body: string) =>
+      `POST / HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: ${body.length}\r\n` +
+      `Origin: http://evil.example\r\n\r\n${body}`;
+    const plain = await converse({ port: server.port! }, post('{"command":"abort"}\n'));
+    expect(state.abortReason).toBeNull();
+    expect(plain).toEqual({ lines: [], closedByServer: true });
+    // Even a body that carries the token is never read.
+    const token = (await readFile(server.tokenFile!, 'utf8')).trim();
+    expect(await converse({ port: server.port! }, post(`{"command":"abort","token":"${token}"}\n`))).toEqual({ lines: [], closedByServer: true });
+    // On the socket too: the line is not a request.
+    expect((await converse(server.socketPath, 'POST / HTTP/1.1\r\n\r\n{"command":"abort"}\n')).lines).toEqual([]);
+    expect(state.abortReason).toBeNull();
+    expect(state.status.state).toBe('running');
+  });
+
+  it('refuses to write its token through a file another process put at its path', async () => {
+    const socketPath = path.join(tmp, 'planted.sock');
+    await symlink(path.join(tmp, 'elsewhere'), `${socketPath}.token`);
+    const server = await serve(newState('shop.planted'), { table: 'shop.planted', socketPath, port: 0 });
+    // A link of ours is replaced (as a killed run's token is); nothing was written where it pointed.
+    expect((await lstat(server.tokenFile!)).isFile()).toBe(true);
+    await expect(stat(path.join(tmp, 'elsewhere'))).rejects.toThrow(/ENOENT/);
   });
 });
 
@@ -306,6 +369,27 @@ describe('control commands', () => {
     expect(state.cutoverRequested).toBe(true);
     expect(await cli('set', '--port', String(server.port), '--table', 'orders', 'chunk-time-ms', '250')).toMatchObject({ code: 0 });
     expect(state.settings.chunkTimeMs).toBe(250);
+    // Over the port the CLI found the token beside the run's socket; tooling hands it over in a file or the environment.
+    const copy = path.join(tmp, 'copied.token');
+    await writeFile(copy, await readFile(server.tokenFile!), { mode: 0o600 });
+    expect(JSON.parse((await cli('status', '--port', String(server.port), '--token-file', copy, '--json')).stdout)).toMatchObject({ table: 'shop.orders' });
+    process.env.SHADOWCUT_CONTROL_TOKEN = (await readFile(copy, 'utf8')).trim();
+    try {
+      expect(await cli('pause', '--port', String(server.port))).toMatchObject({ code: 0, stderr: '' });
+      expect(state.paused).toBe(true);
+      process.env.SHADOWCUT_CONTROL_TOKEN = 'f'.repeat(64);
+      const refused = await cli('resume', '--port', String(server.port));
+      expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining('shadowcut: the request carries a wrong token') });
+      expect(state.paused).toBe(true);
+    } finally {
+      delete process.env.SHADOWCUT_CONTROL_TOKEN;
+    }
+    const elsewhere = await cli('status', '--port', '1');
+    expect(elsewhere).toMatchObject({
+      code: 2,
+      stderr:
+        'shadowcut: no control token for 127.0.0.1:1: no run in the control directory listens there; give --token-file (the run writes <control socket>.token) or set SHADOWCUT_CONTROL_TOKEN\n',
+    });
 
     const wrong = await cli('abort', '--socket', server.socketPath, '--table', 'invoices');
     expect(wrong.code).toBe(2);

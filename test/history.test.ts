@@ -1,8 +1,11 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/history/entry.js';
+import { recordStage } from '../src/core/history/record.js';
+import { silentReporter } from '../src/core/reporter.js';
+import type { Engine } from '../src/core/types.js';
 import { databases, useDatabase } from './support/fixture.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
@@ -84,6 +87,30 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
     ).toEqual(['failure', 'success']);
   });
 
+  it('writes a table name and ALTER with markup into the markdown timeline as text, in a file its user alone reads', async () => {
+    // Legal names in both engines, quoted; what a markdown viewer would render as HTML if written raw.
+    const name = 'h<b>t';
+    const quoted = kind === 'mysql' ? `\`${name}\`` : `"${name}"`;
+    const alter = kind === 'mysql' ? "ADD COLUMN note VARCHAR(40) DEFAULT '<script>x</script>'" : "ADD COLUMN note text DEFAULT '<script>x</script>'";
+    await db.query(`DROP TABLE IF EXISTS ${quoted}`);
+    await db.query(`CREATE TABLE ${quoted} (id INT PRIMARY KEY, v INT)`);
+    try {
+      const reports = path.join(dir, 'odd', 'reports');
+      const run = db.cli(['migrate', '--url', '$URL', '--table', name, '--alter', alter, '--execute', '--report-dir', reports]);
+      expect(run.stderr).not.toMatch(/could not record/);
+      expect(run.code).toBe(0);
+      const [file] = (await readdir(reports)).filter((f) => f.endsWith('-history.md'));
+      const markdown = await readFile(path.join(reports, file), 'utf8');
+      expect(markdown).toMatch(/^# \S*h&lt;b&gt;t: schema change history$/m);
+      expect(markdown).toContain("DEFAULT '&lt;script&gt;x&lt;/script&gt;'");
+      expect(markdown).not.toMatch(/[<>]/);
+      expect((await stat(path.join(reports, file))).mode & 0o777).toBe(0o600);
+      expect((await stat(reports)).mode & 0o777).toBe(0o700);
+    } finally {
+      await db.query(`DROP TABLE IF EXISTS ${quoted}`);
+    }
+  });
+
   it('records every entry when several runs write the first ones at once (the timeline is made once, not raced)', async () => {
     // Two migrations of the schema's tables finishing together, as a queue's runners do: each makes the timeline on first use.
     for (let round = 0; round < 5; round++) {
@@ -109,6 +136,38 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
       } finally {
         await Promise.all(engines.map((engine) => engine.close()));
       }
+    }
+  });
+});
+
+describe('a failed stage in the history', () => {
+  it('keeps its error as stderr shows it: a URL in it has no password', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-history-'));
+    const kept: HistoryEntry[] = [];
+    const engine = {
+      qualify: (t: string) => `shop.${t}`,
+      history: { check: () => Promise.resolve(), append: (e: HistoryEntry) => Promise.resolve(void kept.push(e)), list: () => Promise.resolve([]) },
+    } as unknown as Engine;
+    try {
+      const failing = recordStage({
+        engine,
+        table: 'orders',
+        command: 'migrate',
+        stage: 'ADD COLUMN note TEXT',
+        reportDir: dir,
+        reporter: silentReporter,
+        record: true,
+        started: () => true,
+        describe: () => ({ outcome: 'success', rowsTouched: 0, checks: [], summary: [], detail: {} }),
+        run: () => Promise.reject(new Error('lost mysql://app:s3cret@db.example/shop?ssl-password=hunter2 mid-copy')),
+      });
+      await expect(failing).rejects.toThrow(/s3cret/);
+      expect(kept.map((e) => e.summary)).toEqual([['lost mysql://app:***@db.example/shop?ssl-password=*** mid-copy']]);
+      const markdown = await readFile(path.join(dir, 'shadowcut-shop.orders-history.md'), 'utf8');
+      expect(markdown).toContain('lost mysql://app:***@db.example/shop?ssl-password=*** mid-copy');
+      expect(markdown).not.toMatch(/s3cret|hunter2/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

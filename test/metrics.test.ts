@@ -136,6 +136,34 @@ describe('metrics endpoint', () => {
     expect((await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('answers only requests addressed to a loopback name: a DNS-rebinding page gets 421 and no data', async () => {
+    const { port } = await serve(runState('shop.secret_orders'));
+    const get = (path: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1.evil.example:${port}`, `localhost.evil.example`]) {
+      for (const path of ['/', '/metrics']) {
+        const answer = await get(path, host);
+        expect(answer.status, `${host} ${path}`).toBe(421);
+        expect(answer.body).not.toContain('secret_orders');
+      }
+    }
+    // What a browser or a scraper on this machine sends, through a tunnel's other port too.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'LOCALHOST:9999', '127.0.0.1']) {
+      const answer = await get('/', host);
+      expect(answer.status, host).toBe(200);
+      expect(answer.body).toContain('secret_orders');
+    }
+  });
+
   it('closes promptly while a scraper holds a keep-alive connection or is stuck mid-request', async () => {
     const server = await startMetricsServer(runState(), 0);
     const agent = new Agent({ keepAlive: true });

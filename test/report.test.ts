@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -218,6 +218,57 @@ describe('writeReport', () => {
     expect(md).toContain('| Time throttled | none |');
     expect(md).toContain('| Cut-over lock time | no cut-over |');
     expect(md).toContain('| Checksum rounds | unknown |');
+  });
+});
+
+describe('a report of names and errors someone else chose', () => {
+  const TABLE = 'public.<img src=x onerror=alert(1)>|x';
+  const ALTER_TEXT = "ADD COLUMN note text DEFAULT '<script>alert(1)</script>'";
+  const ERROR = 'cannot connect to postgres://app:s3cret@db.example:5432/shop?password=hunter2: <b>timeout</b>';
+
+  /** The markdown outside its fenced code blocks, where a renderer reads HTML. */
+  const outsideFences = (md: string) => md.replace(/^(`{3,})[^\n]*\n[\s\S]*?\n\1$/gm, '');
+
+  it("keeps their markup as text, redacts URLs in the error as stderr does, and is readable by the run's user alone", async () => {
+    const state = new RunState(
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+      { table: TABLE, alter: ALTER_TEXT, engine: 'postgres' },
+    );
+    state.mark('start');
+    Object.assign(state.status, { phase: 'copy', state: 'failed' });
+    const out = path.join(dir, 'made', 'here');
+    const files = await writeReport(out, { state }, 'failure', ERROR);
+
+    for (const file of Object.values(files)) expect((await stat(file)).mode & 0o777, file).toBe(0o600);
+    expect((await stat(out)).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(dir, 'made'))).mode & 0o777).toBe(0o700);
+
+    const json = JSON.parse(await readFile(files.json, 'utf8')) as Report;
+    expect(json.error).toBe('cannot connect to postgres://app:***@db.example:5432/shop?password=*** <b>timeout</b>');
+    for (const file of Object.values(files)) {
+      const text = await readFile(file, 'utf8');
+      expect(text, file).not.toContain('s3cret');
+      expect(text, file).not.toContain('hunter2');
+    }
+
+    const md = await readFile(files.markdown, 'utf8');
+    expect(md).toContain('# shadowcut: public.&lt;img src=x onerror=alert(1)&gt;&#124;x: failure');
+    expect(md).toContain('| Table | public.&lt;img src=x onerror=alert(1)&gt;&#124;x |');
+    // Each table row still has its two cells: the pipe in the name did not make a third.
+    expect(
+      md
+        .split('\n')
+        .find((l) => l.startsWith('| Table |'))!
+        .split('|'),
+    ).toHaveLength(4);
+    expect(md).toContain('```sql\n' + ALTER_TEXT + '\n```');
+    expect(outsideFences(md)).not.toMatch(/[<>]/);
+
+    const html = await readFile(files.html, 'utf8');
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('<script>alert');
+    expect(html).not.toContain('<b>timeout');
+    expect(html).toMatch(/&#60;img src=x onerror=alert\(1\)&#62;/);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   type ControlTarget,
   type RunningAnswer as Running,
 } from '../operator/control-server.js';
+import { readToken, tokenPath } from '../operator/control-token.js';
 import { UserError } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
@@ -24,6 +25,7 @@ interface ControlOptions {
   table?: string;
   socket?: string;
   port?: number;
+  tokenFile?: string;
   json: boolean;
 }
 
@@ -111,6 +113,10 @@ function controlCommand(name: string, description: string): Command {
     .option('--table <name>', 'the table being changed: db.table or schema.table, or just the name if only one such run is going')
     .addOption(new Option('--socket <path>', "the run's control socket (default: found from --table)").conflicts('port'))
     .addOption(new Option('--port <n>', "the run's control TCP port on 127.0.0.1").argParser(positiveInt))
+    .option(
+      '--token-file <path>',
+      "with --port: the file holding the run's control token (default: found beside the run's socket; or $SHADOWCUT_CONTROL_TOKEN)",
+    )
     .option('--json', 'print the answer as JSON', false);
 }
 
@@ -155,7 +161,7 @@ async function ask(target: ControlTarget, where: string, request: ControlRequest
  */
 async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; where: string }> {
   if (opts.socket) return { target: { socketPath: opts.socket }, where: opts.socket };
-  if (opts.port) return { target: { port: opts.port }, where: `127.0.0.1:${opts.port}` };
+  if (opts.port) return { target: { port: opts.port, token: await portToken(opts.port, opts.tokenFile) }, where: `127.0.0.1:${opts.port}` };
   const table = opts.table;
   if (!table) throw new UserError('--table is required (or --socket or --port)');
   const exact = defaultSocketPath(table);
@@ -168,15 +174,32 @@ async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; wh
   throw new UserError(`no migration of ${table} is running (no control socket at ${exact})`);
 }
 
+/**
+ * The port obeys only requests that carry the run's token. It comes from --token-file, else from
+ * SHADOWCUT_CONTROL_TOKEN (tooling that was handed the token), else from the file beside the socket
+ * of the run that says it listens on this port: only a run of this OS user can be found so.
+ */
+async function portToken(port: number, tokenFile: string | undefined): Promise<string> {
+  if (tokenFile) return readToken(tokenFile);
+  const given = process.env.SHADOWCUT_CONTROL_TOKEN?.trim();
+  if (given) return given;
+  const run = (await runningMigrations()).find((r) => r.port === port);
+  if (run) return readToken(tokenPath(run.socketPath));
+  throw new UserError(
+    `no control token for 127.0.0.1:${port}: no run in the control directory listens there; give --token-file (the run writes <control socket>.token) or set SHADOWCUT_CONTROL_TOKEN`,
+  );
+}
+
 /** Every run with a live control socket in the default directory; stale sockets are skipped. */
-async function runningMigrations(): Promise<{ table: string; socketPath: string }[]> {
+async function runningMigrations(): Promise<{ table: string; socketPath: string; port: number | null }[]> {
   const dir = controlDir();
   const files = (await readdir(dir).catch(noDirectory)).filter((f) => f.startsWith(SOCKET_PREFIX) && f.endsWith(SOCKET_SUFFIX));
   const answers = await Promise.all(
     files.map(async (file) => {
       const socketPath = path.join(dir, file);
       const answer = await sendControl({ socketPath }, { command: 'status' }, 1000).catch(() => null);
-      return answer?.ok ? { table: answer.table, socketPath } : null;
+      // A run of an older version says nothing of its port.
+      return answer?.ok ? { table: answer.table, socketPath, port: answer.port ?? null } : null;
     }),
   );
   return answers.filter((a) => a !== null);

@@ -90,7 +90,11 @@ export function addOperatorOptions(command: Command, events: string): Command {
     .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
     .option('--control-socket <path>', 'unix socket for status/pause/resume/abort/set (default: <$SHADOWCUT_CONTROL_DIR or tmpdir>/shadowcut-<db.table>.sock)')
-    .option('--control-port <port>', 'also listen for control commands on 127.0.0.1:<port> (0: any free port)', nonNegativeInt)
+    .option(
+      '--control-port <port>',
+      'also listen for control commands on 127.0.0.1:<port> (0: any free port); each request must carry the token the run writes to <control socket>.token',
+      nonNegativeInt,
+    )
     .option('--json', 'log one JSON object per line on stdout', false);
 }
 
@@ -151,10 +155,11 @@ export interface Operation extends Pick<MigrateWiring, 'hook' | 'signal'> {
 export async function startOperation(opts: OperatorOpts, state: RunState, reporter: Reporter, table: string): Promise<Operation> {
   const control = opts.execute ? await startControlServer(state, { table, socketPath: opts.controlSocket, port: opts.controlPort }) : null;
   if (control) {
-    const port = control.port === undefined ? '' : `, port ${control.port}`;
+    const port = control.port === undefined ? '' : `, port ${control.port} with the token in ${control.tokenFile}`;
     reporter.info(`control: shadowcut status --table ${table} (socket ${control.socketPath}${port})`, {
       controlSocket: control.socketPath,
       controlPort: control.port,
+      controlTokenFile: control.tokenFile,
     });
   }
   const metrics = opts.metricsPort === undefined || !opts.execute ? null : await startMetricsServer(state, opts.metricsPort);

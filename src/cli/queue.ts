@@ -3,6 +3,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { UserError } from '../core/errors.js';
+import { redactUrlsIn } from '../core/secrets.js';
 import { QueueRunner } from '../core/queue/runner.js';
 import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';
 import { bounded, cliLauncher } from '../core/queue/stage-process.js';
@@ -215,7 +216,7 @@ function runCommand(): Command {
                   outcome,
                   rowsTouched: 0,
                   checks: [],
-                  summary: [line],
+                  summary: [redactUrlsIn(line)],
                   detail: { entry: row.id, stage: row.spec.stage },
                   by: runner,
                 });

@@ -5,17 +5,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../core/errors.js';
 import type { RunState, Settings, Status } from '../core/run-state.js';
+import { sameToken, tokenPath, writeToken } from './control-token.js';
 
 /**
  * The control endpoint of a running migration: `shadowcut status|pause|resume|cutover|abort|set|revert|complete`
  * talk to it. One JSON object per line each way. It only flips fields of the RunState; the runner
  * obeys them at its next check, so a client can never reach into the middle of a phase.
+ *
+ * Who may ask: on the Unix socket, its file mode (0600) is the check. The TCP port can be reached by
+ * any local user and by any web page (a browser sends a text/plain POST to 127.0.0.1 without asking
+ * first), so there every request must carry the run's token (control-token.ts), and a connection
+ * whose line is not a JSON object is closed at that line: nothing after an HTTP header is read.
  */
 export type ControlRequest = {
   command: 'status' | 'pause' | 'resume' | 'cutover' | 'abort' | 'set' | 'revert' | 'complete';
   name?: string;
   value?: string;
   reason?: string;
+  /** The run's token: required on the TCP port, not needed on the socket. */
+  token?: string;
 };
 
 export type ControlAnswer =
@@ -28,16 +36,21 @@ export type ControlAnswer =
       paused: boolean;
       cutoverRequested: boolean;
       abortReason: string | null;
+      /** The run's control TCP port on 127.0.0.1, null when it has none: how `--port N` finds the run's token file. */
+      port: number | null;
     }
   | { ok: false; error: string };
 
 export type RunningAnswer = Extract<ControlAnswer, { ok: true }>;
 
-export type ControlTarget = { socketPath: string } | { port: number };
+/** A port's target carries the token; one without is refused by the run (tests send one so on purpose). */
+export type ControlTarget = { socketPath: string } | { port: number; token?: string };
 
 export interface ControlServer {
   socketPath: string;
   port?: number;
+  /** With a port: the file holding the port's token, `<socket>.token`, mode 0600. */
+  tokenFile?: string;
   close(): Promise<void>;
 }
 
@@ -48,6 +61,8 @@ const MAX_LINE_CHARS = 64 * 1024;
 const IDLE_TIMEOUT_MS = 60_000;
 /** sun_path holds 108 bytes on Linux and 104 on macOS, NUL included. */
 const MAX_SOCKET_PATH = 103;
+/** An HTTP request line (`POST / HTTP/1.1`): a browser or a proxy, never a client of ours. */
+const HTTP_REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1/;
 
 /**
  * Where runs put their control sockets unless given one, and where `status --table` looks for them.
@@ -77,33 +92,40 @@ export async function startControlServer(
 ): Promise<ControlServer> {
   const socketPath = options.socketPath ?? defaultSocketPath(options.table);
   const connections = new Set<net.Socket>();
-  const serve = (socket: net.Socket) => {
+  let port: number | null = null;
+  /** `token`: what each request must carry (the TCP port), or null (the socket, whose mode already decides who connects). */
+  const serve = (token: Buffer | null) => (socket: net.Socket) => {
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    converse(socket, (line) => answer(state, options.table, line), options.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
+    converse(socket, (line) => judge(line, token, (request) => answer(state, options.table, request, port)), options.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
   };
 
   await removeStaleSocket(socketPath, options.table);
-  const unix = await listen(net.createServer(serve), socketPath, `the control socket ${socketPath}`);
+  const unix = await listen(net.createServer(serve(null)), socketPath, `the control socket ${socketPath}`);
   let tcp: net.Server | undefined;
+  const tokenFile = options.port === undefined ? undefined : tokenPath(socketPath);
   try {
     // Anyone who can connect can abort the run: keep the socket to its owner.
     await chmod(socketPath, 0o600);
-    if (options.port !== undefined) {
-      tcp = await listen(net.createServer(serve), { host: '127.0.0.1', port: options.port }, `127.0.0.1:${options.port}`);
+    if (tokenFile !== undefined) {
+      const token = Buffer.from(await writeToken(tokenFile), 'utf8');
+      tcp = await listen(net.createServer(serve(token)), { host: '127.0.0.1', port: options.port }, `127.0.0.1:${options.port}`);
+      port = (tcp.address() as net.AddressInfo).port;
     }
   } catch (error) {
     await closeServer(unix);
+    if (tokenFile !== undefined) await unlink(tokenFile).catch(() => {});
     throw error;
   }
-  const address = tcp?.address();
   return {
     socketPath,
-    port: address && typeof address === 'object' ? address.port : undefined,
+    port: port ?? undefined,
+    tokenFile,
     async close() {
       for (const socket of connections) socket.destroy();
-      // libuv unlinks the socket file when the server closes.
+      // libuv unlinks the socket file when the server closes; the token goes with the port.
       await Promise.all([closeServer(unix), tcp && closeServer(tcp)]);
+      if (tokenFile !== undefined) await unlink(tokenFile).catch(() => {});
     },
   };
 }
@@ -115,7 +137,8 @@ export function sendControl(target: ControlTarget, request: ControlRequest, time
     let received = '';
     socket.setEncoding('utf8');
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    const token = 'port' in target && target.token !== undefined ? { token: target.token } : {};
+    socket.on('connect', () => socket.write(JSON.stringify({ ...request, ...token }) + '\n'));
     socket.on('data', (chunk: string) => {
       received += chunk;
       const end = received.indexOf('\n');
@@ -132,15 +155,41 @@ export function sendControl(target: ControlTarget, request: ControlRequest, time
   });
 }
 
-function answer(state: RunState, table: string, line: string): ControlAnswer {
+/** What a line gets: an answer, or none; and whether the connection ends with it. */
+type Verdict = { answer: ControlAnswer | null; close: boolean };
+
+/**
+ * Decides whether a line is a request to obey at all. A client of ours sends JSON objects; anything
+ * else (an HTTP request, a stray protocol) is not ours, and the connection ends at its first line,
+ * so a body sent after headers is never read. On the port a request without the token is refused
+ * and its connection closed too.
+ */
+function judge(line: string, token: Buffer | null, obey: (request: Record<string, unknown>) => ControlAnswer): Verdict {
+  if (HTTP_REQUEST_LINE.test(line)) return { answer: null, close: true };
   let request: unknown;
   try {
     request = JSON.parse(line);
   } catch {
-    return refuse('not JSON: send one object per line, e.g. {"command":"status"}');
+    request = undefined;
   }
-  if (typeof request !== 'object' || request === null || Array.isArray(request)) return refuse('the request must be a JSON object');
-  const { command, name, value, reason } = request as Record<string, unknown>;
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    return { answer: refuse('not a JSON object: send one object per line, e.g. {"command":"status"}; the connection is closed'), close: true };
+  }
+  const given = (request as Record<string, unknown>).token;
+  if (token !== null && !sameToken(given, token)) {
+    const why = given === undefined ? 'carries no token' : 'carries a wrong token';
+    return {
+      answer: refuse(
+        `the request ${why}: the control port obeys only requests with the run's token (the file <control socket>.token); the connection is closed`,
+      ),
+      close: true,
+    };
+  }
+  return { answer: obey(request as Record<string, unknown>), close: false };
+}
+
+function answer(state: RunState, table: string, request: Record<string, unknown>, port: number | null): ControlAnswer {
+  const { command, name, value, reason } = request;
   switch (command) {
     case 'status':
       break;
@@ -186,13 +235,14 @@ function answer(state: RunState, table: string, line: string): ControlAnswer {
     paused: state.paused,
     cutoverRequested: state.cutoverRequested,
     abortReason: state.abortReason,
+    port,
   };
 }
 
 const refuse = (error: string): ControlAnswer => ({ ok: false, error });
 
 /** Serves one client. Whatever it sends, the worst outcome is its own connection being closed. */
-function converse(socket: net.Socket, reply: (line: string) => ControlAnswer, idleTimeoutMs: number): void {
+function converse(socket: net.Socket, reply: (line: string) => Verdict, idleTimeoutMs: number): void {
   let pending = '';
   socket.setEncoding('utf8');
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
@@ -202,8 +252,18 @@ function converse(socket: net.Socket, reply: (line: string) => ControlAnswer, id
     for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
       const line = pending.slice(0, end).trim();
       pending = pending.slice(end + 1);
+      if (!line) continue;
+      const { answer, close } = reply(line);
+      if (close) {
+        // Nothing more is read from this connection: not the rest of this chunk, not what follows.
+        socket.removeAllListeners('data');
+        socket.pause();
+        if (answer) socket.end(JSON.stringify(answer) + '\n', () => socket.destroy());
+        else socket.destroy();
+        return;
+      }
       // A client that sends without reading would otherwise pile answers up in our memory.
-      if (line && !socket.write(JSON.stringify(reply(line)) + '\n')) {
+      if (!socket.write(JSON.stringify(answer) + '\n')) {
         socket.pause();
         socket.once('drain', () => socket.resume());
       }

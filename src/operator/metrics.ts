@@ -12,6 +12,9 @@ import { reportPage } from './report-page/page.js';
  */
 export async function startMetricsServer(state: RunState, port: number, host = '127.0.0.1'): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
+    if (!loopbackHost(request.headers.host)) {
+      return send(response, 421, `this server answers only to the Host 127.0.0.1, localhost or [::1]; ask http://127.0.0.1:${port}/\n`);
+    }
     const { pathname } = new URL(request.url ?? '/', 'http://localhost');
     if (pathname !== '/metrics' && pathname !== '/') return send(response, 404, 'not found; try /metrics, or / for the live page\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'GET only\n');
@@ -39,6 +42,16 @@ export async function startMetricsServer(state: RunState, port: number, host = '
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * A web page can rebind its own name to 127.0.0.1 and then read this port as its own origin; its
+ * requests still carry its name in Host. So only the loopback names are answered. Any port: an SSH
+ * tunnel or a port forward gives the browser or Prometheus another one, and a loopback name cannot
+ * be rebound, so the port adds nothing to the check.
+ */
+function loopbackHost(host: string | undefined): boolean {
+  return host !== undefined && /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i.test(host);
 }
 
 function send(response: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {

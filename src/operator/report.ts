@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { markdownText, reportDir, writeNewFile } from '../core/report-files.js';
+import { redactUrlsIn } from '../core/secrets.js';
 import type { OldSnapshotRecord, RunState } from '../core/run-state.js';
 import type { MigrateResult } from '../core/config.js';
 import type { Sample } from '../core/run-samples.js';
@@ -60,7 +61,7 @@ export interface Report {
   rowsUpdated?: number;
 }
 
-/** Writes `shadowcut-<table>-<start time>.md`, `.json` and `.html` into `dir` (created if missing); returns their paths. */
+/** Writes `shadowcut-<table>-<start time>.md`, `.json` and `.html` into `dir` (created 0700 if missing), each 0600; returns their paths. */
 export async function writeReport(
   dir: string,
   input: ReportInput,
@@ -70,8 +71,8 @@ export async function writeReport(
   const report = buildReport(input, outcome, error ?? null, new Date());
   const stem = await freshStem(dir, `${report.table}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`, '.json', JSON.stringify(report, null, 2) + '\n');
   const files = { markdown: `${stem}.md`, json: `${stem}.json`, html: `${stem}.html` };
-  await writeFile(files.markdown, markdown(report));
-  await writeFile(files.html, reportPage(report));
+  await writeNewFile(files.markdown, markdown(report));
+  await writeNewFile(files.html, reportPage(report));
   return files;
 }
 
@@ -87,12 +88,12 @@ export async function writePlanPage(dir: string, detail: PlanDetail, summary: st
  * same second. Returns the path without `ext`, for the report's other files.
  */
 async function freshStem(dir: string, name: string, ext: string, content: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await reportDir(dir);
   const base = path.resolve(dir, `shadowcut-${name.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   for (let n = 1; ; n++) {
     const stem = `${base}${n > 1 ? `-${n}` : ''}`;
     try {
-      await writeFile(stem + ext, content, { flag: 'wx' });
+      await writeNewFile(stem + ext, content);
       return stem;
     } catch (failure) {
       if ((failure as NodeJS.ErrnoException).code !== 'EEXIST') throw failure;
@@ -113,7 +114,8 @@ export function buildReport({ state, result }: ReportInput, outcome: Outcome, er
     alter: s.alter,
     engine: s.engine,
     outcome,
-    error,
+    // As stderr shows it: a driver's message may quote the URL, password and all.
+    error: error === null ? null : redactUrlsIn(error),
     resumed: result?.resumed ?? null,
     startedAt,
     endedAt,
@@ -145,7 +147,7 @@ function markdown(r: Report): string {
   const since = (at: string) => duration(Date.parse(at) - Date.parse(r.startedAt));
   const reasons = Object.entries(r.throttledMsByReason).map(([reason, ms]) => `${reason} ${duration(ms)}`);
   const lines = [
-    `# shadowcut: ${r.table}: ${r.outcome}`,
+    `# shadowcut: ${markdownText(r.table)}: ${r.outcome}`,
     '',
     ...table(
       ['', ''],
@@ -213,7 +215,7 @@ function backfillFigures(r: Report, reasons: string[]): string[][] {
 }
 
 function table(header: string[], rows: string[][]): string[] {
-  const row = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')).join(' | ')} |`;
+  const row = (cells: string[]) => `| ${cells.map(markdownText).join(' | ')} |`;
   return [row(header), row(header.map(() => '---')), ...rows.map(row)];
 }
 

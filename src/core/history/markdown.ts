@@ -1,5 +1,6 @@
-import { appendFile, mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { appendPrivate, markdownText, reportDir } from '../report-files.js';
 import type { HistoryEntry } from './entry.js';
 
 /** The timeline as a markdown table, the form a runbook or a change ticket takes. */
@@ -9,19 +10,19 @@ export function timeline(table: string, entries: HistoryEntry[]): string {
 
 /** Appends one stage to `<dir>/shadowcut-<table>-history.md`, writing the heading first; returns the file. */
 export async function appendMarkdown(dir: string, entry: HistoryEntry): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await reportDir(dir);
   const file = path.resolve(dir, `shadowcut-${entry.table.replace(/[^A-Za-z0-9._-]/g, '_')}-history.md`);
   const exists = await stat(file).then(
     () => true,
     () => false,
   );
-  await appendFile(file, (exists ? '' : heading(entry.table) + '\n') + row(entry) + '\n');
+  await appendPrivate(file, (exists ? '' : heading(entry.table) + '\n') + row(entry) + '\n');
   return file;
 }
 
 function heading(table: string): string {
   return [
-    `# ${table}: schema change history`,
+    `# ${markdownText(table)}: schema change history`,
     '',
     '| started (UTC) | took | command | stage | outcome | rows | notes | by |',
     '|---|--:|---|---|---|--:|---|---|',
@@ -31,10 +32,7 @@ function heading(table: string): string {
 function row(e: HistoryEntry): string {
   const took = ((Date.parse(e.finishedAt) - Date.parse(e.startedAt)) / 1000).toFixed(1) + ' s';
   const notes = [...e.checks, ...e.summary].join('; ');
-  return `| ${e.startedAt.replace('T', ' ').replace(/\.\d+Z$/, '')} | ${took} | ${e.command} | ${cell(e.stage)} | ${e.outcome} | ${e.rowsTouched} | ${cell(notes)} | ${cell(e.by)} |`;
-}
-
-/** A value inside a markdown table cell: no line breaks, no column separators. */
-function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+  // Every field as text: a history row read back from the table may have been written by someone else.
+  const cells = [e.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ''), took, e.command, e.stage, e.outcome, String(e.rowsTouched), notes, e.by];
+  return `| ${cells.map(markdownText).join(' | ')} |`;
 }

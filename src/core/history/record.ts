@@ -1,4 +1,5 @@
 import { HelperRefusedError } from '../helper-objects.js';
+import { redactUrlsIn } from '../secrets.js';
 import type { Reporter } from '../reporter.js';
 import type { CheckResult, Engine } from '../types.js';
 import { checkLines, runBy, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
@@ -89,7 +90,9 @@ export async function recordMoment(
   });
 }
 
-async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'reporter'>, entry: HistoryEntry): Promise<void> {
+async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'reporter'>, stage: HistoryEntry): Promise<void> {
+  // As stderr shows them: an error kept in the history (the table and its markdown) may quote a URL, password and all.
+  const entry = { ...stage, checks: stage.checks.map(redactUrlsIn), summary: stage.summary.map(redactUrlsIn) };
   try {
     await s.engine.history.append(entry);
     if (s.reportDir) s.reporter.info(`history: ${await appendMarkdown(s.reportDir, entry)}`);

@@ -170,11 +170,16 @@ export class QueueRunner {
     }
   }
 
-  /** Plans, outside the queue's lock (a plan copies a sample), for migrate entries that must fit a window or `--until`. */
+  /**
+   * Plans, outside the queue's lock (a plan copies a sample), for migrate entries that must fit a window or `--until`.
+   * Not for a postponed entry: the plan runs the entry's ALTER on a probe table, and an entry held back
+   * (maybe until someone has read it) must run nothing of its own before `queue retry` releases it.
+   */
   private async estimate(rows: QueueRow[]): Promise<void> {
     for (const row of rows) {
       const fits = row.spec.window !== undefined || this.options.until !== undefined;
-      if (row.state !== 'queued' || row.spec.stage !== 'migrate' || row.status.attempts.length > 0 || !fits || this.estimates.has(row.id)) continue;
+      if (row.state !== 'queued' || row.spec.postponed || row.spec.stage !== 'migrate' || row.status.attempts.length > 0 || !fits) continue;
+      if (this.estimates.has(row.id)) continue;
       if (specProblem(row.spec) !== null) continue;
       this.estimates.set(row.id, await this.deps.estimateMs(row.spec));
     }
