@@ -25,6 +25,14 @@ export interface HelperFacts {
   rowSecurity: boolean;
   /** Why some of the above could not be read (MySQL lists triggers only to a user with TRIGGER), else null. */
   unreadable: string | null;
+  /**
+   * Roles other than the owner that may write it or put code on it (INSERT, UPDATE, DELETE, TRUNCATE,
+   * TRIGGER, REFERENCES, on the table or one of its columns), each as `role (RIGHTS)`: what they
+   * write would be read back by a later run as if shadowcut had written it. Empty where the engine
+   * cannot keep others out (MySQL's database-wide grants reach every table): there, what is read
+   * back is authenticated instead.
+   */
+  writers: string[];
 }
 
 /**
@@ -53,6 +61,7 @@ export function helperProblems(f: HelperFacts, unmarkedIsOurs: boolean): string[
   if (f.foreignOwner !== null) reasons.push(`is owned by ${f.foreignOwner}, not by the migrating role`);
   if (f.triggers.length) reasons.push(`has triggers (${f.triggers.join(', ')})`);
   if (f.unreadable) reasons.push(`cannot be checked for triggers: ${f.unreadable}`);
+  if (f.writers.length) reasons.push(`is writable by ${f.writers.join(', ')}`);
   if (f.rules.length) reasons.push(`has rules (${f.rules.join(', ')})`);
   if (f.policies.length) reasons.push(`has row-security policies (${f.policies.join(', ')})`);
   else if (f.rowSecurity) reasons.push('has row security enabled');

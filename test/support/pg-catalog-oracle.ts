@@ -10,7 +10,8 @@ import { pgPool, pgUrl } from './pg.js';
  * The catalog oracle (DESIGN invariant 17): two databases on the test server, one for shadowcut and
  * one for a twin that gets the same setup and the server's own ALTER. `difference` compares the
  * `pg_dump --schema-only` of both, object by object, plus what pg_dump leaves out (an INVALID index
- * is not dumped at all). Only the documented leftovers are normalised away: the kept tables (`__old`,
+ * is not dumped at all), ownership and every right (GRANT and REVOKE, with who granted them) included.
+ * Only the documented leftovers are normalised away: the kept tables (`__old`,
  * a revert's `__new`) with their own objects, `shadowcut_history`, and shadowcut's own comments.
  * A kept table's publication membership is not a leftover: the user's publications must not publish it.
  */
@@ -93,7 +94,9 @@ export async function catalogTwins(name: string): Promise<CatalogTwins> {
           (l) =>
             l !== '--' &&
             l.trim() !== '' &&
-            !l.startsWith('SET ') &&
+            // pg_dump says who granted a right by the session it grants in: kept, so a grant that
+            // came back as the owner's instead of its grantor's (WITH GRANT OPTION chains) shows.
+            (!l.startsWith('SET ') || l.startsWith('SET SESSION AUTHORIZATION ')) &&
             !l.startsWith('SELECT pg_catalog.set_config') &&
             // The dump's trailer, and the random key of pg_dump's \restrict guard.
             !l.startsWith('-- PostgreSQL database dump') &&

@@ -14,6 +14,7 @@ import { dollarQuoted } from '../server/dollar-quote.js';
 import { functionOwnerVerdict, giveToOwner, givenOwnerSql } from '../capture/owner-function.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
 import { keyTypes } from '../server/key-types.js';
+import { revokeFromOthers } from '../server/helper-tables.js';
 
 /** `shadowcut contract` on PostgreSQL: bad input is refused here, before any check runs. */
 export async function preparePgContract(pool: pg.Pool, request: ContractRequest): Promise<Contraction> {
@@ -204,6 +205,8 @@ IF TG_OP <> 'DELETE' THEN INSERT INTO ${target} (${list}) VALUES (${kept.map((c)
       inTransaction(pool, async (client) => {
         await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
         await client.query(`CREATE TABLE ${target} AS SELECT ${list} FROM ${source} WITH NO DATA`);
+        // Restore reads the backup back into the table: nobody but shadowcut (and, until the DROP, the owner's capture) writes it.
+        await revokeFromOthers(client, target);
         await client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${keyList})`);
         // With the owner, the mark restore checks before it reads the backup back.
         await client.query(`COMMENT ON TABLE ${target} IS '${helperComment(`contract backup of ${t.schema}.${t.name}`).replace(/'/g, "''")}'`);

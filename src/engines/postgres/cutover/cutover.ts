@@ -9,6 +9,7 @@ import { expectPartitionTree } from '../schema/partitions.js';
 import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
 import { nameLikeNative } from '../schema/generated-names.js';
+import { columnPairs, matchRights } from '../schema/rights.js';
 
 /** One table's part of a swap: several make a set's, in one transaction. */
 export interface SwapPart {
@@ -102,6 +103,13 @@ export async function cutover(
     for (const c of carried) await finishSwap(client, c);
     // A view or rule that names two tables of a set is made once.
     for (const statement of new Set(carried.flatMap((c) => [...c.statements, ...c.withIndexes]))) await client.query(statement);
+    // Exactly the old table's rights (and each partition's), grants made on it during the run
+    // included, and nothing the migrating role's default privileges gave the shadow.
+    for (const { part } of carried) {
+      const d = part.copier.d;
+      for (const r of [{ oid: d.oid, name: d.name }, ...(d.partitions ?? [])])
+        await matchRights(client, r.oid, qualified(d.schema, r.name), columnPairs(d.columns));
+    }
     for (const { part } of carried) await addChecks(client, part.copier.original, part.copier.d.notValidChecks ?? []);
     for (const { part } of carried) await nameLikeNative(client, part.copier.d, part.copier.d.generatedNames ?? []);
     // Validated after the commit (in cleanup), without holding the lock.
@@ -195,6 +203,9 @@ async function afterSwap(client: pg.PoolClient, { leaving, identities }: Carried
     const aside = await freeRelationName(client, original.schema, `${original.name.slice(0, 55)}__old`);
     await client.query(`ALTER SEQUENCE ${qualified(original.schema, original.name)} RENAME TO ${ident(aside)}`);
     await client.query(`ALTER SEQUENCE ${qualified(shadow.schema, shadow.name)} RENAME TO ${ident(original.name)}`);
+    // A new sequence got the migrating role's default privileges for sequences: it takes the old one's rights.
+    const old = (await client.query('SELECT $1::regclass::oid AS oid', [qualified(original.schema, aside)])).rows[0].oid;
+    await matchRights(client, String(old), qualified(original.schema, original.name), []);
   }
 }
 
@@ -287,22 +298,11 @@ async function boundToOriginal(
     )
   ).rows.map((r) => ({ table: r.table, name: r.name, def: r.def, validated: r.convalidated === 't', comment: r.comment }));
   const generators = [
-    // Owner first: GRANTs below are then made by (or on behalf of) the right owner.
+    // The owner before the rights (matchRights, after these): grants are then recorded as the right owner's.
     `SELECT format('ALTER TABLE %s OWNER TO %I', $2, pg_get_userbyid(o.relowner))
        FROM pg_class o, pg_class s WHERE o.oid = $1 AND s.oid = $3::regclass AND o.relowner <> s.relowner`,
-    `SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2,
-                   CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-                   CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-       FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = $1`,
     `SELECT format('COMMENT ON TABLE %s IS %L', $2, obj_description($1, 'pg_class'))
       WHERE obj_description($1, 'pg_class') IS NOT NULL`,
-    // Grants on columns, under each column's new name; a dropped column's go with it, as in place.
-    `SELECT format('GRANT %s (%I) ON %s TO %s%s', g.privilege_type, m.target, $2,
-                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
-                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
-       FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g
-       JOIN json_to_recordset($4::json) m(source text, target text) ON m.source = '"' || replace(a.attname, '"', '""') || '"'
-      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL ORDER BY a.attnum`,
     // Rules name the table as the new one once renamed; a revert's shadow (the old table) kept its own.
     `SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN'
         AND NOT EXISTS (SELECT 1 FROM pg_rewrite x WHERE x.ev_class = $3::regclass AND x.rulename = r.rulename) ORDER BY r.oid`,

@@ -1,3 +1,4 @@
+import { rightsLikeOriginal } from './rights.js';
 import type pg from 'pg';
 import { UserError } from '../../../core/errors.js';
 import { helperNames, qualified, type Client } from '../server/connect.js';
@@ -166,5 +167,7 @@ export async function createShadowPartitions(
     await client.query(
       `CREATE TABLE ${qualified(schema, shadowOf.get(p.name)!)} PARTITION OF ${qualified(schema, shadowOf.get(p.parent)!)} ${p.bound}${by}${options}`,
     );
+    // A partition has rights of its own (a reader who names it is checked against them, not the root's).
+    await rightsLikeOriginal(client, qualified(schema, p.name), qualified(schema, shadowOf.get(p.name)!));
   }
 }

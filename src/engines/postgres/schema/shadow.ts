@@ -4,6 +4,7 @@ import { usingExpressions } from './alter.js';
 import { asUser, ident, qualified, type Client } from '../server/connect.js';
 import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
+import { rightsLikeOriginal } from './rights.js';
 import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
@@ -84,6 +85,8 @@ export async function buildShadow(
   const options = t.reloptions ? ` WITH (${t.reloptions})` : '';
   const by = tree ? ` PARTITION BY ${tree.partitionBy}` : '';
   await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${by}${options}`);
+  // The original's rights and no one else's, before the transaction ends and the shadow can be seen.
+  await rightsLikeOriginal(client, original, shadow);
   // Partitions before the ALTER, which then reaches them as it would reach the original's.
   if (tree) await createShadowPartitions(client, t.schema, { original: t.name, shadow: shadowName }, tree.partitions, tree.nameOf);
   const oid: string = (await client.query(`SELECT $1::regclass::oid AS oid`, [shadow])).rows[0].oid;

@@ -72,7 +72,15 @@ export class PgTriggerLog implements TriggerLog {
         ...types.map((t, i) => `o_${i + 1} ${t}`),
         ...types.map((t, i) => `n_${i + 1} ${t}`),
       ];
-      await ensureHelperTableIn(client, this.schema, this.names.log, columns.join(', '), `changes to ${this.schema}.${this.tableName} during a migration`);
+      // The table owner's capture function writes the log: the INSERT shadowcut gives that owner below is expected on it.
+      await ensureHelperTableIn(
+        client,
+        this.schema,
+        this.names.log,
+        columns.join(', '),
+        `changes to ${this.schema}.${this.tableName} during a migration`,
+        this.ownerTable,
+      );
       await this.refuseForeignFunction(client);
       const partitions = await this.partitions(client);
       await client.query(
@@ -108,7 +116,7 @@ export class PgTriggerLog implements TriggerLog {
         `the change log of the interrupted run is not in place (${what}): changes made since it stopped may be lost; ` +
           `run shadowcut cleanup --table ${this.schema}.${this.tableName} and start again`,
       );
-    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
+    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log, this.ownerTable));
     if (!present) throw lost(`${this.name} is missing`);
     const [first] = await this.missingTriggers(this.pool);
     if (first) throw lost(`trigger ${first.name} on ${first.table} ${first.why}`);
@@ -116,7 +124,7 @@ export class PgTriggerLog implements TriggerLog {
 
   /** The log and every trigger in place and shadowcut's own: installing again has nothing to do. */
   async isInstalled(): Promise<boolean> {
-    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log));
+    const present = await helperTransaction(this.pool, (client) => checkHelper(client, this.schema, this.names.log, this.ownerTable));
     return present && (await this.missingTriggers(this.pool)).length === 0;
   }
 
@@ -243,7 +251,7 @@ export class PgTriggerLog implements TriggerLog {
       );
       if (rows.length > 0 && isTrue(rows[0].ours)) await client.query(`DROP FUNCTION ${this.fn}()`);
     });
-    await dropOwnHelper(this.pool, this.schema, this.names.log);
+    await dropOwnHelper(this.pool, this.schema, this.names.log, this.ownerTable);
   }
 
   /**
