@@ -1,3 +1,4 @@
+import { seal, unseal } from '../src/core/state-seal.js';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/history/entry.js';
@@ -170,11 +171,13 @@ describe.each(databases)('restore reads only the table its contract kept ($name)
   it('refuses a backup whose contract recorded no identity (made before it was recorded)', async () => {
     await makeTable('ri');
     expect(cli('contract', ['--table', 'ri', '--drop-table', '--backup-to', 'ri_bak', '--execute']).code).toBe(0);
-    const strip =
-      db.kind === 'mysql'
-        ? `UPDATE shadowcut_history SET entry = JSON_REMOVE(entry, '$.detail.backupIdentity') WHERE table_name = '${schema}.ri'`
-        : `UPDATE shadowcut_history SET entry = entry #- '{detail,backupIdentity}' WHERE table_name = '${schema}.ri'`;
-    await db.query(strip);
+    // The entry as a version before the identity was recorded wrote it, sealed as shadowcut seals its entries.
+    const stored = await db.query(`SELECT id, ${db.kind === 'mysql' ? 'entry' : 'entry::text'} FROM shadowcut_history WHERE table_name = '${schema}.ri'`);
+    for (const [id, text] of stored) {
+      const entry = JSON.parse(unseal('history-entry', String(text), 'a history entry')) as { detail: { backupIdentity?: unknown } };
+      delete entry.detail.backupIdentity;
+      await db.query(`UPDATE shadowcut_history SET entry = ${db.param(1)} WHERE id = ${db.param(2)}`, [seal('history-entry', JSON.stringify(entry)), id]);
+    }
     refused(cli('restore', ['--table', 'ri', '--from', 'ri_bak', '--execute']), /recorded no identity of \S+ri_bak, .*put it back yourself/);
     expect(await tableExists(db, 'ri')).toBe(false);
     expect(await tableExists(db, 'ri_bak')).toBe(true);

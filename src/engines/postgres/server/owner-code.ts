@@ -108,6 +108,22 @@ export async function parsedExpression(client: Client, sql: string, n: number): 
   return String(rows[0].oid);
 }
 
+/**
+ * A user's statement the server cannot parse never runs, and the stage's own check refuses it in its
+ * own words: left out here, in a savepoint so the caller's transaction and search_path survive.
+ */
+async function parsedOrNull(client: Client, sql: string, n: number): Promise<string | null> {
+  await client.query('SAVEPOINT shadowcut_parse'); // never released: the caller's transaction is rolled back whole
+  try {
+    return await asUser(client, () => parsedExpression(client, sql, n));
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('42')) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT shadowcut_parse');
+    return null;
+  }
+}
+
 /** One line for a refusal: each function, its owner and why it would run with `role`'s rights. */
 export function describeForeignCode(table: string, found: ForeignCode[], role: string, owner: string): string {
   const list = found.map((f) => `${f.fn} (${f.why}), owned by role ${f.owner}`).join('; ');
@@ -277,9 +293,13 @@ export async function ownerCodeRefusal(
        FROM pg_roles r WHERE r.rolname = current_user`,
     [roots, table],
   );
-  const expressions = [];
-  for (const [i, s] of statements.entries()) expressions.push({ oid: await asUser(client, () => parsedExpression(client, s.sql, i)), what: s.what });
-  const compared = expressions.filter((_, i) => statements[i].compares !== false);
+  const parsed = [];
+  for (const [i, s] of statements.entries()) {
+    const oid = await parsedOrNull(client, s.sql, i);
+    if (oid !== null) parsed.push({ oid, what: s.what, compares: s.compares !== false });
+  }
+  const expressions = parsed.map(({ oid, what }) => ({ oid, what }));
+  const compared = parsed.filter((e) => e.compares).map(({ oid, what }) => ({ oid, what }));
   const converted = (rows[0].converted as string[] | null) ?? [];
   if (owner === null) {
     // The table's owner is ours or a superuser: its code runs as in the native ALTER, but a third
