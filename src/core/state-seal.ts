@@ -21,7 +21,7 @@ const VERSION = 'v1';
 const KEY_BYTES = 32;
 
 /** `$SHADOWCUT_STATE_KEY_FILE`, else `~/.shadowcut/state.key`. */
-export function stateKeyPath(env: NodeJS.ProcessEnv = process.env): string {
+function stateKeyPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.SHADOWCUT_STATE_KEY_FILE || path.join(os.homedir(), '.shadowcut', 'state.key');
 }
 
@@ -127,17 +127,6 @@ export function unseal(kind: SealedKind, stored: string, what: string): string {
     throw tampered(what, 'its seal does not match: it was changed after shadowcut wrote it, or sealed under another state key');
   }
   return envelope.body;
-}
-
-/** Whether `stored` is a document sealed under this host's key (false, not an error, when it is not). */
-export function isSealed(kind: SealedKind, stored: string): boolean {
-  try {
-    unseal(kind, stored, '');
-    return true;
-  } catch (error) {
-    if (error instanceof StateSealError) return false;
-    throw error;
-  }
 }
 
 function parseEnvelope(stored: string): Envelope | null {
