@@ -88,7 +88,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
-    /** wsrep on: a Galera node (issue 34). */
+    /** wsrep on: a Galera node (cutover/GALERA.md). */
     readonly galera = false,
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
@@ -109,7 +109,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   }
 
   /**
-   * On a Galera node (issue 34) RSU is refused before the probe is made (a DDL there changes one node
+   * On a Galera node RSU is refused before the probe is made (a DDL there changes one node
    * only), and under TOI the in-place path says why it is safe there: it only ever takes parts the
    * server's counters prove metadata only. A copy is refused by the galera check, before anything is made.
    */

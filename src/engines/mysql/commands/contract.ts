@@ -310,7 +310,7 @@ export async function inPlace(target: MysqlTarget, pool: Pool, alter: string, ti
 }
 
 /**
- * Galera (issue 34, `server/galera.ts`): RSU would drop on one node only; a column's backup is made
+ * Galera (`server/galera.ts`): RSU would drop on one node only; a column's backup is made
  * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table, and
  * misses the writes of a multi-primary group's other members (`server/group-replication.ts`).
  */

@@ -10,7 +10,7 @@ import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/erro
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
 
 /**
- * The swap on a Galera cluster (issue 34): the gate instead of LOCK TABLES, the RENAME alone in total
+ * The swap on a Galera cluster (GALERA.md): the gate instead of LOCK TABLES, the RENAME alone in total
  * order. With every node's writers held at the gate: the last changes (read from the binlog up to
  * the causal read's position, copied from the original in consistent reads), the counter and the
  * table's own triggers onto the shadow, the seal, and the RENAME. The RENAME aborts the writers

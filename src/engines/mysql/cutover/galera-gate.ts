@@ -19,7 +19,7 @@ const CLUSTER_ROW = '*';
 export const GATE_SLOTS = 1024;
 
 /**
- * Galera's stand-in for LOCK TABLES (issue 34; why, in ../README.md, "The copy path on Galera"). LOCK
+ * Galera's stand-in for LOCK TABLES (why, in GALERA.md, "The copy path on Galera"). LOCK
  * TABLES is node-local and wedges a cluster; the gate holds the original's writers on every node with
  * row locks, which Galera neither replicates nor breaks:
  * - a helper table, rows per node (`GATE_SLOTS` of them) and one for the cluster, and BEFORE triggers
@@ -28,11 +28,10 @@ export const GATE_SLOTS = 1024;
  * - to close: a session of ours on every node (a holder) takes all its node's rows FOR UPDATE.
  *   Granted, it proves that every transaction that passed that node's gate has committed (or rolled
  *   back): each held its row until then. Only an exclusive lock proves it: InnoDB lets go of a
- *   transaction's shared locks at its prepare (seen on 10.11 with XA PREPARE; exclusive ones it
- *   keeps), and with shared locks a write was seen ordered after the catch-up (1 of 24 runs, the
- *   old table kept it), which we take to be a writer prepared but not yet ordered when the holder
- *   was granted. Every later writer waits at the gate while the holder's transaction lasts. A
- *   causal read on our node then sees every write the gates let through;
+ *   transaction's shared locks at its prepare (exclusive ones it keeps), so a shared lock could be
+ *   granted while a writer is prepared but not yet ordered, and that write would land in the old
+ *   table after the catch-up. Every later writer waits at the gate while the holder's transaction
+ *   lasts. A causal read on our node then sees every write the gates let through;
  * - to swap: the cluster row is committed closed (the seal), and only once every node has applied it
  *   with its holder still in its first transaction (`ClosedGate.seal`) does the RENAME run, in total
  *   order: it aborts the writers waiting at the gates on every node (an autocommit statement is

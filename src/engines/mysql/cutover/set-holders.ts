@@ -17,7 +17,7 @@ type AtGate = () => Promise<void>;
 /**
  * A set is swapped by one RENAME TABLE of every pair, which the server makes whole or not at all:
  * a set is never swapped in part, and a key between two of its tables never ends on a shadow beside
- * a live table without it (issue 50). One statement takes its metadata locks one name at a time, in
+ * a live table without it. One statement takes its metadata locks one name at a time, in
  * the order of the names, so at the UNLOCK it waits only on the first of the originals; writers
  * waiting on the others would be let in ahead of it, to the old tables, after the last catch-up.
  * Two sessions per original keep them out:

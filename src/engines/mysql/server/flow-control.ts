@@ -17,7 +17,7 @@ interface Node {
 }
 
 /**
- * A Galera cluster's own pressure, read on every node (issue 34): a node that cannot apply the
+ * A Galera cluster's own pressure, read on every node: a node that cannot apply the
  * writesets as fast as they come queues them (`wsrep_local_recv_queue`), and at its flow control
  * limit makes the whole cluster stop committing (`wsrep_flow_control_paused_ns` grows), the
  * application's writes with ours. The copy, the biggest writer, holds back from half the limit, and

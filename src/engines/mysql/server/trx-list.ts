@@ -5,8 +5,8 @@ import { connectOne, type MysqlTarget } from './connect.js';
 /**
  * How long INNODB_TRX must go unread before the server fills it again: InnoDB refreshes that cache
  * only once nobody has read it for 100 ms (a margin on top). Any reader more often keeps every
- * reader's listing as it was, for as long as it goes on (seen on MariaDB 10.11: seconds, with a reader
- * every 20 ms; and a set's three trigger logs, each polling on its own, starved every cut-over).
+ * reader's listing as it was, for as long as it goes on: a monitor reading it every 20 ms, or a set's
+ * trigger logs each polling on its own, would keep it old through every cut-over attempt.
  */
 const IDLE_MS = 110;
 /** A listing's bound: a server that does not answer fails the listing, not the whole run's wait. */

@@ -144,7 +144,7 @@ export async function cutover(
  * Asked for only then, each lock would be waited for after the catch-up: a writer of a child queued
  * behind our lock on the parent (its key check) while holding the child would be in a cycle with us
  * that its own deadlock check, past deadlock_timeout (1 s), found first, and the application's
- * statement would be the one aborted (seen under load: an INSERT into the child, "deadlock detected").
+ * statement would be the one aborted (an INSERT into the child failing with "deadlock detected").
  * Asked for here, each of our waits ends within lock_timeout of the last grant, below deadlock_timeout.
  */
 async function dependentRelations(client: Client, parts: SwapPart[]): Promise<string[]> {

@@ -98,7 +98,7 @@ interface ClusterMark {
 }
 
 /**
- * A Galera cluster (issue 34). Writers on every node fill the log, each entry taking its sequence from
+ * A Galera cluster (../../cutover/GALERA.md). Writers on every node fill the log, each entry taking its sequence from
  * its own node's counter (Galera spaces the nodes' values apart: auto_increment_offset), and it is
  * seen here only once its writeset is applied here. The one-server horizon would lose such an entry:
  * a value another node hands out later may be below our highest, and that node's writers are in no

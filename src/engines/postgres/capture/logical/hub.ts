@@ -149,7 +149,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
   /**
    * A run killed a moment ago may still hold the slot: its walsender ends once the server sees the
    * connection gone, and until then the slot refuses another reader ("is active for PID", 55006).
-   * A resume waits for it, for a bounded time (seen: a resumed set's reader refused at once).
+   * A resume waits for it, for a bounded time, or a resumed set's reader would be refused at once.
    */
   private async slotReleased(): Promise<void> {
     const deadline = Date.now() + SLOT_RELEASE_MS;
