@@ -108,7 +108,7 @@ describe.each(servers)('$name: a table other tables reference', ({ url }) => {
     expect(await childParents(pool(), t)).toEqual({ [t.real.cascade]: `${t.real.parent}__new`, [t.real.restrict]: `${t.real.parent}__new` });
     const writer = new FkTreeWriter(pool(), t, ROWS);
     const resumed = runCliAsync([...args, '--resume'], url());
-    // Until the resumed run has pointed them back, writes are unguarded (docs/architecture.md): wait for it.
+    // Until the resumed run has pointed them back, writes are unguarded (src/engines/mysql/cutover/README.md): wait for it.
     while ((await childParents(pool(), t))[t.real.cascade] !== t.real.parent || (await childParents(pool(), t))[t.real.restrict] !== t.real.parent) {
       await new Promise((r) => setTimeout(r, 5));
     }
