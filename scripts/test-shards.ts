@@ -27,7 +27,16 @@ interface Outcome {
   code: number;
   counts: number[] | null;
   seconds: number;
+  /** The lines that name a failure, with a few lines after each: repeated at the end, where a log's tail shows them. */
+  failures: string[];
 }
+
+// vitest's marks of a failed test or file, once the colours are stripped.
+const FAILED = /^\s*(×|FAIL\b|❯ .*\(\d+ tests? \| \d+ failed)/;
+// eslint-disable-next-line no-control-regex -- the escape that starts a colour is what it removes
+const COLOURS = /\x1b\[[0-9;]*m/g;
+const AFTER_FAILURE = 6;
+const MAX_FAILURE_LINES = 60;
 
 const children = new Set<ChildProcess>();
 let interrupted = false;
@@ -55,13 +64,19 @@ function runShard(shard: Shard, count: number): Promise<Outcome> {
   const env = { ...process.env, ...shard.set?.urls, SHADOWCUT_CONTROL_DIR: shard.controlDir };
   const child = vitestRun([`--shard=${shard.index}/${count}`], env, 'pipe');
   let counts: number[] | null = null;
+  const failures: string[] = [];
+  let following = 0;
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const summary = SUMMARY.exec(line);
     if (summary) counts = summary.slice(1).map(Number);
     process.stdout.write(tag + line + '\n');
+    const plain = line.replace(COLOURS, '');
+    if (FAILED.test(plain)) following = AFTER_FAILURE + 1;
+    if (following > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
+    if (following > 0) following--;
   });
   createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(tag + line + '\n'));
-  return exitCode(child).then((code) => ({ code, counts, seconds: Math.round((Date.now() - started) / 1000) }));
+  return exitCode(child).then((code) => ({ code, counts, failures, seconds: Math.round((Date.now() - started) / 1000) }));
 }
 
 async function sharded(count: number): Promise<number> {
@@ -93,6 +108,8 @@ async function sharded(count: number): Promise<number> {
     throw unavailable;
   }
 
+  const failed = outcomes.flatMap((o) => o.failures);
+  if (failed.length) process.stdout.write(`what failed, again:\n${failed.join('\n')}\n`);
   const total = [0, 0, 0];
   outcomes.forEach((o, i) => {
     process.stdout.write(`shard ${i + 1}/${count}: exit ${o.code} after ${o.seconds} s${o.counts ? '' : ', no test count (it did not finish)'}\n`);
