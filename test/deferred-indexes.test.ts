@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RowDataPacket } from 'mysql2/promise';
 import { buildDeferred, deferrableIndexes } from '../src/engines/mysql/copy/deferred-indexes.js';
 import type { MigrationRequest } from '../src/core/types.js';
 import { databases, expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
@@ -174,7 +175,7 @@ describe('MariaDB: secondary indexes built after the copy', () => {
     expect(await db.helpers('di_t')).toEqual([]);
   });
 
-  it('auto keeps them through the copy when a replica is attached and binlog_alter_two_phase is off', async () => {
+  it('auto builds them after the copy with a replica attached, logged in two phases for the build alone when the server default is off', async () => {
     await seed();
     const [[before]] = await db.query('SELECT @@GLOBAL.binlog_alter_two_phase');
     await db.query('SET GLOBAL binlog_alter_two_phase = OFF');
@@ -182,12 +183,46 @@ describe('MariaDB: secondary indexes built after the copy', () => {
       const dry = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter]);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toMatch(
-        /secondary indexes maintained during the copy \(1 replica\(s\) attached and binlog_alter_two_phase is not ON\): k_name, k_extra, k_n_desc/,
+        /secondary indexes built after the copy \(1 replica\(s\) attached: the build is logged in two phases.*\): k_name, k_extra, k_n_desc/,
       );
-      const forced = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'on']);
-      expect(forced.stdout).toMatch(/secondary indexes built after the copy \(--defer-indexes on\)/);
+      const forced = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'off']);
+      expect(forced.stdout).toMatch(/secondary indexes maintained during the copy \(--defer-indexes off\)/);
+
+      const [[status]] = (await db.query('SHOW MASTER STATUS')) as unknown[][];
+      const run = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--execute']);
+      expect(run.code, run.stderr).toBe(0);
+      // A two-phase ALTER is logged as START ALTER, then COMMIT ALTER (each a GTID of its own); a one-phase ALTER under a plain GTID.
+      const builds = (await binlogQueriesSince(String((status as unknown[])[0]), Number((status as unknown[])[1]))).filter((q) =>
+        /ALTER TABLE `shadowcut_test`\.`di_t__new` ADD KEY `k_name`/.test(q.query),
+      );
+      const phases = builds.map((b) => /(START|COMMIT) ALTER/.exec(b.gtid)?.[1] ?? b.gtid);
+      expect(phases.length, phases.join(', ')).toBeGreaterThan(0);
+      expect(
+        phases.filter((p) => p !== 'START' && p !== 'COMMIT'),
+        phases.join(', '),
+      ).toEqual([]);
     } finally {
       await db.query(`SET GLOBAL binlog_alter_two_phase = ${Number(before) === 1 ? 'ON' : 'OFF'}`);
     }
   });
 });
+
+/** Every Query event the primary logged from `file`:`position` on, across rotations, with its GTID event's text. */
+async function binlogQueriesSince(file: string, position: number): Promise<{ gtid: string; query: string }[]> {
+  const pool = adminPool();
+  try {
+    const [logs] = await pool.query<RowDataPacket[]>('SHOW BINARY LOGS');
+    const found: { gtid: string; query: string }[] = [];
+    let gtid = '';
+    for (const log of logs.map((r) => String(r.Log_name)).filter((name) => name >= file)) {
+      const [events] = await pool.query<RowDataPacket[]>(`SHOW BINLOG EVENTS IN '${log}'${log === file ? ` FROM ${position}` : ''}`);
+      for (const e of events) {
+        if (e.Event_type === 'Gtid') gtid = String(e.Info);
+        if (e.Event_type === 'Query') found.push({ gtid, query: String(e.Info) });
+      }
+    }
+    return found;
+  } finally {
+    await pool.end();
+  }
+}

@@ -1,5 +1,5 @@
 import { galeraNode } from '../server/galera.js';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/types.js';
 import { ident, qualified } from '../server/sql.js';
 
@@ -31,25 +31,40 @@ export function deferrableIndexes(createSql: string): DeferredIndex[] {
 /**
  * `auto` defers unless the build would hold up replicas: an ALTER reaches a replica as one event,
  * replayed in line with everything else, so a long build there is replication lag nothing can
- * throttle. MariaDB's binlog_alter_two_phase lets replicas with parallel threads build it alongside;
- * otherwise `auto` defers only on a server with no replica attached. When unsure, it does not.
+ * throttle. Where the server can log the build in two phases (MariaDB's binlog_alter_two_phase, set
+ * for the build's own session), a replica with parallel threads starts building when the primary
+ * does, so the build costs it about what it costs the primary, and the copy gains what maintaining
+ * the index row by row would have cost (the cut-over then waits for the replicas' lag, as always).
+ * Elsewhere `auto` defers only on a server with no replica attached. When unsure, it does not.
  */
 export async function shouldDefer(pool: Pool, mode: DeferIndexes): Promise<{ defer: boolean; why: string }> {
   // On Galera a DDL runs in total order: the shadow's index build would stop every node's commits for its whole length.
   if (await galeraNode(pool)) return { defer: false, why: 'a Galera cluster builds an index in total order, holding every node for its length' };
   if (mode !== 'auto') return { defer: mode === 'on', why: `--defer-indexes ${mode}` };
-  if (await twoPhaseAlter(pool)) return { defer: true, why: 'binlog_alter_two_phase is ON' };
+  const twoPhase = await twoPhaseAlter(pool);
+  if (twoPhase === 'on') return { defer: true, why: 'binlog_alter_two_phase is ON' };
   const replicas = await attachedReplicas(pool);
   if (replicas === 0) return { defer: true, why: 'no replica is attached' };
+  const attached = replicas === null ? 'replicas may be attached' : `${replicas} replica(s) attached`;
+  if (twoPhase === 'settable') {
+    return {
+      defer: true,
+      why:
+        `${attached}: the build is logged in two phases (binlog_alter_two_phase for its session), so a replica ` +
+        'with slave_parallel_threads > 0 builds alongside the primary; one without replays it after, lagging by the build',
+    };
+  }
   return {
     defer: false,
-    why: replicas === null ? 'the replicas attached could not be listed' : `${replicas} replica(s) attached and binlog_alter_two_phase is not ON`,
+    why: replicas === null ? 'the replicas attached could not be listed' : `${attached} and the server cannot log an ALTER in two phases`,
   };
 }
 
-async function twoPhaseAlter(pool: Pool): Promise<boolean> {
+/** Whether the server logs ALTERs in two phases already, could for one session, or cannot (MySQL, MariaDB before 10.8). */
+async function twoPhaseAlter(pool: Pool): Promise<'on' | 'settable' | 'no'> {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT @@GLOBAL.binlog_alter_two_phase AS v').catch(() => [[]]);
-  return Number(rows[0]?.v) === 1;
+  if (rows.length === 0) return 'no';
+  return Number(rows[0].v) === 1 ? 'on' : 'settable';
 }
 
 async function attachedReplicas(pool: Pool): Promise<number | null> {
@@ -79,13 +94,27 @@ export async function buildDeferred(pool: Pool, database: string, table: string,
   for (let attempt = 0; ; attempt++) {
     const missing = await missingIndexes(pool, database, table, indexes);
     if (missing.length === 0) return;
+    const session = await pool.getConnection();
     try {
-      await pool.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
+      await twoPhaseForSession(session);
+      await session.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
       return;
     } catch (error) {
       if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME' || attempt > 0) throw error;
+    } finally {
+      session.release();
     }
   }
+}
+
+/**
+ * Replicas with parallel threads start the build when the primary does (START ALTER), not after
+ * it has finished. A server without the variable (MySQL, older MariaDB) logs the ALTER whole.
+ */
+async function twoPhaseForSession(session: PoolConnection): Promise<void> {
+  await session.query('SET SESSION binlog_alter_two_phase = 1').catch((error: { code?: string }) => {
+    if (error.code !== 'ER_UNKNOWN_SYSTEM_VARIABLE') throw error;
+  });
 }
 
 async function missingIndexes(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<DeferredIndex[]> {
