@@ -1,3 +1,4 @@
+import { waitUntil } from './support/wait.js';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,14 +44,6 @@ function added(db: Database, args: string[]): number {
 function history(db: Database, table: string, since: string): HistoryEntry[] {
   const out = db.cli(['history', '--url', '$URL', '--table', table, '--json']).stdout.trim();
   return (out ? out.split('\n').map((l) => JSON.parse(l) as HistoryEntry) : []).filter((h) => h.startedAt >= since);
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 async function table(db: Database, name: string, rows: number): Promise<void> {

@@ -35,6 +35,7 @@ import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
 import { shadowTreeOf, type PgDetail } from './schema/plan.js';
 import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './server/probes.js';
+import { autovacuumOff } from './server/autovacuum.js';
 import { buildShadow } from './schema/shadow.js';
 import { dropOwnHelper, helperTransaction } from './server/helper-tables.js';
 import { checkResumedShadow } from './schema/resumed-shadow.js';
@@ -139,6 +140,7 @@ export class PostgresMigration implements Migration {
           `the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`,
         );
       }
+      if (d.autovacuum) await autovacuumOff(client, qualified(d.schema, d.shadow));
     });
   }
 

@@ -1,3 +1,4 @@
+import { yieldAutovacuum } from '../server/autovacuum.js';
 import type pg from 'pg';
 import type { Fragment, KeysetSql } from '../../../core/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/types.js';
@@ -17,6 +18,7 @@ import { keyText, quotedText } from './as-text.js';
  * other snapshot, exported ones included, and committing it would release the lock too early.)
  */
 export async function openConsistentView(pool: pg.Pool, copier: Copier, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+  await yieldAutovacuum(pool, [copier.original]);
   const lock = await pool.connect();
   const view = await pool.connect();
   // More readers on the same snapshot (exported by the first): the original and the shadow are

@@ -1,3 +1,4 @@
+import { restoreStorageOptions, yieldAutovacuum } from '../server/autovacuum.js';
 import type pg from 'pg';
 import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { asLockTimeout, ident, isRolledBack, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
@@ -47,6 +48,10 @@ export async function cutover(
   /** A comment for the table that steps aside (a revert's: the new table, which must not pass for a dead run's shadow); null keeps its own. */
   asideComment: string | null,
 ): Promise<CutoverResult> {
+  await yieldAutovacuum(
+    pool,
+    parts.flatMap((p) => [p.copier.original, p.copier.shadow]),
+  );
   const client = await pool.connect();
   let failure: Error | undefined;
   let committing = false;
@@ -111,6 +116,7 @@ export async function cutover(
         await matchRights(client, r.oid, qualified(d.schema, r.name), columnPairs(d.columns));
     }
     for (const { part } of carried) await addChecks(client, part.copier.original, part.copier.d.notValidChecks ?? []);
+    for (const { part } of carried) if (part.copier.d.autovacuum) await restoreStorageOptions(client, part.copier.original, part.copier.d.autovacuum);
     for (const { part } of carried) await nameLikeNative(client, part.copier.d, part.copier.d.generatedNames ?? []);
     // Validated after the commit (in cleanup), without holding the lock.
     for (const fk of foreignKeys.values()) {

@@ -12,6 +12,7 @@ import { keyTypes } from '../server/key-types.js';
 import { usingExpressions } from './alter.js';
 import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTree } from './shadow.js';
 import type { GeneratedName } from './generated-names.js';
+import { storageOptions, type StorageOptions } from '../server/autovacuum.js';
 import { addChecks, notValidChecks, type NotValidCheck } from './not-valid-checks.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
@@ -41,6 +42,12 @@ export interface PgDetail {
   /** Secondary indexes, built in afterCopy; dropped from the shadow for the copy when `deferIndexes`. */
   indexes: ShadowIndex[];
   deferIndexes: boolean;
+  /**
+   * The new table's storage options as the ALTER leaves them (server/autovacuum.ts): the shadow is
+   * made with autovacuum off and gets exactly these at the swap. Absent for a partitioned table and
+   * in older plans: the shadow keeps the original's settings throughout.
+   */
+  autovacuum?: StorageOptions;
   /**
    * Original index name -> shadow index name, swapped at cut-over so the table keeps its index names;
    * the original's goes `aside` to that name when given (a revert: the name it had as the shadow's).
@@ -131,7 +138,9 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
       { keyColumns: t.key!.columns, reparsed: true },
     );
     const owner = await foreignOwner(client, t.oid);
-    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner };
+    // A plain table's: what the new table's storage options are once the ALTER is made (the shadow's are off until the swap).
+    const autovacuum = t.kind === 'r' ? await storageOptions(client, qualified(schema, shadowName)) : undefined;
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner, autovacuum };
   });
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
   // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
@@ -176,6 +185,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     loosened: layout.loosened,
     ...(layout.foreignCode ? { foreignCode: layout.foreignCode } : {}),
     ...(layout.owner ? { foreignOwner: layout.owner } : {}),
+    ...(layout.autovacuum ? { autovacuum: layout.autovacuum } : {}),
     ...partitioned,
   };
   return {
