@@ -188,7 +188,7 @@ describe('MariaDB: secondary indexes built after the copy', () => {
       const forced = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'off']);
       expect(forced.stdout).toMatch(/secondary indexes maintained during the copy \(--defer-indexes off\)/);
 
-      const [[status]] = (await db.query('SHOW MASTER STATUS')) as unknown[][];
+      const [[status]] = await db.query('SHOW MASTER STATUS');
       const run = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--execute']);
       expect(run.code, run.stderr).toBe(0);
       // A two-phase ALTER is logged as START ALTER, then COMMIT ALTER (each a GTID of its own); a one-phase ALTER under a plain GTID.
