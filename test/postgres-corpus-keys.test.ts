@@ -50,7 +50,7 @@ describe('a table without a primary key', () => {
   });
 
   it('is refused up front, naming the fix', async () => {
-    await expectRefused('pck_nokey', 'ADD COLUMN extra int', /pck_nokey has no primary key; add a primary key, or a unique index on NOT NULL columns/);
+    await expectRefused('pck_nokey', 'ADD COLUMN extra int', /pck_nokey has no primary key and no unique index on NOT NULL columns; add a primary key/);
   });
 
   it('is refused under REPLICA IDENTITY FULL too when no unique NOT NULL index exists', async () => {

@@ -33,6 +33,13 @@ export interface TableInfo {
   /** The unique key the copy and the stream use, or null with the reason there is none. */
   key: { columns: string[]; index: string } | null;
   noKeyReason: string;
+  /**
+   * Why the change stream cannot follow the table by that key, or '' when it can. A table with no
+   * primary key under REPLICA IDENTITY DEFAULT has no identity the stream could name a row by (and
+   * publishing it would make its UPDATEs and DELETEs fail): it is followed by triggers, keyed by a
+   * unique index on NOT NULL columns, as pg_repack takes it.
+   */
+  noStreamReason: string;
 }
 
 /**
@@ -68,6 +75,7 @@ export async function inspectTable(db: pg.Pool | pg.PoolClient, schema: string, 
     columns,
     key: null,
     noKeyReason: '',
+    noStreamReason: '',
   };
   Object.assign(info, await chooseKey(db, info));
   return info;
@@ -103,7 +111,7 @@ interface UniqueIndex {
  * name the row an UPDATE or DELETE touched: the primary key under REPLICA IDENTITY DEFAULT, the
  * chosen index under USING INDEX, any unique NOT NULL key under FULL (the whole old row is sent).
  */
-async function chooseKey(db: pg.Pool | pg.PoolClient, t: TableInfo): Promise<Pick<TableInfo, 'key' | 'noKeyReason'>> {
+async function chooseKey(db: pg.Pool | pg.PoolClient, t: TableInfo): Promise<Pick<TableInfo, 'key' | 'noKeyReason' | 'noStreamReason'>> {
   const { rows } = await db.query(
     `SELECT ic.relname AS name, i.indisprimary, i.indisreplident,
             (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
@@ -124,15 +132,19 @@ async function chooseKey(db: pg.Pool | pg.PoolClient, t: TableInfo): Promise<Pic
     columns: JSON.parse(r.columns),
     notNull: isTrue(r.notnull),
   }));
-  const pick = (index: UniqueIndex | undefined, reason: string) =>
-    index ? { key: { columns: index.columns, index: index.name }, noKeyReason: '' } : { key: null, noKeyReason: reason };
+  const pick = (index: UniqueIndex | undefined, reason: string, noStreamReason = '') =>
+    index ? { key: { columns: index.columns, index: index.name }, noKeyReason: '', noStreamReason } : { key: null, noKeyReason: reason, noStreamReason: '' };
   const fix = 'add a primary key, or a unique index on NOT NULL columns and ALTER TABLE ... REPLICA IDENTITY USING INDEX it';
   switch (t.replicaIdentity) {
-    case 'd':
+    case 'd': {
+      const primary = indexes.find((i) => i.primary);
+      if (primary) return pick(primary, '');
       return pick(
-        indexes.find((i) => i.primary),
-        `${t.schema}.${t.name} has no primary key; ${fix}`,
+        indexes.find((i) => i.notNull),
+        `${t.schema}.${t.name} has no primary key and no unique index on NOT NULL columns; add a primary key`,
+        `${t.schema}.${t.name} has no primary key, so the change stream cannot name the rows its updates and deletes touch`,
       );
+    }
     case 'i':
       return pick(
         indexes.find((i) => i.replicaIdentity),

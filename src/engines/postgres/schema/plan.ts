@@ -142,7 +142,9 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const autovacuum = t.kind === 'r' ? await storageOptions(client, qualified(schema, shadowName)) : undefined;
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner, autovacuum };
   });
-  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', await logicalDecodingProblems(pool));
+  if (t.noStreamReason && request.capture === 'stream') throw new UserError(`--capture stream: ${t.noStreamReason}; use --capture trigger (or auto)`);
+  const streamProblems = t.noStreamReason ? [t.noStreamReason] : await logicalDecodingProblems(pool);
+  const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', streamProblems);
   // Keys from other tables to one partition are the cut-over's to carry too (those to the root are
   // cloned onto every partition with a parent constraint: they come back with the root's).
   const fks = await pool.query(
