@@ -3,6 +3,7 @@ import { migratedFrom, oldTableName } from '../src/core/old-table.js';
 import type { QueueRow } from '../src/core/queue/types.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
+import { postgresDatabase } from './support/pg.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 
 // Issue 52, item 3: a table changed twice keeps two originals. Each engine's words for a table and
@@ -12,6 +13,9 @@ const dialects = {
   mysql: { first: 'ADD COLUMN extra VARCHAR(20) NULL', second: 'ADD INDEX by_v (v)', fits: (name: string) => name.length <= 64 },
   postgres: { first: 'ADD COLUMN extra varchar(20)', second: 'ALTER COLUMN v TYPE bigint', fits: (name: string) => Buffer.byteLength(name) <= 63 },
 } as const;
+
+/** The `n`-th old table name of `table`, spelt here, not by the code under test. */
+const nth = (table: string, n: number) => (n === 1 ? `${table}__old` : `${table}__old_${n}`);
 
 /** Longer than any helper name needs room for after it, and one family name short of the limit on either server. */
 const LONG = `on_long_${'x'.repeat(49)}`;
@@ -25,7 +29,7 @@ async function table(db: Database, name: string, rows: number): Promise<void> {
 
 /** The old tables earlier runs of this file kept: `db.drop` knows only the first name of the family. */
 async function dropFamily(db: Database, name: string): Promise<void> {
-  const family = Array.from({ length: 12 }, (_, i) => oldTableName(name, i + 1)).filter((n) => dialects[db.kind].fits(n));
+  const family = Array.from({ length: 12 }, (_, i) => nth(name, i + 1)).filter((n) => dialects[db.kind].fits(n));
   await db.query(`DROP TABLE IF EXISTS ${family.join(', ')}`);
 }
 
@@ -177,15 +181,45 @@ describe.each(databases)('$name: a table changed twice keeps both originals', ({
     await table(db, LONG, 100);
     // Every name of the family that fits is taken: by earlier runs' originals, say.
     const taken: string[] = [];
-    for (let n = 1; fits(oldTableName(LONG, n)); n++) taken.push(oldTableName(LONG, n));
+    for (let n = 1; fits(nth(LONG, n)); n++) taken.push(nth(LONG, n));
     for (const name of taken) await db.query(`CREATE TABLE ${name} (id INT PRIMARY KEY)`);
     const before = await db.schema(LONG);
     const refused = db.cli(['migrate', '--url', '$URL', '--table', LONG, '--alter', first, '--force-copy', '--execute']);
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toContain(`no name is left for the old table of `);
-    expect(refused.stderr).toContain(`${oldTableName(LONG, taken.length + 1)} is too long for the server`);
+    expect(refused.stderr).toContain(`${nth(LONG, taken.length + 1)} is too long for the server`);
     expect(await db.schema(LONG)).toBe(before);
     expect(await db.helpers(LONG)).toEqual([...taken].sort());
+  });
+});
+
+describe('PostgreSQL: a partitioned table changed twice', () => {
+  const TREE = ['op_t', 'op_a', 'op_b'];
+  const db = useDatabase(() => postgresDatabase());
+  const dropAll = () => db.query(`DROP TABLE IF EXISTS ${TREE.flatMap((t) => [t, `${t}__new`, nth(t, 1), nth(t, 2), nth(t, 3)]).join(', ')} CASCADE`);
+  afterAll(dropAll);
+
+  it('keeps both trees: each partition steps aside under a free name of its own too', async () => {
+    await dropAll();
+    await db.query('CREATE TABLE op_t (id int NOT NULL, k int NOT NULL, v int, PRIMARY KEY (id, k)) PARTITION BY LIST (k)');
+    await db.query('CREATE TABLE op_a PARTITION OF op_t FOR VALUES IN (1)');
+    await db.query('CREATE TABLE op_b PARTITION OF op_t FOR VALUES IN (2)');
+    await db.query('INSERT INTO op_t SELECT g, 1 + g % 2, g FROM generate_series(1, 2000) g');
+    await migrateOn(db, 'op_t', 'ADD COLUMN extra int');
+    await migrateOn(db, 'op_t', 'ALTER COLUMN v TYPE bigint');
+    const rows = await db.query(
+      `SELECT p.relname || ' > ' || c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname LIKE 'op\\_t%' AND p.relkind = 'p' ORDER BY 1`,
+    );
+    expect(rows.map((r) => r[0])).toEqual([
+      'op_t > op_a',
+      'op_t > op_b',
+      'op_t__old > op_a__old',
+      'op_t__old > op_b__old',
+      'op_t__old_2 > op_a__old_2',
+      'op_t__old_2 > op_b__old_2',
+    ]);
+    expect(await db.differences('(SELECT id, k, v FROM op_t) a', '(SELECT id, k, v FROM op_t__old) b')).toEqual([]);
   });
 });
