@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await dropGate(engine.pool, engine.target.database, TABLE).catch(() => {});
+  await dropGate(engine.pool, engine.target.database, TABLE, []).catch(() => {});
   await db.query(`DROP TABLE IF EXISTS ${TABLE}`);
   await engine.close();
   await db.end();

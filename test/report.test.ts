@@ -166,6 +166,16 @@ describe('writeReport', () => {
     }
   });
 
+  it("says how long --max-rows-per-sec held the copy back to a tenth of a second, as the markdown does, not as '0 s'", async () => {
+    const state = finishedRun();
+    // A limit rests a fraction of a second after each chunk: a copy held to it can rest 0.4 s in all.
+    state.status.throttledMs = { replica: 90_500, rate: 387, nice: 40 };
+    const files = await writeReport(dir, { state }, 'success');
+    const html = await readFile(files.html, 'utf8');
+    expect(html).toContain('<td>Held back</td><td>replica lag 1 min 31 s, --max-rows-per-sec 0.4 s, --nice-ratio under 0.1 s</td>');
+    expect(await readFile(files.markdown, 'utf8')).toContain('| Time throttled | 1 min 31 s (replica 1 min 31 s, rate 0.4 s, nice 0.0 s) |');
+  });
+
   it('never overwrites an earlier report', async () => {
     const first = await writeReport(dir, { state: finishedRun() }, 'success');
     const second = await writeReport(dir, { state: finishedRun() }, 'failure', 'again');

@@ -95,4 +95,28 @@ describe.each(servers)('$name: kill -9, then --resume', ({ open, kind, triggers 
     await db.query(`ALTER TABLE rs_mirror ${alter}`);
     await expectMirrored(db, 'rs_t', 'rs_mirror');
   });
+
+  it('refuses at once, in one line, to resume on a table dropped and made again since the kill', async () => {
+    await seed();
+    const crash = await killDuringPhase(
+      ['--url', db.url, '--table', 'rs_t', '--alter', alter, '--chunk-time-ms', '10', '--max-rows-per-sec', String(Math.round(rows / 3))],
+      'copy',
+      300,
+    );
+    expect(crash.killed, `the run ended before its copy (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
+    // The same name, the same rows, another table: the shadow was copied from the one dropped.
+    await db.query('DROP TABLE rs_t');
+    await db.query(create('rs_t'));
+    await db.query('INSERT INTO rs_t SELECT * FROM rs_mirror');
+    const before = await db.differences('rs_t', 'rs_mirror');
+    const resumed = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'rs_t', '--alter', alter, '--execute', '--resume']);
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(resumed.stderr).toMatch(/refusing to resume on \S*rs_t: it is not the table the checkpoint was made for \(dropped and made again/);
+    // Nothing was changed: the dead run's shadow waits for a cleanup, the table is as it was made.
+    expect(await db.helpers('rs_t')).toContain('rs_t__new');
+    expect(before).toEqual([]);
+    expect(await db.differences('rs_t', 'rs_mirror')).toEqual([]);
+    expect(db.cli(['cleanup', '--url', '$URL', '--table', 'rs_t']).code).toBe(0);
+  });
 });

@@ -13,7 +13,7 @@ export function cleanupCommand(): Command {
     },
   )
     .requiredOption('--table <name>', 'the table the run was changing')
-    .option('--drop-old', 'also drop the kept original (<name>__old)', false)
+    .option('--drop-old', "also drop the kept original (the interrupted run's old table, else <name>__old)", false)
     .action(async (opts) => {
       const engine = await createEngine(opts.url);
       try {

@@ -83,7 +83,7 @@ export function revertCommand(): Command {
 export function completeCommand(): Command {
   return simpleCommand(
     'complete',
-    'in a revert window: end it now; the old table stops following and is kept as <name>__old',
+    'in a revert window: end it now; the old table stops following and is kept (as <name>__old, or the name its plan chose)',
     (a) => `${a.table}: the revert window ends; the new table stays`,
   );
 }

@@ -87,7 +87,9 @@ export function migrateCommand(): Command {
       false,
     )
     .addOption(
-      new Option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old').default(false).conflicts('revertWindow'),
+      new Option('--drop-old', 'drop the original table after the cut-over instead of keeping it as <name>__old (or the first free <name>__old_N)')
+        .default(false)
+        .conflicts('revertWindow'),
     )
     .option(
       '--revert-window <duration>',

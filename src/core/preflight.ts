@@ -47,6 +47,15 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
     throw new UserError(`the interrupted run on ${request.table} had no revert window; resume it without --revert-window`);
   }
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
+  // Before anything else reads it: the shadow was copied from the table the checkpoint names, and a
+  // table made again under that name since would only show as checksums that never agree.
+  if (checkpoint && !checkpoint.cutOver && (await migration.tableReplaced())) {
+    const table = checkpoint.plan.table;
+    throw new UserError(
+      `refusing to resume on ${table}: it is not the table the checkpoint was made for (dropped and made again, or rebuilt, since the run was interrupted); ` +
+        `nothing was changed: remove the interrupted run's objects with "shadowcut cleanup --url ... --table ${table}" and start again`,
+    );
+  }
   // A revert window's way back was checked before its forward run cut over.
   const checks = checkpoint?.plan.reverse ? [] : await migration.checks({ resuming: checkpoint !== null });
   if (!checkpoint) checks.push(revertCheck(migration, windowAsked));

@@ -241,6 +241,13 @@ export interface Migration {
   cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void>;
   /** True when the swap has committed (a resumed run then only cleans up). */
   swapped(): Promise<boolean>;
+  /**
+   * For a resume: whether the table the plan names is another than the one it was planned on
+   * (dropped and made again, or rebuilt, since), by the identity the plan recorded (PostgreSQL's
+   * OID, InnoDB's table ids). False once the swap has committed, when the name holds the new table,
+   * and for a plan that recorded none (a checkpoint of an older version).
+   */
+  tableReplaced(): Promise<boolean>;
   /** Store the runner's checkpoint (opaque text) next to the table; removed by cleanup. */
   saveCheckpoint(checkpoint: string): Promise<void>;
   /** Probes for throttling: heartbeat-based replica lag for `replicas` (URLs), and server load. */

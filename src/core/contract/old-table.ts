@@ -6,7 +6,7 @@ import type { Engine } from '../types.js';
 import type { ContractRequest } from './types.js';
 
 /**
- * A table contract of `<table>__old` drops what a migration of `<table>` kept for its way back. That
+ * A table contract of `<table>__old` (or `<table>__old_<n>`, where earlier runs kept theirs) drops what a migration of `<table>` kept for its way back. That
  * migration's run may still hold a revert window, whose triggers keep the old table level with the
  * new one and whose revert renames it back: the old table is its, not ours to drop, so the contract
  * takes the migrated table's claim too, and is refused while that run lives. And the soak is the

@@ -40,6 +40,7 @@ import { readState } from './server/state.js';
 import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
+import { oldTables } from './schema/old-tables.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
 import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
 
@@ -137,7 +138,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   async prepare(request: MigrationRequest): Promise<Migration> {
     // MySQL 8 can RENAME under LOCK TABLES, the simple way for a set there, but is not installable where the tests run.
     if (request.set?.length && this.flavor === 'mysql') throw new UserError('several tables in one cut-over are supported on MariaDB only, not yet on MySQL');
-    return this.resume(await buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) }));
+    return this.resume(await buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) }, this.flavor));
   }
 
   jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult> {
@@ -200,16 +201,20 @@ export class MysqlEngine implements Engine, MysqlServer {
     const names = helperNames(base);
     const database = this.target.database;
     const saved = await this.checkpointPlan(base);
+    // The old table the dead run chose (a way back's is its shadow); without a checkpoint, the family's first name.
+    const old = saved ? (saved.reverse ? saved.detail.shadow : saved.detail.old) : names.old;
+    // A dead run's triggers went with its original to its old table; earlier runs' old tables are looked at too.
+    const olds = [...new Set([old, ...(await oldTables(this.pool, database, base))])];
     const shadow = saved?.reverse || (await keptByRevert(this.pool, database, names.shadow)) ? [] : [names.shadow];
-    const tables = [...shadow, names.state, names.heartbeat, names.log, names.reverseLog, ...(options.dropOld ? [names.old] : [])];
+    const tables = [...shadow, names.state, names.heartbeat, names.log, names.reverseLog, ...(options.dropOld ? [old] : [])];
     const found: string[] = [];
     // Trigger names are the database's: a dead run's are found on the original or, after its swap, on
     // the old table; a revert window's on the new table, under either name.
     // Before the window's log they name, as every write to their table opens it.
-    const prelock = await existingTriggers(this.pool, database, Object.values(names.reversePrelockTriggers), [base, names.old]);
+    const prelock = await existingTriggers(this.pool, database, Object.values(names.reversePrelockTriggers), [base, ...olds]);
     const triggers = [
       ...prelock,
-      ...(await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, names.old])),
+      ...(await existingTriggers(this.pool, database, Object.values(names.captureTriggers), [base, ...olds])),
       ...(await existingTriggers(this.pool, database, Object.values(names.reverseTriggers), [base, names.shadow])),
     ];
     // A contract killed while it filled its backup leaves the triggers that keep the backup level.
@@ -223,9 +228,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     const described = (name: string) => `${database}.${name} (${kind(name)})`;
     // A Galera run's gate (cutover/galera-gate.ts): its triggers hold writers at a cut-over, and read its table.
     const gate = [
-      ...(await existingTriggers(this.pool, database, Object.values(names.gateTriggers), [base, names.old])).map(
-        (n) => `${database}.${n} (Galera gate trigger)`,
-      ),
+      ...(await existingTriggers(this.pool, database, Object.values(names.gateTriggers), [base, ...olds])).map((n) => `${database}.${n} (Galera gate trigger)`),
       ...((await tableExists(this.pool, database, names.gate)) ? [`${database}.${names.gate}`] : []),
     ];
     if (options.dryRun) return [...triggers.map(described), ...gate, ...found.map((name) => `${database}.${name}`)];
@@ -241,9 +244,9 @@ export class MysqlEngine implements Engine, MysqlServer {
       await dropTriggerBounded(this.target, this.pool, database, name);
       dropped.push(described(name));
     }
-    if (gate.length) dropped.push(...(await dropGate(this.pool, database, base)));
-    // A revert's sentry takes the new table's name, a run's the old table's.
-    const sentries = [names.old, names.shadow];
+    if (gate.length) dropped.push(...(await dropGate(this.pool, database, base, olds)));
+    // A revert's sentry takes the new table's name, a run's the old table's (only a sentry is dropped).
+    const sentries = [...olds, names.shadow];
     for (const name of sentries) if (await dropSentry(this.pool, database, name)) dropped.push(`${database}.${name} (sentry)`);
     for (const name of found) {
       if (sentries.includes(name) && dropped.includes(`${database}.${name} (sentry)`)) continue;

@@ -47,6 +47,7 @@ import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots, type LockedLook } from './cutover/old-snapshots.js';
 import { TrxList } from './server/trx-list.js';
 import { dropGate, GaleraGate } from './cutover/galera-gate.js';
+import { tableIdentity } from './schema/old-tables.js';
 import { galeraCutover } from './cutover/galera-cutover.js';
 import type { GaleraMember } from './server/galera.js';
 
@@ -216,7 +217,7 @@ export class MysqlMigration implements Migration {
     // The window's prelock triggers served the swap only, and went with the original to the old table.
     if (options.cutOver && !this.plan.reverse) await this.reverseLog().dropPrelock();
     await this.changes.cleanup();
-    await dropGate(this.pool, p.database, p.table);
+    await dropGate(this.pool, p.database, p.table, [p.old]);
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];
     if (!options.cutOver) drop.push(p.shadow);
@@ -245,6 +246,12 @@ export class MysqlMigration implements Migration {
       );
     }
     return isSwapped(this.pool, this.p);
+  }
+
+  async tableReplaced(): Promise<boolean> {
+    const p = this.p;
+    if (p.identity === undefined || (await tableIdentity(this.pool, this.server.flavor, p.database, p.table, p.identity)) === p.identity) return false;
+    return !(await this.swapped());
   }
 
   async saveCheckpoint(checkpoint: string): Promise<void> {

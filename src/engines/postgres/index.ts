@@ -138,17 +138,18 @@ class PostgresEngine implements Engine, PgServer {
     const { schema, name } = parseTableName(table);
     const names = helperNames(schema, name);
     const dropped: string[] = [];
+    const saved = await this.checkpointStream(table);
     // After a revert, `__new` is the new table, the user's data, not a dead run's shadow.
     const shadow = (await keptByRevert(this.pool, schema, names.shadow)) ? [] : [names.shadow];
-    const tables = [...shadow, names.state, names.heartbeat, ...(options.dropOld ? [names.old] : [])];
+    // The old table the dead run chose; without a checkpoint, the family's first name.
+    const tables = [...shadow, names.state, names.heartbeat, ...(options.dropOld ? [saved?.old ?? names.old] : [])];
     for (const t of tables) {
       const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, t)]);
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
     // A set's run follows its set's slot: named in its checkpoint, or, killed before that, found by its publication. The table's own is looked for too.
     const streams: { slot: string; publication: string }[] = [names];
-    for (const s of [await this.checkpointStream(table), ...(await setStreamsOf(this.pool, schema, name))])
-      if (s && !streams.some((t) => t.slot === s.slot)) streams.push(s);
+    for (const s of [saved, ...(await setStreamsOf(this.pool, schema, name))]) if (s && !streams.some((t) => t.slot === s.slot)) streams.push(s);
     for (const stream of streams) {
       const { rows: slots } = await this.pool.query(
         'SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) AS retained FROM pg_replication_slots WHERE slot_name = $1',
@@ -194,13 +195,14 @@ class PostgresEngine implements Engine, PgServer {
     return dropped;
   }
 
-  /** The slot and publication a table's checkpoint names, if it has one. */
-  private async checkpointStream(table: string): Promise<{ slot: string; publication: string } | null> {
+  /** The slot, publication and old table a table's checkpoint names, if it has one (a way back's old table is its shadow). */
+  private async checkpointStream(table: string): Promise<{ slot: string; publication: string; old: string } | null> {
     const text = await this.loadCheckpoint(table);
     if (text === null) return null;
     try {
-      const { slot, publication } = (decodeCheckpoint(text, `the checkpoint of ${table}`).plan as Plan<PgDetail>).detail;
-      return { slot, publication };
+      const plan = decodeCheckpoint(text, `the checkpoint of ${table}`).plan as Plan<PgDetail>;
+      const { slot, publication, old, shadow } = plan.detail;
+      return { slot, publication, old: plan.reverse ? shadow : old };
     } catch (error) {
       // A checkpoint another account changed names nothing to drop: refused in one line, not passed over.
       if (error instanceof StateSealError) throw error;

@@ -250,6 +250,12 @@ export class PostgresMigration implements Migration {
     return rows[0].done === 't';
   }
 
+  async tableReplaced(): Promise<boolean> {
+    const d = this.d;
+    const { rows } = await this.pool.query('SELECT to_regclass($1)::oid AS oid', [qualified(d.schema, d.name)]);
+    return String(rows[0].oid) !== d.oid && !(await this.swapped());
+  }
+
   async saveCheckpoint(checkpoint: string): Promise<void> {
     const d = this.d;
     const state = helperNames(d.schema, d.name).state;

@@ -20,6 +20,8 @@ export interface ChildKey {
 export interface SetKey extends ChildKey {
   parent: string;
   parentShadow: string;
+  /** The parent's old table, as the parent's own plan chose it (absent in an older checkpoint, whose was `<parent>__old`). */
+  parentOld?: string;
 }
 
 type Queryable = Pool | PoolConnection | Connection;

@@ -271,13 +271,13 @@ export function isGateCreate(query: string, database: string, table: string): bo
   return EVENTS.some((event) => made === gateCreate(database, table, event));
 }
 
-/** The triggers first: every write to their table reads the gate table. */
-export async function dropGate(pool: Pool, database: string, table: string): Promise<string[]> {
+/** The triggers first: every write to their table reads the gate table; after a swap they are on its old table (`olds`). */
+export async function dropGate(pool: Pool, database: string, table: string, olds: string[]): Promise<string[]> {
   const names = helperNames(table);
   const dropped: string[] = [];
   const [found] = await pool.query<RowDataPacket[]>(
-    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?) AND EVENT_OBJECT_TABLE IN (?, ?)',
-    [database, Object.values(names.gateTriggers), table, names.old],
+    'SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?) AND EVENT_OBJECT_TABLE IN (?)',
+    [database, Object.values(names.gateTriggers), [table, ...olds]],
   );
   await unlimitedConnection(pool, async (conn) => {
     for (const row of found) {

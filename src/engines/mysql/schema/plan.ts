@@ -8,12 +8,16 @@ import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
 import { missingPrivileges, privilegesRefusal } from '../server/grants.js';
 import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from '../commands/exact.js';
-import { describeTable, readTriggers, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
+import { describeTable, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
 import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
 import { ident, qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 import { describeChildKey, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
+import { chooseOldTable, tableIdentity } from './old-tables.js';
+import { planTriggers, type TriggerPlan } from './trigger-plan.js';
+
+export type { TriggerPlan } from './trigger-plan.js';
 
 export interface ColumnPair {
   source: string;
@@ -22,27 +26,17 @@ export interface ColumnPair {
   checksum: [string, string] | null;
 }
 
-/** A trigger of the original, to be created on the shadow at the cut-over under its new name. */
-export interface TriggerPlan {
-  name: string;
-  newName: string;
-  create: string;
-  sqlMode: string;
-  /** `user@host` as information_schema spells it: the CREATE keeps it, so the body runs with the owner's rights. */
-  definer?: string;
-  body?: string;
-  /** The session the original was made in, taken again for the CREATE (absent in a checkpoint of an older version). */
-  characterSetClient?: string;
-  collationConnection?: string;
-  databaseCollation?: string;
-}
-
 export interface MysqlPlan {
   database: string;
   table: string;
   shadow: string;
-  /** Where the original goes at cut-over; also the sentry's name while the cut-over lock is held. */
+  /**
+   * Where the original goes at cut-over; also the sentry's name while the cut-over lock is held.
+   * Chosen with the plan (`<table>__old`, or the first free `<table>__old_<n>`) and never again.
+   */
   old: string;
+  /** What tells the planned table from one made under its name since (old-tables.ts); absent in an older checkpoint. */
+  identity?: string;
   /** The original's unique key used for keyset iteration, and the same columns' names in the shadow. */
   keyIndex: string;
   keyColumns: string[];
@@ -114,7 +108,7 @@ export function helperNames(table: string) {
   };
 }
 
-export async function buildPlan(pool: Pool, database: string, request: MigrationRequest): Promise<Plan<MysqlPlan>> {
+export async function buildPlan(pool: Pool, database: string, request: MigrationRequest, flavor: 'mariadb' | 'mysql'): Promise<Plan<MysqlPlan>> {
   const table = parseTableName(request.table, database);
   const facts = await tableFacts(pool, database, table);
   if (!facts) throw new UserError(`table ${database}.${table} does not exist`);
@@ -128,9 +122,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   // missing privilege; with it, the ones only the run needs are the privileges check's.
   const missing = await missingPrivileges(pool, database, false);
   if (missing.some((p) => PROBE_PRIVILEGES.includes(p))) throw new UserError(privilegesRefusal(missing, database));
-  const { shadow, old, state } = helperNames(table);
+  const { shadow, state } = helperNames(table);
   // The probe is named after the shadow: too long a name leaves nothing to try the ALTER on.
   if (state.length > 64) throw new UserError(`table name ${table} is too long for helper tables (max 57 characters)`);
+  // An earlier run's kept original (or a user's table) under the first name is no leftover: the next name is taken.
+  const old = await chooseOldTable(pool, database, table);
   const droppedForeignKeys = foreignKeysDropped(effects, facts, table);
   const original = await describeTable(pool, database, table);
   const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
@@ -157,6 +153,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     table,
     shadow,
     old,
+    ...(await identityOf(pool, flavor, database, table)),
     keyIndex: key.index,
     keyColumns: key.columns,
     shadowKeyColumns: key.shadowColumns,
@@ -213,6 +210,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       ...(request.discardForeignKeys && discarded.length ? [`foreign keys left off the new table: ${discarded.join(', ')}`] : []),
       ...children.map((k) => `child foreign key ${describeChildKey(k)}: re-pointed to the new table at the cut-over`),
       ...setKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: made again between the new tables at the set's cut-over`),
+      ...(old === helperNames(table).old ? [] : [`the original is kept after the cut-over as ${database}.${old} (${helperNames(table).old} is taken)`]),
     ],
     detail,
   };
@@ -225,7 +223,9 @@ async function keysInto(pool: Pool, database: string, table: string, set: Set<st
     const [db, parent] = [other.slice(0, other.indexOf('.')), other.slice(other.indexOf('.') + 1)];
     if (db !== database) continue;
     for (const key of await readChildKeys(pool, database, parent)) {
-      if (key.database === database && key.table === table) keys.push({ ...key, parent, parentShadow: helperNames(parent).shadow });
+      // The parent's own plan chooses its old table the same way, before anything of the set is made.
+      if (key.database === database && key.table === table)
+        keys.push({ ...key, parent, parentShadow: helperNames(parent).shadow, parentOld: await chooseOldTable(pool, database, parent) });
     }
   }
   return keys;
@@ -268,39 +268,6 @@ function foreignKeysDropped(effects: AlterEffects, facts: TableFacts, table: str
       );
   }
   return dropped;
-}
-
-/**
- * Trigger names are unique per database and the original keeps its triggers until the RENAME, so the
- * new table's carry a suffix (or lose it, with removeSuffixIfExists, so names alternate across runs).
- * Whether the new names are free is the triggers check's.
- */
-async function planTriggers(
-  pool: Pool,
-  database: string,
-  table: string,
-  shadow: string,
-  options: { suffix: string; removeSuffixIfExists: boolean },
-): Promise<TriggerPlan[]> {
-  if (!options.suffix) throw new UserError('--trigger-suffix must not be empty: trigger names are unique per database');
-  const plans: TriggerPlan[] = [];
-  for (const t of await readTriggers(pool, database, table)) {
-    const newName = options.removeSuffixIfExists && t.name.endsWith(options.suffix) ? t.name.slice(0, -options.suffix.length) : t.name + options.suffix;
-    const at = t.definer.lastIndexOf('@');
-    const definer = `'${t.definer.slice(0, at).replace(/'/g, "''")}'@'${t.definer.slice(at + 1).replace(/'/g, "''")}'`;
-    plans.push({
-      name: t.name,
-      newName,
-      create: `CREATE DEFINER=${definer} TRIGGER ${qualified(database, newName)} ${t.timing} ${t.event} ON ${qualified(database, shadow)} FOR EACH ROW ${t.body}`,
-      sqlMode: t.sqlMode,
-      definer: t.definer,
-      body: t.body,
-      characterSetClient: t.characterSetClient,
-      collationConnection: t.collationConnection,
-      databaseCollation: t.databaseCollation,
-    });
-  }
-  return plans;
 }
 
 export function parseTableName(name: string, database: string): string {
@@ -422,4 +389,10 @@ async function galeraNodeName(pool: Pool): Promise<{ galeraNode?: string }> {
   if ((await galeraNode(pool)) === null) return {};
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT @@wsrep_node_name AS name');
   return { galeraNode: String(row.name) };
+}
+
+/** `{ identity }`, or nothing where the server tells nothing (the table is there: it was just inspected). */
+async function identityOf(pool: Pool, flavor: 'mariadb' | 'mysql', database: string, table: string): Promise<{ identity?: string }> {
+  const identity = await tableIdentity(pool, flavor, database, table);
+  return identity === null ? {} : { identity };
 }

@@ -4,6 +4,7 @@ import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
 import { ownCaptureTriggers, reverseCapture } from '../capture/trigger/log.js';
+import { oldTableName } from '../../../core/old-table.js';
 import { checksumPair, foreignKeyName, helperNames, keyCandidates, keysOutsideSet, type ColumnPair, type MysqlPlan } from './plan.js';
 
 const lower = (names: string[]) => names.map((n) => n.toLowerCase());
@@ -134,7 +135,7 @@ export async function buildReversePlan(pool: Pool, forward: Plan<MysqlPlan>): Pr
     children: [],
     // The set's keys between the new tables move to the old ones under the revert's lock, each
     // referencing its parent's old table until the RENAMEs carry it to the parent's name.
-    ...(f.setKeys ? { setKeys: f.setKeys.map((k) => ({ ...k, parentShadow: helperNames(k.parent).old })), setChildren: f.setChildren ?? [] } : {}),
+    ...(f.setKeys ? { setKeys: f.setKeys.map((k) => ({ ...k, parentShadow: k.parentOld ?? oldTableName(k.parent) })), setChildren: f.setChildren ?? [] } : {}),
     triggers: [],
     original: current,
     shadowShape: old,

@@ -7,7 +7,9 @@ import { keptByRevert } from '../schema/reverse-plan.js';
 
 /**
  * A dead run's checkpoint, tables, slot or publication: another run would take their names, and a
- * slot keeps WAL. A resumed run is the one that continues them.
+ * slot keeps WAL. A resumed run is the one that continues them. An old table (`<name>__old`,
+ * `__old_<n>`) is none of them: an earlier run kept it, or a user made it, and the plan chose a
+ * free name beside it.
  */
 export const leftovers: Check<PgCheckContext> = {
   name: 'leftovers',
@@ -17,21 +19,13 @@ export const leftovers: Check<PgCheckContext> = {
     const logName = `${t.schema}.${log}`;
     const ours = `relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)`;
     const { rows } = await pool.query(
-      `SELECT to_regclass($1) IS NOT NULL AS state, to_regclass($2) IS NOT NULL AS shadow, to_regclass($3) IS NOT NULL AS old,
-              EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $5) AS publication,
-              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($6) AND ${ours}) AS log,
-              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($7) AND ${ours}) AS rlog,
+      `SELECT to_regclass($1) IS NOT NULL AS state, to_regclass($2) IS NOT NULL AS shadow,
+              EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $4) AS publication,
+              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($5) AND ${ours}) AS log,
+              EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass($6) AND ${ours}) AS rlog,
               (SELECT coalesce(pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 'no')
-                 FROM pg_replication_slots WHERE slot_name = $4) AS slot_retains`,
-      [
-        qualified(t.schema, state),
-        qualified(t.schema, d.shadow),
-        qualified(t.schema, d.old),
-        d.slot,
-        d.publication,
-        qualified(t.schema, log),
-        qualified(t.schema, reverseCapture.log),
-      ],
+                 FROM pg_replication_slots WHERE slot_name = $3) AS slot_retains`,
+      [qualified(t.schema, state), qualified(t.schema, d.shadow), d.slot, d.publication, qualified(t.schema, log), qualified(t.schema, reverseCapture.log)],
     );
     const s = rows[0];
     const table = `${t.schema}.${t.name}`;
@@ -52,7 +46,6 @@ export const leftovers: Check<PgCheckContext> = {
       const kept = await keptByRevert(pool, t.schema, d.shadow);
       fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}${kept ? ' (the new table a revert kept; or rename it if you need it)' : ''}`);
     }
-    if (isTrue(s.old)) fixes.push(`DROP TABLE ${qualified(t.schema, d.old)} (the table before an earlier migration; keep a copy if you need it)`);
     if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
     if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
     const logs = [...(isTrue(s.log) ? [logName] : []), ...(isTrue(s.rlog) ? [`${t.schema}.${reverseCapture.log}`] : [])];

@@ -20,7 +20,7 @@ export interface Partition {
   reloptions: string | null;
   /** The twin's name in the shadow tree, then the partition's own once the trees are swapped. */
   shadow: string;
-  /** The name the original partition steps aside to at the cut-over. */
+  /** The name the original partition steps aside to at the cut-over: `<name>__old` here, a free one of its family in the plan (schema/old-tables.ts). */
   old: string;
 }
 

@@ -14,14 +14,17 @@ import { buildShadow, copyInto, type ColumnMap, type ShadowIndex, type ShadowTre
 import type { GeneratedName } from './generated-names.js';
 import { storageOptions, type StorageOptions } from '../server/autovacuum.js';
 import { addChecks, notValidChecks, type NotValidCheck } from './not-valid-checks.js';
+import { chooseOldTable } from './old-tables.js';
 import { partitionKey, partitionTree, readPartitions, refuseUncarried, type Partition } from './partitions.js';
 
 /** The engine's part of a Plan; plain JSON so a resumed run can read it back. */
 export interface PgDetail {
+  /** The table's OID when planned: a resume of a table dropped and made again since is refused by it. */
   oid: string;
   schema: string;
   name: string;
   shadow: string;
+  /** Where the original goes at the cut-over: chosen with the plan (`<name>__old`, or the first free `<name>__old_<n>`) and never again. */
   old: string;
   slot: string;
   publication: string;
@@ -108,6 +111,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   const { schema, name } = parseTableName(request.table);
   const names = helperNames(schema, name);
   const t = await inspectTable(pool, schema, name);
+  // An earlier run's kept original (or a user's table) under the first name is no leftover: the next name is taken.
+  const old = await chooseOldTable(pool, schema, name);
   if (!t.key) throw new UserError(t.noKeyReason);
   await refuseInvalidIndexes(pool, t.oid);
   const partitioned = t.kind === 'p' ? await planPartitions(pool, schema, t.oid) : {};
@@ -162,7 +167,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     schema,
     name,
     shadow: names.shadow,
-    old: names.old,
+    old,
     ...(await streamNames(pool, schema, name, names, request.set)),
     originalKey: t.key.columns,
     shadowKey: layout.shadowKey,
@@ -193,7 +198,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
   return {
     table: `${schema}.${name}`,
     shadowTable: `${schema}.${names.shadow}`,
-    oldTable: `${schema}.${names.old}`,
+    oldTable: `${schema}.${old}`,
     alter: request.alter,
     keyColumns: t.key.columns,
     estimatedRows: t.estimatedRows,
@@ -201,6 +206,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     summary: [
       ...layout.summary,
       describeCapture(capture),
+      ...(old === names.old ? [] : [`the original is kept after the cut-over as ${schema}.${old} (${names.old} is taken)`]),
       ...(layout.indexes.length
         ? [
             `secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`,
@@ -237,6 +243,8 @@ async function planPartitions(pool: pg.Pool, schema: string, oid: string): Promi
   const tree = await partitionTree(pool, oid);
   const partitions = await readPartitions(pool, schema, oid);
   await refuseUncarried(pool, oid, partitions);
+  // Each partition steps aside too, under a free name of its own (an earlier run's are still there).
+  for (const p of partitions) p.old = await chooseOldTable(pool, schema, p.name);
   return { partitionBy: (await partitionKey(pool, oid))!, partitions, partitionTree: tree };
 }
 

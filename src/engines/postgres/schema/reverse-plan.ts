@@ -80,17 +80,18 @@ function integerRetyped(d: PgDetail, key: string): boolean {
 }
 
 /**
- * After the forward swap: the new table `T` is the original, the old table `T__old` the shadow
- * (level at the swap), and `T__new` is where the new table goes when the revert swaps them back.
+ * After the forward swap: the new table `T` is the original, the old table (the forward plan's
+ * `old`, `T__old` or `T__old_<n>`) the shadow (level at the swap), and `T__new` is where the new
+ * table goes when the revert swaps them back.
  * Read from the catalogs as they are now; the definition compared under the revert's lock is the
  * new table's as it is now.
  */
 export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): Promise<Plan<PgDetail>> {
   const f = forward.detail;
   const names = helperNames(f.schema, f.name);
-  const { rows } = await pool.query('SELECT to_regclass($1)::oid AS old', [qualified(f.schema, names.old)]);
+  const { rows } = await pool.query('SELECT to_regclass($1)::oid AS old', [qualified(f.schema, f.old)]);
   if (String(rows[0].old) !== f.oid) {
-    throw new UserError(`${f.schema}.${names.old} is not the table this run swapped out (dropped or replaced since); there is no way back`);
+    throw new UserError(`${f.schema}.${f.old} is not the table this run swapped out (dropped or replaced since); there is no way back`);
   }
   const t = await inspectTable(pool, f.schema, f.name);
   if (t.key?.columns.join(',') !== f.shadowKey.join(',')) {
@@ -98,7 +99,7 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
   }
   const oldColumns = await readColumns(pool, f.oid);
   const { columns, lost } = reverseColumns(f.columns, oldColumns);
-  if (lost.length) throw new UserError(`column(s) ${lost.join(', ')} of ${f.schema}.${names.old} have no column of the new table to come from`);
+  if (lost.length) throw new UserError(`column(s) ${lost.join(', ')} of ${f.schema}.${f.old} have no column of the new table to come from`);
   const carried = new Map(columns.map((c) => [c.column, c]));
   const changed = t.columns.filter((c) => {
     const back = carried.get(c.name);
@@ -108,7 +109,7 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     oid: t.oid,
     schema: f.schema,
     name: f.name,
-    shadow: names.old,
+    shadow: f.old,
     old: names.shadow,
     slot: names.slot,
     publication: names.publication,
