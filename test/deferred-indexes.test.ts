@@ -188,13 +188,11 @@ describe('MariaDB: secondary indexes built after the copy', () => {
       const forced = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--defer-indexes', 'off']);
       expect(forced.stdout).toMatch(/secondary indexes maintained during the copy \(--defer-indexes off\)/);
 
-      const [[status]] = await db.query('SHOW MASTER STATUS');
+      const since = await binlogEnd();
       const run = db.cli(['migrate', '--force-copy', '--url', '$URL', '--table', 'di_t', '--alter', alter, '--execute']);
       expect(run.code, run.stderr).toBe(0);
       // A two-phase ALTER is logged as START ALTER, then COMMIT ALTER (each a GTID of its own); a one-phase ALTER under a plain GTID.
-      const builds = (await binlogQueriesSince(String((status as unknown[])[0]), Number((status as unknown[])[1]))).filter((q) =>
-        /ALTER TABLE `shadowcut_test`\.`di_t__new` ADD KEY `k_name`/.test(q.query),
-      );
+      const builds = (await binlogQueriesSince(since)).filter((q) => /ALTER TABLE `shadowcut_test`\.`di_t__new` ADD KEY `k_name`/.test(q.query));
       const phases = builds.map((b) => /(START|COMMIT) ALTER/.exec(b.gtid)?.[1] ?? b.gtid);
       expect(phases.length, phases.join(', ')).toBeGreaterThan(0);
       expect(
@@ -207,8 +205,19 @@ describe('MariaDB: secondary indexes built after the copy', () => {
   });
 });
 
+/** Where the primary's binlog ends now. */
+async function binlogEnd(): Promise<{ file: string; position: number }> {
+  const pool = adminPool();
+  try {
+    const [rows] = await pool.query<RowDataPacket[]>('SHOW MASTER STATUS');
+    return { file: String(rows[0].File), position: Number(rows[0].Position) };
+  } finally {
+    await pool.end();
+  }
+}
+
 /** Every Query event the primary logged from `file`:`position` on, across rotations, with its GTID event's text. */
-async function binlogQueriesSince(file: string, position: number): Promise<{ gtid: string; query: string }[]> {
+async function binlogQueriesSince({ file, position }: { file: string; position: number }): Promise<{ gtid: string; query: string }[]> {
   const pool = adminPool();
   try {
     const [logs] = await pool.query<RowDataPacket[]>('SHOW BINARY LOGS');
