@@ -79,7 +79,7 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
   // sooner since a finished run stopped waiting out the latency probe's last second (seen in a fresh-clone CI and here);
   // a runner killed after the swap is queue.test.ts's own case, by a hook, at a known point.
   const QUEUED = [22, 52, 58];
-  it(`the queue: seeds ${QUEUED.join(', ')} queued, run by "queue run" whose runner is killed, taken over after its lease, run once, equal the mirror`, async () => {
+  it(`the queue: seeds ${QUEUED.join(', ')} queued, run by "queue run" whose runner is killed and started again at once (it waits out the dead lease), run once, equal the mirror`, async () => {
     const outcomes = await chaos({ engines: [engine], paths: ['queue'], seeds: QUEUED, minutes: 0, rows: 1000, json: null }, urls, () => {});
     expect(
       outcomes.filter((o) => o.verdict !== 'pass'),
