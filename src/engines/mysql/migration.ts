@@ -296,9 +296,9 @@ export class MysqlMigration implements Migration {
     if (session !== undefined) {
       if (!(session instanceof LockedSession)) throw new Error(`not a locked MySQL session: ${session.id}`);
       const gate = this.server.galera ? qualified(this.p.database, helperNames(this.p.table).gate) : undefined;
-      // The first look under a lock may be another table's of the set, made after the lock; each later one is newer than the last.
+      // The first look under a lock may use another table's listing of the set, begun after the lock;
+      // each later one needs a listing begun after the last look ended (it waits to see whether those found have gone).
       const since = this.lockedLooks.get(session) ?? session.lockedAt;
-      this.lockedLooks.set(session, performance.now());
       locked = { session, since, gate };
     }
     const others = await this.otherNodes();
@@ -306,6 +306,7 @@ export class MysqlMigration implements Migration {
       mysqlOldSnapshots(this.server.target, locked),
       ...others.map((node) => mysqlOldSnapshots(node.target, locked && { since: locked.since, gate: locked.gate }, node.name)),
     ]);
+    if (session !== undefined) this.lockedLooks.set(session, performance.now());
     return lists.some((list) => list === null) ? null : lists.flatMap((list) => list ?? []);
   }
 

@@ -114,6 +114,11 @@ export class TrxList {
 
   private async next(since: number): Promise<TrxListing> {
     for (;;) {
+      // One already read after `since` answers at once: under a set's cut-over lock each table looks
+      // in turn, and the first look's listing (begun after the lock) is what every later one needs,
+      // where reading anew would cost each the cache's idle time while writers wait.
+      const latest = this.latest;
+      if (latest !== null && latest.begunAt > since) return latest;
       const listing = await (this.reading ?? this.read());
       if (listing.begunAt > since) return listing;
     }
