@@ -59,10 +59,15 @@ function exitCode(child: ChildProcess): Promise<number> {
 }
 
 function runShard(shard: Shard, count: number): Promise<Outcome> {
-  const started = Date.now();
-  const tag = `[${shard.index}/${count}] `;
   const env = { ...process.env, ...shard.set?.urls, SHADOWCUT_CONTROL_DIR: shard.controlDir };
-  const child = vitestRun([`--shard=${shard.index}/${count}`], env, 'pipe');
+  // The files that need no server ran before the shards: only the server ones here.
+  return runTagged(`[${shard.index}/${count}] `, [`--shard=${shard.index}/${count}`, '--project', 'servers'], env);
+}
+
+/** A vitest run whose every line carries `tag`; its counts, and the lines naming a failure, kept. */
+function runTagged(tag: string, args: string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
+  const started = Date.now();
+  const child = vitestRun(args, env, 'pipe');
   let counts: number[] | null = null;
   const failures: string[] = [];
   let following = 0;
@@ -80,6 +85,12 @@ function runShard(shard: Shard, count: number): Promise<Outcome> {
 }
 
 async function sharded(count: number): Promise<number> {
+  // The files that need no server first: seconds, and a broken core is told before any server starts.
+  const unit = await runTagged('[unit] ', ['--project', 'no-servers'], process.env);
+  if (unit.code !== 0 || interrupted) {
+    if (unit.failures.length) process.stdout.write(`what failed, again:\n${unit.failures.join('\n')}\n`);
+    return unit.code || 1;
+  }
   const base = defaultStateDir();
   const shards: Shard[] = Array.from({ length: count }, (_, i) => ({
     index: i + 1,
@@ -111,6 +122,7 @@ async function sharded(count: number): Promise<number> {
   const failed = outcomes.flatMap((o) => o.failures);
   if (failed.length) process.stdout.write(`what failed, again:\n${failed.join('\n')}\n`);
   const total = [0, 0, 0];
+  unit.counts?.forEach((n, k) => (total[k] += n));
   outcomes.forEach((o, i) => {
     process.stdout.write(`shard ${i + 1}/${count}: exit ${o.code} after ${o.seconds} s${o.counts ? '' : ', no test count (it did not finish)'}\n`);
     o.counts?.forEach((n, k) => (total[k] += n));

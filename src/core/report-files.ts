@@ -47,5 +47,5 @@ const SYNTAX: Record<string, string> = {
  * nothing is read as markup: put long text there instead, behind a fence longer than its backticks.
  */
 export function markdownText(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').replace(/[&<>"`|\\[\]]/g, (c) => SYNTAX[c]);
+  return text.replace(/\s*[\r\n]\s*/g, ' ').replace(/[&<>"`|\\[\]]/g, (c) => SYNTAX[c]);
 }

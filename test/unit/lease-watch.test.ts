@@ -68,6 +68,17 @@ describe('LeaseWatch.undecided', () => {
     expect(watch.undecided([row(1, 95)], notMine, at(60))).toBe(true);
   });
 
+  it('forgets a live runner once its lease is gone: the next claim of the entry is watched afresh', () => {
+    const watch = new LeaseWatch();
+    expect(watch.undecided([row(1, 30)], notMine, at(0))).toBe(true);
+    expect(watch.undecided([row(1, 40)], notMine, at(10))).toBe(false); // renewed: a live runner's
+    expect(watch.undecided([row(1, 40)], notMine, at(45))).toBe(false); // lapsed: not held
+    // Another runner claimed it and died at once: its lease is waited out, not taken for the first runner's.
+    expect(watch.undecided([row(1, 100)], notMine, at(46))).toBe(true);
+    expect(watch.undecided([row(1, 100)], notMine, at(70))).toBe(true);
+    expect(watch.undecided([row(1, 100)], notMine, at(100))).toBe(false);
+  });
+
   it('is undecided while any one entry is, judging each on its own', () => {
     const watch = new LeaseWatch();
     expect(watch.undecided([row(1, 30), row(2, 30)], notMine, at(0))).toBe(true);

@@ -21,6 +21,8 @@ describe('markdownText', () => {
 
   it('keeps text on one line, folding the space around line breaks', () => {
     expect(markdownText('line one  \n   line two\r\nline three\n\n# not a heading')).toBe('line one line two line three # not a heading');
+    // A lone carriage return breaks a line in markdown too.
+    expect(markdownText('a | b\r# heading')).toBe('a &#124; b # heading');
     expect(markdownText('a\tb  c')).toBe('a\tb  c');
   });
 });

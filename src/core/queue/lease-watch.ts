@@ -18,10 +18,13 @@ export class LeaseWatch {
     let waiting = false;
     for (const row of rows) {
       const held = row.state === 'running' && !mine(row.id) && row.leaseUntil !== null && new Date(row.leaseUntil) > now;
-      if (!held || this.live.has(row.id)) {
-        if (!held) this.first.delete(row.id);
+      if (!held) {
+        // Lapsed or ended: whoever claims the entry next is judged afresh.
+        this.first.delete(row.id);
+        this.live.delete(row.id);
         continue;
       }
+      if (this.live.has(row.id)) continue;
       const seen = this.first.get(row.id);
       if (seen === undefined) this.first.set(row.id, row.leaseUntil!);
       if (seen !== undefined && seen !== row.leaseUntil) this.live.add(row.id);
