@@ -176,6 +176,11 @@ export interface TableSpec {
    * rows move between partitions), two ranges below two bounds and a default partition for the rest.
    */
   partition?: { column: string; bounds: [string, string] };
+  /**
+   * PostgreSQL: no primary key, the key columns under a UNIQUE constraint instead (they are NOT NULL):
+   * the stream cannot follow such a table, so the copy must follow it by triggers.
+   */
+  uniqueKey?: boolean;
 }
 
 /** The children of a table with `children`, by the parent's name. */
@@ -257,7 +262,8 @@ export function createTableSql(t: TableSpec, name: string): string[] {
     const nullability = c.nullable ? (c.type.sql.endsWith('NULL') ? '' : ' NULL') : ' NOT NULL';
     return `${id(c.name)} ${c.type.sql}${nullability}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}`;
   });
-  cols.push(`PRIMARY KEY (${t.key.map((c) => id(c.name)).join(', ')})`);
+  const keyColumns = t.key.map((c) => id(c.name)).join(', ');
+  cols.push(t.uniqueKey ? `CONSTRAINT ${id(`${name}_key`)} UNIQUE (${keyColumns})` : `PRIMARY KEY (${keyColumns})`);
   const statements: string[] = [];
   if (t.engine === 'mysql') {
     for (const ix of t.indexes) cols.push(`${ix.unique ? 'UNIQUE ' : ''}KEY ${id(ix.name)} (${ix.columns.map(id).join(', ')})`);
