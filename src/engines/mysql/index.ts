@@ -27,7 +27,7 @@ import {
 } from './server/connect.js';
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
-import { dropTriggerBounded } from './capture/trigger/log.js';
+import { dropTriggerBounded } from './capture/trigger/capture-triggers.js';
 import { MysqlQueue } from './commands/queue.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
