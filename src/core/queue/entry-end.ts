@@ -1,5 +1,4 @@
-import type { RunnerDeps, RunnerOptions } from './runner-options.js';
-import type { Running } from './running-stage.js';
+import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { StageExit } from './stage-process.js';
 import { BEFORE_CHANGES, markLost, NO_CHECKPOINT } from './stages.js';

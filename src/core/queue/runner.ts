@@ -1,15 +1,15 @@
 import { sleep } from '../backoff.js';
 import { EntryEnds } from './entry-end.js';
 import { LeaseWatch } from './lease-watch.js';
-import type { RunnerDeps, RunnerOptions } from './runner-options.js';
-import { startStage, suspendStage, type Running, type StageHost } from './running-stage.js';
+import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
+import { startStage, suspendStage, type StageHost } from './running-stage.js';
 import { entryTables, specProblem } from './spec.js';
 import { bounded } from './stage-process.js';
 import { markLost, RESUMABLE, UNINTERRUPTED } from './stages.js';
 import type { QueueRow } from './types.js';
 import { whyWait } from './wait-reason.js';
 
-export type { RunnerDeps, RunnerOptions } from './runner-options.js';
+export type { RunnerDeps, RunnerOptions } from './runner-types.js';
 
 /** A relayed request that takes longer than this has failed. */
 const RELAY_MS = 60_000;

@@ -1,28 +1,12 @@
 import type { EntryEnds } from './entry-end.js';
-import type { RunnerDeps, RunnerOptions } from './runner-options.js';
+import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { entryTables } from './spec.js';
-import type { StageEvent, StageProcess } from './stage-process.js';
+import type { StageEvent } from './stage-process.js';
 import { markLost, RESUMABLE, stageArgs } from './stages.js';
 import type { Attempt, QueueRow, QueueStatus } from './types.js';
 
 // A stage this runner runs: started as a child, its lease renewed on a timer of its own (so a slow
 // poll never lets it lapse), its phase written as it changes, stopped when its claim is lost.
-
-export interface Running {
-  row: QueueRow;
-  status: QueueStatus;
-  attempt: Attempt;
-  process: StageProcess;
-  resumed: boolean;
-  cancelling: boolean;
-  /** Why the runner stopped the stage itself, to be resumed later; null while it runs on. */
-  suspended: string | null;
-  /** When its lease was last renewed (this host's clock): a runner cut off from the database stops its stages before the lease lapses. */
-  renewedAt: number;
-  renewer: NodeJS.Timeout;
-  /** Settles once its end is written (or lost). */
-  done: Promise<void>;
-}
 
 /** What a started stage needs of its runner. */
 export interface StageHost {

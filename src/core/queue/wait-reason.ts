@@ -1,5 +1,5 @@
 import { formatDuration } from '../duration.js';
-import type { RunnerOptions } from './runner-options.js';
+import type { RunnerOptions } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { QueueRow } from './types.js';
 import { QueueWindow } from './window.js';

@@ -1,8 +1,9 @@
-import type { Launcher } from './stage-process.js';
-import type { QueueEvent, QueueRow, QueueSpec, QueueStore } from './types.js';
+import type { Launcher, StageProcess } from './stage-process.js';
+import type { Attempt, QueueEvent, QueueRow, QueueSpec, QueueStatus, QueueStore } from './types.js';
 
-// What a runner is told (its command line) and what it works with (the store, the stage launcher,
-// the history and hooks): kept apart from the runner so the files that share its work can name them.
+// What a runner is told (its command line), what it works with (the store, the stage launcher, the
+// history and hooks) and what it keeps of each stage it runs: kept apart from the runner so the files
+// that share its work can name them without importing one another.
 
 export interface RunnerOptions {
   /** Who claims: `user@host:pid:nonce`, kept on the entries it runs. */
@@ -38,4 +39,21 @@ export interface RunnerDeps {
   record(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void>;
   /** The runner's own hooks (`queue run --hooks-dir`), if any. */
   hook?: (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void>;
+}
+
+/** A stage this runner runs. */
+export interface Running {
+  row: QueueRow;
+  status: QueueStatus;
+  attempt: Attempt;
+  process: StageProcess;
+  resumed: boolean;
+  cancelling: boolean;
+  /** Why the runner stopped the stage itself, to be resumed later; null while it runs on. */
+  suspended: string | null;
+  /** When its lease was last renewed (this host's clock): a runner cut off from the database stops its stages before the lease lapses. */
+  renewedAt: number;
+  renewer: NodeJS.Timeout;
+  /** Settles once its end is written (or lost). */
+  done: Promise<void>;
 }
