@@ -13,7 +13,7 @@ import mysql from 'mysql2/promise';
 import { migrateSet } from '../src/core/migrate/set.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';
-import { isPrelockCreate } from '../src/engines/mysql/capture/trigger/log.js';
+import { isPrelockCreate } from '../src/engines/mysql/capture/trigger/capture-triggers.js';
 import { background, runState, waitFor } from './support/run.js';
 
 let db: mysql.Pool;

@@ -1,82 +1,16 @@
 import { sleep } from '../backoff.js';
-import { formatDuration } from '../duration.js';
+import { EntryEnds } from './entry-end.js';
 import { LeaseWatch } from './lease-watch.js';
+import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
+import { startStage, suspendStage, type StageHost } from './running-stage.js';
 import { entryTables, specProblem } from './spec.js';
-import { bounded, type Launcher, type StageEvent, type StageExit, type StageProcess } from './stage-process.js';
-import type { Attempt, QueueEvent, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore, Stage } from './types.js';
-import { QueueWindow } from './window.js';
+import { bounded } from './stage-process.js';
+import { markLost, RESUMABLE, UNINTERRUPTED } from './stages.js';
+import type { QueueRow } from './types.js';
+import { whyWait } from './wait-reason.js';
 
-export interface RunnerOptions {
-  /** Who claims: `user@host:pid:nonce`, kept on the entries it runs. */
-  runner: string;
-  /** Entries running at once on the server, whichever runner runs them. */
-  maxConcurrent: number;
-  /** `once`: start what is due now and wait for it; `drain`: until nothing is due or running; `daemon`: for ever. */
-  mode: 'once' | 'drain' | 'daemon';
-  /** When the runner stops (its own clock); a copy still going is stopped as a crash would, to resume from its checkpoint. */
-  until?: Date;
-  leaseSeconds: number;
-  pollMs: number;
-  /** Options every stage gets from the runner's own command line (replicas, hooks, report directory). */
-  stageArgs: string[];
-}
+export type { RunnerDeps, RunnerOptions } from './runner-types.js';
 
-export interface RunnerDeps {
-  store: QueueStore;
-  launch: Launcher;
-  /** The environment a stage needs to connect (the URL), never its arguments. */
-  env: Record<string, string>;
-  /** Whether the table's history has this entry's stage succeeding since `since`. */
-  succeededSince(spec: QueueSpec, since: string): Promise<boolean>;
-  /** What `shadowcut plan` says a migrate entry takes, in ms, or null when it cannot say. */
-  estimateMs(spec: QueueSpec): Promise<number | null>;
-  log(line: string): void;
-  /** Each line a stage prints on stdout (`queue run --json` passes its JSON on). */
-  stageOutput?: (entry: number, line: string) => void;
-  /**
-   * Enters in the table's history what the stage itself could not: its runner stopped it (to be
-   * resumed), or failed the entry without running it. A stage records its own run.
-   */
-  record(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void>;
-  /** The runner's own hooks (`queue run --hooks-dir`), if any. */
-  hook?: (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void>;
-}
-
-interface Running {
-  row: QueueRow;
-  status: QueueStatus;
-  attempt: Attempt;
-  process: StageProcess;
-  resumed: boolean;
-  cancelling: boolean;
-  /** Why the runner stopped the stage itself, to be resumed later; null while it runs on. */
-  suspended: string | null;
-  /** When its lease was last renewed (this host's clock): a runner cut off from the database stops its stages before the lease lapses. */
-  renewedAt: number;
-  renewer: NodeJS.Timeout;
-  /** Settles once its end is written (or lost). */
-  done: Promise<void>;
-}
-
-/** Stages that keep a checkpoint: a run stopped midway goes on with --resume. */
-const RESUMABLE: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
-/** Stages with a dry run: without --execute they change nothing. */
-const EXECUTED: ReadonlySet<Stage> = new Set(['migrate', 'backfill', 'contract']);
-/** Stages that hold back outside `--window` by themselves; the others are only started inside it. */
-const WINDOWED: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
-const NO_CHECKPOINT = 'there is no checkpoint of an earlier';
-/**
- * The phases in which a stage killed before its first checkpoint had changed nothing. A migration's
- * setup makes the shadow and its capture before that checkpoint; a backfill's setup saves it first.
- */
-const BEFORE_CHANGES: Record<Stage, ReadonlySet<string>> = {
-  migrate: new Set(['']),
-  backfill: new Set(['', 'setup']),
-  verify: new Set(),
-  contract: new Set(),
-};
-/** Phases a stop at `--until` waits out: a swap and its cleanup are not cut short. */
-const UNINTERRUPTED: ReadonlySet<string> = new Set(['cutover', 'cleanup', 'revert']);
 /** A relayed request that takes longer than this has failed. */
 const RELAY_MS = 60_000;
 
@@ -89,16 +23,20 @@ const RELAY_MS = 60_000;
 export class QueueRunner {
   private readonly running = new Map<number, Running>();
   private readonly estimates = new Map<number, number | null>();
-  private failures = 0;
   /** Stages whose end has been written, counted so the loop knows one ended while it looked. */
   private endedStages = 0;
   private stopping = false;
   private readonly leases = new LeaseWatch();
+  private readonly ends: EntryEnds;
+  private readonly host: StageHost;
 
   constructor(
     private readonly deps: RunnerDeps,
     private readonly options: RunnerOptions,
-  ) {}
+  ) {
+    this.ends = new EntryEnds(deps, options, (row) => this.start(row, false, true));
+    this.host = { deps, options, ends: this.ends, running: this.running, stageEnded: () => this.endedStages++ };
+  }
 
   /** SIGTERM: stop as at `--until`, now. */
   stop(): void {
@@ -137,7 +75,7 @@ export class QueueRunner {
       if (this.options.mode !== 'daemon' && this.running.size === 0 && started === 0 && !leaseUndecided && this.endedStages === endedBefore) break;
       await Promise.race([sleep(this.options.pollMs), ...[...this.running.values()].map((r) => r.done)]);
     }
-    return this.failures;
+    return this.ends.failures;
   }
 
   /** Carries out what operators asked of the entries it runs, and cancels queued entries asked to be. */
@@ -197,14 +135,21 @@ export class QueueRunner {
       if (!(row.state === 'queued' && !row.spec.postponed) && !orphan) continue;
       const wrong = specProblem(row.spec);
       if (wrong) {
-        await this.fail(row, `the entry cannot be run: ${wrong}`, orphan ? 'orphan' : 'queued');
+        await this.ends.fail(row, `the entry cannot be run: ${wrong}`, orphan ? 'orphan' : 'queued');
         continue;
       }
-      const waiting = await this.whyWait(row, rows, busy, now);
+      const waiting = await whyWait(row, {
+        rows,
+        busy,
+        now,
+        options: this.options,
+        estimates: this.estimates,
+        fail: (failed, why) => this.ends.fail(failed, why, 'queued'),
+      });
       if (waiting === false) continue;
       if (waiting) {
         // A dead runner's entry that cannot go on now is queued again, so the queue shows it waiting.
-        if (orphan) await this.requeue(row, waiting);
+        if (orphan) await this.ends.requeue(row, waiting);
         else if (waiting !== row.status.waiting) await store.wait(row.id, waiting);
         continue;
       }
@@ -216,35 +161,6 @@ export class QueueRunner {
     return started;
   }
 
-  /** Why `row` may not start now, null when it may, false when its predecessor failed (so it failed too). */
-  private async whyWait(row: QueueRow, rows: QueueRow[], busy: QueueRow[], now: Date): Promise<string | null | false> {
-    const { spec } = row;
-    if (spec.after !== undefined) {
-      const before = rows.find((r) => r.id === spec.after);
-      if (!before || before.state === 'failed' || before.state === 'cancelled') {
-        await this.fail(row, `#${spec.after} ${before ? before.state : 'is gone'}, and this entry comes after it`, 'queued');
-        return false;
-      }
-      if (before.state !== 'complete') return `waits for #${spec.after} (${before.state})`;
-    }
-    const window = spec.window ? new QueueWindow(spec.window, spec.tz) : null;
-    const windowLeft = window ? window.msLeft(now) : Infinity;
-    if (windowLeft === 0) return `outside its window ${window!.describe()}`;
-    const tables = entryTables(spec);
-    for (const other of busy) {
-      const shared = other.id !== row.id && entryTables(other.spec).find((t) => tables.includes(t));
-      if (shared) return `#${other.id} is running on ${shared}`;
-    }
-    const slots = busy.filter((r) => r.id !== row.id).length;
-    if (slots >= this.options.maxConcurrent) return `${slots} of ${this.options.maxConcurrent} running (--max-concurrent)`;
-    const room = Math.max(0, Math.min(windowLeft, this.options.until ? this.options.until.getTime() - Date.now() : Infinity));
-    const needs = this.estimates.get(row.id);
-    if (needs != null && row.status.attempts.length === 0 && needs > room) {
-      return `needs about ${formatDuration(roundUp(needs))}, ${formatDuration(roundUp(room))} left`;
-    }
-    return null;
-  }
-
   /** A claimed entry: a dead runner's contract is looked up rather than run again; anything else starts. */
   private async begin(row: QueueRow, orphan: boolean): Promise<void> {
     if (orphan && row.spec.stage === 'contract') {
@@ -254,7 +170,7 @@ export class QueueRunner {
         await this.deps.store.finish(row.id, this.options.runner, 'complete', status);
         this.deps.log(`#${row.id}: complete (its runner died after the contract; the history says so)`);
       } else {
-        await this.fail(
+        await this.ends.fail(
           { ...row, status },
           'its runner died during the contract: look at the table and the backup, then "queue retry" or "queue cancel"',
           'held',
@@ -266,191 +182,7 @@ export class QueueRunner {
   }
 
   private start(row: QueueRow, orphan: boolean, fresh = false): void {
-    const { store } = this.deps;
-    const last = row.status.attempts[row.status.attempts.length - 1];
-    const previous = markLost(row.status.attempts);
-    // Only a stage that was stopped (a dead runner, `--until`) goes on; one that ended by itself cleaned up.
-    const resumed =
-      !fresh && RESUMABLE.has(row.spec.stage) && last !== undefined && (last.outcome === undefined || last.outcome === 'suspended' || last.outcome === 'lost');
-    const attempt: Attempt = { runner: this.options.runner, startedAt: new Date().toISOString() };
-    // The swap belongs to an attempt: a new one starts without it (a resumed one finds it in its checkpoint).
-    const status: QueueStatus = { attempts: [...previous, attempt] };
-    this.deps.log(
-      `#${row.id}: ${orphan ? 'its runner is gone; ' : ''}${resumed ? 'resuming' : 'starting'} ${row.spec.stage} on ${entryTables(row.spec).join(', ')}`,
-    );
-    const renew = () =>
-      store.renew(row.id, this.options.runner, this.options.leaseSeconds, status).then(
-        (held) => {
-          if (held) entry.renewedAt = Date.now();
-          else this.suspend(entry, 'its claim was taken over by another runner');
-        },
-        () => {
-          if (Date.now() - entry.renewedAt > 0.8 * this.options.leaseSeconds * 1000)
-            this.suspend(entry, 'its runner lost the database for longer than its lease');
-        },
-      );
-    const onEvent = (e: StageEvent) => {
-      const changed = (e.phase !== undefined && e.phase !== status.phase) || (e.swapped === true && !status.swapped);
-      Object.assign(status, Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)));
-      // Written at once: a runner that dies now leaves the next one the phase, and whether the swap was made.
-      if (changed) void renew();
-    };
-    // The entry's number goes into the stage's history entry ("by ... (queue #N)").
-    const env = { ...this.deps.env, ...(row.spec.tz ? { TZ: row.spec.tz } : {}), SHADOWCUT_QUEUE_ENTRY: String(row.id) };
-    const entry: Running = {
-      row,
-      status,
-      attempt,
-      resumed,
-      process: this.deps.launch(this.stageArgs(row.spec, resumed), env, onEvent, this.deps.stageOutput && ((line) => this.deps.stageOutput!(row.id, line))),
-      cancelling: false,
-      suspended: null,
-      renewedAt: Date.now(),
-      renewer: setInterval(() => void renew(), (this.options.leaseSeconds * 1000) / 3),
-      done: Promise.resolve(),
-    };
-    entry.done = entry.process.exit
-      .then((exit) => this.ended(entry, exit))
-      .catch((error: Error) => this.deps.log(`#${row.id}: its end was not written: ${error.message}`))
-      // Running until its end is written, so the loop does not see an idle queue and close the store under it.
-      .finally(() => {
-        if (this.running.get(row.id) === entry) this.running.delete(row.id);
-        this.endedStages++;
-      });
-    this.running.set(row.id, entry);
-    void this.emit('queue-start', row);
-  }
-
-  /**
-   * The stage's argv: the runner's own options first, the queued ones last, so a queued option left
-   * without its value fails the stage instead of swallowing --execute.
-   */
-  private stageArgs(spec: QueueSpec, resume: boolean): string[] {
-    return [
-      spec.stage,
-      ...(EXECUTED.has(spec.stage) ? ['--execute'] : []),
-      '--json',
-      ...(resume ? ['--resume'] : []),
-      ...(spec.window && WINDOWED.has(spec.stage) ? ['--window', spec.window] : []),
-      ...(spec.postponeCutover ? ['--postpone-cutover'] : []),
-      ...this.options.stageArgs,
-      ...entryTables(spec).flatMap((table) => ['--table', table]),
-      ...spec.args,
-    ];
-  }
-
-  private suspend(r: Running, why: string): void {
-    if (r.suspended) return;
-    this.deps.log(`#${r.row.id}: ${why}; stopping its stage, to be resumed`);
-    r.suspended = why;
-    r.process.kill('SIGKILL');
-  }
-
-  private async ended(r: Running, exit: StageExit): Promise<void> {
-    const { row, status, attempt } = r;
-    clearInterval(r.renewer);
-    attempt.endedAt = new Date().toISOString();
-    let state: QueueState;
-    if (r.suspended) {
-      attempt.outcome = 'suspended';
-      status.waiting = `${r.suspended}; the next "queue run" resumes it from its checkpoint`;
-      state = 'queued';
-    } else if (exit.code === 0) {
-      attempt.outcome = 'complete';
-      state = 'complete';
-    } else if (r.cancelling && exit.code === 3) {
-      attempt.outcome = 'cancelled';
-      state = 'cancelled';
-    } else if (r.resumed && exit.lastError.includes(NO_CHECKPOINT)) {
-      return this.noCheckpoint(r);
-    } else {
-      attempt.outcome = 'failed';
-      attempt.error = `exit ${exit.code ?? exit.signal}: ${exit.lastError}`;
-      status.lastError = attempt.error;
-      state = 'failed';
-    }
-    if (state === 'failed') this.failures++;
-    const written = await this.deps.store.finish(row.id, this.options.runner, state, status);
-    this.deps.log(`#${row.id}: ${state}${attempt.error ? ` (${attempt.error})` : ''}${written ? '' : ' (not written: the claim was lost)'}`);
-    if (state === 'queued' && written) await this.note(row, 'suspended', status.waiting!);
-    const event: QueueEvent = state === 'complete' ? 'queue-complete' : state === 'queued' ? 'queue-suspend' : 'queue-failure';
-    await this.emit(event, row, state === 'cancelled' ? 'cancelled' : (attempt.error ?? status.waiting));
-  }
-
-  /**
-   * A resumed stage found no checkpoint: the attempt before ended after its cleanup (the history has
-   * this entry's stage succeeding: complete), or before it changed anything (run it afresh). Anything
-   * else could run a change twice, so it stops and says so.
-   */
-  private async noCheckpoint(r: Running): Promise<void> {
-    const { row, status } = r;
-    const attempts = status.attempts.slice(0, -1);
-    const since = attempts[attempts.length - 1]?.startedAt ?? r.attempt.startedAt;
-    r.attempt.endedAt = new Date().toISOString();
-    // The dead attempt had swapped the tables and was stopped in its cleanup, which removes the checkpoint
-    // before the stage writes its history: the change is made.
-    if (row.status.swapped || (await this.deps.succeededSince(row.spec, since))) {
-      r.attempt.outcome = 'complete';
-      await this.deps.store.finish(row.id, this.options.runner, 'complete', status);
-      this.deps.log(
-        `#${row.id}: complete (the interrupted attempt had ${row.status.swapped ? 'cut over; only its cleanup was cut short' : 'finished; the history says so'})`,
-      );
-      await this.emit('queue-complete', row);
-      return;
-    }
-    const phase = row.status.phase ?? '';
-    if (BEFORE_CHANGES[row.spec.stage].has(phase)) {
-      this.start({ ...row, status: { attempts } }, false, true);
-      return;
-    }
-    r.attempt.outcome = 'failed';
-    r.attempt.error =
-      `the interrupted attempt (last seen in "${phase}") left neither a checkpoint nor a history entry: look at ${entryTables(row.spec).join(', ')} ` +
-      '("shadowcut status --table" with the URL names what a dead run left; "shadowcut cleanup" removes it), then "queue retry" or "queue cancel"';
-    status.lastError = r.attempt.error;
-    this.failures++;
-    await this.deps.store.finish(row.id, this.options.runner, 'failed', status);
-    this.deps.log(`#${row.id}: failed (${r.attempt.error})`);
-    await this.note(row, 'failure', r.attempt.error);
-    await this.emit('queue-failure', row, r.attempt.error);
-  }
-
-  /**
-   * Fails an entry, saying why: a queued one, a dead runner's (claimed first), or one this runner
-   * already holds.
-   */
-  private async fail(row: QueueRow, why: string, from: 'queued' | 'orphan' | 'held'): Promise<void> {
-    const { store } = this.deps;
-    const { runner, leaseSeconds } = this.options;
-    const status = { ...row.status, waiting: undefined, lastError: why };
-    const claimed = from !== 'orphan' || (await store.claim(row.id, runner, leaseSeconds));
-    const done =
-      from === 'queued' ? await store.transition(row.id, ['queued'], 'failed', status) : claimed && (await store.finish(row.id, runner, 'failed', status));
-    if (!done) return;
-    this.failures++;
-    this.deps.log(`#${row.id}: failed: ${why}`);
-    await this.note(row, 'failure', why);
-    await this.emit('queue-failure', row, why);
-  }
-
-  /** A dead runner's entry that must wait: claimed, then queued again with its attempt marked lost. */
-  private async requeue(row: QueueRow, waiting: string): Promise<void> {
-    if (!(await this.deps.store.claim(row.id, this.options.runner, this.options.leaseSeconds))) return;
-    const attempts = markLost(row.status.attempts);
-    await this.deps.store.finish(row.id, this.options.runner, 'queued', { ...row.status, attempts, waiting });
-  }
-
-  /** The history entry; one not written is logged, and changes nothing of the entry. */
-  private async note(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void> {
-    await this.deps.record(row, outcome, line).catch((failed: Error) => this.deps.log(`#${row.id}: not entered in the history: ${failed.message}`));
-  }
-
-  /** Runs the runner's hook for `event`; a hook that fails is logged, and changes nothing of the entry. */
-  private async emit(event: QueueEvent, row: QueueRow, error?: string): Promise<void> {
-    if (!this.deps.hook) return;
-    await this.deps.hook(event, { id: row.id, table: entryTables(row.spec).join(','), stage: row.spec.stage }, error).catch((failed: Error) => {
-      this.deps.log(`#${row.id}: the ${event} hook failed: ${failed.message}`);
-    });
+    startStage(this.host, row, orphan, fresh);
   }
 
   /**
@@ -462,19 +194,8 @@ export class QueueRunner {
     for (const r of this.running.values()) {
       if (!RESUMABLE.has(r.row.spec.stage) || r.cancelling) continue;
       while (UNINTERRUPTED.has(r.status.phase ?? '') && this.running.has(r.row.id)) await sleep(200);
-      this.suspend(r, this.stopping ? 'its runner was stopped' : "stopped at the runner's --until");
+      suspendStage(this.deps, r, this.stopping ? 'its runner was stopped' : "stopped at the runner's --until");
     }
     await Promise.all([...this.running.values()].map((r) => r.done));
   }
-}
-
-/** Attempts whose runner died before writing their end: lost. */
-function markLost(attempts: Attempt[]): Attempt[] {
-  return attempts.map((a) => (a.outcome ? a : { ...a, outcome: 'lost' }));
-}
-
-/** Up to the next whole second, or minute from ten minutes on, so a plan's estimate reads as what it is. */
-function roundUp(ms: number): number {
-  const unit = ms < 600_000 ? 1000 : 60_000;
-  return Math.ceil(ms / unit) * unit;
 }

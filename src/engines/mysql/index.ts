@@ -12,7 +12,8 @@ import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
 import { UserError } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
-import { contractBackupTriggers, prepareMysqlContract } from './commands/contract.js';
+import { contractBackupTriggers } from './commands/contract-backup.js';
+import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/restore/types.js';
 import {
@@ -27,7 +28,7 @@ import {
 } from './server/connect.js';
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
-import { dropTriggerBounded } from './capture/trigger/log.js';
+import { dropTriggerBounded } from './capture/trigger/capture-triggers.js';
 import { MysqlQueue } from './commands/queue.js';
 import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';

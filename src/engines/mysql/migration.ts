@@ -21,7 +21,8 @@ import type {
 } from '../../core/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
 import type { BinlogHub } from './capture/binlog/hub.js';
-import { forwardCapture, MysqlTriggerLog, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/log.js';
+import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/capture-target.js';
+import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
 import { UserError } from '../../core/errors.js';

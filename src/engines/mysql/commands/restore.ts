@@ -6,7 +6,8 @@ import type { MysqlTarget } from '../server/connect.js';
 import { describeTable, tableExists, tableFacts } from '../schema/inspect.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, qualified } from '../server/sql.js';
-import { backupIdentity, inPlace } from './contract.js';
+import { backupIdentity } from './contract.js';
+import { inPlace } from './in-place-alter.js';
 
 interface Server {
   target: MysqlTarget;

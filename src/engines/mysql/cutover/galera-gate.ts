@@ -3,20 +3,15 @@ import { LockTimeoutError, UserError } from '../../../core/errors.js';
 import { connectOne } from '../server/connect.js';
 import type { GaleraMember } from '../server/galera.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
-import { isLockWait, isStatementTimeout, LockedSession, withoutStatementLimit } from '../server/lock.js';
+import { withoutStatementLimit } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { tableExists } from '../schema/inspect.js';
 import { qualified } from '../server/sql.js';
 
-type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
-const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
-/** The gate's row that every node reads after its own: closed (1) from just before the RENAME. */
-const CLUSTER_ROW = '*';
-/**
- * Rows per node: a writer locks the one of its connection (CONNECTION_ID() modulo this), so that
- * writers on a node rarely wait for one another, while the holder locks them all.
- */
-export const GATE_SLOTS = 1024;
+import { ClosedGate, isRetryable } from './galera-closed-gate.js';
+import { CLUSTER_ROW, EVENTS, GATE_COLUMNS, GATE_SLOTS, gateBody, gateCreate, sameAccount, type RowEvent } from './galera-gate-triggers.js';
+
+export { GATE_SLOTS, isGateCreate } from './galera-gate-triggers.js';
 
 /**
  * Galera's stand-in for LOCK TABLES (why, in GALERA.md, "The copy path on Galera"). LOCK
@@ -216,14 +211,6 @@ function holderIdleSeconds(lockTimeoutMs: number): number {
   return Math.max(10, Math.ceil((6 * lockTimeoutMs) / 1000) + 5);
 }
 
-const GATE_COLUMNS = 'node VARCHAR(255) NOT NULL, slot SMALLINT NOT NULL, closed TINYINT NOT NULL, PRIMARY KEY (node, slot)';
-
-/** `user@host` as DEFINER spells it, and as CURRENT_USER() does (the same account, quoting aside). */
-function sameAccount(definer: string, me: string): boolean {
-  const plain = (account: string) => account.replace(/`/g, '').toLowerCase();
-  return plain(definer) === plain(me);
-}
-
 /**
  * A pool connection with no statement time limit: a DDL in total order is made by the other nodes
  * before it can be cut short here (`server/galera.ts`), and a server-wide `max_statement_time` would
@@ -236,39 +223,6 @@ async function unlimitedConnection<T>(pool: Pool, work: (conn: PoolConnection) =
   } finally {
     conn.release();
   }
-}
-
-/**
- * The two reads name the gate table by two aliases: a routine prelocks each table it names once, with
- * the strongest lock any of its statements asks for, so under one name the cluster row would be read
- * FOR UPDATE too, and every writer of a node would wait for the others' transactions on it.
- */
-function gateBody(database: string, table: string): string {
-  const gate = qualified(database, helperNames(table).gate);
-  const message = `shadowcut: ${table} is being swapped on this Galera cluster; retry`.replace(/['\\]/g, '');
-  return `BEGIN
-  DECLARE here INT DEFAULT 1;
-  DECLARE cluster INT DEFAULT 1;
-  SELECT IFNULL(MAX(closed), 1) INTO here FROM ${gate} AS own_slot WHERE node = @@wsrep_node_name AND slot = CONNECTION_ID() MOD ${GATE_SLOTS} FOR UPDATE;
-  SELECT IFNULL(MAX(closed), 1) INTO cluster FROM ${gate} AS cluster_row WHERE node = '${CLUSTER_ROW}' LOCK IN SHARE MODE;
-  IF here <> 0 OR cluster <> 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message}'; END IF;
-END`;
-}
-
-/** A DDL on the original, in total order: as any, it aborts the transactions open on the table on every node. */
-function gateCreate(database: string, table: string, event: RowEvent): string {
-  const name = helperNames(table).gateTriggers[event];
-  return `CREATE TRIGGER ${qualified(database, name)} BEFORE ${event} ON ${qualified(database, table)} FOR EACH ROW ${gateBody(database, table)}`;
-}
-
-/**
- * Whether a statement the binlog shows on the original is our own CREATE of a gate trigger (the
- * server writes the DEFINER into it): it changes no row and no column. Any other body under such a
- * name is someone else's change to the table.
- */
-export function isGateCreate(query: string, database: string, table: string): boolean {
-  const made = query.replace(/^CREATE DEFINER=(?:`(?:[^`]|``)*`|[^\s@]*)@(?:`(?:[^`]|``)*`|\S*) TRIGGER /, 'CREATE TRIGGER ');
-  return EVENTS.some((event) => made === gateCreate(database, table, event));
 }
 
 /** The triggers first: every write to their table reads the gate table; after a swap they are on its old table (`olds`). */
@@ -290,93 +244,4 @@ export async function dropGate(pool: Pool, database: string, table: string, olds
     dropped.push(`${database}.${names.gate}`);
   }
   return dropped;
-}
-
-/** One node's part of a closed gate: the holder in its transaction, and a session for causal reads there. */
-interface HeldNode {
-  name: string;
-  holder: Connection;
-  checker: Connection;
-}
-
-/** The gate held on every node: the catch-up's session on our node, and what ends the hold. */
-export class ClosedGate {
-  readonly session: LockedSession;
-  private released = false;
-
-  constructor(
-    private readonly nodes: HeldNode[],
-    private readonly conn: Connection,
-    private readonly gate: string,
-    private readonly lockTimeoutMs: number,
-  ) {
-    this.session = new LockedSession(conn);
-  }
-
-  /**
-   * Closed for good until opened. Only once every node has applied the seal (a causal read there),
-   * with its holder still in the transaction it began with (`in_transaction`: one ended by a KILL or a
-   * deadlock would have let writers through), is the swap safe: from then on a holder that dies lets
-   * its writers through to the gate's error only. Otherwise the attempt fails, and the caller unseals.
-   */
-  async seal(): Promise<void> {
-    await this.conn.query(`UPDATE ${this.gate} SET closed = 1 WHERE node = ?`, [CLUSTER_ROW]);
-    const seconds = Math.max(this.lockTimeoutMs, 1) / 1000;
-    await Promise.all(
-      this.nodes.map(async ({ name, holder, checker }) => {
-        const [[seen]] = await checker.query<RowDataPacket[]>(
-          `SET STATEMENT max_statement_time = ${seconds} FOR SELECT closed FROM ${this.gate} WHERE node = ?`,
-          [CLUSTER_ROW],
-        );
-        const [[held]] = await holder.query<RowDataPacket[]>('SELECT @@in_transaction AS t');
-        if (Number(seen?.closed) !== 1 || Number(held.t) !== 1) throw new LockTimeoutError(`the Galera gate's hold on node ${name} was lost before the swap`);
-      }),
-    ).catch((error: unknown) => {
-      if (error instanceof LockTimeoutError) throw error;
-      throw new LockTimeoutError(`the Galera gate could not confirm every node's hold before the swap (${(error as Error).message})`);
-    });
-  }
-
-  /** The seal lifted. A writer that failed at the sealed gate may hold the row shared in its open transaction: a bounded wait, a few times. */
-  async unseal(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.conn.query(`SET STATEMENT max_statement_time = 2 FOR UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
-        return;
-      } catch (error) {
-        if (attempt >= 5 || !isRetryable(error)) throw error;
-      }
-    }
-  }
-
-  /**
-   * Lets the holders go (their writers pass, or fail on a sealed gate); the session stays. After the
-   * RENAME (`swapped`), each only once its own node has applied it (a causal read on that node's
-   * autocommit session): a node applies the total order on its own time, and one that had not would
-   * let a writer through to its original.
-   */
-  async releaseHolders(swapped = false): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    const settle = async ({ holder, checker }: HeldNode) => {
-      if (swapped) await checker.query(`SELECT COUNT(*) FROM ${this.gate}`).catch(() => {});
-      await holder.query('ROLLBACK');
-      await holder.end();
-    };
-    await Promise.all(this.nodes.map((node) => settle(node).catch(() => node.holder.destroy())));
-  }
-
-  async release(): Promise<void> {
-    await this.releaseHolders();
-    for (const { checker } of this.nodes) await checker.end().catch(() => checker.destroy());
-    await this.conn.end().catch(() => this.conn.destroy());
-  }
-}
-
-/**
- * What a retry may get past: a lock wait cut by its limit (the gate bounds its waits with
- * `max_statement_time`), or a deadlock that chose a session of ours.
- */
-function isRetryable(error: unknown): boolean {
-  return isLockWait(error) || isStatementTimeout(error) || (error as { code?: string }).code === 'ER_LOCK_DEADLOCK';
 }

@@ -1,30 +1,23 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { galeraNode } from '../server/galera.js';
-import { exactForm } from '../../../core/compare/exact.js';
 import { UserError } from '../../../core/errors.js';
 import { oldTableName } from '../../../core/old-table.js';
 import type { MigrationRequest, Plan } from '../../../core/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
 import { missingPrivileges, privilegesRefusal } from '../server/grants.js';
-import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from '../commands/exact.js';
-import { describeTable, tableFacts, type MysqlColumn, type MysqlIndex, type TableFacts, type TableShape } from './inspect.js';
-import { createProbe, dropProbe, PROBE_PRIVILEGES } from './probe.js';
-import { ident, qualified } from '../server/sql.js';
+import { describeTable, tableFacts, type TableFacts, type TableShape } from './inspect.js';
+import { PROBE_PRIVILEGES, probeAlter } from './probe.js';
+import { qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 import { describeChildKey, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
 import { chooseOldTable, tableIdentity } from './old-tables.js';
 import { planTriggers, type TriggerPlan } from './trigger-plan.js';
+import { mapColumns, type ColumnPair } from './column-map.js';
+import { chooseKey } from './key-choice.js';
 
 export type { TriggerPlan } from './trigger-plan.js';
-
-export interface ColumnPair {
-  source: string;
-  target: string;
-  /** How each side is rendered for the checksum; null when a type change makes the two incomparable. */
-  checksum: [string, string] | null;
-}
 
 export interface MysqlPlan {
   database: string;
@@ -280,108 +273,6 @@ export function parseTableName(name: string, database: string): string {
   }
   if (parts.length !== 1 || !name) throw new UserError(`--table ${name} is not a table name`);
   return name;
-}
-
-/**
- * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
- * the resulting columns, and nothing persistent is created.
- */
-async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<{ shape: TableShape; createSql: string }> {
-  const conn = await pool.getConnection();
-  try {
-    const kind = await createProbe(conn, database, table, shadow);
-    try {
-      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
-      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
-      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
-    } catch (error) {
-      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
-    } finally {
-      await dropProbe(conn, database, shadow, kind);
-    }
-  } finally {
-    conn.release();
-  }
-}
-
-function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effects: AlterEffects): ColumnPair[] {
-  const byName = new Map(original.map((c) => [c.name.toLowerCase(), c]));
-  const renamedAway = new Set([...effects.renamed.values()].map((from) => from.toLowerCase()));
-  const pairs: ColumnPair[] = [];
-  for (const target of shadow) {
-    if (target.generated) continue; // the server computes it
-    const lower = target.name.toLowerCase();
-    const renamedFrom = effects.renamed.get(lower);
-    // A column dropped, or renamed away, and a column added under its old name in the same ALTER
-    // is a new column: it starts from its default, as a native ALTER does.
-    const vacated = effects.dropped.has(lower) || renamedAway.has(lower);
-    const source = renamedFrom ? byName.get(renamedFrom.toLowerCase()) : vacated ? undefined : byName.get(lower);
-    if (!source) continue;
-    pairs.push({ source: source.name, target: target.name, checksum: checksumPair(source, target) });
-  }
-  return pairs;
-}
-
-/**
- * How the checksum compares a copied column: each side's text, or null when no exact form exists
- * for the pair (the column is then left out of the checksum, and said so in the plan). The original
- * is first converted to the new type as the copy converts it where CAST spells that conversion (a
- * DATETIME(6) that becomes DATETIME(3) is compared as the copy truncates it); then both sides go to
- * a form that loses nothing (core/compare/exact.ts).
- */
-export function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
-  const s = ident(source.name);
-  const t = ident(target.name);
-  const [a, b] = [mysqlColumn(source), mysqlColumn(target)];
-  const choice = exactForm(a, b);
-  if ('refused' in choice) return null;
-  const converted = choice.form.form === 'same' ? null : mysqlConvertLikeCopy(s, target);
-  if (converted) return [mysqlExactValue({ form: 'same' }, converted, b), mysqlExactValue({ form: 'same' }, t, b)];
-  return [mysqlExactValue(choice.form, s, a), mysqlExactValue(choice.form, t, b)];
-}
-
-/**
- * The table's unique keys whose columns are all NOT NULL (a prefix index's column never is, so those
- * are out), the PRIMARY KEY first, then the narrowest: the keys a keyset walk can use, best first.
- */
-export function keyCandidates(table: TableShape): MysqlIndex[] {
-  const notNull = new Set(table.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
-  return table.indexes
-    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
-    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
-}
-
-interface ChosenKey {
-  index: string;
-  columns: string[];
-  shadowColumns: string[];
-}
-
-/**
- * A unique key of the original whose columns are all NOT NULL and which the shadow keeps as a
- * unique key (after renames): rows are identified the same way on both sides.
- */
-function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
-  const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
-  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
-  const candidates = keyCandidates(original);
-  for (const index of candidates) {
-    const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
-    if (mapped.some((c) => c === undefined)) continue;
-    // A shadow unique key on these columns, or on more of them (e.g. PRIMARY KEY (id) becoming
-    // (id, i)): the shadow is only ever written "delete these keys, insert them again", so it holds
-    // at most one row per original key whatever its own constraint.
-    const set = new Set(mapped.map((c) => c!.toLowerCase()));
-    if (shadowUnique.some((u) => [...set].every((c) => u.has(c)))) {
-      return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
-    }
-  }
-  if (candidates.length === 0) {
-    throw new UserError('the table has no PRIMARY KEY or NOT NULL UNIQUE key; add one first, shadowcut needs it to copy and apply changes');
-  }
-  throw new UserError(
-    'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
-  );
 }
 
 /** `{ galeraNode }` on a Galera node, else nothing. */

@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/errors.js';
 import { qualified } from '../server/sql.js';
+import { describeTable, type TableShape } from './inspect.js';
 
 export type ProbeKind = 'temporary' | 'real';
 
@@ -87,4 +88,32 @@ export async function createMarkedProbe(conn: PoolConnection, database: string, 
     throw copyRefused(error, name, like);
   });
   await conn.query(`ALTER TABLE ${qualified(database, name)} COMMENT = ?`, [PROBE_MARK]);
+}
+
+/**
+ * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
+ * the resulting columns, and nothing persistent is created.
+ */
+export async function probeAlter(
+  pool: Pool,
+  database: string,
+  table: string,
+  shadow: string,
+  alter: string,
+): Promise<{ shape: TableShape; createSql: string }> {
+  const conn = await pool.getConnection();
+  try {
+    const kind = await createProbe(conn, database, table, shadow);
+    try {
+      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
+      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
+      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
+    } catch (error) {
+      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
+    } finally {
+      await dropProbe(conn, database, shadow, kind);
+    }
+  } finally {
+    conn.release();
+  }
 }

@@ -3,9 +3,12 @@ import { UserError } from '../../../core/errors.js';
 import { reversePlan } from '../../../core/migrate/reverse-plan.js';
 import type { Plan } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
-import { ownCaptureTriggers, reverseCapture } from '../capture/trigger/log.js';
+import { reverseCapture } from '../capture/trigger/capture-target.js';
+import { ownCaptureTriggers } from '../capture/trigger/capture-triggers.js';
 import { oldTableName } from '../../../core/old-table.js';
-import { checksumPair, foreignKeyName, helperNames, keyCandidates, keysOutsideSet, type ColumnPair, type MysqlPlan } from './plan.js';
+import { checksumPair, type ColumnPair } from './column-map.js';
+import { keyCandidates } from './key-choice.js';
+import { foreignKeyName, helperNames, keysOutsideSet, type MysqlPlan } from './plan.js';
 
 const lower = (names: string[]) => names.map((n) => n.toLowerCase());
 const sameList = (a: string[], b: string[]) => lower(a).join('\0') === lower(b).join('\0');

@@ -3,7 +3,7 @@ import { UserError } from '../../../../core/errors.js';
 import type { ChangeSink, Key, Position } from '../../../../core/types.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
-import { isPrelockCreate } from '../trigger/log.js';
+import { isPrelockCreate } from '../trigger/capture-triggers.js';
 import { isGateCreate } from '../../cutover/galera-gate.js';
 import { isChildKeyMove } from '../../cutover/child-keys.js';
 

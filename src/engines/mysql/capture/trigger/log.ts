@@ -1,55 +1,16 @@
-import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../../core/errors.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
 import type { Session } from '../../../../core/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
-import { boundedDdl, LockedSession, quickDdl } from '../../server/lock.js';
-import { helperNames, type MysqlPlan } from '../../schema/plan.js';
+import { LockedSession, quickDdl } from '../../server/lock.js';
 import { ident, qualified, rowValues } from '../../server/sql.js';
 import { innodbTableIdentity } from '../../in-place/server-work.js';
-import { describeTable, existingTriggers, type TableShape } from '../../schema/inspect.js';
+import { describeTable } from '../../schema/inspect.js';
 import { ServerHorizon, type LogHorizon } from './horizon.js';
-
-type Queryable = Pool | Connection;
-
-export type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
-const EVENTS: RowEvent[] = ['INSERT', 'UPDATE', 'DELETE'];
-
-/**
- * What one log follows, and under which names: a run's capture on its original, or a revert window's
- * on the new table (installed while that table is still the shadow, under names of its own).
- */
-export interface CaptureTarget {
-  database: string;
-  /** The table whose rows the triggers log, as it is named when they are made. */
-  table: string;
-  keyColumns: string[];
-  /** The table's definition: the log's key types, and what it must still be under the lock. */
-  shape: TableShape;
-  log: string;
-  triggers: Record<RowEvent, string>;
-  /** Where else the triggers may sit, having moved with their table at a RENAME. */
-  movedTo: string[];
-  /** What the operator can do instead when a privilege is missing, for the messages. */
-  instead: string;
-  /** A revert window's: triggers on the table the shadow replaces, that name the log and never write it (see prelockBody). */
-  prelock?: { table: string; movedTo: string[]; triggers: Record<RowEvent, string> };
-}
-
-/** A run's trigger capture, on its original (after the swap the triggers sit on the old table). */
-export function forwardCapture(plan: MysqlPlan): CaptureTarget {
-  return {
-    database: plan.database,
-    table: plan.table,
-    keyColumns: plan.keyColumns,
-    shape: plan.original,
-    log: plan.log!,
-    triggers: helperNames(plan.table).captureTriggers,
-    movedTo: [plan.old],
-    instead: 'use --capture stream',
-  };
-}
+import { EVENTS, type CaptureTarget, type RowEvent } from './capture-target.js';
+import { captureBody, dropTriggerBounded, ownCaptureTriggers, ownPrelockTriggers, prelockCreate, type Queryable } from './capture-triggers.js';
 
 /**
  * The log and its three AFTER row triggers. AFTER, so a key a user's BEFORE trigger changed is the
@@ -252,91 +213,6 @@ export class MysqlTriggerLog implements TriggerLog {
   }
 }
 
-/** What a capture trigger for `event` runs: shadowcut's own fixed SQL, the same whoever reads it back. */
-function captureBody(at: CaptureTarget, event: RowEvent): string {
-  const log = qualified(at.database, at.log);
-  const keys = at.keyColumns.map(ident).join(', ');
-  const row = (image: 'OLD' | 'NEW') => `INSERT INTO ${log} (${keys}) VALUES (${at.keyColumns.map((k) => `${image}.${ident(k)}`).join(', ')})`;
-  if (event === 'INSERT') return row('NEW');
-  if (event === 'DELETE') return row('OLD');
-  const moved = at.keyColumns.map((k) => `NOT (OLD.${ident(k)} <=> NEW.${ident(k)})`).join(' OR ');
-  return `BEGIN ${row('OLD')}; IF ${moved} THEN ${row('NEW')}; END IF; END`;
-}
-
-/**
- * MariaDB works out a statement's prelocked tables (those its table's triggers use) when it first
- * opens the table. A writer that opened the original just before the cut-over lock, and backed off
- * from a deadlock with the locker (a child it needs for a foreign key check sorts before the
- * original, and the locker took it first), opens the name again after the RENAME: the new table,
- * with the window's triggers, but keeps the list worked out for the old one, so its INSERT into the
- * window's log fails "Table ... doesn't exist" and the application's statement with it (MariaDB
- * 10.11; test/mysql-window-prelock.test.ts makes it happen). A trigger on the original that names
- * the log puts it in every such list; the branch is never taken, so it writes nothing.
- */
-function prelockBody(database: string, log: string): string {
-  return `IF FALSE THEN INSERT INTO ${qualified(database, log)} (seq) VALUES (NULL); END IF`;
-}
-
-function prelockCreate(database: string, table: string, name: string, event: RowEvent, log: string): string {
-  return `CREATE TRIGGER ${qualified(database, name)} AFTER ${event} ON ${qualified(database, table)} FOR EACH ROW ${prelockBody(database, log)}`;
-}
-
-/**
- * Whether a statement the binlog shows on the original is a revert window's own CREATE of a prelock
- * trigger (the server writes the DEFINER into it): it changes no row and no column. Any other body
- * under such a name is someone else's change to the table.
- */
-export function isPrelockCreate(query: string, database: string, table: string): boolean {
-  const names = helperNames(table);
-  const made = query.replace(/^CREATE DEFINER=(?:`(?:[^`]|``)*`|[^\s@]*)@(?:`(?:[^`]|``)*`|\S*) TRIGGER /, 'CREATE TRIGGER ');
-  return EVENTS.some((event) => made === prelockCreate(database, table, names.reversePrelockTriggers[event], event, names.reverseLog));
-}
-
-/** The prelock triggers that are there, on `tables`, and are shadowcut's own: their name, AFTER their event, and prelockBody. */
-async function ownPrelockTriggers(db: Queryable, at: CaptureTarget, tables: string[]): Promise<string[]> {
-  const pre = at.prelock;
-  if (!pre) return [];
-  return ownTriggers(db, at.database, pre.triggers, tables, () => prelockBody(at.database, at.log));
-}
-
-/**
- * The capture's triggers that are there (on `tables`, default the target's) and are shadowcut's own:
- * its name, AFTER its event, and the very body shadowcut gives it. A trigger another account made
- * under one of these names (it would run its own body, with its definer's rights, on every write)
- * is not taken for ours: it is left to the checks that refuse a table's unknown triggers.
- */
-export async function ownCaptureTriggers(db: Queryable, at: CaptureTarget, tables = [at.table]): Promise<string[]> {
-  return ownTriggers(db, at.database, at.triggers, tables, (event) => captureBody(at, event));
-}
-
-/** Those of `triggers` on `tables` that fire AFTER their event and have the body shadowcut gives them. */
-async function ownTriggers(
-  db: Queryable,
-  database: string,
-  triggers: Record<RowEvent, string>,
-  tables: string[],
-  body: (event: RowEvent) => string,
-): Promise<string[]> {
-  const names = new Map(EVENTS.map((e) => [triggers[e], e]));
-  const present = await existingTriggers(db, database, [...names.keys()], tables);
-  if (present.length === 0) return [];
-  const [rows] = await db.query<RowDataPacket[]>(
-    'SELECT TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME IN (?)',
-    [database, present],
-  );
-  return rows
-    .filter((r) => {
-      const event = names.get(String(r.name));
-      return present.includes(String(r.name)) && event === String(r.event) && String(r.timing) === 'AFTER' && String(r.body) === body(event);
-    })
-    .map((r) => String(r.name));
-}
-
-/** DROP TRIGGER that never holds writers up for long (see boundedDdl). */
-export function dropTriggerBounded(target: MysqlTarget, pool: Pool, database: string, name: string): Promise<void> {
-  return boundedDdl(target, pool, `DROP TRIGGER IF EXISTS ${qualified(database, name)}`, `could not drop capture trigger ${database}.${name}`);
-}
-
 const identityNeeded = (otherwise: string) =>
   `trigger capture needs the PROCESS privilege on MySQL/MariaDB: a TRUNCATE or rebuild of the table fires no trigger, and is seen only in InnoDB's table ids, which need it; GRANT PROCESS ON *.*, or ${otherwise}`;
 
@@ -355,26 +231,4 @@ function explainCreateFailure(error: unknown, at: CaptureTarget): unknown {
   return new UserError(
     `the server logs binary and the user lacks SUPER, which it then requires to create triggers: SET GLOBAL log_bin_trust_function_creators = 1, or ${at.instead}`,
   );
-}
-
-/** A revert window's log and triggers: names of their own, as a forward run's capture may still exist beside them. */
-function windowCapture(plan: MysqlPlan, on: Pick<CaptureTarget, 'table' | 'keyColumns' | 'shape' | 'movedTo'>): CaptureTarget {
-  const names = helperNames(plan.table);
-  return { database: plan.database, ...on, log: names.reverseLog, triggers: names.reverseTriggers, instead: 'run without --revert-window' };
-}
-
-/**
- * Made by the forward run on its shadow before the cut-over: the shadow becomes the table at the
- * RENAME and takes the triggers along, so the log follows the new table from the swap's very instant.
- */
-export function reverseCaptureOnShadow(plan: MysqlPlan): CaptureTarget {
-  return {
-    ...windowCapture(plan, { table: plan.shadow, keyColumns: plan.shadowKeyColumns, shape: plan.shadowShape, movedTo: [plan.table] }),
-    prelock: { table: plan.table, movedTo: [plan.old], triggers: helperNames(plan.table).reversePrelockTriggers },
-  };
-}
-
-/** The same log and triggers as the way back (`Plan.reverse`) sees them: on its original, the new table; after the revert on `<table>__new`. */
-export function reverseCapture(reverse: MysqlPlan): CaptureTarget {
-  return windowCapture(reverse, { table: reverse.table, keyColumns: reverse.keyColumns, shape: reverse.original, movedTo: [reverse.old] });
 }

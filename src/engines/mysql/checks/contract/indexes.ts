@@ -1,7 +1,7 @@
 import { note, verdict, type Check } from '../../../../core/check.js';
 import { uniquenessCheck } from '../../../../core/contract/guarantees.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
-import { keyCandidates } from '../../schema/plan.js';
+import { keyCandidates } from '../../schema/key-choice.js';
 import type { ContractContext } from './context.js';
 
 /**

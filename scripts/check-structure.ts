@@ -1,0 +1,53 @@
+// `npm run lint`'s structure check: no file under src/ longer than MAX_LINES, and nothing in
+// src/core importing from src/engines. Long files hide more than one concept, and core must stay
+// engine-neutral (DESIGN.md, "One runner, two engines"): an engine is reached through the Engine
+// interface only. Prints each offending file and exits 1; run from the repository's root.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+
+const MAX_LINES = 350;
+const root = process.cwd();
+const src = join(root, 'src');
+const core = join(src, 'core');
+const engines = join(src, 'engines');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|cts|js|mjs)$/.test(name) ? [path] : [];
+  });
+}
+
+/** Lines as `wc -l` counts them: newline characters. */
+function lineCount(text: string): number {
+  return text.split('\n').length - 1;
+}
+
+/** Every module specifier of `import ... from`, `export ... from`, bare `import '...'` and `import('...')`. */
+function specifiers(text: string): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(/\b(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) found.push(m[1]);
+  return found;
+}
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir + sep);
+
+const problems: string[] = [];
+for (const file of sourceFiles(src)) {
+  const text = readFileSync(file, 'utf8');
+  const name = relative(root, file);
+  const lines = lineCount(text);
+  if (lines > MAX_LINES) problems.push(`${name}: ${lines} lines (at most ${MAX_LINES}): split it into modules of one concept each`);
+  if (!within(file, core)) continue;
+  for (const spec of specifiers(text)) {
+    if (!spec.startsWith('.')) continue;
+    if (within(resolve(dirname(file), spec), engines)) problems.push(`${name}: imports ${spec}: core must not depend on an engine`);
+  }
+}
+
+if (problems.length) {
+  process.stderr.write(`structure check failed:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+  process.exit(1);
+}
+process.stdout.write(`structure check: every file under src/ is at most ${MAX_LINES} lines, and src/core imports nothing from src/engines\n`);

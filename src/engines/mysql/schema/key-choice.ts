@@ -1,0 +1,49 @@
+import { UserError } from '../../../core/errors.js';
+import type { ColumnPair } from './column-map.js';
+import type { MysqlIndex, TableShape } from './inspect.js';
+
+// The key the copy walks and the applier identifies rows by: a unique key that both tables have.
+
+/**
+ * The table's unique keys whose columns are all NOT NULL (a prefix index's column never is, so those
+ * are out), the PRIMARY KEY first, then the narrowest: the keys a keyset walk can use, best first.
+ */
+export function keyCandidates(table: TableShape): MysqlIndex[] {
+  const notNull = new Set(table.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));
+  return table.indexes
+    .filter((i) => i.unique && i.columns.every((c) => notNull.has(c.toLowerCase())))
+    .sort((a, b) => Number(b.name === 'PRIMARY') - Number(a.name === 'PRIMARY') || a.columns.length - b.columns.length);
+}
+
+interface ChosenKey {
+  index: string;
+  columns: string[];
+  shadowColumns: string[];
+}
+
+/**
+ * A unique key of the original whose columns are all NOT NULL and which the shadow keeps as a
+ * unique key (after renames): rows are identified the same way on both sides.
+ */
+export function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
+  const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
+  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
+  const candidates = keyCandidates(original);
+  for (const index of candidates) {
+    const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
+    if (mapped.some((c) => c === undefined)) continue;
+    // A shadow unique key on these columns, or on more of them (e.g. PRIMARY KEY (id) becoming
+    // (id, i)): the shadow is only ever written "delete these keys, insert them again", so it holds
+    // at most one row per original key whatever its own constraint.
+    const set = new Set(mapped.map((c) => c!.toLowerCase()));
+    if (shadowUnique.some((u) => [...set].every((c) => u.has(c)))) {
+      return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
+    }
+  }
+  if (candidates.length === 0) {
+    throw new UserError('the table has no PRIMARY KEY or NOT NULL UNIQUE key; add one first, shadowcut needs it to copy and apply changes');
+  }
+  throw new UserError(
+    'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
+  );
+}
