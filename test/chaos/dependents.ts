@@ -80,7 +80,7 @@ export function dependentsSql(d: Dependents, t: TableSpec, name: string): string
   if (d.storage) out.push(`ALTER TABLE ${id(name)} SET (fillfactor = 90, toast.autovacuum_enabled = false)`);
   if (d.cluster) {
     out.push(`DO $$ BEGIN EXECUTE format('ALTER TABLE %I CLUSTER ON %I', '${name}',
-               (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = '${id(name)}'::regclass AND i.indisprimary)); END $$`);
+               (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = '${id(name)}'::regclass AND i.indisunique ORDER BY i.indisprimary DESC, c.relname LIMIT 1)); END $$`);
   }
   if (d.grants) {
     out.push(`GRANT SELECT ON ${id(name)} TO PUBLIC`);
