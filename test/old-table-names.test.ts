@@ -1,10 +1,10 @@
+import { added, entries, plainTable, plainTableWrites } from './support/queue-table.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migratedFrom, oldTableName } from '../src/core/old-table.js';
-import type { QueueRow } from '../src/core/queue/types.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';
-import { MirrorWorkload, type Statement } from './support/workload.js';
+import { MirrorWorkload } from './support/workload.js';
 
 // Issue 52, item 3: a table changed twice keeps two originals. Each engine's words for a table and
 // two changes to it: the second is one a DBA queues after the first (an index; PostgreSQL's ALTER
@@ -22,42 +22,13 @@ const LONG = `on_long_${'x'.repeat(49)}`;
 
 async function table(db: Database, name: string, rows: number): Promise<void> {
   await dropFamily(db, name);
-  await db.drop(name);
-  await db.query(`CREATE TABLE ${name} (id INT PRIMARY KEY, v INT)`);
-  await db.query(`INSERT INTO ${name} SELECT g, g * 7 FROM (${db.series(rows)}) s`);
+  await plainTable(db, name, rows);
 }
 
 /** The old tables earlier runs of this file kept: `db.drop` knows only the first name of the family. */
 async function dropFamily(db: Database, name: string): Promise<void> {
   const family = Array.from({ length: 12 }, (_, i) => nth(name, i + 1)).filter((n) => dialects[db.kind].fits(n));
   await db.query(`DROP TABLE IF EXISTS ${family.join(', ')}`);
-}
-
-/** Writes to rows of the worker's own (ids congruent to it mod 3), and fresh ones: the table and its mirror alike. */
-function writes(db: Database, rows: number): (worker: number) => Statement {
-  const p = (n: number) => db.param(n);
-  const fresh = [0, 0, 0];
-  return (worker) => {
-    const n = 3 * Math.floor(Math.random() * (rows / 3)) + worker + 1;
-    const r = Math.random();
-    if (r < 0.6) return { sql: `UPDATE {t} SET v = ${p(1)} WHERE id = ${p(2)}`, values: [Math.floor(Math.random() * 1e6), n] };
-    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [n] };
-    const id = rows + 10 + worker + 3 * fresh[worker]++;
-    return { sql: `INSERT INTO {t} (id, v) VALUES (${p(1)}, ${p(2)})`, values: [id, id] };
-  };
-}
-
-function added(db: Database, args: string[]): number {
-  const r = db.cli(['queue', 'add', '--url', '$URL', '--json', ...args]);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return (JSON.parse(r.stdout) as { id: number }).id;
-}
-
-function entries(db: Database): QueueRow[] {
-  const listed = db.cli(['queue', 'list', '--url', '$URL', '--json']);
-  expect(listed.stderr).toBe('');
-  return JSON.parse(listed.stdout) as QueueRow[];
 }
 
 describe('the old table family', () => {
@@ -86,7 +57,7 @@ describe.each(databases)('$name: a table changed twice keeps both originals', ({
     // Both pass their dry run when added: the table has no old table yet.
     const expand = added(db, ['--table', 'oq_t', '--alter', first, '--force-copy', '--chunk-time-ms', '20']);
     const index = added(db, ['--table', 'oq_t', '--alter', second, '--force-copy', '--chunk-time-ms', '20', '--after', String(expand)]);
-    const load = new MirrorWorkload(db, ['oq_t', 'oq_t_mirror'], writes(db, 20_000));
+    const load = new MirrorWorkload(db, ['oq_t', 'oq_t_mirror'], plainTableWrites(db, 20_000));
     load.start();
     try {
       // Not db.cli: it would block this process, and with it a writer's open transaction, for the whole run.
@@ -151,7 +122,7 @@ describe.each(databases)('$name: a table changed twice keeps both originals', ({
     await table(db, 'or_t', 30_000);
     await table(db, 'or_t_mirror', 30_000);
     await migrateOn(db, 'or_t', first);
-    const load = new MirrorWorkload(db, ['or_t', 'or_t_mirror'], writes(db, 30_000));
+    const load = new MirrorWorkload(db, ['or_t', 'or_t_mirror'], plainTableWrites(db, 30_000));
     load.start();
     try {
       const crash = await killDuringPhase(

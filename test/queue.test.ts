@@ -1,3 +1,4 @@
+import { added, entries, plainTable, plainTableWrites } from './support/queue-table.js';
 import { waitUntil } from './support/wait.js';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -5,12 +6,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { QueueRow } from '../src/core/queue/types.js';
 import { seal } from '../src/core/state-seal.js';
 import type { HistoryEntry } from '../src/core/history/entry.js';
 import type { Report } from '../src/operator/report.js';
 import { databases, plainDatabases, useDatabase, type Database } from './support/fixture.js';
-import { MirrorWorkload, type Statement } from './support/workload.js';
+import { MirrorWorkload } from './support/workload.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,29 +27,10 @@ function background(db: Database, args: string[]) {
   return { child, done, stderr: () => stderr };
 }
 
-function entries(db: Database): QueueRow[] {
-  const listed = db.cli(['queue', 'list', '--url', '$URL', '--json']);
-  expect(listed.stderr).toBe('');
-  return JSON.parse(listed.stdout) as QueueRow[];
-}
-
-function added(db: Database, args: string[]): number {
-  const r = db.cli(['queue', 'add', '--url', '$URL', '--json', ...args]);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return (JSON.parse(r.stdout) as { id: number }).id;
-}
-
 /** The table's history from `since` on: earlier runs of this file left theirs. */
 function history(db: Database, table: string, since: string): HistoryEntry[] {
   const out = db.cli(['history', '--url', '$URL', '--table', table, '--json']).stdout.trim();
   return (out ? out.split('\n').map((l) => JSON.parse(l) as HistoryEntry) : []).filter((h) => h.startedAt >= since);
-}
-
-async function table(db: Database, name: string, rows: number): Promise<void> {
-  await db.drop(name);
-  await db.query(`CREATE TABLE ${name} (id INT PRIMARY KEY, v INT)`);
-  await db.query(`INSERT INTO ${name} SELECT g, g * 7 FROM (${db.series(rows)}) s`);
 }
 
 /** The local time `seconds` from now, as `--until` takes it. */
@@ -86,7 +67,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it('refuses bad input at add, in one line, adding nothing', async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 100);
+    await plainTable(db, 'qa_t', 100);
     const refused = [
       { args: ['--table', 'no_such_t', '--alter', ALTER[kind]], says: /no_such_t/ },
       { args: ['--table', 'qa_t', '--alter', 'ADD COLUMN'], says: /./ },
@@ -112,8 +93,8 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   it('runs due entries in order, each once, a stage after its predecessor; one outside its window waits and says why', async () => {
     const began = new Date().toISOString();
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 2000);
-    await table(db, 'qb_t', 100);
+    await plainTable(db, 'qa_t', 2000);
+    await plainTable(db, 'qb_t', 100);
     const expand = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const fill = added(db, ['--table', 'qa_t', '--stage', 'backfill', '--set', 'w = v', '--where', 'w IS NULL', '--after', String(expand)]);
     const check = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'w = v', '--after', String(fill)]);
@@ -150,7 +131,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   it('holds a postponed cut-over until "queue cutover", passed on by the runner', async () => {
     const began = new Date().toISOString();
     await db.drop('shadowcut_queue');
-    await table(db, 'qp_t', 1000);
+    await plainTable(db, 'qp_t', 1000);
     const id = added(db, ['--table', 'qp_t', '--alter', ALTER[kind], '--force-copy', '--postpone-cutover']);
     const runner = background(db, ['queue', 'run', '--url', '$URL']);
     await waitUntil('the postponed cut-over', () => entries(db).find((e) => e.id === id)?.status.phase === 'postponed');
@@ -163,8 +144,8 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   });
   it("runs the runner's own hooks for each entry's events, and gives the stages theirs", async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 300);
-    await table(db, 'qb_t', 300);
+    await plainTable(db, 'qa_t', 300);
+    await plainTable(db, 'qb_t', 300);
     const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-hooks-'));
     try {
       const log = path.join(dir, 'events.log');
@@ -207,7 +188,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it('fails, without running it, an entry someone wrote into the table by hand with what add refuses', async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 100);
+    await plainTable(db, 'qa_t', 100);
     const began = new Date().toISOString();
     const hooked = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const garbled = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
@@ -241,7 +222,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it("stops a dead runner's contract that the history does not show done, rather than run it again", async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 100);
+    await plainTable(db, 'qa_t', 100);
     const id = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'v = v']);
     const qualified = kind === 'mysql' ? 'shadowcut_test.qa_t' : 'public.qa_t';
     const spec = { stage: 'contract', table: qualified, args: ['--drop-column', 'v'], addedBy: 'x' };
@@ -262,7 +243,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it('runs a failed migration afresh when it is retried, once what failed it is fixed', async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qa_t', 500);
+    await plainTable(db, 'qa_t', 500);
     const began = new Date().toISOString();
     const id = added(db, ['--table', 'qa_t', '--alter', kind === 'mysql' ? 'ADD UNIQUE KEY uq_v (v)' : 'ADD CONSTRAINT uq_v UNIQUE (v)', '--force-copy']);
     await db.query('UPDATE qa_t SET v = 7 WHERE id = 2');
@@ -286,8 +267,8 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
 
   it('completes, without running it again, an entry whose runner died after its cut-over, while the stage cleaned up', async () => {
     await db.drop('shadowcut_queue');
-    await table(db, 'qs_t', 2000);
-    await table(db, 'qs_t_mirror', 2000);
+    await plainTable(db, 'qs_t', 2000);
+    await plainTable(db, 'qs_t_mirror', 2000);
     const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-swapped-'));
     try {
       // Its success hook runs after the cleanup removed the checkpoint and before the stage writes its
@@ -321,7 +302,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
   it('runs several tables as one entry, swapped in one cut-over; an entry on one of them waits for it', async () => {
     const began = new Date().toISOString();
     await db.drop('shadowcut_queue');
-    for (const t of ['qs1_t', 'qs2_t', 'qs_m']) await table(db, t, 2000);
+    for (const t of ['qs1_t', 'qs2_t', 'qs_m']) await plainTable(db, t, 2000);
     const qualified = (t: string) => (kind === 'mysql' ? `shadowcut_test.${t}` : `public.${t}`);
     const pairs = ['--table', 'qs1_t', '--alter', ALTER[kind], '--table', 'qs2_t', '--alter', ALTER[kind]];
     const set = added(db, [...pairs, '--force-copy', '--postpone-cutover']);
@@ -355,7 +336,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     // one (where the runner then started the entry). Those 6 s are the runner's to start in: one that
     // starts after its --until has nothing to estimate.
     expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qf_t']).code).toBe(0);
-    await table(db, 'qf_t', kind === 'postgres' ? 2_000_000 : 4_000_000);
+    await plainTable(db, 'qf_t', kind === 'postgres' ? 2_000_000 : 4_000_000);
     const before = await db.schema('qf_t');
     const id = added(db, ['--table', 'qf_t', '--alter', ALTER[kind], '--force-copy']);
     const run = db.cli(['queue', 'run', '--url', '$URL', '--until', clock(6)]);
@@ -383,20 +364,6 @@ describe.each(plainDatabases)('the migration queue on $name, trigger capture', (
   it('holds a copy when its window closes and goes on when it reopens, cutting over inside it, under writes', () => windowReopens(db, kind));
 });
 
-/** Writes to rows of the worker's own (ids congruent to it mod 3), and fresh ones: the table and its mirror alike. */
-function writes(db: Database, rows: number): (worker: number) => Statement {
-  const p = (n: number) => db.param(n);
-  const fresh = [0, 0, 0];
-  return (worker) => {
-    const n = 3 * Math.floor(Math.random() * (rows / 3)) + worker + 1;
-    const r = Math.random();
-    if (r < 0.6) return { sql: `UPDATE {t} SET v = ${p(1)} WHERE id = ${p(2)}`, values: [Math.floor(Math.random() * 1e6), n] };
-    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [n] };
-    const id = rows + 10 + worker + 3 * fresh[worker]++;
-    return { sql: `INSERT INTO {t} (id, v) VALUES (${p(1)}, ${p(2)})`, values: [id, id] };
-  };
-}
-
 /**
  * An entry whose copy outlasts `queue run --until`, under writes: the runner stops it as a crash would,
  * it waits queued, and the next run resumes it from its checkpoint; one migration in the history, the
@@ -405,12 +372,12 @@ function writes(db: Database, rows: number): (worker: number) => Statement {
 async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   await db.drop('shadowcut_queue');
   expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qu_t']).code).toBe(0);
-  await table(db, 'qu_t', 16_000);
-  await table(db, 'qu_t_mirror', 16_000);
+  await plainTable(db, 'qu_t', 16_000);
+  await plainTable(db, 'qu_t_mirror', 16_000);
   const began = new Date().toISOString();
   // 4 s of copy, which plan says fits before --until; its operator then pauses it, so --until comes mid-copy.
   const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50', '--threads', '1']);
-  const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], writes(db, 16_000));
+  const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], plainTableWrites(db, 16_000));
   load.start();
   try {
     const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(14)]);
@@ -458,8 +425,8 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
 async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   await db.drop('shadowcut_queue');
   expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qw_t']).code).toBe(0);
-  await table(db, 'qw_t', 16_000);
-  await table(db, 'qw_t_mirror', 16_000);
+  await plainTable(db, 'qw_t', 16_000);
+  await plainTable(db, 'qw_t_mirror', 16_000);
   const reports = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-window-'));
   const began = new Date().toISOString();
   // The first part leaves room for plan's estimate (4 s of copy) on a loaded machine: one that does not
@@ -481,7 +448,7 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
     '--threads',
     '1',
   ]);
-  const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], writes(db, 16_000));
+  const load = new MirrorWorkload(db, ['qw_t', 'qw_t_mirror'], plainTableWrites(db, 16_000));
   load.start();
   try {
     const runner = background(db, ['queue', 'run', '--url', '$URL', '--report-dir', reports]);
@@ -526,8 +493,8 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
 async function twoRunners(db: Database, kind: 'mysql' | 'postgres'): Promise<void> {
   const began = new Date().toISOString();
   await db.drop('shadowcut_queue');
-  await table(db, 'qc_t', 3000);
-  await table(db, 'qd_t', 3000);
+  await plainTable(db, 'qc_t', 3000);
+  await plainTable(db, 'qd_t', 3000);
   const ids = [added(db, ['--table', 'qc_t', '--alter', ALTER[kind]]), added(db, ['--table', 'qd_t', '--alter', ALTER[kind]])];
   const runners = [
     background(db, ['queue', 'run', '--url', '$URL', '--max-concurrent', '2']),
@@ -557,8 +524,8 @@ async function killedAndResumed(db: Database, kind: 'mysql' | 'postgres', atOnce
   await db.drop('shadowcut_queue');
   // What an earlier run of this file may have left (a killed stage's shadow, slot or checkpoint).
   expect(db.cli(['cleanup', '--url', '$URL', '--table', 'qk_t']).code).toBe(0);
-  await table(db, 'qk_t', 30_000);
-  await table(db, 'qk_t_mirror', 30_000);
+  await plainTable(db, 'qk_t', 30_000);
+  await plainTable(db, 'qk_t_mirror', 30_000);
   const id = added(db, ['--table', 'qk_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50']);
   const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
   await waitUntil('the copy under the first runner', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
@@ -597,12 +564,12 @@ async function killedSetResumed(db: Database, kind: 'mysql' | 'postgres'): Promi
   const tables = ['qk1_t', 'qk2_t'];
   for (const t of tables) {
     expect(db.cli(['cleanup', '--url', '$URL', '--table', t]).code).toBe(0);
-    await table(db, t, 20_000);
-    await table(db, t.replace('_t', '_m'), 20_000);
+    await plainTable(db, t, 20_000);
+    await plainTable(db, t.replace('_t', '_m'), 20_000);
   }
   const pairs = tables.flatMap((t) => ['--table', t, '--alter', ALTER[kind]]);
   const id = added(db, [...pairs, '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50']);
-  const loads = tables.map((t) => new MirrorWorkload(db, [t, t.replace('_t', '_m')], writes(db, 20_000)));
+  const loads = tables.map((t) => new MirrorWorkload(db, [t, t.replace('_t', '_m')], plainTableWrites(db, 20_000)));
   for (const load of loads) load.start();
   try {
     const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
