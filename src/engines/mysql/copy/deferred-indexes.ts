@@ -102,7 +102,8 @@ export async function buildDeferred(pool: Pool, database: string, table: string,
     } catch (error) {
       if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME' || attempt > 0) throw error;
     } finally {
-      session.release();
+      // Not back to the pool: its two-phase setting would reach whatever ALTER the pool runs next.
+      session.destroy();
     }
   }
 }

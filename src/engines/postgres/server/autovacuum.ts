@@ -1,9 +1,6 @@
 import type pg from 'pg';
 import { errorCode, isTrue } from './connect.js';
 
-/** A string constant (standard_conforming_strings, on since PostgreSQL 9.1: a backslash is itself). */
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
 /**
  * Autovacuum gives way to a lock request only once that request has waited `deadlock_timeout`
  * (1 s by default): the deadlock check is what cancels it. Our brief locks (the checksum's SHARE,
@@ -14,10 +11,10 @@ const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
  * wraparound never gives way in the server either, and is left alone.
  *
  * Cancelling a worker takes superuser or pg_signal_backend. Without either, the lock is asked for
- * as before and waits out the worker under `lock_timeout`. Returns how many were cancelled.
+ * as before and waits out the worker under `lock_timeout`.
  */
-export async function yieldAutovacuum(pool: pg.Pool, relations: string[]): Promise<number> {
-  if (relations.length === 0) return 0;
+export async function yieldAutovacuum(pool: pg.Pool, relations: string[]): Promise<void> {
+  if (relations.length === 0) return;
   const { rows } = await pool.query(
     `SELECT DISTINCT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE a.backend_type = 'autovacuum worker' AND l.locktype = 'relation'
@@ -25,19 +22,12 @@ export async function yieldAutovacuum(pool: pg.Pool, relations: string[]): Promi
         AND l.relation IN (SELECT to_regclass(r) FROM unnest($1::text[]) r) AND a.query NOT LIKE '%(to prevent wraparound)%'`,
     [relations],
   );
-  let cancelled = 0;
   for (const { pid } of rows as { pid: number }[]) {
-    const done = await pool.query('SELECT pg_cancel_backend($1) AS ok', [pid]).then(
-      (r) => isTrue(r.rows[0]?.ok),
-      (error: unknown) => {
-        // 42501: this role may not signal it; the lock then waits for the worker, as it always did.
-        if (errorCode(error) === '42501') return false;
-        throw error;
-      },
-    );
-    if (done) cancelled++;
+    await pool.query('SELECT pg_cancel_backend($1)', [pid]).catch((error: unknown) => {
+      // 42501: this role may not signal it; the lock then waits for the worker, as it always did.
+      if (errorCode(error) !== '42501') throw error;
+    });
   }
-  return cancelled;
 }
 
 /**
@@ -54,11 +44,11 @@ export interface StorageOptions {
 /** The table's storage options (reloptions) and its TOAST table's, as the catalog has them. */
 export async function storageOptions(client: pg.Pool | pg.PoolClient, table: string): Promise<StorageOptions> {
   const { rows } = await client.query(
-    `SELECT coalesce(c.reloptions, '{}') AS t, coalesce((SELECT x.reloptions FROM pg_class x WHERE x.oid = c.reltoastrelid), '{}') AS toast
+    `SELECT to_json(coalesce(c.reloptions, '{}')) AS t, to_json(coalesce((SELECT x.reloptions FROM pg_class x WHERE x.oid = c.reltoastrelid), '{}')) AS toast
        FROM pg_class c WHERE c.oid = $1::regclass`,
     [table],
   );
-  return { table: textArray(rows[0]?.t), toast: textArray(rows[0]?.toast) };
+  return { table: JSON.parse(String(rows[0].t)) as string[], toast: JSON.parse(String(rows[0].toast)) as string[] };
 }
 
 /** Turns autovacuum off on a table (`table`: its SQL name), and on its TOAST table where it has one. */
@@ -70,10 +60,10 @@ export async function autovacuumOff(client: pg.PoolClient, table: string): Promi
 /** Gives the table back `kept` (under the cut-over's lock: catalog changes only, no rewrite). */
 export async function restoreStorageOptions(client: pg.PoolClient, table: string, kept: StorageOptions): Promise<void> {
   const now = await storageOptions(client, table);
-  const names = (options: string[], prefix: string) => options.map((o) => prefix + o.slice(0, o.indexOf('=')));
+  const names = (options: string[], prefix: string) => options.map((o) => prefix + optionName(o));
   const current = [...names(now.table, ''), ...names(now.toast, 'toast.')];
   if (current.length) await client.query(`ALTER TABLE ${table} RESET (${current.join(', ')})`);
-  const pairs = (options: string[], prefix: string) => options.map((o) => `${prefix}${o.slice(0, o.indexOf('='))} = ${literal(o.slice(o.indexOf('=') + 1))}`);
+  const pairs = (options: string[], prefix: string) => options.map((o) => `${prefix}${optionName(o)} = ${client.escapeLiteral(o.slice(o.indexOf('=') + 1))}`);
   const wanted = [...pairs(kept.table, ''), ...(kept.toast.length && (await hasToast(client, table)) ? pairs(kept.toast, 'toast.') : [])];
   if (wanted.length) await client.query(`ALTER TABLE ${table} SET (${wanted.join(', ')})`);
 }
@@ -83,13 +73,12 @@ async function hasToast(client: pg.PoolClient, table: string): Promise<boolean> 
   return isTrue(rows[0]?.toast);
 }
 
-/** A text[] as node-postgres returns it: parsed, or in the server's text form. */
-function textArray(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String);
-  const text = typeof value === 'string' ? value : '{}';
-  if (text === '{}') return [];
-  return text
-    .slice(1, -1)
-    .split(',')
-    .map((item) => (item.startsWith('"') ? item.slice(1, -1).replace(/\\(.)/g, '$1') : item));
+/**
+ * An option's name, which goes into the statement as it is: the plan (read back from the checkpoint)
+ * holds it, so anything but a plain reloption name is refused rather than run.
+ */
+function optionName(option: string): string {
+  const name = option.slice(0, option.indexOf('='));
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a storage option: ${JSON.stringify(option)}`);
+  return name;
 }
