@@ -49,7 +49,7 @@ const dialects = {
     fill: (t: string, series: string) => `INSERT INTO ${t} SELECT g, 'c' || g, g % 40 FROM (${series}) s`,
     alter: 'ALTER COLUMN n TYPE bigint, ADD COLUMN extra int',
     modes: [
-      ['auto', ['di_t__new_pkey']],
+      ['auto', []],
       ['off', ['di_t__new_code_key', 'di_t__new_n_idx', 'di_t__new_pkey']],
     ] as Mode[],
     write(worker: number, id: number): Statement {

@@ -244,6 +244,8 @@ async function forwardTo(table: string, alter: string, swap: boolean): Promise<M
   buffer.advance(stream.start);
   try {
     await migration.copyRange({ after: null, upTo: null });
+    // As the runner: the key right after the copy, before the swap renames it.
+    await migration.buildKey?.();
     await migration.installReverseCapture(1000);
     // Sealed, as the runner's are: cleanup reads it for the slot and publication to drop.
     await migration.saveCheckpoint(encodeJson({}));

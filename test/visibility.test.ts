@@ -22,6 +22,8 @@ async function copied(engine: Engine, table: string, alter: string, url: string)
   const buffer = new ChangeBuffer();
   const stream = await migration.changes.open(buffer, undefined, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
   await migration.copyRange({ after: null, upTo: null });
+  // As the runner: the key before any apply.
+  await migration.buildKey?.();
   return { migration, buffer, stream };
 }
 

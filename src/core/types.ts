@@ -217,6 +217,13 @@ export interface Migration {
    * Throws UniqueViolationError on a unique key conflict.
    */
   applyKeys(keys: Key[], session?: Session): Promise<void>;
+  /**
+   * The shadow has no key yet (PostgreSQL's copy fills a bare heap): no change can be applied to
+   * it, so the applier holds them (bounded by its buffer) until `buildKey` has run.
+   */
+  readonly holdsChanges?: boolean;
+  /** Builds the shadow's key if it has none; the first thing after the copy, before any apply. */
+  buildKey?(): Promise<void>;
   /** Work to do after the copy and before verification, e.g. building secondary indexes. */
   afterCopy(): Promise<void>;
   /** `afterCopy` builds a unique index: the shadow must be level first, or a value still moving looks duplicated. */

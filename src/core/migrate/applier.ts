@@ -83,6 +83,12 @@ export class Applier {
 
   /** Applies everything pending (on `session`, inside its locked transaction, when given). */
   async applyPending(session?: Session): Promise<Position | null> {
+    // Changes wait for the shadow's key: only a failed stream is seen to meanwhile.
+    if (this.ctx.migration.holdsChanges) {
+      if (session) throw new Error('changes applied under a lock before the shadow has its key');
+      await this.checkStream();
+      return null;
+    }
     let position: Position | null = null;
     let retryHeld = this.held.size > 0;
     for (;;) {
@@ -197,6 +203,8 @@ export class Applier {
   }
 
   private async catchUpTo(target: Position, session: Session | undefined, budgetMs: number): Promise<void> {
+    // Held changes never level: the caller must have had the key built first.
+    if (this.ctx.migration.holdsChanges) throw new Error('catching up before the shadow has its key');
     const deadline = Date.now() + budgetMs;
     for (;;) {
       this.ctx.checkAbort();

@@ -214,6 +214,8 @@ class Run {
       await copy.run(pacing, checkpointer, progress);
     }
     this.ctx.enter('catch-up');
+    // Where the copy filled a bare heap, its key comes first: until then no change can be applied.
+    if (migration.buildKey) await this.ctx.transient('key build', () => migration.buildKey!());
     // Level first where a unique index is built: it must not meet a value that only looks duplicated
     // because a change moving it is still unapplied. Otherwise the stream catches up (on PostgreSQL,
     // decodes the copy's own WAL) while the indexes are built, and the verification levels it.

@@ -37,6 +37,7 @@ import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './server/probes.js';
 import { autovacuumOff } from './server/autovacuum.js';
 import { buildShadow } from './schema/shadow.js';
+import { buildIndex } from './copy/key-build.js';
 import { dropOwnHelper, helperTransaction } from './server/helper-tables.js';
 import { checkResumedShadow } from './schema/resumed-shadow.js';
 import { createStateTable, writeState } from './server/state.js';
@@ -67,6 +68,7 @@ export class PostgresMigration implements Migration {
   private readonly triggerLog: PgTriggerLog | null;
   private checkpointTable = false;
   private check?: (client: Client, range: KeyRange) => Promise<boolean>;
+  private keyBuilt: Promise<void> | null = null;
 
   constructor(
     private readonly server: PgServer,
@@ -129,25 +131,49 @@ export class PostgresMigration implements Migration {
         t,
         this.plan.alter,
         d.shadow,
-        d.deferIndexes,
+        d.keyIndex ? 'all' : d.deferIndexes ? 'secondary' : 'none',
         shadowTreeOf(d, (p) => p.shadow),
       );
       // The plan's index names came from prepare's probe; ones that came out otherwise (a name taken
       // since, a probe built beside a leftover) would be built and renamed wrongly. Rolled back.
       const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames'>) => JSON.stringify([x.indexes, x.indexRenames]);
-      if (names(layout) !== names(d)) {
+      if (names(layout) !== names(d) || (d.keyIndex && JSON.stringify(layout.keyIndex) !== JSON.stringify(d.keyIndex))) {
         throw new UserError(
           `the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`,
         );
       }
       if (d.autovacuum) await autovacuumOff(client, qualified(d.schema, d.shadow));
     });
+    this.copier.keyless = d.keyIndex !== undefined;
+  }
+
+  /** While the shadow has no key, no change can be applied to it (copy/key-build.ts): they wait. */
+  get holdsChanges(): boolean {
+    return this.copier.keyless;
+  }
+
+  /** The shadow's key, once: right after the copy, or before a resumed run writes anything. */
+  buildKey(): Promise<void> {
+    const d = this.d;
+    if (!d.keyIndex) return Promise.resolve();
+    const index = d.keyIndex;
+    this.keyBuilt ??= buildIndex(this.pool, d.schema, d.shadow, index).then(
+      () => void (this.copier.keyless = false),
+      (error) => {
+        this.keyBuilt = null;
+        throw error;
+      },
+    );
+    return this.keyBuilt;
   }
 
   /** The way back's "shadow" is the old table, the table owner's: only a forward run's own shadow is checked. */
   async resumeShadow(): Promise<void> {
     if (this.plan.reverse) return;
     await helperTransaction(this.pool, (client) => checkResumedShadow(client, this.d));
+    // The dead run's last chunks may be in the heap past its checkpoint: with the key, copying them
+    // again replaces them (their keys are unique, so the build finds no duplicate).
+    await this.buildKey();
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
@@ -158,7 +184,9 @@ export class PostgresMigration implements Migration {
     return this.copier.copyRange(this.pool, range);
   }
 
-  copyAndChecksum(range: KeyRange): Promise<CheckedCopy> {
+  async copyAndChecksum(range: KeyRange): Promise<CheckedCopy> {
+    // Each chunk's checksum reads the shadow's range: by its key, not the whole heap.
+    await this.buildKey();
     this.check ??= rangeCheck(this.copier);
     const check = this.check;
     return this.copier.copyChecked(this.pool, range, (client) => check(client, range));
@@ -177,11 +205,10 @@ export class PostgresMigration implements Migration {
   /** Secondary indexes are built once, on the full shadow, instead of maintained row by row during the copy. */
   async afterCopy(): Promise<void> {
     const d = this.d;
+    await this.buildKey();
     for (const index of d.indexes) {
       // Idempotent, so the runner can retry after a unique conflict that catching up resolves.
-      const { rows } = await this.pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, index.shadow)]);
-      if (rows[0].e === 't') continue;
-      await this.pool.query(index.create).catch((error) => {
+      await buildIndex(this.pool, d.schema, d.shadow, index).catch((error) => {
         throw errorCode(error) === '23505' ? new UniqueViolationError((error as Error).message) : error;
       });
     }

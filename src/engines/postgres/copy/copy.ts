@@ -38,6 +38,15 @@ export class Copier {
   private readonly insertHead: string;
   /** A USING expression is the user's SQL: it runs under the user's search_path, as in the native ALTER. */
   readonly usingUserSql: boolean;
+  /**
+   * The shadow has no index yet, not even its key's (key-build.ts). A chunk then goes in without
+   * first deleting its range, which would read the whole heap each time: nothing else writes the
+   * shadow meanwhile (changes are held until the key exists), and chunks never overlap. Only a chunk
+   * tried before deletes first: its commit may have landed although the reply was lost.
+   */
+  keyless = false;
+  /** Chunks begun and not known to have committed: tried again, they delete first. */
+  private readonly unsure = new Set<string>();
 
   constructor(
     readonly d: PgDetail,
@@ -68,17 +77,22 @@ export class Copier {
 
   /** `copyRange`, with `check` run in the copy's transaction before it commits (its result is `matched`). */
   async copyChecked(pool: pg.Pool, range: KeyRange, check: (client: Client) => Promise<boolean>): Promise<CheckedCopy> {
-    return inTransaction(pool, async (client) => {
+    const id = JSON.stringify([range.after, range.upTo]);
+    const again = this.unsure.has(id);
+    this.unsure.add(id);
+    const copied = await inTransaction(pool, async (client) => {
       // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
       await expectPartitionTree(client, this.d);
-      const rows = await this.copyOn(client, range);
+      const rows = await this.copyOn(client, range, again || !this.keyless);
       return { rows, matched: await check(client) };
     }).catch((error) => Promise.reject(copyError(error, this.reverse)));
+    this.unsure.delete(id);
+    return copied;
   }
 
   /** A chunk's statements, in the caller's transaction: the shadow's rows in the range replaced by the original's. */
-  async copyOn(client: Client, range: KeyRange): Promise<number> {
-    await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
+  async copyOn(client: Client, range: KeyRange, clear = !this.keyless): Promise<number> {
+    if (clear) await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
     return this.insert(client, this.originalKeys.range(range));
   }
 
@@ -96,6 +110,8 @@ export class Copier {
       for (const batch of batches) await this.insert(client, this.originalKeys.keyIn(batch));
     };
     if (keys.length === 0) return;
+    // A key applied into a bare heap would be copied a second time by its chunk.
+    if (this.keyless) throw new Error(`changes applied to ${this.shadow} before its key exists`);
     await this.gate.settle(session?.client ?? pool);
     return this.applyWith(pool, apply, session).catch((error) => Promise.reject(copyError(error, this.reverse)));
   }

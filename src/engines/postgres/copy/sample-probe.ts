@@ -31,9 +31,19 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
   try {
     await client.query('BEGIN');
     await client.query('SET LOCAL lock_timeout = 2000');
-    const layout = await buildShadow(client, await inspectTable(client, d.schema, d.name), alter, name, d.deferIndexes, null);
+    // Made as the run makes its shadow, so that the estimate times the same work.
+    const keyless = d.keyIndex !== undefined;
+    const layout = await buildShadow(
+      client,
+      await inspectTable(client, d.schema, d.name),
+      alter,
+      name,
+      keyless ? 'all' : d.deferIndexes ? 'secondary' : 'none',
+      null,
+    );
     copier = new Copier({ ...d, shadow: name, shadowKey: layout.shadowKey, columns: layout.columns }, pool);
-    built = d.deferIndexes ? layout.indexes : [];
+    copier.keyless = keyless;
+    built = [...(keyless ? [layout.keyIndex] : []), ...(d.deferIndexes ? layout.indexes : [])];
   } catch (error) {
     await close();
     throw error;
@@ -49,6 +59,7 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
       }),
     async buildIndexes() {
       for (const index of built) await client.query(index.create);
+      copier.keyless = false;
       return built.map((index) => index.shadow);
     },
     // The run's afterCopy ends with it; it reads a sample of fixed size, whatever the table's.

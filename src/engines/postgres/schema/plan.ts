@@ -46,6 +46,11 @@ export interface PgDetail {
   indexes: ShadowIndex[];
   deferIndexes: boolean;
   /**
+   * The key's index, when the copy fills a heap with no index at all and builds it after
+   * (copy/key-build.ts): a plain table with `deferIndexes`. Absent otherwise and in older plans.
+   */
+  keyIndex?: ShadowIndex;
+  /**
    * The new table's storage options as the ALTER leaves them (server/autovacuum.ts): the shadow is
    * made with autovacuum off and gets exactly these at the swap. Absent for a partitioned table and
    * in older plans: the shadow keeps the original's settings throughout.
@@ -123,7 +128,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const shadowName = await probeName(client, schema, names);
     // The probe beside a leftover shadow names its partitions after itself, clear of the leftover's.
     const tree = shadowTreeOf(partitioned, (p) => (shadowName === names.shadow ? p.shadow : `${shadowName}_${partitioned.partitions!.indexOf(p)}`));
-    const built = await buildShadow(client, t, request.alter, shadowName, false, tree);
+    const built = await buildShadow(client, t, request.alter, shadowName, 'none', tree);
     // The probe as the new table is after the cut-over, which adds them back: nothing loosened, the ALTER's own seen as such.
     await addChecks(client, qualified(schema, shadowName), built.notValidChecks);
     const added = await client.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [qualified(schema, shadowName)]);
@@ -180,6 +185,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // Unlike a MySQL ALTER, a PostgreSQL index build is WAL that standbys replay as it comes:
     // deferring it holds up no one, so `auto` means on.
     deferIndexes: request.deferIndexes !== 'off',
+    // A partitioned table keeps its key through the copy: its key index is one per partition.
+    ...(request.deferIndexes !== 'off' && t.kind === 'r' ? { keyIndex: layout.keyIndex } : {}),
     indexRenames: layout.indexRenames,
     statistics: layout.statistics,
     notValidChecks: layout.notValidChecks,
@@ -212,6 +219,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
             `secondary indexes ${detail.deferIndexes ? 'built after the copy' : 'maintained during the copy'}: ${layout.indexes.map((i) => i.shadow).join(', ')}`,
           ]
         : []),
+      ...(detail.keyIndex ? [`the key's index ${detail.keyIndex.shadow} built after the copy, which fills a table with no index`] : []),
     ],
     detail,
   };

@@ -52,6 +52,8 @@ export interface ShadowLayout {
   columns: ColumnMap[];
   shadowKey: string[];
   indexes: ShadowIndex[];
+  /** The key's own index (a primary key or the unique index the table is keyed by). */
+  keyIndex: ShadowIndex;
   indexRenames: { original: string; shadow: string }[];
   /** Original columns dropped, renamed or retyped. */
   changedColumns: string[];
@@ -69,14 +71,15 @@ export interface ShadowLayout {
  * LIKE ... INCLUDING ALL keeps defaults, NOT NULL, CHECKs, identity, generated columns, storage,
  * comments and indexes; the ALTER then acts on all of them as it would in place. The catalog before
  * and after tells renames (same attnum, new name), drops and type changes without parsing SQL.
- * With `dropSecondary`, indexes other than the key are dropped and returned to be built after the copy.
+ * With `drop` 'secondary', indexes other than the key are dropped and returned to be built after the
+ * copy; with 'all', the key's index too (the copy then fills a bare heap: copy/key-build.ts).
  */
 export async function buildShadow(
   client: Client,
   t: TableInfo,
   alter: string,
   shadowName: string,
-  dropSecondary: boolean,
+  drop: 'none' | 'secondary' | 'all',
   tree: ShadowTree | null,
 ): Promise<ShadowLayout> {
   const original = qualified(t.schema, t.name);
@@ -118,22 +121,25 @@ export async function buildShadow(
     throw new UserError(`the ALTER drops, computes or converts key column(s) ${t.key!.columns.join(', ')}; the copy needs them unchanged`);
   }
 
-  const keyIndex = pairs.get(t.key!.index);
+  const keyName = pairs.get(t.key!.index);
   const all = await shadowIndexes(client, t.schema, shadow, oid, pairs);
-  if (!all.some((i) => i.shadow === keyIndex)) {
+  const keyIndex = all.find((i) => i.shadow === keyName);
+  if (!keyIndex) {
     throw new UserError(`the ALTER removes the key index ${t.key!.index}; the copy needs it`);
   }
-  const indexes = all.filter((i) => i.shadow !== keyIndex);
-  if (dropSecondary) {
+  const indexes = all.filter((i) => i !== keyIndex);
+  if (drop !== 'none') {
     for (const index of indexes) await client.query(index.drop);
   }
-  const renames = [...pairs].filter(([, s]) => s === keyIndex || indexes.some((i) => i.shadow === s));
+  if (drop === 'all') await client.query(keyIndex.drop);
+  const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
   summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
   if (notValidChecks.length) summary.push(`CHECK ${notValidChecks.map((c) => c.name).join(', ')} NOT VALID: added at the cut-over, after the old rows`);
   return {
     columns,
     shadowKey: shadowKey as string[],
     indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
+    keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create },
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
     changedColumns: changed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.

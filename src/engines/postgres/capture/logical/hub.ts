@@ -11,6 +11,8 @@ import { VisibilityGate } from './visibility.js';
 
 /** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
 const SLOT_RELEASE_MS = 10_000;
+/** How often a paused reader tells the walsender it is alive (its timeout is 60 s by default; a status update costs 34 bytes). */
+const PAUSED_FEEDBACK_MS = 1_000;
 
 /** One table's stream from the hub's slot. */
 /** `after`: a transaction whose commit record starts before it is one the table had. */
@@ -50,6 +52,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
   /** Every table that has joined, and the position it has applied to (its start until it acknowledges). */
   private readonly applied = new Map<string, bigint>();
   private confirmed = 0n;
+  private feedback: NodeJS.Timeout | null = null;
   /** The last point with nothing undelivered behind it: a commit's end, or a keepalive between transactions. */
   private safe = 0n;
   private transaction: { xid: number; commit: bigint } | null = null;
@@ -265,7 +268,10 @@ export class SlotHub extends ReaderHub<bigint, Member> {
   private failAll(reader: Reader, error: Error): void {
     if (reader.stopped) return;
     reader.stopped = true;
-    if (this.reader === reader) this.reader = null;
+    if (this.reader === reader) {
+      this.reader = null;
+      this.stopFeedback();
+    }
     // Each table reopens from its own position, into a reader started afresh.
     const failed = [...this.members];
     this.members.clear();
@@ -275,6 +281,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
 
   protected async stopReader(): Promise<void> {
     const reader = this.reader;
+    this.stopFeedback();
     if (reader === null) return;
     this.reader = null;
     reader.stopped = true;
@@ -282,12 +289,31 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     await reader.ended;
   }
 
+  /**
+   * While the socket is paused the walsender's keepalives go unread and unanswered, and after
+   * `wal_sender_timeout` (60 s by default) it would end the connection: a paused reader sends the
+   * confirmed position on its own every few seconds. Changes can be held for as long as a copy lasts
+   * (copy/key-build.ts), far past that timeout.
+   */
   protected pauseReading(): void {
-    if (this.reader) socketOf(this.reader.service)?.pause();
+    const reader = this.reader;
+    if (!reader) return;
+    socketOf(reader.service)?.pause();
+    this.stopFeedback();
+    this.feedback = setInterval(() => {
+      // A connection that died meanwhile is reported by the reader's own error; this has nothing to add.
+      if (!reader.stopped) confirm(reader.service, formatLsn(this.confirmed)).catch(() => {});
+    }, PAUSED_FEEDBACK_MS);
   }
 
   protected resumeReading(): void {
+    this.stopFeedback();
     if (this.reader) socketOf(this.reader.service)?.resume();
+  }
+
+  private stopFeedback(): void {
+    if (this.feedback) clearInterval(this.feedback);
+    this.feedback = null;
   }
 }
 

@@ -1,0 +1,29 @@
+import type pg from 'pg';
+import { inTransaction, isTrue, qualified } from '../server/connect.js';
+import type { ShadowIndex } from '../schema/shadow.js';
+
+/** The most a build is given to sort in memory: past it the server sorts on disk, as it would anyway. */
+const MAX_SORT_MEMORY_KB = 1024 * 1024;
+
+/**
+ * An index of the shadow, built once over its full heap: as pg_repack does, the copy fills a table
+ * with no index at all (a row costs one heap write, no index entry and no index WAL) and the key's
+ * index comes right after, before any change is applied (changes wait in the slot or the trigger
+ * log meanwhile, bounded by the change buffer). The session's `maintenance_work_mem` is raised to
+ * the table's size, up to 1 GB, so a build sorts in memory where the server's default (64 MB) would
+ * spill a large table to disk; `sessions` builds sharing the server divide it between them.
+ * Idempotent: an index that exists is left alone (a retried or resumed build).
+ */
+export async function buildIndex(pool: pg.Pool, schema: string, table: string, index: ShadowIndex, sessions = 1): Promise<void> {
+  const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, index.shadow)]);
+  if (isTrue(rows[0].e)) return;
+  await inTransaction(pool, async (client) => {
+    const { rows: sized } = await client.query(
+      `SELECT GREATEST(pg_size_bytes(current_setting('maintenance_work_mem')) / 1024,
+                       LEAST($2::bigint, pg_table_size($1::regclass) / 1024 / $3::int)) AS kb`,
+      [qualified(schema, table), MAX_SORT_MEMORY_KB, sessions],
+    );
+    await client.query(`SET LOCAL maintenance_work_mem = '${Number(sized[0].kb)}kB'`);
+    await client.query(index.create);
+  });
+}
