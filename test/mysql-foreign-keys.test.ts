@@ -23,14 +23,14 @@ async function seed() {
 }
 
 describe('foreign keys', () => {
-  it('a table with foreign keys to others is refused unless they are discarded, naming the flag', async () => {
+  it('a table with a foreign key to another is migrated: the key moves to the new table under its name; the old table keeps none', async () => {
     await seed();
-    const before = await schemaOf(db, 'fk_child');
     const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'fk_child', '--alter', 'ADD COLUMN x INT', '--execute']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/has foreign keys \(fk_child_parent -> fk_parent\).*--discard-foreign-keys/);
-    expect(await schemaOf(db, 'fk_child')).toBe(before);
-    expect(await helperTables(db, 'fk_child')).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await schemaOf(db, 'fk_child')).toMatch(/CONSTRAINT `fk_child_parent` FOREIGN KEY \(`parent_id`\) REFERENCES `fk_parent` \(`id`\)\n/);
+    expect(await schemaOf(db, 'fk_child__old')).not.toMatch(/FOREIGN KEY/);
+    await expect(db.query('INSERT INTO fk_child (id, parent_id) VALUES (999999, 424242)')).rejects.toMatchObject({ errno: 1452 });
+    await db.query('DROP TABLE fk_child__old');
   });
 
   it('with --discard-foreign-keys the table is migrated with every row, and the new table has no foreign key', async () => {

@@ -1,6 +1,7 @@
 import { verdict, type Check } from '../../../core/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { childKeyName, childKeyProblem, describeChildKey } from '../cutover/child-keys.js';
+import { parentKeyProblem } from '../cutover/parent-keys.js';
 import { foreignKeyName, keysOutsideSet } from '../schema/plan.js';
 
 export const foreignKeys: Check<MysqlCheckContext> = {
@@ -13,6 +14,11 @@ export const foreignKeys: Check<MysqlCheckContext> = {
       const problem = childKeyProblem(k, plan.original, plan.shadowShape);
       return problem ? [`${childKeyName(k)}: ${problem}`] : [];
     });
+    const parentKeys = plan.parentKeys ?? [];
+    const unfitOut = parentKeys.flatMap((k) => {
+      const problem = parentKeyProblem(k, plan.original, plan.shadowShape);
+      return problem ? [`${k.name}: ${problem}`] : [];
+    });
     return [
       // Keys from other tables are pointed at the new table at the cut-over: it must be able to take them.
       verdict(
@@ -21,12 +27,16 @@ export const foreignKeys: Check<MysqlCheckContext> = {
         plan.children.length ? `re-pointed to the new table at the cut-over: ${plan.children.map(describeChildKey).join('; ')}` : 'none',
         `${t} is referenced by foreign keys the new table could not take (${unfit.join('; ')}); change the referencing tables first, or use a blocking ALTER`,
       ),
-      // Keys to other tables are not copied by CREATE TABLE ... LIKE: allowed only when the operator says to discard them.
+      // Keys to other tables are moved to the new table at the cut-over, unless the operator discards them.
       verdict(
         'foreign keys out',
-        out.length === 0 || plan.discardForeignKeys,
-        out.length ? `discarded on request: ${out.join(', ')}` : 'none',
-        `${t} has foreign keys (${out.join(', ')}); the new table would not have them: pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`,
+        unfitOut.length === 0,
+        out.length
+          ? `discarded on request: ${out.join(', ')}`
+          : parentKeys.length
+            ? `moved to the new table at the cut-over, under their names: ${parentKeys.map(describeChildKey).join('; ')}`
+            : 'none',
+        `${t} has foreign keys the new table could not take (${unfitOut.join('; ')}); the native ALTER refuses that too: drop the key in the same ALTER, or change it first`,
       ),
       // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all, so the copy
       // would keep rows the original lost. Discarding the key does not stop the original cascading.

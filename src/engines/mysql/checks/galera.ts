@@ -49,6 +49,9 @@ async function copyRefusal({ pool, plan, target }: Pick<MysqlCheckContext, 'pool
   if (plan.children.length) {
     return `Galera cluster: ${t} is referenced by foreign keys of other tables, which its cut-over there cannot re-point yet; use a blocking ALTER in a maintenance window`;
   }
+  if (plan.parentKeys?.length) {
+    return `Galera cluster: ${t} has foreign keys to other tables (${plan.parentKeys.map((k) => k.name).join(', ')}), which its cut-over there cannot move to the new table yet; use a blocking ALTER in a maintenance window, or --discard-foreign-keys`;
+  }
   let members: GaleraMember[];
   try {
     members = await clusterMembers(target, pool);

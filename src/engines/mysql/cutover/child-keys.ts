@@ -16,12 +16,23 @@ export interface ChildKey {
   onUpdate: string;
 }
 
-/** A key of a table of a set to another table of the set (`parent`, in the same database, and its shadow). */
+/**
+ * A key of a table of a set to another table of the set (`parent`, in the same database, and its
+ * shadow); or, in `parentKeys`, a table's key to a table outside its set (parent-keys.ts), whose
+ * `parentShadow` is the parent itself (the table's own shadow for a key to itself).
+ */
 export interface SetKey extends ChildKey {
   parent: string;
   parentShadow: string;
   /** The parent's old table, as the parent's own plan chose it (absent in an older checkpoint, whose was `<parent>__old`). */
   parentOld?: string;
+  /** A parent in another database (a key outside the set only); absent: the table's own. */
+  parentDatabase?: string;
+}
+
+/** Every key that moves from the original to the shadow at the cut-over: a set's between its tables, and those to tables outside it. */
+export function movedKeys(plan: { setKeys?: SetKey[]; parentKeys?: SetKey[] }): SetKey[] {
+  return [...(plan.setKeys ?? []), ...(plan.parentKeys ?? [])];
 }
 
 type Queryable = Pool | PoolConnection | Connection;
@@ -186,12 +197,12 @@ async function referencedTable(db: Queryable, key: ChildKey): Promise<{ database
  */
 export async function moveSetKeys(
   conn: Connection | PoolConnection,
-  plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] },
+  plan: { database: string; table: string; shadow: string; setKeys?: SetKey[]; parentKeys?: SetKey[] },
   direction: 'to the shadow' | 'back',
   /** Where the key is dropped from the table it leaves, when `conn` holds only the other by LOCK TABLES. */
   dropOn: Queryable = conn,
 ): Promise<void> {
-  const keys = plan.setKeys ?? [];
+  const keys = movedKeys(plan);
   if (keys.length === 0) return;
   const [[{ checks }]] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.foreign_key_checks AS checks');
   await conn.query('SET SESSION foreign_key_checks = 0');
@@ -205,7 +216,7 @@ export async function moveSetKeys(
       if (!(await keyOn(conn, key.database, to, key.name))) {
         await conn.query(
           `${add} (${key.columns.map(ident).join(', ')}) ` +
-            `REFERENCES ${qualified(key.database, parent)} (${key.referencedColumns.map(ident).join(', ')})${actions(key)}, ALGORITHM=INPLACE, LOCK=NONE`,
+            `REFERENCES ${qualified(key.parentDatabase ?? key.database, parent)} (${key.referencedColumns.map(ident).join(', ')})${actions(key)}, ALGORITHM=INPLACE, LOCK=NONE`,
         );
       }
     }
@@ -215,17 +226,19 @@ export async function moveSetKeys(
 }
 
 /** A set's keys of this table that are not on the original (moved to the shadow by a cut-over), while the parent is not swapped. */
-async function strayKeys(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[] }): Promise<SetKey[]> {
+async function strayKeys(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[]; parentKeys?: SetKey[] }): Promise<SetKey[]> {
   const stray: SetKey[] = [];
-  for (const key of plan.setKeys ?? []) {
+  for (const key of movedKeys(plan)) {
+    if (await keyOn(db, key.database, plan.table, key.name)) continue;
+    // A parent outside the set is never swapped: a key away from the original is stray until the table's own swap.
     // A parent already swapped (a set swapped in part by an earlier version): the key stays on the shadow, which its resume swaps next.
-    if (!(await keyOn(db, key.database, plan.table, key.name)) && (await parentShadow(db, key)) !== key.parent) stray.push(key);
+    if (key.parentShadow === key.parent || (await parentShadow(db, key)) !== key.parent) stray.push(key);
   }
   return stray;
 }
 
 /** Whether some of a set's keys of this table are away from the original (setKeysBack would move them). */
-export async function setKeysAway(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[] }): Promise<boolean> {
+export async function setKeysAway(db: Queryable, plan: { database: string; table: string; setKeys?: SetKey[]; parentKeys?: SetKey[] }): Promise<boolean> {
   return (await strayKeys(db, plan)).length > 0;
 }
 
@@ -249,13 +262,16 @@ export async function setChildrenBack(
 }
 
 /** Before the RENAME the original is the one serving: a set's keys a killed cut-over left on the shadow go back to it. */
-export async function setKeysBack(pool: Pool, plan: { database: string; table: string; shadow: string; setKeys?: SetKey[] }): Promise<string[]> {
+export async function setKeysBack(
+  pool: Pool,
+  plan: { database: string; table: string; shadow: string; setKeys?: SetKey[]; parentKeys?: SetKey[] },
+): Promise<string[]> {
   const stray = await strayKeys(pool, plan);
   if (stray.length === 0) return [];
   const conn = await pool.getConnection();
   try {
     await conn.query('SET SESSION lock_wait_timeout = 30');
-    await moveSetKeys(conn, { ...plan, setKeys: stray }, 'back');
+    await moveSetKeys(conn, { ...plan, setKeys: stray, parentKeys: [] }, 'back');
   } finally {
     await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
     conn.release();

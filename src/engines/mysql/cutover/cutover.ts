@@ -4,7 +4,8 @@ import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } fro
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
-import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
+import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
+import { parentTables } from './parent-keys.js';
 import { ChildHolders } from './child-holders.js';
 import { SetHolders, settled } from './set-holders.js';
 import { isSentry, lostRenameOutcome, SENTRY_COMMENT } from './rename-outcome.js';
@@ -78,13 +79,17 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       list.push(...plan.children.map((k) => qualified(k.database, k.table)));
     }
     await testSeam('before-lock');
-    await lockTables(locker, pool, `LOCK TABLES ${[...new Set(list)].map((t) => `${t} WRITE`).join(', ')}`, lockTimeoutMs);
+    // The parents of the keys that move are held READ: none of their rows goes while a key is between the tables.
+    const write = new Set(list);
+    const read = new Set(swaps.flatMap(({ plan }) => parentTables(plan.parentKeys ?? []).map((p) => qualified(p.database, p.table))).filter((p) => !write.has(p)));
+    const locks = [...[...write].map((t) => `${t} WRITE`), ...[...read].map((t) => `${t} READ`)];
+    await lockTables(locker, pool, `LOCK TABLES ${locks.join(', ')}`, lockTimeoutMs);
     locked = true;
     lockedAt = performance.now();
     const session = new LockedSession(locker, lockedAt);
     for (const swap of swaps) await readyUnderLock(session, swap);
     for (const swap of swaps) {
-      swap.moved = (swap.plan.setKeys ?? []).length > 0;
+      swap.moved = movedKeys(swap.plan).length > 0;
       await moveSetKeys(locker, swap.plan, 'to the shadow');
     }
     await testSeam('after-children-pointed');

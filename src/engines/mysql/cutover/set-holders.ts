@@ -3,7 +3,7 @@ import { sleep } from '../../../core/backoff.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
-import { moveSetKeys, setKeysAway } from './child-keys.js';
+import { movedKeys, moveSetKeys, setKeysAway } from './child-keys.js';
 
 interface Hold {
   plan: MysqlPlan;
@@ -46,7 +46,8 @@ export class SetHolders {
 
   /** Connected ahead of the cut-over lock, so that under it each only queues its statement. */
   static async open(target: MysqlTarget, plans: MysqlPlan[]): Promise<SetHolders> {
-    if (plans.length < 2) return SetHolders.none();
+    // A table alone has no gate, but its keys to other tables move as a set's do: its after-hold puts them back on a failed RENAME.
+    if (plans.length < 2 && !plans.some((plan) => movedKeys(plan).length > 0)) return SetHolders.none();
     const ordered = [...plans].sort((a, b) => Buffer.compare(lockKey(a), lockKey(b)));
     const holders = new SetHolders([], [], null);
     try {

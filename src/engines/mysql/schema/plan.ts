@@ -11,7 +11,8 @@ import { PROBE_PRIVILEGES, probeAlter } from './probe.js';
 import { qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
-import { describeChildKey, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
+import { describeChildKey, movedKeys, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
+import { readParentKeys } from '../cutover/parent-keys.js';
 import { chooseOldTable, tableIdentity } from './old-tables.js';
 import { planTriggers, type TriggerPlan } from './trigger-plan.js';
 import { mapColumns, type ColumnPair } from './column-map.js';
@@ -46,6 +47,12 @@ export interface MysqlPlan {
   children: ChildKey[];
   /** The table's keys to other tables of its set: moved to the shadow at the set's cut-over (absent outside a set). */
   setKeys?: SetKey[];
+  /**
+   * The table's keys to tables outside its set (and to itself), moved to the shadow under the
+   * cut-over's lock as `setKeys` are (cutover/parent-keys.ts). Absent in older plans and with
+   * --discard-foreign-keys.
+   */
+  parentKeys?: SetKey[];
   /** The other tables of its set (`db.name`), whose runs share one binlog reader with this one's. */
   set?: string[];
   /** Keys of other tables of the set to this one (`db.name`): their own runs move them. */
@@ -140,6 +147,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const inSet = (k: ChildKey) => set.has(`${k.database}.${k.table}`);
   const children = related.filter((k) => !inSet(k));
   const setKeys = await keysInto(pool, database, table, set);
+  const parentKeys = request.discardForeignKeys
+    ? []
+    : (await readParentKeys(pool, database, table, shadow)).filter((k) => !setKeys.some((s) => s.name === k.name) && !droppedForeignKeys.includes(k.name));
   const discarded = facts.foreignKeys.filter((k) => !droppedForeignKeys.includes(foreignKeyName(k)));
   const detail: MysqlPlan = {
     database,
@@ -156,6 +166,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,
     children,
+    ...(parentKeys.length ? { parentKeys } : {}),
     ...(set.size ? { set: [...set], setKeys, setChildren: related.filter(inSet) } : {}),
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
@@ -203,6 +214,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       ...(request.discardForeignKeys && discarded.length ? [`foreign keys left off the new table: ${discarded.join(', ')}`] : []),
       ...children.map((k) => `child foreign key ${describeChildKey(k)}: re-pointed to the new table at the cut-over`),
       ...setKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: made again between the new tables at the set's cut-over`),
+      ...parentKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: moved to the new table at the cut-over, under its name`),
       ...(old === helperNames(table).old ? [] : [`the original is kept after the cut-over as ${database}.${old} (${helperNames(table).old} is taken)`]),
     ],
     detail,
@@ -237,9 +249,9 @@ function checksLost(originalSql: string, newSql: string): string[] {
   return [...checkConstraints(originalSql)].filter(([name, expression]) => after.get(name) !== expression).map(([name]) => name);
 }
 
-/** The table's own keys ("name -> parent"), but those to tables of its set, which the set's cut-over makes again between the new tables. */
-export function keysOutsideSet(plan: Pick<MysqlPlan, 'facts' | 'setKeys'>): string[] {
-  const rebuilt = new Set((plan.setKeys ?? []).map((k) => k.name));
+/** The table's own keys ("name -> parent") the new table will not have: all but those the cut-over moves to it (`movedKeys`). */
+export function keysOutsideSet(plan: Pick<MysqlPlan, 'facts' | 'setKeys' | 'parentKeys'>): string[] {
+  const rebuilt = new Set(movedKeys(plan).map((k) => k.name));
   return plan.facts.foreignKeys.filter((k) => !rebuilt.has(foreignKeyName(k)));
 }
 

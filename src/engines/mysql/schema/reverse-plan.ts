@@ -45,6 +45,10 @@ export function revertRefusals(plan: MysqlPlan): string[] {
   }
   // A set's keys between its tables go back with them, moved under the revert's lock as on the way forward.
   const out = keysOutsideSet(plan).map(foreignKeyName);
+  const moved = (plan.parentKeys ?? []).map((k) => k.name);
+  if (moved.length) {
+    reasons.push(`the table's foreign keys to other tables (${moved.join(', ')}) move to the new table at the cut-over: the revert does not move them back`);
+  }
   if (out.length) reasons.push(`the table has foreign keys (${out.join(', ')}) the new table lacks: rows written after the cut-over could break them`);
   for (const name of plan.loosenedChecks ?? []) {
     reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);

@@ -5,7 +5,7 @@ import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';
 import { isGateCreate } from '../../cutover/galera-gate.js';
-import { isChildKeyMove } from '../../cutover/child-keys.js';
+import { isChildKeyMove, movedKeys } from '../../cutover/child-keys.js';
 
 export interface BinlogPosition extends Position {
   file: string;
@@ -76,7 +76,7 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
     return sink.keys(keys, position);
   }
   const own = (query: string) =>
-    isChildKeyMove(query, [...plan.children, ...(plan.setKeys ?? []), ...(plan.setChildren ?? [])]) ||
+    isChildKeyMove(query, [...plan.children, ...movedKeys(plan), ...(plan.setChildren ?? [])]) ||
     isPrelockCreate(query, plan.database, plan.table) ||
     isGateCreate(query, plan.database, plan.table);
   const touch = name === 'query' && event.query && !own(event.query) ? touches(event.query, event.schema, plan.database, plan.table) : null;
