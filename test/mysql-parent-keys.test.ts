@@ -30,7 +30,8 @@ describe.each(servers)('$name: a table with a foreign key to another', ({ url })
   async function expectMirrored() {
     await pool().query(`ALTER TABLE ${t.mirror.restrict} ${ALTER}`);
     expect(await differences(pool(), t.real.restrict, t.mirror.restrict)).toEqual([]);
-    const named = (table: string, side: typeof t.real) => schemaOf(pool(), table).then((s) => s.replaceAll(side.restrict, '<t>').replaceAll(side.parent, '<p>'));
+    const named = (table: string, side: typeof t.real) =>
+      schemaOf(pool(), table).then((s) => s.replaceAll(side.restrict, '<t>').replaceAll(side.parent, '<p>'));
     expect(await named(t.real.restrict, t.real)).toBe(await named(t.mirror.restrict, t.mirror));
     expect(await schemaOf(pool(), `${t.real.restrict}__old`)).not.toMatch(/FOREIGN KEY/);
     await expect(pool().query(`INSERT INTO ${t.real.restrict} (id, pid, w) VALUES (9999999, 88888888, 0)`)).rejects.toMatchObject({ errno: 1452 });
@@ -40,7 +41,11 @@ describe.each(servers)('$name: a table with a foreign key to another', ({ url })
     await createFkTree(pool(), t, ROWS);
     const plan = runCli(['plan', '--url', '$URL', '--table', t.real.restrict, '--alter', ALTER, '--force-copy'], url());
     expect(plan.code, plan.stderr).toBe(0);
-    expect(plan.stdout).toMatch(new RegExp(`foreign keys out: moved to the new table at the cut-over, under their names: ${t.real.restrict}\\.${t.real.restrict}_fk \\(pid\\) -> \\(id\\)`));
+    expect(plan.stdout).toMatch(
+      new RegExp(
+        `foreign keys out: moved to the new table at the cut-over, under their names: ${t.real.restrict}\\.${t.real.restrict}_fk \\(pid\\) -> \\(id\\)`,
+      ),
+    );
     const writer = new FkTreeWriter(pool(), t, ROWS);
     writer.start();
     // Paced, so that a few hundred writes meet the copy and the cut-over.

@@ -37,7 +37,11 @@ const cases: [string, string[], RegExp][] = [
   ['a MyISAM table', ['--table', 'r_myisam', '--alter', 'ADD COLUMN x INT'], /only InnoDB/],
   ['no usable key', ['--table', 'r_nokey', '--alter', 'ADD COLUMN x INT'], /no PRIMARY KEY or NOT NULL UNIQUE key/],
   // A table's keys to others move to the new table; one the ALTER breaks is refused, as the native ALTER refuses it.
-  ['foreign keys out', ['--table', 'r_child', '--alter', 'MODIFY p BIGINT'], /has foreign keys the new table could not take \(.*: column p would change from int\(11\) to bigint\(20\)\)/],
+  [
+    'foreign keys out',
+    ['--table', 'r_child', '--alter', 'MODIFY p BIGINT'],
+    /has foreign keys the new table could not take \(.*: column p would change from int\(11\) to bigint\(20\)\)/,
+  ],
   // A table other tables reference is migrated; one whose new shape they could not reference is not.
   ['foreign keys in', ['--table', 'r_parent', '--alter', 'MODIFY id BIGINT'], /referenced by foreign keys the new table could not take/],
   ['triggers', ['--table', 'r_trig', '--alter', 'ADD COLUMN x INT'], /triggers/],
