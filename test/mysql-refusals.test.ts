@@ -91,6 +91,18 @@ describe('bad input is refused with one line, a non-zero exit, and nothing chang
     }
   });
 
+  it('--resume with nothing to resume: one line and exit 5, for migrate and backfill, which the queue reads as "no checkpoint"', () => {
+    for (const args of [
+      ['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain', '--alter', 'ADD COLUMN x INT', '--execute', '--resume'],
+      ['backfill', '--url', '$URL', '--table', 'r_plain', '--set', "v = 'x'", '--execute', '--resume'],
+    ]) {
+      const r = runCli(args);
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^shadowcut: there is no checkpoint of an earlier (run|backfill) on .*r_plain to resume; run without --resume$/m);
+    }
+  });
+
   it('a missing required option is named', () => {
     const r = runCli(['migrate', '--force-copy', '--url', '$URL', '--table', 'r_plain']);
     expect(r.code).not.toBe(0);

@@ -47,37 +47,73 @@ describe('PostgreSQL: the copy into a table with no index', () => {
     await expectMirrored(db, 'kl_t', 'kl_mirror');
   });
 
-  it('changes held for the whole copy keep the stream open past wal_sender_timeout', async () => {
+  it('a change buffer filled during the copy has the key built at once: the slot keeps no WAL for the rest of the copy', async () => {
     await seed(40_000);
-    // More keys changed during the copy than the change buffer holds (20,000): the reader pauses,
-    // and stays paused until the key is built, longer than the walsender's timeout, set to 3 seconds.
-    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c wal_sender_timeout=3s')}`;
+    const infos: string[] = [];
+    let updated = false;
+    await migrateOn(
+      db,
+      'kl_t',
+      alter,
+      {
+        chunkTimeMs: 10,
+        maxRowsPerSec: 5000,
+        reporter: { ...silentReporter, info: (message: string) => void infos.push(message) },
+        hook: async (event) => {
+          if (event !== 'before-copy' || updated) return;
+          updated = true;
+          // More keys than the change buffer holds (20,000), changed as the copy starts.
+          for (const t of ['kl_t', 'kl_mirror']) await db.query(`UPDATE ${t} SET qty = qty + 1 WHERE id <= 30000`);
+        },
+      },
+      { request: { capture: 'stream' } },
+    );
+    expect(updated).toBe(true);
+    expect(infos.filter((m) => /the key is built now/.test(m))).toHaveLength(1);
+    await db.query(`ALTER TABLE kl_mirror ${alter}`);
+    await expectMirrored(db, 'kl_t', 'kl_mirror');
+  });
+
+  it('a reader paused through a long index build keeps the stream open past wal_sender_timeout', async () => {
+    await seed(24_000);
+    // An index whose build takes seconds (a sleep every eighth row: 5 s or so here), built after the key.
+    await db.query(
+      `CREATE OR REPLACE FUNCTION kl_slow(n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN IF n % 8 = 0 THEN PERFORM pg_sleep(0.001); END IF; RETURN n; END $$`,
+    );
+    for (const t of ['kl_t', 'kl_mirror']) await db.query(`CREATE INDEX ${t}_slow ON ${t} (kl_slow(id))`);
+    // Deletes (which maintain no index) fill the change buffer while that build runs, and nothing
+    // drains it until the build ends: the reader pauses longer than the walsender's timeout, 2 s here.
+    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c wal_sender_timeout=2s')}`;
     const engine = await createPostgresEngine(url);
     const warnings: string[] = [];
-    let updated = false;
+    let stop = false;
+    const writer = (async () => {
+      while (!stop) {
+        const building = await db.query(`SELECT count(*)::int FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %kl_t\\_\\_new%kl_slow%'`);
+        if (Number(building[0][0]) > 0) {
+          for (const t of ['kl_t', 'kl_mirror']) await db.query(`DELETE FROM ${t} WHERE id <= 21000`);
+          return true;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    })();
     try {
       await migrateOn(
         db,
         'kl_t',
         alter,
-        {
-          chunkTimeMs: 10,
-          maxRowsPerSec: 5000,
-          reporter: { ...silentReporter, warn: (message: string) => void warnings.push(message) },
-          hook: async (event) => {
-            if (event !== 'before-copy' || updated) return;
-            updated = true;
-            for (const t of ['kl_t', 'kl_mirror']) await db.query(`UPDATE ${t} SET qty = qty + 1 WHERE id <= 30000`);
-          },
-        },
+        { chunkTimeMs: 10, reporter: { ...silentReporter, warn: (message: string) => void warnings.push(message) } },
         { engine, request: { capture: 'stream' } },
       );
     } finally {
+      stop = true;
       await engine.close();
     }
-    expect(updated).toBe(true);
+    expect(await writer).toBe(true);
     expect(warnings.filter((w) => /change stream lost/.test(w))).toEqual([]);
     await db.query(`ALTER TABLE kl_mirror ${alter}`);
     await expectMirrored(db, 'kl_t', 'kl_mirror');
+    await db.query('DROP FUNCTION kl_slow(int) CASCADE');
   });
 });

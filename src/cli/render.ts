@@ -1,4 +1,5 @@
 import type { Progress, Reporter } from '../core/reporter.js';
+import type { Phase } from '../core/run-state.js';
 
 export const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -27,7 +28,7 @@ export class TerminalReporter implements Reporter {
   private lastDraw = 0;
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
-  phase(name: string, table?: string): void {
+  phase(name: Phase, table?: string): void {
     this.line(`phase: ${name}${table ? ` (${table})` : ''}`);
   }
   progress(p: Progress): void {
@@ -61,7 +62,7 @@ export class PlainReporter implements Reporter {
     private readonly everyMs = 5000,
   ) {}
 
-  phase(name: string, table?: string): void {
+  phase(name: Phase, table?: string): void {
     this.write(`phase ${name}${table ? ` (${table})` : ''}`);
   }
   progress(p: Progress): void {
@@ -87,7 +88,7 @@ export class JsonReporter implements Reporter {
   private lastProgress = 0;
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
 
-  phase(name: string, table?: string): void {
+  phase(name: Phase, table?: string): void {
     this.emit({ event: 'phase', phase: name, ...(table ? { table } : {}) });
   }
   progress(p: Progress): void {
@@ -118,7 +119,7 @@ export class UntilStarted implements Reporter {
 
   constructor(private readonly inner: Reporter) {}
 
-  phase(name: string, table?: string): void {
+  phase(name: Phase, table?: string): void {
     if (!this.started) {
       this.started = true;
       for (const [message, fields] of this.held) this.inner.info(message, fields);

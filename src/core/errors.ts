@@ -13,6 +13,17 @@ export class UserError extends Error {
   }
 }
 
+/** The exit code of a `--resume` that found no checkpoint: the queue's runner tells it from any other refusal by it alone. */
+export const EXIT_NO_CHECKPOINT = 5;
+
+/** `--resume` found nothing to resume (the interrupted run ended, or never saved a checkpoint). */
+export class NoCheckpointError extends UserError {
+  constructor(message: string) {
+    super(message, EXIT_NO_CHECKPOINT);
+    this.name = 'NoCheckpointError';
+  }
+}
+
 /** The cut-over could not get its locks within the lock timeout; the caller may retry. */
 export class LockTimeoutError extends Error {
   constructor(message: string) {

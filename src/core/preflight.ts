@@ -1,7 +1,7 @@
 import { checkpointCommand, decodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { MigrateConfig } from './config.js';
 import { backoffMs, sleep } from './backoff.js';
-import { UserError } from './errors.js';
+import { NoCheckpointError, UserError } from './errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import { proveRevert, revertCheck, type RevertVerdict } from './migrate/revert-verdict.js';
 import type { Settings } from './run-state.js';
@@ -125,7 +125,7 @@ async function checkLoadNames(probes: Probes, settings: Settings): Promise<void>
 
 async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
   const text = await engine.loadCheckpoint(request.table);
-  if (!text) throw new UserError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
+  if (!text) throw new NoCheckpointError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
   const what = `the checkpoint of ${request.table}`;
   if (checkpointCommand(text, what) === 'backfill') {
     throw new UserError(

@@ -1,6 +1,7 @@
+import type { Phase } from './run-state.js';
 /** What the runner tells the operator; the CLI chooses a terminal, plain-log or JSON-lines rendering. */
 export interface Progress {
-  phase: string;
+  phase: Phase;
   rowsCopied: number;
   rowsEstimated: number;
   rowsPerSec: number;
@@ -18,7 +19,7 @@ export interface Progress {
 
 export interface Reporter {
   /** `table`: which table of a set entered it. */
-  phase(name: string, table?: string): void;
+  phase(name: Phase, table?: string): void;
   progress(p: Progress): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;

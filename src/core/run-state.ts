@@ -34,13 +34,35 @@ export function settingsOf(o: Settings): Settings {
   };
 }
 
+/**
+ * Where a run stands: `status`, the --json phase lines, the report page and the queue's runner all
+ * name it so. A migration goes checks, setup, copy, catch-up, verify, [postponed], [revert capture],
+ * cutover, cleanup, [revert window, revert], done; in place, checks, in-place, done; a backfill,
+ * checks, setup, backfill, cleanup, done.
+ */
+export type Phase =
+  | 'checks'
+  | 'setup'
+  | 'copy'
+  | 'catch-up'
+  | 'verify'
+  | 'postponed'
+  | 'revert capture'
+  | 'cutover'
+  | 'cleanup'
+  | 'revert window'
+  | 'revert'
+  | 'in-place'
+  | 'backfill'
+  | 'done';
+
 export interface Status {
   table: string;
   /** What runs: a migration (`alter` is its ALTER) or a backfill (`alter` is its `SET ... [WHERE ...]`, rowsCopied its rows scanned). */
   command: 'migrate' | 'backfill';
   alter: string;
   engine: string;
-  phase: string;
+  phase: Phase;
   state: 'running' | 'throttled' | 'paused' | 'postponed' | 'revert-window' | 'done' | 'failed';
   startedAt: string;
   rowsCopied: number;

@@ -7,6 +7,7 @@
  * matching, and the table equals the mirror after the server's own UPDATE of it, every column of
  * every row: a batch that wrote back a stale value, lost a writer's change or skipped a range shows.
  */
+import { EXIT_NO_CHECKPOINT } from '../../src/core/errors.js';
 import type { ChaosDb } from './database.js';
 import { makeTable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';
@@ -97,7 +98,7 @@ export async function runBackfillSeed(db: ChaosDb, cli: string, seed: number, ro
       applied.push(`SIGKILL ${plan.kill} ms into the backfill, then --resume`);
       last = await cliRun(cli, [...args, '--resume'], () => null);
       // Killed after its last batch and cleanup: nothing left to resume, as the oracle will tell.
-      if (last.code === 2 && /there is no checkpoint of an earlier backfill/.test(last.stderr)) last = { ...last, code: 0 };
+      if (last.code === EXIT_NO_CHECKPOINT) last = { ...last, code: 0 };
     }
     timers.forEach(clearTimeout);
     await Promise.allSettled(pending);

@@ -16,6 +16,7 @@
  * the drawn SIGKILL lands in the window, the resumed run asked in its turn. The mirrors then never take
  * the ALTERs: every table must equal its mirror, with only its `<table>__new` beside it.
  */
+import { EXIT_NO_CHECKPOINT } from '../../src/core/errors.js';
 import type { ChaosDb } from './database.js';
 import { Reader, type ReaderReport } from './reader.js';
 import { childTables, defaultsChangedBy, ident, makeAlter, makeTable, parentColumns, type TableSpec } from './grammar.js';
@@ -179,7 +180,7 @@ export async function runSetSeed(db: ChaosDb, cli: string, seed: number, rows: n
         return null;
       });
       // Killed after every table's cleanup removed its checkpoint: the set was complete, as the oracle will tell.
-      if (last.code === 2 && /there is no checkpoint of an earlier run/.test(last.stderr)) last = { ...last, code: 0 };
+      if (last.code === EXIT_NO_CHECKPOINT) last = { ...last, code: 0 };
     }
     await sleep(300);
   } finally {

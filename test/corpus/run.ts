@@ -59,6 +59,9 @@ const GHOST_ONLY_REFUSALS: Record<string, string> = {
   'modify-change-case-pk':
     'gh-ost matches column names case-sensitively, so `MODIFY ID` looks to it like a new key column; MySQL and MariaDB ' +
     'treat ID and id as the same column, and the key is unchanged.',
+  'fail-fk':
+    'gh-ost refuses a table with foreign keys to other tables; shadowcut moves them to the new table at the cut-over, under their ' +
+    'names, with the parents locked READ meanwhile (src/engines/mysql/cutover/parent-keys.ts).',
 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

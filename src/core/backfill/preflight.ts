@@ -1,6 +1,6 @@
 import { verdict } from '../check.js';
 import { checkpointCommand, checkpointLeftOver, decodeJson } from '../checkpoint.js';
-import { UserError } from '../errors.js';
+import { NoCheckpointError, UserError } from '../errors.js';
 import { checkedProbes } from '../preflight.js';
 import type { Settings } from '../run-state.js';
 import type { CheckResult, Engine, Probes } from '../types.js';
@@ -42,7 +42,11 @@ export async function backfillPreflight(
 ): Promise<BackfillPreflight> {
   const target = await engine.prepareBackfill(request);
   const checks = await target.checks();
-  const { check, checkpoint } = judgeCheckpoint(await target.savedCheckpoint(), request, config.resume, target.table);
+  const saved = await target.savedCheckpoint();
+  // Nothing to resume is said by its own exit code (the queue's runner reads it), whatever else failed.
+  if (saved === null && config.resume)
+    throw new NoCheckpointError(`there is no checkpoint of an earlier backfill on ${target.table} to resume; run without --resume`);
+  const { check, checkpoint } = judgeCheckpoint(saved, request, config.resume, target.table);
   checks.push(check);
   if (checks.some((c) => !c.ok)) throw new BackfillRefused(checks);
   const estimatedMatching = await target.estimateMatching();
@@ -58,13 +62,8 @@ function judgeCheckpoint(
   table: string,
 ): { check: CheckResult; checkpoint: BackfillCheckpoint | null } {
   const name = 'checkpoint';
-  if (saved === null) {
-    const ok = !resume;
-    return {
-      check: verdict(name, ok, 'no checkpoint of an earlier run', `there is no checkpoint of an earlier backfill on ${table} to resume; run without --resume`),
-      checkpoint: null,
-    };
-  }
+  // A resume with none was refused before.
+  if (saved === null) return { check: verdict(name, true, 'no checkpoint of an earlier run', ''), checkpoint: null };
   if (checkpointCommand(saved, `the checkpoint of ${table}`) !== 'backfill') {
     const message = `an interrupted migrate of ${table} left a checkpoint: finish it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup --url ... --table ${table}"`;
     return { check: verdict(name, false, '', message), checkpoint: null };

@@ -8,7 +8,7 @@ import { Pacing } from '../pacing.js';
 import { Progress } from '../progress.js';
 import type { Reporter } from '../reporter.js';
 import { retryTransient } from '../retry.js';
-import { RunState, settingsOf } from '../run-state.js';
+import { RunState, settingsOf, type Phase } from '../run-state.js';
 import { Throttler, watchPanicFlagFile } from '../throttler.js';
 import type { Engine, Key, KeyRange, Probes } from '../types.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
@@ -278,7 +278,7 @@ class BackfillRun {
     return retryTransient(this, what, step);
   }
 
-  private enter(phase: string): void {
+  private enter(phase: Phase): void {
     this.state.status.phase = phase;
     this.report.phase(phase);
   }

@@ -72,8 +72,13 @@ export class Applier {
     const failure = this.buffer.failure;
     if (!failure) return;
     if (!this.ctx.isTransient(failure)) throw failure;
-    // A stream that fails again and again before anything more is applied will not get better.
-    const stuck = this.reopened !== null && this.applied !== null && this.ctx.migration.changes.comparePositions(this.applied, this.reopened) <= 0;
+    // A stream that fails again and again before anything more is applied will not get better; one
+    // whose changes are held applies nothing however well it goes, so it is not judged by that.
+    const stuck =
+      !this.ctx.migration.holdsChanges &&
+      this.reopened !== null &&
+      this.applied !== null &&
+      this.ctx.migration.changes.comparePositions(this.applied, this.reopened) <= 0;
     this.reopens = stuck ? this.reopens + 1 : 1;
     if (this.reopens > MAX_REOPENS_WITHOUT_PROGRESS) throw failure;
     this.reopened = this.applied;
@@ -83,11 +88,9 @@ export class Applier {
 
   /** Applies everything pending (on `session`, inside its locked transaction, when given). */
   async applyPending(session?: Session): Promise<Position | null> {
-    // Changes wait for the shadow's key: only a failed stream is seen to meanwhile.
     if (this.ctx.migration.holdsChanges) {
       if (session) throw new Error('changes applied under a lock before the shadow has its key');
-      await this.checkStream();
-      return null;
+      if (!(await this.holding())) return null;
     }
     let position: Position | null = null;
     let retryHeld = this.held.size > 0;
@@ -121,6 +124,31 @@ export class Applier {
       await this.stream!.acknowledge(position);
     }
     return position;
+  }
+
+  /**
+   * Changes wait for the shadow's key (Migration.holdsChanges). Meanwhile the stream is watched, and
+   * acknowledged as far as it went while nothing is held, so that a slot keeps no WAL of a quiet
+   * table's copy. A source that keeps what is not acknowledged in the server's own log holds only
+   * what the buffer takes: once full, the key is built now and the rest of the copy keeps it (as a
+   * partitioned table's does), so neither the server's log nor a set's shared reader waits for the
+   * copy's end. Returns whether changes can be applied now.
+   */
+  private async holding(): Promise<boolean> {
+    await this.checkStream();
+    const stream = this.stream!;
+    if (this.buffer.size === 0 && this.held.size === 0) {
+      const { position } = this.buffer.take(0);
+      if (position && this.applied && this.ctx.migration.changes.comparePositions(position, this.applied) > 0) {
+        this.applied = position;
+        await stream.acknowledge(position);
+      }
+      return false;
+    }
+    if (!this.ctx.migration.changes.pinsServerLog || this.buffer.hasRoom()) return false;
+    this.ctx.report.info('the change buffer is full while the copy fills a table with no key: the key is built now, and the rest of the copy keeps it');
+    await this.ctx.transient('key build', () => this.ctx.migration.buildKey!());
+    return true;
   }
 
   /**

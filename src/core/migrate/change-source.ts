@@ -18,6 +18,12 @@ export interface ChangeSource {
   cleanup(): Promise<void>;
   /** Orders two of this source's positions (negative, zero, positive). */
   comparePositions(a: Position, b: Position): number;
+  /**
+   * What is not acknowledged stays in the server's own log and costs it there (a replication slot
+   * keeps every WAL file from that point on): changes are then held only while the buffer has room.
+   * A trigger log's rows cost only their own space, and can wait.
+   */
+  readonly pinsServerLog?: boolean;
 }
 
 /** What setting a source up may need from the run: its lock budget (creating triggers queues like a cut-over). */

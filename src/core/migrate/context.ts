@@ -2,7 +2,7 @@ import type { MigrateConfig, MigrateResult } from '../config.js';
 import { AbortedError } from '../errors.js';
 import type { Reporter } from '../reporter.js';
 import { retryTransient, type RetryContext } from '../retry.js';
-import type { RunState } from '../run-state.js';
+import type { Phase, RunState } from '../run-state.js';
 import type { Engine, Migration, Plan } from '../types.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
@@ -31,7 +31,7 @@ export class RunContext implements RetryContext {
     if (this.state.abortReason) throw new AbortedError(this.state.abortReason);
   }
 
-  enter(phase: string): void {
+  enter(phase: Phase): void {
     this.state.status.phase = phase;
     this.report.phase(phase);
   }

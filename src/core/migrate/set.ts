@@ -1,6 +1,6 @@
 import type { MigrateOptions, MigrateResult } from '../config.js';
 import { decodeCheckpoint } from '../checkpoint.js';
-import { UserError } from '../errors.js';
+import { NoCheckpointError, UserError } from '../errors.js';
 import type { Engine, MigrationRequest } from '../types.js';
 import { classifyMember } from '../in-place/set-member.js';
 import { JointCutover } from './joint-cutover.js';
@@ -102,7 +102,7 @@ async function resumedMembers(engine: Engine, tables: string[]): Promise<Map<str
     const checkpoint = decodeCheckpoint(text, `the checkpoint of ${table}`);
     swapped ||= checkpoint.cutOver === true || (await engine.resume(checkpoint.plan).swapped());
   }
-  if (out.size === 0) throw new UserError(`there is no checkpoint of an earlier run on any of ${tables.join(', ')} to resume; run without --resume`);
+  if (out.size === 0) throw new NoCheckpointError(`there is no checkpoint of an earlier run on any of ${tables.join(', ')} to resume; run without --resume`);
   for (const table of tables) if (!out.has(table)) out.set(table, swapped ? 'done' : 'fresh');
   return out;
 }

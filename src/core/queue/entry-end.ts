@@ -1,7 +1,8 @@
 import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { StageExit } from './stage-process.js';
-import { BEFORE_CHANGES, markLost, NO_CHECKPOINT } from './stages.js';
+import { BEFORE_CHANGES, markLost } from './stages.js';
+import { EXIT_NO_CHECKPOINT } from '../errors.js';
 import type { QueueEvent, QueueRow, QueueState } from './types.js';
 
 /**
@@ -35,7 +36,7 @@ export class EntryEnds {
     } else if (r.cancelling && exit.code === 3) {
       attempt.outcome = 'cancelled';
       state = 'cancelled';
-    } else if (r.resumed && exit.lastError.includes(NO_CHECKPOINT)) {
+    } else if (r.resumed && exit.code === EXIT_NO_CHECKPOINT) {
       return this.noCheckpoint(r);
     } else {
       attempt.outcome = 'failed';

@@ -10,7 +10,6 @@ export const RESUMABLE: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
 const EXECUTED: ReadonlySet<Stage> = new Set(['migrate', 'backfill', 'contract']);
 /** Stages that hold back outside `--window` by themselves; the others are only started inside it. */
 const WINDOWED: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
-export const NO_CHECKPOINT = 'there is no checkpoint of an earlier';
 /**
  * The phases in which a stage killed before its first checkpoint had changed nothing. A migration's
  * setup makes the shadow and its capture before that checkpoint; a backfill's setup saves it first.

@@ -68,7 +68,6 @@ export class PostgresMigration implements Migration {
   private readonly triggerLog: PgTriggerLog | null;
   private checkpointTable = false;
   private check?: (client: Client, range: KeyRange) => Promise<boolean>;
-  private keyBuilt: Promise<void> | null = null;
 
   constructor(
     private readonly server: PgServer,
@@ -154,17 +153,7 @@ export class PostgresMigration implements Migration {
 
   /** The shadow's key, once: right after the copy, or before a resumed run writes anything. */
   buildKey(): Promise<void> {
-    const d = this.d;
-    if (!d.keyIndex) return Promise.resolve();
-    const index = d.keyIndex;
-    this.keyBuilt ??= buildIndex(this.pool, d.schema, d.shadow, index).then(
-      () => void (this.copier.keyless = false),
-      (error) => {
-        this.keyBuilt = null;
-        throw error;
-      },
-    );
-    return this.keyBuilt;
+    return this.copier.buildKey(this.pool);
   }
 
   /** The way back's "shadow" is the old table, the table owner's: only a forward run's own shadow is checked. */

@@ -16,7 +16,7 @@ export const foreignKeys: Check<MysqlCheckContext> = {
     });
     const parentKeys = plan.parentKeys ?? [];
     const unfitOut = parentKeys.flatMap((k) => {
-      const problem = parentKeyProblem(k, plan.original, plan.shadowShape);
+      const problem = plan.shadowRefusesKeys ?? parentKeyProblem(k, plan.original, plan.shadowShape);
       return problem ? [`${k.name}: ${problem}`] : [];
     });
     return [
@@ -30,13 +30,16 @@ export const foreignKeys: Check<MysqlCheckContext> = {
       // Keys to other tables are moved to the new table at the cut-over, unless the operator discards them.
       verdict(
         'foreign keys out',
-        unfitOut.length === 0,
+        unfitOut.length === 0 && (out.length === 0 || plan.discardForeignKeys),
         out.length
           ? `discarded on request: ${out.join(', ')}`
           : parentKeys.length
             ? `moved to the new table at the cut-over, under their names: ${parentKeys.map(describeChildKey).join('; ')}`
             : 'none',
-        `${t} has foreign keys the new table could not take (${unfitOut.join('; ')}); the native ALTER refuses that too: drop the key in the same ALTER, or change it first`,
+        unfitOut.length
+          ? `${t} has foreign keys the new table could not take (${unfitOut.join('; ')}); the native ALTER refuses that too: drop the key in the same ALTER, or change it first`
+          : // Every key is moved or discarded on request; one that is neither would be lost.
+            `${t} has foreign keys (${out.join(', ')}) that the cut-over would not move to the new table; pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`,
       ),
       // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all, so the copy
       // would keep rows the original lost. Discarding the key does not stop the original cascading.

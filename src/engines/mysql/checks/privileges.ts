@@ -1,11 +1,21 @@
 import { verdict, type Check } from '../../../core/check.js';
-import { missingPrivileges, privilegesRefusal } from '../server/grants.js';
+import { grantsOn, missingPrivileges, privilegesRefusal } from '../server/grants.js';
 import type { MysqlCheckContext } from './context.js';
 
 export const privileges: Check<MysqlCheckContext> = {
   name: 'privileges',
   async run({ pool, plan }) {
     const missing = await missingPrivileges(pool, plan.database, plan.log === undefined);
-    return verdict('privileges', missing.length === 0, 'granted', privilegesRefusal(missing, plan.database));
+    const results = [verdict('privileges', missing.length === 0, 'granted', privilegesRefusal(missing, plan.database))];
+    // A key to a table of another database moves under the cut-over lock, which holds that table READ.
+    for (const database of new Set((plan.parentKeys ?? []).flatMap((k) => (k.parentDatabase ? [k.parentDatabase] : [])))) {
+      const have = await grantsOn(pool, database);
+      const lacking = have === null ? [] : PARENT_NEEDS.filter((p) => !have.has(p));
+      results.push(verdict(`privileges on ${database}`, lacking.length === 0, 'granted', privilegesRefusal(lacking, database)));
+    }
+    return results;
   },
 };
+
+/** LOCK TABLES ... READ takes SELECT and LOCK TABLES; MySQL 8 asks REFERENCES of a key's maker too. */
+const PARENT_NEEDS = ['SELECT', 'LOCK TABLES', 'REFERENCES'];

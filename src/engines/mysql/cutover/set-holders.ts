@@ -4,6 +4,7 @@ import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { movedKeys, moveSetKeys, setKeysAway } from './child-keys.js';
+import { parentTables } from './parent-keys.js';
 
 interface Hold {
   plan: MysqlPlan;
@@ -70,7 +71,11 @@ export class SetHolders {
     ] as const) {
       for (const hold of holds) {
         const table = qualified(hold.plan.database, hold.plan.table);
-        hold.lock = hold.session.query(`LOCK TABLES ${table} WRITE`);
+        // An after-hold may put the table's keys to other tables back (`keysBack`): their parents are held
+        // READ with it, as under the cut-over lock, so that no parent row goes while a key is on neither table.
+        const parents = what === 'the hold on' ? parentTables(hold.plan.parentKeys ?? []).map((p) => qualified(p.database, p.table)) : [];
+        const reads = [...new Set(parents)].filter((p) => p !== table).map((p) => `, ${p} READ`);
+        hold.lock = hold.session.query(`LOCK TABLES ${table} WRITE${reads.join('')}`);
         hold.lock.catch(() => {});
         await queued(hold.session, hold.lock, `${what} ${table}`);
       }

@@ -53,6 +53,8 @@ export interface MysqlPlan {
    * --discard-foreign-keys.
    */
   parentKeys?: SetKey[];
+  /** Why the new table can hold no foreign key at all (partitioned, or not InnoDB), when it cannot. */
+  shadowRefusesKeys?: string;
   /** The other tables of its set (`db.name`), whose runs share one binlog reader with this one's. */
   set?: string[];
   /** Keys of other tables of the set to this one (`db.name`): their own runs move them. */
@@ -167,6 +169,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     shadowAlter: effects.shadowClause,
     children,
     ...(parentKeys.length ? { parentKeys } : {}),
+    ...(parentKeys.length && keysRefusedBy(createSql) ? { shadowRefusesKeys: keysRefusedBy(createSql)! } : {}),
     ...(set.size ? { set: [...set], setKeys, setChildren: related.filter(inSet) } : {}),
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
@@ -234,6 +237,13 @@ async function keysInto(pool: Pool, database: string, table: string, set: Set<st
     }
   }
   return keys;
+}
+
+/** InnoDB keeps no foreign key on a partitioned table, and other engines none at all. */
+function keysRefusedBy(createSql: string): string | null {
+  if (/\bPARTITION BY\b/i.test(createSql)) return 'the new table would be partitioned';
+  if (!/\bENGINE=InnoDB\b/i.test(createSql)) return 'the new table would not be InnoDB';
+  return null;
 }
 
 /** Each CHECK of a SHOW CREATE TABLE (MariaDB lists a column's own as a named constraint too), by name. */

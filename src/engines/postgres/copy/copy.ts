@@ -7,6 +7,7 @@ import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { copyInto } from '../schema/shadow.js';
+import { buildIndex } from './key-build.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
@@ -41,12 +42,15 @@ export class Copier {
   /**
    * The shadow has no index yet, not even its key's (key-build.ts). A chunk then goes in without
    * first deleting its range, which would read the whole heap each time: nothing else writes the
-   * shadow meanwhile (changes are held until the key exists), and chunks never overlap. Only a chunk
-   * tried before deletes first: its commit may have landed although the reply was lost.
+   * shadow meanwhile (changes are held until the key exists), and chunks never overlap. A chunk
+   * tried before has the key built first: its commit may have landed although the reply was lost
+   * (or be waiting for a synchronous standby), and only with the key is deleting its range cheap and
+   * sure (the build waits for that transaction to end).
    */
   keyless = false;
-  /** Chunks begun and not known to have committed: tried again, they delete first. */
+  /** Chunks begun and not known to have committed. */
   private readonly unsure = new Set<string>();
+  private keyBuilt: Promise<void> | null = null;
 
   constructor(
     readonly d: PgDetail,
@@ -78,12 +82,12 @@ export class Copier {
   /** `copyRange`, with `check` run in the copy's transaction before it commits (its result is `matched`). */
   async copyChecked(pool: pg.Pool, range: KeyRange, check: (client: Client) => Promise<boolean>): Promise<CheckedCopy> {
     const id = JSON.stringify([range.after, range.upTo]);
-    const again = this.unsure.has(id);
+    if (this.unsure.has(id)) await this.buildKey(pool);
     this.unsure.add(id);
     const copied = await inTransaction(pool, async (client) => {
       // Rows of a partition attached meanwhile never passed through the stream: stop at the next chunk.
       await expectPartitionTree(client, this.d);
-      const rows = await this.copyOn(client, range, again || !this.keyless);
+      const rows = await this.copyOn(client, range);
       return { rows, matched: await check(client) };
     }).catch((error) => Promise.reject(copyError(error, this.reverse)));
     this.unsure.delete(id);
@@ -91,9 +95,27 @@ export class Copier {
   }
 
   /** A chunk's statements, in the caller's transaction: the shadow's rows in the range replaced by the original's. */
-  async copyOn(client: Client, range: KeyRange, clear = !this.keyless): Promise<number> {
-    if (clear) await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
+  async copyOn(client: Client, range: KeyRange): Promise<number> {
+    if (!this.keyless) await this.run(client, `DELETE FROM ${this.shadow} WHERE`, this.shadowKeys.range(range));
     return this.insert(client, this.originalKeys.range(range));
+  }
+
+  /** The shadow's key, once, when it has none: the copy's end, a resume, a retried chunk, a checksum while copying. */
+  buildKey(pool: pg.Pool): Promise<void> {
+    const index = this.d.keyIndex;
+    if (!index) return Promise.resolve();
+    this.keyBuilt ??= buildIndex(pool, this.d.schema, this.d.shadow, index).then(
+      () => void (this.keyless = false),
+      (error: unknown) => {
+        this.keyBuilt = null;
+        // Only a copy that put a row in twice could make this; nothing else writes the shadow before the key.
+        if (errorCode(error) === '23505') {
+          throw new UserError(`the key of ${this.shadow} could not be built (${(error as Error).message}); run shadowcut cleanup and start again`);
+        }
+        throw error;
+      },
+    );
+    return this.keyBuilt;
   }
 
   /**

@@ -12,6 +12,7 @@ import type { VisibilityGate } from './visibility.js';
 export class LogicalSource implements ChangeSource {
   /** The streams this source opened, of those the engine keeps. */
   private readonly opened = new Set<ChangeStream>();
+  readonly pinsServerLog = true;
 
   constructor(
     private readonly hub: SlotHub,
