@@ -6,7 +6,7 @@
 import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { childTables, type EngineKind } from './grammar.js';
+import { childTables, parentTable, type EngineKind } from './grammar.js';
 
 export interface Session {
   query(sql: string): Promise<unknown[][]>;
@@ -113,6 +113,8 @@ export function mysqlChaos(url: string, replicaUrl: string | null, others: strin
       // Index order follows creation order, and an index built after the copy comes last: not a difference.
       const lines = String(create)
         .replace(`CREATE TABLE \`${table}\``, 'CREATE TABLE t')
+        // A key to the table's parent is named after the table, and so is the parent.
+        .replaceAll(`\`${table}_pa`, '`t_pa')
         .replace(/ AUTO_INCREMENT=\d+/, '')
         .split('\n');
       const isIndex = (l: string) => /^\s+(UNIQUE |FULLTEXT |SPATIAL )?KEY /.test(l);
@@ -147,7 +149,7 @@ export function mysqlChaos(url: string, replicaUrl: string | null, others: strin
       // A parent's children first (tables of those names, whether this seed made them or not).
       await pool.query(
         `DROP TABLE IF EXISTS ${tables
-          .flatMap((t) => [...childTables(t).flatMap(helpers), ...helpers(t)])
+          .flatMap((t) => [...childTables(t).flatMap(helpers), ...helpers(t), parentTable(t)])
           .map((t) => `\`${t}\``)
           .join(', ')}`,
       );

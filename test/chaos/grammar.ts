@@ -172,6 +172,13 @@ export interface TableSpec {
    */
   children?: boolean;
   /**
+   * MySQL: the table is itself a child: its column `pa_id` (BIGINT NULL, outside `columns`, so no
+   * ALTER draws it) references `<name>_pa (id)` (RESTRICT), which the copy path moves to the new
+   * table at the cut-over. The writers add parents, point rows at one or at none, and delete parents
+   * (refused while a row points at them).
+   */
+  parentKey?: boolean;
+  /**
    * PostgreSQL: range-partitioned on the last key column (the one the writers' key moves change, so
    * rows move between partitions), two ranges below two bounds and a default partition for the rest.
    */
@@ -182,6 +189,10 @@ export interface TableSpec {
    */
   uniqueKey?: boolean;
 }
+
+/** The parent of a table with `parentKey`, and how many rows it starts with. */
+export const parentTable = (name: string) => `${name}_pa`;
+export const PARENT_ROWS = 60;
 
 /** The children of a table with `children`, by the parent's name. */
 export const childTables = (name: string) => [`${name}_cc`, `${name}_cr`];
@@ -265,6 +276,11 @@ export function createTableSql(t: TableSpec, name: string): string[] {
   const keyColumns = t.key.map((c) => id(c.name)).join(', ');
   cols.push(t.uniqueKey ? `CONSTRAINT ${id(`${name}_key`)} UNIQUE (${keyColumns})` : `PRIMARY KEY (${keyColumns})`);
   const statements: string[] = [];
+  if (t.parentKey && t.engine === 'mysql') {
+    statements.push(`CREATE TABLE ${id(parentTable(name))} (id BIGINT PRIMARY KEY) ENGINE=InnoDB`);
+    statements.push(`INSERT INTO ${id(parentTable(name))} (id) VALUES ${Array.from({ length: PARENT_ROWS }, (_, i) => `(${i + 1})`).join(', ')}`);
+    cols.push(`pa_id BIGINT NULL`, `CONSTRAINT ${id(`${name}_pa_fk`)} FOREIGN KEY (pa_id) REFERENCES ${id(parentTable(name))} (id)`);
+  }
   if (t.engine === 'mysql') {
     for (const ix of t.indexes) cols.push(`${ix.unique ? 'UNIQUE ' : ''}KEY ${id(ix.name)} (${ix.columns.map(id).join(', ')})`);
     statements.push(`CREATE TABLE ${id(name)} (${cols.join(', ')}) ENGINE=InnoDB`);

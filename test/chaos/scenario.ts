@@ -11,7 +11,18 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
 import type { ChaosDb } from './database.js';
-import { childTables, childTablesSql, createTableSql, defaultsChangedBy, makeAlter, makeTable, rowValues, writable, type TableSpec } from './grammar.js';
+import {
+  childTables,
+  childTablesSql,
+  createTableSql,
+  defaultsChangedBy,
+  makeAlter,
+  makeTable,
+  parentTable,
+  rowValues,
+  writable,
+  type TableSpec,
+} from './grammar.js';
 import { dependentsSql, drawDependents, type Dependents } from './dependents.js';
 import { Prng } from './prng.js';
 import { Reader, type ReaderReport } from './reader.js';
@@ -113,6 +124,9 @@ export async function runSeed(
   const table = makeTable(root.fork(1), db.kind, root.fork(7));
   // From a fork of its own: a seed's table, ALTER, writes and faults are those it had before parents existed.
   table.children = db.kind === 'mysql' && root.fork(7).chance(0.5);
+  // The table itself a child, its key to a parent moved at the cut-over; a fork of its own again.
+  // (A revert window refuses such a key: the revert would not move it back.)
+  table.parentKey = db.kind === 'mysql' && mode !== 'revert' && root.fork(15).chance(0.35);
   // PostgreSQL, now and then: a unique NOT NULL key in place of the primary key, followed by triggers
   // (a stream the user asked for is refused there, so those seeds keep theirs).
   table.uniqueKey = db.kind === 'postgres' && !table.partition && capture.flag !== 'stream' && mode !== 'backfill' && root.fork(13).chance(0.2);
@@ -306,8 +320,11 @@ export async function runSeed(
     if (differing) return outcome('FAIL', `${differing} row(s) differ from the mirror: ${(await db.sampleDifferences(TABLE, MIRROR)).join(' / ')}`, applied);
     const children = await childrenDiffer(db, table);
     if (children) return outcome('FAIL', children, applied);
+    const parents = await parentDiffers(db, table);
+    if (parents) return outcome('FAIL', parents, applied);
     if (blocked) return outcome('FAIL', blocked, applied);
-    const parent = table.children ? ', a foreign key parent (its children written too)' : '';
+    const parent =
+      (table.children ? ', a foreign key parent (its children written too)' : '') + (table.parentKey ? ', a foreign key child (its parent written too)' : '');
     return outcome(
       'pass',
       `${took ?? 'no path'}${reverting ? ' and reverted' : ''}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms, a writer ${writer.longestMs} ms`,
@@ -330,6 +347,8 @@ export async function runSeed(
   if (await db.rowDifferences(TABLE, MIRROR)) return outcome('FAIL', `refused (${reason}) but the original's rows differ from the mirror`, applied);
   const children = await childrenDiffer(db, table);
   if (children) return outcome('FAIL', `refused (${reason}) but ${children}`, applied);
+  const parents = await parentDiffers(db, table);
+  if (parents) return outcome('FAIL', `refused (${reason}) but ${parents}`, applied);
   if (blocked) return outcome('FAIL', `refused (${reason}), and ${blocked}`, applied);
   const native = await nativeAlter(db, alter);
   return outcome(native !== null ? 'refused like the server' : 'refused', `${reason}${native !== null ? ` / server: ${native}` : ''}`, applied);
@@ -355,6 +374,13 @@ export async function childrenDiffer(db: ChaosDb, table: TableSpec, name = TABLE
     if (ours !== native) return `child ${mine[i]}'s definition differs: ${firstDifference(ours, native)}`;
   }
   return null;
+}
+
+/** A child's parent against the mirror's: the rows the writers added and deleted (the key is in the definition compared). */
+async function parentDiffers(db: ChaosDb, table: TableSpec): Promise<string | null> {
+  if (!table.parentKey) return null;
+  const differing = await db.rowDifferences(parentTable(TABLE), parentTable(MIRROR));
+  return differing ? `${differing} row(s) of the parent ${parentTable(TABLE)} differ from the mirror's` : null;
 }
 
 /** The table and its mirror, with the same rows; a message when the server refused them. */

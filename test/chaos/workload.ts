@@ -92,6 +92,10 @@ export class Workload {
         ops.push(this.childWrite(r, w, n));
         continue;
       }
+      if (this.t.parentKey && r.chance(0.3)) {
+        ops.push(this.parentWrite(r, w, n));
+        continue;
+      }
       const kind = r.next();
       if (kind < 0.3) {
         const fresh = this.fresh(w);
@@ -137,6 +141,20 @@ export class Workload {
     if (kind < 0.7) return `UPDATE ${child} SET w = w + 1, ${at.join(', ')} WHERE id = ${this.own(r, w)}`;
     if (kind < 0.85) return `DELETE FROM {t}_cr WHERE ${at.join(' AND ')}`;
     return `UPDATE {t}_cr SET ${columns.map((c) => `${c} = NULL`).join(', ')} WHERE ${at.join(' AND ')}`;
+  }
+
+  /**
+   * A write about the table's own key to its parent (`parentKey`): a parent added, row n pointed at a
+   * parent or at none, or a parent deleted. Writer w uses the parents numbered w (mod writers), so
+   * writers never race for one. A parent missing, or deleted while a row points at it, is refused
+   * by the key on both sides alike, and the transaction rolls back whole.
+   */
+  private parentWrite(r: Prng, w: number, n: number): string {
+    const parent = w + this.writers * r.int(1, 30);
+    const kind = r.next();
+    if (kind < 0.25) return `INSERT INTO {t}_pa (id) VALUES (${parent})`;
+    if (kind < 0.75) return `UPDATE {t} SET pa_id = ${r.chance(0.15) ? 'NULL' : parent} WHERE ${this.where(n)}`;
+    return `DELETE FROM {t}_pa WHERE id = ${parent}`;
   }
 
   /**
