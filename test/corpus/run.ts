@@ -59,6 +59,9 @@ const GHOST_ONLY_REFUSALS: Record<string, string> = {
   'modify-change-case-pk':
     'gh-ost matches column names case-sensitively, so `MODIFY ID` looks to it like a new key column; MySQL and MariaDB ' +
     'treat ID and id as the same column, and the key is unchanged.',
+  'fail-fk-parent':
+    'gh-ost refuses a table other tables reference; shadowcut points their keys at the new table under the cut-over lock ' +
+    '(src/engines/mysql/cutover/child-keys.ts).',
   'fail-fk':
     'gh-ost refuses a table with foreign keys to other tables; shadowcut moves them to the new table at the cut-over, under their ' +
     'names, with the parents locked READ meanwhile (src/engines/mysql/cutover/parent-keys.ts).',
@@ -426,9 +429,12 @@ class Harness {
     return r.map((x) => String(x.t));
   }
 
-  /** Tables that exist now and did not before shadowcut ran (whatever shadowcut names its helpers). */
+  /**
+   * Tables that exist now and did not before shadowcut ran (whatever shadowcut names its helpers),
+   * but `shadowcut_history`, the timeline an executed run is documented to keep beside its tables.
+   */
   private async newTables(ctx: RunContext): Promise<string[]> {
-    return (await this.tables()).filter((t) => !ctx.tablesBefore.includes(t));
+    return (await this.tables()).filter((t) => !ctx.tablesBefore.includes(t) && t !== 'shadowcut_history');
   }
 
   private async judgeRefusal(c: CaseDef, run: ToolRun, ctx: RunContext): Promise<Outcome> {
@@ -512,7 +518,7 @@ class Harness {
     const extra = left.filter((t) => t !== old);
     if (extra.length) problems.push(`left helper tables behind: ${extra.join(', ')}`);
     if (!left.includes(old)) problems.push(`the original was not kept as ${old}`);
-    const schema = left.includes(old) ? await this.nativeSchemaCheck(table, old, alter) : null;
+    const schema = left.includes(old) ? await this.nativeSchemaCheck(table, old, alter, ctx.schemaBefore) : null;
     if (schema) problems.push(schema);
 
     let resumed = '';
@@ -556,17 +562,29 @@ class Harness {
   }
 
   /** The migrated table's definition must be what ALTER TABLE itself would have produced. */
-  private async nativeSchemaCheck(table: string, old: string, alter: string): Promise<string | null> {
+  private async nativeSchemaCheck(table: string, old: string, alter: string, before: string | null): Promise<string | null> {
     const ref = '_corpus_native_ref';
+    // LIKE copies no foreign key, and the kept original has none left (they moved to the new table):
+    // a table with keys is made again from its definition before the run, the keys renamed (their
+    // names are unique per database) and named back before comparing.
+    const keys = before !== null && / FOREIGN KEY /.test(before);
+    const suffix = '_corpus_ref';
     try {
-      await this.primary.query(`CREATE TABLE ${q(DB)}.${q(ref)} LIKE ${q(DB)}.${q(old)}`);
+      if (keys) {
+        const sql = before!
+          .replace(/^CREATE TABLE `[^`]+`/, `CREATE TABLE ${q(DB)}.${q(ref)}`)
+          .replace(/CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY/g, (_m, name: string) => `CONSTRAINT \`${name}${suffix}\` FOREIGN KEY`);
+        await this.primary.query(sql);
+      } else {
+        await this.primary.query(`CREATE TABLE ${q(DB)}.${q(ref)} LIKE ${q(DB)}.${q(old)}`);
+      }
       try {
         await this.primary.query(`ALTER TABLE ${q(DB)}.${q(ref)} ${alter}`);
       } catch (error) {
         this.note(`native reference ALTER not possible (${(error as Error).message}); schema check skipped`);
         return null;
       }
-      const want = this.normalise(await this.showCreate(this.primary, ref));
+      const want = this.normalise(((await this.showCreate(this.primary, ref)) ?? '').replaceAll(`${suffix}\``, '`'));
       const got = this.normalise(await this.showCreate(this.primary, table));
       if (want === got) return null;
       this.note(`schema differs from a native ALTER:\n--- native\n${want}\n--- shadowcut\n${got}`);
