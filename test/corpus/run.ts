@@ -571,7 +571,7 @@ class Harness {
     const suffix = '_corpus_ref';
     try {
       if (keys) {
-        const sql = before!
+        const sql = before
           .replace(/^CREATE TABLE `[^`]+`/, `CREATE TABLE ${q(DB)}.${q(ref)}`)
           .replace(/CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY/g, (_m, name: string) => `CONSTRAINT \`${name}${suffix}\` FOREIGN KEY`);
         await this.primary.query(sql);
