@@ -35,10 +35,17 @@ export const PINNED_SEARCH_PATH_OPTION = `-c search_path=${PINNED_SEARCH_PATH.re
 /** The search_path each pooled connection would have had; the user's own SQL runs under it (`asUser`). */
 const userPaths = new WeakMap<pg.ClientBase, string>();
 
+/** How many of a set's checksum views the pool has room for at once. */
+const SET_VIEWS = 4;
+
 function openPool(target: PgTarget, userPath: string, synchronousCommit?: string): pg.Pool {
   const settings = [PINNED_SEARCH_PATH_OPTION];
   if (synchronousCommit) settings.push(`-c synchronous_commit=${synchronousCommit}`);
-  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: MAX_COPY_THREADS + 4, application_name: 'shadowcut', options: settings.join(' ') }));
+  // One engine serves every table of a set, and each table's checksum view holds four connections
+  // (and takes a fifth to apply between its chunks): room for several at once besides a copy's
+  // threads. Connections are opened only as needed, and idle ones close.
+  const max = MAX_COPY_THREADS + 4 + SET_VIEWS * 5;
+  const pool = new pg.Pool(pgConfig(target, { types: rawText, max, application_name: 'shadowcut', options: settings.join(' ') }));
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});

@@ -1,12 +1,12 @@
 import { sleep } from '../../../../core/backoff.js';
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
-import type { ChangeSink, ChangeStream, Position } from '../../../../core/types.js';
+import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/types.js';
 import { ReaderHub, type HubMember } from '../../../../core/migrate/reader-hub.js';
-import { formatLsn, ident, lsnValue } from '../../server/connect.js';
+import { formatLsn, ident, lsnValue, PgSession } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
-import { confirm, fence, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
+import { confirm, fence, fenceOn, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
 import { VisibilityGate } from './visibility.js';
 
 /** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
@@ -100,7 +100,9 @@ export class SlotHub extends ReaderHub<bigint, Member> {
       }
       return {
         start: { lsn: formatLsn(start) },
-        head: () => fence(this.pool),
+        // A session outside a transaction (the checksum view's) fences on itself; one holding the
+        // cut-over's transaction cannot (its fence would be seen only once it commits).
+        head: (session?: Session) => (session instanceof PgSession && !session.inTransaction ? fenceOn(session.client) : fence(this.pool)),
         acknowledge: (position: Position) => this.acknowledge(d, lsnValue(String(position.lsn))),
         stop: () => this.leave(member),
       };

@@ -3,7 +3,7 @@ import replication, { type Pgoutput } from 'pg-logical-replication';
 import { keyId } from '../../../../core/migrate/change-buffer.js';
 import { UserError } from '../../../../core/errors.js';
 import type { ChangeSink, Key, Position } from '../../../../core/types.js';
-import { formatLsn, inTransaction, lsnValue } from '../../server/connect.js';
+import { formatLsn, inTransaction, lsnValue, type Client } from '../../server/connect.js';
 import { columnSignature, type PgDetail } from '../../schema/plan.js';
 import type { VisibilityGate } from './visibility.js';
 
@@ -33,17 +33,36 @@ export class RawTextPgoutput extends PgoutputPlugin {
  * can send it; a commit flushes it at once.
  */
 export async function fence(pool: pg.Pool): Promise<Position> {
+  return { lsn: await inTransaction(pool, emitFence) };
+}
+
+/**
+ * The fence on `client`, a session outside any transaction: the checksum's view, which catches up
+ * while the original is locked. Taking a pooled connection there could wait without end for one to
+ * come free (a set's members each holding theirs, each with its table locked), and writers would
+ * wait with it.
+ */
+export async function fenceOn(client: Client): Promise<Position> {
+  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+  try {
+    const lsn = await emitFence(client);
+    await client.query('COMMIT');
+    return { lsn };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+async function emitFence(client: Client): Promise<string> {
   // The walsender only sends flushed WAL. With synchronous_commit off (common on busy primaries) the
   // fence would wait for the WAL writer, up to several wal_writer_delay, while we hold a lock; a
   // local commit flushes it, and everything before it, at once, without waiting for a synchronous
   // standby (which may be slow or gone) while the lock is held.
-  const lsn = await inTransaction(pool, async (client) => {
-    await client.query('SET LOCAL synchronous_commit = local');
-    const { rows } = await client.query('SELECT pg_current_wal_insert_lsn() AS lsn');
-    await client.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
-    return String(rows[0].lsn);
-  });
-  return { lsn };
+  await client.query('SET LOCAL synchronous_commit = local');
+  const { rows } = await client.query('SELECT pg_current_wal_insert_lsn() AS lsn');
+  await client.query(`SELECT pg_logical_emit_message(true, 'shadowcut', 'fence')`);
+  return String(rows[0].lsn);
 }
 
 /**
