@@ -37,6 +37,8 @@ const userPaths = new WeakMap<pg.ClientBase, string>();
 
 /** How many of a set's checksum views the pool has room for at once. */
 const SET_VIEWS = 4;
+/** The pool's size: the copy's threads and four more, and five connections for each view. */
+export const POOL_MAX = MAX_COPY_THREADS + 4 + SET_VIEWS * 5;
 
 function openPool(target: PgTarget, userPath: string, synchronousCommit?: string): pg.Pool {
   const settings = [PINNED_SEARCH_PATH_OPTION];
@@ -44,8 +46,7 @@ function openPool(target: PgTarget, userPath: string, synchronousCommit?: string
   // One engine serves every table of a set, and each table's checksum view holds four connections
   // (and takes a fifth to apply between its chunks): room for several at once besides a copy's
   // threads. Connections are opened only as needed, and idle ones close.
-  const max = MAX_COPY_THREADS + 4 + SET_VIEWS * 5;
-  const pool = new pg.Pool(pgConfig(target, { types: rawText, max, application_name: 'shadowcut', options: settings.join(' ') }));
+  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: POOL_MAX, application_name: 'shadowcut', options: settings.join(' ') }));
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
