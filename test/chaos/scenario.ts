@@ -125,8 +125,8 @@ export async function runSeed(
   // From a fork of its own: a seed's table, ALTER, writes and faults are those it had before parents existed.
   table.children = db.kind === 'mysql' && root.fork(7).chance(0.5);
   // The table itself a child, its key to a parent moved at the cut-over; a fork of its own again.
-  // (A revert window refuses such a key: the revert would not move it back.)
-  table.parentKey = db.kind === 'mysql' && mode !== 'revert' && root.fork(15).chance(0.35);
+  // (A revert window and Galera refuse such a key: the revert would not move it back, Galera's cut-over cannot.)
+  table.parentKey = db.kind === 'mysql' && !db.abortsOnDdl && mode !== 'revert' && root.fork(15).chance(0.35);
   // PostgreSQL, now and then: a unique NOT NULL key in place of the primary key, followed by triggers
   // (a stream the user asked for is refused there, so those seeds keep theirs).
   table.uniqueKey = db.kind === 'postgres' && !table.partition && capture.flag !== 'stream' && mode !== 'backfill' && root.fork(13).chance(0.2);
