@@ -1,18 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { adminPool, differences, mysqlPlainUrl, mysqlUrl, runCli, runCliAsync, schemaOf } from './support/mysql.js';
-import { childParents, createFkTree, dropFkTree, fkTree, FkTreeWriter } from './support/fk-tree.js';
+import { adminPool, differences, runCli, runCliAsync, schemaOf } from './support/mysql.js';
+import { childParents, createFkTree, dropFkTree, fkServers, fkTree, FkTreeWriter } from './support/fk-tree.js';
 
 const ROWS = 20_000;
 const ALTER = 'ADD COLUMN extra INT NULL, MODIFY note VARCHAR(40)';
 
-// The binlog servers, and the plain one (no binlog: trigger capture).
-const servers = [
-  { name: 'binlog', url: mysqlUrl },
-  { name: 'plain (trigger capture)', url: mysqlPlainUrl },
-];
-
-describe.each(servers)('$name: a table other tables reference', ({ url }) => {
+describe.each(fkServers)('$name: a table other tables reference', ({ url }) => {
   const t = fkTree('fkp');
   let db: mysql.Pool;
   const pool = () => (db ??= adminPool(url()));

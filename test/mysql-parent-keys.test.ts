@@ -1,21 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { adminPool, differences, mysqlPlainUrl, mysqlUrl, runCli, runCliAsync, schemaOf } from './support/mysql.js';
-import { createFkTree, dropFkTree, fkTree, FkTreeWriter } from './support/fk-tree.js';
+import { adminPool, differences, runCli, runCliAsync, schemaOf } from './support/mysql.js';
+import { createFkTree, dropFkTree, fkServers, fkTree, FkTreeWriter } from './support/fk-tree.js';
 
 const ROWS = 20_000;
 const ALTER = 'ADD COLUMN extra INT NULL, MODIFY w BIGINT NOT NULL';
 
-// The binlog servers, and the plain one (no binlog: trigger capture).
-const servers = [
-  { name: 'binlog', url: mysqlUrl },
-  { name: 'plain (trigger capture)', url: mysqlPlainUrl },
-];
-
 // The RESTRICT child of a parent is migrated: its key to the parent moves to the new table at the
 // cut-over (src/engines/mysql/cutover/parent-keys.ts). One writer writes the tree and its mirror
 // alike: a write the two judge differently is a key that was not enforced at some moment.
-describe.each(servers)('$name: a table with a foreign key to another', ({ url }) => {
+describe.each(fkServers)('$name: a table with a foreign key to another', ({ url }) => {
   const t = fkTree('fko');
   let db: mysql.Pool;
   const pool = () => (db ??= adminPool(url()));

@@ -1,4 +1,11 @@
 import type mysql from 'mysql2/promise';
+import { mysqlPlainUrl, mysqlUrl } from './mysql.js';
+
+/** The servers the foreign key tests run on: the binlog ones, and the plain one (no binlog: trigger capture). */
+export const fkServers = [
+  { name: 'binlog', url: mysqlUrl },
+  { name: 'plain (trigger capture)', url: mysqlPlainUrl },
+];
 
 /**
  * A parent and two children, one ON DELETE CASCADE and one RESTRICT, and a mirror of all three that
