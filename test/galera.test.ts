@@ -552,6 +552,9 @@ describe('MariaDB Galera cluster', () => {
       for (const host of ['%', '127.0.0.1', 'localhost']) {
         await bounded(pools[0], `CREATE USER IF NOT EXISTS 'g_app'@'${host}' IDENTIFIED BY 'g_app'; GRANT ALL ON shadowcut_test.* TO 'g_app'@'${host}'`);
       }
+      // The other nodes apply the account after node 1 certified it: a causal read on each before its
+      // writers log in (CI once met "Access denied" on node 2).
+      for (const db of pools) await bounded(db, `SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM mysql.user WHERE User = 'g_app'; SET SESSION wsrep_sync_wait = 0`);
       const appPools = urls.map((u) => pool(u.replace('//shadowcut:shadowcut@', '//g_app:g_app@')));
       const writers = [mirrorWriter(appPools[1], t, 20_000), mirrorWriter(appPools[2], t, 20_000)];
       let killed = 0;
