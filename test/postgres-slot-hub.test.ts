@@ -40,6 +40,10 @@ class Collected implements ChangeSink {
     for (const key of keys) this.ids.push(Number(key[0]));
     this.at = position;
   }
+  /** PostgreSQL's streams report no references (only MySQL's cascades do): one would be a bug. */
+  references(): void {
+    this.failure = new Error('a reference reached a PostgreSQL stream');
+  }
   advance(position: Position): void {
     this.at = position;
   }

@@ -11,12 +11,12 @@ import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/typ
 import type { DiskSpace, SampleProbe, TableSize } from './plan/types.js';
 import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
-import type { ChangeSource } from './migrate/change-source.js';
+import type { ChangeSource, Reference } from './migrate/change-source.js';
 import type { CaptureChoice, CaptureMode } from './migrate/capture-choice.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
-export type { ChangeSink, ChangeSource, ChangeStream } from './migrate/change-source.js';
+export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './migrate/change-source.js';
 
 export interface MigrationRequest {
   url: string;
@@ -217,6 +217,11 @@ export interface Migration {
    * Throws UniqueViolationError on a unique key conflict.
    */
   applyKeys(keys: Key[], session?: Session): Promise<void>;
+  /**
+   * The keys of the rows these references reach (ChangeSink.references), read on `session` under a
+   * lock; present where the change source reports references.
+   */
+  keysReferencing?(references: Reference[], session?: Session): Promise<Key[]>;
   /**
    * The shadow has no key yet (PostgreSQL's copy fills a bare heap): no change can be applied to
    * it, so the applier holds them (bounded by its buffer) until `buildKey` has run.

@@ -97,6 +97,7 @@ export class Applier {
     for (;;) {
       if (!session) await this.checkStream();
       else if (this.buffer.failure) throw this.failedUnderLock(this.buffer.failure);
+      await this.resolveReferences(session);
       const batch = this.buffer.take(this.ctx.config.applyBatch);
       if (retryHeld) batch.keys.push(...this.held.take());
       retryHeld = false;
@@ -149,6 +150,25 @@ export class Applier {
     this.ctx.report.info('the change buffer is full while the copy fills a table with no key: the key is built now, and the rest of the copy keeps it');
     await this.ctx.transient('key build', () => this.ctx.migration.buildKey!());
     return true;
+  }
+
+  /**
+   * Rows a cascade reached, found by the engine, join the pending keys. They are found as the shadow
+   * stands before this batch (the rows that held a parent's old values are still there), and each is
+   * then made equal to the original's current row like any changed key.
+   */
+  private async resolveReferences(session?: Session): Promise<void> {
+    const references = this.buffer.takeReferences();
+    if (references.length === 0) return;
+    const { migration } = this.ctx;
+    if (!migration.keysReferencing) throw new Error('the change source reported references the migration cannot follow');
+    const find = () => migration.keysReferencing!(references, session);
+    try {
+      this.buffer.requeue(session ? await find() : await this.ctx.transient('finding the rows a cascade reached', find));
+    } catch (error) {
+      this.buffer.requeueReferences(references);
+      throw error;
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ChangeSink, Key, Position } from '../types.js';
+import type { ChangeSink, Key, Position, Reference } from '../types.js';
 
 /** A stable identity for a key, so the same row changed many times is applied once. */
 export function keyId(key: Key): string {
@@ -18,6 +18,8 @@ export interface PendingChanges {
  */
 export class ChangeBuffer implements ChangeSink {
   private pending = new Map<string, Key>();
+  /** References wait here until the applier has the engine find their rows, which then join `pending`. */
+  private referenced = new Map<string, Reference>();
   private position: Position | null = null;
   private roomWaiters: (() => void)[] = [];
   private changeWaiters: (() => void)[] = [];
@@ -29,6 +31,23 @@ export class ChangeBuffer implements ChangeSink {
     for (const key of keys) this.pending.set(keyId(key), key);
     this.position = position;
     this.wake();
+  }
+
+  references(references: Reference[], position: Position): void {
+    this.requeueReferences(references);
+    this.position = position;
+    this.wake();
+  }
+
+  /** Every reference waiting; the caller puts their rows' keys back with `requeue`, or the references themselves on failure. */
+  takeReferences(): Reference[] {
+    const taken = [...this.referenced.values()];
+    this.referenced.clear();
+    return taken;
+  }
+
+  requeueReferences(references: Reference[]): void {
+    for (const r of references) this.referenced.set(`${r.via}\0${r.rows}\0${keyId(r.values)}`, r);
   }
 
   /** Put back keys whose application was rolled back; applying twice is harmless. */
@@ -57,7 +76,7 @@ export class ChangeBuffer implements ChangeSink {
   }
 
   hasRoom(): boolean {
-    return this.pending.size < this.capacity;
+    return this.size < this.capacity;
   }
 
   onRoom(callback: () => void): void {
@@ -65,7 +84,7 @@ export class ChangeBuffer implements ChangeSink {
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.referenced.size;
   }
 
   /** The furthest position the stream has reported (applied or not). */
@@ -73,7 +92,7 @@ export class ChangeBuffer implements ChangeSink {
     return this.position;
   }
 
-  /** Take up to `max` keys. The position is only returned once nothing is left behind it. */
+  /** Take up to `max` keys. The position is only returned once nothing is left behind it (references included). */
   take(max: number): PendingChanges {
     const keys: Key[] = [];
     for (const [id, key] of this.pending) {
@@ -81,7 +100,7 @@ export class ChangeBuffer implements ChangeSink {
       keys.push(key);
       this.pending.delete(id);
     }
-    const position = this.pending.size === 0 ? this.position : null;
+    const position = this.size === 0 ? this.position : null;
     if (this.hasRoom() && this.roomWaiters.length > 0) {
       const waiters = this.roomWaiters;
       this.roomWaiters = [];

@@ -33,10 +33,27 @@ export interface OpenOptions {
   warn(message: string): void;
 }
 
+/**
+ * Rows of the table that a change to another table reached through a foreign key the server acts on
+ * itself (ON DELETE CASCADE, SET NULL, ON UPDATE CASCADE): no log records what the server did to
+ * them, so the source reports the parent's key values and the engine finds the rows
+ * (`Migration.keysReferencing`), which are then applied as any changed key.
+ */
+export interface Reference {
+  /** The foreign key's name. */
+  via: string;
+  /** The parent's referenced values, as the change left them (`holds`) or found them (`held`). */
+  values: Key;
+  /** `held`: the rows that referenced these values (found in the shadow); `holds`: those that reference them now (in the original). */
+  rows: 'held' | 'holds';
+}
+
 /** Receives what the change stream observed; implemented by core's ChangeBuffer. */
 export interface ChangeSink {
   /** Keys (before and after images) touched by a change whose commit ends at `position`. */
   keys(keys: Key[], position: Position): void;
+  /** Rows reached through foreign keys by a change whose commit ends at `position` (see Reference). */
+  references(references: Reference[], position: Position): void;
   /** The stream read up to `position` with nothing for this table in between. */
   advance(position: Position): void;
   /** The stream cannot go on (lost connection, DDL or TRUNCATE on the table). */

@@ -16,10 +16,12 @@ import type {
   Plan,
   ProbeComparison,
   Probes,
+  Reference,
   Session,
   ChangeSource,
 } from '../../core/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
+import { keysReferencing } from './capture/cascades.js';
 import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/capture-target.js';
 import { MysqlTriggerLog } from './capture/trigger/log.js';
@@ -159,6 +161,12 @@ export class MysqlMigration implements Migration {
   applyKeys(keys: Key[], session?: Session): Promise<void> {
     const locked = session instanceof LockedSession ? session.conn : null;
     return this.copier.applyKeys(locked ?? this.pool, keys, locked !== null);
+  }
+
+  keysReferencing(references: Reference[], session?: Session): Promise<Key[]> {
+    const locked = session instanceof LockedSession ? session.conn : null;
+    const share = this.server.flavor === 'mariadb' ? ' LOCK IN SHARE MODE' : ' FOR SHARE';
+    return keysReferencing(locked ?? this.pool, this.p, references, locked ? '' : share);
   }
 
   /** Only non-unique indexes are deferred (deferred-indexes.ts). */

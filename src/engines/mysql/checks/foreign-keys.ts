@@ -2,13 +2,18 @@ import { verdict, type Check } from '../../../core/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { childKeyName, childKeyProblem, describeChildKey } from '../cutover/child-keys.js';
 import { parentKeyProblem } from '../cutover/parent-keys.js';
+import { cascadeProblem } from '../capture/cascades.js';
 import { foreignKeyName, keysOutsideSet } from '../schema/plan.js';
 
 export const foreignKeys: Check<MysqlCheckContext> = {
   name: 'foreign keys',
   async run({ plan }) {
     const t = `${plan.database}.${plan.table}`;
-    const { cascadingInto } = plan.facts;
+    const unfollowed = (plan.cascades ?? []).flatMap((c) => {
+      const problem = cascadeProblem(c, plan);
+      return problem ? [`${c.name} -> ${c.parent} ON DELETE ${c.onDelete} ON UPDATE ${c.onUpdate}: ${problem}`] : [];
+    });
+    const followed = (plan.cascades ?? []).filter((c) => cascadeProblem(c, plan) === null);
     const out = keysOutsideSet(plan).filter((k) => !plan.droppedForeignKeys.includes(foreignKeyName(k)));
     const unfit = plan.children.flatMap((k) => {
       const problem = childKeyProblem(k, plan.original, plan.shadowShape);
@@ -41,13 +46,14 @@ export const foreignKeys: Check<MysqlCheckContext> = {
           : // Every key is moved or discarded on request; one that is neither would be lost.
             `${t} has foreign keys (${out.join(', ')}) that the cut-over would not move to the new table; pass --discard-foreign-keys to migrate without them, or use a blocking ALTER`,
       ),
-      // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all, so the copy
+      // InnoDB makes cascaded changes itself: they reach the binlog as no row event at all. The run
+      // follows the parent's events for them (capture/cascades.ts) where it can; elsewhere the copy
       // would keep rows the original lost. Discarding the key does not stop the original cascading.
       verdict(
         'cascading foreign keys',
-        cascadingInto.length === 0,
-        'none',
-        `${t} has foreign keys whose changes cascade into it (${cascadingInto.join(', ')}); cascaded changes are neither in the binlog nor seen by triggers: drop them for the migration, make them RESTRICT, or use a blocking ALTER`,
+        unfollowed.length === 0,
+        followed.length ? `followed through their parents' row events: ${followed.map((c) => `${c.name} -> ${c.parent}`).join(', ')}` : 'none',
+        `${t} has foreign keys whose changes cascade into it that the run could not follow (${unfollowed.join('; ')}); drop them or make them RESTRICT for the migration, or use a blocking ALTER`,
       ),
     ];
   },

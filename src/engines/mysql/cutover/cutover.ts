@@ -81,9 +81,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await testSeam('before-lock');
     // The parents of the keys that move are held READ: none of their rows goes while a key is between the tables.
     const write = new Set(list);
-    const read = new Set(
-      swaps.flatMap(({ plan }) => parentTables(plan.parentKeys ?? []).map((p) => qualified(p.database, p.table))).filter((p) => !write.has(p)),
-    );
+    const read = new Set(swaps.flatMap(({ plan }) => parentTables(plan).map((p) => qualified(p.database, p.table))).filter((p) => !write.has(p)));
     const locks = [...[...write].map((t) => `${t} WRITE`), ...[...read].map((t) => `${t} READ`)];
     await lockTables(locker, pool, `LOCK TABLES ${locks.join(', ')}`, lockTimeoutMs);
     locked = true;

@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
 import type { SetKey } from './child-keys.js';
+import type { Cascade } from '../capture/cascades.js';
 
 /**
  * The table's own foreign keys to tables outside its set (in any database, and to itself), which
@@ -68,7 +69,12 @@ export function parentKeyProblem(key: SetKey, original: TableShape, shadow: Tabl
   return leads ? null : `no index would lead with (${key.columns.join(', ')})`;
 }
 
-/** The parents to lock READ with the cut-over's tables: those outside it (a key to itself needs none). */
-export function parentTables(keys: SetKey[]): { database: string; table: string }[] {
-  return keys.filter((k) => k.parentShadow === k.parent).map((k) => ({ database: k.parentDatabase ?? k.database, table: k.parent }));
+/**
+ * The parents to lock READ with the cut-over's tables: those of the keys that move, outside the set
+ * (a key to itself needs none), and those whose changes cascade into the table, which would change
+ * its rows under the lock with nothing in the binlog to say so.
+ */
+export function parentTables(plan: { parentKeys?: SetKey[]; cascades?: Cascade[] }): { database: string; table: string }[] {
+  const moving = (plan.parentKeys ?? []).filter((k) => k.parentShadow === k.parent).map((k) => ({ database: k.parentDatabase ?? k.database, table: k.parent }));
+  return [...moving, ...(plan.cascades ?? []).map((c) => ({ database: c.parentDatabase, table: c.parent }))];
 }

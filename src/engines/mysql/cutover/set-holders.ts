@@ -73,7 +73,7 @@ export class SetHolders {
         const table = qualified(hold.plan.database, hold.plan.table);
         // An after-hold may put the table's keys to other tables back (`keysBack`): their parents are held
         // READ with it, as under the cut-over lock, so that no parent row goes while a key is on neither table.
-        const parents = what === 'the hold on' ? parentTables(hold.plan.parentKeys ?? []).map((p) => qualified(p.database, p.table)) : [];
+        const parents = what === 'the hold on' ? parentTables(hold.plan).map((p) => qualified(p.database, p.table)) : [];
         const reads = [...new Set(parents)].filter((p) => p !== table).map((p) => `, ${p} READ`);
         hold.lock = hold.session.query(`LOCK TABLES ${table} WRITE${reads.join('')}`);
         hold.lock.catch(() => {});

@@ -13,6 +13,7 @@ import { binlogProblems } from '../capture/binlog/readiness.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 import { describeChildKey, movedKeys, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
 import { readParentKeys } from '../cutover/parent-keys.js';
+import { lookupIndexes, planCascades, type Cascade } from '../capture/cascades.js';
 import { chooseOldTable, tableIdentity } from './old-tables.js';
 import { planTriggers, type TriggerPlan } from './trigger-plan.js';
 import { mapColumns, type ColumnPair } from './column-map.js';
@@ -53,6 +54,8 @@ export interface MysqlPlan {
    * --discard-foreign-keys.
    */
   parentKeys?: SetKey[];
+  /** The table's keys whose parents' changes cascade into it, followed through the parents' row events (capture/cascades.ts). */
+  cascades?: Cascade[];
   /** Why the new table can hold no foreign key at all (partitioned, or not InnoDB), when it cannot. */
   shadowRefusesKeys?: string;
   /** The other tables of its set (`db.name`), whose runs share one binlog reader with this one's. */
@@ -149,9 +152,10 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const inSet = (k: ChildKey) => set.has(`${k.database}.${k.table}`);
   const children = related.filter((k) => !inSet(k));
   const setKeys = await keysInto(pool, database, table, set);
-  const parentKeys = request.discardForeignKeys
-    ? []
-    : (await readParentKeys(pool, database, table, shadow)).filter((k) => !setKeys.some((s) => s.name === k.name) && !droppedForeignKeys.includes(k.name));
+  const ownKeys = await readParentKeys(pool, database, table, shadow);
+  const parentKeys = request.discardForeignKeys ? [] : ownKeys.filter((k) => !setKeys.some((s) => s.name === k.name) && !droppedForeignKeys.includes(k.name));
+  const cascades = await planCascades(pool, ownKeys, columns, key.columns);
+  const lookups = lookupIndexes(cascades, shadowShape);
   const discarded = facts.foreignKeys.filter((k) => !droppedForeignKeys.includes(foreignKeyName(k)));
   const detail: MysqlPlan = {
     database,
@@ -169,12 +173,13 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     shadowAlter: effects.shadowClause,
     children,
     ...(parentKeys.length ? { parentKeys } : {}),
+    ...(cascades.length ? { cascades } : {}),
     ...(parentKeys.length && keysRefusedBy(createSql) ? { shadowRefusesKeys: keysRefusedBy(createSql)! } : {}),
     ...(set.size ? { set: [...set], setKeys, setChildren: related.filter(inSet) } : {}),
     triggers: request.triggers ? await planTriggers(pool, database, table, shadow, request.triggers) : [],
     original,
     shadowShape,
-    deferredIndexes: deferral?.defer ? deferrable : [],
+    deferredIndexes: deferral?.defer ? deferrable.filter((i) => !lookups.has(i.name)) : [],
     loosenedChecks,
     autoIncrementGiven: /\bAUTO_INCREMENT\s*(=\s*)?\d/i.test(request.alter),
     ...(capture.kind === 'trigger' ? { log: helperNames(table).log } : {}),
@@ -218,6 +223,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       ...children.map((k) => `child foreign key ${describeChildKey(k)}: re-pointed to the new table at the cut-over`),
       ...setKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: made again between the new tables at the set's cut-over`),
       ...parentKeys.map((k) => `foreign key ${describeChildKey(k)} to ${k.parent}: moved to the new table at the cut-over, under its name`),
+      ...cascades.map((c) => `changes cascading in through ${c.name} from ${c.parent}: followed through ${c.parent}'s row events`),
       ...(old === helperNames(table).old ? [] : [`the original is kept after the cut-over as ${database}.${old} (${helperNames(table).old} is taken)`]),
     ],
     detail,

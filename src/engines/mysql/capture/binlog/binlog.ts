@@ -6,6 +6,7 @@ import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';
 import { isGateCreate } from '../../cutover/galera-gate.js';
 import { isChildKeyMove, movedKeys } from '../../cutover/child-keys.js';
+import { referencesIn } from '../cascades.js';
 
 export interface BinlogPosition extends Position {
   file: string;
@@ -57,7 +58,17 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
   const name = event.getEventName();
   if (name === 'writerows' || name === 'deleterows' || name === 'updaterows') {
     const table = event.tableMap?.[event.tableId ?? -1];
-    if (table?.parentSchema !== plan.database || table.tableName !== plan.table) return sink.advance(position);
+    if (table?.parentSchema !== plan.database || table.tableName !== plan.table) {
+      // A parent whose changes cascade into the table: the rows they reach, which no event names.
+      if (!table || !plan.cascades) return sink.advance(position);
+      try {
+        const kind = name === 'writerows' ? 'insert' : name === 'deleterows' ? 'delete' : 'update';
+        const refs = referencesIn(plan.cascades, table.parentSchema, table.tableName, { kind, rows: event.rows }, keyOf);
+        return refs.length ? sink.references(refs, position) : sink.advance(position);
+      } catch (error) {
+        return sink.fail(error as Error);
+      }
+    }
     const keys: Key[] = [];
     try {
       for (const row of event.rows) {

@@ -45,6 +45,16 @@ export class BinlogHub extends ReaderHub<BinlogPosition, Member> {
     super();
   }
 
+  /**
+   * More tables to read (the parents whose changes cascade into a table of the set): the reader's
+   * filter is fixed when it starts, so they are named before any table subscribes.
+   */
+  follow(tables: string[]): void {
+    const missing = tables.filter((t) => !this.tables.includes(t));
+    if (missing.length && this.reader) throw new Error(`the binlog reader is running already; it cannot follow ${missing.join(', ')}`);
+    this.tables.push(...missing);
+  }
+
   subscribe(plan: MysqlPlan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
     return this.inTurn(async () => {
       const member: Member = { plan, sink, after: null };
