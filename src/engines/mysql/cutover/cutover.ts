@@ -3,13 +3,21 @@ import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import { qualified } from '../server/sql.js';
-import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
+import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
+import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
 import { parentTables } from './parent-keys.js';
 import { ChildHolders } from './child-holders.js';
 import { SetHolders, settled } from './set-holders.js';
 import { isSentry, lostRenameOutcome, SENTRY_COMMENT } from './rename-outcome.js';
-import { LockTimeoutError, lostSwapSession, UnfinishedSwapError, UnknownSwapError, UserError } from '../../../core/errors.js';
+import {
+  LockTimeoutError,
+  lostSwapSession,
+  UnfinishedSwapError,
+  UnknownSwapError,
+  UserError,
+  SEEN_WHERE_AWAITED,
+  ignoreFailure,
+} from '../../../core/errors.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {
@@ -100,7 +108,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       () => void (rename.made = true),
       (error: unknown) => Promise.reject(((rename.lost = isUnanswered(error) ? error : null), error)),
     );
-    rename.statement.catch(() => {});
+    rename.statement.catch(ignoreFailure(SEEN_WHERE_AWAITED));
     await waitUntilQueued(pool, renamer, rename.statement, lockTimeoutMs, 'the RENAME');
     for (const swap of swaps) await swap.holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
     await set.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
@@ -122,14 +130,16 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     for (const swap of swaps) {
       // The keys go back to the original while no writer can reach them: the sentry is still in
       // place, so the RENAME cannot have run.
-      if (swap.pointed && locked) await pointChildKeys(locker, swap.plan.children, swap.plan.database, swap.plan.shadow, swap.plan.table).catch(() => {});
-      if (swap.moved && locked) await moveSetKeys(locker, swap.plan, 'back').catch(() => {});
+      if (swap.pointed && locked)
+        await pointChildKeys(locker, swap.plan.children, swap.plan.database, swap.plan.shadow, swap.plan.table).catch(ignoreFailure(KEYS_BACK_IN_UNDO));
+      if (swap.moved && locked) await moveSetKeys(locker, swap.plan, 'back').catch(ignoreFailure(KEYS_BACK_IN_UNDO));
     }
     // Release the lock with the sentries still in place, so a queued RENAME fails harmlessly,
     // and only then remove the sentries.
     await locker.query('UNLOCK TABLES').catch(() => endLost(pool, locker));
     // A RENAME still in line (a failure at a gate) is ended: it has made nothing, or all.
-    if (rename.statement && !(await settled(rename.statement))) await pool.query(`KILL QUERY ${Number(renamer.threadId)}`).catch(() => {});
+    if (rename.statement && !(await settled(rename.statement)))
+      await pool.query(`KILL QUERY ${Number(renamer.threadId)}`).catch(ignoreFailure(NOTHING_TO_KILL));
     await set.letThrough(rename.statement ?? Promise.resolve(), () => Promise.resolve());
     await settleLostRename(pool, renamer, rename, swaps);
     // Swapped after all (the failure came after the RENAME ran): writers waited from the lock until now at most.
@@ -165,7 +175,7 @@ function renameStatement(plans: MysqlPlan[]): string {
  * thread outlasts the bound leaves the swap unknown: nothing is undone, and the resume finds out.
  */
 async function settleLostRename(pool: Pool, renamer: Connection, rename: Rename, swaps: Swap[]): Promise<void> {
-  await rename.statement?.catch(() => {});
+  await rename.statement?.catch(ignoreFailure('only waits for the RENAME to end: its outcome is in rename.made and rename.lost'));
   if (rename.lost === null || rename.made || swaps.length === 0) return;
   const made = await lostRenameOutcome(pool, renamer.threadId, swaps[0].plan);
   if (made === null) throw new UnknownSwapError(rename.lost);
@@ -179,7 +189,7 @@ async function settleLostRename(pool: Pool, renamer: Connection, rename: Rename,
  */
 export async function endLost(pool: Pool, conn: Connection): Promise<void> {
   conn.destroy();
-  await pool.query(`KILL CONNECTION ${Number(conn.threadId)}`).catch(() => {});
+  await pool.query(`KILL CONNECTION ${Number(conn.threadId)}`).catch(ignoreFailure(NOTHING_TO_KILL));
 }
 
 /** Closes a session when what follows its opening fails. */
@@ -254,7 +264,7 @@ export async function testSeam(step: string): Promise<void> {
  */
 export async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.autoIncrementGiven) return;
-  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
+  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(ignoreFailure(STATS_EXPIRY_MYSQL_8)); // MySQL 8 caches it otherwise
   const [rows] = await locker.query<RowDataPacket[]>(
     'SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
     [plan.database, plan.table, plan.shadow],

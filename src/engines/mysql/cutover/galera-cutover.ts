@@ -6,7 +6,7 @@ import { unplannedChildKeys } from './child-keys.js';
 import { carryAutoIncrement, createTriggers, dropTriggers, testSeam, type SwapPart } from './cutover.js';
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from './galera-gate.js';
-import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
 
 /**
@@ -44,7 +44,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     renaming = true;
     const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
-    rename.catch(() => {});
+    rename.catch(ignoreFailure(SEEN_WHERE_AWAITED));
     const first = await Promise.race([rename.then(() => true), sleep(lockTimeoutMs).then(() => false)]);
     if (!first) await closed.releaseHolders();
     await rename;
