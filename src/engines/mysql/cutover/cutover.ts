@@ -18,6 +18,7 @@ import {
   SEEN_WHERE_AWAITED,
   ignoreFailure,
 } from '../../../core/errors.js';
+import { failureSeams } from '../../../core/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {
@@ -86,7 +87,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       list.push(...[plan.table, plan.shadow, plan.old, ...(plan.log === undefined ? [] : [plan.log])].map((t) => qualified(plan.database, t)));
       list.push(...plan.children.map((k) => qualified(k.database, k.table)));
     }
-    await testSeam('before-lock');
+    await failureSeams.at('before-lock');
     // The parents of the keys that move are held READ: none of their rows goes while a key is between the tables.
     const write = new Set(list);
     const read = new Set(
@@ -102,7 +103,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       swap.moved = movedKeys(swap.plan).length > 0;
       await moveSetKeys(locker, swap.plan, 'to the shadow');
     }
-    await testSeam('after-children-pointed');
+    await failureSeams.at('after-children-pointed');
 
     rename.statement = renamer.query(renameStatement(swaps.map((s) => s.plan))).then(
       () => void (rename.made = true),
@@ -116,7 +117,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
-    await set.letThrough(rename.statement, () => testSeam('rename-at-gate'));
+    await set.letThrough(rename.statement, () => failureSeams.at('rename-at-gate'));
     await settleLostRename(pool, renamer, rename, swaps);
     if (rename.made) return { lockedMs: Math.round(performance.now() - lockedAt) };
     // It swapped nothing, as any attempt that fails: the tables are as they were, and the next attempt may swap them.
@@ -165,7 +166,7 @@ function renameStatement(plans: MysqlPlan[]): string {
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     return `${orig} TO ${old}, ${shadow} TO ${orig}`;
   });
-  const failing = plans.find((plan) => seamFails('rename-after-unlock', plan.shadow));
+  const failing = plans.find((plan) => failureSeams.fails('rename-after-unlock', plan.shadow));
   if (failing) pairs.push(`${qualified(failing.database, `${failing.table}__none`)} TO ${qualified(failing.database, `${failing.table}__nil`)}`);
   return `RENAME TABLE ${pairs.join(', ')}`;
 }
@@ -231,30 +232,6 @@ async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
   if (swap.moved) await setKeysBack(pool, plan);
   await dropTriggers(pool, plan); // a later attempt creates them again
   await dropSentry(pool, plan.database, plan.old);
-}
-
-let seamFailures = 0;
-
-/**
- * Whether SHADOWCUT_TEST_FAIL_AT names this step, for the run's first attempt only; `step@__old`
- * names it only in a swap whose shadow's name ends so (a revert window's swap back, whose shadow is the old table).
- */
-function seamFails(step: string, shadow = ''): boolean {
-  const [name, suffix] = (process.env.SHADOWCUT_TEST_FAIL_AT ?? '').split('@');
-  return name === step && (suffix === undefined || shadow.endsWith(suffix)) && seamFailures++ === 0;
-}
-
-/**
- * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
- * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
- * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
- * the next ones go on; `rename-after-unlock`: the RENAME fails once it runs, after the UNLOCK); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
- * queue writers behind the cut-over lock.
- */
-export async function testSeam(step: string): Promise<void> {
-  if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
-  if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
-  if (seamFails(step)) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
 }
 
 /**
