@@ -554,7 +554,8 @@ describe('MariaDB Galera cluster', () => {
       }
       // The other nodes apply the account after node 1 certified it: a causal read on each before its
       // writers log in (CI once met "Access denied" on node 2).
-      for (const db of pools) await bounded(db, `SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM mysql.user WHERE User = 'g_app'; SET SESSION wsrep_sync_wait = 0`);
+      for (const db of pools)
+        await bounded(db, `SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM mysql.user WHERE User = 'g_app'; SET SESSION wsrep_sync_wait = 0`);
       const appPools = urls.map((u) => pool(u.replace('//shadowcut:shadowcut@', '//g_app:g_app@')));
       const writers = [mirrorWriter(appPools[1], t, 20_000), mirrorWriter(appPools[2], t, 20_000)];
       let killed = 0;

@@ -19,6 +19,7 @@ import {
 } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { CLOSING, ignoreFailure } from '../core/errors.js';
 
 const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
 
@@ -85,7 +86,7 @@ export function backfillCommand(): Command {
       throw error;
     } finally {
       await operation.close();
-      await engine.close().catch(() => {});
+      await engine.close().catch(ignoreFailure(CLOSING));
     }
   });
 }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { RunClaim } from '../core/claim.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
+import { CLOSING, ignoreFailure } from '../core/errors.js';
 
 export function cleanupCommand(): Command {
   return addUrlOptions(
@@ -26,7 +27,7 @@ export function cleanupCommand(): Command {
           await claim.release();
         }
       } finally {
-        await engine.close().catch(() => {});
+        await engine.close().catch(ignoreFailure(CLOSING));
       }
     });
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { contract, defaultContractOptions, RefusedContract, type ContractResult } from '../core/contract/contract.js';
 import type { DropTarget } from '../core/contract/types.js';
 import { parseDuration } from '../core/duration.js';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
@@ -86,7 +86,7 @@ export function contractCommand(): Command {
         if (error instanceof RefusedContract) print(error.result, json);
         throw error;
       } finally {
-        await engine.close().catch(() => {});
+        await engine.close().catch(ignoreFailure(CLOSING));
       }
     });
 }

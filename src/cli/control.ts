@@ -13,7 +13,7 @@ import {
   type RunningAnswer as Running,
 } from '../operator/control-server.js';
 import { readToken, tokenPath } from '../operator/control-token.js';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
@@ -50,7 +50,7 @@ async function deadRun(opts: ControlOptions & { url?: string }, error: unknown):
       `${error.message}; a dead run left ${left.join(', ')}: continue it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup"`,
     );
   } finally {
-    await engine.close().catch(() => {});
+    await engine.close().catch(ignoreFailure(CLOSING));
   }
 }
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { timeline } from '../core/history/markdown.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
+import { CLOSING, ignoreFailure } from '../core/errors.js';
 
 export function historyCommand(): Command {
   return addUrlOptions(
@@ -20,7 +21,7 @@ export function historyCommand(): Command {
         if (opts.json) process.stdout.write(entries.map((e) => JSON.stringify(e) + '\n').join(''));
         else process.stdout.write(entries.length ? timeline(table, entries) : `${table}: no history recorded\n`);
       } finally {
-        await engine.close().catch(() => {});
+        await engine.close().catch(ignoreFailure(CLOSING));
       }
     });
 }

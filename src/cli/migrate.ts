@@ -9,7 +9,7 @@ import { formatDuration, parseDuration } from '../core/duration.js';
 import { RefusedByChecks } from '../core/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
 import type { DeferIndexes, Engine, MigrationRequest } from '../core/types.js';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { createEngine } from '../engines/index.js';
 import {
   addOperatorOptions,
@@ -181,7 +181,7 @@ export function migrateCommand(): Command {
       throw error;
     } finally {
       for (const m of members) await m.operation.close();
-      await engine.close().catch(() => {});
+      await engine.close().catch(ignoreFailure(CLOSING));
     }
   });
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UserError } from '../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../core/errors.js';
 import { planAlter, type PlanResult } from '../core/plan/plan.js';
 import { whyCopied } from '../core/migrate/set.js';
 import { formatDuration } from '../core/duration.js';
@@ -84,7 +84,7 @@ export function planCommand(): Command {
         }
         if (results.length > 1) printSet(results, why, opts.json);
       } finally {
-        await engine.close().catch(() => {});
+        await engine.close().catch(ignoreFailure(CLOSING));
       }
     });
 }
@@ -92,7 +92,7 @@ export function planCommand(): Command {
 /** Closes the engine when what follows its opening fails. */
 function closing(engine: { close(): Promise<void> }): (error: unknown) => Promise<never> {
   return async (error) => {
-    await engine.close().catch(() => {});
+    await engine.close().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw error;
   };
 }

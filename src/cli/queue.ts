@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { redactUrlsIn } from '../core/secrets.js';
 import { QueueRunner } from '../core/queue/runner.js';
 import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';
@@ -333,6 +333,6 @@ async function withEngine(url: string, fn: (engine: Engine) => Promise<void>): P
   try {
     await fn(engine);
   } finally {
-    await engine.close().catch(() => {});
+    await engine.close().catch(ignoreFailure(CLOSING));
   }
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { backfillDefaults } from '../core/backfill/config.js';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { defaultRestoreOptions, indexNotRestorable, restore, type RestoreResult } from '../core/restore/restore.js';
 import { RunState } from '../core/run-state.js';
@@ -102,7 +102,7 @@ export function restoreCommand(): Command {
         await operation.close();
       }
     } finally {
-      await engine.close().catch(() => {});
+      await engine.close().catch(ignoreFailure(CLOSING));
     }
   });
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { parseExpectations } from '../core/compare/expectation.js';
 import { defaultVerifyOptions, formatKey, verifyTable } from '../core/compare/verify.js';
-import { UserError } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
@@ -75,7 +75,7 @@ export function verifyCommand(): Command {
           throw new UserError(`${result.detail.differences} row(s) of ${result.detail.table} differ`, DIFFERENCES_EXIT);
         }
       } finally {
-        await engine.close().catch(() => {});
+        await engine.close().catch(ignoreFailure(CLOSING));
       }
     });
 }

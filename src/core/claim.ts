@@ -1,5 +1,5 @@
 import { sleep } from './backoff.js';
-import { UserError } from './errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from './errors.js';
 import type { ClaimSession, Engine } from './types.js';
 
 /** The claim was lost and another run took it: that run's objects are not ours to remove. */
@@ -48,7 +48,7 @@ export class RunClaim {
         );
       }
     } catch (error) {
-      await session.close().catch(() => {});
+      await session.close().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
       throw error;
     }
     return new RunClaim(engine, table, session);
@@ -63,13 +63,13 @@ export class RunClaim {
       await this.session.ping();
       return;
     } catch {
-      await this.session.close().catch(() => {});
+      await this.session.close().catch(ignoreFailure('the session failed its ping and is replaced: closing the broken one may fail too'));
     }
     this.session = await this.engine.openClaim(this.table);
     if (!(await this.session.take())) throw new ClaimLostError(this.engine.qualify(this.table));
   }
 
   async release(): Promise<void> {
-    await this.session.close().catch(() => {});
+    await this.session.close().catch(ignoreFailure(CLOSING));
   }
 }

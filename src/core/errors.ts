@@ -87,3 +87,25 @@ export class UnknownSwapError extends UnfinishedSwapError {
     this.name = 'UnknownSwapError';
   }
 }
+
+/**
+ * The handler of a failure that may be dropped, for `.catch`: `why` says in plain words why it may
+ * be dropped there, so that no failure is dropped without a reason a reader can check. It returns
+ * nothing and never throws, as `() => {}` did.
+ */
+export function ignoreFailure(why: string): (error: unknown) => void {
+  // The reason stays with the handler, so a debugger stopped in it shows why the failure is dropped.
+  return () => void why;
+}
+
+/** The reasons many places share; a reason that fits one place only is written there. */
+export const ROLLBACK_AFTER_FAILURE = 'a rollback after a failed statement: the error that led here is what matters';
+export const CLEANUP_AFTER_FAILURE = 'cleaning up after a failure: the error that led here is what matters, and is thrown on';
+export const CLOSING = 'closing what is no longer used: the outcome is settled already, and nothing more is read from it';
+export const FAILURE_HOOK = "the operator's failure hook, run as the run fails: the run's own error is what is thrown";
+export const SEEN_WHERE_AWAITED = 'only marks the rejection handled: the promise is kept, and its failure is seen where it is awaited';
+export const SESSION_RESET =
+  'a session setting put back before the connection goes back to the pool: it fails only on a broken connection, which the pool does not lend out again';
+export const READ_ONLY_END = 'ends a read-only snapshot: nothing was written, and a connection that cannot end it is broken and not lent out again';
+export const ALWAYS_ROLLED_BACK =
+  'ends a transaction that is always rolled back: it fails only on a broken connection, whose transaction the server rolls back itself';

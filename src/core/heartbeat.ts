@@ -1,4 +1,4 @@
-import { describeError } from './errors.js';
+import { describeError, CLEANUP_AFTER_FAILURE, ignoreFailure } from './errors.js';
 
 /** How often the primary's heartbeat row is rewritten; lag readings are as fine as this. */
 export const BEAT_MS = 100;
@@ -60,7 +60,7 @@ export async function startHeartbeat(table: string, io: HeartbeatIo): Promise<{ 
     await io.create();
     await io.write();
   } catch (error) {
-    await io.end().catch(() => {});
+    await io.end().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw error;
   }
   const heartbeat = new Heartbeat(table, io.write);
@@ -68,7 +68,7 @@ export async function startHeartbeat(table: string, io: HeartbeatIo): Promise<{ 
     heartbeat,
     async stop() {
       await heartbeat.stop();
-      await io.end().catch(() => {});
+      await io.end().catch(ignoreFailure('the heartbeat writes no more: its connection is done with, and the DROP that follows says whether the table went'));
       await io.drop();
     },
   };

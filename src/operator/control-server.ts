@@ -3,7 +3,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../core/errors.js';
 import type { RunState, Settings, Status } from '../core/run-state.js';
 import { sameToken, tokenPath, writeToken } from './control-token.js';
 
@@ -114,7 +114,7 @@ export async function startControlServer(
     }
   } catch (error) {
     await closeServer(unix);
-    if (tokenFile !== undefined) await unlink(tokenFile).catch(() => {});
+    if (tokenFile !== undefined) await unlink(tokenFile).catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw error;
   }
   return {
@@ -125,7 +125,8 @@ export async function startControlServer(
       for (const socket of connections) socket.destroy();
       // libuv unlinks the socket file when the server closes; the token goes with the port.
       await Promise.all([closeServer(unix), tcp && closeServer(tcp)]);
-      if (tokenFile !== undefined) await unlink(tokenFile).catch(() => {});
+      if (tokenFile !== undefined)
+        await unlink(tokenFile).catch(ignoreFailure('the token file may be gone already, and with the port closed a token left behind opens nothing'));
     },
   };
 }

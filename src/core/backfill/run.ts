@@ -3,7 +3,7 @@ import { decodeJson, encodeJson } from '../checkpoint.js';
 import { ChunkSizer } from '../chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../claim.js';
 import { definedOnly, type HookEvent } from '../config.js';
-import { AbortedError, LockTimeoutError, UserError } from '../errors.js';
+import { AbortedError, LockTimeoutError, UserError, CLOSING, FAILURE_HOOK, ignoreFailure } from '../errors.js';
 import { Pacing } from '../pacing.js';
 import { Progress } from '../progress.js';
 import type { Reporter } from '../reporter.js';
@@ -158,11 +158,11 @@ class BackfillRun {
       claimLost = error instanceof ClaimLostError;
       state.status.state = 'failed';
       state.mark('failed');
-      await this.hook('failure', error).catch(() => {});
+      await this.hook('failure', error).catch(ignoreFailure(FAILURE_HOOK));
       throw error;
     } finally {
       stopWatching();
-      await this.probes.close().catch(() => {});
+      await this.probes.close().catch(ignoreFailure(CLOSING));
       await this.finish(claimLost);
       report.close();
     }

@@ -1,5 +1,5 @@
 import { sleep } from '../backoff.js';
-import { AbortedError } from '../errors.js';
+import { AbortedError, CLOSING, ignoreFailure } from '../errors.js';
 import type { Reporter } from '../reporter.js';
 import type { StageResult } from '../stage-result.js';
 import type { Engine, Key } from '../types.js';
@@ -93,7 +93,7 @@ export async function verifyTable(engine: Engine, request: ComparisonRequest, op
       },
     );
   } finally {
-    await comparison.close().catch(() => {});
+    await comparison.close().catch(ignoreFailure(CLOSING));
     reporter.close();
   }
   const matched = detail.differences === 0;

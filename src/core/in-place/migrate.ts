@@ -1,5 +1,5 @@
 import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../config.js';
-import { AbortedError, UserError } from '../errors.js';
+import { AbortedError, UserError, FAILURE_HOOK, ignoreFailure } from '../errors.js';
 import type { RetryContext } from '../retry.js';
 import type { RunState } from '../run-state.js';
 import type { Engine, MigrationRequest } from '../types.js';
@@ -75,7 +75,7 @@ export async function inPlace(
   } catch (error) {
     state.status.state = 'failed';
     state.mark('failed');
-    await wiring.hook?.('failure', state, error).catch(() => {});
+    await wiring.hook?.('failure', state, error).catch(ignoreFailure(FAILURE_HOOK));
     throw error;
   } finally {
     report.close();

@@ -3,7 +3,7 @@ import { ChangeBuffer } from './change-buffer.js';
 import { ChangedKeys } from './changed-keys.js';
 import { HeldKeys } from './held-keys.js';
 import type { RunContext } from './context.js';
-import { LockTimeoutError, UniqueViolationError } from '../errors.js';
+import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../errors.js';
 import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../retry.js';
 import type { CatchUp, ChangeStream, Key, Position, Session } from '../types.js';
 
@@ -55,7 +55,7 @@ export class Applier {
   }
 
   async stop(): Promise<void> {
-    await this.stream?.stop().catch(() => {});
+    await this.stream?.stop().catch(ignoreFailure('the stream is stopped for good or reopened afresh: nothing more is read from this one'));
     // Once per stream: a stopped stream may be stopped again (a reopen, the run's end).
     const cost = this.stream === this.reported ? null : this.stream?.readCost?.summary();
     this.reported = this.stream;

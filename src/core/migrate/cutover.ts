@@ -1,7 +1,7 @@
 import type { Applier } from './applier.js';
 import type { Checkpointer } from './checkpointer.js';
 import type { RunContext } from './context.js';
-import { LockTimeoutError, UserError } from '../errors.js';
+import { LockTimeoutError, UserError, CLOSING, ignoreFailure } from '../errors.js';
 import { OldSnapshots } from './old-snapshots.js';
 import { WriterWait } from './writer-wait.js';
 import type { Pacing } from '../pacing.js';
@@ -63,7 +63,7 @@ export class Cutover {
       );
       return { lockedMs, writerWaitMs };
     } finally {
-      await probe.close().catch(() => {});
+      await probe.close().catch(ignoreFailure(CLOSING));
     }
   }
 
@@ -99,7 +99,7 @@ export class Cutover {
         try {
           return { keys: compared, differing: await view.compareKeys(compared) };
         } finally {
-          await view.close().catch(() => {});
+          await view.close().catch(ignoreFailure(CLOSING));
         }
       });
       result.keysCompared += keys.length;

@@ -1,7 +1,7 @@
 import type { Applier } from './applier.js';
 import type { RunContext } from './context.js';
 import type { Cutover } from './cutover.js';
-import { AbortedError } from '../errors.js';
+import { AbortedError, CLOSING, ignoreFailure } from '../errors.js';
 import { retryLockTimeouts } from '../retry.js';
 import type { Engine } from '../types.js';
 import type { RunState } from '../run-state.js';
@@ -147,7 +147,7 @@ export class JointCutover {
       );
       return { lockedMs, writerWaitMs };
     } finally {
-      await Promise.all(probes.map((p) => p.close().catch(() => {})));
+      await Promise.all(probes.map((p) => p.close().catch(ignoreFailure(CLOSING))));
     }
   }
 }

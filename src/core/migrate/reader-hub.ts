@@ -1,4 +1,5 @@
 import type { ChangeSink } from './change-source.js';
+import { ignoreFailure } from '../errors.js';
 
 /** One table's share of a hub's reader, at positions of type P. */
 export interface HubMember<P> {
@@ -45,7 +46,7 @@ export abstract class ReaderHub<P, M extends HubMember<P>> {
 
   protected inTurn<T>(work: () => Promise<T>): Promise<T> {
     const next = this.turn.then(work, work);
-    this.turn = next.catch(() => {});
+    this.turn = next.catch(ignoreFailure('the turn only orders the work: each caller sees its own failure through the promise it is given'));
     return next;
   }
 

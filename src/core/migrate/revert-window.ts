@@ -4,7 +4,7 @@ import type { MigrateWiring, RevertWindowOutcome } from '../config.js';
 import type { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
 import { ClaimLostError } from '../claim.js';
-import { AbortedError, UnfinishedSwapError, UserError } from '../errors.js';
+import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../errors.js';
 import { runHook, RunParts } from './parts.js';
 import type { Probes } from '../types.js';
 import type { JointRevert } from './joint-revert.js';
@@ -64,7 +64,9 @@ export class RevertWindow {
         // Left as it is, triggers logging: the resumed run carries the window on (or, a set swapped
         // back in part, swaps the rest back).
         await this.parts.applier.stop();
-        await migration.cleanup({ dropOld: false, cutOver: false }).catch(() => {});
+        await migration
+          .cleanup({ dropOld: false, cutOver: false })
+          .catch(ignoreFailure('cleaning up before the error thrown next, which is what matters: what stays is for the resumed run or "shadowcut cleanup"'));
         throw new UserError(
           `${(error as Error).message}; the revert window stays open: continue it with "shadowcut migrate ... --resume", or end it with "shadowcut cleanup"`,
         );

@@ -3,7 +3,7 @@ import { ClaimLostError, RunClaim } from '../claim.js';
 import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
-import { UnfinishedSwapError, UserError } from '../errors.js';
+import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../errors.js';
 import { proveMapping } from '../mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
@@ -105,7 +105,7 @@ async function migrateClaimed(
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.
     await joint.accepted(ctx).catch(async (error) => {
-      await probes.close().catch(() => {});
+      await probes.close().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
       throw error;
     });
   }
@@ -162,7 +162,7 @@ class Run {
         this.joint?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');
-        await this.hook('failure', error).catch(() => {});
+        await this.hook('failure', error).catch(ignoreFailure(FAILURE_HOOK));
         throw error;
       } finally {
         await applier.stop();
@@ -180,7 +180,7 @@ class Run {
     } finally {
       stopWatching();
       await tableProbe.stop();
-      await this.probes.close().catch(() => {});
+      await this.probes.close().catch(ignoreFailure(CLOSING));
       report.close();
     }
     state.status.state = 'done';

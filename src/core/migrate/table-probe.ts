@@ -1,6 +1,7 @@
 import { sleep } from '../backoff.js';
 import type { RunSamples } from '../run-samples.js';
 import type { LockProbe } from '../types.js';
+import { CLOSING, ignoreFailure } from '../errors.js';
 
 const EVERY_MS = 1000;
 const STOP_WAIT_MS = 2000;
@@ -30,7 +31,7 @@ export class TableProbe {
       if (!this.standAside()) {
         const done = this.samples.timeProbe();
         // A failed probe (a lost connection) still took the time it took; the next one reconnects.
-        await this.probe.probe().catch(() => {});
+        await this.probe.probe().catch(ignoreFailure('a failed probe still took its time, which is what is measured'));
         done();
       }
       if (this.stopped) break;
@@ -52,7 +53,7 @@ export class TableProbe {
     this.stopped = true;
     this.wake();
     const ended = await Promise.race([this.running.then(() => true), sleep(STOP_WAIT_MS).then(() => false)]);
-    const closing = this.probe.close().catch(() => {});
+    const closing = this.probe.close().catch(ignoreFailure(CLOSING));
     if (ended) await closing;
   }
 }

@@ -1,6 +1,6 @@
 import type { Applier } from './applier.js';
 import type { RunContext } from './context.js';
-import { UserError } from '../errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../errors.js';
 import type { ConsistentView, Key, KeyRange } from '../types.js';
 import { walkChunks } from '../walk-chunks.js';
 
@@ -47,7 +47,7 @@ export async function checksumRounds(
         narrowed = { chunksRechecked: copied.length, keysCompared: since.keys.length };
         return await compareSinceCopy(ctx, applier, view, copied, since.keys);
       } finally {
-        await view.close().catch(() => {});
+        await view.close().catch(ignoreFailure(CLOSING));
       }
     });
     const { ranges, keys } = found;

@@ -10,7 +10,7 @@ import type { Contraction, ContractRequest } from '../../core/contract/types.js'
 import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
-import { UserError } from '../../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
@@ -62,7 +62,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
     zone = await serverZone(pool);
     galera = (await galeraNode(pool)) !== null;
   } catch (error) {
-    await pool.end().catch(() => {});
+    await pool.end().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw describeConnectError(error, url);
   }
   // Sessions opened from now on pin their DDL to total order; those open already started with the

@@ -3,7 +3,7 @@ import { checkEnclosable, parseAssignments, type Assignment } from '../../../cor
 import { backfillChecks } from '../../../core/backfill/checks.js';
 import { noPrimaryKey } from '../../../core/backfill/key.js';
 import type { Backfill, BackfillRequest } from '../../../core/backfill/types.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../../core/types.js';
 import { describeTable, tableFacts, type MysqlColumn } from '../schema/inspect.js';
@@ -136,7 +136,7 @@ class MysqlBackfill implements Backfill {
       await conn.commit();
       return res.affectedRows;
     } catch (error) {
-      await conn.rollback().catch(() => {});
+      await conn.rollback().catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
       const code = (error as { code?: string }).code;
       if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_LOCK_DEADLOCK') throw new LockTimeoutError(`row locks: ${(error as Error).message}`);
       throw error;

@@ -2,7 +2,7 @@ import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/compare/exact.js';
 import { expectationView } from '../../../core/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../../core/compare/types.js';
-import { UserError } from '../../../core/errors.js';
+import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, KeyRange } from '../../../core/types.js';
 import { digestQuery, differingRows, hasCrc32c, rangeDigest, rowText, type RowSide } from '../copy/checksum.js';
@@ -48,7 +48,7 @@ export async function openMysqlComparison(target: MysqlTarget, pool: Pool, fold:
       try {
         return await look(view);
       } finally {
-        await reader.query('COMMIT').catch(() => {});
+        await reader.query('COMMIT').catch(ignoreFailure(READ_ONLY_END));
       }
     },
     close: () => reader.end().catch(() => reader.destroy()),

@@ -1,6 +1,6 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { ColumnBackup } from '../../../core/contract/types.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
 import { helperComment } from '../../../core/helper-objects.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
@@ -128,7 +128,7 @@ export function columnBackup(
           throw new LockTimeoutError(`a backup chunk's row locks: ${(error as Error).message}`);
         throw error;
       } finally {
-        await conn.query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => {});
+        await conn.query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(ignoreFailure(SESSION_RESET));
         conn.release();
       }
     },

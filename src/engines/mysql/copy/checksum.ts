@@ -7,6 +7,7 @@ import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import type { GaleraGate } from '../cutover/galera-gate.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
+import { READ_ONLY_END, ignoreFailure } from '../../../core/errors.js';
 
 type Queryable = Connection | PoolConnection;
 
@@ -101,7 +102,7 @@ class MysqlView implements ConsistentView {
 
   async close(): Promise<void> {
     for (const reader of this.readers) {
-      await reader.query('COMMIT').catch(() => {});
+      await reader.query('COMMIT').catch(ignoreFailure(READ_ONLY_END));
       await reader.end().catch(() => reader.destroy());
     }
   }

@@ -1,7 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../../core/keyset.js';
 import { sleep } from '../../../core/backoff.js';
-import { UniqueViolationError, UserError } from '../../../core/errors.js';
+import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
@@ -75,7 +75,7 @@ export class Copier {
       await conn.commit();
       return { rows: (res as { affectedRows: number }).affectedRows, matched };
     } catch (error) {
-      await conn.rollback().catch(() => {});
+      await conn.rollback().catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
       throw asUniqueViolation(error, this.reverse);
     } finally {
       conn.release();
@@ -101,7 +101,7 @@ export class Copier {
         await conn.commit();
         return;
       } catch (error) {
-        await conn.rollback().catch(() => {});
+        await conn.rollback().catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
         if (!isLockConflict(error) || attempt >= 8) throw asUniqueViolation(error, this.reverse);
       } finally {
         conn.release();

@@ -1,11 +1,11 @@
 import { isTransientMysqlError } from '../server/connect.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../core/errors.js';
+import { UserError, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/types.js';
 import { columnLists } from './copy.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
-import { clearProbeName, createProbe, dropProbe, type ProbeKind } from '../schema/probe.js';
+import { clearProbeName, createProbe, dropProbe, type ProbeKind, PROBE_LEFT_IS_FOUND } from '../schema/probe.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 
 const NUMERIC_KEY = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric)\b/i;
@@ -88,8 +88,8 @@ async function withProbes<T>(pool: Pool, plan: MysqlPlan, names: string[], proof
     for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
     return await proof(conn);
   } finally {
-    for (const [name, kind] of made) await dropProbe(conn, plan.database, name, kind).catch(() => {});
-    await conn.query('SET SESSION timestamp = DEFAULT').catch(() => {});
+    for (const [name, kind] of made) await dropProbe(conn, plan.database, name, kind).catch(ignoreFailure(PROBE_LEFT_IS_FOUND));
+    await conn.query('SET SESSION timestamp = DEFAULT').catch(ignoreFailure(SESSION_RESET));
     conn.release();
   }
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { UniqueViolationError, UserError } from '../../../core/errors.js';
+import { UniqueViolationError, UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import type { SampleProbe } from '../../../core/plan/types.js';
 import type { KeyRange } from '../../../core/types.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
@@ -28,7 +28,7 @@ export async function openMysqlSampleProbe(pool: Pool, p: MysqlPlan, flavor: 'ma
     await pool.query(`ALTER TABLE ${probe} ${p.shadowAlter}`);
     await dropDeferred(pool, p.database, name, p.deferredIndexes);
   } catch (error) {
-    await close().catch(() => {});
+    await close().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw error;
   }
   const plan = { ...p, shadow: name };

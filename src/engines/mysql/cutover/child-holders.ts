@@ -2,7 +2,8 @@ import type { Connection } from 'mysql2/promise';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
-import { pointChildKeys } from './child-keys.js';
+import { pointChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
+import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
 
 interface Holder {
   table: string;
@@ -57,7 +58,7 @@ export class ChildHolders {
   async queue(queued: (session: Connection, lock: Promise<unknown>, what: string) => Promise<void>): Promise<void> {
     for (const holder of this.holders) {
       holder.lock = holder.session.query(`LOCK TABLES ${holder.table} WRITE`);
-      holder.lock.catch(() => {});
+      holder.lock.catch(ignoreFailure(SEEN_WHERE_AWAITED));
       await queued(holder.session, holder.lock, `the hold on ${holder.table}`);
     }
   }
@@ -71,14 +72,14 @@ export class ChildHolders {
       );
       if (!granted) continue;
       const keys = plan.children.filter((k) => qualified(k.database, k.table) === holder.table);
-      await pointChildKeys(holder.session, keys, plan.database, plan.shadow, plan.table).catch(() => {});
+      await pointChildKeys(holder.session, keys, plan.database, plan.shadow, plan.table).catch(ignoreFailure(KEYS_BACK_IN_UNDO));
     }
   }
 
   async release(): Promise<void> {
     for (const holder of this.holders.splice(0)) {
-      await holder.lock?.catch(() => {});
-      await holder.session.query('UNLOCK TABLES').catch(() => {});
+      await holder.lock?.catch(ignoreFailure('only waits for the LOCK TABLES to answer: granted or refused, the UNLOCK follows'));
+      await holder.session.query('UNLOCK TABLES').catch(ignoreFailure('the session is ended next, and its locks with it'));
       await holder.session.end().catch(() => holder.session.destroy());
     }
   }

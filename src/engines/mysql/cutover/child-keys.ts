@@ -1,6 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
 import { ident, qualified } from '../server/sql.js';
+import { SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
 
 /**
  * A foreign key of another table that references the migrated one, as the plan saw it: enough to
@@ -135,7 +136,7 @@ export async function childKeysBack(pool: Pool, plan: { children: ChildKey[]; da
     await conn.query('SET SESSION lock_wait_timeout = 30');
     await pointChildKeys(conn, stray, plan.database, plan.shadow, plan.table);
   } finally {
-    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
+    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(ignoreFailure(SESSION_RESET));
     conn.release();
   }
   return stray.map(childKeyName);
@@ -273,7 +274,7 @@ export async function setKeysBack(
     await conn.query('SET SESSION lock_wait_timeout = 30');
     await moveSetKeys(conn, { ...plan, setKeys: stray, parentKeys: [] }, 'back');
   } finally {
-    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
+    await conn.query('SET SESSION lock_wait_timeout = DEFAULT').catch(ignoreFailure(SESSION_RESET));
     conn.release();
   }
   return stray.map(childKeyName);
@@ -295,3 +296,6 @@ async function parentShadow(db: Queryable, key: SetKey): Promise<string> {
   ]);
   return rows.length ? key.parentShadow : key.parent;
 }
+
+/** Why pointing keys back under a hold may fail: the reason given where it is ignored. */
+export const KEYS_BACK_IN_UNDO = "keys this leaves on the shadow go back without a lock in the attempt's undo (childKeysBack, setKeysBack), which fails loudly";

@@ -3,13 +3,22 @@ import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
 import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import { qualified } from '../server/sql.js';
-import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys } from './child-keys.js';
+import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
+import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
 import { parentTables } from './parent-keys.js';
 import { ChildHolders } from './child-holders.js';
 import { SetHolders, settled } from './set-holders.js';
 import { isSentry, lostRenameOutcome, SENTRY_COMMENT } from './rename-outcome.js';
-import { LockTimeoutError, lostSwapSession, UnfinishedSwapError, UnknownSwapError, UserError } from '../../../core/errors.js';
+import {
+  LockTimeoutError,
+  lostSwapSession,
+  UnfinishedSwapError,
+  UnknownSwapError,
+  UserError,
+  SEEN_WHERE_AWAITED,
+  ignoreFailure,
+} from '../../../core/errors.js';
+import { failureSeams } from '../../../core/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {
@@ -78,7 +87,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       list.push(...[plan.table, plan.shadow, plan.old, ...(plan.log === undefined ? [] : [plan.log])].map((t) => qualified(plan.database, t)));
       list.push(...plan.children.map((k) => qualified(k.database, k.table)));
     }
-    await testSeam('before-lock');
+    await failureSeams.at('before-lock');
     // The parents of the keys that move are held READ: none of their rows goes while a key is between the tables.
     const write = new Set(list);
     const read = new Set(swaps.flatMap(({ plan }) => parentTables(plan).map((p) => qualified(p.database, p.table))).filter((p) => !write.has(p)));
@@ -92,13 +101,13 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       swap.moved = movedKeys(swap.plan).length > 0;
       await moveSetKeys(locker, swap.plan, 'to the shadow');
     }
-    await testSeam('after-children-pointed');
+    await failureSeams.at('after-children-pointed');
 
     rename.statement = renamer.query(renameStatement(swaps.map((s) => s.plan))).then(
       () => void (rename.made = true),
       (error: unknown) => Promise.reject(((rename.lost = isUnanswered(error) ? error : null), error)),
     );
-    rename.statement.catch(() => {});
+    rename.statement.catch(ignoreFailure(SEEN_WHERE_AWAITED));
     await waitUntilQueued(pool, renamer, rename.statement, lockTimeoutMs, 'the RENAME');
     for (const swap of swaps) await swap.holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
     await set.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
@@ -106,7 +115,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
-    await set.letThrough(rename.statement, () => testSeam('rename-at-gate'));
+    await set.letThrough(rename.statement, () => failureSeams.at('rename-at-gate'));
     await settleLostRename(pool, renamer, rename, swaps);
     if (rename.made) return { lockedMs: Math.round(performance.now() - lockedAt) };
     // It swapped nothing, as any attempt that fails: the tables are as they were, and the next attempt may swap them.
@@ -120,14 +129,16 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     for (const swap of swaps) {
       // The keys go back to the original while no writer can reach them: the sentry is still in
       // place, so the RENAME cannot have run.
-      if (swap.pointed && locked) await pointChildKeys(locker, swap.plan.children, swap.plan.database, swap.plan.shadow, swap.plan.table).catch(() => {});
-      if (swap.moved && locked) await moveSetKeys(locker, swap.plan, 'back').catch(() => {});
+      if (swap.pointed && locked)
+        await pointChildKeys(locker, swap.plan.children, swap.plan.database, swap.plan.shadow, swap.plan.table).catch(ignoreFailure(KEYS_BACK_IN_UNDO));
+      if (swap.moved && locked) await moveSetKeys(locker, swap.plan, 'back').catch(ignoreFailure(KEYS_BACK_IN_UNDO));
     }
     // Release the lock with the sentries still in place, so a queued RENAME fails harmlessly,
     // and only then remove the sentries.
     await locker.query('UNLOCK TABLES').catch(() => endLost(pool, locker));
     // A RENAME still in line (a failure at a gate) is ended: it has made nothing, or all.
-    if (rename.statement && !(await settled(rename.statement))) await pool.query(`KILL QUERY ${Number(renamer.threadId)}`).catch(() => {});
+    if (rename.statement && !(await settled(rename.statement)))
+      await pool.query(`KILL QUERY ${Number(renamer.threadId)}`).catch(ignoreFailure(NOTHING_TO_KILL));
     await set.letThrough(rename.statement ?? Promise.resolve(), () => Promise.resolve());
     await settleLostRename(pool, renamer, rename, swaps);
     // Swapped after all (the failure came after the RENAME ran): writers waited from the lock until now at most.
@@ -153,7 +164,7 @@ function renameStatement(plans: MysqlPlan[]): string {
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     return `${orig} TO ${old}, ${shadow} TO ${orig}`;
   });
-  const failing = plans.find((plan) => seamFails('rename-after-unlock', plan.shadow));
+  const failing = plans.find((plan) => failureSeams.fails('rename-after-unlock', plan.shadow));
   if (failing) pairs.push(`${qualified(failing.database, `${failing.table}__none`)} TO ${qualified(failing.database, `${failing.table}__nil`)}`);
   return `RENAME TABLE ${pairs.join(', ')}`;
 }
@@ -163,7 +174,7 @@ function renameStatement(plans: MysqlPlan[]): string {
  * thread outlasts the bound leaves the swap unknown: nothing is undone, and the resume finds out.
  */
 async function settleLostRename(pool: Pool, renamer: Connection, rename: Rename, swaps: Swap[]): Promise<void> {
-  await rename.statement?.catch(() => {});
+  await rename.statement?.catch(ignoreFailure('only waits for the RENAME to end: its outcome is in rename.made and rename.lost'));
   if (rename.lost === null || rename.made || swaps.length === 0) return;
   const made = await lostRenameOutcome(pool, renamer.threadId, swaps[0].plan);
   if (made === null) throw new UnknownSwapError(rename.lost);
@@ -177,7 +188,7 @@ async function settleLostRename(pool: Pool, renamer: Connection, rename: Rename,
  */
 export async function endLost(pool: Pool, conn: Connection): Promise<void> {
   conn.destroy();
-  await pool.query(`KILL CONNECTION ${Number(conn.threadId)}`).catch(() => {});
+  await pool.query(`KILL CONNECTION ${Number(conn.threadId)}`).catch(ignoreFailure(NOTHING_TO_KILL));
 }
 
 /** Closes a session when what follows its opening fails. */
@@ -221,30 +232,6 @@ async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
   await dropSentry(pool, plan.database, plan.old);
 }
 
-let seamFailures = 0;
-
-/**
- * Whether SHADOWCUT_TEST_FAIL_AT names this step, for the run's first attempt only; `step@__old`
- * names it only in a swap whose shadow's name ends so (a revert window's swap back, whose shadow is the old table).
- */
-function seamFails(step: string, shadow = ''): boolean {
-  const [name, suffix] = (process.env.SHADOWCUT_TEST_FAIL_AT ?? '').split('@');
-  return name === step && (suffix === undefined || shadow.endsWith(suffix)) && seamFailures++ === 0;
-}
-
-/**
- * A test seam, off unless set: where SHADOWCUT_TEST_KILL_AT names this step the process kills itself
- * (SIGKILL, as an operator's kill -9 would), so tests can resume a run from that exact state; where
- * SHADOWCUT_TEST_FAIL_AT does, the run's first attempt fails there as a lock timeout would (and
- * the next ones go on; `rename-after-unlock`: the RENAME fails once it runs, after the UNLOCK); where SHADOWCUT_TEST_PAUSE_AT does, it waits there a second, so a test can
- * queue writers behind the cut-over lock.
- */
-export async function testSeam(step: string): Promise<void> {
-  if (process.env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
-  if (process.env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
-  if (seamFails(step)) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
-}
-
 /**
  * An id the original handed out stays handed out. A row inserted and deleted between two applies
  * never reaches the shadow, so the shadow's counter can lag the original's; with writers locked out,
@@ -252,7 +239,7 @@ export async function testSeam(step: string): Promise<void> {
  */
 export async function carryAutoIncrement(locker: Connection, plan: MysqlPlan): Promise<void> {
   if (plan.autoIncrementGiven) return;
-  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {}); // MySQL 8 caches it otherwise
+  await locker.query('SET SESSION information_schema_stats_expiry = 0').catch(ignoreFailure(STATS_EXPIRY_MYSQL_8)); // MySQL 8 caches it otherwise
   const [rows] = await locker.query<RowDataPacket[]>(
     'SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)',
     [plan.database, plan.table, plan.shadow],

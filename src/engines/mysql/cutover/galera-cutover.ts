@@ -3,11 +3,12 @@ import { sleep } from '../../../core/backoff.js';
 import type { CutoverResult } from '../../../core/types.js';
 import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
-import { carryAutoIncrement, createTriggers, dropTriggers, testSeam, type SwapPart } from './cutover.js';
+import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from './cutover.js';
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from './galera-gate.js';
-import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
+import { failureSeams } from '../../../core/failure-seams.js';
 
 /**
  * The swap on a Galera cluster (GALERA.md): the gate instead of LOCK TABLES, the RENAME alone in total
@@ -31,7 +32,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
   let renaming = false;
   let renamed = false;
   try {
-    await testSeam('galera-held');
+    await failureSeams.at('galera-held');
     await part.catchUp(closed.session);
     await carryAutoIncrement(closed.session.conn, plan);
     await createTriggers(closed.session.conn, plan);
@@ -40,15 +41,15 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
       throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
     sealed = true; // before the statement: it may commit and still fail to confirm
     await closed.seal();
-    await testSeam('galera-sealed');
+    await failureSeams.at('galera-sealed');
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     renaming = true;
     const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
-    rename.catch(() => {});
+    rename.catch(ignoreFailure(SEEN_WHERE_AWAITED));
     const first = await Promise.race([rename.then(() => true), sleep(lockTimeoutMs).then(() => false)]);
     if (!first) await closed.releaseHolders();
     await rename;
-    await testSeam('galera-renamed');
+    await failureSeams.at('galera-renamed');
     await closed.releaseHolders(true);
     return { lockedMs: Math.round(performance.now() - heldAt) };
   } catch (error) {

@@ -1,7 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { sleep } from '../../../core/backoff.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import { qualified } from '../server/sql.js';
+import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
+import { ignoreFailure } from '../../../core/errors.js';
 
 export const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 
@@ -55,7 +56,7 @@ const LOST_RENAME_MS = 10_000;
  * the thread is still there after the bound (a RENAME in total order waiting for a backup lock).
  */
 export async function lostRenameOutcome(pool: Pool, thread: number, plan: MysqlPlan): Promise<boolean | null> {
-  await pool.query(`KILL QUERY ${Number(thread)}`).catch(() => {});
+  await pool.query(`KILL QUERY ${Number(thread)}`).catch(ignoreFailure(NOTHING_TO_KILL));
   for (const deadline = Date.now() + LOST_RENAME_MS; ;) {
     const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [thread]);
     if (Number(row.n) === 0) return isSwapped(pool, plan);

@@ -2,9 +2,10 @@ import type { Connection, Pool } from 'mysql2/promise';
 import { sleep } from '../../../core/backoff.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import { qualified } from '../server/sql.js';
+import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
 import { movedKeys, moveSetKeys, setKeysAway } from './child-keys.js';
 import { parentTables } from './parent-keys.js';
+import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
 
 interface Hold {
   plan: MysqlPlan;
@@ -76,7 +77,7 @@ export class SetHolders {
         const parents = what === 'the hold on' ? parentTables(hold.plan).map((p) => qualified(p.database, p.table)) : [];
         const reads = [...new Set(parents)].filter((p) => p !== table).map((p) => `, ${p} READ`);
         hold.lock = hold.session.query(`LOCK TABLES ${table} WRITE${reads.join('')}`);
-        hold.lock.catch(() => {});
+        hold.lock.catch(ignoreFailure(SEEN_WHERE_AWAITED));
         await queued(hold.session, hold.lock, `${what} ${table}`);
       }
     }
@@ -101,7 +102,7 @@ export class SetHolders {
       if (granted && !over) await atGate();
       await unlock(gate);
     }
-    await rename.catch(() => {});
+    await rename.catch(ignoreFailure('only waits for the RENAME to end: the cut-over reads its outcome itself'));
   }
 
   /** Whether a request for an exclusive lock (the RENAME's) waits on the gate's table. */
@@ -143,7 +144,8 @@ export class SetHolders {
    */
   async release(): Promise<void> {
     for (const hold of [...this.gates.splice(0), ...this.after.splice(0)]) {
-      if (hold.lock && !(await settled(hold.lock))) await this.probe?.query(`KILL QUERY ${Number(hold.session.threadId)}`).catch(() => {});
+      if (hold.lock && !(await settled(hold.lock)))
+        await this.probe?.query(`KILL QUERY ${Number(hold.session.threadId)}`).catch(ignoreFailure(NOTHING_TO_KILL));
       await unlock(hold);
       await hold.session.end().catch(() => hold.session.destroy());
     }
@@ -161,8 +163,8 @@ export async function settled(statement: Promise<unknown>): Promise<boolean> {
 }
 
 async function unlock(hold: Hold): Promise<void> {
-  await hold.lock?.catch(() => {});
-  await hold.session.query('UNLOCK TABLES').catch(() => {});
+  await hold.lock?.catch(ignoreFailure('only waits for the LOCK TABLES to answer: granted or refused, the UNLOCK follows'));
+  await hold.session.query('UNLOCK TABLES').catch(ignoreFailure('a hold left locked is ended in release(), and its locks with its session'));
 }
 
 /** How the server orders a table's metadata lock among a statement's: by database, then name, as bytes. */

@@ -1,11 +1,11 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../core/errors.js';
+import { UserError, ignoreFailure } from '../../../core/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape } from '../../../core/in-place/types.js';
 import { analyseAlter, splitClauses } from '../schema/alter.js';
 import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './classify-probe.js';
 import { columnsGoneFromTrigger, readTriggers, tableExists } from '../schema/inspect.js';
 import { helperNames } from '../schema/plan.js';
-import { createMarkedProbe, PROBE_MARK } from '../schema/probe.js';
+import { createMarkedProbe, PROBE_MARK, PROBE_LEFT_IS_FOUND } from '../schema/probe.js';
 import { describeWork, WorkMeter, type ServerWork } from './server-work.js';
 import { qualified } from '../server/sql.js';
 
@@ -91,7 +91,7 @@ export async function classifyMysqlAlter(
     const sql = `ALTER TABLE ${qualified(database, table)} ${changes.join(', ')}, ${algorithm}`;
     return classification(parts, [{ what: sql, sql: [sql], transaction: false, undo: [] }], refused);
   } finally {
-    if (made) await conn.query(`DROP TABLE IF EXISTS ${qualified(database, probe)}`).catch(() => {});
+    if (made) await conn.query(`DROP TABLE IF EXISTS ${qualified(database, probe)}`).catch(ignoreFailure(PROBE_LEFT_IS_FOUND));
     conn.release();
   }
 }

@@ -4,6 +4,8 @@ import { localFreeSpace } from '../../../core/plan/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { withDeadline } from '../server/lock.js';
+import { STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
+import { ignoreFailure } from '../../../core/errors.js';
 
 /**
  * One in-place ALTER on a connection of its own. Its metadata lock queues every reader and writer
@@ -21,7 +23,7 @@ export async function runMysqlStep(target: MysqlTarget, killer: Pool, step: InPl
 }
 
 export async function mysqlTableSize(pool: Pool, database: string, table: string): Promise<TableSize> {
-  await pool.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {});
+  await pool.query('SET SESSION information_schema_stats_expiry = 0').catch(ignoreFailure(STATS_EXPIRY_MYSQL_8));
   const [rows] = await pool.query<RowDataPacket[]>(
     'SELECT TABLE_ROWS r, DATA_LENGTH d, INDEX_LENGTH i FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
     [database, table],

@@ -1,6 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../core/errors.js';
-import { qualified } from '../server/sql.js';
+import { UserError, ignoreFailure } from '../../../core/errors.js';
+import { qualified, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
 
 export interface MysqlColumn {
   name: string;
@@ -71,7 +71,7 @@ export interface TableFacts {
 
 export async function tableFacts(db: Pool, database: string, table: string): Promise<TableFacts | null> {
   // MySQL 8 caches information_schema statistics; ask for fresh ones where the variable exists.
-  await db.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {});
+  await db.query('SET SESSION information_schema_stats_expiry = 0').catch(ignoreFailure(STATS_EXPIRY_MYSQL_8));
   const [t] = await db.query<RowDataPacket[]>(
     'SELECT ENGINE, TABLE_ROWS, AUTO_INCREMENT, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
     [database, table],

@@ -117,3 +117,7 @@ export async function probeAlter(
     conn.release();
   }
 }
+
+/** Why a probe's DROP may fail: the reason given where it is ignored. */
+export const PROBE_LEFT_IS_FOUND =
+  'a probe left behind is temporary (gone with its session) or marked as ours, and the next run or "shadowcut cleanup" drops it';

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError } from '../../../core/errors.js';
+import { describeError, CLOSING, ignoreFailure } from '../../../core/errors.js';
 import { createPool } from './connect.js';
 import type { GaleraMember } from './galera.js';
 
@@ -35,7 +35,7 @@ export function galeraPressure(members: GaleraMember[]): { pressure(): Promise<s
       return null;
     },
     async close() {
-      await Promise.all(nodes.map((n) => n.pool.end().catch(() => {})));
+      await Promise.all(nodes.map((n) => n.pool.end().catch(ignoreFailure(CLOSING))));
     },
   };
 }

@@ -1,9 +1,10 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { backoffMs, sleep } from '../../../core/backoff.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/errors.js';
 import type { Session } from '../../../core/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
 import { runsInTotalOrder } from './galera.js';
+import { NOTHING_TO_KILL } from './sql.js';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
 const LOCK_WAIT = /^Waiting for .*\b(?:lock|flush)$/i;
@@ -35,7 +36,7 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
       return;
     }
     killed = true;
-    await killer.query(`KILL QUERY ${conn.threadId}`).catch(() => {});
+    await killer.query(`KILL QUERY ${conn.threadId}`).catch(ignoreFailure(NOTHING_TO_KILL));
   };
   timer = setTimeout(() => void watch(), timeoutMs);
   try {
@@ -83,7 +84,11 @@ export async function lockTables(conn: Connection, killer: Pool, sql: string, ti
   const { killed } = await withDeadline(conn, killer, sql, timeoutMs, true);
   if (killed) {
     // The kill raced the grant: we may hold the lock, but the next statement could be cancelled.
-    await conn.query('UNLOCK TABLES').catch(() => {});
+    await conn
+      .query('UNLOCK TABLES')
+      .catch(
+        ignoreFailure('the lock may never have been granted; the attempt fails as a lock timeout either way, and the caller unlocks or ends the session again'),
+      );
     throw new LockTimeoutError(`could not lock the table within ${timeoutMs} ms`);
   }
 }

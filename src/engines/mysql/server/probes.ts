@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError, UserError } from '../../../core/errors.js';
+import { describeError, UserError, CLOSING, ignoreFailure } from '../../../core/errors.js';
 import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
 import type { Probes } from '../../../core/types.js';
 import { redactUrl } from '../../../core/secrets.js';
@@ -59,7 +59,7 @@ export async function openMysqlProbes(
     redoFill,
     ...clusterPressure,
     close: async () => {
-      await Promise.all(watched.map((r) => r.pool.end().catch(() => {})));
+      await Promise.all(watched.map((r) => r.pool.end().catch(ignoreFailure(CLOSING))));
       await closeCluster();
       await stop();
     },

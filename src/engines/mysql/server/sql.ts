@@ -20,3 +20,9 @@ export const mysqlDialect: Dialect = { ident, param: () => '?' };
 export function qualified(database: string, table: string): string {
   return `${ident(database)}.${ident(table)}`;
 }
+
+/** Why `SET SESSION information_schema_stats_expiry = 0` may fail: the reason given where it is ignored. */
+export const STATS_EXPIRY_MYSQL_8 = 'MySQL 8 only: MariaDB and MySQL 5.7 have no such variable, and do not cache the statistics';
+
+/** Why a KILL may fail: the reason given where it is ignored. */
+export const NOTHING_TO_KILL = 'the statement or session may have ended already, and then there is nothing to kill';

@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { sleep } from '../../../core/backoff.js';
 import { connectOne, type MysqlTarget } from './connect.js';
+import { ignoreFailure } from '../../../core/errors.js';
 
 /**
  * How long INNODB_TRX must go unread before the server fills it again: InnoDB refreshes that cache
@@ -107,7 +108,7 @@ export class TrxList {
    */
   async quiet(): Promise<void> {
     this.quietUntil = performance.now() + QUIET_MAX_MS;
-    await this.reading?.catch(() => {});
+    await this.reading?.catch(ignoreFailure('only waits for the read in flight to end: its failure is kept for whoever asked for the listing'));
     const left = this.lastReadAt + IDLE_MS + this.backoffMs - performance.now();
     if (left > 0) await sleep(left);
   }

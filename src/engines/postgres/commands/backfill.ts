@@ -3,7 +3,7 @@ import { checkEnclosable, parseAssignments, type Assignment } from '../../../cor
 import { backfillChecks } from '../../../core/backfill/checks.js';
 import { noPrimaryKey } from '../../../core/backfill/key.js';
 import type { Backfill, BackfillRequest } from '../../../core/backfill/types.js';
-import { LockTimeoutError } from '../../../core/errors.js';
+import { LockTimeoutError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../../core/types.js';
 import {
@@ -126,7 +126,7 @@ class PostgresBackfill implements Backfill {
       const { rows } = await asUser(client, () => client.query(`EXPLAIN (FORMAT JSON) ${this.statement('true')}`));
       return (JSON.parse(rows[0]['QUERY PLAN']) as { Plan: Record<string, unknown> }[])[0];
     } finally {
-      await client.query('ROLLBACK').catch(() => {});
+      await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
       client.release();
     }
   }

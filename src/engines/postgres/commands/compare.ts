@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/compare/exact.js';
 import { expectationView } from '../../../core/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../../core/compare/types.js';
-import { UserError } from '../../../core/errors.js';
+import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/errors.js';
 import { KeysetSql } from '../../../core/keyset.js';
 import type { Key, KeyRange } from '../../../core/types.js';
 import { differingRows, digest, EXACT_TEXT, type RowSide } from '../copy/checksum.js';
@@ -43,7 +43,7 @@ export async function openPgComparison(pool: pg.Pool, request: ComparisonRequest
         // --expect (and its --where) is the user's SQL; --against's sides say so themselves (RowSide.userSql).
         return await (request.expect ? asUser(reader, () => look(view)) : look(view));
       } finally {
-        await reader.query('COMMIT').catch(() => {});
+        await reader.query('COMMIT').catch(ignoreFailure(READ_ONLY_END));
       }
     },
     async close() {

@@ -3,6 +3,7 @@ import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueS
 import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
+import { SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
 
 const NAME = 'shadowcut_queue';
 /** One queue per database, where `public` is on every server: the entries name tables of any schema. */
@@ -125,7 +126,7 @@ export class PostgresQueue implements QueueStore {
         await client.query(`SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext('shadowcut_queue'))`);
       }
     } finally {
-      await client.query('RESET statement_timeout').catch(() => {});
+      await client.query('RESET statement_timeout').catch(ignoreFailure(SESSION_RESET));
       client.release();
     }
   }

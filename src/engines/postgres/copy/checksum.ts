@@ -9,6 +9,7 @@ import type { ColumnMap } from '../schema/shadow.js';
 import type { TypedColumn } from '../../../core/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { keyText, quotedText } from './as-text.js';
+import { ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 
 /**
  * Both tables as of one instant. Writers are held off with SHARE (readers are not), the shadow is
@@ -42,10 +43,10 @@ export async function openConsistentView(pool: pg.Pool, copier: Copier, catchUp:
     for (const reader of [view, twin]) await reader.query(EXACT_TEXT);
     await lock.query('COMMIT');
   } catch (error) {
-    await lock.query('ROLLBACK').catch(() => {});
+    await lock.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
     lock.release(error as Error); // discarded after a failure, in case its connection broke
     for (const reader of [view, twin, scout]) {
-      await reader.query('ROLLBACK').catch(() => {});
+      await reader.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
       reader.release(error as Error);
     }
     throw asLockTimeout(error, 'checksum lock');

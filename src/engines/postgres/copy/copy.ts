@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { KeysetSql, type Fragment } from '../../../core/keyset.js';
-import { UniqueViolationError, UserError } from '../../../core/errors.js';
+import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -146,7 +146,7 @@ export class Copier {
       await apply(session.client);
       await session.client.query('COMMIT');
     } catch (error) {
-      await session.client.query('ROLLBACK').catch(() => {});
+      await session.client.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
       throw error;
     }
   }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
 import type { SampleProbe } from '../../../core/plan/types.js';
 import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
@@ -23,7 +23,7 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
   const shadowExists = (await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(d.schema, d.shadow)])).rows[0].e === 't';
   const name = shadowExists ? helperNames(d.schema, d.name).slot : d.shadow;
   const close = async () => {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
     client.release();
   };
   let copier: Copier;

@@ -4,7 +4,7 @@ import type { CutoverResult } from '../../../core/types.js';
 import { asLockTimeout, ident, isRolledBack, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
-import { lostSwapSession, UnknownSwapError, UserError } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
 import { nameLikeNative } from '../schema/generated-names.js';
 import { columnPairs, matchRights } from '../schema/rights.js';
@@ -115,7 +115,7 @@ export async function cutover(
     return { lockedMs: Math.round(performance.now() - began) };
   } catch (error) {
     failure = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
     // A session lost before its COMMIT was sent took the whole transaction with it: the original is
     // as it was, and the next attempt starts clean. Lost during the COMMIT, the outcome is unknown
     // (unless the server answered that it rolled back): the run stops as it is, and a resumed run

@@ -5,6 +5,7 @@ import { localFreeSpace } from '../../../core/plan/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
 import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
 import { runWatched } from './work-waits.js';
+import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
 
 /** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
 const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs!, report: () => {} };
@@ -36,11 +37,11 @@ export async function runPgStep(pool: pg.Pool, step: InPlaceStep, timeoutMs: num
       }
     }
   } catch (error) {
-    if (step.transaction) await client.query('ROLLBACK').catch(() => {});
+    if (step.transaction) await client.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
     broken = errorCode(error) === undefined ? (error as Error) : undefined;
     throw asLockTimeout(error, step.what);
   } finally {
-    if (!broken && !step.transaction) await client.query('RESET lock_timeout').catch(() => {});
+    if (!broken && !step.transaction) await client.query('RESET lock_timeout').catch(ignoreFailure(SESSION_RESET));
     client.release(broken);
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { LockTimeoutError } from '../../../core/errors.js';
+import { LockTimeoutError, ignoreFailure } from '../../../core/errors.js';
 import type { WorkWaits } from '../../../core/in-place/types.js';
 import { errorCode, type Client } from '../server/connect.js';
 
@@ -33,7 +33,8 @@ export async function runWatched(pool: pg.Pool, client: Client, sql: string, loc
   const watcher = (async () => {
     while (!done) {
       await new Promise((r) => setTimeout(r, POLL_MS));
-      if (!done) await poll(pool, pid, watch, lockTimeoutMs, waits).catch(() => {});
+      if (!done)
+        await poll(pool, pid, watch, lockTimeoutMs, waits).catch(ignoreFailure('a poll that failed (its connection lost) is tried again at the next tick'));
     }
   })();
   try {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
 import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
 import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import { streamNames } from '../capture/logical/set-stream.js';
@@ -272,7 +272,7 @@ async function rolledBack<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promi
     await client.query('BEGIN');
     return await fn(client);
   } finally {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
     client.release();
   }
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ClaimSession } from '../../../core/types.js';
 import { pgConfig, type PgTarget } from './target.js';
+import { CLOSING, ignoreFailure } from '../../../core/errors.js';
 
 /**
  * A client of its own, outside the pool, holding a session advisory lock keyed by a hash of the
@@ -33,8 +34,10 @@ export async function openClaim(target: PgTarget, qualifiedTable: string): Promi
     async close() {
       // Released before the connection goes: the server frees a session's locks as its backend exits,
       // a moment after the client has gone, and a run started right after would be refused meanwhile.
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch(() => {});
-      await client.end().catch(() => {});
+      await client
+        .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name])
+        .catch(ignoreFailure('the lock goes with the session, which ends next: releasing it first only spares the next run a wait'));
+      await client.end().catch(ignoreFailure(CLOSING));
     },
   };
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { MAX_COPY_THREADS } from '../../../core/config.js';
 import { createHash } from 'node:crypto';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError, ALWAYS_ROLLED_BACK, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import { oldTableName } from '../../../core/old-table.js';
 import type { Dialect } from '../../../core/keyset.js';
 import type { Position, Session } from '../../../core/types.js';
@@ -71,7 +71,7 @@ export async function openEnginePool(targets: PgTarget[]): Promise<{ target: PgT
   try {
     settings = (await first.query(`SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path`)).rows[0];
   } finally {
-    await first.end().catch(() => {});
+    await first.end().catch(ignoreFailure(CLOSING));
   }
   return { target, pool: openPool(target, settings.path, settings.s === 'off' ? undefined : 'local') };
 }
@@ -89,7 +89,9 @@ export async function asUser<T>(client: Client, fn: () => Promise<T>): Promise<T
   try {
     return await fn();
   } finally {
-    await client.query(`SELECT pg_catalog.set_config('search_path', $1, false)`, [PINNED_SEARCH_PATH]).catch(() => {});
+    await client
+      .query(`SELECT pg_catalog.set_config('search_path', $1, false)`, [PINNED_SEARCH_PATH])
+      .catch(ignoreFailure("a failed transaction's rollback undoes the SET; outside one, it fails only on a broken connection, which is not lent out again"));
   }
 }
 
@@ -181,7 +183,7 @@ export async function inRolledBackTransaction<T>(pool: pg.Pool, lockTimeoutMs: n
     broken = error instanceof UserError ? undefined : (error as Error);
     throw error;
   } finally {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
     client.release(broken);
   }
 }
@@ -196,7 +198,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Pr
     return result;
   } catch (error) {
     failure = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
     throw error;
   } finally {
     // Released with its error, the client is discarded: one whose connection broke must never be lent out again.

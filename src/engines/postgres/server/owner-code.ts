@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
 import { asUser, ident, isTrue, type Client } from './connect.js';
 import { ownerProbe } from './owner-probe.js';
 import { describeThirdRoleCode, foreignTypes, thirdRoleCalls, type ForeignCode } from './third-role-code.js';
@@ -343,7 +343,7 @@ export async function refuseOwnerCode(pool: pg.Pool, table: string, statements: 
     const refusal = await ownerCodeRefusal(client, table, roots, statements, options);
     if (refusal !== null) throw new UserError(refusal);
   } finally {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
     client.release();
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { describeError } from '../../../core/errors.js';
+import { describeError, CLOSING, ignoreFailure } from '../../../core/errors.js';
 import { redactUrl } from '../../../core/secrets.js';
 import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
 import type { Probes } from '../../../core/types.js';
@@ -46,7 +46,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schem
     rows,
     redoFill,
     close: async () => {
-      await Promise.all(standbys.map((s) => s.pool.end().catch(() => {})));
+      await Promise.all(standbys.map((s) => s.pool.end().catch(ignoreFailure(CLOSING))));
       await stop();
     },
   };
@@ -101,7 +101,7 @@ async function settleStandbyTarget(targets: PgTarget[]): Promise<PgTarget> {
   if (targets.length === 1) return targets[0];
   try {
     const { target, client } = await connectFirst(targets, STANDBY_SETTINGS);
-    await client.end().catch(() => {});
+    await client.end().catch(ignoreFailure(CLOSING));
     return target;
   } catch {
     return targets[0];

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
 import { redactUrl } from '../../../core/secrets.js';
 import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/tls.js';
 import { refuseUnknownParameters } from '../../../core/url-parameters.js';
@@ -114,7 +114,7 @@ export async function connectFirst(targets: PgTarget[], extra: pg.ClientConfig =
       try {
         await client.connect();
       } catch (error) {
-        await client.end().catch(() => {});
+        await client.end().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
         throw error;
       }
       return client;

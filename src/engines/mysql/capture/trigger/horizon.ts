@@ -4,6 +4,7 @@ import { createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
+import { CLOSING, ignoreFailure } from '../../../../core/errors.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
@@ -205,7 +206,11 @@ export class ClusterHorizon implements LogHorizon {
       this.nodes = nodes;
       return nodes;
     } catch {
-      await Promise.all(nodes.map(({ pool }) => pool.end().catch(() => {})));
+      await Promise.all(
+        nodes.map(({ pool }) =>
+          pool.end().catch(ignoreFailure('the nodes could not be read as one membership: these pools are thrown away, and the caller is answered with null')),
+        ),
+      );
       return null;
     }
   }
@@ -214,7 +219,7 @@ export class ClusterHorizon implements LogHorizon {
     const nodes = this.nodes ?? [];
     this.nodes = null;
     this.conf = null;
-    await Promise.all(nodes.map(({ pool }) => pool.end().catch(() => {})));
+    await Promise.all(nodes.map(({ pool }) => pool.end().catch(ignoreFailure(CLOSING))));
   }
 }
 

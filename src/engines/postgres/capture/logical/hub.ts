@@ -8,6 +8,7 @@ import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
 import { confirm, fence, fenceOn, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
 import { VisibilityGate } from './visibility.js';
+import { ignoreFailure } from '../../../../core/errors.js';
 
 /** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
 const SLOT_RELEASE_MS = 10_000;
@@ -277,7 +278,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     // Each table reopens from its own position, into a reader started afresh.
     const failed = [...this.members];
     this.members.clear();
-    void reader.service.destroy().catch(() => {});
+    void reader.service.destroy().catch(ignoreFailure('the failed reader is thrown away: its tables reopen in a reader started afresh'));
     for (const member of failed) member.sink.fail(error);
   }
 
@@ -304,7 +305,8 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     this.stopFeedback();
     this.feedback = setInterval(() => {
       // A connection that died meanwhile is reported by the reader's own error; this has nothing to add.
-      if (!reader.stopped) confirm(reader.service, formatLsn(this.confirmed)).catch(() => {});
+      if (!reader.stopped)
+        confirm(reader.service, formatLsn(this.confirmed)).catch(ignoreFailure("a connection that died is reported by the reader's own error"));
     }, PAUSED_FEEDBACK_MS);
   }
 

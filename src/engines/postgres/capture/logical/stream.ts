@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import replication, { type Pgoutput } from 'pg-logical-replication';
 import { keyId } from '../../../../core/migrate/change-buffer.js';
-import { UserError } from '../../../../core/errors.js';
+import { UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../../core/errors.js';
 import type { ChangeSink, Key, Position } from '../../../../core/types.js';
 import { formatLsn, inTransaction, lsnValue, type Client } from '../../server/connect.js';
 import { columnSignature, type PgDetail } from '../../schema/plan.js';
@@ -49,7 +49,7 @@ export async function fenceOn(client: Client): Promise<Position> {
     await client.query('COMMIT');
     return { lsn };
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
     throw error;
   }
 }

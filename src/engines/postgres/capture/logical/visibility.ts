@@ -1,4 +1,5 @@
 import { sleep } from '../../../../core/backoff.js';
+import { ignoreFailure } from '../../../../core/errors.js';
 
 interface Queryable {
   query(sql: string): Promise<{ rows: Record<string, unknown>[] }>;
@@ -28,7 +29,7 @@ export class VisibilityGate {
     if (this.pending.size >= PRUNE_AT && !this.pruning) {
       this.pruning = true;
       void this.forgetVisible(this.db, [...this.pending])
-        .catch(() => {})
+        .catch(ignoreFailure('pruning only keeps the set small: what it could not forget is pruned on a later try'))
         .finally(() => (this.pruning = false));
     }
   }
