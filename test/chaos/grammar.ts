@@ -179,6 +179,11 @@ export interface TableSpec {
    */
   parentKey?: boolean;
   /**
+   * The key's ON DELETE action when not RESTRICT: deleting a parent then changes the table's rows in
+   * the server itself, with no row event of the table's, which the run follows through the parent's.
+   */
+  parentCascade?: 'CASCADE' | 'SET NULL';
+  /**
    * PostgreSQL: range-partitioned on the last key column (the one the writers' key moves change, so
    * rows move between partitions), two ranges below two bounds and a default partition for the rest.
    */
@@ -279,7 +284,10 @@ export function createTableSql(t: TableSpec, name: string): string[] {
   if (t.parentKey && t.engine === 'mysql') {
     statements.push(`CREATE TABLE ${id(parentTable(name))} (id BIGINT PRIMARY KEY) ENGINE=InnoDB`);
     statements.push(`INSERT INTO ${id(parentTable(name))} (id) VALUES ${Array.from({ length: PARENT_ROWS }, (_, i) => `(${i + 1})`).join(', ')}`);
-    cols.push(`pa_id BIGINT NULL`, `CONSTRAINT ${id(`${name}_pa_fk`)} FOREIGN KEY (pa_id) REFERENCES ${id(parentTable(name))} (id)`);
+    cols.push(
+      `pa_id BIGINT NULL`,
+      `CONSTRAINT ${id(`${name}_pa_fk`)} FOREIGN KEY (pa_id) REFERENCES ${id(parentTable(name))} (id)${t.parentCascade ? ` ON DELETE ${t.parentCascade}` : ''}`,
+    );
   }
   if (t.engine === 'mysql') {
     for (const ix of t.indexes) cols.push(`${ix.unique ? 'UNIQUE ' : ''}KEY ${id(ix.name)} (${ix.columns.map(id).join(', ')})`);

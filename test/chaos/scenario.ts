@@ -127,6 +127,8 @@ export async function runSeed(
   // The table itself a child, its key to a parent moved at the cut-over; a fork of its own again.
   // (A revert window and Galera refuse such a key: the revert would not move it back, Galera's cut-over cannot.)
   table.parentKey = db.kind === 'mysql' && !db.abortsOnDdl && mode !== 'revert' && root.fork(15).chance(0.35);
+  // Now and then the key cascades; triggers see no cascaded change, so only where the binlog is read.
+  if (table.parentKey && capture.expect !== 'trigger') table.parentCascade = root.fork(16).pick([undefined, 'CASCADE', 'SET NULL'] as const);
   // PostgreSQL, now and then: a unique NOT NULL key in place of the primary key, followed by triggers
   // (a stream the user asked for is refused there, so those seeds keep theirs).
   table.uniqueKey = db.kind === 'postgres' && !table.partition && capture.flag !== 'stream' && mode !== 'backfill' && root.fork(13).chance(0.2);
@@ -324,7 +326,8 @@ export async function runSeed(
     if (parents) return outcome('FAIL', parents, applied);
     if (blocked) return outcome('FAIL', blocked, applied);
     const parent =
-      (table.children ? ', a foreign key parent (its children written too)' : '') + (table.parentKey ? ', a foreign key child (its parent written too)' : '');
+      (table.children ? ', a foreign key parent (its children written too)' : '') +
+      (table.parentKey ? `, a foreign key child${table.parentCascade ? ` (ON DELETE ${table.parentCascade})` : ''} (its parent written too)` : '');
     return outcome(
       'pass',
       `${took ?? 'no path'}${reverting ? ' and reverted' : ''}${parent}, ${load.transactions} transactions during the run, a reader waited at most ${reader.longestMs} ms, a writer ${writer.longestMs} ms`,

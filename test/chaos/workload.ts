@@ -147,7 +147,8 @@ export class Workload {
    * A write about the table's own key to its parent (`parentKey`): a parent added, row n pointed at a
    * parent or at none, or a parent deleted. Writer w uses the parents numbered w (mod writers), so
    * writers never race for one. A parent missing, or deleted while a row points at it, is refused
-   * by the key on both sides alike, and the transaction rolls back whole.
+   * by the key on both sides alike, and the transaction rolls back whole; unless the key cascades
+   * (`parentCascade`), when the server deletes the rows or clears their pa_id, on both sides alike.
    */
   private parentWrite(r: Prng, w: number, n: number): string {
     const parent = w + this.writers * r.int(1, 30);
