@@ -75,7 +75,7 @@ export function cascadeProblem(
   cascade: Cascade,
   plan: { database: string; table: string; shadowShape: TableShape; log?: string; galeraNode?: string },
 ): string | null {
-  if (plan.log !== undefined) return 'cascaded changes fire no trigger: follow the binlog (--capture binlog)';
+  if (plan.log !== undefined) return 'cascaded changes fire no trigger: follow the binlog instead (log_bin on, --capture stream)';
   if (plan.galeraNode !== undefined) return 'a Galera cluster: not followed there yet';
   if (cascade.parentDatabase === plan.database && cascade.parent === plan.table) {
     return 'a key to the table itself cascades from row to row, and no log records the rows past the first';
