@@ -9,7 +9,7 @@
 // this server has too.
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockTimeoutError } from '../src/core/errors.js';
+import { LockTimeoutError } from '../src/core/engine/errors.js';
 import { dropGate, GaleraGate } from '../src/engines/mysql/cutover/galera-gate.js';
 import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';

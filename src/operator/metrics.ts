@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UserError } from '../core/errors.js';
-import type { RunState } from '../core/run-state.js';
+import { UserError } from '../core/engine/errors.js';
+import type { RunState } from '../core/run/run-state.js';
 import { buildReport } from './report.js';
 import { reportPage } from './report-page/page.js';
 

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChangeBuffer, keyId } from '../../src/core/migrate/change-buffer.js';
 import { ChangedKeys } from '../../src/core/migrate/changed-keys.js';
 import { HeldKeys } from '../../src/core/migrate/held-keys.js';
-import { UNIQUE_PATIENCE_MS } from '../../src/core/retry.js';
+import { UNIQUE_PATIENCE_MS } from '../../src/core/run/retry.js';
 
 describe('keyId', () => {
   it('tells a number from its text, and compares buffers by content', () => {

@@ -1,4 +1,4 @@
-import { seal, StateSealError, unseal } from '../state-seal.js';
+import { seal, StateSealError, unseal } from '../run/state-seal.js';
 import type { HistoryEntry } from './entry.js';
 
 /**

@@ -1,11 +1,11 @@
-import { sleep } from '../backoff.js';
+import { sleep } from '../run/backoff.js';
 import { ChangeBuffer } from './change-buffer.js';
 import { ChangedKeys } from './changed-keys.js';
 import { HeldKeys } from './held-keys.js';
 import type { RunContext } from './context.js';
-import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../errors.js';
-import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../retry.js';
-import type { CatchUp, ChangeStream, Key, Position, Session } from '../types.js';
+import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../engine/errors.js';
+import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../run/retry.js';
+import type { CatchUp, ChangeStream, Key, Position, Session } from '../engine/types.js';
 
 /** Most keys applied in one call when a unique conflict makes batches go together. */
 const JOINT_APPLY_LIMIT = 20_000;

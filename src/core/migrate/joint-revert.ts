@@ -1,7 +1,7 @@
-import type { RevertWindowOutcome } from '../config.js';
-import { UserError } from '../errors.js';
-import type { RunState } from '../run-state.js';
-import type { Engine } from '../types.js';
+import type { RevertWindowOutcome } from '../run/config.js';
+import { UserError } from '../engine/errors.js';
+import type { RunState } from '../run/run-state.js';
+import type { Engine } from '../engine/types.js';
 import { JointCutover } from './joint-cutover.js';
 
 /**

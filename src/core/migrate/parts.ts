@@ -1,14 +1,14 @@
 import { Applier } from './applier.js';
 import { Checkpointer, type Resumable } from './checkpointer.js';
-import type { RunClaim } from '../claim.js';
-import type { HookEvent, MigrateWiring } from '../config.js';
+import type { RunClaim } from '../run/claim.js';
+import type { HookEvent, MigrateWiring } from '../run/config.js';
 import type { RunContext } from './context.js';
 import { CopyLoop } from './copy-loop.js';
-import { UserError } from '../errors.js';
-import { Pacing, type Waiting } from '../pacing.js';
-import { Progress } from '../progress.js';
-import { Throttler } from '../throttler.js';
-import type { Probes } from '../types.js';
+import { UserError } from '../engine/errors.js';
+import { Pacing, type Waiting } from '../run/pacing.js';
+import { Progress } from '../run/progress.js';
+import { Throttler } from '../run/throttler.js';
+import type { Probes } from '../engine/types.js';
 
 /** What a run on one migration is made of; the forward run and a revert window's way back are each made of one. */
 export class RunParts {

@@ -1,12 +1,12 @@
-import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
-import type { RunClaim } from '../claim.js';
-import type { MigrateWiring, RevertWindowOutcome } from '../config.js';
+import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
+import type { RunClaim } from '../run/claim.js';
+import type { MigrateWiring, RevertWindowOutcome } from '../run/config.js';
 import type { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
-import { ClaimLostError } from '../claim.js';
-import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../errors.js';
+import { ClaimLostError } from '../run/claim.js';
+import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../engine/errors.js';
 import { runHook, RunParts } from './parts.js';
-import type { Probes } from '../types.js';
+import type { Probes } from '../engine/types.js';
 import type { JointRevert } from './joint-revert.js';
 import { checksumRounds } from './verify.js';
 

@@ -1,26 +1,26 @@
-import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
-import { ClaimLostError, RunClaim } from '../claim.js';
-import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
+import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
+import { ClaimLostError, RunClaim } from '../run/claim.js';
+import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover.js';
-import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../errors.js';
-import { proveMapping } from '../mapping-proof.js';
+import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import { proveMapping } from '../preflight/mapping-proof.js';
 import { runHook, RunParts } from './parts.js';
 import { postponed, waitForCutoverRequest } from './postponement.js';
-import { preflight } from '../preflight.js';
-import { retryTransient } from '../retry.js';
+import { preflight } from '../preflight/preflight.js';
+import { retryTransient } from '../run/retry.js';
 import { inPlace } from '../in-place/migrate.js';
 import { installRetried } from './install-retried.js';
 import { requireRevertible } from './revert-verdict.js';
 import { RevertWindow } from './revert-window.js';
-import { watchPanicFlagFile } from '../throttler.js';
-import type { Engine, MigrationRequest, Probes } from '../types.js';
+import { watchPanicFlagFile } from '../run/throttler.js';
+import type { Engine, MigrationRequest, Probes } from '../engine/types.js';
 import { checksumRounds } from './verify.js';
 import { TableProbe } from './table-probe.js';
 import type { JointCutover } from './joint-cutover.js';
 import type { JointRevert } from './joint-revert.js';
 
-export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
+export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../run/config.js';
 
 /** The phases that swap the tables. */
 const SWAPS: ReadonlySet<string> = new Set(['cutover', 'revert']);

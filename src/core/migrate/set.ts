@@ -1,7 +1,7 @@
-import type { MigrateOptions, MigrateResult } from '../config.js';
-import { decodeCheckpoint } from '../checkpoint.js';
-import { NoCheckpointError, UserError } from '../errors.js';
-import type { Engine, MigrationRequest } from '../types.js';
+import type { MigrateOptions, MigrateResult } from '../run/config.js';
+import { decodeCheckpoint } from '../run/checkpoint.js';
+import { NoCheckpointError, UserError } from '../engine/errors.js';
+import type { Engine, MigrationRequest } from '../engine/types.js';
 import { classifyMember } from '../in-place/set-member.js';
 import { JointCutover } from './joint-cutover.js';
 import { JointRevert } from './joint-revert.js';

@@ -1,9 +1,9 @@
-import { UserError } from '../errors.js';
+import { UserError } from '../engine/errors.js';
 import type { AlterPart, InPlaceStep } from '../in-place/types.js';
 import { classifyMember } from '../in-place/set-member.js';
-import type { CheckResult, Engine, MigrationRequest } from '../types.js';
+import type { CheckResult, Engine, MigrationRequest } from '../engine/types.js';
 import { bytes, duration } from './format.js';
-import { redactUrl } from '../secrets.js';
+import { redactUrl } from '../connect/secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from './types.js';
 import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type CopyPacing, type Estimate } from './estimate.js';

@@ -1,5 +1,5 @@
-import { UserError } from '../errors.js';
-import { seal, StateSealError, unseal } from '../state-seal.js';
+import { UserError } from '../engine/errors.js';
+import { seal, StateSealError, unseal } from '../run/state-seal.js';
 import type { QueueSpec, QueueStatus } from './types.js';
 
 /**

@@ -1,16 +1,16 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
-import type { ClaimSession } from '../../core/types.js';
+import type { ClaimSession } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
 import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
-import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
+import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
-import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/engine/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
@@ -42,8 +42,8 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
-import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
-import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
+import { checkpointCommand, decodeCheckpoint } from '../../core/run/checkpoint.js';
+import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { runChecks } from '../../core/check.js';
+import { runChecks } from '../../core/preflight/check.js';
 import type { SampleProbe } from '../../core/plan/types.js';
 import type {
   CatchUp,
@@ -19,7 +19,7 @@ import type {
   Reference,
   Session,
   ChangeSource,
-} from '../../core/types.js';
+} from '../../core/engine/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
 import { keysReferencing } from './capture/cascades.js';
 import type { BinlogHub } from './capture/binlog/hub.js';
@@ -27,7 +27,7 @@ import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './captur
 import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/trigger-source.js';
-import { UserError } from '../../core/errors.js';
+import { UserError } from '../../core/engine/errors.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';

@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { verdict, type Check } from '../../../core/check.js';
-import { UserError } from '../../../core/errors.js';
+import { verdict, type Check } from '../../../core/preflight/check.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
 import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from '../server/galera.js';
 import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { runChecks } from '../../../core/check.js';
+import { runChecks } from '../../../core/preflight/check.js';
 import type { Contraction, ContractRequest } from '../../../core/contract/types.js';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
 import type { MysqlTarget } from '../server/connect.js';

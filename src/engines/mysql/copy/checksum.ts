@@ -1,13 +1,13 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { KeysetSql, type Fragment } from '../../../core/keyset.js';
-import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/types.js';
+import { KeysetSql, type Fragment } from '../../../core/engine/keyset.js';
+import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import type { GaleraGate } from '../cutover/galera-gate.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
-import { READ_ONLY_END, ignoreFailure } from '../../../core/errors.js';
+import { READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
 
 type Queryable = Connection | PoolConnection;
 

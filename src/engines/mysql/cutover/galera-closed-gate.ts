@@ -1,5 +1,5 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { LockTimeoutError } from '../../../core/errors.js';
+import { LockTimeoutError } from '../../../core/engine/errors.js';
 import { isLockWait, isStatementTimeout, LockedSession } from '../server/lock.js';
 import { CLUSTER_ROW } from './galera-gate-triggers.js';
 

@@ -1,14 +1,14 @@
 import type { Pool } from 'mysql2/promise';
-import { sleep } from '../../../core/backoff.js';
-import type { CutoverResult } from '../../../core/types.js';
+import { sleep } from '../../../core/run/backoff.js';
+import type { CutoverResult } from '../../../core/engine/types.js';
 import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
 import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from './cutover.js';
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from './galera-gate.js';
-import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
-import { failureSeams } from '../../../core/failure-seams.js';
+import { failureSeams } from '../../../core/run/failure-seams.js';
 
 /**
  * The swap on a Galera cluster (GALERA.md): the gate instead of LOCK TABLES, the RENAME alone in total

@@ -1,4 +1,4 @@
-import type { LockProbe } from '../../../core/types.js';
+import type { LockProbe } from '../../../core/engine/types.js';
 import { createPool, type MysqlTarget } from '../server/connect.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { GATE_SLOTS } from './galera-gate.js';

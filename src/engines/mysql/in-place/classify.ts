@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError, ignoreFailure } from '../../../core/errors.js';
+import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape } from '../../../core/in-place/types.js';
 import { analyseAlter, splitClauses } from '../schema/alter.js';
 import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './classify-probe.js';

@@ -1,8 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { galeraNode } from '../server/galera.js';
-import { UserError } from '../../../core/errors.js';
-import { oldTableName } from '../../../core/old-table.js';
-import type { MigrationRequest, Plan } from '../../../core/types.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { oldTableName } from '../../../core/engine/old-table.js';
+import type { MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
 import { missingPrivileges, privilegesRefusal } from '../server/grants.js';

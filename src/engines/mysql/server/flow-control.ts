@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError, CLOSING, ignoreFailure } from '../../../core/errors.js';
+import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
 import { createPool } from './connect.js';
 import type { GaleraMember } from './galera.js';
 

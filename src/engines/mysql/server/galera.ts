@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { lookup } from 'node:dns/promises';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { addressIdentityStream, connectOne, type MysqlTarget } from './connect.js';
 
 /** A pool or one connection: the variables read are the session's, which a pool's sessions share. */

@@ -1,7 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { backoffMs, sleep } from '../../../core/backoff.js';
-import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/errors.js';
-import type { Session } from '../../../core/types.js';
+import { backoffMs, sleep } from '../../../core/run/backoff.js';
+import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
+import type { Session } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
 import { runsInTotalOrder } from './galera.js';
 import { NOTHING_TO_KILL } from './sql.js';

@@ -1,11 +1,11 @@
 import type pg from 'pg';
 import type { InPlaceStep, WorkWaits } from '../../../core/in-place/types.js';
-import { defaultOptions } from '../../../core/config.js';
+import { defaultOptions } from '../../../core/run/config.js';
 import { localFreeSpace } from '../../../core/plan/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
 import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
 import { runWatched } from './work-waits.js';
-import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
+import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 /** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
 const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs!, report: () => {} };

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { LockTimeoutError, ignoreFailure } from '../../../core/errors.js';
+import { LockTimeoutError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { WorkWaits } from '../../../core/in-place/types.js';
 import { errorCode, type Client } from '../server/connect.js';
 

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../../core/errors.js';
-import type { ChangeSink, Key, Position } from '../../../../core/types.js';
+import { UserError } from '../../../../core/engine/errors.js';
+import type { ChangeSink, Key, Position } from '../../../../core/engine/types.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';

@@ -4,7 +4,7 @@ import { createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../server/galera.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
-import { CLOSING, ignoreFailure } from '../../../../core/errors.js';
+import { CLOSING, ignoreFailure } from '../../../../core/engine/errors.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the

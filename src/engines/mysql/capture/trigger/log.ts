@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../../core/errors.js';
+import { UserError } from '../../../../core/engine/errors.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
-import type { Session } from '../../../../core/primitives.js';
+import type { Session } from '../../../../core/engine/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';

@@ -1,5 +1,5 @@
 import { sleep } from './backoff.js';
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../report/reporter.js';
 import type { RunState } from './run-state.js';
 import type { Hold, HoldKind, Throttler } from './throttler.js';
 

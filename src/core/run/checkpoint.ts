@@ -1,5 +1,5 @@
 import { seal, unseal } from './state-seal.js';
-import type { Key, Plan, Position } from './types.js';
+import type { Key, Plan, Position } from '../engine/types.js';
 
 /**
  * What a crashed run needs to go on: the plan (so the shadow is used as built), how far the copy got,

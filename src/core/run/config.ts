@@ -1,10 +1,10 @@
-import type { MappingProof } from './mapping-proof.js';
-import type { RevertVerdict } from './migrate/revert-verdict.js';
-import { silentReporter, type Reporter } from './reporter.js';
+import type { MappingProof } from '../preflight/mapping-proof.js';
+import type { RevertVerdict } from '../migrate/revert-verdict.js';
+import { silentReporter, type Reporter } from '../report/reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
-import type { AlterPart } from './in-place/types.js';
-import type { CheckResult, Plan } from './types.js';
+import type { AlterPart } from '../in-place/types.js';
+import type { CheckResult, Plan } from '../engine/types.js';
 
 /** The most copy sessions a run opens; each engine's pool has room for them beside the applier's. */
 export const MAX_COPY_THREADS = 8;
@@ -37,7 +37,7 @@ export interface MigrateConfig extends ThrottleOptions {
   dropOld: boolean;
   /**
    * Checksum each chunk in its copy's transaction, and at verification only what changed since
-   * (see migrate/copy-proof.ts): faster on tables larger than memory, but a write to the shadow
+   * (see ../migrate/copy-proof.ts): faster on tables larger than memory, but a write to the shadow
    * that bypasses shadowcut, or a change the stream lost, after a chunk's copy goes unseen.
    */
   checksumWhileCopying: boolean;
@@ -62,7 +62,7 @@ export interface MigrateConfig extends ThrottleOptions {
    * table), so that `shadowcut revert` can swap them back without losing a write. Absent: no window.
    */
   revertWindowMs?: number;
-  /** How long the cut-over waits for transactions holding a snapshot older than it (see migrate/old-snapshots.ts). */
+  /** How long the cut-over waits for transactions holding a snapshot older than it (see ../migrate/old-snapshots.ts). */
   oldSnapshotWaitMs: number;
   /** What it does with those still there when that wait is up. */
   oldSnapshots: OldSnapshotPolicy;

@@ -1,5 +1,5 @@
-import { UserError } from './errors.js';
-import type { Key, Migration } from './types.js';
+import { UserError } from '../engine/errors.js';
+import type { Key, Migration } from '../engine/types.js';
 
 /** Rows the server puts through the user's ALTER for each proof: a few thousand, spread over the keys. */
 export const PROOF_ROWS = 2000;

@@ -1,6 +1,6 @@
 import { backoffMs, sleep } from './backoff.js';
-import { LockTimeoutError, UniqueViolationError, UserError } from './errors.js';
-import type { Reporter } from './reporter.js';
+import { LockTimeoutError, UniqueViolationError, UserError } from '../engine/errors.js';
+import type { Reporter } from '../report/reporter.js';
 
 /** A lost connection is retried this many times, with backoff, before the run gives up. */
 const TRANSIENT_RETRIES = 8;

@@ -1,5 +1,5 @@
 import { RunSamples } from './run-samples.js';
-import type { OldSnapshot } from './types.js';
+import type { OldSnapshot } from '../engine/types.js';
 
 /**
  * The live state of one run, shared by the runner (which updates it and obeys it), the control

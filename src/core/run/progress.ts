@@ -1,4 +1,4 @@
-import type { Reporter } from './reporter.js';
+import type { Reporter } from '../report/reporter.js';
 import type { RunState } from './run-state.js';
 
 /** Where a loop of chunks stands: rows done of rows estimated, and what a migration's stream adds. */

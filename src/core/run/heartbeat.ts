@@ -1,4 +1,4 @@
-import { describeError, CLEANUP_AFTER_FAILURE, ignoreFailure } from './errors.js';
+import { describeError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../engine/errors.js';
 
 /** How often the primary's heartbeat row is rewritten; lag readings are as fine as this. */
 export const BEAT_MS = 100;

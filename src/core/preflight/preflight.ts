@@ -1,12 +1,12 @@
-import { checkpointCommand, decodeCheckpoint, type Checkpoint } from './checkpoint.js';
-import type { MigrateConfig } from './config.js';
-import { backoffMs, sleep } from './backoff.js';
-import { NoCheckpointError, UserError } from './errors.js';
+import { checkpointCommand, decodeCheckpoint, type Checkpoint } from '../run/checkpoint.js';
+import type { MigrateConfig } from '../run/config.js';
+import { backoffMs, sleep } from '../run/backoff.js';
+import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
-import { proveRevert, revertCheck, type RevertVerdict } from './migrate/revert-verdict.js';
-import type { Settings } from './run-state.js';
-import { throttleQueryValue } from './throttler.js';
-import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from './types.js';
+import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert-verdict.js';
+import type { Settings } from '../run/run-state.js';
+import { throttleQueryValue } from '../run/throttler.js';
+import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from '../engine/types.js';
 
 /** Every failed check's message on one line; the plan and all results, for a dry run to list. */
 export class RefusedByChecks extends UserError {

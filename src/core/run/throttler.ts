@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
-import { AbortedError, UserError } from './errors.js';
+import { AbortedError, UserError } from '../engine/errors.js';
 import type { RunState } from './run-state.js';
-import type { Probes } from './types.js';
+import type { Probes } from '../engine/types.js';
 
 export interface ThrottleOptions {
   /** While this file exists, copying holds back. */

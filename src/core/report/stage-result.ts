@@ -1,4 +1,4 @@
-import type { CheckResult } from './types.js';
+import type { CheckResult } from '../engine/types.js';
 
 /**
  * What an expand/contract command (verify, contract, ...) returns, plain JSON, for the table's

@@ -3,7 +3,7 @@ import { UserError } from './errors.js';
 /**
  * The name a migration keeps the original under after the cut-over, the same on both engines: a
  * contract that drops such a table is dropping what a migration of `<table>` kept for its way back,
- * so the soak and that migration's revert window apply to it (`contract/old-table.ts`).
+ * so the soak and that migration's revert window apply to it (`../contract/old-table.ts`).
  *
  * A table migrated twice keeps two originals, so the name is chosen when the plan is made, as
  * pt-online-schema-change does: `<table>__old` when that name is free, else the first free

@@ -1,4 +1,4 @@
-import type { Key, KeyRange } from './types.js';
+import type { Key, KeyRange } from '../engine/types.js';
 
 /**
  * Visits the whole key space in keyset ranges of about `rows` rows, in key order; the last range is

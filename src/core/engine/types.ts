@@ -3,20 +3,20 @@
  * The runner owns the phases, the ordering of copy and apply, retries and progress;
  * an engine owns SQL, locks and the change stream, and knows nothing of phases.
  */
-import type { Backfill, BackfillRequest } from './backfill/types.js';
-import type { HistoryStore } from './history/entry.js';
-import type { QueueStore } from './queue/types.js';
-import type { RestoreTarget } from './restore/types.js';
-import type { AlterClassification, InPlaceStep, WorkWaits } from './in-place/types.js';
-import type { DiskSpace, SampleProbe, TableSize } from './plan/types.js';
-import type { ComparisonRequest, RowComparison } from './compare/types.js';
-import type { Contraction, ContractRequest } from './contract/types.js';
-import type { ChangeSource, Reference } from './migrate/change-source.js';
-import type { CaptureChoice, CaptureMode } from './migrate/capture-choice.js';
+import type { Backfill, BackfillRequest } from '../backfill/types.js';
+import type { HistoryStore } from '../history/entry.js';
+import type { QueueStore } from '../queue/types.js';
+import type { RestoreTarget } from '../restore/types.js';
+import type { AlterClassification, InPlaceStep, WorkWaits } from '../in-place/types.js';
+import type { DiskSpace, SampleProbe, TableSize } from '../plan/types.js';
+import type { ComparisonRequest, RowComparison } from '../compare/types.js';
+import type { Contraction, ContractRequest } from '../contract/types.js';
+import type { ChangeSource, Reference } from '../migrate/change-source.js';
+import type { CaptureChoice, CaptureMode } from '../migrate/capture-choice.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
-export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './migrate/change-source.js';
+export type { ChangeSink, ChangeSource, ChangeStream, Reference } from '../migrate/change-source.js';
 
 export interface MigrationRequest {
   url: string;
@@ -134,7 +134,7 @@ export interface Engine {
   readonly queue: QueueStore;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
-  /** A session of its own holding the table's run lock (see core/claim.ts, and ClaimSession below); one run per table at a time. */
+  /** A session of its own holding the table's run lock (see core/run/claim.ts, and ClaimSession below); one run per table at a time. */
   openClaim(table: string): Promise<ClaimSession>;
   /**
    * Each part of the ALTER classified (instant, online index, validate later, copy), the server asked
@@ -199,7 +199,7 @@ export interface Migration {
   createShadow(): Promise<void>;
   /** A resumed run: undo what the dead run's cut-over attempt may have left on the shadow. */
   resumeShadow?(): Promise<void>;
-  /** Where changes to the original table come from while the copy runs (see migrate/change-source.ts). */
+  /** Where changes to the original table come from while the copy runs (see ../migrate/change-source.ts). */
   readonly changes: ChangeSource;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
@@ -207,7 +207,7 @@ export interface Migration {
   copyRange(range: KeyRange): Promise<number>;
   /**
    * `copyRange`, then in the same transaction, while the range's pages are still cached, both
-   * tables' digests over the range as the verification computes them (see migrate/copy-proof.ts).
+   * tables' digests over the range as the verification computes them (see ../migrate/copy-proof.ts).
    * `matched` is false also when a writer changed the range between the copy and the digests.
    */
   copyAndChecksum(range: KeyRange): Promise<CheckedCopy>;

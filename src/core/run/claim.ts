@@ -1,6 +1,6 @@
 import { sleep } from './backoff.js';
-import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from './errors.js';
-import type { ClaimSession, Engine } from './types.js';
+import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../engine/errors.js';
+import type { ClaimSession, Engine } from '../engine/types.js';
 
 /** The claim was lost and another run took it: that run's objects are not ours to remove. */
 export class ClaimLostError extends UserError {
