@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
+import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import { catchUpFrom, noSetup } from './support/run.js';
 import { migrate } from '../src/core/migrate/runner.js';
 import { encodeCheckpoint } from '../src/core/run/checkpoint.js';

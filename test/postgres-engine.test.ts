@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
+import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import type { Engine, Key } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { runCli } from './support/mysql.js';

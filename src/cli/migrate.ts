@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState } from '../core/run/run-state.js';
 import { defaultOptions, migrate, type MigrateOptions, type MigrateResult } from '../core/migrate/runner.js';
-import { migrateSet } from '../core/migrate/set.js';
+import { migrateSet } from '../core/migrate/sets/migrate-set.js';
 import { memberReporter, type Reporter } from '../core/report/reporter.js';
 import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/run/config.js';
 import { formatDuration, parseDuration } from '../core/run/duration.js';

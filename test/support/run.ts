@@ -1,4 +1,4 @@
-import type { ChangeBuffer } from '../../src/core/migrate/change-buffer.js';
+import type { ChangeBuffer } from '../../src/core/migrate/capture/change-buffer.js';
 import { RunState, type Settings } from '../../src/core/run/run-state.js';
 import type { CatchUp, ChangeStream, ConsistentView, Key, Migration } from '../../src/core/engine/types.js';
 

@@ -11,12 +11,12 @@ import type { AlterClassification, InPlaceStep, WorkWaits } from '../in-place/ty
 import type { DiskSpace, SampleProbe, TableSize } from '../plan/types.js';
 import type { ComparisonRequest, RowComparison } from '../compare/types.js';
 import type { Contraction, ContractRequest } from '../contract/types.js';
-import type { ChangeSource, Reference } from '../migrate/change-source.js';
-import type { CaptureChoice, CaptureMode } from '../migrate/capture-choice.js';
+import type { ChangeSource, Reference } from '../migrate/capture/change-source.js';
+import type { CaptureChoice, CaptureMode } from '../migrate/capture/capture-choice.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
-export type { ChangeSink, ChangeSource, ChangeStream, Reference } from '../migrate/change-source.js';
+export type { ChangeSink, ChangeSource, ChangeStream, Reference } from '../migrate/capture/change-source.js';
 
 export interface MigrationRequest {
   url: string;
@@ -199,7 +199,7 @@ export interface Migration {
   createShadow(): Promise<void>;
   /** A resumed run: undo what the dead run's cut-over attempt may have left on the shadow. */
   resumeShadow?(): Promise<void>;
-  /** Where changes to the original table come from while the copy runs (see ../migrate/change-source.ts). */
+  /** Where changes to the original table come from while the copy runs (see ../migrate/capture/change-source.ts). */
   readonly changes: ChangeSource;
   /** The key of the `rows`-th row after `after`, or null when fewer rows remain. */
   nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
@@ -242,7 +242,7 @@ export interface Migration {
   compareKeys(keys: Key[], session: Session): Promise<Key[]>;
   /** Swap the tables; throws LockTimeoutError if the locks could not be had in time (nothing changed). */
   cutover(options: CutoverOptions): Promise<CutoverResult>;
-  /** What times the writers' wait at the cut-over (core/migrate/writer-wait.ts). */
+  /** What times the writers' wait at the cut-over (core/migrate/cutover/writer-wait.ts). */
   openLockProbe(): Promise<LockProbe>;
   /**
    * Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`.
@@ -294,7 +294,7 @@ export interface Migration {
   reversed(): Promise<Migration>;
   /**
    * Other sessions' transactions holding a snapshot, which would read the new table as of before the
-   * swap (see core/migrate/old-snapshots.ts). With `session` (holding the cut-over lock), those queued
+   * swap (see core/migrate/cutover/old-snapshots.ts). With `session` (holding the cut-over lock), those queued
    * behind that lock are left out where the engine can tell. Null when the role cannot see them.
    */
   oldSnapshots(session?: Session): Promise<OldSnapshot[] | null>;

@@ -2,23 +2,23 @@ import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
-import { Cutover } from './cutover.js';
+import { Cutover } from './cutover/cutover.js';
 import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { proveMapping } from '../preflight/mapping-proof.js';
-import { runHook, RunParts } from './parts.js';
-import { postponed, waitForCutoverRequest } from './postponement.js';
+import { runHook, RunParts } from './run-parts.js';
+import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
 import { preflight } from '../preflight/preflight.js';
 import { retryTransient } from '../run/retry.js';
 import { inPlace } from '../in-place/migrate.js';
-import { installRetried } from './install-retried.js';
-import { requireRevertible } from './revert-verdict.js';
-import { RevertWindow } from './revert-window.js';
+import { installRetried } from './capture/install-retried.js';
+import { requireRevertible } from './revert/revert-verdict.js';
+import { RevertWindow } from './revert/revert-window.js';
 import { watchPanicFlagFile } from '../run/throttler.js';
 import type { Engine, MigrationRequest, Probes } from '../engine/types.js';
 import { checksumRounds } from './verify.js';
-import { TableProbe } from './table-probe.js';
-import type { JointCutover } from './joint-cutover.js';
-import type { JointRevert } from './joint-revert.js';
+import { TableProbe } from './cutover/table-probe.js';
+import type { JointCutover } from './sets/set-cutover.js';
+import type { JointRevert } from './sets/set-revert.js';
 
 export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../run/config.js';
 
@@ -33,9 +33,9 @@ export async function migrate(
   engine: Engine,
   request: MigrationRequest,
   options: Partial<MigrateOptions> = {},
-  /** One table of a set changed in one cut-over (set.ts). */
+  /** One table of a set changed in one cut-over (sets/migrate-set.ts). */
   joint?: JointCutover,
-  /** With --revert-window: where the set's windows meet to go back together (joint-revert.ts). */
+  /** With --revert-window: where the set's windows meet to go back together (sets/set-revert.ts). */
   back?: JointRevert,
 ): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.

@@ -7,7 +7,7 @@ import { redactUrl } from '../connect/secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from './types.js';
 import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type CopyPacing, type Estimate } from './estimate.js';
-import { describeCapture, type CaptureChoice } from '../migrate/capture-choice.js';
+import { describeCapture, type CaptureChoice } from '../migrate/capture/capture-choice.js';
 
 export interface PlanOptions {
   /** migrate's, so the plan's lock durations are the ones a run would have. */

@@ -3,7 +3,7 @@ import type { MigrateConfig } from '../run/config.js';
 import { backoffMs, sleep } from '../run/backoff.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
-import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert-verdict.js';
+import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/revert-verdict.js';
 import type { Settings } from '../run/run-state.js';
 import { throttleQueryValue } from '../run/throttler.js';
 import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from '../engine/types.js';

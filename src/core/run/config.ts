@@ -1,5 +1,5 @@
 import type { MappingProof } from '../preflight/mapping-proof.js';
-import type { RevertVerdict } from '../migrate/revert-verdict.js';
+import type { RevertVerdict } from '../migrate/revert/revert-verdict.js';
 import { silentReporter, type Reporter } from '../report/reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
@@ -62,7 +62,7 @@ export interface MigrateConfig extends ThrottleOptions {
    * table), so that `shadowcut revert` can swap them back without losing a write. Absent: no window.
    */
   revertWindowMs?: number;
-  /** How long the cut-over waits for transactions holding a snapshot older than it (see ../migrate/old-snapshots.ts). */
+  /** How long the cut-over waits for transactions holding a snapshot older than it (see ../migrate/cutover/old-snapshots.ts). */
   oldSnapshotWaitMs: number;
   /** What it does with those still there when that wait is up. */
   oldSnapshots: OldSnapshotPolicy;

@@ -26,7 +26,7 @@ import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/capture-target.js';
 import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
-import { TriggerSource } from '../../core/migrate/trigger-source.js';
+import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
 import { UserError } from '../../core/engine/errors.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';

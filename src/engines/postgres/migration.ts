@@ -46,8 +46,8 @@ import type { SlotHub } from './capture/logical/hub.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
 import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
-import { TriggerSource } from '../../core/migrate/trigger-source.js';
-import type { ChangeSource } from '../../core/migrate/change-source.js';
+import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
+import type { ChangeSource } from '../../core/migrate/capture/change-source.js';
 import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */

@@ -10,7 +10,7 @@ import { describeTable, tableFacts, type TableFacts, type TableShape } from './i
 import { PROBE_PRIVILEGES, probeAlter } from './probe.js';
 import { qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
+import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
 import { describeChildKey, movedKeys, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
 import { readParentKeys } from '../cutover/parent-keys.js';
 import { lookupIndexes, planCascades, type Cascade } from '../capture/cascades.js';

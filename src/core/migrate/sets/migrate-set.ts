@@ -1,14 +1,14 @@
-import type { MigrateOptions, MigrateResult } from '../run/config.js';
-import { decodeCheckpoint } from '../run/checkpoint.js';
-import { NoCheckpointError, UserError } from '../engine/errors.js';
-import type { Engine, MigrationRequest } from '../engine/types.js';
-import { classifyMember } from '../in-place/set-member.js';
-import { JointCutover } from './joint-cutover.js';
-import { JointRevert } from './joint-revert.js';
-import { migrate } from './runner.js';
+import type { MigrateOptions, MigrateResult } from '../../run/config.js';
+import { decodeCheckpoint } from '../../run/checkpoint.js';
+import { NoCheckpointError, UserError } from '../../engine/errors.js';
+import type { Engine, MigrationRequest } from '../../engine/types.js';
+import { classifyMember } from '../../in-place/set-member.js';
+import { JointCutover } from './set-cutover.js';
+import { JointRevert } from './set-revert.js';
+import { migrate } from '../runner.js';
 
 /**
- * Several tables changed in one cut-over: a run for each (see joint-cutover.ts), all at once. Each
+ * Several tables changed in one cut-over: a run for each (see set-cutover.ts), all at once. Each
  * member's options are its own (its state, its reporter, its hooks); the settings that shape the
  * swap (lock timeout, attempts) are the first member's. Returns each table's result, in order; null
  * for one a resumed set found already swapped and cleaned up.

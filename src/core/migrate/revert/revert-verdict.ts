@@ -1,6 +1,6 @@
-import { UserError } from '../engine/errors.js';
-import { PROOF_ROWS, showValue } from '../preflight/mapping-proof.js';
-import type { CheckResult, Key, Migration } from '../engine/types.js';
+import { UserError } from '../../engine/errors.js';
+import { PROOF_ROWS, showValue } from '../../preflight/mapping-proof.js';
+import type { CheckResult, Key, Migration } from '../../engine/types.js';
 
 /** Whether the old table could follow the new one back after the cut-over, and why not. */
 export interface RevertVerdict {

@@ -1,5 +1,5 @@
-import { LockTimeoutError, UserError } from '../engine/errors.js';
-import type { Key, Position, Session } from '../engine/primitives.js';
+import { LockTimeoutError, UserError } from '../../engine/errors.js';
+import type { Key, Position, Session } from '../../engine/primitives.js';
 import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from './change-source.js';
 import { installRetried } from './install-retried.js';
 import { ReadCost } from './read-cost.js';

@@ -1,7 +1,7 @@
-import { sleep } from '../run/backoff.js';
-import type { RunSamples } from '../run/run-samples.js';
-import type { LockProbe } from '../engine/types.js';
-import { CLOSING, ignoreFailure } from '../engine/errors.js';
+import { sleep } from '../../run/backoff.js';
+import type { RunSamples } from '../../run/run-samples.js';
+import type { LockProbe } from '../../engine/types.js';
+import { CLOSING, ignoreFailure } from '../../engine/errors.js';
 
 const EVERY_MS = 1000;
 const STOP_WAIT_MS = 2000;

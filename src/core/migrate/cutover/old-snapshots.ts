@@ -1,10 +1,10 @@
-import type { Applier } from './applier.js';
-import type { RunContext } from './context.js';
-import { sleep } from '../run/backoff.js';
-import { formatDuration } from '../run/duration.js';
-import { LockTimeoutError, UserError } from '../engine/errors.js';
-import type { OldSnapshotRecord } from '../run/run-state.js';
-import type { OldSnapshot, Session } from '../engine/types.js';
+import type { Applier } from '../applier.js';
+import type { RunContext } from '../context.js';
+import { sleep } from '../../run/backoff.js';
+import { formatDuration } from '../../run/duration.js';
+import { LockTimeoutError, UserError } from '../../engine/errors.js';
+import type { OldSnapshotRecord } from '../../run/run-state.js';
+import type { OldSnapshot, Session } from '../../engine/types.js';
 
 const LOOK_EVERY_MS = 500;
 /** The warning naming them is repeated this often at most. */

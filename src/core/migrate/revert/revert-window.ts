@@ -1,14 +1,14 @@
-import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
-import type { RunClaim } from '../run/claim.js';
-import type { MigrateWiring, RevertWindowOutcome } from '../run/config.js';
-import type { RunContext } from './context.js';
-import { Cutover } from './cutover.js';
-import { ClaimLostError } from '../run/claim.js';
-import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../engine/errors.js';
-import { runHook, RunParts } from './parts.js';
-import type { Probes } from '../engine/types.js';
-import type { JointRevert } from './joint-revert.js';
-import { checksumRounds } from './verify.js';
+import type { Checkpoint, RevertWindowState } from '../../run/checkpoint.js';
+import type { RunClaim } from '../../run/claim.js';
+import type { MigrateWiring, RevertWindowOutcome } from '../../run/config.js';
+import type { RunContext } from '../context.js';
+import { Cutover } from '../cutover/cutover.js';
+import { ClaimLostError } from '../../run/claim.js';
+import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../../engine/errors.js';
+import { runHook, RunParts } from '../run-parts.js';
+import type { Probes } from '../../engine/types.js';
+import type { JointRevert } from '../sets/set-revert.js';
+import { checksumRounds } from '../verify.js';
 
 /** A fresh window starts at the reverse log's first poll: the triggers have logged since before the swap. */
 const FROM_THE_SWAP = { copiedUpTo: null, copyDone: true, position: { poll: 0 } };

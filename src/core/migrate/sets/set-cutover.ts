@@ -1,11 +1,11 @@
-import type { Applier } from './applier.js';
-import type { RunContext } from './context.js';
-import type { Cutover } from './cutover.js';
-import { AbortedError, CLOSING, ignoreFailure } from '../engine/errors.js';
-import { retryLockTimeouts } from '../run/retry.js';
-import type { Engine } from '../engine/types.js';
-import type { RunState } from '../run/run-state.js';
-import { WriterWait } from './writer-wait.js';
+import type { Applier } from '../applier.js';
+import type { RunContext } from '../context.js';
+import type { Cutover } from '../cutover/cutover.js';
+import { AbortedError, CLOSING, ignoreFailure } from '../../engine/errors.js';
+import { retryLockTimeouts } from '../../run/retry.js';
+import type { Engine } from '../../engine/types.js';
+import type { RunState } from '../../run/run-state.js';
+import { WriterWait } from '../cutover/writer-wait.js';
 
 /** One table of a set, as its run reaches the swap. */
 export interface JointMember {

@@ -1,8 +1,8 @@
-import type { RevertWindowOutcome } from '../run/config.js';
-import { UserError } from '../engine/errors.js';
-import type { RunState } from '../run/run-state.js';
-import type { Engine } from '../engine/types.js';
-import { JointCutover } from './joint-cutover.js';
+import type { RevertWindowOutcome } from '../../run/config.js';
+import { UserError } from '../../engine/errors.js';
+import type { RunState } from '../../run/run-state.js';
+import type { Engine } from '../../engine/types.js';
+import { JointCutover } from './set-cutover.js';
 
 /**
  * A set's revert window (several tables, one cut-over, then `--revert-window`). Each table's window

@@ -1,13 +1,13 @@
-import type { Applier } from './applier.js';
-import type { Checkpointer } from './checkpointer.js';
-import type { RunContext } from './context.js';
-import { LockTimeoutError, UserError, CLOSING, ignoreFailure } from '../engine/errors.js';
+import type { Applier } from '../applier.js';
+import type { Checkpointer } from '../checkpointer.js';
+import type { RunContext } from '../context.js';
+import { LockTimeoutError, UserError, CLOSING, ignoreFailure } from '../../engine/errors.js';
 import { OldSnapshots } from './old-snapshots.js';
 import { WriterWait } from './writer-wait.js';
-import type { Pacing } from '../run/pacing.js';
+import type { Pacing } from '../../run/pacing.js';
 import { waitForCutoverRequest } from './postponement.js';
-import type { Progress } from '../run/progress.js';
-import type { CatchUp } from '../engine/types.js';
+import type { Progress } from '../../run/progress.js';
+import type { CatchUp } from '../../engine/types.js';
 
 /**
  * Most changed keys left for the row-by-row comparison under the cut-over lock; more are first

@@ -1,4 +1,4 @@
-import type { ChangeSink, Key, Position, Reference } from '../engine/types.js';
+import type { ChangeSink, Key, Position, Reference } from '../../engine/types.js';
 
 /** A stable identity for a key, so the same row changed many times is applied once. */
 export function keyId(key: Key): string {

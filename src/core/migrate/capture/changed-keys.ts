@@ -1,5 +1,5 @@
 import { keyId } from './change-buffer.js';
-import type { Key } from '../engine/types.js';
+import type { Key } from '../../engine/types.js';
 
 /**
  * The keys applied since the last consistent view of both tables. A checksum proves parity only

@@ -1,6 +1,6 @@
-import { sleep } from '../run/backoff.js';
-import type { RunSamples } from '../run/run-samples.js';
-import type { LockProbe } from '../engine/types.js';
+import { sleep } from '../../run/backoff.js';
+import type { RunSamples } from '../../run/run-samples.js';
+import type { LockProbe } from '../../engine/types.js';
 
 /** Pause between probes: a wait shorter than this may go unseen, which is below what a writer notices. */
 const BETWEEN_PROBES_MS = 10;

@@ -1,5 +1,5 @@
-import { backoffMs, sleep } from '../run/backoff.js';
-import { LockTimeoutError, UserError } from '../engine/errors.js';
+import { backoffMs, sleep } from '../../run/backoff.js';
+import { LockTimeoutError, UserError } from '../../engine/errors.js';
 import type { OpenOptions } from './change-source.js';
 
 /**

@@ -1,8 +1,8 @@
-import type { Applier } from './applier.js';
-import type { Checkpointer } from './checkpointer.js';
-import type { RunContext } from './context.js';
-import type { Progress } from '../run/progress.js';
-import { fileExists } from '../run/throttler.js';
+import type { Applier } from '../applier.js';
+import type { Checkpointer } from '../checkpointer.js';
+import type { RunContext } from '../context.js';
+import type { Progress } from '../../run/progress.js';
+import { fileExists } from '../../run/throttler.js';
 
 /** --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). */
 export async function postponed(ctx: RunContext): Promise<boolean> {
