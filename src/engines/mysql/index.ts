@@ -9,7 +9,7 @@ import type { ComparisonRequest, RowComparison } from '../../core/compare/types.
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
 import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
-import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
+import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './galera/cluster.js';
 import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/engine/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
@@ -34,7 +34,7 @@ import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
 import { BinlogHub } from './capture/binlog/hub.js';
-import { dropGate } from './cutover/galera-gate.js';
+import { dropGate } from './galera/gate.js';
 import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
@@ -90,7 +90,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
-    /** wsrep on: a Galera node (cutover/GALERA.md). */
+    /** wsrep on: a Galera node (galera/README.md). */
     readonly galera = false,
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
@@ -229,7 +229,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     const kind = (name: string) =>
       backupTriggers.includes(name) ? "a contract's backup capture" : prelock.includes(name) ? "a revert window's prelock trigger" : 'capture trigger';
     const described = (name: string) => `${database}.${name} (${kind(name)})`;
-    // A Galera run's gate (cutover/galera-gate.ts): its triggers hold writers at a cut-over, and read its table.
+    // A Galera run's gate (galera/gate.ts): its triggers hold writers at a cut-over, and read its table.
     const gate = [
       ...(await existingTriggers(this.pool, database, Object.values(names.gateTriggers), [base, ...olds])).map((n) => `${database}.${n} (Galera gate trigger)`),
       ...((await tableExists(this.pool, database, names.gate)) ? [`${database}.${names.gate}`] : []),

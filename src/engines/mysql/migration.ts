@@ -49,10 +49,10 @@ import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots, type LockedLook } from './cutover/old-snapshots.js';
 import { TrxList } from './server/trx-list.js';
-import { dropGate, GaleraGate } from './cutover/galera-gate.js';
+import { dropGate, GaleraGate } from './galera/gate.js';
 import { tableIdentity } from './schema/old-tables.js';
-import { galeraCutover } from './cutover/galera-cutover.js';
-import type { GaleraMember } from './server/galera.js';
+import { galeraCutover } from './galera/cutover.js';
+import type { GaleraMember } from './galera/cluster.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -278,7 +278,7 @@ export class MysqlMigration implements Migration {
 
   revertRefusals(): string[] {
     if (this.plan.reverse) return ['this is already the way back of a revert window: it has no window of its own'];
-    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (server/galera.ts).
+    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (galera/cluster.ts).
     if (this.server.galera) return ['a Galera cluster has no revert window yet: the way back would hold LOCK TABLES, which Galera does not replicate'];
     return revertRefusals(this.p);
   }

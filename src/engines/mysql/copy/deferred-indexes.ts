@@ -1,4 +1,4 @@
-import { galeraNode } from '../server/galera.js';
+import { galeraNode } from '../galera/cluster.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/engine/types.js';
 import { ident, qualified } from '../server/sql.js';

@@ -7,8 +7,8 @@ import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from './sql.js';
-import { galeraPressure } from './flow-control.js';
-import type { GaleraMember } from './galera.js';
+import { galeraPressure } from '../galera/flow-control.js';
+import type { GaleraMember } from '../galera/cluster.js';
 
 /** A replica slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
 const REPLICA_TIMEOUT_MS = 2000;

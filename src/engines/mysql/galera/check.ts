@@ -2,14 +2,13 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/preflight/check.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
-import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from '../server/galera.js';
-import { MULTI_PRIMARY_COPY_REFUSAL, multiPrimaryMember } from '../server/group-replication.js';
-import { sealedGate } from '../cutover/galera-gate.js';
-import type { MysqlCheckContext } from './context.js';
+import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from './cluster.js';
+import { sealedGate } from './gate.js';
+import type { MysqlCheckContext } from '../checks/context.js';
 
 /**
- * Galera: the copy path runs there with its Galera parts (`cutover/galera-gate.ts`, and
- * `cutover/GALERA.md`, "The copy path on Galera"), and only where they hold: MariaDB under TOI, one table with
+ * Galera: the copy path runs there with its Galera parts (`galera/gate.ts`, and
+ * `galera/README.md`, "The copy path on Galera"), and only where they hold: MariaDB under TOI, one table with
  * no other table's keys on it (the cut-over's duties the gate has no place for yet), every node
  * reachable and Synced. Changes come from this node's binlog with every node's writes in it (the
  * binlog check asks for log_slave_updates there), or from the trigger log, whose entries every node
@@ -119,16 +118,3 @@ function sequenceClash(nodes: NodeFacts[]): string | null {
   }
   return null;
 }
-
-/**
- * MySQL Group Replication in multi-primary mode, the same class as Galera: the other members write
- * the table past the cut-over's node-local lock. Single-primary mode takes writes on the primary only,
- * where shadowcut runs (a secondary is read-only and refuses the shadow itself).
- */
-export const groupReplication: Check<MysqlCheckContext> = {
-  name: 'group replication',
-  async run({ pool }) {
-    const multi = await multiPrimaryMember(pool);
-    return verdict('group replication', !multi, 'not a multi-primary group member', MULTI_PRIMARY_COPY_REFUSAL);
-  },
-};

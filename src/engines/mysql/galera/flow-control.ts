@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
-import { createPool } from './connect.js';
-import type { GaleraMember } from './galera.js';
+import { createPool } from '../server/connect.js';
+import type { GaleraMember } from './cluster.js';
 
 /** Flow control's own default (`gcs.fc_limit`), when a node's provider options do not say. */
 const DEFAULT_FC_LIMIT = 16;

@@ -1,7 +1,7 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError } from '../../../core/engine/errors.js';
 import { isLockWait, isStatementTimeout, LockedSession } from '../server/lock.js';
-import { CLUSTER_ROW } from './galera-gate-triggers.js';
+import { CLUSTER_ROW } from './gate-triggers.js';
 
 /** One node's part of a closed gate: the holder in its transaction, and a session for causal reads there. */
 interface HeldNode {

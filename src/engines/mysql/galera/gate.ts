@@ -1,20 +1,20 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
-import type { GaleraMember } from '../server/galera.js';
+import type { GaleraMember } from './cluster.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../server/helper-tables.js';
 import { withoutStatementLimit } from '../server/lock.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { tableExists } from '../schema/inspect.js';
 import { qualified } from '../server/sql.js';
 
-import { ClosedGate, isRetryable } from './galera-closed-gate.js';
-import { CLUSTER_ROW, EVENTS, GATE_COLUMNS, GATE_SLOTS, gateBody, gateCreate, sameAccount, type RowEvent } from './galera-gate-triggers.js';
+import { ClosedGate, isRetryable } from './closed-gate.js';
+import { CLUSTER_ROW, EVENTS, GATE_COLUMNS, GATE_SLOTS, gateBody, gateCreate, sameAccount, type RowEvent } from './gate-triggers.js';
 
-export { GATE_SLOTS, isGateCreate } from './galera-gate-triggers.js';
+export { GATE_SLOTS, isGateCreate } from './gate-triggers.js';
 
 /**
- * Galera's stand-in for LOCK TABLES (why, in GALERA.md, "The copy path on Galera"). LOCK
+ * Galera's stand-in for LOCK TABLES (why, in README.md, "The copy path on Galera"). LOCK
  * TABLES is node-local and wedges a cluster; the gate holds the original's writers on every node with
  * row locks, which Galera neither replicates nor breaks:
  * - a helper table, rows per node (`GATE_SLOTS` of them) and one for the cluster, and BEFORE triggers
@@ -139,7 +139,7 @@ export class GaleraGate {
    */
   async close(lockTimeoutMs: number): Promise<ClosedGate> {
     // A session lost here or later (a server restart, a killed connection) is an attempt that failed, not
-    // the run: the cut-over (galera-cutover.ts, lostSwapSession) and the verification retry it.
+    // the run: the cut-over (cutover.ts, lostSwapSession) and the verification retry it.
     const members = await this.members();
     await this.install(members);
     const holders: Connection[] = [];
@@ -213,7 +213,7 @@ function holderIdleSeconds(lockTimeoutMs: number): number {
 
 /**
  * A pool connection with no statement time limit: a DDL in total order is made by the other nodes
- * before it can be cut short here (`server/galera.ts`), and a server-wide `max_statement_time` would
+ * before it can be cut short here (`galera/cluster.ts`), and a server-wide `max_statement_time` would
  * split the schema between the nodes.
  */
 async function unlimitedConnection<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {

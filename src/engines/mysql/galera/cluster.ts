@@ -1,7 +1,7 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { lookup } from 'node:dns/promises';
 import { UserError } from '../../../core/engine/errors.js';
-import { addressIdentityStream, connectOne, type MysqlTarget } from './connect.js';
+import { addressIdentityStream, connectOne, type MysqlTarget } from '../server/connect.js';
 
 /** A pool or one connection: the variables read are the session's, which a pool's sessions share. */
 type Queryable = Pick<Connection, 'query'>;
@@ -10,7 +10,7 @@ type Queryable = Pick<Connection, 'query'>;
 export interface GaleraNode {
   /** `wsrep_OSU_method` of the session asked: TOI (every node runs the DDL at the same point of the total order), RSU (this node alone). */
   osuMethod: string;
-  /** The server's default for new sessions, which the operator set and the refusal reads: ours pin TOI (connect.ts, `TOTAL_ORDER`). */
+  /** The server's default for new sessions, which the operator set and the refusal reads: ours pin TOI (../server/connect.ts, `TOTAL_ORDER`). */
   serverOsuMethod: string;
 }
 
@@ -70,7 +70,7 @@ export interface GaleraMember {
 /**
  * Every node of the cluster, each reached at the client address it announces
  * (`wsrep_incoming_addresses`) with the credentials and TLS of shadowcut's own URL. The gate
- * (`cutover/galera-gate.ts`) holds writers on each node with a session there: a node it cannot reach
+ * (`galera/gate.ts`) holds writers on each node with a session there: a node it cannot reach
  * would let its writers through, so a cluster of which any node is unreachable, not Synced, or of
  * another cluster, is refused in one line. The connected node comes first.
  */

@@ -1,7 +1,7 @@
 import { helperNames } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 
-// The gate's table shape and its triggers on the original (why, in GALERA.md): the SQL every writer
+// The gate's table shape and its triggers on the original (why, in README.md): the SQL every writer
 // runs, and how a binlog reader tells our CREATE of one from someone else's change to the table.
 
 export type RowEvent = 'INSERT' | 'UPDATE' | 'DELETE';
