@@ -11,7 +11,7 @@ import { parseTableName } from '../schema/plan.js';
 import { columnBackup, dropWithBackup } from './contract-backup.js';
 import { inPlace } from './in-place-alter.js';
 import { ident, qualified } from '../server/sql.js';
-import { innodbTableIdentity } from '../in-place/server-work.js';
+import { innodbTableIdentity } from '../in-place/probe-work.js';
 import { galeraNode, galeraOsuRefusal } from '../galera/cluster.js';
 import { multiPrimaryMember } from '../server/group-replication.js';
 

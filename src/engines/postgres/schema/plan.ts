@@ -6,7 +6,7 @@ import { streamNames } from '../capture/logical/set-stream.js';
 import type { MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
-import { loosenedRules } from './loosened.js';
+import { loosenedRules } from './loosened-constraints.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { keyTypes } from '../server/key-types.js';
 import { usingExpressions } from './alter.js';
