@@ -112,7 +112,7 @@ function renderMetrics(state: RunState): string {
   return out.join('\n') + '\n';
 }
 
-/** The same kinds the runner keys Status.throttledMs by (throttler.ts HoldKind). */
+/** The same kinds the runner keys Status.throttledMs by (core/run/throttler.ts HoldKind). */
 function reasonKind(state: string, kind: string | null): string {
   return state === 'paused' ? 'paused' : (kind ?? 'unknown');
 }
