@@ -1,15 +1,14 @@
 import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
-import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
+import type { HookEvent, MigrateOptions, MigrateResult, MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover/cutover.js';
-import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { proveMapping } from '../preflight/mapping-proof.js';
 import { runHook, RunParts } from './run-parts.js';
 import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
-import { preflight } from '../preflight/preflight.js';
 import { retryTransient } from '../run/retry.js';
-import { inPlace } from '../in-place/migrate.js';
+import { startRun } from './start.js';
 import { installRetried } from './capture/install-retried.js';
 import { requireRevertible } from './revert/revert-verdict.js';
 import { RevertWindow } from './revert/revert-window.js';
@@ -56,51 +55,9 @@ async function migrateClaimed(
   back: JointRevert | undefined,
 ): Promise<MigrateResult> {
   const started = Date.now();
-  const { config, wiring, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
-  if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
-    throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);
-  }
-  if (config.dropOld && config.revertWindowMs !== undefined) {
-    throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
-  }
-  // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const sorted = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
-  // A revert window needs the copy: the old table it keeps is what follows the new one back.
-  const window = config.revertWindowMs !== undefined;
-  if (sorted?.path === 'in-place' && !window) {
-    return inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started);
-  }
-  const { migration, checks, checkpoint, proof, revert, probes } = await preflight(engine, request, config, settings);
-  const plan = migration.plan;
-  const result: MigrateResult = {
-    plan,
-    path: 'copy',
-    parts: sorted?.parts ?? [],
-    pathReason:
-      sorted?.path === 'in-place'
-        ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
-        : (joint?.why ?? sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
-    inPlaceStatements: [],
-    checks,
-    executed: false,
-    resumed: checkpoint !== null,
-    rowsCopied: checkpoint?.rowsCopied ?? 0,
-    changesApplied: checkpoint?.changesApplied ?? 0,
-    cutoverAttempts: 0,
-    cutoverLockedMs: 0,
-    cutoverWriterWaitMs: null,
-    checksumRounds: 0,
-    copyTimeProof: null,
-    mappingProofs: proof ? [proof] : [],
-    revert,
-    revertWindow: null,
-    keysCompared: 0,
-    keysComparedAtCutover: 0,
-    durationMs: 0,
-    state: makeState(plan.table, plan.alter, engine.kind),
-  };
-  result.state.status.capture = plan.capture?.kind ?? 'stream';
-  if (!probes) return result;
+  const start = await startRun(engine, request, options, joint, started);
+  if ('finished' in start) return start.finished;
+  const { config, wiring, migration, checkpoint, probes, result } = start;
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.
