@@ -1,15 +1,18 @@
-// `npm run lint`'s structure check: no file under src/ longer than MAX_LINES, and nothing in
-// src/core importing from src/engines. Long files hide more than one concept, and core must stay
+// `npm run lint`'s structure check: no file under src/ longer than MAX_LINES (the runner under
+// RUNNER_MAX_LINES), and nothing in src/core importing from src/engines. Long files hide more than one concept, and core must stay
 // engine-neutral (DESIGN.md, "One runner, two engines"): an engine is reached through the Engine
 // interface only. Prints each offending file and exits 1; run from the repository's root.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const MAX_LINES = 350;
+/** The runner only orders the phases (src/core/migrate/README.md): what it grows is a module of its own. */
+const RUNNER_MAX_LINES = 250;
 const root = process.cwd();
 const src = join(root, 'src');
 const core = join(src, 'core');
 const engines = join(src, 'engines');
+const runner = join(core, 'migrate', 'runner.ts');
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -39,6 +42,8 @@ for (const file of sourceFiles(src)) {
   const name = relative(root, file);
   const lines = lineCount(text);
   if (lines > MAX_LINES) problems.push(`${name}: ${lines} lines (at most ${MAX_LINES}): split it into modules of one concept each`);
+  if (file === runner && lines >= RUNNER_MAX_LINES)
+    problems.push(`${name}: ${lines} lines (under ${RUNNER_MAX_LINES}): move a phase's work into a module of its own`);
   if (!within(file, core)) continue;
   for (const spec of specifiers(text)) {
     if (!spec.startsWith('.')) continue;
@@ -50,4 +55,6 @@ if (problems.length) {
   process.stderr.write(`structure check failed:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write(`structure check: every file under src/ is at most ${MAX_LINES} lines, and src/core imports nothing from src/engines\n`);
+process.stdout.write(
+  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, and src/core imports nothing from src/engines\n`,
+);

@@ -3,7 +3,7 @@
 // keys applied since the copy started. Each test takes one of those two away from the proof (a
 // chunk that did not match, an apply that went wrong) and fails if the verification skips it.
 import { describe, expect, it } from 'vitest';
-import type { Engine, Key, KeyRange, Session } from '../src/core/types.js';
+import type { Engine, Key, KeyRange, Session } from '../src/core/engine/types.js';
 import { databases, migrateOn, useDatabase } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
 

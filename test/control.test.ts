@@ -15,8 +15,8 @@ import {
   type ControlServer,
   type RunningAnswer as Running,
 } from '../src/operator/control-server.js';
-import { AbortedError, UserError } from '../src/core/errors.js';
-import type { RunState } from '../src/core/run-state.js';
+import { AbortedError, UserError } from '../src/core/engine/errors.js';
+import type { RunState } from '../src/core/run/run-state.js';
 import { runState } from './support/run.js';
 import { migrate, type MigrateResult } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';

@@ -3,7 +3,7 @@
 // cut-over lock for the rest. The engine is wrapped so that it loses the apply of one key, a
 // stand-in for any apply that reads the wrong row (the PostgreSQL visibility race was one).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine, Key, Session } from '../src/core/types.js';
+import type { Engine, Key, Session } from '../src/core/engine/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
 

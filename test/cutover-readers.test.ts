@@ -4,10 +4,10 @@
 // run reached its cut-over and sees every row, because the cut-over waited for it; or the run
 // refuses, names it, and swaps nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../src/core/backoff.js';
-import type { MigrateResult } from '../src/core/config.js';
-import { silentReporter } from '../src/core/reporter.js';
-import type { RunState } from '../src/core/run-state.js';
+import { sleep } from '../src/core/run/backoff.js';
+import type { MigrateResult } from '../src/core/run/config.js';
+import { silentReporter } from '../src/core/report/reporter.js';
+import type { RunState } from '../src/core/run/run-state.js';
 import { databases, migrateOn, type Database, type Session } from './support/fixture.js';
 import { keepTrxListOld } from './support/mysql.js';
 import { runState } from './support/run.js';

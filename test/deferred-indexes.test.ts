@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
 import { buildDeferred, deferrableIndexes } from '../src/engines/mysql/copy/deferred-indexes.js';
-import type { MigrationRequest } from '../src/core/types.js';
+import type { MigrationRequest } from '../src/core/engine/types.js';
 import { databases, expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
 import { adminPool, mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';

@@ -5,7 +5,7 @@
 // compared DATETIME with DATETIME(6) through UNIX_TIMESTAMP (NULL outside 1970-2038).
 import { describe, expect, it } from 'vitest';
 import { verifyTable, type VerifyOptions } from '../src/core/compare/verify.js';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
 

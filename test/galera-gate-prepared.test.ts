@@ -1,5 +1,5 @@
 // The Galera gate's proof that every writer which passed it has committed is a holder granted the
-// writers' slot rows FOR UPDATE (src/engines/mysql/cutover/galera-gate.ts). That holds only if a
+// writers' slot rows FOR UPDATE (src/engines/mysql/galera/gate.ts). That holds only if a
 // writer keeps its slot's lock until its commit: InnoDB lets go of a transaction's shared locks at its
 // prepare, so with a shared slot lock a holder could be granted while a writer that had passed the
 // gate was prepared and not yet ordered by Galera, and its write was seen to land in the old table
@@ -9,8 +9,8 @@
 // this server has too.
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockTimeoutError } from '../src/core/errors.js';
-import { dropGate, GaleraGate } from '../src/engines/mysql/cutover/galera-gate.js';
+import { LockTimeoutError } from '../src/core/engine/errors.js';
+import { dropGate, GaleraGate } from '../src/engines/mysql/galera/gate.js';
 import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';
 

@@ -2,7 +2,7 @@
 // stopped in afterAll. Issue 34: the copy path's cut-over (LOCK TABLES on one session, the RENAME
 // queued on another) wedged a whole cluster, since LOCK TABLES is node-local and the RENAME runs in
 // total order isolation, where it cannot be killed; it was then refused. The copy path there now
-// holds writers with the gate (src/engines/mysql/cutover/galera-gate.ts). Nothing here may hang: every
+// holds writers with the gate (src/engines/mysql/galera/gate.ts). Nothing here may hang: every
 // statement of the test's own has a client-side timer that fails the test instead.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -13,11 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool } from './support/mysql.js';
 import { killDuringPhase } from './support/kill.js';
-import type { CaptureMode } from '../src/core/migrate/capture-choice.js';
+import type { CaptureMode } from '../src/core/migrate/capture/capture-choice.js';
 import { chaos, summary } from './chaos/run.js';
 import type { PathMode, SeedOutcome } from './chaos/scenario.js';
 import { openMysqlProbes } from '../src/engines/mysql/server/probes.js';
-import { GATE_SLOTS } from '../src/engines/mysql/cutover/galera-gate.js';
+import { GATE_SLOTS } from '../src/engines/mysql/galera/gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
 

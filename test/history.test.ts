@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/history/entry.js';
 import { recordStage } from '../src/core/history/record.js';
-import { silentReporter } from '../src/core/reporter.js';
-import type { Engine } from '../src/core/types.js';
+import { silentReporter } from '../src/core/report/reporter.js';
+import type { Engine } from '../src/core/engine/types.js';
 import { databases, useDatabase } from './support/fixture.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;

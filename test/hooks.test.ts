@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { UserError } from '../src/core/errors.js';
+import { UserError } from '../src/core/engine/errors.js';
 import { hooksFromDir, validateHooksDir, type HookRun } from '../src/operator/hooks.js';
-import { RunState } from '../src/core/run-state.js';
+import { RunState } from '../src/core/run/run-state.js';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, schemaOf } from './support/mysql.js';
 
 let dir: string;

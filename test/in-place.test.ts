@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 

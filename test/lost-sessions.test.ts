@@ -2,8 +2,8 @@
 // of the verification ended the run with an internal error and a stack trace. A lost session is an
 // outage to ride out: the checksum round starts again on a fresh view.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnknownSwapError } from '../src/core/errors.js';
-import type { ConsistentView, KeyRange } from '../src/core/types.js';
+import { UnknownSwapError } from '../src/core/engine/errors.js';
+import type { ConsistentView, KeyRange } from '../src/core/engine/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 import { withMigration } from './support/wrap.js';
 import { background, runState, waitFor } from './support/run.js';

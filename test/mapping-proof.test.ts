@@ -3,8 +3,8 @@
 // before the copy and again at verification. The checksum compares through the same mapping, so
 // without this proof a wrong mapping ends in "parity proven".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proveMapping } from '../src/core/mapping-proof.js';
-import type { Engine, MigrationRequest } from '../src/core/types.js';
+import { proveMapping } from '../src/core/preflight/mapping-proof.js';
+import type { Engine, MigrationRequest } from '../src/core/engine/types.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 
 /** `engine`, except that the plan's copy fills column `a` from `b` and `b` from `a`: a mapping that is wrong. */

@@ -1,9 +1,9 @@
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UserError } from '../src/core/errors.js';
+import { UserError } from '../src/core/engine/errors.js';
 import { startMetricsServer } from '../src/operator/metrics.js';
-import { RunState } from '../src/core/run-state.js';
+import { RunState } from '../src/core/run/run-state.js';
 
 function runState(table = 'shop.orders'): RunState {
   return new RunState(

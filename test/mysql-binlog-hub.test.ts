@@ -3,7 +3,7 @@
 // again from there, and neither table loses a change; the server sends the binlog once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from '../src/core/types.js';
+import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { binlogHead } from '../src/engines/mysql/capture/binlog/binlog.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { migrate as migrateCore } from '../src/core/migrate/runner.js';
-import type { Migration } from '../src/core/types.js';
+import type { Migration } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl, runCli } from './support/mysql.js';
 import { withMigration } from './support/wrap.js';

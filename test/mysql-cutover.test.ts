@@ -7,7 +7,7 @@ import { background, runState, waitFor } from './support/run.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { isSwapped, lostRenameOutcome, pendingRename } from '../src/engines/mysql/cutover/rename-outcome.js';
 import type { MysqlPlan } from '../src/engines/mysql/schema/plan.js';
-import type { Migration } from '../src/core/types.js';
+import type { Migration } from '../src/core/engine/types.js';
 import { qualified } from '../src/engines/mysql/server/sql.js';
 
 let db: mysql.Pool;

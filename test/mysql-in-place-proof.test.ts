@@ -4,7 +4,7 @@
 // to make without a rebuild, or one the counters show doing work. Its watchdog cuts lock waits only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { LockTimeoutError } from '../src/core/errors.js';
+import { LockTimeoutError } from '../src/core/engine/errors.js';
 import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli } from './support/mysql.js';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
-import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
+import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import { catchUpFrom, noSetup } from './support/run.js';
 import { migrate } from '../src/core/migrate/runner.js';
-import { encodeCheckpoint } from '../src/core/checkpoint.js';
-import type { Engine, Migration } from '../src/core/types.js';
+import { encodeCheckpoint } from '../src/core/run/checkpoint.js';
+import type { Engine, Migration } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlReplicaUrl, mysqlUrl, schemaOf } from './support/mysql.js';
 import { withMigration } from './support/wrap.js';

@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../src/core/errors.js';
+import { UserError } from '../src/core/engine/errors.js';
 import { adminPool, differences, helperTables, migrateMysql } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';
 

@@ -5,7 +5,7 @@
 import { mostAtOnce } from './support/most-at-once.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { migrateSet } from '../src/core/migrate/set.js';
+import { migrateSet } from '../src/core/migrate/sets/migrate-set.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, runCliAsync } from './support/mysql.js';
 import { A, TWIN, SET, urlOf, fresh as freshSet, sumOf as sumOfTable, expectLikeNative as expectSetLikeNative } from './support/mysql-order-set.js';

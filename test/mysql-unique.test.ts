@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { migrate } from '../src/core/migrate/runner.js';
-import type { KeyRange } from '../src/core/types.js';
+import type { KeyRange } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
 import { beforeCopying } from './support/wrap.js';

@@ -10,7 +10,7 @@
 // (stream) or only the forward capture's (trigger).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
-import { migrateSet } from '../src/core/migrate/set.js';
+import { migrateSet } from '../src/core/migrate/sets/migrate-set.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';
 import { isPrelockCreate } from '../src/engines/mysql/capture/trigger/capture-triggers.js';

@@ -1,6 +1,6 @@
 import { added, entries, plainTable, plainTableWrites } from './support/queue-table.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratedFrom, oldTableName } from '../src/core/old-table.js';
+import { migratedFrom, oldTableName } from '../src/core/engine/old-table.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';

@@ -1,7 +1,7 @@
 // --threads: the copy runs several chunks at once, each on its own session, and still never at the
 // same time as an apply (DESIGN.md invariant 3): the stream is applied between waves of chunks.
 import { describe, expect, it } from 'vitest';
-import type { Engine, Key, KeyRange, Migration, Session } from '../src/core/types.js';
+import type { Engine, Key, KeyRange, Migration, Session } from '../src/core/engine/types.js';
 import { databases, migrateOn, plainDatabases, useDatabase } from './support/fixture.js';
 import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
 import { MirrorWorkload } from './support/workload.js';

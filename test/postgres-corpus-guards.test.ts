@@ -1,7 +1,7 @@
 // PostgreSQL corpus: changes the stream alone cannot see, guarded at the cut-over or refused up front.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { migrate } from '../src/core/migrate/runner.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { migratePg, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgUrl } from './support/pg.js';

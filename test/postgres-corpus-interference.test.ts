@@ -3,7 +3,7 @@
 // original in place with its rows and no helper objects.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentReporter, type Reporter } from '../src/core/reporter.js';
+import { silentReporter, type Reporter } from '../src/core/report/reporter.js';
 import {
   differences,
   inTransaction,

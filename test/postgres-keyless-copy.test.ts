@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';

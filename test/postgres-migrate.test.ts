@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { migratePg, pgHelpers, pgPool, pgSchemaOf } from './support/pg.js';
 
 let db: pg.Pool;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';

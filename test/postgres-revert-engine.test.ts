@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { encodeJson } from '../src/core/checkpoint.js';
-import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
-import type { Engine, Key, Migration, MigrationRequest } from '../src/core/types.js';
+import { encodeJson } from '../src/core/run/checkpoint.js';
+import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
+import type { Engine, Key, Migration, MigrationRequest } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { differences, pgDropTables, pgPool, pgUrl } from './support/pg.js';
 import { catchUpFrom, differingRanges, noSetup } from './support/run.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/core/types.js';
+import type { Engine } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { pgDropTables, pgPool, pgUrl } from './support/pg.js';
 

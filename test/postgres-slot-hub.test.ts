@@ -4,7 +4,7 @@
 // again from there, and no table loses a change or gets another's; one WAL sender for all.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from '../src/core/types.js';
+import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { lsnValue } from '../src/engines/postgres/server/connect.js';
 import { pgPool, pgUrl } from './support/pg.js';

@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
-import { silentReporter } from '../src/core/reporter.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase } from './support/fixture.js';
 import { mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';

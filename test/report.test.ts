@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeReport, type Report } from '../src/operator/report.js';
-import { RunState } from '../src/core/run-state.js';
+import { RunState } from '../src/core/run/run-state.js';
 
 let dir: string;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaimLostError } from '../src/core/claim.js';
+import { ClaimLostError } from '../src/core/run/claim.js';
 import { databases, migrateOn, type Database } from './support/fixture.js';
 import { runCli } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIN_SOAK_MS, retiringStage, soakCheck } from '../src/core/contract/soak.js';
-import { formatDuration, parseDuration } from '../src/core/duration.js';
+import { formatDuration, parseDuration } from '../src/core/run/duration.js';
 import type { DropTarget } from '../src/core/contract/types.js';
 import type { HistoryEntry } from '../src/core/history/entry.js';
 

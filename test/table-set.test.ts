@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { migrateSet } from '../src/core/migrate/set.js';
+import { migrateSet } from '../src/core/migrate/sets/migrate-set.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import type { MigrateOptions } from '../src/core/migrate/runner.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { AbortedError } from '../src/core/errors.js';
+import { AbortedError } from '../src/core/engine/errors.js';
 import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { mysqlDatabase } from './support/mysql.js';
 import { background, runState, waitFor } from './support/run.js';

@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileExists } from '../src/core/throttler.js';
+import { fileExists } from '../src/core/run/throttler.js';
 import { validateHooksDir } from '../src/operator/hooks.js';
 
 const root = process.getuid?.() === 0;

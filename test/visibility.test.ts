@@ -5,8 +5,8 @@
 import type mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeBuffer } from '../src/core/migrate/change-buffer.js';
-import type { ChangeStream, Engine, Migration } from '../src/core/types.js';
+import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
+import type { ChangeStream, Engine, Migration } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { adminPool, differences, mysqlUrl } from './support/mysql.js';

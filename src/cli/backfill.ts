@@ -3,8 +3,8 @@ import { backfill, statementOf } from '../core/backfill/run.js';
 import { backfillDefaults, type BackfillResult } from '../core/backfill/config.js';
 import { BackfillRefused } from '../core/backfill/preflight.js';
 import { recordStage } from '../core/history/record.js';
-import { RunState } from '../core/run-state.js';
-import type { CheckResult } from '../core/types.js';
+import { RunState } from '../core/run/run-state.js';
+import type { CheckResult } from '../core/engine/types.js';
 import { createEngine } from '../engines/index.js';
 import {
   addOperatorOptions,
@@ -19,7 +19,7 @@ import {
 } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
-import { CLOSING, ignoreFailure } from '../core/errors.js';
+import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
 
 const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { captureMode, type CaptureMode } from '../core/migrate/capture-choice.js';
+import { captureMode, type CaptureMode } from '../core/migrate/capture/capture-choice.js';
 
 /** `--capture`, shared by migrate and plan. */
 export function cliCaptureMode(value: string): CaptureMode {

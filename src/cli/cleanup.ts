@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { RunClaim } from '../core/claim.js';
+import { RunClaim } from '../core/run/claim.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
-import { CLOSING, ignoreFailure } from '../core/errors.js';
+import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
 
 export function cleanupCommand(): Command {
   return addUrlOptions(

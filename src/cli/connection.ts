@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { UserError } from '../core/errors.js';
-import { readPrivateFile } from '../core/secrets.js';
+import { UserError } from '../core/engine/errors.js';
+import { readPrivateFile } from '../core/connect/secrets.js';
 
 /**
  * Where the database URL comes from, for every command that connects: --url, else --url-file,

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { contract, defaultContractOptions, RefusedContract, type ContractResult } from '../core/contract/contract.js';
 import type { DropTarget } from '../core/contract/types.js';
-import { parseDuration } from '../core/duration.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
+import { parseDuration } from '../core/run/duration.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';

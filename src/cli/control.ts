@@ -13,7 +13,7 @@ import {
   type RunningAnswer as Running,
 } from '../operator/control-server.js';
 import { readToken, tokenPath } from '../operator/control-token.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { timeline } from '../core/history/markdown.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
-import { CLOSING, ignoreFailure } from '../core/errors.js';
+import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
 
 export function historyCommand(): Command {
   return addUrlOptions(

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../core/errors.js';
-import { redactArgument, redactUrlsIn } from '../core/secrets.js';
+import { UserError } from '../core/engine/errors.js';
+import { redactArgument, redactUrlsIn } from '../core/connect/secrets.js';
 import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';

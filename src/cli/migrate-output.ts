@@ -1,9 +1,9 @@
-import type { RevertWindowOutcome } from '../core/config.js';
+import type { RevertWindowOutcome } from '../core/run/config.js';
 import type { AlterPart } from '../core/in-place/types.js';
-import type { RevertVerdict } from '../core/migrate/revert-verdict.js';
+import type { RevertVerdict } from '../core/migrate/revert/revert-verdict.js';
 import type { MigrateResult } from '../core/migrate/runner.js';
-import type { RefusedByChecks } from '../core/preflight.js';
-import type { CheckResult, Plan } from '../core/types.js';
+import type { RefusedByChecks } from '../core/preflight/preflight.js';
+import type { CheckResult, Plan } from '../core/engine/types.js';
 import type { JsonReporter } from './render.js';
 
 // What `migrate` prints: the plan and its checks, the result and its figures (also the history's),

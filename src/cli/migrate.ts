@@ -1,15 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
-import { RunState } from '../core/run-state.js';
+import { RunState } from '../core/run/run-state.js';
 import { defaultOptions, migrate, type MigrateOptions, type MigrateResult } from '../core/migrate/runner.js';
-import { migrateSet } from '../core/migrate/set.js';
-import { memberReporter, type Reporter } from '../core/reporter.js';
-import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/config.js';
-import { formatDuration, parseDuration } from '../core/duration.js';
-import { RefusedByChecks } from '../core/preflight.js';
+import { migrateSet } from '../core/migrate/sets/migrate-set.js';
+import { memberReporter, type Reporter } from '../core/report/reporter.js';
+import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/run/config.js';
+import { formatDuration, parseDuration } from '../core/run/duration.js';
+import { RefusedByChecks } from '../core/preflight/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
-import type { DeferIndexes, Engine, MigrationRequest } from '../core/types.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
+import type { DeferIndexes, Engine, MigrationRequest } from '../core/engine/types.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { createEngine } from '../engines/index.js';
 import {
   addOperatorOptions,

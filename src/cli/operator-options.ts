@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { defaultSettings, type MigrateWiring } from '../core/config.js';
-import type { UserError } from '../core/errors.js';
-import type { Reporter } from '../core/reporter.js';
-import { parseThresholds, settingsOf, type RunState, type Settings } from '../core/run-state.js';
-import type { Engine } from '../core/types.js';
-import { parseWindow } from '../core/throttler.js';
+import { defaultSettings, type MigrateWiring } from '../core/run/config.js';
+import type { UserError } from '../core/engine/errors.js';
+import type { Reporter } from '../core/report/reporter.js';
+import { parseThresholds, settingsOf, type RunState, type Settings } from '../core/run/run-state.js';
+import type { Engine } from '../core/engine/types.js';
+import { parseWindow } from '../core/run/throttler.js';
 import { startControlServer } from '../operator/control-server.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, hooksFromDir, validateHooksDir, type HookRun } from '../operator/hooks.js';
 import { startMetricsServer } from '../operator/metrics.js';

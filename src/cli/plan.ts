@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../core/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { planAlter, type PlanResult } from '../core/plan/plan.js';
-import { whyCopied } from '../core/migrate/set.js';
-import { formatDuration } from '../core/duration.js';
+import { whyCopied } from '../core/migrate/sets/migrate-set.js';
+import { formatDuration } from '../core/run/duration.js';
 import { defaultOptions } from '../core/migrate/runner.js';
 import { createEngine } from '../engines/index.js';
 import { chunkTimeHelp, nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';

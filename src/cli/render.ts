@@ -1,5 +1,5 @@
-import type { Progress, Reporter } from '../core/reporter.js';
-import type { Phase } from '../core/run-state.js';
+import type { Progress, Reporter } from '../core/report/reporter.js';
+import type { Phase } from '../core/run/run-state.js';
 
 export const fmt = (n: number) => n.toLocaleString('en-US');
 

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { backfillDefaults } from '../core/backfill/config.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { defaultRestoreOptions, indexNotRestorable, restore, type RestoreResult } from '../core/restore/restore.js';
-import { RunState } from '../core/run-state.js';
+import { RunState } from '../core/run/run-state.js';
 import { createEngine } from '../engines/index.js';
 import {
   addOperatorOptions,

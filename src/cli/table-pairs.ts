@@ -1,4 +1,4 @@
-import { UserError } from '../core/errors.js';
+import { UserError } from '../core/engine/errors.js';
 
 /** A repeatable option (--table, --alter): each occurrence appended, in order. */
 export function collect(value: string, previous: string[] | undefined): string[] {

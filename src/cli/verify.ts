@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { parseExpectations } from '../core/compare/expectation.js';
 import { defaultVerifyOptions, formatKey, verifyTable } from '../core/compare/verify.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/errors.js';
+import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';

@@ -1,5 +1,5 @@
-import { UserError } from '../core/errors.js';
-import type { Engine } from '../core/types.js';
+import { UserError } from '../core/engine/errors.js';
+import type { Engine } from '../core/engine/types.js';
 
 /** Chooses the engine from the URL scheme; engines load lazily so one engine's driver never loads for the other. */
 export async function createEngine(url: string): Promise<Engine> {

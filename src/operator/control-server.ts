@@ -3,8 +3,8 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../core/errors.js';
-import type { RunState, Settings, Status } from '../core/run-state.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../core/engine/errors.js';
+import type { RunState, Settings, Status } from '../core/run/run-state.js';
 import { sameToken, tokenPath, writeToken } from './control-token.js';
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
-import { UserError } from '../core/errors.js';
-import { readPrivateFile } from '../core/secrets.js';
+import { UserError } from '../core/engine/errors.js';
+import { readPrivateFile } from '../core/connect/secrets.js';
 
 /**
  * The secret of a run's control port. Any local user, and any web page through the browser, can

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../core/errors.js';
-import { redactUrlsIn } from '../core/secrets.js';
-import type { RunState } from '../core/run-state.js';
-import type { HookEvent } from '../core/config.js';
+import { UserError } from '../core/engine/errors.js';
+import { redactUrlsIn } from '../core/connect/secrets.js';
+import type { RunState } from '../core/run/run-state.js';
+import type { HookEvent } from '../core/run/config.js';
 import type { QueueEvent } from '../core/queue/types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UserError } from '../core/errors.js';
-import type { RunState } from '../core/run-state.js';
+import { UserError } from '../core/engine/errors.js';
+import type { RunState } from '../core/run/run-state.js';
 import { buildReport } from './report.js';
 import { reportPage } from './report-page/page.js';
 
@@ -112,7 +112,7 @@ function renderMetrics(state: RunState): string {
   return out.join('\n') + '\n';
 }
 
-/** The same kinds the runner keys Status.throttledMs by (throttler.ts HoldKind). */
+/** The same kinds the runner keys Status.throttledMs by (core/run/throttler.ts HoldKind). */
 function reasonKind(state: string, kind: string | null): string {
   return state === 'paused' ? 'paused' : (kind ?? 'unknown');
 }

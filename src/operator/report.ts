@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { markdownText, reportDir, writeNewFile } from '../core/report-files.js';
-import { redactUrlsIn } from '../core/secrets.js';
-import type { OldSnapshotRecord, RunState } from '../core/run-state.js';
-import type { MigrateResult } from '../core/config.js';
-import type { Sample } from '../core/run-samples.js';
+import { markdownText, reportDir, writeNewFile } from '../core/report/report-files.js';
+import { redactUrlsIn } from '../core/connect/secrets.js';
+import type { OldSnapshotRecord, RunState } from '../core/run/run-state.js';
+import type { MigrateResult } from '../core/run/config.js';
+import type { Sample } from '../core/run/run-samples.js';
 import { reportPage } from './report-page/page.js';
 import { planPage } from './report-page/plan-page.js';
 import type { PlanDetail } from '../core/plan/plan.js';
@@ -54,7 +54,7 @@ export interface Report {
   keysComparedAtCutover: number | null;
   /** Transactions holding a snapshot older than the cut-over: waited for until they ended, or cut over under (--old-snapshots). */
   oldSnapshots: OldSnapshotRecord[];
-  /** The run over time (core/run-samples.ts), what report.html draws: each sample's `t` is ms from `from`. */
+  /** The run over time (core/run/run-samples.ts), what report.html draws: each sample's `t` is ms from `from`. */
   series: { from: string; periodMs: number; maxLagMs: number; samples: Sample[] };
   /** Present for a backfill only, as `command: "backfill"` (its rowsCopied are the rows scanned). */
   command?: 'backfill';

@@ -7,7 +7,7 @@
  * matching, and the table equals the mirror after the server's own UPDATE of it, every column of
  * every row: a batch that wrote back a stale value, lost a writer's change or skipped a range shows.
  */
-import { EXIT_NO_CHECKPOINT } from '../../src/core/errors.js';
+import { EXIT_NO_CHECKPOINT } from '../../src/core/engine/errors.js';
 import type { ChaosDb } from './database.js';
 import { makeTable, type TableSpec } from './grammar.js';
 import { Prng } from './prng.js';

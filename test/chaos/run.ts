@@ -27,7 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { captureMode, type CaptureMode } from '../../src/core/migrate/capture-choice.js';
+import { captureMode, type CaptureMode } from '../../src/core/migrate/capture/capture-choice.js';
 import { runBackfillSeed } from './backfill-scenario.js';
 import { runSetSeed } from './set-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';

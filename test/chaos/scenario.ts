@@ -3,13 +3,13 @@
  * migrating the table under random faults, then the oracle: the server's own ALTER on the mirror,
  * and the two compared row for row and column for column.
  */
-import { EXIT_NO_CHECKPOINT } from '../../src/core/errors.js';
+import { EXIT_NO_CHECKPOINT } from '../../src/core/engine/errors.js';
 import { spawn } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { CaptureMode } from '../../src/core/migrate/capture-choice.js';
+import type { CaptureMode } from '../../src/core/migrate/capture/capture-choice.js';
 import type { ChaosDb } from './database.js';
 import {
   childTables,

@@ -16,7 +16,7 @@
  * the drawn SIGKILL lands in the window, the resumed run asked in its turn. The mirrors then never take
  * the ALTERs: every table must equal its mirror, with only its `<table>__new` beside it.
  */
-import { EXIT_NO_CHECKPOINT } from '../../src/core/errors.js';
+import { EXIT_NO_CHECKPOINT } from '../../src/core/engine/errors.js';
 import type { ChaosDb } from './database.js';
 import { Reader, type ReaderReport } from './reader.js';
 import { childTables, defaultsChangedBy, ident, makeAlter, makeTable, parentColumns, type TableSpec } from './grammar.js';

@@ -1,4 +1,4 @@
-import type { Engine } from '../../src/core/types.js';
+import type { Engine } from '../../src/core/engine/types.js';
 
 /** A server's URL as the vitest global setup (or the caller) put it in the environment. */
 export function serverUrl(variable: string): string {

@@ -1,6 +1,6 @@
 import { afterAll, expect } from 'vitest';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
-import type { Engine, MigrationRequest } from '../../src/core/types.js';
+import type { Engine, MigrationRequest } from '../../src/core/engine/types.js';
 import { mysqlDatabase } from './mysql.js';
 import { postgresDatabase } from './pg.js';
 import type { Database } from './database.js';

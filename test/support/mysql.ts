@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
-import { sleep } from '../../src/core/backoff.js';
+import { sleep } from '../../src/core/run/backoff.js';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
-import type { MigrationRequest } from '../../src/core/types.js';
+import type { MigrationRequest } from '../../src/core/engine/types.js';
 import { tracked } from './children.js';
 import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
-import type { MigrationRequest } from '../../src/core/types.js';
+import type { MigrationRequest } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 import { pgPool, pgUrl } from './pg.js';
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
-import type { ChangeSink, Key, MigrationRequest, Position, Reference } from '../../src/core/types.js';
+import type { ChangeSink, Key, MigrationRequest, Position, Reference } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
 import { runCli, runCliAsync } from './mysql.js';

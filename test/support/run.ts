@@ -1,6 +1,6 @@
-import type { ChangeBuffer } from '../../src/core/migrate/change-buffer.js';
-import { RunState, type Settings } from '../../src/core/run-state.js';
-import type { CatchUp, ChangeStream, ConsistentView, Key, Migration } from '../../src/core/types.js';
+import type { ChangeBuffer } from '../../src/core/migrate/capture/change-buffer.js';
+import { RunState, type Settings } from '../../src/core/run/run-state.js';
+import type { CatchUp, ChangeStream, ConsistentView, Key, Migration } from '../../src/core/engine/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

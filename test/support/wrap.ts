@@ -1,4 +1,4 @@
-import type { Engine, KeyRange, Migration } from '../../src/core/types.js';
+import type { Engine, KeyRange, Migration } from '../../src/core/engine/types.js';
 
 /**
  * The real engine, whose migrations have some methods replaced: a test's stand-in for a bug or a

@@ -2,10 +2,10 @@
 // ChangedKeys (what was applied since the last consistent view) and HeldKeys (keys whose apply met a
 // unique conflict). Fake timers stand in for the clock and waitForChange's timeout.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChangeBuffer, keyId } from '../../src/core/migrate/change-buffer.js';
-import { ChangedKeys } from '../../src/core/migrate/changed-keys.js';
-import { HeldKeys } from '../../src/core/migrate/held-keys.js';
-import { UNIQUE_PATIENCE_MS } from '../../src/core/retry.js';
+import { ChangeBuffer, keyId } from '../../src/core/migrate/capture/change-buffer.js';
+import { ChangedKeys } from '../../src/core/migrate/capture/changed-keys.js';
+import { HeldKeys } from '../../src/core/migrate/capture/held-keys.js';
+import { UNIQUE_PATIENCE_MS } from '../../src/core/run/retry.js';
 
 describe('keyId', () => {
   it('tells a number from its text, and compares buffers by content', () => {

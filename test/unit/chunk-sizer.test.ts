@@ -1,7 +1,7 @@
-// ChunkSizer (src/core/chunk-sizer.ts): rows per chunk steered toward a target time, at most 2x a
+// ChunkSizer (src/core/run/chunk-sizer.ts): rows per chunk steered toward a target time, at most 2x a
 // step, within its bounds.
 import { describe, expect, it } from 'vitest';
-import { ChunkSizer } from '../../src/core/chunk-sizer.js';
+import { ChunkSizer } from '../../src/core/run/chunk-sizer.js';
 
 describe('ChunkSizer', () => {
   it('starts at its initial size', () => {

@@ -1,7 +1,7 @@
-// parseDuration / formatDuration (src/core/duration.ts): the operator's spans (--min-soak, --keep...).
+// parseDuration / formatDuration (src/core/run/duration.ts): the operator's spans (--min-soak, --keep...).
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/core/duration.js';
-import { UserError } from '../../src/core/errors.js';
+import { formatDuration, parseDuration } from '../../src/core/run/duration.js';
+import { UserError } from '../../src/core/engine/errors.js';
 
 describe('parseDuration', () => {
   it.each([

@@ -1,7 +1,7 @@
-// KeysetSql (src/core/keyset.ts): the WHERE fragments both engines build ranges and key lists from.
+// KeysetSql (src/core/engine/keyset.ts): the WHERE fragments both engines build ranges and key lists from.
 // Exact text and parameters, in the MySQL style (`?`) and the PostgreSQL style (`$n`, typed or not).
 import { describe, expect, it } from 'vitest';
-import { KeysetSql, type Dialect } from '../../src/core/keyset.js';
+import { KeysetSql, type Dialect } from '../../src/core/engine/keyset.js';
 
 const mysql: Dialect = { ident: (n) => `\`${n}\``, param: () => '?' };
 const postgres: Dialect = { ident: (n) => `"${n}"`, param: (n, type) => (type ? `$${n}::${type}` : `$${n}`) };

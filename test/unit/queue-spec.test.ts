@@ -1,7 +1,7 @@
 // parseAdd / specProblem (src/core/queue/spec.ts): what `queue add` refuses, and what a runner
 // refuses again in a row written by hand.
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/core/errors.js';
+import { UserError } from '../../src/core/engine/errors.js';
 import { optionValue, optionValues, parseAdd, specProblem } from '../../src/core/queue/spec.js';
 import type { QueueSpec } from '../../src/core/queue/types.js';
 

@@ -1,8 +1,8 @@
 // QueueWindow, zoneClock and untilTime (src/core/queue/window.ts), with parseWindow and inRange
-// (src/core/throttler.ts) that they build on: a daily window in a time zone, across midnight too.
+// (src/core/run/throttler.ts) that they build on: a daily window in a time zone, across midnight too.
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/core/errors.js';
-import { inRange, parseWindow } from '../../src/core/throttler.js';
+import { UserError } from '../../src/core/engine/errors.js';
+import { inRange, parseWindow } from '../../src/core/run/throttler.js';
 import { QueueWindow, untilTime } from '../../src/core/queue/window.js';
 
 const H = 3_600_000;

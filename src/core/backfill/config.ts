@@ -1,8 +1,8 @@
-import { defaultSettings, type MigrateWiring } from '../config.js';
-import { silentReporter } from '../reporter.js';
-import type { RunState, Settings } from '../run-state.js';
-import type { ThrottleOptions } from '../throttler.js';
-import type { CheckResult } from '../types.js';
+import { defaultSettings, type MigrateWiring } from '../run/config.js';
+import { silentReporter } from '../report/reporter.js';
+import type { RunState, Settings } from '../run/run-state.js';
+import type { ThrottleOptions } from '../run/throttler.js';
+import type { CheckResult } from '../engine/types.js';
 
 /** What a backfill does, fixed when it starts; the live settings (chunk time, lag, load, rate, nice ratio) are its RunState's. */
 export interface BackfillConfig extends ThrottleOptions {

@@ -1,9 +1,9 @@
-import { verdict } from '../check.js';
-import { checkpointCommand, checkpointLeftOver, decodeJson } from '../checkpoint.js';
-import { NoCheckpointError, UserError } from '../errors.js';
-import { checkedProbes } from '../preflight.js';
-import type { Settings } from '../run-state.js';
-import type { CheckResult, Engine, Probes } from '../types.js';
+import { verdict } from '../preflight/check.js';
+import { checkpointCommand, checkpointLeftOver, decodeJson } from '../run/checkpoint.js';
+import { NoCheckpointError, UserError } from '../engine/errors.js';
+import { checkedProbes } from '../preflight/preflight.js';
+import type { Settings } from '../run/run-state.js';
+import type { CheckResult, Engine, Probes } from '../engine/types.js';
 import type { BackfillConfig } from './config.js';
 import type { Backfill, BackfillCheckpoint, BackfillRequest } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { CheckResult, Key, KeyRange, Probes } from '../primitives.js';
+import type { CheckResult, Key, KeyRange, Probes } from '../engine/primitives.js';
 
 /** `shadowcut backfill`: what to set on which rows of which table. */
 export interface BackfillRequest {

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError } from '../engine/errors.js';
 
 /**
  * How two columns are compared without losing anything (DESIGN.md invariant 12). Each engine sorts

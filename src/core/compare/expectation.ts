@@ -1,6 +1,6 @@
-import { UserError } from '../errors.js';
-import type { Fragment, KeysetSql } from '../keyset.js';
-import type { Key, KeyRange } from '../types.js';
+import { UserError } from '../engine/errors.js';
+import type { Fragment, KeysetSql } from '../engine/keyset.js';
+import type { Key, KeyRange } from '../engine/types.js';
 import type { ComparisonView, Expectation } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Key, KeyRange } from '../primitives.js';
+import type { Key, KeyRange } from '../engine/primitives.js';
 
 /** `lhs = rhs`: both sides SQL over one row of the table, compared NULL-safely. */
 export interface Expectation {

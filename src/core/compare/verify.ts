@@ -1,9 +1,9 @@
-import { sleep } from '../backoff.js';
-import { AbortedError, CLOSING, ignoreFailure } from '../errors.js';
-import type { Reporter } from '../reporter.js';
-import type { StageResult } from '../stage-result.js';
-import type { Engine, Key } from '../types.js';
-import { walkChunks } from '../walk-chunks.js';
+import { sleep } from '../run/backoff.js';
+import { AbortedError, CLOSING, ignoreFailure } from '../engine/errors.js';
+import type { Reporter } from '../report/reporter.js';
+import type { StageResult } from '../report/stage-result.js';
+import type { Engine, Key } from '../engine/types.js';
+import { walkChunks } from '../run/walk-chunks.js';
 import type { ComparisonRequest, RowComparison } from './types.js';
 
 /** Keys handed to `compareKeys` at once (each travels as a parameter, twice with another table). */

@@ -1,8 +1,8 @@
-import { RunClaim } from '../claim.js';
-import { UserError } from '../errors.js';
+import { RunClaim } from '../run/claim.js';
+import { UserError } from '../engine/errors.js';
 import type { HistoryEntry } from '../history/entry.js';
-import { migratedFrom } from '../old-table.js';
-import type { Engine } from '../types.js';
+import { migratedFrom } from '../engine/old-table.js';
+import type { Engine } from '../engine/types.js';
 import type { ContractRequest } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../run/duration.js';
 import type { HistoryEntry } from '../history/entry.js';
 import { mentions } from './mentions.js';
 import type { ContractCheck, DropTarget } from './types.js';

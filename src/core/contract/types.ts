@@ -1,4 +1,4 @@
-import type { CheckResult, Key, KeyRange } from '../primitives.js';
+import type { CheckResult, Key, KeyRange } from '../engine/primitives.js';
 
 /** What `shadowcut contract` removes. */
 export type DropTarget = { kind: 'column'; columns: string[] } | { kind: 'index'; index: string } | { kind: 'table' };

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { CheckResult } from '../primitives.js';
+import type { CheckResult } from '../engine/primitives.js';
 
 /** The stages of the expand/contract way of working, the whole-table copy, and what the queue's runner did to an entry's stage. */
 export type Command = 'plan' | 'migrate' | 'backfill' | 'verify' | 'contract' | 'restore' | 'queue';

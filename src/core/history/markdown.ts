@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { appendPrivate, markdownText, reportDir } from '../report-files.js';
+import { appendPrivate, markdownText, reportDir } from '../report/report-files.js';
 import type { HistoryEntry } from './entry.js';
 
 /** The timeline as a markdown table, the form a runbook or a change ticket takes. */

@@ -1,7 +1,7 @@
-import { HelperRefusedError } from '../helper-objects.js';
-import { redactUrlsIn } from '../secrets.js';
-import type { Reporter } from '../reporter.js';
-import type { CheckResult, Engine } from '../types.js';
+import { HelperRefusedError } from '../engine/helper-objects.js';
+import { redactUrlsIn } from '../connect/secrets.js';
+import type { Reporter } from '../report/reporter.js';
+import type { CheckResult, Engine } from '../engine/types.js';
 import { checkLines, runBy, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
 import { appendMarkdown } from './markdown.js';
 

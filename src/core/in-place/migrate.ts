@@ -1,8 +1,8 @@
-import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../config.js';
-import { AbortedError, UserError, FAILURE_HOOK, ignoreFailure } from '../errors.js';
-import type { RetryContext } from '../retry.js';
-import type { RunState } from '../run-state.js';
-import type { Engine, MigrationRequest } from '../types.js';
+import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../run/config.js';
+import { AbortedError, UserError, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import type { RetryContext } from '../run/retry.js';
+import type { RunState } from '../run/run-state.js';
+import type { Engine, MigrationRequest } from '../engine/types.js';
 import { runInPlace } from './run.js';
 import type { AlterClassification } from './types.js';
 

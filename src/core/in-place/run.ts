@@ -1,7 +1,7 @@
-import { backoffMs, sleep } from '../backoff.js';
-import { AbortedError, LockTimeoutError, UserError } from '../errors.js';
-import type { RetryContext } from '../retry.js';
-import type { Engine } from '../types.js';
+import { backoffMs, sleep } from '../run/backoff.js';
+import { AbortedError, LockTimeoutError, UserError } from '../engine/errors.js';
+import type { RetryContext } from '../run/retry.js';
+import type { Engine } from '../engine/types.js';
 import type { InPlaceStep } from './types.js';
 
 export interface InPlaceLimits {

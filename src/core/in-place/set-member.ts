@@ -1,5 +1,5 @@
-import { UserError } from '../errors.js';
-import type { Engine, MigrationRequest } from '../types.js';
+import { UserError } from '../engine/errors.js';
+import type { Engine, MigrationRequest } from '../engine/types.js';
 import type { AlterClassification } from './types.js';
 
 /**

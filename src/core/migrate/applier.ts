@@ -1,11 +1,11 @@
-import { sleep } from '../backoff.js';
-import { ChangeBuffer } from './change-buffer.js';
-import { ChangedKeys } from './changed-keys.js';
-import { HeldKeys } from './held-keys.js';
+import { sleep } from '../run/backoff.js';
+import { ChangeBuffer } from './capture/change-buffer.js';
+import { ChangedKeys } from './capture/changed-keys.js';
+import { HeldKeys } from './capture/held-keys.js';
 import type { RunContext } from './context.js';
-import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../errors.js';
-import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../retry.js';
-import type { CatchUp, ChangeStream, Key, Position, Session } from '../types.js';
+import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../engine/errors.js';
+import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../run/retry.js';
+import type { CatchUp, ChangeStream, Key, Position, Session } from '../engine/types.js';
 
 /** Most keys applied in one call when a unique conflict makes batches go together. */
 const JOINT_APPLY_LIMIT = 20_000;
@@ -24,7 +24,7 @@ export class Applier {
   private appliedUnderLock: Key[] = [];
   /** Applied since the last consistent view: parity is proven for them row by row before the swap. */
   readonly changed = new ChangedKeys();
-  /** Keys a unique conflict holds back until their value's other holder changes (held-keys.ts). */
+  /** Keys a unique conflict holds back until their value's other holder changes (capture/held-keys.ts). */
   private readonly held = new HeldKeys();
   private reopened: Position | null = null;
   private reopens = 0;
@@ -275,7 +275,7 @@ export class Applier {
    * still pending in another batch: apply the batch together with everything pending, in one call,
    * so all old rows go before any new one. A conflict that survives that waits for the value's other
    * holder to change: the keys are applied in halves, and those that conflict alone are held
-   * (held-keys.ts) while the rest go on. Under a lock nothing more can change: the attempt gives way.
+   * (capture/held-keys.ts) while the rest go on. Under a lock nothing more can change: the attempt gives way.
    * Returns what was taken additionally, if anything.
    */
   async applyBatch(keys: Key[], session?: Session): Promise<{ position: Position | null } | null> {

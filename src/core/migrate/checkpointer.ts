@@ -1,7 +1,7 @@
-import { encodeCheckpoint, type Checkpoint, type RevertWindowState } from '../checkpoint.js';
-import type { RunClaim } from '../claim.js';
+import { encodeCheckpoint, type Checkpoint, type RevertWindowState } from '../run/checkpoint.js';
+import type { RunClaim } from '../run/claim.js';
 import type { RunContext } from './context.js';
-import type { Key, Position } from '../types.js';
+import type { Key, Position } from '../engine/types.js';
 
 export interface Resumable {
   copiedUpTo: Key | null;

@@ -1,9 +1,9 @@
-import type { MigrateConfig, MigrateResult } from '../config.js';
-import { AbortedError } from '../errors.js';
-import type { Reporter } from '../reporter.js';
-import { retryTransient, type RetryContext } from '../retry.js';
-import type { Phase, RunState } from '../run-state.js';
-import type { Engine, Migration, Plan } from '../types.js';
+import type { MigrateConfig, MigrateResult } from '../run/config.js';
+import { AbortedError } from '../engine/errors.js';
+import type { Reporter } from '../report/reporter.js';
+import { retryTransient, type RetryContext } from '../run/retry.js';
+import type { Phase, RunState } from '../run/run-state.js';
+import type { Engine, Migration, Plan } from '../engine/types.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
 export class RunContext implements RetryContext {

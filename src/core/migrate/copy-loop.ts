@@ -1,13 +1,13 @@
 import type { Applier } from './applier.js';
 import type { Checkpointer, Resumable } from './checkpointer.js';
-import { ChunkSizer } from '../chunk-sizer.js';
+import { ChunkSizer } from '../run/chunk-sizer.js';
 import type { RunContext } from './context.js';
 import { CopyProof } from './copy-proof.js';
-import { UniqueViolationError } from '../errors.js';
-import { KeySample } from '../mapping-proof.js';
-import type { Pacing } from '../pacing.js';
-import type { Progress } from '../progress.js';
-import type { CheckedCopy, Key, KeyRange } from '../types.js';
+import { UniqueViolationError } from '../engine/errors.js';
+import { KeySample } from '../preflight/mapping-proof.js';
+import type { Pacing } from '../run/pacing.js';
+import type { Progress } from '../run/progress.js';
+import type { CheckedCopy, Key, KeyRange } from '../engine/types.js';
 
 /**
  * Copies the table in keyset chunks, `threads` disjoint chunks at a time (a wave), each on its own

@@ -1,4 +1,4 @@
-import type { KeyRange } from '../types.js';
+import type { KeyRange } from '../engine/types.js';
 
 /** Past this many ranges whose copy-time checksum differed, the verification checksums the whole table. */
 const MAX_UNPROVEN = 1_000;

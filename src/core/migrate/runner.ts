@@ -1,26 +1,25 @@
-import type { Checkpoint, RevertWindowState } from '../checkpoint.js';
-import { ClaimLostError, RunClaim } from '../claim.js';
-import { configure, definedOnly, MAX_COPY_THREADS, type HookEvent, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../config.js';
+import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
+import { ClaimLostError, RunClaim } from '../run/claim.js';
+import type { HookEvent, MigrateOptions, MigrateResult, MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
-import { Cutover } from './cutover.js';
-import { UnfinishedSwapError, UserError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../errors.js';
-import { proveMapping } from '../mapping-proof.js';
-import { runHook, RunParts } from './parts.js';
-import { postponed, waitForCutoverRequest } from './postponement.js';
-import { preflight } from '../preflight.js';
-import { retryTransient } from '../retry.js';
-import { inPlace } from '../in-place/migrate.js';
-import { installRetried } from './install-retried.js';
-import { requireRevertible } from './revert-verdict.js';
-import { RevertWindow } from './revert-window.js';
-import { watchPanicFlagFile } from '../throttler.js';
-import type { Engine, MigrationRequest, Probes } from '../types.js';
+import { Cutover } from './cutover/cutover.js';
+import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import { proveMapping } from '../preflight/mapping-proof.js';
+import { runHook, RunParts } from './run-parts.js';
+import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
+import { retryTransient } from '../run/retry.js';
+import { startRun } from './start.js';
+import { installRetried } from './capture/install-retried.js';
+import { requireRevertible } from './revert/revert-verdict.js';
+import { RevertWindow } from './revert/revert-window.js';
+import { watchPanicFlagFile } from '../run/throttler.js';
+import type { Engine, MigrationRequest, Probes } from '../engine/types.js';
 import { checksumRounds } from './verify.js';
-import { TableProbe } from './table-probe.js';
-import type { JointCutover } from './joint-cutover.js';
-import type { JointRevert } from './joint-revert.js';
+import { TableProbe } from './cutover/table-probe.js';
+import type { JointCutover } from './sets/set-cutover.js';
+import type { JointRevert } from './sets/set-revert.js';
 
-export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../config.js';
+export { defaultOptions, type HookEvent, type MigrateOptions, type MigrateResult } from '../run/config.js';
 
 /** The phases that swap the tables. */
 const SWAPS: ReadonlySet<string> = new Set(['cutover', 'revert']);
@@ -33,9 +32,9 @@ export async function migrate(
   engine: Engine,
   request: MigrationRequest,
   options: Partial<MigrateOptions> = {},
-  /** One table of a set changed in one cut-over (set.ts). */
+  /** One table of a set changed in one cut-over (sets/migrate-set.ts). */
   joint?: JointCutover,
-  /** With --revert-window: where the set's windows meet to go back together (joint-revert.ts). */
+  /** With --revert-window: where the set's windows meet to go back together (sets/set-revert.ts). */
   back?: JointRevert,
 ): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
@@ -56,51 +55,9 @@ async function migrateClaimed(
   back: JointRevert | undefined,
 ): Promise<MigrateResult> {
   const started = Date.now();
-  const { config, wiring, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
-  if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
-    throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);
-  }
-  if (config.dropOld && config.revertWindowMs !== undefined) {
-    throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
-  }
-  // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const sorted = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
-  // A revert window needs the copy: the old table it keeps is what follows the new one back.
-  const window = config.revertWindowMs !== undefined;
-  if (sorted?.path === 'in-place' && !window) {
-    return inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started);
-  }
-  const { migration, checks, checkpoint, proof, revert, probes } = await preflight(engine, request, config, settings);
-  const plan = migration.plan;
-  const result: MigrateResult = {
-    plan,
-    path: 'copy',
-    parts: sorted?.parts ?? [],
-    pathReason:
-      sorted?.path === 'in-place'
-        ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
-        : (joint?.why ?? sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
-    inPlaceStatements: [],
-    checks,
-    executed: false,
-    resumed: checkpoint !== null,
-    rowsCopied: checkpoint?.rowsCopied ?? 0,
-    changesApplied: checkpoint?.changesApplied ?? 0,
-    cutoverAttempts: 0,
-    cutoverLockedMs: 0,
-    cutoverWriterWaitMs: null,
-    checksumRounds: 0,
-    copyTimeProof: null,
-    mappingProofs: proof ? [proof] : [],
-    revert,
-    revertWindow: null,
-    keysCompared: 0,
-    keysComparedAtCutover: 0,
-    durationMs: 0,
-    state: makeState(plan.table, plan.alter, engine.kind),
-  };
-  result.state.status.capture = plan.capture?.kind ?? 'stream';
-  if (!probes) return result;
+  const start = await startRun(engine, request, options, joint, started);
+  if ('finished' in start) return start.finished;
+  const { config, wiring, migration, checkpoint, probes, result } = start;
   const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.

@@ -1,8 +1,8 @@
 import type { Applier } from './applier.js';
 import type { RunContext } from './context.js';
-import { UserError, CLOSING, ignoreFailure } from '../errors.js';
-import type { ConsistentView, Key, KeyRange } from '../types.js';
-import { walkChunks } from '../walk-chunks.js';
+import { UserError, CLOSING, ignoreFailure } from '../engine/errors.js';
+import type { ConsistentView, Key, KeyRange } from '../engine/types.js';
+import { walkChunks } from '../run/walk-chunks.js';
 
 const ROUNDS = 3;
 

@@ -1,5 +1,5 @@
-import { ChunkSizer } from '../chunk-sizer.js';
-import type { KeyRange } from '../primitives.js';
+import { ChunkSizer } from '../run/chunk-sizer.js';
+import type { KeyRange } from '../engine/primitives.js';
 import type { CopySample, SampleProbe, TableSize } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Key, KeyRange } from '../primitives.js';
+import type { Key, KeyRange } from '../engine/primitives.js';
 
 /** What `shadowcut plan` asks an engine about the table and the server. */
 

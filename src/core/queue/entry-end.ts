@@ -2,7 +2,7 @@ import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { StageExit } from './stage-process.js';
 import { BEFORE_CHANGES, markLost } from './stages.js';
-import { EXIT_NO_CHECKPOINT } from '../errors.js';
+import { EXIT_NO_CHECKPOINT } from '../engine/errors.js';
 import type { QueueEvent, QueueRow, QueueState } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { UserError } from '../errors.js';
+import { UserError } from '../engine/errors.js';
 import { STAGES, type QueueSpec, type Stage } from './types.js';
 import { QueueWindow } from './window.js';
 

@@ -1,9 +1,9 @@
-import { UserError } from '../errors.js';
-import { seal, StateSealError, unseal } from '../state-seal.js';
+import { UserError } from '../engine/errors.js';
+import { seal, StateSealError, unseal } from '../run/state-seal.js';
 import type { QueueSpec, QueueStatus } from './types.js';
 
 /**
- * A spec as stored: sealed (state-seal.ts), since anyone who can write the queue's table (on MySQL,
+ * A spec as stored: sealed (core/run/state-seal.ts), since anyone who can write the queue's table (on MySQL,
  * any account with UPDATE on the database) could otherwise rewrite what the runner, as the strongest
  * account, runs at night. A spec that came back unproven is never sealed again.
  */

@@ -1,4 +1,4 @@
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../run/duration.js';
 import type { RunnerOptions } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { QueueRow } from './types.js';

@@ -1,5 +1,5 @@
-import { UserError } from '../errors.js';
-import { inRange, parseWindow, type DailyWindow } from '../throttler.js';
+import { UserError } from '../engine/errors.js';
+import { inRange, parseWindow, type DailyWindow } from '../run/throttler.js';
 
 /** A daily window in a time zone: whether it is open, and how long it stays so. */
 export class QueueWindow {

@@ -1,15 +1,15 @@
-import { sleep } from '../backoff.js';
+import { sleep } from '../run/backoff.js';
 import { backfill } from '../backfill/run.js';
-import { definedOnly } from '../config.js';
+import { definedOnly } from '../run/config.js';
 import { defaultBackfillOptions, type BackfillOptions } from '../backfill/config.js';
 import type { BackfillRequest } from '../backfill/types.js';
-import { checkpointCommand, decodeJson } from '../checkpoint.js';
-import { RunClaim } from '../claim.js';
-import { AbortedError, UserError } from '../errors.js';
+import { checkpointCommand, decodeJson } from '../run/checkpoint.js';
+import { RunClaim } from '../run/claim.js';
+import { AbortedError, UserError } from '../engine/errors.js';
 import type { HistoryEntry } from '../history/entry.js';
-import { retryLockTimeouts, type RetryContext } from '../retry.js';
-import type { StageResult } from '../stage-result.js';
-import type { Engine } from '../types.js';
+import { retryLockTimeouts, type RetryContext } from '../run/retry.js';
+import type { StageResult } from '../report/stage-result.js';
+import type { Engine } from '../engine/types.js';
 import type { BackupColumn, RestoreTarget } from './types.js';
 
 export interface RestoreRequest {

@@ -1,16 +1,16 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
-import type { ClaimSession } from '../../core/types.js';
+import type { ClaimSession } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
 import type { DiskSpace, TableSize } from '../../core/plan/types.js';
 import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
 import type { Contraction, ContractRequest } from '../../core/contract/types.js';
-import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/types.js';
+import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
-import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './server/galera.js';
-import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/errors.js';
+import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './galera/cluster.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/engine/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
@@ -34,7 +34,7 @@ import { MysqlHistory } from './commands/history.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { buildPlan, helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
 import { BinlogHub } from './capture/binlog/hub.js';
-import { dropGate } from './cutover/galera-gate.js';
+import { dropGate } from './galera/gate.js';
 import { probeNameTaken } from './schema/probe.js';
 import { qualified } from './server/sql.js';
 import { readState } from './server/state.js';
@@ -42,8 +42,8 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
-import { checkpointCommand, decodeCheckpoint } from '../../core/checkpoint.js';
-import { defaultSettings, MAX_COPY_THREADS } from '../../core/config.js';
+import { checkpointCommand, decodeCheckpoint } from '../../core/run/checkpoint.js';
+import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -90,7 +90,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     readonly flavor: 'mariadb' | 'mysql',
     readonly zone: ServerZone,
     private readonly lowerCaseNames = false,
-    /** wsrep on: a Galera node (cutover/GALERA.md). */
+    /** wsrep on: a Galera node (galera/README.md). */
     readonly galera = false,
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
@@ -229,7 +229,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     const kind = (name: string) =>
       backupTriggers.includes(name) ? "a contract's backup capture" : prelock.includes(name) ? "a revert window's prelock trigger" : 'capture trigger';
     const described = (name: string) => `${database}.${name} (${kind(name)})`;
-    // A Galera run's gate (cutover/galera-gate.ts): its triggers hold writers at a cut-over, and read its table.
+    // A Galera run's gate (galera/gate.ts): its triggers hold writers at a cut-over, and read its table.
     const gate = [
       ...(await existingTriggers(this.pool, database, Object.values(names.gateTriggers), [base, ...olds])).map((n) => `${database}.${n} (Galera gate trigger)`),
       ...((await tableExists(this.pool, database, names.gate)) ? [`${database}.${names.gate}`] : []),

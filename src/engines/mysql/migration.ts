@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { runChecks } from '../../core/check.js';
+import { runChecks } from '../../core/preflight/check.js';
 import type { SampleProbe } from '../../core/plan/types.js';
 import type {
   CatchUp,
@@ -19,15 +19,15 @@ import type {
   Reference,
   Session,
   ChangeSource,
-} from '../../core/types.js';
+} from '../../core/engine/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
 import { keysReferencing } from './capture/cascades.js';
 import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/capture-target.js';
 import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
-import { TriggerSource } from '../../core/migrate/trigger-source.js';
-import { UserError } from '../../core/errors.js';
+import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
+import { UserError } from '../../core/engine/errors.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
@@ -49,10 +49,10 @@ import { createStateTable, writeState } from './server/state.js';
 import { childKeysBack, setKeysBack } from './cutover/child-keys.js';
 import { mysqlOldSnapshots, type LockedLook } from './cutover/old-snapshots.js';
 import { TrxList } from './server/trx-list.js';
-import { dropGate, GaleraGate } from './cutover/galera-gate.js';
+import { dropGate, GaleraGate } from './galera/gate.js';
 import { tableIdentity } from './schema/old-tables.js';
-import { galeraCutover } from './cutover/galera-cutover.js';
-import type { GaleraMember } from './server/galera.js';
+import { galeraCutover } from './galera/cutover.js';
+import type { GaleraMember } from './galera/cluster.js';
 
 /** What every migration on one server shares. */
 export interface MysqlServer {
@@ -278,7 +278,7 @@ export class MysqlMigration implements Migration {
 
   revertRefusals(): string[] {
     if (this.plan.reverse) return ['this is already the way back of a revert window: it has no window of its own'];
-    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (server/galera.ts).
+    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (galera/cluster.ts).
     if (this.server.galera) return ['a Galera cluster has no revert window yet: the way back would hold LOCK TABLES, which Galera does not replicate'];
     return revertRefusals(this.p);
   }

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { SampleProbe } from '../../core/plan/types.js';
 import { openPgSampleProbe } from './copy/sample-probe.js';
-import { runChecks } from '../../core/check.js';
-import { UniqueViolationError, UserError } from '../../core/errors.js';
+import { runChecks } from '../../core/preflight/check.js';
+import { UniqueViolationError, UserError } from '../../core/engine/errors.js';
 import type {
   CatchUp,
   ChangeStream,
@@ -21,7 +21,7 @@ import type {
   ProbeComparison,
   Probes,
   Session,
-} from '../../core/types.js';
+} from '../../core/engine/types.js';
 import { differingKeys, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
@@ -45,9 +45,9 @@ import { LogicalSource } from './capture/logical/source.js';
 import type { SlotHub } from './capture/logical/hub.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
 import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
-import { keptByRevertComment } from '../../core/kept-by-revert.js';
-import { TriggerSource } from '../../core/migrate/trigger-source.js';
-import type { ChangeSource } from '../../core/migrate/change-source.js';
+import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
+import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
+import type { ChangeSource } from '../../core/migrate/capture/change-source.js';
 import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */

@@ -1,4 +1,4 @@
-import type { Sample } from '../../core/run-samples.js';
+import type { Sample } from '../../core/run/run-samples.js';
 import { formatSeconds, timeChart, type Band, type Frame, type Marker } from './chart.js';
 import { CSS, escape, HOLD_STYLES, patternDefs, PHASE_TONES } from './style.js';
 

@@ -6,7 +6,7 @@
 export const INK = '#222';
 export const SERIES_COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7'];
 
-/** Each kind of hold (core/throttler.ts HoldKind): a hatching and a colour. */
+/** Each kind of hold (core/run/throttler.ts HoldKind): a hatching and a colour. */
 export const HOLD_STYLES: Record<string, { pattern: string; colour: string; label: string }> = {
   replica: { pattern: 'diagonal', colour: '#E69F00', label: 'replica lag' },
   load: { pattern: 'cross', colour: '#D55E00', label: 'server load' },

@@ -1,7 +1,7 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { KeysetSql } from '../../../core/keyset.js';
-import { keyId } from '../../../core/migrate/change-buffer.js';
-import type { Key, Reference } from '../../../core/types.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
+import { keyId } from '../../../core/migrate/capture/change-buffer.js';
+import type { Key, Reference } from '../../../core/engine/types.js';
 import type { SetKey } from '../cutover/child-keys.js';
 import type { ColumnPair } from '../schema/column-map.js';
 import type { TableShape } from '../schema/inspect.js';

@@ -1,8 +1,9 @@
-import type { Check } from '../../../core/check.js';
+import type { Check } from '../../../core/preflight/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { binlog } from './binlog.js';
 import { foreignKeys } from './foreign-keys.js';
-import { galera, groupReplication } from './galera.js';
+import { groupReplication } from './group-replication.js';
+import { galera } from '../galera/check.js';
 import { key } from './key.js';
 import { leftovers } from './leftovers.js';
 import { privileges } from './privileges.js';

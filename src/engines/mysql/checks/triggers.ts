@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { verdict, type Check } from '../../../core/check.js';
-import type { CheckResult } from '../../../core/types.js';
+import { verdict, type Check } from '../../../core/preflight/check.js';
+import type { CheckResult } from '../../../core/engine/types.js';
 import { columnsGoneFromTrigger, triggerExists } from '../schema/inspect.js';
 import { grantsOn } from '../server/grants.js';
 import type { MysqlPlan } from '../schema/plan.js';

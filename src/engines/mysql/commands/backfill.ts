@@ -3,9 +3,9 @@ import { checkEnclosable, parseAssignments, type Assignment } from '../../../cor
 import { backfillChecks } from '../../../core/backfill/checks.js';
 import { noPrimaryKey } from '../../../core/backfill/key.js';
 import type { Backfill, BackfillRequest } from '../../../core/backfill/types.js';
-import { LockTimeoutError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
-import { KeysetSql } from '../../../core/keyset.js';
-import type { CheckResult, Key, KeyRange, Probes } from '../../../core/types.js';
+import { LockTimeoutError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
+import type { CheckResult, Key, KeyRange, Probes } from '../../../core/engine/types.js';
 import { describeTable, tableFacts, type MysqlColumn } from '../schema/inspect.js';
 import type { MysqlServer } from '../migration.js';
 import { helperNames, parseTableName } from '../schema/plan.js';

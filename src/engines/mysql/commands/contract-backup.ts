@@ -1,8 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { ColumnBackup } from '../../../core/contract/types.js';
-import { LockTimeoutError, UserError, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
-import { helperComment } from '../../../core/helper-objects.js';
-import { KeysetSql } from '../../../core/keyset.js';
+import { LockTimeoutError, UserError, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
+import { helperComment } from '../../../core/engine/helper-objects.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { uniqueKey, type MysqlColumn, type TableShape } from '../schema/inspect.js';

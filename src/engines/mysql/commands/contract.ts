@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { runChecks } from '../../../core/check.js';
+import { runChecks } from '../../../core/preflight/check.js';
 import type { Contraction, ContractRequest } from '../../../core/contract/types.js';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
 import type { MysqlTarget } from '../server/connect.js';
@@ -11,8 +11,8 @@ import { parseTableName } from '../schema/plan.js';
 import { columnBackup, dropWithBackup } from './contract-backup.js';
 import { inPlace } from './in-place-alter.js';
 import { ident, qualified } from '../server/sql.js';
-import { innodbTableIdentity } from '../in-place/server-work.js';
-import { galeraNode, galeraOsuRefusal } from '../server/galera.js';
+import { innodbTableIdentity } from '../in-place/probe-work.js';
+import { galeraNode, galeraOsuRefusal } from '../galera/cluster.js';
 import { multiPrimaryMember } from '../server/group-replication.js';
 
 interface Server {
@@ -124,7 +124,7 @@ async function indexDefinitionOf(pool: Pool, database: string, table: string, in
 }
 
 /**
- * Galera (`server/galera.ts`): RSU would drop on one node only; a column's backup is made
+ * Galera (`galera/cluster.ts`): RSU would drop on one node only; a column's backup is made
  * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table, and
  * misses the writes of a multi-primary group's other members (`server/group-replication.ts`).
  */

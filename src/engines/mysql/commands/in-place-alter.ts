@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
+import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { quickDdl } from '../server/lock.js';
 

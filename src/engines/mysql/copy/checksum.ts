@@ -1,19 +1,19 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { KeysetSql, type Fragment } from '../../../core/keyset.js';
-import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/types.js';
+import { KeysetSql, type Fragment } from '../../../core/engine/keyset.js';
+import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import type { GaleraGate } from '../cutover/galera-gate.js';
+import type { GaleraGate } from '../galera/gate.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
-import { READ_ONLY_END, ignoreFailure } from '../../../core/errors.js';
+import { READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
 
 type Queryable = Connection | PoolConnection;
 
 /**
  * Opens one read view of both tables in which the shadow has caught up with the original:
- * writers are held off by LOCK TABLES ... READ (on Galera, by the gate: `cutover/galera-gate.ts`)
+ * writers are held off by LOCK TABLES ... READ (on Galera, by the gate: `galera/gate.ts`)
  * just long enough to apply the last changes and start a consistent snapshot; the checksums then
  * read that snapshot while writes go on.
  */

@@ -1,8 +1,8 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { KeysetSql } from '../../../core/keyset.js';
-import { sleep } from '../../../core/backoff.js';
-import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
-import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
+import { sleep } from '../../../core/run/backoff.js';
+import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import type { CheckedCopy, Key, KeyRange } from '../../../core/engine/types.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 

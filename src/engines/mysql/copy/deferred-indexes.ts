@@ -1,6 +1,6 @@
-import { galeraNode } from '../server/galera.js';
+import { galeraNode } from '../galera/cluster.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import type { DeferIndexes } from '../../../core/types.js';
+import type { DeferIndexes } from '../../../core/engine/types.js';
 import { ident, qualified } from '../server/sql.js';
 
 /** A non-unique secondary index of the new table, as SHOW CREATE TABLE prints it (valid after ADD). */

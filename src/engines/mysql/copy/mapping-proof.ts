@@ -1,8 +1,8 @@
 import { isTransientMysqlError } from '../server/connect.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
-import { KeysetSql } from '../../../core/keyset.js';
-import type { Key, ProbeComparison } from '../../../core/types.js';
+import { UserError, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
+import type { Key, ProbeComparison } from '../../../core/engine/types.js';
 import { columnLists } from './copy.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { clearProbeName, createProbe, dropProbe, type ProbeKind, PROBE_LEFT_IS_FOUND } from '../schema/probe.js';

@@ -3,7 +3,7 @@ import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { pointChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
-import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
+import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
 
 interface Holder {
   table: string;

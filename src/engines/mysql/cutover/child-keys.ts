@@ -1,7 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
 import { ident, qualified } from '../server/sql.js';
-import { SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
+import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
  * A foreign key of another table that references the migrated one, as the plan saw it: enough to

@@ -1,5 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import type { CutoverOptions, CutoverResult } from '../../../core/types.js';
+import type { CutoverOptions, CutoverResult } from '../../../core/engine/types.js';
 import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
@@ -17,8 +17,8 @@ import {
   UserError,
   SEEN_WHERE_AWAITED,
   ignoreFailure,
-} from '../../../core/errors.js';
-import { failureSeams } from '../../../core/failure-seams.js';
+} from '../../../core/engine/errors.js';
+import { failureSeams } from '../../../core/run/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {

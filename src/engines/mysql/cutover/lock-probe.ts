@@ -1,13 +1,13 @@
-import type { LockProbe } from '../../../core/types.js';
+import type { LockProbe } from '../../../core/engine/types.js';
 import { createPool, type MysqlTarget } from '../server/connect.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
-import { GATE_SLOTS } from './galera-gate.js';
+import { GATE_SLOTS } from '../galera/gate.js';
 import { qualified } from '../server/sql.js';
 
 /**
  * Opening the table takes the shared metadata lock that an application's INSERT or UPDATE takes
  * first: it queues behind LOCK TABLES and the RENAME as those would. LIMIT 0 reads no row. On a
- * Galera cluster (`galera`) writers wait at the gate instead (`galera-gate.ts`): the probe then also
+ * Galera cluster (`galera`) writers wait at the gate instead (`../galera/gate.ts`): the probe then also
  * locks its row of the gate as the gate's triggers do, once the gate is there.
  */
 export function mysqlLockProbe(target: MysqlTarget, p: Pick<MysqlPlan, 'database' | 'table'>, galera = false): LockProbe {

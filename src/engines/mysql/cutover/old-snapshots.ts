@@ -1,5 +1,5 @@
-import { LockTimeoutError } from '../../../core/errors.js';
-import type { OldSnapshot } from '../../../core/types.js';
+import { LockTimeoutError } from '../../../core/engine/errors.js';
+import type { OldSnapshot } from '../../../core/engine/types.js';
 import type { MysqlTarget } from '../server/connect.js';
 import type { LockedSession } from '../server/lock.js';
 import { TrxList, type Trx } from '../server/trx-list.js';

@@ -1,8 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/backoff.js';
+import { sleep } from '../../../core/run/backoff.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
-import { ignoreFailure } from '../../../core/errors.js';
+import { ignoreFailure } from '../../../core/engine/errors.js';
 
 export const SENTRY_COMMENT = 'shadowcut cut-over sentry';
 

@@ -1,11 +1,11 @@
 import type { Connection, Pool } from 'mysql2/promise';
-import { sleep } from '../../../core/backoff.js';
+import { sleep } from '../../../core/run/backoff.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
 import { movedKeys, moveSetKeys, setKeysAway } from './child-keys.js';
 import { parentTables } from './parent-keys.js';
-import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/errors.js';
+import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
 
 interface Hold {
   plan: MysqlPlan;

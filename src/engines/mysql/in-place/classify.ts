@@ -1,12 +1,12 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError, ignoreFailure } from '../../../core/errors.js';
+import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape } from '../../../core/in-place/types.js';
 import { analyseAlter, splitClauses } from '../schema/alter.js';
-import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './classify-probe.js';
+import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './probe-shape.js';
 import { columnsGoneFromTrigger, readTriggers, tableExists } from '../schema/inspect.js';
 import { helperNames } from '../schema/plan.js';
 import { createMarkedProbe, PROBE_MARK, PROBE_LEFT_IS_FOUND } from '../schema/probe.js';
-import { describeWork, WorkMeter, type ServerWork } from './server-work.js';
+import { describeWork, WorkMeter, type ServerWork } from './probe-work.js';
 import { qualified } from '../server/sql.js';
 
 const INSTANT = 'ALGORITHM=INSTANT';
@@ -31,7 +31,7 @@ interface Classified {
  * Asks the server, part by part, on a real copy of the table holding a few of its rows (a TEMPORARY
  * table accepts any ALGORITHM, so it cannot tell): ALGORITHM=INSTANT, else NOCOPY (MariaDB) or
  * INPLACE with LOCK=NONE (MySQL). An accepted part is `instant` only when the server's own counters
- * show it rewrote, scanned and rebuilt nothing (server-work.ts): a NOCOPY that rebuilds an index is
+ * show it rewrote, scanned and rebuilt nothing (probe-work.ts): a NOCOPY that rebuilds an index is
  * the copy's, like every index build (a replica would replay it as one long event). Parts are
  * applied in order, as the server would apply them, so a part may use what an earlier one added;
  * then the whole ALTER is tried with the algorithm the path will ask for. The probe is dropped

@@ -5,7 +5,7 @@ import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { withDeadline } from '../server/lock.js';
 import { STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
-import { ignoreFailure } from '../../../core/errors.js';
+import { ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
  * One in-place ALTER on a connection of its own. Its metadata lock queues every reader and writer

@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 
 /** What an ALTER clause does to columns, as far as the copy needs to know. */
 export interface AlterEffects {

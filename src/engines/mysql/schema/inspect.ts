@@ -1,5 +1,5 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { UserError, ignoreFailure } from '../../../core/errors.js';
+import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import { qualified, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
 
 export interface MysqlColumn {

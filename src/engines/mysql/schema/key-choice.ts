@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import type { ColumnPair } from './column-map.js';
 import type { MysqlIndex, TableShape } from './inspect.js';
 

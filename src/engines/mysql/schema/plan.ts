@@ -1,8 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { galeraNode } from '../server/galera.js';
-import { UserError } from '../../../core/errors.js';
-import { oldTableName } from '../../../core/old-table.js';
-import type { MigrationRequest, Plan } from '../../../core/types.js';
+import { galeraNode } from '../galera/cluster.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { oldTableName } from '../../../core/engine/old-table.js';
+import type { MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { analyseAlter, type AlterEffects } from './alter.js';
 import { deferrableIndexes, shouldDefer, type DeferredIndex } from '../copy/deferred-indexes.js';
 import { missingPrivileges, privilegesRefusal } from '../server/grants.js';
@@ -10,7 +10,7 @@ import { describeTable, tableFacts, type TableFacts, type TableShape } from './i
 import { PROBE_PRIVILEGES, probeAlter } from './probe.js';
 import { qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
+import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
 import { describeChildKey, movedKeys, readChildKeys, type ChildKey, type SetKey } from '../cutover/child-keys.js';
 import { readParentKeys } from '../cutover/parent-keys.js';
 import { lookupIndexes, planCascades, type Cascade } from '../capture/cascades.js';
@@ -105,7 +105,7 @@ export function helperNames(table: string) {
     reverseTriggers: { INSERT: `${table}__rti`, UPDATE: `${table}__rtu`, DELETE: `${table}__rtd` },
     // ...and on the original until the swap, triggers that name its log (capture/trigger/log.ts, prelockBody).
     reversePrelockTriggers: { INSERT: `${table}__rpi`, UPDATE: `${table}__rpu`, DELETE: `${table}__rpd` },
-    // Galera: the gate that holds writers on every node (cutover/galera-gate.ts), and its triggers on the original.
+    // Galera: the gate that holds writers on every node (galera/gate.ts), and its triggers on the original.
     gate: `${table}__gate`,
     gateTriggers: { INSERT: `${table}__gi`, UPDATE: `${table}__gu`, DELETE: `${table}__gd` },
     // The mapping proof's pair, and the one the in-place classification and plan's sample use.

@@ -1,11 +1,11 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../core/errors.js';
-import { reversePlan } from '../../../core/migrate/reverse-plan.js';
-import type { Plan } from '../../../core/types.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
+import type { Plan } from '../../../core/engine/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
 import { reverseCapture } from '../capture/trigger/capture-target.js';
 import { ownCaptureTriggers } from '../capture/trigger/capture-triggers.js';
-import { oldTableName } from '../../../core/old-table.js';
+import { oldTableName } from '../../../core/engine/old-table.js';
 import { checksumPair, type ColumnPair } from './column-map.js';
 import { keyCandidates } from './key-choice.js';
 import { foreignKeyName, helperNames, keysOutsideSet, type MysqlPlan } from './plan.js';

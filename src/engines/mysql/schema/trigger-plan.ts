@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { readTriggers } from './inspect.js';
 import { qualified } from '../server/sql.js';
 

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { HELPER_MARK, HelperRefusedError, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
+import { HELPER_MARK, HelperRefusedError, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/engine/helper-objects.js';
 import { grantsOn } from './grants.js';
 import { qualified } from './sql.js';
 

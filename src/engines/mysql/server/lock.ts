@@ -1,9 +1,9 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { backoffMs, sleep } from '../../../core/backoff.js';
-import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/errors.js';
-import type { Session } from '../../../core/types.js';
+import { backoffMs, sleep } from '../../../core/run/backoff.js';
+import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
+import type { Session } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
-import { runsInTotalOrder } from './galera.js';
+import { runsInTotalOrder } from '../galera/cluster.js';
 import { NOTHING_TO_KILL } from './sql.js';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
@@ -53,7 +53,7 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
 
 /**
  * A TOI statement runs to its end: KILL is refused for it anyway, and a server-wide
- * `max_statement_time` would end it on this node alone after the others made it (galera.ts).
+ * `max_statement_time` would end it on this node alone after the others made it (../galera/cluster.ts).
  */
 async function uncut(conn: Connection, sql: string): Promise<{ killed: boolean }> {
   await withoutStatementLimit(conn, () => conn.query(sql));

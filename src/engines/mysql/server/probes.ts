@@ -1,14 +1,14 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError, UserError, CLOSING, ignoreFailure } from '../../../core/errors.js';
-import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
-import type { Probes } from '../../../core/types.js';
-import { redactUrl } from '../../../core/secrets.js';
+import { describeError, UserError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
+import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import type { Probes } from '../../../core/engine/types.js';
+import { redactUrl } from '../../../core/connect/secrets.js';
 import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './connect.js';
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from './sql.js';
-import { galeraPressure } from './flow-control.js';
-import type { GaleraMember } from './galera.js';
+import { galeraPressure } from '../galera/flow-control.js';
+import type { GaleraMember } from '../galera/cluster.js';
 
 /** A replica slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */
 const REPLICA_TIMEOUT_MS = 2000;

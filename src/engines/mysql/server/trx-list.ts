@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/backoff.js';
+import { sleep } from '../../../core/run/backoff.js';
 import { connectOne, type MysqlTarget } from './connect.js';
-import { ignoreFailure } from '../../../core/errors.js';
+import { ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
  * How long INNODB_TRX must go unread before the server fills it again: InnoDB refreshes that cache

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { verdict } from '../../../core/check.js';
-import type { CheckResult } from '../../../core/types.js';
+import { verdict } from '../../../core/preflight/check.js';
+import type { CheckResult } from '../../../core/engine/types.js';
 import { ident, isTrue, type Client } from '../server/connect.js';
 
 /**

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { CaptureChoice } from '../../../core/migrate/capture-choice.js';
-import type { MigrationRequest } from '../../../core/types.js';
+import type { CaptureChoice } from '../../../core/migrate/capture/capture-choice.js';
+import type { MigrationRequest } from '../../../core/engine/types.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 

@@ -1,8 +1,8 @@
-import type { Check } from '../../../core/check.js';
+import type { Check } from '../../../core/preflight/check.js';
 import type { PgCheckContext } from './context.js';
 import { dependentViews } from './dependent-views.js';
 import { leftovers } from './leftovers.js';
-import { mysqlOptions } from './mysql-options.js';
+import { mysqlOptions } from './mysql-only-flags.js';
 import { notes } from './notes.js';
 import { ownerCode } from './owner-code.js';
 import { privileges } from './privileges.js';

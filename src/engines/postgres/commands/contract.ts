@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { runChecks } from '../../../core/check.js';
+import { runChecks } from '../../../core/preflight/check.js';
 import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/contract/types.js';
-import { LockTimeoutError, UserError } from '../../../core/errors.js';
-import { helperComment } from '../../../core/helper-objects.js';
-import { KeysetSql } from '../../../core/keyset.js';
+import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
+import { helperComment } from '../../../core/engine/helper-objects.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
 import { asLockTimeout, dialect, errorCode, ident, inTransaction, isTrue, parseTableName, qualified, type Client } from '../server/connect.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
 import { readEntries, writeEntry } from '../../../core/history/stored.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';

@@ -3,7 +3,7 @@ import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueS
 import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
-import { SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
+import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 const NAME = 'shadowcut_queue';
 /** One queue per database, where `public` is on every server: the entries name tables of any schema. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import type { BackupColumn, RestoreTarget } from '../../../core/restore/types.js';
 import { ident, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, helperTransaction } from '../server/helper-tables.js';

@@ -1,7 +1,7 @@
 import { yieldAutovacuum } from '../server/autovacuum.js';
 import type pg from 'pg';
-import type { Fragment, KeysetSql } from '../../../core/keyset.js';
-import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/types.js';
+import type { Fragment, KeysetSql } from '../../../core/engine/keyset.js';
+import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/engine/types.js';
 import { asLockTimeout, asUser, ident, PgSession, type Client } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { pgColumn, pgExactValue } from '../commands/exact.js';
@@ -9,7 +9,7 @@ import type { ColumnMap } from '../schema/shadow.js';
 import type { TypedColumn } from '../../../core/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { keyText, quotedText } from './as-text.js';
-import { ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
+import { ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
  * Both tables as of one instant. Writers are held off with SHARE (readers are not), the shadow is

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { KeysetSql, type Fragment } from '../../../core/keyset.js';
-import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
-import type { CheckedCopy, Key, KeyRange } from '../../../core/types.js';
+import { KeysetSql, type Fragment } from '../../../core/engine/keyset.js';
+import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import type { CheckedCopy, Key, KeyRange } from '../../../core/engine/types.js';
 import { asUser, dialect, errorCode, ident, inTransaction, qualified, type Client, type PgSession } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';

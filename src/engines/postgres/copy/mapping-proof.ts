@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { sleep } from '../../../core/backoff.js';
-import { UserError } from '../../../core/errors.js';
-import { KeysetSql } from '../../../core/keyset.js';
-import type { Key, ProbeComparison } from '../../../core/types.js';
+import { sleep } from '../../../core/run/backoff.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { KeysetSql } from '../../../core/engine/keyset.js';
+import type { Key, ProbeComparison } from '../../../core/engine/types.js';
 import { EXACT_TEXT } from './checksum.js';
 import { asUser, dialect, errorCode, ident, inRolledBackTransaction, isTransientPgError, qualified, type Client } from '../server/connect.js';
 import { copyInto } from '../schema/shadow.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import type { SampleProbe } from '../../../core/plan/types.js';
 import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CutoverOptions } from '../../../core/types.js';
+import type { CutoverOptions } from '../../../core/engine/types.js';
 import type { PgTriggerLog } from '../capture/trigger/log.js';
 import type { Copier } from '../copy/copy.js';
 import type { PgDetail } from '../schema/plan.js';

@@ -1,10 +1,10 @@
 import { restoreStorageOptions, yieldAutovacuum } from '../server/autovacuum.js';
 import type pg from 'pg';
-import type { CutoverResult } from '../../../core/types.js';
+import type { CutoverResult } from '../../../core/engine/types.js';
 import { asLockTimeout, ident, isRolledBack, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
-import { lostSwapSession, UnknownSwapError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import { addChecks } from '../schema/not-valid-checks.js';
 import { nameLikeNative } from '../schema/generated-names.js';
 import { columnPairs, matchRights } from '../schema/rights.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { LockProbe } from '../../../core/types.js';
+import type { LockProbe } from '../../../core/engine/types.js';
 import { qualified } from '../server/connect.js';
 
 /**

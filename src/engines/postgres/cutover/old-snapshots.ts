@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { OldSnapshot } from '../../../core/types.js';
+import type { OldSnapshot } from '../../../core/engine/types.js';
 import type { Client } from '../server/connect.js';
 
 /**

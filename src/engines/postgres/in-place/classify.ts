@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape, type InPlaceStep } from '../../../core/in-place/types.js';
 import { splitClauses } from '../schema/alter.js';
 import { asUser, errorCode, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';

@@ -1,11 +1,11 @@
 import type pg from 'pg';
 import type { InPlaceStep, WorkWaits } from '../../../core/in-place/types.js';
-import { defaultOptions } from '../../../core/config.js';
+import { defaultOptions } from '../../../core/run/config.js';
 import { localFreeSpace } from '../../../core/plan/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
 import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
-import { runWatched } from './work-waits.js';
-import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/errors.js';
+import { runWatched } from './run-watched.js';
+import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 /** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
 const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs!, report: () => {} };
@@ -16,7 +16,7 @@ const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs
  * transaction step changes nothing when it fails; CREATE INDEX CONCURRENTLY cannot be in one,
  * and leaves an INVALID index when it fails, which the step's undo drops. A CONCURRENTLY statement
  * also waits for every older transaction in the database, which is not a lock wait: it runs
- * watched (work-waits.ts), not under `lock_timeout`.
+ * watched (run-watched.ts), not under `lock_timeout`.
  */
 export async function runPgStep(pool: pg.Pool, step: InPlaceStep, timeoutMs: number, waits?: WorkWaits): Promise<void> {
   const client = await pool.connect();

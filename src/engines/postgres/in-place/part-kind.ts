@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 
 /** What one part of a PostgreSQL ALTER does, as far as choosing how to make it in place needs. */
 export type PartKind =

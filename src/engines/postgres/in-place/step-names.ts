@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { ident, type Client } from '../server/connect.js';
 import type { Probed } from './in-place-steps.js';
 

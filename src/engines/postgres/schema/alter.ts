@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 
 /**
  * The few things read from the user's ALTER clause itself. Everything else (renames, drops, new

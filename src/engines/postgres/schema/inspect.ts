@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { isTrue } from '../server/connect.js';
 
 export interface Column {

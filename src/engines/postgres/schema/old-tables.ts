@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { freeOldTableName, migratedFrom } from '../../../core/old-table.js';
+import { freeOldTableName, migratedFrom } from '../../../core/engine/old-table.js';
 import type { Client } from '../server/connect.js';
 
 /** PostgreSQL's limit on a name, in bytes (NAMEDATALEN - 1): a longer one is cut short, silently, by the server. */

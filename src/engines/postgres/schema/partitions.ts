@@ -1,6 +1,6 @@
 import { rightsLikeOriginal } from './rights.js';
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { helperNames, qualified, type Client } from '../server/connect.js';
 import { RELOPTIONS } from './inspect.js';
 

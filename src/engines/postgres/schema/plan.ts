@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture-choice.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
+import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
 import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import { streamNames } from '../capture/logical/set-stream.js';
-import type { MigrationRequest, Plan } from '../../../core/types.js';
+import type { MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable } from './inspect.js';
-import { loosenedRules } from './loosened.js';
+import { loosenedRules } from './loosened-constraints.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';
 import { keyTypes } from '../server/key-types.js';
 import { usingExpressions } from './alter.js';

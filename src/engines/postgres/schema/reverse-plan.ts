@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
-import { KEPT_BY_REVERT } from '../../../core/kept-by-revert.js';
-import { reversePlan } from '../../../core/migrate/reverse-plan.js';
-import type { Plan } from '../../../core/types.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { KEPT_BY_REVERT } from '../../../core/engine/kept-by-revert.js';
+import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
+import type { Plan } from '../../../core/engine/types.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';

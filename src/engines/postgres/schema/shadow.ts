@@ -1,5 +1,5 @@
 import { generatedNames, type GeneratedName } from './generated-names.js';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { usingExpressions } from './alter.js';
 import { asUser, ident, qualified, type Client } from '../server/connect.js';
 import { readColumns, type Column, type TableInfo } from './inspect.js';

@@ -1,7 +1,7 @@
 import pg from 'pg';
-import type { ClaimSession } from '../../../core/types.js';
+import type { ClaimSession } from '../../../core/engine/types.js';
 import { pgConfig, type PgTarget } from './target.js';
-import { CLOSING, ignoreFailure } from '../../../core/errors.js';
+import { CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
  * A client of its own, outside the pool, holding a session advisory lock keyed by a hash of the

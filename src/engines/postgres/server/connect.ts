@@ -1,10 +1,10 @@
 import pg from 'pg';
-import { MAX_COPY_THREADS } from '../../../core/config.js';
+import { MAX_COPY_THREADS } from '../../../core/run/config.js';
 import { createHash } from 'node:crypto';
-import { LockTimeoutError, UserError, ALWAYS_ROLLED_BACK, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
-import { oldTableName } from '../../../core/old-table.js';
-import type { Dialect } from '../../../core/keyset.js';
-import type { Position, Session } from '../../../core/types.js';
+import { LockTimeoutError, UserError, ALWAYS_ROLLED_BACK, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { oldTableName } from '../../../core/engine/old-table.js';
+import type { Dialect } from '../../../core/engine/keyset.js';
+import type { Position, Session } from '../../../core/engine/types.js';
 import { connectFirst, pgConfig, type PgTarget } from './target.js';
 
 declare module 'pg' {

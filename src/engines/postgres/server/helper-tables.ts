@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/helper-objects.js';
+import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/engine/helper-objects.js';
 import { inTransaction, isTrue, PINNED_SEARCH_PATH, qualified, type Client } from './connect.js';
 
 /**

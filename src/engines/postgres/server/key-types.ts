@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { errorCode, type Client } from './connect.js';
 
 /**

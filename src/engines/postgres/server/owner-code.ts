@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/errors.js';
+import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { asUser, ident, isTrue, type Client } from './connect.js';
 import { ownerProbe } from './owner-probe.js';
 import { describeThirdRoleCode, foreignTypes, thirdRoleCalls, type ForeignCode } from './third-role-code.js';

@@ -1,4 +1,4 @@
-import { UserError } from '../../../core/errors.js';
+import { UserError } from '../../../core/engine/errors.js';
 import { asUser, ident, type Client } from './connect.js';
 
 const PROBE = 'shadowcut_owner_probe';

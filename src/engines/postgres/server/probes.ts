@@ -1,8 +1,8 @@
 import pg from 'pg';
-import { describeError, CLOSING, ignoreFailure } from '../../../core/errors.js';
-import { redactUrl } from '../../../core/secrets.js';
-import { startHeartbeat, type Heartbeat } from '../../../core/heartbeat.js';
-import type { Probes } from '../../../core/types.js';
+import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
+import { redactUrl } from '../../../core/connect/secrets.js';
+import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import type { Probes } from '../../../core/engine/types.js';
 import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from './connect.js';
 import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
 import { connectFirst, parsePgUrl, pgConfig, type PgTarget } from './target.js';

@@ -3,10 +3,10 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/errors.js';
-import { redactUrl } from '../../../core/secrets.js';
-import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/tls.js';
-import { refuseUnknownParameters } from '../../../core/url-parameters.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { redactUrl } from '../../../core/connect/secrets.js';
+import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/connect/tls.js';
+import { refuseUnknownParameters } from '../../../core/connect/url-parameters.js';
 
 /** Where and how every connection to one server goes: pools, single clients, the change stream, standbys. */
 export interface PgTarget {

@@ -1,10 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../../core/errors.js';
-import type { ChangeSink, Key, Position } from '../../../../core/types.js';
+import { UserError } from '../../../../core/engine/errors.js';
+import type { ChangeSink, Key, Position } from '../../../../core/engine/types.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';
-import { isGateCreate } from '../../cutover/galera-gate.js';
+import { isGateCreate } from '../../galera/gate.js';
 import { isChildKeyMove, movedKeys } from '../../cutover/child-keys.js';
 import { referencesIn } from '../cascades.js';
 

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { verdict } from '../../../../core/check.js';
-import type { CheckResult } from '../../../../core/types.js';
+import { verdict } from '../../../../core/preflight/check.js';
+import type { CheckResult } from '../../../../core/engine/types.js';
 import { grantsOn, missingReplicationPrivileges } from '../../server/grants.js';
 
 /** Why the binlog cannot be followed by this user on this server (empty when it can): what `--capture auto` weighs. */

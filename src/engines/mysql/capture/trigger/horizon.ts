@@ -1,14 +1,14 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import type { Horizon } from '../../../../core/migrate/trigger-source.js';
+import type { Horizon } from '../../../../core/migrate/capture/trigger-source.js';
 import { createPool, type MysqlTarget } from '../../server/connect.js';
-import type { GaleraMember } from '../../server/galera.js';
+import type { GaleraMember } from '../../galera/cluster.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
-import { CLOSING, ignoreFailure } from '../../../../core/errors.js';
+import { CLOSING, ignoreFailure } from '../../../../core/engine/errors.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
- * trigger source move its floor (core/migrate/trigger-source.ts). A wrong answer loses entries with
+ * trigger source move its floor (core/migrate/capture/trigger-source.ts). A wrong answer loses entries with
  * nothing failing, so where it cannot tell it says null (or not settled), and the floor stays.
  */
 export interface LogHorizon {
@@ -99,7 +99,7 @@ interface ClusterMark {
 }
 
 /**
- * A Galera cluster (../../cutover/GALERA.md). Writers on every node fill the log, each entry taking its sequence from
+ * A Galera cluster (../../galera/README.md). Writers on every node fill the log, each entry taking its sequence from
  * its own node's counter (Galera spaces the nodes' values apart: auto_increment_offset), and it is
  * seen here only once its writeset is applied here. The one-server horizon would lose such an entry:
  * a value another node hands out later may be below our highest, and that node's writers are in no

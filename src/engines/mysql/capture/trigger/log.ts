@@ -1,12 +1,12 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { UserError } from '../../../../core/errors.js';
-import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
-import type { Session } from '../../../../core/primitives.js';
+import { UserError } from '../../../../core/engine/errors.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/capture/trigger-source.js';
+import type { Session } from '../../../../core/engine/primitives.js';
 import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';
 import { ident, qualified, rowValues } from '../../server/sql.js';
-import { innodbTableIdentity } from '../../in-place/server-work.js';
+import { innodbTableIdentity } from '../../in-place/probe-work.js';
 import { describeTable } from '../../schema/inspect.js';
 import { ServerHorizon, type LogHorizon } from './horizon.js';
 import { EVENTS, type CaptureTarget, type RowEvent } from './capture-target.js';

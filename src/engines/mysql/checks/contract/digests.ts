@@ -1,5 +1,5 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { note, verdict, type Check } from '../../../../core/check.js';
+import { note, verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
 import { droppedNames, type ContractContext } from './context.js';

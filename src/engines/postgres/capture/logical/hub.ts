@@ -1,14 +1,14 @@
-import { sleep } from '../../../../core/backoff.js';
+import { sleep } from '../../../../core/run/backoff.js';
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
-import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/types.js';
-import { ReaderHub, type HubMember } from '../../../../core/migrate/reader-hub.js';
+import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/engine/types.js';
+import { ReaderHub, type HubMember } from '../../../../core/migrate/capture/reader-hub.js';
 import { formatLsn, ident, lsnValue, PgSession } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
 import { confirm, fence, fenceOn, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
 import { VisibilityGate } from './visibility.js';
-import { ignoreFailure } from '../../../../core/errors.js';
+import { ignoreFailure } from '../../../../core/engine/errors.js';
 
 /** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
 const SLOT_RELEASE_MS = 10_000;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { UserError } from '../../../../core/errors.js';
+import { UserError } from '../../../../core/engine/errors.js';
 import { qualified } from '../../server/connect.js';
 
 /** The slot, publication and tables of a table's change stream. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { sleep } from '../../../../core/backoff.js';
-import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/migrate/change-source.js';
-import type { Position } from '../../../../core/primitives.js';
+import { sleep } from '../../../../core/run/backoff.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/migrate/capture/change-source.js';
+import type { Position } from '../../../../core/engine/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { comparePositions } from '../../server/connect.js';

@@ -1,5 +1,5 @@
-import { sleep } from '../../../../core/backoff.js';
-import { ignoreFailure } from '../../../../core/errors.js';
+import { sleep } from '../../../../core/run/backoff.js';
+import { ignoreFailure } from '../../../../core/engine/errors.js';
 
 interface Queryable {
   query(sql: string): Promise<{ rows: Record<string, unknown>[] }>;

@@ -1,5 +1,5 @@
-import { HelperRefusedError } from '../../../../core/helper-objects.js';
-import { UserError } from '../../../../core/errors.js';
+import { HelperRefusedError } from '../../../../core/engine/helper-objects.js';
+import { UserError } from '../../../../core/engine/errors.js';
 import { ident, isTrue, type Client } from '../../server/connect.js';
 import { dollarQuoted } from '../../server/dollar-quote.js';
 import { givenOwnerSql } from '../owner-function.js';

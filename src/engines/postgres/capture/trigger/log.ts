@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { backoffMs, sleep } from '../../../../core/backoff.js';
-import { UserError } from '../../../../core/errors.js';
-import type { Key, Session } from '../../../../core/primitives.js';
-import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/trigger-source.js';
+import { backoffMs, sleep } from '../../../../core/run/backoff.js';
+import { UserError } from '../../../../core/engine/errors.js';
+import type { Key, Session } from '../../../../core/engine/primitives.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/capture/trigger-source.js';
 import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
 import { captureFunctionSql, keyTypes, refuseForeignFunction } from './capture-function.js';

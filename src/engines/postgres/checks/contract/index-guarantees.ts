@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../../core/check.js';
+import { verdict, type Check } from '../../../../core/preflight/check.js';
 import { uniquenessCheck } from '../../../../core/contract/guarantees.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
 import { isTrue } from '../../server/connect.js';

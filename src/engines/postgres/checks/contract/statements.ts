@@ -1,4 +1,4 @@
-import { note, verdict, type Check } from '../../../../core/check.js';
+import { note, verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
 import type { ContractCheck } from '../../../../core/contract/types.js';
 import { droppedNames, type ContractContext } from './context.js';

@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../../core/check.js';
+import { verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned } from '../../../../core/contract/mentions.js';
 import type { ContractContext } from './context.js';
 

@@ -1,0 +1,44 @@
+import { keyId } from './change-buffer.js';
+import type { Key } from '../../engine/types.js';
+
+/**
+ * The keys applied since the last consistent view of both tables. A checksum proves parity only
+ * as of its view; these are the rows that may have drifted since, and the ones compared row by
+ * row under the cut-over lock (DESIGN.md invariant 4). Bounded: past `capacity` it only
+ * remembers that it overflowed, and the runner proves parity with a fresh checksum instead.
+ */
+export class ChangedKeys {
+  private keys = new Map<string, Key>();
+  private overflow = false;
+
+  constructor(readonly capacity = 100_000) {}
+
+  add(keys: Key[]): void {
+    if (this.overflow) return;
+    for (const key of keys) this.keys.set(keyId(key), key);
+    if (this.keys.size > this.capacity) {
+      this.overflow = true;
+      this.keys.clear();
+    }
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  get overflowed(): boolean {
+    return this.overflow;
+  }
+
+  list(): Key[] {
+    return [...this.keys.values()];
+  }
+
+  /** A new view was opened: what was applied before it is in it. Returns what the last period held. */
+  restart(): { keys: Key[]; overflowed: boolean } {
+    const last = { keys: this.list(), overflowed: this.overflow };
+    this.keys = new Map();
+    this.overflow = false;
+    return last;
+  }
+}

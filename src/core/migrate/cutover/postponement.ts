@@ -1,0 +1,32 @@
+import type { Applier } from '../applier.js';
+import type { Checkpointer } from '../checkpointer.js';
+import type { RunContext } from '../context.js';
+import type { Progress } from '../../run/progress.js';
+import { fileExists } from '../../run/throttler.js';
+
+/** --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). */
+export async function postponed(ctx: RunContext): Promise<boolean> {
+  if (ctx.state.cutoverRequested) return false;
+  if (ctx.config.postponeCutover) return true;
+  return ctx.config.postponeFlagFile !== undefined && (await fileExists(ctx.config.postponeFlagFile));
+}
+
+/**
+ * Keeps the shadow in sync, and the checkpoint and claim fresh, until the cut-over is requested
+ * (`why` given: by "shadowcut cutover" only, whatever the options; a request made before does not count).
+ */
+export async function waitForCutoverRequest(ctx: RunContext, applier: Applier, checkpointer: Checkpointer, progress: Progress, why?: string): Promise<void> {
+  ctx.state.status.state = 'postponed';
+  if (why !== undefined) ctx.state.cutoverRequested = false;
+  const held = why === undefined ? () => postponed(ctx) : async () => !ctx.state.cutoverRequested;
+  ctx.report.info(`cut-over postponed${why ? ` (${why})` : ''}: the shadow is kept in sync; run "shadowcut cutover" to go on`);
+  while (await held()) {
+    ctx.checkAbort();
+    await applier.checkStream();
+    await applier.applyPending();
+    await checkpointer.save();
+    await applier.waitForChange(500);
+    progress.update();
+  }
+  ctx.state.status.state = 'running';
+}

@@ -1,0 +1,146 @@
+import { checkpointCommand, decodeCheckpoint, type Checkpoint } from '../run/checkpoint.js';
+import type { MigrateConfig } from '../run/config.js';
+import { backoffMs, sleep } from '../run/backoff.js';
+import { NoCheckpointError, UserError } from '../engine/errors.js';
+import { proveMapping, type MappingProof } from './mapping-proof.js';
+import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/revert-verdict.js';
+import type { Settings } from '../run/run-state.js';
+import { throttleQueryValue } from '../run/throttler.js';
+import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from '../engine/types.js';
+
+/** Every failed check's message on one line; the plan and all results, for a dry run to list. */
+export class RefusedByChecks extends UserError {
+  constructor(
+    readonly plan: Plan,
+    readonly checks: CheckResult[],
+  ) {
+    super(
+      checks
+        .filter((c) => !c.ok)
+        .map((c) => c.message)
+        .join('; '),
+    );
+  }
+}
+
+export interface Preflight {
+  migration: Migration;
+  checks: CheckResult[];
+  /** The interrupted run's checkpoint, when resuming. */
+  checkpoint: Checkpoint | null;
+  /** The server's proof of the mapping; a resumed run proved it when it started. */
+  proof: MappingProof | null;
+  /** Whether the change could be reverted: for a dry run, and for a run with a revert window (which it refuses otherwise). */
+  revert: RevertVerdict | null;
+  /** Open only for a run that executes; the caller closes them. */
+  probes: Probes | null;
+}
+
+/**
+ * Everything that can refuse a run, before anything is created: the plan, every registered check,
+ * the server's proof of the column mapping, replicas, load names and the throttle query.
+ */
+export async function preflight(engine: Engine, request: MigrationRequest, config: Readonly<MigrateConfig>, settings: Settings): Promise<Preflight> {
+  const checkpoint = config.resume ? await loadCheckpoint(engine, request) : null;
+  const windowAsked = config.revertWindowMs !== undefined;
+  if (checkpoint && windowAsked && !checkpoint.revertWindow) {
+    throw new UserError(`the interrupted run on ${request.table} had no revert window; resume it without --revert-window`);
+  }
+  const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
+  // Before anything else reads it: the shadow was copied from the table the checkpoint names, and a
+  // table made again under that name since would only show as checksums that never agree.
+  if (checkpoint && !checkpoint.cutOver && (await migration.tableReplaced())) {
+    const table = checkpoint.plan.table;
+    throw new UserError(
+      `refusing to resume on ${table}: it is not the table the checkpoint was made for (dropped and made again, or rebuilt, since the run was interrupted); ` +
+        `nothing was changed: remove the interrupted run's objects with "shadowcut cleanup --url ... --table ${table}" and start again`,
+    );
+  }
+  // A revert window's way back was checked before its forward run cut over.
+  const checks = checkpoint?.plan.reverse ? [] : await migration.checks({ resuming: checkpoint !== null });
+  if (!checkpoint) checks.push(revertCheck(migration, windowAsked));
+  if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
+  // In the dry run too: a mapping the server disagrees with is refused before anything is created.
+  const proof = checkpoint ? null : await provedAgainOnLostSessions(engine, () => proveMapping(migration, null));
+  // The dry run names a change whose values would not come back; a run with a window is refused for it.
+  const revert = checkpoint || (config.execute && !windowAsked) ? null : await provedAgainOnLostSessions(engine, () => proveRevert(migration, null));
+  if (revert && !revert.revertible && windowAsked) {
+    throw new UserError(`--revert-window: the change could not be reverted (${revert.reasons.join('; ')}); run without a revert window`);
+  }
+
+  const probes = await checkedProbes((replicas) => migration.openProbes(replicas), config, settings);
+  return { migration, checks, checkpoint, proof, revert, probes };
+}
+
+/** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */
+async function provedAgainOnLostSessions<T>(engine: Engine, prove: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await prove();
+    } catch (error) {
+      if (attempt >= 4 || !engine.isTransient(error)) throw error;
+      await sleep(backoffMs(attempt, 250));
+    }
+  }
+}
+
+/**
+ * The throttle's probes, with the load names and the throttle query tried on the server first;
+ * null for a dry run, which only tries them: watching replicas writes a heartbeat table.
+ */
+export async function checkedProbes(
+  open: (replicas: string[]) => Promise<Probes>,
+  config: { execute: boolean; replicas: string[]; throttleQuery?: string },
+  settings: Settings,
+): Promise<Probes | null> {
+  const probes = await open(config.execute ? config.replicas : []);
+  try {
+    await checkThrottleInputs(probes, settings, config.throttleQuery);
+  } catch (error) {
+    await probes.close();
+    throw error;
+  }
+  if (config.execute) return probes;
+  await probes.close();
+  return null;
+}
+
+/** The load names and the throttle query, tried on the server before anything is created (migrate and backfill). */
+async function checkThrottleInputs(probes: Probes, settings: Settings, throttleQuery: string | undefined): Promise<void> {
+  await checkLoadNames(probes, settings);
+  if (!throttleQuery) return;
+  await throttleQueryValue(probes, throttleQuery).catch((error: Error) => {
+    throw new UserError(`--throttle-query fails: ${error.message}`);
+  });
+}
+
+/** A misspelt indicator would read as 0 and silently never throttle: refuse names the server does not know. */
+async function checkLoadNames(probes: Probes, settings: Settings): Promise<void> {
+  const names = [...new Set([...Object.keys(settings.maxLoad), ...Object.keys(settings.criticalLoad)])];
+  if (names.length === 0) return;
+  const known = await probes.load(names);
+  const unknown = names.filter((n) => !(n in known));
+  if (unknown.length) throw new UserError(`unknown load indicator(s) ${unknown.join(', ')} for --max-load/--critical-load`);
+}
+
+async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
+  const text = await engine.loadCheckpoint(request.table);
+  if (!text) throw new NoCheckpointError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
+  const what = `the checkpoint of ${request.table}`;
+  if (checkpointCommand(text, what) === 'backfill') {
+    throw new UserError(
+      `the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`,
+    );
+  }
+  const checkpoint = decodeCheckpoint(text, what);
+  // Sealed, so shadowcut wrote it; but for this table? A checkpoint moved from another table's state is refused.
+  if (engine.qualify(checkpoint.plan.table) !== engine.qualify(request.table)) {
+    throw new UserError(`refusing ${what}: it is the checkpoint of ${checkpoint.plan.table}, moved here; nothing in it was used`);
+  }
+  if (checkpoint.alter.trim() !== request.alter.trim()) {
+    throw new UserError(
+      `the interrupted run on ${request.table} was for a different ALTER ("${checkpoint.alter}"); resume it with that --alter, or remove it with "shadowcut cleanup"`,
+    );
+  }
+  return checkpoint;
+}

@@ -1,0 +1,96 @@
+import { sleep } from './backoff.js';
+import type { Reporter } from '../report/reporter.js';
+import type { RunState } from './run-state.js';
+import type { Hold, HoldKind, Throttler } from './throttler.js';
+
+/** The longest burst --max-rows-per-sec lets a chunk copy at full speed. */
+const BURST_MS = 250;
+
+/** What a paced loop shares with its pacing: the live state, the log, and its safe point to stop at. */
+export interface PacingContext {
+  readonly state: RunState;
+  readonly report: Reporter;
+  checkAbort(): void;
+}
+
+/**
+ * The work that goes on while the loop is held back or resting. A migration follows its change
+ * stream and keeps its checkpoint (see runner.ts); a backfill has no stream and only keeps its claim.
+ */
+export interface Waiting {
+  /** Before each look at the throttle: fails when the background work has failed (a lost stream). */
+  check(): Promise<void>;
+  /** Once per held round (every 250 ms): keep up what must not fall behind during a long hold. */
+  held(): Promise<void>;
+  /** Rest `ms` (rate limit, nice ratio), doing the background work meanwhile. */
+  rest(ms: number): Promise<void>;
+}
+
+/**
+ * How fast a loop of chunks may go: held back while paused or throttled, and after each chunk slowed
+ * to the row rate and nice ratio. Migrate's stream is applied all the while, so a pause never grows a
+ * backlog.
+ */
+export class Pacing {
+  constructor(
+    private readonly ctx: PacingContext,
+    private readonly throttler: Throttler,
+    private readonly waiting: Waiting,
+    private readonly progress: { update(): void },
+  ) {}
+
+  /** Holds the loop back while paused or throttled; the background work goes on. */
+  async holdWhileThrottled(): Promise<void> {
+    const { state, report } = this.ctx;
+    let announced: string | null = null;
+    for (;;) {
+      this.ctx.checkAbort();
+      await this.waiting.check();
+      const hold: Hold | null = state.paused ? { kind: 'paused', message: 'paused by operator' } : await this.throttler.hold();
+      if (!hold) break;
+      state.status.state = state.paused ? 'paused' : 'throttled';
+      if (hold.message !== announced) report.warn(`holding back: ${hold.message}`, { throttle: hold.message });
+      announced = hold.message;
+      const since = Date.now();
+      // A hold can last hours: the checkpoint keeps up, and the claim's session stays alive.
+      await this.waiting.held();
+      await sleep(250);
+      this.count(hold.kind, Date.now() - since);
+      this.progress.update();
+    }
+    if (announced) report.info('going on: no longer held back');
+    state.status.state = 'running';
+  }
+
+  /**
+   * The most rows a chunk may take on each of `threads` sessions under --max-rows-per-sec: a quarter
+   * second's worth of the limit, so the rate holds within each second. Resting after a chunk alone
+   * let a chunk grown to the chunk time copy thousands of rows at full speed, then rest (a DBA who
+   * asked for 500 rows a second saw bursts of 16,000), and the last chunk went unthrottled.
+   */
+  chunkRows(threads: number): number {
+    const limit = this.ctx.state.settings.maxRowsPerSec;
+    return limit > 0 ? Math.max(1, Math.ceil((limit * BURST_MS) / 1000 / threads)) : Number.POSITIVE_INFINITY;
+  }
+
+  /** --max-rows-per-sec and --nice-ratio, after a chunk of `rows` that took `elapsedMs`. */
+  async afterChunk(rows: number, elapsedMs: number): Promise<void> {
+    const settings = this.ctx.state.settings;
+    const limit = settings.maxRowsPerSec;
+    // At most `limit` rows a second: a chunk of n rows takes at least n / limit seconds.
+    await this.rest('rate', limit > 0 ? (rows / limit) * 1000 - elapsedMs : 0);
+    // gh-ost's nice ratio: leave the server to the application for a multiple of each chunk's time.
+    await this.rest('nice', settings.niceRatio * elapsedMs);
+  }
+
+  private async rest(kind: HoldKind, ms: number): Promise<void> {
+    if (ms <= 0) return;
+    await this.waiting.rest(ms);
+    this.count(kind, ms);
+  }
+
+  private count(kind: HoldKind, ms: number): void {
+    const spent = this.ctx.state.status.throttledMs;
+    spent[kind] = (spent[kind] ?? 0) + Math.round(ms);
+  }
+}
