@@ -14,9 +14,11 @@ import type { Contraction, ContractRequest } from './contract/types.js';
 import type { ChangeSource, Reference } from './migrate/change-source.js';
 import type { CaptureChoice, CaptureMode } from './migrate/capture-choice.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
+import type { EngineWords } from './engine-words.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
 export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './migrate/change-source.js';
+export type { EngineWords } from './engine-words.js';
 
 export interface MigrationRequest {
   url: string;
@@ -128,6 +130,8 @@ export interface Engine {
    * commit order, and the writers there wait behind it).
    */
   readonly chunkTimeMs: number;
+  /** The server's own words for what core's messages name (a session, an error, a grant). */
+  readonly words: EngineWords;
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
   /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */
