@@ -18,7 +18,6 @@ import type { EngineWords } from './engine-words.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
 export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './migrate/change-source.js';
-export type { EngineWords } from './engine-words.js';
 
 export interface MigrationRequest {
   url: string;

@@ -1,4 +1,4 @@
-import type { EngineWords } from '../../core/types.js';
+import type { EngineWords } from '../../core/engine-words.js';
 
 /** MySQL's and MariaDB's words for what core's messages name (core/engine-words.ts). */
 export const mysqlWords: EngineWords = {
