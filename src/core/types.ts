@@ -13,6 +13,7 @@ import type { ComparisonRequest, RowComparison } from './compare/types.js';
 import type { Contraction, ContractRequest } from './contract/types.js';
 import type { ChangeSource, Reference } from './migrate/change-source.js';
 import type { CaptureChoice, CaptureMode } from './migrate/capture-choice.js';
+import type { CleanupOptions } from './migrate/cleanup-steps.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
 import type { EngineWords } from './engine-words.js';
 
@@ -248,12 +249,14 @@ export interface Migration {
   /** What times the writers' wait at the cut-over (core/migrate/writer-wait.ts). */
   openLockProbe(): Promise<LockProbe>;
   /**
-   * Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`.
-   * `keepCheckpoint`: the checkpoint table stays (a revert window's follows this run's). A run that did
-   * not cut over also removes the reverse capture (log and triggers) if it installed one. A reverse
-   * migration's cleanup never drops its shadow (the old table): without `cutOver` it only stops its streams.
+   * Remove helper objects: which ones core decides from these options (`cleanupSteps` in
+   * core/migrate/cleanup-steps.ts), and the engine removes them. After a successful cut-over the old
+   * table is kept unless `dropOld`. `keepCheckpoint`: the checkpoint table stays (a revert window's
+   * follows this run's). A run that did not cut over also removes the reverse capture (log and
+   * triggers) if it installed one. A reverse migration's cleanup never drops its shadow (the old
+   * table): without `cutOver` it only stops its streams.
    */
-  cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void>;
+  cleanup(options: CleanupOptions): Promise<void>;
   /** True when the swap has committed (a resumed run then only cleans up). */
   swapped(): Promise<boolean>;
   /**
