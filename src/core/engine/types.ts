@@ -13,7 +13,9 @@ import type { ComparisonRequest, RowComparison } from '../compare/types.js';
 import type { Contraction, ContractRequest } from '../contract/types.js';
 import type { ChangeSource, Reference } from '../migrate/capture/change-source.js';
 import type { CaptureChoice, CaptureMode } from '../migrate/capture/capture-choice.js';
+import type { CleanupOptions } from '../migrate/cleanup-steps.js';
 import type { CheckResult, Key, KeyRange, Probes, RangeDigest, Session } from './primitives.js';
+import type { EngineWords } from './engine-words.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
 export type { ChangeSink, ChangeSource, ChangeStream, Reference } from '../migrate/capture/change-source.js';
@@ -128,6 +130,8 @@ export interface Engine {
    * commit order, and the writers there wait behind it).
    */
   readonly chunkTimeMs: number;
+  /** The server's own words for what core's messages name (a session, an error, a grant). */
+  readonly words: EngineWords;
   /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
   readonly history: HistoryStore;
   /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */
@@ -245,12 +249,14 @@ export interface Migration {
   /** What times the writers' wait at the cut-over (core/migrate/cutover/writer-wait.ts). */
   openLockProbe(): Promise<LockProbe>;
   /**
-   * Remove helper objects. After a successful cut-over the old table is kept unless `dropOld`.
-   * `keepCheckpoint`: the checkpoint table stays (a revert window's follows this run's). A run that did
-   * not cut over also removes the reverse capture (log and triggers) if it installed one. A reverse
-   * migration's cleanup never drops its shadow (the old table): without `cutOver` it only stops its streams.
+   * Remove helper objects: which ones core decides from these options (`cleanupSteps` in
+   * core/migrate/cleanup-steps.ts), and the engine removes them. After a successful cut-over the old
+   * table is kept unless `dropOld`. `keepCheckpoint`: the checkpoint table stays (a revert window's
+   * follows this run's). A run that did not cut over also removes the reverse capture (log and
+   * triggers) if it installed one. A reverse migration's cleanup never drops its shadow (the old
+   * table): without `cutOver` it only stops its streams.
    */
-  cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void>;
+  cleanup(options: CleanupOptions): Promise<void>;
   /** True when the swap has committed (a resumed run then only cleans up). */
   swapped(): Promise<boolean>;
   /**

@@ -93,7 +93,7 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
   } else {
     await target.checkOwn();
   }
-  requireKeptTable(contracted, target);
+  requireKeptTable(contracted, target, engine);
   const done = (lines: string[]) => {
     result.summary = lines;
     result.durationMs = Date.now() - started;
@@ -175,7 +175,7 @@ function contractThatKept(entries: HistoryEntry[], engine: Engine, from: string)
  * name proves nothing, since whoever may create tables in the schema can put one of their own (with
  * a trigger that runs as whoever writes it, or forged rows) under a backup's name once it is gone.
  */
-function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget): void {
+function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget, engine: Engine): void {
   const recorded = (contracted.detail as { backupIdentity?: string | null }).backupIdentity ?? null;
   if (recorded === null) {
     throw new UserError(
@@ -184,7 +184,7 @@ function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget): void
   }
   if (target.backupIdentity !== recorded) {
     throw new UserError(
-      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? 'unreadable: MySQL needs the PROCESS privilege'}): someone replaced it, so nothing is read from it`,
+      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? `unreadable: ${engine.words.identityUnreadable}`}): someone replaced it, so nothing is read from it`,
     );
   }
 }

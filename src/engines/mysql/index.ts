@@ -44,6 +44,7 @@ import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
 import { checkpointCommand, decodeCheckpoint } from '../../core/run/checkpoint.js';
 import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
+import { mysqlWords } from './words.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -76,6 +77,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
+  readonly words = mysqlWords;
   get chunkTimeMs(): number {
     return this.galera ? GALERA_CHUNK_TIME_MS : defaultSettings.chunkTimeMs;
   }

@@ -28,6 +28,7 @@ import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
 import { UserError } from '../../core/engine/errors.js';
+import { cleanupSteps, type CleanupOptions } from '../../core/migrate/cleanup-steps.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
@@ -211,15 +212,17 @@ export class MysqlMigration implements Migration {
   }
 
   /**
-   * A revert window's: the window's capture goes only once it is over (the revert made, or the window
-   * completed); the old and the new table are both the user's data, and stay whatever `dropOld` says.
-   * A window that failed or was interrupted keeps everything, so that a resumed run goes on with it.
+   * What goes is core's decision (core/migrate/cleanup-steps.ts); this carries it out. A revert window's
+   * capture goes only once the window is over (the revert made, or the window completed); the old and
+   * the new table are both the user's data. A window that failed or was interrupted keeps everything,
+   * so that a resumed run goes on with it.
    */
-  async cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void> {
+  async cleanup(options: CleanupOptions): Promise<void> {
     const p = this.p;
     const names = helperNames(p.table);
-    if (this.plan.reverse && !options.cutOver) return;
-    if (!options.cutOver) {
+    const steps = cleanupSteps(this.plan.reverse === true, options);
+    if (steps === null) return;
+    if (steps.shadow) {
       await childKeysBack(this.pool, p); // the shadow cannot be dropped while they reference it
       await setKeysBack(this.pool, p);
     }
@@ -229,17 +232,19 @@ export class MysqlMigration implements Migration {
     await dropGate(this.pool, p.database, p.table, [p.old]);
     await dropSentry(this.pool, p.database, p.old);
     const drop: string[] = [];
-    if (!options.cutOver) drop.push(p.shadow);
-    if (options.cutOver && options.dropOld && !this.plan.reverse) drop.push(p.old);
+    if (steps.shadow) drop.push(p.shadow);
+    if (steps.old) drop.push(p.old);
     for (const name of drop) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(p.database, name)}`);
     // The revert window's log has nothing to follow: its triggers went with the shadow, or, should the
     // tables have been swapped after all, they are on the table, and go before the log they write.
-    if (!options.cutOver) await this.reverseLog().uninstall();
+    // Nothing is removed from the new table ('table'): a run installs the capture only when its window
+    // follows, and the way back's own cleanup removes it (PostgreSQL's side drops it there defensively).
+    if (steps.reverseCapture === 'shadow') await this.reverseLog().uninstall();
     // The way back's `old` is the new table it kept once it swapped: marked while the checkpoint still says what it is.
     if (this.plan.reverse && (await this.swapped())) await markKeptByRevert(this.server.target, this.pool, p.database, p.old);
     // A revert window that follows keeps the run's probes, and so their heartbeat: the replicas' lag
     // is read from it until the window's end (dropped, it read as unmeasurable and held a revert for good).
-    if (options.keepCheckpoint) return;
+    if (!steps.checkpoint) return;
     await dropOwnHelper(this.pool, p.database, names.heartbeat);
     // The checkpoint last: until it is gone, a crash in cleanup is resumed as one.
     await dropOwnHelper(this.pool, p.database, names.state);

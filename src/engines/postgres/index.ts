@@ -36,6 +36,7 @@ import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
 import { readState } from './server/state.js';
 import { parsePgUrl, type PgTarget } from './server/target.js';
+import { postgresWords } from './words.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
   const targets = parsePgUrl(url, '--url');
@@ -47,6 +48,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 
 class PostgresEngine implements Engine, PgServer {
   readonly kind = 'postgres' as const;
+  readonly words = postgresWords;
   readonly chunkTimeMs = defaultSettings.chunkTimeMs;
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */

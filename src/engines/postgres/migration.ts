@@ -25,6 +25,7 @@ import type {
 import { differingKeys, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
+import { cleanupSteps, type CleanupOptions } from '../../core/migrate/cleanup-steps.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, type SwapPart } from './cutover/cutover.js';
@@ -229,28 +230,23 @@ export class PostgresMigration implements Migration {
   }
 
   /**
-   * The way back's never drops a table: its shadow is the old table, its `old` the new one (`dropOld`
-   * is ignored), and without `cutOver` it leaves triggers, log and checkpoint for `--resume`. A
-   * forward run's revert window capture stays when the window follows (`keepCheckpoint`), and goes
-   * otherwise: with the shadow's drop but for its log and function, or from the new table.
+   * What goes is core's decision (core/migrate/cleanup-steps.ts); this carries it out. The way back's
+   * drops no table (its shadow is the old table, its `old` the new one), and without `cutOver` only
+   * stops its streams, leaving triggers, log and checkpoint for `--resume`.
    */
-  async cleanup(options: { dropOld: boolean; cutOver: boolean; keepCheckpoint?: boolean }): Promise<void> {
+  async cleanup(options: CleanupOptions): Promise<void> {
     if (this.changes instanceof LogicalSource) await this.changes.stopOpened();
     const d = this.d;
-    if (this.plan.reverse && !options.cutOver) return;
+    const steps = cleanupSteps(this.plan.reverse === true, options);
+    if (steps === null) return;
     await this.changes.cleanup();
-    if (this.plan.reverse) {
-      // Both tables stay; the keys a revert's swap re-added NOT VALID are checked now, unlocked.
-      await cleanup(this.pool, d, { dropOld: false, cutOver: true });
-    } else {
-      // The window's shadow is the old table: it stays while the window follows.
-      await cleanup(this.pool, d, { ...options, dropOld: options.dropOld && !options.keepCheckpoint });
-      if (!options.cutOver) await this.reverseCapture(d.shadow).uninstall();
-      else if (!options.keepCheckpoint) await this.reverseCapture(d.name).uninstall();
-    }
+    // After a swap (the way back's too) the keys it re-added NOT VALID are checked, unlocked; without one the shadow goes.
+    await cleanup(this.pool, d, steps);
+    if (steps.reverseCapture === 'shadow') await this.reverseCapture(d.shadow).uninstall();
+    else if (steps.reverseCapture === 'table') await this.reverseCapture(d.name).uninstall();
     const names = helperNames(d.schema, d.name);
     // A revert window that follows keeps the run's probes, and so their heartbeat (see the MySQL side).
-    if (!options.keepCheckpoint) {
+    if (steps.checkpoint) {
       await dropOwnHelper(this.pool, d.schema, names.heartbeat);
       await dropOwnHelper(this.pool, d.schema, names.state);
     }

@@ -13,9 +13,8 @@ const LOCKED_LOOK_EVERY_MS = 10;
 
 /**
  * A transaction whose snapshot is older than the swap reads the new table wrongly once it first opens
- * it after the swap: PostgreSQL resolves the name afresh but reads with the old snapshot, so rows
- * written to the shadow after it are missing (all of them, if it predates the copy); InnoDB fails it
- * with error 1412, or it misses rows as well. The lock does not keep such a reader out: it holds no
+ * it after the swap: it misses the rows written to the shadow since its snapshot, or the server fails
+ * it (how, each engine words in `EngineWords.oldSnapshotHarm`). The lock does not keep such a reader out: it holds no
  * lock on the table until it touches it. So the cut-over waits for the ones holding a snapshot when
  * it comes (those that start later are not waited for, as CREATE INDEX CONCURRENTLY does, or a busy
  * server would never let it through), then does what the operator chose; and looks again under the
@@ -119,7 +118,9 @@ export class OldSnapshots {
     if (found === null) {
       if (!this.blindWarned) {
         this.blindWarned = true;
-        this.ctx.report.warn("other sessions' transactions cannot be seen (MySQL: grant PROCESS), so readers older than the cut-over are not waited for");
+        this.ctx.report.warn(
+          `other sessions' transactions cannot be seen (${this.ctx.engine.words.seeingTransactions}), so readers older than the cut-over are not waited for`,
+        );
       }
       return null;
     }
@@ -136,7 +137,7 @@ export class OldSnapshots {
   }
 
   private describe(readers: OldSnapshot[]): string {
-    const label = this.ctx.engine.kind === 'postgres' ? 'pid' : 'connection';
+    const label = this.ctx.engine.words.session;
     const one = (r: OldSnapshot) => {
       const who = [r.user, r.client, r.since && `since ${r.since}`].filter(Boolean).join(', ');
       const doing = [r.state, r.query].filter(Boolean).join(': ');
@@ -148,10 +149,7 @@ export class OldSnapshots {
   }
 
   private consequence(readers: number): string {
-    const their = readers === 1 ? 'its' : 'their';
-    return this.ctx.engine.kind === 'postgres'
-      ? `read ${this.ctx.plan.table} after the swap without the rows written to the new table since ${their} snapshot (all of them, if it predates the copy)`
-      : `fail on ${this.ctx.plan.table} after the swap with error 1412 (Table definition has changed), or miss rows written to it since ${their} read view`;
+    return this.ctx.engine.words.oldSnapshotHarm(this.ctx.plan.table, readers === 1 ? 'its' : 'their');
   }
 }
 

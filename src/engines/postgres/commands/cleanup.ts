@@ -1,15 +1,17 @@
 import type pg from 'pg';
 import { ident, qualified } from '../server/connect.js';
 import type { PgDetail } from '../schema/plan.js';
+import type { CleanupSteps } from '../../../core/migrate/cleanup-steps.js';
 
 /**
  * The tables' part of a migration's cleanup, after the change source's (LogicalSource.cleanup).
  * Idempotent: every step tolerates what an earlier (possibly interrupted) cleanup already removed.
  */
-export async function cleanup(pool: pg.Pool, d: PgDetail, options: { dropOld: boolean; cutOver: boolean }): Promise<void> {
-  if (options.cutOver) {
+export async function cleanup(pool: pg.Pool, d: PgDetail, steps: Pick<CleanupSteps, 'shadow' | 'old'>): Promise<void> {
+  if (!steps.shadow) {
+    // The tables were swapped: the shadow is the table now.
     await validateForeignKeys(pool, d);
-    if (options.dropOld) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.old)}`);
+    if (steps.old) await pool.query(`DROP TABLE IF EXISTS ${qualified(d.schema, d.old)}`);
   } else {
     await dropOwnShadow(pool, d);
   }
