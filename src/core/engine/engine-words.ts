@@ -8,7 +8,7 @@ export interface EngineWords {
   readonly session: string;
   /**
    * What a transaction whose snapshot is older than the swap does when it first reads `table` after
-   * it (core/migrate/old-snapshots.ts); `their` is `its` for one such transaction, `their` for several.
+   * it (core/migrate/cutover/old-snapshots.ts); `their` is `its` for one such transaction, `their` for several.
    */
   oldSnapshotHarm(table: string, their: 'its' | 'their'): string;
   /** How the role comes to see other sessions' transactions, said when `Migration.oldSnapshots` cannot list them. */
