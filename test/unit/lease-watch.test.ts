@@ -35,8 +35,10 @@ describe('LeaseWatch.undecided', () => {
   it('decides once a lease not renewed has lapsed (the entry is an orphan to take over)', () => {
     const watch = new LeaseWatch();
     expect(watch.undecided([row(1, 30)], notMine, at(0))).toBe(true);
-    // leaseUntil is no longer after now: exactly at the lapse counts as lapsed.
-    expect(watch.undecided([row(1, 30)], notMine, at(30))).toBe(false);
+    // The stores take a lease only once it has passed (lease_until < now): at the instant itself it
+    // still holds, or a draining runner would stop there and leave an entry no one could take yet.
+    expect(watch.undecided([row(1, 30)], notMine, at(30))).toBe(true);
+    expect(watch.undecided([row(1, 30)], notMine, at(30.001))).toBe(false);
     expect(watch.undecided([row(1, 30)], notMine, at(31))).toBe(false);
   });
 
@@ -76,7 +78,7 @@ describe('LeaseWatch.undecided', () => {
     // Another runner claimed it and died at once: its lease is waited out, not taken for the first runner's.
     expect(watch.undecided([row(1, 100)], notMine, at(46))).toBe(true);
     expect(watch.undecided([row(1, 100)], notMine, at(70))).toBe(true);
-    expect(watch.undecided([row(1, 100)], notMine, at(100))).toBe(false);
+    expect(watch.undecided([row(1, 100)], notMine, at(100.001))).toBe(false);
   });
 
   it('is undecided while any one entry is, judging each on its own', () => {
@@ -85,6 +87,6 @@ describe('LeaseWatch.undecided', () => {
     // 1 renewed (live), 2 not: still undecided because of 2.
     expect(watch.undecided([row(1, 45), row(2, 30)], notMine, at(15))).toBe(true);
     // 2 lapsed: decided.
-    expect(watch.undecided([row(1, 45), row(2, 30)], notMine, at(30))).toBe(false);
+    expect(watch.undecided([row(1, 45), row(2, 30)], notMine, at(30.001))).toBe(false);
   });
 });

@@ -127,7 +127,8 @@ export class QueueRunner {
   private async startDue(): Promise<number> {
     const { store } = this.deps;
     const [rows, now] = [await store.list(), await store.now()];
-    const alive = (r: QueueRow) => r.state === 'running' && (this.running.has(r.id) || (r.leaseUntil !== null && new Date(r.leaseUntil) > now));
+    // A lease holds up to its last instant: the store takes it only once it has passed (lease_until < now).
+    const alive = (r: QueueRow) => r.state === 'running' && (this.running.has(r.id) || (r.leaseUntil !== null && new Date(r.leaseUntil) >= now));
     const busy = rows.filter(alive);
     let started = 0;
     for (const row of rows) {
