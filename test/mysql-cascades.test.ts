@@ -80,6 +80,28 @@ describe('MariaDB: a table its parent cascades into', () => {
     await pool().query(`DROP TABLE ${t.real.cascade}__old, ${t.real.parent}__old`);
   });
 
+  it("in a set of its parent's two children, the parent outside it: the shared reader follows the parent too", async () => {
+    await createFkTree(pool(), t, ROWS);
+    const restrictAlter = 'ADD COLUMN extra INT NULL';
+    const args = [
+      'migrate',
+      '--force-copy',
+      '--url',
+      '$URL',
+      ...['--table', t.real.restrict, '--alter', restrictAlter, '--table', t.real.cascade, '--alter', ALTER],
+      '--execute',
+      '--max-rows-per-sec',
+      '1500',
+    ];
+    await underWrites(ROWS, () => runCliAsync(args));
+    expect(await cascadedParents()).toBeGreaterThan(0);
+    await pool().query(`ALTER TABLE ${t.mirror.cascade} ${ALTER}`);
+    await pool().query(`ALTER TABLE ${t.mirror.restrict} ${restrictAlter}`);
+    expect(await differences(pool(), t.real.cascade, t.mirror.cascade)).toEqual([]);
+    expect(await differences(pool(), t.real.restrict, t.mirror.restrict)).toEqual([]);
+    await pool().query(`DROP TABLE ${t.real.cascade}__old, ${t.real.restrict}__old`);
+  });
+
   // ON UPDATE CASCADE on a column of the child's own primary key moves its rows to new keys, which are
   // read from the original; ON DELETE SET NULL changes rows in place, found in the shadow.
   it('keys that move with ON UPDATE CASCADE, and ON DELETE SET NULL: as the mirror', async () => {

@@ -159,12 +159,10 @@ export class MysqlEngine implements Engine, MysqlServer {
   /** The binlog reader a run follows its table with: a set's is shared by its tables' runs (`capture/binlog/hub.ts`). */
   binlogHub(plan: MysqlPlan): BinlogHub {
     const tables = [`${plan.database}.${plan.table}`, ...(plan.set ?? [])].sort();
-    const parents = (plan.cascades ?? []).map((c) => `${c.parentDatabase}.${c.parent}`);
-    if (tables.length === 1) return new BinlogHub(this.target, this.zone, this.pool, [...new Set([...tables, ...parents])]);
+    if (tables.length === 1) return new BinlogHub(this.target, this.zone, this.pool, tables);
     const key = tables.join('\0');
     let hub = this.hubs.get(key);
     if (!hub) this.hubs.set(key, (hub = new BinlogHub(this.target, this.zone, this.pool, [...tables])));
-    hub.follow(parents);
     return hub;
   }
 

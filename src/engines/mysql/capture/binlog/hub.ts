@@ -45,31 +45,29 @@ export class BinlogHub extends ReaderHub<BinlogPosition, Member> {
     super();
   }
 
-  /**
-   * More tables to read (the parents whose changes cascade into a table of the set): the reader's
-   * filter is fixed when it starts, so they are named before any table subscribes.
-   */
-  follow(tables: string[]): void {
-    const missing = tables.filter((t) => !this.tables.includes(t));
-    if (missing.length && this.reader) throw new Error(`the binlog reader is running already; it cannot follow ${missing.join(', ')}`);
-    this.tables.push(...missing);
-  }
-
   subscribe(plan: MysqlPlan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
     return this.inTurn(async () => {
       const member: Member = { plan, sink, after: null };
+      // The parents whose changes cascade into the table are read too (capture/cascades.ts). The
+      // reader's filter is fixed when it starts: one running without them starts again.
+      const missing = (plan.cascades ?? []).map((c) => `${c.parentDatabase}.${c.parent}`).filter((t) => !this.tables.includes(t));
+      this.tables.push(...new Set(missing));
       let start: BinlogPosition;
       if (this.reader === null) {
         start = (from as BinlogPosition | undefined) ?? (await binlogHead(this.pool));
         this.members.add(member);
         await this.startReader(start, member);
-      } else if (from !== undefined && compareBinlogPositions(from, this.readTo()) < 0) {
-        start = from as BinlogPosition;
-        // The tables already following have had everything up to where the reader has read to.
-        this.repeatingUpTo(this.readTo());
+      } else if (missing.length || (from !== undefined && compareBinlogPositions(from, this.readTo()) < 0)) {
+        const readTo = this.readTo();
+        const earlier = from !== undefined && compareBinlogPositions(from, readTo) < 0;
+        start = (from as BinlogPosition | undefined) ?? readTo;
+        // The tables already following have had everything up to where the reader has read to; a
+        // table joining from there or later skips what lies before its start.
+        this.repeatingUpTo(readTo);
+        if (!earlier) member.after = start;
         this.members.add(member);
         await this.stopReader();
-        await this.startReader(start, member);
+        await this.startReader(earlier ? start : readTo, member);
       } else {
         start = (from as BinlogPosition | undefined) ?? this.readTo();
         member.after = start;
