@@ -144,8 +144,11 @@ function referenced(via: string, values: Key, rows: Reference['rows']): Referenc
 
 /**
  * The keys of the rows the references reach. The shadow is read as it stands (only this run writes
- * it); the original with a locking read, which waits for a cascade whose parent's event was seen but
- * whose commit is not yet visible, except on `locked`, the session holding the cut-over's lock.
+ * it); the parent and the original with a locking read (`lockClause`), which waits for a cascade
+ * whose parent's event was seen but whose commit is not yet visible. Under a lock (`lockClause`
+ * empty) the parent is not read: the cut-over holds it READ, which waited for its writers to commit;
+ * in the checksum view a cascade still committing makes the two tables differ, which that view's
+ * checksum finds and repairs, as it does for any change that comes after its catch-up.
  */
 export async function keysReferencing(
   db: Pool | Connection,
@@ -158,6 +161,17 @@ export async function keysReferencing(
     for (const rows of ['held', 'holds'] as const) {
       const values = references.filter((r) => r.via === cascade.name && r.rows === rows).map((r) => r.values);
       if (values.length === 0) continue;
+      if (rows === 'held' && lockClause) {
+        // The parent's writer is in the binlog, but its commit, and so its cascade, may not be
+        // visible yet (group commit). A locking read of the parent's rows as it found them waits for
+        // it, as applyKeys's does for a row of the table: the rows not in the shadow yet are then
+        // copied as the cascade left them, by any chunk that starts after this.
+        const parentWhere = new KeysetSql(mysqlDialect, cascade.referencedColumns).keyIn(values);
+        await db.query({
+          sql: `SELECT 1 FROM ${qualified(cascade.parentDatabase, cascade.parent)} WHERE ${parentWhere.sql}${lockClause}`,
+          values: parentWhere.params,
+        });
+      }
       const [table, columns, keyColumns, lock] =
         rows === 'held'
           ? [plan.shadow, cascade.shadowColumns as string[], plan.shadowKeyColumns, '']

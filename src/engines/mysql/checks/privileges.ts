@@ -7,8 +7,13 @@ export const privileges: Check<MysqlCheckContext> = {
   async run({ pool, plan }) {
     const missing = await missingPrivileges(pool, plan.database, plan.log === undefined);
     const results = [verdict('privileges', missing.length === 0, 'granted', privilegesRefusal(missing, plan.database))];
-    // A key to a table of another database moves under the cut-over lock, which holds that table READ.
-    for (const database of new Set((plan.parentKeys ?? []).flatMap((k) => (k.parentDatabase ? [k.parentDatabase] : [])))) {
+    // A key to a table of another database moves under the cut-over lock, which holds that table READ;
+    // a parent that cascades into the table is held READ there too, and read with a lock (cascades.ts).
+    const elsewhere = [
+      ...(plan.parentKeys ?? []).flatMap((k) => (k.parentDatabase ? [k.parentDatabase] : [])),
+      ...(plan.cascades ?? []).flatMap((c) => (c.parentDatabase !== plan.database ? [c.parentDatabase] : [])),
+    ];
+    for (const database of new Set(elsewhere)) {
       const have = await grantsOn(pool, database);
       const lacking = have === null ? [] : PARENT_NEEDS.filter((p) => !have.has(p));
       results.push(verdict(`privileges on ${database}`, lacking.length === 0, 'granted', privilegesRefusal(lacking, database)));
