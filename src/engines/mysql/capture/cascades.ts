@@ -73,7 +73,7 @@ async function cascadingInto(pool: Pool, database: string, table: string): Promi
 /** Why the run could not follow this key's cascades, or null. */
 export function cascadeProblem(
   cascade: Cascade,
-  plan: { database: string; table: string; shadowShape: TableShape; log?: string; galeraNode?: string },
+  plan: { database: string; table: string; original: TableShape; shadowShape: TableShape; log?: string; galeraNode?: string },
 ): string | null {
   if (plan.log !== undefined) return 'cascaded changes fire no trigger: follow the binlog instead (log_bin on, --capture stream)';
   if (plan.galeraNode !== undefined) return 'a Galera cluster: not followed there yet';
@@ -85,6 +85,14 @@ export function cascadeProblem(
   }
   const dropped = cascade.columns.find((_, i) => cascade.shadowColumns[i] === null);
   if (dropped) return `column ${dropped} is not in the new table, so the rows a cascade reaches could not be found there`;
+  // The rows are found by the parent's values: a column compared otherwise in the new table would miss some.
+  for (const [i, name] of cascade.columns.entries()) {
+    const before = plan.original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === cascade.shadowColumns[i]!.toLowerCase());
+    if (before && after && (before.type !== after.type || before.collation !== after.collation)) {
+      return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}, so the rows a cascade reaches could not be found there by the parent's values`;
+    }
+  }
   const wanted = cascade.shadowColumns.map((c) => c!.toLowerCase());
   const leads = plan.shadowShape.indexes.some((i) => wanted.every((c, at) => i.columns[at]?.toLowerCase() === c));
   return leads ? null : `the new table would have no index leading with (${wanted.join(', ')}) to find the rows a cascade reaches`;
@@ -118,19 +126,28 @@ export function referencesIn(
 ): Reference[] {
   const refs: Reference[] = [];
   const { kind, rows } = event;
+  // REFERENCED_COLUMN_NAME keeps the spelling of the REFERENCES clause; the row image, the table's.
+  const named = (row: Row, columns: string[], unchanged?: Key) => {
+    const names = Object.keys(row);
+    return valueOf(
+      row,
+      columns.map((c) => names.find((n) => n.toLowerCase() === c.toLowerCase()) ?? c),
+      unchanged,
+    );
+  };
   for (const cascade of cascadeList) {
     // An insert reaches no row: nothing references a value before it exists.
     if (kind === 'insert' || cascade.parentDatabase !== parentDatabase || cascade.parent !== parent) continue;
     for (const row of rows) {
       if (kind === 'update' && 'before' in row && 'after' in row) {
         if (!cascades(cascade.onUpdate)) continue;
-        const before = valueOf(row.before as Row, cascade.referencedColumns);
-        const after = valueOf(row.after as Row, cascade.referencedColumns, before);
+        const before = named(row.before as Row, cascade.referencedColumns);
+        const after = named(row.after as Row, cascade.referencedColumns, before);
         if (keyId(before) === keyId(after)) continue;
         refs.push(...referenced(cascade.name, before, 'held'));
         if (cascade.movesKeys) refs.push(...referenced(cascade.name, after, 'holds'));
       } else if (kind === 'delete' && cascades(cascade.onDelete)) {
-        refs.push(...referenced(cascade.name, valueOf(row, cascade.referencedColumns), 'held'));
+        refs.push(...referenced(cascade.name, named(row, cascade.referencedColumns), 'held'));
       }
     }
   }
@@ -146,9 +163,8 @@ function referenced(via: string, values: Key, rows: Reference['rows']): Referenc
  * The keys of the rows the references reach. The shadow is read as it stands (only this run writes
  * it); the parent and the original with a locking read (`lockClause`), which waits for a cascade
  * whose parent's event was seen but whose commit is not yet visible. Under a lock (`lockClause`
- * empty) the parent is not read: the cut-over holds it READ, which waited for its writers to commit;
- * in the checksum view a cascade still committing makes the two tables differ, which that view's
- * checksum finds and repairs, as it does for any change that comes after its catch-up.
+ * empty) the parent is not read: the checksum view and the cut-over hold it READ, which waited for
+ * its writers to commit.
  */
 export async function keysReferencing(
   db: Pool | Connection,

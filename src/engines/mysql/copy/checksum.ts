@@ -5,6 +5,7 @@ import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
+import { parentTables } from '../cutover/parent-keys.js';
 import type { GaleraGate } from '../galera/gate.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 import { READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
@@ -47,10 +48,13 @@ async function underReadLock(target: MysqlTarget, pool: Pool, plan: MysqlPlan, c
   const locker = await connectOne(target);
   try {
     const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} READ`;
+    // The parents that cascade into the table, as at the cut-over: a cascade still committing when the
+    // view opens would change the original after its catch-up with nothing left to say so.
+    const parents = [...new Set(parentTables({ cascades: plan.cascades }).map((p) => qualified(p.database, p.table)))].map((p) => `, ${p} READ`).join('');
     await lockTables(
       locker,
       pool,
-      `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE${log}`,
+      `LOCK TABLES ${qualified(plan.database, plan.table)} READ, ${qualified(plan.database, plan.shadow)} WRITE${log}${parents}`,
       lockTimeoutMs,
     );
     try {

@@ -75,7 +75,8 @@ export class SetHolders {
         // An after-hold may put the table's keys to other tables back (`keysBack`): their parents are held
         // READ with it, as under the cut-over lock, so that no parent row goes while a key is on neither table.
         const parents = what === 'the hold on' ? parentTables(hold.plan).map((p) => qualified(p.database, p.table)) : [];
-        const reads = [...new Set(parents)].filter((p) => p !== table).map((p) => `, ${p} READ`);
+        const members = new Set((hold.plan.set ?? []).map((t) => qualified(t.slice(0, t.indexOf('.')), t.slice(t.indexOf('.') + 1))));
+        const reads = [...new Set(parents)].filter((p) => p !== table && !members.has(p)).map((p) => `, ${p} READ`);
         hold.lock = hold.session.query(`LOCK TABLES ${table} WRITE${reads.join('')}`);
         hold.lock.catch(ignoreFailure(SEEN_WHERE_AWAITED));
         await queued(hold.session, hold.lock, `${what} ${table}`);

@@ -91,7 +91,12 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
     isPrelockCreate(query, plan.database, plan.table) ||
     isGateCreate(query, plan.database, plan.table);
   const touch = name === 'query' && event.query && !own(event.query) ? touches(event.query, event.schema, plan.database, plan.table) : null;
+  // A write to a parent logged as a statement may cascade into the table with no row event to say
+  // which values went. (DDL on a parent is left alone: a set's own cut-over moves its keys.)
+  const parentWrite =
+    name === 'query' && event.query && (plan.cascades ?? []).some((c) => touches(event.query!, event.schema, c.parentDatabase, c.parent) === 'write');
   if (touch) sink.fail(touchedBy(event.query!, touch));
+  else if (parentWrite) sink.fail(touchedBy(event.query!, 'write'));
   else sink.advance(position);
 }
 
