@@ -58,49 +58,26 @@ describe('MariaDB: a table its parent cascades into', () => {
     await pool().query(`DROP TABLE ${t.real.cascade}__old`);
   });
 
-  it('in a set with its parent, under the same writes: both tables as the mirror', async () => {
+  /**
+   * The cascading child in a set with `other` (its parent, or its sibling), under the tree's writes:
+   * both tables end as the mirror's after the native ALTERs.
+   */
+  async function setWithChild(other: 'parent' | 'restrict') {
     await createFkTree(pool(), t, ROWS);
-    const parentAlter = 'ADD COLUMN extra INT NULL';
-    const args = [
-      'migrate',
-      '--force-copy',
-      '--url',
-      '$URL',
-      ...['--table', t.real.parent, '--alter', parentAlter, '--table', t.real.cascade, '--alter', ALTER],
-      '--execute',
-      '--max-rows-per-sec',
-      '1500',
-    ];
-    await underWrites(ROWS, () => runCliAsync(args));
+    const otherAlter = 'ADD COLUMN extra INT NULL';
+    const pairs = ['--table', t.real[other], '--alter', otherAlter, '--table', t.real.cascade, '--alter', ALTER];
+    await underWrites(ROWS, () => runCliAsync(['migrate', '--force-copy', '--url', '$URL', ...pairs, '--execute', '--max-rows-per-sec', '1500']));
     expect(await cascadedParents()).toBeGreaterThan(0);
     await pool().query(`ALTER TABLE ${t.mirror.cascade} ${ALTER}`);
-    await pool().query(`ALTER TABLE ${t.mirror.parent} ${parentAlter}`);
+    await pool().query(`ALTER TABLE ${t.mirror[other]} ${otherAlter}`);
     expect(await differences(pool(), t.real.cascade, t.mirror.cascade)).toEqual([]);
-    expect(await differences(pool(), t.real.parent, t.mirror.parent)).toEqual([]);
-    await pool().query(`DROP TABLE ${t.real.cascade}__old, ${t.real.parent}__old`);
-  });
+    expect(await differences(pool(), t.real[other], t.mirror[other])).toEqual([]);
+    await pool().query(`DROP TABLE ${t.real.cascade}__old, ${t.real[other]}__old`);
+  }
 
-  it("in a set of its parent's two children, the parent outside it: the shared reader follows the parent too", async () => {
-    await createFkTree(pool(), t, ROWS);
-    const restrictAlter = 'ADD COLUMN extra INT NULL';
-    const args = [
-      'migrate',
-      '--force-copy',
-      '--url',
-      '$URL',
-      ...['--table', t.real.restrict, '--alter', restrictAlter, '--table', t.real.cascade, '--alter', ALTER],
-      '--execute',
-      '--max-rows-per-sec',
-      '1500',
-    ];
-    await underWrites(ROWS, () => runCliAsync(args));
-    expect(await cascadedParents()).toBeGreaterThan(0);
-    await pool().query(`ALTER TABLE ${t.mirror.cascade} ${ALTER}`);
-    await pool().query(`ALTER TABLE ${t.mirror.restrict} ${restrictAlter}`);
-    expect(await differences(pool(), t.real.cascade, t.mirror.cascade)).toEqual([]);
-    expect(await differences(pool(), t.real.restrict, t.mirror.restrict)).toEqual([]);
-    await pool().query(`DROP TABLE ${t.real.cascade}__old, ${t.real.restrict}__old`);
-  });
+  it('in a set with its parent, under the same writes: both tables as the mirror', () => setWithChild('parent'));
+
+  it("in a set of its parent's two children, the parent outside it: the shared reader follows the parent too", () => setWithChild('restrict'));
 
   // ON UPDATE CASCADE on a column of the child's own primary key moves its rows to new keys, which are
   // read from the original; ON DELETE SET NULL changes rows in place, found in the shadow.

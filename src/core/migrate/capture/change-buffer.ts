@@ -41,6 +41,8 @@ export class ChangeBuffer implements ChangeSink {
 
   /** Every reference waiting; the caller puts their rows' keys back with `requeue`, or the references themselves on failure. */
   takeReferences(): Reference[] {
+    // Asked before every batch: most streams never report one.
+    if (this.referenced.size === 0) return [];
     const taken = [...this.referenced.values()];
     this.referenced.clear();
     return taken;
