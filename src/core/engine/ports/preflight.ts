@@ -1,0 +1,38 @@
+import type { SampleProbe } from '../../plan/types.js';
+import type { CheckResult, Key } from '../primitives.js';
+
+/**
+ * What is asked of a migration before anything is made: every check that could refuse the run, the
+ * proof that the copy's mapping agrees with the server's ALTER, and `plan`'s probe to time the run's
+ * statements on. Each leaves nothing behind, so a dry run and `plan` change nothing.
+ */
+export interface MigrationPreflight {
+  /** Preflight: everything that would make the run unsafe, each with its fix. */
+  checks(options: { resuming: boolean }): Promise<CheckResult[]>;
+  /** `shadowcut plan`: a probe shaped like the shadow, for the run's own statements to be timed on; `close` leaves nothing behind. */
+  openSampleProbe(): Promise<SampleProbe>;
+  /**
+   * Puts up to `rows` rows of the original (taken after each of `anchors`, null standing for the
+   * table's start, or spread over the table when the list itself is null) through the user's ALTER on a probe table, and through the copy's mapping into
+   * another, and compares the two column by column. Leaves nothing behind. Throws UserError when
+   * the server's ALTER itself fails on those rows.
+   */
+  compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison>;
+}
+
+/** Sampled rows put through the user's ALTER by the server and through the copy's mapping, compared. */
+export interface ProbeComparison {
+  rows: number;
+  /** Rows present on one side only. */
+  unmatched: number;
+  columns: {
+    /** The column's name in the new schema. */
+    name: string;
+    /** Rows in which the two results differ in this column. */
+    differing: number;
+    /** Not copied, and filled per row by the server (a sequence, a volatile default): not expected to agree. */
+    generatedByServer: boolean;
+    /** The first differing row, as text for a message. */
+    example?: { key: string; alter: string | null; copy: string | null };
+  }[];
+}

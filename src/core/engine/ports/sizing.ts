@@ -1,0 +1,9 @@
+import type { DiskSpace, TableSize } from '../../plan/types.js';
+
+/** How big the table is and how much room the server has, for `plan`'s estimates and the queue's. */
+export interface EngineSizing {
+  /** The table's estimated rows and its data and index bytes. */
+  tableSize(table: string): Promise<TableSize>;
+  /** Free space where the server keeps its data, when that can be seen from this host. */
+  diskSpace(): Promise<DiskSpace>;
+}
