@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backfill } from '../src/core/backfill/run.js';
 import type { BackfillOptions } from '../src/core/backfill/config.js';
-import type { BackfillRequest } from '../src/core/backfill/types.js';
+import type { BackfillRequest } from '../src/core/engine/ports/backfill.js';
 import { sendControl, startControlServer } from '../src/operator/control-server.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';

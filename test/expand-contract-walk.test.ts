@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import { databases, useDatabase } from './support/fixture.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
 

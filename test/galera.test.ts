@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool } from './support/mysql.js';
 import { killDuringPhase } from './support/kill.js';
-import type { CaptureMode } from '../src/core/migrate/capture/capture-choice.js';
+import type { CaptureMode } from '../src/core/engine/ports/capture.js';
 import { chaos, summary } from './chaos/run.js';
 import type { PathMode, SeedOutcome } from './chaos/scenario.js';
 import { openMysqlProbes } from '../src/engines/mysql/server/probes.js';

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import { recordStage } from '../src/core/history/record.js';
 import { silentReporter } from '../src/core/report/reporter.js';
 import type { Engine } from '../src/core/engine/types.js';

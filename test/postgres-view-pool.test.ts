@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import type { ConsistentView, Engine } from '../src/core/engine/types.js';
-import type { SampleProbe } from '../src/core/plan/types.js';
+import type { SampleProbe } from '../src/core/engine/ports/preflight.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { POOL_MAX } from '../src/engines/postgres/server/connect.js';
 import { pgUrl } from './support/pg.js';

@@ -2,7 +2,7 @@
 // no server (test/queue.test.ts runs the whole queue against real ones).
 import { describe, expect, it } from 'vitest';
 import { QueueRunner } from '../src/core/queue/runner.js';
-import type { QueueRow, QueueSpec, QueueStore } from '../src/core/queue/types.js';
+import type { QueueRow, QueueSpec, QueueStore } from '../src/core/engine/ports/queue.js';
 
 /** A daily window that is closed now: it opens in two hours, so nothing is started. */
 function closedWindow(now = new Date()): string {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../src/core/run/state-seal.js';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import type { Report } from '../src/operator/report.js';
 import { databases, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { MirrorWorkload } from './support/workload.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ReadCost } from '../src/core/migrate/capture/read-cost.js';
+import { ReadCost } from '../src/core/engine/read-cost.js';
 
 describe("trigger capture's read cost over a run", () => {
   afterEach(() => vi.useRealTimers());

@@ -1,7 +1,7 @@
 import { seal, unseal } from '../src/core/run/state-seal.js';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import { columns, tableExists } from './support/catalog.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 

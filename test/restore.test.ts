@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import { columns, tableExists } from './support/catalog.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';

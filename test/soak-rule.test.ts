@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIN_SOAK_MS, retiringStage, soakCheck } from '../src/core/contract/soak.js';
 import { formatDuration, parseDuration } from '../src/core/run/duration.js';
-import type { DropTarget } from '../src/core/contract/types.js';
-import type { HistoryEntry } from '../src/core/history/entry.js';
+import type { DropTarget } from '../src/core/engine/ports/contract.js';
+import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-23T12:00:00.000Z');

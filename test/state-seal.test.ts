@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { QueueRow } from '../src/core/queue/types.js';
+import type { QueueRow } from '../src/core/engine/ports/queue.js';
 import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyTable, type VerifyOptions } from '../src/core/compare/verify.js';
-import type { ComparisonView, RowComparison } from '../src/core/compare/types.js';
+import type { ComparisonView, RowComparison } from '../src/core/engine/ports/comparison.js';
 import { silentReporter } from '../src/core/report/reporter.js';
 import type { Engine } from '../src/core/engine/types.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';

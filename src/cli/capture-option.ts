@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { captureMode, type CaptureMode } from '../core/migrate/capture/capture-choice.js';
+import { captureMode } from '../core/migrate/capture/capture-choice.js';
+import type { CaptureMode } from '../core/engine/ports/capture.js';
 
 /** `--capture`, shared by migrate and plan. */
 export function cliCaptureMode(value: string): CaptureMode {

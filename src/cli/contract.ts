@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { contract, defaultContractOptions, RefusedContract, type ContractResult } from '../core/contract/contract.js';
-import type { DropTarget } from '../core/contract/types.js';
+import type { DropTarget } from '../core/engine/ports/contract.js';
 import { parseDuration } from '../core/run/duration.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';

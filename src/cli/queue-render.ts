@@ -1,6 +1,6 @@
-import type { HistoryEntry } from '../core/history/entry.js';
+import type { HistoryEntry } from '../core/engine/ports/history.js';
 import { entryTables } from '../core/queue/spec.js';
-import type { QueueRow } from '../core/queue/types.js';
+import type { QueueRow } from '../core/engine/ports/queue.js';
 import { eta } from './render.js';
 
 /** One line of `queue list`: id, state, stage and table, then progress, window and why it waits or failed. */

@@ -9,7 +9,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { CaptureMode } from '../../src/core/migrate/capture/capture-choice.js';
+import type { CaptureMode } from '../../src/core/engine/ports/capture.js';
 import type { ChaosDb } from './database.js';
 import {
   childTables,

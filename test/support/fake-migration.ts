@@ -1,6 +1,6 @@
 import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { Applier } from '../../src/core/migrate/applier.js';
-import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/migrate/capture/change-source.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';
 import { RunContext } from '../../src/core/migrate/context.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
 import type { CatchUp, Engine, Key, Migration, Position, Session } from '../../src/core/engine/types.js';

@@ -1,4 +1,4 @@
-import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../src/core/queue/types.js';
+import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../src/core/engine/ports/queue.js';
 
 /**
  * The queue's table in memory, keeping the contract of the engines' stores

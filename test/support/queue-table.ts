@@ -1,7 +1,7 @@
 // What the queue's tests share: a plain `(id, v)` table, writes to it and its mirror, and the
 // queue as its CLI lists and adds entries.
 import { expect } from 'vitest';
-import type { QueueRow } from '../../src/core/queue/types.js';
+import type { QueueRow } from '../../src/core/engine/ports/queue.js';
 import type { Database } from './database.js';
 import type { Statement } from './workload.js';
 

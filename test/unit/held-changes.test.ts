@@ -7,7 +7,7 @@ import { Applier } from '../../src/core/migrate/applier.js';
 import { RunContext } from '../../src/core/migrate/context.js';
 import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { silentReporter } from '../../src/core/report/reporter.js';
-import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/migrate/capture/change-source.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';
 import type { Engine, Key, Migration, Position } from '../../src/core/engine/types.js';
 
 interface Fake {

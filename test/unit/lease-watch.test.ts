@@ -2,7 +2,7 @@
 // another runner's lease. No database: rows are built here and the server's clock is a plain Date.
 import { describe, expect, it } from 'vitest';
 import { LeaseWatch } from '../../src/core/queue/lease-watch.js';
-import type { QueueRow, QueueState } from '../../src/core/queue/types.js';
+import type { QueueRow, QueueState } from '../../src/core/engine/ports/queue.js';
 
 const T0 = Date.parse('2024-03-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000);

@@ -4,7 +4,7 @@
 // polls, the lease renewals and the store's clock; nothing sleeps for real.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueRunner, type RunnerDeps, type RunnerOptions } from '../../src/core/queue/runner.js';
-import type { QueueRow, QueueSpec } from '../../src/core/queue/types.js';
+import type { QueueRow, QueueSpec } from '../../src/core/engine/ports/queue.js';
 import { FakeQueueStore } from '../support/fake-queue-store.js';
 import { FakeStages } from '../support/fake-stages.js';
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/engine/errors.js';
 import { optionValue, optionValues, parseAdd, specProblem } from '../../src/core/queue/spec.js';
-import type { QueueSpec } from '../../src/core/queue/types.js';
+import type { QueueSpec } from '../../src/core/engine/ports/queue.js';
 
 /** A spec as a row may hold it: `over` may put anything in any field. */
 const spec = (over: Record<string, unknown>): QueueSpec => ({

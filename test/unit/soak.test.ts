@@ -2,7 +2,7 @@
 // retires, and whether its soak is over. The clock is a parameter; the history is built here.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIN_SOAK_MS, retiringStage, soakCheck } from '../../src/core/contract/soak.js';
-import type { Command, HistoryEntry, StageOutcome } from '../../src/core/history/entry.js';
+import type { Command, HistoryEntry, StageOutcome } from '../../src/core/engine/ports/history.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2024-01-01T00:00:00.000Z');

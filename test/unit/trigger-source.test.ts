@@ -4,7 +4,7 @@
 // settled horizon), the drain under a lock. Fake timers drive the polls; nothing sleeps for real.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockTimeoutError, UserError } from '../../src/core/engine/errors.js';
-import type { ChangeSink, ChangeStream, Reference } from '../../src/core/migrate/capture/change-source.js';
+import type { ChangeSink, ChangeStream, Reference } from '../../src/core/engine/ports/change-source.js';
 import { TriggerSource } from '../../src/core/migrate/capture/trigger-source.js';
 import type { Key, Position, Session } from '../../src/core/engine/primitives.js';
 import { FakeTriggerLog } from '../support/fake-trigger-log.js';

@@ -5,7 +5,8 @@ import { checkedProbes } from '../preflight/preflight.js';
 import type { Settings } from '../run/run-state.js';
 import type { CheckResult, Engine, Probes } from '../engine/types.js';
 import type { BackfillConfig } from './config.js';
-import type { Backfill, BackfillCheckpoint, BackfillRequest } from './types.js';
+import type { BackfillCheckpoint } from './types.js';
+import type { Backfill, BackfillRequest } from '../engine/ports/backfill.js';
 
 /** Every failed check's message on one line; all results, for a dry run to list. */
 export class BackfillRefused extends UserError {

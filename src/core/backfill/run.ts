@@ -13,7 +13,8 @@ import { Throttler, watchPanicFlagFile } from '../run/throttler.js';
 import type { Engine, Key, KeyRange, Probes } from '../engine/types.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
 import { backfillPreflight } from './preflight.js';
-import type { Backfill, BackfillCheckpoint, BackfillRequest } from './types.js';
+import type { BackfillCheckpoint } from './types.js';
+import type { Backfill, BackfillRequest } from '../engine/ports/backfill.js';
 
 /** A batch whose row locks were not had in time, or whose connection was lost, is tried this many times. */
 const BATCH_ATTEMPTS = 12;

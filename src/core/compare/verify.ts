@@ -4,7 +4,7 @@ import type { Reporter } from '../report/reporter.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { Engine, Key } from '../engine/types.js';
 import { walkChunks } from '../run/walk-chunks.js';
-import type { ComparisonRequest, RowComparison } from './types.js';
+import type { ComparisonRequest, RowComparison } from '../engine/ports/comparison.js';
 
 /** Keys handed to `compareKeys` at once (each travels as a parameter, twice with another table). */
 export const KEYS_PER_COMPARISON = 1000;

@@ -9,7 +9,7 @@ import { walkChunks } from '../run/walk-chunks.js';
 import { DROP_UNIQUE_FLAG } from './guarantees.js';
 import { oldTableOf } from './old-table.js';
 import { DEFAULT_MIN_SOAK_MS, soakCheck, type SoakRecord } from './soak.js';
-import type { ContractCheck, ContractRequest, Contraction } from './types.js';
+import type { ContractCheck, ContractRequest, Contraction } from '../engine/ports/contract.js';
 
 export interface ContractOptions {
   execute: boolean;

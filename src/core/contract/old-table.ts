@@ -1,9 +1,9 @@
 import { RunClaim } from '../run/claim.js';
 import { UserError } from '../engine/errors.js';
-import type { HistoryEntry } from '../history/entry.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
 import { migratedFrom } from '../engine/old-table.js';
 import type { Engine } from '../engine/types.js';
-import type { ContractRequest } from './types.js';
+import type { ContractRequest } from '../engine/ports/contract.js';
 
 /**
  * A table contract of `<table>__old` (or `<table>__old_<n>`, where earlier runs kept theirs) drops what a migration of `<table>` kept for its way back. That

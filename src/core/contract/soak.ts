@@ -1,7 +1,7 @@
 import { formatDuration } from '../run/duration.js';
-import type { HistoryEntry } from '../history/entry.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
 import { mentions } from './mentions.js';
-import type { ContractCheck, DropTarget } from './types.js';
+import type { ContractCheck, DropTarget } from '../engine/ports/contract.js';
 
 /** One week: the practice's soak between switching to the new shape and dropping the old one. */
 export const DEFAULT_MIN_SOAK_MS = 7 * 86_400_000;

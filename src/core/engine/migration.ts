@@ -1,5 +1,4 @@
-import type { CaptureChoice } from '../migrate/capture/capture-choice.js';
-import type { MigrationCapture } from './ports/capture.js';
+import type { CaptureChoice, MigrationCapture } from './ports/capture.js';
 import type { MigrationCleanup } from './ports/cleanup.js';
 import type { MigrationCopy } from './ports/copy.js';
 import type { MigrationCutover } from './ports/cutover.js';

@@ -19,7 +19,7 @@ import type { EngineServer } from './ports/server.js';
 import type { EngineSizing } from './ports/sizing.js';
 
 export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
-export type { ChangeSink, ChangeSource, ChangeStream, Reference } from '../migrate/capture/change-source.js';
+export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './ports/change-source.js';
 export type { Migration, Plan } from './migration.js';
 export type { ClaimSession } from './ports/server.js';
 export type { DeferIndexes, MigrationRequest } from './ports/migrations.js';

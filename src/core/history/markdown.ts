@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { appendPrivate, markdownText, reportDir } from '../report/report-files.js';
-import type { HistoryEntry } from './entry.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
 
 /** The timeline as a markdown table, the form a runbook or a change ticket takes. */
 export function timeline(table: string, entries: HistoryEntry[]): string {

@@ -2,7 +2,8 @@ import { HelperRefusedError } from '../engine/helper-objects.js';
 import { redactUrlsIn } from '../connect/secrets.js';
 import type { Reporter } from '../report/reporter.js';
 import type { CheckResult, Engine } from '../engine/types.js';
-import { checkLines, runBy, type Command, type HistoryEntry, type StageOutcome } from './entry.js';
+import { checkLines, runBy } from './entry.js';
+import type { Command, HistoryEntry, StageOutcome } from '../engine/ports/history.js';
 import { appendMarkdown } from './markdown.js';
 
 /** A command's result as the timeline keeps it, its outcome in the history's words. */

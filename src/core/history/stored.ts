@@ -1,5 +1,5 @@
 import { seal, StateSealError, unseal } from '../run/state-seal.js';
-import type { HistoryEntry } from './entry.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
 
 /**
  * An entry as stored: sealed (core/run/state-seal.ts). restore, contract's soak and the queue decide from the

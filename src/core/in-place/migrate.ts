@@ -4,7 +4,7 @@ import type { RetryContext } from '../run/retry.js';
 import type { RunState } from '../run/run-state.js';
 import type { Engine, MigrationRequest } from '../engine/types.js';
 import { runInPlace } from './run.js';
-import type { AlterClassification } from './types.js';
+import type { AlterClassification } from '../engine/ports/in-place.js';
 
 /**
  * migrate's in-place path: no shadow, no stream, no copy, so none of the copy's checks apply. Only a

@@ -2,7 +2,7 @@ import { backoffMs, sleep } from '../run/backoff.js';
 import { AbortedError, LockTimeoutError, UserError } from '../engine/errors.js';
 import type { RetryContext } from '../run/retry.js';
 import type { Engine } from '../engine/types.js';
-import type { InPlaceStep } from './types.js';
+import type { InPlaceStep } from '../engine/ports/in-place.js';
 
 export interface InPlaceLimits {
   /** Longest wait for a step's locks per attempt: writers queue behind a waiting DDL, so it is short. */

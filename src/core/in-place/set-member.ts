@@ -1,6 +1,6 @@
 import { UserError } from '../engine/errors.js';
 import type { Engine, MigrationRequest } from '../engine/types.js';
-import type { AlterClassification } from './types.js';
+import type { AlterClassification } from '../engine/ports/in-place.js';
 
 /**
  * A table's classification when it is one of a set (several tables, one cut-over). The server may

@@ -1,9 +1,4 @@
-/** What `Migration.cleanup` is asked: whether the swap happened, and what the run was told to keep. */
-export interface CleanupOptions {
-  dropOld: boolean;
-  cutOver: boolean;
-  keepCheckpoint?: boolean;
-}
+import type { CleanupOptions } from '../engine/ports/cleanup.js';
 
 /**
  * What a migration's cleanup removes, decided here once for every engine: each engine's `cleanup`

@@ -1,6 +1,8 @@
 import { ChunkSizer } from '../run/chunk-sizer.js';
 import type { KeyRange } from '../engine/primitives.js';
-import type { CopySample, SampleProbe, TableSize } from './types.js';
+import type { CopySample } from './types.js';
+import type { SampleProbe } from '../engine/ports/preflight.js';
+import type { TableSize } from '../engine/ports/sizing.js';
 
 /**
  * Rows timed by default: enough that scaling to the table does not turn a scheduling hiccup into

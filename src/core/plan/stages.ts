@@ -1,4 +1,4 @@
-import type { BreakingChange } from '../in-place/types.js';
+import type { BreakingChange } from '../engine/ports/in-place.js';
 
 /** One stage of an expand/contract walk: a shadowcut command, or a deploy of the application. */
 export interface Stage {

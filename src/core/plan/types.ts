@@ -1,36 +1,3 @@
-import type { Key, KeyRange } from '../engine/primitives.js';
-
-/** What `shadowcut plan` asks an engine about the table and the server. */
-
-export interface TableSize {
-  /** The server's estimate, not a count. */
-  rows: number;
-  dataBytes: number;
-  indexBytes: number;
-}
-
-/** Free space on the filesystem holding the server's data, or why it cannot be known from here. */
-export type DiskSpace = { path: string; availableBytes: number } | { unknown: string };
-
-/**
- * A probe shaped like the shadow (the ALTER applied, the indexes the run defers left off) on which
- * the plan runs the run's own statements. The engine only runs them; `estimate.ts` times them.
- */
-export interface SampleProbe {
-  /** The copy's boundary query on the original. */
-  nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
-  /** The copy's chunk statements, into the probe; throws UserError when the new schema refuses the rows. */
-  copy(range: KeyRange): Promise<number>;
-  /** The index builds the run makes between the copy and the verification; the indexes built. */
-  buildIndexes(): Promise<string[]>;
-  /** What the run does then whose cost does not grow with the rows (PostgreSQL: ANALYZE reads a fixed sample). */
-  settle(): Promise<void>;
-  /** The verification's own digest of one side over a range: the original's, or the probe's as the shadow's. */
-  digest(side: 'original' | 'shadow', range: KeyRange): Promise<void>;
-  /** Drops (or rolls back) the probe. */
-  close(): Promise<void>;
-}
-
 /** The run's phases timed on a sample of the table's first rows (`estimate.ts`). */
 export interface CopySample {
   rows: number;

@@ -3,7 +3,8 @@ import { entryTables } from './spec.js';
 import type { StageExit } from './stage-process.js';
 import { BEFORE_CHANGES, markLost } from './stages.js';
 import { EXIT_NO_CHECKPOINT } from '../engine/errors.js';
-import type { QueueEvent, QueueRow, QueueState } from './types.js';
+import type { QueueEvent } from './types.js';
+import type { QueueRow, QueueState } from '../engine/ports/queue.js';
 
 /**
  * How an entry's end is written: a stage's exit, a resumed stage that found no checkpoint, an entry

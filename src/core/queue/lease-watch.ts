@@ -1,4 +1,4 @@
-import type { QueueRow } from './types.js';
+import type { QueueRow } from '../engine/ports/queue.js';
 
 /**
  * Entries running under another runner's lease that has not lapsed yet. That runner may be alive,

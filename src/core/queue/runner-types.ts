@@ -1,5 +1,6 @@
 import type { Launcher, StageProcess } from './stage-process.js';
-import type { Attempt, QueueEvent, QueueRow, QueueSpec, QueueStatus, QueueStore } from './types.js';
+import type { QueueEvent } from './types.js';
+import type { Attempt, QueueRow, QueueSpec, QueueStatus, QueueStore } from '../engine/ports/queue.js';
 
 // What a runner is told (its command line), what it works with (the store, the stage launcher, the
 // history and hooks) and what it keeps of each stage it runs: kept apart from the runner so the files

@@ -6,7 +6,7 @@ import { startStage, suspendStage, type StageHost } from './running-stage.js';
 import { entryTables, specProblem } from './spec.js';
 import { bounded } from './stage-process.js';
 import { markLost, RESUMABLE, UNINTERRUPTED } from './stages.js';
-import type { QueueRow } from './types.js';
+import type { QueueRow } from '../engine/ports/queue.js';
 import { whyWait } from './wait-reason.js';
 
 export type { RunnerDeps, RunnerOptions } from './runner-types.js';

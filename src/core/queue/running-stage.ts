@@ -3,7 +3,7 @@ import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { entryTables } from './spec.js';
 import type { StageEvent } from './stage-process.js';
 import { markLost, RESUMABLE, stageArgs } from './stages.js';
-import type { Attempt, QueueRow, QueueStatus } from './types.js';
+import type { Attempt, QueueRow, QueueStatus } from '../engine/ports/queue.js';
 
 // A stage this runner runs: started as a child, its lease renewed on a timer of its own (so a slow
 // poll never lets it lapse), its phase written as it changes, stopped when its claim is lost.

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { UserError } from '../engine/errors.js';
-import { STAGES, type QueueSpec, type Stage } from './types.js';
+import { STAGES, type QueueSpec, type Stage } from '../engine/ports/queue.js';
 import { QueueWindow } from './window.js';
 
 /** `queue add`'s own options, and whether each takes a value; everything else is the stage's. */

@@ -1,5 +1,5 @@
 import { entryTables } from './spec.js';
-import type { Attempt, QueueSpec, Stage } from './types.js';
+import type { Attempt, QueueSpec, Stage } from '../engine/ports/queue.js';
 
 // What the runner knows of each kind of stage: which resume, which take --execute and --window, in which
 // phases a killed one had changed nothing, and the command line each gets.

@@ -1,6 +1,6 @@
 import { UserError } from '../engine/errors.js';
 import { seal, StateSealError, unseal } from '../run/state-seal.js';
-import type { QueueSpec, QueueStatus } from './types.js';
+import type { QueueSpec, QueueStatus } from '../engine/ports/queue.js';
 
 /**
  * A spec as stored: sealed (core/run/state-seal.ts), since anyone who can write the queue's table (on MySQL,

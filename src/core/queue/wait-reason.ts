@@ -1,7 +1,7 @@
 import { formatDuration } from '../run/duration.js';
 import type { RunnerOptions } from './runner-types.js';
 import { entryTables } from './spec.js';
-import type { QueueRow } from './types.js';
+import type { QueueRow } from '../engine/ports/queue.js';
 import { QueueWindow } from './window.js';
 
 /** What a look at the queue sees at once: every entry, the running ones, the server's time, the plans' estimates. */

@@ -2,15 +2,15 @@ import { sleep } from '../run/backoff.js';
 import { backfill } from '../backfill/run.js';
 import { definedOnly } from '../run/config.js';
 import { defaultBackfillOptions, type BackfillOptions } from '../backfill/config.js';
-import type { BackfillRequest } from '../backfill/types.js';
+import type { BackfillRequest } from '../engine/ports/backfill.js';
 import { checkpointCommand, decodeJson } from '../run/checkpoint.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
-import type { HistoryEntry } from '../history/entry.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
 import { retryLockTimeouts, type RetryContext } from '../run/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { Engine } from '../engine/types.js';
-import type { BackupColumn, RestoreTarget } from './types.js';
+import type { BackupColumn, RestoreTarget } from '../engine/ports/restore.js';
 
 export interface RestoreRequest {
   table: string;

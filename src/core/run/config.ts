@@ -3,7 +3,7 @@ import type { RevertVerdict } from '../migrate/revert/revert-verdict.js';
 import { silentReporter, type Reporter } from '../report/reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
-import type { AlterPart } from '../in-place/types.js';
+import type { AlterPart } from '../engine/ports/in-place.js';
 import type { CheckResult, Plan } from '../engine/types.js';
 
 /** The most copy sessions a run opens; each engine's pool has room for them beside the applier's. */

@@ -1,12 +1,12 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import type { Backfill, BackfillRequest } from '../../core/backfill/types.js';
+import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill.js';
 import type { ClaimSession } from '../../core/engine/types.js';
-import type { AlterClassification, InPlaceStep } from '../../core/in-place/types.js';
-import type { DiskSpace, TableSize } from '../../core/plan/types.js';
+import type { AlterClassification, InPlaceStep } from '../../core/engine/ports/in-place.js';
+import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
 import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
-import type { ComparisonRequest, RowComparison } from '../../core/compare/types.js';
-import type { Contraction, ContractRequest } from '../../core/contract/types.js';
+import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
+import type { Contraction, ContractRequest } from '../../core/engine/ports/contract.js';
 import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, galeraNode, galeraOsuRefusal, type GaleraMember } from './galera/cluster.js';
@@ -15,7 +15,7 @@ import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
-import type { RestoreTarget } from '../../core/restore/types.js';
+import type { RestoreTarget } from '../../core/engine/ports/restore.js';
 import {
   createPool,
   describeConnectError,

@@ -1,6 +1,6 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { runChecks } from '../../core/preflight/check.js';
-import type { SampleProbe } from '../../core/plan/types.js';
+import type { SampleProbe } from '../../core/engine/ports/preflight.js';
 import type {
   CatchUp,
   CheckedCopy,
@@ -28,7 +28,8 @@ import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
 import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
 import { UserError } from '../../core/engine/errors.js';
-import { cleanupSteps, type CleanupOptions } from '../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../core/migrate/cleanup-steps.js';
+import type { CleanupOptions } from '../../core/engine/ports/cleanup.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';

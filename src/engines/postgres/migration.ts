@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { SampleProbe } from '../../core/plan/types.js';
+import type { SampleProbe } from '../../core/engine/ports/preflight.js';
 import { openPgSampleProbe } from './copy/sample-probe.js';
 import { runChecks } from '../../core/preflight/check.js';
 import { UniqueViolationError, UserError } from '../../core/engine/errors.js';
@@ -25,7 +25,8 @@ import type {
 import { differingKeys, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
-import { cleanupSteps, type CleanupOptions } from '../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../core/migrate/cleanup-steps.js';
+import type { CleanupOptions } from '../../core/engine/ports/cleanup.js';
 import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, type SwapPart } from './cutover/cutover.js';
@@ -48,7 +49,7 @@ import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
 import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
 import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
-import type { ChangeSource } from '../../core/migrate/capture/change-source.js';
+import type { ChangeSource } from '../../core/engine/ports/change-source.js';
 import type { PgTarget } from './server/target.js';
 
 /** What every migration on one server shares; the engine stops the streams left open when it closes. */

@@ -1,4 +1,4 @@
-import type { ChangeSource, Reference } from '../../migrate/capture/change-source.js';
+import type { ChangeSource, Reference } from './change-source.js';
 import type { Key, Session } from '../primitives.js';
 
 /**
@@ -7,7 +7,7 @@ import type { Key, Session } from '../primitives.js';
  * source and decides when to apply; the engine reads the rows and writes the shadow.
  */
 export interface MigrationCapture {
-  /** Where changes to the original table come from while the copy runs (see ../../migrate/capture/change-source.ts). */
+  /** Where changes to the original table come from while the copy runs (see change-source.ts). */
   readonly changes: ChangeSource;
   /**
    * Make the shadow's rows for these keys equal to the original's current committed rows: all of the
@@ -27,4 +27,13 @@ export interface MigrationCapture {
   readonly holdsChanges?: boolean;
   /** Builds the shadow's key if it has none; the first thing after the copy, before any apply. */
   buildKey?(): Promise<void>;
+}
+
+/** How changes to the original are followed while the copy runs (`--capture`). */
+export type CaptureMode = 'auto' | 'stream' | 'trigger';
+
+/** The source a run uses, and why: the dry run and `plan` print it, the checkpoint keeps it. */
+export interface CaptureChoice {
+  kind: 'stream' | 'trigger';
+  why: string;
 }

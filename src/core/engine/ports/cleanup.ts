@@ -1,5 +1,3 @@
-import type { CleanupOptions } from '../../migrate/cleanup-steps.js';
-
 /** The end of every run, whatever its outcome: the helper objects removed, in the engine's own order. */
 export interface MigrationCleanup {
   /**
@@ -11,4 +9,11 @@ export interface MigrationCleanup {
    * table): without `cutOver` it only stops its streams.
    */
   cleanup(options: CleanupOptions): Promise<void>;
+}
+
+/** What `Migration.cleanup` is asked: whether the swap happened, and what the run was told to keep. */
+export interface CleanupOptions {
+  dropOld: boolean;
+  cutOver: boolean;
+  keepCheckpoint?: boolean;
 }

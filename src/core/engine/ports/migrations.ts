@@ -1,4 +1,4 @@
-import type { CaptureMode } from '../../migrate/capture/capture-choice.js';
+import type { CaptureMode } from './capture.js';
 import type { Migration, Plan } from '../migration.js';
 import type { CatchUp, CutoverResult } from './cutover.js';
 

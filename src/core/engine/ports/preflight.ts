@@ -1,5 +1,4 @@
-import type { SampleProbe } from '../../plan/types.js';
-import type { CheckResult, Key } from '../primitives.js';
+import type { CheckResult, Key, KeyRange } from '../primitives.js';
 
 /**
  * What is asked of a migration before anything is made: every check that could refuse the run, the
@@ -35,4 +34,23 @@ export interface ProbeComparison {
     /** The first differing row, as text for a message. */
     example?: { key: string; alter: string | null; copy: string | null };
   }[];
+}
+
+/**
+ * A probe shaped like the shadow (the ALTER applied, the indexes the run defers left off) on which
+ * the plan runs the run's own statements. The engine only runs them; core/plan/estimate.ts times them.
+ */
+export interface SampleProbe {
+  /** The copy's boundary query on the original. */
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
+  /** The copy's chunk statements, into the probe; throws UserError when the new schema refuses the rows. */
+  copy(range: KeyRange): Promise<number>;
+  /** The index builds the run makes between the copy and the verification; the indexes built. */
+  buildIndexes(): Promise<string[]>;
+  /** What the run does then whose cost does not grow with the rows (PostgreSQL: ANALYZE reads a fixed sample). */
+  settle(): Promise<void>;
+  /** The verification's own digest of one side over a range: the original's, or the probe's as the shadow's. */
+  digest(side: 'original' | 'shadow', range: KeyRange): Promise<void>;
+  /** Drops (or rolls back) the probe. */
+  close(): Promise<void>;
 }

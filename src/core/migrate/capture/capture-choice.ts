@@ -1,11 +1,4 @@
-/** How changes to the original are followed while the copy runs (`--capture`). */
-export type CaptureMode = 'auto' | 'stream' | 'trigger';
-
-/** The source a run uses, and why: the dry run and `plan` print it, the checkpoint keeps it. */
-export interface CaptureChoice {
-  kind: 'stream' | 'trigger';
-  why: string;
-}
+import type { CaptureChoice, CaptureMode } from '../../engine/ports/capture.js';
 
 /**
  * `auto` takes the change stream (binlog, logical decoding) where the server offers it and the role

@@ -1,6 +1,6 @@
 import { backoffMs, sleep } from '../../run/backoff.js';
 import { LockTimeoutError, UserError } from '../../engine/errors.js';
-import type { OpenOptions } from './change-source.js';
+import type { OpenOptions } from '../../engine/ports/change-source.js';
 
 /**
  * CREATE TRIGGER queues behind every open transaction on the table, and everything after queues

@@ -1,4 +1,4 @@
-import type { ChangeSink } from './change-source.js';
+import type { ChangeSink } from '../../engine/ports/change-source.js';
 import { ignoreFailure } from '../../engine/errors.js';
 
 /** One table's share of a hub's reader, at positions of type P. */

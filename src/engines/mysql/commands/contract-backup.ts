@@ -1,5 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import type { ColumnBackup } from '../../../core/contract/types.js';
+import type { ColumnBackup } from '../../../core/engine/ports/contract.js';
 import { LockTimeoutError, UserError, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 import { helperComment } from '../../../core/engine/helper-objects.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';

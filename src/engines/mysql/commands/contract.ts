@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { runChecks } from '../../../core/preflight/check.js';
-import type { Contraction, ContractRequest } from '../../../core/contract/types.js';
+import type { Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { UserError } from '../../../core/engine/errors.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';

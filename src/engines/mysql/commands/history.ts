@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
+import type { HistoryEntry, HistoryStore } from '../../../core/engine/ports/history.js';
 import { readEntries, writeEntry } from '../../../core/history/stored.js';
 import { checkHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { helperNames } from '../schema/plan.js';

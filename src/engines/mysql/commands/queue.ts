@@ -1,5 +1,5 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/queue/types.js';
+import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/engine/ports/queue.js';
 import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { checkHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { qualified } from '../server/sql.js';

@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import type { BackupColumn, RestoreTarget } from '../../../core/restore/types.js';
+import type { BackupColumn, RestoreTarget } from '../../../core/engine/ports/restore.js';
 import { checkHelper } from '../server/helper-tables.js';
 import { quickDdl } from '../server/lock.js';
 import type { MysqlTarget } from '../server/connect.js';

@@ -1,6 +1,6 @@
 import type { Pool } from 'mysql2/promise';
 import { UniqueViolationError, UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
-import type { SampleProbe } from '../../../core/plan/types.js';
+import type { SampleProbe } from '../../../core/engine/ports/preflight.js';
 import type { KeyRange } from '../../../core/engine/types.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { createMarkedProbe } from '../schema/probe.js';

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import type { InPlaceStep } from '../../../core/in-place/types.js';
+import type { InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { localFreeSpace } from '../../../core/plan/disk.js';
-import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
+import type { DiskSpace, TableSize } from '../../../core/engine/ports/sizing.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { withDeadline } from '../server/lock.js';
 import { STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';

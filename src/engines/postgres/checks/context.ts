@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CaptureChoice } from '../../../core/migrate/capture/capture-choice.js';
+import type { CaptureChoice } from '../../../core/engine/ports/capture.js';
 import type { MigrationRequest } from '../../../core/engine/types.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/backfill/sql-text.js';
 import { backfillChecks } from '../../../core/backfill/checks.js';
 import { noPrimaryKey } from '../../../core/backfill/key.js';
-import type { Backfill, BackfillRequest } from '../../../core/backfill/types.js';
+import type { Backfill, BackfillRequest } from '../../../core/engine/ports/backfill.js';
 import { LockTimeoutError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../../core/engine/types.js';

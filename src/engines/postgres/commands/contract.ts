@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { runChecks } from '../../../core/preflight/check.js';
-import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/contract/types.js';
+import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
 import { helperComment } from '../../../core/engine/helper-objects.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';

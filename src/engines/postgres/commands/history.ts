@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import type { HistoryEntry, HistoryStore } from '../../../core/history/entry.js';
+import type { HistoryEntry, HistoryStore } from '../../../core/engine/ports/history.js';
 import { readEntries, writeEntry } from '../../../core/history/stored.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTableIn, helperTransaction } from '../server/helper-tables.js';

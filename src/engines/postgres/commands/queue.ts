@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/queue/types.js';
+import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/engine/ports/queue.js';
 import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
 import { qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import type { BackupColumn, RestoreTarget } from '../../../core/restore/types.js';
+import type { BackupColumn, RestoreTarget } from '../../../core/engine/ports/restore.js';
 import { ident, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, helperTransaction } from '../server/helper-tables.js';
 import { pgTableIdentity } from '../server/identity.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
-import type { SampleProbe } from '../../../core/plan/types.js';
+import type { SampleProbe } from '../../../core/engine/ports/preflight.js';
 import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { breakingChanges, classification, type AlterClassification, type AlterPart, type ColumnShape, type InPlaceStep } from '../../../core/in-place/types.js';
+import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
+import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { splitClauses } from '../schema/alter.js';
 import { asUser, errorCode, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';

@@ -1,4 +1,4 @@
-import type { AlterPart, InPlaceStep } from '../../../core/in-place/types.js';
+import type { AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { ident, qualified } from '../server/connect.js';
 import type { PartKind } from './part-kind.js';
 

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { InPlaceStep, WorkWaits } from '../../../core/in-place/types.js';
+import type { InPlaceStep, WorkWaits } from '../../../core/engine/ports/in-place.js';
 import { defaultOptions } from '../../../core/run/config.js';
 import { localFreeSpace } from '../../../core/plan/disk.js';
-import type { DiskSpace, TableSize } from '../../../core/plan/types.js';
+import type { DiskSpace, TableSize } from '../../../core/engine/ports/sizing.js';
 import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
 import { runWatched } from './run-watched.js';
 import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';

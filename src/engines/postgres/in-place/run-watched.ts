@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { LockTimeoutError, ignoreFailure } from '../../../core/engine/errors.js';
-import type { WorkWaits } from '../../../core/in-place/types.js';
+import type { WorkWaits } from '../../../core/engine/ports/in-place.js';
 import { errorCode, type Client } from '../server/connect.js';
 
 const POLL_MS = 50;

@@ -1,4 +1,4 @@
-import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/migrate/capture/change-source.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
 import type { Position } from '../../../../core/engine/primitives.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { compareBinlogPositions } from './binlog.js';

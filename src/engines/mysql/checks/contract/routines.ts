@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { droppedNames, type ContractContext } from './context.js';
 
 /**

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { sleep } from '../../../../core/run/backoff.js';
-import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/migrate/capture/change-source.js';
+import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
 import type { Position } from '../../../../core/engine/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';

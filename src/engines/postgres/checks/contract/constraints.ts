@@ -1,5 +1,5 @@
 import { note, verdict, type Check } from '../../../../core/preflight/check.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import type { ContractContext } from './context.js';
 
 /**

@@ -1,6 +1,6 @@
 import { verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { droppedNames, type ContractContext } from './context.js';
 
 /**

@@ -1,6 +1,6 @@
 import { verdict, type Check } from '../../../../core/preflight/check.js';
 import { uniquenessCheck } from '../../../../core/contract/guarantees.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { isTrue } from '../../server/connect.js';
 import type { ContractContext } from './context.js';
 

@@ -1,6 +1,6 @@
 import { note, verdict, type Check } from '../../../../core/preflight/check.js';
 import { mentioned, mentions } from '../../../../core/contract/mentions.js';
-import type { ContractCheck } from '../../../../core/contract/types.js';
+import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { droppedNames, type ContractContext } from './context.js';
 
 /** Schema changes name the column too; they are not the application reading or writing it. */
