@@ -3,10 +3,10 @@ import { checkpointCommand, checkpointLeftOver, decodeJson } from '../run/checkp
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { checkedProbes } from '../preflight/preflight.js';
 import type { Settings } from '../run/run-state.js';
-import type { CheckResult, Engine, Probes } from '../engine/types.js';
+import type { CheckResult, Probes } from '../engine/types.js';
 import type { BackfillConfig } from './config.js';
 import type { BackfillCheckpoint } from './types.js';
-import type { Backfill, BackfillRequest } from '../engine/ports/backfill.js';
+import type { Backfill, BackfillRequest, EngineBackfill } from '../engine/ports/backfill.js';
 
 /** Every failed check's message on one line; all results, for a dry run to list. */
 export class BackfillRefused extends UserError {
@@ -36,7 +36,7 @@ export interface BackfillPreflight {
  * throttle query. Nothing is written, so a refusal leaves nothing behind.
  */
 export async function backfillPreflight(
-  engine: Engine,
+  engine: EngineBackfill,
   request: BackfillRequest,
   config: Readonly<BackfillConfig>,
   settings: Settings,

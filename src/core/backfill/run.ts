@@ -10,11 +10,12 @@ import type { Reporter } from '../report/reporter.js';
 import { retryTransient } from '../run/retry.js';
 import { RunState, settingsOf, type Phase } from '../run/run-state.js';
 import { Throttler, watchPanicFlagFile } from '../run/throttler.js';
-import type { Engine, Key, KeyRange, Probes } from '../engine/types.js';
+import type { Key, KeyRange, Probes } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
 import { backfillPreflight } from './preflight.js';
 import type { BackfillCheckpoint } from './types.js';
-import type { Backfill, BackfillRequest } from '../engine/ports/backfill.js';
+import type { Backfill, BackfillRequest, EngineBackfill } from '../engine/ports/backfill.js';
 
 /** A batch whose row locks were not had in time, or whose connection was lost, is tried this many times. */
 const BATCH_ATTEMPTS = 12;
@@ -23,7 +24,11 @@ const BATCH_ATTEMPTS = 12;
  * `shadowcut backfill`: the UPDATE in keyset batches, each its own short transaction that also
  * saves the checkpoint, paced like migrate's copy. One run per table: it takes migrate's claim.
  */
-export async function backfill(engine: Engine, request: BackfillRequest, options: Partial<BackfillOptions> = {}): Promise<BackfillResult> {
+export async function backfill(
+  engine: EngineServer & EngineBackfill,
+  request: BackfillRequest,
+  options: Partial<BackfillOptions> = {},
+): Promise<BackfillResult> {
   const claim = await RunClaim.take(engine, request.table);
   try {
     return await claimed(engine, request, { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) }, claim);
@@ -37,7 +42,7 @@ export function statementOf(request: BackfillRequest): string {
   return `SET ${request.set.trim()}${request.where?.trim() ? ` WHERE ${request.where.trim()}` : ''}`;
 }
 
-async function claimed(engine: Engine, request: BackfillRequest, options: BackfillOptions, claim: RunClaim): Promise<BackfillResult> {
+async function claimed(engine: EngineServer & EngineBackfill, request: BackfillRequest, options: BackfillOptions, claim: RunClaim): Promise<BackfillResult> {
   const started = Date.now();
   const settings = options.state?.settings ?? settingsOf(options);
   const { target, checks, checkpoint, estimatedMatching, probes } = await backfillPreflight(engine, request, options, settings);
@@ -94,7 +99,7 @@ class BackfillRun {
   private claimConfirmed = Date.now();
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: EngineServer,
     private readonly target: Backfill,
     request: BackfillRequest,
     private readonly options: BackfillOptions,

@@ -2,9 +2,9 @@ import { sleep } from '../run/backoff.js';
 import { AbortedError, CLOSING, ignoreFailure } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StageResult } from '../report/stage-result.js';
-import type { Engine, Key } from '../engine/types.js';
+import type { Key } from '../engine/types.js';
 import { walkChunks } from '../run/walk-chunks.js';
-import type { ComparisonRequest, RowComparison } from '../engine/ports/comparison.js';
+import type { ComparisonRequest, EngineComparison, RowComparison } from '../engine/ports/comparison.js';
 
 /** Keys handed to `compareKeys` at once (each travels as a parameter, twice with another table). */
 export const KEYS_PER_COMPARISON = 1000;
@@ -48,7 +48,7 @@ export interface VerifyResult extends StageResult {
  * A difference is read again a few times, with pauses, before it counts: without one view of the
  * whole table, a write in flight can make a row differ for a moment (see README).
  */
-export async function verifyTable(engine: Engine, request: ComparisonRequest, options: VerifyOptions): Promise<VerifyResult> {
+export async function verifyTable(engine: EngineComparison, request: ComparisonRequest, options: VerifyOptions): Promise<VerifyResult> {
   const started = Date.now();
   const { reporter } = options;
   const comparison = await engine.openComparison(request);

@@ -5,6 +5,7 @@ import type { Reporter } from '../report/reporter.js';
 import { retryLockTimeouts, retryTransient, type RetryContext } from '../run/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { CheckResult, Engine } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 import { walkChunks } from '../run/walk-chunks.js';
 import { DROP_UNIQUE_FLAG } from './guarantees.js';
 import { oldTableOf } from './old-table.js';
@@ -144,7 +145,7 @@ function override(checks: ContractCheck[], options: Pick<ContractOptions, 'force
   });
 }
 
-async function execute(engine: Engine, contraction: Contraction, options: ContractOptions, result: ContractResult): Promise<void> {
+async function execute(engine: EngineServer, contraction: Contraction, options: ContractOptions, result: ContractResult): Promise<void> {
   const { reporter } = options;
   const ctx: RetryContext = {
     isTransient: (error) => engine.isTransient(error),

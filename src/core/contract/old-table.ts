@@ -1,8 +1,8 @@
 import { RunClaim } from '../run/claim.js';
 import { UserError } from '../engine/errors.js';
-import type { HistoryEntry } from '../engine/ports/history.js';
+import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
 import { migratedFrom } from '../engine/old-table.js';
-import type { Engine } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 import type { ContractRequest } from '../engine/ports/contract.js';
 
 /**
@@ -13,7 +13,10 @@ import type { ContractRequest } from '../engine/ports/contract.js';
  * migration's: the old table's own history is empty ("shadowcut never changed it"), yet dropping it
  * ends the way back that migration left.
  */
-export async function oldTableOf(engine: Engine, request: ContractRequest): Promise<{ claim: RunClaim; migrations: HistoryEntry[] } | null> {
+export async function oldTableOf(
+  engine: EngineServer & EngineHistory,
+  request: ContractRequest,
+): Promise<{ claim: RunClaim; migrations: HistoryEntry[] } | null> {
   const base = request.drop.kind === 'table' ? migratedFrom(request.table) : null;
   if (!base) return null;
   const claim = await RunClaim.take(engine, base).catch((error: unknown) => {

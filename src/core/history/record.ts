@@ -1,9 +1,10 @@
 import { HelperRefusedError } from '../engine/helper-objects.js';
 import { redactUrlsIn } from '../connect/secrets.js';
 import type { Reporter } from '../report/reporter.js';
-import type { CheckResult, Engine } from '../engine/types.js';
+import type { CheckResult } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 import { checkLines, runBy } from './entry.js';
-import type { Command, HistoryEntry, StageOutcome } from '../engine/ports/history.js';
+import type { Command, EngineHistory, HistoryEntry, StageOutcome } from '../engine/ports/history.js';
 import { appendMarkdown } from './markdown.js';
 
 /** A command's result as the timeline keeps it, its outcome in the history's words. */
@@ -16,7 +17,7 @@ export interface RecordedStage {
 }
 
 export interface StageRun<R> {
-  engine: Engine;
+  engine: EngineServer & EngineHistory;
   table: string;
   command: Command;
   stage: string;

@@ -1,7 +1,7 @@
 import { backoffMs, sleep } from '../run/backoff.js';
 import { AbortedError, LockTimeoutError, UserError } from '../engine/errors.js';
 import type { RetryContext } from '../run/retry.js';
-import type { Engine } from '../engine/types.js';
+import type { EngineInPlace } from '../engine/ports/in-place.js';
 import type { InPlaceStep } from '../engine/ports/in-place.js';
 
 export interface InPlaceLimits {
@@ -25,7 +25,7 @@ const UNDO_ATTEMPTS = 5;
  * The message says "nothing was changed" only when every step made was undone. Returns the
  * statements run.
  */
-export async function runInPlace(engine: Engine, steps: InPlaceStep[], limits: InPlaceLimits, ctx: RetryContext): Promise<string[]> {
+export async function runInPlace(engine: EngineInPlace, steps: InPlaceStep[], limits: InPlaceLimits, ctx: RetryContext): Promise<string[]> {
   const made: InPlaceStep[] = [];
   for (const step of steps) {
     try {
@@ -51,7 +51,7 @@ export async function runInPlace(engine: Engine, steps: InPlaceStep[], limits: I
   return made.flatMap((s) => s.sql);
 }
 
-async function attempt(engine: Engine, step: InPlaceStep, limits: InPlaceLimits, ctx: RetryContext): Promise<void> {
+async function attempt(engine: EngineInPlace, step: InPlaceStep, limits: InPlaceLimits, ctx: RetryContext): Promise<void> {
   for (let n = 1; ; n++) {
     try {
       return await engine.runInPlaceStep(step, limits.lockTimeoutMs, {
@@ -73,7 +73,7 @@ async function attempt(engine: Engine, step: InPlaceStep, limits: InPlaceLimits,
 }
 
 /** Best effort, and said so: returns what could not be undone and how to do it by hand ('' when all was). */
-async function undo(engine: Engine, step: InPlaceStep, limits: InPlaceLimits): Promise<string> {
+async function undo(engine: EngineInPlace, step: InPlaceStep, limits: InPlaceLimits): Promise<string> {
   for (const sql of step.undo) {
     for (let n = 1; ; n++) {
       try {

@@ -1,5 +1,6 @@
 import { UserError } from '../engine/errors.js';
-import type { Engine, MigrationRequest } from '../engine/types.js';
+import type { EngineInPlace } from '../engine/ports/in-place.js';
+import type { MigrationRequest } from '../engine/types.js';
 import type { AlterClassification } from '../engine/ports/in-place.js';
 
 /**
@@ -10,7 +11,7 @@ import type { AlterClassification } from '../engine/ports/in-place.js';
  * copy, whose preparation judges the ALTER again with the set in view, and refuses it in one line if
  * it fails there too. Alone, a refusal stands.
  */
-export async function classifyMember(engine: Engine, request: MigrationRequest): Promise<AlterClassification> {
+export async function classifyMember(engine: EngineInPlace, request: MigrationRequest): Promise<AlterClassification> {
   try {
     return await engine.classifyAlter(request.table, request.alter);
   } catch (error) {

@@ -3,12 +3,13 @@ import { AbortedError } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
 import { retryTransient, type RetryContext } from '../run/retry.js';
 import type { Phase, RunState } from '../run/run-state.js';
-import type { Engine, Migration, Plan } from '../engine/types.js';
+import type { Migration, Plan } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
 export class RunContext implements RetryContext {
   constructor(
-    readonly engine: Engine,
+    readonly engine: EngineServer,
     readonly migration: Migration,
     readonly config: Readonly<MigrateConfig>,
     readonly state: RunState,

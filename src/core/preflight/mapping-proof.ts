@@ -1,5 +1,6 @@
 import { UserError } from '../engine/errors.js';
-import type { Key, Migration } from '../engine/types.js';
+import type { Key } from '../engine/primitives.js';
+import type { MigrationPreflight } from '../engine/ports/preflight.js';
 
 /** Rows the server puts through the user's ALTER for each proof: a few thousand, spread over the keys. */
 export const PROOF_ROWS = 2000;
@@ -17,7 +18,7 @@ export interface MappingProof {
  * the judge instead: sampled rows go through the user's own ALTER on a probe table and through the
  * copy's mapping on another, and every column of the result must agree.
  */
-export async function proveMapping(migration: Migration, anchors: (Key | null)[] | null): Promise<MappingProof> {
+export async function proveMapping(migration: MigrationPreflight, anchors: (Key | null)[] | null): Promise<MappingProof> {
   const result = await migration.compareWithAlter(anchors, PROOF_ROWS);
   if (result.unmatched > 0) {
     throw new UserError(

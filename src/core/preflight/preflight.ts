@@ -7,6 +7,8 @@ import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/
 import type { Settings } from '../run/run-state.js';
 import { throttleQueryValue } from '../run/throttler.js';
 import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from '../engine/types.js';
+import type { EngineMigrations } from '../engine/ports/migrations.js';
+import type { EngineServer } from '../engine/ports/server.js';
 
 /** Every failed check's message on one line; the plan and all results, for a dry run to list. */
 export class RefusedByChecks extends UserError {
@@ -73,7 +75,7 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
 }
 
 /** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */
-async function provedAgainOnLostSessions<T>(engine: Engine, prove: () => Promise<T>): Promise<T> {
+async function provedAgainOnLostSessions<T>(engine: EngineServer, prove: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await prove();
@@ -123,7 +125,7 @@ async function checkLoadNames(probes: Probes, settings: Settings): Promise<void>
   if (unknown.length) throw new UserError(`unknown load indicator(s) ${unknown.join(', ')} for --max-load/--critical-load`);
 }
 
-async function loadCheckpoint(engine: Engine, request: MigrationRequest): Promise<Checkpoint> {
+async function loadCheckpoint(engine: EngineServer & EngineMigrations, request: MigrationRequest): Promise<Checkpoint> {
   const text = await engine.loadCheckpoint(request.table);
   if (!text) throw new NoCheckpointError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
   const what = `the checkpoint of ${request.table}`;

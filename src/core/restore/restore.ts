@@ -6,10 +6,11 @@ import type { BackfillRequest } from '../engine/ports/backfill.js';
 import { checkpointCommand, decodeJson } from '../run/checkpoint.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
-import type { HistoryEntry } from '../engine/ports/history.js';
+import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
 import { retryLockTimeouts, type RetryContext } from '../run/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { Engine } from '../engine/types.js';
+import type { EngineServer } from '../engine/ports/server.js';
 import type { BackupColumn, RestoreTarget } from '../engine/ports/restore.js';
 
 export interface RestoreRequest {
@@ -143,7 +144,7 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
  * An index keeps no data, so there is nothing to restore: its contract recorded the definition, which
  * is shown for the operator to review and run (or give to migrate), never run from the history here.
  */
-export async function indexNotRestorable(engine: Engine, table: string, index: string): Promise<never> {
+export async function indexNotRestorable(engine: EngineServer & EngineHistory, table: string, index: string): Promise<never> {
   const entry = (await engine.history.list(engine.qualify(table)))
     .filter((e) => {
       const d = e.detail as { drop?: { kind?: string; index?: string } };
@@ -160,7 +161,7 @@ export async function indexNotRestorable(engine: Engine, table: string, index: s
 const DRY_RUN = 'dry run: nothing was changed; add --execute to restore';
 
 /** The latest successful contract of the table whose backup has that name (a column or table contract: an index keeps no data). */
-function contractThatKept(entries: HistoryEntry[], engine: Engine, from: string): HistoryEntry | undefined {
+function contractThatKept(entries: HistoryEntry[], engine: EngineServer, from: string): HistoryEntry | undefined {
   const wanted = engine.qualify(from);
   return entries
     .filter((e) => {
@@ -175,7 +176,7 @@ function contractThatKept(entries: HistoryEntry[], engine: Engine, from: string)
  * name proves nothing, since whoever may create tables in the schema can put one of their own (with
  * a trigger that runs as whoever writes it, or forged rows) under a backup's name once it is gone.
  */
-function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget, engine: Engine): void {
+function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget, engine: EngineServer): void {
   const recorded = (contracted.detail as { backupIdentity?: string | null }).backupIdentity ?? null;
   if (recorded === null) {
     throw new UserError(
@@ -252,7 +253,7 @@ function fillRequest(table: string, target: RestoreTarget, columns: BackupColumn
   };
 }
 
-async function claimed<T>(engine: Engine, table: string, fn: () => Promise<T>): Promise<T> {
+async function claimed<T>(engine: EngineServer, table: string, fn: () => Promise<T>): Promise<T> {
   // Not while a migration or backfill runs on the table; released before the fill, which takes it again.
   const claim = await RunClaim.take(engine, table);
   try {

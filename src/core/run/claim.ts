@@ -1,6 +1,6 @@
 import { sleep } from './backoff.js';
 import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../engine/errors.js';
-import type { ClaimSession, Engine } from '../engine/types.js';
+import type { ClaimSession, EngineServer } from '../engine/ports/server.js';
 
 /** The claim was lost and another run took it: that run's objects are not ours to remove. */
 export class ClaimLostError extends UserError {
@@ -32,12 +32,12 @@ async function takeWithin(session: ClaimSession, ms: number): Promise<boolean> {
  */
 export class RunClaim {
   private constructor(
-    private readonly engine: Engine,
+    private readonly engine: EngineServer,
     private readonly table: string,
     private session: ClaimSession,
   ) {}
 
-  static async take(engine: Engine, table: string): Promise<RunClaim> {
+  static async take(engine: EngineServer, table: string): Promise<RunClaim> {
     const session = await engine.openClaim(table);
     try {
       if (!(await takeWithin(session, CLAIM_WAIT_MS))) {

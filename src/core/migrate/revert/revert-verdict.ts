@@ -1,6 +1,7 @@
 import { UserError } from '../../engine/errors.js';
 import { PROOF_ROWS, showValue } from '../../preflight/mapping-proof.js';
-import type { CheckResult, Key, Migration } from '../../engine/types.js';
+import type { CheckResult, Key } from '../../engine/primitives.js';
+import type { MigrationRevert } from '../../engine/ports/revert.js';
 
 /** Whether the old table could follow the new one back after the cut-over, and why not. */
 export interface RevertVerdict {
@@ -14,7 +15,7 @@ export interface RevertVerdict {
  * What the plan alone says about the way back, as a check: failed only when a window was asked
  * for; otherwise the dry run still names a change that could not be reverted.
  */
-export function revertCheck(migration: Migration, windowAsked: boolean): CheckResult {
+export function revertCheck(migration: MigrationRevert, windowAsked: boolean): CheckResult {
   const reasons = migration.revertRefusals();
   if (reasons.length === 0)
     return { name: 'revert window', ok: true, message: windowAsked ? 'the change can be reverted' : 'not asked for; the change can be reverted' };
@@ -28,7 +29,7 @@ export function revertCheck(migration: Migration, windowAsked: boolean): CheckRe
  * on the server, and every value must come back as it was. Refusals from the plan come first: a
  * change that drops data needs no sample to be known lossy.
  */
-export async function proveRevert(migration: Migration, anchors: (Key | null)[] | null): Promise<RevertVerdict> {
+export async function proveRevert(migration: MigrationRevert, anchors: (Key | null)[] | null): Promise<RevertVerdict> {
   const reasons = migration.revertRefusals();
   if (reasons.length > 0) return { revertible: false, reasons, provenRows: 0 };
   const result = await migration.proveReverse(anchors, PROOF_ROWS);
@@ -43,7 +44,7 @@ export async function proveRevert(migration: Migration, anchors: (Key | null)[] 
 }
 
 /** A run with a revert window cuts over only onto a way back the server has just proven. */
-export async function requireRevertible(migration: Migration, anchors: (Key | null)[] | null): Promise<RevertVerdict> {
+export async function requireRevertible(migration: MigrationRevert, anchors: (Key | null)[] | null): Promise<RevertVerdict> {
   const verdict = await proveRevert(migration, anchors);
   if (!verdict.revertible) {
     throw new UserError(`--revert-window: the change could not be reverted (${verdict.reasons.join('; ')}); nothing was swapped`);

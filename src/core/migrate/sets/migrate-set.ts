@@ -2,6 +2,8 @@ import type { MigrateOptions, MigrateResult } from '../../run/config.js';
 import { decodeCheckpoint } from '../../run/checkpoint.js';
 import { NoCheckpointError, UserError } from '../../engine/errors.js';
 import type { Engine, MigrationRequest } from '../../engine/types.js';
+import type { EngineInPlace } from '../../engine/ports/in-place.js';
+import type { EngineMigrations } from '../../engine/ports/migrations.js';
 import { classifyMember } from '../../in-place/set-member.js';
 import { JointCutover } from './set-cutover.js';
 import { JointRevert } from './set-revert.js';
@@ -74,7 +76,7 @@ async function inPlaceEach(requests: MigrationRequest[], tables: string[], run: 
  * cannot fail on the rows (`instant`) may go that way, so that no table is left changed because a
  * later one's index build or validation failed. Classifying leaves nothing behind.
  */
-export async function whyCopied(engine: Engine, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
+export async function whyCopied(engine: EngineInPlace, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
   for (const [i, request] of requests.entries()) {
     const sorted = await classifyMember(engine, { ...request, set: tables.filter((t) => t !== tables[i]) });
     const why = sorted.path === 'copy' ? sorted.why : sorted.parts.find((p) => p.class !== 'instant')?.clause;
@@ -92,7 +94,7 @@ export async function whyCopied(engine: Engine, requests: MigrationRequest[], ta
  * run died before it saved one: it starts afresh) or already cleaned up after the swap (done): the
  * swap is one transaction or statement, so if any member's tables were swapped, all were.
  */
-async function resumedMembers(engine: Engine, tables: string[]): Promise<Map<string, 'resume' | 'fresh' | 'done'>> {
+async function resumedMembers(engine: EngineMigrations, tables: string[]): Promise<Map<string, 'resume' | 'fresh' | 'done'>> {
   const out = new Map<string, 'resume' | 'fresh' | 'done'>();
   let swapped = false;
   for (const table of tables) {

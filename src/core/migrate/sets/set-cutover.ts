@@ -3,7 +3,7 @@ import type { RunContext } from '../context.js';
 import type { Cutover } from '../cutover/cutover.js';
 import { AbortedError, CLOSING, ignoreFailure } from '../../engine/errors.js';
 import { retryLockTimeouts } from '../../run/retry.js';
-import type { Engine } from '../../engine/types.js';
+import type { EngineMigrations } from '../../engine/ports/migrations.js';
 import type { RunState } from '../../run/run-state.js';
 import { WriterWait } from '../cutover/writer-wait.js';
 
@@ -34,7 +34,7 @@ export class JointCutover {
   private swap: Promise<{ lockedMs: number; writerWaitMs: number }> | null = null;
 
   constructor(
-    private readonly swapAll: Engine['jointCutover'],
+    private readonly swapAll: EngineMigrations['jointCutover'],
     /** The set's tables, qualified. */
     readonly tables: readonly string[],
     /** Why every table of the set takes the copy. */

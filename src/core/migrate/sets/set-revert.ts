@@ -1,7 +1,7 @@
 import type { RevertWindowOutcome } from '../../run/config.js';
 import { UserError } from '../../engine/errors.js';
 import type { RunState } from '../../run/run-state.js';
-import type { Engine } from '../../engine/types.js';
+import type { EngineMigrations } from '../../engine/ports/migrations.js';
 import { JointCutover } from './set-cutover.js';
 
 /**
@@ -18,7 +18,7 @@ export class JointRevert {
   private ended: { how: Exclude<RevertWindowOutcome['outcome'], 'reverted'>; message: string } | null = null;
 
   constructor(
-    private readonly swapAll: Engine['jointCutover'],
+    private readonly swapAll: EngineMigrations['jointCutover'],
     /** The set's tables, qualified. */
     readonly tables: readonly string[],
   ) {}
