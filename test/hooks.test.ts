@@ -25,7 +25,7 @@ async function hook(name: string, body: string, mode = 0o755): Promise<void> {
 
 function state(): RunState {
   const s = new RunState(
-    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0 },
     { table: 'shop.orders', alter: 'ADD COLUMN note TEXT', engine: 'mysql' },
   );
   Object.assign(s.status, { phase: 'verify', rowsCopied: 1200, rowsEstimated: 1500, changesApplied: 42 });

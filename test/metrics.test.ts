@@ -7,7 +7,7 @@ import { RunState } from '../src/core/run/run-state.js';
 
 function runState(table = 'shop.orders'): RunState {
   return new RunState(
-    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0 },
     { table, alter: 'ADD COLUMN note TEXT', engine: 'mysql' },
   );
 }

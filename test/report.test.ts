@@ -31,7 +31,7 @@ const OLD_READER = {
 
 function finishedRun(): RunState {
   const state = new RunState(
-    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+    { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0 },
     { table: 'shop.orders', alter: ALTER, engine: 'mysql' },
   );
   Object.assign(state.status, {
@@ -187,7 +187,7 @@ describe('writeReport', () => {
 
   it('reports a failed run from its state alone, with the error and how far it got', async () => {
     const state = new RunState(
-      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0 },
       { table: 'public.orders', alter: 'ADD COLUMN note text', engine: 'postgres' },
     );
     state.mark('start');
@@ -241,7 +241,7 @@ describe('a report of names and errors someone else chose', () => {
 
   it("keeps their markup as text, redacts URLs in the error as stderr does, and is readable by the run's user alone", async () => {
     const state = new RunState(
-      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0 },
+      { chunkTimeMs: 100, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0 },
       { table: TABLE, alter: ALTER_TEXT, engine: 'postgres' },
     );
     state.mark('start');

@@ -99,7 +99,10 @@ export function abortCommand(): Command {
 
 export function setCommand(): Command {
   return controlCommand('set', 'change a setting of a running migration')
-    .argument('<name>', 'chunk-time-ms, max-lag-ms, max-rows-per-sec (0 = unlimited), nice-ratio, max-redo-fill (0 = never), max-load or critical-load')
+    .argument(
+      '<name>',
+      'chunk-time-ms, max-lag-ms, max-rows-per-sec (0 = unlimited), nice-ratio, max-redo-fill (0 = never), max-writer-slowdown (0 = off), max-load or critical-load',
+    )
     .argument('<value>', 'a number, or NAME=N[,NAME=N...] for max-load and critical-load')
     .action(async (name: string, value: string, opts: ControlOptions) => {
       const answer = await control(opts, { command: 'set', name, value });
@@ -268,6 +271,7 @@ function describe(a: Running): string {
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, max-redo-fill ${settings.maxRedoFill || 'never'}, ` +
+        `max-writer-slowdown ${settings.maxWriterSlowdown || 'off'}, ` +
         `max-load ${thresholds(settings.maxLoad)}, critical-load ${thresholds(settings.criticalLoad)}`,
     ],
   ];

@@ -15,6 +15,7 @@ import {
   addOperatorOptions,
   addThrottleOptions,
   checkHooksDir,
+  nonNegativeNumber,
   chunkTimeHelp,
   positiveInt,
   reporterFor,
@@ -109,6 +110,12 @@ export function migrateCommand(): Command {
     .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false);
   addThrottleOptions(command, { maxLagMs: defaultOptions.maxLagMs });
   command
+    .option(
+      '--max-writer-slowdown <x>',
+      "keep a stand-in writer's latency on the table within x times its latency before the copy, resting and shortening chunks as needed (2: the writers' p99 within twice their own; 0: off)",
+      nonNegativeNumber,
+      defaultOptions.maxWriterSlowdown,
+    )
     .option('--postpone-cutover', 'after verification, keep the shadow in sync until "shadowcut cutover"', false)
     .option('--postpone-cutover-flag-file <path>', 'postpone the cut-over while this file exists');
   addOperatorOptions(

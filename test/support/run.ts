@@ -32,7 +32,7 @@ export async function waitFor(
 /** A RunState to watch (and steer) a run from the test; its settings are the run's live settings. */
 export function runState(table: string, alter: string, engine: 'mysql' | 'postgres', settings: Partial<Settings> = {}): RunState {
   return new RunState(
-    { chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, ...settings },
+    { chunkTimeMs: 50, maxLagMs: 1500, maxLoad: {}, criticalLoad: {}, maxRowsPerSec: 0, niceRatio: 0, maxRedoFill: 0, maxWriterSlowdown: 0, ...settings },
     { table, alter, engine },
   );
 }

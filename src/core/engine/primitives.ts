@@ -54,5 +54,10 @@ export interface Probes {
    * receive queue, flow control), or null; absent where there is no such cluster.
    */
   clusterPressure?(): Promise<string | null>;
+  /**
+   * Where the heartbeat runs: `listener` is told how long each of its writes took, commit included
+   * (the copy's pacing by the writers, core/run/writer-pace.ts).
+   */
+  timeWrites?(listener: (ms: number) => void): void;
   close(): Promise<void>;
 }

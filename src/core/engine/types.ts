@@ -27,6 +27,7 @@ export type { ProbeComparison } from './ports/preflight.js';
 export type { CheckedCopy } from './ports/copy.js';
 export type { ConsistentView } from './ports/verification.js';
 export type { CatchUp, CutoverOptions, CutoverResult, LockProbe, OldSnapshot } from './ports/cutover.js';
+export type { ProbeOptions } from './ports/throttle.js';
 
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers, and each command's own part. */
 export interface Engine

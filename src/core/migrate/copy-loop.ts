@@ -37,6 +37,7 @@ export class CopyLoop {
   async run(pacing: Pacing, checkpointer: Checkpointer, progress: Progress): Promise<void> {
     const { result, state, config } = this.ctx;
     const sizer = new ChunkSizer(state.settings.chunkTimeMs);
+    await pacing.startCopy();
     progress.copyStarting();
     // Every key applied from here on is compared again at verification (see copy-proof.ts).
     if (this.proof.active) this.applier.changed.restart();
@@ -44,7 +45,7 @@ export class CopyLoop {
       this.ctx.checkAbort();
       await pacing.holdWhileThrottled();
       await this.applier.applyPending();
-      sizer.target(state.settings.chunkTimeMs);
+      sizer.target(pacing.chunkTimeMs());
       const ranges = await this.nextWave(config.copyThreads, Math.min(sizer.rows, pacing.chunkRows(config.copyThreads)));
       const t0 = performance.now();
       const rows = await this.copyWave(ranges, sizer);

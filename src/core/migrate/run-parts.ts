@@ -6,6 +6,7 @@ import type { RunContext } from './context.js';
 import { CopyLoop } from './copy-loop.js';
 import { UserError } from '../engine/errors.js';
 import { Pacing, type Waiting } from '../run/pacing.js';
+import { WriterPace } from '../run/writer-pace.js';
 import { Progress } from '../run/progress.js';
 import { Throttler } from '../run/throttler.js';
 import type { Probes } from '../engine/types.js';
@@ -38,7 +39,9 @@ export class RunParts {
       },
       rest: (ms) => this.applier.waitApplying(ms),
     };
-    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress);
+    const writers = new WriterPace(() => ctx.state.settings.maxWriterSlowdown);
+    probes?.timeWrites?.((ms) => writers.record(ms));
+    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress, writers);
   }
 }
 

@@ -70,7 +70,9 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
     throw new UserError(`--revert-window: the change could not be reverted (${revert.reasons.join('; ')}); run without a revert window`);
   }
 
-  const probes = await checkedProbes((replicas) => migration.openProbes(replicas), config, settings);
+  // Pacing by the writers times the heartbeat's writes, so it runs even with no replica to watch.
+  const heartbeat = config.execute && settings.maxWriterSlowdown > 0;
+  const probes = await checkedProbes((replicas) => migration.openProbes(replicas, { heartbeat }), config, settings);
   return { migration, checks, checkpoint, proof, revert, probes };
 }
 

@@ -99,6 +99,7 @@ export const defaultSettings: Readonly<Settings> = Object.freeze({
   maxRowsPerSec: 0,
   niceRatio: 0,
   maxRedoFill: 0,
+  maxWriterSlowdown: 0,
 });
 
 export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({

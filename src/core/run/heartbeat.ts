@@ -14,6 +14,8 @@ export class Heartbeat {
   /** Why the last write failed; cleared by the next success. A stale row would only overstate lag. */
   failure: string | null = null;
   private writing: Promise<void> | null = null;
+  /** Told how long each write took, commit included: what an application's write feels (writer-pace.ts). */
+  private timed: ((ms: number) => void) | null = null;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -29,9 +31,15 @@ export class Heartbeat {
   }
 
   /** A failed write is only remembered: the next tick retries it, and replica readings report it meanwhile. */
+  timeWrites(listener: (ms: number) => void): void {
+    this.timed = listener;
+  }
+
   private async beat(): Promise<void> {
     try {
+      const began = performance.now();
       await this.write();
+      this.timed?.(performance.now() - began);
       this.failure = null;
     } catch (error) {
       this.failure = describeError(error);

@@ -2,6 +2,7 @@ import { sleep } from './backoff.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunState } from './run-state.js';
 import type { Hold, HoldKind, Throttler } from './throttler.js';
+import { BASELINE_WAIT_MS, type WriterPace } from './writer-pace.js';
 
 /** The longest burst --max-rows-per-sec lets a chunk copy at full speed. */
 const BURST_MS = 250;
@@ -37,7 +38,42 @@ export class Pacing {
     private readonly throttler: Throttler,
     private readonly waiting: Waiting,
     private readonly progress: { update(): void },
+    /** Paces the copy by the heartbeat's write times; null where the loop has none (a backfill). */
+    readonly writers: WriterPace | null = null,
   ) {}
+
+  /**
+   * Before the first chunk: with --max-writer-slowdown, waits (about a second) for the stand-in
+   * writer's baseline, taken while nothing of ours runs, then judges its writes against it.
+   */
+  async startCopy(): Promise<void> {
+    const writers = this.writers;
+    if (!writers) return;
+    writers.startBaseline();
+    const until = Date.now() + BASELINE_WAIT_MS;
+    while (this.ctx.state.settings.maxWriterSlowdown > 0 && !writers.baselineReady && Date.now() < until) {
+      this.ctx.checkAbort();
+      await this.waiting.rest(50);
+    }
+    writers.startCopy();
+    const limit = writers.limitMs();
+    if (limit !== null) {
+      this.ctx.report.info(
+        `pacing by the writers: a stand-in write took up to ${writers.baselineMs()!.toFixed(1)} ms (90th percentile) before the copy; the copy keeps it under ${limit.toFixed(1)} ms`,
+        { writerBaselineMs: writers.baselineMs(), writerLimitMs: limit },
+      );
+    } else if (this.ctx.state.settings.maxWriterSlowdown > 0) {
+      this.ctx.report.warn(
+        '--max-writer-slowdown: too few stand-in writes before the copy for a baseline (the heartbeat could not be written?); the copy is not paced by the writers',
+      );
+    }
+  }
+
+  /** The chunk time the copy aims at now: the operator's, shortened while the writers are slowed. */
+  chunkTimeMs(): number {
+    const configured = this.ctx.state.settings.chunkTimeMs;
+    return this.writers ? this.writers.chunkTimeMs(configured) : configured;
+  }
 
   /** Holds the loop back while paused or throttled; the background work goes on. */
   async holdWhileThrottled(): Promise<void> {
@@ -81,6 +117,8 @@ export class Pacing {
     await this.rest('rate', limit > 0 ? (rows / limit) * 1000 - elapsedMs : 0);
     // gh-ost's nice ratio: leave the server to the application for a multiple of each chunk's time.
     await this.rest('nice', settings.niceRatio * elapsedMs);
+    // --max-writer-slowdown: rest as long as the writers' stand-in says it is needed.
+    if (this.writers) await this.rest('writers', this.writers.restAfter(elapsedMs));
   }
 
   private async rest(kind: HoldKind, ms: number): Promise<void> {

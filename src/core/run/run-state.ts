@@ -19,6 +19,11 @@ export interface Settings {
   niceRatio: number;
   /** Redo log fill (percent, `Probes.redoFill`) at which copying holds back until it is 10 points lower; 0 = never. */
   maxRedoFill: number;
+  /**
+   * The copy keeps the table probe's latency within this multiple of its latency before the copy,
+   * resting and shortening its chunks as needed (core/run/writer-pace.ts); 0 = off.
+   */
+  maxWriterSlowdown: number;
 }
 
 /** The settings part of a larger options object, so nothing else leaks into the live state. */
@@ -31,6 +36,8 @@ export function settingsOf(o: Settings): Settings {
     maxRowsPerSec: o.maxRowsPerSec,
     niceRatio: o.niceRatio,
     maxRedoFill: o.maxRedoFill,
+    // Only migrate has the probe it works by; the other commands' options leave it out.
+    maxWriterSlowdown: o.maxWriterSlowdown ?? 0,
   };
 }
 
@@ -158,12 +165,14 @@ export class RunState {
       case 'max-rows-per-sec':
       case 'nice-ratio':
       case 'max-redo-fill':
+      case 'max-writer-slowdown':
         if (!Number.isFinite(number) || number < 0) throw new Error(`${name} must be a non-negative number`);
         if (name === 'max-redo-fill' && number > 100) throw new Error('max-redo-fill is a percentage (0-100)');
         if (name === 'chunk-time-ms') this.settings.chunkTimeMs = Math.max(1, number);
         else if (name === 'max-lag-ms') this.settings.maxLagMs = number;
         else if (name === 'nice-ratio') this.settings.niceRatio = number;
         else if (name === 'max-redo-fill') this.settings.maxRedoFill = number;
+        else if (name === 'max-writer-slowdown') this.settings.maxWriterSlowdown = number;
         else this.settings.maxRowsPerSec = number;
         return;
       case 'max-load':
@@ -173,7 +182,9 @@ export class RunState {
         this.settings.criticalLoad = parseThresholds(value);
         return;
       default:
-        throw new Error(`unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, nice-ratio, max-redo-fill, max-load, critical-load)`);
+        throw new Error(
+          `unknown setting ${name} (chunk-time-ms, max-lag-ms, max-rows-per-sec, nice-ratio, max-redo-fill, max-writer-slowdown, max-load, critical-load)`,
+        );
     }
   }
 }

@@ -15,7 +15,7 @@ export interface ThrottleOptions {
 }
 
 /** What holds the copy back; the kind keys the throttled time in the status, metrics and report. */
-export type HoldKind = 'paused' | 'critical' | 'load' | 'redo' | 'cluster' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice';
+export type HoldKind = 'paused' | 'critical' | 'load' | 'redo' | 'cluster' | 'replica' | 'query' | 'flag' | 'window' | 'rate' | 'nice' | 'writers';
 
 export interface Hold {
   kind: HoldKind;

@@ -15,6 +15,7 @@ import type {
   OldSnapshot,
   Plan,
   ProbeComparison,
+  ProbeOptions,
   Probes,
   Reference,
   Session,
@@ -278,8 +279,8 @@ export class MysqlMigration implements Migration {
     await writeState(this.pool, this.p.database, state, checkpoint);
   }
 
-  async openProbes(replicas: string[]): Promise<Probes> {
-    return openMysqlProbes(this.server.target, this.pool, this.p, replicas, await this.server.galeraMembers());
+  async openProbes(replicas: string[], options: ProbeOptions = {}): Promise<Probes> {
+    return openMysqlProbes(this.server.target, this.pool, this.p, replicas, await this.server.galeraMembers(), options.heartbeat);
   }
 
   revertRefusals(): string[] {

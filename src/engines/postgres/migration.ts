@@ -19,6 +19,7 @@ import type {
   OldSnapshot,
   Plan,
   ProbeComparison,
+  ProbeOptions,
   Probes,
   Session,
 } from '../../core/engine/types.js';
@@ -280,8 +281,8 @@ export class PostgresMigration implements Migration {
     await writeState(this.pool, d.schema, state, checkpoint);
   }
 
-  openProbes(replicas: string[]): Promise<Probes> {
-    return openPostgresProbes(this.pool, this.d, replicas);
+  openProbes(replicas: string[], options: ProbeOptions = {}): Promise<Probes> {
+    return openPostgresProbes(this.pool, this.d, replicas, options.heartbeat);
   }
 
   revertRefusals(): string[] {

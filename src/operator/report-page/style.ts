@@ -18,6 +18,7 @@ export const HOLD_STYLES: Record<string, { pattern: string; colour: string; labe
   paused: { pattern: 'vertical', colour: '#CC79A7', label: 'paused by the operator' },
   rate: { pattern: 'backward', colour: '#F0E442', label: '--max-rows-per-sec' },
   nice: { pattern: 'horizontal', colour: '#56B4E9', label: '--nice-ratio' },
+  writers: { pattern: 'vertical', colour: '#009E73', label: '--max-writer-slowdown' },
   other: { pattern: 'diagonal', colour: '#777777', label: 'held back' },
 };
 

@@ -34,6 +34,7 @@ export async function openMysqlProbes(
   plan: Pick<MysqlPlan, 'database' | 'table'>,
   replicas: string[],
   galera: GaleraMember[] | null,
+  heartbeatWanted = false,
 ): Promise<Probes> {
   const load = (names: string[]) => statusValues(pool, names);
   const rows = async (sql: string) => (await pool.query({ sql, rowsAsArray: true }))[0] as unknown[][];
@@ -41,7 +42,7 @@ export async function openMysqlProbes(
   const cluster = galera && galeraPressure(galera);
   const clusterPressure = cluster ? { clusterPressure: () => cluster.pressure() } : {};
   const closeCluster = async () => cluster?.close();
-  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, ...clusterPressure, close: closeCluster };
+  if (replicas.length === 0 && !heartbeatWanted) return { replicaLag: async () => [], load, rows, redoFill, ...clusterPressure, close: closeCluster };
 
   // Parsed before anything is created, so a bad URL leaves nothing behind.
   const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: replicaTargets(url, plan.database) }));
@@ -54,6 +55,7 @@ export async function openMysqlProbes(
   }));
   return {
     replicaLag: () => Promise.all(watched.map((r) => readLag(r, heartbeat))),
+    timeWrites: (listener) => heartbeat.timeWrites(listener),
     load,
     rows,
     redoFill,

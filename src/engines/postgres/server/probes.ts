@@ -22,13 +22,13 @@ type LagReading = Awaited<ReturnType<Probes['replicaLag']>>[number];
  * does not: an idle primary (no commits to compare with) and paused replay (the row stops moving,
  * the lag grows).
  */
-export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schema' | 'name'>, replicas: string[]): Promise<Probes> {
+export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schema' | 'name'>, replicas: string[], heartbeatWanted = false): Promise<Probes> {
   const load = (names: string[]) => loadValues(pool, names);
   // --throttle-query is the operator's SQL: it resolves names as their own session would.
   const rows = async (sql: string) => (await asUserOn(pool, (c) => c.query({ text: sql, rowMode: 'array' }))).rows as unknown[][];
   // A checkpoint of PostgreSQL spreads its writes and never makes writers wait for room in the WAL.
   const redoFill = () => Promise.resolve(null);
-  if (replicas.length === 0) return { replicaLag: async () => [], load, rows, redoFill, close: async () => {} };
+  if (replicas.length === 0 && !heartbeatWanted) return { replicaLag: async () => [], load, rows, redoFill, close: async () => {} };
 
   // Checked before anything is created, so a bad URL leaves nothing behind.
   const parsed = replicas.map((url) => ({ name: redactUrl(url), targets: parsePgUrl(url, `--replica ${redactUrl(url)}:`) }));
@@ -42,6 +42,7 @@ export async function openPostgresProbes(pool: pg.Pool, d: Pick<PgDetail, 'schem
   });
   return {
     replicaLag: () => Promise.all(standbys.map((s) => readLag(s.name, s.pool, heartbeat))),
+    timeWrites: (listener) => heartbeat.timeWrites(listener),
     load,
     rows,
     redoFill,
