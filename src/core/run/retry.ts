@@ -3,17 +3,20 @@ import { LockTimeoutError, UniqueViolationError, UserError } from '../engine/err
 import type { Reporter } from '../report/reporter.js';
 
 /**
- * Every step that is tried again after a failure goes through one of these policies, so a bound, a
- * pause and a message at the end are stated once, beside the step:
- * - `retryBounded`: the general one: which errors are worth another attempt, how many attempts in
- *   all, the pause after each failed one, and what is thrown when none succeeded. The engines' own
- *   retries use it directly (a DDL's or a probe's lock not had in time, a lock conflict of an apply,
- *   a session lost mid-proof, a batch of a backfill, the capture's triggers made);
- * - `retryTransient`: a lost connection, with backoff, for the run's steps;
+ * The policies for trying a step again after it failed, so that which errors, how many attempts, the
+ * pause between them and the message at the end are stated once, beside the step:
+ * - `retryBounded`: the general one. Used directly where a step has errors and a bound of its own: a
+ *   short DDL's or a probe's lock not had in time, the Galera gate's unseal, an apply's lock conflicts,
+ *   the deferred indexes' build, the preflight's proofs on a lost session, a backfill's batch (looked
+ *   up in its checkpoint after a lost connection), the capture's install and removal, the in-place
+ *   steps and their undo;
+ * - `retryTransient`: a lost connection, with backoff and an abort check, for the run's steps;
  * - `retryLockTimeouts`: a lock not had in time, a bounded number of attempts with backoff, each
  *   attempt undone when it fails and the stream applied while waiting (the cut-over and its kind);
  * - `retryUniqueConflicts`: a unique conflict that may be the stream's, not the data's: caught up on
- *   at once a few times, then given time before it is taken to be the data's.
+ *   at once a few times, then given time before it is taken to be the data's. Its bound is a time,
+ *   not a count, and it catches up between attempts, so it is a loop of its own.
+ * Waiting for a condition rather than past an error is `waitFor` (wait-for.ts).
  */
 
 /** A bounded retry. Attempts are numbered from 1. */
