@@ -3,6 +3,7 @@ import type { MigrateConfig } from '../run/config.js';
 import { backoffMs } from '../run/backoff.js';
 import { retryBounded } from '../run/retry.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
+import { refusals } from './check.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/revert-verdict.js';
 import type { Settings } from '../run/run-state.js';
@@ -17,12 +18,7 @@ export class RefusedByChecks extends UserError {
     readonly plan: Plan,
     readonly checks: CheckResult[],
   ) {
-    super(
-      checks
-        .filter((c) => !c.ok)
-        .map((c) => c.message)
-        .join('; '),
-    );
+    super(refusals(checks));
   }
 }
 
