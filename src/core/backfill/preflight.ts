@@ -1,4 +1,4 @@
-import { verdict } from '../preflight/check.js';
+import { refusals, verdict } from '../preflight/check.js';
 import { checkpointCommand, checkpointLeftOver, decodeJson } from '../run/checkpoint.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { checkedProbes } from '../preflight/preflight.js';
@@ -11,12 +11,7 @@ import type { Backfill, BackfillRequest, EngineBackfill } from '../engine/ports/
 /** Every failed check's message on one line; all results, for a dry run to list. */
 export class BackfillRefused extends UserError {
   constructor(readonly checks: CheckResult[]) {
-    super(
-      checks
-        .filter((c) => !c.ok)
-        .map((c) => c.message)
-        .join('; '),
-    );
+    super(refusals(checks));
   }
 }
 

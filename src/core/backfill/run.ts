@@ -7,7 +7,7 @@ import { AbortedError, LockTimeoutError, UserError, CLOSING, FAILURE_HOOK, ignor
 import { Pacing } from '../run/pacing.js';
 import { Progress } from '../run/progress.js';
 import type { Reporter } from '../report/reporter.js';
-import { retryTransient } from '../run/retry.js';
+import { retryBounded, retryTransient, sleepThenCheck } from '../run/retry.js';
 import { RunState, settingsOf, type Phase } from '../run/run-state.js';
 import { Throttler, watchPanicFlagFile } from '../run/throttler.js';
 import type { Key, KeyRange, Probes } from '../engine/types.js';
@@ -239,31 +239,32 @@ class BackfillRun {
       rowsUpdated: before.rowsUpdated + updated,
       savedAt: new Date().toISOString(),
     });
-    for (let attempt = 1; ; attempt++) {
-      try {
+    return retryBounded(
+      {
+        attempts: BATCH_ATTEMPTS,
+        retryable: (error) => error instanceof LockTimeoutError || this.isTransient(error),
+        refused: (error) => this.explain(error, range),
+        pauseMs: (n) => backoffMs(n - 1, 250),
+        retrying: (error, _n, wait) => this.report.warn(`batch ${batch} failed (${(error as Error).message}); retrying in ${wait} ms`),
+        wait: sleepThenCheck(() => this.checkAbort()),
+        succeededAfterAll: async (error) => {
+          if (error instanceof LockTimeoutError) return null; // rolled back: nothing was written
+          const saved = await this.transient('reading the checkpoint', () => this.target.savedCheckpoint());
+          const found = saved === null ? null : (decodeJson(saved) as BackfillCheckpoint);
+          if (found?.batches !== batch) return null;
+          this.report.info(`batch ${batch} had committed before its connection was lost`);
+          this.cp = found;
+          return { value: found.rowsUpdated - before.rowsUpdated };
+        },
+        exhausted: (error, n) =>
+          new UserError(`batch ${batch} failed ${n} times (${(error as Error).message}); rerun with --resume when the table is less busy`),
+      },
+      async () => {
         const updated = await this.target.update(range, (n) => encodeJson(next(n)));
         this.cp = next(updated);
         return updated;
-      } catch (error) {
-        const lock = error instanceof LockTimeoutError;
-        if (!lock && !this.isTransient(error)) throw this.explain(error, range);
-        if (attempt >= BATCH_ATTEMPTS) {
-          throw new UserError(`batch ${batch} failed ${attempt} times (${(error as Error).message}); rerun with --resume when the table is less busy`);
-        }
-        const wait = backoffMs(attempt - 1, 250);
-        this.report.warn(`batch ${batch} failed (${(error as Error).message}); retrying in ${wait} ms`);
-        await sleep(wait);
-        this.checkAbort();
-        if (lock) continue; // rolled back: nothing was written
-        const saved = await this.transient('reading the checkpoint', () => this.target.savedCheckpoint());
-        const found = saved === null ? null : (decodeJson(saved) as BackfillCheckpoint);
-        if (found?.batches === batch) {
-          this.report.info(`batch ${batch} had committed before its connection was lost`);
-          this.cp = found;
-          return found.rowsUpdated - before.rowsUpdated;
-        }
-      }
-    }
+      },
+    );
   }
 
   /** A statement the server refuses on some row (a value too long, a failed cast) is the operator's to fix. */

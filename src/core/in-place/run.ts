@@ -1,6 +1,6 @@
-import { backoffMs, sleep } from '../run/backoff.js';
+import { backoffMs } from '../run/backoff.js';
 import { AbortedError, LockTimeoutError, UserError } from '../engine/errors.js';
-import type { RetryContext } from '../run/retry.js';
+import { retryBounded, sleepThenCheck, type RetryContext } from '../run/retry.js';
 import type { EngineInPlace } from '../engine/ports/in-place.js';
 import type { InPlaceStep } from '../engine/ports/in-place.js';
 
@@ -51,42 +51,42 @@ export async function runInPlace(engine: EngineInPlace, steps: InPlaceStep[], li
   return made.flatMap((s) => s.sql);
 }
 
-async function attempt(engine: EngineInPlace, step: InPlaceStep, limits: InPlaceLimits, ctx: RetryContext): Promise<void> {
-  for (let n = 1; ; n++) {
-    try {
-      return await engine.runInPlaceStep(step, limits.lockTimeoutMs, {
+function attempt(engine: EngineInPlace, step: InPlaceStep, limits: InPlaceLimits, ctx: RetryContext): Promise<void> {
+  return retryBounded(
+    {
+      attempts: limits.attempts,
+      retryable: (error) => error instanceof LockTimeoutError,
+      pauseMs: (n) => backoffMs(n - 1),
+      retrying: async (error, n, wait) => {
+        if (step.undo.length) await undo(engine, step, limits);
+        ctx.report.warn(`in place, "${step.what}" attempt ${n} failed (${(error as Error).message}); retrying in ${wait} ms`);
+      },
+      wait: sleepThenCheck(() => ctx.checkAbort()),
+      exhausted: (error, n) =>
+        new LockTimeoutError(`${(error as Error).message}, ${n} times (raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy)`),
+    },
+    () =>
+      engine.runInPlaceStep(step, limits.lockTimeoutMs, {
         snapshotWaitMs: limits.snapshotWaitMs,
         report: (message) => ctx.report.warn(`in place, "${step.what}": ${message}`),
-      });
-    } catch (error) {
-      if (!(error instanceof LockTimeoutError)) throw error;
-      if (n >= limits.attempts) {
-        throw new LockTimeoutError(`${error.message}, ${n} times (raise --lock-timeout-ms or --cutover-attempts, or retry when the table is less busy)`);
-      }
-      if (step.undo.length) await undo(engine, step, limits);
-      const wait = backoffMs(n - 1);
-      ctx.report.warn(`in place, "${step.what}" attempt ${n} failed (${error.message}); retrying in ${wait} ms`);
-      await sleep(wait);
-      ctx.checkAbort();
-    }
-  }
+      }),
+  );
 }
 
 /** Best effort, and said so: returns what could not be undone and how to do it by hand ('' when all was). */
 async function undo(engine: EngineInPlace, step: InPlaceStep, limits: InPlaceLimits): Promise<string> {
+  const retries = { attempts: UNDO_ATTEMPTS, retryable: () => true, pauseMs: (n: number) => backoffMs(n - 1) };
   for (const sql of step.undo) {
-    for (let n = 1; ; n++) {
-      try {
-        await engine.runInPlaceStep({ what: 'undo', sql: [sql], transaction: false, undo: [] }, limits.lockTimeoutMs, {
-          snapshotWaitMs: limits.snapshotWaitMs,
-          report: () => {},
-        });
-        break;
-      } catch (error) {
-        if (n >= UNDO_ATTEMPTS) return `"${step.what}": could NOT undo it (${(error as Error).message}): run ${sql}`;
-        await sleep(backoffMs(n - 1));
-      }
-    }
+    const run = () =>
+      engine.runInPlaceStep({ what: 'undo', sql: [sql], transaction: false, undo: [] }, limits.lockTimeoutMs, {
+        snapshotWaitMs: limits.snapshotWaitMs,
+        report: () => {},
+      });
+    const failed = await retryBounded(retries, run).then(
+      () => '',
+      (error: unknown) => `"${step.what}": could NOT undo it (${(error as Error).message}): run ${sql}`,
+    );
+    if (failed) return failed;
   }
   return '';
 }

@@ -21,6 +21,14 @@ export function note(name: string, message: string): CheckResult {
   return { name, ok: true, message };
 }
 
+/** Every failed check's message, on one line: what a refusal says. */
+export function refusals(results: readonly CheckResult[]): string {
+  return results
+    .filter((c) => !c.ok)
+    .map((c) => c.message)
+    .join('; ');
+}
+
 /** Runs every check, in order, and returns all of their results. */
 export async function runChecks<Ctx>(checks: readonly Check<Ctx>[], ctx: Ctx): Promise<CheckResult[]> {
   const results: CheckResult[] = [];

@@ -1,7 +1,9 @@
 import { checkpointCommand, decodeCheckpoint, type Checkpoint } from '../run/checkpoint.js';
 import type { MigrateConfig } from '../run/config.js';
-import { backoffMs, sleep } from '../run/backoff.js';
+import { backoffMs } from '../run/backoff.js';
+import { retryBounded } from '../run/retry.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
+import { refusals } from './check.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/revert-verdict.js';
 import type { Settings } from '../run/run-state.js';
@@ -16,12 +18,7 @@ export class RefusedByChecks extends UserError {
     readonly plan: Plan,
     readonly checks: CheckResult[],
   ) {
-    super(
-      checks
-        .filter((c) => !c.ok)
-        .map((c) => c.message)
-        .join('; '),
-    );
+    super(refusals(checks));
   }
 }
 
@@ -77,15 +74,8 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
 }
 
 /** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */
-async function provedAgainOnLostSessions<T>(engine: EngineServer, prove: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await prove();
-    } catch (error) {
-      if (attempt >= 4 || !engine.isTransient(error)) throw error;
-      await sleep(backoffMs(attempt, 250));
-    }
-  }
+function provedAgainOnLostSessions<T>(engine: EngineServer, prove: () => Promise<T>): Promise<T> {
+  return retryBounded({ attempts: 5, retryable: (error) => engine.isTransient(error), pauseMs: (n) => backoffMs(n - 1, 250) }, prove);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { sleep } from './backoff.js';
+import { waitFor } from './wait-for.js';
 import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../engine/errors.js';
 import type { ClaimSession, EngineServer } from '../engine/ports/server.js';
 
@@ -16,13 +16,12 @@ export class ClaimLostError extends UserError {
  */
 const CLAIM_WAIT_MS = 1500;
 
-async function takeWithin(session: ClaimSession, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await session.take()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(100);
-  }
+function takeWithin(session: ClaimSession, ms: number): Promise<boolean> {
+  return waitFor(
+    () => session.take(),
+    (taken) => taken,
+    { withinMs: ms, everyMs: 100 },
+  );
 }
 
 /**

@@ -2,33 +2,93 @@ import { backoffMs, sleep } from './backoff.js';
 import { LockTimeoutError, UniqueViolationError, UserError } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
 
-/** A lost connection is retried this many times, with backoff, before the run gives up. */
-const TRANSIENT_RETRIES = 8;
-
 /**
- * The three ways a step can fail and still be worth repeating, each with its own policy and its own
- * error type: a lost connection (backoff), a lock not had in time (backoff, bounded attempts, the
- * stream applied while waiting) and a unique conflict that may be the stream's, not the data's.
+ * The policies for trying a step again after it failed, so that which errors, how many attempts, the
+ * pause between them and the message at the end are stated once, beside the step:
+ * - `retryBounded`: the general one. Used directly where a step has errors and a bound of its own: a
+ *   short DDL's or a probe's lock not had in time, the Galera gate's unseal, an apply's lock conflicts,
+ *   the deferred indexes' build, the preflight's proofs on a lost session, a backfill's batch (looked
+ *   up in its checkpoint after a lost connection), the capture's install and removal, the in-place
+ *   steps and their undo;
+ * - `retryTransient`: a lost connection, with backoff and an abort check, for the run's steps;
+ * - `retryLockTimeouts`: a lock not had in time, a bounded number of attempts with backoff, each
+ *   attempt undone when it fails and the stream applied while waiting (the cut-over and its kind);
+ * - `retryUniqueConflicts`: a unique conflict that may be the stream's, not the data's: caught up on
+ *   at once a few times, then given time before it is taken to be the data's. Its bound is a time,
+ *   not a count, and it catches up between attempts, so it is a loop of its own.
+ * Waiting for a condition rather than past an error is `waitFor` (wait-for.ts).
  */
+
+/** A bounded retry. Attempts are numbered from 1. */
+export interface Retries<T> {
+  /** Attempts in all, the first one included. */
+  attempts: number;
+  /** Whether an attempt's error is worth another attempt; any other error ends the retry at once. */
+  retryable(error: unknown): boolean;
+  /** The pause after failed attempt `attempt`; none when absent. */
+  pauseMs?(attempt: number): number;
+  /** Before the pause after a failed attempt that will be tried again: a warning, or undoing what the attempt left. */
+  retrying?(error: unknown, attempt: number, pauseMs: number): void | Promise<void>;
+  /** How the pause is spent (default: a sleep); a caller's may apply the stream, or check for an abort after it. */
+  wait?(ms: number): Promise<void>;
+  /**
+   * After the pause: whether the failed attempt had succeeded after all, with its value. A lost
+   * connection may have lost only a commit's acknowledgement, and a write must not be made twice.
+   */
+  succeededAfterAll?(error: unknown): Promise<{ value: T } | null>;
+  /** What is thrown for an error not worth retrying (default: that error). */
+  refused?(error: unknown): unknown;
+  /** What is thrown when the last attempt failed too (default: its error). */
+  exhausted?(error: unknown, attempts: number): unknown;
+}
+
+/** `attempt` tried until it succeeds, fails with an error not worth retrying, or has used up its attempts. */
+export async function retryBounded<T>(retries: Retries<T>, attempt: (n: number) => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (!retries.retryable(error)) throw retries.refused ? retries.refused(error) : error;
+      if (n >= retries.attempts) throw retries.exhausted ? retries.exhausted(error, n) : error;
+      const pause = retries.pauseMs?.(n);
+      await retries.retrying?.(error, n, pause ?? 0);
+      if (pause !== undefined) await (retries.wait ?? sleep)(pause);
+      const done = await retries.succeededAfterAll?.(error);
+      if (done) return done.value;
+    }
+  }
+}
+
+/** A pause that ends with a check for an abort, so a run asked to stop does not try again. */
+export function sleepThenCheck(checkAbort: () => void): (ms: number) => Promise<void> {
+  return async (ms) => {
+    await sleep(ms);
+    checkAbort();
+  };
+}
+
+/** How a run's step is retried: what is transient on its server, where warnings go, how an abort is seen. */
 export interface RetryContext {
   isTransient(error: unknown): boolean;
   report: Reporter;
   checkAbort(): void;
 }
 
+/** A lost connection is retried this many times, with backoff, before the run gives up. */
+const TRANSIENT_RETRIES = 8;
+
 /** A lost connection (server restart, network blip, killed session) is retried with backoff, not fatal. */
-export async function retryTransient<T>(ctx: RetryContext, what: string, step: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await step();
-    } catch (error) {
-      if (!ctx.isTransient(error) || attempt >= TRANSIENT_RETRIES) throw error;
-      const wait = backoffMs(attempt, 500);
-      ctx.report.warn(`${what} failed (${(error as Error).message}); retrying in ${wait} ms`);
-      await sleep(wait);
-      ctx.checkAbort();
-    }
-  }
+export function retryTransient<T>(ctx: RetryContext, what: string, step: () => Promise<T>): Promise<T> {
+  return retryBounded(
+    {
+      attempts: TRANSIENT_RETRIES + 1,
+      retryable: (error) => ctx.isTransient(error),
+      pauseMs: (n) => backoffMs(n - 1, 500),
+      retrying: (error, _n, wait) => ctx.report.warn(`${what} failed (${(error as Error).message}); retrying in ${wait} ms`),
+      wait: sleepThenCheck(() => ctx.checkAbort()),
+    },
+    step,
+  );
 }
 
 export interface LockAttempts {
@@ -45,26 +105,31 @@ export interface LockAttempts {
 }
 
 /** A lock not had in time is tried again after a backoff, a bounded number of times. */
-export async function retryLockTimeouts<T>(ctx: RetryContext, policy: LockAttempts, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    ctx.checkAbort();
-    policy.starting(attempt + 1);
-    try {
-      return await fn();
-    } catch (error) {
-      policy.failed();
-      if (!(error instanceof LockTimeoutError)) throw error;
-      if (attempt + 1 >= policy.attempts) {
-        throw new UserError(
-          `${policy.what} failed ${attempt + 1} times: ${error.message}; the original table is unchanged and serving ` +
+export function retryLockTimeouts<T>(ctx: RetryContext, policy: LockAttempts, fn: () => Promise<T>): Promise<T> {
+  return retryBounded(
+    {
+      attempts: policy.attempts,
+      retryable: (error) => error instanceof LockTimeoutError,
+      pauseMs: (n) => backoffMs(n - 1),
+      retrying: (error, n, wait) => ctx.report.warn(`${policy.what} attempt ${n} failed (${(error as Error).message}); retrying in ${wait} ms`),
+      wait: (ms) => policy.wait(ms),
+      exhausted: (error, n) =>
+        new UserError(
+          `${policy.what} failed ${n} times: ${(error as Error).message}; the original table is unchanged and serving ` +
             `(${policy.advice ?? 'raise --lock-timeout-ms or --cutover-attempts'}, or retry when the table is less busy)`,
-        );
+        ),
+    },
+    async (n) => {
+      ctx.checkAbort();
+      policy.starting(n);
+      try {
+        return await fn();
+      } catch (error) {
+        policy.failed();
+        throw error;
       }
-      const wait = backoffMs(attempt);
-      ctx.report.warn(`${policy.what} attempt ${attempt + 1} failed (${error.message}); retrying in ${wait} ms`);
-      await policy.wait(wait);
-    }
-  }
+    },
+  );
 }
 
 /**

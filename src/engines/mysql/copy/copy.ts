@@ -1,6 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../../core/engine/keyset.js';
-import { sleep } from '../../../core/run/backoff.js';
+import { retryBounded } from '../../../core/run/retry.js';
 import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CheckedCopy, Key, KeyRange } from '../../../core/engine/types.js';
 import type { MysqlPlan } from '../schema/plan.js';
@@ -93,21 +93,22 @@ export class Copier {
   async applyKeys(db: Pool | Connection, keys: Key[], locked: boolean): Promise<void> {
     if (locked) return this.applyOnce(db, keys, '').catch((error) => Promise.reject(asUniqueViolation(error, this.reverse)));
     const nowait = this.flavor === 'mariadb' ? ' LOCK IN SHARE MODE NOWAIT' : ' FOR SHARE NOWAIT';
-    for (let attempt = 0; ; attempt++) {
+    const unique = (error: unknown) => asUniqueViolation(error, this.reverse);
+    // Five attempts NOWAIT, then four that wait for the lock; the pause after each doubles from 5 ms.
+    const retries = { attempts: 9, retryable: isLockConflict, pauseMs: (n: number) => 5 * 2 ** (n - 1), refused: unique, exhausted: unique };
+    return retryBounded(retries, async (n) => {
       const conn = await (db as Pool).getConnection();
       try {
         await conn.beginTransaction();
-        await this.applyOnce(conn, keys, attempt < 5 ? nowait : ' LOCK IN SHARE MODE');
+        await this.applyOnce(conn, keys, n <= 5 ? nowait : ' LOCK IN SHARE MODE');
         await conn.commit();
-        return;
       } catch (error) {
         await conn.rollback().catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
-        if (!isLockConflict(error) || attempt >= 8) throw asUniqueViolation(error, this.reverse);
+        throw error;
       } finally {
         conn.release();
       }
-      await sleep(5 * 2 ** attempt);
-    }
+    });
   }
 
   private async applyOnce(conn: Connection, keys: Key[], lockClause: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { galeraNode } from '../galera/cluster.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/engine/types.js';
+import { retryBounded } from '../../../core/run/retry.js';
 import { ident, qualified } from '../server/sql.js';
 
 /** A non-unique secondary index of the new table, as SHOW CREATE TABLE prints it (valid after ADD). */
@@ -90,22 +91,20 @@ export async function dropDeferred(pool: Pool, database: string, table: string, 
  * being built by the dead run's statement, which the server finishes on its own: a name that turns
  * out to exist by then is built, so the missing ones are looked up again.
  */
-export async function buildDeferred(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+export function buildDeferred(pool: Pool, database: string, table: string, indexes: DeferredIndex[]): Promise<void> {
+  // Twice at most: the second attempt looks again, and adds only what is missing by then.
+  return retryBounded({ attempts: 2, retryable: (error) => (error as { code?: string }).code === 'ER_DUP_KEYNAME' }, async () => {
     const missing = await missingIndexes(pool, database, table, indexes);
     if (missing.length === 0) return;
     const session = await pool.getConnection();
     try {
       await twoPhaseForSession(session);
       await session.query(`ALTER TABLE ${qualified(database, table)} ${missing.map((i) => `ADD ${i.definition}`).join(', ')}`);
-      return;
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME' || attempt > 0) throw error;
     } finally {
       // Not back to the pool: its two-phase setting would reach whatever ALTER the pool runs next.
       session.destroy();
     }
-  }
+  });
 }
 
 /**

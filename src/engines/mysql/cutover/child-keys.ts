@@ -1,6 +1,7 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
 import { ident, qualified } from '../server/sql.js';
+import { groupKeyRows, keyColumnsProblem } from './key-columns.js';
 import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 /**
@@ -56,18 +57,19 @@ export async function readChildKeys(db: Queryable, database: string, table: stri
       ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
     [database, table, database, table],
   );
-  const keys = new Map<string, ChildKey>();
-  for (const r of rows) {
-    const id = `${r.s}.${r.n}`;
-    let key = keys.get(id);
-    if (!key) {
-      key = { database: String(r.s), table: String(r.t), name: String(r.n), columns: [], referencedColumns: [], onDelete: String(r.d), onUpdate: String(r.u) };
-      keys.set(id, key);
-    }
-    key.columns.push(String(r.c));
-    key.referencedColumns.push(String(r.r));
-  }
-  return [...keys.values()];
+  return groupKeyRows(
+    rows,
+    (r) => `${r.s}.${r.n}`,
+    (r): ChildKey => ({
+      database: String(r.s),
+      table: String(r.t),
+      name: String(r.n),
+      columns: [],
+      referencedColumns: [],
+      onDelete: String(r.d),
+      onUpdate: String(r.u),
+    }),
+  );
 }
 
 /**
@@ -76,17 +78,7 @@ export async function readChildKeys(db: Queryable, database: string, table: stri
  * ALTER's probe, before anything is created.
  */
 export function childKeyProblem(key: ChildKey, original: TableShape, shadow: TableShape): string | null {
-  for (const name of key.referencedColumns) {
-    const before = original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    const after = shadow.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    if (!after) return `column ${name} would be gone`;
-    if (before && (before.type !== after.type || before.collation !== after.collation)) {
-      return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}`;
-    }
-  }
-  const wanted = key.referencedColumns.map((c) => c.toLowerCase());
-  const leads = shadow.indexes.some((i) => wanted.every((c, at) => i.columns[at]?.toLowerCase() === c));
-  return leads ? null : `no index would lead with (${key.referencedColumns.join(', ')})`;
+  return keyColumnsProblem(key.referencedColumns, original, shadow, 'gone');
 }
 
 /**

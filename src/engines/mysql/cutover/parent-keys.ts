@@ -2,6 +2,7 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
 import type { SetKey } from './child-keys.js';
 import type { Cascade } from '../capture/cascades.js';
+import { groupKeyRows, keyColumnsProblem } from './key-columns.js';
 
 /**
  * The table's own foreign keys to tables outside its set (in any database, and to itself), which
@@ -22,17 +23,16 @@ export async function readParentKeys(pool: Pool, database: string, table: string
       ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
     [database, table],
   );
-  const keys = new Map<string, SetKey>();
-  for (const r of rows) {
-    const name = String(r.n);
-    let key = keys.get(name);
-    if (!key) {
+  return groupKeyRows(
+    rows,
+    (r) => String(r.n),
+    (r): SetKey => {
       const [parentDatabase, parent] = [String(r.ps), String(r.p)];
       const self = parentDatabase === database && parent === table;
-      key = {
+      return {
         database,
         table,
-        name,
+        name: String(r.n),
         columns: [],
         referencedColumns: [],
         onDelete: String(r.d),
@@ -42,12 +42,8 @@ export async function readParentKeys(pool: Pool, database: string, table: string
         parentShadow: self ? shadow : parent,
         ...(parentDatabase === database ? {} : { parentDatabase }),
       };
-      keys.set(name, key);
-    }
-    key.columns.push(String(r.c));
-    key.referencedColumns.push(String(r.r));
-  }
-  return [...keys.values()];
+    },
+  );
 }
 
 /**
@@ -56,17 +52,7 @@ export async function readParentKeys(pool: Pool, database: string, table: string
  * with them. Judged on the ALTER's probe, before anything is made.
  */
 export function parentKeyProblem(key: SetKey, original: TableShape, shadow: TableShape): string | null {
-  for (const name of key.columns) {
-    const before = original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    const after = shadow.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    if (!after) return `column ${name} would be gone or renamed`;
-    if (before && (before.type !== after.type || before.collation !== after.collation)) {
-      return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}`;
-    }
-  }
-  const wanted = key.columns.map((c) => c.toLowerCase());
-  const leads = shadow.indexes.some((i) => wanted.every((c, at) => i.columns[at]?.toLowerCase() === c));
-  return leads ? null : `no index would lead with (${key.columns.join(', ')})`;
+  return keyColumnsProblem(key.columns, original, shadow, 'gone or renamed');
 }
 
 /**

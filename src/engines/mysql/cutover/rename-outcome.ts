@@ -1,5 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/run/backoff.js';
+import { waitFor } from '../../../core/run/wait-for.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';
@@ -36,14 +36,15 @@ export async function pendingRename(db: Pool, plan: MysqlPlan): Promise<number |
   const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
   // A set's RENAME names this table's pair among the others'.
   const pair = `${orig} TO ${old}, ${shadow} TO ${orig}`.replace(/[\\%_]/g, (c) => `\\${c}`);
-  for (const deadline = Date.now() + FINISHING_MS; ; await sleep(25)) {
+  const look = async () => {
     const [rows] = await db.query<RowDataPacket[]>(
       "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT('RENAME TABLE %', ?, '%') AND ID <> CONNECTION_ID()",
       [pair],
     );
-    if (rows.length === 0) return null;
-    if (Date.now() >= deadline) return Number(rows[0].id);
-  }
+    return rows;
+  };
+  const rows = await waitFor(look, (found) => found.length === 0, { withinMs: FINISHING_MS, everyMs: 25 });
+  return rows.length === 0 ? null : Number(rows[0].id);
 }
 
 /** How long a RENAME whose session went without an answer is given to end on the server. */
@@ -57,10 +58,10 @@ const LOST_RENAME_MS = 10_000;
  */
 export async function lostRenameOutcome(pool: Pool, thread: number, plan: MysqlPlan): Promise<boolean | null> {
   await pool.query(`KILL QUERY ${Number(thread)}`).catch(ignoreFailure(NOTHING_TO_KILL));
-  for (const deadline = Date.now() + LOST_RENAME_MS; ;) {
+  const look = async () => {
     const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [thread]);
-    if (Number(row.n) === 0) return isSwapped(pool, plan);
-    if (Date.now() > deadline) return null;
-    await sleep(50);
-  }
+    return Number(row.n);
+  };
+  const left = await waitFor(look, (n) => n === 0, { withinMs: LOST_RENAME_MS, everyMs: 50 });
+  return left === 0 ? isSwapped(pool, plan) : null;
 }

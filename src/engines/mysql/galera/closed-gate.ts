@@ -1,5 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError } from '../../../core/engine/errors.js';
+import { retryBounded } from '../../../core/run/retry.js';
 import { isLockWait, isStatementTimeout, LockedSession } from '../server/lock.js';
 import { CLUSTER_ROW } from './gate-triggers.js';
 
@@ -50,14 +51,9 @@ export class ClosedGate {
 
   /** The seal lifted. A writer that failed at the sealed gate may hold the row shared in its open transaction: a bounded wait, a few times. */
   async unseal(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.conn.query(`SET STATEMENT max_statement_time = 2 FOR UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]);
-        return;
-      } catch (error) {
-        if (attempt >= 5 || !isRetryable(error)) throw error;
-      }
-    }
+    await retryBounded({ attempts: 5, retryable: isRetryable }, () =>
+      this.conn.query(`SET STATEMENT max_statement_time = 2 FOR UPDATE ${this.gate} SET closed = 0 WHERE node = ?`, [CLUSTER_ROW]),
+    );
   }
 
   /**

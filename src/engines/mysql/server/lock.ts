@@ -1,5 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { backoffMs, sleep } from '../../../core/run/backoff.js';
+import { backoffMs } from '../../../core/run/backoff.js';
+import { retryBounded } from '../../../core/run/retry.js';
 import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { Session } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
@@ -137,14 +138,14 @@ const BOUNDED_ATTEMPTS = 20;
  * A metadata-only statement that never holds writers up for long: a bounded wait per attempt, then
  * one clear line, `failure` saying what could not be done.
  */
-export async function boundedDdl(target: MysqlTarget, pool: Pool, sql: string, failure: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await quickDdl(target, pool, sql, BOUNDED_WAIT_MS);
-    } catch (error) {
-      if (!(error instanceof LockTimeoutError)) throw error;
-      if (attempt >= BOUNDED_ATTEMPTS) throw new UserError(`${failure}: a transaction keeps the table busy; run "shadowcut cleanup" when it is quieter`);
-      await sleep(backoffMs(attempt - 1, 250));
-    }
-  }
+export function boundedDdl(target: MysqlTarget, pool: Pool, sql: string, failure: string): Promise<void> {
+  return retryBounded(
+    {
+      attempts: BOUNDED_ATTEMPTS,
+      retryable: (error) => error instanceof LockTimeoutError,
+      pauseMs: (n) => backoffMs(n - 1, 250),
+      exhausted: () => new UserError(`${failure}: a transaction keeps the table busy; run "shadowcut cleanup" when it is quieter`),
+    },
+    () => quickDdl(target, pool, sql, BOUNDED_WAIT_MS),
+  );
 }

@@ -1,10 +1,20 @@
 import type pg from 'pg';
-import { sleep } from '../../../core/run/backoff.js';
+import { retryBounded } from '../../../core/run/retry.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/engine/types.js';
 import { EXACT_TEXT } from './checksum.js';
-import { asUser, dialect, errorCode, ident, inRolledBackTransaction, isTransientPgError, qualified, type Client } from '../server/connect.js';
+import {
+  asUser,
+  dialect,
+  errorCode,
+  ident,
+  inRolledBackTransaction,
+  isLockNotAvailable,
+  isTransientPgError,
+  qualified,
+  type Client,
+} from '../server/connect.js';
 import { copyInto } from '../schema/shadow.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
@@ -47,19 +57,17 @@ export function proveReverse(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: st
   return retried(() => reverseOnce(pool, t, d, alter, anchors, rows));
 }
 
-async function retried(probe: () => Promise<ProbeComparison>): Promise<ProbeComparison> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await probe();
-    } catch (error) {
-      if (errorCode(error) !== '55P03') throw error;
-      if (attempt === ATTEMPTS)
-        throw new UserError(
-          `the ALTER's probe could not get its locks in ${ATTEMPTS} attempts (${(error as Error).message}); retry when the tables are less busy`,
-        );
-      await sleep(100 * 2 ** attempt);
-    }
-  }
+function retried(probe: () => Promise<ProbeComparison>): Promise<ProbeComparison> {
+  return retryBounded(
+    {
+      attempts: ATTEMPTS,
+      retryable: isLockNotAvailable,
+      pauseMs: (n) => 100 * 2 ** n,
+      exhausted: (error) =>
+        new UserError(`the ALTER's probe could not get its locks in ${ATTEMPTS} attempts (${(error as Error).message}); retry when the tables are less busy`),
+    },
+    probe,
+  );
 }
 
 async function probeOnce(pool: pg.Pool, t: TableInfo, d: PgDetail, alter: string, anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {

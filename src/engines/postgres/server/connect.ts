@@ -160,9 +160,14 @@ export function errorCode(error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code;
 }
 
-/** 55P03 lock_not_available is what `lock_timeout` raises; the runner retries it. */
+/** 55P03 lock_not_available: what `lock_timeout` raises, and what a retry may get past. */
+export function isLockNotAvailable(error: unknown): boolean {
+  return errorCode(error) === '55P03';
+}
+
+/** A lock not had in time, as the runner retries it. */
 export function asLockTimeout(error: unknown, what: string): unknown {
-  if (errorCode(error) === '55P03') return new LockTimeoutError(`${what}: lock not granted in time`);
+  if (isLockNotAvailable(error)) return new LockTimeoutError(`${what}: lock not granted in time`);
   return error;
 }
 

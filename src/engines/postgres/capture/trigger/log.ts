@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import { backoffMs, sleep } from '../../../../core/run/backoff.js';
+import { backoffMs } from '../../../../core/run/backoff.js';
+import { retryBounded } from '../../../../core/run/retry.js';
 import { UserError } from '../../../../core/engine/errors.js';
 import type { Key, Session } from '../../../../core/engine/primitives.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/capture/trigger-source.js';
-import { asLockTimeout, errorCode, helperNames, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
+import { asLockTimeout, helperNames, isLockNotAvailable, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
 import { captureFunctionSql, keyTypes, refuseForeignFunction } from './capture-function.js';
 import { givenOwnerSql, giveToOwner } from '../owner-function.js';
@@ -233,18 +234,19 @@ export class PgTriggerLog implements TriggerLog {
    * readers too, so each attempt waits briefly, and is retried.
    */
   async uninstall(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await helperTransaction(this.pool, async (client) => {
+    await retryBounded(
+      {
+        attempts: UNINSTALL_ATTEMPTS,
+        retryable: isLockNotAvailable,
+        pauseMs: (n) => backoffMs(n - 1, 250),
+        exhausted: (error) => asLockTimeout(error, 'dropping the capture triggers'),
+      },
+      () =>
+        helperTransaction(this.pool, async (client) => {
           await client.query(`SET LOCAL lock_timeout = ${UNINSTALL_LOCK_TIMEOUT_MS}`);
           await this.dropTriggers(client);
-        });
-        break;
-      } catch (error) {
-        if (errorCode(error) !== '55P03' || attempt >= UNINSTALL_ATTEMPTS) throw asLockTimeout(error, 'dropping the capture triggers');
-        await sleep(backoffMs(attempt - 1, 250));
-      }
-    }
+        }),
+    );
     await helperTransaction(this.pool, async (client) => {
       const { rows } = await client.query(
         `SELECT ${givenOwnerSql('p.proowner', '$3')} AS ours
