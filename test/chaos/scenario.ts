@@ -181,7 +181,7 @@ export async function runSeed(
   const reverting = mode === 'revert';
   // A fork of its own, so the draws above (table, ALTER, faults) stay each seed's as they were.
   const copying = root.fork(8);
-  const copy = { threads: copying.int(1, 4), checksumWhileCopying: copying.chance(0.4) };
+  const copy = { threads: copying.int(1, 4), checksumWhileCopying: copying.chance(0.4), writerSlowdown: copying.chance(0.25) };
   const args = [
     'migrate',
     ...(mode === 'copy' || mode === 'queue' || reverting ? ['--force-copy'] : []),
@@ -201,6 +201,8 @@ export async function runSeed(
     '--threads',
     String(copy.threads),
     ...(copy.checksumWhileCopying ? ['--checksum-while-copying'] : []),
+    // Paced by the writers: the heartbeat is written with no replica, and the copy rests while it is slow.
+    ...(copy.writerSlowdown ? ['--max-writer-slowdown', '2'] : []),
     ...pacingArgs(rows),
     ...(plan.pauseReplica !== null && db.replicaUrl !== null ? ['--replica', db.replicaUrl, '--max-lag-ms', '1000'] : []),
   ];
