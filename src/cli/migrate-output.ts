@@ -1,6 +1,6 @@
 import type { RevertWindowOutcome } from '../core/run/config.js';
 import type { AlterPart } from '../core/engine/ports/in-place.js';
-import type { RevertVerdict } from '../core/migrate/revert/revert-verdict.js';
+import type { RevertVerdict } from '../core/preflight/revert-verdict.js';
 import type { MigrateResult } from '../core/migrate/runner.js';
 import type { RefusedByChecks } from '../core/preflight/preflight.js';
 import type { CheckResult, Plan } from '../core/engine/types.js';

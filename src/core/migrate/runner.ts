@@ -10,7 +10,7 @@ import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
 import { retryTransient } from '../run/retry.js';
 import { startRun } from './start.js';
 import { installRetried } from './capture/install-retried.js';
-import { requireRevertible } from './revert/revert-verdict.js';
+import { requireRevertible } from '../preflight/revert-verdict.js';
 import { RevertWindow } from './revert/revert-window.js';
 import { watchPanicFlagFile } from '../run/throttler.js';
 import type { Engine, MigrationRequest, Probes } from '../engine/types.js';

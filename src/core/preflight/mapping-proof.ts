@@ -1,16 +1,12 @@
 import { UserError } from '../engine/errors.js';
 import type { Key } from '../engine/primitives.js';
 import type { MigrationPreflight } from '../engine/ports/preflight.js';
+import type { MappingProof } from '../run/proofs.js';
+
+export type { MappingProof };
 
 /** Rows the server puts through the user's ALTER for each proof: a few thousand, spread over the keys. */
 export const PROOF_ROWS = 2000;
-
-export interface MappingProof {
-  rows: number;
-  columns: number;
-  /** Columns whose values the server draws per row (sequences, UUIDs...): equal on neither side by design. */
-  notCompared: string[];
-}
 
 /**
  * The copy's column mapping comes from reading the ALTER, and the checksum compares through the

@@ -5,7 +5,7 @@ import { retryBounded } from '../run/retry.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { refusals } from './check.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
-import { proveRevert, revertCheck, type RevertVerdict } from '../migrate/revert/revert-verdict.js';
+import { proveRevert, revertCheck, type RevertVerdict } from './revert-verdict.js';
 import type { Settings } from '../run/run-state.js';
 import { throttleQueryValue } from '../run/throttler.js';
 import type { CheckResult, Engine, Migration, MigrationRequest, Plan, Probes } from '../engine/types.js';

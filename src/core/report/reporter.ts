@@ -1,4 +1,4 @@
-import type { Phase } from '../run/run-state.js';
+import type { Phase } from './phase.js';
 /** What the runner tells the operator; the CLI chooses a terminal, plain-log or JSON-lines rendering. */
 export interface Progress {
   phase: Phase;

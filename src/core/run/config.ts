@@ -1,5 +1,5 @@
-import type { MappingProof } from '../preflight/mapping-proof.js';
-import type { RevertVerdict } from '../migrate/revert/revert-verdict.js';
+import type { MappingProof } from './proofs.js';
+import type { RevertVerdict } from './proofs.js';
 import { silentReporter, type Reporter } from '../report/reporter.js';
 import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';

@@ -1,5 +1,6 @@
 import { RunSamples } from './run-samples.js';
 import type { OldSnapshot } from '../engine/types.js';
+import type { Phase } from '../report/phase.js';
 
 /**
  * The live state of one run, shared by the runner (which updates it and obeys it), the control
@@ -41,27 +42,7 @@ export function settingsOf(o: Settings): Settings {
   };
 }
 
-/**
- * Where a run stands: `status`, the --json phase lines, the report page and the queue's runner all
- * name it so. A migration goes checks, setup, copy, catch-up, verify, [postponed], [revert capture],
- * cutover, cleanup, [revert window, revert], done; in place, checks, in-place, done; a backfill,
- * checks, setup, backfill, cleanup, done.
- */
-export type Phase =
-  | 'checks'
-  | 'setup'
-  | 'copy'
-  | 'catch-up'
-  | 'verify'
-  | 'postponed'
-  | 'revert capture'
-  | 'cutover'
-  | 'cleanup'
-  | 'revert window'
-  | 'revert'
-  | 'in-place'
-  | 'backfill'
-  | 'done';
+export type { Phase };
 
 export interface Status {
   table: string;

@@ -1,15 +1,10 @@
-import { UserError } from '../../engine/errors.js';
-import { PROOF_ROWS, showValue } from '../../preflight/mapping-proof.js';
-import type { CheckResult, Key } from '../../engine/primitives.js';
-import type { MigrationRevert } from '../../engine/ports/revert.js';
+import { UserError } from '../engine/errors.js';
+import { PROOF_ROWS, showValue } from './mapping-proof.js';
+import type { CheckResult, Key } from '../engine/primitives.js';
+import type { MigrationRevert } from '../engine/ports/revert.js';
+import type { RevertVerdict } from '../run/proofs.js';
 
-/** Whether the old table could follow the new one back after the cut-over, and why not. */
-export interface RevertVerdict {
-  revertible: boolean;
-  reasons: string[];
-  /** Sampled rows the server took through the change and back; 0 when a reason was found without them. */
-  provenRows: number;
-}
+export type { RevertVerdict };
 
 /**
  * What the plan alone says about the way back, as a check: failed only when a window was asked
