@@ -30,11 +30,11 @@ export class Heartbeat {
     this.timer.unref();
   }
 
-  /** A failed write is only remembered: the next tick retries it, and replica readings report it meanwhile. */
   timeWrites(listener: (ms: number) => void): void {
     this.timed = listener;
   }
 
+  /** A failed write is only remembered: the next tick retries it, and replica readings report it meanwhile. */
   private async beat(): Promise<void> {
     try {
       const began = performance.now();

@@ -39,7 +39,7 @@ export class Pacing {
     private readonly waiting: Waiting,
     private readonly progress: { update(): void },
     /** Paces the copy by the heartbeat's write times; null where the loop has none (a backfill). */
-    readonly writers: WriterPace | null = null,
+    private readonly writers: WriterPace | null = null,
   ) {}
 
   /**

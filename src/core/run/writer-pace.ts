@@ -89,7 +89,7 @@ export class WriterPace {
     return this.level === 0 ? configured : Math.max(MIN_CHUNK_MS, configured / (1 + this.level));
   }
 
-  /** For the status and tests: how far the copy is held back now. */
+  /** How far the copy is held back now (the unit tests read it). */
   get currentLevel(): number {
     return this.level;
   }
