@@ -20,6 +20,7 @@ import { openMysqlProbes } from '../src/engines/mysql/server/probes.js';
 import { GATE_SLOTS } from '../src/engines/mysql/galera/gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
+import { clusterState } from './support/galera-state.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repo, 'scripts', 'servers.sh');
@@ -65,7 +66,8 @@ async function bounded(db: mysql.Pool, sql: string, ms = STATEMENT_MS): Promise<
     await within(db.query({ sql, timeout: ms }), ms + 1_000, `"${sql}"`);
   } catch (error) {
     // mysql2's own timer, which usually fires first.
-    if ((error as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT') throw new Error(`hang detected: "${sql}" did not end within ${ms} ms`);
+    const hung = (error as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT' || /^hang detected/.test((error as Error).message);
+    if (hung) throw new Error(`hang detected: "${sql}" did not end within ${ms} ms\n${await clusterState(urls, repo)}`);
     throw error;
   }
   return Date.now() - t0;
@@ -466,13 +468,26 @@ describe('MariaDB Galera cluster', () => {
   // Seeds whose tables no other table's keys reference (those are refused on Galera), drawn from 1-30,
   // where the others were refused (0 FAIL in 60 runs).
   const CHAOS_SEEDS = [3, 11, 14, 16, 17, 20, 26];
+  /** A seed takes about ten seconds on a loaded 2-core machine: this is a hang's bound, not a budget. */
+  const RANDOMIZED_MS = 600_000;
   /** The randomized tester on the cluster, shadowcut on node 1: no seed fails, and at least six pass as `counted` says. */
   async function randomized(options: { paths: PathMode[]; capture?: CaptureMode }, counted: (o: SeedOutcome) => boolean): Promise<void> {
-    const outcomes = await chaos(
-      { engines: ['mysql'], seeds: CHAOS_SEEDS, minutes: 0, rows: 1000, json: null, servers: 'galera', ...options },
-      { galeraUrls: urls.join(',') },
-      () => {},
+    // Each seed's line as it ends, and the cluster's state should the seeds outlast most of the test's
+    // time: a stuck seed is then named in CI's output, with what every node was doing. No seed starts
+    // in the last two minutes, so that none goes on beside the next tests once this one has failed.
+    const began = Date.now();
+    const watchdog = setTimeout(
+      () =>
+        void clusterState(urls, repo).then((state) =>
+          console.error(`randomized on Galera: still running after ${Math.round((Date.now() - began) / 1000)} s\n${state}`),
+        ),
+      RANDOMIZED_MS - 60_000,
     );
+    const outcomes = await chaos(
+      { engines: ['mysql'], seeds: CHAOS_SEEDS, minutes: (RANDOMIZED_MS - 120_000) / 60_000, rows: 1000, json: null, servers: 'galera', ...options },
+      { galeraUrls: urls.join(',') },
+      (line) => console.log(`[${Math.round((Date.now() - began) / 1000)} s] ${line}`),
+    ).finally(() => clearTimeout(watchdog));
     expect(
       outcomes.filter((o) => o.verdict === 'FAIL'),
       summary(outcomes),
@@ -483,13 +498,13 @@ describe('MariaDB Galera cluster', () => {
   it(
     `randomized migrations with the writers and the reader on the two other nodes: seeds ${CHAOS_SEEDS.join(', ')} on both paths pass or are refused as the server refuses`,
     () => randomized({ paths: ['default', 'copy'] }, (o) => o.took === 'copy'),
-    600_000,
+    RANDOMIZED_MS,
   );
 
   it(
     `randomized migrations with trigger capture on node 1, the writers and the reader on the two other nodes: seeds ${CHAOS_SEEDS.join(', ')} copied`,
     () => randomized({ paths: ['copy'], capture: 'trigger' }, (o) => o.capturedBy === 'trigger'),
-    600_000,
+    RANDOMIZED_MS,
   );
 
   it('trigger capture: a change another node numbered below entries already applied here, committed late, is still delivered', async () => {

@@ -443,6 +443,9 @@ export function waitedTooLong(engine: string, took: SeedOutcome['took'], who: st
     : `the copy's cut-over made ${who} wait ${wait.longestMs} ms, more than its bound of ${bound} ms, ${wait.longestAt} ms into the run`;
 }
 
+/** The longest one shadowcut run of a seed may take: a few thousand rows take seconds. */
+const CLI_BOUND_MS = 180_000;
+
 /** Runs the CLI; `onPhase` may return a delay after which the process is killed with SIGKILL. */
 export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid: number) => number | null): Promise<Exit> {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -450,6 +453,8 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
   let stderr = '';
   let stdout = '';
   let parts: Exit['parts'] = [];
+  // A run that never ends is a finding: said in its stderr, with the phase it was last in.
+  let lastPhase = 'none yet';
   const logDir = process.env.CHAOS_LOG_DIR;
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -466,6 +471,7 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
     if (event.event === 'result' && event.parts) parts = event.parts;
     if (event.event === 'result') stdout = line;
     if (event.event !== 'phase' || !event.phase) return;
+    lastPhase = event.phase;
     const delay = onPhase(event.phase, child.pid!);
     if (delay !== null && !killed) {
       setTimeout(() => {
@@ -476,10 +482,15 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
       }, delay);
     }
   });
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  let hung = false;
+  const timeout = setTimeout(() => {
+    hung = true;
+    child.kill('SIGKILL');
+  }, CLI_BOUND_MS);
   return new Promise((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timeout);
+      if (hung) stderr += `\nchaos: shadowcut did not end within ${CLI_BOUND_MS / 1000} s and was killed; its last phase: ${lastPhase}`;
       resolve({ code: killed ? null : code, killed, stderr, stdout, parts });
     }),
   );
