@@ -16,7 +16,7 @@ import { killDuringPhase } from './support/kill.js';
 import type { CaptureMode } from '../src/core/engine/ports/capture.js';
 import { chaos, summary } from './chaos/run.js';
 import type { PathMode, SeedOutcome } from './chaos/scenario.js';
-import { openMysqlProbes } from '../src/engines/mysql/server/probes.js';
+import { openMysqlProbes } from '../src/engines/mysql/throttle/probes.js';
 import { GATE_SLOTS } from '../src/engines/mysql/galera/gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';

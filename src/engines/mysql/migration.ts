@@ -41,9 +41,9 @@ import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
 import { openMysqlSampleProbe } from './copy/sample-probe.js';
 import { LockedSession } from './server/lock.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
-import { buildReversePlan, revertRefusals } from './schema/reverse-plan.js';
+import { buildReversePlan, revertRefusals } from './prepare/reverse-plan.js';
 import { helperNames, type MysqlPlan } from './schema/plan.js';
-import { openMysqlProbes } from './server/probes.js';
+import { openMysqlProbes } from './throttle/probes.js';
 import { qualified } from './server/sql.js';
 import { mysqlLockProbe } from './cutover/lock-probe.js';
 import { dropOwnHelper } from './server/helper-tables.js';
@@ -54,7 +54,7 @@ import { mysqlOldSnapshots, type LockedLook } from './cutover/old-snapshots.js';
 import { TrxList } from './server/trx-list.js';
 import { dropGate, GaleraGate } from './galera/gate.js';
 import { tableIdentity } from './schema/old-tables.js';
-import { galeraCutover } from './galera/cutover.js';
+import { galeraCutover } from './cutover/galera.js';
 import type { GaleraMember } from './galera/cluster.js';
 
 /** What every migration on one server shares. */
@@ -285,7 +285,7 @@ export class MysqlMigration implements Migration {
 
   revertRefusals(): string[] {
     if (this.plan.reverse) return ['this is already the way back of a revert window: it has no window of its own'];
-    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (galera/cluster.ts).
+    // Its capture and swap back hold LOCK TABLES, which wedges a cluster (server/galera-node.ts).
     if (this.server.galera) return ['a Galera cluster has no revert window yet: the way back would hold LOCK TABLES, which Galera does not replicate'];
     return revertRefusals(this.p);
   }

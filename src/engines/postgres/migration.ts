@@ -37,7 +37,7 @@ import { inspectTable } from './schema/inspect.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
 import { shadowTreeOf, type PgDetail } from './schema/plan.js';
 import { expectPartitionTree } from './schema/partitions.js';
-import { openPostgresProbes } from './server/probes.js';
+import { openPostgresProbes } from './throttle/probes.js';
 import { autovacuumOff } from './server/autovacuum.js';
 import { buildShadow } from './schema/shadow.js';
 import { buildIndex } from './copy/key-build.js';

@@ -2,35 +2,10 @@ import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import { keyId } from '../../../core/migrate/capture/change-buffer.js';
 import type { Key, Reference } from '../../../core/engine/types.js';
-import type { SetKey } from '../cutover/child-keys.js';
+import type { Cascade, SetKey } from '../schema/foreign-keys.js';
 import type { ColumnPair } from '../schema/column-map.js';
 import type { TableShape } from '../schema/inspect.js';
 import { mysqlDialect, qualified, rowValues } from '../server/sql.js';
-
-/**
- * A key of the table whose parent's changes the server carries into the table itself (ON DELETE
- * CASCADE or SET NULL, ON UPDATE CASCADE or SET NULL). InnoDB makes those changes inside the
- * parent's statement: they reach the binlog as no row event and fire no trigger. So the run follows
- * the parent's row events too, and each change to a referenced value becomes a Reference: the rows
- * of the table that held the old values are found in the shadow (through the index the key needs
- * there), and, where the key's columns are part of the table's own key, the rows that hold the new
- * values in the original; each is then applied as any changed key (DESIGN.md invariant 3).
- */
-export interface Cascade {
-  name: string;
-  parentDatabase: string;
-  parent: string;
-  /** The table's columns, in the original and as the shadow names them (null: the ALTER drops one). */
-  columns: string[];
-  shadowColumns: (string | null)[];
-  referencedColumns: string[];
-  onDelete: string;
-  onUpdate: string;
-  /** An ON UPDATE CASCADE rewrites the table's own key: its rows' new keys are read from the original. */
-  movesKeys: boolean;
-  /** The parent's own keys whose changes cascade into it: changes of the parent that no log records either. */
-  parentCascaded: string[];
-}
 
 const ACTS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT']);
 

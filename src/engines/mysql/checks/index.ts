@@ -3,7 +3,7 @@ import type { MysqlCheckContext } from './context.js';
 import { binlog } from './binlog.js';
 import { foreignKeys } from './foreign-keys.js';
 import { groupReplication } from './group-replication.js';
-import { galera } from '../galera/check.js';
+import { galera } from './galera.js';
 import { key } from './key.js';
 import { leftovers } from './leftovers.js';
 import { privileges } from './privileges.js';

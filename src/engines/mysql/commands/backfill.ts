@@ -9,7 +9,7 @@ import type { CheckResult, Key, KeyRange, Probes } from '../../../core/engine/ty
 import { describeTable, tableFacts, type MysqlColumn } from '../schema/inspect.js';
 import type { MysqlServer } from '../migration.js';
 import { helperNames, parseTableName } from '../schema/plan.js';
-import { openMysqlProbes } from '../server/probes.js';
+import { openMysqlProbes } from '../throttle/probes.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState } from '../server/state.js';

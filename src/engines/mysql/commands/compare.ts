@@ -9,7 +9,7 @@ import { digestQuery, differingRows, hasCrc32c, rangeDigest, rowText, type RowSi
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { describeExisting, uniqueKey, type MysqlColumn, type TableShape } from '../schema/inspect.js';
-import { mysqlColumn, mysqlExactValue } from './exact.js';
+import { mysqlColumn, mysqlExactValue } from '../schema/exact.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 

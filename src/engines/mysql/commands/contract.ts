@@ -11,8 +11,8 @@ import { parseTableName } from '../schema/plan.js';
 import { columnBackup, dropWithBackup } from './contract-backup.js';
 import { inPlace } from './in-place-alter.js';
 import { ident, qualified } from '../server/sql.js';
-import { innodbTableIdentity } from '../in-place/probe-work.js';
-import { galeraNode, galeraOsuRefusal } from '../galera/cluster.js';
+import { innodbTableIdentity } from '../schema/innodb-ids.js';
+import { galeraNode, galeraOsuRefusal } from '../server/galera-node.js';
 import { multiPrimaryMember } from '../server/group-replication.js';
 
 interface Server {
@@ -124,7 +124,7 @@ async function indexDefinitionOf(pool: Pool, database: string, table: string, in
 }
 
 /**
- * Galera (`galera/cluster.ts`): RSU would drop on one node only; a column's backup is made
+ * Galera (`server/galera-node.ts`): RSU would drop on one node only; a column's backup is made
  * final under node-local LOCK TABLES, which wedges a cluster whose other nodes write the table, and
  * misses the writes of a multi-primary group's other members (`server/group-replication.ts`).
  */

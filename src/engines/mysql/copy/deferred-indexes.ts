@@ -1,14 +1,9 @@
-import { galeraNode } from '../galera/cluster.js';
+import { galeraNode } from '../server/galera-node.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/engine/types.js';
 import { retryBounded } from '../../../core/run/retry.js';
 import { ident, qualified } from '../server/sql.js';
-
-/** A non-unique secondary index of the new table, as SHOW CREATE TABLE prints it (valid after ADD). */
-export interface DeferredIndex {
-  name: string;
-  definition: string;
-}
+import type { DeferredIndex } from '../schema/plan.js';
 
 /**
  * The indexes worth building after the copy: plain non-unique keys. Unique keys stay, so a duplicate

@@ -1,41 +1,9 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { movedKeys, type ChildKey, type SetKey } from '../schema/foreign-keys.js';
 import type { TableShape } from '../schema/inspect.js';
 import { ident, qualified } from '../server/sql.js';
 import { groupKeyRows, keyColumnsProblem } from './key-columns.js';
 import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
-
-/**
- * A foreign key of another table that references the migrated one, as the plan saw it: enough to
- * make it again, under the same name, on whichever of original and shadow it must reference.
- */
-export interface ChildKey {
-  database: string;
-  table: string;
-  name: string;
-  columns: string[];
-  referencedColumns: string[];
-  onDelete: string;
-  onUpdate: string;
-}
-
-/**
- * A key of a table of a set to another table of the set (`parent`, in the same database, and its
- * shadow); or, in `parentKeys`, a table's key to a table outside its set (parent-keys.ts), whose
- * `parentShadow` is the parent itself (the table's own shadow for a key to itself).
- */
-export interface SetKey extends ChildKey {
-  parent: string;
-  parentShadow: string;
-  /** The parent's old table, as the parent's own plan chose it (absent in an older checkpoint, whose was `<parent>__old`). */
-  parentOld?: string;
-  /** A parent in another database (a key outside the set only); absent: the table's own. */
-  parentDatabase?: string;
-}
-
-/** Every key that moves from the original to the shadow at the cut-over: a set's between its tables, and those to tables outside it. */
-export function movedKeys(plan: { setKeys?: SetKey[]; parentKeys?: SetKey[] }): SetKey[] {
-  return [...(plan.setKeys ?? []), ...(plan.parentKeys ?? [])];
-}
 
 type Queryable = Pool | PoolConnection | Connection;
 

@@ -4,7 +4,8 @@ import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } fro
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
-import { childKeysBack, movedKeys, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
+import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
+import { movedKeys } from '../schema/foreign-keys.js';
 import { parentTables } from './parent-keys.js';
 import { ChildHolders } from './child-holders.js';
 import { SetHolders, settled } from './set-holders.js';

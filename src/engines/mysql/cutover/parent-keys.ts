@@ -1,7 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
-import type { SetKey } from './child-keys.js';
-import type { Cascade } from '../capture/cascades.js';
+import type { Cascade, SetKey } from '../schema/foreign-keys.js';
 import { groupKeyRows, keyColumnsProblem } from './key-columns.js';
 
 /**

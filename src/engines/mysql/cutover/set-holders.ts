@@ -3,7 +3,8 @@ import { sleep } from '../../../core/run/backoff.js';
 import { connectOne, type MysqlTarget } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
-import { movedKeys, moveSetKeys, setKeysAway } from './child-keys.js';
+import { moveSetKeys, setKeysAway } from './child-keys.js';
+import { movedKeys } from '../schema/foreign-keys.js';
 import { parentTables } from './parent-keys.js';
 import { SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
 

@@ -213,7 +213,7 @@ function holderIdleSeconds(lockTimeoutMs: number): number {
 
 /**
  * A pool connection with no statement time limit: a DDL in total order is made by the other nodes
- * before it can be cut short here (`galera/cluster.ts`), and a server-wide `max_statement_time` would
+ * before it can be cut short here (`server/galera-node.ts`), and a server-wide `max_statement_time` would
  * split the schema between the nodes.
  */
 async function unlimitedConnection<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import { exactForm } from '../../../core/compare/exact.js';
-import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from '../commands/exact.js';
+import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from './exact.js';
 import { ident } from '../server/sql.js';
 import type { AlterEffects } from './alter.js';
 import type { MysqlColumn } from './inspect.js';

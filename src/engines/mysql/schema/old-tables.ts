@@ -1,6 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { freeOldTableName, migratedFrom } from '../../../core/engine/old-table.js';
-import { innodbTableIdentity } from '../in-place/probe-work.js';
+import { innodbTableIdentity } from './innodb-ids.js';
 
 type Queryable = Pool | PoolConnection;
 

@@ -1,7 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 
 // What the current user is granted, read by one set of functions for the privileges check
-// (checks/privileges.ts), the plan's probe (schema/plan.ts) and the helper tables, so they agree.
+// (checks/privileges.ts), the plan's probe (prepare/build-plan.ts) and the helper tables, so they agree.
 
 /** TRIGGER: information_schema.TRIGGERS lists a table's triggers only to a user who has it, and helper tables are checked for them. */
 const NEEDED_ON_DB = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'LOCK TABLES', 'CREATE TEMPORARY TABLES', 'TRIGGER'];

@@ -4,7 +4,7 @@ import { retryBounded } from '../../../core/run/retry.js';
 import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { Session } from '../../../core/engine/types.js';
 import { connectOne, type MysqlTarget } from './connect.js';
-import { runsInTotalOrder } from '../galera/cluster.js';
+import { runsInTotalOrder } from './galera-node.js';
 import { NOTHING_TO_KILL } from './sql.js';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
@@ -54,7 +54,7 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
 
 /**
  * A TOI statement runs to its end: KILL is refused for it anyway, and a server-wide
- * `max_statement_time` would end it on this node alone after the others made it (../galera/cluster.ts).
+ * `max_statement_time` would end it on this node alone after the others made it (galera-node.ts).
  */
 async function uncut(conn: Connection, sql: string): Promise<{ killed: boolean }> {
   await withoutStatementLimit(conn, () => conn.query(sql));

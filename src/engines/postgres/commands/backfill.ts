@@ -19,7 +19,7 @@ import {
   type Client,
 } from '../server/connect.js';
 import { inspectTable, type Column } from '../schema/inspect.js';
-import { openPostgresProbes } from '../server/probes.js';
+import { openPostgresProbes } from '../throttle/probes.js';
 import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';

@@ -9,7 +9,7 @@ import { differingRows, digest, EXACT_TEXT, type RowSide } from '../copy/checksu
 import { asUser, asUserOn, dialect, errorCode, ident, parseTableName, qualified, type Client } from '../server/connect.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
 import { nextKey } from '../copy/copy.js';
-import { pgColumn, pgExactValue } from './exact.js';
+import { pgColumn, pgExactValue } from '../schema/exact.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { keyTypes } from '../server/key-types.js';
 

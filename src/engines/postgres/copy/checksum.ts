@@ -4,7 +4,7 @@ import type { Fragment, KeysetSql } from '../../../core/engine/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/engine/types.js';
 import { asLockTimeout, asUser, ident, PgSession, type Client } from '../server/connect.js';
 import type { Copier } from './copy.js';
-import { pgColumn, pgExactValue } from '../commands/exact.js';
+import { pgColumn, pgExactValue } from '../schema/exact.js';
 import type { ColumnMap } from '../schema/shadow.js';
 import type { TypedColumn } from '../../../core/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';

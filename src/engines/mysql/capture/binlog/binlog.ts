@@ -5,7 +5,8 @@ import type { MysqlPlan } from '../../schema/plan.js';
 import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';
 import { isGateCreate } from '../../galera/gate.js';
-import { isChildKeyMove, movedKeys } from '../../cutover/child-keys.js';
+import { isChildKeyMove } from '../../cutover/child-keys.js';
+import { movedKeys } from '../../schema/foreign-keys.js';
 import { referencesIn } from '../cascades.js';
 
 export interface BinlogPosition extends Position {

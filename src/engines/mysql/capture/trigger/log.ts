@@ -6,7 +6,7 @@ import type { MysqlTarget } from '../../server/connect.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';
 import { ident, qualified, rowValues } from '../../server/sql.js';
-import { innodbTableIdentity } from '../../in-place/probe-work.js';
+import { innodbTableIdentity } from '../../schema/innodb-ids.js';
 import { describeTable } from '../../schema/inspect.js';
 import { ServerHorizon, type LogHorizon } from './horizon.js';
 import { EVENTS, type CaptureTarget, type RowEvent } from './capture-target.js';

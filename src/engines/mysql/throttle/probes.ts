@@ -3,10 +3,10 @@ import { describeError, UserError, CLOSING, ignoreFailure } from '../../../core/
 import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
 import { redactUrl } from '../../../core/connect/secrets.js';
-import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './connect.js';
-import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
+import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '../server/connect.js';
+import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
-import { qualified } from './sql.js';
+import { qualified } from '../server/sql.js';
 import { galeraPressure } from '../galera/flow-control.js';
 import type { GaleraMember } from '../galera/cluster.js';
 

@@ -1,5 +1,5 @@
 import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/compare/exact.js';
-import type { MysqlColumn } from '../schema/inspect.js';
+import type { MysqlColumn } from './inspect.js';
 
 /** A column's type (as SHOW COLUMNS prints it) sorted into the families core/compare/exact.ts decides over. */
 export function mysqlColumn(c: MysqlColumn): TypedColumn {

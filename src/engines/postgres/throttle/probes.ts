@@ -3,9 +3,9 @@ import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/erro
 import { redactUrl } from '../../../core/connect/secrets.js';
 import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
-import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from './connect.js';
-import { dropOwnHelper, ensureHelperTable } from './helper-tables.js';
-import { connectFirst, parsePgUrl, pgConfig, type PgTarget } from './target.js';
+import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from '../server/connect.js';
+import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';
+import { connectFirst, parsePgUrl, pgConfig, type PgTarget } from '../server/target.js';
 import type { PgDetail } from '../schema/plan.js';
 
 /** A standby slower than this to answer counts as unreachable, so a dead host cannot stall the copy loop. */

@@ -2,13 +2,13 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/engine/errors.js';
 import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
 import type { Plan } from '../../../core/engine/types.js';
-import { describeTable, tableFacts, type MysqlColumn, type TableShape } from './inspect.js';
+import { describeTable, tableFacts, type MysqlColumn, type TableShape } from '../schema/inspect.js';
 import { reverseCapture } from '../capture/trigger/capture-target.js';
 import { ownCaptureTriggers } from '../capture/trigger/capture-triggers.js';
 import { oldTableName } from '../../../core/engine/old-table.js';
-import { checksumPair, type ColumnPair } from './column-map.js';
-import { keyCandidates } from './key-choice.js';
-import { foreignKeyName, helperNames, keysOutsideSet, type MysqlPlan } from './plan.js';
+import { checksumPair, type ColumnPair } from '../schema/column-map.js';
+import { keyCandidates } from '../schema/key-choice.js';
+import { foreignKeyName, helperNames, keysOutsideSet, type MysqlPlan } from '../schema/plan.js';
 
 const lower = (names: string[]) => names.map((n) => n.toLowerCase());
 const sameList = (a: string[], b: string[]) => lower(a).join('\0') === lower(b).join('\0');

@@ -2,16 +2,16 @@ import type { Pool } from 'mysql2/promise';
 import { sleep } from '../../../core/run/backoff.js';
 import type { CutoverResult } from '../../../core/engine/types.js';
 import { qualified } from '../server/sql.js';
-import { unplannedChildKeys } from '../cutover/child-keys.js';
-import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from '../cutover/cutover.js';
-import { lostRenameOutcome } from '../cutover/rename-outcome.js';
-import type { GaleraGate } from './gate.js';
+import { unplannedChildKeys } from './child-keys.js';
+import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from './cutover.js';
+import { lostRenameOutcome } from './rename-outcome.js';
+import type { GaleraGate } from '../galera/gate.js';
 import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
 import { failureSeams } from '../../../core/run/failure-seams.js';
 
 /**
- * The swap on a Galera cluster (README.md): the gate instead of LOCK TABLES, the RENAME alone in total
+ * The swap on a Galera cluster (../galera/README.md): the gate instead of LOCK TABLES, the RENAME alone in total
  * order. With every node's writers held at the gate: the last changes (read from the binlog up to
  * the causal read's position, copied from the original in consistent reads), the counter and the
  * table's own triggers onto the shadow, the seal, and the RENAME. The RENAME aborts the writers
@@ -19,7 +19,7 @@ import { failureSeams } from '../../../core/run/failure-seams.js';
  * gate's grant until the RENAME: what `lockedMs` reports.
  *
  * The RENAME, a TOI statement, is never cut short (the gate's session has no statement time limit:
- * `galera/cluster.ts`); what can make it wait is a session holding the table by LOCK TABLES or a backup
+ * `server/galera-node.ts`); what can make it wait is a session holding the table by LOCK TABLES or a backup
  * lock on some node. Past the lock timeout the holders let go, so writers get the sealed gate's error
  * rather than wait with it.
  */

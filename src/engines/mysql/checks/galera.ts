@@ -2,9 +2,10 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/preflight/check.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
-import { clusterMembers, galeraNode, galeraOsuRefusal, type GaleraMember } from './cluster.js';
-import { sealedGate } from './gate.js';
-import type { MysqlCheckContext } from '../checks/context.js';
+import { clusterMembers, type GaleraMember } from '../galera/cluster.js';
+import { galeraNode, galeraOsuRefusal } from '../server/galera-node.js';
+import { sealedGate } from '../galera/gate.js';
+import type { MysqlCheckContext } from './context.js';
 
 /**
  * Galera: the copy path runs there with its Galera parts (`galera/gate.ts`, and
