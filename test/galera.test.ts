@@ -591,8 +591,11 @@ describe('MariaDB Galera cluster', () => {
         // Until 400 ms after the first kill of a holder (the one idle in a transaction): the rest of that
         // pause, not the next attempt's. The flow-control probe's session idles too once the copy is
         // over: killed, it does not end the loop (it once did, before the cut-over, on a loaded machine).
+        // Looked for until the run ends: on a loaded machine the copy alone can outlast any fixed count of looks.
         let firstKill = 0;
-        for (let i = 0; i < 400 && (killed === 0 || Date.now() - firstKill < 400); i++) {
+        let ended = false;
+        void run.then(() => (ended = true));
+        while (!ended && (killed === 0 || Date.now() - firstKill < 400)) {
           await new Promise((r) => setTimeout(r, 50));
           const [idle] = await within(
             pools[on].query<mysql.RowDataPacket[]>(

@@ -1,4 +1,4 @@
-import { added, entries, plainTable, plainTableWrites } from './support/queue-table.js';
+import { added, entries, phaseOf, plainTable, plainTableWrites } from './support/queue-table.js';
 import { waitUntil } from './support/wait.js';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -134,7 +134,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     await plainTable(db, 'qp_t', 1000);
     const id = added(db, ['--table', 'qp_t', '--alter', ALTER[kind], '--force-copy', '--postpone-cutover']);
     const runner = background(db, ['queue', 'run', '--url', '$URL']);
-    await waitUntil('the postponed cut-over', () => entries(db).find((e) => e.id === id)?.status.phase === 'postponed');
+    await waitUntil('the postponed cut-over', async () => (await phaseOf(db, id)) === 'postponed');
     expect(await db.helpers('qp_t')).toContain('qp_t__new');
     expect(db.cli(['queue', 'cutover', '--url', '$URL', String(id)]).stdout).toMatch(/cut-over asked/);
     const end = await runner.done;
@@ -308,7 +308,7 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     const set = added(db, [...pairs, '--force-copy', '--postpone-cutover']);
     const check = added(db, ['--table', 'qs2_t', '--stage', 'verify', '--expect', 'v IS NOT NULL']);
     const runner = background(db, ['queue', 'run', '--url', '$URL', '--max-concurrent', '2']);
-    await waitUntil('the postponed cut-over', () => entries(db).find((e) => e.id === set)?.status.phase === 'postponed');
+    await waitUntil('the postponed cut-over', async () => (await phaseOf(db, set)) === 'postponed');
     expect(entries(db).find((e) => e.id === check)).toMatchObject({ state: 'queued', status: { waiting: `#${set} is running on ${qualified('qs2_t')}` } });
     expect(db.cli(['queue', 'list', '--url', '$URL']).stdout).toMatch(new RegExp(`#${set}\\s+running\\s+migrate ${qualified('qs1_t')}, ${qualified('qs2_t')}`));
     expect(await db.helpers('qs1_t')).toContain('qs1_t__new');
@@ -382,7 +382,7 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
   load.start();
   try {
     const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(14)]);
-    await waitUntil('the copy', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+    await waitUntil('the copy', async () => (await phaseOf(db, id)) === 'copy');
     const paused = db.cli(['pause', '--table', kind === 'mysql' ? 'shadowcut_test.qu_t' : 'public.qu_t']);
     expect(paused.code, paused.stderr).toBe(0);
     const stopped = await runner;
@@ -455,9 +455,9 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
     const runner = background(db, ['queue', 'run', '--url', '$URL', '--report-dir', reports]);
     let ended = false;
     void runner.done.then(() => (ended = true));
-    await waitUntil('the copy', () => {
+    await waitUntil('the copy', async () => {
       if (ended) throw new Error(`the runner ended before the copy began: ${runner.stderr()}`);
-      return entries(db).find((e) => e.id === id)?.status.phase === 'copy';
+      return (await phaseOf(db, id)) === 'copy';
     });
     // Held by its operator until the first part has ended: the window holds it from then on.
     const qualified = kind === 'mysql' ? 'shadowcut_test.qw_t' : 'public.qw_t';
@@ -529,7 +529,7 @@ async function killedAndResumed(db: Database, kind: 'mysql' | 'postgres', atOnce
   await plainTable(db, 'qk_t_mirror', 30_000);
   const id = added(db, ['--table', 'qk_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50']);
   const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
-  await waitUntil('the copy under the first runner', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+  await waitUntil('the copy under the first runner', async () => (await phaseOf(db, id)) === 'copy');
   await sleep(1500);
   first.child.kill('SIGKILL');
   await first.done;
@@ -574,7 +574,7 @@ async function killedSetResumed(db: Database, kind: 'mysql' | 'postgres'): Promi
   for (const load of loads) load.start();
   try {
     const first = background(db, ['queue', 'run', '--url', '$URL', '--lease-seconds', '3']);
-    await waitUntil('the copy under the first runner', () => entries(db).find((e) => e.id === id)?.status.phase === 'copy');
+    await waitUntil('the copy under the first runner', async () => (await phaseOf(db, id)) === 'copy');
     await sleep(1500);
     first.child.kill('SIGKILL');
     await first.done;

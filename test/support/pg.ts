@@ -169,7 +169,17 @@ export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
     engine: () => createPostgresEngine(url()),
     async drop(...tables) {
       const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
-      await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
+      // A run a failed test left going (or autovacuum) may lock the same tables in another order:
+      // the server then picks one side of the deadlock, and this side tries again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
+          return;
+        } catch (error) {
+          if (attempt >= 5 || (error as { code?: string }).code !== '40P01') throw error;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
     },
     series: (rows) => `SELECT generate_series(1, ${rows}) AS g`,
     differences: (a, b) => differences(db(), a, b),

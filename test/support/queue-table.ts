@@ -34,6 +34,18 @@ export function added(db: Database, args: string[]): number {
   return (JSON.parse(r.stdout) as { id: number }).id;
 }
 
+/**
+ * The phase an entry's stage last reported, read from the queue's table: a wait polls this rather
+ * than `queue list`, whose process takes a second or more on a loaded machine, long enough to miss
+ * a short copy, and whose synchronous run stalls the test's writers meanwhile.
+ */
+export async function phaseOf(db: Database, id: number): Promise<string | undefined> {
+  const rows = await db.query(`SELECT status FROM shadowcut_queue WHERE id = ${db.param(1)}`, [id]);
+  if (!rows.length) return undefined;
+  const status = rows[0][0];
+  return (typeof status === 'string' ? (JSON.parse(status) as { phase?: string }) : (status as { phase?: string })).phase;
+}
+
 /** Every entry, as `queue list --json` gives them. */
 export function entries(db: Database): QueueRow[] {
   const listed = db.cli(['queue', 'list', '--url', '$URL', '--json']);
