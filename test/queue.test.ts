@@ -377,11 +377,13 @@ async function untilAndResume(db: Database, kind: 'mysql' | 'postgres'): Promise
   await plainTable(db, 'qu_t_mirror', 16_000);
   const began = new Date().toISOString();
   // 4 s of copy, which plan says fits before --until; its operator then pauses it, so --until comes mid-copy.
+  // --until leaves room for the runner's own plan, which took seconds on a loaded machine (CI once had
+  // 7 s left of 14 when the stage started): an estimate that does not fit leaves the entry queued.
   const id = added(db, ['--table', 'qu_t', '--alter', ALTER[kind], '--force-copy', '--max-rows-per-sec', '4000', '--chunk-time-ms', '50', '--threads', '1']);
   const load = new MirrorWorkload(db, ['qu_t', 'qu_t_mirror'], plainTableWrites(db, 16_000));
   load.start();
   try {
-    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(14)]);
+    const runner = db.cliAsync(['queue', 'run', '--url', '$URL', '--until', clock(24)]);
     await waitUntil('the copy', async () => (await phaseOf(db, id)) === 'copy');
     const paused = db.cli(['pause', '--table', kind === 'mysql' ? 'shadowcut_test.qu_t' : 'public.qu_t']);
     expect(paused.code, paused.stderr).toBe(0);
@@ -430,10 +432,11 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
   await plainTable(db, 'qw_t_mirror', 16_000);
   const reports = await mkdtemp(path.join(tmpdir(), 'shadowcut-queue-window-'));
   const began = new Date().toISOString();
-  // The first part leaves room for plan's estimate (4 s of copy) on a loaded machine: one that does not
-  // fit leaves the entry queued.
-  const [closes, reopens] = [Date.now() + 16_000, Date.now() + 26_000];
-  const window = `${clock(-2)}-${clock(16)},${clock(26)}-${clock(600)}`;
+  // The first part leaves room for plan's estimate (4 s of copy) after `queue add`'s dry run and the
+  // runner's own plan, which took 10 s and more on a loaded machine: an estimate that does not fit in
+  // what is left leaves the entry queued, and the runner ends with nothing started.
+  const [closes, reopens] = [Date.now() + 30_000, Date.now() + 40_000];
+  const window = `${clock(-2)}-${clock(30)},${clock(40)}-${clock(600)}`;
   const id = added(db, [
     '--table',
     'qw_t',
@@ -456,7 +459,10 @@ async function windowReopens(db: Database, kind: 'mysql' | 'postgres'): Promise<
     let ended = false;
     void runner.done.then(() => (ended = true));
     await waitUntil('the copy', async () => {
-      if (ended) throw new Error(`the runner ended before the copy began: ${runner.stderr()}`);
+      if (ended)
+        throw new Error(
+          `the runner ended before the copy began: ${runner.stderr()} (the entry: ${JSON.stringify(entries(db).find((e) => e.id === id)?.status)})`,
+        );
       return (await phaseOf(db, id)) === 'copy';
     });
     // Held by its operator until the first part has ended: the window holds it from then on.
