@@ -20,7 +20,7 @@ import { openMysqlProbes } from '../src/engines/mysql/throttle/probes.js';
 import { GATE_SLOTS } from '../src/engines/mysql/galera/gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
-import { clusterState } from './support/galera-state.js';
+import { clusterState, within } from './support/galera-state.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repo, 'scripts', 'servers.sh');
@@ -46,17 +46,6 @@ function servers(command: string, timeoutMs: number): Promise<string> {
 function pool(url: string): mysql.Pool {
   // A node that does not answer must fail the test, not hang it.
   return adminPool(url, { connectTimeout: 5_000 });
-}
-
-/**
- * `work`, or a rejection at `ms` whatever it waits for (a pool's free connection, a connect, the
- * statement): mysql2's own query timeout does not cover the first two. What hangs is left behind.
- */
-function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hang detected: ${what} did not end within ${ms} ms`)), ms)));
-  work.catch(() => {}); // a late failure of what was given up on
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A statement that must end within `ms`. */

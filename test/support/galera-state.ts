@@ -3,12 +3,15 @@ import mysql from 'mysql2/promise';
 
 const LOOK_MS = 4_000;
 
-/** `work`, or a rejection once `ms` have passed: a wedged node must not hang the report of a hang. */
-function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * `work`, or a rejection at `ms` whatever it waits for (a pool's free connection, a connect, the
+ * statement): mysql2's own query timeout does not cover the first two. What hangs is left behind.
+ */
+export function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  work.catch(() => {}); // given up on: its late failure says nothing more
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hang detected: ${what} did not end within ${ms} ms`)), ms)));
+  work.catch(() => {}); // a late failure of what was given up on
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 const STATUS = [
@@ -22,9 +25,9 @@ const STATUS = [
 
 /** One node: its place in the cluster, and every session of it that is doing something. */
 async function nodeState(url: string): Promise<string> {
-  const conn = await bounded(mysql.createConnection({ uri: url, connectTimeout: LOOK_MS }), LOOK_MS);
+  const conn = await within(mysql.createConnection({ uri: url, connectTimeout: LOOK_MS }), LOOK_MS, 'a connection');
   try {
-    const rows = async (sql: string) => (await bounded(conn.query<mysql.RowDataPacket[]>({ sql, timeout: LOOK_MS }), LOOK_MS))[0];
+    const rows = async (sql: string) => (await within(conn.query<mysql.RowDataPacket[]>({ sql, timeout: LOOK_MS }), LOOK_MS, sql))[0];
     const status = await rows(`SHOW GLOBAL STATUS WHERE Variable_name IN (${STATUS.map((s) => `'${s}'`).join(', ')})`);
     const sessions = await rows(
       "SELECT ID, USER, COMMAND, TIME, STATE, LEFT(REPLACE(INFO, '\\n', ' '), 160) AS INFO FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep' AND ID <> CONNECTION_ID() ORDER BY TIME DESC LIMIT 25",

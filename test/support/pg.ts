@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { retryBounded } from '../../src/core/run/retry.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position, Reference } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
@@ -171,15 +172,8 @@ export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
       const all = tables.flatMap((t) => [t, `${t}__new`, `${t}__old`, `${t}__state`, `${t}__hb`, `${t}__log`]);
       // A run a failed test left going (or autovacuum) may lock the same tables in another order:
       // the server then picks one side of the deadlock, and this side tries again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`);
-          return;
-        } catch (error) {
-          if (attempt >= 5 || (error as { code?: string }).code !== '40P01') throw error;
-          await new Promise((r) => setTimeout(r, 200 * attempt));
-        }
-      }
+      const deadlock = (error: unknown) => (error as { code?: string }).code === '40P01';
+      await retryBounded({ attempts: 5, retryable: deadlock, pauseMs: (n) => 200 * n }, () => db().query(`DROP TABLE IF EXISTS ${all.join(', ')} CASCADE`));
     },
     series: (rows) => `SELECT generate_series(1, ${rows}) AS g`,
     differences: (a, b) => differences(db(), a, b),
