@@ -45,6 +45,9 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   if (checkpoint && windowAsked && !checkpoint.revertWindow) {
     throw new UserError(`the interrupted run on ${request.table} had no revert window; resume it without --revert-window`);
   }
+  // Before the plan is made: a leftover shadow's index names would shape it. The run's claim is held,
+  // so no live run owns them, and with no checkpoint they are of no use to anyone.
+  if (config.discardUnsaved) await discardUnsaved(await engine.prepare(request));
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
   // Before anything else reads it: the shadow was copied from the table the checkpoint names, and a
   // table made again under that name since would only show as checksums that never agree.
@@ -56,7 +59,7 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
     );
   }
   // A revert window's way back was checked before its forward run cut over.
-  const checks = checkpoint?.plan.reverse ? [] : await migration.checks({ resuming: checkpoint !== null });
+  const checks = checkpoint?.plan.reverse ? [] : await migration.checks({ resuming: checkpoint !== null, discardUnsaved: config.discardUnsaved });
   if (!checkpoint) checks.push(revertCheck(migration, windowAsked));
   if (checks.some((c) => !c.ok)) throw new RefusedByChecks(migration.plan, checks);
   // In the dry run too: a mapping the server disagrees with is refused before anything is created.
@@ -71,6 +74,15 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   const heartbeat = config.execute && settings.maxWriterSlowdown > 0;
   const probes = await checkedProbes((replicas) => migration.openProbes(replicas, { heartbeat }), config, settings);
   return { migration, checks, checkpoint, proof, revert, probes };
+}
+
+/**
+ * A resumed set's member that saved no checkpoint: whatever the dead run made for it (its shadow, its
+ * capture triggers and log) is removed, as a failed run's would be. The set's stream stays: the
+ * resumed members follow it, and the member joins it again.
+ */
+function discardUnsaved(migration: Migration): Promise<void> {
+  return migration.cleanup({ cutOver: false, dropOld: false, keepSetStream: true });
 }
 
 /** A session lost mid-proof (a failover, a killed connection) leaves nothing behind: the proof is simply made again. */

@@ -25,6 +25,12 @@ export interface MigrateConfig extends ThrottleOptions {
   execute: boolean;
   /** Continue a crashed run from its checkpoint (same table, same ALTER). */
   resume: boolean;
+  /**
+   * A member of a resumed set that had saved no checkpoint: the dead run may have made its shadow or
+   * capture before it died (the other members had saved theirs), so those go before it starts afresh.
+   * The set's own stream stays: the resumed members follow it. Set by sets/migrate-set.ts only.
+   */
+  discardUnsaved?: boolean;
   /** How long the cut-over (and the checksum's brief lock) may wait for its locks. */
   lockTimeoutMs: number;
   cutoverAttempts: number;

@@ -1,6 +1,6 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { runChecks } from '../../core/preflight/check.js';
-import type { SampleProbe } from '../../core/engine/ports/preflight.js';
+import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
 import type {
   CatchUp,
   CheckedCopy,
@@ -113,7 +113,7 @@ export class MysqlMigration implements Migration {
     return this.server.pool;
   }
 
-  checks(options: { resuming: boolean }): Promise<CheckResult[]> {
+  checks(options: CheckOptions): Promise<CheckResult[]> {
     return runChecks(mysqlChecks, { pool: this.pool, target: this.server.target, plan: this.p, zone: this.server.zone, resuming: options.resuming });
   }
 

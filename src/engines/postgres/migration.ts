@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { SampleProbe } from '../../core/engine/ports/preflight.js';
+import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
 import { openPgSampleProbe } from './copy/sample-probe.js';
 import { runChecks } from '../../core/preflight/check.js';
 import { UniqueViolationError, UserError } from '../../core/engine/errors.js';
@@ -107,11 +107,19 @@ export class PostgresMigration implements Migration {
     return new PgTriggerLog(this.pool, this.d.schema, table, this.d.shadowKey, this.reverseNames, this.d.name);
   }
 
-  async checks(options: { resuming: boolean }): Promise<CheckResult[]> {
+  async checks(options: CheckOptions): Promise<CheckResult[]> {
     const d = this.d;
     const table = await inspectTable(this.pool, d.schema, d.name);
     const capture = this.triggerLog ? 'trigger' : 'stream';
-    return runChecks(pgChecks, { pool: this.pool, table, detail: d, resuming: options.resuming, request: this.request, capture });
+    return runChecks(pgChecks, {
+      pool: this.pool,
+      table,
+      detail: d,
+      resuming: options.resuming,
+      discardUnsaved: options.discardUnsaved,
+      request: this.request,
+      capture,
+    });
   }
 
   async compareWithAlter(anchors: (Key | null)[] | null, rows: number): Promise<ProbeComparison> {
@@ -241,7 +249,8 @@ export class PostgresMigration implements Migration {
     const d = this.d;
     const steps = cleanupSteps(this.plan.reverse === true, options);
     if (steps === null) return;
-    await this.changes.cleanup();
+    // A set's slot is dropped by its last member to leave it; one discarding its unsaved setup is not leaving.
+    if (!(options.keepSetStream && this.changes instanceof LogicalSource)) await this.changes.cleanup();
     // After a swap (the way back's too) the keys it re-added NOT VALID are checked, unlocked; without one the shadow goes.
     await cleanup(this.pool, d, steps);
     if (steps.reverseCapture === 'shadow') await this.reverseCapture(d.shadow).uninstall();

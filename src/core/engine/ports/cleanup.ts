@@ -16,4 +16,6 @@ export interface CleanupOptions {
   dropOld: boolean;
   cutOver: boolean;
   keepCheckpoint?: boolean;
+  /** Leave the set's change stream (PostgreSQL's slot and publication): other members of the set follow it. */
+  keepSetStream?: boolean;
 }

@@ -5,9 +5,15 @@ import type { CheckResult, Key, KeyRange } from '../primitives.js';
  * proof that the copy's mapping agrees with the server's ALTER, and `plan`'s probe to time the run's
  * statements on. Each leaves nothing behind, so a dry run and `plan` change nothing.
  */
+/** A dead run continued from its checkpoint; `discardUnsaved`: a set member's objects made before its first one go (MigrateConfig). */
+export interface CheckOptions {
+  resuming: boolean;
+  discardUnsaved?: boolean;
+}
+
 export interface MigrationPreflight {
   /** Preflight: everything that would make the run unsafe, each with its fix. */
-  checks(options: { resuming: boolean }): Promise<CheckResult[]>;
+  checks(options: CheckOptions): Promise<CheckResult[]>;
   /** `shadowcut plan`: a probe shaped like the shadow, for the run's own statements to be timed on; `close` leaves nothing behind. */
   openSampleProbe(): Promise<SampleProbe>;
   /**

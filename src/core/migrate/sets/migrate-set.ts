@@ -41,7 +41,7 @@ export async function migrateSet(
   const joint = new JointCutover(swapAll, members, why);
   const back = windowed ? new JointRevert(swapAll, members) : undefined;
   const runs = running.map((i) => {
-    const own = resuming?.get(tables[i]) === 'fresh' ? { ...options[i], resume: false } : options[i];
+    const own = resuming?.get(tables[i]) === 'fresh' ? { ...options[i], resume: false, discardUnsaved: true } : options[i];
     return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, joint, back)).catch((error: unknown) => {
       joint.fail(tables[i], error);
       throw error;
@@ -90,9 +90,10 @@ export async function whyCopied(engine: EngineInPlace, requests: MigrationReques
 }
 
 /**
- * A resumed set: each member with a checkpoint resumes. One without was either never set up (the
- * run died before it saved one: it starts afresh) or already cleaned up after the swap (done): the
- * swap is one transaction or statement, so if any member's tables were swapped, all were.
+ * A resumed set: each member with a checkpoint resumes. One without was either not set up to its
+ * first checkpoint (the run died before: it starts afresh, discarding what it had made) or already
+ * cleaned up after the swap (done): the swap is one transaction or statement, so if any member's
+ * tables were swapped, all were.
  */
 async function resumedMembers(engine: EngineMigrations, tables: string[]): Promise<Map<string, 'resume' | 'fresh' | 'done'>> {
   const out = new Map<string, 'resume' | 'fresh' | 'done'>();

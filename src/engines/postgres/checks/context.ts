@@ -10,6 +10,8 @@ export interface PgCheckContext {
   table: TableInfo;
   detail: PgDetail;
   resuming: boolean;
+  /** A member of a resumed set with no checkpoint: the set's slot and publication are the resumed members', not leftovers. */
+  discardUnsaved?: boolean;
   /** The request `prepare` was given; null for a resumed run, whose options were judged when it began. */
   request: MigrationRequest | null;
   /** The plan's change source: the stream's server settings and privileges are checked only when it is used. */

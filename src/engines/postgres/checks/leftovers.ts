@@ -13,7 +13,7 @@ import { keptByRevert } from '../schema/reverse-plan.js';
  */
 export const leftovers: Check<PgCheckContext> = {
   name: 'leftovers',
-  async run({ pool, table: t, detail: d, resuming }) {
+  async run({ pool, table: t, detail: d, resuming, discardUnsaved }) {
     if (resuming) return verdict('no leftovers', true, "resuming: the interrupted run's shadow, slot and publication are reused", '');
     const { state, log, reverseCapture } = helperNames(t.schema, t.name);
     const logName = `${t.schema}.${log}`;
@@ -46,8 +46,10 @@ export const leftovers: Check<PgCheckContext> = {
       const kept = await keptByRevert(pool, t.schema, d.shadow);
       fixes.push(`DROP TABLE ${qualified(t.schema, d.shadow)}${kept ? ' (the new table a revert kept; or rename it if you need it)' : ''}`);
     }
-    if (s.slot_retains !== null) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
-    if (isTrue(s.publication)) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
+    // A resumed set's member with no checkpoint joins the set's stream, which the resumed members follow.
+    const setStream = discardUnsaved === true;
+    if (s.slot_retains !== null && !setStream) fixes.push(`SELECT pg_drop_replication_slot('${d.slot}') (it retains ${s.slot_retains} of WAL)`);
+    if (isTrue(s.publication) && !setStream) fixes.push(`DROP PUBLICATION ${ident(d.publication)}`);
     const logs = [...(isTrue(s.log) ? [logName] : []), ...(isTrue(s.rlog) ? [`${t.schema}.${reverseCapture.log}`] : [])];
     if (triggers.length || logs.length)
       fixes.push(`shadowcut cleanup --url ... --table ${table} (the capture triggers and the log ${logs.join(', ') || logName})`);
