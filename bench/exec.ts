@@ -141,9 +141,9 @@ export function repoRoot(): string {
   }
 }
 
-/** The compiled CLI next to this compiled bench (dist/bench/exec.js -> dist/src/cli/main.js). */
+/** The bundled CLI next to this compiled bench (dist/bench/exec.js -> dist/bin/shadowcut.js), as `npm run build` makes it. */
 export function cliPath(): string {
-  return fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  return fileURLToPath(new URL('../bin/shadowcut.js', import.meta.url));
 }
 
 export function lastLines(text: string, n: number): string {

@@ -59,7 +59,7 @@ async function main() {
     });
 
     say(`shadowcut migrate --table orders --alter "${ALTER}" --execute`);
-    const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const cli = fileURLToPath(new URL('../bin/shadowcut.js', import.meta.url));
     const code = await new Promise<number | null>((resolve) => {
       spawn(process.execPath, [cli, 'migrate', '--url', url, '--table', 'orders', '--alter', ALTER, '--execute', '--chunk-time-ms', '200'], {
         stdio: 'inherit',

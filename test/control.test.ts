@@ -22,7 +22,7 @@ import { migrate, type MigrateResult } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
 
-const cliPath = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const cliPath = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
 
 // Sockets live in a private control directory (inherited by the CLI), so runs of other checkouts never match.
 let tmp: string;

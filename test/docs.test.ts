@@ -9,14 +9,14 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = path.join(root, 'dist', 'bin', 'shadowcut.js');
 const docsDir = path.join(root, 'docs');
 const troubleshooting = path.join(docsDir, 'troubleshooting.md');
 
 const squash = (text: string) => text.replace(/\s+/g, ' ');
 
 function help(args: string[]): string {
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.json)`);
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npm run build)`);
   const run = spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
   expect(run.status, run.stderr).toBe(0);
   return run.stdout;

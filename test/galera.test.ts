@@ -24,7 +24,7 @@ import { clusterState, within } from './support/galera-state.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const script = path.join(repo, 'scripts', 'servers.sh');
-const cli = path.join(repo, 'dist', 'src', 'cli', 'main.js');
+const cli = path.join(repo, 'dist', 'bin', 'shadowcut.js');
 
 /** Bounds: what an INSERT or a DDL on a healthy loopback cluster takes is far below these. */
 const STATEMENT_MS = 15_000;

@@ -133,7 +133,7 @@ describe('kill -9 during the copy', () => {
   it('leaves the original untouched, and cleanup removes what the dead run left', async () => {
     await freshTable('c_kill', 200_000);
     const before = await tableChecksum(db, 'c_kill');
-    const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+    const cli = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
     const child = spawn(
       process.execPath,
       [cli, 'migrate', '--force-copy', '--url', mysqlUrl(), '--table', 'c_kill', '--alter', 'ADD COLUMN x INT', '--execute', '--chunk-time-ms', '5'],

@@ -12,7 +12,7 @@ import type { Report } from '../src/operator/report.js';
 import { databases, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { MirrorWorkload } from './support/workload.js';
 
-const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ALTER = { mysql: 'MODIFY v BIGINT NULL, ADD COLUMN w BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint, ADD COLUMN w bigint' } as const;

@@ -10,7 +10,7 @@ import { useDatabase, type Database } from './support/fixture.js';
 import { mysqlDatabase } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';
 
-const cli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
 
 /** The built CLI with an environment of our choosing (SHADOWCUT_URL, MYSQL_PWD), nothing inherited that names a URL. */
 function run(args: string[], env: Record<string, string> = {}) {

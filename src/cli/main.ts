@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/engine/errors.js';
 import { redactArgument, redactUrlsIn } from '../core/connect/secrets.js';
@@ -42,7 +43,8 @@ const program = new Command('shadowcut')
   .addCommand(abortCommand())
   .addCommand(setCommand())
   .addCommand(historyCommand())
-  .addCommand(queueCommand());
+  // The queue starts its stages with this same file: the bundle when run as the bundle.
+  .addCommand(queueCommand(fileURLToPath(import.meta.url)));
 for (const command of program.commands) {
   command.exitOverride().configureOutput(output);
   for (const sub of command.commands) sub.exitOverride().configureOutput(output);

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { redactUrlsIn } from '../core/connect/secrets.js';
 import { QueueRunner } from '../core/queue/runner.js';
 import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';
-import { bounded, cliLauncher } from '../core/queue/stage-process.js';
+import { bounded, cliLauncher, type Launcher } from '../core/queue/stage-process.js';
 import { QUEUE_EVENTS } from '../core/queue/types.js';
 import type { QueueRequest, QueueSpec, QueueState } from '../core/engine/ports/queue.js';
 import { queueHooksFromDir, validateHooksDir } from '../operator/hooks.js';
@@ -19,14 +18,13 @@ import { positiveInt } from './operator-options.js';
 import { describeEntry, entryLines } from './queue-render.js';
 import { interruptSignal } from './render.js';
 
-const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
-const launch = cliLauncher(CLI);
-
 /** `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer. */
-export function queueCommand(): Command {
+/** `cli`: the file to start each stage with, the one this process runs. */
+export function queueCommand(cli: string): Command {
+  const launch = cliLauncher(cli);
   return new Command('queue')
     .description('a queue of migrations, kept in the database, that "queue run" works through in their windows')
-    .addCommand(addCommand())
+    .addCommand(addCommand(launch))
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(stateCommand('cancel', 'stop an entry: a queued one never starts, a running one stops and removes what it made'))
@@ -34,10 +32,10 @@ export function queueCommand(): Command {
     .addCommand(stateCommand('postpone', 'keep a queued entry from starting until "queue retry"'))
     .addCommand(stateCommand('cutover', 'release the postponed cut-over of a migrate entry'))
     .addCommand(stateCommand('revert', 'in the revert window of a running migrate entry: swap the tables back'))
-    .addCommand(runCommand());
+    .addCommand(runCommand(launch));
 }
 
-function addCommand(): Command {
+function addCommand(launch: Launcher): Command {
   return new Command('add')
     .description("queue a stage (migrate by default) with the command's own options")
     .usage('--table <name> [--stage migrate|backfill|verify|contract] [stage options] [queue options]')
@@ -71,7 +69,7 @@ its dry run before the entry is added (with --after, only the table is checked).
         const wrong = specProblem(spec);
         if (wrong) throw new UserError(`queue add: ${wrong}`);
         await engine.queue.check();
-        await validate(engine, url, spec);
+        await validate(launch, engine, url, spec);
         const id = await engine.queue.add(spec);
         process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${entryTables(spec).join(', ')}\n`);
       });
@@ -79,7 +77,7 @@ its dry run before the entry is added (with --after, only the table is checked).
 }
 
 /** Refused now rather than at 01:00: a missing predecessor or table, or a stage its dry run refuses. */
-async function validate(engine: Engine, url: string, spec: QueueSpec): Promise<void> {
+async function validate(launch: Launcher, engine: Engine, url: string, spec: QueueSpec): Promise<void> {
   if (spec.after !== undefined && (await engine.queue.get(spec.after)) === null) throw new UserError(`queue add: --after ${spec.after}: no such entry`);
   if (spec.after !== undefined || spec.stage === 'verify') {
     // The stage's options may name what an earlier entry makes; the tables themselves must be there.
@@ -163,7 +161,7 @@ async function apply(engine: Engine, verb: Verb, state: QueueState, spec: QueueS
   return ask('revert', 'revert asked: its runner passes it on to the run');
 }
 
-function runCommand(): Command {
+function runCommand(launch: Launcher): Command {
   return addUrlOptions(new Command('run').description('work through the queue: for cron, a systemd timer, or as a daemon'), { required: true })
     .option('--until <HH:MM>', 'stop at this local time; a copy still going stops as a crash would, to resume from its checkpoint next time')
     .option('--max-concurrent <n>', 'entries running at once on the server, by all runners together', positiveInt, 1)
@@ -200,7 +198,7 @@ function runCommand(): Command {
               ? queueHooksFromDir(opts.hooksDir, { onRun: (run) => log(`hook ${run.event}: exit ${run.exitCode ?? run.signal}`) })
               : undefined,
             succeededSince: (spec, since) => succeededSince(engine, spec, since),
-            estimateMs: (spec) => estimate(spec, env),
+            estimateMs: (spec) => estimate(launch, spec, env),
             stageOutput: opts.json ? relayJson : undefined,
             record: async (row, outcome, line) => {
               // An entry written by hand without a readable table has no timeline to go in.
@@ -270,7 +268,7 @@ interface RunOptions {
 }
 
 /** `shadowcut plan`'s total for a migrate entry, with the options of the entry that shape it; null when it cannot say. */
-async function estimate(spec: QueueSpec, env: Record<string, string>): Promise<number | null> {
+async function estimate(launch: Launcher, spec: QueueSpec, env: Record<string, string>): Promise<number | null> {
   const shaping = ['--capture', '--chunk-time-ms', '--lock-timeout-ms', '--cutover-attempts', '--max-rows-per-sec', '--nice-ratio'].flatMap((name) => {
     const value = optionValue(spec.args, name);
     return value === undefined ? [] : [name, value];

@@ -38,7 +38,7 @@ import { runSeed, TABLE, MIRROR, type CaptureExpectation, type PathMode, type Se
 // Run as dist/test/chaos/run.js by npm, or from its source by vitest.
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, here.split(path.sep).includes('dist') ? '../../..' : '../..');
-const CLI = path.join(root, 'dist/src/cli/main.js');
+const CLI = path.join(root, 'dist/bin/shadowcut.js');
 
 interface Args {
   engines: EngineKind[];

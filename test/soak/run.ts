@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { MIRROR, mysqlSoak, postgresSoak, TABLE, transaction, type Shape, type SoakDb } from './tables.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CLI = path.join(root, 'dist/src/cli/main.js');
+const CLI = path.join(root, 'dist/bin/shadowcut.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Args {

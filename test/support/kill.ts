@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { tracked } from './children.js';
 
-const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/shadowcut.js', import.meta.url));
 
 /**
  * Runs `shadowcut migrate --json ...` (or another command that logs phases: `backfill`, `restore`) and kills it

@@ -65,7 +65,7 @@ export async function migrateMysql(
   }
 }
 
-const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/shadowcut.js', import.meta.url));
 
 /** Runs the built CLI as an operator would. */
 export function runCli(args: string[], url = mysqlUrl()) {
