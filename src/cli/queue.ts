@@ -18,8 +18,10 @@ import { positiveInt } from './operator-options.js';
 import { describeEntry, entryLines } from './queue-render.js';
 import { interruptSignal } from './render.js';
 
-/** `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer. */
-/** `cli`: the file to start each stage with, the one this process runs. */
+/**
+ * `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer.
+ * `cli` is the file each stage is started with: the one this process runs.
+ */
 export function queueCommand(cli: string): Command {
   const launch = cliLauncher(cli);
   return new Command('queue')

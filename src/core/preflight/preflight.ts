@@ -45,8 +45,9 @@ export async function preflight(engine: Engine, request: MigrationRequest, confi
   if (checkpoint && windowAsked && !checkpoint.revertWindow) {
     throw new UserError(`the interrupted run on ${request.table} had no revert window; resume it without --revert-window`);
   }
-  // Before the plan is made: a leftover shadow's index names would shape it. The run's claim is held,
-  // so no live run owns them, and with no checkpoint they are of no use to anyone.
+  // Before the run's plan is made, since a leftover shadow's index names would shape it: a first plan
+  // only names what to remove. The run's claim is held, so no live run owns them, and with no
+  // checkpoint they are of no use to anyone.
   if (config.discardUnsaved) await discardUnsaved(await engine.prepare(request));
   const migration = checkpoint ? engine.resume(checkpoint.plan) : await engine.prepare(request);
   // Before anything else reads it: the shadow was copied from the table the checkpoint names, and a

@@ -1,16 +1,18 @@
 import type { CheckResult, Key, KeyRange } from '../primitives.js';
 
+/** What the checks are told of the run. */
+export interface CheckOptions {
+  /** A dead run continued from its checkpoint: its own objects are reused, not leftovers. */
+  resuming: boolean;
+  /** A resumed set's member that had saved no checkpoint (MigrateConfig): the set's stream is the other members'. */
+  discardUnsaved?: boolean;
+}
+
 /**
  * What is asked of a migration before anything is made: every check that could refuse the run, the
  * proof that the copy's mapping agrees with the server's ALTER, and `plan`'s probe to time the run's
  * statements on. Each leaves nothing behind, so a dry run and `plan` change nothing.
  */
-/** A dead run continued from its checkpoint; `discardUnsaved`: a set member's objects made before its first one go (MigrateConfig). */
-export interface CheckOptions {
-  resuming: boolean;
-  discardUnsaved?: boolean;
-}
-
 export interface MigrationPreflight {
   /** Preflight: everything that would make the run unsafe, each with its fix. */
   checks(options: CheckOptions): Promise<CheckResult[]>;
