@@ -5,7 +5,7 @@ import { BackfillRefused } from '../core/backfill/preflight.js';
 import { recordStage } from '../core/history/record.js';
 import { RunState } from '../core/run/run-state.js';
 import type { CheckResult } from '../core/engine/types.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
@@ -40,7 +40,7 @@ export function backfillCommand(): Command {
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
     await checkHooksDir(opts, reporter);
-    const engine = await createEngine(opts.url);
+    const engine = await engineForTables(opts.url, [opts.table], 'backfill');
     const request = { table: opts.table, set: opts.set, where: opts.where };
     const table = engine.qualify(opts.table);
     const state = new RunState(runSettings(opts, engine), {

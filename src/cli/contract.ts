@@ -4,7 +4,7 @@ import type { DropTarget } from '../core/engine/ports/contract.js';
 import { parseDuration } from '../core/run/duration.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor, type JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
@@ -49,7 +49,7 @@ export function contractCommand(): Command {
       const drop = dropTarget(opts);
       const { json, reporter } = outputFor(opts.json);
       const signal = interruptSignal();
-      const engine = await createEngine(opts.url);
+      const engine = await engineForTables(opts.url, [opts.table], 'contract');
       try {
         const run = () =>
           contract(

@@ -10,7 +10,7 @@ import { RefusedByChecks } from '../core/preflight/preflight.js';
 import { recordMoment, recordStage } from '../core/history/record.js';
 import type { DeferIndexes, Engine, MigrationRequest } from '../core/engine/types.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
@@ -130,7 +130,11 @@ export function migrateCommand(): Command {
     await checkHooksDir(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
-    const engine = await createEngine(opts.url);
+    const engine = await engineForTables(
+      opts.url,
+      pairs.map((p) => p.table),
+      'migrate',
+    );
     const members: Member[] = [];
     try {
       const qualified = pairs.map((p) => engine.qualify(p.table));

@@ -4,7 +4,7 @@ import { planAlter, type PlanResult } from '../core/plan/plan.js';
 import { whyCopied } from '../core/migrate/sets/migrate-set.js';
 import { formatDuration } from '../core/run/duration.js';
 import { defaultOptions } from '../core/migrate/runner.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import { chunkTimeHelp, nonNegativeInt, nonNegativeNumber, positiveInt, reporterFor } from './operator-options.js';
 import { recordStage } from '../core/history/record.js';
 import { writePlanPage } from '../operator/report.js';
@@ -31,7 +31,11 @@ export function planCommand(): Command {
     .option('--json', 'print the plan as one JSON object', false)
     .action(async (opts) => {
       const requests = tableAlterPairs(opts.table, opts.alter).map((p) => ({ url: opts.url, ...p, capture: opts.capture }));
-      const engine = await createEngine(opts.url);
+      const engine = await engineForTables(
+        opts.url,
+        requests.map((r) => r.table),
+        'plan',
+      );
       // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
       const tables = requests.map((r) => engine.qualify(r.table));
       const why = requests.length > 1 ? await whyCopied(engine, requests, tables).catch(closing(engine)) : null;

@@ -4,7 +4,7 @@ import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
 import { defaultRestoreOptions, indexNotRestorable, restore, type RestoreResult } from '../core/restore/restore.js';
 import { RunState } from '../core/run/run-state.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
@@ -50,7 +50,7 @@ export function restoreCommand(): Command {
     if ((opts.from === undefined) === (opts.index === undefined)) throw new UserError('give --from <backup> (a column or table contract) or --index <name>');
     const { output, reporter } = reporterFor(opts.json);
     await checkHooksDir(opts, reporter);
-    const engine = await createEngine(opts.url);
+    const engine = await engineForTables(opts.url, [opts.table], 'restore');
     try {
       if (opts.index !== undefined) await indexNotRestorable(engine, opts.table, opts.index);
       const table = engine.qualify(opts.table);

@@ -3,7 +3,7 @@ import { parseExpectations } from '../core/compare/expectation.js';
 import { defaultVerifyOptions, formatKey, verifyTable } from '../core/compare/verify.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';
-import { createEngine } from '../engines/index.js';
+import { engineForTables } from './open-engine.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor } from './render.js';
 import { addUrlOptions } from './connection.js';
@@ -39,7 +39,7 @@ export function verifyCommand(): Command {
         : undefined;
       const { json, reporter } = outputFor(opts.json);
       const signal = interruptSignal();
-      const engine = await createEngine(opts.url);
+      const engine = await engineForTables(opts.url, [opts.table, ...(opts.against ? [opts.against] : [])], 'verify');
       try {
         const run = async () => {
           const result = await verifyTable(

@@ -13,6 +13,7 @@ import type { EngineContract } from './ports/contract.js';
 import type { EngineHistory } from './ports/history.js';
 import type { EngineInPlace } from './ports/in-place.js';
 import type { EngineMigrations } from './ports/migrations.js';
+import type { EnginePlacement } from './ports/placement.js';
 import type { EngineQueue } from './ports/queue.js';
 import type { EngineRestore } from './ports/restore.js';
 import type { EngineServer } from './ports/server.js';
@@ -28,6 +29,7 @@ export type { CheckedCopy } from './ports/copy.js';
 export type { ConsistentView } from './ports/verification.js';
 export type { CatchUp, CutoverOptions, CutoverResult, LockProbe, OldSnapshot } from './ports/cutover.js';
 export type { ProbeOptions } from './ports/throttle.js';
+export type { TablePlacement } from './ports/placement.js';
 
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers, and each command's own part. */
 export interface Engine
@@ -36,6 +38,7 @@ export interface Engine
     EngineMigrations,
     EngineInPlace,
     EngineSizing,
+    EnginePlacement,
     EngineBackfill,
     EngineComparison,
     EngineContract,

@@ -2,7 +2,7 @@ import { UserError } from '../engine/errors.js';
 import type { AlterPart, InPlaceStep } from '../engine/ports/in-place.js';
 import { classifyMember } from '../in-place/set-member.js';
 import type { CheckResult, Engine, MigrationRequest } from '../engine/types.js';
-import { bytes, duration } from './format.js';
+import { bytes, duration } from '../report/units.js';
 import { redactUrl } from '../connect/secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from '../engine/ports/sizing.js';

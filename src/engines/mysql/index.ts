@@ -3,6 +3,7 @@ import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill
 import type { ClaimSession } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/engine/ports/in-place.js';
 import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
+import type { TablePlacement } from '../../core/engine/ports/placement.js';
 import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
@@ -134,6 +135,11 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   tableSize(table: string): Promise<TableSize> {
     return mysqlTableSize(this.pool, this.target.database, parseTableName(this.fold(table), this.target.database));
+  }
+
+  /** A MySQL or MariaDB table lives on the server the URL names (and its replicas). */
+  placement(): Promise<TablePlacement> {
+    return Promise.resolve({ kind: 'local' });
   }
 
   diskSpace(): Promise<DiskSpace> {

@@ -4,6 +4,8 @@ import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill
 import type { ClaimSession } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep, WorkWaits } from '../../core/engine/ports/in-place.js';
 import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
+import type { TablePlacement } from '../../core/engine/ports/placement.js';
+import { citusPlacement } from './schema/citus.js';
 import { classifyPgAlter } from './in-place/classify.js';
 import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
@@ -90,6 +92,11 @@ class PostgresEngine implements Engine, PgServer {
   tableSize(table: string): Promise<TableSize> {
     const { schema, name } = parseTableName(table);
     return pgTableSize(this.pool, schema, name);
+  }
+
+  placement(table: string): Promise<TablePlacement> {
+    const { schema, name } = parseTableName(table);
+    return citusPlacement(this.pool, schema, name);
   }
 
   diskSpace(): Promise<DiskSpace> {
