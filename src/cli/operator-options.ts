@@ -89,7 +89,10 @@ export function addOperatorOptions(command: Command, events: string): Command {
     .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
     .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
-    .option('--control-socket <path>', 'unix socket for status/pause/resume/abort/set (default: <$SHADOWCUT_CONTROL_DIR or tmpdir>/shadowcut-<db.table>.sock)')
+    .option(
+      '--control-socket <path>',
+      'unix socket for status/pause/resume/abort/set, in a directory only you can write (default: shadowcut-<db.table>.sock in $SHADOWCUT_CONTROL_DIR, else in $XDG_RUNTIME_DIR/shadowcut or <tmpdir>/shadowcut-<uid>, made 0700)',
+    )
     .option(
       '--control-port <port>',
       'also listen for control commands on 127.0.0.1:<port> (0: any free port); each request must carry the token the run writes to <control socket>.token',
