@@ -270,6 +270,7 @@ function describe(a: Running): string {
       : []),
     // A run from before the field has none.
     ...((s.oldSnapshots ?? []).length ? [['older snapshots', oldSnapshotsLine(s.oldSnapshots)]] : []),
+    ...Object.values(s.untrustedFlags ?? {}).map((warning) => ['warning', warning]),
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, max-redo-fill ${settings.maxRedoFill || 'never'}, ` +

@@ -8,7 +8,7 @@ import { createEngine } from '../engines/index.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
-  checkHooksDir,
+  checkLocalFiles,
   chunkTimeHelp,
   positiveInt,
   reporterFor,
@@ -49,7 +49,7 @@ export function restoreCommand(): Command {
     // Checked before connecting: bad input changes nothing and connects to nothing.
     if ((opts.from === undefined) === (opts.index === undefined)) throw new UserError('give --from <backup> (a column or table contract) or --index <name>');
     const { output, reporter } = reporterFor(opts.json);
-    await checkHooksDir(opts, reporter);
+    await checkLocalFiles(opts, reporter);
     const engine = await createEngine(opts.url);
     try {
       if (opts.index !== undefined) await indexNotRestorable(engine, opts.table, opts.index);

@@ -56,6 +56,7 @@ const STATUS: Record<string, Kind[]> = {
   revertWindowUntil: ['string', 'null', 'absent'],
   oldSnapshots: ['array', 'absent'],
   set: ['array', 'absent'],
+  untrustedFlags: ['object', 'absent'],
 };
 const SETTINGS: Record<string, Kind[]> = {
   chunkTimeMs: NUMBER,
@@ -92,6 +93,7 @@ export function readAnswer(line: string): ControlAnswer {
     fieldsWrong(answer.status as Record<string, unknown>, STATUS, 'status.') ??
     fieldsWrong(answer.settings as Record<string, unknown>, SETTINGS, 'settings.') ??
     valuesWrong(answer.settings as Record<string, unknown>, ['maxLoad', 'criticalLoad'], 'number', 'settings.') ??
+    valuesWrong(answer.status as Record<string, unknown>, ['untrustedFlags'], 'string', 'status.') ??
     listWrong((answer.status as Record<string, unknown>).oldSnapshots, 'object', 'status.oldSnapshots') ??
     listWrong((answer.status as Record<string, unknown>).set, 'string', 'status.set');
   if (problem) throw wrong(problem);
