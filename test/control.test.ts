@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { defaultSocketPath } from '../src/operator/control-dir.js';
 import {
-  defaultSocketPath,
   sendControl,
   startControlServer,
   type ControlAnswer,
@@ -116,12 +116,9 @@ function converse(where: string | { port: number }, text: string, expected = Inf
   });
 }
 
-/** Root's sockets are `shadowcut-<table>.sock`; another user's carry the user id. */
-const own = process.getuid?.() === 0 ? 'shadowcut-' : `shadowcut-u${process.getuid?.()}-`;
-
 describe('defaultSocketPath', () => {
   it('names the table in SHADOWCUT_CONTROL_DIR, hashing names a path cannot hold', () => {
-    expect(defaultSocketPath('shop.orders')).toBe(path.join(tmp, `${own}shop.orders.sock`));
+    expect(defaultSocketPath('shop.orders')).toBe(path.join(tmp, 'shadowcut-shop.orders.sock'));
     const odd = [defaultSocketPath('shop.we/ird'), defaultSocketPath('shop.we_ird'), defaultSocketPath(`${'d'.repeat(64)}.${'t'.repeat(64)}`)];
     expect(new Set(odd).size).toBe(3);
     for (const p of odd) {
@@ -131,12 +128,15 @@ describe('defaultSocketPath', () => {
     }
   });
 
-  it('is in the temporary directory when SHADOWCUT_CONTROL_DIR is empty', () => {
+  it("is in the user's own directory of the temporary directory when SHADOWCUT_CONTROL_DIR is empty (and no XDG_RUNTIME_DIR)", () => {
+    const runtime = process.env.XDG_RUNTIME_DIR;
     process.env.SHADOWCUT_CONTROL_DIR = '';
+    delete process.env.XDG_RUNTIME_DIR;
     try {
-      expect(path.dirname(defaultSocketPath('shop.orders'))).toBe(os.tmpdir());
+      expect(path.dirname(defaultSocketPath('shop.orders'))).toBe(path.join(os.tmpdir(), `shadowcut-${process.getuid?.()}`));
     } finally {
       process.env.SHADOWCUT_CONTROL_DIR = tmp;
+      if (runtime !== undefined) process.env.XDG_RUNTIME_DIR = runtime;
     }
   });
 });
@@ -348,7 +348,7 @@ describe('control commands', () => {
   it('say so when no run of the table is going', async () => {
     const r = await cli('status', '--table', 'orders');
     expect(r).toMatchObject({ code: 2, stdout: '' });
-    expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(tmp, `${own}orders.sock`)})\n`);
+    expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(tmp, 'shadowcut-orders.sock')})\n`);
   });
 
   it('find no run in a control directory not made yet', async () => {
@@ -356,7 +356,7 @@ describe('control commands', () => {
     process.env.SHADOWCUT_CONTROL_DIR = missing;
     try {
       const r = await cli('status', '--table', 'orders');
-      expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(missing, `${own}orders.sock`)})\n`);
+      expect(r.stderr).toBe(`shadowcut: no migration of orders is running (no control socket at ${path.join(missing, 'shadowcut-orders.sock')})\n`);
     } finally {
       process.env.SHADOWCUT_CONTROL_DIR = tmp;
     }

@@ -9,7 +9,7 @@ import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
-  checkHooksDir,
+  checkLocalFiles,
   chunkTimeHelp,
   positiveInt,
   reporterFor,
@@ -39,7 +39,7 @@ export function backfillCommand(): Command {
   addOperatorOptions(command, EVENTS);
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
-    await checkHooksDir(opts, reporter);
+    await checkLocalFiles(opts, reporter);
     const engine = await engineForTables(opts.url, [opts.table], 'backfill');
     const request = { table: opts.table, set: opts.set, where: opts.where };
     const table = engine.qualify(opts.table);

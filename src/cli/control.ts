@@ -1,17 +1,6 @@
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { Command, Option } from 'commander';
-import {
-  controlDir,
-  defaultSocketPath,
-  sendControl,
-  SOCKET_PREFIX,
-  SOCKET_SUFFIX,
-  type ControlAnswer,
-  type ControlRequest,
-  type ControlTarget,
-  type RunningAnswer as Running,
-} from '../operator/control-server.js';
+import { sendControl, type ControlAnswer, type ControlRequest, type ControlTarget, type RunningAnswer as Running } from '../operator/control-server.js';
+import { controlDirs, defaultSocketPath, socketsIn, usableControlDir } from '../operator/control-dir.js';
 import { readToken, tokenPath } from '../operator/control-token.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { createEngine } from '../engines/index.js';
@@ -149,6 +138,8 @@ async function ask(target: ControlTarget, where: string, request: ControlRequest
   try {
     answer = await sendControl(target, request);
   } catch (error) {
+    // Refusals of a socket that is not this user's, or of an answer that is not a run's, are already one line.
+    if (error instanceof UserError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`no migration is running (no control socket at ${where})`);
     if (code === 'ECONNREFUSED') throw new UserError(`no migration is running at ${where} (nothing answers; a dead run may have left it)`);
@@ -167,14 +158,17 @@ async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; wh
   if (opts.port) return { target: { port: opts.port, token: await portToken(opts.port, opts.tokenFile) }, where: `127.0.0.1:${opts.port}` };
   const table = opts.table;
   if (!table) throw new UserError('--table is required (or --socket or --port)');
-  const exact = defaultSocketPath(table);
-  const running = await runningMigrations();
-  const found = running.find((r) => r.socketPath === exact) ? [{ table, socketPath: exact }] : running.filter((r) => names(r.table, table));
+  const exact = new Set(controlDirs().map((dir) => defaultSocketPath(table, dir)));
+  const { runs, refused } = await runningMigrations();
+  const named = runs.filter((r) => exact.has(r.socketPath));
+  const found = named.length ? named.map((r) => ({ ...r, table })) : runs.filter((r) => names(r.table, table));
   if (found.length === 1) return { target: { socketPath: found[0].socketPath }, where: found[0].socketPath };
   if (found.length > 1) {
     throw new UserError(`several migrations match ${table}: ${found.map((r) => r.table).join(', ')}; give --table one of these`);
   }
-  throw new UserError(`no migration of ${table} is running (no control socket at ${exact})`);
+  // A control directory someone else made could hold the run sought: say why it was not looked in.
+  if (refused) throw refused;
+  throw new UserError(`no migration of ${table} is running (no control socket at ${defaultSocketPath(table)})`);
 }
 
 /**
@@ -186,32 +180,40 @@ async function portToken(port: number, tokenFile: string | undefined): Promise<s
   if (tokenFile) return readToken(tokenFile);
   const given = process.env.SHADOWCUT_CONTROL_TOKEN?.trim();
   if (given) return given;
-  const run = (await runningMigrations()).find((r) => r.port === port);
+  const run = (await runningMigrations()).runs.find((r) => r.port === port);
   if (run) return readToken(tokenPath(run.socketPath));
   throw new UserError(
     `no control token for 127.0.0.1:${port}: no run in the control directory listens there; give --token-file (the run writes <control socket>.token) or set SHADOWCUT_CONTROL_TOKEN`,
   );
 }
 
-/** Every run with a live control socket in the default directory; stale sockets are skipped. */
-async function runningMigrations(): Promise<{ table: string; socketPath: string; port: number | null }[]> {
-  const dir = controlDir();
-  const files = (await readdir(dir).catch(noDirectory)).filter((f) => f.startsWith(SOCKET_PREFIX) && f.endsWith(SOCKET_SUFFIX));
+type Run = { table: string; socketPath: string; port: number | null };
+
+/**
+ * Every run of this OS user with a live control socket in the control directories (a directory not
+ * made yet holds none). Stale sockets, and sockets that are not this user's, are skipped; a directory
+ * another user could write is not looked in, and `refused` says why.
+ */
+async function runningMigrations(): Promise<{ runs: Run[]; refused: UserError | null }> {
+  let refused: UserError | null = null;
+  const sockets: string[] = [];
+  for (const dir of controlDirs()) {
+    try {
+      if (usableControlDir(dir)) sockets.push(...socketsIn(dir));
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      refused ??= error;
+    }
+  }
   const answers = await Promise.all(
-    files.map(async (file) => {
-      const socketPath = path.join(dir, file);
+    sockets.map(async (socketPath) => {
+      // Not answering, or not ours (sendControl refuses it): not a run this command can steer.
       const answer = await sendControl({ socketPath }, { command: 'status' }, 1000).catch(() => null);
       // A run of an older version says nothing of its port.
       return answer?.ok ? { table: answer.table, socketPath, port: answer.port ?? null } : null;
     }),
   );
-  return answers.filter((a) => a !== null);
-}
-
-/** A control directory not made yet holds no runs. */
-function noDirectory(error: NodeJS.ErrnoException): string[] {
-  if (error.code === 'ENOENT') return [];
-  throw new UserError(`cannot list the control directory: ${error.message}`);
+  return { runs: answers.filter((a) => a !== null), refused };
 }
 
 /** `orders` names `shop.orders`; `shop.orders` names only itself. */
@@ -268,6 +270,7 @@ function describe(a: Running): string {
       : []),
     // A run from before the field has none.
     ...((s.oldSnapshots ?? []).length ? [['older snapshots', oldSnapshotsLine(s.oldSnapshots)]] : []),
+    ...Object.values(s.untrustedFlags ?? {}).map((warning) => ['warning', warning]),
     [
       'settings',
       `chunk-time-ms ${settings.chunkTimeMs}, max-lag-ms ${settings.maxLagMs}, max-rows-per-sec ${settings.maxRowsPerSec || 'unlimited'}, nice-ratio ${settings.niceRatio}, max-redo-fill ${settings.maxRedoFill || 'never'}, ` +

@@ -14,7 +14,7 @@ import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
-  checkHooksDir,
+  checkLocalFiles,
   nonNegativeNumber,
   chunkTimeHelp,
   positiveInt,
@@ -127,7 +127,7 @@ export function migrateCommand(): Command {
   return command.action(async (opts) => {
     const { output, reporter } = reporterFor(opts.json);
     const pairs = tableAlterPairs(opts.table, opts.alter);
-    await checkHooksDir(opts, reporter);
+    await checkLocalFiles(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
     const engine = await engineForTables(

@@ -5,6 +5,7 @@ import type { Reporter } from '../core/report/reporter.js';
 import { parseThresholds, settingsOf, type RunState, type Settings } from '../core/run/run-state.js';
 import type { Engine } from '../core/engine/types.js';
 import { parseWindow } from '../core/run/throttler.js';
+import { checkFlagFiles } from '../core/run/flag-files.js';
 import { startControlServer } from '../operator/control-server.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, hooksFromDir, validateHooksDir, type HookRun } from '../operator/hooks.js';
 import { startMetricsServer } from '../operator/metrics.js';
@@ -89,7 +90,10 @@ export function addOperatorOptions(command: Command, events: string): Command {
     .option('--hook-timeout-ms <ms>', 'kill a hook running longer than this; it then counts as failed', positiveInt, DEFAULT_HOOK_TIMEOUT_MS)
     .option('--report-dir <dir>', 'write a markdown and a JSON report of the run into this directory')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
-    .option('--control-socket <path>', 'unix socket for status/pause/resume/abort/set (default: <$SHADOWCUT_CONTROL_DIR or tmpdir>/shadowcut-<db.table>.sock)')
+    .option(
+      '--control-socket <path>',
+      'unix socket for status/pause/resume/abort/set, in a directory only you can write (default: shadowcut-<db.table>.sock in $SHADOWCUT_CONTROL_DIR, else in $XDG_RUNTIME_DIR/shadowcut or <tmpdir>/shadowcut-<uid>, made 0700)',
+    )
     .option(
       '--control-port <port>',
       'also listen for control commands on 127.0.0.1:<port> (0: any free port); each request must carry the token the run writes to <control socket>.token',
@@ -135,8 +139,19 @@ export function reporterFor(json: boolean): { output: Reporter; reporter: UntilS
   return { output, reporter: new UntilStarted(output) };
 }
 
-/** Checked before connecting: bad input changes nothing and connects to nothing. */
-export async function checkHooksDir(opts: OperatorOpts, reporter: Reporter): Promise<void> {
+/**
+ * Checked before connecting, so that bad input changes nothing and connects to nothing: the hooks
+ * directory, and the flag files, whose path may hold another OS user's file already.
+ */
+export async function checkLocalFiles(
+  opts: OperatorOpts & { throttleFlagFile?: string; panicFlagFile?: string; postponeCutoverFlagFile?: string },
+  reporter: Reporter,
+): Promise<void> {
+  checkFlagFiles({
+    '--throttle-flag-file': opts.throttleFlagFile,
+    '--panic-flag-file': opts.panicFlagFile,
+    '--postpone-cutover-flag-file': opts.postponeCutoverFlagFile,
+  });
   if (!opts.hooksDir) return;
   const found = await validateHooksDir(opts.hooksDir);
   reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });

@@ -8,7 +8,7 @@ import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
-  checkHooksDir,
+  checkLocalFiles,
   chunkTimeHelp,
   positiveInt,
   reporterFor,
@@ -49,7 +49,7 @@ export function restoreCommand(): Command {
     // Checked before connecting: bad input changes nothing and connects to nothing.
     if ((opts.from === undefined) === (opts.index === undefined)) throw new UserError('give --from <backup> (a column or table contract) or --index <name>');
     const { output, reporter } = reporterFor(opts.json);
-    await checkHooksDir(opts, reporter);
+    await checkLocalFiles(opts, reporter);
     const engine = await engineForTables(opts.url, [opts.table], 'restore');
     try {
       if (opts.index !== undefined) await indexNotRestorable(engine, opts.table, opts.index);

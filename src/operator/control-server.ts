@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../core/engine/errors.js';
-import type { RunState, Settings, Status } from '../core/run/run-state.js';
+import type { RunState } from '../core/run/run-state.js';
+import { readAnswer, type ControlAnswer } from './control-answer.js';
+import { ownSocket, runSocketPath } from './control-dir.js';
 import { sameToken, tokenPath, writeToken } from './control-token.js';
 
 /**
@@ -12,7 +11,8 @@ import { sameToken, tokenPath, writeToken } from './control-token.js';
  * talk to it. One JSON object per line each way. It only flips fields of the RunState; the runner
  * obeys them at its next check, so a client can never reach into the middle of a phase.
  *
- * Who may ask: on the Unix socket, its file mode (0600) is the check. The TCP port can be reached by
+ * Who may ask: on the Unix socket, its file mode (0600) is the check, in a directory only its user can
+ * write (control-dir.ts), which a client checks too before it believes an answer. The TCP port can be reached by
  * any local user and by any web page (a browser sends a text/plain POST to 127.0.0.1 without asking
  * first), so there every request must carry the run's token (control-token.ts), and a connection
  * whose line is not a JSON object is closed at that line: nothing after an HTTP header is read.
@@ -26,22 +26,7 @@ export type ControlRequest = {
   token?: string;
 };
 
-export type ControlAnswer =
-  | {
-      ok: true;
-      /** The table the server was started for: lets a client pick a migration by its short name. */
-      table: string;
-      status: Status;
-      settings: Settings;
-      paused: boolean;
-      cutoverRequested: boolean;
-      abortReason: string | null;
-      /** The run's control TCP port on 127.0.0.1, null when it has none: how `--port N` finds the run's token file. */
-      port: number | null;
-    }
-  | { ok: false; error: string };
-
-export type RunningAnswer = Extract<ControlAnswer, { ok: true }>;
+export type { ControlAnswer, RunningAnswer } from './control-answer.js';
 
 /** A port's target carries the token; one without is refused by the run (tests send one so on purpose). */
 export type ControlTarget = { socketPath: string } | { port: number; token?: string };
@@ -54,43 +39,17 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export const SOCKET_PREFIX = 'shadowcut-';
-export const SOCKET_SUFFIX = '.sock';
 /** A request is a few dozen bytes; anything this long is not a client of ours. */
 const MAX_LINE_CHARS = 64 * 1024;
 const IDLE_TIMEOUT_MS = 60_000;
-/** sun_path holds 108 bytes on Linux and 104 on macOS, NUL included. */
-const MAX_SOCKET_PATH = 103;
 /** An HTTP request line (`POST / HTTP/1.1`): a browser or a proxy, never a client of ours. */
 const HTTP_REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1/;
-
-/**
- * Where runs put their control sockets unless given one, and where `status --table` looks for them.
- * SHADOWCUT_CONTROL_DIR keeps the runs of one environment (a test shard, a CI job) apart from another's
- * migrations of the same table names on the same machine.
- */
-export function controlDir(): string {
-  return process.env.SHADOWCUT_CONTROL_DIR || os.tmpdir();
-}
-
-/** `<control dir>/shadowcut-<table>.sock`; names that are unsafe in a path or too long get a hash instead. */
-export function defaultSocketPath(table: string): string {
-  const dir = controlDir();
-  // A shared temp dir: another user's socket (left by a killed run) can be neither asked nor removed.
-  const uid = process.getuid?.() ?? 0;
-  const prefix = uid === 0 ? SOCKET_PREFIX : `${SOCKET_PREFIX}u${uid}-`;
-  const plain = path.join(dir, `${prefix}${table}${SOCKET_SUFFIX}`);
-  if (/^[A-Za-z0-9_.-]+$/.test(table) && plain.length <= MAX_SOCKET_PATH) return plain;
-  const hash = createHash('sha256').update(table).digest('hex').slice(0, 12);
-  const readable = table.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 32);
-  return path.join(dir, `${prefix}${readable}-${hash}${SOCKET_SUFFIX}`);
-}
 
 export async function startControlServer(
   state: RunState,
   options: { socketPath?: string; port?: number; table: string; idleTimeoutMs?: number },
 ): Promise<ControlServer> {
-  const socketPath = options.socketPath ?? defaultSocketPath(options.table);
+  const socketPath = runSocketPath(options.table, options.socketPath);
   const connections = new Set<net.Socket>();
   let port: number | null = null;
   /** `token`: what each request must carry (the TCP port), or null (the socket, whose mode already decides who connects). */
@@ -131,10 +90,15 @@ export async function startControlServer(
   };
 }
 
-/** One request, one answer, over a fresh connection. */
+/**
+ * One request, one answer, over a fresh connection. A socket is asked only when it is this OS
+ * user's, in a directory others cannot write (control-dir.ts); an answer that is not one a run of
+ * shadowcut gives is an error, never taken apart half-way.
+ */
 export function sendControl(target: ControlTarget, request: ControlRequest, timeoutMs = 5000): Promise<ControlAnswer> {
   return new Promise((resolve, reject) => {
-    const socket = 'socketPath' in target ? net.createConnection(target.socketPath) : net.createConnection({ host: '127.0.0.1', port: target.port });
+    const socket =
+      'socketPath' in target ? net.createConnection(connectable(target.socketPath)) : net.createConnection({ host: '127.0.0.1', port: target.port });
     let received = '';
     socket.setEncoding('utf8');
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
@@ -146,14 +110,21 @@ export function sendControl(target: ControlTarget, request: ControlRequest, time
       if (end < 0) return;
       socket.destroy();
       try {
-        resolve(JSON.parse(received.slice(0, end)) as ControlAnswer);
-      } catch {
-        reject(new Error('the control endpoint did not answer in JSON: is it shadowcut?'));
+        resolve(readAnswer(received.slice(0, end)));
+      } catch (error) {
+        reject(error);
       }
     });
     socket.on('error', reject);
     socket.on('close', () => reject(new Error('the control endpoint closed the connection without answering')));
   });
+}
+
+/** The path to connect to for a socket a client was given; refused unless it is this user's (throws inside sendControl's promise: a rejection). */
+function connectable(socketPath: string): string {
+  const own = ownSocket(socketPath);
+  if (own === null) throw new UserError(`no migration is running (no control socket at ${socketPath})`);
+  return own;
 }
 
 /** What a line gets: an answer, or none; and whether the connection ends with it. */
@@ -281,12 +252,8 @@ function converse(socket: net.Socket, reply: (line: string) => Verdict, idleTime
  * belongs to a live run of the same table, and two runs on one table must never overlap.
  */
 async function removeStaleSocket(socketPath: string, table: string): Promise<void> {
-  const stat = await lstat(socketPath).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw new UserError(`cannot use the control socket ${socketPath}: ${error.message}`);
-  });
-  if (!stat) return;
-  if (!stat.isSocket()) throw new UserError(`${socketPath} exists and is not a socket; remove it or choose another control socket`);
+  // Another user's socket is refused, never asked: whether it answers says nothing about a run of ours.
+  if (ownSocket(socketPath) === null) return;
   if (await answers(socketPath)) {
     throw new UserError(`a migration of ${table} is already running (its control socket ${socketPath} answers); see "shadowcut status --table ${table}"`);
   }

@@ -1,7 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { UserError } from '../core/engine/errors.js';
 import { readPrivateFile } from '../core/connect/secrets.js';
+import { foreignOwner } from './control-dir.js';
 
 /**
  * The secret of a run's control port. Any local user, and any web page through the browser, can
@@ -37,9 +39,18 @@ export async function writeToken(file: string): Promise<string> {
   return token;
 }
 
-/** A client's token, from a file that others cannot read (the same rule as a password file's). */
+/**
+ * A client's token, from a file that others cannot read (the same rule as a password file's) and
+ * that is this OS user's: a file another user wrote is not the run's token, whatever it holds, and
+ * root reads any file whatever its mode.
+ */
 export function readToken(file: string): string {
-  return readPrivateFile(file, 'the control token file').trim();
+  const text = readPrivateFile(file, 'the control token file');
+  const owner = foreignOwner(statSync(file));
+  if (owner !== null) {
+    throw new UserError(`the control token file ${file} belongs to another OS user (uid ${owner}): use a token file of your own (copy it, mode 600)`);
+  }
+  return text.trim();
 }
 
 /** In constant time: a client that could time the comparison learns nothing of the token from it. */

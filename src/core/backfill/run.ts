@@ -9,7 +9,8 @@ import { Progress } from '../run/progress.js';
 import type { Reporter } from '../report/reporter.js';
 import { retryBounded, retryTransient, sleepThenCheck } from '../run/retry.js';
 import { RunState, settingsOf, type Phase } from '../run/run-state.js';
-import { Throttler, watchPanicFlagFile } from '../run/throttler.js';
+import { Throttler } from '../run/throttler.js';
+import { watchPanicFlagFile } from '../run/flag-files.js';
 import type { Key, KeyRange, Probes } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
@@ -135,7 +136,7 @@ class BackfillRun {
     }));
     // No stream to follow: while held back, only the claim's session is kept alive.
     const waiting = { check: async () => {}, held: () => this.confirmClaim(), rest: (ms: number) => sleep(ms) };
-    this.pacing = new Pacing(this, new Throttler(state, probes, options), waiting, this.progress);
+    this.pacing = new Pacing(this, new Throttler(state, probes, options, (message) => this.report.warn(message)), waiting, this.progress);
   }
 
   checkAbort(): void {
@@ -151,7 +152,7 @@ class BackfillRun {
     const { state, report } = this;
     let claimLost = false;
     state.mark('start');
-    const stopWatching = watchPanicFlagFile(this.options.panicFlagFile, state);
+    const stopWatching = watchPanicFlagFile(this.options.panicFlagFile, state, (message) => report.warn(message));
     try {
       await this.hook('startup');
       this.enter('setup');

@@ -41,7 +41,7 @@ export class RunParts {
     };
     const writers = new WriterPace(() => ctx.state.settings.maxWriterSlowdown);
     probes?.timeWrites?.((ms) => writers.record(ms));
-    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress, writers);
+    this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config, (message) => ctx.report.warn(message)), waiting, this.progress, writers);
   }
 }
 

@@ -81,6 +81,11 @@ export interface Status {
   oldSnapshots: OldSnapshotRecord[];
   /** A set's tables (several tables, one cut-over), this one among them; absent for a table alone. */
   set?: string[];
+  /**
+   * Flag files that are there but belong to another OS user, so do not count (flag-files.ts): by
+   * option, the warning `status` shows for as long as it is so.
+   */
+  untrustedFlags: Record<string, string>;
 }
 
 /** One of those, and how it was dealt with. */
@@ -129,6 +134,7 @@ export class RunState {
       revertWindowUntil: null,
       timeline: [],
       oldSnapshots: [],
+      untrustedFlags: {},
     };
   }
 

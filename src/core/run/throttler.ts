@@ -1,6 +1,6 @@
-import { lstat } from 'node:fs/promises';
 import { AbortedError, UserError } from '../engine/errors.js';
 import type { RunState } from './run-state.js';
+import { flagRaised } from './flag-files.js';
 import type { Probes } from '../engine/types.js';
 
 export interface ThrottleOptions {
@@ -38,6 +38,8 @@ export class Throttler {
     private readonly state: RunState,
     private readonly probes: Probes | null,
     private readonly options: ThrottleOptions = {},
+    /** Where a flag file another OS user owns is warned about (flag-files.ts). */
+    private readonly warn: (message: string) => void = () => {},
   ) {
     this.window = options.window ? parseWindow(options.window) : null;
   }
@@ -94,7 +96,8 @@ export class Throttler {
       if (value instanceof Error) return { kind: 'query', message: `throttle query failed: ${value.message}` };
       if (value > 0) return { kind: 'query', message: `throttle query returned ${value}` };
     }
-    if (this.options.flagFile && (await fileExists(this.options.flagFile))) return { kind: 'flag', message: `flag file ${this.options.flagFile} exists` };
+    if (this.options.flagFile && (await flagRaised('--throttle-flag-file', this.options.flagFile, this.state, this.warn)))
+      return { kind: 'flag', message: `flag file ${this.options.flagFile} exists` };
     if (this.window && !inWindow(this.window, now)) return { kind: 'window', message: `outside the window ${this.options.window}` };
     return null;
   }
@@ -143,30 +146,6 @@ export async function throttleQueryValue(probes: Probes, sql: string): Promise<n
   const value = rows.length === 1 && rows[0].length === 1 ? Number(rows[0][0]) : Number.NaN;
   if (!Number.isFinite(value)) throw new Error('it must return one row with one number');
   return value;
-}
-
-/** gh-ost's --panic-flag-file, looked for 4 times a second whatever the run is doing; returns the stop. */
-export function watchPanicFlagFile(file: string | undefined, state: RunState): () => void {
-  if (!file) return () => {};
-  const look = () =>
-    void fileExists(file).then((exists) => {
-      if (exists) state.abortReason ??= `panic flag file ${file} exists`;
-    });
-  look();
-  const timer = setInterval(look, 250);
-  return () => clearInterval(timer);
-}
-
-/**
- * Whether a flag file is there and counts: made by the OS user running shadowcut, or by root. Flag
- * files usually sit in a shared directory such as /tmp, where any local user could otherwise hold
- * back, postpone or stop a run by making one (DESIGN.md invariant 19); another user's is ignored.
- */
-export async function fileExists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    (info) => info.uid === 0 || info.uid === (process.getuid?.() ?? info.uid),
-    () => false,
-  );
 }
 
 /**

@@ -2,13 +2,14 @@ import type { Applier } from '../applier.js';
 import type { Checkpointer } from '../checkpointer.js';
 import type { RunContext } from '../context.js';
 import type { Progress } from '../../run/progress.js';
-import { fileExists } from '../../run/throttler.js';
+import { flagRaised } from '../../run/flag-files.js';
 
 /** --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). */
 export async function postponed(ctx: RunContext): Promise<boolean> {
   if (ctx.state.cutoverRequested) return false;
   if (ctx.config.postponeCutover) return true;
-  return ctx.config.postponeFlagFile !== undefined && (await fileExists(ctx.config.postponeFlagFile));
+  const file = ctx.config.postponeFlagFile;
+  return file !== undefined && (await flagRaised('--postpone-cutover-flag-file', file, ctx.state, (message) => ctx.report.warn(message)));
 }
 
 /**
