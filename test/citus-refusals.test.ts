@@ -1,6 +1,7 @@
 // Issue 59, item 1: a Citus table is never turned into a local table. Every command that changes or
 // reads a table whole refuses a shape it cannot yet change where its shards are, in one line, exit 2,
-// before anything is made on any node; a plain table on the coordinator is still migrated as before.
+// before anything is made on any node; plan sizes a distributed table from its shards; a plain table
+// on the coordinator is still migrated as before.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
@@ -14,7 +15,7 @@ let cluster: CitusCluster;
 /** Everything a run could have made or changed on one node: relations (shards included), Citus's metadata, streams, triggers, history. */
 async function nodeState(db: pg.Pool): Promise<string[]> {
   const queries = [
-    `SELECT c.relname || ':' || c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1`,
+    `SELECT c.relname || ':' || c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname !~ '^shadowcut_history' ORDER BY 1`,
     `SELECT logicalrelid::text || ':' || partmethod::text || ':' || colocationid FROM pg_dist_partition ORDER BY 1`,
     `SELECT shardid || ':' || logicalrelid::text FROM pg_dist_shard ORDER BY 1`,
     `SELECT slot_name FROM pg_replication_slots ORDER BY 1`,
@@ -22,7 +23,7 @@ async function nodeState(db: pg.Pool): Promise<string[]> {
     `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`,
     `SELECT attrelid::regclass::text || '.' || attname || ':' || format_type(atttypid, atttypmod) FROM pg_attribute
       WHERE attnum > 0 AND NOT attisdropped AND attrelid IN (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'public' AND c.relkind = 'r') ORDER BY 1`,
+      WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'shadowcut_history') ORDER BY 1`,
   ];
   const lines: string[] = [];
   for (const q of queries) lines.push(...(await db.query<{ [k: string]: string }>(q)).rows.map((r) => Object.values(r)[0]));
@@ -60,30 +61,25 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
     await cluster?.stop();
   });
 
+  // Shapes and commands not supported yet, each refused before anything is made: every command but
+  // migrate and plan refuses every Citus table; those two take a hash-distributed table alone (citus-migrate.test.ts).
   const coordinatorCases: [string, string[], RegExp][] = [
-    [
-      'plan of a hash-distributed table, sized from its shards',
-      ['plan', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint'],
-      /hash-distributed table \(by id; 8 shards on 2 nodes, about 5000 rows,/,
-    ],
-    [
-      'migrate --execute of a hash-distributed table',
-      ['migrate', '--execute', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int'],
-      /migrate cannot change a hash-distributed table online yet/,
-    ],
-    ['a dry-run migrate', ['migrate', '--table', 'orders', '--alter', 'ADD COLUMN extra int'], /migrate cannot change a hash-distributed table/],
-    [
-      'a co-located child in a set',
-      ['migrate', '--execute', '--table', 'plain_local', '--alter', 'ADD COLUMN x int', '--table', 'items', '--alter', 'ADD COLUMN x int'],
-      /public\.items is a Citus hash-distributed table \(by order_id;/,
-    ],
     [
       'a reference table',
       ['migrate', '--execute', '--table', 'countries', '--alter', 'ADD COLUMN x int'],
-      /public\.countries is a Citus reference table \(1 shard on 3 nodes/,
+      /public\.countries is a Citus reference table \(1 shard on 3 nodes.*nothing was changed/,
     ],
-    ['a Citus local table', ['migrate', '--execute', '--table', 'notes', '--alter', 'ADD COLUMN x int'], /public\.notes is a Citus local table/],
-    ['backfill --execute', ['backfill', '--execute', '--table', 'orders', '--set', "note = 'x'"], /backfill cannot change a hash-distributed table/],
+    [
+      'a Citus local table',
+      ['migrate', '--execute', '--table', 'notes', '--alter', 'ADD COLUMN x int'],
+      /public\.notes is a Citus local table.*nothing was changed/,
+    ],
+    ['plan of a reference table', ['plan', '--table', 'countries', '--alter', 'ADD COLUMN x int'], /plan cannot change a reference table online yet/],
+    [
+      'backfill --execute',
+      ['backfill', '--execute', '--table', 'orders', '--set', "note = 'x'"],
+      /backfill cannot change a hash-distributed table.*nothing was changed/,
+    ],
     ['verify', ['verify', '--table', 'orders', '--expect', 'note = note'], /verify cannot change a hash-distributed table/],
     ['verify --against a distributed table', ['verify', '--table', 'plain_local', '--against', 'orders'], /public\.orders is a Citus hash-distributed table/],
     [
@@ -92,6 +88,31 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
       /contract cannot change a hash-distributed table/,
     ],
     ['restore --execute', ['restore', '--execute', '--table', 'orders', '--from', 'orders_old_note_backup'], /restore cannot change a hash-distributed table/],
+    [
+      'a set with a distributed table',
+      ['migrate', '--execute', '--force-copy', '--table', 'plain_local', '--alter', 'ADD COLUMN x int', '--table', 'items', '--alter', 'ADD COLUMN x int'],
+      /several tables in one cut-over are not supported yet with a Citus distributed table/,
+    ],
+    [
+      'a change to the distribution column, as Citus refuses it',
+      ['migrate', '--execute', '--table', 'orders', '--alter', 'ALTER COLUMN id TYPE numeric'],
+      /changes the distribution column id of public\.orders, which Citus refuses too/,
+    ],
+    [
+      'a unique key without the distribution column, which Citus refuses',
+      ['migrate', '--execute', '--table', 'orders', '--alter', 'ADD COLUMN u int UNIQUE'],
+      /Citus would not take the new table as public\.orders's co-located twin: .*Distributed relations cannot have UNIQUE/,
+    ],
+    [
+      'trigger capture',
+      ['migrate', '--execute', '--capture', 'trigger', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint'],
+      /--capture trigger: a Citus distributed table's changes are followed on the nodes/,
+    ],
+    [
+      'a revert window',
+      ['migrate', '--execute', '--revert-window', '1h', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint'],
+      /a revert window over the shards of a Citus distributed table is not supported yet/,
+    ],
   ];
 
   it.each(coordinatorCases)('%s: one line, exit 2, nothing changed on any node', async (_what, args, message) => {
@@ -99,7 +120,6 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
     const r = await runCliAsync([...args, '--url', '$URL'], cluster.coordinatorUrl);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/nothing was changed/);
     expect(r.code).toBe(2);
     expect(await clusterState()).toEqual(before);
   });
@@ -116,6 +136,15 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
     const shell = await runCliAsync(['migrate', '--execute', '--table', 'orders', '--alter', 'ADD COLUMN x int', '--url', '$URL'], cluster.workerUrls[0]);
     expect(shell.stderr).toMatch(/hash-distributed table .*, seen from a worker: migrate cannot change/);
     expect(shell.code).toBe(2);
+    expect(await clusterState()).toEqual(before);
+  });
+
+  it('plan sizes a hash-distributed table from its shards and changes nothing but its runbook (the history)', async () => {
+    const before = await clusterState();
+    const r = await runCliAsync(['plan', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint', '--url', '$URL'], cluster.coordinatorUrl);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/size: about 5000 rows/);
+    expect(r.stdout).toMatch(/changes: the change stream \(logical decoding on the 2 node\(s\) that hold its shards\)/);
     expect(await clusterState()).toEqual(before);
   });
 

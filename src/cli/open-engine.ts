@@ -3,6 +3,9 @@ import type { Engine } from '../core/engine/types.js';
 import { refuseSpreadTables } from '../core/preflight/placement.js';
 import { createEngine } from '../engines/index.js';
 
+/** The commands that change a hash-distributed table where its shards are (engines/postgres/citus/). */
+const ONLINE_ON_SHARDS: Record<string, ['hash']> = { migrate: ['hash'], plan: ['hash'] };
+
 /**
  * The engine for a command that changes or reads the named tables whole, once each is one the
  * command can work on where its rows are: a distributed table is refused here, before anything is
@@ -11,7 +14,7 @@ import { createEngine } from '../engines/index.js';
 export async function engineForTables(url: string, tables: string[], command: string): Promise<Engine> {
   const engine = await createEngine(url);
   try {
-    await refuseSpreadTables(engine, tables, command);
+    await refuseSpreadTables(engine, tables, command, ONLINE_ON_SHARDS[command]);
   } catch (error) {
     await engine.close().catch(ignoreFailure(CLOSING));
     throw error;

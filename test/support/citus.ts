@@ -12,18 +12,25 @@ import { startExtraPostgres, type ExtraPostgres } from './extra-postgres.js';
  * extension is missing it is built from `../shared/citus/` beside the checkout (install.sh, one build
  * at a time across shards); where neither is there, the tests say they were skipped and why.
  */
-export interface CitusCluster {
-  /** postgres://postgres@127.0.0.1:<port>/shadowcut_test of the coordinator, then of each worker. */
+export interface CitusCluster extends CitusDatabase {
+  /** Another database of the cluster: made on every node with Citus and the same nodes (a twin's, say). */
+  database(name: string): Promise<CitusDatabase>;
+  stop(): Promise<void>;
+}
+
+/** One database of the cluster, on every node: postgres://postgres@127.0.0.1:<port>/<name> of the coordinator, then of each worker. */
+export interface CitusDatabase {
   coordinatorUrl: string;
   workerUrls: string[];
   coordinator: pg.Pool;
   workers: pg.Pool[];
-  stop(): Promise<void>;
+  /** Where each node listens, coordinator first. */
+  ports: number[];
 }
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const installer = path.resolve(repo, '..', 'shared', 'citus', 'install.sh');
-const database = 'shadowcut_test';
+const databaseName = 'shadowcut_test';
 
 function pgConfig(): string | null {
   const found = spawnSync('sh', ['-c', 'ls /usr/lib/postgresql/*/bin/pg_config 2>/dev/null | sort -V | tail -1'], { encoding: 'utf8' }).stdout.trim();
@@ -59,6 +66,23 @@ export async function startCitusCluster(): Promise<CitusCluster> {
     await Promise.all(pools.map((p) => p.end().catch(() => {})));
     for (const node of nodes.reverse()) await node.stop().catch(() => {});
   };
+  const database = async (name: string): Promise<CitusDatabase> => {
+    for (const node of nodes) {
+      const admin = await node.admin();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const db = await node.admin(name);
+      await db.query('CREATE EXTENSION citus');
+      await db.end();
+    }
+    const urls = nodes.map((n) => `postgres://postgres@127.0.0.1:${n.port}/${name}`);
+    const opened = urls.map((connectionString) => new pg.Pool({ connectionString, max: 8 }));
+    for (const p of opened) p.on('error', () => {});
+    pools.push(...opened);
+    await opened[0].query('SELECT pg_catalog.citus_set_coordinator_host($1, $2)', ['127.0.0.1', nodes[0].port]);
+    for (const worker of nodes.slice(1)) await opened[0].query('SELECT pg_catalog.citus_add_node($1, $2)', ['127.0.0.1', worker.port]);
+    return { coordinatorUrl: urls[0], workerUrls: urls.slice(1), coordinator: opened[0], workers: opened.slice(1), ports: nodes.map((n) => n.port) };
+  };
   try {
     for (let i = 0; i < 3; i++) {
       nodes.push(
@@ -74,19 +98,7 @@ export async function startCitusCluster(): Promise<CitusCluster> {
         }),
       );
     }
-    for (const node of nodes) {
-      const admin = await node.admin();
-      await admin.query(`CREATE DATABASE ${database}`);
-      await admin.end();
-      const db = await node.admin(database);
-      await db.query('CREATE EXTENSION citus');
-      await db.end();
-    }
-    const urls = nodes.map((n) => `postgres://postgres@127.0.0.1:${n.port}/${database}`);
-    pools.push(...urls.map((connectionString) => new pg.Pool({ connectionString, max: 8 })));
-    await pools[0].query('SELECT pg_catalog.citus_set_coordinator_host($1, $2)', ['127.0.0.1', nodes[0].port]);
-    for (const worker of nodes.slice(1)) await pools[0].query('SELECT pg_catalog.citus_add_node($1, $2)', ['127.0.0.1', worker.port]);
-    return { coordinatorUrl: urls[0], workerUrls: urls.slice(1), coordinator: pools[0], workers: pools.slice(1), stop };
+    return { ...(await database(databaseName)), database, stop };
   } catch (error) {
     await stop();
     throw error;

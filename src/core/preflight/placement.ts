@@ -9,12 +9,21 @@ import { bytes } from '../report/units.js';
  * through the coordinator, every shard would pour into one local table that the swap then puts in the
  * distributed table's place. `command` begins the message, as the operator typed it.
  */
-export async function refuseSpreadTables(engine: EnginePlacement & Pick<EngineServer, 'qualify'>, tables: string[], command: string): Promise<void> {
+export async function refuseSpreadTables(
+  engine: EnginePlacement & Pick<EngineServer, 'qualify'>,
+  tables: string[],
+  command: string,
+  /** The distributed shapes this command changes where their shards are (`migrate` and `plan`: hash-distributed tables). */
+  supported: DistributedShape[] = [],
+): Promise<void> {
   for (const table of tables) {
     const placement = await engine.placement(table);
-    if (placement.kind !== 'local') throw new UserError(spreadRefusal(engine.qualify(table), placement, command));
+    if (placement.kind === 'local' || (placement.kind === 'distributed' && supported.includes(placement.shape) && placement.onCoordinator)) continue;
+    throw new UserError(spreadRefusal(engine.qualify(table), placement, command));
   }
 }
+
+type DistributedShape = Extract<TablePlacement, { kind: 'distributed' }>['shape'];
 
 function spreadRefusal(table: string, p: Exclude<TablePlacement, { kind: 'local' }>, command: string): string {
   if (p.kind === 'shard') {
@@ -29,7 +38,7 @@ function spreadRefusal(table: string, p: Exclude<TablePlacement, { kind: 'local'
   );
 }
 
-const SHAPES: Record<Extract<TablePlacement, { kind: 'distributed' }>['shape'], string> = {
+const SHAPES: Record<DistributedShape, string> = {
   hash: 'hash-distributed table',
   range: 'range-distributed table',
   append: 'append-distributed table',

@@ -6,6 +6,10 @@ import type { AlterClassification, InPlaceStep, WorkWaits } from '../../core/eng
 import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
 import type { TablePlacement } from '../../core/engine/ports/placement.js';
 import { citusPlacement } from './schema/citus.js';
+import { CitusNodes } from './citus/nodes.js';
+import { CitusMigration, type CitusServer } from './citus/migration.js';
+import { planCitus } from './citus/prepare.js';
+import { nodeLeftovers } from './citus/cleanup.js';
 import { classifyPgAlter } from './in-place/classify.js';
 import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
@@ -30,9 +34,9 @@ import { contractCapture } from './commands/contract.js';
 import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
 import { PostgresQueue } from './commands/queue.js';
 import { PostgresHistory } from './commands/history.js';
-import { PostgresMigration, type PgServer } from './migration.js';
+import { PostgresMigration } from './migration.js';
 import { cutover } from './cutover/cutover.js';
-import { streamTables, type PgDetail } from './schema/plan.js';
+import { streamTables, type CitusDetail, type PgDetail } from './schema/plan.js';
 import { buildPlan } from './prepare/build-plan.js';
 import { keptByRevert } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
@@ -49,7 +53,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
   return new PostgresEngine(target, pool);
 }
 
-class PostgresEngine implements Engine, PgServer {
+class PostgresEngine implements Engine, CitusServer {
   readonly kind = 'postgres' as const;
   readonly words = postgresWords;
   readonly chunkTimeMs = defaultSettings.chunkTimeMs;
@@ -58,6 +62,8 @@ class PostgresEngine implements Engine, PgServer {
   private readonly hubs = new Map<string, SlotHub>();
   readonly history: PostgresHistory;
   readonly queue: PostgresQueue;
+  /** The other nodes of a Citus cluster, reached when a distributed table is migrated. */
+  readonly citusNodes: CitusNodes;
 
   constructor(
     readonly target: PgTarget,
@@ -65,6 +71,7 @@ class PostgresEngine implements Engine, PgServer {
   ) {
     this.history = new PostgresHistory(pool);
     this.queue = new PostgresQueue(pool);
+    this.citusNodes = new CitusNodes(target);
   }
 
   qualify(table: string): string {
@@ -89,7 +96,10 @@ class PostgresEngine implements Engine, PgServer {
     return runPgStep(this.pool, step, lockTimeoutMs, waits);
   }
 
-  tableSize(table: string): Promise<TableSize> {
+  /** A distributed table's rows are in its shards: the shell the coordinator holds is empty. */
+  async tableSize(table: string): Promise<TableSize> {
+    const placement = await this.placement(table);
+    if (placement.kind === 'distributed') return placement.size;
     const { schema, name } = parseTableName(table);
     return pgTableSize(this.pool, schema, name);
   }
@@ -104,6 +114,9 @@ class PostgresEngine implements Engine, PgServer {
   }
 
   async prepare(request: MigrationRequest): Promise<Migration> {
+    const placement = await this.placement(request.table);
+    if (placement.kind === 'distributed' && placement.shape === 'hash')
+      return new CitusMigration(this, await planCitus(this.pool, request, placement), request);
     return new PostgresMigration(this, await buildPlan(this.pool, request), request);
   }
 
@@ -128,7 +141,8 @@ class PostgresEngine implements Engine, PgServer {
 
   /** The one place a plan's detail is taken for PostgreSQL's: it was made by buildPlan, here or in the run that saved it. */
   resume(plan: Plan): Migration {
-    return new PostgresMigration(this, plan as Plan<PgDetail>, null);
+    const detail = plan as Plan<PgDetail>;
+    return detail.detail.citus ? new CitusMigration(this, detail, null) : new PostgresMigration(this, detail, null);
   }
 
   isTransient(error: unknown): boolean {
@@ -169,6 +183,9 @@ class PostgresEngine implements Engine, PgServer {
       if (slots.length) dropped.push(`replication slot ${stream.slot} (retaining ${slots[0].retained ?? 'no'} of WAL)`);
       if (pubs.length) dropped.push(`publication ${stream.publication}`);
     }
+    // A distributed table's stream is on the nodes that hold its shards.
+    const onNodes = (await this.placement(table)).kind === 'distributed' ? await nodeLeftovers(this.pool, this.citusNodes, schema, name, saved?.citus) : null;
+    if (onNodes) dropped.push(...onNodes.found);
     // The run's own capture, and a revert window's: on the new table, or still on the shadow when the run died before its swap.
     const captures = [
       new PgTriggerLog(this.pool, schema, name, []),
@@ -202,17 +219,18 @@ class PostgresEngine implements Engine, PgServer {
     if (backup) await backup.drop();
     for (const t of tables) await this.pool.query(`DROP TABLE IF EXISTS ${qualified(schema, t)}`);
     for (const stream of streams) await dropStream(this.pool, stream.slot, stream.publication);
+    await onNodes?.drop();
     return dropped;
   }
 
   /** The slot, publication and old table a table's checkpoint names, if it has one (a way back's old table is its shadow). */
-  private async checkpointStream(table: string): Promise<{ slot: string; publication: string; old: string } | null> {
+  private async checkpointStream(table: string): Promise<{ slot: string; publication: string; old: string; citus?: CitusDetail } | null> {
     const text = await this.loadCheckpoint(table);
     if (text === null) return null;
     try {
       const plan = decodeCheckpoint(text, `the checkpoint of ${table}`).plan as Plan<PgDetail>;
-      const { slot, publication, old, shadow } = plan.detail;
-      return { slot, publication, old: plan.reverse ? shadow : old };
+      const { slot, publication, old, shadow, citus } = plan.detail;
+      return { slot, publication, old: plan.reverse ? shadow : old, citus };
     } catch (error) {
       // A checkpoint another account changed names nothing to drop: refused in one line, not passed over.
       if (error instanceof StateSealError) throw error;
@@ -240,6 +258,7 @@ class PostgresEngine implements Engine, PgServer {
 
   async close(): Promise<void> {
     await this.stopStreams();
+    await this.citusNodes.close();
     await this.pool.end();
   }
 

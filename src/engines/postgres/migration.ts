@@ -62,10 +62,19 @@ export interface PgServer {
   slotHub(d: PgDetail): SlotHub;
 }
 
+/**
+ * A change source other than the server's own (a Citus table's, followed on the nodes that hold its
+ * shards), with what an apply must wait for before it reads the table (capture/logical/visibility.ts).
+ */
+export interface OtherCapture {
+  changes: ChangeSource;
+  settle(): Promise<void>;
+}
+
 /** One table's migration on PostgreSQL: the plan, and the copier made from it. */
 export class PostgresMigration implements Migration {
-  private readonly copier: Copier;
-  private readonly d: PgDetail;
+  protected readonly copier: Copier;
+  protected readonly d: PgDetail;
   readonly changes: ChangeSource;
   /** Set in trigger mode: the cut-over drops its triggers in the swap's transaction. */
   private readonly triggerLog: PgTriggerLog | null;
@@ -73,16 +82,20 @@ export class PostgresMigration implements Migration {
   private check?: (client: Client, range: KeyRange) => Promise<boolean>;
 
   constructor(
-    private readonly server: PgServer,
+    protected readonly server: PgServer,
     readonly plan: Plan<PgDetail>,
     /** What `prepare` was asked; null for a resumed run. */
-    private readonly request: MigrationRequest | null,
+    protected readonly request: MigrationRequest | null,
+    capture?: OtherCapture,
   ) {
     this.d = plan.detail;
-    this.copier = new Copier(this.d, server.pool, plan.reverse === true);
+    this.copier = new Copier(this.d, server.pool, plan.reverse === true, capture?.settle);
     // A plan saved before trigger capture existed has no `capture`: it ran on the stream. The way
     // back's is the revert window's capture, installed on the shadow before the swap.
-    if (plan.reverse) {
+    if (capture) {
+      this.triggerLog = null;
+      this.changes = capture.changes;
+    } else if (plan.reverse) {
       this.triggerLog = new PgTriggerLog(server.pool, this.d.schema, this.d.name, this.d.originalKey, this.reverseNames);
       this.changes = new TriggerSource(this.triggerLog);
     } else if (plan.capture?.kind === 'trigger') {
@@ -94,7 +107,7 @@ export class PostgresMigration implements Migration {
     }
   }
 
-  private get pool(): pg.Pool {
+  protected get pool(): pg.Pool {
     return this.server.pool;
   }
 
@@ -245,7 +258,8 @@ export class PostgresMigration implements Migration {
    * stops its streams, leaving triggers, log and checkpoint for `--resume`.
    */
   async cleanup(options: CleanupOptions): Promise<void> {
-    if (this.changes instanceof LogicalSource) await this.changes.stopOpened();
+    // The streams this migration opened, and only those: a set's other tables follow theirs on the same engine.
+    await (this.changes as { stopOpened?: () => Promise<void> }).stopOpened?.();
     const d = this.d;
     const steps = cleanupSteps(this.plan.reverse === true, options);
     if (steps === null) return;

@@ -110,7 +110,7 @@ export interface RowSide {
   userSql?: boolean;
 }
 
-function onSides<T>(client: Client, sides: RowSide[], run: () => Promise<T>): Promise<T> {
+export function onSides<T>(client: Client, sides: RowSide[], run: () => Promise<T>): Promise<T> {
   return sides.some((s) => s.userSql) ? asUser(client, run) : run();
 }
 
@@ -172,7 +172,7 @@ function hashedRow(side: RowSide): string {
 }
 
 /** A row's compared columns as text, exactly. */
-function rowText(side: RowSide): string {
+export function rowText(side: RowSide): string {
   return `ROW(${side.columns.map((c) => c.value).join(', ')})::text`;
 }
 

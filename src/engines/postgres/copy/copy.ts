@@ -57,6 +57,8 @@ export class Copier {
     pool: pg.Pool,
     /** The way back of a revert window: a row the old table refuses is named as such. */
     private readonly reverse = false,
+    /** What an apply waits for when the table's changes are not this server's own (the nodes of a Citus table); else `gate`. */
+    private readonly settle?: () => Promise<void>,
   ) {
     this.gate = new VisibilityGate(pool);
     // Row values: `(a, b) > ($1, $2)` is one index range; the expanded OR form made every chunk of a
@@ -134,7 +136,7 @@ export class Copier {
     if (keys.length === 0) return;
     // A key applied into a bare heap would be copied a second time by its chunk.
     if (this.keyless) throw new Error(`changes applied to ${this.shadow} before its key exists`);
-    await this.gate.settle(session?.client ?? pool);
+    await (this.settle ? this.settle() : this.gate.settle(session?.client ?? pool));
     return this.applyWith(pool, apply, session).catch((error) => Promise.reject(copyError(error, this.reverse)));
   }
 

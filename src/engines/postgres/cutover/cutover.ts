@@ -14,6 +14,12 @@ import { swapStatistics } from './statistics.js';
 
 export type { SwapPart } from './carried.js';
 
+/** The swap of a table whose rows live on other servers too: its transaction's settings, and what must hold once it has its locks. */
+export interface SpreadSwap {
+  settings: string[];
+  locked(client: Client): Promise<void>;
+}
+
 /**
  * One transaction: lock both tables, drain the stream to the LSN taken under the lock, swap the
  * names, and carry over what is bound to the original's OID rather than its name. Any failure rolls
@@ -30,6 +36,8 @@ export async function cutover(
   lockTimeoutMs: number,
   /** A comment for the table that steps aside (a revert's: the new table, which must not pass for a dead run's shadow); null keeps its own. */
   asideComment: string | null,
+  /** What a table spread over several servers adds (../citus/cutover.ts): settings of the transaction, and a wait once the tables are locked. */
+  spread?: SpreadSwap,
 ): Promise<CutoverResult> {
   await yieldAutovacuum(
     pool,
@@ -42,6 +50,7 @@ export async function cutover(
   try {
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+    for (const setting of spread?.settings ?? []) await client.query(setting);
     // Re-adding the tables' own foreign keys locks the tables they reference (SHARE ROW EXCLUSIVE).
     // Take those first: an application's cascade locks parent then child, and the opposite order
     // here would deadlock with it, with the application's transaction as a possible victim.
@@ -53,6 +62,7 @@ export async function cutover(
     if (parents.rows.length) await client.query(`LOCK TABLE ${parents.rows.map((r) => r.t).join(', ')} IN SHARE ROW EXCLUSIVE MODE`);
     const dependents = await dependentRelations(client, parts);
     await client.query(`LOCK TABLE ${[...parts.map((p) => `${p.copier.original}, ${p.copier.shadow}`), ...dependents].join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    await spread?.locked(client);
     for (const part of parts) {
       const d = part.copier.d;
       // The stream reports another session's DDL only when a change to the table follows it; under

@@ -82,6 +82,31 @@ export interface PgDetail {
   foreignCode?: string;
   /** server/owner-code.ts foreignOwner: the table's owner when it is neither the migrating role nor a superuser. */
   foreignOwner?: string;
+  /** A hash-distributed table of a Citus cluster, migrated where its shards are (../citus/). Absent for a table of one server. */
+  citus?: CitusDetail;
+}
+
+/** A plan's detail for a distributed table: what the Citus jobs (../citus/) may rely on. */
+export type CitusPgDetail = PgDetail & { citus: CitusDetail };
+
+/** Where a distributed table's rows live when planned (../citus/detail.ts reads it from Citus's catalogs). */
+export interface CitusDetail {
+  /** The distribution column; the shadow is distributed by it, co-located with the table. */
+  column: string;
+  colocationId: number;
+  /** Every node holding shards of the table: the change stream follows each one's shards there. */
+  nodes: CitusNode[];
+  /** `shardid:groupid` of every placement when planned: a shard moved meanwhile stops the run before its swap. */
+  placements: string;
+}
+
+export interface CitusNode {
+  /** Citus's group id, which names the node in positions. */
+  group: number;
+  host: string;
+  port: number;
+  /** The table's shards on the node (SQL names), which its publication lists. */
+  shards: string[];
 }
 
 /** The tables the slot's publication follows. */

@@ -68,6 +68,8 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     private readonly publication: string,
     /** Every table the publication follows, as SQL names. */
     private readonly tables: string[],
+    /** How many tables will subscribe: one each, but one follower can take several relations (a node's shards of one distributed table). */
+    private readonly expected = tables.length,
   ) {
     super();
     this.passed = new VisibilityGate(pool);
@@ -127,7 +129,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
   }
 
   private everyoneJoined(): boolean {
-    return this.applied.size >= this.tables.length;
+    return this.applied.size >= this.expected;
   }
 
   private async acknowledge(d: PgDetail, lsn: bigint): Promise<void> {

@@ -62,7 +62,7 @@ async function dropSlot(pool: pg.Pool, slot: string): Promise<void> {
     const { rows } = await pool.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
     if (rows.length === 0) return;
     if (rows[0].active_pid !== null) {
-      await pool.query(`SELECT pg_terminate_backend($1)`, [rows[0].active_pid]);
+      await pool.query(`SELECT pg_terminate_backend($1::int)`, [rows[0].active_pid]);
       await sleep(50);
       continue;
     }

@@ -1,0 +1,44 @@
+import type pg from 'pg';
+import { dropStream } from '../capture/logical/source.js';
+import type { CitusDetail } from '../schema/plan.js';
+import { helperNames } from '../server/connect.js';
+import { citusDetail } from './detail.js';
+import type { CitusNodes } from './nodes.js';
+
+/**
+ * What a dead run left on the nodes of a distributed table: each node's slot (which keeps that
+ * node's WAL until its disk fills) and publication. The nodes are the checkpoint's, else the ones
+ * that hold the table's shards now (a run killed before its first checkpoint). `drop` removes them.
+ */
+export async function nodeLeftovers(
+  pool: pg.Pool,
+  nodes: CitusNodes,
+  schema: string,
+  name: string,
+  saved: CitusDetail | undefined,
+): Promise<{ found: string[]; drop: () => Promise<void> }> {
+  const { slot, publication } = helperNames(schema, name);
+  const placed = saved ?? (await citusDetail(pool, schema, name).catch(() => undefined));
+  const found: string[] = [];
+  const on: pg.Pool[] = [];
+  for (const node of placed?.nodes ?? []) {
+    const { pool: nodePool } = await nodes.node(node);
+    const { rows } = await nodePool.query(
+      `SELECT (SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots WHERE slot_name = $1) AS retained,
+              EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS slot,
+              EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2) AS publication`,
+      [slot, publication],
+    );
+    const r = rows[0] as { retained: string | null; slot: string; publication: string };
+    const where = `on the Citus node ${node.host}:${node.port}`;
+    if (r.slot === 't') found.push(`replication slot ${slot} ${where} (retaining ${r.retained ?? 'no'} of WAL)`);
+    if (r.publication === 't') found.push(`publication ${publication} ${where}`);
+    if (r.slot === 't' || r.publication === 't') on.push(nodePool);
+  }
+  return {
+    found,
+    drop: async () => {
+      for (const nodePool of on) await dropStream(nodePool, slot, publication);
+    },
+  };
+}

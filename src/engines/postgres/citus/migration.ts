@@ -1,0 +1,100 @@
+import type { CheckOptions } from '../../../core/engine/ports/preflight.js';
+import type { CatchUp, CheckResult, ConsistentView, CutoverOptions, CutoverResult, Key, MigrationRequest, Plan, Session } from '../../../core/engine/types.js';
+import { UserError } from '../../../core/engine/errors.js';
+import { planSides } from '../copy/checksum.js';
+import { cutover } from '../cutover/cutover.js';
+import { PostgresMigration, type PgServer } from '../migration.js';
+import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
+import { isTrue, PgSession, qualified } from '../server/connect.js';
+import { citusChecks, NODE_STREAM_CHECKS } from './checks.js';
+import { expectPlacements } from './detail.js';
+import type { CitusNodes } from './nodes.js';
+import { CitusSource } from './stream.js';
+import { citusDifferingKeys, openCitusView, preparedCommitted } from './view.js';
+
+/** What a Citus table's migration needs of the engine: the coordinator's, and the nodes that hold the shards. */
+export interface CitusServer extends PgServer {
+  citusNodes: CitusNodes;
+}
+
+/**
+ * A hash-distributed table's migration, run through the coordinator so that the work happens where
+ * the shards are: the shadow is distributed by the same column and co-located with the table (the
+ * same shard count, ranges and placements), so each chunk's `INSERT ... SELECT`, each apply and each
+ * checksum is pushed down by Citus shard by shard, in parallel on the nodes, and no row passes
+ * through the coordinator. What the coordinator cannot see is followed on the nodes: the changes
+ * (stream.ts) and the commits still in flight at the swap (view.ts). The swap is the coordinator's
+ * one distributed transaction: every node renames its shards in it, or none does.
+ */
+export class CitusMigration extends PostgresMigration {
+  private readonly nodes: CitusNodes;
+  private readonly citus: CitusPgDetail['citus'];
+
+  constructor(server: CitusServer, plan: Plan<PgDetail>, request: MigrationRequest | null) {
+    const source = new CitusSource(server.citusNodes, plan.detail as CitusPgDetail);
+    super(server, plan, request, { changes: source, settle: () => source.settle() });
+    this.nodes = server.citusNodes;
+    this.citus = (plan.detail as CitusPgDetail).citus;
+  }
+
+  /** The coordinator's checks, but for the change stream's: it runs on the nodes, which are checked instead. */
+  override async checks(options: CheckOptions): Promise<CheckResult[]> {
+    const own = (await super.checks(options)).filter((c) => !NODE_STREAM_CHECKS.includes(c.name));
+    return [...own, ...(await citusChecks(this.pool, this.nodes, this.plan, this.request, options.resuming))];
+  }
+
+  /** The shadow as the table's twin: distributed by the same column, in the same co-location group, so each of its shards sits beside the table's. */
+  override async createShadow(): Promise<void> {
+    await super.createShadow();
+    const d = this.d;
+    await this.pool.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
+      qualified(d.schema, d.shadow),
+      this.citus.column,
+      qualified(d.schema, d.name),
+    ]);
+  }
+
+  /** A resumed run's shadow must still be the table's co-located twin (its shards beside the table's). */
+  override async resumeShadow(): Promise<void> {
+    const d = this.d;
+    const { rows } = await this.pool.query(
+      `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass($1) AND colocationid = $2 AND partmethod = 'h') AS twin`,
+      [qualified(d.schema, d.shadow), this.citus.colocationId],
+    );
+    if (!isTrue(rows[0].twin)) {
+      throw new UserError(`${qualified(d.schema, d.shadow)} is not distributed beside ${qualified(d.schema, d.name)}; run shadowcut cleanup and start again`);
+    }
+    await super.resumeShadow();
+  }
+
+  override consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+    return openCitusView(this.pool, this.copier, catchUp, lockTimeoutMs);
+  }
+
+  override compareKeys(keys: Key[], session: Session): Promise<Key[]> {
+    if (!(session instanceof PgSession)) throw new Error(`not a PostgreSQL session: ${session.id}`);
+    return citusDifferingKeys(session.client, planSides(this.copier), keys);
+  }
+
+  /**
+   * The coordinator's swap (cutover/cutover.ts) in one distributed transaction: Citus renames every
+   * shard on its node within it and commits them in two phases, so no query sees some shards swapped
+   * and others not. Sequential: DDL after a parallel multi-shard statement in one transaction is
+   * refused by Citus, and the catch-up under the lock is small. Once locked, the shards must not have
+   * moved, and every write still committing on a node must have committed there (view.ts).
+   */
+  override cutover(options: CutoverOptions): Promise<CutoverResult> {
+    const table = qualified(this.d.schema, this.d.name);
+    return cutover(this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, null, {
+      settings: [`SET LOCAL citus.multi_shard_modify_mode = 'sequential'`],
+      locked: async (client) => {
+        await expectPlacements(client, table, this.citus);
+        await preparedCommitted(this.nodes, this.citus.nodes, options.lockTimeoutMs);
+      },
+    });
+  }
+
+  override revertRefusals(): string[] {
+    return ['a revert window over the shards of a Citus distributed table is not supported yet'];
+  }
+}

@@ -1,0 +1,173 @@
+// Issue 59, item 2: a hash-distributed Citus table altered online through its coordinator, under writes
+// that insert, update (the key's other columns included) and delete through the coordinator, one
+// transaction spanning shards on both workers among them. The oracle is a twin database of the same
+// cluster that took the same writes and Citus's own ALTER TABLE: every node's definitions (shards
+// included), the distribution metadata (column, co-location, shard ranges and where each one is), and
+// every shard's rows on its node. A kill at each phase and a resume must end the same way.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
+import { citusTwins, type CitusTwins } from './support/citus-twins.js';
+import { killDuringPhase } from './support/kill.js';
+import { runCliAsync } from './support/mysql.js';
+
+const unavailable = citusUnavailable();
+if (unavailable) console.warn(`citus-migrate.test.ts skipped: ${unavailable}`);
+
+let cluster: CitusCluster;
+
+const SCHEMA = `
+  SET citus.shard_count = 8;
+  CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);
+  SELECT create_reference_table('countries');
+  INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France');
+  CREATE TABLE orders (id bigint PRIMARY KEY, k int NOT NULL, note text, amount numeric(12,2) NOT NULL DEFAULT 0,
+    created timestamptz(6) NOT NULL DEFAULT '2026-01-01 00:00:00.123456+00', country text REFERENCES countries (code));
+  SELECT create_distributed_table('orders', 'id');
+  CREATE INDEX orders_k ON orders (k);
+  CREATE TABLE items (order_id bigint REFERENCES orders (id) ON DELETE CASCADE, line int, qty int NOT NULL, PRIMARY KEY (order_id, line));
+  SELECT create_distributed_table('items', 'order_id', colocate_with => 'orders');
+  INSERT INTO orders (id, k, note, amount, country) SELECT g, g % 1000, 'n' || g, g * 0.01, CASE WHEN g % 3 = 0 THEN 'fr' ELSE 'de' END
+    FROM generate_series(1, 20000) g;
+  INSERT INTO items SELECT g, 1, g FROM generate_series(1, 20000, 3) g;
+  GRANT SELECT ON orders TO PUBLIC;
+  COMMENT ON TABLE orders IS 'the orders';`;
+
+const ALTER = 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int NOT NULL DEFAULT 7';
+const TABLES = ['orders', 'items', 'countries'];
+const KEPT = ['orders__old', 'orders_pkey__old', 'orders_k__old'];
+
+/**
+ * Two writers through each coordinator, every transaction on the migrated database and then on the
+ * twin, until stopped: inserts with their items, updates, deletes that cascade to items, an item's key
+ * changed, and one transaction over two orders that may sit on different workers (two-phase commit).
+ */
+function writers(twins: CitusTwins): { stop: () => Promise<number> } {
+  let stopped = false;
+  let next = 1_000_000;
+  let committed = 0;
+  const transaction = (n: number): [string, unknown[]][] => {
+    const pick = 1 + (n % 20000);
+    const id = next++;
+    switch (n % 5) {
+      case 0:
+        return [
+          ['INSERT INTO orders (id, k, note, country) VALUES ($1, $2, $3, $4)', [id, n % 1000, `new ${id}`, 'fr']],
+          ['INSERT INTO items VALUES ($1, 1, 1), ($1, 2, 2)', [id]],
+        ];
+      case 1:
+        return [["UPDATE orders SET k = k + 1, note = note || '.' WHERE id = $1", [pick]]];
+      case 2:
+        return [['DELETE FROM orders WHERE id = $1', [pick]]];
+      case 3:
+        return [['UPDATE items SET line = line + 100 WHERE order_id = $1', [pick]]];
+      default:
+        return [['UPDATE orders SET amount = amount + 0.01 WHERE id IN ($1, $2)', [pick, 1 + ((pick + 7919) % 20000)]]];
+    }
+  };
+  const loop = async (seed: number) => {
+    for (let n = seed; !stopped;) {
+      n = (n * 1103515245 + 12345) % 2147483648;
+      const statements = transaction(n);
+      for (const db of [twins.live.coordinator, twins.twin.coordinator]) await inTransaction(db, statements);
+      committed++;
+    }
+  };
+  const running = Promise.all([loop(7), loop(11)]).then(
+    () => null,
+    (error: unknown) => ((stopped = true), error),
+  );
+  return {
+    stop: async () => {
+      stopped = true;
+      const failed = await running;
+      if (failed) throw failed;
+      return committed;
+    },
+  };
+}
+
+async function inTransaction(db: pg.Pool, statements: [string, unknown[]][]): Promise<void> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    for (const [sql, values] of statements) await client.query(sql, values);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Nothing of the run on any node: no slot, publication, shadow or helper table. */
+async function helpersLeft(twins: CitusTwins): Promise<string[]> {
+  const left: string[] = [];
+  for (const db of [twins.live.coordinator, ...twins.live.workers]) {
+    const { rows } = await db.query<{ x: string }>(
+      `SELECT 'slot ' || slot_name AS x FROM pg_replication_slots UNION ALL SELECT 'publication ' || pubname FROM pg_publication
+       UNION ALL SELECT 'table ' || relname FROM pg_class WHERE relname ~ '^orders__(new|state|hb|log)'`,
+    );
+    left.push(...rows.map((r) => r.x));
+  }
+  return left;
+}
+
+describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered online, through the coordinator', () => {
+  beforeAll(async () => {
+    cluster = await startCitusCluster();
+  }, 900_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("under writes through the coordinator: the same database as Citus's own ALTER TABLE on every node, still distributed and co-located", async () => {
+    const twins = await citusTwins(cluster, 'underwrites');
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const run = await runCliAsync(
+      ['migrate', '--execute', '--force-copy', '--table', 'orders', '--alter', ALTER, '--url', '$URL', '--chunk-time-ms', '20'],
+      twins.live.coordinatorUrl,
+    );
+    const committed = await load.stop();
+    expect(run.stderr).toMatch(/phase done/);
+    expect(run.code).toBe(0);
+    expect(committed).toBeGreaterThan(20);
+    await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
+    expect(await helpersLeft(twins)).toEqual([]);
+  });
+
+  it.each(['copy', 'verify', 'cutover'])('killed in its %s phase and resumed: the same end, nothing left on any node', async (phase) => {
+    const twins = await citusTwins(cluster, `kill_${phase}`);
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const args = ['--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl, '--chunk-time-ms', '20', '--max-rows-per-sec', '20000'];
+    const killed = await killDuringPhase(args, phase);
+    expect(killed.killed, killed.stderr).toBe(true);
+    const resumed = await runCliAsync(['migrate', '--execute', '--force-copy', '--resume', ...args.slice(0, 6), '--url', '$URL'], twins.live.coordinatorUrl);
+    await load.stop();
+    // Killed after its swap committed, the resume finds the work done.
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
+    expect(await helpersLeft(twins)).toEqual([]);
+  });
+
+  it('cleanup after a kill removes every helper on every node, and the table is as it was', async () => {
+    const twins = await citusTwins(cluster, 'cleanup');
+    await twins.setup(SCHEMA);
+    const killed = await killDuringPhase(
+      ['--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl, '--max-rows-per-sec', '5000'],
+      'copy',
+      200,
+    );
+    expect(killed.killed, killed.stderr).toBe(true);
+    const cleanup = await runCliAsync(['cleanup', '--table', 'orders', '--url', '$URL'], twins.live.coordinatorUrl);
+    expect(cleanup.code, cleanup.stderr).toBe(0);
+    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await twins.difference(TABLES, [])).toEqual([]);
+  });
+});
