@@ -42,7 +42,7 @@ export class RunParts {
       rest: (ms) => this.applier.waitApplying(ms),
     };
     const writers = new WriterPace(() => ctx.state.settings.maxWriterSlowdown);
-    probes?.timeWrites?.((ms) => writers.record(ms));
+    probes?.timeWrites?.({ took: (ms) => writers.record(ms), held: (why) => writers.held(why) });
     this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config), waiting, this.progress, writers);
   }
 }
