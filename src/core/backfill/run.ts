@@ -1,5 +1,6 @@
 import { backoffMs, sleep } from '../run/backoff.js';
 import { CheckpointRun, isBackfill, openCheckpoint } from '../run/checkpoint.js';
+import { checkStateKey } from '../run/state-seal.js';
 import { ChunkSizer } from '../run/chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import { definedOnly, type HookEvent } from '../run/config.js';
@@ -29,6 +30,8 @@ export async function backfill(
   request: BackfillRequest,
   options: Partial<BackfillOptions> = {},
 ): Promise<BackfillResult> {
+  // A key that cannot seal the checkpoints is refused before anything is made.
+  checkStateKey();
   const claim = await RunClaim.take(engine, request.table);
   try {
     return await claimed(engine, request, { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) }, claim);

@@ -82,6 +82,18 @@ function stateKey(create: boolean): Buffer {
   return key;
 }
 
+/**
+ * Refuses, in one line, a state key or key directory that could not vouch for anything, without
+ * making either: called before a run makes anything, so the refusal leaves nothing behind (the key is
+ * made at the first seal, as before).
+ */
+export function checkStateKey(): void {
+  const file = stateKeyPath();
+  if (keys.has(file)) return;
+  stateDirectory();
+  readKey(file);
+}
+
 function readKey(file: string): Buffer | null {
   let fd: number;
   try {
