@@ -3,7 +3,7 @@ import type mysql from 'mysql2/promise';
 import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import { catchUpFrom, noSetup } from './support/run.js';
 import { migrate } from '../src/core/migrate/runner.js';
-import { encodeCheckpoint } from '../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../src/core/run/checkpoint.js';
 import type { Engine, Migration } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlReplicaUrl, mysqlUrl, schemaOf } from './support/mysql.js';
@@ -231,7 +231,7 @@ describe.each(['trigger', 'stream'] as const)('the way back, forward capture %s'
     if (capture === 'trigger') await back.cleanup({ dropOld: true, cutOver: true });
     else {
       // A window killed after its revert's swap: its checkpoint tells shadowcut cleanup that __new is the new table.
-      await back.saveCheckpoint(encodeCheckpoint({ ...CHECKPOINT, plan: back.plan }));
+      await back.saveCheckpoint(CheckpointRun.fresh(engine, table).seal({ ...CHECKPOINT, plan: back.plan }).text);
       expect((await engine.cleanupLeftovers(table, { dropOld: true })).sort()).toEqual(
         [`${table}__rtd (capture trigger)`, `${table}__rti (capture trigger)`, `${table}__rtu (capture trigger)`, `${table}__state`, `${table}__rlog`]
           .map((n) => `shadowcut_test.${n}`)

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { encodeJson } from '../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../src/core/run/checkpoint.js';
 import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import type { Engine, Key, Migration, MigrationRequest } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
@@ -248,7 +248,7 @@ async function forwardTo(table: string, alter: string, swap: boolean): Promise<M
     await migration.buildKey?.();
     await migration.installReverseCapture(1000);
     // Sealed, as the runner's are: cleanup reads it for the slot and publication to drop.
-    await migration.saveCheckpoint(encodeJson({}));
+    await migration.saveCheckpoint(CheckpointRun.fresh(engine, table).seal({}).text);
     if (swap) await migration.cutover({ lockTimeoutMs: 2000, catchUp: catchUpFrom(migration, stream, buffer) });
   } finally {
     await stream.stop();

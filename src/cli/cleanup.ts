@@ -3,6 +3,7 @@ import { RunClaim } from '../core/run/claim.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
+import { CheckpointRun, openCheckpoint } from '../core/run/checkpoint.js';
 
 export function cleanupCommand(): Command {
   return addUrlOptions(
@@ -21,7 +22,12 @@ export function cleanupCommand(): Command {
         // A live run removes its own objects when it ends; dropping them under it would break it.
         const claim = await RunClaim.take(engine, opts.table);
         try {
+          // The dead run's checkpoint, refused if it is not this table's or was put back after its run (openCheckpoint).
+          const text = await engine.loadCheckpoint(opts.table);
+          const checkpoint = text === null ? null : openCheckpoint(text, engine, opts.table);
           const dropped = await engine.cleanupLeftovers(opts.table, { dropOld: opts.dropOld });
+          // Removed with the rest: that run has ended, and a copy of its checkpoint put back is refused.
+          if (checkpoint) CheckpointRun.continuing(checkpoint).ended({ warn: (m) => process.stderr.write(`shadowcut: warning: ${m}\n`) });
           process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
         } finally {
           await claim.release();

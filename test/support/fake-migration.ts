@@ -2,8 +2,12 @@ import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { Applier } from '../../src/core/migrate/applier.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';
 import { RunContext } from '../../src/core/migrate/context.js';
+import { CheckpointRun } from '../../src/core/run/checkpoint.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
 import type { CatchUp, Engine, Key, Migration, Position, Session } from '../../src/core/engine/types.js';
+
+/** The run's identity its checkpoints would carry; these runs save none. */
+const unsavedRun = CheckpointRun.fresh({ database: 'test', qualify: (t) => t }, 't');
 
 /**
  * Just enough of an engine's Migration for core's copy path and cut-over to run against: a change
@@ -82,7 +86,7 @@ export class FakeMigration {
     return this.applied.flatMap((a) => a.keys);
   }
 
-  /** A real RunContext and an opened Applier over this migration. */
+  /** A real RunContext and an opened Applier over this migration (which saves no checkpoint). */
   async run(options: { report?: Reporter } = {}): Promise<{ ctx: RunContext; applier: Applier; result: MigrateResult }> {
     const { config, makeState } = configure({ chunkTimeMs: 100 });
     const engine = { kind: 'mysql', isTransient: () => false } as unknown as Engine;
@@ -94,7 +98,7 @@ export class FakeMigration {
       warn: (m) => void this.warnings.push(m),
       close() {},
     };
-    const ctx = new RunContext(engine, this.migration as unknown as Migration, config, makeState('t', 'ADD x int', 'mysql'), report, result);
+    const ctx = new RunContext(engine, this.migration as unknown as Migration, config, makeState('t', 'ADD x int', 'mysql'), report, result, unsavedRun);
     const applier = new Applier(ctx, null, () => {});
     await applier.open();
     return { ctx, applier, result };

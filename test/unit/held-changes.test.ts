@@ -5,10 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { Applier } from '../../src/core/migrate/applier.js';
 import { RunContext } from '../../src/core/migrate/context.js';
+import { CheckpointRun } from '../../src/core/run/checkpoint.js';
 import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { silentReporter } from '../../src/core/report/reporter.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';
 import type { Engine, Key, Migration, Position } from '../../src/core/engine/types.js';
+
+/** The run's identity its checkpoints would carry; these runs save none. */
+const unsavedRun = CheckpointRun.fresh({ database: 'test', qualify: (t) => t }, 't');
 
 interface Fake {
   applier: Applier;
@@ -50,7 +54,7 @@ async function fakeRun(pinsServerLog: boolean): Promise<Fake> {
   const { config, makeState } = configure({ chunkTimeMs: 100 });
   const engine = { isTransient: () => false } as unknown as Engine;
   const result = { changesApplied: 0 } as MigrateResult;
-  const ctx = new RunContext(engine, migration as unknown as Migration, config, makeState('t', 'ADD x int', 'postgres'), silentReporter, result);
+  const ctx = new RunContext(engine, migration as unknown as Migration, config, makeState('t', 'ADD x int', 'postgres'), silentReporter, result, unsavedRun);
   const applier = new Applier(ctx, null, () => {});
   await applier.open();
   return { applier, sink: () => sink!, acknowledged, applied, built: () => built };

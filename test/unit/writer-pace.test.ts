@@ -75,6 +75,28 @@ describe('WriterPace', () => {
     expect(pace.restAfter(100, 1000)).toBe(0);
   });
 
+  it('takes no sample from a write another session held off before the copy, and remembers why until the baseline starts again', () => {
+    const pace = new WriterPace(() => 2);
+    pace.startBaseline();
+    pace.held('another session holds the row');
+    for (const ms of calm.slice(0, 9)) pace.record(ms);
+    expect(pace.baselineReady).toBe(false);
+    // A write made since does not clear it: the baseline is waited for however long that takes.
+    expect(pace.baselineHeld).toBe('another session holds the row');
+    pace.startBaseline();
+    expect(pace.baselineHeld).toBeNull();
+  });
+
+  it('reads writes held off during the copy as slowed writers: the copy rests, never eases off', () => {
+    const { pace } = paced(2, calm);
+    for (const ms of [1.2, 1.1, 1.3]) pace.record(ms);
+    pace.held('another session holds the row');
+    pace.held('another session holds the row');
+    expect(pace.restAfter(100, 1000)).toBe(25);
+    for (let i = 0; i < 10; i++) pace.held('another session holds the row');
+    expect(pace.restAfter(100, 2000)).toBe(50);
+  });
+
   it('follows the operator: turned off mid-copy, the rest stops at once', () => {
     const { pace, setting } = paced(2, calm);
     for (const ms of [9, 9, 9]) pace.record(ms);

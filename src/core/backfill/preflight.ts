@@ -1,5 +1,5 @@
 import { refusals, verdict } from '../preflight/check.js';
-import { checkpointCommand, checkpointLeftOver, decodeJson } from '../run/checkpoint.js';
+import { checkpointLeftOver, isBackfill, openCheckpoint, type CheckpointScope } from '../run/checkpoint.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { checkedProbes } from '../preflight/preflight.js';
 import type { Settings } from '../run/run-state.js';
@@ -31,7 +31,7 @@ export interface BackfillPreflight {
  * throttle query. Nothing is written, so a refusal leaves nothing behind.
  */
 export async function backfillPreflight(
-  engine: EngineBackfill,
+  engine: EngineBackfill & CheckpointScope,
   request: BackfillRequest,
   config: Readonly<BackfillConfig>,
   settings: Settings,
@@ -42,7 +42,7 @@ export async function backfillPreflight(
   // Nothing to resume is said by its own exit code (the queue's runner reads it), whatever else failed.
   if (saved === null && config.resume)
     throw new NoCheckpointError(`there is no checkpoint of an earlier backfill on ${target.table} to resume; run without --resume`);
-  const { check, checkpoint } = judgeCheckpoint(saved, request, config.resume, target.table);
+  const { check, checkpoint } = judgeCheckpoint(saved, request, config.resume, target.table, engine);
   checks.push(check);
   if (checks.some((c) => !c.ok)) throw new BackfillRefused(checks);
   const estimatedMatching = await target.estimateMatching();
@@ -56,16 +56,19 @@ function judgeCheckpoint(
   request: BackfillRequest,
   resume: boolean,
   table: string,
+  scope: CheckpointScope,
 ): { check: CheckResult; checkpoint: BackfillCheckpoint | null } {
   const name = 'checkpoint';
   // A resume with none was refused before.
   if (saved === null) return { check: verdict(name, true, 'no checkpoint of an earlier run', ''), checkpoint: null };
-  if (checkpointCommand(saved, `the checkpoint of ${table}`) !== 'backfill') {
+  // Sealed, this table's, and not older than what this host knows of its run, or refused: the same
+  // --set and --where alone would resume past rows another table's or an earlier run's batches reached.
+  const checkpoint = openCheckpoint(saved, scope, request.table);
+  if (!isBackfill(checkpoint)) {
     const message = `an interrupted migrate of ${table} left a checkpoint: finish it with "shadowcut migrate ... --resume", or remove it with "shadowcut cleanup --url ... --table ${table}"`;
     return { check: verdict(name, false, '', message), checkpoint: null };
   }
   if (!resume) return { check: verdict(name, false, '', checkpointLeftOver(table)), checkpoint: null };
-  const checkpoint = decodeJson(saved, `the checkpoint of ${table}`) as BackfillCheckpoint;
   const same = checkpoint.set.trim() === request.set.trim() && (checkpoint.where ?? '').trim() === (request.where ?? '').trim();
   const was = `--set "${checkpoint.set}"${checkpoint.where === null ? ' without --where' : ` --where "${checkpoint.where}"`}`;
   return {

@@ -1,5 +1,6 @@
 import { backoffMs, sleep } from '../run/backoff.js';
-import { decodeJson, encodeJson } from '../run/checkpoint.js';
+import { CheckpointRun, isBackfill, openCheckpoint } from '../run/checkpoint.js';
+import { checkStateKey } from '../run/state-seal.js';
 import { ChunkSizer } from '../run/chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import { definedOnly, type HookEvent } from '../run/config.js';
@@ -30,6 +31,8 @@ export async function backfill(
   request: BackfillRequest,
   options: Partial<BackfillOptions> = {},
 ): Promise<BackfillResult> {
+  // A key that cannot seal the checkpoints is refused before anything is made.
+  checkStateKey();
   const claim = await RunClaim.take(engine, request.table);
   try {
     return await claimed(engine, request, { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) }, claim);
@@ -93,7 +96,9 @@ async function claimed(engine: EngineServer & EngineBackfill, request: BackfillR
 
 class BackfillRun {
   readonly report: Reporter;
-  private cp: BackfillCheckpoint;
+  private cp: Omit<BackfillCheckpoint, 'owner'>;
+  /** Whose its checkpoints are: the killed run's when resuming. */
+  private readonly run: CheckpointRun;
   private readonly resumed: boolean;
   private readonly pacing: Pacing;
   private readonly progress: Progress;
@@ -102,7 +107,7 @@ class BackfillRun {
   constructor(
     private readonly engine: EngineServer,
     private readonly target: Backfill,
-    request: BackfillRequest,
+    private readonly request: BackfillRequest,
     private readonly options: BackfillOptions,
     readonly state: RunState,
     checkpoint: BackfillCheckpoint | null,
@@ -111,6 +116,7 @@ class BackfillRun {
   ) {
     this.report = options.reporter;
     this.resumed = checkpoint !== null;
+    this.run = checkpoint ? CheckpointRun.continuing(checkpoint) : CheckpointRun.fresh(engine, request.table);
     const now = new Date().toISOString();
     this.cp = checkpoint ?? {
       version: 1,
@@ -148,7 +154,7 @@ class BackfillRun {
     return this.engine.isTransient(error);
   }
 
-  async execute(): Promise<BackfillCheckpoint> {
+  async execute(): Promise<Omit<BackfillCheckpoint, 'owner'>> {
     const { state, report } = this;
     let claimLost = false;
     state.mark('start');
@@ -156,7 +162,11 @@ class BackfillRun {
     try {
       await this.hook('startup');
       this.enter('setup');
-      if (!this.resumed) await this.transient('saving the checkpoint', () => this.target.start(encodeJson(this.cp)));
+      if (!this.resumed) {
+        const sealed = this.run.seal(this.cp);
+        await this.transient('saving the checkpoint', () => this.target.start(sealed.text));
+        sealed.saved();
+      }
       await this.hook('before-backfill');
       this.enter('backfill');
       await this.loop();
@@ -188,7 +198,10 @@ class BackfillRun {
     if (claimLost) return; // another run owns the table's objects now
     if (this.cp.done || this.cp.batches === 0) {
       this.enter('cleanup');
-      await this.target.cleanup().catch((error: Error) => this.report.warn(`could not remove ${this.target.table}__state: ${error.message}`));
+      await this.target.cleanup().then(
+        () => this.run.ended(this.report),
+        (error: Error) => this.report.warn(`could not remove ${this.target.table}__state: ${error.message}`),
+      );
       return;
     }
     this.report.warn(
@@ -231,7 +244,7 @@ class BackfillRun {
   private async commit(range: KeyRange, scanned: number, upTo: Key | null): Promise<number> {
     const batch = this.cp.batches + 1;
     const before = this.cp;
-    const next = (updated: number): BackfillCheckpoint => ({
+    const next = (updated: number): Omit<BackfillCheckpoint, 'owner'> => ({
       ...before,
       after: upTo,
       done: range.upTo === null,
@@ -251,7 +264,8 @@ class BackfillRun {
         succeededAfterAll: async (error) => {
           if (error instanceof LockTimeoutError) return null; // rolled back: nothing was written
           const saved = await this.transient('reading the checkpoint', () => this.target.savedCheckpoint());
-          const found = saved === null ? null : (decodeJson(saved) as BackfillCheckpoint);
+          const opened = saved === null ? null : openCheckpoint(saved, this.engine, this.request.table);
+          const found = opened !== null && isBackfill(opened) && opened.owner.run === this.run.id ? opened : null;
           if (found?.batches !== batch) return null;
           this.report.info(`batch ${batch} had committed before its connection was lost`);
           this.cp = found;
@@ -261,7 +275,14 @@ class BackfillRun {
           new UserError(`batch ${batch} failed ${n} times (${(error as Error).message}); rerun with --resume when the table is less busy`),
       },
       async () => {
-        const updated = await this.target.update(range, (n) => encodeJson(next(n)));
+        // The checkpoint is sealed in the batch's transaction, once its row count is known; the ledger learns it once committed.
+        const sealed: { saved(): void }[] = [];
+        const updated = await this.target.update(range, (n) => {
+          const checkpoint = this.run.seal(next(n));
+          sealed.push(checkpoint);
+          return checkpoint.text;
+        });
+        sealed.at(-1)?.saved();
         this.cp = next(updated);
         return updated;
       },

@@ -1,4 +1,5 @@
 import type { Key } from '../engine/primitives.js';
+import type { CheckpointOwner } from '../run/run-ledger.js';
 
 /** What a killed backfill needs to go on; saved in the same transaction as the batch it follows. */
 export interface BackfillCheckpoint {
@@ -16,4 +17,6 @@ export interface BackfillCheckpoint {
   rowsUpdated: number;
   startedAt: string;
   savedAt: string;
+  /** Whose it is: checked by the one function that opens a checkpoint (run/checkpoint.ts). */
+  owner: CheckpointOwner;
 }

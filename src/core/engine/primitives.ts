@@ -55,9 +55,18 @@ export interface Probes {
    */
   clusterPressure?(): Promise<string | null>;
   /**
-   * Where the heartbeat runs: `listener` is told how long each of its writes took, commit included
-   * (the copy's pacing by the writers, core/run/writer-pace.ts).
+   * Where the heartbeat runs: `listener` is told how long each of its writes took, commit included,
+   * and of each write another session's lock kept from being made (the copy's pacing by the writers,
+   * core/run/writer-pace.ts).
    */
-  timeWrites?(listener: (ms: number) => void): void;
+  timeWrites?(listener: WriteTimes): void;
   close(): Promise<void>;
+}
+
+/** What the heartbeat's writes tell the copy's pacing (core/run/writer-pace.ts). */
+export interface WriteTimes {
+  /** A stand-in write took `ms`, commit included. */
+  took(ms: number): void;
+  /** A stand-in write was not made: another session holds its row or table (`why` says so). */
+  held(why: string): void;
 }

@@ -1,4 +1,4 @@
-import { encodeCheckpoint, type Checkpoint, type RevertWindowState } from '../run/checkpoint.js';
+import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
 import type { RunClaim } from '../run/claim.js';
 import type { RunContext } from './context.js';
 import type { Key, Position } from '../engine/types.js';
@@ -31,7 +31,7 @@ export class Checkpointer {
     this.last = Date.now();
     await this.confirmClaim();
     const { state, plan, result } = this.ctx;
-    const checkpoint: Checkpoint = {
+    const checkpoint: Omit<Checkpoint, 'owner'> = {
       version: 1,
       alter: plan.alter,
       phase: state.status.phase,
@@ -44,7 +44,9 @@ export class Checkpointer {
       ...(this.cutOver ? { cutOver: true } : {}),
       ...(this.revertWindow ? { revertWindow: this.revertWindow } : {}),
     };
-    await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(encodeCheckpoint(checkpoint)));
+    const sealed = this.ctx.run.seal(checkpoint);
+    await this.ctx.transient('saving the checkpoint', () => this.ctx.migration.saveCheckpoint(sealed.text));
+    sealed.saved();
   }
 
   confirmClaim(): Promise<void> {

@@ -5,6 +5,7 @@ import { retryTransient, type RetryContext } from '../run/retry.js';
 import type { Phase, RunState } from '../run/run-state.js';
 import type { Migration, Plan } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
+import type { CheckpointRun } from '../run/checkpoint.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
 export class RunContext implements RetryContext {
@@ -15,6 +16,8 @@ export class RunContext implements RetryContext {
     readonly state: RunState,
     readonly report: Reporter,
     readonly result: MigrateResult,
+    /** Whose the checkpoints it saves are (the run's id, their count): a revert window's way back goes on with the forward run's. */
+    readonly run: CheckpointRun,
     readonly signal?: AbortSignal,
   ) {}
 

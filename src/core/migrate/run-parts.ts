@@ -10,6 +10,8 @@ import { WriterPace } from '../run/writer-pace.js';
 import { Progress } from '../run/progress.js';
 import { Throttler } from '../run/throttler.js';
 import type { Probes } from '../engine/types.js';
+import type { CleanupOptions } from '../engine/ports/cleanup.js';
+import { cleanupSteps } from './cleanup-steps.js';
 
 /** What a run on one migration is made of; the forward run and a revert window's way back are each made of one. */
 export class RunParts {
@@ -40,7 +42,7 @@ export class RunParts {
       rest: (ms) => this.applier.waitApplying(ms),
     };
     const writers = new WriterPace(() => ctx.state.settings.maxWriterSlowdown);
-    probes?.timeWrites?.((ms) => writers.record(ms));
+    probes?.timeWrites?.({ took: (ms) => writers.record(ms), held: (why) => writers.held(why) });
     this.pacing = new Pacing(ctx, new Throttler(ctx.state, probes, ctx.config, (message) => ctx.report.warn(message)), waiting, this.progress, writers);
   }
 }
@@ -58,4 +60,13 @@ export async function runHook(ctx: RunContext, wiring: MigrateWiring, event: Hoo
     const stopped = event === 'before-revert' ? 'staying on the new table' : 'stopping before the cut-over';
     throw new UserError(`hook ${event} failed, ${stopped}: ${(failure as Error).message}`);
   }
+}
+
+/**
+ * The migration's cleanup; once it has removed the checkpoint, the run has ended, and its ledger
+ * says so (run/run-ledger.ts): a copy of one of its checkpoints put back later is refused.
+ */
+export async function cleanupRun(ctx: RunContext, options: CleanupOptions): Promise<void> {
+  await ctx.migration.cleanup(options);
+  if (cleanupSteps(ctx.plan.reverse === true, options)?.checkpoint) ctx.run.ended(ctx.report);
 }

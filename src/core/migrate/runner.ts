@@ -1,11 +1,11 @@
-import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
+import { CheckpointRun, type Checkpoint, type RevertWindowState } from '../run/checkpoint.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import type { HookEvent, MigrateOptions, MigrateResult, MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover/cutover.js';
 import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { proveMapping } from '../preflight/mapping-proof.js';
-import { runHook, RunParts } from './run-parts.js';
+import { cleanupRun, runHook, RunParts } from './run-parts.js';
 import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
 import { retryTransient } from '../run/retry.js';
 import { startRun } from './start.js';
@@ -58,7 +58,8 @@ async function migrateClaimed(
   const start = await startRun(engine, request, options, joint, started);
   if ('finished' in start) return start.finished;
   const { config, wiring, migration, checkpoint, probes, result } = start;
-  const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, wiring.signal);
+  const run = checkpoint ? CheckpointRun.continuing(checkpoint) : CheckpointRun.fresh(engine, request.table);
+  const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, run, wiring.signal);
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.
     await joint.accepted(ctx).catch(async (error) => {
@@ -129,7 +130,7 @@ class Run {
           // was aborted: what cleanup leaves, a dead run's slot or triggers, costs the server until removed.
           const cleanupCtx = { isTransient: (e: unknown) => this.ctx.isTransient(e), report: this.ctx.report, checkAbort: () => {} };
           await retryTransient(cleanupCtx, 'cleanup', () =>
-            migration.cleanup({ dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && window !== null }),
+            cleanupRun(this.ctx, { dropOld: config.dropOld, cutOver, keepCheckpoint: cutOver && window !== null }),
           );
         }
       }
@@ -150,7 +151,7 @@ class Run {
   private async followBack(window: RevertWindowState): Promise<void> {
     const resumed = this.checkpoint?.plan.reverse ? this.checkpoint : null;
     const reverse = resumed ? this.ctx.migration : await this.ctx.transient('reading the way back', () => this.ctx.migration.reversed());
-    const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.signal);
+    const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.run, this.ctx.signal);
     // A crash between the swap and the checkpoint that dates the window: it starts now.
     const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
     await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }, this.back).run();

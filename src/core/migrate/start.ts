@@ -1,6 +1,7 @@
 import type { Checkpoint } from '../run/checkpoint.js';
 import { configure, definedOnly, MAX_COPY_THREADS, type MigrateConfig, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
 import { UserError } from '../engine/errors.js';
+import { checkStateKey } from '../run/state-seal.js';
 import { preflight } from '../preflight/preflight.js';
 import { inPlace } from '../in-place/migrate.js';
 import type { Engine, Migration, MigrationRequest, Probes } from '../engine/types.js';
@@ -28,6 +29,8 @@ export async function startRun(
   joint: JointCutover | undefined,
   started: number,
 ): Promise<Started | { finished: MigrateResult }> {
+  // A key that cannot seal the checkpoints is refused before anything is made.
+  checkStateKey();
   const { config, wiring, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
   if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
     throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);

@@ -1,4 +1,4 @@
-import { checkpointCommand, decodeCheckpoint, type Checkpoint } from '../run/checkpoint.js';
+import { isBackfill, openCheckpoint, type Checkpoint } from '../run/checkpoint.js';
 import type { MigrateConfig } from '../run/config.js';
 import { backoffMs } from '../run/backoff.js';
 import { retryBounded } from '../run/retry.js';
@@ -133,16 +133,12 @@ async function checkLoadNames(probes: Probes, settings: Settings): Promise<void>
 async function loadCheckpoint(engine: EngineServer & EngineMigrations, request: MigrationRequest): Promise<Checkpoint> {
   const text = await engine.loadCheckpoint(request.table);
   if (!text) throw new NoCheckpointError(`there is no checkpoint of an earlier run on ${request.table} to resume; run without --resume`);
-  const what = `the checkpoint of ${request.table}`;
-  if (checkpointCommand(text, what) === 'backfill') {
+  // Sealed, this table's, and not older than what this host knows of its run (openCheckpoint), or refused.
+  const checkpoint = openCheckpoint(text, engine, request.table);
+  if (isBackfill(checkpoint)) {
     throw new UserError(
       `the interrupted run on ${request.table} was a backfill: continue it with "shadowcut backfill ... --resume", or remove it with "shadowcut cleanup"`,
     );
-  }
-  const checkpoint = decodeCheckpoint(text, what);
-  // Sealed, so shadowcut wrote it; but for this table? A checkpoint moved from another table's state is refused.
-  if (engine.qualify(checkpoint.plan.table) !== engine.qualify(request.table)) {
-    throw new UserError(`refusing ${what}: it is the checkpoint of ${checkpoint.plan.table}, moved here; nothing in it was used`);
   }
   if (checkpoint.alter.trim() !== request.alter.trim()) {
     throw new UserError(

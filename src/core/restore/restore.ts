@@ -3,7 +3,7 @@ import { backfill } from '../backfill/run.js';
 import { definedOnly } from '../run/config.js';
 import { defaultBackfillOptions, type BackfillOptions } from '../backfill/config.js';
 import type { BackfillRequest } from '../engine/ports/backfill.js';
-import { checkpointCommand, decodeJson } from '../run/checkpoint.js';
+import { isBackfill, openCheckpoint, type CheckpointScope } from '../run/checkpoint.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
 import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
@@ -112,7 +112,7 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
   const added = columnsPresent(target, columns, request.resume);
   const fill = fillRequest(request.table, target, columns);
   // The killed restore's fill is a backfill with this very SET: resumed after its last committed batch.
-  const resume = fillToResume(await engine.loadCheckpoint(request.table), fill, table);
+  const resume = fillToResume(await engine.loadCheckpoint(request.table), fill, engine, request.table, table);
   const plan = [
     added
       ? `fills ${columns.map((c) => c.name).join(', ')} of ${table} again`
@@ -213,12 +213,12 @@ function backupColumnsOf(target: RestoreTarget, names: string[]): BackupColumn[]
  * whose shadow was planned without these columns; another backfill) is refused before anything
  * changes: the fill could not run past it, and the columns would be left added and empty.
  */
-function fillToResume(saved: string | null, fill: BackfillRequest, table: string): boolean {
+function fillToResume(saved: string | null, fill: BackfillRequest, scope: CheckpointScope, given: string, table: string): boolean {
   if (saved === null) return false;
-  const what = `the checkpoint of ${table}`;
-  if (checkpointCommand(saved, what) === 'backfill' && (decodeJson(saved, what) as { set: string }).set === fill.set) return true;
+  const checkpoint = openCheckpoint(saved, scope, given);
+  if (isBackfill(checkpoint) && checkpoint.set === fill.set) return true;
   throw new UserError(
-    `an interrupted ${checkpointCommand(saved, what)} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
+    `an interrupted ${isBackfill(checkpoint) ? 'backfill' : 'migrate'} of ${table} left a checkpoint: finish it with its --resume, or remove it with "shadowcut cleanup --url ... --table ${table}", then restore`,
   );
 }
 

@@ -1,7 +1,15 @@
 import { describeError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../engine/errors.js';
+import type { WriteTimes } from '../engine/primitives.js';
 
 /** How often the primary's heartbeat row is rewritten; lag readings are as fine as this. */
 export const BEAT_MS = 100;
+
+/**
+ * A beat not made because another session holds the heartbeat's row or table: the engine locks it
+ * without waiting first, so a lock held by someone else (MySQL's helper tables can be written by the
+ * application's accounts) is told apart from a slow write, instead of being timed as one.
+ */
+export class HeartbeatHeldError extends Error {}
 
 /**
  * Rewrites a heartbeat row on the primary every BEAT_MS; each replica reads its age to measure its
@@ -14,8 +22,8 @@ export class Heartbeat {
   /** Why the last write failed; cleared by the next success. A stale row would only overstate lag. */
   failure: string | null = null;
   private writing: Promise<void> | null = null;
-  /** Told how long each write took, commit included: what an application's write feels (writer-pace.ts). */
-  private timed: ((ms: number) => void) | null = null;
+  /** Told how long each write took, commit included (what an application's write feels), and of each write held off (writer-pace.ts). */
+  private timed: WriteTimes | null = null;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -30,7 +38,7 @@ export class Heartbeat {
     this.timer.unref();
   }
 
-  timeWrites(listener: (ms: number) => void): void {
+  timeWrites(listener: WriteTimes): void {
     this.timed = listener;
   }
 
@@ -38,11 +46,13 @@ export class Heartbeat {
   private async beat(): Promise<void> {
     try {
       const began = performance.now();
-      await this.write();
-      this.timed?.(performance.now() - began);
+      // An engine that times the part standing in for an application's write itself says how long it took.
+      const took = await this.write();
+      this.timed?.took(typeof took === 'number' ? took : performance.now() - began);
       this.failure = null;
     } catch (error) {
       this.failure = describeError(error);
+      if (error instanceof HeartbeatHeldError) this.timed?.held(error.message);
     }
   }
 
@@ -55,6 +65,10 @@ export class Heartbeat {
 /** The SQL an engine gives the heartbeat: its table's creation, the beat itself, and the teardown. */
 export interface HeartbeatIo {
   create(): Promise<unknown>;
+  /**
+   * One beat. May resolve to the milliseconds of the part that stands in for an application's write
+   * (else the whole call is timed), and throws HeartbeatHeldError when another session held it off.
+   */
   write(): Promise<unknown>;
   /** Ends the heartbeat's own connection. */
   end(): Promise<unknown>;
@@ -66,7 +80,10 @@ export interface HeartbeatIo {
 export async function startHeartbeat(table: string, io: HeartbeatIo): Promise<{ heartbeat: Heartbeat; stop(): Promise<void> }> {
   try {
     await io.create();
-    await io.write();
+    // Held by another session, the first beat is only late: the beats that follow try again.
+    await io.write().catch((error: unknown) => {
+      if (!(error instanceof HeartbeatHeldError)) throw error;
+    });
   } catch (error) {
     await io.end().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
     throw error;

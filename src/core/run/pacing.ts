@@ -44,16 +44,32 @@ export class Pacing {
 
   /**
    * Before the first chunk: with --max-writer-slowdown, waits (about a second) for the stand-in
-   * writer's baseline, taken while nothing of ours runs, then judges its writes against it.
+   * writer's baseline, taken while nothing of ours runs, then judges its writes against it. While
+   * another session holds the stand-in's row, the copy does not start unpaced: once one of its writes
+   * was held off, it is held back, said once, until a baseline is made or the operator sets
+   * max-writer-slowdown to 0.
    */
   async startCopy(): Promise<void> {
     const writers = this.writers;
     if (!writers) return;
     writers.startBaseline();
     const until = Date.now() + BASELINE_WAIT_MS;
-    while (this.ctx.state.settings.maxWriterSlowdown > 0 && !writers.baselineReady && Date.now() < until) {
+    let announced = false;
+    while (this.ctx.state.settings.maxWriterSlowdown > 0 && !writers.baselineReady) {
+      const held = writers.baselineHeld;
+      if (Date.now() >= until && held === null) break;
+      if (Date.now() >= until && !announced) {
+        announced = true;
+        this.holdForBaseline(held!);
+      }
       this.ctx.checkAbort();
+      const since = Date.now();
       await this.waiting.rest(50);
+      if (announced) this.count('writers', Date.now() - since);
+    }
+    if (announced) {
+      Object.assign(this.ctx.state.status, { state: 'running', throttleReason: null, throttleKind: null });
+      this.ctx.report.info('going on: no longer held back');
     }
     writers.startCopy();
     const limit = writers.limitMs();
@@ -67,6 +83,16 @@ export class Pacing {
         '--max-writer-slowdown: too few stand-in writes before the copy for a baseline (the heartbeat could not be written?); the copy is not paced by the writers',
       );
     }
+  }
+
+  /** Says, once, why the copy waits for the writers' baseline, and how to stop waiting. */
+  private holdForBaseline(why: string): void {
+    const message =
+      `--max-writer-slowdown has no baseline: ${why}; the copy waits for the stand-in's writes to be made ` +
+      '(end that session, or "shadowcut set ... max-writer-slowdown 0" to copy without this pacing)';
+    // As every hold is shown: `status` and the metrics say why, under its kind.
+    Object.assign(this.ctx.state.status, { state: 'throttled', throttleReason: message, throttleKind: 'writers' });
+    this.ctx.report.warn(`holding back: ${message}`, { throttle: message });
   }
 
   /** The chunk time the copy aims at now: the operator's, shortened while the writers are slowed. */

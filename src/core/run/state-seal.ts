@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../engine/errors.js';
@@ -36,6 +36,29 @@ export class StateSealError extends UserError {
 const keys = new Map<string, Buffer>();
 
 /**
+ * The key's directory, checked: whoever can write it can rename the key away and put a file of
+ * theirs in its place (or a link to a file of ours), so it must be the running user's and writable by
+ * no one else. Missing is fine: the key's first use makes it (mode 0700).
+ */
+export function stateDirectory(): string {
+  const dir = path.dirname(stateKeyPath());
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return dir;
+    throw new StateSealError(`cannot read the state key's directory ${dir}: ${(error as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new StateSealError(`the state key's directory ${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new StateSealError(`the state key's directory ${dir} belongs to another OS user (uid ${st.uid})`);
+  if ((st.mode & 0o022) !== 0) {
+    throw new StateSealError(`the state key's directory ${dir} can be written by other users (mode ${(st.mode & 0o777).toString(8)}): chmod 700 it`);
+  }
+  return dir;
+}
+
+/**
  * The key, made on first use (32 random bytes, mode 0600, in a 0700 directory). Made under a
  * temporary name and linked into place, so two processes making it at once agree on one key and
  * neither reads a half-written file. A key file others can read or write vouches for nothing: refused.
@@ -44,6 +67,7 @@ function stateKey(create: boolean): Buffer {
   const file = stateKeyPath();
   const known = keys.get(file);
   if (known) return known;
+  stateDirectory();
   let key = readKey(file);
   if (key === null) {
     if (!create) {
@@ -56,6 +80,18 @@ function stateKey(create: boolean): Buffer {
   }
   keys.set(file, key);
   return key;
+}
+
+/**
+ * Refuses, in one line, a state key or key directory that could not vouch for anything, without
+ * making either: called before a run makes anything, so the refusal leaves nothing behind (the key is
+ * made at the first seal, as before).
+ */
+export function checkStateKey(): void {
+  const file = stateKeyPath();
+  if (keys.has(file)) return;
+  stateDirectory();
+  readKey(file);
 }
 
 function readKey(file: string): Buffer | null {

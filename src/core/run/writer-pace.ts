@@ -26,6 +26,8 @@ const SLACK_MS = 1;
  */
 export class WriterPace {
   private readonly baseline: number[] = [];
+  /** Why a stand-in write was held off by another session since the baseline began (the latest such). */
+  private heldWhy: string | null = null;
   private readonly recent: number[] = [];
   private level = 0;
   private changedAt = Number.NEGATIVE_INFINITY;
@@ -41,9 +43,29 @@ export class WriterPace {
     if (into.length > (this.copying ? WINDOW : BASELINE_SAMPLES * 5)) into.shift();
   }
 
+  /**
+   * A stand-in write another session held off (its row or table locked). Before the copy it is no
+   * sample, and the baseline waits for writes that are made; during the copy it reads as a writer
+   * slowed past any limit: whoever holds the heartbeat can only make the copy slower.
+   */
+  held(why: string): void {
+    if (!this.copying) this.heldWhy = why;
+    else this.record(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Why a stand-in write was held off since the baseline began, or null. Once one was, the baseline
+   * is waited for however long it takes: a session that held the row until just before the wait's
+   * end would otherwise have left too few writes for a baseline, and the copy unpaced.
+   */
+  get baselineHeld(): string | null {
+    return this.heldWhy;
+  }
+
   /** The baseline starts again from here: what came before (our own setup's DDL) is not the writers' normal. */
   startBaseline(): void {
     this.baseline.length = 0;
+    this.heldWhy = null;
   }
 
   get baselineReady(): boolean {

@@ -45,7 +45,7 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
-import { checkpointCommand, decodeCheckpoint } from '../../core/run/checkpoint.js';
+import { isBackfill, openCheckpoint } from '../../core/run/checkpoint.js';
 import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
 import { mysqlWords } from './words.js';
 
@@ -100,6 +100,10 @@ export class MysqlEngine implements Engine, MysqlServer {
   ) {
     this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
     this.queue = new MysqlQueue(pool, target.database);
+  }
+
+  get database(): string {
+    return this.target.database;
   }
 
   /** A table name as the server stores it. */
@@ -270,9 +274,11 @@ export class MysqlEngine implements Engine, MysqlServer {
   /** The plan a dead migrate run saved (a revert window's included), if there is one. */
   private async checkpointPlan(table: string): Promise<{ detail: MysqlPlan; reverse: boolean } | null> {
     const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
-    const what = `the checkpoint of ${table}`;
-    if (!text || checkpointCommand(text, what) !== 'migrate') return null;
-    const plan = decodeCheckpoint(text, what).plan;
+    if (!text) return null;
+    // This table's, and not one put back after its run (openCheckpoint): its plan says which keys and old table to touch.
+    const checkpoint = openCheckpoint(text, this, table);
+    if (isBackfill(checkpoint)) return null;
+    const plan = checkpoint.plan;
     const detail = plan.detail as Omit<MysqlPlan, 'children'> & { children?: MysqlPlan['children'] };
     return { detail: { ...detail, children: detail.children ?? [] }, reverse: plan.reverse === true }; // no children in a checkpoint saved before they were planned
   }

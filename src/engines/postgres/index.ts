@@ -15,7 +15,7 @@ import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
 import type { Contraction, ContractRequest } from '../../core/engine/ports/contract.js';
 import { UserError } from '../../core/engine/errors.js';
-import { decodeCheckpoint } from '../../core/run/checkpoint.js';
+import { isBackfill, openCheckpoint } from '../../core/run/checkpoint.js';
 import { StateSealError } from '../../core/run/state-seal.js';
 import { isCertificateError } from '../../core/connect/tls.js';
 import type { CatchUp, ChangeStream, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
@@ -47,10 +47,10 @@ import { postgresWords } from './words.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
   const targets = parsePgUrl(url, '--url');
-  const { target, pool } = await openEnginePool(targets).catch((error: Error) => {
+  const { target, pool, database } = await openEnginePool(targets).catch((error: Error) => {
     throw new UserError(`cannot connect to PostgreSQL: ${isCertificateError(error) ? 'TLS: ' : ''}${error.message}`);
   });
-  return new PostgresEngine(target, pool);
+  return new PostgresEngine(target, pool, database);
 }
 
 class PostgresEngine implements Engine, CitusServer {
@@ -68,6 +68,7 @@ class PostgresEngine implements Engine, CitusServer {
   constructor(
     readonly target: PgTarget,
     readonly pool: pg.Pool,
+    readonly database: string,
   ) {
     this.history = new PostgresHistory(pool);
     this.queue = new PostgresQueue(pool);
@@ -228,7 +229,10 @@ class PostgresEngine implements Engine, CitusServer {
     const text = await this.loadCheckpoint(table);
     if (text === null) return null;
     try {
-      const plan = decodeCheckpoint(text, `the checkpoint of ${table}`).plan as Plan<PgDetail>;
+      // This table's, and not one put back after its run (openCheckpoint): its plan names the slot and old table to drop.
+      const checkpoint = openCheckpoint(text, this, table);
+      if (isBackfill(checkpoint)) return null;
+      const plan = checkpoint.plan as Plan<PgDetail>;
       const { slot, publication, old, shadow, citus } = plan.detail;
       return { slot, publication, old: plan.reverse ? shadow : old, citus };
     } catch (error) {

@@ -15,6 +15,8 @@ export interface EngineServer {
   readonly chunkTimeMs: number;
   /** The server's own words for what core's messages name (a session, an error, a grant). */
   readonly words: EngineWords;
+  /** The database the URL names (the server's own spelling): a checkpoint names it, with the table, as its place. */
+  readonly database: string;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */
   qualify(table: string): string;
   /** A session of its own holding the table's run lock (see core/run/claim.ts, and ClaimSession below); one run per table at a time. */

@@ -5,7 +5,7 @@ import type { RunContext } from '../context.js';
 import { Cutover } from '../cutover/cutover.js';
 import { ClaimLostError } from '../../run/claim.js';
 import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../../engine/errors.js';
-import { runHook, RunParts } from '../run-parts.js';
+import { cleanupRun, runHook, RunParts } from '../run-parts.js';
 import type { Probes } from '../../engine/types.js';
 import type { JointRevert } from '../sets/set-revert.js';
 import { checksumRounds } from '../verify.js';
@@ -80,7 +80,7 @@ export class RevertWindow {
     if (ended && outcome !== 'reverted') this.joint?.end(this.ctx.plan.table, outcome, reason);
     await this.parts.applier.stop();
     this.ctx.enter('cleanup');
-    await migration.cleanup({ dropOld: false, cutOver: true });
+    await cleanupRun(this.ctx, { dropOld: false, cutOver: true });
     if (!ended) await runHook(this.ctx, this.wiring, 'after-revert');
   }
 

@@ -1,9 +1,10 @@
 import type { MigrateOptions, MigrateResult } from '../../run/config.js';
-import { decodeCheckpoint } from '../../run/checkpoint.js';
+import { isBackfill, openCheckpoint } from '../../run/checkpoint.js';
 import { NoCheckpointError, UserError } from '../../engine/errors.js';
 import type { Engine, MigrationRequest } from '../../engine/types.js';
 import type { EngineInPlace } from '../../engine/ports/in-place.js';
 import type { EngineMigrations } from '../../engine/ports/migrations.js';
+import type { EngineServer } from '../../engine/ports/server.js';
 import { classifyMember } from '../../in-place/set-member.js';
 import { JointCutover } from './set-cutover.js';
 import { JointRevert } from './set-revert.js';
@@ -95,14 +96,17 @@ export async function whyCopied(engine: EngineInPlace, requests: MigrationReques
  * cleaned up after the swap (done): the swap is one transaction or statement, so if any member's
  * tables were swapped, all were.
  */
-async function resumedMembers(engine: EngineMigrations, tables: string[]): Promise<Map<string, 'resume' | 'fresh' | 'done'>> {
+async function resumedMembers(engine: EngineServer & EngineMigrations, tables: string[]): Promise<Map<string, 'resume' | 'fresh' | 'done'>> {
   const out = new Map<string, 'resume' | 'fresh' | 'done'>();
   let swapped = false;
   for (const table of tables) {
     const text = await engine.loadCheckpoint(table);
     if (text === null) continue;
     out.set(table, 'resume');
-    const checkpoint = decodeCheckpoint(text, `the checkpoint of ${table}`);
+    // Whose it is, before anything in it decides for the others: a checkpoint moved here, or one of
+    // an earlier run put back, would have the set skip tables it never swapped (openCheckpoint refuses it).
+    const checkpoint = openCheckpoint(text, engine, table);
+    if (isBackfill(checkpoint)) continue; // refused by the member's own resume, with the way out
     swapped ||= checkpoint.cutOver === true || (await engine.resume(checkpoint.plan).swapped());
   }
   if (out.size === 0) throw new NoCheckpointError(`there is no checkpoint of an earlier run on any of ${tables.join(', ')} to resume; run without --resume`);

@@ -172,12 +172,13 @@ function sessionSetup(target: MysqlTarget): string[] {
   return target.totalOrder ? [...SESSION_SETUP, TOTAL_ORDER] : SESSION_SETUP;
 }
 
-export function createPool(target: MysqlTarget, connectionLimit = 4): mysql.Pool {
+/** `setup`: statements each of the pool's sessions runs first, after the engine's own. */
+export function createPool(target: MysqlTarget, connectionLimit = 4, setup: string[] = []): mysql.Pool {
   const pool = mysql.createPool({ ...target.config, connectionLimit, waitForConnections: true });
   // The callback API is the only hook that runs before the connection is handed out: the core pool's
   // 'connection' event (which the promise pool only passes on) hands over the callback connection.
   pool.pool.on('connection', (conn) => {
-    for (const sql of sessionSetup(target)) conn.query(sql);
+    for (const sql of [...sessionSetup(target), ...setup]) conn.query(sql);
   });
   return pool;
 }

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError, UserError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
-import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import { describeError, UserError, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { HeartbeatHeldError, startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
 import { redactUrl } from '../../../core/connect/secrets.js';
 import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '../server/connect.js';
@@ -68,16 +68,48 @@ export async function openMysqlProbes(
   };
 }
 
+/**
+ * The heartbeat's session waits at most a second for any lock (a metadata lock included: LOCK TABLES
+ * on the heartbeat by an account that may), so a held table fails a beat instead of stalling it.
+ */
+const BOUNDED_WAITS = 'SET SESSION lock_wait_timeout = 1, innodb_lock_wait_timeout = 1';
+
 /** The heartbeat on its own one-connection pool, so a busy copy pool never delays a beat. */
 function mysqlHeartbeat(target: MysqlTarget, primary: Pool, database: string, name: string) {
-  const pool = createPool(target, 1);
-  return startHeartbeat(qualified(database, name), {
+  const pool = createPool(target, 1, [BOUNDED_WAITS]);
+  const table = qualified(database, name);
+  return startHeartbeat(table, {
     // A resumed run finds the table of the run it continues; it is checked as shadowcut's own either way.
     create: () => ensureHelperTable(pool, database, name, 'id TINYINT PRIMARY KEY, ts DATETIME(6) NOT NULL', 'the heartbeat replicas measure their lag by'),
-    write: () => pool.query(`REPLACE INTO ${qualified(database, name)} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`),
+    write: () => beat(pool, table, `${database}.${name}`),
     end: () => pool.end(),
     drop: () => dropOwnHelper(primary, database, name),
   });
+}
+
+/**
+ * One beat: the row locked first, without waiting, then the write and its commit, timed (what an
+ * application's one-row commit costs). The application's accounts can write this table (grants are per
+ * database): a session holding the row would otherwise stretch the timed write by its wait, raising
+ * the baseline the copy is paced by, or hiding the slowdown it measures. Held, the beat is not made.
+ */
+async function beat(pool: Pool, table: string, named: string): Promise<number> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.query('START TRANSACTION');
+    await conn.query(`SELECT id FROM ${table} WHERE id = 1 FOR UPDATE NOWAIT`);
+    const began = performance.now();
+    await conn.query(`REPLACE INTO ${table} (id, ts) VALUES (1, UTC_TIMESTAMP(6))`);
+    await conn.query('COMMIT');
+    return performance.now() - began;
+  } catch (error) {
+    await conn.query('ROLLBACK').catch(ignoreFailure(ROLLBACK_AFTER_FAILURE));
+    const code = (error as { code?: string }).code;
+    if (code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_LOCK_NOWAIT') throw new HeartbeatHeldError(`another session holds the row or the table ${named}`);
+    throw error;
+  } finally {
+    conn.release();
+  }
 }
 
 async function readLag(replica: Replica, heartbeat: Heartbeat): Promise<LagReading> {

@@ -65,15 +65,19 @@ function openPool(target: PgTarget, userPath: string, synchronousCommit?: string
  * read once, on a connection of its own that runs nothing else; that first connection also settles
  * how every later one uses TLS.
  */
-export async function openEnginePool(targets: PgTarget[]): Promise<{ target: PgTarget; pool: pg.Pool }> {
+export async function openEnginePool(targets: PgTarget[]): Promise<{ target: PgTarget; pool: pg.Pool; database: string }> {
   const { target, client: first } = await connectFirst(targets, { application_name: 'shadowcut' });
-  let settings: { s: string; path: string };
+  let settings: { s: string; path: string; db: string };
   try {
-    settings = (await first.query(`SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path`)).rows[0];
+    settings = (
+      await first.query(
+        `SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path, pg_catalog.current_database() AS db`,
+      )
+    ).rows[0];
   } finally {
     await first.end().catch(ignoreFailure(CLOSING));
   }
-  return { target, pool: openPool(target, settings.path, settings.s === 'off' ? undefined : 'local') };
+  return { target, pool: openPool(target, settings.path, settings.s === 'off' ? undefined : 'local'), database: settings.db };
 }
 
 /**
