@@ -2,7 +2,9 @@
 // no server (test/queue.test.ts runs the whole queue against real ones).
 import { describe, expect, it } from 'vitest';
 import { QueueRunner } from '../src/core/queue/runner.js';
-import type { QueueRow, QueueSpec, QueueStore } from '../src/core/engine/ports/queue.js';
+import { SealedQueue } from '../src/core/queue/sealed-queue.js';
+import type { QueueSpec } from '../src/core/engine/ports/queue.js';
+import { FakeQueueTable, MemoryLedger } from './support/fake-queue-table.js';
 
 /** A daily window that is closed now: it opens in two hours, so nothing is started. */
 function closedWindow(now = new Date()): string {
@@ -10,38 +12,15 @@ function closedWindow(now = new Date()): string {
   return `${at(2)}-${at(3)}`;
 }
 
-function row(id: number, spec: Partial<QueueSpec>): QueueRow {
-  const at = new Date().toISOString();
-  return {
-    id,
-    state: 'queued',
-    request: null,
-    claimedBy: null,
-    leaseUntil: null,
-    spec: { stage: 'migrate', table: `shop.t${id}`, args: ['--alter', 'ADD COLUMN note TEXT'], addedBy: 'test', window: closedWindow(), tz: 'UTC', ...spec },
-    status: { attempts: [] },
-    createdAt: at,
-    updatedAt: at,
-  };
+function spec(id: number, extra: Partial<QueueSpec>): QueueSpec {
+  return { stage: 'migrate', table: `shop.t${id}`, args: ['--alter', 'ADD COLUMN note TEXT'], addedBy: 'test', window: closedWindow(), tz: 'UTC', ...extra };
 }
 
-/** Only what a runner that starts nothing calls; anything else would be a change the test did not expect. */
-function store(rows: QueueRow[]): QueueStore {
-  const never = () => Promise.reject(new Error('not expected'));
-  return {
-    check: never,
-    add: never,
-    get: never,
-    claim: never,
-    renew: never,
-    finish: never,
-    transition: never,
-    request: never,
-    list: () => Promise.resolve(rows),
-    now: () => Promise.resolve(new Date()),
-    exclusive: (fn) => fn(),
-    wait: () => Promise.resolve(),
-  };
+/** The queue in memory, through the real sealed queue: a runner that starts nothing only writes why each entry waits. */
+function store(specs: QueueSpec[]): SealedQueue {
+  const table = new FakeQueueTable();
+  for (const s of specs) table.put({ spec: s });
+  return new SealedQueue(table, new MemoryLedger());
 }
 
 describe("the queue runner's estimate", () => {
@@ -49,12 +28,13 @@ describe("the queue runner's estimate", () => {
     const planned: string[] = [];
     const runner = new QueueRunner(
       {
-        store: store([row(1, { postponed: true }), row(2, {})]),
+        store: store([spec(1, { postponed: true }), spec(2, {})]),
         launch: () => {
           throw new Error('nothing is due: no stage may start');
         },
         env: {},
         succeededSince: () => Promise.resolve(false),
+        ranBefore: () => Promise.resolve(false),
         estimateMs: (spec) => {
           planned.push(spec.table);
           return Promise.resolve(1000);

@@ -1,10 +1,9 @@
-import { added, entries, phaseOf, plainTable } from './support/queue-table.js';
+import { added, entries, phaseOf, plainTable, rewriteEntry } from './support/queue-table.js';
 import { waitUntil } from './support/wait.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { seal } from '../src/core/run/state-seal.js';
 import { databases, useDatabase } from './support/fixture.js';
 import {
   sleep,
@@ -166,14 +165,8 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     const began = new Date().toISOString();
     const hooked = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const garbled = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
-    const spec = {
-      stage: 'migrate',
-      table: kind === 'mysql' ? 'shadowcut_test.qa_t' : 'public.qa_t',
-      args: ['--alter', ALTER[kind], '--hooks-dir', '/tmp'],
-      addedBy: 'x',
-    };
     // Sealed with this host's key, as shadowcut would: what add refuses is still found by the runner's own check.
-    await db.query(`UPDATE shadowcut_queue SET spec = ${db.param(1)} WHERE id = ${db.param(2)}`, [seal('queue-entry', JSON.stringify(spec)), hooked]);
+    await rewriteEntry(db, hooked, (doc) => void doc.spec.args.push('--hooks-dir', '/tmp'));
     if (kind === 'mysql') await db.query(`UPDATE shadowcut_queue SET spec = '{not json' WHERE id = ${db.param(1)}`, [garbled]);
     else await db.query(`UPDATE shadowcut_queue SET spec = '"not a spec"' WHERE id = ${db.param(1)}`, [garbled]);
     const before = await db.schema('qa_t');
@@ -198,14 +191,12 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     await db.drop('shadowcut_queue');
     await plainTable(db, 'qa_t', 100);
     const id = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'v = v']);
-    const qualified = kind === 'mysql' ? 'shadowcut_test.qa_t' : 'public.qa_t';
-    const spec = { stage: 'contract', table: qualified, args: ['--drop-column', 'v'], addedBy: 'x' };
-    const status = { attempts: [{ runner: 'dead@host:1:0', startedAt: new Date(Date.now() - 60_000).toISOString() }], phase: 'contract' };
-    const past = kind === 'mysql' ? 'UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE' : "clock_timestamp() - interval '1 minute'";
-    await db.query(
-      `UPDATE shadowcut_queue SET spec = ${db.param(1)}, status = ${db.param(2)}, state = 'running', claimed_by = 'dead@host:1:0', lease_until = ${past} WHERE id = ${db.param(3)}`,
-      [seal('queue-entry', JSON.stringify(spec)), JSON.stringify(status), id],
-    );
+    // A dead runner's contract, as its runner had sealed it: its lease lapsed a minute ago.
+    await rewriteEntry(db, id, (doc) => {
+      Object.assign(doc, { state: 'running', claimedBy: 'dead@host:1:0', leaseUntil: new Date(Date.now() - 60_000).toISOString() });
+      doc.spec = { ...doc.spec, stage: 'contract', args: ['--drop-column', 'v'] };
+      doc.status = { attempts: [{ runner: 'dead@host:1:0', startedAt: new Date(Date.now() - 60_000).toISOString() }], phase: 'contract' };
+    });
     const before = await db.schema('qa_t');
     const run = db.cli(['queue', 'run', '--url', '$URL']);
     expect(run.code, run.stderr).toBe(4);

@@ -104,8 +104,9 @@ describe.each(databases)('$name: state read back is sealed', ({ open, kind }) =>
     expect(add.stderr).toBe('');
     const id = (JSON.parse(add.stdout) as { id: number }).id;
     const original = String((await db.query(d.queue.read, [id]))[0][0]);
-    const tampered = rewritten(original, (spec) => {
-      (spec.args as string[]).splice(0, (spec.args as string[]).length, '--set', 'n = 777');
+    const tampered = rewritten(original, (entry) => {
+      const { args } = entry.spec as { args: string[] };
+      args.splice(0, args.length, '--set', 'n = 777');
     });
     await db.query(d.queue.write, [tampered, id]);
     db.cli(['queue', 'run', '--url', '$URL']);

@@ -17,6 +17,9 @@ export function describeEntry(row: QueueRow): string {
   if (spec.postponeCutover) parts.push('cut-over postponed');
   if (row.state === 'queued' && status.waiting) parts.push(`waits: ${status.waiting}`);
   if (row.state === 'failed' && status.lastError) parts.push(`error: ${status.lastError}`);
+  // What the row says is then anyone's: shown as it stands, and never acted on.
+  if (row.refused) parts.push(`refused: ${row.refused}`);
+  if (row.changed) parts.push(`changed by another account: ${row.changed.join(', ')} (shown and obeyed as shadowcut sealed them)`);
   return parts.join('  ');
 }
 
@@ -27,7 +30,7 @@ export function entryLines(row: QueueRow, history: HistoryEntry[]): string[] {
     describeEntry(row),
     `  queued ${row.createdAt} by ${spec.addedBy}: shadowcut ${spec.stage} ${entryTables(spec)
       .map((t) => `--table ${t}`)
-      .join(' ')} ${spec.args.join(' ')}`.trimEnd(),
+      .join(' ')} ${Array.isArray(spec.args) ? spec.args.join(' ') : ''}`.trimEnd(),
   ];
   if (row.claimedBy) lines.push(`  claimed by ${row.claimedBy}${row.leaseUntil ? ` until ${row.leaseUntil}` : ''}`);
   if (row.request) lines.push(`  asked: ${row.request}`);

@@ -4,17 +4,18 @@ import { Command } from 'commander';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { redactUrlsIn } from '../core/connect/secrets.js';
 import { QueueRunner } from '../core/queue/runner.js';
+import { SealedQueue } from '../core/queue/sealed-queue.js';
 import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';
 import { bounded, cliLauncher, type Launcher } from '../core/queue/stage-process.js';
 import { QUEUE_EVENTS } from '../core/queue/types.js';
-import type { QueueRequest, QueueSpec, QueueState } from '../core/engine/ports/queue.js';
+import type { QueueRequest, QueueRow, QueueSpec } from '../core/engine/ports/queue.js';
 import { queueHooksFromDir, validateHooksDir } from '../operator/hooks.js';
 import { untilTime } from '../core/queue/window.js';
 import type { Engine } from '../core/engine/types.js';
-import type { HistoryEntry } from '../core/engine/ports/history.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions, requiredUrl } from './connection.js';
 import { positiveInt } from './operator-options.js';
+import { entryHistory, ranBefore, succeededSince } from './queue-history.js';
 import { describeEntry, entryLines } from './queue-render.js';
 import { interruptSignal } from './render.js';
 
@@ -64,23 +65,23 @@ its dry run before the entry is added (with --after, only the table is checked).
     .action(async (argv: string[]) => {
       const request = parseAdd(argv);
       const url = requiredUrl(request, process.env);
-      await withEngine(url, async (engine) => {
+      await withEngine(url, async (engine, queue) => {
         const [table, ...set] = entryTables(request.spec).map((t) => engine.qualify(t));
         const spec: QueueSpec = { ...request.spec, table, ...(set.length ? { set } : {}) };
         // Again as the engine names them: `t` and `public.t` are one table.
         const wrong = specProblem(spec);
         if (wrong) throw new UserError(`queue add: ${wrong}`);
-        await engine.queue.check();
-        await validate(launch, engine, url, spec);
-        const id = await engine.queue.add(spec);
+        await queue.check();
+        await validate(launch, engine, queue, url, spec);
+        const id = await queue.add(spec);
         process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${entryTables(spec).join(', ')}\n`);
       });
     });
 }
 
 /** Refused now rather than at 01:00: a missing predecessor or table, or a stage its dry run refuses. */
-async function validate(launch: Launcher, engine: Engine, url: string, spec: QueueSpec): Promise<void> {
-  if (spec.after !== undefined && (await engine.queue.get(spec.after)) === null) throw new UserError(`queue add: --after ${spec.after}: no such entry`);
+async function validate(launch: Launcher, engine: Engine, queue: SealedQueue, url: string, spec: QueueSpec): Promise<void> {
+  if (spec.after !== undefined && (await queue.get(spec.after)) === null) throw new UserError(`queue add: --after ${spec.after}: no such entry`);
   if (spec.after !== undefined || spec.stage === 'verify') {
     // The stage's options may name what an earlier entry makes; the tables themselves must be there.
     for (const table of entryTables(spec)) await engine.tableSize(table);
@@ -95,8 +96,8 @@ function listCommand(): Command {
   return addUrlOptions(new Command('list').description('every entry: state, progress, ETA, window, why it waits, its last error'), { required: true })
     .option('--json', 'one JSON array of the entries', false)
     .action(async (opts: { url: string; json: boolean }) => {
-      await withEngine(opts.url, async (engine) => {
-        const rows = await engine.queue.list();
+      await withEngine(opts.url, async (_engine, queue) => {
+        const rows = await queue.list();
         if (opts.json) process.stdout.write(JSON.stringify(rows) + '\n');
         else process.stdout.write(rows.length ? rows.map(describeEntry).join('\n') + '\n' : 'the queue is empty\n');
       });
@@ -108,8 +109,8 @@ function showCommand(): Command {
     .argument('<id>', 'the entry', positiveInt)
     .option('--json', 'the entry and its history entries as one JSON object', false)
     .action(async (id: number, opts: { url: string; json: boolean }) => {
-      await withEngine(opts.url, async (engine) => {
-        const row = await engine.queue.get(id);
+      await withEngine(opts.url, async (engine, queue) => {
+        const row = await queue.get(id);
         if (!row) throw new UserError(`queue: no entry #${id}`);
         const history = (await entryHistory(engine, row.spec)).filter((h) => h.startedAt >= row.createdAt);
         process.stdout.write(opts.json ? JSON.stringify({ ...row, history }) + '\n' : entryLines(row, history).join('\n') + '\n');
@@ -123,18 +124,25 @@ function stateCommand(verb: Verb, description: string): Command {
   return addUrlOptions(new Command(verb).description(description), { required: true })
     .argument('<id>', 'the entry', positiveInt)
     .action(async (id: number, opts: { url: string }) => {
-      await withEngine(opts.url, async (engine) => {
-        const row = await engine.queue.get(id);
+      await withEngine(opts.url, async (_engine, queue) => {
+        const row = await queue.get(id);
         if (!row) throw new UserError(`queue: no entry #${id}`);
-        process.stdout.write(`#${id}: ${await apply(engine, verb, row.state, row.spec, id)}\n`);
+        process.stdout.write(`#${id}: ${await apply(queue, verb, row)}\n`);
       });
     });
 }
 
 /** One operator request, as a conditional change of the entry; says what happened, or refuses in one line. */
-async function apply(engine: Engine, verb: Verb, state: QueueState, spec: QueueSpec, id: number): Promise<string> {
-  const { queue } = engine;
+async function apply(queue: SealedQueue, verb: Verb, row: QueueRow): Promise<string> {
+  const { id, state, spec } = row;
   const refuse = (why: string) => new UserError(`queue ${verb} #${id}: ${why}`);
+  if (row.refused) {
+    // Nothing in it is proven: it can only be ended. What it says it is, or was queued with, is anyone's.
+    if (verb !== 'cancel') throw refuse(`${row.refused}; "queue cancel ${id}" ends it`);
+    const ended = await queue.refuse(id, 'cancelled', `cancelled by its operator: ${row.refused}`, false);
+    if (!ended) throw refuse('it changed meanwhile: look again with "queue show"');
+    return ended === 'complete' ? 'complete, as this host saw it end; it stays so' : 'cancelled';
+  }
   const ask = async (request: QueueRequest, said: string) => {
     if (!(await queue.request(id, request))) throw refuse(`it is ${state}`);
     return said;
@@ -185,63 +193,68 @@ function runCommand(launch: Launcher): Command {
       // The stages check the same directory for their own events; the runner checks it for its own.
       if (opts.hooksDir) await validateHooksDir(opts.hooksDir, QUEUE_EVENTS);
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} queue: ${line}\n`);
-      await withEngine(opts.url, async (engine) => {
-        await engine.queue.check();
-        const env = { SHADOWCUT_URL: opts.url };
-        // The nonce: containers share a host name and a pid.
-        const runner = `${os.userInfo().username}@${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-        const queue = new QueueRunner(
-          {
-            store: engine.queue,
-            launch,
-            env,
-            log,
-            hook: opts.hooksDir
-              ? queueHooksFromDir(opts.hooksDir, { onRun: (run) => log(`hook ${run.event}: exit ${run.exitCode ?? run.signal}`) })
-              : undefined,
-            succeededSince: (spec, since) => succeededSince(engine, spec, since),
-            estimateMs: (spec) => estimate(launch, spec, env),
-            stageOutput: opts.json ? relayJson : undefined,
-            record: async (row, outcome, line) => {
-              // An entry written by hand without a readable table has no timeline to go in.
-              if (typeof row.spec.table !== 'string') return;
-              const at = new Date().toISOString();
-              for (const table of entryTables(row.spec)) {
-                if (typeof table !== 'string') continue;
-                await engine.history.append({
-                  table,
-                  command: 'queue',
-                  stage: `#${row.id} ${row.spec.stage}`,
-                  startedAt: at,
-                  finishedAt: at,
-                  outcome,
-                  rowsTouched: 0,
-                  checks: [],
-                  summary: [redactUrlsIn(line)],
-                  detail: { entry: row.id, stage: row.spec.stage },
-                  by: runner,
-                });
-              }
+      await withEngine(
+        opts.url,
+        async (engine, entries) => {
+          await entries.check();
+          const env = { SHADOWCUT_URL: opts.url };
+          // The nonce: containers share a host name and a pid.
+          const runner = `${os.userInfo().username}@${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+          const queue = new QueueRunner(
+            {
+              store: entries,
+              launch,
+              env,
+              log,
+              hook: opts.hooksDir
+                ? queueHooksFromDir(opts.hooksDir, { onRun: (run) => log(`hook ${run.event}: exit ${run.exitCode ?? run.signal}`) })
+                : undefined,
+              succeededSince: (spec, since) => succeededSince(engine, spec, since),
+              ranBefore: (row) => ranBefore(engine, row),
+              estimateMs: (spec) => estimate(launch, spec, env),
+              stageOutput: opts.json ? relayJson : undefined,
+              record: async (row, outcome, line) => {
+                // An entry written by hand without a readable table has no timeline to go in.
+                if (typeof row.spec.table !== 'string' || row.spec.unproven) return;
+                const at = new Date().toISOString();
+                for (const table of entryTables(row.spec)) {
+                  if (typeof table !== 'string') continue;
+                  await engine.history.append({
+                    table,
+                    command: 'queue',
+                    stage: `#${row.id} ${row.spec.stage}`,
+                    startedAt: at,
+                    finishedAt: at,
+                    outcome,
+                    rowsTouched: 0,
+                    checks: [],
+                    summary: [redactUrlsIn(line)],
+                    detail: { entry: row.id, stage: row.spec.stage },
+                    by: runner,
+                  });
+                }
+              },
             },
-          },
-          {
-            runner,
-            maxConcurrent: opts.maxConcurrent,
-            mode: opts.once ? 'once' : opts.daemon ? 'daemon' : 'drain',
-            until,
-            leaseSeconds: opts.leaseSeconds,
-            pollMs: 2000,
-            stageArgs: [
-              ...opts.replica.flatMap((r) => ['--replica', r]),
-              ...(opts.hooksDir ? ['--hooks-dir', opts.hooksDir] : []),
-              ...(opts.reportDir ? ['--report-dir', opts.reportDir] : []),
-            ],
-          },
-        );
-        interruptSignal().addEventListener('abort', () => queue.stop());
-        const failed = await queue.run();
-        if (failed > 0) throw new UserError(`queue run: ${failed} entr${failed === 1 ? 'y' : 'ies'} failed ("queue list" says why)`, 4);
-      });
+            {
+              runner,
+              maxConcurrent: opts.maxConcurrent,
+              mode: opts.once ? 'once' : opts.daemon ? 'daemon' : 'drain',
+              until,
+              leaseSeconds: opts.leaseSeconds,
+              pollMs: 2000,
+              stageArgs: [
+                ...opts.replica.flatMap((r) => ['--replica', r]),
+                ...(opts.hooksDir ? ['--hooks-dir', opts.hooksDir] : []),
+                ...(opts.reportDir ? ['--report-dir', opts.reportDir] : []),
+              ],
+            },
+          );
+          interruptSignal().addEventListener('abort', () => queue.stop());
+          const failed = await queue.run();
+          if (failed > 0) throw new UserError(`queue run: ${failed} entr${failed === 1 ? 'y' : 'ies'} failed ("queue list" says why)`, 4);
+        },
+        log,
+      );
     });
 }
 
@@ -298,41 +311,11 @@ function tableArgs(spec: QueueSpec): string[] {
   return entryTables(spec).flatMap((table) => ['--table', table]);
 }
 
-/** The timelines of every table of the entry, oldest first. */
-async function entryHistory(engine: Engine, spec: QueueSpec): Promise<HistoryEntry[]> {
-  const lists = await Promise.all(entryTables(spec).map((table) => engine.history.list(table)));
-  return lists.flat().sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-}
-
-/** Whether every table of the entry has its stage succeeding since `since`: a set's run records each table with its own ALTER. */
-async function succeededSince(engine: Engine, spec: QueueSpec, since: string): Promise<boolean> {
-  // A set's tables each have their own ALTER, the n-th --alter the n-th table's.
-  const alters = spec.set ? optionValues(spec.args, '--alter') : null;
-  for (const [i, table] of entryTables(spec).entries()) {
-    const value = alters ? alters[i] : stageValue(spec);
-    const found = (await engine.history.list(table)).some(
-      (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec.stage, value, h.stage),
-    );
-    if (!found) return false;
-  }
-  return true;
-}
-
-/** What tells this entry's stage from another change of the same table: the ALTER, the SET, the expectation, the thing dropped. */
-function stageValue(spec: QueueSpec): string | undefined {
-  const key = { migrate: '--alter', backfill: '--set', verify: '--expect', contract: '--drop-column' }[spec.stage];
-  return optionValue(spec.args, key) ?? optionValue(spec.args, '--against') ?? optionValue(spec.args, '--drop-index');
-}
-
-/** Whether a history entry's stage is the one `value` tells (a migrate's names its ALTER whole; the others include theirs). */
-function sameStage(stage: QueueSpec['stage'], value: string | undefined, recorded: string): boolean {
-  return value === undefined || (stage === 'migrate' ? recorded === value : recorded.includes(value));
-}
-
-async function withEngine(url: string, fn: (engine: Engine) => Promise<void>): Promise<void> {
+/** The engine and its queue, as far as the queue's seals prove it; `warn` hears what a runner writes back over a document put back. */
+async function withEngine(url: string, fn: (engine: Engine, queue: SealedQueue) => Promise<void>, warn?: (line: string) => void): Promise<void> {
   const engine = await createEngine(url);
   try {
-    await fn(engine);
+    await fn(engine, new SealedQueue(engine.queue, undefined, warn));
   } finally {
     await engine.close().catch(ignoreFailure(CLOSING));
   }

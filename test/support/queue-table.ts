@@ -2,6 +2,8 @@
 // queue as its CLI lists and adds entries.
 import { expect } from 'vitest';
 import type { QueueRow } from '../../src/core/engine/ports/queue.js';
+import { entryColumns, type EntryDocument } from '../../src/core/queue/entry-document.js';
+import { unseal } from '../../src/core/run/state-seal.js';
 import type { Database } from './database.js';
 import type { Statement } from './workload.js';
 
@@ -51,4 +53,23 @@ export function entries(db: Database): QueueRow[] {
   const listed = db.cli(['queue', 'list', '--url', '$URL', '--json']);
   expect(listed.stderr).toBe('');
   return JSON.parse(listed.stdout) as QueueRow[];
+}
+
+/**
+ * Writes entry `id` again as shadowcut would (sealed with this host's key, the next generation),
+ * changed by `change`: what only a holder of the state key can do, so what a runner then refuses is
+ * refused for what the entry says, not for its seal.
+ */
+export async function rewriteEntry(db: Database, id: number, change: (doc: EntryDocument) => void): Promise<void> {
+  const engine = await db.engine();
+  try {
+    const stored = await engine.queue.get(id);
+    if (!stored) throw new Error(`no entry #${id}`);
+    const doc = JSON.parse(unseal('queue-entry', stored.sealed, `queue entry ${id}`)) as EntryDocument;
+    change(doc);
+    doc.generation += 1;
+    expect(await engine.queue.write(id, stored.sealed, entryColumns(doc))).toBe(true);
+  } finally {
+    await engine.close();
+  }
 }

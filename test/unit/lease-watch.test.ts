@@ -19,6 +19,7 @@ function row(id: number, leaseSeconds: number | null, state: QueueState = 'runni
     status: { attempts: [] },
     createdAt: iso(-600),
     updatedAt: iso(-1),
+    generation: 1,
   };
 }
 

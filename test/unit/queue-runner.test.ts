@@ -1,11 +1,13 @@
 // QueueRunner (src/core/queue/runner.ts with entry-end.ts, running-stage.ts, wait-reason.ts): what it
-// takes next and what it leaves, against an in-memory queue store (test/support/fake-queue-store.ts)
-// and fake stages in place of child processes (test/support/fake-stages.ts). Fake timers drive the
-// polls, the lease renewals and the store's clock; nothing sleeps for real.
+// takes next and what it leaves, through the real sealed queue (src/core/queue/sealed-queue.ts) over
+// an in-memory queue table (test/support/fake-queue-table.ts), and fake stages in place of child
+// processes (test/support/fake-stages.ts). Fake timers drive the polls, the lease renewals and the
+// table's clock; nothing sleeps for real.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueRunner, type RunnerDeps, type RunnerOptions } from '../../src/core/queue/runner.js';
 import type { QueueRow, QueueSpec } from '../../src/core/engine/ports/queue.js';
-import { FakeQueueStore } from '../support/fake-queue-store.js';
+import { SealedQueue } from '../../src/core/queue/sealed-queue.js';
+import { FakeQueueTable, MemoryLedger } from '../support/fake-queue-table.js';
 import { FakeStages } from '../support/fake-stages.js';
 
 const NOON = new Date('2024-03-01T12:00:00.000Z');
@@ -15,7 +17,12 @@ function spec(table: string, extra: Partial<QueueSpec> = {}): QueueSpec {
 }
 
 interface Harness {
-  store: FakeQueueStore;
+  /** The queue as the runner reads it, and as an operator on the runner's host changes it. */
+  store: SealedQueue;
+  /** The table under it, to write rows as they stand. */
+  table: FakeQueueTable;
+  /** The queue as another runner's host reads and writes it. */
+  others: SealedQueue;
   stages: FakeStages;
   logs: string[];
   records: { id: number; outcome: string; line: string }[];
@@ -26,7 +33,8 @@ interface Harness {
 }
 
 function harness(options: Partial<RunnerOptions> = {}, deps: Partial<RunnerDeps> = {}): Harness {
-  const store = new FakeQueueStore();
+  const table = new FakeQueueTable();
+  const store = new SealedQueue(table, new MemoryLedger());
   const stages = new FakeStages();
   const logs: string[] = [];
   const records: Harness['records'] = [];
@@ -40,6 +48,7 @@ function harness(options: Partial<RunnerOptions> = {}, deps: Partial<RunnerDeps>
         history.asked.push(`${s.table} since ${since}`);
         return history.succeeded;
       },
+      ranBefore: async () => false,
       estimateMs: async () => null,
       log: (line) => logs.push(line),
       record: async (row, outcome, line) => void records.push({ id: row.id, outcome, line }),
@@ -49,6 +58,8 @@ function harness(options: Partial<RunnerOptions> = {}, deps: Partial<RunnerDeps>
   );
   return {
     store,
+    table,
+    others: new SealedQueue(table, new MemoryLedger()),
     stages,
     logs,
     records,
@@ -74,7 +85,7 @@ async function until(what: string, check: () => boolean, ms = 120_000): Promise<
 }
 
 /** The row as the store holds it now. */
-async function stored(store: FakeQueueStore, id: number): Promise<QueueRow> {
+async function stored(store: SealedQueue, id: number): Promise<QueueRow> {
   const row = await store.get(id);
   if (!row) throw new Error(`no entry #${id}`);
   return row;
@@ -89,9 +100,10 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe("the fake store keeps the real stores' contract", () => {
+describe("the sealed queue's conditions", () => {
   it('claims a queued entry or a lapsed lease only; renews and finishes only for its holder; keeps a request only back in queued', async () => {
-    const store = new FakeQueueStore();
+    const table = new FakeQueueTable();
+    const store = new SealedQueue(table, new MemoryLedger());
     const id = await store.add(spec('shop.a'));
     expect(await store.claim(id, 'r1', 30)).toBe(true);
     expect(await store.claim(id, 'r2', 30)).toBe(false);
@@ -110,12 +122,12 @@ describe("the fake store keeps the real stores' contract", () => {
     expect(await store.get(id)).toMatchObject({ state: 'cancelled', request: null });
     expect(await store.request(id, 'cancel')).toBe(false);
     expect(await store.claim(id, 'r3', 30)).toBe(false);
-    const running = store.put({ spec: spec('shop.b'), state: 'running', claimedBy: 'r1', leaseUntil: null });
+    const running = table.put({ spec: spec('shop.b'), state: 'running', claimedBy: 'r1', leaseUntil: null });
     expect(await store.claim(running, 'r2', 30)).toBe(false); // NULL < now is not true
   });
 
   it('hands out copies, and lets one holder of the queue lock in at a time', async () => {
-    const store = new FakeQueueStore();
+    const store = new SealedQueue(new FakeQueueTable(), new MemoryLedger());
     const id = await store.add(spec('shop.a'));
     (await store.get(id))!.status.attempts.push({ runner: 'x', startedAt: 'y' });
     expect((await store.get(id))!.status.attempts).toEqual([]);
@@ -154,7 +166,7 @@ describe('which entry the runner takes next', () => {
       expect(row.leaseUntil).toBeNull();
       expect(row.status.attempts).toEqual([expect.objectContaining({ runner: 'me@here:1:abcd', outcome: 'complete' })]);
     }
-    expect(h.store.claimsOutsideLock).toBe(0);
+    expect(h.table.claimsOutsideLock).toBe(0);
   });
 
   it('runs one entry per table, and at most --max-concurrent on the server', async () => {
@@ -194,9 +206,27 @@ describe('which entry the runner takes next', () => {
     expect((await stored(h.store, cancelled)).request).toBeNull();
   });
 
+  it('completes, without running it, an entry whose change the history shows this very entry made (an older document put back)', async () => {
+    const asked: number[] = [];
+    const h = harness({ mode: 'once', maxConcurrent: 2 }, { ranBefore: async (row) => (asked.push(row.id), true) });
+    await h.store.add(spec('shop.a'));
+    await h.store.add(spec('shop.b', { stage: 'verify', args: [] }));
+    const run = h.start();
+    await until('the verify started', () => h.stages.stages.length === 1);
+    h.stages.stages[0].end(0);
+    await until('the run ended', () => run.settled);
+    expect(h.stages.stages.map((s) => s.table)).toEqual(['shop.b']);
+    // A verify changes nothing: it runs whatever the history says.
+    expect(asked).toEqual([1]);
+    expect((await stored(h.store, 1)).state).toBe('complete');
+    expect(h.logs).toContain(
+      "#1: complete: the history of shop.a has this entry's migrate succeeding already (an older document of the entry was put back); not run again",
+    );
+  });
+
   it('fails a hand-written entry the runner may not run, without starting it', async () => {
     const h = harness({ mode: 'once' });
-    h.store.put({ spec: spec('shop.a', { args: ['--alter', 'ADD COLUMN x INT', '--execute'] }) });
+    h.table.put({ spec: spec('shop.a', { args: ['--alter', 'ADD COLUMN x INT', '--execute'] }) });
     const run = h.start();
     await until('the run ended', () => run.settled);
     expect(run.failures).toBe(1);
@@ -253,7 +283,7 @@ describe('--after', () => {
 
 describe('leases', () => {
   function othersEntry(h: Harness, leaseSeconds: number, runner: string, status: QueueRow['status'] = { attempts: [] }): number {
-    return h.store.put({ spec: spec('shop.a'), state: 'running', claimedBy: runner, leaseUntil: h.store.leaseIn(leaseSeconds), status });
+    return h.table.put({ spec: spec('shop.a'), state: 'running', claimedBy: runner, leaseUntil: h.table.leaseIn(leaseSeconds), status });
   }
 
   it('leaves an entry held by a live lease alone: a draining runner waits until it sees the lease renewed, then stops', async () => {
@@ -265,12 +295,12 @@ describe('leases', () => {
     // Not idle yet: the lease may be a dead runner's, until it is seen renewed.
     expect(run.settled).toBe(false);
     expect((await stored(h.store, 2)).status.waiting).toBe(`#${held} is running on shop.a`);
-    expect(await h.store.renew(held, 'other@host:2:ffff', 30, { attempts: [], phase: 'copy' })).toBe(true);
+    expect(await h.others.renew(held, 'other@host:2:ffff', 30, { attempts: [], phase: 'copy' })).toBe(true);
     await until('the run ended', () => run.settled);
     expect(run.failures).toBe(0);
     expect(h.stages.launched).toEqual([]);
     expect((await stored(h.store, held)).claimedBy).toBe('other@host:2:ffff');
-    expect(h.store.changes.filter((c) => c.op === 'claim')).toEqual([]);
+    expect(h.table.claims).toEqual([]);
   });
 
   it('takes over an entry whose lease lapsed: waited out, then claimed and resumed, the dead attempt marked lost', async () => {
@@ -307,13 +337,13 @@ describe('leases', () => {
     // A new phase is written at once, with a new lease.
     expect(renewed.status.phase).toBe('copy');
     expect(renewed.leaseUntil! > first).toBe(true);
-    h.store.put({ ...renewed, claimedBy: 'thief@host:4:1111' });
+    h.table.put({ ...renewed, claimedBy: 'thief@host:4:1111' });
     await until('the stage was stopped', () => h.stages.stages[0].ended);
     expect(h.stages.stages[0].signals).toEqual(['SIGKILL']);
     // The thief's lease is waited on like any other runner's: seen renewed, it is a live runner's.
     await vi.advanceTimersByTimeAsync(2000);
     expect(run.settled).toBe(false);
-    expect(await h.store.renew(1, 'thief@host:4:1111', 30, { attempts: [] })).toBe(true);
+    expect(await h.others.renew(1, 'thief@host:4:1111', 30, { attempts: [] })).toBe(true);
     await until('the run ended', () => run.settled);
     expect(h.stages.stages).toHaveLength(1);
     expect(h.logs).toContain('#1: its claim was taken over by another runner; stopping its stage, to be resumed');
@@ -324,17 +354,34 @@ describe('leases', () => {
   });
 });
 
+describe('rows another account deletes', () => {
+  it('stops the stage of a running entry whose row was deleted, as a crash would, and writes nothing; one queued after it fails', async () => {
+    const h = harness();
+    await h.store.add(spec('shop.a'));
+    await h.store.add(spec('shop.b', { after: 1 }));
+    const run = h.start();
+    await until('the stage started', () => h.stages.stages.length === 1);
+    h.table.remove(1);
+    await until('the stage was stopped', () => h.stages.stages[0].ended);
+    expect(h.stages.stages[0].signals).toEqual(['SIGKILL']);
+    await until('the run ended', () => run.settled);
+    expect(h.stages.stages).toHaveLength(1);
+    expect(await h.store.get(1)).toBeNull();
+    expect((await stored(h.store, 2)).status.lastError).toBe('#1 is gone, and this entry comes after it');
+  });
+});
+
 describe('a resumed stage that found no checkpoint (exit 5)', () => {
   /** A dead runner's migrate entry, its lease lapsed, last seen in `phase`. */
   async function resumedEnding(phase: string | undefined, extra: Partial<QueueRow['status']> = {}, succeeded = false) {
     const h = harness();
     h.history.succeeded = succeeded;
     const dead = { runner: 'dead@host:3:0000', startedAt: '2024-03-01T11:00:00.000Z' };
-    h.store.put({
+    h.table.put({
       spec: spec('shop.a'),
       state: 'running',
       claimedBy: dead.runner,
-      leaseUntil: h.store.leaseIn(-1),
+      leaseUntil: h.table.leaseIn(-1),
       status: { attempts: [dead], ...(phase !== undefined ? { phase } : {}), ...extra },
     });
     const run = h.start();
@@ -490,14 +537,14 @@ describe('a store that cannot be reached', () => {
   it('tries again, and gives up after 10 failures in a row when nothing runs', async () => {
     const h = harness();
     await h.store.add(spec('shop.a'));
-    h.store.failNext('list', 2);
+    h.table.failNext('list', 2);
     let run = h.start();
     await until('the stage started', () => h.stages.stages.length === 1);
     expect(h.logs.filter((l) => l.startsWith('the queue could not be read or written'))).toHaveLength(2);
     h.stages.stages[0].end(0);
     await until('the run ended', () => run.settled);
     expect(run.failures).toBe(0);
-    h.store.failNext('list', 10);
+    h.table.failNext('list', 10);
     run = h.start();
     await until('the run gave up', () => run.settled);
     expect((run.error as Error).message).toBe('Connection lost: list (fake)');

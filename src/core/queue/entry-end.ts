@@ -109,6 +109,23 @@ export class EntryEnds {
     await this.emit('queue-failure', row, why);
   }
 
+  /**
+   * An entry nothing of which is proven shadowcut's, that says it is queued: failed with the reason,
+   * never run. One whose completion this host has seen is written back complete instead: only an
+   * older document of it can say it is queued.
+   */
+  async refuse(row: QueueRow): Promise<void> {
+    const why = `the entry cannot be run: ${row.refused}`;
+    const state = await this.deps.store.refuse(row.id, 'failed', why, true);
+    if (state === 'complete') this.deps.log(`#${row.id}: complete, as this host saw it end (${row.refused})`);
+    if (state !== 'failed') return;
+    this.failures++;
+    this.deps.log(`#${row.id}: failed: ${why}`);
+    // Its table is named by an unproven document: no history entry for it.
+    if (!row.spec.unproven) await this.note(row, 'failure', why);
+    await this.emit('queue-failure', row, why);
+  }
+
   /** A dead runner's entry that must wait: claimed, then queued again with its attempt marked lost. */
   async requeue(row: QueueRow, waiting: string): Promise<void> {
     if (!(await this.deps.store.claim(row.id, this.options.runner, this.options.leaseSeconds))) return;

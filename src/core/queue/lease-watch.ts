@@ -17,7 +17,7 @@ export class LeaseWatch {
   undecided(rows: QueueRow[], mine: (id: number) => boolean, now: Date): boolean {
     let waiting = false;
     for (const row of rows) {
-      const held = row.state === 'running' && !mine(row.id) && row.leaseUntil !== null && new Date(row.leaseUntil) >= now;
+      const held = !row.refused && row.state === 'running' && !mine(row.id) && row.leaseUntil !== null && new Date(row.leaseUntil) >= now;
       if (!held) {
         // Lapsed or ended: whoever claims the entry next is judged afresh.
         this.first.delete(row.id);

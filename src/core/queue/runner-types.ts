@@ -1,6 +1,7 @@
 import type { Launcher, StageProcess } from './stage-process.js';
 import type { QueueEvent } from './types.js';
-import type { Attempt, QueueRow, QueueSpec, QueueStatus, QueueStore } from '../engine/ports/queue.js';
+import type { SealedQueue } from './sealed-queue.js';
+import type { Attempt, QueueRow, QueueSpec, QueueStatus } from '../engine/ports/queue.js';
 
 // What a runner is told (its command line), what it works with (the store, the stage launcher, the
 // history and hooks) and what it keeps of each stage it runs: kept apart from the runner so the files
@@ -22,12 +23,19 @@ export interface RunnerOptions {
 }
 
 export interface RunnerDeps {
-  store: QueueStore;
+  /** The queue, as far as its seals prove it. */
+  store: SealedQueue;
   launch: Launcher;
   /** The environment a stage needs to connect (the URL), never its arguments. */
   env: Record<string, string>;
   /** Whether the table's history has this entry's stage succeeding since `since`. */
   succeededSince(spec: QueueSpec, since: string): Promise<boolean>;
+  /**
+   * Whether the history of the entry's tables has this very entry's stage succeeding since it was
+   * added (its history entries name the entry): one about to start afresh that has is an older
+   * document of the entry put back, on a host that never saw its later ones.
+   */
+  ranBefore(row: QueueRow): Promise<boolean>;
   /** What `shadowcut plan` says a migrate entry takes, in ms, or null when it cannot say. */
   estimateMs(spec: QueueSpec): Promise<number | null>;
   log(line: string): void;

@@ -5,7 +5,7 @@ import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';
 import { startStage, suspendStage, type StageHost } from './running-stage.js';
 import { entryTables, specProblem } from './spec.js';
 import { bounded } from './stage-process.js';
-import { markLost, RESUMABLE, UNINTERRUPTED } from './stages.js';
+import { EXECUTED, markLost, RESUMABLE, UNINTERRUPTED } from './stages.js';
 import type { QueueRow } from '../engine/ports/queue.js';
 import { whyWait } from './wait-reason.js';
 
@@ -27,6 +27,8 @@ export class QueueRunner {
   private endedStages = 0;
   private stopping = false;
   private readonly leases = new LeaseWatch();
+  /** What the runner said it will not go by, so each is said once. */
+  private readonly distrusted = new Set<string>();
   private readonly ends: EntryEnds;
   private readonly host: StageHost;
 
@@ -56,6 +58,7 @@ export class QueueRunner {
       const endedBefore = this.endedStages;
       try {
         const rows = await this.deps.store.list();
+        this.distrust(rows);
         await this.relay(rows);
         if (this.options.mode !== 'once' || first) {
           await this.estimate(rows);
@@ -83,7 +86,8 @@ export class QueueRunner {
     const { store } = this.deps;
     for (const row of rows) {
       const mine = this.running.get(row.id);
-      if (!row.request) continue;
+      // Only a sealed request is the operator's: the plain column is anyone's who can write the table.
+      if (!row.request || row.refused) continue;
       if (!mine) {
         if (row.state === 'queued' && row.request === 'cancel') await store.transition(row.id, ['queued'], 'cancelled');
         continue;
@@ -109,6 +113,23 @@ export class QueueRunner {
   }
 
   /**
+   * Says, once each, what the runner does not go by: plain columns another account changed (the
+   * sealed values count), and entries nothing of which is proven shadowcut's.
+   */
+  private distrust(rows: QueueRow[]): void {
+    for (const row of rows) {
+      const line = row.refused
+        ? `#${row.id}: ${row.refused}; it is not run, resumed or waited on`
+        : row.changed &&
+          `#${row.id}: ${row.changed.join(', ')} changed by another account after shadowcut wrote the entry; going by what shadowcut sealed (${row.state}${row.request ? `, ${row.request} asked` : ''})`;
+      // Once per document: a holder's next write puts the columns right, and a new change is said again.
+      if (!line || this.distrusted.has(`${row.generation} ${line}`)) continue;
+      this.distrusted.add(`${row.generation} ${line}`);
+      this.deps.log(line);
+    }
+  }
+
+  /**
    * Plans, outside the queue's lock (a plan copies a sample), for migrate entries that must fit a window or `--until`.
    * Not for a postponed entry: the plan runs the entry's ALTER on a probe table, and an entry held back
    * (maybe until someone has read it) must run nothing of its own before `queue retry` releases it.
@@ -116,7 +137,7 @@ export class QueueRunner {
   private async estimate(rows: QueueRow[]): Promise<void> {
     for (const row of rows) {
       const fits = row.spec.window !== undefined || this.options.until !== undefined;
-      if (row.state !== 'queued' || row.spec.postponed || row.spec.stage !== 'migrate' || row.status.attempts.length > 0 || !fits) continue;
+      if (row.refused || row.state !== 'queued' || row.spec.postponed || row.spec.stage !== 'migrate' || row.status.attempts.length > 0 || !fits) continue;
       if (this.estimates.has(row.id)) continue;
       if (specProblem(row.spec) !== null) continue;
       this.estimates.set(row.id, await this.deps.estimateMs(row.spec));
@@ -128,10 +149,15 @@ export class QueueRunner {
     const { store } = this.deps;
     const [rows, now] = [await store.list(), await store.now()];
     // A lease holds up to its last instant: the store takes it only once it has passed (lease_until < now).
-    const alive = (r: QueueRow) => r.state === 'running' && (this.running.has(r.id) || (r.leaseUntil !== null && new Date(r.leaseUntil) >= now));
+    const alive = (r: QueueRow) => this.running.has(r.id) || (!r.refused && r.state === 'running' && r.leaseUntil !== null && new Date(r.leaseUntil) >= now);
     const busy = rows.filter(alive);
     let started = 0;
     for (const row of rows) {
+      if (row.refused) {
+        // Nothing in it is proven: never run, and never waited on. One that says it is queued is failed, saying why.
+        if (row.state === 'queued' && !this.running.has(row.id)) await this.ends.refuse(row);
+        continue;
+      }
       const orphan = row.state === 'running' && !alive(row);
       if (!(row.state === 'queued' && !row.spec.postponed) && !orphan) continue;
       const wrong = specProblem(row.spec);
@@ -162,8 +188,19 @@ export class QueueRunner {
     return started;
   }
 
-  /** A claimed entry: a dead runner's contract is looked up rather than run again; anything else starts. */
+  /**
+   * A claimed entry: one whose change the history shows this very entry made is complete, and a dead
+   * runner's contract is looked up, rather than run again; anything else starts.
+   */
   private async begin(row: QueueRow, orphan: boolean): Promise<void> {
+    if (!orphan && EXECUTED.has(row.spec.stage) && (await this.deps.ranBefore(row))) {
+      await this.deps.store.finish(row.id, this.options.runner, 'complete', row.status);
+      this.deps.log(
+        `#${row.id}: complete: the history of ${entryTables(row.spec).join(', ')} has this entry's ${row.spec.stage} succeeding already ` +
+          '(an older document of the entry was put back); not run again',
+      );
+      return;
+    }
     if (orphan && row.spec.stage === 'contract') {
       const since = row.status.attempts[row.status.attempts.length - 1]?.startedAt ?? row.createdAt;
       const status = { ...row.status, attempts: markLost(row.status.attempts) };

@@ -7,7 +7,7 @@ import type { Attempt, QueueSpec, Stage } from '../engine/ports/queue.js';
 /** Stages that keep a checkpoint: a run stopped midway goes on with --resume. */
 export const RESUMABLE: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
 /** Stages with a dry run: without --execute they change nothing. */
-const EXECUTED: ReadonlySet<Stage> = new Set(['migrate', 'backfill', 'contract']);
+export const EXECUTED: ReadonlySet<Stage> = new Set(['migrate', 'backfill', 'contract']);
 /** Stages that hold back outside `--window` by themselves; the others are only started inside it. */
 const WINDOWED: ReadonlySet<Stage> = new Set(['migrate', 'backfill']);
 /**

@@ -20,6 +20,8 @@ export async function whyWait(row: QueueRow, { rows, busy, now, options, estimat
   const { spec } = row;
   if (spec.after !== undefined) {
     const before = rows.find((r) => r.id === spec.after);
+    // A predecessor nothing of which is proven is neither complete nor failed: what it says is anyone's.
+    if (before?.refused) return `waits for #${spec.after}, which shadowcut cannot prove it wrote`;
     if (!before || before.state === 'failed' || before.state === 'cancelled') {
       await fail(row, `#${spec.after} ${before ? before.state : 'is gone'}, and this entry comes after it`);
       return false;

@@ -21,7 +21,7 @@ const VERSION = 'v1';
 const KEY_BYTES = 32;
 
 /** `$SHADOWCUT_STATE_KEY_FILE`, else `~/.shadowcut/state.key`. */
-function stateKeyPath(env: NodeJS.ProcessEnv = process.env): string {
+export function stateKeyPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.SHADOWCUT_STATE_KEY_FILE || path.join(os.homedir(), '.shadowcut', 'state.key');
 }
 

@@ -1,7 +1,7 @@
 /** Where `queue` keeps its entries, on the server, so runners on several hosts share one queue. */
 export interface EngineQueue {
-  /** The queue of migrations that `queue run` works through (`shadowcut_queue`). */
-  readonly queue: QueueStore;
+  /** The queue of migrations that `queue run` works through (`shadowcut_queue`); read and written through core/queue/sealed-queue.ts. */
+  readonly queue: QueueTable;
 }
 
 /** The commands a queue entry can run, each as `shadowcut <stage>` would. */
@@ -70,6 +70,7 @@ export interface QueueStatus {
   lastError?: string;
 }
 
+/** An entry as shadowcut reads it: what its seal proves (core/queue/sealed-queue.ts). */
 export interface QueueRow {
   id: number;
   state: QueueState;
@@ -81,41 +82,71 @@ export interface QueueRow {
   status: QueueStatus;
   createdAt: string;
   updatedAt: string;
+  /** The sealed document's generation: every write of the entry advances it by one at least. */
+  generation: number;
+  /**
+   * Why nothing in the row is proven shadowcut's (no seal, another row's or another queue's
+   * document, an older document put back): the other fields are then the row's plain columns, shown
+   * and never acted on. A runner never runs, resumes or waits on such an entry.
+   */
+  refused?: string;
+  /** Plain columns another account changed after shadowcut wrote them: the fields above are the sealed values, which is what counts. */
+  changed?: string[];
+}
+
+/** One row of the queue's table as stored, every column as text (times as ISO). */
+export interface StoredEntry {
+  id: number;
+  state: string;
+  request: string | null;
+  claimedBy: string | null;
+  leaseUntil: string | null;
+  /** The `spec` column: the sealed document (core/queue/entry-document.ts) that every other column must agree with. */
+  sealed: string;
+  status: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What one write puts in a row: the sealed document and the plain columns it vouches for. */
+export interface EntryColumns {
+  state: QueueState;
+  request: QueueRequest | null;
+  claimedBy: string | null;
+  /** ISO, UTC. */
+  leaseUntil: string | null;
+  sealed: string;
+  /** The status as JSON. */
+  status: string;
 }
 
 /**
  * The queue's table (`shadowcut_queue`), one per database (MySQL) or in the `public` schema
- * (PostgreSQL), shadowcut's own helper like the history. Every change is one conditional statement,
- * so two runners (two cron hosts) and an operator never overwrite each other's decisions; leases
- * are timed by the server's clock, not by the hosts'.
+ * (PostgreSQL), shadowcut's own helper like the history. The engines only store and fetch rows:
+ * what a row may say, who may change it and when is decided in core (core/queue/sealed-queue.ts),
+ * once for both. Every write is conditional on the row still holding the sealed document its
+ * writer read, so two runners (two cron hosts) and an operator never overwrite each other's decisions.
  */
-export interface QueueStore {
+export interface QueueTable {
+  /** The queue as a sealed document names it: its database (and schema) and table. */
+  name(): Promise<string>;
   /** Refuses a `shadowcut_queue` that is not shadowcut's own. */
   check(): Promise<void>;
-  add(spec: QueueSpec): Promise<number>;
+  /**
+   * Makes the table on first use and inserts a row for `table` created at `createdAt` (ISO, the
+   * server's clock), giving it `columns(id)` in the same transaction: a document names its row's id.
+   */
+  insert(table: string, createdAt: string, columns: (id: number) => EntryColumns): Promise<number>;
   /** Oldest first; empty when there is no queue table yet. */
-  list(): Promise<QueueRow[]>;
-  get(id: number): Promise<QueueRow | null>;
+  list(): Promise<StoredEntry[]>;
+  get(id: number): Promise<StoredEntry | null>;
   /** The server's clock, which times the leases. */
   now(): Promise<Date>;
-  /**
-   * Takes entry `id` for `runner` if it is queued, or running under a lease that has lapsed (its
-   * runner died). True when this call took it.
-   */
-  claim(id: number, runner: string, leaseSeconds: number): Promise<boolean>;
-  /** Extends the lease; false when `runner` no longer holds the entry. */
-  renew(id: number, runner: string, leaseSeconds: number, status: QueueStatus): Promise<boolean>;
+  /** Writes `columns` into row `id` if its `spec` column still holds `expected`; true when it did. */
+  write(id: number, expected: string, columns: EntryColumns): Promise<boolean>;
   /**
    * Runs `fn` holding the queue's lock (a server lock, one holder at a time), so that reading the
    * queue, deciding what is due and claiming it is one step for all runners together.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** The runner holding `id` ends its run with `state` (an operator's request is kept when it goes back to `queued`); false when it no longer held it. */
-  finish(id: number, runner: string, state: QueueState, status: QueueStatus): Promise<boolean>;
-  /** Moves `id` to `to` when it is in one of `from`; false otherwise. `status` replaces the status when given. */
-  transition(id: number, from: QueueState[], to: QueueState, status?: QueueStatus, spec?: QueueSpec): Promise<boolean>;
-  /** Sets (or clears, with null) the operator's request; only on a running or queued entry. */
-  request(id: number, request: QueueRequest | null): Promise<boolean>;
-  /** A queued entry's reason for waiting; nothing when it is no longer queued. */
-  wait(id: number, reason: string): Promise<void>;
 }

@@ -1,6 +1,5 @@
 import type pg from 'pg';
-import type { QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, QueueStore } from '../../../core/engine/ports/queue.js';
-import { readSpec, readStatus, writeSpec } from '../../../core/queue/stored.js';
+import type { EntryColumns, QueueTable, StoredEntry } from '../../../core/engine/ports/queue.js';
 import { qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
 import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
@@ -8,12 +7,14 @@ import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 const NAME = 'shadowcut_queue';
 /** One queue per database, where `public` is on every server: the entries name tables of any schema. */
 const SCHEMA = 'public';
-/** The statement's own instant, not its transaction's: leases are compared with it. */
+/** The statement's own instant, not its transaction's. */
 const NOW = 'pg_catalog.clock_timestamp()';
 const iso = (column: string) => `pg_catalog.to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/** The columns one write sets, from $1 on. */
+const SETS = `state = $1, request = $2, claimed_by = $3, lease_until = $4::timestamptz, spec = $5::jsonb, status = $6::jsonb, updated_at = ${NOW}`;
 
 /** A row as the select reads it: every column as text. */
-interface StoredRow {
+interface Row {
   id: string;
   state: string;
   request: string | null;
@@ -25,11 +26,20 @@ interface StoredRow {
   updated_at: string;
 }
 
-/** The migration queue of one database, `public.shadowcut_queue`, made on first use. */
-export class PostgresQueue implements QueueStore {
+/**
+ * The migration queue of one database, `public.shadowcut_queue`, made on first use. Rows only:
+ * what a row may say and who may change it is core/queue/sealed-queue.ts's to decide. Every
+ * statement checks first that the table is still shadowcut's own and that no other role can write it.
+ */
+export class PostgresQueue implements QueueTable {
   private readonly table = qualified(SCHEMA, NAME);
 
   constructor(private readonly pool: pg.Pool) {}
+
+  async name(): Promise<string> {
+    const { rows } = await this.pool.query('SELECT pg_catalog.current_database() AS db');
+    return `${String(rows[0].db)}.${SCHEMA}.${NAME}`;
+  }
 
   check(): Promise<void> {
     return helperTransaction(this.pool, async (client) => {
@@ -37,7 +47,7 @@ export class PostgresQueue implements QueueStore {
     });
   }
 
-  async add(spec: QueueSpec): Promise<number> {
+  async insert(table: string, createdAt: string, columns: (id: number) => EntryColumns): Promise<number> {
     await ensureHelperTable(
       this.pool,
       SCHEMA,
@@ -54,21 +64,24 @@ export class PostgresQueue implements QueueStore {
        updated_at timestamptz NOT NULL`,
       'the queue of schema changes that queue run works through',
     );
-    const status: QueueStatus = { attempts: [] };
     return helperTransaction(this.pool, async (client) => {
-      const done = await client.query(
-        `INSERT INTO ${this.table} (table_name, state, spec, status, created_at, updated_at) VALUES ($1, 'queued', $2, $3, ${NOW}, ${NOW}) RETURNING id::text AS id`,
-        [spec.table, writeSpec(spec), JSON.stringify(status)],
+      await checkHelper(client, SCHEMA, NAME);
+      // Its document names its id: the row is made first, and given the document before anyone sees it.
+      const made = await client.query(
+        `INSERT INTO ${this.table} (table_name, state, spec, status, created_at, updated_at) VALUES ($1, 'queued', 'null', '{}', $2::timestamptz, ${NOW}) RETURNING id::text AS id`,
+        [table, createdAt],
       );
-      return Number(done.rows[0].id);
+      const id = Number(made.rows[0].id);
+      await client.query(`UPDATE ${this.table} SET ${SETS} WHERE id = $7`, [...values(columns(id)), id]);
+      return id;
     });
   }
 
-  list(): Promise<QueueRow[]> {
+  list(): Promise<StoredEntry[]> {
     return this.select('true', []);
   }
 
-  async get(id: number): Promise<QueueRow | null> {
+  async get(id: number): Promise<StoredEntry | null> {
     return (await this.select('id = $1', [id]))[0] ?? null;
   }
 
@@ -77,41 +90,13 @@ export class PostgresQueue implements QueueStore {
     return new Date(String(rows[0].now));
   }
 
-  claim(id: number, runner: string, leaseSeconds: number): Promise<boolean> {
-    return this.change(
-      `state = 'running', claimed_by = $2, lease_until = ${NOW} + $3 * interval '1 second'`,
-      `id = $1 AND (state = 'queued' OR (state = 'running' AND lease_until < ${NOW}))`,
-      [id, runner, leaseSeconds],
-    );
-  }
-
-  renew(id: number, runner: string, leaseSeconds: number, status: QueueStatus): Promise<boolean> {
-    return this.change(`lease_until = ${NOW} + $3 * interval '1 second', status = $4`, `id = $1 AND state = 'running' AND claimed_by = $2`, [
-      id,
-      runner,
-      leaseSeconds,
-      JSON.stringify(status),
-    ]);
-  }
-
-  finish(id: number, runner: string, state: QueueState, status: QueueStatus): Promise<boolean> {
-    return this.change(
-      `state = $3, request = CASE WHEN $3 = 'queued' THEN request END, lease_until = NULL, status = $4`,
-      `id = $1 AND state = 'running' AND claimed_by = $2`,
-      [id, runner, state, JSON.stringify(status)],
-    );
-  }
-
-  transition(id: number, from: QueueState[], to: QueueState, status?: QueueStatus, spec?: QueueSpec): Promise<boolean> {
-    const values: unknown[] = [id, from, to];
-    const sets = ['state = $3', 'request = NULL'];
-    if (status) sets.push(`status = $${values.push(JSON.stringify(status))}`);
-    if (spec) sets.push(`spec = $${values.push(writeSpec(spec))}`);
-    return this.change(sets.join(', '), 'id = $1 AND state = ANY($2::text[])', values);
-  }
-
-  request(id: number, request: QueueRequest | null): Promise<boolean> {
-    return this.change('request = $2', `id = $1 AND state IN ('queued', 'running')`, [id, request]);
+  /** One conditional UPDATE: only over the document its writer read. */
+  write(id: number, expected: string, columns: EntryColumns): Promise<boolean> {
+    return helperTransaction(this.pool, async (client) => {
+      if (!(await checkHelper(client, SCHEMA, NAME))) return false;
+      const done = await client.query(`UPDATE ${this.table} SET ${SETS} WHERE id = $7 AND spec = $8::jsonb`, [...values(columns), id, expected]);
+      return done.rowCount === 1;
+    });
   }
 
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -131,19 +116,7 @@ export class PostgresQueue implements QueueStore {
     }
   }
 
-  async wait(id: number, reason: string): Promise<void> {
-    await this.change(`status = pg_catalog.jsonb_set(status, '{waiting}', pg_catalog.to_jsonb($2::text))`, `id = $1 AND state = 'queued'`, [id, reason]);
-  }
-
-  private change(sets: string, where: string, values: unknown[]): Promise<boolean> {
-    return helperTransaction(this.pool, async (client) => {
-      if (!(await checkHelper(client, SCHEMA, NAME))) return false;
-      const done = await client.query(`UPDATE ${this.table} SET ${sets}, updated_at = ${NOW} WHERE ${where}`, values);
-      return done.rowCount === 1;
-    });
-  }
-
-  private select(where: string, values: unknown[]): Promise<QueueRow[]> {
+  private select(where: string, values: unknown[]): Promise<StoredEntry[]> {
     return helperTransaction(this.pool, async (client) => {
       if (!(await checkHelper(client, SCHEMA, NAME))) return [];
       // JSON as text: the pool's parsers are set for exact values, and the documents are read back as written.
@@ -153,17 +126,21 @@ export class PostgresQueue implements QueueStore {
          FROM ${this.table} WHERE ${where} ORDER BY id`,
         values,
       );
-      return (rows as StoredRow[]).map((r): QueueRow => ({
+      return (rows as Row[]).map((r) => ({
         id: Number(r.id),
-        state: r.state as QueueState,
-        request: r.request as QueueRequest | null,
+        state: r.state,
+        request: r.request,
         claimedBy: r.claimed_by,
         leaseUntil: r.lease_until,
-        spec: readSpec(r.spec, Number(r.id)),
-        status: readStatus(r.status),
+        sealed: r.spec,
+        status: r.status,
         createdAt: r.created_at,
         updatedAt: r.updated_at,
       }));
     });
   }
+}
+
+function values(c: EntryColumns): unknown[] {
+  return [c.state, c.request, c.claimedBy, c.leaseUntil, c.sealed, c.status];
 }
