@@ -229,8 +229,8 @@ launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> 
   # --no-defaults: the system my.cnf belongs to the system instance (its port, socket and
   # datadir). setsid + redirects: detach completely so the server neither dies with the
   # caller's terminal/process group nor holds the caller's pipes open (execFileSync in
-  # vitest's globalSetup would otherwise wait forever). 9>&-: don't let the daemon inherit
-  # our lock fd, or it would hold the lock for its whole life.
+  # vitest's globalSetup would otherwise wait forever). 3>&- ... 9>&-: don't let the daemon inherit
+  # our lock fd, or a caller's (a run under flock), or it would hold that lock for its whole life.
   # A tmpdir of its own: a starting mariadbd deletes every #sql* file in its tmpdir, so with a
   # shared /tmp another instance starting up would pull the temporary tables from under ours.
   mkdir -p "$data.tmp"
@@ -239,7 +239,7 @@ launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> 
     --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-flush-log-at-trx-commit=2 \
-    "$@" </dev/null >>"$logf" 2>&1 9>&- &
+    "$@" </dev/null >>"$logf" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   # Non-interactive bash doesn't make background jobs group leaders, so setsid execs in
   # place and $! is mariadbd itself; it rewrites the same pid into this file.
   LAUNCHED_PID=$!
@@ -357,9 +357,9 @@ start_mysql() {
 # ---------------------------------------------------------------------------------------
 
 pg_start() { # pg_start <datadir> <log> <what>
-  # pg_ctl -w does the bounded wait; setsid and 9>&- for the same reasons as mariadbd.
+  # pg_ctl -w does the bounded wait; setsid and the closed descriptors for the same reasons as mariadbd.
   local as_postgres=(); $AS_ROOT && as_postgres=(runuser -u postgres --)
-  if ! (cd "$PG_DIR" && setsid "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 9>&-; then
+  if ! (cd "$PG_DIR" && setsid "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
     fail "PostgreSQL $3 did not start" "$2"
   fi
 }
@@ -622,7 +622,7 @@ galera_launch() { # galera_launch <n> <extra args...>; sets LAUNCHED_PID
     --wsrep-sst-receive-address="127.0.0.1:${!sst_var}" --wsrep-sst-method=rsync \
     --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:${!g_var};ist.recv_addr=127.0.0.1:${!ist_var};gcache.size=64M;evs.inactive_timeout=PT6S;evs.suspect_timeout=PT3S;pc.wait_prim_timeout=PT20S" \
     --wsrep-slave-threads=2 \
-    "$@" </dev/null >>"$N_LOG" 2>&1 9>&- &
+    "$@" </dev/null >>"$N_LOG" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   LAUNCHED_PID=$!
   # Our own record beside the server's pid file (which belongs to the mysql user and is written late).
   echo "$LAUNCHED_PID" >"$N_PID.launched"
