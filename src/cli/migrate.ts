@@ -1,30 +1,30 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { HOOK_EVENTS } from '../operator/hooks.js';
 import { RunState } from '../core/run/run-state.js';
-import { defaultOptions, migrate, type MigrateOptions, type MigrateResult } from '../core/migrate/runner.js';
+import { defaultOptions, migrate, type MigrateResult } from '../core/migrate/runner.js';
 import { migrateSet } from '../core/migrate/sets/migrate-set.js';
-import { memberReporter, type Reporter } from '../core/report/reporter.js';
 import { MAX_COPY_THREADS, OLD_SNAPSHOT_POLICIES, type OldSnapshotPolicy } from '../core/run/config.js';
 import { formatDuration, parseDuration } from '../core/run/duration.js';
 import { RefusedByChecks } from '../core/preflight/preflight.js';
-import { recordMoment, recordStage } from '../core/history/record.js';
-import type { DeferIndexes, Engine, MigrationRequest } from '../core/engine/types.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
+import { recordStage } from '../core/history/record.js';
+import type { DeferIndexes } from '../core/engine/types.js';
+import { CLOSING, ignoreFailure, UserError } from '../core/engine/errors.js';
+import { migrateFleet } from './fleet.js';
 import { engineForTables } from './open-engine.js';
 import {
   addOperatorOptions,
   addThrottleOptions,
   checkLocalFiles,
+  nonNegativeInt,
   nonNegativeNumber,
   chunkTimeHelp,
   positiveInt,
   reporterFor,
   runSettings,
   startOperation,
-  throttleConfig,
-  type Operation,
 } from './operator-options.js';
 import type { JsonReporter } from './render.js';
+import { optionsOf, requestOf, type Member } from './migrate-options.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
 import { collect, tableAlterPairs } from './table-pairs.js';
@@ -48,8 +48,9 @@ function copyThreads(value: string): number {
 }
 
 export function migrateCommand(): Command {
+  // The URL is required unless --targets names the databases (cli/fleet.ts); the action says so.
   const command = addUrlOptions(new Command('migrate').description('change a table online: shadow table, copy, follow changes, verify, cut over'), {
-    required: true,
+    required: false,
   })
     .requiredOption(
       '--table <name>',
@@ -107,7 +108,15 @@ export function migrateCommand(): Command {
     .option('--defer-indexes <mode>', 'build non-unique secondary indexes after the copy: auto, on or off (see docs/migrate.md)', deferMode, 'auto')
     .option('--force-copy', 'take the copy even when the server could make every part of the ALTER in place', false)
     .option('--attempt-instant-ddl', 'deprecated, does nothing: the change is made in place whenever the server can (see --force-copy)', false)
-    .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false);
+    .option('--resume', 'continue an interrupted run from its checkpoint (same --table and --alter)', false)
+    .option('--targets <file>', 'run the change on every database this file names, one URL a line (kept private as --url-file): a fleet (docs/fleets.md)')
+    .option('--parallel <n>', 'with --targets: targets at work at once', positiveInt, 1)
+    .option('--canary <n>', 'with --targets: the first n targets alone, through, before the rest start', nonNegativeInt, 0)
+    .option(
+      '--joint-cutover',
+      'with --targets: no target swaps before every target is verified; then all swap, and if one cannot, none keeps the new table',
+      false,
+    );
   addThrottleOptions(command, { maxLagMs: defaultOptions.maxLagMs });
   command
     .option(
@@ -130,6 +139,17 @@ export function migrateCommand(): Command {
     await checkLocalFiles(opts, reporter);
     if (opts.attemptInstantDdl)
       reporter.warn('--attempt-instant-ddl is deprecated and does nothing: the change is made in place whenever the server can (--force-copy to copy)');
+    if (opts.targets !== undefined) {
+      if (pairs.length > 1) throw new UserError('--targets changes one table on every target: give one --table and one --alter');
+      // SHADOWCUT_URL in the environment is not a --url given with the targets.
+      const given = opts.urlFile !== undefined || (opts.url !== undefined && opts.url !== process.env.SHADOWCUT_URL);
+      return migrateFleet({ ...opts, url: given ? opts.url : undefined }, pairs[0].table, pairs[0].alter, output, reporter);
+    }
+    for (const flag of ['parallel', 'canary'] as const) {
+      if (opts[flag] !== (flag === 'parallel' ? 1 : 0)) throw new UserError(`--${flag} goes with --targets`);
+    }
+    if (opts.jointCutover) throw new UserError('--joint-cutover goes with --targets');
+    if (opts.url === undefined) throw new UserError('no database URL: give --url, --url-file or set SHADOWCUT_URL');
     const engine = await engineForTables(
       opts.url,
       pairs.map((p) => p.table),
@@ -195,68 +215,4 @@ export function migrateCommand(): Command {
       await engine.close().catch(ignoreFailure(CLOSING));
     }
   });
-}
-
-/** One table of the command: a single run's, or one of a set's. */
-interface Member {
-  name: string;
-  alter: string;
-  state: RunState;
-  operation: Operation;
-}
-
-// Commander's parsed options, as the command declares them.
-type MigrateOpts = Parameters<typeof throttleConfig>[0] & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-function requestOf(opts: MigrateOpts, m: Member): MigrationRequest {
-  return {
-    url: opts.url,
-    table: m.name,
-    alter: m.alter,
-    discardForeignKeys: opts.discardForeignKeys,
-    deferIndexes: opts.deferIndexes,
-    capture: opts.capture,
-    triggers: opts.includeTriggers ? { suffix: opts.triggerSuffix, removeSuffixIfExists: opts.removeTriggerSuffixIfExists } : undefined,
-  };
-}
-
-function optionsOf(opts: MigrateOpts, engine: Engine, m: Member, reporter: Reporter, set: boolean): Partial<MigrateOptions> {
-  return {
-    execute: opts.execute,
-    ...throttleConfig(opts),
-    forceCopy: opts.forceCopy,
-    lockTimeoutMs: opts.lockTimeoutMs,
-    cutoverAttempts: opts.cutoverAttempts,
-    snapshotWaitMs: opts.snapshotWaitMs,
-    oldSnapshotWaitMs: opts.oldSnapshotWait,
-    oldSnapshots: opts.oldSnapshots,
-    checksumChunkRows: opts.checksumChunkRows,
-    copyThreads: opts.threads,
-    checksumWhileCopying: opts.checksumWhileCopying,
-    dropOld: opts.dropOld,
-    resume: opts.resume,
-    postponeCutover: opts.postponeCutover,
-    postponeFlagFile: opts.postponeCutoverFlagFile,
-    revertWindowMs: opts.revertWindow === undefined ? undefined : revertWindowMs(opts.revertWindow),
-    reporter: set ? memberReporter(reporter, m.state.status.table) : reporter,
-    state: m.state,
-    hook: m.operation.hook,
-    signal: m.operation.signal,
-    windowOpened: (until) =>
-      recordMoment(
-        { engine, table: m.name, command: 'migrate', stage: m.alter, reportDir: opts.reportDir, reporter },
-        m.state.status.startedAt,
-        [
-          `cut over, writers blocked ${m.state.status.cutoverLockedMs ?? 0} ms; revert window open until ${until}: ` +
-            '"shadowcut revert" swaps back, "shadowcut complete" ends it',
-        ],
-        { revertWindowUntil: until },
-      ),
-  };
-}
-
-function revertWindowMs(text: string): number {
-  const ms = parseDuration(text, '--revert-window');
-  if (ms <= 0) throw new UserError('--revert-window must be longer than 0 (leave it out for no window)');
-  return ms;
 }

@@ -11,11 +11,12 @@ import { writePlanPage } from '../operator/report.js';
 import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
 import { collect, tableAlterPairs } from './table-pairs.js';
+import { readTargets, targetLabel } from './fleet.js';
 
 export function planCommand(): Command {
   return addUrlOptions(
     new Command('plan').description('explain what migrate would do with an ALTER, before anything is done: in place or copy, size, time, locks, safer stages'),
-    { required: true },
+    { required: false },
   )
     .requiredOption('--table <name>', 'table to change (PostgreSQL: schema.name, default schema public); repeated with --alter, a set in one cut-over', collect)
     .requiredOption('--alter <clause>', "what follows ALTER TABLE <name>, in the engine's own syntax; one for each --table, in order", collect)
@@ -29,68 +30,90 @@ export function planCommand(): Command {
     .option('--nice-ratio <r>', "migrate's rest after each chunk, which the estimate counts", nonNegativeNumber, 0)
     .option('--report-dir <dir>', "also append the plan to the table's markdown history in this directory, and draw it as a page")
     .option('--json', 'print the plan as one JSON object', false)
+    .option('--targets <file>', 'plan the change on every database this file names, one URL a line (as migrate --targets)')
     .action(async (opts) => {
-      const requests = tableAlterPairs(opts.table, opts.alter).map((p) => ({ url: opts.url, ...p, capture: opts.capture }));
-      const engine = await engineForTables(
-        opts.url,
-        requests.map((r) => r.table),
-        'plan',
-      );
-      // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
-      const tables = requests.map((r) => engine.qualify(r.table));
-      const why = requests.length > 1 ? await whyCopied(engine, requests, tables).catch(closing(engine)) : null;
-      const planOne = async (i: number) => {
-        // As migrate plans a member: knowing the rest of its set (the keys among them, the streams it takes).
-        const set = requests.length > 1 ? { set: tables.filter((t) => t !== tables[i]) } : {};
-        const result = await planAlter(
-          engine,
-          { ...requests[i], ...set },
-          {
-            lockTimeoutMs: opts.lockTimeoutMs,
-            cutoverAttempts: opts.cutoverAttempts,
-            sampleRows: opts.sampleRows,
-            chunkTimeMs: opts.chunkTimeMs,
-            pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
-            forceCopy: opts.forceCopy || why !== null,
-          },
-        );
-        if (why !== null) result.detail.pathReason = why;
-        process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
-        if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);
-        if (result.outcome === 'refused') {
-          throw new UserError(
-            `the copy would be refused: ${result.checks
-              .filter((c) => !c.ok)
-              .map((c) => c.message)
-              .join('; ')}`,
-          );
-        }
-        return result;
-      };
-      try {
-        const results = [];
-        // Each plan is its table's runbook entry; a plan that would be refused is a refusal, not history.
-        for (const [i, { table, alter }] of requests.entries()) {
-          results.push(
-            await recordStage({
-              record: true,
-              engine,
-              table,
-              command: 'plan',
-              stage: alter,
-              reportDir: opts.reportDir,
-              reporter: reporterFor(false).reporter,
-              run: () => planOne(i),
-              describe: (r) => ({ ...r, outcome: 'success' }),
-              started: () => false,
-            }),
-          );
-        }
-        if (results.length > 1) printSet(results, why, opts.json);
-      } finally {
-        await engine.close().catch(ignoreFailure(CLOSING));
+      if (opts.targets === undefined) {
+        if (opts.url === undefined) throw new UserError('no database URL: give --url, --url-file or set SHADOWCUT_URL');
+        return planOn(opts.url, opts);
       }
+      if (tableAlterPairs(opts.table, opts.alter).length > 1)
+        throw new UserError('--targets changes one table on every target: give one --table and one --alter');
+      // Every target planned, a refused one as well, so one run names every target's problems.
+      const refused: string[] = [];
+      for (const url of readTargets(String(opts.targets))) {
+        if (!opts.json) process.stdout.write(`target ${targetLabel(url)}:\n`);
+        await planOn(url, opts).catch((error: Error) => {
+          if (!(error instanceof UserError)) throw error;
+          refused.push(`${targetLabel(url)}: ${error.message}`);
+        });
+      }
+      if (refused.length) throw new UserError(`${refused.length} target(s) would be refused: ${refused.join('; ')}`);
     });
+}
+
+/** One database's plan (a table, or a set of tables in one cut-over), with commander's parsed options. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function planOn(url: string, opts: Record<string, any>): Promise<void> {
+  const requests = tableAlterPairs(opts.table, opts.alter).map((p) => ({ url, ...p, capture: opts.capture }));
+  const engine = await engineForTables(
+    url,
+    requests.map((r) => r.table),
+    'plan',
+  );
+  // A set is copied whole unless every table can be changed in place by metadata alone (migrate's rule).
+  const tables = requests.map((r) => engine.qualify(r.table));
+  const why = requests.length > 1 ? await whyCopied(engine, requests, tables).catch(closing(engine)) : null;
+  const planOne = async (i: number) => {
+    // As migrate plans a member: knowing the rest of its set (the keys among them, the streams it takes).
+    const set = requests.length > 1 ? { set: tables.filter((t) => t !== tables[i]) } : {};
+    const result = await planAlter(
+      engine,
+      { ...requests[i], ...set },
+      {
+        lockTimeoutMs: opts.lockTimeoutMs,
+        cutoverAttempts: opts.cutoverAttempts,
+        sampleRows: opts.sampleRows,
+        chunkTimeMs: opts.chunkTimeMs,
+        pacing: { maxRowsPerSec: opts.maxRowsPerSec, niceRatio: opts.niceRatio },
+        forceCopy: opts.forceCopy || why !== null,
+      },
+    );
+    if (why !== null) result.detail.pathReason = why;
+    process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
+    if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);
+    if (result.outcome === 'refused') {
+      throw new UserError(
+        `the copy would be refused: ${result.checks
+          .filter((c) => !c.ok)
+          .map((c) => c.message)
+          .join('; ')}`,
+      );
+    }
+    return result;
+  };
+  try {
+    const results = [];
+    // Each plan is its table's runbook entry; a plan that would be refused is a refusal, not history.
+    for (const [i, { table, alter }] of requests.entries()) {
+      results.push(
+        await recordStage({
+          record: true,
+          engine,
+          table,
+          command: 'plan',
+          stage: alter,
+          reportDir: opts.reportDir,
+          reporter: reporterFor(false).reporter,
+          run: () => planOne(i),
+          describe: (r) => ({ ...r, outcome: 'success' }),
+          started: () => false,
+        }),
+      );
+    }
+    if (results.length > 1) printSet(results, why, opts.json);
+  } finally {
+    await engine.close().catch(ignoreFailure(CLOSING));
+  }
 }
 
 /** Closes the engine when what follows its opening fails. */

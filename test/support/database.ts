@@ -7,9 +7,17 @@ export function serverUrl(variable: string): string {
   return url;
 }
 
-/** Which server of an engine a fixture opens: the one with the change stream (default), or the plain one, as it comes. */
-export interface ServerChoice {
-  plain: true;
+/**
+ * Which server of an engine a fixture opens: the one with the change stream (default), the plain
+ * one, as it comes, or another database of the one with the change stream (a fleet's targets).
+ */
+export type ServerChoice = { plain: true } | { database: string };
+
+/** `url` naming another database of the same server. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
 }
 
 /**

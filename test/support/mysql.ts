@@ -6,7 +6,7 @@ import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/engine/types.js';
 import { tracked } from './children.js';
-import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
+import { serverUrl, withDatabase, type Database, type Replica, type ServerChoice } from './database.js';
 
 export const mysqlUrl = () => serverUrl('SHADOWCUT_MYSQL_URL');
 export const mysqlReplicaUrl = () => serverUrl('SHADOWCUT_MYSQL_REPLICA_URL');
@@ -145,8 +145,9 @@ export async function tableChecksum(db: mysql.Pool, table: string): Promise<stri
  */
 export function mysqlDatabase(from?: mysql.Pool | ServerChoice): Database {
   const plain = from !== undefined && 'plain' in from;
-  const shared = plain ? undefined : from;
-  const url = plain ? mysqlPlainUrl : mysqlUrl;
+  const other = from !== undefined && 'database' in from ? from.database : undefined;
+  const shared = plain || other !== undefined ? undefined : (from as mysql.Pool | undefined);
+  const url = plain ? mysqlPlainUrl : other !== undefined ? () => withDatabase(mysqlUrl(), other) : mysqlUrl;
   let own: mysql.Pool | null = null;
   let replicaPool: mysql.Pool | null = null;
   const db = () => shared ?? (own ??= adminPool(url()));

@@ -3,7 +3,7 @@ import { retryBounded } from '../../src/core/run/retry.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position, Reference } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
-import { serverUrl, type Database, type Replica, type ServerChoice } from './database.js';
+import { serverUrl, withDatabase, type Database, type Replica, type ServerChoice } from './database.js';
 import { runCli, runCliAsync } from './mysql.js';
 import { MirrorWorkload, type Statement } from './workload.js';
 
@@ -127,8 +127,9 @@ export async function migrateUnderWrites(
  */
 export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
   const plain = from !== undefined && 'plain' in from;
-  const shared = plain ? undefined : from;
-  const url = plain ? pgPlainUrl : pgUrl;
+  const other = from !== undefined && 'database' in from ? from.database : undefined;
+  const shared = plain || other !== undefined ? undefined : (from as pg.Pool | undefined);
+  const url = plain ? pgPlainUrl : other !== undefined ? () => withDatabase(pgUrl(), other) : pgUrl;
   let own: pg.Pool | null = null;
   let standbyPool: pg.Pool | null = null;
   const db = () => shared ?? (own ??= pgPool(url()));

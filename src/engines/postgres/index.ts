@@ -31,7 +31,7 @@ import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
 import { contractCapture } from './commands/contract.js';
-import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified } from './server/connect.js';
+import { helperNames, isTransientPgError, isTrue, openEnginePool, parseTableName, qualified, slotName } from './server/connect.js';
 import { PostgresQueue } from './commands/queue.js';
 import { PostgresHistory } from './commands/history.js';
 import { PostgresMigration } from './migration.js';
@@ -173,7 +173,8 @@ class PostgresEngine implements Engine, CitusServer {
       if (rows[0].e === 't') dropped.push(`${schema}.${t}`);
     }
     // A set's run follows its set's slot: named in its checkpoint, or, killed before that, found by its publication. The table's own is looked for too.
-    const streams: { slot: string; publication: string }[] = [names];
+    // The slot by its name since slots carry the database's hash, and by the name a run of an older version gave it.
+    const streams: { slot: string; publication: string }[] = [{ slot: slotName(names.slot, this.database), publication: names.publication }, names];
     for (const s of [saved, ...(await setStreamsOf(this.pool, schema, name))]) if (s && !streams.some((t) => t.slot === s.slot)) streams.push(s);
     for (const stream of streams) {
       const { rows: slots } = await this.pool.query(

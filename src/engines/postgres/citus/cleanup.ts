@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { dropStream } from '../capture/logical/source.js';
 import type { CitusDetail } from '../schema/plan.js';
-import { helperNames } from '../server/connect.js';
+import { helperNames, slotOn } from '../server/connect.js';
 import { citusDetail } from './detail.js';
 import type { CitusNodes } from './nodes.js';
 
@@ -17,7 +17,8 @@ export async function nodeLeftovers(
   name: string,
   saved: CitusDetail | undefined,
 ): Promise<{ found: string[]; drop: () => Promise<void> }> {
-  const { slot, publication } = helperNames(schema, name);
+  const { slot: stream, publication } = helperNames(schema, name);
+  const slot = await slotOn(pool, stream);
   const placed = saved ?? (await citusDetail(pool, schema, name).catch(() => undefined));
   const found: string[] = [];
   const on: pg.Pool[] = [];

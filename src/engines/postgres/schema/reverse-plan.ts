@@ -3,7 +3,7 @@ import { UserError } from '../../../core/engine/errors.js';
 import { KEPT_BY_REVERT } from '../../../core/engine/kept-by-revert.js';
 import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
 import type { Plan } from '../../../core/engine/types.js';
-import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
+import { helperNames, ident, isTrue, qualified, slotOn } from '../server/connect.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';
 import type { ColumnMap } from './shadow.js';
@@ -111,7 +111,7 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     name: f.name,
     shadow: f.old,
     old: names.shadow,
-    slot: names.slot,
+    slot: await slotOn(pool, names.slot),
     publication: names.publication,
     originalKey: f.shadowKey,
     shadowKey: f.originalKey,

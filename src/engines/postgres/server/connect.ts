@@ -254,6 +254,21 @@ export function helperNames(schema: string, name: string) {
   };
 }
 
+/**
+ * A stream's replication slot: slots are the server's, not a database's, so the same table in two
+ * databases of one server (a fleet of tenants, two runs at once) would meet in one slot. The
+ * database's hash keeps them apart; the publication, a database's own, keeps the stream's name.
+ */
+export function slotName(stream: string, database: string): string {
+  return `${stream}_${createHash('md5').update(database).digest('hex').slice(0, 6)}`;
+}
+
+/** `slotName` for the database `db` is connected to. */
+export async function slotOn(db: { query(sql: string): Promise<{ rows: Record<string, unknown>[] }> }, stream: string): Promise<string> {
+  const { rows } = await db.query('SELECT pg_catalog.current_database() AS d');
+  return slotName(stream, String(rows[0].d));
+}
+
 /** Splits `schema.name` (either part may be double-quoted; unquoted parts fold to lower case as in SQL). */
 export function parseTableName(input: string): { schema: string; name: string } {
   const bad = () => new UserError(`cannot read table name "${input}"; use name or schema.name`);

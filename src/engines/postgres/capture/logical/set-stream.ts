@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { UserError } from '../../../../core/engine/errors.js';
-import { qualified } from '../../server/connect.js';
+import { qualified, slotOn } from '../../server/connect.js';
 
 /** The slot, publication and tables of a table's change stream. */
 export interface StreamNames {
@@ -17,7 +17,7 @@ export interface StreamNames {
  * others come as the engine qualified them (`schema.name`, unquoted): each is looked up as exactly that.
  */
 export async function streamNames(pool: pg.Pool, schema: string, name: string, own: StreamNames, set: string[] | undefined): Promise<StreamNames> {
-  if (!set?.length) return { slot: own.slot, publication: own.publication };
+  if (!set?.length) return { slot: await slotOn(pool, own.slot), publication: own.publication };
   const tables = [qualified(schema, name)];
   for (const other of set) {
     const { rows } = await pool.query(
@@ -30,14 +30,15 @@ export async function streamNames(pool: pg.Pool, schema: string, name: string, o
   }
   tables.sort();
   const stream = `shadowcut_set_${createHash('md5').update(tables.join('\n')).digest('hex').slice(0, 16)}`;
-  return { slot: stream, publication: stream, streamTables: tables };
+  return { slot: await slotOn(pool, stream), publication: stream, streamTables: tables };
 }
 
 /**
  * The streams of the sets `schema.name` belongs to, found by their publications: a set's run killed
  * after the publication and the slot were made but before its checkpoint named them leaves them with
  * no other trace, and a slot left behind retains WAL until the disk fills. The publication comes
- * first (the slot's name is the same), lists every table of the set, and must be the migrating role's.
+ * first (the slot's name is the same, with the database's hash: server/connect.ts slotName), lists every
+ * table of the set, and must be the migrating role's.
  */
 export async function setStreamsOf(pool: pg.Pool, schema: string, name: string): Promise<StreamNames[]> {
   const { rows } = await pool.query(
@@ -46,5 +47,7 @@ export async function setStreamsOf(pool: pg.Pool, schema: string, name: string):
         AND r.prrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`,
     [schema, name],
   );
-  return rows.map((r) => ({ slot: String(r.pubname), publication: String(r.pubname) }));
+  const found: StreamNames[] = [];
+  for (const r of rows) found.push({ slot: await slotOn(pool, String(r.pubname)), publication: String(r.pubname) });
+  return found;
 }

@@ -1,0 +1,113 @@
+import { AbortedError, UserError } from '../engine/errors.js';
+import { JointSwap } from './joint.js';
+import type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
+
+export type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
+
+/** How often the fleet's one line of progress is printed. */
+const PROGRESS_MS = 5_000;
+
+/**
+ * One change over many servers (`migrate --targets`): the same table and ALTER on each target, each
+ * its own run (claim, checkpoint, capture, proof, swap) on its own server. The fleet only decides when
+ * each runs: at most `parallel` at once, the first `canary` alone before the rest, no new target
+ * started once one failed. With `joint`, no target swaps before every one is verified and waiting,
+ * then all swap at once, and if any cannot, those that did go back (joint.ts).
+ */
+export async function runFleet(targets: FleetTarget[], options: FleetOptions): Promise<TargetOutcome[]> {
+  const outcomes: TargetOutcome[] = targets.map((t) => ({ label: t.label, outcome: 'not started' }));
+  const joint = options.joint ? new JointSwap(targets, options.reporter) : null;
+  const running = new Map<number, Promise<void>>();
+  let failed = false;
+  const start = (i: number) => {
+    const target = targets[i];
+    const run = target.run().then(
+      (result) => {
+        Object.assign(outcomes[i], { outcome: joint?.wentBack(i) ? 'swapped back' : 'done', result });
+        joint?.finished(i);
+      },
+      (error: unknown) => {
+        Object.assign(outcomes[i], { outcome: 'failed', error });
+        failed = true;
+        joint?.failed(i, error);
+      },
+    );
+    running.set(i, tracked(run));
+  };
+  const progress = setInterval(() => options.reporter.info(fleetLine(targets, outcomes)), PROGRESS_MS);
+  progress.unref();
+  try {
+    let next = 0;
+    // The canaries alone: each must be through (done, or verified and waiting for a joint swap) before the rest begin.
+    const canaries = Math.min(options.canary, targets.length);
+    while (next < canaries && !failed) {
+      await admit(running, options.parallel, joint);
+      start(next++);
+    }
+    if (canaries > 0) await passed(running, [...Array(canaries).keys()], joint);
+    while (next < targets.length && !failed) {
+      await admit(running, options.parallel, joint);
+      if (!failed) start(next++);
+    }
+    if (joint && !failed) await joint.swapWhenAllWaiting(next, options.keepWindow);
+    else joint?.abortAll('another target failed before every target was verified');
+    await Promise.all(running.values());
+  } finally {
+    clearInterval(progress);
+  }
+  options.reporter.info(fleetLine(targets, outcomes));
+  return outcomes;
+}
+
+/** Waits until fewer than `parallel` targets are at work (a target waiting for the joint swap is not at work). */
+async function admit(running: Map<number, Promise<void>>, parallel: number, joint: JointSwap | null): Promise<void> {
+  for (;;) {
+    const busy = [...running.keys()].filter((i) => !(joint?.waiting(i) ?? false));
+    const pending = busy.filter((i) => running.has(i) && !settled.has(running.get(i)!));
+    if (pending.length < parallel) return;
+    await Promise.race([...pending.map((i) => running.get(i)!), sleep(200)]);
+  }
+}
+
+/** The canaries through: finished, or (joint) verified and waiting to swap. */
+async function passed(running: Map<number, Promise<void>>, canaries: number[], joint: JointSwap | null): Promise<void> {
+  for (;;) {
+    if (canaries.every((i) => settled.has(running.get(i)!) || (joint?.waiting(i) ?? false))) return;
+    await Promise.race([...canaries.map((i) => running.get(i)!), sleep(200)]);
+  }
+}
+
+const settled = new WeakSet<Promise<void>>();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `fleet: 4 targets: db1 done, db2 copy 45%, db3 waiting to swap, db4 not started` */
+function fleetLine(targets: FleetTarget[], outcomes: TargetOutcome[]): string {
+  const parts = targets.map((t, i) => {
+    const o = outcomes[i];
+    if (o.outcome !== 'not started' || t.state.status.timeline.length === 0) return `${t.label} ${o.outcome}`;
+    const s = t.state.status;
+    if (s.state === 'postponed') return `${t.label} verified, waiting to swap`;
+    return `${t.label} ${s.phase}${s.phase === 'copy' ? ` ${s.percent.toFixed(0)}%` : ''}`;
+  });
+  return `fleet: ${targets.length} targets: ${parts.join(', ')}`;
+}
+
+/** The fleet's verdict: nothing when every target is done; else one line naming what each target is left with. */
+export function fleetFailure(outcomes: TargetOutcome[], joint: boolean): UserError | null {
+  const failed = outcomes.filter((o) => o.outcome === 'failed');
+  if (!failed.length) return null;
+  const first = failed.find((o) => !(o.error instanceof AbortedError)) ?? failed[0];
+  const why = (first.error as Error)?.message ?? String(first.error);
+  const left = (what: TargetOutcome['outcome']) => outcomes.filter((o) => o.outcome === what).map((o) => o.label);
+  const done = left('done');
+  const tail = joint
+    ? `; every target has its old table (${[...left('swapped back').map((l) => `${l} swapped back`), ...left('not started'), ...failed.map((o) => o.label)].join(', ')})`
+    : `; ${done.length ? `changed: ${done.join(', ')}; ` : ''}not changed: ${[...failed, ...outcomes.filter((o) => o.outcome === 'not started')].map((o) => o.label).join(', ')}`;
+  return new UserError(`target ${first.label} failed (${why})${tail}`);
+}
+
+/** Marks `promise` settled once it is, so the scheduler can tell without awaiting it. */
+function tracked(promise: Promise<void>): Promise<void> {
+  void promise.finally(() => settled.add(promise));
+  return promise;
+}

@@ -1,0 +1,77 @@
+import type { Reporter } from '../report/reporter.js';
+import type { FleetTarget } from './types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The fleet's joint cut-over (`--joint-cutover`). Servers share no transaction, so "all or none" is
+ * made of two things each target already has: a postponed cut-over (verified, then kept in sync until
+ * told) and a revert window (after its swap, the old table follows the new one and can take its place
+ * again without losing a write). Every target runs postponed with a window; once every one is waiting,
+ * all are told to swap at the same moment. If every swap is made, the windows are ended (or kept, when
+ * the operator asked for one); if any target cannot swap (its lock not had within its attempts, a
+ * failure), every target that did is told to swap back, so none is left with the new table. A failure
+ * before the swap stops every target at its next safe point, with nothing swapped.
+ */
+export class JointSwap {
+  private released = false;
+  private readonly failures = new Map<number, unknown>();
+  private readonly back = new Set<number>();
+
+  constructor(
+    private readonly targets: FleetTarget[],
+    private readonly reporter: Reporter,
+  ) {}
+
+  /** Verified and kept in sync, waiting for the swap. */
+  waiting(i: number): boolean {
+    return this.targets[i].state.status.state === 'postponed';
+  }
+
+  /** Swapped and following back in its window. */
+  private swapped(i: number): boolean {
+    return this.targets[i].state.status.phase === 'revert window';
+  }
+
+  wentBack(i: number): boolean {
+    return this.back.has(i);
+  }
+
+  /** A target's run ended without waiting for the swap (it had nothing to swap): the fleet cannot swap it with the others. */
+  finished(i: number): void {
+    if (!this.released) this.failed(i, new Error('its run ended before the joint swap'));
+  }
+
+  failed(i: number, error: unknown): void {
+    this.failures.set(i, error);
+    if (!this.released) this.abortAll(`target ${this.targets[i].label} failed (${(error as Error)?.message ?? String(error)}), and the fleet swaps together`);
+  }
+
+  /** Every target still at work stops at its next safe point, leaving its table as it was. */
+  abortAll(reason: string): void {
+    for (const t of this.targets) t.state.abortReason ??= reason;
+  }
+
+  /** The first `count` targets were started: once each is waiting (or one failed), all swap, or none does. */
+  async swapWhenAllWaiting(count: number, keepWindow: boolean): Promise<void> {
+    const started = [...Array(count).keys()];
+    while (!started.every((i) => this.waiting(i) || this.failures.has(i))) await sleep(100);
+    if (this.failures.size) return this.abortAll('another target failed before every target was verified');
+    this.released = true;
+    this.reporter.info(`fleet: all ${count} targets verified and in sync; every one swaps now`);
+    for (const i of started) this.targets[i].state.cutoverRequested = true;
+    while (!started.every((i) => this.swapped(i) || this.failures.has(i))) await sleep(50);
+    if (this.failures.size) {
+      const failed = [...this.failures.keys()].map((i) => this.targets[i].label);
+      this.reporter.warn(`fleet: ${failed.join(', ')} could not swap: every target that did swaps back`);
+      for (const i of started) {
+        if (!this.swapped(i)) continue;
+        this.back.add(i);
+        this.targets[i].state.revertRequested = true;
+      }
+      return;
+    }
+    this.reporter.info(`fleet: all ${count} targets swapped`);
+    if (!keepWindow) for (const i of started) this.targets[i].state.completeRequested = true;
+  }
+}

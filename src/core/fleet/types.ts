@@ -1,0 +1,28 @@
+import type { MigrateResult } from '../run/config.js';
+import type { RunState } from '../run/run-state.js';
+import type { Reporter } from '../report/reporter.js';
+
+/** One target of a fleet: its label, its run's live state, and its run. */
+export interface FleetTarget {
+  /** How the target is named in messages (its URL, password left out). */
+  label: string;
+  state: RunState;
+  /** The target's run, with the options the fleet gave it (postponed and windowed when joint). */
+  run(): Promise<MigrateResult>;
+}
+
+export interface FleetOptions {
+  parallel: number;
+  canary: number;
+  joint: boolean;
+  /** A revert window the operator asked for: kept open after a joint swap (else ended at once). */
+  keepWindow: boolean;
+  reporter: Reporter;
+}
+
+export interface TargetOutcome {
+  label: string;
+  outcome: 'done' | 'failed' | 'not started' | 'swapped back';
+  result?: MigrateResult;
+  error?: unknown;
+}

@@ -1,0 +1,146 @@
+// Issue 59, item 3: one change over many servers (`migrate --targets FILE`). Four targets under writes,
+// three databases on the server with the change stream and one on the server as it comes (trigger
+// capture), each table exact against its mirror, which took the same writes and the native ALTER. With
+// --joint-cutover and an application transaction holding one target's table open, no target swaps
+// for good: a non-zero exit, and every target keeps its old definition.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectMirrored, type Database } from './support/fixture.js';
+import { mysqlDatabase, runCliAsync } from './support/mysql.js';
+import { postgresDatabase } from './support/pg.js';
+import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
+import { MirrorWorkload } from './support/workload.js';
+
+const dialects = {
+  mysql: {
+    open: (choice: { plain: true } | { database: string }) => mysqlDatabase(choice),
+    primary: () => mysqlDatabase(),
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, qty INT NOT NULL, label VARCHAR(20) COLLATE utf8mb4_bin, at DATETIME(6) NOT NULL, price DECIMAL(30,10)) ENGINE=InnoDB`,
+    alter: "ADD COLUMN note VARCHAR(100) NOT NULL DEFAULT 'none', MODIFY qty BIGINT NOT NULL",
+    at: `'2024-01-01 00:00:00.000001' + INTERVAL g SECOND`,
+    makeDatabase: (name: string) => `CREATE DATABASE IF NOT EXISTS ${name}`,
+    dropDatabase: (name: string) => `DROP DATABASE IF EXISTS ${name}`,
+    hold: 'SELECT count(*) FROM fleet_t',
+  },
+  postgres: {
+    open: (choice: { plain: true } | { database: string }) => postgresDatabase(choice),
+    primary: () => postgresDatabase(),
+    create: (t: string) =>
+      `CREATE TABLE ${t} (id int8 PRIMARY KEY, qty int NOT NULL, label varchar(20) COLLATE "C", at timestamptz NOT NULL, price numeric(30,10))`,
+    alter: "ADD COLUMN note text NOT NULL DEFAULT 'none', ALTER COLUMN qty TYPE bigint",
+    at: `'2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1.000001 second'`,
+    makeDatabase: (name: string) => `CREATE DATABASE ${name}`,
+    dropDatabase: (name: string) => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`,
+    hold: 'SELECT count(*) FROM fleet_t',
+  },
+};
+
+const ROWS = 3000;
+
+describe.each(['mysql', 'postgres'] as const)('%s: a fleet of four targets, one with triggers', (kind) => {
+  const d = dialects[kind];
+  const names = ['sc_fleet_1', 'sc_fleet_2', 'sc_fleet_3'];
+  let admin: Database;
+  let targets: Database[];
+  let dir: string;
+
+  beforeAll(async () => {
+    admin = d.primary();
+    for (const name of names) {
+      await admin.query(d.dropDatabase(name));
+      await admin.query(d.makeDatabase(name));
+    }
+    targets = [...names.map((database) => d.open({ database })), d.open({ plain: true })];
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sc-fleet-'));
+  });
+
+  afterAll(async () => {
+    for (const t of targets ?? []) {
+      await t.drop('fleet_t', 'fleet_t_mirror').catch(() => {});
+      await t.close();
+    }
+    for (const name of names) await admin.query(d.dropDatabase(name)).catch(() => {});
+    await admin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Every target's table and mirror made afresh, the targets file written (private), and writers on every target. */
+  async function underWrites(): Promise<{ file: string; loads: MirrorWorkload[] }> {
+    for (const t of targets) await ownedRowsPair(t, 'fleet_t', ROWS, d.create, d.at);
+    const file = path.join(dir, 'targets');
+    writeFileSync(file, `# the fleet\n${targets.map((t) => t.url).join('\n')}\n`);
+    chmodSync(file, 0o600);
+    const loads = targets.map((t) => new MirrorWorkload(t, ['fleet_t', 'fleet_t_mirror'], ownedRowWrites(t, ROWS), 2));
+    for (const load of loads) load.start();
+    return { file, loads };
+  }
+
+  it('every target changed, each exact against its mirror; two at once after the first alone', async () => {
+    const { file, loads } = await underWrites();
+    const run = await runCliAsync([
+      'migrate',
+      '--targets',
+      file,
+      '--table',
+      'fleet_t',
+      '--alter',
+      d.alter,
+      '--execute',
+      '--force-copy',
+      '--parallel',
+      '2',
+      '--canary',
+      '1',
+    ]);
+    for (const load of loads) expect((await load.stop()).errors).toEqual([]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.match(/^target .*: done$/gm)).toHaveLength(4);
+    for (const t of targets) {
+      await t.query(`ALTER TABLE fleet_t_mirror ${d.alter}`);
+      await expectMirrored(t, 'fleet_t', 'fleet_t_mirror');
+    }
+  });
+
+  it('--joint-cutover: one target held by an open transaction, so no target keeps the new table; a non-zero exit says so', async () => {
+    const { file, loads } = await underWrites();
+    // An application's transaction that read the table and stays open: the swap's lock waits for it, and gives up.
+    const holder = await targets[2].session();
+    await holder.query('BEGIN');
+    await holder.query(d.hold);
+    const run = await runCliAsync([
+      'migrate',
+      '--targets',
+      file,
+      '--table',
+      'fleet_t',
+      '--alter',
+      d.alter,
+      '--execute',
+      '--joint-cutover',
+      '--parallel',
+      '4',
+      '--lock-timeout-ms',
+      '200',
+      '--cutover-attempts',
+      '2',
+      '--old-snapshot-wait',
+      '1s',
+    ]);
+    await holder.query('ROLLBACK');
+    holder.release();
+    for (const load of loads) expect((await load.stop()).errors).toEqual([]);
+    expect(run.code, run.stdout + run.stderr).not.toBe(0);
+    // On MariaDB the holder's read view is the server's, so every target there waits for it, and fails.
+    expect(run.stderr).toMatch(/target .* failed \(.*\); every target has its old table/);
+    expect(run.stdout).toMatch(/^target .*sc_fleet_3: failed$/m);
+    // No ALTER on the mirrors: every table has its old definition and every write.
+    for (const t of targets) {
+      expect(await t.schema('fleet_t')).toBe(await t.schema('fleet_t_mirror'));
+      expect(await t.differences('fleet_t', 'fleet_t_mirror')).toEqual([]);
+    }
+    expect(run.stdout).toMatch(/swapped back/);
+  });
+});
