@@ -1,5 +1,17 @@
 import type { CheckOptions } from '../../../core/engine/ports/preflight.js';
-import type { CatchUp, CheckResult, ConsistentView, CutoverOptions, CutoverResult, Key, MigrationRequest, Plan, Session } from '../../../core/engine/types.js';
+import type {
+  CatchUp,
+  CheckResult,
+  ConsistentView,
+  CutoverOptions,
+  CutoverResult,
+  Key,
+  MigrationRequest,
+  Plan,
+  ProbeOptions,
+  Probes,
+  Session,
+} from '../../../core/engine/types.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { planSides } from '../copy/checksum.js';
 import { cutover } from '../cutover/cutover.js';
@@ -8,6 +20,7 @@ import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { isTrue, PgSession, qualified } from '../server/connect.js';
 import { citusChecks, NODE_STREAM_CHECKS } from './checks.js';
 import { expectPlacements } from './detail.js';
+import { nodeStandbyLag } from './lag.js';
 import type { CitusNodes } from './nodes.js';
 import { CitusSource } from './stream.js';
 import { citusDifferingKeys, openCitusView, preparedCommitted } from './view.js';
@@ -92,6 +105,12 @@ export class CitusMigration extends PostgresMigration {
         await preparedCommitted(this.nodes, this.citus.nodes, options.lockTimeoutMs);
       },
     });
+  }
+
+  /** The coordinator's probes, with the lag of every node's standbys read on each node (lag.ts). */
+  override async openProbes(replicas: string[], options: ProbeOptions = {}): Promise<Probes> {
+    const probes = await super.openProbes(replicas, options);
+    return { ...probes, replicaLag: async () => [...(await probes.replicaLag()), ...(await nodeStandbyLag(this.nodes, this.citus.nodes))] };
   }
 
   override revertRefusals(): string[] {
