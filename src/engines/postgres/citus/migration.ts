@@ -18,6 +18,7 @@ import { cutover } from '../cutover/cutover.js';
 import { PostgresMigration, type PgServer } from '../migration.js';
 import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { isTrue, PgSession, qualified } from '../server/connect.js';
+import { ShardBoundary } from './boundary.js';
 import { citusChecks, NODE_STREAM_CHECKS } from './checks.js';
 import { expectPlacements } from './detail.js';
 import { nodeStandbyLag } from './lag.js';
@@ -42,12 +43,19 @@ export interface CitusServer extends PgServer {
 export class CitusMigration extends PostgresMigration {
   private readonly nodes: CitusNodes;
   private readonly citus: CitusPgDetail['citus'];
+  private readonly boundary: ShardBoundary;
 
   constructor(server: CitusServer, plan: Plan<PgDetail>, request: MigrationRequest | null) {
     const source = new CitusSource(server.citusNodes, plan.detail as CitusPgDetail);
     super(server, plan, request, { changes: source, settle: () => source.settle() });
     this.nodes = server.citusNodes;
     this.citus = (plan.detail as CitusPgDetail).citus;
+    this.boundary = new ShardBoundary(this.nodes, this.citus.nodes, this.copier.originalKeys, this.copier.original);
+  }
+
+  /** Asked of the shards on their nodes rather than through the coordinator (boundary.ts). */
+  override nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
+    return this.boundary.next(this.pool, after, rows);
   }
 
   /** The coordinator's checks, but for the change stream's: it runs on the nodes, which are checked instead. */
@@ -81,7 +89,7 @@ export class CitusMigration extends PostgresMigration {
   }
 
   override consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
-    return openCitusView(this.pool, this.copier, catchUp, lockTimeoutMs);
+    return openCitusView(this.pool, this.copier, catchUp, lockTimeoutMs, (after, rows) => this.boundary.next(this.pool, after, rows));
   }
 
   override compareKeys(keys: Key[], session: Session): Promise<Key[]> {

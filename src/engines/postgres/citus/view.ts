@@ -18,7 +18,13 @@ import type { CitusNodes } from './nodes.js';
  * same snapshots (`max_adaptive_executor_pool_size = 1` keeps it to the connections it opened).
  * The digests are sums, which Citus computes on each shard and adds up: no row leaves its node.
  */
-export async function openCitusView(pool: pg.Pool, copier: Copier, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+export async function openCitusView(
+  pool: pg.Pool,
+  copier: Copier,
+  catchUp: CatchUp,
+  lockTimeoutMs: number,
+  boundary: ConsistentView['nextBoundary'],
+): Promise<ConsistentView> {
   const lock = await pool.connect();
   const view = await pool.connect();
   try {
@@ -41,7 +47,9 @@ export async function openCitusView(pool: pg.Pool, copier: Copier, catchUp: Catc
   lock.release();
   const sides = planSides(copier);
   return {
-    nextBoundary: (after, rows) => copier.nextBoundary(view, after, rows),
+    // Read live on the nodes, not in the view's snapshots: a boundary only splits the keys into
+    // ranges, which both sides are then summed over in the snapshots.
+    nextBoundary: boundary,
     // One after the other on the view's connections: each is spread over the nodes already.
     checksum: async (range) => [await digest(view, sides[0], range), await digest(view, sides[1], range)],
     compareKeys: (keys) => citusDifferingKeys(view, sides, keys),
