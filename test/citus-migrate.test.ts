@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
 import { tracked } from './support/children.js';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
+import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
 import { killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
 
@@ -42,23 +42,20 @@ const TABLES = ['orders', 'items', 'countries'];
 const KEPT = ['orders__old', 'orders_pkey__old', 'orders_k__old'];
 
 /**
- * Two writers through each coordinator, every transaction on the migrated database and then on the
- * twin, until stopped: inserts with their items, updates, deletes that cascade to items, an item's key
- * changed, and one transaction over two orders that may sit on different workers (two-phase commit).
+ * Inserts with their items, updates, deletes that cascade to items, an item's key changed, and one
+ * transaction over two orders that may sit on different workers (two-phase commit).
  */
 function writers(twins: CitusTwins): { stop: () => Promise<number> } {
-  let stopped = false;
-  let next = 1_000_000;
-  let committed = 0;
-  const transaction = (n: number): [string, unknown[]][] => {
+  return citusWriters(twins, (n, next): Statements => {
     const pick = 1 + (n % 20000);
-    const id = next++;
     switch (n % 5) {
-      case 0:
+      case 0: {
+        const id = next();
         return [
           ['INSERT INTO orders (id, k, note, country) VALUES ($1, $2, $3, $4)', [id, n % 1000, `new ${id}`, 'fr']],
           ['INSERT INTO items VALUES ($1, 1, 1), ($1, 2, 2)', [id]],
         ];
+      }
       case 1:
         return [["UPDATE orders SET k = k + 1, note = note || '.' WHERE id = $1", [pick]]];
       case 2:
@@ -68,54 +65,7 @@ function writers(twins: CitusTwins): { stop: () => Promise<number> } {
       default:
         return [['UPDATE orders SET amount = amount + 0.01 WHERE id IN ($1, $2)', [pick, 1 + ((pick + 7919) % 20000)]]];
     }
-  };
-  const loop = async (seed: number) => {
-    for (let n = seed; !stopped;) {
-      n = (n * 1103515245 + 12345) % 2147483648;
-      const statements = transaction(n);
-      for (const db of [twins.live.coordinator, twins.twin.coordinator]) await inTransaction(db, statements);
-      committed++;
-    }
-  };
-  const running = Promise.all([loop(7), loop(11)]).then(
-    () => null,
-    (error: unknown) => ((stopped = true), error),
-  );
-  return {
-    stop: async () => {
-      stopped = true;
-      const failed = await running;
-      if (failed) throw failed;
-      return committed;
-    },
-  };
-}
-
-async function inTransaction(db: pg.Pool, statements: [string, unknown[]][]): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    for (const [sql, values] of statements) await client.query(sql, values);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-/** Nothing of the run on any node: no slot, publication, shadow or helper table. */
-async function helpersLeft(twins: CitusTwins): Promise<string[]> {
-  const left: string[] = [];
-  for (const db of [twins.live.coordinator, ...twins.live.workers]) {
-    const { rows } = await db.query<{ x: string }>(
-      `SELECT 'slot ' || slot_name AS x FROM pg_replication_slots UNION ALL SELECT 'publication ' || pubname FROM pg_publication
-       UNION ALL SELECT 'table ' || relname FROM pg_class WHERE relname ~ '^orders__(new|state|hb|log)'`,
-    );
-    left.push(...rows.map((r) => r.x));
-  }
-  return left;
+  });
 }
 
 describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered online, through the coordinator', () => {
@@ -141,7 +91,7 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(committed).toBeGreaterThan(20);
     await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
     expect(await twins.difference(TABLES, KEPT)).toEqual([]);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
   });
 
   it.each(['copy', 'verify', 'cutover'])('killed in its %s phase and resumed: the same end, nothing left on any node', async (phase) => {
@@ -157,7 +107,7 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(resumed.code, resumed.stderr).toBe(0);
     await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
     expect(await twins.difference(TABLES, KEPT)).toEqual([]);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
   });
 
   it('cleanup after a kill removes every helper on every node, and the table is as it was', async () => {
@@ -171,7 +121,7 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(killed.killed, killed.stderr).toBe(true);
     const cleanup = await runCliAsync(['cleanup', '--table', 'orders', '--url', '$URL'], twins.live.coordinatorUrl);
     expect(cleanup.code, cleanup.stderr).toBe(0);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
     expect(await twins.difference(TABLES, [])).toEqual([]);
   });
 

@@ -4,7 +4,7 @@ import type { CheckResult, MigrationRequest, Plan } from '../../../core/engine/t
 import { ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { replicationPrivilege, streamSettings } from '../checks/logical-decoding.js';
 import { inspectTable } from '../schema/inspect.js';
-import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
+import type { CitusDetail, CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';
 import { isTrue, qualified } from '../server/connect.js';
 import type { CitusNodes } from './nodes.js';
@@ -42,8 +42,8 @@ export async function citusChecks(
     // Citus's own words: its distributed ALTER refuses the same.
     verdict(
       'distribution column',
-      !d.changedColumns.includes(d.citus.column),
-      `the distribution column ${d.citus.column} is unchanged`,
+      d.citus.column === null || !d.changedColumns.includes(d.citus.column),
+      d.citus.column === null ? 'a reference table: no distribution column' : `the distribution column ${d.citus.column} is unchanged`,
       `the ALTER changes the distribution column ${d.citus.column} of ${plan.table}, which Citus refuses too ("cannot execute ALTER TABLE command involving partition column")`,
     ),
     verdict(
@@ -83,6 +83,19 @@ export async function citusChecks(
   return results;
 }
 
+/** `table` made the twin of the migrated one: distributed by its column in its co-location group, or a reference table as it is. */
+export async function distributeLike(db: pg.Pool | pg.PoolClient, d: PgDetail, table: string, citus: CitusDetail): Promise<void> {
+  if (citus.column === null) {
+    await db.query(`SELECT pg_catalog.create_reference_table($1)`, [qualified(d.schema, table)]);
+    return;
+  }
+  await db.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
+    qualified(d.schema, table),
+    citus.column,
+    qualified(d.schema, d.name),
+  ]);
+}
+
 /**
  * The new table, every index and constraint included, distributed beside the table in a transaction
  * that is rolled back: what Citus refuses (a unique key without the distribution column, say) is
@@ -97,12 +110,9 @@ async function citusAccepts(pool: pg.Pool, plan: Plan<PgDetail>): Promise<CheckR
     const t = await inspectTable(client, d.schema, d.name);
     const probe = `${d.slot}_probe`;
     await buildShadow(client, t, plan.alter, probe, 'none', null);
-    await client.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
-      qualified(d.schema, probe),
-      d.citus.column,
-      qualified(d.schema, d.name),
-    ]);
-    return note('distributed shape', `the new table is distributed by ${d.citus.column} beside ${plan.table}, as Citus accepts it`);
+    await distributeLike(client, d, probe, d.citus);
+    const how = d.citus.column === null ? 'a reference table' : `distributed by ${d.citus.column}`;
+    return note('distributed shape', `the new table is ${how} beside ${plan.table}, as Citus accepts it`);
   } catch (error) {
     const { message, detail } = error as { message: string; detail?: string };
     return verdict(

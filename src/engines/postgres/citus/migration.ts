@@ -19,7 +19,7 @@ import { PostgresMigration, type PgServer } from '../migration.js';
 import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { isTrue, PgSession, qualified } from '../server/connect.js';
 import { ShardBoundary } from './boundary.js';
-import { citusChecks, NODE_STREAM_CHECKS } from './checks.js';
+import { citusChecks, distributeLike, NODE_STREAM_CHECKS } from './checks.js';
 import { expectPlacements } from './detail.js';
 import { nodeStandbyLag } from './lag.js';
 import type { CitusNodes } from './nodes.js';
@@ -64,23 +64,22 @@ export class CitusMigration extends PostgresMigration {
     return [...own, ...(await citusChecks(this.pool, this.nodes, this.plan, this.request, options.resuming))];
   }
 
-  /** The shadow as the table's twin: distributed by the same column, in the same co-location group, so each of its shards sits beside the table's. */
+  /**
+   * The shadow as the table's twin: distributed by the same column, in the same co-location group, so
+   * each of its shards sits beside the table's; a reference table's is a reference table, with a
+   * placement on every node that holds one of the table.
+   */
   override async createShadow(): Promise<void> {
     await super.createShadow();
-    const d = this.d;
-    await this.pool.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
-      qualified(d.schema, d.shadow),
-      this.citus.column,
-      qualified(d.schema, d.name),
-    ]);
+    await distributeLike(this.pool, this.d, this.d.shadow, this.citus);
   }
 
   /** A resumed run's shadow must still be the table's co-located twin (its shards beside the table's). */
   override async resumeShadow(): Promise<void> {
     const d = this.d;
     const { rows } = await this.pool.query(
-      `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass($1) AND colocationid = $2 AND partmethod = 'h') AS twin`,
-      [qualified(d.schema, d.shadow), this.citus.colocationId],
+      `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass($1) AND colocationid = $2 AND partmethod = $3) AS twin`,
+      [qualified(d.schema, d.shadow), this.citus.colocationId, this.citus.column === null ? 'n' : 'h'],
     );
     if (!isTrue(rows[0].twin)) {
       throw new UserError(`${qualified(d.schema, d.shadow)} is not distributed beside ${qualified(d.schema, d.name)}; run shadowcut cleanup and start again`);
@@ -110,7 +109,7 @@ export class CitusMigration extends PostgresMigration {
       settings: [`SET LOCAL citus.multi_shard_modify_mode = 'sequential'`],
       locked: async (client) => {
         await expectPlacements(client, table, this.citus);
-        await preparedCommitted(this.nodes, this.citus.nodes, options.lockTimeoutMs);
+        await preparedCommitted(this.nodes, [...this.citus.nodes, ...(this.citus.replicas ?? [])], options.lockTimeoutMs);
       },
     });
   }

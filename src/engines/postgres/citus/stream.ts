@@ -7,6 +7,7 @@ import { VisibilityGate } from '../capture/logical/visibility.js';
 import type { Partition } from '../schema/partitions.js';
 import type { CitusNode, PgDetail } from '../schema/plan.js';
 import type { CitusNodes, NodeConnection } from './nodes.js';
+import { replicasSettled } from './view.js';
 
 /**
  * A distributed table's changes happen in its shards, on the nodes that hold them: the coordinator's
@@ -29,9 +30,14 @@ export class CitusSource implements ChangeSource {
     private readonly d: PgDetail & { citus: NonNullable<PgDetail['citus']> },
   ) {}
 
-  /** Every node's gate: an apply through the coordinator reads the shards, which each node shows its own commits in. */
+  /**
+   * Every node's gate: an apply through the coordinator reads the shards, which each node shows its
+   * own commits in. A reference table's replicas are not followed: what the followed placement
+   * shows may still be prepared there, and is waited for (view.ts).
+   */
   async settle(): Promise<void> {
     await Promise.all([...this.gates.values()].map((gate) => gate.settle()));
+    if (this.d.citus.replicas?.length) await replicasSettled(this.nodes, [...this.d.citus.nodes, ...this.d.citus.replicas], REPLICA_WAIT_MS);
   }
 
   async open(sink: ChangeSink, from: Position | undefined): Promise<ChangeStream> {
@@ -55,6 +61,9 @@ export class CitusSource implements ChangeSource {
         streams.push({ group: node.group, stream });
         composite.started(node.group, String(stream.start.lsn));
       }
+      // A write the followed placement committed before its slot began, still prepared on a replica,
+      // would be read by the first chunk there without it and never come through the stream.
+      await this.settle();
     } catch (error) {
       await Promise.all(streams.map(({ stream }) => stream.stop()));
       throw error;
@@ -102,6 +111,9 @@ export class CitusSource implements ChangeSource {
 }
 
 const key = (group: number) => `g${group}`;
+
+/** How long a reference table's write may stay prepared on a replica: Citus's 2PC recovery resolves a dead coordinator's within a minute by default. */
+const REPLICA_WAIT_MS = 120_000;
 
 /**
  * Component by component: a position is ahead of another when every node's part is at least as far
