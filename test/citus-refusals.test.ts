@@ -110,9 +110,9 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
       /--capture trigger: a Citus distributed table's changes are followed on the nodes/,
     ],
     [
-      'a revert window',
-      ['migrate', '--execute', '--revert-window', '1h', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint'],
-      /a revert window over the shards of a Citus distributed table is not supported yet/,
+      'a revert window over a reference table',
+      ['migrate', '--execute', '--force-copy', '--revert-window', '1h', '--table', 'countries', '--alter', 'ADD COLUMN x int'],
+      /--revert-window: the change could not be reverted \(a revert window over a Citus reference table is not supported yet\)/,
     ],
   ];
 

@@ -8,6 +8,7 @@ import type { CitusDetail, CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';
 import { isTrue, qualified } from '../server/connect.js';
 import type { CitusNodes } from './nodes.js';
+import { reverseStream } from './revert.js';
 
 /** The coordinator's results that judge its own change stream: a Citus table's is followed on its nodes, judged there instead. */
 export const NODE_STREAM_CHECKS = ['wal_level', 'replication slot', 'wal sender', 'replication privilege'];
@@ -60,15 +61,17 @@ export async function citusChecks(
       results.push(r.ok ? r : { ...r, message: `on ${where}: ${r.message}` });
     }
     if (!resuming) {
-      const { rows } = await nodePool.query(
-        `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1) AS slot,
-                EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $2) AS publication`,
-        [d.slot, d.publication],
-      );
-      const left = [
-        ...(isTrue(rows[0].slot) ? [`SELECT pg_drop_replication_slot('${d.slot}')`] : []),
-        ...(isTrue(rows[0].publication) ? [`DROP PUBLICATION ${d.publication}`] : []),
-      ];
+      const left: string[] = [];
+      // The run's streams, and a revert window's way back (revert.ts).
+      for (const { slot, publication } of [d, reverseStream(d)]) {
+        const { rows } = await nodePool.query(
+          `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1) AS slot,
+                  EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $2) AS publication`,
+          [slot, publication],
+        );
+        if (isTrue(rows[0].slot)) left.push(`SELECT pg_drop_replication_slot('${slot}')`);
+        if (isTrue(rows[0].publication)) left.push(`DROP PUBLICATION ${publication}`);
+      }
       results.push(
         verdict(
           'no leftovers on the nodes',

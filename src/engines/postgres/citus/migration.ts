@@ -6,12 +6,16 @@ import type {
   CutoverOptions,
   CutoverResult,
   Key,
+  Migration,
   MigrationRequest,
   Plan,
   ProbeOptions,
   Probes,
   Session,
 } from '../../../core/engine/types.js';
+import type { CleanupOptions } from '../../../core/engine/ports/cleanup.js';
+import { keptByRevertComment } from '../../../core/engine/kept-by-revert.js';
+import { cleanupSteps } from '../../../core/migrate/cleanup-steps.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { planSides } from '../copy/checksum.js';
 import { cutover } from '../cutover/cutover.js';
@@ -23,6 +27,7 @@ import { citusChecks, distributeLike, NODE_STREAM_CHECKS } from './checks.js';
 import { expectPlacements } from './detail.js';
 import { nodeStandbyLag } from './lag.js';
 import type { CitusNodes } from './nodes.js';
+import { dropReverseStreams, installReverseStreams, reverseCitusPlan } from './revert.js';
 import { CitusSource } from './stream.js';
 import { citusDifferingKeys, openCitusView, preparedCommitted } from './view.js';
 
@@ -45,10 +50,14 @@ export class CitusMigration extends PostgresMigration {
   private readonly citus: CitusPgDetail['citus'];
   private readonly boundary: ShardBoundary;
 
-  constructor(server: CitusServer, plan: Plan<PgDetail>, request: MigrationRequest | null) {
-    const source = new CitusSource(server.citusNodes, plan.detail as CitusPgDetail);
-    super(server, plan, request, { changes: source, settle: () => source.settle() });
-    this.nodes = server.citusNodes;
+  constructor(
+    private readonly citusServer: CitusServer,
+    plan: Plan<PgDetail>,
+    request: MigrationRequest | null,
+  ) {
+    const source = new CitusSource(citusServer.citusNodes, plan.detail as CitusPgDetail);
+    super(citusServer, plan, request, { changes: source, settle: () => source.settle() });
+    this.nodes = citusServer.citusNodes;
     this.citus = (plan.detail as CitusPgDetail).citus;
     this.boundary = new ShardBoundary(this.nodes, this.citus.nodes, this.copier.originalKeys, this.copier.original);
   }
@@ -105,7 +114,8 @@ export class CitusMigration extends PostgresMigration {
    */
   override cutover(options: CutoverOptions): Promise<CutoverResult> {
     const table = qualified(this.d.schema, this.d.name);
-    return cutover(this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, null, {
+    const kept = this.plan.reverse ? keptByRevertComment(new Date()) : null;
+    return cutover(this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, kept, {
       settings: [`SET LOCAL citus.multi_shard_modify_mode = 'sequential'`],
       locked: async (client) => {
         await expectPlacements(client, table, this.citus);
@@ -120,7 +130,25 @@ export class CitusMigration extends PostgresMigration {
     return { ...probes, replicaLag: async () => [...(await probes.replicaLag()), ...(await nodeStandbyLag(this.nodes, this.citus.nodes))] };
   }
 
+  /** The PostgreSQL way back's refusals, and a reference table's (its replicas are not followed back yet). */
   override revertRefusals(): string[] {
-    return ['a revert window over the shards of a Citus distributed table is not supported yet'];
+    if (this.citus.column === null && !this.plan.reverse) return ['a revert window over a Citus reference table is not supported yet'];
+    return super.revertRefusals();
+  }
+
+  /** Streams on the nodes instead of triggers (revert.ts), made before the swap. */
+  override installReverseCapture(): Promise<void> {
+    return installReverseStreams(this.pool, this.nodes, this.d);
+  }
+
+  override async reversed(): Promise<Migration> {
+    if (this.plan.reverse) throw new Error('the way back has no way back of its own');
+    return new CitusMigration(this.citusServer, await reverseCitusPlan(this.pool, this.plan), null);
+  }
+
+  /** The PostgreSQL cleanup, and the way back's streams on the nodes wherever it takes the revert window's capture away. */
+  override async cleanup(options: CleanupOptions): Promise<void> {
+    await super.cleanup(options);
+    if (cleanupSteps(this.plan.reverse === true, options)?.reverseCapture) await dropReverseStreams(this.nodes, this.citus, this.d);
   }
 }

@@ -123,7 +123,8 @@ const REPLICA_WAIT_MS = 120_000;
 export function compareNodePositions(a: Position, b: Position): number {
   let ahead = false;
   let behind = false;
-  for (const part of new Set([...Object.keys(a), ...Object.keys(b)])) {
+  // Only the nodes' parts: a revert window's way back starts from the core's `{ poll: 0 }`, its slots' own start.
+  for (const part of new Set([...Object.keys(a), ...Object.keys(b)].filter((p) => /^g\d+$/.test(p)))) {
     const x = a[part] === undefined ? 0n : lsnValue(String(a[part]));
     const y = b[part] === undefined ? 0n : lsnValue(String(b[part]));
     if (x > y) ahead = true;
@@ -178,7 +179,7 @@ class CompositeSink {
  * start is fixed before the first row is copied (invariant 1). A publication of the name that is not
  * the migrating role's is another's, and refused (invariant 9).
  */
-async function ensureNodeStream(node: NodeConnection, d: PgDetail, shards: CitusNode): Promise<void> {
+export async function ensureNodeStream(node: NodeConnection, d: PgDetail, shards: CitusNode): Promise<void> {
   const { rows: slot } = await node.pool.query('SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1', [d.slot]);
   if (slot.length) return;
   const client = await node.pool.connect();
