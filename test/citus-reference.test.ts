@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
-import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
+import { citusWriters, helpersLeft, revertAfterWindow, type Statements } from './support/citus-writers.js';
 import { runCliAsync } from './support/mysql.js';
 
 const unavailable = citusUnavailable();
@@ -89,5 +89,22 @@ describe.skipIf(unavailable !== null)('Citus: a reference table altered online, 
     );
     expect(rows.map((r) => r.fk)).toEqual(['orders_country_fkey -> countries']);
     expect(await helpersLeft(twins, 'countries')).toEqual([]);
+  });
+
+  it('a revert window: writes after the cut-over follow back, and the revert leaves every placement as a twin that never took the ALTER', async () => {
+    const twins = await citusTwins(cluster, 'reference_revert');
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const run = runCliAsync(
+      ['migrate', '--execute', '--force-copy', '--revert-window', '10m', '--table', 'countries', '--alter', ALTER, '--url', '$URL', '--chunk-time-ms', '20'],
+      twins.live.coordinatorUrl,
+    );
+    const done = await revertAfterWindow('public.countries', run, 50);
+    const committed = await load.stop();
+    expect(done.stderr).toMatch(/reverted: public\.countries has its old schema again/);
+    expect(done.code, done.stderr).toBe(0);
+    expect(committed).toBeGreaterThan(50);
+    expect(await twins.difference(TABLES, ['countries__new', 'countries__new_pkey', 'countries__new_name_idx'])).toEqual([]);
+    expect((await helpersLeft(twins, 'countries')).filter((h) => !/^table countries__new(_pkey|_name_idx)?(_\d+)?$/.test(h))).toEqual([]);
   });
 });

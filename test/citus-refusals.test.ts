@@ -109,11 +109,6 @@ describe.skipIf(unavailable !== null)('Citus tables are refused until their shap
       ['migrate', '--execute', '--capture', 'trigger', '--table', 'orders', '--alter', 'ALTER COLUMN k TYPE bigint'],
       /--capture trigger: a Citus distributed table's changes are followed on the nodes/,
     ],
-    [
-      'a revert window over a reference table',
-      ['migrate', '--execute', '--force-copy', '--revert-window', '1h', '--table', 'countries', '--alter', 'ADD COLUMN x int'],
-      /--revert-window: the change could not be reverted \(a revert window over a Citus reference table is not supported yet\)/,
-    ],
   ];
 
   it.each(coordinatorCases)('%s: one line, exit 2, nothing changed on any node', async (_what, args, message) => {

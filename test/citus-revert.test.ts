@@ -7,9 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
-import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
+import { citusWriters, helpersLeft, revertAfterWindow, type Statements } from './support/citus-writers.js';
 import { runCliAsync } from './support/mysql.js';
-import { waitUntil } from './support/wait.js';
 
 const unavailable = citusUnavailable();
 if (unavailable) console.warn(`citus-revert.test.ts skipped: ${unavailable}`);
@@ -56,17 +55,6 @@ function writers(twins: CitusTwins): { stop: () => Promise<number> } {
   });
 }
 
-interface Status {
-  state: string;
-  phase: string;
-  changesApplied: number;
-}
-
-async function status(): Promise<Status | null> {
-  const r = await runCliAsync(['status', '--table', 'public.orders', '--json'], '');
-  return r.code === 0 ? (JSON.parse(r.stdout) as { status: Status }).status : null;
-}
-
 describe.skipIf(unavailable !== null)('Citus: the revert window over a distributed table', () => {
   beforeAll(async () => {
     cluster = await startCitusCluster();
@@ -84,24 +72,7 @@ describe.skipIf(unavailable !== null)('Citus: the revert window over a distribut
       ['migrate', '--execute', '--force-copy', '--revert-window', '10m', '--table', 'orders', '--alter', ALTER, '--url', '$URL', '--chunk-time-ms', '20'],
       twins.live.coordinatorUrl,
     );
-    let settled = false;
-    void run.then(() => (settled = true));
-    let at = -1;
-    await waitUntil(
-      'the revert window',
-      async () => {
-        if (settled) throw new Error(`migrate ended before its window: ${(await run).stderr}`);
-        const s = await status();
-        if (s?.state === 'revert-window' && s.phase === 'revert window' && at < 0) at = s.changesApplied;
-        return at >= 0;
-      },
-      300_000,
-    );
-    // The new table takes writes, which the old one follows back, before the revert is asked for.
-    await waitUntil('writes followed back', async () => ((await status())?.changesApplied ?? 0) > at + 50, 120_000);
-    const revert = await runCliAsync(['revert', '--table', 'public.orders'], '');
-    expect(revert.code, revert.stderr).toBe(0);
-    const done = await run;
+    const done = await revertAfterWindow('public.orders', run, 50);
     const committed = await load.stop();
     expect(done.stderr).toMatch(/reverted: public\.orders has its old schema again/);
     expect(done.code, done.stderr).toBe(0);

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import type { CitusTwins } from './citus-twins.js';
+import { runCliAsync } from './mysql.js';
+import { waitUntil } from './wait.js';
 
 /** One application transaction: its statements, in order. */
 export type Statements = [string, unknown[]][];
@@ -60,4 +62,46 @@ export async function helpersLeft(twins: CitusTwins, table: string): Promise<str
     left.push(...rows.map((r) => r.x));
   }
   return left;
+}
+
+interface RunStatus {
+  state: string;
+  phase: string;
+  changesApplied: number;
+}
+
+/** The running migration's status (`shadowcut status --json`), or null while none answers. */
+async function status(table: string): Promise<RunStatus | null> {
+  const r = await runCliAsync(['status', '--table', table, '--json'], '');
+  return r.code === 0 ? (JSON.parse(r.stdout) as { status: RunStatus }).status : null;
+}
+
+/**
+ * A `migrate --revert-window` run under way: waits until its window is open and the old table has
+ * followed more than `changes` changes back from the new one, then asks for the revert and returns
+ * the run's end.
+ */
+export async function revertAfterWindow(
+  table: string,
+  run: Promise<{ code: number | null; stdout: string; stderr: string }>,
+  changes: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let settled = false;
+  void run.then(() => (settled = true));
+  let at = -1;
+  await waitUntil(
+    'the revert window',
+    async () => {
+      if (settled) throw new Error(`migrate ended before its window: ${(await run).stderr}`);
+      const s = await status(table);
+      if (s?.state === 'revert-window' && s.phase === 'revert window') at = s.changesApplied;
+      return at >= 0;
+    },
+    300_000,
+  );
+  // The new table takes writes, which the old one follows back, before the revert is asked for.
+  await waitUntil('writes followed back', async () => ((await status(table))?.changesApplied ?? 0) > at + changes, 120_000);
+  const revert = await runCliAsync(['revert', '--table', table], '');
+  if (revert.code !== 0) throw new Error(`revert failed: ${revert.stderr}`);
+  return run;
 }

@@ -127,13 +127,10 @@ export class CitusMigration extends PostgresMigration {
   /** The coordinator's probes, with the lag of every node's standbys read on each node (lag.ts). */
   override async openProbes(replicas: string[], options: ProbeOptions = {}): Promise<Probes> {
     const probes = await super.openProbes(replicas, options);
-    return { ...probes, replicaLag: async () => [...(await probes.replicaLag()), ...(await nodeStandbyLag(this.nodes, this.citus.nodes))] };
-  }
-
-  /** The PostgreSQL way back's refusals, and a reference table's (its replicas are not followed back yet). */
-  override revertRefusals(): string[] {
-    if (this.citus.column === null && !this.plan.reverse) return ['a revert window over a Citus reference table is not supported yet'];
-    return super.revertRefusals();
+    return {
+      ...probes,
+      replicaLag: async () => [...(await probes.replicaLag()), ...(await nodeStandbyLag(this.nodes, [...this.citus.nodes, ...(this.citus.replicas ?? [])]))],
+    };
   }
 
   /** Streams on the nodes instead of triggers (revert.ts), made before the swap. */
