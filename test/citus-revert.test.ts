@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
 import { citusWriters, helpersLeft, revertAfterWindow, type Statements } from './support/citus-writers.js';
+import { killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
 
 const unavailable = citusUnavailable();
@@ -32,6 +33,9 @@ const SCHEMA = `
 
 const ALTER = 'ALTER COLUMN k TYPE bigint, ADD COLUMN extra int NOT NULL DEFAULT 7';
 const TABLES = ['orders', 'items', 'countries'];
+/** The new table a revert keeps, with its indexes, left out of the comparison. */
+const KEPT = ['orders__new', 'orders__new_pkey', 'orders__new_k_idx'];
+const KEPT_HELPER = /^table orders__new(_pkey|_k_idx)?(_\d+)?$/;
 
 /** Inserts with their items, updates, deletes that cascade, and one transaction over two orders that may sit on different workers. */
 function writers(twins: CitusTwins): { stop: () => Promise<number> } {
@@ -77,8 +81,41 @@ describe.skipIf(unavailable !== null)('Citus: the revert window over a distribut
     expect(done.stderr).toMatch(/reverted: public\.orders has its old schema again/);
     expect(done.code, done.stderr).toBe(0);
     expect(committed).toBeGreaterThan(50);
-    expect(await twins.difference(TABLES, ['orders__new', 'orders__new_pkey', 'orders__new_k_idx'])).toEqual([]);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
     // The new table is kept beside it (and its shards), nothing else of the run on any node.
-    expect((await helpersLeft(twins, 'orders')).filter((h) => !/^table orders__new(_pkey|_k_idx)?(_\d+)?$/.test(h))).toEqual([]);
+    expect((await helpersLeft(twins, 'orders')).filter((h) => !KEPT_HELPER.test(h))).toEqual([]);
+  });
+
+  it('killed in its window, resumed and reverted: no write made after the cut-over is lost', async () => {
+    const twins = await citusTwins(cluster, 'revert_kill');
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const args = ['--revert-window', '10m', '--table', 'orders', '--alter', ALTER, '--chunk-time-ms', '20'];
+    const killed = await killDuringPhase([...args, '--url', twins.live.coordinatorUrl], 'revert window', 300);
+    expect(killed.killed, killed.stderr).toBe(true);
+    const run = runCliAsync(['migrate', '--execute', '--force-copy', '--resume', ...args, '--url', '$URL'], twins.live.coordinatorUrl);
+    const done = await revertAfterWindow('public.orders', run, 50);
+    const committed = await load.stop();
+    expect(done.stderr).toMatch(/reverted: public\.orders has its old schema again/);
+    expect(done.code, done.stderr).toBe(0);
+    expect(committed).toBeGreaterThan(50);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
+    expect((await helpersLeft(twins, 'orders')).filter((h) => !KEPT_HELPER.test(h))).toEqual([]);
+  });
+
+  it("killed in its window, then cleanup: the way back's streams are gone from every node, the new table stays", async () => {
+    const twins = await citusTwins(cluster, 'revert_cleanup');
+    await twins.setup(SCHEMA);
+    const killed = await killDuringPhase(
+      ['--revert-window', '10m', '--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl],
+      'revert window',
+      300,
+    );
+    expect(killed.killed, killed.stderr).toBe(true);
+    const cleanup = await runCliAsync(['cleanup', '--table', 'orders', '--url', '$URL'], twins.live.coordinatorUrl);
+    expect(cleanup.code, cleanup.stderr).toBe(0);
+    expect((await helpersLeft(twins, 'orders')).filter((h) => !h.startsWith('table '))).toEqual([]);
+    await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
+    expect(await twins.difference(TABLES, ['orders__old', 'orders_pkey__old', 'orders_k__old'])).toEqual([]);
   });
 });
