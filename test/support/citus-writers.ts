@@ -67,6 +67,7 @@ export async function helpersLeft(twins: CitusTwins, table: string): Promise<str
 interface RunStatus {
   state: string;
   phase: string;
+  capture: string | null;
   changesApplied: number;
 }
 
@@ -77,7 +78,7 @@ async function status(table: string): Promise<RunStatus | null> {
 }
 
 /**
- * A `migrate --revert-window` run under way: waits until its window is open and the old table has
+ * A `migrate --revert-window` run under way: waits until its window is open (followed on the nodes' streams) and the old table has
  * followed more than `changes` changes back from the new one, then asks for the revert and returns
  * the run's end.
  */
@@ -94,7 +95,11 @@ export async function revertAfterWindow(
     async () => {
       if (settled) throw new Error(`migrate ended before its window: ${(await run).stderr}`);
       const s = await status(table);
-      if (s?.state === 'revert-window' && s.phase === 'revert window') at = s.changesApplied;
+      if (s?.state === 'revert-window' && s.phase === 'revert window') {
+        // A Citus table's way back is followed on its nodes' streams, and says so.
+        if (s.capture !== 'stream') throw new Error(`the window says it follows by ${s.capture}`);
+        at = s.changesApplied;
+      }
       return at >= 0;
     },
     300_000,
