@@ -4,11 +4,14 @@
 // The oracle is a twin database of the same cluster that took the same writes and Citus's own ALTER
 // TABLE: every node's definitions (each placement included), the metadata (partmethod 'n', repmodel,
 // co-location, where each placement is), each placement's rows on its node, and the distributed
-// table's foreign key, which must name the new reference table as after Citus's ALTER.
+// table's foreign key, which must name the new reference table as after Citus's ALTER. Killed in a
+// phase and resumed it ends the same; with a revert window, the revert leaves it as a twin that never
+// took the ALTER.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
 import { citusWriters, helpersLeft, revertAfterWindow, type Statements } from './support/citus-writers.js';
+import { killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
 
 const unavailable = citusUnavailable();
@@ -88,6 +91,21 @@ describe.skipIf(unavailable !== null)('Citus: a reference table altered online, 
          FROM pg_constraint WHERE contype = 'f' AND conrelid = 'orders'::regclass`,
     );
     expect(rows.map((r) => r.fk)).toEqual(['orders_country_fkey -> countries']);
+    expect(await helpersLeft(twins, 'countries')).toEqual([]);
+  });
+
+  it.each(['copy', 'cutover'])('killed in its %s phase and resumed: the same end, nothing left on any node', async (phase) => {
+    const twins = await citusTwins(cluster, `reference_kill_${phase}`);
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const args = ['--table', 'countries', '--alter', ALTER, '--chunk-time-ms', '20', '--max-rows-per-sec', '5000'];
+    const killed = await killDuringPhase([...args, '--url', twins.live.coordinatorUrl], phase);
+    expect(killed.killed, killed.stderr).toBe(true);
+    const resumed = await runCliAsync(['migrate', '--execute', '--force-copy', '--resume', ...args, '--url', '$URL'], twins.live.coordinatorUrl);
+    await load.stop();
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await twins.twin.coordinator.query(`ALTER TABLE countries ${ALTER}`);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
     expect(await helpersLeft(twins, 'countries')).toEqual([]);
   });
 
