@@ -57,8 +57,12 @@ export function mysqlExactValue(form: ExactForm, value: string, column: TypedCol
   }
 }
 
-/** Target types whose conversion on INSERT CAST spells the same way: dates, times, decimals, floats. */
-const CAST_LIKE_INSERT = /^(date|datetime(\(\d\))?|time(\(\d\))?|decimal\(\d+,\d+\)|float|double)( unsigned)?$/;
+/**
+ * Target types whose conversion on INSERT CAST spells the same way: dates, times, decimals, floats,
+ * and fixed-width BINARY(n), which both right-pad with 0x00 (and cut what does not fit, which a
+ * strict sql_mode refuses in the copy first).
+ */
+const CAST_LIKE_INSERT = /^(date|datetime(\(\d\))?|time(\(\d\))?|decimal\(\d+,\d+\)|float|double|binary\(\d+\))( unsigned)?$/;
 
 /**
  * The original's value converted to the target's type as the copy's INSERT converts it (a
