@@ -80,9 +80,9 @@ export class MysqlTwins {
   }
 
   /** shadowcut's run succeeds and the database is the twin's, catalog and rows. */
-  async expectSameAsNative(table: string, alter: string, { writes = [] }: { writes?: string[] } = {}): Promise<void> {
-    await this.alterTwin(table, alter, writes);
-    await this.migrate(table, alter, { writes });
+  async expectSameAsNative(table: string, alter: string, run: { writes?: string[]; options?: Partial<MigrateOptions> } = {}): Promise<void> {
+    await this.alterTwin(table, alter, run.writes);
+    await this.migrate(table, alter, run);
     expect(await this.differences()).toEqual([]);
   }
 

@@ -85,7 +85,7 @@ async function withProbes<T>(pool: Pool, plan: MysqlPlan, names: string[], proof
   try {
     await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');
     for (const name of names) await clearProbeName(conn, plan.database, name);
-    for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
+    for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name, plan.realProbes === true)]);
     return await proof(conn);
   } finally {
     for (const [name, kind] of made) await dropProbe(conn, plan.database, name, kind).catch(ignoreFailure(PROBE_LEFT_IS_FOUND));

@@ -41,7 +41,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const old = await chooseOldTable(pool, database, table);
   const droppedForeignKeys = foreignKeysDropped(effects, facts, table);
   const original = await describeTable(pool, database, table);
-  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
+  const { shape: shadowShape, createSql, real: realProbes } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
   const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
   const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
@@ -78,6 +78,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     discardForeignKeys: request.discardForeignKeys === true,
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,
+    ...(realProbes ? { realProbes } : {}),
     children,
     ...(parentKeys.length ? { parentKeys } : {}),
     ...(cascades.length ? { cascades } : {}),
@@ -118,6 +119,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
           .map((c) => c.name)
           .join(', ') || 'none'
       }`,
+      ...(effects.serverHints.length
+        ? [
+            `${effects.serverHints.join(', ')}: left to shadowcut, which makes the change on a new table it copies online (they tell the server how to change the table itself)`,
+          ]
+        : []),
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
       ...(request.triggers && facts.triggers.length ? [`triggers moved to the new table at the cut-over: ${facts.triggers.join(', ')}`] : []),
       ...(deferral

@@ -32,8 +32,10 @@ export interface MysqlPlan {
   discardForeignKeys: boolean;
   /** Foreign keys the ALTER drops: the shadow has none to drop, so the clause it gets leaves them out. */
   droppedForeignKeys: string[];
-  /** The ALTER as the shadow and the probes take it: without its DROP FOREIGN KEY parts. */
+  /** The ALTER as the shadow and the probes take it: without its DROP FOREIGN KEY, ALGORITHM and LOCK parts. */
   shadowAlter: string;
+  /** The ALTER makes what a temporary table cannot be (partitioned, FULLTEXT, compressed): every probe is a real one. */
+  realProbes?: boolean;
   /** Other tables' keys that reference the table: pointed at the new table at the cut-over. */
   children: ChildKey[];
   /** The table's keys to other tables of its set: moved to the shadow at the set's cut-over (absent outside a set). */

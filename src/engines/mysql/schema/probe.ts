@@ -12,14 +12,17 @@ export const PROBE_PRIVILEGES = ['SELECT', 'CREATE', 'ALTER', 'DROP', 'CREATE TE
  * An empty copy of a table's definition for the server to try things on. TEMPORARY where the
  * table allows it: not replicated in ROW format, invisible to other sessions, gone with the
  * session. Partitioned and FULLTEXT/spatial tables cannot be temporary; they get a real table,
- * marked as a probe, which the caller drops at once.
+ * marked as a probe, which the caller drops at once. `real`: a real one at once (the ALTER makes
+ * something a temporary table cannot be: `probeAlter` says so).
  */
-export async function createProbe(conn: PoolConnection, database: string, like: string, name: string): Promise<ProbeKind> {
+export async function createProbe(conn: PoolConnection, database: string, like: string, name: string, real = false): Promise<ProbeKind> {
   try {
-    await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`);
-    return 'temporary';
+    if (!real) {
+      await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`);
+      return 'temporary';
+    }
   } catch (error) {
-    if (!CANNOT_BE_TEMPORARY.has((error as { code?: string }).code ?? '')) throw copyRefused(error, name, like);
+    if (!notForTemporary(error)) throw copyRefused(error, name, like);
   }
   await conn.query(`CREATE TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`).catch((e) => {
     // Unlike a TEMPORARY probe, a real one cannot stand in front of a table of its name.
@@ -45,7 +48,21 @@ const CANNOT_BE_TEMPORARY = new Set([
   'ER_TABLE_CANT_HANDLE_SPKEYS',
   'ER_ILLEGAL_HA_CREATE_OPTION',
   'ER_TABLE_CANT_HANDLE_FT',
+  'ER_UNSUPPORT_COMPRESSED_TEMPORARY_TABLE',
 ]);
+
+/**
+ * The same by number, where MariaDB's number means something else to mysql2 (whose names are
+ * MySQL's): 4047 is MariaDB's "InnoDB refuses to write tables with ROW_FORMAT=COMPRESSED", which
+ * it says of every temporary table and of none other while innodb_read_only_compressed is off.
+ */
+const MARIADB_CANNOT_BE_TEMPORARY = new Set([4047]);
+
+function notForTemporary(error: unknown): boolean {
+  const { code, errno, sqlMessage } = error as { code?: string; errno?: number; sqlMessage?: string };
+  if (errno !== undefined && MARIADB_CANNOT_BE_TEMPORARY.has(errno) && /COMPRESSED/i.test(sqlMessage ?? '')) return true;
+  return CANNOT_BE_TEMPORARY.has(code ?? '');
+}
 
 /** The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict sql_mode). */
 function copyRefused(error: unknown, probe: string, table: string): UserError {
@@ -92,7 +109,9 @@ export async function createMarkedProbe(conn: PoolConnection, database: string, 
 
 /**
  * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
- * the resulting columns, and nothing persistent is created.
+ * the resulting columns, and nothing persistent is created. An ALTER that makes what a temporary
+ * table cannot be (partitioned, a FULLTEXT index, compressed rows), which the server accepts on the
+ * table itself, is tried again on a real probe; `real` says the later probes must be real too.
  */
 export async function probeAlter(
   pool: Pool,
@@ -100,23 +119,42 @@ export async function probeAlter(
   table: string,
   shadow: string,
   alter: string,
-): Promise<{ shape: TableShape; createSql: string }> {
+): Promise<{ shape: TableShape; createSql: string; real: boolean }> {
   const conn = await pool.getConnection();
   try {
-    const kind = await createProbe(conn, database, table, shadow);
-    try {
-      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
-      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
-      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
-    } catch (error) {
-      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
-    } finally {
-      await dropProbe(conn, database, shadow, kind);
-    }
+    const first = await tryAlter(conn, database, table, shadow, alter, false);
+    if ('shape' in first) return { ...first, real: false };
+    if (!notForTemporary(first.failed)) throw alterFails(first.failed, shadow, table);
+    const second = await tryAlter(conn, database, table, shadow, alter, true);
+    if ('shape' in second) return { ...second, real: true };
+    throw alterFails(second.failed, shadow, table);
   } finally {
     conn.release();
   }
 }
+
+/** The ALTER on a fresh probe of the kind asked for, dropped whatever happens; the server's error is returned. */
+async function tryAlter(
+  conn: PoolConnection,
+  database: string,
+  table: string,
+  probe: string,
+  alter: string,
+  real: boolean,
+): Promise<{ shape: TableShape; createSql: string } | { failed: unknown }> {
+  const kind = await createProbe(conn, database, table, probe, real);
+  try {
+    await conn.query(`ALTER TABLE ${qualified(database, probe)} ${alter}`);
+    const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, probe)}`);
+    return { shape: await describeTable(conn, database, probe), createSql: String(created['Create Table']) };
+  } catch (error) {
+    return { failed: error };
+  } finally {
+    await dropProbe(conn, database, probe, kind);
+  }
+}
+
+const alterFails = (error: unknown, probe: string, table: string) => new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(probe, table)}`);
 
 /** Why a probe's DROP may fail: the reason given where it is ignored. */
 export const PROBE_LEFT_IS_FOUND =
