@@ -16,6 +16,7 @@ import { lookupIndexes, planCascades } from '../capture/cascades.js';
 import { chooseOldTable, tableIdentity } from '../schema/old-tables.js';
 import { planTriggers } from '../schema/trigger-plan.js';
 import { mapColumns } from '../schema/column-map.js';
+import { implicitFills } from '../schema/implicit-default.js';
 import { chooseKey } from '../schema/key-choice.js';
 import type { ChildKey, SetKey } from '../schema/foreign-keys.js';
 import { foreignKeyName, helperNames, parseTableName, type MysqlPlan } from '../schema/plan.js';
@@ -48,6 +49,10 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
+  const fills = implicitFills(
+    shadowShape.columns,
+    columns.map((c) => c.target),
+  );
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
   const capture = chooseCapture(
     request.capture ?? 'auto',
@@ -74,6 +79,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     keyColumns: key.columns,
     shadowKeyColumns: key.shadowColumns,
     columns,
+    ...(fills.length ? { fills } : {}),
     facts,
     discardForeignKeys: request.discardForeignKeys === true,
     droppedForeignKeys,
@@ -110,7 +116,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       `new columns (default values): ${
         shadowShape.columns
           .filter((c) => !kept.has(c.name.toLowerCase()))
-          .map((c) => c.name)
+          .map((c) =>
+            fills.some((f) => f.target === c.name)
+              ? `${c.name} (NOT NULL without a default: ${fills.find((f) => f.target === c.name)!.value}, as the native ALTER gives)`
+              : c.name,
+          )
           .join(', ') || 'none'
       }`,
       `dropped columns: ${

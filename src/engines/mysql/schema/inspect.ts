@@ -10,6 +10,11 @@ export interface MysqlColumn {
   nullable: boolean;
   /** VIRTUAL or STORED generated columns cannot be written. */
   generated: boolean;
+  /**
+   * NOT NULL with no DEFAULT (nor AUTO_INCREMENT): an INSERT under a strict sql_mode must name it,
+   * where the native ALTER that adds it gives the rows the type's implicit default (implicit-default.ts).
+   */
+  noDefault?: true;
 }
 
 export interface MysqlIndex {
@@ -28,13 +33,18 @@ type Queryable = Pool | PoolConnection | Connection;
 /** Columns and indexes via SHOW statements, which also work on TEMPORARY tables (the ALTER probe). */
 export async function describeTable(db: Queryable, database: string, table: string): Promise<TableShape> {
   const [cols] = await db.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(database, table)}`);
-  const columns = cols.map((c) => ({
-    name: String(c.Field),
-    type: String(c.Type),
-    collation: c.Collation === null ? null : String(c.Collation),
-    nullable: c.Null === 'YES',
-    generated: /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(String(c.Extra)),
-  }));
+  const columns = cols.map((c): MysqlColumn => {
+    const generated = /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(String(c.Extra));
+    const noDefault = c.Null !== 'YES' && c.Default === null && !generated && !/auto_increment/i.test(String(c.Extra));
+    return {
+      name: String(c.Field),
+      type: String(c.Type),
+      collation: c.Collation === null ? null : String(c.Collation),
+      nullable: c.Null === 'YES',
+      generated,
+      ...(noDefault ? { noDefault } : {}),
+    };
+  });
   const [idx] = await db.query<RowDataPacket[]>(`SHOW INDEX FROM ${qualified(database, table)}`);
   const byName = new Map<string, MysqlIndex>();
   for (const r of idx) {

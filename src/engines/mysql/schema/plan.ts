@@ -4,6 +4,7 @@ import { movedKeys, type Cascade, type ChildKey, type SetKey } from './foreign-k
 import type { TableFacts, TableShape } from './inspect.js';
 import type { TriggerPlan } from './trigger-plan.js';
 import type { ColumnPair } from './column-map.js';
+import type { ColumnFill } from './implicit-default.js';
 
 export type { TriggerPlan } from './trigger-plan.js';
 
@@ -27,6 +28,8 @@ export interface MysqlPlan {
   keyColumns: string[];
   shadowKeyColumns: string[];
   columns: ColumnPair[];
+  /** New columns NOT NULL without a DEFAULT: the copy writes the type's implicit default, as the native ALTER gives (absent when none). */
+  fills?: ColumnFill[];
   facts: TableFacts;
   /** Foreign keys to other tables are left off the new table, on request. */
   discardForeignKeys: boolean;
