@@ -29,6 +29,14 @@ const binaryRows = (type: string) => [
 ];
 const binaryWrites = ["INSERT INTO t VALUES (2000, X'0A0B', 1), (2001, X'0A0B00', 1)", "UPDATE t SET b = X'FF' WHERE id = 5", 'DELETE FROM t WHERE id = 6'];
 
+/** The same for text: values with and without trailing spaces (and a tab, which no CHAR strips). */
+const textRows = (type: string) => [
+  `CREATE TABLE t (id INT PRIMARY KEY, b ${type} NOT NULL, n INT) ENGINE=InnoDB`,
+  "INSERT INTO t SELECT seq, CONCAT('é', seq, REPEAT(' ', seq % 4)), seq FROM seq_1_to_300",
+  "INSERT INTO t VALUES (1000, '', 0), (1001, ' ', 0), (1002, 'a\t', 0), (1003, ' a', 0)",
+];
+const textWrites = ["INSERT INTO t VALUES (2000, 'late  ', 1), (2001, 'late', 1)", "UPDATE t SET b = 'x ' WHERE id = 5", 'DELETE FROM t WHERE id = 6'];
+
 /** `engine` whose shadow, once made, gets a BEFORE INSERT trigger that damages `b` of row 7 with `damage`. */
 const damagingShadow = (damage: string) => (engine: Engine) =>
   withMigration(engine, (migration) => ({
@@ -40,28 +48,33 @@ const damagingShadow = (damage: string) => (engine: Engine) =>
     },
   }));
 
-describe('fixed-width BINARY(n): the checksum compares the old value as the server converts it', () => {
-  for (const [from, alter] of [
-    ['VARBINARY(16)', 'MODIFY b BINARY(16) NOT NULL'],
-    ['BINARY(8)', 'MODIFY b BINARY(16) NOT NULL'],
-    ['BINARY(16)', 'MODIFY b VARBINARY(16) NOT NULL'],
-    ['BINARY(8)', 'MODIFY b BLOB NOT NULL'],
-  ]) {
+describe('fixed-width BINARY(n) and CHAR(n): the checksum compares the old value as the server converts it', () => {
+  for (const [from, alter, rows, writes] of [
+    ['VARBINARY(16)', 'MODIFY b BINARY(16) NOT NULL', binaryRows, binaryWrites],
+    ['BINARY(8)', 'MODIFY b BINARY(16) NOT NULL', binaryRows, binaryWrites],
+    ['BINARY(16)', 'MODIFY b VARBINARY(16) NOT NULL', binaryRows, binaryWrites],
+    ['BINARY(8)', 'MODIFY b BLOB NOT NULL', binaryRows, binaryWrites],
+    ['VARCHAR(12)', 'MODIFY b CHAR(12) NOT NULL', textRows, textWrites],
+    ['TEXT CHARACTER SET latin1', 'MODIFY b CHAR(12) CHARACTER SET utf8mb4 NOT NULL', textRows, textWrites],
+    ['CHAR(12)', 'MODIFY b VARCHAR(12) NOT NULL', textRows, textWrites],
+  ] as const) {
     it(`${from}: ${alter}`, async () => {
       await twins.fresh();
-      await twins.inBoth(binaryRows(from));
-      await twins.expectSameAsNative('t', alter, { writes: binaryWrites });
+      await twins.inBoth(rows(from));
+      await twins.expectSameAsNative('t', alter, { writes: [...writes] });
     });
   }
 
   // A comparison blind to padding would pass these: the value cut at its trailing zeros, or changed.
-  for (const [from, alter, damage] of [
-    ['BINARY(16)', 'MODIFY b VARBINARY(16) NOT NULL', "TRIM(TRAILING X'00' FROM NEW.b)"],
-    ['VARBINARY(16)', 'MODIFY b BINARY(16) NOT NULL', "X'FF'"],
-  ]) {
+  for (const [from, alter, damage, rows] of [
+    ['BINARY(16)', 'MODIFY b VARBINARY(16) NOT NULL', "TRIM(TRAILING X'00' FROM NEW.b)", binaryRows],
+    ['VARBINARY(16)', 'MODIFY b BINARY(16) NOT NULL', "X'FF'", binaryRows],
+    ['VARCHAR(12)', 'MODIFY b CHAR(12) NOT NULL', "CONCAT(NEW.b, '\t')", textRows],
+    ['VARCHAR(12)', 'MODIFY b CHAR(12) NOT NULL', "CONCAT(' ', NEW.b)", textRows],
+  ] as const) {
     it(`a shadow whose ${from} value is damaged (${damage}) is still caught, and the original stays`, async () => {
       await twins.fresh();
-      await twins.inBoth(binaryRows(from));
+      await twins.inBoth(rows(from));
       await expect(twins.migrate('t', alter, { engine: damagingShadow(damage) })).rejects.toThrow(/checksums still differ after 3 rounds/);
       expect(await twins.differences()).toEqual([]);
     });

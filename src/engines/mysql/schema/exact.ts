@@ -74,3 +74,15 @@ export function mysqlConvertLikeCopy(value: string, target: MysqlColumn): string
   // UNSIGNED only refuses negatives, which the copy's INSERT would have refused already.
   return spelled ? `CAST(${value} AS ${spelled[1].toUpperCase()})` : null;
 }
+
+/**
+ * A fixed-width CHAR(n) keeps no trailing spaces: the server pads it to n and strips the padding as
+ * it reads (all of it, whatever PAD_CHAR_TO_FULL_LENGTH says, which only pads it again). So a value
+ * going into CHAR(n) is compared cut to n characters (which a strict sql_mode refuses in the copy
+ * first, unless only spaces go) and without trailing spaces, and the CHAR(n) side without them;
+ * null when the target is not a CHAR.
+ */
+export function mysqlCharLikeCopy(source: string, target: string, column: MysqlColumn): [string, string] | null {
+  const width = /^char\((\d+)\)/.exec(column.type.toLowerCase());
+  return width ? [`TRIM(TRAILING ' ' FROM LEFT(${source}, ${width[1]}))`, `TRIM(TRAILING ' ' FROM ${target})`] : null;
+}
