@@ -41,8 +41,14 @@ export async function dropProbe(conn: PoolConnection, database: string, name: st
   await conn.query(`DROP ${kind === 'temporary' ? 'TEMPORARY ' : ''}TABLE IF EXISTS ${qualified(database, name)}`);
 }
 
-/** Errors that only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes). */
+/**
+ * Errors that may only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes,
+ * compressed rows, and on MySQL a TABLESPACE or ENCRYPTION clause; MariaDB's ENCRYPTED=YES where
+ * temporary tables are not encrypted is "Wrong create options"). Trying a real probe next is never
+ * wrong in itself: what it refuses, the table would refuse.
+ */
 const CANNOT_BE_TEMPORARY = new Set([
+  'ER_CANT_CREATE_TABLE',
   'ER_PARTITION_NO_TEMPORARY',
   'ER_INNODB_NO_FT_TEMP_TABLE',
   'ER_TABLE_CANT_HANDLE_SPKEYS',
