@@ -1,5 +1,6 @@
 import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/compare/exact.js';
 import type { MysqlColumn } from './inspect.js';
+import { splitClauses } from './alter.js';
 
 /** A column's type (as SHOW COLUMNS prints it) sorted into the families core/compare/exact.ts decides over. */
 export function mysqlColumn(c: MysqlColumn): TypedColumn {
@@ -85,4 +86,24 @@ export function mysqlConvertLikeCopy(value: string, target: MysqlColumn): string
 export function mysqlCharLikeCopy(source: string, target: string, column: MysqlColumn): [string, string] | null {
   const width = /^char\((\d+)\)/.exec(column.type.toLowerCase());
   return width ? [`TRIM(TRAILING ' ' FROM LEFT(${source}, ${width[1]}))`, `TRIM(TRAILING ' ' FROM ${target})`] : null;
+}
+
+/**
+ * A text going into an ENUM or SET is stored as the members it matches under the column's collation,
+ * spelled as the definition spells them ('A' and 'b ' become 'a' and 'b' under a _ci PAD SPACE
+ * collation; a SET's members in their definition's order, each once). The original's text is turned
+ * into that spelling (FIELD and FIND_IN_SET compare under the collation given), so the pair compares
+ * as text; null when the target is neither. A value no member matches fails the copy under a strict
+ * sql_mode first.
+ */
+export function mysqlMembersLikeCopy(source: string, column: MysqlColumn): string | null {
+  const kind = /^(enum|set)\((.*)\)$/s.exec(column.type);
+  if (!kind || !column.collation) return null;
+  const members = kind[2];
+  // The server strips the text's trailing spaces (not those before a comma), which FIND_IN_SET does not.
+  const value = `CONVERT(TRIM(TRAILING ' ' FROM ${source}) USING ${column.collation.split('_')[0]}) COLLATE ${column.collation}`;
+  if (kind[1].toLowerCase() === 'enum') return `ELT(FIELD(${value}, ${members}), ${members})`;
+  return `CONCAT_WS(',', ${splitClauses(members)
+    .map((m) => `IF(FIND_IN_SET(${m}, ${value}), ${m}, NULL)`)
+    .join(', ')})`;
 }
