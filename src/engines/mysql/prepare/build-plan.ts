@@ -42,7 +42,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const old = await chooseOldTable(pool, database, table);
   const droppedForeignKeys = foreignKeysDropped(effects, facts, table);
   const original = await describeTable(pool, database, table);
-  const { shape: shadowShape, createSql, real: realProbes } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
+  const { shape: shadowShape, createSql, withoutDefault, real: realProbes } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
   const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
   const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
@@ -51,6 +51,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const key = chooseKey(original, shadowShape, columns);
   const fills = implicitFills(
     shadowShape.columns,
+    withoutDefault,
     columns.map((c) => c.target),
   );
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);

@@ -32,12 +32,16 @@ export function implicitDefault(type: string): string | null {
   return null;
 }
 
-/** The new table's columns that need a value the copy names: added NOT NULL without a DEFAULT, filled by no copied column. */
-export function implicitFills(shadow: MysqlColumn[], copiedTargets: string[]): ColumnFill[] {
+/**
+ * The new table's columns that need a value the copy names: NOT NULL without a DEFAULT
+ * (`withoutDefault`, names) and filled by no copied column.
+ */
+export function implicitFills(shadow: MysqlColumn[], withoutDefault: string[], copiedTargets: string[]): ColumnFill[] {
   const copied = new Set(copiedTargets.map((c) => c.toLowerCase()));
+  const needed = new Set(withoutDefault);
   const fills: ColumnFill[] = [];
   for (const column of shadow) {
-    if (!column.noDefault || copied.has(column.name.toLowerCase())) continue;
+    if (!needed.has(column.name) || copied.has(column.name.toLowerCase())) continue;
     const value = implicitDefault(column.type);
     if (value !== null) fills.push({ target: column.name, value });
   }

@@ -10,11 +10,6 @@ export interface MysqlColumn {
   nullable: boolean;
   /** VIRTUAL or STORED generated columns cannot be written. */
   generated: boolean;
-  /**
-   * NOT NULL with no DEFAULT (nor AUTO_INCREMENT): an INSERT under a strict sql_mode must name it,
-   * where the native ALTER that adds it gives the rows the type's implicit default (implicit-default.ts).
-   */
-  noDefault?: true;
 }
 
 export interface MysqlIndex {
@@ -33,18 +28,13 @@ type Queryable = Pool | PoolConnection | Connection;
 /** Columns and indexes via SHOW statements, which also work on TEMPORARY tables (the ALTER probe). */
 export async function describeTable(db: Queryable, database: string, table: string): Promise<TableShape> {
   const [cols] = await db.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(database, table)}`);
-  const columns = cols.map((c): MysqlColumn => {
-    const generated = /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(String(c.Extra));
-    const noDefault = c.Null !== 'YES' && c.Default === null && !generated && !/auto_increment/i.test(String(c.Extra));
-    return {
-      name: String(c.Field),
-      type: String(c.Type),
-      collation: c.Collation === null ? null : String(c.Collation),
-      nullable: c.Null === 'YES',
-      generated,
-      ...(noDefault ? { noDefault } : {}),
-    };
-  });
+  const columns = cols.map((c) => ({
+    name: String(c.Field),
+    type: String(c.Type),
+    collation: c.Collation === null ? null : String(c.Collation),
+    nullable: c.Null === 'YES',
+    generated: /\b(VIRTUAL|STORED|PERSISTENT)\b/i.test(String(c.Extra)),
+  }));
   const [idx] = await db.query<RowDataPacket[]>(`SHOW INDEX FROM ${qualified(database, table)}`);
   const byName = new Map<string, MysqlIndex>();
   for (const r of idx) {
@@ -58,6 +48,18 @@ export async function describeTable(db: Queryable, database: string, table: stri
     index.columns[Number(r.Seq_in_index) - 1] = r.Sub_part === null ? String(r.Column_name) : `${r.Column_name}(${r.Sub_part})`;
   }
   return { columns, indexes: [...byName.values()] };
+}
+
+/**
+ * The columns NOT NULL with no DEFAULT (nor AUTO_INCREMENT, nor generated): an INSERT under a strict
+ * sql_mode must name them, where the native ALTER that adds one gives the rows the type's implicit
+ * default (implicit-default.ts). Apart from the shape, which a run compares with the table's as it was planned.
+ */
+export async function columnsWithoutDefault(db: Queryable, database: string, table: string): Promise<string[]> {
+  const [cols] = await db.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(database, table)}`);
+  return cols
+    .filter((c) => c.Null !== 'YES' && c.Default === null && !/auto_increment|VIRTUAL|STORED|PERSISTENT/i.test(String(c.Extra)))
+    .map((c) => String(c.Field));
 }
 
 /** The table's PRIMARY KEY, else its first UNIQUE key on NOT NULL columns without prefixes; null when none. */

@@ -1,7 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/engine/errors.js';
 import { qualified } from '../server/sql.js';
-import { describeTable, type TableShape } from './inspect.js';
+import { columnsWithoutDefault, describeTable, type TableShape } from './inspect.js';
 
 export type ProbeKind = 'temporary' | 'real';
 
@@ -113,19 +113,20 @@ export async function createMarkedProbe(conn: PoolConnection, database: string, 
   await conn.query(`ALTER TABLE ${qualified(database, name)} COMMENT = ?`, [PROBE_MARK]);
 }
 
+/** What the server made of the ALTER: the new table's shape, its SHOW CREATE TABLE, its columns NOT NULL without a DEFAULT. */
+export interface ProbedAlter {
+  shape: TableShape;
+  createSql: string;
+  withoutDefault: string[];
+}
+
 /**
  * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
  * the resulting columns, and nothing persistent is created. An ALTER that makes what a temporary
  * table cannot be (partitioned, a FULLTEXT index, compressed rows), which the server accepts on the
  * table itself, is tried again on a real probe; `real` says the later probes must be real too.
  */
-export async function probeAlter(
-  pool: Pool,
-  database: string,
-  table: string,
-  shadow: string,
-  alter: string,
-): Promise<{ shape: TableShape; createSql: string; real: boolean }> {
+export async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<ProbedAlter & { real: boolean }> {
   const conn = await pool.getConnection();
   try {
     const first = await tryAlter(conn, database, table, shadow, alter, false);
@@ -147,12 +148,16 @@ async function tryAlter(
   probe: string,
   alter: string,
   real: boolean,
-): Promise<{ shape: TableShape; createSql: string } | { failed: unknown }> {
+): Promise<ProbedAlter | { failed: unknown }> {
   const kind = await createProbe(conn, database, table, probe, real);
   try {
     await conn.query(`ALTER TABLE ${qualified(database, probe)} ${alter}`);
     const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, probe)}`);
-    return { shape: await describeTable(conn, database, probe), createSql: String(created['Create Table']) };
+    return {
+      shape: await describeTable(conn, database, probe),
+      createSql: String(created['Create Table']),
+      withoutDefault: await columnsWithoutDefault(conn, database, probe),
+    };
   } catch (error) {
     return { failed: error };
   } finally {
