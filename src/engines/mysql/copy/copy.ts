@@ -4,13 +4,21 @@ import { retryBounded } from '../../../core/run/retry.js';
 import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CheckedCopy, Key, KeyRange } from '../../../core/engine/types.js';
 import type { MysqlPlan } from '../schema/plan.js';
+import { fillLists } from '../schema/implicit-default.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';
 
 type Queryable = Pool | PoolConnection | Connection;
 
-/** The copy's column mapping as SQL lists: the shadow's columns, and what fills each from the original's row. */
-export function columnLists(plan: MysqlPlan): { targets: string; sources: string } {
-  return { targets: plan.columns.map((c) => ident(c.target)).join(', '), sources: plan.columns.map((c) => ident(c.source)).join(', ') };
+/**
+ * The copy's column mapping as SQL lists: the shadow's columns, and what fills each from the original's
+ * row; then the new columns that need a value named (`plan.fills`: a NOT NULL column without a DEFAULT).
+ */
+export function columnLists(plan: Pick<MysqlPlan, 'columns' | 'fills'>): { targets: string; sources: string } {
+  const fills = fillLists(plan.fills);
+  return {
+    targets: [...plan.columns.map((c) => ident(c.target)), ...fills.targets].join(', '),
+    sources: [...plan.columns.map((c) => ident(c.source)), ...fills.values].join(', '),
+  };
 }
 
 /** The key `rows` rows after `after` in `table` (qualified), read along its unique index; null when fewer remain. */

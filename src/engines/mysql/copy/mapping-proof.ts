@@ -52,7 +52,8 @@ export function proveReverse(pool: Pool, plan: MysqlPlan, anchors: (Key | null)[
     if (there) throw new UserError(`the copy fails on the table's rows: ${there.message.replaceAll(b, plan.shadow).replaceAll(a, plan.table)}`);
     // A generated column of the original is computed again from what comes back, as in the old table.
     const generated = new Set(plan.original.columns.filter((x) => x.generated).map((x) => x.name));
-    const { targets, sources } = columnLists({ ...plan, columns: plan.columns.filter((x) => !generated.has(x.source)) });
+    // Only copied columns come back: what the ALTER added (fills included) stays behind.
+    const { targets, sources } = columnLists({ columns: plan.columns.filter((x) => !generated.has(x.source)) });
     await conn.query(`INSERT INTO ${qualified(plan.database, c)} (${sources}) SELECT ${targets} FROM ${qualified(plan.database, b)}`).catch((error: Error) => {
       if (isTransientMysqlError(error)) throw error;
       throw new UserError(`the way back fails on the table's rows: ${error.message.replaceAll(c, plan.old).replaceAll(b, plan.table)}`);
@@ -85,7 +86,7 @@ async function withProbes<T>(pool: Pool, plan: MysqlPlan, names: string[], proof
   try {
     await conn.query('SET SESSION timestamp = UNIX_TIMESTAMP(NOW(6))');
     for (const name of names) await clearProbeName(conn, plan.database, name);
-    for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name)]);
+    for (const name of names) made.push([name, await createProbe(conn, plan.database, plan.table, name, plan.realProbes === true)]);
     return await proof(conn);
   } finally {
     for (const [name, kind] of made) await dropProbe(conn, plan.database, name, kind).catch(ignoreFailure(PROBE_LEFT_IS_FOUND));

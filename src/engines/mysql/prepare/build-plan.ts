@@ -16,6 +16,7 @@ import { lookupIndexes, planCascades } from '../capture/cascades.js';
 import { chooseOldTable, tableIdentity } from '../schema/old-tables.js';
 import { planTriggers } from '../schema/trigger-plan.js';
 import { mapColumns } from '../schema/column-map.js';
+import { implicitFills } from '../schema/implicit-default.js';
 import { chooseKey } from '../schema/key-choice.js';
 import type { ChildKey, SetKey } from '../schema/foreign-keys.js';
 import { foreignKeyName, helperNames, parseTableName, type MysqlPlan } from '../schema/plan.js';
@@ -41,13 +42,18 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const old = await chooseOldTable(pool, database, table);
   const droppedForeignKeys = foreignKeysDropped(effects, facts, table);
   const original = await describeTable(pool, database, table);
-  const { shape: shadowShape, createSql } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
+  const { shape: shadowShape, createSql, withoutDefault, real: realProbes } = await probeAlter(pool, database, table, shadow, effects.shadowClause);
   const deferrable = deferrableIndexes(createSql);
   const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
   const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
+  const fills = implicitFills(
+    shadowShape.columns,
+    withoutDefault,
+    columns.map((c) => c.target),
+  );
   const excluded = columns.filter((c) => c.checksum === null).map((c) => c.source);
   const capture = chooseCapture(
     request.capture ?? 'auto',
@@ -74,10 +80,12 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     keyColumns: key.columns,
     shadowKeyColumns: key.shadowColumns,
     columns,
+    ...(fills.length ? { fills } : {}),
     facts,
     discardForeignKeys: request.discardForeignKeys === true,
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,
+    ...(realProbes ? { realProbes } : {}),
     children,
     ...(parentKeys.length ? { parentKeys } : {}),
     ...(cascades.length ? { cascades } : {}),
@@ -109,7 +117,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
       `new columns (default values): ${
         shadowShape.columns
           .filter((c) => !kept.has(c.name.toLowerCase()))
-          .map((c) => c.name)
+          .map((c) =>
+            fills.some((f) => f.target === c.name)
+              ? `${c.name} (NOT NULL without a default: ${fills.find((f) => f.target === c.name)!.value}, as the native ALTER gives)`
+              : c.name,
+          )
           .join(', ') || 'none'
       }`,
       `dropped columns: ${
@@ -118,6 +130,11 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
           .map((c) => c.name)
           .join(', ') || 'none'
       }`,
+      ...(effects.serverHints.length
+        ? [
+            `${effects.serverHints.join(', ')}: left to shadowcut, which makes the change on a new table it copies online (they tell the server how to change the table itself)`,
+          ]
+        : []),
       ...(excluded.length ? [`not checksummed (type changed to an incomparable type): ${excluded.join(', ')}`] : []),
       ...(request.triggers && facts.triggers.length ? [`triggers moved to the new table at the cut-over: ${facts.triggers.join(', ')}`] : []),
       ...(deferral

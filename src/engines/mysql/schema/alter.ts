@@ -9,9 +9,16 @@ export interface AlterEffects {
   addsForeignKey: boolean;
   /** DROP FOREIGN KEY parts: the shadow (CREATE TABLE ... LIKE) has no foreign keys to drop. */
   droppedForeignKeys: { name: string; ifExists: boolean }[];
+  /**
+   * ALGORITHM= and LOCK= parts: how the server should make the change on the table itself. The copy
+   * makes it on a new table, so they are left out of what the shadow and the probes take.
+   */
+  serverHints: string[];
   /** The clause without those parts, as the shadow and the probes take it (FORCE when nothing is left). */
   shadowClause: string;
 }
+
+const SERVER_HINT = /^(ALGORITHM|LOCK)\s*(=\s*)?[A-Za-z]+$/i;
 
 const NAME = '(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$\\u0080-\\uffff]+))';
 
@@ -56,12 +63,16 @@ export function analyseAlter(clause: string): AlterEffects {
   if (/^\s*ALTER\s+TABLE\b/i.test(text)) {
     throw new UserError('--alter takes only the clause after ALTER TABLE <name>, e.g. "ADD COLUMN note TEXT"');
   }
-  const effects: AlterEffects = { renamed: new Map(), dropped: new Set(), addsForeignKey: false, droppedForeignKeys: [], shadowClause: '' };
+  const effects: AlterEffects = { renamed: new Map(), dropped: new Set(), addsForeignKey: false, droppedForeignKeys: [], serverHints: [], shadowClause: '' };
   const kept: string[] = [];
   for (const part of splitClauses(text)) {
     let m: RegExpMatchArray | null;
     if ((m = part.match(new RegExp(`^DROP\\s+FOREIGN\\s+KEY\\s+(IF\\s+EXISTS\\s+)?${NAME}$`, 'i')))) {
       effects.droppedForeignKeys.push({ name: nameOf(m, 2), ifExists: m[1] !== undefined });
+      continue;
+    }
+    if (SERVER_HINT.test(part)) {
+      effects.serverHints.push(part);
       continue;
     }
     kept.push(part);

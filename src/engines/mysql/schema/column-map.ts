@@ -1,5 +1,5 @@
 import { exactForm } from '../../../core/compare/exact.js';
-import { mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue } from './exact.js';
+import { mysqlCharLikeCopy, mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue, mysqlMembersLikeCopy } from './exact.js';
 import { ident } from '../server/sql.js';
 import type { AlterEffects } from './alter.js';
 import type { MysqlColumn } from './inspect.js';
@@ -47,5 +47,7 @@ export function checksumPair(source: MysqlColumn, target: MysqlColumn): [string,
   if ('refused' in choice) return null;
   const converted = choice.form.form === 'same' ? null : mysqlConvertLikeCopy(s, target);
   if (converted) return [mysqlExactValue({ form: 'same' }, converted, b), mysqlExactValue({ form: 'same' }, t, b)];
-  return [mysqlExactValue(choice.form, s, a), mysqlExactValue(choice.form, t, b)];
+  const members = choice.form.form === 'text' ? mysqlMembersLikeCopy(s, target) : null;
+  const [x, y] = (choice.form.form === 'text' && mysqlCharLikeCopy(s, t, target)) || [members ?? s, t];
+  return [mysqlExactValue(choice.form, x, a), mysqlExactValue(choice.form, y, b)];
 }

@@ -1,5 +1,6 @@
 import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/compare/exact.js';
 import type { MysqlColumn } from './inspect.js';
+import { splitClauses } from './alter.js';
 
 /** A column's type (as SHOW COLUMNS prints it) sorted into the families core/compare/exact.ts decides over. */
 export function mysqlColumn(c: MysqlColumn): TypedColumn {
@@ -57,8 +58,12 @@ export function mysqlExactValue(form: ExactForm, value: string, column: TypedCol
   }
 }
 
-/** Target types whose conversion on INSERT CAST spells the same way: dates, times, decimals, floats. */
-const CAST_LIKE_INSERT = /^(date|datetime(\(\d\))?|time(\(\d\))?|decimal\(\d+,\d+\)|float|double)( unsigned)?$/;
+/**
+ * Target types whose conversion on INSERT CAST spells the same way: dates, times, decimals, floats,
+ * and fixed-width BINARY(n), which both right-pad with 0x00 (and cut what does not fit, which a
+ * strict sql_mode refuses in the copy first).
+ */
+const CAST_LIKE_INSERT = /^(date|datetime(\(\d\))?|time(\(\d\))?|decimal\(\d+,\d+\)|float|double|binary\(\d+\))( unsigned)?$/;
 
 /**
  * The original's value converted to the target's type as the copy's INSERT converts it (a
@@ -69,4 +74,36 @@ export function mysqlConvertLikeCopy(value: string, target: MysqlColumn): string
   const spelled = CAST_LIKE_INSERT.exec(target.type.toLowerCase());
   // UNSIGNED only refuses negatives, which the copy's INSERT would have refused already.
   return spelled ? `CAST(${value} AS ${spelled[1].toUpperCase()})` : null;
+}
+
+/**
+ * A fixed-width CHAR(n) keeps no trailing spaces: the server pads it to n and strips the padding as
+ * it reads (all of it, whatever PAD_CHAR_TO_FULL_LENGTH says, which only pads it again). So a value
+ * going into CHAR(n) is compared cut to n characters (which a strict sql_mode refuses in the copy
+ * first, unless only spaces go) and without trailing spaces, and the CHAR(n) side without them;
+ * null when the target is not a CHAR.
+ */
+export function mysqlCharLikeCopy(source: string, target: string, column: MysqlColumn): [string, string] | null {
+  const width = /^char\((\d+)\)/.exec(column.type.toLowerCase());
+  return width ? [`TRIM(TRAILING ' ' FROM LEFT(${source}, ${width[1]}))`, `TRIM(TRAILING ' ' FROM ${target})`] : null;
+}
+
+/**
+ * A text going into an ENUM or SET is stored as the members it matches under the column's collation,
+ * spelled as the definition spells them ('A' and 'b ' become 'a' and 'b' under a _ci PAD SPACE
+ * collation; a SET's members in their definition's order, each once). The original's text is turned
+ * into that spelling (FIELD and FIND_IN_SET compare under the collation given), so the pair compares
+ * as text; null when the target is neither. A value no member matches fails the copy under a strict
+ * sql_mode first.
+ */
+export function mysqlMembersLikeCopy(source: string, column: MysqlColumn): string | null {
+  const kind = /^(enum|set)\((.*)\)$/s.exec(column.type);
+  if (!kind || !column.collation) return null;
+  const members = kind[2];
+  // The server strips the text's trailing spaces (not those before a comma), which FIND_IN_SET does not.
+  const value = `CONVERT(TRIM(TRAILING ' ' FROM ${source}) USING ${column.collation.split('_')[0]}) COLLATE ${column.collation}`;
+  if (kind[1].toLowerCase() === 'enum') return `ELT(FIELD(${value}, ${members}), ${members})`;
+  return `CONCAT_WS(',', ${splitClauses(members)
+    .map((m) => `IF(FIND_IN_SET(${m}, ${value}), ${m}, NULL)`)
+    .join(', ')})`;
 }

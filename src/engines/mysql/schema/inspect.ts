@@ -50,6 +50,18 @@ export async function describeTable(db: Queryable, database: string, table: stri
   return { columns, indexes: [...byName.values()] };
 }
 
+/**
+ * The columns NOT NULL with no DEFAULT (nor AUTO_INCREMENT, nor generated): an INSERT under a strict
+ * sql_mode must name them, where the native ALTER that adds one gives the rows the type's implicit
+ * default (implicit-default.ts). Apart from the shape, which a run compares with the table's as it was planned.
+ */
+export async function columnsWithoutDefault(db: Queryable, database: string, table: string): Promise<string[]> {
+  const [cols] = await db.query<RowDataPacket[]>(`SHOW FULL COLUMNS FROM ${qualified(database, table)}`);
+  return cols
+    .filter((c) => c.Null !== 'YES' && c.Default === null && !/auto_increment|VIRTUAL|STORED|PERSISTENT/i.test(String(c.Extra)))
+    .map((c) => String(c.Field));
+}
+
 /** The table's PRIMARY KEY, else its first UNIQUE key on NOT NULL columns without prefixes; null when none. */
 export function uniqueKey(shape: TableShape): MysqlIndex | null {
   const notNull = new Set(shape.columns.filter((c) => !c.nullable).map((c) => c.name.toLowerCase()));

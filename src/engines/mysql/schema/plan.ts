@@ -4,6 +4,7 @@ import { movedKeys, type Cascade, type ChildKey, type SetKey } from './foreign-k
 import type { TableFacts, TableShape } from './inspect.js';
 import type { TriggerPlan } from './trigger-plan.js';
 import type { ColumnPair } from './column-map.js';
+import type { ColumnFill } from './implicit-default.js';
 
 export type { TriggerPlan } from './trigger-plan.js';
 
@@ -27,13 +28,17 @@ export interface MysqlPlan {
   keyColumns: string[];
   shadowKeyColumns: string[];
   columns: ColumnPair[];
+  /** New columns NOT NULL without a DEFAULT: the copy writes the type's implicit default, as the native ALTER gives (absent when none). */
+  fills?: ColumnFill[];
   facts: TableFacts;
   /** Foreign keys to other tables are left off the new table, on request. */
   discardForeignKeys: boolean;
   /** Foreign keys the ALTER drops: the shadow has none to drop, so the clause it gets leaves them out. */
   droppedForeignKeys: string[];
-  /** The ALTER as the shadow and the probes take it: without its DROP FOREIGN KEY parts. */
+  /** The ALTER as the shadow and the probes take it: without its DROP FOREIGN KEY, ALGORITHM and LOCK parts. */
   shadowAlter: string;
+  /** The ALTER makes what a temporary table cannot be (partitioned, FULLTEXT, compressed): every probe is a real one. */
+  realProbes?: boolean;
   /** Other tables' keys that reference the table: pointed at the new table at the cut-over. */
   children: ChildKey[];
   /** The table's keys to other tables of its set: moved to the shadow at the set's cut-over (absent outside a set). */

@@ -1,7 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/engine/errors.js';
 import { qualified } from '../server/sql.js';
-import { describeTable, type TableShape } from './inspect.js';
+import { columnsWithoutDefault, describeTable, type TableShape } from './inspect.js';
 
 export type ProbeKind = 'temporary' | 'real';
 
@@ -12,14 +12,17 @@ export const PROBE_PRIVILEGES = ['SELECT', 'CREATE', 'ALTER', 'DROP', 'CREATE TE
  * An empty copy of a table's definition for the server to try things on. TEMPORARY where the
  * table allows it: not replicated in ROW format, invisible to other sessions, gone with the
  * session. Partitioned and FULLTEXT/spatial tables cannot be temporary; they get a real table,
- * marked as a probe, which the caller drops at once.
+ * marked as a probe, which the caller drops at once. `real`: a real one at once (the ALTER makes
+ * something a temporary table cannot be: `probeAlter` says so).
  */
-export async function createProbe(conn: PoolConnection, database: string, like: string, name: string): Promise<ProbeKind> {
+export async function createProbe(conn: PoolConnection, database: string, like: string, name: string, real = false): Promise<ProbeKind> {
   try {
-    await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`);
-    return 'temporary';
+    if (!real) {
+      await conn.query(`CREATE TEMPORARY TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`);
+      return 'temporary';
+    }
   } catch (error) {
-    if (!CANNOT_BE_TEMPORARY.has((error as { code?: string }).code ?? '')) throw copyRefused(error, name, like);
+    if (!notForTemporary(error)) throw copyRefused(error, name, like);
   }
   await conn.query(`CREATE TABLE ${qualified(database, name)} LIKE ${qualified(database, like)}`).catch((e) => {
     // Unlike a TEMPORARY probe, a real one cannot stand in front of a table of its name.
@@ -38,14 +41,34 @@ export async function dropProbe(conn: PoolConnection, database: string, name: st
   await conn.query(`DROP ${kind === 'temporary' ? 'TEMPORARY ' : ''}TABLE IF EXISTS ${qualified(database, name)}`);
 }
 
-/** Errors that only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes). */
+/**
+ * Errors that may only say "not as a temporary table" (partitioning, FULLTEXT and spatial indexes,
+ * compressed rows, and on MySQL a TABLESPACE or ENCRYPTION clause; MariaDB's ENCRYPTED=YES where
+ * temporary tables are not encrypted is "Wrong create options"). Trying a real probe next is never
+ * wrong in itself: what it refuses, the table would refuse.
+ */
 const CANNOT_BE_TEMPORARY = new Set([
+  'ER_CANT_CREATE_TABLE',
   'ER_PARTITION_NO_TEMPORARY',
   'ER_INNODB_NO_FT_TEMP_TABLE',
   'ER_TABLE_CANT_HANDLE_SPKEYS',
   'ER_ILLEGAL_HA_CREATE_OPTION',
   'ER_TABLE_CANT_HANDLE_FT',
+  'ER_UNSUPPORT_COMPRESSED_TEMPORARY_TABLE',
 ]);
+
+/**
+ * The same by number, where MariaDB's number means something else to mysql2 (whose names are
+ * MySQL's): 4047 is MariaDB's "InnoDB refuses to write tables with ROW_FORMAT=COMPRESSED", which
+ * it says of every temporary table and of none other while innodb_read_only_compressed is off.
+ */
+const MARIADB_CANNOT_BE_TEMPORARY = new Set([4047]);
+
+function notForTemporary(error: unknown): boolean {
+  const { code, errno, sqlMessage } = error as { code?: string; errno?: number; sqlMessage?: string };
+  if (errno !== undefined && MARIADB_CANNOT_BE_TEMPORARY.has(errno) && /COMPRESSED/i.test(sqlMessage ?? '')) return true;
+  return CANNOT_BE_TEMPORARY.has(code ?? '');
+}
 
 /** The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict sql_mode). */
 function copyRefused(error: unknown, probe: string, table: string): UserError {
@@ -90,33 +113,59 @@ export async function createMarkedProbe(conn: PoolConnection, database: string, 
   await conn.query(`ALTER TABLE ${qualified(database, name)} COMMENT = ?`, [PROBE_MARK]);
 }
 
+/** What the server made of the ALTER: the new table's shape, its SHOW CREATE TABLE, its columns NOT NULL without a DEFAULT. */
+export interface ProbedAlter {
+  shape: TableShape;
+  createSql: string;
+  withoutDefault: string[];
+}
+
 /**
  * Tries the ALTER on an empty probe copy of the table: the server validates the clause and reports
- * the resulting columns, and nothing persistent is created.
+ * the resulting columns, and nothing persistent is created. An ALTER that makes what a temporary
+ * table cannot be (partitioned, a FULLTEXT index, compressed rows), which the server accepts on the
+ * table itself, is tried again on a real probe; `real` says the later probes must be real too.
  */
-export async function probeAlter(
-  pool: Pool,
-  database: string,
-  table: string,
-  shadow: string,
-  alter: string,
-): Promise<{ shape: TableShape; createSql: string }> {
+export async function probeAlter(pool: Pool, database: string, table: string, shadow: string, alter: string): Promise<ProbedAlter & { real: boolean }> {
   const conn = await pool.getConnection();
   try {
-    const kind = await createProbe(conn, database, table, shadow);
-    try {
-      await conn.query(`ALTER TABLE ${qualified(database, shadow)} ${alter}`);
-      const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, shadow)}`);
-      return { shape: await describeTable(conn, database, shadow), createSql: String(created['Create Table']) };
-    } catch (error) {
-      throw new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(shadow, table)}`);
-    } finally {
-      await dropProbe(conn, database, shadow, kind);
-    }
+    const first = await tryAlter(conn, database, table, shadow, alter, false);
+    if ('shape' in first) return { ...first, real: false };
+    if (!notForTemporary(first.failed)) throw alterFails(first.failed, shadow, table);
+    const second = await tryAlter(conn, database, table, shadow, alter, true);
+    if ('shape' in second) return { ...second, real: true };
+    throw alterFails(second.failed, shadow, table);
   } finally {
     conn.release();
   }
 }
+
+/** The ALTER on a fresh probe of the kind asked for, dropped whatever happens; the server's error is returned. */
+async function tryAlter(
+  conn: PoolConnection,
+  database: string,
+  table: string,
+  probe: string,
+  alter: string,
+  real: boolean,
+): Promise<ProbedAlter | { failed: unknown }> {
+  const kind = await createProbe(conn, database, table, probe, real);
+  try {
+    await conn.query(`ALTER TABLE ${qualified(database, probe)} ${alter}`);
+    const [[created]] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, probe)}`);
+    return {
+      shape: await describeTable(conn, database, probe),
+      createSql: String(created['Create Table']),
+      withoutDefault: await columnsWithoutDefault(conn, database, probe),
+    };
+  } catch (error) {
+    return { failed: error };
+  } finally {
+    await dropProbe(conn, database, probe, kind);
+  }
+}
+
+const alterFails = (error: unknown, probe: string, table: string) => new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(probe, table)}`);
 
 /** Why a probe's DROP may fail: the reason given where it is ignored. */
 export const PROBE_LEFT_IS_FOUND =
