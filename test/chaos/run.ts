@@ -2,7 +2,7 @@
  * The randomized differential tester: for each seed a random table, ALTER, concurrent writes and
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
- *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set|citus --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
  *                         [--capture auto|stream|trigger] [--servers normal|plain|galera]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
@@ -13,7 +13,9 @@
  * queue is the copy queued (`queue add`) and run by `queue run`: a drawn kill hits the
  * runner, the next runner takes the entry over after its lease, and the entry must have run once.
  * --path set changes two or three tables in one run (set-scenario.ts): each exact against its
- * mirror, and a reader of all of them never sees the set half swapped.
+ * mirror, and a reader of all of them never sees the set half swapped. --path citus (PostgreSQL)
+ * migrates a distributed table with a co-located child on a Citus cluster of its own, against a twin
+ * database given Citus's own ALTER (citus-scenario.ts).
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
  * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause);
  * --servers galera (MySQL) runs shadowcut against node 1 of a three-node Galera cluster
@@ -29,7 +31,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { captureMode } from '../../src/core/migrate/capture/capture-choice.js';
 import type { CaptureMode } from '../../src/core/engine/ports/capture.js';
+import { startCitusCluster, type CitusCluster } from '../support/citus.js';
 import { runBackfillSeed } from './backfill-scenario.js';
+import { runCitusSeed } from './citus-scenario.js';
 import { runSetSeed } from './set-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
@@ -63,8 +67,8 @@ function parseArgs(argv: string[]): Args {
   const engine = value('engine') ?? 'all';
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const path = value('path') ?? 'both';
-  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue', 'set'].includes(path))
-    throw new Error('--path is default, copy, both, backfill, revert, queue or set');
+  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue', 'set', 'citus'].includes(path))
+    throw new Error('--path is default, copy, both, backfill, revert, queue, set or citus');
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);
@@ -134,29 +138,37 @@ function galeraCluster(): { urls: Record<string, string>; stop: () => void } {
 export async function chaos(args: Args, urls: Record<string, string>, log: (line: string) => void): Promise<SeedOutcome[]> {
   const outcomes: SeedOutcome[] = [];
   const deadline = args.minutes > 0 ? Date.now() + args.minutes * 60_000 : Infinity;
+  // A Citus cluster of the tester's own, started for the first Citus seed and stopped at the end.
+  let cluster: Promise<CitusCluster> | null = null;
+  // The Citus path runs on its cluster alone: the one-server paths' servers are not needed for it.
+  const onServers = args.paths.some((p) => p !== 'citus');
   for (const kind of args.engines) {
-    const db = chaosDb(kind, args.servers ?? 'normal', urls);
+    const db = onServers ? chaosDb(kind, args.servers ?? 'normal', urls) : null;
     try {
       for (const seed of args.seeds) {
         for (const path of args.paths) {
           if (Date.now() > deadline) break;
+          if (path === 'citus' && kind !== 'postgres') continue;
           const o =
-            path === 'backfill'
-              ? await runBackfillSeed(db, CLI, seed, args.rows)
-              : path === 'set'
-                ? await runSetSeed(db, CLI, seed, args.rows)
-                : await runSeed(db, CLI, seed, args.rows, path, captureOf(args));
+            path === 'citus'
+              ? await runCitusSeed(await (cluster ??= startCitusCluster()), CLI, seed, args.rows)
+              : path === 'backfill'
+                ? await runBackfillSeed(db!, CLI, seed, args.rows)
+                : path === 'set'
+                  ? await runSetSeed(db!, CLI, seed, args.rows)
+                  : await runSeed(db!, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
             `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}${o.partitioned ? ', partitioned' : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,
           );
         }
       }
-      await db.drop(TABLE, MIRROR);
+      await db?.drop(TABLE, MIRROR);
     } finally {
-      await db.close();
+      await db?.close();
     }
   }
+  if (cluster) await (await cluster).stop();
   return outcomes;
 }
 
@@ -212,7 +224,7 @@ export function summary(outcomes: SeedOutcome[]): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const { urls, stop } = args.servers === 'galera' ? galeraCluster() : servers();
+  const { urls, stop } = args.servers === 'galera' ? galeraCluster() : args.paths.every((p) => p === 'citus') ? { urls: {}, stop: () => {} } : servers();
   try {
     const outcomes = await chaos(args, urls, (line) => console.log(line));
     console.log(`\n${summary(outcomes)}`);
