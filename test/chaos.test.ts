@@ -88,6 +88,18 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     expect(outcomes.filter((o) => o.faults.some((f) => f.startsWith("SIGKILL of the queue's runner"))).length, summary(outcomes)).toBe(QUEUED.length);
   }, 300_000);
 
+  // One change over four and five databases with a joint cut-over: seed 8 healthy (every target
+  // altered), seed 7 with target 4's table held open by the application (no target may keep the change).
+  const FLEET = [7, 8];
+  it(`a fleet with a joint cut-over: seeds ${FLEET.join(', ')}, every target equal to its mirror, or none changed while one is held`, async () => {
+    const outcomes = await chaos({ engines: [engine], paths: ['fleet'], seeds: FLEET, minutes: 0, rows: 600, json: null }, urls, () => {});
+    expect(
+      outcomes.filter((o) => o.verdict !== 'pass'),
+      summary(outcomes),
+    ).toEqual([]);
+    expect(outcomes.filter((o) => o.faults.length).length, summary(outcomes)).toBe(1);
+  }, 300_000);
+
   // Two and three tables, each set copied and killed, then resumed: seed 29 keyed (a parent, its set
   // child and an outside child) killed in its copy, 16 likewise unkeyed, 26 killed in its revert window and reverted.
   const SETS = [16, 26, 29];

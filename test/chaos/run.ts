@@ -2,7 +2,7 @@
  * The randomized differential tester: for each seed a random table, ALTER, concurrent writes and
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
- *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set|citus --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
+ *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set|citus|fleet --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
  *                         [--capture auto|stream|trigger] [--servers normal|plain|galera]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
@@ -15,7 +15,9 @@
  * --path set changes two or three tables in one run (set-scenario.ts): each exact against its
  * mirror, and a reader of all of them never sees the set half swapped. --path citus (PostgreSQL)
  * migrates a distributed table with a co-located child on a Citus cluster of its own, against a twin
- * database given Citus's own ALTER (citus-scenario.ts).
+ * database given Citus's own ALTER (citus-scenario.ts). --path fleet changes three to five databases
+ * with one `migrate --targets --joint-cutover`, one target's table held open in half the seeds
+ * (fleet-scenario.ts).
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
  * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause);
  * --servers galera (MySQL) runs shadowcut against node 1 of a three-node Galera cluster
@@ -34,6 +36,7 @@ import type { CaptureMode } from '../../src/core/engine/ports/capture.js';
 import { startCitusCluster, type CitusCluster } from '../support/citus.js';
 import { runBackfillSeed } from './backfill-scenario.js';
 import { runCitusSeed } from './citus-scenario.js';
+import { runFleetSeed } from './fleet-scenario.js';
 import { runSetSeed } from './set-scenario.js';
 import { mysqlChaos, postgresChaos } from './database.js';
 import type { EngineKind } from './grammar.js';
@@ -67,8 +70,8 @@ function parseArgs(argv: string[]): Args {
   const engine = value('engine') ?? 'all';
   if (!['mysql', 'postgres', 'all'].includes(engine)) throw new Error('--engine is mysql, postgres or all');
   const path = value('path') ?? 'both';
-  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue', 'set', 'citus'].includes(path))
-    throw new Error('--path is default, copy, both, backfill, revert, queue, set or citus');
+  if (!['default', 'copy', 'both', 'backfill', 'revert', 'queue', 'set', 'citus', 'fleet'].includes(path))
+    throw new Error('--path is default, copy, both, backfill, revert, queue, set, citus or fleet');
   const from = Number(value('from') ?? 1);
   const seed = value('seed');
   const count = Number(value('seeds') ?? 20);
@@ -156,7 +159,9 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
                 ? await runBackfillSeed(db!, CLI, seed, args.rows)
                 : path === 'set'
                   ? await runSetSeed(db!, CLI, seed, args.rows)
-                  : await runSeed(db!, CLI, seed, args.rows, path, captureOf(args));
+                  : path === 'fleet'
+                    ? await runFleetSeed(kind, db!.url, CLI, seed, args.rows)
+                    : await runSeed(db!, CLI, seed, args.rows, path, captureOf(args));
           outcomes.push(o);
           log(
             `${kind} seed ${seed} (${path} path${o.took ? `, ${o.took}` : ''}${o.partitioned ? ', partitioned' : ''}): ${o.verdict} in ${o.seconds.toFixed(1)} s${o.faults.length ? ` [${o.faults.join('; ')}]` : ''} - ${o.reason}${o.verdict === 'FAIL' ? `\n    ALTER TABLE ... ${o.alter}\n    replay: npm run test:chaos -- --engine ${kind} --path ${path} --seed ${seed} --rows ${args.rows}${replayFlags(args)}` : ''}`,

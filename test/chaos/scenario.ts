@@ -40,9 +40,10 @@ export type Verdict = 'pass' | 'refused like the server' | 'refused' | 'FAIL';
  * with a revert window that is then taken (`revert`: the mirror never takes the ALTER), or the
  * copy queued and run by `queue run` (`queue`: a kill hits the runner, and the stage with it; the
  * copy, since a stopped copy is what a runner takes over), or several tables in one run (`set`,
- * set-scenario.ts), or a Citus distributed table (`citus`, citus-scenario.ts).
+ * set-scenario.ts), or a Citus distributed table (`citus`, citus-scenario.ts), or one change over
+ * several databases with a joint cut-over (`fleet`, fleet-scenario.ts).
  */
-export type PathMode = 'default' | 'copy' | 'backfill' | 'revert' | 'queue' | 'set' | 'citus';
+export type PathMode = 'default' | 'copy' | 'backfill' | 'revert' | 'queue' | 'set' | 'citus' | 'fleet';
 
 /** What the tester passes as --lock-timeout-ms. */
 export const LOCK_TIMEOUT_MS = 1000;

@@ -92,12 +92,19 @@ function fleetLine(targets: FleetTarget[], outcomes: TargetOutcome[]): string {
   return `fleet: ${targets.length} targets: ${parts.join(', ')}`;
 }
 
+const NO_WAY_BACK = '--revert-window: the change could not be reverted';
+
 /** The fleet's verdict: nothing when every target is done; else one line naming what each target is left with. */
 export function fleetFailure(outcomes: TargetOutcome[], joint: boolean): UserError | null {
   const failed = outcomes.filter((o) => o.outcome === 'failed');
   if (!failed.length) return null;
   const first = failed.find((o) => !(o.error instanceof AbortedError)) ?? failed[0];
-  const why = (first.error as Error)?.message ?? String(first.error);
+  const said = (first.error as Error)?.message ?? String(first.error);
+  // The joint cut-over gave each target its revert window: say so, not "run without" one the operator never asked for.
+  const why =
+    joint && said.startsWith(NO_WAY_BACK)
+      ? `--joint-cutover swaps back through a revert window, which this change cannot have${said.slice(NO_WAY_BACK.length).replace(/; run without a revert window$/, '')}; run it without --joint-cutover`
+      : said;
   const left = (what: TargetOutcome['outcome']) => outcomes.filter((o) => o.outcome === what).map((o) => o.label);
   const done = left('done');
   const tail = joint
