@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { sendControl, type ControlAnswer, type ControlRequest, type ControlTarget, type RunningAnswer as Running } from '../operator/control-server.js';
 import { controlDirs, defaultSocketPath, socketsIn, usableControlDir } from '../operator/control-dir.js';
 import { readToken, tokenPath } from '../operator/control-token.js';
-import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
+import { UserError, CLOSING, ignoreFailure, failedAs } from '../core/engine/errors.js';
 import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
@@ -208,7 +208,9 @@ async function runningMigrations(): Promise<{ runs: Run[]; refused: UserError | 
   const answers = await Promise.all(
     sockets.map(async (socketPath) => {
       // Not answering, or not ours (sendControl refuses it): not a run this command can steer.
-      const answer = await sendControl({ socketPath }, { command: 'status' }, 1000).catch(() => null);
+      const answer = await sendControl({ socketPath }, { command: 'status' }, 1000).catch(
+        failedAs(null, 'a socket that does not answer, or is not ours, is no run to steer'),
+      );
       // A run of an older version says nothing of its port.
       return answer?.ok ? { table: answer.table, socketPath, port: answer.port ?? null } : null;
     }),

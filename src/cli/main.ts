@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../core/engine/errors.js';
+import { traceDroppedFailures, UserError } from '../core/engine/errors.js';
 import { redactArgument, redactUrlsIn } from '../core/connect/secrets.js';
 import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
@@ -45,10 +45,15 @@ const program = new Command('shadowcut')
   .addCommand(historyCommand())
   // The queue starts its stages with this same file: the bundle when run as the bundle.
   .addCommand(queueCommand(fileURLToPath(import.meta.url)));
+const VERBOSE = 'tell on stderr each failure shadowcut drops on purpose (a cleanup after an error, a probe that may fail), with why';
 for (const command of program.commands) {
   command.exitOverride().configureOutput(output);
-  for (const sub of command.commands) sub.exitOverride().configureOutput(output);
+  if (!command.commands.length) command.option('--verbose', VERBOSE);
+  for (const sub of command.commands) sub.exitOverride().configureOutput(output).option('--verbose', VERBOSE);
 }
+program.hook('preAction', (_program, action) => {
+  if (action.opts<{ verbose?: boolean }>().verbose) traceDroppedFailures((line) => process.stderr.write(`shadowcut: debug: ${redactUrlsIn(line)}\n`));
+});
 
 // A stage run by `queue run` ends with its runner, as a crash: a runner killed with SIGKILL cannot
 // stop it, and the next runner must find it gone (and its checkpoint there), not still running.

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../core/engine/errors.js';
+import { UserError, failedAs } from '../core/engine/errors.js';
 import { redactUrlsIn } from '../core/connect/secrets.js';
 import type { RunState } from '../core/run/run-state.js';
 import type { HookEvent } from '../core/run/config.js';
@@ -62,7 +62,7 @@ export const QUEUE_HOOK_EVENTS: Record<QueueEvent, string> = {
 
 /** Checks `--hooks-dir` before the run starts, so a typo never turns into "no hooks ran". Returns the events that have a hook. */
 export async function validateHooksDir<E extends string = HookEvent>(dir: string, events: readonly E[] = Object.keys(HOOK_EVENTS) as E[]): Promise<E[]> {
-  const info = await stat(dir).catch(() => null);
+  const info = await stat(dir).catch(failedAs(null, 'a --hooks-dir that cannot be read is refused just below as no directory'));
   if (!info?.isDirectory()) throw new UserError(`--hooks-dir ${dir} is not a directory`);
   const untrusted = strangerCanWrite(info);
   if (untrusted) throw new UserError(`--hooks-dir ${dir} ${untrusted}: a hook put there would run as you`);

@@ -88,14 +88,27 @@ export class UnknownSwapError extends UnfinishedSwapError {
   }
 }
 
+/** Where dropped failures are told, with their reasons (`--verbose`); nowhere by default. */
+let droppedSink: ((line: string) => void) | null = null;
+
+/** Tells every failure dropped from now on to `sink` (the CLI's `--verbose`), or to nowhere again with null. */
+export function traceDroppedFailures(sink: ((line: string) => void) | null): void {
+  droppedSink = sink;
+}
+
 /**
  * The handler of a failure that may be dropped, for `.catch`: `why` says in plain words why it may
- * be dropped there, so that no failure is dropped without a reason a reader can check. It returns
- * nothing and never throws, as `() => {}` did.
+ * be dropped there, so that no failure is dropped without a reason a reader can check, and with
+ * `--verbose` the reason and the error are told as they happen. It returns nothing and never throws.
  */
 export function ignoreFailure(why: string): (error: unknown) => void {
-  // The reason stays with the handler, so a debugger stopped in it shows why the failure is dropped.
-  return () => void why;
+  return (error) => droppedSink?.(`dropped a failure (${describeError(error)}): ${why}`);
+}
+
+/** `ignoreFailure`, for a `.catch` that stands in a value for what failed. */
+export function failedAs<T>(value: T, why: string): (error: unknown) => T {
+  const drop = ignoreFailure(why);
+  return (error) => (drop(error), value);
 }
 
 /** The reasons many places share; a reason that fits one place only is written there. */

@@ -1,5 +1,5 @@
 import { waitFor } from './wait-for.js';
-import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure } from '../engine/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure, failedAs } from '../engine/errors.js';
 import type { ClaimSession, EngineServer } from '../engine/ports/server.js';
 
 /** The claim was lost and another run took it: that run's objects are not ours to remove. */
@@ -40,7 +40,7 @@ export class RunClaim {
     const session = await engine.openClaim(table);
     try {
       if (!(await takeWithin(session, CLAIM_WAIT_MS))) {
-        const holder = await session.holder().catch(() => null);
+        const holder = await session.holder().catch(failedAs(null, 'the holder is only named when it can be read'));
         throw new UserError(
           `another shadowcut run is migrating ${engine.qualify(table)}${holder ? ` (${holder})` : ''}; ` +
             'wait for it to end, or stop it first (abort on its control socket, its panic flag file, or Ctrl-C)',

@@ -12,7 +12,7 @@ import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan 
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, type GaleraMember } from './galera/cluster.js';
 import { galeraNode, galeraOsuRefusal } from './server/galera-node.js';
-import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../core/engine/errors.js';
+import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure, failedAs } from '../../core/engine/errors.js';
 import { openMysqlComparison } from './commands/compare.js';
 import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
@@ -273,7 +273,9 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   /** The plan a dead migrate run saved (a revert window's included), if there is one. */
   private async checkpointPlan(table: string): Promise<{ detail: MysqlPlan; reverse: boolean } | null> {
-    const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(() => null);
+    const text = await readState(this.pool, this.target.database, helperNames(table).state).catch(
+      failedAs(null, 'no readable checkpoint: cleanup then works from the catalog alone'),
+    );
     if (!text) return null;
     // This table's, and not one put back after its run (openCheckpoint): its plan says which keys and old table to touch.
     const checkpoint = openCheckpoint(text, this, table);

@@ -6,7 +6,7 @@ import { unplannedChildKeys } from './child-keys.js';
 import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from './cutover.js';
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from '../galera/gate.js';
-import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure } from '../../../core/engine/errors.js';
+import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
 import { failureSeams } from '../../../core/run/failure-seams.js';
 
@@ -57,7 +57,9 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     // still there after the bound keeps the seal (no writer reaches the original after the catch-up),
     // as for a run killed here, and what it made is the resume's to find.
     if (renaming && !renamed && isUnanswered(error)) {
-      const made = await lostRenameOutcome(pool, closed.session.conn.threadId, plan).catch(() => null);
+      const made = await lostRenameOutcome(pool, closed.session.conn.threadId, plan).catch(
+        failedAs(null, 'what the lost RENAME made cannot be seen now: the resume looks again'),
+      );
       if (made) {
         await closed.releaseHolders(true);
         return { lockedMs: Math.round(performance.now() - heldAt) };

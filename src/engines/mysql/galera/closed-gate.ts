@@ -1,5 +1,5 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { LockTimeoutError } from '../../../core/engine/errors.js';
+import { LockTimeoutError, ignoreFailure } from '../../../core/engine/errors.js';
 import { retryBounded } from '../../../core/run/retry.js';
 import { isLockWait, isStatementTimeout, LockedSession } from '../server/lock.js';
 import { CLUSTER_ROW } from './gate-triggers.js';
@@ -66,7 +66,10 @@ export class ClosedGate {
     if (this.released) return;
     this.released = true;
     const settle = async ({ holder, checker }: HeldNode) => {
-      if (swapped) await checker.query(`SELECT COUNT(*) FROM ${this.gate}`).catch(() => {});
+      if (swapped)
+        await checker
+          .query(`SELECT COUNT(*) FROM ${this.gate}`)
+          .catch(ignoreFailure('only waits for the gate to be seen gone; the holders are released next either way'));
       await holder.query('ROLLBACK');
       await holder.end();
     };

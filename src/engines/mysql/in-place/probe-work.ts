@@ -1,5 +1,6 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { innodbSpelling } from '../schema/innodb-ids.js';
+import { failedAs } from '../../../core/engine/errors.js';
 
 /**
  * What the server did to a (non-empty) probe for one ALTER, read from its own counters rather than
@@ -53,7 +54,7 @@ export class WorkMeter {
     const views =
       flavor === 'mariadb' ? { tables: 'INNODB_SYS_TABLES', indexes: 'INNODB_SYS_INDEXES' } : { tables: 'INNODB_TABLES', indexes: 'INNODB_INDEXES' };
     const meter = new WorkMeter(conn, views, `${db}/${table}`);
-    const ids = await meter.ids().catch(() => null);
+    const ids = await meter.ids().catch(failedAs(null, "InnoDB's views cannot be read here: the probe's work is then not metered"));
     return ids && ids.tables.size > 0 ? meter : null;
   }
 

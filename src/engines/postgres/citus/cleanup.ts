@@ -5,6 +5,7 @@ import { helperNames, slotOn } from '../server/connect.js';
 import { citusDetail } from './detail.js';
 import type { CitusNodes } from './nodes.js';
 import { reverseStream } from './revert.js';
+import { failedAs } from '../../../core/engine/errors.js';
 
 /**
  * What a dead run left on the nodes of a distributed table: each node's slot (which keeps that
@@ -20,7 +21,9 @@ export async function nodeLeftovers(
 ): Promise<{ found: string[]; drop: () => Promise<void> }> {
   const { slot: stream, publication } = helperNames(schema, name);
   const slot = await slotOn(pool, stream);
-  const placed = saved ?? (await citusDetail(pool, schema, name).catch(() => undefined));
+  const placed =
+    saved ??
+    (await citusDetail(pool, schema, name).catch(failedAs(undefined, 'the table is no longer distributed (or gone): only the coordinator is cleaned')));
   const found: string[] = [];
   const drops: { pool: pg.Pool; slot: string; publication: string }[] = [];
   for (const node of placed?.nodes ?? []) {

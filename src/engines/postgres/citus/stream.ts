@@ -1,5 +1,5 @@
 import type { ChangeSink, ChangeSource, ChangeStream, Position, Reference } from '../../../core/engine/types.js';
-import { UserError } from '../../../core/engine/errors.js';
+import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import { ident, isTrue, lsnValue, qualified } from '../server/connect.js';
 import { SlotHub } from '../capture/logical/hub.js';
 import { dropStream } from '../capture/logical/source.js';
@@ -197,7 +197,7 @@ export async function ensureNodeStream(node: NodeConnection, d: PgDetail, shards
     await client.query(`CREATE PUBLICATION ${ident(d.publication)} FOR TABLE ${shards.shards.join(', ')}`);
     await client.query(`SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')`, [d.slot]);
   } finally {
-    await client.query('RESET citus.enable_ddl_propagation').catch(() => undefined);
+    await client.query('RESET citus.enable_ddl_propagation').catch(ignoreFailure("the setting is the session's own, and the session goes back to its pool"));
     client.release();
   }
 }

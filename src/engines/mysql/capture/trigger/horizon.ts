@@ -4,7 +4,7 @@ import { createPool, type MysqlTarget } from '../../server/connect.js';
 import type { GaleraMember } from '../../galera/cluster.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
-import { CLOSING, ignoreFailure } from '../../../../core/engine/errors.js';
+import { CLOSING, ignoreFailure, failedAs } from '../../../../core/engine/errors.js';
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
@@ -128,7 +128,7 @@ export class ClusterHorizon implements LogHorizon {
   ) {}
 
   horizon(): Promise<Horizon | null> {
-    return this.fresh().catch(() => null);
+    return this.fresh().catch(failedAs(null, 'no horizon this time: the next read asks again'));
   }
 
   async settled(h: Horizon): Promise<boolean> {
