@@ -6,6 +6,7 @@ import type { Cascade, SetKey } from '../schema/foreign-keys.js';
 import type { ColumnPair } from '../schema/column-map.js';
 import type { TableShape } from '../schema/inspect.js';
 import { mysqlDialect, qualified, rowValues } from '../server/sql.js';
+import { findsSameRows } from './same-rows.js';
 
 const ACTS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT']);
 
@@ -60,11 +61,12 @@ export function cascadeProblem(
   }
   const dropped = cascade.columns.find((_, i) => cascade.shadowColumns[i] === null);
   if (dropped) return `column ${dropped} is not in the new table, so the rows a cascade reaches could not be found there`;
-  // The rows are found by the parent's values: a column compared otherwise in the new table would miss some.
+  // The rows are found by the parent's values: a column that holds or compares them otherwise in the
+  // new table would miss some. A widening (INT to BIGINT, a longer VARCHAR) finds the same rows.
   for (const [i, name] of cascade.columns.entries()) {
     const before = plan.original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
     const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === cascade.shadowColumns[i]!.toLowerCase());
-    if (before && after && (before.type !== after.type || before.collation !== after.collation)) {
+    if (before && after && !findsSameRows(before, after)) {
       return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}, so the rows a cascade reaches could not be found there by the parent's values`;
     }
   }
