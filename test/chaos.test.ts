@@ -101,8 +101,9 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
   }, 300_000);
 
   // Two and three tables, each set copied and killed, then resumed: seed 29 keyed (a parent, its set
-  // child and an outside child) killed in its copy, 16 likewise unkeyed, 26 killed in its revert window and reverted.
-  const SETS = [16, 26, 29];
+  // child and an outside child) killed in its copy, 16 likewise unkeyed, 26 killed in its revert window and reverted,
+  // and on MySQL 18, the parent's INT key widened to BIGINT with both children's, the cascading one's among them.
+  const SETS = engine === 'mysql' ? [16, 18, 26, 29] : [16, 26, 29];
   it(`several tables in one cut-over: seeds ${SETS.join(', ')} killed and resumed (26 in its revert window, then reverted), every table equal to its mirror, no reader ever seeing the set half swapped`, async () => {
     const outcomes = await chaos({ engines: [engine], paths: ['set'], seeds: SETS, minutes: 0, rows: 1000, json: null }, urls, () => {});
     expect(

@@ -139,25 +139,21 @@ describe('MariaDB: a table its parent cascades into', () => {
     expect(await differences(pool(), 'fkm_child', 'fkm_child_m', ['code', 'line'])).toEqual([]);
   });
 
-  it('through triggers, or to itself, is refused in one line and changes nothing', async () => {
+  // A key to the table itself is followed row by row (mysql-cascade-chains.test.ts).
+  it('through triggers, or retyped so that it compares otherwise, is refused in one line and changes nothing', async () => {
     await createFkTree(pool(), t, 200);
-    await pool().query('DROP TABLE IF EXISTS fkq_self');
-    await pool().query(
-      'CREATE TABLE fkq_self (id INT PRIMARY KEY, up INT NULL, CONSTRAINT fkq_self_up FOREIGN KEY (up) REFERENCES fkq_self (id) ON DELETE SET NULL) ENGINE=InnoDB',
-    );
     const cases = [
       {
         table: t.real.cascade,
         extra: ['--capture', 'trigger'],
         why: /fkq_cc_fk -> fkq ON DELETE CASCADE ON UPDATE RESTRICT: cascaded changes fire no trigger/,
       },
-      { table: 'fkq_self', extra: ['--discard-foreign-keys'], why: /fkq_self_up -> fkq_self .*: a key to the table itself cascades from row to row/ },
       // Discarded, the key still cascades on the original until the swap; a retyped column would miss rows.
       {
         table: t.real.cascade,
         extra: ['--discard-foreign-keys'],
-        alter: 'MODIFY pid BIGINT NOT NULL',
-        why: /fkq_cc_fk -> fkq .*: column pid would change from int.* to bigint.*, so the rows a cascade reaches could not be found/,
+        alter: 'MODIFY pid INT UNSIGNED NOT NULL',
+        why: /fkq_cc_fk -> fkq .*: column pid would change from int.* to int.* unsigned, so the rows a cascade reaches could not be found/,
       },
     ];
     for (const { table, extra, why, alter } of cases) {
@@ -169,6 +165,5 @@ describe('MariaDB: a table its parent cascades into', () => {
       expect(await schemaOf(pool(), table)).toBe(before);
       expect(await helperTables(pool(), table)).toEqual([]);
     }
-    await pool().query('DROP TABLE fkq_self');
   });
 });

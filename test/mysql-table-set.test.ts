@@ -8,11 +8,10 @@ import mysql from 'mysql2/promise';
 import { migrateSet } from '../src/core/migrate/sets/migrate-set.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, runCliAsync } from './support/mysql.js';
-import { A, TWIN, SET, urlOf, fresh as freshSet, sumOf as sumOfTable, expectLikeNative as expectSetLikeNative } from './support/mysql-order-set.js';
+import { A, TWIN, SET, urlOf, fresh as freshSet, sumOf as sumOfTable, expectLikeNative as expectSetLikeNative, setWriters } from './support/mysql-order-set.js';
 import { catalogDifferences } from './support/mysql-catalog-oracle.js';
 import { killDuringPhase } from './support/kill.js';
 import { abortLastTableDuringCopy, runState, waitFor } from './support/run.js';
-import { orderWriters, type Statement } from './support/order-writes.js';
 
 let root: mysql.Pool;
 
@@ -29,26 +28,7 @@ const fresh = () => freshSet(root);
 const sumOf = (db: string, table: string) => sumOfTable(root, db, table);
 const expectLikeNative = () => expectSetLikeNative(root);
 
-/** The application's writes, on the migrated database and then on the twin. */
-function writers(): { stop: () => Promise<number> } {
-  // As an application does: a transaction the server chose as a deadlock's victim is made again.
-  const inDb = async (db: string, statements: Statement[]): Promise<void> => {
-    const conn = await root.getConnection();
-    try {
-      await conn.query(`USE ${db}`);
-      await conn.query('BEGIN');
-      for (const [sql, values] of statements) await conn.query(sql, values);
-      await conn.query('COMMIT');
-    } catch (error) {
-      await conn.query('ROLLBACK').catch(() => {});
-      if ((error as { errno?: number }).errno === 1213) return inDb(db, statements);
-      throw error;
-    } finally {
-      conn.release();
-    }
-  };
-  return orderWriters(2, 'mysql', (d, statements) => inDb(d === 0 ? A : TWIN, statements));
-}
+const writers = () => setWriters(root);
 
 /** The most binlog readers (`Binlog Dump` sessions) seen at once beyond those there at the start. */
 function binlogReaders(): { stop: () => Promise<number> } {

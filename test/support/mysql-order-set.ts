@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import mysql from 'mysql2/promise';
 import { mysqlUrl } from './mysql.js';
 import { catalogDifferences } from './mysql-catalog-oracle.js';
+import { orderWriters, type Statement } from './order-writes.js';
 
 export const A = 'sc_set';
 export const TWIN = 'sc_set_twin';
@@ -15,12 +16,15 @@ export const urlOf = (db: string): string => {
   return u.toString();
 };
 
-const SCHEMA = [
+/** The children's keys' action: the plain set's RESTRICT, or a deleted order taking its items and payments with it. */
+const actions = (cascade: boolean) => (cascade ? ' ON DELETE CASCADE' : '');
+
+const SCHEMA = (cascade: boolean) => [
   'CREATE TABLE orders (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40)) ENGINE=InnoDB',
   `CREATE TABLE order_items (id INT NOT NULL PRIMARY KEY, order_id INT NOT NULL, qty INT NOT NULL, KEY order_items_order (order_id),
-     CONSTRAINT order_items_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB`,
+     CONSTRAINT order_items_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)${actions(cascade)}) ENGINE=InnoDB`,
   `CREATE TABLE payments (id INT NOT NULL PRIMARY KEY, order_id INT NOT NULL, amount DECIMAL(14,2), KEY payments_order (order_id),
-     CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)) ENGINE=InnoDB`,
+     CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id)${actions(cascade)}) ENGINE=InnoDB`,
   'INSERT INTO orders (id, note) SELECT seq, CONCAT("n", seq) FROM seq_1_to_20000',
   'INSERT INTO order_items SELECT seq, (seq % 20000) + 1, seq % 7 FROM seq_1_to_40000',
   'INSERT INTO payments SELECT seq, seq, seq * 1.25 FROM seq_1_to_20000',
@@ -37,15 +41,15 @@ const KEYS = [
   ['payments', 'payments_order_fk'],
 ];
 
-/** The database and its twin, made again from nothing. */
-export async function fresh(root: mysql.Pool): Promise<void> {
+/** The database and its twin, made again from nothing; with `cascade`, the children's keys ON DELETE CASCADE. */
+export async function fresh(root: mysql.Pool, cascade = false): Promise<void> {
   for (const db of [A, TWIN]) {
     await root.query(`DROP DATABASE IF EXISTS ${db}`);
     await root.query(`CREATE DATABASE ${db}`);
     const conn = await root.getConnection();
     try {
       await conn.query(`USE ${db}`);
-      for (const sql of SCHEMA) await conn.query(sql);
+      for (const sql of SCHEMA(cascade)) await conn.query(sql);
     } finally {
       conn.destroy();
     }
@@ -60,7 +64,7 @@ export async function sumOf(root: mysql.Pool, db: string, table: string): Promis
 }
 
 /** The twin altered natively, then every table exact against it and the whole catalog the twin's. */
-export async function expectLikeNative(root: mysql.Pool): Promise<void> {
+export async function expectLikeNative(root: mysql.Pool, cascade = false): Promise<void> {
   const conn = await root.getConnection();
   try {
     await conn.query(`USE ${TWIN}`);
@@ -68,10 +72,34 @@ export async function expectLikeNative(root: mysql.Pool): Promise<void> {
     // go, the three ALTERs run, and the keys come back as they were.
     for (const [table, key] of KEYS) await conn.query(`ALTER TABLE ${table} DROP FOREIGN KEY ${key}`);
     for (const { table, alter } of SET) await conn.query(`ALTER TABLE ${table} ${alter}`);
-    for (const [table, key] of KEYS) await conn.query(`ALTER TABLE ${table} ADD CONSTRAINT ${key} FOREIGN KEY (order_id) REFERENCES orders (id)`);
+    for (const [table, key] of KEYS)
+      await conn.query(`ALTER TABLE ${table} ADD CONSTRAINT ${key} FOREIGN KEY (order_id) REFERENCES orders (id)${actions(cascade)}`);
   } finally {
     conn.destroy();
   }
   for (const { table } of SET) expect({ table, ours: await sumOf(root, A, table) }).toEqual({ table, ours: await sumOf(root, TWIN, table) });
   expect(await catalogDifferences(root, A, TWIN)).toEqual([]);
+}
+
+/**
+ * The application's writes (support/order-writes.ts), on the set's database and then on the twin, as
+ * an application makes them: a transaction the server chose as a deadlock's victim is made again.
+ */
+export function setWriters(root: mysql.Pool, cascade = false): { stop: () => Promise<number> } {
+  const inDb = async (db: string, statements: Statement[]): Promise<void> => {
+    const conn = await root.getConnection();
+    try {
+      await conn.query(`USE ${db}`);
+      await conn.query('BEGIN');
+      for (const [sql, values] of statements) await conn.query(sql, values);
+      await conn.query('COMMIT');
+    } catch (error) {
+      await conn.query('ROLLBACK').catch(() => {});
+      if ((error as { errno?: number }).errno === 1213) return inDb(db, statements);
+      throw error;
+    } finally {
+      conn.release();
+    }
+  };
+  return orderWriters(2, 'mysql', (d, statements) => inDb(d === 0 ? A : TWIN, statements), cascade);
 }

@@ -8,7 +8,7 @@ export type Statement = [string, unknown[]];
 const LCG = (n: number) => (n * 1103515245 + 12345) % 2147483648;
 
 /** One drawn transaction, in MySQL's placeholders (`?`); PostgreSQL's are made from them. */
-function transaction(n: number, id: number, dialect: 'mysql' | 'postgres'): Statement[] {
+function transaction(n: number, id: number, dialect: 'mysql' | 'postgres', cascade: boolean): Statement[] {
   const pick = 1 + (n % 20000);
   const appended = dialect === 'mysql' ? 'CONCAT(note, ?)' : 'note || ?';
   const statements: Statement[][] = [
@@ -21,12 +21,15 @@ function transaction(n: number, id: number, dialect: 'mysql' | 'postgres'): Stat
       ['UPDATE order_items SET qty = qty + 1 WHERE order_id = ?', [pick]],
       ['UPDATE payments SET amount = amount + 0.01 WHERE order_id = ?', [pick]],
     ],
-    // Deletes racing the copy: an order goes with everything that references it.
-    [
-      ['DELETE FROM order_items WHERE order_id = ?', [pick]],
-      ['DELETE FROM payments WHERE order_id = ?', [pick]],
-      ['DELETE FROM orders WHERE id = ?', [pick]],
-    ],
+    // Deletes racing the copy: an order goes with everything that references it (with cascading
+    // keys, the server takes its items and payments, with no row event or trigger of theirs).
+    cascade
+      ? [['DELETE FROM orders WHERE id = ?', [pick]]]
+      : [
+          ['DELETE FROM order_items WHERE order_id = ?', [pick]],
+          ['DELETE FROM payments WHERE order_id = ?', [pick]],
+          ['DELETE FROM orders WHERE id = ?', [pick]],
+        ],
     [['UPDATE order_items SET id = id + 10000000 WHERE id = ?', [pick * 2]]],
     [[`UPDATE orders SET note = ${appended} WHERE id = ?`, ['.', pick]]],
   ];
@@ -46,6 +49,7 @@ export function orderWriters(
   databases: number,
   dialect: 'mysql' | 'postgres',
   commit: (database: number, statements: Statement[]) => Promise<void>,
+  cascade = false,
 ): { stop: () => Promise<number> } {
   let next = 1_000_000;
   let stopped = false;
@@ -53,7 +57,7 @@ export function orderWriters(
   const loop = async (seed: number) => {
     for (let n = seed; !stopped;) {
       n = LCG(n);
-      const statements = transaction(n, next++, dialect);
+      const statements = transaction(n, next++, dialect, cascade);
       for (let d = 0; d < databases; d++) await commit(d, statements);
       committed++;
     }

@@ -44,8 +44,14 @@ export interface Reference {
   via: string;
   /** The parent's referenced values, as the change left them (`holds`) or found them (`held`). */
   values: Key;
-  /** `held`: the rows that referenced these values (found in the shadow); `holds`: those that reference them now (in the original). */
-  rows: 'held' | 'holds';
+  /**
+   * `held`: the rows that referenced these values (found in the shadow); `holds`: those that reference
+   * them now (in the original); `orphaned`: the rows whose parent a change of `through` (a table whose
+   * own cascades reach the parent, these its values) may have taken, found in the shadow as those
+   * whose parent is gone.
+   */
+  rows: 'held' | 'holds' | 'orphaned';
+  through?: string;
 }
 
 /** Receives what the change stream observed; implemented by core's ChangeBuffer. */

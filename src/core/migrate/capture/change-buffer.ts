@@ -49,7 +49,7 @@ export class ChangeBuffer implements ChangeSink {
   }
 
   requeueReferences(references: Reference[]): void {
-    for (const r of references) this.referenced.set(`${r.via}\0${r.rows}\0${keyId(r.values)}`, r);
+    for (const r of references) this.referenced.set(`${r.via}\0${r.rows}\0${r.through ?? ''}\0${keyId(r.values)}`, r);
   }
 
   /** Put back keys whose application was rolled back; applying twice is harmless. */

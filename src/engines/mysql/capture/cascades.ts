@@ -6,6 +6,8 @@ import type { Cascade, SetKey } from '../schema/foreign-keys.js';
 import type { ColumnPair } from '../schema/column-map.js';
 import type { TableShape } from '../schema/inspect.js';
 import { mysqlDialect, qualified, rowValues } from '../server/sql.js';
+import { findsSameRows } from './same-rows.js';
+import { descendantKeys, orphanedKeys, planChain } from './cascade-chains.js';
 
 const ACTS = new Set(['CASCADE', 'SET NULL', 'SET DEFAULT']);
 
@@ -15,12 +17,19 @@ export function cascades(rule: string): boolean {
 }
 
 /** The table's keys (all of them: one the ALTER drops still acts on the original until the swap) that cascade into it. */
-export async function planCascades(pool: Pool, keys: SetKey[], columns: ColumnPair[], keyColumns: string[]): Promise<Cascade[]> {
+export async function planCascades(
+  pool: Pool,
+  table: { database: string; table: string },
+  keys: SetKey[],
+  columns: ColumnPair[],
+  keyColumns: string[],
+): Promise<Cascade[]> {
   const found: Cascade[] = [];
   for (const key of keys.filter((k) => cascades(k.onDelete) || cascades(k.onUpdate))) {
     const parentDatabase = key.parentDatabase ?? key.database;
     const target = (c: string) => columns.find((p) => p.source.toLowerCase() === c.toLowerCase())?.target ?? null;
     const own = new Set(keyColumns.map((c) => c.toLowerCase()));
+    const self = parentDatabase === table.database && key.parent === table.table;
     found.push({
       name: key.name,
       parentDatabase,
@@ -31,18 +40,11 @@ export async function planCascades(pool: Pool, keys: SetKey[], columns: ColumnPa
       onDelete: key.onDelete,
       onUpdate: key.onUpdate,
       movesKeys: key.onUpdate.toUpperCase() === 'CASCADE' && key.columns.some((c) => own.has(c.toLowerCase())),
-      parentCascaded: await cascadingInto(pool, parentDatabase, key.parent),
+      ...(await planChain(pool, parentDatabase, key.parent, { ...table, name: key.name, referenced: key.referencedColumns })),
+      ...(self ? { shadowReferencedColumns: key.referencedColumns.map(target) } : {}),
     });
   }
   return found;
-}
-
-async function cascadingInto(pool: Pool, database: string, table: string): Promise<string[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT CONSTRAINT_NAME n, DELETE_RULE d, UPDATE_RULE u FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`,
-    [database, table],
-  );
-  return rows.filter((r) => cascades(String(r.d)) || cascades(String(r.u))).map((r) => String(r.n));
 }
 
 /** Why the run could not follow this key's cascades, or null. */
@@ -52,19 +54,20 @@ export function cascadeProblem(
 ): string | null {
   if (plan.log !== undefined) return 'cascaded changes fire no trigger: follow the binlog instead (log_bin on, --capture stream)';
   if (plan.galeraNode !== undefined) return 'a Galera cluster: not followed there yet';
-  if (cascade.parentDatabase === plan.database && cascade.parent === plan.table) {
-    return 'a key to the table itself cascades from row to row, and no log records the rows past the first';
+  // A cascade into the parent that rewrites the values this key references moves this table's keys
+  // to values no event gives.
+  if (cascade.movesKeys && cascade.rewrittenInParent?.length) {
+    return `its parent ${cascade.parent}'s columns ${cascade.rewrittenInParent.join(', ')} are rewritten by cascades into it, which no log records, and the rows of this table they move could not be found`;
   }
-  if (cascade.parentCascaded.length) {
-    return `its parent ${cascade.parent} itself takes cascaded changes (${cascade.parentCascaded.join(', ')}), which no log records`;
-  }
-  const dropped = cascade.columns.find((_, i) => cascade.shadowColumns[i] === null);
-  if (dropped) return `column ${dropped} is not in the new table, so the rows a cascade reaches could not be found there`;
-  // The rows are found by the parent's values: a column compared otherwise in the new table would miss some.
-  for (const [i, name] of cascade.columns.entries()) {
+  // The rows are found by the parent's values (by the table's own, row by row, for a key to itself): a
+  // column that holds or compares them otherwise in the new table would miss some. A widening (INT to
+  // BIGINT, a longer VARCHAR) finds the same rows.
+  const own = cascade.shadowReferencedColumns ? cascade.referencedColumns.map((c, i) => [c, cascade.shadowReferencedColumns![i]] as const) : [];
+  for (const [name, shadowName] of [...cascade.columns.map((c, i) => [c, cascade.shadowColumns[i]] as const), ...own]) {
+    if (shadowName === null) return `column ${name} is not in the new table, so the rows a cascade reaches could not be found there`;
     const before = plan.original.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === cascade.shadowColumns[i]!.toLowerCase());
-    if (before && after && (before.type !== after.type || before.collation !== after.collation)) {
+    const after = plan.shadowShape.columns.find((c) => c.name.toLowerCase() === shadowName.toLowerCase());
+    if (before && after && !findsSameRows(before, after)) {
       return `column ${name} would change from ${before.type} to ${after.type}${after.collation ? ` ${after.collation}` : ''}, so the rows a cascade reaches could not be found there by the parent's values`;
     }
   }
@@ -111,19 +114,55 @@ export function referencesIn(
     );
   };
   for (const cascade of cascadeList) {
-    // An insert reaches no row: nothing references a value before it exists.
-    if (kind === 'insert' || cascade.parentDatabase !== parentDatabase || cascade.parent !== parent) continue;
+    refs.push(...throughAncestors(cascade, parentDatabase, parent, event, named));
+    if (cascade.parentDatabase !== parentDatabase || cascade.parent !== parent) continue;
+    // An insert reaches no row: nothing references a value before it exists. Unless the parent's
+    // rows also go by cascades, found as the rows whose parent is gone: a value given again would
+    // hide those, so the rows that hold it are looked at too (only stale ones can: it was not there).
+    const chained = (cascade.ancestors ?? []).length > 0;
+    if (kind === 'insert') {
+      if (chained) for (const row of rows) refs.push(...referenced(cascade.name, named(row, cascade.referencedColumns), 'held'));
+      continue;
+    }
     for (const row of rows) {
       if (kind === 'update' && 'before' in row && 'after' in row) {
-        if (!cascades(cascade.onUpdate)) continue;
+        if (!cascades(cascade.onUpdate) && !chained) continue;
         const before = named(row.before as Row, cascade.referencedColumns);
         const after = named(row.after as Row, cascade.referencedColumns, before);
         if (keyId(before) === keyId(after)) continue;
+        if (chained) refs.push(...referenced(cascade.name, after, 'held'));
+        if (!cascades(cascade.onUpdate)) continue;
         refs.push(...referenced(cascade.name, before, 'held'));
         if (cascade.movesKeys) refs.push(...referenced(cascade.name, after, 'holds'));
       } else if (kind === 'delete' && cascades(cascade.onDelete)) {
         refs.push(...referenced(cascade.name, named(row, cascade.referencedColumns), 'held'));
       }
+    }
+  }
+  return refs;
+}
+
+/**
+ * A change of a table whose own cascades reach the cascade's parent: a delete, or an update of a
+ * column those keys reference, may have taken or changed parent rows with no event of theirs.
+ */
+function throughAncestors(
+  cascade: Cascade,
+  database: string,
+  table: string,
+  event: { kind: 'insert' | 'update' | 'delete'; rows: (Row | { before: Row; after: Row })[] },
+  named: (row: Row, columns: string[], unchanged?: Key) => Key,
+): Reference[] {
+  const refs: Reference[] = [];
+  for (const ancestor of (cascade.ancestors ?? []).filter((a) => a.database === database && a.table === table)) {
+    const through = `${database}.${table}`;
+    for (const row of event.kind === 'insert' ? [] : event.rows) {
+      let values: Key;
+      if ('before' in row && 'after' in row) {
+        values = named(row.before as Row, ancestor.columns);
+        if (keyId(values) === keyId(named(row.after as Row, ancestor.columns, values))) continue;
+      } else values = named(row, ancestor.columns);
+      refs.push({ via: cascade.name, values, rows: 'orphaned', through });
     }
   }
   return refs;
@@ -149,6 +188,8 @@ export async function keysReferencing(
 ): Promise<Key[]> {
   const keys: Key[] = [];
   for (const cascade of plan.cascades ?? []) {
+    const orphaned = references.filter((r) => r.via === cascade.name && r.rows === 'orphaned');
+    if (orphaned.length) keys.push(...(await orphanedKeys(db, plan, cascade, orphaned, lockClause)));
     for (const rows of ['held', 'holds'] as const) {
       const values = references.filter((r) => r.via === cascade.name && r.rows === rows).map((r) => r.values);
       if (values.length === 0) continue;
@@ -162,6 +203,11 @@ export async function keysReferencing(
           sql: `SELECT 1 FROM ${qualified(cascade.parentDatabase, cascade.parent)} WHERE ${parentWhere.sql}${lockClause}`,
           values: parentWhere.params,
         });
+      }
+      // A key to the table itself that deletes: the rows that held the values, and theirs, and so on.
+      if (rows === 'held' && cascade.shadowReferencedColumns && cascade.onDelete.toUpperCase() === 'CASCADE') {
+        keys.push(...(await descendantKeys(db, plan, cascade, values)));
+        continue;
       }
       const [table, columns, keyColumns, lock] =
         rows === 'held'

@@ -1,6 +1,7 @@
 import { verdict, type Check } from '../../../core/preflight/check.js';
 import { grantsOn, missingPrivileges, privilegesRefusal } from '../server/grants.js';
 import type { MysqlCheckContext } from './context.js';
+import { cascadeSources } from '../schema/foreign-keys.js';
 
 export const privileges: Check<MysqlCheckContext> = {
   name: 'privileges',
@@ -11,7 +12,7 @@ export const privileges: Check<MysqlCheckContext> = {
     // a parent that cascades into the table is held READ there too, and read with a lock (cascades.ts).
     const elsewhere = [
       ...(plan.parentKeys ?? []).flatMap((k) => (k.parentDatabase ? [k.parentDatabase] : [])),
-      ...(plan.cascades ?? []).flatMap((c) => (c.parentDatabase !== plan.database ? [c.parentDatabase] : [])),
+      ...cascadeSources(plan).flatMap((t) => (t.database !== plan.database ? [t.database] : [])),
     ];
     for (const database of new Set(elsewhere)) {
       const have = await grantsOn(pool, database);

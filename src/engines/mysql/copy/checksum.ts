@@ -50,7 +50,11 @@ async function underReadLock(target: MysqlTarget, pool: Pool, plan: MysqlPlan, c
     const log = plan.log === undefined ? '' : `, ${qualified(plan.database, plan.log)} READ`;
     // The parents that cascade into the table, as at the cut-over: a cascade still committing when the
     // view opens would change the original after its catch-up with nothing left to say so.
-    const parents = [...new Set(parentTables({ cascades: plan.cascades }).map((p) => qualified(p.database, p.table)))].map((p) => `, ${p} READ`).join('');
+    const parents = [
+      ...new Set(parentTables({ database: plan.database, table: plan.table, cascades: plan.cascades }).map((p) => qualified(p.database, p.table))),
+    ]
+      .map((p) => `, ${p} READ`)
+      .join('');
     await lockTables(
       locker,
       pool,

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableShape } from '../schema/inspect.js';
-import type { Cascade, SetKey } from '../schema/foreign-keys.js';
+import { cascadeSources, type Cascade, type SetKey } from '../schema/foreign-keys.js';
 import { groupKeyRows, keyColumnsProblem } from './key-columns.js';
 
 /**
@@ -59,7 +59,9 @@ export function parentKeyProblem(key: SetKey, original: TableShape, shadow: Tabl
  * (a key to itself needs none), and those whose changes cascade into the table, which would change
  * its rows under the lock with nothing in the binlog to say so.
  */
-export function parentTables(plan: { parentKeys?: SetKey[]; cascades?: Cascade[] }): { database: string; table: string }[] {
+export function parentTables(plan: { database: string; table: string; parentKeys?: SetKey[]; cascades?: Cascade[] }): { database: string; table: string }[] {
   const moving = (plan.parentKeys ?? []).filter((k) => k.parentShadow === k.parent).map((k) => ({ database: k.parentDatabase ?? k.database, table: k.parent }));
-  return [...moving, ...(plan.cascades ?? []).map((c) => ({ database: c.parentDatabase, table: c.parent }))];
+  // With the parents, the tables whose cascades reach them (cascade-chains.ts); the table itself is the lock's already.
+  const others = cascadeSources(plan).filter((t) => !(t.database === plan.database && t.table === plan.table));
+  return [...moving, ...others];
 }

@@ -67,7 +67,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const setKeys = await keysInto(pool, database, table, set);
   const ownKeys = await readParentKeys(pool, database, table, shadow);
   const parentKeys = request.discardForeignKeys ? [] : ownKeys.filter((k) => !setKeys.some((s) => s.name === k.name) && !droppedForeignKeys.includes(k.name));
-  const cascades = await planCascades(pool, ownKeys, columns, key.columns);
+  const cascades = await planCascades(pool, { database, table }, ownKeys, columns, key.columns);
   const lookups = lookupIndexes(cascades, shadowShape);
   const discarded = facts.foreignKeys.filter((k) => !droppedForeignKeys.includes(foreignKeyName(k)));
   const detail: MysqlPlan = {

@@ -53,6 +53,12 @@ export function revertRefusals(plan: MysqlPlan): string[] {
   for (const name of plan.loosenedChecks ?? []) {
     reasons.push(`check ${name} is dropped or changed: rows written after the cut-over could break it`);
   }
+  // InnoDB's cascades fire no trigger: the way back's triggers on the new table would miss them.
+  if (plan.cascades?.length) {
+    reasons.push(
+      `changes cascade into the table (${plan.cascades.map((c) => `${c.name} -> ${c.parent}`).join(', ')}): the way back's triggers would not see them`,
+    );
+  }
   if (plan.triggers.length) reasons.push('triggers are moved to the new table (--include-triggers): the revert does not move them back');
   return reasons;
 }

@@ -57,6 +57,29 @@ export interface Cascade {
   onUpdate: string;
   /** An ON UPDATE CASCADE rewrites the table's own key: its rows' new keys are read from the original. */
   movesKeys: boolean;
-  /** The parent's own keys whose changes cascade into it: changes of the parent that no log records either. */
-  parentCascaded: string[];
+  /**
+   * The tables whose own cascades reach the parent, level by level (the parent itself where a key of
+   * its own to itself cascades), each with the columns those keys reference: their row events stand
+   * for changes of the parent that no log records (../capture/cascade-chains.ts). Absent in an older
+   * checkpoint's plan, which had none.
+   */
+  ancestors?: Ancestor[];
+  /** The referenced columns of the parent that a cascade into the parent rewrites: no event gives their new values. */
+  rewrittenInParent?: string[];
+  /** A key to the table itself: the referenced columns as the shadow names them (null: the ALTER drops one). */
+  shadowReferencedColumns?: (string | null)[];
+}
+
+/** A table whose row events may change, by cascades, the rows of a cascade's parent. */
+export interface Ancestor {
+  database: string;
+  table: string;
+  /** The columns that the cascading keys into the chain reference. */
+  columns: string[];
+}
+
+/** The tables whose row events stand for cascades into the table: the parents and their ancestors, each once. */
+export function cascadeSources(plan: { cascades?: Cascade[] }): { database: string; table: string }[] {
+  const all = (plan.cascades ?? []).flatMap((c) => [{ database: c.parentDatabase, table: c.parent }, ...(c.ancestors ?? [])]);
+  return all.filter((t, i) => all.findIndex((u) => u.database === t.database && u.table === t.table) === i).map(({ database, table }) => ({ database, table }));
 }

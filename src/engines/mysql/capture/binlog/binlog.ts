@@ -6,7 +6,7 @@ import { touches, type Touch } from './statement.js';
 import { isPrelockCreate } from '../trigger/capture-triggers.js';
 import { isGateCreate } from '../../galera/gate.js';
 import { isChildKeyMove } from '../../cutover/child-keys.js';
-import { movedKeys } from '../../schema/foreign-keys.js';
+import { cascadeSources, movedKeys } from '../../schema/foreign-keys.js';
 import { referencesIn } from '../cascades.js';
 
 export interface BinlogPosition extends Position {
@@ -72,6 +72,10 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
     }
     const keys: Key[] = [];
     try {
+      // A key to the table itself, or a chain of cascades back to it: its own rows may take others.
+      const kind = name === 'writerows' ? 'insert' : name === 'deleterows' ? 'delete' : 'update';
+      const refs = plan.cascades ? referencesIn(plan.cascades, plan.database, plan.table, { kind, rows: event.rows }, keyOf) : [];
+      if (refs.length) sink.references(refs, position);
       for (const row of event.rows) {
         if ('before' in row && 'after' in row) {
           const before = keyOf(row.before as Record<string, unknown>, plan.keyColumns);
@@ -94,8 +98,7 @@ export function deliver(event: BinlogEvent, plan: MysqlPlan, sink: ChangeSink, p
   const touch = name === 'query' && event.query && !own(event.query) ? touches(event.query, event.schema, plan.database, plan.table) : null;
   // A write to a parent logged as a statement may cascade into the table with no row event to say
   // which values went. (DDL on a parent is left alone: a set's own cut-over moves its keys.)
-  const parentWrite =
-    name === 'query' && event.query && (plan.cascades ?? []).some((c) => touches(event.query!, event.schema, c.parentDatabase, c.parent) === 'write');
+  const parentWrite = name === 'query' && event.query && cascadeSources(plan).some((t) => touches(event.query!, event.schema, t.database, t.table) === 'write');
   if (touch) sink.fail(touchedBy(event.query!, touch));
   else if (parentWrite) sink.fail(touchedBy(event.query!, 'write'));
   else sink.advance(position);

@@ -4,6 +4,7 @@ import type { ChangeSink, ChangeStream, Position, Session } from '../../../../co
 import { ReaderHub, type HubMember } from '../../../../core/migrate/capture/reader-hub.js';
 import type { MysqlTarget, ServerZone } from '../../server/connect.js';
 import type { MysqlPlan } from '../../schema/plan.js';
+import { cascadeSources } from '../../schema/foreign-keys.js';
 import { LockedSession } from '../../server/lock.js';
 import { binlogHead, compareBinlogPositions, deliver, type BinlogEvent, type BinlogPosition } from './binlog.js';
 
@@ -50,7 +51,9 @@ export class BinlogHub extends ReaderHub<BinlogPosition, Member> {
       const member: Member = { plan, sink, after: null };
       // The parents whose changes cascade into the table are read too (capture/cascades.ts). The
       // reader's filter is fixed when it starts: one running without them starts again.
-      const missing = (plan.cascades ?? []).map((c) => `${c.parentDatabase}.${c.parent}`).filter((t) => !this.tables.includes(t));
+      const missing = cascadeSources(plan)
+        .map((t) => `${t.database}.${t.table}`)
+        .filter((t) => !this.tables.includes(t));
       this.tables.push(...new Set(missing));
       let start: BinlogPosition;
       if (this.reader === null) {
