@@ -164,22 +164,25 @@ async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: stri
     .filter((c) => c.generated === '')
     .map((c) => ident(c.name))
     .join(', ');
-  const head = `INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${qualified(d.schema, d.name)}`;
-  const tail = 'ON CONFLICT DO NOTHING';
+  const head = `INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${qualified(d.schema, d.name)} o`;
+  // A row already taken (anchors' ranges overlap, the top-up starts again from the first key) is
+  // left out by its key. Not by ON CONFLICT DO NOTHING: the server refuses it outright on a table
+  // with a DEFERRABLE unique key or constraint.
+  const absent = `NOT EXISTS (SELECT FROM ${probe} p WHERE ${d.originalKey.map((k) => `p.${ident(k)} = o.${ident(k)}`).join(' AND ')})`;
   if (anchors) {
     const each = Math.max(1, Math.ceil(rows / anchors.length));
     for (const anchor of anchors) {
       const where = keys.range({ after: anchor, upTo: null });
-      await client.query(`${head} WHERE ${where.sql} ORDER BY ${keys.orderBy()} LIMIT ${each} ${tail}`, where.params);
+      await client.query(`${head} WHERE ${where.sql} AND ${absent} ORDER BY ${keys.orderBy()} LIMIT ${each}`, where.params);
     }
   } else if (t.estimatedRows > rows) {
     // A few times more pages than needed, since pages differ in how many live rows they hold.
     const percent = Math.min(100, (100 * 4 * rows) / t.estimatedRows);
-    await client.query(`${head} TABLESAMPLE SYSTEM (${percent.toFixed(6)}) LIMIT ${rows} ${tail}`);
+    await client.query(`${head} TABLESAMPLE SYSTEM (${percent.toFixed(6)}) LIMIT ${rows}`);
   }
   const { rows: taken } = await client.query(`SELECT count(*) AS n FROM ${probe}`);
   const short = rows - Number(taken[0].n);
-  if (short > 0) await client.query(`${head} ORDER BY ${keys.orderBy()} LIMIT ${short} ${tail}`);
+  if (short > 0) await client.query(`${head} WHERE ${absent} ORDER BY ${keys.orderBy()} LIMIT ${short}`);
 }
 
 /** Column by column, as the server's text, over the rows matched on `key` (the columns of `a`'s and `b`'s); `copied`: the mapping that filled `b`. */

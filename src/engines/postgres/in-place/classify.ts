@@ -3,7 +3,7 @@ import { UserError } from '../../../core/engine/errors.js';
 import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
 import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { splitClauses } from '../schema/alter.js';
-import { asUser, errorCode, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
+import { asUser, errorCode, ident, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import { inPlaceSteps, LOCKS, type Probed } from './in-place-steps.js';
 import { partKind, type PartKind } from './part-kind.js';
@@ -207,14 +207,21 @@ async function columnsUsedBy(client: Client, catalog: 'pg_class' | 'pg_constrain
 
 async function indexes(client: Client, oid: string): Promise<NonNullable<Probed['index']>[]> {
   const { rows } = await client.query(
-    `SELECT c.oid, c.relname, pg_get_indexdef(i.indexrelid) AS def, con.condeferrable, con.condeferred FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid WHERE i.indrelid = $1`,
+    // pg_get_indexdef leaves out the tablespace the ALTER named (USING INDEX TABLESPACE). The probe
+    // is temporary: its index is elsewhere than the database's only when named or in temp_tablespaces.
+    `SELECT c.oid, c.relname, pg_get_indexdef(i.indexrelid) AS def, con.condeferrable, con.condeferred, s.spcname AS tablespace
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+       LEFT JOIN pg_tablespace s ON s.oid = c.reltablespace
+             AND NOT s.spcname = ANY (string_to_array(replace(current_setting('temp_tablespaces'), ' ', ''), ','))
+      WHERE i.indrelid = $1`,
     [oid],
   );
   return rows.map((r) => ({
     oid: String(r.oid),
     name: r.relname,
-    create: r.def,
+    // A constraint's index: no WHERE, so the tablespace comes last.
+    create: `${r.def}${r.tablespace === null ? '' : ` TABLESPACE ${ident(r.tablespace)}`}`,
     deferrable: isTrue(r.condeferrable) ? (isTrue(r.condeferred) ? ' DEFERRABLE INITIALLY DEFERRED' : ' DEFERRABLE') : '',
   }));
 }

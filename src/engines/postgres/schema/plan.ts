@@ -1,7 +1,8 @@
 import type { GeneratedName } from './generated-names.js';
 import type { NotValidCheck } from './not-valid-checks.js';
 import type { Partition } from './partitions.js';
-import type { ColumnMap, ShadowIndex, ShadowTree } from './shadow.js';
+import type { ColumnMap, ShadowTree } from './shadow.js';
+import type { ShadowIndex } from './shadow-indexes.js';
 import type { StorageOptions } from '../server/autovacuum.js';
 import { qualified } from '../server/connect.js';
 

@@ -6,6 +6,7 @@ import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
 import { rightsLikeOriginal } from './rights.js';
 import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
+import { carryIndexStatistics, pairIndexes, shadowIndexes, type ShadowIndex } from './shadow-indexes.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
 export interface ShadowTree {
@@ -39,13 +40,6 @@ export function copyInto(target: string, d: { columns: ColumnMap[] }, from: stri
   const targets = d.columns.map((c) => ident(c.target)).join(', ');
   const sources = d.columns.map((c) => c.source).join(', ');
   return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
-}
-
-/** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
-export interface ShadowIndex {
-  shadow: string;
-  original: string | null;
-  create: string;
 }
 
 export interface ShadowLayout {
@@ -85,7 +79,7 @@ export async function buildShadow(
   const original = qualified(t.schema, t.name);
   const shadow = qualified(t.schema, shadowName);
   const using = usingExpressions(alter);
-  const options = t.reloptions ? ` WITH (${t.reloptions})` : '';
+  const options = `${t.reloptions ? ` WITH (${t.reloptions})` : ''}${t.tablespace ? ` TABLESPACE ${ident(t.tablespace)}` : ''}`;
   const by = tree ? ` PARTITION BY ${tree.partitionBy}` : '';
   await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${by}${options}`);
   // The original's rights and no one else's, before the transaction ends and the shadow can be seen.
@@ -96,6 +90,7 @@ export async function buildShadow(
   const before = await readColumns(client, oid);
   const pairs = await pairIndexes(client, t.oid, oid);
   await carryUnlikeable(client, t.oid, oid, shadow);
+  await carryIndexStatistics(client, t.schema, pairs);
   const statistics = await pairStatistics(client, t.oid, oid);
   await markLikeOriginal(client, original, shadow);
   const constraintsOf = async () =>
@@ -138,8 +133,8 @@ export async function buildShadow(
   return {
     columns,
     shadowKey: shadowKey as string[],
-    indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
-    keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create },
+    indexes: indexes.map(({ drop: _, ...index }) => index),
+    keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create, tablespace: keyIndex.tablespace, after: keyIndex.after },
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
     changedColumns: changed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
@@ -236,41 +231,4 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
   }
   for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
   return { columns, summary, changed };
-}
-
-/**
- * LIKE creates the shadow's indexes in the order of the original's index OIDs, so pairing both
- * lists by OID order tells which shadow index stands for which original one.
- */
-export async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
-  const list = async (oid: string) =>
-    (
-      await client.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [oid])
-    ).rows.map((r) => r.relname as string);
-  const [originals, shadows] = [await list(originalOid), await list(shadowOid)];
-  return new Map(originals.map((name, i) => [name, shadows[i]]).filter(([, s]) => s !== undefined) as [string, string][]);
-}
-
-const ON_ONLY = /^(CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+)) ON ONLY /;
-
-async function shadowIndexes(client: Client, schema: string, shadow: string, shadowOid: string, pairs: Map<string, string>) {
-  const { rows } = await client.query(
-    `SELECT c.relname, pg_get_indexdef(i.indexrelid) AS indexdef, con.conname, pg_get_constraintdef(con.oid) AS condef
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-      WHERE i.indrelid = $1 ORDER BY i.indexrelid`,
-    [shadowOid],
-  );
-  const originalOf = new Map([...pairs].map(([o, s]) => [s, o]));
-  return rows.map((r) => {
-    const constraint = r.conname !== null;
-    return {
-      shadow: r.relname as string,
-      original: originalOf.get(r.relname) ?? null,
-      // Constraint-backed indexes (UNIQUE, EXCLUDE) come back as constraints, keeping their semantics.
-      // A partitioned table's index reads `ON ONLY`, which would build it on the root alone, invalid.
-      create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${r.condef}` : (r.indexdef as string).replace(ON_ONLY, '$1 ON '),
-      drop: constraint ? `ALTER TABLE ${shadow} DROP CONSTRAINT ${ident(r.conname)}` : `DROP INDEX ${qualified(schema, r.relname)}`,
-    };
-  });
 }
