@@ -72,3 +72,32 @@ describe('sequences a column gets from the ALTER are named after the table, as n
     expect(rows.map((r) => r.relname)).toEqual(['t__new_c_seq', 't__new_d_seq', 't__new_e_seq', 't__new_w_seq']);
   });
 });
+
+describe('an ALTER that names an index or a constraint acts on the new table as natively, on the copy (item 8, names)', () => {
+  // The shadow's indexes and index-backed constraints are LIKE's, named after it, and it has no
+  // foreign keys (the cut-over carries them): each name must reach what it names.
+  const SETUP = `CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT generate_series(1, 10);
+    CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL CONSTRAINT t_v_key UNIQUE, w int NOT NULL, pid int CONSTRAINT t_fk REFERENCES p, qid int,
+      CONSTRAINT t_w_check CHECK (w > 0));
+    CREATE INDEX t_w_idx ON t (w); CREATE UNIQUE INDEX t_vw ON t (v, w);
+    INSERT INTO t SELECT g, g, g, 1 + g % 10, 1 + g % 10 FROM generate_series(1, 100) g;
+    ALTER TABLE t ADD CONSTRAINT t_fk_nv FOREIGN KEY (qid) REFERENCES p NOT VALID, CLUSTER ON t_vw, REPLICA IDENTITY USING INDEX t_pkey;`;
+  it.each([
+    'CLUSTER ON t_pkey',
+    'ALTER COLUMN w TYPE bigint, CLUSTER ON t_w_idx',
+    'SET WITHOUT CLUSTER',
+    'REPLICA IDENTITY USING INDEX t_vw',
+    'REPLICA IDENTITY FULL',
+    'DROP CONSTRAINT t_v_key',
+    'DROP CONSTRAINT t_fk, ALTER COLUMN w TYPE bigint',
+    'ALTER CONSTRAINT t_fk DEFERRABLE INITIALLY DEFERRED',
+    'RENAME CONSTRAINT t_v_key TO t_v_unique',
+    'RENAME CONSTRAINT t_fk TO t_p_fk',
+    'RENAME CONSTRAINT t_w_check TO t_w_positive',
+    'VALIDATE CONSTRAINT t_fk_nv',
+    'ADD CONSTRAINT t_vw_key UNIQUE USING INDEX t_vw',
+    'ADD UNIQUE USING INDEX t_vw',
+  ])('%s', async (alter) => {
+    await sameAsNative('names', SETUP, 't', alter, COPY[0]);
+  });
+});

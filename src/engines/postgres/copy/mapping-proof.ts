@@ -16,6 +16,7 @@ import {
   type Client,
 } from '../server/connect.js';
 import { copyInto } from '../schema/shadow.js';
+import { alterOnCopy } from '../server/alter-names.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
@@ -149,7 +150,8 @@ async function alterLikeShadow(client: Client, original: string, probe: string, 
 /** The user's ALTER on a probe; `onRows`: the probe holds the sampled rows. */
 async function serverAlter(client: Client, probe: string, alter: string, d: PgDetail, onRows: boolean): Promise<void> {
   try {
-    await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
+    const onProbe = await alterOnCopy(client, alter, d.oid, probe);
+    if (onProbe !== null) await asUser(client, () => client.query(`ALTER TABLE ${probe} ${onProbe}`));
   } catch (error) {
     if (errorCode(error) === '55P03' || isTransientPgError(error)) throw error;
     const message = (error as Error).message.replaceAll(`${d.name}__pa`, d.name).replaceAll(`${d.name}__pb`, d.name);

@@ -1,5 +1,5 @@
 import { ident, qualified, type Client } from '../server/connect.js';
-import { pairIndexes } from '../schema/shadow-indexes.js';
+import { pairIndexes } from '../server/alter-names.js';
 
 /** How many real rows each probe relation gets: enough for the server's scans to read rows. */
 const SAMPLE_ROWS = 5;

@@ -23,19 +23,6 @@ export function indexStatements(index: ShadowIndex): string[] {
   ];
 }
 
-/**
- * LIKE creates the shadow's indexes in the order of the original's index OIDs, so pairing both
- * lists by OID order tells which shadow index stands for which original one.
- */
-export async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
-  const list = async (oid: string) =>
-    (
-      await client.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [oid])
-    ).rows.map((r) => r.relname as string);
-  const [originals, shadows] = [await list(originalOid), await list(shadowOid)];
-  return new Map(originals.map((name, i) => [name, shadows[i]]).filter(([, s]) => s !== undefined) as [string, string][]);
-}
-
 /** `ALTER INDEX ... SET STATISTICS` for each expression of `index` whose statistics target is set. */
 const STATISTICS_TARGETS = (index: string, as: string) =>
   `SELECT format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s', ${as}, a.attnum, a.attstattarget) AS sql
@@ -43,14 +30,52 @@ const STATISTICS_TARGETS = (index: string, as: string) =>
 
 /**
  * What LIKE leaves behind of the original's indexes, put on the shadow's twins before the ALTER: an
- * expression's statistics target. The ALTER then keeps it where the native ALTER keeps it (an index
- * it does not rebuild) and loses it where that one does (an index on a column it retypes).
+ * expression's statistics target, the CLUSTER mark and the replica identity. The ALTER then keeps
+ * or changes them as the native ALTER would (a statistics target is lost with an index it rebuilds;
+ * `CLUSTER ON`, `SET WITHOUT CLUSTER`, `REPLICA IDENTITY` act on the marks).
  */
-export async function carryIndexStatistics(client: Client, schema: string, pairs: Map<string, string>): Promise<void> {
-  for (const [original, shadow] of pairs) {
-    const { rows } = await client.query(STATISTICS_TARGETS('$1::regclass', '$2::text'), [qualified(schema, original), qualified(schema, shadow)]);
+export async function carryIndexMarks(client: Client, schema: string, originalOid: string, shadow: string, pairs: Map<string, string>): Promise<void> {
+  for (const [original, twin] of pairs) {
+    const { rows } = await client.query(STATISTICS_TARGETS('$1::regclass', '$2::text'), [qualified(schema, original), qualified(schema, twin)]);
     for (const r of rows) await client.query(r.sql);
   }
+  const { rows } = await client.query(
+    `SELECT t.relreplident, (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = t.oid AND i.indisreplident) AS identity,
+            (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = t.oid AND i.indisclustered) AS clustered
+       FROM pg_class t WHERE t.oid = $1`,
+    [originalOid],
+  );
+  const r = rows[0] as { relreplident: string; identity: string | null; clustered: string | null };
+  const twinOf = (name: string | null) => (name === null ? undefined : pairs.get(name));
+  if (twinOf(r.clustered) !== undefined) await client.query(`ALTER TABLE ${shadow} CLUSTER ON ${ident(twinOf(r.clustered)!)}`);
+  const identity = { f: 'FULL', n: 'NOTHING', i: twinOf(r.identity) === undefined ? null : `USING INDEX ${ident(twinOf(r.identity)!)}` }[r.relreplident];
+  if (identity) await client.query(`ALTER TABLE ${shadow} REPLICA IDENTITY ${identity}`);
+}
+
+/**
+ * The marks as the ALTER left them on the shadow, each index named as it will be once the cut-over
+ * gave the new table's indexes their names (`renames`). The replica identity goes back to DEFAULT
+ * on the shadow, where FULL would log whole rows for every apply: the cut-over sets it.
+ */
+export async function shadowMarks(client: Client, shadow: string, renames: { original: string; shadow: string }[]): Promise<IndexMarks> {
+  const { rows } = await client.query(
+    `SELECT t.relreplident, (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = t.oid AND i.indisreplident) AS identity,
+            (SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = t.oid AND i.indisclustered) AS clustered
+       FROM pg_class t WHERE t.oid = $1::regclass`,
+    [shadow],
+  );
+  const r = rows[0] as { relreplident: string; identity: string | null; clustered: string | null };
+  const named = (name: string) => renames.find((x) => x.shadow === name)?.original ?? name;
+  const replicaIdentity =
+    { f: 'FULL', n: 'NOTHING', i: r.identity === null ? 'NOTHING' : `USING INDEX ${ident(named(r.identity))}` }[r.relreplident] ?? 'DEFAULT';
+  if (replicaIdentity !== 'DEFAULT') await client.query(`ALTER TABLE ${shadow} REPLICA IDENTITY DEFAULT`);
+  return { replicaIdentity, clusterOn: r.clustered === null ? null : named(r.clustered) };
+}
+
+/** The new table's replica identity (`DEFAULT`, `FULL`, `NOTHING` or `USING INDEX name`) and clustered index, as the ALTER leaves them. */
+export interface IndexMarks {
+  replicaIdentity: string;
+  clusterOn: string | null;
 }
 
 const ON_ONLY = /^(CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+)) ON ONLY /;

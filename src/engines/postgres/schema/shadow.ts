@@ -6,7 +6,8 @@ import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
 import { rightsLikeOriginal } from './rights.js';
 import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
-import { carryIndexStatistics, pairIndexes, shadowIndexes, type ShadowIndex } from './shadow-indexes.js';
+import { carryIndexMarks, shadowIndexes, shadowMarks, type IndexMarks, type ShadowIndex } from './shadow-indexes.js';
+import { alterOnCopy, pairIndexes } from '../server/alter-names.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
 export interface ShadowTree {
@@ -51,6 +52,8 @@ export interface ShadowLayout {
   indexRenames: { original: string; shadow: string }[];
   /** Original columns dropped, renamed or retyped. */
   changedColumns: string[];
+  /** The replica identity and CLUSTER mark the ALTER leaves, set by the cut-over. */
+  marks: IndexMarks;
   /** Original statistics object -> the shadow's (LIKE names its own), swapped at cut-over like the indexes. */
   statistics: { original: string; shadow: string }[];
   /** NOT VALID CHECKs, kept off the shadow while the old rows go in and added at the cut-over. */
@@ -90,15 +93,17 @@ export async function buildShadow(
   const before = await readColumns(client, oid);
   const pairs = await pairIndexes(client, t.oid, oid);
   await carryUnlikeable(client, t.oid, oid, shadow);
-  await carryIndexStatistics(client, t.schema, pairs);
+  await carryIndexMarks(client, t.schema, t.oid, shadow, pairs);
   const statistics = await pairStatistics(client, t.oid, oid);
   await markLikeOriginal(client, original, shadow);
   const constraintsOf = async () =>
     (await client.query(`SELECT conname FROM pg_constraint WHERE conrelid = $1 ORDER BY oid`, [oid])).rows.map((r) => String(r.conname));
   const named = new Set(await constraintsOf());
 
+  // The ALTER names the original's indexes; the shadow's are their twins, named after it.
+  const onShadow = await alterOnCopy(client, alter, t.oid, shadow);
   try {
-    await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
+    if (onShadow !== null) await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${onShadow}`));
   } catch (error) {
     throw new UserError(`the ALTER fails: ${(error as Error).message}`);
   }
@@ -123,11 +128,17 @@ export async function buildShadow(
     throw new UserError(`the ALTER removes the key index ${t.key!.index}; the copy needs it`);
   }
   const indexes = all.filter((i) => i !== keyIndex);
+  const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
+  // Read before the indexes they mark are dropped for the copy.
+  const marks = await shadowMarks(
+    client,
+    shadow,
+    renames.map(([original, s]) => ({ original, shadow: s })),
+  );
   if (drop !== 'none') {
     for (const index of indexes) await client.query(index.drop);
   }
   if (drop === 'all') await client.query(keyIndex.drop);
-  const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
   summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
   if (notValidChecks.length) summary.push(`CHECK ${notValidChecks.map((c) => c.name).join(', ')} NOT VALID: added at the cut-over, after the old rows`);
   return {
@@ -136,6 +147,7 @@ export async function buildShadow(
     indexes: indexes.map(({ drop: _, ...index }) => index),
     keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create, tablespace: keyIndex.tablespace, after: keyIndex.after },
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
+    marks,
     changedColumns: changed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
