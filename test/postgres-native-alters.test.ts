@@ -101,3 +101,15 @@ describe('an ALTER that names an index or a constraint acts on the new table as 
     await sameAsNative('names', SETUP, 't', alter, COPY[0]);
   });
 });
+
+describe("USING clauses read the old row, each other's columns included, as natively (item 8, USING)", () => {
+  const SETUP = `CREATE TABLE t (id int PRIMARY KEY, a int, b text, c numeric(6,2));
+    INSERT INTO t SELECT g, g, 'x' || g, g / 7.0 FROM generate_series(1, 300) g;`;
+  // Each USING names a column another part converts: over the old row a is still an int, b still text.
+  const ALTER =
+    'ALTER COLUMN a TYPE text USING a::text || b::text, ALTER COLUMN b TYPE int USING length(a::text) + a, ' +
+    'ALTER COLUMN c TYPE int USING (c * 100)::int + a';
+  it.each([{ path: 'the default path', options: { forceCopy: false }, request: {} }, ...COPY])('on $path', async (path) => {
+    await sameAsNative(`using_${path.path.length}`, SETUP, 't', ALTER, path, 'SELECT * FROM t ORDER BY id');
+  });
+});

@@ -33,7 +33,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
     await client.query('SAVEPOINT shape');
     const rows = shape.rows;
     const probed: Probed[] = [];
-    for (const clause of clauses) probed.push(await classifyPart(client, shape, name, clause));
+    for (const clause of clauses) probed.push(await classifyPart(client, shape, name, clause, probed));
     await claimFreeNames(client, schema, name, t.oid, probed);
     const parts = probed.map((p) => p.part);
     const planned = inPlaceSteps(qualified(schema, name), schema, name, probed);
@@ -55,7 +55,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
   });
 }
 
-async function classifyPart(client: Client, shape: ProbeShape, table: string, clause: string): Promise<Probed> {
+async function classifyPart(client: Client, shape: ProbeShape, table: string, clause: string, earlier: Probed[]): Promise<Probed> {
   const kind = partKind(clause);
   const part = (cls: AlterPart['class'], reason: string, locks: string): AlterPart => ({ clause, class: cls, reason, locks, breaking: [] });
   const before = await columns(client, shape.oid);
@@ -81,6 +81,16 @@ async function classifyPart(client: Client, shape: ProbeShape, table: string, cl
     // A constraint the copy does not have (a foreign key): the server judges this part when it runs.
     if (kind.kind === 'drop-constraint' || kind.kind === 'rename-constraint')
       return { kind, reads: [], changes: [], untried: true, part: part('instant', 'metadata only', LOCKS.brief) };
+    // Parts are tried one after another, but every USING of one ALTER reads the old row: one that
+    // fails on a column an earlier part already converted is judged whole, by the copy's shadow.
+    if (kind.kind === 'type' && earlier.some((p) => p.changes.length > 0))
+      return {
+        kind,
+        reads: [],
+        changes: [],
+        untried: true,
+        part: part('copy', 'its USING reads a column another part converts: the copy evaluates every USING over the old row', LOCKS.copy),
+      };
     throw new UserError(`the ALTER fails: ${run.message.replace(/pg_temp_\d+\./g, '')}`);
   }
   const after = await columns(client, shape.oid);
