@@ -25,6 +25,7 @@ import {
   settlePostgres,
   type TableState,
 } from './seed.js';
+import { benchCitus } from './citus.js';
 import { startGaleraServers, startServers, withDatabase, type Servers } from './servers.js';
 import { CAPTURE_TOOLS, PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
 import { WORKLOADS, workload, type Workload, type WorkloadName } from './workloads.js';
@@ -55,6 +56,8 @@ const USAGE = `usage: npm run bench -- [options]
                            (same as --tools shadowcut-stream,shadowcut-trigger --modes load)
   --servers S              normal (default: a primary with a replica) or galera (MariaDB only: a three-node
                            Galera cluster; the tools run on node 1, the load writes on the other nodes)
+                           or citus (a Citus cluster of its own, coordinator + 2 workers: shadowcut against
+                           Citus's own ALTER TABLE on sbtest distributed over 32 shards, under --load-rate)
 Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / SHADOWCUT_PG_STANDBY_URL
 if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir);
 with --servers galera, SHADOWCUT_GALERA_URLS if set, else scripts/servers.sh galera-up.`;
@@ -75,7 +78,7 @@ interface Options {
   timeoutSeconds: number;
   repeat: number;
   shadowcutArgs: string[];
-  servers: 'normal' | 'galera';
+  servers: 'normal' | 'galera' | 'citus';
 }
 
 function parseCli(argv: string[]) {
@@ -146,7 +149,7 @@ function parseOptions(argv: string[]): Options {
         ? [settingsArg]
         : usage(`--settings must be default, two-phase or both (got "${settingsArg}")`);
   const serversArg = values.servers ?? 'normal';
-  if (serversArg !== 'normal' && serversArg !== 'galera') usage(`--servers must be normal or galera (got "${serversArg}")`);
+  if (serversArg !== 'normal' && serversArg !== 'galera' && serversArg !== 'citus') usage(`--servers must be normal, galera or citus (got "${serversArg}")`);
   if (serversArg === 'galera' && engines.some((e) => e !== 'mysql')) usage('--servers galera is for --engine mysql');
   return {
     servers: serversArg,
@@ -460,6 +463,7 @@ async function main(): Promise<void> {
       .join('/'),
     node: process.version,
   };
+  if (opts.servers === 'citus') return benchCitus(opts, log);
   const servers = opts.servers === 'galera' ? await startGaleraServers(log) : await startServers(log);
   let stopping = false;
   const onSignal = (sig: string) => {

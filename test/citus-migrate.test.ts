@@ -4,10 +4,14 @@
 // cluster that took the same writes and Citus's own ALTER TABLE: every node's definitions (shards
 // included), the distribution metadata (column, co-location, shard ranges and where each one is), and
 // every shard's rows on its node. A kill at each phase and a resume must end the same way.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import { tracked } from './support/children.js';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
+import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
 import { killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
 
@@ -38,23 +42,20 @@ const TABLES = ['orders', 'items', 'countries'];
 const KEPT = ['orders__old', 'orders_pkey__old', 'orders_k__old'];
 
 /**
- * Two writers through each coordinator, every transaction on the migrated database and then on the
- * twin, until stopped: inserts with their items, updates, deletes that cascade to items, an item's key
- * changed, and one transaction over two orders that may sit on different workers (two-phase commit).
+ * Inserts with their items, updates, deletes that cascade to items, an item's key changed, and one
+ * transaction over two orders that may sit on different workers (two-phase commit).
  */
 function writers(twins: CitusTwins): { stop: () => Promise<number> } {
-  let stopped = false;
-  let next = 1_000_000;
-  let committed = 0;
-  const transaction = (n: number): [string, unknown[]][] => {
+  return citusWriters(twins, (n, next): Statements => {
     const pick = 1 + (n % 20000);
-    const id = next++;
     switch (n % 5) {
-      case 0:
+      case 0: {
+        const id = next();
         return [
           ['INSERT INTO orders (id, k, note, country) VALUES ($1, $2, $3, $4)', [id, n % 1000, `new ${id}`, 'fr']],
           ['INSERT INTO items VALUES ($1, 1, 1), ($1, 2, 2)', [id]],
         ];
+      }
       case 1:
         return [["UPDATE orders SET k = k + 1, note = note || '.' WHERE id = $1", [pick]]];
       case 2:
@@ -64,54 +65,7 @@ function writers(twins: CitusTwins): { stop: () => Promise<number> } {
       default:
         return [['UPDATE orders SET amount = amount + 0.01 WHERE id IN ($1, $2)', [pick, 1 + ((pick + 7919) % 20000)]]];
     }
-  };
-  const loop = async (seed: number) => {
-    for (let n = seed; !stopped;) {
-      n = (n * 1103515245 + 12345) % 2147483648;
-      const statements = transaction(n);
-      for (const db of [twins.live.coordinator, twins.twin.coordinator]) await inTransaction(db, statements);
-      committed++;
-    }
-  };
-  const running = Promise.all([loop(7), loop(11)]).then(
-    () => null,
-    (error: unknown) => ((stopped = true), error),
-  );
-  return {
-    stop: async () => {
-      stopped = true;
-      const failed = await running;
-      if (failed) throw failed;
-      return committed;
-    },
-  };
-}
-
-async function inTransaction(db: pg.Pool, statements: [string, unknown[]][]): Promise<void> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    for (const [sql, values] of statements) await client.query(sql, values);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-/** Nothing of the run on any node: no slot, publication, shadow or helper table. */
-async function helpersLeft(twins: CitusTwins): Promise<string[]> {
-  const left: string[] = [];
-  for (const db of [twins.live.coordinator, ...twins.live.workers]) {
-    const { rows } = await db.query<{ x: string }>(
-      `SELECT 'slot ' || slot_name AS x FROM pg_replication_slots UNION ALL SELECT 'publication ' || pubname FROM pg_publication
-       UNION ALL SELECT 'table ' || relname FROM pg_class WHERE relname ~ '^orders__(new|state|hb|log)'`,
-    );
-    left.push(...rows.map((r) => r.x));
-  }
-  return left;
+  });
 }
 
 describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered online, through the coordinator', () => {
@@ -137,7 +91,7 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(committed).toBeGreaterThan(20);
     await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
     expect(await twins.difference(TABLES, KEPT)).toEqual([]);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
   });
 
   it.each(['copy', 'verify', 'cutover'])('killed in its %s phase and resumed: the same end, nothing left on any node', async (phase) => {
@@ -153,7 +107,7 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(resumed.code, resumed.stderr).toBe(0);
     await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
     expect(await twins.difference(TABLES, KEPT)).toEqual([]);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
   });
 
   it('cleanup after a kill removes every helper on every node, and the table is as it was', async () => {
@@ -167,7 +121,77 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(killed.killed, killed.stderr).toBe(true);
     const cleanup = await runCliAsync(['cleanup', '--table', 'orders', '--url', '$URL'], twins.live.coordinatorUrl);
     expect(cleanup.code, cleanup.stderr).toBe(0);
-    expect(await helpersLeft(twins)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
     expect(await twins.difference(TABLES, [])).toEqual([]);
   });
+
+  it('a table keyed by a few tenants (a composite key, most shards empty) under writes: the same as the native ALTER', async () => {
+    // The copy's boundaries come from the nodes (citus/boundary.ts): keys spread unevenly over the
+    // shards and nodes, a composite key ordered across nodes by the server, small chunks at first.
+    const twins = await citusTwins(cluster, 'tenants');
+    await twins.setup(`
+      SET citus.shard_count = 8;
+      CREATE TABLE events (tenant int, id int, body text, at timestamptz(6) NOT NULL DEFAULT '2026-01-01 00:00:00.5+00', PRIMARY KEY (tenant, id));
+      SELECT create_distributed_table('events', 'tenant');
+      INSERT INTO events (tenant, id, body) SELECT t, g, md5(g::text) FROM generate_series(1, 3) t, generate_series(1, 4000 * t) g;
+      ANALYZE events`);
+    let stopped = false;
+    const writes = (async () => {
+      for (let n = 0; !stopped; n++) {
+        const [tenant, id] = [1 + (n % 3), 1 + ((n * 7919) % 12000)];
+        for (const db of [twins.live.coordinator, twins.twin.coordinator]) {
+          await db.query('DELETE FROM events WHERE tenant = $1 AND id = $2', [tenant, id]);
+          await db.query("INSERT INTO events (tenant, id, body) VALUES ($1, $2, 'again') ON CONFLICT DO NOTHING", [tenant, id + 20000]);
+        }
+      }
+    })();
+    const alter = 'ALTER COLUMN body TYPE varchar(40), ADD COLUMN seen int';
+    const run = await runCliAsync(
+      ['migrate', '--execute', '--force-copy', '--table', 'events', '--alter', alter, '--url', '$URL', '--chunk-time-ms', '20'],
+      twins.live.coordinatorUrl,
+    );
+    stopped = true;
+    await writes;
+    expect(run.code, run.stderr).toBe(0);
+    await twins.twin.coordinator.query(`ALTER TABLE events ${alter}`);
+    expect(await twins.difference(['events'], ['events__old', 'events_pkey__old'])).toEqual([]);
+  });
+
+  it("holds the copy back while a worker's standby stops replaying, with no --replica given, then ends exact", async () => {
+    const twins = await citusTwins(cluster, 'standby_lag');
+    await twins.setup(SCHEMA);
+    const standby = await cluster.standby(0);
+    await standby.query('SELECT pg_wal_replay_pause()');
+    let held: string | null = null;
+    const run = runJson(
+      ['migrate', '--json', '--execute', '--force-copy', '--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl],
+      ['--max-lag-ms', '200', '--max-rows-per-sec', '4000'],
+      (event) => {
+        // Once the worker's standby is seen behind, it may replay again: the run must then go on.
+        if (held === null && event.event === 'progress' && typeof event.throttle === 'string' && /^replica lag/.test(event.throttle)) {
+          held = event.throttle;
+          void standby.query('SELECT pg_wal_replay_resume()');
+        }
+      },
+    );
+    const { code, stderr } = await run;
+    await standby.query('SELECT pg_wal_replay_resume()');
+    expect(code, stderr).toBe(0);
+    expect(held).toMatch(/^replica lag \d+ ms > 200 ms$/);
+    await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
+  });
 });
+
+const cli = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
+
+/** The CLI with `--json`, each event handed to `onEvent` as it comes. */
+function runJson(args: string[], more: string[], onEvent: (event: Record<string, unknown>) => void): Promise<{ code: number | null; stderr: string }> {
+  const child = tracked(spawn(process.execPath, [cli, ...args, ...more], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.startsWith('{')) onEvent(JSON.parse(line) as Record<string, unknown>);
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+}

@@ -69,7 +69,7 @@ async function metadata(coordinator: pg.Pool, tables: string[], ports: number[])
   return rows.map((r) => r.line.replace(/port (\d+)/, (_, p: string) => `node ${ports.indexOf(Number(p))}`));
 }
 
-/** The rows of each shard, read on the node that holds it, by the shard's hash range. */
+/** The rows of each shard, read on each node that holds a placement of it (a reference table's on every node), by the shard's hash range. */
 async function shardRows(db: CitusDatabase, tables: string[]): Promise<string[]> {
   const pools = [db.coordinator, ...db.workers];
   const { rows: shards } = await db.coordinator.query<{ t: string; shard: string; range: string; port: number }>(
@@ -82,7 +82,7 @@ async function shardRows(db: CitusDatabase, tables: string[]): Promise<string[]>
   for (const s of shards) {
     const node = pools[db.ports.indexOf(s.port)];
     const { rows } = await node.query<{ n: string; h: string }>(`SELECT count(*) AS n, coalesce(sum(hashtext(t::text)), 0) AS h FROM ${s.shard} t`);
-    lines.push(`${s.t} shard ${s.range}: ${rows[0].n} rows, hash ${rows[0].h}`);
+    lines.push(`${s.t} shard ${s.range} on node ${db.ports.indexOf(s.port)}: ${rows[0].n} rows, hash ${rows[0].h}`);
   }
   return lines;
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startExtraPostgres, type ExtraPostgres } from './extra-postgres.js';
+import { startExtraPostgres, startExtraStandby, type ExtraPostgres } from './extra-postgres.js';
 
 /**
  * A Citus cluster of its own for the distributed tables' tests: a coordinator and two workers, each
@@ -15,6 +15,8 @@ import { startExtraPostgres, type ExtraPostgres } from './extra-postgres.js';
 export interface CitusCluster extends CitusDatabase {
   /** Another database of the cluster: made on every node with Citus and the same nodes (a twin's, say). */
   database(name: string): Promise<CitusDatabase>;
+  /** A streaming standby of worker `index` (0 or 1), stopped with the cluster; its pool is on the cluster's database. */
+  standby(index: number): Promise<pg.Pool>;
   stop(): Promise<void>;
 }
 
@@ -62,9 +64,18 @@ export async function startCitusCluster(): Promise<CitusCluster> {
   ensureCitus();
   const nodes: ExtraPostgres[] = [];
   const pools: pg.Pool[] = [];
+  const standbys: ExtraPostgres[] = [];
   const stop = async () => {
     await Promise.all(pools.map((p) => p.end().catch(() => {})));
-    for (const node of nodes.reverse()) await node.stop().catch(() => {});
+    for (const node of [...standbys, ...nodes.reverse()]) await node.stop().catch(() => {});
+  };
+  const standby = async (index: number): Promise<pg.Pool> => {
+    const server = await startExtraStandby(nodes[1 + index]);
+    standbys.push(server);
+    const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${server.port}/${databaseName}`, max: 2 });
+    pool.on('error', () => {});
+    pools.push(pool);
+    return pool;
   };
   const database = async (name: string): Promise<CitusDatabase> => {
     for (const node of nodes) {
@@ -94,11 +105,11 @@ export async function startCitusCluster(): Promise<CitusCluster> {
             'max_wal_senders = 20',
             'synchronous_commit = off',
           ],
-          hba: ['host all all 127.0.0.1/32 trust'],
+          hba: ['host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust'],
         }),
       );
     }
-    return { ...(await database(databaseName)), database, stop };
+    return { ...(await database(databaseName)), database, standby, stop };
   } catch (error) {
     await stop();
     throw error;

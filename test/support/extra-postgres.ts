@@ -42,12 +42,17 @@ function pgTool(dir: string, name: string, args: string[]): void {
   if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}${run.stdout}`);
 }
 
-export async function startExtraPostgres(options: ExtraPostgresOptions): Promise<ExtraPostgres> {
+/** A directory of its own for a server, owned by the OS user the server runs as. */
+function serverDir(): { dir: string; data: string; owner: number; group: number } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'shadowcut-extra-pg-'));
-  const data = path.join(dir, 'data');
   const owner = asRoot ? Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout) : process.getuid!();
   const group = asRoot ? Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout) : process.getgid!();
   chownSync(dir, owner, group);
+  return { dir, data: path.join(dir, 'data'), owner, group };
+}
+
+export async function startExtraPostgres(options: ExtraPostgresOptions): Promise<ExtraPostgres> {
+  const { dir, data, owner, group } = serverDir();
   const port = await freePort();
   pgTool(dir, 'initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '--encoding=UTF8', '--locale=C', '--no-sync']);
   for (const file of options.files ?? []) {
@@ -61,6 +66,23 @@ export async function startExtraPostgres(options: ExtraPostgresOptions): Promise
     [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`, 'fsync = off', ...options.settings, ''].join('\n'),
   );
   writeFileSync(path.join(data, 'pg_hba.conf'), ['local all all trust', ...options.hba, ''].join('\n'));
+  return run(dir, data, port);
+}
+
+/**
+ * A streaming standby of `primary` (whose pg_hba.conf must let replication in over TCP), as a DBA
+ * makes one: pg_basebackup with -R, then started on a port of its own.
+ */
+export async function startExtraStandby(primary: ExtraPostgres): Promise<ExtraPostgres> {
+  const { dir, data } = serverDir();
+  const port = await freePort();
+  pgTool(dir, 'pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-c', 'fast', '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres']);
+  appendFileSync(path.join(data, 'postgresql.conf'), [`port = ${port}`, `unix_socket_directories = '${dir}'`, ''].join('\n'));
+  return run(dir, data, port);
+}
+
+/** Starts the server in `data` and hands it out; on failure its directory goes. */
+function run(dir: string, data: string, port: number): ExtraPostgres {
   const stop = async () => {
     try {
       pgTool(dir, 'pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -116,7 +116,7 @@ class PostgresEngine implements Engine, CitusServer {
 
   async prepare(request: MigrationRequest): Promise<Migration> {
     const placement = await this.placement(request.table);
-    if (placement.kind === 'distributed' && placement.shape === 'hash')
+    if (placement.kind === 'distributed' && (placement.shape === 'hash' || placement.shape === 'reference'))
       return new CitusMigration(this, await planCitus(this.pool, request, placement), request);
     return new PostgresMigration(this, await buildPlan(this.pool, request), request);
   }

@@ -89,7 +89,8 @@ export class RevertWindow {
     const { migration, state, report, plan } = this.ctx;
     const { applier, checkpointer } = this.parts;
     state.status.state = 'revert-window';
-    state.status.capture = 'trigger'; // the way back always follows by triggers
+    // The way back follows by triggers, but for a table whose engine follows it by its servers' logs (a Citus table's, on its nodes).
+    state.status.capture = migration.changes.pinsServerLog ? 'stream' : 'trigger';
     state.status.revertWindowUntil = this.window.until;
     this.ctx.enter('revert window');
     if (this.resumed && (this.resumed.cutOver || (await migration.swapped()))) {

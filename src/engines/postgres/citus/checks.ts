@@ -4,10 +4,11 @@ import type { CheckResult, MigrationRequest, Plan } from '../../../core/engine/t
 import { ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { replicationPrivilege, streamSettings } from '../checks/logical-decoding.js';
 import { inspectTable } from '../schema/inspect.js';
-import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
+import type { CitusDetail, CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';
 import { isTrue, qualified } from '../server/connect.js';
 import type { CitusNodes } from './nodes.js';
+import { reverseStream } from './revert.js';
 
 /** The coordinator's results that judge its own change stream: a Citus table's is followed on its nodes, judged there instead. */
 export const NODE_STREAM_CHECKS = ['wal_level', 'replication slot', 'wal sender', 'replication privilege'];
@@ -42,8 +43,8 @@ export async function citusChecks(
     // Citus's own words: its distributed ALTER refuses the same.
     verdict(
       'distribution column',
-      !d.changedColumns.includes(d.citus.column),
-      `the distribution column ${d.citus.column} is unchanged`,
+      d.citus.column === null || !d.changedColumns.includes(d.citus.column),
+      d.citus.column === null ? 'a reference table: no distribution column' : `the distribution column ${d.citus.column} is unchanged`,
       `the ALTER changes the distribution column ${d.citus.column} of ${plan.table}, which Citus refuses too ("cannot execute ALTER TABLE command involving partition column")`,
     ),
     verdict(
@@ -60,15 +61,17 @@ export async function citusChecks(
       results.push(r.ok ? r : { ...r, message: `on ${where}: ${r.message}` });
     }
     if (!resuming) {
-      const { rows } = await nodePool.query(
-        `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1) AS slot,
-                EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $2) AS publication`,
-        [d.slot, d.publication],
-      );
-      const left = [
-        ...(isTrue(rows[0].slot) ? [`SELECT pg_drop_replication_slot('${d.slot}')`] : []),
-        ...(isTrue(rows[0].publication) ? [`DROP PUBLICATION ${d.publication}`] : []),
-      ];
+      const left: string[] = [];
+      // The run's streams, and a revert window's way back (revert.ts).
+      for (const { slot, publication } of [d, reverseStream(d)]) {
+        const { rows } = await nodePool.query(
+          `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1) AS slot,
+                  EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $2) AS publication`,
+          [slot, publication],
+        );
+        if (isTrue(rows[0].slot)) left.push(`SELECT pg_drop_replication_slot('${slot}')`);
+        if (isTrue(rows[0].publication)) left.push(`DROP PUBLICATION ${publication}`);
+      }
       results.push(
         verdict(
           'no leftovers on the nodes',
@@ -81,6 +84,19 @@ export async function citusChecks(
   }
   results.push(await citusAccepts(pool, plan));
   return results;
+}
+
+/** `table` made the twin of the migrated one: distributed by its column in its co-location group, or a reference table as it is. */
+export async function distributeLike(db: pg.Pool | pg.PoolClient, d: PgDetail, table: string, citus: CitusDetail): Promise<void> {
+  if (citus.column === null) {
+    await db.query(`SELECT pg_catalog.create_reference_table($1)`, [qualified(d.schema, table)]);
+    return;
+  }
+  await db.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
+    qualified(d.schema, table),
+    citus.column,
+    qualified(d.schema, d.name),
+  ]);
 }
 
 /**
@@ -97,12 +113,9 @@ async function citusAccepts(pool: pg.Pool, plan: Plan<PgDetail>): Promise<CheckR
     const t = await inspectTable(client, d.schema, d.name);
     const probe = `${d.slot}_probe`;
     await buildShadow(client, t, plan.alter, probe, 'none', null);
-    await client.query(`SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)`, [
-      qualified(d.schema, probe),
-      d.citus.column,
-      qualified(d.schema, d.name),
-    ]);
-    return note('distributed shape', `the new table is distributed by ${d.citus.column} beside ${plan.table}, as Citus accepts it`);
+    await distributeLike(client, d, probe, d.citus);
+    const how = d.citus.column === null ? 'a reference table' : `distributed by ${d.citus.column}`;
+    return note('distributed shape', `the new table is ${how} beside ${plan.table}, as Citus accepts it`);
   } catch (error) {
     const { message, detail } = error as { message: string; detail?: string };
     return verdict(

@@ -4,18 +4,23 @@ import { qualified } from '../server/connect.js';
 import type { CitusDetail, CitusNode } from '../schema/plan.js';
 
 /**
- * A hash-distributed table as Citus's catalogs place it: its distribution column, its co-location
- * group, and the shards each node holds (a node is named by its group, the coordinator's group 0
- * included when it holds shards). Read on the coordinator.
+ * A hash-distributed or reference table as Citus's catalogs place it: its distribution column (none
+ * for a reference table), its co-location group, and the shards each node holds (a node is named by
+ * its group, the coordinator's group 0 included when it holds shards). Read on the coordinator.
+ *
+ * A reference table has one shard with a placement on every node, and Citus makes each write on all
+ * of them in one two-phase transaction: any one placement's stream carries every change, so one is
+ * followed, the lowest group's (the coordinator's, when it holds one: the node shadowcut is pointed
+ * at, whose own commit comes first), and the others are its replicas.
  */
 export async function citusDetail(pool: pg.Pool, schema: string, name: string): Promise<CitusDetail> {
   const table = qualified(schema, name);
   const { rows: dist } = await pool.query(
     `SELECT pg_catalog.column_to_column_name(logicalrelid, partkey) AS column, colocationid
-       FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass AND partmethod = 'h'`,
+       FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass AND (partmethod = 'h' OR (partmethod = 'n' AND repmodel = 't'))`,
     [table],
   );
-  if (!dist.length) throw new Error(`${table} is not a hash-distributed table`);
+  if (!dist.length) throw new Error(`${table} is neither a hash-distributed nor a reference table`);
   const { rows } = await pool.query(
     `SELECT s.shardid::text AS shard, pl.groupid AS grp, n.nodename AS host, n.nodeport AS port
        FROM pg_catalog.pg_dist_shard s
@@ -30,7 +35,10 @@ export async function citusDetail(pool: pg.Pool, schema: string, name: string): 
     if (!node) nodes.set(r.grp, (node = { group: r.grp, host: r.host, port: r.port, shards: [] }));
     node.shards.push(qualified(schema, `${name}_${r.shard}`));
   }
-  return { column: String(dist[0].column), colocationId: Number(dist[0].colocationid), nodes: [...nodes.values()], placements: await placements(pool, table) };
+  const column = dist[0].column === null ? null : String(dist[0].column);
+  const [followed, ...replicas] = nodes.values();
+  const holders = column === null ? { nodes: followed ? [followed] : [], replicas } : { nodes: [...nodes.values()] };
+  return { column, colocationId: Number(dist[0].colocationid), ...holders, placements: await placements(pool, table) };
 }
 
 /** `shardid:groupid` of every placement of the table, in order. */

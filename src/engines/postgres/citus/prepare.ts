@@ -19,7 +19,13 @@ export async function planCitus(
   const plan = await buildPlan(pool, { ...request, capture: 'stream' });
   const { schema, name } = parseTableName(request.table);
   const citus = await citusDetail(pool, schema, name);
-  const capture = { kind: 'stream' as const, why: `logical decoding on the ${citus.nodes.length} node(s) that hold its shards` };
+  const capture = {
+    kind: 'stream' as const,
+    why:
+      citus.column === null
+        ? `logical decoding on the node of one of its placements (group ${citus.nodes[0]?.group})`
+        : `logical decoding on the ${citus.nodes.length} node(s) that hold its shards`,
+  };
   const streamLine = describeCapture(plan.capture!);
   return {
     ...plan,
@@ -27,8 +33,11 @@ export async function planCitus(
     capture,
     summary: [
       ...plan.summary.map((line) => (line === streamLine ? describeCapture(capture) : line)),
-      `distributed by ${citus.column} (${placement.shards} shards on ${placement.nodes} node(s)): the new table is distributed beside it, ` +
-        'and the copy, the change stream and the checksums run on the nodes, shard by shard; one distributed transaction swaps every shard',
+      citus.column === null
+        ? `a reference table (1 shard on ${placement.nodes} node(s)): the new table is a reference table too, the copy and the checksums run on the nodes, ` +
+          'the change stream follows one placement (each takes every write); one distributed transaction swaps every placement'
+        : `distributed by ${citus.column} (${placement.shards} shards on ${placement.nodes} node(s)): the new table is distributed beside it, ` +
+          'and the copy, the change stream and the checksums run on the nodes, shard by shard; one distributed transaction swaps every shard',
     ],
     detail: { ...plan.detail, citus },
   };

@@ -7,6 +7,7 @@ import { VisibilityGate } from '../capture/logical/visibility.js';
 import type { Partition } from '../schema/partitions.js';
 import type { CitusNode, PgDetail } from '../schema/plan.js';
 import type { CitusNodes, NodeConnection } from './nodes.js';
+import { replicasSettled } from './view.js';
 
 /**
  * A distributed table's changes happen in its shards, on the nodes that hold them: the coordinator's
@@ -29,9 +30,14 @@ export class CitusSource implements ChangeSource {
     private readonly d: PgDetail & { citus: NonNullable<PgDetail['citus']> },
   ) {}
 
-  /** Every node's gate: an apply through the coordinator reads the shards, which each node shows its own commits in. */
+  /**
+   * Every node's gate: an apply through the coordinator reads the shards, which each node shows its
+   * own commits in. A reference table's replicas are not followed: what the followed placement
+   * shows may still be prepared there, and is waited for (view.ts).
+   */
   async settle(): Promise<void> {
     await Promise.all([...this.gates.values()].map((gate) => gate.settle()));
+    if (this.d.citus.replicas?.length) await replicasSettled(this.nodes, [...this.d.citus.nodes, ...this.d.citus.replicas], REPLICA_WAIT_MS);
   }
 
   async open(sink: ChangeSink, from: Position | undefined): Promise<ChangeStream> {
@@ -55,6 +61,9 @@ export class CitusSource implements ChangeSource {
         streams.push({ group: node.group, stream });
         composite.started(node.group, String(stream.start.lsn));
       }
+      // A write the followed placement committed before its slot began, still prepared on a replica,
+      // would be read by the first chunk there without it and never come through the stream.
+      await this.settle();
     } catch (error) {
       await Promise.all(streams.map(({ stream }) => stream.stop()));
       throw error;
@@ -103,6 +112,9 @@ export class CitusSource implements ChangeSource {
 
 const key = (group: number) => `g${group}`;
 
+/** How long a reference table's write may stay prepared on a replica: Citus's 2PC recovery resolves a dead coordinator's within a minute by default. */
+const REPLICA_WAIT_MS = 120_000;
+
 /**
  * Component by component: a position is ahead of another when every node's part is at least as far
  * (the buffer's "reached the target" and "moved on" are asked so); one behind anywhere is behind.
@@ -111,7 +123,8 @@ const key = (group: number) => `g${group}`;
 export function compareNodePositions(a: Position, b: Position): number {
   let ahead = false;
   let behind = false;
-  for (const part of new Set([...Object.keys(a), ...Object.keys(b)])) {
+  // Only the nodes' parts: a revert window's way back starts from the core's `{ poll: 0 }`, its slots' own start.
+  for (const part of new Set([...Object.keys(a), ...Object.keys(b)].filter((p) => /^g\d+$/.test(p)))) {
     const x = a[part] === undefined ? 0n : lsnValue(String(a[part]));
     const y = b[part] === undefined ? 0n : lsnValue(String(b[part]));
     if (x > y) ahead = true;
@@ -166,7 +179,7 @@ class CompositeSink {
  * start is fixed before the first row is copied (invariant 1). A publication of the name that is not
  * the migrating role's is another's, and refused (invariant 9).
  */
-async function ensureNodeStream(node: NodeConnection, d: PgDetail, shards: CitusNode): Promise<void> {
+export async function ensureNodeStream(node: NodeConnection, d: PgDetail, shards: CitusNode): Promise<void> {
   const { rows: slot } = await node.pool.query('SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1', [d.slot]);
   if (slot.length) return;
   const client = await node.pool.connect();

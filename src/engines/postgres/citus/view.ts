@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { LockTimeoutError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { LockTimeoutError, ROLLBACK_AFTER_FAILURE, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CatchUp, ConsistentView, Key } from '../../../core/engine/types.js';
 import { sleep } from '../../../core/run/backoff.js';
 import { keyText } from '../copy/as-text.js';
@@ -18,7 +18,13 @@ import type { CitusNodes } from './nodes.js';
  * same snapshots (`max_adaptive_executor_pool_size = 1` keeps it to the connections it opened).
  * The digests are sums, which Citus computes on each shard and adds up: no row leaves its node.
  */
-export async function openCitusView(pool: pg.Pool, copier: Copier, catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
+export async function openCitusView(
+  pool: pg.Pool,
+  copier: Copier,
+  catchUp: CatchUp,
+  lockTimeoutMs: number,
+  boundary: ConsistentView['nextBoundary'],
+): Promise<ConsistentView> {
   const lock = await pool.connect();
   const view = await pool.connect();
   try {
@@ -41,7 +47,9 @@ export async function openCitusView(pool: pg.Pool, copier: Copier, catchUp: Catc
   lock.release();
   const sides = planSides(copier);
   return {
-    nextBoundary: (after, rows) => copier.nextBoundary(view, after, rows),
+    // Read live on the nodes, not in the view's snapshots: a boundary only splits the keys into
+    // ranges, which both sides are then summed over in the snapshots.
+    nextBoundary: boundary,
     // One after the other on the view's connections: each is spread over the nodes already.
     checksum: async (range) => [await digest(view, sides[0], range), await digest(view, sides[1], range)],
     compareKeys: (keys) => citusDifferingKeys(view, sides, keys),
@@ -114,4 +122,45 @@ export async function preparedCommitted(nodes: CitusNodes, shardsOf: CitusNode[]
       await sleep(5);
     }
   }
+}
+
+/**
+ * A reference table's write is made on every placement in two phases: prepared on each, committed
+ * on the coordinator, then committed on each. The followed placement may show it committed while
+ * another still holds it prepared; a chunk or an apply, which Citus runs on every placement against
+ * that placement's own rows, would then read the row as it was there, and that placement's new table
+ * would keep the old row for good. So before an apply reads the table, every prepared transaction
+ * that held the shard on any node when asked has to be gone: each write the stream has delivered was
+ * prepared everywhere before it showed, so it is committed everywhere then. Later writes are not
+ * waited for (their keys come later). A prepared transaction left by a coordinator that died is
+ * resolved by Citus's own recovery within `citus.recover_2pc_interval`; past `timeoutMs` the run stops.
+ */
+export async function replicasSettled(nodes: CitusNodes, holders: CitusNode[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = await Promise.all(
+    holders.map(async (node) => {
+      const { pool } = await nodes.node(node);
+      return { node, pool, held: await preparedOn(pool, node.shards) };
+    }),
+  );
+  for (const { node, pool, held } of pending) {
+    for (let left = held; left.length; left = (await preparedOn(pool, node.shards)).filter((t) => left.includes(t))) {
+      if (Date.now() > deadline) {
+        throw new UserError(
+          `a prepared transaction on the Citus node ${node.host}:${node.port} (group ${node.group}) has held the reference table's shard for ${Math.round(timeoutMs / 1000)} s; stopped safely (Citus's 2PC recovery or COMMIT/ROLLBACK PREPARED resolves it), then --resume`,
+        );
+      }
+      await sleep(5);
+    }
+  }
+}
+
+/** The prepared transactions (`-1/xid`) that hold a lock on any of the shards. */
+async function preparedOn(pool: pg.Pool, shards: string[]): Promise<string[]> {
+  const { rows } = await pool.query(
+    `SELECT DISTINCT l.virtualtransaction AS t FROM pg_catalog.pg_locks l WHERE l.pid IS NULL AND l.locktype = 'relation'
+        AND l.relation IN (SELECT to_regclass(s) FROM unnest($1::text[]) s)`,
+    [shards],
+  );
+  return rows.map((r: { t: string }) => r.t);
 }

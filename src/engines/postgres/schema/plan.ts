@@ -95,7 +95,7 @@ export interface PgDetail {
   foreignCode?: string;
   /** server/owner-code.ts foreignOwner: the table's owner when it is neither the migrating role nor a superuser. */
   foreignOwner?: string;
-  /** A hash-distributed table of a Citus cluster, migrated where its shards are (../citus/). Absent for a table of one server. */
+  /** A hash-distributed or reference table of a Citus cluster, migrated where its shards are (../citus/). Absent for a table of one server. */
   citus?: CitusDetail;
 }
 
@@ -104,11 +104,17 @@ export type CitusPgDetail = PgDetail & { citus: CitusDetail };
 
 /** Where a distributed table's rows live when planned (../citus/detail.ts reads it from Citus's catalogs). */
 export interface CitusDetail {
-  /** The distribution column; the shadow is distributed by it, co-located with the table. */
-  column: string;
+  /** The distribution column; the shadow is distributed by it, co-located with the table. Null for a reference table. */
+  column: string | null;
   colocationId: number;
-  /** Every node holding shards of the table: the change stream follows each one's shards there. */
+  /** Every node holding shards of the table whose stream is followed (a reference table's: one of its placements). */
   nodes: CitusNode[];
+  /**
+   * A reference table's other placements: each takes every write as the followed one does, so its
+   * stream is not read, but a write may still be prepared there when the followed node has it
+   * committed (../citus/view.ts). Absent for a hash-distributed table.
+   */
+  replicas?: CitusNode[];
   /** `shardid:groupid` of every placement when planned: a shard moved meanwhile stops the run before its swap. */
   placements: string;
 }
