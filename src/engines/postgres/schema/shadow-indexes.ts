@@ -90,8 +90,7 @@ export async function shadowIndexes(client: Client, schema: string, shadow: stri
     `SELECT c.relname, pg_get_indexdef(i.indexrelid) AS indexdef, con.conname, con.contype, pg_get_constraintdef(con.oid) AS condef,
             con.condeferrable, con.condeferred,
             (SELECT string_agg(format('%s=%L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', ') FROM unnest(c.reloptions) o) AS options,
-            (SELECT spcname FROM pg_tablespace
-              WHERE oid = CASE c.reltablespace WHEN 0 THEN (SELECT dattablespace FROM pg_database WHERE datname = current_database()) ELSE c.reltablespace END) AS tablespace,
+            (SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace,
             (SELECT json_agg(x.sql) FROM (${STATISTICS_TARGETS('i.indexrelid', `format('%I.%I', $2::text, c.relname)`)}) x)::text AS after
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
        LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
@@ -107,7 +106,8 @@ export async function shadowIndexes(client: Client, schema: string, shadow: stri
       // Constraint-backed indexes (UNIQUE, EXCLUDE) come back as constraints, keeping their semantics.
       // A partitioned table's index reads `ON ONLY`, which would build it on the root alone, invalid.
       create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${withOptions(r)}` : (r.indexdef as string).replace(ON_ONLY, '$1 ON '),
-      tablespace: r.tablespace as string,
+      // '' is the database's own, whatever the session's default_tablespace (a partitioned index may not name it).
+      tablespace: (r.tablespace ?? '') as string,
       after: (r.after === null ? [] : JSON.parse(r.after)) as string[],
       drop: constraint ? `ALTER TABLE ${shadow} DROP CONSTRAINT ${ident(r.conname)}` : `DROP INDEX ${qualified(schema, r.relname)}`,
     };
