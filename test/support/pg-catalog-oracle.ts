@@ -72,14 +72,16 @@ export async function catalogTwins(name: string): Promise<CatalogTwins> {
   const entries = async (which: string, on: pg.Pool, kept: string[]) => {
     const run = spawnSync(dump, ['--schema-only', '--no-sync', '-d', which], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (run.status !== 0) throw new Error(`pg_dump failed: ${run.stderr}`);
-    // A kept table's own objects go with it: its indexes (`<index>__old`) and statistics objects
-    // (its constraints are named in their entries with the table).
+    // A kept table's own objects go with it: its indexes (`<index>__old`), statistics objects and
+    // the sequences its columns own (its constraints are named in their entries with the table).
     const own = kept.length
       ? (
           await on.query(
             `WITH k AS (SELECT to_regclass(k) AS oid FROM unnest($1::text[]) k)
              SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM k)
-             UNION SELECT stxname FROM pg_statistic_ext WHERE stxrelid IN (SELECT oid FROM k)`,
+             UNION SELECT stxname FROM pg_statistic_ext WHERE stxrelid IN (SELECT oid FROM k)
+             UNION SELECT s.relname FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+              WHERE d.classid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM k) AND d.deptype IN ('a', 'i')`,
             [kept],
           )
         ).rows.map((r) => r.name as string)

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction, isTrue, qualified } from '../server/connect.js';
-import type { ShadowIndex } from '../schema/shadow.js';
+import { indexStatements, type ShadowIndex } from '../schema/shadow-indexes.js';
 
 /** The most a build is given to sort in memory: past it the server sorts on disk, as it would anyway. */
 const MAX_SORT_MEMORY_KB = 1024 * 1024;
@@ -24,6 +24,6 @@ export async function buildIndex(pool: pg.Pool, schema: string, table: string, i
       [qualified(schema, table), MAX_SORT_MEMORY_KB, sessions],
     );
     await client.query(`SET LOCAL maintenance_work_mem = '${Number(sized[0].kb)}kB'`);
-    await client.query(index.create);
+    for (const sql of indexStatements(index)) await client.query(sql);
   });
 }

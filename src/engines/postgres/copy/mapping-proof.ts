@@ -16,6 +16,7 @@ import {
   type Client,
 } from '../server/connect.js';
 import { copyInto } from '../schema/shadow.js';
+import { alterOnCopy } from '../server/alter-names.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
@@ -149,7 +150,8 @@ async function alterLikeShadow(client: Client, original: string, probe: string, 
 /** The user's ALTER on a probe; `onRows`: the probe holds the sampled rows. */
 async function serverAlter(client: Client, probe: string, alter: string, d: PgDetail, onRows: boolean): Promise<void> {
   try {
-    await asUser(client, () => client.query(`ALTER TABLE ${probe} ${alter}`));
+    const onProbe = await alterOnCopy(client, alter, d.oid, probe);
+    if (onProbe !== null) await asUser(client, () => client.query(`ALTER TABLE ${probe} ${onProbe}`));
   } catch (error) {
     if (errorCode(error) === '55P03' || isTransientPgError(error)) throw error;
     const message = (error as Error).message.replaceAll(`${d.name}__pa`, d.name).replaceAll(`${d.name}__pb`, d.name);
@@ -166,9 +168,12 @@ async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: stri
     .join(', ');
   // The rows are picked in a subquery of their own: a distributed table (Citus) then takes the LIMIT
   // to each shard, where the same statement as one SELECT pulled every row after the anchor to the
-  // coordinator first (1.5 s an anchor on 1M rows, against 0.08 s).
+  // coordinator first (1.5 s an anchor on 1M rows, against 0.08 s). A row already taken (anchors'
+  // ranges overlap, the top-up starts again from the first key) is left out by its key, not by ON
+  // CONFLICT DO NOTHING, which the server refuses outright on a table with a DEFERRABLE unique key.
+  const absent = `NOT EXISTS (SELECT FROM ${probe} p WHERE ${d.originalKey.map((k) => `p.${ident(k)} = picked.${ident(k)}`).join(' AND ')})`;
   const fill = (picked: string, params: unknown[] = []) =>
-    client.query(`INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM (${picked}) AS picked ON CONFLICT DO NOTHING`, params);
+    client.query(`INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM (${picked}) AS picked WHERE ${absent}`, params);
   const from = `SELECT ${columns} FROM ${qualified(d.schema, d.name)}`;
   if (anchors) {
     const each = Math.max(1, Math.ceil(rows / anchors.length));

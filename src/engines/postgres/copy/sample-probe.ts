@@ -4,7 +4,8 @@ import type { SampleProbe } from '../../../core/engine/ports/preflight.js';
 import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
-import { buildShadow, type ShadowIndex } from '../schema/shadow.js';
+import { buildShadow } from '../schema/shadow.js';
+import { indexStatements, type ShadowIndex } from '../schema/shadow-indexes.js';
 import { digest, planSides } from './checksum.js';
 import { Copier } from './copy.js';
 
@@ -58,7 +59,8 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
         throw new UserError(`the copy fails on the table's first rows: ${error.message.replaceAll(name, d.name)}`);
       }),
     async buildIndexes() {
-      for (const index of built) await client.query(index.create);
+      // In the probe's own transaction: SET LOCAL of one build holds for the next, which sets its own.
+      for (const index of built) for (const sql of indexStatements(index)) await client.query(sql);
       copier.keyless = false;
       return built.map((index) => index.shadow);
     },

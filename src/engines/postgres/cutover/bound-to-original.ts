@@ -87,10 +87,18 @@ export async function boundToOriginal(
        FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
       WHERE pr.prrelid = $1 AND p.pubname <> $5
         AND NOT EXISTS (SELECT 1 FROM pg_publication_rel x WHERE x.prpubid = p.oid AND x.prrelid = $3::regclass)`,
-    `SELECT format('ALTER TABLE %s REPLICA IDENTITY %s', $2, CASE relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END)
-       FROM pg_class WHERE oid = $1 AND relreplident IN ('f', 'n')`,
-    `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
+    // The plan's marks are the ALTER's, which may change the replica identity and the CLUSTER mark.
+    ...(root && d.marks
+      ? [
+          `SELECT format('ALTER TABLE %s REPLICA IDENTITY %s', $2, ${literal(d.marks.replicaIdentity)}) WHERE ${literal(d.marks.replicaIdentity)} <> 'DEFAULT'`,
+          ...(d.marks.clusterOn === null ? [] : [`SELECT format('ALTER TABLE %s CLUSTER ON %I', $2, ${literal(d.marks.clusterOn)}::text)`]),
+        ]
+      : [
+          `SELECT format('ALTER TABLE %s REPLICA IDENTITY %s', $2, CASE relreplident WHEN 'f' THEN 'FULL' ELSE 'NOTHING' END)
+             FROM pg_class WHERE oid = $1 AND relreplident IN ('f', 'n')`,
+          `SELECT format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', $2, c.relname)
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND i.indisreplident`,
+        ]),
   ];
   // A partition's columns, and so their sequences, are its root's.
   if (root) {

@@ -7,6 +7,7 @@ import { matchRights } from '../schema/rights.js';
 import { ident, qualified, type Client } from '../server/connect.js';
 import { boundToOriginal, type ForeignKey } from './bound-to-original.js';
 import { boundToIndexes, freeRelationName, partitionIndexPairs } from './index-names.js';
+import { nameSequencesAfter } from './sequence-names.js';
 
 // What the swap carries from each original to its new table: read under the lock before any name
 // changes, since afterwards the names mean the new tables.
@@ -63,8 +64,9 @@ export async function finishSwap(client: pg.PoolClient, { part, indexRenames }: 
   }
 }
 
-/** Publications and identity sequences, after the statements that name them as they were. */
-export async function afterSwap(client: pg.PoolClient, { leaving, identities }: Carried): Promise<void> {
+/** Publications and sequences, after the statements that name them as they were. */
+export async function afterSwap(client: pg.PoolClient, { part, leaving, identities }: Carried): Promise<void> {
+  const d = part.copier.d;
   // The table that steps aside is not the user's table any more: their subscribers must not get its rows.
   for (const { publication, relation } of leaving) await client.query(`ALTER PUBLICATION ${ident(publication)} DROP TABLE ${relation}`);
   for (const { original, shadow } of identities) {
@@ -75,6 +77,10 @@ export async function afterSwap(client: pg.PoolClient, { leaving, identities }: 
     const old = (await client.query('SELECT $1::regclass::oid AS oid', [qualified(original.schema, aside)])).rows[0].oid;
     await matchRights(client, String(old), qualified(original.schema, original.name), []);
   }
+  // The old table's own (a column the ALTER drops, or a revert's new table going back to `__new`)
+  // step aside first: the new table's then take the names the native ALTER gave them.
+  await nameSequencesAfter(client, d.schema, d.old, d.name);
+  await nameSequencesAfter(client, d.schema, d.name, d.shadow);
 }
 
 /** The user's publications that list the table or one of its partitions, each with the name that relation steps aside to. */

@@ -116,6 +116,9 @@ export async function cutover(
       await client.query(`ALTER TABLE ${fk.table} ADD CONSTRAINT ${ident(fk.name)} ${fk.def}${fk.validated ? ' NOT VALID' : ''}`);
       if (fk.comment !== null) await client.query(`COMMENT ON CONSTRAINT ${ident(fk.name)} ON ${fk.table} IS ${literal(fk.comment)}`);
     }
+    // The ALTER's clauses on the table's own keys, one statement each (a RENAME stands alone).
+    for (const { part } of carried)
+      for (const clause of part.copier.d.foreignKeyClauses ?? []) await client.query(`ALTER TABLE ${part.copier.original} ${clause}`);
     for (const c of carried) await afterSwap(client, c);
     if (asideComment !== null) {
       for (const { part } of carried) await client.query(`COMMENT ON TABLE ${qualified(part.copier.d.schema, part.copier.d.old)} IS ${literal(asideComment)}`);

@@ -77,9 +77,10 @@ export async function boundToIndexes(client: Client, d: PgDetail, pairs: { origi
      UNION ALL
      SELECT format('ALTER TABLE %I.%I CLUSTER ON %I', $1::text, t.relname, c.relname), 3
        FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid
-      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND i.indisclustered
+      -- A plan's marks set the table's own as the ALTER left it (bound-to-original.ts).
+      WHERE c.relnamespace = $1::regnamespace AND c.relname = ANY ($2) AND i.indisclustered AND (NOT $3 OR NOT t.oid = $4::oid)
      ORDER BY 2, 1`,
-    [d.schema, pairs.map((p) => p.original)],
+    [d.schema, pairs.map((p) => p.original), d.marks !== undefined, d.oid],
   );
   return rows.map((r) => String(r.sql));
 }

@@ -2,8 +2,8 @@ import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
 import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
 import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
-import { splitClauses } from '../schema/alter.js';
-import { asUser, errorCode, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
+import { splitClauses } from '../server/alter-clauses.js';
+import { asUser, errorCode, ident, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import { inPlaceSteps, LOCKS, type Probed } from './in-place-steps.js';
 import { partKind, type PartKind } from './part-kind.js';
@@ -33,7 +33,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
     await client.query('SAVEPOINT shape');
     const rows = shape.rows;
     const probed: Probed[] = [];
-    for (const clause of clauses) probed.push(await classifyPart(client, shape, name, clause));
+    for (const clause of clauses) probed.push(await classifyPart(client, shape, name, clause, probed));
     await claimFreeNames(client, schema, name, t.oid, probed);
     const parts = probed.map((p) => p.part);
     const planned = inPlaceSteps(qualified(schema, name), schema, name, probed);
@@ -55,7 +55,7 @@ export async function classifyPgAlter(pool: pg.Pool, schema: string, name: strin
   });
 }
 
-async function classifyPart(client: Client, shape: ProbeShape, table: string, clause: string): Promise<Probed> {
+async function classifyPart(client: Client, shape: ProbeShape, table: string, clause: string, earlier: Probed[]): Promise<Probed> {
   const kind = partKind(clause);
   const part = (cls: AlterPart['class'], reason: string, locks: string): AlterPart => ({ clause, class: cls, reason, locks, breaking: [] });
   const before = await columns(client, shape.oid);
@@ -81,6 +81,16 @@ async function classifyPart(client: Client, shape: ProbeShape, table: string, cl
     // A constraint the copy does not have (a foreign key): the server judges this part when it runs.
     if (kind.kind === 'drop-constraint' || kind.kind === 'rename-constraint')
       return { kind, reads: [], changes: [], untried: true, part: part('instant', 'metadata only', LOCKS.brief) };
+    // Parts are tried one after another, but every USING of one ALTER reads the old row: one that
+    // fails on a column an earlier part already converted is judged whole, by the copy's shadow.
+    if (kind.kind === 'type' && earlier.some((p) => p.changes.length > 0))
+      return {
+        kind,
+        reads: [],
+        changes: [],
+        untried: true,
+        part: part('copy', 'its USING reads a column another part converts: the copy evaluates every USING over the old row', LOCKS.copy),
+      };
     throw new UserError(`the ALTER fails: ${run.message.replace(/pg_temp_\d+\./g, '')}`);
   }
   const after = await columns(client, shape.oid);
@@ -207,14 +217,21 @@ async function columnsUsedBy(client: Client, catalog: 'pg_class' | 'pg_constrain
 
 async function indexes(client: Client, oid: string): Promise<NonNullable<Probed['index']>[]> {
   const { rows } = await client.query(
-    `SELECT c.oid, c.relname, pg_get_indexdef(i.indexrelid) AS def, con.condeferrable, con.condeferred FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid WHERE i.indrelid = $1`,
+    // pg_get_indexdef leaves out the tablespace the ALTER named (USING INDEX TABLESPACE). The probe
+    // is temporary: its index is elsewhere than the database's only when named or in temp_tablespaces.
+    `SELECT c.oid, c.relname, pg_get_indexdef(i.indexrelid) AS def, con.condeferrable, con.condeferred, s.spcname AS tablespace
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+       LEFT JOIN pg_tablespace s ON s.oid = c.reltablespace
+             AND NOT s.spcname = ANY (string_to_array(replace(current_setting('temp_tablespaces'), ' ', ''), ','))
+      WHERE i.indrelid = $1`,
     [oid],
   );
   return rows.map((r) => ({
     oid: String(r.oid),
     name: r.relname,
-    create: r.def,
+    // A constraint's index: no WHERE, so the tablespace comes last.
+    create: `${r.def}${r.tablespace === null ? '' : ` TABLESPACE ${ident(r.tablespace)}`}`,
     deferrable: isTrue(r.condeferrable) ? (isTrue(r.condeferred) ? ' DEFERRABLE INITIALLY DEFERRED' : ' DEFERRABLE') : '',
   }));
 }

@@ -1,5 +1,5 @@
 import { ident, qualified, type Client } from '../server/connect.js';
-import { pairIndexes } from '../schema/shadow.js';
+import { pairIndexes } from '../server/alter-names.js';
 
 /** How many real rows each probe relation gets: enough for the server's scans to read rows. */
 const SAMPLE_ROWS = 5;
@@ -42,6 +42,25 @@ interface Descendant {
  * table's constraints), so that whatever the server scans or rewrites for a part on the table it
  * scans or rewrites on the probe. Returns a reason instead when the shape cannot be reproduced.
  */
+/**
+ * INHERIT wants every column NOT NULL on the parent NOT NULL on the child too, but a child may have
+ * dropped it since it inherited (PostgreSQL before 17 allows that): such columns are NOT NULL for
+ * the INHERIT (the copy has no rows yet) and nullable again after, as on the child.
+ */
+async function inherit(client: Client, child: string, parent: string): Promise<void> {
+  const { rows } = await client.query(
+    `SELECT c.attname FROM pg_attribute c
+       JOIN pg_attribute p ON p.attrelid = $2::regclass AND p.attname = c.attname AND p.attnotnull AND NOT p.attisdropped
+      WHERE c.attrelid = $1::regclass AND c.attnum > 0 AND NOT c.attisdropped AND NOT c.attnotnull`,
+    [child, parent],
+  );
+  const loosened = rows.map((r) => ident(String(r.attname)));
+  const each = (what: string) => loosened.map((c) => `ALTER COLUMN ${c} ${what} NOT NULL`).join(', ');
+  if (loosened.length) await client.query(`ALTER TABLE ${child} ${each('SET')}`);
+  await client.query(`ALTER TABLE ${child} INHERIT ${parent}`);
+  if (loosened.length) await client.query(`ALTER TABLE ${child} ${each('DROP')}`);
+}
+
 export async function buildProbe(client: Client, schema: string, name: string, oid: string): Promise<ProbeShape | string> {
   const descendants = await readDescendants(client, oid);
   const foreign = descendants.find((d) => d.relkind !== 'r' && d.relkind !== 'p');
@@ -62,11 +81,8 @@ export async function buildProbe(client: Client, schema: string, name: string, o
   for (const d of descendants) {
     const copy = await createCopy(client, d.schema, d.name, d.oid, d.relkind);
     const parent = `pg_temp.${ident(probeOf.get(d.parentOid)!)}`;
-    await client.query(
-      kindOf.get(d.parentOid) === 'p'
-        ? `ALTER TABLE ${parent} ATTACH PARTITION pg_temp.${ident(d.name)} ${d.bound}`
-        : `ALTER TABLE pg_temp.${ident(d.name)} INHERIT ${parent}`,
-    );
+    if (kindOf.get(d.parentOid) === 'p') await client.query(`ALTER TABLE ${parent} ATTACH PARTITION pg_temp.${ident(d.name)} ${d.bound}`);
+    else await inherit(client, `pg_temp.${ident(d.name)}`, parent);
     probeOf.set(d.oid, d.name);
     kindOf.set(d.oid, d.relkind);
     relations.push({ oid: copy, name: d.name, real: qualified(d.schema, d.name), storage: d.relkind !== 'p' });

@@ -11,6 +11,7 @@ import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner
 import { keyTypes } from '../server/key-types.js';
 import { usingExpressions } from '../schema/alter.js';
 import { buildShadow, copyInto } from '../schema/shadow.js';
+import { foreignKeyClauses, type ForeignKeyClause } from '../server/alter-names.js';
 import { storageOptions } from '../server/autovacuum.js';
 import { addChecks, notValidChecks } from '../schema/not-valid-checks.js';
 import { chooseOldTable } from '../schema/old-tables.js';
@@ -59,7 +60,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const owner = await foreignOwner(client, t.oid);
     // A plain table's: what the new table's storage options are once the ALTER is made (the shadow's are off until the swap).
     const autovacuum = t.kind === 'r' ? await storageOptions(client, qualified(schema, shadowName)) : undefined;
-    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner, autovacuum };
+    const keyClauses = await foreignKeyClauses(client, t.oid, request.alter);
+    return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner, autovacuum, keyClauses };
   });
   if (t.noStreamReason && request.capture === 'stream') throw new UserError(`--capture stream: ${t.noStreamReason}; use --capture trigger (or auto)`);
   const streamProblems = t.noStreamReason ? [t.noStreamReason] : await logicalDecodingProblems(pool);
@@ -97,11 +99,17 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // A partitioned table keeps its key through the copy: its key index is one per partition.
     ...(request.deferIndexes !== 'off' && t.kind === 'r' ? { keyIndex: layout.keyIndex } : {}),
     indexRenames: layout.indexRenames,
+    marks: layout.marks,
     statistics: layout.statistics,
     notValidChecks: layout.notValidChecks,
     originalNotValid: (await notValidChecks(pool, qualified(schema, name))).map((c) => c.name),
     changedColumns: layout.changedColumns,
-    validatedForeignKeys: fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => r.conname),
+    validatedForeignKeys: validatedAfter(
+      fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => String(r.conname)),
+      layout.keyClauses,
+    ),
+    // VALIDATE would read the whole table under the cut-over's lock: cleanup validates instead.
+    ...(layout.keyClauses.length ? { foreignKeyClauses: layout.keyClauses.filter((c) => !c.validates).map((c) => c.sql) } : {}),
     addedForeignKeys: layout.addedForeignKeys,
     generatedNames: layout.generatedNames,
     triggers: triggers.rows.map((r) => String(r.tgname)),
@@ -132,6 +140,17 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     ],
     detail,
   };
+}
+
+/** The foreign keys cleanup validates, as the ALTER's clauses leave them: renamed, validated, dropped. */
+function validatedAfter(validated: string[], clauses: ForeignKeyClause[]): string[] {
+  let names = validated;
+  for (const c of clauses) {
+    if (c.validates) names = [...names, c.name];
+    else if (c.renamedTo !== null) names = names.map((n) => (n === c.name ? c.renamedTo! : n));
+    else if (/^DROP\b/i.test(c.sql)) names = names.filter((n) => n !== c.name);
+  }
+  return names;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface TableInfo {
   replicaIdentity: string;
   estimatedRows: number;
   reloptions: string | null;
+  /** The table's own tablespace, when it has one (not the database's); a rewrite keeps it. */
+  tablespace: string | null;
   columns: Column[];
   /** The unique key the copy and the stream use, or null with the reason there is none. */
   key: { columns: string[]; index: string } | null;
@@ -52,7 +54,7 @@ export const RELOPTIONS = `nullif(array_to_string(coalesce(c.reloptions, '{}') |
 export async function inspectTable(db: pg.Pool | pg.PoolClient, schema: string, name: string): Promise<TableInfo> {
   const { rows } = await db.query(
     `SELECT c.oid, c.relkind, c.relispartition, c.relpersistence, c.relreplident, c.reltuples,
-            ${RELOPTIONS} AS reloptions
+            ${RELOPTIONS} AS reloptions, (SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace) AS tablespace
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
     [schema, name],
@@ -72,6 +74,7 @@ export async function inspectTable(db: pg.Pool | pg.PoolClient, schema: string, 
     // reltuples is -1 until the table was first vacuumed or analysed.
     estimatedRows: Math.max(0, Math.round(Number(t.reltuples))),
     reloptions: t.reloptions,
+    tablespace: t.tablespace,
     columns,
     key: null,
     noKeyReason: '',

@@ -1,7 +1,8 @@
 import type { GeneratedName } from './generated-names.js';
 import type { NotValidCheck } from './not-valid-checks.js';
 import type { Partition } from './partitions.js';
-import type { ColumnMap, ShadowIndex, ShadowTree } from './shadow.js';
+import type { ColumnMap, ShadowTree } from './shadow.js';
+import type { IndexMarks, ShadowIndex } from './shadow-indexes.js';
 import type { StorageOptions } from '../server/autovacuum.js';
 import { qualified } from '../server/connect.js';
 
@@ -52,6 +53,12 @@ export interface PgDetail {
    * the original's goes `aside` to that name when given (a revert: the name it had as the shadow's).
    */
   indexRenames: { original: string; shadow: string; aside?: string }[];
+  /**
+   * The replica identity and CLUSTER mark the ALTER leaves on the shadow (in the names its indexes
+   * have once swapped), which the cut-over sets. Absent in older plans and a revert's: the
+   * original's are carried over as they are.
+   */
+  marks?: IndexMarks;
   /** Statistics objects, swapped at cut-over as the indexes are (`aside` likewise). Absent in older plans. */
   statistics?: { original: string; shadow: string; aside?: string }[];
   /** NOT VALID CHECKs (the original's and the ALTER's) kept off the shadow for the copy, added at the cut-over. Absent in older plans. */
@@ -60,6 +67,12 @@ export interface PgDetail {
   originalNotValid?: string[];
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
+  /**
+   * The ALTER's clauses that act on the original's own foreign keys (DROP, ALTER or RENAME
+   * CONSTRAINT): no copy has those keys, so they run on the new table once the cut-over re-added
+   * them. Absent when none and in older plans.
+   */
+  foreignKeyClauses?: string[];
   /** Validated foreign keys from or to the table: re-added NOT VALID at cut-over, validated in cleanup. */
   validatedForeignKeys: string[];
   /** Every foreign key from or to the table, and those the ALTER adds: written by plans older than `addedForeignKeys`, read only from their checkpoints. */

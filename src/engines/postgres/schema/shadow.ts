@@ -6,6 +6,8 @@ import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
 import { rightsLikeOriginal } from './rights.js';
 import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
+import { carryIndexMarks, shadowIndexes, shadowMarks, type IndexMarks, type ShadowIndex } from './shadow-indexes.js';
+import { alterOnCopy, pairIndexes } from '../server/alter-names.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
 export interface ShadowTree {
@@ -41,13 +43,6 @@ export function copyInto(target: string, d: { columns: ColumnMap[] }, from: stri
   return `INSERT INTO ${target} (${targets}) OVERRIDING SYSTEM VALUE SELECT ${sources} FROM ${from}`;
 }
 
-/** An index of the shadow built after the copy; `original` is the index of the original it replaces. */
-export interface ShadowIndex {
-  shadow: string;
-  original: string | null;
-  create: string;
-}
-
 export interface ShadowLayout {
   columns: ColumnMap[];
   shadowKey: string[];
@@ -57,6 +52,8 @@ export interface ShadowLayout {
   indexRenames: { original: string; shadow: string }[];
   /** Original columns dropped, renamed or retyped. */
   changedColumns: string[];
+  /** The replica identity and CLUSTER mark the ALTER leaves, set by the cut-over. */
+  marks: IndexMarks;
   /** Original statistics object -> the shadow's (LIKE names its own), swapped at cut-over like the indexes. */
   statistics: { original: string; shadow: string }[];
   /** NOT VALID CHECKs, kept off the shadow while the old rows go in and added at the cut-over. */
@@ -85,7 +82,7 @@ export async function buildShadow(
   const original = qualified(t.schema, t.name);
   const shadow = qualified(t.schema, shadowName);
   const using = usingExpressions(alter);
-  const options = t.reloptions ? ` WITH (${t.reloptions})` : '';
+  const options = `${t.reloptions ? ` WITH (${t.reloptions})` : ''}${t.tablespace ? ` TABLESPACE ${ident(t.tablespace)}` : ''}`;
   const by = tree ? ` PARTITION BY ${tree.partitionBy}` : '';
   await client.query(`CREATE TABLE ${shadow} (LIKE ${original} INCLUDING ALL)${by}${options}`);
   // The original's rights and no one else's, before the transaction ends and the shadow can be seen.
@@ -96,14 +93,17 @@ export async function buildShadow(
   const before = await readColumns(client, oid);
   const pairs = await pairIndexes(client, t.oid, oid);
   await carryUnlikeable(client, t.oid, oid, shadow);
+  await carryIndexMarks(client, t.schema, t.oid, shadow, pairs);
   const statistics = await pairStatistics(client, t.oid, oid);
   await markLikeOriginal(client, original, shadow);
   const constraintsOf = async () =>
     (await client.query(`SELECT conname FROM pg_constraint WHERE conrelid = $1 ORDER BY oid`, [oid])).rows.map((r) => String(r.conname));
   const named = new Set(await constraintsOf());
 
+  // The ALTER names the original's indexes; the shadow's are their twins, named after it.
+  const onShadow = await alterOnCopy(client, alter, t.oid, shadow);
   try {
-    await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${alter}`));
+    if (onShadow !== null) await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${onShadow}`));
   } catch (error) {
     throw new UserError(`the ALTER fails: ${(error as Error).message}`);
   }
@@ -128,19 +128,26 @@ export async function buildShadow(
     throw new UserError(`the ALTER removes the key index ${t.key!.index}; the copy needs it`);
   }
   const indexes = all.filter((i) => i !== keyIndex);
+  const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
+  // Read before the indexes they mark are dropped for the copy.
+  const marks = await shadowMarks(
+    client,
+    shadow,
+    renames.map(([original, s]) => ({ original, shadow: s })),
+  );
   if (drop !== 'none') {
     for (const index of indexes) await client.query(index.drop);
   }
   if (drop === 'all') await client.query(keyIndex.drop);
-  const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
   summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
   if (notValidChecks.length) summary.push(`CHECK ${notValidChecks.map((c) => c.name).join(', ')} NOT VALID: added at the cut-over, after the old rows`);
   return {
     columns,
     shadowKey: shadowKey as string[],
-    indexes: indexes.map(({ shadow: s, original: o, create }) => ({ shadow: s, original: o, create })),
-    keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create },
+    indexes: indexes.map(({ drop: _, ...index }) => index),
+    keyIndex: { shadow: keyIndex.shadow, original: keyIndex.original, create: keyIndex.create, tablespace: keyIndex.tablespace, after: keyIndex.after },
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
+    marks,
     changedColumns: changed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
@@ -236,41 +243,4 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
   }
   for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
   return { columns, summary, changed };
-}
-
-/**
- * LIKE creates the shadow's indexes in the order of the original's index OIDs, so pairing both
- * lists by OID order tells which shadow index stands for which original one.
- */
-export async function pairIndexes(client: Client, originalOid: string, shadowOid: string): Promise<Map<string, string>> {
-  const list = async (oid: string) =>
-    (
-      await client.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [oid])
-    ).rows.map((r) => r.relname as string);
-  const [originals, shadows] = [await list(originalOid), await list(shadowOid)];
-  return new Map(originals.map((name, i) => [name, shadows[i]]).filter(([, s]) => s !== undefined) as [string, string][]);
-}
-
-const ON_ONLY = /^(CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")+"|\S+)) ON ONLY /;
-
-async function shadowIndexes(client: Client, schema: string, shadow: string, shadowOid: string, pairs: Map<string, string>) {
-  const { rows } = await client.query(
-    `SELECT c.relname, pg_get_indexdef(i.indexrelid) AS indexdef, con.conname, pg_get_constraintdef(con.oid) AS condef
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-       LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-      WHERE i.indrelid = $1 ORDER BY i.indexrelid`,
-    [shadowOid],
-  );
-  const originalOf = new Map([...pairs].map(([o, s]) => [s, o]));
-  return rows.map((r) => {
-    const constraint = r.conname !== null;
-    return {
-      shadow: r.relname as string,
-      original: originalOf.get(r.relname) ?? null,
-      // Constraint-backed indexes (UNIQUE, EXCLUDE) come back as constraints, keeping their semantics.
-      // A partitioned table's index reads `ON ONLY`, which would build it on the root alone, invalid.
-      create: constraint ? `ALTER TABLE ${shadow} ADD CONSTRAINT ${ident(r.conname)} ${r.condef}` : (r.indexdef as string).replace(ON_ONLY, '$1 ON '),
-      drop: constraint ? `ALTER TABLE ${shadow} DROP CONSTRAINT ${ident(r.conname)}` : `DROP INDEX ${qualified(schema, r.relname)}`,
-    };
-  });
 }

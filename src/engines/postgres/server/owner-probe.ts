@@ -1,4 +1,5 @@
 import { UserError } from '../../../core/engine/errors.js';
+import { alterOnCopy } from './alter-names.js';
 import { asUser, ident, type Client } from './connect.js';
 
 const PROBE = 'shadowcut_owner_probe';
@@ -39,7 +40,8 @@ export async function ownerProbe(client: Client, table: string, owner: string, a
     try {
       const temporary = probe.startsWith('pg_temp.') ? 'TEMPORARY ' : '';
       await client.query(`SELECT ${RUNNER}($1)`, [`CREATE ${temporary}TABLE ${probe} (LIKE ${name} INCLUDING ALL)`]);
-      await asUser(client, () => client.query(`SELECT ${RUNNER}($1)`, [`ALTER TABLE ${probe} ${alter}`]));
+      const onProbe = await alterOnCopy(client, alter, table, probe);
+      if (onProbe !== null) await asUser(client, () => client.query(`SELECT ${RUNNER}($1)`, [`ALTER TABLE ${probe} ${onProbe}`]));
       await client.query('RELEASE SAVEPOINT shadowcut_owner_probe');
       return probe;
     } catch (error) {
