@@ -143,4 +143,21 @@ describe.each(['mysql', 'postgres'] as const)('%s: a fleet of four targets, one 
     }
     expect(run.stdout).toMatch(/swapped back/);
   });
+
+  it('the queue holds a fleet change: queued in the first target, run by queue run at its time, every target changed exactly', async () => {
+    const { file, loads } = await underWrites();
+    const queueUrl = targets[0].url;
+    const add = await runCliAsync(['queue', 'add', '--url', '$URL', '--table', 'fleet_t', '--alter', d.alter, '--targets', file, '--force-copy'], queueUrl);
+    expect(add.code, add.stderr).toBe(0);
+    const run = await runCliAsync(['queue', 'run', '--once', '--url', '$URL'], queueUrl);
+    for (const load of loads) expect((await load.stop()).errors).toEqual([]);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).toMatch(/#\d+: complete/);
+    for (const t of targets) {
+      await t.query(`ALTER TABLE fleet_t_mirror ${d.alter}`);
+      await expectMirrored(t, 'fleet_t', 'fleet_t_mirror');
+    }
+    const list = await runCliAsync(['queue', 'list', '--url', '$URL'], queueUrl);
+    expect(list.stdout).toMatch(/complete/);
+  });
 });

@@ -66,7 +66,10 @@ its dry run before the entry is added (with --after, only the table is checked).
       const request = parseAdd(argv);
       const url = requiredUrl(request, process.env);
       await withEngine(url, async (engine, queue) => {
-        const [table, ...set] = entryTables(request.spec).map((t) => engine.qualify(t));
+        // A fleet's change (--targets) names its table as each target does: qualified by this
+        // database's name (MySQL), it would name another database on every other target.
+        const fleet = optionValue(request.spec.args, '--targets') !== undefined;
+        const [table, ...set] = entryTables(request.spec).map((t) => (fleet ? t : engine.qualify(t)));
         const spec: QueueSpec = { ...request.spec, table, ...(set.length ? { set } : {}) };
         // Again as the engine names them: `t` and `public.t` are one table.
         const wrong = specProblem(spec);

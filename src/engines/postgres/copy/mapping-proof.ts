@@ -12,6 +12,7 @@ import {
   inRolledBackTransaction,
   isLockNotAvailable,
   isTransientPgError,
+  isTrue,
   qualified,
   type Client,
 } from '../server/connect.js';
@@ -169,11 +170,17 @@ async function fillSample(client: Client, t: TableInfo, d: PgDetail, probe: stri
   // The rows are picked in a subquery of their own: a distributed table (Citus) then takes the LIMIT
   // to each shard, where the same statement as one SELECT pulled every row after the anchor to the
   // coordinator first (1.5 s an anchor on 1M rows, against 0.08 s). A row already taken (anchors'
-  // ranges overlap, the top-up starts again from the first key) is left out by its key, not by ON
-  // CONFLICT DO NOTHING, which the server refuses outright on a table with a DEFERRABLE unique key.
+  // ranges overlap, the top-up starts again from the first key) is left out by its key. Under writes
+  // a unique value can also move between two rows read by different statements: ON CONFLICT DO
+  // NOTHING leaves the second out, except on a table with a DEFERRABLE unique key, where the server
+  // refuses ON CONFLICT outright (and checks such a key only at a commit the probe never makes).
   const absent = `NOT EXISTS (SELECT FROM ${probe} p WHERE ${d.originalKey.map((k) => `p.${ident(k)} = picked.${ident(k)}`).join(' AND ')})`;
+  const { rows: deferrable } = await client.query(`SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = $1::regclass AND condeferrable) AS d`, [
+    probe,
+  ]);
+  const conflicts = isTrue(deferrable[0].d) ? '' : ' ON CONFLICT DO NOTHING';
   const fill = (picked: string, params: unknown[] = []) =>
-    client.query(`INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM (${picked}) AS picked WHERE ${absent}`, params);
+    client.query(`INSERT INTO ${probe} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM (${picked}) AS picked WHERE ${absent}${conflicts}`, params);
   const from = `SELECT ${columns} FROM ${qualified(d.schema, d.name)}`;
   if (anchors) {
     const each = Math.max(1, Math.ceil(rows / anchors.length));
