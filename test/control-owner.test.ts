@@ -1,4 +1,4 @@
-// The control socket against another local OS user (DESIGN.md invariant 19): `nobody` listening first
+// The control socket against another local OS user (docs/invariants.md, invariant 19): `nobody` listening first
 // at the path a run of root's would take, or in the directory it would use, neither keeps the run
 // from starting nor answers for it; a client talks only to sockets of its own user, and never
 // crashes on an answer that is not a run's. Needs root (to be a second user); no database servers

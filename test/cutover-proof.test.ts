@@ -1,4 +1,4 @@
-// Parity is proven up to the swap (DESIGN.md invariant 4): every key applied after the last
+// Parity is proven up to the swap (docs/invariants.md, invariant 4): every key applied after the last
 // checksum view is compared row by row, in a fresh view while there are many and under the
 // cut-over lock for the rest. The engine is wrapped so that it loses the apply of one key, a
 // stand-in for any apply that reads the wrong row (the PostgreSQL visibility race was one).

@@ -1,4 +1,4 @@
-// Comparisons are exact (DESIGN.md invariant 12): verify --against, migrate's checksums and its
+// Comparisons are exact (docs/invariants.md, invariant 12): verify --against, migrate's checksums and its
 // row-by-row comparison compare each pair of column types in a form that loses nothing for that
 // pair, and refuse a pair that has none. Each planted difference below once passed for equal:
 // PostgreSQL cast one side down to the other's type, MySQL printed FLOAT with 6 digits and

@@ -1,4 +1,4 @@
-// Flag files another OS user made first (DESIGN.md invariant 19): they never count, and that is said
+// Flag files another OS user made first (docs/invariants.md, invariant 19): they never count, and that is said
 // aloud. The operator's `touch` of a file `nobody` made keeps `nobody` as its owner, so a run given
 // such a path is refused at the start; one that appears during a run is warned about and shown by
 // `shadowcut status`, and does not stop or postpone the run. Needs root, to be a second user.

@@ -7,7 +7,7 @@ import { asUser, openEnginePool, PINNED_SEARCH_PATH } from '../src/engines/postg
 import { parsePgUrl } from '../src/engines/postgres/server/target.js';
 
 /**
- * DESIGN.md invariant 9: shadowcut writes only into helper tables it made. A role with CREATE on
+ * docs/invariants.md, invariant 9: shadowcut writes only into helper tables it made. A role with CREATE on
  * the schema that makes `shadowcut_history` or `<table>__state` first, with a trigger whose
  * SECURITY INVOKER function grants it SUPERUSER, must get nothing: the run is refused, one line
  * naming the table, and nothing is changed.

@@ -1,4 +1,4 @@
-// The server proves the copy's column mapping (DESIGN.md invariant 8): sampled rows go through the
+// The server proves the copy's column mapping (docs/invariants.md, invariant 8): sampled rows go through the
 // user's own ALTER on a probe and through the copy's mapping, and must agree column by column,
 // before the copy and again at verification. The checksum compares through the same mapping, so
 // without this proof a wrong mapping ends in "parity proven".

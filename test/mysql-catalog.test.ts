@@ -8,7 +8,7 @@ import { withMigration } from './support/wrap.js';
 import { catalogDifferences } from './support/mysql-catalog-oracle.js';
 
 /**
- * DESIGN.md invariant 17 on MariaDB: the database after shadowcut is the one the native ALTER makes.
+ * docs/invariants.md, invariant 17 on MariaDB: the database after shadowcut is the one the native ALTER makes.
  * Each case sets up two fresh databases alike; the twin takes the server's own ALTER, shadowcut
  * migrates the other; the catalog oracle must find no difference, or shadowcut must refuse in one
  * line having made nothing.

@@ -1,5 +1,5 @@
 // --threads: the copy runs several chunks at once, each on its own session, and still never at the
-// same time as an apply (DESIGN.md invariant 3): the stream is applied between waves of chunks.
+// same time as an apply (docs/invariants.md, invariant 3): the stream is applied between waves of chunks.
 import { describe, expect, it } from 'vitest';
 import type { Engine, Key, KeyRange, Migration, Session } from '../src/core/engine/types.js';
 import { databases, migrateOn, plainDatabases, useDatabase } from './support/fixture.js';

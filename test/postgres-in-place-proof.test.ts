@@ -3,7 +3,7 @@ import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase } from './support/fixture.js';
 
 /**
- * PostgreSQL's in-place path held to what it claims (DESIGN.md invariants 10 and 11): a part is
+ * PostgreSQL's in-place path held to what it claims (docs/invariants.md, invariant 10 and 11): a part is
  * `instant` only when the server reads, rewrites and rebuilds nothing for it on the real table; the
  * change applies whole or not at all; an online index build is not failed by unrelated old
  * transactions; plan's probes never meet the user's tables.

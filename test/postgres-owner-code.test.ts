@@ -5,7 +5,7 @@ import { migrateOn, useDatabase } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
 
 /**
- * DESIGN.md invariant 16: code that the table's owner (a role other than a superuser or the
+ * docs/invariants.md, invariant 16: code that the table's owner (a role other than a superuser or the
  * migrating role) can define never runs with the migrating superuser's rights. The owner, oc_app,
  * owns the table, an enum type in it and a cast of that type whose function makes oc_app
  * superuser whenever a superuser calls it.

@@ -4,7 +4,7 @@ import { migrateOn, useDatabase } from './support/fixture.js';
 import { beforeCopying } from './support/wrap.js';
 
 /**
- * DESIGN.md invariant 16, for code a third role defines: the table belongs to the migrating
+ * docs/invariants.md, invariant 16, for code a third role defines: the table belongs to the migrating
  * superuser, and a key column's type, or the function of a cast on it, belongs to tr_other, which
  * is neither. tr_other can add `CREATE CAST (... AS text) ... AS IMPLICIT` at any moment; an
  * untyped keyset parameter (`(k) > ($1)`) then resolves through `text > text` and the cast's

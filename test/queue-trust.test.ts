@@ -1,4 +1,4 @@
-// The queue obeys what shadowcut sealed, never a plain column (DESIGN.md invariant 19; issue 60,
+// The queue obeys what shadowcut sealed, never a plain column (docs/invariants.md, invariant 19; issue 60,
 // item 1). Each case is what an application account with DML on the queue's database did on MariaDB
 // (here: `qt_app`, SELECT/INSERT/UPDATE/DELETE on the database and nothing else); on PostgreSQL, where
 // a queue another role can write is refused (the last case), the same writes come from the queue's

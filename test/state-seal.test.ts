@@ -3,7 +3,7 @@ import type { QueueRow } from '../src/core/engine/ports/queue.js';
 import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 
-// State is data, never code (DESIGN.md invariant 19): what shadowcut reads back from a table another
+// State is data, never code (docs/invariants.md, invariant 19): what shadowcut reads back from a table another
 // account can write (a checkpoint, a queue entry, a history entry) is used only when its seal proves
 // shadowcut wrote it. Each case rewrites a document as such an account would and expects a refusal
 // in one line with nothing of the rewritten text run, then shows the untouched document still works.

@@ -1,4 +1,4 @@
-// Files another OS user can make or change are not obeyed (DESIGN.md invariant 19): a hook runs as
+// Files another OS user can make or change are not obeyed (docs/invariants.md, invariant 19): a hook runs as
 // the user running shadowcut, and a flag file holds back, postpones or stops its run. Reads only the
 // file system, so it runs without servers (vitest.config.ts, project `no-servers`).
 import { execFileSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// An apply reads only what is visible (DESIGN.md invariant 3). Each engine gets a writer whose
+// An apply reads only what is visible (docs/invariants.md, invariant 3). Each engine gets a writer whose
 // changes are already in the change stream while its commit is still invisible to other sessions,
 // held there for as long as the test wants; the apply of those keys must bring the shadow to the
 // committed state, not to the state before the commit.

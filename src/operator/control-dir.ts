@@ -6,7 +6,7 @@ import { UserError } from '../core/engine/errors.js';
 
 /**
  * Where control sockets and their token files live, and which of them a run or a client may trust
- * (DESIGN.md invariant 19). Whoever can make a file at a socket's path can answer for the run (a
+ * (docs/invariants.md, invariant 19). Whoever can make a file at a socket's path can answer for the run (a
  * client would print its answers, a second run would take it for a live one), and whoever can write
  * its directory can put one there. So a socket sits in a directory only its OS user (or root) can
  * write, and is used only when that user made it: the run checks before it listens, the client

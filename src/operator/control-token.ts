@@ -8,7 +8,7 @@ import { foreignOwner } from './control-dir.js';
 /**
  * The secret of a run's control port. Any local user, and any web page through the browser, can
  * connect to 127.0.0.1; only the run's own OS user can read this file. So a request that carries
- * the token comes from someone who could also have used the 0600 socket (DESIGN.md invariant 19).
+ * the token comes from someone who could also have used the 0600 socket (docs/invariants.md, invariant 19).
  */
 
 /** 32 random bytes, written as hex so that `$(cat file)` puts it into a request as it is. */

@@ -2,7 +2,7 @@
  * What real schemas bind to a table besides its columns, indexes and constraints, drawn per seed and
  * made on the table and on its mirror alike. After the run the catalog oracle (`ChaosDb.catalog`)
  * compares everything bound to each: the database shadowcut leaves must be the one the server's own
- * ALTER makes (DESIGN.md invariant 17), not only the table's rows and columns.
+ * ALTER makes (docs/invariants.md, invariant 17), not only the table's rows and columns.
  */
 import { ident, type TableSpec } from './grammar.js';
 import type { Prng } from './prng.js';

@@ -3,7 +3,7 @@
  * that can write `<table>__state` but holds no state key would rewrite it: the seal kept, the body
  * changed (a statement for the run to make). The resume must be refused in one line, and nothing of
  * the rewritten text run; the checkpoint is then put back as shadowcut wrote it, for the resume the
- * seed makes next (DESIGN.md invariant 19).
+ * seed makes next (docs/invariants.md, invariant 19).
  */
 import type { ChaosDb } from './database.js';
 

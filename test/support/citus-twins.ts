@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { CitusCluster, CitusDatabase } from './citus.js';
 
 /**
- * The oracle for a distributed table (DESIGN.md invariants 17 and 21): two databases of one Citus
+ * The oracle for a distributed table (docs/invariants.md, invariant 17 and 21): two databases of one Citus
  * cluster made alike, one migrated by shadowcut, the other given the same writes and Citus's own
  * ALTER TABLE through its coordinator. Compared afterwards on every node: the definitions (pg_dump
  * of each node, shards included, their ids aside, since a copy makes new shards), Citus's metadata

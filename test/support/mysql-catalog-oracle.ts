@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 
 /**
- * The catalog oracle (DESIGN.md invariant 17): two databases on one MariaDB server, one altered by
+ * The catalog oracle (docs/invariants.md, invariant 17): two databases on one MariaDB server, one altered by
  * shadowcut and its twin by the server's own ALTER, compared object by object. Every table, trigger
  * (with the session it was made in: character set, collation, sql_mode, definer), view, procedure,
  * function and event is read with its SHOW CREATE, and information_schema's KEY_COLUMN_USAGE and

@@ -1,7 +1,7 @@
 import { UserError } from '../engine/errors.js';
 
 /**
- * How two columns are compared without losing anything (DESIGN.md invariant 12). Each engine sorts
+ * How two columns are compared without losing anything (docs/invariants.md, invariant 12). Each engine sorts
  * its column types into these families; this table picks, for a pair, the form both values are
  * compared in, and the engine writes that form's SQL. A narrower value always goes up to the wider
  * form (a DATETIME to microseconds, an integer to an exact decimal, a FLOAT to a DOUBLE); nothing is

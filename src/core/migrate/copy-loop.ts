@@ -11,7 +11,7 @@ import type { CheckedCopy, Key, KeyRange } from '../engine/types.js';
 
 /**
  * Copies the table in keyset chunks, `threads` disjoint chunks at a time (a wave), each on its own
- * session. Between waves the stream is applied, so copy and apply never run at once (DESIGN.md
+ * session. Between waves the stream is applied, so copy and apply never run at once (docs/invariants.md,
  * invariant 3) and no per-key locking of our own is needed. The checkpoint is only written between
  * waves, when every chunk below its bound has committed, so it stays one key however many chunks run.
  */

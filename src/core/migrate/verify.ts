@@ -13,7 +13,7 @@ interface Difference {
 }
 
 /**
- * Parity is proven, not assumed (DESIGN.md invariant 4): both tables are checksummed chunk by chunk
+ * Parity is proven, not assumed (docs/invariants.md, invariant 4): both tables are checksummed chunk by chunk
  * in one consistent view; what differs is re-copied with `repair` (ranges) or applied again (keys)
  * and the whole table is checked again, until a round finds no difference. The stream is applied
  * between chunks, so a long verification never builds a backlog. Returns the number of rounds it took.

@@ -10,7 +10,7 @@ export const PROOF_ROWS = 2000;
 
 /**
  * The copy's column mapping comes from reading the ALTER, and the checksum compares through the
- * same mapping, so neither can see a mapping that is wrong (DESIGN.md invariant 8). The server is
+ * same mapping, so neither can see a mapping that is wrong (docs/invariants.md, invariant 8). The server is
  * the judge instead: sampled rows go through the user's own ALTER on a probe table and through the
  * copy's mapping on another, and every column of the result must agree.
  */

@@ -4,7 +4,7 @@ import type { EngineServer } from '../engine/ports/server.js';
 import { bytes } from '../report/units.js';
 
 /**
- * A table that lives on many servers stays one table (DESIGN.md invariant 21). Until a command can
+ * A table that lives on many servers stays one table (docs/invariants.md, invariant 21). Until a command can
  * change a distributed table where its rows are, it refuses it here, before anything is made: copied
  * through the coordinator, every shard would pour into one local table that the swap then puts in the
  * distributed table's place. `command` begins the message, as the operator typed it.

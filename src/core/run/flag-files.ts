@@ -6,7 +6,7 @@ import type { RunState } from './run-state.js';
 /**
  * Flag files: a file whose presence holds a run back (`--throttle-flag-file`), postpones its
  * cut-over (`--postpone-cutover-flag-file`) or stops it (`--panic-flag-file`). They usually sit in
- * a shared directory such as /tmp, where any local user could otherwise make one first (DESIGN.md
+ * a shared directory such as /tmp, where any local user could otherwise make one first (docs/invariants.md,
  * invariant 19): a flag counts only when the OS user running shadowcut, or root, owns it. A file
  * another user made keeps its owner when the operator `touch`es it, so such a file is said aloud,
  * never passed over in silence: refused when the run starts, a warning and a line in `status` while

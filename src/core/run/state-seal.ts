@@ -8,7 +8,7 @@ import { UserError } from '../engine/errors.js';
  * What shadowcut writes into a table and reads back later (a checkpoint, a queue entry, a history
  * entry) sits where other accounts may write: MySQL grants are per database, so an application
  * account with UPDATE on `app.*` can rewrite `app.t__state`. Whatever is read back would then steer a
- * run made by the strongest account there is (DESIGN.md invariant 19). So each document is sealed with
+ * run made by the strongest account there is (docs/invariants.md, invariant 19). So each document is sealed with
  * an HMAC under a key that lives on the host that runs shadowcut, in a file only its OS user can read,
  * never in the database: a document whose seal does not match was not written by shadowcut, and is
  * refused before anything in it is used.

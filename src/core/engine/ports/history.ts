@@ -8,7 +8,7 @@ export interface EngineHistory {
 export interface HistoryStore {
   /**
    * Throws HelperRefusedError when the timeline, or a helper table of `table` (its checkpoint, its
-   * heartbeat), exists and is not shadowcut's own (DESIGN.md invariant 9): before a stage runs.
+   * heartbeat), exists and is not shadowcut's own (docs/invariants.md, invariant 9): before a stage runs.
    */
   check(table: string): Promise<void>;
   append(entry: HistoryEntry): Promise<void>;

@@ -3,7 +3,7 @@ import type { TableSize } from './sizing.js';
 /**
  * Where a table's rows live. Most tables live on the server the URL names; a Citus table's live in
  * shards on several servers, and a copy through the coordinator would turn it into a local table
- * (DESIGN.md invariant 21). Every command that changes or reads a table whole asks this first.
+ * (docs/invariants.md, invariant 21). Every command that changes or reads a table whole asks this first.
  */
 export interface EnginePlacement {
   placement(table: string): Promise<TablePlacement>;

@@ -4,7 +4,7 @@ import type { Key } from '../../engine/types.js';
 /**
  * The keys applied since the last consistent view of both tables. A checksum proves parity only
  * as of its view; these are the rows that may have drifted since, and the ones compared row by
- * row under the cut-over lock (DESIGN.md invariant 4). Bounded: past `capacity` it only
+ * row under the cut-over lock (docs/invariants.md, invariant 4). Bounded: past `capacity` it only
  * remembers that it overflowed, and the runner proves parity with a fresh checksum instead.
  */
 export class ChangedKeys {

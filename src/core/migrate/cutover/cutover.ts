@@ -18,7 +18,7 @@ const LOCKED_COMPARISON_LIMIT = 1000;
 const NARROWING_ROUNDS = 5;
 
 /**
- * The swap, with parity proven up to its instant (DESIGN.md invariant 4): every key changed since
+ * The swap, with parity proven up to its instant (docs/invariants.md, invariant 4): every key changed since
  * the last checksum view is compared row by row, the last of them under the cut-over lock.
  */
 export class Cutover {

@@ -93,7 +93,7 @@ export class Copier {
   /**
    * The shadow's rows for these keys become the original's current committed rows. The locking read
    * waits for a writer whose binlog event we already saw but whose commit is not yet visible (group
-   * commit), so we never copy the row as it was before that change (DESIGN.md invariant 3).
+   * commit), so we never copy the row as it was before that change (docs/invariants.md, invariant 3).
    * It first tries NOWAIT: a read that never waits can never close a deadlock cycle with a
    * multi-row application transaction, so the application is never the victim of our apply.
    * `locked` means the caller holds LOCK TABLES, under which a locking read is unnecessary.

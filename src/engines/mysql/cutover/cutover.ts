@@ -51,7 +51,7 @@ interface Rename {
  *  3. the renamer issues RENAME original -> old, shadow -> original, which queues behind the lock;
  *  4. the locker drops the sentry and unlocks, and the queued RENAME runs before any waiting writer.
  * If the locker dies before step 4 its locks vanish, the RENAME finds the sentry in the way and
- * fails, and the original stays in place (DESIGN.md invariant 5).
+ * fails, and the original stays in place (docs/invariants.md, invariant 5).
  * Tables whose foreign keys reference the original are locked too, and after the catch-up their keys
  * are pointed at the shadow (InnoDB moves a key with the table it references at a RENAME, so the
  * RENAME then carries them to the original's name). Until the RENAME has run, a failure points them

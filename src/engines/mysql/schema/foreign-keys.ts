@@ -43,7 +43,7 @@ export function movedKeys(plan: { setKeys?: SetKey[]; parentKeys?: SetKey[] }): 
  * the parent's row events too, and each change to a referenced value becomes a Reference: the rows
  * of the table that held the old values are found in the shadow (through the index the key needs
  * there), and, where the key's columns are part of the table's own key, the rows that hold the new
- * values in the original; each is then applied as any changed key (DESIGN.md invariant 3).
+ * values in the original; each is then applied as any changed key (docs/invariants.md, invariant 3).
  */
 export interface Cascade {
   name: string;

@@ -3,7 +3,7 @@ import type { PgCheckContext } from './context.js';
 
 /**
  * Code that another role can change (the table owner's casts, operators, DEFAULTs, CHECKs, index
- * expressions...) must not run with the migrating role's rights (DESIGN.md invariant 16). Found
+ * expressions...) must not run with the migrating role's rights (docs/invariants.md, invariant 16). Found
  * on the plan's probe (server/owner-code.ts), where the ALTER is applied.
  */
 export const ownerCode: Check<PgCheckContext> = {

@@ -2,7 +2,7 @@
  * A value as text through its type's output function, never through a cast. `::text` looks up
  * pg_cast, and the owner of a type (an enum, a composite, their arrays) can give it a cast to text
  * at any time, hours into a run, whose function would then run with the migrating role's rights
- * (DESIGN.md invariant 16). `format` and `concat` call the output function, which an owner of
+ * (docs/invariants.md, invariant 16). `format` and `concat` call the output function, which an owner of
  * such a type cannot replace.
  */
 

@@ -18,7 +18,7 @@ interface Watch {
 
 /**
  * A CONCURRENTLY statement, watched from another connection instead of bounded by `lock_timeout`,
- * which would also count its waits for every older transaction in the database (DESIGN.md
+ * which would also count its waits for every older transaction in the database (docs/invariants.md,
  * invariant 11: waits for locks are bounded, work is not cancelled). While it waits for a lock on a
  * relation longer than the lock timeout, it is cancelled as a lock timeout (the caller retries);
  * while it waits for an older transaction to end, that transaction is named and the statement is

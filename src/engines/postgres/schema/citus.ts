@@ -6,7 +6,7 @@ import { isTrue, qualified } from '../server/connect.js';
  * Where a table's rows live when the server runs Citus. A Citus table's rows are in shards on the
  * workers, and what the coordinator holds under the table's name is an empty shell: a copy made
  * through the coordinator would pour every shard into one local table and swap it in, the table no
- * longer distributed (DESIGN.md invariant 21). So every command asks first.
+ * longer distributed (docs/invariants.md, invariant 21). So every command asks first.
  *
  * The catalogs are named with their schema: Citus keeps them in pg_catalog, where no other role can
  * create a table of the same name, and the extension's row in pg_extension says they are Citus's.

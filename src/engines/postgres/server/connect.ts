@@ -16,7 +16,7 @@ declare module 'pg' {
 
 /**
  * Every value comes back as the server's text (bytea as `\x..`, timestamps with all their digits):
- * keys are sent back as parameters exactly as they came (DESIGN.md invariant 2), and no JS Date or
+ * keys are sent back as parameters exactly as they came (docs/invariants.md, invariant 2), and no JS Date or
  * Number ever holds a value.
  */
 const rawText: pg.CustomTypesConfig = { getTypeParser: () => (value: string) => value };

@@ -6,7 +6,7 @@ import { errorCode, type Client } from './connect.js';
  * Each key column's type, as the keyset's parameters are typed with (`$1::pg_catalog."int4"`): an
  * untyped parameter takes the type the server infers, and a cast that a type's owner adds later
  * (`CREATE CAST (... AS text) ... AS IMPLICIT`) can make that `text`, so that every chunk compares
- * keys through the cast's function (DESIGN.md invariant 16). Schema-qualified and quoted, so that
+ * keys through the cast's function (docs/invariants.md, invariant 16). Schema-qualified and quoted, so that
  * no search_path (the user's, under which a USING expression's copy runs) names another type; a
  * domain's base type, so that no domain constraint (its owner's code) is evaluated on a parameter
  * and the comparison is the one the key's index orders by; no type modifier, so that nothing is

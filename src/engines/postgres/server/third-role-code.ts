@@ -2,7 +2,7 @@ import type { Client } from './connect.js';
 
 /**
  * What the server can call with the migrating role's rights when shadowcut reads, copies into,
- * checks or compares a table, found in the catalog as an allowlist (DESIGN.md invariant 16): the
+ * checks or compares a table, found in the catalog as an allowlist (docs/invariants.md, invariant 16): the
  * functions behind its defaults and generated columns, CHECKs, index expressions and predicates,
  * policies (when they apply to the migrating role), every type its columns can hold (domains and
  * their constraints, base, element, range and composite types: their I/O functions, every cast to

@@ -50,7 +50,7 @@ export interface BinlogEvent {
 
 /**
  * One event of the binlog, as one table's stream sees it (`hub.ts` reads the binlog, from a position
- * fixed before the copy starts: DESIGN.md invariant 1). Only the keys of that table's changed rows
+ * fixed before the copy starts: docs/invariants.md, invariant 1). Only the keys of that table's changed rows
  * are reported: the applier re-reads rows from the original, so column values never need to survive
  * decoding, and only key values travel (exact: numbers beyond 2^53 and DECIMALs as strings, dates as
  * strings, binary as Buffers). Anything else is a position with nothing for the table in it.

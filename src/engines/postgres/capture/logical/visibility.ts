@@ -13,7 +13,7 @@ const PRUNE_AT = 1024;
  * becomes visible to new snapshots only when it leaves the proc array: a moment later, or much
  * later when its commit waits for a synchronous standby. An apply that read the original in
  * between would copy the row as it was before that commit, and the stream never sends the key
- * again (DESIGN.md invariant 3). So the stream notes the xid of every transaction that changed the
+ * again (docs/invariants.md, invariant 3). So the stream notes the xid of every transaction that changed the
  * table, and an apply first waits until all of them are visible to a fresh snapshot.
  */
 export class VisibilityGate {
