@@ -1,7 +1,9 @@
 // `npm run lint`'s structure check: no file under src/ longer than MAX_LINES (the runner under
 // RUNNER_MAX_LINES), and nothing in src/core importing from src/engines. Long files hide more than one concept, and core must stay
 // engine-neutral (DESIGN.md, "One runner, two engines"): an engine is reached through the Engine
-// interface only. Prints each offending file and exits 1; run from the repository's root.
+// interface only. The server tests' fixed sleeps only go down (a ratchet): a test waits on a
+// condition, not on a clock that a loaded machine outruns. Prints each offending file and exits 1;
+// run from the repository's root.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
@@ -13,6 +15,9 @@ const src = join(root, 'src');
 const core = join(src, 'core');
 const engines = join(src, 'engines');
 const runner = join(core, 'migrate', 'runner.ts');
+/** Fixed sleeps left in the tests (\`sleep(300)\`, \`setTimeout(r, 300)\`): lower it as they become waits on a condition, never raise it. */
+const FIXED_SLEEPS_MAX = 111;
+const FIXED_SLEEP = /(?:sleep|delay|wait)\(\s*[0-9_]+\s*\)|setTimeout\([^,()]*(?:\([^)]*\))?[^,()]*,\s*[0-9_]+\s*\)/g;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -51,10 +56,21 @@ for (const file of sourceFiles(src)) {
   }
 }
 
+const sleeps = sourceFiles(join(root, 'test'))
+  .filter((file) => file.endsWith('.test.ts'))
+  .map((file) => [relative(root, file), [...readFileSync(file, 'utf8').matchAll(FIXED_SLEEP)].length] as const);
+const sleepCount = sleeps.reduce((n, [, count]) => n + count, 0);
+if (sleepCount > FIXED_SLEEPS_MAX) {
+  const most = [...sleeps].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  problems.push(
+    `test/: ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX}): wait on a condition instead (waitFor in test/support/run.ts); most in ${most.map(([f, n]) => `${f} (${n})`).join(', ')}`,
+  );
+}
+
 if (problems.length) {
   process.stderr.write(`structure check failed:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   process.exit(1);
 }
 process.stdout.write(
-  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, and src/core imports nothing from src/engines\n`,
+  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, src/core imports nothing from src/engines, and the tests hold ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX})\n`,
 );
