@@ -4,15 +4,11 @@
 // cluster that took the same writes and Citus's own ALTER TABLE: every node's definitions (shards
 // included), the distribution metadata (column, co-location, shard ranges and where each one is), and
 // every shard's rows on its node. A kill at each phase and a resume must end the same way.
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tracked } from './support/children.js';
 import { citusUnavailable, startCitusCluster, type CitusCluster } from './support/citus.js';
 import { citusTwins, type CitusTwins } from './support/citus-twins.js';
 import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
-import { killDuringPhase } from './support/kill.js';
+import { cliEvents, killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
 
 const unavailable = citusUnavailable();
@@ -163,9 +159,23 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     const standby = await cluster.standby(0);
     await standby.query('SELECT pg_wal_replay_pause()');
     let held: string | null = null;
-    const run = runJson(
-      ['migrate', '--json', '--execute', '--force-copy', '--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl],
-      ['--max-lag-ms', '200', '--max-rows-per-sec', '4000'],
+    const { exitCode, stderr } = await cliEvents(
+      [
+        'migrate',
+        '--json',
+        '--execute',
+        '--force-copy',
+        '--table',
+        'orders',
+        '--alter',
+        ALTER,
+        '--url',
+        twins.live.coordinatorUrl,
+        '--max-lag-ms',
+        '200',
+        '--max-rows-per-sec',
+        '4000',
+      ],
       (event) => {
         // Once the worker's standby is seen behind, it may replay again: the run must then go on.
         if (held === null && event.event === 'progress' && typeof event.throttle === 'string' && /^replica lag/.test(event.throttle)) {
@@ -174,24 +184,10 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
         }
       },
     );
-    const { code, stderr } = await run;
     await standby.query('SELECT pg_wal_replay_resume()');
-    expect(code, stderr).toBe(0);
+    expect(exitCode, stderr).toBe(0);
     expect(held).toMatch(/^replica lag \d+ ms > 200 ms$/);
     await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
     expect(await twins.difference(TABLES, KEPT)).toEqual([]);
   });
 });
-
-const cli = fileURLToPath(new URL('../dist/bin/shadowcut.js', import.meta.url));
-
-/** The CLI with `--json`, each event handed to `onEvent` as it comes. */
-function runJson(args: string[], more: string[], onEvent: (event: Record<string, unknown>) => void): Promise<{ code: number | null; stderr: string }> {
-  const child = tracked(spawn(process.execPath, [cli, ...args, ...more], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (line.startsWith('{')) onEvent(JSON.parse(line) as Record<string, unknown>);
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
-}

@@ -10,18 +10,12 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withDatabase } from '../support/database.js';
 import { mysqlChaos, postgresChaos, type ChaosDb, type Session } from './database.js';
 import { defaultsChangedBy, makeAlter, makeTable, type EngineKind } from './grammar.js';
 import { Prng } from './prng.js';
 import { cliRun, createAndFill, firstDifference, MIRROR, nativeAlter, pacingArgs, TABLE, type SeedOutcome } from './scenario.js';
 import { Workload } from './workload.js';
-
-/** The engine's URL pointed at another database. */
-function databaseUrl(base: string, name: string): string {
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 export async function runFleetSeed(kind: EngineKind, baseUrl: string, cli: string, seed: number, rows: number): Promise<SeedOutcome> {
   const began = Date.now();
@@ -51,7 +45,7 @@ export async function runFleetSeed(kind: EngineKind, baseUrl: string, cli: strin
     await adminSession.query(kind === 'mysql' ? `DROP DATABASE IF EXISTS ${name}` : `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await adminSession.query(`CREATE DATABASE ${name}`);
   }
-  const urls = names.map((n) => databaseUrl(baseUrl, n));
+  const urls = names.map((n) => withDatabase(baseUrl, n));
   const dbs: ChaosDb[] = urls.map((url) => (kind === 'mysql' ? mysqlChaos(url, null) : postgresChaos(url, null)));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-fleet-'));
   let hold: Session | null = null;

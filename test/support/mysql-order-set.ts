@@ -3,6 +3,7 @@
 // server's own ALTERs. Shared by the files that swap it whole, in part, or not at all.
 import { expect } from 'vitest';
 import mysql from 'mysql2/promise';
+import { withDatabase } from './database.js';
 import { mysqlUrl } from './mysql.js';
 import { catalogDifferences } from './mysql-catalog-oracle.js';
 import { orderWriters, type Statement } from './order-writes.js';
@@ -10,11 +11,7 @@ import { orderWriters, type Statement } from './order-writes.js';
 export const A = 'sc_set';
 export const TWIN = 'sc_set_twin';
 
-export const urlOf = (db: string): string => {
-  const u = new URL(mysqlUrl());
-  u.pathname = `/${db}`;
-  return u.toString();
-};
+export const urlOf = (db: string): string => withDatabase(mysqlUrl(), db);
 
 /** The children's keys' action: the plain set's RESTRICT, or a deleted order taking its items and payments with it. */
 const actions = (cascade: boolean) => (cascade ? ' ON DELETE CASCADE' : '');

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
+import { withDatabase } from './database.js';
 import { pgPool, pgUrl } from './pg.js';
 
 /**
@@ -32,12 +33,6 @@ export interface CatalogTwins {
   difference(kept?: string[]): Promise<string[]>;
   close(): Promise<void>;
 }
-
-const withDatabase = (url: string, database: string) => {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-};
 
 /** pg_dump of the server's own major version: the one next to the server binaries the scripts use. */
 function pgDump(major: number): string {
