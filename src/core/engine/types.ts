@@ -26,7 +26,7 @@ export type { ClaimSession } from './ports/server.js';
 export type { DeferIndexes, MigrationRequest } from './ports/migrations.js';
 export type { ProbeComparison } from './ports/preflight.js';
 export type { CheckedCopy } from './ports/copy.js';
-export type { ConsistentView } from './ports/verification.js';
+export type { ConsistentView, SnapshotView } from './ports/verification.js';
 export type { CatchUp, CutoverOptions, CutoverResult, LockProbe, OldSnapshot } from './ports/cutover.js';
 export type { ProbeOptions } from './ports/throttle.js';
 export type { TablePlacement } from './ports/placement.js';

@@ -1,7 +1,8 @@
 import type { Applier } from './applier.js';
 import type { RunContext } from './context.js';
 import { UserError, CLOSING, ignoreFailure } from '../engine/errors.js';
-import type { ConsistentView, Key, KeyRange } from '../engine/types.js';
+import type { Key, KeyRange } from '../engine/types.js';
+import { openView, type OpenedView } from './view.js';
 import { walkChunks } from '../run/walk-chunks.js';
 
 const ROUNDS = 3;
@@ -27,7 +28,7 @@ export async function checksumRounds(
   repair: (range: KeyRange) => Promise<number>,
   copied: KeyRange[] | null = null,
 ): Promise<number> {
-  const { migration, report, result } = ctx;
+  const { report, result } = ctx;
   for (let round = 1; round <= ROUNDS; round++) {
     let attempt = 0;
     // Level before the lock: under it, catching up has only the lock's budget.
@@ -35,19 +36,18 @@ export async function checksumRounds(
     // A view whose session is lost cannot be read on: the round starts again on a new one.
     let narrowed: { chunksRechecked: number; keysCompared: number } | null = null;
     const found = await ctx.transient('a checksum round', async () => {
-      const view = await applier.underLock('checksum lock', () => migration.consistentView(applier.catchUpLocked, ctx.config.lockTimeoutMs));
-      // Everything applied before the view is covered by its checksum.
-      const since = applier.changed.restart();
+      const opened = await openView(ctx, applier);
+      const { since } = opened;
       // A retried round lost the keys its first attempt took: it reads the whole table.
       const narrow = round === 1 && attempt++ === 0 && copied !== null && !since.overflowed;
       try {
         narrowed = null;
-        if (!narrow) return await compareAll(ctx, applier, view);
+        if (!narrow) return await compareAll(ctx, applier, opened);
         result.keysCompared += since.keys.length;
         narrowed = { chunksRechecked: copied.length, keysCompared: since.keys.length };
-        return await compareSinceCopy(ctx, applier, view, copied, since.keys);
+        return await compareSinceCopy(ctx, applier, opened, copied, since.keys);
       } finally {
-        await view.close().catch(ignoreFailure(CLOSING));
+        await opened.view.close().catch(ignoreFailure(CLOSING));
       }
     });
     const { ranges, keys } = found;
@@ -74,12 +74,12 @@ export async function checksumRounds(
 }
 
 /** The rows changed since the copy started, row by row, and the ranges its checksums left unproven. */
-async function compareSinceCopy(ctx: RunContext, applier: Applier, view: ConsistentView, unproven: KeyRange[], changed: Key[]): Promise<Difference> {
-  const keys = await view.compareKeys(changed);
+async function compareSinceCopy(ctx: RunContext, applier: Applier, opened: OpenedView, unproven: KeyRange[], changed: Key[]): Promise<Difference> {
+  const keys = opened.unexcused(await opened.view.compareKeys(changed));
   const ranges: KeyRange[] = [];
   for (const range of unproven) {
     ctx.checkAbort();
-    if (!(await sameDigests(view, range))) ranges.push(range);
+    if (await differs(opened, range)) ranges.push(range);
     await applier.applyPending();
   }
   ctx.report.info(`checksummed while copying: ${changed.length} row(s) changed since compared, ${unproven.length} chunk(s) checksummed again`, {
@@ -89,21 +89,23 @@ async function compareSinceCopy(ctx: RunContext, applier: Applier, view: Consist
   return { ranges, keys };
 }
 
-async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<Difference> {
+async function compareAll(ctx: RunContext, applier: Applier, opened: OpenedView): Promise<Difference> {
   const ranges: KeyRange[] = [];
   await walkChunks(
-    (after, rows) => view.nextBoundary(after, rows),
+    (after, rows) => opened.view.nextBoundary(after, rows),
     ctx.config.checksumChunkRows,
     async (range) => {
       ctx.checkAbort();
-      if (!(await sameDigests(view, range))) ranges.push(range);
+      if (await differs(opened, range)) ranges.push(range);
       await applier.applyPending();
     },
   );
   return { ranges, keys: [] };
 }
 
-async function sameDigests(view: ConsistentView, range: KeyRange): Promise<boolean> {
-  const [original, shadow] = await view.checksum(range);
-  return original.rows === shadow.rows && original.digest === shadow.digest;
+/** Whether the range's rows differ: by its digests, and in a view of two instants, row by row where they do. */
+async function differs(opened: OpenedView, range: KeyRange): Promise<boolean> {
+  const [original, shadow] = await opened.view.checksum(range);
+  if (original.rows === shadow.rows && original.digest === shadow.digest) return false;
+  return opened.rangeDiffers(range);
 }

@@ -20,6 +20,7 @@ import type {
   Reference,
   Session,
   ChangeSource,
+  SnapshotView,
 } from '../../core/engine/types.js';
 import { BinlogSource } from './capture/binlog/source.js';
 import { keysReferencing } from './capture/cascades.js';
@@ -33,6 +34,7 @@ import { cleanupSteps } from '../../core/migrate/cleanup-steps.js';
 import type { CleanupOptions } from '../../core/engine/ports/cleanup.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
+import { openSnapshotView, snapshotViewAllowed } from './copy/snapshot-view.js';
 import type { MysqlTarget, ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, dropSentry, dropTriggers, type SwapPart } from './cutover/cutover.js';
@@ -182,6 +184,12 @@ export class MysqlMigration implements Migration {
 
   async consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {
     return openConsistentView(this.server.target, this.pool, this.p, this.copier, catchUp, lockTimeoutMs, await this.gate());
+  }
+
+  /** No lock where MariaDB's snapshot can stand for one (copy/snapshot-view.ts); null where it cannot. */
+  async snapshotView(catchUp: () => Promise<void>): Promise<SnapshotView | null> {
+    if (!snapshotViewAllowed(this.p, this.server.flavor, this.server.galera)) return null;
+    return openSnapshotView(this.server.target, this.p, this.copier, catchUp);
   }
 
   /** Off Galera, null; on it, the gate (made whole on the original at each close). */

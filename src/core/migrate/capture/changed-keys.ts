@@ -30,6 +30,21 @@ export class ChangedKeys {
     return this.overflow;
   }
 
+  /** Whether the key was applied since the restart; never, once overflowed (nothing is remembered then). */
+  has(key: Key): boolean {
+    return this.keys.has(keyId(key));
+  }
+
+  /** Puts back what `restart` returned, when the view it was for could not be opened. */
+  putBack(last: { keys: Key[]; overflowed: boolean }): void {
+    if (last.overflowed) {
+      this.overflow = true;
+      this.keys.clear();
+      return;
+    }
+    this.add(last.keys);
+  }
+
   list(): Key[] {
     return [...this.keys.values()];
   }

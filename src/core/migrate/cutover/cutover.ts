@@ -8,6 +8,7 @@ import type { Pacing } from '../../run/pacing.js';
 import { waitForCutoverRequest } from './postponement.js';
 import type { Progress } from '../../run/progress.js';
 import type { CatchUp } from '../../engine/types.js';
+import { openView } from '../view.js';
 
 /**
  * Most changed keys left for the row-by-row comparison under the cut-over lock; more are first
@@ -83,7 +84,7 @@ export class Cutover {
    * instead.
    */
   private async narrowChanged(): Promise<void> {
-    const { migration, config, report, result } = this.ctx;
+    const { report, result } = this.ctx;
     const changed = this.applier.changed;
     for (let round = 0; round < NARROWING_ROUNDS; round++) {
       await this.applier.catchUp();
@@ -94,10 +95,10 @@ export class Cutover {
       }
       if (changed.size <= LOCKED_COMPARISON_LIMIT) return;
       const { keys, differing } = await this.ctx.transient('comparing changed rows', async () => {
-        const view = await this.applier.underLock('checksum lock', () => migration.consistentView(this.applier.catchUpLocked, config.lockTimeoutMs));
-        const compared = changed.restart().keys;
+        const { view, since, unexcused } = await openView(this.ctx, this.applier);
         try {
-          return { keys: compared, differing: await view.compareKeys(compared) };
+          // Rows excused by a view of two instants are among those changed since: compared on the next round.
+          return { keys: since.keys, differing: unexcused(await view.compareKeys(since.keys)) };
         } finally {
           await view.close().catch(ignoreFailure(CLOSING));
         }
