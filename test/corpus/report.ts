@@ -59,6 +59,11 @@ export interface RunInfo {
   filter: string | null;
 }
 
+/** The manual's row keeps shadowcut's own message; gh-ost's wording stays in results.md. */
+function withoutPeerWording(r: CaseResult): CaseResult {
+  return { ...r, detail: r.detail.replace(/ \((?:gh-ost says .*|same message)\)$/, '') };
+}
+
 /**
  * The results as markdown. `brief` (the manual's copy) names the passed cases on one line and keeps a
  * row only for the others, whose detail is what a reader looks for; results.md keeps every row.
@@ -83,7 +88,7 @@ export function resultsSection(results: CaseResult[], info: RunInfo, brief = fal
           '',
         ]
       : []),
-    markdownTable(brief ? results.filter((r) => r.status !== 'passed') : results),
+    markdownTable(brief ? results.filter((r) => r.status !== 'passed').map(withoutPeerWording) : results),
     '',
     '```',
     closingLine(results),
