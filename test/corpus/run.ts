@@ -683,7 +683,7 @@ async function main(): Promise<number> {
     const section = resultsSection(results, info);
     writeFileSync(join(RESULTS, 'results.md'), section + '\n');
     writeFileSync(join(RESULTS, 'results.json'), JSON.stringify({ ...info, results }, null, 2) + '\n');
-    if (writeDoc) updateDoc(DOC, section);
+    if (writeDoc) updateDoc(DOC, resultsSection(results, info, true));
   };
   try {
     await harness.open();

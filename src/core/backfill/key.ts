@@ -5,7 +5,7 @@ import { UserError } from '../engine/errors.js';
  * passed stays behind its cursor: a row whose key moves ahead of the cursor is reached again and
  * the SET applied twice (`n = n + 1` gives 2), one that moves behind is never reached. Unique keys
  * are application data and change; primary keys almost never do. What is guaranteed, precisely,
- * is in this folder's README.
+ * is in docs/backfill.md ("Exactly once, precisely").
  */
 export function noPrimaryKey(table: string): UserError {
   return new UserError(

@@ -46,7 +46,7 @@ export interface VerifyResult extends StageResult {
  * `shadowcut verify`: walks the table in keyset chunks, each surveyed in a short snapshot of its
  * own (no long transaction, no lock), and looks row by row only where a chunk shows a difference.
  * A difference is read again a few times, with pauses, before it counts: without one view of the
- * whole table, a write in flight can make a row differ for a moment (see README).
+ * whole table, a write in flight can make a row differ for a moment (docs/verify.md).
  */
 export async function verifyTable(engine: EngineComparison, request: ComparisonRequest, options: VerifyOptions): Promise<VerifyResult> {
   const started = Date.now();

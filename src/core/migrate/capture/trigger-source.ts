@@ -66,7 +66,7 @@ export interface TriggerLog {
 /**
  * Changes recorded by row triggers into a log table of the run's own (pt-online-schema-change,
  * pg_repack and pg-osc capture the same way), for servers without a change stream the role may read.
- * Why it reads the log as it does is in core/migrate/README.md ("Trigger capture").
+ * Why it reads the log as it does is in this folder's README ("Trigger capture: the floor and the horizon").
  */
 export class TriggerSource implements ChangeSource {
   constructor(private readonly log: TriggerLog) {}

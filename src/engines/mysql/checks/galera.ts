@@ -9,7 +9,7 @@ import type { MysqlCheckContext } from './context.js';
 
 /**
  * Galera: the copy path runs there with its Galera parts (`galera/gate.ts`, and
- * `galera/README.md`, "The copy path on Galera"), and only where they hold: MariaDB under TOI, one table with
+ * `galera/README.md`), and only where they hold: MariaDB under TOI, one table with
  * no other table's keys on it (the cut-over's duties the gate has no place for yet), every node
  * reachable and Synced. Changes come from this node's binlog with every node's writes in it (the
  * binlog check asks for log_slave_updates there), or from the trigger log, whose entries every node

@@ -14,7 +14,7 @@ import { CLUSTER_ROW, EVENTS, GATE_COLUMNS, GATE_SLOTS, gateBody, gateCreate, sa
 export { GATE_SLOTS, isGateCreate } from './gate-triggers.js';
 
 /**
- * Galera's stand-in for LOCK TABLES (why, in README.md, "The copy path on Galera"). LOCK
+ * Galera's stand-in for LOCK TABLES (why, in README.md, "Why not LOCK TABLES"). LOCK
  * TABLES is node-local and wedges a cluster; the gate holds the original's writers on every node with
  * row locks, which Galera neither replicates nor breaks:
  * - a helper table, rows per node (`GATE_SLOTS` of them) and one for the cluster, and BEFORE triggers

@@ -1,7 +1,7 @@
 import { ident, type Client } from '../server/connect.js';
 
 /**
- * The new table's rights (DESIGN invariant 19): the native ALTER keeps the table's ACL and its
+ * The new table's rights (docs/invariants.md, invariant 19): the native ALTER keeps the table's ACL and its
  * columns' ACLs as they are, so the shadow must have exactly those, from its CREATE on, and the new
  * table again at the swap. A table the migrating role makes gets that role's default privileges
  * (ALTER DEFAULT PRIVILEGES ... GRANT SELECT ON TABLES TO app): after `REVOKE ALL ON secret FROM
