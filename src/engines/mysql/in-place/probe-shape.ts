@@ -45,7 +45,8 @@ export function onProbe(clause: string, foreignKeys: Map<string, string>): strin
 /** The server's words about the probe, about the table instead. */
 export function asTable(message: string, probe: string, foreignKeys: Map<string, string>, table = 'the table'): string {
   let text = message.replaceAll(probe, table);
-  for (const [name, probeName] of foreignKeys) text = text.replaceAll(probeName, name);
+  // Longest first: `..._1` is the start of `..._10`.
+  for (const [name, probeName] of [...foreignKeys].sort((a, b) => b[1].length - a[1].length)) text = text.replaceAll(probeName, name);
   return text;
 }
 

@@ -26,29 +26,48 @@ function nameOf(m: RegExpMatchArray, at: number): string {
   return m[at] !== undefined ? m[at].replace(/``/g, '`') : m[at + 1];
 }
 
-/** Splits at top-level commas, ignoring commas inside parentheses, quotes and comments. */
+/**
+ * Splits at top-level commas, ignoring commas inside parentheses, quotes and comments. A line
+ * comment (`-- `, `#`) is left out of the parts: the parts are joined again with commas (the
+ * shadow's clause, the in-place ALTER), where it would swallow every part after it.
+ */
 export function splitClauses(text: string): string[] {
   const parts: string[] = [];
   let depth = 0;
   let quote: string | null = null;
-  let start = 0;
+  let part = '';
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quote) {
-      if (ch === '\\' && quote !== '`') i++;
+      if (ch === '\\' && quote !== '`') part += text[i++];
       else if (ch === quote) quote = null;
+      part += text[i] ?? '';
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      if (end < 0) throw new UserError('--alter has an unclosed /* comment');
+      part += text.slice(i, end + 2);
+      i = end + 1;
+      continue;
+    }
+    if (ch === '#' || (ch === '-' && text[i + 1] === '-' && /^\s?$/.test(text[i + 2] ?? ''))) {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end - 1;
       continue;
     }
     if (ch === "'" || ch === '"' || ch === '`') quote = ch;
     else if (ch === '(') depth++;
     else if (ch === ')') depth--;
     else if (ch === ',' && depth === 0) {
-      parts.push(text.slice(start, i).trim());
-      start = i + 1;
+      parts.push(part.trim());
+      part = '';
+      continue;
     }
+    part += ch;
   }
   if (quote || depth !== 0) throw new UserError('--alter has an unbalanced quote or parenthesis');
-  parts.push(text.slice(start).trim());
+  parts.push(part.trim());
   return parts.filter((p) => p.length > 0);
 }
 

@@ -1,5 +1,7 @@
 import { UserError } from '../../../core/engine/errors.js';
 
+const NAME_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
+
 /** Splits at top-level commas, outside quotes, dollar quotes and parentheses. */
 export function splitClauses(alter: string): string[] {
   const clauses: string[] = [];
@@ -13,8 +15,9 @@ export function splitClauses(alter: string): string[] {
       i = close + 1;
       continue;
     }
-    if (ch === '$') {
-      const tag = /^\$[A-Za-z_]*\$/.exec(alter.slice(i))?.[0];
+    // A `$` that continues a name (`price$eur`) starts no dollar quote; a tag is a name without `$`.
+    if (ch === '$' && !NAME_CHAR.test(alter[i - 1] ?? '')) {
+      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(alter.slice(i))?.[0];
       if (tag) {
         const close = alter.indexOf(tag, i + tag.length);
         if (close < 0) throw new UserError('unterminated dollar quote in --alter');

@@ -26,7 +26,7 @@ export function touches(query: string, schema: string | undefined, database: str
   const scope = /^CREATE\b/i.test(text) ? afterOn(text) : text;
   if (scope === null) return null;
   // A name as a whole identifier, optionally quoted, optionally qualified by a (quoted) database.
-  const name = `(?:\`${escape(table)}\`|(?<![\\w$\`])${escape(table)}(?![\\w$]))`;
+  const name = `(?:\`${escape(table.replace(/`/g, '``'))}\`|(?<![\\w$\`])${escape(table)}(?![\\w$]))`;
   const qualifier = `(?:(\`(?:[^\`]|\`\`)+\`|[\\w$]+)\\s*\\.\\s*)?`;
   const pattern = new RegExp(`${qualifier}${name}`, 'gi');
   for (const match of scope.matchAll(pattern)) {
@@ -38,14 +38,29 @@ export function touches(query: string, schema: string | undefined, database: str
   return null;
 }
 
+/** `user@host` of a DEFINER clause, either part quoted (and then possibly holding spaces). */
+const ACCOUNT = "(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\\s@`']+)(?:\\s*@\\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\\s`']+))?";
+/** MariaDB's binlog spells CREATE OR REPLACE TRIGGER as `CREATE OR REPLACE DEFINER=... TRIGGER`. */
+const INDEX_OR_TRIGGER = new RegExp(
+  `^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:DEFINER\\s*=\\s*${ACCOUNT}\\s+)?(?:UNIQUE\\s+|FULLTEXT\\s+|SPATIAL\\s+|OR\\s+REPLACE\\s+)*(?:INDEX|TRIGGER)\\b`,
+  'i',
+);
+
 function afterOn(text: string): string | null {
-  if (!/^CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+|OR\s+REPLACE\s+)*(?:INDEX|TRIGGER)\b/i.test(text)) return null;
+  if (!INDEX_OR_TRIGGER.test(text)) return null;
   const on = /\sON\s/i.exec(text);
   return on ? text.slice(on.index) : null;
 }
 
+/**
+ * Comments left out, but not the text of an executable one (`/*!40000 ... *\/`, MariaDB's
+ * `/*M!100500 ... *\/`), which a server of that version or later runs as part of the statement.
+ */
 function withoutComments(sql: string): string {
-  return sql.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/(^|\s)(--\s|#)[^\n]*/g, ' ');
+  return sql
+    .replace(/\/\*M?!\d*([\s\S]*?)\*\//g, ' $1 ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/(^|\s)(--\s|#)[^\n]*/g, ' ');
 }
 
 function unquote(identifier: string): string {
