@@ -45,8 +45,8 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
-import { isBackfill, openCheckpoint } from '../../core/run/checkpoint.js';
-import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
+import { isBackfill, openCheckpoint } from '../../core/engine/state/checkpoint.js';
+import { DEFAULT_CHUNK_TIME_MS, MAX_COPY_THREADS } from '../../core/engine/defaults.js';
 import { mysqlWords } from './words.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
@@ -82,7 +82,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
   readonly words = mysqlWords;
   get chunkTimeMs(): number {
-    return this.galera ? GALERA_CHUNK_TIME_MS : defaultSettings.chunkTimeMs;
+    return this.galera ? GALERA_CHUNK_TIME_MS : DEFAULT_CHUNK_TIME_MS;
   }
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;

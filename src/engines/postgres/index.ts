@@ -1,4 +1,4 @@
-import { defaultSettings } from '../../core/run/config.js';
+import { DEFAULT_CHUNK_TIME_MS } from '../../core/engine/defaults.js';
 import type pg from 'pg';
 import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill.js';
 import type { ClaimSession } from '../../core/engine/types.js';
@@ -15,9 +15,9 @@ import { pgDiskSpace, pgTableSize, runPgStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
 import type { Contraction, ContractRequest } from '../../core/engine/ports/contract.js';
 import { UserError } from '../../core/engine/errors.js';
-import { isBackfill, openCheckpoint } from '../../core/run/checkpoint.js';
-import { StateSealError } from '../../core/run/state-seal.js';
-import { isCertificateError } from '../../core/connect/tls.js';
+import { isBackfill, openCheckpoint } from '../../core/engine/state/checkpoint.js';
+import { StateSealError } from '../../core/engine/state/state-seal.js';
+import { isCertificateError } from '../../core/engine/connect/tls.js';
 import type { CatchUp, ChangeStream, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
 import { openPgComparison } from './commands/compare.js';
@@ -56,7 +56,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 class PostgresEngine implements Engine, CitusServer {
   readonly kind = 'postgres' as const;
   readonly words = postgresWords;
-  readonly chunkTimeMs = defaultSettings.chunkTimeMs;
+  readonly chunkTimeMs = DEFAULT_CHUNK_TIME_MS;
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */
   private readonly hubs = new Map<string, SlotHub>();

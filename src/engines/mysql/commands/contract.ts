@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { runChecks } from '../../../core/preflight/check.js';
+import { runChecks } from '../../../core/engine/checks/check.js';
 import type { Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { UserError } from '../../../core/engine/errors.js';
 import type { Dropped } from '../checks/contract/context.js';

@@ -19,7 +19,7 @@ import {
   SEEN_WHERE_AWAITED,
   ignoreFailure,
 } from '../../../core/engine/errors.js';
-import { failureSeams } from '../../../core/run/failure-seams.js';
+import { failureSeams } from '../../../core/engine/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {

@@ -1,9 +1,9 @@
 import mysql from 'mysql2/promise';
 import { connect, isIP, type Socket } from 'node:net';
 import { UserError } from '../../../core/engine/errors.js';
-import { readPrivateFile, redactUrl } from '../../../core/connect/secrets.js';
-import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/connect/tls.js';
-import { refuseUnknownParameters } from '../../../core/connect/url-parameters.js';
+import { readPrivateFile, redactUrl } from '../../../core/engine/connect/secrets.js';
+import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/engine/connect/tls.js';
+import { refuseUnknownParameters } from '../../../core/engine/connect/url-parameters.js';
 
 export interface MysqlTarget {
   config: mysql.PoolOptions;

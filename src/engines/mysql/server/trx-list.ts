@@ -1,5 +1,5 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/run/backoff.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
 import { connectOne, type MysqlTarget } from './connect.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';
 

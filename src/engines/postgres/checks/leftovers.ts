@@ -1,5 +1,5 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
-import { checkpointLeftOver } from '../../../core/run/checkpoint.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
+import { checkpointLeftOver } from '../../../core/engine/state/checkpoint.js';
 import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
 import type { PgCheckContext } from './context.js';
 import { PgTriggerLog } from '../capture/trigger/log.js';

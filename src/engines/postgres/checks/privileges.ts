@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import { isTrue } from '../server/connect.js';
 import { currentRole } from '../server/role.js';
 import { replicationPrivilege } from './logical-decoding.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { note, verdict } from '../../../core/preflight/check.js';
+import { note, verdict } from '../../../core/engine/checks/check.js';
 import type { CheckResult, MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { replicationPrivilege, streamSettings } from '../checks/logical-decoding.js';

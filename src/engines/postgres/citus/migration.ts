@@ -15,7 +15,7 @@ import type {
 } from '../../../core/engine/types.js';
 import type { CleanupOptions } from '../../../core/engine/ports/cleanup.js';
 import { keptByRevertComment } from '../../../core/engine/kept-by-revert.js';
-import { cleanupSteps } from '../../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../../core/engine/cleanup-steps.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { planSides } from '../copy/checksum.js';
 import { cutover } from '../cutover/cutover.js';

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { LockTimeoutError, ROLLBACK_AFTER_FAILURE, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CatchUp, ConsistentView, Key } from '../../../core/engine/types.js';
-import { sleep } from '../../../core/run/backoff.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
 import { keyText } from '../copy/as-text.js';
 import { digest, EXACT_TEXT, onSides, planSides, rowText, type RowSide } from '../copy/checksum.js';
 import type { Copier } from '../copy/copy.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/compare/exact.js';
-import { expectationView } from '../../../core/compare/expectation.js';
+import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/engine/compare/exact.js';
+import { expectationView } from '../../../core/engine/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../../core/engine/ports/comparison.js';
 import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';

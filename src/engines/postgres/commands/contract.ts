@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { runChecks } from '../../../core/preflight/check.js';
+import { runChecks } from '../../../core/engine/checks/check.js';
 import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
 import { helperComment } from '../../../core/engine/helper-objects.js';

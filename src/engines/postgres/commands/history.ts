@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
 import type { HistoryEntry, HistoryStore } from '../../../core/engine/ports/history.js';
-import { readEntries, writeEntry } from '../../../core/history/stored.js';
+import { readEntries, writeEntry } from '../../../core/engine/state/history-entries.js';
 import { helperNames, parseTableName, qualified } from '../server/connect.js';
 import { checkHelper, ensureHelperTableIn, helperTransaction } from '../server/helper-tables.js';
 

@@ -6,7 +6,7 @@ import { asLockTimeout, asUser, ident, PgSession, type Client } from '../server/
 import type { Copier } from './copy.js';
 import { pgColumn, pgExactValue } from '../schema/exact.js';
 import type { ColumnMap } from '../schema/shadow.js';
-import type { TypedColumn } from '../../../core/compare/exact.js';
+import type { TypedColumn } from '../../../core/engine/compare/exact.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { keyText, quotedText } from './as-text.js';
 import { ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';

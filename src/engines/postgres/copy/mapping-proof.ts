@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { retryBounded } from '../../../core/run/retry.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/engine/types.js';

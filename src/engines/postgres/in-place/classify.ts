@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
+import { breakingChanges, classification, type ColumnShape } from '../../../core/engine/in-place-rules.js';
 import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { splitClauses } from '../server/alter-clauses.js';
 import { asUser, errorCode, ident, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';

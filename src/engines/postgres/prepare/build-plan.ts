@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
+import { chooseCapture, describeCapture } from '../../../core/engine/capture/capture-choice.js';
 import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import { streamNames } from '../capture/logical/set-stream.js';
 import type { MigrationRequest, Plan } from '../../../core/engine/types.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { MAX_COPY_THREADS } from '../../../core/run/config.js';
+import { MAX_COPY_THREADS } from '../../../core/engine/defaults.js';
 import { createHash } from 'node:crypto';
 import { LockTimeoutError, UserError, ALWAYS_ROLLED_BACK, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import { oldTableName } from '../../../core/engine/old-table.js';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
-import { redactUrl } from '../../../core/connect/secrets.js';
-import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
+import { startHeartbeat, type Heartbeat } from '../../../core/engine/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
 import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from '../server/connect.js';
 import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { sleep } from '../../../../core/run/backoff.js';
+import { sleep } from '../../../../core/engine/retry/backoff.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
 import type { Position } from '../../../../core/engine/primitives.js';
 import { errorCode, ident } from '../../server/connect.js';

@@ -1,4 +1,4 @@
-import type { Plan } from '../../engine/types.js';
+import type { Plan } from './types.js';
 
 /**
  * The way back's plan around an engine's detail: the forward run's old table is its shadow, the

@@ -2,7 +2,7 @@
  * The rules both engines apply to the server's answers about an ALTER's parts. The classes and steps
  * themselves are the engine contract's (engine/ports/in-place.ts), since an engine returns them.
  */
-import type { AlterClassification, AlterPart, BreakingChange, InPlaceStep } from '../engine/ports/in-place.js';
+import type { AlterClassification, AlterPart, BreakingChange, InPlaceStep } from './ports/in-place.js';
 
 /** The path follows from the parts: in place only when every part is. */
 export function classification(parts: AlterPart[], steps: InPlaceStep[], refused?: string): AlterClassification {

@@ -1,6 +1,5 @@
 import { backoffMs, sleep } from './backoff.js';
-import { LockTimeoutError, UniqueViolationError, UserError } from '../engine/errors.js';
-import type { Reporter } from '../report/reporter.js';
+import { LockTimeoutError, UniqueViolationError, UserError } from '../errors.js';
 
 /**
  * The policies for trying a step again after it failed, so that which errors, how many attempts, the
@@ -70,7 +69,8 @@ export function sleepThenCheck(checkAbort: () => void): (ms: number) => Promise<
 /** How a run's step is retried: what is transient on its server, where warnings go, how an abort is seen. */
 export interface RetryContext {
   isTransient(error: unknown): boolean;
-  report: Reporter;
+  /** Where a retry's warning goes: the run's reporter, of which a retry needs only this. */
+  report: { warn(message: string): void };
   checkAbort(): void;
 }
 

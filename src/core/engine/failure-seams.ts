@@ -1,4 +1,4 @@
-import { LockTimeoutError } from '../engine/errors.js';
+import { LockTimeoutError } from './errors.js';
 
 /**
  * Where tests make a run die, wait or fail at a named step of the cut-over, to reach states no

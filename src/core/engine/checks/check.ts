@@ -1,4 +1,4 @@
-import type { CheckResult } from '../engine/types.js';
+import type { CheckResult } from '../types.js';
 
 /**
  * One preflight check, or a tight family of them (e.g. the binlog settings). An engine registers

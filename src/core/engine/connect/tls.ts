@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * How a connection uses TLS, in libpq's words. MySQL's `ssl-mode` names are the same five but for

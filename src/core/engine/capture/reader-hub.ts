@@ -1,5 +1,5 @@
-import type { ChangeSink } from '../../engine/ports/change-source.js';
-import { ignoreFailure } from '../../engine/errors.js';
+import type { ChangeSink } from '../ports/change-source.js';
+import { ignoreFailure } from '../errors.js';
 
 /** One table's share of a hub's reader, at positions of type P. */
 export interface HubMember<P> {

@@ -1,4 +1,4 @@
-import type { CleanupOptions } from '../engine/ports/cleanup.js';
+import type { CleanupOptions } from './ports/cleanup.js';
 
 /**
  * What a migration's cleanup removes, decided here once for every engine: each engine's `cleanup`

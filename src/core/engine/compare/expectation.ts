@@ -1,7 +1,7 @@
-import { UserError } from '../engine/errors.js';
-import type { Fragment, KeysetSql } from '../engine/keyset.js';
-import type { Key, KeyRange } from '../engine/types.js';
-import type { ComparisonView, Expectation } from '../engine/ports/comparison.js';
+import { UserError } from '../errors.js';
+import type { Fragment, KeysetSql } from '../keyset.js';
+import type { Key, KeyRange } from '../types.js';
+import type { ComparisonView, Expectation } from '../ports/comparison.js';
 
 /**
  * Splits `a = lower(b), c IS NOT NULL` into expectations. Commas and `=` count only at the top

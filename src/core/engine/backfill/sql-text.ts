@@ -1,4 +1,4 @@
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * Just enough reading of the operator's SQL text to place it safely inside our UPDATE: the server

@@ -1,8 +1,8 @@
-import { seal, StateSealError, unseal } from '../run/state-seal.js';
-import type { HistoryEntry } from '../engine/ports/history.js';
+import { seal, StateSealError, unseal } from './state-seal.js';
+import type { HistoryEntry } from '../ports/history.js';
 
 /**
- * An entry as stored: sealed (core/run/state-seal.ts). restore, contract's soak and the queue decide from the
+ * An entry as stored: sealed (core/engine/state/state-seal.ts). restore, contract's soak and the queue decide from the
  * history, and the history table can be written by other accounts (on MySQL, any account with INSERT
  * on the database), so an entry shadowcut cannot prove it wrote is never read as one.
  */

@@ -1,5 +1,5 @@
-import { verdict } from '../preflight/check.js';
-import type { CheckResult } from '../engine/types.js';
+import { verdict } from '../checks/check.js';
+import type { CheckResult } from '../types.js';
 import type { Assignment } from './sql-text.js';
 
 /** What the checks need to know of a column a --set names, as the engine found it. */

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /** What stands in for a secret wherever a URL is shown or kept. */
 export const HIDDEN = '***';

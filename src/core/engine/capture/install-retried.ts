@@ -1,7 +1,7 @@
-import { backoffMs } from '../../run/backoff.js';
-import { retryBounded } from '../../run/retry.js';
-import { LockTimeoutError, UserError } from '../../engine/errors.js';
-import type { OpenOptions } from '../../engine/ports/change-source.js';
+import { backoffMs } from '../retry/backoff.js';
+import { retryBounded } from '../retry/retry.js';
+import { LockTimeoutError, UserError } from '../errors.js';
+import type { OpenOptions } from '../ports/change-source.js';
 
 /**
  * CREATE TRIGGER queues behind every open transaction on the table, and everything after queues

@@ -1,5 +1,5 @@
-import type { Key } from '../engine/primitives.js';
-import type { CheckpointOwner } from '../run/run-ledger.js';
+import type { Key } from '../primitives.js';
+import type { CheckpointOwner } from './run-ledger.js';
 
 /** What a killed backfill needs to go on; saved in the same transaction as the batch it follows. */
 export interface BackfillCheckpoint {
@@ -17,6 +17,6 @@ export interface BackfillCheckpoint {
   rowsUpdated: number;
   startedAt: string;
   savedAt: string;
-  /** Whose it is: checked by the one function that opens a checkpoint (run/checkpoint.ts). */
+  /** Whose it is: checked by the one function that opens a checkpoint (checkpoint.ts). */
   owner: CheckpointOwner;
 }

@@ -1,4 +1,4 @@
-import type { CaptureChoice, CaptureMode } from '../../engine/ports/capture.js';
+import type { CaptureChoice, CaptureMode } from '../ports/capture.js';
 
 /**
  * `auto` takes the change stream (binlog, logical decoding) where the server offers it and the role

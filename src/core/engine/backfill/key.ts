@@ -1,4 +1,4 @@
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * A backfill walks the primary key, never another unique key. The walk trusts that a row it has

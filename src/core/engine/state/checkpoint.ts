@@ -1,7 +1,7 @@
 import { StateSealError, seal, unseal } from './state-seal.js';
 import { newRunId, recordRun, runRecord, type CheckpointOwner } from './run-ledger.js';
-import type { Key, Plan, Position } from '../engine/types.js';
-import type { BackfillCheckpoint } from '../backfill/types.js';
+import type { Key, Plan, Position } from '../types.js';
+import type { BackfillCheckpoint } from './backfill-checkpoint.js';
 
 /**
  * What a crashed run needs to go on: the plan (so the shadow is used as built), how far the copy got,

@@ -1,4 +1,4 @@
-import type { ContractCheck } from '../engine/ports/contract.js';
+import type { ContractCheck } from '../ports/contract.js';
 
 /** The flag that drops a unique index's guarantee along with the index; --force never does. */
 export const DROP_UNIQUE_FLAG = '--drop-unique';

@@ -1,8 +1,8 @@
-import { LockTimeoutError, UserError } from '../../engine/errors.js';
-import type { Key, Position, Session } from '../../engine/primitives.js';
-import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from '../../engine/ports/change-source.js';
+import { LockTimeoutError, UserError } from '../errors.js';
+import type { Key, Position, Session } from '../primitives.js';
+import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from '../ports/change-source.js';
 import { installRetried } from './install-retried.js';
-import { ReadCost } from '../../engine/read-cost.js';
+import { ReadCost } from '../read-cost.js';
 
 /** Most log entries one poll delivers; the next poll waits until these are applied and removed. */
 const PAGE = 5000;

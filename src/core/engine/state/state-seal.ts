@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * What shadowcut writes into a table and reads back later (a checkpoint, a queue entry, a history

@@ -1,4 +1,4 @@
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /**
  * How two columns are compared without losing anything (docs/invariants.md, invariant 12). Each engine sorts

@@ -1,4 +1,4 @@
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 
 /** A URL parameter nothing reads would be silently ignored (a `?ssl-mode=` that does nothing): it is refused, with the ones shadowcut reads. */
 export function refuseUnknownParameters(u: URL, known: readonly string[], what: string): void {
