@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill.js';
-import type { ClaimSession } from '../../core/engine/types.js';
+import type { ClaimSession, CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/engine/ports/in-place.js';
 import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
 import type { TablePlacement } from '../../core/engine/ports/placement.js';
@@ -8,7 +8,6 @@ import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
 import type { Contraction, ContractRequest } from '../../core/engine/ports/contract.js';
-import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, type GaleraMember } from './galera/cluster.js';
 import { galeraNode, galeraOsuRefusal } from './server/galera-node.js';
@@ -18,16 +17,9 @@ import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/engine/ports/restore.js';
-import {
-  createPool,
-  describeConnectError,
-  isTransientMysqlError,
-  parseMysqlUrl,
-  serverZone,
-  settleMysqlTarget,
-  type MysqlTarget,
-  type ServerZone,
-} from './server/connect.js';
+import { createPool, serverZone, type ServerZone } from './server/connect.js';
+import { describeConnectError, isTransientMysqlError } from './server/errors.js';
+import { parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './server/target.js';
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
 import { dropTriggerBounded } from './capture/trigger/capture-triggers.js';

@@ -6,7 +6,8 @@ import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/engine/er
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, KeyRange } from '../../../core/engine/types.js';
 import { digestQuery, differingRows, hasCrc32c, rangeDigest, rowText, type RowSide } from '../copy/checksum.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { nextKey } from '../copy/copy.js';
 import { describeExisting, uniqueKey, type MysqlColumn, type TableShape } from '../schema/inspect.js';
 import { mysqlColumn, mysqlExactValue } from '../schema/exact.js';

@@ -1,6 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { CutoverOptions, CutoverResult } from '../../../core/engine/types.js';
-import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
+import type { MysqlTarget } from '../server/target.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';

@@ -7,7 +7,7 @@ import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from 
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from '../galera/gate.js';
 import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
-import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
+import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
 import { failureSeams } from '../../../core/engine/failure-seams.js';
 
 /**

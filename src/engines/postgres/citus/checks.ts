@@ -6,7 +6,7 @@ import { replicationPrivilege, streamSettings } from '../checks/logical-decoding
 import { inspectTable } from '../schema/inspect.js';
 import type { CitusDetail, CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';
-import { isTrue, qualified } from '../server/connect.js';
+import { isTrue, qualified } from '../server/sql.js';
 import type { CitusNodes } from './nodes.js';
 import { reverseStream } from './revert.js';
 

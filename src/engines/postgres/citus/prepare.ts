@@ -3,7 +3,7 @@ import type { MigrationRequest, Plan, TablePlacement } from '../../../core/engin
 import { describeCapture } from '../../../core/engine/capture/capture-choice.js';
 import { buildPlan } from '../prepare/build-plan.js';
 import type { PgDetail } from '../schema/plan.js';
-import { parseTableName } from '../server/connect.js';
+import { parseTableName } from '../server/sql.js';
 import { citusDetail } from './detail.js';
 
 /**

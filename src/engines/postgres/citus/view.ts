@@ -5,7 +5,9 @@ import { sleep } from '../../../core/engine/retry/backoff.js';
 import { keyText } from '../copy/as-text.js';
 import { digest, EXACT_TEXT, onSides, planSides, rowText, type RowSide } from '../copy/checksum.js';
 import type { Copier } from '../copy/copy.js';
-import { asLockTimeout, ident, PgSession, type Client } from '../server/connect.js';
+import { asLockTimeout } from '../server/errors.js';
+import { ident } from '../server/sql.js';
+import { PgSession, type Client } from '../server/connect.js';
 import type { CitusNode } from '../schema/plan.js';
 import type { CitusNodes } from './nodes.js';
 

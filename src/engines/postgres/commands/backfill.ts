@@ -6,18 +6,11 @@ import type { Backfill, BackfillRequest } from '../../../core/engine/ports/backf
 import { LockTimeoutError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../../core/engine/types.js';
-import {
-  asUser,
-  dialect,
-  errorCode,
-  helperNames,
-  ident,
-  inTransaction,
-  parseTableName,
-  qualified,
-  userPathForTransaction,
-  type Client,
-} from '../server/connect.js';
+import { asUser, userPathForTransaction, type Client } from '../server/connect.js';
+import { dialect, ident, parseTableName, qualified } from '../server/sql.js';
+import { errorCode } from '../server/errors.js';
+import { helperNames } from '../server/helper-names.js';
+import { inTransaction } from '../server/transactions.js';
 import { inspectTable, type Column } from '../schema/inspect.js';
 import { openPostgresProbes } from '../throttle/probes.js';
 import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ident, qualified } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
 import type { PgDetail } from '../schema/plan.js';
 import type { CleanupSteps } from '../../../core/engine/cleanup-steps.js';
 

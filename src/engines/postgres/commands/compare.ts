@@ -6,7 +6,9 @@ import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/engine/er
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, KeyRange } from '../../../core/engine/types.js';
 import { differingRows, digest, EXACT_TEXT, type RowSide } from '../copy/checksum.js';
-import { asUser, asUserOn, dialect, errorCode, ident, parseTableName, qualified, type Client } from '../server/connect.js';
+import { asUser, asUserOn, type Client } from '../server/connect.js';
+import { dialect, ident, parseTableName, qualified } from '../server/sql.js';
+import { errorCode } from '../server/errors.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
 import { nextKey } from '../copy/copy.js';
 import { pgColumn, pgExactValue } from '../schema/exact.js';

@@ -3,7 +3,9 @@ import type { InPlaceStep, WorkWaits } from '../../../core/engine/ports/in-place
 import { DEFAULT_SNAPSHOT_WAIT_MS } from '../../../core/engine/defaults.js';
 import { localFreeSpace } from '../../../core/engine/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/engine/ports/sizing.js';
-import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
+import { asLockTimeout, errorCode } from '../server/errors.js';
+import { asUser } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 import { runWatched } from './run-watched.js';
 import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 

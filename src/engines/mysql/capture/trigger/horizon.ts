@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Horizon } from '../../../../core/engine/capture/trigger-source.js';
-import { createPool, type MysqlTarget } from '../../server/connect.js';
+import { createPool } from '../../server/connect.js';
+import type { MysqlTarget } from '../../server/target.js';
 import type { GaleraMember } from '../../galera/cluster.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
