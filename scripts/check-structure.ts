@@ -1,7 +1,10 @@
 // `npm run lint`'s structure check: no file under src/ longer than MAX_LINES (the runner under
-// RUNNER_MAX_LINES), and nothing in src/core importing from src/engines. Long files hide more than one concept, and core must stay
+// RUNNER_MAX_LINES), nothing in src/core importing from src/engines, and nothing in src/engines importing from src/core
+// outside src/core/engine. Long files hide more than one concept, and core must stay
 // engine-neutral (DESIGN.md, "One runner, two engines"): an engine is reached through the Engine
-// interface only. The server tests' fixed sleeps only go down (a ratchet): a test waits on a
+// interface only. The other way, src/core/engine is the kit: everything an engine may use of core
+// (the contract, check builders, retry, the trigger source, exact comparison, ...), so a third engine
+// learns what it may borrow from one folder, not by reading both engines. The server tests' fixed sleeps only go down (a ratchet): a test waits on a
 // condition, not on a clock that a loaded machine outruns. Prints each offending file and exits 1;
 // run from the repository's root.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -14,6 +17,7 @@ const root = process.cwd();
 const src = join(root, 'src');
 const core = join(src, 'core');
 const engines = join(src, 'engines');
+const kit = join(core, 'engine');
 const runner = join(core, 'migrate', 'runner.ts');
 /** Fixed sleeps left in the tests (\`sleep(300)\`, \`setTimeout(r, 300)\`): lower it as they become waits on a condition, never raise it. */
 const FIXED_SLEEPS_MAX = 111;
@@ -42,6 +46,8 @@ function specifiers(text: string): string[] {
 const within = (path: string, dir: string) => path === dir || path.startsWith(dir + sep);
 
 const problems: string[] = [];
+/** Imports from src/engines into src/core outside src/core/engine; 0 when the check passes. */
+let kitEscapes = 0;
 for (const file of sourceFiles(src)) {
   const text = readFileSync(file, 'utf8');
   const name = relative(root, file);
@@ -49,6 +55,16 @@ for (const file of sourceFiles(src)) {
   if (lines > MAX_LINES) problems.push(`${name}: ${lines} lines (at most ${MAX_LINES}): split it into modules of one concept each`);
   if (file === runner && lines >= RUNNER_MAX_LINES)
     problems.push(`${name}: ${lines} lines (under ${RUNNER_MAX_LINES}): move a phase's work into a module of its own`);
+  if (within(file, engines)) {
+    for (const spec of specifiers(text)) {
+      if (!spec.startsWith('.')) continue;
+      const target = resolve(dirname(file), spec);
+      if (within(target, core) && !within(target, kit)) {
+        kitEscapes++;
+        problems.push(`${name}: imports ${spec}: an engine uses core only through src/core/engine (the kit); move what it needs there`);
+      }
+    }
+  }
   if (!within(file, core)) continue;
   for (const spec of specifiers(text)) {
     if (!spec.startsWith('.')) continue;
@@ -72,5 +88,5 @@ if (problems.length) {
   process.exit(1);
 }
 process.stdout.write(
-  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, src/core imports nothing from src/engines, and the tests hold ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX})\n`,
+  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, src/core imports nothing from src/engines, src/engines imports ${kitEscapes} times from src/core outside src/core/engine, and the tests hold ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX})\n`,
 );

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { seal, unseal } from '../src/core/run/state-seal.js';
+import { seal, unseal } from '../src/core/engine/state/state-seal.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 

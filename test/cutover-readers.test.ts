@@ -4,7 +4,7 @@
 // run reached its cut-over and sees every row, because the cut-over waited for it; or the run
 // refuses, names it, and swaps nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../src/core/run/backoff.js';
+import { sleep } from '../src/core/engine/retry/backoff.js';
 import type { MigrateResult } from '../src/core/run/config.js';
 import { silentReporter } from '../src/core/report/reporter.js';
 import type { RunState } from '../src/core/run/run-state.js';

@@ -2,7 +2,7 @@
 // write queues behind the cut-over's pending lock request (here, one that waits for a transaction
 // holding the table) counts, though the lock holder's own timer starts only once it has the lock.
 import { describe, expect, it } from 'vitest';
-import { sleep } from '../src/core/run/backoff.js';
+import { sleep } from '../src/core/engine/retry/backoff.js';
 import { databases, migrateOn, useDatabase } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
 

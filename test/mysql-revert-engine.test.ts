@@ -3,7 +3,7 @@ import type mysql from 'mysql2/promise';
 import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import { catchUpFrom, noSetup } from './support/run.js';
 import { migrate } from '../src/core/migrate/runner.js';
-import { CheckpointRun } from '../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../src/core/engine/state/checkpoint.js';
 import type { Engine, Migration } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlReplicaUrl, mysqlUrl, schemaOf } from './support/mysql.js';

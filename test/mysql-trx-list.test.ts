@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
-import { parseMysqlUrl } from '../src/engines/mysql/server/connect.js';
+import { parseMysqlUrl } from '../src/engines/mysql/server/target.js';
 import { TrxList } from '../src/engines/mysql/server/trx-list.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';
 

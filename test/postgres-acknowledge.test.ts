@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatLsn } from '../src/engines/postgres/server/connect.js';
+import { formatLsn } from '../src/engines/postgres/server/lsn.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { Recorder, pgPool, pgUrl } from './support/pg.js';
 import { waitFor } from './support/run.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CheckpointRun } from '../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../src/core/engine/state/checkpoint.js';
 import { ChangeBuffer } from '../src/core/migrate/capture/change-buffer.js';
 import type { Engine, Key, Migration, MigrationRequest } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';

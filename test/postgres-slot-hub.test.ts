@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from '../src/core/engine/types.js';
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
-import { lsnValue } from '../src/engines/postgres/server/connect.js';
+import { lsnValue } from '../src/engines/postgres/server/lsn.js';
 import { pgPool, pgUrl } from './support/pg.js';
 
 let db: pg.Pool;

@@ -1,4 +1,4 @@
-import { seal, unseal } from '../src/core/run/state-seal.js';
+import { seal, unseal } from '../src/core/engine/state/state-seal.js';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/engine/ports/history.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactUrl } from '../src/core/connect/secrets.js';
+import { redactUrl } from '../src/core/engine/connect/secrets.js';
 import { useDatabase, type Database } from './support/fixture.js';
 import { mysqlDatabase } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { captureMode } from '../core/migrate/capture/capture-choice.js';
+import { captureMode } from '../core/engine/capture/capture-choice.js';
 import type { CaptureMode } from '../core/engine/ports/capture.js';
 
 /** `--capture`, shared by migrate and plan. */

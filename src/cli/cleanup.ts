@@ -3,7 +3,7 @@ import { RunClaim } from '../core/run/claim.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
-import { CheckpointRun, openCheckpoint } from '../core/run/checkpoint.js';
+import { CheckpointRun, openCheckpoint } from '../core/engine/state/checkpoint.js';
 
 export function cleanupCommand(): Command {
   return addUrlOptions(

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../core/engine/errors.js';
-import { readPrivateFile } from '../core/connect/secrets.js';
+import { readPrivateFile } from '../core/engine/connect/secrets.js';
 
 /**
  * Where the database URL comes from, for every command that connects: --url, else --url-file,

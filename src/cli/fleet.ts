@@ -1,6 +1,6 @@
 import { CLOSING, ignoreFailure, UserError } from '../core/engine/errors.js';
 import type { Engine } from '../core/engine/types.js';
-import { readPrivateFile, redactUrl } from '../core/connect/secrets.js';
+import { readPrivateFile, redactUrl } from '../core/engine/connect/secrets.js';
 import { fleetFailure, runFleet, type FleetTarget } from '../core/fleet/fleet.js';
 import { recordStage } from '../core/history/record.js';
 import { migrate } from '../core/migrate/runner.js';

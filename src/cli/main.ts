@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { traceDroppedFailures, UserError } from '../core/engine/errors.js';
-import { redactArgument, redactUrlsIn } from '../core/connect/secrets.js';
+import { redactArgument, redactUrlsIn } from '../core/engine/connect/secrets.js';
 import { backfillCommand } from './backfill.js';
 import { cleanupCommand } from './cleanup.js';
 import { historyCommand } from './history.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Command } from 'commander';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
-import { redactUrlsIn } from '../core/connect/secrets.js';
+import { redactUrlsIn } from '../core/engine/connect/secrets.js';
 import { QueueRunner } from '../core/queue/runner.js';
 import { SealedQueue } from '../core/queue/sealed-queue.js';
 import { entryTables, optionValue, optionValues, parseAdd, specProblem } from '../core/queue/spec.js';

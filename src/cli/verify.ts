@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseExpectations } from '../core/compare/expectation.js';
+import { parseExpectations } from '../core/engine/compare/expectation.js';
 import { defaultVerifyOptions, formatKey, verifyTable } from '../core/compare/verify.js';
 import { UserError, CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { recordStage } from '../core/history/record.js';

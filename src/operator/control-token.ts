@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { UserError } from '../core/engine/errors.js';
-import { readPrivateFile } from '../core/connect/secrets.js';
+import { readPrivateFile } from '../core/engine/connect/secrets.js';
 import { foreignOwner } from './control-dir.js';
 
 /**

@@ -3,7 +3,7 @@ import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError, failedAs } from '../core/engine/errors.js';
-import { redactUrlsIn } from '../core/connect/secrets.js';
+import { redactUrlsIn } from '../core/engine/connect/secrets.js';
 import type { RunState } from '../core/run/run-state.js';
 import type { HookEvent } from '../core/run/config.js';
 import type { QueueEvent } from '../core/queue/types.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { markdownText, reportDir, writeNewFile } from '../core/report/report-files.js';
-import { redactUrlsIn } from '../core/connect/secrets.js';
+import { redactUrlsIn } from '../core/engine/connect/secrets.js';
 import type { OldSnapshotRecord, RunState } from '../core/run/run-state.js';
 import type { MigrateResult } from '../core/run/config.js';
 import type { Sample } from '../core/run/run-samples.js';

@@ -31,7 +31,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { captureMode } from '../../src/core/migrate/capture/capture-choice.js';
+import { captureMode } from '../../src/core/engine/capture/capture-choice.js';
 import type { CaptureMode } from '../../src/core/engine/ports/capture.js';
 import { startCitusCluster, type CitusCluster } from '../support/citus.js';
 import { runBackfillSeed } from './backfill-scenario.js';

@@ -2,7 +2,7 @@ import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { Applier } from '../../src/core/migrate/applier.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';
 import { RunContext } from '../../src/core/migrate/context.js';
-import { CheckpointRun } from '../../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../../src/core/engine/state/checkpoint.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
 import type { CatchUp, Engine, Key, Migration, Position, Session } from '../../src/core/engine/types.js';
 

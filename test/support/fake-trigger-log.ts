@@ -1,5 +1,5 @@
 import { LockTimeoutError, UserError } from '../../src/core/engine/errors.js';
-import type { Horizon, LogEntry, TriggerLog } from '../../src/core/migrate/capture/trigger-source.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../src/core/engine/capture/trigger-source.js';
 import type { Key, Session } from '../../src/core/engine/primitives.js';
 
 /** A writer of the original table whose changes the triggers log in its own transaction. */
@@ -16,7 +16,7 @@ interface Stored extends LogEntry {
 }
 
 /**
- * A run's trigger log (core/migrate/capture/trigger-source.ts `TriggerLog`) in memory, as the engines' logs
+ * A run's trigger log (core/engine/capture/trigger-source.ts `TriggerLog`) in memory, as the engines' logs
  * behave (engines/{mysql,postgres}/capture/trigger): a sequence is taken when a row is written and
  * becomes visible when its transaction commits, so a lower one can appear after a higher one was
  * read; `horizon` is the highest sequence taken and the writers still open (its mark), `settled` once

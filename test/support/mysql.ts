@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
-import { sleep } from '../../src/core/run/backoff.js';
+import { sleep } from '../../src/core/engine/retry/backoff.js';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/engine/types.js';

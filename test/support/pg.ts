@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { retryBounded } from '../../src/core/run/retry.js';
+import { retryBounded } from '../../src/core/engine/retry/retry.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { ChangeSink, Key, MigrationRequest, Position, Reference } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';

@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { QueueRow } from '../../src/core/engine/ports/queue.js';
 import { entryColumns, type EntryDocument } from '../../src/core/queue/entry-document.js';
-import { unseal } from '../../src/core/run/state-seal.js';
+import { unseal } from '../../src/core/engine/state/state-seal.js';
 import type { Database } from './database.js';
 import type { Statement } from './workload.js';
 

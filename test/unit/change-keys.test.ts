@@ -2,10 +2,11 @@
 // ChangedKeys (what was applied since the last consistent view) and HeldKeys (keys whose apply met a
 // unique conflict). Fake timers stand in for the clock and waitForChange's timeout.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChangeBuffer, keyId } from '../../src/core/migrate/capture/change-buffer.js';
+import { ChangeBuffer } from '../../src/core/migrate/capture/change-buffer.js';
+import { keyId } from '../../src/core/engine/capture/key-id.js';
 import { ChangedKeys } from '../../src/core/migrate/capture/changed-keys.js';
 import { HeldKeys } from '../../src/core/migrate/capture/held-keys.js';
-import { UNIQUE_PATIENCE_MS } from '../../src/core/run/retry.js';
+import { UNIQUE_PATIENCE_MS } from '../../src/core/engine/retry/retry.js';
 
 describe('keyId', () => {
   it('tells a number from its text, and compares buffers by content', () => {

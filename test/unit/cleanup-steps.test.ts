@@ -1,8 +1,8 @@
-// cleanupSteps (src/core/migrate/cleanup-steps.ts): what a migration's cleanup removes, for every
+// cleanupSteps (src/core/engine/cleanup-steps.ts): what a migration's cleanup removes, for every
 // combination the runner and the revert window ask for. Both engines carry these steps out, so the
 // table here is what each engine's cleanup removed before the decision moved to core.
 import { describe, expect, it } from 'vitest';
-import { cleanupSteps } from '../../src/core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../src/core/engine/cleanup-steps.js';
 
 describe('cleanupSteps', () => {
   it('a forward run that did not cut over drops its shadow and the window capture on it, and its checkpoint; never the old table', () => {

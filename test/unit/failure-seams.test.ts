@@ -1,9 +1,9 @@
-// The cut-over's test seams as an object (core/run/failure-seams.ts): which step a variable names, the
+// The cut-over's test seams as an object (core/engine/failure-seams.ts): which step a variable names, the
 // one failure in all, the `@suffix` form, and nothing at all when no variable is set. The kill and
 // the pause are left to the server tests that use them.
 import { describe, expect, it } from 'vitest';
 import { LockTimeoutError } from '../../src/core/engine/errors.js';
-import { seamsOf } from '../../src/core/run/failure-seams.js';
+import { seamsOf } from '../../src/core/engine/failure-seams.js';
 
 describe('seamsOf', () => {
   it('does nothing where no variable is set', async () => {

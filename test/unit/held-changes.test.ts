@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Applier } from '../../src/core/migrate/applier.js';
 import { RunContext } from '../../src/core/migrate/context.js';
-import { CheckpointRun } from '../../src/core/run/checkpoint.js';
+import { CheckpointRun } from '../../src/core/engine/state/checkpoint.js';
 import { configure, type MigrateResult } from '../../src/core/run/config.js';
 import { silentReporter } from '../../src/core/report/reporter.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../src/core/engine/ports/change-source.js';

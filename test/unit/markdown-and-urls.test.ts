@@ -1,9 +1,9 @@
 // markdownText (src/core/report/report-files.ts): strings others chose, made inert in markdown and HTML;
-// refuseUnknownParameters (src/core/connect/url-parameters.ts): a URL parameter nothing reads is refused.
+// refuseUnknownParameters (src/core/engine/connect/url-parameters.ts): a URL parameter nothing reads is refused.
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/engine/errors.js';
 import { markdownText } from '../../src/core/report/report-files.js';
-import { refuseUnknownParameters } from '../../src/core/connect/url-parameters.js';
+import { refuseUnknownParameters } from '../../src/core/engine/connect/url-parameters.js';
 
 describe('markdownText', () => {
   it.each([

@@ -1,8 +1,8 @@
-// retryBounded and sleepThenCheck (src/core/run/retry.ts): the general bounded retry the engines' own
+// retryBounded and sleepThenCheck (src/core/engine/retry/retry.ts): the general bounded retry the engines' own
 // retries use. Fake timers stand in for the pauses, so the waits are exact.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/core/engine/errors.js';
-import { retryBounded, sleepThenCheck, type Retries } from '../../src/core/run/retry.js';
+import { retryBounded, sleepThenCheck, type Retries } from '../../src/core/engine/retry/retry.js';
 
 const busy = (message = 'busy') => Object.assign(new Error(message), { code: 'BUSY' });
 const isBusy = (error: unknown) => (error as { code?: string }).code === 'BUSY';

@@ -1,10 +1,10 @@
-// backoffMs and the three retry policies (src/core/run/backoff.ts, src/core/run/retry.ts). Math.random is
+// backoffMs and the three retry policies (src/core/engine/retry/backoff.ts, src/core/engine/retry/retry.ts). Math.random is
 // pinned so delays are exact, and fake timers stand in for the backoff's sleeps.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { backoffMs } from '../../src/core/run/backoff.js';
+import { backoffMs } from '../../src/core/engine/retry/backoff.js';
 import { AbortedError, LockTimeoutError, UniqueViolationError, UserError } from '../../src/core/engine/errors.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
-import { retryLockTimeouts, retryTransient, retryUniqueConflicts, uniqueViolation, type LockAttempts } from '../../src/core/run/retry.js';
+import { retryLockTimeouts, retryTransient, retryUniqueConflicts, uniqueViolation, type LockAttempts } from '../../src/core/engine/retry/retry.js';
 
 const transient = (message = 'connection lost') => Object.assign(new Error(message), { code: 'ECONNRESET' });
 

@@ -1,11 +1,11 @@
-// TriggerSource (src/core/migrate/trigger-source.ts): the trigger-capture protocol against a fake log
+// TriggerSource (src/core/engine/capture/trigger-source.ts): the trigger-capture protocol against a fake log
 // (test/support/fake-trigger-log.ts) whose sequences become visible at commit, out of order. What is
 // delivered, in which poll, what is removed when, where reads start (the floor, moved only past a
 // settled horizon), the drain under a lock. Fake timers drive the polls; nothing sleeps for real.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockTimeoutError, UserError } from '../../src/core/engine/errors.js';
 import type { ChangeSink, ChangeStream, Reference } from '../../src/core/engine/ports/change-source.js';
-import { TriggerSource } from '../../src/core/migrate/capture/trigger-source.js';
+import { TriggerSource } from '../../src/core/engine/capture/trigger-source.js';
 import type { Key, Position, Session } from '../../src/core/engine/primitives.js';
 import { FakeTriggerLog } from '../support/fake-trigger-log.js';
 

@@ -1,7 +1,7 @@
-// waitFor (src/core/run/wait-for.ts): looks until a condition holds or the time is up. Fake timers
+// waitFor (src/core/engine/retry/wait-for.ts): looks until a condition holds or the time is up. Fake timers
 // stand in for the pauses and for Date.now(), so every look is at a known moment.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { waitFor } from '../../src/core/run/wait-for.js';
+import { waitFor } from '../../src/core/engine/retry/wait-for.js';
 
 beforeEach(() => {
   vi.useFakeTimers();

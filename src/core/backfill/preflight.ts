@@ -1,11 +1,11 @@
-import { refusals, verdict } from '../preflight/check.js';
-import { checkpointLeftOver, isBackfill, openCheckpoint, type CheckpointScope } from '../run/checkpoint.js';
+import { refusals, verdict } from '../engine/checks/check.js';
+import { checkpointLeftOver, isBackfill, openCheckpoint, type CheckpointScope } from '../engine/state/checkpoint.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
 import { checkedProbes } from '../preflight/preflight.js';
 import type { Settings } from '../run/run-state.js';
 import type { CheckResult, Probes } from '../engine/types.js';
 import type { BackfillConfig } from './config.js';
-import type { BackfillCheckpoint } from './types.js';
+import type { BackfillCheckpoint } from '../engine/state/backfill-checkpoint.js';
 import type { Backfill, BackfillRequest, EngineBackfill } from '../engine/ports/backfill.js';
 
 /** Every failed check's message on one line; all results, for a dry run to list. */

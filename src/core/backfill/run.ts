@@ -1,6 +1,6 @@
-import { backoffMs, sleep } from '../run/backoff.js';
-import { CheckpointRun, isBackfill, openCheckpoint } from '../run/checkpoint.js';
-import { checkStateKey } from '../run/state-seal.js';
+import { backoffMs, sleep } from '../engine/retry/backoff.js';
+import { CheckpointRun, isBackfill, openCheckpoint } from '../engine/state/checkpoint.js';
+import { checkStateKey } from '../engine/state/state-seal.js';
 import { ChunkSizer } from '../run/chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import { definedOnly, type HookEvent } from '../run/config.js';
@@ -8,7 +8,7 @@ import { AbortedError, LockTimeoutError, UserError, CLOSING, FAILURE_HOOK, ignor
 import { Pacing } from '../run/pacing.js';
 import { Progress } from '../run/progress.js';
 import type { Reporter } from '../report/reporter.js';
-import { retryBounded, retryTransient, sleepThenCheck } from '../run/retry.js';
+import { retryBounded, retryTransient, sleepThenCheck } from '../engine/retry/retry.js';
 import { RunState, settingsOf, type Phase } from '../run/run-state.js';
 import { Throttler } from '../run/throttler.js';
 import { watchPanicFlagFile } from '../run/flag-files.js';
@@ -16,7 +16,7 @@ import type { Key, KeyRange, Probes } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
 import { backfillPreflight } from './preflight.js';
-import type { BackfillCheckpoint } from './types.js';
+import type { BackfillCheckpoint } from '../engine/state/backfill-checkpoint.js';
 import type { Backfill, BackfillRequest, EngineBackfill } from '../engine/ports/backfill.js';
 
 /** A batch whose row locks were not had in time, or whose connection was lost, is tried this many times. */

@@ -1,4 +1,4 @@
-import { sleep } from '../run/backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import { AbortedError, CLOSING, ignoreFailure } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StageResult } from '../report/stage-result.js';

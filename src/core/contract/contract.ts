@@ -1,13 +1,13 @@
-import { sleep } from '../run/backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
-import { retryLockTimeouts, retryTransient, type RetryContext } from '../run/retry.js';
+import { retryLockTimeouts, retryTransient, type RetryContext } from '../engine/retry/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { CheckResult, Engine } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import { walkChunks } from '../run/walk-chunks.js';
-import { DROP_UNIQUE_FLAG } from './guarantees.js';
+import { DROP_UNIQUE_FLAG } from '../engine/contract/guarantees.js';
 import { oldTableOf } from './old-table.js';
 import { DEFAULT_MIN_SOAK_MS, soakCheck, type SoakRecord } from './soak.js';
 import type { ContractCheck, ContractRequest, Contraction } from '../engine/ports/contract.js';

@@ -1,6 +1,6 @@
 import { formatDuration } from '../run/duration.js';
 import type { HistoryEntry } from '../engine/ports/history.js';
-import { mentions } from './mentions.js';
+import { mentions } from '../engine/contract/mentions.js';
 import type { ContractCheck, DropTarget } from '../engine/ports/contract.js';
 
 /** One week: the practice's soak between switching to the new shape and dropping the old one. */

@@ -1,5 +1,5 @@
 import { HelperRefusedError } from '../engine/helper-objects.js';
-import { redactUrlsIn } from '../connect/secrets.js';
+import { redactUrlsIn } from '../engine/connect/secrets.js';
 import type { Reporter } from '../report/reporter.js';
 import type { CheckResult } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';

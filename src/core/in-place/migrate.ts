@@ -1,9 +1,8 @@
 import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../run/config.js';
 import { AbortedError, UserError, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
-import type { RetryContext } from '../run/retry.js';
 import type { RunState } from '../run/run-state.js';
 import type { Engine, MigrationRequest } from '../engine/types.js';
-import { runInPlace } from './run.js';
+import { runInPlace, type InPlaceContext } from './run.js';
 import type { AlterClassification } from '../engine/ports/in-place.js';
 
 /**
@@ -51,7 +50,7 @@ export async function inPlace(
   };
   if (!config.execute) return result;
   const report = wiring.reporter;
-  const ctx: RetryContext = {
+  const ctx: InPlaceContext = {
     isTransient: (error) => engine.isTransient(error),
     report,
     checkAbort() {

@@ -1,8 +1,12 @@
-import { backoffMs } from '../run/backoff.js';
+import { backoffMs } from '../engine/retry/backoff.js';
 import { AbortedError, LockTimeoutError, UserError } from '../engine/errors.js';
-import { retryBounded, sleepThenCheck, type RetryContext } from '../run/retry.js';
+import { retryBounded, sleepThenCheck, type RetryContext } from '../engine/retry/retry.js';
 import type { EngineInPlace } from '../engine/ports/in-place.js';
 import type { InPlaceStep } from '../engine/ports/in-place.js';
+import type { Reporter } from '../report/reporter.js';
+
+/** A retry's context whose reporter also tells each step made. */
+export type InPlaceContext = RetryContext & { report: Reporter };
 
 export interface InPlaceLimits {
   /** Longest wait for a step's locks per attempt: writers queue behind a waiting DDL, so it is short. */
@@ -25,7 +29,7 @@ const UNDO_ATTEMPTS = 5;
  * The message says "nothing was changed" only when every step made was undone. Returns the
  * statements run.
  */
-export async function runInPlace(engine: EngineInPlace, steps: InPlaceStep[], limits: InPlaceLimits, ctx: RetryContext): Promise<string[]> {
+export async function runInPlace(engine: EngineInPlace, steps: InPlaceStep[], limits: InPlaceLimits, ctx: InPlaceContext): Promise<string[]> {
   const made: InPlaceStep[] = [];
   for (const step of steps) {
     try {

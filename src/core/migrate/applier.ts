@@ -1,10 +1,10 @@
-import { sleep } from '../run/backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import { ChangeBuffer } from './capture/change-buffer.js';
 import { ChangedKeys } from './capture/changed-keys.js';
 import { HeldKeys } from './capture/held-keys.js';
 import type { RunContext } from './context.js';
 import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../engine/errors.js';
-import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../run/retry.js';
+import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../engine/retry/retry.js';
 import type { CatchUp, ChangeStream, Key, Position, Session } from '../engine/types.js';
 
 /** Most keys applied in one call when a unique conflict makes batches go together. */

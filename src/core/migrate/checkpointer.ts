@@ -1,4 +1,4 @@
-import type { Checkpoint, RevertWindowState } from '../run/checkpoint.js';
+import type { Checkpoint, RevertWindowState } from '../engine/state/checkpoint.js';
 import type { RunClaim } from '../run/claim.js';
 import type { RunContext } from './context.js';
 import type { Key, Position } from '../engine/types.js';

@@ -1,11 +1,11 @@
 import type { MigrateConfig, MigrateResult } from '../run/config.js';
 import { AbortedError } from '../engine/errors.js';
 import type { Reporter } from '../report/reporter.js';
-import { retryTransient, type RetryContext } from '../run/retry.js';
+import { retryTransient, type RetryContext } from '../engine/retry/retry.js';
 import type { Phase, RunState } from '../run/run-state.js';
 import type { Migration, Plan } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
-import type { CheckpointRun } from '../run/checkpoint.js';
+import type { CheckpointRun } from '../engine/state/checkpoint.js';
 
 /** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
 export class RunContext implements RetryContext {

@@ -11,7 +11,7 @@ import { Progress } from '../run/progress.js';
 import { Throttler } from '../run/throttler.js';
 import type { Probes } from '../engine/types.js';
 import type { CleanupOptions } from '../engine/ports/cleanup.js';
-import { cleanupSteps } from './cleanup-steps.js';
+import { cleanupSteps } from '../engine/cleanup-steps.js';
 
 /** What a run on one migration is made of; the forward run and a revert window's way back are each made of one. */
 export class RunParts {
@@ -64,7 +64,7 @@ export async function runHook(ctx: RunContext, wiring: MigrateWiring, event: Hoo
 
 /**
  * The migration's cleanup; once it has removed the checkpoint, the run has ended, and its ledger
- * says so (run/run-ledger.ts): a copy of one of its checkpoints put back later is refused.
+ * says so (engine/state/run-ledger.ts): a copy of one of its checkpoints put back later is refused.
  */
 export async function cleanupRun(ctx: RunContext, options: CleanupOptions): Promise<void> {
   await ctx.migration.cleanup(options);

@@ -1,4 +1,4 @@
-import { CheckpointRun, type Checkpoint, type RevertWindowState } from '../run/checkpoint.js';
+import { CheckpointRun, type Checkpoint, type RevertWindowState } from '../engine/state/checkpoint.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import type { HookEvent, MigrateOptions, MigrateResult, MigrateWiring } from '../run/config.js';
 import { RunContext } from './context.js';
@@ -7,9 +7,9 @@ import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, igno
 import { proveMapping } from '../preflight/mapping-proof.js';
 import { cleanupRun, runHook, RunParts } from './run-parts.js';
 import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
-import { retryTransient } from '../run/retry.js';
+import { retryTransient } from '../engine/retry/retry.js';
 import { startRun } from './start.js';
-import { installRetried } from './capture/install-retried.js';
+import { installRetried } from '../engine/capture/install-retried.js';
 import { requireRevertible } from '../preflight/revert-verdict.js';
 import { RevertWindow } from './revert/revert-window.js';
 import { watchPanicFlagFile } from '../run/flag-files.js';

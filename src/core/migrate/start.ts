@@ -1,7 +1,8 @@
-import type { Checkpoint } from '../run/checkpoint.js';
-import { configure, definedOnly, MAX_COPY_THREADS, type MigrateConfig, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
+import type { Checkpoint } from '../engine/state/checkpoint.js';
+import { MAX_COPY_THREADS } from '../engine/defaults.js';
+import { configure, definedOnly, type MigrateConfig, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
 import { UserError } from '../engine/errors.js';
-import { checkStateKey } from '../run/state-seal.js';
+import { checkStateKey } from '../engine/state/state-seal.js';
 import { preflight } from '../preflight/preflight.js';
 import { inPlace } from '../in-place/migrate.js';
 import type { Engine, Migration, MigrationRequest, Probes } from '../engine/types.js';

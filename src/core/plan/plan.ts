@@ -3,11 +3,11 @@ import type { AlterPart, InPlaceStep } from '../engine/ports/in-place.js';
 import { classifyMember } from '../in-place/set-member.js';
 import type { CheckResult, Engine, MigrationRequest } from '../engine/types.js';
 import { bytes, duration } from '../report/units.js';
-import { redactUrl } from '../connect/secrets.js';
+import { redactUrl } from '../engine/connect/secrets.js';
 import { expandContract, type Stage } from './stages.js';
 import type { DiskSpace, TableSize } from '../engine/ports/sizing.js';
 import { defaultSampleRows, scale, timeSample, UNTIMED_MS, type CopyPacing, type Estimate } from './estimate.js';
-import { describeCapture } from '../migrate/capture/capture-choice.js';
+import { describeCapture } from '../engine/capture/capture-choice.js';
 import type { CaptureChoice } from '../engine/ports/capture.js';
 
 export interface PlanOptions {

@@ -1,9 +1,9 @@
-import { isBackfill, openCheckpoint, type Checkpoint } from '../run/checkpoint.js';
+import { isBackfill, openCheckpoint, type Checkpoint } from '../engine/state/checkpoint.js';
 import type { MigrateConfig } from '../run/config.js';
-import { backoffMs } from '../run/backoff.js';
-import { retryBounded } from '../run/retry.js';
+import { backoffMs } from '../engine/retry/backoff.js';
+import { retryBounded } from '../engine/retry/retry.js';
 import { NoCheckpointError, UserError } from '../engine/errors.js';
-import { refusals } from './check.js';
+import { refusals } from '../engine/checks/check.js';
 import { proveMapping, type MappingProof } from './mapping-proof.js';
 import { proveRevert, revertCheck, type RevertVerdict } from './revert-verdict.js';
 import type { Settings } from '../run/run-state.js';

@@ -1,9 +1,9 @@
 import { UserError } from '../engine/errors.js';
-import { seal, StateSealError, unseal } from '../run/state-seal.js';
+import { seal, StateSealError, unseal } from '../engine/state/state-seal.js';
 import type { EntryColumns, QueueRequest, QueueRow, QueueSpec, QueueState, QueueStatus, StoredEntry } from '../engine/ports/queue.js';
 
 /**
- * What a queue row's sealed document says (kept in its `spec` column, core/run/state-seal.ts): every
+ * What a queue row's sealed document says (kept in its `spec` column, core/engine/state/state-seal.ts): every
  * column the runner acts on, and what binds it to the one row and moment it was written for. Anyone
  * who can write the queue's table (on MySQL, any account with UPDATE on the database) can change a
  * plain column, copy a document into another row or put an older one back: a changed column is

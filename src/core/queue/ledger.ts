@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { StateSealError, stateKeyPath } from '../run/state-seal.js';
+import { StateSealError, stateKeyPath } from '../engine/state/state-seal.js';
 import type { QueueState } from '../engine/ports/queue.js';
 
 /**

@@ -1,4 +1,4 @@
-import { sleep } from '../run/backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import { EntryEnds } from './entry-end.js';
 import { LeaseWatch } from './lease-watch.js';
 import type { RunnerDeps, RunnerOptions, Running } from './runner-types.js';

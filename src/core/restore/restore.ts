@@ -1,13 +1,13 @@
-import { sleep } from '../run/backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import { backfill } from '../backfill/run.js';
 import { definedOnly } from '../run/config.js';
 import { defaultBackfillOptions, type BackfillOptions } from '../backfill/config.js';
 import type { BackfillRequest } from '../engine/ports/backfill.js';
-import { isBackfill, openCheckpoint, type CheckpointScope } from '../run/checkpoint.js';
+import { isBackfill, openCheckpoint, type CheckpointScope } from '../engine/state/checkpoint.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
 import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
-import { retryLockTimeouts, type RetryContext } from '../run/retry.js';
+import { retryLockTimeouts, type RetryContext } from '../engine/retry/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { Engine } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';

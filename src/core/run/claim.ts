@@ -1,4 +1,4 @@
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../engine/retry/wait-for.js';
 import { UserError, CLEANUP_AFTER_FAILURE, CLOSING, ignoreFailure, failedAs } from '../engine/errors.js';
 import type { ClaimSession, EngineServer } from '../engine/ports/server.js';
 

@@ -5,9 +5,7 @@ import { RunState, settingsOf, type Settings } from './run-state.js';
 import type { ThrottleOptions } from './throttler.js';
 import type { AlterPart } from '../engine/ports/in-place.js';
 import type { CheckResult, Plan } from '../engine/types.js';
-
-/** The most copy sessions a run opens; each engine's pool has room for them beside the applier's. */
-export const MAX_COPY_THREADS = 8;
+import { DEFAULT_CHUNK_TIME_MS, DEFAULT_SNAPSHOT_WAIT_MS } from '../engine/defaults.js';
 
 /** What the cut-over does when transactions older than it still hold their snapshot at the end of its wait. */
 export type OldSnapshotPolicy = 'fail' | 'postpone' | 'proceed';
@@ -95,10 +93,7 @@ export type MigrateOptions = MigrateConfig & Settings & MigrateWiring;
 
 /** The live settings a run starts with, the same for every command that writes in batches. */
 export const defaultSettings: Readonly<Settings> = Object.freeze({
-  // Short: the copy takes no locks on the original, but a long chunk's binlog write delays the
-  // commits grouped behind it. In bench/, 500 ms chunks raised the longest write stall from
-  // 142 ms to 242 ms for no clear gain in wall time. A backfill's batch holds its rows' locks as long.
-  chunkTimeMs: 100,
+  chunkTimeMs: DEFAULT_CHUNK_TIME_MS,
   maxLagMs: 1500,
   maxLoad: {},
   criticalLoad: {},
@@ -114,7 +109,7 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
   resume: false,
   lockTimeoutMs: 500,
   cutoverAttempts: 10,
-  snapshotWaitMs: 600_000,
+  snapshotWaitMs: DEFAULT_SNAPSHOT_WAIT_MS,
   dropOld: false,
   checksumWhileCopying: false,
   copyThreads: 2,

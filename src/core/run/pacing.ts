@@ -1,4 +1,4 @@
-import { sleep } from './backoff.js';
+import { sleep } from '../engine/retry/backoff.js';
 import type { Reporter } from '../report/reporter.js';
 import type { RunState } from './run-state.js';
 import type { Hold, HoldKind, Throttler } from './throttler.js';

@@ -13,7 +13,7 @@ const SLACK_MS = 1;
 
 /**
  * Paces the copy by what the application's writers feel (`--max-writer-slowdown`). The heartbeat's
- * write (one row, committed, on its own session every 100 ms: core/run/heartbeat.ts) stands in for
+ * write (one row, committed, on its own session every 100 ms: core/engine/heartbeat.ts) stands in for
  * an application's write; it queues for the same CPU, log flush and group commit. Its times just
  * before the copy, with nothing of ours running, are the baseline. While the 90th percentile of its
  * latest times is above the allowed multiple of the baseline's, the copy rests after each wave for

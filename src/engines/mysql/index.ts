@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill.js';
-import type { ClaimSession } from '../../core/engine/types.js';
+import type { ClaimSession, CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import type { AlterClassification, InPlaceStep } from '../../core/engine/ports/in-place.js';
 import type { DiskSpace, TableSize } from '../../core/engine/ports/sizing.js';
 import type { TablePlacement } from '../../core/engine/ports/placement.js';
@@ -8,7 +8,6 @@ import { classifyMysqlAlter } from './in-place/classify.js';
 import { mysqlDiskSpace, mysqlTableSize, runMysqlStep } from './in-place/in-place.js';
 import type { ComparisonRequest, RowComparison } from '../../core/engine/ports/comparison.js';
 import type { Contraction, ContractRequest } from '../../core/engine/ports/contract.js';
-import type { CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
 import { openClaim } from './server/claim.js';
 import { clusterMembers, GALERA_CHUNK_TIME_MS, GALERA_IN_PLACE, type GaleraMember } from './galera/cluster.js';
 import { galeraNode, galeraOsuRefusal } from './server/galera-node.js';
@@ -18,16 +17,9 @@ import { contractBackupTriggers } from './commands/contract-backup.js';
 import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/engine/ports/restore.js';
-import {
-  createPool,
-  describeConnectError,
-  isTransientMysqlError,
-  parseMysqlUrl,
-  serverZone,
-  settleMysqlTarget,
-  type MysqlTarget,
-  type ServerZone,
-} from './server/connect.js';
+import { createPool, serverZone, type ServerZone } from './server/connect.js';
+import { describeConnectError, isTransientMysqlError } from './server/errors.js';
+import { parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './server/target.js';
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
 import { dropTriggerBounded } from './capture/trigger/capture-triggers.js';
@@ -45,8 +37,8 @@ import { prepareMysqlBackfill } from './commands/backfill.js';
 import { childKeysBack, setChildrenBack, setKeysBack } from './cutover/child-keys.js';
 import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
-import { isBackfill, openCheckpoint } from '../../core/run/checkpoint.js';
-import { defaultSettings, MAX_COPY_THREADS } from '../../core/run/config.js';
+import { isBackfill, openCheckpoint } from '../../core/engine/state/checkpoint.js';
+import { DEFAULT_CHUNK_TIME_MS, MAX_COPY_THREADS } from '../../core/engine/defaults.js';
 import { mysqlWords } from './words.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
@@ -82,7 +74,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
   readonly words = mysqlWords;
   get chunkTimeMs(): number {
-    return this.galera ? GALERA_CHUNK_TIME_MS : defaultSettings.chunkTimeMs;
+    return this.galera ? GALERA_CHUNK_TIME_MS : DEFAULT_CHUNK_TIME_MS;
   }
   readonly history: MysqlHistory;
   readonly queue: MysqlQueue;

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { runChecks } from '../../core/preflight/check.js';
+import { runChecks } from '../../core/engine/checks/check.js';
 import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
 import type {
   CatchUp,
@@ -28,14 +28,15 @@ import type { BinlogHub } from './capture/binlog/hub.js';
 import { forwardCapture, reverseCapture, reverseCaptureOnShadow } from './capture/trigger/capture-target.js';
 import { MysqlTriggerLog } from './capture/trigger/log.js';
 import { ClusterHorizon } from './capture/trigger/horizon.js';
-import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
+import { TriggerSource } from '../../core/engine/capture/trigger-source.js';
 import { UserError } from '../../core/engine/errors.js';
-import { cleanupSteps } from '../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../core/engine/cleanup-steps.js';
 import type { CleanupOptions } from '../../core/engine/ports/cleanup.js';
 import { mysqlChecks } from './checks/index.js';
 import { differingKeys, hasCrc32c, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { openSnapshotView, snapshotViewAllowed } from './copy/snapshot-view.js';
-import type { MysqlTarget, ServerZone } from './server/connect.js';
+import type { MysqlTarget } from './server/target.js';
+import type { ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, dropSentry, dropTriggers, type SwapPart } from './cutover/cutover.js';
 import { isSwapped, pendingRename } from './cutover/rename-outcome.js';
@@ -222,7 +223,7 @@ export class MysqlMigration implements Migration {
   }
 
   /**
-   * What goes is core's decision (core/migrate/cleanup-steps.ts); this carries it out. A revert window's
+   * What goes is core's decision (core/engine/cleanup-steps.ts); this carries it out. A revert window's
    * capture goes only once the window is over (the revert made, or the window completed); the old and
    * the new table are both the user's data. A window that failed or was interrupted keeps everything,
    * so that a resumed run goes on with it.

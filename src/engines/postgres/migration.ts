@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
 import { openPgSampleProbe } from './copy/sample-probe.js';
-import { runChecks } from '../../core/preflight/check.js';
+import { runChecks } from '../../core/engine/checks/check.js';
 import { UniqueViolationError, UserError } from '../../core/engine/errors.js';
 import type {
   CatchUp,
@@ -26,9 +26,13 @@ import type {
 import { differingKeys, openConsistentView, planSides, rangeCheck } from './copy/checksum.js';
 import { pgChecks } from './checks/index.js';
 import { cleanup } from './commands/cleanup.js';
-import { cleanupSteps } from '../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../core/engine/cleanup-steps.js';
 import type { CleanupOptions } from '../../core/engine/ports/cleanup.js';
-import { errorCode, helperNames, inTransaction, PgSession, qualified, type Client } from './server/connect.js';
+import { errorCode } from './server/errors.js';
+import { helperNames } from './server/helper-names.js';
+import { inTransaction } from './server/transactions.js';
+import { PgSession, type Client } from './server/connect.js';
+import { qualified } from './server/sql.js';
 import { Copier } from './copy/copy.js';
 import { cutover, type SwapPart } from './cutover/cutover.js';
 import { pgLockProbe } from './cutover/lock-probe.js';
@@ -49,7 +53,7 @@ import type { SlotHub } from './capture/logical/hub.js';
 import { PgTriggerLog, type CaptureNames } from './capture/trigger/log.js';
 import { buildReversePlan, reverseRefusals } from './schema/reverse-plan.js';
 import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
-import { TriggerSource } from '../../core/migrate/capture/trigger-source.js';
+import { TriggerSource } from '../../core/engine/capture/trigger-source.js';
 import type { ChangeSource } from '../../core/engine/ports/change-source.js';
 import type { PgTarget } from './server/target.js';
 
@@ -253,7 +257,7 @@ export class PostgresMigration implements Migration {
   }
 
   /**
-   * What goes is core's decision (core/migrate/cleanup-steps.ts); this carries it out. The way back's
+   * What goes is core's decision (core/engine/cleanup-steps.ts); this carries it out. The way back's
    * drops no table (its shadow is the old table, its `old` the new one), and without `cutOver` only
    * stops its streams, leaving triggers, log and checkpoint for `--resume`.
    */

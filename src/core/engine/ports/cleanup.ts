@@ -2,7 +2,7 @@
 export interface MigrationCleanup {
   /**
    * Remove helper objects: which ones core decides from these options (`cleanupSteps` in
-   * core/migrate/cleanup-steps.ts), and the engine removes them. After a successful cut-over the old
+   * core/engine/cleanup-steps.ts), and the engine removes them. After a successful cut-over the old
    * table is kept unless `dropOld`. `keepCheckpoint`: the checkpoint table stays (a revert window's
    * follows this run's). A run that did not cut over also removes the reverse capture (log and
    * triggers) if it installed one. A reverse migration's cleanup never drops its shadow (the old

@@ -1,9 +1,5 @@
 import type { ChangeSink, Key, Position, Reference } from '../../engine/types.js';
-
-/** A stable identity for a key, so the same row changed many times is applied once. */
-export function keyId(key: Key): string {
-  return JSON.stringify(key.map((v) => (Buffer.isBuffer(v) ? { b: v.toString('hex') } : v)));
-}
+import { keyId } from '../../engine/capture/key-id.js';
 
 export interface PendingChanges {
   keys: Key[];

@@ -1,4 +1,4 @@
-import { keyId } from './change-buffer.js';
+import { keyId } from '../../engine/capture/key-id.js';
 import type { Key } from '../../engine/types.js';
 
 /**

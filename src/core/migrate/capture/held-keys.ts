@@ -1,6 +1,6 @@
-import { keyId } from './change-buffer.js';
+import { keyId } from '../../engine/capture/key-id.js';
 import type { Key } from '../../engine/types.js';
-import { UNIQUE_PATIENCE_MS } from '../../run/retry.js';
+import { UNIQUE_PATIENCE_MS } from '../../engine/retry/retry.js';
 
 /**
  * Keys whose apply, alone, met a unique conflict: the value's other holder changes later (a later

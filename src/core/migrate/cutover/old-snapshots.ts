@@ -1,6 +1,6 @@
 import type { Applier } from '../applier.js';
 import type { RunContext } from '../context.js';
-import { sleep } from '../../run/backoff.js';
+import { sleep } from '../../engine/retry/backoff.js';
 import { formatDuration } from '../../run/duration.js';
 import { LockTimeoutError, UserError } from '../../engine/errors.js';
 import type { OldSnapshotRecord } from '../../run/run-state.js';

@@ -1,4 +1,4 @@
-import { sleep } from '../../run/backoff.js';
+import { sleep } from '../../engine/retry/backoff.js';
 import type { RunSamples } from '../../run/run-samples.js';
 import type { LockProbe } from '../../engine/types.js';
 

@@ -1,5 +1,5 @@
 import type { MigrateOptions, MigrateResult } from '../../run/config.js';
-import { isBackfill, openCheckpoint } from '../../run/checkpoint.js';
+import { isBackfill, openCheckpoint } from '../../engine/state/checkpoint.js';
 import { NoCheckpointError, UserError } from '../../engine/errors.js';
 import type { Engine, MigrationRequest } from '../../engine/types.js';
 import type { EngineInPlace } from '../../engine/ports/in-place.js';

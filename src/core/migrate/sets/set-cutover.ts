@@ -2,7 +2,7 @@ import type { Applier } from '../applier.js';
 import type { RunContext } from '../context.js';
 import type { Cutover } from '../cutover/cutover.js';
 import { AbortedError, CLOSING, ignoreFailure } from '../../engine/errors.js';
-import { retryLockTimeouts } from '../../run/retry.js';
+import { retryLockTimeouts } from '../../engine/retry/retry.js';
 import type { EngineMigrations } from '../../engine/ports/migrations.js';
 import type { RunState } from '../../run/run-state.js';
 import { WriterWait } from '../cutover/writer-wait.js';

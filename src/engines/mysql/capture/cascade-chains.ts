@@ -1,6 +1,6 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../../core/engine/keyset.js';
-import { keyId } from '../../../core/migrate/capture/change-buffer.js';
+import { keyId } from '../../../core/engine/capture/key-id.js';
 import type { Key, Reference } from '../../../core/engine/types.js';
 import type { Ancestor, Cascade } from '../schema/foreign-keys.js';
 import { ident, mysqlDialect, qualified, rowValues } from '../server/sql.js';

@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import { binlogVerdicts, binlogVariables } from '../capture/binlog/readiness.js';
 import type { MysqlCheckContext } from './context.js';
 

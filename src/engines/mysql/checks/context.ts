@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
-import type { MysqlTarget, ServerZone } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
+import type { ServerZone } from '../server/connect.js';
 import type { MysqlPlan } from '../schema/plan.js';
 
 /** What MySQL's checks read: the plan `prepare` built, the server, and whether a dead run is resumed. */

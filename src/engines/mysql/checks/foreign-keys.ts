@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { childKeyName, childKeyProblem, describeChildKey } from '../cutover/child-keys.js';
 import { parentKeyProblem } from '../cutover/parent-keys.js';

@@ -1,5 +1,5 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
 import { clusterMembers, type GaleraMember } from '../galera/cluster.js';

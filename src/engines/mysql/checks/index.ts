@@ -1,4 +1,4 @@
-import type { Check } from '../../../core/preflight/check.js';
+import type { Check } from '../../../core/engine/checks/check.js';
 import type { MysqlCheckContext } from './context.js';
 import { binlog } from './binlog.js';
 import { foreignKeys } from './foreign-keys.js';

@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { MysqlCheckContext } from './context.js';
 
 const temporal = (type: string) => (/^timestamp\b/i.test(type) ? 'timestamp' : /^datetime\b/i.test(type) ? 'datetime' : null);

@@ -1,5 +1,5 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
-import { checkpointLeftOver } from '../../../core/run/checkpoint.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
+import { checkpointLeftOver } from '../../../core/engine/state/checkpoint.js';
 import { existingTriggers, tableExists } from '../schema/inspect.js';
 import { keptByRevert } from '../schema/kept-by-revert.js';
 import { oldTables } from '../schema/old-tables.js';

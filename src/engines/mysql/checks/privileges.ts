@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import { grantsOn, missingPrivileges, privilegesRefusal } from '../server/grants.js';
 import type { MysqlCheckContext } from './context.js';
 import { cascadeSources } from '../schema/foreign-keys.js';

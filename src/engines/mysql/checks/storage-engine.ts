@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { MysqlCheckContext } from './context.js';
 
 /** The binlog, the locking reads and the consistent snapshots all assume InnoDB. */

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { CheckResult } from '../../../core/engine/types.js';
 import { columnsGoneFromTrigger, triggerExists } from '../schema/inspect.js';
 import { grantsOn } from '../server/grants.js';

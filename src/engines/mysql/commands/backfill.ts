@@ -1,7 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/backfill/sql-text.js';
-import { backfillChecks } from '../../../core/backfill/checks.js';
-import { noPrimaryKey } from '../../../core/backfill/key.js';
+import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/engine/backfill/sql-text.js';
+import { backfillChecks } from '../../../core/engine/backfill/checks.js';
+import { noPrimaryKey } from '../../../core/engine/backfill/key.js';
 import type { Backfill, BackfillRequest } from '../../../core/engine/ports/backfill.js';
 import { LockTimeoutError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
@@ -24,7 +24,7 @@ export async function prepareMysqlBackfill(server: MysqlServer, request: Backfil
   if (!facts) throw new UserError(`table ${database}.${table} does not exist`);
   if (facts.isView) throw new UserError(`${database}.${table} is a view, not a table`);
   const shape = await describeTable(server.pool, database, table);
-  // The primary key only (core/backfill/key.ts): another unique key can change under the walk.
+  // The primary key only (core/engine/backfill/key.ts): another unique key can change under the walk.
   const key = shape.indexes.find((i) => i.name === 'PRIMARY');
   if (!key) throw noPrimaryKey(`${database}.${table}`);
   const assignments = parseAssignments(request.set);

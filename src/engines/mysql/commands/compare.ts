@@ -1,12 +1,13 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/compare/exact.js';
-import { expectationView } from '../../../core/compare/expectation.js';
+import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/engine/compare/exact.js';
+import { expectationView } from '../../../core/engine/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../../core/engine/ports/comparison.js';
 import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, KeyRange } from '../../../core/engine/types.js';
 import { digestQuery, differingRows, hasCrc32c, rangeDigest, rowText, type RowSide } from '../copy/checksum.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { nextKey } from '../copy/copy.js';
 import { describeExisting, uniqueKey, type MysqlColumn, type TableShape } from '../schema/inspect.js';
 import { mysqlColumn, mysqlExactValue } from '../schema/exact.js';

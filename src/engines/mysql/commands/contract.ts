@@ -1,10 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { runChecks } from '../../../core/preflight/check.js';
+import { runChecks } from '../../../core/engine/checks/check.js';
 import type { Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { UserError } from '../../../core/engine/errors.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
-import type { MysqlTarget } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { describeExisting, tableExists, type TableShape } from '../schema/inspect.js';
 import { quickDdl } from '../server/lock.js';
 import { parseTableName } from '../schema/plan.js';

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { HistoryEntry, HistoryStore } from '../../../core/engine/ports/history.js';
-import { readEntries, writeEntry } from '../../../core/history/stored.js';
+import { readEntries, writeEntry } from '../../../core/engine/state/history-entries.js';
 import { checkHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { helperNames } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';

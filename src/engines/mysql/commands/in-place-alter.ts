@@ -1,6 +1,7 @@
 import type { Pool } from 'mysql2/promise';
 import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { quickDdl } from '../server/lock.js';
 
 // How contract and restore change a table without copying it: instantly where the server can,

@@ -2,7 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import type { BackupColumn, RestoreTarget } from '../../../core/engine/ports/restore.js';
 import { checkHelper } from '../server/helper-tables.js';
 import { quickDdl } from '../server/lock.js';
-import type { MysqlTarget } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { describeTable, tableExists, tableFacts } from '../schema/inspect.js';
 import { parseTableName } from '../schema/plan.js';
 import { ident, qualified } from '../server/sql.js';

@@ -1,7 +1,8 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql, type Fragment } from '../../../core/engine/keyset.js';
 import type { CatchUp, ConsistentView, Key, KeyRange, RangeDigest } from '../../../core/engine/types.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import type { Copier } from './copy.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';

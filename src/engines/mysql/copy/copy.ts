@@ -1,6 +1,6 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql } from '../../../core/engine/keyset.js';
-import { retryBounded } from '../../../core/run/retry.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { UniqueViolationError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CheckedCopy, Key, KeyRange } from '../../../core/engine/types.js';
 import type { MysqlPlan } from '../schema/plan.js';

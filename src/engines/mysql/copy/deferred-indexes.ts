@@ -1,7 +1,7 @@
 import { galeraNode } from '../server/galera-node.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/engine/types.js';
-import { retryBounded } from '../../../core/run/retry.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { ident, qualified } from '../server/sql.js';
 import type { DeferredIndex } from '../schema/plan.js';
 

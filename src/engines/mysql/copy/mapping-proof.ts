@@ -1,4 +1,4 @@
-import { isTransientMysqlError } from '../server/connect.js';
+import { isTransientMysqlError } from '../server/errors.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';

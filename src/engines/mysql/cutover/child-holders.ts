@@ -1,5 +1,6 @@
 import type { Connection } from 'mysql2/promise';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';
 import { pointChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';

@@ -1,6 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import type { CutoverOptions, CutoverResult } from '../../../core/engine/types.js';
-import { connectOne, isTransientMysqlError, isUnanswered, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
+import type { MysqlTarget } from '../server/target.js';
 import { LockedSession, lockTables } from '../server/lock.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
@@ -19,7 +21,7 @@ import {
   SEEN_WHERE_AWAITED,
   ignoreFailure,
 } from '../../../core/engine/errors.js';
-import { failureSeams } from '../../../core/run/failure-seams.js';
+import { failureSeams } from '../../../core/engine/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {

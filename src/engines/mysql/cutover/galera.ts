@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { sleep } from '../../../core/run/backoff.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
 import type { CutoverResult } from '../../../core/engine/types.js';
 import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
@@ -7,8 +7,8 @@ import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from 
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from '../galera/gate.js';
 import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
-import { isTransientMysqlError, isUnanswered } from '../server/connect.js';
-import { failureSeams } from '../../../core/run/failure-seams.js';
+import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
+import { failureSeams } from '../../../core/engine/failure-seams.js';
 
 /**
  * The swap on a Galera cluster (../galera/README.md): the gate instead of LOCK TABLES, the RENAME alone in total

@@ -1,5 +1,6 @@
 import type { LockProbe } from '../../../core/engine/types.js';
-import { createPool, type MysqlTarget } from '../server/connect.js';
+import { createPool } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { GATE_SLOTS } from '../galera/gate.js';
 import { qualified } from '../server/sql.js';

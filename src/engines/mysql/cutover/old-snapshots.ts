@@ -1,6 +1,6 @@
 import { LockTimeoutError } from '../../../core/engine/errors.js';
 import type { OldSnapshot } from '../../../core/engine/types.js';
-import type { MysqlTarget } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import type { LockedSession } from '../server/lock.js';
 import { TrxList, type Trx } from '../server/trx-list.js';
 

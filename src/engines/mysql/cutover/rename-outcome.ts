@@ -1,5 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import { waitFor } from '../../../core/run/wait-for.js';
+import { waitFor } from '../../../core/engine/retry/wait-for.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';

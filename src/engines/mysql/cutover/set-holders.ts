@@ -1,6 +1,7 @@
 import type { Connection, Pool } from 'mysql2/promise';
-import { sleep } from '../../../core/run/backoff.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL } from '../server/sql.js';
 import { moveSetKeys, setKeysAway } from './child-keys.js';

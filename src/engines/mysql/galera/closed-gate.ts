@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { LockTimeoutError, ignoreFailure } from '../../../core/engine/errors.js';
-import { retryBounded } from '../../../core/run/retry.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { isLockWait, isStatementTimeout, LockedSession } from '../server/lock.js';
 import { CLUSTER_ROW } from './gate-triggers.js';
 

@@ -1,7 +1,8 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { lookup } from 'node:dns/promises';
 import { UserError } from '../../../core/engine/errors.js';
-import { addressIdentityStream, connectOne, type MysqlTarget } from '../server/connect.js';
+import { addressIdentityStream, type MysqlTarget } from '../server/target.js';
+import { connectOne } from '../server/connect.js';
 
 /** A pool or one connection: the variables read are the session's, which a pool's sessions share. */
 type Queryable = Pick<Connection, 'query'>;

@@ -1,6 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
-import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
+import { breakingChanges, classification, type ColumnShape } from '../../../core/engine/in-place-rules.js';
 import type { AlterClassification, AlterPart } from '../../../core/engine/ports/in-place.js';
 import { analyseAlter, splitClauses } from '../schema/alter.js';
 import { asTable, furnishClassificationProbe, onProbe, type ClassificationProbe } from './probe-shape.js';

@@ -1,8 +1,9 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { InPlaceStep } from '../../../core/engine/ports/in-place.js';
-import { localFreeSpace } from '../../../core/plan/disk.js';
+import { localFreeSpace } from '../../../core/engine/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/engine/ports/sizing.js';
-import { connectOne, type MysqlTarget } from '../server/connect.js';
+import { connectOne } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { withDeadline } from '../server/lock.js';
 import { STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';

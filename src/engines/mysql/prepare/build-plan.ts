@@ -9,7 +9,7 @@ import { describeTable, tableFacts, type TableFacts } from '../schema/inspect.js
 import { PROBE_PRIVILEGES, probeAlter } from '../schema/probe.js';
 import { qualified } from '../server/sql.js';
 import { binlogProblems } from '../capture/binlog/readiness.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
+import { chooseCapture, describeCapture } from '../../../core/engine/capture/capture-choice.js';
 import { describeChildKey, readChildKeys } from '../cutover/child-keys.js';
 import { readParentKeys } from '../cutover/parent-keys.js';
 import { lookupIndexes, planCascades } from '../capture/cascades.js';

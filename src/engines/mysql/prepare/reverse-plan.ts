@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/engine/errors.js';
-import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
+import { reversePlan } from '../../../core/engine/reverse-plan.js';
 import type { Plan } from '../../../core/engine/types.js';
 import { describeTable, tableFacts, type MysqlColumn, type TableShape } from '../schema/inspect.js';
 import { reverseCapture } from '../capture/trigger/capture-target.js';

@@ -1,4 +1,4 @@
-import { exactForm } from '../../../core/compare/exact.js';
+import { exactForm } from '../../../core/engine/compare/exact.js';
 import { mysqlCharLikeCopy, mysqlColumn, mysqlConvertLikeCopy, mysqlExactValue, mysqlMembersLikeCopy } from './exact.js';
 import { ident } from '../server/sql.js';
 import type { AlterEffects } from './alter.js';
@@ -37,7 +37,7 @@ export function mapColumns(original: MysqlColumn[], shadow: MysqlColumn[], effec
  * for the pair (the column is then left out of the checksum, and said so in the plan). The original
  * is first converted to the new type as the copy converts it where CAST spells that conversion (a
  * DATETIME(6) that becomes DATETIME(3) is compared as the copy truncates it); then both sides go to
- * a form that loses nothing (core/compare/exact.ts).
+ * a form that loses nothing (core/engine/compare/exact.ts).
  */
 export function checksumPair(source: MysqlColumn, target: MysqlColumn): [string, string] | null {
   const s = ident(source.name);

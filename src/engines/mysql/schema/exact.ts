@@ -1,8 +1,8 @@
-import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/compare/exact.js';
+import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/engine/compare/exact.js';
 import type { MysqlColumn } from './inspect.js';
 import { splitClauses } from './alter.js';
 
-/** A column's type (as SHOW COLUMNS prints it) sorted into the families core/compare/exact.ts decides over. */
+/** A column's type (as SHOW COLUMNS prints it) sorted into the families core/engine/compare/exact.ts decides over. */
 export function mysqlColumn(c: MysqlColumn): TypedColumn {
   // The collation is part of a string's type: 'a' and 'A' are one value under a _ci collation.
   return { type: `${c.type.toLowerCase()}${c.collation ? ` collate ${c.collation}` : ''}`, family: mysqlFamily(c.type.toLowerCase()) };

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { KEPT_BY_REVERT, keptByRevertComment } from '../../../core/engine/kept-by-revert.js';
-import type { MysqlTarget } from '../server/connect.js';
+import type { MysqlTarget } from '../server/target.js';
 import { boundedDdl } from '../server/lock.js';
 import { qualified } from '../server/sql.js';
 

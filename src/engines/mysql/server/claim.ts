@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { ClaimSession } from '../../../core/engine/types.js';
-import type { MysqlTarget } from './connect.js';
+import type { MysqlTarget } from './target.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';
 
 /** GET_LOCK names longer than 64 characters are an error on MySQL 5.7+, so long ones are hashed. */

@@ -1,9 +1,10 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { backoffMs } from '../../../core/run/backoff.js';
-import { retryBounded } from '../../../core/run/retry.js';
+import { backoffMs } from '../../../core/engine/retry/backoff.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { Session } from '../../../core/engine/types.js';
-import { connectOne, type MysqlTarget } from './connect.js';
+import { connectOne } from './connect.js';
+import type { MysqlTarget } from './target.js';
 import { runsInTotalOrder } from './galera-node.js';
 import { NOTHING_TO_KILL } from './sql.js';
 

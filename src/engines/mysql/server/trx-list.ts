@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { sleep } from '../../../core/run/backoff.js';
-import { connectOne, type MysqlTarget } from './connect.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
+import { connectOne } from './connect.js';
+import type { MysqlTarget } from './target.js';
 import { ignoreFailure } from '../../../core/engine/errors.js';
 
 /**

@@ -1,9 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { describeError, UserError, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
-import { HeartbeatHeldError, startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import { HeartbeatHeldError, startHeartbeat, type Heartbeat } from '../../../core/engine/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
-import { redactUrl } from '../../../core/connect/secrets.js';
-import { createPool, parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '../server/connect.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
+import { createPool } from '../server/connect.js';
+import { parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from '../server/target.js';
 import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { helperNames, type MysqlPlan } from '../schema/plan.js';
 import { qualified } from '../server/sql.js';

@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { verdict } from '../../../core/preflight/check.js';
+import { verdict } from '../../../core/engine/checks/check.js';
 import type { CheckResult } from '../../../core/engine/types.js';
-import { ident, isTrue, type Client } from '../server/connect.js';
+import { ident, isTrue } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * shadowcut's trigger functions (the trigger capture's and a contract backup's) run for every

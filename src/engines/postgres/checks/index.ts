@@ -1,4 +1,4 @@
-import type { Check } from '../../../core/preflight/check.js';
+import type { Check } from '../../../core/engine/checks/check.js';
 import type { PgCheckContext } from './context.js';
 import { dependentViews } from './dependent-views.js';
 import { leftovers } from './leftovers.js';

@@ -1,6 +1,7 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
-import { checkpointLeftOver } from '../../../core/run/checkpoint.js';
-import { helperNames, ident, isTrue, qualified } from '../server/connect.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
+import { checkpointLeftOver } from '../../../core/engine/state/checkpoint.js';
+import { helperNames } from '../server/helper-names.js';
+import { ident, isTrue, qualified } from '../server/sql.js';
 import type { PgCheckContext } from './context.js';
 import { PgTriggerLog } from '../capture/trigger/log.js';
 import { keptByRevert } from '../schema/reverse-plan.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { verdict } from '../../../core/preflight/check.js';
+import { verdict } from '../../../core/engine/checks/check.js';
 import type { CheckResult } from '../../../core/engine/types.js';
 import { currentRole } from '../server/role.js';
 

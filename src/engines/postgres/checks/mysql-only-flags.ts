@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { PgCheckContext } from './context.js';
 
 /** Options that only mean something on MySQL are refused, not ignored: whoever gave one expected it to act. */

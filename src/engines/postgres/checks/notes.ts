@@ -1,4 +1,4 @@
-import { note, type Check } from '../../../core/preflight/check.js';
+import { note, type Check } from '../../../core/engine/checks/check.js';
 import type { PgCheckContext } from './context.js';
 
 /** Not refusals: what an operator should know before the run. */

@@ -1,4 +1,4 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { PgCheckContext } from './context.js';
 
 /**

@@ -1,5 +1,5 @@
-import { verdict, type Check } from '../../../core/preflight/check.js';
-import { isTrue } from '../server/connect.js';
+import { verdict, type Check } from '../../../core/engine/checks/check.js';
+import { isTrue } from '../server/sql.js';
 import type { PgCheckContext } from './context.js';
 import { currentRole } from '../server/role.js';
 

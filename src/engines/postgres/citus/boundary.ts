@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key } from '../../../core/engine/types.js';
-import { ident } from '../server/connect.js';
+import { ident } from '../server/sql.js';
 import type { CitusNode } from '../schema/plan.js';
 import type { CitusNodes } from './nodes.js';
 

@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import { note, verdict } from '../../../core/preflight/check.js';
+import { note, verdict } from '../../../core/engine/checks/check.js';
 import type { CheckResult, MigrationRequest, Plan } from '../../../core/engine/types.js';
 import { ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { replicationPrivilege, streamSettings } from '../checks/logical-decoding.js';
 import { inspectTable } from '../schema/inspect.js';
 import type { CitusDetail, CitusPgDetail, PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';
-import { isTrue, qualified } from '../server/connect.js';
+import { isTrue, qualified } from '../server/sql.js';
 import type { CitusNodes } from './nodes.js';
 import { reverseStream } from './revert.js';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { dropStream } from '../capture/logical/source.js';
 import type { CitusDetail } from '../schema/plan.js';
-import { helperNames, slotOn } from '../server/connect.js';
+import { helperNames, slotOn } from '../server/helper-names.js';
 import { citusDetail } from './detail.js';
 import type { CitusNodes } from './nodes.js';
 import { reverseStream } from './revert.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { qualified } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 import type { CitusDetail, CitusNode } from '../schema/plan.js';
 
 /**

@@ -15,13 +15,14 @@ import type {
 } from '../../../core/engine/types.js';
 import type { CleanupOptions } from '../../../core/engine/ports/cleanup.js';
 import { keptByRevertComment } from '../../../core/engine/kept-by-revert.js';
-import { cleanupSteps } from '../../../core/migrate/cleanup-steps.js';
+import { cleanupSteps } from '../../../core/engine/cleanup-steps.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { planSides } from '../copy/checksum.js';
 import { cutover } from '../cutover/cutover.js';
 import { PostgresMigration, type PgServer } from '../migration.js';
 import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
-import { isTrue, PgSession, qualified } from '../server/connect.js';
+import { isTrue, qualified } from '../server/sql.js';
+import { PgSession } from '../server/connect.js';
 import { ShardBoundary } from './boundary.js';
 import { citusChecks, distributeLike, NODE_STREAM_CHECKS } from './checks.js';
 import { expectPlacements } from './detail.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { CLOSING, ignoreFailure, UserError } from '../../../core/engine/errors.js';
-import { redactUrl } from '../../../core/connect/secrets.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
 import { openEnginePool } from '../server/connect.js';
 import type { PgTarget } from '../server/target.js';
 import type { CitusNode } from '../schema/plan.js';

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import type { MigrationRequest, Plan, TablePlacement } from '../../../core/engine/types.js';
-import { describeCapture } from '../../../core/migrate/capture/capture-choice.js';
+import { describeCapture } from '../../../core/engine/capture/capture-choice.js';
 import { buildPlan } from '../prepare/build-plan.js';
 import type { PgDetail } from '../schema/plan.js';
-import { parseTableName } from '../server/connect.js';
+import { parseTableName } from '../server/sql.js';
 import { citusDetail } from './detail.js';
 
 /**

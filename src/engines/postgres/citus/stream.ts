@@ -1,6 +1,7 @@
 import type { ChangeSink, ChangeSource, ChangeStream, Position, Reference } from '../../../core/engine/types.js';
 import { UserError, ignoreFailure } from '../../../core/engine/errors.js';
-import { ident, isTrue, lsnValue, qualified } from '../server/connect.js';
+import { ident, isTrue, qualified } from '../server/sql.js';
+import { lsnValue } from '../server/lsn.js';
 import { SlotHub } from '../capture/logical/hub.js';
 import { dropStream } from '../capture/logical/source.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';

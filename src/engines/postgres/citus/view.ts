@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import { LockTimeoutError, ROLLBACK_AFTER_FAILURE, UserError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { CatchUp, ConsistentView, Key } from '../../../core/engine/types.js';
-import { sleep } from '../../../core/run/backoff.js';
+import { sleep } from '../../../core/engine/retry/backoff.js';
 import { keyText } from '../copy/as-text.js';
 import { digest, EXACT_TEXT, onSides, planSides, rowText, type RowSide } from '../copy/checksum.js';
 import type { Copier } from '../copy/copy.js';
-import { asLockTimeout, ident, PgSession, type Client } from '../server/connect.js';
+import { asLockTimeout } from '../server/errors.js';
+import { ident } from '../server/sql.js';
+import { PgSession, type Client } from '../server/connect.js';
 import type { CitusNode } from '../schema/plan.js';
 import type { CitusNodes } from './nodes.js';
 

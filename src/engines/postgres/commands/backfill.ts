@@ -1,23 +1,16 @@
 import type pg from 'pg';
-import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/backfill/sql-text.js';
-import { backfillChecks } from '../../../core/backfill/checks.js';
-import { noPrimaryKey } from '../../../core/backfill/key.js';
+import { checkEnclosable, parseAssignments, type Assignment } from '../../../core/engine/backfill/sql-text.js';
+import { backfillChecks } from '../../../core/engine/backfill/checks.js';
+import { noPrimaryKey } from '../../../core/engine/backfill/key.js';
 import type { Backfill, BackfillRequest } from '../../../core/engine/ports/backfill.js';
 import { LockTimeoutError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { CheckResult, Key, KeyRange, Probes } from '../../../core/engine/types.js';
-import {
-  asUser,
-  dialect,
-  errorCode,
-  helperNames,
-  ident,
-  inTransaction,
-  parseTableName,
-  qualified,
-  userPathForTransaction,
-  type Client,
-} from '../server/connect.js';
+import { asUser, userPathForTransaction, type Client } from '../server/connect.js';
+import { dialect, ident, parseTableName, qualified } from '../server/sql.js';
+import { errorCode } from '../server/errors.js';
+import { helperNames } from '../server/helper-names.js';
+import { inTransaction } from '../server/transactions.js';
 import { inspectTable, type Column } from '../schema/inspect.js';
 import { openPostgresProbes } from '../throttle/probes.js';
 import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';
@@ -53,7 +46,7 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
   return backfill;
 }
 
-/** The primary key (core/backfill/key.ts): not the replica identity migrate walks, which may be a unique key that changes. */
+/** The primary key (core/engine/backfill/key.ts): not the replica identity migrate walks, which may be a unique key that changes. */
 async function primaryKey(pool: pg.Pool, oid: string): Promise<{ index: string; columns: string[] } | null> {
   const { rows } = await pool.query(
     `SELECT ic.relname AS index, (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { ident, qualified } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
 import type { PgDetail } from '../schema/plan.js';
-import type { CleanupSteps } from '../../../core/migrate/cleanup-steps.js';
+import type { CleanupSteps } from '../../../core/engine/cleanup-steps.js';
 
 /**
  * The tables' part of a migration's cleanup, after the change source's (LogicalSource.cleanup).

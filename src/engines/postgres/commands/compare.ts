@@ -1,12 +1,14 @@
 import type pg from 'pg';
-import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/compare/exact.js';
-import { expectationView } from '../../../core/compare/expectation.js';
+import { describeForm, exactFormOrRefuse, howCompared } from '../../../core/engine/compare/exact.js';
+import { expectationView } from '../../../core/engine/compare/expectation.js';
 import type { ComparisonRequest, ComparisonView, RowComparison } from '../../../core/engine/ports/comparison.js';
 import { UserError, READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, KeyRange } from '../../../core/engine/types.js';
 import { differingRows, digest, EXACT_TEXT, type RowSide } from '../copy/checksum.js';
-import { asUser, asUserOn, dialect, errorCode, ident, parseTableName, qualified, type Client } from '../server/connect.js';
+import { asUser, asUserOn, type Client } from '../server/connect.js';
+import { dialect, ident, parseTableName, qualified } from '../server/sql.js';
+import { errorCode } from '../server/errors.js';
 import { refuseOwnerCode } from '../server/owner-code.js';
 import { nextKey } from '../copy/copy.js';
 import { pgColumn, pgExactValue } from '../schema/exact.js';

@@ -1,12 +1,15 @@
 import type pg from 'pg';
-import { runChecks } from '../../../core/preflight/check.js';
+import { runChecks } from '../../../core/engine/checks/check.js';
 import type { ColumnBackup, Contraction, ContractRequest } from '../../../core/engine/ports/contract.js';
 import { LockTimeoutError, UserError } from '../../../core/engine/errors.js';
 import { helperComment } from '../../../core/engine/helper-objects.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Dropped } from '../checks/contract/context.js';
 import { contractChecks } from '../checks/contract/index.js';
-import { asLockTimeout, dialect, errorCode, ident, inTransaction, isTrue, parseTableName, qualified, type Client } from '../server/connect.js';
+import { asLockTimeout, errorCode } from '../server/errors.js';
+import { dialect, ident, isTrue, parseTableName, qualified } from '../server/sql.js';
+import { inTransaction } from '../server/transactions.js';
+import type { Client } from '../server/connect.js';
 import { nextKey } from '../copy/copy.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { pgTableIdentity } from '../server/identity.js';

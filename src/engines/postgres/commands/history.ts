@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
 import type { HistoryEntry, HistoryStore } from '../../../core/engine/ports/history.js';
-import { readEntries, writeEntry } from '../../../core/history/stored.js';
-import { helperNames, parseTableName, qualified } from '../server/connect.js';
+import { readEntries, writeEntry } from '../../../core/engine/state/history-entries.js';
+import { helperNames } from '../server/helper-names.js';
+import { parseTableName, qualified } from '../server/sql.js';
 import { checkHelper, ensureHelperTableIn, helperTransaction } from '../server/helper-tables.js';
 
 const NAME = 'shadowcut_history';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { EntryColumns, QueueTable, StoredEntry } from '../../../core/engine/ports/queue.js';
-import { qualified } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 import { checkHelper, ensureHelperTable, helperTransaction } from '../server/helper-tables.js';
 import { SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
 import type { BackupColumn, RestoreTarget } from '../../../core/engine/ports/restore.js';
-import { ident, parseTableName, qualified } from '../server/connect.js';
+import { ident, parseTableName, qualified } from '../server/sql.js';
 import { checkHelper, helperTransaction } from '../server/helper-tables.js';
 import { pgTableIdentity } from '../server/identity.js';
 import { withLockTimeout } from './contract.js';

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { inTransaction, isTrue, qualified } from '../server/connect.js';
+import { inTransaction } from '../server/transactions.js';
+import { isTrue, qualified } from '../server/sql.js';
 import { indexStatements, type ShadowIndex } from '../schema/shadow-indexes.js';
 
 /** The most a build is given to sort in memory: past it the server sorts on disk, as it would anyway. */

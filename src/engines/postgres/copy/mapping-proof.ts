@@ -1,27 +1,18 @@
 import type pg from 'pg';
-import { retryBounded } from '../../../core/run/retry.js';
+import { retryBounded } from '../../../core/engine/retry/retry.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { KeysetSql } from '../../../core/engine/keyset.js';
 import type { Key, ProbeComparison } from '../../../core/engine/types.js';
 import { EXACT_TEXT } from './checksum.js';
-import {
-  asUser,
-  dialect,
-  errorCode,
-  ident,
-  inRolledBackTransaction,
-  isLockNotAvailable,
-  isTransientPgError,
-  isTrue,
-  qualified,
-  type Client,
-} from '../server/connect.js';
-import { copyInto } from '../schema/shadow.js';
+import { asUser, type Client } from '../server/connect.js';
+import { dialect, ident, isTrue, qualified } from '../server/sql.js';
+import { errorCode, isLockNotAvailable, isTransientPgError } from '../server/errors.js';
+import { inRolledBackTransaction } from '../server/transactions.js';
+import { copyInto, type ColumnMap } from '../schema/shadow.js';
 import { alterOnCopy } from '../server/alter-names.js';
 import type { TableInfo } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { reverseColumns } from '../schema/reverse-plan.js';
-import type { ColumnMap } from '../schema/shadow.js';
 import { keyText, plainText, quotedText } from './as-text.js';
 import { addChecks, dropChecks, markLikeOriginal, notValidChecks, setAside } from '../schema/not-valid-checks.js';
 

@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import type { SampleProbe } from '../../../core/engine/ports/preflight.js';
-import { errorCode, helperNames, qualified, type Client } from '../server/connect.js';
+import { errorCode } from '../server/errors.js';
+import { helperNames } from '../server/helper-names.js';
+import { qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 import { inspectTable } from '../schema/inspect.js';
 import type { PgDetail } from '../schema/plan.js';
 import { buildShadow } from '../schema/shadow.js';

@@ -1,5 +1,6 @@
 import type { PgDetail } from '../schema/plan.js';
-import { qualified, type Client } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 // The statements that give the new table what the old one had by OID (owner, comment, rules,
 // triggers, policies, views, publications, replica identity, sequences), and the foreign keys to

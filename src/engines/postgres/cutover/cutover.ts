@@ -1,7 +1,9 @@
 import { restoreStorageOptions, yieldAutovacuum } from '../server/autovacuum.js';
 import type pg from 'pg';
 import type { CutoverResult } from '../../../core/engine/types.js';
-import { asLockTimeout, ident, isRolledBack, isTransientPgError, PgSession, qualified, type Client } from '../server/connect.js';
+import { asLockTimeout, isRolledBack, isTransientPgError } from '../server/errors.js';
+import { ident, qualified } from '../server/sql.js';
+import { PgSession, type Client } from '../server/connect.js';
 import { definitionOf, firstDifference } from '../schema/inspect.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { lostSwapSession, UnknownSwapError, UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';

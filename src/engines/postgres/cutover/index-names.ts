@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { PgDetail } from '../schema/plan.js';
-import { qualified, type Client } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 // Index names at the swap: the old table's step aside to free names, the new table's take theirs,
 // partitions' indexes paired through their root's, and what belongs to an index by name carried over.

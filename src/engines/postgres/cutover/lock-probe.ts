@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { LockProbe } from '../../../core/engine/types.js';
-import { qualified } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 
 /**
  * Planning the statement takes ACCESS SHARE on the table, which queues behind the cut-over's ACCESS

@@ -1,5 +1,6 @@
 import { objectName } from '../schema/generated-names.js';
-import { ident, qualified, type Client } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * A sequence the server makes for a column (serial, identity) is named after the table it was made

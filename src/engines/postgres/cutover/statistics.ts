@@ -1,5 +1,6 @@
 import type { PgDetail } from '../schema/plan.js';
-import { ident, qualified, type Client } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * Statistics objects are named per schema like relations: the old table's step aside (to `aside`,

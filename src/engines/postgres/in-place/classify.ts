@@ -1,9 +1,12 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { breakingChanges, classification, type ColumnShape } from '../../../core/in-place/types.js';
+import { breakingChanges, classification, type ColumnShape } from '../../../core/engine/in-place-rules.js';
 import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { splitClauses } from '../server/alter-clauses.js';
-import { asUser, errorCode, ident, inRolledBackTransaction, isTrue, qualified, type Client } from '../server/connect.js';
+import { asUser, type Client } from '../server/connect.js';
+import { errorCode } from '../server/errors.js';
+import { ident, isTrue, qualified } from '../server/sql.js';
+import { inRolledBackTransaction } from '../server/transactions.js';
 import { inspectTable } from '../schema/inspect.js';
 import { inPlaceSteps, LOCKS, type Probed } from './in-place-steps.js';
 import { partKind, type PartKind } from './part-kind.js';

@@ -1,5 +1,5 @@
 import type { AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
-import { ident, qualified } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
 import type { PartKind } from './part-kind.js';
 
 export const LOCKS = {

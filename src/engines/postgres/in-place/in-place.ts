@@ -1,14 +1,16 @@
 import type pg from 'pg';
 import type { InPlaceStep, WorkWaits } from '../../../core/engine/ports/in-place.js';
-import { defaultOptions } from '../../../core/run/config.js';
-import { localFreeSpace } from '../../../core/plan/disk.js';
+import { DEFAULT_SNAPSHOT_WAIT_MS } from '../../../core/engine/defaults.js';
+import { localFreeSpace } from '../../../core/engine/disk.js';
 import type { DiskSpace, TableSize } from '../../../core/engine/ports/sizing.js';
-import { asLockTimeout, asUser, errorCode, qualified } from '../server/connect.js';
+import { asLockTimeout, errorCode } from '../server/errors.js';
+import { asUser } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 import { runWatched } from './run-watched.js';
 import { ROLLBACK_AFTER_FAILURE, SESSION_RESET, ignoreFailure } from '../../../core/engine/errors.js';
 
 /** A caller that gives no bound of its own: the default --snapshot-wait-ms, said nowhere. */
-const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: defaultOptions.snapshotWaitMs!, report: () => {} };
+const NO_WORK_WAITS: WorkWaits = { snapshotWaitMs: DEFAULT_SNAPSHOT_WAIT_MS, report: () => {} };
 
 /**
  * One in-place step with `lock_timeout`: a DDL waiting for its lock queues every later reader and

@@ -1,4 +1,5 @@
-import { ident, qualified, type Client } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 import { pairIndexes } from '../server/alter-names.js';
 
 /** How many real rows each probe relation gets: enough for the server's scans to read rows. */

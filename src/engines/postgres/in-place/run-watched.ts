@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { LockTimeoutError, ignoreFailure } from '../../../core/engine/errors.js';
 import type { WorkWaits } from '../../../core/engine/ports/in-place.js';
-import { errorCode, type Client } from '../server/connect.js';
+import { errorCode } from '../server/errors.js';
+import type { Client } from '../server/connect.js';
 
 const POLL_MS = 50;
 /** Waits for another transaction to end (its virtual or real transaction id), not for a lock on an object. */

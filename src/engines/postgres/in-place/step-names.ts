@@ -1,5 +1,6 @@
 import { UserError } from '../../../core/engine/errors.js';
-import { ident, type Client } from '../server/connect.js';
+import { ident } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 import type { Probed } from './in-place-steps.js';
 
 /** The server's limit on a name (NAMEDATALEN - 1). */

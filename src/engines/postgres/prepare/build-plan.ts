@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
-import { chooseCapture, describeCapture } from '../../../core/migrate/capture/capture-choice.js';
+import { chooseCapture, describeCapture } from '../../../core/engine/capture/capture-choice.js';
 import { logicalDecodingProblems } from '../checks/logical-decoding.js';
 import { streamNames } from '../capture/logical/set-stream.js';
 import type { MigrationRequest, Plan } from '../../../core/engine/types.js';
-import { helperNames, isTrue, parseTableName, qualified } from '../server/connect.js';
+import { helperNames } from '../server/helper-names.js';
+import { isTrue, parseTableName, qualified } from '../server/sql.js';
 import { definitionOf, inspectTable } from '../schema/inspect.js';
 import { loosenedRules } from '../schema/loosened-constraints.js';
 import { foreignOwner, ownerCodeRefusal, refuseOwnerCode } from '../server/owner-code.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { TablePlacement } from '../../../core/engine/ports/placement.js';
-import { isTrue, qualified } from '../server/connect.js';
+import { isTrue, qualified } from '../server/sql.js';
 
 /**
  * Where a table's rows live when the server runs Citus. A Citus table's rows are in shards on the

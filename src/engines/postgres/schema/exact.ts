@@ -1,6 +1,6 @@
-import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/compare/exact.js';
+import type { ExactForm, TypedColumn, TypeFamily } from '../../../core/engine/compare/exact.js';
 
-/** A column's type (`format_type`) sorted into the families core/compare/exact.ts decides over. */
+/** A column's type (`format_type`) sorted into the families core/engine/compare/exact.ts decides over. */
 export function pgColumn(type: string): TypedColumn {
   return { type, family: pgFamily(type) };
 }

@@ -1,5 +1,5 @@
 import type { Client } from '../server/connect.js';
-import { ident } from '../server/connect.js';
+import { ident } from '../server/sql.js';
 
 /**
  * A constraint the ALTER adds without a name (`ADD COLUMN p int REFERENCES parent`, `ADD UNIQUE (v)`)

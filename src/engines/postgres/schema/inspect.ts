@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { isTrue } from '../server/connect.js';
+import { isTrue } from '../server/sql.js';
 
 export interface Column {
   attnum: number;

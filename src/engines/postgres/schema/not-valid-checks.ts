@@ -1,4 +1,5 @@
-import { ident, type Client } from '../server/connect.js';
+import { ident } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * A CHECK constraint marked NOT VALID: the rows already there may break it, every row written from

@@ -1,7 +1,9 @@
 import { rightsLikeOriginal } from './rights.js';
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { helperNames, qualified, type Client } from '../server/connect.js';
+import { helperNames } from '../server/helper-names.js';
+import { qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 import { RELOPTIONS } from './inspect.js';
 
 /**

@@ -4,7 +4,7 @@ import type { Partition } from './partitions.js';
 import type { ColumnMap, ShadowTree } from './shadow.js';
 import type { IndexMarks, ShadowIndex } from './shadow-indexes.js';
 import type { StorageOptions } from '../server/autovacuum.js';
-import { qualified } from '../server/connect.js';
+import { qualified } from '../server/sql.js';
 
 /**
  * The engine's part of a Plan; plain JSON so a resumed run can read it back. Its types and the

@@ -1,5 +1,6 @@
 import { UserError } from '../../../core/engine/errors.js';
-import { helperNames, type Client } from '../server/connect.js';
+import { helperNames } from '../server/helper-names.js';
+import type { Client } from '../server/connect.js';
 import type { PgDetail } from './plan.js';
 
 /**

@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
 import { KEPT_BY_REVERT } from '../../../core/engine/kept-by-revert.js';
-import { reversePlan } from '../../../core/migrate/revert/reverse-plan.js';
+import { reversePlan } from '../../../core/engine/reverse-plan.js';
 import type { Plan } from '../../../core/engine/types.js';
-import { helperNames, ident, isTrue, qualified, slotOn } from '../server/connect.js';
+import { helperNames, slotOn } from '../server/helper-names.js';
+import { ident, isTrue, qualified } from '../server/sql.js';
 import { definitionOf, inspectTable, readColumns, type Column } from './inspect.js';
 import type { PgDetail } from './plan.js';
 import type { ColumnMap } from './shadow.js';

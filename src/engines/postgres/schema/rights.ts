@@ -1,4 +1,5 @@
-import { ident, type Client } from '../server/connect.js';
+import { ident } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * The new table's rights (docs/invariants.md, invariant 19): the native ALTER keeps the table's ACL and its

@@ -1,4 +1,5 @@
-import { ident, isTrue, qualified, type Client } from '../server/connect.js';
+import { ident, isTrue, qualified } from '../server/sql.js';
+import type { Client } from '../server/connect.js';
 
 /**
  * An index of the shadow built after the copy; `original` is the index of the original it replaces.

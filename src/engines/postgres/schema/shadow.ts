@@ -1,7 +1,8 @@
 import { generatedNames, type GeneratedName } from './generated-names.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { usingExpressions } from './alter.js';
-import { asUser, ident, qualified, type Client } from '../server/connect.js';
+import { asUser, type Client } from '../server/connect.js';
+import { ident, qualified } from '../server/sql.js';
 import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
 import { rightsLikeOriginal } from './rights.js';

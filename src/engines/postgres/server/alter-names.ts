@@ -1,5 +1,6 @@
 import { splitClauses } from './alter-clauses.js';
-import { ident, type Client } from './connect.js';
+import { ident } from './sql.js';
+import type { Client } from './connect.js';
 
 // The user's ALTER names the original's indexes and constraints; every copy of the table that the
 // ALTER is applied to (the shadow, the probes) is made by LIKE, which names its own after the copy.

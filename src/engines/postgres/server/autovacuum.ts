@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { errorCode, isTrue } from './connect.js';
+import { errorCode } from './errors.js';
+import { isTrue } from './sql.js';
 
 /**
  * Autovacuum gives way to a lock request only once that request has waited `deadlock_timeout`

@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { HELPER_MARK, helperComment, helperProblems, refuseUnlessOwn, type HelperFacts } from '../../../core/engine/helper-objects.js';
-import { inTransaction, isTrue, PINNED_SEARCH_PATH, qualified, type Client } from './connect.js';
+import { inTransaction } from './transactions.js';
+import { isTrue, qualified } from './sql.js';
+import { PINNED_SEARCH_PATH, type Client } from './connect.js';
 
 /**
  * A transaction of shadowcut's own statements, with the search_path pinned for its length: the

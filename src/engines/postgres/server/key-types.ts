@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError } from '../../../core/engine/errors.js';
-import { errorCode, type Client } from './connect.js';
+import { errorCode } from './errors.js';
+import type { Client } from './connect.js';
 
 /**
  * Each key column's type, as the keyset's parameters are typed with (`$1::pg_catalog."int4"`): an

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
-import { asUser, ident, isTrue, type Client } from './connect.js';
+import { asUser, type Client } from './connect.js';
+import { ident, isTrue } from './sql.js';
 import { ownerProbe } from './owner-probe.js';
 import { describeThirdRoleCode, foreignTypes, thirdRoleCalls, type ForeignCode } from './third-role-code.js';
 

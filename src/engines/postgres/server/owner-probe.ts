@@ -1,6 +1,7 @@
 import { UserError } from '../../../core/engine/errors.js';
 import { alterOnCopy } from './alter-names.js';
-import { asUser, ident, type Client } from './connect.js';
+import { asUser, type Client } from './connect.js';
+import { ident } from './sql.js';
 
 const PROBE = 'shadowcut_owner_probe';
 const RUNNER = `pg_temp.${PROBE}_as_owner`;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { isTrue } from './connect.js';
+import { isTrue } from './sql.js';
 
 /** The current role's attributes that lift the privilege checks (superuser, REPLICATION, BYPASSRLS). */
 export async function currentRole(pool: pg.Pool): Promise<{ superuser: boolean; replication: boolean; bypassRls: boolean }> {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Client } from './connect.js';
-import { qualified } from './connect.js';
+import { qualified } from './sql.js';
 import { checkHelper, ensureHelperTable, helperTransaction, pinnedWithin } from './helper-tables.js';
 
 /** `<table>__state`: one row holding the checkpoint of the run on the table, migrate's or a backfill's; refused when not shadowcut's own. */

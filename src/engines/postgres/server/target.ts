@@ -4,9 +4,9 @@ import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
-import { redactUrl } from '../../../core/connect/secrets.js';
-import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/connect/tls.js';
-import { refuseUnknownParameters } from '../../../core/connect/url-parameters.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
+import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/engine/connect/tls.js';
+import { refuseUnknownParameters } from '../../../core/engine/connect/url-parameters.js';
 
 /** Where and how every connection to one server goes: pools, single clients, the change stream, standbys. */
 export interface PgTarget {

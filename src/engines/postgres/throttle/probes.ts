@@ -1,9 +1,11 @@
 import pg from 'pg';
 import { describeError, CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
-import { redactUrl } from '../../../core/connect/secrets.js';
-import { startHeartbeat, type Heartbeat } from '../../../core/run/heartbeat.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
+import { startHeartbeat, type Heartbeat } from '../../../core/engine/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
-import { asUserOn, helperNames, PINNED_SEARCH_PATH_OPTION, qualified } from '../server/connect.js';
+import { asUserOn, PINNED_SEARCH_PATH_OPTION } from '../server/connect.js';
+import { helperNames } from '../server/helper-names.js';
+import { qualified } from '../server/sql.js';
 import { dropOwnHelper, ensureHelperTable } from '../server/helper-tables.js';
 import { connectFirst, parsePgUrl, pgConfig, type PgTarget } from '../server/target.js';
 import type { PgDetail } from '../schema/plan.js';

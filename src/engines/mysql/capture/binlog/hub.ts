@@ -1,8 +1,9 @@
 import ZongJi from '@vlasky/zongji';
 import type { Pool } from 'mysql2/promise';
 import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/engine/types.js';
-import { ReaderHub, type HubMember } from '../../../../core/migrate/capture/reader-hub.js';
-import type { MysqlTarget, ServerZone } from '../../server/connect.js';
+import { ReaderHub, type HubMember } from '../../../../core/engine/capture/reader-hub.js';
+import type { MysqlTarget } from '../../server/target.js';
+import type { ServerZone } from '../../server/connect.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { cascadeSources } from '../../schema/foreign-keys.js';
 import { LockedSession } from '../../server/lock.js';

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { verdict } from '../../../../core/preflight/check.js';
+import { verdict } from '../../../../core/engine/checks/check.js';
 import type { CheckResult } from '../../../../core/engine/types.js';
 import { grantsOn, missingReplicationPrivileges } from '../../server/grants.js';
 

@@ -1,5 +1,5 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
-import type { MysqlTarget } from '../../server/connect.js';
+import type { MysqlTarget } from '../../server/target.js';
 import { boundedDdl } from '../../server/lock.js';
 import { helperNames } from '../../schema/plan.js';
 import { ident, qualified } from '../../server/sql.js';

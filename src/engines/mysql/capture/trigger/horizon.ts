@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import type { Horizon } from '../../../../core/migrate/capture/trigger-source.js';
-import { createPool, type MysqlTarget } from '../../server/connect.js';
+import type { Horizon } from '../../../../core/engine/capture/trigger-source.js';
+import { createPool } from '../../server/connect.js';
+import type { MysqlTarget } from '../../server/target.js';
 import type { GaleraMember } from '../../galera/cluster.js';
 import { qualified } from '../../server/sql.js';
 import { TrxList } from '../../server/trx-list.js';
@@ -8,7 +9,7 @@ import { CLOSING, ignoreFailure, failedAs } from '../../../../core/engine/errors
 
 /**
  * Where the log's sequence stands and who could still commit an entry at or below it: what lets the
- * trigger source move its floor (core/migrate/capture/trigger-source.ts). A wrong answer loses entries with
+ * trigger source move its floor (core/engine/capture/trigger-source.ts). A wrong answer loses entries with
  * nothing failing, so where it cannot tell it says null (or not settled), and the floor stays.
  */
 export interface LogHorizon {

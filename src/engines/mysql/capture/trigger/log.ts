@@ -1,8 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../../core/engine/errors.js';
-import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/capture/trigger-source.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/engine/capture/trigger-source.js';
 import type { Session } from '../../../../core/engine/primitives.js';
-import type { MysqlTarget } from '../../server/connect.js';
+import type { MysqlTarget } from '../../server/target.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';
 import { ident, qualified, rowValues } from '../../server/sql.js';

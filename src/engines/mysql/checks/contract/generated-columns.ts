@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { verdict, type Check } from '../../../../core/preflight/check.js';
-import { mentioned } from '../../../../core/contract/mentions.js';
+import { verdict, type Check } from '../../../../core/engine/checks/check.js';
+import { mentioned } from '../../../../core/engine/contract/mentions.js';
 import type { ContractContext } from './context.js';
 
 /** A generated column or CHECK constraint computed from a dropped column: the server refuses the DROP. */

@@ -1,5 +1,5 @@
-import { note, verdict, type Check } from '../../../../core/preflight/check.js';
-import { uniquenessCheck } from '../../../../core/contract/guarantees.js';
+import { note, verdict, type Check } from '../../../../core/engine/checks/check.js';
+import { uniquenessCheck } from '../../../../core/engine/contract/guarantees.js';
 import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { keyCandidates } from '../../schema/key-choice.js';
 import type { ContractContext } from './context.js';

@@ -1,9 +1,11 @@
-import { sleep } from '../../../../core/run/backoff.js';
+import { sleep } from '../../../../core/engine/retry/backoff.js';
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/engine/types.js';
-import { ReaderHub, type HubMember } from '../../../../core/migrate/capture/reader-hub.js';
-import { formatLsn, ident, lsnValue, PgSession } from '../../server/connect.js';
+import { ReaderHub, type HubMember } from '../../../../core/engine/capture/reader-hub.js';
+import { formatLsn, lsnValue } from '../../server/lsn.js';
+import { ident } from '../../server/sql.js';
+import { PgSession } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
 import { confirm, fence, fenceOn, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { UserError } from '../../../../core/engine/errors.js';
-import { qualified, slotOn } from '../../server/connect.js';
+import { qualified } from '../../server/sql.js';
+import { slotOn } from '../../server/helper-names.js';
 
 /** The slot, publication and tables of a table's change stream. */
 export interface StreamNames {
@@ -37,7 +38,7 @@ export async function streamNames(pool: pg.Pool, schema: string, name: string, o
  * The streams of the sets `schema.name` belongs to, found by their publications: a set's run killed
  * after the publication and the slot were made but before its checkpoint named them leaves them with
  * no other trace, and a slot left behind retains WAL until the disk fills. The publication comes
- * first (the slot's name is the same, with the database's hash: server/connect.ts slotName), lists every
+ * first (the slot's name is the same, with the database's hash: server/helper-names.ts slotName), lists every
  * table of the set, and must be the migrating role's.
  */
 export async function setStreamsOf(pool: pg.Pool, schema: string, name: string): Promise<StreamNames[]> {

@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { sleep } from '../../../../core/run/backoff.js';
+import { sleep } from '../../../../core/engine/retry/backoff.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
 import type { Position } from '../../../../core/engine/primitives.js';
-import { errorCode, ident } from '../../server/connect.js';
+import { errorCode } from '../../server/errors.js';
+import { ident } from '../../server/sql.js';
 import type { PgDetail } from '../../schema/plan.js';
-import { comparePositions } from '../../server/connect.js';
+import { comparePositions } from '../../server/lsn.js';
 import type { SlotHub } from './hub.js';
 import type { VisibilityGate } from './visibility.js';
 

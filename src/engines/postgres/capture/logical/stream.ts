@@ -1,9 +1,11 @@
 import type pg from 'pg';
 import replication, { type Pgoutput } from 'pg-logical-replication';
-import { keyId } from '../../../../core/migrate/capture/change-buffer.js';
+import { keyId } from '../../../../core/engine/capture/key-id.js';
 import { UserError, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../../core/engine/errors.js';
 import type { ChangeSink, Key, Position } from '../../../../core/engine/types.js';
-import { formatLsn, inTransaction, lsnValue, type Client } from '../../server/connect.js';
+import { formatLsn, lsnValue } from '../../server/lsn.js';
+import { inTransaction } from '../../server/transactions.js';
+import type { Client } from '../../server/connect.js';
 import { columnSignature, type PgDetail } from '../../schema/plan.js';
 import type { VisibilityGate } from './visibility.js';
 

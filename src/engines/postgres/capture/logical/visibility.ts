@@ -1,4 +1,4 @@
-import { sleep } from '../../../../core/run/backoff.js';
+import { sleep } from '../../../../core/engine/retry/backoff.js';
 import { ignoreFailure } from '../../../../core/engine/errors.js';
 
 interface Queryable {

@@ -1,6 +1,7 @@
 import { HelperRefusedError } from '../../../../core/engine/helper-objects.js';
 import { UserError } from '../../../../core/engine/errors.js';
-import { ident, isTrue, type Client } from '../../server/connect.js';
+import { ident, isTrue } from '../../server/sql.js';
+import type { Client } from '../../server/connect.js';
 import { dollarQuoted } from '../../server/dollar-quote.js';
 import { givenOwnerSql } from '../owner-function.js';
 

@@ -1,10 +1,13 @@
 import type pg from 'pg';
-import { backoffMs } from '../../../../core/run/backoff.js';
-import { retryBounded } from '../../../../core/run/retry.js';
+import { backoffMs } from '../../../../core/engine/retry/backoff.js';
+import { retryBounded } from '../../../../core/engine/retry/retry.js';
 import { UserError } from '../../../../core/engine/errors.js';
 import type { Key, Session } from '../../../../core/engine/primitives.js';
-import type { Horizon, LogEntry, TriggerLog } from '../../../../core/migrate/capture/trigger-source.js';
-import { asLockTimeout, helperNames, isLockNotAvailable, ident, isTrue, PgSession, qualified, type Client } from '../../server/connect.js';
+import type { Horizon, LogEntry, TriggerLog } from '../../../../core/engine/capture/trigger-source.js';
+import { asLockTimeout, isLockNotAvailable } from '../../server/errors.js';
+import { helperNames } from '../../server/helper-names.js';
+import { ident, isTrue, qualified } from '../../server/sql.js';
+import { PgSession, type Client } from '../../server/connect.js';
 import { checkHelper, dropOwnHelper, ensureHelperTableIn, helperTransaction } from '../../server/helper-tables.js';
 import { captureFunctionSql, keyTypes, refuseForeignFunction } from './capture-function.js';
 import { givenOwnerSql, giveToOwner } from '../owner-function.js';

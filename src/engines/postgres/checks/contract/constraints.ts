@@ -1,4 +1,4 @@
-import { note, verdict, type Check } from '../../../../core/preflight/check.js';
+import { note, verdict, type Check } from '../../../../core/engine/checks/check.js';
 import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import type { ContractContext } from './context.js';
 

@@ -1,7 +1,7 @@
-import { verdict, type Check } from '../../../../core/preflight/check.js';
-import { uniquenessCheck } from '../../../../core/contract/guarantees.js';
+import { verdict, type Check } from '../../../../core/engine/checks/check.js';
+import { uniquenessCheck } from '../../../../core/engine/contract/guarantees.js';
 import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
-import { isTrue } from '../../server/connect.js';
+import { isTrue } from '../../server/sql.js';
 import type { ContractContext } from './context.js';
 
 /**

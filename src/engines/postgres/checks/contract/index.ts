@@ -1,4 +1,4 @@
-import type { Check } from '../../../../core/preflight/check.js';
+import type { Check } from '../../../../core/engine/checks/check.js';
 import type { ContractContext } from './context.js';
 import { constraints } from './constraints.js';
 import { functions } from './functions.js';

@@ -1,5 +1,5 @@
-import { note, verdict, type Check } from '../../../../core/preflight/check.js';
-import { mentioned, mentions } from '../../../../core/contract/mentions.js';
+import { note, verdict, type Check } from '../../../../core/engine/checks/check.js';
+import { mentioned, mentions } from '../../../../core/engine/contract/mentions.js';
 import type { ContractCheck } from '../../../../core/engine/ports/contract.js';
 import { droppedNames, type ContractContext } from './context.js';
 

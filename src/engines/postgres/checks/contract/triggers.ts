@@ -1,5 +1,5 @@
-import { verdict, type Check } from '../../../../core/preflight/check.js';
-import { mentioned } from '../../../../core/contract/mentions.js';
+import { verdict, type Check } from '../../../../core/engine/checks/check.js';
+import { mentioned } from '../../../../core/engine/contract/mentions.js';
 import type { ContractContext } from './context.js';
 
 /**

@@ -1,20 +1,11 @@
-// The pure parts of src/engines/postgres/server/connect.ts: SQL quoting and the keyset dialect, LSN
-// arithmetic, --table names, helper and slot names, and which errors are worth a retry.
+// The pure parts of src/engines/postgres/server/: SQL quoting and the keyset dialect (sql.ts), LSN
+// arithmetic (lsn.ts), --table names, helper and slot names (helper-names.ts), and which errors are
+// worth a retry (errors.ts). connect.ts itself holds the pool, which needs a server.
 import { describe, expect, it } from 'vitest';
-import {
-  asLockTimeout,
-  comparePositions,
-  dialect,
-  formatLsn,
-  helperNames,
-  ident,
-  isRolledBack,
-  isTransientPgError,
-  lsnValue,
-  parseTableName,
-  qualified,
-  slotName,
-} from '../../../../../src/engines/postgres/server/connect.js';
+import { dialect, ident, parseTableName, qualified } from '../../../../../src/engines/postgres/server/sql.js';
+import { comparePositions, formatLsn, lsnValue } from '../../../../../src/engines/postgres/server/lsn.js';
+import { asLockTimeout, isRolledBack, isTransientPgError } from '../../../../../src/engines/postgres/server/errors.js';
+import { helperNames, slotName } from '../../../../../src/engines/postgres/server/helper-names.js';
 import { LockTimeoutError } from '../../../../../src/core/engine/errors.js';
 
 describe('quoting', () => {

@@ -1,0 +1,33 @@
+import { LockTimeoutError } from '../../../core/engine/errors.js';
+
+/** The server's errors by SQLSTATE: which are a lock not had, a rollback, a connection worth trying again. */
+
+export function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** 55P03 lock_not_available: what `lock_timeout` raises, and what a retry may get past. */
+export function isLockNotAvailable(error: unknown): boolean {
+  return errorCode(error) === '55P03';
+}
+
+/** A lock not had in time, as the runner retries it. */
+export function asLockTimeout(error: unknown, what: string): unknown {
+  if (isLockNotAvailable(error)) return new LockTimeoutError(`${what}: lock not granted in time`);
+  return error;
+}
+
+/** Connection lost, server shutting down or refusing connections for now: worth retrying. */
+// 55006: a replication slot still held by a walsender that is going away (after a lost connection).
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01', '55006']);
+
+/** A serialization failure or a deadlock: the server answered that the transaction was rolled back. */
+export function isRolledBack(error: unknown): boolean {
+  return ['40001', '40P01'].includes((error as { code?: string }).code ?? '');
+}
+
+export function isTransientPgError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
+  return /Connection terminated|connection (was )?closed|connection error and is not queryable/i.test(e.message ?? '');
+}
