@@ -7,6 +7,7 @@ import { recordStage } from '../src/core/history/record.js';
 import { silentReporter } from '../src/core/report/reporter.js';
 import type { Engine } from '../src/core/engine/types.js';
 import { databases, useDatabase } from './support/fixture.js';
+import { historyOf } from '../src/core/history/store.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
 
@@ -131,8 +132,8 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
           detail: {},
           by: 'test',
         });
-        await Promise.all(engines.map((engine, n) => engine.history.append(entry(n))));
-        expect((await engines[0].history.list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
+        await Promise.all(engines.map((engine, n) => historyOf(engine).append(entry(n))));
+        expect((await historyOf(engines[0]).list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
       } finally {
         await Promise.all(engines.map((engine) => engine.close()));
       }
