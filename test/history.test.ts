@@ -8,6 +8,7 @@ import { silentReporter } from '../src/core/report/reporter.js';
 import type { Engine } from '../src/core/engine/types.js';
 import { databases, useDatabase } from './support/fixture.js';
 import { historyOf } from '../src/core/history/store.js';
+import { readEntries } from '../src/core/history/stored.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
 
@@ -147,7 +148,16 @@ describe('a failed stage in the history', () => {
     const kept: HistoryEntry[] = [];
     const engine = {
       qualify: (t: string) => `shop.${t}`,
-      history: { check: () => Promise.resolve(), append: (e: HistoryEntry) => Promise.resolve(void kept.push(e)), list: () => Promise.resolve([]) },
+      // A timeline that keeps what it is given, as the history store writes it (sealed).
+      helperTables: {
+        placeOf: () => 'shop',
+        helpersOf: () => [],
+        check: () => Promise.resolve(true),
+        table: () => ({
+          ensure: () => Promise.resolve(),
+          insert: (row: { entry: string }) => Promise.resolve(void kept.push(...readEntries('shop.orders', [row.entry]))),
+        }),
+      },
     } as unknown as Engine;
     try {
       const failing = recordStage({
