@@ -2,7 +2,8 @@ import { sleep } from '../run/backoff.js';
 import { ChangeBuffer } from './capture/change-buffer.js';
 import { ChangedKeys } from './capture/changed-keys.js';
 import { HeldKeys } from './capture/held-keys.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationCapture } from '../engine/ports/capture.js';
 import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../engine/errors.js';
 import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../run/retry.js';
 import type { CatchUp, ChangeStream, Key, Position, Session } from '../engine/types.js';
@@ -30,7 +31,7 @@ export class Applier {
   private reopens = 0;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationCapture>,
     /** Everything before this position is applied: a safe place to restart the stream from. */
     public applied: Position | null,
     private readonly onWaiting: () => void,

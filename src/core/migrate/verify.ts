@@ -1,5 +1,6 @@
 import type { Applier } from './applier.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationVerification } from '../engine/ports/verification.js';
 import { UserError, CLOSING, ignoreFailure } from '../engine/errors.js';
 import type { ConsistentView, Key, KeyRange } from '../engine/types.js';
 import { walkChunks } from '../run/walk-chunks.js';
@@ -22,7 +23,7 @@ interface Difference {
  * the first round checksums only those and compares row by row the keys applied since the copy started.
  */
 export async function checksumRounds(
-  ctx: RunContext,
+  ctx: RunContext<Planned & MigrationVerification>,
   applier: Applier,
   repair: (range: KeyRange) => Promise<number>,
   copied: KeyRange[] | null = null,
@@ -74,7 +75,13 @@ export async function checksumRounds(
 }
 
 /** The rows changed since the copy started, row by row, and the ranges its checksums left unproven. */
-async function compareSinceCopy(ctx: RunContext, applier: Applier, view: ConsistentView, unproven: KeyRange[], changed: Key[]): Promise<Difference> {
+async function compareSinceCopy(
+  ctx: RunContext<Planned & MigrationVerification>,
+  applier: Applier,
+  view: ConsistentView,
+  unproven: KeyRange[],
+  changed: Key[],
+): Promise<Difference> {
   const keys = await view.compareKeys(changed);
   const ranges: KeyRange[] = [];
   for (const range of unproven) {
@@ -89,7 +96,7 @@ async function compareSinceCopy(ctx: RunContext, applier: Applier, view: Consist
   return { ranges, keys };
 }
 
-async function compareAll(ctx: RunContext, applier: Applier, view: ConsistentView): Promise<Difference> {
+async function compareAll(ctx: RunContext<Planned & MigrationVerification>, applier: Applier, view: ConsistentView): Promise<Difference> {
   const ranges: KeyRange[] = [];
   await walkChunks(
     (after, rows) => view.nextBoundary(after, rows),
