@@ -159,9 +159,9 @@ describe.each(databases)('exact checksums in migrate ($name)', ({ open }) => {
       await db.query(`INSERT INTO ${table} SELECT g, 1234567 FROM (${db.series(2000)}) s`);
     }
     const engine = withMigration(await db.engine(), (migration) => ({
-      async afterCopy() {
+      async afterCopy(copied) {
         await db.query('UPDATE ex_m__new SET f = 1234568 WHERE id = 77');
-        await migration.afterCopy();
+        await migration.afterCopy(copied);
       },
     }));
     try {

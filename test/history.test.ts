@@ -7,6 +7,8 @@ import { recordStage } from '../src/core/history/record.js';
 import { silentReporter } from '../src/core/report/reporter.js';
 import type { Engine } from '../src/core/engine/types.js';
 import { databases, useDatabase } from './support/fixture.js';
+import { historyOf } from '../src/core/history/store.js';
+import { readEntries } from '../src/core/engine/state/history-entries.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
 
@@ -131,8 +133,8 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
           detail: {},
           by: 'test',
         });
-        await Promise.all(engines.map((engine, n) => engine.history.append(entry(n))));
-        expect((await engines[0].history.list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
+        await Promise.all(engines.map((engine, n) => historyOf(engine).append(entry(n))));
+        expect((await historyOf(engines[0]).list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
       } finally {
         await Promise.all(engines.map((engine) => engine.close()));
       }
@@ -146,7 +148,16 @@ describe('a failed stage in the history', () => {
     const kept: HistoryEntry[] = [];
     const engine = {
       qualify: (t: string) => `shop.${t}`,
-      history: { check: () => Promise.resolve(), append: (e: HistoryEntry) => Promise.resolve(void kept.push(e)), list: () => Promise.resolve([]) },
+      // A timeline that keeps what it is given, as the history store writes it (sealed).
+      helperTables: {
+        placeOf: () => 'shop',
+        helpersOf: () => [],
+        check: () => Promise.resolve(true),
+        table: () => ({
+          ensure: () => Promise.resolve(),
+          insert: (row: { entry: string }) => Promise.resolve(void kept.push(...readEntries('shop.orders', [row.entry]))),
+        }),
+      },
     } as unknown as Engine;
     try {
       const failing = recordStage({

@@ -20,9 +20,9 @@ afterAll(async () => {
 async function engineThatDamagesTheShadow(damage: string[]) {
   const engine = await createMysqlEngine(mysqlUrl());
   return withMigration(engine, (migration) => ({
-    async afterCopy() {
+    async afterCopy(copied) {
       for (const sql of damage) await db.query(sql);
-      await migration.afterCopy();
+      await migration.afterCopy(copied);
     },
   }));
 }

@@ -26,9 +26,9 @@ const ALTER = 'ALTER COLUMN n TYPE bigint, ADD COLUMN x int';
 async function engineThatDamagesTheShadow(damage: string[]) {
   const engine = await db.engine();
   return withMigration(engine, (migration) => ({
-    async afterCopy() {
+    async afterCopy(copied) {
       for (const sql of damage) await db.query(sql);
-      await migration.afterCopy();
+      await migration.afterCopy(copied);
     },
   }));
 }

@@ -43,7 +43,7 @@ describe('PostgreSQL: a checksum view with the pool full', () => {
     let last: Promise<ConsistentView> | null = null;
     try {
       await migration.copyRange({ after: null, upTo: null });
-      await migration.buildKey?.();
+      await migration.keylessShadow?.build();
       const catchUp = catchUpFrom(migration, stream, buffer);
       // The pool filled but for four connections: open views keep three each (the lock's goes back
       // once the snapshot is taken), and a sample probe keeps one.

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { QueueRow } from '../src/core/engine/ports/queue.js';
 import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
+import { historyOf } from '../src/core/history/store.js';
 
 // State is data, never code (docs/invariants.md, invariant 19): what shadowcut reads back from a table another
 // account can write (a checkpoint, a queue entry, a history entry) is used only when its seal proves
@@ -128,10 +129,10 @@ describe.each(databases)('$name: state read back is sealed', ({ open, kind }) =>
       const table = engine.qualify('seal_q');
       const started = new Date().toISOString();
       const real = { table, command: 'verify', stage: 'n = n', startedAt: started, finishedAt: started, outcome: 'success' as const, rowsTouched: 0 };
-      await engine.history.append({ ...real, command: 'verify' as const, checks: [], summary: [], detail: {}, by: 'test' });
+      await historyOf(engine).append({ ...real, command: 'verify' as const, checks: [], summary: [], detail: {}, by: 'test' });
       const forged = { ...real, command: 'contract', stage: 'drop column n', detail: { drop: { kind: 'column', column: 'n', backup: 'seal_pwned' } } };
       await db.query(d.history, [table, JSON.stringify({ ...forged, checks: [], summary: [], by: 'app' })]);
-      const listed = await engine.history.list(table);
+      const listed = await historyOf(engine).list(table);
       expect(listed.map((e) => e.command)).not.toContain('contract');
       expect(listed.some((e) => e.command === 'verify' && e.startedAt === started)).toBe(true);
     } finally {

@@ -23,7 +23,7 @@ async function copied(engine: Engine, table: string, alter: string, url: string)
   const stream = await migration.changes.open(buffer, undefined, { lockTimeoutMs: 1000, attempts: 1, warn: () => {} });
   await migration.copyRange({ after: null, upTo: null });
   // As the runner: the key before any apply.
-  await migration.buildKey?.();
+  await migration.keylessShadow?.build();
   return { migration, buffer, stream };
 }
 

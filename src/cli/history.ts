@@ -3,6 +3,7 @@ import { timeline } from '../core/history/markdown.js';
 import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
+import { historyOf } from '../core/history/store.js';
 
 export function historyCommand(): Command {
   return addUrlOptions(
@@ -17,7 +18,7 @@ export function historyCommand(): Command {
       const engine = await createEngine(opts.url);
       try {
         const table = engine.qualify(opts.table);
-        const entries = await engine.history.list(table);
+        const entries = await historyOf(engine).list(table);
         if (opts.json) process.stdout.write(entries.map((e) => JSON.stringify(e) + '\n').join(''));
         else process.stdout.write(entries.length ? timeline(table, entries) : `${table}: no history recorded\n`);
       } finally {

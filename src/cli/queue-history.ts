@@ -2,13 +2,14 @@ import type { Engine } from '../core/engine/types.js';
 import type { HistoryEntry } from '../core/engine/ports/history.js';
 import type { QueueRow, QueueSpec } from '../core/engine/ports/queue.js';
 import { entryTables, optionValue, optionValues } from '../core/queue/spec.js';
+import { historyOf } from '../core/history/store.js';
 
 // What the queue's commands read of its tables' history: an entry's timeline for `queue show`, and
 // whether a dead runner's stage had finished, for `queue run`.
 
 /** The timelines of every table of the entry, oldest first. */
 export async function entryHistory(engine: Engine, spec: QueueSpec): Promise<HistoryEntry[]> {
-  const lists = await Promise.all(entryTables(spec).map((table) => engine.history.list(table)));
+  const lists = await Promise.all(entryTables(spec).map((table) => historyOf(engine).list(table)));
   return lists.flat().sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 }
 
@@ -21,7 +22,7 @@ export async function succeededSince(engine: Engine, spec: QueueSpec, since: str
   const alters = spec.set ? optionValues(spec.args, '--alter') : null;
   for (const [i, table] of entryTables(spec).entries()) {
     const value = alters ? alters[i] : stageValue(spec);
-    const found = (await engine.history.list(table)).some(
+    const found = (await historyOf(engine).list(table)).some(
       (h) => h.command === spec.stage && h.outcome === 'success' && h.startedAt >= since && sameStage(spec.stage, value, h.stage) && (!by || h.by.endsWith(by)),
     );
     if (!found) return false;

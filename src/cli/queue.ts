@@ -18,6 +18,8 @@ import { positiveInt } from './operator-options.js';
 import { entryHistory, ranBefore, succeededSince } from './queue-history.js';
 import { describeEntry, entryLines } from './queue-render.js';
 import { interruptSignal } from './render.js';
+import { historyOf } from '../core/history/store.js';
+import { HelperQueueTable } from '../core/queue/queue-table.js';
 
 /**
  * `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer.
@@ -222,7 +224,7 @@ function runCommand(launch: Launcher): Command {
                 const at = new Date().toISOString();
                 for (const table of entryTables(row.spec)) {
                   if (typeof table !== 'string') continue;
-                  await engine.history.append({
+                  await historyOf(engine).append({
                     table,
                     command: 'queue',
                     stage: `#${row.id} ${row.spec.stage}`,
@@ -318,7 +320,7 @@ function tableArgs(spec: QueueSpec): string[] {
 async function withEngine(url: string, fn: (engine: Engine, queue: SealedQueue) => Promise<void>, warn?: (line: string) => void): Promise<void> {
   const engine = await createEngine(url);
   try {
-    await fn(engine, new SealedQueue(engine.queue, undefined, warn));
+    await fn(engine, new SealedQueue(new HelperQueueTable(engine.helperTables), undefined, warn));
   } finally {
     await engine.close().catch(ignoreFailure(CLOSING));
   }

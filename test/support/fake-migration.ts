@@ -50,7 +50,6 @@ export class FakeMigration {
   };
 
   readonly migration = {
-    holdsChanges: false,
     changes: this.changes,
     applyKeys: async (keys: Key[], session?: Session) => void this.applied.push({ keys, ...(session ? { session } : {}) }),
     consistentView: async (catchUp: CatchUp) => {

@@ -6,7 +6,7 @@ const NAME = 'fake.shadowcut_queue';
 
 /**
  * The queue's table in memory, keeping the contract of the engines' tables
- * (src/engines/{mysql,postgres}/commands/queue.ts): rows stored as text, a write that lands only
+ * (src/core/queue/queue-table.ts over each engine's helper tables): rows stored as text, a write that lands only
  * over the document its writer read, a server's clock. What a row may say is decided by the real
  * core/queue/sealed-queue.ts above it. Leases are timed by the table's clock (`clock`, the
  * "server's"), which under vitest's fake timers is the faked `Date.now()` unless a test moves it

@@ -6,6 +6,7 @@ import { entryColumns, type EntryDocument } from '../../src/core/queue/entry-doc
 import { unseal } from '../../src/core/engine/state/state-seal.js';
 import type { Database } from './database.js';
 import type { Statement } from './workload.js';
+import { HelperQueueTable } from '../../src/core/queue/queue-table.js';
 
 /** `name (id, v)` with `rows` rows, made again from nothing. */
 export async function plainTable(db: Database, name: string, rows: number): Promise<void> {
@@ -63,12 +64,12 @@ export function entries(db: Database): QueueRow[] {
 export async function rewriteEntry(db: Database, id: number, change: (doc: EntryDocument) => void): Promise<void> {
   const engine = await db.engine();
   try {
-    const stored = await engine.queue.get(id);
+    const stored = await new HelperQueueTable(engine.helperTables).get(id);
     if (!stored) throw new Error(`no entry #${id}`);
     const doc = JSON.parse(unseal('queue-entry', stored.sealed, `queue entry ${id}`)) as EntryDocument;
     change(doc);
     doc.generation += 1;
-    expect(await engine.queue.write(id, stored.sealed, entryColumns(doc))).toBe(true);
+    expect(await new HelperQueueTable(engine.helperTables).write(id, stored.sealed, entryColumns(doc))).toBe(true);
   } finally {
     await engine.close();
   }

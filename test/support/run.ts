@@ -1,6 +1,7 @@
 import type { ChangeBuffer } from '../../src/core/migrate/capture/change-buffer.js';
 import { RunState, type Settings } from '../../src/core/run/run-state.js';
 import type { CatchUp, ChangeStream, ConsistentView, Key, Migration } from '../../src/core/engine/types.js';
+import type { AfterCopy } from '../../src/core/engine/ports/copy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,6 +40,9 @@ export function runState(table: string, alter: string, engine: 'mysql' | 'postgr
 
 /** What the runner passes when it opens a source; the logical stream needs none of it. */
 export const noSetup = { lockTimeoutMs: 1000, attempts: 1, warn: () => {} };
+
+/** `afterCopy`'s steps for a test that drives the copy itself: each run once, the shadow levelled by the test's own catch-up afterwards. */
+export const buildsAsIs: AfterCopy = { transient: (_what, step) => step(), catchUp: async () => {}, uniqueSafe: (step) => step() };
 
 /** The runner's catch-up, reduced to what the engine needs: apply until the buffer has passed the stream's head. */
 export function catchUpFrom(migration: Migration, stream: ChangeStream, buffer: ChangeBuffer): CatchUp {

@@ -1,4 +1,4 @@
-// The applier while the shadow has no key (PostgreSQL's copy into a bare heap, Migration.holdsChanges):
+// The applier while the shadow has no key (PostgreSQL's copy into a bare heap, Migration.keylessShadow):
 // nothing is applied, the source is acknowledged only while nothing is held, and a source that pins the
 // server's own log has the key built once the buffer is full. A fake migration and change source stand
 // in for the engine: the decisions are core's.
@@ -39,15 +39,18 @@ async function fakeRun(pinsServerLog: boolean): Promise<Fake> {
     comparePositions: (a, b) => Number(a.n) - Number(b.n),
     pinsServerLog,
   };
-  const migration = {
-    holdsChanges: true,
-    changes,
-    async buildKey() {
+  const keylessShadow = {
+    holding: true,
+    async build() {
       built++;
-      migration.holdsChanges = false;
+      keylessShadow.holding = false;
     },
+  };
+  const migration = {
+    keylessShadow,
+    changes,
     async applyKeys(keys: Key[]) {
-      if (migration.holdsChanges) throw new Error('applied before the key exists');
+      if (keylessShadow.holding) throw new Error('applied before the key exists');
       applied.push(...keys);
     },
   };

@@ -11,6 +11,7 @@ import { DROP_UNIQUE_FLAG } from '../engine/contract/guarantees.js';
 import { oldTableOf } from './old-table.js';
 import { DEFAULT_MIN_SOAK_MS, soakCheck, type SoakRecord } from './soak.js';
 import type { ContractCheck, ContractRequest, Contraction } from '../engine/ports/contract.js';
+import { historyOf } from '../history/store.js';
 
 export interface ContractOptions {
   execute: boolean;
@@ -85,7 +86,7 @@ export async function contract(engine: Engine, request: ContractRequest, options
   try {
     old = await oldTableOf(engine, request);
     const contraction = await engine.prepareContract(request);
-    const entries = [...(await engine.history.list(engine.qualify(request.table))), ...(old?.migrations ?? [])];
+    const entries = [...(await historyOf(engine).list(engine.qualify(request.table))), ...(old?.migrations ?? [])];
     const soak = soakCheck(contraction.table, entries, request.drop, options.minSoakMs, Date.now());
     const checks = [...override(await contraction.checks(), options), soak.check];
     const result: ContractResult = {

@@ -1,9 +1,11 @@
 import { RunClaim } from '../run/claim.js';
 import { UserError } from '../engine/errors.js';
-import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
+import type { EngineHelperTables } from '../engine/ports/helper-table.js';
 import { migratedFrom } from '../engine/old-table.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import type { ContractRequest } from '../engine/ports/contract.js';
+import { historyOf } from '../history/store.js';
 
 /**
  * A table contract of `<table>__old` (or `<table>__old_<n>`, where earlier runs kept theirs) drops what a migration of `<table>` kept for its way back. That
@@ -14,7 +16,7 @@ import type { ContractRequest } from '../engine/ports/contract.js';
  * ends the way back that migration left.
  */
 export async function oldTableOf(
-  engine: EngineServer & EngineHistory,
+  engine: EngineServer & EngineHelperTables,
   request: ContractRequest,
 ): Promise<{ claim: RunClaim; migrations: HistoryEntry[] } | null> {
   const base = request.drop.kind === 'table' ? migratedFrom(request.table) : null;
@@ -27,7 +29,7 @@ export async function oldTableOf(
     );
   });
   try {
-    const migrations = (await engine.history.list(engine.qualify(base))).filter((e) => e.command === 'migrate');
+    const migrations = (await historyOf(engine).list(engine.qualify(base))).filter((e) => e.command === 'migrate');
     return { claim, migrations };
   } catch (error) {
     await claim.release();

@@ -10,11 +10,10 @@
 import type { EngineBackfill } from './ports/backfill.js';
 import type { EngineComparison } from './ports/comparison.js';
 import type { EngineContract } from './ports/contract.js';
-import type { EngineHistory } from './ports/history.js';
+import type { EngineHelperTables } from './ports/helper-table.js';
 import type { EngineInPlace } from './ports/in-place.js';
 import type { EngineMigrations } from './ports/migrations.js';
 import type { EnginePlacement } from './ports/placement.js';
-import type { EngineQueue } from './ports/queue.js';
 import type { EngineRestore } from './ports/restore.js';
 import type { EngineServer } from './ports/server.js';
 import type { EngineSizing } from './ports/sizing.js';
@@ -43,5 +42,4 @@ export interface Engine
     EngineComparison,
     EngineContract,
     EngineRestore,
-    EngineHistory,
-    EngineQueue {}
+    EngineHelperTables {}

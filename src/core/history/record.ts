@@ -4,8 +4,10 @@ import type { Reporter } from '../report/reporter.js';
 import type { CheckResult } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import { checkLines, runBy } from './entry.js';
-import type { Command, EngineHistory, HistoryEntry, StageOutcome } from '../engine/ports/history.js';
+import type { Command, HistoryEntry, StageOutcome } from '../engine/ports/history.js';
+import type { EngineHelperTables } from '../engine/ports/helper-table.js';
 import { appendMarkdown } from './markdown.js';
+import { historyOf } from './store.js';
 
 /** A command's result as the timeline keeps it, its outcome in the history's words. */
 export interface RecordedStage {
@@ -17,7 +19,7 @@ export interface RecordedStage {
 }
 
 export interface StageRun<R> {
-  engine: EngineServer & EngineHistory;
+  engine: EngineServer & EngineHelperTables;
   table: string;
   command: Command;
   stage: string;
@@ -39,7 +41,7 @@ export interface StageRun<R> {
  */
 export async function recordStage<R>(s: StageRun<R>): Promise<R> {
   // Before anything runs, dry runs included: a stage reads its checkpoint, and writes its timeline.
-  await s.engine.history.check(s.table);
+  await historyOf(s.engine).check(s.table);
   if (!s.record) return s.run();
   const startedAt = new Date().toISOString();
   const entry = (outcome: StageOutcome, result: Partial<RecordedStage>): HistoryEntry => ({
@@ -96,7 +98,7 @@ async function write(s: Pick<StageRun<unknown>, 'engine' | 'reportDir' | 'report
   // As stderr shows them: an error kept in the history (the table and its markdown) may quote a URL, password and all.
   const entry = { ...stage, checks: stage.checks.map(redactUrlsIn), summary: stage.summary.map(redactUrlsIn) };
   try {
-    await s.engine.history.append(entry);
+    await historyOf(s.engine).append(entry);
     if (s.reportDir) s.reporter.info(`history: ${await appendMarkdown(s.reportDir, entry)}`);
   } catch (error) {
     // Not a mere warning: the table appeared since the stage began, and is not ours to write into.

@@ -2,7 +2,8 @@ import { sleep } from '../engine/retry/backoff.js';
 import { ChangeBuffer } from './capture/change-buffer.js';
 import { ChangedKeys } from './capture/changed-keys.js';
 import { HeldKeys } from './capture/held-keys.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationCapture } from '../engine/ports/capture.js';
 import { LockTimeoutError, UniqueViolationError, ignoreFailure } from '../engine/errors.js';
 import { retryLockTimeouts, retryUniqueConflicts, uniqueViolation } from '../engine/retry/retry.js';
 import type { CatchUp, ChangeStream, Key, Position, Session } from '../engine/types.js';
@@ -30,7 +31,7 @@ export class Applier {
   private reopens = 0;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationCapture>,
     /** Everything before this position is applied: a safe place to restart the stream from. */
     public applied: Position | null,
     private readonly onWaiting: () => void,
@@ -75,10 +76,7 @@ export class Applier {
     // A stream that fails again and again before anything more is applied will not get better; one
     // whose changes are held applies nothing however well it goes, so it is not judged by that.
     const stuck =
-      !this.ctx.migration.holdsChanges &&
-      this.reopened !== null &&
-      this.applied !== null &&
-      this.ctx.migration.changes.comparePositions(this.applied, this.reopened) <= 0;
+      !this.holds && this.reopened !== null && this.applied !== null && this.ctx.migration.changes.comparePositions(this.applied, this.reopened) <= 0;
     this.reopens = stuck ? this.reopens + 1 : 1;
     if (this.reopens > MAX_REOPENS_WITHOUT_PROGRESS) throw failure;
     this.reopened = this.applied;
@@ -88,7 +86,7 @@ export class Applier {
 
   /** Applies everything pending (on `session`, inside its locked transaction, when given). */
   async applyPending(session?: Session): Promise<Position | null> {
-    if (this.ctx.migration.holdsChanges) {
+    if (this.holds) {
       if (session) throw new Error('changes applied under a lock before the shadow has its key');
       if (!(await this.holding())) return null;
     }
@@ -128,7 +126,7 @@ export class Applier {
   }
 
   /**
-   * Changes wait for the shadow's key (Migration.holdsChanges). Meanwhile the stream is watched, and
+   * Changes wait for the shadow's key (ports/keyless-shadow.ts). Meanwhile the stream is watched, and
    * acknowledged as far as it went while nothing is held, so that a slot keeps no WAL of a quiet
    * table's copy. A source that keeps what is not acknowledged in the server's own log holds only
    * what the buffer takes: once full, the key is built now and the rest of the copy keeps it (as a
@@ -148,7 +146,7 @@ export class Applier {
     }
     if (!this.ctx.migration.changes.pinsServerLog || this.buffer.hasRoom()) return false;
     this.ctx.report.info('the change buffer is full while the copy fills a table with no key: the key is built now, and the rest of the copy keeps it');
-    await this.ctx.transient('key build', () => this.ctx.migration.buildKey!());
+    await this.ctx.transient('key build', () => this.ctx.migration.keylessShadow!.build());
     return true;
   }
 
@@ -245,6 +243,11 @@ export class Applier {
     this.buffer.requeue(this.appliedUnderLock);
   }
 
+  /** Changes wait: the shadow has no key yet. */
+  private get holds(): boolean {
+    return this.ctx.migration.keylessShadow?.holding === true;
+  }
+
   /** A step that may meet a unique value still moving in the stream. */
   uniqueSafe<T>(step: () => Promise<T>): Promise<T> {
     return retryUniqueConflicts(step, () => this.catchUp());
@@ -252,7 +255,7 @@ export class Applier {
 
   private async catchUpTo(target: Position, session: Session | undefined, budgetMs: number): Promise<void> {
     // Held changes never level: the caller must have had the key built first.
-    if (this.ctx.migration.holdsChanges) throw new Error('catching up before the shadow has its key');
+    if (this.holds) throw new Error('catching up before the shadow has its key');
     const deadline = Date.now() + budgetMs;
     for (;;) {
       this.ctx.checkAbort();

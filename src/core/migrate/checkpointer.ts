@@ -1,6 +1,7 @@
 import type { Checkpoint, RevertWindowState } from '../engine/state/checkpoint.js';
 import type { RunClaim } from '../run/claim.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationResume } from '../engine/ports/resume.js';
 import type { Key, Position } from '../engine/types.js';
 
 export interface Resumable {
@@ -21,7 +22,7 @@ export class Checkpointer {
   revertWindow: RevertWindowState | null = null;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationResume>,
     private readonly claim: RunClaim,
     private readonly resumable: () => Resumable,
   ) {}

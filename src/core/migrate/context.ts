@@ -7,11 +7,18 @@ import type { Migration, Plan } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import type { CheckpointRun } from '../engine/state/checkpoint.js';
 
-/** What every part of one run shares: the engine and plan, the fixed config, the live state, the outcome. */
-export class RunContext implements RetryContext {
+/** The least a run's part is given of the migration: its plan. A part names the ports it uses besides (`RunContext<Planned & MigrationCopy>`). */
+export type Planned = Pick<Migration, 'plan'>;
+
+/**
+ * What every part of one run shares: the engine and plan, the fixed config, the live state, the
+ * outcome. `M` is what a part may ask of the migration: the whole of it where parts are made, the
+ * ports it uses where a part is given it.
+ */
+export class RunContext<M extends Planned = Migration> implements RetryContext {
   constructor(
     readonly engine: EngineServer,
-    readonly migration: Migration,
+    readonly migration: M,
     readonly config: Readonly<MigrateConfig>,
     readonly state: RunState,
     readonly report: Reporter,

@@ -1,7 +1,8 @@
 import type { Applier } from './applier.js';
 import type { Checkpointer, Resumable } from './checkpointer.js';
 import { ChunkSizer } from '../run/chunk-sizer.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationCopy } from '../engine/ports/copy.js';
 import { CopyProof } from './copy-proof.js';
 import { UniqueViolationError } from '../engine/errors.js';
 import { KeySample } from '../preflight/mapping-proof.js';
@@ -25,7 +26,7 @@ export class CopyLoop {
   readonly proof: CopyProof;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationCopy>,
     private readonly applier: Applier,
     from: Resumable | null,
   ) {

@@ -172,13 +172,12 @@ class Run {
       await copy.run(pacing, checkpointer, progress);
     }
     this.ctx.enter('catch-up');
-    // Where the copy filled a bare heap, its key comes first: until then no change can be applied.
-    if (migration.buildKey) await this.ctx.transient('key build', () => migration.buildKey!());
-    // Level first where a unique index is built: it must not meet a value that only looks duplicated
-    // because a change moving it is still unapplied. Otherwise the stream catches up (on PostgreSQL,
-    // decodes the copy's own WAL) while the indexes are built, and the verification levels it.
-    if (migration.buildsUniqueAfterCopy) await applier.catchUp();
-    await this.ctx.transient('index build', () => applier.uniqueSafe(() => migration.afterCopy()));
+    // The engine orders its key and index builds; the shadow is levelled when it asks, else by the verification.
+    await migration.afterCopy({
+      transient: (what, step) => this.ctx.transient(what, step),
+      catchUp: () => applier.catchUp(),
+      uniqueSafe: (step) => applier.uniqueSafe(step),
+    });
     state.mark('copy done');
     await this.hook('copy-complete');
 

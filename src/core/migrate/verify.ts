@@ -1,5 +1,6 @@
 import type { Applier } from './applier.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationVerification } from '../engine/ports/verification.js';
 import { UserError, CLOSING, ignoreFailure } from '../engine/errors.js';
 import type { Key, KeyRange } from '../engine/types.js';
 import { openView, type OpenedView } from './view.js';
@@ -23,7 +24,7 @@ interface Difference {
  * the first round checksums only those and compares row by row the keys applied since the copy started.
  */
 export async function checksumRounds(
-  ctx: RunContext,
+  ctx: RunContext<Planned & MigrationVerification>,
   applier: Applier,
   repair: (range: KeyRange) => Promise<number>,
   copied: KeyRange[] | null = null,
@@ -74,7 +75,13 @@ export async function checksumRounds(
 }
 
 /** The rows changed since the copy started, row by row, and the ranges its checksums left unproven. */
-async function compareSinceCopy(ctx: RunContext, applier: Applier, opened: OpenedView, unproven: KeyRange[], changed: Key[]): Promise<Difference> {
+async function compareSinceCopy(
+  ctx: RunContext<Planned & MigrationVerification>,
+  applier: Applier,
+  opened: OpenedView,
+  unproven: KeyRange[],
+  changed: Key[],
+): Promise<Difference> {
   const keys = opened.unexcused(await opened.view.compareKeys(changed));
   const ranges: KeyRange[] = [];
   for (const range of unproven) {
@@ -89,7 +96,7 @@ async function compareSinceCopy(ctx: RunContext, applier: Applier, opened: Opene
   return { ranges, keys };
 }
 
-async function compareAll(ctx: RunContext, applier: Applier, opened: OpenedView): Promise<Difference> {
+async function compareAll(ctx: RunContext<Planned & MigrationVerification>, applier: Applier, opened: OpenedView): Promise<Difference> {
   const ranges: KeyRange[] = [];
   await walkChunks(
     (after, rows) => opened.view.nextBoundary(after, rows),

@@ -1,5 +1,6 @@
 import type { Applier } from './applier.js';
-import type { RunContext } from './context.js';
+import type { Planned, RunContext } from './context.js';
+import type { MigrationVerification } from '../engine/ports/verification.js';
 import type { ConsistentView, Key, KeyRange } from '../engine/types.js';
 
 /**
@@ -22,7 +23,7 @@ export interface OpenedView {
   rangeDiffers(range: KeyRange): Promise<boolean>;
 }
 
-export async function openView(ctx: RunContext, applier: Applier): Promise<OpenedView> {
+export async function openView(ctx: RunContext<Planned & MigrationVerification>, applier: Applier): Promise<OpenedView> {
   const changed = applier.changed;
   if (ctx.migration.snapshotView) {
     const since = changed.restart();

@@ -6,12 +6,14 @@ import type { BackfillRequest } from '../engine/ports/backfill.js';
 import { isBackfill, openCheckpoint, type CheckpointScope } from '../engine/state/checkpoint.js';
 import { RunClaim } from '../run/claim.js';
 import { AbortedError, UserError } from '../engine/errors.js';
-import type { EngineHistory, HistoryEntry } from '../engine/ports/history.js';
+import type { HistoryEntry } from '../engine/ports/history.js';
+import type { EngineHelperTables } from '../engine/ports/helper-table.js';
 import { retryLockTimeouts, type RetryContext } from '../engine/retry/retry.js';
 import type { StageResult } from '../report/stage-result.js';
 import type { Engine } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import type { BackupColumn, RestoreTarget } from '../engine/ports/restore.js';
+import { historyOf } from '../history/store.js';
 
 export interface RestoreRequest {
   table: string;
@@ -62,7 +64,7 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
   const opts = { ...defaultBackfillOptions, chunkTimeMs: engine.chunkTimeMs, ...defaultRestoreOptions, ...definedOnly(options) };
   const started = Date.now();
   const table = engine.qualify(request.table);
-  const contracted = contractThatKept(await engine.history.list(table), engine, request.from);
+  const contracted = contractThatKept(await historyOf(engine).list(table), engine, request.from);
   if (!contracted) {
     throw new UserError(
       `the history of ${table} has no contract that kept its data in ${request.from}: restore puts back only what "contract --backup-to ${request.from}" kept`,
@@ -144,8 +146,8 @@ export async function restore(engine: Engine, request: RestoreRequest, options: 
  * An index keeps no data, so there is nothing to restore: its contract recorded the definition, which
  * is shown for the operator to review and run (or give to migrate), never run from the history here.
  */
-export async function indexNotRestorable(engine: EngineServer & EngineHistory, table: string, index: string): Promise<never> {
-  const entry = (await engine.history.list(engine.qualify(table)))
+export async function indexNotRestorable(engine: EngineServer & EngineHelperTables, table: string, index: string): Promise<never> {
+  const entry = (await historyOf(engine).list(engine.qualify(table)))
     .filter((e) => {
       const d = e.detail as { drop?: { kind?: string; index?: string } };
       return e.command === 'contract' && e.outcome === 'success' && d.drop?.kind === 'index' && d.drop.index?.toLowerCase() === index.toLowerCase();

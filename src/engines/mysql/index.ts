@@ -23,8 +23,7 @@ import { parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './server/tar
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
 import { dropTriggerBounded } from './capture/trigger/capture-triggers.js';
-import { MysqlQueue } from './commands/queue.js';
-import { MysqlHistory } from './commands/history.js';
+import { MysqlHelperTables } from './server/helper-store.js';
 import { MysqlMigration, type MysqlServer } from './migration.js';
 import { helperNames, parseTableName, type MysqlPlan } from './schema/plan.js';
 import { buildPlan } from './prepare/build-plan.js';
@@ -76,8 +75,7 @@ export class MysqlEngine implements Engine, MysqlServer {
   get chunkTimeMs(): number {
     return this.galera ? GALERA_CHUNK_TIME_MS : DEFAULT_CHUNK_TIME_MS;
   }
-  readonly history: MysqlHistory;
-  readonly queue: MysqlQueue;
+  readonly helperTables: MysqlHelperTables;
   private readonly hubs = new Map<string, BinlogHub>();
   private members?: Promise<GaleraMember[] | null>;
 
@@ -90,8 +88,7 @@ export class MysqlEngine implements Engine, MysqlServer {
     /** wsrep on: a Galera node (galera/README.md). */
     readonly galera = false,
   ) {
-    this.history = new MysqlHistory(pool, target.database, (table) => parseTableName(this.fold(table), target.database));
-    this.queue = new MysqlQueue(pool, target.database);
+    this.helperTables = new MysqlHelperTables(pool, target.database, (table) => parseTableName(this.fold(table), target.database), helperNames);
   }
 
   get database(): string {

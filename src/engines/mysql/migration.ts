@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { runChecks } from '../../core/engine/checks/check.js';
 import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
+import type { AfterCopy } from '../../core/engine/ports/copy.js';
 import type {
   CatchUp,
   CheckedCopy,
@@ -175,12 +176,12 @@ export class MysqlMigration implements Migration {
     return keysReferencing(locked ?? this.pool, this.p, references, locked ? '' : share);
   }
 
-  /** Only non-unique indexes are deferred (deferred-indexes.ts). */
-  readonly buildsUniqueAfterCopy = false;
-
-  /** A sorted build of the whole index costs a fraction of maintaining it row by row during the copy. */
-  async afterCopy(): Promise<void> {
-    await buildDeferred(this.pool, this.p.database, this.p.shadow, this.p.deferredIndexes);
+  /**
+   * A sorted build of the whole index costs a fraction of maintaining it row by row during the copy.
+   * Only non-unique indexes are deferred (deferred-indexes.ts), so the shadow need not be level first.
+   */
+  async afterCopy(copied: AfterCopy): Promise<void> {
+    await copied.transient('index build', () => copied.uniqueSafe(() => buildDeferred(this.pool, this.p.database, this.p.shadow, this.p.deferredIndexes)));
   }
 
   async consistentView(catchUp: CatchUp, lockTimeoutMs: number): Promise<ConsistentView> {

@@ -33,8 +33,7 @@ import { helperNames, slotName } from './server/helper-names.js';
 import { isTransientPgError } from './server/errors.js';
 import { isTrue, parseTableName, qualified } from './server/sql.js';
 import { openEnginePool } from './server/connect.js';
-import { PostgresQueue } from './commands/queue.js';
-import { PostgresHistory } from './commands/history.js';
+import { PgHelperTables } from './server/helper-store.js';
 import { PostgresMigration } from './migration.js';
 import { cutover } from './cutover/cutover.js';
 import { streamTables, type CitusDetail, type PgDetail } from './schema/plan.js';
@@ -61,8 +60,7 @@ class PostgresEngine implements Engine, CitusServer {
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */
   private readonly hubs = new Map<string, SlotHub>();
-  readonly history: PostgresHistory;
-  readonly queue: PostgresQueue;
+  readonly helperTables: PgHelperTables;
   /** The other nodes of a Citus cluster, reached when a distributed table is migrated. */
   readonly citusNodes: CitusNodes;
 
@@ -71,8 +69,7 @@ class PostgresEngine implements Engine, CitusServer {
     readonly pool: pg.Pool,
     readonly database: string,
   ) {
-    this.history = new PostgresHistory(pool);
-    this.queue = new PostgresQueue(pool);
+    this.helperTables = new PgHelperTables(pool);
     this.citusNodes = new CitusNodes(target);
   }
 

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
+import type { AfterCopy } from '../../core/engine/ports/copy.js';
+import type { KeylessShadow } from '../../core/engine/ports/keyless-shadow.js';
 import { openPgSampleProbe } from './copy/sample-probe.js';
 import { runChecks } from '../../core/engine/checks/check.js';
 import { UniqueViolationError, UserError } from '../../core/engine/errors.js';
@@ -174,13 +176,12 @@ export class PostgresMigration implements Migration {
     this.copier.keyless = d.keyIndex !== undefined;
   }
 
-  /** While the shadow has no key, no change can be applied to it (copy/key-build.ts): they wait. */
-  get holdsChanges(): boolean {
-    return this.copier.keyless;
+  /** While the shadow has no key, no change can be applied to it (copy/key-build.ts): they wait for `build`, right after the copy or before a resumed run writes anything. */
+  get keylessShadow(): KeylessShadow {
+    return { holding: this.copier.keyless, build: () => this.buildKey() };
   }
 
-  /** The shadow's key, once: right after the copy, or before a resumed run writes anything. */
-  buildKey(): Promise<void> {
+  private buildKey(): Promise<void> {
     return this.copier.buildKey(this.pool);
   }
 
@@ -214,13 +215,21 @@ export class PostgresMigration implements Migration {
     return this.copier.applyKeys(this.pool, keys, session);
   }
 
-  /** Anything but a plain index (a unique one, a constraint: unique, exclusion) can meet a value still moving. */
-  get buildsUniqueAfterCopy(): boolean {
-    return this.d.indexes.some((index) => !/^CREATE INDEX /.test(index.create));
+  /**
+   * The key first, where the copy filled a bare heap: until then no change can be applied. Then the
+   * secondary indexes, built once on the full shadow instead of maintained row by row during the
+   * copy. Anything but a plain index (a unique one, a constraint: unique, exclusion) must not meet a
+   * value that only looks duplicated because a change moving it is still unapplied: the shadow is
+   * levelled first. Otherwise the stream catches up (decoding the copy's own WAL) while the indexes
+   * are built, and the verification levels it.
+   */
+  async afterCopy(copied: AfterCopy): Promise<void> {
+    await copied.transient('key build', () => this.buildKey());
+    if (this.d.indexes.some((index) => !/^CREATE INDEX /.test(index.create))) await copied.catchUp();
+    await copied.transient('index build', () => copied.uniqueSafe(() => this.buildIndexes()));
   }
 
-  /** Secondary indexes are built once, on the full shadow, instead of maintained row by row during the copy. */
-  async afterCopy(): Promise<void> {
+  private async buildIndexes(): Promise<void> {
     const d = this.d;
     await this.buildKey();
     for (const index of d.indexes) {

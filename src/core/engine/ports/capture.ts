@@ -1,5 +1,6 @@
 import type { ChangeSource, Reference } from './change-source.js';
 import type { Key, Session } from '../primitives.js';
+import type { KeylessShadow } from './keyless-shadow.js';
 
 /**
  * The writes made to the original while the copy runs: where they come from, and how the shadow's
@@ -20,13 +21,8 @@ export interface MigrationCapture {
    * lock; present where the change source reports references.
    */
   keysReferencing?(references: Reference[], session?: Session): Promise<Key[]>;
-  /**
-   * The shadow has no key yet (PostgreSQL's copy fills a bare heap): no change can be applied to
-   * it, so the applier holds them (bounded by its buffer) until `buildKey` has run.
-   */
-  readonly holdsChanges?: boolean;
-  /** Builds the shadow's key if it has none; the first thing after the copy, before any apply. */
-  buildKey?(): Promise<void>;
+  /** Present where the copy fills a shadow without its key (PostgreSQL's bare heap): see keyless-shadow.ts. */
+  readonly keylessShadow?: KeylessShadow;
 }
 
 /** How changes to the original are followed while the copy runs (`--capture`). */

@@ -16,10 +16,22 @@ export interface MigrationCopy {
    * `matched` is false also when a writer changed the range between the copy and the digests.
    */
   copyAndChecksum(range: KeyRange): Promise<CheckedCopy>;
-  /** Work to do after the copy and before verification, e.g. building secondary indexes. */
-  afterCopy(): Promise<void>;
-  /** `afterCopy` builds a unique index: the shadow must be level first, or a value still moving looks duplicated. */
-  readonly buildsUniqueAfterCopy: boolean;
+  /**
+   * Everything after the copy and before verification, in the engine's own order: the shadow's key
+   * where the copy filled a bare heap, then the secondary indexes. An index that a value still
+   * moving in the stream would fail (a unique one) is built on a level shadow (`copied.catchUp`).
+   */
+  afterCopy(copied: AfterCopy): Promise<void>;
+}
+
+/** What the runner lends `afterCopy`: its retries, and the applier that levels the shadow. */
+export interface AfterCopy {
+  /** Runs a step as the runner runs any: retried after a transient failure; `what` names it in messages ("index build"). */
+  transient<T>(what: string, step: () => Promise<T>): Promise<T>;
+  /** Applies every change captured so far: the shadow is level with the original. */
+  catchUp(): Promise<void>;
+  /** Runs a step that may meet a unique value still moving in the stream: on such a conflict, catches up and runs it again. */
+  uniqueSafe<T>(step: () => Promise<T>): Promise<T>;
 }
 
 /** A range copied and checksummed in one transaction (`MigrationCopy.copyAndChecksum`). */

@@ -1,10 +1,4 @@
-/** Where every command records its stages, so `history` can print a table's runbook whatever ran it. */
-export interface EngineHistory {
-  /** Every table's timeline of stages (`shadowcut_history`), for the runbook. */
-  readonly history: HistoryStore;
-}
-
-/** Where an engine keeps the timelines: a table `shadowcut_history` beside the tables it describes. */
+/** Where every command records its stages, so `history` can print a table's runbook whatever ran it: `shadowcut_history` beside the tables it describes (core/history/store.ts). */
 export interface HistoryStore {
   /**
    * Throws HelperRefusedError when the timeline, or a helper table of `table` (its checkpoint, its

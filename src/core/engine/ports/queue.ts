@@ -1,9 +1,3 @@
-/** Where `queue` keeps its entries, on the server, so runners on several hosts share one queue. */
-export interface EngineQueue {
-  /** The queue of migrations that `queue run` works through (`shadowcut_queue`); read and written through core/queue/sealed-queue.ts. */
-  readonly queue: QueueTable;
-}
-
 /** The commands a queue entry can run, each as `shadowcut <stage>` would. */
 export const STAGES = ['migrate', 'backfill', 'verify', 'contract'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -121,10 +115,10 @@ export interface EntryColumns {
 }
 
 /**
- * The queue's table (`shadowcut_queue`), one per database (MySQL) or in the `public` schema
- * (PostgreSQL), shadowcut's own helper like the history. The engines only store and fetch rows:
- * what a row may say, who may change it and when is decided in core (core/queue/sealed-queue.ts),
- * once for both. Every write is conditional on the row still holding the sealed document its
+ * The queue's table (`shadowcut_queue`), kept on the server so runners on several hosts share one
+ * queue: one per database (MySQL) or in the `public` schema (PostgreSQL), a helper table like the
+ * history (core/queue/queue-table.ts stores and fetches its rows over the engine's helper tables).
+ * What a row may say, who may change it and when is decided by core/queue/sealed-queue.ts. Every write is conditional on the row still holding the sealed document its
  * writer read, so two runners (two cron hosts) and an operator never overwrite each other's decisions.
  */
 export interface QueueTable {

@@ -1,6 +1,8 @@
 import type { Applier } from '../applier.js';
 import type { Checkpointer } from '../checkpointer.js';
-import type { RunContext } from '../context.js';
+import type { Planned, RunContext } from '../context.js';
+import type { MigrationCutover } from '../../engine/ports/cutover.js';
+import type { MigrationVerification } from '../../engine/ports/verification.js';
 import { LockTimeoutError, UserError, CLOSING, ignoreFailure } from '../../engine/errors.js';
 import { OldSnapshots } from './old-snapshots.js';
 import { WriterWait } from './writer-wait.js';
@@ -26,7 +28,7 @@ export class Cutover {
   private readonly oldSnapshots: OldSnapshots;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationCutover & MigrationVerification>,
     private readonly applier: Applier,
     private readonly pacing: Pacing,
     private readonly checkpointer: Checkpointer,

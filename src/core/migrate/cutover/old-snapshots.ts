@@ -1,5 +1,6 @@
 import type { Applier } from '../applier.js';
-import type { RunContext } from '../context.js';
+import type { Planned, RunContext } from '../context.js';
+import type { MigrationCutover } from '../../engine/ports/cutover.js';
 import { sleep } from '../../engine/retry/backoff.js';
 import { formatDuration } from '../../run/duration.js';
 import { LockTimeoutError, UserError } from '../../engine/errors.js';
@@ -26,7 +27,7 @@ export class OldSnapshots {
   private blindWarned = false;
 
   constructor(
-    private readonly ctx: RunContext,
+    private readonly ctx: RunContext<Planned & MigrationCutover>,
     private readonly applier: Applier,
     /** Holds the cut-over, the shadow kept in sync, until `shadowcut cutover`; parity proven again after. */
     private readonly postpone: (why: string) => Promise<void>,

@@ -1,11 +1,11 @@
 import type { Applier } from '../applier.js';
 import type { Checkpointer } from '../checkpointer.js';
-import type { RunContext } from '../context.js';
+import type { Planned, RunContext } from '../context.js';
 import type { Progress } from '../../run/progress.js';
 import { flagRaised } from '../../run/flag-files.js';
 
 /** --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). */
-export async function postponed(ctx: RunContext): Promise<boolean> {
+export async function postponed(ctx: RunContext<Planned>): Promise<boolean> {
   if (ctx.state.cutoverRequested) return false;
   if (ctx.config.postponeCutover) return true;
   const file = ctx.config.postponeFlagFile;
@@ -16,7 +16,13 @@ export async function postponed(ctx: RunContext): Promise<boolean> {
  * Keeps the shadow in sync, and the checkpoint and claim fresh, until the cut-over is requested
  * (`why` given: by "shadowcut cutover" only, whatever the options; a request made before does not count).
  */
-export async function waitForCutoverRequest(ctx: RunContext, applier: Applier, checkpointer: Checkpointer, progress: Progress, why?: string): Promise<void> {
+export async function waitForCutoverRequest(
+  ctx: RunContext<Planned>,
+  applier: Applier,
+  checkpointer: Checkpointer,
+  progress: Progress,
+  why?: string,
+): Promise<void> {
   ctx.state.status.state = 'postponed';
   if (why !== undefined) ctx.state.cutoverRequested = false;
   const held = why === undefined ? () => postponed(ctx) : async () => !ctx.state.cutoverRequested;
