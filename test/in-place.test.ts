@@ -69,9 +69,9 @@ describe.each(databases)('in place ($name)', ({ kind, open }) => {
     load.start();
     let result;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
       result = await migrateOn(db, 'ip_t', w.alter, { forceCopy: false, lockTimeoutMs: 500, cutoverAttempts: 20 });
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }

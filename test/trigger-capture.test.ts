@@ -69,7 +69,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     load.start();
     try {
       const result = await migrateOn(db, 'tc_rows', alter, { chunkTimeMs: 50 }, trigger);
-      await sleep(300); // writes after the cut-over land in the new table
+      await load.untilMoreWrites(); // writes after the cut-over land in the new table
       const stats = await load.stop();
       expect(stats.errors).toEqual([]);
       expect(result.plan?.capture?.kind).toBe('trigger');

@@ -29,6 +29,17 @@ export async function waitFor(
   }
 }
 
+/**
+ * Until the run has been held back (`kind`, throttler.ts's HoldKind) `ms` longer than when called, by
+ * its own account: the runner re-decides the hold and adds to `throttledMs` every 250 ms, so this waits
+ * for a hold that was kept through several decisions. Fails at once if the run ends meanwhile.
+ */
+export async function untilHeldFor(state: RunState, kind: string, ms: number, run: { settled: boolean; error?: unknown } | null): Promise<void> {
+  const held = () => state.status.throttledMs[kind] ?? 0;
+  const from = held();
+  await waitFor(`${ms} ms more held back (${kind})`, () => held() >= from + ms, run, ms + 60_000);
+}
+
 /** A RunState to watch (and steer) a run from the test; its settings are the run's live settings. */
 export function runState(table: string, alter: string, engine: 'mysql' | 'postgres', settings: Partial<Settings> = {}): RunState {
   return new RunState(
