@@ -117,11 +117,13 @@ describe('cut-over', () => {
     await blocker.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED'); // a lock holder only, as above
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM c_lock LIMIT 1');
-    const release = sleep(1500).then(async () => {
+    // Held until an attempt has given up and the next one began.
+    const state = runState('c_lock', 'ADD COLUMN x INT', 'mysql');
+    const release = waitFor('a second cut-over attempt', () => state.status.cutoverAttempts >= 2, null, 60_000).then(async () => {
       await blocker.query('COMMIT');
       blocker.release();
     });
-    const result = await migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20 });
+    const result = await migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20, state });
     await release;
     expect(result.cutoverAttempts).toBeGreaterThan(1);
     expect(await schemaOf(db, 'c_lock')).toMatch(/`x` int/);
