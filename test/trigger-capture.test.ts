@@ -1,3 +1,4 @@
+import { silentReporter } from '../src/core/report/reporter.js';
 import { describe, expect, it } from 'vitest';
 import { databases, expectMirrored, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { keepTrxListOld } from './support/mysql.js';
@@ -220,9 +221,12 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     try {
       await writer.query('BEGIN');
       await writer.query(`UPDATE tc_open SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
-      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200 }, trigger);
+      const warned: string[] = [];
+      const reporter = { ...silentReporter, warn: (message: string) => void warned.push(message) };
+      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200, reporter }, trigger);
       const outcome = background(run);
-      await sleep(1500);
+      // Held through two attempts to make the triggers, each given up within the lock timeout.
+      await waitFor('two attempts at the triggers', () => warned.filter((m) => /^creating .*; retrying in/.test(m)).length >= 2, outcome);
       // The triggers cannot be made while the writer holds the table: nothing is copied yet.
       expect(outcome.settled).toBe(false);
       expect(state.status.rowsCopied).toBe(0);
