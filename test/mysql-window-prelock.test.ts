@@ -52,7 +52,8 @@ async function queued(label: string, which: { session: mysql.Connection } | { st
     if (rows.length) id = Number(rows[0].ID);
     return id !== null;
   };
-  await waitFor(`${label} waiting for its metadata lock`, waiting, null).catch(() => {});
+  // Looked at every 5 ms: the wait may be brief.
+  await waitFor(`${label} waiting for its metadata lock`, waiting, null, 60_000, 5).catch(() => {});
   if (id !== null) return id;
   const [all] = await db.query<mysql.RowDataPacket[]>("SELECT ID, STATE, INFO FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep'");
   throw new Error(`${label} never waited for its metadata lock: ${JSON.stringify(all)}`);

@@ -14,18 +14,22 @@ export function background(run: Promise<unknown>): { settled: boolean; error?: u
   return outcome;
 }
 
-/** Polls `check` until it holds; bounded, and stops early if the run (when given) ended. */
+/**
+ * Polls `check` until it holds; bounded, and stops early if the run (when given) ended. `everyMs`
+ * shorter than the default for a state that lasts only a moment (a statement's brief lock wait).
+ */
 export async function waitFor(
   what: string,
   check: () => boolean | Promise<boolean>,
   run: { settled: boolean; error?: unknown } | null,
   ms = 30_000,
+  everyMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (run?.settled) throw new Error(`the run ended before ${what}: ${String(run.error ?? 'success')}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
+    await sleep(everyMs);
   }
 }
 
