@@ -20,7 +20,7 @@ const engines = join(src, 'engines');
 const kit = join(core, 'engine');
 const runner = join(core, 'migrate', 'runner.ts');
 /** Fixed sleeps left in the tests (\`sleep(300)\`, \`setTimeout(r, 300)\`): lower it as they become waits on a condition, never raise it. */
-const FIXED_SLEEPS_MAX = 111;
+const FIXED_SLEEPS_MAX = 40;
 const FIXED_SLEEP = /(?:sleep|delay|wait)\(\s*[0-9_]+\s*\)|setTimeout\([^,()]*(?:\([^)]*\))?[^,()]*,\s*[0-9_]+\s*\)/g;
 
 function sourceFiles(dir: string): string[] {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databases, useDatabase, type Database } from './support/fixture.js';
+import { waitFor } from './support/run.js';
 
 /**
  * A backfill must apply its SET once per row even when the application changes a unique key while
@@ -23,14 +24,16 @@ async function backfillWhileKeyMoves(db: Database, t: string) {
   let finished = false;
   let moved = false;
   void run.finally(() => (finished = true));
-  while (!finished && !moved) {
+  const movedOnceFilled = async () => {
+    if (finished) return true;
     const [[n]] = await db.query(`SELECT n FROM ${t} WHERE id = 1`);
     if (Number(n) === 1) {
       await db.query(`UPDATE ${t} SET u = ${ROWS * 10} WHERE id = 1`);
       moved = true;
     }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return moved;
+  };
+  await waitFor('the first batch committed, or the backfill over', movedOnceFilled, null, 120_000);
   return { ...(await run), moved };
 }
 

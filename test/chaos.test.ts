@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mysqlChaos, postgresChaos } from './chaos/database.js';
 import { Reader } from './chaos/reader.js';
+import { waitFor } from './support/run.js';
 import { chaos, summary } from './chaos/run.js';
 import { readerBoundMs } from './chaos/scenario.js';
 
@@ -125,7 +126,7 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
       await locker.query(`INSERT INTO ${name} VALUES (1)`);
       const reader = new Reader(db, table);
       await reader.start();
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor('the reader reading', () => reader.report.queries >= 5, null);
       await locker.query(engine === 'mysql' ? `LOCK TABLES ${name} WRITE` : 'BEGIN');
       if (engine === 'postgres') await locker.query(`LOCK TABLE ${name} IN ACCESS EXCLUSIVE MODE`);
       await new Promise((r) => setTimeout(r, held));

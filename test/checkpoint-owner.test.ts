@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { seal, unseal } from '../src/core/engine/state/state-seal.js';
 import { databases, useDatabase, type Database } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
+import { waitFor } from './support/run.js';
 
 // A sealed checkpoint proves shadowcut wrote it, not that it is this table's, or this run's latest
 // (issue 60, item 4). Whoever can write `<table>__state` (on MySQL any account with UPDATE on the
@@ -116,11 +116,14 @@ describe.each(databases)('$name: a checkpoint is bound to its table and run', ({
     expect((await killDuringPhase(fill('co_u'), 'backfill', 300, 'backfill')).killed).toBe(true);
     const crash = killDuringPhase(fill('co_t'), 'backfill', 4000, 'backfill');
     let early: string | null = null;
-    for (let i = 0; i < 400 && early === null; i++) {
+    const checkpointed = async () => {
+      // Not there until the run has made its state table.
       const rows = await db.query(`SELECT checkpoint FROM co_t__state WHERE id = 1`).catch(() => []);
       if (rows.length && Number(bodyOf(String(rows[0][0])).batches) >= 1) early = String(rows[0][0]);
-      else await sleep(20);
-    }
+      return early !== null;
+    };
+    // Not failed here on a timeout: the assertions below say what was seen.
+    await waitFor('a checkpoint of one batch', checkpointed, null, 8_000).catch(() => {});
     expect((await crash).killed).toBe(true);
     expect(early).not.toBeNull();
     const latest = await state('co_t').read();

@@ -17,7 +17,7 @@ import {
 } from '../src/operator/control-server.js';
 import { AbortedError, UserError } from '../src/core/engine/errors.js';
 import type { RunState } from '../src/core/run/run-state.js';
-import { runState } from './support/run.js';
+import { runState, waitFor } from './support/run.js';
 import { migrate, type MigrateResult } from '../src/core/migrate/runner.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, mysqlUrl, schemaOf } from './support/mysql.js';
@@ -78,17 +78,17 @@ const sleep = (ms: number) => new Promise<null>((resolve) => setTimeout(() => re
 
 /** Polls until `check` holds; bounded so a broken run fails the test instead of hanging it. */
 async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  let value: T | null | undefined | false = null;
+  await waitFor(what, async () => Boolean((value = await check())), null, timeoutMs);
+  return value as T;
 }
 
 /** The outcome of a run (its error, if it failed), waited for within bounds. */
-const ended = <T>(run: Promise<T>) => until('the run to end', () => Promise.race([run, sleep(1000)]));
+async function ended<T>(run: Promise<T>): Promise<T> {
+  let value: T | null = null;
+  void run.then((v) => (value = v));
+  return until('the run to end', () => Promise.resolve(value));
+}
 
 /**
  * Raw protocol access: writes `text` and collects answer lines until `expected` have come or the

@@ -10,7 +10,7 @@ import { silentReporter } from '../src/core/report/reporter.js';
 import type { RunState } from '../src/core/run/run-state.js';
 import { databases, migrateOn, type Database, type Session } from './support/fixture.js';
 import { keepTrxListOld } from './support/mysql.js';
-import { runState } from './support/run.js';
+import { runState, waitFor } from './support/run.js';
 import { withMigration } from './support/wrap.js';
 
 const ROWS = 300;
@@ -59,15 +59,18 @@ describe.each(databases)('$name: the cut-over and readers older than it', ({ ope
   /** Resolves once the run says it waits for (or postponed for) `id`, or once the run is over, whichever comes first. */
   async function reachedReader(state: RunState, id: string, run: Promise<unknown>, until: (s: RunState) => boolean): Promise<boolean> {
     let over = false;
+    let reached = false;
     void run.then(
       () => (over = true),
       () => (over = true),
     );
-    while (!over) {
-      if (state.status.oldSnapshots.some((r) => r.session === id) && until(state)) return true;
-      await sleep(20);
-    }
-    return false;
+    await waitFor(
+      `the run waiting for ${id}, or its end`,
+      () => over || (reached = state.status.oldSnapshots.some((r) => r.session === id) && until(state)),
+      null,
+      300_000,
+    );
+    return reached;
   }
 
   it('waits for a REPEATABLE READ reader older than it, which then reads every row, and cuts over once it ends', async () => {

@@ -5,6 +5,7 @@ import type { MigrationRequest } from '../src/core/engine/types.js';
 import { databases, expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
 import { adminPool, mysqlDatabase, mysqlUrl } from './support/mysql.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
+import { waitFor } from './support/run.js';
 
 // Each engine's table, ALTER and writes, and which indexes the shadow has when the copy starts
 // under each --defer-indexes mode. MariaDB's table has every kind of index: a prefix and a
@@ -134,6 +135,10 @@ describe('MariaDB: secondary indexes built after the copy', () => {
     ]);
   });
 
+  /** How many sessions wait for a metadata lock in a statement on `table`. */
+  const waitingOn = async (table: string) =>
+    Number((await db.query(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE '%metadata lock%' AND INFO LIKE '%${table}%'`))[0][0]);
+
   it('a build that races the same ALTER still running from a dead run ends with every index, once', async () => {
     await db.drop('di_race');
     await db.query('CREATE TABLE di_race (id INT PRIMARY KEY, a INT, b INT) ENGINE=InnoDB');
@@ -149,9 +154,9 @@ describe('MariaDB: secondary indexes built after the copy', () => {
       await reader.query('BEGIN');
       await reader.query('SELECT * FROM di_race');
       const deadRun = dead.query('ALTER TABLE di_race ADD KEY `k_a` (`a`), ADD KEY `k_b` (`b`)');
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor("the dead run's ALTER waiting", async () => (await waitingOn('di_race')) >= 1, null);
       const ours = buildDeferred(pool, new URL(mysqlUrl()).pathname.slice(1), 'di_race', wanted);
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor('ours queued behind it', async () => (await waitingOn('di_race')) >= 2, null);
       await reader.query('COMMIT');
       await deadRun;
       await ours;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '../src/core/engine/ports/history.js';
 import { databases, useDatabase } from './support/fixture.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
+import { waitFor } from './support/run.js';
 
 const ROWS = 20_000;
 const VARCHAR = { mysql: 'VARCHAR(100)', postgres: 'varchar(100)' } as const;
@@ -61,7 +62,7 @@ describe.each(databases)('a column rename by expand/contract on $name', ({ kind,
   const seen: Stage[] = ['old', 'old', 'old'];
   const switchTo = async (next: Stage) => {
     stage = next;
-    while (seen.some((s) => s !== next)) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(`every writer on the ${next} stage`, () => seen.every((s) => s === next), null);
   };
 
   it('walks plan, expand, backfill, verify, contract with writers running, and ends equal to the mirror', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databases, useDatabase } from './support/fixture.js';
 import type { RunningAnswer } from '../src/operator/control-server.js';
+import { waitFor } from './support/run.js';
 
 const root = process.getuid?.() === 0;
 /** `nobody` on Debian: an OS user other than the one running the tests. */
@@ -40,8 +41,6 @@ function strangersFile(file: string): void {
   chownSync(file, STRANGER, STRANGER);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe.runIf(root).each(databases)('flag files another OS user made ($name)', ({ open }) => {
   const db = useDatabase(open, 'flag_t');
 
@@ -59,13 +58,9 @@ describe.runIf(root).each(databases)('flag files another OS user made ($name)', 
 
   /** Polls until `check` holds; bounded, so a run that never gets there fails the test instead of hanging it. */
   async function until<T>(what: string, check: () => T | null | undefined | false): Promise<T> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const value = check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-      await sleep(100);
-    }
+    let value: T | null | undefined | false = null;
+    await waitFor(what, () => Boolean((value = check())), null, 30_000);
+    return value as T;
   }
 
   it('a postpone flag nobody made, touched by the operator, refuses the run at the start: nothing is made', async () => {

@@ -20,6 +20,7 @@ import { openMysqlProbes } from '../src/engines/mysql/throttle/probes.js';
 import { GATE_SLOTS } from '../src/engines/mysql/galera/gate.js';
 import { Recorder } from './support/pg.js';
 import { waitFor } from './support/run.js';
+import { waitUntil } from './support/wait.js';
 import { clusterState, within } from './support/galera-state.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -234,18 +235,19 @@ async function expectMigratedEverywhere(run: Awaited<ReturnType<typeof cliBounde
 function postponedMigrate(t: string, extra: string[] = []) {
   const flag = path.join(repo, `.galera-postpone-${t}-${process.pid}`);
   writeFileSync(flag, '');
-  const running = migrateBounded(urls[0], [
-    '--table',
-    t,
-    '--alter',
-    'ADD COLUMN x INT NULL',
-    '--force-copy',
-    ...extra,
-    '--postpone-cutover-flag-file',
-    flag,
-    '--execute',
-  ]);
-  return { running, go: () => rmSync(flag, { force: true }) };
+  // What the run has said so far, for a test to wait on while it runs.
+  let said = '';
+  const listen = (child: ChildProcess) => {
+    for (const out of [child.stdout, child.stderr]) out?.on('data', (d: Buffer) => (said += d.toString()));
+  };
+  const running = migrateBounded(
+    urls[0],
+    ['--table', t, '--alter', 'ADD COLUMN x INT NULL', '--force-copy', ...extra, '--postpone-cutover-flag-file', flag, '--execute'],
+    RUN_MS,
+    {},
+    listen,
+  );
+  return { running, go: () => rmSync(flag, { force: true }), said: () => said };
 }
 
 /** Until the run on `t` holds its cut-over, postponed: its status then. */
@@ -265,8 +267,8 @@ async function untilPostponed(t: string): Promise<string> {
 }
 
 /** `migrate`, killed at `ms`: null when it did not end by itself. */
-function migrateBounded(url: string, args: string[], ms = RUN_MS, env: Record<string, string> = {}) {
-  return cliBounded(['migrate', '--url', url, ...args], ms, env);
+function migrateBounded(url: string, args: string[], ms = RUN_MS, env: Record<string, string> = {}, spawned?: (child: ChildProcess) => void) {
+  return cliBounded(['migrate', '--url', url, ...args], ms, env, spawned);
 }
 
 /** The CLI, killed at `ms`: null when it did not end by itself. */
@@ -324,7 +326,7 @@ afterAll(async () => {
   );
   const healthy = answers.length === 3 && answers.every(Boolean);
   // A pool whose server is wedged would wait for it: destroyed, not ended.
-  await Promise.race([Promise.all(pools.map((p) => p.end().catch(() => {}))), new Promise((r) => setTimeout(r, 3_000))]);
+  await within(Promise.all(pools.map((p) => p.end().catch(() => {}))), 3_000, 'ending the pools').catch(() => {});
   if (!(healthy && process.env.SHADOWCUT_KEEP_SERVERS)) await servers('galera-down', 120_000);
 }, 150_000);
 
@@ -340,6 +342,14 @@ const WAYS = [
 /** The pools of the nodes other than `node`: where the application writes while shadowcut runs on it. */
 const othersOf = (node: number) => pools.filter((_, i) => i !== node);
 
+/**
+ * Until every writer has committed more writes than at `from` (its counts at some moment, by default
+ * now): the cluster took writes on every writer's node since then, whatever the test did meanwhile.
+ */
+function untilEachWrote(what: string, writers: { out: { writes: number } }[], from = writers.map((w) => w.out.writes)): Promise<void> {
+  return waitFor(what, () => writers.every((w, i) => w.out.writes > from[i]), null, 60_000);
+}
+
 describe('MariaDB Galera cluster', () => {
   it.each(WAYS)(
     'the copy path following $way, with writes on the two other nodes: the change made on every node, every node exact against a mirror, and the cluster takes writes and DDL after',
@@ -353,9 +363,9 @@ describe('MariaDB Galera cluster', () => {
       let run: Awaited<ReturnType<typeof migrateBounded>>;
       let seen: Awaited<ReturnType<(typeof writers)[0]['stop']>>[];
       try {
-        await new Promise((r) => setTimeout(r, 500));
+        await untilEachWrote('the writers under way', writers, [0, 0]);
         run = await migrateBounded(urls[node], ['--table', t, '--alter', 'ADD COLUMN x INT NULL, ADD KEY (n)', '--force-copy', '--execute']);
-        await new Promise((r) => setTimeout(r, 500)); // writes after the swap, on the new table
+        await untilEachWrote('writes after the swap, on the new table', writers);
       } finally {
         seen = await Promise.all(writers.map((w) => w.stop()));
         console.log(
@@ -398,7 +408,7 @@ describe('MariaDB Galera cluster', () => {
       const writers = othersOf(node).map((db) => mirrorWriter(db, t, 30_000));
       const alter = 'ADD COLUMN x INT NULL';
       try {
-        await new Promise((r) => setTimeout(r, 300));
+        await untilEachWrote('the writers under way', writers, [0, 0]);
         const common = ['--table', t, '--alter', alter, '--chunk-time-ms', '10'];
         const args = [...common, '--force-copy', '--execute'];
         if (at.startsWith('galera-')) {
@@ -406,13 +416,16 @@ describe('MariaDB Galera cluster', () => {
           expect(crash, 'the run did not end').not.toBeNull();
           expect(crash!.signal, crash!.stderr).toBe('SIGKILL');
           const before = writers.map((w) => w.out.changed);
-          await new Promise((r) => setTimeout(r, 1_000));
           if (at === 'galera-sealed') {
-            // Fail closed: with the run dead between its seal and its RENAME, no writer changes a row of the table.
+            // Fail closed: with the run dead between its seal and its RENAME, no writer changes a row of the
+            // table. Looked at once each writer has met the sealed gate three times since the crash.
+            const refused = writers.map((w) => w.out.gateErrors);
+            await waitFor('every writer refused at the sealed gate', () => writers.every((w, i) => w.out.gateErrors >= refused[i] + 3), null, 60_000);
             expect(writers.map((w) => w.out.changed)).toEqual(before);
             expect(writers.every((w) => w.out.gateErrors > 0)).toBe(true);
           } else {
             // Swapped: writers go on, on the new table.
+            await waitFor('every writer changing rows of the new table', () => writers.every((w, i) => w.out.changed > before[i]), null, 60_000);
             writers.forEach((w, i) => expect(w.out.changed).toBeGreaterThan(before[i]));
           }
         } else {
@@ -421,7 +434,7 @@ describe('MariaDB Galera cluster', () => {
           expect(crash.killed, `the run ended before ${at} (exit ${crash.exitCode}): ${crash.stderr}`).toBe(true);
           // Writers go on meanwhile, to the original, which the binlog or the triggers still follow.
           const before = writers.map((w) => w.out.changed);
-          await new Promise((r) => setTimeout(r, 1_000));
+          await waitFor('every writer changing rows of the original', () => writers.every((w, i) => w.out.changed > before[i]), null, 60_000);
           writers.forEach((w, i) => expect(w.out.changed).toBeGreaterThan(before[i]));
         }
         if (at === 'copy' || at === 'galera-sealed') {
@@ -440,7 +453,7 @@ describe('MariaDB Galera cluster', () => {
         const resumed = await migrateBounded(url, [...args, '--resume']);
         expect(resumed, 'the resumed run did not end').not.toBeNull();
         expect(resumed!.code, resumed!.stderr).toBe(0);
-        await new Promise((r) => setTimeout(r, 300));
+        await untilEachWrote('writes after the swap, on the new table', writers);
       } finally {
         const seen = await Promise.all(writers.map((w) => w.stop()));
         console.log(
@@ -632,7 +645,7 @@ describe('MariaDB Galera cluster', () => {
     const long = await within(pools[0].getConnection(), STATEMENT_MS, 'a connection');
     let run: Awaited<ReturnType<typeof migrateBounded>> = null;
     let held = 0;
-    const { running, go } = postponedMigrate(t, ['--lock-timeout-ms', '400']);
+    const { running, go, said } = postponedMigrate(t, ['--lock-timeout-ms', '400']);
     try {
       // Postponed: the gate's triggers are there (made at the first checksum), and nothing waits at it now.
       const status = await untilPostponed(t);
@@ -648,8 +661,11 @@ describe('MariaDB Galera cluster', () => {
       await long.query(`INSERT INTO ${t} (id, v) VALUES (10000000, 'long')`);
       await long.query(`INSERT INTO ${t}_mirror (id, v) VALUES (10000000, 'long')`);
       const t0 = Date.now();
+      const from = said().length;
       go();
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Open until an attempt to hold the writers (the last checksum's or the cut-over's) gave up within its lock timeout.
+      const gaveUp = /could not hold every node's writers within 400 ms/;
+      await waitFor('an attempt given up within the lock timeout', () => gaveUp.test(said().slice(from)), null, 120_000);
       const during = writers.map((w) => w.out.changed);
       await long.query('COMMIT');
       held = Date.now() - t0;
@@ -844,10 +860,7 @@ describe('MariaDB Galera cluster', () => {
         for (let i = 1; i <= 40; i++) await pools[0].query(`UPDATE ${t} SET v = v + 1 WHERE id = ${i}`);
       })();
       let pressure: string | null = null;
-      for (let i = 0; i < 100 && pressure === null; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        pressure = await probes.clusterPressure!();
-      }
+      await waitFor('pressure from the cluster', async () => (pressure = await probes.clusterPressure!()) !== null, null, 10_000);
       expect(pressure).toMatch(/Galera (node node3: \d+ writesets waiting to be applied|flow control paused the cluster)/);
     } finally {
       await within(holder.query('UNLOCK TABLES'), STATEMENT_MS, 'UNLOCK TABLES');
@@ -855,11 +868,9 @@ describe('MariaDB Galera cluster', () => {
       await within(writes, 60_000, 'the writes held by flow control');
     }
     // Caught up: nothing holds the copy back (the pause share is measured since the last look).
+    // Looks 200 ms apart (waitUntil's), as before: each measures the share since the one before.
     let after: string | null = 'unread';
-    for (let i = 0; i < 50 && after !== null; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      after = await probes.clusterPressure!();
-    }
+    await waitUntil('no pressure once caught up', async () => (after = await probes.clusterPressure!()) === null, 10_000);
     expect(after).toBeNull();
     await probes.close();
     await engine.close();
@@ -875,9 +886,9 @@ describe('MariaDB Galera cluster', () => {
     const writers = pools.map((db) => writer(db, t, 5_000));
     let run: Awaited<ReturnType<typeof migrateBounded>>;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await untilEachWrote('the writers under way', writers, [0, 0, 0]);
       run = await migrateBounded(urls[0], ['--table', t, '--alter', 'ADD COLUMN y INT NULL', '--execute'], 90_000);
-      await new Promise((r) => setTimeout(r, 300));
+      await untilEachWrote('writes after the ALTER', writers);
     } finally {
       const seen = await Promise.all(writers.map((w) => w.stop()));
       for (const w of seen) expect(w.longestMs, JSON.stringify(Object.fromEntries(w.errors))).toBeLessThan(5_000);
@@ -936,10 +947,22 @@ describe('MariaDB Galera cluster', () => {
       await within(holder.query(`LOCK TABLES ${t} WRITE`), STATEMENT_MS, 'LOCK TABLES');
       await bounded(pools[0], 'SET GLOBAL max_statement_time = 1');
       const sql = `ALTER TABLE ${t} ADD COLUMN y INT NULL, ALGORITHM=INSTANT`;
-      const step = within(engine.runInPlaceStep({ what: sql, sql: [sql], transaction: false, undo: [] }, 300), 60_000, 'the in-place step').catch(
-        (error: Error) => (outcome = error.message),
-      );
-      await new Promise((r) => setTimeout(r, 2_500));
+      let stepEnded = false;
+      const step = within(engine.runInPlaceStep({ what: sql, sql: [sql], transaction: false, undo: [] }, 300), 60_000, 'the in-place step')
+        .catch((error: Error) => (outcome = error.message))
+        .finally(() => (stepEnded = true));
+      // The ALTER waiting on node 1 well past max_statement_time (or the step already over, which the checks below judge).
+      const waitedMs = async () => {
+        const [[row]] = await within(
+          pools[0].query<mysql.RowDataPacket[]>(
+            `SELECT MAX(TIME_MS) AS ms FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE ${t} ADD COLUMN y%' AND ID <> CONNECTION_ID()`,
+          ),
+          STATEMENT_MS,
+          'PROCESSLIST',
+        );
+        return Number(row.ms ?? 0);
+      };
+      await waitFor('the ALTER waiting past max_statement_time', async () => stepEnded || (await waitedMs()) > 2_500, null, 30_000);
       await within(holder.query('UNLOCK TABLES'), STATEMENT_MS, 'UNLOCK TABLES');
       await step;
     } finally {

@@ -5,6 +5,7 @@ import { useDatabase } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { asUser, openEnginePool, PINNED_SEARCH_PATH } from '../src/engines/postgres/server/connect.js';
 import { parsePgUrl } from '../src/engines/postgres/server/target.js';
+import { waitFor } from './support/run.js';
 
 /**
  * docs/invariants.md, invariant 9: shadowcut writes only into helper tables it made. A role with CREATE on
@@ -257,9 +258,9 @@ describe('PostgreSQL: helper tables another role made first', () => {
         '--chunk-rows',
         '2',
       ]);
-      for (let i = 0; i < 100 && !(await db.query(`SELECT 1 FROM pg_proc WHERE proname = 'shadowcut_backup_capture_${oid}'`)).length; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const made = async () => (await db.query(`SELECT 1 FROM pg_proc WHERE proname = 'shadowcut_backup_capture_${oid}'`)).length > 0;
+      // Not failed here on a timeout: what follows is asserted either way.
+      await waitFor("the backup's capture function", made, null, 10_000).catch(() => {});
       forged = await asMallory(
         `CREATE TABLE public.own_c_fake (id int PRIMARY KEY, note text); ` +
           `CREATE TRIGGER forge AFTER INSERT ON public.own_c_fake FOR EACH ROW EXECUTE FUNCTION public.shadowcut_backup_capture_${oid}(); ` +

@@ -7,6 +7,7 @@ import { UserError } from '../src/core/engine/errors.js';
 import { hooksFromDir, validateHooksDir, type HookRun } from '../src/operator/hooks.js';
 import { RunState } from '../src/core/run/run-state.js';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, schemaOf } from './support/mysql.js';
+import { waitFor } from './support/run.js';
 
 let dir: string;
 
@@ -34,13 +35,15 @@ function state(): RunState {
 }
 
 /** Whether a process is gone (or a zombie waiting to be reaped, which is as good as gone). */
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 40; i++) {
+function gone(pid: number): Promise<boolean> {
+  const ended = async () => {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-    if (stat === null || stat.split(') ')[1]?.startsWith('Z')) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
+    return stat === null || stat.split(') ')[1]?.startsWith('Z') === true;
+  };
+  return waitFor(`process ${pid} gone`, ended, null, 2_000).then(
+    () => true,
+    () => false,
+  );
 }
 
 describe('validateHooksDir', () => {

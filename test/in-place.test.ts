@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { MirrorWorkload, type Statement } from './support/workload.js';
+import { waitFor } from './support/run.js';
 
 const ROWS = 1_000_000;
 
@@ -69,9 +70,9 @@ describe.each(databases)('in place ($name)', ({ kind, open }) => {
     load.start();
     let result;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
       result = await migrateOn(db, 'ip_t', w.alter, { forceCopy: false, lockTimeoutMs: 500, cutoverAttempts: 20 });
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }
@@ -115,7 +116,8 @@ describe.each(databases)('in place ($name)', ({ kind, open }) => {
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM ip_s LIMIT 1');
-      const release = new Promise((r) => setTimeout(r, 1500)).then(() => blocker.query('COMMIT'));
+      // Held until an attempt has given up within the lock timeout (the run says so), then released.
+      const release = waitFor('an attempt given up', () => warnings.some((m) => / attempt 1 failed /.test(m)), null).then(() => blocker.query('COMMIT'));
       result = await migrateOn(db, 'ip_s', w.small, { forceCopy: false, lockTimeoutMs: 100, cutoverAttempts: 40, reporter });
       await release;
     } finally {

@@ -5,7 +5,6 @@ import { databases, expectMirrored, migrateOn, type Database } from './support/f
 import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
 
 const SEED = 30_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Case {
   /** The table as migrate() is given it (PostgreSQL's schema-qualified, as an operator may write it). */
@@ -205,9 +204,9 @@ describe.each(databases)('$name: migration under concurrent writes', ({ open, ki
   it('ends with the new schema and exactly the rows of a mirror that took the same writes and the same ALTER', async () => {
     const load = new MirrorWorkload(db, ['orders', 'orders_mirror'], writes());
     load.start();
-    await sleep(500);
+    await load.untilMoreWrites();
     const result = await migrateOn(db, target, alter, { chunkTimeMs: 50, checksumChunkRows: 5000 });
-    await sleep(500); // writes after the cut-over land in the new table
+    await load.untilMoreWrites(); // writes after the cut-over land in the new table
     const stats = await load.stop();
 
     await db.query(`ALTER TABLE orders_mirror ${alter}`);

@@ -7,6 +7,7 @@ import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from 
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { binlogHead } from '../src/engines/mysql/capture/binlog/binlog.js';
 import { adminPool, mysqlUrl } from './support/mysql.js';
+import { waitFor } from './support/run.js';
 
 let root: mysql.Pool;
 let engine: Engine;
@@ -51,10 +52,8 @@ async function dumps(): Promise<number> {
   return Number(rows[0].n);
 }
 
-async function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
-  for (const began = Date.now(); !(await done()); await new Promise((r) => setTimeout(r, 50))) {
-    if (Date.now() - began > 10_000) throw new Error(`timed out waiting for ${what}`);
-  }
+function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
+  return waitFor(what, done, null, 10_000);
 }
 
 const distinct = (ids: number[]) => [...new Set(ids)].sort((a, b) => a - b);

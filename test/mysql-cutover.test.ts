@@ -117,11 +117,13 @@ describe('cut-over', () => {
     await blocker.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED'); // a lock holder only, as above
     await blocker.query('BEGIN');
     await blocker.query('SELECT * FROM c_lock LIMIT 1');
-    const release = sleep(1500).then(async () => {
+    // Held until an attempt has given up and the next one began.
+    const state = runState('c_lock', 'ADD COLUMN x INT', 'mysql');
+    const release = waitFor('a second cut-over attempt', () => state.status.cutoverAttempts >= 2, null, 60_000).then(async () => {
       await blocker.query('COMMIT');
       blocker.release();
     });
-    const result = await migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20 });
+    const result = await migrateMysql('c_lock', 'ADD COLUMN x INT', { lockTimeoutMs: 200, cutoverAttempts: 20, state });
     await release;
     expect(result.cutoverAttempts).toBeGreaterThan(1);
     expect(await schemaOf(db, 'c_lock')).toMatch(/`x` int/);
@@ -143,13 +145,15 @@ describe('kill -9 during the copy', () => {
     );
     const exited = new Promise((r) => child.on('exit', r));
     let copied = 0;
-    for (let i = 0; i < 400 && copied === 0; i++) {
-      await sleep(25);
+    const copying = async () => {
       if ((await helperTables(db, 'c_kill')).includes('c_kill__new')) {
         const [[row]] = await db.query<mysql.RowDataPacket[]>('SELECT COUNT(*) n FROM c_kill__new');
         copied = Number(row.n);
       }
-    }
+      return copied > 0;
+    };
+    // Not failed here on a timeout: the assertions below say what was seen.
+    await waitFor('rows in c_kill__new', copying, null, 10_000).catch(() => {});
     child.kill('SIGKILL');
     await exited;
     expect(copied).toBeGreaterThan(0);

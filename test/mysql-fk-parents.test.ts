@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { adminPool, differences, runCli, runCliAsync, schemaOf } from './support/mysql.js';
 import { childParents, createFkTree, dropFkTree, fkServers, fkTree, FkTreeWriter } from './support/fk-tree.js';
+import { waitFor } from './support/run.js';
 
 const ROWS = 20_000;
 const ALTER = 'ADD COLUMN extra INT NULL, MODIFY note VARCHAR(40)';
@@ -103,9 +104,14 @@ describe.each(fkServers)('$name: a table other tables reference', ({ url }) => {
     const writer = new FkTreeWriter(pool(), t, ROWS);
     const resumed = runCliAsync([...args, '--resume'], url());
     // Until the resumed run has pointed them back, writes are unguarded (src/engines/mysql/cutover/README.md): wait for it.
-    while ((await childParents(pool(), t))[t.real.cascade] !== t.real.parent || (await childParents(pool(), t))[t.real.restrict] !== t.real.parent) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitFor(
+      'the keys pointed back at the original',
+      async () => {
+        const parents = await childParents(pool(), t);
+        return parents[t.real.cascade] === t.real.parent && parents[t.real.restrict] === t.real.parent;
+      },
+      null,
+    );
     writer.start();
     const run = await resumed;
     const stats = await writer.stop();
@@ -121,7 +127,7 @@ describe.each(fkServers)('$name: a table other tables reference', ({ url }) => {
     const args = ['migrate', '--force-copy', '--url', '$URL', '--table', t.real.parent, '--alter', ALTER, '--execute', '--cutover-attempts', '1'];
     const run = runCliAsync(args, url(), { SHADOWCUT_TEST_PAUSE_AT: 'after-children-pointed' });
     // The keys reference the shadow only under the cut-over lock, at the seam.
-    while ((await childParents(pool(), t))[t.real.cascade] !== `${t.real.parent}__new`) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the keys pointed at the shadow', async () => (await childParents(pool(), t))[t.real.cascade] === `${t.real.parent}__new`, null);
     const writer = await pool().getConnection();
     try {
       await writer.query('BEGIN');

@@ -7,6 +7,8 @@ import type mysql from 'mysql2/promise';
 import { LockTimeoutError } from '../src/core/engine/errors.js';
 import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, helperTables, migrateMysql, mysqlUrl, runCli } from './support/mysql.js';
+import { waitFor } from './support/run.js';
+import { silentReporter } from '../src/core/report/reporter.js';
 
 let db: mysql.Pool;
 let engine: MysqlEngine;
@@ -165,11 +167,16 @@ describe('the in-place classes, held to the server counters (MariaDB)', () => {
       }
     })();
     try {
-      // An open transaction holds the table's metadata lock for 1.5 s: each attempt's ALTER queues the
-      // reader behind it until the watchdog cuts the wait.
+      // An open transaction holds the table's metadata lock until six attempts have given up: each
+      // attempt's ALTER queues the reader behind it until the watchdog cuts the wait. Their lock waits
+      // alone (6 x 150 ms) outlast the bound asserted below: a reader waiting without a bound would break it.
       await blocker.query('BEGIN');
       await blocker.query(`SELECT * FROM ${T} LIMIT 1`);
-      const release = new Promise((r) => setTimeout(r, 1500)).then(() => blocker.query('COMMIT'));
+      const failed: string[] = [];
+      const reporter = { ...silentReporter, warn: (message: string) => void failed.push(message) };
+      const release = waitFor('six attempts given up', () => failed.filter((m) => / attempt \d+ failed /.test(m)).length >= 6, null, 60_000).then(() =>
+        blocker.query('COMMIT'),
+      );
       const result = await migrateMysql(
         T,
         "ADD COLUMN note VARCHAR(10) NULL, DROP COLUMN w, RENAME INDEX kn TO kn2, MODIFY v VARCHAR(40) NOT NULL DEFAULT 'a'",
@@ -177,6 +184,7 @@ describe('the in-place classes, held to the server counters (MariaDB)', () => {
           forceCopy: false,
           lockTimeoutMs,
           cutoverAttempts: 40,
+          reporter,
         },
       );
       await release;
@@ -189,7 +197,7 @@ describe('the in-place classes, held to the server counters (MariaDB)', () => {
       blocker.release();
       reader.release();
     }
-    // Without a bound on the waits the reader would wait for the blocker's whole 1.5 s.
+    // Without a bound on the waits the reader would wait for the blocker's whole hold (six attempts).
     expect(longest).toBeLessThan(lockTimeoutMs + 700);
     const [cols] = await db.query<mysql.RowDataPacket[]>(`SHOW COLUMNS FROM ${T}`);
     expect(cols.map((c) => c.Field)).toEqual(['id', 'v', 'n', 'u', 'c', 'note']);
@@ -234,14 +242,13 @@ describe('the in-place watchdog cuts waits, not work (MariaDB)', () => {
       );
       // Once the build runs past its deadline, a transaction reads the table and stays open: the ALTER
       // cannot upgrade its lock at the end.
-      for (;;) {
+      const altering = async () => {
         const [rows] = await db.query<mysql.RowDataPacket[]>(
           "SELECT STATE AS s FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE ipp\\_big ADD INDEX ku%'",
         );
-        if (rows.length && rows[0].s === 'altering table' && performance.now() - started > 200) break;
-        expect(performance.now() - started).toBeLessThan(10_000);
-        await new Promise((r) => setTimeout(r, 5));
-      }
+        return rows.length > 0 && rows[0].s === 'altering table' && performance.now() - started > 200;
+      };
+      await waitFor('the build altering the table past its deadline', altering, null, 10_000);
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM ipp_big LIMIT 1');
       // Held until the step ends: cut, it ends while the blocker still holds. Not timed from here,

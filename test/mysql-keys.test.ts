@@ -38,7 +38,7 @@ describe('keys of awkward types', () => {
   it('are followed exactly through the binlog, including key-changing updates', async () => {
     const load = new MirrorWorkload(mysqlDatabase(db), ['k_t', 'k_t_mirror'], writes);
     load.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await load.untilMoreWrites();
     const result = await migrateMysql('k_t', 'ADD COLUMN extra VARCHAR(10) NULL', { chunkTimeMs: 20 });
     const stats = await load.stop();
     await db.query('ALTER TABLE k_t_mirror ADD COLUMN extra VARCHAR(10) NULL');

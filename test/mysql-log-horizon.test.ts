@@ -11,6 +11,7 @@ import { createMysqlEngine, type MysqlEngine } from '../src/engines/mysql/index.
 import { createPool } from '../src/engines/mysql/server/connect.js';
 import { mysqlOldSnapshots } from '../src/engines/mysql/cutover/old-snapshots.js';
 import { adminPool, keepTrxListOld, mysqlUrl } from './support/mysql.js';
+import { waitFor } from './support/run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LOG = 'hz_log';
@@ -77,13 +78,16 @@ describe('the trigger log horizon (MariaDB)', () => {
       const marks = await Promise.all(horizons.map((h) => h.horizon()));
       // Each log polls on its own, as fast as its entries come (every 10 ms here).
       const settledAt: (number | null)[] = [null, null, null];
+      const looks = [0, 0, 0];
       const polls = horizons.map(async (h, i) => {
         while (polling) {
           if (settledAt[i] === null && (await h.settled(marks[i]!))) settledAt[i] = Date.now();
+          looks[i]++;
           await sleep(10);
         }
       });
-      await sleep(1_000);
+      // Each log has looked twenty times with the writer open.
+      await waitFor('twenty looks of each log', () => looks.every((n) => n >= 20), null);
       expect(settledAt, 'settled with the writer open').toEqual([null, null, null]);
       // A reader that begins now is in the next look's list.
       const reader = await db.getConnection();
@@ -107,11 +111,9 @@ describe('the trigger log horizon (MariaDB)', () => {
 });
 
 /** Polls `check` until it holds, for up to 10 s; its last answer. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await check();
-    if (ok || Date.now() > deadline) return ok;
-    await sleep(50);
-  }
+function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  return waitFor('the condition', check, null, 10_000).then(
+    () => true,
+    () => check(),
+  );
 }

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { adminPool, differences, runCli, runCliAsync, schemaOf } from './support/mysql.js';
 import { createFkTree, dropFkTree, fkServers, fkTree, FkTreeWriter } from './support/fk-tree.js';
+import { waitFor } from './support/run.js';
 
 const ROWS = 20_000;
 const ALTER = 'ADD COLUMN extra INT NULL, MODIFY w BIGINT NOT NULL';
@@ -67,7 +68,7 @@ describe.each(fkServers)('$name: a table with a foreign key to another', ({ url 
     expect(await on()).toEqual([`${t.real.restrict}__new`]);
     const resumed = runCliAsync([...args, '--resume'], url());
     // Until the resumed run has put it back, the original's writes are unguarded (cutover/README.md): wait for it.
-    while ((await on())[0] !== t.real.restrict) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the key pointed back at the original', async () => (await on())[0] === t.real.restrict, null);
     const writer = new FkTreeWriter(pool(), t, 4000);
     writer.start();
     const run = await resumed;

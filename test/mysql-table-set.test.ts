@@ -153,8 +153,9 @@ describe('MariaDB: a set stopped, killed and resumed', () => {
       let output = '';
       try {
         for (const { table } of SET) await waitFor(`${table}'s revert window`, async () => /revert window/.test(await status(table)), null, 120_000);
-        // The new tables take writes for a while, which must follow back.
-        await new Promise((r) => setTimeout(r, 1500));
+        // The new tables take writes (twenty transactions), which must follow back.
+        const from = load.committed();
+        await waitFor('writes on the new tables', () => load.committed() >= from + 20, null, 60_000);
         expect((await runCliAsync(['revert', '--table', 'payments'], urlOf(A))).code).toBe(0);
       } finally {
         const done = await run;

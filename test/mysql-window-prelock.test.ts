@@ -43,14 +43,18 @@ async function stateOf(session: mysql.Connection): Promise<string> {
 
 /** Resolves once a session (the given one, or any running `statement`) waits for a metadata lock. */
 async function queued(label: string, which: { session: mysql.Connection } | { statement: string }): Promise<number> {
-  for (let i = 0; i < 5000; i++) {
+  let id: number | null = null;
+  const waiting = async () => {
     const [rows] = await db.query<mysql.RowDataPacket[]>(
       "SELECT ID FROM information_schema.PROCESSLIST WHERE STATE LIKE '%metadata lock%' AND (ID = ? OR INFO LIKE ?)",
       'session' in which ? [which.session.threadId, '\u0000'] : [-1, which.statement],
     );
-    if (rows.length) return Number(rows[0].ID);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+    if (rows.length) id = Number(rows[0].ID);
+    return id !== null;
+  };
+  // Looked at every 5 ms: the wait may be brief.
+  await waitFor(`${label} waiting for its metadata lock`, waiting, null, 60_000, 5).catch(() => {});
+  if (id !== null) return id;
   const [all] = await db.query<mysql.RowDataPacket[]>("SELECT ID, STATE, INFO FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep'");
   throw new Error(`${label} never waited for its metadata lock: ${JSON.stringify(all)}`);
 }

@@ -136,7 +136,7 @@ describe.each(databases)('$name: a table changed twice keeps both originals', ({
       const result = await migrateOn(db, 'or_t', second, { resume: true });
       expect(result.resumed).toBe(true);
       expect(result.plan!.oldTable).toMatch(/\.or_t__old_2$/);
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }

@@ -7,6 +7,7 @@ import { migrate } from '../src/core/migrate/runner.js';
 import { differences, migratePg, migrateUnderWrites, pgDropTables, pgHelpers, pgPool, pgSchemaOf, pgTwins, pgUrl } from './support/pg.js';
 import { withMigration } from './support/wrap.js';
 import type { Statement } from './support/workload.js';
+import { waitFor } from './support/run.js';
 
 let db: pg.Pool;
 
@@ -76,12 +77,8 @@ describe('a writer of a child table queued behind the cut-over', () => {
 /** Until `client`'s statement waits for a lock. */
 async function waitUntilWaiting(client: pg.PoolClient): Promise<void> {
   const pid = (client as unknown as { processID: number }).processID;
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await db.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid]);
-    if (rows[0]?.wait_event_type === 'Lock') return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('the writer never waited for a lock');
+  const waits = async () => (await db.query(`SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid])).rows[0]?.wait_event_type === 'Lock';
+  await waitFor('the writer waiting for a lock', waits, null, 10_000);
 }
 
 describe('foreign keys into and out of the table, self-referencing, with cascades', () => {

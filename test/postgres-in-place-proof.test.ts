@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentReporter } from '../src/core/report/reporter.js';
 import { databases, migrateOn, useDatabase } from './support/fixture.js';
+import { waitFor } from './support/run.js';
 
 /**
  * PostgreSQL's in-place path held to what it claims (docs/invariants.md, invariant 10 and 11): a part is
@@ -353,7 +354,10 @@ describe('an online index build waits for older transactions, not within the loc
       const [[pid]] = await old.query('SELECT pg_backend_pid()');
       await old.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       await old.query('SELECT * FROM pp_other');
-      const ends = new Promise((r) => setTimeout(r, 3000)).then(() => old.query('COMMIT'));
+      // Open until the build says it waits for this transaction, then ended.
+      const ends = waitFor('the build waiting for the old transaction', () => warnings.some((m) => m.includes(`pid ${pid} `)), null).then(() =>
+        old.query('COMMIT'),
+      );
       const wait = await longestReaderWait('pp_w', async () => {
         result = await migrateOn(db, 'pp_w', 'ADD UNIQUE (u)', { forceCopy: false, lockTimeoutMs: 200, cutoverAttempts: 2, reporter });
       });
@@ -379,7 +383,8 @@ describe('an online index build waits for older transactions, not within the loc
     try {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE pp_w IN SHARE UPDATE EXCLUSIVE MODE');
-      const release = new Promise((r) => setTimeout(r, 1500)).then(() => blocker.query('COMMIT'));
+      // Held until an attempt has given up within the lock timeout (the run says so), then released.
+      const release = waitFor('an attempt given up', () => warnings.some((m) => / attempt 1 failed /.test(m)), null).then(() => blocker.query('COMMIT'));
       const result = await migrateOn(db, 'pp_w', 'ADD UNIQUE (u)', { forceCopy: false, lockTimeoutMs: 200, cutoverAttempts: 40, reporter });
       await release;
       expect(result.executed).toBe(true);

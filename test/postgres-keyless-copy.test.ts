@@ -4,6 +4,7 @@ import { silentReporter } from '../src/core/report/reporter.js';
 import { expectMirrored, migrateOn, useDatabase } from './support/fixture.js';
 import { killDuringPhase } from './support/kill.js';
 import { postgresDatabase } from './support/pg.js';
+import { waitFor } from './support/run.js';
 
 // The copy fills a heap with no index, not even the key's, and the key is built before any change
 // is applied (src/engines/postgres/copy/key-build.ts). What must hold around that.
@@ -87,17 +88,15 @@ describe('PostgreSQL: the copy into a table with no index', () => {
     const engine = await createPostgresEngine(url);
     const warnings: string[] = [];
     let stop = false;
-    const writer = (async () => {
-      while (!stop) {
-        const building = await db.query(`SELECT count(*)::int FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %kl_t\\_\\_new%kl_slow%'`);
-        if (Number(building[0][0]) > 0) {
-          for (const t of ['kl_t', 'kl_mirror']) await db.query(`DELETE FROM ${t} WHERE id <= 21000`);
-          return true;
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return false;
-    })();
+    let deleted = false;
+    const deleteWhileBuilding = async () => {
+      if (stop) return true;
+      const building = await db.query(`SELECT count(*)::int FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX %kl_t\\_\\_new%kl_slow%'`);
+      if (Number(building[0][0]) === 0) return false;
+      for (const t of ['kl_t', 'kl_mirror']) await db.query(`DELETE FROM ${t} WHERE id <= 21000`);
+      return (deleted = true);
+    };
+    const writer = waitFor("the slow index's build, or the run's end", deleteWhileBuilding, null, 600_000).then(() => deleted);
     try {
       await migrateOn(
         db,

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgOldSnapshots } from '../src/engines/postgres/cutover/old-snapshots.js';
 import { pgPool } from './support/pg.js';
+import { waitFor } from './support/run.js';
 
 let db: pg.Pool;
 
@@ -21,11 +22,8 @@ afterAll(async () => {
 
 /** Until `pid` waits for a lock. */
 async function waiting(pid: number): Promise<void> {
-  for (;;) {
-    const { rows } = await db.query(`SELECT wait_event_type = 'Lock' AS w FROM pg_stat_activity WHERE pid = $1`, [pid]);
-    if (rows[0]?.w) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const waits = async () => Boolean((await db.query(`SELECT wait_event_type = 'Lock' AS w FROM pg_stat_activity WHERE pid = $1`, [pid])).rows[0]?.w);
+  await waitFor(`backend ${pid} waiting for a lock`, waits, null);
 }
 
 describe('PostgreSQL: sessions queued behind the cut-over lock', () => {

@@ -107,7 +107,7 @@ describe.each([
         }
         const result = await migrateOn(db, 'pp_t', ALTER, { resume: kill, chunkTimeMs: 20 });
         expect(result.resumed).toBe(kill);
-        await new Promise((r) => setTimeout(r, 300));
+        await load.untilMoreWrites();
       } finally {
         await load.stop();
       }
@@ -150,7 +150,7 @@ describe('list partitions sub-partitioned by hash, with a default', () => {
     load.start();
     try {
       await migrateOn(db, 'pl_t', "ADD COLUMN note text DEFAULT 'x'", { chunkTimeMs: 20 });
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }

@@ -8,6 +8,7 @@ import type { ChangeSink, ChangeStream, Engine, Key, Migration, Position } from 
 import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { lsnValue } from '../src/engines/postgres/server/lsn.js';
 import { pgPool, pgUrl } from './support/pg.js';
+import { waitFor } from './support/run.js';
 
 let db: pg.Pool;
 let engine: Engine;
@@ -67,10 +68,8 @@ async function senders(): Promise<number> {
   return Number((await db.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = 'shadowcut'`)).rows[0].n);
 }
 
-async function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
-  for (const began = Date.now(); !(await done()); await new Promise((r) => setTimeout(r, 50))) {
-    if (Date.now() - began > 10_000) throw new Error(`timed out waiting for ${what}`);
-  }
+function until(what: string, done: () => boolean | Promise<boolean>): Promise<void> {
+  return waitFor(what, done, null, 10_000);
 }
 
 const distinct = (ids: number[]) => [...new Set(ids)].sort((a, b) => a - b);

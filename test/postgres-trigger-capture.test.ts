@@ -91,7 +91,7 @@ describe('trigger capture (PostgreSQL)', () => {
       expect(run.error).toBeUndefined();
       // The triggers delivered every change: verification had nothing to repair.
       expect((await migration).checksumRounds).toBe(1);
-      await new Promise((r) => setTimeout(r, 200));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }
@@ -328,7 +328,7 @@ describe('trigger capture (PostgreSQL)', () => {
       const result = await migrateOn(db, 'tc_kill', alter, { resume: true });
       expect(result.resumed).toBe(true);
       expect(result.checksumRounds).toBe(1); // nothing missed: verification had nothing to repair
-      await new Promise((r) => setTimeout(r, 200));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }
@@ -365,7 +365,7 @@ describe('trigger capture (PostgreSQL)', () => {
       try {
         const result = await migrate(engine, { url: url.toString(), table: 'tc_norep.t', alter }, { execute: true, forceCopy: true });
         expect(result.executed).toBe(true);
-        await new Promise((r) => setTimeout(r, 200));
+        await load.untilMoreWrites();
       } finally {
         await load.stop();
         await engine.close();

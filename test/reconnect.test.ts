@@ -52,10 +52,11 @@ describe.each(databases)('$name: a lost connection', ({ open, kind }) => {
     load.start();
     try {
       const run = migrateOn(db, 'rc_t', 'ADD COLUMN w INT', { state, chunkTimeMs: 10, reporter });
+      const outcome = background(run);
       // Kill twice while copying.
       for (let round = 0; round < 2; round++) {
         const target = ((round + 1) * rows) / 4;
-        for (let i = 0; i < 600 && state.status.rowsCopied < target; i++) await new Promise((r) => setTimeout(r, 20));
+        await waitFor(`${target} rows copied`, () => state.status.rowsCopied >= target, outcome, 60_000);
         kills += await killToolConnections();
       }
       const result = await run;

@@ -87,7 +87,7 @@ describe.each(servers)('$name: kill -9, then --resume', ({ open, kind, triggers 
       expect(result.resumed).toBe(true);
       // Verification would repair missed changes; a correct resume leaves it nothing to repair.
       expect(result.checksumRounds).toBe(1);
-      await new Promise((r) => setTimeout(r, 300));
+      await load.untilMoreWrites();
     } finally {
       await load.stop();
     }

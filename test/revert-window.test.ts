@@ -5,8 +5,6 @@ import { background, runState, waitFor } from './support/run.js';
 import { MirrorWorkload } from './support/workload.js';
 import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * A widening change plus a new column: lossless both ways. The mirror never takes it, so after a
  * revert the table must equal it, every write made to the new table in the window included.
@@ -138,8 +136,11 @@ describe.each(databases)('$name: a revert window killed and resumed', ({ open, k
         expect(first.killed).toBe(true);
       }
       const resumed = db.cliAsync(['migrate', ...args.map((a) => (a === db.url ? '$URL' : a)), '--resume', '--execute']);
-      await waitFor('the resumed window', async () => windowOpen(db) || resumedDone(await Promise.race([resumed, sleep(0)])), null, 120_000);
-      await sleep(1000);
+      let resumedOver = false;
+      const over = () => (resumedOver = true);
+      void resumed.then(over, over);
+      await waitFor('the resumed window', () => windowOpen(db) || resumedOver, null, 120_000);
+      await load.untilMoreWrites(); // writes on the new table, which the revert must take back
       db.cli(['revert', '--table', 'rw_kill']);
       const out = await resumed;
       expect(out.code, out.stderr).toBe(0);
@@ -156,10 +157,6 @@ describe.each(databases)('$name: a revert window killed and resumed', ({ open, k
     expect(await db.helpers('rw_kill')).toEqual(['rw_kill__new']);
   });
 });
-
-function resumedDone(value: unknown): boolean {
-  return value !== undefined;
-}
 
 /** Whether a run answers on the table's control socket in its revert window. */
 function windowOpen(db: Database): boolean {

@@ -16,7 +16,7 @@ import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js'
 import { killDuringPhase } from './support/kill.js';
 import { abortLastTableDuringCopy, runState, waitFor } from './support/run.js';
 import { inTransaction } from './support/pg.js';
-import { orderWriters } from './support/order-writes.js';
+import { orderWriters, type OrderWriters } from './support/order-writes.js';
 import { adminPool, mysqlUrl, runCliAsync } from './support/mysql.js';
 
 let twins: CatalogTwins | null = null;
@@ -43,7 +43,7 @@ const SET = [
 const KEPT = SET.map((s) => `${s.table}__old`);
 
 /** The application's writes, on shadowcut's database and then on the twin. */
-function writers(mine: pg.Pool, twin: pg.Pool): { stop: () => Promise<number> } {
+function writers(mine: pg.Pool, twin: pg.Pool): OrderWriters {
   return orderWriters(2, 'postgres', (d, statements) => inTransaction(d === 0 ? mine : twin, statements));
 }
 
@@ -174,8 +174,9 @@ describe.each(['stream', 'trigger'] as const)('PostgreSQL, %s capture: several t
     const status = async (table: string) => (await runCliAsync(['status', '--table', table], t.url)).stdout;
     try {
       for (const { table } of back) await waitFor(`${table}'s revert window`, async () => /revert window/.test(await status(table)), null, 120_000);
-      // The new tables take writes for a while, which must follow back.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The new tables take writes (twenty transactions), which must follow back.
+      const from = load.committed();
+      await waitFor('writes on the new tables', () => load.committed() >= from + 20, null, 60_000);
       // One table asked: the set goes back.
       expect((await runCliAsync(['revert', '--table', 'payments'], t.url)).code).toBe(0);
     } finally {

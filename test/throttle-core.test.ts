@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type mysql from 'mysql2/promise';
 import { AbortedError } from '../src/core/engine/errors.js';
-import { runState } from './support/run.js';
+import { runState, untilHeldFor, waitFor } from './support/run.js';
 import { inWindow, parseWindow } from '../src/core/run/throttler.js';
 import { adminPool, differences, helperTables, migrateMysql, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
 import { withMigration } from './support/wrap.js';
@@ -33,12 +33,11 @@ async function seed() {
 const newState = () => runState('th_t', 'ADD COLUMN x INT', 'mysql');
 
 /** Polls until `done` or the deadline; returns whether it happened. */
-async function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {
-  for (const until = Date.now() + ms; Date.now() < until;) {
-    if (done()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return done();
+function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {
+  return waitFor('the condition', done, null, ms).then(
+    () => true,
+    () => done(),
+  );
 }
 
 describe('windows', () => {
@@ -81,7 +80,7 @@ describe('windows', () => {
     run.catch(() => {}); // awaited below
     expect(await eventually(() => state.status.state === 'throttled')).toBe(true);
     await db.query('UPDATE th_t SET v = v + 1 WHERE id <= 10'); // changes are followed while held back
-    await new Promise((r) => setTimeout(r, 1000));
+    await untilHeldFor(state, 'window', 1000, null);
     expect(state.status.throttleReason).toBe(`outside the window ${closed}`);
     expect(state.status.rowsCopied).toBe(0);
     // Read into the (bounded) buffer while held back, applied once the copy goes on or the buffer fills.
@@ -161,7 +160,7 @@ describe('flag file', () => {
     const state = newState();
     const run = migrateMysql('th_t', 'ADD COLUMN x INT', { state, flagFile: flag });
     expect(await eventually(() => state.status.throttleReason === `flag file ${flag} exists`)).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
+    await untilHeldFor(state, 'flag', 500, null);
     expect(state.status.rowsCopied).toBe(0);
     await db.query('CREATE TABLE th_copy AS SELECT * FROM th_t');
     rmSync(flag);

@@ -3,10 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { AbortedError } from '../src/core/engine/errors.js';
 import { databases, expectMirrored, migrateOn, useDatabase, type Database } from './support/fixture.js';
 import { mysqlDatabase } from './support/mysql.js';
-import { background, runState, waitFor } from './support/run.js';
+import { background, runState, untilHeldFor, waitFor } from './support/run.js';
 import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Each engine's words for the same table and ALTER. Both seeds are large enough that the copy
 // outlasts --max-lag-ms several times over even on a fast, idle machine (at 40k rows a MariaDB run
@@ -88,7 +86,7 @@ describe.each(databases)('$name: replica lag', ({ open, kind }) => {
 
       // Held: for as long as the replica stays paused, nothing is copied and nothing is cut over.
       const copied = state.status.rowsCopied;
-      await sleep(3000);
+      await untilHeldFor(state, 'replica', 3000, outcome);
       expect(outcome.settled).toBe(false);
       expect(state.status.state).toBe('throttled');
       expect(state.status.rowsCopied).toBe(copied);
@@ -97,7 +95,7 @@ describe.each(databases)('$name: replica lag', ({ open, kind }) => {
 
       await db.replica.resume();
       const result = await run;
-      await sleep(300); // writes after the cut-over land in the new table
+      await load.untilMoreWrites(); // writes after the cut-over land in the new table
       const stats = await load.stop();
 
       await db.query(`ALTER TABLE th_orders_mirror ${alter}`);
@@ -199,7 +197,7 @@ describe('MariaDB server load', () => {
     const outcome = background(run);
     await waitFor('a throttle on load', () => state.status.state === 'throttled', outcome);
     expect(state.status.throttleReason).toMatch(/^load: threads_running=\d+ >= 1$/);
-    await sleep(1000);
+    await untilHeldFor(state, 'load', 1000, outcome);
     expect(state.status.state).toBe('throttled');
     expect(state.status.rowsCopied).toBe(0);
     expect(await db.schema('th_small')).toBe(schemaBefore);
@@ -230,7 +228,7 @@ describe.each(databases)('$name: the redo log', ({ open, kind }) => {
     await waitFor('a hold on the redo log', () => state.status.throttleKind === 'redo', outcome);
     expect(state.status.throttleReason).toBe('redo log 1% full: letting the server flush it down to 0%');
     const copied = state.status.rowsCopied;
-    await sleep(1000);
+    await untilHeldFor(state, 'redo', 1000, outcome);
     expect(state.status.throttleKind).toBe('redo');
     expect(state.status.rowsCopied).toBe(copied);
     expect(copied).toBeLessThan(seed);

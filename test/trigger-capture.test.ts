@@ -1,3 +1,4 @@
+import { silentReporter } from '../src/core/report/reporter.js';
 import { describe, expect, it } from 'vitest';
 import { databases, expectMirrored, migrateOn, plainDatabases, useDatabase, type Database } from './support/fixture.js';
 import { keepTrxListOld } from './support/mysql.js';
@@ -69,7 +70,7 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     load.start();
     try {
       const result = await migrateOn(db, 'tc_rows', alter, { chunkTimeMs: 50 }, trigger);
-      await sleep(300); // writes after the cut-over land in the new table
+      await load.untilMoreWrites(); // writes after the cut-over land in the new table
       const stats = await load.stop();
       expect(stats.errors).toEqual([]);
       expect(result.plan?.capture?.kind).toBe('trigger');
@@ -220,9 +221,12 @@ describe.each(servers)('$name: trigger capture ($capture)', ({ open, kind, captu
     try {
       await writer.query('BEGIN');
       await writer.query(`UPDATE tc_open SET qty = 4242, label = 'written before the triggers' WHERE id = 7`);
-      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200 }, trigger);
+      const warned: string[] = [];
+      const reporter = { ...silentReporter, warn: (message: string) => void warned.push(message) };
+      const run = migrateOn(db, 'tc_open', alter, { state, lockTimeoutMs: 200, reporter }, trigger);
       const outcome = background(run);
-      await sleep(1500);
+      // Held through two attempts to make the triggers, each given up within the lock timeout.
+      await waitFor('two attempts at the triggers', () => warned.filter((m) => /^creating .*; retrying in/.test(m)).length >= 2, outcome);
       // The triggers cannot be made while the writer holds the table: nothing is copied yet.
       expect(outcome.settled).toBe(false);
       expect(state.status.rowsCopied).toBe(0);

@@ -13,6 +13,7 @@ import { checkFlagFiles, flagRaised, watchPanicFlagFile, type FlagOption } from 
 import { RunState, settingsOf } from '../src/core/run/run-state.js';
 import { Throttler } from '../src/core/run/throttler.js';
 import { validateHooksDir } from '../src/operator/hooks.js';
+import { waitFor } from './support/run.js';
 
 const root = process.getuid?.() === 0;
 /** `nobody` on Debian: an OS user other than the one running the tests. */
@@ -136,6 +137,6 @@ function newState(): RunState {
 
 /** Polls until `check` holds; bounded, so a look that never comes fails the test. */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor('the look', check, null, 10_000);
   expect(check()).toBe(true);
 }

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import { withDatabase } from './database.js';
 import { mysqlUrl } from './mysql.js';
 import { catalogDifferences } from './mysql-catalog-oracle.js';
-import { orderWriters, type Statement } from './order-writes.js';
+import { orderWriters, type Statement, type OrderWriters } from './order-writes.js';
 
 export const A = 'sc_set';
 export const TWIN = 'sc_set_twin';
@@ -82,7 +82,7 @@ export async function expectLikeNative(root: mysql.Pool, cascade = false): Promi
  * The application's writes (support/order-writes.ts), on the set's database and then on the twin, as
  * an application makes them: a transaction the server chose as a deadlock's victim is made again.
  */
-export function setWriters(root: mysql.Pool, cascade = false): { stop: () => Promise<number> } {
+export function setWriters(root: mysql.Pool, cascade = false): OrderWriters {
   const inDb = async (db: string, statements: Statement[]): Promise<void> => {
     const conn = await root.getConnection();
     try {

@@ -41,6 +41,12 @@ function transaction(n: number, id: number, dialect: 'mysql' | 'postgres', casca
   });
 }
 
+/** The writers of `orderWriters`: the transactions committed so far (on every database), and `stop`. */
+export interface OrderWriters {
+  committed: () => number;
+  stop: () => Promise<number>;
+}
+
 /**
  * Two writers until `stop`, each transaction through `commit` on each database in turn. A writer's
  * failure ends the load and is thrown by `stop`; `stop` gives the transactions committed.
@@ -50,7 +56,7 @@ export function orderWriters(
   dialect: 'mysql' | 'postgres',
   commit: (database: number, statements: Statement[]) => Promise<void>,
   cascade = false,
-): { stop: () => Promise<number> } {
+): OrderWriters {
   let next = 1_000_000;
   let stopped = false;
   let committed = 0;
@@ -70,6 +76,7 @@ export function orderWriters(
     },
   );
   return {
+    committed: () => committed,
     stop: async () => {
       stopped = true;
       const failed = await running;

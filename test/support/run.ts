@@ -15,19 +15,34 @@ export function background(run: Promise<unknown>): { settled: boolean; error?: u
   return outcome;
 }
 
-/** Polls `check` until it holds; bounded, and stops early if the run (when given) ended. */
+/**
+ * Polls `check` until it holds; bounded, and stops early if the run (when given) ended. `everyMs`
+ * shorter than the default for a state that lasts only a moment (a statement's brief lock wait).
+ */
 export async function waitFor(
   what: string,
   check: () => boolean | Promise<boolean>,
   run: { settled: boolean; error?: unknown } | null,
   ms = 30_000,
+  everyMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (run?.settled) throw new Error(`the run ended before ${what}: ${String(run.error ?? 'success')}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
+    await sleep(everyMs);
   }
+}
+
+/**
+ * Until the run has been held back (`kind`, throttler.ts's HoldKind) `ms` longer than when called, by
+ * its own account: the runner re-decides the hold and adds to `throttledMs` every 250 ms, so this waits
+ * for a hold that was kept through several decisions. Fails at once if the run ends meanwhile.
+ */
+export async function untilHeldFor(state: RunState, kind: string, ms: number, run: { settled: boolean; error?: unknown } | null): Promise<void> {
+  const held = () => state.status.throttledMs[kind] ?? 0;
+  const from = held();
+  await waitFor(`${ms} ms more held back (${kind})`, () => held() >= from + ms, run, ms + 60_000);
 }
 
 /** A RunState to watch (and steer) a run from the test; its settings are the run's live settings. */

@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { waitFor } from './run.js';
 
 export interface WorkloadStats {
   transactions: number;
@@ -43,6 +44,24 @@ export class MirrorWorkload {
   start(): void {
     this.running = true;
     for (let w = 0; w < this.workers; w++) this.loops.push(this.loop(w));
+  }
+
+  /**
+   * Until `count` more transactions have ended than when called: writes made from this moment on (the
+   * writers under way before a run, or the new table taking writes after a cut-over). A wait on the
+   * writers' own count, so a slow machine waits longer instead of checking fewer writes.
+   */
+  async untilMoreWrites(count = 30, ms = 60_000): Promise<void> {
+    const from = this.stats.transactions;
+    await waitFor(
+      `${count} more writes on ${this.tables[0]}`,
+      () => {
+        if (!this.running) throw new Error(`the writers on ${this.tables[0]} were stopped`);
+        return this.stats.transactions >= from + count;
+      },
+      null,
+      ms,
+    );
   }
 
   async stop(): Promise<WorkloadStats> {
