@@ -35,23 +35,26 @@ describe.each(databases)('$name: a session lost during the verification', ({ ope
     await twins(db, t, 5000);
     let killed = 0;
     const real = await db.engine();
+    // The view's sessions are killed on its second chunk, whether it was opened under a lock or with none (MariaDB).
+    const killing = <V extends ConsistentView>(view: V): V => {
+      let chunks = 0;
+      return Object.assign(Object.create(view) as V, {
+        async checksum(range: KeyRange) {
+          if (++chunks === 2 && killed === 0) {
+            for (const [id] of await db.query(viewSessions(db))) await db.killSession(Number(id));
+            killed++;
+          }
+          return view.checksum(range);
+        },
+      });
+    };
     const engine = withMigration(real, (migration) => ({
       async consistentView(...args: Parameters<typeof migration.consistentView>): Promise<ConsistentView> {
-        const view = await migration.consistentView(...args);
-        let chunks = 0;
-        return {
-          ...view,
-          nextBoundary: view.nextBoundary.bind(view),
-          compareKeys: view.compareKeys.bind(view),
-          close: view.close.bind(view),
-          async checksum(range: KeyRange) {
-            if (++chunks === 2 && killed === 0) {
-              for (const [id] of await db.query(viewSessions(db))) await db.killSession(Number(id));
-              killed++;
-            }
-            return view.checksum(range);
-          },
-        };
+        return killing(await migration.consistentView(...args));
+      },
+      async snapshotView(catchUp: () => Promise<void>) {
+        const view = await migration.snapshotView!(catchUp);
+        return view && killing(view);
       },
     }));
     try {

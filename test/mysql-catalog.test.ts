@@ -224,10 +224,21 @@ describe("the catalog after shadowcut is the native ALTER's (MariaDB)", () => {
     ]);
     const engine = await createMysqlEngine(urlOf(A));
     // Written after the copy, so only the capture triggers' log carries these keys to the new table.
+    // At the first checksum view, with or without its lock (MariaDB's opens with none).
+    let written = false;
+    const write = async () => {
+      if (written) return;
+      written = true;
+      for (const db of [A, TWIN]) await root.query(`INSERT INTO ${db}.t VALUES ('ключ', 1), ('κλειδί', 2); UPDATE ${db}.t SET v = 0 WHERE k = 'k1'`);
+    };
     const hooked = withMigration(engine, (migration) => ({
       async consistentView(...args: Parameters<Migration['consistentView']>) {
-        for (const db of [A, TWIN]) await root.query(`INSERT INTO ${db}.t VALUES ('ключ', 1), ('κλειδί', 2); UPDATE ${db}.t SET v = 0 WHERE k = 'k1'`);
+        await write();
         return migration.consistentView(...args);
+      },
+      async snapshotView(catchUp: () => Promise<void>) {
+        await write();
+        return migration.snapshotView!(catchUp);
       },
     }));
     await migrateCore(hooked, { url: urlOf(A), table: 't', alter: 'ADD COLUMN w INT', capture: 'trigger' }, { execute: true, forceCopy: true }).finally(() =>

@@ -145,6 +145,10 @@ async function migrateWithWindow(table: string, capture: 'trigger' | 'stream'): 
       await migration.installReverseCapture(1000);
       return migration.consistentView(...args);
     },
+    async snapshotView(catchUp: () => Promise<void>) {
+      await migration.installReverseCapture(1000);
+      return migration.snapshotView!(catchUp);
+    },
     async cutover(...args: Parameters<Migration['cutover']>) {
       forward = migration;
       await migration.installReverseCapture(1000);
