@@ -8,6 +8,7 @@
 // old one; without a trigger on the old table that names the window's log, its statement failed
 // "Table 'wp_orders__rlog' doesn't exist". Both captures: the old table had no trigger of ours
 // (stream) or only the forward capture's (trigger).
+import { seamsOf } from '../src/core/engine/failure-seams.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { migrateSet } from '../src/core/migrate/sets/migrate-set.js';
@@ -92,14 +93,15 @@ describe.each(['stream', 'trigger'] as const)('revert window, %s capture', (capt
       return !settled && /metadata lock/.test(await stateOf(writer));
     })();
     choreography.catch(() => {});
-    process.env.SHADOWCUT_TEST_PAUSE_AT = 'before-lock';
+    // The cut-over waits a second before its lock, where the seams given to the run say so.
+    const seams = seamsOf({ SHADOWCUT_TEST_PAUSE_AT: 'before-lock' });
     const engine = await createMysqlEngine(mysqlUrl());
     try {
       const run = background(
         migrateSet(
           engine,
           set.map((table) => ({ url: mysqlUrl(), table, alter, capture })),
-          states.map((state) => ({ execute: true, forceCopy: true, state, revertWindowMs: 600_000, lockTimeoutMs: 10_000 })),
+          states.map((state) => ({ execute: true, forceCopy: true, state, revertWindowMs: 600_000, lockTimeoutMs: 10_000, seams })),
         ),
       );
       for (const state of states)
@@ -119,7 +121,6 @@ describe.each(['stream', 'trigger'] as const)('revert window, %s capture', (capt
       );
       expect(columns.map((c) => c.COLUMN_NAME)).toEqual(['id', 'note']);
     } finally {
-      delete process.env.SHADOWCUT_TEST_PAUSE_AT;
       await engine.close();
       await holder.end().catch(() => {});
       await writer.end().catch(() => {});

@@ -1,5 +1,6 @@
 import { memberReporter, type Reporter } from '../core/report/reporter.js';
 import type { MigrateOptions } from '../core/migrate/runner.js';
+import { seamsOf } from '../core/engine/failure-seams.js';
 import type { RunState } from '../core/run/run-state.js';
 import { parseDuration } from '../core/run/duration.js';
 import { recordMoment } from '../core/history/record.js';
@@ -38,6 +39,7 @@ export function optionsOf(opts: MigrateOpts, engine: Engine, m: Member, reporter
     ...throttleConfig(opts),
     forceCopy: opts.forceCopy,
     lockTimeoutMs: opts.lockTimeoutMs,
+    seams: seamsOf(process.env),
     cutoverAttempts: opts.cutoverAttempts,
     snapshotWaitMs: opts.snapshotWaitMs,
     oldSnapshotWaitMs: opts.oldSnapshotWait,

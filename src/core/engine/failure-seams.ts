@@ -2,8 +2,9 @@ import { LockTimeoutError } from './errors.js';
 
 /**
  * Where tests make a run die, wait or fail at a named step of the cut-over, to reach states no
- * server can be brought to on cue. Off unless the environment names a step. Production code asks
- * the object, never the environment: this module alone reads the variables.
+ * server can be brought to on cue. Off unless the environment names a step. The CLI makes them from
+ * its environment and passes them down with the run's options (`MigrateConfig.seams`), so the
+ * engine code that has seams asks the object it is given, never the environment.
  */
 export interface FailureSeams {
   /**
@@ -39,9 +40,5 @@ export function seamsOf(env: NodeJS.ProcessEnv): FailureSeams {
   };
 }
 
-/**
- * The process's seams. The variables are read at each step rather than once at start: a test that
- * runs the engine in its own process sets one just before the run and removes it after
- * (test/mysql-window-prelock.test.ts).
- */
-export const failureSeams: FailureSeams = seamsOf(process.env);
+/** No seam anywhere: the default of a run not started by the CLI, and of an engine's cut-over called directly. */
+export const NO_SEAMS: FailureSeams = seamsOf({});

@@ -6,6 +6,7 @@ import type { ThrottleOptions } from './throttler.js';
 import type { AlterPart } from '../engine/ports/in-place.js';
 import type { CheckResult, Plan } from '../engine/types.js';
 import { DEFAULT_CHUNK_TIME_MS, DEFAULT_SNAPSHOT_WAIT_MS } from '../engine/defaults.js';
+import { NO_SEAMS, type FailureSeams } from '../engine/failure-seams.js';
 
 /** What the cut-over does when transactions older than it still hold their snapshot at the end of its wait. */
 export type OldSnapshotPolicy = 'fail' | 'postpone' | 'proceed';
@@ -31,6 +32,8 @@ export interface MigrateConfig extends ThrottleOptions {
   discardUnsaved?: boolean;
   /** How long the cut-over (and the checksum's brief lock) may wait for its locks. */
   lockTimeoutMs: number;
+  /** Where tests make the cut-over die, wait or fail: the CLI's are read from its environment; none by default. */
+  seams: FailureSeams;
   cutoverAttempts: number;
   /**
    * In place: how long an online index build may wait for transactions older than it (PostgreSQL's
@@ -108,6 +111,7 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
   execute: false,
   resume: false,
   lockTimeoutMs: 500,
+  seams: NO_SEAMS,
   cutoverAttempts: 10,
   snapshotWaitMs: DEFAULT_SNAPSHOT_WAIT_MS,
   dropOld: false,

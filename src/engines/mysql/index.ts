@@ -1,3 +1,4 @@
+import { NO_SEAMS, type FailureSeams } from '../../core/engine/failure-seams.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Backfill, BackfillRequest } from '../../core/engine/ports/backfill.js';
 import type { ClaimSession, CatchUp, CutoverResult, Engine, Migration, MigrationRequest, Plan } from '../../core/engine/types.js';
@@ -145,12 +146,12 @@ export class MysqlEngine implements Engine, MysqlServer {
     return this.resume(await buildPlan(this.pool, this.target.database, { ...request, table: this.fold(request.table) }, this.flavor));
   }
 
-  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult> {
+  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number, seams: FailureSeams = NO_SEAMS): Promise<CutoverResult> {
     const swaps = parts.map(({ migration, catchUp }) => {
       if (!(migration instanceof MysqlMigration)) throw new Error('not a MySQL migration');
       return migration.swapPart(catchUp);
     });
-    return cutover(this.target, this.pool, swaps, lockTimeoutMs, this.flavor);
+    return cutover(this.target, this.pool, swaps, lockTimeoutMs, this.flavor, seams);
   }
 
   prepareBackfill(request: BackfillRequest): Promise<Backfill> {

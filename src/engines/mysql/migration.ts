@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
+import { NO_SEAMS } from '../../core/engine/failure-seams.js';
 import { runChecks } from '../../core/engine/checks/check.js';
 import type { CheckOptions, SampleProbe } from '../../core/engine/ports/preflight.js';
 import type { AfterCopy } from '../../core/engine/ports/copy.js';
@@ -210,8 +211,9 @@ export class MysqlMigration implements Migration {
 
   async cutover(options: CutoverOptions): Promise<CutoverResult> {
     const gate = await this.gate();
-    if (gate) return galeraCutover(this.pool, this.swapPart(options.catchUp), gate, options.lockTimeoutMs);
-    return cutover(this.server.target, this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, this.server.flavor);
+    const seams = options.seams ?? NO_SEAMS;
+    if (gate) return galeraCutover(this.pool, this.swapPart(options.catchUp), gate, options.lockTimeoutMs, seams);
+    return cutover(this.server.target, this.pool, [this.swapPart(options.catchUp)], options.lockTimeoutMs, this.server.flavor, seams);
   }
 
   /** This table's part of a swap, alone or with a set's others (the engine's `jointCutover`). */

@@ -1,3 +1,4 @@
+import type { FailureSeams } from '../failure-seams.js';
 import type { Session } from '../primitives.js';
 
 /**
@@ -30,6 +31,8 @@ export type CatchUp = (session: Session) => Promise<void>;
 export interface CutoverOptions {
   lockTimeoutMs: number;
   catchUp: CatchUp;
+  /** Where tests make the cut-over die, wait or fail (none unless given). */
+  seams?: FailureSeams;
 }
 
 export interface CutoverResult {

@@ -1,3 +1,4 @@
+import type { FailureSeams } from '../failure-seams.js';
 import type { CaptureMode } from './capture.js';
 import type { Migration, Plan } from '../migration.js';
 import type { CatchUp, CutoverResult } from './cutover.js';
@@ -24,7 +25,7 @@ export interface EngineMigrations {
    * caught up on the locking session by its `catchUp`; LockTimeoutError as `Migration.cutover`. A
    * set's ways back (`Migration.reversed`) swap through it too, for a set's revert window.
    */
-  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number): Promise<CutoverResult>;
+  jointCutover(parts: { migration: Migration; catchUp: CatchUp }[], lockTimeoutMs: number, seams?: FailureSeams): Promise<CutoverResult>;
 }
 
 export interface MigrationRequest {

@@ -57,7 +57,7 @@ export class Cutover {
           // Each attempt timed by a writer's stand-in, from before its lock request to after its end.
           const writers = new WriterWait(probe, state.samples);
           try {
-            return await migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare });
+            return await migration.cutover({ lockTimeoutMs: config.lockTimeoutMs, catchUp: this.catchUpAndCompare, seams: config.seams });
           } finally {
             writerWaitMs = Math.max(writerWaitMs, await writers.stop());
           }

@@ -139,7 +139,7 @@ export class JointCutover {
           const writers = probes.map((probe, i) => new WriterWait(probe, members[i].ctx.state.samples));
           try {
             const parts = members.map((m) => ({ migration: m.ctx.migration, catchUp: m.cutover.catchUpAndCompare }));
-            return await this.swapAll(parts, lead.config.lockTimeoutMs);
+            return await this.swapAll(parts, lead.config.lockTimeoutMs, lead.config.seams);
           } finally {
             for (const w of writers) writerWaitMs = Math.max(writerWaitMs, await w.stop());
           }

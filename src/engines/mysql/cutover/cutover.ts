@@ -21,7 +21,7 @@ import {
   SEEN_WHERE_AWAITED,
   ignoreFailure,
 } from '../../../core/engine/errors.js';
-import { failureSeams } from '../../../core/engine/failure-seams.js';
+import type { FailureSeams } from '../../../core/engine/failure-seams.js';
 
 /** One table's part of a swap: a set's has several, swapped together. */
 export interface SwapPart {
@@ -63,7 +63,14 @@ interface Rename {
  * RENAME reaches after the unlock. A key between two tables of the set moves from the old child to
  * the child's shadow, referencing the parent's shadow.
  */
-export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[], lockTimeoutMs: number, flavor: 'mariadb' | 'mysql'): Promise<CutoverResult> {
+export async function cutover(
+  target: MysqlTarget,
+  pool: Pool,
+  parts: SwapPart[],
+  lockTimeoutMs: number,
+  flavor: 'mariadb' | 'mysql',
+  seams: FailureSeams,
+): Promise<CutoverResult> {
   const locker = await connectOne(target);
   const renamer = await connectOne(target).catch(closing(locker));
   const swaps: Swap[] = [];
@@ -90,7 +97,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       list.push(...[plan.table, plan.shadow, plan.old, ...(plan.log === undefined ? [] : [plan.log])].map((t) => qualified(plan.database, t)));
       list.push(...plan.children.map((k) => qualified(k.database, k.table)));
     }
-    await failureSeams.at('before-lock');
+    await seams.at('before-lock');
     // The parents of the keys that move are held READ: none of their rows goes while a key is between the tables.
     const write = new Set(list);
     const read = new Set(swaps.flatMap(({ plan }) => parentTables(plan).map((p) => qualified(p.database, p.table))).filter((p) => !write.has(p)));
@@ -104,12 +111,19 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
       swap.moved = movedKeys(swap.plan).length > 0;
       await moveSetKeys(locker, swap.plan, 'to the shadow');
     }
-    await failureSeams.at('after-children-pointed');
+    await seams.at('after-children-pointed');
 
-    rename.statement = renamer.query(renameStatement(swaps.map((s) => s.plan))).then(
-      () => void (rename.made = true),
-      (error: unknown) => Promise.reject(((rename.lost = isUnanswered(error) ? error : null), error)),
-    );
+    rename.statement = renamer
+      .query(
+        renameStatement(
+          swaps.map((s) => s.plan),
+          seams,
+        ),
+      )
+      .then(
+        () => void (rename.made = true),
+        (error: unknown) => Promise.reject(((rename.lost = isUnanswered(error) ? error : null), error)),
+      );
     rename.statement.catch(ignoreFailure(SEEN_WHERE_AWAITED));
     await waitUntilQueued(pool, renamer, rename.statement, lockTimeoutMs, 'the RENAME');
     for (const swap of swaps) await swap.holders.queue((session, lock, what) => waitUntilQueued(pool, session, lock, lockTimeoutMs, what));
@@ -118,7 +132,7 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
     await locker.query(`DROP TABLE ${swaps.map(({ plan }) => qualified(plan.database, plan.old)).join(', ')}`);
     locked = false;
     await locker.query('UNLOCK TABLES');
-    await set.letThrough(rename.statement, () => failureSeams.at('rename-at-gate'));
+    await set.letThrough(rename.statement, () => seams.at('rename-at-gate'));
     await settleLostRename(pool, renamer, rename, swaps);
     if (rename.made) return { lockedMs: Math.round(performance.now() - lockedAt) };
     // It swapped nothing, as any attempt that fails: the tables are as they were, and the next attempt may swap them.
@@ -162,12 +176,12 @@ export async function cutover(target: MysqlTarget, pool: Pool, parts: SwapPart[]
 }
 
 /** Every pair of the swap in one statement; the seam adds one that names no table, so that the whole statement fails once it runs. */
-function renameStatement(plans: MysqlPlan[]): string {
+function renameStatement(plans: MysqlPlan[], seams: FailureSeams): string {
   const pairs = plans.map((plan) => {
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     return `${orig} TO ${old}, ${shadow} TO ${orig}`;
   });
-  const failing = plans.find((plan) => failureSeams.fails('rename-after-unlock', plan.shadow));
+  const failing = plans.find((plan) => seams.fails('rename-after-unlock', plan.shadow));
   if (failing) pairs.push(`${qualified(failing.database, `${failing.table}__none`)} TO ${qualified(failing.database, `${failing.table}__nil`)}`);
   return `RENAME TABLE ${pairs.join(', ')}`;
 }

@@ -8,7 +8,7 @@ import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from '../galera/gate.js';
 import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
 import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
-import { failureSeams } from '../../../core/engine/failure-seams.js';
+import type { FailureSeams } from '../../../core/engine/failure-seams.js';
 
 /**
  * The swap on a Galera cluster (../galera/README.md): the gate instead of LOCK TABLES, the RENAME alone in total
@@ -23,7 +23,7 @@ import { failureSeams } from '../../../core/engine/failure-seams.js';
  * lock on some node. Past the lock timeout the holders let go, so writers get the sealed gate's error
  * rather than wait with it.
  */
-export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate, lockTimeoutMs: number): Promise<CutoverResult> {
+export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate, lockTimeoutMs: number, seams: FailureSeams): Promise<CutoverResult> {
   const { plan } = part;
   const closed = await gate.close(lockTimeoutMs).catch((error: unknown) => Promise.reject(isTransientMysqlError(error) ? lostSwapSession(error) : error));
   const heldAt = performance.now();
@@ -32,7 +32,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
   let renaming = false;
   let renamed = false;
   try {
-    await failureSeams.at('galera-held');
+    await seams.at('galera-held');
     await part.catchUp(closed.session);
     await carryAutoIncrement(closed.session.conn, plan);
     await createTriggers(closed.session.conn, plan);
@@ -41,7 +41,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
       throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
     sealed = true; // before the statement: it may commit and still fail to confirm
     await closed.seal();
-    await failureSeams.at('galera-sealed');
+    await seams.at('galera-sealed');
     const [orig, shadow, old] = [plan.table, plan.shadow, plan.old].map((t) => qualified(plan.database, t));
     renaming = true;
     const rename = closed.session.conn.query(`RENAME TABLE ${orig} TO ${old}, ${shadow} TO ${orig}`).then(() => (renamed = true));
@@ -49,7 +49,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     const first = await Promise.race([rename.then(() => true), sleep(lockTimeoutMs).then(() => false)]);
     if (!first) await closed.releaseHolders();
     await rename;
-    await failureSeams.at('galera-renamed');
+    await seams.at('galera-renamed');
     await closed.releaseHolders(true);
     return { lockedMs: Math.round(performance.now() - heldAt) };
   } catch (error) {
