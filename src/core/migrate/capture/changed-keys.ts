@@ -9,16 +9,22 @@ import type { Key } from '../../engine/types.js';
  */
 export class ChangedKeys {
   private keys = new Map<string, Key>();
+  /** The same keys by their values' text: a stream and a query may type one value apart (123 and '123'). */
+  private texts = new Set<string>();
   private overflow = false;
 
   constructor(readonly capacity = 100_000) {}
 
   add(keys: Key[]): void {
     if (this.overflow) return;
-    for (const key of keys) this.keys.set(keyId(key), key);
+    for (const key of keys) {
+      this.keys.set(keyId(key), key);
+      this.texts.add(keyText(key));
+    }
     if (this.keys.size > this.capacity) {
       this.overflow = true;
       this.keys.clear();
+      this.texts.clear();
     }
   }
 
@@ -32,7 +38,7 @@ export class ChangedKeys {
 
   /** Whether the key was applied since the restart; never, once overflowed (nothing is remembered then). */
   has(key: Key): boolean {
-    return this.keys.has(keyId(key));
+    return this.texts.has(keyText(key));
   }
 
   /** Puts back what `restart` returned, when the view it was for could not be opened. */
@@ -40,6 +46,7 @@ export class ChangedKeys {
     if (last.overflowed) {
       this.overflow = true;
       this.keys.clear();
+      this.texts.clear();
       return;
     }
     this.add(last.keys);
@@ -53,7 +60,13 @@ export class ChangedKeys {
   restart(): { keys: Key[]; overflowed: boolean } {
     const last = { keys: this.list(), overflowed: this.overflow };
     this.keys = new Map();
+    this.texts = new Set();
     this.overflow = false;
     return last;
   }
+}
+
+/** A key as the text of its values (bytes as hex): equal for the same row however a driver typed it. */
+function keyText(key: Key): string {
+  return JSON.stringify(key.map((v) => (Buffer.isBuffer(v) ? `x${v.toString('hex')}` : v === null ? null : String(v))));
 }
