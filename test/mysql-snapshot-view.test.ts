@@ -64,7 +64,7 @@ describe('the checksum view on MariaDB', () => {
         (async () => {
           for (let i = 0; running; i++) {
             // Each writer its own rows, so the twin's writes land in the same order as the original's.
-          const id = 1 + w * 50 + ((i * 7) % 50);
+            const id = 1 + w * 50 + ((i * 7) % 50);
             const v = `w${w}-${i}`;
             await db.query('UPDATE sv_hot SET v = ? WHERE id = ?', [v, id]);
             await db.query('UPDATE sv_hot_twin SET v = ? WHERE id = ?', [v, id]);
