@@ -83,12 +83,13 @@ async function underGate(gate: GaleraGate, catchUp: CatchUp, then: () => Promise
   }
 }
 
-class MysqlView implements ConsistentView {
-  private readonly sides: [RowSide, RowSide];
+/** Both tables read by three readers; the view with no lock (snapshot-view.ts) reads them the same way. */
+export class MysqlView implements ConsistentView {
+  protected readonly sides: [RowSide, RowSide];
   private readonly digests: [DigestSql, DigestSql];
 
   constructor(
-    private readonly readers: readonly [Connection, Connection, Connection],
+    protected readonly readers: readonly [Connection, Connection, Connection],
     plan: MysqlPlan,
     private readonly mover: Copier,
     crc32c: boolean,

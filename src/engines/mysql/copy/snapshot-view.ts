@@ -1,12 +1,11 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { KeysetSql, type Fragment } from '../../../core/engine/keyset.js';
-import type { Key, KeyRange, RangeDigest, SnapshotView } from '../../../core/engine/types.js';
-import { READ_ONLY_END, ignoreFailure } from '../../../core/engine/errors.js';
+import type { Key, KeyRange, SnapshotView } from '../../../core/engine/types.js';
 import { connectOne } from '../server/connect.js';
 import type { MysqlTarget } from '../server/target.js';
 import type { Copier } from './copy.js';
 import type { MysqlPlan } from '../schema/plan.js';
-import { digestQuery, hasCrc32c, planSides, rangeDigest, type DigestSql, type RowSide } from './checksum.js';
+import { hasCrc32c, MysqlView } from './checksum.js';
 import { mysqlDialect } from '../server/sql.js';
 
 /** Keys per statement when rows are compared by key. */
@@ -44,7 +43,7 @@ export async function openSnapshotView(target: MysqlTarget, plan: MysqlPlan, mov
     await boundaries.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
     await catchUp();
     await shadow.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    return new MysqlSnapshotView([original, shadow, boundaries], plan, mover, texts, await hasCrc32c(original));
+    return new MysqlSnapshotView([original, shadow, boundaries] as const, plan, mover, texts, await hasCrc32c(original));
   } catch (error) {
     for (const reader of readers) reader.destroy();
     throw error;
@@ -60,30 +59,19 @@ function keyTexts(plan: MysqlPlan): [string, string] | null {
   return [text(0), text(1)];
 }
 
-class MysqlSnapshotView implements SnapshotView {
-  private readonly sides: [RowSide, RowSide];
-  private readonly digests: [DigestSql, DigestSql];
-
+/** MySQL's view, whose keys are compared side by side, each side in its own snapshot. */
+class MysqlSnapshotView extends MysqlView implements SnapshotView {
   constructor(
-    private readonly readers: readonly Connection[],
+    readers: readonly [Connection, Connection, Connection],
     plan: MysqlPlan,
-    private readonly mover: Copier,
+    mover: Copier,
     private readonly keyText: [string, string],
     crc32c: boolean,
   ) {
-    this.sides = planSides(plan);
-    this.digests = [digestQuery(crc32c, this.sides[0]), digestQuery(crc32c, this.sides[1])];
+    super(readers, plan, mover, crc32c);
   }
 
-  nextBoundary(after: KeyRange['after'], rows: number) {
-    return this.mover.nextBoundary(this.readers[2], after, rows);
-  }
-
-  checksum(range: KeyRange): Promise<[RangeDigest, RangeDigest]> {
-    return Promise.all([rangeDigest(this.readers[0], this.digests[0], range), rangeDigest(this.readers[1], this.digests[1], range)]);
-  }
-
-  async compareKeys(keys: Key[]): Promise<Key[]> {
+  override async compareKeys(keys: Key[]): Promise<Key[]> {
     const found: Key[] = [];
     for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
       const batch = keys.slice(i, i + KEYS_PER_READ);
@@ -94,13 +82,6 @@ class MysqlSnapshotView implements SnapshotView {
 
   differingKeysIn(range: KeyRange): Promise<Key[]> {
     return this.differing((keyset) => keyset.range(range));
-  }
-
-  async close(): Promise<void> {
-    for (const reader of this.readers) {
-      await reader.query('COMMIT').catch(ignoreFailure(READ_ONLY_END));
-      await reader.end().catch(() => reader.destroy());
-    }
   }
 
   /** Each side's rows in its own snapshot, matched by the key's text and compared by a hash of the checksum's row text. */
