@@ -187,7 +187,7 @@ function requireKeptTable(contracted: HistoryEntry, target: RestoreTarget, engin
   }
   if (target.backupIdentity !== recorded) {
     throw new UserError(
-      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? `unreadable: ${engine.words.identityUnreadable}`}): someone replaced it, so nothing is read from it`,
+      `${target.backup} is not the table the contract of ${contracted.finishedAt} kept (${recorded}; now ${target.backupIdentity ?? `unreadable: ${engine.terms.identityUnreadable}`}): someone replaced it, so nothing is read from it`,
     );
   }
 }

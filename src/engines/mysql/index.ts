@@ -39,7 +39,7 @@ import { keptByRevert } from './schema/kept-by-revert.js';
 import { oldTables } from './schema/old-tables.js';
 import { isBackfill, openCheckpoint } from '../../core/engine/state/checkpoint.js';
 import { DEFAULT_CHUNK_TIME_MS, MAX_COPY_THREADS } from '../../core/engine/defaults.js';
-import { mysqlWords } from './words.js';
+import { mysqlTerms } from './server-terms.js';
 
 export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
   const target = await settleMysqlTarget(parseMysqlUrl(url)).catch((error: unknown) => {
@@ -72,7 +72,7 @@ export async function createMysqlEngine(url: string): Promise<MysqlEngine> {
 
 export class MysqlEngine implements Engine, MysqlServer {
   readonly kind = 'mysql' as const;
-  readonly words = mysqlWords;
+  readonly terms = mysqlTerms;
   get chunkTimeMs(): number {
     return this.galera ? GALERA_CHUNK_TIME_MS : DEFAULT_CHUNK_TIME_MS;
   }

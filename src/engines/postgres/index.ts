@@ -43,7 +43,7 @@ import { keptByRevertComment } from '../../core/engine/kept-by-revert.js';
 import { preparePostgresBackfill } from './commands/backfill.js';
 import { readState } from './server/state.js';
 import { parsePgUrl, type PgTarget } from './server/target.js';
-import { postgresWords } from './words.js';
+import { postgresTerms } from './server-terms.js';
 
 export async function createPostgresEngine(url: string): Promise<Engine> {
   const targets = parsePgUrl(url, '--url');
@@ -55,7 +55,7 @@ export async function createPostgresEngine(url: string): Promise<Engine> {
 
 class PostgresEngine implements Engine, CitusServer {
   readonly kind = 'postgres' as const;
-  readonly words = postgresWords;
+  readonly terms = postgresTerms;
   readonly chunkTimeMs = DEFAULT_CHUNK_TIME_MS;
   readonly streams = new Set<ChangeStream>();
   /** One per slot: a set's tables share theirs. */

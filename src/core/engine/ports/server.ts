@@ -1,4 +1,4 @@
-import type { EngineWords } from '../engine-words.js';
+import type { ServerTerms } from '../server-terms.js';
 
 /**
  * What every command needs of a server before it asks anything of a table: which engine it is,
@@ -14,7 +14,7 @@ export interface EngineServer {
    */
   readonly chunkTimeMs: number;
   /** The server's own words for what core's messages name (a session, an error, a grant). */
-  readonly words: EngineWords;
+  readonly terms: ServerTerms;
   /** The database the URL names (the server's own spelling): a checkpoint names it, with the table, as its place. */
   readonly database: string;
   /** The table's qualified name (`db.table`, `schema.table`), as plans and sockets name it. */

@@ -15,7 +15,7 @@ const LOCKED_LOOK_EVERY_MS = 10;
 /**
  * A transaction whose snapshot is older than the swap reads the new table wrongly once it first opens
  * it after the swap: it misses the rows written to the shadow since its snapshot, or the server fails
- * it (how, each engine words in `EngineWords.oldSnapshotHarm`). The lock does not keep such a reader out: it holds no
+ * it (how, each engine words in `ServerTerms.oldSnapshotHarm`). The lock does not keep such a reader out: it holds no
  * lock on the table until it touches it. So the cut-over waits for the ones holding a snapshot when
  * it comes (those that start later are not waited for, as CREATE INDEX CONCURRENTLY does, or a busy
  * server would never let it through), then does what the operator chose; and looks again under the
@@ -120,7 +120,7 @@ export class OldSnapshots {
       if (!this.blindWarned) {
         this.blindWarned = true;
         this.ctx.report.warn(
-          `other sessions' transactions cannot be seen (${this.ctx.engine.words.seeingTransactions}), so readers older than the cut-over are not waited for`,
+          `other sessions' transactions cannot be seen (${this.ctx.engine.terms.seeingTransactions}), so readers older than the cut-over are not waited for`,
         );
       }
       return null;
@@ -138,7 +138,7 @@ export class OldSnapshots {
   }
 
   private describe(readers: OldSnapshot[]): string {
-    const label = this.ctx.engine.words.session;
+    const label = this.ctx.engine.terms.session;
     const one = (r: OldSnapshot) => {
       const who = [r.user, r.client, r.since && `since ${r.since}`].filter(Boolean).join(', ');
       const doing = [r.state, r.query].filter(Boolean).join(': ');
@@ -150,7 +150,7 @@ export class OldSnapshots {
   }
 
   private consequence(readers: number): string {
-    return this.ctx.engine.words.oldSnapshotHarm(this.ctx.plan.table, readers === 1 ? 'its' : 'their');
+    return this.ctx.engine.terms.oldSnapshotHarm(this.ctx.plan.table, readers === 1 ? 'its' : 'their');
   }
 }
 

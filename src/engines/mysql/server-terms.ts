@@ -1,7 +1,7 @@
-import type { EngineWords } from '../../core/engine/engine-words.js';
+import type { ServerTerms } from '../../core/engine/server-terms.js';
 
-/** MySQL's and MariaDB's words for what core's messages name (core/engine-words.ts). */
-export const mysqlWords: EngineWords = {
+/** MySQL's and MariaDB's words for what core's messages name (core/engine/server-terms.ts). */
+export const mysqlTerms: ServerTerms = {
   session: 'connection',
   // InnoDB checks the table's definition against the read view: a read view older than the new table
   // fails with error 1412 (ER_TABLE_DEF_CHANGED), or, where it does not, misses the rows written since.

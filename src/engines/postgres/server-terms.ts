@@ -1,7 +1,7 @@
-import type { EngineWords } from '../../core/engine/engine-words.js';
+import type { ServerTerms } from '../../core/engine/server-terms.js';
 
-/** PostgreSQL's words for what core's messages name (core/engine-words.ts). */
-export const postgresWords: EngineWords = {
+/** PostgreSQL's words for what core's messages name (core/engine/server-terms.ts). */
+export const postgresTerms: ServerTerms = {
   session: 'pid',
   // The new table's name is resolved afresh, but read with the old snapshot: what was written to the
   // shadow after it is not there.

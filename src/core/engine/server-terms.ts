@@ -3,7 +3,7 @@
  * and when, and the engine says how its server calls the thing (a session, an error, a grant), so
  * no message in core has to know which engine runs it.
  */
-export interface EngineWords {
+export interface ServerTerms {
   /** What the server calls a session in a message: PostgreSQL's `pid`, MySQL's `connection`. */
   readonly session: string;
   /**
