@@ -1,6 +1,6 @@
 import { LockTimeoutError, UserError } from '../../src/core/engine/errors.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../src/core/engine/capture/trigger-source.js';
-import type { Key, Session } from '../../src/core/engine/primitives.js';
+import type { Key, Session } from '../../src/core/engine/contract-values.js';
 
 /** A writer of the original table whose changes the triggers log in its own transaction. */
 export interface FakeWriter {

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/core/engine/errors.js';
 import { Pacing, type Waiting } from '../../src/core/run/pacing.js';
-import type { Probes } from '../../src/core/engine/primitives.js';
+import type { Probes } from '../../src/core/engine/ports/throttle.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
 import type { Settings } from '../../src/core/run/run-state.js';
 import { Throttler, type Hold } from '../../src/core/run/throttler.js';

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockTimeoutError, UserError } from '../../src/core/engine/errors.js';
 import type { ChangeSink, ChangeStream, Reference } from '../../src/core/engine/ports/change-source.js';
 import { TriggerSource } from '../../src/core/engine/capture/trigger-source.js';
-import type { Key, Position, Session } from '../../src/core/engine/primitives.js';
+import type { Key, Position, Session } from '../../src/core/engine/contract-values.js';
 import { FakeTriggerLog } from '../support/fake-trigger-log.js';
 
 type Event = { keys: Key[]; at: Position } | { advance: Position } | { failed: Error };

@@ -1,5 +1,5 @@
 import { describeError, CLEANUP_AFTER_FAILURE, ignoreFailure } from './errors.js';
-import type { WriteTimes } from './primitives.js';
+import type { WriteTimes } from './ports/throttle.js';
 
 /** How often the primary's heartbeat row is rewritten; lag readings are as fine as this. */
 export const BEAT_MS = 100;

@@ -18,7 +18,7 @@ import type { EngineRestore } from './ports/restore.js';
 import type { EngineServer } from './ports/server.js';
 import type { EngineSizing } from './ports/sizing.js';
 
-export type { CheckResult, Key, KeyRange, KeyValue, Position, Probes, RangeDigest, Session } from './primitives.js';
+export type { CheckResult, Key, KeyRange, KeyValue, Position, RangeDigest, Session } from './contract-values.js';
 export type { ChangeSink, ChangeSource, ChangeStream, Reference } from './ports/change-source.js';
 export type { Migration, Plan } from './migration.js';
 export type { ClaimSession } from './ports/server.js';
@@ -27,7 +27,7 @@ export type { ProbeComparison } from './ports/preflight.js';
 export type { CheckedCopy } from './ports/copy.js';
 export type { ConsistentView, SnapshotView } from './ports/verification.js';
 export type { CatchUp, CutoverOptions, CutoverResult, LockProbe, OldSnapshot } from './ports/cutover.js';
-export type { ProbeOptions } from './ports/throttle.js';
+export type { ProbeOptions, Probes } from './ports/throttle.js';
 export type { TablePlacement } from './ports/placement.js';
 
 /** What is the same for every table on one server: connections, names, the run's claim, leftovers, and each command's own part. */

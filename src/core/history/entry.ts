@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { CheckResult } from '../engine/primitives.js';
+import type { CheckResult } from '../engine/contract-values.js';
 
 /** Who runs this process's stages: the OS user and host, and the queue entry when `queue run` started it. */
 export function runBy(env: NodeJS.ProcessEnv = process.env): string {

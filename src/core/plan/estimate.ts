@@ -1,5 +1,5 @@
 import { ChunkSizer } from '../run/chunk-sizer.js';
-import type { KeyRange } from '../engine/primitives.js';
+import type { KeyRange } from '../engine/contract-values.js';
 import type { CopySample } from './types.js';
 import type { SampleProbe } from '../engine/ports/preflight.js';
 import type { TableSize } from '../engine/ports/sizing.js';

@@ -1,5 +1,5 @@
 import { UserError } from '../engine/errors.js';
-import type { Key } from '../engine/primitives.js';
+import type { Key } from '../engine/contract-values.js';
 import type { MigrationPreflight } from '../engine/ports/preflight.js';
 import type { MappingProof } from '../run/proofs.js';
 

@@ -1,6 +1,6 @@
 import { UserError } from '../engine/errors.js';
 import { PROOF_ROWS, showValue } from './mapping-proof.js';
-import type { CheckResult, Key } from '../engine/primitives.js';
+import type { CheckResult, Key } from '../engine/contract-values.js';
 import type { MigrationRevert } from '../engine/ports/revert.js';
 import type { RevertVerdict } from '../run/proofs.js';
 

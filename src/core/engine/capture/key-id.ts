@@ -1,4 +1,4 @@
-import type { Key } from '../primitives.js';
+import type { Key } from '../contract-values.js';
 
 /** A stable identity for a key, so the same row changed many times is applied once. */
 export function keyId(key: Key): string {

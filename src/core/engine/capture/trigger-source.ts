@@ -1,5 +1,5 @@
 import { LockTimeoutError, UserError } from '../errors.js';
-import type { Key, Position, Session } from '../primitives.js';
+import type { Key, Position, Session } from '../contract-values.js';
 import type { ChangeSink, ChangeSource, ChangeStream, OpenOptions } from '../ports/change-source.js';
 import { installRetried } from './install-retried.js';
 import { ReadCost } from '../read-cost.js';

@@ -1,4 +1,5 @@
-import type { CheckResult, Key, KeyRange, Probes } from '../primitives.js';
+import type { CheckResult, Key, KeyRange } from '../contract-values.js';
+import type { Probes } from './throttle.js';
 
 /** `shadowcut backfill`: the engine's half of a keyset UPDATE, whose batches and checkpoints core drives. */
 export interface EngineBackfill {

@@ -1,5 +1,5 @@
 import type { ChangeSource, Reference } from './change-source.js';
-import type { Key, Session } from '../primitives.js';
+import type { Key, Session } from '../contract-values.js';
 import type { KeylessShadow } from './keyless-shadow.js';
 
 /**

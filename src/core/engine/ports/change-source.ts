@@ -1,5 +1,5 @@
 import type { ReadCost } from '../read-cost.js';
-import type { Key, Position, Session } from '../primitives.js';
+import type { Key, Position, Session } from '../contract-values.js';
 
 /**
  * The seam between the runner and a way of capturing changes (the binlog, logical decoding, later

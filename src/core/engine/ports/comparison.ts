@@ -1,4 +1,4 @@
-import type { Key, KeyRange } from '../primitives.js';
+import type { Key, KeyRange } from '../contract-values.js';
 
 /** `shadowcut verify`: the engine reads and digests the rows; core walks the chunks and reports. */
 export interface EngineComparison {

@@ -1,4 +1,4 @@
-import type { CheckResult, Key, KeyRange } from '../primitives.js';
+import type { CheckResult, Key, KeyRange } from '../contract-values.js';
 
 /** `shadowcut contract`: the engine finds what a drop takes with it and makes it; core decides whether it may. */
 export interface EngineContract {

@@ -1,4 +1,4 @@
-import type { Key, KeyRange } from '../primitives.js';
+import type { Key, KeyRange } from '../contract-values.js';
 
 /**
  * The shadow table and the rows copied into it: core chooses the ranges, their size and their order

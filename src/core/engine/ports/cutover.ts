@@ -1,5 +1,5 @@
 import type { FailureSeams } from '../failure-seams.js';
-import type { Session } from '../primitives.js';
+import type { Session } from '../contract-values.js';
 
 /**
  * The swap of the original and the shadow, and what core measures around it: how long writers wait

@@ -1,4 +1,4 @@
-import type { CheckResult, Key, KeyRange } from '../primitives.js';
+import type { CheckResult, Key, KeyRange } from '../contract-values.js';
 
 /** What the checks are told of the run. */
 export interface CheckOptions {

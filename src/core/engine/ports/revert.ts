@@ -1,4 +1,4 @@
-import type { Key } from '../primitives.js';
+import type { Key } from '../contract-values.js';
 import type { ProbeComparison } from './preflight.js';
 
 /**

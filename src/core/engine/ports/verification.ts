@@ -1,4 +1,4 @@
-import type { Key, KeyRange, RangeDigest, Session } from '../primitives.js';
+import type { Key, KeyRange, RangeDigest, Session } from '../contract-values.js';
 import type { CatchUp } from './cutover.js';
 
 /**

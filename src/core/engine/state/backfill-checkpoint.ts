@@ -1,4 +1,4 @@
-import type { Key } from '../primitives.js';
+import type { Key } from '../contract-values.js';
 import type { CheckpointOwner } from './run-ledger.js';
 
 /** What a killed backfill needs to go on; saved in the same transaction as the batch it follows. */

@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Dialect } from '../../../core/engine/keyset.js';
-import type { KeyValue } from '../../../core/engine/primitives.js';
+import type { KeyValue } from '../../../core/engine/contract-values.js';
 
 export function ident(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';

@@ -1,5 +1,5 @@
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
-import type { Position } from '../../../../core/engine/primitives.js';
+import type { Position } from '../../../../core/engine/contract-values.js';
 import type { MysqlPlan } from '../../schema/plan.js';
 import { compareBinlogPositions } from './binlog.js';
 import type { BinlogHub } from './hub.js';

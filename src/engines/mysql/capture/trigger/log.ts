@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../../core/engine/errors.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/engine/capture/trigger-source.js';
-import type { Session } from '../../../../core/engine/primitives.js';
+import type { Session } from '../../../../core/engine/contract-values.js';
 import type { MysqlTarget } from '../../server/target.js';
 import { checkHelper, createFreshHelperTable, dropOwnHelper } from '../../server/helper-tables.js';
 import { LockedSession, quickDdl } from '../../server/lock.js';

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { sleep } from '../../../../core/engine/retry/backoff.js';
 import type { ChangeSink, ChangeSource, ChangeStream } from '../../../../core/engine/ports/change-source.js';
-import type { Position } from '../../../../core/engine/primitives.js';
+import type { Position } from '../../../../core/engine/contract-values.js';
 import { errorCode } from '../../server/errors.js';
 import { ident } from '../../server/sql.js';
 import type { PgDetail } from '../../schema/plan.js';

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { backoffMs } from '../../../../core/engine/retry/backoff.js';
 import { retryBounded } from '../../../../core/engine/retry/retry.js';
 import { UserError } from '../../../../core/engine/errors.js';
-import type { Key, Session } from '../../../../core/engine/primitives.js';
+import type { Key, Session } from '../../../../core/engine/contract-values.js';
 import type { Horizon, LogEntry, TriggerLog } from '../../../../core/engine/capture/trigger-source.js';
 import { asLockTimeout, isLockNotAvailable } from '../../server/errors.js';
 import { helperNames } from '../../server/helper-names.js';
