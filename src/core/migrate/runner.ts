@@ -5,7 +5,7 @@ import { RunContext } from './context.js';
 import { Cutover } from './cutover/cutover.js';
 import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { proveMapping } from '../preflight/mapping-proof.js';
-import { cleanupRun, runHook, RunParts } from './run-parts.js';
+import { cleanupRun, runHook, RunMachinery } from './run-machinery.js';
 import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
 import { retryTransient } from '../engine/retry/retry.js';
 import { startRun } from './start.js';
@@ -74,7 +74,7 @@ async function migrateClaimed(
 }
 
 class Run {
-  private readonly parts: RunParts;
+  private readonly machinery: RunMachinery;
   private claimLost = false;
 
   constructor(
@@ -86,12 +86,12 @@ class Run {
     private readonly joint?: JointCutover,
     private readonly back?: JointRevert,
   ) {
-    this.parts = new RunParts(ctx, checkpoint, probes, claim);
+    this.machinery = new RunMachinery(ctx, checkpoint, probes, claim);
   }
 
   async execute(): Promise<void> {
     const { migration, config, state, report } = this.ctx;
-    const { applier, checkpointer } = this.parts;
+    const { applier, checkpointer } = this.machinery;
     const window = this.checkpoint?.revertWindow ?? (config.revertWindowMs === undefined ? null : { lengthMs: config.revertWindowMs });
     let cutOver = false;
     state.mark('start');
@@ -159,7 +159,7 @@ class Run {
 
   private async phases(): Promise<boolean> {
     const { migration, state, report, result } = this.ctx;
-    const { applier, copy, checkpointer, progress, pacing } = this.parts;
+    const { applier, copy, checkpointer, progress, pacing } = this.machinery;
     this.ctx.enter('setup');
     if (!this.checkpoint) await migration.createShadow();
     else await migration.resumeShadow?.();
@@ -214,7 +214,7 @@ class Run {
   private async prepareWayBack(): Promise<void> {
     const { migration, config, report, result } = this.ctx;
     this.ctx.enter('revert capture');
-    result.revert = await this.ctx.transient('proving the way back', () => requireRevertible(migration, this.parts.copy.sample.anchors()));
+    result.revert = await this.ctx.transient('proving the way back', () => requireRevertible(migration, this.machinery.copy.sample.anchors()));
     report.info(`the way back proven by the server on ${result.revert.provenRows} sampled row(s)`);
     // A session lost midway is another attempt: the install makes only what is missing.
     await this.ctx.transient('installing the revert triggers', () =>
@@ -229,7 +229,7 @@ class Run {
   /** The mapping proven again on rows the copy stepped over, then checksum rounds until the tables match. */
   private async verify(): Promise<void> {
     const { migration, state, report, result } = this.ctx;
-    const { applier, copy, checkpointer } = this.parts;
+    const { applier, copy, checkpointer } = this.machinery;
     this.ctx.enter('verify');
     // A session lost mid-proof (a failover, a killed connection) leaves nothing: the probes die with it.
     const proof = await this.ctx.transient('proving the column mapping', () => proveMapping(migration, copy.sample.anchors()));

@@ -5,7 +5,7 @@ import type { RunContext } from '../context.js';
 import { Cutover } from '../cutover/cutover.js';
 import { ClaimLostError } from '../../run/claim.js';
 import { AbortedError, UnfinishedSwapError, UserError, ignoreFailure } from '../../engine/errors.js';
-import { cleanupRun, runHook, RunParts } from '../run-parts.js';
+import { cleanupRun, runHook, RunMachinery } from '../run-machinery.js';
 import type { Probes } from '../../engine/types.js';
 import type { JointRevert } from '../sets/set-revert.js';
 import { checksumRounds } from '../verify.js';
@@ -23,7 +23,7 @@ const FROM_THE_SWAP = { copiedUpTo: null, copyDone: true, position: { poll: 0 } 
  * logging and the checkpoint saying so: `migrate --resume` carries on, `cleanup` ends it.
  */
 export class RevertWindow {
-  private readonly parts: RunParts;
+  private readonly machinery: RunMachinery;
   private readonly outcome: RevertWindowOutcome;
   /** This table's attempts to go back: a set's tables meet attempt by attempt. */
   private attempts = 0;
@@ -38,8 +38,8 @@ export class RevertWindow {
     /** One table of a set's window: the set decides and goes back together. */
     private readonly joint?: JointRevert,
   ) {
-    this.parts = new RunParts(ctx, resumed ?? FROM_THE_SWAP, probes, claim);
-    this.parts.checkpointer.revertWindow = window;
+    this.machinery = new RunMachinery(ctx, resumed ?? FROM_THE_SWAP, probes, claim);
+    this.machinery.checkpointer.revertWindow = window;
     this.outcome = { until: window.until, outcome: 'ended', changesApplied: 0, lockedMs: 0 };
     ctx.result.revertWindow = this.outcome;
   }
@@ -63,7 +63,7 @@ export class RevertWindow {
       } else {
         // Left as it is, triggers logging: the resumed run carries the window on (or, a set swapped
         // back in part, swaps the rest back).
-        await this.parts.applier.stop();
+        await this.machinery.applier.stop();
         await migration
           .cleanup({ dropOld: false, cutOver: false })
           .catch(ignoreFailure('cleaning up before the error thrown next, which is what matters: what stays is for the resumed run or "shadowcut cleanup"'));
@@ -78,7 +78,7 @@ export class RevertWindow {
     }
     const { outcome, reason } = this.outcome;
     if (ended && outcome !== 'reverted') this.joint?.end(this.ctx.plan.table, outcome, reason);
-    await this.parts.applier.stop();
+    await this.machinery.applier.stop();
     this.ctx.enter('cleanup');
     await cleanupRun(this.ctx, { dropOld: false, cutOver: true });
     if (!ended) await runHook(this.ctx, this.wiring, 'after-revert');
@@ -87,7 +87,7 @@ export class RevertWindow {
   /** Returns true when the window ended without a revert. */
   private async followAndDecide(): Promise<boolean> {
     const { migration, state, report, plan } = this.ctx;
-    const { applier, checkpointer } = this.parts;
+    const { applier, checkpointer } = this.machinery;
     state.status.state = 'revert-window';
     // The way back follows by triggers, but for a table whose engine follows it by its servers' logs (a Citus table's, on its nodes).
     state.status.capture = migration.changes.pinsServerLog ? 'stream' : 'trigger';
@@ -128,7 +128,7 @@ export class RevertWindow {
   /** Keeps the old table level until a decision; the checkpoint and the run's claim stay fresh meanwhile. */
   private async follow(): Promise<'reverted' | 'completed' | 'ended'> {
     const { state } = this.ctx;
-    const { applier, checkpointer, progress } = this.parts;
+    const { applier, checkpointer, progress } = this.machinery;
     state.status.state = 'revert-window';
     for (;;) {
       this.ctx.checkAbort();
@@ -150,7 +150,7 @@ export class RevertWindow {
    */
   private async revert(): Promise<boolean> {
     const { state, report, plan } = this.ctx;
-    const { applier, checkpointer, pacing, progress } = this.parts;
+    const { applier, checkpointer, pacing, progress } = this.machinery;
     state.revertRequested = false;
     let swap: { lockedMs: number; writerWaitMs: number };
     const attempt = this.attempts++;
@@ -198,7 +198,7 @@ export class RevertWindow {
   }
 
   private reverify(): Promise<number> {
-    const { applier, copy } = this.parts;
+    const { applier, copy } = this.machinery;
     return checksumRounds(this.ctx, applier, (range) => copy.copyRange(range));
   }
 }

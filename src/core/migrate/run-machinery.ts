@@ -14,7 +14,7 @@ import type { CleanupOptions } from '../engine/ports/cleanup.js';
 import { cleanupSteps } from '../engine/cleanup-steps.js';
 
 /** What a run on one migration is made of; the forward run and a revert window's way back are each made of one. */
-export class RunParts {
+export class RunMachinery {
   readonly applier: Applier;
   readonly copy: CopyLoop;
   readonly checkpointer: Checkpointer;
