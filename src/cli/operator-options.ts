@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { defaultSettings, type MigrateWiring } from '../core/run/config.js';
+import { defaultSettings, type RunServices } from '../core/run/config.js';
 import type { UserError } from '../core/engine/errors.js';
 import type { Reporter } from '../core/report/reporter.js';
 import { parseThresholds, settingsOf, type RunState, type Settings } from '../core/run/run-state.js';
@@ -157,7 +157,7 @@ export async function checkLocalFiles(
   reporter.info(`hooks in ${opts.hooksDir}: ${found.join(', ') || 'none'}`, { hooks: found });
 }
 
-export interface Operation extends Pick<MigrateWiring, 'hook' | 'signal'> {
+export interface Operation extends Pick<RunServices, 'hook' | 'signal'> {
   /** Writes the report (with --report-dir, for a run that started). */
   report(outcome: 'success' | 'failure', result?: Parameters<typeof writeReport>[1]['result'], error?: unknown): Promise<void>;
   close(): Promise<void>;

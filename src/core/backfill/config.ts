@@ -1,4 +1,4 @@
-import { defaultSettings, type MigrateWiring } from '../run/config.js';
+import { defaultSettings, type RunServices } from '../run/config.js';
 import { silentReporter } from '../report/reporter.js';
 import type { RunState, Settings } from '../run/run-state.js';
 import type { ThrottleOptions } from '../run/throttler.js';
@@ -17,8 +17,8 @@ export interface BackfillConfig extends ThrottleOptions {
   panicFlagFile?: string;
 }
 
-/** What callers pass: one flat object, as for migrate, with migrate's wiring (reporter, state, hook, signal). */
-export type BackfillOptions = BackfillConfig & Settings & MigrateWiring;
+/** What callers pass: one flat object, as for migrate, with migrate's services (reporter, state, hook, signal). */
+export type BackfillOptions = BackfillConfig & Settings & RunServices;
 
 export const backfillDefaults: Readonly<BackfillConfig & Settings> = Object.freeze({
   ...defaultSettings,

@@ -1,4 +1,4 @@
-import { defaultOptions, type MigrateConfig, type MigrateResult, type MigrateWiring } from '../run/config.js';
+import { defaultOptions, type MigrateConfig, type MigrateResult, type RunServices } from '../run/config.js';
 import { AbortedError, UserError, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import type { RunState } from '../run/run-state.js';
 import type { Engine, MigrationRequest } from '../engine/types.js';
@@ -14,7 +14,7 @@ export async function inPlace(
   request: MigrationRequest,
   sorted: AlterClassification,
   config: Readonly<MigrateConfig>,
-  wiring: MigrateWiring,
+  services: RunServices,
   state: RunState,
   started: number,
 ): Promise<MigrateResult> {
@@ -49,12 +49,12 @@ export async function inPlace(
     state,
   };
   if (!config.execute) return result;
-  const report = wiring.reporter;
+  const report = services.reporter;
   const ctx: InPlaceContext = {
     isTransient: (error) => engine.isTransient(error),
     report,
     checkAbort() {
-      if (wiring.signal?.aborted) throw new AbortedError(String(wiring.signal.reason ?? 'interrupted'));
+      if (services.signal?.aborted) throw new AbortedError(String(services.signal.reason ?? 'interrupted'));
       if (state.abortReason) throw new AbortedError(state.abortReason);
     },
   };
@@ -62,7 +62,7 @@ export async function inPlace(
   state.status.phase = 'in-place';
   report.phase('in-place');
   try {
-    await wiring.hook?.('startup', state).catch((e: Error) => {
+    await services.hook?.('startup', state).catch((e: Error) => {
       throw new UserError(`hook startup failed, stopping before the change: ${e.message}`);
     });
     result.inPlaceStatements = await runInPlace(
@@ -74,7 +74,7 @@ export async function inPlace(
   } catch (error) {
     state.status.state = 'failed';
     state.mark('failed');
-    await wiring.hook?.('failure', state, error).catch(ignoreFailure(FAILURE_HOOK));
+    await services.hook?.('failure', state, error).catch(ignoreFailure(FAILURE_HOOK));
     throw error;
   } finally {
     report.close();
@@ -85,6 +85,6 @@ export async function inPlace(
   state.mark('end');
   result.executed = true;
   result.durationMs = Date.now() - started;
-  await wiring.hook?.('success', state).catch((e: Error) => report.warn(`hook success failed: ${e.message}`));
+  await services.hook?.('success', state).catch((e: Error) => report.warn(`hook success failed: ${e.message}`));
   return result;
 }

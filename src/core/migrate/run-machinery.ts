@@ -1,7 +1,7 @@
 import { Applier } from './applier.js';
 import { Checkpointer, type Resumable } from './checkpointer.js';
 import type { RunClaim } from '../run/claim.js';
-import type { HookEvent, MigrateWiring } from '../run/config.js';
+import type { HookEvent, RunServices } from '../run/config.js';
 import type { RunContext } from './context.js';
 import { CopyLoop } from './copy-loop.js';
 import { UserError } from '../engine/errors.js';
@@ -51,10 +51,10 @@ export class RunMachinery {
  * Runs the operator's hook. A failing hook before a swap (the cut-over, a revert) stops that swap;
  * after the fact, or on failure, it is only a warning.
  */
-export async function runHook(ctx: RunContext, wiring: MigrateWiring, event: HookEvent, error?: unknown): Promise<void> {
-  if (!wiring.hook) return;
+export async function runHook(ctx: RunContext, services: RunServices, event: HookEvent, error?: unknown): Promise<void> {
+  if (!services.hook) return;
   try {
-    await wiring.hook(event, ctx.state, error);
+    await services.hook(event, ctx.state, error);
   } catch (failure) {
     if (error !== undefined || event === 'success' || event === 'after-revert') return ctx.report.warn(`hook ${event} failed: ${(failure as Error).message}`);
     const stopped = event === 'before-revert' ? 'staying on the new table' : 'stopping before the cut-over';

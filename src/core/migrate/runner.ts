@@ -1,6 +1,6 @@
 import { CheckpointRun, type Checkpoint, type RevertWindowState } from '../engine/state/checkpoint.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
-import type { HookEvent, MigrateOptions, MigrateResult, MigrateWiring } from '../run/config.js';
+import type { HookEvent, MigrateOptions, MigrateResult, RunServices } from '../run/config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover/cutover.js';
 import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
@@ -57,9 +57,9 @@ async function migrateClaimed(
   const started = Date.now();
   const start = await startRun(engine, request, options, joint, started);
   if ('finished' in start) return start.finished;
-  const { config, wiring, migration, checkpoint, probes, result } = start;
+  const { config, services, migration, checkpoint, probes, result } = start;
   const run = checkpoint ? CheckpointRun.continuing(checkpoint) : CheckpointRun.fresh(engine, request.table);
-  const ctx = new RunContext(engine, migration, config, result.state, wiring.reporter, result, run, wiring.signal);
+  const ctx = new RunContext(engine, migration, config, result.state, services.reporter, result, run, services.signal);
   if (joint) {
     // Nothing is made on any table of the set before every one of them passed its checks.
     await joint.accepted(ctx).catch(async (error) => {
@@ -67,7 +67,7 @@ async function migrateClaimed(
       throw error;
     });
   }
-  await new Run(ctx, wiring, checkpoint, probes, claim, joint, back).execute();
+  await new Run(ctx, services, checkpoint, probes, claim, joint, back).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
@@ -79,7 +79,7 @@ class Run {
 
   constructor(
     private readonly ctx: RunContext,
-    private readonly wiring: MigrateWiring,
+    private readonly services: RunServices,
     private readonly checkpoint: Checkpoint | null,
     private readonly probes: Probes,
     private readonly claim: RunClaim,
@@ -154,7 +154,7 @@ class Run {
     const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.run, this.ctx.signal);
     // A crash between the swap and the checkpoint that dates the window: it starts now.
     const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
-    await new RevertWindow(ctx, this.wiring, resumed, this.probes, this.claim, { ...window, until }, this.back).run();
+    await new RevertWindow(ctx, this.services, resumed, this.probes, this.claim, { ...window, until }, this.back).run();
   }
 
   private async phases(): Promise<boolean> {
@@ -241,6 +241,6 @@ class Run {
   }
 
   private hook(event: HookEvent, error?: unknown): Promise<void> {
-    return runHook(this.ctx, this.wiring, event, error);
+    return runHook(this.ctx, this.services, event, error);
   }
 }

@@ -1,6 +1,6 @@
 import type { Checkpoint } from '../engine/state/checkpoint.js';
 import { MAX_COPY_THREADS } from '../engine/defaults.js';
-import { configure, definedOnly, type MigrateConfig, type MigrateOptions, type MigrateResult, type MigrateWiring } from '../run/config.js';
+import { configure, definedOnly, type MigrateConfig, type MigrateOptions, type MigrateResult, type RunServices } from '../run/config.js';
 import { UserError } from '../engine/errors.js';
 import { checkStateKey } from '../engine/state/state-seal.js';
 import { preflight } from '../preflight/preflight.js';
@@ -11,7 +11,7 @@ import type { JointCutover } from './sets/set-cutover.js';
 /** A run ready to make things: its settings, its migration, the checkpoint it goes on from, and the result it fills in. */
 export interface Started {
   config: Readonly<MigrateConfig>;
-  wiring: MigrateWiring;
+  services: RunServices;
   migration: Migration;
   checkpoint: Checkpoint | null;
   probes: Probes;
@@ -32,7 +32,7 @@ export async function startRun(
 ): Promise<Started | { finished: MigrateResult }> {
   // A key that cannot seal the checkpoints is refused before anything is made.
   checkStateKey();
-  const { config, wiring, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
+  const { config, services, settings, makeState } = configure({ chunkTimeMs: engine.chunkTimeMs, ...definedOnly(options) });
   if (!Number.isInteger(config.copyThreads) || config.copyThreads < 1 || config.copyThreads > MAX_COPY_THREADS) {
     throw new UserError(`copy threads must be a whole number from 1 to ${MAX_COPY_THREADS}, not ${config.copyThreads}`);
   }
@@ -44,7 +44,9 @@ export async function startRun(
   // A revert window needs the copy: the old table it keeps is what follows the new one back.
   const window = config.revertWindowMs !== undefined;
   if (sorted?.path === 'in-place' && !window) {
-    return { finished: await inPlace(engine, request, sorted, config, wiring, makeState(engine.qualify(request.table), request.alter, engine.kind), started) };
+    return {
+      finished: await inPlace(engine, request, sorted, config, services, makeState(engine.qualify(request.table), request.alter, engine.kind), started),
+    };
   }
   const { migration, checks, checkpoint, proof, revert, probes } = await preflight(engine, request, config, settings);
   const plan = migration.plan;
@@ -77,5 +79,5 @@ export async function startRun(
   };
   result.state.status.capture = plan.capture?.kind ?? 'stream';
   if (!probes) return { finished: result };
-  return { config, wiring, migration, checkpoint, probes, result };
+  return { config, services, migration, checkpoint, probes, result };
 }

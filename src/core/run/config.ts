@@ -76,7 +76,7 @@ export interface MigrateConfig extends ThrottleOptions {
 }
 
 /** How the caller watches and steers a run. */
-export interface MigrateWiring {
+export interface RunServices {
   reporter: Reporter;
   /** Shared live state (control endpoint, metrics); made from the settings when absent. Its settings then rule. */
   state?: RunState;
@@ -92,7 +92,7 @@ export interface MigrateWiring {
 }
 
 /** What callers pass: one flat object, split once by `configure`. */
-export type MigrateOptions = MigrateConfig & Settings & MigrateWiring;
+export type MigrateOptions = MigrateConfig & Settings & RunServices;
 
 /** The live settings a run starts with, the same for every command that writes in batches. */
 export const defaultSettings: Readonly<Settings> = Object.freeze({
@@ -130,7 +130,7 @@ export const defaultOptions: Readonly<MigrateOptions> = Object.freeze({
 
 export interface Configured {
   config: Readonly<MigrateConfig>;
-  wiring: MigrateWiring;
+  services: RunServices;
   /** The live settings the run starts with: the caller's state's, if it brought one. */
   settings: Settings;
   /** Made from the settings given, unless the caller brought its own. */
@@ -149,7 +149,7 @@ export function configure(partial: Partial<MigrateOptions>): Configured {
   const settings = state?.settings ?? settingsOf(all);
   return {
     config: Object.freeze(rest),
-    wiring: { reporter, state, hook, signal, windowOpened },
+    services: { reporter, state, hook, signal, windowOpened },
     settings,
     makeState(table, alter, engine) {
       const made = state ?? new RunState(settings, { table, alter, engine });

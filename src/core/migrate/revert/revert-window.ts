@@ -1,6 +1,6 @@
 import type { Checkpoint, RevertWindowState } from '../../engine/state/checkpoint.js';
 import type { RunClaim } from '../../run/claim.js';
-import type { MigrateWiring, RevertWindowOutcome } from '../../run/config.js';
+import type { RunServices, RevertWindowOutcome } from '../../run/config.js';
 import type { RunContext } from '../context.js';
 import { Cutover } from '../cutover/cutover.js';
 import { ClaimLostError } from '../../run/claim.js';
@@ -30,7 +30,7 @@ export class RevertWindow {
 
   constructor(
     private readonly ctx: RunContext,
-    private readonly wiring: MigrateWiring,
+    private readonly services: RunServices,
     private readonly resumed: Checkpoint | null,
     probes: Probes,
     claim: RunClaim,
@@ -81,7 +81,7 @@ export class RevertWindow {
     await this.machinery.applier.stop();
     this.ctx.enter('cleanup');
     await cleanupRun(this.ctx, { dropOld: false, cutOver: true });
-    if (!ended) await runHook(this.ctx, this.wiring, 'after-revert');
+    if (!ended) await runHook(this.ctx, this.services, 'after-revert');
   }
 
   /** Returns true when the window ended without a revert. */
@@ -110,7 +110,7 @@ export class RevertWindow {
     await applier.catchUp();
     // Proven level through the way back before it is promised; from here on, every change is compared row by row at the revert.
     this.ctx.result.checksumRounds += await this.reverify();
-    await this.wiring.windowOpened?.(this.window.until);
+    await this.services.windowOpened?.(this.window.until);
     this.joint?.enlist(plan.table, state);
     for (let reverting = this.window.reverting ?? false; ; reverting = false) {
       if (!reverting) {
@@ -155,7 +155,7 @@ export class RevertWindow {
     let swap: { lockedMs: number; writerWaitMs: number };
     const attempt = this.attempts++;
     try {
-      await runHook(this.ctx, this.wiring, 'before-revert').catch((error: Error) => {
+      await runHook(this.ctx, this.services, 'before-revert').catch((error: Error) => {
         this.joint?.miss(attempt, plan.table, error);
         throw error;
       });
