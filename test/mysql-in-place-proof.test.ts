@@ -74,10 +74,10 @@ async function serverWork(table: string, sql: string): Promise<Work> {
 describe('the in-place classes, held to the server counters (MariaDB)', () => {
   it('MODIFY ... COLLATE on an indexed column: NOCOPY accepts it and rebuilds the index, so it is the copy', async () => {
     await create(T, ROWS);
-    const sorted = await engine.classifyAlter(T, "MODIFY v VARCHAR(20) COLLATE utf8mb4_bin NOT NULL DEFAULT 'a'");
-    expect(sorted.path).toBe('copy');
-    expect(sorted.parts.map((p) => p.class)).toEqual(['copy']);
-    expect(sorted.parts[0].reason).toMatch(/rebuilds index kv/);
+    const classified = await engine.classifyAlter(T, "MODIFY v VARCHAR(20) COLLATE utf8mb4_bin NOT NULL DEFAULT 'a'");
+    expect(classified.path).toBe('copy');
+    expect(classified.parts.map((p) => p.class)).toEqual(['copy']);
+    expect(classified.parts[0].reason).toMatch(/rebuilds index kv/);
     // The same part on a column no index covers is metadata only.
     const plain = await engine.classifyAlter(T, 'MODIFY c CHAR(3) COLLATE utf8mb4_bin NULL');
     expect(plain.parts.map((p) => p.class)).toEqual(['instant']);
@@ -106,11 +106,11 @@ describe('the in-place classes, held to the server counters (MariaDB)', () => {
 
   it.each(PARTS)('%s -> %s, as the counters say', async (part, expected) => {
     await create(T, ROWS);
-    const sorted = await engine.classifyAlter(T, part);
-    expect(sorted.parts.map((p) => p.class)).toEqual([expected]);
+    const classified = await engine.classifyAlter(T, part);
+    expect(classified.parts.map((p) => p.class)).toEqual([expected]);
     if (expected === 'instant') {
       // The very statement the in-place path runs, on the real table.
-      const work = await serverWork(T, sorted.steps[0].sql[0]);
+      const work = await serverWork(T, classified.steps[0].sql[0]);
       expect(work.newIds).toEqual([]);
       expect(work.rowsRead).toBeLessThan(ROWS);
     } else {
@@ -143,9 +143,9 @@ describe('the in-place classes, held to the server counters (MariaDB)', () => {
     url.password = 'ipp-secret';
     const limited = await createMysqlEngine(url.toString());
     try {
-      const sorted = await limited.classifyAlter(T, 'ADD COLUMN note INT NULL');
-      expect(sorted.parts.map((p) => p.class)).toEqual(['copy']);
-      expect(sorted.parts[0].reason).toMatch(/PROCESS privilege/);
+      const classified = await limited.classifyAlter(T, 'ADD COLUMN note INT NULL');
+      expect(classified.parts.map((p) => p.class)).toEqual(['copy']);
+      expect(classified.parts[0].reason).toMatch(/PROCESS privilege/);
     } finally {
       await limited.close();
       await db.query('DROP USER ipp_noproc');

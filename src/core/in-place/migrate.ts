@@ -12,7 +12,7 @@ import type { AlterClassification } from '../engine/ports/in-place.js';
 export async function inPlace(
   engine: Engine,
   request: MigrationRequest,
-  sorted: AlterClassification,
+  classified: AlterClassification,
   config: Readonly<MigrateConfig>,
   services: RunServices,
   state: RunState,
@@ -27,9 +27,9 @@ export async function inPlace(
   const result: MigrateResult = {
     plan: null,
     path: 'in-place',
-    parts: sorted.parts,
-    pathReason: sorted.why,
-    inPlaceStatements: sorted.steps.flatMap((s) => s.sql),
+    parts: classified.parts,
+    pathReason: classified.why,
+    inPlaceStatements: classified.steps.flatMap((s) => s.sql),
     checks: [],
     executed: false,
     resumed: false,
@@ -67,7 +67,7 @@ export async function inPlace(
     });
     result.inPlaceStatements = await runInPlace(
       engine,
-      sorted.steps,
+      classified.steps,
       { lockTimeoutMs: config.lockTimeoutMs, attempts: config.cutoverAttempts, snapshotWaitMs: config.snapshotWaitMs ?? defaultOptions.snapshotWaitMs! },
       ctx,
     );

@@ -40,12 +40,12 @@ export async function startRun(
     throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
   }
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const sorted = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
+  const classified = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
   // A revert window needs the copy: the old table it keeps is what follows the new one back.
   const window = config.revertWindowMs !== undefined;
-  if (sorted?.path === 'in-place' && !window) {
+  if (classified?.path === 'in-place' && !window) {
     return {
-      finished: await inPlace(engine, request, sorted, config, services, makeState(engine.qualify(request.table), request.alter, engine.kind), started),
+      finished: await inPlace(engine, request, classified, config, services, makeState(engine.qualify(request.table), request.alter, engine.kind), started),
     };
   }
   const { migration, checks, checkpoint, proof, revert, probes } = await preflight(engine, request, config, settings);
@@ -53,11 +53,11 @@ export async function startRun(
   const result: MigrateResult = {
     plan,
     path: 'copy',
-    parts: sorted?.parts ?? [],
+    parts: classified?.parts ?? [],
     pathReason:
-      sorted?.path === 'in-place'
+      classified?.path === 'in-place'
         ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
-        : (joint?.why ?? sorted?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
+        : (joint?.why ?? classified?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
     inPlaceStatements: [],
     checks,
     executed: false,

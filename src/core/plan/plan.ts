@@ -66,16 +66,16 @@ export interface PlanResult {
  * it. Only probes are created, and each is dropped (or rolled back) whatever happens.
  */
 export async function planAlter(engine: Engine, request: MigrationRequest, options: PlanOptions): Promise<PlanResult> {
-  const sorted = await classifyMember(engine, request);
-  const path = sorted.path === 'in-place' && !options.forceCopy ? 'in-place' : 'copy';
+  const classified = await classifyMember(engine, request);
+  const path = classified.path === 'in-place' && !options.forceCopy ? 'in-place' : 'copy';
   const size = await engine.tableSize(request.table);
   const detail: PlanDetail = {
     table: engine.qualify(request.table),
     alter: request.alter,
     path,
-    pathReason: path === sorted.path ? sorted.why : 'in place was possible, but --force-copy',
-    parts: sorted.parts,
-    steps: path === 'in-place' ? sorted.steps : [],
+    pathReason: path === classified.path ? classified.why : 'in place was possible, but --force-copy',
+    parts: classified.parts,
+    steps: path === 'in-place' ? classified.steps : [],
     size,
     diskNeededBytes: null,
     disk: null,
@@ -86,13 +86,13 @@ export async function planAlter(engine: Engine, request: MigrationRequest, optio
   };
   let checks: CheckResult[] = [];
   if (path === 'in-place') {
-    detail.locks = sorted.parts.map((p) => ({ step: p.clause, lock: p.locks }));
+    detail.locks = classified.parts.map((p) => ({ step: p.clause, lock: p.locks }));
   } else {
     checks = await planCopy(engine, request, options, detail);
   }
   // Commands end up in terminals, reports and the history.
   const context = { url: redactUrl(request.url), table: request.table };
-  for (const part of sorted.parts) {
+  for (const part of classified.parts) {
     for (const change of part.breaking) detail.stages.push({ change: describe(change), stages: expandContract(change, { ...context, clause: part.clause }) });
   }
   const refused = checks.some((c) => !c.ok);

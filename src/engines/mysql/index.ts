@@ -118,9 +118,9 @@ export class MysqlEngine implements Engine, MysqlServer {
     const galera = await galeraNode(this.pool);
     const osu = galera && galeraOsuRefusal(galera);
     if (osu) throw new UserError(osu);
-    const sorted = await classifyMysqlAlter(this.pool, this.flavor, this.target.database, parseTableName(this.fold(table), this.target.database), alter);
-    if (!galera) return sorted;
-    return sorted.path === 'in-place' ? { ...sorted, why: `${sorted.why}; ${GALERA_IN_PLACE}` } : sorted;
+    const classified = await classifyMysqlAlter(this.pool, this.flavor, this.target.database, parseTableName(this.fold(table), this.target.database), alter);
+    if (!galera) return classified;
+    return classified.path === 'in-place' ? { ...classified, why: `${classified.why}; ${GALERA_IN_PLACE}` } : classified;
   }
 
   runInPlaceStep(step: InPlaceStep, lockTimeoutMs: number): Promise<void> {

@@ -79,11 +79,11 @@ async function inPlaceEach(requests: MigrationRequest[], tables: string[], run: 
  */
 export async function whyCopied(engine: EngineInPlace, requests: MigrationRequest[], tables: string[]): Promise<string | null> {
   for (const [i, request] of requests.entries()) {
-    const sorted = await classifyMember(engine, { ...request, set: tables.filter((t) => t !== tables[i]) });
-    const why = sorted.path === 'copy' ? sorted.why : sorted.parts.find((p) => p.class !== 'instant')?.clause;
+    const classified = await classifyMember(engine, { ...request, set: tables.filter((t) => t !== tables[i]) });
+    const why = classified.path === 'copy' ? classified.why : classified.parts.find((p) => p.class !== 'instant')?.clause;
     if (why !== undefined) {
       const reason =
-        sorted.path === 'copy' ? `${tables[i]} needs the copy (${why})` : `${tables[i]} has a part that could fail on its rows in place ("${why}")`;
+        classified.path === 'copy' ? `${tables[i]} needs the copy (${why})` : `${tables[i]} has a part that could fail on its rows in place ("${why}")`;
       return `${reason}, and a set changes all its tables or none: every table is copied and swapped at one instant`;
     }
   }
