@@ -53,7 +53,7 @@ export function targetLabel(url: string): string {
 export async function migrateFleet(opts: FleetOpts, table: string, alter: string, output: Reporter, reporter: Reporter): Promise<void> {
   if (opts.url !== undefined) throw new UserError('give the databases once: --targets FILE, or --url (--url-file, SHADOWCUT_URL), not both');
   const urls = readTargets(String(opts.targets));
-  const joint = opts.jointCutover === true && opts.execute === true;
+  const jointCutover = opts.jointCutover === true && opts.execute === true;
   if (opts.jointCutover && opts.dropOld) throw new UserError('--joint-cutover keeps every old table until all targets have swapped: leave out --drop-old');
   const engines: Engine[] = [];
   const members: (Member & { label: string; engine: Engine; url: string })[] = [];
@@ -89,7 +89,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
               ...optionsOf(opts, m.engine, m, reporter, false),
               reporter: memberReporter(reporter, m.label),
               // Jointly: verified and kept in sync until all are, then swapped with a way back.
-              ...(joint ? { forceCopy: true, postponeCutover: true, revertWindowMs: window ?? JOINT_WINDOW_MS } : {}),
+              ...(jointCutover ? { forceCopy: true, postponeCutover: true, revertWindowMs: window ?? JOINT_WINDOW_MS } : {}),
             }),
           describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
           started: () => m.state.status.timeline.length > 0,
@@ -98,7 +98,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
     const outcomes = await runFleet(targets, {
       parallel: Number(opts.parallel ?? 1),
       canary: Number(opts.canary ?? 0),
-      joint,
+      jointCutover,
       keepWindow: window !== undefined,
       reporter,
     });
@@ -112,7 +112,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
       if (opts.json) (output as JsonReporter).emit({ event: 'target', target: o.label, outcome: o.outcome });
       else process.stdout.write(`target ${o.label}: ${o.outcome}\n`);
     }
-    const failure = fleetFailure(outcomes, joint);
+    const failure = fleetFailure(outcomes, jointCutover);
     if (failure) throw failure;
   } finally {
     for (const m of members) await m.operation.close();

@@ -1,5 +1,5 @@
 import { AbortedError, UserError } from '../engine/errors.js';
-import { JointSwap } from './joint.js';
+import { JointSwap } from './joint-swap.js';
 import type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
 
 export type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
@@ -11,25 +11,25 @@ const PROGRESS_MS = 5_000;
  * One change over many servers (`migrate --targets`): the same table and ALTER on each target, each
  * its own run (claim, checkpoint, capture, proof, swap) on its own server. The fleet only decides when
  * each runs: at most `parallel` at once, the first `canary` alone before the rest, no new target
- * started once one failed. With `joint`, no target swaps before every one is verified and waiting,
- * then all swap at once, and if any cannot, those that did go back (joint.ts).
+ * started once one failed. With `jointCutover`, no target swaps before every one is verified and waiting,
+ * then all swap at once, and if any cannot, those that did go back (joint-swap.ts).
  */
 export async function runFleet(targets: FleetTarget[], options: FleetOptions): Promise<TargetOutcome[]> {
   const outcomes: TargetOutcome[] = targets.map((t) => ({ label: t.label, outcome: 'not started' }));
-  const joint = options.joint ? new JointSwap(targets, options.reporter) : null;
+  const jointSwap = options.jointCutover ? new JointSwap(targets, options.reporter) : null;
   const running = new Map<number, Promise<void>>();
   let failed = false;
   const start = (i: number) => {
     const target = targets[i];
     const run = target.run().then(
       (result) => {
-        Object.assign(outcomes[i], { outcome: joint?.wentBack(i) ? 'swapped back' : 'done', result });
-        joint?.finished(i);
+        Object.assign(outcomes[i], { outcome: jointSwap?.wentBack(i) ? 'swapped back' : 'done', result });
+        jointSwap?.finished(i);
       },
       (error: unknown) => {
         Object.assign(outcomes[i], { outcome: 'failed', error });
         failed = true;
-        joint?.failed(i, error);
+        jointSwap?.failed(i, error);
       },
     );
     running.set(i, tracked(run));
@@ -41,16 +41,16 @@ export async function runFleet(targets: FleetTarget[], options: FleetOptions): P
     // The canaries alone: each must be through (done, or verified and waiting for a joint swap) before the rest begin.
     const canaries = Math.min(options.canary, targets.length);
     while (next < canaries && !failed) {
-      await admit(running, options.parallel, joint);
+      await admit(running, options.parallel, jointSwap);
       start(next++);
     }
-    if (canaries > 0) await passed(running, [...Array(canaries).keys()], joint);
+    if (canaries > 0) await passed(running, [...Array(canaries).keys()], jointSwap);
     while (next < targets.length && !failed) {
-      await admit(running, options.parallel, joint);
+      await admit(running, options.parallel, jointSwap);
       if (!failed) start(next++);
     }
-    if (joint && !failed) await joint.swapWhenAllWaiting(next, options.keepWindow);
-    else joint?.abortAll('another target failed before every target was verified');
+    if (jointSwap && !failed) await jointSwap.swapWhenAllWaiting(next, options.keepWindow);
+    else jointSwap?.abortAll('another target failed before every target was verified');
     await Promise.all(running.values());
   } finally {
     clearInterval(progress);
@@ -60,9 +60,9 @@ export async function runFleet(targets: FleetTarget[], options: FleetOptions): P
 }
 
 /** Waits until fewer than `parallel` targets are at work (a target waiting for the joint swap is not at work). */
-async function admit(running: Map<number, Promise<void>>, parallel: number, joint: JointSwap | null): Promise<void> {
+async function admit(running: Map<number, Promise<void>>, parallel: number, jointSwap: JointSwap | null): Promise<void> {
   for (;;) {
-    const busy = [...running.keys()].filter((i) => !(joint?.waiting(i) ?? false));
+    const busy = [...running.keys()].filter((i) => !(jointSwap?.waiting(i) ?? false));
     const pending = busy.filter((i) => running.has(i) && !settled.has(running.get(i)!));
     if (pending.length < parallel) return;
     await Promise.race([...pending.map((i) => running.get(i)!), sleep(200)]);
@@ -70,9 +70,9 @@ async function admit(running: Map<number, Promise<void>>, parallel: number, join
 }
 
 /** The canaries through: finished, or (joint) verified and waiting to swap. */
-async function passed(running: Map<number, Promise<void>>, canaries: number[], joint: JointSwap | null): Promise<void> {
+async function passed(running: Map<number, Promise<void>>, canaries: number[], jointSwap: JointSwap | null): Promise<void> {
   for (;;) {
-    if (canaries.every((i) => settled.has(running.get(i)!) || (joint?.waiting(i) ?? false))) return;
+    if (canaries.every((i) => settled.has(running.get(i)!) || (jointSwap?.waiting(i) ?? false))) return;
     await Promise.race([...canaries.map((i) => running.get(i)!), sleep(200)]);
   }
 }
@@ -95,19 +95,19 @@ function fleetLine(targets: FleetTarget[], outcomes: TargetOutcome[]): string {
 const NO_WAY_BACK = '--revert-window: the change could not be reverted';
 
 /** The fleet's verdict: nothing when every target is done; else one line naming what each target is left with. */
-export function fleetFailure(outcomes: TargetOutcome[], joint: boolean): UserError | null {
+export function fleetFailure(outcomes: TargetOutcome[], jointCutover: boolean): UserError | null {
   const failed = outcomes.filter((o) => o.outcome === 'failed');
   if (!failed.length) return null;
   const first = failed.find((o) => !(o.error instanceof AbortedError)) ?? failed[0];
   const said = (first.error as Error)?.message ?? String(first.error);
   // The joint cut-over gave each target its revert window: say so, not "run without" one the operator never asked for.
   const why =
-    joint && said.startsWith(NO_WAY_BACK)
+    jointCutover && said.startsWith(NO_WAY_BACK)
       ? `--joint-cutover swaps back through a revert window, which this change cannot have${said.slice(NO_WAY_BACK.length).replace(/; run without a revert window$/, '')}; run it without --joint-cutover`
       : said;
   const left = (what: TargetOutcome['outcome']) => outcomes.filter((o) => o.outcome === what).map((o) => o.label);
   const done = left('done');
-  const tail = joint
+  const tail = jointCutover
     ? `; every target has its old table (${[...left('swapped back').map((l) => `${l} swapped back`), ...left('not started'), ...failed.map((o) => o.label)].join(', ')})`
     : `; ${done.length ? `changed: ${done.join(', ')}; ` : ''}not changed: ${[...failed, ...outcomes.filter((o) => o.outcome === 'not started')].map((o) => o.label).join(', ')}`;
   return new UserError(`target ${first.label} failed (${why})${tail}`);

@@ -14,7 +14,7 @@ export interface FleetTarget {
 export interface FleetOptions {
   parallel: number;
   canary: number;
-  joint: boolean;
+  jointCutover: boolean;
   /** A revert window the operator asked for: kept open after a joint swap (else ended at once). */
   keepWindow: boolean;
   reporter: Reporter;

@@ -100,7 +100,7 @@ export class Applier {
       if (retryHeld) batch.keys.push(...this.held.take());
       retryHeld = false;
       if (batch.keys.length > 0) {
-        const joint = session
+        const alsoTaken = session
           ? await this.applyBatch(batch.keys, session)
           : await this.ctx
               .transient('applying changes', () => this.applyBatch(batch.keys))
@@ -108,7 +108,7 @@ export class Applier {
                 this.buffer.requeue(batch.keys);
                 throw error;
               });
-        if (joint) batch.position = joint.position;
+        if (alsoTaken) batch.position = alsoTaken.position;
       }
       if (batch.position) position = batch.position;
       if (this.buffer.size === 0) break;

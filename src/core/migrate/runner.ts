@@ -33,14 +33,14 @@ export async function migrate(
   request: MigrationRequest,
   options: Partial<MigrateOptions> = {},
   /** One table of a set changed in one cut-over (sets/migrate-set.ts). */
-  joint?: JointCutover,
+  jointCutover?: JointCutover,
   /** With --revert-window: where the set's windows meet to go back together (sets/set-revert.ts). */
-  back?: JointRevert,
+  jointRevert?: JointRevert,
 ): Promise<MigrateResult> {
   // Before anything is read or dropped: a live run's checkpoint and objects are not ours.
   const claim = await RunClaim.take(engine, request.table);
   try {
-    return await migrateClaimed(engine, request, options, claim, joint, back);
+    return await migrateClaimed(engine, request, options, claim, jointCutover, jointRevert);
   } finally {
     await claim.release();
   }
@@ -51,23 +51,23 @@ async function migrateClaimed(
   request: MigrationRequest,
   options: Partial<MigrateOptions>,
   claim: RunClaim,
-  joint: JointCutover | undefined,
-  back: JointRevert | undefined,
+  jointCutover: JointCutover | undefined,
+  jointRevert: JointRevert | undefined,
 ): Promise<MigrateResult> {
   const started = Date.now();
-  const start = await startRun(engine, request, options, joint, started);
+  const start = await startRun(engine, request, options, jointCutover, started);
   if ('finished' in start) return start.finished;
   const { config, services, migration, checkpoint, probes, result } = start;
   const run = checkpoint ? CheckpointRun.continuing(checkpoint) : CheckpointRun.fresh(engine, request.table);
   const ctx = new RunContext(engine, migration, config, result.state, services.reporter, result, run, services.signal);
-  if (joint) {
+  if (jointCutover) {
     // Nothing is made on any table of the set before every one of them passed its checks.
-    await joint.accepted(ctx).catch(async (error) => {
+    await jointCutover.accepted(ctx).catch(async (error) => {
       await probes.close().catch(ignoreFailure(CLEANUP_AFTER_FAILURE));
       throw error;
     });
   }
-  await new Run(ctx, services, checkpoint, probes, claim, joint, back).execute();
+  await new Run(ctx, services, checkpoint, probes, claim, jointCutover, jointRevert).execute();
   result.executed = true;
   result.durationMs = Date.now() - started;
   return result;
@@ -83,8 +83,8 @@ class Run {
     private readonly checkpoint: Checkpoint | null,
     private readonly probes: Probes,
     private readonly claim: RunClaim,
-    private readonly joint?: JointCutover,
-    private readonly back?: JointRevert,
+    private readonly jointCutover?: JointCutover,
+    private readonly jointRevert?: JointRevert,
   ) {
     this.machinery = new RunMachinery(ctx, checkpoint, probes, claim);
   }
@@ -103,11 +103,11 @@ class Run {
         await this.hook('startup');
         if (this.checkpoint?.plan.reverse) {
           cutOver = true; // a resumed revert window: the forward run's swap is long done
-          this.joint?.leave();
+          this.jointCutover?.leave();
         } else if (this.checkpoint && (this.checkpoint.cutOver || (await migration.swapped()))) {
           // The crash came after the swap committed: only cleanup is left (and a set swaps the rest without this table).
           cutOver = true;
-          this.joint?.leave();
+          this.jointCutover?.leave();
           report.info('the interrupted run had already cut over; cleaning up');
         } else {
           // Saved with the run's first checkpoint: a crash right after the swap still opens the window.
@@ -117,7 +117,7 @@ class Run {
       } catch (error) {
         // Another run owns the objects now, or a resume must find out what a swap made: leave them to it.
         this.claimLost = error instanceof ClaimLostError || error instanceof UnfinishedSwapError;
-        this.joint?.fail(this.ctx.plan.table, error);
+        this.jointCutover?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');
         await this.hook('failure', error).catch(ignoreFailure(FAILURE_HOOK));
@@ -154,7 +154,7 @@ class Run {
     const ctx = new RunContext(this.ctx.engine, reverse, this.ctx.config, this.ctx.state, this.ctx.report, this.ctx.result, this.ctx.run, this.ctx.signal);
     // A crash between the swap and the checkpoint that dates the window: it starts now.
     const until = window.until ?? new Date(Date.now() + window.lengthMs).toISOString();
-    await new RevertWindow(ctx, this.services, resumed, this.probes, this.claim, { ...window, until }, this.back).run();
+    await new RevertWindow(ctx, this.services, resumed, this.probes, this.claim, { ...window, until }, this.jointRevert).run();
   }
 
   private async phases(): Promise<boolean> {
@@ -192,7 +192,7 @@ class Run {
     await this.hook('before-cutover');
     this.ctx.enter('cutover');
     const cutover = new Cutover(this.ctx, applier, pacing, checkpointer, () => this.verify(), progress);
-    const { lockedMs, writerWaitMs } = this.joint ? await this.joint.join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
+    const { lockedMs, writerWaitMs } = this.jointCutover ? await this.jointCutover.join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     // Before any cleanup step: a crash between its steps (the old table dropped, the checkpoint not yet)
     // must still read as "swapped, only cleanup left", which the tables alone may no longer show.
     checkpointer.cutOver = true;

@@ -27,7 +27,7 @@ export async function startRun(
   engine: Engine,
   request: MigrationRequest,
   options: Partial<MigrateOptions>,
-  joint: JointCutover | undefined,
+  jointCutover: JointCutover | undefined,
   started: number,
 ): Promise<Started | { finished: MigrateResult }> {
   // A key that cannot seal the checkpoints is refused before anything is made.
@@ -40,7 +40,7 @@ export async function startRun(
     throw new UserError('--drop-old cannot be combined with --revert-window: the window keeps the old table level to go back to it');
   }
   // A resumed run is a copy by definition; otherwise in place whenever the server can.
-  const classified = config.resume || config.forceCopy || joint ? null : await engine.classifyAlter(request.table, request.alter);
+  const classified = config.resume || config.forceCopy || jointCutover ? null : await engine.classifyAlter(request.table, request.alter);
   // A revert window needs the copy: the old table it keeps is what follows the new one back.
   const window = config.revertWindowMs !== undefined;
   if (classified?.path === 'in-place' && !window) {
@@ -57,7 +57,7 @@ export async function startRun(
     pathReason:
       classified?.path === 'in-place'
         ? 'a revert window needs the copy path: the old table it keeps is what follows the new one back'
-        : (joint?.why ?? classified?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
+        : (jointCutover?.why ?? classified?.why ?? (config.resume ? 'resuming an interrupted copy' : '--force-copy')),
     inPlaceStatements: [],
     checks,
     executed: false,

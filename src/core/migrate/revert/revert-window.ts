@@ -36,7 +36,7 @@ export class RevertWindow {
     claim: RunClaim,
     private readonly window: RevertWindowState & { until: string },
     /** One table of a set's window: the set decides and goes back together. */
-    private readonly joint?: JointRevert,
+    private readonly jointRevert?: JointRevert,
   ) {
     this.machinery = new RunMachinery(ctx, resumed ?? FROM_THE_SWAP, probes, claim);
     this.machinery.checkpointer.revertWindow = window;
@@ -77,7 +77,7 @@ export class RevertWindow {
       state.status.revertWindowUntil = null;
     }
     const { outcome, reason } = this.outcome;
-    if (ended && outcome !== 'reverted') this.joint?.end(this.ctx.plan.table, outcome, reason);
+    if (ended && outcome !== 'reverted') this.jointRevert?.end(this.ctx.plan.table, outcome, reason);
     await this.machinery.applier.stop();
     this.ctx.enter('cleanup');
     await cleanupRun(this.ctx, { dropOld: false, cutOver: true });
@@ -96,7 +96,7 @@ export class RevertWindow {
     if (this.resumed && (this.resumed.cutOver || (await migration.swapped()))) {
       report.info('the interrupted revert had already swapped the tables back; cleaning up');
       // A set swapped back in part: the others' resumed revert goes on without this table.
-      this.joint?.round(this.attempts).leave();
+      this.jointRevert?.round(this.attempts).leave();
       this.outcome.outcome = 'reverted';
       return false;
     }
@@ -111,7 +111,7 @@ export class RevertWindow {
     // Proven level through the way back before it is promised; from here on, every change is compared row by row at the revert.
     this.ctx.result.checksumRounds += await this.reverify();
     await this.services.windowOpened?.(this.window.until);
-    this.joint?.enlist(plan.table, state);
+    this.jointRevert?.enlist(plan.table, state);
     for (let reverting = this.window.reverting ?? false; ; reverting = false) {
       if (!reverting) {
         const decision = await this.follow();
@@ -133,7 +133,7 @@ export class RevertWindow {
     for (;;) {
       this.ctx.checkAbort();
       // A set's other table was asked to go back: this one goes with it.
-      if (state.revertRequested || this.joint?.started(this.attempts)) return 'reverted';
+      if (state.revertRequested || this.jointRevert?.started(this.attempts)) return 'reverted';
       if (state.completeRequested) return 'completed';
       if (Date.now() >= Date.parse(this.window.until)) return 'ended';
       await applier.checkStream();
@@ -156,7 +156,7 @@ export class RevertWindow {
     const attempt = this.attempts++;
     try {
       await runHook(this.ctx, this.services, 'before-revert').catch((error: Error) => {
-        this.joint?.miss(attempt, plan.table, error);
+        this.jointRevert?.miss(attempt, plan.table, error);
         throw error;
       });
       // A crash from here on is resumed as the revert, not as the window.
@@ -175,7 +175,7 @@ export class RevertWindow {
         },
         progress,
       );
-      swap = this.joint ? await this.joint.round(attempt).join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
+      swap = this.jointRevert ? await this.jointRevert.round(attempt).join({ ctx: this.ctx, applier, cutover }) : await cutover.run();
     } catch (error) {
       if (!(error instanceof UserError) || error instanceof AbortedError || error instanceof UnfinishedSwapError) throw error;
       report.warn(`${error.message}; nothing was swapped, the revert window goes on ("shadowcut revert" to try again)`);

@@ -39,19 +39,21 @@ export async function migrateSet(
   const running = tables.flatMap((t, i) => (resuming?.get(t) === 'done' ? [] : [i]));
   const swapAll = engine.jointCutover.bind(engine);
   const members = running.map((i) => tables[i]);
-  const joint = new JointCutover(swapAll, members, why);
-  const back = windowed ? new JointRevert(swapAll, members) : undefined;
+  const jointCutover = new JointCutover(swapAll, members, why);
+  const jointRevert = windowed ? new JointRevert(swapAll, members) : undefined;
   const runs = running.map((i) => {
     const own = resuming?.get(tables[i]) === 'fresh' ? { ...options[i], resume: false, discardUnsaved: true } : options[i];
-    return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, joint, back)).catch((error: unknown) => {
-      joint.fail(tables[i], error);
-      throw error;
-    });
+    return around(i, () => migrate(engine, { ...requests[i], set: tables.filter((t) => t !== tables[i]) }, own, jointCutover, jointRevert)).catch(
+      (error: unknown) => {
+        jointCutover.fail(tables[i], error);
+        throw error;
+      },
+    );
   });
   const settled = await Promise.allSettled(runs);
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   // The member that failed first tells why; the others only stopped because of it.
-  if (failures.length) throw joint.firstFailure ?? failures[0];
+  if (failures.length) throw jointCutover.firstFailure ?? failures[0];
   const results = new Map(running.map((i, at) => [i, (settled[at] as PromiseFulfilledResult<MigrateResult>).value]));
   return tables.map((_, i) => results.get(i) ?? null);
 }

@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class JointSwap {
   private released = false;
   private readonly failures = new Map<number, unknown>();
-  private readonly back = new Set<number>();
+  private readonly swappedBack = new Set<number>();
 
   constructor(
     private readonly targets: FleetTarget[],
@@ -34,7 +34,7 @@ export class JointSwap {
   }
 
   wentBack(i: number): boolean {
-    return this.back.has(i);
+    return this.swappedBack.has(i);
   }
 
   /** A target's run ended without waiting for the swap (it had nothing to swap): the fleet cannot swap it with the others. */
@@ -66,7 +66,7 @@ export class JointSwap {
       this.reporter.warn(`fleet: ${failed.join(', ')} could not swap: every target that did swaps back`);
       for (const i of started) {
         if (!this.swapped(i)) continue;
-        this.back.add(i);
+        this.swappedBack.add(i);
         this.targets[i].state.revertRequested = true;
       }
       return;
