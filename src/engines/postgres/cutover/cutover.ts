@@ -11,10 +11,10 @@ import { addChecks } from '../schema/not-valid-checks.js';
 import { nameLikeNative } from '../schema/generated-names.js';
 import { columnPairs, matchRights } from '../schema/rights.js';
 import { literal, type ForeignKey } from './bound-to-original.js';
-import { afterSwap, carriedOf, finishSwap, type Carried, type SwapPart } from './carried.js';
+import { afterSwap, carriedOf, finishSwap, type Carried, type SwapPart } from './swap-part.js';
 import { swapStatistics } from './statistics.js';
 
-export type { SwapPart } from './carried.js';
+export type { SwapPart } from './swap-part.js';
 
 /** The swap of a table whose rows live on other servers too: its transaction's settings, and what must hold once it has its locks. */
 export interface SpreadSwap {
