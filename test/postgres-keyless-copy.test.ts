@@ -7,7 +7,7 @@ import { postgresDatabase } from './support/pg.js';
 import { waitFor } from './support/run.js';
 
 // The copy fills a heap with no index, not even the key's, and the key is built before any change
-// is applied (src/engines/postgres/copy/key-build.ts). What must hold around that.
+// is applied (src/engines/postgres/copy/deferred-indexes.ts). What must hold around that.
 describe('PostgreSQL: the copy into a table with no index', () => {
   const db = useDatabase(postgresDatabase, 'kl_t', 'kl_mirror');
   const alter = 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text';

@@ -46,7 +46,7 @@ import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './throttle/probes.js';
 import { autovacuumOff } from './server/autovacuum.js';
 import { buildShadow } from './schema/shadow.js';
-import { buildIndex } from './copy/key-build.js';
+import { buildIndex } from './copy/deferred-indexes.js';
 import { dropOwnHelper, helperTransaction } from './server/helper-tables.js';
 import { checkResumedShadow } from './schema/resumed-shadow.js';
 import { createStateTable, writeState } from './server/state.js';
@@ -176,7 +176,7 @@ export class PostgresMigration implements Migration {
     this.copier.keyless = d.keyIndex !== undefined;
   }
 
-  /** While the shadow has no key, no change can be applied to it (copy/key-build.ts): they wait for `build`, right after the copy or before a resumed run writes anything. */
+  /** While the shadow has no key, no change can be applied to it (copy/deferred-indexes.ts): they wait for `build`, right after the copy or before a resumed run writes anything. */
   get keylessShadow(): KeylessShadow {
     return { holding: this.copier.keyless, build: () => this.buildKey() };
   }

@@ -10,7 +10,7 @@ import type { PgDetail } from '../schema/plan.js';
 import { VisibilityGate } from '../capture/logical/visibility.js';
 import { expectPartitionTree } from '../schema/partitions.js';
 import { copyInto } from '../schema/shadow.js';
-import { buildIndex } from './key-build.js';
+import { buildIndex } from './deferred-indexes.js';
 
 /** Keys per statement: well under the protocol's 65535 parameters even for wide composite keys. */
 const KEYS_PER_STATEMENT = 2000;
@@ -43,7 +43,7 @@ export class Copier {
   /** A USING expression is the user's SQL: it runs under the user's search_path, as in the native ALTER. */
   readonly usingUserSql: boolean;
   /**
-   * The shadow has no index yet, not even its key's (key-build.ts). A chunk then goes in without
+   * The shadow has no index yet, not even its key's (deferred-indexes.ts). A chunk then goes in without
    * first deleting its range, which would read the whole heap each time: nothing else writes the
    * shadow meanwhile (changes are held until the key exists), and chunks never overlap. A chunk
    * tried before has the key built first: its commit may have landed although the reply was lost

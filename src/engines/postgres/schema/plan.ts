@@ -39,7 +39,7 @@ export interface PgDetail {
   deferIndexes: boolean;
   /**
    * The key's index, when the copy fills a heap with no index at all and builds it after
-   * (copy/key-build.ts): a plain table with `deferIndexes`. Absent otherwise and in older plans.
+   * (copy/deferred-indexes.ts): a plain table with `deferIndexes`. Absent otherwise and in older plans.
    */
   keyIndex?: ShadowIndex;
   /**

@@ -70,7 +70,7 @@ export interface ShadowLayout {
  * comments and indexes; the ALTER then acts on all of them as it would in place. The catalog before
  * and after tells renames (same attnum, new name), drops and type changes without parsing SQL.
  * With `drop` 'secondary', indexes other than the key are dropped and returned to be built after the
- * copy; with 'all', the key's index too (the copy then fills a bare heap: copy/key-build.ts).
+ * copy; with 'all', the key's index too (the copy then fills a bare heap: copy/deferred-indexes.ts).
  */
 export async function buildShadow(
   client: Client,

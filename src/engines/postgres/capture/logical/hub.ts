@@ -300,7 +300,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
    * While the socket is paused the walsender's keepalives go unread and unanswered, and after
    * `wal_sender_timeout` (60 s by default) it would end the connection: a paused reader sends the
    * confirmed position on its own every few seconds. Changes can be held for as long as a copy lasts
-   * (copy/key-build.ts), far past that timeout.
+   * (copy/deferred-indexes.ts), far past that timeout.
    */
   protected pauseReading(): void {
     const reader = this.reader;
