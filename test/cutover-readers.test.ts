@@ -221,7 +221,9 @@ describe.each(databases)('$name: the cut-over and readers older than it', ({ ope
         () => null,
         (error: Error) => error.message,
       );
-      expect(failure ?? 'cut over, under a reader the listing did not show').toContain('INNODB_TRX');
+      // On a loaded machine the monitor can fall more than 100 ms behind and the cache is refilled:
+      // the listing then shows the reader, which is named. Either refusal is right; a cut-over is not.
+      expect(failure ?? 'cut over, under a reader the listing did not show').toMatch(new RegExp(`INNODB_TRX|${label} ${id} \\(`));
       expect(await db.helpers(table)).toEqual([]);
       expect(await count(session)).toBe(ROWS);
       await stopMonitor();
