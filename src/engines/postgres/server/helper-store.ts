@@ -112,10 +112,7 @@ class PgHelperTable implements HelperTable {
       const columns = this.layout.columns.map((c) => `${read(c)} AS ${ident(c.name)}`);
       // Ordered by the table's column, qualified: a bare name means the output column of that name, the
       // key as text, which puts id 10 before id 9 (a timeline out of order, the queue's entries too).
-      const { rows } = await client.query(
-        `SELECT ${columns.join(', ')} FROM ${this.table} WHERE ${cond || 'true'} ORDER BY ${this.table}.${this.key}`,
-        values,
-      );
+      const { rows } = await client.query(`SELECT ${columns.join(', ')} FROM ${this.table} WHERE ${cond || 'true'} ORDER BY ${this.table}.${this.key}`, values);
       return rows as StoredRow[];
     });
   }
