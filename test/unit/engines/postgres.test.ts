@@ -13,6 +13,7 @@ import './postgres/schema/generated-names.cases.js';
 import './postgres/server/alter-clauses.cases.js';
 import './postgres/server/alter-names.cases.js';
 import './postgres/server/connect.cases.js';
+import './postgres/server/helper-store.cases.js';
 
 it('runs every *.cases.ts under postgres/', () => {
   expect(casesNotImported(import.meta.url, 'postgres')).toEqual([]);
