@@ -16,7 +16,7 @@ import { JsonReporter, PlainReporter, TerminalReporter, UntilStarted } from './r
 
 /** `--chunk-time-ms`'s help: where it is not given, the engine's default is taken once connected (`Engine.chunkTimeMs`). */
 export function chunkTimeHelp(what: string): string {
-  return `${what} (default: ${defaultSettings.chunkTimeMs}; 25 on a Galera cluster, where every node's writers wait for each chunk)`;
+  return `${what} (default: ${defaultSettings.chunkTimeMs} on PostgreSQL, 50 on MySQL and MariaDB, 25 on a Galera cluster, where every node's writers wait for each chunk)`;
 }
 
 /** The run's live settings, `--chunk-time-ms` the engine's where it was not given. */
