@@ -1,4 +1,3 @@
-import { keyId } from '../../engine/capture/key-id.js';
 import type { Key } from '../../engine/types.js';
 
 /**
@@ -8,23 +7,18 @@ import type { Key } from '../../engine/types.js';
  * remembers that it overflowed, and the runner proves parity with a fresh checksum instead.
  */
 export class ChangedKeys {
+  /** By their values' text: a stream and a query may type one value apart (123 and '123'), and both mean one row. */
   private keys = new Map<string, Key>();
-  /** The same keys by their values' text: a stream and a query may type one value apart (123 and '123'). */
-  private texts = new Set<string>();
   private overflow = false;
 
   constructor(readonly capacity = 100_000) {}
 
   add(keys: Key[]): void {
     if (this.overflow) return;
-    for (const key of keys) {
-      this.keys.set(keyId(key), key);
-      this.texts.add(keyText(key));
-    }
+    for (const key of keys) this.keys.set(keyText(key), key);
     if (this.keys.size > this.capacity) {
       this.overflow = true;
       this.keys.clear();
-      this.texts.clear();
     }
   }
 
@@ -38,7 +32,7 @@ export class ChangedKeys {
 
   /** Whether the key was applied since the restart; never, once overflowed (nothing is remembered then). */
   has(key: Key): boolean {
-    return this.texts.has(keyText(key));
+    return this.keys.has(keyText(key));
   }
 
   /** Puts back what `restart` returned, when the view it was for could not be opened. */
@@ -46,7 +40,6 @@ export class ChangedKeys {
     if (last.overflowed) {
       this.overflow = true;
       this.keys.clear();
-      this.texts.clear();
       return;
     }
     this.add(last.keys);
@@ -60,7 +53,6 @@ export class ChangedKeys {
   restart(): { keys: Key[]; overflowed: boolean } {
     const last = { keys: this.list(), overflowed: this.overflow };
     this.keys = new Map();
-    this.texts = new Set();
     this.overflow = false;
     return last;
   }
