@@ -140,6 +140,36 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
       }
     }
   });
+
+  it('lists the timeline in the order it was written, past the ninth entry', async () => {
+    // PostgreSQL once ordered by the id read back as text: entry 10 came before entry 9.
+    await db.drop('shadowcut_history');
+    const engine = await db.engine();
+    try {
+      const table = engine.qualify('hist_t');
+      const stages = Array.from({ length: 12 }, (_, n) => `in order ${n + 1}`);
+      for (const stage of stages) {
+        const at = new Date().toISOString();
+        await historyOf(engine).append({
+          table,
+          command: 'verify',
+          stage,
+          startedAt: at,
+          finishedAt: at,
+          outcome: 'success',
+          rowsTouched: 0,
+          checks: [],
+          summary: [],
+          detail: {},
+          by: 'test',
+        });
+      }
+      expect((await historyOf(engine).list(table)).map((e) => e.stage)).toEqual(stages);
+      expect(entries().map((e) => e.stage)).toEqual(stages);
+    } finally {
+      await engine.close();
+    }
+  });
 });
 
 describe('a failed stage in the history', () => {
