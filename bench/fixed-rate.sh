@@ -36,7 +36,8 @@ url_part() {
 if [[ $engine == mysql ]]; then
   url=$SHADOWCUT_MYSQL_URL
   db=$(url_part "$url" db)
-  # The password goes to sysbench and pt-osc through files and the environment, never argv.
+  # shadowcut takes the password from MYSQL_PWD and pt-osc from a defaults file; sysbench has only
+  # --mysql-password, so the private bench servers' password is on its command line.
   printf '[client]\nuser=%s\npassword=%s\n' "$(url_part "$url" username)" "$(url_part "$url" password)" >"$work/my.cnf"
   chmod 600 "$work/my.cnf"
   sb=(sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$(url_part "$url" port)"
