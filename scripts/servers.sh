@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Private database servers for shadowcut's tests and demo.
+# Private database servers for shadowcut's tests, demo and bench.
 #
-#   scripts/servers.sh up     start (or reuse) MariaDB primary+replica and PostgreSQL primary+standby,
-#                             plus a MariaDB and a PostgreSQL "as they come" (no binlog, wal_level=replica)
+#   scripts/servers.sh up     start (or reuse) the servers scripts/servers.topology lists (or
+#                             $SHADOWCUT_SERVERS_TOPOLOGY): a MariaDB primary+replica and a PostgreSQL
+#                             primary+standby configured for change capture, plus a MariaDB and a
+#                             PostgreSQL "as they come" (no binlog, wal_level=replica) whose login
+#                             owns its database and nothing more
 #   scripts/servers.sh down   stop them and remove the state dir
 #   scripts/servers.sh env    print the sourceable env file if the servers answer, else exit 1
 #   scripts/servers.sh galera-up    start (or reuse) a three-node MariaDB Galera cluster (its own state
@@ -29,15 +32,14 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 # Stray libpq settings from the caller's shell would redirect our psql/pg_* calls.
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSFILE PGSSLMODE
 
-MARKER="$STATE_DIR/.shadowcut-servers"  # proves a dir is ours before we rm -rf it
 PORTS_FILE="$STATE_DIR/ports"
 ENV_FILE="$STATE_DIR/env"
 JSON_FILE="$STATE_DIR/servers.json"
-
+# The set as `up` read it, kept so that `down` and `env` act on what was started even when the
+# checkout's list has changed since.
+TOPOLOGY="${SHADOWCUT_SERVERS_TOPOLOGY:-$REPO_DIR/scripts/servers.topology}"
+STARTED_TOPOLOGY="$STATE_DIR/topology"
 MY_DIR="$STATE_DIR/mysql"
-MY_P_DATA="$MY_DIR/primary"; MY_P_SOCK="$MY_DIR/primary.sock"; MY_P_PID="$MY_DIR/primary.pid"; MY_P_LOG="$MY_DIR/primary.log"
-MY_R_DATA="$MY_DIR/replica"; MY_R_SOCK="$MY_DIR/replica.sock"; MY_R_PID="$MY_DIR/replica.pid"; MY_R_LOG="$MY_DIR/replica.log"
-MY_PL_DATA="$MY_DIR/plain"; MY_PL_SOCK="$MY_DIR/plain.sock"; MY_PL_PID="$MY_DIR/plain.pid"; MY_PL_LOG="$MY_DIR/plain.log"
 
 # As root, the servers run as the postgres OS user (initdb and postgres refuse root) and mariadbd
 # with --user=root; as anyone else, both run as that user.
@@ -45,20 +47,12 @@ AS_ROOT=false; [[ $EUID -eq 0 ]] && AS_ROOT=true
 # Where PostgreSQL's files go. Inside the state dir when the postgres user can reach it; a clone in
 # a private directory (mode 0700, like root's home) cannot be, so then a directory of its own under
 # /var/tmp, named after the state dir, recorded here so that `env` and `down` find it.
-DATA_ROOT_FILE="$STATE_DIR/data-root"
-set_pg_paths() { # set_pg_paths <dir>
-  PG_DIR="$1"  # owned by the postgres OS user when root
-  PG_P_DATA="$PG_DIR/primary"; PG_P_LOG="$PG_DIR/primary.log"
-  PG_S_DATA="$PG_DIR/standby"; PG_S_LOG="$PG_DIR/standby.log"
-  PG_PL_DATA="$PG_DIR/plain"; PG_PL_LOG="$PG_DIR/plain.log"
-}
-set_pg_paths "$(cat "$DATA_ROOT_FILE" 2>/dev/null || echo "$STATE_DIR")/pg"
+PG_DIR="$(cat "$STATE_DIR/data-root" 2>/dev/null || echo "$STATE_DIR")/pg" # owned by the postgres OS user when root
 
 DB_NAME=shadowcut_test
 DB_USER=shadowcut
 DB_PASS=shadowcut
-# On the plain servers the same name is a table owner's login: no replication privileges, no superuser.
-
+# On the servers of role owner the same name is a table owner's login: no replication privileges, no superuser.
 log() { printf '[servers] %s\n' "$*" >&2; }
 
 # fail <message> [logfile...]: the log tail is usually the only clue when a server won't start.
@@ -220,9 +214,113 @@ pid_is_ours() { # pid_is_ours <pid> <datadir>
   [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' </proc/"$pid"/cmdline | grep -qF -- "$dir"
 }
 
+# Refuse to touch, let alone rm -rf, a directory we didn't create: SHADOWCUT_SERVERS_DIR and
+# SHADOWCUT_GALERA_DIR could point anywhere. Each state dir holds the marker file.
+ensure_ours() { # ensure_ours <state dir>
+  [[ ! -e $1 || -f $1/.shadowcut-servers || -z $(ls -A "$1" 2>/dev/null) ]] ||
+    fail "$1 exists but was not created by servers.sh; refusing to touch it"
+}
+
+# A state dir the server's OS user (postgres, mysql) cannot reach, such as a clone in root's private
+# home, gets the servers' files in a directory of its own under /var/tmp, named after it and recorded
+# in its data-root file, so that `env` and `down` find them. Prints where the files go.
+data_root() { # data_root <state dir> <OS user> <what: servers, galera>
+  local root
+  if ! $AS_ROOT || runuser -u "$2" -- test -x "$1"; then echo "$1"; return 0; fi
+  root="/var/tmp/shadowcut-$3.$(printf '%s' "$1" | md5sum | cut -c1-12)"
+  [[ ! -e $root || -f $root/.shadowcut-servers ]] || fail "$root exists but was not created by servers.sh; refusing to touch it"
+  rm -rf "$root"
+  mkdir -p "$root"
+  chmod 755 "$root"
+  touch "$root/.shadowcut-servers"
+  echo "$root" >"$1/data-root"
+  log "the $2 OS user cannot reach $1; its servers' files go to $root"
+  echo "$root"
+}
+
+wipe() { # wipe <state dir>: it and its data root
+  ensure_ours "$1"
+  local root
+  root=$(cat "$1/data-root" 2>/dev/null || true)
+  if [[ -n $root && -f $root/.shadowcut-servers ]]; then rm -rf "$root"; fi
+  rm -rf "$1"
+}
+
+# Serialise up/down on one state dir (e.g. two test runs starting at once); long enough for a
+# concurrent first-time `up` that has to apt-get install.
+take_lock() { # take_lock <state dir>
+  local lock
+  lock="${TMPDIR:-/tmp}/shadowcut-servers-v2.$(printf '%s' "$1" | md5sum | cut -c1-12).lock"
+  exec 9>"$lock"
+  flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh up/down running?)"
+}
+
+
+# ---------------------------------------------------------------------------------------
+# the set: scripts/servers.topology, read into these arrays by name
+# ---------------------------------------------------------------------------------------
+
+NAMES=()
+declare -A ENGINE ROLE OF SETTINGS PORT
+
+read_topology() { # read_topology <file>
+  local name engine role of settings
+  while read -r name engine role of settings; do
+    [[ -z $name || $name == \#* ]] && continue
+    [[ $engine == mariadb || $engine == postgres ]] || fail "$1: $name: engine $engine is not mariadb or postgres"
+    case $engine/$role in
+    */primary | */owner | mariadb/replica | postgres/standby) ;;
+    *) fail "$1: $name: a $engine server has no role $role" ;;
+    esac
+    if [[ $role == replica || $role == standby ]]; then
+      [[ -n ${ENGINE[$of]:-} && ${ENGINE[$of]} == "$engine" ]] || fail "$1: $name follows $of, which is not a $engine server listed above it"
+    fi
+    NAMES+=("$name")
+    ENGINE[$name]=$engine ROLE[$name]=$role OF[$name]=$of SETTINGS[$name]=$settings
+  done <"$1"
+}
+
+# The ports file says each server's port (PORT_<name>=) and PG_BIN; sourced, it is read into PORT.
+read_ports() {
+  [[ -f $PORTS_FILE ]] || return 1
+  # shellcheck source=/dev/null
+  source "$PORTS_FILE" || return 1
+  local name var
+  for name in "${NAMES[@]}"; do
+    var="PORT_$name"
+    [[ -n ${!var:-} ]] || return 1
+    PORT[$name]=${!var}
+  done
+}
+
+# Names of the servers of one engine, in the list's order.
+of_engine() { local n; for n in "${NAMES[@]}"; do [[ ${ENGINE[$n]} == "$1" ]] && echo "$n"; done; return 0; }
+
+# mariadbd's help, once, for the settings written "?--name=value".
+MARIADBD_HELP=""
+mariadb_settings() { # mariadb_settings <name>: its settings, one per line
+  local s
+  for s in ${SETTINGS[$1]}; do
+    if [[ $s == \?* ]]; then
+      s=${s#\?}
+      [[ -n $MARIADBD_HELP ]] || MARIADBD_HELP=$(mariadbd --no-defaults --verbose --help 2>/dev/null || true)
+      grep -q "^ *${s%%=*}[ =]" <<<"$MARIADBD_HELP" || continue
+    fi
+    echo "$s"
+  done
+}
+
 # ---------------------------------------------------------------------------------------
 # MariaDB
 # ---------------------------------------------------------------------------------------
+
+# What every MariaDB gets: no system my.cnf (the system instance's), loopback, utf8mb4 as DBAs set it,
+# no DNS, and a commit that does not wait for the disk (test data).
+MARIADB_EVERY=(--skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
+  --innodb-flush-log-at-trx-commit=2)
+
+my_data() { echo "$MY_DIR/$1"; }
+my_sock() { echo "$MY_DIR/$1.sock"; }
 
 launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>; sets LAUNCHED_PID
   local data=$1 port=$2 sock=$3 pidf=$4 logf=$5; shift 5
@@ -236,9 +334,7 @@ launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> 
   mkdir -p "$data.tmp"
   setsid mariadbd --no-defaults $(my_user_args) \
     --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
-    --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" \
-    --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --innodb-flush-log-at-trx-commit=2 \
+    --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" "${MARIADB_EVERY[@]}" \
     "$@" </dev/null >>"$logf" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   # Non-interactive bash doesn't make background jobs group leaders, so setsid execs in
   # place and $! is mariadbd itself; it rewrites the same pid into this file.
@@ -246,25 +342,70 @@ launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> 
   echo "$LAUNCHED_PID" >"$pidf"
 }
 
-start_mariadbd() { # start_mariadbd <datadir> <port> <socket> <pidfile> <log> <extra mariadbd args...>
-  launch_mariadbd "$@"
-  wait_until "MariaDB on port $2" "$5" "$LAUNCHED_PID" my_root "$3" -e 'SELECT 1'
+# One install-db, copied for every server: identical system tables on all sides, so a replica can
+# replay its primary's binlog from the very first event (CREATE USER etc.).
+init_mariadb() {
+  local names template=$MY_DIR/template n
+  mapfile -t names < <(of_engine mariadb)
+  ((${#names[@]})) || return 0
+  log "MariaDB: initialising data dir"
+  mkdir -p "$MY_DIR"
+  mariadb-install-db --no-defaults $(my_user_args) --datadir="$template" \
+    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+    >"$MY_DIR/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$MY_DIR/install-db.log"
+  for n in "${names[@]:1}"; do cp -a "$template" "$(my_data "$n")"; done
+  mv "$template" "$(my_data "${names[0]}")"
 }
 
-# What the primary and replica run with beyond the defaults; the plain server, a MariaDB as it
-# comes (log_bin OFF, binlog_format MIXED), gets none of it.
-STREAM_SERVER_ARGS=(--max-connections=500 --sync-binlog=0 --binlog-format=ROW --binlog-row-image=FULL
-  --binlog-row-metadata=FULL --log-slave-updates=ON --gtid-strict-mode=OFF)
-
-# MariaDB 10.8+ replicates an ALTER as START/COMMIT ALTER, which replicas with parallel threads
-# run alongside other events: shadowcut's index build after the copy then lags no replica.
-two_phase_alter() {
-  if mariadbd --no-defaults --verbose --help 2>/dev/null | grep -q '^ *--binlog-alter-two-phase'; then
-    echo --binlog-alter-two-phase=ON
-  fi
+launch_mariadb() { # launch_mariadb <name>; sets LAUNCHED_PID
+  local n=$1 settings
+  mapfile -t settings < <(mariadb_settings "$n")
+  log "MariaDB: starting $n (${ROLE[$n]}) on 127.0.0.1:${PORT[$n]}"
+  launch_mariadbd "$(my_data "$n")" "${PORT[$n]}" "$(my_sock "$n")" "$MY_DIR/$n.pid" "$MY_DIR/$n.log" "${settings[@]}"
 }
 
-# mariadbd takes ~2 s to shut down, so `down` signals both and waits once, overlapping
+replica_running() { # replica_running <name>
+  local st sock
+  sock=$(my_sock "$1")
+  # --column-names -E: "Field: value" lines (my_root's -N would strip the field names).
+  st=$(my_root "$sock" --column-names -E -e 'SHOW SLAVE STATUS') || return 1
+  grep -q 'Slave_IO_Running: Yes' <<<"$st" &&
+    grep -q 'Slave_SQL_Running: Yes' <<<"$st" &&
+    [[ $(my_root "$sock" -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$DB_NAME'") == 1 ]]
+}
+
+setup_mariadb() { # setup_mariadb <name>: what its role asks of a server that answers
+  local n=$1 sock logf
+  sock=$(my_sock "$n") logf="$MY_DIR/$n.log"
+  case ${ROLE[$n]} in
+  primary)
+    # A primary's statements are in its binlog, so they reach its replicas.
+    my_root "$sock" -e "
+      CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
+      GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%' WITH GRANT OPTION;
+      CREATE DATABASE $DB_NAME;" || fail "could not create user/database on MariaDB $n" "$logf"
+    ;;
+  replica)
+    # Empty gtid_slave_pos + slave_pos = "from the start of the primary's binlog history".
+    my_root "$sock" -e "
+      CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${PORT[${OF[$n]}]},
+        MASTER_USER='$DB_USER', MASTER_PASSWORD='$DB_PASS',
+        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+      START SLAVE;" || fail "CHANGE MASTER/START SLAVE failed on MariaDB $n" "$logf"
+    ;;
+  owner)
+    # What a table owner has: everything on its database, nothing on replication. PROCESS as a
+    # primary's user has it (it lets shadowcut read InnoDB's ids to prove a change in place).
+    my_root "$sock" -e "
+      CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
+      CREATE DATABASE $DB_NAME;
+      GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'%';
+      GRANT PROCESS ON *.* TO '$DB_USER'@'%';" || fail "could not create user/database on MariaDB $n" "$logf"
+    ;;
+  esac
+}
+
+# mariadbd takes ~2 s to shut down, so `down` signals every one and waits once, overlapping
 # those seconds with the PostgreSQL shutdowns.
 STOPPING=()
 
@@ -294,75 +435,37 @@ wait_mariadbd_stopped() { # wait_mariadbd_stopped [seconds], then SIGKILL what i
   STOPPING=()
 }
 
-replica_running() {
-  local st
-  # --column-names -E: "Field: value" lines (my_root's -N would strip the field names).
-  st=$(my_root "$MY_R_SOCK" --column-names -E -e 'SHOW SLAVE STATUS') || return 1
-  grep -q 'Slave_IO_Running: Yes' <<<"$st" &&
-    grep -q 'Slave_SQL_Running: Yes' <<<"$st" &&
-    [[ $(my_root "$MY_R_SOCK" -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$DB_NAME'") == 1 ]]
-}
-
-start_mysql() {
-  log "MariaDB: initialising data dir"
-  mkdir -p "$MY_DIR"
-  # One install-db, copied for the replica: identical system tables on both sides, so the
-  # replica can replay the primary's binlog from its very first event (CREATE USER etc.).
-  mariadb-install-db --no-defaults $(my_user_args) --datadir="$MY_P_DATA" \
-    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
-    >"$MY_DIR/install-db.log" 2>&1 || fail "mariadb-install-db failed" "$MY_DIR/install-db.log"
-  cp -a "$MY_P_DATA" "$MY_R_DATA"
-  cp -a "$MY_P_DATA" "$MY_PL_DATA"
-
-  # Started first and waited for last: it boots while the primary and replica do.
-  log "MariaDB: starting plain server (no binlog) on 127.0.0.1:$MY_PL_PORT"
-  launch_mariadbd "$MY_PL_DATA" "$MY_PL_PORT" "$MY_PL_SOCK" "$MY_PL_PID" "$MY_PL_LOG"
-  local plain_pid=$LAUNCHED_PID
-
-  log "MariaDB: starting primary on 127.0.0.1:$MY_P_PORT"
-  start_mariadbd "$MY_P_DATA" "$MY_P_PORT" "$MY_P_SOCK" "$MY_P_PID" "$MY_P_LOG" "${STREAM_SERVER_ARGS[@]}" \
-    --server-id=1 --log-bin=primary-bin \
-    --event-scheduler=ON --innodb-buffer-pool-size=1G $(two_phase_alter)
-  # Created after log_bin is on, so these statements are in the binlog and reach the replica.
-  my_root "$MY_P_SOCK" -e "
-    CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
-    GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%' WITH GRANT OPTION;
-    CREATE DATABASE $DB_NAME;" || fail "could not create user/database on the MariaDB primary" "$MY_P_LOG"
-
-  log "MariaDB: starting replica on 127.0.0.1:$MY_R_PORT"
-  # Replica keeps its own binlog (log_slave_updates) so tools can also tail a replica.
-  start_mariadbd "$MY_R_DATA" "$MY_R_PORT" "$MY_R_SOCK" "$MY_R_PID" "$MY_R_LOG" "${STREAM_SERVER_ARGS[@]}" \
-    --server-id=2 --log-bin=replica-bin --relay-log=replica-relay-bin \
-    --read-only=ON --innodb-buffer-pool-size=256M --slave-parallel-threads=2
-  # Empty gtid_slave_pos + slave_pos = "from the start of the primary's binlog history".
-  my_root "$MY_R_SOCK" -e "
-    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MY_P_PORT,
-      MASTER_USER='$DB_USER', MASTER_PASSWORD='$DB_PASS',
-      MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-    START SLAVE;" || fail "CHANGE MASTER/START SLAVE failed on the MariaDB replica" "$MY_R_LOG"
-  wait_until "MariaDB replica to replicate $DB_NAME" "$MY_R_LOG" "" replica_running
-
-  wait_until "MariaDB plain server on port $MY_PL_PORT" "$MY_PL_LOG" "$plain_pid" my_root "$MY_PL_SOCK" -e 'SELECT 1'
-  # What a table owner has: everything on its database, nothing on replication. PROCESS as the
-  # primary's user has it (it lets shadowcut read InnoDB's ids to prove a change in place).
-  my_root "$MY_PL_SOCK" -e "
-    CREATE USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
-    CREATE DATABASE $DB_NAME;
-    GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'%';
-    GRANT PROCESS ON *.* TO '$DB_USER'@'%';" || fail "could not create user/database on the plain MariaDB" "$MY_PL_LOG"
-}
-
 # ---------------------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------------------
 
-pg_start() { # pg_start <datadir> <log> <what>
-  # pg_ctl -w does the bounded wait; setsid and the closed descriptors for the same reasons as mariadbd.
-  local as_postgres=(); $AS_ROOT && as_postgres=(runuser -u postgres --)
-  if ! (cd "$PG_DIR" && setsid "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t "$WAIT_SECS" start) >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
-    fail "PostgreSQL $3 did not start" "$2"
+# What every PostgreSQL gets beyond initdb's defaults: loopback, its socket beside its files, and no
+# durability a test needs not. Appended last, so they win; a standby inherits its primary's through
+# the base backup and overrides only the port.
+PG_EVERY=(listen_addresses="'127.0.0.1'" fsync=off synchronous_commit=off full_page_writes=off)
+
+pg_data() { echo "$PG_DIR/$1"; }
+
+pg_conf() { # pg_conf <name>: its postgresql.conf lines
+  local s
+  echo
+  echo "# --- shadowcut private test server $1 (scripts/servers.topology) ---"
+  echo "port = ${PORT[$1]}"
+  echo "unix_socket_directories = '$PG_DIR'"
+  for s in "${PG_EVERY[@]}" ${SETTINGS[$1]}; do echo "${s%%=*} = ${s#*=}"; done
+}
+
+pg_launch() { # pg_launch <name>: starts it without waiting (pg_answers tells when it does)
+  local data log as_postgres=()
+  data=$(pg_data "$1") log="$PG_DIR/$1.log"
+  $AS_ROOT && as_postgres=(runuser -u postgres --)
+  log "PostgreSQL: starting $1 (${ROLE[$1]}) on 127.0.0.1:${PORT[$1]}"
+  # setsid and the closed descriptors for the same reasons as mariadbd.
+  if ! (cd "$PG_DIR" && setsid "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$log" -W start) >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
+    fail "PostgreSQL $1 did not start" "$log"
   fi
 }
+
 
 pg_stop() { # pg_stop <datadir>
   local data=$1 pid
@@ -376,29 +479,16 @@ pg_stop() { # pg_stop <datadir>
   kill -QUIT "$pid" 2>/dev/null || true # immediate shutdown; the data dir is about to be deleted anyway
 }
 
-standby_ready() {
-  [[ $(psql_at "$PG_S_PORT" "$DB_NAME" 'SELECT pg_is_in_recovery()') == t ]] &&
-    [[ $(psql_at "$PG_S_PORT" "$DB_NAME" 'SELECT count(*) FROM pg_stat_wal_receiver WHERE status = $$streaming$$') == 1 ]]
+standby_ready() { # standby_ready <port>
+  [[ $(psql_at "$1" "$DB_NAME" 'SELECT pg_is_in_recovery()') == t ]] &&
+    [[ $(psql_at "$1" "$DB_NAME" 'SELECT count(*) FROM pg_stat_wal_receiver WHERE status = $$streaming$$') == 1 ]]
 }
 
-# A clone the postgres user cannot reach gets PostgreSQL's files in a directory of its own.
-choose_data_root() {
-  $AS_ROOT || return 0
-  id postgres >/dev/null 2>&1 || fail "there is no postgres OS user to run PostgreSQL as (is the postgresql package installed?)"
-  runuser -u postgres -- test -x "$STATE_DIR" && return 0
-  local root
-  root="/var/tmp/shadowcut-servers.$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)"
-  [[ ! -e $root || -f $root/.shadowcut-servers ]] || fail "$root exists but was not created by servers.sh; refusing to touch it"
-  rm -rf "$root"
-  mkdir -p "$root"
-  chmod 755 "$root"
-  touch "$root/.shadowcut-servers"
-  echo "$root" >"$DATA_ROOT_FILE"
-  set_pg_paths "$root/pg"
-  log "the postgres OS user cannot reach $STATE_DIR; PostgreSQL's files go to $root"
-}
-
-start_pg() {
+# One initdb, copied for every server that is not a standby (a standby is its primary's base backup).
+init_postgres() {
+  local names=() template n
+  for n in $(of_engine postgres); do [[ ${ROLE[$n]} == standby ]] || names+=("$n"); done
+  ((${#names[@]})) || return 0
   mkdir -p "$PG_DIR"
   if $AS_ROOT; then
     chown postgres:postgres "$PG_DIR"
@@ -406,153 +496,132 @@ start_pg() {
       fail "the postgres OS user cannot write $PG_DIR; set SHADOWCUT_SERVERS_DIR to a directory it can reach"
   fi
   chmod 700 "$PG_DIR"
-
   log "PostgreSQL: initdb"
   local locale=C
   # C.UTF-8 keeps byte-order collation (deterministic across machines) with UTF-8 ctype.
   if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale=C.UTF-8; fi
-  pg initdb -D "$PG_P_DATA" --auth=trust -U postgres --encoding=UTF8 --locale="$locale" --no-sync \
+  template=$(pg_data template)
+  pg initdb -D "$template" --auth=trust -U postgres --encoding=UTF8 --locale="$locale" --no-sync \
     >"$PG_DIR/initdb.log" 2>&1 || fail "initdb failed" "$PG_DIR/initdb.log"
-  cp -a "$PG_P_DATA" "$PG_PL_DATA"
+  for n in "${names[@]:1}"; do cp -a "$template" "$(pg_data "$n")"; done
+  mv "$template" "$(pg_data "${names[0]}")"
+  for n in "${names[@]}"; do pg_conf "$n" >>"$(pg_data "$n")/postgresql.conf"; done
+}
 
-  # Appended last so these win over initdb's defaults; the standby inherits them via the
-  # base backup and only overrides its port.
-  cat >>"$PG_P_DATA/postgresql.conf" <<EOF
-
-# --- shadowcut private test server ---
-port = $PG_P_PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_DIR'
-wal_level = logical
-max_replication_slots = 20
-max_wal_senders = 20
-wal_keep_size = 512MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-shared_buffers = 256MB
-max_connections = 200
-hot_standby = on
-hot_standby_feedback = on
-EOF
-  log "PostgreSQL: starting primary on 127.0.0.1:$PG_P_PORT"
-  pg_start "$PG_P_DATA" "$PG_P_LOG" primary
-  # Before the base backup, so the standby has it from the start.
-  psql_at "$PG_P_PORT" postgres "CREATE DATABASE $DB_NAME" >/dev/null ||
-    fail "could not create database $DB_NAME on the PostgreSQL primary" "$PG_P_LOG"
-
-  log "PostgreSQL: pg_basebackup for the standby"
-  pg pg_basebackup -h 127.0.0.1 -p "$PG_P_PORT" -U postgres -D "$PG_S_DATA" \
-    -R -X stream -c fast --no-sync >"$PG_DIR/basebackup.log" 2>&1 ||
-    fail "pg_basebackup failed" "$PG_DIR/basebackup.log" "$PG_P_LOG"
-  printf '\nport = %s\n' "$PG_S_PORT" >>"$PG_S_DATA/postgresql.conf"
-
-  log "PostgreSQL: starting standby on 127.0.0.1:$PG_S_PORT"
-  pg_start "$PG_S_DATA" "$PG_S_LOG" standby
-  wait_until "PostgreSQL standby to stream from the primary" "$PG_S_LOG" "" standby_ready
-
-  # As it comes (wal_level=replica, shared_buffers 128MB, ...), but without the durability a test needs not.
-  cat >>"$PG_PL_DATA/postgresql.conf" <<EOF
-
-# --- shadowcut private test server, as it comes ---
-port = $PG_PL_PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_DIR'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-EOF
-  log "PostgreSQL: starting plain server (wal_level=replica) on 127.0.0.1:$PG_PL_PORT"
-  pg_start "$PG_PL_DATA" "$PG_PL_LOG" "plain server"
-  # A table owner's login: owns the database, and so (PostgreSQL 15+) may create in its public schema.
-  psql_at "$PG_PL_PORT" postgres "CREATE ROLE $DB_USER LOGIN NOSUPERUSER NOREPLICATION PASSWORD '$DB_PASS'" >/dev/null &&
-    psql_at "$PG_PL_PORT" postgres "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null ||
-    fail "could not create role/database on the plain PostgreSQL" "$PG_PL_LOG"
+setup_postgres() { # setup_postgres <name>: what its role asks of a server that answers (a standby: to be made)
+  local n=$1 logf="$PG_DIR/$1.log"
+  case ${ROLE[$n]} in
+  primary)
+    # Before its standbys' base backups, so they have the database from the start.
+    psql_at "${PORT[$n]}" postgres "CREATE DATABASE $DB_NAME" >/dev/null || fail "could not create database $DB_NAME on PostgreSQL $n" "$logf"
+    ;;
+  standby)
+    log "PostgreSQL: pg_basebackup of ${OF[$n]} for $n"
+    pg pg_basebackup -h 127.0.0.1 -p "${PORT[${OF[$n]}]}" -U postgres -D "$(pg_data "$n")" \
+      -R -X stream -c fast --no-sync >"$PG_DIR/$n.basebackup.log" 2>&1 ||
+      fail "pg_basebackup failed" "$PG_DIR/$n.basebackup.log" "$PG_DIR/${OF[$n]}.log"
+    printf '\nport = %s\n' "${PORT[$n]}" >>"$(pg_data "$n")/postgresql.conf"
+    pg_launch "$n"
+    ;;
+  owner)
+    # A table owner's login: owns the database, and so (PostgreSQL 15+) may create in its public schema.
+    psql_at "${PORT[$n]}" postgres "CREATE ROLE $DB_USER LOGIN NOSUPERUSER NOREPLICATION PASSWORD '$DB_PASS'" >/dev/null &&
+      psql_at "${PORT[$n]}" postgres "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null ||
+      fail "could not create role/database on PostgreSQL $n" "$logf"
+    ;;
+  esac
 }
 
 # ---------------------------------------------------------------------------------------
-# state
+# the set's life
 # ---------------------------------------------------------------------------------------
 
+# Every server launched as soon as its engine's files are made, each set up when it answers, in the
+# list's order (a primary before what follows it), then the replicas and standbys waited for: the
+# boots overlap one another and the other engine's initdb.
+start_set() {
+  local n
+  declare -A pid
+  init_mariadb
+  for n in $(of_engine mariadb); do
+    launch_mariadb "$n"
+    pid[$n]=$LAUNCHED_PID
+  done
+  init_postgres
+  for n in $(of_engine postgres); do
+    [[ ${ROLE[$n]} == standby ]] || pg_launch "$n"
+  done
+  for n in "${NAMES[@]}"; do
+    if [[ ${ENGINE[$n]} == mariadb ]]; then
+      wait_until "MariaDB $n on port ${PORT[$n]}" "$MY_DIR/$n.log" "${pid[$n]}" my_root "$(my_sock "$n")" -e 'SELECT 1'
+      setup_mariadb "$n"
+    else
+      [[ ${ROLE[$n]} == standby ]] || wait_until "PostgreSQL $n on port ${PORT[$n]}" "$PG_DIR/$n.log" "" psql_at "${PORT[$n]}" postgres 'SELECT 1'
+      setup_postgres "$n"
+    fi
+  done
+  for n in "${NAMES[@]}"; do
+    case ${ROLE[$n]} in
+    replica) wait_until "MariaDB $n to replicate $DB_NAME from ${OF[$n]}" "$MY_DIR/$n.log" "${pid[$n]}" replica_running "$n" ;;
+    standby) wait_until "PostgreSQL $n to stream from ${OF[$n]}" "$PG_DIR/$n.log" "" standby_ready "${PORT[$n]}" ;;
+    esac
+  done
+}
+
 all_answer() {
-  [[ -f $PORTS_FILE && -f $ENV_FILE && -f $JSON_FILE ]] || return 1
-  # shellcheck source=/dev/null
-  source "$PORTS_FILE"
+  [[ -f $STARTED_TOPOLOGY && -f $ENV_FILE && -f $JSON_FILE ]] || return 1
+  read_ports || return 1
   [[ -n ${PG_BIN:-} && -x $PG_BIN/psql ]] || return 1
-  # A state dir from before the plain servers has no ports for them: not all up.
-  [[ -n ${MY_PL_PORT:-} && -n ${PG_PL_PORT:-} ]] || return 1
-  my_answers "$MY_P_PORT" >/dev/null 2>&1 &&
-    my_answers "$MY_R_PORT" >/dev/null 2>&1 &&
-    my_answers "$MY_PL_PORT" >/dev/null 2>&1 &&
-    pg_answers "$PG_P_PORT" 2>/dev/null &&
-    pg_answers "$PG_S_PORT" 2>/dev/null &&
-    pg_answers "$PG_PL_PORT" 2>/dev/null
+  local n
+  for n in "${NAMES[@]}"; do
+    if [[ ${ENGINE[$n]} == mariadb ]]; then
+      my_answers "${PORT[$n]}" >/dev/null 2>&1 || return 1
+    else
+      pg_answers "${PORT[$n]}" 2>/dev/null || return 1
+    fi
+  done
 }
 
 stop_all() {
-  if [[ -f $PORTS_FILE ]]; then
-    # shellcheck source=/dev/null
-    source "$PORTS_FILE" || true
-  fi
+  read_ports || true
   PG_BIN=${PG_BIN:-$(pg_bin_dir || true)}
-  # Replicas first, so they don't spend the primary's shutdown retrying connections.
-  term_mariadbd "$MY_R_DATA" "$MY_R_PID"
-  term_mariadbd "$MY_P_DATA" "$MY_P_PID"
-  term_mariadbd "$MY_PL_DATA" "$MY_PL_PID"
-  pg_stop "$PG_S_DATA"
-  pg_stop "$PG_P_DATA"
-  pg_stop "$PG_PL_DATA"
+  local i n
+  # Replicas and standbys first (the list's end), so they don't spend the primary's shutdown retrying connections.
+  for ((i = ${#NAMES[@]} - 1; i >= 0; i--)); do
+    n=${NAMES[i]}
+    if [[ ${ENGINE[$n]} == mariadb ]]; then term_mariadbd "$(my_data "$n")" "$MY_DIR/$n.pid"; else pg_stop "$(pg_data "$n")"; fi
+  done
   wait_mariadbd_stopped
 }
 
-# Refuse to touch, let alone rm -rf, a directory we didn't create: SHADOWCUT_SERVERS_DIR
-# could point anywhere.
-ensure_ours() {
-  [[ ! -e $STATE_DIR || -f $MARKER || -z $(ls -A "$STATE_DIR" 2>/dev/null) ]] ||
-    fail "$STATE_DIR exists but was not created by servers.sh; refusing to touch it"
-}
+# mysqlReplica -> MYSQL_REPLICA
+env_name() { sed -E 's/([a-z0-9])([A-Z])/\1_\2/g' <<<"$1" | tr '[:lower:]' '[:upper:]'; }
 
-wipe_state_dir() {
-  ensure_ours
-  local root
-  root=$(cat "$DATA_ROOT_FILE" 2>/dev/null || true)
-  if [[ -n $root && -f $root/.shadowcut-servers ]]; then rm -rf "$root"; fi
-  rm -rf "$STATE_DIR"
+server_url() { # server_url <name>: how the tests log in
+  local n=$1
+  if [[ ${ENGINE[$n]} == mariadb ]]; then
+    echo "mysql://$DB_USER:$DB_PASS@127.0.0.1:${PORT[$n]}/$DB_NAME"
+  elif [[ ${ROLE[$n]} == owner ]]; then
+    echo "postgres://$DB_USER:$DB_PASS@127.0.0.1:${PORT[$n]}/$DB_NAME"
+  else
+    echo "postgres://postgres@127.0.0.1:${PORT[$n]}/$DB_NAME"
+  fi
 }
 
 write_env() {
-  local my="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_P_PORT/$DB_NAME"
-  local myr="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_R_PORT/$DB_NAME"
-  local pgp="postgres://postgres@127.0.0.1:$PG_P_PORT/$DB_NAME"
-  local pgs="postgres://postgres@127.0.0.1:$PG_S_PORT/$DB_NAME"
-  local mypl="mysql://$DB_USER:$DB_PASS@127.0.0.1:$MY_PL_PORT/$DB_NAME"
-  local pgpl="postgres://$DB_USER:$DB_PASS@127.0.0.1:$PG_PL_PORT/$DB_NAME"
-  cat >"$ENV_FILE.tmp" <<EOF
-export SHADOWCUT_MYSQL_URL=$my
-export SHADOWCUT_MYSQL_REPLICA_URL=$myr
-export SHADOWCUT_PG_URL=$pgp
-export SHADOWCUT_PG_STANDBY_URL=$pgs
-export SHADOWCUT_MYSQL_SOCKET=$MY_P_SOCK
-export SHADOWCUT_MYSQL_REPLICA_SOCKET=$MY_R_SOCK
-export SHADOWCUT_MYSQL_PLAIN_URL=$mypl
-export SHADOWCUT_PG_PLAIN_URL=$pgpl
-EOF
-  printf '{"mysqlUrl":"%s","mysqlReplicaUrl":"%s","pgUrl":"%s","pgStandbyUrl":"%s","mysqlPlainUrl":"%s","pgPlainUrl":"%s"}\n' \
-    "$my" "$myr" "$pgp" "$pgs" "$mypl" "$pgpl" >"$JSON_FILE.tmp"
+  local n var json=""
+  : >"$ENV_FILE.tmp"
+  for n in "${NAMES[@]}"; do
+    var="SHADOWCUT_$(env_name "$n")"
+    echo "export ${var}_URL=$(server_url "$n")" >>"$ENV_FILE.tmp"
+    [[ ${ENGINE[$n]} == mariadb ]] && echo "export ${var}_SOCKET=$(my_sock "$n")" >>"$ENV_FILE.tmp"
+    json+="${json:+,}\"${n}Url\":\"$(server_url "$n")\""
+  done
+  echo "{$json}" >"$JSON_FILE.tmp"
   # Written last and atomically: their presence is what marks a complete `up`.
   mv "$JSON_FILE.tmp" "$JSON_FILE"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
-
-# Serialise up/down on the same state dir (e.g. two test runs starting at once).
-take_lock() {
-  local lock
-  lock="${TMPDIR:-/tmp}/shadowcut-servers-v2.$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12).lock"
-  exec 9>"$lock"
-  # Long enough for a concurrent first-time `up` that has to apt-get install.
-  flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh up/down running?)"
-}
-
 
 # ---------------------------------------------------------------------------------------
 # Galera: three MariaDB nodes in one cluster (tests of what shadowcut does on one)
@@ -561,18 +630,11 @@ take_lock() {
 GALERA_DIR="${SHADOWCUT_GALERA_DIR:-$REPO_DIR/.servers-galera}"
 mkdir -p "$(dirname "$GALERA_DIR")"
 GALERA_DIR="$(cd "$(dirname "$GALERA_DIR")" && pwd)/$(basename "$GALERA_DIR")"
-GALERA_MARKER="$GALERA_DIR/.shadowcut-servers"
 GALERA_PROVIDER=/usr/lib/galera/libgalera_smm.so
 GALERA_NODES=(1 2 3)
 # Where the nodes' files go: inside the state dir when the mysql OS user can reach it, else a
 # directory of its own under /var/tmp, recorded here (as PostgreSQL's are, above).
-GALERA_ROOT_FILE="$GALERA_DIR/data-root"
-galera_root() { cat "$GALERA_ROOT_FILE" 2>/dev/null || echo "$GALERA_DIR"; }
-
-galera_ensure_ours() {
-  [[ ! -e $GALERA_DIR || -f $GALERA_MARKER || -z $(ls -A "$GALERA_DIR" 2>/dev/null) ]] ||
-    fail "$GALERA_DIR exists but was not created by servers.sh; refusing to touch it"
-}
+galera_root() { cat "$GALERA_DIR/data-root" 2>/dev/null || echo "$GALERA_DIR"; }
 
 galera_binaries_present() {
   [[ -r $GALERA_PROVIDER ]] && command -v rsync >/dev/null 2>&1 && command -v wsrep_sst_rsync >/dev/null 2>&1
@@ -667,50 +729,26 @@ galera_stop_all() {
   STOPPING=()
 }
 
-galera_wipe() {
-  galera_ensure_ours
-  local root
-  root=$(cat "$GALERA_ROOT_FILE" 2>/dev/null || true)
-  if [[ -n $root && -f $root/.shadowcut-servers ]]; then rm -rf "$root"; fi
-  rm -rf "$GALERA_DIR"
-}
-
-galera_take_lock() {
-  local lock
-  lock="${TMPDIR:-/tmp}/shadowcut-galera.$(printf '%s' "$GALERA_DIR" | md5sum | cut -c1-12).lock"
-  exec 9>"$lock"
-  flock -w 300 9 || fail "could not lock $lock within 300s (another servers.sh galera-up/down running?)"
-}
-
 cmd_galera_up() {
-  galera_take_lock
+  take_lock "$GALERA_DIR"
   if galera_all_answer; then
     log "Galera cluster in $GALERA_DIR already up; reusing it"
     cat "$GALERA_DIR/env"
     return 0
   fi
   if [[ -e $GALERA_DIR ]]; then
-    galera_ensure_ours
+    ensure_ours "$GALERA_DIR"
     log "stale $GALERA_DIR (cluster not answering): stopping leftovers and starting fresh"
     galera_stop_all
-    galera_wipe
+    wipe "$GALERA_DIR"
   fi
   command -v mariadbd >/dev/null 2>&1 && galera_binaries_present || install_galera
 
   local t0=$SECONDS ports root
   mkdir -p "$GALERA_DIR"
   chmod 755 "$GALERA_DIR"
-  touch "$GALERA_MARKER"
-  if $AS_ROOT && ! runuser -u mysql -- test -x "$GALERA_DIR"; then
-    root="/var/tmp/shadowcut-galera.$(printf '%s' "$GALERA_DIR" | md5sum | cut -c1-12)"
-    [[ ! -e $root || -f $root/.shadowcut-servers ]] || fail "$root exists but was not created by servers.sh; refusing to touch it"
-    rm -rf "$root"
-    mkdir -p "$root"
-    chmod 755 "$root"
-    touch "$root/.shadowcut-servers"
-    echo "$root" >"$GALERA_ROOT_FILE"
-  fi
-  root=$(galera_root)
+  touch "$GALERA_DIR/.shadowcut-servers"
+  root=$(data_root "$GALERA_DIR" mysql galera)
   mkdir -p "$root/nodes"
   $AS_ROOT && chown mysql:mysql "$root/nodes"
   ports=$(pick_ports 12) || fail "could not find 12 free loopback ports"
@@ -770,16 +808,16 @@ EOF
 }
 
 cmd_galera_down() {
-  galera_take_lock
+  take_lock "$GALERA_DIR"
   if [[ ! -e $GALERA_DIR ]]; then
     log "no Galera cluster to stop ($GALERA_DIR does not exist)"
     return 0
   fi
-  galera_ensure_ours
+  ensure_ours "$GALERA_DIR"
   [[ -f $GALERA_DIR/ports ]] && source "$GALERA_DIR/ports"
   log "stopping the Galera cluster in $GALERA_DIR"
   galera_stop_all
-  galera_wipe
+  wipe "$GALERA_DIR"
   log "Galera down"
 }
 
@@ -797,50 +835,51 @@ cmd_galera_env() {
 # ---------------------------------------------------------------------------------------
 
 cmd_up() {
-  take_lock
+  take_lock "$STATE_DIR"
+  if [[ -f $STARTED_TOPOLOGY ]]; then read_topology "$STARTED_TOPOLOGY"; fi
   if all_answer; then
     log "servers in $STATE_DIR already up; reusing them"
     cat "$ENV_FILE"
     return 0
   fi
   if [[ -e $STATE_DIR ]]; then
-    ensure_ours
+    ensure_ours "$STATE_DIR"
     log "stale $STATE_DIR (servers not all answering): stopping leftovers and starting fresh"
     stop_all
-    wipe_state_dir
+    wipe "$STATE_DIR"
   fi
+  NAMES=() ENGINE=() ROLE=() OF=() SETTINGS=() PORT=()
+  read_topology "$TOPOLOGY"
 
   binaries_present || install_binaries
   PG_BIN=$(pg_bin_dir)
 
-  local t0=$SECONDS ports
+  local t0=$SECONDS ports n
   mkdir -p "$STATE_DIR"
   chmod 755 "$STATE_DIR" # postgres must be able to traverse it to reach pg/
-  touch "$MARKER"
-  set_pg_paths "$STATE_DIR/pg"
-  choose_data_root
+  touch "$STATE_DIR/.shadowcut-servers" # proves the dir is ours before we rm -rf it
+  cp "$TOPOLOGY" "$STARTED_TOPOLOGY"
+  id postgres >/dev/null 2>&1 || fail "there is no postgres OS user to run PostgreSQL as (is the postgresql package installed?)"
+  PG_DIR="$(data_root "$STATE_DIR" postgres servers)/pg"
 
   # Unix socket paths are limited to ~107 bytes; the longest one we create is the PG lock file.
   local longest="$PG_DIR/.s.PGSQL.99999.lock"
   ((${#longest} < 100)) || fail "state dir path too long for unix sockets: $STATE_DIR (set SHADOWCUT_SERVERS_DIR to a shorter path)"
-  ports=$(pick_ports 6) || fail "could not find 6 free loopback ports"
-  read -r MY_P_PORT MY_R_PORT MY_PL_PORT PG_P_PORT PG_S_PORT PG_PL_PORT <<<"$ports"
-  cat >"$PORTS_FILE" <<EOF
-MY_P_PORT=$MY_P_PORT
-MY_R_PORT=$MY_R_PORT
-MY_PL_PORT=$MY_PL_PORT
-PG_P_PORT=$PG_P_PORT
-PG_S_PORT=$PG_S_PORT
-PG_PL_PORT=$PG_PL_PORT
-PG_BIN=$PG_BIN
-EOF
+  ports=$(pick_ports "${#NAMES[@]}") || fail "could not find ${#NAMES[@]} free loopback ports"
+  read -r -a ports <<<"$ports"
+  : >"$PORTS_FILE"
+  for n in "${NAMES[@]}"; do
+    PORT[$n]=${ports[0]}
+    ports=("${ports[@]:1}")
+    echo "PORT_$n=${PORT[$n]}" >>"$PORTS_FILE"
+  done
+  echo "PG_BIN=$PG_BIN" >>"$PORTS_FILE"
 
   # A half-started set is useless and would leak processes: stop it on any failure but keep
   # the dir (logs) for inspection; the next `up` wipes it.
   trap 'rc=$?; if ((rc != 0)); then log "up failed; stopping what was started (logs kept in $STATE_DIR)"; stop_all; fi' EXIT
 
-  start_mysql
-  start_pg
+  start_set
   write_env
   trap - EXIT
   log "all servers up in $((SECONDS - t0))s (state: $STATE_DIR)"
@@ -848,27 +887,28 @@ EOF
 }
 
 cmd_down() {
-  take_lock
+  take_lock "$STATE_DIR"
   if [[ ! -e $STATE_DIR ]]; then
     log "nothing to stop ($STATE_DIR does not exist)"
     return 0
   fi
-  ensure_ours
+  ensure_ours "$STATE_DIR"
+  # A set started before the list was kept with it is stopped by the checkout's list.
+  read_topology "$([[ -f $STARTED_TOPOLOGY ]] && echo "$STARTED_TOPOLOGY" || echo "$TOPOLOGY")"
   log "stopping servers in $STATE_DIR"
   stop_all
-  wipe_state_dir
+  wipe "$STATE_DIR"
   log "down"
 }
 
 cmd_env() {
-  if all_answer; then
+  if [[ -f $STARTED_TOPOLOGY ]] && read_topology "$STARTED_TOPOLOGY" && all_answer; then
     cat "$ENV_FILE"
   else
     log "servers in $STATE_DIR are not up"
     exit 1
   fi
 }
-
 # Debian's Chromium, for the test that opens the report page and the live page in a real browser.
 cmd_chromium() {
   local lock="${TMPDIR:-/tmp}/shadowcut-chromium.lock"

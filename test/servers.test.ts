@@ -212,7 +212,8 @@ describe('scripts/servers.sh in a clone inside a private (0700) directory', () =
   it('starts all six servers, and down removes everything it made', async () => {
     expect(statSync(home).mode & 0o777).toBe(0o700);
     mkdirSync(path.dirname(script), { recursive: true });
-    copyFileSync(fileURLToPath(new URL('../scripts/servers.sh', import.meta.url)), script);
+    for (const file of ['servers.sh', 'servers.topology'])
+      copyFileSync(fileURLToPath(new URL(`../scripts/${file}`, import.meta.url)), path.join(path.dirname(script), file));
     const up = await run('up');
     expect(up.stderr).not.toMatch(/ERROR/);
     expect(up.status).toBe(0);
