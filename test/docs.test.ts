@@ -1,10 +1,11 @@
 // The manual against the program: every option the CLI prints, and every message a user can be
 // refused with, must be findable in docs/. Reads only the repository and the built CLI (`npm test`
 // builds it first), so it runs without database servers (vitest.config.ts, project `no-servers`).
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
@@ -15,11 +16,20 @@ const troubleshooting = path.join(docsDir, 'troubleshooting.md');
 
 const squash = (text: string) => text.replace(/\s+/g, ' ');
 
-function help(args: string[]): string {
+const execFileAsync = promisify(execFile);
+
+/** Asynchronous, so that the forty-odd commands' help is read a few processes at a time (helps). */
+async function help(args: string[]): Promise<string> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npm run build)`);
-  const run = spawnSync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
-  expect(run.status, run.stderr).toBe(0);
+  const run = await execFileAsync(process.execPath, [cli, ...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
   return run.stdout;
+}
+
+/** Each of `commands`' help, in their order, read four processes at a time. */
+async function helps(commands: string[][]): Promise<string[]> {
+  const texts: string[] = [];
+  for (let i = 0; i < commands.length; i += 4) texts.push(...(await Promise.all(commands.slice(i, i + 4).map((c) => help(c)))));
+  return texts;
 }
 
 /** Command names from the program's help, `help` itself left out. */
@@ -140,15 +150,16 @@ describe('the manual', () => {
     .map((f) => readFileSync(path.join(docsDir, f), 'utf8'))
     .join('\n');
 
-  it('documents every long option of every command', () => {
-    const top = help([]);
+  it('documents every long option of every command', async () => {
+    const top = await help([]);
     const commands = commandNames(top);
     // The list is read from the help; a parser that found nothing would pass vacuously.
     expect(commands).toEqual(expect.arrayContaining(['migrate', 'plan', 'backfill', 'verify', 'contract', 'restore', 'cleanup', 'history', 'status', 'set']));
     const missing: string[] = [];
     // A command with commands of its own (`queue`) is checked through each of them.
-    const leaves = commands.flatMap((command) => {
-      const subs = commandNames(help([command]));
+    const commandHelps = await helps(commands.map((command) => [command]));
+    const leaves = commands.flatMap((command, i) => {
+      const subs = commandNames(commandHelps[i]);
       return subs.length ? subs.map((sub) => [command, sub]) : [[command]];
     });
     expect(leaves).toEqual(
@@ -157,8 +168,9 @@ describe('the manual', () => {
         ['queue', 'run'],
       ]),
     );
-    for (const leaf of leaves) {
-      const options = longOptions(help(leaf));
+    const leafHelps = await helps(leaves);
+    for (const [i, leaf] of leaves.entries()) {
+      const options = longOptions(leafHelps[i]);
       expect(options.length, `${leaf.join(' ')} --help lists no options`).toBeGreaterThan(0);
       for (const option of options) {
         // Whole option only: --url must not be found inside --url-file.

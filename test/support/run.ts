@@ -23,7 +23,7 @@ export async function waitFor(
   what: string,
   check: () => boolean | Promise<boolean>,
   run: { settled: boolean; error?: unknown } | null,
-  ms = 30_000,
+  ms = 90_000,
   everyMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + ms;
