@@ -59,6 +59,25 @@ function writers(twins: CitusTwins): { stop: () => Promise<number> } {
   });
 }
 
+/**
+ * Where in the window a run is killed: once it has opened, and where a slow machine's kill once came,
+ * after the way back's streams were opened on the nodes and before its first checkpoint (a seam), so
+ * that a resume finds only the forward run's checkpoint, cut over.
+ */
+const WINDOW_KILLS = ['300 ms after it opened', 'before its first checkpoint'] as const;
+
+async function killInWindow(args: string[], url: string, when: (typeof WINDOW_KILLS)[number]): Promise<void> {
+  if (when === WINDOW_KILLS[0]) {
+    const killed = await killDuringPhase([...args, '--url', url], 'revert window', 300);
+    expect(killed.killed, killed.stderr).toBe(true);
+    return;
+  }
+  const killed = await runCliAsync(['migrate', '--execute', '--force-copy', ...args, '--url', '$URL'], url, {
+    SHADOWCUT_TEST_KILL_AT: 'window-before-checkpoint',
+  });
+  expect(killed.code, killed.stderr).toBeNull(); // SIGKILL at the seam
+}
+
 describe.skipIf(unavailable !== null)('Citus: the revert window over a distributed table', () => {
   beforeAll(async () => {
     cluster = await startCitusCluster();
@@ -86,13 +105,12 @@ describe.skipIf(unavailable !== null)('Citus: the revert window over a distribut
     expect((await helpersLeft(twins, 'orders')).filter((h) => !KEPT_HELPER.test(h))).toEqual([]);
   });
 
-  it('killed in its window, resumed and reverted: no write made after the cut-over is lost', async () => {
-    const twins = await citusTwins(cluster, 'revert_kill');
+  it.each(WINDOW_KILLS)('killed in its window (%s), resumed and reverted: no write made after the cut-over is lost', async (when) => {
+    const twins = await citusTwins(cluster, `revert_kill_${WINDOW_KILLS.indexOf(when)}`);
     await twins.setup(SCHEMA);
     const load = writers(twins);
     const args = ['--revert-window', '10m', '--table', 'orders', '--alter', ALTER, '--chunk-time-ms', '20'];
-    const killed = await killDuringPhase([...args, '--url', twins.live.coordinatorUrl], 'revert window', 300);
-    expect(killed.killed, killed.stderr).toBe(true);
+    await killInWindow(args, twins.live.coordinatorUrl, when);
     const run = runCliAsync(['migrate', '--execute', '--force-copy', '--resume', ...args, '--url', '$URL'], twins.live.coordinatorUrl);
     const done = await revertAfterWindow('public.orders', run, 50);
     const committed = await load.stop();
@@ -103,15 +121,10 @@ describe.skipIf(unavailable !== null)('Citus: the revert window over a distribut
     expect((await helpersLeft(twins, 'orders')).filter((h) => !KEPT_HELPER.test(h))).toEqual([]);
   });
 
-  it("killed in its window, then cleanup: the way back's streams are gone from every node, the new table stays", async () => {
-    const twins = await citusTwins(cluster, 'revert_cleanup');
+  it.each(WINDOW_KILLS)("killed in its window (%s), then cleanup: the way back's streams are gone from every node, the new table stays", async (when) => {
+    const twins = await citusTwins(cluster, `revert_cleanup_${WINDOW_KILLS.indexOf(when)}`);
     await twins.setup(SCHEMA);
-    const killed = await killDuringPhase(
-      ['--revert-window', '10m', '--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl],
-      'revert window',
-      300,
-    );
-    expect(killed.killed, killed.stderr).toBe(true);
+    await killInWindow(['--revert-window', '10m', '--table', 'orders', '--alter', ALTER], twins.live.coordinatorUrl, when);
     const cleanup = await runCliAsync(['cleanup', '--table', 'orders', '--url', '$URL'], twins.live.coordinatorUrl);
     expect(cleanup.code, cleanup.stderr).toBe(0);
     expect((await helpersLeft(twins, 'orders')).filter((h) => !h.startsWith('table '))).toEqual([]);

@@ -102,6 +102,8 @@ export class RevertWindow {
     }
     await migration.resumeShadow?.();
     await applier.open();
+    // Past the swap, before the way back's first checkpoint: a resume finds the forward run's, cut over.
+    await this.ctx.config.seams.at('window-before-checkpoint');
     await checkpointer.save(true);
     report.info(
       `revert window open until ${this.window.until}: ${plan.shadowTable} follows ${plan.table}; ` +
