@@ -77,14 +77,16 @@ describe('PostgreSQL: the copy into a table with no index', () => {
 
   it('a reader paused through a long index build keeps the stream open past wal_sender_timeout', async () => {
     await seed(24_000);
-    // An index whose build takes seconds (a sleep every eighth row: 5 s or so here), built after the key.
+    // An index whose build takes seconds (half a second every 2,000 rows: 6 s at the least, however
+    // fast the machine), built after the key.
     await db.query(
-      `CREATE OR REPLACE FUNCTION kl_slow(n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN IF n % 8 = 0 THEN PERFORM pg_sleep(0.001); END IF; RETURN n; END $$`,
+      `CREATE OR REPLACE FUNCTION kl_slow(n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN IF n % 2000 = 0 THEN PERFORM pg_sleep(0.5); END IF; RETURN n; END $$`,
     );
     for (const t of ['kl_t', 'kl_mirror']) await db.query(`CREATE INDEX ${t}_slow ON ${t} (kl_slow(id))`);
     // Deletes (which maintain no index) fill the change buffer while that build runs, and nothing
-    // drains it until the build ends: the reader pauses longer than the walsender's timeout, 2 s here.
-    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c wal_sender_timeout=2s')}`;
+    // drains it until the build ends: the reader pauses longer than the walsender's timeout, 4 s here
+    // (with 2 s the stream was lost once on a loaded two-core machine, where a reply can come late).
+    const url = `${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c wal_sender_timeout=4s')}`;
     const engine = await createPostgresEngine(url);
     const warnings: string[] = [];
     let stop = false;
