@@ -65,7 +65,6 @@ else
   prepare() { psql -qc 'CREATE EXTENSION IF NOT EXISTS pg_repack' >/dev/null && $pgbench -q -i -s $((rows / 100000)) >/dev/null 2>&1; }
   # -N: the simple update (accounts, history); every transaction's latency logged.
   load() { (cd "$work" && $pgbench -N -R "$rate" -c 8 -j 2 -T "$seconds" -l --log-prefix=tx >"$work/load.log" 2>&1); }
-  # Each log line: client, transaction, latency in microseconds, ...
   # Each log line: client, transaction, latency in microseconds, script, epoch seconds, microseconds.
   slowest() { cat "$work"/tx.* | awk 'NR == 1 || $5 < t0 { t0 = $5 } { if ($3 > m) { m = $3; at = $5 } } END { printf "%.1f ms (second %d)", m / 1000, at - t0 }'; }
   shadowcut() { $cli migrate --url "$url" --table pgbench_accounts --alter 'ALTER COLUMN abalance TYPE bigint, ADD COLUMN x int' --execute ${SHADOWCUT_ARGS:-} >"$work/tool.log" 2>&1; }

@@ -296,10 +296,10 @@ read_ports() {
 # Names of the servers of one engine, in the list's order.
 of_engine() { local n; for n in "${NAMES[@]}"; do [[ ${ENGINE[$n]} == "$1" ]] && echo "$n"; done; return 0; }
 
-# mariadbd's help, once, for the settings written "?--name=value".
-MARIADBD_HELP=""
+# A setting written "?--name=value" is kept where mariadbd's help names the option. Called in a
+# subshell (mapfile < <(...)), so the help is read at most once per server, not once per run.
 mariadb_settings() { # mariadb_settings <name>: its settings, one per line
-  local s
+  local s MARIADBD_HELP=""
   for s in ${SETTINGS[$1]}; do
     if [[ $s == \?* ]]; then
       s=${s#\?}

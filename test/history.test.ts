@@ -12,6 +12,23 @@ import { readEntries } from '../src/core/engine/state/history-entries.js';
 
 const TYPE_CHANGE = { mysql: 'MODIFY v BIGINT NULL', postgres: 'ALTER COLUMN v TYPE bigint' } as const;
 
+/** A successful verify of `table`, begun and ended at `at`: an entry to write straight into the history. */
+function verifyEntry(table: string, stage: string, at: string): HistoryEntry {
+  return {
+    table,
+    command: 'verify',
+    stage,
+    startedAt: at,
+    finishedAt: at,
+    outcome: 'success',
+    rowsTouched: 0,
+    checks: [],
+    summary: [],
+    detail: {},
+    by: 'test',
+  };
+}
+
 describe.each(databases)('the table history on $name', ({ kind, open }) => {
   const db = useDatabase(open, 'hist_t', 'shadowcut_history');
   let dir: string;
@@ -120,20 +137,7 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
       const engines = await Promise.all(Array.from({ length: 6 }, () => db.engine()));
       try {
         const began = new Date().toISOString();
-        const entry = (n: number): HistoryEntry => ({
-          table: engines[0].qualify('hist_t'),
-          command: 'verify',
-          stage: `at once ${n}`,
-          startedAt: began,
-          finishedAt: began,
-          outcome: 'success',
-          rowsTouched: 0,
-          checks: [],
-          summary: [],
-          detail: {},
-          by: 'test',
-        });
-        await Promise.all(engines.map((engine, n) => historyOf(engine).append(entry(n))));
+        await Promise.all(engines.map((engine, n) => historyOf(engine).append(verifyEntry(engines[0].qualify('hist_t'), `at once ${n}`, began))));
         expect((await historyOf(engines[0]).list(engines[0].qualify('hist_t'))).map((e) => e.stage).sort()).toEqual(engines.map((_, n) => `at once ${n}`));
       } finally {
         await Promise.all(engines.map((engine) => engine.close()));
@@ -149,20 +153,7 @@ describe.each(databases)('the table history on $name', ({ kind, open }) => {
       const table = engine.qualify('hist_t');
       const stages = Array.from({ length: 12 }, (_, n) => `in order ${n + 1}`);
       for (const stage of stages) {
-        const at = new Date().toISOString();
-        await historyOf(engine).append({
-          table,
-          command: 'verify',
-          stage,
-          startedAt: at,
-          finishedAt: at,
-          outcome: 'success',
-          rowsTouched: 0,
-          checks: [],
-          summary: [],
-          detail: {},
-          by: 'test',
-        });
+        await historyOf(engine).append(verifyEntry(table, stage, new Date().toISOString()));
       }
       expect((await historyOf(engine).list(table)).map((e) => e.stage)).toEqual(stages);
       expect(entries().map((e) => e.stage)).toEqual(stages);
