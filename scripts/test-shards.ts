@@ -36,7 +36,11 @@ const FAILED = /^\s*(×|FAIL\b|❯ .*\(\d+ tests? \| \d+ failed)/;
 // eslint-disable-next-line no-control-regex -- the escape that starts a colour is what it removes
 const COLOURS = /\x1b\[[0-9;]*m/g;
 const AFTER_FAILURE = 6;
-const MAX_FAILURE_LINES = 60;
+// A run a timed-out test left going prints its last output to stderr when it is killed
+// (test/support/children.ts): what a hang last said is the one trace of where it hung.
+const KILLED_RUN = /^killing a run the failed test left going/;
+const AFTER_KILLED_RUN = 22;
+const MAX_FAILURE_LINES = 100;
 
 const children = new Set<ChildProcess>();
 let interrupted = false;
@@ -80,7 +84,14 @@ function runTagged(tag: string, args: string[], env: NodeJS.ProcessEnv): Promise
     if (following > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
     if (following > 0) following--;
   });
-  createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(tag + line + '\n'));
+  let killedRun = 0;
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    process.stderr.write(tag + line + '\n');
+    const plain = line.replace(COLOURS, '');
+    if (KILLED_RUN.test(plain)) killedRun = AFTER_KILLED_RUN + 1;
+    if (killedRun > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
+    if (killedRun > 0) killedRun--;
+  });
   return exitCode(child).then((code) => ({ code, counts, failures, seconds: Math.round((Date.now() - started) / 1000) }));
 }
 

@@ -586,9 +586,11 @@ describe('MariaDB Galera cluster', () => {
         );
         const run = migrateBounded(urls[0], ['--table', t, '--alter', 'ADD COLUMN x INT NULL', '--force-copy', '--execute'], RUN_MS, {
           SHADOWCUT_TEST_PAUSE_AT: 'galera-held',
+          SHADOWCUT_TEST_PAUSE_MS: '3000',
         });
-        // Shadowcut's sessions on node 2 idle for 700 ms, the gate's holder among them (the seam holds it a
-        // second; the verification's holds last milliseconds), as a DBA may kill them all. A writer held at
+        // Shadowcut's sessions on node 2 idle for 700 ms, the gate's holder among them (the seam holds it
+        // three seconds, so that a poll slowed by a loaded machine still sees it; the verification's holds
+        // last milliseconds), as a DBA may kill them all. A writer held at
         // the gate shows as shadowcut's user too (the trigger's definer), but running its statement.
         // Until 400 ms after the first kill of a holder (the one idle in a transaction): the rest of that
         // pause, not the next attempt's. The flow-control probe's session idles too once the copy is

@@ -131,21 +131,32 @@ describe('a cut-over that cannot get its lock', () => {
 
   it('retries until the lock is free, and readers get through while its attempts are queued', async () => {
     const release = await holdLock();
-    const run = migratePg('pm_locked', 'ADD COLUMN x int', { lockTimeoutMs: 100, cutoverAttempts: 20 });
+    // The blocker goes only once two attempts have failed behind it: on a slow machine the copy alone
+    // may outlast any fixed wait, and an attempt after the release would prove nothing.
+    let failed = 0;
+    const reporter = { ...silentReporter, warn: (message: string) => void (/cut-over attempt \d+ failed/.test(message) && failed++) };
+    const run = migratePg('pm_locked', 'ADD COLUMN x int', { lockTimeoutMs: 100, cutoverAttempts: 20, reporter });
+    let settled = false;
+    void run.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     // Readers arrive while cut-over attempts are queued behind the blocker. An attempt that queued
     // without a bound would hold every one of them until the blocker goes, which is only after this
     // loop: the loop would never get past its first read. No duration is asserted (noisy machines).
     let reads = 0;
-    const readUntil = Date.now() + 1500;
-    while (Date.now() < readUntil) {
+    let readsWhileAttempting = 0;
+    while (failed < 2 && !settled) {
       await db.query('SELECT count(*) FROM pm_locked');
       reads++;
+      if (failed > 0) readsWhileAttempting++;
       await new Promise((r) => setTimeout(r, 5));
     }
     await release();
     const result = await run;
-    expect(result.cutoverAttempts).toBeGreaterThan(1);
+    expect(result.cutoverAttempts).toBeGreaterThan(2);
     expect(reads).toBeGreaterThan(1);
+    expect(readsWhileAttempting).toBeGreaterThan(0);
     expect(await pgSchemaOf(db, 'pm_locked')).toHaveLength(3);
     expect(await pgHelpers(db, 'pm_locked')).toEqual(['pm_locked__old']);
   }, 60_000);

@@ -71,14 +71,16 @@ describe.each(databases)('the migration queue on $name', ({ kind, open }) => {
     const expand = added(db, ['--table', 'qa_t', '--alter', ALTER[kind]]);
     const fill = added(db, ['--table', 'qa_t', '--stage', 'backfill', '--set', 'w = v', '--where', 'w IS NULL', '--after', String(expand)]);
     const check = added(db, ['--table', 'qa_t', '--stage', 'verify', '--expect', 'w = v', '--after', String(fill)]);
-    const later = added(db, ['--table', 'qb_t', '--alter', ALTER[kind], '--window', closedWindow(), '--tz', 'UTC']);
+    // Read once: the hour may turn while the queue runs, and the entry keeps the window it was given.
+    const window = closedWindow();
+    const later = added(db, ['--table', 'qb_t', '--alter', ALTER[kind], '--window', window, '--tz', 'UTC']);
 
     const run = db.cli(['queue', 'run', '--url', '$URL']);
     expect(run.code, run.stderr).toBe(0);
     const byId = new Map(entries(db).map((e) => [e.id, e]));
     for (const id of [expand, fill, check]) expect(byId.get(id)).toMatchObject({ state: 'complete', claimedBy: expect.any(String) });
     for (const id of [expand, fill, check]) expect(byId.get(id)!.status.attempts).toHaveLength(1);
-    expect(byId.get(later)).toMatchObject({ state: 'queued', status: { attempts: [], waiting: `outside its window ${closedWindow()} UTC` } });
+    expect(byId.get(later)).toMatchObject({ state: 'queued', status: { attempts: [], waiting: `outside its window ${window} UTC` } });
 
     const stages = history(db, 'qa_t', began).map((h) => `${h.command} ${h.outcome}`);
     expect(stages).toEqual(['migrate success', 'backfill success', 'verify success']);

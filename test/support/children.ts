@@ -8,6 +8,8 @@ import type { ChildProcess } from 'node:child_process';
  */
 const running = new Map<ChildProcess, { args: string[]; tail: string }>();
 const TAIL_CHARS = 3000;
+/** What `npm test` repeats of it at the end (scripts/test-shards.ts). */
+const TAIL_LINES = 20;
 
 export function tracked<C extends ChildProcess>(child: C): C {
   const seen = { args: child.spawnargs.slice(2).map((a) => a.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@')), tail: '' };
@@ -25,7 +27,9 @@ export async function killRunning(): Promise<void> {
       ([child, seen]) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          console.error(`killing a run the failed test left going: ${seen.args.join(' ')}\nits last output:\n${seen.tail}`);
+          console.error(
+            `killing a run the failed test left going: ${seen.args.join(' ')}\nits last output:\n${seen.tail.split('\n').slice(-TAIL_LINES).join('\n')}`,
+          );
           child.once('exit', () => resolve());
           child.kill('SIGKILL');
         }),

@@ -87,7 +87,8 @@ export async function startCitusCluster(): Promise<CitusCluster> {
       await db.end();
     }
     const urls = nodes.map((n) => `postgres://postgres@127.0.0.1:${n.port}/${name}`);
-    const opened = urls.map((connectionString) => new pg.Pool({ connectionString, max: 8 }));
+    // A statement that waits two minutes fails naming where: a hung test would only time out.
+    const opened = urls.map((connectionString) => new pg.Pool({ connectionString, max: 8, statement_timeout: 120_000 }));
     for (const p of opened) p.on('error', () => {});
     pools.push(...opened);
     await opened[0].query('SELECT pg_catalog.citus_set_coordinator_host($1, $2)', ['127.0.0.1', nodes[0].port]);

@@ -10,7 +10,8 @@ export interface FailureSeams {
   /**
    * At a named step: the process kills itself where SHADOWCUT_TEST_KILL_AT names it (SIGKILL, as an
    * operator's kill -9 would), so tests can resume a run from that exact state; it waits a second
-   * where SHADOWCUT_TEST_PAUSE_AT does, so a test can queue writers behind the cut-over lock; and
+   * (SHADOWCUT_TEST_PAUSE_MS, where a loaded machine needs longer to see the pause) where
+   * SHADOWCUT_TEST_PAUSE_AT names it, so a test can queue writers behind the cut-over lock; and
    * where SHADOWCUT_TEST_FAIL_AT does, the first attempt fails there as a lock timeout would (the
    * next ones go on).
    */
@@ -26,6 +27,7 @@ export interface FailureSeams {
 /** The seams the variables of `env` name, read at each step; one failure in all, however many steps are named. */
 export function seamsOf(env: NodeJS.ProcessEnv): FailureSeams {
   let failures = 0;
+  const pauseMs = Number(env.SHADOWCUT_TEST_PAUSE_MS ?? 1000);
   const fails = (step: string, shadow = ''): boolean => {
     const [name, suffix] = (env.SHADOWCUT_TEST_FAIL_AT ?? '').split('@');
     return name === step && (suffix === undefined || shadow.endsWith(suffix)) && failures++ === 0;
@@ -34,7 +36,7 @@ export function seamsOf(env: NodeJS.ProcessEnv): FailureSeams {
     fails,
     async at(step) {
       if (env.SHADOWCUT_TEST_KILL_AT === step) process.kill(process.pid, 'SIGKILL');
-      if (env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, 1000));
+      if (env.SHADOWCUT_TEST_PAUSE_AT === step) await new Promise((r) => setTimeout(r, pauseMs));
       if (fails(step)) throw new LockTimeoutError(`failed at ${step} (SHADOWCUT_TEST_FAIL_AT)`);
     },
   };
