@@ -13,7 +13,7 @@ import { createPostgresEngine } from '../src/engines/postgres/index.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import type { MigrateOptions } from '../src/core/migrate/runner.js';
 import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
-import { killDuringPhase } from './support/kill.js';
+import { killDuringPhase, killWhenReady } from './support/kill.js';
 import { abortLastTableDuringCopy, runState, waitFor } from './support/run.js';
 import { inTransaction } from './support/pg.js';
 import { orderWriters, type OrderWriters } from './support/order-writes.js';
@@ -366,11 +366,20 @@ describe('PostgreSQL: a set fails or resumes as one', () => {
   it.each(['stream', 'trigger'] as const)(
     "%s capture: killed before one table's first checkpoint and resumed, that table starts afresh, its shadow made again, and the set swaps once",
     async (capture) => {
-      twins = await catalogTwins(`set_unsaved_${capture}`);
+      const made = await catalogTwins(`set_unsaved_${capture}`);
+      twins = made;
       await twins.setup(SCHEMA);
       const args = ['--url', twins.url, ...SET.flatMap((s) => ['--table', s.table, '--alter', s.alter]), '--chunk-time-ms', '20', '--capture', capture];
       const load = writers(twins.pool, twins.twin);
-      const crash = await killDuringPhase(args, 'copy', 300);
+      // Killed once every other member saved a checkpoint: a kill before any, on a slow machine, left
+      // the set nothing to resume from (exit 5, EXIT_NO_CHECKPOINT).
+      const saved = async (table: string) =>
+        made.pool.query(`SELECT COUNT(*) AS n FROM ${table}__state`).then(
+          ({ rows }) => Number(rows[0].n) > 0,
+          () => false, // not made yet
+        );
+      const others = SET.filter((s) => s.table !== 'order_items');
+      const crash = await killWhenReady(args, 'copy', async () => (await Promise.all(others.map((s) => saved(s.table)))).every(Boolean));
       expect({ killed: crash.killed, stderr: crash.stderr }).toEqual({ killed: true, stderr: '' });
       await twins.pool.query('DROP TABLE IF EXISTS order_items__state');
       const resumed = await runCliAsync(['migrate', ...args, '--resume', '--execute'], twins.url);

@@ -49,3 +49,30 @@ export async function killDuringPhase(
   });
   return { killed, ...ended };
 }
+
+/**
+ * Like killDuringPhase, but from `phase` on the kill waits until `ready()` holds (looked at every
+ * 20 ms): a state of the run (a checkpoint saved) that a fixed delay reaches only on a fast machine.
+ */
+export async function killWhenReady(
+  args: string[],
+  phase: string,
+  ready: () => Promise<boolean>,
+): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
+  let killed = false;
+  let looking = false;
+  const ended = await cliEvents(['migrate', '--force-copy', '--json', '--execute', ...args], (event, child) => {
+    if (looking || event.event !== 'phase' || event.phase !== phase) return;
+    looking = true;
+    const look = async (): Promise<void> => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (await ready()) {
+        killed = child.kill('SIGKILL');
+        return;
+      }
+      setTimeout(() => void look(), 20);
+    };
+    void look();
+  });
+  return { killed, ...ended };
+}
