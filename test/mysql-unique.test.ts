@@ -5,6 +5,7 @@ import type { KeyRange } from '../src/core/engine/types.js';
 import { createMysqlEngine } from '../src/engines/mysql/index.js';
 import { adminPool, differences, helperTables, mysqlUrl, runCli, schemaOf } from './support/mysql.js';
 import { beforeCopying } from './support/wrap.js';
+import { waitFor } from './support/run.js';
 
 let db: mysql.Pool;
 
@@ -135,15 +136,24 @@ describe('unique keys', () => {
     await db.query("INSERT INTO u_t (id, email) SELECT seq, CONCAT('user', seq, '@example.com') FROM seq_1_to_30000");
     const real = await createMysqlEngine(mysqlUrl());
     const steps: string[] = [];
+    // The value moves once every other change has reached the shadow (no copied row left unchanged but
+    // the held one), not at a point of the copy: on a loaded machine the copy between two such points
+    // outlasted the run's patience with a conflict (UNIQUE_PATIENCE_MS), which then ended it.
+    let moving: Promise<void> = Promise.resolve();
+    const othersApplied = async () => {
+      const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM u_t__new WHERE id <= 25000 AND id <> 10 AND n = 0');
+      return Number(rows[0].n) === 0;
+    };
     const engine = beforeCopying(real, async (range) => {
       const from = range.after === null ? 0 : Number(range.after[0]);
       if (from >= 2000 && !steps.includes('dup')) {
         steps.push('dup');
         await db.query("UPDATE u_t SET email = 'user20@example.com' WHERE id = 10");
         await db.query('UPDATE u_t SET n = n + 1 WHERE id <= 25000');
-      } else if (from >= 12000 && !steps.includes('moved')) {
-        steps.push('moved');
-        await db.query("UPDATE u_t SET email = 'moved20@example.com' WHERE id = 20");
+        moving = waitFor('every other change in the shadow', othersApplied, null, 60_000).then(async () => {
+          steps.push('moved');
+          await db.query("UPDATE u_t SET email = 'moved20@example.com' WHERE id = 20");
+        });
       }
     });
     try {
@@ -155,6 +165,7 @@ describe('unique keys', () => {
     } finally {
       await real.close();
     }
+    await moving;
     expect(steps).toEqual(['dup', 'moved']);
     await db.query('CREATE TABLE u_mirror AS SELECT * FROM u_t__old');
     await db.query('ALTER TABLE u_mirror ADD PRIMARY KEY (id), ADD UNIQUE KEY (email)');
