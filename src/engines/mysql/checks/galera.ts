@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { verdict, type Check } from '../../../core/engine/checks/check.js';
-import { UserError } from '../../../core/engine/errors.js';
+import { UserError, failedAs } from '../../../core/engine/errors.js';
 import { connectOne } from '../server/connect.js';
 import { clusterMembers, type GaleraMember } from '../galera/cluster.js';
 import { galeraNode, galeraOsuRefusal } from '../server/galera-node.js';
@@ -91,7 +91,9 @@ async function nodeFacts(member: GaleraMember): Promise<NodeFacts> {
       'SELECT @@GLOBAL.auto_increment_increment AS step, @@GLOBAL.auto_increment_offset AS start, @@slave_run_triggers_for_rbr AS triggers',
     );
     const facts = { name: member.name, channel: null, increment: Number(vars.step), offset: Number(vars.start) };
-    const [rows] = await conn.query<RowDataPacket[]>('SHOW ALL SLAVES STATUS').catch(() => [[] as RowDataPacket[]]);
+    const [rows] = await conn
+      .query<RowDataPacket[]>('SHOW ALL SLAVES STATUS')
+      .catch(failedAs([[] as RowDataPacket[]], 'a node that may not list its replication channels runs none we could see'));
     const running = rows.find((r) => r.Slave_SQL_Running === 'Yes');
     if (!running || String(vars.triggers).toUpperCase() !== 'NO') return facts;
     return { ...facts, channel: `channel '${String(running.Connection_name ?? '')}' from ${String(running.Master_Host)}:${String(running.Master_Port)}` };

@@ -1,4 +1,5 @@
 import { galeraNode } from '../server/galera-node.js';
+import { failedAs } from '../../../core/engine/errors.js';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { DeferIndexes } from '../../../core/engine/types.js';
 import { retryBounded } from '../../../core/engine/retry/retry.js';
@@ -58,7 +59,9 @@ export async function shouldDefer(pool: Pool, mode: DeferIndexes): Promise<{ def
 
 /** Whether the server logs ALTERs in two phases already, could for one session, or cannot (MySQL, MariaDB before 10.8). */
 async function twoPhaseAlter(pool: Pool): Promise<'on' | 'settable' | 'no'> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT @@GLOBAL.binlog_alter_two_phase AS v').catch(() => [[]]);
+  const [rows] = await pool
+    .query<RowDataPacket[]>('SELECT @@GLOBAL.binlog_alter_two_phase AS v')
+    .catch(failedAs([[]], 'a server without the variable (MySQL, MariaDB before 10.8) cannot log an ALTER in two phases'));
   if (rows.length === 0) return 'no';
   return Number(rows[0].v) === 1 ? 'on' : 'settable';
 }

@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { lookup } from 'node:dns/promises';
-import { UserError } from '../../../core/engine/errors.js';
+import { UserError, failedAs } from '../../../core/engine/errors.js';
 import { addressIdentityStream, type MysqlTarget } from '../server/target.js';
 import { connectOne } from '../server/connect.js';
 
@@ -108,7 +108,7 @@ async function refuseProxy(target: MysqlTarget, self: GaleraMember, announced: s
 }
 
 async function addressesOf(host: string): Promise<string[]> {
-  const found = await lookup(host, { all: true }).catch(() => [{ address: host }]);
+  const found = await lookup(host, { all: true }).catch(failedAs([{ address: host }], 'a name that does not resolve here is compared as written'));
   return found.map((a) => a.address);
 }
 

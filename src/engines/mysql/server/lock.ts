@@ -1,12 +1,14 @@
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { backoffMs } from '../../../core/engine/retry/backoff.js';
 import { retryBounded } from '../../../core/engine/retry/retry.js';
-import { LockTimeoutError, UserError, ignoreFailure } from '../../../core/engine/errors.js';
+import { LockTimeoutError, UserError, failedAs, ignoreFailure } from '../../../core/engine/errors.js';
 import type { Session } from '../../../core/engine/types.js';
 import { connectOne } from './connect.js';
 import type { MysqlTarget } from './target.js';
 import { runsInTotalOrder } from './galera-node.js';
 import { NOTHING_TO_KILL } from './sql.js';
+
+const NOT_SEEN_WAITING = 'the look at whether the statement waits for a lock failed: it counts as not waiting, and nothing is killed on a guess';
 
 /** PROCESSLIST states of a statement waiting for a lock (metadata, table, global read, backup) or a flush. */
 const LOCK_WAIT = /^Waiting for .*\b(?:lock|flush)$/i;
@@ -31,7 +33,7 @@ export async function withDeadline(conn: Connection, killer: Pool, sql: string, 
   let finished = false;
   let timer: NodeJS.Timeout | undefined;
   const watch = async () => {
-    const waiting = onlyWaits || (await waitsForLock(killer, conn.threadId).catch(() => false));
+    const waiting = onlyWaits || (await waitsForLock(killer, conn.threadId).catch(failedAs(false, NOT_SEEN_WAITING)));
     if (finished) return;
     if (!waiting) {
       timer = setTimeout(() => void watch(), WATCH_MS);

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { describeError, UserError, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure } from '../../../core/engine/errors.js';
+import { describeError, UserError, CLOSING, ROLLBACK_AFTER_FAILURE, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
 import { HeartbeatHeldError, startHeartbeat, type Heartbeat } from '../../../core/engine/heartbeat.js';
 import type { Probes } from '../../../core/engine/types.js';
 import { redactUrl } from '../../../core/engine/connect/secrets.js';
@@ -177,7 +177,7 @@ function replicaTargets(url: string, database: string): MysqlTarget[] {
 
 /** A replica unreachable now is not a refusal: it reads as unmeasured lag, and with ssl-mode=PREFERRED is tried with TLS. */
 function settleReplicaTarget(targets: MysqlTarget[]): Promise<MysqlTarget> {
-  return settleMysqlTarget(targets).catch(() => targets[0]);
+  return settleMysqlTarget(targets).catch(failedAs(targets[0], 'a replica unreachable now reads as unmeasured lag, not a refusal'));
 }
 
 /**
