@@ -45,7 +45,8 @@ for (const file of result.outputFiles) {
   // character past ASCII makes Node decode and compile a whole file as a two-byte string: some 30 ms
   // of each start. Those characters are only in comments (the code's are escaped), so escaping them
   // changes nothing that runs.
+  const code = file.path.endsWith('.js');
   // eslint-disable-next-line no-control-regex -- the range is what is not ASCII
-  const text = file.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const text = code ? file.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : file.text;
   writeFileSync(file.path, text, { mode: file.path.endsWith('shadowcut.js') ? 0o755 : 0o644 });
 }

@@ -74,23 +74,26 @@ function runTagged(tag: string, args: string[], env: NodeJS.ProcessEnv): Promise
   const child = vitestRun(args, env, 'pipe');
   let counts: number[] | null = null;
   const failures: string[] = [];
-  let following = 0;
+  /** Keeps the line that matches `start` and the `after` lines that follow it, up to MAX_FAILURE_LINES in all. */
+  const keeper = (start: RegExp, after: number) => {
+    let following = 0;
+    return (plain: string) => {
+      if (start.test(plain)) following = after + 1;
+      if (following > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
+      if (following > 0) following--;
+    };
+  };
+  const keepFailure = keeper(FAILED, AFTER_FAILURE);
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const summary = SUMMARY.exec(line);
     if (summary) counts = summary.slice(1).map(Number);
     process.stdout.write(tag + line + '\n');
-    const plain = line.replace(COLOURS, '');
-    if (FAILED.test(plain)) following = AFTER_FAILURE + 1;
-    if (following > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
-    if (following > 0) following--;
+    keepFailure(line.replace(COLOURS, ''));
   });
-  let killedRun = 0;
+  const keepKilledRun = keeper(KILLED_RUN, AFTER_KILLED_RUN);
   createInterface({ input: child.stderr! }).on('line', (line) => {
     process.stderr.write(tag + line + '\n');
-    const plain = line.replace(COLOURS, '');
-    if (KILLED_RUN.test(plain)) killedRun = AFTER_KILLED_RUN + 1;
-    if (killedRun > 0 && failures.length < MAX_FAILURE_LINES && plain.trim() !== '') failures.push(tag + plain);
-    if (killedRun > 0) killedRun--;
+    keepKilledRun(line.replace(COLOURS, ''));
   });
   return exitCode(child).then((code) => ({ code, counts, failures, seconds: Math.round((Date.now() - started) / 1000) }));
 }

@@ -30,9 +30,27 @@ export function cliEvents(
 }
 
 /**
+ * Runs `command --json --execute ...args` and calls `act` with the child once, when it announces
+ * `phase` (the JSON log's phase events). Resolves with its exit code and its stderr's end.
+ */
+function atPhase(
+  command: 'migrate' | 'backfill' | 'restore',
+  args: string[],
+  phase: string,
+  act: (child: ChildProcess) => void,
+): Promise<{ exitCode: number | null; stderr: string }> {
+  let reached = false;
+  return cliEvents([command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], (event, child) => {
+    if (reached || event.event !== 'phase' || event.phase !== phase) return;
+    reached = true;
+    act(child);
+  });
+}
+
+/**
  * Runs `shadowcut migrate --json ...` (or another command that logs phases: `backfill`, `restore`) and kills it
- * with SIGKILL `delayMs` after it announces `phase` (the JSON log's phase events), as a crash at that
- * moment would. Resolves with whether the phase was reached before the process ended on its own.
+ * with SIGKILL `delayMs` after it announces `phase`, as a crash at that moment would. Resolves with
+ * whether the phase was reached before the process ended on its own.
  */
 export async function killDuringPhase(
   args: string[],
@@ -41,11 +59,9 @@ export async function killDuringPhase(
   command: 'migrate' | 'backfill' | 'restore' = 'migrate',
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
   let killed = false;
-  const ended = await cliEvents([command, ...(command === 'migrate' ? ['--force-copy'] : []), '--json', '--execute', ...args], (event, child) => {
-    if (!killed && event.event === 'phase' && event.phase === phase) {
-      killed = true;
-      setTimeout(() => child.kill('SIGKILL'), delayMs);
-    }
+  const ended = await atPhase(command, args, phase, (child) => {
+    killed = true;
+    setTimeout(() => child.kill('SIGKILL'), delayMs);
   });
   return { killed, ...ended };
 }
@@ -60,10 +76,7 @@ export async function killWhenReady(
   ready: () => Promise<boolean>,
 ): Promise<{ killed: boolean; exitCode: number | null; stderr: string }> {
   let killed = false;
-  let looking = false;
-  const ended = await cliEvents(['migrate', '--force-copy', '--json', '--execute', ...args], (event, child) => {
-    if (looking || event.event !== 'phase' || event.phase !== phase) return;
-    looking = true;
+  const ended = await atPhase('migrate', args, phase, (child) => {
     const look = async (): Promise<void> => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       if (await ready()) {
