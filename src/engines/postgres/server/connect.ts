@@ -2,6 +2,7 @@ import pg from 'pg';
 import { MAX_COPY_THREADS } from '../../../core/engine/defaults.js';
 import { CLOSING, ignoreFailure } from '../../../core/engine/errors.js';
 import type { Session } from '../../../core/engine/types.js';
+import { CitusClient } from './citus-client.js';
 import { connectFirst, pgConfig, type PgTarget } from './target.js';
 
 declare module 'pg' {
@@ -37,13 +38,17 @@ const SET_VIEWS = 4;
 /** The pool's size: the copy's threads and four more, and five connections for each view. */
 export const POOL_MAX = MAX_COPY_THREADS + 4 + SET_VIEWS * 5;
 
-function openPool(target: PgTarget, userPath: string, synchronousCommit?: string): pg.Pool {
+function openPool(target: PgTarget, userPath: string, citus: boolean, synchronousCommit?: string): pg.Pool {
   const settings = [PINNED_SEARCH_PATH_OPTION];
   if (synchronousCommit) settings.push(`-c synchronous_commit=${synchronousCommit}`);
   // One engine serves every table of a set, and each table's checksum view holds four connections
   // (and takes a fifth to apply between its chunks): room for several at once besides a copy's
   // threads. Connections are opened only as needed, and idle ones close.
-  const pool = new pg.Pool(pgConfig(target, { types: rawText, max: POOL_MAX, application_name: 'shadowcut', options: settings.join(' ') }));
+  // On a Citus node every statement carries the path to the workers it reaches (citus-client.ts);
+  // pools made from this one's options (the heartbeat's, the lock probe's) inherit the client.
+  const pool = new pg.Pool(
+    pgConfig(target, { types: rawText, max: POOL_MAX, application_name: 'shadowcut', options: settings.join(' '), ...(citus ? { Client: CitusClient } : {}) }),
+  );
   // A client losing its connection (a failover, a terminated backend) must not crash the process with
   // an unhandled 'error' event, idle or checked out; the query in flight rejects, and is retried.
   pool.on('error', () => {});
@@ -64,17 +69,18 @@ function openPool(target: PgTarget, userPath: string, synchronousCommit?: string
  */
 export async function openEnginePool(targets: PgTarget[]): Promise<{ target: PgTarget; pool: pg.Pool; database: string }> {
   const { target, client: first } = await connectFirst(targets, { application_name: 'shadowcut' });
-  let settings: { s: string; path: string; db: string };
+  let settings: { s: string; path: string; db: string; citus: boolean };
   try {
     settings = (
       await first.query(
-        `SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path, pg_catalog.current_database() AS db`,
+        `SELECT pg_catalog.current_setting('synchronous_commit') AS s, pg_catalog.current_setting('search_path') AS path, pg_catalog.current_database() AS db,
+                EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') AS citus`,
       )
     ).rows[0];
   } finally {
     await first.end().catch(ignoreFailure(CLOSING));
   }
-  return { target, pool: openPool(target, settings.path, settings.s === 'off' ? undefined : 'local'), database: settings.db };
+  return { target, pool: openPool(target, settings.path, settings.citus, settings.s === 'off' ? undefined : 'local'), database: settings.db };
 }
 
 /**
