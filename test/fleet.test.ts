@@ -8,9 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectMirrored, type Database } from './support/fixture.js';
+import { cliEvents } from './support/kill.js';
 import { mysqlDatabase, runCliAsync } from './support/mysql.js';
 import { postgresDatabase } from './support/pg.js';
 import { ownedRowsPair, ownedRowWrites } from './support/owned-writes.js';
+import { waitUntil } from './support/wait.js';
 import { MirrorWorkload } from './support/workload.js';
 
 const dialects = {
@@ -144,12 +146,54 @@ describe.each(['mysql', 'postgres'] as const)('%s: a fleet of four targets, one 
     expect(run.stdout).toMatch(/swapped back/);
   });
 
-  it('the queue holds a fleet change: queued in the first target, run by queue run at its time, every target changed exactly', async () => {
+  it('--joint-cutover with the postpone flag file there: every target waits verified, none swaps, until one "shadowcut cutover" reaches them all', async () => {
+    // Issue 68, item 2: the joint release passed over the operator's own hold.
+    const { file, loads } = await underWrites();
+    const flag = path.join(dir, 'hold');
+    writeFileSync(flag, '');
+    let held: Promise<{ schemas: boolean[]; release: Awaited<ReturnType<typeof runCliAsync>> }> | null = null;
+    const args = ['migrate', '--json', '--targets', file, '--table', 'fleet_t', '--alter', d.alter, '--execute', '--joint-cutover', '--parallel', '4'];
+    const run = await cliEvents([...args, '--postpone-cutover-flag-file', flag], (event) => {
+      const said = (event as { message?: string }).message ?? '';
+      if (held || !/^fleet: all 4 targets verified and in sync; cut-over postponed while /.test(said)) return;
+      held = (async () => ({
+        // Held by the flag: no target has the new table yet.
+        schemas: await Promise.all(targets.map(async (t) => (await t.schema('fleet_t')) === (await t.schema('fleet_t_mirror')))),
+        release: await runCliAsync(['cutover', '--table', 'fleet_t'], ''),
+      }))();
+    });
+    for (const load of loads) expect((await load.stop()).errors).toEqual([]);
+    expect(held, run.stderr).not.toBeNull();
+    const { schemas, release } = await held!;
+    expect(schemas).toEqual([true, true, true, true]);
+    // One command, every target: each answers under its place in the targets file.
+    expect(release.code, release.stderr).toBe(0);
+    expect(release.stdout.match(/^\S*fleet_t@[1-4]: cut-over released$/gm), release.stdout).toHaveLength(4);
+    expect(run.exitCode, run.stderr).toBe(0);
+    for (const t of targets) {
+      await t.query(`ALTER TABLE fleet_t_mirror ${d.alter}`);
+      await expectMirrored(t, 'fleet_t', 'fleet_t_mirror');
+    }
+  });
+
+  it('the queue holds a fleet change with its cut-over postponed: run by queue run, released by one "queue cutover", every target changed exactly', async () => {
     const { file, loads } = await underWrites();
     const queueUrl = targets[0].url;
-    const add = await runCliAsync(['queue', 'add', '--url', '$URL', '--table', 'fleet_t', '--alter', d.alter, '--targets', file, '--force-copy'], queueUrl);
+    const add = await runCliAsync(
+      ['queue', 'add', '--json', '--url', '$URL', '--table', 'fleet_t', '--alter', d.alter, '--targets', file, '--force-copy', '--postpone-cutover'],
+      queueUrl,
+    );
     expect(add.code, add.stderr).toBe(0);
-    const run = await runCliAsync(['queue', 'run', '--once', '--url', '$URL'], queueUrl);
+    const id = String((JSON.parse(add.stdout) as { id: number }).id);
+    const running = runCliAsync(['queue', 'run', '--once', '--url', '$URL'], queueUrl);
+    // The first target alone (--parallel 1), verified and held.
+    await waitUntil('the first target held', async () =>
+      /"state":"postponed"/.test((await runCliAsync(['status', '--table', 'fleet_t', '--json'], '')).stdout),
+    );
+    const asked = await runCliAsync(['queue', 'cutover', '--url', '$URL', id], queueUrl);
+    expect(asked.stdout, asked.stderr).toMatch(/cut-over asked/);
+    // The runner passes it to the fleet's first target; the fleet gives it to the three after it.
+    const run = await running;
     for (const load of loads) expect((await load.stop()).errors).toEqual([]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout + run.stderr).toMatch(/#\d+: complete/);

@@ -22,8 +22,8 @@ export function statusCommand(): Command {
   // With a URL (any of the usual three ways): when no run answers, name what a dead run left behind (and the WAL its slot retains).
   return addUrlOptions(controlCommand('status', 'show where a running migration stands'), { required: false }).action(
     async (opts: ControlOptions & { url?: string }) => {
-      const answer = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
-      process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
+      const answers = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
+      for (const answer of answers) process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
     },
   );
 }
@@ -81,8 +81,8 @@ export function abortCommand(): Command {
   return controlCommand('abort', 'stop a running migration; its helper objects are removed, the table is left as it was')
     .option('--reason <text>', "why, for the run's log and report")
     .action(async (opts: ControlOptions & { reason?: string }) => {
-      const answer = await control(opts, { command: 'abort', reason: opts.reason });
-      print(opts, answer, `${answer.table}: aborting (${answer.abortReason}); the run removes its helper objects and stops`);
+      const answers = await control(opts, { command: 'abort', reason: opts.reason });
+      print(opts, answers, (a) => `${a.table}: aborting (${a.abortReason}); the run removes its helper objects and stops`);
     });
 }
 
@@ -94,8 +94,8 @@ export function setCommand(): Command {
     )
     .argument('<value>', 'a number, or NAME=N[,NAME=N...] for max-load and critical-load')
     .action(async (name: string, value: string, opts: ControlOptions) => {
-      const answer = await control(opts, { command: 'set', name, value });
-      print(opts, answer, `${answer.table}: ${name} set to ${value}`);
+      const answers = await control(opts, { command: 'set', name, value });
+      print(opts, answers, (a) => `${a.table}: ${name} set to ${value}`);
     });
 }
 
@@ -114,23 +114,37 @@ function controlCommand(name: string, description: string): Command {
 
 function simpleCommand(name: 'pause' | 'resume' | 'cutover' | 'revert' | 'complete', description: string, done: (answer: Running) => string): Command {
   return controlCommand(name, description).action(async (opts: ControlOptions) => {
-    const answer = await control(opts, { command: name });
-    print(opts, answer, done(answer));
+    const answers = await control(opts, { command: name });
+    print(opts, answers, done);
   });
 }
 
-function print(opts: ControlOptions, answer: Running, message: string): void {
-  process.stdout.write((opts.json ? JSON.stringify(answer) : message) + '\n');
+function print(opts: ControlOptions, answers: Running[], message: (answer: Running) => string): void {
+  for (const answer of answers) process.stdout.write((opts.json ? JSON.stringify(answer) : message(answer)) + '\n');
 }
 
-async function control(opts: ControlOptions, request: ControlRequest): Promise<Running> {
-  const { target, where } = await locate(opts);
+/**
+ * The request sent to the run named, or to every target of the fleet named (`migrate --targets`: each
+ * target's run answers as `<table>@<n>`), which then acts as one: a fleet's joint cut-over weighs
+ * `shadowcut cutover` for all its targets. Each target is asked, whatever another answers.
+ */
+async function control(opts: ControlOptions, request: ControlRequest): Promise<Running[]> {
+  const located = await locate(opts);
   if (opts.table && (opts.socket || opts.port)) {
     // Checked before a command is sent: a pause must not land on some other run.
+    const { target, where } = located[0];
     const running = await ask(target, where, { command: 'status' });
     if (!names(running.table, opts.table)) throw new UserError(`${where} is the migration of ${running.table}, not of ${opts.table}`);
   }
-  return ask(target, where, request);
+  const answers = await Promise.all(located.map(({ target, where }) => ask(target, where, request).catch((error: Error) => error)));
+  const failed = answers.filter((a): a is Error => a instanceof Error);
+  if (failed.length === answers.length) throw failed[0];
+  const running = answers.filter((a): a is Running => !(a instanceof Error));
+  if (failed.length) {
+    print(opts, running, () => `${request.command} sent to ${running.map((a) => a.table).join(', ')}`);
+    throw new UserError(`${request.command} reached ${running.length} of the fleet's ${answers.length} targets: ${failed.map((e) => e.message).join('; ')}`);
+  }
+  return running;
 }
 
 async function ask(target: ControlTarget, where: string, request: ControlRequest): Promise<Running> {
@@ -153,16 +167,18 @@ async function ask(target: ControlTarget, where: string, request: ControlRequest
  * A qualified name has a fixed socket path. A short name is looked up among the runs that answer,
  * since `orders` may be `shop.orders` on MySQL as well as `public.orders` on PostgreSQL.
  */
-async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; where: string }> {
-  if (opts.socket) return { target: { socketPath: opts.socket }, where: opts.socket };
-  if (opts.port) return { target: { port: opts.port, token: await portToken(opts.port, opts.tokenFile) }, where: `127.0.0.1:${opts.port}` };
+async function locate(opts: ControlOptions): Promise<{ target: ControlTarget; where: string }[]> {
+  if (opts.socket) return [{ target: { socketPath: opts.socket }, where: opts.socket }];
+  if (opts.port) return [{ target: { port: opts.port, token: await portToken(opts.port, opts.tokenFile) }, where: `127.0.0.1:${opts.port}` }];
   const table = opts.table;
   if (!table) throw new UserError('--table is required (or --socket or --port)');
   const exact = new Set(controlDirs().map((dir) => defaultSocketPath(table, dir)));
   const { runs, refused } = await runningMigrations();
   const named = runs.filter((r) => exact.has(r.socketPath));
   const found = named.length ? named.map((r) => ({ ...r, table })) : runs.filter((r) => names(r.table, table));
-  if (found.length === 1) return { target: { socketPath: found[0].socketPath }, where: found[0].socketPath };
+  if (found.length === 1 || (found.length > 1 && oneFleet(found.map((r) => r.table)))) {
+    return found.map((r) => ({ target: { socketPath: r.socketPath }, where: r.socketPath }));
+  }
   if (found.length > 1) {
     throw new UserError(`several migrations match ${table}: ${found.map((r) => r.table).join(', ')}; give --table one of these`);
   }
@@ -218,9 +234,19 @@ async function runningMigrations(): Promise<{ runs: Run[]; refused: UserError | 
   return { runs: answers.filter((a) => a !== null), refused };
 }
 
-/** `orders` names `shop.orders`; `shop.orders` names only itself. */
+/** `orders` names `shop.orders`; `shop.orders` names only itself; either names a fleet's `shop.orders@2`. */
 function names(qualified: string, given: string): boolean {
-  return qualified === given || qualified.endsWith(`.${given}`);
+  const table = FLEET_MEMBER.exec(qualified)?.[1] ?? qualified;
+  return [qualified, table].some((t) => t === given || t.endsWith(`.${given}`));
+}
+
+/** How a fleet's target answers (cli/fleet.ts): its table, `@`, its place in the targets file. */
+const FLEET_MEMBER = /^(.*)@(\d+)$/;
+
+/** Runs that are the targets of one fleet: each one's place, none twice. */
+function oneFleet(tables: string[]): boolean {
+  const places = tables.map((t) => FLEET_MEMBER.exec(t)?.[2]);
+  return places.every((p) => p !== undefined) && new Set(places).size === places.length;
 }
 
 /** Transactions the cut-over waits for (or waited for, or cut over under), by server session. */

@@ -89,7 +89,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
               ...optionsOf(opts, m.engine, m, reporter, false),
               reporter: memberReporter(reporter, m.label),
               // Jointly: verified and kept in sync until all are, then swapped with a way back.
-              ...(jointCutover ? { forceCopy: true, postponeCutover: true, revertWindowMs: window ?? JOINT_WINDOW_MS } : {}),
+              ...(jointCutover ? { forceCopy: true, jointFleet: true, revertWindowMs: window ?? JOINT_WINDOW_MS } : {}),
             }),
           describe: (r) => ({ outcome: 'success', rowsTouched: r.rowsCopied, checks: r.checks, summary: doneLines(r), detail: figures(r) }),
           started: () => m.state.status.timeline.length > 0,
@@ -100,6 +100,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
       canary: Number(opts.canary ?? 0),
       jointCutover,
       keepWindow: window !== undefined,
+      hold: { postponeCutover: opts.postponeCutover === true, flagFile: opts.postponeCutoverFlagFile, table },
       reporter,
     });
     for (const [i, o] of outcomes.entries()) {

@@ -2,10 +2,24 @@ import { AbortedError, UserError } from '../engine/errors.js';
 import { JointSwap } from './joint-swap.js';
 import type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
 
-export type { FleetOptions, FleetTarget, TargetOutcome } from './types.js';
+export type { FleetHold, FleetOptions, FleetTarget, TargetOutcome } from './types.js';
 
 /** How often the fleet's one line of progress is printed. */
 const PROGRESS_MS = 5_000;
+/** How often a cut-over asked of one target is passed to the others. */
+const RELEASE_MS = 200;
+
+/**
+ * `shadowcut cutover` asked of any target (the control client sends it to all that run; the queue's
+ * runner passes one on while some run) is the fleet's: every target, running or still to start, has
+ * it, so a fleet held with --postpone-cutover needs one release, not one per target in turn. Once:
+ * a later wait that asks for a request of its own (older snapshots) is not answered by this one.
+ */
+function releaseAll(targets: FleetTarget[]): boolean {
+  if (!targets.some((t) => t.state.cutoverRequested)) return false;
+  for (const t of targets) t.state.cutoverRequested = true;
+  return true;
+}
 
 /**
  * One change over many servers (`migrate --targets`): the same table and ALTER on each target, each
@@ -16,7 +30,7 @@ const PROGRESS_MS = 5_000;
  */
 export async function runFleet(targets: FleetTarget[], options: FleetOptions): Promise<TargetOutcome[]> {
   const outcomes: TargetOutcome[] = targets.map((t) => ({ label: t.label, outcome: 'not started' }));
-  const jointSwap = options.jointCutover ? new JointSwap(targets, options.reporter) : null;
+  const jointSwap = options.jointCutover ? new JointSwap(targets, options.reporter, options.hold) : null;
   const running = new Map<number, Promise<void>>();
   let failed = false;
   const start = (i: number) => {
@@ -36,6 +50,8 @@ export async function runFleet(targets: FleetTarget[], options: FleetOptions): P
   };
   const progress = setInterval(() => options.reporter.info(fleetLine(targets, outcomes)), PROGRESS_MS);
   progress.unref();
+  const released = setInterval(() => releaseAll(targets) && clearInterval(released), RELEASE_MS);
+  released.unref();
   try {
     let next = 0;
     // The canaries alone: each must be through (done, or verified and waiting for a joint swap) before the rest begin.
@@ -54,6 +70,7 @@ export async function runFleet(targets: FleetTarget[], options: FleetOptions): P
     await Promise.all(running.values());
   } finally {
     clearInterval(progress);
+    clearInterval(released);
   }
   options.reporter.info(fleetLine(targets, outcomes));
   return outcomes;

@@ -17,7 +17,16 @@ export interface FleetOptions {
   jointCutover: boolean;
   /** A revert window the operator asked for: kept open after a joint swap (else ended at once). */
   keepWindow: boolean;
+  /** The operator's own hold on the cut-over, which a joint swap waits for as one target's run would. */
+  hold: FleetHold;
   reporter: Reporter;
+}
+
+/** `--postpone-cutover` and `--postpone-cutover-flag-file`, as given to the fleet; `table` as the operator named it. */
+export interface FleetHold {
+  postponeCutover: boolean;
+  flagFile?: string;
+  table: string;
 }
 
 export interface TargetOutcome {

@@ -60,6 +60,12 @@ export interface MigrateConfig extends ThrottleOptions {
   postponeCutover: boolean;
   /** While this file exists, the cut-over is postponed (as with postponeCutover). */
   postponeFlagFile?: string;
+  /**
+   * A target of a fleet's joint cut-over: verified, it stays in sync until the fleet releases it
+   * (`RunState.fleetReleased`), whatever `shadowcut cutover` or the flags say to it alone; the fleet
+   * weighs those for all its targets (core/fleet/joint-swap.ts).
+   */
+  jointFleet?: boolean;
   /** Take the copy even when the server could make every part of the ALTER in place. */
   forceCopy?: boolean;
   /** When this file appears, the run stops at the next safe point and removes its helper objects. */

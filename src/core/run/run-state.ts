@@ -100,6 +100,8 @@ export class RunState {
   paused = false;
   /** Set by `shadowcut cutover` (or by removing the postpone flag file) to release a postponed cut-over. */
   cutoverRequested = false;
+  /** A target of a fleet's joint cut-over: set by the fleet alone, when every target swaps. */
+  fleetReleased = false;
   abortReason: string | null = null;
   /** In a revert window: `shadowcut revert` (swap the tables back) or `shadowcut complete` (end the window, keep the new table). */
   revertRequested = false;

@@ -4,8 +4,12 @@ import type { Planned, RunContext } from '../context.js';
 import type { Progress } from '../../run/progress.js';
 import { flagRaised } from '../../run/flag-files.js';
 
-/** --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). */
+/**
+ * --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). A
+ * fleet's joint target swaps only with the others, when the fleet says (which weighs these for all).
+ */
 export async function postponed(ctx: RunContext<Planned>): Promise<boolean> {
+  if (ctx.config.jointFleet) return !ctx.state.fleetReleased;
   if (ctx.state.cutoverRequested) return false;
   if (ctx.config.postponeCutover) return true;
   const file = ctx.config.postponeFlagFile;
@@ -26,7 +30,11 @@ export async function waitForCutoverRequest(
   ctx.state.status.state = 'postponed';
   if (why !== undefined) ctx.state.cutoverRequested = false;
   const held = why === undefined ? () => postponed(ctx) : async () => !ctx.state.cutoverRequested;
-  ctx.report.info(`cut-over postponed${why ? ` (${why})` : ''}: the shadow is kept in sync; run "shadowcut cutover" to go on`);
+  ctx.report.info(
+    why === undefined && ctx.config.jointFleet
+      ? 'verified: the shadow is kept in sync until every target of the fleet is, to swap together'
+      : `cut-over postponed${why ? ` (${why})` : ''}: the shadow is kept in sync; run "shadowcut cutover" to go on`,
+  );
   while (await held()) {
     ctx.checkAbort();
     await applier.checkStream();
