@@ -1,17 +1,22 @@
 // Files another OS user can make or change are not obeyed (docs/invariants.md, invariant 19): a hook runs as
-// the user running shadowcut, and a flag file holds back, postpones or stops its run. Reads only the
-// file system, so it runs without servers (vitest.config.ts, project `no-servers`).
+// the user running shadowcut, a flag file holds back, postpones or stops its run, and a URL, targets,
+// certificate or option file says where to connect and with what. Reads only the file system, so it
+// runs without servers (vitest.config.ts, project `no-servers`).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { resolveUrl } from '../src/cli/connection.js';
+import { readTargets } from '../src/cli/fleet.js';
 import { postponed } from '../src/core/migrate/cutover/postponement.js';
 import type { RunContext } from '../src/core/migrate/context.js';
 import { defaultSettings } from '../src/core/run/config.js';
 import { checkFlagFiles, flagRaised, watchPanicFlagFile, type FlagOption } from '../src/core/run/flag-files.js';
 import { RunState, settingsOf } from '../src/core/run/run-state.js';
 import { Throttler } from '../src/core/run/throttler.js';
+import { parseMysqlUrl } from '../src/engines/mysql/server/target.js';
+import { parsePgUrl } from '../src/engines/postgres/server/target.js';
 import { validateHooksDir } from '../src/operator/hooks.js';
 import { waitFor } from './support/run.js';
 
@@ -42,6 +47,17 @@ describe('hooks and flag files another OS user controls', () => {
     await expect(validateHooksDir(dir)).rejects.toThrow(/hook .*success belongs to another OS user \(uid 65534\): it would run as you/);
   });
 
+  it('a hooks directory under a directory others can write is refused', async () => {
+    const above = mkdtempSync(path.join(tmpdir(), 'sc-hooks-above-'));
+    made.push(above);
+    chmodSync(above, 0o777);
+    const dir = path.join(above, 'hooks');
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(path.join(dir, 'success'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    await expect(validateHooksDir(dir)).rejects.toThrow(
+      `--hooks-dir ${dir} is under ${above}, which can be written by other OS users (mode 777): a hook put there would run as you`,
+    );
+  });
   it.runIf(root)("a flag file another OS user made does not count; one of the running user's does", async () => {
     const flag = sharedFlag();
     const state = newState();
@@ -118,10 +134,91 @@ describe('hooks and flag files another OS user controls', () => {
   });
 });
 
+describe('files read as trusted: whose they are and where (issue 68, item 5)', () => {
+  const home = process.env.HOME;
+  afterEach(() => {
+    if (home === undefined) delete process.env.HOME;
+    else process.env.HOME = home;
+  });
+
+  it.runIf(root)('a --url-file or --targets file another OS user owns is refused, private as it is', () => {
+    const file = path.join(privateDir(), 'url');
+    writeFileSync(file, 'mysql://u@127.0.0.1/shop\n', { mode: 0o600 });
+    chownSync(file, STRANGER, STRANGER);
+    expect(() => resolveUrl({ urlFile: file }, {})).toThrow(`--url-file ${file} belongs to another OS user (uid 65534): use a file of your own`);
+    expect(() => readTargets(file)).toThrow(`--targets ${file} belongs to another OS user (uid 65534): use a file of your own`);
+    chownSync(file, 0, 0);
+    expect(resolveUrl({ urlFile: file }, {})).toBe('mysql://u@127.0.0.1/shop');
+    expect(readTargets(file)).toEqual(['mysql://u@127.0.0.1/shop']);
+  });
+
+  it('a file in a directory others can write, /tmp too, or under one, or a link to such a file, is refused', () => {
+    const fix = 'keep it in a directory only you (or root) can write';
+    const shared = sharedFlag('url');
+    writeFileSync(shared, 'mysql://u@127.0.0.1/shop\n', { mode: 0o600 });
+    const sharedDir = path.dirname(shared);
+    expect(() => resolveUrl({ urlFile: shared }, {})).toThrow(
+      `--url-file ${shared} is in ${sharedDir}, which can be written by other OS users (mode 1777): ${fix}`,
+    );
+    // A link from a private directory is resolved once: the file's own place is what counts.
+    const link = path.join(privateDir(), 'url');
+    symlinkSync(shared, link);
+    expect(() => readTargets(link)).toThrow(`--targets ${link} is in ${sharedDir}, which can be written by other OS users (mode 1777): ${fix}`);
+    const above = privateDir();
+    chmodSync(above, 0o777);
+    const below = path.join(above, 'private');
+    mkdirSync(below, { mode: 0o700 });
+    const file = path.join(below, 'url');
+    writeFileSync(file, 'mysql://u@127.0.0.1/shop\n', { mode: 0o600 });
+    expect(() => resolveUrl({ urlFile: file }, {})).toThrow(`--url-file ${file} is under ${above}, which can be written by other OS users (mode 777): ${fix}`);
+    chmodSync(above, 0o755);
+    expect(resolveUrl({ urlFile: file }, {})).toBe('mysql://u@127.0.0.1/shop');
+  });
+
+  it.runIf(root)('certificates (~/.postgresql too) and option files the same way', () => {
+    const dir = privateDir();
+    const ca = path.join(dir, 'ca.crt');
+    writeFileSync(ca, 'not checked here\n');
+    chownSync(ca, STRANGER, STRANGER);
+    for (const [url, parameter] of [
+      [`postgres://u@localhost/shop?sslmode=verify-full&sslrootcert=${ca}`, 'sslrootcert'],
+      [`mysql://u@localhost/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca=${ca}`, 'ssl-ca'],
+    ]) {
+      const parse = () => (url.startsWith('postgres') ? parsePgUrl(url, '--url') : parseMysqlUrl(url));
+      expect(parse).toThrow(`${parameter} ${ca} belongs to another OS user (uid 65534): use a file of your own`);
+    }
+    const options = path.join(dir, 'my.cnf');
+    writeFileSync(options, '[client]\npassword=secret\n', { mode: 0o600 });
+    chownSync(options, STRANGER, STRANGER);
+    expect(() => parseMysqlUrl(`mysql://u@localhost/shop?defaults-file=${options}`)).toThrow(
+      `the option file ${options} belongs to another OS user (uid 65534): use a file of your own`,
+    );
+
+    // libpq's own ~/.postgresql/root.crt, in a directory others can write: refused, never taken (nor passed over).
+    process.env.HOME = privateDir();
+    const libpq = path.join(process.env.HOME, '.postgresql');
+    mkdirSync(libpq);
+    chmodSync(libpq, 0o777);
+    writeFileSync(path.join(libpq, 'root.crt'), 'not checked here\n');
+    expect(() => parsePgUrl('postgres://u@localhost/shop?sslmode=require', '--url')).toThrow(
+      `sslrootcert ${path.join(libpq, 'root.crt')} is in ${libpq}, which can be written by other OS users (mode 777): keep it in a directory only you (or root) can write`,
+    );
+    chmodSync(libpq, 0o700);
+    expect(parsePgUrl('postgres://u@localhost/shop?sslmode=require', '--url')[0].ssl).toMatchObject({ rejectUnauthorized: true });
+  });
+});
+
 const OPTIONS: FlagOption[] = ['--throttle-flag-file', '--panic-flag-file', '--postpone-cutover-flag-file'];
 
 const made: string[] = [];
 afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A directory of the running user's own, mode 700. */
+function privateDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sc-own-'));
+  made.push(dir);
+  return dir;
+}
 
 /** A flag's path in a directory everyone can write, as /tmp. */
 function sharedFlag(name = 'flag'): string {
