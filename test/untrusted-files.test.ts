@@ -12,7 +12,7 @@ import { readTargets } from '../src/cli/fleet.js';
 import { postponed } from '../src/core/migrate/cutover/postponement.js';
 import type { RunContext } from '../src/core/migrate/context.js';
 import { defaultSettings } from '../src/core/run/config.js';
-import { checkFlagFiles, flagRaised, watchPanicFlagFile, type FlagOption } from '../src/core/run/flag-files.js';
+import { checkFlagFiles, flagHolds, watchFlagFiles, type FlagOption } from '../src/core/run/flag-files.js';
 import { RunState, settingsOf } from '../src/core/run/run-state.js';
 import { Throttler } from '../src/core/run/throttler.js';
 import { parseMysqlUrl } from '../src/engines/mysql/server/target.js';
@@ -58,14 +58,79 @@ describe('hooks and flag files another OS user controls', () => {
       `--hooks-dir ${dir} is under ${above}, which can be written by other OS users (mode 777): a hook put there would run as you`,
     );
   });
-  it.runIf(root)("a flag file another OS user made does not count; one of the running user's does", async () => {
-    const flag = sharedFlag();
+});
+
+describe('flag files the run cannot trust hold it the safe way (issue 68, item 7)', () => {
+  it.runIf(root)("another user's throttle or postpone flag holds, the running user's too, and none does not", () => {
     const state = newState();
-    expect(await flagRaised('--throttle-flag-file', flag, state, () => {})).toBe(false);
-    writeFileSync(flag, '');
-    expect(await flagRaised('--throttle-flag-file', flag, state, () => {})).toBe(true);
-    chownSync(flag, STRANGER, STRANGER);
-    expect(await flagRaised('--throttle-flag-file', flag, state, () => {})).toBe(false);
+    const warnings: string[] = [];
+    const warn = (message: string) => warnings.push(message);
+    for (const option of ['--throttle-flag-file', '--postpone-cutover-flag-file'] as const) {
+      const flag = sharedFlag();
+      expect(flagHolds(option, flag, state, warn)).toBe(false);
+      writeFileSync(flag, '');
+      expect(flagHolds(option, flag, state, warn)).toBe(true);
+      expect(state.status.untrustedFlags).toEqual({});
+      chownSync(flag, STRANGER, STRANGER);
+      // The operator's touch keeps nobody as its owner: held all the same, and said why.
+      execFileSync('touch', [flag]);
+      expect(flagHolds(option, flag, state, warn)).toBe(true);
+      expect(state.status.untrustedFlags[option]).toBe(`${option} ${flag} belongs to another OS user (uid 65534), so it may not be yours: ${HOLD[option]}`);
+      rmSync(flag);
+      expect(flagHolds(option, flag, state, warn)).toBe(false);
+      expect(state.status.untrustedFlags).toEqual({});
+    }
+    expect(warnings).toHaveLength(2);
+  });
+
+  it.runIf(root)("another user's flag met during a run is said once, from the run's start, until it is gone or the operator's own", async () => {
+    const state = newState();
+    const warnings: string[] = [];
+    const warn = (message: string) => warnings.push(message);
+    const [throttle, panic, postpone] = [sharedFlag('throttle'), sharedFlag('panic'), sharedFlag('postpone')];
+    for (const flag of [throttle, postpone]) {
+      writeFileSync(flag, '');
+      chownSync(flag, STRANGER, STRANGER);
+    }
+    // Watched from the start: the postpone flag is said during the copy, long before the cut-over looks at it.
+    const stop = watchFlagFiles({ flagFile: throttle, panicFlagFile: panic, postponeFlagFile: postpone }, state, warn);
+    try {
+      await until(() => Object.keys(state.status.untrustedFlags).length === 2);
+      const throttler = new Throttler(state, null, { flagFile: throttle }, warn);
+      expect(await throttler.hold()).toEqual({ kind: 'flag', message: state.status.untrustedFlags['--throttle-flag-file'] });
+      const ctx = { state, config: { postponeCutover: false, postponeFlagFile: postpone }, report: { warn } } as unknown as RunContext;
+      expect(await postponed(ctx)).toBe(true);
+      expect(state.abortReason).toBeNull();
+      // Said once each, however many looks (4 a second, and the throttler's and the cut-over's own), and not again a minute on.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() + 61_000);
+        expect(await postponed(ctx)).toBe(true);
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(warnings.map((w) => w.split(' ')[0]).sort()).toEqual(['--postpone-cutover-flag-file', '--throttle-flag-file']);
+
+      // Made again by the running user, each holds as the operator's, and its warning goes.
+      for (const flag of [throttle, postpone]) {
+        rmSync(flag);
+        writeFileSync(flag, '');
+      }
+      expect(await throttler.hold(new Date(Date.now() + 1000))).toEqual({ kind: 'flag', message: `flag file ${throttle} exists` });
+      expect(await postponed(ctx)).toBe(true);
+      expect(state.status.untrustedFlags).toEqual({});
+
+      // A panic flag nobody makes stops the run all the same, and says whose it is.
+      writeFileSync(panic, '');
+      chownSync(panic, STRANGER, STRANGER);
+      await until(() => state.abortReason !== null);
+      expect(state.abortReason).toBe(`panic flag file ${panic} exists (it belongs to another OS user (uid 65534): stopped all the same)`);
+      expect(warnings.filter((w) => w.startsWith('--panic-flag-file'))).toEqual([
+        `--panic-flag-file ${panic} belongs to another OS user (uid 65534), so it may not be yours: ${HOLD['--panic-flag-file']}`,
+      ]);
+    } finally {
+      stop();
+    }
   });
 
   it.runIf(root)("a flag path that holds another user's file refuses the run at the start, even after the operator's touch", () => {
@@ -73,7 +138,6 @@ describe('hooks and flag files another OS user controls', () => {
     expect(() => checkFlagFiles({ '--panic-flag-file': flag })).not.toThrow();
     writeFileSync(flag, '');
     chownSync(flag, STRANGER, STRANGER);
-    // The operator's touch of a file nobody made keeps nobody as its owner.
     execFileSync('touch', [flag]);
     for (const option of OPTIONS) {
       expect(() => checkFlagFiles({ [option]: flag })).toThrow(
@@ -85,52 +149,25 @@ describe('hooks and flag files another OS user controls', () => {
     expect(() => checkFlagFiles({ '--postpone-cutover-flag-file': flag })).not.toThrow();
   });
 
-  it.runIf(root)("another user's flag met during a run is warned about and shown in the status, by each of the three looks", async () => {
-    const state = newState();
-    const warnings: string[] = [];
-    const warn = (message: string) => warnings.push(message);
-    const [throttle, panic, postpone] = [sharedFlag('throttle'), sharedFlag('panic'), sharedFlag('postpone')];
-    for (const flag of [throttle, panic, postpone]) {
-      writeFileSync(flag, '');
-      chownSync(flag, STRANGER, STRANGER);
-    }
-    const throttler = new Throttler(state, null, { flagFile: throttle }, warn);
-    expect(await throttler.hold()).toBeNull();
-    const stop = watchPanicFlagFile(panic, state, warn);
-    try {
-      await until(() => '--panic-flag-file' in state.status.untrustedFlags);
-    } finally {
-      stop();
-    }
-    expect(state.abortReason).toBeNull();
-    const ctx = { state, config: { postponeCutover: false, postponeFlagFile: postpone }, report: { warn } } as unknown as RunContext;
-    expect(await postponed(ctx)).toBe(false);
-
+  it('a flag path in a directory others can write (not sticky), or in none, is refused at the start, and holds during a run', () => {
+    const flag = sharedFlag();
+    const dir = path.dirname(flag);
+    chmodSync(dir, 0o777);
     for (const option of OPTIONS) {
-      expect(state.status.untrustedFlags[option]).toMatch(
-        new RegExp(`^${option} \\S+ belongs to another OS user \\(uid 65534\\), so it does not count: remove it and make it again as yourself`),
+      expect(() => checkFlagFiles({ [option]: flag })).toThrow(
+        `${option} ${flag} is in ${dir}, which can be written by other OS users (mode 777), so a flag there could be anyone's: use a directory only you can write, or a sticky one such as /tmp`,
       );
-      // Warned once when first seen, not at each look (the panic flag is looked at 4 times a second).
-      expect(warnings.filter((w) => w.startsWith(option))).toHaveLength(1);
     }
-    // A minute on, a flag still there is warned about again (the clock moved, not waited for).
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      vi.setSystemTime(Date.now() + 61_000);
-      expect(await postponed(ctx)).toBe(false);
-      expect(warnings.filter((w) => w.startsWith('--postpone-cutover-flag-file'))).toHaveLength(2);
-    } finally {
-      vi.useRealTimers();
-    }
-
-    // Made again by the running user, each counts and its warning goes.
-    for (const flag of [throttle, postpone]) {
-      rmSync(flag);
-      writeFileSync(flag, '');
-    }
-    expect(await throttler.hold(new Date(Date.now() + 1000))).toMatchObject({ kind: 'flag' });
-    expect(await postponed(ctx)).toBe(true);
-    expect(Object.keys(state.status.untrustedFlags)).toEqual(['--panic-flag-file']);
+    // Anyone could remove the operator's flag there: no file does not mean no flag.
+    const state = newState();
+    expect(flagHolds('--postpone-cutover-flag-file', flag, state, () => {})).toBe(true);
+    expect(flagHolds('--panic-flag-file', flag, state, () => {})).toBe(false);
+    chmodSync(dir, 0o1777);
+    expect(() => checkFlagFiles({ '--throttle-flag-file': flag })).not.toThrow();
+    const missing = path.join(dir, 'no-such-dir', 'flag');
+    expect(() => checkFlagFiles({ '--throttle-flag-file': missing })).toThrow(
+      `--throttle-flag-file ${missing} is in ${path.dirname(missing)}, which does not exist: make it first (only you may write it), or name another path`,
+    );
   });
 });
 
@@ -212,6 +249,13 @@ const OPTIONS: FlagOption[] = ['--throttle-flag-file', '--panic-flag-file', '--p
 
 const made: string[] = [];
 afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** What an untrusted flag does to the run, as the run says it. */
+const HOLD: Record<FlagOption, string> = {
+  '--throttle-flag-file': 'the run holds back until it is gone or made again by you',
+  '--postpone-cutover-flag-file': 'the cut-over stays postponed until it is gone or made again by you (or "shadowcut cutover")',
+  '--panic-flag-file': 'the run stops all the same, as a panic flag asks (the table is left as it was); find out who made it',
+};
 
 /** A directory of the running user's own, mode 700. */
 function privateDir(): string {
