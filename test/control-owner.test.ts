@@ -1,10 +1,10 @@
 // The control socket against another local OS user (docs/invariants.md, invariant 19): `nobody` listening first
-// at the path a run of root's would take, or in the directory it would use, neither keeps the run
-// from starting nor answers for it; a client talks only to sockets of its own user, and never
-// crashes on an answer that is not a run's. Needs root (to be a second user); no database servers
+// at the path a run of root's would take, or making a directory of the old default's name in /tmp,
+// neither keeps the run from starting nor answers for it; a client talks only to sockets of its own
+// user, and never crashes on an answer that is not a run's. Needs root (to be a second user); no database servers
 // (vitest.config.ts, project `no-servers`), but the built CLI.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,15 +20,17 @@ const root = process.getuid?.() === 0;
 const STRANGER = 65534;
 const TABLE = 'shop.t';
 
-const ENV_KEYS = ['TMPDIR', 'SHADOWCUT_CONTROL_DIR', 'XDG_RUNTIME_DIR'];
+const ENV_KEYS = ['TMPDIR', 'HOME', 'SHADOWCUT_CONTROL_DIR', 'XDG_RUNTIME_DIR'];
 const saved = { ...process.env };
 let shared: string;
+/** The running user's home in each test: the default control directory is `~/.shadowcut/control`. */
+let home: string;
 const strangers: ChildProcess[] = [];
 const servers: ControlServer[] = [];
 
 /** The environment of a machine's own defaults: a shared temporary directory like /tmp, no control dir given, no login session. */
 function machineDefaults(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...saved, TMPDIR: shared, ...extra };
+  const env: NodeJS.ProcessEnv = { ...saved, TMPDIR: shared, HOME: home, ...extra };
   delete env.SHADOWCUT_CONTROL_DIR;
   if (!('XDG_RUNTIME_DIR' in extra)) delete env.XDG_RUNTIME_DIR;
   return env;
@@ -45,6 +47,7 @@ function useEnv(env: NodeJS.ProcessEnv): void {
 beforeEach(() => {
   shared = mkdtempSync(path.join(os.tmpdir(), 'sc-shared-'));
   chmodSync(shared, 0o1777);
+  home = mkdtempSync(path.join(os.tmpdir(), 'sc-home-'));
   useEnv(machineDefaults());
 });
 
@@ -53,6 +56,7 @@ afterEach(async () => {
   for (const child of strangers.splice(0)) child.kill('SIGKILL');
   useEnv(saved);
   rmSync(shared, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
 });
 
 function newState(): RunState {
@@ -123,14 +127,18 @@ function expectRefused(r: { code: number; stdout: string; stderr: string }, mess
 }
 
 describe.runIf(root)('the control socket against another OS user', () => {
-  it("nobody listening at the old default path in /tmp neither stops root's run nor answers for it", async () => {
+  it("nobody listening in /tmp at the old default paths neither stops root's run nor answers for it", async () => {
     await strangerListens(path.join(shared, `shadowcut-${TABLE}.sock`));
+    // The old default directory, made first by nobody (issue 68, item 3): it kept every run of root's without a session from starting.
+    await strangerListens(path.join(shared, 'shadowcut-0', `shadowcut-${TABLE}.sock`), forgedAnswer(), 0o777);
     const { state, server } = await serve();
-    // The run's socket is in a directory of root's own, 0700, made in the shared one.
-    const dir = path.join(shared, 'shadowcut-0');
+    // The run's socket is in a directory of root's own, 0700, beside the state key.
+    const dir = path.join(home, '.shadowcut', 'control');
     expect(server.socketPath).toBe(path.join(dir, `shadowcut-${TABLE}.sock`));
-    expect(lstatSync(dir)).toMatchObject({ uid: 0 });
-    expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+    for (const made of [dir, path.dirname(dir)]) {
+      expect(lstatSync(made).uid).toBe(0);
+      expect(lstatSync(made).mode & 0o777).toBe(0o700);
+    }
 
     // The commands reach the real run: not in a revert window, it refuses the revert nobody would have confirmed.
     expectRefused(await cli(['revert', '--table', TABLE]), /shop\.t is not in a revert window \(state: running\)/);
@@ -139,16 +147,30 @@ describe.runIf(root)('the control socket against another OS user', () => {
     expect(state.abortReason).toBe('aborted by operator');
   });
 
-  it('a control directory nobody made first is refused in one line, by the run and by the client', async () => {
-    const squatted = path.join(shared, 'shadowcut-0');
-    await strangerListens(path.join(squatted, `shadowcut-${TABLE}.sock`), forgedAnswer(), 0o777);
-    await expect(serve()).rejects.toThrow(
-      /^the control directory \S+shadowcut-0 belongs to another OS user \(uid 65534\): a socket or token there could be replaced/,
-    );
-    for (const command of ['revert', 'abort', 'status']) {
-      expectRefused(await cli([command, '--table', TABLE]), /the control directory \S+shadowcut-0 belongs to another OS user \(uid 65534\)/);
-    }
-    expectRefused(await cli(['status', '--socket', path.join(squatted, `shadowcut-${TABLE}.sock`)]), /belongs to another OS user \(uid 65534\)/);
+  it('nor does a link nobody made at the old default name', async () => {
+    symlinkSync(mkdtempSync(path.join(shared, 'elsewhere-')), path.join(shared, 'shadowcut-0'));
+    const { server } = await serve();
+    expect(path.dirname(server.socketPath)).toBe(path.join(home, '.shadowcut', 'control'));
+    expect(await cli(['status', '--table', TABLE, '--json'])).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('a default control directory another user owns, or under a directory others can write, is refused in one line, by the run and by the client', async () => {
+    const dir = path.join(home, '.shadowcut', 'control');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chownSync(dir, STRANGER, STRANGER);
+    const owned = /^the control directory \S+control belongs to another OS user \(uid 65534\): a socket or token there could be replaced/;
+    await expect(serve()).rejects.toThrow(owned);
+    for (const command of ['revert', 'abort', 'status'])
+      expectRefused(await cli([command, '--table', TABLE]), /the control directory \S+ belongs to another OS user \(uid 65534\)/);
+    chownSync(dir, 0, 0);
+
+    // Each directory above counts: whoever can write the home can swap ~/.shadowcut for a directory of theirs.
+    chmodSync(home, 0o777);
+    const above = new RegExp(`the control directory \\S+control is under ${home}, which can be written by other OS users \\(mode 777\\)`);
+    await expect(serve()).rejects.toThrow(above);
+    expectRefused(await cli(['status', '--table', TABLE]), above);
+    chmodSync(home, 0o700);
+    await serve();
   });
 
   it("another user's socket in a directory of root's own is neither asked nor taken over", async () => {
@@ -189,7 +211,7 @@ describe.runIf(root)('the control socket against another OS user', () => {
     // Started from cron (no session), found from a terminal that has one.
     delete process.env.XDG_RUNTIME_DIR;
     const { server: cron } = await serve();
-    expect(path.dirname(cron.socketPath)).toBe(path.join(shared, 'shadowcut-0'));
+    expect(path.dirname(cron.socketPath)).toBe(path.join(home, '.shadowcut', 'control'));
     expect(await cli(['status', '--table', TABLE, '--json'], machineDefaults({ XDG_RUNTIME_DIR: runtime }))).toMatchObject({ code: 0, stderr: '' });
     await servers.pop()!.close();
 
@@ -197,7 +219,16 @@ describe.runIf(root)('the control socket against another OS user', () => {
     chownSync(runtime, STRANGER, STRANGER);
     process.env.XDG_RUNTIME_DIR = runtime;
     const { server: other } = await serve();
-    expect(path.dirname(other.socketPath)).toBe(path.join(shared, 'shadowcut-0'));
+    expect(path.dirname(other.socketPath)).toBe(path.join(home, '.shadowcut', 'control'));
+    await servers.pop()!.close();
+
+    // Nor is one of the user's own under a directory others can write and rename it in (issue 68, item 3).
+    const open = mkdtempSync(path.join(shared, 'open-'));
+    chmodSync(open, 0o777);
+    const swappable = mkdtempSync(path.join(open, 'xdg-'));
+    process.env.XDG_RUNTIME_DIR = swappable;
+    const { server: fallback } = await serve();
+    expect(path.dirname(fallback.socketPath)).toBe(path.join(home, '.shadowcut', 'control'));
   });
 
   it('a token file another user owns is not used', async () => {

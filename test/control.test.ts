@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,12 +129,12 @@ describe('defaultSocketPath', () => {
     }
   });
 
-  it("is in the user's own directory of the temporary directory when SHADOWCUT_CONTROL_DIR is empty (and no XDG_RUNTIME_DIR)", () => {
+  it("is in the user's own ~/.shadowcut/control when SHADOWCUT_CONTROL_DIR is empty (and no XDG_RUNTIME_DIR)", () => {
     const runtime = process.env.XDG_RUNTIME_DIR;
     process.env.SHADOWCUT_CONTROL_DIR = '';
     delete process.env.XDG_RUNTIME_DIR;
     try {
-      expect(path.dirname(defaultSocketPath('shop.orders'))).toBe(path.join(os.tmpdir(), `shadowcut-${process.getuid?.()}`));
+      expect(path.dirname(defaultSocketPath('shop.orders'))).toBe(path.join(realpathSync(os.homedir()), '.shadowcut', 'control'));
     } finally {
       process.env.SHADOWCUT_CONTROL_DIR = tmp;
       if (runtime !== undefined) process.env.XDG_RUNTIME_DIR = runtime;

@@ -17,8 +17,8 @@ describe.each(databases)("$name: the state key's directory", ({ open, kind }) =>
   const db = useDatabase(open, 'kd_t');
   const dir = path.join(root, kind);
   const key = path.join(dir, 'state.key');
-  const backfill = () =>
-    runCliAsync(['backfill', '--url', '$URL', '--table', 'kd_t', '--set', 'n = n + 1', '--execute'], db.url, { SHADOWCUT_STATE_KEY_FILE: key });
+  const backfill = (keyFile = key) =>
+    runCliAsync(['backfill', '--url', '$URL', '--table', 'kd_t', '--set', 'n = n + 1', '--execute'], db.url, { SHADOWCUT_STATE_KEY_FILE: keyFile });
   const untouched = async () => Number((await db.query('SELECT COUNT(*) FROM kd_t WHERE n <> id'))[0][0]) === 0;
 
   function expectRefused(r: { code: number | null; stderr: string }, pattern: RegExp): void {
@@ -55,5 +55,27 @@ describe.each(databases)("$name: the state key's directory", ({ open, kind }) =>
     expect(made.code, made.stderr).toBe(0);
     expect(existsSync(key)).toBe(true);
     expect(Number((await db.query('SELECT COUNT(*) FROM kd_t WHERE n = id + 1'))[0][0])).toBe(100);
+  });
+
+  it('under a directory others can write, made or not yet, is refused too: each directory above counts (issue 68, item 3)', async () => {
+    const before = Number((await db.query('SELECT COUNT(*) FROM kd_t WHERE n = id + 1'))[0][0]);
+    const open = path.join(root, `${kind}-open`);
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const below = path.join(open, 'keys');
+    mkdirSync(below, { mode: 0o700 });
+    for (const keyFile of [path.join(below, 'state.key'), path.join(open, 'not-made', 'state.key')]) {
+      const dirOf = path.dirname(keyFile);
+      expectRefused(
+        await backfill(keyFile),
+        new RegExp(
+          `^shadowcut: the state key's directory ${dirOf} is under ${open}, which can be written by other OS users \\(mode 777\\): keep the key in a directory of your own$`,
+          'm',
+        ),
+      );
+      expect(existsSync(keyFile)).toBe(false);
+    }
+    expect(Number((await db.query('SELECT COUNT(*) FROM kd_t WHERE n = id + 1'))[0][0])).toBe(before);
+    expect(await db.helpers('kd_t')).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../core/engine/errors.js';
-import { readPrivateFile } from '../core/engine/connect/secrets.js';
+import { readTrustedFile } from '../core/engine/trusted-files.js';
 
 /**
  * Where the database URL comes from, for every command that connects: --url, else --url-file,
@@ -13,7 +13,7 @@ export function addUrlOptions(command: Command, { required }: { required: boolea
       '--url <url>',
       "mysql://user:pass@host:port/db or postgres://user:pass@host:port/db; every local user sees it in ps: for a password use --url-file, SHADOWCUT_URL or the engine's own (PGPASSWORD, ~/.pgpass, MYSQL_PWD, ?defaults-file=)",
     )
-    .option('--url-file <path>', 'read the URL from this file (refused unless only its owner can read it: chmod 600)')
+    .option('--url-file <path>', "read the URL from this file: yours (or root's), chmod 600, in a directory only you can write")
     .hook('preAction', (_self, action) => {
       const url = required ? requiredUrl(action.opts(), process.env) : resolveUrl(action.opts(), process.env);
       if (url !== undefined) action.setOptionValue('url', url);
@@ -30,7 +30,7 @@ export function requiredUrl(opts: { url?: string; urlFile?: string }, env: NodeJ
 export function resolveUrl(opts: { url?: string; urlFile?: string }, env: NodeJS.ProcessEnv): string | undefined {
   if (opts.url !== undefined && opts.urlFile !== undefined) throw new UserError('give the database URL once: --url or --url-file, not both');
   if (opts.urlFile !== undefined) {
-    const url = readPrivateFile(opts.urlFile, '--url-file').trim();
+    const url = readTrustedFile(opts.urlFile, '--url-file', { secret: true }).trim();
     if (url === '') throw new UserError(`--url-file ${opts.urlFile} is empty`);
     return url;
   }

@@ -1,6 +1,7 @@
 import { CLOSING, ignoreFailure, UserError } from '../core/engine/errors.js';
 import type { Engine } from '../core/engine/types.js';
-import { readPrivateFile, redactUrl } from '../core/engine/connect/secrets.js';
+import { redactUrl } from '../core/engine/connect/secrets.js';
+import { readTrustedFile } from '../core/engine/trusted-files.js';
 import { fleetFailure, runFleet, type FleetTarget } from '../core/fleet/fleet.js';
 import { recordStage } from '../core/history/record.js';
 import { migrate } from '../core/migrate/runner.js';
@@ -23,10 +24,11 @@ const JOINT_WINDOW_MS = 60 * 60_000;
 
 /**
  * The targets of `--targets FILE`: one URL a line (blank lines and `#` comments skipped). The file holds
- * passwords as a `--url-file` does, and is refused the same way when other users can read it.
+ * passwords and says where the run connects, as a `--url-file` does, and is refused the same way
+ * when another OS user owns it, can read it or can replace it.
  */
 export function readTargets(file: string): string[] {
-  const urls = readPrivateFile(file, '--targets')
+  const urls = readTrustedFile(file, '--targets', { secret: true })
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));

@@ -92,7 +92,7 @@ export function addOperatorOptions(command: Command, events: string): Command {
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics (0: any free port)', nonNegativeInt)
     .option(
       '--control-socket <path>',
-      'unix socket for status/pause/resume/abort/set, in a directory only you can write (default: shadowcut-<db.table>.sock in $SHADOWCUT_CONTROL_DIR, else in $XDG_RUNTIME_DIR/shadowcut or <tmpdir>/shadowcut-<uid>, made 0700)',
+      'unix socket for status/pause/resume/abort/set, in a directory only you can write (default: shadowcut-<db.table>.sock in $SHADOWCUT_CONTROL_DIR, else in $XDG_RUNTIME_DIR/shadowcut or ~/.shadowcut/control, made 0700)',
     )
     .option(
       '--control-port <port>',

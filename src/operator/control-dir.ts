@@ -3,6 +3,7 @@ import { lstatSync, mkdirSync, readdirSync, realpathSync, statSync, type Stats }
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../core/engine/errors.js';
+import { directoryFault, faultOf, resolvedDir, type DirectoryFault } from '../core/engine/trusted-files.js';
 
 /**
  * Where control sockets and their token files live, and which of them a run or a client may trust
@@ -24,18 +25,36 @@ const uid = (): number | undefined => process.getuid?.();
  * The directories this OS user's runs put their sockets in, the one a new run takes first; clients
  * look in each. SHADOWCUT_CONTROL_DIR, when set, is the only one: it keeps the runs of one
  * environment (a test shard, a CI job) apart from another's migrations of the same table names.
- * Otherwise `$XDG_RUNTIME_DIR/shadowcut` when that directory is this user's own and private (a
- * login session's), and `<tmpdir>/shadowcut-<uid>`, which a run started from cron (no session)
- * takes: `status` in a terminal finds either.
+ * Otherwise `$XDG_RUNTIME_DIR/shadowcut` when that directory is this user's own and private and
+ * nothing above it is another's (a login session's; sudo may keep the caller's), and
+ * `~/.shadowcut/control` beside the state key, which a run started without a session takes (cron,
+ * sudo, a queue's stages): `status` in a terminal finds either. Never a name in a shared directory
+ * such as /tmp, where anyone could make it first and keep every run from starting. Each is resolved
+ * here, once, and used by that name.
  */
 export function controlDirs(): string[] {
   const given = process.env.SHADOWCUT_CONTROL_DIR;
   if (given) return [given];
   const dirs: string[] = [];
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  if (runtime && path.isAbsolute(runtime) && privateProblem(statOrNull(runtime)) === null) dirs.push(path.join(runtime, 'shadowcut'));
-  dirs.push(path.join(os.tmpdir(), `shadowcut-${uid() ?? 'user'}`));
+  const runtime = ownRuntimeDir();
+  if (runtime !== null) dirs.push(path.join(runtime, 'shadowcut'));
+  dirs.push(homeControlDir());
   return dirs;
+}
+
+/** `~/.shadowcut/control`, the home directory resolved. */
+function homeControlDir(): string {
+  const home = os.homedir();
+  return path.join(resolved(home) ?? home, '.shadowcut', 'control');
+}
+
+/** $XDG_RUNTIME_DIR, resolved, when it is this user's own, private, and under directories only its user or root can change; else null. */
+function ownRuntimeDir(): string | null {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  if (!runtime || !path.isAbsolute(runtime)) return null;
+  const real = resolved(runtime);
+  if (real === null || privateProblem(statOrNull(real, true)) !== null) return null;
+  return directoryFault(path.dirname(real), true) === null ? real : null;
 }
 
 /** The directory a new run puts its socket in. */
@@ -60,6 +79,8 @@ export function defaultSocketPath(table: string, dir = controlDir()): string {
 export function runSocketPath(table: string, given: string | undefined): string {
   if (given !== undefined) return inTrustedDir(given);
   const dir = controlDir();
+  // ~/.shadowcut is the state key's directory too, made 0700 by whichever comes first.
+  if (!process.env.SHADOWCUT_CONTROL_DIR && dir === homeControlDir()) makeDir(path.dirname(dir));
   makeDir(dir);
   usableControlDir(dir);
   return inTrustedDir(defaultSocketPath(table, dir));
@@ -73,8 +94,12 @@ export function usableControlDir(dir: string): boolean {
   const info = statOrNull(dir, true);
   if (info === null) return false;
   // The default directories are made by shadowcut, 0700; one given by the operator may be any directory others cannot write.
-  const problem = process.env.SHADOWCUT_CONTROL_DIR ? writableProblem(statOrNull(dir)) : privateProblem(info);
+  const given = Boolean(process.env.SHADOWCUT_CONTROL_DIR);
+  const problem = given ? null : privateProblem(info);
   if (problem) throw new UserError(untrustedDir(dir, problem));
+  const real = resolved(dir);
+  const fault = real === null ? null : given ? directoryFault(real) : directoryFault(path.dirname(real), true);
+  if (fault) throw new UserError(untrustedDir(dir, said(fault, real!)));
   return true;
 }
 
@@ -109,13 +134,16 @@ export function ownSocket(socketPath: string): string | null {
   return real;
 }
 
-/** The uid of a file's owner when it is not this OS user, or null. */
+/** The uid of a file's owner when it is not this OS user (root is another user here), or null. */
 export function foreignOwner(info: Stats): number | null {
   const me = uid();
   return me === undefined || info.uid === me ? null : info.uid;
 }
 
-/** `file` with its directory resolved, refused unless that directory is writable by its owner alone, and that owner is this user or root. */
+/**
+ * `file` with its directory resolved, refused unless that directory, and each above it, is this
+ * user's or root's and writable by its owner alone (trusted-files.ts; sticky ones above are fine).
+ */
 function inTrustedDir(file: string): string {
   const dir = path.dirname(path.resolve(file));
   let real: string;
@@ -124,22 +152,18 @@ function inTrustedDir(file: string): string {
   } catch (error) {
     throw new UserError(`cannot use the control socket ${file}: ${(error as Error).message}`);
   }
-  const problem = writableProblem(statOrNull(real));
-  if (problem) throw new UserError(untrustedDir(dir, problem));
+  const fault = directoryFault(real);
+  if (fault) throw new UserError(untrustedDir(dir, said(fault, real)));
   return path.join(real, path.basename(file));
+}
+
+/** A fault of `real` itself as before ("can be written by ..."), one above it as where it is. */
+function said(fault: DirectoryFault, real: string): string {
+  return fault.dir === real ? fault.why : faultOf(fault, real);
 }
 
 function untrustedDir(dir: string, problem: string): string {
   return `the control directory ${dir} ${problem}: a socket or token there could be replaced by someone else; use a directory only you can write (SHADOWCUT_CONTROL_DIR or --control-socket)`;
-}
-
-/** A directory others cannot put files into: owned by this user or root, writable by its owner alone. */
-function writableProblem(info: Stats | null): string | null {
-  if (info === null || !info.isDirectory()) return 'is not a directory';
-  const owner = foreignOwner(info);
-  if (owner !== null && owner !== 0) return `belongs to another OS user (uid ${owner})`;
-  if ((info.mode & 0o022) !== 0) return `can be written by other OS users (mode ${(info.mode & 0o7777).toString(8)})`;
-  return null;
 }
 
 /** A directory of this user's alone: a real directory (not a link), its own, no access for group or others. */
@@ -157,6 +181,15 @@ function makeDir(dir: string): void {
     mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`cannot make the control directory ${dir}: ${(error as Error).message}`);
+  }
+}
+
+/** `dir` with its links resolved, or null when nothing is there. */
+function resolved(dir: string): string | null {
+  try {
+    return resolvedDir(dir);
+  } catch (error) {
+    throw new UserError(`cannot use the control directory ${dir}: ${(error as Error).message}`);
   }
 }
 

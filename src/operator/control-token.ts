@@ -1,9 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { UserError } from '../core/engine/errors.js';
-import { readPrivateFile } from '../core/engine/connect/secrets.js';
-import { foreignOwner } from './control-dir.js';
+import { readTrustedFile } from '../core/engine/trusted-files.js';
 
 /**
  * The secret of a run's control port. Any local user, and any web page through the browser, can
@@ -40,17 +38,12 @@ export async function writeToken(file: string): Promise<string> {
 }
 
 /**
- * A client's token, from a file that others cannot read (the same rule as a password file's) and
- * that is this OS user's: a file another user wrote is not the run's token, whatever it holds, and
- * root reads any file whatever its mode.
+ * A client's token, from a file that others cannot read (the same rule as a password file's), that
+ * is this OS user's or root's and sits where only they can change it: a file another user wrote is
+ * not the run's token, whatever it holds.
  */
 export function readToken(file: string): string {
-  const text = readPrivateFile(file, 'the control token file');
-  const owner = foreignOwner(statSync(file));
-  if (owner !== null) {
-    throw new UserError(`the control token file ${file} belongs to another OS user (uid ${owner}): use a token file of your own (copy it, mode 600)`);
-  }
-  return text.trim();
+  return readTrustedFile(file, 'the control token file', { secret: true }).trim();
 }
 
 /** In constant time: a client that could time the comparison learns nothing of the token from it. */

@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError, failedAs } from '../core/engine/errors.js';
 import { redactUrlsIn } from '../core/engine/connect/secrets.js';
+import { directoryFault, faultOf, resolvedDir } from '../core/engine/trusted-files.js';
 import type { RunState } from '../core/run/run-state.js';
 import type { HookEvent } from '../core/run/config.js';
 import type { QueueEvent } from '../core/queue/types.js';
@@ -64,7 +65,7 @@ export const QUEUE_HOOK_EVENTS: Record<QueueEvent, string> = {
 export async function validateHooksDir<E extends string = HookEvent>(dir: string, events: readonly E[] = Object.keys(HOOK_EVENTS) as E[]): Promise<E[]> {
   const info = await stat(dir).catch(failedAs(null, 'a --hooks-dir that cannot be read is refused just below as no directory'));
   if (!info?.isDirectory()) throw new UserError(`--hooks-dir ${dir} is not a directory`);
-  const untrusted = strangerCanWrite(info);
+  const untrusted = strangerCanWrite(info) ?? above(dir);
   if (untrusted) throw new UserError(`--hooks-dir ${dir} ${untrusted}: a hook put there would run as you`);
   const found: E[] = [];
   const names = new Set(await readdir(dir));
@@ -118,6 +119,13 @@ function strangerCanWrite(info: Stats): string | null {
   return null;
 }
 
+/** Why another OS user could swap the hooks directory for one of theirs, from above it (trusted-files.ts), or null. */
+function above(dir: string): string | null {
+  const real = resolvedDir(dir);
+  const fault = real === null ? null : directoryFault(path.dirname(real), true);
+  return fault && faultOf(fault, real!);
+}
+
 /** Runs `dir/<event>` if there is one; throws, with the hook's last word, when it did not exit 0. */
 async function runFromDir(dir: string, event: HookEvent | QueueEvent, env: () => NodeJS.ProcessEnv, options: HooksOptions): Promise<void> {
   const file = path.join(dir, event);
@@ -127,7 +135,7 @@ async function runFromDir(dir: string, event: HookEvent | QueueEvent, env: () =>
     [`--hooks-dir ${dir}`, await stat(dir)],
     [`hook ${file}`, await stat(file)],
   ] as const) {
-    const untrusted = strangerCanWrite(info);
+    const untrusted = strangerCanWrite(info) ?? (info.isDirectory() ? above(dir) : null);
     if (untrusted) throw new Error(`${what} ${untrusted}: not run`);
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;

@@ -1,5 +1,6 @@
 // parseAdd / specProblem (src/core/queue/spec.ts): what `queue add` refuses, and what a runner
 // refuses again in a row written by hand.
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/engine/errors.js';
 import { optionValue, optionValues, parseAdd, specProblem } from '../../src/core/queue/spec.js';
@@ -49,6 +50,13 @@ describe('parseAdd', () => {
     const add = parseAdd(['--table', 'a', '--table=b', '--alter', 'X', '--alter=Y', '--postpone', '--postpone-cutover']);
     expect(add.json).toBe(false);
     expect(add.spec).toMatchObject({ table: 'a', set: ['b'], args: ['--alter', 'X', '--alter=Y'], postponed: true, postponeCutover: true });
+  });
+
+  it("stores a fleet's targets file absolute: the runner reads it from its own working directory (issue 68, item 5)", () => {
+    for (const given of [['--targets', 'fleet/targets'], ['--targets=fleet/targets']]) {
+      const add = parseAdd(['--table', 't', '--alter', 'X', ...given]);
+      expect(add.spec.args).toEqual(['--alter', 'X', '--targets', path.resolve('fleet/targets')]);
+    }
   });
 
   it.each([

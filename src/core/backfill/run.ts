@@ -11,7 +11,7 @@ import type { Reporter } from '../report/reporter.js';
 import { retryBounded, retryTransient, sleepThenCheck } from '../engine/retry/retry.js';
 import { RunState, settingsOf, type Phase } from '../run/run-state.js';
 import { Throttler } from '../run/throttler.js';
-import { watchPanicFlagFile } from '../run/flag-files.js';
+import { watchFlagFiles } from '../run/flag-files.js';
 import type { Key, KeyRange, Probes } from '../engine/types.js';
 import type { EngineServer } from '../engine/ports/server.js';
 import { defaultBackfillOptions, type BackfillOptions, type BackfillResult } from './config.js';
@@ -158,7 +158,7 @@ class BackfillRun {
     const { state, report } = this;
     let claimLost = false;
     state.mark('start');
-    const stopWatching = watchPanicFlagFile(this.options.panicFlagFile, state, (message) => report.warn(message));
+    const stopWatching = watchFlagFiles(this.options, state, (message) => report.warn(message));
     try {
       await this.hook('startup');
       this.enter('setup');

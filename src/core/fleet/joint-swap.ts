@@ -1,5 +1,5 @@
 import type { Reporter } from '../report/reporter.js';
-import { flagRaised } from '../run/flag-files.js';
+import { flagHolds } from '../run/flag-files.js';
 import type { FleetHold, FleetTarget } from './types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,7 +62,7 @@ export class JointSwap {
     const started = [...Array(count).keys()];
     while (!started.every((i) => this.waiting(i) || this.failures.has(i))) await sleep(100);
     let said: string | null = null;
-    for (let why = await this.heldBy(started); why !== null && !this.failures.size; why = await this.heldBy(started)) {
+    for (let why = this.heldBy(started); why !== null && !this.failures.size; why = this.heldBy(started)) {
       if (why !== said) this.reporter.info(`fleet: all ${count} targets verified and in sync; ${(said = why)}`);
       await sleep(100);
     }
@@ -89,13 +89,13 @@ export class JointSwap {
    * What holds the swap on the operator's behalf, as it would hold one target's run (postponement.ts):
    * nothing once `shadowcut cutover` reached any target; else `--postpone-cutover`, or the flag file while it is there.
    */
-  private async heldBy(started: number[]): Promise<string | null> {
+  private heldBy(started: number[]): string | null {
     if (started.some((i) => this.targets[i].state.cutoverRequested)) return null;
     const release = `run "shadowcut cutover --table ${this.hold.table}" to swap every target`;
     if (this.hold.postponeCutover) return `cut-over postponed (--postpone-cutover): ${release}`;
     const file = this.hold.flagFile;
     const first = this.targets[started[0]].state;
-    if (file !== undefined && (await flagRaised('--postpone-cutover-flag-file', file, first, (m) => this.reporter.warn(`fleet: ${m}`)))) {
+    if (file !== undefined && flagHolds('--postpone-cutover-flag-file', file, first, (m) => this.reporter.warn(`fleet: ${m}`))) {
       return `cut-over postponed while ${file} exists: remove it, or ${release}`;
     }
     return null;

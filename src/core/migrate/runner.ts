@@ -12,7 +12,7 @@ import { startRun } from './start.js';
 import { installRetried } from '../engine/capture/install-retried.js';
 import { requireRevertible } from '../preflight/revert-verdict.js';
 import { RevertWindow } from './revert/revert-window.js';
-import { watchPanicFlagFile } from '../run/flag-files.js';
+import { watchFlagFiles } from '../run/flag-files.js';
 import type { Engine, MigrationRequest, Probes } from '../engine/types.js';
 import { checksumRounds } from './verify.js';
 import { TableProbe } from './cutover/table-probe.js';
@@ -95,7 +95,7 @@ class Run {
     const window = this.checkpoint?.revertWindow ?? (config.revertWindowMs === undefined ? null : { lengthMs: config.revertWindowMs });
     let cutOver = false;
     state.mark('start');
-    const stopWatching = watchPanicFlagFile(config.panicFlagFile, state, (message) => report.warn(message));
+    const stopWatching = watchFlagFiles(config, state, (message) => report.warn(message));
     // The swaps (the cut-over, a revert's) have the writers' stand-in probing every 10 ms instead.
     const tableProbe = new TableProbe(await migration.openLockProbe(), state.samples, () => SWAPS.has(state.status.phase));
     try {

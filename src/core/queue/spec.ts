@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import { UserError } from '../engine/errors.js';
 import { STAGES, type QueueSpec, type Stage } from '../engine/ports/queue.js';
 import { QueueWindow } from './window.js';
@@ -60,6 +61,8 @@ export function parseAdd(argv: string[]): AddRequest {
     if (name in REFUSED) throw new UserError(`queue add: ${name} is not for a queued entry: ${REFUSED[name]}`);
     if (name in OWN) own[name] = OWN[name] ? value() : true;
     else if (name === '--table') tables.push(value());
+    // A fleet's targets file is read by the runner, from its own working directory (cron's is the home): kept absolute.
+    else if (name === '--targets') args.push(name, path.resolve(value()));
     else args.push(argv[i]);
   }
   const [table, ...set] = tables;

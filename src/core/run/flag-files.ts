@@ -1,96 +1,159 @@
 import { lstatSync } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import path from 'node:path';
 import { UserError } from '../engine/errors.js';
+import { directoryFault, faultOf, resolvedDir, strangeOwner } from '../engine/trusted-files.js';
+import type { Phase } from '../report/phase.js';
 import type { RunState } from './run-state.js';
 
 /**
  * Flag files: a file whose presence holds a run back (`--throttle-flag-file`), postpones its
  * cut-over (`--postpone-cutover-flag-file`) or stops it (`--panic-flag-file`). They usually sit in
- * a shared directory such as /tmp, where any local user could otherwise make one first (docs/invariants.md,
- * invariant 19): a flag counts only when the OS user running shadowcut, or root, owns it. A file
- * another user made keeps its owner when the operator `touch`es it, so such a file is said aloud,
- * never passed over in silence: refused when the run starts, a warning and a line in `status` while
- * it runs.
+ * a shared directory such as /tmp, where any local user could make one first (docs/invariants.md,
+ * invariant 19). A flag is the operator's when the OS user running shadowcut, or root, owns it, in a
+ * directory only they can change (or a sticky one such as /tmp, where no one removes another's
+ * file). A flag the run cannot trust may be the operator's all the same (their `touch` of a file
+ * another user made first keeps that user as its owner), so it holds the run the safe way and says
+ * why, once, until it is gone or the operator's own: the copy stays held back, the cut-over stays
+ * postponed, and a panic flag stops the run, as gh-ost's does, since stopping changes no table.
+ * Every flag is looked at from the run's start, not first when it is needed. When the run starts,
+ * a flag path that cannot be trusted is refused.
  */
 
 /** The options that name a flag file, as the command line spells them. */
 export type FlagOption = '--throttle-flag-file' | '--panic-flag-file' | '--postpone-cutover-flag-file';
 
-/** How long a flag that stays another user's goes before its warning is repeated in the log (the status shows it all along). */
-const WARN_AGAIN_MS = 60_000;
+/** What an untrusted flag does to the run, said with why it is not trusted. */
+const HOLDS: Record<FlagOption, string> = {
+  '--throttle-flag-file': 'the run holds back until it is gone or made again by you',
+  '--postpone-cutover-flag-file': 'the cut-over stays postponed until it is gone or made again by you (or "shadowcut cutover")',
+  '--panic-flag-file': 'the run stops all the same, as a panic flag asks (the table is left as it was); find out who made it',
+};
 
-/** Whether a flag made by this owner counts: the running OS user's, or root's. */
-function counts(uid: number): boolean {
-  const me = process.getuid?.();
-  return me === undefined || uid === me || uid === 0;
+/**
+ * One look at a flag: whether a file is there, and why it may not be the operator's: another user's
+ * file (`owner`), or a place another user can change (`place`); null when it is, or none is there.
+ */
+interface FlagLook {
+  raised: boolean;
+  why: string | null;
+  doubt?: 'owner' | 'place';
 }
 
-function strangers(option: FlagOption, file: string, uid: number): string {
-  return `${option} ${file} belongs to another OS user (uid ${uid}), so it does not count`;
+function look(file: string): FlagLook {
+  let dir: string | null;
+  try {
+    dir = resolvedDir(path.dirname(path.resolve(file)));
+  } catch (error) {
+    return { raised: false, why: `cannot be looked at (${(error as Error).message})`, doubt: 'place' };
+  }
+  // Its directory is gone: only its owner, this user or root, could have removed it, and no flag is left in it.
+  if (dir === null) return { raised: false, why: null };
+  const fault = directoryFault(dir, true);
+  const place = fault && { why: faultOf(fault, dir), doubt: 'place' as const };
+  let owner: number | null;
+  try {
+    owner = strangeOwner(lstatSync(path.join(dir, path.basename(file))).uid);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { raised: false, why: null, ...place };
+    return { raised: false, why: `cannot be looked at (${(error as Error).message})`, doubt: 'place' };
+  }
+  if (place) return { raised: true, ...place };
+  return owner === null ? { raised: true, why: null } : { raised: true, why: `belongs to another OS user (uid ${owner})`, doubt: 'owner' };
 }
 
 /**
- * Checked when the run starts, before anything is done: a flag path that already holds another
- * user's file is refused in one line (the operator's own `touch` of it would not count either).
+ * Checked when the run starts, before anything is done: a flag path whose directory is missing or
+ * can be changed by another OS user, or that already holds another user's file, is refused in one
+ * line (the operator's own `touch` of that file would not make it theirs either).
  */
 export function checkFlagFiles(flags: Partial<Record<FlagOption, string>>): void {
   for (const [option, file] of Object.entries(flags) as [FlagOption, string | undefined][]) {
     if (!file) continue;
-    let uid: number;
+    const dir = path.dirname(path.resolve(file));
+    let real: string | null;
     try {
-      uid = lstatSync(file).uid;
+      real = resolvedDir(dir);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
       throw new UserError(`cannot look at ${option} ${file}: ${(error as Error).message}`);
     }
-    if (!counts(uid)) throw new UserError(`${strangers(option, file, uid)}: remove it after checking whose it is; a flag you make then counts`);
+    if (real === null) throw new UserError(`${option} ${file} is in ${dir}, which does not exist: make it first (only you may write it), or name another path`);
+    const { why, doubt } = look(file);
+    if (why === null) continue;
+    if (doubt === 'owner')
+      throw new UserError(`${option} ${file} ${why}, so it does not count: remove it after checking whose it is; a flag you make then counts`);
+    throw new UserError(`${option} ${file} ${why}, so a flag there could be anyone's: use a directory only you can write, or a sticky one such as /tmp`);
   }
 }
 
-/** When each flag of a run was last warned about, while it stays another user's. */
-const warned = new WeakMap<RunState, Map<FlagOption, number>>();
+/** The flags of each run now said to be untrusted: each is warned about once, until it is gone or trusted. */
+const warned = new WeakMap<RunState, Set<FlagOption>>();
 
 /**
- * One look at a flag file: whether it is there and counts. One that is there and is another
- * user's does not count; it is put in the run's status (`untrustedFlags`) for as long as it stays,
- * and warned about when first seen and again each minute. `lstat`: a link is its own owner's.
+ * One look at a flag file: whether it holds the run (throttle, postpone: raised or untrusted; panic:
+ * raised, whoever's), and why it is not trusted (null: it is, or it does not hold). One that holds
+ * without being trusted is put in the run's status (`untrustedFlags`), with why and what it does,
+ * for as long as it stays, and warned about once.
  */
-export async function flagRaised(option: FlagOption, file: string, state: RunState, warn: (message: string) => void): Promise<boolean> {
-  // A path that cannot be looked at (gone, or a directory on it unreadable) holds no flag of ours.
-  const uid = await lstat(file).then(
-    (info) => info.uid,
-    () => null,
-  );
-  const times = warned.get(state) ?? new Map<FlagOption, number>();
-  warned.set(state, times);
-  if (uid === null || counts(uid)) {
+function judge(option: FlagOption, file: string, state: RunState, warn: (message: string) => void): { holds: boolean; why: string | null } {
+  const { raised, why } = look(file);
+  const holds = option === '--panic-flag-file' ? raised : raised || why !== null;
+  const said = warned.get(state) ?? new Set<FlagOption>();
+  warned.set(state, said);
+  if (!holds || why === null) {
     if (option in state.status.untrustedFlags) state.status.untrustedFlags = withoutKey(state.status.untrustedFlags, option);
-    times.delete(option);
-    return uid !== null;
+    said.delete(option);
+    return { holds, why: null };
   }
-  const message = `${strangers(option, file, uid)}: remove it and make it again as yourself`;
+  const message = `${option} ${file} ${why}, so it may not be yours: ${HOLDS[option]}`;
   state.status.untrustedFlags = { ...state.status.untrustedFlags, [option]: message };
-  const last = times.get(option);
-  if (last === undefined || Date.now() - last >= WARN_AGAIN_MS) {
-    times.set(option, Date.now());
+  if (!said.has(option)) {
+    said.add(option);
     warn(message);
   }
-  return false;
+  return { holds, why };
+}
+
+/** Whether a flag holds the run now (judge, above). */
+export function flagHolds(option: FlagOption, file: string, state: RunState, warn: (message: string) => void): boolean {
+  return judge(option, file, state, warn).holds;
 }
 
 function withoutKey(record: Record<string, string>, key: string): Record<string, string> {
   return Object.fromEntries(Object.entries(record).filter(([k]) => k !== key));
 }
 
-/** gh-ost's --panic-flag-file, looked for 4 times a second whatever the run is doing; returns the stop. */
-export function watchPanicFlagFile(file: string | undefined, state: RunState, warn: (message: string) => void): () => void {
-  if (!file) return () => {};
-  const look = () =>
-    void flagRaised('--panic-flag-file', file, state, warn).then((raised) => {
-      if (raised) state.abortReason ??= `panic flag file ${file} exists`;
-    });
-  look();
-  const timer = setInterval(look, 250);
+const SWAPPED = new Set<Phase>(['cleanup', 'revert window', 'revert', 'done']);
+
+/**
+ * Every flag of a run, looked at 4 times a second from its start whatever it is doing: the panic
+ * flag stops the run (gh-ost's --panic-flag-file), and a throttle or postpone flag that cannot be
+ * trusted is said during the copy, not first when the run needs it. Returns the stop.
+ */
+export function watchFlagFiles(
+  files: { flagFile?: string; panicFlagFile?: string; postponeFlagFile?: string },
+  state: RunState,
+  warn: (message: string) => void,
+): () => void {
+  const flags: [FlagOption, string | undefined][] = [
+    ['--panic-flag-file', files.panicFlagFile],
+    ['--throttle-flag-file', files.flagFile],
+    ['--postpone-cutover-flag-file', files.postponeFlagFile],
+  ];
+  const given = flags.filter((f): f is [FlagOption, string] => Boolean(f[1]));
+  if (given.length === 0) return () => {};
+  const lookAll = () => {
+    for (const [option, file] of given) {
+      // Past the swap a postpone flag has nothing left to hold: its warning would say what is no longer so.
+      if (option === '--postpone-cutover-flag-file' && SWAPPED.has(state.status.phase)) {
+        state.status.untrustedFlags = withoutKey(state.status.untrustedFlags, option);
+        continue;
+      }
+      const { holds, why } = judge(option, file, state, warn);
+      if (holds && option === '--panic-flag-file') state.abortReason ??= `panic flag file ${file} exists${why ? ` (it ${why}: stopped all the same)` : ''}`;
+    }
+  };
+  lookAll();
+  const timer = setInterval(lookAll, 250);
   return () => clearInterval(timer);
 }

@@ -1,6 +1,6 @@
 import { AbortedError, UserError } from '../engine/errors.js';
 import type { RunState } from './run-state.js';
-import { flagRaised } from './flag-files.js';
+import { flagHolds } from './flag-files.js';
 import type { Probes } from '../engine/types.js';
 
 export interface ThrottleOptions {
@@ -38,7 +38,7 @@ export class Throttler {
     private readonly state: RunState,
     private readonly probes: Probes | null,
     private readonly options: ThrottleOptions = {},
-    /** Where a flag file another OS user owns is warned about (flag-files.ts). */
+    /** Where a flag file the run cannot trust is warned about (flag-files.ts). */
     private readonly warn: (message: string) => void = () => {},
   ) {
     this.window = options.window ? parseWindow(options.window) : null;
@@ -96,8 +96,9 @@ export class Throttler {
       if (value instanceof Error) return { kind: 'query', message: `throttle query failed: ${value.message}` };
       if (value > 0) return { kind: 'query', message: `throttle query returned ${value}` };
     }
-    if (this.options.flagFile && (await flagRaised('--throttle-flag-file', this.options.flagFile, this.state, this.warn)))
-      return { kind: 'flag', message: `flag file ${this.options.flagFile} exists` };
+    const flag = this.options.flagFile;
+    if (flag && flagHolds('--throttle-flag-file', flag, this.state, this.warn))
+      return { kind: 'flag', message: this.state.status.untrustedFlags['--throttle-flag-file'] ?? `flag file ${flag} exists` };
     if (this.window && !inWindow(this.window, now)) return { kind: 'window', message: `outside the window ${this.options.window}` };
     return null;
   }

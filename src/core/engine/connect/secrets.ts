@@ -1,6 +1,3 @@
-import { readFileSync, statSync } from 'node:fs';
-import { UserError } from '../errors.js';
-
 /** What stands in for a secret wherever a URL is shown or kept. */
 export const HIDDEN = '***';
 
@@ -43,22 +40,4 @@ export function redactUrlsIn(text: string): string {
 export function redactArgument(arg: string): string {
   const whole = /^(--[\w-]+=)?((?:postgres|postgresql|mysql|mariadb):\/\/.*)$/is.exec(arg);
   return whole ? `${whole[1] ?? ''}${redactUrl(whole[2])}` : redactUrlsIn(arg);
-}
-
-/**
- * A file holding a secret (--url-file, a MySQL option file), refused when other users may read it:
- * the rule libpq applies to ~/.pgpass (which it ignores when group or others have any access), made
- * a refusal because the operator named this file and would otherwise wonder why it is not used.
- */
-export function readPrivateFile(path: string, what: string): string {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (error) {
-    throw new UserError(`${what} ${path} cannot be read: ${(error as Error).message}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new UserError(`${what} ${path} can be read by other users (mode ${(mode & 0o777).toString(8)}); make it private first: chmod 600 ${path}`);
-  }
-  return readFileSync(path, 'utf8');
 }

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { readTrustedFile } from '../trusted-files.js';
 
 /**
  * How a connection uses TLS, in libpq's words. MySQL's `ssl-mode` names are the same five but for
@@ -62,13 +61,14 @@ export async function firstAccepted<T, R>(
   }
 }
 
-/** A certificate or key file a URL parameter names, read now, so that a wrong path is one line before anything connects. */
+/**
+ * A certificate or key file a URL parameter names (or libpq's default in ~/.postgresql), read now,
+ * so that a wrong path is one line before anything connects. The root certificate decides whom the
+ * run believes it talks to: like every file the run trusts, it is refused when another OS user owns
+ * it or could have put it there (trusted-files.ts).
+ */
 export function readTlsFile(path: string, parameter: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UserError(`cannot read ${parameter}=${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  return readTrustedFile(path, parameter);
 }
 
 /** Node's certificate verification failures (OpenSSL's codes, ERR_TLS_CERT_ALTNAME_INVALID), whose messages alone do not say TLS. */

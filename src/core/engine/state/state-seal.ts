@@ -3,6 +3,7 @@ import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, stat
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { directoryFault, faultOf, resolvedDir } from '../trusted-files.js';
 
 /**
  * What shadowcut writes into a table and reads back later (a checkpoint, a queue entry, a history
@@ -38,24 +39,38 @@ const keys = new Map<string, Buffer>();
 /**
  * The key's directory, checked: whoever can write it can rename the key away and put a file of
  * theirs in its place (or a link to a file of ours), so it must be the running user's and writable by
- * no one else. Missing is fine: the key's first use makes it (mode 0700).
+ * no one else, and so must every directory above it be (theirs or root's: trusted-files.ts). Missing
+ * is fine: the key's first use makes it (mode 0700), under the directories checked here.
  */
 export function stateDirectory(): string {
-  const dir = path.dirname(stateKeyPath());
-  let st;
+  const dir = path.dirname(path.resolve(stateKeyPath()));
+  let real: string | null;
   try {
-    st = statSync(dir);
+    real = resolvedDir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return dir;
     throw new StateSealError(`cannot read the state key's directory ${dir}: ${(error as Error).message}`);
   }
+  if (real === null) {
+    aboveStateDirectory(dir, path.dirname(dir));
+    return dir;
+  }
+  const st = statSync(real);
   if (!st.isDirectory()) throw new StateSealError(`the state key's directory ${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) throw new StateSealError(`the state key's directory ${dir} belongs to another OS user (uid ${st.uid})`);
   if ((st.mode & 0o022) !== 0) {
     throw new StateSealError(`the state key's directory ${dir} can be written by other users (mode ${(st.mode & 0o777).toString(8)}): chmod 700 it`);
   }
+  aboveStateDirectory(dir, path.dirname(real));
   return dir;
+}
+
+/** The directories above the key's (from `above`, the nearest that exists, up), which could otherwise swap the whole directory. */
+function aboveStateDirectory(dir: string, above: string): void {
+  let real: string | null = null;
+  for (let at = above; real === null; at = path.dirname(at)) real = resolvedDir(at);
+  const fault = directoryFault(real, true);
+  if (fault) throw new StateSealError(`the state key's directory ${dir} ${faultOf(fault, dir)}: keep the key in a directory of your own`);
 }
 
 /**

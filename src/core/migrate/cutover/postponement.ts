@@ -2,18 +2,19 @@ import type { Applier } from '../applier.js';
 import type { Checkpointer } from '../checkpointer.js';
 import type { Planned, RunContext } from '../context.js';
 import type { Progress } from '../../run/progress.js';
-import { flagRaised } from '../../run/flag-files.js';
+import { flagHolds } from '../../run/flag-files.js';
 
 /**
- * --postpone-cutover and its flag file: true until `shadowcut cutover` (or the file is removed). A
- * fleet's joint target swaps only with the others, when the fleet says (which weighs these for all).
+ * --postpone-cutover and its flag file (one the run cannot trust holds too): true until `shadowcut
+ * cutover` (or the file is removed). A fleet's joint target swaps only with the others, when the
+ * fleet says (which weighs these for all).
  */
 export async function postponed(ctx: RunContext<Planned>): Promise<boolean> {
   if (ctx.config.jointFleet) return !ctx.state.fleetReleased;
   if (ctx.state.cutoverRequested) return false;
   if (ctx.config.postponeCutover) return true;
   const file = ctx.config.postponeFlagFile;
-  return file !== undefined && (await flagRaised('--postpone-cutover-flag-file', file, ctx.state, (message) => ctx.report.warn(message)));
+  return file !== undefined && flagHolds('--postpone-cutover-flag-file', file, ctx.state, (message) => ctx.report.warn(message));
 }
 
 /**

@@ -1,7 +1,8 @@
 import mysql from 'mysql2/promise';
 import { connect, isIP, type Socket } from 'node:net';
 import { UserError } from '../../../core/engine/errors.js';
-import { readPrivateFile, redactUrl } from '../../../core/engine/connect/secrets.js';
+import { redactUrl } from '../../../core/engine/connect/secrets.js';
+import { readTrustedFile } from '../../../core/engine/trusted-files.js';
 import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/engine/connect/tls.js';
 import { refuseUnknownParameters } from '../../../core/engine/connect/url-parameters.js';
 
@@ -122,7 +123,7 @@ export async function settleMysqlTarget(targets: MysqlTarget[]): Promise<MysqlTa
 /**
  * The password, from the first place that has one: the URL (its userinfo, or `?password=`), the
  * `[client]` section of the option file `?defaults-file=PATH` names (as `mysql --defaults-file`;
- * refused unless private to its owner), or $MYSQL_PWD (the mysql client's own variable). The last
+ * refused unless private to its owner, as --url-file), or $MYSQL_PWD (the mysql client's own variable). The last
  * two keep it out of `ps`.
  */
 function mysqlPassword(u: URL): string {
@@ -130,7 +131,7 @@ function mysqlPassword(u: URL): string {
   const given = u.searchParams.get('password');
   if (given !== null) return given;
   const file = u.searchParams.get('defaults-file');
-  const fromFile = file === null ? null : optionFilePassword(readPrivateFile(file, 'the option file'));
+  const fromFile = file === null ? null : optionFilePassword(readTrustedFile(file, 'the option file', { secret: true }));
   return fromFile ?? process.env.MYSQL_PWD ?? '';
 }
 
