@@ -10,6 +10,7 @@ const withoutServers = [
   'test/untrusted-files.test.ts',
   'test/control-owner.test.ts',
   'test/password-exchange.test.ts',
+  'test/hostile-target-text.test.ts',
   'test/unit/**/*.test.ts',
 ];
 

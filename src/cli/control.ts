@@ -7,6 +7,7 @@ import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { stdout } from './output.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
 
@@ -23,7 +24,8 @@ export function statusCommand(): Command {
   return addUrlOptions(controlCommand('status', 'show where a running migration stands'), { required: false }).action(
     async (opts: ControlOptions & { url?: string }) => {
       const answer = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
-      process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
+      if (opts.json) stdout.json(answer);
+      else stdout.lines(describe(answer));
     },
   );
 }
@@ -120,7 +122,8 @@ function simpleCommand(name: 'pause' | 'resume' | 'cutover' | 'revert' | 'comple
 }
 
 function print(opts: ControlOptions, answer: Running, message: string): void {
-  process.stdout.write((opts.json ? JSON.stringify(answer) : message) + '\n');
+  if (opts.json) stdout.json(answer);
+  else stdout.line(message);
 }
 
 async function control(opts: ControlOptions, request: ControlRequest): Promise<Running> {
@@ -228,7 +231,7 @@ function oldSnapshotsLine(records: Running['status']['oldSnapshots']): string {
   return records.map((r) => `${r.session} (${[r.user, r.since && `since ${r.since}`, r.outcome].filter(Boolean).join(', ')})`).join('; ');
 }
 
-function describe(a: Running): string {
+function describe(a: Running): string[] {
   const s = a.status;
   const settings = a.settings;
   const thresholds = (t: Record<string, number>) =>
@@ -280,5 +283,5 @@ function describe(a: Running): string {
         `max-load ${thresholds(settings.maxLoad)}, critical-load ${thresholds(settings.criticalLoad)}`,
     ],
   ];
-  return rows.map(([label, value]) => `${label.padEnd(10)} ${value}`).join('\n') + '\n';
+  return rows.map(([label, value]) => `${label.padEnd(10)} ${value}`);
 }

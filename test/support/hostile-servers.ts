@@ -6,7 +6,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
-export type HostileAsk = 'pg-cleartext' | 'pg-md5' | 'mysql-clear' | 'mysql-caching-full';
+export type HostileAsk = 'pg-cleartext' | 'pg-md5' | 'mysql-clear' | 'mysql-caching-full' | 'pg-error';
+
+/** What `pg-error` answers a startup with: a server's error that clears the line it is printed on, writes another, and reverses what follows. */
+export const HOSTILE_ERROR = 'no such role\x1b[2K\rtarget ok: plan succeeded\u202e\x9b8m';
 
 export interface HostileServer {
   port: number;
@@ -96,6 +99,7 @@ function postgresSide(raw: Socket, ask: HostileAsk, c: Conversation, all: Buffer
       stream = secure;
       return;
     }
+    if (ask === 'pg-error') return void stream.end(pgMessage('E', Buffer.from(`SFATAL\0C28000\0M${HOSTILE_ERROR}\0\0`)));
     requested = true;
     const request = ask === 'pg-md5' ? Buffer.concat([int32(5), Buffer.from([1, 2, 3, 4])]) : int32(3);
     stream.write(pgMessage('R', request));
