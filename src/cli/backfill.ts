@@ -20,6 +20,7 @@ import {
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
+import { stdout } from './output.js';
 
 const EVENTS = 'startup, before-backfill, success, failure; a failing startup or before-backfill hook stops the run before any row is updated';
 
@@ -97,7 +98,7 @@ function checkLines(checks: CheckResult[]): string[] {
 
 function printChecks(checks: CheckResult[], json: JsonReporter | null, last: string): void {
   if (json) return json.emit({ event: 'refused', checks });
-  process.stdout.write([...checkLines(checks), last].join('\n') + '\n');
+  stdout.lines([...checkLines(checks), last]);
 }
 
 function printResult(r: BackfillResult, json: JsonReporter | null): void {
@@ -107,5 +108,5 @@ function printResult(r: BackfillResult, json: JsonReporter | null): void {
     return;
   }
   const last = r.outcome === 'dry-run' ? ['dry run: nothing was changed; add --execute to run the backfill'] : [];
-  process.stdout.write([...checkLines(r.checks), ...r.summary, ...last].join('\n') + '\n');
+  stdout.lines([...checkLines(r.checks), ...r.summary, ...last]);
 }

@@ -4,6 +4,7 @@ import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { CheckpointRun, openCheckpoint } from '../core/engine/state/checkpoint.js';
+import { stderr, stdout } from './output.js';
 
 export function cleanupCommand(): Command {
   return addUrlOptions(
@@ -27,8 +28,8 @@ export function cleanupCommand(): Command {
           const checkpoint = text === null ? null : openCheckpoint(text, engine, opts.table);
           const dropped = await engine.cleanupLeftovers(opts.table, { dropOld: opts.dropOld });
           // Removed with the rest: that run has ended, and a copy of its checkpoint put back is refused.
-          if (checkpoint) CheckpointRun.continuing(checkpoint).ended({ warn: (m) => process.stderr.write(`shadowcut: warning: ${m}\n`) });
-          process.stdout.write(dropped.length ? `removed: ${dropped.join(', ')}\n` : 'nothing to remove\n');
+          if (checkpoint) CheckpointRun.continuing(checkpoint).ended({ warn: (m) => stderr.line(`shadowcut: warning: ${m}`) });
+          stdout.line(dropped.length ? `removed: ${dropped.join(', ')}` : 'nothing to remove');
         } finally {
           await claim.release();
         }

@@ -8,6 +8,7 @@ import { engineForTables } from './open-engine.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor, type JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { stdout } from './output.js';
 
 export function contractCommand(): Command {
   return addUrlOptions(
@@ -118,5 +119,5 @@ function print(r: ContractResult, json: JsonReporter | null): void {
   // The summary's last line is the outcome: after the checks.
   const lines = [...r.summary.slice(0, -1), 'checks:', ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.message}`)];
   lines.push(r.summary[r.summary.length - 1]);
-  process.stdout.write(lines.join('\n') + '\n');
+  stdout.lines(lines);
 }

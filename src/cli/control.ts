@@ -7,6 +7,7 @@ import { createEngine } from '../engines/index.js';
 import { positiveInt } from './operator-options.js';
 import { eta, fmt } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { stdout } from './output.js';
 
 /** The commands that steer a running `shadowcut migrate` through its control endpoint. */
 
@@ -23,7 +24,10 @@ export function statusCommand(): Command {
   return addUrlOptions(controlCommand('status', 'show where a running migration stands'), { required: false }).action(
     async (opts: ControlOptions & { url?: string }) => {
       const answers = await control(opts, { command: 'status' }).catch((error) => deadRun(opts, error));
-      for (const answer of answers) process.stdout.write(opts.json ? JSON.stringify(answer) + '\n' : describe(answer));
+      for (const answer of answers) {
+        if (opts.json) stdout.json(answer);
+        else stdout.lines(describe(answer));
+      }
     },
   );
 }
@@ -120,7 +124,10 @@ function simpleCommand(name: 'pause' | 'resume' | 'cutover' | 'revert' | 'comple
 }
 
 function print(opts: ControlOptions, answers: Running[], message: (answer: Running) => string): void {
-  for (const answer of answers) process.stdout.write((opts.json ? JSON.stringify(answer) : message(answer)) + '\n');
+  for (const answer of answers) {
+    if (opts.json) stdout.json(answer);
+    else stdout.line(message(answer));
+  }
 }
 
 /**
@@ -254,7 +261,7 @@ function oldSnapshotsLine(records: Running['status']['oldSnapshots']): string {
   return records.map((r) => `${r.session} (${[r.user, r.since && `since ${r.since}`, r.outcome].filter(Boolean).join(', ')})`).join('; ');
 }
 
-function describe(a: Running): string {
+function describe(a: Running): string[] {
   const s = a.status;
   const settings = a.settings;
   const thresholds = (t: Record<string, number>) =>
@@ -306,5 +313,5 @@ function describe(a: Running): string {
         `max-load ${thresholds(settings.maxLoad)}, critical-load ${thresholds(settings.criticalLoad)}`,
     ],
   ];
-  return rows.map(([label, value]) => `${label.padEnd(10)} ${value}`).join('\n') + '\n';
+  return rows.map(([label, value]) => `${label.padEnd(10)} ${value}`);
 }

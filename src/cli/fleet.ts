@@ -12,6 +12,7 @@ import { optionsOf, requestOf, revertWindowMs, type Member, type MigrateOpts } f
 import { doneLines, figures, printResult } from './migrate-output.js';
 import { runSettings, startOperation, type OperatorOpts } from './operator-options.js';
 import type { JsonReporter } from './render.js';
+import { stdout } from './output.js';
 
 /** migrate's options, as commander parsed them, for a fleet. */
 type FleetOpts = MigrateOpts & OperatorOpts & Parameters<typeof runSettings>[0];
@@ -113,7 +114,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
         await members[i].operation.report('failure', undefined, o.error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
       }
       if (opts.json) (output as JsonReporter).emit({ event: 'target', target: o.label, outcome: o.outcome });
-      else process.stdout.write(`target ${o.label}: ${o.outcome}\n`);
+      else stdout.line(`target ${o.label}: ${o.outcome}`);
     }
     const failure = fleetFailure(outcomes, jointCutover);
     if (failure) throw failure;

@@ -4,6 +4,7 @@ import { createEngine } from '../engines/index.js';
 import { addUrlOptions } from './connection.js';
 import { CLOSING, ignoreFailure } from '../core/engine/errors.js';
 import { historyOf } from '../core/history/store.js';
+import { stdout } from './output.js';
 
 export function historyCommand(): Command {
   return addUrlOptions(
@@ -19,8 +20,8 @@ export function historyCommand(): Command {
       try {
         const table = engine.qualify(opts.table);
         const entries = await historyOf(engine).list(table);
-        if (opts.json) process.stdout.write(entries.map((e) => JSON.stringify(e) + '\n').join(''));
-        else process.stdout.write(entries.length ? timeline(table, entries) : `${table}: no history recorded\n`);
+        if (opts.json) for (const e of entries) stdout.json(e);
+        else stdout.lines(entries.length ? timeline(table, entries) : [`${table}: no history recorded`]);
       } finally {
         await engine.close().catch(ignoreFailure(CLOSING));
       }

@@ -13,6 +13,7 @@ import { verifyCommand } from './verify.js';
 import { contractCommand } from './contract.js';
 import { restoreCommand } from './restore.js';
 import { queueCommand } from './queue.js';
+import { stderr } from './output.js';
 
 // A password in a --url on the command line was visible in ps from the start: hide it as soon as
 // Node runs (Linux rewrites /proc/<pid>/cmdline). This shortens the exposure, it does not remove it:
@@ -21,7 +22,7 @@ const shownArgs = process.argv.slice(2).map(redactArgument);
 if (shownArgs.some((arg, i) => arg !== process.argv[i + 2])) process.title = ['shadowcut', ...shownArgs].join(' ');
 
 // Usage errors read like every other refusal: one line, "shadowcut: ...".
-const output = { writeErr: (text: string) => process.stderr.write(text.replace(/^error: /, 'shadowcut: ')) };
+const output = { writeErr: (text: string) => stderr.text(text.replace(/^error: /, 'shadowcut: ')) };
 
 const program = new Command('shadowcut')
   .description('online schema change for MySQL/MariaDB and PostgreSQL')
@@ -52,7 +53,7 @@ for (const command of program.commands) {
   for (const sub of command.commands) sub.exitOverride().configureOutput(output).option('--verbose', VERBOSE);
 }
 program.hook('preAction', (_program, action) => {
-  if (action.opts<{ verbose?: boolean }>().verbose) traceDroppedFailures((line) => process.stderr.write(`shadowcut: debug: ${redactUrlsIn(line)}\n`));
+  if (action.opts<{ verbose?: boolean }>().verbose) traceDroppedFailures((line) => stderr.line(`shadowcut: debug: ${redactUrlsIn(line)}`));
 });
 
 // A stage run by `queue run` ends with its runner, as a crash: a runner killed with SIGKILL cannot
@@ -76,9 +77,9 @@ try {
   }
   if (error instanceof UserError) {
     // Every message that quotes a URL already hides its password; this is the net under them all.
-    process.stderr.write(`shadowcut: ${redactUrlsIn(error.message)}\n`);
+    stderr.line(`shadowcut: ${redactUrlsIn(error.message)}`);
     process.exit(error.exitCode);
   }
-  process.stderr.write(`shadowcut: internal error: ${redactUrlsIn((error as Error).stack ?? String(error))}\n`);
+  stderr.text(`shadowcut: internal error: ${redactUrlsIn((error as Error).stack ?? String(error))}\n`);
   process.exit(1);
 }

@@ -5,6 +5,7 @@ import type { MigrateResult } from '../core/migrate/runner.js';
 import type { RefusedByChecks } from '../core/preflight/preflight.js';
 import type { CheckResult, Plan } from '../core/engine/types.js';
 import type { JsonReporter } from './render.js';
+import { stdout } from './output.js';
 
 // What `migrate` prints: the plan and its checks, the result and its figures (also the history's),
 // as lines for the terminal or one JSON event. Other tools parse it, so it changes only on purpose.
@@ -24,7 +25,7 @@ export function printRefusal(refusal: RefusedByChecks, json: JsonReporter | null
     json.emit({ event: 'refused', table: refusal.plan.table, checks: refusal.checks });
     return;
   }
-  process.stdout.write([...checkLines(refusal.plan, refusal.checks), 'dry run: refused by the failed check(s) above; nothing was changed'].join('\n') + '\n');
+  stdout.lines([...checkLines(refusal.plan, refusal.checks), 'dry run: refused by the failed check(s) above; nothing was changed']);
 }
 
 export function printResult(r: MigrateResult, json: JsonReporter | null): void {
@@ -41,7 +42,7 @@ export function printResult(r: MigrateResult, json: JsonReporter | null): void {
       'in-place statements:',
       ...r.inPlaceStatements.map((s) => `  ${s}`),
     ];
-    process.stdout.write([...out, ...doneLines(r)].join('\n') + '\n');
+    stdout.lines([...out, ...doneLines(r)]);
     return;
   }
   const out = [...checkLines(r.plan, r.checks), ...path];
@@ -49,7 +50,7 @@ export function printResult(r: MigrateResult, json: JsonReporter | null): void {
   if (r.mappingProofs.length) out.push(`column mapping: proven by the server's own ALTER on ${proofs} sampled row(s)`);
   if (r.revert) out.push(revertLine(r.revert));
   out.push(...doneLines(r));
-  process.stdout.write(out.join('\n') + '\n');
+  stdout.lines(out);
 }
 
 export function doneLines(r: MigrateResult): string[] {

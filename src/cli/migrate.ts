@@ -30,6 +30,7 @@ import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
 import { collect, tableAlterPairs } from './table-pairs.js';
 import { doneLines, figures, printRefusal, printResult } from './migrate-output.js';
+import { stdout } from './output.js';
 
 function oldSnapshotPolicy(value: string): OldSnapshotPolicy {
   const policy = OLD_SNAPSHOT_POLICIES.find((p) => p === value);
@@ -202,7 +203,7 @@ export function migrateCommand(): Command {
       }
       const swapped = results.find((r) => r?.executed);
       if (results.length > 1 && swapped && !opts.json) {
-        process.stdout.write(`set: ${results.length} tables swapped in one cut-over, writers blocked ${swapped.cutoverLockedMs} ms\n`);
+        stdout.line(`set: ${results.length} tables swapped in one cut-over, writers blocked ${swapped.cutoverLockedMs} ms`);
       }
     } catch (error) {
       // The dry run lists every check, failed or not; the refusal itself is the one line on stderr.

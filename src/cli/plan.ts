@@ -12,6 +12,7 @@ import { addUrlOptions } from './connection.js';
 import { cliCaptureMode } from './capture-option.js';
 import { collect, tableAlterPairs } from './table-pairs.js';
 import { readTargets, targetLabel } from './fleet.js';
+import { stderr, stdout } from './output.js';
 
 export function planCommand(): Command {
   return addUrlOptions(
@@ -41,7 +42,7 @@ export function planCommand(): Command {
       // Every target planned, a refused one as well, so one run names every target's problems.
       const refused: string[] = [];
       for (const url of readTargets(String(opts.targets))) {
-        if (!opts.json) process.stdout.write(`target ${targetLabel(url)}:\n`);
+        if (!opts.json) stdout.line(`target ${targetLabel(url)}:`);
         await planOn(url, opts).catch((error: Error) => {
           if (!(error instanceof UserError)) throw error;
           refused.push(`${targetLabel(url)}: ${error.message}`);
@@ -79,8 +80,9 @@ async function planOn(url: string, opts: Record<string, any>): Promise<void> {
       },
     );
     if (why !== null) result.detail.pathReason = why;
-    process.stdout.write(opts.json ? JSON.stringify({ event: 'plan', ...result }) + '\n' : result.summary.join('\n') + '\n');
-    if (opts.reportDir) process.stderr.write(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}\n`);
+    if (opts.json) stdout.json({ event: 'plan', ...result });
+    else stdout.lines(result.summary);
+    if (opts.reportDir) stderr.line(`plan page: ${await writePlanPage(opts.reportDir, result.detail, result.summary)}`);
     if (result.outcome === 'refused') {
       throw new UserError(
         `the copy would be refused: ${result.checks
@@ -134,9 +136,9 @@ function printSet(results: PlanResult[], why: string | null, json: boolean): voi
     estimatedMs: why === null ? null : longest,
   };
   if (json) {
-    process.stdout.write(JSON.stringify({ event: 'set', ...set }) + '\n');
+    stdout.json({ event: 'set', ...set });
     return;
   }
   const time = set.estimatedMs === null ? '' : `; the copies run at once, so about ${formatDuration(set.estimatedMs)} for the set, its longest table's time`;
-  process.stdout.write(`set: ${set.tables.length} tables, one cut-over: ${set.path} (${set.pathReason})${time}\n`);
+  stdout.line(`set: ${set.tables.length} tables, one cut-over: ${set.path} (${set.pathReason})${time}`);
 }

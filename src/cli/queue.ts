@@ -20,6 +20,7 @@ import { describeEntry, entryLines } from './queue-render.js';
 import { interruptSignal } from './render.js';
 import { historyOf } from '../core/history/store.js';
 import { HelperQueueTable } from '../core/queue/queue-table.js';
+import { stderr, stdout } from './output.js';
 
 /**
  * `shadowcut queue`: migrations waiting for their window, run by `queue run` from cron or a timer.
@@ -79,7 +80,8 @@ its dry run before the entry is added (with --after, only the table is checked).
         await queue.check();
         await validate(launch, engine, queue, url, spec);
         const id = await queue.add(spec);
-        process.stdout.write(request.json ? JSON.stringify({ id, ...spec }) + '\n' : `queued #${id}: ${spec.stage} ${entryTables(spec).join(', ')}\n`);
+        if (request.json) stdout.json({ id, ...spec });
+        else stdout.line(`queued #${id}: ${spec.stage} ${entryTables(spec).join(', ')}`);
       });
     });
 }
@@ -103,8 +105,8 @@ function listCommand(): Command {
     .action(async (opts: { url: string; json: boolean }) => {
       await withEngine(opts.url, async (_engine, queue) => {
         const rows = await queue.list();
-        if (opts.json) process.stdout.write(JSON.stringify(rows) + '\n');
-        else process.stdout.write(rows.length ? rows.map(describeEntry).join('\n') + '\n' : 'the queue is empty\n');
+        if (opts.json) stdout.json(rows);
+        else stdout.lines(rows.length ? rows.map(describeEntry) : ['the queue is empty']);
       });
     });
 }
@@ -118,7 +120,8 @@ function showCommand(): Command {
         const row = await queue.get(id);
         if (!row) throw new UserError(`queue: no entry #${id}`);
         const history = (await entryHistory(engine, row.spec)).filter((h) => h.startedAt >= row.createdAt);
-        process.stdout.write(opts.json ? JSON.stringify({ ...row, history }) + '\n' : entryLines(row, history).join('\n') + '\n');
+        if (opts.json) stdout.json({ ...row, history });
+        else stdout.lines(entryLines(row, history));
       });
     });
 }
@@ -132,7 +135,7 @@ function stateCommand(verb: Verb, description: string): Command {
       await withEngine(opts.url, async (_engine, queue) => {
         const row = await queue.get(id);
         if (!row) throw new UserError(`queue: no entry #${id}`);
-        process.stdout.write(`#${id}: ${await apply(queue, verb, row)}\n`);
+        stdout.line(`#${id}: ${await apply(queue, verb, row)}`);
       });
     });
 }
@@ -197,7 +200,7 @@ function runCommand(launch: Launcher): Command {
       const until = opts.until === undefined ? undefined : untilTime(opts.until, new Date());
       // The stages check the same directory for their own events; the runner checks it for its own.
       if (opts.hooksDir) await validateHooksDir(opts.hooksDir, QUEUE_EVENTS);
-      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} queue: ${line}\n`);
+      const log = (line: string) => stderr.line(`${new Date().toISOString()} queue: ${line}`);
       await withEngine(
         opts.url,
         async (engine, entries) => {
@@ -271,7 +274,7 @@ function relayJson(entry: number, line: string): void {
   } catch {
     return;
   }
-  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) process.stdout.write(JSON.stringify({ entry, ...parsed }) + '\n');
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) stdout.json({ entry, ...parsed });
 }
 
 interface RunOptions {

@@ -1,5 +1,6 @@
 import type { Progress, Reporter } from '../core/report/reporter.js';
 import type { Phase } from '../core/run/run-state.js';
+import { stderr, stdout, type Output } from './output.js';
 
 export const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -24,33 +25,26 @@ export function statusLine(p: Progress): string {
 
 /** A live status line rewritten in place, for a person at a terminal. */
 export class TerminalReporter implements Reporter {
-  private lineOpen = false;
   private lastDraw = 0;
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
+  constructor(private readonly out: Output = stderr) {}
 
   phase(name: Phase, table?: string): void {
-    this.line(`phase: ${name}${table ? ` (${table})` : ''}`);
+    this.out.line(`phase: ${name}${table ? ` (${table})` : ''}`);
   }
   progress(p: Progress): void {
     const now = Date.now();
     if (now - this.lastDraw < 200) return;
     this.lastDraw = now;
-    this.out.write(`\r\x1b[2K${statusLine(p)}`);
-    this.lineOpen = true;
+    this.out.status(statusLine(p));
   }
   info(message: string): void {
-    this.line(message);
+    this.out.line(message);
   }
   warn(message: string): void {
-    this.line(`warning: ${message}`);
+    this.out.line(`warning: ${message}`);
   }
   close(): void {
-    if (this.lineOpen) this.out.write('\n');
-    this.lineOpen = false;
-  }
-  private line(text: string): void {
-    this.out.write(`${this.lineOpen ? '\r\x1b[2K' : ''}${text}\n`);
-    this.lineOpen = false;
+    this.out.endStatus();
   }
 }
 
@@ -58,7 +52,7 @@ export class TerminalReporter implements Reporter {
 export class PlainReporter implements Reporter {
   private lastProgress = 0;
   constructor(
-    private readonly out: NodeJS.WritableStream = process.stderr,
+    private readonly out: Output = stderr,
     private readonly everyMs = 5000,
   ) {}
 
@@ -79,14 +73,14 @@ export class PlainReporter implements Reporter {
   }
   close(): void {}
   private write(text: string): void {
-    this.out.write(`${new Date().toISOString()} ${text}\n`);
+    this.out.line(`${new Date().toISOString()} ${text}`);
   }
 }
 
 /** One JSON object per line, for log shippers. */
 export class JsonReporter implements Reporter {
   private lastProgress = 0;
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  constructor(private readonly out: Output = stdout) {}
 
   phase(name: Phase, table?: string): void {
     this.emit({ event: 'phase', phase: name, ...(table ? { table } : {}) });
@@ -105,7 +99,7 @@ export class JsonReporter implements Reporter {
   }
   close(): void {}
   emit(fields: Record<string, unknown>): void {
-    this.out.write(JSON.stringify({ time: new Date().toISOString(), ...fields }) + '\n');
+    this.out.json({ time: new Date().toISOString(), ...fields });
   }
 }
 

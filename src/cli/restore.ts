@@ -18,6 +18,7 @@ import {
 } from './operator-options.js';
 import type { JsonReporter } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { stdout } from './output.js';
 
 const EVENTS =
   'startup, before-backfill, success, failure (the fill is a backfill and fires its events); a failing startup or before-backfill hook stops it before the first batch';
@@ -109,5 +110,5 @@ export function restoreCommand(): Command {
 
 function print(r: RestoreResult, json: JsonReporter | null): void {
   if (json) return json.emit({ event: 'result', ...r });
-  process.stdout.write(r.summary.join('\n') + '\n');
+  stdout.lines(r.summary);
 }

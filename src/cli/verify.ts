@@ -7,6 +7,7 @@ import { engineForTables } from './open-engine.js';
 import { positiveInt } from './operator-options.js';
 import { interruptSignal, outputFor } from './render.js';
 import { addUrlOptions } from './connection.js';
+import { stdout } from './output.js';
 
 /** Exit status when rows differ: 0 is "all matched", 2 a refusal or bad input. */
 export const DIFFERENCES_EXIT = 1;
@@ -55,7 +56,7 @@ export function verifyCommand(): Command {
             },
           );
           if (json) json.emit({ event: 'result', ...result });
-          else process.stdout.write(result.summary.join('\n') + '\n' + result.detail.differingKeys.map((k) => `differs: ${formatKey(k)}\n`).join(''));
+          else stdout.lines([...result.summary, ...result.detail.differingKeys.map((k) => `differs: ${formatKey(k)}`)]);
           return result;
         };
         // Verification changes nothing, but its verdict is a stage of the runbook: the evidence for the switch.

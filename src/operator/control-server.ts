@@ -2,6 +2,7 @@ import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../core/engine/errors.js';
 import type { RunState } from '../core/run/run-state.js';
+import { jsonText } from '../core/report/shown-text.js';
 import { readAnswer, type ControlAnswer } from './control-answer.js';
 import { ownSocket, runSocketPath } from './control-dir.js';
 import { sameToken, tokenPath, writeToken } from './control-token.js';
@@ -230,12 +231,13 @@ function converse(socket: net.Socket, reply: (line: string) => Verdict, idleTime
         // Nothing more is read from this connection: not the rest of this chunk, not what follows.
         socket.removeAllListeners('data');
         socket.pause();
-        if (answer) socket.end(JSON.stringify(answer) + '\n', () => socket.destroy());
+        if (answer) socket.end(jsonText(answer) + '\n', () => socket.destroy());
         else socket.destroy();
         return;
       }
-      // A client that sends without reading would otherwise pile answers up in our memory.
-      if (!socket.write(JSON.stringify(answer) + '\n')) {
+      // A client that sends without reading would otherwise pile answers up in our memory. jsonText: a
+      // script may print the answer (its table and error are others' text) to a terminal as it comes.
+      if (!socket.write(jsonText(answer) + '\n')) {
         socket.pause();
         socket.once('drain', () => socket.resume());
       }

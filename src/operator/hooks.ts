@@ -5,6 +5,7 @@ import path from 'node:path';
 import { UserError, failedAs } from '../core/engine/errors.js';
 import { redactUrlsIn } from '../core/engine/connect/secrets.js';
 import { directoryFault, faultOf, resolvedDir } from '../core/engine/trusted-files.js';
+import { shownText } from '../core/report/shown-text.js';
 import type { RunState } from '../core/run/run-state.js';
 import type { HookEvent } from '../core/run/config.js';
 import type { QueueEvent } from '../core/queue/types.js';
@@ -55,7 +56,8 @@ const EXIT_GRACE_MS = 1000;
  * environment; the same directory's other hooks are the stages', which the stages run.
  */
 export const QUEUE_HOOK_EVENTS: Record<QueueEvent, string> = {
-  'queue-start': 'queue run: an entry is started (or resumed); SHADOWCUT_QUEUE_ID, SHADOWCUT_TABLE, SHADOWCUT_STAGE name it',
+  'queue-start':
+    'queue run: an entry is started (or resumed); SHADOWCUT_QUEUE_ID, SHADOWCUT_TABLE, SHADOWCUT_STAGE name it (an entry shadowcut cannot prove it wrote: its id only)',
   'queue-complete': 'queue run: an entry is complete',
   'queue-failure': 'queue run: an entry failed or was cancelled; SHADOWCUT_ERROR says why',
   'queue-suspend': 'queue run: an entry was stopped to be resumed later (--until, SIGTERM, a lost lease)',
@@ -94,16 +96,13 @@ export function hooksFromDir(dir: string, options: HooksOptions = {}): (event: H
 export function queueHooksFromDir(
   dir: string,
   options: HooksOptions = {},
-): (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void> {
+): (event: QueueEvent, entry: { id: number; table?: string; stage?: string }, error?: string) => Promise<void> {
   return (event, entry, error) =>
     runFromDir(
       dir,
       event,
       () =>
-        withoutSecrets(
-          { ...process.env, SHADOWCUT_EVENT: event, SHADOWCUT_QUEUE_ID: String(entry.id), SHADOWCUT_TABLE: entry.table, SHADOWCUT_STAGE: entry.stage },
-          error,
-        ),
+        hookEnvironment({ SHADOWCUT_EVENT: event, SHADOWCUT_QUEUE_ID: String(entry.id), SHADOWCUT_TABLE: entry.table, SHADOWCUT_STAGE: entry.stage }, error),
       options,
     );
 }
@@ -159,32 +158,43 @@ function present(file: string): Promise<boolean> {
 
 function hookEnv(event: HookEvent, state: RunState, error: unknown): NodeJS.ProcessEnv {
   const s = state.status;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SHADOWCUT_EVENT: event,
-    SHADOWCUT_TABLE: s.table,
-    SHADOWCUT_ALTER: s.alter,
-    SHADOWCUT_ENGINE: s.engine,
-    SHADOWCUT_PHASE: s.phase,
-    SHADOWCUT_STATE: s.state,
-    SHADOWCUT_ROWS_COPIED: String(s.rowsCopied),
-    SHADOWCUT_ROWS_ESTIMATED: String(s.rowsEstimated),
-    SHADOWCUT_CHANGES_APPLIED: String(s.changesApplied),
-    // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
-    SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
-  };
-  return withoutSecrets(env, error);
+  return hookEnvironment(
+    {
+      SHADOWCUT_EVENT: event,
+      SHADOWCUT_TABLE: s.table,
+      SHADOWCUT_ALTER: s.alter,
+      SHADOWCUT_ENGINE: s.engine,
+      SHADOWCUT_PHASE: s.phase,
+      SHADOWCUT_STATE: s.state,
+      SHADOWCUT_ROWS_COPIED: String(s.rowsCopied),
+      SHADOWCUT_ROWS_ESTIMATED: String(s.rowsEstimated),
+      SHADOWCUT_CHANGES_APPLIED: String(s.changesApplied),
+      // Whole seconds: hooks are shell scripts, and $(( )) only does integers.
+      SHADOWCUT_ELAPSED_SECONDS: String(Math.floor((Date.now() - Date.parse(s.startedAt)) / 1000)),
+    },
+    error,
+  );
 }
 
-/** What a hook must not get, and its error when there is one. */
-function withoutSecrets(env: NodeJS.ProcessEnv, error: unknown): NodeJS.ProcessEnv {
+/**
+ * Every hook's environment: the inherited one, without what a hook must not get, and shadowcut's
+ * variables, each through core/report/shown-text.ts: a table name, an ALTER or an error is others'
+ * text, and a hook logs it, mails it or puts it in a chat, where control characters and bidi
+ * overrides would act. A variable left undefined is not set (nor inherited).
+ */
+function hookEnvironment(fields: Record<string, string | undefined>, error: unknown): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
   // The URL is shadowcut's input, password and all; a hook that logs its environment must not get it.
   delete env.SHADOWCUT_URL;
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) delete env[name];
+    else env[name] = shownText(value);
+  }
   // Set only for a failure, whatever we inherited (shadowcut run from another run's hook), so a hook can test for it.
   if (error === undefined) delete env.SHADOWCUT_ERROR;
   // Whatever was thrown, as the user's hook would print it.
   // eslint-disable-next-line @typescript-eslint/no-base-to-string
-  else env.SHADOWCUT_ERROR = redactUrlsIn(error instanceof Error ? error.message : String(error));
+  else env.SHADOWCUT_ERROR = shownText(redactUrlsIn(error instanceof Error ? error.message : String(error)));
   return env;
 }
 

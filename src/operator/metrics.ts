@@ -2,6 +2,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../core/engine/errors.js';
 import type { RunState } from '../core/run/run-state.js';
+import { shownText } from '../core/report/shown-text.js';
 import { buildReport } from './report.js';
 import { reportPage } from './report-page/page.js';
 
@@ -118,7 +119,8 @@ function reasonKind(state: string, kind: string | null): string {
 }
 
 function labelText(labels: Record<string, string>): string {
-  const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  // A table name is others' text: shown as everywhere (core/report/shown-text.ts), then in Prometheus's own escapes.
+  const escape = (v: string) => shownText(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   return `{${Object.entries(labels)
     .map(([k, v]) => `${k}="${escape(v)}"`)
     .join(',')}}`;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { markdownText, reportDir, writeNewFile } from '../core/report/report-files.js';
+import { jsonText, shownLines } from '../core/report/shown-text.js';
 import { redactUrlsIn } from '../core/engine/connect/secrets.js';
 import type { OldSnapshotRecord, RunState } from '../core/run/run-state.js';
 import type { MigrateResult } from '../core/run/config.js';
@@ -69,7 +70,7 @@ export async function writeReport(
   error?: string,
 ): Promise<{ markdown: string; json: string; html: string }> {
   const report = buildReport(input, outcome, error ?? null, new Date());
-  const stem = await freshStem(dir, `${report.table}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`, '.json', JSON.stringify(report, null, 2) + '\n');
+  const stem = await freshStem(dir, `${report.table}-${report.startedAt.replace(/[-:]|\.\d+/g, '')}`, '.json', jsonText(report, 2) + '\n');
   const files = { markdown: `${stem}.md`, json: `${stem}.json`, html: `${stem}.html` };
   await writeNewFile(files.markdown, markdown(report));
   await writeNewFile(files.html, reportPage(report));
@@ -223,7 +224,7 @@ function table(header: string[], rows: string[][]): string[] {
 function fenced(text: string, lang: string): string[] {
   const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((m) => m.length));
   const fence = '`'.repeat(Math.max(3, longest + 1));
-  return [fence + lang, text, fence];
+  return [fence + lang, shownLines(text), fence];
 }
 
 /** Runs last from seconds to days; "183245.2 s" is not something a person reads at a glance. */

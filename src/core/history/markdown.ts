@@ -3,9 +3,9 @@ import path from 'node:path';
 import { appendPrivate, markdownText, reportDir } from '../report/report-files.js';
 import type { HistoryEntry } from '../engine/ports/history.js';
 
-/** The timeline as a markdown table, the form a runbook or a change ticket takes. */
-export function timeline(table: string, entries: HistoryEntry[]): string {
-  return [heading(table), ...entries.map(row)].join('\n') + '\n';
+/** The timeline as a markdown table, the form a runbook or a change ticket takes, one line each. */
+export function timeline(table: string, entries: HistoryEntry[]): string[] {
+  return [...heading(table).split('\n'), ...entries.map(row)];
 }
 
 /** Appends one stage to `<dir>/shadowcut-<table>-history.md`, writing the heading first; returns the file. */

@@ -175,7 +175,7 @@ function summarize(d: PlanDetail, checks: CheckResult[]): string[] {
   out.push('locks:', ...d.locks.map((l) => `  ${l.step}: ${l.lock}`));
   for (const s of d.stages) {
     out.push(`this ${s.change}; code still running against the old schema breaks. Expand/contract instead:`);
-    s.stages.forEach((stage, i) => out.push(`  ${i + 1}) ${stage.what}${stage.command ? `:\n       ${stage.command}` : ''}`));
+    s.stages.forEach((stage, i) => out.push(`  ${i + 1}) ${stage.what}${stage.command ? ':' : ''}`, ...(stage.command ? [`       ${stage.command}`] : [])));
   }
   return out;
 }

@@ -141,7 +141,10 @@ export class EntryEnds {
   /** Runs the runner's hook for `event`; a hook that fails is logged, and changes nothing of the entry. */
   async emit(event: QueueEvent, row: QueueRow, error?: string): Promise<void> {
     if (!this.deps.hook) return;
-    await this.deps.hook(event, { id: row.id, table: entryTables(row.spec).join(','), stage: row.spec.stage }, error).catch((failed: Error) => {
+    // A refused entry's table and stage are whatever was written into the row (`orders;curl ...`): a
+    // hook, a shell script, gets its id alone, which shadowcut's own number is.
+    const named = row.refused ? {} : { table: entryTables(row.spec).join(','), stage: row.spec.stage };
+    await this.deps.hook(event, { id: row.id, ...named }, error).catch((failed: Error) => {
       this.deps.log(`#${row.id}: the ${event} hook failed: ${failed.message}`);
     });
   }

@@ -47,7 +47,8 @@ export interface RunnerDeps {
    */
   record(row: QueueRow, outcome: 'suspended' | 'failure', line: string): Promise<void>;
   /** The runner's own hooks (`queue run --hooks-dir`), if any. */
-  hook?: (event: QueueEvent, entry: { id: number; table: string; stage: string }, error?: string) => Promise<void>;
+  /** `table` and `stage` only for an entry whose document shadowcut proved it wrote. */
+  hook?: (event: QueueEvent, entry: { id: number; table?: string; stage?: string }, error?: string) => Promise<void>;
 }
 
 /** A stage this runner runs. */

@@ -1,10 +1,12 @@
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { shownText } from './shown-text.js';
 
 /**
  * How reports and the history's markdown are written, shared by core/history and operator/report.
  * These files hold table names, ALTER text and error text that someone else may have chosen (a table
  * named `<img onerror=...>` is legal in PostgreSQL), and they are opened in markdown viewers that
- * render HTML. So every such string goes through markdownText, and the files are the run's user's
+ * render HTML. So every such string goes through markdownText (control and bidi characters as
+ * shown-text.ts shows them, then markup), and the files are the run's user's
  * alone: an error may quote what the database said about its data.
  */
 
@@ -47,5 +49,6 @@ const SYNTAX: Record<string, string> = {
  * nothing is read as markup: put long text there instead, behind a fence longer than its backticks.
  */
 export function markdownText(text: string): string {
-  return text.replace(/\s*[\r\n]\s*/g, ' ').replace(/[&<>"`|\\[\]]/g, (c) => SYNTAX[c]);
+  // A tab is whitespace to a markdown reader, as a line break is: a space, not an escape.
+  return shownText(text.replace(/\s*[\r\n]\s*/g, ' ').replace(/\t/g, ' ')).replace(/[&<>"`|\\[\]]/g, (c) => SYNTAX[c]);
 }

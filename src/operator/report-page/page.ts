@@ -1,6 +1,6 @@
 import type { Sample } from '../../core/run/run-samples.js';
 import { formatSeconds, timeChart, type Band, type Frame, type Marker } from './chart.js';
-import { CSS, escape, HOLD_STYLES, patternDefs, PHASE_TONES } from './style.js';
+import { CSS, escape, escapeLines, HOLD_STYLES, patternDefs, PHASE_TONES } from './style.js';
 
 /** What the page draws: a report (report.ts), or the live state in the same shape while the run goes on. */
 export interface PageInput {
@@ -74,8 +74,8 @@ function header(r: PageInput, title: string): string[] {
   return [
     `<h1 class="outcome-${r.outcome}">${escape(title)}</h1>`,
     ...(r.outcome === 'running' ? ['<p class="live-note muted">Live: this page updates itself every few seconds.</p>'] : []),
-    `<pre>${escape(r.alter)}</pre>`,
-    ...(r.error ? [`<p><strong>Error:</strong></p><pre>${escape(r.error)}</pre>`] : []),
+    `<pre>${escapeLines(r.alter)}</pre>`,
+    ...(r.error ? [`<p><strong>Error:</strong></p><pre>${escapeLines(r.error)}</pre>`] : []),
     '<table class="figures">',
     ...rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v)}</td></tr>`),
     '</table>',

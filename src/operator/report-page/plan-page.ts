@@ -1,6 +1,7 @@
 import type { PlanDetail } from '../../core/plan/plan.js';
 import { formatSeconds } from './chart.js';
-import { CSS, escape, PHASE_TONES } from './style.js';
+import { shownText } from '../../core/report/shown-text.js';
+import { CSS, escape, escapeLines, PHASE_TONES } from './style.js';
 
 /**
  * `plan --report-dir`: the plan as a page. For the copy, its estimate drawn as the run would unfold
@@ -18,14 +19,14 @@ export function planPage(detail: PlanDetail, summary: string[], plannedAt: Date)
     `<main data-path="${detail.path}">`,
     `<h1>${escape(title)}</h1>`,
     `<p class="muted">planned ${escape(plannedAt.toISOString())}</p>`,
-    `<pre>${escape(detail.alter)}</pre>`,
+    `<pre>${escapeLines(detail.alter)}</pre>`,
     `<p><strong>${detail.path === 'in-place' ? 'In place' : 'Copy'}</strong>: ${escape(detail.pathReason)}</p>`,
     detail.estimate ? estimateStrip(detail.estimate) : '',
     ...(detail.locks.length
       ? ['<h2>Locks</h2>', '<table class="figures">', ...detail.locks.map((l) => `<tr><td>${escape(l.step)}</td><td>${escape(l.lock)}</td></tr>`), '</table>']
       : []),
     '<h2>The plan</h2>',
-    `<pre>${escape(summary.join('\n'))}</pre>`,
+    `<pre>${escapeLines(summary.map(shownText).join('\n'))}</pre>`,
     '</main>',
     '</body></html>',
   ].join('\n');

@@ -1,3 +1,5 @@
+import { shownLines, shownText } from '../../core/report/shown-text.js';
+
 /**
  * The page's look, chosen to be read in print and by colour-blind readers: the Okabe-Ito palette,
  * every held period told apart by its hatching as well as its colour, and every line labelled in
@@ -69,6 +71,20 @@ ul.legend svg { vertical-align: middle; margin-right: 4px; }
 @media print { body { margin: 0; max-width: none; } svg.chart { break-inside: avoid; } .live-note { display: none; } }
 `;
 
+/**
+ * Text in the page, one line: markup characters as entities, and control and bidi characters as
+ * core/report/shown-text.ts shows them. An entity would not do for the latter: the browser turns
+ * `&#x202e;` back into an override that reorders what follows it.
+ */
 export function escape(text: string): string {
+  return html(shownText(text));
+}
+
+/** A block inside `<pre>` (an ALTER, an error, a plan): its own line breaks kept, each line as `escape` shows it. */
+export function escapeLines(text: string): string {
+  return html(shownLines(text));
+}
+
+function html(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

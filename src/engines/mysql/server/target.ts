@@ -5,6 +5,7 @@ import { redactUrl } from '../../../core/engine/connect/secrets.js';
 import { readTrustedFile } from '../../../core/engine/trusted-files.js';
 import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/engine/connect/tls.js';
 import { refuseUnknownParameters } from '../../../core/engine/connect/url-parameters.js';
+import { PASSWORD_PLUGINS } from './password-plugins.js';
 
 export interface MysqlTarget {
   config: mysql.PoolOptions;
@@ -55,6 +56,8 @@ export function parseMysqlUrl(url: string, what = '--url'): MysqlTarget[] {
     bigNumberStrings: true,
     charset: 'utf8mb4_general_ci',
     connectTimeout: 10_000,
+    // Every connection made from these settings (pools, the claim, the binlog reader, replicas, Galera nodes).
+    authPlugins: PASSWORD_PLUGINS,
   };
   return tlsAttempts(sslMode(u, what), tlsFiles(u)).map((attempt) => {
     const ssl = mysqlSsl(attempt);

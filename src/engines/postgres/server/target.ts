@@ -7,6 +7,10 @@ import { UserError, CLEANUP_AFTER_FAILURE, ignoreFailure } from '../../../core/e
 import { redactUrl } from '../../../core/engine/connect/secrets.js';
 import { firstAccepted, readTlsFile, tlsAttempts, type TlsAttempt, type TlsFiles, type TlsMode } from '../../../core/engine/connect/tls.js';
 import { refuseUnknownParameters } from '../../../core/engine/connect/url-parameters.js';
+import { guardPasswordRequests } from './password-guard.js';
+
+// Every connection's settings are made here, so no connection is opened before the guard is in place.
+guardPasswordRequests();
 
 /** Where and how every connection to one server goes: pools, single clients, the change stream, standbys. */
 export interface PgTarget {
