@@ -2,11 +2,15 @@
 // bench's own (a coordinator and two workers, test/support/citus.ts), shadowcut against Citus's own
 // ALTER TABLE, side by side in one sitting, each on a freshly seeded copy of the same table under the
 // same writes through the coordinator, timed by the writers. The native ALTER rewrites every shard
-// under an ACCESS EXCLUSIVE lock, so its writers wait for its whole run: that is the comparison.
+// under an ACCESS EXCLUSIVE lock, so its writers wait for its whole run: that is the comparison. The
+// nodes are durable unless --relaxed, read back before the runs with the disk's figures, and each
+// run's WAL is summed over the nodes.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startCitusCluster, type CitusCluster, type CitusDatabase } from '../test/support/citus.js';
+import { bytesCell } from './report.js';
+import { mib, relaxedMark, sittingLines, startBytes, takeSitting, type BytesWritten, type Durability, type Sitting } from './durability.js';
 import { cliPath, exec, repoRoot, sleep } from './exec.js';
 import { startLoad, type LoadStats } from './load.js';
 import { workload as workloadOf } from './workloads.js';
@@ -18,6 +22,7 @@ export interface CitusBenchOptions {
   repeat: number;
   settleSeconds: number;
   shadowcutArgs: string[];
+  durability: Durability;
 }
 
 interface CitusRun {
@@ -29,6 +34,8 @@ interface CitusRun {
   load: LoadStats;
   /** `shadowcut plan`'s duration for the run, asked before it under the same writes. */
   planS?: number;
+  /** WAL the coordinator and the workers wrote while the tool ran, the writes included. */
+  bytes: BytesWritten;
 }
 
 const SHARDS = 32;
@@ -73,6 +80,7 @@ async function runOne(cluster: CitusCluster, tool: CitusRun['tool'], round: numb
   log(`${tool} #${round}: seeding ${opts.rows} rows over ${SHARDS} shards`);
   await seed(db, opts.rows);
   await sleep(opts.settleSeconds * 1000);
+  const written = await startBytes('postgres', [db.coordinatorUrl, ...db.workerUrls]);
   const load = await startLoad('postgres', [db.coordinatorUrl], workload, {
     connections: opts.loadConnections,
     rate: opts.loadRate,
@@ -97,8 +105,9 @@ async function runOne(cluster: CitusCluster, tool: CitusRun['tool'], round: numb
     if (!ok) message = (r.stderr.trim() || `exit ${r.code}`).split('\n')[0];
     const wallS = (Date.now() - started) / 1000;
     const stats = await load.stop();
+    const bytes = await written();
     ok = ok && (await altered(db));
-    return { tool, round, ok, message, wallS, load: stats, planS };
+    return { tool, round, ok, message, wallS, load: stats, planS, bytes };
   }
   const client = new pg.Client({ connectionString: db.coordinatorUrl });
   await client.connect();
@@ -112,7 +121,8 @@ async function runOne(cluster: CitusCluster, tool: CitusRun['tool'], round: numb
   }
   const wallS = (Date.now() - began) / 1000;
   const stats = await load.stop();
-  return { tool, round, ok: ok && (await altered(db)), message, wallS, load: stats };
+  const bytes = await written();
+  return { tool, round, ok: ok && (await altered(db)), message, wallS, load: stats, bytes };
 }
 
 function median(values: number[]): number {
@@ -120,16 +130,19 @@ function median(values: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function report(runs: CitusRun[], opts: CitusBenchOptions): string {
+function report(runs: CitusRun[], opts: CitusBenchOptions, sitting: Sitting): string {
   const f1 = (n: number) => n.toFixed(1);
+  const nativeWal = (round: number) => runs.find((x) => x.tool === 'citus-alter' && x.round === round && x.ok)?.bytes.wal;
   const lines = [
-    `# Citus: ${opts.rows} sbtest rows over 2 workers (${SHARDS} shards), \`${ALTER}\`, ${opts.loadRate} writes/s through the coordinator`,
+    `# Citus: ${opts.rows} sbtest rows over 2 workers (${SHARDS} shards), \`${ALTER}\`, ${opts.loadRate} writes/s through the coordinator${relaxedMark(sitting.asked)}`,
     '',
-    "| tool | round | ok | wall s | writers' longest wait ms | p99 ms | writes | errors | plan said s |",
-    '|---|--:|---|--:|--:|--:|--:|--:|--:|',
+    ...sittingLines(sitting),
+    '',
+    "| tool | round | ok | wall s | writers' longest wait ms | p99 ms | writes | errors | plan said s | WAL MiB, all nodes (x ALTER) |",
+    '|---|--:|---|--:|--:|--:|--:|--:|--:|--:|',
     ...runs.map(
       (r) =>
-        `| ${r.tool} | ${r.round} | ${r.ok ? 'yes' : `no: ${r.message}`} | ${f1(r.wallS)} | ${f1(r.load.maxMs)} | ${f1(r.load.p99Ms)} | ${r.load.ops} | ${r.load.errors} | ${r.planS === undefined ? '-' : f1(r.planS)} |`,
+        `| ${r.tool} | ${r.round} | ${r.ok ? 'yes' : `no: ${r.message}`} | ${f1(r.wallS)} | ${f1(r.load.maxMs)} | ${f1(r.load.p99Ms)} | ${r.load.ops} | ${r.load.errors} | ${r.planS === undefined ? '-' : f1(r.planS)} | ${r.tool === 'citus-alter' ? bytesCell(r.bytes.wal, undefined) : bytesCell(r.bytes.wal, nativeWal(r.round))} |`,
     ),
   ];
   const of = (tool: CitusRun['tool']) => runs.filter((r) => r.tool === tool && r.ok);
@@ -138,7 +151,8 @@ function report(runs: CitusRun[], opts: CitusBenchOptions): string {
     const wall = median(mine.map((r) => r.wallS)) / median(native.map((r) => r.wallS));
     lines.push(
       '',
-      `shadowcut's wall ${wall.toFixed(2)}x the native ALTER's (medians); writers' longest wait ${f1(median(mine.map((r) => r.load.maxMs)))} ms against ${f1(median(native.map((r) => r.load.maxMs)))} ms.`,
+      `shadowcut's wall ${wall.toFixed(2)}x the native ALTER's (medians); writers' longest wait ${f1(median(mine.map((r) => r.load.maxMs)))} ms against ${f1(median(native.map((r) => r.load.maxMs)))} ms; ` +
+        `WAL ${mib(median(mine.map((r) => r.bytes.wal ?? 0)))} MiB against ${mib(median(native.map((r) => r.bytes.wal ?? 0)))} MiB.`,
     );
     const planned = mine.filter((r) => r.planS !== undefined);
     if (planned.length)
@@ -148,10 +162,18 @@ function report(runs: CitusRun[], opts: CitusBenchOptions): string {
 }
 
 export async function benchCitus(opts: CitusBenchOptions, log: (m: string) => void): Promise<void> {
-  log("starting a Citus cluster of the bench's own (a coordinator and two workers)");
-  const cluster = await startCitusCluster();
+  log(`starting a Citus cluster of the bench's own (a coordinator and two workers, ${opts.durability})`);
+  const cluster = await startCitusCluster({ durable: opts.durability === 'durable' });
   const runs: CitusRun[] = [];
+  let sitting: Sitting;
   try {
+    const nodes = [cluster.coordinatorUrl, ...cluster.workerUrls].map((url, i) => ({
+      label: i === 0 ? 'Citus coordinator' : `Citus worker ${i}`,
+      engine: 'postgres' as const,
+      url,
+    }));
+    sitting = await takeSitting(nodes, opts.durability, 'test/support/citus.ts started the nodes otherwise');
+    for (const line of sittingLines(sitting)) log(line);
     for (let round = 1; round <= opts.repeat; round++) {
       for (const tool of ['citus-alter', 'shadowcut'] as const) {
         const run = await runOne(cluster, tool, round, opts, log);
@@ -162,12 +184,12 @@ export async function benchCitus(opts: CitusBenchOptions, log: (m: string) => vo
   } finally {
     await cluster.stop();
   }
-  const md = report(runs, opts);
+  const md = report(runs, opts, sitting);
   process.stdout.write('\n' + md);
   const dir = join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `citus-${new Date().toISOString().replace(/[:.]/g, '-')}.md`);
   writeFileSync(file, md);
-  writeFileSync(file.replace(/\.md$/, '.json'), JSON.stringify(runs, null, 2));
+  writeFileSync(file.replace(/\.md$/, '.json'), JSON.stringify({ sitting, runs }, null, 2));
   log(`written ${file}`);
 }

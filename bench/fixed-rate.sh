@@ -6,26 +6,41 @@
 # the generator's own noise is on the page beside them. The generator's clock is the writers' timer:
 # sysbench reports each second's 100th percentile (its slowest transaction), pgbench logs every
 # transaction's latency.
-#   bench/fixed-rate.sh mysql|postgres [rows, 1000000] [rate per second, 200] [seconds, 90]
+#   bench/fixed-rate.sh [--relaxed] mysql|postgres [rows, 1000000] [rate per second, 200] [seconds, 90]
 # SHADOWCUT_ARGS: extra options for shadowcut migrate (e.g. "--defer-indexes off"); TOOLS: which of
 # baseline, shadowcut and the peer to run (default all three).
-# Servers: the bench's own (scripts/servers.sh in $SHADOWCUT_SERVERS_DIR), started when not up.
+# Servers: the bench's own (scripts/servers.sh in $SHADOWCUT_SERVERS_DIR), started when not up: durable
+# (commits wait for the disk) unless --relaxed, each kind in a state dir of its own; read back before
+# the runs (refused when not as asked), with the disk's own figures. Each line also says what the
+# primary wrote while the generator ran (redo and binlog, or WAL), against the run without a migration.
+# Needs the bench built (npm run build): dist/bench/sitting.js reads the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-engine=${1:?usage: bench/fixed-rate.sh mysql|postgres [rows] [rate] [seconds]}
+durability=durable
+if [[ ${1:-} == --relaxed ]]; then
+  durability=relaxed
+  shift
+fi
+engine=${1:?usage: bench/fixed-rate.sh [--relaxed] mysql|postgres [rows] [rate] [seconds]}
 rows=${2:-1000000}
 rate=${3:-200}
 seconds=${4:-90}
 # The migration starts this long into the generator's run, so each figure includes a calm stretch.
 lead=10
-export SHADOWCUT_SERVERS_DIR=${SHADOWCUT_SERVERS_DIR:-/tmp/shadowcut-bench-fixed-rate}
+export SHADOWCUT_SERVERS_DURABILITY=$durability
+export SHADOWCUT_SERVERS_DIR=${SHADOWCUT_SERVERS_DIR:-/tmp/shadowcut-bench-fixed-rate-$durability}
 bash scripts/servers.sh env >/dev/null 2>&1 || bash scripts/servers.sh up >/dev/null
 eval "$(bash scripts/servers.sh env)"
+sitting="node dist/bench/sitting.js"
+# Read back before anything runs (a set found running may have been started otherwise), then the disk.
+conditions=$($sitting check "$engine" "$durability" "stop them (SHADOWCUT_SERVERS_DIR=$SHADOWCUT_SERVERS_DIR bash scripts/servers.sh down) and run again") || exit 1
 work=$(mktemp -d /tmp/shadowcut-fixed-rate-XXXXXX)
-# Each tool's own output and the generator's log are kept beside the bench's other results.
+# Each tool's own output and the generator's log are kept beside the bench's other results, and so is
+# what this prints (summary.txt).
 kept=bench/results/fixed-rate-$engine-$(date -u +%Y-%m-%dT%H-%M-%SZ)
 mkdir -p "$kept"
 trap 'rm -rf "$work"' EXIT
+exec > >(tee "$kept/summary.txt")
 cli="node dist/bin/shadowcut.js"
 
 # url_part <url> <username|password|port|db>
@@ -76,6 +91,8 @@ fi
 one() {
   rm -f "$work"/tx.*
   prepare
+  local counters written
+  counters=$($sitting counters "$engine")
   load &
   local gen=$! started ended took=-
   if [[ $2 != none ]]; then
@@ -89,12 +106,21 @@ one() {
     took=$(echo "$ended - $started" | bc)
   fi
   wait "$gen" || true
+  written=$($sitting delta "$engine" "$counters")
   cp "$work/load.log" "$kept/$1.load.log"
   [[ -f $work/tool.log ]] && mv "$work/tool.log" "$kept/$1.tool.log"
-  printf '%-10s wall %6.1f s   writers'\'' longest wait %s\n' "$1" "${took/-/0}" "$(slowest)"
+  printf '%-10s wall %6.1f s   writers'\'' longest wait %s   written: %s\n' "$1" "${took/-/0}" "$(slowest)" \
+    "$($sitting text "$written" ${reference:+"$reference"})"
+  # The run without a migration is what the others' ratios are against: the generator's own writes.
+  if [[ $2 == none ]]; then reference=$written; fi
 }
 
-echo "$engine: $rows rows, $rate transactions/s for $seconds s, the tool started at ${lead} s"
+relaxed_mark=""
+[[ $durability == relaxed ]] && relaxed_mark=" [RELAXED servers: not durable figures]"
+echo "$engine: $rows rows, $rate transactions/s for $seconds s, the tool started at ${lead} s$relaxed_mark"
+echo "$conditions"
+echo "written: what the primary wrote while the generator ran, (x) against the run without a migration"
+reference=""
 tools=${TOOLS:-baseline shadowcut $peer_name}
 [[ " $tools " == *" baseline "* ]] && one baseline none
 [[ " $tools " == *" shadowcut "* ]] && one shadowcut shadowcut

@@ -3,8 +3,9 @@
 // wall times side by side, and the issue's targets. Drawn with the report page's charts.
 import { timeChart, type Frame, type Marker } from '../src/operator/report-page/chart.js';
 import { CSS, escape, patternDefs } from '../src/operator/report-page/style.js';
+import { BYTES_LABELS, relaxedMark, sittingLines, type Sitting } from './durability.js';
 import type { LoadStats } from './load.js';
-import { median, runsOf, type BenchReport, type EngineReport, type RunResult, type Target } from './report.js';
+import { bytesCell, bytesKinds, floorOf, median, runsOf, type BenchReport, type EngineReport, type RunResult, type Target } from './report.js';
 
 /** A write slower than this is marked on its tool's chart: the issue's longest-wait target. */
 const STALL_MS = 150;
@@ -13,17 +14,18 @@ export function benchPage(r: BenchReport): string {
   return [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
-    `<title>shadowcut bench ${escape(r.startedAt)}</title>`,
+    `<title>shadowcut bench ${escape(r.startedAt)}${escape(relaxedMark(r.sitting?.asked))}</title>`,
     `<style>${CSS}</style>`,
     '</head><body>',
     patternDefs(),
     '<main>',
-    `<h1>shadowcut bench ${escape(r.startedAt)}</h1>`,
+    `<h1>shadowcut bench ${escape(r.startedAt)}${escape(relaxedMark(r.sitting?.asked))}</h1>`,
     `<p class="muted">${escape(r.command)}<br>${escape(
       Object.entries(r.machine)
         .map(([k, v]) => `${k}=${String(v)}`)
         .join(', '),
     )}</p>`,
+    ...(r.sitting ? [sittingPart(r.sitting)] : []),
     ...r.engines.flatMap((e) => enginePart(e, r.targets[e.engine] ?? [])),
     '</main>',
     '</body></html>',
@@ -38,12 +40,36 @@ function enginePart(e: EngineReport, targets: Target[]): string[] {
     `<h2 data-engine="${e.engine}">${escape(e.server)}${e.replica ? ', replica attached' : ''}</h2>`,
     targetList(targets),
     wallBars(e),
+    bytesTable(e),
     ...(loaded.length > 0
       ? [`<h2>Under load: the writers' latency per second (${escape(e.tables.load.workload)}, ${e.tables.load.rows} rows; round 1)</h2>`]
       : []),
     ...(e.baseline ? [latencyChart(`${e.engine}-baseline`, 'no migration (baseline)', e.baseline, xMax, null)] : []),
     ...loaded.map((r) => latencyChart(`${e.engine}-${r.tool}${r.setting ? `-${r.setting}` : ''}`, label(r), r.load!, xMax, r)),
   ];
+}
+
+/** The servers' durability as read from them and the disk's figures; a relaxed sitting in the colour of a failure. */
+function sittingPart(s: Sitting): string {
+  const [head, ...items] = sittingLines(s);
+  const tone = s.asked === 'relaxed' ? 'outcome-failure' : 'muted';
+  return `<p class="${tone}" data-durability="${s.asked}">${escape(head)}</p><ul class="sitting">${items.map((l) => `<li>${escape(l.replace(/^- /, ''))}</li>`).join('')}</ul>`;
+}
+
+/** What the primary wrote during each run, against the floor's in the same setting, mode and round. */
+function bytesTable(e: EngineReport): string {
+  const kinds = bytesKinds(e);
+  if (kinds.length === 0) return '';
+  const head = `<tr><td>MiB written (x floor)</td>${kinds.map((k) => `<td>${BYTES_LABELS[k]}</td>`).join('')}</tr>`;
+  const rows = e.runs.map((r) => {
+    const floor = r.tool === 'floor' ? undefined : floorOf(e, r);
+    const cells = kinds.map((k) => `<td>${escape(bytesCell(r.bytes?.[k], floor?.bytes?.[k]))}</td>`).join('');
+    return `<tr data-bytes="${escape(`${e.engine}-${label(r)}-${r.mode}-${r.round}`)}"><td>${escape(`${label(r)}, ${r.mode}${r.round > 1 ? ` #${r.round}` : ''}`)}</td>${cells}</tr>`;
+  });
+  const base = e.baselineBytes
+    ? [`<tr><td>(no migration), load</td>${kinds.map((k) => `<td>${escape(bytesCell(e.baselineBytes?.[k], undefined))}</td>`).join('')}</tr>`]
+    : [];
+  return `<table class="figures">${head}${[...base, ...rows].join('')}</table>`;
 }
 
 function label(r: RunResult): string {

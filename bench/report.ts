@@ -2,6 +2,7 @@
 // bench/results/<timestamp>.json + .md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BYTES_LABELS, mib, relaxedMark, sittingLines, type BytesWritten, type Sitting } from './durability.js';
 import { repoRoot } from './exec.js';
 import type { LoadStats } from './load.js';
 import type { TableState } from './seed.js';
@@ -31,6 +32,8 @@ export interface RunResult {
   loadavg: string;
   /** Write latency of the application while the tool ran (load mode only). */
   load?: LoadStats;
+  /** What the primary wrote while the tool ran (its redo and binlog, or its WAL), the load's writes included. */
+  bytes?: BytesWritten;
   /** The result table afterwards: new schema? how many rows? */
   after?: TableState;
   details: Record<string, unknown>;
@@ -60,6 +63,8 @@ export interface EngineReport {
   peers: string[];
   tools: Array<{ name: string; describe: string }>;
   baseline?: LoadStats;
+  /** What the primary wrote during the baseline: the load's own share of a loaded run's bytes. */
+  baselineBytes?: BytesWritten;
   runs: RunResult[];
   skipped?: string;
 }
@@ -76,6 +81,8 @@ export interface BenchReport {
   command: string;
   options: Record<string, unknown>;
   machine: Record<string, unknown>;
+  /** The servers' durability as read from them, and the disk's figures, before the runs (absent in results from before them). */
+  sitting?: Sitting;
   engines: EngineReport[];
   targets: Record<string, Target[]>;
 }
@@ -166,10 +173,25 @@ function planTarget(e: EngineReport): Target | null {
   };
 }
 
+/** The kinds of bytes the engine's runs have (MariaDB: redo, binlog; PostgreSQL: WAL), in the table's order. */
+export function bytesKinds(e: EngineReport): Array<keyof BytesWritten> {
+  return (Object.keys(BYTES_LABELS) as Array<keyof BytesWritten>).filter((k) => e.runs.some((r) => r.bytes?.[k] !== undefined));
+}
+
+/** The floor's run beside `r` (same setting, mode and round): what the bytes are held against. */
+export const floorOf = (e: EngineReport, r: RunResult) => runsOf(e, 'floor', r.setting, r.mode).find((x) => x.round === r.round && x.ok);
+
+/** "12.3 (1.42x)": MiB written, and the ratio to the floor's where there is one. */
+export function bytesCell(v: number | undefined, floor: number | undefined): string {
+  if (v === undefined) return '-';
+  return floor ? `${mib(v)} (${(v / floor).toFixed(2)}x)` : mib(v);
+}
+
 /** A pipe table: aligned for the terminal, valid Markdown for the .md file. */
 export function formatTable(e: EngineReport): string {
   const rounds = roundsOf(e);
   const withSetting = e.settings.some((s) => s !== '');
+  const kinds = bytesKinds(e);
   const header = [
     'tool',
     ...(withSetting ? ['setting'] : []),
@@ -184,6 +206,7 @@ export function formatTable(e: EngineReport): string {
     'writes',
     'write errors',
     'peak RSS MiB',
+    ...kinds.map((k) => `${BYTES_LABELS[k]} MiB (x floor)`),
     'notes',
   ];
   const firstNumeric = header.indexOf('wall s');
@@ -192,7 +215,19 @@ export function formatTable(e: EngineReport): string {
   const lat = (l: LoadStats | undefined) => (l ? [fms(l.p50Ms), fms(l.p99Ms), fms(l.maxMs), String(l.ops), String(l.errors)] : ['-', '-', '-', '-', '-']);
   const loadTable = `${e.tables.load.workload} ${e.tables.load.rows}`;
   if (e.baseline)
-    rows.push(['(no migration)', ...(withSetting ? ['-'] : []), 'load', loadTable, f1(e.baseline.seconds), '-', '-', ...lat(e.baseline), '-', 'baseline']);
+    rows.push([
+      '(no migration)',
+      ...(withSetting ? ['-'] : []),
+      'load',
+      loadTable,
+      f1(e.baseline.seconds),
+      '-',
+      '-',
+      ...lat(e.baseline),
+      '-',
+      ...kinds.map((k) => bytesCell(e.baselineBytes?.[k], undefined)),
+      'baseline',
+    ]);
   for (const r of e.runs) {
     const ref = runsOf(e, e.reference, r.setting, r.mode).find((x) => x.round === r.round);
     const rss = r.details.peakRssMiB;
@@ -206,6 +241,7 @@ export function formatTable(e: EngineReport): string {
       r.ok && ref?.ok ? (r.wallS / ref.wallS).toFixed(2) : '-',
       ...lat(r.load),
       typeof rss === 'number' ? rss.toFixed(0) : '-',
+      ...kinds.map((k) => bytesCell(r.bytes?.[k], r.tool === 'floor' ? undefined : floorOf(e, r)?.bytes?.[k])),
       notes(r),
     ]);
   }
@@ -349,7 +385,14 @@ export function formatEngine(e: EngineReport, targets: Target[]): string {
   parts.push(formatTable(e), '');
   parts.push(
     `x ${e.reference} = wall time / ${e.reference}'s wall time in the same ${e.settings.some((s) => s) ? 'setting, ' : ''}mode and round. ` +
-      `Latencies are the application's single-row writes while the tool ran. peak RSS: the tool process's VmHWM.`,
+      `Latencies are the application's single-row writes while the tool ran. peak RSS: the tool process's VmHWM.` +
+      (bytesKinds(e).length
+        ? ` ${bytesKinds(e)
+            .map((k) => BYTES_LABELS[k])
+            .join(
+              ', ',
+            )} MiB: what the primary wrote while the tool ran (the load's writes included), x floor = against the floor's in the same ${e.settings.some((s) => s) ? 'setting, ' : ''}mode and round.`
+        : ''),
     '',
   );
   if (targets.length) parts.push('Targets (shadowcut):', '');
@@ -371,7 +414,7 @@ export function formatEngine(e: EngineReport, targets: Target[]): string {
 
 export function formatReport(r: BenchReport): string {
   const head = [
-    `# shadowcut bench ${r.startedAt}`,
+    `# shadowcut bench ${r.startedAt}${relaxedMark(r.sitting?.asked)}`,
     '',
     `command: \`${r.command}\``,
     `machine: ${Object.entries(r.machine)
@@ -382,6 +425,7 @@ export function formatReport(r: BenchReport): string {
   const extra = (r.options.shadowcutArgs as string[] | undefined) ?? [];
   if (extra.length) head.push(`shadowcut extra arguments: \`${extra.join(' ')}\``);
   head.push('');
+  if (r.sitting) head.push(...sittingLines(r.sitting), '');
   return head.join('\n') + '\n' + r.engines.map((e) => formatEngine(e, r.targets[e.engine] ?? [])).join('\n');
 }
 

@@ -26,7 +26,8 @@ import {
   type TableState,
 } from './seed.js';
 import { benchCitus } from './citus.js';
-import { startGaleraServers, startServers, withDatabase, type Servers } from './servers.js';
+import { DurabilityMismatch, sittingLines, startBytes, takeSitting, type BytesWritten, type Durability, type Sitting } from './durability.js';
+import { serversToRead, startGaleraServers, startServers, withDatabase, type Servers } from './servers.js';
 import { CAPTURE_TOOLS, PEERS, REFERENCE, shadowcutDryRun, toolsFor, type Engine, type ToolRun } from './tools.js';
 import { WORKLOADS, workload, type Workload, type WorkloadName } from './workloads.js';
 import pg from 'pg';
@@ -58,8 +59,11 @@ const USAGE = `usage: npm run bench -- [options]
                            Galera cluster; the tools run on node 1, the load writes on the other nodes)
                            or citus (a Citus cluster of its own, coordinator + 2 workers: shadowcut against
                            Citus's own ALTER TABLE on sbtest distributed over 32 shards, under --load-rate)
+  --relaxed                servers whose commits do not wait for the disk (the tests'), in a state dir of their
+                           own; every page of the result says so. Default: durable servers, as DBAs run them
 Servers: SHADOWCUT_MYSQL_URL / SHADOWCUT_MYSQL_REPLICA_URL / SHADOWCUT_PG_URL / SHADOWCUT_PG_STANDBY_URL
-if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir);
+if set, else private ones via scripts/servers.sh (state dir: $SHADOWCUT_SERVERS_DIR or a temp dir), read
+back before the runs and refused when they are not as durable as asked;
 with --servers galera, SHADOWCUT_GALERA_URLS if set, else scripts/servers.sh galera-up.`;
 
 interface Options {
@@ -79,6 +83,7 @@ interface Options {
   repeat: number;
   shadowcutArgs: string[];
   servers: 'normal' | 'galera' | 'citus';
+  relaxed: boolean;
 }
 
 function parseCli(argv: string[]) {
@@ -103,6 +108,7 @@ function parseCli(argv: string[]) {
       'shadowcut-args': { type: 'string', default: '' },
       'capture-cost': { type: 'boolean', default: false },
       servers: { type: 'string', default: 'normal' },
+      relaxed: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -153,6 +159,7 @@ function parseOptions(argv: string[]): Options {
   if (serversArg === 'galera' && engines.some((e) => e !== 'mysql')) usage('--servers galera is for --engine mysql');
   return {
     servers: serversArg,
+    relaxed: values.relaxed ?? false,
     workload: workloadArg('workload', values.workload),
     rows: Math.round(num('rows', values.rows, quick ? 100_000 : 1_000_000)),
     loadWorkload: workloadArg('load-workload', values['load-workload']),
@@ -367,9 +374,11 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
       await d.seed(loadW, opts.loadRows);
       await d.settle();
       log(`${d.title}: baseline: ${opts.baselineSeconds} s of load on ${loadW.name} without a migration`);
+      const written = await bytesFrom(engine, d.url);
       const load = await startLoad(engine, d.loadUrls, loadW, { ...loadOpts, maxSeconds: opts.baselineSeconds });
       await sleep(opts.baselineSeconds * 1000);
       report.baseline = await load.stop();
+      report.baselineBytes = await written();
       log(`${d.title}: baseline ${describeLoad(report.baseline)}`);
     }
 
@@ -403,9 +412,11 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
               .map((l) => l.toFixed(2))
               .join('/');
             log(`${label}: running (loadavg ${loadavg})`);
+            const written = await bytesFrom(engine, d.url);
             const load = mode === 'load' && !prepared ? await startLoad(engine, d.loadUrls, w, { ...loadOpts, maxSeconds: opts.timeoutSeconds }) : undefined;
             const run: ToolRun = prepared ? { ok: false, wallMs: 0, error: prepared, details: {} } : await tool.run(ctx);
             const stats = load ? await load.stop() : undefined;
+            const bytes = await written();
             const after = await d.inspect(w, tool.resultTable(w.table)).catch(() => undefined);
             const wallS = run.wallMs / 1000;
             const result: RunResult = {
@@ -423,6 +434,7 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
               seedS,
               loadavg,
               load: stats,
+              bytes,
               after,
               details: { ...preparedDetails, ...run.details },
             };
@@ -445,6 +457,19 @@ async function benchEngine(engine: Engine, servers: Servers, opts: Options): Pro
   return report;
 }
 
+/**
+ * What the server writes from now until the function it returns is called: the run's bytes (redo,
+ * binlog, WAL). A server that will not tell (a login without the right) leaves the run without them.
+ */
+async function bytesFrom(engine: Engine, url: string): Promise<() => Promise<BytesWritten | undefined>> {
+  const unread = (e: unknown) => {
+    log(`cannot read what the server wrote (${(e as Error).message}); the run has no bytes figure`);
+    return undefined;
+  };
+  const done = await startBytes(engine, [url]).catch(unread);
+  return async () => (done ? done().catch(unread) : undefined);
+}
+
 function describeLoad(s: LoadStats): string {
   return `p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms, max ${s.maxMs.toFixed(1)} ms, ${s.ops} ops, ${s.errors} errors`;
 }
@@ -463,8 +488,9 @@ async function main(): Promise<void> {
       .join('/'),
     node: process.version,
   };
-  if (opts.servers === 'citus') return benchCitus(opts, log);
-  const servers = opts.servers === 'galera' ? await startGaleraServers(log) : await startServers(log);
+  const durability: Durability = opts.relaxed ? 'relaxed' : 'durable';
+  if (opts.servers === 'citus') return benchCitus({ ...opts, durability }, log);
+  const servers = opts.servers === 'galera' ? await startGaleraServers(log, durability) : await startServers(log, durability);
   let stopping = false;
   const onSignal = (sig: string) => {
     if (stopping) process.exit(130);
@@ -478,7 +504,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
 
   const engines: EngineReport[] = [];
+  let sitting: Sitting;
   try {
+    // Read back before any run, as found (servers reused may have been started otherwise), then the disk.
+    sitting = await takeSitting(serversToRead(servers, opts.engines), durability, servers.refuseHint);
+    for (const line of sittingLines(sitting)) log(line);
     for (const engine of opts.engines) engines.push(await benchEngine(engine, servers, opts));
   } finally {
     await servers.stop();
@@ -489,6 +519,7 @@ async function main(): Promise<void> {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     options: { ...opts },
     machine,
+    sitting,
     engines,
     targets: Object.fromEntries(engines.map((e) => [e.engine, e.skipped ? [] : targetsFor(e)])),
   };
@@ -504,6 +535,10 @@ main().then(
   () => process.exit(0),
   (e: unknown) => {
     exitOnServersUnavailable('bench', e);
+    if (e instanceof DurabilityMismatch) {
+      process.stderr.write(`bench: ${e.message}\n`);
+      process.exit(1);
+    }
     process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
     process.exit(1);
   },

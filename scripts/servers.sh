@@ -14,6 +14,11 @@
 #   scripts/servers.sh chromium     print the path of Debian's Chromium (for the report page's browser
 #                                   test), installing the package first when it is missing
 #
+# SHADOWCUT_SERVERS_DURABILITY=relaxed (the default, for the tests and the demo) starts every server
+# with commits that do not wait for the disk; =durable starts every one (replicas, standbys and Galera
+# nodes too) as DBAs run them: MariaDB innodb_flush_log_at_trx_commit=1 and sync_binlog=1, PostgreSQL
+# fsync, full_page_writes and synchronous_commit on. The bench asks for durable servers.
+#
 # Everything lives under ${SHADOWCUT_SERVERS_DIR:-<repo>/.servers} and listens on random
 # loopback ports, so it never collides with the machine's own instances on 3306/5432 and
 # several checkouts can each have their own set.  Progress goes to stderr; `up` prints the
@@ -54,6 +59,24 @@ DB_USER=shadowcut
 DB_PASS=shadowcut
 # On the servers of role owner the same name is a table owner's login: no replication privileges, no superuser.
 log() { printf '[servers] %s\n' "$*" >&2; }
+
+# What every server gets last, so that it wins over the settings before it: mariadbd takes the last
+# occurrence of an option, and PostgreSQL the last line of postgresql.conf. Durable is what the
+# servers ship with (MySQL 8's defaults for MariaDB); relaxed adds nothing to the relaxed settings
+# below (MARIADB_EVERY, PG_EVERY, the Galera nodes').
+DURABILITY="${SHADOWCUT_SERVERS_DURABILITY:-relaxed}"
+MARIADB_LAST=() PG_LAST=()
+case $DURABILITY in
+relaxed) ;;
+durable)
+  MARIADB_LAST=(--innodb-flush-log-at-trx-commit=1 --sync-binlog=1)
+  PG_LAST=(fsync=on synchronous_commit=on full_page_writes=on)
+  ;;
+*)
+  printf '[servers] ERROR: SHADOWCUT_SERVERS_DURABILITY must be durable or relaxed (got "%s")\n' "$DURABILITY" >&2
+  exit 2
+  ;;
+esac
 
 # fail <message> [logfile...]: the log tail is usually the only clue when a server won't start.
 fail() {
@@ -315,7 +338,7 @@ mariadb_settings() { # mariadb_settings <name>: its settings, one per line
 # ---------------------------------------------------------------------------------------
 
 # What every MariaDB gets: no system my.cnf (the system instance's), loopback, utf8mb4 as DBAs set it,
-# no DNS, and a commit that does not wait for the disk (test data).
+# no DNS, and a commit that does not wait for the disk (test data) unless MARIADB_LAST says otherwise.
 MARIADB_EVERY=(--skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
   --innodb-flush-log-at-trx-commit=2)
 
@@ -335,7 +358,7 @@ launch_mariadbd() { # launch_mariadbd <datadir> <port> <socket> <pidfile> <log> 
   setsid mariadbd --no-defaults $(my_user_args) \
     --datadir="$data" --port="$port" --bind-address=127.0.0.1 --socket="$sock" \
     --pid-file="$pidf" --log-error="$logf" --tmpdir="$data.tmp" "${MARIADB_EVERY[@]}" \
-    "$@" </dev/null >>"$logf" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+    "$@" "${MARIADB_LAST[@]}" </dev/null >>"$logf" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   # Non-interactive bash doesn't make background jobs group leaders, so setsid execs in
   # place and $! is mariadbd itself; it rewrites the same pid into this file.
   LAUNCHED_PID=$!
@@ -440,8 +463,9 @@ wait_mariadbd_stopped() { # wait_mariadbd_stopped [seconds], then SIGKILL what i
 # ---------------------------------------------------------------------------------------
 
 # What every PostgreSQL gets beyond initdb's defaults: loopback, its socket beside its files, and no
-# durability a test needs not. Appended last, so they win; a standby inherits its primary's through
-# the base backup and overrides only the port.
+# durability a test needs not (PG_LAST, written after the server's own settings, puts it back). Appended
+# after initdb's, so they win; a standby inherits its primary's through the base backup and overrides
+# only the port.
 PG_EVERY=(listen_addresses="'127.0.0.1'" fsync=off synchronous_commit=off full_page_writes=off)
 
 pg_data() { echo "$PG_DIR/$1"; }
@@ -452,7 +476,7 @@ pg_conf() { # pg_conf <name>: its postgresql.conf lines
   echo "# --- shadowcut private test server $1 (scripts/servers.topology) ---"
   echo "port = ${PORT[$1]}"
   echo "unix_socket_directories = '$PG_DIR'"
-  for s in "${PG_EVERY[@]}" ${SETTINGS[$1]}; do echo "${s%%=*} = ${s#*=}"; done
+  for s in "${PG_EVERY[@]}" ${SETTINGS[$1]} "${PG_LAST[@]}"; do echo "${s%%=*} = ${s#*=}"; done
 }
 
 pg_launch() { # pg_launch <name>: starts it without waiting (pg_answers tells when it does)
@@ -665,10 +689,11 @@ galera_launch() { # galera_launch <n> <extra args...>; sets LAUNCHED_PID
   mkdir -p "$N_DATA.tmp"
   $AS_ROOT && chown mysql:mysql "$N_DATA.tmp"
   # Short timeouts: a node of a loopback cluster that stops answering is gone, and the tests want to
-  # know in seconds. gcache small, no fsync: test data. Nodes 1 and 2 keep a binlog of the whole
-  # cluster's writes (log_slave_updates), in the cluster's order, as shops that back up or feed
-  # asynchronous replicas from a node do; node 3 has none, as Galera nodes often run (Galera needs
-  # none), and as the cluster of the issue 34 report did: there shadowcut follows changes by triggers.
+  # know in seconds. gcache small, no fsync (test data) unless MARIADB_LAST asks for it. Nodes 1 and 2
+  # keep a binlog of the whole cluster's writes (log_slave_updates), in the cluster's order, as shops
+  # that back up or feed asynchronous replicas from a node do; node 3 has none, as Galera nodes often
+  # run (Galera needs none), and as the cluster of the issue 34 report did: there shadowcut follows
+  # changes by triggers.
   local binlog=(--log-bin="node$n-bin" --log-slave-updates=ON --binlog-row-image=FULL --sync-binlog=0)
   ((n == 3)) && binlog=(--skip-log-bin)
   setsid mariadbd --no-defaults $(galera_user_args) \
@@ -684,7 +709,7 @@ galera_launch() { # galera_launch <n> <extra args...>; sets LAUNCHED_PID
     --wsrep-sst-receive-address="127.0.0.1:${!sst_var}" --wsrep-sst-method=rsync \
     --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:${!g_var};ist.recv_addr=127.0.0.1:${!ist_var};gcache.size=64M;evs.inactive_timeout=PT6S;evs.suspect_timeout=PT3S;pc.wait_prim_timeout=PT20S" \
     --wsrep-slave-threads=2 \
-    "$@" </dev/null >>"$N_LOG" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+    "$@" "${MARIADB_LAST[@]}" </dev/null >>"$N_LOG" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   LAUNCHED_PID=$!
   # Our own record beside the server's pid file (which belongs to the mysql user and is written late).
   echo "$LAUNCHED_PID" >"$N_PID.launched"

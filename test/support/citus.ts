@@ -60,7 +60,15 @@ function ensureCitus(): void {
   if (run.status !== 0 || !citusInstalled(config)) throw new Error(`building Citus failed (exit ${run.status}): ${run.stdout}${run.stderr}`);
 }
 
-export async function startCitusCluster(): Promise<CitusCluster> {
+export interface CitusClusterOptions {
+  /**
+   * Nodes whose commits wait for the disk (fsync, full_page_writes and synchronous_commit on), as DBAs
+   * run them: the bench's. The tests' nodes do not (fsync off, synchronous_commit off).
+   */
+  durable?: boolean;
+}
+
+export async function startCitusCluster(options: CitusClusterOptions = {}): Promise<CitusCluster> {
   ensureCitus();
   const nodes: ExtraPostgres[] = [];
   const pools: pg.Pool[] = [];
@@ -104,7 +112,8 @@ export async function startCitusCluster(): Promise<CitusCluster> {
             'wal_level = logical',
             'max_replication_slots = 20',
             'max_wal_senders = 20',
-            'synchronous_commit = off',
+            // Last, after extra-postgres.ts's fsync = off, so that they win; a standby takes them with its base backup.
+            ...(options.durable ? ['fsync = on', 'full_page_writes = on', 'synchronous_commit = on'] : ['synchronous_commit = off']),
           ],
           hba: ['host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust'],
         }),
