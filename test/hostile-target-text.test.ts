@@ -2,26 +2,14 @@
 // text reaches the operator through the same escaping as every other line (src/cli/output.ts). The
 // target is an attacker's (support/hostile-servers.ts), so no database server is started
 // (vitest.config.ts, project `no-servers`); runs the built CLI.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { cliAsync } from './support/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileServer, type HostileServer } from './support/hostile-servers.js';
 
-const cli = path.resolve('dist/bin/shadowcut.js');
-
-function shadowcut(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const shadowcut = (args: string[]) => cliAsync(args);
 
 // eslint-disable-next-line no-control-regex -- the control characters are what is looked for (a line break is the output's own)
 const ACTIVE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;

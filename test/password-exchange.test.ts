@@ -3,31 +3,20 @@
 // (support/hostile-servers.ts); the exchanges real servers use (SCRAM, MySQL's scramble, verified
 // TLS) are covered by the tests against real servers (tls.test.ts, secrets.test.ts, fleet.test.ts).
 // Starts no database server (vitest.config.ts, project `no-servers`); runs the built CLI.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { cliAsync } from './support/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { passwordRefusal } from '../src/core/engine/connect/password-exchange.js';
 import { hostileServer, type HostileAsk, type HostileServer } from './support/hostile-servers.js';
 import { makeCertificates, type TestCertificates } from './support/tls-certs.js';
 
-const cli = path.resolve('dist/bin/shadowcut.js');
 const PASSWORD = 'fleet-secret-68';
 
-function shadowcut(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const shadowcut = (args: string[]) => cliAsync(args);
 
 describe('a server that asks for the password in a form that gives it away', () => {
   const servers = new Map<HostileAsk | 'pg-tls-unverified', HostileServer>();

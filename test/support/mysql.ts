@@ -1,11 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import { sleep } from '../../src/core/engine/retry/backoff.js';
 import { createMysqlEngine } from '../../src/engines/mysql/index.js';
 import { migrate, type MigrateOptions } from '../../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../../src/core/engine/types.js';
-import { tracked } from './children.js';
+import { cli, cliAsync, type CliRun } from './cli.js';
 import { serverUrl, withDatabase, type Database, type Replica, type ServerChoice } from './database.js';
 
 export const mysqlUrl = () => serverUrl('SHADOWCUT_MYSQL_URL');
@@ -65,8 +64,6 @@ export async function migrateMysql(
   }
 }
 
-const cli = fileURLToPath(new URL('../../dist/bin/shadowcut.js', import.meta.url));
-
 /** Runs the built CLI as an operator would. */
 export function runCli(args: string[], url = mysqlUrl()) {
   const r = spawnSync(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], { encoding: 'utf8', timeout: 120_000 });
@@ -74,25 +71,8 @@ export function runCli(args: string[], url = mysqlUrl()) {
 }
 
 /** As runCli, without blocking this process: its own sessions (a test's writers) go on meanwhile. */
-export function runCliAsync(
-  args: string[],
-  url = mysqlUrl(),
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = tracked(
-    spawn(process.execPath, [cli, ...args.map((a) => a.replace('$URL', url))], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    }),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+export function runCliAsync(args: string[], url = mysqlUrl(), env: Record<string, string> = {}): Promise<CliRun> {
+  return cliAsync(args, url, env);
 }
 
 /** Helper tables shadowcut would leave behind if it misbehaved. */
