@@ -72,4 +72,19 @@ describe('ChunkSizer', () => {
     sizer.record(1000, 70); // ideal 1428.57...
     expect(sizer.rows).toBe(1429);
   });
+
+  it("sizes by the rows' part when each chunk has a fixed part too (a durable server's commit)", () => {
+    // 0.005 ms a row, and a fixed part of each chunk whatever its size. Through the origin, a fixed
+    // 60 ms took chunks down to the minimum (10 rows) and 40 ms to 2,000 rows (10 ms of rows'
+    // work a chunk). Told apart, the rows' part gets the target less the fixed part, at least the
+    // fixed part and at most the target.
+    const run = (fixedMs: number) => {
+      const sizer = new ChunkSizer(50, 1000);
+      for (let i = 0; i < 16; i++) sizer.record(sizer.rows, fixedMs + 0.005 * sizer.rows);
+      return sizer.rows;
+    };
+    expect(run(60)).toBe(10_000);
+    expect(run(40)).toBe(8000);
+    expect(run(5)).toBe(9000);
+  });
 });
