@@ -24,7 +24,11 @@ async function steadyStream(arriving: number, limit = 50) {
     changes,
     async applyKeys(keys: Key[]) {
       applies.push(keys.length);
-      if (applies.length < limit) sink!.keys(Array.from({ length: arriving }, () => [next++]), { n: next });
+      if (applies.length < limit)
+        sink!.keys(
+          Array.from({ length: arriving }, () => [next++]),
+          { n: next },
+        );
     },
   };
   const { config, makeState } = configure({ chunkTimeMs: 100 });
@@ -46,7 +50,10 @@ describe("the applier's round under a steady stream", () => {
   it('applies what was pending when it began, in one commit, and leaves the keys that came meanwhile for the next round', async () => {
     // Chasing the tail took the three keys each apply brought, one commit for every three keys.
     const f = await steadyStream(3);
-    f.sink().keys(Array.from({ length: 40 }, (_, i) => [i]), { n: 1 });
+    f.sink().keys(
+      Array.from({ length: 40 }, (_, i) => [i]),
+      { n: 1 },
+    );
     await f.applier.applyPending();
     expect(f.applies).toEqual([40]);
     expect(f.applier.backlog).toBe(3);
@@ -56,14 +63,20 @@ describe("the applier's round under a steady stream", () => {
 
   it('goes on while what came meanwhile fills a batch', async () => {
     const f = await steadyStream(0);
-    f.sink().keys(Array.from({ length: 2 * f.applyBatch + 10 }, (_, i) => [i]), { n: 1 });
+    f.sink().keys(
+      Array.from({ length: 2 * f.applyBatch + 10 }, (_, i) => [i]),
+      { n: 1 },
+    );
     await f.applier.applyPending();
     expect(f.applies).toEqual([f.applyBatch, f.applyBatch, 10]);
   });
 
   it('under a lock, applies everything, the keys that came meanwhile too', async () => {
     const f = await steadyStream(3, 5);
-    f.sink().keys(Array.from({ length: 40 }, (_, i) => [i]), { n: 1 });
+    f.sink().keys(
+      Array.from({ length: 40 }, (_, i) => [i]),
+      { n: 1 },
+    );
     await f.applier.applyPending({ id: 'locked', inTransaction: true } as Session);
     expect(f.applies).toEqual([40, 3, 3, 3, 3]);
     expect(f.applier.backlog).toBe(0);
