@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { FAULTS, PHASES } from './support/faults.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(root, 'dist', 'bin', 'shadowcut.js');
@@ -178,6 +179,13 @@ describe('the manual', () => {
       }
     }
     expect(missing, 'options in --help that no page of docs/ mentions').toEqual([]);
+  });
+
+  it("has a line in docs/crash-and-resume.md's fault matrix for every cell test/fault-matrix.test.ts runs, and no other", () => {
+    const page = readFileSync(path.join(docsDir, 'crash-and-resume.md'), 'utf8');
+    const section = page.split(/^## The fault matrix$/m)[1]?.split(/^## /m)[0] ?? '';
+    const lines = [...section.matchAll(/^\| ([^|]+?) \| ([^|]+?) \|/gm)].map((m) => `${m[1]} / ${m[2]}`).filter((l) => l !== 'phase / fault');
+    expect(lines.sort()).toEqual(PHASES.flatMap((phase) => FAULTS.map((fault) => `${phase} / ${fault}`)).sort());
   });
 
   it('explains every message a user can be refused with in docs/troubleshooting.md', () => {

@@ -11,7 +11,7 @@ export function serverUrl(variable: string): string {
  * Which server of an engine a fixture opens: the one with the change stream (default), the plain
  * one, as it comes, or another database of the one with the change stream (a fleet's targets).
  */
-export type ServerChoice = { plain: true } | { database: string };
+export type ServerChoice = { plain: true } | { database: string } | { url: string };
 
 /** `url` naming another database of the same server. */
 export function withDatabase(url: string, database: string): string {
@@ -63,7 +63,8 @@ export interface Database {
 
 export interface Session {
   query(sql: string, values?: unknown[]): Promise<unknown[][]>;
-  release(): void;
+  /** Back to the pool; with `destroy`, closed instead (a connection the server has ended). */
+  release(destroy?: boolean): void;
 }
 
 export interface Replica {

@@ -14,6 +14,8 @@ import { freePort } from './free-port.js';
 export interface ExtraMariadb {
   url(database: string): string;
   root(): Promise<mysql.Connection>;
+  /** Killed with SIGKILL, as a crash or the OOM killer would, and started again on its data: crash recovery. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,47 +34,61 @@ export async function startExtraMariadb(options: string[]): Promise<ExtraMariadb
     { encoding: 'utf8' },
   );
   if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr}`);
-  const server = spawn(
-    sbin('mariadbd'),
-    [
-      '--no-defaults',
-      ...user,
-      `--datadir=${data}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${sock}`,
-      `--tmpdir=${dir}`,
-      `--log-error=${path.join(dir, 'error.log')}`,
-      '--skip-name-resolve',
-      '--innodb-buffer-pool-size=64M',
-      '--server-id=7',
-      '--log-bin=extra-bin',
-      '--binlog-format=ROW',
-      '--binlog-row-image=FULL',
-      '--binlog-row-metadata=FULL',
-      ...options,
-    ],
-    { stdio: 'ignore', detached: true },
-  );
+  const launch = () =>
+    spawn(
+      sbin('mariadbd'),
+      [
+        '--no-defaults',
+        ...user,
+        `--datadir=${data}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${sock}`,
+        `--tmpdir=${dir}`,
+        `--log-error=${path.join(dir, 'error.log')}`,
+        '--skip-name-resolve',
+        '--innodb-buffer-pool-size=64M',
+        '--server-id=7',
+        '--log-bin=extra-bin',
+        '--binlog-format=ROW',
+        '--binlog-row-image=FULL',
+        '--binlog-row-metadata=FULL',
+        ...options,
+      ],
+      { stdio: 'ignore', detached: true },
+    );
+  let server = launch();
+  const ended = (child: ReturnType<typeof launch>) =>
+    new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
   const stop = async () => {
     server.kill('SIGTERM');
-    await new Promise((resolve) => (server.exitCode !== null ? resolve(null) : server.once('exit', resolve)));
+    await ended(server);
     rmSync(dir, { recursive: true, force: true });
   };
   const root = () => mysql.createConnection({ socketPath: sock, user: 'root', multipleStatements: true });
-  for (let i = 0; ; i++) {
-    try {
-      const conn = await root();
-      await conn.query(`CREATE USER IF NOT EXISTS 'shadowcut'@'%' IDENTIFIED BY 'shadowcut'; GRANT ALL PRIVILEGES ON *.* TO 'shadowcut'@'%'`);
-      await conn.end();
-      break;
-    } catch (error) {
-      if (i > 300 || server.exitCode !== null) {
-        await stop();
-        throw new Error(`the extra MariaDB did not start: ${(error as Error).message}`);
+  /** Until the server takes connections; it has then recovered whatever a crash left. */
+  const ready = async () => {
+    for (let i = 0; ; i++) {
+      try {
+        const conn = await root();
+        await conn.query(`CREATE USER IF NOT EXISTS 'shadowcut'@'%' IDENTIFIED BY 'shadowcut'; GRANT ALL PRIVILEGES ON *.* TO 'shadowcut'@'%'`);
+        await conn.end();
+        return;
+      } catch (error) {
+        if (i > 600 || server.exitCode !== null) {
+          await stop();
+          throw new Error(`the extra MariaDB did not start: ${(error as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
     }
-  }
-  return { url: (database) => `mysql://shadowcut:shadowcut@127.0.0.1:${port}/${database}`, root, stop };
+  };
+  await ready();
+  const restart = async () => {
+    server.kill('SIGKILL');
+    await ended(server);
+    server = launch();
+    await ready();
+  };
+  return { url: (database) => `mysql://shadowcut:shadowcut@127.0.0.1:${port}/${database}`, root, restart, stop };
 }

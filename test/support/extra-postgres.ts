@@ -15,6 +15,8 @@ export interface ExtraPostgres {
   port: number;
   dir: string;
   admin(database?: string): Promise<pg.Client>;
+  /** Stopped with `-m immediate` (no checkpoint: as a crash leaves it) and started again: crash recovery. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,8 +92,13 @@ function run(dir: string, data: string, port: number): ExtraPostgres {
       rmSync(dir, { recursive: true, force: true });
     }
   };
+  const start = () => pgTool(dir, 'pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+  const restart = async () => {
+    pgTool(dir, 'pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    start();
+  };
   try {
-    pgTool(dir, 'pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    start();
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -101,5 +108,5 @@ function run(dir: string, data: string, port: number): ExtraPostgres {
     await client.connect();
     return client;
   };
-  return { port, dir, admin, stop };
+  return { port, dir, admin, restart, stop };
 }

@@ -126,8 +126,9 @@ export async function tableChecksum(db: mysql.Pool, table: string): Promise<stri
 export function mysqlDatabase(from?: mysql.Pool | ServerChoice): Database {
   const plain = from !== undefined && 'plain' in from;
   const other = from !== undefined && 'database' in from ? from.database : undefined;
-  const shared = plain || other !== undefined ? undefined : (from as mysql.Pool | undefined);
-  const url = plain ? mysqlPlainUrl : other !== undefined ? () => withDatabase(mysqlUrl(), other) : mysqlUrl;
+  const given = from !== undefined && 'url' in from ? from.url : undefined;
+  const shared = plain || other !== undefined || given !== undefined ? undefined : (from as mysql.Pool | undefined);
+  const url = plain ? mysqlPlainUrl : other !== undefined ? () => withDatabase(mysqlUrl(), other) : given !== undefined ? () => given : mysqlUrl;
   let own: mysql.Pool | null = null;
   let replicaPool: mysql.Pool | null = null;
   const db = () => shared ?? (own ??= adminPool(url()));
@@ -158,7 +159,7 @@ export function mysqlDatabase(from?: mysql.Pool | ServerChoice): Database {
     param: () => '?',
     async session() {
       const conn = await db().getConnection();
-      return { query: (sql, values) => run(conn, sql, values), release: () => conn.release() };
+      return { query: (sql, values) => run(conn, sql, values), release: (destroy) => (destroy ? conn.destroy() : conn.release()) };
     },
     engine: () => createMysqlEngine(url()),
     async drop(...tables) {

@@ -16,7 +16,11 @@ export const pgPlainUrl = () => serverUrl('SHADOWCUT_PG_PLAIN_URL');
 const raw = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
 export function pgPool(url = pgUrl()): pg.Pool {
-  return new pg.Pool({ connectionString: url, max: 12, types: raw });
+  const pool = new pg.Pool({ connectionString: url, max: 12, types: raw });
+  // An idle connection the server ended (a restart, a terminated backend): the pool drops it and the
+  // next query opens another; unheard, the event would end the test's process.
+  pool.on('error', () => {});
+  return pool;
 }
 
 export async function migratePg(
@@ -128,8 +132,9 @@ export async function migrateUnderWrites(
 export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
   const plain = from !== undefined && 'plain' in from;
   const other = from !== undefined && 'database' in from ? from.database : undefined;
-  const shared = plain || other !== undefined ? undefined : (from as pg.Pool | undefined);
-  const url = plain ? pgPlainUrl : other !== undefined ? () => withDatabase(pgUrl(), other) : pgUrl;
+  const given = from !== undefined && 'url' in from ? from.url : undefined;
+  const shared = plain || other !== undefined || given !== undefined ? undefined : (from as pg.Pool | undefined);
+  const url = plain ? pgPlainUrl : other !== undefined ? () => withDatabase(pgUrl(), other) : given !== undefined ? () => given : pgUrl;
   let own: pg.Pool | null = null;
   let standbyPool: pg.Pool | null = null;
   const db = () => shared ?? (own ??= pgPool(url()));
@@ -166,7 +171,9 @@ export function postgresDatabase(from?: pg.Pool | ServerChoice): Database {
     param: (n) => `$${n}`,
     async session() {
       const client = await db().connect();
-      return { query: (sql, values) => run(client, sql, values), release: () => client.release() };
+      // The server ending the connection (a restart) is told by the next query's failure; unheard, the event would end the test's process.
+      client.on('error', () => {});
+      return { query: (sql, values) => run(client, sql, values), release: (destroy) => client.release(destroy) };
     },
     engine: () => createPostgresEngine(url()),
     async drop(...tables) {

@@ -1,4 +1,4 @@
-import type { Database } from './database.js';
+import type { Database, Session } from './database.js';
 import { waitFor } from './run.js';
 
 export interface WorkloadStats {
@@ -39,6 +39,12 @@ export class MirrorWorkload {
     private readonly tables: [string, string],
     private readonly next: (worker: number) => Statement,
     private readonly workers = 3,
+    /**
+     * After a failed transaction, a new connection: for a test whose fault ends the writers'
+     * sessions too (a server restarted). Each transaction writes the table and the mirror, so one
+     * whose COMMIT was lost with its connection is in both or in neither.
+     */
+    private readonly reconnect = false,
   ) {}
 
   start(): void {
@@ -73,11 +79,11 @@ export class MirrorWorkload {
   }
 
   private async loop(worker: number): Promise<void> {
-    const session = await this.db.session();
+    let session: Session | null = await this.db.session();
     const name = (table: string) => (this.db.kind === 'mysql' ? `\`${table}\`` : table);
     const lock = serialize[this.db.kind];
     try {
-      while (this.running) {
+      while (this.running && session) {
         const statement = this.next(worker);
         const t0 = performance.now();
         try {
@@ -88,8 +94,13 @@ export class MirrorWorkload {
         } catch (error) {
           await session.query('ROLLBACK').catch(() => {});
           this.stats.errors.push((error as Error).message);
+          if (this.reconnect) {
+            session.release(true);
+            // Null when the writers stopped while the server was away: the loop ends.
+            session = await this.renewed();
+          }
         } finally {
-          if (statement.serial && lock.give) await session.query(lock.give).catch(() => {});
+          if (statement.serial && lock.give) await session?.query(lock.give).catch(() => {});
         }
         const ms = performance.now() - t0;
         this.latencies.push(ms);
@@ -98,8 +109,20 @@ export class MirrorWorkload {
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
-      session.release();
+      session?.release();
     }
+  }
+
+  /** A connection in place of one that failed, tried every 100 ms while the server is away; null once the writers stop. */
+  private async renewed(): Promise<Session | null> {
+    while (this.running) {
+      try {
+        return await this.db.session();
+      } catch {
+        await new Promise((r) => setTimeout(r, 100)); // the server is still starting: its refusal is the wait's reason
+      }
+    }
+    return null;
   }
 }
 

@@ -291,7 +291,7 @@ class BackfillRun {
 
   /** A statement the server refuses on some row (a value too long, a failed cast) is the operator's to fix. */
   private explain(error: unknown, range: KeyRange): unknown {
-    if (error instanceof UserError) return error;
+    if (error instanceof UserError || this.isTransient(error)) return error;
     const from = range.after === null ? 'the start' : `key (${range.after.map(String).join(', ')})`;
     return new UserError(`the UPDATE failed on the batch after ${from}: ${(error as Error).message}`);
   }

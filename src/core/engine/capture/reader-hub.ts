@@ -50,6 +50,23 @@ export abstract class ReaderHub<P, M extends HubMember<P>> {
     return next;
   }
 
+  /**
+   * A table's subscription, in turn: `work` adds `member` and starts what it needs. If that fails the
+   * table is no member, since its stream was never handed out and nothing will leave for it: kept,
+   * it would keep the hub from being idle (and a run's cleanup from removing its slot), and its sink
+   * would be written to by a reader started later (a server restarting while a stream reopened).
+   */
+  protected joining<T>(member: M, work: () => Promise<T>): Promise<T> {
+    return this.inTurn(async () => {
+      try {
+        return await work();
+      } catch (error) {
+        this.members.delete(member);
+        throw error;
+      }
+    });
+  }
+
   protected leave(member: M): Promise<void> {
     return this.inTurn(async () => {
       if (!this.members.delete(member)) return;

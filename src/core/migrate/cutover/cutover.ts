@@ -44,8 +44,17 @@ export class Cutover {
     });
   }
 
-  /** How long the lock was held, and the longest an application's write would have waited for it. */
-  async run(): Promise<{ lockedMs: number; writerWaitMs: number }> {
+  /**
+   * How long the lock was held, and the longest an application's write would have waited for it. A
+   * session lost before the swap's point of no return (the server restarted, a connection killed)
+   * left the original as it was: the whole cut-over is tried again once the server answers, from its
+   * checks on. Lost past that point the engine says so (UnknownSwapError), and that is not retried.
+   */
+  run(): Promise<{ lockedMs: number; writerWaitMs: number }> {
+    return this.ctx.transient('the cut-over', () => this.attempts());
+  }
+
+  private async attempts(): Promise<{ lockedMs: number; writerWaitMs: number }> {
     const { migration, config, state, result } = this.ctx;
     const probe = await migration.openLockProbe();
     let writerWaitMs = 0;

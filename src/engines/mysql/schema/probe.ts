@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { UserError } from '../../../core/engine/errors.js';
+import { isTransientMysqlError } from '../server/errors.js';
 import { qualified } from '../server/sql.js';
 import { columnsWithoutDefault, describeTable, type TableShape } from './inspect.js';
 
@@ -70,8 +71,12 @@ function notForTemporary(error: unknown): boolean {
   return CANNOT_BE_TEMPORARY.has(code ?? '');
 }
 
-/** The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict sql_mode). */
-function copyRefused(error: unknown, probe: string, table: string): UserError {
+/**
+ * The table's own definition is not accepted in this session (e.g. zero-date defaults under a strict
+ * sql_mode). A lost session is not the definition's doing: it stays what it is, for the run's retry.
+ */
+function copyRefused(error: unknown, probe: string, table: string): unknown {
+  if (isTransientMysqlError(error)) return error;
   return new UserError(`cannot make a copy of the table's definition: ${(error as Error).message.replaceAll(probe, table)}`);
 }
 
@@ -165,7 +170,9 @@ async function tryAlter(
   }
 }
 
-const alterFails = (error: unknown, probe: string, table: string) => new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(probe, table)}`);
+/** The ALTER refused on the probe; a lost session (retried by the run) is not a refusal. */
+const alterFails = (error: unknown, probe: string, table: string) =>
+  isTransientMysqlError(error) ? error : new UserError(`the ALTER fails: ${(error as Error).message.replaceAll(probe, table)}`);
 
 /** Why a probe's DROP may fail: the reason given where it is ignored. */
 export const PROBE_LEFT_IS_FOUND =

@@ -4,7 +4,7 @@ import { breakingChanges, classification, type ColumnShape } from '../../../core
 import type { AlterClassification, AlterPart, InPlaceStep } from '../../../core/engine/ports/in-place.js';
 import { splitClauses } from '../server/alter-clauses.js';
 import { asUser, type Client } from '../server/connect.js';
-import { errorCode } from '../server/errors.js';
+import { errorCode, isTransientPgError } from '../server/errors.js';
 import { ident, isTrue, qualified } from '../server/sql.js';
 import { inRolledBackTransaction } from '../server/transactions.js';
 import { inspectTable } from '../schema/inspect.js';
@@ -162,6 +162,7 @@ async function proveLastStep(client: Client, shape: ProbeShape, steps: InPlaceSt
       return `for the parts together, the server ${describeWork(work)} under the last step's ACCESS EXCLUSIVE lock (on a probe of the table's shape)`;
     } catch (error) {
       await client.query('ROLLBACK TO SAVEPOINT steps');
+      if (isTransientPgError(error)) throw error; // a lost session, not the ALTER's refusal
       if (emptied || !/^2[23]/.test(errorCode(error) ?? '') || shape.rows === 0)
         throw new UserError(`the ALTER fails: ${(error as Error).message.replace(/pg_temp_\d+\./g, '')}`);
       await emptyProbe(client, shape);

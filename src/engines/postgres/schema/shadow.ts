@@ -1,5 +1,6 @@
 import { generatedNames, type GeneratedName } from './generated-names.js';
 import { UserError } from '../../../core/engine/errors.js';
+import { isTransientPgError } from '../server/errors.js';
 import { usingExpressions } from './alter.js';
 import { asUser, type Client } from '../server/connect.js';
 import { ident, qualified } from '../server/sql.js';
@@ -106,7 +107,8 @@ export async function buildShadow(
   try {
     if (onShadow !== null) await asUser(client, () => client.query(`ALTER TABLE ${shadow} ${onShadow}`));
   } catch (error) {
-    throw new UserError(`the ALTER fails: ${(error as Error).message}`);
+    // A lost session is not the ALTER's refusal: the run retries it.
+    throw isTransientPgError(error) ? error : new UserError(`the ALTER fails: ${(error as Error).message}`);
   }
   const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');

@@ -48,8 +48,8 @@ export class BinlogHub extends ReaderHub<BinlogPosition, Member> {
   }
 
   subscribe(plan: MysqlPlan, sink: ChangeSink, from?: Position): Promise<ChangeStream> {
-    return this.inTurn(async () => {
-      const member: Member = { plan, sink, after: null };
+    const member: Member = { plan, sink, after: null };
+    return this.joining(member, async () => {
       // The parents whose changes cascade into the table are read too (capture/cascades.ts). The
       // reader's filter is fixed when it starts: one running without them starts again.
       const missing = cascadeSources(plan)

@@ -83,8 +83,8 @@ export class SlotHub extends ReaderHub<bigint, Member> {
   }
 
   subscribe(d: PgDetail, sink: ChangeSink, gate: VisibilityGate, from?: Position): Promise<ChangeStream> {
-    return this.inTurn(async () => {
-      const member: Member = { table: new TableFollower(d, sink, gate), sink, after: null };
+    const member: Member = { table: new TableFollower(d, sink, gate), sink, after: null };
+    return this.joining(member, async () => {
       const wanted = from === undefined ? null : lsnValue(String(from.lsn));
       let start: bigint;
       if (this.reader === null) {
