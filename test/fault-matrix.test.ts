@@ -139,19 +139,20 @@ describe.each([
     const args = ['--url', server.url, '--table', t, '--alter', alter, '--force-copy', '--chunk-time-ms', '10', '--lock-timeout-ms', '1000'];
     // The copy paced to last seconds, so that the fault lands in it however fast the machine.
     const paced = phase === 'copy' ? ['--max-rows-per-sec', String(ROWS / 4)] : [];
-    const postpone = phase === 'postponed' ? ['--postpone-cutover'] : [];
+    const waits = phase === 'postponed' ? ['--postpone-cutover'] : phase === 'revert window' ? ['--revert-window', '10m'] : [];
+    const asked = ASKED[phase];
     let faulted: Promise<string> | null = null;
     const act = async (child: ChildProcess): Promise<string> => {
       const what = fault === 'the server restarted' ? (await server.restart(), 'restarted') : `${await server.killShadowcut()} session(s) killed`;
-      if (phase === 'postponed') {
+      if (asked) {
         await load.untilMoreWrites(20);
-        // The DBA's release, once the run is back at its wait (a run that stopped has no socket: resumed below).
-        if (child.exitCode === null) await releaseWhenListening(t);
+        // The DBA's word, once the run is back at its wait (a run that stopped has no socket: resumed below).
+        if (child.exitCode === null) await askWhenListening(asked, t);
       }
       return what;
     };
     try {
-      const first: Ended = await cliEvents(['migrate', '--json', '--execute', ...args, ...paced, ...postpone], (event, child) => {
+      const first: Ended = await cliEvents(['migrate', '--json', '--execute', ...args, ...paced, ...waits], (event, child) => {
         if (faulted || event.event !== 'phase' || event.phase !== phase) return;
         faulted = act(child);
       });
@@ -163,7 +164,7 @@ describe.each([
         const lines = ended.stderr.trim().split('\n');
         expect(lines.at(-1), `${applied}: ${ended.stderr}`).toMatch(/^shadowcut: /);
         expect(ended.stderr).not.toMatch(/^\s+at /m);
-        ended = await resumed(args);
+        ended = await resumed(args, phase, t);
       }
       expect(ended.exitCode, `${applied}; the run: ${first.stderr.trim()}; then: ${ended.stderr}`).toBe(0);
       await load.untilMoreWrites(20);
@@ -172,20 +173,35 @@ describe.each([
     }
     // Only a restarted server ends the writers' own sessions; a killed session of shadowcut's costs them nothing.
     if (fault !== 'the server restarted') expect(load.stats.errors).toEqual([]);
-    await db.query(`ALTER TABLE ${mirror} ${alter}`);
+    // Reverted, the table is the mirror that never took the ALTER, with the new table kept beside it.
+    const reverted = asked === 'revert';
+    if (!reverted) await db.query(`ALTER TABLE ${mirror} ${alter}`);
     expect(await db.schema(t)).toBe(await db.schema(mirror));
     expect(await db.differences(t, mirror)).toEqual([]);
-    expect(await db.helpers(t)).toEqual([`${t}__old`]);
+    expect(await db.helpers(t)).toEqual([reverted ? `${t}__new` : `${t}__old`]);
     await db.drop(t, mirror);
   });
 });
 
-/** `--resume`; a run that stopped at its postponed wait is resumed without the hold, as its release was asked for. */
-function resumed(args: string[]): Promise<Ended> {
-  return cliAsync(['migrate', '--execute', '--resume', ...args]).then((r) => ({ exitCode: r.code, stderr: r.stderr }));
+/** What the DBA asks of a run that waits for them in the phase, once the fault is over. */
+const ASKED: Partial<Record<Phase, 'cutover' | 'revert'>> = { postponed: 'cutover', 'revert window': 'revert' };
+
+/**
+ * `--resume`. A run that stopped at its postponed wait is resumed without the hold, its release
+ * having been asked for; one that stopped in its revert window is asked for the revert again there.
+ */
+async function resumed(args: string[], phase: Phase, table: string): Promise<Ended> {
+  const asked = ASKED[phase];
+  if (asked !== 'revert') return cliAsync(['migrate', '--execute', '--resume', ...args]).then((r) => ({ exitCode: r.code, stderr: r.stderr }));
+  const asking: Promise<void>[] = [];
+  const ended = await cliEvents(['migrate', '--json', '--execute', '--resume', ...args], (event) => {
+    if (!asking.length && event.event === 'phase' && event.phase === phase) asking.push(askWhenListening(asked, table));
+  });
+  await Promise.all(asking);
+  return ended;
 }
 
-/** `shadowcut cutover` for the table, tried until a run answers on its control socket. */
-async function releaseWhenListening(table: string): Promise<void> {
-  await waitFor(`the run of ${table} to take the cut-over request`, async () => (await cliAsync(['cutover', '--table', table])).code === 0, null, 60_000, 200);
+/** `shadowcut cutover` or `revert` for the table, tried until a run answers on its control socket. */
+async function askWhenListening(command: 'cutover' | 'revert', table: string): Promise<void> {
+  await waitFor(`the run of ${table} to take the ${command} request`, async () => (await cliAsync([command, '--table', table])).code === 0, null, 60_000, 200);
 }

@@ -161,9 +161,10 @@ class Run {
     const { migration, state, report, result } = this.ctx;
     const { applier, copy, checkpointer, progress, pacing } = this.machinery;
     this.ctx.enter('setup');
-    if (!this.checkpoint) await migration.createShadow();
-    else await migration.resumeShadow?.();
-    await applier.open();
+    // A lost session (a restart, a killed connection) is another attempt: the engine makes the shadow afresh.
+    if (!this.checkpoint) await this.ctx.transient('making the shadow table', () => migration.createShadow());
+    else await this.ctx.transient('readying the shadow table', async () => migration.resumeShadow?.());
+    await this.ctx.transient('opening the change stream', () => applier.open());
     await checkpointer.save(true);
 
     if (!copy.done) {

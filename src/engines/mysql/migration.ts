@@ -42,7 +42,8 @@ import type { ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
 import { cutover, dropSentry, dropTriggers, type SwapPart } from './cutover/cutover.js';
 import { isSwapped, pendingRename } from './cutover/rename-outcome.js';
-import { buildDeferred, dropDeferred } from './copy/deferred-indexes.js';
+import { buildDeferred } from './copy/deferred-indexes.js';
+import { makeShadow } from './copy/shadow.js';
 import { openMysqlSampleProbe } from './copy/sample-probe.js';
 import { LockedSession } from './server/lock.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
@@ -84,6 +85,8 @@ export class MysqlMigration implements Migration {
   private readonly p: MysqlPlan;
   readonly changes: ChangeSource;
   private checkpointTable = false;
+  /** Whether a shadow was begun: a lost session's retry makes it afresh. */
+  private shadowTried = false;
   /** When each lock's last look for older snapshots was asked for. */
   private readonly lockedLooks = new WeakMap<Session, number>();
   /** On Galera, what holds writers on every node in place of LOCK TABLES; installed at the first need. */
@@ -131,13 +134,9 @@ export class MysqlMigration implements Migration {
   }
 
   async createShadow(): Promise<void> {
-    const p = this.p;
-    const shadow = qualified(p.database, p.shadow);
-    await this.pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
-    // Carry the AUTO_INCREMENT counter, so ids freed by deletes at the end of the table are not reused.
-    if (p.facts.autoIncrement) await this.pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
-    await this.pool.query(`ALTER TABLE ${shadow} ${p.shadowAlter}`);
-    await dropDeferred(this.pool, p.database, p.shadow, p.deferredIndexes);
+    const again = this.shadowTried;
+    this.shadowTried = true;
+    await makeShadow(this.pool, this.p, again);
   }
 
   /**
