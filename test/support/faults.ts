@@ -4,6 +4,6 @@
  */
 export const FAULTS = ['the server restarted', "shadowcut's sessions killed"] as const;
 /** The phases a fault lands in, as the run's JSON log names them. */
-export const PHASES = ['setup', 'copy', 'verify', 'postponed', 'cutover', 'revert window'] as const;
+export const PHASES = ['setup', 'copy', 'catch-up', 'verify', 'postponed', 'cutover', 'cleanup', 'revert window'] as const;
 export type Fault = (typeof FAULTS)[number];
 export type Phase = (typeof PHASES)[number];
