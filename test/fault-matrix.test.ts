@@ -7,105 +7,11 @@
 // test/revert-window.test.ts's in the window.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startExtraMariadb, type ExtraMariadb } from './support/extra-mariadb.js';
-import { startExtraPostgres, type ExtraPostgres } from './support/extra-postgres.js';
-import type { Database } from './support/database.js';
 import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
-import { mysqlDatabase } from './support/mysql.js';
-import { postgresDatabase } from './support/pg.js';
 import { waitFor } from './support/run.js';
-import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
-import { FAULTS, PHASES, type Fault, type Phase } from './support/faults.js';
-
-const ROWS = 30_000;
-
-interface Server {
-  /** What the writers and the oracle use: another account (MariaDB) or application name (PostgreSQL) than shadowcut's. */
-  db: Database;
-  /** shadowcut's own URL. */
-  url: string;
-  restart(): Promise<void>;
-  /** Ends every session of shadowcut's on the server, as a proxy's idle timeout or a DBA's KILL would. */
-  killShadowcut(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function mariadb(): Promise<Server> {
-  const server: ExtraMariadb = await startExtraMariadb([]);
-  const root = await server.root();
-  await root.query(`CREATE DATABASE faults; CREATE USER 'app'@'%' IDENTIFIED BY 'app'; GRANT ALL ON faults.* TO 'app'@'%'`);
-  await root.end();
-  const db = mysqlDatabase({ url: server.url('faults').replace('shadowcut:shadowcut', 'app:app') });
-  return {
-    db,
-    url: server.url('faults'),
-    restart: () => server.restart(),
-    async killShadowcut() {
-      const ids = await db.query(`SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'shadowcut'`);
-      for (const [id] of ids) await db.query(`KILL ${Number(id)}`).catch(() => {}); // one that ended meanwhile is what was wanted
-      return ids.length;
-    },
-    async stop() {
-      await db.close();
-      await server.stop();
-    },
-  };
-}
-
-async function postgres(): Promise<Server> {
-  const server: ExtraPostgres = await startExtraPostgres({
-    settings: ['wal_level = logical', 'max_replication_slots = 8', 'max_wal_senders = 8'],
-    hba: ['host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust'],
-  });
-  const url = `postgres://postgres@127.0.0.1:${server.port}/postgres`;
-  const db = postgresDatabase({ url: `${url}?application_name=writers` });
-  return {
-    db,
-    url,
-    restart: () => server.restart(),
-    async killShadowcut() {
-      const pids = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'shadowcut%' AND pid <> pg_backend_pid()`);
-      for (const [pid] of pids) await db.query('SELECT pg_terminate_backend($1)', [pid]);
-      return pids.length;
-    },
-    async stop() {
-      await db.close();
-      await server.stop();
-    },
-  };
-}
-
-const dialects = {
-  mysql: {
-    create: (t: string) => `CREATE TABLE ${t} (id INT PRIMARY KEY, qty INT NOT NULL, at DATETIME(6) NOT NULL, body TEXT)`,
-    fill: (t: string) =>
-      `INSERT INTO ${t} SELECT seq, seq % 50, '2024-01-01 00:00:00.000001' + INTERVAL seq SECOND, REPEAT('b', seq % 300) FROM seq_1_to_${ROWS}`,
-    alter: 'ADD COLUMN note VARCHAR(50) NULL, MODIFY qty BIGINT NOT NULL',
-    later: 'at + INTERVAL 1 MICROSECOND',
-  },
-  postgres: {
-    create: (t: string) => `CREATE TABLE ${t} (id int PRIMARY KEY, qty int NOT NULL, at timestamptz NOT NULL, body text)`,
-    fill: (t: string) =>
-      `INSERT INTO ${t} SELECT g, g % 50, '2024-01-01 00:00:00.000001+00'::timestamptz + g * interval '1 second', repeat('b', g % 300) FROM generate_series(1, ${ROWS}) g`,
-    alter: 'ALTER COLUMN qty TYPE bigint, ADD COLUMN note text',
-    later: `at + interval '1 microsecond'`,
-  },
-};
-
-/** Updates (the key moved too), deletes and inserts, each writer on ids of its own. */
-function writes(db: Database): (worker: number) => Statement {
-  const ids = new OwnedIds(ROWS);
-  const p = (n: number) => db.param(n);
-  const { later } = dialects[db.kind];
-  return (w) => {
-    const r = Math.random();
-    if (r < 0.5) return { sql: `UPDATE {t} SET qty = qty + 1, at = ${later} WHERE id = ${p(1)}`, values: [ids.pick(w)] };
-    if (r < 0.6) return { sql: `UPDATE {t} SET id = ${p(1)} WHERE id = ${p(2)}`, values: [ids.fresh(w), ids.remove(w)] };
-    if (r < 0.8) return { sql: `DELETE FROM {t} WHERE id = ${p(1)}`, values: [ids.remove(w)] };
-    return { sql: `INSERT INTO {t} (id, qty, at, body) VALUES (${p(1)}, 1, '2025-05-05 05:05:05.000005', 'new')`, values: [ids.fresh(w)] };
-  };
-}
+import { MirrorWorkload } from './support/workload.js';
+import { dialects, FAULTS, mariadb, PHASES, postgres, ROWS, writes, type Fault, type Phase, type Server } from './support/faults.js';
 
 /** A run's end as a DBA sees it: the exit code and its stderr's last lines. */
 interface Ended {
