@@ -43,16 +43,16 @@ describe.each([
     chmodSync(file, 0o600);
     const loads = servers.map(({ db }) => new MirrorWorkload(db, [t, mirror], writes(db), 2, true));
     for (const load of loads) load.start();
-    let restarted: Promise<void> | null = null;
+    const restarted: Promise<void>[] = [];
     let run: { exitCode: number | null; stderr: string };
     try {
       const args = ['--targets', file, '--table', t, '--alter', alter, '--execute', '--force-copy', '--joint-cutover', '--parallel', '2'];
       run = await cliEvents(['migrate', '--json', ...args, '--lock-timeout-ms', '1000'], (event) => {
         const said = (event as { message?: string }).message ?? '';
-        if (!restarted && /^fleet: all 2 targets verified and in sync; every one swaps now/.test(said)) restarted = servers[1].restart();
+        if (!restarted.length && /^fleet: all 2 targets verified and in sync; every one swaps now/.test(said)) restarted.push(servers[1].restart());
       });
-      expect(restarted, `the fleet never swapped: ${run.stderr}`).not.toBeNull();
-      await restarted;
+      expect(restarted, `the fleet never swapped: ${run.stderr}`).toHaveLength(1);
+      await Promise.all(restarted);
       for (const load of loads) await load.untilMoreWrites(20);
     } finally {
       for (const load of loads) await load.stop();
