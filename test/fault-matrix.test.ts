@@ -11,7 +11,7 @@ import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
 import { waitFor } from './support/run.js';
 import { MirrorWorkload } from './support/workload.js';
-import { dialects, FAULTS, mariadb, PHASES, postgres, ROWS, writes, type Fault, type Phase, type Server } from './support/faults.js';
+import { dialects, FAULTS, mariadb, PHASES, postgres, postgresWithStandby, ROWS, writes, type Fault, type Phase, type Server } from './support/faults.js';
 
 /** A run's end as a DBA sees it: the exit code and its stderr's last lines. */
 interface Ended {
@@ -85,6 +85,54 @@ describe.each([
     expect(await db.schema(t)).toBe(await db.schema(mirror));
     expect(await db.differences(t, mirror)).toEqual([]);
     expect(await db.helpers(t)).toEqual([reverted ? `${t}__new` : `${t}__old`]);
+    await db.drop(t, mirror);
+  });
+});
+
+describe('PostgreSQL with a standby: the standby stopped for three seconds', () => {
+  let server: Awaited<ReturnType<typeof postgresWithStandby>>;
+  beforeAll(async () => {
+    server = await postgresWithStandby();
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  // An unreachable standby cannot be measured, and counts as lagging (fail closed): the copy holds,
+  // and so does the cut-over, until it answers again; then the run ends by itself.
+  it.each(['copy', 'cutover'] as const)('in the %s: the run holds while it is away, then ends exact, nothing left', async (phase) => {
+    const { db } = server;
+    const t = `fs_${phase}`;
+    const mirror = `${t}_m`;
+    const { create, fill, alter } = dialects.postgres;
+    await db.drop(t, mirror);
+    for (const table of [t, mirror]) {
+      await db.query(create(table));
+      await db.query(fill(table));
+    }
+    const load = new MirrorWorkload(db, [t, mirror], writes(db), 3);
+    load.start();
+    const down: Promise<void>[] = [];
+    let held = false;
+    try {
+      const paced = phase === 'copy' ? ['--max-rows-per-sec', String(ROWS / 4)] : [];
+      const args = ['--url', server.url, '--replica', server.standbyUrl, '--table', t, '--alter', alter, '--force-copy', '--chunk-time-ms', '10', ...paced];
+      const run = await cliEvents(['migrate', '--json', '--execute', ...args], (event) => {
+        if (typeof event.throttle === 'string' && /^replica/.test(event.throttle)) held = true;
+        if (!down.length && event.event === 'phase' && event.phase === phase) down.push(server.standbyDown(3000));
+      });
+      await Promise.all(down);
+      expect(down, `the run ended before its ${phase} phase: ${run.stderr}`).toHaveLength(1);
+      expect(run.exitCode, run.stderr).toBe(0);
+      // The copy's progress says why it holds; the cut-over's wait is before its lock, where no progress is told.
+      if (phase === 'copy') expect(held).toBe(true);
+      await load.untilMoreWrites(20);
+    } finally {
+      await load.stop();
+    }
+    expect(load.stats.errors).toEqual([]);
+    await db.query(`ALTER TABLE ${mirror} ${alter}`);
+    expect(await db.schema(t)).toBe(await db.schema(mirror));
+    expect(await db.differences(t, mirror)).toEqual([]);
+    expect(await db.helpers(t)).toEqual([`${t}__old`]);
     await db.drop(t, mirror);
   });
 });

@@ -15,8 +15,8 @@ export interface ExtraPostgres {
   port: number;
   dir: string;
   admin(database?: string): Promise<pg.Client>;
-  /** Stopped with `-m immediate` (no checkpoint: as a crash leaves it) and started again: crash recovery. */
-  restart(): Promise<void>;
+  /** Stopped with `-m immediate` (no checkpoint: as a crash leaves it), down `downMs`, and started again: crash recovery. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -93,8 +93,9 @@ function run(dir: string, data: string, port: number): ExtraPostgres {
     }
   };
   const start = () => pgTool(dir, 'pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
-  const restart = async () => {
+  const restart = async (downMs = 0) => {
     pgTool(dir, 'pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
     start();
   };
   try {

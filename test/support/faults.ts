@@ -1,5 +1,5 @@
 import { startExtraMariadb, type ExtraMariadb } from './extra-mariadb.js';
-import { startExtraPostgres, type ExtraPostgres } from './extra-postgres.js';
+import { startExtraPostgres, startExtraStandby, type ExtraPostgres } from './extra-postgres.js';
 import type { Database } from './database.js';
 import { mysqlDatabase } from './mysql.js';
 import { postgresDatabase } from './pg.js';
@@ -27,6 +27,8 @@ export interface Server {
   restart(): Promise<void>;
   /** Ends every session of shadowcut's on the server, as a proxy's idle timeout or a DBA's KILL would. */
   killShadowcut(): Promise<number>;
+  /** PostgreSQL's server, for a standby of it. */
+  server?: ExtraPostgres;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function postgres(): Promise<Server> {
   return {
     db,
     url,
+    server,
     restart: () => server.restart(),
     async killShadowcut() {
       const pids = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'shadowcut%' AND pid <> pg_backend_pid()`);
@@ -71,6 +74,21 @@ export async function postgres(): Promise<Server> {
     async stop() {
       await db.close();
       await server.stop();
+    },
+  };
+}
+
+/** A PostgreSQL of its own with a streaming standby, which a cell stops for a while. */
+export async function postgresWithStandby(): Promise<Server & { standbyUrl: string; standbyDown(ms: number): Promise<void> }> {
+  const primary = await postgres();
+  const standby = await startExtraStandby(primary.server!);
+  return {
+    ...primary,
+    standbyUrl: `postgres://postgres@127.0.0.1:${standby.port}/postgres`,
+    standbyDown: (ms) => standby.restart(ms),
+    async stop() {
+      await standby.stop();
+      await primary.stop();
     },
   };
 }
