@@ -48,6 +48,7 @@ describe.each([
     const waits = phase === 'postponed' ? ['--postpone-cutover'] : phase === 'revert window' ? ['--revert-window', '10m'] : [];
     const asked = ASKED[phase];
     let faulted: Promise<string> | null = null;
+    const warned: string[] = [];
     const act = async (child: ChildProcess): Promise<string> => {
       const what = fault === 'the server restarted' ? (await server.restart(), 'restarted') : `${await server.killShadowcut()} session(s) killed`;
       if (asked) {
@@ -59,6 +60,7 @@ describe.each([
     };
     try {
       const first: Ended = await cliEvents(['migrate', '--json', '--execute', ...args, ...paced, ...waits], (event, child) => {
+        if (faulted && event.event === 'warning') warned.push(String((event as { message?: string }).message));
         if (faulted || event.event !== 'phase' || event.phase !== phase) return;
         faulted = act(child);
       });
@@ -73,6 +75,9 @@ describe.each([
         ended = await resumed(args, phase, t);
       }
       expect(ended.exitCode, `${applied}; the run: ${first.stderr.trim()}; then: ${ended.stderr}`).toBe(0);
+      // A run that rode a restart out in a phase it spends waiting said so, with what it does next.
+      if (first.exitCode === 0 && fault === 'the server restarted' && SAYS_OUTAGE.has(phase))
+        expect(warned.join('\n'), `${phase}: nothing said of the restart`).toMatch(/retrying in \d+ ms|reopening from the last applied position/);
       await load.untilMoreWrites(20);
     } finally {
       await load.stop();
@@ -136,6 +141,9 @@ describe('PostgreSQL with a standby: the standby stopped for three seconds', () 
     await db.drop(t, mirror);
   });
 });
+
+/** The phases a run spends reading the server (copying, comparing, following the stream): a restart there is always met. */
+const SAYS_OUTAGE = new Set<Phase>(['copy', 'verify', 'postponed', 'revert window']);
 
 /** What the DBA asks of a run that waits for them in the phase, once the fault is over. */
 const ASKED: Partial<Record<Phase, 'cutover' | 'revert'>> = { postponed: 'cutover', 'revert window': 'revert' };

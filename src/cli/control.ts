@@ -299,6 +299,7 @@ function describe(a: Running): string[] {
         ]),
     ['lag', s.lagMs === null ? 'no replica watched' : `${fmt(s.lagMs)} ms (max seen ${fmt(s.maxLagSeenMs)} ms)`],
     ['held back', a.paused ? 'paused by operator' : (s.throttleReason ?? 'no')],
+    ...(s.retrying ? [['connection', s.retrying]] : []),
     ...(s.command === 'backfill' ? [] : [['cut-over', cutover]]),
     ...(s.revertWindowUntil
       ? [['revert', `the old table follows the new one until ${s.revertWindowUntil}: "shadowcut revert" swaps back, "shadowcut complete" ends the window`]]

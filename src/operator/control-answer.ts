@@ -51,6 +51,7 @@ const STATUS: Record<string, Kind[]> = {
   lagMs: ['number', 'null'],
   maxLagSeenMs: NUMBER,
   throttleReason: ['string', 'null'],
+  retrying: ['string', 'null', 'absent'],
   cutoverAttempts: NUMBER,
   cutoverLockedMs: ['number', 'null'],
   revertWindowUntil: ['string', 'null', 'absent'],

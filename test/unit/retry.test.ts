@@ -56,7 +56,10 @@ describe('retryTransient', () => {
     expect(await result).toEqual({ value: 'ok' });
     expect(step).toHaveBeenCalledTimes(3);
     expect(ctx.checkAbort).toHaveBeenCalledTimes(2);
-    expect(warnings).toEqual(['copy chunk failed (connection lost); retrying in 250 ms', 'copy chunk failed (reset); retrying in 500 ms']);
+    expect(warnings).toEqual([
+      'copy chunk failed (connection lost); retrying in 250 ms (retry 1 of 8, then the run stops)',
+      'copy chunk failed (reset); retrying in 500 ms (retry 2 of 8, then the run stops)',
+    ]);
   });
 
   it('throws anything else at once', async () => {

@@ -47,7 +47,26 @@ export class RunContext<M extends Planned = Migration> implements RetryContext {
     this.report.phase(phase);
   }
 
-  transient<T>(what: string, step: () => Promise<T>): Promise<T> {
-    return retryTransient(this, what, step);
+  /**
+   * A step that rides out a lost connection (retry.ts). While it waits the outage is in the run's
+   * status (`shadowcut status`, the progress lines) and on its timeline (the report page): said
+   * once when lost, once when back.
+   */
+  async transient<T>(what: string, step: () => Promise<T>): Promise<T> {
+    const status = this.state.status;
+    let lost = false;
+    const warn = (message: string) => {
+      if (!lost) this.state.mark(`connection lost: ${what}`);
+      lost = true;
+      status.retrying = message;
+      this.report.warn(message);
+    };
+    try {
+      const value = await retryTransient({ isTransient: (e) => this.isTransient(e), checkAbort: () => this.checkAbort(), report: { warn } }, what, step);
+      if (lost) this.state.mark(`connection back: ${what}`);
+      return value;
+    } finally {
+      if (lost) status.retrying = null;
+    }
   }
 }

@@ -55,6 +55,7 @@ export class Progress {
       backlog: s.backlog,
       throttle: s.state === 'running' ? null : (s.throttleReason ?? s.state),
       lagMs: s.lagMs,
+      ...(s.retrying ? { retrying: s.retrying } : {}),
       ...(c.rowsUpdated === undefined ? {} : { rowsUpdated: c.rowsUpdated }),
     });
   }

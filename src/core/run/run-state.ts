@@ -69,6 +69,8 @@ export interface Status {
   lagMs: number | null;
   maxLagSeenMs: number;
   throttleReason: string | null;
+  /** A step waiting out a lost connection: what failed, and when it is tried again; null otherwise (absent from older runs). */
+  retrying?: string | null;
   /** The kind of that reason (see throttler.ts HoldKind): the label of metrics and the key of throttledMs. */
   throttleKind: string | null;
   throttledMs: Record<string, number>;
@@ -129,6 +131,7 @@ export class RunState {
       lagMs: null,
       maxLagSeenMs: 0,
       throttleReason: null,
+      retrying: null,
       throttleKind: null,
       throttledMs: {},
       cutoverAttempts: 0,

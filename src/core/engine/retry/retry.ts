@@ -84,7 +84,8 @@ export function retryTransient<T>(ctx: RetryContext, what: string, step: () => P
       attempts: TRANSIENT_RETRIES + 1,
       retryable: (error) => ctx.isTransient(error),
       pauseMs: (n) => backoffMs(n - 1, 500),
-      retrying: (error, _n, wait) => ctx.report.warn(`${what} failed (${(error as Error).message}); retrying in ${wait} ms`),
+      retrying: (error, n, wait) =>
+        ctx.report.warn(`${what} failed (${(error as Error).message}); retrying in ${wait} ms (retry ${n} of ${TRANSIENT_RETRIES}, then the run stops)`),
       wait: sleepThenCheck(() => ctx.checkAbort()),
     },
     step,
