@@ -13,6 +13,7 @@ import { citusTwins, type CitusTwins } from './support/citus-twins.js';
 import { citusWriters, helpersLeft, type Statements } from './support/citus-writers.js';
 import { cliEvents, killDuringPhase } from './support/kill.js';
 import { runCliAsync } from './support/mysql.js';
+import { waitUntil } from './support/wait.js';
 
 const unavailable = citusUnavailable();
 if (unavailable) console.warn(`citus-migrate.test.ts skipped: ${unavailable}`);
@@ -44,7 +45,7 @@ const KEPT = ['orders__old', 'orders_pkey__old', 'orders_k__old'];
  * Inserts with their items, updates, deletes that cascade to items, an item's key changed, and one
  * transaction over two orders that may sit on different workers (two-phase commit).
  */
-function writers(twins: CitusTwins): { stop: () => Promise<number> } {
+function writers(twins: CitusTwins): ReturnType<typeof citusWriters> {
   return citusWriters(twins, (n, next): Statements => {
     const pick = 1 + (n % 20000);
     switch (n % 5) {
@@ -168,6 +169,38 @@ describe.skipIf(unavailable !== null)('Citus: a hash-distributed table altered o
     expect(cleanup.code, cleanup.stderr).toBe(0);
     expect(await helpersLeft(twins, 'orders')).toEqual([]);
     expect(await twins.difference(TABLES, [])).toEqual([]);
+  });
+
+  // docs/crash-and-resume.md's fault matrix on Citus. The writers pause around the restart: a
+  // transaction whose COMMIT the worker's crash cut could be on one twin and not the other.
+  it.each(['copy', 'postponed'] as const)('a worker restarted in the %s: the same database as the native ALTER, nothing left', async (phase) => {
+    const twins = await citusTwins(cluster, `restart_${phase}`);
+    await twins.setup(SCHEMA);
+    const load = writers(twins);
+    const faults: Promise<void>[] = [];
+    const paced = phase === 'copy' ? ['--max-rows-per-sec', '5000'] : ['--postpone-cutover'];
+    const args = ['migrate', '--json', '--execute', '--force-copy', '--table', 'orders', '--alter', ALTER, '--url', twins.live.coordinatorUrl, ...paced];
+    const run = await cliEvents(args, (event) => {
+      if (faults.length || event.event !== 'phase' || event.phase !== phase) return;
+      faults.push(
+        (async () => {
+          await load.pause();
+          await cluster.restart(1);
+          load.resume();
+          if (phase === 'postponed') {
+            await waitUntil('the cut-over taken', async () => (await runCliAsync(['cutover', '--table', 'orders'], '')).code === 0);
+          }
+        })(),
+      );
+    });
+    await Promise.all(faults);
+    const committed = await load.stop();
+    expect(faults, run.stderr).toHaveLength(1);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(committed).toBeGreaterThan(20);
+    await twins.twin.coordinator.query(`ALTER TABLE orders ${ALTER}`);
+    expect(await twins.difference(TABLES, KEPT)).toEqual([]);
+    expect(await helpersLeft(twins, 'orders')).toEqual([]);
   });
 
   it('a table keyed by a few tenants (a composite key, most shards empty) under writes: the same as the native ALTER', async () => {

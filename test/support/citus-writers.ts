@@ -10,12 +10,22 @@ export type Statements = [string, unknown[]][];
  * Two writers through each coordinator, every transaction committed on the migrated database and
  * then on the twin, until stopped. `transaction(n, next)` draws the n-th one (`next()` a fresh key).
  */
-export function citusWriters(twins: CitusTwins, transaction: (n: number, next: () => number) => Statements): { stop: () => Promise<number> } {
+export function citusWriters(
+  twins: CitusTwins,
+  transaction: (n: number, next: () => number) => Statements,
+): { stop: () => Promise<number>; pause: () => Promise<void>; resume: () => void } {
   let stopped = false;
   let fresh = 1_000_000;
   let committed = 0;
+  // Paused, each writer ends its transaction and waits: a server can then be restarted under no write in flight.
+  let paused: { resumed: Promise<void>; resume: () => void; idle: number } | null = null;
   const loop = async (seed: number) => {
     for (let n = seed; !stopped;) {
+      if (paused) {
+        paused.idle++;
+        await paused.resumed;
+        continue;
+      }
       n = (n * 1103515245 + 12345) % 2147483648;
       const statements = transaction(n, () => fresh++);
       for (const db of [twins.live.coordinator, twins.twin.coordinator]) await inTransaction(db, statements);
@@ -29,9 +39,22 @@ export function citusWriters(twins: CitusTwins, transaction: (n: number, next: (
   return {
     stop: async () => {
       stopped = true;
+      paused?.resume();
       const failed = await running;
       if (failed) throw failed;
       return committed;
+    },
+    async pause() {
+      let resume = () => {};
+      const resumed = new Promise<void>((r) => (resume = r));
+      const state = { resumed, resume, idle: 0 };
+      paused = state;
+      await waitUntil('the writers paused', () => state.idle >= 2 || stopped);
+    },
+    resume() {
+      const state = paused;
+      paused = null;
+      state?.resume();
     },
   };
 }

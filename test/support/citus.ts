@@ -17,6 +17,8 @@ export interface CitusCluster extends CitusDatabase {
   database(name: string): Promise<CitusDatabase>;
   /** A streaming standby of worker `index` (0 or 1), stopped with the cluster; its pool is on the cluster's database. */
   standby(index: number): Promise<pg.Pool>;
+  /** Node `index` (0 the coordinator) stopped -m immediate and started again, as a crash and its recovery. */
+  restart(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,7 +121,8 @@ export async function startCitusCluster(options: CitusClusterOptions = {}): Prom
         }),
       );
     }
-    return { ...(await database(databaseName)), database, standby, stop };
+    const restart = (index: number) => nodes[index].restart();
+    return { ...(await database(databaseName)), database, standby, restart, stop };
   } catch (error) {
     await stop();
     throw error;
