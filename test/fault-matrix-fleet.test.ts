@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
 import { MirrorWorkload } from './support/workload.js';
-import { dialects, mariadb, postgres, writes, type Server } from './support/faults.js';
+import { dialects, mariadb, postgres, twinTables, writes, type Server } from './support/faults.js';
 
 describe.each([
   { name: 'MariaDB', start: mariadb },
@@ -30,14 +30,8 @@ describe.each([
   it('every target takes the change, or none keeps it and the run says so; each exact against its mirror', async () => {
     const t = 'ff_t';
     const mirror = `${t}_m`;
-    const { create, fill, alter } = dialects[servers[0].db.kind];
-    for (const { db } of servers) {
-      await db.drop(t, mirror);
-      for (const table of [t, mirror]) {
-        await db.query(create(table));
-        await db.query(fill(table));
-      }
-    }
+    const { alter } = dialects[servers[0].db.kind];
+    for (const { db } of servers) await twinTables(db, t, mirror);
     const file = path.join(dir, 'targets');
     writeFileSync(file, `${servers.map((s) => s.url).join('\n')}\n`);
     chmodSync(file, 0o600);

@@ -11,7 +11,20 @@ import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
 import { waitFor } from './support/run.js';
 import { MirrorWorkload } from './support/workload.js';
-import { dialects, FAULTS, mariadb, PHASES, postgres, postgresWithStandby, ROWS, writes, type Fault, type Phase, type Server } from './support/faults.js';
+import {
+  dialects,
+  FAULTS,
+  mariadb,
+  PHASES,
+  postgres,
+  postgresWithStandby,
+  ROWS,
+  twinTables,
+  writes,
+  type Fault,
+  type Phase,
+  type Server,
+} from './support/faults.js';
 
 /** A run's end as a DBA sees it: the exit code and its stderr's last lines. */
 interface Ended {
@@ -34,12 +47,8 @@ describe.each([
     const { db } = server;
     const t = `f_${PHASES.indexOf(phase)}_${FAULTS.indexOf(fault)}`;
     const mirror = `${t}_m`;
-    const { create, fill, alter } = dialects[db.kind];
-    await db.drop(t, mirror);
-    for (const table of [t, mirror]) {
-      await db.query(create(table));
-      await db.query(fill(table));
-    }
+    const { alter } = dialects[db.kind];
+    await twinTables(db, t, mirror);
     const load = new MirrorWorkload(db, [t, mirror], writes(db), 3, true);
     load.start();
     const args = ['--url', server.url, '--table', t, '--alter', alter, '--force-copy', '--chunk-time-ms', '10', '--lock-timeout-ms', '1000'];
@@ -107,12 +116,8 @@ describe('PostgreSQL with a standby: the standby stopped for three seconds', () 
     const { db } = server;
     const t = `fs_${phase}`;
     const mirror = `${t}_m`;
-    const { create, fill, alter } = dialects.postgres;
-    await db.drop(t, mirror);
-    for (const table of [t, mirror]) {
-      await db.query(create(table));
-      await db.query(fill(table));
-    }
+    const { alter } = dialects.postgres;
+    await twinTables(db, t, mirror);
     const load = new MirrorWorkload(db, [t, mirror], writes(db), 3);
     load.start();
     const down: Promise<void>[] = [];

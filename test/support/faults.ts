@@ -123,3 +123,13 @@ export function writes(db: Database): (worker: number) => Statement {
     return { sql: `INSERT INTO {t} (id, qty, at, body) VALUES (${p(1)}, 1, '2025-05-05 05:05:05.000005', 'new')`, values: [ids.fresh(w)] };
   };
 }
+
+/** The cell's table and its mirror, made afresh alike (what an earlier cell left dropped). */
+export async function twinTables(db: Database, t: string, mirror: string): Promise<void> {
+  const { create, fill } = dialects[db.kind];
+  await db.drop(t, mirror);
+  for (const table of [t, mirror]) {
+    await db.query(create(table));
+    await db.query(fill(table));
+  }
+}
