@@ -4,7 +4,7 @@ import { checkStateKey } from '../engine/state/state-seal.js';
 import { ChunkSizer } from '../run/chunk-sizer.js';
 import { ClaimLostError, RunClaim } from '../run/claim.js';
 import { definedOnly, type HookEvent } from '../run/config.js';
-import { AbortedError, LockTimeoutError, UserError, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import { AbortedError, DiskFullError, LockTimeoutError, UserError, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { Pacing } from '../run/pacing.js';
 import { Progress } from '../run/progress.js';
 import type { Reporter } from '../report/reporter.js';
@@ -171,7 +171,13 @@ class BackfillRun {
       this.enter('backfill');
       await this.loop();
       state.mark('backfill done');
-    } catch (error) {
+    } catch (caught) {
+      // The batches committed stay; the checkpoint that says so is kept whatever happens (finish).
+      const kept =
+        this.cp.batches > 0
+          ? 'the checkpoint of the batches done: make room and run it again with --resume'
+          : 'nothing (no batch was done): make room and run it again';
+      const error = this.engine.isDiskFull(caught) ? new DiskFullError(caught, this.state.status.phase, kept) : caught;
       claimLost = error instanceof ClaimLostError;
       state.status.state = 'failed';
       state.mark('failed');

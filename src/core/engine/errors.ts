@@ -69,10 +69,33 @@ export function describeError(error: unknown): string {
 }
 
 /**
+ * A stop that leaves everything the run made (shadow, capture, checkpoint) for `--resume`: the
+ * runner cleans up nothing, as after a crash.
+ */
+export class KeptForResumeError extends UserError {}
+
+/**
  * A swap that stopped where only `--resume` can tell or finish what was made: nothing is cleaned up,
  * every table keeping its shadow, capture and checkpoint for it.
  */
-export class UnfinishedSwapError extends UserError {}
+export class UnfinishedSwapError extends KeptForResumeError {}
+
+/**
+ * The server ran out of disk space. Hours of copy are worth keeping for when there is room again,
+ * so nothing is dropped; the line names the other way, `cleanup`, which gives the space back now.
+ */
+export class DiskFullError extends KeptForResumeError {
+  /** `kept`: what the run leaves for its resume, and the other way out, in the command's words (a migration's by default). */
+  constructor(
+    error: unknown,
+    phase: string,
+    kept = 'what it made (the shadow table, the change capture, the checkpoint): make room and run it again with --resume, ' +
+      'or run shadowcut cleanup to drop them and give their space back',
+  ) {
+    super(`the server ran out of disk space in the ${phase} (${(error as Error).message.split('\n')[0]}): the run stopped and keeps ${kept}`);
+    this.name = 'DiskFullError';
+  }
+}
 
 /**
  * A swap's session lost past its point of no return (a RENAME sent, a COMMIT sent): whether the swap

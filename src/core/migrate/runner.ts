@@ -3,7 +3,7 @@ import { ClaimLostError, RunClaim } from '../run/claim.js';
 import type { HookEvent, MigrateOptions, MigrateResult, RunServices } from '../run/config.js';
 import { RunContext } from './context.js';
 import { Cutover } from './cutover/cutover.js';
-import { UnfinishedSwapError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
+import { DiskFullError, KeptForResumeError, CLEANUP_AFTER_FAILURE, CLOSING, FAILURE_HOOK, ignoreFailure } from '../engine/errors.js';
 import { proveMapping } from '../preflight/mapping-proof.js';
 import { cleanupRun, runHook, RunMachinery } from './run-machinery.js';
 import { postponed, waitForCutoverRequest } from './cutover/postponement.js';
@@ -114,9 +114,11 @@ class Run {
           checkpointer.revertWindow = window;
           cutOver = await this.phases();
         }
-      } catch (error) {
-        // Another run owns the objects now, or a resume must find out what a swap made: leave them to it.
-        this.claimLost = error instanceof ClaimLostError || error instanceof UnfinishedSwapError;
+      } catch (caught) {
+        const error = this.ctx.engine.isDiskFull(caught) ? new DiskFullError(caught, state.status.phase) : caught;
+        // Another run owns the objects now, or a resume must find out what a swap made (or use what
+        // was copied once there is room): leave them to it.
+        this.claimLost = error instanceof ClaimLostError || error instanceof KeptForResumeError;
         this.jointCutover?.fail(this.ctx.plan.table, error);
         state.status.state = 'failed';
         state.mark('failed');

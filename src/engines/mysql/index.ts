@@ -19,7 +19,7 @@ import { prepareMysqlContract } from './commands/contract.js';
 import { prepareMysqlRestore } from './commands/restore.js';
 import type { RestoreTarget } from '../../core/engine/ports/restore.js';
 import { createPool, serverZone, type ServerZone } from './server/connect.js';
-import { describeConnectError, isTransientMysqlError } from './server/errors.js';
+import { describeConnectError, isDiskFullMysql, isTransientMysqlError } from './server/errors.js';
 import { parseMysqlUrl, settleMysqlTarget, type MysqlTarget } from './server/target.js';
 import { cutover, dropSentry } from './cutover/cutover.js';
 import { existingTriggers, tableExists } from './schema/inspect.js';
@@ -198,6 +198,10 @@ export class MysqlEngine implements Engine, MysqlServer {
 
   isTransient(error: unknown): boolean {
     return isTransientMysqlError(error);
+  }
+
+  isDiskFull(error: unknown): boolean {
+    return isDiskFullMysql(error);
   }
 
   async loadCheckpoint(table: string): Promise<string | null> {

@@ -30,7 +30,7 @@ import { PgTriggerLog } from './capture/trigger/log.js';
 import { givenOwnerSql } from './capture/owner-function.js';
 import { refuseOwnerCode } from './server/owner-code.js';
 import { helperNames, slotName } from './server/helper-names.js';
-import { isTransientPgError } from './server/errors.js';
+import { isDiskFullPg, isTransientPgError } from './server/errors.js';
 import { isTrue, parseTableName, qualified } from './server/sql.js';
 import { openEnginePool } from './server/connect.js';
 import { PgHelperTables } from './server/helper-store.js';
@@ -146,6 +146,10 @@ class PostgresEngine implements Engine, CitusServer {
 
   isTransient(error: unknown): boolean {
     return isTransientPgError(error);
+  }
+
+  isDiskFull(error: unknown): boolean {
+    return isDiskFullPg(error);
   }
 
   async loadCheckpoint(table: string): Promise<string | null> {

@@ -8,6 +8,7 @@ import './mysql/capture/binlog/statement.cases.js';
 import './mysql/capture/same-rows.cases.js';
 import './mysql/capture/trigger/capture-triggers.cases.js';
 import './mysql/copy/checksum.cases.js';
+import './mysql/copy/data-directory.cases.js';
 import './mysql/copy/deferred-indexes.cases.js';
 import './mysql/in-place/probe-shape.cases.js';
 import './mysql/schema/alter.cases.js';

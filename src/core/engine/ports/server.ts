@@ -23,6 +23,8 @@ export interface EngineServer {
   openClaim(table: string): Promise<ClaimSession>;
   /** A lost connection or restarting server, worth retrying with backoff (not a bad statement). */
   isTransient(error: unknown): boolean;
+  /** The server out of disk space (PostgreSQL's 53100, MySQL's "table is full" or errno 28): no retry helps until someone makes room. */
+  isDiskFull(error: unknown): boolean;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'mysql2/promise';
 import { qualified } from '../server/sql.js';
 import type { MysqlPlan } from '../schema/plan.js';
+import { placeLike } from './data-directory.js';
 import { dropDeferred } from './deferred-indexes.js';
 
 /**
@@ -13,6 +14,7 @@ export async function makeShadow(pool: Pool, p: MysqlPlan, again: boolean): Prom
   const shadow = qualified(p.database, p.shadow);
   if (again) await pool.query(`DROP TABLE IF EXISTS ${shadow}`);
   await pool.query(`CREATE TABLE ${shadow} LIKE ${qualified(p.database, p.table)}`);
+  if (p.dataDirectory) await placeLike(pool, p.database, p.shadow, p.dataDirectory);
   if (p.facts.autoIncrement) await pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
   await pool.query(`ALTER TABLE ${shadow} ${p.shadowAlter}`);
   await dropDeferred(pool, p.database, p.shadow, p.deferredIndexes);

@@ -1,3 +1,4 @@
+import { dataDirectoryOf } from '../copy/data-directory.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { galeraNode } from '../server/galera-node.js';
 import { UserError } from '../../../core/engine/errors.js';
@@ -46,6 +47,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
   const deferrable = deferrableIndexes(createSql);
   const [[originalCreate]] = await pool.query<RowDataPacket[]>(`SHOW CREATE TABLE ${qualified(database, table)}`);
   const loosenedChecks = checksLost(String(originalCreate['Create Table']), createSql);
+  const dataDirectory = dataDirectoryOf(String(originalCreate['Create Table']), `${database}.${table}`);
   const deferral = deferrable.length ? await shouldDefer(pool, request.deferIndexes ?? 'auto') : null;
   const columns = mapColumns(original.columns, shadowShape.columns, effects);
   const key = chooseKey(original, shadowShape, columns);
@@ -82,6 +84,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     columns,
     ...(fills.length ? { fills } : {}),
     facts,
+    ...(dataDirectory ? { dataDirectory } : {}),
     discardForeignKeys: request.discardForeignKeys === true,
     droppedForeignKeys,
     shadowAlter: effects.shadowClause,

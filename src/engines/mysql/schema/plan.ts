@@ -31,6 +31,8 @@ export interface MysqlPlan {
   /** New columns NOT NULL without a DEFAULT: the copy writes the type's implicit default, as the native ALTER gives (absent when none). */
   fills?: ColumnFill[];
   facts: TableFacts;
+  /** The original's `DATA DIRECTORY='...'` clause, given to the shadow (copy/data-directory.ts); absent when it has none. */
+  dataDirectory?: string;
   /** Foreign keys to other tables are left off the new table, on request. */
   discardForeignKeys: boolean;
   /** Foreign keys the ALTER drops: the shadow has none to drop, so the clause it gets leaves them out. */

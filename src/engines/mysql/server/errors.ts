@@ -55,3 +55,14 @@ export function isUnanswered(error: unknown): boolean {
   if (e.code === undefined && /Can't add new command when connection is in closed state/.test(e.message ?? '')) return true;
   return ['PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') || e.fatal === true;
 }
+
+/**
+ * Out of disk space: InnoDB's "The table ... is full" (1114), "Disk full" (1021), a temporary file
+ * not written (1878), or a write that failed with errno 28 (ENOSPC) or 135 in the message.
+ */
+export function isDiskFullMysql(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (['ER_RECORD_FILE_FULL', 'ER_DISK_FULL', 'ER_TEMP_FILE_WRITE_FAILURE'].includes(e.code ?? '')) return true;
+  // 135 is the storage engine's "No more room in record file", as a table that could not be made says it.
+  return /\(errno: (28|135)\b|Errcode: 28\b|No space left on device/.test(e.message ?? '');
+}

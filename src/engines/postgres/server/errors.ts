@@ -29,5 +29,14 @@ export function isRolledBack(error: unknown): boolean {
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
-  return /Connection terminated|connection (was )?closed|connection error and is not queryable/i.test(e.message ?? '');
+  // Citus raises the last one without a SQLSTATE (XX000) when a worker it had a connection to in the
+  // transaction went away: the coordinator drops that connection, so the next try opens a new one.
+  return /Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential/i.test(
+    e.message ?? '',
+  );
+}
+
+/** 53100 disk_full: a file that could not be extended or written ("Check free disk space."). */
+export function isDiskFullPg(error: unknown): boolean {
+  return errorCode(error) === '53100';
 }
