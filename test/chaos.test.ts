@@ -114,6 +114,18 @@ describe.each(['mysql', 'postgres'] as const)("randomized migrations against the
     expect(outcomes.filter((o) => o.took === 'copy' && o.faults.some((f) => f.startsWith('SIGKILL'))).length, summary(outcomes)).toBe(SETS.length);
   }, 300_000);
 
+  // The server restarted under the copy (README, the server restarted), on a server of the tester's own:
+  // seeds whose restart falls in the run, 12 with a SIGKILL and --resume besides, 1 with a killed session.
+  const RESTARTED = { mysql: [1, 12, 15], postgres: [6, 10, 12] }[engine];
+  it(`the server restarted: seeds ${RESTARTED.join(', ')} on a server of the tester's own ride out a restart (or stop in one line and resume) and equal the mirror`, async () => {
+    const outcomes = await chaos({ engines: [engine], paths: ['copy'], seeds: RESTARTED, minutes: 0, rows: 1000, json: null, servers: 'own' }, {}, () => {});
+    expect(
+      outcomes.filter((o) => o.verdict !== 'pass'),
+      summary(outcomes),
+    ).toEqual([]);
+    expect(outcomes.filter((o) => o.faults.some((f) => f.startsWith('the server restarted'))).length, summary(outcomes)).toBe(RESTARTED.length);
+  }, 300_000);
+
   it('the reader times a wait behind a lock, and a lock held past the in-place bound breaks it', async () => {
     const db = engine === 'mysql' ? mysqlChaos(urls.mysqlUrl, urls.mysqlReplicaUrl) : postgresChaos(urls.pgUrl, urls.pgStandbyUrl);
     const table = `chaos_reader${process.pid}`;

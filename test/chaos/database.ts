@@ -7,11 +7,9 @@ import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { childTables, parentTable, type EngineKind } from './grammar.js';
+import { reconnecting, type Outages, type Session } from './outage.js';
 
-export interface Session {
-  query(sql: string): Promise<unknown[][]>;
-  close(): Promise<void>;
-}
+export type { Session } from './outage.js';
 
 export interface ChaosDb {
   readonly kind: EngineKind;
@@ -23,6 +21,8 @@ export interface ChaosDb {
    * aborts the statements holding it on every node, and Galera retries an autocommit one only once.
    */
   readonly abortsOnDdl: boolean;
+  /** A server of the tester's own (`--servers own`), which it may restart, and when it was away; null on shared servers. */
+  readonly own: { restart(): Promise<void>; outages: Outages } | null;
   session(): Promise<Session>;
   /** Rows only in one of the two tables, every column compared exactly. */
   rowDifferences(a: string, b: string): Promise<number>;
@@ -57,7 +57,7 @@ export interface ChaosDb {
  * writes causally (`wsrep_sync_wait = 7`): a writer on node 2 then sees the rows node 3 just made,
  * as the mirror's writes need, and the comparisons on `url` see every write made anywhere.
  */
-export function mysqlChaos(url: string, replicaUrl: string | null, others: string[] = []): ChaosDb {
+export function mysqlChaos(url: string, replicaUrl: string | null, others: string[] = [], own: ChaosDb['own'] = null): ChaosDb {
   const options = { connectionLimit: 10, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true };
   const causal = (p: mysql.Pool) => {
     if (others.length) p.pool.on('connection', (conn) => conn.query('SET SESSION wsrep_sync_wait = 7'));
@@ -72,15 +72,18 @@ export function mysqlChaos(url: string, replicaUrl: string | null, others: strin
     url,
     replicaUrl,
     abortsOnDdl: others.length > 0,
+    own,
     async session() {
-      const conn = await sessionPools[turn++ % sessionPools.length].getConnection();
-      return {
-        query: async (sql) => {
+      const from = sessionPools[turn++ % sessionPools.length];
+      return reconnecting(
+        () => from.getConnection(),
+        async (conn, sql) => {
           const [result] = await conn.query({ sql, rowsAsArray: true });
           return Array.isArray(result) ? (result as unknown[][]) : [];
         },
-        close: async () => conn.release(),
-      };
+        (error) => (error as { fatal?: boolean }).fatal === true,
+        (conn, broken) => (broken ? conn.destroy() : conn.release()),
+      );
     },
     async sampleDifferences(a, b) {
       const cols = (
@@ -190,7 +193,7 @@ export function mysqlChaos(url: string, replicaUrl: string | null, others: strin
   };
 }
 
-export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
+export function postgresChaos(url: string, replicaUrl: string | null, own: ChaosDb['own'] = null): ChaosDb {
   const raw = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
   const pool = new pg.Pool({ connectionString: url, max: 10, types: raw, application_name: 'chaos' });
   pool.on('error', () => {});
@@ -201,21 +204,23 @@ export function postgresChaos(url: string, replicaUrl: string | null): ChaosDb {
     url,
     replicaUrl,
     abortsOnDdl: false,
+    own,
     async session() {
-      const client = await pool.connect();
-      const pid = (client as unknown as { processID: number }).processID;
-      return {
-        query: async (sql) => {
+      return reconnecting(
+        () => pool.connect(),
+        async (client, sql) => {
           const result = await client.query({ text: sql, rowMode: 'array' });
           if (process.env.CHAOS_LOG_DIR)
             appendFileSync(
               `${process.env.CHAOS_LOG_DIR}/writes.log`,
-              `${new Date().toISOString()} ${pid} ${sql.slice(0, 160).replace(/\n/g, ' ')} -> ${result.rowCount}\n`,
+              `${new Date().toISOString()} ${(client as unknown as { processID: number }).processID} ${sql.slice(0, 160).replace(/\n/g, ' ')} -> ${result.rowCount}\n`,
             );
           return result.rows as unknown[][];
         },
-        close: async () => client.release(),
-      };
+        // The server's answer has a SQLSTATE; a connection that broke has none, or says the server is going away.
+        (error) => !(error as { code?: string }).code || /^(57P|08)/.test((error as { code: string }).code),
+        (client, broken) => client.release(broken ?? undefined),
+      );
     },
     async rowDifferences(a, b) {
       // Each row with its partition's name (the table's own put aside): a row in the wrong partition differs too.

@@ -17,6 +17,8 @@ export interface ReaderReport {
   errors: number;
   /** Galera: statements a DDL on the table aborted (ChaosDb.abortsOnDdl), not counted as errors. */
   abortedByDdl: number;
+  /** Queries that met a restart of the server by the tester (ChaosDb.own): failed or slow, neither counted. */
+  metRestart: number;
   firstError: string | null;
 }
 
@@ -24,7 +26,7 @@ export class Reader {
   private running = true;
   private loop: Promise<void> = Promise.resolve();
   private readonly began = performance.now();
-  readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, abortedByDdl: 0, firstError: null };
+  readonly report: ReaderReport = { queries: 0, longestMs: 0, longestAt: 0, errors: 0, abortedByDdl: 0, metRestart: 0, firstError: null };
 
   constructor(
     private readonly db: ChaosDb,
@@ -50,19 +52,29 @@ export class Reader {
     const statement = this.custom?.statement ?? `SELECT 1 FROM ${name} LIMIT 1`;
     while (this.running) {
       const start = performance.now();
+      let failure: unknown = null;
       try {
         const [row] = await session.query(statement);
         if (row) this.custom?.judge?.(row);
       } catch (error) {
-        // On Galera a DDL on the table aborts the statements holding it, as the native ALTER's would.
-        if (this.db.abortsOnDdl && (error as { code?: string }).code === 'ER_LOCK_DEADLOCK') this.report.abortedByDdl++;
-        else {
-          this.report.errors++;
-          this.report.firstError ??= (error as Error).message.split('\n')[0];
-        }
+        failure = error;
       }
       const took = performance.now() - start;
       this.report.queries++;
+      // The tester's own restart of the server: what it did to a query is the restart's, not the run's.
+      if (this.db.own?.outages.covers(start, start + took)) {
+        this.report.metRestart++;
+        await sleep(20);
+        continue;
+      }
+      if (failure !== null) {
+        // On Galera a DDL on the table aborts the statements holding it, as the native ALTER's would.
+        if (this.db.abortsOnDdl && (failure as { code?: string }).code === 'ER_LOCK_DEADLOCK') this.report.abortedByDdl++;
+        else {
+          this.report.errors++;
+          this.report.firstError ??= (failure as Error).message.split('\n')[0];
+        }
+      }
       if (took > this.report.longestMs) Object.assign(this.report, { longestMs: Math.round(took), longestAt: Math.round(start - this.began) });
       await sleep(20);
     }

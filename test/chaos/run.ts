@@ -3,7 +3,7 @@
  * faults, with the server's own ALTER on a mirror as the oracle (see README.md, Testing).
  *
  *   npm run test:chaos -- --engine mysql|postgres|all --path default|copy|both|backfill|revert|queue|set|citus|fleet --seeds N [--seed S] [--from S] [--minutes M] [--rows N] [--json FILE]
- *                         [--capture auto|stream|trigger] [--servers normal|plain|galera]
+ *                         [--capture auto|stream|trigger] [--servers normal|plain|galera|own]
  *
  * --path default runs migrate as users do (in place where the server can), copy with --force-copy,
  * both (the default) each seed one way then the other: the same table, ALTER and writes. --path
@@ -21,7 +21,8 @@
  * --capture is passed to migrate as it is (without it, migrate's default); --servers plain runs on the
  * servers as they come (no binlog, wal_level=replica, no replication privileges: no replica to pause);
  * --servers galera (MySQL) runs shadowcut against node 1 of a three-node Galera cluster
- * (SHADOWCUT_GALERA_URLS, or scripts/servers.sh galera-up) with the writers and the reader on the other two.
+ * (SHADOWCUT_GALERA_URLS, or scripts/servers.sh galera-up) with the writers and the reader on the other two;
+ * --servers own starts a MariaDB or PostgreSQL of the tester's own, which it may restart (a drawn fault).
  * A failure prints its seed; `--seed S` replays the same table, ALTER and schedule of operations.
  * Servers: SHADOWCUT_MYSQL_URL and friends, or the repository's private servers (scripts/servers.sh).
  * CHAOS_LOG_DIR=dir keeps shadowcut's JSON log (cli.log), its stderr (cli.stderr.log) and, on PostgreSQL, every write with the
@@ -38,7 +39,9 @@ import { runBackfillSeed } from './backfill-scenario.js';
 import { runCitusSeed } from './citus-scenario.js';
 import { runFleetSeed } from './fleet-scenario.js';
 import { runSetSeed } from './set-scenario.js';
-import { mysqlChaos, postgresChaos } from './database.js';
+import { mysqlChaos, postgresChaos, type ChaosDb } from './database.js';
+import { Outages } from './outage.js';
+import { mariadb, postgres } from '../support/faults.js';
 import type { EngineKind } from './grammar.js';
 import { runSeed, TABLE, MIRROR, type CaptureExpectation, type PathMode, type SeedOutcome } from './scenario.js';
 
@@ -60,7 +63,7 @@ interface Args {
   servers?: ServerSet;
 }
 
-export type ServerSet = 'normal' | 'plain' | 'galera';
+export type ServerSet = 'normal' | 'plain' | 'galera' | 'own';
 
 function parseArgs(argv: string[]): Args {
   const value = (name: string) => {
@@ -77,7 +80,7 @@ function parseArgs(argv: string[]): Args {
   const count = Number(value('seeds') ?? 20);
   const capture = value('capture');
   const servers = value('servers') ?? 'normal';
-  if (servers !== 'normal' && servers !== 'plain' && servers !== 'galera') throw new Error('--servers is normal, plain or galera');
+  if (!['normal', 'plain', 'galera', 'own'].includes(servers)) throw new Error('--servers is normal, plain, galera or own');
   if (servers === 'galera' && engine !== 'mysql') throw new Error('--servers galera is for --engine mysql');
   if (servers === 'plain' && capture === 'stream') throw new Error('--capture stream needs the normal servers: the plain ones have no change stream to read');
   return {
@@ -88,7 +91,7 @@ function parseArgs(argv: string[]): Args {
     rows: Number(value('rows') ?? 2000),
     json: value('json') ?? null,
     capture: capture === undefined ? undefined : chaosCapture(capture),
-    servers,
+    servers: servers as ServerSet,
   };
 }
 
@@ -146,7 +149,8 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
   // The Citus path runs on its cluster alone: the one-server paths' servers are not needed for it.
   const onServers = args.paths.some((p) => p !== 'citus');
   for (const kind of args.engines) {
-    const db = onServers ? chaosDb(kind, args.servers ?? 'normal', urls) : null;
+    const own = onServers && args.servers === 'own' ? await ownServer(kind) : null;
+    const db = own?.db ?? (onServers ? chaosDb(kind, args.servers ?? 'normal', urls) : null);
     try {
       for (const seed of args.seeds) {
         for (const path of args.paths) {
@@ -171,10 +175,21 @@ export async function chaos(args: Args, urls: Record<string, string>, log: (line
       await db?.drop(TABLE, MIRROR);
     } finally {
       await db?.close();
+      await own?.stop();
     }
   }
   if (cluster) await (await cluster).stop();
   return outcomes;
+}
+
+/**
+ * A server of the tester's own (`--servers own`: test/support/faults.ts's, with the change stream and
+ * no replica), which the "server restarted" fault kills and starts again on its data.
+ */
+async function ownServer(kind: EngineKind): Promise<{ db: ChaosDb; stop(): Promise<void> }> {
+  const server = kind === 'mysql' ? await mariadb() : await postgres();
+  const own = { restart: () => server.restart(), outages: new Outages() };
+  return { db: kind === 'mysql' ? mysqlChaos(server.url, null, [], own) : postgresChaos(server.url, null, own), stop: () => server.stop() };
 }
 
 /** The engine's servers of the set asked for; the plain ones have no replica (null: that fault is not drawn). */
@@ -229,7 +244,8 @@ export function summary(outcomes: SeedOutcome[]): string {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const { urls, stop } = args.servers === 'galera' ? galeraCluster() : args.paths.every((p) => p === 'citus') ? { urls: {}, stop: () => {} } : servers();
+  const { urls, stop } =
+    args.servers === 'galera' ? galeraCluster() : args.servers === 'own' || args.paths.every((p) => p === 'citus') ? { urls: {}, stop: () => {} } : servers();
   try {
     const outcomes = await chaos(args, urls, (line) => console.log(line));
     console.log(`\n${summary(outcomes)}`);

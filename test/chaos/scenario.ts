@@ -169,6 +169,11 @@ export async function runSeed(
   };
   // Drawn all the same, so a seed's other faults stay those it has on the servers with a replica.
   if (db.replicaUrl === null) plan.pauseReplica = null;
+  // The server restarted (killed, and started again on its data), on a server of the tester's own
+  // only: from a fork of its own, so a seed's other draws stay what they were.
+  const restarting = root.fork(17);
+  const restartAt = db.own && (mode === 'copy' || mode === 'default') && restarting.chance(0.5) ? restarting.int(100, 2500) : null;
+  let restarted = false;
   const applied: string[] = [];
   // Faults belong to this seed: none may fire, or leave the replica paused, during the next one.
   const timers: NodeJS.Timeout[] = [];
@@ -248,6 +253,16 @@ export async function runSeed(
           ),
         );
       }
+      if (restartAt !== null && db.own) {
+        const own = db.own;
+        timers.push(
+          setTimeout(() => {
+            const back = own.outages.begin();
+            restarted = true;
+            pending.push(own.restart().finally(back));
+          }, restartAt),
+        );
+      }
       if (plan.pauseReplica !== null) {
         timers.push(
           setTimeout(() => {
@@ -264,6 +279,11 @@ export async function runSeed(
       return reverting ? null : plan.kill;
     });
     last = first;
+    if (restartAt !== null) {
+      // The restart belongs to the first run: none may come during a resume.
+      timers.forEach(clearTimeout);
+      await Promise.allSettled(pending);
+    }
     if (first.killed && queued !== null) {
       // Half the time the next runner starts at once, as systemd's Restart= would: it finds the dead
       // runner's lease still in force, waits until it lapses and takes the entry over.
@@ -282,6 +302,17 @@ export async function runSeed(
       last = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), askRevert(phase), null));
       // Killed after its cleanup removed the checkpoint: the migration was complete, as the oracle will tell.
       if (last.code === EXIT_NO_CHECKPOINT) last = { ...last, code: 0 };
+    }
+    if (restarted) applied.push(`the server restarted ${restartAt} ms into the copy`);
+    if (restarted && !first.killed && first.code !== 0) {
+      // The run may stop for a restart it could not ride out, in one line, and --resume ends it.
+      const line = first.stderr.trim().split('\n').at(-1) ?? '';
+      if (!line.startsWith('shadowcut: ') || /^\s+at /m.test(first.stderr))
+        return outcome('FAIL', `stopped after the restart without one clear line: ${line}`, applied);
+      applied.push('then --resume');
+      const again = await cliRun(cli, [...args, '--resume'], (phase) => (taken(phase), null));
+      // No checkpoint: the run had ended as a refusal does, cleaned up, and is judged as one.
+      if (again.code !== EXIT_NO_CHECKPOINT) last = again;
     }
     await sleep(300); // writes go on, into the new table when it was swapped
   } finally {
