@@ -113,6 +113,14 @@ export class JointCutover {
     // A member still in its last wait would apply while the leader drives its applier.
     await Promise.all(members.map((m) => m.idle));
     const lead = members[0].ctx;
+    // A session lost before the swap's point of no return (the server restarted, a connection killed)
+    // left every table as it was: the whole cut-over is tried again once the server answers, on new
+    // sessions, as a single table's is (cutover/cutover.ts).
+    return lead.transient(`the cut-over of ${members.length} tables`, () => this.attempts(members));
+  }
+
+  private async attempts(members: JointMember[]): Promise<{ lockedMs: number; writerWaitMs: number }> {
+    const lead = members[0].ctx;
     const probes = await Promise.all(members.map((m) => m.ctx.migration.openLockProbe()));
     let writerWaitMs = 0;
     try {

@@ -127,11 +127,21 @@ export class SlotHub extends ReaderHub<bigint, Member> {
       this.unclaimed.delete(oid);
       member.table.described(relation);
     }
-    if (this.everyoneJoined()) for (const relation of this.unclaimed.values()) this.gainedRelation(relation);
+    if (this.everyonePresent()) for (const relation of this.unclaimed.values()) this.gainedRelation(relation);
   }
 
+  /** Every table has joined once: the slot may move (the least of their applied positions means something). */
   private everyoneJoined(): boolean {
     return this.applied.size >= this.expected;
+  }
+
+  /**
+   * Every table is following now: a relation none of them owns is one the stream gained. Not so while
+   * a reader that failed is being reopened table by table: the first one back reads the others'
+   * relations before they have joined again (a set's sessions killed under its cut-over, seen).
+   */
+  private everyonePresent(): boolean {
+    return this.members.size >= this.expected;
   }
 
   private async acknowledge(d: PgDetail, lsn: bigint): Promise<void> {
@@ -242,7 +252,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
         const oid = String(message.relationOid);
         const member = this.owner(oid);
         if (member) member.table.described(message);
-        else if (this.everyoneJoined()) this.gainedRelation(message);
+        else if (this.everyonePresent()) this.gainedRelation(message);
         else this.unclaimed.set(oid, message);
         break;
       }
