@@ -29,9 +29,10 @@ export function isRolledBack(error: unknown): boolean {
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
-  // Citus raises the last one without a SQLSTATE (XX000) when a worker it had a connection to in the
-  // transaction went away: the coordinator drops that connection, so the next try opens a new one.
-  return /Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential/i.test(
+  // Citus raises the last two without a SQLSTATE of their kind (XX000) when a worker it had a
+  // connection to went away (the second is libpq's words, relayed): the coordinator drops that
+  // connection, so the next try opens a new one.
+  return /Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential|server closed the connection unexpectedly/i.test(
     e.message ?? '',
   );
 }

@@ -72,6 +72,9 @@ describe('errors', () => {
     for (const code of ['57P01', '08006', '40001', '40P01', '55006', 'ECONNRESET']) expect(isTransientPgError({ code }), code).toBe(true);
     expect(isTransientPgError({ message: 'Connection terminated unexpectedly' })).toBe(true);
     expect(isTransientPgError({ code: 'XX000', message: 'failure on connection marked as essential: 127.0.0.1:9701' }), 'a Citus worker gone').toBe(true);
+    expect(isTransientPgError({ code: 'XX000', message: 'server closed the connection unexpectedly\n\tThis probably means...' }), 'relayed by Citus').toBe(
+      true,
+    );
     expect(isTransientPgError({ code: '23505', message: 'duplicate key value' })).toBe(false);
     expect([isRolledBack({ code: '40P01' }), isRolledBack({ code: '57P01' })]).toEqual([true, false]);
   });
