@@ -172,3 +172,56 @@ async function resumed(args: string[], phase: Phase, table: string): Promise<End
 async function askWhenListening(command: 'cutover' | 'revert', table: string): Promise<void> {
   await waitFor(`the run of ${table} to take the ${command} request`, async () => (await cliAsync([command, '--table', table])).code === 0, null, 60_000, 200);
 }
+
+// What the DBA sees while it happens: the server away for four seconds in the copy, and `shadowcut
+// status` asked meanwhile from another terminal (the run's control socket needs no server).
+describe('PostgreSQL away for four seconds: what status says meanwhile', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await postgres();
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  it('a connection line saying what failed and when the next try is; then the run ends exact by itself', async () => {
+    const { db } = server;
+    const [t, mirror] = ['f_said', 'f_said_m'];
+    const { alter } = dialects.postgres;
+    await twinTables(db, t, mirror);
+    const load = new MirrorWorkload(db, [t, mirror], writes(db), 2, true);
+    load.start();
+    const said: Promise<string>[] = [];
+    try {
+      const args = ['--url', server.url, '--table', t, '--alter', alter, '--force-copy', '--max-rows-per-sec', String(ROWS / 4)];
+      const run = await cliEvents(['migrate', '--json', '--execute', ...args], (event) => {
+        if (said.length || event.event !== 'phase' || event.phase !== 'copy') return;
+        said.push(
+          (async () => {
+            const away = server.server!.restart(4000);
+            let line = '';
+            await waitFor(
+              'status to show the lost connection',
+              async () => {
+                line = (await cliAsync(['status', '--table', `public.${t}`])).stdout.split('\n').find((l) => /^\s*connection\b/.test(l)) ?? '';
+                return line !== '';
+              },
+              null,
+              30_000,
+              100,
+            );
+            await away;
+            return line;
+          })(),
+        );
+      });
+      expect(said, run.stderr).toHaveLength(1);
+      expect(await said[0]).toMatch(/connection\s*:?\s+.* failed \(.*\); retrying in \d+ ms \(retry \d of 8, then the run stops\)/);
+      expect(run.exitCode, run.stderr).toBe(0);
+      await load.untilMoreWrites(20);
+    } finally {
+      await load.stop();
+    }
+    await db.query(`ALTER TABLE ${mirror} ${alter}`);
+    expect(await db.differences(t, mirror)).toEqual([]);
+    expect(await db.helpers(t)).toEqual([`${t}__old`]);
+  });
+});
