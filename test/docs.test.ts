@@ -188,6 +188,23 @@ describe('the manual', () => {
     expect(lines.sort()).toEqual(PHASES.flatMap((phase) => FAULTS.map((fault) => `${phase} / ${fault}`)).sort());
   });
 
+  it("names a test that exists for every line of docs/crash-and-resume.md's cells beyond one server's phases", () => {
+    const page = readFileSync(path.join(docsDir, 'crash-and-resume.md'), 'utf8');
+    const section = page.split(/^## Beyond one server's phases$/m)[1]?.split(/^## /m)[0] ?? '';
+    const rows = [...section.matchAll(/^\| (?!cell \|)(?!---)(.+) \|$/gm)].map((m) => m[1]);
+    expect(rows.length).toBeGreaterThanOrEqual(7);
+    for (const row of rows) {
+      const tests = [
+        ...row
+          .split(' | ')
+          .at(-1)!
+          .matchAll(/`(test\/[^`]+\.test\.ts)`/g),
+      ].map((m) => m[1]);
+      expect(tests, row).not.toEqual([]);
+      for (const test of tests) expect(existsSync(path.join(root, test)), test).toBe(true);
+    }
+  });
+
   it('explains every message a user can be refused with in docs/troubleshooting.md', () => {
     const page = squash(readFileSync(troubleshooting, 'utf8'));
     const messages = userMessages();
