@@ -181,7 +181,8 @@ describe.each(databases)('$name: the queue obeys its seals, not its plain column
     const swapped = await db.schema('qt_p');
     await forgeRequest(id, 'revert', runner, 1, 'revert window');
     expect(await db.schema('qt_p')).toBe(swapped);
-    expect(db.cli(['queue', 'cancel', '--url', '$URL', String(id)]).code).toBe(0);
+    const cancel = db.cli(['queue', 'cancel', '--url', '$URL', String(id)]);
+    expect(cancel.code, `${cancel.stderr}; the runner: ${runner.stderr()}`).toBe(0);
     const end = await runner.done;
     expect(end.code, runner.stderr()).toBe(0);
     expect(await db.schema('qt_p')).toBe(swapped);

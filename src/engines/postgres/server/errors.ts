@@ -31,8 +31,9 @@ export function isTransientPgError(error: unknown): boolean {
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
   // Citus raises the last two without a SQLSTATE of their kind (XX000) when a worker it had a
   // connection to went away (the second is libpq's words, relayed): the coordinator drops that
-  // connection, so the next try opens a new one.
-  return /Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential|server closed the connection unexpectedly/i.test(
+  // connection, so the next try opens a new one. "invalid snapshot identifier" is a snapshot import
+  // whose exporting session was ended meanwhile (the checksum view's): the view is opened again.
+  return /invalid snapshot identifier|Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential|server closed the connection unexpectedly/i.test(
     e.message ?? '',
   );
 }

@@ -72,6 +72,7 @@ describe('errors', () => {
     for (const code of ['57P01', '08006', '40001', '40P01', '55006', 'ECONNRESET']) expect(isTransientPgError({ code }), code).toBe(true);
     expect(isTransientPgError({ message: 'Connection terminated unexpectedly' })).toBe(true);
     expect(isTransientPgError({ code: 'XX000', message: 'failure on connection marked as essential: 127.0.0.1:9701' }), 'a Citus worker gone').toBe(true);
+    expect(isTransientPgError({ code: '22023', message: 'invalid snapshot identifier: "00000008-0000162A-1"' }), 'its exporter ended').toBe(true);
     expect(isTransientPgError({ code: 'XX000', message: 'server closed the connection unexpectedly\n\tThis probably means...' }), 'relayed by Citus').toBe(
       true,
     );
