@@ -4,12 +4,12 @@ import type { Pgoutput } from 'pg-logical-replication';
 import type { ChangeSink, ChangeStream, Position, Session } from '../../../../core/engine/types.js';
 import { ReaderHub, type HubMember } from '../../../../core/engine/capture/reader-hub.js';
 import { formatLsn, lsnValue } from '../../server/lsn.js';
-import { ident } from '../../server/sql.js';
 import { PgSession } from '../../server/connect.js';
 import type { PgDetail } from '../../schema/plan.js';
 import { pgConfig, type PgTarget } from '../../server/target.js';
 import { confirm, fence, fenceOn, LogicalReplicationService, RawTextPgoutput, TableFollower, type ReplicationService } from './stream.js';
 import { VisibilityGate } from './visibility.js';
+import { makePublication } from './publication.js';
 import { ignoreFailure } from '../../../../core/engine/errors.js';
 
 /** How long a resumed reader waits for a dead run's walsender to let go of the slot. */
@@ -161,7 +161,7 @@ export class SlotHub extends ReaderHub<bigint, Member> {
     // A set resumed with a table that had not started: the slot the others made is its, from where they confirmed it.
     if (rows.length) return lsnValue(String(rows[0].lsn));
     // Publication, then slot: the slot's start is fixed before the first row is copied (invariant 1).
-    await this.pool.query(`CREATE PUBLICATION ${ident(this.publication)} FOR TABLE ${this.tables.join(', ')}`);
+    await makePublication(this.pool, this.publication, this.tables);
     const created = await this.pool.query(`SELECT lsn::text AS lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [this.slot]);
     return lsnValue(String(created.rows[0].lsn));
   }
