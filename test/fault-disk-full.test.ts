@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync } from './support/cli.js';
-import { dialects, mariadb, postgres, ROWS, twinTables, writes, type Server } from './support/faults.js';
+import { dialects, ENGINES, ROWS, twinTables, writes, type Server } from './support/faults.js';
 import { MirrorWorkload } from './support/workload.js';
 
 /** A tmpfs of `mb` MiB at a directory of its own, or why the machine does not allow one. */
@@ -54,10 +54,7 @@ const unavailable = typeof probe === 'string' ? probe : (probe.unmount(), null);
 if (unavailable) console.warn(`fault-disk-full.test.ts skipped: ${unavailable}`);
 const DISK_FULL = /could not extend file|No space left|is full|Disk full|errno: 28/i;
 
-describe.skipIf(unavailable).each([
-  { name: 'MariaDB', start: mariadb },
-  { name: 'PostgreSQL', start: postgres },
-])('$name: the disk fills in the copy', ({ start }) => {
+describe.skipIf(unavailable).each(ENGINES)('$name: the disk fills in the copy', ({ start }) => {
   let server: Server;
   let disk: { dir: string; unmount(): void };
   beforeAll(async () => {

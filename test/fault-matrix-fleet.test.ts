@@ -10,12 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
 import { MirrorWorkload } from './support/workload.js';
-import { dialects, mariadb, postgres, twinTables, writes, type Server } from './support/faults.js';
+import { dialects, ENGINES, twinTables, writes, type Server } from './support/faults.js';
 
-describe.each([
-  { name: 'MariaDB', start: mariadb },
-  { name: 'PostgreSQL', start: postgres },
-])("$name: a fleet's joint cut-over with one target's server restarted as they swap", ({ start }) => {
+describe.each(ENGINES)("$name: a fleet's joint cut-over with one target's server restarted as they swap", ({ start }) => {
   let servers: Server[] = [];
   let dir: string;
   beforeAll(async () => {

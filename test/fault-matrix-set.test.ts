@@ -7,12 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync } from './support/cli.js';
 import { cliEvents } from './support/kill.js';
 import { MirrorWorkload } from './support/workload.js';
-import { dialects, FAULTS, mariadb, postgres, twinTables, writes, type Fault, type Server } from './support/faults.js';
+import { dialects, ENGINES, FAULTS, twinTables, writes, type Fault, type Server } from './support/faults.js';
 
-describe.each([
-  { name: 'MariaDB', start: mariadb },
-  { name: 'PostgreSQL', start: postgres },
-])('$name: a set of two tables, a fault as its one cut-over begins', ({ start }) => {
+describe.each(ENGINES)('$name: a set of two tables, a fault as its one cut-over begins', ({ start }) => {
   let server: Server;
   beforeAll(async () => {
     server = await start();

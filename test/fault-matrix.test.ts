@@ -13,8 +13,8 @@ import { waitFor } from './support/run.js';
 import { MirrorWorkload } from './support/workload.js';
 import {
   dialects,
+  ENGINES,
   FAULTS,
-  mariadb,
   PHASES,
   postgres,
   postgresWithStandby,
@@ -32,10 +32,7 @@ interface Ended {
   stderr: string;
 }
 
-describe.each([
-  { name: 'MariaDB', start: mariadb },
-  { name: 'PostgreSQL', start: postgres },
-])('$name: a fault at each phase', ({ start }) => {
+describe.each(ENGINES)('$name: a fault at each phase', ({ start }) => {
   let server: Server;
   beforeAll(async () => {
     server = await start();

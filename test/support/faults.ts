@@ -79,6 +79,12 @@ export async function postgres(): Promise<Server> {
   };
 }
 
+/** Both engines' servers of the test's own, for a `describe.each` over the engines. */
+export const ENGINES = [
+  { name: 'MariaDB', start: mariadb },
+  { name: 'PostgreSQL', start: postgres },
+];
+
 /** A PostgreSQL of its own with a streaming standby, which a cell stops for a while. */
 export async function postgresWithStandby(): Promise<Server & { standbyUrl: string; standbyDown(ms: number): Promise<void> }> {
   const primary = await postgres();
