@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './support/mysql.js';
-import { postgresDatabase } from './support/pg.js';
+import { pgPool, postgresDatabase } from './support/pg.js';
+import { makePublication } from '../src/engines/postgres/capture/logical/publication.js';
+import { UserError } from '../src/core/engine/errors.js';
 import { migrateOn, useDatabase } from './support/fixture.js';
 import { background, runState, waitFor } from './support/run.js';
 
@@ -254,6 +256,27 @@ describe('PostgreSQL: code the table owner wrote', () => {
       expect(await superuser()).toBe('f');
     } finally {
       await db.query('DROP SCHEMA oc_own CASCADE');
+    }
+  });
+
+  it("a publication of the stream's name that the owner made first (after the checks looked) is refused as such, and left to its owner", async () => {
+    await appTable('oc_t');
+    // Made and given away (oc_app may not create in the database; an owner that could is no different to us).
+    await db.query('CREATE PUBLICATION oc_taken FOR TABLE oc_t');
+    await db.query('ALTER PUBLICATION oc_taken OWNER TO oc_app');
+    const pool = pgPool();
+    try {
+      const made = await makePublication(pool, 'oc_taken', ['public.oc_t']).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(made).toBeInstanceOf(UserError);
+      expect((made as Error).message).toMatch(/^a publication named oc_taken already exists and another role owns it/);
+      const owner = await db.query(`SELECT pg_get_userbyid(pubowner) FROM pg_publication WHERE pubname = 'oc_taken'`);
+      expect(owner).toEqual([['oc_app']]);
+    } finally {
+      await db.query('DROP PUBLICATION IF EXISTS oc_taken');
+      await pool.end();
     }
   });
 

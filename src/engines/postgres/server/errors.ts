@@ -29,11 +29,12 @@ export function isRolledBack(error: unknown): boolean {
 export function isTransientPgError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (TRANSIENT_SQLSTATES.has(e.code ?? '') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(e.code ?? '')) return true;
-  // Citus raises the last two without a SQLSTATE of their kind (XX000) when a worker it had a
-  // connection to went away (the second is libpq's words, relayed): the coordinator drops that
+  // Citus raises the rest without a SQLSTATE of their kind (XX000) when a worker it had a
+  // connection to went away (libpq's words, relayed; over TLS, which Citus uses between nodes by
+  // default, the lost socket reads "SSL SYSCALL error: EOF detected"): the coordinator drops that
   // connection, so the next try opens a new one. "invalid snapshot identifier" is a snapshot import
   // whose exporting session was ended meanwhile (the checksum view's): the view is opened again.
-  return /invalid snapshot identifier|Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential|server closed the connection unexpectedly/i.test(
+  return /invalid snapshot identifier|Connection terminated|connection (was )?closed|connection error and is not queryable|failure on connection marked as essential|server closed the connection unexpectedly|SSL SYSCALL error|SSL connection has been closed unexpectedly|could not (send|receive) data (to|from) server/i.test(
     e.message ?? '',
   );
 }

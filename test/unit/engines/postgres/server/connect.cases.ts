@@ -76,6 +76,7 @@ describe('errors', () => {
     expect(isTransientPgError({ code: 'XX000', message: 'server closed the connection unexpectedly\n\tThis probably means...' }), 'relayed by Citus').toBe(
       true,
     );
+    expect(isTransientPgError({ code: 'XX000', message: 'SSL SYSCALL error: EOF detected' }), 'relayed by Citus over TLS').toBe(true);
     expect(isTransientPgError({ code: '23505', message: 'duplicate key value' })).toBe(false);
     expect([isRolledBack({ code: '40P01' }), isRolledBack({ code: '57P01' })]).toEqual([true, false]);
   });
