@@ -213,4 +213,25 @@ describe('the manual', () => {
     const missing = messages.filter((m) => m.text && !page.includes(m.text)).map((m) => `${m.where}: ${m.text}`);
     expect(missing, 'messages docs/troubleshooting.md does not name (quote their leading text there)').toEqual([]);
   });
+
+  it('quotes in each docs/troubleshooting.md entry only words the code still says', () => {
+    // The other way round from the test above: a message reworded in the code must not leave its old
+    // entry behind. Each entry's quoted message is cut where the code composes (an elided part, a colon,
+    // a semicolon, a parenthesis), and every piece of eight characters or more must be in the source as
+    // written, its strings joined where a '+' splits them over lines.
+    const source = sourceFiles(path.join(root, 'src'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n')
+      .replace(/(['"`])\s*\+\s*(['"`])/g, '')
+      .replace(/\s+/g, ' ');
+    const entries = [...readFileSync(troubleshooting, 'utf8').matchAll(/^- `([^`]+)`/gm)].map((m) => m[1]);
+    expect(entries.length).toBeGreaterThan(300);
+    const stale = entries.filter((entry) =>
+      entry
+        .split(/…|[:;] | \(|\)/)
+        .map((piece) => squash(piece).trim())
+        .some((piece) => piece.length >= 8 && !source.includes(piece)),
+    );
+    expect(stale, 'entries quoting words no message in src/ says').toEqual([]);
+  });
 });
