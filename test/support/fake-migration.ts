@@ -86,9 +86,11 @@ export class FakeMigration {
   }
 
   /** A real RunContext and an opened Applier over this migration (which saves no checkpoint). */
-  async run(options: { report?: Reporter } = {}): Promise<{ ctx: RunContext; applier: Applier; result: MigrateResult }> {
+  async run(
+    options: { report?: Reporter; isTransient?: (error: unknown) => boolean } = {},
+  ): Promise<{ ctx: RunContext; applier: Applier; result: MigrateResult }> {
     const { config, makeState } = configure({ chunkTimeMs: 100 });
-    const engine = { kind: 'mysql', isTransient: () => false } as unknown as Engine;
+    const engine = { kind: 'mysql', isTransient: options.isTransient ?? (() => false) } as unknown as Engine;
     const result = { changesApplied: 0, keysCompared: 0, keysComparedAtCutover: 0 } as MigrateResult;
     const report: Reporter = options.report ?? {
       phase() {},

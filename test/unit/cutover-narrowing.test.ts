@@ -13,8 +13,12 @@ import { FakeMigration } from '../support/fake-migration.js';
 
 const keys = (from: number, count: number): Key[] => Array.from({ length: count }, (_, i) => [from + i]);
 
+/** What the engine would call a lost connection: the step is tried again. */
+const lost = () => Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+const isLost = (error: unknown) => (error as { code?: string }).code === 'ECONNRESET';
+
 async function cutover(fake = new FakeMigration()) {
-  const run = await fake.run();
+  const run = await fake.run({ isTransient: isLost });
   const calls: string[] = [];
   const reverify = async () => {
     calls.push('reverify');
@@ -65,6 +69,23 @@ describe('before the cut-over lock (Cutover.ready)', () => {
       [1100, 5000],
     ]);
     expect(f.applier.changed.size).toBe(0);
+  });
+
+  it('a comparison a lost connection cuts short is made again on all its keys, in the next view', async () => {
+    const f = await cutover();
+    f.fake.emit(keys(1, 1500));
+    let cut = false;
+    f.fake.differ = (_compared, where) => {
+      if (where === 'view' && !cut) {
+        cut = true;
+        throw lost();
+      }
+      return [];
+    };
+    await f.c.ready();
+    // The retry's view restarts what is changed: the first view's keys were compared nowhere.
+    expect(f.fake.viewCompared.map((k) => k.length)).toEqual([1500, 1500]);
+    expect(f.result.keysCompared).toBe(1500);
   });
 
   it('gives up narrowing after 5 rounds while writers keep more than 1000 rows changing, and cuts over with what remains', async () => {

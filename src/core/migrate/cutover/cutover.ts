@@ -110,6 +110,11 @@ export class Cutover {
         try {
           // Rows excused by a view of two instants are among those changed since: compared on the next round.
           return { keys: since.keys, differing: unexcused(await view.compareKeys(since.keys)) };
+        } catch (error) {
+          // The retry opens a view of its own, which restarts what is changed: these keys would
+          // then be compared neither there nor under the lock.
+          changed.putBack(since);
+          throw error;
         } finally {
           await view.close().catch(ignoreFailure(CLOSING));
         }
