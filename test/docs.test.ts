@@ -13,7 +13,11 @@ import { FAULTS, PHASES } from './support/faults.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(root, 'dist', 'bin', 'shadowcut.js');
 const docsDir = path.join(root, 'docs');
-const troubleshooting = path.join(docsDir, 'troubleshooting.md');
+/** The troubleshooting index and its pages, one per subject: what the message checks read as one. */
+const troubleshootingText = () =>
+  [path.join(docsDir, 'troubleshooting.md'), ...readdirSync(path.join(docsDir, 'troubleshooting')).map((f) => path.join(docsDir, 'troubleshooting', f))]
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
 
 const squash = (text: string) => text.replace(/\s+/g, ' ');
 
@@ -49,6 +53,14 @@ function longOptions(text: string): string[] {
   return sections.flatMap((section) =>
     [...section.split(/^\S.*$/m)[0].matchAll(/^ {2}(?:-\w, )?(--[a-z][\w-]*)/gm)].map((m) => m[1]).filter((o) => o !== '--help'),
   );
+}
+
+function markdownFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : markdownFiles(p);
+    return e.name.endsWith('.md') ? [p] : [];
+  });
 }
 
 function sourceFiles(dir: string): string[] {
@@ -149,7 +161,29 @@ describe('the manual', () => {
   const docs = readdirSync(docsDir)
     .filter((f) => f.endsWith('.md'))
     .map((f) => readFileSync(path.join(docsDir, f), 'utf8'))
-    .join('\n');
+    .join('\n')
+    .concat('\n', troubleshootingText());
+
+  it('has every relative link in docs/ and the READMEs lead to a file that exists', () => {
+    const pages = [
+      ...markdownFiles(docsDir),
+      path.join(root, 'README.md'),
+      ...markdownFiles(path.join(root, 'src')),
+      ...markdownFiles(path.join(root, 'test')),
+      ...markdownFiles(path.join(root, 'scripts')),
+    ];
+    expect(pages.length).toBeGreaterThan(40);
+    const broken: string[] = [];
+    for (const page of pages) {
+      const text = readFileSync(page, 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+        const file = target.split('#')[0];
+        if (!existsSync(path.resolve(path.dirname(page), file))) broken.push(`${path.relative(root, page)}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
 
   it('documents every long option of every command', async () => {
     const top = await help([]);
@@ -206,7 +240,7 @@ describe('the manual', () => {
   });
 
   it('explains every message a user can be refused with in docs/troubleshooting.md', () => {
-    const page = squash(readFileSync(troubleshooting, 'utf8'));
+    const page = squash(troubleshootingText());
     const messages = userMessages();
     // Hundreds today: an extraction that broke and found none must not pass.
     expect(messages.filter((m) => m.text).length).toBeGreaterThan(250);
@@ -224,7 +258,7 @@ describe('the manual', () => {
       .join('\n')
       .replace(/(['"`])\s*\+\s*(['"`])/g, '')
       .replace(/\s+/g, ' ');
-    const entries = [...readFileSync(troubleshooting, 'utf8').matchAll(/^- `([^`]+)`/gm)].map((m) => m[1]);
+    const entries = [...troubleshootingText().matchAll(/^- `([^`]+)`/gm)].map((m) => m[1]);
     expect(entries.length).toBeGreaterThan(300);
     const stale = entries.filter((entry) =>
       entry
