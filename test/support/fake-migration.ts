@@ -6,6 +6,10 @@ import { CheckpointRun } from '../../src/core/engine/state/checkpoint.js';
 import type { Reporter } from '../../src/core/report/reporter.js';
 import type { CatchUp, Engine, Key, Migration, Position, Session } from '../../src/core/engine/types.js';
 
+/** A lost connection as a driver reports it, and the engine's word that it is one (the step is tried again). */
+export const lostConnection = () => Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+export const isLostConnection = (error: unknown) => (error as { code?: string }).code === 'ECONNRESET';
+
 /** The run's identity its checkpoints would carry; these runs save none. */
 const unsavedRun = CheckpointRun.fresh({ database: 'test', qualify: (t) => t }, 't');
 

@@ -6,15 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { UniqueViolationError } from '../../src/core/engine/errors.js';
 import type { Key } from '../../src/core/engine/types.js';
-import { FakeMigration } from '../support/fake-migration.js';
+import { FakeMigration, isLostConnection, lostConnection } from '../support/fake-migration.js';
 
 const keys = (from: number, count: number): Key[] => Array.from({ length: count }, (_, i) => [from + i]);
-const isLost = (error: unknown) => (error as { code?: string }).code === 'ECONNRESET';
 
 describe('an apply cut short', () => {
   it('a lost connection while a unique conflict is applied in halves leaves the keys taken with the batch pending, and they are applied', async () => {
     const fake = new FakeMigration();
-    const { applier, ctx } = await fake.run({ isTransient: isLost });
+    const { applier, ctx } = await fake.run({ isTransient: isLostConnection });
     const batch = ctx.config.applyBatch;
     fake.emit(keys(1, batch));
     fake.emit(keys(10_001, 5));
@@ -24,7 +23,7 @@ describe('an apply cut short', () => {
       calls++;
       // The batch, then the batch with the keys after it, conflict; the halving then loses its connection.
       if (calls <= 2) throw new UniqueViolationError('Duplicate entry');
-      if (calls === 3) throw Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'ECONNRESET' });
+      if (calls === 3) throw lostConnection();
       applied.push(...given);
     };
     await applier.applyPending();

@@ -9,16 +9,12 @@ import { Cutover } from '../../src/core/migrate/cutover/cutover.js';
 import type { Pacing } from '../../src/core/run/pacing.js';
 import type { Progress } from '../../src/core/run/progress.js';
 import type { Key } from '../../src/core/engine/types.js';
-import { FakeMigration } from '../support/fake-migration.js';
+import { FakeMigration, isLostConnection, lostConnection } from '../support/fake-migration.js';
 
 const keys = (from: number, count: number): Key[] => Array.from({ length: count }, (_, i) => [from + i]);
 
-/** What the engine would call a lost connection: the step is tried again. */
-const lost = () => Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
-const isLost = (error: unknown) => (error as { code?: string }).code === 'ECONNRESET';
-
 async function cutover(fake = new FakeMigration()) {
-  const run = await fake.run({ isTransient: isLost });
+  const run = await fake.run({ isTransient: isLostConnection });
   const calls: string[] = [];
   const reverify = async () => {
     calls.push('reverify');
@@ -78,7 +74,7 @@ describe('before the cut-over lock (Cutover.ready)', () => {
     f.fake.differ = (_compared, where) => {
       if (where === 'view' && !cut) {
         cut = true;
-        throw lost();
+        throw lostConnection();
       }
       return [];
     };
