@@ -359,11 +359,35 @@ const FAILING = ['broken', 'unique', 'nullability'] as const;
  * Mixed with a DROP, an ADD or a new default, a part that rows break makes the ALTER one the server
  * refuses whole: so must shadowcut, leaving the table as it was.
  */
-export function makeAlter(r: Prng, t: TableSpec, extra?: Prng): string {
+export function makeAlter(r: Prng, t: TableSpec, extra?: Prng, keyed?: { r: Prng; table: string }): string {
   const shape = extra?.next() ?? 0;
-  if (shape < 0.4) return drawAlter(r, t, COPY_MIX, []);
-  if (shape < 0.7) return drawAlter(r, t, COPY_MIX, ['check']);
-  return drawAlter(extra!, t, IN_PLACE_MIX, extra!.chance(0.5) ? [extra!.pick(FAILING)] : []);
+  const alter =
+    shape < 0.4
+      ? drawAlter(r, t, COPY_MIX, [])
+      : shape < 0.7
+        ? drawAlter(r, t, COPY_MIX, ['check'])
+        : drawAlter(extra!, t, IN_PLACE_MIX, extra!.chance(0.5) ? [extra!.pick(FAILING)] : []);
+  const key = keyed && keyed.r.chance(0.25) ? keyChange(keyed.r, t, alter, keyed.table) : null;
+  return key ? `${alter}, ${key}` : alter;
+}
+
+/**
+ * The primary key replaced or dropped (issue 71): by the key's columns in another order, widened by a
+ * NOT NULL column the rest of the ALTER leaves alone, or dropped. Drawn from a generator of its own,
+ * so every other draw is the seed's as before. PostgreSQL names the constraint after the table; the
+ * native ALTER names the mirror's (`nativeAlter`).
+ */
+function keyChange(r: Prng, t: TableSpec, alter: string, table: string): string | null {
+  // A PostgreSQL RENAME stands alone in its ALTER.
+  if (t.uniqueKey || t.partition || t.children || t.parentKey || alter.startsWith('RENAME ')) return null;
+  const id = (n: string) => ident(t.engine, n);
+  const drop = t.engine === 'mysql' ? 'DROP PRIMARY KEY' : `DROP CONSTRAINT ${id(`${table}_pkey`)}`;
+  const keys = t.key.map((c) => id(c.name));
+  const widening = t.columns.filter((c) => !c.nullable && !c.generatedFrom && c.type.indexable && !t.key.includes(c) && !alter.includes(id(c.name)));
+  const choice = r.pick(['reorder', 'widen', 'drop'] as const);
+  if (choice === 'reorder' && keys.length > 1) return `${drop}, ADD PRIMARY KEY (${[...keys].reverse().join(', ')})`;
+  if (choice === 'widen' && widening.length) return `${drop}, ADD PRIMARY KEY (${[id(r.pick(widening).name), ...keys].join(', ')})`;
+  return drop;
 }
 
 function drawAlter(r: Prng, t: TableSpec, mix: readonly Change[], tail: Change[]): string {

@@ -133,7 +133,9 @@ export async function runSeed(
   // PostgreSQL, now and then: a unique NOT NULL key in place of the primary key, followed by triggers
   // (a stream the user asked for is refused there, so those seeds keep theirs).
   table.uniqueKey = db.kind === 'postgres' && !table.partition && capture.flag !== 'stream' && mode !== 'backfill' && root.fork(13).chance(0.2);
-  const alter = makeAlter(root.fork(2), table, root.fork(6));
+  // The key replaced or dropped, on the copy path (no revert window takes it), outside Galera.
+  const keyed = mode === 'copy' && !db.abortsOnDdl ? { r: root.fork(18), table: TABLE } : undefined;
+  const alter = makeAlter(root.fork(2), table, root.fork(6), keyed);
   // A fork of its own too: what is bound to the table, made on both, compared by the catalog oracle.
   const dependents = drawDependents(root.fork(9), table);
   // Under REPLICA IDENTITY FULL the stream names rows by their whole old image: it follows such a table still.
@@ -618,7 +620,8 @@ export function revertRequest(cli: string, table: string): Promise<number | null
 export async function nativeAlter(db: ChaosDb, alter: string, mirror = MIRROR): Promise<string | null> {
   const session = await db.session();
   try {
-    await session.query(`ALTER TABLE ${db.kind === 'mysql' ? `\`${mirror}\`` : `"${mirror}"`} ${alter}`);
+    // A PostgreSQL constraint named after the table (its primary key's) is the mirror's own there.
+    await session.query(`ALTER TABLE ${db.kind === 'mysql' ? `\`${mirror}\`` : `"${mirror}"`} ${alter.replaceAll(TABLE, mirror)}`);
     return null;
   } catch (error) {
     return (error as Error).message.split('\n')[0];

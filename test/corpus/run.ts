@@ -62,6 +62,12 @@ const GHOST_ONLY_REFUSALS: Record<string, string> = {
   'fail-fk-parent':
     'gh-ost refuses a table other tables reference; shadowcut points their keys at the new table under the cut-over lock ' +
     '(src/engines/mysql/cutover/child-keys.ts).',
+  'fail-drop-pk':
+    "gh-ost needs a unique key the old and new table share; shadowcut finds rows by the old key through an index of the shadow's own " +
+    'while the copy runs, dropped under the cut-over lock (src/engines/mysql/copy/helper-key.ts).',
+  'fail-no-shared-uk':
+    "gh-ost needs a unique key the old and new table share; shadowcut finds rows by the old key through an index of the shadow's own " +
+    'while the copy runs, dropped under the cut-over lock (src/engines/mysql/copy/helper-key.ts).',
   'fail-fk':
     'gh-ost refuses a table with foreign keys to other tables; shadowcut moves them to the new table at the cut-over, under their ' +
     'names, with the parents locked READ meanwhile (src/engines/mysql/cutover/parent-keys.ts).',

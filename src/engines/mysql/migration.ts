@@ -40,7 +40,7 @@ import { openSnapshotView, snapshotViewAllowed } from './copy/snapshot-view.js';
 import type { MysqlTarget } from './server/target.js';
 import type { ServerZone } from './server/connect.js';
 import { Copier } from './copy/copy.js';
-import { cutover, dropSentry, dropTriggers, type SwapPart } from './cutover/cutover.js';
+import { cutover, dropSentry, shadowAsBefore, type SwapPart } from './cutover/cutover.js';
 import { isSwapped, pendingRename } from './cutover/rename-outcome.js';
 import { buildDeferred } from './copy/deferred-indexes.js';
 import { makeShadow } from './copy/shadow.js';
@@ -141,12 +141,12 @@ export class MysqlMigration implements Migration {
 
   /**
    * A run killed in its cut-over may have left the moved triggers on the shadow (they would fire for
-   * our own writes), and the child keys pointed at the shadow while the original serves.
+   * our own writes) or its key index dropped, and the child keys pointed at the shadow while the original serves.
    */
   async resumeShadow(): Promise<void> {
     await childKeysBack(this.pool, this.p);
     await setKeysBack(this.pool, this.p);
-    await dropTriggers(this.pool, this.p);
+    await shadowAsBefore(this.pool, this.p);
     // One killed between its seal and its RENAME left every node's writers failing at the gate.
     if (this.server.galera) await new GaleraGate(this.pool, this.p, () => Promise.resolve([])).open();
   }

@@ -41,7 +41,7 @@ import { pgLockProbe } from './cutover/lock-probe.js';
 import { pgOldSnapshots } from './cutover/old-snapshots.js';
 import { inspectTable } from './schema/inspect.js';
 import { compareWithAlter, proveReverse } from './copy/mapping-proof.js';
-import { shadowTreeOf, type PgDetail } from './schema/plan.js';
+import { indexesAsPlanned, shadowTreeOf, type PgDetail } from './schema/plan.js';
 import { expectPartitionTree } from './schema/partitions.js';
 import { openPostgresProbes } from './throttle/probes.js';
 import { autovacuumOff } from './server/autovacuum.js';
@@ -163,10 +163,7 @@ export class PostgresMigration implements Migration {
         d.keyIndex ? 'all' : d.deferIndexes ? 'secondary' : 'none',
         shadowTreeOf(d, (p) => p.shadow),
       );
-      // The plan's index names came from prepare's probe; ones that came out otherwise (a name taken
-      // since, a probe built beside a leftover) would be built and renamed wrongly. Rolled back.
-      const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames'>) => JSON.stringify([x.indexes, x.indexRenames]);
-      if (names(layout) !== names(d) || (d.keyIndex && JSON.stringify(layout.keyIndex) !== JSON.stringify(d.keyIndex))) {
+      if (!indexesAsPlanned(layout, d)) {
         throw new UserError(
           `the indexes of ${qualified(d.schema, d.shadow)} came out named otherwise than planned (was an index or table created meanwhile?); start again`,
         );

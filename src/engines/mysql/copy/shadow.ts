@@ -3,6 +3,7 @@ import { qualified } from '../server/sql.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { placeLike } from './data-directory.js';
 import { dropDeferred } from './deferred-indexes.js';
+import { addHelperKey } from './helper-key.js';
 
 /**
  * The shadow: the table's definition, its AUTO_INCREMENT counter (so ids freed by deletes at the end
@@ -17,5 +18,6 @@ export async function makeShadow(pool: Pool, p: MysqlPlan, again: boolean): Prom
   if (p.dataDirectory) await placeLike(pool, p.database, p.shadow, p.dataDirectory);
   if (p.facts.autoIncrement) await pool.query(`ALTER TABLE ${shadow} AUTO_INCREMENT = ${p.facts.autoIncrement}`);
   await pool.query(`ALTER TABLE ${shadow} ${p.shadowAlter}`);
+  await addHelperKey(pool, p);
   await dropDeferred(pool, p.database, p.shadow, p.deferredIndexes);
 }

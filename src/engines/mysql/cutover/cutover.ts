@@ -4,6 +4,7 @@ import { connectOne } from '../server/connect.js';
 import { isTransientMysqlError, isUnanswered } from '../server/errors.js';
 import type { MysqlTarget } from '../server/target.js';
 import { LockedSession, lockTables } from '../server/lock.js';
+import { addHelperKey, dropHelperKey } from '../copy/helper-key.js';
 import type { MysqlPlan } from '../schema/plan.js';
 import { qualified, NOTHING_TO_KILL, STATS_EXPIRY_MYSQL_8 } from '../server/sql.js';
 import { childKeysBack, moveSetKeys, pointChildKeys, setKeysBack, unplannedChildKeys, KEYS_BACK_IN_UNDO } from './child-keys.js';
@@ -224,6 +225,7 @@ async function readyUnderLock(session: LockedSession, swap: Swap): Promise<void>
   await carryAutoIncrement(locker, plan);
   // Only now, with no apply left to run: a trigger on the shadow must never fire for our own writes.
   await createTriggers(locker, plan);
+  await dropHelperKey(locker, plan);
   const unplanned = await unplannedChildKeys(locker, [...plan.children, ...(plan.setChildren ?? [])], plan.database, plan.table);
   if (unplanned.length) {
     throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
@@ -245,7 +247,7 @@ async function undoAttempt(pool: Pool, swap: Swap): Promise<void> {
   if (swap.pointed) await childKeysBack(pool, plan);
   // Moved back under the set's hold on the original (set-holders.ts); one never granted, here.
   if (swap.moved) await setKeysBack(pool, plan);
-  await dropTriggers(pool, plan); // a later attempt creates them again
+  await shadowAsBefore(pool, plan); // a later attempt readies it again
   await dropSentry(pool, plan.database, plan.old);
 }
 
@@ -295,6 +297,12 @@ export async function createTriggers(locker: Connection, plan: MysqlPlan): Promi
 /** The moved triggers, from the shadow: after a failed attempt, or one a killed run left. */
 export async function dropTriggers(pool: Pool, plan: MysqlPlan): Promise<void> {
   for (const trigger of plan.triggers) await pool.query(`DROP TRIGGER IF EXISTS ${qualified(plan.database, trigger.newName)}`);
+}
+
+/** The shadow as the copy left it, after a failed attempt or one a killed run left: no moved triggers, its own key index back. */
+export async function shadowAsBefore(pool: Pool, plan: MysqlPlan): Promise<void> {
+  await dropTriggers(pool, plan);
+  await addHelperKey(pool, plan);
 }
 
 async function waitUntilQueued(pool: Pool, session: Connection, statement: Promise<unknown>, timeoutMs: number, what: string) {

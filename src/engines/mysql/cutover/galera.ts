@@ -3,7 +3,8 @@ import { sleep } from '../../../core/engine/retry/backoff.js';
 import type { CutoverResult } from '../../../core/engine/types.js';
 import { qualified } from '../server/sql.js';
 import { unplannedChildKeys } from './child-keys.js';
-import { carryAutoIncrement, createTriggers, dropTriggers, type SwapPart } from './cutover.js';
+import { carryAutoIncrement, createTriggers, shadowAsBefore, type SwapPart } from './cutover.js';
+import { dropHelperKey } from '../copy/helper-key.js';
 import { lostRenameOutcome } from './rename-outcome.js';
 import type { GaleraGate } from '../galera/gate.js';
 import { lostSwapSession, UnknownSwapError, UserError, SEEN_WHERE_AWAITED, ignoreFailure, failedAs } from '../../../core/engine/errors.js';
@@ -36,6 +37,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
     await part.catchUp(closed.session);
     await carryAutoIncrement(closed.session.conn, plan);
     await createTriggers(closed.session.conn, plan);
+    await dropHelperKey(closed.session.conn, plan);
     const unplanned = await unplannedChildKeys(closed.session.conn, plan.children, plan.database, plan.table);
     if (unplanned.length)
       throw new UserError(`foreign keys made during the run reference ${plan.table} (${unplanned.join(', ')}); they would follow the old table: run again`);
@@ -74,7 +76,7 @@ export async function galeraCutover(pool: Pool, part: SwapPart, gate: GaleraGate
         if (sealed) await closed.unseal().catch(() => gate.open());
       } finally {
         await closed.releaseHolders();
-        await dropTriggers(pool, plan); // the next attempt makes them again
+        await shadowAsBefore(pool, plan); // the next attempt readies it again
       }
     }
     if (isTransientMysqlError(error)) throw lostSwapSession(error);

@@ -81,6 +81,7 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     keyIndex: key.index,
     keyColumns: key.columns,
     shadowKeyColumns: key.shadowColumns,
+    ...(key.helper ? { helperKey: key.helper } : {}),
     columns,
     ...(fills.length ? { fills } : {}),
     facts,
@@ -116,6 +117,9 @@ export async function buildPlan(pool: Pool, database: string, request: Migration
     summary: [
       describeCapture(capture),
       `key: ${key.index} (${key.columns.join(', ')})`,
+      ...(key.helper
+        ? [`the ALTER leaves the new table no index on it: the shadow has its own (${key.helper.name}) while the copy runs, dropped at the cut-over`]
+        : []),
       `copied columns: ${columns.map((c) => (c.source === c.target ? c.source : `${c.source} -> ${c.target}`)).join(', ')}`,
       `new columns (default values): ${
         shadowShape.columns

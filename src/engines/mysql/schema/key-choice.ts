@@ -19,6 +19,23 @@ interface ChosenKey {
   index: string;
   columns: string[];
   shadowColumns: string[];
+  /** The shadow's own index on the key, when the ALTER leaves none: see `helperKeyName`. */
+  helper?: { name: string; columns: string[] };
+}
+
+/**
+ * A plain index on the original's key for a shadow the ALTER leaves without one (a primary key replaced
+ * or dropped): the applier finds rows by it, and the shadow holds at most one row per key whatever its
+ * own constraints, being only written "delete these keys, insert them again". Not UNIQUE: InnoDB would
+ * take a unique NOT NULL index of a table with no primary key as its clustered index, and dropping it at
+ * the cut-over would then rebuild the table. The cut-over drops it.
+ */
+function helperKeyName(shadow: TableShape): string {
+  const taken = new Set(shadow.indexes.map((i) => i.name.toLowerCase()));
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? 'shadowcut_key' : `shadowcut_key_${n}`;
+    if (!taken.has(name)) return name;
+  }
 }
 
 /**
@@ -40,10 +57,17 @@ export function chooseKey(original: TableShape, shadow: TableShape, columns: Col
       return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
     }
   }
+  // No key the shadow shares: the first whose columns it still has, found through an index of its own.
+  for (const index of candidates) {
+    const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
+    if (mapped.some((c) => c === undefined)) continue;
+    const shadowColumns = mapped as string[];
+    return { index: index.name, columns: index.columns, shadowColumns, helper: { name: helperKeyName(shadow), columns: shadowColumns } };
+  }
   if (candidates.length === 0) {
     throw new UserError('the table has no PRIMARY KEY or NOT NULL UNIQUE key; add one first, shadowcut needs it to copy and apply changes');
   }
   throw new UserError(
-    'the ALTER removes or changes every PRIMARY/NOT NULL UNIQUE key of the table; keep one unchanged in this migration (change keys in a separate one)',
+    'the ALTER drops or converts a column of every PRIMARY/NOT NULL UNIQUE key of the table; keep the columns of one unchanged in this migration (change them in a separate one)',
   );
 }

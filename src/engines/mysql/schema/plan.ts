@@ -27,6 +27,8 @@ export interface MysqlPlan {
   keyIndex: string;
   keyColumns: string[];
   shadowKeyColumns: string[];
+  /** The shadow's own index on the key when the ALTER leaves it none (schema/key-choice.ts): made with the shadow, dropped under the cut-over lock. */
+  helperKey?: { name: string; columns: string[] };
   columns: ColumnPair[];
   /** New columns NOT NULL without a DEFAULT: the copy writes the type's implicit default, as the native ALTER gives (absent when none). */
   fills?: ColumnFill[];

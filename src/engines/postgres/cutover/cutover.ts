@@ -78,6 +78,9 @@ export async function cutover(
       // Trigger capture: the log is drained, and nothing more can be written under this lock. Gone with
       // the swap, and back with a rollback; left on the old table, they would slow its writers for nothing.
       await part.triggers?.removeAtCutover(client);
+      // The shadow's own key index (the ALTER dropped the key's): the last change is applied and
+      // compared, and the new table is as the native ALTER leaves it, without it.
+      if (d.helperKey) await client.query(`DROP INDEX ${qualified(d.schema, d.helperKey.shadow)}`);
     }
 
     const carried: Carried[] = [];

@@ -14,12 +14,16 @@ import type { Client } from '../server/connect.js';
 export async function freeRelationName(client: pg.PoolClient, schema: string, base: string): Promise<string> {
   for (let n = 1; ; n++) {
     const name = n === 1 ? base : `${base}_${n}`;
-    const { rowCount } = await client.query('SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relname = $2', [
-      schema,
-      name,
-    ]);
-    if (rowCount === 0) return name;
+    if (!(await relationExists(client, schema, name))) return name;
   }
+}
+
+export async function relationExists(client: pg.PoolClient, schema: string, name: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relname = $2', [
+    schema,
+    name,
+  ]);
+  return rowCount !== 0;
 }
 
 /**

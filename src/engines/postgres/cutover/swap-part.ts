@@ -7,7 +7,7 @@ import { matchRights } from '../schema/rights.js';
 import { ident, qualified } from '../server/sql.js';
 import type { Client } from '../server/connect.js';
 import { boundToOriginal, type ForeignKey } from './bound-to-original.js';
-import { boundToIndexes, freeRelationName, partitionIndexPairs } from './index-names.js';
+import { boundToIndexes, freeRelationName, partitionIndexPairs, relationExists } from './index-names.js';
 import { nameSequencesAfter } from './sequence-names.js';
 
 // What the swap carries from each original to its new table: read under the lock before any name
@@ -56,7 +56,11 @@ export async function carriedOf(client: pg.PoolClient, part: SwapPart): Promise<
 /** The indexes' names, after the tables': the old ones step aside, the new ones take theirs. */
 export async function finishSwap(client: pg.PoolClient, { part, indexRenames }: Carried): Promise<void> {
   const d = part.copier.d;
-  for (const index of indexRenames) {
+  // The indexes the ALTER dropped step aside with the old table: one it adds takes the name the native ALTER gives it.
+  const dropped = (d.droppedIndexes ?? []).filter((name) => !indexRenames.some((r) => r.original === name)).map((original) => ({ original }));
+  for (const index of [...indexRenames, ...dropped] as { original: string; aside?: string }[]) {
+    // A revert's entry for an index the forward ALTER dropped: the new table may have nothing under that name.
+    if (!(await relationExists(client, d.schema, index.original))) continue;
     const name = await freeRelationName(client, d.schema, index.aside ?? `${index.original.slice(0, 55)}__old`);
     await client.query(`ALTER INDEX ${qualified(d.schema, index.original)} RENAME TO ${ident(name)}`);
   }

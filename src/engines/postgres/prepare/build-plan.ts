@@ -100,6 +100,8 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     // A partitioned table keeps its key through the copy: its key index is one per partition.
     ...(request.deferIndexes !== 'off' && t.kind === 'r' ? { keyIndex: layout.keyIndex } : {}),
     indexRenames: layout.indexRenames,
+    ...(layout.helperKey ? { helperKey: { shadow: layout.helperKey, original: t.key.index } } : {}),
+    ...(layout.droppedIndexes.length ? { droppedIndexes: layout.droppedIndexes } : {}),
     marks: layout.marks,
     statistics: layout.statistics,
     notValidChecks: layout.notValidChecks,

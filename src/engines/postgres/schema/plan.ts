@@ -43,6 +43,16 @@ export interface PgDetail {
    */
   keyIndex?: ShadowIndex;
   /**
+   * The shadow's own unique index on the original's key, when the ALTER drops the key's index (a
+   * primary key replaced or dropped): the applier finds rows by it; the cut-over drops it.
+   */
+  helperKey?: { shadow: string; original: string };
+  /**
+   * The original's indexes whose constraints the ALTER drops: they step aside with the old table, so
+   * that one the ALTER adds takes the name the native ALTER gives it. Absent in older plans.
+   */
+  droppedIndexes?: string[];
+  /**
    * The new table's storage options as the ALTER leaves them (server/autovacuum.ts): the shadow is
    * made with autovacuum off and gets exactly these at the swap. Absent for a partitioned table and
    * in older plans: the shadow keeps the original's settings throughout.
@@ -141,4 +151,15 @@ export function shadowTreeOf(d: Pick<PgDetail, 'partitionBy' | 'partitions'>, na
 /** Columns as the change stream sees them (generated ones are not sent); a difference means someone else's DDL. */
 export function columnSignature(columns: { name: string; typeOid: string | number; typeMod: string | number }[]): string {
   return columns.map((c) => `${c.name}:${c.typeOid}:${c.typeMod}`).join(',');
+}
+
+/**
+ * The shadow's indexes came out named as the plan says. Its names came from prepare's probe; ones
+ * that came out otherwise (a name taken since, a probe built beside a leftover) would be built and
+ * renamed wrongly.
+ */
+export function indexesAsPlanned(layout: Pick<PgDetail, 'indexes' | 'indexRenames'> & { keyIndex: ShadowIndex; helperKey?: string }, d: PgDetail): boolean {
+  const names = (x: Pick<PgDetail, 'indexes' | 'indexRenames' | 'keyIndex'>, helper?: string) =>
+    JSON.stringify([x.indexes, x.indexRenames, d.keyIndex ? x.keyIndex : null, helper ?? null]);
+  return names(layout, layout.helperKey) === names(d, d.helperKey?.shadow);
 }

@@ -42,6 +42,8 @@ export function reverseRefusals(d: PgDetail): string[] {
   const computed = d.columns.filter((c) => c.column !== undefined && !old.some((o) => o.name === c.column));
   for (const c of computed) reasons.push(`column ${c.column} is no longer generated: values written after the cut-over could not come back`);
   const changedKey = d.originalKey.filter((k) => d.changedColumns.includes(k) && !integerRetyped(d, k));
+  if (d.helperKey)
+    reasons.push(`the ALTER drops the key's index ${d.helperKey.original}: the new table has no unique index the old table's rows could be found by`);
   if (changedKey.length) reasons.push(`key column(s) ${changedKey.join(', ')} renamed or retyped: the old table's rows are found by the new table's keys`);
   // The revert's swap carries the new table's keys back as the forward one carried the old table's;
   // one the ALTER added would land on the old table, which never had it. Plans from before the
@@ -153,9 +155,12 @@ async function reverseIndexRenames(pool: pg.Pool, f: PgDetail): Promise<PgDetail
   const { rows } = await pool.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid`, [
     f.oid,
   ]);
+  // One the forward ALTER dropped takes its name back too; what the new table has under that name
+  // (the ALTER's own, named natively) steps aside beside it.
+  const dropped = (f.droppedIndexes ?? []).map((original) => ({ original, shadow: `${original.slice(0, 55)}__new` }));
   return takenBack(
     rows.map((r) => String(r.relname)),
-    f.indexRenames,
+    [...f.indexRenames, ...dropped],
   );
 }
 

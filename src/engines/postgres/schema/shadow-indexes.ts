@@ -1,3 +1,4 @@
+import { UserError } from '../../../core/engine/errors.js';
 import { ident, isTrue, qualified } from '../server/sql.js';
 import type { Client } from '../server/connect.js';
 
@@ -121,4 +122,36 @@ function withOptions(r: { contype: string; condef: string; options: string | nul
   const attributes = `${isTrue(r.condeferrable) ? ' DEFERRABLE' : ''}${isTrue(r.condeferred) ? ' INITIALLY DEFERRED' : ''}`;
   if (!r.condef.endsWith(attributes)) throw new Error(`unexpected definition of a constraint: ${r.condef}`);
   return `${r.condef.slice(0, r.condef.length - attributes.length)} WITH (${r.options})${attributes}`;
+}
+
+/**
+ * Whether the shadow (by oid) has a unique index `name` that leads with the key's columns: the one
+ * the applier finds rows by. A primary key the ALTER replaced can come back under the same name on
+ * other columns (`t__new_pkey` on `code`), which finds nothing by `id`.
+ */
+export async function keyedBy(client: Client, shadowOid: string, name: string | undefined, columns: string[]): Promise<boolean> {
+  if (name === undefined) return false;
+  const { rows } = await client.query(
+    `SELECT i.indisunique AND (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE k.ord <= cardinality($3::text[])) = $3::text[] AS keyed
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 AND c.relname = $2`,
+    [shadowOid, name, columns],
+  );
+  return rows.length === 1 && isTrue(rows[0].keyed);
+}
+
+/**
+ * A unique index on the original's key columns, for a shadow whose ALTER dropped the key's own: the
+ * applier finds rows by that key, and the shadow holds at most one row per key whatever the ALTER
+ * made of its constraints (it is only written "delete these keys, insert them again"). Named after
+ * the shadow, so that the probe's plan and the real shadow agree; the cut-over drops it.
+ */
+export async function addHelperKey(client: Client, schema: string, shadowName: string, columns: string[]): Promise<string> {
+  let name = `${shadowName}__key`;
+  while (Buffer.byteLength(name) > 63) name = `${[...name.slice(0, -5)].slice(0, -1).join('')}__key`;
+  const taken = await client.query(`SELECT 1 FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = $2`, [ident(schema), name]);
+  if (taken.rowCount !== 0)
+    throw new UserError(`${qualified(schema, name)} exists: shadowcut needs that name for the shadow's key while the ALTER replaces the key; rename it`);
+  await client.query(`CREATE UNIQUE INDEX ${ident(name)} ON ${qualified(schema, shadowName)} (${columns.map(ident).join(', ')})`);
+  return name;
 }

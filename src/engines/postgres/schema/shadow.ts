@@ -8,8 +8,8 @@ import { readColumns, type Column, type TableInfo } from './inspect.js';
 import { createShadowPartitions, type Partition } from './partitions.js';
 import { rightsLikeOriginal } from './rights.js';
 import { markLikeOriginal, setAside, type NotValidCheck } from './not-valid-checks.js';
-import { carryIndexMarks, shadowIndexes, shadowMarks, type IndexMarks, type ShadowIndex } from './shadow-indexes.js';
-import { alterOnCopy, pairIndexes } from '../server/alter-names.js';
+import { addHelperKey, carryIndexMarks, keyedBy, shadowIndexes, shadowMarks, type IndexMarks, type ShadowIndex } from './shadow-indexes.js';
+import { alterOnCopy, droppedConstraints, pairIndexes } from '../server/alter-names.js';
 
 /** A partitioned original's tree: the shadow gets the same key and every partition with its bound. */
 export interface ShadowTree {
@@ -62,6 +62,10 @@ export interface ShadowLayout {
   notValidChecks: NotValidCheck[];
   /** Constraints the ALTER added under names the server made from the shadow's: renamed like the native ALTER's at the cut-over. */
   generatedNames: GeneratedName[];
+  /** The shadow's own unique index on the original's key, when the ALTER dropped the key's index: dropped at the cut-over. */
+  helperKey?: string;
+  /** The original's indexes whose constraints the ALTER drops: they step aside with the old table at the cut-over. */
+  droppedIndexes: string[];
   summary: string[];
 }
 
@@ -112,6 +116,14 @@ export async function buildShadow(
   }
   const still = await client.query(`SELECT 1 FROM pg_class WHERE oid = $1 AND relname = $2`, [oid, shadowName]);
   if (still.rowCount === 0) throw new UserError('the ALTER renames or moves the table itself; that is not an online change');
+  // A twin the ALTER dropped is no twin any more, whatever now has its name.
+  const droppedIndexes: string[] = [];
+  for (const original of droppedConstraints(alter)) {
+    if (!pairs.has(original)) continue;
+    droppedIndexes.push(original);
+    named.delete(pairs.get(original)!);
+    pairs.delete(original);
+  }
   const after = await readColumns(client, oid);
   const added = (await constraintsOf()).filter((name) => !named.has(name));
   const notValidChecks = await setAside(client, shadow);
@@ -124,12 +136,15 @@ export async function buildShadow(
     throw new UserError(`the ALTER drops, computes or converts key column(s) ${t.key!.columns.join(', ')}; the copy needs them unchanged`);
   }
 
-  const keyName = pairs.get(t.key!.index);
+  // The ALTER dropped or replaced the key's index (a new primary key, or none): the shadow gets one of
+  // its own on the original's key columns for the run, which the cut-over drops (helperKey).
+  const pairedKey = pairs.get(t.key!.index);
+  const helperKey = (await keyedBy(client, oid, pairedKey, shadowKey as string[]))
+    ? undefined
+    : await addHelperKey(client, t.schema, shadowName, shadowKey as string[]);
+  const keyName = helperKey ?? pairedKey;
   const all = await shadowIndexes(client, t.schema, shadow, oid, pairs);
-  const keyIndex = all.find((i) => i.shadow === keyName);
-  if (!keyIndex) {
-    throw new UserError(`the ALTER removes the key index ${t.key!.index}; the copy needs it`);
-  }
+  const keyIndex = all.find((i) => i.shadow === keyName)!;
   const indexes = all.filter((i) => i !== keyIndex);
   const renames = [...pairs].filter(([, s]) => s === keyName || indexes.some((i) => i.shadow === s));
   // Read before the indexes they mark are dropped for the copy.
@@ -143,6 +158,7 @@ export async function buildShadow(
   }
   if (drop === 'all') await client.query(keyIndex.drop);
   summary.push(`key (${shadowKey.join(', ')}); ${indexes.length} secondary index(es)`);
+  if (helperKey) summary.push(`the ALTER drops the key's index ${t.key!.index}: the copy keys the shadow by ${helperKey}, dropped at the cut-over`);
   if (notValidChecks.length) summary.push(`CHECK ${notValidChecks.map((c) => c.name).join(', ')} NOT VALID: added at the cut-over, after the old rows`);
   return {
     columns,
@@ -156,6 +172,8 @@ export async function buildShadow(
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
     notValidChecks,
     generatedNames: generatedNames(added, shadowName),
+    ...(helperKey ? { helperKey } : {}),
+    droppedIndexes,
     summary,
   };
 }

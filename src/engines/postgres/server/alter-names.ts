@@ -90,3 +90,17 @@ export async function alterOnCopy(client: Client, alter: string, original: strin
     });
   return clauses.length ? clauses.join(', ') : null;
 }
+
+/**
+ * The original's indexes and constraints the ALTER drops by name (`DROP CONSTRAINT t_pkey`): their
+ * twins on a copy are gone, and one the ALTER adds may come back under the same generated name
+ * (`t__new_pkey` again), which is a new index, not the twin.
+ */
+export function droppedConstraints(alter: string): Set<string> {
+  const dropped = new Set<string>();
+  for (const sql of splitClauses(alter)) {
+    const named = /^DROP\s+CONSTRAINT\b/i.test(sql) ? namedIn(sql) : null;
+    if (named) dropped.add(named.name);
+  }
+  return dropped;
+}

@@ -58,16 +58,28 @@ describe('chooseKey', () => {
     expect(chooseKey(original, shadow, columns)).toEqual({ index: 'by_code', columns: ['code'], shadowColumns: ['ref'] });
   });
 
-  it('refuses an ALTER that changes every usable key, and a table without one, with different words', () => {
+  it("keeps the PRIMARY KEY through an index of the shadow's own when the ALTER leaves no unique key on it, named clear of the shadow's", () => {
     const shadow = shape(['id', 'code'], [], [['by_both', false, ['id', 'code']]]);
-    expect(() => chooseKey(original, shadow, same('id', 'code'))).toThrow(/removes or changes every PRIMARY\/NOT NULL UNIQUE key/);
+    expect(chooseKey(original, shadow, same('id', 'code'))).toEqual({
+      index: 'PRIMARY',
+      columns: ['id'],
+      shadowColumns: ['id'],
+      helper: { name: 'shadowcut_key', columns: ['id'] },
+    });
+    const taken = shape(['id', 'code'], [], [['ShadowCut_Key', false, ['code']]]);
+    expect(chooseKey(original, taken, same('id', 'code')).helper).toEqual({ name: 'shadowcut_key_2', columns: ['id'] });
+  });
+
+  it('refuses a table without a usable key', () => {
     const keyless = shape(['id'], ['code'], [['by_code', true, ['code']]]);
     expect(() => chooseKey(keyless, keyless, same('id', 'code'))).toThrow(/has no PRIMARY KEY or NOT NULL UNIQUE key/);
   });
 
-  it('refuses a key whose column the ALTER drops', () => {
+  it('takes the next key when the ALTER drops a column of the first, and refuses when it drops one of every key', () => {
     const shadow = shape(['code'], [], [['by_code', false, ['code']]]);
-    expect(() => chooseKey(original, shadow, same('code'))).toThrow(/removes or changes every/);
+    expect(chooseKey(original, shadow, same('code'))).toMatchObject({ index: 'by_code', helper: { columns: ['code'] } });
+    const neither = shape(['note'], [], []);
+    expect(() => chooseKey(original, neither, same('note'))).toThrow(/drops or converts a column of every PRIMARY\/NOT NULL UNIQUE key/);
   });
 });
 
