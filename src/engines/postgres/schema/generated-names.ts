@@ -15,6 +15,8 @@ export interface GeneratedName {
 
 /** What follows the table's name in a generated one: `_<columns>_<label>[<pass>]`, or `_<label>` for a CHECK that names no column. */
 const AFTER_TABLE = /^(?:_(.*))?_(check|fkey|key|excl|pkey)\d*$/s;
+/** The labels of constraints that own an index of the same name. */
+const INDEX_BACKED = ['key', 'pkey', 'excl'];
 /** NAMEDATALEN - 1: a generated name the server had to cut short cannot be read back into its parts. */
 const MAX_NAME_BYTES = 63;
 
@@ -70,7 +72,13 @@ export async function nameLikeNative(client: Client, table: { schema: string; na
     if (at === -1) continue;
     const [g] = left.splice(at, 1);
     const name = await freeName(client, table.schema, table.name, g);
-    await client.query(`ALTER TABLE ${ident(table.schema)}.${ident(table.name)} RENAME CONSTRAINT ${ident(conname)} TO ${ident(name)}`);
+    // An index-backed constraint is renamed through its index, which renames the constraint too:
+    // Citus renames a distributed table's indexes on every shard, and refuses RENAME CONSTRAINT.
+    await client.query(
+      INDEX_BACKED.includes(g.label)
+        ? `ALTER INDEX ${ident(table.schema)}.${ident(conname)} RENAME TO ${ident(name)}`
+        : `ALTER TABLE ${ident(table.schema)}.${ident(table.name)} RENAME CONSTRAINT ${ident(conname)} TO ${ident(name)}`,
+    );
   }
 }
 
