@@ -8,7 +8,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SECONDS: Record<string, number> = {
   'test/queue.test.ts': 427,
-  'test/chaos.test.ts': 410,
+  'test/chaos.test.ts': 420,
   'test/galera.test.ts': 300,
   'test/queue-trigger-capture.test.ts': 196,
   'test/table-set.test.ts': 165,
@@ -29,6 +29,8 @@ const SECONDS: Record<string, number> = {
   'test/revert-window.test.ts': 44,
   'test/mysql-cascades.test.ts': 44,
   'test/citus-reference.test.ts': 43,
+  'test/key-replaced.test.ts': 30,
+  'test/citus-toolkit.test.ts': 30,
   'test/restore.test.ts': 43,
   'test/mysql-fk-parents.test.ts': 40,
   'test/mysql-in-place-proof.test.ts': 39,

@@ -4,7 +4,12 @@ import { refuseSpreadTables } from '../core/preflight/placement.js';
 import { createEngine } from '../engines/index.js';
 
 /** The commands that change a hash-distributed or reference table where its shards are (engines/postgres/citus/). */
-const ONLINE_ON_SHARDS: Record<string, ('hash' | 'reference')[]> = { migrate: ['hash', 'reference'], plan: ['hash', 'reference'] };
+const ONLINE_ON_SHARDS: Record<string, ('hash' | 'reference')[]> = {
+  migrate: ['hash', 'reference'],
+  plan: ['hash', 'reference'],
+  verify: ['hash', 'reference'],
+  backfill: ['hash', 'reference'],
+};
 
 /**
  * The engine for a command that changes or reads the named tables whole, once each is one the

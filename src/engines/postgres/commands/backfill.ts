@@ -17,6 +17,7 @@ import { refuseForeignWrites, refuseOwnerCode } from '../server/owner-code.js';
 import { dropOwnHelper } from '../server/helper-tables.js';
 import { createStateTable, readState, writeState, writeStateWithin } from '../server/state.js';
 import { keyTypes } from '../server/key-types.js';
+import { rowsWhereTheyAre } from '../schema/citus.js';
 
 /** A batch waits this long for a row an application holds (or for the table's lock), then is retried later. */
 const LOCK_TIMEOUT = '2s';
@@ -35,7 +36,7 @@ export async function preparePostgresBackfill(pool: pg.Pool, request: BackfillRe
     key.index,
     key.columns,
     await keyTypes(pool, t.oid, key.columns),
-    t.estimatedRows,
+    await rowsWhereTheyAre(pool, schema, name, t.estimatedRows),
     t.columns,
     assignments,
     request,
@@ -127,7 +128,14 @@ class PostgresBackfill implements Backfill {
   async estimateMatching(): Promise<number> {
     const { Plan: top } = await this.explain();
     // The ModifyTable node estimates no output; its scan estimates the rows it feeds it.
-    return Math.round(Number(top.Plans?.[0]?.['Plan Rows'] ?? top['Plan Rows'] ?? 0));
+    const rowsOf = (plan: Record<string, unknown>) =>
+      Math.round(Number((plan.Plans as Record<string, unknown>[] | undefined)?.[0]?.['Plan Rows'] ?? plan['Plan Rows'] ?? 0));
+    // A Citus table's UPDATE is a task per shard: one shown, as many run.
+    const job = (
+      top['Distributed Query'] as { Job?: { 'Task Count'?: number; Tasks?: { 'Remote Plan'?: { Plan: Record<string, unknown> }[][] }[] } } | undefined
+    )?.Job;
+    const task = job?.Tasks?.[0]?.['Remote Plan']?.[0]?.[0]?.Plan;
+    return job && task ? rowsOf(task) * Number(job['Task Count'] ?? 1) : rowsOf(top);
   }
 
   /**

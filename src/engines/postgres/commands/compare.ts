@@ -14,6 +14,7 @@ import { nextKey } from '../copy/copy.js';
 import { pgColumn, pgExactValue } from '../schema/exact.js';
 import { inspectTable, type TableInfo } from '../schema/inspect.js';
 import { keyTypes } from '../server/key-types.js';
+import { rowsWhereTheyAre } from '../schema/citus.js';
 
 /**
  * `shadowcut verify` on PostgreSQL. Each chunk is read in a REPEATABLE READ READ ONLY transaction
@@ -35,7 +36,7 @@ export async function openPgComparison(pool: pg.Pool, request: ComparisonRequest
   return {
     table: `${schema}.${name}`,
     keyColumns: t.key.columns,
-    estimatedRows: t.estimatedRows,
+    estimatedRows: await rowsWhereTheyAre(pool, schema, name, t.estimatedRows),
     summary: [`verify ${schema}.${name} by ${t.key.index} (${t.key.columns.join(', ')}): ${view.what}${where ? ` where ${where}` : ''}`],
     nextBoundary: (after, rows) => nextKey(pool, table, keys, after, rows),
     async inSnapshot(look) {

@@ -83,3 +83,9 @@ async function citusSize(pool: pg.Pool, table: string): Promise<{ rows: number; 
   const r = rows[0] as { data: string; indexes: string; rows: string };
   return { rows: Math.round(Number(r.rows)), dataBytes: Number(r.data), indexBytes: Number(r.indexes) };
 }
+
+/** The table's row estimate where its rows are: its shards' for a distributed table, else `local` (the table's own reltuples). */
+export async function rowsWhereTheyAre(pool: pg.Pool, schema: string, name: string, local: number): Promise<number> {
+  const placement = await citusPlacement(pool, schema, name);
+  return placement.kind === 'distributed' ? placement.size.rows : local;
+}
