@@ -1,4 +1,4 @@
-import type { CheckOptions } from '../../../core/engine/ports/preflight.js';
+import type { CheckOptions, SampleProbe } from '../../../core/engine/ports/preflight.js';
 import type {
   CatchUp,
   CheckResult,
@@ -18,6 +18,7 @@ import { keptByRevertComment } from '../../../core/engine/kept-by-revert.js';
 import { cleanupSteps } from '../../../core/engine/cleanup-steps.js';
 import { UserError } from '../../../core/engine/errors.js';
 import { planSides } from '../copy/checksum.js';
+import { openPgSampleProbe } from '../copy/sample-probe.js';
 import { cutover } from '../cutover/cutover.js';
 import { PostgresMigration, type PgServer } from '../migration.js';
 import type { CitusPgDetail, PgDetail } from '../schema/plan.js';
@@ -66,6 +67,14 @@ export class CitusMigration extends PostgresMigration {
   /** Asked of the shards on their nodes rather than through the coordinator (boundary.ts). */
   override nextBoundary(after: Key | null, rows: number): Promise<Key | null> {
     return this.boundary.next(this.pool, after, rows);
+  }
+
+  /** The sample the plan times, made as the run makes its copy: the probe distributed beside the table, its boundaries asked of the nodes. */
+  override openSampleProbe(): Promise<SampleProbe> {
+    return openPgSampleProbe(this.pool, this.d, this.plan.alter, {
+      distribute: (client, name) => distributeLike(client, this.d, name, this.citus),
+      nextBoundary: (after, rows) => this.boundary.next(this.pool, after, rows),
+    });
   }
 
   /** The coordinator's checks, but for the change stream's: it runs on the nodes, which are checked instead. */

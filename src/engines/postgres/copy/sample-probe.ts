@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { UserError, ALWAYS_ROLLED_BACK, ignoreFailure } from '../../../core/engine/errors.js';
 import type { SampleProbe } from '../../../core/engine/ports/preflight.js';
+import type { Key } from '../../../core/engine/types.js';
 import { errorCode } from '../server/errors.js';
 import { helperNames } from '../server/helper-names.js';
 import { qualified } from '../server/sql.js';
@@ -12,6 +13,12 @@ import { indexStatements, type ShadowIndex } from '../schema/shadow-indexes.js';
 import { digest, planSides } from './checksum.js';
 import { Copier } from './copy.js';
 
+/** What a table spread over several servers (a Citus table) does as its run does: the shadow distributed beside it, the chunks' boundaries asked of the nodes. */
+export interface SpreadProbe {
+  distribute(client: Client, name: string): Promise<void>;
+  nextBoundary(after: Key | null, rows: number): Promise<Key | null>;
+}
+
 /**
  * A probe made as `createShadow` makes the shadow (the ALTER applied, the secondary indexes left
  * off when the run defers them), written by the run's own chunk statements, then its indexes built
@@ -20,7 +27,7 @@ import { Copier } from './copy.js';
  * probe (named as prepare's) is seen by that transaction only, so its chunks run one after another there; the original
  * is digested on a session of its own, at the same time as the probe, as the run's view does.
  */
-export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: string): Promise<SampleProbe> {
+export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: string, spread?: SpreadProbe): Promise<SampleProbe> {
   const client = await pool.connect();
   // As prepare's probe: the shadow's name, or the table's own slot name (free among tables) while a
   // shadow exists, so the probe never meets a table of the user's (nor a set's other probes).
@@ -45,6 +52,8 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
       keyless ? 'all' : d.deferIndexes ? 'secondary' : 'none',
       null,
     );
+    // A Citus table's probe is distributed beside it, as the run's shadow is: each chunk then runs on the nodes.
+    await spread?.distribute(client, name);
     copier = new Copier({ ...d, shadow: name, shadowKey: layout.shadowKey, columns: layout.columns }, pool);
     copier.keyless = keyless;
     built = [...(keyless ? [layout.keyIndex] : []), ...(d.deferIndexes ? layout.indexes : [])];
@@ -54,7 +63,7 @@ export async function openPgSampleProbe(pool: pg.Pool, d: PgDetail, alter: strin
   }
   const [original, shadow] = planSides(copier);
   return {
-    nextBoundary: (after, rows) => copier.nextBoundary(client, after, rows),
+    nextBoundary: (after, rows) => (spread ? spread.nextBoundary(after, rows) : copier.nextBoundary(client, after, rows)),
     copy: (range) =>
       copier.copyOn(client, range).catch((error: Error) => {
         // Data exceptions (22) and integrity violations (23): rows the new schema cannot take.
