@@ -144,3 +144,25 @@ describe('a parent whose inheritance child dropped the NOT NULL of a column (ite
     expect(await twins.difference()).toEqual([]);
   });
 });
+
+describe('a column only renamed, on the copy: views, rules, triggers and policies over it follow it, as natively (issue 71, item 6)', () => {
+  const SETUP = `CREATE TABLE t (id int PRIMARY KEY, qty int NOT NULL, note text);
+    INSERT INTO t SELECT g, g % 7, 'n' || g FROM generate_series(1, 300) g;
+    CREATE VIEW t_positive AS SELECT id, qty, qty * 2 AS twice FROM t WHERE qty > 0;
+    CREATE TABLE inbox (id int, qty int);
+    CREATE RULE inbox_to_t AS ON INSERT TO inbox DO ALSO UPDATE t SET qty = NEW.qty WHERE id = NEW.id;
+    CREATE FUNCTION t_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'touched'; RETURN NEW; END $$;
+    CREATE TRIGGER t_on_qty BEFORE UPDATE OF qty ON t FOR EACH ROW WHEN (NEW.qty > 5) EXECUTE FUNCTION t_touch();
+    ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY t_small ON t USING (qty < 100);`;
+  const ALTER = 'RENAME COLUMN qty TO amount';
+
+  it.each(COPY)('on $path', async (path) => {
+    await sameAsNative(`renamed_${COPY.indexOf(path)}`, SETUP, 't', ALTER, path, 'SELECT * FROM t_positive ORDER BY id');
+    // The moved rule and trigger act on the renamed column.
+    for (const db of [twins!.pool, twins!.twin]) await db.query('INSERT INTO inbox VALUES (3, 6)');
+    const rows = 'SELECT id, amount, note FROM t WHERE id = 3';
+    expect((await twins!.pool.query(rows)).rows).toEqual([{ id: '3', amount: '6', note: 'touched' }]);
+    expect((await twins!.pool.query(rows)).rows).toEqual((await twins!.twin.query(rows)).rows);
+  });
+});

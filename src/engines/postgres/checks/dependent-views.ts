@@ -1,5 +1,6 @@
 import { verdict, type Check } from '../../../core/engine/checks/check.js';
 import type { PgCheckContext } from './context.js';
+import { renamesToCarry } from '../cutover/renamed-columns.js';
 
 /** Views and rules are bound to the table's OID; the cut-over moves plain views and rules to the new table, not all of them. */
 export const dependentViews: Check<PgCheckContext> = {
@@ -20,7 +21,8 @@ export const dependentViews: Check<PgCheckContext> = {
                  JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
                 WHERE dep.classid = 'pg_rewrite'::regclass AND dep.refclassid = 'pg_class'::regclass
                   AND dep.refobjid = $1 AND rw.rulename <> '_RETURN' AND a.attname = ANY($2::text[])) AS bound_rules`,
-      [t.oid, d.changedColumns],
+      // A column only renamed is followed: the cut-over reads the definitions with it so named (cutover/renamed-columns.ts).
+      [t.oid, d.changedColumns.filter((c) => !renamesToCarry(d).some((r) => r.from === c))],
     );
     const { matviews, bound_views: bound, bound_rules: rules } = rows[0];
     const table = `${t.schema}.${t.name}`;
@@ -38,7 +40,7 @@ export const dependentViews: Check<PgCheckContext> = {
         'views',
         !bound,
         'no view uses a column the ALTER changes',
-        `view(s) ${bound} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`,
+        `view(s) ${bound} use column(s) the ALTER drops, retypes or renames onto another column's name; drop them for the migration and create them again after`,
       ),
       // Rules are recreated from their definition too (on the table, or on another relation that
       // writes into it); a native ALTER refuses to retype or drop a column one uses.
@@ -46,7 +48,7 @@ export const dependentViews: Check<PgCheckContext> = {
         'rules',
         !rules,
         'no rule uses a column the ALTER changes',
-        `rule(s) ${rules} use column(s) the ALTER drops, renames or retypes; drop them for the migration and create them again after`,
+        `rule(s) ${rules} use column(s) the ALTER drops, retypes or renames onto another column's name; drop them for the migration and create them again after`,
       ),
     ];
   },

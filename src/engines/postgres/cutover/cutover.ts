@@ -12,6 +12,7 @@ import { nameLikeNative } from '../schema/generated-names.js';
 import { columnPairs, matchRights } from '../schema/rights.js';
 import { literal, type ForeignKey } from './bound-to-original.js';
 import { afterSwap, carriedOf, finishSwap, type Carried, type SwapPart } from './swap-part.js';
+import { withColumnsRenamed } from './renamed-columns.js';
 import { swapStatistics } from './statistics.js';
 
 export type { SwapPart } from './swap-part.js';
@@ -84,7 +85,7 @@ export async function cutover(
     }
 
     const carried: Carried[] = [];
-    for (const part of parts) carried.push(await carriedOf(client, part));
+    for (const part of parts) carried.push(await withColumnsRenamed(client, part.copier.d, () => carriedOf(client, part)));
     const foreignKeys = new Map<string, ForeignKey>();
     for (const fk of carried.flatMap((c) => c.foreignKeys)) foreignKeys.set(`${fk.table}\0${fk.name}`, fk);
     // Rules move with the table: left on the old one, they would fire again for what follows it back.

@@ -107,6 +107,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     notValidChecks: layout.notValidChecks,
     originalNotValid: (await notValidChecks(pool, qualified(schema, name))).map((c) => c.name),
     changedColumns: layout.changedColumns,
+    ...(layout.renamedColumns.length ? { renamedColumns: layout.renamedColumns } : {}),
     validatedForeignKeys: validatedAfter(
       fks.rows.filter((r) => isTrue(r.convalidated)).map((r) => String(r.conname)),
       layout.keyClauses,

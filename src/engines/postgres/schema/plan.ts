@@ -78,6 +78,12 @@ export interface PgDetail {
   /** Original columns the ALTER drops, renames or retypes (views using them are refused). */
   changedColumns: string[];
   /**
+   * Original columns the ALTER only renames (the type kept), with their new names: the views and rules
+   * over them are read at the cut-over with the original's columns so named (cutover/renamed-columns.ts).
+   * Absent in older plans.
+   */
+  renamedColumns?: { from: string; to: string }[];
+  /**
    * The ALTER's clauses that act on the original's own foreign keys (DROP, ALTER or RENAME
    * CONSTRAINT): no copy has those keys, so they run on the new table once the cut-over re-added
    * them. Absent when none and in older plans.

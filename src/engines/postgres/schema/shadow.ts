@@ -54,6 +54,8 @@ export interface ShadowLayout {
   indexRenames: { original: string; shadow: string }[];
   /** Original columns dropped, renamed or retyped. */
   changedColumns: string[];
+  /** Original columns only renamed, with their new names. */
+  renamedColumns: { from: string; to: string }[];
   /** The replica identity and CLUSTER mark the ALTER leaves, set by the cut-over. */
   marks: IndexMarks;
   /** Original statistics object -> the shadow's (LIKE names its own), swapped at cut-over like the indexes. */
@@ -129,7 +131,7 @@ export async function buildShadow(
   const notValidChecks = await setAside(client, shadow);
   const kept = new Set((await client.query(`SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1`, [oid])).rows.map((r) => String(r.stxname)));
 
-  const { columns, summary, changed } = mapColumns(t.columns, before, after, using);
+  const { columns, summary, changed, renamed } = mapColumns(t.columns, before, after, using);
   const targetOf = new Map(columns.map((c) => [c.source, c.target]));
   const shadowKey = t.key!.columns.map((k) => targetOf.get(ident(k)));
   if (shadowKey.some((k) => k === undefined)) {
@@ -168,6 +170,7 @@ export async function buildShadow(
     indexRenames: renames.map(([original, s]) => ({ original, shadow: s })),
     marks,
     changedColumns: changed,
+    renamedColumns: renamed,
     // A statistics object the ALTER dropped (with a column it covered) has nothing to swap.
     statistics: [...statistics].filter(([, s]) => s !== undefined && kept.has(s.stxname)).map(([original, s]) => ({ original, shadow: s!.stxname })),
     notValidChecks,
@@ -247,6 +250,8 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
   const kept = new Set<number>();
   /** Original columns dropped, renamed or retyped: a view using one cannot be moved to the new table. */
   const changed: string[] = [];
+  /** Columns only renamed (same type): what is bound to them moves under their new names (cutover/renamed-columns.ts). */
+  const renamed: { from: string; to: string }[] = [];
   for (const col of original) {
     const target = afterByNum.get(beforeByName.get(col.name)!);
     if (!target) {
@@ -258,10 +263,11 @@ function mapColumns(original: Column[], before: Column[], after: Column[], using
     if (target.name !== col.name) summary.push(`column ${col.name} renamed to ${target.name}`);
     if (target.type !== col.type) summary.push(`column ${target.name}: ${col.type} -> ${target.type}`);
     if (target.name !== col.name || target.type !== col.type) changed.push(col.name);
+    if (target.name !== col.name && target.type === col.type) renamed.push({ from: col.name, to: target.name });
     // A stored generated column is computed by the server from the copied columns.
     if (target.generated === 's') continue;
     columns.push({ source: using.get(col.name) ?? ident(col.name), target: target.name, type: target.type, column: col.name });
   }
   for (const col of after) if (!kept.has(col.attnum)) summary.push(`column ${col.name} ${col.type} added`);
-  return { columns, summary, changed };
+  return { columns, summary, changed, renamed };
 }
