@@ -106,6 +106,43 @@ describe.each(['mysql', 'postgres'] as const)('%s: a fleet of four targets, one 
     }
   });
 
+  it("--resume of a fleet killed in its second target's copy: the first named done before, the second resumed, the rest run; each exact", async () => {
+    // Targets with no timeline yet: what --resume reads to tell a target done (docs/fleets.md).
+    for (const t of targets) await t.query('DROP TABLE IF EXISTS shadowcut_history');
+    const { file, loads } = await underWrites();
+    // An ALTER of its own: a target is taken as done by its history's last migrate of the table, and the
+    // first case ran d.alter on tables made again since (docs/fleets.md says so).
+    const alter = `${d.alter}, ADD COLUMN resumed_note int`;
+    const args = ['migrate', '--targets', file, '--table', 'fleet_t', '--alter', alter, '--execute', '--force-copy', '--max-rows-per-sec', '1500'];
+    let copies = 0;
+    const killed = await cliEvents([...args, '--json'], (event, child) => {
+      if (event.event !== 'phase' || event.phase !== 'copy' || ++copies !== 2) return;
+      // Once the second target has saved a checkpoint: a kill -9 of the whole fleet in its copy.
+      const look = async (): Promise<void> => {
+        const saved = await targets[1].query('SELECT count(*) FROM fleet_t__state').catch(() => [[0]]);
+        if (Number(saved[0][0]) > 0) child.kill('SIGKILL');
+        else setTimeout(() => void look(), 20);
+      };
+      void look();
+    });
+    expect(killed.exitCode, killed.stderr).toBeNull();
+    const resumed = await runCliAsync([...args, '--resume']);
+    for (const load of loads) expect((await load.stop()).errors).toEqual([]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/^target .*sc_fleet_1: done before \(its migrate of .*fleet_t finished /m);
+    expect(resumed.stdout.match(/^target .*: done$/gm)).toHaveLength(3);
+    expect(resumed.stdout).toMatch(/^target .*sc_fleet_2: resuming from its checkpoint$/m);
+    expect(resumed.stdout.match(/^target .*: no checkpoint and no finished migrate of this ALTER: starting from the beginning$/gm)).toHaveLength(2);
+    // A joint fleet is not resumed as a whole: refused in one line before any target is reached.
+    const joint = await runCliAsync([...args, '--resume', '--joint-cutover']);
+    expect(joint.code).toBe(2);
+    expect(joint.stderr.trim()).toBe('shadowcut: --resume of a fleet with --joint-cutover is not supported: resume each target with --url and its --table');
+    for (const t of targets) {
+      await t.query(`ALTER TABLE fleet_t_mirror ${alter}`);
+      await expectMirrored(t, 'fleet_t', 'fleet_t_mirror');
+    }
+  });
+
   it('--joint-cutover: one target held by an open transaction, so no target keeps the new table; a non-zero exit says so', async () => {
     const { file, loads } = await underWrites();
     // An application's transaction that read the table and stays open: the swap's lock waits for it, and gives up.

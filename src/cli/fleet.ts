@@ -3,6 +3,8 @@ import type { Engine } from '../core/engine/types.js';
 import { redactUrl } from '../core/engine/connect/secrets.js';
 import { readTrustedFile } from '../core/engine/trusted-files.js';
 import { fleetFailure, runFleet, type FleetTarget } from '../core/fleet/fleet.js';
+import { targetResume } from '../core/fleet/resume.js';
+import { historyOf } from '../core/history/store.js';
 import { recordStage } from '../core/history/record.js';
 import { migrate } from '../core/migrate/runner.js';
 import { memberReporter, type Reporter } from '../core/report/reporter.js';
@@ -57,6 +59,9 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
   if (opts.url !== undefined) throw new UserError('give the databases once: --targets FILE, or --url (--url-file, SHADOWCUT_URL), not both');
   const urls = readTargets(String(opts.targets));
   const jointCutover = opts.jointCutover === true && opts.execute === true;
+  // A joint fleet stopped midway may have targets waiting in their windows, swapped or not: each is resumed alone, with --url.
+  if (opts.resume && opts.jointCutover)
+    throw new UserError('--resume of a fleet with --joint-cutover is not supported: resume each target with --url and its --table');
   if (opts.jointCutover && opts.dropOld) throw new UserError('--joint-cutover keeps every old table until all targets have swapped: leave out --drop-old');
   const engines: Engine[] = [];
   const members: (Member & { label: string; engine: Engine; url: string })[] = [];
@@ -75,7 +80,16 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
       members.push({ name, alter, state, operation, label, engine, url });
     }
     const window = opts.revertWindow === undefined ? undefined : revertWindowMs(String(opts.revertWindow));
-    const targets: FleetTarget[] = members.map((m) => ({
+    // --resume: each target from what it holds (core/fleet/resume.ts); those already done are only named.
+    const resumes = opts.resume ? await Promise.all(members.map((m) => targetResume(m.engine, historyOf(m.engine), m.name, alter))) : members.map(() => null);
+    for (const [i, r] of resumes.entries()) {
+      const label = `target ${members[i].label}`;
+      if (r?.kind === 'done') stdout.line(`${label}: done before (its migrate of ${members[i].name} finished ${r.finishedAt})`);
+      else if (r?.kind === 'resume') stdout.line(`${label}: resuming from its checkpoint`);
+      else if (r?.kind === 'fresh') stdout.line(`${label}: no checkpoint and no finished migrate of this ALTER: starting from the beginning`);
+    }
+    const running = members.filter((_, i) => resumes[i]?.kind !== 'done');
+    const targets: FleetTarget[] = running.map((m) => ({
       label: m.label,
       state: m.state,
       run: () =>
@@ -90,6 +104,7 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
           run: () =>
             migrate(m.engine, requestOf({ ...opts, url: m.url }, m), {
               ...optionsOf(opts, m.engine, m, reporter, false),
+              resume: resumes[members.indexOf(m)]?.kind === 'resume',
               reporter: memberReporter(reporter, m.label),
               // Jointly: verified and kept in sync until all are, then swapped with a way back.
               ...(jointCutover ? { forceCopy: true, jointFleet: true, revertWindowMs: window ?? JOINT_WINDOW_MS } : {}),
@@ -108,10 +123,10 @@ export async function migrateFleet(opts: FleetOpts, table: string, alter: string
     });
     for (const [i, o] of outcomes.entries()) {
       if (o.result) {
-        await members[i].operation.report('success', o.result);
+        await running[i].operation.report('success', o.result);
         printResult(o.result, opts.json ? (output as JsonReporter) : null);
       } else if (o.outcome === 'failed') {
-        await members[i].operation.report('failure', undefined, o.error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
+        await running[i].operation.report('failure', undefined, o.error).catch((e) => reporter.warn(`could not write the report: ${(e as Error).message}`));
       }
       if (opts.json) (output as JsonReporter).emit({ event: 'target', target: o.label, outcome: o.outcome });
       else stdout.line(`target ${o.label}: ${o.outcome}`);
