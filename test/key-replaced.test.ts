@@ -49,6 +49,14 @@ describe('PostgreSQL: the primary key replaced or dropped, on the copy, as the n
     });
   }
 
+  it("a key other tables' foreign keys reference is refused, as the native ALTER refuses it, before anything is made", async () => {
+    twins = await catalogTwins('key_referenced');
+    await twins.setup(`${SETUP} CREATE TABLE child (id int PRIMARY KEY, t_id int REFERENCES t (id));`);
+    await expect(twins.twin.query(`ALTER TABLE t ${ALTERS[0].alter}`)).rejects.toThrow(/other objects depend on it/);
+    await expect(twins.migrate('t', ALTERS[0].alter)).rejects.toThrow(/the ALTER drops t_pkey, which foreign key\(s\) child\.child_t_id_fkey reference/);
+    expect(await twins.difference()).toEqual([]);
+  });
+
   it('a revert window is refused, before anything is made: the new table has no unique index on the old key', async () => {
     twins = await catalogTwins('key_revert');
     await twins.setup(SETUP);

@@ -146,9 +146,10 @@ export class MysqlMigration implements Migration {
   async resumeShadow(): Promise<void> {
     await childKeysBack(this.pool, this.p);
     await setKeysBack(this.pool, this.p);
-    await shadowAsBefore(this.pool, this.p);
-    // One killed between its seal and its RENAME left every node's writers failing at the gate.
+    // One killed between its seal and its RENAME left every node's writers failing at the gate: opened
+    // before the shadow's key index is made again, which on Galera holds every node's commits.
     if (this.server.galera) await new GaleraGate(this.pool, this.p, () => Promise.resolve([])).open();
+    await shadowAsBefore(this.pool, this.p);
   }
 
   nextBoundary(after: Key | null, rows: number): Promise<Key | null> {

@@ -44,7 +44,7 @@ function helperKeyName(shadow: TableShape): string {
  */
 export function chooseKey(original: TableShape, shadow: TableShape, columns: ColumnPair[]): ChosenKey {
   const toTarget = new Map(columns.map((c) => [c.source.toLowerCase(), c.target]));
-  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => new Set(i.columns.map((c) => c.toLowerCase())));
+  const shadowUnique = shadow.indexes.filter((i) => i.unique).map((i) => i.columns.map((c) => c.toLowerCase()));
   const candidates = keyCandidates(original);
   for (const index of candidates) {
     const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
@@ -52,15 +52,18 @@ export function chooseKey(original: TableShape, shadow: TableShape, columns: Col
     // A shadow unique key on these columns, or on more of them (e.g. PRIMARY KEY (id) becoming
     // (id, i)): the shadow is only ever written "delete these keys, insert them again", so it holds
     // at most one row per original key whatever its own constraint.
+    // Leading the shadow's unique key: one that only holds them further in (tenant_id, id) finds no row by them.
     const set = new Set(mapped.map((c) => c!.toLowerCase()));
-    if (shadowUnique.some((u) => [...set].every((c) => u.has(c)))) {
+    if (shadowUnique.some((u) => [...set].every((c) => u.slice(0, set.size).includes(c)))) {
       return { index: index.name, columns: index.columns, shadowColumns: mapped as string[] };
     }
   }
-  // No key the shadow shares: the first whose columns it still has, found through an index of its own.
+  // No key the shadow shares: the first whose columns it still has, of the same types (the shadow's own
+  // index is not unique: keys a conversion made equal would find each other's rows), found through it.
+  const typeOf = (t: TableShape, c: string) => t.columns.find((x) => x.name.toLowerCase() === c.toLowerCase())?.type;
   for (const index of candidates) {
     const mapped = index.columns.map((c) => toTarget.get(c.toLowerCase()));
-    if (mapped.some((c) => c === undefined)) continue;
+    if (mapped.some((c, i) => c === undefined || typeOf(shadow, c) !== typeOf(original, index.columns[i]))) continue;
     const shadowColumns = mapped as string[];
     return { index: index.name, columns: index.columns, shadowColumns, helper: { name: helperKeyName(shadow), columns: shadowColumns } };
   }

@@ -13,10 +13,14 @@ const MAX_SORT_MEMORY_KB = 1024 * 1024;
  * log meanwhile, bounded by the change buffer). The session's `maintenance_work_mem` is raised to
  * the table's size, up to 1 GB, so a build sorts in memory where the server's default (64 MB) would
  * spill a large table to disk; `sessions` builds sharing the server divide it between them.
- * Idempotent: an index that exists is left alone (a retried or resumed build).
+ * Idempotent: the shadow's index that exists is left alone (a retried or resumed build).
  */
 export async function buildIndex(pool: pg.Pool, schema: string, table: string, index: ShadowIndex, sessions = 1): Promise<void> {
-  const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [qualified(schema, index.shadow)]);
+  // The shadow's own index of that name: another relation under it (index names are the schema's) is not the build done.
+  const { rows } = await pool.query('SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass($1) AND indrelid = $2::regclass) AS e', [
+    qualified(schema, index.shadow),
+    qualified(schema, table),
+  ]);
   if (isTrue(rows[0].e)) return;
   await inTransaction(pool, async (client) => {
     const { rows: sized } = await client.query(

@@ -85,7 +85,13 @@ export async function cutover(
     }
 
     const carried: Carried[] = [];
-    for (const part of parts) carried.push(await withColumnsRenamed(client, part.copier.d, () => carriedOf(client, part)));
+    await withColumnsRenamed(
+      client,
+      parts.map((p) => p.copier.d),
+      async (renamed) => {
+        for (const [i, part] of parts.entries()) carried.push(await carriedOf(client, part, renamed[i]));
+      },
+    );
     const foreignKeys = new Map<string, ForeignKey>();
     for (const fk of carried.flatMap((c) => c.foreignKeys)) foreignKeys.set(`${fk.table}\0${fk.name}`, fk);
     // Rules move with the table: left on the old one, they would fire again for what follows it back.

@@ -15,12 +15,24 @@ export function renamesToCarry(d: Pick<PgDetail, 'renamedColumns' | 'streamColum
   return renames.some((r) => names.has(r.to)) ? [] : renames;
 }
 
-/** `read` with the original's renamed columns named as on the new table; the transaction's failure puts them back too. */
-export async function withColumnsRenamed<T>(client: Client, d: PgDetail, read: () => Promise<T>): Promise<T> {
-  const renames = renamesToCarry(d);
-  const table = qualified(d.schema, d.name);
-  for (const r of renames) await client.query(`ALTER TABLE ${table} RENAME COLUMN ${ident(r.from)} TO ${ident(r.to)}`);
-  const value = await read();
-  for (const r of [...renames].reverse()) await client.query(`ALTER TABLE ${table} RENAME COLUMN ${ident(r.to)} TO ${ident(r.from)}`);
+/**
+ * `read` with every part's renamed columns named as on its new table (all before any is read, so a
+ * key or view between two tables of a set reads both new names), then the names put back; the
+ * transaction's failure puts them back too. `read` gets each detail with its column mapping's sources
+ * named as they are meanwhile (the sequences are found by them).
+ */
+export async function withColumnsRenamed<T>(client: Client, ds: PgDetail[], read: (renamed: PgDetail[]) => Promise<T>): Promise<T> {
+  const each = ds.map((d) => ({ d, renames: renamesToCarry(d), table: qualified(d.schema, d.name) }));
+  for (const { renames, table } of each) for (const r of renames) await client.query(`ALTER TABLE ${table} RENAME COLUMN ${ident(r.from)} TO ${ident(r.to)}`);
+  const value = await read(each.map(({ d, renames }) => sourcesRenamed(d, renames)));
+  for (const { renames, table } of each) {
+    for (const r of [...renames].reverse()) await client.query(`ALTER TABLE ${table} RENAME COLUMN ${ident(r.to)} TO ${ident(r.from)}`);
+  }
   return value;
+}
+
+function sourcesRenamed(d: PgDetail, renames: { from: string; to: string }[]): PgDetail {
+  if (renames.length === 0) return d;
+  const to = new Map(renames.map((r) => [ident(r.from), ident(r.to)]));
+  return { ...d, columns: d.columns.map((c) => ({ ...c, source: to.get(c.source) ?? c.source })) };
 }

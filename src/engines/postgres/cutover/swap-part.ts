@@ -33,8 +33,7 @@ export interface Carried {
 }
 
 /** Everything bound to one original (and its partitions) rather than to its name, read before the renames. */
-export async function carriedOf(client: pg.PoolClient, part: SwapPart): Promise<Carried> {
-  const d = part.copier.d;
+export async function carriedOf(client: pg.PoolClient, part: SwapPart, d: PgDetail = part.copier.d): Promise<Carried> {
   const root = await boundToOriginal(client, d, { oid: d.oid, name: d.name, shadow: d.shadow }, true);
   const indexRenames: PgDetail['indexRenames'] = [...d.indexRenames, ...(await partitionIndexPairs(client, d))];
   for (const p of d.partitions ?? []) {

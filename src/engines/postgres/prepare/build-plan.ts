@@ -64,6 +64,7 @@ export async function buildPlan(pool: pg.Pool, request: MigrationRequest): Promi
     const keyClauses = await foreignKeyClauses(client, t.oid, request.alter);
     return { ...built, addedForeignKeys: added.rows.map((r) => String(r.conname)), loosened, foreignCode, owner, autovacuum, keyClauses };
   });
+  await refuseKeysIntoDropped(pool, t.oid, layout.droppedIndexes);
   if (t.noStreamReason && request.capture === 'stream') throw new UserError(`--capture stream: ${t.noStreamReason}; use --capture trigger (or auto)`);
   const streamProblems = t.noStreamReason ? [t.noStreamReason] : await logicalDecodingProblems(pool);
   const capture = chooseCapture(request.capture ?? 'auto', 'logical decoding', streamProblems);
@@ -206,5 +207,26 @@ async function rolledBack<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promi
   } finally {
     await client.query('ROLLBACK').catch(ignoreFailure(ALWAYS_ROLLED_BACK));
     client.release();
+  }
+}
+
+/**
+ * Foreign keys find their referenced rows through a unique index of the table: one the ALTER drops
+ * leaves them nothing to be carried onto (the shadow has no keys until the cut-over), so the run would
+ * fail at every swap. The native ALTER refuses it too, or drops them with CASCADE.
+ */
+async function refuseKeysIntoDropped(pool: pg.Pool, oid: string, dropped: string[]): Promise<void> {
+  if (dropped.length === 0) return;
+  const { rows } = await pool.query(
+    `SELECT i.relname AS index, string_agg(format('%s.%I', c.conrelid::regclass, c.conname), ', ' ORDER BY c.conname) AS keys
+       FROM pg_constraint c JOIN pg_class i ON i.oid = c.conindid
+      WHERE c.contype = 'f' AND c.confrelid = $1 AND i.relname = ANY ($2::text[]) GROUP BY i.relname ORDER BY 1`,
+    [oid, dropped],
+  );
+  if (rows.length) {
+    const r = rows[0] as { index: string; keys: string };
+    throw new UserError(
+      `the ALTER drops ${r.index}, which foreign key(s) ${r.keys} reference: drop them first, or change the key in place (the native ALTER refuses it without CASCADE)`,
+    );
   }
 }

@@ -67,14 +67,17 @@ async function onCoordinator(pool: pg.Pool): Promise<boolean> {
 /**
  * The table as its shards hold it: the shell on the coordinator is empty. The rows are each shard's
  * estimate, summed: reltuples, or, for a shard never analysed, its heap over each row's size as the
- * catalog gives it (as in-place/in-place.ts estimates a table of one server).
+ * catalog gives it (as in-place/in-place.ts estimates a table of one server). The shards' query runs
+ * under each worker's own search_path: every operator in it has exactly typed operands, which
+ * pg_catalog's match before any other schema's (`0::real`, not `0`, which another role's
+ * `public.>=(real, integer)` would match exactly).
  */
 async function citusSize(pool: pg.Pool, table: string): Promise<{ rows: number; dataBytes: number; indexBytes: number }> {
   const { rows } = await pool.query(
     `SELECT pg_catalog.citus_table_size($1::regclass) AS data,
             pg_catalog.citus_total_relation_size($1::regclass) - pg_catalog.citus_table_size($1::regclass) AS indexes,
             (SELECT coalesce(sum(greatest(r.result::numeric, 0)), 0) FROM pg_catalog.run_command_on_shards($1::regclass,
-               $$SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples ELSE pg_catalog.pg_relation_size(c.oid) /
+               $$SELECT CASE WHEN c.reltuples >= 0::real THEN c.reltuples ELSE pg_catalog.pg_relation_size(c.oid) /
                    ((SELECT coalesce(sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END), 0) FROM pg_catalog.pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) + 28) END
                  FROM pg_catalog.pg_class c WHERE c.oid = '%s'::regclass$$) r WHERE r.success) AS rows`,

@@ -127,6 +127,8 @@ export async function buildReversePlan(pool: pg.Pool, forward: Plan<PgDetail>): 
     indexRenames: await reverseIndexRenames(pool, f),
     statistics: await reverseStatistics(pool, f),
     changedColumns: changed.map((c) => c.name),
+    // What is bound to a column the forward ALTER only renamed goes back under its old name too.
+    ...(f.renamedColumns?.length ? { renamedColumns: f.renamedColumns.map((r) => ({ from: r.to, to: r.from })) } : {}),
     // The forward run validated them before the window opened; the revert's swap re-adds them NOT VALID, and its cleanup validates them again.
     validatedForeignKeys: (
       await pool.query(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND convalidated AND (conrelid = $1 OR confrelid = $1)`, [t.oid])

@@ -70,6 +70,23 @@ describe('chooseKey', () => {
     expect(chooseKey(original, taken, same('id', 'code')).helper).toEqual({ name: 'shadowcut_key_2', columns: ['id'] });
   });
 
+  it('takes an index of its own where the shadow keeps the key only behind another column, and never for a key the ALTER converts', () => {
+    // (tenant_id, id) finds no row by id alone: every delete by the key would read the whole shadow.
+    const behind = shape(['id', 'code', 'tenant_id'], [], [['PRIMARY', true, ['tenant_id', 'id']]]);
+    expect(chooseKey(original, behind, same('id', 'code')).helper).toEqual({ name: 'shadowcut_key', columns: ['id'] });
+    // DECIMAL keys made INT: 1.00 and 1.40 become one value, which a plain index would find twice.
+    const converted: TableShape = {
+      ...shape([], [], [['PRIMARY', true, ['surrogate']]]),
+      columns: [
+        { name: 'id', type: 'int', collation: null, nullable: false, generated: false },
+        { name: 'code', type: 'bigint', collation: null, nullable: false, generated: false },
+        { name: 'surrogate', type: 'int', collation: null, nullable: false, generated: false },
+      ],
+    };
+    const decimalKeys: TableShape = { ...original, columns: original.columns.map((c) => ({ ...c, type: 'decimal(10,2)' })) };
+    expect(() => chooseKey(decimalKeys, converted, same('id', 'code'))).toThrow(/drops or converts a column of every PRIMARY\/NOT NULL UNIQUE key/);
+  });
+
   it('refuses a table without a usable key', () => {
     const keyless = shape(['id'], ['code'], [['by_code', true, ['code']]]);
     expect(() => chooseKey(keyless, keyless, same('id', 'code'))).toThrow(/has no PRIMARY KEY or NOT NULL UNIQUE key/);
