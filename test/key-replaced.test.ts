@@ -53,7 +53,9 @@ describe('PostgreSQL: the primary key replaced or dropped, on the copy, as the n
     twins = await catalogTwins('key_referenced');
     await twins.setup(`${SETUP} CREATE TABLE child (id int PRIMARY KEY, t_id int REFERENCES t (id));`);
     await expect(twins.twin.query(`ALTER TABLE t ${ALTERS[0].alter}`)).rejects.toThrow(/other objects depend on it/);
-    await expect(twins.migrate('t', ALTERS[0].alter)).rejects.toThrow(/the ALTER drops t_pkey, which foreign key\(s\) child\.child_t_id_fkey reference/);
+    await expect(twins.migrate('t', ALTERS[0].alter)).rejects.toThrow(
+      /the ALTER drops t_pkey, which foreign key\(s\) public\.child\.child_t_id_fkey reference/,
+    );
     expect(await twins.difference()).toEqual([]);
   });
 
