@@ -524,7 +524,10 @@ export function cliRun(cli: string, args: string[], onPhase: (phase: string, pid
   return new Promise((resolve) =>
     child.on('exit', (code) => {
       clearTimeout(timeout);
-      if (hung) stderr += `\nchaos: shadowcut did not end within ${CLI_BOUND_MS / 1000} s and was killed; its last phase: ${lastPhase}`;
+      // Its last lines say what it was waiting on (a throttle, a lock, a round of checksums): the failure's first clue.
+      const tail = stderr.trim().split('\n').slice(-3).join(' | ').slice(-600);
+      if (hung)
+        stderr += `\nchaos: shadowcut did not end within ${CLI_BOUND_MS / 1000} s and was killed; its last phase: ${lastPhase}; its last lines: ${tail}`;
       resolve({ code: killed ? null : code, killed, stderr, stdout, parts });
     }),
   );
