@@ -11,7 +11,6 @@ import { postgresDatabase } from './support/pg.js';
 import { adminPool, mysqlDatabase, runCliAsync } from './support/mysql.js';
 import { MysqlTwins } from './support/mysql-twins.js';
 import { MirrorWorkload, OwnedIds, type Statement } from './support/workload.js';
-import { background, runState, waitFor } from './support/run.js';
 
 let twins: CatalogTwins | null = null;
 afterEach(async () => {
@@ -85,12 +84,7 @@ describe('PostgreSQL: a unique constraint dropped and added again takes the name
   it('and a revert gives the old table its names back', async () => {
     twins = await catalogTwins('key_again_revert');
     await twins.setup(SETUP2);
-    const state = runState('t', ALTER2, 'postgres');
-    const run = background(twins.migrate('t', ALTER2, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
-    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
-    state.revertRequested = true;
-    await waitFor('the revert', () => run.settled, null, 120_000);
-    if (run.error) throw run.error;
+    await twins.migrateAndRevert('t', ALTER2);
     // The twin never took the ALTER: the old table is back as it was, named as it was.
     expect(await twins.difference(['t__new'])).toEqual([]);
   });

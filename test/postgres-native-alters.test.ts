@@ -5,7 +5,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MigrateOptions } from '../src/core/migrate/runner.js';
 import type { MigrationRequest } from '../src/core/engine/types.js';
-import { background, runState, waitFor } from './support/run.js';
 import { catalogTwins, type CatalogTwins } from './support/pg-catalog-oracle.js';
 import { runCli } from './support/mysql.js';
 
@@ -61,12 +60,7 @@ describe('sequences a column gets from the ALTER are named after the table, as n
   it('and after a revert, the kept new table has them back under its own name', async () => {
     twins = await catalogTwins('sequences_revert');
     await twins.setup(SETUP);
-    const state = runState('t', ALTER, 'postgres');
-    const run = background(twins.migrate('t', ALTER, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
-    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
-    state.revertRequested = true;
-    await waitFor('the revert', () => run.settled, null, 120_000);
-    if (run.error) throw run.error;
+    await twins.migrateAndRevert('t', ALTER);
     // The twin never took the ALTER: the table is as it was, and no sequence of the kept one holds a name after it.
     expect(await twins.difference(['t__new'])).toEqual([]);
     const { rows } = await twins.pool.query(`SELECT relname FROM pg_class WHERE relkind = 'S' ORDER BY 1`);
@@ -176,12 +170,7 @@ describe('a column only renamed, on the copy: views, rules, triggers and policie
     twins = await catalogTwins('renamed_revert');
     // No trigger of the table's own: a revert window refuses those (the old table's would fire again).
     await twins.setup(SETUP.slice(0, SETUP.indexOf('CREATE FUNCTION')));
-    const state = runState('t', ALTER, 'postgres');
-    const run = background(twins.migrate('t', ALTER, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
-    await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
-    state.revertRequested = true;
-    await waitFor('the revert', () => run.settled, null, 120_000);
-    if (run.error) throw run.error;
+    await twins.migrateAndRevert('t', ALTER);
     expect(await twins.difference(['t__new'])).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import type { MigrationRequest } from '../../src/core/engine/types.js';
 import { createPostgresEngine } from '../../src/engines/postgres/index.js';
 import { withDatabase } from './database.js';
 import { pgPool, pgUrl } from './pg.js';
+import { background, runState, waitFor } from './run.js';
 
 /**
  * The catalog oracle (DESIGN invariant 17): two databases on the test server, one for shadowcut and
@@ -29,6 +30,8 @@ export interface CatalogTwins {
   alterTwin(table: string, alter: string): Promise<void>;
   /** shadowcut's migrate on the first database (the copy unless `forceCopy: false`). */
   migrate(table: string, alter: string, options?: Partial<MigrateOptions>, request?: Omit<MigrationRequest, 'url' | 'table' | 'alter'>): Promise<unknown>;
+  /** migrate with a revert window, then the revert asked once the window is open; throws what the run threw. */
+  migrateAndRevert(table: string, alter: string): Promise<void>;
   /** Lines only shadowcut's side has (`shadowcut: ...`) and only the twin has (`native: ...`); empty when equal. */
   difference(kept?: string[]): Promise<string[]>;
   close(): Promise<void>;
@@ -58,6 +61,14 @@ export async function catalogTwins(name: string): Promise<CatalogTwins> {
     await admin.end();
   }
   const [url, twinUrl] = names.map((db) => withDatabase(pgUrl(), db));
+  const migrateHere: CatalogTwins['migrate'] = async (table, alter, options = {}, request = {}) => {
+    const engine = await createPostgresEngine(url);
+    try {
+      return await migrate(engine, { url, table, alter, ...request }, { execute: true, forceCopy: true, ...options });
+    } finally {
+      await engine.close();
+    }
+  };
   const pool = pgPool(url);
   const twin = pgPool(twinUrl);
   // close() drops the databases WITH (FORCE): an idle client it cuts off must not fail the test file.
@@ -129,13 +140,14 @@ export async function catalogTwins(name: string): Promise<CatalogTwins> {
     async alterTwin(table, alter) {
       await twin.query(`ALTER TABLE ${table} ${alter}`);
     },
-    async migrate(table, alter, options = {}, request = {}) {
-      const engine = await createPostgresEngine(url);
-      try {
-        return await migrate(engine, { url, table, alter, ...request }, { execute: true, forceCopy: true, ...options });
-      } finally {
-        await engine.close();
-      }
+    migrate: migrateHere,
+    async migrateAndRevert(table, alter) {
+      const state = runState(table, alter, 'postgres');
+      const run = background(migrateHere(table, alter, { state, revertWindowMs: 600_000, lockTimeoutMs: 2000 }));
+      await waitFor('the revert window', () => state.status.state === 'revert-window' && state.status.phase === 'revert window', run, 120_000);
+      state.revertRequested = true;
+      await waitFor('the revert', () => run.settled, null, 120_000);
+      if (run.error) throw run.error;
     },
     async difference(kept = []) {
       const [mine, theirs] = [await entries(url, pool, kept), await entries(twinUrl, twin, kept)];
